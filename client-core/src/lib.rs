@@ -1,0 +1,1 @@
+//! umbra client core

@@ -1,0 +1,14 @@
+//! # umbra-protocol
+//!
+//! The sans-IO heart of umbra: key types, identities and prekeys, X3DH-style
+//! key agreement, the Double Ratchet, sealed sender, sender-key groups,
+//! safety numbers, padding, and the frames clients and relay exchange.
+//!
+//! This crate never touches a socket, a file, a clock or a global RNG: callers
+//! pass in randomness (`rand::rngs::OsRng` in production) and timestamps, and
+//! get back bytes to send or store. `docs/PROTOCOL.md` is its byte-exact
+//! specification; `docs/test-vectors/` pins its behaviour.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod keys;
