@@ -10,5 +10,6 @@
 //! specification; `docs/test-vectors/` pins its behaviour.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-
+pub mod content;
 pub mod keys;
+pub mod wire;

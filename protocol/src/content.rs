@@ -1,0 +1,546 @@
+//! What clients say to each other, inside the end-to-end encryption.
+//!
+//! A [`Content`] is what a ratchet session encrypts: a text, a receipt, a
+//! typing or presence signal, a pointer to an encrypted file, a group change,
+//! or a sender-key group payload. It is encoded like a wire frame,
+//! `[CONTENT_VERSION][postcard(Content)]` (docs/spec/80-content.md), and
+//! every limit below is checked both before encoding and after decoding,
+//! because the peer that produced it may be hostile.
+//!
+//! ```
+//! use umbra_protocol::content::{self, Content, MessageId};
+//!
+//! let text = Content::Text {
+//!     id: MessageId::random(&mut rand::rngs::OsRng),
+//!     body: "hello".to_owned(),
+//!     sent_at_ms: 1_795_000_000_000,
+//! };
+//! let bytes = content::encode(&text)?;
+//! assert_eq!(content::decode(&bytes)?, text);
+//! # Ok::<(), content::ContentError>(())
+//! ```
+//!
+//! Must never: panic on any input, accept a value that breaks a limit, or
+//! show a file key in `Debug` output.
+
+use rand_core::{CryptoRng, RngCore};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::wire::{self, Address, Username, WireError};
+
+/// The content version this code writes.
+pub const CONTENT_VERSION: u8 = 1;
+/// The oldest content version this code reads.
+pub const MIN_SUPPORTED_CONTENT_VERSION: u8 = 1;
+
+/// Largest encoded content, version byte included. It leaves room for
+/// padding, the ratchet header and the sealed-sender wrapping inside
+/// `wire::MAX_ENVELOPE_BYTES`.
+pub const MAX_CONTENT_BYTES: usize = 64 * 1024;
+/// Longest text body, in UTF-8 bytes.
+pub const MAX_TEXT_BYTES: usize = 32 * 1024;
+/// Most message ids in one receipt.
+pub const MAX_IDS_PER_RECEIPT: usize = 256;
+/// Longest file name, in UTF-8 bytes.
+pub const MAX_FILE_NAME_BYTES: usize = 255;
+/// Longest MIME content type, in bytes.
+pub const MAX_CONTENT_TYPE_BYTES: usize = 127;
+/// Longest blob id, in bytes (blob ids are at least 1 byte).
+pub const MAX_BLOB_ID_BYTES: usize = 64;
+/// Longest group name, in UTF-8 bytes.
+pub const MAX_GROUP_NAME_BYTES: usize = 128;
+/// Most members one group-control message may list.
+pub const MAX_GROUP_MEMBERS: usize = wire::MAX_RECIPIENTS_PER_SEND;
+
+/// Length of message, group and file-key byte strings.
+const ID_LEN: usize = 16;
+const FILE_KEY_LEN: usize = 32;
+const DIGEST_LEN: usize = 32;
+
+/// Identifies one message across retries and receipts (random, 16 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MessageId(#[serde(with = "crate::keys::serde_bytes_array")] pub [u8; ID_LEN]);
+
+/// Identifies one group (random, 16 bytes, chosen by its creator).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GroupId(#[serde(with = "crate::keys::serde_bytes_array")] pub [u8; ID_LEN]);
+
+macro_rules! random_id {
+    ($ty:ident, $label:literal) => {
+        impl $ty {
+            /// Draws a fresh id; collisions are negligible at 128 bits.
+            pub fn random<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
+                let mut bytes = [0u8; ID_LEN];
+                rng.fill_bytes(&mut bytes);
+                Self(bytes)
+            }
+
+            /// Lower-case hex.
+            pub fn to_hex(&self) -> String {
+                self.0.iter().map(|b| format!("{b:02x}")).collect()
+            }
+        }
+
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, concat!($label, "({})"), self.to_hex())
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.to_hex())
+            }
+        }
+    };
+}
+
+random_id!(MessageId, "MessageId");
+random_id!(GroupId, "GroupId");
+
+/// The symmetric key an encrypted file blob is sealed with. Secret: it is
+/// wiped on drop, compared in constant time and redacted from `Debug`.
+#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub struct FileKey(#[serde(with = "crate::keys::serde_bytes_array")] [u8; FILE_KEY_LEN]);
+
+impl FileKey {
+    /// Draws a fresh key.
+    pub fn random<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
+        let mut bytes = [0u8; FILE_KEY_LEN];
+        rng.fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    /// Wraps key bytes.
+    pub const fn from_bytes(bytes: [u8; FILE_KEY_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// The secret bytes; callers must not log them.
+    pub const fn expose_secret(&self) -> &[u8; FILE_KEY_LEN] {
+        &self.0
+    }
+}
+
+impl PartialEq for FileKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for FileKey {}
+
+impl std::fmt::Debug for FileKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FileKey(<redacted>)")
+    }
+}
+
+/// Where to fetch an encrypted file and how to open and check it.
+/// Field order: `id`, `blob_id`, `key`, `digest`, `size`, `file_name`,
+/// `content_type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilePointer {
+    /// The message id of this file message.
+    pub id: MessageId,
+    /// The relay's id of the encrypted blob (1 to `MAX_BLOB_ID_BYTES` bytes).
+    #[serde(with = "serde_bytes")]
+    pub blob_id: Vec<u8>,
+    /// Key the blob is encrypted under.
+    pub key: FileKey,
+    /// SHA-256 of the encrypted blob, checked before decrypting.
+    #[serde(with = "crate::keys::serde_bytes_array")]
+    pub digest: [u8; DIGEST_LEN],
+    /// Plaintext size in bytes.
+    pub size: u64,
+    /// Suggested file name: no path separators, no control characters.
+    pub file_name: String,
+    /// MIME type, printable ASCII without spaces.
+    pub content_type: String,
+}
+
+/// A group member as the group's admin announces it: the address to send to
+/// and the username to show (a hint; the address is authoritative).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMember {
+    /// Where the member receives.
+    pub address: Address,
+    /// The member's username when the change was made.
+    pub username: Username,
+}
+
+/// A change to a group's membership or name. Each variant's doc starts with its postcard tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupControl {
+    /// Tag 0: A new group with its name and its members (the sender included).
+    Create {
+        /// The new group.
+        group: GroupId,
+        /// Its name.
+        name: String,
+        /// Its members.
+        members: Vec<GroupMember>,
+    },
+    /// Tag 1: Members added to the group.
+    Add {
+        /// The group.
+        group: GroupId,
+        /// The new members.
+        members: Vec<GroupMember>,
+    },
+    /// Tag 2: Members removed from the group.
+    Remove {
+        /// The group.
+        group: GroupId,
+        /// Who is removed.
+        members: Vec<Address>,
+    },
+    /// Tag 3: The sender leaves the group.
+    Leave {
+        /// The group.
+        group: GroupId,
+    },
+    /// Tag 4: The group gets a new name.
+    Rename {
+        /// The group.
+        group: GroupId,
+        /// Its new name.
+        name: String,
+    },
+}
+
+/// One message between clients. Each variant's doc starts with its postcard tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Content {
+    /// Tag 0: A chat message.
+    Text {
+        /// Its id, for receipts and duplicate suppression.
+        id: MessageId,
+        /// The text, at most `MAX_TEXT_BYTES`, no control characters but
+        /// tab, line feed and carriage return.
+        body: String,
+        /// The sender's clock when sent, Unix milliseconds.
+        sent_at_ms: u64,
+    },
+    /// Tag 1: The listed messages arrived.
+    DeliveryReceipt {
+        /// 1 to `MAX_IDS_PER_RECEIPT` ids.
+        ids: Vec<MessageId>,
+    },
+    /// Tag 2: The listed messages were read.
+    ReadReceipt {
+        /// 1 to `MAX_IDS_PER_RECEIPT` ids.
+        ids: Vec<MessageId>,
+    },
+    /// Tag 3: The sender started or stopped typing.
+    Typing {
+        /// `true` when typing started.
+        started: bool,
+    },
+    /// Tag 4: The sender came online or went offline.
+    Presence {
+        /// `true` when online.
+        online: bool,
+    },
+    /// Tag 5: A file, stored encrypted as a blob on the relay.
+    FilePointer(FilePointer),
+    /// Tag 6: A group membership or name change.
+    GroupControl(GroupControl),
+    /// Tag 7: A sender-key encrypted group message, opened by the group module.
+    GroupMessage {
+        /// The group.
+        group: GroupId,
+        /// The group module's ciphertext.
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
+    /// Tag 8: The sender's sender key for a group, opened by the group module.
+    SenderKeyDistribution {
+        /// The group.
+        group: GroupId,
+        /// The group module's distribution message.
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
+    /// Tag 9: The sender deleted the conversation with the recipient on their side.
+    DeleteConversation,
+    /// Tag 10: The sender's account now has this username.
+    ProfileChange {
+        /// The new username.
+        new_username: Username,
+    },
+}
+
+/// Why content could not be encoded or decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContentError {
+    /// Framing failed: size, version, postcard, trailing bytes.
+    #[error(transparent)]
+    Frame(#[from] WireError),
+    /// A text body over `MAX_TEXT_BYTES`.
+    #[error("text is {len} bytes; at most {max} are allowed")]
+    TextTooLong {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A text, file name or group name with a forbidden control character.
+    #[error("{field} has a control character at byte {position}")]
+    ControlCharacter {
+        /// Which field.
+        field: &'static str,
+        /// Byte offset of the character.
+        position: usize,
+    },
+    /// A receipt listing no ids.
+    #[error("receipt lists no message ids")]
+    EmptyReceipt,
+    /// A receipt listing too many ids.
+    #[error("receipt lists {count} ids; at most {max} are allowed")]
+    TooManyReceiptIds {
+        /// Ids listed.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A blob id that is empty or over `MAX_BLOB_ID_BYTES`.
+    #[error("blob id is {len} bytes; 1 to {max} are allowed")]
+    InvalidBlobId {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A file name over `MAX_FILE_NAME_BYTES`.
+    #[error("file name is {len} bytes; at most {max} are allowed")]
+    FileNameTooLong {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A file name that is empty, `.`/`..`, or contains `/`, `\` or NUL.
+    #[error("file name is not a plain file name: {reason}")]
+    InvalidFileName {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A content type over `MAX_CONTENT_TYPE_BYTES`.
+    #[error("content type is {len} bytes; at most {max} are allowed")]
+    ContentTypeTooLong {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A content type that is empty or not printable ASCII without spaces.
+    #[error("content type must be non-empty printable ASCII without spaces")]
+    InvalidContentType,
+    /// A group name that is empty or over `MAX_GROUP_NAME_BYTES`.
+    #[error("group name is {len} bytes; 1 to {max} are allowed")]
+    InvalidGroupName {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A group-control message listing too many members.
+    #[error("group change lists {count} members; at most {max} are allowed")]
+    TooManyGroupMembers {
+        /// Members listed.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// Encodes content at [`CONTENT_VERSION`] after checking every limit.
+pub fn encode(content: &Content) -> Result<Vec<u8>, ContentError> {
+    content.validate()?;
+    Ok(wire::encode_versioned(
+        CONTENT_VERSION,
+        content,
+        MAX_CONTENT_BYTES,
+    )?)
+}
+
+/// Decodes content and checks every limit. Any byte string yields content or
+/// a named error.
+pub fn decode(bytes: &[u8]) -> Result<Content, ContentError> {
+    let content: Content = wire::decode_versioned(
+        bytes,
+        MAX_CONTENT_BYTES,
+        MIN_SUPPORTED_CONTENT_VERSION..=CONTENT_VERSION,
+    )?;
+    content.validate()?;
+    Ok(content)
+}
+
+impl Content {
+    /// Checks the limits of docs/spec/80-content.md.
+    pub fn validate(&self) -> Result<(), ContentError> {
+        match self {
+            Content::Text { body, .. } => {
+                if body.len() > MAX_TEXT_BYTES {
+                    return Err(ContentError::TextTooLong {
+                        len: body.len(),
+                        max: MAX_TEXT_BYTES,
+                    });
+                }
+                reject_controls("text", body, |c| matches!(c, '\t' | '\n' | '\r'))
+            }
+            Content::DeliveryReceipt { ids } | Content::ReadReceipt { ids } => {
+                if ids.is_empty() {
+                    Err(ContentError::EmptyReceipt)
+                } else if ids.len() > MAX_IDS_PER_RECEIPT {
+                    Err(ContentError::TooManyReceiptIds {
+                        count: ids.len(),
+                        max: MAX_IDS_PER_RECEIPT,
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+            Content::FilePointer(pointer) => pointer.validate(),
+            Content::GroupControl(control) => control.validate(),
+            Content::Typing { .. }
+            | Content::Presence { .. }
+            | Content::GroupMessage { .. }
+            | Content::SenderKeyDistribution { .. }
+            | Content::DeleteConversation
+            | Content::ProfileChange { .. } => Ok(()),
+        }
+    }
+
+    /// The variant's name, for logs (never the contents).
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Content::Text { .. } => "Text",
+            Content::DeliveryReceipt { .. } => "DeliveryReceipt",
+            Content::ReadReceipt { .. } => "ReadReceipt",
+            Content::Typing { .. } => "Typing",
+            Content::Presence { .. } => "Presence",
+            Content::FilePointer(_) => "FilePointer",
+            Content::GroupControl(_) => "GroupControl",
+            Content::GroupMessage { .. } => "GroupMessage",
+            Content::SenderKeyDistribution { .. } => "SenderKeyDistribution",
+            Content::DeleteConversation => "DeleteConversation",
+            Content::ProfileChange { .. } => "ProfileChange",
+        }
+    }
+}
+
+impl FilePointer {
+    /// Checks blob id, file name and content type.
+    pub fn validate(&self) -> Result<(), ContentError> {
+        if self.blob_id.is_empty() || self.blob_id.len() > MAX_BLOB_ID_BYTES {
+            return Err(ContentError::InvalidBlobId {
+                len: self.blob_id.len(),
+                max: MAX_BLOB_ID_BYTES,
+            });
+        }
+        validate_file_name(&self.file_name)?;
+        validate_content_type(&self.content_type)
+    }
+}
+
+impl GroupControl {
+    /// The group this change is about.
+    pub const fn group(&self) -> &GroupId {
+        match self {
+            GroupControl::Create { group, .. }
+            | GroupControl::Add { group, .. }
+            | GroupControl::Remove { group, .. }
+            | GroupControl::Leave { group }
+            | GroupControl::Rename { group, .. } => group,
+        }
+    }
+
+    /// Checks the name and member-count limits.
+    pub fn validate(&self) -> Result<(), ContentError> {
+        let (name, member_count) = match self {
+            GroupControl::Create { name, members, .. } => (Some(name), members.len()),
+            GroupControl::Add { members, .. } => (None, members.len()),
+            GroupControl::Remove { members, .. } => (None, members.len()),
+            GroupControl::Leave { .. } => (None, 0),
+            GroupControl::Rename { name, .. } => (Some(name), 0),
+        };
+        if member_count > MAX_GROUP_MEMBERS {
+            return Err(ContentError::TooManyGroupMembers {
+                count: member_count,
+                max: MAX_GROUP_MEMBERS,
+            });
+        }
+        match name {
+            Some(name) => validate_group_name(name),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Control characters (C0, DEL, C1) can rewrite a terminal's display, so
+/// text shown to a user may carry only the ones `allowed` lets through.
+fn reject_controls(
+    field: &'static str,
+    value: &str,
+    allowed: impl Fn(char) -> bool,
+) -> Result<(), ContentError> {
+    match value
+        .char_indices()
+        .find(|&(_, c)| c.is_control() && !allowed(c))
+    {
+        Some((position, _)) => Err(ContentError::ControlCharacter { field, position }),
+        None => Ok(()),
+    }
+}
+
+/// A receiver may save the file under this name, so it must not be able to
+/// name another directory.
+fn validate_file_name(name: &str) -> Result<(), ContentError> {
+    if name.len() > MAX_FILE_NAME_BYTES {
+        return Err(ContentError::FileNameTooLong {
+            len: name.len(),
+            max: MAX_FILE_NAME_BYTES,
+        });
+    }
+    if name.is_empty() {
+        return Err(ContentError::InvalidFileName { reason: "empty" });
+    }
+    if name == "." || name == ".." {
+        return Err(ContentError::InvalidFileName {
+            reason: "a directory reference",
+        });
+    }
+    if name.contains(['/', '\\']) {
+        return Err(ContentError::InvalidFileName {
+            reason: "contains a path separator",
+        });
+    }
+    reject_controls("file name", name, |_| false)
+}
+
+fn validate_content_type(content_type: &str) -> Result<(), ContentError> {
+    if content_type.len() > MAX_CONTENT_TYPE_BYTES {
+        return Err(ContentError::ContentTypeTooLong {
+            len: content_type.len(),
+            max: MAX_CONTENT_TYPE_BYTES,
+        });
+    }
+    if content_type.is_empty() || !content_type.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ContentError::InvalidContentType);
+    }
+    Ok(())
+}
+
+fn validate_group_name(name: &str) -> Result<(), ContentError> {
+    if name.is_empty() || name.len() > MAX_GROUP_NAME_BYTES {
+        return Err(ContentError::InvalidGroupName {
+            len: name.len(),
+            max: MAX_GROUP_NAME_BYTES,
+        });
+    }
+    reject_controls("group name", name, |_| false)
+}

@@ -1,0 +1,319 @@
+//! Frames a client sends to the relay.
+//!
+//! Every client frame is a request with a `request_id` that the relay's one
+//! reply echoes, so a client can pipeline requests and match answers. Ids are
+//! chosen by the client, must be non-zero (0 marks a relay error about a frame
+//! whose id could not be read) and should not repeat on a connection.
+//!
+//! The variant order below is the postcard discriminant and is frozen for
+//! this wire version: new requests are appended, never inserted.
+//!
+//! Must never: carry a sender address next to an envelope (sealed sender), or
+//! plaintext of any kind.
+
+use serde::{Deserialize, Serialize};
+
+use super::address::{AccountId, Address, DeviceId};
+use super::error_code::ErrorCode;
+use super::limits;
+use super::prekey::{PreKeyWire, SignedPreKeyWire};
+use super::token::SessionToken;
+use super::username::Username;
+
+/// One client-to-relay frame: `request_id` (varint u64), then `request`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientFrame {
+    /// Client-chosen id, echoed by the reply. Never 0.
+    pub request_id: u64,
+    /// What the client asks for.
+    pub request: Request,
+}
+
+/// Names an account either by its current username or by its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccountRef {
+    /// Tag 0.
+    Username(Username),
+    /// Tag 1.
+    Account(AccountId),
+}
+
+/// One recipient's copy of a message: its address and its own sealed
+/// envelope, which the relay stores and forwards without reading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingEnvelope {
+    /// The recipient device.
+    pub to: Address,
+    /// The sealed-sender envelope, at most `MAX_ENVELOPE_BYTES`.
+    #[serde(with = "serde_bytes")]
+    pub envelope: Vec<u8>,
+}
+
+/// What a client can ask of the relay. Each variant's doc starts with its postcard tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Tag 0: First OPAQUE registration message. Reply: `RegisterResponse`.
+    RegisterStart {
+        /// The wanted username.
+        username: Username,
+        /// opaque-ke `RegistrationRequest` bytes.
+        #[serde(with = "serde_bytes")]
+        opaque_request: Vec<u8>,
+    },
+    /// Tag 1: Final OPAQUE registration message. Reply: `RegisterDone`.
+    RegisterFinish {
+        /// The same username as in `RegisterStart`.
+        username: Username,
+        /// opaque-ke `RegistrationUpload` bytes.
+        #[serde(with = "serde_bytes")]
+        opaque_upload: Vec<u8>,
+    },
+    /// Tag 2: First OPAQUE login message. Reply: `LoginResponse`, also for
+    /// unknown usernames (fake record), so login never reveals existence.
+    LoginStart {
+        /// Who is logging in.
+        username: Username,
+        /// opaque-ke `CredentialRequest` bytes.
+        #[serde(with = "serde_bytes")]
+        opaque_request: Vec<u8>,
+    },
+    /// Tag 3: Final OPAQUE login message. Reply: `LoginDone` or `AuthFailed`.
+    LoginFinish {
+        /// The id from `LoginResponse`.
+        login_id: u64,
+        /// opaque-ke `CredentialFinalization` bytes.
+        #[serde(with = "serde_bytes")]
+        opaque_finalization: Vec<u8>,
+    },
+    /// Tag 4: Binds this connection to a device. Reply: `Authenticated`.
+    Authenticate {
+        /// The token from `LoginDone`.
+        token: SessionToken,
+        /// Which device of the account connects.
+        device: DeviceId,
+    },
+    /// Tag 5: Revokes this connection's token, or every token of the account.
+    /// Reply: `Ok`, then the relay closes the connection.
+    Logout {
+        /// Revoke all of the account's tokens, not just this one.
+        everywhere: bool,
+    },
+    /// Tag 6: Publishes (or replaces) the device's identity and signed prekey,
+    /// and optionally its last-resort prekey. Reply: `Ok`.
+    PublishKeys {
+        /// Identity public key, in the identity module's encoding.
+        #[serde(with = "serde_bytes")]
+        identity: Vec<u8>,
+        /// The signed prekey.
+        signed_prekey: SignedPreKeyWire,
+        /// A last-resort prekey, replacing any earlier one.
+        last_resort: Option<PreKeyWire>,
+    },
+    /// Tag 7: Adds one-time prekeys. Reply: `PreKeyCount`.
+    UploadPreKeys {
+        /// At most `ONE_TIME_PREKEYS_PER_UPLOAD_MAX` keys with distinct ids.
+        prekeys: Vec<PreKeyWire>,
+    },
+    /// Tag 8: Asks how many one-time prekeys remain. Reply: `PreKeyCount`.
+    PreKeyCount,
+    /// Tag 9: Claims a prekey bundle for an account's primary device. Reply: `Bundle`.
+    FetchBundle {
+        /// Whose bundle.
+        target: AccountRef,
+    },
+    /// Tag 10: Looks up the account behind a username. Reply: `Resolved`.
+    ResolveUsername {
+        /// The name to look up.
+        username: Username,
+    },
+    /// Tag 11: Queues sealed envelopes, one per recipient. Reply: `SendResult`
+    /// with one outcome per envelope, in order.
+    Send {
+        /// 1 to `MAX_RECIPIENTS_PER_SEND` envelopes.
+        messages: Vec<OutgoingEnvelope>,
+    },
+    /// Tag 12: Acknowledges delivered envelopes by sequence number; the relay
+    /// deletes them. Unknown numbers are ignored. Reply: `Ok`.
+    Ack {
+        /// At most `MAX_ACKS_PER_FRAME` sequence numbers.
+        seqs: Vec<u64>,
+    },
+    /// Tag 13: Forwards a sealed payload to a connected recipient only; never
+    /// stored. Reply: `Ok` whether or not the recipient was online.
+    Ephemeral {
+        /// The recipient device.
+        to: Address,
+        /// Sealed payload, at most `MAX_EPHEMERAL_BYTES`.
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
+    /// Tag 14: Changes the account's username. Reply: `Resolved` with the new name.
+    Rename {
+        /// The wanted username.
+        new_username: Username,
+    },
+    /// Tag 15: Deletes the account, its keys, queue and tokens. Reply: `Ok`,
+    /// then the relay closes the connection.
+    DeleteAccount,
+    /// Tag 16: Liveness check. Reply: `Pong`.
+    Ping,
+}
+
+/// A request that is well-formed but breaks a limit the relay enforces as a
+/// whole (per-envelope size is judged per recipient in `SendResult` instead).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    /// `Send` with no envelopes.
+    #[error("send carries no envelopes")]
+    EmptySend,
+    /// `Send` with too many envelopes.
+    #[error("send addresses {count} recipients; at most {max} are allowed")]
+    TooManyRecipients {
+        /// Recipients in the request.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// `UploadPreKeys` with too many keys.
+    #[error("upload carries {count} prekeys; at most {max} are allowed")]
+    TooManyPreKeys {
+        /// Keys in the request.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A byte or count field over its limit.
+    #[error("{field} is {len} long; at most {max} is allowed")]
+    FieldTooLarge {
+        /// Which field.
+        field: &'static str,
+        /// Its size (bytes, or entries for lists).
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl LimitError {
+    /// The code the relay answers with.
+    pub const fn code(&self) -> ErrorCode {
+        match self {
+            LimitError::EmptySend | LimitError::TooManyRecipients { .. } => {
+                ErrorCode::TooManyRecipients
+            }
+            LimitError::TooManyPreKeys { .. } => ErrorCode::TooManyPreKeys,
+            LimitError::FieldTooLarge { .. } => ErrorCode::LimitExceeded,
+        }
+    }
+}
+
+fn at_most(field: &'static str, len: usize, max: usize) -> Result<(), LimitError> {
+    if len > max {
+        Err(LimitError::FieldTooLarge { field, len, max })
+    } else {
+        Ok(())
+    }
+}
+
+impl Request {
+    /// Checks the whole-request limits of docs/spec/70-wire.md. The relay
+    /// calls this after decoding and answers `Error { code: e.code() }`;
+    /// clients call it before sending.
+    pub fn check_limits(&self) -> Result<(), LimitError> {
+        match self {
+            Request::RegisterStart { opaque_request, .. }
+            | Request::LoginStart { opaque_request, .. } => at_most(
+                "opaque_request",
+                opaque_request.len(),
+                limits::MAX_OPAQUE_MESSAGE_BYTES,
+            ),
+            Request::RegisterFinish { opaque_upload, .. } => at_most(
+                "opaque_upload",
+                opaque_upload.len(),
+                limits::MAX_OPAQUE_MESSAGE_BYTES,
+            ),
+            Request::LoginFinish {
+                opaque_finalization,
+                ..
+            } => at_most(
+                "opaque_finalization",
+                opaque_finalization.len(),
+                limits::MAX_OPAQUE_MESSAGE_BYTES,
+            ),
+            Request::PublishKeys { identity, .. } => {
+                at_most("identity", identity.len(), limits::MAX_IDENTITY_BYTES)
+            }
+            Request::UploadPreKeys { prekeys } => {
+                if prekeys.len() > limits::ONE_TIME_PREKEYS_PER_UPLOAD_MAX {
+                    Err(LimitError::TooManyPreKeys {
+                        count: prekeys.len(),
+                        max: limits::ONE_TIME_PREKEYS_PER_UPLOAD_MAX,
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+            Request::Send { messages } => {
+                if messages.is_empty() {
+                    Err(LimitError::EmptySend)
+                } else if messages.len() > limits::MAX_RECIPIENTS_PER_SEND {
+                    Err(LimitError::TooManyRecipients {
+                        count: messages.len(),
+                        max: limits::MAX_RECIPIENTS_PER_SEND,
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+            Request::Ack { seqs } => at_most("seqs", seqs.len(), limits::MAX_ACKS_PER_FRAME),
+            Request::Ephemeral { payload, .. } => {
+                at_most("payload", payload.len(), limits::MAX_EPHEMERAL_BYTES)
+            }
+            Request::Authenticate { .. }
+            | Request::Logout { .. }
+            | Request::PreKeyCount
+            | Request::FetchBundle { .. }
+            | Request::ResolveUsername { .. }
+            | Request::Rename { .. }
+            | Request::DeleteAccount
+            | Request::Ping => Ok(()),
+        }
+    }
+
+    /// Whether the request is valid only on a connection that has not yet
+    /// authenticated (registration and login). Everything else except `Ping`
+    /// requires authentication.
+    pub const fn is_pre_authentication(&self) -> bool {
+        matches!(
+            self,
+            Request::RegisterStart { .. }
+                | Request::RegisterFinish { .. }
+                | Request::LoginStart { .. }
+                | Request::LoginFinish { .. }
+                | Request::Authenticate { .. }
+        )
+    }
+
+    /// The variant's name, for logs (never the contents).
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Request::RegisterStart { .. } => "RegisterStart",
+            Request::RegisterFinish { .. } => "RegisterFinish",
+            Request::LoginStart { .. } => "LoginStart",
+            Request::LoginFinish { .. } => "LoginFinish",
+            Request::Authenticate { .. } => "Authenticate",
+            Request::Logout { .. } => "Logout",
+            Request::PublishKeys { .. } => "PublishKeys",
+            Request::UploadPreKeys { .. } => "UploadPreKeys",
+            Request::PreKeyCount => "PreKeyCount",
+            Request::FetchBundle { .. } => "FetchBundle",
+            Request::ResolveUsername { .. } => "ResolveUsername",
+            Request::Send { .. } => "Send",
+            Request::Ack { .. } => "Ack",
+            Request::Ephemeral { .. } => "Ephemeral",
+            Request::Rename { .. } => "Rename",
+            Request::DeleteAccount => "DeleteAccount",
+            Request::Ping => "Ping",
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Every size and count limit of the client<->relay protocol, in one place.
+//!
+//! Both sides enforce these: the sender so it never builds a frame the peer
+//! must refuse, the receiver because the sender may be hostile. The relay's
+//! storage and memory budgets are derived from them, so changing one is a
+//! protocol change (docs/spec/70-wire.md lists them all).
+//!
+//! Must never: be bypassed by a decoder, or be raised without updating the spec.
+
+/// Largest WebSocket binary message either side accepts, version byte
+/// included. Checked before any parsing so an oversized frame costs nothing.
+pub const MAX_FRAME_BYTES: usize = 256 * 1024;
+
+/// Largest sealed envelope the relay accepts for one recipient (Signal's
+/// message limit). Larger payloads travel as encrypted blobs plus a pointer.
+pub const MAX_ENVELOPE_BYTES: usize = 96 * 1024;
+
+/// Most recipients one `Send` request may address (group fan-out).
+pub const MAX_RECIPIENTS_PER_SEND: usize = 1024;
+
+/// Most one-time prekeys one `UploadPreKeys` request may carry (Signal: 100).
+pub const ONE_TIME_PREKEYS_PER_UPLOAD_MAX: usize = 100;
+
+/// Most sequence numbers one `Ack` request may acknowledge.
+pub const MAX_ACKS_PER_FRAME: usize = 1024;
+
+/// Largest payload of an ephemeral (typing/presence) frame.
+pub const MAX_EPHEMERAL_BYTES: usize = 4 * 1024;
+
+/// Largest OPAQUE protocol message carried in a register/login request.
+/// Real messages for the ristretto255 suite are under 300 bytes.
+pub const MAX_OPAQUE_MESSAGE_BYTES: usize = 4 * 1024;
+
+/// Largest encoded identity public key accepted in `PublishKeys`.
+pub const MAX_IDENTITY_BYTES: usize = 1024;
+
+/// Longest human-readable message in an `Error` or `Closing` frame.
+pub const MAX_REASON_BYTES: usize = 1024;

@@ -1,0 +1,100 @@
+//! Client<->relay frames: the only part of the protocol the relay understands.
+//!
+//! Every WebSocket binary message is one frame, `[version: u8][postcard body]`
+//! (see docs/spec/70-wire.md for the byte layout of every variant). Clients
+//! send [`ClientFrame`]s (requests carrying a `request_id`); the relay sends
+//! [`RelayFrame`]s (replies echoing it, or pushes). Identity and prekey
+//! encodings of other modules travel here as opaque bytes, so the relay
+//! depends on this module alone.
+//!
+//! ```
+//! use umbra_protocol::wire::{self, ClientFrame, Request};
+//!
+//! let bytes = wire::encode_client(&ClientFrame { request_id: 7, request: Request::Ping })?;
+//! assert_eq!(bytes, [wire::WIRE_VERSION, 7, 16]); // version, request id, tag of Ping
+//! assert_eq!(wire::decode_client(&bytes)?.request, Request::Ping);
+//! assert!(wire::decode_client(&[bytes.as_slice(), &[0]].concat()).is_err()); // trailing byte
+//! # Ok::<(), wire::WireError>(())
+//! ```
+//!
+//! Must never: panic on any input, accept an unsupported version or trailing
+//! bytes, or carry plaintext or a sender identity next to an envelope.
+
+mod address;
+mod client_frame;
+mod error_code;
+mod framing;
+pub mod limits;
+mod prekey;
+mod relay_frame;
+mod token;
+mod username;
+pub mod version;
+
+pub use address::{AccountId, Address, DeviceId, InvalidAccountId, ACCOUNT_ID_LEN};
+pub use client_frame::{AccountRef, ClientFrame, LimitError, OutgoingEnvelope, Request};
+pub use error_code::ErrorCode;
+pub use framing::WireError;
+pub use limits::*;
+pub use prekey::{PreKeyBundleWire, PreKeyWire, SignedPreKeyWire, SIGNATURE_LEN};
+pub use relay_frame::{RelayFrame, Response, SendOutcome};
+pub use token::{SessionToken, SESSION_TOKEN_LEN};
+pub use username::{Username, UsernameError, USERNAME_MAX_LEN, USERNAME_MIN_LEN};
+pub use version::{
+    version_rejection_notice, MIN_SUPPORTED_VERSION, VERSION_REJECTION_MARKER, WIRE_VERSION,
+};
+
+pub(crate) use framing::{decode_versioned, encode_versioned};
+
+use version::VERSION_REJECTION_LEN;
+
+const SUPPORTED: std::ops::RangeInclusive<u8> = MIN_SUPPORTED_VERSION..=WIRE_VERSION;
+
+/// Encodes a client frame at [`WIRE_VERSION`].
+pub fn encode_client(frame: &ClientFrame) -> Result<Vec<u8>, WireError> {
+    encode_versioned(WIRE_VERSION, frame, MAX_FRAME_BYTES)
+}
+
+/// Encodes a relay frame at [`WIRE_VERSION`].
+pub fn encode_relay(frame: &RelayFrame) -> Result<Vec<u8>, WireError> {
+    encode_versioned(WIRE_VERSION, frame, MAX_FRAME_BYTES)
+}
+
+/// Decodes one client frame. Any byte string yields a frame or a named error.
+pub fn decode_client(bytes: &[u8]) -> Result<ClientFrame, WireError> {
+    check_rejection_notice(bytes)?;
+    decode_versioned(bytes, MAX_FRAME_BYTES, SUPPORTED)
+}
+
+/// Decodes one relay frame. Any byte string yields a frame or a named error;
+/// the version-rejection notice yields [`WireError::PeerRejectedVersion`].
+pub fn decode_relay(bytes: &[u8]) -> Result<RelayFrame, WireError> {
+    check_rejection_notice(bytes)?;
+    decode_versioned(bytes, MAX_FRAME_BYTES, SUPPORTED)
+}
+
+/// Reads the `request_id` of a client frame that failed to decode, so the
+/// relay's `Error` reply can still name it. `None` if even that is unreadable
+/// or the version is unsupported.
+pub fn peek_request_id(bytes: &[u8]) -> Option<u64> {
+    let (_, body) = framing::split_version(bytes, MAX_FRAME_BYTES, SUPPORTED).ok()?;
+    let (id, _) = postcard::take_from_bytes::<u64>(body).ok()?;
+    Some(id)
+}
+
+fn check_rejection_notice(bytes: &[u8]) -> Result<(), WireError> {
+    match bytes {
+        [VERSION_REJECTION_MARKER, min, max] => Err(WireError::PeerRejectedVersion {
+            min: *min,
+            max: *max,
+        }),
+        [VERSION_REJECTION_MARKER, ..] if bytes.len() != VERSION_REJECTION_LEN => {
+            Err(WireError::UnsupportedVersion {
+                got: VERSION_REJECTION_MARKER,
+                min: MIN_SUPPORTED_VERSION,
+                max: WIRE_VERSION,
+            })
+        }
+        _ => Ok(()),
+    }
+}

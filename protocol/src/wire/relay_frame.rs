@@ -1,0 +1,176 @@
+//! Frames the relay sends to a client.
+//!
+//! A relay frame is either the one reply to a client request (echoing its
+//! `request_id`) or an unsolicited push: a queued envelope, the end of the
+//! backlog, an ephemeral payload, a prekey hint, or notice of closing.
+//!
+//! The variant orders below are the postcard discriminants and are frozen for
+//! this wire version: new variants are appended, never inserted.
+//!
+//! Must never: name the sender of a delivered envelope or ephemeral payload
+//! (sealed sender), or carry a token anywhere but `LoginDone`.
+
+use serde::{Deserialize, Serialize};
+
+use super::address::{AccountId, Address};
+use super::error_code::ErrorCode;
+use super::prekey::PreKeyBundleWire;
+use super::token::SessionToken;
+use super::username::Username;
+
+/// One relay-to-client frame. Each variant's doc starts with its postcard tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RelayFrame {
+    /// Tag 0: The reply to the client request with this id (0 if the request's
+    /// id could not be read).
+    Response {
+        /// The id of the request answered.
+        request_id: u64,
+        /// The answer.
+        response: Response,
+    },
+    /// Tag 1: A queued envelope, pushed in sequence order. The client acks `seq`
+    /// once it has stored or processed it; until then it may be redelivered.
+    Deliver {
+        /// Per-recipient sequence number, strictly increasing.
+        seq: u64,
+        /// The sealed envelope as the sender queued it.
+        #[serde(with = "serde_bytes")]
+        envelope: Vec<u8>,
+        /// When the relay accepted it, Unix milliseconds.
+        received_at_ms: u64,
+    },
+    /// Tag 2: Everything queued when the connection authenticated has been pushed.
+    QueueEmpty,
+    /// Tag 3: An ephemeral payload from an unnamed sender; never stored.
+    EphemeralDeliver {
+        /// The sealed payload.
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
+    /// Tag 4: The device's one-time prekeys are running low; upload more.
+    PreKeysLow {
+        /// How many are left.
+        remaining: u32,
+    },
+    /// Tag 5: The relay is closing the connection, and why.
+    Closing {
+        /// The reason as a code.
+        code: ErrorCode,
+        /// Human-readable detail, at most `MAX_REASON_BYTES`.
+        reason: String,
+    },
+}
+
+/// The outcome of one envelope of a `Send`, in request order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SendOutcome {
+    /// Tag 0: Durably queued under this sequence number.
+    Accepted {
+        /// The recipient-queue sequence number.
+        seq: u64,
+    },
+    /// Tag 1: Not queued, and why (for example `UnknownRecipient`, `QueueFull`,
+    /// `EnvelopeTooLarge`). Other envelopes of the same send are unaffected.
+    Rejected {
+        /// Why.
+        code: ErrorCode,
+    },
+}
+
+/// The reply to one request. Each variant's doc starts with its postcard tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Tag 0: Answer to `RegisterStart`.
+    RegisterResponse {
+        /// opaque-ke `RegistrationResponse` bytes.
+        #[serde(with = "serde_bytes")]
+        opaque_response: Vec<u8>,
+    },
+    /// Tag 1: Answer to `RegisterFinish`: the account now exists.
+    RegisterDone {
+        /// The new account's id.
+        account: AccountId,
+    },
+    /// Tag 2: Answer to `LoginStart`.
+    LoginResponse {
+        /// Names the pending login for `LoginFinish`.
+        login_id: u64,
+        /// opaque-ke `CredentialResponse` bytes.
+        #[serde(with = "serde_bytes")]
+        opaque_response: Vec<u8>,
+    },
+    /// Tag 3: Answer to `LoginFinish`: the password was right.
+    LoginDone {
+        /// Bearer token for `Authenticate`.
+        token: SessionToken,
+        /// The account logged into.
+        account: AccountId,
+        /// When the token expires, Unix seconds.
+        expires_at: u64,
+    },
+    /// Tag 4: Answer to `Authenticate`: the connection now acts as this device.
+    Authenticated {
+        /// The connection's own address.
+        address: Address,
+    },
+    /// Tag 5: Answer to `Send`: one outcome per envelope, in request order.
+    SendResult {
+        /// Outcomes.
+        results: Vec<SendOutcome>,
+    },
+    /// Tag 6: Answer to `FetchBundle`.
+    Bundle(Box<PreKeyBundleWire>),
+    /// Tag 7: Answer to `PreKeyCount` and `UploadPreKeys`.
+    PreKeyCount {
+        /// One-time prekeys left.
+        remaining: u32,
+        /// Below this the relay sends `PreKeysLow`.
+        low_water: u32,
+    },
+    /// Tag 8: Answer to `ResolveUsername` and `Rename`.
+    Resolved {
+        /// The username.
+        username: Username,
+        /// Its account.
+        account: AccountId,
+    },
+    /// Tag 9: The request succeeded and has nothing to return.
+    Ok,
+    /// Tag 10: Answer to `Ping`.
+    Pong,
+    /// Tag 11: The request failed.
+    Error {
+        /// Why.
+        code: ErrorCode,
+        /// Human-readable detail, at most `MAX_REASON_BYTES`; never secret.
+        message: String,
+        /// For `RateLimited`: seconds to wait before retrying.
+        retry_after_secs: Option<u32>,
+    },
+}
+
+impl Response {
+    /// An error reply with no retry hint.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Response::Error {
+            code,
+            message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+}
+
+impl RelayFrame {
+    /// The variant's name, for logs (never the contents).
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            RelayFrame::Response { .. } => "Response",
+            RelayFrame::Deliver { .. } => "Deliver",
+            RelayFrame::QueueEmpty => "QueueEmpty",
+            RelayFrame::EphemeralDeliver { .. } => "EphemeralDeliver",
+            RelayFrame::PreKeysLow { .. } => "PreKeysLow",
+            RelayFrame::Closing { .. } => "Closing",
+        }
+    }
+}

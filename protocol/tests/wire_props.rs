@@ -1,0 +1,1007 @@
+//! Properties of the wire and content codecs: any byte string decodes to a
+//! value or a named error (never a panic), every value round-trips, and the
+//! version, size, trailing-byte, canonical-encoding and limit rules hold.
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+use umbra_protocol::content::{
+    self, Content, ContentError, FileKey, FilePointer, GroupControl, GroupId, GroupMember,
+    MessageId,
+};
+use umbra_protocol::keys::PublicKey;
+use umbra_protocol::wire::{
+    self, AccountId, AccountRef, Address, ClientFrame, DeviceId, ErrorCode, LimitError,
+    OutgoingEnvelope, PreKeyBundleWire, PreKeyWire, RelayFrame, Request, Response, SendOutcome,
+    SessionToken, SignedPreKeyWire, Username, UsernameError, WireError,
+};
+
+// ---------- strategies ----------
+
+fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    vec(any::<u8>(), 0..=max)
+}
+
+fn account() -> impl Strategy<Value = AccountId> {
+    any::<[u8; 16]>().prop_map(AccountId::from_bytes)
+}
+
+fn address() -> impl Strategy<Value = Address> {
+    (account(), any::<u32>()).prop_map(|(account, device)| Address {
+        account,
+        device: DeviceId(device),
+    })
+}
+
+fn username() -> impl Strategy<Value = Username> {
+    "[a-z][a-z0-9_.]{2,31}".prop_map(|s| Username::parse(&s).expect("strategy yields valid names"))
+}
+
+fn public_key() -> impl Strategy<Value = PublicKey> {
+    any::<[u8; 32]>().prop_map(PublicKey::from_bytes)
+}
+
+fn signature() -> impl Strategy<Value = [u8; 64]> {
+    (any::<[u8; 32]>(), any::<[u8; 32]>()).prop_map(|(a, b)| {
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&a);
+        sig[32..].copy_from_slice(&b);
+        sig
+    })
+}
+
+fn prekey() -> impl Strategy<Value = PreKeyWire> {
+    (any::<u32>(), public_key()).prop_map(|(id, key)| PreKeyWire { id, key })
+}
+
+fn signed_prekey() -> impl Strategy<Value = SignedPreKeyWire> {
+    (any::<u32>(), any::<u64>(), public_key(), signature()).prop_map(
+        |(id, created_at, key, signature)| SignedPreKeyWire {
+            id,
+            created_at,
+            key,
+            signature,
+        },
+    )
+}
+
+fn token() -> impl Strategy<Value = SessionToken> {
+    any::<[u8; 32]>().prop_map(SessionToken::from_bytes)
+}
+
+fn error_code() -> impl Strategy<Value = ErrorCode> {
+    proptest::sample::select(ErrorCode::ALL)
+}
+
+fn text(max_chars: usize) -> impl Strategy<Value = String> {
+    proptest::string::string_regex(&format!("[^\\p{{Cc}}]{{0,{max_chars}}}")).expect("valid regex")
+}
+
+fn request() -> impl Strategy<Value = Request> {
+    prop_oneof![
+        (username(), bytes(64)).prop_map(|(username, opaque_request)| Request::RegisterStart {
+            username,
+            opaque_request
+        }),
+        (username(), bytes(64)).prop_map(|(username, opaque_upload)| Request::RegisterFinish {
+            username,
+            opaque_upload
+        }),
+        (username(), bytes(64)).prop_map(|(username, opaque_request)| Request::LoginStart {
+            username,
+            opaque_request
+        }),
+        (any::<u64>(), bytes(64)).prop_map(|(login_id, opaque_finalization)| {
+            Request::LoginFinish {
+                login_id,
+                opaque_finalization,
+            }
+        }),
+        (token(), any::<u32>()).prop_map(|(token, device)| Request::Authenticate {
+            token,
+            device: DeviceId(device)
+        }),
+        any::<bool>().prop_map(|everywhere| Request::Logout { everywhere }),
+        (bytes(160), signed_prekey(), proptest::option::of(prekey())).prop_map(
+            |(identity, signed_prekey, last_resort)| Request::PublishKeys {
+                identity,
+                signed_prekey,
+                last_resort
+            }
+        ),
+        vec(prekey(), 0..8).prop_map(|prekeys| Request::UploadPreKeys { prekeys }),
+        Just(Request::PreKeyCount),
+        prop_oneof![
+            username().prop_map(AccountRef::Username),
+            account().prop_map(AccountRef::Account)
+        ]
+        .prop_map(|target| Request::FetchBundle { target }),
+        username().prop_map(|username| Request::ResolveUsername { username }),
+        vec(
+            (address(), bytes(64)).prop_map(|(to, envelope)| OutgoingEnvelope { to, envelope }),
+            0..6
+        )
+        .prop_map(|messages| Request::Send { messages }),
+        vec(any::<u64>(), 0..10).prop_map(|seqs| Request::Ack { seqs }),
+        (address(), bytes(64)).prop_map(|(to, payload)| Request::Ephemeral { to, payload }),
+        username().prop_map(|new_username| Request::Rename { new_username }),
+        Just(Request::DeleteAccount),
+        Just(Request::Ping),
+    ]
+}
+
+fn client_frame() -> impl Strategy<Value = ClientFrame> {
+    (1..=u64::MAX, request()).prop_map(|(request_id, request)| ClientFrame {
+        request_id,
+        request,
+    })
+}
+
+fn response() -> impl Strategy<Value = Response> {
+    prop_oneof![
+        bytes(64).prop_map(|opaque_response| Response::RegisterResponse { opaque_response }),
+        account().prop_map(|account| Response::RegisterDone { account }),
+        (any::<u64>(), bytes(64)).prop_map(|(login_id, opaque_response)| {
+            Response::LoginResponse {
+                login_id,
+                opaque_response,
+            }
+        }),
+        (token(), account(), any::<u64>()).prop_map(|(token, account, expires_at)| {
+            Response::LoginDone {
+                token,
+                account,
+                expires_at,
+            }
+        }),
+        address().prop_map(|address| Response::Authenticated { address }),
+        vec(
+            prop_oneof![
+                any::<u64>().prop_map(|seq| SendOutcome::Accepted { seq }),
+                error_code().prop_map(|code| SendOutcome::Rejected { code })
+            ],
+            0..6
+        )
+        .prop_map(|results| Response::SendResult { results }),
+        (
+            address(),
+            bytes(160),
+            signed_prekey(),
+            proptest::option::of(prekey()),
+            proptest::option::of(prekey())
+        )
+            .prop_map(
+                |(address, identity, signed_prekey, one_time_prekey, last_resort)| {
+                    Response::Bundle(Box::new(PreKeyBundleWire {
+                        account: address.account,
+                        device: address.device,
+                        identity,
+                        signed_prekey,
+                        one_time_prekey,
+                        last_resort,
+                    }))
+                }
+            ),
+        (any::<u32>(), any::<u32>()).prop_map(|(remaining, low_water)| Response::PreKeyCount {
+            remaining,
+            low_water
+        }),
+        (username(), account())
+            .prop_map(|(username, account)| Response::Resolved { username, account }),
+        Just(Response::Ok),
+        Just(Response::Pong),
+        (error_code(), text(40), proptest::option::of(any::<u32>())).prop_map(
+            |(code, message, retry_after_secs)| Response::Error {
+                code,
+                message,
+                retry_after_secs
+            }
+        ),
+    ]
+}
+
+fn relay_frame() -> impl Strategy<Value = RelayFrame> {
+    prop_oneof![
+        (any::<u64>(), response()).prop_map(|(request_id, response)| RelayFrame::Response {
+            request_id,
+            response
+        }),
+        (any::<u64>(), bytes(128), any::<u64>()).prop_map(|(seq, envelope, received_at_ms)| {
+            RelayFrame::Deliver {
+                seq,
+                envelope,
+                received_at_ms,
+            }
+        }),
+        Just(RelayFrame::QueueEmpty),
+        bytes(64).prop_map(|payload| RelayFrame::EphemeralDeliver { payload }),
+        any::<u32>().prop_map(|remaining| RelayFrame::PreKeysLow { remaining }),
+        (error_code(), text(40)).prop_map(|(code, reason)| RelayFrame::Closing { code, reason }),
+    ]
+}
+
+fn message_id() -> impl Strategy<Value = MessageId> {
+    any::<[u8; 16]>().prop_map(MessageId)
+}
+
+fn group_id() -> impl Strategy<Value = GroupId> {
+    any::<[u8; 16]>().prop_map(GroupId)
+}
+
+fn group_name() -> impl Strategy<Value = String> {
+    proptest::string::string_regex("[^\\p{Cc}]{1,40}")
+        .expect("valid regex")
+        .prop_filter("fits the byte limit", |s| {
+            s.len() <= content::MAX_GROUP_NAME_BYTES
+        })
+}
+
+fn member() -> impl Strategy<Value = GroupMember> {
+    (address(), username()).prop_map(|(address, username)| GroupMember { address, username })
+}
+
+fn file_pointer() -> impl Strategy<Value = FilePointer> {
+    (
+        message_id(),
+        vec(any::<u8>(), 1..=content::MAX_BLOB_ID_BYTES),
+        any::<[u8; 32]>(),
+        any::<[u8; 32]>(),
+        any::<u64>(),
+        "[a-zA-Z0-9 ._-]{0,40}[a-zA-Z0-9]",
+        "[a-z]{1,10}/[a-z0-9.+-]{1,20}",
+    )
+        .prop_map(
+            |(id, blob_id, key, digest, size, file_name, content_type)| FilePointer {
+                id,
+                blob_id,
+                key: FileKey::from_bytes(key),
+                digest,
+                size,
+                file_name,
+                content_type,
+            },
+        )
+}
+
+fn group_control() -> impl Strategy<Value = GroupControl> {
+    prop_oneof![
+        (group_id(), group_name(), vec(member(), 0..5)).prop_map(|(group, name, members)| {
+            GroupControl::Create {
+                group,
+                name,
+                members,
+            }
+        }),
+        (group_id(), vec(member(), 0..5))
+            .prop_map(|(group, members)| GroupControl::Add { group, members }),
+        (group_id(), vec(address(), 0..5))
+            .prop_map(|(group, members)| GroupControl::Remove { group, members }),
+        group_id().prop_map(|group| GroupControl::Leave { group }),
+        (group_id(), group_name()).prop_map(|(group, name)| GroupControl::Rename { group, name }),
+    ]
+}
+
+fn content_value() -> impl Strategy<Value = Content> {
+    let text_body =
+        proptest::string::string_regex("([^\\p{Cc}]|\n|\t|\r){0,200}").expect("valid regex");
+    prop_oneof![
+        (message_id(), text_body, any::<u64>()).prop_map(|(id, body, sent_at_ms)| {
+            Content::Text {
+                id,
+                body,
+                sent_at_ms,
+            }
+        }),
+        vec(message_id(), 1..10).prop_map(|ids| Content::DeliveryReceipt { ids }),
+        vec(message_id(), 1..10).prop_map(|ids| Content::ReadReceipt { ids }),
+        any::<bool>().prop_map(|started| Content::Typing { started }),
+        any::<bool>().prop_map(|online| Content::Presence { online }),
+        file_pointer().prop_map(Content::FilePointer),
+        group_control().prop_map(Content::GroupControl),
+        (group_id(), bytes(128))
+            .prop_map(|(group, payload)| Content::GroupMessage { group, payload }),
+        (group_id(), bytes(128))
+            .prop_map(|(group, payload)| Content::SenderKeyDistribution { group, payload }),
+        Just(Content::DeleteConversation),
+        username().prop_map(|new_username| Content::ProfileChange { new_username }),
+    ]
+}
+
+/// Frames content without the encoder's limit checks, as a hostile peer could.
+fn raw_content(value: &Content) -> Vec<u8> {
+    let mut out = vec![content::CONTENT_VERSION];
+    out.extend(postcard::to_allocvec(value).expect("postcard encodes any content"));
+    out
+}
+
+fn sample_client_frame() -> ClientFrame {
+    ClientFrame {
+        request_id: 7,
+        request: Request::Ping,
+    }
+}
+
+// ---------- properties ----------
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(input in bytes(512)) {
+        let _ = wire::decode_client(&input);
+        let _ = wire::decode_relay(&input);
+        let _ = content::decode(&input);
+        let _ = wire::peek_request_id(&input);
+    }
+
+    #[test]
+    fn arbitrary_bodies_behind_a_valid_version_never_panic(body in bytes(512)) {
+        let mut framed = vec![wire::WIRE_VERSION];
+        framed.extend(&body);
+        let _ = wire::decode_client(&framed);
+        let _ = wire::decode_relay(&framed);
+        let mut framed = vec![content::CONTENT_VERSION];
+        framed.extend(&body);
+        let _ = content::decode(&framed);
+    }
+
+    #[test]
+    fn client_frames_round_trip(frame in client_frame()) {
+        let encoded = wire::encode_client(&frame).expect("small frames encode");
+        prop_assert_eq!(encoded.first().copied(), Some(wire::WIRE_VERSION));
+        prop_assert_eq!(wire::decode_client(&encoded).expect("own encoding decodes"), frame.clone());
+        prop_assert_eq!(wire::peek_request_id(&encoded), Some(frame.request_id));
+    }
+
+    #[test]
+    fn relay_frames_round_trip(frame in relay_frame()) {
+        let encoded = wire::encode_relay(&frame).expect("small frames encode");
+        prop_assert_eq!(encoded.first().copied(), Some(wire::WIRE_VERSION));
+        prop_assert_eq!(wire::decode_relay(&encoded).expect("own encoding decodes"), frame);
+    }
+
+    #[test]
+    fn content_round_trips(value in content_value()) {
+        let encoded = content::encode(&value).expect("valid content encodes");
+        prop_assert_eq!(encoded.first().copied(), Some(content::CONTENT_VERSION));
+        prop_assert_eq!(content::decode(&encoded).expect("own encoding decodes"), value);
+    }
+
+    #[test]
+    fn mutated_frames_decode_or_fail_cleanly(
+        frame in client_frame(),
+        position in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let mut encoded = wire::encode_client(&frame).expect("small frames encode");
+        let at = position.index(encoded.len());
+        encoded[at] = byte;
+        // Either a frame whose re-encoding is exactly the input, or an error.
+        if let Ok(decoded) = wire::decode_client(&encoded) {
+            prop_assert_eq!(wire::encode_client(&decoded).expect("re-encodes"), encoded);
+        }
+    }
+
+    #[test]
+    fn unsupported_versions_are_rejected_with_the_range(frame in client_frame(), version in any::<u8>()) {
+        prop_assume!(version != wire::WIRE_VERSION);
+        let mut encoded = wire::encode_client(&frame).expect("small frames encode");
+        encoded[0] = version;
+        let expected_range = (wire::MIN_SUPPORTED_VERSION, wire::WIRE_VERSION);
+        match wire::decode_client(&encoded) {
+            Err(WireError::UnsupportedVersion { got, min, max }) => {
+                prop_assert_eq!(got, version);
+                prop_assert_eq!((min, max), expected_range);
+            }
+            // A 3-byte frame starting with 0 is the version-rejection notice.
+            Err(WireError::PeerRejectedVersion { .. }) => {
+                prop_assert_eq!(version, 0);
+                prop_assert_eq!(encoded.len(), 3);
+            }
+            other => prop_assert!(false, "expected UnsupportedVersion, got {:?}", other),
+        }
+        prop_assert_eq!(wire::peek_request_id(&encoded), None);
+    }
+
+    #[test]
+    fn unsupported_content_versions_are_rejected(value in content_value(), version in any::<u8>()) {
+        prop_assume!(version != content::CONTENT_VERSION);
+        let mut encoded = content::encode(&value).expect("valid content encodes");
+        encoded[0] = version;
+        prop_assert_eq!(
+            content::decode(&encoded),
+            Err(ContentError::Frame(WireError::UnsupportedVersion {
+                got: version,
+                min: content::MIN_SUPPORTED_CONTENT_VERSION,
+                max: content::CONTENT_VERSION,
+            }))
+        );
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected(frame in relay_frame(), extra in vec(any::<u8>(), 1..16)) {
+        let mut encoded = wire::encode_relay(&frame).expect("small frames encode");
+        encoded.extend(&extra);
+        prop_assert_eq!(
+            wire::decode_relay(&encoded),
+            Err(WireError::TrailingBytes { count: extra.len() })
+        );
+    }
+
+    #[test]
+    fn content_trailing_bytes_are_rejected(value in content_value(), extra in vec(any::<u8>(), 1..16)) {
+        let mut encoded = content::encode(&value).expect("valid content encodes");
+        encoded.extend(&extra);
+        prop_assert_eq!(
+            content::decode(&encoded),
+            Err(ContentError::Frame(WireError::TrailingBytes { count: extra.len() }))
+        );
+    }
+
+    #[test]
+    fn username_parse_enforces_every_rule(input in "\\PC{0,40}") {
+        match Username::parse(&input) {
+            Ok(name) => {
+                let s = name.as_str();
+                prop_assert!((3..=32).contains(&s.len()));
+                prop_assert!(s.starts_with(|c: char| c.is_ascii_lowercase()));
+                prop_assert!(s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.'));
+                prop_assert_eq!(s, input.to_ascii_lowercase());
+            }
+            Err(_) => {
+                let folded = input.to_ascii_lowercase();
+                let valid = (3..=32).contains(&folded.chars().count())
+                    && folded.starts_with(|c: char| c.is_ascii_lowercase())
+                    && folded.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
+                prop_assert!(!valid, "{:?} was rejected but follows the rules", input);
+            }
+        }
+    }
+
+    #[test]
+    fn username_folding_is_case_insensitive(name in "[a-zA-Z][a-zA-Z0-9_.]{2,31}") {
+        let folded = Username::parse(&name).expect("valid name");
+        prop_assert_eq!(Username::parse(&name.to_ascii_uppercase()).expect("valid name"), folded.clone());
+        prop_assert_eq!(folded.as_str(), name.to_ascii_lowercase());
+    }
+}
+
+// ---------- fixed cases ----------
+
+#[test]
+fn empty_input_is_a_named_error() {
+    assert_eq!(wire::decode_client(&[]), Err(WireError::Empty));
+    assert_eq!(wire::decode_relay(&[]), Err(WireError::Empty));
+    assert_eq!(
+        content::decode(&[]),
+        Err(ContentError::Frame(WireError::Empty))
+    );
+}
+
+#[test]
+fn oversize_input_is_rejected_before_parsing() {
+    // A frame that would be valid apart from its size: the length check
+    // must win, so the relay never parses it.
+    let envelope = vec![0u8; wire::MAX_FRAME_BYTES];
+    let frame = ClientFrame {
+        request_id: 1,
+        request: Request::Send {
+            messages: vec![OutgoingEnvelope {
+                to: Address::primary(AccountId::from_bytes([1; 16])),
+                envelope,
+            }],
+        },
+    };
+    let mut raw = vec![wire::WIRE_VERSION];
+    raw.extend(postcard::to_allocvec(&frame).expect("postcard encodes"));
+    assert!(raw.len() > wire::MAX_FRAME_BYTES);
+    assert_eq!(
+        wire::decode_client(&raw),
+        Err(WireError::TooLarge {
+            len: raw.len(),
+            max: wire::MAX_FRAME_BYTES
+        })
+    );
+    assert_eq!(
+        wire::encode_client(&frame),
+        Err(WireError::TooLarge {
+            len: raw.len(),
+            max: wire::MAX_FRAME_BYTES
+        })
+    );
+    assert_eq!(
+        WireError::TooLarge { len: 0, max: 0 }.code(),
+        ErrorCode::FrameTooLarge
+    );
+
+    let junk = vec![0xffu8; content::MAX_CONTENT_BYTES + 1];
+    assert_eq!(
+        content::decode(&junk),
+        Err(ContentError::Frame(WireError::TooLarge {
+            len: junk.len(),
+            max: content::MAX_CONTENT_BYTES
+        }))
+    );
+}
+
+#[test]
+fn frames_at_exactly_the_limit_are_accepted() {
+    let frame_for = |len: usize| RelayFrame::EphemeralDeliver {
+        payload: vec![0xab; len],
+    };
+    // Overhead: version byte + tag byte + 3-byte varint length.
+    let payload_len = wire::MAX_FRAME_BYTES - 5;
+    let encoded = wire::encode_relay(&frame_for(payload_len)).expect("fits exactly");
+    assert_eq!(encoded.len(), wire::MAX_FRAME_BYTES);
+    assert_eq!(wire::decode_relay(&encoded), Ok(frame_for(payload_len)));
+    assert!(matches!(
+        wire::encode_relay(&frame_for(payload_len + 1)),
+        Err(WireError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn over_long_varints_are_non_canonical() {
+    let canonical = wire::encode_client(&sample_client_frame()).expect("encodes");
+    assert_eq!(canonical, vec![wire::WIRE_VERSION, 7, 16]);
+    // request_id 7 as a two-byte varint: same value, second encoding.
+    let padded = vec![wire::WIRE_VERSION, 0x87, 0x00, 16];
+    assert_eq!(wire::decode_client(&padded), Err(WireError::NonCanonical));
+    assert_eq!(WireError::NonCanonical.code(), ErrorCode::BadFrame);
+}
+
+#[test]
+fn version_rejection_notice_is_recognised() {
+    let notice = wire::version_rejection_notice();
+    assert_eq!(notice, [0, wire::MIN_SUPPORTED_VERSION, wire::WIRE_VERSION]);
+    assert_eq!(
+        wire::decode_relay(&notice),
+        Err(WireError::PeerRejectedVersion {
+            min: wire::MIN_SUPPORTED_VERSION,
+            max: wire::WIRE_VERSION
+        })
+    );
+    assert_eq!(
+        wire::decode_client(&[0, 3, 9]),
+        Err(WireError::PeerRejectedVersion { min: 3, max: 9 })
+    );
+    assert!(matches!(
+        wire::decode_relay(&[0, 1]),
+        Err(WireError::UnsupportedVersion { got: 0, .. })
+    ));
+}
+
+#[test]
+fn request_id_is_readable_from_a_broken_frame() {
+    // request_id 300, then an unknown request tag.
+    let broken = [wire::WIRE_VERSION, 0xac, 0x02, 0x7f];
+    assert!(matches!(
+        wire::decode_client(&broken),
+        Err(WireError::Malformed(_))
+    ));
+    assert_eq!(wire::peek_request_id(&broken), Some(300));
+    assert_eq!(wire::peek_request_id(&[wire::WIRE_VERSION]), None);
+}
+
+#[test]
+fn non_canonical_usernames_are_malformed_on_the_wire() {
+    let frame = ClientFrame {
+        request_id: 1,
+        request: Request::ResolveUsername {
+            username: Username::parse("alice").expect("valid"),
+        },
+    };
+    let mut encoded = wire::encode_client(&frame).expect("encodes");
+    let at = encoded
+        .windows(5)
+        .position(|w| w == b"alice")
+        .expect("name is in the frame");
+    encoded[at] = b'A';
+    assert!(matches!(
+        wire::decode_client(&encoded),
+        Err(WireError::Malformed(_))
+    ));
+    encoded[at] = b'9';
+    assert!(matches!(
+        wire::decode_client(&encoded),
+        Err(WireError::Malformed(_))
+    ));
+}
+
+#[test]
+fn username_rules_name_the_failure() {
+    assert_eq!(
+        Username::parse("ab"),
+        Err(UsernameError::TooShort { len: 2 })
+    );
+    assert_eq!(
+        Username::parse(&"a".repeat(33)),
+        Err(UsernameError::TooLong { len: 33 })
+    );
+    assert_eq!(
+        Username::parse("1abc"),
+        Err(UsernameError::MustStartWithLetter)
+    );
+    assert_eq!(
+        Username::parse("_abc"),
+        Err(UsernameError::MustStartWithLetter)
+    );
+    assert_eq!(
+        Username::parse("al-ice"),
+        Err(UsernameError::InvalidCharacter {
+            character: '-',
+            position: 2
+        })
+    );
+    assert_eq!(
+        Username::parse("alïce"),
+        Err(UsernameError::InvalidCharacter {
+            character: 'ï',
+            position: 2
+        })
+    );
+    assert_eq!(
+        Username::parse_canonical("Alice"),
+        Err(UsernameError::NotCanonical)
+    );
+    assert_eq!(
+        Username::parse("Alice.Bob_99").map(|u| u.to_string()),
+        Ok("alice.bob_99".to_owned())
+    );
+    assert_eq!(
+        Username::parse(&"a".repeat(32)).map(|u| u.as_str().len()),
+        Ok(32)
+    );
+    assert_eq!(Username::parse("abc").map(|u| u.as_str().len()), Ok(3));
+}
+
+#[test]
+fn error_codes_are_unique_and_round_trip() {
+    let mut numbers: Vec<u16> = ErrorCode::ALL.iter().map(|c| c.as_u16()).collect();
+    for code in ErrorCode::ALL {
+        assert_eq!(ErrorCode::from_u16(code.as_u16()), Some(*code));
+    }
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(
+        numbers.len(),
+        ErrorCode::ALL.len(),
+        "duplicate error code number"
+    );
+    assert_eq!(ErrorCode::from_u16(0), None);
+    assert_eq!(ErrorCode::from_u16(u16::MAX), None);
+}
+
+#[test]
+fn unknown_error_code_is_a_malformed_frame() {
+    let frame = RelayFrame::Closing {
+        code: ErrorCode::Internal,
+        reason: String::new(),
+    };
+    let mut encoded = wire::encode_relay(&frame).expect("encodes");
+    // [version, tag 5, code varint, empty string]
+    assert_eq!(encoded, vec![1, 5, ErrorCode::Internal.as_u16() as u8, 0]);
+    encoded[2] = 0x7f;
+    assert!(matches!(
+        wire::decode_relay(&encoded),
+        Err(WireError::Malformed(_))
+    ));
+}
+
+#[test]
+fn limit_checks_name_the_violation_and_code() {
+    let envelope = OutgoingEnvelope {
+        to: Address::primary(AccountId::from_bytes([2; 16])),
+        envelope: vec![1, 2, 3],
+    };
+    let too_many = Request::Send {
+        messages: vec![envelope.clone(); wire::MAX_RECIPIENTS_PER_SEND + 1],
+    };
+    let err = too_many
+        .check_limits()
+        .expect_err("over the recipient limit");
+    assert_eq!(
+        err,
+        LimitError::TooManyRecipients {
+            count: wire::MAX_RECIPIENTS_PER_SEND + 1,
+            max: wire::MAX_RECIPIENTS_PER_SEND
+        }
+    );
+    assert_eq!(err.code(), ErrorCode::TooManyRecipients);
+    let exactly = Request::Send {
+        messages: vec![envelope; wire::MAX_RECIPIENTS_PER_SEND],
+    };
+    assert_eq!(exactly.check_limits(), Ok(()));
+    assert_eq!(
+        Request::Send { messages: vec![] }.check_limits(),
+        Err(LimitError::EmptySend)
+    );
+
+    let key = PreKeyWire {
+        id: 1,
+        key: PublicKey::from_bytes([9; 32]),
+    };
+    let upload = Request::UploadPreKeys {
+        prekeys: vec![key; wire::ONE_TIME_PREKEYS_PER_UPLOAD_MAX + 1],
+    };
+    let err = upload.check_limits().expect_err("over the upload limit");
+    assert_eq!(err.code(), ErrorCode::TooManyPreKeys);
+    let upload = Request::UploadPreKeys {
+        prekeys: vec![key; wire::ONE_TIME_PREKEYS_PER_UPLOAD_MAX],
+    };
+    assert_eq!(upload.check_limits(), Ok(()));
+
+    let ephemeral = Request::Ephemeral {
+        to: Address::primary(AccountId::from_bytes([3; 16])),
+        payload: vec![0; wire::MAX_EPHEMERAL_BYTES + 1],
+    };
+    assert_eq!(
+        ephemeral.check_limits().map_err(|e| e.code()),
+        Err(ErrorCode::LimitExceeded)
+    );
+    let acks = Request::Ack {
+        seqs: vec![1; wire::MAX_ACKS_PER_FRAME + 1],
+    };
+    assert_eq!(
+        acks.check_limits(),
+        Err(LimitError::FieldTooLarge {
+            field: "seqs",
+            len: wire::MAX_ACKS_PER_FRAME + 1,
+            max: wire::MAX_ACKS_PER_FRAME
+        })
+    );
+}
+
+#[test]
+fn only_registration_and_login_are_pre_authentication() {
+    assert!(Request::Authenticate {
+        token: SessionToken::from_bytes([0; 32]),
+        device: DeviceId::PRIMARY
+    }
+    .is_pre_authentication());
+    assert!(!Request::Send { messages: vec![] }.is_pre_authentication());
+    assert!(!Request::DeleteAccount.is_pre_authentication());
+}
+
+#[test]
+fn secrets_stay_out_of_debug_output() {
+    let token_bytes = [0x5a; 32];
+    let frame = RelayFrame::Response {
+        request_id: 3,
+        response: Response::LoginDone {
+            token: SessionToken::from_bytes(token_bytes),
+            account: AccountId::from_bytes([1; 16]),
+            expires_at: 10,
+        },
+    };
+    let debug = format!("{frame:?}");
+    assert!(debug.contains("redacted"));
+    assert!(!debug.contains("90, 90"), "token bytes leaked: {debug}");
+    assert!(!debug.contains("5a5a"), "token bytes leaked: {debug}");
+
+    let key = FileKey::from_bytes([0x5a; 32]);
+    let debug = format!("{key:?}");
+    assert!(!debug.contains("5a") && !debug.contains("90"), "{debug}");
+}
+
+#[test]
+fn tokens_compare_by_value() {
+    assert_eq!(
+        SessionToken::from_bytes([1; 32]),
+        SessionToken::from_bytes([1; 32])
+    );
+    let mut other = [1; 32];
+    other[31] = 2;
+    assert_ne!(
+        SessionToken::from_bytes([1; 32]),
+        SessionToken::from_bytes(other)
+    );
+}
+
+#[test]
+fn account_id_hex_round_trips() {
+    let id = AccountId::from_bytes([0xab; 16]);
+    assert_eq!(id.to_hex(), "ab".repeat(16));
+    assert_eq!(AccountId::from_hex(&id.to_hex()), Some(id));
+    assert_eq!(AccountId::from_hex("ab"), None);
+    assert_eq!(AccountId::from_hex(&"zz".repeat(16)), None);
+    assert_eq!(AccountId::from_hex(&"é".repeat(16)), None);
+    assert_eq!("AB".repeat(16).parse::<AccountId>(), Ok(id));
+    assert_eq!("ab".parse::<AccountId>(), Err(wire::InvalidAccountId));
+}
+
+// ---------- content limits on decode ----------
+
+fn text_message(body: String) -> Content {
+    Content::Text {
+        id: MessageId([1; 16]),
+        body,
+        sent_at_ms: 0,
+    }
+}
+
+fn file(file_name: &str, content_type: &str, blob_id: Vec<u8>) -> Content {
+    Content::FilePointer(FilePointer {
+        id: MessageId([1; 16]),
+        blob_id,
+        key: FileKey::from_bytes([2; 32]),
+        digest: [3; 32],
+        size: 10,
+        file_name: file_name.to_owned(),
+        content_type: content_type.to_owned(),
+    })
+}
+
+/// Asserts that both the encoder and the decoder refuse `value` with `expected`.
+fn assert_refused(value: Content, expected: ContentError) {
+    assert_eq!(content::encode(&value), Err(expected.clone()));
+    assert_eq!(content::decode(&raw_content(&value)), Err(expected));
+}
+
+#[test]
+fn text_limits_are_enforced_on_both_sides() {
+    let at_limit = text_message("x".repeat(content::MAX_TEXT_BYTES));
+    let encoded = content::encode(&at_limit).expect("at the limit");
+    assert_eq!(content::decode(&encoded), Ok(at_limit));
+    assert_refused(
+        text_message("x".repeat(content::MAX_TEXT_BYTES + 1)),
+        ContentError::TextTooLong {
+            len: content::MAX_TEXT_BYTES + 1,
+            max: content::MAX_TEXT_BYTES,
+        },
+    );
+    assert_refused(
+        text_message("hi \u{1b}[2J".to_owned()),
+        ContentError::ControlCharacter {
+            field: "text",
+            position: 3,
+        },
+    );
+    assert_refused(
+        text_message("a\u{9b}b".to_owned()),
+        ContentError::ControlCharacter {
+            field: "text",
+            position: 1,
+        },
+    );
+    let multiline = text_message("line one\r\n\tline two".to_owned());
+    assert_eq!(
+        content::decode(&content::encode(&multiline).expect("allowed controls")),
+        Ok(multiline)
+    );
+}
+
+#[test]
+fn receipt_limits_are_enforced() {
+    assert_refused(
+        Content::ReadReceipt { ids: vec![] },
+        ContentError::EmptyReceipt,
+    );
+    assert_refused(
+        Content::DeliveryReceipt {
+            ids: vec![MessageId([0; 16]); content::MAX_IDS_PER_RECEIPT + 1],
+        },
+        ContentError::TooManyReceiptIds {
+            count: content::MAX_IDS_PER_RECEIPT + 1,
+            max: content::MAX_IDS_PER_RECEIPT,
+        },
+    );
+    let full = Content::DeliveryReceipt {
+        ids: vec![MessageId([0; 16]); content::MAX_IDS_PER_RECEIPT],
+    };
+    assert!(content::encode(&full).is_ok());
+}
+
+#[test]
+fn file_pointer_limits_are_enforced() {
+    for bad in ["../etc/passwd", "a/b", "a\\b"] {
+        assert_refused(
+            file(bad, "text/plain", vec![1]),
+            ContentError::InvalidFileName {
+                reason: "contains a path separator",
+            },
+        );
+    }
+    for bad in [".", ".."] {
+        assert_refused(
+            file(bad, "text/plain", vec![1]),
+            ContentError::InvalidFileName {
+                reason: "a directory reference",
+            },
+        );
+    }
+    assert_refused(
+        file("", "text/plain", vec![1]),
+        ContentError::InvalidFileName { reason: "empty" },
+    );
+    assert_refused(
+        file("a\0b", "text/plain", vec![1]),
+        ContentError::ControlCharacter {
+            field: "file name",
+            position: 1,
+        },
+    );
+    assert_refused(
+        file(
+            &"n".repeat(content::MAX_FILE_NAME_BYTES + 1),
+            "text/plain",
+            vec![1],
+        ),
+        ContentError::FileNameTooLong {
+            len: content::MAX_FILE_NAME_BYTES + 1,
+            max: content::MAX_FILE_NAME_BYTES,
+        },
+    );
+    assert_refused(
+        file("a.txt", "text/plain; charset=utf-8", vec![1]),
+        ContentError::InvalidContentType,
+    );
+    assert_refused(file("a.txt", "", vec![1]), ContentError::InvalidContentType);
+    assert_refused(
+        file(
+            "a.txt",
+            &"t".repeat(content::MAX_CONTENT_TYPE_BYTES + 1),
+            vec![1],
+        ),
+        ContentError::ContentTypeTooLong {
+            len: content::MAX_CONTENT_TYPE_BYTES + 1,
+            max: content::MAX_CONTENT_TYPE_BYTES,
+        },
+    );
+    assert_refused(
+        file("a.txt", "text/plain", vec![]),
+        ContentError::InvalidBlobId {
+            len: 0,
+            max: content::MAX_BLOB_ID_BYTES,
+        },
+    );
+    assert_refused(
+        file(
+            "a.txt",
+            "text/plain",
+            vec![0; content::MAX_BLOB_ID_BYTES + 1],
+        ),
+        ContentError::InvalidBlobId {
+            len: content::MAX_BLOB_ID_BYTES + 1,
+            max: content::MAX_BLOB_ID_BYTES,
+        },
+    );
+    assert!(content::encode(&file("report 2026.pdf", "application/pdf", vec![7; 16])).is_ok());
+}
+
+#[test]
+fn group_limits_are_enforced() {
+    assert_refused(
+        Content::GroupControl(GroupControl::Rename {
+            group: GroupId([1; 16]),
+            name: String::new(),
+        }),
+        ContentError::InvalidGroupName {
+            len: 0,
+            max: content::MAX_GROUP_NAME_BYTES,
+        },
+    );
+    assert_refused(
+        Content::GroupControl(GroupControl::Create {
+            group: GroupId([1; 16]),
+            name: "x".repeat(content::MAX_GROUP_NAME_BYTES + 1),
+            members: vec![],
+        }),
+        ContentError::InvalidGroupName {
+            len: content::MAX_GROUP_NAME_BYTES + 1,
+            max: content::MAX_GROUP_NAME_BYTES,
+        },
+    );
+    assert_refused(
+        Content::GroupControl(GroupControl::Remove {
+            group: GroupId([1; 16]),
+            members: vec![
+                Address::primary(AccountId::from_bytes([0; 16]));
+                content::MAX_GROUP_MEMBERS + 1
+            ],
+        }),
+        ContentError::TooManyGroupMembers {
+            count: content::MAX_GROUP_MEMBERS + 1,
+            max: content::MAX_GROUP_MEMBERS,
+        },
+    );
+}
