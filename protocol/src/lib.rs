@@ -11,5 +11,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 pub mod content;
+pub mod fingerprint;
+pub mod group;
+pub mod identity;
 pub mod keys;
+pub mod labels;
+pub mod padding;
+pub mod prekeys;
+pub mod sealed;
 pub mod wire;
+pub mod x3dh;

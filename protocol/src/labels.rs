@@ -1,0 +1,93 @@
+//! Every domain-separation label of the umbra protocol, in one place.
+//!
+//! Each KDF derivation, MAC chain step and signature in umbra is bound to a
+//! label from this file, so that a key or signature made for one context is
+//! useless in any other. Labels are versioned (`umbra/v1/...`): a format
+//! change gets new labels, never a silently reinterpreted old one.
+//!
+//! Must never: hold two constants with the same value, or be bypassed by an
+//! inline byte string elsewhere in the crate (a test checks uniqueness).
+
+/// Ed25519 signature by an identity's signing key over its own X25519 key.
+pub const IDENTITY_BINDING: &[u8] = b"umbra/v1/identity/binding";
+/// Ed25519 signature by an identity over a signed prekey.
+pub const SIGNED_PREKEY: &[u8] = b"umbra/v1/prekey/signed";
+
+/// HKDF info prefix for the X3DH session root key.
+pub const X3DH_ROOT_KEY: &[u8] = b"umbra/v1/x3dh/root-key";
+/// Prefix of the X3DH associated data (both identities).
+pub const X3DH_ASSOCIATED_DATA: &[u8] = b"umbra/v1/x3dh/associated-data";
+
+/// HKDF salt prefix for the sealed-sender ephemeral layer.
+pub const SEALED_EPHEMERAL_SALT: &[u8] = b"umbra/v1/sealed/ephemeral/salt";
+/// HKDF info for the chain key that links the two sealed-sender layers.
+pub const SEALED_EPHEMERAL_CHAIN_KEY: &[u8] = b"umbra/v1/sealed/ephemeral/chain-key";
+/// HKDF info for the key that encrypts the sender's identity.
+pub const SEALED_EPHEMERAL_CIPHER_KEY: &[u8] = b"umbra/v1/sealed/ephemeral/cipher-key";
+/// HKDF info for the static-static key that encrypts the inner message.
+pub const SEALED_STATIC_CIPHER_KEY: &[u8] = b"umbra/v1/sealed/static/cipher-key";
+
+/// Safety-number (fingerprint) hash prefix.
+pub const FINGERPRINT: &[u8] = b"umbra/v1/fingerprint";
+
+/// HMAC input that turns a sender chain key into a message-key seed.
+pub const GROUP_MESSAGE_KEY_SEED: &[u8] = b"umbra/v1/group/message-seed";
+/// HMAC input that advances a sender chain key.
+pub const GROUP_CHAIN_KEY: &[u8] = b"umbra/v1/group/chain-key";
+/// HKDF info turning a group message-key seed into an AEAD key and nonce.
+pub const GROUP_MESSAGE_KEY: &[u8] = b"umbra/v1/group/message-key";
+/// Ed25519 signature by a sender's group signing key over a group message.
+pub const GROUP_MESSAGE_SIGNATURE: &[u8] = b"umbra/v1/group/message-signature";
+
+/// HKDF info for a Double Ratchet root-key step (KDF_RK).
+pub const RATCHET_ROOT_KEY: &[u8] = b"umbra/v1/ratchet/root-key";
+/// HKDF info turning a ratchet message-key seed into an AEAD key and nonce.
+pub const RATCHET_MESSAGE_KEY: &[u8] = b"umbra/v1/ratchet/message-key";
+
+/// Every label above, for the uniqueness test and for auditors.
+pub const ALL: &[&[u8]] = &[
+    IDENTITY_BINDING,
+    SIGNED_PREKEY,
+    X3DH_ROOT_KEY,
+    X3DH_ASSOCIATED_DATA,
+    SEALED_EPHEMERAL_SALT,
+    SEALED_EPHEMERAL_CHAIN_KEY,
+    SEALED_EPHEMERAL_CIPHER_KEY,
+    SEALED_STATIC_CIPHER_KEY,
+    FINGERPRINT,
+    GROUP_MESSAGE_KEY_SEED,
+    GROUP_CHAIN_KEY,
+    GROUP_MESSAGE_KEY,
+    GROUP_MESSAGE_SIGNATURE,
+    RATCHET_ROOT_KEY,
+    RATCHET_MESSAGE_KEY,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::ALL;
+
+    #[test]
+    fn labels_are_unique_versioned_and_prefix_free() {
+        for (i, a) in ALL.iter().enumerate() {
+            assert!(
+                a.starts_with(b"umbra/v1/"),
+                "{:?}",
+                String::from_utf8_lossy(a)
+            );
+            for (j, b) in ALL.iter().enumerate() {
+                if i != j {
+                    assert_ne!(a, b);
+                    // No label is a prefix of another, so `label || data`
+                    // can never be read under a different label.
+                    assert!(
+                        !b.starts_with(a),
+                        "{:?} prefixes {:?}",
+                        String::from_utf8_lossy(a),
+                        String::from_utf8_lossy(b)
+                    );
+                }
+            }
+        }
+    }
+}

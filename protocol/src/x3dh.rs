@@ -1,0 +1,298 @@
+//! X3DH-style asynchronous key agreement (Signal's X3DH with two bound
+//! identity keys instead of XEdDSA).
+//!
+//! The initiator combines its identity and a fresh ephemeral key with the
+//! responder's identity, signed prekey and (when served) one extra prekey,
+//! and derives a 32-byte root key plus associated data naming both full
+//! public identities. The responder repeats the computation from the
+//! [`InitialHeader`].
+//!
+//! Must never: run on an unverified bundle (the type system forbids it),
+//! skip the low-order check of any DH (every DH goes through
+//! [`SecretKey::diffie_hellman`]), or let the root key outlive its owner
+//! unzeroized.
+
+use hkdf::Hkdf;
+use rand_core::{CryptoRng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::identity::{IdentityError, IdentityKeyPair, IdentityPublic, IDENTITY_PUBLIC_LEN};
+use crate::keys::{KeyError, PublicKey, SecretKey};
+use crate::labels;
+use crate::prekeys::{PreKeyRef, VerifiedPreKeyBundle};
+
+/// Length of [`SessionSecret::associated_data`]: label and two identities.
+pub const ASSOCIATED_DATA_LEN: usize = labels::X3DH_ASSOCIATED_DATA.len() + 2 * IDENTITY_PUBLIC_LEN;
+
+/// Why a key agreement failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum X3dhError {
+    /// A DH produced a non-contributory result: some peer key (named) is a
+    /// low-order point.
+    #[error("DH{which} is not contributory: {source}")]
+    LowOrderPoint {
+        /// Which DH failed, 1 to 4 as in the specification.
+        which: u8,
+        /// The underlying key error.
+        source: KeyError,
+    },
+    /// The initiator's identity in the header does not verify.
+    #[error("initiator identity is invalid: {0}")]
+    InitiatorIdentity(#[from] IdentityError),
+    /// The header names an extra prekey but the responder passed none.
+    #[error("header names extra prekey {0:?} but no private prekey was supplied")]
+    MissingExtraPreKey(PreKeyRef),
+    /// The responder passed an extra prekey the header does not name.
+    #[error("an extra prekey was supplied but the header names none")]
+    UnexpectedExtraPreKey,
+}
+
+/// What both sides hold after X3DH: the root key for the Double Ratchet
+/// and the associated data every ratchet message authenticates.
+/// Zeroized on drop; `Debug` shows nothing secret.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct SessionSecret {
+    root_key: [u8; 32],
+    associated_data: Vec<u8>,
+}
+
+impl SessionSecret {
+    /// The 32-byte shared root key.
+    pub fn root_key(&self) -> &[u8; 32] {
+        &self.root_key
+    }
+
+    /// `label || initiator identity (128) || responder identity (128)`.
+    pub fn associated_data(&self) -> &[u8] {
+        &self.associated_data
+    }
+}
+
+impl std::fmt::Debug for SessionSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionSecret")
+            .field("root_key", &"<redacted>")
+            .field("associated_data_len", &self.associated_data.len())
+            .finish()
+    }
+}
+
+/// What the initiator sends (inside its first message) so that the
+/// responder can repeat the agreement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InitialHeader {
+    /// The initiator's full public identity.
+    pub initiator_identity: IdentityPublic,
+    /// The initiator's ephemeral X25519 key.
+    pub ephemeral: PublicKey,
+    /// Which of the responder's signed prekeys was used.
+    pub signed_prekey_id: u32,
+    /// Which extra prekey was used, if any.
+    pub extra_prekey: Option<PreKeyRef>,
+}
+
+fn dh(which: u8, secret: &SecretKey, public: &PublicKey) -> Result<[u8; 32], X3dhError> {
+    secret
+        .diffie_hellman(public)
+        .map(|s| *s.as_bytes())
+        .map_err(|source| X3dhError::LowOrderPoint { which, source })
+}
+
+/// The public transcript both sides agree on, in the order used by the KDF.
+struct Transcript<'a> {
+    initiator: &'a IdentityPublic,
+    responder: &'a IdentityPublic,
+    ephemeral: &'a PublicKey,
+    signed_prekey: &'a PublicKey,
+    extra_prekey: Option<&'a PublicKey>,
+}
+
+impl Transcript<'_> {
+    fn associated_data(&self) -> Vec<u8> {
+        let mut ad = Vec::with_capacity(ASSOCIATED_DATA_LEN);
+        ad.extend_from_slice(labels::X3DH_ASSOCIATED_DATA);
+        ad.extend_from_slice(&self.initiator.to_bytes());
+        ad.extend_from_slice(&self.responder.to_bytes());
+        ad
+    }
+
+    /// HKDF info: `label || IK_A (128) || IK_B (128) || EK_A || SPK_B [|| OPK_B]`.
+    fn kdf_info(&self) -> Vec<u8> {
+        let mut info = Vec::with_capacity(labels::X3DH_ROOT_KEY.len() + 2 * 128 + 3 * 32);
+        info.extend_from_slice(labels::X3DH_ROOT_KEY);
+        info.extend_from_slice(&self.initiator.to_bytes());
+        info.extend_from_slice(&self.responder.to_bytes());
+        info.extend_from_slice(self.ephemeral.as_bytes());
+        info.extend_from_slice(self.signed_prekey.as_bytes());
+        if let Some(extra) = self.extra_prekey {
+            info.extend_from_slice(extra.as_bytes());
+        }
+        info
+    }
+
+    /// SK = HKDF(salt = 32 zero bytes, IKM = 32×0xFF || DH1 || DH2 || DH3 [|| DH4], info, 32).
+    fn derive(&self, dhs: &[[u8; 32]]) -> SessionSecret {
+        let mut ikm = Zeroizing::new(Vec::with_capacity(32 * (1 + dhs.len())));
+        ikm.extend_from_slice(&[0xFF; 32]);
+        for d in dhs {
+            ikm.extend_from_slice(d);
+        }
+        let hk = Hkdf::<Sha256>::new(Some(&[0u8; 32]), &ikm);
+        let mut root_key = [0u8; 32];
+        // 32 bytes is far below HKDF-SHA256's 8160-byte limit, so this cannot fail.
+        if hk.expand(&self.kdf_info(), &mut root_key).is_err() {
+            unreachable!("HKDF-SHA256 output of 32 bytes is always valid");
+        }
+        SessionSecret {
+            root_key,
+            associated_data: self.associated_data(),
+        }
+    }
+}
+
+/// Runs X3DH as the initiator against a verified bundle. Draws the 32-byte
+/// ephemeral key from `rng` (and nothing else).
+pub fn initiate<R: RngCore + CryptoRng>(
+    ours: &IdentityKeyPair,
+    bundle: &VerifiedPreKeyBundle,
+    rng: &mut R,
+) -> Result<(SessionSecret, InitialHeader), X3dhError> {
+    let ephemeral = SecretKey::generate(rng);
+    let ephemeral_public = ephemeral.public_key();
+    let our_public = ours.public();
+    let spk = &bundle.signed_prekey().key;
+    let extra = bundle.extra_prekey();
+
+    let mut dhs = Zeroizing::new(Vec::with_capacity(4));
+    dhs.push(dh(1, ours.dh_secret(), spk)?);
+    dhs.push(dh(2, &ephemeral, bundle.identity().dh_key())?);
+    dhs.push(dh(3, &ephemeral, spk)?);
+    if let Some((_, key)) = &extra {
+        dhs.push(dh(4, &ephemeral, key)?);
+    }
+
+    let transcript = Transcript {
+        initiator: &our_public,
+        responder: bundle.identity(),
+        ephemeral: &ephemeral_public,
+        signed_prekey: spk,
+        extra_prekey: extra.as_ref().map(|(_, k)| k),
+    };
+    let secret = transcript.derive(&dhs);
+    let header = InitialHeader {
+        initiator_identity: our_public.clone(),
+        ephemeral: ephemeral_public,
+        signed_prekey_id: bundle.signed_prekey().id,
+        extra_prekey: extra.map(|(r, _)| r),
+    };
+    Ok((secret, header))
+}
+
+/// Runs X3DH as the responder. The caller looks up the private signed
+/// prekey named by `header.signed_prekey_id` and the extra prekey named by
+/// `header.extra_prekey` (and deletes a one-time prekey once the first
+/// message decrypted). The initiator's identity binding is verified here.
+pub fn respond(
+    ours: &IdentityKeyPair,
+    signed_prekey: &SecretKey,
+    extra_prekey: Option<&SecretKey>,
+    header: &InitialHeader,
+) -> Result<SessionSecret, X3dhError> {
+    header.initiator_identity.verify()?;
+    let extra_public = match (header.extra_prekey, extra_prekey) {
+        (Some(_), Some(key)) => Some(key.public_key()),
+        (None, None) => None,
+        (Some(r), None) => return Err(X3dhError::MissingExtraPreKey(r)),
+        (None, Some(_)) => return Err(X3dhError::UnexpectedExtraPreKey),
+    };
+    let mut dhs = Zeroizing::new(Vec::with_capacity(4));
+    dhs.push(dh(1, signed_prekey, header.initiator_identity.dh_key())?);
+    dhs.push(dh(2, ours.dh_secret(), &header.ephemeral)?);
+    dhs.push(dh(3, signed_prekey, &header.ephemeral)?);
+    if let Some(key) = extra_prekey {
+        dhs.push(dh(4, key, &header.ephemeral)?);
+    }
+    let our_public = ours.public();
+    let spk_public = signed_prekey.public_key();
+    let transcript = Transcript {
+        initiator: &header.initiator_identity,
+        responder: &our_public,
+        ephemeral: &header.ephemeral,
+        signed_prekey: &spk_public,
+        extra_prekey: extra_public.as_ref(),
+    };
+    Ok(transcript.derive(&dhs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prekeys::{OneTimePreKey, PreKeyBundle, SignedPreKey};
+    use rand::rngs::OsRng;
+
+    struct Responder {
+        id: IdentityKeyPair,
+        spk: SignedPreKey,
+        otk: OneTimePreKey,
+    }
+
+    fn responder() -> Responder {
+        let id = IdentityKeyPair::generate(&mut OsRng);
+        let spk = SignedPreKey::generate(&id, 1, 0, &mut OsRng);
+        let otk = OneTimePreKey::generate(9, &mut OsRng);
+        Responder { id, spk, otk }
+    }
+
+    fn bundle(r: &Responder, with_otk: bool) -> VerifiedPreKeyBundle {
+        PreKeyBundle {
+            identity: r.id.public(),
+            signed_prekey: r.spk.public(),
+            one_time_prekey: with_otk.then(|| r.otk.public()),
+            last_resort: None,
+        }
+        .verify()
+        .unwrap()
+    }
+
+    #[test]
+    fn both_sides_agree_with_and_without_extra_prekey() {
+        let alice = IdentityKeyPair::generate(&mut OsRng);
+        let bob = responder();
+        for with_otk in [true, false] {
+            let (sa, header) = initiate(&alice, &bundle(&bob, with_otk), &mut OsRng).unwrap();
+            let extra = with_otk.then(|| bob.otk.secret());
+            let sb = respond(&bob.id, bob.spk.secret(), extra, &header).unwrap();
+            assert_eq!(sa.root_key(), sb.root_key());
+            assert_eq!(sa.associated_data(), sb.associated_data());
+            assert_eq!(sa.associated_data().len(), ASSOCIATED_DATA_LEN);
+        }
+    }
+
+    #[test]
+    fn extra_prekey_mismatch_is_named() {
+        let alice = IdentityKeyPair::generate(&mut OsRng);
+        let bob = responder();
+        let (_, header) = initiate(&alice, &bundle(&bob, true), &mut OsRng).unwrap();
+        assert_eq!(
+            respond(&bob.id, bob.spk.secret(), None, &header).unwrap_err(),
+            X3dhError::MissingExtraPreKey(PreKeyRef::OneTime(9))
+        );
+        let (_, header) = initiate(&alice, &bundle(&bob, false), &mut OsRng).unwrap();
+        assert_eq!(
+            respond(&bob.id, bob.spk.secret(), Some(bob.otk.secret()), &header).unwrap_err(),
+            X3dhError::UnexpectedExtraPreKey
+        );
+    }
+
+    #[test]
+    fn session_secret_debug_is_redacted() {
+        let alice = IdentityKeyPair::generate(&mut OsRng);
+        let bob = responder();
+        let (sa, _) = initiate(&alice, &bundle(&bob, true), &mut OsRng).unwrap();
+        let shown = format!("{sa:?}");
+        assert!(!shown.contains(&hex::encode(sa.root_key())));
+        assert!(!shown.contains(&format!("{:?}", sa.root_key())));
+    }
+}
