@@ -1,0 +1,11 @@
+//! # umbra-relay
+//!
+//! The relay of umbra: OPAQUE login, the prekey directory, and
+//! store-and-forward of sealed envelopes it cannot read. The binary in
+//! `main.rs` is a thin shell over [`app`]; everything here is usable in
+//! process, which is how the tests start a relay on `127.0.0.1:0`.
+//!
+//! The relay must never hold a key that opens an envelope, store or log a
+//! password-equivalent or a raw token, or log who sends to whom.
+#![forbid(unsafe_code)]
+pub mod store;

@@ -1,0 +1,1033 @@
+//! The multi-node backend: PostgreSQL shared by every relay node.
+//!
+//! Same schema and semantics as the SQLite backend, plus what several
+//! writers need: row locks taken in a fixed order (account, then queue
+//! counter, recipients sorted) so concurrent batches serialize per recipient
+//! without deadlocking, `FOR UPDATE SKIP LOCKED` so concurrent prekey
+//! claimers never receive the same key, and LISTEN/NOTIFY so a message
+//! committed on one node wakes its recipient's connection on another. The
+//! NOTIFY is issued inside the enqueue transaction, so PostgreSQL delivers it
+//! only if and when the messages commit.
+//!
+//! Must never: put ciphertext in a NOTIFY payload, hold a row lock while
+//! waiting on anything but the database, or pretend notifications are
+//! reliable (after a listener reconnect it emits [`QueueEvent::Resync`]).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row, Transaction};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use umbra_protocol::wire::{
+    AccountId, Address, PreKeyBundleWire, PreKeyWire, SignedPreKeyWire, Username,
+};
+use zeroize::Zeroizing;
+
+use super::rows::{self, OPAQUE_SERVER_SETUP, QUEUE_CHANNEL};
+use super::sqlite::EVENT_BUFFER;
+use super::{
+    db_time, db_u64, AccountRecord, BlobId, BlobInfo, EnqueueOutcome, EnqueueRejection, NewMessage,
+    PasswordFile, QueueEvent, Seq, Store, StoreError, StoreLimits, StoredMessage, TokenHash,
+    UnixSeconds, MAX_BLOB_CHUNK_BYTES,
+};
+
+/// Connections per relay node (the listener holds one more).
+const POOL_CONNECTIONS: u32 = 16;
+/// Wait before re-connecting a lost listener, so a database restart is not
+/// hammered.
+const LISTENER_RETRY: Duration = Duration::from_secs(1);
+
+/// Applies umbra's PostgreSQL schema migrations (embedded at build time).
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Stops the listener task when the store is dropped.
+struct ListenerTask(JoinHandle<()>);
+
+impl Drop for ListenerTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The PostgreSQL implementation of [`Store`].
+pub struct PostgresStore {
+    pool: PgPool,
+    limits: StoreLimits,
+    events: broadcast::Sender<QueueEvent>,
+    listener_task: ListenerTask,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password, so it is not printed.
+        f.debug_struct("PostgresStore")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects, applies migrations and starts this node's queue listener.
+    pub async fn open(url: &str, limits: StoreLimits) -> Result<Self, StoreError> {
+        Self::open_options(PgConnectOptions::from_str(url)?, limits).await
+    }
+
+    /// [`PostgresStore::open`] with parsed connection options.
+    pub async fn open_options(
+        options: PgConnectOptions,
+        limits: StoreLimits,
+    ) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_CONNECTIONS)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let listener = ListenerTask(tokio::spawn(listen(pool.clone(), events.clone())));
+        Ok(Self {
+            pool,
+            limits,
+            events,
+            listener_task: listener,
+        })
+    }
+
+    /// Applies migrations to the database at `url` and disconnects.
+    pub(crate) async fn migrate_url(url: &str) -> Result<(), StoreError> {
+        let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
+        MIGRATOR.run(&pool).await?;
+        pool.close().await;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for in-flight work (tests drop databases).
+    pub async fn close(&self) {
+        self.listener_task.0.abort();
+        self.pool.close().await;
+    }
+}
+
+/// The node's one listener: forwards NOTIFYs to subscribers, and after every
+/// (re)connect, once LISTEN is in place, tells them to resync, because
+/// notifications sent while it was away are gone for good.
+async fn listen(pool: PgPool, events: broadcast::Sender<QueueEvent>) {
+    loop {
+        match PgListener::connect_with(&pool).await {
+            Ok(mut listener) => {
+                if let Err(error) = listener.listen(QUEUE_CHANNEL).await {
+                    tracing::warn!(%error, "queue LISTEN failed; retrying");
+                } else {
+                    let _ = events.send(QueueEvent::Resync);
+                    forward(&mut listener, &events).await;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "queue listener cannot connect; retrying"),
+        }
+        tokio::time::sleep(LISTENER_RETRY).await;
+    }
+}
+
+/// Relays notifications until the connection is lost.
+async fn forward(listener: &mut PgListener, events: &broadcast::Sender<QueueEvent>) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(notification)) => match rows::parse_notify_payload(notification.payload()) {
+                Some((recipient, seq)) => {
+                    let _ = events.send(QueueEvent::Enqueued { recipient, seq });
+                }
+                // Not ours or mangled: a resync is always a safe answer.
+                None => {
+                    let _ = events.send(QueueEvent::Resync);
+                }
+            },
+            // Connection lost; a fresh listener is built by the caller so
+            // the Resync is emitted only after LISTEN is active again.
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, "queue listener failed");
+                return;
+            }
+        }
+    }
+}
+
+/// A recipient's queue as seen under its counter lock.
+struct QueueState {
+    last_seq: u64,
+    depth: u64,
+    dirty: bool,
+}
+
+/// Locks one recipient's queue for this transaction: `None` if the account
+/// does not exist.
+async fn lock_queue(
+    tx: &mut Transaction<'_, Postgres>,
+    recipient: Address,
+) -> Result<Option<QueueState>, StoreError> {
+    if !account_exists(tx, recipient.account).await? {
+        return Ok(None);
+    }
+    let account = recipient.account.as_bytes().as_slice();
+    sqlx::query(
+        "INSERT INTO queue_counters (account_id, device_id, last_seq) VALUES ($1, $2, 0) \
+         ON CONFLICT (account_id, device_id) DO NOTHING",
+    )
+    .bind(account)
+    .bind(device_param(recipient))
+    .execute(&mut **tx)
+    .await?;
+    let last: i64 = sqlx::query_scalar(
+        "SELECT last_seq FROM queue_counters WHERE account_id = $1 AND device_id = $2 FOR UPDATE",
+    )
+    .bind(account)
+    .bind(device_param(recipient))
+    .fetch_one(&mut **tx)
+    .await?;
+    let depth: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM messages WHERE account_id = $1 AND device_id = $2",
+    )
+    .bind(account)
+    .bind(device_param(recipient))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(Some(QueueState {
+        last_seq: rows::unsigned(last, "negative queue counter")?,
+        depth: rows::unsigned(depth, "negative row count")?,
+        dirty: false,
+    }))
+}
+
+/// Maps a unique-constraint violation on `accounts.username` to
+/// [`StoreError::UsernameTaken`].
+fn unique_is_taken(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UsernameTaken,
+        _ => StoreError::Database(error),
+    }
+}
+
+fn device_param(address: Address) -> i64 {
+    i64::from(address.device.0)
+}
+
+/// Whether the account exists, taking a `FOR KEY SHARE` lock on its row so
+/// a concurrent `delete_account` waits for this transaction (and this one
+/// never writes a child row of an account being deleted).
+async fn account_exists(
+    tx: &mut Transaction<'_, Postgres>,
+    account: AccountId,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT 1 FROM accounts WHERE account_id = $1 FOR KEY SHARE")
+        .bind(account.as_bytes().as_slice())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Serializes transactions that enforce a per-account total (the prekey
+/// cap) without blocking enqueues, which take only `FOR KEY SHARE`.
+async fn lock_account_totals(
+    tx: &mut Transaction<'_, Postgres>,
+    account: AccountId,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT 1 FROM accounts WHERE account_id = $1 FOR NO KEY UPDATE")
+        .bind(account.as_bytes().as_slice())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.is_some())
+}
+
+async fn count(
+    tx: &mut Transaction<'_, Postgres>,
+    sql: &'static str,
+    account: AccountId,
+) -> Result<u64, StoreError> {
+    let n: i64 = sqlx::query_scalar(sql)
+        .bind(account.as_bytes().as_slice())
+        .fetch_one(&mut **tx)
+        .await?;
+    rows::unsigned(n, "negative row count")
+}
+
+/// Tables holding rows for an account, children before parents so the
+/// explicit delete never trips a foreign key.
+const ACCOUNT_TABLES: [&str; 10] = [
+    "blob_chunks",
+    "blobs",
+    "messages",
+    "queue_counters",
+    "one_time_prekeys",
+    "last_resort_prekeys",
+    "signed_prekeys",
+    "identity_keys",
+    "tokens",
+    "accounts",
+];
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn load_or_init_server_setup(
+        &self,
+        candidate: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(OPAQUE_SERVER_SETUP)
+        .bind(candidate)
+        .execute(&mut *tx)
+        .await?;
+        let stored: Vec<u8> =
+            sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+                .bind(OPAQUE_SERVER_SETUP)
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(Zeroizing::new(stored))
+    }
+
+    async fn create_account(
+        &self,
+        account: AccountId,
+        username: &Username,
+        password_file: &PasswordFile,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if account_exists(&mut tx, account).await? {
+            return Err(StoreError::AccountExists);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO accounts (account_id, username, password_file) VALUES ($1, $2, $3) \
+             ON CONFLICT (username) DO NOTHING",
+        )
+        .bind(account.as_bytes().as_slice())
+        .bind(username.as_str())
+        .bind(password_file.as_bytes())
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::UsernameTaken);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn account_by_username(
+        &self,
+        username: &Username,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        let row = sqlx::query("SELECT account_id, password_file FROM accounts WHERE username = $1")
+            .bind(username.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let account: Vec<u8> = row.try_get(0)?;
+        let file: Vec<u8> = row.try_get(1)?;
+        Ok(Some(AccountRecord {
+            account: rows::account_id(&account)?,
+            password_file: PasswordFile::new(file),
+        }))
+    }
+
+    async fn username_of(&self, account: AccountId) -> Result<Option<Username>, StoreError> {
+        let name: Option<String> =
+            sqlx::query_scalar("SELECT username FROM accounts WHERE account_id = $1")
+                .bind(account.as_bytes().as_slice())
+                .fetch_optional(&self.pool)
+                .await?;
+        name.map(rows::username).transpose()
+    }
+
+    async fn rename_account(&self, account: AccountId, new: &Username) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !account_exists(&mut tx, account).await? {
+            return Err(StoreError::UnknownAccount);
+        }
+        let holder: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT account_id FROM accounts WHERE username = $1")
+                .bind(new.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        match holder {
+            Some(holder) if holder.as_slice() == account.as_bytes().as_slice() => return Ok(()),
+            Some(_) => return Err(StoreError::UsernameTaken),
+            None => {}
+        }
+        // A concurrent create/rename may take the name after the check.
+        sqlx::query("UPDATE accounts SET username = $2 WHERE account_id = $1")
+            .bind(account.as_bytes().as_slice())
+            .bind(new.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(unique_is_taken)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_account(&self, account: AccountId) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Account row first, as every writer locks it first: waits for
+        // in-flight enqueues/uploads and keeps the lock order acyclic.
+        sqlx::query("SELECT 1 FROM accounts WHERE account_id = $1 FOR UPDATE")
+            .bind(account.as_bytes().as_slice())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let mut existed = false;
+        for table in ACCOUNT_TABLES {
+            let sql = format!("DELETE FROM {table} WHERE account_id = $1");
+            let done = sqlx::query(&sql)
+                .bind(account.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await?;
+            if table == "accounts" {
+                existed = done.rows_affected() > 0;
+            }
+        }
+        tx.commit().await?;
+        Ok(existed)
+    }
+
+    async fn rows_for_account(&self, account: AccountId) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut total = 0u64;
+        for table in ACCOUNT_TABLES {
+            let sql = format!("SELECT COUNT(*) FROM {table} WHERE account_id = $1");
+            let n: i64 = sqlx::query_scalar(&sql)
+                .bind(account.as_bytes().as_slice())
+                .fetch_one(&mut *tx)
+                .await?;
+            total = total.saturating_add(rows::unsigned(n, "negative row count")?);
+        }
+        tx.commit().await?;
+        Ok(total)
+    }
+
+    async fn insert_token(
+        &self,
+        token_hash: &TokenHash,
+        owner: Address,
+        expires_at: UnixSeconds,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !account_exists(&mut tx, owner.account).await? {
+            return Err(StoreError::UnknownAccount);
+        }
+        sqlx::query(
+            "INSERT INTO tokens (account_id, token_hash, device_id, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(owner.account.as_bytes().as_slice())
+        .bind(token_hash.as_slice())
+        .bind(device_param(owner))
+        .bind(db_time(expires_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn lookup_token(
+        &self,
+        token_hash: &TokenHash,
+        now: UnixSeconds,
+    ) -> Result<Option<Address>, StoreError> {
+        let row = sqlx::query(
+            "SELECT account_id, device_id FROM tokens WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash.as_slice())
+        .bind(db_time(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let account: Vec<u8> = row.try_get(0)?;
+        Ok(Some(rows::address(&account, row.try_get(1)?)?))
+    }
+
+    async fn delete_token(&self, token_hash: &TokenHash) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM tokens WHERE token_hash = $1")
+            .bind(token_hash.as_slice())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_tokens_for_account(&self, account: AccountId) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM tokens WHERE account_id = $1")
+            .bind(account.as_bytes().as_slice())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn purge_expired_tokens(&self, now: UnixSeconds) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM tokens WHERE expires_at <= $1")
+            .bind(db_time(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn put_identity(&self, device: Address, identity: &[u8]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !account_exists(&mut tx, device.account).await? {
+            return Err(StoreError::UnknownAccount);
+        }
+        sqlx::query(
+            "INSERT INTO identity_keys (account_id, device_id, identity) VALUES ($1, $2, $3) \
+             ON CONFLICT (account_id, device_id) DO UPDATE SET identity = excluded.identity",
+        )
+        .bind(device.account.as_bytes().as_slice())
+        .bind(device_param(device))
+        .bind(identity)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn put_signed_prekey(
+        &self,
+        device: Address,
+        prekey: &SignedPreKeyWire,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !account_exists(&mut tx, device.account).await? {
+            return Err(StoreError::UnknownAccount);
+        }
+        sqlx::query(
+            "INSERT INTO signed_prekeys \
+               (account_id, device_id, key_id, created_at, public_key, signature) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (account_id, device_id) DO UPDATE SET \
+               key_id = excluded.key_id, created_at = excluded.created_at, \
+               public_key = excluded.public_key, signature = excluded.signature",
+        )
+        .bind(device.account.as_bytes().as_slice())
+        .bind(device_param(device))
+        .bind(i64::from(prekey.id))
+        .bind(db_time(prekey.created_at))
+        .bind(prekey.key.as_bytes().as_slice())
+        .bind(prekey.signature.as_slice())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn add_one_time_prekeys(
+        &self,
+        device: Address,
+        prekeys: &[PreKeyWire],
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !lock_account_totals(&mut tx, device.account).await? {
+            return Err(StoreError::UnknownAccount);
+        }
+        let stored = count(
+            &mut tx,
+            "SELECT COUNT(*) FROM one_time_prekeys WHERE account_id = $1",
+            device.account,
+        )
+        .await?;
+        let mut added = 0u64;
+        for prekey in prekeys {
+            let done = sqlx::query(
+                "INSERT INTO one_time_prekeys (account_id, device_id, key_id, public_key) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, device_id, key_id) DO NOTHING",
+            )
+            .bind(device.account.as_bytes().as_slice())
+            .bind(device_param(device))
+            .bind(i64::from(prekey.id))
+            .bind(prekey.key.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await?;
+            added += done.rows_affected();
+        }
+        let limit = self.limits.max_one_time_prekeys_per_account;
+        if stored.saturating_add(added) > limit {
+            // Dropping `tx` rolls the whole upload back.
+            return Err(StoreError::TooManyPreKeys {
+                stored,
+                offered: added,
+                limit,
+            });
+        }
+        let now_for_device: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM one_time_prekeys WHERE account_id = $1 AND device_id = $2",
+        )
+        .bind(device.account.as_bytes().as_slice())
+        .bind(device_param(device))
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows::unsigned(now_for_device, "negative row count")
+    }
+
+    async fn put_last_resort_prekey(
+        &self,
+        device: Address,
+        prekey: &PreKeyWire,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !account_exists(&mut tx, device.account).await? {
+            return Err(StoreError::UnknownAccount);
+        }
+        sqlx::query(
+            "INSERT INTO last_resort_prekeys (account_id, device_id, key_id, public_key) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, device_id) DO UPDATE SET \
+               key_id = excluded.key_id, public_key = excluded.public_key",
+        )
+        .bind(device.account.as_bytes().as_slice())
+        .bind(device_param(device))
+        .bind(i64::from(prekey.id))
+        .bind(prekey.key.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_bundle(&self, device: Address) -> Result<Option<PreKeyBundleWire>, StoreError> {
+        let account = device.account.as_bytes().as_slice();
+        let mut tx = self.pool.begin().await?;
+        let identity: Option<Vec<u8>> = sqlx::query_scalar(
+            "SELECT identity FROM identity_keys WHERE account_id = $1 AND device_id = $2",
+        )
+        .bind(account)
+        .bind(device_param(device))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let signed = sqlx::query(
+            "SELECT key_id, created_at, public_key, signature FROM signed_prekeys \
+             WHERE account_id = $1 AND device_id = $2",
+        )
+        .bind(account)
+        .bind(device_param(device))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (Some(identity), Some(signed)) = (identity, signed) else {
+            return Ok(None);
+        };
+        let signed_prekey = SignedPreKeyWire {
+            id: rows::key_id(signed.try_get(0)?)?,
+            created_at: rows::unix(signed.try_get(1)?)?,
+            key: rows::public_key(&signed.try_get::<Vec<u8>, _>(2)?)?,
+            signature: rows::signature(&signed.try_get::<Vec<u8>, _>(3)?)?,
+        };
+        // A key locked by a concurrent claimer is skipped rather than waited
+        // for, so each claimer deletes (and returns) a different key.
+        let one_time = sqlx::query(
+            "DELETE FROM one_time_prekeys WHERE (account_id, device_id, key_id) IN ( \
+               SELECT account_id, device_id, key_id FROM one_time_prekeys \
+               WHERE account_id = $1 AND device_id = $2 \
+               ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             RETURNING key_id, public_key",
+        )
+        .bind(account)
+        .bind(device_param(device))
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|row| -> Result<PreKeyWire, StoreError> {
+            Ok(PreKeyWire {
+                id: rows::key_id(row.try_get(0)?)?,
+                key: rows::public_key(&row.try_get::<Vec<u8>, _>(1)?)?,
+            })
+        })
+        .transpose()?;
+        let last_resort = sqlx::query(
+            "SELECT key_id, public_key FROM last_resort_prekeys \
+             WHERE account_id = $1 AND device_id = $2",
+        )
+        .bind(account)
+        .bind(device_param(device))
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|row| -> Result<PreKeyWire, StoreError> {
+            Ok(PreKeyWire {
+                id: rows::key_id(row.try_get(0)?)?,
+                key: rows::public_key(&row.try_get::<Vec<u8>, _>(1)?)?,
+            })
+        })
+        .transpose()?;
+        tx.commit().await?;
+        Ok(Some(PreKeyBundleWire {
+            account: device.account,
+            device: device.device,
+            identity,
+            signed_prekey,
+            one_time_prekey: one_time,
+            last_resort,
+        }))
+    }
+
+    async fn one_time_prekey_count(&self, device: Address) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM one_time_prekeys WHERE account_id = $1 AND device_id = $2",
+        )
+        .bind(device.account.as_bytes().as_slice())
+        .bind(device_param(device))
+        .fetch_one(&self.pool)
+        .await?;
+        rows::unsigned(n, "negative row count")
+    }
+
+    async fn enqueue_batch(
+        &self,
+        messages: &[NewMessage],
+    ) -> Result<Vec<EnqueueOutcome>, StoreError> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        // Lock every recipient's account and counter in sorted order, so two
+        // batches touching the same recipients cannot deadlock.
+        let mut queues: BTreeMap<Address, Option<QueueState>> =
+            messages.iter().map(|m| (m.recipient, None)).collect();
+        for (recipient, state) in queues.iter_mut() {
+            *state = lock_queue(&mut tx, *recipient).await?;
+        }
+        let mut outcomes = Vec::with_capacity(messages.len());
+        let mut payloads = Vec::new();
+        for message in messages {
+            let recipient = message.recipient;
+            let Some(Some(state)) = queues.get_mut(&recipient) else {
+                outcomes.push(Err(EnqueueRejection::UnknownRecipient));
+                continue;
+            };
+            if state.depth >= self.limits.max_queue_per_recipient {
+                outcomes.push(Err(EnqueueRejection::QueueFull));
+                continue;
+            }
+            let seq = state
+                .last_seq
+                .checked_add(1)
+                .ok_or(StoreError::Corrupt("queue counter exhausted"))?;
+            sqlx::query(
+                "INSERT INTO messages \
+                   (account_id, device_id, seq, envelope, received_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(recipient.account.as_bytes().as_slice())
+            .bind(device_param(recipient))
+            .bind(db_u64(seq))
+            .bind(message.envelope.as_slice())
+            .bind(db_time(message.received_at))
+            .bind(db_time(message.expires_at))
+            .execute(&mut *tx)
+            .await?;
+            state.last_seq = seq;
+            state.depth += 1;
+            state.dirty = true;
+            outcomes.push(Ok(seq));
+            payloads.push(rows::notify_payload(recipient, seq));
+        }
+        for (recipient, state) in &queues {
+            let Some(state) = state.as_ref().filter(|s| s.dirty) else {
+                continue;
+            };
+            sqlx::query(
+                "UPDATE queue_counters SET last_seq = $3 WHERE account_id = $1 AND device_id = $2",
+            )
+            .bind(recipient.account.as_bytes().as_slice())
+            .bind(device_param(*recipient))
+            .bind(db_u64(state.last_seq))
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !payloads.is_empty() {
+            // Queued inside the transaction: delivered to listeners at commit,
+            // never if it rolls back.
+            sqlx::query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload")
+                .bind(QUEUE_CHANNEL)
+                .bind(&payloads)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn fetch_after(
+        &self,
+        recipient: Address,
+        after: Seq,
+        limit: u32,
+        now: UnixSeconds,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let found = sqlx::query(
+            "SELECT seq, envelope, received_at FROM messages \
+             WHERE account_id = $1 AND device_id = $2 AND seq > $3 AND expires_at > $4 \
+             ORDER BY seq LIMIT $5",
+        )
+        .bind(recipient.account.as_bytes().as_slice())
+        .bind(device_param(recipient))
+        .bind(db_u64(after))
+        .bind(db_time(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        found
+            .into_iter()
+            .map(|row| {
+                Ok(StoredMessage {
+                    seq: rows::unsigned(row.try_get(0)?, "negative seq")?,
+                    envelope: row.try_get(1)?,
+                    received_at: rows::unix(row.try_get(2)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn ack(&self, recipient: Address, seqs: &[Seq]) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut deleted = 0;
+        for seq in seqs {
+            let done = sqlx::query(
+                "DELETE FROM messages WHERE account_id = $1 AND device_id = $2 AND seq = $3",
+            )
+            .bind(recipient.account.as_bytes().as_slice())
+            .bind(device_param(recipient))
+            .bind(db_u64(*seq))
+            .execute(&mut *tx)
+            .await?;
+            deleted += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    async fn ack_up_to(&self, recipient: Address, up_to: Seq) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM messages WHERE account_id = $1 AND device_id = $2 AND seq <= $3",
+        )
+        .bind(recipient.account.as_bytes().as_slice())
+        .bind(device_param(recipient))
+        .bind(db_u64(up_to))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn purge_expired_messages(&self, now: UnixSeconds) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM messages WHERE expires_at <= $1")
+            .bind(db_time(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn queue_depth(&self, recipient: Address) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages WHERE account_id = $1 AND device_id = $2",
+        )
+        .bind(recipient.account.as_bytes().as_slice())
+        .bind(device_param(recipient))
+        .fetch_one(&self.pool)
+        .await?;
+        rows::unsigned(n, "negative row count")
+    }
+
+    async fn total_queued(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+            .fetch_one(&self.pool)
+            .await?;
+        rows::unsigned(n, "negative row count")
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
+        self.events.subscribe()
+    }
+
+    async fn create_blob(
+        &self,
+        blob: BlobId,
+        owner: AccountId,
+        expires_at: UnixSeconds,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !account_exists(&mut tx, owner).await? {
+            return Err(StoreError::UnknownAccount);
+        }
+        let done = sqlx::query(
+            "INSERT INTO blobs (account_id, blob_id, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(owner.as_bytes().as_slice())
+        .bind(blob.0.as_slice())
+        .bind(db_time(expires_at))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::BlobExists);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn append_blob_chunk(
+        &self,
+        blob: BlobId,
+        index: u32,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        if bytes.is_empty() || bytes.len() > MAX_BLOB_CHUNK_BYTES {
+            return Err(StoreError::BlobChunkSize { len: bytes.len() });
+        }
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT account_id, chunk_count, size FROM blobs WHERE blob_id = $1 FOR UPDATE",
+        )
+        .bind(blob.0.as_slice())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Err(StoreError::BlobNotWritable);
+        };
+        let owner: Vec<u8> = row.try_get(0)?;
+        let expected = rows::chunk_count(row.try_get(1)?)?;
+        let size: Option<i64> = row.try_get(2)?;
+        if size.is_some() {
+            return Err(StoreError::BlobNotWritable);
+        }
+        if index != expected {
+            return Err(StoreError::BlobChunkOutOfOrder {
+                expected,
+                got: index,
+            });
+        }
+        sqlx::query(
+            "INSERT INTO blob_chunks (account_id, blob_id, chunk_index, bytes) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(owner.as_slice())
+        .bind(blob.0.as_slice())
+        .bind(i64::from(index))
+        .bind(bytes)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE blobs SET chunk_count = chunk_count + 1, stored_bytes = stored_bytes + $2 \
+             WHERE blob_id = $1",
+        )
+        .bind(blob.0.as_slice())
+        .bind(db_u64(bytes.len() as u64))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn finish_blob(&self, blob: BlobId, size: u64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT stored_bytes, size FROM blobs WHERE blob_id = $1 FOR UPDATE")
+            .bind(blob.0.as_slice())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Err(StoreError::BlobNotWritable);
+        };
+        let stored = rows::unsigned(row.try_get(0)?, "negative blob size")?;
+        let finished: Option<i64> = row.try_get(1)?;
+        if finished.is_some() {
+            return Err(StoreError::BlobNotWritable);
+        }
+        if stored != size {
+            return Err(StoreError::BlobSizeMismatch {
+                declared: size,
+                stored,
+            });
+        }
+        sqlx::query("UPDATE blobs SET size = stored_bytes WHERE blob_id = $1")
+            .bind(blob.0.as_slice())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn blob_info(
+        &self,
+        blob: BlobId,
+        now: UnixSeconds,
+    ) -> Result<Option<BlobInfo>, StoreError> {
+        let row = sqlx::query(
+            "SELECT account_id, chunk_count, size, expires_at FROM blobs \
+             WHERE blob_id = $1 AND expires_at > $2",
+        )
+        .bind(blob.0.as_slice())
+        .bind(db_time(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let owner: Vec<u8> = row.try_get(0)?;
+        let size: Option<i64> = row.try_get(2)?;
+        Ok(Some(BlobInfo {
+            owner: rows::account_id(&owner)?,
+            chunk_count: rows::chunk_count(row.try_get(1)?)?,
+            size: size
+                .map(|s| rows::unsigned(s, "negative blob size"))
+                .transpose()?,
+            expires_at: rows::unix(row.try_get(3)?)?,
+        }))
+    }
+
+    async fn read_blob_chunk(
+        &self,
+        blob: BlobId,
+        index: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT bytes FROM blob_chunks WHERE blob_id = $1 AND chunk_index = $2",
+        )
+        .bind(blob.0.as_slice())
+        .bind(i64::from(index))
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn delete_blob(&self, blob: BlobId) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM blob_chunks WHERE blob_id = $1")
+            .bind(blob.0.as_slice())
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM blobs WHERE blob_id = $1")
+            .bind(blob.0.as_slice())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn purge_expired_blobs(&self, now: UnixSeconds) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM blob_chunks WHERE blob_id IN \
+               (SELECT blob_id FROM blobs WHERE expires_at <= $1)",
+        )
+        .bind(db_time(now))
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query("DELETE FROM blobs WHERE expires_at <= $1")
+            .bind(db_time(now))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}
