@@ -1,1 +1,244 @@
-fn main() {}
+//! umbra's protocol costs, measured beside vodozemac 0.10 (Olm) doing the same
+//! job in the same run, and beside bare ChaCha20-Poly1305 as the ceiling for
+//! bulk encryption. Results and targets: docs/BENCHMARKS.md.
+//!
+//! Run: `cargo bench -p umbra-protocol --bench protocol -- --warm-up-time 1 --measurement-time 3`
+
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use rand::rngs::OsRng;
+
+use umbra_protocol::fingerprint::SafetyNumber;
+use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, SignedPreKey, VerifiedPreKeyBundle};
+use umbra_protocol::ratchet::Session;
+use umbra_protocol::{sealed, x3dh};
+
+use vodozemac::olm::{Account, OlmMessage, Session as OlmSession, SessionConfig};
+
+const SIZES: [(usize, &str); 3] = [(100, "100B"), (1024, "1KiB"), (64 * 1024, "64KiB")];
+
+struct Responder {
+    identity: IdentityKeyPair,
+    signed: SignedPreKey,
+    one_time: OneTimePreKey,
+}
+
+fn responder() -> (Responder, VerifiedPreKeyBundle) {
+    let identity = IdentityKeyPair::generate(&mut OsRng);
+    let signed = SignedPreKey::generate(&identity, 1, 1_700_000_000, &mut OsRng);
+    let one_time = OneTimePreKey::generate(1, &mut OsRng);
+    let bundle = PreKeyBundle {
+        identity: identity.public(),
+        signed_prekey: signed.public(),
+        one_time_prekey: Some(one_time.public()),
+        last_resort: None,
+    }
+    .verify()
+    .expect("bundle verifies");
+    (
+        Responder {
+            identity,
+            signed,
+            one_time,
+        },
+        bundle,
+    )
+}
+
+/// Two umbra ratchet sessions that have exchanged one message each way.
+fn umbra_pair() -> (Session, Session) {
+    let alice_id = IdentityKeyPair::generate(&mut OsRng);
+    let (bob, bundle) = responder();
+    let (sa, initial) = x3dh::initiate(&alice_id, &bundle, &mut OsRng).unwrap();
+    let sb = x3dh::respond(
+        &bob.identity,
+        bob.signed.secret(),
+        Some(bob.one_time.secret()),
+        &initial,
+    )
+    .unwrap();
+    let mut alice = Session::new_initiator(&sa, bundle.signed_prekey().key, &mut OsRng).unwrap();
+    let mut bob_s = Session::new_responder(&sb, bob.signed.secret().clone());
+    let m = alice.encrypt(b"hello", &mut OsRng).unwrap();
+    bob_s.decrypt(&m).unwrap();
+    let r = bob_s.encrypt(b"hi", &mut OsRng).unwrap();
+    alice.decrypt(&r).unwrap();
+    (alice, bob_s)
+}
+
+fn olm_accounts() -> (Account, Account) {
+    let alice = Account::new();
+    let mut bob = Account::new();
+    bob.generate_one_time_keys(1);
+    (alice, bob)
+}
+
+/// Two Olm sessions that have exchanged one message each way.
+fn olm_pair() -> (OlmSession, OlmSession) {
+    let (alice, mut bob) = olm_accounts();
+    let otk = *bob.one_time_keys().values().next().unwrap();
+    bob.mark_keys_as_published();
+    let mut a = alice
+        .create_outbound_session(SessionConfig::version_1(), bob.curve25519_key(), otk)
+        .unwrap();
+    let OlmMessage::PreKey(pre) = a.encrypt(b"hello").unwrap() else {
+        panic!("first Olm message is a pre-key message")
+    };
+    let mut b = bob
+        .create_inbound_session(SessionConfig::version_1(), alice.curve25519_key(), &pre)
+        .unwrap()
+        .session;
+    let r = b.encrypt(b"hi").unwrap();
+    a.decrypt(&r).unwrap();
+    (a, b)
+}
+
+fn key_agreement(c: &mut Criterion) {
+    let mut g = c.benchmark_group("key_agreement_both_sides");
+    g.bench_function("umbra", |b| {
+        b.iter_batched(
+            || (IdentityKeyPair::generate(&mut OsRng), responder()),
+            |(alice_id, (bob, bundle))| {
+                let (sa, initial) = x3dh::initiate(&alice_id, &bundle, &mut OsRng).unwrap();
+                let mut alice =
+                    Session::new_initiator(&sa, bundle.signed_prekey().key, &mut OsRng).unwrap();
+                let m = alice.encrypt(b"hello", &mut OsRng).unwrap();
+                let sb = x3dh::respond(
+                    &bob.identity,
+                    bob.signed.secret(),
+                    Some(bob.one_time.secret()),
+                    &initial,
+                )
+                .unwrap();
+                let mut bob_s = Session::new_responder(&sb, bob.signed.secret().clone());
+                black_box(bob_s.decrypt(&m).unwrap())
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("vodozemac", |b| {
+        b.iter_batched(
+            || {
+                let (alice, mut bob) = olm_accounts();
+                let otk = *bob.one_time_keys().values().next().unwrap();
+                bob.mark_keys_as_published();
+                (alice, bob, otk)
+            },
+            |(alice, mut bob, otk)| {
+                let mut a = alice
+                    .create_outbound_session(SessionConfig::version_1(), bob.curve25519_key(), otk)
+                    .unwrap();
+                let OlmMessage::PreKey(pre) = a.encrypt(b"hello").unwrap() else {
+                    panic!("pre-key message expected")
+                };
+                black_box(
+                    bob.create_inbound_session(
+                        SessionConfig::version_1(),
+                        alice.curve25519_key(),
+                        &pre,
+                    )
+                    .unwrap()
+                    .plaintext,
+                )
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+fn steady_state(c: &mut Criterion) {
+    for (size, name) in SIZES {
+        let mut g = c.benchmark_group(format!("steady_state_encrypt_decrypt_{name}"));
+        g.throughput(Throughput::Bytes(size as u64));
+        let plaintext = vec![0x42u8; size];
+        let (mut alice, mut bob) = umbra_pair();
+        g.bench_function("umbra", |b| {
+            b.iter(|| {
+                let m = alice.encrypt(black_box(&plaintext), &mut OsRng).unwrap();
+                black_box(bob.decrypt(&m).unwrap())
+            })
+        });
+        let (mut a, mut b_olm) = olm_pair();
+        g.bench_function("vodozemac", |b| {
+            b.iter(|| {
+                let m = a.encrypt(black_box(&plaintext)).unwrap();
+                black_box(b_olm.decrypt(&m).unwrap())
+            })
+        });
+        if size == 64 * 1024 {
+            let cipher = ChaCha20Poly1305::new(Key::from_slice(&[7u8; 32]));
+            let nonce = Nonce::from_slice(&[0u8; 12]);
+            let mut buffer = plaintext.clone();
+            g.bench_function("chacha20poly1305_ceiling", |b| {
+                b.iter(|| {
+                    let tag = cipher
+                        .encrypt_in_place_detached(nonce, b"", &mut buffer)
+                        .unwrap();
+                    cipher
+                        .decrypt_in_place_detached(nonce, b"", &mut buffer, &tag)
+                        .unwrap();
+                    black_box(&buffer);
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+fn ratchet_step(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dh_ratchet_ping_pong_turn");
+    let (mut alice, mut bob) = umbra_pair();
+    g.bench_function("umbra", |b| {
+        b.iter(|| {
+            let m = alice.encrypt(b"ping", &mut OsRng).unwrap();
+            bob.decrypt(&m).unwrap();
+            let r = bob.encrypt(b"pong", &mut OsRng).unwrap();
+            black_box(alice.decrypt(&r).unwrap())
+        })
+    });
+    let (mut a, mut b_olm) = olm_pair();
+    g.bench_function("vodozemac", |b| {
+        b.iter(|| {
+            let m = a.encrypt(b"ping").unwrap();
+            b_olm.decrypt(&m).unwrap();
+            let r = b_olm.encrypt(b"pong").unwrap();
+            black_box(a.decrypt(&r).unwrap())
+        })
+    });
+    g.finish();
+}
+
+fn sealed_sender(c: &mut Criterion) {
+    let alice = IdentityKeyPair::generate(&mut OsRng);
+    let bob = IdentityKeyPair::generate(&mut OsRng);
+    let bob_public = bob.public();
+    let inner = vec![0x11u8; 160];
+    c.bench_function("sealed_seal_open_160B/umbra", |b| {
+        b.iter(|| {
+            let envelope =
+                sealed::seal(&alice, &bob_public, black_box(&inner), &mut OsRng).unwrap();
+            black_box(sealed::open(&bob, &envelope).unwrap())
+        })
+    });
+}
+
+fn safety_number(c: &mut Criterion) {
+    let alice = IdentityKeyPair::generate(&mut OsRng).public();
+    let bob = IdentityKeyPair::generate(&mut OsRng).public();
+    c.bench_function("safety_number/umbra", |b| {
+        b.iter(|| black_box(SafetyNumber::compute(b"alice", &alice, b"bob", &bob)))
+    });
+}
+
+criterion_group!(
+    benches,
+    key_agreement,
+    steady_state,
+    ratchet_step,
+    sealed_sender,
+    safety_number
+);
+criterion_main!(benches);

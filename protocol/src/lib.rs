@@ -10,14 +10,17 @@
 //! specification; `docs/test-vectors/` pins its behaviour.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-pub mod content;
-pub mod fingerprint;
-pub mod group;
-pub mod identity;
+
 pub mod keys;
+pub mod identity;
 pub mod labels;
-pub mod padding;
 pub mod prekeys;
-pub mod sealed;
-pub mod wire;
 pub mod x3dh;
+pub mod content;
+pub mod wire;
+pub mod padding;
+pub mod sealed;
+pub mod fingerprint;
+pub mod ratchet;
+pub mod group;
+pub mod pairwise;

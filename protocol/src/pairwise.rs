@@ -1,0 +1,394 @@
+//! The pairwise session layer: what a client uses to talk to one peer.
+//!
+//! Composes X3DH, the Double Ratchet, padding and sealed sender. Outbound:
+//! `pad → ratchet encrypt → wrap (pre-key or plain) → seal to the peer`.
+//! Inbound: `open the seal → decode → decrypt (existing session, or a new one
+//! from a pre-key message and our prekey secrets) → check that the sealed
+//! sender is the session's peer → unpad`.
+//!
+//! Pairwise message encoding (the inner bytes of a sealed envelope):
+//!
+//! ```text
+//! plain:   0x02 || ratchet message (ratchet/message.rs)
+//! pre-key: 0x01 || initiator identity (128) || ephemeral key (32)
+//!               || signed prekey id (u32be) || extra tag (u8) [|| extra id (u32be)]
+//!               || ratchet message
+//!          extra tag: 0x00 none, 0x01 one-time (id follows), 0x02 last-resort (id follows)
+//! ```
+//!
+//! Must never: accept a message whose sealed sender differs from the session's
+//! peer, return plaintext that failed authentication or padding checks,
+//! change a session on a failed decryption, or print secrets in `Debug`.
+
+use rand_core::{CryptoRng, RngCore};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use crate::identity::{IdentityKeyPair, IdentityPublic, IDENTITY_PUBLIC_LEN};
+use crate::keys::{PublicKey, SecretKey};
+use crate::padding::{self, PaddingError};
+use crate::prekeys::{PreKeyRef, VerifiedPreKeyBundle};
+use crate::ratchet::{RatchetError, RatchetMessage, RatchetMessageError, Session};
+use crate::sealed::{self, SealedError};
+use crate::x3dh::{self, InitialHeader, X3dhError};
+
+/// Leading byte of a pre-key message.
+pub const PREKEY_MESSAGE_TYPE: u8 = 0x01;
+/// Leading byte of a plain ratchet message.
+pub const PLAIN_MESSAGE_TYPE: u8 = 0x02;
+
+const EXTRA_NONE: u8 = 0x00;
+const EXTRA_ONE_TIME: u8 = 0x01;
+const EXTRA_LAST_RESORT: u8 = 0x02;
+
+/// Why a pairwise operation failed. A failed decryption leaves the session
+/// unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum PairwiseError {
+    /// The sealed-sender layer failed.
+    #[error("sealed envelope: {0}")]
+    Sealed(#[from] SealedError),
+    /// The inner bytes are not a pairwise message.
+    #[error("malformed pairwise message: {0}")]
+    Malformed(&'static str),
+    /// The embedded ratchet message does not parse.
+    #[error("malformed ratchet message: {0}")]
+    RatchetEncoding(#[from] RatchetMessageError),
+    /// The Double Ratchet refused the message.
+    #[error("ratchet: {0}")]
+    Ratchet(#[from] RatchetError),
+    /// Key agreement failed.
+    #[error("key agreement: {0}")]
+    X3dh(#[from] X3dhError),
+    /// The decrypted plaintext is not validly padded (or, sending, too long).
+    #[error("padding: {0}")]
+    Padding(#[from] PaddingError),
+    /// The identity that sealed the envelope is not this session's peer (or
+    /// not the identity named in the pre-key message).
+    #[error("sealed sender does not match the session's peer identity")]
+    SenderMismatch,
+    /// A pre-key message names a prekey we do not (or no longer) hold.
+    #[error("unknown prekey: signed {signed_prekey_id}, extra {extra:?}")]
+    UnknownPreKey {
+        /// The signed prekey id the message names.
+        signed_prekey_id: u32,
+        /// The extra prekey it names, if any.
+        extra: Option<PreKeyRef>,
+    },
+    /// A plain message arrived for which there is no session; or a pre-key
+    /// message belongs to a different X3DH run than this session (the peer
+    /// started over): create a new session with [`PairwiseSession::accept`].
+    #[error("message does not belong to this session")]
+    WrongSession,
+}
+
+/// A pre-key message: the X3DH header plus the first ratchet message(s).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreKeyMessage {
+    /// What the responder needs to repeat the key agreement.
+    pub initial: InitialHeader,
+    /// The ratchet message it carries.
+    pub message: RatchetMessage,
+}
+
+/// The inner bytes of a sealed envelope, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairwiseMessage {
+    /// Sent by an initiator until it has received a reply. Boxed: it is
+    /// rare and ten times the size of a plain message.
+    PreKey(Box<PreKeyMessage>),
+    /// Every other message.
+    Plain(RatchetMessage),
+}
+
+impl PairwiseMessage {
+    /// The encoding given in the module docs.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            PairwiseMessage::Plain(message) => {
+                let mut out = Vec::with_capacity(1 + message.encoded_len());
+                out.push(PLAIN_MESSAGE_TYPE);
+                message.write_to(&mut out);
+                out
+            }
+            PairwiseMessage::PreKey(prekey_message) => {
+                let PreKeyMessage { initial, message } = prekey_message.as_ref();
+                let mut out =
+                    Vec::with_capacity(1 + IDENTITY_PUBLIC_LEN + 41 + message.encoded_len());
+                out.push(PREKEY_MESSAGE_TYPE);
+                out.extend_from_slice(&initial.initiator_identity.to_bytes());
+                out.extend_from_slice(initial.ephemeral.as_bytes());
+                out.extend_from_slice(&initial.signed_prekey_id.to_be_bytes());
+                match initial.extra_prekey {
+                    None => out.push(EXTRA_NONE),
+                    Some(PreKeyRef::OneTime(id)) => {
+                        out.push(EXTRA_ONE_TIME);
+                        out.extend_from_slice(&id.to_be_bytes());
+                    }
+                    Some(PreKeyRef::LastResort(id)) => {
+                        out.push(EXTRA_LAST_RESORT);
+                        out.extend_from_slice(&id.to_be_bytes());
+                    }
+                }
+                message.write_to(&mut out);
+                out
+            }
+        }
+    }
+
+    /// Decodes the encoding given in the module docs. Never panics.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, PairwiseError> {
+        let (kind, rest) = bytes
+            .split_first()
+            .ok_or(PairwiseError::Malformed("empty message"))?;
+        match *kind {
+            PLAIN_MESSAGE_TYPE => Ok(PairwiseMessage::Plain(RatchetMessage::from_bytes(rest)?)),
+            PREKEY_MESSAGE_TYPE => {
+                let mut reader = Reader(rest);
+                let identity = reader.take(IDENTITY_PUBLIC_LEN)?;
+                let initiator_identity = IdentityPublic::from_bytes(identity)
+                    .map_err(|_| PairwiseError::Malformed("initiator identity"))?;
+                let ephemeral = PublicKey::from_slice(reader.take(32)?)
+                    .map_err(|_| PairwiseError::Malformed("ephemeral key"))?;
+                let signed_prekey_id = reader.u32()?;
+                let extra_prekey = match reader.take(1)? {
+                    [EXTRA_NONE] => None,
+                    [EXTRA_ONE_TIME] => Some(PreKeyRef::OneTime(reader.u32()?)),
+                    [EXTRA_LAST_RESORT] => Some(PreKeyRef::LastResort(reader.u32()?)),
+                    _ => return Err(PairwiseError::Malformed("unknown extra prekey tag")),
+                };
+                Ok(PairwiseMessage::PreKey(Box::new(PreKeyMessage {
+                    initial: InitialHeader {
+                        initiator_identity,
+                        ephemeral,
+                        signed_prekey_id,
+                        extra_prekey,
+                    },
+                    message: RatchetMessage::from_bytes(reader.0)?,
+                })))
+            }
+            _ => Err(PairwiseError::Malformed("unknown message type")),
+        }
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], PairwiseError> {
+        if self.0.len() < n {
+            return Err(PairwiseError::Malformed("truncated pre-key message"));
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn u32(&mut self) -> Result<u32, PairwiseError> {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(self.take(4)?);
+        Ok(u32::from_be_bytes(b))
+    }
+}
+
+/// Where the responder finds the private prekeys a pre-key message names.
+/// Lookups only: the caller deletes a used one-time prekey after
+/// [`PairwiseSession::accept`] succeeded.
+pub trait PreKeyStore {
+    /// The private signed prekey with this id, if still held.
+    fn signed_prekey(&self, id: u32) -> Option<SecretKey>;
+    /// The private one-time or last-resort prekey, if still held.
+    fn extra_prekey(&self, prekey: PreKeyRef) -> Option<SecretKey>;
+}
+
+/// An opened, decoded sealed envelope whose sender is authenticated by the
+/// sealed layer but whose ratchet message is not yet decrypted. The caller
+/// uses [`InboundEnvelope::sender`] to find the session.
+#[derive(Debug, Clone)]
+pub struct InboundEnvelope {
+    sender: IdentityPublic,
+    message: PairwiseMessage,
+}
+
+impl InboundEnvelope {
+    /// Opens a sealed envelope addressed to `ours` and decodes its contents.
+    pub fn open(ours: &IdentityKeyPair, envelope: &[u8]) -> Result<Self, PairwiseError> {
+        let opened = sealed::open(ours, envelope)?;
+        Ok(InboundEnvelope {
+            sender: opened.sender,
+            message: PairwiseMessage::from_bytes(&opened.inner)?,
+        })
+    }
+
+    /// The identity that sealed the envelope (authenticated by the seal).
+    pub fn sender(&self) -> &IdentityPublic {
+        &self.sender
+    }
+
+    /// The decoded pairwise message.
+    pub fn message(&self) -> &PairwiseMessage {
+        &self.message
+    }
+
+    /// True for a pre-key message (one that can start a new session).
+    pub fn is_prekey_message(&self) -> bool {
+        matches!(self.message, PairwiseMessage::PreKey(_))
+    }
+}
+
+/// A Double Ratchet session with one peer, plus what the layer around it
+/// needs: the peer's identity, and (for an initiator that has not heard back)
+/// the X3DH header to repeat in every message.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PairwiseSession {
+    ratchet: Session,
+    remote: IdentityPublic,
+    /// Repeated in every outgoing message until the first reply arrives.
+    pending_prekey: Option<InitialHeader>,
+    /// For a session created by `accept`: the initiator's X3DH ephemeral
+    /// key, which identifies further pre-key messages of the same run.
+    base_key: Option<PublicKey>,
+}
+
+impl PairwiseSession {
+    /// Starts a session with the owner of a verified bundle (X3DH initiator).
+    pub fn initiate<R: RngCore + CryptoRng>(
+        ours: &IdentityKeyPair,
+        bundle: &VerifiedPreKeyBundle,
+        rng: &mut R,
+    ) -> Result<Self, PairwiseError> {
+        let (secret, initial) = x3dh::initiate(ours, bundle, rng)?;
+        let ratchet = Session::new_initiator(&secret, bundle.signed_prekey().key, rng)?;
+        Ok(PairwiseSession {
+            ratchet,
+            remote: bundle.identity().clone(),
+            pending_prekey: Some(initial),
+            base_key: None,
+        })
+    }
+
+    /// Creates a session from a pre-key message (X3DH responder) and returns
+    /// it with the first plaintext and the extra prekey that was used (delete
+    /// it if it is a one-time prekey, then store the session).
+    pub fn accept(
+        ours: &IdentityKeyPair,
+        inbound: &InboundEnvelope,
+        prekeys: &impl PreKeyStore,
+    ) -> Result<(Self, Vec<u8>, Option<PreKeyRef>), PairwiseError> {
+        let PairwiseMessage::PreKey(prekey_message) = &inbound.message else {
+            return Err(PairwiseError::WrongSession);
+        };
+        let initial = &prekey_message.initial;
+        if !same_identity(&inbound.sender, &initial.initiator_identity) {
+            return Err(PairwiseError::SenderMismatch);
+        }
+        let unknown = || PairwiseError::UnknownPreKey {
+            signed_prekey_id: initial.signed_prekey_id,
+            extra: initial.extra_prekey,
+        };
+        let signed = prekeys
+            .signed_prekey(initial.signed_prekey_id)
+            .ok_or_else(unknown)?;
+        let extra = match initial.extra_prekey {
+            Some(r) => Some(prekeys.extra_prekey(r).ok_or_else(unknown)?),
+            None => None,
+        };
+        let secret = x3dh::respond(ours, &signed, extra.as_ref(), initial)?;
+        let mut session = PairwiseSession {
+            ratchet: Session::new_responder(&secret, signed),
+            remote: initial.initiator_identity.clone(),
+            pending_prekey: None,
+            base_key: Some(initial.ephemeral),
+        };
+        let plaintext = session.decrypt_ratchet(&prekey_message.message)?;
+        Ok((session, plaintext, initial.extra_prekey))
+    }
+
+    /// Pads, encrypts and seals one message to the peer; returns the sealed
+    /// envelope to hand to the relay. On error the session is unchanged.
+    pub fn seal_for<R: RngCore + CryptoRng>(
+        &mut self,
+        ours: &IdentityKeyPair,
+        plaintext: &[u8],
+        rng: &mut R,
+    ) -> Result<Vec<u8>, PairwiseError> {
+        let padded = padding::pad(plaintext)?;
+        let Self {
+            ratchet,
+            remote,
+            pending_prekey,
+            ..
+        } = self;
+        // The ratchet step is committed only once wrapping and sealing
+        // succeeded, so a failure never burns a message key.
+        ratchet.encrypt_then(&padded, rng, |message, rng| {
+            let inner = match pending_prekey {
+                Some(initial) => PairwiseMessage::PreKey(Box::new(PreKeyMessage {
+                    initial: initial.clone(),
+                    message,
+                })),
+                None => PairwiseMessage::Plain(message),
+            };
+            Ok(sealed::seal(ours, remote, &inner.to_bytes(), rng)?)
+        })
+    }
+
+    /// Decrypts an envelope from this session's peer. A pre-key message of
+    /// another X3DH run gives [`PairwiseError::WrongSession`] (use
+    /// [`PairwiseSession::accept`]). On error the session is unchanged.
+    pub fn decrypt(&mut self, inbound: &InboundEnvelope) -> Result<Vec<u8>, PairwiseError> {
+        if !same_identity(&inbound.sender, &self.remote) {
+            return Err(PairwiseError::SenderMismatch);
+        }
+        let message = match &inbound.message {
+            PairwiseMessage::Plain(message) => message,
+            PairwiseMessage::PreKey(prekey_message) => {
+                if self.base_key != Some(prekey_message.initial.ephemeral) {
+                    return Err(PairwiseError::WrongSession);
+                }
+                &prekey_message.message
+            }
+        };
+        self.decrypt_ratchet(message)
+    }
+
+    fn decrypt_ratchet(&mut self, message: &RatchetMessage) -> Result<Vec<u8>, PairwiseError> {
+        // Padding is checked before the ratchet commits, so an authenticated
+        // but badly padded message does not consume its key either.
+        let plaintext = self.ratchet.decrypt_then(message, |padded| {
+            padding::unpad(&padded).map_err(PairwiseError::from)
+        })?;
+        self.pending_prekey = None;
+        Ok(plaintext)
+    }
+
+    /// The peer's identity.
+    pub fn remote_identity(&self) -> &IdentityPublic {
+        &self.remote
+    }
+
+    /// True while outgoing messages are pre-key messages.
+    pub fn awaiting_reply(&self) -> bool {
+        self.pending_prekey.is_some()
+    }
+
+    /// The underlying ratchet session (read-only).
+    pub fn ratchet(&self) -> &Session {
+        &self.ratchet
+    }
+}
+
+impl std::fmt::Debug for PairwiseSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PairwiseSession")
+            .field("remote", &self.remote)
+            .field("ratchet", &self.ratchet)
+            .field("awaiting_reply", &self.pending_prekey.is_some())
+            .finish()
+    }
+}
+
+/// Constant-time comparison of two public identities' encodings.
+fn same_identity(a: &IdentityPublic, b: &IdentityPublic) -> bool {
+    a.to_bytes().ct_eq(&b.to_bytes()).into()
+}

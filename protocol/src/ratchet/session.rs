@@ -1,0 +1,428 @@
+//! One Double Ratchet session between two parties (Signal's algorithm).
+//!
+//! Holds the root key, the sending and receiving chains, both ratchet keys and
+//! the skipped-key store, and turns plaintexts into [`RatchetMessage`]s and
+//! back. Decryption is transactional: every new key is computed into locals,
+//! the AEAD tag is checked, and only then is the session updated, so a forged,
+//! replayed, truncated or too-far-ahead message leaves the session exactly as
+//! it was.
+//!
+//! The sending half of a DH ratchet step is taken lazily, at the next
+//! `encrypt` (which has an RNG), rather than while decrypting. The root key
+//! sees the same sequence of DH outputs as in Signal's description, so the
+//! keys are identical; only the moment the fresh ratchet key is drawn moves.
+//!
+//! Must never: reuse a message key, derive any key for a message whose number
+//! is out of bounds, change state on a failed decryption, compute a DH with a
+//! low-order point, or show secrets in `Debug`.
+
+use rand_core::{CryptoRng, RngCore};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+use super::chain_key::ChainKey;
+use super::header::{Header, HEADER_LEN};
+use super::message::RatchetMessage;
+use super::message_key::MessageKey;
+use super::root_key::RootKey;
+use super::skipped::{SkippedKeys, MAX_SKIP};
+use crate::keys::{KeyError, PublicKey, SecretKey};
+use crate::x3dh::SessionSecret;
+
+/// How many of the peer's past ratchet keys are remembered, so that a late
+/// copy of a message from a finished chain is reported as a duplicate instead
+/// of being mistaken for a new ratchet step.
+pub const RETIRED_RATCHET_KEYS: usize = 16;
+
+/// Why a ratchet operation failed. On every error the session is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RatchetError {
+    /// The message's key was already used (a replay) or has been discarded.
+    #[error("duplicate message: its key was already used or has expired")]
+    DuplicateMessage,
+    /// The message is further ahead in its chain than [`MAX_SKIP`] allows.
+    #[error("message skips {skipped} keys in one chain, more than the limit of {MAX_SKIP}")]
+    TooFarAhead {
+        /// How many keys would have had to be skipped.
+        skipped: u64,
+    },
+    /// Message number `u32::MAX` is never valid: no chain key exists after it.
+    #[error("message number is out of range")]
+    MessageNumberOutOfRange,
+    /// The sender's ratchet key is a low-order point.
+    #[error("peer ratchet key rejected: {0}")]
+    BadRatchetKey(#[from] KeyError),
+    /// The AEAD tag did not verify: wrong session, tampered header or ciphertext.
+    #[error("message failed authentication")]
+    DecryptionFailed,
+    /// A responder cannot send before it has received the initiator's first message.
+    #[error("no sending chain yet: the peer's first message has not been received")]
+    NotReadyToSend,
+    /// The sending chain has reached `u32::MAX` messages.
+    #[error("sending chain exhausted")]
+    SendingChainExhausted,
+    /// The AEAD refused to encrypt (plaintext beyond ChaCha20-Poly1305's limit).
+    #[error("plaintext too long to encrypt")]
+    PlaintextTooLong,
+}
+
+/// A pairwise Double Ratchet session. Serializable for storage (keep the
+/// serialized form as secret as the session); secrets are zeroized on drop
+/// by their own types; `Debug` shows only public values.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Session {
+    associated_data: Vec<u8>,
+    root_key: RootKey,
+    our_ratchet: SecretKey,
+    our_ratchet_public: PublicKey,
+    /// The peer's current ratchet key: the next sending step DHs with it.
+    their_ratchet: Option<PublicKey>,
+    /// `None` when a sending DH step is due (or a responder has not received yet).
+    sending: Option<ChainKey>,
+    /// Chain of `their_ratchet`, once a message under it was received.
+    receiving: Option<ChainKey>,
+    previous_sending_length: u32,
+    skipped: SkippedKeys,
+    retired_their_ratchets: VecDeque<PublicKey>,
+}
+
+/// Keys computed while decrypting, applied only after the tag verified.
+struct StagedReceive {
+    new_chain: Option<NewReceivingChain>,
+    gap: Vec<MessageKey>,
+    message_key: MessageKey,
+    next_receiving: ChainKey,
+}
+
+struct NewReceivingChain {
+    root_key: RootKey,
+    previous_chain_gap: Vec<MessageKey>,
+}
+
+impl Session {
+    /// Alice's side, right after X3DH: draws her first ratchet key and takes
+    /// the first DH step against Bob's signed prekey (his initial ratchet key).
+    pub fn new_initiator<R: RngCore + CryptoRng>(
+        secret: &SessionSecret,
+        their_ratchet_key: PublicKey,
+        rng: &mut R,
+    ) -> Result<Session, RatchetError> {
+        let our_ratchet = SecretKey::generate(rng);
+        let dh = our_ratchet.diffie_hellman(&their_ratchet_key)?;
+        let (root_key, sending) = RootKey::from_bytes(*secret.root_key()).step(&dh);
+        Ok(Session {
+            associated_data: secret.associated_data().to_vec(),
+            root_key,
+            our_ratchet_public: our_ratchet.public_key(),
+            our_ratchet,
+            their_ratchet: Some(their_ratchet_key),
+            sending: Some(sending),
+            receiving: None,
+            previous_sending_length: 0,
+            skipped: SkippedKeys::new(),
+            retired_their_ratchets: VecDeque::new(),
+        })
+    }
+
+    /// Bob's side: his signed prekey secret is his first ratchet key. He can
+    /// send only after decrypting Alice's first message.
+    pub fn new_responder(secret: &SessionSecret, our_ratchet_key: SecretKey) -> Session {
+        Session {
+            associated_data: secret.associated_data().to_vec(),
+            root_key: RootKey::from_bytes(*secret.root_key()),
+            our_ratchet_public: our_ratchet_key.public_key(),
+            our_ratchet: our_ratchet_key,
+            their_ratchet: None,
+            sending: None,
+            receiving: None,
+            previous_sending_length: 0,
+            skipped: SkippedKeys::new(),
+            retired_their_ratchets: VecDeque::new(),
+        }
+    }
+
+    /// Encrypts one message. Takes the sending half of a DH ratchet step first
+    /// if one is due. On error nothing changes.
+    pub fn encrypt<R: RngCore + CryptoRng>(
+        &mut self,
+        plaintext: &[u8],
+        rng: &mut R,
+    ) -> Result<RatchetMessage, RatchetError> {
+        self.encrypt_then(plaintext, rng, |message, _| Ok(message))
+    }
+
+    /// [`Session::encrypt`], committing the new sending state only if `then`
+    /// (e.g. wrapping and sealing the message) succeeds, so a failure further
+    /// out never burns a message key the peer will not see. `then` gets the
+    /// RNG back for its own use.
+    ///
+    /// Crate-private on purpose: when `then` fails, the same message key and
+    /// nonce will encrypt the next message, so `then` must guarantee that the
+    /// message it was given never leaves on failure (the pairwise layer only
+    /// returns it inside a successfully sealed envelope).
+    pub(crate) fn encrypt_then<R, T, E>(
+        &mut self,
+        plaintext: &[u8],
+        rng: &mut R,
+        then: impl FnOnce(RatchetMessage, &mut R) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        R: RngCore + CryptoRng,
+        E: From<RatchetError>,
+    {
+        // Stage a DH step if the peer has shown a new ratchet key since we last sent.
+        let stepped = match &self.sending {
+            Some(_) => None,
+            None => {
+                let their = self.their_ratchet.ok_or(RatchetError::NotReadyToSend)?;
+                let ours = SecretKey::generate(rng);
+                let dh = ours.diffie_hellman(&their).map_err(RatchetError::from)?;
+                let (root_key, chain) = self.root_key.step(&dh);
+                Some((ours, root_key, chain))
+            }
+        };
+        let (chain, ratchet_public) = match (&stepped, &self.sending) {
+            (Some((ours, _, chain)), _) => (chain, ours.public_key()),
+            (None, Some(chain)) => (chain, self.our_ratchet_public),
+            (None, None) => return Err(RatchetError::NotReadyToSend.into()),
+        };
+        let next = chain.next().ok_or(RatchetError::SendingChainExhausted)?;
+        let header = Header {
+            ratchet_key: ratchet_public,
+            previous_chain_length: self.previous_sending_length,
+            message_number: chain.index(),
+        };
+        let ad = self.aead_associated_data(&header);
+        let mut ciphertext = Vec::new();
+        chain
+            .message_key()
+            .encrypt_into(&ad, plaintext, &mut ciphertext)
+            .map_err(|_| RatchetError::PlaintextTooLong)?;
+        let out = then(RatchetMessage { header, ciphertext }, rng)?;
+
+        if let Some((ours, root_key, _)) = stepped {
+            self.our_ratchet = ours;
+            self.our_ratchet_public = ratchet_public;
+            self.root_key = root_key;
+        }
+        self.sending = Some(next);
+        Ok(out)
+    }
+
+    /// Verifies and decrypts one message. Transactional: on any error the
+    /// session is exactly as before, so the genuine message can still arrive.
+    pub fn decrypt(&mut self, message: &RatchetMessage) -> Result<Vec<u8>, RatchetError> {
+        self.decrypt_then(message, Ok)
+    }
+
+    /// [`Session::decrypt`], committing only if `then` also accepts the
+    /// plaintext (e.g. its padding is valid), so a message rejected by an
+    /// outer layer leaves the session unchanged too.
+    pub fn decrypt_then<T, E>(
+        &mut self,
+        message: &RatchetMessage,
+        then: impl FnOnce(Vec<u8>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<RatchetError>,
+    {
+        let header = &message.header;
+        let ad = self.aead_associated_data(header);
+
+        if let Some(key) = self.skipped.get(&header.ratchet_key, header.message_number) {
+            let plaintext = key
+                .decrypt(&ad, &message.ciphertext)
+                .map_err(|_| RatchetError::DecryptionFailed)?;
+            let out = then(plaintext)?;
+            self.skipped
+                .take(&header.ratchet_key, header.message_number);
+            return Ok(out);
+        }
+
+        let staged = self.stage_receive(header)?;
+        let plaintext = staged
+            .message_key
+            .decrypt(&ad, &message.ciphertext)
+            .map_err(|_| RatchetError::DecryptionFailed)?;
+        let out = then(plaintext)?;
+        self.commit_receive(header.ratchet_key, staged);
+        Ok(out)
+    }
+
+    /// Checks every bound, then derives (into locals only) the keys this
+    /// message needs.
+    fn stage_receive(&self, header: &Header) -> Result<StagedReceive, RatchetError> {
+        let n = header.message_number;
+        if n == u32::MAX {
+            return Err(RatchetError::MessageNumberOutOfRange);
+        }
+        let current = match (&self.their_ratchet, &self.receiving) {
+            (Some(their), Some(chain)) if *their == header.ratchet_key => Some(chain),
+            _ => None,
+        };
+        if let Some(chain) = current {
+            if n < chain.index() {
+                return Err(RatchetError::DuplicateMessage);
+            }
+            check_skip(chain.index(), n)?;
+            let (gap, at_n) = advance(chain.clone(), n);
+            return staged(None, gap, at_n);
+        }
+
+        if self.retired_their_ratchets.contains(&header.ratchet_key) {
+            return Err(RatchetError::DuplicateMessage);
+        }
+        // A new ratchet key: bound both the tail of the current chain and the
+        // head of the new one before deriving anything.
+        let pn = header.previous_chain_length;
+        if let Some(chain) = &self.receiving {
+            if pn > chain.index() {
+                check_skip(chain.index(), pn)?;
+            }
+        }
+        check_skip(0, n)?;
+
+        let previous_chain_gap = match &self.receiving {
+            Some(chain) if pn > chain.index() => advance(chain.clone(), pn).0,
+            _ => Vec::new(),
+        };
+        let dh = self.our_ratchet.diffie_hellman(&header.ratchet_key)?;
+        let (root_key, fresh) = self.root_key.step(&dh);
+        let (gap, at_n) = advance(fresh, n);
+        staged(
+            Some(NewReceivingChain {
+                root_key,
+                previous_chain_gap,
+            }),
+            gap,
+            at_n,
+        )
+    }
+
+    fn commit_receive(&mut self, ratchet_key: PublicKey, staged: StagedReceive) {
+        let StagedReceive {
+            new_chain,
+            gap,
+            message_key: _,
+            next_receiving,
+        } = staged;
+        if let Some(NewReceivingChain {
+            root_key,
+            previous_chain_gap,
+        }) = new_chain
+        {
+            if let Some(old) = self.their_ratchet {
+                self.skipped.insert_all(old, previous_chain_gap);
+                if self.retired_their_ratchets.len() >= RETIRED_RATCHET_KEYS {
+                    self.retired_their_ratchets.pop_front();
+                }
+                self.retired_their_ratchets.push_back(old);
+            }
+            self.root_key = root_key;
+            self.their_ratchet = Some(ratchet_key);
+            if let Some(sending) = self.sending.take() {
+                self.previous_sending_length = sending.index();
+            }
+        }
+        self.skipped.insert_all(ratchet_key, gap);
+        self.receiving = Some(next_receiving);
+    }
+
+    fn aead_associated_data(&self, header: &Header) -> Vec<u8> {
+        let mut ad = Vec::with_capacity(self.associated_data.len() + HEADER_LEN);
+        ad.extend_from_slice(&self.associated_data);
+        ad.extend_from_slice(&header.encode());
+        ad
+    }
+
+    /// Our current ratchet public key (what our next header carries, unless a
+    /// DH step is due).
+    pub fn our_ratchet_key(&self) -> PublicKey {
+        self.our_ratchet_public
+    }
+
+    /// The peer's current ratchet key, once known.
+    pub fn their_ratchet_key(&self) -> Option<PublicKey> {
+        self.their_ratchet
+    }
+
+    /// The root key, for test vectors and audits only.
+    pub fn root_key(&self) -> &RootKey {
+        &self.root_key
+    }
+
+    /// The sending chain (at the index of the next message), if one exists.
+    pub fn sending_chain(&self) -> Option<&ChainKey> {
+        self.sending.as_ref()
+    }
+
+    /// The receiving chain (at the index of the next expected message).
+    pub fn receiving_chain(&self) -> Option<&ChainKey> {
+        self.receiving.as_ref()
+    }
+
+    /// How many skipped message keys are stored.
+    pub fn skipped_key_count(&self) -> usize {
+        self.skipped.len()
+    }
+
+    /// True once a message from the peer has been decrypted.
+    pub fn has_received(&self) -> bool {
+        self.receiving.is_some()
+    }
+}
+
+/// Packs the keys for message `at_n.index()`: its message key and the chain
+/// key after it.
+fn staged(
+    new_chain: Option<NewReceivingChain>,
+    gap: Vec<MessageKey>,
+    at_n: ChainKey,
+) -> Result<StagedReceive, RatchetError> {
+    let next_receiving = at_n.next().ok_or(RatchetError::MessageNumberOutOfRange)?;
+    Ok(StagedReceive {
+        new_chain,
+        gap,
+        message_key: at_n.message_key(),
+        next_receiving,
+    })
+}
+
+fn check_skip(from: u32, to: u32) -> Result<(), RatchetError> {
+    let skipped = u64::from(to).saturating_sub(u64::from(from));
+    if skipped > u64::from(MAX_SKIP) {
+        return Err(RatchetError::TooFarAhead { skipped });
+    }
+    Ok(())
+}
+
+/// Walks `chain` up to index `to`, returning the message keys it passes and
+/// the chain key at `to`. Callers bound `to - index` by MAX_SKIP first and
+/// keep `to < u32::MAX`, so `next()` always succeeds here.
+fn advance(mut chain: ChainKey, to: u32) -> (Vec<MessageKey>, ChainKey) {
+    let mut gap = Vec::with_capacity(to.saturating_sub(chain.index()) as usize);
+    while chain.index() < to {
+        gap.push(chain.message_key());
+        match chain.next() {
+            Some(next) => chain = next,
+            None => break,
+        }
+    }
+    (gap, chain)
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("our_ratchet_key", &self.our_ratchet_public)
+            .field("their_ratchet_key", &self.their_ratchet)
+            .field("sending_index", &self.sending.as_ref().map(ChainKey::index))
+            .field(
+                "receiving_index",
+                &self.receiving.as_ref().map(ChainKey::index),
+            )
+            .field("previous_sending_length", &self.previous_sending_length)
+            .field("skipped_keys", &self.skipped.len())
+            .finish_non_exhaustive()
+    }
+}

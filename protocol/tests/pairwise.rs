@@ -1,0 +1,256 @@
+//! The pairwise session layer end to end: X3DH from a bundle, pre-key
+//! messages until the first reply, sealed-sender wrapping, sender checks,
+//! prekey lookups, padding, persistence.
+
+use std::collections::HashMap;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::keys::SecretKey;
+use umbra_protocol::pairwise::{
+    InboundEnvelope, PairwiseError, PairwiseMessage, PairwiseSession, PreKeyStore,
+};
+use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, PreKeyRef, SignedPreKey};
+use umbra_protocol::ratchet::RatchetError;
+use umbra_protocol::sealed;
+
+struct Device {
+    identity: IdentityKeyPair,
+    signed: SignedPreKey,
+    one_time: HashMap<u32, OneTimePreKey>,
+}
+
+impl Device {
+    fn new(rng: &mut ChaCha20Rng) -> Self {
+        let identity = IdentityKeyPair::generate(rng);
+        let signed = SignedPreKey::generate(&identity, 5, 1_700_000_000, rng);
+        let one_time = (1..=3)
+            .map(|id| (id, OneTimePreKey::generate(id, rng)))
+            .collect();
+        Device {
+            identity,
+            signed,
+            one_time,
+        }
+    }
+
+    /// What the relay would serve: one one-time prekey (lowest id left).
+    fn bundle(&self) -> PreKeyBundle {
+        let otk = self
+            .one_time
+            .keys()
+            .min()
+            .map(|id| self.one_time[id].public());
+        PreKeyBundle {
+            identity: self.identity.public(),
+            signed_prekey: self.signed.public(),
+            one_time_prekey: otk,
+            last_resort: None,
+        }
+    }
+}
+
+impl PreKeyStore for Device {
+    fn signed_prekey(&self, id: u32) -> Option<SecretKey> {
+        (id == self.signed.id()).then(|| self.signed.secret().clone())
+    }
+    fn extra_prekey(&self, prekey: PreKeyRef) -> Option<SecretKey> {
+        match prekey {
+            PreKeyRef::OneTime(id) => self.one_time.get(&id).map(|k| k.secret().clone()),
+            PreKeyRef::LastResort(_) => None,
+        }
+    }
+}
+
+fn inner_kind(recipient: &IdentityKeyPair, envelope: &[u8]) -> u8 {
+    sealed::open(recipient, envelope).unwrap().inner[0]
+}
+
+fn setup(seed: u64) -> (ChaCha20Rng, Device, Device) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let alice = Device::new(&mut rng);
+    let bob = Device::new(&mut rng);
+    (rng, alice, bob)
+}
+
+#[test]
+fn conversation_switches_from_prekey_to_plain_after_the_first_reply() {
+    let (mut rng, alice, mut bob) = setup(1);
+    let bundle = bob.bundle().verify().unwrap();
+    let mut a = PairwiseSession::initiate(&alice.identity, &bundle, &mut rng).unwrap();
+    assert!(a.awaiting_reply());
+
+    let e1 = a.seal_for(&alice.identity, b"hi bob", &mut rng).unwrap();
+    let e2 = a.seal_for(&alice.identity, b"", &mut rng).unwrap();
+    assert_eq!(inner_kind(&bob.identity, &e1), 0x01);
+    assert_eq!(inner_kind(&bob.identity, &e2), 0x01);
+    // The ratchet encrypts the padded content, never the bare one.
+    let PairwiseMessage::PreKey(pre) = InboundEnvelope::open(&bob.identity, &e1)
+        .unwrap()
+        .message()
+        .clone()
+    else {
+        panic!("pre-key message expected")
+    };
+    assert_eq!(
+        pre.message.ciphertext.len(),
+        umbra_protocol::padding::bucket_for(b"hi bob".len()).unwrap() + 16
+    );
+
+    // Bob gets the second one first: it too can create the session.
+    let in2 = InboundEnvelope::open(&bob.identity, &e2).unwrap();
+    assert!(in2.is_prekey_message());
+    let (mut b, first, used) = PairwiseSession::accept(&bob.identity, &in2, &bob).unwrap();
+    assert_eq!(first, b"");
+    assert_eq!(used, Some(PreKeyRef::OneTime(1)));
+    bob.one_time.remove(&1);
+    assert_eq!(b.remote_identity(), &alice.identity.public());
+    let in1 = InboundEnvelope::open(&bob.identity, &e1).unwrap();
+    assert_eq!(b.decrypt(&in1).unwrap(), b"hi bob");
+
+    let reply = b.seal_for(&bob.identity, b"hi alice", &mut rng).unwrap();
+    assert_eq!(inner_kind(&alice.identity, &reply), 0x02);
+    let inbound = InboundEnvelope::open(&alice.identity, &reply).unwrap();
+    assert_eq!(a.decrypt(&inbound).unwrap(), b"hi alice");
+    assert!(!a.awaiting_reply());
+
+    let e3 = a.seal_for(&alice.identity, &[9u8; 5000], &mut rng).unwrap();
+    assert_eq!(inner_kind(&bob.identity, &e3), 0x02);
+    let inbound = InboundEnvelope::open(&bob.identity, &e3).unwrap();
+    assert_eq!(b.decrypt(&inbound).unwrap(), vec![9u8; 5000]);
+}
+
+#[test]
+fn a_reforwarded_message_under_another_seal_is_a_sender_mismatch() {
+    let (mut rng, alice, bob) = setup(2);
+    let mallory = IdentityKeyPair::generate(&mut rng);
+    let bundle = bob.bundle().verify().unwrap();
+    let mut a = PairwiseSession::initiate(&alice.identity, &bundle, &mut rng).unwrap();
+    let e1 = a.seal_for(&alice.identity, b"first", &mut rng).unwrap();
+    let e2 = a.seal_for(&alice.identity, b"second", &mut rng).unwrap();
+
+    // Mallory re-seals Alice's inner pre-key message under her own identity.
+    let stolen = sealed::open(&bob.identity, &e1).unwrap().inner;
+    let resealed = sealed::seal(&mallory, &bob.identity.public(), &stolen, &mut rng).unwrap();
+    let inbound = InboundEnvelope::open(&bob.identity, &resealed).unwrap();
+    assert!(matches!(
+        PairwiseSession::accept(&bob.identity, &inbound, &bob),
+        Err(PairwiseError::SenderMismatch)
+    ));
+
+    let (mut b, first, _) = PairwiseSession::accept(
+        &bob.identity,
+        &InboundEnvelope::open(&bob.identity, &e1).unwrap(),
+        &bob,
+    )
+    .unwrap();
+    assert_eq!(first, b"first");
+
+    // Same trick on an established session.
+    let stolen = sealed::open(&bob.identity, &e2).unwrap().inner;
+    let resealed = sealed::seal(&mallory, &bob.identity.public(), &stolen, &mut rng).unwrap();
+    let before = postcard::to_allocvec(&b).unwrap();
+    let inbound = InboundEnvelope::open(&bob.identity, &resealed).unwrap();
+    assert!(matches!(
+        b.decrypt(&inbound),
+        Err(PairwiseError::SenderMismatch)
+    ));
+    assert_eq!(postcard::to_allocvec(&b).unwrap(), before);
+    let inbound = InboundEnvelope::open(&bob.identity, &e2).unwrap();
+    assert_eq!(b.decrypt(&inbound).unwrap(), b"second");
+}
+
+#[test]
+fn unknown_or_used_prekeys_are_named_in_the_error() {
+    let (mut rng, alice, mut bob) = setup(3);
+    let bundle = bob.bundle().verify().unwrap();
+    let mut a = PairwiseSession::initiate(&alice.identity, &bundle, &mut rng).unwrap();
+    let e1 = a.seal_for(&alice.identity, b"x", &mut rng).unwrap();
+    bob.one_time.remove(&1); // already consumed by someone else's session
+    let inbound = InboundEnvelope::open(&bob.identity, &e1).unwrap();
+    match PairwiseSession::accept(&bob.identity, &inbound, &bob) {
+        Err(PairwiseError::UnknownPreKey {
+            signed_prekey_id: 5,
+            extra: Some(PreKeyRef::OneTime(1)),
+        }) => {}
+        other => panic!("expected UnknownPreKey, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_new_x3dh_run_needs_a_new_session_and_replays_are_refused() {
+    let (mut rng, alice, bob) = setup(4);
+    let bundle = bob.bundle().verify().unwrap();
+    let mut a1 = PairwiseSession::initiate(&alice.identity, &bundle, &mut rng).unwrap();
+    let e1 = a1.seal_for(&alice.identity, b"run one", &mut rng).unwrap();
+    let in1 = InboundEnvelope::open(&bob.identity, &e1).unwrap();
+    let (mut b, _, _) = PairwiseSession::accept(&bob.identity, &in1, &bob).unwrap();
+
+    // The same pre-key message again: a replay on the existing session.
+    assert!(matches!(
+        b.decrypt(&in1),
+        Err(PairwiseError::Ratchet(RatchetError::DuplicateMessage))
+    ));
+
+    // Alice lost her state and starts over.
+    let mut a2 = PairwiseSession::initiate(&alice.identity, &bundle, &mut rng).unwrap();
+    let e2 = a2.seal_for(&alice.identity, b"run two", &mut rng).unwrap();
+    let in2 = InboundEnvelope::open(&bob.identity, &e2).unwrap();
+    assert!(matches!(b.decrypt(&in2), Err(PairwiseError::WrongSession)));
+    let (_b2, first, _) = PairwiseSession::accept(&bob.identity, &in2, &bob).unwrap();
+    assert_eq!(first, b"run two");
+}
+
+#[test]
+fn plain_messages_cannot_start_a_session_and_tampering_is_an_error() {
+    let (mut rng, alice, bob) = setup(5);
+    let bundle = bob.bundle().verify().unwrap();
+    let mut a = PairwiseSession::initiate(&alice.identity, &bundle, &mut rng).unwrap();
+    let e1 = a.seal_for(&alice.identity, b"hello", &mut rng).unwrap();
+    let (mut b, _, _) = PairwiseSession::accept(
+        &bob.identity,
+        &InboundEnvelope::open(&bob.identity, &e1).unwrap(),
+        &bob,
+    )
+    .unwrap();
+    let reply = b.seal_for(&bob.identity, b"r", &mut rng).unwrap();
+    let inbound = InboundEnvelope::open(&alice.identity, &reply).unwrap();
+    assert!(matches!(inbound.message(), PairwiseMessage::Plain(_)));
+    assert!(matches!(
+        PairwiseSession::accept(&alice.identity, &inbound, &alice),
+        Err(PairwiseError::WrongSession)
+    ));
+
+    let mut tampered = reply.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert!(matches!(
+        InboundEnvelope::open(&alice.identity, &tampered),
+        Err(PairwiseError::Sealed(_))
+    ));
+    assert_eq!(a.decrypt(&inbound).unwrap(), b"r");
+}
+
+#[test]
+fn sessions_survive_serialization() {
+    let (mut rng, alice, bob) = setup(6);
+    let bundle = bob.bundle().verify().unwrap();
+    let a = PairwiseSession::initiate(&alice.identity, &bundle, &mut rng).unwrap();
+    let mut a: PairwiseSession = postcard::from_bytes(&postcard::to_allocvec(&a).unwrap()).unwrap();
+    let e1 = a.seal_for(&alice.identity, b"persisted", &mut rng).unwrap();
+    let (b, first, _) = PairwiseSession::accept(
+        &bob.identity,
+        &InboundEnvelope::open(&bob.identity, &e1).unwrap(),
+        &bob,
+    )
+    .unwrap();
+    assert_eq!(first, b"persisted");
+    let mut b: PairwiseSession = postcard::from_bytes(&postcard::to_allocvec(&b).unwrap()).unwrap();
+    let reply = b.seal_for(&bob.identity, b"still here", &mut rng).unwrap();
+    let inbound = InboundEnvelope::open(&alice.identity, &reply).unwrap();
+    assert_eq!(a.decrypt(&inbound).unwrap(), b"still here");
+    let shown = format!("{a:?}");
+    assert!(!shown.contains(&hex::encode(a.ratchet().root_key().as_bytes())));
+}

@@ -1,0 +1,497 @@
+//! Property tests for the Double Ratchet, modelled on libsignal's: random
+//! interleavings of sends, deliveries, drops, reorderings, replays, tampering
+//! and save/restore on two parties, checked against a simple model of what
+//! must decrypt.
+
+use proptest::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use umbra_protocol::group::{GroupReceiver, GroupSender};
+use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::keys::PublicKey;
+use umbra_protocol::pairwise::PairwiseMessage;
+use umbra_protocol::prekeys::{PreKeyBundle, SignedPreKey};
+use umbra_protocol::ratchet::{Header, RatchetError, RatchetMessage, Session, MAX_SKIP};
+use umbra_protocol::{sealed, x3dh};
+
+/// Alice (initiator) and Bob (responder) after a real X3DH run.
+fn pair(seed: u64) -> (Session, Session, ChaCha20Rng) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let alice_id = IdentityKeyPair::generate(&mut rng);
+    let bob_id = IdentityKeyPair::generate(&mut rng);
+    let spk = SignedPreKey::generate(&bob_id, 1, 1_700_000_000, &mut rng);
+    let bundle = PreKeyBundle {
+        identity: bob_id.public(),
+        signed_prekey: spk.public(),
+        one_time_prekey: None,
+        last_resort: None,
+    }
+    .verify()
+    .expect("bundle verifies");
+    let (secret_a, initial) = x3dh::initiate(&alice_id, &bundle, &mut rng).expect("initiate");
+    let secret_b = x3dh::respond(&bob_id, spk.secret(), None, &initial).expect("respond");
+    let alice = Session::new_initiator(&secret_a, spk.public().key, &mut rng).expect("alice");
+    let bob = Session::new_responder(&secret_b, spk.secret().clone());
+    (alice, bob, rng)
+}
+
+fn snapshot(session: &Session) -> Vec<u8> {
+    postcard::to_allocvec(session).expect("session serializes")
+}
+
+fn restore(bytes: &[u8]) -> Session {
+    postcard::from_bytes(bytes).expect("session deserializes")
+}
+
+#[derive(Debug, Clone)]
+enum Event {
+    Send {
+        from_alice: bool,
+        len: usize,
+    },
+    DeliverNext {
+        to_alice: bool,
+    },
+    DeliverAt {
+        to_alice: bool,
+        pick: usize,
+    },
+    Drop {
+        to_alice: bool,
+        pick: usize,
+    },
+    Shuffle {
+        to_alice: bool,
+        seed: u64,
+    },
+    Replay {
+        to_alice: bool,
+        pick: usize,
+    },
+    Tamper {
+        to_alice: bool,
+        pick: usize,
+        bit: usize,
+    },
+    SaveRestore {
+        alice: bool,
+    },
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        4 => (any::<bool>(), 0usize..200).prop_map(|(from_alice, len)| Event::Send { from_alice, len }),
+        3 => any::<bool>().prop_map(|to_alice| Event::DeliverNext { to_alice }),
+        3 => (any::<bool>(), any::<usize>()).prop_map(|(to_alice, pick)| Event::DeliverAt { to_alice, pick }),
+        1 => (any::<bool>(), any::<usize>()).prop_map(|(to_alice, pick)| Event::Drop { to_alice, pick }),
+        1 => (any::<bool>(), any::<u64>()).prop_map(|(to_alice, seed)| Event::Shuffle { to_alice, seed }),
+        1 => (any::<bool>(), any::<usize>()).prop_map(|(to_alice, pick)| Event::Replay { to_alice, pick }),
+        1 => (any::<bool>(), any::<usize>(), any::<usize>()).prop_map(|(to_alice, pick, bit)| Event::Tamper { to_alice, pick, bit }),
+        1 => any::<bool>().prop_map(|alice| Event::SaveRestore { alice }),
+    ]
+}
+
+/// One direction's network: messages in flight, and those already delivered.
+#[derive(Default)]
+struct Wire {
+    in_flight: Vec<(RatchetMessage, Vec<u8>)>,
+    delivered: Vec<RatchetMessage>,
+}
+
+struct World {
+    alice: Session,
+    bob: Session,
+    rng: ChaCha20Rng,
+    to_alice: Wire,
+    to_bob: Wire,
+    bob_has_received: bool,
+    counter: u64,
+}
+
+impl World {
+    fn parts(&mut self, to_alice: bool) -> (&mut Session, &mut Wire) {
+        if to_alice {
+            (&mut self.alice, &mut self.to_alice)
+        } else {
+            (&mut self.bob, &mut self.to_bob)
+        }
+    }
+
+    fn deliver(&mut self, to_alice: bool, index: usize) -> Result<(), TestCaseError> {
+        let (session, wire) = self.parts(to_alice);
+        if index >= wire.in_flight.len() {
+            return Ok(());
+        }
+        let (message, expected) = wire.in_flight.remove(index);
+        let plaintext = session
+            .decrypt(&message)
+            .map_err(|e| TestCaseError::fail(format!("delivery failed: {e}")))?;
+        prop_assert_eq!(plaintext, expected);
+        wire.delivered.push(message);
+        if !to_alice {
+            self.bob_has_received = true;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: &Event) -> Result<(), TestCaseError> {
+        match *event {
+            Event::Send { from_alice, len } => {
+                self.counter += 1;
+                let mut plaintext = self.counter.to_be_bytes().to_vec();
+                plaintext.resize(8 + len, from_alice as u8);
+                let (sender, wire) = if from_alice {
+                    (&mut self.alice, &mut self.to_bob)
+                } else {
+                    (&mut self.bob, &mut self.to_alice)
+                };
+                match sender.encrypt(&plaintext, &mut self.rng) {
+                    Ok(message) => wire.in_flight.push((message, plaintext)),
+                    Err(RatchetError::NotReadyToSend) => {
+                        prop_assert!(!from_alice && !self.bob_has_received)
+                    }
+                    Err(e) => return Err(TestCaseError::fail(format!("encrypt failed: {e}"))),
+                }
+            }
+            Event::DeliverNext { to_alice } => self.deliver(to_alice, 0)?,
+            Event::DeliverAt { to_alice, pick } => {
+                let len = self.parts(to_alice).1.in_flight.len();
+                if len > 0 {
+                    self.deliver(to_alice, pick % len)?;
+                }
+            }
+            Event::Drop { to_alice, pick } => {
+                let wire = self.parts(to_alice).1;
+                if !wire.in_flight.is_empty() {
+                    let at = pick % wire.in_flight.len();
+                    wire.in_flight.remove(at);
+                }
+            }
+            Event::Shuffle { to_alice, seed } => {
+                use rand::seq::SliceRandom;
+                let wire = self.parts(to_alice).1;
+                wire.in_flight
+                    .shuffle(&mut ChaCha20Rng::seed_from_u64(seed));
+            }
+            Event::Replay { to_alice, pick } => {
+                let (session, wire) = self.parts(to_alice);
+                if wire.delivered.is_empty() {
+                    return Ok(());
+                }
+                let message = wire.delivered[pick % wire.delivered.len()].clone();
+                let before = snapshot(session);
+                let result = session.decrypt(&message);
+                prop_assert!(
+                    matches!(
+                        result,
+                        Err(RatchetError::DuplicateMessage | RatchetError::DecryptionFailed)
+                    ),
+                    "replay accepted: {:?}",
+                    result
+                );
+                prop_assert_eq!(snapshot(session), before, "replay changed the session");
+            }
+            Event::Tamper {
+                to_alice,
+                pick,
+                bit,
+            } => {
+                let (session, wire) = self.parts(to_alice);
+                if wire.in_flight.is_empty() {
+                    return Ok(());
+                }
+                let (message, _) = &wire.in_flight[pick % wire.in_flight.len()];
+                let mut bytes = message.to_bytes();
+                let bit = bit % (bytes.len() * 8);
+                bytes[bit / 8] ^= 1 << (bit % 8);
+                let before = snapshot(session);
+                if let Ok(forged) = RatchetMessage::from_bytes(&bytes) {
+                    prop_assert!(
+                        session.decrypt(&forged).is_err(),
+                        "bit {} flip accepted",
+                        bit
+                    );
+                }
+                prop_assert_eq!(snapshot(session), before, "forgery changed the session");
+                // The genuine message stays in flight and must still decrypt later.
+            }
+            Event::SaveRestore { alice } => {
+                let session = if alice {
+                    &mut self.alice
+                } else {
+                    &mut self.bob
+                };
+                *session = restore(&snapshot(session));
+            }
+        }
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_conversations_decrypt_exactly_once(
+        seed in any::<u64>(),
+        events in proptest::collection::vec(event(), 1..80),
+    ) {
+        let (alice, bob, rng) = pair(seed);
+        let mut world = World {
+            alice, bob, rng,
+            to_alice: Wire::default(),
+            to_bob: Wire::default(),
+            bob_has_received: false,
+            counter: 0,
+        };
+        for event in &events {
+            world.apply(event)?;
+        }
+        // Everything still in flight is deliverable, in any order we choose.
+        while !world.to_bob.in_flight.is_empty() {
+            let last = world.to_bob.in_flight.len() - 1;
+            world.deliver(false, last)?;
+        }
+        while !world.to_alice.in_flight.is_empty() {
+            world.deliver(true, 0)?;
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_the_decoders(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let _ = RatchetMessage::from_bytes(&bytes);
+        let _ = PairwiseMessage::from_bytes(&bytes);
+        // Also with a valid-looking prefix, to reach the inner parsers.
+        let mut ratchet = vec![0x01];
+        ratchet.extend_from_slice(&bytes);
+        let _ = RatchetMessage::from_bytes(&ratchet);
+        for kind in [0x01u8, 0x02] {
+            let mut framed = vec![kind];
+            framed.extend_from_slice(&bytes);
+            let _ = PairwiseMessage::from_bytes(&framed);
+        }
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_rejected_and_the_original_still_decrypts(
+        seed in any::<u64>(),
+        len in 0usize..64,
+        bit in any::<usize>(),
+    ) {
+        let (mut alice, mut bob, mut rng) = pair(seed);
+        let message = alice.encrypt(&vec![0x5a; len], &mut rng).unwrap();
+        let mut bytes = message.to_bytes();
+        let bit = bit % (bytes.len() * 8);
+        bytes[bit / 8] ^= 1 << (bit % 8);
+        let before = snapshot(&bob);
+        if let Ok(forged) = RatchetMessage::from_bytes(&bytes) {
+            prop_assert!(bob.decrypt(&forged).is_err());
+        }
+        prop_assert_eq!(snapshot(&bob), before);
+        prop_assert_eq!(bob.decrypt(&message).unwrap(), vec![0x5a; len]);
+    }
+}
+
+/// A message whose header claims number `n` on Alice's current chain.
+fn forged_with_number(genuine: &RatchetMessage, n: u32, pn: u32) -> RatchetMessage {
+    RatchetMessage {
+        header: Header {
+            ratchet_key: genuine.header.ratchet_key,
+            previous_chain_length: pn,
+            message_number: n,
+        },
+        ciphertext: genuine.ciphertext.clone(),
+    }
+}
+
+#[test]
+fn too_far_ahead_is_rejected_before_any_key_is_derived() {
+    let (mut alice, mut bob, mut rng) = pair(7);
+    let first = alice.encrypt(b"first", &mut rng).unwrap();
+    let before = snapshot(&bob);
+
+    // New chain (Bob has not received yet): n = MAX_SKIP + 1 is one too far.
+    let far = forged_with_number(&first, MAX_SKIP + 1, 0);
+    assert_eq!(
+        bob.decrypt(&far),
+        Err(RatchetError::TooFarAhead {
+            skipped: u64::from(MAX_SKIP) + 1
+        })
+    );
+    // n = u32::MAX has no chain key after it.
+    let max = forged_with_number(&first, u32::MAX, 0);
+    assert_eq!(
+        bob.decrypt(&max),
+        Err(RatchetError::MessageNumberOutOfRange)
+    );
+    assert_eq!(
+        snapshot(&bob),
+        before,
+        "a rejected message changed the session"
+    );
+
+    // Current chain: after message 0, message 0 + 1 + MAX_SKIP + 1 is too far.
+    assert_eq!(bob.decrypt(&first).unwrap(), b"first");
+    let before = snapshot(&bob);
+    let far = forged_with_number(&first, MAX_SKIP + 2, 0);
+    assert_eq!(
+        bob.decrypt(&far),
+        Err(RatchetError::TooFarAhead {
+            skipped: u64::from(MAX_SKIP) + 1
+        })
+    );
+    assert_eq!(
+        bob.decrypt(&forged_with_number(&first, u32::MAX, 0)),
+        Err(RatchetError::MessageNumberOutOfRange)
+    );
+    assert_eq!(snapshot(&bob), before);
+    assert_eq!(bob.skipped_key_count(), 0);
+}
+
+#[test]
+fn previous_chain_length_is_bounded_too() {
+    let (mut alice, mut bob, mut rng) = pair(8);
+    let a0 = alice.encrypt(b"a0", &mut rng).unwrap();
+    bob.decrypt(&a0).unwrap();
+    let b0 = bob.encrypt(b"b0", &mut rng).unwrap();
+    alice.decrypt(&b0).unwrap();
+    let a1 = alice.encrypt(b"a1", &mut rng).unwrap();
+    assert_eq!(a1.header.previous_chain_length, 1);
+    let before = snapshot(&bob);
+    // Claims Alice's previous chain had MAX_SKIP + 2 messages (Bob saw 1).
+    let forged = forged_with_number(&a1, 0, MAX_SKIP + 2);
+    assert_eq!(
+        bob.decrypt(&forged),
+        Err(RatchetError::TooFarAhead {
+            skipped: u64::from(MAX_SKIP) + 1
+        })
+    );
+    assert_eq!(snapshot(&bob), before);
+    assert_eq!(bob.decrypt(&a1).unwrap(), b"a1");
+}
+
+#[test]
+fn exactly_max_skip_ahead_decrypts_and_the_gap_arrives_later() {
+    let (mut alice, mut bob, mut rng) = pair(9);
+    let messages: Vec<_> = (0..=MAX_SKIP)
+        .map(|i| alice.encrypt(&i.to_be_bytes(), &mut rng).unwrap())
+        .collect();
+    let last = messages.last().unwrap();
+    assert_eq!(bob.decrypt(last).unwrap(), MAX_SKIP.to_be_bytes());
+    assert_eq!(bob.skipped_key_count(), MAX_SKIP as usize);
+    for (i, m) in messages.iter().enumerate().take(MAX_SKIP as usize).rev() {
+        assert_eq!(bob.decrypt(m).unwrap(), (i as u32).to_be_bytes());
+    }
+    assert_eq!(bob.skipped_key_count(), 0);
+    assert_eq!(bob.decrypt(last), Err(RatchetError::DuplicateMessage));
+}
+
+#[test]
+fn low_order_ratchet_key_is_rejected_without_state_change() {
+    let (mut alice, mut bob, mut rng) = pair(10);
+    let genuine = alice.encrypt(b"hello", &mut rng).unwrap();
+    let before = snapshot(&bob);
+    for point in [[0u8; 32], {
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        one
+    }] {
+        let mut forged = genuine.clone();
+        forged.header.ratchet_key = PublicKey::from_bytes(point);
+        assert!(matches!(
+            bob.decrypt(&forged),
+            Err(RatchetError::BadRatchetKey(_))
+        ));
+    }
+    assert_eq!(snapshot(&bob), before);
+    assert_eq!(bob.decrypt(&genuine).unwrap(), b"hello");
+}
+
+#[test]
+fn responder_cannot_send_before_receiving() {
+    let (_alice, mut bob, mut rng) = pair(11);
+    let before = snapshot(&bob);
+    assert_eq!(
+        bob.encrypt(b"x", &mut rng).unwrap_err(),
+        RatchetError::NotReadyToSend
+    );
+    assert_eq!(snapshot(&bob), before);
+}
+
+#[test]
+fn session_restored_mid_conversation_continues() {
+    let (mut alice, mut bob, mut rng) = pair(12);
+    let a0 = alice.encrypt(b"a0", &mut rng).unwrap();
+    let a1 = alice.encrypt(b"a1", &mut rng).unwrap();
+    bob.decrypt(&a1).unwrap(); // a0 is now a skipped key
+    let b0 = bob.encrypt(b"b0", &mut rng).unwrap();
+    let mut bob = restore(&snapshot(&bob));
+    let mut alice = restore(&snapshot(&alice));
+    assert_eq!(alice.decrypt(&b0).unwrap(), b"b0");
+    assert_eq!(bob.decrypt(&a0).unwrap(), b"a0");
+    let a2 = alice.encrypt(b"a2", &mut rng).unwrap();
+    assert_eq!(bob.decrypt(&a2).unwrap(), b"a2");
+}
+
+#[test]
+fn debug_output_shows_no_key_material() {
+    let (mut alice, _bob, mut rng) = pair(13);
+    alice.encrypt(b"x", &mut rng).unwrap();
+    let shown = format!("{alice:?}");
+    let root = hex::encode(alice.root_key().as_bytes());
+    let chain = hex::encode(alice.sending_chain().unwrap().as_bytes());
+    assert!(!shown.contains(&root) && !shown.contains(&chain), "{shown}");
+    assert!(!format!("{:?}", alice.root_key()).contains(&root));
+}
+
+#[test]
+fn ratchet_ciphertext_is_useless_in_other_contexts() {
+    let (mut alice, mut bob, mut rng) = pair(14);
+    let message = alice.encrypt(b"only for the ratchet", &mut rng).unwrap();
+    let bytes = message.to_bytes();
+
+    // As a sealed-sender envelope to either identity.
+    let someone = IdentityKeyPair::generate(&mut rng);
+    assert!(sealed::open(&someone, &bytes).is_err());
+
+    // As a group message for a receiver of some sender key.
+    let sender = GroupSender::generate(Default::default(), &mut rng);
+    let mut receiver = GroupReceiver::from_distribution(&sender.distribution());
+    assert!(receiver.decrypt(&bytes).is_err());
+
+    // As a ratchet message in a different session (other X3DH run).
+    let (_other_alice, mut other_bob, _) = pair(15);
+    assert_eq!(
+        other_bob.decrypt(&message),
+        Err(RatchetError::DecryptionFailed)
+    );
+
+    // And it still decrypts where it belongs.
+    assert_eq!(bob.decrypt(&message).unwrap(), b"only for the ratchet");
+}
+
+#[test]
+fn a_plaintext_refused_by_the_outer_layer_leaves_the_session_unchanged() {
+    let (mut alice, mut bob, mut rng) = pair(16);
+    let m0 = alice.encrypt(b"m0", &mut rng).unwrap();
+    let m1 = alice.encrypt(b"m1", &mut rng).unwrap();
+    for message in [&m1, &m0] {
+        let before = snapshot(&bob);
+        let refused: Result<(), RatchetError> =
+            bob.decrypt_then(message, |_| Err(RatchetError::DecryptionFailed));
+        assert!(refused.is_err());
+        assert_eq!(snapshot(&bob), before);
+        let accepted: Result<Vec<u8>, RatchetError> = bob.decrypt_then(message, Ok);
+        assert_eq!(accepted.unwrap(), bob_expected(message, &m0));
+    }
+    assert_eq!(bob.skipped_key_count(), 0);
+}
+
+fn bob_expected(message: &RatchetMessage, m0: &RatchetMessage) -> Vec<u8> {
+    if message == m0 {
+        b"m0".to_vec()
+    } else {
+        b"m1".to_vec()
+    }
+}
