@@ -122,7 +122,8 @@ impl ErrorCode {
     pub const fn is_fatal(self) -> bool {
         matches!(
             self,
-            ErrorCode::UnsupportedVersion
+            ErrorCode::BadFrame
+                | ErrorCode::UnsupportedVersion
                 | ErrorCode::FrameTooLarge
                 | ErrorCode::Replaced
                 | ErrorCode::ShuttingDown
