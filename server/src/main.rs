@@ -1,1 +1,70 @@
-fn main() {}
+//! `umbra-relay`: parse the command line, set up logging, open the store,
+//! and serve until SIGTERM/Ctrl-C — or apply migrations and exit.
+//!
+//! The first line on stdout is always where the relay listens and which
+//! store it uses (tests and scripts read it to learn the port). Must never
+//! print or log a database password, token or message.
+
+use std::io::Write;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use umbra_relay::config::{Cli, Command, RelayConfig};
+use umbra_relay::store::migrate_only;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = RelayConfig::load(cli.settings).context("invalid configuration")?;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.log_level))
+        .context("invalid log level")?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Some(Command::Migrate) => {
+                migrate_only(config.database_url(), &config.data_dir)
+                    .await
+                    .context("migration failed")?;
+                println!(
+                    "umbra-relay: migrations applied ({})",
+                    config.store_description()
+                );
+                Ok(())
+            }
+            Some(Command::Serve) | None => serve(config).await,
+        }
+    })
+}
+
+async fn serve(config: RelayConfig) -> anyhow::Result<()> {
+    let store = umbra_relay::app::open_store(&config)
+        .await
+        .with_context(|| format!("cannot open the store ({})", config.store_description()))?;
+    let relay = umbra_relay::app::start(&config, store, true)
+        .await
+        .context("cannot start the relay")?;
+    if !config.is_loopback() && config.tls.is_none() {
+        tracing::warn!(
+            listen = %relay.local_addr,
+            "listening on a non-loopback address without TLS: terminate TLS in front of the relay or pass --tls-cert/--tls-key"
+        );
+    }
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "umbra-relay listening on {} (store: {})",
+        relay.url(),
+        config.store_description()
+    )?;
+    stdout.flush()?;
+    drop(stdout);
+    tracing::info!(url = %relay.url(), store = %config.store_description(), "relay started");
+    relay.wait().await;
+    Ok(())
+}

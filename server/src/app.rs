@@ -1,0 +1,411 @@
+//! The relay as a value: shared state, the HTTP router, and starting and
+//! stopping a relay on a socket. `main.rs` and the tests both go through
+//! [`start`], so the binary and the in-process tests run the same code.
+//!
+//! Routes: `GET /v1/ws` (the WebSocket protocol), `POST /v1/blobs`,
+//! `GET /v1/blobs/{id}`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+//!
+//! Must never: hold a lock or a database transaction across a network write,
+//! or return from shutdown while a connection is still finishing a request.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use rand::rngs::OsRng;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::auth::opaque::{
+    OpaqueError, OpaqueServer, PendingExchanges, LOGIN_TIMEOUT, MAX_PENDING_EXCHANGES,
+};
+use crate::commands::{PendingLogin, PendingRegistration};
+use crate::config::{Limits, RelayConfig};
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimits;
+use crate::shutdown::{self, ShutdownSignal, ShutdownTrigger};
+use crate::store::group_commit::{GroupCommitError, GroupCommitter};
+use crate::store::{EnqueueOutcome, NewMessage, SharedStore, StoreError, StoreLimits};
+use crate::tls::{self, PeerAddr, TlsError, TlsListener};
+use crate::{blobs, connection, expiry, wakeups};
+
+/// How long shutdown waits for connections to finish their current request
+/// and say goodbye before the process exits anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Most messages one group-commit transaction carries.
+pub const MAX_MESSAGES_PER_COMMIT: usize = 512;
+
+/// Everything request handlers share. Cheap to clone (`Arc`).
+#[derive(Clone)]
+pub struct AppState(Arc<Relay>);
+
+impl std::ops::Deref for AppState {
+    type Target = Relay;
+    fn deref(&self) -> &Relay {
+        &self.0
+    }
+}
+
+/// The relay's shared state.
+pub struct Relay {
+    /// Enforced limits.
+    pub limits: Limits,
+    /// Durable storage.
+    pub store: SharedStore,
+    /// The OPAQUE server keys.
+    pub opaque: OpaqueServer,
+    /// Batches concurrent sends into shared transactions.
+    committer: GroupCommitter,
+    /// Logins between start and finish, keyed by login id.
+    logins: Mutex<PendingExchanges<PendingLogin>>,
+    /// Registrations between start and finish, keyed by connection id.
+    registrations: Mutex<PendingExchanges<PendingRegistration>>,
+    /// Request budgets.
+    pub rate_limits: RateLimits,
+    /// Exported counters.
+    pub metrics: Metrics,
+    /// Devices connected to this node.
+    pub hub: Hub,
+    shutdown: ShutdownTrigger,
+    next_connection: AtomicU64,
+    /// Each live connection holds a clone; shutdown waits until all are gone.
+    connection_guard: Mutex<Option<mpsc::Sender<()>>>,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("backend", &self.store.backend())
+            .field("hub", &self.hub)
+            .finish_non_exhaustive()
+    }
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Critical sections are single map operations; poisoning cannot leave
+    // them half-done.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Relay {
+    /// A fresh connection id (never 0).
+    pub fn next_connection_id(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// A new shutdown signal.
+    pub fn shutdown_signal(&self) -> ShutdownSignal {
+        self.shutdown.subscribe()
+    }
+
+    /// Marks a connection live; dropping the guard marks it gone. `None`
+    /// once shutdown has begun (no new connections).
+    pub fn connection_guard(&self) -> Option<mpsc::Sender<()>> {
+        locked(&self.connection_guard).clone()
+    }
+
+    /// Remembers a started login.
+    pub fn put_login(&self, id: u64, login: PendingLogin) -> Result<(), OpaqueError> {
+        locked(&self.logins).insert(id, login, Instant::now())
+    }
+
+    /// Takes a started login back (once).
+    pub fn take_login(&self, id: u64) -> Result<PendingLogin, OpaqueError> {
+        locked(&self.logins).take(id, Instant::now())
+    }
+
+    /// Remembers a started registration for a connection.
+    pub fn put_registration(
+        &self,
+        connection: u64,
+        reg: PendingRegistration,
+    ) -> Result<(), OpaqueError> {
+        locked(&self.registrations).insert(connection, reg, Instant::now())
+    }
+
+    /// Takes a connection's started registration back (once).
+    pub fn take_registration(&self, connection: u64) -> Result<PendingRegistration, OpaqueError> {
+        locked(&self.registrations).take(connection, Instant::now())
+    }
+
+    /// Drops whatever a closed connection left pending.
+    pub fn forget_connection(&self, connection: u64) {
+        locked(&self.registrations).forget(connection);
+    }
+
+    /// Drops timed-out exchanges (called by the expiry task).
+    pub fn purge_pending(&self) {
+        let now = Instant::now();
+        locked(&self.logins).purge_expired(now);
+        locked(&self.registrations).purge_expired(now);
+    }
+
+    /// Queues a batch durably and returns one outcome per message, only
+    /// after commit.
+    pub async fn enqueue(
+        &self,
+        batch: Vec<NewMessage>,
+    ) -> Result<Vec<EnqueueOutcome>, GroupCommitError> {
+        let started = Instant::now();
+        let result = self.committer.submit(batch).await;
+        self.metrics.store_latency.observe(started.elapsed());
+        result
+    }
+}
+
+/// Why a relay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Binding the listen address failed.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// TLS configuration failed.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The store failed while loading the server setup.
+    #[error("the store failed while loading the OPAQUE server setup")]
+    Store(#[from] StoreError),
+    /// The stored OPAQUE setup is unusable.
+    #[error("the stored OPAQUE server setup is unusable")]
+    Opaque(#[from] OpaqueError),
+}
+
+/// A relay serving on a socket.
+pub struct RunningRelay {
+    /// The bound address (the real port when 0 was asked for).
+    pub local_addr: SocketAddr,
+    /// `https` with TLS, else `http`.
+    pub scheme: &'static str,
+    /// Shared state (tests inspect metrics and the hub through it).
+    pub state: AppState,
+    trigger: ShutdownTrigger,
+    task: JoinHandle<()>,
+}
+
+impl RunningRelay {
+    /// The base URL clients use, e.g. `http://127.0.0.1:7878`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.local_addr)
+    }
+
+    /// Begins graceful shutdown.
+    pub fn shutdown(&self) {
+        self.trigger.trigger();
+    }
+
+    /// Waits until the relay has stopped (after [`RunningRelay::shutdown`]
+    /// or an OS signal routed to it).
+    pub async fn wait(self) {
+        if let Err(error) = self.task.await {
+            tracing::error!(%error, "relay task failed");
+        }
+    }
+}
+
+/// Builds the shared state: loads (or creates, once for all nodes) the
+/// OPAQUE server setup from the store.
+pub async fn build_state(
+    limits: Limits,
+    store: SharedStore,
+    trigger: ShutdownTrigger,
+) -> Result<(AppState, mpsc::Receiver<()>), StartError> {
+    let candidate = OpaqueServer::generate(&mut OsRng);
+    let stored = store
+        .load_or_init_server_setup(&candidate.to_bytes())
+        .await?;
+    let opaque = OpaqueServer::from_bytes(&stored)?;
+    let (guard_tx, guard_rx) = mpsc::channel(1);
+    // SQLite has one writer, so more workers only contend; PostgreSQL
+    // overlaps a few commits.
+    let workers = if store.backend() == "postgres" { 4 } else { 1 };
+    let committer = GroupCommitter::spawn(store.clone(), MAX_MESSAGES_PER_COMMIT, workers);
+    let relay = Relay {
+        committer,
+        rate_limits: RateLimits::new(&limits),
+        limits,
+        store,
+        opaque,
+        logins: Mutex::new(PendingExchanges::new(MAX_PENDING_EXCHANGES, LOGIN_TIMEOUT)),
+        registrations: Mutex::new(PendingExchanges::new(MAX_PENDING_EXCHANGES, LOGIN_TIMEOUT)),
+        metrics: Metrics::default(),
+        hub: Hub::default(),
+        shutdown: trigger,
+        next_connection: AtomicU64::new(0),
+        connection_guard: Mutex::new(Some(guard_tx)),
+    };
+    Ok((AppState(Arc::new(relay)), guard_rx))
+}
+
+/// The HTTP routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/ws", get(websocket))
+        .route(
+            "/v1/blobs",
+            post(blobs::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/v1/blobs/{id}", get(blobs::download))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn websocket(
+    State(state): State<AppState>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    upgrade: WebSocketUpgrade,
+) -> axum::response::Response {
+    let guard = state
+        .connection_guard()
+        .filter(|_| !state.shutdown.subscribe().is_triggered());
+    let Some(guard) = guard else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    };
+    // Messages up to twice the limit are read so the relay can answer
+    // FrameTooLarge before closing; beyond that tungstenite drops the socket.
+    let hard_cap = state.limits.max_frame_bytes.saturating_mul(2);
+    upgrade
+        .max_message_size(hard_cap)
+        .max_frame_size(hard_cap)
+        .on_upgrade(move |socket| async move {
+            connection::serve(socket, state, peer).await;
+            drop(guard);
+        })
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let started = Instant::now();
+    let ping = state.store.ping().await;
+    state.metrics.store_latency.observe(started.elapsed());
+    match ping {
+        Ok(()) if !state.shutdown.subscribe().is_triggered() => (StatusCode::OK, "ready\n"),
+        Ok(()) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+        Err(error) => {
+            tracing::warn!(%error, "readiness probe: store unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n")
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
+}
+
+/// Opens (and migrates) the configured store with the configured queue and
+/// prekey bounds, which the store enforces inside its transactions.
+pub async fn open_store(config: &RelayConfig) -> Result<SharedStore, StoreError> {
+    let limits = StoreLimits {
+        max_queue_per_recipient: config.limits.max_queue_len,
+        max_one_time_prekeys_per_account: u64::from(config.limits.max_prekeys_per_device),
+    };
+    crate::store::open_with_limits(config.database_url(), &config.data_dir, limits).await
+}
+
+/// Binds, serves, and runs the background tasks until shutdown. With
+/// `os_signals`, SIGTERM/Ctrl-C also trigger shutdown.
+pub async fn start(
+    config: &RelayConfig,
+    store: SharedStore,
+    os_signals: bool,
+) -> Result<RunningRelay, StartError> {
+    let (trigger, _) = shutdown::channel();
+    let (state, mut guard_rx) = build_state(config.limits.clone(), store, trigger.clone()).await?;
+    let tcp = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let local_addr = tcp.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let tls_config = match &config.tls {
+        Some(files) => Some(tls::load_server_config(files)?),
+        None => None,
+    };
+    let scheme = if tls_config.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+
+    let background = [
+        tokio::spawn(expiry::run(state.clone(), state.shutdown_signal())),
+        tokio::spawn(wakeups::run(state.clone(), state.shutdown_signal())),
+    ];
+
+    if os_signals {
+        let trigger = trigger.clone();
+        tokio::spawn(async move {
+            shutdown::os_signal().await;
+            tracing::info!("shutdown requested");
+            trigger.trigger();
+        });
+    }
+
+    let app = router(state.clone()).into_make_service_with_connect_info::<PeerAddr>();
+    let serve_state = state.clone();
+    let task = tokio::spawn(async move {
+        let mut stop_http = serve_state.shutdown_signal();
+        let graceful = async move { stop_http.wait().await };
+        let served = match tls_config {
+            Some(cfg) => match TlsListener::new(tcp, cfg) {
+                Ok(listener) => {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(graceful)
+                        .await
+                }
+                Err(error) => Err(error),
+            },
+            None => axum::serve(tcp, app).with_graceful_shutdown(graceful).await,
+        };
+        if let Err(error) = served {
+            tracing::error!(%error, "HTTP server failed");
+        }
+        // Whether the server stopped on request or by failure, wind down
+        // the WebSockets it had upgraded.
+        serve_state.shutdown.trigger();
+        // Refuse new upgrades, then wait for every connection (each watches
+        // the shutdown signal, finishes its request, says Closing) to end.
+        locked(&serve_state.connection_guard).take();
+        if tokio::time::timeout(SHUTDOWN_GRACE, guard_rx.recv())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections did not close within the grace period");
+        }
+        for task in background {
+            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+        }
+        tracing::info!("relay stopped");
+    });
+    Ok(RunningRelay {
+        local_addr,
+        scheme,
+        state,
+        trigger,
+        task,
+    })
+}

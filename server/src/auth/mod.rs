@@ -1,0 +1,8 @@
+//! Authentication: the OPAQUE ciphersuite, the relay's OPAQUE steps, and
+//! session tokens. Nothing here touches the network or the store directly.
+//!
+//! Must never: hold or log a password, a password-equivalent or a raw token.
+
+pub mod opaque;
+pub mod suite;
+pub mod tokens;

@@ -1,0 +1,237 @@
+//! Encrypted attachments over HTTP: `POST /v1/blobs` streams a body into the
+//! store in chunks and returns a random id; `GET /v1/blobs/{id}` streams it
+//! back. Blobs are ciphertext the client encrypted with a key it sends to
+//! the recipient inside an envelope; the relay never sees that key.
+//!
+//! Upload needs `Authorization: Bearer <token as 64 hex digits>`; download
+//! needs only the id, which is 256 random bits and so unguessable (the
+//! recipient, who learns it inside an envelope, has no token of the
+//! uploader's and may not be logged in on this relay at all).
+//!
+//! Must never: buffer a whole blob in memory, accept more than the size
+//! limit (answer 413 and delete the partial blob), keep a partial upload
+//! visible, or log ids together with accounts.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use umbra_protocol::wire::{SessionToken, SESSION_TOKEN_LEN};
+
+use crate::app::AppState;
+use crate::auth::tokens::{unix_now, TokenHash};
+use crate::metrics::Metrics;
+use crate::store::{BlobId, StoreError, MAX_BLOB_CHUNK_BYTES};
+
+fn status(code: StatusCode, text: &'static str) -> Response {
+    (code, text).into_response()
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<SessionToken> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let hex_token = value.strip_prefix("Bearer ")?.trim();
+    let bytes: [u8; SESSION_TOKEN_LEN] = hex::decode(hex_token).ok()?.try_into().ok()?;
+    Some(SessionToken::from_bytes(bytes))
+}
+
+/// Parses the 64-hex-digit id in a URL.
+pub fn parse_blob_id(text: &str) -> Option<BlobId> {
+    let bytes: [u8; 32] = hex::decode(text).ok()?.try_into().ok()?;
+    Some(BlobId(bytes))
+}
+
+fn internal(error: &StoreError, what: &'static str) -> Response {
+    tracing::error!(%error, operation = what, "blob store operation failed");
+    status(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+}
+
+/// `POST /v1/blobs`: 201 with `{"id":"<64 hex>","size":N}`; 401 without a
+/// valid token; 413 past the size limit.
+pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let Some(token) = bearer_token(&headers) else {
+        return status(StatusCode::UNAUTHORIZED, "bearer token required\n");
+    };
+    let owner = match state
+        .store
+        .lookup_token(&TokenHash::of(&token).0, unix_now())
+        .await
+    {
+        Ok(Some(address)) => address.account,
+        Ok(None) => {
+            Metrics::inc(&state.metrics.auth_failures);
+            return status(StatusCode::UNAUTHORIZED, "token unknown or expired\n");
+        }
+        Err(e) => return internal(&e, "lookup_token"),
+    };
+    let max = state.limits.blob_max_bytes;
+    if let Some(declared) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if declared > max {
+            return status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "blob exceeds the size limit\n",
+            );
+        }
+    }
+    let mut id = [0u8; 32];
+    OsRng.fill_bytes(&mut id);
+    let id = BlobId(id);
+    let expires_at = unix_now().saturating_add(state.limits.blob_ttl.as_secs());
+    if let Err(e) = state.store.create_blob(id, owner, expires_at).await {
+        return internal(&e, "create_blob");
+    }
+    match copy_body(&state, id, body, max).await {
+        Ok(size) => match state.store.finish_blob(id, size).await {
+            Ok(()) => {
+                Metrics::inc(&state.metrics.blobs_uploaded);
+                let json = format!("{{\"id\":\"{}\",\"size\":{size}}}\n", hex::encode(id.0));
+                (
+                    StatusCode::CREATED,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    json,
+                )
+                    .into_response()
+            }
+            Err(e) => {
+                let _ = state.store.delete_blob(id).await;
+                internal(&e, "finish_blob")
+            }
+        },
+        Err(response) => {
+            // Never leave a partial upload behind.
+            if let Err(error) = state.store.delete_blob(id).await {
+                tracing::warn!(%error, "cannot delete a failed upload; expiry will");
+            }
+            response
+        }
+    }
+}
+
+/// Streams the body into store chunks of exactly `MAX_BLOB_CHUNK_BYTES`
+/// (the last one shorter), holding at most one chunk in memory.
+async fn copy_body(state: &AppState, id: BlobId, body: Body, max: u64) -> Result<u64, Response> {
+    let mut stream = body.into_data_stream();
+    let mut pending: Vec<u8> = Vec::with_capacity(MAX_BLOB_CHUNK_BYTES);
+    let mut index = 0u32;
+    let mut size = 0u64;
+    while let Some(piece) = stream.next().await {
+        let piece: Bytes =
+            piece.map_err(|_| status(StatusCode::BAD_REQUEST, "upload interrupted\n"))?;
+        size = size.saturating_add(piece.len() as u64);
+        if size > max {
+            return Err(status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "blob exceeds the size limit\n",
+            ));
+        }
+        let mut rest: &[u8] = &piece;
+        while !rest.is_empty() {
+            let room = MAX_BLOB_CHUNK_BYTES - pending.len();
+            let (take, remainder) = rest.split_at(room.min(rest.len()));
+            pending.extend_from_slice(take);
+            rest = remainder;
+            if pending.len() == MAX_BLOB_CHUNK_BYTES {
+                state
+                    .store
+                    .append_blob_chunk(id, index, &pending)
+                    .await
+                    .map_err(|e| internal(&e, "append_blob_chunk"))?;
+                index += 1;
+                pending.clear();
+            }
+        }
+    }
+    if !pending.is_empty() {
+        state
+            .store
+            .append_blob_chunk(id, index, &pending)
+            .await
+            .map_err(|e| internal(&e, "append_blob_chunk"))?;
+    }
+    if size == 0 {
+        return Err(status(StatusCode::BAD_REQUEST, "empty blob\n"));
+    }
+    Ok(size)
+}
+
+/// `GET /v1/blobs/{id}`: 200 with the bytes, streamed chunk by chunk; 404
+/// if unknown, unfinished or expired.
+pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let Some(id) = parse_blob_id(&id) else {
+        return status(StatusCode::NOT_FOUND, "no such blob\n");
+    };
+    let info = match state.store.blob_info(id, unix_now()).await {
+        Ok(Some(info)) => info,
+        Ok(None) => return status(StatusCode::NOT_FOUND, "no such blob\n"),
+        Err(e) => return internal(&e, "blob_info"),
+    };
+    let Some(size) = info.size else {
+        return status(StatusCode::NOT_FOUND, "no such blob\n");
+    };
+    let store = state.store.clone();
+    let chunks = futures_util::stream::unfold(0u32, move |index| {
+        let store = store.clone();
+        async move {
+            if index >= info.chunk_count {
+                return None;
+            }
+            match store.read_blob_chunk(id, index).await {
+                Ok(Some(bytes)) => {
+                    Some((Ok::<Bytes, std::io::Error>(Bytes::from(bytes)), index + 1))
+                }
+                Ok(None) => Some((Err(std::io::Error::other("blob chunk missing")), u32::MAX)),
+                Err(error) => Some((Err(std::io::Error::other(error.to_string())), u32::MAX)),
+            }
+        }
+    });
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_LENGTH, size.to_string()),
+        ],
+        Body::from_stream(chunks),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn bearer_tokens_parse_only_in_the_exact_form() {
+        let mut headers = HeaderMap::new();
+        assert!(bearer_token(&headers).is_none());
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert!(bearer_token(&headers).is_none());
+        let hex_token = "11".repeat(32);
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {hex_token}")).expect("header"),
+        );
+        assert_eq!(
+            bearer_token(&headers),
+            Some(SessionToken::from_bytes([0x11; 32]))
+        );
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer 1234"),
+        );
+        assert!(bearer_token(&headers).is_none(), "short tokens are refused");
+    }
+
+    #[test]
+    fn blob_ids_are_64_hex_digits() {
+        assert_eq!(parse_blob_id(&"ab".repeat(32)), Some(BlobId([0xab; 32])));
+        assert!(parse_blob_id("ab").is_none());
+        assert!(parse_blob_id(&"zz".repeat(32)).is_none());
+    }
+}

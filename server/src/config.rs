@@ -1,0 +1,711 @@
+//! The relay's configuration: command-line flags, environment variables and
+//! an optional TOML file, merged into one validated [`RelayConfig`].
+//!
+//! Precedence is flag/environment over file over built-in default, key by key.
+//! This module only parses and validates; it must never open the store, bind a
+//! socket or read a TLS key — those belong to the code that uses the values.
+//! The database URL may carry a password, so [`RelayConfig`]'s `Debug` output
+//! and [`RelayConfig::store_description`] redact it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+use umbra_protocol::wire;
+
+/// Default listen address: loopback, so a relay started without flags never
+/// accepts plain-text connections from the network.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+/// Default data directory for the embedded SQLite store and the OPAQUE setup.
+pub const DEFAULT_DATA_DIR: &str = "./umbra-relay-data";
+
+/// Command line of `umbra-relay`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "umbra-relay",
+    version,
+    about = "umbra relay: stores and forwards ciphertext it cannot read"
+)]
+pub struct Cli {
+    /// Settings shared by every subcommand.
+    #[command(flatten)]
+    pub settings: Settings,
+    /// What to do; without a subcommand the relay serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands of `umbra-relay`.
+#[derive(Debug, Subcommand, PartialEq, Eq)]
+pub enum Command {
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Run the relay (the default).
+    Serve,
+}
+
+/// Every setting that can come from a flag, an environment variable or the
+/// TOML file. `None` means "not given here"; [`RelayConfig::resolve`] fills
+/// defaults.
+#[derive(Debug, Default, Clone, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// TOML file with the same keys as the flags (snake_case).
+    #[arg(long, global = true, env = "UMBRA_RELAY_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "UMBRA_RELAY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the embedded SQLite database and the OPAQUE server setup.
+    #[arg(long, global = true, env = "UMBRA_RELAY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// postgres://... to use PostgreSQL instead of embedded SQLite.
+    #[arg(
+        long,
+        global = true,
+        env = "UMBRA_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// PEM certificate chain; enables TLS together with --tls-key.
+    #[arg(long, env = "UMBRA_RELAY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "UMBRA_RELAY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// tracing filter (e.g. info, umbra_relay=debug); RUST_LOG wins when set.
+    #[arg(long, global = true, env = "UMBRA_RELAY_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Largest sealed envelope accepted in a Send, in bytes.
+    #[arg(long)]
+    pub max_envelope_bytes: Option<usize>,
+    /// Largest WebSocket message accepted, in bytes.
+    #[arg(long)]
+    pub max_frame_bytes: Option<usize>,
+    /// Most undelivered messages kept per recipient device.
+    #[arg(long)]
+    pub max_queue_len: Option<u64>,
+    /// Days an undelivered message is kept before it is purged.
+    #[arg(long)]
+    pub message_ttl_days: Option<u32>,
+    /// Largest blob accepted by POST /v1/blobs, in bytes.
+    #[arg(long)]
+    pub blob_max_bytes: Option<u64>,
+    /// Days a blob is kept.
+    #[arg(long)]
+    pub blob_ttl_days: Option<u32>,
+    /// Days a session token stays valid.
+    #[arg(long)]
+    pub token_ttl_days: Option<u32>,
+    /// Register/login attempts allowed per client IP per minute.
+    #[arg(long)]
+    pub auth_per_ip_per_minute: Option<u32>,
+    /// Login/register attempts allowed per username per minute.
+    #[arg(long)]
+    pub auth_per_username_per_minute: Option<u32>,
+    /// Prekey bundle fetches allowed per requesting account per minute.
+    #[arg(long)]
+    pub bundle_fetches_per_minute: Option<u32>,
+    /// Most one-time prekeys stored per device.
+    #[arg(long)]
+    pub max_prekeys_per_device: Option<u32>,
+    /// When a device's one-time prekey count falls below this, it is told PreKeysLow.
+    #[arg(long)]
+    pub prekey_low_water: Option<u32>,
+    /// Seconds without any frame from a client before its connection is closed.
+    #[arg(long)]
+    pub idle_timeout_secs: Option<u64>,
+    /// Seconds between WebSocket pings the relay sends.
+    #[arg(long)]
+    pub ping_interval_secs: Option<u64>,
+    /// Seconds between purges of expired messages, tokens and blobs.
+    #[arg(long)]
+    pub expiry_interval_secs: Option<u64>,
+}
+
+impl Settings {
+    /// Fills every key not given here from `fallback` (the file).
+    fn or(self, fallback: Settings) -> Settings {
+        Settings {
+            config: self.config,
+            listen: self.listen.or(fallback.listen),
+            data_dir: self.data_dir.or(fallback.data_dir),
+            database_url: self.database_url.or(fallback.database_url),
+            tls_cert: self.tls_cert.or(fallback.tls_cert),
+            tls_key: self.tls_key.or(fallback.tls_key),
+            log_level: self.log_level.or(fallback.log_level),
+            max_envelope_bytes: self.max_envelope_bytes.or(fallback.max_envelope_bytes),
+            max_frame_bytes: self.max_frame_bytes.or(fallback.max_frame_bytes),
+            max_queue_len: self.max_queue_len.or(fallback.max_queue_len),
+            message_ttl_days: self.message_ttl_days.or(fallback.message_ttl_days),
+            blob_max_bytes: self.blob_max_bytes.or(fallback.blob_max_bytes),
+            blob_ttl_days: self.blob_ttl_days.or(fallback.blob_ttl_days),
+            token_ttl_days: self.token_ttl_days.or(fallback.token_ttl_days),
+            auth_per_ip_per_minute: self
+                .auth_per_ip_per_minute
+                .or(fallback.auth_per_ip_per_minute),
+            auth_per_username_per_minute: self
+                .auth_per_username_per_minute
+                .or(fallback.auth_per_username_per_minute),
+            bundle_fetches_per_minute: self
+                .bundle_fetches_per_minute
+                .or(fallback.bundle_fetches_per_minute),
+            max_prekeys_per_device: self
+                .max_prekeys_per_device
+                .or(fallback.max_prekeys_per_device),
+            prekey_low_water: self.prekey_low_water.or(fallback.prekey_low_water),
+            idle_timeout_secs: self.idle_timeout_secs.or(fallback.idle_timeout_secs),
+            ping_interval_secs: self.ping_interval_secs.or(fallback.ping_interval_secs),
+            expiry_interval_secs: self.expiry_interval_secs.or(fallback.expiry_interval_secs),
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file named by `--config` could not be read.
+    #[error("cannot read config file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O failure.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown key or a wrongly typed value.
+    #[error("invalid config file {path}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's complaint.
+        source: toml::de::Error,
+    },
+    /// A value is outside what the relay can honour.
+    #[error("invalid setting {key}: {reason}")]
+    Invalid {
+        /// The setting's name as in the TOML file.
+        key: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database URL has a scheme the relay does not support.
+    #[error("unsupported database URL scheme (expected postgres:// or postgresql:// or sqlite:)")]
+    UnsupportedDatabase,
+}
+
+/// Where the relay keeps its state.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// Embedded SQLite database in this data directory.
+    Sqlite(PathBuf),
+    /// SQLite at an explicit `sqlite:` URL.
+    SqliteUrl(String),
+    /// PostgreSQL at this URL (may contain a password: never print it).
+    Postgres(String),
+}
+
+impl fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreLocation::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            StoreLocation::SqliteUrl(url) => f.debug_tuple("SqliteUrl").field(url).finish(),
+            StoreLocation::Postgres(url) => {
+                f.debug_tuple("Postgres").field(&redact_url(url)).finish()
+            }
+        }
+    }
+}
+
+/// A TLS certificate and key, both PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// The limits the relay enforces. Defaults follow DESIGN.md ("what Signal's
+/// server taught the field").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest envelope in a Send.
+    pub max_envelope_bytes: usize,
+    /// Largest WebSocket message.
+    pub max_frame_bytes: usize,
+    /// Most queued messages per recipient device.
+    pub max_queue_len: u64,
+    /// Lifetime of an undelivered message.
+    pub message_ttl: Duration,
+    /// Largest blob.
+    pub blob_max_bytes: u64,
+    /// Lifetime of a blob.
+    pub blob_ttl: Duration,
+    /// Lifetime of a session token.
+    pub token_ttl: Duration,
+    /// Register/login attempts per IP per minute.
+    pub auth_per_ip_per_minute: u32,
+    /// Register/login attempts per username per minute.
+    pub auth_per_username_per_minute: u32,
+    /// Bundle fetches per requesting account per minute.
+    pub bundle_fetches_per_minute: u32,
+    /// Most one-time prekeys per device.
+    pub max_prekeys_per_device: u32,
+    /// PreKeysLow threshold.
+    pub prekey_low_water: u32,
+    /// Close a connection after this long without a frame from the client.
+    pub idle_timeout: Duration,
+    /// Send a WebSocket ping this often.
+    pub ping_interval: Duration,
+    /// Purge expired rows this often.
+    pub expiry_interval: Duration,
+}
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_envelope_bytes: wire::MAX_ENVELOPE_BYTES,
+            max_frame_bytes: wire::MAX_FRAME_BYTES,
+            max_queue_len: 10_000,
+            message_ttl: 30 * DAY,
+            blob_max_bytes: 100 * 1024 * 1024,
+            blob_ttl: 30 * DAY,
+            token_ttl: 30 * DAY,
+            auth_per_ip_per_minute: 30,
+            auth_per_username_per_minute: 10,
+            bundle_fetches_per_minute: 60,
+            max_prekeys_per_device: 1_000,
+            prekey_low_water: 10,
+            idle_timeout: Duration::from_secs(120),
+            ping_interval: Duration::from_secs(30),
+            expiry_interval: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// The validated configuration the relay runs with.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// Data directory (SQLite database, OPAQUE server setup).
+    pub data_dir: PathBuf,
+    /// Which store.
+    pub store: StoreLocation,
+    /// TLS, when configured.
+    pub tls: Option<TlsFiles>,
+    /// tracing filter directive.
+    pub log_level: String,
+    /// Enforced limits.
+    pub limits: Limits,
+}
+
+impl RelayConfig {
+    /// Merges flags/environment (`cli`) over the TOML file they name (if any)
+    /// over defaults, and validates the result.
+    pub fn load(cli: Settings) -> Result<RelayConfig, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => Self::read_file(path)?,
+            None => Settings::default(),
+        };
+        Self::resolve(cli.or(file))
+    }
+
+    /// Parses a TOML configuration file.
+    pub fn read_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse_toml(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Parses TOML text with the same keys as the flags.
+    pub fn parse_toml(text: &str) -> Result<Settings, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Fills defaults and validates.
+    pub fn resolve(s: Settings) -> Result<RelayConfig, ConfigError> {
+        let d = Limits::default();
+        let days = |key: &'static str,
+                    v: Option<u32>,
+                    default: Duration|
+         -> Result<Duration, ConfigError> {
+            match v {
+                None => Ok(default),
+                Some(0) => Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be at least 1 day".into(),
+                }),
+                Some(n) => Ok(DAY * n),
+            }
+        };
+        let secs = |key: &'static str,
+                    v: Option<u64>,
+                    default: Duration|
+         -> Result<Duration, ConfigError> {
+            match v {
+                None => Ok(default),
+                Some(0) => Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be at least 1 second".into(),
+                }),
+                Some(n) => Ok(Duration::from_secs(n)),
+            }
+        };
+        let positive =
+            |key: &'static str, v: Option<u32>, default: u32| -> Result<u32, ConfigError> {
+                match v {
+                    None => Ok(default),
+                    Some(0) => Err(ConfigError::Invalid {
+                        key,
+                        reason: "must be at least 1".into(),
+                    }),
+                    Some(n) => Ok(n),
+                }
+            };
+        let limits = Limits {
+            max_envelope_bytes: s.max_envelope_bytes.unwrap_or(d.max_envelope_bytes),
+            max_frame_bytes: s.max_frame_bytes.unwrap_or(d.max_frame_bytes),
+            max_queue_len: s.max_queue_len.unwrap_or(d.max_queue_len),
+            message_ttl: days("message_ttl_days", s.message_ttl_days, d.message_ttl)?,
+            blob_max_bytes: s.blob_max_bytes.unwrap_or(d.blob_max_bytes),
+            blob_ttl: days("blob_ttl_days", s.blob_ttl_days, d.blob_ttl)?,
+            token_ttl: days("token_ttl_days", s.token_ttl_days, d.token_ttl)?,
+            auth_per_ip_per_minute: positive(
+                "auth_per_ip_per_minute",
+                s.auth_per_ip_per_minute,
+                d.auth_per_ip_per_minute,
+            )?,
+            auth_per_username_per_minute: positive(
+                "auth_per_username_per_minute",
+                s.auth_per_username_per_minute,
+                d.auth_per_username_per_minute,
+            )?,
+            bundle_fetches_per_minute: positive(
+                "bundle_fetches_per_minute",
+                s.bundle_fetches_per_minute,
+                d.bundle_fetches_per_minute,
+            )?,
+            max_prekeys_per_device: positive(
+                "max_prekeys_per_device",
+                s.max_prekeys_per_device,
+                d.max_prekeys_per_device,
+            )?,
+            prekey_low_water: s.prekey_low_water.unwrap_or(d.prekey_low_water),
+            idle_timeout: secs("idle_timeout_secs", s.idle_timeout_secs, d.idle_timeout)?,
+            ping_interval: secs("ping_interval_secs", s.ping_interval_secs, d.ping_interval)?,
+            expiry_interval: secs(
+                "expiry_interval_secs",
+                s.expiry_interval_secs,
+                d.expiry_interval,
+            )?,
+        };
+        // The wire limits are protocol constants: a relay may be stricter,
+        // never looser, or it would accept what conforming peers refuse.
+        if limits.max_envelope_bytes > wire::MAX_ENVELOPE_BYTES {
+            return Err(ConfigError::Invalid {
+                key: "max_envelope_bytes",
+                reason: format!(
+                    "must not exceed the protocol limit {}",
+                    wire::MAX_ENVELOPE_BYTES
+                ),
+            });
+        }
+        if limits.max_frame_bytes > wire::MAX_FRAME_BYTES {
+            return Err(ConfigError::Invalid {
+                key: "max_frame_bytes",
+                reason: format!(
+                    "must not exceed the protocol limit {}",
+                    wire::MAX_FRAME_BYTES
+                ),
+            });
+        }
+        if limits.max_envelope_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                key: "max_envelope_bytes",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if limits.max_frame_bytes <= limits.max_envelope_bytes {
+            return Err(ConfigError::Invalid {
+                key: "max_frame_bytes",
+                reason: format!(
+                    "must exceed max_envelope_bytes ({}) so a maximal envelope fits in a frame",
+                    limits.max_envelope_bytes
+                ),
+            });
+        }
+        if limits.max_queue_len == 0 {
+            return Err(ConfigError::Invalid {
+                key: "max_queue_len",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if limits.blob_max_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                key: "blob_max_bytes",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if limits.prekey_low_water > limits.max_prekeys_per_device {
+            return Err(ConfigError::Invalid {
+                key: "prekey_low_water",
+                reason: "must not exceed max_prekeys_per_device".into(),
+            });
+        }
+        if limits.ping_interval >= limits.idle_timeout {
+            return Err(ConfigError::Invalid {
+                key: "ping_interval_secs",
+                reason: "must be shorter than idle_timeout_secs, or idle clients are cut off before they are pinged".into(),
+            });
+        }
+
+        let data_dir = s
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let store = match s.database_url {
+            None => StoreLocation::Sqlite(data_dir.clone()),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                StoreLocation::Postgres(url)
+            }
+            Some(url) if url.starts_with("sqlite:") => StoreLocation::SqliteUrl(url),
+            Some(_) => return Err(ConfigError::UnsupportedDatabase),
+        };
+        let tls = match (s.tls_cert, s.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::Invalid {
+                    key: "tls_key",
+                    reason: "tls_cert is set but tls_key is not".into(),
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    key: "tls_cert",
+                    reason: "tls_key is set but tls_cert is not".into(),
+                })
+            }
+        };
+        let listen = match s.listen {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN.parse().map_err(|_| ConfigError::Invalid {
+                key: "listen",
+                reason: "bad built-in default".into(),
+            })?,
+        };
+        Ok(RelayConfig {
+            listen,
+            data_dir,
+            store,
+            tls,
+            log_level: s.log_level.unwrap_or_else(|| "info".to_string()),
+            limits,
+        })
+    }
+
+    /// A human description of the store without credentials, for the start line.
+    pub fn store_description(&self) -> String {
+        match &self.store {
+            StoreLocation::Sqlite(dir) => format!("sqlite {}", dir.display()),
+            StoreLocation::SqliteUrl(url) => format!("sqlite {url}"),
+            StoreLocation::Postgres(url) => format!("postgres {}", redact_url(url)),
+        }
+    }
+
+    /// The URL to hand to the store, `None` for embedded SQLite in the data directory.
+    pub fn database_url(&self) -> Option<&str> {
+        match &self.store {
+            StoreLocation::Sqlite(_) => None,
+            StoreLocation::SqliteUrl(url) | StoreLocation::Postgres(url) => Some(url),
+        }
+    }
+
+    /// Whether the listener is reachable only from this machine.
+    pub fn is_loopback(&self) -> bool {
+        self.listen.ip().is_loopback()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".to_string();
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{user}:***@{host}")
+        }
+        None => authority.to_string(),
+    };
+    // Query strings can carry `password=`; drop them entirely.
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    format!("{scheme}://{authority}{path}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        let mut argv = vec!["umbra-relay"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).expect("arguments parse")
+    }
+
+    #[test]
+    fn defaults_are_loopback_sqlite_thirty_days() {
+        let cfg = RelayConfig::resolve(Settings::default()).expect("defaults are valid");
+        assert_eq!(
+            cfg.listen,
+            "127.0.0.1:7878".parse::<SocketAddr>().expect("addr")
+        );
+        assert_eq!(
+            cfg.store,
+            StoreLocation::Sqlite(PathBuf::from(DEFAULT_DATA_DIR))
+        );
+        assert_eq!(cfg.limits.message_ttl, Duration::from_secs(30 * 86_400));
+        assert!(cfg.tls.is_none());
+        assert!(cfg.is_loopback());
+    }
+
+    #[test]
+    fn flags_parse_and_migrate_subcommand() {
+        let cli = parse(&[
+            "--listen",
+            "0.0.0.0:9000",
+            "--data-dir",
+            "/tmp/x",
+            "--message-ttl-days",
+            "7",
+            "migrate",
+        ]);
+        assert_eq!(cli.command, Some(Command::Migrate));
+        let cfg = RelayConfig::resolve(cli.settings).expect("valid");
+        assert_eq!(cfg.listen.port(), 9000);
+        assert!(!cfg.is_loopback());
+        assert_eq!(cfg.limits.message_ttl, Duration::from_secs(7 * 86_400));
+        assert_eq!(cfg.store, StoreLocation::Sqlite(PathBuf::from("/tmp/x")));
+    }
+
+    #[test]
+    fn store_flags_also_work_after_the_subcommand() {
+        let cli = parse(&["migrate", "--data-dir", "/tmp/y"]);
+        assert_eq!(cli.command, Some(Command::Migrate));
+        let cfg = RelayConfig::resolve(cli.settings).expect("valid");
+        assert_eq!(cfg.data_dir, PathBuf::from("/tmp/y"));
+    }
+
+    #[test]
+    fn tls_flags_must_come_together() {
+        let argv = ["umbra-relay", "--tls-cert", "c.pem"];
+        assert!(Cli::try_parse_from(argv).is_err());
+        let cli = parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]);
+        let cfg = RelayConfig::resolve(cli.settings).expect("valid");
+        assert_eq!(
+            cfg.tls,
+            Some(TlsFiles {
+                cert: PathBuf::from("c.pem"),
+                key: PathBuf::from("k.pem")
+            })
+        );
+    }
+
+    #[test]
+    fn file_values_apply_and_flags_override_them() {
+        let file = RelayConfig::parse_toml(
+            "listen = \"127.0.0.1:1234\"\nmax_queue_len = 55\ntoken_ttl_days = 3\n\
+             database_url = \"postgres://u:pw@db/umbra\"\n",
+        )
+        .expect("valid toml");
+        let cli = parse(&["--max-queue-len", "77"]).settings;
+        let cfg = RelayConfig::resolve(cli.or(file)).expect("valid");
+        assert_eq!(cfg.listen.port(), 1234);
+        assert_eq!(cfg.limits.max_queue_len, 77, "the flag wins over the file");
+        assert_eq!(cfg.limits.token_ttl, Duration::from_secs(3 * 86_400));
+        assert_eq!(
+            cfg.store,
+            StoreLocation::Postgres("postgres://u:pw@db/umbra".into())
+        );
+        assert_eq!(
+            cfg.store_description(),
+            "postgres postgres://u:***@db/umbra"
+        );
+        assert!(
+            !format!("{cfg:?}").contains("pw"),
+            "Debug must not show the password"
+        );
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_values_are_rejected() {
+        assert!(RelayConfig::parse_toml("listen_addr = \"x\"").is_err());
+        assert!(RelayConfig::parse_toml("max_queue_len = \"many\"").is_err());
+        let zero_ttl = Settings {
+            message_ttl_days: Some(0),
+            ..Settings::default()
+        };
+        assert!(matches!(
+            RelayConfig::resolve(zero_ttl),
+            Err(ConfigError::Invalid {
+                key: "message_ttl_days",
+                ..
+            })
+        ));
+        let frame_too_small = Settings {
+            max_frame_bytes: Some(1024),
+            ..Settings::default()
+        };
+        assert!(matches!(
+            RelayConfig::resolve(frame_too_small),
+            Err(ConfigError::Invalid {
+                key: "max_frame_bytes",
+                ..
+            })
+        ));
+        let too_big = Settings {
+            max_envelope_bytes: Some(wire::MAX_ENVELOPE_BYTES + 1),
+            ..Settings::default()
+        };
+        assert!(matches!(
+            RelayConfig::resolve(too_big),
+            Err(ConfigError::Invalid {
+                key: "max_envelope_bytes",
+                ..
+            })
+        ));
+        let mysql = Settings {
+            database_url: Some("mysql://x".into()),
+            ..Settings::default()
+        };
+        assert!(matches!(
+            RelayConfig::resolve(mysql),
+            Err(ConfigError::UnsupportedDatabase)
+        ));
+    }
+
+    #[test]
+    fn redaction_hides_password_and_query() {
+        assert_eq!(
+            redact_url("postgres://a:b@h:5432/d?password=z"),
+            "postgres://a:***@h:5432/d"
+        );
+        assert_eq!(redact_url("postgres://h/d"), "postgres://h/d");
+    }
+}

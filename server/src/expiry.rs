@@ -1,0 +1,59 @@
+//! Periodic housekeeping: purge expired messages, tokens and blobs, drop
+//! timed-out login state and idle rate-limit keys, and sample the queue
+//! depth for metrics.
+//!
+//! Must never: delete anything not yet expired, or stop on a store error
+//! (it logs and tries again next round).
+
+use std::sync::atomic::Ordering;
+
+use crate::app::AppState;
+use crate::auth::tokens::unix_now;
+use crate::shutdown::ShutdownSignal;
+
+/// One round of housekeeping; returns the number of rows purged.
+pub async fn run_once(state: &AppState) -> u64 {
+    let now = unix_now();
+    let mut purged = 0;
+    match state.store.purge_expired_messages(now).await {
+        Ok(n) => purged += n,
+        Err(error) => tracing::warn!(%error, "expiry: purging messages failed"),
+    }
+    match state.store.purge_expired_tokens(now).await {
+        Ok(n) => purged += n,
+        Err(error) => tracing::warn!(%error, "expiry: purging tokens failed"),
+    }
+    match state.store.purge_expired_blobs(now).await {
+        Ok(n) => purged += n,
+        Err(error) => tracing::warn!(%error, "expiry: purging blobs failed"),
+    }
+    state.purge_pending();
+    state.rate_limits.shrink();
+    match state.store.total_queued().await {
+        Ok(depth) => state
+            .metrics
+            .queue_depth
+            .store(i64::try_from(depth).unwrap_or(i64::MAX), Ordering::Relaxed),
+        Err(error) => tracing::warn!(%error, "expiry: reading queue depth failed"),
+    }
+    state
+        .metrics
+        .expired_rows
+        .fetch_add(purged, Ordering::Relaxed);
+    if purged > 0 {
+        tracing::info!(purged, "expired rows removed");
+    }
+    purged
+}
+
+/// Runs [`run_once`] every `expiry_interval` until shutdown.
+pub async fn run(state: AppState, mut shutdown: ShutdownSignal) {
+    let mut ticker = tokio::time::interval(state.limits.expiry_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.wait() => return,
+            _ = ticker.tick() => { run_once(&state).await; }
+        }
+    }
+}

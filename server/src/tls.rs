@@ -1,0 +1,201 @@
+//! TLS termination for the relay: loads a PEM certificate chain and key into
+//! a rustls server configuration, and wraps a TCP listener so axum serves
+//! over TLS.
+//!
+//! Handshakes run in their own tasks with a deadline, so a client that opens
+//! a socket and stalls cannot hold up everyone else's accept.
+//!
+//! Must never: log key material, fall back to plain text when TLS was asked
+//! for, or let one handshake block the accept loop.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::TlsFiles;
+
+/// A handshake that has not finished in this long is dropped.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Completed handshakes waiting for axum to pick them up.
+const ACCEPTED_BACKLOG: usize = 128;
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file could not be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The failure.
+        source: io::Error,
+    },
+    /// The certificate file holds no certificate.
+    #[error("no certificate found in {0}")]
+    NoCertificate(String),
+    /// The key file holds no private key.
+    #[error("no private key found in {0}")]
+    NoKey(String),
+    /// rustls refused the certificate/key pair.
+    #[error("invalid certificate or key: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+fn read_pem(path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Builds a rustls configuration (TLS 1.3 and 1.2, ring provider, HTTP/1.1
+/// ALPN since WebSockets upgrade over HTTP/1.1).
+pub fn load_server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
+    let cert_pem = read_pem(&files.cert)?;
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|source| TlsError::Read {
+            path: files.cert.display().to_string(),
+            source,
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate(files.cert.display().to_string()));
+    }
+    let key_pem = zeroize::Zeroizing::new(read_pem(&files.key)?);
+    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .map_err(|source| TlsError::Read {
+            path: files.key.display().to_string(),
+            source,
+        })?
+        .ok_or_else(|| TlsError::NoKey(files.key.display().to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A listener yielding TLS streams whose handshake already completed.
+pub struct TlsListener {
+    local_addr: SocketAddr,
+    accepted: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+}
+
+impl TlsListener {
+    /// Starts accepting on `tcp`; handshakes happen in background tasks.
+    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> io::Result<Self> {
+        let local_addr = tcp.local_addr()?;
+        let (tx, accepted) = mpsc::channel(ACCEPTED_BACKLOG);
+        let acceptor = TlsAcceptor::from(config);
+        tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match tcp.accept().await {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        // Typically EMFILE: back off instead of spinning.
+                        tracing::warn!(%error, "TCP accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                if tx.is_closed() {
+                    return;
+                }
+                let acceptor = acceptor.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, peer)).await;
+                        }
+                        Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener {
+            local_addr,
+            accepted,
+        })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.accepted.recv().await {
+            Some(pair) => pair,
+            // The accept task only ends when this receiver is gone, so this
+            // is unreachable while we hold it; park instead of panicking.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local_addr)
+    }
+}
+
+/// The peer address of a connection, for per-IP rate limits, whichever
+/// listener accepted it.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn missing_and_empty_pem_files_are_clear_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, b"").expect("write");
+        let files = TlsFiles {
+            cert: PathBuf::from("/nonexistent/cert.pem"),
+            key: empty.clone(),
+        };
+        assert!(matches!(
+            load_server_config(&files),
+            Err(TlsError::Read { .. })
+        ));
+        let files = TlsFiles {
+            cert: empty.clone(),
+            key: empty,
+        };
+        assert!(matches!(
+            load_server_config(&files),
+            Err(TlsError::NoCertificate(_))
+        ));
+    }
+}
