@@ -62,6 +62,13 @@ async fn serve(config: RelayConfig) -> anyhow::Result<()> {
         relay.url(),
         config.store_description()
     )?;
+    // The second line is for the person who just ran the README's first
+    // command: how to reach this relay from the client.
+    writeln!(
+        stdout,
+        "chat through it: umbra --server {} --data-dir DIR register NAME (then `umbra chat`; README has the walkthrough)",
+        relay.url()
+    )?;
     stdout.flush()?;
     drop(stdout);
     tracing::info!(url = %relay.url(), store = %config.store_description(), "relay started");
