@@ -362,11 +362,9 @@ impl GroupSender {
                 len: plaintext.len(),
             });
         }
-        // The last iteration is never used, so the receiver can always advance.
+        // Iteration u32::MAX has no successor, so it is never used; the
+        // receiver refuses it for the same reason.
         let next = self.chain.next()?;
-        if next.iteration == u32::MAX {
-            return Err(GroupError::ChainExhausted);
-        }
         let header = GroupMessageHeader {
             distribution_id: self.distribution_id,
             chain_id: self.chain_id,
@@ -610,13 +608,119 @@ mod tests {
     }
 
     #[test]
+    fn last_usable_iteration_is_u32_max_minus_one() {
+        let (mut s, mut r) = pair();
+        s.chain = ChainKey {
+            key: [5; 32],
+            iteration: u32::MAX - 1,
+        };
+        r.chain = s.chain.clone();
+        let last = s.encrypt(b"last").unwrap();
+        assert_eq!(
+            GroupMessageHeader::parse(&last).unwrap().iteration,
+            u32::MAX - 1
+        );
+        assert_eq!(s.encrypt(b"one more"), Err(GroupError::ChainExhausted));
+        assert_eq!(s.iteration(), u32::MAX);
+        assert_eq!(r.decrypt(&last).unwrap(), b"last");
+        assert_eq!(r.iteration(), u32::MAX);
+        assert_eq!(r.decrypt(&last), Err(GroupError::Replay(u32::MAX - 1)));
+    }
+
+    #[test]
+    fn iteration_u32_max_is_refused_after_the_signature_check() {
+        // Built by hand (the sender never produces it) and signed with the
+        // sender's key, so only the iteration check can refuse it.
+        let (s, mut r) = pair();
+        let header = GroupMessageHeader {
+            distribution_id: s.distribution_id,
+            chain_id: s.chain_id,
+            iteration: u32::MAX,
+        }
+        .to_bytes();
+        let msg = signed_message(&s, &header, &[0u8; TAG_LEN]);
+        assert_eq!(r.decrypt(&msg), Err(GroupError::ChainExhausted));
+        assert_eq!(r.iteration(), 0);
+    }
+
+    /// Signs `header || ciphertext` as the sender would, whatever the key
+    /// that made the ciphertext.
+    fn signed_message(s: &GroupSender, header: &[u8; GROUP_HEADER_LEN], ct: &[u8]) -> Vec<u8> {
+        let mut msg = header.to_vec();
+        msg.extend_from_slice(ct);
+        let sig = sign_labelled(&s.signing, labels::GROUP_MESSAGE_SIGNATURE, &msg);
+        msg.extend_from_slice(&sig.to_bytes());
+        msg
+    }
+
+    #[test]
+    fn a_key_derived_under_any_other_label_does_not_decrypt() {
+        // Right seed, right header, valid signature: only the label used to
+        // expand the seed differs, so only domain separation can refuse it.
+        let (s, mut r) = pair();
+        let header = GroupMessageHeader {
+            distribution_id: s.distribution_id,
+            chain_id: s.chain_id,
+            iteration: 0,
+        }
+        .to_bytes();
+        let seed = s.chain.message_seed();
+        let genuine = {
+            let (cipher, nonce) = message_cipher(&seed, &header);
+            let ct = cipher
+                .encrypt(
+                    Nonce::from_slice(&nonce),
+                    Payload {
+                        msg: b"hi",
+                        aad: &header,
+                    },
+                )
+                .unwrap();
+            signed_message(&s, &header, &ct)
+        };
+        for label in labels::ALL
+            .iter()
+            .filter(|l| **l != labels::GROUP_MESSAGE_KEY)
+        {
+            // Both shapes a context uses: `label || header` and `label` alone.
+            for info in [&[*label, &header[..]][..], &[*label][..]] {
+                let mut okm = [0u8; 44];
+                Hkdf::<Sha256>::new(None, &seed.0)
+                    .expand_multi_info(info, &mut okm)
+                    .unwrap();
+                let ct = ChaCha20Poly1305::new(Key::from_slice(&okm[..32]))
+                    .encrypt(
+                        Nonce::from_slice(&okm[32..]),
+                        Payload {
+                            msg: b"hi",
+                            aad: &header,
+                        },
+                    )
+                    .unwrap();
+                let forged = signed_message(&s, &header, &ct);
+                assert_eq!(
+                    r.decrypt(&forged),
+                    Err(GroupError::Undecryptable),
+                    "{}",
+                    String::from_utf8_lossy(label)
+                );
+            }
+        }
+        assert_eq!(r.iteration(), 0);
+        assert_eq!(r.decrypt(&genuine).unwrap(), b"hi");
+    }
+
+    #[test]
     fn debug_is_redacted() {
         let (s, r) = pair();
         let d = s.distribution();
-        let key = hex::encode(d.chain.key);
+        let seed = s.signing.to_bytes();
         for shown in [format!("{s:?}"), format!("{r:?}"), format!("{d:?}")] {
-            assert!(!shown.contains(&key), "{shown}");
-            assert!(!shown.contains(&format!("{:?}", d.chain.key)), "{shown}");
+            for secret in [d.chain.key, seed] {
+                assert!(!shown.contains(&hex::encode(secret)), "{shown}");
+                assert!(!shown.contains(&hex::encode(&secret[..8])), "{shown}");
+                assert!(!shown.contains(&format!("{secret:?}")), "{shown}");
+            }
         }
     }
 

@@ -281,7 +281,7 @@ impl Serialize for IdentityPublic {
 
 impl<'de> Deserialize<'de> for IdentityPublic {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let bytes = serde_bytes::ByteBuf::deserialize(d)?;
+        let bytes: [u8; IDENTITY_PUBLIC_LEN] = crate::keys::serde_bytes_array::deserialize(d)?;
         Self::from_bytes(&bytes).map_err(serde::de::Error::custom)
     }
 }

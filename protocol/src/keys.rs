@@ -146,10 +146,17 @@ impl std::fmt::Debug for SharedSecret {
     }
 }
 
-/// serde helper: encode `[u8; 32]` as a byte string (compact in postcard and
+/// serde helper: encode `[u8; N]` as a byte string (compact in postcard and
 /// readable as an array in JSON vectors).
+///
+/// Many of these arrays are secrets (chain, root and message keys, stored
+/// identity seeds), so decoding copies the bytes straight into the array:
+/// no intermediate heap buffer is left behind unzeroized, and nothing is
+/// allocated for an input of the wrong length.
 pub(crate) mod serde_bytes_array {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+    use zeroize::Zeroize;
 
     pub fn serialize<S: Serializer, const N: usize>(
         bytes: &[u8; N],
@@ -161,11 +168,45 @@ pub(crate) mod serde_bytes_array {
     pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
         d: D,
     ) -> Result<[u8; N], D::Error> {
-        let v: serde_bytes::ByteBuf = serde_bytes::ByteBuf::deserialize(d)?;
-        let len = v.len();
-        v.into_vec()
-            .try_into()
-            .map_err(|_| serde::de::Error::invalid_length(len, &"a fixed-length byte string"))
+        d.deserialize_bytes(ArrayVisitor::<N>)
+    }
+
+    struct ArrayVisitor<const N: usize>;
+
+    impl<'de, const N: usize> Visitor<'de> for ArrayVisitor<N> {
+        type Value = [u8; N];
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "a byte string of exactly {N} bytes")
+        }
+
+        fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<[u8; N], E> {
+            v.try_into().map_err(|_| E::invalid_length(v.len(), &self))
+        }
+
+        fn visit_byte_buf<E: Error>(self, mut v: Vec<u8>) -> Result<[u8; N], E> {
+            let out = self.visit_bytes(&v);
+            v.zeroize();
+            out
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[u8; N], A::Error> {
+            let mut out = [0u8; N];
+            for (i, slot) in out.iter_mut().enumerate() {
+                match seq.next_element::<u8>()? {
+                    Some(b) => *slot = b,
+                    None => {
+                        out.zeroize();
+                        return Err(A::Error::invalid_length(i, &self));
+                    }
+                }
+            }
+            if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                out.zeroize();
+                return Err(A::Error::invalid_length(N + 1, &self));
+            }
+            Ok(out)
+        }
     }
 }
 
@@ -189,15 +230,18 @@ mod tests {
         // Identity point and the order-2 point (u = 0 and u = 1) plus a
         // known order-8 point from the libsodium blocklist.
         let mut order8 = [0u8; 32];
-        order8.copy_from_slice(
-            &hex_literal(b"e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
-        );
-        for p in [[0u8; 32], {
-            let mut one = [0u8; 32];
-            one[0] = 1;
-            one
-        }, order8]
-        {
+        order8.copy_from_slice(&hex_literal(
+            b"e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+        ));
+        for p in [
+            [0u8; 32],
+            {
+                let mut one = [0u8; 32];
+                one[0] = 1;
+                one
+            },
+            order8,
+        ] {
             assert_eq!(
                 a.diffie_hellman(&PublicKey::from_bytes(p)).unwrap_err(),
                 KeyError::NonContributory
@@ -212,6 +256,26 @@ mod tests {
         assert!(!s.contains("42, 42") && !s.contains("4242"), "{s}");
         let shared = SharedSecret([0x42; 32]);
         assert_eq!(format!("{shared:?}"), "SharedSecret(<redacted>)");
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Wrapped(#[serde(with = "serde_bytes_array")] [u8; 4]);
+
+    #[test]
+    fn fixed_arrays_roundtrip_and_refuse_other_lengths() {
+        let v = Wrapped([1, 2, 3, 4]);
+        let bytes = postcard::to_stdvec(&v).unwrap();
+        assert_eq!(bytes, [4, 1, 2, 3, 4]);
+        assert_eq!(postcard::from_bytes::<Wrapped>(&bytes).unwrap(), v);
+        assert!(postcard::from_bytes::<Wrapped>(&[3, 1, 2, 3]).is_err());
+        assert!(postcard::from_bytes::<Wrapped>(&[5, 1, 2, 3, 4, 5]).is_err());
+        // A length prefix larger than the input fails without allocating.
+        assert!(postcard::from_bytes::<Wrapped>(&[0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
+        let json = serde_json::to_string(&v).unwrap();
+        assert_eq!(json, "[1,2,3,4]");
+        assert_eq!(serde_json::from_str::<Wrapped>(&json).unwrap(), v);
+        assert!(serde_json::from_str::<Wrapped>("[1,2,3]").is_err());
+        assert!(serde_json::from_str::<Wrapped>("[1,2,3,4,5]").is_err());
     }
 
     fn hex_literal(s: &[u8]) -> Vec<u8> {

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use rand::rngs::OsRng;
 use sha2::Sha256;
 use umbra_protocol::group::{
-    GroupMessageHeader, GroupReceiver, GroupSender, SenderKeyDistribution,
+    GroupError, GroupMessageHeader, GroupReceiver, GroupSender, SenderKeyDistribution,
 };
 use umbra_protocol::identity::{IdentityError, IdentityKeyPair, IdentityPublic};
 use umbra_protocol::keys::{PublicKey, SecretKey};
@@ -26,25 +26,39 @@ use umbra_protocol::sealed::{self, SealedError};
 use umbra_protocol::x3dh::{initiate, respond, InitialHeader, X3dhError};
 
 fn low_order_points() -> Vec<[u8; 32]> {
-    let mut one = [0u8; 32];
-    one[0] = 1;
+    // The X25519 points of small order and their non-canonical encodings
+    // (libsodium's `has_small_order` list), each also with bit 255 set,
+    // which X25519 ignores (RFC 7748, section 5).
     let hexes = [
-        // order 8 points (libsodium blocklist)
+        // 0 (order 4) and 1 (order 1)
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        // the two points of order 8
         "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
-        "5f9c95bc3d50cd8d94e6e7a4e4b87cbe5b3a5f1d2d2c2b76cf6a3a6d4b7bd4c7",
-        // p - 1, p, p + 1 (non-canonical encodings of low-order points)
+        "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+        // p - 1 (order 2), p (= 0), p + 1 (= 1)
         "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
         "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
         "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
     ];
-    let mut out = vec![[0u8; 32], one];
+    let mut out = Vec::new();
     for h in hexes {
-        out.push(hex::decode(h).unwrap().try_into().unwrap());
+        let point: [u8; 32] = hex::decode(h).unwrap().try_into().unwrap();
+        let mut high = point;
+        high[31] |= 0x80;
+        out.push(point);
+        out.push(high);
     }
-    // Keep only points X25519 really rejects, and make sure most do.
+    // Every one of them must really be refused: a point silently dropped
+    // from the list would turn the tests below into no-ops for it.
     let probe = SecretKey::generate(&mut OsRng);
-    out.retain(|p| probe.diffie_hellman(&PublicKey::from_bytes(*p)).is_err());
-    assert!(out.len() >= 5, "low-order list lost its members");
+    for p in &out {
+        assert!(
+            probe.diffie_hellman(&PublicKey::from_bytes(*p)).is_err(),
+            "{} is accepted by X25519",
+            hex::encode(p)
+        );
+    }
     out
 }
 
@@ -578,12 +592,22 @@ fn sealed_and_group_ciphertexts_do_not_cross() {
 
     let group_msg = sender.encrypt(&[0u8; 200]).unwrap();
     let envelope = sealed::seal(&alice, &bob.public(), &[0u8; 200], &mut OsRng).unwrap();
-    assert!(receiver.decrypt(&envelope).is_err());
-    assert!(sealed::open(&bob, &group_msg).is_err());
+    // Both formats start with version byte 0x01 and both lengths are in
+    // range, so each is refused by its cryptographic check, not its framing.
+    assert_eq!(
+        receiver.decrypt(&envelope),
+        Err(GroupError::WrongDistribution)
+    );
+    assert_eq!(
+        sealed::open(&bob, &group_msg),
+        Err(SealedError::SenderLayerUndecryptable)
+    );
     // Even with the group header grafted on, a sealed body is refused.
     let mut grafted = group_msg[..umbra_protocol::group::GROUP_HEADER_LEN].to_vec();
     grafted.extend_from_slice(&envelope[..envelope.len().min(300)]);
-    assert!(receiver.decrypt(&grafted).is_err());
+    assert_eq!(receiver.decrypt(&grafted), Err(GroupError::BadSignature));
+    // (That a correctly signed group message whose key was derived under any
+    // other label fails is `group::tests::a_key_derived_under_any_other_label_does_not_decrypt`.)
     // Both still work for their own context afterwards.
     assert_eq!(receiver.decrypt(&group_msg).unwrap(), [0u8; 200]);
     assert_eq!(sealed::open(&bob, &envelope).unwrap().inner, [0u8; 200]);
