@@ -35,10 +35,11 @@ pub const CONTENT_VERSION: u8 = 1;
 /// The oldest content version this code reads.
 pub const MIN_SUPPORTED_CONTENT_VERSION: u8 = 1;
 
-/// Largest encoded content, version byte included. It leaves room for
-/// padding, the ratchet header and the sealed-sender wrapping inside
-/// `wire::MAX_ENVELOPE_BYTES`.
-pub const MAX_CONTENT_BYTES: usize = 64 * 1024;
+/// Largest encoded content, version byte included: exactly what padding
+/// accepts (`padding::MAX_CONTENT_LEN`, one byte under the largest bucket,
+/// which needs room for the terminator), so any content that encodes can
+/// also be padded, ratcheted and sealed inside `wire::MAX_ENVELOPE_BYTES`.
+pub const MAX_CONTENT_BYTES: usize = crate::padding::MAX_CONTENT_LEN;
 /// Longest text body, in UTF-8 bytes.
 pub const MAX_TEXT_BYTES: usize = 32 * 1024;
 /// Most message ids in one receipt.
