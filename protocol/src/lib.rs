@@ -11,16 +11,17 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod keys;
-pub mod identity;
-pub mod labels;
-pub mod prekeys;
-pub mod x3dh;
 pub mod content;
-pub mod wire;
-pub mod padding;
-pub mod sealed;
 pub mod fingerprint;
-pub mod ratchet;
 pub mod group;
+pub mod identity;
+pub mod keys;
+pub mod labels;
+pub mod opaque_suite;
+pub mod padding;
 pub mod pairwise;
+pub mod prekeys;
+pub mod ratchet;
+pub mod sealed;
+pub mod wire;
+pub mod x3dh;

@@ -1,66 +1,8 @@
-//! The OPAQUE ciphersuite and key-stretching parameters umbra uses.
+//! The OPAQUE ciphersuite the relay runs: the protocol crate's, so relay and
+//! clients cannot drift apart (see `umbra_protocol::opaque_suite`).
 //!
-//! Client and relay must agree on every parameter here byte for byte: a
-//! different group, hash or Argon2 setting makes every login fail with
-//! `InvalidLoginError`, indistinguishable from a wrong password. This file is
-//! deliberately self-contained (it depends only on `opaque-ke` and `sha2`) so
-//! the client can copy it verbatim.
-//!
-//! Must never: change a parameter without a new protocol version and a
-//! migration plan — every stored password file was made with these values.
+//! Must never: define a second suite here.
 
-use opaque_ke::argon2::{Algorithm, Argon2, Params, Version};
-use opaque_ke::ciphersuite::CipherSuite;
-
-/// OPAQUE over ristretto255 (OPRF and 3DH), SHA-512 in the key exchange,
-/// Argon2id as the key-stretching function.
-pub struct UmbraOpaqueSuite;
-
-impl CipherSuite for UmbraOpaqueSuite {
-    type OprfCs = opaque_ke::Ristretto255;
-    type KeyExchange = opaque_ke::TripleDh<opaque_ke::Ristretto255, sha2::Sha512>;
-    type Ksf = Argon2<'static>;
-}
-
-/// Argon2id memory cost in KiB (19 MiB, OWASP's recommended minimum).
-pub const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
-/// Argon2id passes.
-pub const ARGON2_ITERATIONS: u32 = 2;
-/// Argon2id lanes.
-pub const ARGON2_PARALLELISM: u32 = 1;
-
-/// The key-stretching function both sides pass as `ksf` to the OPAQUE
-/// client: Argon2id v0x13 with the constants above; opaque-ke chooses the
-/// output length (the suite's 64-byte hash length). The relay never runs it:
-/// stretching happens on the client, which is why the relay only documents
-/// it. These equal `Argon2::default()` in argon2 0.5, spelled out so an
-/// upgrade of the crate cannot silently change them.
-pub fn umbra_ksf() -> Argon2<'static> {
-    // The constants are inside Argon2's documented bounds, so `Params::new`
-    // cannot fail; fall back to the identical defaults rather than panic.
-    let params = Params::new(
-        ARGON2_MEMORY_KIB,
-        ARGON2_ITERATIONS,
-        ARGON2_PARALLELISM,
-        None,
-    )
-    .unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ksf_parameters_equal_the_documented_values() {
-        let ksf = umbra_ksf();
-        let params = ksf.params();
-        assert_eq!(params.m_cost(), 19_456);
-        assert_eq!(params.t_cost(), 2);
-        assert_eq!(params.p_cost(), 1);
-        // Equal to the crate default today; if argon2 changes its default,
-        // this test fails and reminds us the explicit values are what count.
-        assert_eq!(params, &Params::default());
-    }
-}
+pub use umbra_protocol::opaque_suite::{
+    umbra_ksf, UmbraOpaqueSuite, ARGON2_ITERATIONS, ARGON2_MEMORY_KIB, ARGON2_PARALLELISM,
+};
