@@ -17,7 +17,7 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use umbra_protocol::wire::{
     AccountId, AccountRef, Address, DeviceId, ErrorCode, OutgoingEnvelope, PreKeyWire, Request,
-    Response, SendOutcome, SignedPreKeyWire, Username,
+    Response, SendOutcome, SessionToken, SignedPreKeyWire, Username,
 };
 
 use crate::app::AppState;
@@ -27,7 +27,7 @@ use crate::directory::{check_prekey_batch, verify_published_keys};
 use crate::metrics::Metrics;
 use crate::rate_limit::RetryAfter;
 use crate::store::group_commit::GroupCommitError;
-use crate::store::{EnqueueRejection, NewMessage, StoreError};
+use crate::store::{EnqueueRejection, NewMessage, StoreError, TokenStatus};
 
 /// Prefix of the OPAQUE credential identifier used for usernames that do
 /// not exist, so their fake records are stable per name and can never equal
@@ -151,34 +151,54 @@ async fn pre_auth(state: &AppState, session: &mut Session, request: Request) -> 
             opaque_finalization,
         } => login_finish(state, session, login_id, &opaque_finalization).await,
         Request::Authenticate { token, device } => {
-            let hash = TokenHash::of(&token);
-            match state.store.lookup_token(&hash.0, unix_now()).await {
-                Ok(Some(address)) if address.device == device => {
-                    Metrics::inc(&state.metrics.auth_successes);
-                    session.authenticated = Some(Authenticated {
-                        address,
-                        token: hash,
-                    });
-                    Reply {
-                        response: Response::Authenticated { address },
-                        after: After::StartDelivery(address),
-                    }
-                }
-                Ok(_) => {
-                    Metrics::inc(&state.metrics.auth_failures);
-                    Reply::error(
-                        ErrorCode::AuthFailed,
-                        "token unknown, expired or for another device",
-                    )
-                }
-                Err(e) => Reply::internal(&e, "lookup_token"),
-            }
+            authenticate(state, session, &token, device).await
         }
         // `is_pre_authentication` admits only the arms above.
         _ => Reply::error(
             ErrorCode::AlreadyAuthenticated,
             "not valid before authentication",
         ),
+    }
+}
+
+/// Binds the connection to the token's device. An expired token that the
+/// store still knows gets `TokenExpired` (log in again, nothing is wrong);
+/// anything else that fails gets `AuthFailed`. The distinction reveals
+/// nothing to a guesser: only the holder of a once-valid token can reach it.
+async fn authenticate(
+    state: &AppState,
+    session: &mut Session,
+    token: &SessionToken,
+    device: DeviceId,
+) -> Reply {
+    let hash = TokenHash::of(token);
+    let status = match state.store.token_status(&hash.0, unix_now()).await {
+        Ok(status) => status,
+        Err(e) => return Reply::internal(&e, "token_status"),
+    };
+    match status {
+        TokenStatus::Valid(address) if address.device == device => {
+            Metrics::inc(&state.metrics.auth_successes);
+            session.authenticated = Some(Authenticated {
+                address,
+                token: hash,
+            });
+            Reply {
+                response: Response::Authenticated { address },
+                after: After::StartDelivery(address),
+            }
+        }
+        TokenStatus::Expired(address) if address.device == device => {
+            Metrics::inc(&state.metrics.auth_failures);
+            Reply::error(ErrorCode::TokenExpired, "token expired; log in again")
+        }
+        TokenStatus::Valid(_) | TokenStatus::Expired(_) | TokenStatus::Unknown => {
+            Metrics::inc(&state.metrics.auth_failures);
+            Reply::error(
+                ErrorCode::AuthFailed,
+                "token unknown, revoked or for another device",
+            )
+        }
     }
 }
 
@@ -420,6 +440,9 @@ async fn authed(
         },
         Request::FetchBundle { target } => fetch_bundle(state, me, target).await,
         Request::ResolveUsername { username } => {
+            if let Err(wait) = state.rate_limits.check_username_resolve(me.account) {
+                return Reply::rate_limited(state, wait);
+            }
             match state.store.account_by_username(&username).await {
                 Ok(Some(record)) => Reply::ok(Response::Resolved {
                     username,
@@ -507,18 +530,24 @@ async fn publish_keys(
     if let Err(e) = verify_published_keys(identity, signed_prekey) {
         return Reply::error(e.code(), e.to_string());
     }
-    if let Err(e) = state.store.put_identity(me, identity).await {
-        return Reply::internal(&e, "put_identity");
-    }
-    if let Err(e) = state.store.put_signed_prekey(me, signed_prekey).await {
-        return Reply::internal(&e, "put_signed_prekey");
-    }
-    if let Some(key) = last_resort {
-        if let Err(e) = state.store.put_last_resort_prekey(me, key).await {
-            return Reply::internal(&e, "put_last_resort_prekey");
+    // One transaction: a failure leaves the previous keys whole, never a new
+    // identity next to an old signed prekey.
+    match state
+        .store
+        .put_keys(me, identity, signed_prekey, last_resort)
+        .await
+    {
+        Ok(published) => {
+            if published.identity_replaced {
+                tracing::info!(
+                    discarded = published.one_time_prekeys_discarded,
+                    "identity replaced; the old identity's one-time prekeys were deleted"
+                );
+            }
+            Reply::ok(Response::Ok)
         }
+        Err(e) => Reply::internal(&e, "put_keys"),
     }
-    Reply::ok(Response::Ok)
 }
 
 async fn fetch_bundle(state: &AppState, me: Address, target: AccountRef) -> Reply {

@@ -110,6 +110,9 @@ pub struct Settings {
     /// Prekey bundle fetches allowed per requesting account per minute.
     #[arg(long)]
     pub bundle_fetches_per_minute: Option<u32>,
+    /// ResolveUsername requests allowed per requesting account per minute.
+    #[arg(long)]
+    pub username_resolves_per_minute: Option<u32>,
     /// Most one-time prekeys stored per device.
     #[arg(long)]
     pub max_prekeys_per_device: Option<u32>,
@@ -154,6 +157,9 @@ impl Settings {
             bundle_fetches_per_minute: self
                 .bundle_fetches_per_minute
                 .or(fallback.bundle_fetches_per_minute),
+            username_resolves_per_minute: self
+                .username_resolves_per_minute
+                .or(fallback.username_resolves_per_minute),
             max_prekeys_per_device: self
                 .max_prekeys_per_device
                 .or(fallback.max_prekeys_per_device),
@@ -253,6 +259,8 @@ pub struct Limits {
     pub auth_per_username_per_minute: u32,
     /// Bundle fetches per requesting account per minute.
     pub bundle_fetches_per_minute: u32,
+    /// Username resolutions per requesting account per minute.
+    pub username_resolves_per_minute: u32,
     /// Most one-time prekeys per device.
     pub max_prekeys_per_device: u32,
     /// PreKeysLow threshold.
@@ -280,6 +288,7 @@ impl Default for Limits {
             auth_per_ip_per_minute: 30,
             auth_per_username_per_minute: 10,
             bundle_fetches_per_minute: 60,
+            username_resolves_per_minute: 60,
             max_prekeys_per_device: 1_000,
             prekey_low_water: 10,
             idle_timeout: Duration::from_secs(120),
@@ -396,6 +405,11 @@ impl RelayConfig {
                 "bundle_fetches_per_minute",
                 s.bundle_fetches_per_minute,
                 d.bundle_fetches_per_minute,
+            )?,
+            username_resolves_per_minute: positive(
+                "username_resolves_per_minute",
+                s.username_resolves_per_minute,
+                d.username_resolves_per_minute,
             )?,
             max_prekeys_per_device: positive(
                 "max_prekeys_per_device",
@@ -698,6 +712,58 @@ mod tests {
             RelayConfig::resolve(mysql),
             Err(ConfigError::UnsupportedDatabase)
         ));
+    }
+
+    const EXAMPLE_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/umbra-relay.example.toml");
+
+    #[test]
+    fn example_config_parses_and_matches_the_defaults() {
+        let cli = parse(&["--config", EXAMPLE_CONFIG]).settings;
+        let example = RelayConfig::load(cli).expect("the shipped example config loads");
+        let defaults = RelayConfig::resolve(Settings::default()).expect("defaults are valid");
+        assert_eq!(example.listen, defaults.listen);
+        assert_eq!(example.data_dir, defaults.data_dir);
+        assert_eq!(example.store, defaults.store);
+        assert_eq!(example.tls, defaults.tls);
+        assert_eq!(example.log_level, defaults.log_level);
+        assert_eq!(
+            example.limits, defaults.limits,
+            "every value in the example is the built-in default"
+        );
+    }
+
+    #[test]
+    fn example_config_names_every_key_and_its_commented_examples_are_valid() {
+        use clap::CommandFactory;
+        let text = std::fs::read_to_string(EXAMPLE_CONFIG).expect("example config is readable");
+        let command = Cli::command();
+        let keys: Vec<String> = command
+            .get_arguments()
+            .map(|arg| arg.get_id().to_string())
+            .filter(|id| !matches!(id.as_str(), "config" | "help" | "version"))
+            .collect();
+        assert!(keys.len() > 20, "clap lists the settings: {keys:?}");
+        for key in &keys {
+            let listed = text.lines().any(|line| {
+                let line = line.trim_start_matches("# ");
+                line.starts_with(&format!("{key} = "))
+            });
+            assert!(listed, "umbra-relay.example.toml does not mention `{key}`");
+        }
+        // Uncommenting every commented-out key must still give a valid file.
+        let uncommented: String = text
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest) if keys.iter().any(|k| rest.starts_with(&format!("{k} = "))) => rest,
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let settings = RelayConfig::parse_toml(&uncommented).expect("uncommented example parses");
+        assert!(settings.database_url.is_some() && settings.tls_cert.is_some());
+        let cfg = RelayConfig::resolve(settings).expect("uncommented example is valid");
+        assert!(matches!(cfg.store, StoreLocation::Postgres(_)));
+        assert!(cfg.tls.is_some());
     }
 
     #[test]

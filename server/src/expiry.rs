@@ -1,4 +1,5 @@
-//! Periodic housekeeping: purge expired messages, tokens and blobs, drop
+//! Periodic housekeeping: purge expired messages and blobs, and token
+//! hashes expired for longer than `EXPIRED_TOKEN_RETENTION`, drop
 //! timed-out login state and idle rate-limit keys, and sample the queue
 //! depth for metrics.
 //!
@@ -8,7 +9,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::app::AppState;
-use crate::auth::tokens::unix_now;
+use crate::auth::tokens::{purge_cutoff, unix_now};
 use crate::shutdown::ShutdownSignal;
 
 /// One round of housekeeping; returns the number of rows purged.
@@ -19,7 +20,7 @@ pub async fn run_once(state: &AppState) -> u64 {
         Ok(n) => purged += n,
         Err(error) => tracing::warn!(%error, "expiry: purging messages failed"),
     }
-    match state.store.purge_expired_tokens(now).await {
+    match state.store.purge_expired_tokens(purge_cutoff(now)).await {
         Ok(n) => purged += n,
         Err(error) => tracing::warn!(%error, "expiry: purging tokens failed"),
     }

@@ -9,19 +9,19 @@
 //! password-equivalent or a raw token, or log who sends to whom.
 #![forbid(unsafe_code)]
 
-pub mod auth;
-pub mod config;
-pub mod metrics;
-pub mod rate_limit;
-pub mod shutdown;
-pub mod tls;
-pub mod store;
 pub mod app;
+pub mod auth;
 pub mod blobs;
 pub mod commands;
+pub mod config;
 pub mod connection;
 pub mod delivery;
 pub mod directory;
 pub mod expiry;
 pub mod hub;
+pub mod metrics;
+pub mod rate_limit;
+pub mod shutdown;
+pub mod store;
+pub mod tls;
 pub mod wakeups;

@@ -1,7 +1,9 @@
 //! Per-key request budgets (GCRA via `governor`) for the requests an attacker
-//! would repeat: registration and login (per client IP and per username) and
+//! would repeat: registration and login (per client IP and per username),
 //! prekey bundle fetches (per requesting account, since each fetch burns one
-//! of the target's one-time prekeys).
+//! of the target's one-time prekeys), and username resolution (per
+//! requesting account, since each answer says whether a name is registered,
+//! so an unlimited sweep would enumerate the user base).
 //!
 //! A refusal carries how long to wait, which the relay reports as
 //! `Error{RateLimited, retry_after_secs}`.
@@ -75,6 +77,7 @@ pub struct RateLimits<C: Clock = DefaultClock> {
     auth_by_ip: KeyedBudget<IpAddr, C>,
     auth_by_username: KeyedBudget<String, C>,
     bundle_fetches: KeyedBudget<AccountId, C>,
+    username_resolves: KeyedBudget<AccountId, C>,
 }
 
 impl RateLimits<DefaultClock> {
@@ -98,6 +101,10 @@ impl<C: Clock + Clone> RateLimits<C> {
             ),
             bundle_fetches: KeyedBudget::with_clock(
                 nonzero(limits.bundle_fetches_per_minute),
+                clock.clone(),
+            ),
+            username_resolves: KeyedBudget::with_clock(
+                nonzero(limits.username_resolves_per_minute),
                 clock,
             ),
         }
@@ -118,11 +125,18 @@ impl<C: Clock + Clone> RateLimits<C> {
         self.bundle_fetches.check(&requester)
     }
 
+    /// A `ResolveUsername` by `requester`. Its own budget, so resolving names
+    /// never eats into the budget for the bundle fetches that follow.
+    pub fn check_username_resolve(&self, requester: AccountId) -> Result<(), RetryAfter> {
+        self.username_resolves.check(&requester)
+    }
+
     /// Forgets idle keys in every budget.
     pub fn shrink(&self) {
         self.auth_by_ip.shrink();
         self.auth_by_username.shrink();
         self.bundle_fetches.shrink();
+        self.username_resolves.shrink();
     }
 }
 
@@ -195,5 +209,40 @@ mod tests {
         clock.advance(Duration::from_secs(120));
         rl.shrink();
         assert_eq!(rl.bundle_fetches.tracked(), 0, "full budgets are dropped");
+    }
+
+    #[test]
+    fn username_resolves_have_their_own_per_requester_budget() {
+        let clock = FakeRelativeClock::default();
+        let rl = RateLimits::with_clock(
+            &Limits {
+                username_resolves_per_minute: 2,
+                bundle_fetches_per_minute: 1,
+                ..Limits::default()
+            },
+            clock.clone(),
+        );
+        let a = AccountId::from_bytes([1; 16]);
+        let b = AccountId::from_bytes([2; 16]);
+        assert!(rl.check_username_resolve(a).is_ok());
+        assert!(rl.check_username_resolve(a).is_ok());
+        assert_eq!(
+            rl.check_username_resolve(a),
+            Err(RetryAfter(30)),
+            "2/min refills one every 30 s"
+        );
+        assert!(
+            rl.check_username_resolve(b).is_ok(),
+            "another requester keeps its own budget"
+        );
+        assert!(
+            rl.check_bundle_fetch(a).is_ok(),
+            "resolving does not spend the bundle-fetch budget"
+        );
+        clock.advance(Duration::from_secs(30));
+        assert!(rl.check_username_resolve(a).is_ok(), "refilled");
+        clock.advance(Duration::from_secs(120));
+        rl.shrink();
+        assert_eq!(rl.username_resolves.tracked(), 0);
     }
 }

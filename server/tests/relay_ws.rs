@@ -1334,3 +1334,160 @@ async fn two_nodes_sharing_postgres_deliver_across_nodes() {
             .await;
     }
 }
+
+#[tokio::test]
+async fn expired_token_gets_token_expired_and_others_auth_failed() {
+    use umbra_relay::auth::tokens::issue;
+
+    let relay = relay().await;
+    let (mut c, account, token) = signed_in(&relay, "nora").await;
+    // A day cannot pass in a test: store a token that expired long ago, as
+    // the passage of time would leave one.
+    let store = &relay.relay.state.store;
+    let stale = issue(&mut OsRng, 1_000_000, Duration::from_secs(60));
+    store
+        .insert_token(&stale.hash.0, Address::primary(account), stale.expires_at)
+        .await
+        .expect("insert expired token");
+
+    let mut other = Client::connect(&relay).await;
+    let response = other
+        .ask(Request::Authenticate {
+            token: stale.token.clone(),
+            device: DeviceId::PRIMARY,
+        })
+        .await;
+    assert_eq!(error_code(&response), Some(ErrorCode::TokenExpired));
+    let response = other
+        .ask(Request::Authenticate {
+            token: stale.token.clone(),
+            device: DeviceId(2),
+        })
+        .await;
+    assert_eq!(
+        error_code(&response),
+        Some(ErrorCode::AuthFailed),
+        "an expired token for another device is just a bad token"
+    );
+    let response = other
+        .ask(Request::Authenticate {
+            token: SessionToken::from_bytes([4; 32]),
+            device: DeviceId::PRIMARY,
+        })
+        .await;
+    assert_eq!(
+        error_code(&response),
+        Some(ErrorCode::AuthFailed),
+        "unknown"
+    );
+
+    // Revoked (logged out) tokens are unknown to the relay: AuthFailed.
+    assert_eq!(
+        c.ask(Request::Logout { everywhere: true }).await,
+        Response::Ok
+    );
+    for revoked in [token, stale.token] {
+        let mut again = Client::connect(&relay).await;
+        let response = again
+            .ask(Request::Authenticate {
+                token: revoked,
+                device: DeviceId::PRIMARY,
+            })
+            .await;
+        assert_eq!(error_code(&response), Some(ErrorCode::AuthFailed));
+    }
+}
+
+#[tokio::test]
+async fn resolve_username_is_rate_limited_per_requester() {
+    let relay = relay_with(Settings {
+        username_resolves_per_minute: Some(2),
+        ..Settings::default()
+    })
+    .await;
+    let (mut a, a_id, _) = signed_in(&relay, "olga").await;
+    let (mut b, _, _) = signed_in(&relay, "pete").await;
+    for target in ["pete", "nobody"] {
+        let response = a
+            .ask(Request::ResolveUsername {
+                username: name(target),
+            })
+            .await;
+        assert!(
+            error_code(&response) != Some(ErrorCode::RateLimited),
+            "within the budget: {response:?}"
+        );
+    }
+    let response = a
+        .ask(Request::ResolveUsername {
+            username: name("pete"),
+        })
+        .await;
+    match response {
+        Response::Error {
+            code: ErrorCode::RateLimited,
+            retry_after_secs,
+            ..
+        } => assert!(retry_after_secs.is_some_and(|secs| secs >= 1)),
+        other => panic!("third resolve in a minute must be rate limited, got {other:?}"),
+    }
+    assert_eq!(
+        b.ask(Request::ResolveUsername {
+            username: name("olga"),
+        })
+        .await,
+        Response::Resolved {
+            username: name("olga"),
+            account: a_id
+        },
+        "another requester keeps its own budget"
+    );
+}
+
+#[tokio::test]
+async fn publishing_a_new_identity_drops_the_old_one_time_prekeys() {
+    let relay = relay().await;
+    let (mut owner, owner_id, _) = signed_in(&relay, "quinn").await;
+    publish(&mut owner, 3).await;
+    assert!(matches!(
+        owner.ask(Request::PreKeyCount).await,
+        Response::PreKeyCount { remaining: 3, .. }
+    ));
+
+    // The owner reinstalls: a new identity, signed prekey, no last-resort key.
+    let mut rng = OsRng;
+    let identity = IdentityKeyPair::generate(&mut rng);
+    let spk = SignedPreKey::generate(&identity, 2, 1_700_000_100, &mut rng).public();
+    let signed_prekey = SignedPreKeyWire {
+        id: spk.id,
+        created_at: spk.created_at,
+        key: spk.key,
+        signature: spk.signature.to_bytes(),
+    };
+    let response = owner
+        .ask(Request::PublishKeys {
+            identity: identity.public().to_bytes().to_vec(),
+            signed_prekey,
+            last_resort: None,
+        })
+        .await;
+    assert_eq!(response, Response::Ok);
+    assert!(matches!(
+        owner.ask(Request::PreKeyCount).await,
+        Response::PreKeyCount { remaining: 0, .. }
+    ));
+
+    let (mut peer, _, _) = signed_in(&relay, "rosa").await;
+    let response = peer
+        .ask(Request::FetchBundle {
+            target: AccountRef::Account(owner_id),
+        })
+        .await;
+    let Response::Bundle(bundle) = response else {
+        panic!("{response:?}")
+    };
+    assert_eq!(bundle.identity, identity.public().to_bytes().to_vec());
+    assert_eq!(bundle.signed_prekey, signed_prekey);
+    assert_eq!(bundle.one_time_prekey, None, "old identity's keys are gone");
+    assert_eq!(bundle.last_resort, None);
+}

@@ -75,6 +75,18 @@ pub fn is_live(expires_at: u64, now_unix: u64) -> bool {
     now_unix < expires_at
 }
 
+/// How long an expired token's hash is kept before the expiry task purges
+/// it. Within this window `Authenticate` with the expired token answers
+/// `TokenExpired` ("log in again") rather than `AuthFailed`; the hash itself
+/// authenticates nothing once expired.
+pub const EXPIRED_TOKEN_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// The purge cutoff at `now_unix`: tokens with `expires_at <= cutoff` have
+/// been expired for at least [`EXPIRED_TOKEN_RETENTION`].
+pub fn purge_cutoff(now_unix: u64) -> u64 {
+    now_unix.saturating_sub(EXPIRED_TOKEN_RETENTION.as_secs())
+}
+
 /// The wall clock as Unix seconds (0 if the clock is before 1970).
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -117,6 +129,14 @@ mod tests {
             !is_live(a.expires_at, 1_060),
             "expired exactly at expires_at"
         );
+    }
+
+    #[test]
+    fn expired_hashes_are_purged_only_after_the_retention_window() {
+        let day = 24 * 60 * 60;
+        let now = 100 * day;
+        assert_eq!(purge_cutoff(now), 70 * day);
+        assert_eq!(purge_cutoff(5), 0, "no underflow near the epoch");
     }
 
     #[test]

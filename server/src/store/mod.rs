@@ -251,6 +251,26 @@ pub struct AccountRecord {
 /// The SHA-256 hash of a session token, the only form the store sees.
 pub type TokenHash = [u8; 32];
 
+/// What a token hash means at a given instant (see [`Store::token_status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    /// Issued to this device and not yet expired.
+    Valid(Address),
+    /// Issued to this device, but its expiry has passed.
+    Expired(Address),
+    /// Never issued, revoked, or purged after expiring.
+    Unknown,
+}
+
+/// What [`Store::put_keys`] did besides storing the new keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishedKeys {
+    /// The device had a different identity before, now replaced.
+    pub identity_replaced: bool,
+    /// One-time prekeys of the old identity that were deleted.
+    pub one_time_prekeys_discarded: u64,
+}
+
 /// Identifies an encrypted attachment (random, chosen by the relay).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BlobId(pub [u8; 32]);
@@ -338,12 +358,27 @@ pub trait Store: Send + Sync + 'static {
         expires_at: UnixSeconds,
     ) -> Result<(), StoreError>;
 
+    /// What the store knows about a token hash at `now`: valid (it exists
+    /// and `now < expires_at`), expired (it exists but `expires_at <= now`
+    /// and has not been purged yet), or unknown (never issued, revoked, or
+    /// purged).
+    async fn token_status(
+        &self,
+        token_hash: &TokenHash,
+        now: UnixSeconds,
+    ) -> Result<TokenStatus, StoreError>;
+
     /// Who a token belongs to, if it exists and `now < expires_at`.
     async fn lookup_token(
         &self,
         token_hash: &TokenHash,
         now: UnixSeconds,
-    ) -> Result<Option<Address>, StoreError>;
+    ) -> Result<Option<Address>, StoreError> {
+        Ok(match self.token_status(token_hash, now).await? {
+            TokenStatus::Valid(owner) => Some(owner),
+            TokenStatus::Expired(_) | TokenStatus::Unknown => None,
+        })
+    }
 
     /// Revokes one token (logout). Returns whether it existed.
     async fn delete_token(&self, token_hash: &TokenHash) -> Result<bool, StoreError>;
@@ -351,21 +386,33 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes every token of an account (log out everywhere).
     async fn delete_tokens_for_account(&self, account: AccountId) -> Result<u64, StoreError>;
 
-    /// Deletes tokens with `expires_at <= now`.
-    async fn purge_expired_tokens(&self, now: UnixSeconds) -> Result<u64, StoreError>;
+    /// Deletes tokens with `expires_at <= cutoff`. The relay passes a
+    /// cutoff some time in the past, so a recently expired token is still
+    /// recognised as expired (not unknown) for a while.
+    async fn purge_expired_tokens(&self, cutoff: UnixSeconds) -> Result<u64, StoreError>;
 
     // ----- key directory ------------------------------------------------------
 
-    /// Sets (or replaces) a device's encoded identity public key.
+    /// Publishes a device's identity, signed prekey and (optionally)
+    /// last-resort prekey in ONE transaction, so a reader never sees a new
+    /// identity next to an old signed prekey. The signed prekey always
+    /// replaces the stored one; a given last-resort key replaces the stored
+    /// one.
+    ///
+    /// When `identity` differs from the device's stored identity, every
+    /// one-time prekey of the device is deleted in the same transaction, and
+    /// so is the stored last-resort key unless a new one is given: they were
+    /// made by the device that owned the old identity, and an initiator who
+    /// used one would build a session no device can open. Republishing the
+    /// same identity (signed-prekey rotation) keeps them.
     /// [`StoreError::UnknownAccount`] if the account does not exist.
-    async fn put_identity(&self, device: Address, identity: &[u8]) -> Result<(), StoreError>;
-
-    /// Sets (or replaces) a device's signed prekey.
-    async fn put_signed_prekey(
+    async fn put_keys(
         &self,
         device: Address,
-        prekey: &SignedPreKeyWire,
-    ) -> Result<(), StoreError>;
+        identity: &[u8],
+        signed_prekey: &SignedPreKeyWire,
+        last_resort: Option<&PreKeyWire>,
+    ) -> Result<PublishedKeys, StoreError>;
 
     /// Adds one-time prekeys. Ids already stored for the device are ignored
     /// (an upload retried after a lost reply is harmless). The whole batch is
@@ -376,13 +423,6 @@ pub trait Store: Send + Sync + 'static {
         device: Address,
         prekeys: &[PreKeyWire],
     ) -> Result<u64, StoreError>;
-
-    /// Sets (or replaces) a device's last-resort prekey.
-    async fn put_last_resort_prekey(
-        &self,
-        device: Address,
-        prekey: &PreKeyWire,
-    ) -> Result<(), StoreError>;
 
     /// Builds a device's bundle, atomically removing exactly one one-time
     /// prekey (concurrent claimers never receive the same key); when none is

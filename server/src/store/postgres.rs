@@ -31,8 +31,8 @@ use super::rows::{self, OPAQUE_SERVER_SETUP, QUEUE_CHANNEL};
 use super::sqlite::EVENT_BUFFER;
 use super::{
     db_time, db_u64, AccountRecord, BlobId, BlobInfo, EnqueueOutcome, EnqueueRejection, NewMessage,
-    PasswordFile, QueueEvent, Seq, Store, StoreError, StoreLimits, StoredMessage, TokenHash,
-    UnixSeconds, MAX_BLOB_CHUNK_BYTES,
+    PasswordFile, PublishedKeys, QueueEvent, Seq, Store, StoreError, StoreLimits, StoredMessage,
+    TokenHash, TokenStatus, UnixSeconds, MAX_BLOB_CHUNK_BYTES,
 };
 
 /// Connections per relay node (the listener holds one more).
@@ -441,21 +441,28 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn lookup_token(
+    async fn token_status(
         &self,
         token_hash: &TokenHash,
         now: UnixSeconds,
-    ) -> Result<Option<Address>, StoreError> {
+    ) -> Result<TokenStatus, StoreError> {
         let row = sqlx::query(
-            "SELECT account_id, device_id FROM tokens WHERE token_hash = $1 AND expires_at > $2",
+            "SELECT account_id, device_id, expires_at FROM tokens WHERE token_hash = $1",
         )
         .bind(token_hash.as_slice())
-        .bind(db_time(now))
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = row else {
+            return Ok(TokenStatus::Unknown);
+        };
         let account: Vec<u8> = row.try_get(0)?;
-        Ok(Some(rows::address(&account, row.try_get(1)?)?))
+        let owner = rows::address(&account, row.try_get(1)?)?;
+        let expires_at: i64 = row.try_get(2)?;
+        Ok(if db_time(now) < expires_at {
+            TokenStatus::Valid(owner)
+        } else {
+            TokenStatus::Expired(owner)
+        })
     }
 
     async fn delete_token(&self, token_hash: &TokenHash) -> Result<bool, StoreError> {
@@ -474,41 +481,67 @@ impl Store for PostgresStore {
         Ok(done.rows_affected())
     }
 
-    async fn purge_expired_tokens(&self, now: UnixSeconds) -> Result<u64, StoreError> {
+    async fn purge_expired_tokens(&self, cutoff: UnixSeconds) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM tokens WHERE expires_at <= $1")
-            .bind(db_time(now))
+            .bind(db_time(cutoff))
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
     }
 
-    async fn put_identity(&self, device: Address, identity: &[u8]) -> Result<(), StoreError> {
+    async fn put_keys(
+        &self,
+        device: Address,
+        identity: &[u8],
+        signed_prekey: &SignedPreKeyWire,
+        last_resort: Option<&PreKeyWire>,
+    ) -> Result<PublishedKeys, StoreError> {
+        let account = device.account.as_bytes().as_slice();
         let mut tx = self.pool.begin().await?;
-        if !account_exists(&mut tx, device.account).await? {
+        // The account row lock serializes this with concurrent publishes and
+        // prekey uploads of the account, so the identity read below cannot
+        // go stale before commit.
+        if !lock_account_totals(&mut tx, device.account).await? {
             return Err(StoreError::UnknownAccount);
+        }
+        let previous: Option<Vec<u8>> = sqlx::query_scalar(
+            "SELECT identity FROM identity_keys WHERE account_id = $1 AND device_id = $2",
+        )
+        .bind(account)
+        .bind(device_param(device))
+        .fetch_optional(&mut *tx)
+        .await?;
+        // Identity keys are public, so an ordinary comparison is fine.
+        let identity_replaced = previous.is_some_and(|old| old != identity);
+        let mut one_time_prekeys_discarded = 0;
+        if identity_replaced {
+            one_time_prekeys_discarded = sqlx::query(
+                "DELETE FROM one_time_prekeys WHERE account_id = $1 AND device_id = $2",
+            )
+            .bind(account)
+            .bind(device_param(device))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if last_resort.is_none() {
+                sqlx::query(
+                    "DELETE FROM last_resort_prekeys WHERE account_id = $1 AND device_id = $2",
+                )
+                .bind(account)
+                .bind(device_param(device))
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         sqlx::query(
             "INSERT INTO identity_keys (account_id, device_id, identity) VALUES ($1, $2, $3) \
              ON CONFLICT (account_id, device_id) DO UPDATE SET identity = excluded.identity",
         )
-        .bind(device.account.as_bytes().as_slice())
+        .bind(account)
         .bind(device_param(device))
         .bind(identity)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn put_signed_prekey(
-        &self,
-        device: Address,
-        prekey: &SignedPreKeyWire,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if !account_exists(&mut tx, device.account).await? {
-            return Err(StoreError::UnknownAccount);
-        }
         sqlx::query(
             "INSERT INTO signed_prekeys \
                (account_id, device_id, key_id, created_at, public_key, signature) \
@@ -517,16 +550,32 @@ impl Store for PostgresStore {
                key_id = excluded.key_id, created_at = excluded.created_at, \
                public_key = excluded.public_key, signature = excluded.signature",
         )
-        .bind(device.account.as_bytes().as_slice())
+        .bind(account)
         .bind(device_param(device))
-        .bind(i64::from(prekey.id))
-        .bind(db_time(prekey.created_at))
-        .bind(prekey.key.as_bytes().as_slice())
-        .bind(prekey.signature.as_slice())
+        .bind(i64::from(signed_prekey.id))
+        .bind(db_time(signed_prekey.created_at))
+        .bind(signed_prekey.key.as_bytes().as_slice())
+        .bind(signed_prekey.signature.as_slice())
         .execute(&mut *tx)
         .await?;
+        if let Some(prekey) = last_resort {
+            sqlx::query(
+                "INSERT INTO last_resort_prekeys (account_id, device_id, key_id, public_key) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, device_id) DO UPDATE SET \
+                   key_id = excluded.key_id, public_key = excluded.public_key",
+            )
+            .bind(account)
+            .bind(device_param(device))
+            .bind(i64::from(prekey.id))
+            .bind(prekey.key.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(PublishedKeys {
+            identity_replaced,
+            one_time_prekeys_discarded,
+        })
     }
 
     async fn add_one_time_prekeys(
@@ -576,30 +625,6 @@ impl Store for PostgresStore {
         .await?;
         tx.commit().await?;
         rows::unsigned(now_for_device, "negative row count")
-    }
-
-    async fn put_last_resort_prekey(
-        &self,
-        device: Address,
-        prekey: &PreKeyWire,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if !account_exists(&mut tx, device.account).await? {
-            return Err(StoreError::UnknownAccount);
-        }
-        sqlx::query(
-            "INSERT INTO last_resort_prekeys (account_id, device_id, key_id, public_key) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, device_id) DO UPDATE SET \
-               key_id = excluded.key_id, public_key = excluded.public_key",
-        )
-        .bind(device.account.as_bytes().as_slice())
-        .bind(device_param(device))
-        .bind(i64::from(prekey.id))
-        .bind(prekey.key.as_bytes().as_slice())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     async fn claim_bundle(&self, device: Address) -> Result<Option<PreKeyBundleWire>, StoreError> {

@@ -13,10 +13,11 @@ use std::str::FromStr;
 
 use rand::RngCore;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 
 use super::postgres::PostgresStore;
-use super::{open_with_limits, SharedStore, StoreLimits};
+use super::{open_with_limits, SharedStore, StoreLimits, DEFAULT_SQLITE_FILE};
 
 /// The PostgreSQL admin URL the suite reads.
 pub const DATABASE_URL_VAR: &str = "DATABASE_URL";
@@ -97,6 +98,43 @@ impl TestDb {
         match &self.kind {
             Kind::Postgres { admin, name } => Some((**admin).clone().database(name)),
             Kind::Sqlite(_) => None,
+        }
+    }
+
+    /// Runs statements on this test's database outside the store, one at a
+    /// time, so a test can inject faults (e.g. a trigger that aborts a write)
+    /// and check what a failed transaction left behind. Each backend gets
+    /// its own dialect: `sqlite` or `postgres`.
+    pub async fn execute_raw(&self, sqlite: &[&str], postgres: &[&str]) {
+        match &self.kind {
+            Kind::Sqlite(dir) => {
+                let options = SqliteConnectOptions::new()
+                    .filename(dir.path().join(DEFAULT_SQLITE_FILE))
+                    .busy_timeout(std::time::Duration::from_secs(10));
+                let mut conn = options.connect().await.expect("open SQLite test database");
+                for statement in sqlite {
+                    sqlx::query(statement)
+                        .execute(&mut conn)
+                        .await
+                        .expect("raw SQLite statement");
+                }
+                conn.close().await.ok();
+            }
+            Kind::Postgres { admin, name } => {
+                let mut conn = (**admin)
+                    .clone()
+                    .database(name)
+                    .connect()
+                    .await
+                    .expect("connect to PostgreSQL test database");
+                for statement in postgres {
+                    sqlx::query(statement)
+                        .execute(&mut conn)
+                        .await
+                        .expect("raw PostgreSQL statement");
+                }
+                conn.close().await.ok();
+            }
         }
     }
 

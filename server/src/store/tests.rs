@@ -15,7 +15,7 @@ use umbra_protocol::wire::{AccountId, Address, DeviceId, PreKeyWire, SignedPreKe
 use super::test_support::TestDb;
 use super::{
     BlobId, EnqueueRejection, GroupCommitter, NewMessage, PasswordFile, QueueEvent, SharedStore,
-    StoreError, StoreLimits, MAX_BLOB_CHUNK_BYTES,
+    StoreError, StoreLimits, TokenStatus, MAX_BLOB_CHUNK_BYTES,
 };
 
 // ----- fixtures -----------------------------------------------------------
@@ -64,26 +64,25 @@ fn signed(id: u32) -> SignedPreKeyWire {
     }
 }
 
+fn identity(tag: u8) -> Vec<u8> {
+    vec![tag; 128]
+}
+
+fn last_resort(id: u32) -> PreKeyWire {
+    PreKeyWire { id, key: key(id) }
+}
+
 /// Publishes identity, signed prekey and last-resort key for `device`.
 async fn publish_device(store: &SharedStore, device: Address) {
     store
-        .put_identity(device, &[9u8; 128])
-        .await
-        .expect("identity");
-    store
-        .put_signed_prekey(device, &signed(1))
-        .await
-        .expect("signed prekey");
-    store
-        .put_last_resort_prekey(
+        .put_keys(
             device,
-            &PreKeyWire {
-                id: 999_999,
-                key: key(999_999),
-            },
+            &identity(9),
+            &signed(1),
+            Some(&last_resort(999_999)),
         )
         .await
-        .expect("last resort");
+        .expect("publish keys");
 }
 
 fn message(recipient: Address, body: &str) -> NewMessage {
@@ -237,6 +236,49 @@ async fn tokens_expire_and_revoke(db: &TestDb) {
     );
 }
 
+async fn expired_tokens_are_told_apart_until_purged(db: &TestDb) {
+    let store = db.open().await;
+    let alice = Address::primary(new_account(&store, "alice").await);
+    let (t1, t2) = ([1u8; 32], [2u8; 32]);
+    store.insert_token(&t1, alice, 100).await.unwrap();
+    store.insert_token(&t2, alice, 100).await.unwrap();
+
+    assert_eq!(
+        store.token_status(&t1, 99).await.unwrap(),
+        TokenStatus::Valid(alice)
+    );
+    assert_eq!(
+        store.token_status(&t1, 100).await.unwrap(),
+        TokenStatus::Expired(alice),
+        "expiry is exclusive, and an expired token is still recognised"
+    );
+    assert_eq!(store.lookup_token(&t1, 100).await.unwrap(), None);
+    assert_eq!(
+        store.token_status(&[9u8; 32], 0).await.unwrap(),
+        TokenStatus::Unknown,
+        "never issued"
+    );
+    assert!(store.delete_token(&t2).await.unwrap());
+    assert_eq!(
+        store.token_status(&t2, 50).await.unwrap(),
+        TokenStatus::Unknown,
+        "a revoked token is unknown, expired or not"
+    );
+
+    // The relay purges with a cutoff in the past: a token that expired after
+    // the cutoff is kept (still Expired), an older one goes (Unknown).
+    assert_eq!(store.purge_expired_tokens(99).await.unwrap(), 0);
+    assert_eq!(
+        store.token_status(&t1, 1_000).await.unwrap(),
+        TokenStatus::Expired(alice)
+    );
+    assert_eq!(store.purge_expired_tokens(100).await.unwrap(), 1);
+    assert_eq!(
+        store.token_status(&t1, 1_000).await.unwrap(),
+        TokenStatus::Unknown
+    );
+}
+
 // ----- key directory ----------------------------------------------------------
 
 async fn concurrent_claims_never_share_a_one_time_prekey(db: &TestDb) {
@@ -314,7 +356,10 @@ async fn bundles_need_published_keys_and_uploads_are_idempotent(db: &TestDb) {
     assert_eq!(first.account, device.account);
     assert_eq!(first.device, device.device);
     // Replacing the signed prekey serves the new one.
-    store.put_signed_prekey(device, &signed(2)).await.unwrap();
+    store
+        .put_keys(device, &identity(9), &signed(2), None)
+        .await
+        .unwrap();
     let second = store.claim_bundle(device).await.unwrap().unwrap();
     assert_eq!(second.signed_prekey, signed(2));
     assert_eq!(second.one_time_prekey, Some(one_time(2)));
@@ -322,12 +367,169 @@ async fn bundles_need_published_keys_and_uploads_are_idempotent(db: &TestDb) {
     assert_eq!(third.one_time_prekey, None);
 
     let unknown = store
-        .put_identity(Address::primary(account_id(5)), &[1])
+        .put_keys(Address::primary(account_id(5)), &[1], &signed(1), None)
         .await;
     assert!(
         matches!(unknown, Err(StoreError::UnknownAccount)),
         "{unknown:?}"
     );
+}
+
+async fn rotating_the_signed_prekey_keeps_one_time_prekeys(db: &TestDb) {
+    let store = db.open().await;
+    let device = Address::primary(new_account(&store, "alice").await);
+    let first = store
+        .put_keys(device, &identity(1), &signed(1), Some(&last_resort(500)))
+        .await
+        .unwrap();
+    assert!(!first.identity_replaced, "a first publish replaces nothing");
+    assert_eq!(first.one_time_prekeys_discarded, 0);
+    let keys: Vec<PreKeyWire> = (1..=5).map(one_time).collect();
+    assert_eq!(store.add_one_time_prekeys(device, &keys).await.unwrap(), 5);
+
+    // Same identity, new signed prekey, no last-resort key given.
+    let rotated = store
+        .put_keys(device, &identity(1), &signed(2), None)
+        .await
+        .unwrap();
+    assert!(!rotated.identity_replaced);
+    assert_eq!(rotated.one_time_prekeys_discarded, 0);
+    assert_eq!(store.one_time_prekey_count(device).await.unwrap(), 5);
+    let bundle = store.claim_bundle(device).await.unwrap().unwrap();
+    assert_eq!(bundle.identity, identity(1));
+    assert_eq!(bundle.signed_prekey, signed(2));
+    assert_eq!(bundle.one_time_prekey, Some(one_time(1)));
+    assert_eq!(
+        bundle.last_resort,
+        Some(last_resort(500)),
+        "the last-resort key survives a rotation that does not replace it"
+    );
+}
+
+async fn a_new_identity_drops_the_old_identitys_prekeys(db: &TestDb) {
+    let store = db.open().await;
+    let alice = Address::primary(new_account(&store, "alice").await);
+    let bob = Address::primary(new_account(&store, "bob").await);
+    store
+        .put_keys(alice, &identity(1), &signed(1), Some(&last_resort(500)))
+        .await
+        .unwrap();
+    publish_device(&store, bob).await;
+    let keys: Vec<PreKeyWire> = (1..=4).map(one_time).collect();
+    store.add_one_time_prekeys(alice, &keys).await.unwrap();
+    store.add_one_time_prekeys(bob, &keys).await.unwrap();
+
+    // Alice reinstalls: a new identity, and no last-resort key yet.
+    let replaced = store
+        .put_keys(alice, &identity(2), &signed(3), None)
+        .await
+        .unwrap();
+    assert!(replaced.identity_replaced);
+    assert_eq!(replaced.one_time_prekeys_discarded, 4);
+    assert_eq!(store.one_time_prekey_count(alice).await.unwrap(), 0);
+    let bundle = store.claim_bundle(alice).await.unwrap().unwrap();
+    assert_eq!(bundle.identity, identity(2));
+    assert_eq!(bundle.signed_prekey, signed(3));
+    assert_eq!(
+        bundle.one_time_prekey, None,
+        "no one-time key of the old identity is ever served with the new one"
+    );
+    assert_eq!(
+        bundle.last_resort, None,
+        "nor the old identity's last-resort key"
+    );
+    assert_eq!(
+        store.one_time_prekey_count(bob).await.unwrap(),
+        4,
+        "other accounts are untouched"
+    );
+
+    // The new identity's own keys work as usual.
+    let again = store
+        .put_keys(alice, &identity(2), &signed(4), Some(&last_resort(501)))
+        .await
+        .unwrap();
+    assert!(!again.identity_replaced);
+    store
+        .add_one_time_prekeys(alice, &[one_time(7)])
+        .await
+        .unwrap();
+    let bundle = store.claim_bundle(alice).await.unwrap().unwrap();
+    assert_eq!(bundle.one_time_prekey, Some(one_time(7)));
+    assert_eq!(bundle.last_resort, Some(last_resort(501)));
+
+    // A new identity that brings its own last-resort key stores it.
+    let third = store
+        .put_keys(alice, &identity(3), &signed(5), Some(&last_resort(502)))
+        .await
+        .unwrap();
+    assert!(third.identity_replaced);
+    assert_eq!(third.one_time_prekeys_discarded, 0);
+    let bundle = store.claim_bundle(alice).await.unwrap().unwrap();
+    assert_eq!(bundle.identity, identity(3));
+    assert_eq!(bundle.last_resort, Some(last_resort(502)));
+}
+
+/// Key id whose last-resort write the injected trigger aborts.
+const FAILING_KEY_ID: u32 = 666;
+
+async fn a_failed_publish_leaves_the_previous_keys_whole(db: &TestDb) {
+    let store = db.open().await;
+    let device = Address::primary(new_account(&store, "alice").await);
+    publish_device(&store, device).await;
+    let keys: Vec<PreKeyWire> = (1..=3).map(one_time).collect();
+    store.add_one_time_prekeys(device, &keys).await.unwrap();
+
+    // Make the LAST write of the publish fail, after the identity, signed
+    // prekey and prekey deletion have already run inside the transaction.
+    db.execute_raw(
+        &[
+            "CREATE TRIGGER fail_last_resort_insert BEFORE INSERT ON last_resort_prekeys \
+             WHEN NEW.key_id = 666 BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+            "CREATE TRIGGER fail_last_resort_update BEFORE UPDATE ON last_resort_prekeys \
+             WHEN NEW.key_id = 666 BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+        ],
+        &[
+            "CREATE FUNCTION fail_last_resort() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
+            "CREATE TRIGGER fail_last_resort BEFORE INSERT OR UPDATE ON last_resort_prekeys \
+             FOR EACH ROW WHEN (NEW.key_id = 666) EXECUTE FUNCTION fail_last_resort()",
+        ],
+    )
+    .await;
+
+    let failed = store
+        .put_keys(
+            device,
+            &identity(2),
+            &signed(2),
+            Some(&last_resort(FAILING_KEY_ID)),
+        )
+        .await;
+    assert!(matches!(failed, Err(StoreError::Database(_))), "{failed:?}");
+    assert_eq!(
+        store.one_time_prekey_count(device).await.unwrap(),
+        3,
+        "the deletion of the old one-time prekeys was rolled back"
+    );
+    let bundle = store.claim_bundle(device).await.unwrap().unwrap();
+    assert_eq!(bundle.identity, identity(9), "old identity kept");
+    assert_eq!(bundle.signed_prekey, signed(1), "old signed prekey kept");
+    assert_eq!(bundle.last_resort, Some(last_resort(999_999)));
+    assert_eq!(bundle.one_time_prekey, Some(one_time(1)));
+
+    // Once the fault is gone the same publish goes through whole.
+    let done = store
+        .put_keys(device, &identity(2), &signed(2), Some(&last_resort(7)))
+        .await
+        .unwrap();
+    assert!(done.identity_replaced);
+    assert_eq!(done.one_time_prekeys_discarded, 2);
+    let bundle = store.claim_bundle(device).await.unwrap().unwrap();
+    assert_eq!(bundle.identity, identity(2));
+    assert_eq!(bundle.signed_prekey, signed(2));
+    assert_eq!(bundle.last_resort, Some(last_resort(7)));
+    assert_eq!(bundle.one_time_prekey, None);
 }
 
 async fn one_time_prekeys_are_capped_per_account(db: &TestDb) {
@@ -980,8 +1182,12 @@ macro_rules! on_both_backends {
 on_both_backends!(
     accounts_are_unique_case_folded_and_renamable,
     tokens_expire_and_revoke,
+    expired_tokens_are_told_apart_until_purged,
     concurrent_claims_never_share_a_one_time_prekey,
     bundles_need_published_keys_and_uploads_are_idempotent,
+    rotating_the_signed_prekey_keeps_one_time_prekeys,
+    a_new_identity_drops_the_old_identitys_prekeys,
+    a_failed_publish_leaves_the_previous_keys_whole,
     one_time_prekeys_are_capped_per_account,
     enqueue_assigns_ordered_per_recipient_seqs,
     full_queue_refuses_only_its_own_messages,
