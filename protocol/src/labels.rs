@@ -5,6 +5,11 @@
 //! useless in any other. Labels are versioned (`umbra/v1/...`): a format
 //! change gets new labels, never a silently reinterpreted old one.
 //!
+//! One deliberate exception: the symmetric-ratchet chain step uses Signal's
+//! one-byte HMAC inputs 0x01 and 0x02 (`ratchet::chain_key`), which are
+//! message inputs rather than labels; those chains are already separated
+//! from every other context by the root-key label they descend from.
+//!
 //! Must never: hold two constants with the same value, or be bypassed by an
 //! inline byte string elsewhere in the crate (a test checks uniqueness).
 
