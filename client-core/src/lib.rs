@@ -1,1 +1,122 @@
-//! umbra client core
+//! # umbra-client-core
+//!
+//! The async (tokio) client library of umbra, end-to-end encrypted chat whose
+//! relay cannot read what it relays. One [`Client`] handle does everything a
+//! chat application needs: register and log in (OPAQUE: the relay never sees
+//! the password), start sessions from prekey bundles, send and receive
+//! messages, keep an encrypted local history, track trust in contacts' keys
+//! (trust on first use, safety numbers), and survive crashes and flaky
+//! networks. `Client` is cheap to clone; clones share one connection, store
+//! and event stream.
+//!
+//! ## Lifecycle
+//!
+//! | call | network | what it does |
+//! | --- | --- | --- |
+//! | [`Client::register`] | yes | creates the account, the local store, publishes keys |
+//! | [`Client::login`] | yes | logs in on this device (new store: new identity; existing store: same identity) |
+//! | [`Client::open`] | no | unlocks the local store with the password; resume later with [`Client::connect`] |
+//! | [`Client::logout`] / [`Client::delete_account`] | yes | revokes the token / deletes everything |
+//!
+//! ## Sending and receiving
+//!
+//! [`Client::send_text`] encrypts, stores the ciphertext in the outbox
+//! *together with the advanced session*, and returns; the background
+//! connection hands the outbox to the relay (now, or after a reconnect) and
+//! raises [`Event::Sent`]. [`Client::flush_outbox`] waits for that. Incoming
+//! messages are decrypted, stored, then acknowledged, and surface as events:
+//! subscribe with [`Client::events`] (a `Stream`, for interactive programs)
+//! or drain with [`Client::receive_until_empty`] (for scripts). The store
+//! answers [`Client::conversations`], [`Client::history`] and
+//! [`Client::contacts`] without the network.
+//!
+//! ## Trust
+//!
+//! The first identity key seen for a contact is pinned. A different key
+//! raises [`Event::KeyChanged`], and sending to that contact fails with
+//! [`Error::UntrustedKey`] until the user compares [`Client::safety_number`]
+//! and calls [`Client::mark_verified`], or accepts with
+//! [`Client::accept_key_change`].
+//!
+//! ## Storage
+//!
+//! [`ClientConfig::new`] keeps the store in an SQLite file in a data
+//! directory (0700/0600); [`ClientConfig::with_store`] takes any
+//! [`ClientStore`] backend, e.g. [`MemoryStore`]. Every record is sealed with
+//! XChaCha20-Poly1305 under a key derived from the password with Argon2id
+//! (64 MiB, t = 3) and bound to its kind, slot and account, so backends only
+//! ever see ciphertext and HMAC'd slot names.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use futures_util::StreamExt;
+//! use umbra_client_core::{Client, ClientConfig, Event};
+//!
+//! # async fn demo() -> Result<(), umbra_client_core::Error> {
+//! let config = ClientConfig::new("http://127.0.0.1:7878", "/home/alice/.local/share/umbra");
+//! let alice = Client::register(config, "alice", "correct horse battery staple").await?;
+//!
+//! // A script: send, make sure the relay has it, print what is waiting.
+//! let id = alice.send_text("bob", "hello bob").await?;
+//! alice.flush_outbox(Duration::from_secs(10)).await?;
+//! for event in alice.receive_until_empty(Duration::from_secs(5)).await? {
+//!     println!("{event:?}");
+//! }
+//!
+//! // An interactive program: react to events as they come.
+//! let mut events = alice.events();
+//! alice.connect().await?;
+//! while let Some(event) = events.next().await {
+//!     match event {
+//!         Event::Message { from, body, .. } => println!("{from}: {body}"),
+//!         Event::KeyChanged { username } => println!("{username}'s key changed!"),
+//!         _ => {}
+//!     }
+//! }
+//! # let _ = id; Ok(()) }
+//! ```
+//!
+//! Runnable examples live in `client-core/examples/` (`two_users.rs` takes a
+//! relay URL). docs/spec/95-client.md specifies the client's behaviour and
+//! the local store format byte by byte.
+//!
+//! What this crate must never do: write plaintext or a contact's name to
+//! disk, send a ciphertext whose ratchet state is not yet persisted, ack a
+//! message before it is persisted, or send to a contact whose key changed
+//! without the user's consent.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod account;
+mod backoff;
+mod client;
+mod config;
+mod connection;
+mod contact;
+mod conversation;
+mod engine;
+mod error;
+mod event;
+mod history;
+mod inbound;
+mod message_id;
+mod outbox;
+mod payload;
+mod prekey_maintenance;
+mod relay_link;
+mod safety_number;
+mod sessions;
+pub mod store;
+mod tls;
+mod trust;
+
+pub use client::{Client, WhoAmI};
+pub use config::{ClientConfig, StoreLocation};
+pub use contact::{Contact, TrustLevel};
+pub use conversation::{Conversation, DeliveryStatus, Direction, HistoryEntry};
+pub use error::{Error, Result};
+pub use event::{ConnectionState, Event};
+pub use message_id::MessageId;
+pub use outbox::PendingMessage;
+pub use safety_number::SafetyNumber;
+pub use store::{ClientStore, KdfParams, MemoryStore, SqliteStore, StoreError};

@@ -1,0 +1,208 @@
+//! Account records and the OPAQUE exchanges that create and log into them.
+//!
+//! Registration and login run OPAQUE (opaque-ke, [`UmbraOpaqueSuite`]) over
+//! the relay's `RegisterStart/Finish` and `LoginStart/Finish` frames, so the
+//! relay never sees the password or anything that would let it test guesses
+//! offline. A login yields a session token; it is stored sealed and
+//! presented in `Authenticate` on every connection.
+//!
+//! Must never: send the password, store the token in the clear, or tell an
+//! unknown username from a wrong password (the relay does not say either).
+
+use opaque_ke::{
+    ClientLogin, ClientLoginFinishParameters, ClientRegistration,
+    ClientRegistrationFinishParameters, CredentialResponse, Identifiers, RegistrationResponse,
+};
+use rand::{CryptoRng, RngCore};
+use serde::{Deserialize, Serialize};
+use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::wire::{AccountId, ErrorCode, Request, Response, SessionToken, Username};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use umbra_protocol::opaque_suite::{umbra_ksf, UmbraOpaqueSuite};
+use crate::relay_link::{into_result, RelayLink};
+use crate::Error;
+
+/// Our account as stored (kind `Account`, singleton).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct AccountRecord {
+    pub(crate) identity: IdentityKeyPair,
+    pub(crate) username: String,
+    pub(crate) account: [u8; 16],
+    pub(crate) device: u32,
+}
+
+impl std::fmt::Debug for AccountRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountRecord")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The relay session token as stored (kind `Token`, singleton).
+#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct TokenRecord {
+    pub(crate) token: [u8; 32],
+    pub(crate) expires_at: u64,
+}
+
+impl std::fmt::Debug for TokenRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenRecord(<redacted>)")
+    }
+}
+
+impl TokenRecord {
+    pub(crate) fn session_token(&self) -> SessionToken {
+        SessionToken::from_bytes(self.token)
+    }
+}
+
+/// What a successful login returns.
+pub(crate) struct LoginOutcome {
+    pub(crate) account: AccountId,
+    pub(crate) token: TokenRecord,
+}
+
+fn unexpected(what: &str, got: &Response) -> Error {
+    Error::Protocol(format!(
+        "expected {what}, relay answered {}",
+        describe_response(got)
+    ))
+}
+
+/// The name of a response variant, for error messages.
+pub(crate) fn describe_response(r: &Response) -> &'static str {
+    match r {
+        Response::RegisterResponse { .. } => "RegisterResponse",
+        Response::RegisterDone { .. } => "RegisterDone",
+        Response::LoginResponse { .. } => "LoginResponse",
+        Response::LoginDone { .. } => "LoginDone",
+        Response::Authenticated { .. } => "Authenticated",
+        Response::SendResult { .. } => "SendResult",
+        Response::Bundle(_) => "Bundle",
+        Response::PreKeyCount { .. } => "PreKeyCount",
+        Response::Resolved { .. } => "Resolved",
+        Response::Ok => "Ok",
+        Response::Pong => "Pong",
+        Response::Error { .. } => "Error",
+    }
+}
+
+/// OPAQUE registration. Returns the new account's id.
+pub(crate) async fn register<R: RngCore + CryptoRng>(
+    link: &mut RelayLink,
+    username: &Username,
+    password: &[u8],
+    rng: &mut R,
+) -> Result<AccountId, Error> {
+    let start = ClientRegistration::<UmbraOpaqueSuite>::start(rng, password)
+        .map_err(|e| Error::Crypto(format!("OPAQUE registration start: {e}")))?;
+    let response = into_result(
+        link.call(Request::RegisterStart {
+            username: username.clone(),
+            opaque_request: start.message.serialize().to_vec(),
+        })
+        .await?,
+    )?;
+    let Response::RegisterResponse { opaque_response } = response else {
+        return Err(unexpected("RegisterResponse", &response));
+    };
+    let opaque_response =
+        RegistrationResponse::<UmbraOpaqueSuite>::deserialize(&opaque_response)
+            .map_err(|_| Error::Protocol("malformed OPAQUE registration response".into()))?;
+    let ksf = umbra_ksf();
+    let finish = start
+        .state
+        .finish(
+            rng,
+            password,
+            opaque_response,
+            ClientRegistrationFinishParameters::new(Identifiers::default(), Some(&ksf)),
+        )
+        .map_err(|e| Error::Crypto(format!("OPAQUE registration finish: {e}")))?;
+    let response = into_result(
+        link.call(Request::RegisterFinish {
+            username: username.clone(),
+            opaque_upload: finish.message.serialize().to_vec(),
+        })
+        .await?,
+    )?;
+    match response {
+        Response::RegisterDone { account } => Ok(account),
+        other => Err(unexpected("RegisterDone", &other)),
+    }
+}
+
+/// OPAQUE login. A wrong password or unknown username is [`Error::AuthFailed`].
+pub(crate) async fn login<R: RngCore + CryptoRng>(
+    link: &mut RelayLink,
+    username: &Username,
+    password: &[u8],
+    rng: &mut R,
+) -> Result<LoginOutcome, Error> {
+    let start = ClientLogin::<UmbraOpaqueSuite>::start(rng, password)
+        .map_err(|e| Error::Crypto(format!("OPAQUE login start: {e}")))?;
+    let response = into_result(
+        link.call(Request::LoginStart {
+            username: username.clone(),
+            opaque_request: start.message.serialize().to_vec(),
+        })
+        .await?,
+    )
+    .map_err(auth_failure)?;
+    let Response::LoginResponse {
+        login_id,
+        opaque_response,
+    } = response
+    else {
+        return Err(unexpected("LoginResponse", &response));
+    };
+    let opaque_response = CredentialResponse::<UmbraOpaqueSuite>::deserialize(&opaque_response)
+        .map_err(|_| Error::Protocol("malformed OPAQUE credential response".into()))?;
+    let ksf = umbra_ksf();
+    // A wrong password (or the relay's fake record for an unknown name)
+    // fails here, on the client: the envelope does not open.
+    let finish = start
+        .state
+        .finish(
+            rng,
+            password,
+            opaque_response,
+            ClientLoginFinishParameters::new(None, Identifiers::default(), Some(&ksf)),
+        )
+        .map_err(|_| Error::AuthFailed)?;
+    let response = into_result(
+        link.call(Request::LoginFinish {
+            login_id,
+            opaque_finalization: finish.message.serialize().to_vec(),
+        })
+        .await?,
+    )
+    .map_err(auth_failure)?;
+    match response {
+        Response::LoginDone {
+            token,
+            account,
+            expires_at,
+        } => Ok(LoginOutcome {
+            account,
+            token: TokenRecord {
+                token: *token.expose_secret(),
+                expires_at,
+            },
+        }),
+        other => Err(unexpected("LoginDone", &other)),
+    }
+}
+
+fn auth_failure(e: Error) -> Error {
+    match e {
+        Error::Relay {
+            code: ErrorCode::AuthFailed,
+            ..
+        } => Error::AuthFailed,
+        other => other,
+    }
+}

@@ -1,0 +1,384 @@
+//! The [`Client`] handle: the whole public API in one place.
+//!
+//! Must never: send a ciphertext before the session that produced it is
+//! persisted, acknowledge a delivery before its result is persisted, or send
+//! to a contact whose key changed without the user's consent.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{BoxStream, StreamExt};
+use rand::rngs::OsRng;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::wire::Username;
+
+use crate::account;
+use crate::config::StoreLocation;
+use crate::contact::Contact;
+use crate::conversation::{Conversation, HistoryEntry};
+use crate::engine::Engine;
+use crate::outbox::PendingMessage;
+use crate::relay_link::RelayLink;
+use crate::store::{ClientStore, SqliteStore, StoreError, Vault};
+use crate::{ClientConfig, ConnectionState, Error, Event, MessageId, SafetyNumber};
+
+/// How long a live, caught-up client waits for more events in
+/// [`Client::receive_until_empty`] before it considers the queue drained.
+const SETTLE: Duration = Duration::from_millis(500);
+
+async fn open_backend(config: &ClientConfig) -> Result<Arc<dyn ClientStore>, Error> {
+    Ok(match &config.store {
+        StoreLocation::Directory(dir) => Arc::new(SqliteStore::open(dir).await?),
+        StoreLocation::Custom(store) => store.clone(),
+    })
+}
+
+fn password_error(e: StoreError) -> Error {
+    match e {
+        StoreError::WrongPassword => Error::WrongPassword,
+        other => Error::Store(other),
+    }
+}
+
+/// Who this client is logged in as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhoAmI {
+    /// Current username.
+    pub username: String,
+    /// Account id, 32 hex digits.
+    pub account_id: String,
+    /// Device id.
+    pub device_id: u32,
+    /// Relay URL the client talks to.
+    pub server_url: String,
+}
+
+/// A logged-in umbra client. Cheap to clone: clones share one connection,
+/// one store and one event stream.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Engine>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Creates an account on the relay (OPAQUE registration, so the relay
+    /// never sees the password), logs in, creates the local store sealed
+    /// under the same password, and publishes identity and prekeys.
+    ///
+    /// Fails with [`Error::Relay`] (`UsernameTaken`, `InvalidUsername`,
+    /// `RateLimited`) or [`Error::Store`] if the store already holds an account.
+    pub async fn register(
+        config: ClientConfig,
+        username: &str,
+        password: &str,
+    ) -> Result<Client, Error> {
+        let name = Username::parse(username)?;
+        let ws_url = config.websocket_url()?;
+        let backend = open_backend(&config).await?;
+        if Vault::is_initialized(&*backend).await? {
+            return Err(Error::Store(StoreError::AlreadyInitialized));
+        }
+        let mut link = RelayLink::connect(&ws_url, config.tls_roots.as_deref()).await?;
+        account::register(&mut link, &name, password.as_bytes(), &mut OsRng).await?;
+        let outcome = account::login(&mut link, &name, password.as_bytes(), &mut OsRng).await?;
+        link.close().await;
+        Self::create_local(config, ws_url, backend, &name, password, outcome).await
+    }
+
+    /// Logs in to an existing account on a device whose local store is empty
+    /// (a fresh identity is generated and published; contacts will see a key
+    /// change), or whose store already belongs to this account (the stored
+    /// identity is kept and the session token refreshed).
+    pub async fn login(
+        config: ClientConfig,
+        username: &str,
+        password: &str,
+    ) -> Result<Client, Error> {
+        let name = Username::parse(username)?;
+        let ws_url = config.websocket_url()?;
+        let backend = open_backend(&config).await?;
+        let mut link = RelayLink::connect(&ws_url, config.tls_roots.as_deref()).await?;
+        let outcome = account::login(&mut link, &name, password.as_bytes(), &mut OsRng).await?;
+        link.close().await;
+        if !Vault::is_initialized(&*backend).await? {
+            return Self::create_local(config, ws_url, backend, &name, password, outcome).await;
+        }
+        let vault = Vault::unlock(backend, password.as_bytes())
+            .await
+            .map_err(password_error)?;
+        if vault.owner() != outcome.account {
+            return Err(Error::Store(StoreError::AlreadyInitialized));
+        }
+        let engine = Engine::from_vault(&config, ws_url, vault).await?;
+        engine.store_token(&outcome.token).await?;
+        engine.ensure_connected()?;
+        // Re-publishing is harmless and repairs a directory entry lost on the relay.
+        engine.publish_keys().await?;
+        Ok(Client { inner: engine })
+    }
+
+    /// Opens the local store with the password and resumes, without touching
+    /// the network. A wrong password is [`Error::WrongPassword`].
+    pub async fn open(config: ClientConfig, password: &str) -> Result<Client, Error> {
+        let ws_url = config.websocket_url()?;
+        let backend = open_backend(&config).await?;
+        let vault = Vault::unlock(backend, password.as_bytes())
+            .await
+            .map_err(password_error)?;
+        let engine = Engine::from_vault(&config, ws_url, vault).await?;
+        Ok(Client { inner: engine })
+    }
+
+    /// Whether `config`'s store already holds an account.
+    pub async fn has_account(config: &ClientConfig) -> Result<bool, Error> {
+        let backend = open_backend(config).await?;
+        Ok(Vault::is_initialized(&*backend).await?)
+    }
+
+    /// Starts the background connection (idempotent): authenticate, resend
+    /// the outbox, receive and acknowledge messages, reconnect with jittered
+    /// exponential backoff. Events arrive on [`Client::events`].
+    pub async fn connect(&self) -> Result<(), Error> {
+        self.inner.ensure_connected()
+    }
+
+    /// A stream of everything that happens from now on. Each call returns an
+    /// independent stream; a stream that falls far behind gets
+    /// [`Event::Lagged`].
+    pub fn events(&self) -> BoxStream<'static, Event> {
+        let rx = self.inner.events.subscribe();
+        futures_util::stream::unfold(rx, |mut rx| async move {
+            match rx.recv().await {
+                Ok(event) => Some((event, rx)),
+                Err(RecvError::Lagged(missed)) => Some((Event::Lagged { missed }, rx)),
+                Err(RecvError::Closed) => None,
+            }
+        })
+        .boxed()
+    }
+
+    /// The current connection state.
+    pub fn connection_state(&self) -> ConnectionState {
+        self.inner.conn_state.borrow().clone()
+    }
+
+    /// Connects if needed, waits until the relay has delivered everything
+    /// queued for us (its `QueueEmpty`, or `timeout`), hands queued receipts
+    /// to the relay in the time left, and returns the events seen meanwhile.
+    /// For scripts (`umbra receive`).
+    ///
+    /// The result starts with every event since the previous call (or since
+    /// the client was created) — up to 1024; older ones are summarised as
+    /// [`Event::Lagged`]. On a client that is already connected and caught
+    /// up, it then collects what arrives until nothing has for 500 ms; a
+    /// long-running application should use [`Client::events`] instead.
+    ///
+    /// Fails with [`Error::Connection`] if the relay could not be reached
+    /// before the timeout or refused the session (log in again).
+    pub async fn receive_until_empty(&self, timeout: Duration) -> Result<Vec<Event>, Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut rx = self.inner.backlog.lock().await;
+        self.inner.ensure_connected()?;
+        let mut events = Vec::new();
+        // What happened since the previous call.
+        loop {
+            match rx.try_recv() {
+                Ok(event) => events.push(event),
+                Err(TryRecvError::Lagged(missed)) => events.push(Event::Lagged { missed }),
+                Err(_) => break,
+            }
+        }
+        loop {
+            let state = self.connection_state();
+            if let ConnectionState::Closed { reason } = state {
+                return Err(Error::Connection(reason));
+            }
+            if state == ConnectionState::Connected && self.inner.caught_up.load(Ordering::SeqCst) {
+                // Live and caught up: deliveries are pushed as they come, so
+                // "what is waiting" is whatever arrives until the stream settles.
+                while let Ok(Ok(event)) = tokio::time::timeout(
+                    SETTLE.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+                    rx.recv(),
+                )
+                .await
+                {
+                    events.push(event);
+                }
+                break;
+            }
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Err(_) => {
+                    if self.connection_state() != ConnectionState::Connected {
+                        return Err(Error::Connection(format!(
+                            "could not reach the relay within {timeout:?}"
+                        )));
+                    }
+                    break;
+                }
+                Ok(Ok(event)) => {
+                    let done = matches!(event, Event::QueueEmpty);
+                    events.push(event);
+                    if done {
+                        break;
+                    }
+                }
+                Ok(Err(RecvError::Lagged(missed))) => events.push(Event::Lagged { missed }),
+                Ok(Err(RecvError::Closed)) => return Err(Error::Closed),
+            }
+        }
+        // Hand queued receipts to the relay in the time left; they stay in
+        // the outbox otherwise, so a timeout here loses nothing.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !left.is_zero() {
+            let _ = self.inner.flush_outbox(left).await;
+        }
+        loop {
+            match rx.try_recv() {
+                Ok(event) => events.push(event),
+                Err(TryRecvError::Lagged(missed)) => events.push(Event::Lagged { missed }),
+                Err(_) => break,
+            }
+        }
+        Ok(events)
+    }
+
+    /// Sends a text message. Starts a session from a freshly fetched prekey
+    /// bundle if there is none. The encrypted envelope is stored in the
+    /// outbox together with the advanced session before it is sent, so it
+    /// is never lost; the returned id appears later in [`Event::Sent`].
+    ///
+    /// Fails with [`Error::UntrustedKey`] if the contact's key changed.
+    pub async fn send_text(&self, to: &str, text: &str) -> Result<MessageId, Error> {
+        self.inner.send_text(to, text).await
+    }
+
+    /// Waits until the outbox is empty (every queued envelope accepted or
+    /// refused by the relay), connecting if needed.
+    pub async fn flush_outbox(&self, timeout: Duration) -> Result<(), Error> {
+        self.inner.flush_outbox(timeout).await
+    }
+
+    /// Messages still waiting for the relay.
+    pub async fn pending_outbox(&self) -> Result<Vec<PendingMessage>, Error> {
+        self.inner.pending_outbox().await
+    }
+
+    /// Tells a contact we started or stopped typing (ephemeral: only delivered
+    /// if they are online; never stored).
+    pub async fn send_typing(&self, to: &str, started: bool) -> Result<(), Error> {
+        self.inner.send_typing(to, started).await
+    }
+
+    /// Marks every incoming message of the conversation read and sends read
+    /// receipts.
+    pub async fn mark_read(&self, peer: &str) -> Result<(), Error> {
+        self.inner.mark_read(peer).await
+    }
+
+    /// Every conversation, newest activity first.
+    pub async fn conversations(&self) -> Result<Vec<Conversation>, Error> {
+        self.inner.conversations().await
+    }
+
+    /// The last `limit` messages with `peer`, oldest first.
+    pub async fn history(&self, peer: &str, limit: usize) -> Result<Vec<HistoryEntry>, Error> {
+        self.inner.history(peer, limit).await
+    }
+
+    /// Every contact, by username.
+    pub async fn contacts(&self) -> Result<Vec<Contact>, Error> {
+        self.inner.contacts().await
+    }
+
+    /// The safety number for comparing keys with `peer` out of band.
+    pub async fn safety_number(&self, peer: &str) -> Result<SafetyNumber, Error> {
+        self.inner.safety_number(peer).await
+    }
+
+    /// Marks `peer`'s current key as verified (after comparing safety
+    /// numbers). Also accepts a changed key.
+    pub async fn mark_verified(&self, peer: &str) -> Result<(), Error> {
+        self.inner.change_trust(peer, true).await
+    }
+
+    /// Accepts `peer`'s changed key without verifying it (back to `Unverified`).
+    pub async fn accept_key_change(&self, peer: &str) -> Result<(), Error> {
+        self.inner.change_trust(peer, false).await
+    }
+
+    /// Who we are.
+    pub fn whoami(&self) -> WhoAmI {
+        let me = self.inner.me();
+        WhoAmI {
+            username: me.username.as_str().to_owned(),
+            account_id: me.account.to_hex(),
+            device_id: me.device.0,
+            server_url: self.inner.server_url.clone(),
+        }
+    }
+
+    /// Uploads one-time prekeys until the relay holds a full batch, and
+    /// rotates the signed prekey if due. Returns how many were uploaded.
+    pub async fn replenish_prekeys(&self) -> Result<u32, Error> {
+        self.inner.ensure_connected()?;
+        self.inner.rotate_signed_prekey_if_due().await?;
+        self.inner.replenish_prekeys().await
+    }
+
+    /// Changes our username on the relay.
+    pub async fn rename(&self, new_username: &str) -> Result<(), Error> {
+        self.inner.rename(new_username).await
+    }
+
+    /// Revokes the session token on the relay, forgets it locally and
+    /// disconnects. The local store (keys, history) stays; `login` resumes.
+    pub async fn logout(&self) -> Result<(), Error> {
+        self.inner.logout().await
+    }
+
+    /// Deletes the account on the relay and erases the local store.
+    pub async fn delete_account(&self) -> Result<(), Error> {
+        self.inner.delete_account().await
+    }
+
+    /// Sets up the local store for a freshly logged-in account: a new
+    /// identity, its prekeys, then publication.
+    async fn create_local(
+        config: ClientConfig,
+        ws_url: String,
+        backend: Arc<dyn ClientStore>,
+        name: &Username,
+        password: &str,
+        outcome: account::LoginOutcome,
+    ) -> Result<Client, Error> {
+        let identity = IdentityKeyPair::generate(&mut OsRng);
+        let vault = Vault::create(
+            backend,
+            password.as_bytes(),
+            config.kdf,
+            outcome.account,
+            &mut OsRng,
+        )
+        .await?;
+        Engine::initialise_store(&vault, &identity, name, outcome.account, &outcome.token).await?;
+        drop(identity);
+        let engine = Engine::from_vault(&config, ws_url, vault).await?;
+        engine.ensure_connected()?;
+        engine.publish_keys().await?;
+        engine.replenish_prekeys().await?;
+        Ok(Client { inner: engine })
+    }
+
+    /// Stops the background connection and waits for it to finish.
+    pub async fn shutdown(&self) {
+        self.inner.disconnect().await
+    }
+}

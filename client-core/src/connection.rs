@@ -1,0 +1,449 @@
+//! The background connection: one authenticated WebSocket at a time,
+//! re-opened with jittered exponential backoff, plus the two workers that
+//! depend on it (inbound processing and the outbox pump).
+//!
+//! Three tasks per running connection, all holding only a `Weak` reference
+//! to the engine, so dropping the last [`Client`](crate::Client) stops them:
+//! - the socket task: connect, `Authenticate`, then route frames — replies
+//!   to their waiting requests, deliveries (in order) to the inbound worker;
+//! - the inbound worker: decrypt and persist each delivery, *then* ack it;
+//! - the outbox pump: resend the outbox after every (re)connection and
+//!   whenever a message is queued.
+//!
+//! Must never: ack a delivery before the inbound worker persisted it,
+//! reorder deliveries, retry forever after the relay said the token is
+//! invalid, or hold the engine alive after the client is dropped.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use rand::rngs::OsRng;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use umbra_protocol::wire::{ErrorCode, RelayFrame, Request, Response};
+
+use crate::backoff::Backoff;
+use crate::engine::Engine;
+use crate::relay_link::RelayLink;
+use crate::{ConnectionState, Error, Event};
+
+/// Keepalive interval: a `Ping` when the socket has been quiet this long.
+const KEEPALIVE: Duration = Duration::from_secs(25);
+/// How often a long-lived connection re-checks signed-prekey rotation.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// A request for the socket task.
+pub(crate) enum Outgoing {
+    /// Send and deliver the reply (or the connection's failure) to the sender.
+    Call(Request, oneshot::Sender<Result<Response, Error>>),
+    /// Send; ignore the reply.
+    Fire(Request),
+}
+
+/// Something the socket task hands to the inbound worker, in arrival order.
+pub(crate) enum Inbound {
+    Deliver {
+        seq: u64,
+        envelope: Vec<u8>,
+        received_at_ms: u64,
+    },
+    Ephemeral {
+        payload: Vec<u8>,
+    },
+    QueueEmpty,
+    PreKeysLow,
+}
+
+/// The running connection's handle, owned by the engine.
+pub(crate) struct ConnectionHandle {
+    pub(crate) requests: mpsc::UnboundedSender<Outgoing>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ConnectionHandle {
+    pub(crate) fn spawn(engine: &Arc<Engine>) -> Self {
+        let (requests, requests_rx) = mpsc::unbounded_channel();
+        // Unbounded so the socket task never blocks on the inbound worker,
+        // which may itself wait for a reply routed by the socket task. The
+        // relay pushes a bounded page at a time, which bounds the queue.
+        let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
+        let (stop, stop_rx) = watch::channel(false);
+        let weak = Arc::downgrade(engine);
+        let tasks = vec![
+            tokio::spawn(socket_task(
+                weak.clone(),
+                requests_rx,
+                inbound_tx,
+                stop_rx.clone(),
+            )),
+            tokio::spawn(inbound_worker(weak.clone(), inbound_rx, stop_rx.clone())),
+            tokio::spawn(outbox_pump(weak, stop_rx)),
+        ];
+        Self {
+            requests,
+            stop,
+            tasks,
+        }
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.tasks.first().is_none_or(|t| t.is_finished())
+    }
+
+    pub(crate) async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for ConnectionHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Why a connected session ended.
+enum SessionEnd {
+    /// Asked to stop.
+    Stopped,
+    /// Worth reconnecting.
+    Retry(String),
+    /// The relay will not take us back (token invalid, replaced...).
+    Fatal(String),
+}
+
+async fn socket_task(
+    engine: Weak<Engine>,
+    mut requests: mpsc::UnboundedReceiver<Outgoing>,
+    inbound: mpsc::UnboundedSender<Inbound>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::standard();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let Some(strong) = engine.upgrade() else {
+            break;
+        };
+        strong.set_state(ConnectionState::Connecting);
+        strong.caught_up.store(false, Ordering::SeqCst);
+        let attempt = open_session(&strong).await;
+        drop(strong);
+        let end = match attempt {
+            Ok(link) => {
+                backoff.reset();
+                run_session(&engine, link, &mut requests, &inbound, &mut stop).await
+            }
+            Err(end) => end,
+        };
+        let Some(strong) = engine.upgrade() else {
+            break;
+        };
+        match end {
+            SessionEnd::Stopped => break,
+            SessionEnd::Fatal(reason) => {
+                strong.set_state(ConnectionState::Closed { reason });
+                fail_queued(&mut requests, "connection closed by the relay");
+                break;
+            }
+            SessionEnd::Retry(reason) => {
+                let delay = backoff.next_delay(&mut OsRng);
+                tracing::debug!(?delay, "relay connection lost; retrying");
+                strong.set_state(ConnectionState::Reconnecting {
+                    retry_in: delay,
+                    reason,
+                });
+                drop(strong);
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+        }
+    }
+    if let Some(strong) = engine.upgrade() {
+        if !matches!(*strong.conn_state.borrow(), ConnectionState::Closed { .. }) {
+            strong.set_state(ConnectionState::Offline);
+        }
+    }
+}
+
+fn fail_queued(requests: &mut mpsc::UnboundedReceiver<Outgoing>, why: &str) {
+    while let Ok(outgoing) = requests.try_recv() {
+        if let Outgoing::Call(_, reply) = outgoing {
+            let _ = reply.send(Err(Error::Connection(why.into())));
+        }
+    }
+}
+
+/// Connects and authenticates with the stored token.
+async fn open_session(engine: &Arc<Engine>) -> Result<RelayLink, SessionEnd> {
+    let token = match engine.token().await {
+        Ok(Some(token)) => token,
+        Ok(None) => return Err(SessionEnd::Fatal("not logged in; log in again".into())),
+        Err(e) => return Err(SessionEnd::Fatal(format!("local store: {e}"))),
+    };
+    let mut link = RelayLink::connect(&engine.ws_url, engine.tls_roots.as_deref())
+        .await
+        .map_err(|e| SessionEnd::Retry(e.to_string()))?;
+    let response = link
+        .call(Request::Authenticate {
+            token: token.session_token(),
+            device: engine.me().device,
+        })
+        .await;
+    match response {
+        Ok(Response::Authenticated { .. }) => Ok(link),
+        Ok(Response::Error { code, message, .. }) => Err(classify(code, message)),
+        Ok(_) => Err(SessionEnd::Retry(
+            "unexpected answer to Authenticate".into(),
+        )),
+        Err(Error::Relay { code, message, .. }) => Err(classify(code, message)),
+        Err(e) => Err(SessionEnd::Retry(e.to_string())),
+    }
+}
+
+fn classify(code: ErrorCode, message: String) -> SessionEnd {
+    match code {
+        ErrorCode::AuthFailed | ErrorCode::TokenExpired => {
+            SessionEnd::Fatal(format!("session expired or revoked ({code}); log in again"))
+        }
+        ErrorCode::Replaced => {
+            SessionEnd::Fatal("another connection for this account replaced this one".into())
+        }
+        ErrorCode::UnsupportedVersion => SessionEnd::Fatal(format!(
+            "the relay does not speak this client's protocol version: {message}"
+        )),
+        _ => SessionEnd::Retry(format!("{code}: {message}")),
+    }
+}
+
+async fn run_session(
+    engine: &Weak<Engine>,
+    mut link: RelayLink,
+    requests: &mut mpsc::UnboundedReceiver<Outgoing>,
+    inbound: &mpsc::UnboundedSender<Inbound>,
+    stop: &mut watch::Receiver<bool>,
+) -> SessionEnd {
+    let mut pending: HashMap<u64, oneshot::Sender<Result<Response, Error>>> = HashMap::new();
+    match engine.upgrade() {
+        Some(strong) => {
+            strong.set_state(ConnectionState::Connected);
+            strong.outbox_wake.notify_one();
+            let maintenance = Arc::downgrade(&strong);
+            tokio::spawn(async move {
+                if let Some(engine) = maintenance.upgrade() {
+                    if let Err(e) = engine.maintain_prekeys().await {
+                        tracing::warn!(error = %e, "prekey maintenance failed");
+                    }
+                }
+            });
+        }
+        None => return SessionEnd::Stopped,
+    }
+    let mut keepalive = tokio::time::interval(KEEPALIVE);
+    keepalive.tick().await;
+    let mut maintenance = tokio::time::interval(MAINTENANCE_INTERVAL);
+    maintenance.tick().await;
+    let end = loop {
+        tokio::select! {
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    link.close().await;
+                    break SessionEnd::Stopped;
+                }
+            }
+            outgoing = requests.recv() => {
+                let Some(outgoing) = outgoing else {
+                    link.close().await;
+                    break SessionEnd::Stopped;
+                };
+                let (request, reply) = match outgoing {
+                    Outgoing::Call(request, reply) => (request, Some(reply)),
+                    Outgoing::Fire(request) => (request, None),
+                };
+                match link.send(request).await {
+                    Ok(id) => {
+                        if let Some(reply) = reply {
+                            pending.insert(id, reply);
+                        }
+                    }
+                    Err(e @ Error::Protocol(_)) => {
+                        if let Some(reply) = reply {
+                            let _ = reply.send(Err(e));
+                        }
+                    }
+                    Err(e) => {
+                        if let Some(reply) = reply {
+                            let _ = reply.send(Err(Error::Connection(e.to_string())));
+                        }
+                        break SessionEnd::Retry(e.to_string());
+                    }
+                }
+            }
+            _ = keepalive.tick() => {
+                if let Err(e) = link.send(Request::Ping).await {
+                    break SessionEnd::Retry(e.to_string());
+                }
+            }
+            _ = maintenance.tick() => {
+                let weak = engine.clone();
+                tokio::spawn(async move {
+                    if let Some(engine) = weak.upgrade() {
+                        if let Err(e) = engine.maintain_prekeys().await {
+                            tracing::warn!(error = %e, "prekey maintenance failed");
+                        }
+                    }
+                });
+            }
+            frame = link.next_frame() => {
+                match frame {
+                    Ok(None) => break SessionEnd::Retry("the relay closed the connection".into()),
+                    Err(e @ Error::Connection(_)) => break SessionEnd::Retry(e.to_string()),
+                    Err(e) => {
+                        // A frame we cannot decode: the relay or the path is broken.
+                        tracing::warn!(error = %e, "undecodable relay frame");
+                        break SessionEnd::Retry(e.to_string());
+                    }
+                    Ok(Some(frame)) => match frame {
+                        RelayFrame::Response { request_id, response } => {
+                            if let Some(reply) = pending.remove(&request_id) {
+                                let _ = reply.send(Ok(response));
+                            } else if let Response::Error { code, message, .. } = response {
+                                tracing::debug!(%code, %message, "relay error for a fire-and-forget request");
+                            }
+                        }
+                        RelayFrame::Deliver { seq, envelope, received_at_ms } => {
+                            let _ = inbound.send(Inbound::Deliver { seq, envelope, received_at_ms });
+                        }
+                        RelayFrame::QueueEmpty => {
+                            let _ = inbound.send(Inbound::QueueEmpty);
+                        }
+                        RelayFrame::EphemeralDeliver { payload } => {
+                            let _ = inbound.send(Inbound::Ephemeral { payload });
+                        }
+                        RelayFrame::PreKeysLow { .. } => {
+                            let _ = inbound.send(Inbound::PreKeysLow);
+                        }
+                        RelayFrame::Closing { code, reason } => {
+                            break match classify(code, reason) {
+                                SessionEnd::Retry(r) => SessionEnd::Retry(r),
+                                other => other,
+                            };
+                        }
+                    },
+                }
+            }
+        }
+    };
+    for (_, reply) in pending.drain() {
+        let _ = reply.send(Err(Error::Connection("connection lost".into())));
+    }
+    end
+}
+
+async fn inbound_worker(
+    engine: Weak<Engine>,
+    mut inbound: mpsc::UnboundedReceiver<Inbound>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let item = tokio::select! {
+            item = inbound.recv() => item,
+            _ = stop.changed() => None,
+        };
+        let Some(item) = item else { break };
+        let Some(engine) = engine.upgrade() else {
+            break;
+        };
+        match item {
+            Inbound::Deliver {
+                seq,
+                envelope,
+                received_at_ms,
+            } => match crate::inbound::process(&engine, &envelope, received_at_ms).await {
+                Ok(events) => {
+                    for event in events {
+                        engine.emit(event);
+                    }
+                    // Persisted: now the relay may delete it.
+                    engine.fire(Request::Ack { seqs: vec![seq] });
+                }
+                Err(e) => {
+                    // The store failed: do not ack, the relay will redeliver.
+                    tracing::error!(error = %e, "could not persist a delivery");
+                    engine.emit(Event::DecryptionFailed {
+                        from: None,
+                        reason: format!("could not store an incoming message: {e}"),
+                    });
+                }
+            },
+            Inbound::Ephemeral { payload } => {
+                match crate::inbound::process(&engine, &payload, crate::engine::now_ms()).await {
+                    Ok(events) => events.into_iter().for_each(|e| engine.emit(e)),
+                    Err(e) => tracing::warn!(error = %e, "could not process an ephemeral message"),
+                }
+            }
+            Inbound::QueueEmpty => {
+                engine.caught_up.store(true, Ordering::SeqCst);
+                engine.emit(Event::QueueEmpty);
+            }
+            Inbound::PreKeysLow => {
+                let weak = Arc::downgrade(&engine);
+                tokio::spawn(async move {
+                    if let Some(engine) = weak.upgrade() {
+                        match engine.replenish_prekeys().await {
+                            Ok(0) => {}
+                            Ok(uploaded) => engine.emit(Event::PreKeysReplenished { uploaded }),
+                            Err(e) => tracing::warn!(error = %e, "prekey replenishment failed"),
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn outbox_pump(engine: Weak<Engine>, mut stop: watch::Receiver<bool>) {
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
+    let Some(wake_signal) = engine.upgrade().map(|e| e.outbox_wake.clone()) else {
+        return;
+    };
+    loop {
+        let wake = tokio::select! {
+            _ = wake_signal.notified() => true,
+            _ = stop.changed() => false,
+        };
+        if !wake || *stop.borrow() {
+            break;
+        }
+        let Some(strong) = engine.upgrade() else {
+            break;
+        };
+        if *strong.conn_state.borrow() != ConnectionState::Connected {
+            // The socket task wakes us again once connected.
+            continue;
+        }
+        match strong.pump_outbox().await {
+            Ok(()) => backoff.reset(),
+            Err(e) => {
+                tracing::debug!(error = %e, "outbox paused");
+                let delay = backoff.next_delay(&mut OsRng);
+                let weak = Arc::downgrade(&strong);
+                drop(strong);
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    if let Some(engine) = weak.upgrade() {
+                        engine.outbox_wake.notify_one();
+                    }
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Conversations and their history as the user sees them.
+//!
+//! A conversation is everything exchanged with one contact: a summary (last
+//! message, unread count) for a list view and the ordered history.
+//!
+//! Must never: hold anything but what the user could read on screen (no keys).
+
+use serde::{Deserialize, Serialize};
+
+use crate::MessageId;
+
+/// Who wrote a history entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Direction {
+    /// The contact wrote it.
+    Incoming,
+    /// We wrote it.
+    Outgoing,
+}
+
+/// How far one of our messages got. Ordered: each state implies the earlier ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum DeliveryStatus {
+    /// Encrypted and stored in the outbox, not yet accepted by the relay.
+    Pending,
+    /// The relay durably accepted it.
+    Sent,
+    /// The contact's device received it.
+    Delivered,
+    /// The contact read it.
+    Read,
+    /// The relay refused it for good.
+    Failed,
+}
+
+/// One message in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The message id (the sender's).
+    pub id: MessageId,
+    /// Who wrote it.
+    pub direction: Direction,
+    /// The text (untrusted when incoming: sanitise before display).
+    pub body: String,
+    /// The sender's clock at sending, Unix milliseconds.
+    pub sent_at_ms: u64,
+    /// When it was received (incoming: relay acceptance time; outgoing: local time).
+    pub received_at_ms: u64,
+    /// Delivery progress; incoming messages are always `Delivered` or `Read`.
+    pub status: DeliveryStatus,
+}
+
+/// A conversation summary for a list view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    /// The contact's username.
+    pub peer: String,
+    /// The newest message, if any.
+    pub last_message: Option<HistoryEntry>,
+    /// Incoming messages not yet marked read.
+    pub unread: u32,
+    /// The newest activity, Unix milliseconds (0 if none).
+    pub last_activity_ms: u64,
+    /// Whether the contact's key changed and awaits the user's decision.
+    pub key_changed: bool,
+}

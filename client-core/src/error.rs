@@ -1,0 +1,108 @@
+//! The one error type of the client API.
+//!
+//! Each variant names a failure a caller can act on: a wrong password, a
+//! contact whose key changed, a relay refusal with its code, a network
+//! problem worth retrying. Integrators match on these; the CLI maps them to
+//! exit codes.
+//!
+//! Must never: carry a secret (password, token, key) in its message.
+
+use umbra_protocol::wire::ErrorCode;
+
+use crate::store::StoreError;
+
+/// Everything that can go wrong in the client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The local store failed (wrong password, tampering, I/O...).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The password does not open the local store.
+    #[error("wrong password")]
+    WrongPassword,
+    /// The relay refused the login (wrong username or password; the relay
+    /// deliberately does not say which).
+    #[error("login failed: wrong username or password")]
+    AuthFailed,
+    /// The contact's identity key differs from the one pinned for them.
+    /// Nothing is sent until the user accepts the new key
+    /// ([`Client::accept_key_change`](crate::Client::accept_key_change)) or
+    /// verifies it ([`Client::mark_verified`](crate::Client::mark_verified)).
+    #[error("{username}'s identity key changed; verify or accept the new key before sending")]
+    UntrustedKey {
+        /// The contact.
+        username: String,
+    },
+    /// No account has this username, or it published no keys.
+    #[error("unknown user {0}")]
+    UnknownUser(String),
+    /// The username breaks the naming rules.
+    #[error("invalid username: {0}")]
+    InvalidUsername(#[from] umbra_protocol::wire::UsernameError),
+    /// The message is larger than the protocol allows.
+    #[error("message too large: {len} bytes, at most {max}")]
+    MessageTooLarge {
+        /// Its size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The relay answered a request with an error.
+    #[error("relay refused the request: {code}: {message}")]
+    Relay {
+        /// The relay's code.
+        code: ErrorCode,
+        /// The relay's explanation.
+        message: String,
+        /// For `RateLimited`: seconds to wait.
+        retry_after_secs: Option<u32>,
+    },
+    /// The relay could not be reached or the connection broke.
+    #[error("relay connection: {0}")]
+    Connection(String),
+    /// The relay sent something this client cannot use.
+    #[error("relay protocol violation: {0}")]
+    Protocol(String),
+    /// A cryptographic operation failed (a bad bundle, a broken session).
+    #[error("cryptographic failure: {0}")]
+    Crypto(String),
+    /// An operation did not finish in time.
+    #[error("timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    /// The server URL is not usable.
+    #[error("invalid server URL {0}: expected http(s):// or ws(s)://")]
+    BadServerUrl(String),
+    /// The client was shut down, logged out or its account deleted.
+    #[error("the client is closed")]
+    Closed,
+}
+
+impl Error {
+    /// Whether repeating the operation later may succeed (network trouble,
+    /// rate limits, a busy relay).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Connection(_) | Error::Timeout(_) => true,
+            Error::Relay { code, .. } => code.is_retryable(),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn relay(code: ErrorCode, message: String, retry_after_secs: Option<u32>) -> Self {
+        Error::Relay {
+            code,
+            message,
+            retry_after_secs,
+        }
+    }
+}
+
+impl From<umbra_protocol::wire::WireError> for Error {
+    fn from(e: umbra_protocol::wire::WireError) -> Self {
+        Error::Protocol(e.to_string())
+    }
+}
+
+/// The client's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

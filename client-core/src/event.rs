@@ -1,0 +1,123 @@
+//! What the client tells its user: the event stream.
+//!
+//! Everything that happens without the user asking — a message arrives, a
+//! receipt, a typing notice, a contact's key changes, a message cannot be
+//! decrypted, the connection goes up or down — is an [`Event`]. A TUI
+//! consumes [`Client::events`](crate::Client::events); a script calls
+//! [`Client::receive_until_empty`](crate::Client::receive_until_empty).
+//!
+//! Must never: carry key material, or hide a failure (a decryption failure is
+//! an event, not a silent drop).
+
+use crate::MessageId;
+
+/// The state of the relay connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Not connected, and not trying (before `connect`, after logout).
+    Offline,
+    /// Opening the WebSocket and authenticating.
+    Connecting,
+    /// Authenticated; messages flow.
+    Connected,
+    /// The connection dropped; the next attempt is in `retry_in`.
+    Reconnecting {
+        /// Delay before the next attempt.
+        retry_in: std::time::Duration,
+        /// Why the last attempt failed.
+        reason: String,
+    },
+    /// The relay closed the connection for good (for example another device
+    /// session replaced this one, or the token expired). No retry happens.
+    Closed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Something that happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A text message arrived (already stored in history).
+    Message {
+        /// The sender's username.
+        from: String,
+        /// The sender's message id.
+        id: MessageId,
+        /// The text, exactly as sent: untrusted, sanitise before display.
+        body: String,
+        /// The sender's clock when sending, Unix milliseconds (untrusted).
+        sent_at_ms: u64,
+        /// When the relay accepted it, Unix milliseconds.
+        received_at_ms: u64,
+    },
+    /// The relay durably accepted one of our messages.
+    Sent {
+        /// The recipient.
+        to: String,
+        /// Our message id.
+        id: MessageId,
+    },
+    /// The relay refused one of our messages for good; it will not be retried.
+    SendFailed {
+        /// The recipient.
+        to: String,
+        /// Our message id.
+        id: MessageId,
+        /// Why.
+        reason: String,
+    },
+    /// A contact's device received our messages.
+    DeliveryReceipt {
+        /// The contact.
+        from: String,
+        /// Our message ids.
+        ids: Vec<MessageId>,
+    },
+    /// A contact read our messages.
+    ReadReceipt {
+        /// The contact.
+        from: String,
+        /// Our message ids.
+        ids: Vec<MessageId>,
+    },
+    /// A contact started or stopped typing.
+    Typing {
+        /// The contact.
+        from: String,
+        /// Whether they are typing now.
+        started: bool,
+    },
+    /// A contact's identity key differs from the pinned one. Sending to them
+    /// fails with [`Error::UntrustedKey`](crate::Error::UntrustedKey) until
+    /// the user accepts or verifies the new key. Their incoming messages are
+    /// still shown, marked by this event.
+    KeyChanged {
+        /// The contact.
+        username: String,
+    },
+    /// An envelope could not be decrypted or authenticated. The sender is
+    /// unknown when the failure happened before the sealed layer opened.
+    DecryptionFailed {
+        /// The sender, if the sealed layer revealed one.
+        from: Option<String>,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The connection changed state.
+    Connection(ConnectionState),
+    /// Everything the relay had queued for us has been received.
+    QueueEmpty,
+    /// New one-time prekeys were uploaded after the relay reported a low count.
+    PreKeysReplenished {
+        /// How many were uploaded.
+        uploaded: u32,
+    },
+    /// The event stream fell behind and dropped this many events (only for a
+    /// receiver that did not keep up; the store still has every message).
+    Lagged {
+        /// Events missed.
+        missed: u64,
+    },
+}

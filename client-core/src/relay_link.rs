@@ -1,0 +1,140 @@
+//! One WebSocket to the relay, speaking `protocol::wire` frames.
+//!
+//! Binary messages only: each is one versioned frame, checked against
+//! `MAX_FRAME_BYTES` before parsing (the decoder does it; the socket is also
+//! configured with the same limit so an oversized frame is never buffered).
+//! WebSocket pings are answered by tungstenite; a close or a text message ends
+//! the link with an error.
+//!
+//! Must never: log frame contents (they carry tokens and envelopes), or
+//! interpret a frame of an unsupported version.
+
+use std::path::Path;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use umbra_protocol::wire::{self, ClientFrame, RelayFrame, Request, Response};
+
+use crate::Error;
+
+/// How long opening the socket may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// An open WebSocket to the relay.
+pub(crate) struct RelayLink {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_request_id: u64,
+}
+
+impl std::fmt::Debug for RelayLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayLink").finish_non_exhaustive()
+    }
+}
+
+impl RelayLink {
+    /// Opens the WebSocket at `url` (`ws://host/v1/ws` or `wss://...`; TLS
+    /// trusts the roots in `tls_roots`, else the system bundle).
+    pub(crate) async fn connect(url: &str, tls_roots: Option<&Path>) -> Result<Self, Error> {
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(wire::MAX_FRAME_BYTES))
+            .max_frame_size(Some(wire::MAX_FRAME_BYTES));
+        let connector = if url.starts_with("wss://") {
+            Connector::Rustls(crate::tls::client_config(tls_roots)?)
+        } else {
+            Connector::Plain
+        };
+        let connect = tokio_tungstenite::connect_async_tls_with_config(
+            url,
+            Some(config),
+            false,
+            Some(connector),
+        );
+        let (ws, _response) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+            .await
+            .map_err(|_| Error::Connection(format!("connecting to {url} timed out")))?
+            .map_err(|e| Error::Connection(format!("connecting to {url}: {e}")))?;
+        Ok(Self {
+            ws,
+            next_request_id: 1,
+        })
+    }
+
+    /// Sends a request with a fresh id; returns the id.
+    pub(crate) async fn send(&mut self, request: Request) -> Result<u64, Error> {
+        request
+            .check_limits()
+            .map_err(|e| Error::Protocol(format!("request over a limit: {e}")))?;
+        let request_id = self.next_request_id;
+        self.next_request_id = self.next_request_id.wrapping_add(1).max(1);
+        let bytes = wire::encode_client(&ClientFrame {
+            request_id,
+            request,
+        })?;
+        self.ws
+            .send(Message::Binary(bytes.into()))
+            .await
+            .map_err(|e| Error::Connection(format!("sending to relay: {e}")))?;
+        Ok(request_id)
+    }
+
+    /// The next relay frame. `Ok(None)` when the relay closed the socket.
+    pub(crate) async fn next_frame(&mut self) -> Result<Option<RelayFrame>, Error> {
+        loop {
+            let message = match self.ws.next().await {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(Error::Connection(format!("relay connection: {e}"))),
+                Some(Ok(m)) => m,
+            };
+            match message {
+                Message::Binary(bytes) => return Ok(Some(wire::decode_relay(&bytes)?)),
+                Message::Close(_) => return Ok(None),
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                Message::Text(_) => {
+                    return Err(Error::Protocol("relay sent a text message".into()))
+                }
+            }
+        }
+    }
+
+    /// Sends `request` and waits for its response, discarding pushed frames
+    /// (only used before authentication, when the relay pushes nothing that
+    /// matters; anything queued is redelivered on the real connection since
+    /// it is never acknowledged here).
+    pub(crate) async fn call(&mut self, request: Request) -> Result<Response, Error> {
+        let id = self.send(request).await?;
+        loop {
+            match self.next_frame().await? {
+                None => return Err(Error::Connection("relay closed the connection".into())),
+                Some(RelayFrame::Response {
+                    request_id,
+                    response,
+                }) if request_id == id || request_id == 0 => return Ok(response),
+                Some(RelayFrame::Closing { code, reason }) => {
+                    return Err(Error::relay(code, reason, None))
+                }
+                Some(_) => continue,
+            }
+        }
+    }
+
+    /// Closes the socket politely.
+    pub(crate) async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// Turns a relay `Error` response into [`Error`], passing others through.
+pub(crate) fn into_result(response: Response) -> Result<Response, Error> {
+    match response {
+        Response::Error {
+            code,
+            message,
+            retry_after_secs,
+        } => Err(Error::relay(code, message, retry_after_secs)),
+        other => Ok(other),
+    }
+}

@@ -1,0 +1,215 @@
+//! Local persistence: a small storage trait and the sealing layer above it.
+//!
+//! A [`ClientStore`] backend keeps opaque rows `(kind, slot, sealed bytes)`
+//! plus one unsealed header. It never sees plaintext: every value is sealed
+//! by the crate's vault (XChaCha20-Poly1305 under a key derived from the
+//! user's password) before it reaches the backend, and every slot that would
+//! name a contact is an HMAC of that name. So a backend an integrator writes
+//! (for a phone's keychain, a browser's IndexedDB, ...) cannot leak contents
+//! even if it is careless.
+//!
+//! Two backends ship: [`SqliteStore`] (a file in the data directory) and
+//! [`MemoryStore`] (tests, ephemeral clients).
+//!
+//! Must never: hand plaintext or a clear contact name to a backend, or apply
+//! half of a [`WriteOp`] batch.
+
+mod header;
+mod memory;
+mod sqlite;
+mod store_key;
+mod vault;
+
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::pin::Pin;
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+pub use store_key::KdfParams;
+pub(crate) use vault::{Txn, Vault};
+
+/// The future every [`ClientStore`] method returns (boxed so the trait stays
+/// object-safe and a client can hold `Arc<dyn ClientStore>`).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// What a stored record holds. The kind is part of each record's associated
+/// data, so a record of one kind never opens as another. Numbers are part of
+/// the on-disk format and never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum RecordKind {
+    /// The password check sealed into the header.
+    Check = 1,
+    /// Our identity key pair and account (singleton).
+    Account = 2,
+    /// The relay session token (singleton).
+    Token = 3,
+    /// Signed prekeys we still accept (slot: HMAC of the id).
+    SignedPreKey = 4,
+    /// Unused one-time prekeys (slot: HMAC of the id).
+    OneTimePreKey = 5,
+    /// The last-resort prekey (singleton).
+    LastResortPreKey = 6,
+    /// Prekey bookkeeping: next ids, rotation time (singleton).
+    PreKeyState = 7,
+    /// A contact: pinned identity and trust (slot: HMAC of the account id).
+    Contact = 8,
+    /// Username → account id index (slot: HMAC of the username).
+    ContactName = 9,
+    /// A pairwise ratchet session (slot: HMAC of the account id).
+    Session = 10,
+    /// A conversation summary: last message, unread count (slot: HMAC of the account id).
+    Conversation = 11,
+    /// One history entry (slot: HMAC of the account id || u64be sequence).
+    History = 12,
+    /// One sealed envelope waiting for the relay's acceptance (slot: u64be sequence).
+    Outbox = 13,
+    /// An envelope or message id already processed (slot: HMAC of the id).
+    Seen = 14,
+    /// Local counters (singleton).
+    Counters = 15,
+    /// Message id → history entry (slot: HMAC of direction || account id || message id).
+    MessageIndex = 16,
+}
+
+impl RecordKind {
+    /// The kind's stored number.
+    pub const fn as_u8(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind for a stored number, if this version knows it.
+    pub const fn from_u8(value: u8) -> Option<Self> {
+        Some(match value {
+            1 => Self::Check,
+            2 => Self::Account,
+            3 => Self::Token,
+            4 => Self::SignedPreKey,
+            5 => Self::OneTimePreKey,
+            6 => Self::LastResortPreKey,
+            7 => Self::PreKeyState,
+            8 => Self::Contact,
+            9 => Self::ContactName,
+            10 => Self::Session,
+            11 => Self::Conversation,
+            12 => Self::History,
+            13 => Self::Outbox,
+            14 => Self::Seen,
+            15 => Self::Counters,
+            16 => Self::MessageIndex,
+            _ => return None,
+        })
+    }
+}
+
+/// One row as a backend returns it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// The record's slot (opaque bytes).
+    pub slot: Vec<u8>,
+    /// The sealed value (nonce || ciphertext || tag).
+    pub sealed: Vec<u8>,
+}
+
+impl std::fmt::Debug for StoredRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredRecord")
+            .field("slot_len", &self.slot.len())
+            .field("sealed_len", &self.sealed.len())
+            .finish()
+    }
+}
+
+/// One change in an atomic batch.
+#[derive(Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Insert or replace the row at (kind, slot).
+    Put {
+        /// Record kind.
+        kind: RecordKind,
+        /// Slot.
+        slot: Vec<u8>,
+        /// Sealed value.
+        sealed: Vec<u8>,
+    },
+    /// Remove the row at (kind, slot) if present.
+    Delete {
+        /// Record kind.
+        kind: RecordKind,
+        /// Slot.
+        slot: Vec<u8>,
+    },
+}
+
+impl std::fmt::Debug for WriteOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteOp::Put { kind, sealed, .. } => write!(f, "Put({kind:?}, {} bytes)", sealed.len()),
+            WriteOp::Delete { kind, .. } => write!(f, "Delete({kind:?})"),
+        }
+    }
+}
+
+/// A storage backend for sealed records. Implementations must make
+/// [`ClientStore::apply`] atomic (all operations or none) and durable when it
+/// returns, because the client relies on it to persist a ratchet session and
+/// the envelope it produced together.
+pub trait ClientStore: Send + Sync + 'static {
+    /// The unsealed store header, if the store was initialised.
+    fn read_header(&self) -> StoreFuture<'_, Option<Vec<u8>>>;
+    /// Writes the header (creating or replacing it).
+    fn write_header<'a>(&'a self, header: &'a [u8]) -> StoreFuture<'a, ()>;
+    /// The sealed value at (kind, slot).
+    fn get<'a>(&'a self, kind: RecordKind, slot: &'a [u8]) -> StoreFuture<'a, Option<Vec<u8>>>;
+    /// Every row of `kind` whose slot starts with `prefix`, in ascending slot order.
+    fn list<'a>(&'a self, kind: RecordKind, prefix: &'a [u8])
+        -> StoreFuture<'a, Vec<StoredRecord>>;
+    /// Applies every operation, atomically and durably.
+    fn apply(&self, batch: Vec<WriteOp>) -> StoreFuture<'_, ()>;
+    /// Removes every row and the header (account deletion).
+    fn erase_all(&self) -> StoreFuture<'_, ()>;
+}
+
+/// Why the local store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The password does not open this store.
+    #[error("wrong password for this local store")]
+    WrongPassword,
+    /// No account has been set up in this store yet.
+    #[error("the local store holds no account; register or log in first")]
+    NotInitialized,
+    /// The store already holds an account.
+    #[error("the local store already holds an account")]
+    AlreadyInitialized,
+    /// A record failed authentication: it was modified, swapped with another
+    /// record, or moved to a different slot.
+    #[error("a stored {kind:?} record failed authentication (modified, swapped or moved)")]
+    Tampered {
+        /// Which kind of record.
+        kind: RecordKind,
+    },
+    /// The header is not one this version understands.
+    #[error("local store header is malformed or of an unknown version: {0}")]
+    BadHeader(&'static str),
+    /// A record opened but its contents do not decode.
+    #[error("a stored {kind:?} record does not decode: {source}")]
+    Corrupt {
+        /// Which kind of record.
+        kind: RecordKind,
+        /// The decoder's complaint.
+        source: postcard::Error,
+    },
+    /// Key derivation failed (bad parameters).
+    #[error("password key derivation failed: {0}")]
+    Kdf(String),
+    /// The SQLite backend failed.
+    #[error("SQLite store: {0}")]
+    Sqlite(#[from] sqlx::Error),
+    /// Files or directories could not be created or secured.
+    #[error("local store file: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,216 @@
+//! The SQLite [`ClientStore`]: one file, `umbra-client.db`, in the data directory.
+//!
+//! Schema: `header(id INTEGER PRIMARY KEY CHECK (id = 1), bytes BLOB)` and
+//! `records(kind INTEGER, slot BLOB, sealed BLOB, PRIMARY KEY (kind, slot))`.
+//! Only sealed values and opaque slots are written. The directory is created
+//! 0700 and the database file 0600 before SQLite opens it (SQLite gives its
+//! journal and WAL files the database file's mode). `synchronous = FULL`, so a
+//! committed batch survives a power cut: the client relies on it to persist a
+//! ratchet session before the ciphertext leaves.
+//!
+//! Must never: store a clear value, or apply a batch outside one transaction.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::{ClientStore, RecordKind, StoreError, StoreFuture, StoredRecord, WriteOp};
+
+/// File name of the database inside the data directory.
+pub const DATABASE_FILE: &str = "umbra-client.db";
+
+/// A store in an SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `data_dir`, securing the
+    /// directory (0700) and file (0600).
+    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        secure_dir(data_dir)?;
+        let path = data_dir.join(DATABASE_FILE);
+        secure_file(&path)?;
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        // One connection: the client is the only writer, and a single
+        // connection serialises batches without SQLITE_BUSY retries.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS header (id INTEGER PRIMARY KEY CHECK (id = 1), bytes BLOB NOT NULL)",
+        )
+        .execute(&pool)
+        .await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS records (kind INTEGER NOT NULL, slot BLOB NOT NULL, \
+             sealed BLOB NOT NULL, PRIMARY KEY (kind, slot)) WITHOUT ROWID",
+        )
+        .execute(&pool)
+        .await?;
+        Ok(Self { pool, path })
+    }
+
+    /// The database file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes the pool, flushing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(unix)]
+fn secure_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn secure_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn secure_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dir)?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn secure_file(_path: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
+impl ClientStore for SqliteStore {
+    fn read_header(&self) -> StoreFuture<'_, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT bytes FROM header WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(row.map(|r| r.get::<Vec<u8>, _>(0)))
+        })
+    }
+
+    fn write_header<'a>(&'a self, header: &'a [u8]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query("INSERT OR REPLACE INTO header (id, bytes) VALUES (1, ?1)")
+                .bind(header)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn get<'a>(&'a self, kind: RecordKind, slot: &'a [u8]) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT sealed FROM records WHERE kind = ?1 AND slot = ?2")
+                .bind(i64::from(kind.as_u8()))
+                .bind(slot)
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(row.map(|r| r.get::<Vec<u8>, _>(0)))
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        kind: RecordKind,
+        prefix: &'a [u8],
+    ) -> StoreFuture<'a, Vec<StoredRecord>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT slot, sealed FROM records WHERE kind = ?1 \
+                 AND substr(slot, 1, length(?2)) = ?2 ORDER BY slot",
+            )
+            .bind(i64::from(kind.as_u8()))
+            .bind(prefix)
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| StoredRecord {
+                    slot: r.get(0),
+                    sealed: r.get(1),
+                })
+                .collect())
+        })
+    }
+
+    fn apply(&self, batch: Vec<WriteOp>) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            for op in &batch {
+                match op {
+                    WriteOp::Put { kind, slot, sealed } => {
+                        sqlx::query(
+                            "INSERT OR REPLACE INTO records (kind, slot, sealed) VALUES (?1, ?2, ?3)",
+                        )
+                        .bind(i64::from(kind.as_u8()))
+                        .bind(slot.as_slice())
+                        .bind(sealed.as_slice())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    WriteOp::Delete { kind, slot } => {
+                        sqlx::query("DELETE FROM records WHERE kind = ?1 AND slot = ?2")
+                            .bind(i64::from(kind.as_u8()))
+                            .bind(slot.as_slice())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn erase_all(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("DELETE FROM records").execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM header").execute(&mut *tx).await?;
+            tx.commit().await?;
+            // Deleted pages may still hold old sealed bytes; VACUUM rewrites the file.
+            sqlx::query("VACUUM").execute(&self.pool).await?;
+            Ok(())
+        })
+    }
+}

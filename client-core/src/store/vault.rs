@@ -1,0 +1,273 @@
+//! The sealing layer between the client and a [`ClientStore`] backend.
+//!
+//! Every value is postcard-encoded, then sealed with XChaCha20-Poly1305 under
+//! the record key, a fresh random 24-byte nonce, and associated data
+//! `STORE_FORMAT_VERSION (1) || kind (1) || owner account id (16) || slot`.
+//! Binding the kind and slot means a record copied over another record, or
+//! moved to another slot, fails to open ([`StoreError::Tampered`]); binding
+//! the owner means a record from another account's store fails too.
+//! Slots that would reveal a name are `HMAC-SHA256(slot_key, kind || name)`.
+//!
+//! Must never: write an unsealed value, reuse a nonce on purpose (nonces are
+//! random and 192-bit, so accidental reuse is negligible), or return a value
+//! whose tag did not verify.
+
+use std::sync::Arc;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use rand::{CryptoRng, RngCore};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::Sha256;
+use umbra_protocol::wire::AccountId;
+use zeroize::Zeroizing;
+
+use super::header::{StoreHeader, STORE_FORMAT_VERSION};
+use super::store_key::{KdfParams, StoreKeys, SALT_LEN};
+use super::{ClientStore, RecordKind, StoreError, WriteOp};
+
+const NONCE_LEN: usize = 24;
+const CHECK_PLAINTEXT: &[u8] = b"umbra client store check v1";
+
+/// An unlocked store: a backend plus the keys that open its records.
+pub(crate) struct Vault {
+    backend: Arc<dyn ClientStore>,
+    keys: StoreKeys,
+    owner: AccountId,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A batch of sealed writes, applied atomically by [`Vault::commit`].
+#[derive(Debug, Default)]
+pub(crate) struct Txn {
+    ops: Vec<WriteOp>,
+}
+
+impl Txn {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Vault {
+    /// Initialises an empty backend for `owner`, sealed under `password`.
+    pub(crate) async fn create<R: RngCore + CryptoRng>(
+        backend: Arc<dyn ClientStore>,
+        password: &[u8],
+        params: KdfParams,
+        owner: AccountId,
+        rng: &mut R,
+    ) -> Result<Self, StoreError> {
+        if backend.read_header().await?.is_some() {
+            return Err(StoreError::AlreadyInitialized);
+        }
+        let mut salt = [0u8; SALT_LEN];
+        rng.fill_bytes(&mut salt);
+        let keys = StoreKeys::derive(password, &salt, params)?;
+        let vault = Self {
+            backend,
+            keys,
+            owner,
+        };
+        let check = vault.seal_bytes(RecordKind::Check, &[], CHECK_PLAINTEXT, rng)?;
+        let header = StoreHeader {
+            params,
+            salt,
+            owner,
+            check,
+        };
+        vault.backend.write_header(&header.encode()).await?;
+        Ok(vault)
+    }
+
+    /// Opens an initialised backend; a wrong password is [`StoreError::WrongPassword`].
+    pub(crate) async fn unlock(
+        backend: Arc<dyn ClientStore>,
+        password: &[u8],
+    ) -> Result<Self, StoreError> {
+        let header = backend
+            .read_header()
+            .await?
+            .ok_or(StoreError::NotInitialized)?;
+        let header = StoreHeader::decode(&header)?;
+        let keys = StoreKeys::derive(password, &header.salt, header.params)?;
+        let vault = Self {
+            backend,
+            keys,
+            owner: header.owner,
+        };
+        match vault.open_bytes(RecordKind::Check, &[], &header.check) {
+            Ok(check) if check.as_slice() == CHECK_PLAINTEXT => Ok(vault),
+            _ => Err(StoreError::WrongPassword),
+        }
+    }
+
+    /// Whether the backend holds an initialised store.
+    pub(crate) async fn is_initialized(backend: &dyn ClientStore) -> Result<bool, StoreError> {
+        Ok(backend.read_header().await?.is_some())
+    }
+
+    pub(crate) fn owner(&self) -> AccountId {
+        self.owner
+    }
+
+    pub(crate) fn backend(&self) -> &Arc<dyn ClientStore> {
+        &self.backend
+    }
+
+    /// The opaque slot for a named record: `HMAC-SHA256(slot_key, kind || name)`.
+    pub(crate) fn slot(&self, kind: RecordKind, name: &[u8]) -> Vec<u8> {
+        // HMAC accepts keys of any length, so new_from_slice cannot fail here.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.keys.slot_key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(&[kind.as_u8()]);
+        mac.update(name);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// An ordered slot: a named prefix followed by a big-endian sequence
+    /// number, so `list` returns entries in sequence order.
+    pub(crate) fn ordered_slot(&self, kind: RecordKind, name: &[u8], seq: u64) -> Vec<u8> {
+        let mut slot = self.slot(kind, name);
+        slot.extend_from_slice(&seq.to_be_bytes());
+        slot
+    }
+
+    fn associated_data(&self, kind: RecordKind, slot: &[u8]) -> Vec<u8> {
+        let mut ad = Vec::with_capacity(2 + 16 + slot.len());
+        ad.push(STORE_FORMAT_VERSION);
+        ad.push(kind.as_u8());
+        ad.extend_from_slice(self.owner.as_bytes());
+        ad.extend_from_slice(slot);
+        ad
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new((&self.keys.record_key).into())
+    }
+
+    fn seal_bytes<R: RngCore + CryptoRng>(
+        &self,
+        kind: RecordKind,
+        slot: &[u8],
+        plaintext: &[u8],
+        rng: &mut R,
+    ) -> Result<Vec<u8>, StoreError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rng.fill_bytes(&mut nonce);
+        let ad = self.associated_data(kind, slot);
+        let ciphertext = self
+            .cipher()
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &ad,
+                },
+            )
+            .map_err(|_| StoreError::Kdf("record encryption failed".into()))?;
+        let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ciphertext);
+        Ok(out)
+    }
+
+    fn open_bytes(
+        &self,
+        kind: RecordKind,
+        slot: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        if sealed.len() < NONCE_LEN {
+            return Err(StoreError::Tampered { kind });
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        let ad = self.associated_data(kind, slot);
+        self.cipher()
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: &ad,
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| StoreError::Tampered { kind })
+    }
+
+    fn open_value<T: DeserializeOwned>(
+        &self,
+        kind: RecordKind,
+        slot: &[u8],
+        sealed: &[u8],
+    ) -> Result<T, StoreError> {
+        let plain = self.open_bytes(kind, slot, sealed)?;
+        postcard::from_bytes(&plain).map_err(|source| StoreError::Corrupt { kind, source })
+    }
+
+    /// Reads and opens one record.
+    pub(crate) async fn get<T: DeserializeOwned>(
+        &self,
+        kind: RecordKind,
+        slot: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        match self.backend.get(kind, slot).await? {
+            Some(sealed) => self.open_value(kind, slot, &sealed).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads and opens every record of `kind` under `prefix`, in slot order.
+    pub(crate) async fn list<T: DeserializeOwned>(
+        &self,
+        kind: RecordKind,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+        let rows = self.backend.list(kind, prefix).await?;
+        rows.into_iter()
+            .map(|row| {
+                let value = self.open_value(kind, &row.slot, &row.sealed)?;
+                Ok((row.slot, value))
+            })
+            .collect()
+    }
+
+    /// Seals `value` into `txn` at (kind, slot).
+    pub(crate) fn put<T: Serialize, R: RngCore + CryptoRng>(
+        &self,
+        txn: &mut Txn,
+        kind: RecordKind,
+        slot: Vec<u8>,
+        value: &T,
+        rng: &mut R,
+    ) -> Result<(), StoreError> {
+        let plain = Zeroizing::new(
+            postcard::to_stdvec(value).map_err(|source| StoreError::Corrupt { kind, source })?,
+        );
+        let sealed = self.seal_bytes(kind, &slot, &plain, rng)?;
+        txn.ops.push(WriteOp::Put { kind, slot, sealed });
+        Ok(())
+    }
+
+    /// Adds a deletion to `txn`.
+    pub(crate) fn delete(&self, txn: &mut Txn, kind: RecordKind, slot: Vec<u8>) {
+        txn.ops.push(WriteOp::Delete { kind, slot });
+    }
+
+    /// Applies `txn` atomically.
+    pub(crate) async fn commit(&self, txn: Txn) -> Result<(), StoreError> {
+        if txn.ops.is_empty() {
+            return Ok(());
+        }
+        self.backend.apply(txn.ops).await
+    }
+}

@@ -1,0 +1,608 @@
+//! End-to-end behaviour of the client against a real relay running in this
+//! process (the `umbra-relay` library on 127.0.0.1:0 with a temporary SQLite
+//! store): registration, messages both ways, offline delivery, receipts,
+//! trust on first use and key changes, crash safety of the outbox, and
+//! duplicate suppression.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use umbra_client_core::store::{ClientStore, MemoryStore, RecordKind, WriteOp};
+use umbra_client_core::{
+    Client, ClientConfig, DeliveryStatus, Direction, Error, Event, KdfParams, TrustLevel,
+};
+use umbra_relay::app::{start, RunningRelay};
+use umbra_relay::config::{RelayConfig, Settings};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct TestRelay {
+    relay: RunningRelay,
+    _dir: tempfile::TempDir,
+}
+
+fn tls_fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../server/tests/fixtures/tls")
+        .join(name)
+}
+
+impl TestRelay {
+    async fn start() -> Self {
+        Self::start_with(Settings::default()).await
+    }
+
+    async fn start_with(settings: Settings) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = Settings {
+            listen: Some("127.0.0.1:0".parse().expect("addr")),
+            data_dir: Some(dir.path().to_path_buf()),
+            ..settings
+        };
+        let config = RelayConfig::resolve(settings).expect("relay config");
+        let store = umbra_relay::store::open(None, dir.path())
+            .await
+            .expect("relay store");
+        let relay = start(&config, store, false).await.expect("relay starts");
+        Self { relay, _dir: dir }
+    }
+
+    fn url(&self) -> String {
+        self.relay.url()
+    }
+}
+
+fn config(url: &str, store: &Arc<MemoryStore>) -> ClientConfig {
+    let store: Arc<dyn ClientStore> = store.clone();
+    ClientConfig::with_store(url, store).kdf_params(KdfParams::insecure_for_tests())
+}
+
+async fn register(url: &str, name: &str) -> (Client, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::new());
+    let client = tokio::time::timeout(
+        WAIT,
+        Client::register(config(url, &store), name, "pw-of-test"),
+    )
+    .await
+    .expect("register in time")
+    .expect("register");
+    (client, store)
+}
+
+fn messages(events: &[Event]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message { from, body, .. } => Some((from.clone(), body.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An event stream subscribed before an action, read until a condition holds.
+struct Watch(futures_util::stream::BoxStream<'static, Event>);
+
+impl Watch {
+    fn on(client: &Client) -> Self {
+        Self(client.events())
+    }
+
+    async fn until(&mut self, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+        use futures_util::StreamExt;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        while !done(&seen) {
+            match tokio::time::timeout_at(deadline, self.0.next()).await {
+                Ok(Some(event)) => seen.push(event),
+                Ok(None) => panic!("event stream ended; saw {seen:?}"),
+                Err(_) => panic!("timed out; saw {seen:?}"),
+            }
+        }
+        seen
+    }
+
+    async fn messages(&mut self, n: usize) -> Vec<Event> {
+        self.until(|seen| messages(seen).len() >= n).await
+    }
+}
+
+async fn receive(client: &Client) -> Vec<Event> {
+    client
+        .receive_until_empty(Duration::from_secs(10))
+        .await
+        .expect("receive")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_users_exchange_messages_both_ways_one_offline() {
+    let relay = TestRelay::start().await;
+    let (alice, _) = register(&relay.url(), "alice").await;
+    let (bob, bob_store) = register(&relay.url(), "bob").await;
+    let bob_account = bob.whoami().account_id;
+    // Bob goes offline (his process ends).
+    bob.shutdown().await;
+    drop(bob);
+
+    let first = alice.send_text("bob", "hello bob").await.expect("send");
+    let second = alice
+        .send_text("Bob", "are you there?")
+        .await
+        .expect("send, name case-folded");
+    alice.flush_outbox(WAIT).await.expect("relay accepted");
+    let history = alice.history("bob", 10).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(history.iter().all(|h| h.direction == Direction::Outgoing));
+    assert!(
+        history.iter().all(|h| h.status >= DeliveryStatus::Sent),
+        "{history:?}"
+    );
+
+    // Bob comes back and drains his queue (alice watches for his receipts).
+    let mut watch_alice = Watch::on(&alice);
+    let bob = Client::open(config(&relay.url(), &bob_store), "pw-of-test")
+        .await
+        .expect("reopen bob");
+    assert_eq!(bob.whoami().account_id, bob_account);
+    let events = receive(&bob).await;
+    assert_eq!(
+        messages(&events),
+        vec![
+            ("alice".to_string(), "hello bob".to_string()),
+            ("alice".to_string(), "are you there?".to_string())
+        ]
+    );
+    assert!(events.iter().any(|e| matches!(e, Event::QueueEmpty)));
+    let conversations = bob.conversations().await.unwrap();
+    assert_eq!(conversations.len(), 1);
+    assert_eq!(conversations[0].peer, "alice");
+    assert_eq!(conversations[0].unread, 2);
+    assert_eq!(
+        conversations[0]
+            .last_message
+            .as_ref()
+            .map(|m| m.body.as_str()),
+        Some("are you there?")
+    );
+    assert_eq!(
+        bob.contacts()
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| (c.username.as_str(), c.trust))
+            .collect::<Vec<_>>(),
+        vec![("alice", TrustLevel::Unverified)]
+    );
+
+    // Bob reads and replies; alice gets the reply, delivery and read receipts.
+    bob.mark_read("alice").await.unwrap();
+    assert_eq!(bob.conversations().await.unwrap()[0].unread, 0);
+    bob.send_text("alice", "hi alice").await.unwrap();
+    bob.flush_outbox(WAIT).await.unwrap();
+
+    let ids = |seen: &[Event], read: bool| -> Vec<umbra_client_core::MessageId> {
+        seen.iter()
+            .flat_map(|e| match e {
+                Event::DeliveryReceipt { from, ids } if !read && from == "bob" => ids.clone(),
+                Event::ReadReceipt { from, ids } if read && from == "bob" => ids.clone(),
+                _ => Vec::new(),
+            })
+            .collect()
+    };
+    let seen = watch_alice
+        .until(|seen| {
+            messages(seen).len() == 1 && ids(seen, false).len() >= 2 && ids(seen, true).len() >= 2
+        })
+        .await;
+    assert_eq!(
+        messages(&seen),
+        vec![("bob".to_string(), "hi alice".to_string())]
+    );
+    let mut delivered = ids(&seen, false);
+    let mut read = ids(&seen, true);
+    delivered.sort();
+    read.sort();
+    let mut ours = vec![first, second];
+    ours.sort();
+    assert_eq!(delivered, ours);
+    assert_eq!(read, ours);
+    let history = alice.history("bob", 10).await.unwrap();
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[0].status, DeliveryStatus::Read);
+    assert_eq!(history[1].status, DeliveryStatus::Read);
+    assert_eq!(history[2].direction, Direction::Incoming);
+
+    // Both compute the same safety number.
+    assert_eq!(
+        alice.safety_number("bob").await.unwrap(),
+        bob.safety_number("alice").await.unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_key_raises_an_event_and_blocks_sending_until_accepted() {
+    let relay = TestRelay::start().await;
+    let (alice, _) = register(&relay.url(), "alice").await;
+    let (bob, _) = register(&relay.url(), "bob").await;
+    let mut watch_bob = Watch::on(&bob);
+    alice.send_text("bob", "first").await.unwrap();
+    alice.flush_outbox(WAIT).await.unwrap();
+    watch_bob.messages(1).await;
+    bob.shutdown().await;
+    drop(bob);
+
+    // Bob reinstalls: an empty store, a login, a brand-new identity.
+    let fresh = Arc::new(MemoryStore::new());
+    let bob = Client::login(config(&relay.url(), &fresh), "bob", "pw-of-test")
+        .await
+        .expect("login on a new device");
+    let mut watch_alice = Watch::on(&alice);
+    bob.send_text("alice", "new phone, same bob").await.unwrap();
+    bob.flush_outbox(WAIT).await.unwrap();
+
+    let events = watch_alice.messages(1).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::KeyChanged { username } if username == "bob")),
+        "{events:?}"
+    );
+    assert_eq!(
+        messages(&events),
+        vec![("bob".into(), "new phone, same bob".into())]
+    );
+    let contact = alice.contacts().await.unwrap();
+    assert_eq!(contact[0].trust, TrustLevel::Changed);
+    assert!(alice.conversations().await.unwrap()[0].key_changed);
+
+    let err = alice.send_text("bob", "blocked?").await.unwrap_err();
+    assert!(
+        matches!(err, Error::UntrustedKey { ref username } if username == "bob"),
+        "{err:?}"
+    );
+    assert!(
+        alice.pending_outbox().await.unwrap().is_empty(),
+        "nothing was queued"
+    );
+
+    // Verifying compares the *new* key.
+    let number = alice.safety_number("bob").await.unwrap();
+    assert_eq!(number, bob.safety_number("alice").await.unwrap());
+    alice.accept_key_change("bob").await.unwrap();
+    assert_eq!(
+        alice.contacts().await.unwrap()[0].trust,
+        TrustLevel::Unverified
+    );
+    let mut watch_bob = Watch::on(&bob);
+    alice.send_text("bob", "welcome back").await.unwrap();
+    alice.flush_outbox(WAIT).await.unwrap();
+    assert_eq!(
+        messages(&watch_bob.messages(1).await),
+        vec![("alice".into(), "welcome back".into())]
+    );
+    alice.mark_verified("bob").await.unwrap();
+    assert_eq!(
+        alice.contacts().await.unwrap()[0].trust,
+        TrustLevel::Verified
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_encrypting_resends_the_same_ciphertext_and_never_reencrypts() {
+    let relay = TestRelay::start().await;
+    let (alice, alice_store) = register(&relay.url(), "alice").await;
+    let (bob, _) = register(&relay.url(), "bob").await;
+    let mut watch_bob = Watch::on(&bob);
+    alice.send_text("bob", "warm up").await.unwrap();
+    alice.flush_outbox(WAIT).await.unwrap();
+    watch_bob.messages(1).await;
+    alice.shutdown().await;
+    drop(alice);
+
+    // Alice's next run cannot reach the relay: encrypt + persist happens, the send does not.
+    let dead = "http://127.0.0.1:9";
+    let offline = Client::open(config(dead, &alice_store), "pw-of-test")
+        .await
+        .unwrap();
+    let id = offline
+        .send_text("bob", "typed while offline")
+        .await
+        .unwrap();
+    let pending = offline.pending_outbox().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].id, id);
+    // Crash: the process dies without any shutdown.
+    drop(offline);
+
+    let alice = Client::open(config(&relay.url(), &alice_store), "pw-of-test")
+        .await
+        .unwrap();
+    let after = alice.pending_outbox().await.unwrap();
+    assert_eq!(
+        after, pending,
+        "the very same envelope bytes wait in the outbox"
+    );
+    alice.flush_outbox(WAIT).await.unwrap();
+    alice.send_text("bob", "and one more").await.unwrap();
+    alice.flush_outbox(WAIT).await.unwrap();
+
+    // Had the outbox re-encrypted, bob would see a replay or a wrong plaintext.
+    let events = watch_bob.messages(2).await;
+    assert_eq!(
+        messages(&events),
+        vec![
+            ("alice".into(), "typed while offline".into()),
+            ("alice".into(), "and one more".into())
+        ]
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::DecryptionFailed { .. })),
+        "{events:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_delivery_is_dropped() {
+    let relay = TestRelay::start().await;
+    let (alice, alice_store) = register(&relay.url(), "alice").await;
+    let (bob, bob_store) = register(&relay.url(), "bob").await;
+    // A session first (starting one needs the relay), then bob goes offline.
+    let mut watch_bob = Watch::on(&bob);
+    alice.send_text("bob", "hello").await.unwrap();
+    alice.flush_outbox(WAIT).await.unwrap();
+    watch_bob.messages(1).await;
+    bob.shutdown().await;
+    drop(bob);
+    alice.shutdown().await;
+    drop(alice);
+
+    let dead = "http://127.0.0.1:9";
+    let offline = Client::open(config(dead, &alice_store), "pw-of-test")
+        .await
+        .unwrap();
+    offline.send_text("bob", "exactly once").await.unwrap();
+    drop(offline);
+    // Snapshot the outbox row, as a crash between the relay's acceptance and
+    // the local deletion would leave it.
+    let store: Arc<dyn ClientStore> = alice_store.clone();
+    let rows = store.list(RecordKind::Outbox, &[]).await.unwrap();
+    assert_eq!(rows.len(), 1);
+
+    let alice = Client::open(config(&relay.url(), &alice_store), "pw-of-test")
+        .await
+        .unwrap();
+    alice.flush_outbox(WAIT).await.unwrap();
+    alice.shutdown().await;
+    drop(alice);
+    store
+        .apply(
+            rows.into_iter()
+                .map(|r| WriteOp::Put {
+                    kind: RecordKind::Outbox,
+                    slot: r.slot,
+                    sealed: r.sealed,
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let alice = Client::open(config(&relay.url(), &alice_store), "pw-of-test")
+        .await
+        .unwrap();
+    alice.flush_outbox(WAIT).await.unwrap();
+
+    // The relay queued the envelope twice; bob shows it once.
+    let bob = Client::open(config(&relay.url(), &bob_store), "pw-of-test")
+        .await
+        .unwrap();
+    let events = receive(&bob).await;
+    assert_eq!(
+        messages(&events),
+        vec![("alice".into(), "exactly once".into())],
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::DecryptionFailed { .. })),
+        "{events:?}"
+    );
+    assert_eq!(bob.history("alice", 10).await.unwrap().len(), 2);
+    assert_eq!(bob.conversations().await.unwrap()[0].unread, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_and_unknown_users_are_clear_errors() {
+    let relay = TestRelay::start().await;
+    let (alice, store) = register(&relay.url(), "alice").await;
+    alice.shutdown().await;
+    let err = Client::open(config(&relay.url(), &store), "not the password")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::WrongPassword), "{err:?}");
+    let other = Arc::new(MemoryStore::new());
+    let err = Client::login(config(&relay.url(), &other), "alice", "not the password")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AuthFailed), "{err:?}");
+    let err = Client::login(config(&relay.url(), &other), "nobody", "whatever")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::AuthFailed),
+        "unknown user looks like a wrong password: {err:?}"
+    );
+    let err = alice.send_text("nobody", "hello?").await.unwrap_err();
+    assert!(matches!(err, Error::UnknownUser(_)), "{err:?}");
+    let err = Client::register(
+        config(&relay.url(), &Arc::new(MemoryStore::new())),
+        "alice",
+        "pw",
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("UsernameTaken"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_backed_clients_survive_a_restart() {
+    let relay = TestRelay::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = |who: &str| {
+        ClientConfig::new(relay.url(), dir.path().join(who))
+            .kdf_params(KdfParams::insecure_for_tests())
+    };
+    let alice = Client::register(cfg("alice"), "alice", "pw-a")
+        .await
+        .unwrap();
+    let bob = Client::register(cfg("bob"), "bob", "pw-b").await.unwrap();
+    let mut watch_bob = Watch::on(&bob);
+    alice.send_text("bob", "stored on disk").await.unwrap();
+    alice.flush_outbox(WAIT).await.unwrap();
+    watch_bob.messages(1).await;
+    bob.shutdown().await;
+    drop(bob);
+    assert!(Client::has_account(&cfg("bob")).await.unwrap());
+    let bob = Client::open(cfg("bob"), "pw-b").await.unwrap();
+    let history = bob.history("alice", 5).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].body, "stored on disk");
+    assert!(matches!(
+        Client::open(cfg("bob"), "pw-a").await,
+        Err(Error::WrongPassword)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_relays_work_with_the_right_ca_and_are_refused_without_it() {
+    let relay = TestRelay::start_with(Settings {
+        tls_cert: Some(tls_fixture("cert.pem")),
+        tls_key: Some(tls_fixture("key.pem")),
+        ..Settings::default()
+    })
+    .await;
+    let url = relay.url();
+    assert!(url.starts_with("https://"), "{url}");
+    let tls_config =
+        |store: &Arc<MemoryStore>| config(&url, store).tls_roots(tls_fixture("ca.pem"));
+
+    // The system roots do not know the test CA: the handshake must fail.
+    let untrusted = Client::register(config(&url, &Arc::new(MemoryStore::new())), "mallory", "pw")
+        .await
+        .unwrap_err();
+    assert!(matches!(untrusted, Error::Connection(_)), "{untrusted:?}");
+
+    let alice_store = Arc::new(MemoryStore::new());
+    let alice = Client::register(tls_config(&alice_store), "alice", "pw-a")
+        .await
+        .unwrap();
+    let bob = Client::register(tls_config(&Arc::new(MemoryStore::new())), "bob", "pw-b")
+        .await
+        .unwrap();
+    let mut watch_bob = Watch::on(&bob);
+    alice.send_text("bob", "over wss").await.unwrap();
+    alice.flush_outbox(WAIT).await.unwrap();
+    assert_eq!(
+        messages(&watch_bob.messages(1).await),
+        vec![("alice".into(), "over wss".into())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_revokes_the_session_and_login_resumes_with_the_same_identity() {
+    let relay = TestRelay::start().await;
+    let (alice, alice_store) = register(&relay.url(), "alice").await;
+    let (bob, _) = register(&relay.url(), "bob").await;
+    let mut watch_bob = Watch::on(&bob);
+    alice.send_text("bob", "before logout").await.unwrap();
+    alice.flush_outbox(WAIT).await.unwrap();
+    watch_bob.messages(1).await;
+
+    alice.logout().await.unwrap();
+    assert!(matches!(
+        alice.send_text("bob", "after").await,
+        Err(Error::Closed)
+    ));
+    drop(alice);
+    // The store is still there, but the token is gone.
+    let reopened = Client::open(config(&relay.url(), &alice_store), "pw-of-test")
+        .await
+        .unwrap();
+    let err = reopened
+        .receive_until_empty(Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Connection(_)), "{err:?}");
+    drop(reopened);
+
+    // Logging in again on the same store keeps the identity: no key change for bob.
+    let alice = Client::login(config(&relay.url(), &alice_store), "alice", "pw-of-test")
+        .await
+        .unwrap();
+    alice.send_text("bob", "back again").await.unwrap();
+    alice.flush_outbox(WAIT).await.unwrap();
+    let events = watch_bob.messages(1).await;
+    assert_eq!(
+        messages(&events),
+        vec![("alice".into(), "back again".into())]
+    );
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::KeyChanged { .. })),
+        "{events:?}"
+    );
+    assert_eq!(
+        bob.contacts().await.unwrap()[0].trust,
+        TrustLevel::Unverified
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_reaches_contacts_and_used_prekeys_are_replenished() {
+    let relay = TestRelay::start().await;
+    let (alice, _) = register(&relay.url(), "alice").await;
+    assert_eq!(
+        alice.replenish_prekeys().await.unwrap(),
+        0,
+        "a fresh account has a full batch"
+    );
+    let (bob, _) = register(&relay.url(), "bob").await;
+    let (carol, _) = register(&relay.url(), "carol").await;
+    let mut watch_alice = Watch::on(&alice);
+    // Each first contact claims one of alice's one-time prekeys.
+    bob.send_text("alice", "hi from bob").await.unwrap();
+    carol.send_text("alice", "hi from carol").await.unwrap();
+    bob.flush_outbox(WAIT).await.unwrap();
+    carol.flush_outbox(WAIT).await.unwrap();
+    watch_alice.messages(2).await;
+    assert_eq!(alice.replenish_prekeys().await.unwrap(), 2);
+    assert_eq!(alice.replenish_prekeys().await.unwrap(), 0);
+
+    alice.rename("alicia").await.unwrap();
+    assert_eq!(alice.whoami().username, "alicia");
+    alice.flush_outbox(WAIT).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let names: Vec<String> = bob
+            .contacts()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.username)
+            .collect();
+        if names == vec!["alicia".to_string()] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bob still lists {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bob.send_text("alicia", "nice name").await.unwrap();
+    bob.flush_outbox(WAIT).await.unwrap();
+    assert_eq!(
+        messages(&watch_alice.messages(1).await[..]).last().cloned(),
+        Some(("bob".into(), "nice name".into()))
+    );
+}
