@@ -1,1 +1,114 @@
-fn main() {}
+//! `umbra`: the terminal client of umbra, end-to-end encrypted chat.
+//!
+//! Parses the command line, prepares the data directory and runs one
+//! command on a tokio runtime, then turns the outcome into one of the exit
+//! statuses documented in docs/CLI.md. Errors are one sanitised line on
+//! stderr, never a backtrace.
+//!
+//! This binary must never take a password from its arguments, print one, or
+//! write untrusted text to the terminal without sanitising it.
+
+mod cli;
+mod commands;
+mod core_errors;
+mod data_dir;
+mod exit_status;
+mod output;
+mod password;
+mod sanitize;
+mod session;
+mod tui;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser};
+
+use crate::cli::{Cli, Command};
+use crate::exit_status::{classify, ExitStatus};
+use crate::sanitize::SafeText;
+use crate::session::Session;
+
+/// Log verbosity comes from this variable (tracing's filter syntax); logs go
+/// to stderr and are off unless asked for, so they never mix with output.
+const LOG_ENV: &str = "UMBRA_LOG";
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // clap prints usage errors (exit 2) and --help/--version (exit 0).
+            let _ = error.print();
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+        }
+    };
+    init_logging();
+    data_dir::restrict_new_files();
+
+    match run(cli) {
+        Ok(status) => status.into(),
+        Err(error) if is_broken_pipe(&error) => {
+            // The reader went away (`umbra receive | head -1`): everything
+            // received is in the local store, so there is nothing to report.
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            let status = classify(&error);
+            // `{:#}` joins the cause chain on one line; sanitising it matters
+            // because relay messages and usernames can end up in errors.
+            eprintln!("umbra: {}", SafeText::line(&format!("{error:#}")));
+            status.into()
+        }
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_ENV)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    if let Command::Completions { shell } = cli.command {
+        let mut command = Cli::command();
+        clap_complete::generate(shell, &mut command, "umbra", &mut std::io::stdout());
+        return Ok(ExitStatus::Success);
+    }
+
+    let session = Session::prepare(&cli)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(dispatch(&session, &cli.command))
+}
+
+async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitStatus> {
+    use commands::*;
+    match command {
+        Command::Register { username } => account::register(session, username).await,
+        Command::Login { username } => account::login(session, username).await,
+        Command::Logout => account::logout(session).await,
+        Command::Whoami => account::whoami(session).await,
+        Command::Send {
+            username,
+            message,
+            timeout,
+        } => send::run(session, username, message, Duration::from_secs(*timeout)).await,
+        Command::Receive { timeout } => receive::run(session, Duration::from_secs(*timeout)).await,
+        Command::Contacts => contacts::run(session).await,
+        Command::Verify(args) => verify::run(session, args).await,
+        Command::Chat => tui::run(session).await,
+        Command::Completions { .. } => Ok(ExitStatus::Success),
+    }
+}

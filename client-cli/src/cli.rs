@@ -1,0 +1,171 @@
+//! The command-line surface of `umbra`, as clap definitions.
+//!
+//! This is a stable interface (docs/CLI.md, DESIGN.md): scripts and the
+//! end-to-end tests rely on every name here. Add, never rename.
+//!
+//! It must never offer a flag that takes a password value: passwords come
+//! only from a terminal prompt, `UMBRA_PASSWORD_FILE` or `--password-command`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// The relay used when neither `--server` nor `UMBRA_SERVER` says otherwise.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7878";
+
+/// umbra: end-to-end encrypted chat whose relay cannot read what it relays.
+#[derive(Debug, Parser)]
+#[command(name = "umbra", version, about, long_about = None)]
+pub struct Cli {
+    /// Relay URL (http://, https://, ws:// or wss://).
+    #[arg(
+        long,
+        global = true,
+        env = "UMBRA_SERVER",
+        default_value = DEFAULT_SERVER,
+        value_name = "URL"
+    )]
+    pub server: String,
+
+    /// Directory for keys and history [default: the platform data dir,
+    /// e.g. ~/.local/share/umbra].
+    #[arg(long, global = true, env = "UMBRA_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Run CMD with `sh -c` and use its standard output as the password
+    /// (e.g. "pass show umbra").
+    #[arg(long, global = true, value_name = "CMD")]
+    pub password_command: Option<String>,
+
+    /// Print one JSON object per line instead of human-readable text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an account on the relay and set up this device.
+    Register {
+        /// The account name (lower-case letters, digits, '_', '-', '.').
+        username: String,
+    },
+    /// Log in to an existing account on this device.
+    Login { username: String },
+    /// Revoke this device's session on the relay (keys and history stay).
+    Logout,
+    /// Show the account this data directory belongs to.
+    Whoami,
+    /// Send a text message.
+    Send {
+        /// The recipient's username.
+        username: String,
+        /// The message; '-' reads it from standard input.
+        message: String,
+        /// Seconds to wait for the relay to accept the message.
+        #[arg(long, value_name = "SECS", default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Print every message waiting on the relay, then exit.
+    Receive {
+        /// Seconds to wait for the relay to finish delivering.
+        #[arg(long, value_name = "SECS", default_value_t = 10)]
+        timeout: u64,
+    },
+    /// List contacts and how far their keys are trusted.
+    Contacts,
+    /// Show the safety number for a contact; mark it verified or accept a
+    /// changed key by quoting the number you compared.
+    Verify(VerifyArgs),
+    /// Interactive chat (terminal UI).
+    Chat,
+    /// Print a shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The contact.
+    pub username: String,
+    /// Mark the contact's key verified. Pass the safety number you compared
+    /// with them out of band (spaces optional); it must match the current one.
+    #[arg(long, value_name = "SAFETY_NUMBER", conflicts_with = "accept")]
+    pub mark_verified: Option<String>,
+    /// Accept a changed key without verifying it, so messages can be sent
+    /// again. Pass the new safety number shown by `umbra verify USERNAME`.
+    #[arg(long, value_name = "SAFETY_NUMBER")]
+    pub accept: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "umbra",
+            "receive",
+            "--json",
+            "--timeout",
+            "3",
+            "--data-dir",
+            "/tmp/a",
+        ])
+        .unwrap();
+        assert!(cli.json);
+        assert_eq!(cli.data_dir, Some(PathBuf::from("/tmp/a")));
+        assert!(matches!(cli.command, Command::Receive { timeout: 3 }));
+    }
+
+    #[test]
+    fn send_takes_recipient_and_message() {
+        let cli = Cli::try_parse_from(["umbra", "send", "bob", "-"]).unwrap();
+        match cli.command {
+            Command::Send {
+                username, message, ..
+            } => {
+                assert_eq!(username, "bob");
+                assert_eq!(message, "-");
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn verify_flags_exclude_each_other() {
+        let both = Cli::try_parse_from([
+            "umbra",
+            "verify",
+            "bob",
+            "--accept",
+            "1",
+            "--mark-verified",
+            "1",
+        ]);
+        assert!(both.is_err());
+    }
+
+    #[test]
+    fn there_is_no_password_flag() {
+        let err = Cli::try_parse_from(["umbra", "--password", "x", "whoami"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn unknown_command_is_a_usage_error() {
+        let err = Cli::try_parse_from(["umbra", "fly"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+}

@@ -1,0 +1,9 @@
+//! One module per group of subcommands. Each command takes the resolved
+//! [`Session`](crate::session::Session), talks to client-core, prints
+//! [`Record`](crate::output::Record)s and returns the exit status it earned.
+
+pub mod account;
+pub mod contacts;
+pub mod receive;
+pub mod send;
+pub mod verify;

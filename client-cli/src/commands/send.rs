@@ -1,0 +1,253 @@
+//! `send USERNAME MESSAGE`: encrypt, queue and hand one message to the relay.
+//!
+//! The message is in the durable outbox before anything is sent, so a
+//! network failure loses nothing: the command reports it (exit 3) and the
+//! next `umbra` run that connects sends the same ciphertext.
+//!
+//! Anything else the connection delivers meanwhile (incoming messages,
+//! receipts, key changes) is printed exactly as `receive` prints it: client-core
+//! stores and acknowledges it, so a later `receive` would not show it again.
+//!
+//! Must never send to a contact whose key changed (client-core refuses; we
+//! exit 4) and never print the message text back.
+
+use std::io::Read;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures_util::{FutureExt, StreamExt};
+use umbra_client_core::{Client, ConnectionState, Event, MessageId};
+
+use crate::commands::receive::records_for;
+
+use crate::exit_status::{ExitStatus, Failure};
+use crate::output::Record;
+use crate::session::Session;
+
+/// Reading more than this from stdin is pointless: client-core would refuse
+/// it as too large anyway, and an unbounded read of a runaway pipe is not.
+const MAX_STDIN_BYTES: u64 = 1024 * 1024;
+
+/// How long to wait for the outcome event after the outbox drained.
+const OUTCOME_GRACE: Duration = Duration::from_secs(2);
+
+enum Outcome {
+    Accepted,
+    Refused(String),
+}
+
+/// What happened while the client was connected for this send.
+struct Sending {
+    id: MessageId,
+    outcome: Outcome,
+    /// Everything else the connection delivered (incoming messages,
+    /// receipts, key changes): printed like `receive` would, because
+    /// client-core has already stored and acknowledged them.
+    other_events: Vec<Event>,
+}
+
+pub async fn run(
+    session: &Session,
+    to: &str,
+    message: &str,
+    timeout: Duration,
+) -> anyhow::Result<ExitStatus> {
+    let body = if message == "-" {
+        read_stdin()?
+    } else {
+        message.to_owned()
+    };
+    if body.trim().is_empty() {
+        return Err(Failure::user("the message is empty").into());
+    }
+    if let Some(position) = forbidden_control(&body) {
+        return Err(Failure::user(format!(
+            "the message contains a control character at byte {position} \
+             (terminal escapes and the like cannot be sent; tab and line breaks can)"
+        ))
+        .into());
+    }
+
+    let client = session.open_client().await?;
+    let mut printer = session.printer();
+    let result = send_and_wait(&client, to, &body, timeout).await;
+    if let Ok(sending) = &result {
+        for event in &sending.other_events {
+            for record in records_for(&client, event.clone()).await {
+                printer.emit(&record)?;
+            }
+        }
+    }
+    client.shutdown().await;
+    let sending = result?;
+
+    match sending.outcome {
+        Outcome::Accepted => {
+            printer.emit(&Record::Sent {
+                to: to.to_owned(),
+                id: sending.id.to_hex(),
+                sent_at: time::OffsetDateTime::now_utc(),
+            })?;
+            Ok(ExitStatus::Success)
+        }
+        Outcome::Refused(reason) => {
+            printer.emit(&Record::SendFailed {
+                to: to.to_owned(),
+                id: sending.id.to_hex(),
+                reason: reason.clone(),
+            })?;
+            Err(Failure::new(
+                ExitStatus::Network,
+                format!("the relay refused the message to {to}: {reason}"),
+            )
+            .into())
+        }
+    }
+}
+
+async fn send_and_wait(
+    client: &Client,
+    to: &str,
+    body: &str,
+    timeout: Duration,
+) -> anyhow::Result<Sending> {
+    // Subscribe first so no event of this run can slip past.
+    let mut events = client.events();
+    let id = client
+        .send_text(to, body)
+        .await
+        .with_context(|| format!("sending to {to}"))?;
+    let queued = || {
+        format!(
+            "the message to {to} is queued locally (id {id}) and will be sent \
+             the next time umbra connects"
+        )
+    };
+
+    let mut seen = Vec::new();
+    let flush = client.flush_outbox(timeout);
+    tokio::pin!(flush);
+    loop {
+        tokio::select! {
+            flushed = &mut flush => {
+                flushed.with_context(queued)?;
+                break;
+            }
+            Some(event) = events.next() => match event {
+                // The message is durable in the outbox, so there is no point
+                // making a script wait out the whole timeout behind a relay
+                // that refuses connections.
+                Event::Connection(ConnectionState::Reconnecting { reason, .. })
+                | Event::Connection(ConnectionState::Closed { reason }) => {
+                    return Err(Failure::new(
+                        ExitStatus::Network,
+                        format!("relay unreachable ({reason}); {}", queued()),
+                    )
+                    .into());
+                }
+                other => seen.push(other),
+            }
+        }
+    }
+
+    // The outcome event may still be on its way when the outbox reports empty.
+    let deadline = tokio::time::Instant::now() + OUTCOME_GRACE;
+    while outcome_in(&seen, id).is_none() {
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(event)) => seen.push(event),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    // Whatever else is already buffered belongs to this run too.
+    while let Some(Some(event)) = events.next().now_or_never() {
+        seen.push(event);
+    }
+
+    let outcome = match outcome_in(&seen, id) {
+        Some(outcome) => outcome,
+        // Not seen (the stream lagged): the outbox still tells whether the
+        // relay took the message.
+        None => {
+            let pending = client.pending_outbox().await?;
+            if pending.iter().any(|p| p.id == id) {
+                return Err(Failure::new(ExitStatus::Network, queued()).into());
+            }
+            Outcome::Accepted
+        }
+    };
+    seen.retain(|event| !is_outcome_of(event, id));
+    Ok(Sending {
+        id,
+        outcome,
+        other_events: seen,
+    })
+}
+
+fn outcome_in(events: &[Event], id: MessageId) -> Option<Outcome> {
+    events.iter().find_map(|event| match event {
+        Event::Sent { id: sent, .. } if *sent == id => Some(Outcome::Accepted),
+        Event::SendFailed {
+            id: failed, reason, ..
+        } if *failed == id => Some(Outcome::Refused(reason.clone())),
+        _ => None,
+    })
+}
+
+fn is_outcome_of(event: &Event, id: MessageId) -> bool {
+    matches!(event, Event::Sent { id: x, .. } | Event::SendFailed { id: x, .. } if *x == id)
+}
+
+fn read_stdin() -> anyhow::Result<String> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .take(MAX_STDIN_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .context("reading the message from stdin")?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_STDIN_BYTES {
+        return Err(Failure::user(format!(
+            "the message on stdin is larger than {MAX_STDIN_BYTES} bytes"
+        ))
+        .into());
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Failure::user("the message on stdin is not valid UTF-8"))?;
+    Ok(strip_one_line_break(text))
+}
+
+/// The protocol carries text without control characters except tab and line
+/// breaks (docs/PROTOCOL.md, content); say so before encrypting anything.
+fn forbidden_control(text: &str) -> Option<usize> {
+    text.char_indices()
+        .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        .map(|(i, _)| i)
+}
+
+/// `echo hi | umbra send bob -` should send "hi", not "hi\n".
+fn strip_one_line_break(mut text: String) -> String {
+    if text.ends_with("\r\n") {
+        text.truncate(text.len() - 2);
+    } else if text.ends_with('\n') {
+        text.truncate(text.len() - 1);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_other_than_whitespace_are_found() {
+        assert_eq!(forbidden_control("multi\nline\ttext\r\n"), None);
+        assert_eq!(forbidden_control("evil \x1b[2J"), Some(5));
+        assert_eq!(forbidden_control("c1 \u{9b}"), Some(3));
+    }
+
+    #[test]
+    fn one_trailing_line_break_is_removed() {
+        assert_eq!(strip_one_line_break("hi\n".into()), "hi");
+        assert_eq!(strip_one_line_break("hi\r\n".into()), "hi");
+        assert_eq!(strip_one_line_break("a\nb\n\n".into()), "a\nb\n");
+        assert_eq!(strip_one_line_break("hi".into()), "hi");
+    }
+}

@@ -1,0 +1,125 @@
+//! Maps client-core failures onto exit statuses (docs/CLI.md).
+//!
+//! The mapping follows what the user can do about a failure: fix the request
+//! (1), retry when the network or relay is back (3), deal with a key change
+//! (4), wait out a rate limit (5), fix credentials (6), fix the data
+//! directory (7).
+//!
+//! This module must never print or format errors; it only classifies them.
+
+use umbra_client_core::{Error, StoreError};
+use umbra_protocol::wire::ErrorCode;
+
+use crate::exit_status::ExitStatus;
+
+/// The exit status for a client-core error, if `cause` is one.
+pub fn status_of(cause: &(dyn std::error::Error + 'static)) -> Option<ExitStatus> {
+    if let Some(error) = cause.downcast_ref::<Error>() {
+        return Some(status_of_core(error));
+    }
+    cause.downcast_ref::<StoreError>().map(status_of_store)
+}
+
+fn status_of_core(error: &Error) -> ExitStatus {
+    match error {
+        Error::Store(store) => status_of_store(store),
+        Error::WrongPassword | Error::AuthFailed => ExitStatus::AuthFailed,
+        Error::UntrustedKey { .. } => ExitStatus::UntrustedKey,
+        Error::UnknownUser(_)
+        | Error::InvalidUsername(_)
+        | Error::MessageTooLarge { .. }
+        | Error::BadServerUrl(_) => ExitStatus::UserError,
+        Error::Relay { code, .. } => status_of_relay_code(*code),
+        Error::Connection(_)
+        | Error::Protocol(_)
+        | Error::Crypto(_)
+        | Error::Timeout(_)
+        | Error::Closed => ExitStatus::Network,
+        _ => ExitStatus::Internal,
+    }
+}
+
+fn status_of_store(error: &StoreError) -> ExitStatus {
+    match error {
+        StoreError::WrongPassword => ExitStatus::AuthFailed,
+        StoreError::NotInitialized | StoreError::AlreadyInitialized => ExitStatus::UserError,
+        _ => ExitStatus::LocalData,
+    }
+}
+
+fn status_of_relay_code(code: ErrorCode) -> ExitStatus {
+    match code {
+        ErrorCode::RateLimited => ExitStatus::RateLimited,
+        ErrorCode::AuthFailed | ErrorCode::NotAuthenticated | ErrorCode::TokenExpired => {
+            ExitStatus::AuthFailed
+        }
+        ErrorCode::UsernameTaken
+        | ErrorCode::InvalidUsername
+        | ErrorCode::UnknownRecipient
+        | ErrorCode::UnknownUsername
+        | ErrorCode::EnvelopeTooLarge
+        | ErrorCode::TooManyRecipients
+        | ErrorCode::NoPreKeys => ExitStatus::UserError,
+        _ => ExitStatus::Network,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit_status::classify;
+
+    fn relay(code: ErrorCode) -> Error {
+        Error::Relay {
+            code,
+            message: "refused".into(),
+            retry_after_secs: None,
+        }
+    }
+
+    #[test]
+    fn each_failure_kind_gets_its_documented_status() {
+        let cases = [
+            (Error::WrongPassword, ExitStatus::AuthFailed),
+            (Error::AuthFailed, ExitStatus::AuthFailed),
+            (
+                Error::Store(StoreError::WrongPassword),
+                ExitStatus::AuthFailed,
+            ),
+            (
+                Error::Store(StoreError::NotInitialized),
+                ExitStatus::UserError,
+            ),
+            (
+                Error::Store(StoreError::Io(std::io::Error::other("x"))),
+                ExitStatus::LocalData,
+            ),
+            (
+                Error::UntrustedKey {
+                    username: "bob".into(),
+                },
+                ExitStatus::UntrustedKey,
+            ),
+            (Error::UnknownUser("zed".into()), ExitStatus::UserError),
+            (Error::Connection("refused".into()), ExitStatus::Network),
+            (
+                Error::Timeout(std::time::Duration::from_secs(1)),
+                ExitStatus::Network,
+            ),
+            (relay(ErrorCode::RateLimited), ExitStatus::RateLimited),
+            (relay(ErrorCode::TokenExpired), ExitStatus::AuthFailed),
+            (relay(ErrorCode::UsernameTaken), ExitStatus::UserError),
+            (relay(ErrorCode::Internal), ExitStatus::Network),
+        ];
+        for (error, expected) in cases {
+            let shown = error.to_string();
+            assert_eq!(classify(&anyhow::Error::new(error)), expected, "{shown}");
+        }
+    }
+
+    #[test]
+    fn status_is_found_under_added_context() {
+        let error = anyhow::Error::new(Error::AuthFailed).context("logging in as alice");
+        assert_eq!(classify(&error), ExitStatus::AuthFailed);
+    }
+}

@@ -1,0 +1,400 @@
+//! Runs `umbra chat`: loads the stored conversations into a [`ChatState`],
+//! then redraws after every keyboard event, client-core event and finished
+//! background task until the user quits.
+//!
+//! Slow work (sending, receipts, accepting keys) runs in spawned tasks that
+//! report back through a channel, so typing never waits for the network.
+//!
+//! This loop must never send to a contact whose key change is unaccepted
+//! (ChatState never emits such a send, and client-core refuses anyway), and
+//! must never accept a key other than the one whose number was on screen.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use crossterm::event::{Event as TermEvent, EventStream};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use umbra_client_core::{
+    Client, ConnectionState, DeliveryStatus, Direction as CoreDirection, Event, HistoryEntry,
+    TrustLevel,
+};
+
+use crate::commands::contacts::trust_of;
+use crate::exit_status::{ExitStatus, Failure};
+use crate::output::{time_from_unix_ms, Delivery};
+use crate::sanitize::SafeText;
+use crate::session::Session;
+use crate::tui::render::render;
+use crate::tui::state::{
+    Action, ChatMessage, ChatState, Connection, Direction, Outgoing, Severity,
+};
+use crate::tui::terminal::TerminalGuard;
+
+/// Messages loaded per conversation at start.
+const HISTORY_PER_CONVERSATION: usize = 500;
+/// How often the clock in the state advances (for "today" decisions).
+const CLOCK_TICK: Duration = Duration::from_secs(20);
+/// How long quitting waits for sends still being encrypted and queued, so a
+/// message typed just before Esc still reaches the durable outbox.
+const QUIT_GRACE: Duration = Duration::from_secs(10);
+
+/// What a background task reports when it finishes.
+enum Completion {
+    Queued {
+        to: String,
+        local_id: String,
+        id: String,
+    },
+    SendFailed {
+        to: String,
+        local_id: String,
+        reason: String,
+    },
+    KeyAccepted {
+        contact: String,
+    },
+    /// The key changed again after the number on screen was shown.
+    KeyMovedOn {
+        contact: String,
+        safety_number: String,
+    },
+    Problem(String),
+}
+
+pub async fn run(session: &Session) -> anyhow::Result<ExitStatus> {
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        return Err(Failure::user(
+            "umbra chat needs a terminal; use `umbra send` and `umbra receive` in scripts",
+        )
+        .into());
+    }
+    // The password prompt happens here, before the screen switches to raw mode.
+    let client = session.open_client().await?;
+    let result = chat(&client, session).await;
+    client.shutdown().await;
+    result
+}
+
+async fn chat(client: &Client, session: &Session) -> anyhow::Result<ExitStatus> {
+    let me = client.whoami();
+    let mut state = ChatState::new(
+        &me.username,
+        &session.server,
+        time::OffsetDateTime::now_utc(),
+    );
+    let initial_receipts = load_stored(client, &mut state).await?;
+
+    let mut client_events = client.events();
+    client.connect().await.context("connecting to the relay")?;
+
+    let mut guard = TerminalGuard::enter().context("preparing the terminal")?;
+    let mut keys = EventStream::new();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
+    let mut clock = tokio::time::interval(CLOCK_TICK);
+    let mut tasks = JoinSet::new();
+    // Cleared when the event stream ends, so select stops polling it.
+    let mut client_running = true;
+    if let Some(action) = initial_receipts {
+        perform(client, action, &done_tx, &mut tasks);
+    }
+
+    loop {
+        guard
+            .terminal()
+            .draw(|frame| render(frame, &state))
+            .context("drawing the screen")?;
+
+        let action = tokio::select! {
+            key = keys.next() => match key {
+                Some(Ok(TermEvent::Key(key))) => state.handle_key(key),
+                Some(Ok(TermEvent::Paste(text))) => {
+                    state.type_text(&text);
+                    None
+                }
+                // Resize and focus changes only need the redraw at the top.
+                Some(Ok(_)) => None,
+                Some(Err(error)) => return Err(error).context("reading the keyboard"),
+                None => Some(Action::Quit),
+            },
+            event = client_events.next(), if client_running => match event {
+                Some(event) => apply_event(client, &mut state, event).await,
+                None => {
+                    client_running = false;
+                    state.connection = Connection::Offline;
+                    state.set_notice(Severity::Error, "the client stopped; press Esc to quit");
+                    None
+                }
+            },
+            Some(done) = done_rx.recv() => {
+                apply_completion(&mut state, done);
+                None
+            }
+            _ = clock.tick() => {
+                state.now = time::OffsetDateTime::now_utc();
+                None
+            }
+        };
+
+        match action {
+            Some(Action::Quit) => break,
+            Some(action) => perform(client, action, &done_tx, &mut tasks),
+            None => {}
+        }
+        while tasks.try_join_next().is_some() {}
+    }
+    let finished = tokio::time::timeout(QUIT_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    drop(guard);
+    if finished.is_err() {
+        eprintln!("umbra: some sends were still in progress at exit; check with `umbra chat`");
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// Contacts, their trust and the stored history, before the screen opens.
+/// Returns the read receipts owed for the conversation opened first.
+async fn load_stored(client: &Client, state: &mut ChatState) -> anyhow::Result<Option<Action>> {
+    for contact in client.contacts().await.context("listing contacts")? {
+        state.add_contact(&contact.username, trust_of(contact.trust));
+        if contact.trust == TrustLevel::Changed {
+            let number = safety_number_text(client, &contact.username).await;
+            state.key_changed(&contact.username, &number);
+        }
+    }
+    for conversation in client
+        .conversations()
+        .await
+        .context("listing conversations")?
+    {
+        let history = client
+            .history(&conversation.peer, HISTORY_PER_CONVERSATION)
+            .await
+            .with_context(|| format!("loading the history with {}", conversation.peer))?;
+        for entry in history {
+            state.load_message(&conversation.peer, chat_message(entry));
+        }
+        if conversation.key_changed {
+            let number = safety_number_text(client, &conversation.peer).await;
+            state.key_changed(&conversation.peer, &number);
+        }
+    }
+    // The most recent conversation opens first, which reads it.
+    let first = state.conversations.first().map(|c| c.username.clone());
+    Ok(first.and_then(|name| state.select(&name)))
+}
+
+fn chat_message(entry: HistoryEntry) -> ChatMessage {
+    let direction = match entry.direction {
+        CoreDirection::Incoming => Direction::Incoming {
+            read: entry.status == DeliveryStatus::Read,
+        },
+        CoreDirection::Outgoing => Direction::Outgoing(match entry.status {
+            DeliveryStatus::Pending => Outgoing::Progress(Delivery::Pending),
+            DeliveryStatus::Sent => Outgoing::Progress(Delivery::Sent),
+            DeliveryStatus::Delivered => Outgoing::Progress(Delivery::Delivered),
+            DeliveryStatus::Read => Outgoing::Progress(Delivery::Read),
+            DeliveryStatus::Failed => Outgoing::Failed(SafeText::line("refused by the relay")),
+        }),
+    };
+    ChatMessage {
+        id: entry.id.to_hex(),
+        direction,
+        at: time_from_unix_ms(entry.received_at_ms),
+        body: SafeText::multiline(&entry.body),
+    }
+}
+
+async fn safety_number_text(client: &Client, contact: &str) -> String {
+    match client.safety_number(contact).await {
+        Ok(number) => number.to_string(),
+        Err(error) => format!("unavailable ({error})"),
+    }
+}
+
+async fn apply_event(client: &Client, state: &mut ChatState, event: Event) -> Option<Action> {
+    match event {
+        Event::Message {
+            from,
+            id,
+            body,
+            received_at_ms,
+            ..
+        } => state.receive_message(
+            &from,
+            &id.to_hex(),
+            &body,
+            time_from_unix_ms(received_at_ms),
+        ),
+        Event::Sent { to, id } => {
+            state.receipt(&to, &id.to_hex(), Delivery::Sent);
+            None
+        }
+        Event::SendFailed { to, id, reason } => {
+            state.refused(&to, &id.to_hex(), &reason);
+            None
+        }
+        Event::DeliveryReceipt { from, ids } => {
+            for id in ids {
+                state.receipt(&from, &id.to_hex(), Delivery::Delivered);
+            }
+            None
+        }
+        Event::ReadReceipt { from, ids } => {
+            for id in ids {
+                state.receipt(&from, &id.to_hex(), Delivery::Read);
+            }
+            None
+        }
+        Event::Typing { from, started } => {
+            state.typing(&from, started);
+            None
+        }
+        Event::KeyChanged { username } => {
+            let number = safety_number_text(client, &username).await;
+            state.key_changed(&username, &number);
+            None
+        }
+        Event::DecryptionFailed { from, reason } => {
+            let who = from.unwrap_or_else(|| "an unknown sender".to_owned());
+            state.set_notice(
+                Severity::Error,
+                &format!("could not decrypt a message from {who}: {reason}"),
+            );
+            None
+        }
+        Event::Connection(connection) => {
+            apply_connection(state, connection);
+            None
+        }
+        Event::Lagged { missed } => {
+            state.set_notice(
+                Severity::Error,
+                &format!("{missed} updates were missed; restart umbra chat to reload"),
+            );
+            None
+        }
+        _ => None,
+    }
+}
+
+fn apply_connection(state: &mut ChatState, connection: ConnectionState) {
+    match connection {
+        ConnectionState::Connected => state.set_connection(Connection::Online, None),
+        ConnectionState::Connecting => state.set_connection(Connection::Connecting, None),
+        ConnectionState::Reconnecting { retry_in, reason } => state.set_connection(
+            Connection::Connecting,
+            Some(&format!(
+                "relay connection lost ({reason}); retrying in {}s",
+                retry_in.as_secs()
+            )),
+        ),
+        ConnectionState::Closed { reason } => state.set_connection(
+            Connection::Offline,
+            Some(&format!("relay closed the connection: {reason}")),
+        ),
+        ConnectionState::Offline => state.set_connection(Connection::Offline, None),
+    }
+}
+
+fn apply_completion(state: &mut ChatState, done: Completion) {
+    match done {
+        Completion::Queued { to, local_id, id } => state.message_queued(&to, &local_id, &id),
+        Completion::SendFailed {
+            to,
+            local_id,
+            reason,
+        } => state.message_failed(&to, &local_id, &reason),
+        Completion::KeyAccepted { contact } => {
+            state.key_accepted(&contact);
+            state.set_notice(
+                Severity::Info,
+                &format!("accepted {contact}'s new key; compare safety numbers to verify it"),
+            );
+        }
+        Completion::KeyMovedOn {
+            contact,
+            safety_number,
+        } => {
+            state.key_changed(&contact, &safety_number);
+            state.set_notice(
+                Severity::Error,
+                &format!("{contact}'s key changed again; nothing accepted — check the new number"),
+            );
+        }
+        Completion::Problem(text) => state.set_notice(Severity::Error, &text),
+    }
+}
+
+/// Starts the work an action asks for; results come back as [`Completion`]s.
+fn perform(
+    client: &Client,
+    action: Action,
+    done: &mpsc::UnboundedSender<Completion>,
+    tasks: &mut JoinSet<()>,
+) {
+    let client = client.clone();
+    let done = done.clone();
+    match action {
+        Action::Send { to, local_id, body } => {
+            tasks.spawn(async move {
+                let report = match client.send_text(&to, &body).await {
+                    Ok(id) => Completion::Queued {
+                        to,
+                        local_id,
+                        id: id.to_hex(),
+                    },
+                    Err(error) => Completion::SendFailed {
+                        to,
+                        local_id,
+                        reason: error.to_string(),
+                    },
+                };
+                let _ = done.send(report);
+            });
+        }
+        Action::MarkRead { contact, .. } => {
+            tasks.spawn(async move {
+                if let Err(error) = client.mark_read(&contact).await {
+                    let _ = done.send(Completion::Problem(format!(
+                        "could not send read receipts to {contact}: {error}"
+                    )));
+                }
+            });
+        }
+        Action::AcceptKey {
+            contact,
+            safety_number,
+        } => {
+            tasks.spawn(async move {
+                let report = accept_key(&client, contact, safety_number).await;
+                let _ = done.send(report);
+            });
+        }
+        Action::Quit => {}
+    }
+}
+
+/// Accepts only if the key is still the one whose number the user saw.
+async fn accept_key(client: &Client, contact: String, shown: String) -> Completion {
+    let current = match client.safety_number(&contact).await {
+        Ok(number) => number.to_string(),
+        Err(error) => {
+            return Completion::Problem(format!("could not check {contact}'s key: {error}"))
+        }
+    };
+    if current != shown {
+        return Completion::KeyMovedOn {
+            contact,
+            safety_number: current,
+        };
+    }
+    match client.accept_key_change(&contact).await {
+        Ok(()) => Completion::KeyAccepted { contact },
+        Err(error) => Completion::Problem(format!("could not accept {contact}'s key: {error}")),
+    }
+}

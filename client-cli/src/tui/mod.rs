@@ -1,0 +1,16 @@
+//! The `umbra chat` terminal user interface.
+//!
+//! Split so the screen is testable without a terminal: [`state`] is the
+//! view-model, [`render`] draws it, [`event_loop`] feeds keyboard input and
+//! client-core events into it and carries out the resulting actions, and
+//! [`terminal`] owns raw mode and restores the terminal on every exit path,
+//! panics included.
+
+pub mod event_loop;
+pub mod render;
+#[cfg(test)]
+mod render_tests;
+pub mod state;
+pub mod terminal;
+
+pub use event_loop::run;

@@ -1,0 +1,571 @@
+//! Draws a [`ChatState`] into a ratatui frame.
+//!
+//! A pure function of the state and the frame size: no I/O, no clock, no
+//! randomness, which is what lets the snapshot tests pin the screen down.
+//! Wide terminals (60 columns or more) get a conversation list beside the
+//! open conversation; narrow ones show only the open conversation with an
+//! unread summary in its title.
+//!
+//! This module must never draw text that did not come through [`SafeText`]
+//! (state fields are already sanitised) or its own literals, and must never
+//! hide a key-change warning: when a banner does not fit whole, its first
+//! line — the warning itself — is what stays.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::Frame;
+use time::OffsetDateTime;
+use unicode_width::UnicodeWidthChar;
+
+use crate::output::{Delivery, Trust};
+use crate::sanitize::SafeText;
+use crate::tui::state::{
+    ChatMessage, ChatState, Connection, Conversation, Direction, Outgoing, Severity,
+};
+
+/// Below this width the conversation list is hidden.
+const LIST_MIN_TERMINAL_WIDTH: u16 = 60;
+const LIST_WIDTH: u16 = 24;
+/// Smallest screen that can still show a warning, a line and the input.
+const MIN_WIDTH: u16 = 20;
+const MIN_HEIGHT: u16 = 8;
+
+const HELP_WIDE: &str =
+    "Enter send  ↑↓ switch  PgUp/PgDn scroll  /open NAME  ^A accept key  Esc quit";
+const HELP_NARROW: &str = "Enter send ↑↓ switch ^A accept Esc quit";
+
+/// Draws the whole screen.
+pub fn render(frame: &mut Frame, state: &ChatState) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text = Paragraph::new("terminal too small for umbra chat");
+        frame.render_widget(text, area);
+        return;
+    }
+
+    let banner = state.open().map(banner_lines).unwrap_or_default();
+    let banner_lines = wrap_banner(&banner, area.width);
+    let banner_cap = usize::from((area.height / 3).max(2));
+    let banner_height = banner_lines.len().min(banner_cap);
+    let notice_height = u16::from(state.notice.is_some());
+
+    let [header, banner_area, main, notice_area, input_area, help] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(u16::try_from(banner_height).unwrap_or(u16::MAX)),
+        Constraint::Min(3),
+        Constraint::Length(notice_height),
+        Constraint::Length(3),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+
+    render_header(frame, header, state);
+    if banner_height > 0 {
+        let shown: Vec<Line> = banner_lines.into_iter().take(banner_height).collect();
+        frame.render_widget(Paragraph::new(shown).style(banner_style()), banner_area);
+    }
+
+    if area.width >= LIST_MIN_TERMINAL_WIDTH {
+        let [list, conversation] =
+            Layout::horizontal([Constraint::Length(LIST_WIDTH), Constraint::Min(10)]).areas(main);
+        render_list(frame, list, state);
+        render_conversation(frame, conversation, state, false);
+    } else {
+        render_conversation(frame, main, state, true);
+    }
+
+    if let Some(notice) = &state.notice {
+        let style = match notice.severity {
+            Severity::Info => Style::new().fg(Color::Cyan),
+            Severity::Error => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        };
+        frame.render_widget(
+            Paragraph::new(notice.text.as_str()).style(style),
+            notice_area,
+        );
+    }
+    render_input(frame, input_area, state);
+
+    let help_text = if str_width(HELP_WIDE) <= usize::from(area.width) {
+        HELP_WIDE
+    } else {
+        HELP_NARROW
+    };
+    frame.render_widget(
+        Paragraph::new(help_text).style(Style::new().fg(Color::DarkGray)),
+        help,
+    );
+}
+
+fn banner_style() -> Style {
+    Style::new()
+        .bg(Color::Red)
+        .fg(Color::White)
+        .add_modifier(Modifier::BOLD)
+}
+
+/// The warning for the open conversation, most important line first.
+fn banner_lines(conversation: &Conversation) -> Vec<String> {
+    let Some(change) = &conversation.key_change else {
+        return Vec::new();
+    };
+    let name = &conversation.display;
+    // What happened and what to do come before the long number, so a short
+    // banner on a small screen still says both.
+    vec![
+        format!("⚠ KEY CHANGED for {name}: sending blocked"),
+        format!("Compare the safety number with {name}, then press Ctrl-A to accept."),
+        format!(
+            "New safety number: {}",
+            SafeText::line(&change.safety_number)
+        ),
+    ]
+}
+
+fn wrap_banner(lines: &[String], width: u16) -> Vec<Line<'static>> {
+    let width = usize::from(width);
+    lines
+        .iter()
+        .flat_map(|line| wrap(line, width))
+        .map(Line::from)
+        .collect()
+}
+
+fn render_header(frame: &mut Frame, area: Rect, state: &ChatState) {
+    let (status, color) = match state.connection {
+        Connection::Online => ("● online", Color::Green),
+        Connection::Connecting => ("○ connecting", Color::Yellow),
+        Connection::Offline => ("○ offline", Color::Red),
+    };
+    // The connection state matters more than the server URL on a small screen.
+    let who = if area.width >= LIST_MIN_TERMINAL_WIDTH {
+        format!("{} @ {}  ", state.me, state.server)
+    } else {
+        format!("{}  ", state.me)
+    };
+    let line = Line::from(vec![
+        Span::styled(" umbra ", Style::new().add_modifier(Modifier::BOLD)),
+        Span::raw(who),
+        Span::styled(status, Style::new().fg(color)),
+    ]);
+    frame.render_widget(
+        Paragraph::new(line).style(Style::new().add_modifier(Modifier::REVERSED)),
+        area,
+    );
+}
+
+fn render_list(frame: &mut Frame, area: Rect, state: &ChatState) {
+    let block = Block::new().borders(Borders::ALL).title(" Chats ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let width = usize::from(inner.width);
+
+    let lines: Vec<Line> = state
+        .conversations
+        .iter()
+        .map(|conversation| list_row(conversation, state, width))
+        .collect();
+    if lines.is_empty() {
+        frame.render_widget(
+            Paragraph::new("no chats yet").style(Style::new().fg(Color::DarkGray)),
+            inner,
+        );
+        return;
+    }
+    // Keep the open conversation visible in a long list.
+    let selected_index = state
+        .selected
+        .as_deref()
+        .and_then(|name| state.conversations.iter().position(|c| c.username == name))
+        .unwrap_or(0);
+    let height = usize::from(inner.height);
+    let skip = (selected_index + 1).saturating_sub(height);
+    let shown: Vec<Line> = lines.into_iter().skip(skip).collect();
+    frame.render_widget(Paragraph::new(shown), inner);
+}
+
+fn list_row(conversation: &Conversation, state: &ChatState, width: usize) -> Line<'static> {
+    let marker = match conversation.trust {
+        Trust::Changed => Span::styled("! ", Style::new().fg(Color::Red).bold()),
+        Trust::Verified => Span::styled("✓ ", Style::new().fg(Color::Green)),
+        Trust::Unverified => Span::raw("  "),
+    };
+    let mut right = String::new();
+    if conversation.unread > 0 {
+        right.push_str(&format!("{} ", conversation.unread));
+    }
+    if let Some(at) = conversation.last_activity() {
+        right.push_str(&short_time(at, state.now));
+    }
+    let name_room = width.saturating_sub(2 + str_width(&right) + 1);
+    let name = truncate(conversation.display.as_str(), name_room);
+    let padding = width.saturating_sub(2 + str_width(&name) + str_width(&right));
+
+    let selected = state.selected.as_deref() == Some(conversation.username.as_str());
+    let mut name_style = Style::new();
+    if conversation.unread > 0 {
+        name_style = name_style.add_modifier(Modifier::BOLD);
+    }
+    let unread_style = if conversation.unread > 0 {
+        Style::new().fg(Color::Yellow).bold()
+    } else {
+        Style::new().fg(Color::DarkGray)
+    };
+    let line = Line::from(vec![
+        marker,
+        Span::styled(name, name_style),
+        Span::raw(" ".repeat(padding)),
+        Span::styled(right, unread_style),
+    ]);
+    if selected {
+        line.style(Style::new().add_modifier(Modifier::REVERSED))
+    } else {
+        line
+    }
+}
+
+fn render_conversation(frame: &mut Frame, area: Rect, state: &ChatState, narrow: bool) {
+    let Some(conversation) = state.open() else {
+        let block = Block::new().borders(Borders::ALL).title(" umbra ");
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        frame.render_widget(
+            Paragraph::new(vec![
+                Line::from("No conversation open."),
+                Line::from("Type /open USERNAME and Enter."),
+            ])
+            .style(Style::new().fg(Color::DarkGray)),
+            inner,
+        );
+        return;
+    };
+
+    let mut title = vec![
+        Span::raw(" "),
+        Span::styled(
+            conversation.display.to_string(),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(" "),
+    ];
+    let trust_style = match conversation.trust {
+        Trust::Verified => Style::new().fg(Color::Green),
+        Trust::Unverified => Style::new().fg(Color::DarkGray),
+        Trust::Changed => Style::new().fg(Color::Red).bold(),
+    };
+    title.push(Span::styled(
+        format!("({}) ", conversation.trust.label()),
+        trust_style,
+    ));
+    if conversation.typing {
+        title.push(Span::styled("typing… ", Style::new().fg(Color::DarkGray)));
+    }
+    if narrow {
+        let elsewhere: usize = state
+            .conversations
+            .iter()
+            .filter(|c| c.username != conversation.username)
+            .map(|c| c.unread)
+            .sum();
+        if elsewhere > 0 {
+            title.push(Span::styled(
+                format!("+{elsewhere} unread "),
+                Style::new().fg(Color::Yellow).bold(),
+            ));
+        }
+    }
+    let border_style = if conversation.sending_blocked() {
+        Style::new().fg(Color::Red)
+    } else {
+        Style::new()
+    };
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_style(border_style)
+        .title(Line::from(title));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    let width = usize::from(inner.width);
+    let mut lines: Vec<Line> = Vec::new();
+    for message in &conversation.messages {
+        lines.extend(message_lines(message, conversation, state, width));
+    }
+    let height = usize::from(inner.height);
+    let max_scroll = lines.len().saturating_sub(height);
+    let scroll = state.scroll.min(max_scroll);
+    let start = lines.len().saturating_sub(height + scroll);
+    let shown: Vec<Line> = lines.into_iter().skip(start).take(height).collect();
+    frame.render_widget(Paragraph::new(shown), inner);
+}
+
+/// One message as wrapped lines: `HH:MM name: body [mark]`, with the body's
+/// continuation lines indented under its first line.
+fn message_lines(
+    message: &ChatMessage,
+    conversation: &Conversation,
+    state: &ChatState,
+    width: usize,
+) -> Vec<Line<'static>> {
+    let (who, who_style) = match message.direction {
+        Direction::Incoming { .. } => (
+            conversation.display.to_string(),
+            Style::new().fg(Color::Cyan).bold(),
+        ),
+        Direction::Outgoing(_) => ("me".to_owned(), Style::new().fg(Color::Green).bold()),
+    };
+    let time = short_time_with_day(message.at, state.now);
+    let prefix_width = str_width(&time) + 1 + str_width(&who) + 2;
+    // Long names on narrow screens would leave no room: start the body on
+    // its own line instead.
+    let indent = if prefix_width * 2 <= width {
+        prefix_width
+    } else {
+        2
+    };
+    let body_width = width.saturating_sub(indent).max(1);
+
+    let mut body_lines: Vec<String> = Vec::new();
+    for paragraph in message.body.lines() {
+        body_lines.extend(wrap(paragraph, body_width));
+    }
+    if body_lines.is_empty() {
+        body_lines.push(String::new());
+    }
+
+    let (mark, mark_style) = match &message.direction {
+        Direction::Incoming { .. } => (String::new(), Style::new()),
+        Direction::Outgoing(Outgoing::Progress(delivery)) => {
+            let style = match delivery {
+                Delivery::Read => Style::new().fg(Color::Blue).bold(),
+                Delivery::Pending => Style::new().fg(Color::DarkGray),
+                _ => Style::new().fg(Color::Gray),
+            };
+            (delivery.mark().to_owned(), style)
+        }
+        Direction::Outgoing(Outgoing::Failed(reason)) => (
+            format!("✗ not sent: {reason}"),
+            Style::new().fg(Color::Red).bold(),
+        ),
+    };
+
+    let prefix = vec![
+        Span::styled(format!("{time} "), Style::new().fg(Color::DarkGray)),
+        Span::styled(format!("{who}: "), who_style),
+    ];
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    let pad = " ".repeat(indent);
+    if indent == prefix_width {
+        let mut first = prefix;
+        let mut body = body_lines.into_iter();
+        first.push(Span::raw(body.next().unwrap_or_default()));
+        lines.push(Line::from(first));
+        for rest in body {
+            lines.push(Line::from(format!("{pad}{rest}")));
+        }
+    } else {
+        lines.push(Line::from(prefix));
+        for rest in body_lines {
+            lines.push(Line::from(format!("{pad}{rest}")));
+        }
+    }
+
+    if !mark.is_empty() {
+        let last_width = lines.last().map_or(0, Line::width);
+        let fits = last_width + 1 + str_width(&mark) <= width;
+        if let (true, Some(last)) = (fits, lines.last_mut()) {
+            last.spans.push(Span::raw(" "));
+            last.spans.push(Span::styled(mark, mark_style));
+        } else {
+            for piece in wrap(&mark, body_width) {
+                lines.push(Line::from(vec![
+                    Span::raw(pad.clone()),
+                    Span::styled(piece, mark_style),
+                ]));
+            }
+        }
+    }
+    lines
+}
+
+fn render_input(frame: &mut Frame, area: Rect, state: &ChatState) {
+    let open = state.open();
+    let blocked = open.is_some_and(Conversation::sending_blocked);
+    let (title, border) = match open {
+        Some(c) if blocked => (
+            format!(" to {}: BLOCKED (key changed) ", c.display),
+            Style::new().fg(Color::Red).bold(),
+        ),
+        Some(c) => (format!(" to {} ", c.display), Style::new()),
+        None => (" /open USERNAME ".to_owned(), Style::new()),
+    };
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_style(border)
+        .title(title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    // Show the end of a long input, where the user is typing.
+    let room = usize::from(inner.width).saturating_sub(1);
+    let visible = tail_fitting(&state.input, room);
+    let cursor_x = inner
+        .x
+        .saturating_add(u16::try_from(str_width(&visible)).unwrap_or(u16::MAX));
+    frame.render_widget(Paragraph::new(visible), inner);
+    frame.set_cursor_position((cursor_x, inner.y));
+}
+
+/// `HH:MM` today, `Mon DD` before.
+fn short_time(at: OffsetDateTime, now: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    if at.date() == now.to_offset(time::UtcOffset::UTC).date() {
+        format!("{:02}:{:02}", at.hour(), at.minute())
+    } else {
+        format!("{} {:02}", month_abbreviation(at.month()), at.day())
+    }
+}
+
+/// `HH:MM` today, `Mon DD HH:MM` before.
+fn short_time_with_day(at: OffsetDateTime, now: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    let clock = format!("{:02}:{:02}", at.hour(), at.minute());
+    if at.date() == now.to_offset(time::UtcOffset::UTC).date() {
+        clock
+    } else {
+        format!("{} {:02} {clock}", month_abbreviation(at.month()), at.day())
+    }
+}
+
+fn month_abbreviation(month: time::Month) -> &'static str {
+    use time::Month::*;
+    match month {
+        January => "Jan",
+        February => "Feb",
+        March => "Mar",
+        April => "Apr",
+        May => "May",
+        June => "Jun",
+        July => "Jul",
+        August => "Aug",
+        September => "Sep",
+        October => "Oct",
+        November => "Nov",
+        December => "Dec",
+    }
+}
+
+fn char_width(c: char) -> usize {
+    c.width().unwrap_or(0)
+}
+
+fn str_width(s: &str) -> usize {
+    s.chars().map(char_width).sum()
+}
+
+/// The longest prefix of `s` no wider than `max`, with `…` when cut.
+fn truncate(s: &str, max: usize) -> String {
+    if str_width(s) <= max {
+        return s.to_owned();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = char_width(c);
+        if used + w + 1 > max {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    if max > 0 {
+        out.push('…');
+    }
+    out
+}
+
+/// The longest suffix of `s` no wider than `max`.
+fn tail_fitting(s: &str, max: usize) -> String {
+    let mut used = 0;
+    let mut start = s.len();
+    for (i, c) in s.char_indices().rev() {
+        let w = char_width(c);
+        if used + w > max {
+            break;
+        }
+        used += w;
+        start = i;
+    }
+    s.get(start..).unwrap_or_default().to_owned()
+}
+
+/// Greedy word wrap to display width; words wider than a line are split.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut line_width = 0;
+    for word in text.split(' ') {
+        let word_width = str_width(word);
+        let needed = if line.is_empty() {
+            word_width
+        } else {
+            line_width + 1 + word_width
+        };
+        if needed <= width {
+            if !line.is_empty() {
+                line.push(' ');
+                line_width += 1;
+            }
+            line.push_str(word);
+            line_width += word_width;
+            continue;
+        }
+        if !line.is_empty() {
+            lines.push(std::mem::take(&mut line));
+            line_width = 0;
+        }
+        for c in word.chars() {
+            let w = char_width(c);
+            if line_width + w > width && !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+                line_width = 0;
+            }
+            line.push(c);
+            line_width += w;
+        }
+    }
+    lines.push(line);
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_breaks_at_words_and_splits_long_words() {
+        assert_eq!(wrap("hello big world", 9), vec!["hello big", "world"]);
+        assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+        assert_eq!(wrap("", 5), vec![""]);
+    }
+
+    #[test]
+    fn wrap_counts_wide_characters() {
+        assert_eq!(wrap("日本語の", 4), vec!["日本", "語の"]);
+    }
+
+    #[test]
+    fn truncate_marks_the_cut() {
+        assert_eq!(truncate("alexander", 5), "alex…");
+        assert_eq!(truncate("bob", 5), "bob");
+    }
+
+    #[test]
+    fn tail_keeps_the_end() {
+        assert_eq!(tail_fitting("hello world", 5), "world");
+        assert_eq!(tail_fitting("hi", 5), "hi");
+    }
+}

@@ -1,0 +1,138 @@
+//! Runs the real `umbra` binary for the behaviour that needs no relay:
+//! argument parsing, exit codes, error lines, completions, the data
+//! directory and password-source rules. Conversations over a live relay are
+//! covered by the end-to-end suite in `tests/`.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn umbra(data_dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_umbra"));
+    command
+        .args(args)
+        .env("UMBRA_DATA_DIR", data_dir)
+        .env_remove("UMBRA_PASSWORD_FILE")
+        .env_remove("UMBRA_SERVER")
+        .env_remove("UMBRA_LOG")
+        // Never a terminal, so no test can hang on a prompt.
+        .stdin(Stdio::null());
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("the umbra binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// One line, prefixed, no backtrace or debug dump.
+fn assert_one_error_line(output: &Output) {
+    let text = stderr(output);
+    assert_eq!(text.lines().count(), 1, "stderr: {text}");
+    assert!(text.starts_with("umbra: "), "stderr: {text}");
+    assert!(!text.contains("backtrace"), "stderr: {text}");
+}
+
+#[test]
+fn completions_are_generated_for_each_shell() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "_umbra"),
+        ("zsh", "#compdef umbra"),
+        ("fish", "complete -c umbra"),
+    ] {
+        let output = run(&mut umbra(tmp.path(), &["completions", shell]));
+        assert!(output.status.success(), "{shell}: {}", stderr(&output));
+        let script = String::from_utf8(output.stdout).unwrap();
+        assert!(script.contains(marker), "{shell} script lacks {marker}");
+        assert!(
+            script.contains("receive"),
+            "{shell} script lacks subcommands"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = run(&mut umbra(tmp.path(), &["fly"]));
+    assert_eq!(output.status.code(), Some(2));
+    let output = run(&mut umbra(tmp.path(), &["send", "bob"]));
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = run(&mut umbra(tmp.path(), &["--help"]));
+    assert_eq!(output.status.code(), Some(0));
+    let help = String::from_utf8(output.stdout).unwrap();
+    for command in ["register", "login", "send", "receive", "verify", "chat"] {
+        assert!(help.contains(command), "help lacks {command}");
+    }
+    let output = run(&mut umbra(tmp.path(), &["--version"]));
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn without_terminal_or_password_source_it_exits_1_and_names_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("umbra");
+    let output = run(&mut umbra(&data_dir, &["whoami"]));
+    assert_eq!(output.status.code(), Some(1));
+    assert_one_error_line(&output);
+    assert!(stderr(&output).contains("UMBRA_PASSWORD_FILE"));
+}
+
+#[cfg(unix)]
+#[test]
+fn data_directory_is_created_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("nested").join("umbra");
+    let _ = run(&mut umbra(&data_dir, &["whoami"]));
+    let mode = std::fs::metadata(&data_dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+}
+
+#[test]
+fn an_empty_message_is_refused_before_anything_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let password = tmp.path().join("pw");
+    std::fs::write(&password, "hunter2\n").unwrap();
+    let output =
+        run(umbra(tmp.path(), &["send", "bob", "  "]).env("UMBRA_PASSWORD_FILE", &password));
+    assert_eq!(output.status.code(), Some(1));
+    assert_one_error_line(&output);
+    assert!(stderr(&output).contains("empty"));
+}
+
+#[test]
+fn chat_refuses_to_run_without_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let password = tmp.path().join("pw");
+    std::fs::write(&password, "hunter2\n").unwrap();
+    let output = run(umbra(tmp.path(), &["chat"]).env("UMBRA_PASSWORD_FILE", &password));
+    assert_eq!(output.status.code(), Some(1));
+    assert_one_error_line(&output);
+    assert!(stderr(&output).contains("terminal"));
+}
+
+#[test]
+fn a_failing_password_command_is_reported_without_its_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = run(&mut umbra(
+        tmp.path(),
+        &[
+            "--password-command",
+            "echo s3cret >/dev/null; exit 9",
+            "register",
+            "alice",
+        ],
+    ));
+    assert_eq!(output.status.code(), Some(1));
+    assert_one_error_line(&output);
+    assert!(!stderr(&output).contains("s3cret"));
+}
