@@ -431,6 +431,9 @@ async fn authed(
                     ErrorCode::TooManyPreKeys,
                     format!("at most {limit} one-time prekeys may be stored"),
                 ),
+                Err(e @ StoreError::PreKeyIdConflict { .. }) => {
+                    Reply::error(ErrorCode::BadPreKey, e.to_string())
+                }
                 Err(e) => Reply::internal(&e, "add_one_time_prekeys"),
             }
         }

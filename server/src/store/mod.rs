@@ -90,6 +90,12 @@ pub enum StoreError {
         /// The per-account cap.
         limit: u64,
     },
+    /// An uploaded one-time prekey reuses a stored id with a different key.
+    #[error("one-time prekey id {id} is already stored with a different key")]
+    PreKeyIdConflict {
+        /// The conflicting prekey id.
+        id: u32,
+    },
     /// A blob with this id already exists.
     #[error("blob already exists")]
     BlobExists,
@@ -414,8 +420,10 @@ pub trait Store: Send + Sync + 'static {
         last_resort: Option<&PreKeyWire>,
     ) -> Result<PublishedKeys, StoreError>;
 
-    /// Adds one-time prekeys. Ids already stored for the device are ignored
-    /// (an upload retried after a lost reply is harmless). The whole batch is
+    /// Adds one-time prekeys. An id already stored with the same key is
+    /// ignored (an upload retried after a lost reply is harmless); the same
+    /// id with a different key refuses the whole batch with
+    /// [`StoreError::PreKeyIdConflict`]. The whole batch is
     /// refused with [`StoreError::TooManyPreKeys`] if the account would hold
     /// more than the cap. Returns how many the device now has.
     async fn add_one_time_prekeys(

@@ -554,6 +554,24 @@ impl Store for SqliteStore {
             .bind(prekey.key.as_bytes().as_slice())
             .execute(&mut *tx)
             .await?;
+            if done.rows_affected() == 0 {
+                // A retried upload carries the same key again and is
+                // harmless; the same id with another key is a client bug
+                // that would leave it holding a secret the relay never
+                // hands out, so it is refused (and the batch rolled back).
+                let stored_key: Vec<u8> = sqlx::query_scalar(
+                    "SELECT public_key FROM one_time_prekeys \
+                     WHERE account_id = $1 AND device_id = $2 AND key_id = $3",
+                )
+                .bind(device.account.as_bytes().as_slice())
+                .bind(device_param(device))
+                .bind(i64::from(prekey.id))
+                .fetch_one(&mut *tx)
+                .await?;
+                if stored_key.as_slice() != prekey.key.as_bytes().as_slice() {
+                    return Err(StoreError::PreKeyIdConflict { id: prekey.id });
+                }
+            }
             added += done.rows_affected();
         }
         let limit = self.limits.max_one_time_prekeys_per_account;

@@ -351,6 +351,23 @@ async fn bundles_need_published_keys_and_uploads_are_idempotent(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(count, 2);
+    // The same id with another key is refused, and the batch with it.
+    let conflicting = PreKeyWire {
+        id: 2,
+        key: key(99),
+    };
+    let refused = store
+        .add_one_time_prekeys(device, &[one_time(3), conflicting])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::PreKeyIdConflict { id: 2 })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.one_time_prekey_count(device).await.unwrap(),
+        2,
+        "a refused batch adds nothing"
+    );
     let first = store.claim_bundle(device).await.unwrap().unwrap();
     assert_eq!(first.one_time_prekey, Some(one_time(1)), "lowest id first");
     assert_eq!(first.account, device.account);
