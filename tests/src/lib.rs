@@ -1,1 +1,340 @@
-//! e2e harness
+//! Harness for umbra's end-to-end suites: real `umbra-relay` and `umbra`
+//! processes, built from this checkout, talking over loopback.
+//!
+//! Binaries are built through cargo (escargot) the first time a suite asks
+//! for them, so a suite can never run against a stale binary. Every relay runs
+//! in its own temporary data directory (SQLite) or its own fresh PostgreSQL
+//! database, on a port the kernel picks.
+//!
+//! Must never: talk to anything but 127.0.0.1, leave a child process running
+//! after a test (processes are killed on drop), or skip the PostgreSQL suites
+//! silently (when `CI=true` an unreachable database is a failure).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub mod pg;
+pub mod wire_client;
+
+/// Path of a workspace binary, built (or confirmed up to date) by cargo once
+/// per test process.
+pub fn binary(package: &str, bin: &str) -> PathBuf {
+    static RELAY: OnceLock<PathBuf> = OnceLock::new();
+    static CLIENT: OnceLock<PathBuf> = OnceLock::new();
+    let cell = match bin {
+        "umbra-relay" => &RELAY,
+        "umbra" => &CLIENT,
+        other => panic!("unknown binary {other}"),
+    };
+    cell.get_or_init(|| {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        escargot::CargoBuild::new()
+            .manifest_path(manifest)
+            .package(package)
+            .bin(bin)
+            .run()
+            .unwrap_or_else(|e| panic!("building {bin} failed: {e}"))
+            .path()
+            .to_path_buf()
+    })
+    .clone()
+}
+
+/// Which store a relay under test uses.
+#[derive(Debug, Clone)]
+pub enum StoreKind {
+    /// Embedded SQLite in the relay's data directory (the default).
+    Sqlite,
+    /// PostgreSQL at this URL (a fresh database made for the test).
+    Postgres(String),
+}
+
+/// A running `umbra-relay` process.
+pub struct Relay {
+    child: Option<Child>,
+    /// Address it listens on.
+    pub addr: SocketAddr,
+    data_dir: PathBuf,
+    store: StoreKind,
+    extra_args: Vec<String>,
+    _dir_guard: Option<tempfile::TempDir>,
+}
+
+impl Relay {
+    /// Starts a relay on embedded SQLite in a fresh temporary directory.
+    pub fn start() -> Relay {
+        Self::start_with(StoreKind::Sqlite, &[])
+    }
+
+    /// Starts a relay with the given store and extra command-line arguments.
+    pub fn start_with(store: StoreKind, extra_args: &[&str]) -> Relay {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().to_path_buf();
+        let mut relay = Relay {
+            child: None,
+            addr: "127.0.0.1:0".parse().expect("literal address"),
+            data_dir,
+            store,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            _dir_guard: Some(dir),
+        };
+        relay.spawn();
+        relay
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(binary("umbra-relay", "umbra-relay"));
+        // The first start lets the kernel pick a port; a restart binds the
+        // same address again so clients configured with the relay's URL (and
+        // suites holding it) keep working across the restart, as they would
+        // against a production relay.
+        cmd.arg("--listen")
+            .arg(self.addr.to_string())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&self.extra_args)
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let StoreKind::Postgres(url) = &self.store {
+            cmd.arg("--database-url").arg(url);
+        }
+        let mut child = cmd.spawn().expect("spawn umbra-relay");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines
+            .next()
+            .expect("umbra-relay printed nothing")
+            .expect("read relay stdout");
+        // "umbra-relay listening on http://127.0.0.1:PORT (store: ...)"
+        let addr = first
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split([' ', '/']).next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line from umbra-relay: {first:?}"));
+        // Keep draining stdout so the relay never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.addr = addr;
+        self.child = Some(child);
+    }
+
+    /// `http://127.0.0.1:PORT`, what `umbra --server` takes.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `ws://127.0.0.1:PORT/v1/ws`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/v1/ws", self.addr)
+    }
+
+    /// The relay's data directory (holds `umbra.db` on SQLite).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Stops the relay with SIGTERM (graceful shutdown) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            for _ in 0..100 {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the relay without warning (SIGKILL), as a crash would.
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the relay again on the same data directory and store.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.crash();
+    }
+}
+
+/// One `umbra` identity: its own data directory and password file.
+pub struct Cli {
+    /// The relay URL passed as `--server`.
+    pub server: String,
+    data_dir: tempfile::TempDir,
+    password_file: PathBuf,
+}
+
+impl Cli {
+    /// A fresh identity talking to `relay`, with `password` in its password file.
+    pub fn new(relay: &Relay, password: &str) -> Cli {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let password_file = data_dir.path().join("..").join(format!(
+            "pw-{}",
+            data_dir
+                .path()
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("x")
+        ));
+        // 0600 as a careful user would have it: `umbra` warns on stderr about
+        // a password file others can read, which would pollute every command.
+        let mut f = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&password_file)
+                .expect("password file")
+        };
+        writeln!(f, "{password}").expect("write password");
+        Cli {
+            server: relay.http_url(),
+            data_dir,
+            password_file,
+        }
+    }
+
+    /// The client's data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// Runs `umbra --server URL --data-dir DIR ARGS...` to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with_stdin(args, None)
+    }
+
+    /// Like [`Cli::run`], feeding `stdin` to the process.
+    pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(binary("umbra-cli", "umbra"))
+            .arg("--server")
+            .arg(&self.server)
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .args(args)
+            .env("UMBRA_PASSWORD_FILE", &self.password_file)
+            .env("NO_COLOR", "1")
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn umbra");
+        // Output is drained on threads while this thread watches the clock,
+        // so a chatty child never blocks on a full pipe and a hung one
+        // cannot hang the suite.
+        let stdout = child.stdout.take().map(drain_on_thread);
+        let stderr = child.stderr.take().map(drain_on_thread);
+        if let Some(input) = stdin {
+            let mut pipe = child.stdin.take().expect("piped stdin");
+            // A command that exits without reading all of stdin is the
+            // product's business, judged by its exit status; not a harness panic.
+            match pipe.write_all(input.as_bytes()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Err(e) => panic!("writing stdin of umbra {args:?}: {e}"),
+            }
+            // Dropping the pipe closes it: the child sees end of input.
+        }
+        let started = std::time::Instant::now();
+        let status = loop {
+            match child.try_wait().expect("wait for umbra") {
+                Some(status) => break status,
+                None if started.elapsed() > CLI_RUN_LIMIT => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("umbra {args:?} still running after {CLI_RUN_LIMIT:?}; killed it");
+                }
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        let collect = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
+            h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
+        };
+        Output {
+            status,
+            stdout: collect(stdout),
+            stderr: collect(stderr),
+        }
+    }
+
+    /// Runs a command and asserts it exited 0, returning its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "umbra {args:?} failed ({:?}): {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.password_file);
+    }
+}
+
+/// Longest any single `umbra` command may run before the harness kills it
+/// and fails the test. Far above every `--timeout` a suite passes, so only a
+/// hung client trips it.
+pub const CLI_RUN_LIMIT: Duration = Duration::from_secs(120);
+
+fn drain_on_thread<R: std::io::Read + Send + 'static>(
+    mut pipe: R,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
+/// True if `needle` occurs anywhere in any file under `dir` (recursively):
+/// the canary check that nothing readable is left at rest.
+pub fn any_file_contains(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(hit) = any_file_contains(&path, needle) {
+                return Some(hit);
+            }
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                return Some(path);
+            }
+        }
+    }
+    None
+}
