@@ -81,10 +81,29 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Interactive chat (terminal UI).
     Chat,
+    /// Rename or delete the account.
+    #[command(subcommand)]
+    Account(AccountCommand),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Change the account's username; contacts are told.
+    Rename {
+        /// The new username.
+        new_username: String,
+    },
+    /// Delete the account on the relay and erase the local store. Asks for
+    /// confirmation on a terminal.
+    Delete {
+        /// Do not ask: needed when standard input is not a terminal.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -155,6 +174,38 @@ mod tests {
             "1",
         ]);
         assert!(both.is_err());
+    }
+
+    #[test]
+    fn account_rename_takes_the_new_name() {
+        let cli = Cli::try_parse_from(["umbra", "account", "rename", "alice2"]).unwrap();
+        match cli.command {
+            Command::Account(AccountCommand::Rename { new_username }) => {
+                assert_eq!(new_username, "alice2");
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let missing = Cli::try_parse_from(["umbra", "account", "rename"]).unwrap_err();
+        assert_eq!(missing.exit_code(), 2);
+    }
+
+    #[test]
+    fn account_delete_asks_unless_yes() {
+        let cli = Cli::try_parse_from(["umbra", "account", "delete"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Account(AccountCommand::Delete { yes: false })
+        ));
+        let cli = Cli::try_parse_from(["umbra", "account", "delete", "--yes", "--json"]).unwrap();
+        assert!(cli.json);
+        assert!(matches!(
+            cli.command,
+            Command::Account(AccountCommand::Delete { yes: true })
+        ));
+        let stray = Cli::try_parse_from(["umbra", "account", "delete", "alice"]).unwrap_err();
+        assert_eq!(stray.exit_code(), 2);
+        let bare = Cli::try_parse_from(["umbra", "account"]).unwrap_err();
+        assert_eq!(bare.exit_code(), 2);
     }
 
     #[test]

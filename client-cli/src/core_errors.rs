@@ -28,6 +28,8 @@ fn status_of_core(error: &Error) -> ExitStatus {
         Error::UnknownUser(_)
         | Error::InvalidUsername(_)
         | Error::MessageTooLarge { .. }
+        | Error::InvalidMessage(_)
+        | Error::PeerKeysExpired { .. }
         | Error::BadServerUrl(_) => ExitStatus::UserError,
         Error::Relay { code, .. } => status_of_relay_code(*code),
         Error::Connection(_)
@@ -101,6 +103,18 @@ mod tests {
                 ExitStatus::UntrustedKey,
             ),
             (Error::UnknownUser("zed".into()), ExitStatus::UserError),
+            (
+                Error::InvalidMessage("a control character".into()),
+                ExitStatus::UserError,
+            ),
+            (
+                Error::PeerKeysExpired {
+                    username: "bob".into(),
+                    age_days: 20,
+                },
+                ExitStatus::UserError,
+            ),
+            (Error::Protocol("garbage".into()), ExitStatus::Network),
             (Error::Connection("refused".into()), ExitStatus::Network),
             (
                 Error::Timeout(std::time::Duration::from_secs(1)),

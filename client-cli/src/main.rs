@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{AccountCommand, Cli, Command};
 use crate::exit_status::{classify, ExitStatus};
 use crate::sanitize::SafeText;
 use crate::session::Session;
@@ -109,6 +109,10 @@ async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitSt
         Command::Contacts => contacts::run(session).await,
         Command::Verify(args) => verify::run(session, args).await,
         Command::Chat => tui::run(session).await,
+        Command::Account(AccountCommand::Rename { new_username }) => {
+            account::rename(session, new_username).await
+        }
+        Command::Account(AccountCommand::Delete { yes }) => account::delete(session, *yes).await,
         Command::Completions { .. } => Ok(ExitStatus::Success),
     }
 }

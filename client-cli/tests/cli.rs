@@ -136,3 +136,25 @@ fn a_failing_password_command_is_reported_without_its_text() {
     assert_one_error_line(&output);
     assert!(!stderr(&output).contains("s3cret"));
 }
+
+#[test]
+fn account_delete_without_a_terminal_needs_yes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let password = tmp.path().join("pw");
+    std::fs::write(&password, "hunter2\n").unwrap();
+    let output =
+        run(umbra(tmp.path(), &["account", "delete"]).env("UMBRA_PASSWORD_FILE", &password));
+    assert_eq!(output.status.code(), Some(1));
+    assert_one_error_line(&output);
+    assert!(stderr(&output).contains("--yes"), "{}", stderr(&output));
+    // With --yes it gets as far as the (missing) account instead.
+    let output =
+        run(umbra(tmp.path(), &["account", "delete", "--yes"])
+            .env("UMBRA_PASSWORD_FILE", &password));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("no account"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -16,10 +16,10 @@ use opaque_ke::{
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::opaque_suite::{umbra_ksf, UmbraOpaqueSuite};
 use umbra_protocol::wire::{AccountId, ErrorCode, Request, Response, SessionToken, Username};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use umbra_protocol::opaque_suite::{umbra_ksf, UmbraOpaqueSuite};
 use crate::relay_link::{into_result, RelayLink};
 use crate::Error;
 

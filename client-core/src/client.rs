@@ -17,7 +17,7 @@ use umbra_protocol::wire::Username;
 use crate::account;
 use crate::config::StoreLocation;
 use crate::contact::Contact;
-use crate::conversation::{Conversation, HistoryEntry};
+use crate::conversation::{Conversation, HistoryEntry, UnreportedMessage};
 use crate::engine::Engine;
 use crate::outbox::PendingMessage;
 use crate::relay_link::RelayLink;
@@ -198,7 +198,7 @@ impl Client {
         }
         loop {
             let state = self.connection_state();
-            if let ConnectionState::Closed { reason } = state {
+            if let Some(reason) = state.ended_because() {
                 return Err(Error::Connection(reason));
             }
             if state == ConnectionState::Connected && self.inner.caught_up.load(Ordering::SeqCst) {
@@ -277,10 +277,28 @@ impl Client {
         self.inner.send_typing(to, started).await
     }
 
-    /// Marks every incoming message of the conversation read and sends read
-    /// receipts.
+    /// Marks every incoming message of the conversation read (and reported:
+    /// see [`Client::unreported_messages`]) and sends read receipts.
     pub async fn mark_read(&self, peer: &str) -> Result<(), Error> {
         self.inner.mark_read(peer).await
+    }
+
+    /// Incoming messages that no interface has shown the user yet, oldest
+    /// first across all conversations. A message is stored (and acknowledged
+    /// to the relay) whenever the client is connected, also while it is busy
+    /// with something else (a `send`), so a script that only prints what
+    /// [`Client::receive_until_empty`] returns would miss those; printing
+    /// this list, then calling [`Client::mark_reported`], misses nothing.
+    pub async fn unreported_messages(&self) -> Result<Vec<UnreportedMessage>, Error> {
+        self.inner.unreported_messages().await
+    }
+
+    /// Records that these messages were shown to the user, so
+    /// [`Client::unreported_messages`] no longer lists them. Call it after
+    /// showing them: a crash in between shows them again, never loses them.
+    /// [`Client::mark_read`] marks its conversation's messages reported too.
+    pub async fn mark_reported(&self, messages: &[UnreportedMessage]) -> Result<(), Error> {
+        self.inner.mark_reported(messages).await
     }
 
     /// Every conversation, newest activity first.

@@ -113,8 +113,10 @@ enum SessionEnd {
     Stopped,
     /// Worth reconnecting.
     Retry(String),
-    /// The relay will not take us back (token invalid, replaced...).
+    /// The relay will not take us back (token invalid, old protocol...).
     Fatal(String),
+    /// Another connection for this account took over.
+    Replaced,
 }
 
 async fn socket_task(
@@ -152,6 +154,14 @@ async fn socket_task(
                 fail_queued(&mut requests, "connection closed by the relay");
                 break;
             }
+            SessionEnd::Replaced => {
+                strong.set_state(ConnectionState::Replaced);
+                fail_queued(
+                    &mut requests,
+                    "another connection for this account took over",
+                );
+                break;
+            }
             SessionEnd::Retry(reason) => {
                 let delay = backoff.next_delay(&mut OsRng);
                 tracing::debug!(?delay, "relay connection lost; retrying");
@@ -168,7 +178,7 @@ async fn socket_task(
         }
     }
     if let Some(strong) = engine.upgrade() {
-        if !matches!(*strong.conn_state.borrow(), ConnectionState::Closed { .. }) {
+        if strong.conn_state.borrow().ended_because().is_none() {
             strong.set_state(ConnectionState::Offline);
         }
     }
@@ -214,9 +224,7 @@ fn classify(code: ErrorCode, message: String) -> SessionEnd {
         ErrorCode::AuthFailed | ErrorCode::TokenExpired => {
             SessionEnd::Fatal(format!("session expired or revoked ({code}); log in again"))
         }
-        ErrorCode::Replaced => {
-            SessionEnd::Fatal("another connection for this account replaced this one".into())
-        }
+        ErrorCode::Replaced => SessionEnd::Replaced,
         ErrorCode::UnsupportedVersion => SessionEnd::Fatal(format!(
             "the relay does not speak this client's protocol version: {message}"
         )),

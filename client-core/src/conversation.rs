@@ -48,6 +48,30 @@ pub struct HistoryEntry {
     pub received_at_ms: u64,
     /// Delivery progress; incoming messages are always `Delivered` or `Read`.
     pub status: DeliveryStatus,
+    /// Incoming: whether an interface has shown the message to the user
+    /// ([`Client::mark_reported`](crate::Client::mark_reported), or
+    /// [`Client::mark_read`](crate::Client::mark_read)). A message that
+    /// arrived while the client was busy with something else stays `false`
+    /// until then, so it can still be reported. Outgoing: always `true`.
+    pub reported: bool,
+}
+
+/// An incoming message no interface has reported to the user yet, as
+/// [`Client::unreported_messages`](crate::Client::unreported_messages) lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreportedMessage {
+    /// The sender's username.
+    pub from: String,
+    /// The sender's account id, 32 hex digits.
+    pub account_id: String,
+    /// The message id.
+    pub id: MessageId,
+    /// The text (untrusted: sanitise before display).
+    pub body: String,
+    /// The sender's clock at sending, Unix milliseconds (untrusted).
+    pub sent_at_ms: u64,
+    /// When it was received, Unix milliseconds.
+    pub received_at_ms: u64,
 }
 
 /// A conversation summary for a list view.

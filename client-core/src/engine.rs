@@ -21,21 +21,24 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify};
 use umbra_protocol::content::{self, Content};
-use umbra_protocol::identity::{IdentityKeyPair, IdentityPublic, Signature};
+use umbra_protocol::identity::{IdentityKeyPair, IdentityPublic};
 use umbra_protocol::pairwise::PairwiseSession;
 use umbra_protocol::prekeys::{
-    OneTimePreKey, OneTimePreKeyPublic, PreKeyBundle, SignedPreKey, SignedPreKeyPublic,
-    VerifiedPreKeyBundle, ONE_TIME_PREKEY_BATCH_MAX, ONE_TIME_PREKEY_LOW_WATER,
+    OneTimePreKey, SignedPreKey, VerifiedPreKeyBundle, ONE_TIME_PREKEY_BATCH_MAX,
+    ONE_TIME_PREKEY_LOW_WATER,
 };
 use umbra_protocol::wire::{
-    AccountId, AccountRef, Address, DeviceId, ErrorCode, OutgoingEnvelope, PreKeyBundleWire,
-    Request, Response, SendOutcome, Username, MAX_ENVELOPE_BYTES,
+    AccountId, AccountRef, Address, DeviceId, ErrorCode, OutgoingEnvelope, Request, Response,
+    SendOutcome, Username, MAX_ENVELOPE_BYTES,
 };
 
 use crate::account::{describe_response, AccountRecord, TokenRecord};
 use crate::connection::{ConnectionHandle, Outgoing};
 use crate::contact::{Contact, TrustLevel};
-use crate::conversation::{Conversation, DeliveryStatus, Direction, HistoryEntry};
+use crate::conversation::{
+    Conversation, DeliveryStatus, Direction, HistoryEntry, UnreportedMessage,
+};
+use crate::fetched_bundle::verify_fetched_bundle;
 use crate::history::{ConversationRecord, Counters, MessageLocation};
 use crate::outbox::{OutboxEntry, PendingMessage};
 use crate::payload::Payload;
@@ -265,12 +268,12 @@ impl Engine {
         let mut rx = self.conn_state.subscribe();
         let wait = async {
             loop {
-                match &*rx.borrow_and_update() {
-                    ConnectionState::Connected => return Ok(()),
-                    ConnectionState::Closed { reason } => {
-                        return Err(Error::Connection(reason.clone()))
-                    }
-                    _ => {}
+                let state = rx.borrow_and_update().clone();
+                if state == ConnectionState::Connected {
+                    return Ok(());
+                }
+                if let Some(reason) = state.ended_because() {
+                    return Err(Error::Connection(reason));
                 }
                 if rx.changed().await.is_err() {
                     return Err(Error::Closed);
@@ -478,14 +481,7 @@ impl Engine {
                 describe_response(&response)
             )));
         };
-        if wire.account != account {
-            return Err(Error::Protocol(
-                "relay returned another account's bundle".into(),
-            ));
-        }
-        bundle_from_wire(&wire)?
-            .verify()
-            .map_err(|e| Error::Crypto(format!("{name}'s prekey bundle is invalid: {e}")))
+        verify_fetched_bundle(&wire, account, name, now_secs())
     }
 
     // ----- sending ----------------------------------------------------
@@ -646,7 +642,6 @@ impl Engine {
         text: &str,
     ) -> Result<MessageId, Error> {
         self.check_open()?;
-        self.ensure_connected()?;
         let name = Username::parse(to)?;
         if text.len() > content::MAX_TEXT_BYTES {
             return Err(Error::MessageTooLarge {
@@ -661,9 +656,17 @@ impl Engine {
             body: text.to_owned(),
             sent_at_ms,
         };
-        text_content
-            .validate()
-            .map_err(|e| Error::Protocol(format!("message not sendable: {e}")))?;
+        text_content.validate().map_err(|e| match e {
+            content::ContentError::ControlCharacter { position, .. } => {
+                Error::InvalidMessage(format!(
+                    "it contains a control character at byte {position} (terminal escapes \
+                     and the like cannot be sent; tab and line breaks can)"
+                ))
+            }
+            other => Error::InvalidMessage(other.to_string()),
+        })?;
+        // Only a sendable message starts the connection.
+        self.ensure_connected()?;
         {
             let _guard = self.op_lock.lock().await;
             let (contact, mut record, _) = self.session_for_sending(&name).await?;
@@ -688,6 +691,7 @@ impl Engine {
                 sent_at_ms,
                 received_at_ms: sent_at_ms,
                 status: DeliveryStatus::Pending,
+                reported: true,
             };
             self.append_history(&mut txn, &mut counters, &contact, entry, false)
                 .await?;
@@ -909,8 +913,9 @@ impl Engine {
                 }
                 self.ensure_connected()?;
                 self.outbox_wake.notify_one();
-                if let ConnectionState::Closed { reason } = &*self.conn_state.borrow() {
-                    return Err(Error::Connection(reason.clone()));
+                let ended = self.conn_state.borrow().ended_because();
+                if let Some(reason) = ended {
+                    return Err(Error::Connection(reason));
                 }
                 // Re-check at least every second: the connection state may change too.
                 let _ = tokio::time::timeout(Duration::from_secs(1), changed.changed()).await;
@@ -1101,6 +1106,110 @@ impl Engine {
         Ok(all.into_iter().skip(skip).map(|(_, e)| e).collect())
     }
 
+    /// Incoming messages not yet reported, in arrival order (the history
+    /// sequence is global, so it orders across conversations).
+    pub(crate) async fn unreported_messages(&self) -> Result<Vec<UnreportedMessage>, Error> {
+        let mut found: Vec<(u64, UnreportedMessage)> = Vec::new();
+        for (_, conv) in self
+            .vault
+            .list::<ConversationRecord>(RecordKind::Conversation, &[])
+            .await?
+        {
+            let from = match self.contact_by_account(&conv.account).await? {
+                Some(contact) => contact.username,
+                None => conv.username.clone(),
+            };
+            let prefix = self.vault.slot(RecordKind::History, &conv.account);
+            for (slot, entry) in self
+                .vault
+                .list::<HistoryEntry>(RecordKind::History, &prefix)
+                .await?
+            {
+                if entry.direction != Direction::Incoming || entry.reported {
+                    continue;
+                }
+                let seq = slot
+                    .len()
+                    .checked_sub(8)
+                    .and_then(|start| slot.get(start..))
+                    .and_then(|tail| <[u8; 8]>::try_from(tail).ok())
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(u64::MAX);
+                found.push((
+                    seq,
+                    UnreportedMessage {
+                        from: from.clone(),
+                        account_id: hex::encode(conv.account),
+                        id: entry.id,
+                        body: entry.body,
+                        sent_at_ms: entry.sent_at_ms,
+                        received_at_ms: entry.received_at_ms,
+                    },
+                ));
+            }
+        }
+        found.sort_by_key(|(seq, _)| *seq);
+        Ok(found.into_iter().map(|(_, m)| m).collect())
+    }
+
+    /// Sets the `reported` flag of each listed message (in one transaction).
+    pub(crate) async fn mark_reported(&self, messages: &[UnreportedMessage]) -> Result<(), Error> {
+        self.check_open()?;
+        let _guard = self.op_lock.lock().await;
+        let rng = &mut OsRng;
+        let mut txn = Txn::new();
+        for message in messages {
+            let account: [u8; 16] = hex::decode(&message.account_id)
+                .ok()
+                .and_then(|bytes| bytes.try_into().ok())
+                .ok_or_else(|| Error::UnknownUser(message.from.clone()))?;
+            let Some(location) = self
+                .vault
+                .get::<MessageLocation>(
+                    RecordKind::MessageIndex,
+                    &self.index_slot(Direction::Incoming, &account, &message.id),
+                )
+                .await?
+            else {
+                continue;
+            };
+            let slot =
+                self.vault
+                    .ordered_slot(RecordKind::History, &location.account, location.seq);
+            let Some(mut entry) = self
+                .vault
+                .get::<HistoryEntry>(RecordKind::History, &slot)
+                .await?
+            else {
+                continue;
+            };
+            if entry.reported {
+                continue;
+            }
+            entry.reported = true;
+            self.vault
+                .put(&mut txn, RecordKind::History, slot, &entry, rng)?;
+            let conv_slot = self.vault.slot(RecordKind::Conversation, &account);
+            if let Some(mut conv) = self
+                .vault
+                .get::<ConversationRecord>(RecordKind::Conversation, &conv_slot)
+                .await?
+            {
+                if let Some(last) = conv
+                    .last
+                    .as_mut()
+                    .filter(|l| l.id == message.id && l.direction == Direction::Incoming)
+                {
+                    last.reported = true;
+                    self.vault
+                        .put(&mut txn, RecordKind::Conversation, conv_slot, &conv, rng)?;
+                }
+            }
+        }
+        self.vault.commit(txn).await?;
+        Ok(())
+    }
+
     pub(crate) async fn mark_read(self: &Arc<Self>, peer: &str) -> Result<(), Error> {
         self.check_open()?;
         let _guard = self.op_lock.lock().await;
@@ -1114,9 +1223,15 @@ impl Engine {
             .list::<HistoryEntry>(RecordKind::History, &prefix)
             .await?
         {
-            if entry.direction == Direction::Incoming && entry.status != DeliveryStatus::Read {
+            if entry.direction == Direction::Incoming
+                && (entry.status != DeliveryStatus::Read || !entry.reported)
+            {
+                if entry.status != DeliveryStatus::Read {
+                    ids.push(entry.id);
+                }
                 entry.status = DeliveryStatus::Read;
-                ids.push(entry.id);
+                // Read on screen is reported: `receive` need not show it again.
+                entry.reported = true;
                 self.vault
                     .put(&mut txn, RecordKind::History, slot, &entry, rng)?;
             }
@@ -1131,6 +1246,7 @@ impl Engine {
             if let Some(last) = conv.last.as_mut() {
                 if last.direction == Direction::Incoming {
                     last.status = DeliveryStatus::Read;
+                    last.reported = true;
                 }
             }
             self.vault
@@ -1394,27 +1510,4 @@ fn clone_identity(identity: &IdentityKeyPair) -> Result<IdentityKeyPair, Error> 
         postcard::to_stdvec(identity).map_err(|e| Error::Crypto(e.to_string()))?,
     );
     postcard::from_bytes(&bytes).map_err(|e| Error::Crypto(e.to_string()))
-}
-
-/// Converts the relay's bundle encoding into the protocol's (unverified) bundle.
-pub(crate) fn bundle_from_wire(wire: &PreKeyBundleWire) -> Result<PreKeyBundle, Error> {
-    let identity = IdentityPublic::from_bytes(&wire.identity)
-        .map_err(|e| Error::Crypto(format!("bundle identity: {e}")))?;
-    Ok(PreKeyBundle {
-        identity,
-        signed_prekey: SignedPreKeyPublic {
-            id: wire.signed_prekey.id,
-            created_at: wire.signed_prekey.created_at,
-            key: wire.signed_prekey.key,
-            signature: Signature::from_bytes(&wire.signed_prekey.signature),
-        },
-        one_time_prekey: wire.one_time_prekey.map(|p| OneTimePreKeyPublic {
-            id: p.id,
-            key: p.key,
-        }),
-        last_resort: wire.last_resort.map(|p| OneTimePreKeyPublic {
-            id: p.id,
-            key: p.key,
-        }),
-    })
 }

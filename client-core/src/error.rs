@@ -37,6 +37,20 @@ pub enum Error {
     /// No account has this username, or it published no keys.
     #[error("unknown user {0}")]
     UnknownUser(String),
+    /// The contact's published signed prekey is older than the protocol
+    /// allows (14 days): they have not been online to rotate it, and a
+    /// session started from it could be one an attacker who stole the old
+    /// key can read. Nothing was sent; the contact must come online once.
+    #[error(
+        "{username}'s published keys are {age_days} days old (at most 14 are accepted); \
+         {username} must open umbra once to refresh them before a new conversation can start"
+    )]
+    PeerKeysExpired {
+        /// The contact.
+        username: String,
+        /// How old the signed prekey is, in whole days.
+        age_days: u64,
+    },
     /// The username breaks the naming rules.
     #[error("invalid username: {0}")]
     InvalidUsername(#[from] umbra_protocol::wire::UsernameError),
@@ -48,6 +62,11 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// The message itself cannot be sent: it breaks a rule of the protocol's
+    /// content format (e.g. a control character other than tab and line
+    /// breaks). Nothing was encrypted or queued; fix the text.
+    #[error("the message cannot be sent: {0}")]
+    InvalidMessage(String),
     /// The relay answered a request with an error.
     #[error("relay refused the request: {code}: {message}")]
     Relay {

@@ -27,13 +27,33 @@ pub enum ConnectionState {
         /// Why the last attempt failed.
         reason: String,
     },
-    /// The relay closed the connection for good (for example another device
-    /// session replaced this one, or the token expired). No retry happens.
+    /// The relay closed the connection for good (for example the token
+    /// expired or was revoked). No retry happens.
     Closed {
         /// Why.
         reason: String,
     },
+    /// Another connection for this account and device (another process
+    /// using the same data, e.g. a second `umbra chat`) logged in, and the
+    /// relay closed this one. No retry happens, so the two do not keep
+    /// knocking each other off; messages now go to the other connection.
+    Replaced,
 }
+
+impl ConnectionState {
+    /// Why the connection ended for good, if it did
+    /// ([`ConnectionState::Closed`] or [`ConnectionState::Replaced`]).
+    pub fn ended_because(&self) -> Option<String> {
+        match self {
+            ConnectionState::Closed { reason } => Some(reason.clone()),
+            ConnectionState::Replaced => Some(REPLACED_REASON.to_owned()),
+            _ => None,
+        }
+    }
+}
+
+/// What [`ConnectionState::ended_because`] says for [`ConnectionState::Replaced`].
+const REPLACED_REASON: &str = "another connection for this account replaced this one";
 
 /// Something that happened.
 #[derive(Debug, Clone, PartialEq, Eq)]

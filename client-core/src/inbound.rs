@@ -1,9 +1,12 @@
 //! What happens to one envelope the relay delivers.
 //!
 //! 1. Drop it if its SHA-256 was already processed (at-least-once delivery).
-//! 2. Open the sealed layer, find the session by the sender's identity
-//!    (or accept a new one from a pre-key message, with the one-time prekey
-//!    it used deleted in the same transaction), decrypt.
+//! 2. Open the sealed layer, find the session by the sender's identity,
+//!    decrypt. Only a pre-key message that none of the stored sessions
+//!    recognises (`WrongSession` from all of them) creates a new session,
+//!    with the one-time prekey it used deleted in the same transaction; a
+//!    duplicate (its message key already used) is dropped without a warning
+//!    and never rebuilds a session.
 //! 3. Decode the payload and check the sender's claim: on first contact (or
 //!    a key change) the relay's directory must list the sealing identity for
 //!    the claimed account; a claimed username must resolve to that account.
@@ -27,8 +30,9 @@ use subtle::ConstantTimeEq;
 use umbra_protocol::content::{self, Content};
 use umbra_protocol::identity::IdentityPublic;
 use umbra_protocol::keys::SecretKey;
-use umbra_protocol::pairwise::{InboundEnvelope, PairwiseMessage, PairwiseSession};
+use umbra_protocol::pairwise::{InboundEnvelope, PairwiseError, PairwiseMessage, PairwiseSession};
 use umbra_protocol::prekeys::{OneTimePreKey, PreKeyRef, SignedPreKey};
+use umbra_protocol::ratchet::RatchetError;
 use umbra_protocol::wire::{AccountId, Username};
 
 use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
@@ -38,6 +42,9 @@ use crate::sessions::{LoadedPreKeys, SessionRecord};
 use crate::store::{RecordKind, Txn};
 use crate::trust::{ContactRecord, Observation};
 use crate::{Error, Event, MessageId};
+
+#[cfg(test)]
+mod tests;
 
 /// A delivery that could not be accepted, for the `DecryptionFailed` event.
 struct Rejected {
@@ -58,6 +65,9 @@ impl Rejected {
 /// store error that must stop the ack.
 enum Failure {
     Rejected(Rejected),
+    /// A message whose key was already used: a redelivery or a replay of
+    /// something already processed. Dropped without a warning.
+    Duplicate,
     Store(Error),
 }
 
@@ -109,17 +119,14 @@ pub(crate) async fn process(
             Ok(events)
         }
         Err(Failure::Store(e)) => Err(e),
+        Err(Failure::Duplicate) => {
+            mark_seen(engine, seen_slot, received_at_ms).await?;
+            tracing::debug!("duplicate message dropped");
+            Ok(Vec::new())
+        }
         Err(Failure::Rejected(rejected)) => {
             // Only the seen marker: nothing of the rejected envelope is kept.
-            let mut marker = Txn::new();
-            engine.vault.put(
-                &mut marker,
-                RecordKind::Seen,
-                seen_slot,
-                &received_at_ms,
-                &mut OsRng,
-            )?;
-            engine.vault.commit(marker).await?;
+            mark_seen(engine, seen_slot, received_at_ms).await?;
             tracing::debug!(reason = %rejected.reason, "delivery rejected");
             Ok(vec![Event::DecryptionFailed {
                 from: rejected.from,
@@ -127,6 +134,20 @@ pub(crate) async fn process(
             }])
         }
     }
+}
+
+/// Records that an envelope was processed, and nothing else.
+async fn mark_seen(engine: &Engine, seen_slot: Vec<u8>, received_at_ms: u64) -> Result<(), Error> {
+    let mut marker = Txn::new();
+    engine.vault.put(
+        &mut marker,
+        RecordKind::Seen,
+        seen_slot,
+        &received_at_ms,
+        &mut OsRng,
+    )?;
+    engine.vault.commit(marker).await?;
+    Ok(())
 }
 
 async fn load_prekeys(
@@ -184,20 +205,25 @@ async fn decrypt(
     let (plaintext, record, used) = match existing {
         Some(mut record) => match record.decrypt(inbound) {
             Ok(plain) => (plain, record, None),
-            Err(first) if inbound.is_prekey_message() => {
-                // The peer started a new session (or both sides started at once).
+            // Only a pre-key message that none of our sessions recognises
+            // starts a new one (the peer started over, or both sides started
+            // at once). Any other refusal, a duplicate above all, must not
+            // rebuild a session from the prekeys: a replayed pre-key message
+            // that used the last-resort key (or no extra prekey) would
+            // otherwise resurrect its stale run as the current session.
+            Err(PairwiseError::WrongSession) if inbound.is_prekey_message() => {
                 let prekeys = load_prekeys(engine, inbound).await?;
-                match PairwiseSession::accept(&engine.identity, inbound, &prekeys) {
-                    Ok((session, plain, used)) => {
-                        record.promote_new(session);
-                        (plain, record, used)
-                    }
-                    Err(_) => {
-                        return Err(Failure::Rejected(Rejected::anonymous(format!(
-                            "cannot decrypt: {first}"
-                        ))))
-                    }
-                }
+                let (session, plain, used) =
+                    PairwiseSession::accept(&engine.identity, inbound, &prekeys).map_err(|e| {
+                        Failure::Rejected(Rejected::anonymous(format!(
+                            "cannot start the new session: {e}"
+                        )))
+                    })?;
+                record.promote_new(session);
+                (plain, record, used)
+            }
+            Err(PairwiseError::Ratchet(RatchetError::DuplicateMessage)) => {
+                return Err(Failure::Duplicate);
             }
             Err(e) => {
                 return Err(Failure::Rejected(Rejected::anonymous(format!(
@@ -346,6 +372,7 @@ async fn accept(
                     sent_at_ms,
                     received_at_ms,
                     status: DeliveryStatus::Delivered,
+                    reported: false,
                 };
                 engine
                     .append_history(txn, &mut counters, &contact, entry, true)

@@ -26,7 +26,10 @@
 //! raises [`Event::Sent`]. [`Client::flush_outbox`] waits for that. Incoming
 //! messages are decrypted, stored, then acknowledged, and surface as events:
 //! subscribe with [`Client::events`] (a `Stream`, for interactive programs)
-//! or drain with [`Client::receive_until_empty`] (for scripts). The store
+//! or drain with [`Client::receive_until_empty`] (for scripts). Messages
+//! stored while the application was busy with something else stay listed in
+//! [`Client::unreported_messages`] until it calls [`Client::mark_reported`]
+//! (or [`Client::mark_read`]), so none is silently swallowed. The store
 //! answers [`Client::conversations`], [`Client::history`] and
 //! [`Client::contacts`] without the network.
 //!
@@ -97,6 +100,7 @@ mod conversation;
 mod engine;
 mod error;
 mod event;
+mod fetched_bundle;
 mod history;
 mod inbound;
 mod message_id;
@@ -113,7 +117,7 @@ mod trust;
 pub use client::{Client, WhoAmI};
 pub use config::{ClientConfig, StoreLocation};
 pub use contact::{Contact, TrustLevel};
-pub use conversation::{Conversation, DeliveryStatus, Direction, HistoryEntry};
+pub use conversation::{Conversation, DeliveryStatus, Direction, HistoryEntry, UnreportedMessage};
 pub use error::{Error, Result};
 pub use event::{ConnectionState, Event};
 pub use message_id::MessageId;

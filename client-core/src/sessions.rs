@@ -49,10 +49,16 @@ impl SessionRecord {
     }
 
     /// Decrypts with the current session, else with a previous one (which
-    /// then becomes current). On failure nothing changes and the current
-    /// session's error is returned.
+    /// then becomes current). On failure nothing changes.
+    ///
+    /// The error is [`PairwiseError::WrongSession`] only if *every* session
+    /// said so, i.e. the message belongs to none of them and a pre-key
+    /// message may start a new one. If any session recognised the message
+    /// but refused it (a replayed pre-key message of an old run gives
+    /// `DuplicateMessage` from that run's session), that refusal is returned:
+    /// rebuilding the run from the prekeys would resurrect a stale session.
     pub(crate) fn decrypt(&mut self, inbound: &InboundEnvelope) -> Result<Vec<u8>, PairwiseError> {
-        let first_error = match self.current.decrypt(inbound) {
+        let mut error = match self.current.decrypt(inbound) {
             Ok(plain) => return Ok(plain),
             Err(e) => e,
         };
@@ -60,13 +66,18 @@ impl SessionRecord {
             let Some(candidate) = self.previous.get_mut(index) else {
                 break;
             };
-            if let Ok(plain) = candidate.decrypt(inbound) {
-                let winner = self.previous.remove(index);
-                self.promote_new(winner);
-                return Ok(plain);
+            match candidate.decrypt(inbound) {
+                Ok(plain) => {
+                    let winner = self.previous.remove(index);
+                    self.promote_new(winner);
+                    return Ok(plain);
+                }
+                Err(PairwiseError::WrongSession) => {}
+                Err(e) if matches!(error, PairwiseError::WrongSession) => error = e,
+                Err(_) => {}
             }
         }
-        Err(first_error)
+        Err(error)
     }
 }
 

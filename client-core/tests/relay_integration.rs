@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use umbra_client_core::store::{ClientStore, MemoryStore, RecordKind, WriteOp};
 use umbra_client_core::{
-    Client, ClientConfig, DeliveryStatus, Direction, Error, Event, KdfParams, TrustLevel,
+    Client, ClientConfig, ConnectionState, DeliveryStatus, Direction, Error, Event, KdfParams,
+    TrustLevel,
 };
 use umbra_relay::app::{start, RunningRelay};
 use umbra_relay::config::{RelayConfig, Settings};
@@ -443,6 +444,74 @@ async fn wrong_passwords_and_unknown_users_are_clear_errors() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("UsernameTaken"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsendable_message_is_refused_as_invalid_and_nothing_is_queued() {
+    let relay = TestRelay::start().await;
+    let (alice, store) = register(&relay.url(), "alice").await;
+    let (_bob, _) = register(&relay.url(), "bob").await;
+    alice.shutdown().await;
+    drop(alice);
+    // Offline: refusing the text must not need (or start) the network.
+    let alice = Client::open(config("http://127.0.0.1:9", &store), "pw-of-test")
+        .await
+        .unwrap();
+    for text in ["clear the screen \x1b[2J", "c1 \u{9b}31m red", "nul \0"] {
+        let err = alice.send_text("bob", text).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidMessage(_)), "{text:?}: {err:?}");
+        assert!(!err.is_retryable(), "{err:?}");
+    }
+    assert_eq!(alice.pending_outbox().await.unwrap(), vec![]);
+    assert_eq!(alice.conversations().await.unwrap(), vec![]);
+    assert_eq!(alice.connection_state(), ConnectionState::Offline);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_stored_while_busy_stay_unreported_until_marked() {
+    let relay = TestRelay::start().await;
+    let (alice, _) = register(&relay.url(), "alice").await;
+    let (bob, bob_store) = register(&relay.url(), "bob").await;
+    // Bob is connected for some other reason (a `send`, say) when these
+    // arrive: they are stored and acknowledged, but nobody shows them.
+    let mut watch_bob = Watch::on(&bob);
+    alice.send_text("bob", "one").await.unwrap();
+    alice.send_text("bob", "two").await.unwrap();
+    alice.flush_outbox(WAIT).await.unwrap();
+    watch_bob.messages(2).await;
+    bob.shutdown().await;
+    drop(bob);
+
+    let offline = "http://127.0.0.1:9";
+    let bob = Client::open(config(offline, &bob_store), "pw-of-test")
+        .await
+        .unwrap();
+    let unreported = bob.unreported_messages().await.unwrap();
+    let bodies: Vec<(&str, &str)> = unreported
+        .iter()
+        .map(|m| (m.from.as_str(), m.body.as_str()))
+        .collect();
+    assert_eq!(bodies, vec![("alice", "one"), ("alice", "two")]);
+
+    bob.mark_reported(&unreported[..1]).await.unwrap();
+    drop(bob);
+    let bob = Client::open(config(offline, &bob_store), "pw-of-test")
+        .await
+        .unwrap();
+    let left = bob.unreported_messages().await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].body, "two");
+    let history = bob.history("alice", 10).await.unwrap();
+    assert_eq!(
+        history.iter().map(|e| e.reported).collect::<Vec<_>>(),
+        vec![true, false]
+    );
+
+    // Reading the conversation on screen reports it too.
+    bob.mark_read("alice").await.unwrap();
+    assert_eq!(bob.unreported_messages().await.unwrap(), vec![]);
+    let conversations = bob.conversations().await.unwrap();
+    assert!(conversations[0].last_message.as_ref().unwrap().reported);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,12 @@
 //! `receive`: print everything the relay has queued for us, then exit.
 //!
 //! Messages are acknowledged to the relay by client-core only after they are
-//! stored locally, so a crash while printing loses nothing (they stay in the
-//! history). Receipts, refusals of earlier sends, key changes and decryption
-//! failures are printed too: a script must see every one of them.
+//! stored locally. Every incoming message no command has printed yet is
+//! printed: those stored while another command (a `send`) was connected,
+//! then this run's. They are marked reported only after printing, so a
+//! crash while printing shows them again rather than never. Receipts,
+//! refusals of earlier sends, key changes and decryption failures are
+//! printed too: a script must see every one of them.
 //!
 //! Must never print a contact-controlled string unsanitised (output.rs
 //! guarantees it) and never hide a key change.
@@ -11,7 +14,9 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use umbra_client_core::{Client, Event};
+use std::collections::HashSet;
+
+use umbra_client_core::{Client, Event, MessageId, UnreportedMessage};
 
 use crate::exit_status::ExitStatus;
 use crate::output::{time_from_unix_ms, Delivery, Printer, Record};
@@ -33,7 +38,17 @@ async fn receive<W: std::io::Write>(
         .receive_until_empty(timeout)
         .await
         .context("receiving from the relay")?;
+    let unreported = client
+        .unreported_messages()
+        .await
+        .context("reading the local history")?;
     let mut messages = 0u64;
+    // Messages stored by an earlier command (a `send` that was connected
+    // when they arrived) come first: they are older than this run's.
+    for message in earlier_messages(&unreported, &events) {
+        messages += 1;
+        printer.emit(&message_record(message))?;
+    }
     for event in events {
         if matches!(event, Event::Message { .. }) {
             messages += 1;
@@ -43,7 +58,41 @@ async fn receive<W: std::io::Write>(
         }
     }
     printer.emit(&Record::Drained { count: messages })?;
+    // Only after printing: a crash in between prints them again next time,
+    // which beats never printing them.
+    client
+        .mark_reported(&unreported)
+        .await
+        .context("recording the printed messages")?;
     Ok(ExitStatus::Success)
+}
+
+/// The unreported messages that this run's events do not already carry.
+fn earlier_messages<'a>(
+    unreported: &'a [UnreportedMessage],
+    events: &[Event],
+) -> Vec<&'a UnreportedMessage> {
+    let in_this_run: HashSet<MessageId> = events
+        .iter()
+        .filter_map(|event| match event {
+            Event::Message { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    unreported
+        .iter()
+        .filter(|message| !in_this_run.contains(&message.id))
+        .collect()
+}
+
+fn message_record(message: &UnreportedMessage) -> Record {
+    Record::Message {
+        from: message.from.clone(),
+        id: message.id.to_hex(),
+        sent_at: time_from_unix_ms(message.sent_at_ms),
+        received_at: time_from_unix_ms(message.received_at_ms),
+        body: message.body.clone(),
+    }
 }
 
 /// What to print for one event. Connection changes, typing notices and
@@ -90,10 +139,11 @@ pub async fn records_for(client: &Client, event: Event) -> Vec<Record> {
             vec![Record::DecryptionFailed { from, reason }]
         }
         Event::Lagged { missed } => {
-            // Messages are in the store even when the stream dropped events;
-            // say so instead of pretending the output is complete.
+            // Messages among them are still printed (from the store, as
+            // unreported); receipts and notices are not: say so.
             eprintln!(
-                "warning: {missed} events were not printed; they are in the local history (umbra chat)"
+                "warning: {missed} events were dropped before printing; messages among them \
+                 are printed from the local history, receipts and notices are not"
             );
             Vec::new()
         }
@@ -115,4 +165,54 @@ fn receipts(
             at,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unreported(id: u8, body: &str) -> UnreportedMessage {
+        UnreportedMessage {
+            from: "alice".into(),
+            account_id: "00".repeat(16),
+            id: MessageId([id; 16]),
+            body: body.into(),
+            sent_at_ms: 1,
+            received_at_ms: 2,
+        }
+    }
+
+    fn arrived(id: u8) -> Event {
+        Event::Message {
+            from: "alice".into(),
+            id: MessageId([id; 16]),
+            body: "now".into(),
+            sent_at_ms: 3,
+            received_at_ms: 4,
+        }
+    }
+
+    #[test]
+    fn messages_stored_by_an_earlier_command_are_printed_once() {
+        let stored = [unreported(1, "while sending"), unreported(2, "just now")];
+        // Message 2 arrived in this run and is printed from its event;
+        // message 1 only exists in the store and must not be skipped.
+        let earlier = earlier_messages(&stored, &[arrived(2), Event::QueueEmpty]);
+        assert_eq!(
+            earlier.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+            vec!["while sending"]
+        );
+        assert!(earlier_messages(&stored, &[arrived(1), arrived(2)]).is_empty());
+        assert_eq!(earlier_messages(&stored, &[]).len(), 2);
+    }
+
+    #[test]
+    fn an_earlier_message_prints_like_a_received_one() {
+        let record = message_record(&unreported(7, "hello"));
+        let Record::Message { from, id, body, .. } = record else {
+            panic!("not a message record");
+        };
+        assert_eq!((from.as_str(), body.as_str()), ("alice", "hello"));
+        assert_eq!(id, "07".repeat(16));
+    }
 }

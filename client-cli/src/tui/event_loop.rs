@@ -293,9 +293,10 @@ fn apply_connection(state: &mut ChatState, connection: ConnectionState) {
                 retry_in.as_secs()
             )),
         ),
-        ConnectionState::Closed { reason } => state.set_connection(
-            Connection::Offline,
-            Some(&format!("relay closed the connection: {reason}")),
+        ConnectionState::Closed { reason } => state.connection_ended(Connection::Closed, &reason),
+        ConnectionState::Replaced => state.connection_ended(
+            Connection::Replaced,
+            "another umbra for this account connected",
         ),
         ConnectionState::Offline => state.set_connection(Connection::Offline, None),
     }

@@ -45,23 +45,40 @@ pub fn render(frame: &mut Frame, state: &ChatState) {
         return;
     }
 
+    // A link that is gone for good outranks everything but the header: it
+    // explains why nothing arrives or leaves any more.
+    let status = state
+        .status_line(area.width >= LIST_MIN_TERMINAL_WIDTH)
+        .map(|line| vec![line])
+        .unwrap_or_default();
+    let status_lines = wrap_banner(&status, area.width);
+    let status_height = status_lines
+        .len()
+        .min(usize::from((area.height / 4).max(2)));
+
     let banner = state.open().map(banner_lines).unwrap_or_default();
     let banner_lines = wrap_banner(&banner, area.width);
     let banner_cap = usize::from((area.height / 3).max(2));
     let banner_height = banner_lines.len().min(banner_cap);
     let notice_height = u16::from(state.notice.is_some());
 
-    let [header, banner_area, main, notice_area, input_area, help] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Length(u16::try_from(banner_height).unwrap_or(u16::MAX)),
-        Constraint::Min(3),
-        Constraint::Length(notice_height),
-        Constraint::Length(3),
-        Constraint::Length(1),
-    ])
-    .areas(area);
+    let [header, status_area, banner_area, main, notice_area, input_area, help] =
+        Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(u16::try_from(status_height).unwrap_or(u16::MAX)),
+            Constraint::Length(u16::try_from(banner_height).unwrap_or(u16::MAX)),
+            Constraint::Min(3),
+            Constraint::Length(notice_height),
+            Constraint::Length(3),
+            Constraint::Length(1),
+        ])
+        .areas(area);
 
     render_header(frame, header, state);
+    if status_height > 0 {
+        let shown: Vec<Line> = status_lines.into_iter().take(status_height).collect();
+        frame.render_widget(Paragraph::new(shown).style(banner_style()), status_area);
+    }
     if banner_height > 0 {
         let shown: Vec<Line> = banner_lines.into_iter().take(banner_height).collect();
         frame.render_widget(Paragraph::new(shown).style(banner_style()), banner_area);
@@ -138,6 +155,8 @@ fn render_header(frame: &mut Frame, area: Rect, state: &ChatState) {
         Connection::Online => ("● online", Color::Green),
         Connection::Connecting => ("○ connecting", Color::Yellow),
         Connection::Offline => ("○ offline", Color::Red),
+        Connection::Replaced => ("✗ replaced", Color::Red),
+        Connection::Closed => ("✗ closed", Color::Red),
     };
     // The connection state matters more than the server URL on a small screen.
     let who = if area.width >= LIST_MIN_TERMINAL_WIDTH {

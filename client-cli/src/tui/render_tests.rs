@@ -120,6 +120,48 @@ fn key_change_banner_survives_a_narrow_terminal() {
     );
 }
 
+/// The text of one screen row.
+fn row(terminal: &Terminal<TestBackend>, y: u16, width: u16) -> String {
+    (0..width)
+        .map(|x| terminal.backend().buffer()[(x, y)].symbol().to_owned())
+        .collect()
+}
+
+#[test]
+fn replaced_by_another_client_shows_a_status_line_at_80x24() {
+    let mut state = conversation();
+    state.connection_ended(
+        Connection::Replaced,
+        "another umbra for this account connected",
+    );
+    // A later notice must not push the explanation off the screen.
+    state.set_notice(
+        crate::tui::state::Severity::Error,
+        "could not decrypt a message",
+    );
+    let terminal = draw(&state, 80, 24);
+    assert_snapshot!(terminal.backend());
+    let status = row(&terminal, 1, 80);
+    assert!(status.contains("DISCONNECTED"), "{status}");
+    assert!(status.contains("another umbra"), "{status}");
+    assert_eq!(terminal.backend().buffer()[(2, 1)].bg, Color::Red);
+    assert!(row(&terminal, 0, 80).contains("replaced"));
+}
+
+#[test]
+fn replaced_status_line_survives_a_narrow_terminal_above_the_key_banner() {
+    let mut state = conversation();
+    state.key_changed("bob", SAFETY_NUMBER);
+    state.connection_ended(
+        Connection::Replaced,
+        "another umbra for this account connected",
+    );
+    let terminal = draw(&state, 40, 12);
+    assert_snapshot!(terminal.backend());
+    let status = row(&terminal, 1, 40);
+    assert!(status.contains("DISCONNECTED"), "{status}");
+}
+
 #[test]
 fn escape_sequences_in_messages_are_drawn_inert() {
     let mut state = ChatState::new("alice", "http://127.0.0.1:7878", NOW);

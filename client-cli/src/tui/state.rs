@@ -128,6 +128,18 @@ pub enum Connection {
     Connecting,
     Online,
     Offline,
+    /// Another client for this account connected and the relay dropped us.
+    /// No retry: the two would keep knocking each other off.
+    Replaced,
+    /// The relay ended the session for good (e.g. the token was revoked).
+    Closed,
+}
+
+impl Connection {
+    /// Whether the link is gone until the user restarts umbra.
+    pub fn ended(self) -> bool {
+        matches!(self, Connection::Replaced | Connection::Closed)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,6 +192,8 @@ pub struct ChatState {
     /// Lines scrolled up from the newest message.
     pub scroll: usize,
     pub connection: Connection,
+    /// The relay's reason when `connection` is `Closed`.
+    pub closed_reason: Option<SafeText>,
     pub notice: Option<Notice>,
     /// The clock used for "today or earlier" decisions; set by the event loop
     /// so rendering is deterministic.
@@ -200,6 +214,7 @@ impl ChatState {
             input: String::new(),
             scroll: 0,
             connection: Connection::Connecting,
+            closed_reason: None,
             notice: None,
             now,
             next_local_id: 0,
@@ -401,9 +416,51 @@ impl ChatState {
         });
     }
 
+    /// The relay ended the session for good. Unlike a notice, the status
+    /// line this produces cannot be replaced by later notices: it stays until
+    /// the user quits.
+    pub fn connection_ended(&mut self, connection: Connection, reason: &str) {
+        self.connection = connection;
+        self.closed_reason = Some(SafeText::line(reason));
+        if self.notice.as_ref().is_some_and(|n| n.about_connection) {
+            self.notice = None;
+        }
+    }
+
+    /// The status line shown while the link is gone for good, most
+    /// important words first; `wide` screens get the full explanation,
+    /// narrow ones a version that fits in two lines of 40 columns.
+    pub fn status_line(&self, wide: bool) -> Option<String> {
+        let reason = self
+            .closed_reason
+            .as_ref()
+            .map(SafeText::as_str)
+            .unwrap_or("the session ended");
+        match (self.connection, wide) {
+            (Connection::Replaced, true) => Some(format!(
+                "⚠ DISCONNECTED: {} connected from another umbra, which gets the messages now. \
+                 Nothing is sent from here. Quit (Esc) and restart to take over.",
+                self.me
+            )),
+            (Connection::Replaced, false) => Some(
+                "⚠ DISCONNECTED: another umbra took over this account. Restart to reconnect."
+                    .into(),
+            ),
+            (Connection::Closed, true) => Some(format!(
+                "⚠ DISCONNECTED by the relay: {reason}. Nothing is sent from here. \
+                 Quit (Esc) and restart umbra."
+            )),
+            (Connection::Closed, false) => {
+                Some(format!("⚠ DISCONNECTED: {reason}. Restart umbra."))
+            }
+            _ => None,
+        }
+    }
+
     /// The relay link changed; a problem is shown until the link is back.
     pub fn set_connection(&mut self, connection: Connection, problem: Option<&str>) {
         self.connection = connection;
+        self.closed_reason = None;
         match problem {
             Some(text) => {
                 self.notice = Some(Notice {
@@ -539,6 +596,15 @@ impl ChatState {
             let action = self.select(&name);
             self.sort();
             return action;
+        }
+        if self.connection.ended() {
+            // Sending would reconnect and knock the other client off in
+            // turn; the typed text is kept.
+            self.set_notice(
+                Severity::Error,
+                "not sent: disconnected (see the red line); restart umbra to send",
+            );
+            return None;
         }
         let Some(conversation) = self.open() else {
             self.set_notice(
@@ -791,6 +857,38 @@ mod tests {
             state.handle_key(key(KeyCode::Enter)),
             Some(Action::Send { .. })
         ));
+    }
+
+    #[test]
+    fn a_replaced_connection_blocks_sending_and_keeps_its_status_line() {
+        let mut state = state_with(&["bob"]);
+        state.select("bob");
+        state.connection_ended(
+            Connection::Replaced,
+            "another umbra for this account connected",
+        );
+        for wide in [true, false] {
+            assert!(state.status_line(wide).unwrap().contains("another umbra"));
+        }
+        // Sending would reconnect and knock the other client off.
+        assert_eq!(type_line(&mut state, "still there?"), None);
+        assert_eq!(state.input, "still there?", "typed text is kept");
+        state.set_notice(Severity::Info, "something else");
+        assert!(state.status_line(true).is_some(), "notices do not hide it");
+        // A fresh connection (after a restart of the client) clears it.
+        state.set_connection(Connection::Online, None);
+        assert_eq!(state.status_line(true), None);
+    }
+
+    #[test]
+    fn a_closed_connection_says_why() {
+        let mut state = state_with(&["bob"]);
+        state.connection_ended(Connection::Closed, "token revoked\x1b[2J");
+        for wide in [true, false] {
+            let line = state.status_line(wide).unwrap();
+            assert!(line.contains("token revoked"), "{line}");
+            assert!(!line.contains('\x1b'), "{line}");
+        }
     }
 
     #[test]

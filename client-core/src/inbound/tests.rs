@@ -1,0 +1,272 @@
+//! Replayed pre-key messages, against an engine with no relay: bob's side
+//! is a real [`Engine`] over a memory store, alice is the bare protocol.
+//!
+//! A pre-key message whose extra prekey is the last-resort key (or none) can
+//! be accepted again as long as bob holds the signed prekey, so a replay that
+//! gets past the seen marker must be refused by the session logic itself.
+
+use std::sync::Arc;
+
+use rand::rngs::OsRng;
+use umbra_protocol::content::{self, Content};
+use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::pairwise::{InboundEnvelope, PairwiseSession};
+use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, SignedPreKey};
+use umbra_protocol::wire::{AccountId, Address, DeviceId, Username};
+
+use super::process;
+use crate::account::TokenRecord;
+use crate::engine::{now_ms, now_secs, Engine};
+use crate::outbox::OutboxEntry;
+use crate::payload::Payload;
+use crate::prekey_maintenance::PreKeyState;
+use crate::store::{ClientStore, KdfParams, MemoryStore, RecordKind, Txn, Vault};
+use crate::trust::ContactRecord;
+use crate::{ClientConfig, Event, MessageId};
+
+/// Alice: an identity, an account and her own sessions with bob.
+struct Alice {
+    identity: IdentityKeyPair,
+    account: AccountId,
+}
+
+impl Alice {
+    fn new() -> Self {
+        Self {
+            identity: IdentityKeyPair::generate(&mut OsRng),
+            account: AccountId::random(&mut OsRng),
+        }
+    }
+
+    fn seal(&self, session: &mut PairwiseSession, text: &str) -> Vec<u8> {
+        let payload = Payload {
+            sender: Address {
+                account: self.account,
+                device: DeviceId::PRIMARY,
+            },
+            sender_username: Username::parse("alice").expect("valid name"),
+            content: Content::Text {
+                id: content::MessageId(MessageId::random(&mut OsRng).0),
+                body: text.to_owned(),
+                sent_at_ms: now_ms(),
+            },
+        }
+        .encode()
+        .expect("payload encodes");
+        session
+            .seal_for(&self.identity, &payload, &mut OsRng)
+            .expect("alice seals")
+    }
+
+    /// Decrypts an envelope bob queued, with the given session.
+    fn open(&self, session: &mut PairwiseSession, envelope: &[u8]) -> Result<Vec<u8>, String> {
+        let inbound =
+            InboundEnvelope::open(&self.identity, envelope).map_err(|e| format!("open: {e}"))?;
+        session.decrypt(&inbound).map_err(|e| e.to_string())
+    }
+}
+
+/// Bob's engine, offline, with alice already a pinned contact (so nothing
+/// needs the relay's directory).
+async fn bob_knowing(alice: &Alice) -> Arc<Engine> {
+    let backend: Arc<dyn ClientStore> = Arc::new(MemoryStore::new());
+    let account = AccountId::random(&mut OsRng);
+    let vault = Vault::create(
+        backend.clone(),
+        b"bob's password",
+        KdfParams::insecure_for_tests(),
+        account,
+        &mut OsRng,
+    )
+    .await
+    .expect("vault");
+    let identity = IdentityKeyPair::generate(&mut OsRng);
+    let token = TokenRecord {
+        token: [7; 32],
+        expires_at: u64::MAX,
+    };
+    let name = Username::parse("bob").expect("valid name");
+    Engine::initialise_store(&vault, &identity, &name, account, &token)
+        .await
+        .expect("initialise");
+    // Port 9 (discard): nothing in these tests may need the relay.
+    let config = ClientConfig::with_store("http://127.0.0.1:9", backend);
+    let ws_url = config.websocket_url().expect("url");
+    let engine = Engine::from_vault(&config, ws_url, vault)
+        .await
+        .expect("engine");
+    let contact = ContactRecord::first_seen(
+        *alice.account.as_bytes(),
+        "alice".into(),
+        alice.identity.public(),
+    );
+    let mut txn = Txn::new();
+    engine
+        .put_contact(&mut txn, &contact, None)
+        .expect("contact");
+    engine.vault.commit(txn).await.expect("commit");
+    engine
+}
+
+/// Bob's bundle as the relay would serve it once his one-time prekeys are
+/// gone: signed prekey plus last-resort key.
+async fn last_resort_bundle(bob: &Engine) -> umbra_protocol::prekeys::VerifiedPreKeyBundle {
+    let state: PreKeyState = bob
+        .vault
+        .get(RecordKind::PreKeyState, &[])
+        .await
+        .expect("read")
+        .expect("prekey state");
+    let slot = bob.vault.slot(
+        RecordKind::SignedPreKey,
+        &state.current_signed_id.to_be_bytes(),
+    );
+    let signed: SignedPreKey = bob
+        .vault
+        .get(RecordKind::SignedPreKey, &slot)
+        .await
+        .expect("read")
+        .expect("signed prekey");
+    let last_resort: OneTimePreKey = bob
+        .vault
+        .get(RecordKind::LastResortPreKey, &[])
+        .await
+        .expect("read")
+        .expect("last resort");
+    PreKeyBundle {
+        identity: bob.identity.public(),
+        signed_prekey: signed.public(),
+        one_time_prekey: None,
+        last_resort: Some(last_resort.public()),
+    }
+    .verify_at(now_secs())
+    .expect("bundle verifies")
+}
+
+/// The newest envelope in bob's outbox.
+async fn newest_outgoing(bob: &Engine) -> Vec<u8> {
+    let entries = bob
+        .vault
+        .list::<OutboxEntry>(RecordKind::Outbox, &[])
+        .await
+        .expect("outbox");
+    entries
+        .last()
+        .expect("bob queued something")
+        .1
+        .envelope
+        .clone()
+}
+
+/// Bob queues a message for alice (a typing notice: any content works).
+async fn bob_sends(bob: &Arc<Engine>, alice: &Alice) -> Vec<u8> {
+    let contact = bob
+        .contact_by_account(alice.account.as_bytes())
+        .await
+        .expect("read")
+        .expect("alice is a contact");
+    bob.send_control(&contact, Content::Typing { started: true })
+        .await
+        .expect("bob queues");
+    newest_outgoing(bob).await
+}
+
+/// Makes bob forget he processed `envelope`: what a replay that the
+/// envelope-level marker does not catch looks like to the session logic.
+async fn forget_seen(bob: &Engine, envelope: &[u8]) {
+    let mut txn = Txn::new();
+    bob.vault
+        .delete(&mut txn, RecordKind::Seen, bob.envelope_seen_slot(envelope));
+    bob.vault.commit(txn).await.expect("commit");
+}
+
+fn texts(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message { body, .. } => Some(body.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_replayed_last_resort_prekey_message_does_not_replace_the_session() {
+    let alice = Alice::new();
+    let bob = bob_knowing(&alice).await;
+    let bundle = last_resort_bundle(&bob).await;
+    let mut session = PairwiseSession::initiate(&alice.identity, &bundle, &mut OsRng).unwrap();
+    let first = alice.seal(&mut session, "hello bob");
+    let events = process(&bob, &first, now_ms()).await.unwrap();
+    assert_eq!(texts(&events), vec!["hello bob"]);
+    // Bob's delivery receipt reaches alice: she has ratcheted past the start.
+    let receipt = newest_outgoing(&bob).await;
+    alice
+        .open(&mut session, &receipt)
+        .expect("alice reads bob's receipt");
+
+    forget_seen(&bob, &first).await;
+    let events = process(&bob, &first, now_ms()).await.unwrap();
+    assert!(events.is_empty(), "a replay must be dropped: {events:?}");
+
+    // Bob still talks on the session alice has.
+    let next = bob_sends(&bob, &alice).await;
+    alice
+        .open(&mut session, &next)
+        .expect("alice decrypts bob's message after the replay");
+}
+
+#[tokio::test]
+async fn a_replayed_prekey_message_of_an_older_run_does_not_revive_it() {
+    let alice = Alice::new();
+    let bob = bob_knowing(&alice).await;
+    let bundle = last_resort_bundle(&bob).await;
+    let mut old = PairwiseSession::initiate(&alice.identity, &bundle, &mut OsRng).unwrap();
+    let old_first = alice.seal(&mut old, "first run");
+    assert_eq!(
+        texts(&process(&bob, &old_first, now_ms()).await.unwrap()),
+        vec!["first run"]
+    );
+    // Alice starts over (a new X3DH run): bob keeps the old run as previous.
+    let mut new = PairwiseSession::initiate(&alice.identity, &bundle, &mut OsRng).unwrap();
+    let new_first = alice.seal(&mut new, "second run");
+    assert_eq!(
+        texts(&process(&bob, &new_first, now_ms()).await.unwrap()),
+        vec!["second run"]
+    );
+    let receipt = newest_outgoing(&bob).await;
+    alice
+        .open(&mut new, &receipt)
+        .expect("receipt on the new run");
+
+    // The current session says WrongSession, the old one Duplicate: that
+    // is a replay, not the peer starting over.
+    forget_seen(&bob, &old_first).await;
+    let events = process(&bob, &old_first, now_ms()).await.unwrap();
+    assert!(events.is_empty(), "a replay must be dropped: {events:?}");
+
+    let next = bob_sends(&bob, &alice).await;
+    alice
+        .open(&mut new, &next)
+        .expect("bob still sends on the newest run");
+}
+
+#[tokio::test]
+async fn a_new_run_from_the_peer_still_replaces_the_session() {
+    let alice = Alice::new();
+    let bob = bob_knowing(&alice).await;
+    let bundle = last_resort_bundle(&bob).await;
+    let mut old = PairwiseSession::initiate(&alice.identity, &bundle, &mut OsRng).unwrap();
+    process(&bob, &alice.seal(&mut old, "one"), now_ms())
+        .await
+        .unwrap();
+    let mut new = PairwiseSession::initiate(&alice.identity, &bundle, &mut OsRng).unwrap();
+    let events = process(&bob, &alice.seal(&mut new, "two"), now_ms())
+        .await
+        .unwrap();
+    assert_eq!(texts(&events), vec!["two"]);
+    let next = bob_sends(&bob, &alice).await;
+    alice
+        .open(&mut new, &next)
+        .expect("bob moved to the new run");
+}
