@@ -14,7 +14,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
@@ -40,6 +40,7 @@ use crate::conversation::{
 };
 use crate::fetched_bundle::verify_fetched_bundle;
 use crate::history::{ConversationRecord, Counters, MessageLocation};
+use crate::identity_checks::IdentityChecks;
 use crate::outbox::{OutboxEntry, PendingMessage};
 use crate::payload::Payload;
 use crate::prekey_maintenance::{one_time_wire, signed_wire, InitialKeys, PreKeyState};
@@ -105,6 +106,9 @@ pub(crate) struct Engine {
     /// The relay said `QueueEmpty` on the current connection.
     pub(crate) caught_up: AtomicBool,
     pub(crate) closed: AtomicBool,
+    /// Which contacts' published identities were compared with the pinned
+    /// ones on this connection.
+    pub(crate) identity_checks: IdentityChecks,
 }
 
 impl std::fmt::Debug for Engine {
@@ -166,6 +170,7 @@ impl Engine {
             connection: Mutex::new(None),
             caught_up: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            identity_checks: IdentityChecks::default(),
         }))
     }
 
@@ -235,6 +240,10 @@ impl Engine {
 
     pub(crate) fn set_state(&self, state: ConnectionState) {
         if *self.conn_state.borrow() != state {
+            if state == ConnectionState::Connected {
+                // A contact may have changed keys while we were away.
+                self.identity_checks.new_connection();
+            }
             self.conn_state.send_replace(state.clone());
             self.emit(Event::Connection(state));
         }
@@ -283,6 +292,38 @@ impl Engine {
         tokio::time::timeout(CONNECT_WAIT, wait)
             .await
             .map_err(|_| Error::Connection("the relay is not reachable".into()))?
+    }
+
+    /// Waits until the connection started by [`Engine::ensure_connected`]
+    /// authenticates (`true`), or until it is clear the relay cannot be
+    /// reached right now: the attempt failed, the connection ended, or
+    /// [`CONNECT_WAIT`] passed (`false`). Never starts a connection.
+    async fn relay_reachable(&self) -> bool {
+        if lock(&self.connection)
+            .as_ref()
+            .is_none_or(|c| c.is_finished())
+        {
+            return false;
+        }
+        let mut rx = self.conn_state.subscribe();
+        let wait = async {
+            loop {
+                match &*rx.borrow_and_update() {
+                    ConnectionState::Connected => return true,
+                    // Not started yet, or the first attempt is under way.
+                    ConnectionState::Offline | ConnectionState::Connecting => {}
+                    ConnectionState::Reconnecting { .. }
+                    | ConnectionState::Closed { .. }
+                    | ConnectionState::Replaced => return false,
+                }
+                if rx.changed().await.is_err() {
+                    return false;
+                }
+            }
+        };
+        tokio::time::timeout(CONNECT_WAIT, wait)
+            .await
+            .unwrap_or(false)
     }
 
     fn sender(&self) -> Result<mpsc::UnboundedSender<Outgoing>, Error> {
@@ -504,6 +545,7 @@ impl Engine {
                 .get(RecordKind::Session, &self.session_slot(&contact.pinned))
                 .await?;
             if let Some(record) = record {
+                self.check_published_identity(contact).await?;
                 return Ok((contact.clone(), record, false));
             }
         }
@@ -517,6 +559,7 @@ impl Engine {
                 name.as_str()
             )));
         }
+        let check = self.identity_checks.start(Instant::now());
         let bundle = self.fetch_bundle(account, name.as_str()).await?;
         let contact = match existing {
             Some(mut contact) => match contact.observe(bundle.identity()) {
@@ -544,6 +587,8 @@ impl Engine {
                 bundle.identity().clone(),
             ),
         };
+        // The bundle just named the contact's current identity.
+        self.identity_checks.record(contact.account, check);
         let session = PairwiseSession::initiate(&self.identity, &bundle, &mut OsRng)
             .map_err(|e| Error::Crypto(format!("starting a session: {e}")))?;
         let record: Option<SessionRecord> = self
@@ -558,6 +603,77 @@ impl Engine {
             None => SessionRecord::new(session),
         };
         Ok((contact, record, true))
+    }
+
+    /// Before a send over an existing session: asks the relay which identity
+    /// the contact publishes now (once per connection, and again after
+    /// [`RECHECK_AFTER`](crate::identity_checks::RECHECK_AFTER)) and refuses
+    /// with [`Error::UntrustedKey`] (raising [`Event::KeyChanged`]) if it is
+    /// not the pinned one, so a message never goes to a key its owner no
+    /// longer holds.
+    ///
+    /// A check that cannot be made (relay unreachable, rate limited, the
+    /// name now belongs to another account or published no identity) lets
+    /// the send go ahead as before: it is queued, and the next send while
+    /// connected checks again.
+    async fn check_published_identity(
+        self: &Arc<Self>,
+        contact: &ContactRecord,
+    ) -> Result<(), Error> {
+        if self
+            .identity_checks
+            .is_fresh(&contact.account, Instant::now())
+        {
+            return Ok(());
+        }
+        if !self.relay_reachable().await {
+            return Ok(());
+        }
+        let Ok(username) = Username::parse_canonical(&contact.username) else {
+            return Ok(());
+        };
+        let check = self.identity_checks.start(Instant::now());
+        let published = match self.request(Request::ResolveUsername { username }).await {
+            Ok(Response::Resolved {
+                account,
+                identity: Some(identity),
+                ..
+            }) if account.as_bytes() == &contact.account => identity,
+            Ok(Response::Resolved { .. }) => return Ok(()),
+            Ok(other) => {
+                return Err(Error::Protocol(format!(
+                    "expected Resolved, got {}",
+                    describe_response(&other)
+                )))
+            }
+            Err(error) => {
+                tracing::debug!(%error, "cannot check a contact's identity; sending anyway");
+                return Ok(());
+            }
+        };
+        let published = IdentityPublic::from_bytes(&published)
+            .map_err(|e| Error::Protocol(format!("published identity: {e}")))?;
+        let mut contact = contact.clone();
+        match contact.observe(&published) {
+            Observation::Pinned => {
+                self.identity_checks.record(contact.account, check);
+                Ok(())
+            }
+            observation => {
+                self.identity_checks.forget(&contact.account);
+                let mut txn = Txn::new();
+                self.put_contact(&mut txn, &contact, None)?;
+                self.vault.commit(txn).await?;
+                if observation == Observation::NewlyChanged {
+                    self.emit(Event::KeyChanged {
+                        username: contact.username.clone(),
+                    });
+                }
+                Err(Error::UntrustedKey {
+                    username: contact.username,
+                })
+            }
+        }
     }
 
     /// Encrypts `content` for `contact` with `record` and adds the advanced

@@ -39,7 +39,11 @@
 //! raises [`Event::KeyChanged`], and sending to that contact fails with
 //! [`Error::UntrustedKey`] until the user compares [`Client::safety_number`]
 //! and calls [`Client::mark_verified`], or accepts with
-//! [`Client::accept_key_change`].
+//! [`Client::accept_key_change`]. A contact who reinstalls and stays silent
+//! is noticed too: before sending over an existing session the client asks
+//! the relay which identity the contact publishes now (once per connection
+//! and contact, and again after ten minutes), so a message never goes to a
+//! key its owner no longer holds.
 //!
 //! ## Storage
 //!
@@ -102,6 +106,7 @@ mod error;
 mod event;
 mod fetched_bundle;
 mod history;
+mod identity_checks;
 mod inbound;
 mod message_id;
 mod outbox;

@@ -288,6 +288,91 @@ async fn a_changed_key_raises_an_event_and_blocks_sending_until_accepted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_key_blocks_sending_before_the_contact_writes() {
+    let relay = TestRelay::start().await;
+    let (alice, alice_store) = register(&relay.url(), "alice").await;
+    let (bob, _) = register(&relay.url(), "bob").await;
+    let mut watch_bob = Watch::on(&bob);
+    alice.send_text("bob", "to the old key").await.unwrap();
+    alice.flush_outbox(WAIT).await.unwrap();
+    watch_bob.messages(1).await;
+    let old_number = alice.safety_number("bob").await.unwrap();
+    alice.shutdown().await;
+    drop(alice);
+    bob.shutdown().await;
+    drop(bob);
+
+    // Bob reinstalls and says nothing; alice still holds a session with
+    // his old identity.
+    let fresh = Arc::new(MemoryStore::new());
+    let bob = Client::login(config(&relay.url(), &fresh), "bob", "pw-of-test")
+        .await
+        .expect("login on a new device");
+
+    // Alice's next run looks before sending over the old session.
+    let alice = Client::open(config(&relay.url(), &alice_store), "pw-of-test")
+        .await
+        .unwrap();
+    let mut watch_alice = Watch::on(&alice);
+    let err = alice.send_text("bob", "are you there?").await.unwrap_err();
+    assert!(
+        matches!(err, Error::UntrustedKey { ref username } if username == "bob"),
+        "{err:?}"
+    );
+    watch_alice
+        .until(|seen| {
+            seen.iter()
+                .any(|e| matches!(e, Event::KeyChanged { username } if username == "bob"))
+        })
+        .await;
+    assert!(
+        alice.pending_outbox().await.unwrap().is_empty(),
+        "nothing was queued for the old key"
+    );
+    assert_eq!(
+        alice.contacts().await.unwrap()[0].trust,
+        TrustLevel::Changed
+    );
+    let new_number = alice.safety_number("bob").await.unwrap();
+    assert_ne!(
+        new_number, old_number,
+        "the number to compare is the new key's"
+    );
+    let again = alice.send_text("bob", "still blocked?").await.unwrap_err();
+    assert!(matches!(again, Error::UntrustedKey { .. }), "{again:?}");
+
+    // Accepting pins the new key; the next send starts a session with the
+    // new device rather than reusing the old one.
+    alice.accept_key_change("bob").await.unwrap();
+    let mut watch_bob = Watch::on(&bob);
+    alice
+        .send_text("bob", "are you there? (after accepting)")
+        .await
+        .unwrap();
+    alice.flush_outbox(WAIT).await.unwrap();
+    let events = watch_bob.messages(1).await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::DecryptionFailed { .. })),
+        "{events:?}"
+    );
+    assert_eq!(
+        messages(&events),
+        vec![("alice".into(), "are you there? (after accepting)".into())]
+    );
+    assert_eq!(
+        alice.contacts().await.unwrap()[0].trust,
+        TrustLevel::Unverified
+    );
+    assert_eq!(
+        bob.safety_number("alice").await.unwrap(),
+        new_number,
+        "alice accepted the key bob's new device really holds"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_after_encrypting_resends_the_same_ciphertext_and_never_reencrypts() {
     let relay = TestRelay::start().await;
     let (alice, alice_store) = register(&relay.url(), "alice").await;

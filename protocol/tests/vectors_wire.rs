@@ -190,6 +190,12 @@ fn relay_examples(m: &mut Material) -> Vec<RelayFrame> {
         Response::Resolved {
             username: name("bob"),
             account: m.account(),
+            identity: Some(m.vec(128)),
+        },
+        Response::Resolved {
+            username: name("carol"),
+            account: m.account(),
+            identity: None,
         },
         Response::Ok,
         Response::Pong,
@@ -298,6 +304,7 @@ fn response_kind(response: &Response) -> &'static str {
         Response::SendResult { .. } => "SendResult",
         Response::Bundle(_) => "Bundle",
         Response::PreKeyCount { .. } => "PreKeyCount",
+        Response::Resolved { identity: None, .. } => "Resolved/NoIdentity",
         Response::Resolved { .. } => "Resolved",
         Response::Ok => "Ok",
         Response::Pong => "Pong",
@@ -382,7 +389,12 @@ fn wire_vectors() {
             "hex": common::hex(&bytes),
         }));
     }
-    assert_eq!(names.len(), 12 + 5, "every response and push has a vector");
+    // 12 responses (Resolved twice: with and without an identity) and 5 pushes.
+    assert_eq!(
+        names.len(),
+        12 + 1 + 5,
+        "every response and push has a vector"
+    );
 
     let ping = wire::encode_client(&ClientFrame {
         request_id: 1,

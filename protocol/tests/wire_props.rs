@@ -185,8 +185,13 @@ fn response() -> impl Strategy<Value = Response> {
             remaining,
             low_water
         }),
-        (username(), account())
-            .prop_map(|(username, account)| Response::Resolved { username, account }),
+        (username(), account(), proptest::option::of(bytes(64))).prop_map(
+            |(username, account, identity)| Response::Resolved {
+                username,
+                account,
+                identity
+            }
+        ),
         Just(Response::Ok),
         Just(Response::Pong),
         (error_code(), text(40), proptest::option::of(any::<u32>())).prop_map(

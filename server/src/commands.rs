@@ -446,15 +446,26 @@ async fn authed(
             if let Err(wait) = state.rate_limits.check_username_resolve(me.account) {
                 return Reply::rate_limited(state, wait);
             }
-            match state.store.account_by_username(&username).await {
-                Ok(Some(record)) => Reply::ok(Response::Resolved {
-                    username,
-                    account: record.account,
-                }),
+            let account = match state.store.account_by_username(&username).await {
+                Ok(Some(record)) => record.account,
                 Ok(None) => {
-                    Reply::error(ErrorCode::UnknownUsername, "no account has this username")
+                    return Reply::error(ErrorCode::UnknownUsername, "no account has this username")
                 }
-                Err(e) => Reply::internal(&e, "account_by_username"),
+                Err(e) => return Reply::internal(&e, "account_by_username"),
+            };
+            // Lets a client notice a contact's new identity before sending
+            // over an old session, without spending a one-time prekey.
+            match state
+                .store
+                .published_identity(Address::primary(account))
+                .await
+            {
+                Ok(identity) => Reply::ok(Response::Resolved {
+                    username,
+                    account,
+                    identity,
+                }),
+                Err(e) => Reply::internal(&e, "published_identity"),
             }
         }
         Request::Send { messages } => send(state, messages).await,
@@ -483,10 +494,14 @@ async fn authed(
         }
         Request::Rename { new_username } => {
             match state.store.rename_account(me.account, &new_username).await {
-                Ok(()) => Reply::ok(Response::Resolved {
-                    username: new_username,
-                    account: me.account,
-                }),
+                Ok(()) => match state.store.published_identity(me).await {
+                    Ok(identity) => Reply::ok(Response::Resolved {
+                        username: new_username,
+                        account: me.account,
+                        identity,
+                    }),
+                    Err(e) => Reply::internal(&e, "published_identity"),
+                },
                 Err(StoreError::UsernameTaken) => {
                     Reply::error(ErrorCode::UsernameTaken, "username is taken")
                 }

@@ -714,7 +714,8 @@ async fn rename_logout_and_delete_account() {
         response,
         Response::Resolved {
             username: name("mona2"),
-            account
+            account,
+            identity: None,
         }
     );
     let response = c
@@ -1438,7 +1439,8 @@ async fn resolve_username_is_rate_limited_per_requester() {
         .await,
         Response::Resolved {
             username: name("olga"),
-            account: a_id
+            account: a_id,
+            identity: None,
         },
         "another requester keeps its own budget"
     );
@@ -1449,10 +1451,26 @@ async fn publishing_a_new_identity_drops_the_old_one_time_prekeys() {
     let relay = relay().await;
     let (mut owner, owner_id, _) = signed_in(&relay, "quinn").await;
     publish(&mut owner, 3).await;
-    assert!(matches!(
-        owner.ask(Request::PreKeyCount).await,
-        Response::PreKeyCount { remaining: 3, .. }
-    ));
+    let (mut peer, _, _) = signed_in(&relay, "rosa").await;
+    let Response::Resolved {
+        identity: old_identity,
+        ..
+    } = peer
+        .ask(Request::ResolveUsername {
+            username: name("quinn"),
+        })
+        .await
+    else {
+        panic!("resolving a published account")
+    };
+    assert!(old_identity.is_some(), "the published identity is named");
+    assert!(
+        matches!(
+            owner.ask(Request::PreKeyCount).await,
+            Response::PreKeyCount { remaining: 3, .. }
+        ),
+        "resolving claims no one-time prekey"
+    );
 
     // The owner reinstalls: a new identity, signed prekey, no last-resort key.
     let mut rng = OsRng;
@@ -1477,7 +1495,21 @@ async fn publishing_a_new_identity_drops_the_old_one_time_prekeys() {
         Response::PreKeyCount { remaining: 0, .. }
     ));
 
-    let (mut peer, _, _) = signed_in(&relay, "rosa").await;
+    let resolved = peer
+        .ask(Request::ResolveUsername {
+            username: name("quinn"),
+        })
+        .await;
+    assert_eq!(
+        resolved,
+        Response::Resolved {
+            username: name("quinn"),
+            account: owner_id,
+            identity: Some(identity.public().to_bytes().to_vec()),
+        },
+        "resolving names the new identity"
+    );
+    assert_ne!(old_identity, Some(identity.public().to_bytes().to_vec()));
     let response = peer
         .ask(Request::FetchBundle {
             target: AccountRef::Account(owner_id),

@@ -426,6 +426,7 @@ async fn rename_keeps_the_account_and_password(backend: Backend) -> anyhow::Resu
             == Response::Resolved {
                 username: Username::parse("ivan.the.renamed")?,
                 account: ivan.account,
+                identity: None,
             },
         "Rename answered {renamed:?}"
     );

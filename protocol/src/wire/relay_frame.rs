@@ -134,6 +134,13 @@ pub enum Response {
         username: Username,
         /// Its account.
         account: AccountId,
+        /// The identity public key the account's primary device currently
+        /// publishes (the identity module's encoding, as in a bundle), or
+        /// `None` if it has published none. Looking it up claims no one-time
+        /// prekey: a client checks a pinned contact with it before sending
+        /// over an existing session.
+        #[serde(with = "serde_bytes")]
+        identity: Option<Vec<u8>>,
     },
     /// Tag 9: The request succeeded and has nothing to return.
     Ok,

@@ -438,6 +438,11 @@ pub trait Store: Send + Sync + 'static {
     /// has not published an identity and a signed prekey.
     async fn claim_bundle(&self, device: Address) -> Result<Option<PreKeyBundleWire>, StoreError>;
 
+    /// The identity a device currently publishes (as given to
+    /// [`Store::put_keys`]), or `None` if it has published none. Claims no
+    /// one-time prekey and changes nothing.
+    async fn published_identity(&self, device: Address) -> Result<Option<Vec<u8>>, StoreError>;
+
     /// One-time prekeys still stored for a device.
     async fn one_time_prekey_count(&self, device: Address) -> Result<u64, StoreError>;
 

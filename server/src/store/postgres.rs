@@ -718,6 +718,17 @@ impl Store for PostgresStore {
         }))
     }
 
+    async fn published_identity(&self, device: Address) -> Result<Option<Vec<u8>>, StoreError> {
+        let identity = sqlx::query_scalar(
+            "SELECT identity FROM identity_keys WHERE account_id = $1 AND device_id = $2",
+        )
+        .bind(device.account.as_bytes().as_slice())
+        .bind(device_param(device))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(identity)
+    }
+
     async fn one_time_prekey_count(&self, device: Address) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM one_time_prekeys WHERE account_id = $1 AND device_id = $2",

@@ -487,6 +487,69 @@ async fn a_new_identity_drops_the_old_identitys_prekeys(db: &TestDb) {
     assert_eq!(bundle.last_resort, Some(last_resort(502)));
 }
 
+async fn published_identity_is_read_without_claiming_a_prekey(db: &TestDb) {
+    let store = db.open().await;
+    let alice = Address::primary(new_account(&store, "alice").await);
+    let bob = Address::primary(new_account(&store, "bob").await);
+    assert_eq!(
+        store.published_identity(alice).await.unwrap(),
+        None,
+        "nothing published yet"
+    );
+    assert_eq!(
+        store
+            .published_identity(Address::primary(account_id(77)))
+            .await
+            .unwrap(),
+        None,
+        "no such account"
+    );
+    store
+        .put_keys(alice, &identity(1), &signed(1), None)
+        .await
+        .unwrap();
+    store
+        .add_one_time_prekeys(alice, &[one_time(1), one_time(2)])
+        .await
+        .unwrap();
+    publish_device(&store, bob).await;
+    assert_eq!(
+        store.published_identity(alice).await.unwrap(),
+        Some(identity(1))
+    );
+    assert_eq!(
+        store.one_time_prekey_count(alice).await.unwrap(),
+        2,
+        "reading the identity claims nothing"
+    );
+    assert_eq!(
+        store.published_identity(bob).await.unwrap(),
+        Some(identity(9)),
+        "each device answers its own identity"
+    );
+
+    // A signed-prekey rotation keeps the identity; a reinstall replaces it.
+    store
+        .put_keys(alice, &identity(1), &signed(2), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.published_identity(alice).await.unwrap(),
+        Some(identity(1))
+    );
+    store
+        .put_keys(alice, &identity(2), &signed(3), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.published_identity(alice).await.unwrap(),
+        Some(identity(2))
+    );
+
+    store.delete_account(alice.account).await.unwrap();
+    assert_eq!(store.published_identity(alice).await.unwrap(), None);
+}
+
 /// Key id whose last-resort write the injected trigger aborts.
 const FAILING_KEY_ID: u32 = 666;
 
@@ -1204,6 +1267,7 @@ on_both_backends!(
     bundles_need_published_keys_and_uploads_are_idempotent,
     rotating_the_signed_prekey_keeps_one_time_prekeys,
     a_new_identity_drops_the_old_identitys_prekeys,
+    published_identity_is_read_without_claiming_a_prekey,
     a_failed_publish_leaves_the_previous_keys_whole,
     one_time_prekeys_are_capped_per_account,
     enqueue_assigns_ordered_per_recipient_seqs,
