@@ -1,0 +1,145 @@
+//! How `umbra` fails, as scripts see it: the documented exit code
+//! (docs/CLI.md: 1 user, 2 usage, 3 network, 6 authentication), nothing on
+//! stdout, and exactly one `umbra: ...` line on stderr. Also that a send
+//! which failed for the network is not lost.
+//!
+//! These suites must never accept "some non-zero code": the exact code is
+//! the interface.
+
+mod client_support;
+
+use client_support::{exit, start_relay, Received, User};
+
+#[test]
+fn sending_to_an_unknown_user_is_a_user_error() {
+    let relay = start_relay();
+    let alice = User::register(&relay, "alice", "alice's password");
+    let args = ["send", "nobody-here", "hello?", "--timeout", "10"];
+    let line = alice.run(&args).assert_failure(exit::USER_ERROR, &args);
+    assert!(
+        line.contains("nobody-here"),
+        "the error does not name the unknown user: {line:?}"
+    );
+}
+
+#[test]
+fn wrong_password_is_an_authentication_failure() {
+    let relay = start_relay();
+    let alice = User::register(&relay, "alice", "alice's password");
+    // alice's own data directory, unlocked with the wrong password.
+    // A copy of her data directory, since each Cli owns one password file.
+    let impostor = User::unregistered(&relay, "alice", "not alice's password");
+    copy_dir(alice.cli.data_dir(), impostor.cli.data_dir());
+    let args = ["whoami"];
+    impostor.run(&args).assert_failure(exit::AUTH, &args);
+
+    // Logging in from a new device with the wrong password, and with a
+    // username that does not exist: the same code and the same message,
+    // so the relay's answer cannot tell the two apart.
+    let wrong_pw = User::unregistered(&relay, "alice", "not alice's password");
+    let args = ["login", "alice"];
+    let wrong_pw_line = wrong_pw.run(&args).assert_failure(exit::AUTH, &args);
+    let no_such = User::unregistered(&relay, "zed", "any password");
+    let args = ["login", "zed"];
+    let no_such_line = no_such.run(&args).assert_failure(exit::AUTH, &args);
+    assert_eq!(
+        wrong_pw_line.replace("alice", "NAME"),
+        no_such_line.replace("zed", "NAME"),
+        "wrong password and unknown user are told apart"
+    );
+
+    // The failed attempts changed nothing: alice still works.
+    assert_eq!(alice.receive().messages, vec![]);
+}
+
+#[test]
+fn an_unreachable_relay_is_a_network_error() {
+    let port = closed_port();
+    let relay = start_relay();
+    let mut nowhere = User::unregistered(&relay, "alice", "alice's password");
+    nowhere.cli.server = format!("http://127.0.0.1:{port}");
+    let args = ["register", "alice"];
+    nowhere.run(&args).assert_failure(exit::NETWORK, &args);
+}
+
+#[test]
+fn a_send_that_failed_for_the_network_is_delivered_later_exactly_once() {
+    let mut relay = start_relay();
+    let alice = User::register(&relay, "alice", "alice's password");
+    let bob = User::register(&relay, "bob", "bob's password");
+    alice.send("bob", "while the relay is up");
+    assert_eq!(bob.receive().messages.len(), 1);
+
+    relay.stop();
+    let args = [
+        "send",
+        "bob",
+        "written while the relay is down",
+        "--timeout",
+        "3",
+    ];
+    let line = alice.run(&args).assert_failure(exit::NETWORK, &args);
+    assert!(
+        line.contains("queued") || line.contains("outbox"),
+        "the network error does not say the message is kept: {line:?}"
+    );
+
+    // Back up (same address): the next command that connects sends it.
+    relay.restart();
+    let flushed = alice.json_ok(&["receive", "--timeout", "5"]);
+    let sent: Vec<_> = flushed.iter().filter(|r| r["type"] == "sent").collect();
+    assert_eq!(
+        sent.len(),
+        1,
+        "receive did not send the queued message: {flushed:?}"
+    );
+    let id = client_support::string_field(sent[0], "id");
+    assert_eq!(
+        bob.receive().messages,
+        vec![Received {
+            from: "alice".into(),
+            id,
+            body: "written while the relay is down".into(),
+        }]
+    );
+    // And only once: neither another flush nor another receive repeats it.
+    let again = alice.json_ok(&["receive", "--timeout", "5"]);
+    assert!(
+        again.iter().all(|r| r["type"] != "sent"),
+        "the queued message was sent twice: {again:?}"
+    );
+    assert_eq!(bob.receive().messages, vec![], "delivered twice");
+}
+
+#[test]
+fn usage_errors_and_missing_accounts() {
+    let relay = start_relay();
+    let fresh = User::unregistered(&relay, "alice", "alice's password");
+    let args = ["fly-to-the-moon"];
+    let out = fresh.run(&args);
+    assert_eq!(out.code, Some(exit::USAGE), "unknown command: {out:?}");
+    assert_eq!(out.stdout, "");
+    // No account in this data directory yet.
+    let args = ["whoami"];
+    fresh.run(&args).assert_failure(exit::USER_ERROR, &args);
+    let args = ["send", "bob", "hi", "--timeout", "5"];
+    fresh.run(&args).assert_failure(exit::USER_ERROR, &args);
+}
+
+/// A loopback port nothing listens on: bound, read, released.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("local addr").port()
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).expect("read data dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
