@@ -84,7 +84,7 @@
 //! ```
 //!
 //! Runnable examples live in `client-core/examples/` (`two_users.rs` takes a
-//! relay URL). docs/spec/95-client.md specifies the client's behaviour and
+//! relay URL). docs/PROTOCOL.md §12 specifies the client's behaviour and
 //! the local store format byte by byte.
 //!
 //! What this crate must never do: write plaintext or a contact's name to

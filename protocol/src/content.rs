@@ -3,7 +3,7 @@
 //! A [`Content`] is what a ratchet session encrypts: a text, a receipt, a
 //! typing or presence signal, a pointer to an encrypted file, a group change,
 //! or a sender-key group payload. It is encoded like a wire frame,
-//! `[CONTENT_VERSION][postcard(Content)]` (docs/spec/80-content.md), and
+//! `[CONTENT_VERSION][postcard(Content)]` (docs/PROTOCOL.md §10), and
 //! every limit below is checked both before encoding and after decoding,
 //! because the peer that produced it may be hostile.
 //!
@@ -381,7 +381,7 @@ pub fn decode(bytes: &[u8]) -> Result<Content, ContentError> {
 }
 
 impl Content {
-    /// Checks the limits of docs/spec/80-content.md.
+    /// Checks the limits of docs/PROTOCOL.md §10.
     pub fn validate(&self) -> Result<(), ContentError> {
         match self {
             Content::Text { body, .. } => {

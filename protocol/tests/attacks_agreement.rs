@@ -3,7 +3,7 @@
 //! claims, cross-context ciphertexts, leaky Debug output, hostile bytes.
 //!
 //! Where an attack needs bytes the honest API never produces, the test
-//! builds them from the specification (docs/spec/), which doubles as a
+//! builds them from the specification (docs/PROTOCOL.md), which doubles as a
 //! check that the spec describes the code.
 
 use chacha20poly1305::aead::{Aead, Payload};

@@ -1,7 +1,7 @@
 //! Test vectors for identities, X3DH, sealed sender, padding, safety
 //! numbers and sender-key groups, generated from fixed seeds.
 //!
-//! Each intermediate value is recomputed here from docs/spec with the raw
+//! Each intermediate value is recomputed here from docs/PROTOCOL.md with the raw
 //! primitives and checked against what the library produced, so the vector
 //! files pin the specification and the code together. Run once with
 //! UMBRA_REGENERATE_VECTORS=1 after a deliberate format change.
@@ -143,7 +143,7 @@ fn x3dh_case(seed: u8, with_one_time: bool) -> Value {
 #[test]
 fn x3dh_vectors() {
     let v = json!({
-        "description": "X3DH (docs/spec/10-identity-prekeys-x3dh.md). Identities draw a 32-byte Ed25519 seed then a 32-byte X25519 secret; the signed prekey, one-time prekey and ephemeral each draw 32 bytes, in the order listed, from ChaCha20Rng::from_seed([rng_seed_byte; 32]).",
+        "description": "X3DH (docs/PROTOCOL.md §3). Identities draw a 32-byte Ed25519 seed then a 32-byte X25519 secret; the signed prekey, one-time prekey and ephemeral each draw 32 bytes, in the order listed, from ChaCha20Rng::from_seed([rng_seed_byte; 32]).",
         "cases": [x3dh_case(1, true), x3dh_case(2, false)],
     });
     check_or_regenerate("x3dh.json", &v);
@@ -228,7 +228,7 @@ fn sealed_case(seed: u8, inner: &[u8]) -> Value {
 #[test]
 fn sealed_sender_vectors() {
     let v = json!({
-        "description": "Sealed sender v1 (docs/spec/30-sealed-sender.md). Sender identity, recipient identity, then the 32-byte ephemeral secret are drawn from ChaCha20Rng::from_seed([rng_seed_byte; 32]).",
+        "description": "Sealed sender v1 (docs/PROTOCOL.md §5). Sender identity, recipient identity, then the 32-byte ephemeral secret are drawn from ChaCha20Rng::from_seed([rng_seed_byte; 32]).",
         "cases": [sealed_case(3, b""), sealed_case(4, b"hello, sealed world")],
     });
     check_or_regenerate("sealed_sender.json", &v);
@@ -273,7 +273,7 @@ fn padding_vectors() {
     }
     assert!(pad(&vec![0u8; 65536]).is_err());
     let v = json!({
-        "description": "Padding (docs/spec/40-padding.md): content || 0x80 || zeros to the smallest bucket; buckets 160*k up to 1600, then powers of two up to 65536.",
+        "description": "Padding (docs/PROTOCOL.md §6): content || 0x80 || zeros to the smallest bucket; buckets 160*k up to 1600, then powers of two up to 65536.",
         "max_content_len": 65535,
         "valid": cases,
         "invalid": invalid,
@@ -292,7 +292,7 @@ fn safety_number_vectors() {
     let reverse = SafetyNumber::compute(b_id, &bob.public(), a_id, &alice.public());
     assert_eq!(number, reverse);
     let v = json!({
-        "description": "Safety numbers (docs/spec/50-safety-numbers.md). Identities from ChaCha20Rng::from_seed([5; 32]).",
+        "description": "Safety numbers (docs/PROTOCOL.md §7). Identities from ChaCha20Rng::from_seed([5; 32]).",
         "local": { "stable_id": hex(a_id), "identity": alice_v },
         "remote": { "stable_id": hex(b_id), "identity": bob_v },
         "digits": number.digits(),
@@ -365,7 +365,7 @@ fn group_vectors() {
     }
     assert_eq!(&dist_bytes[57..89], signing_key.verifying_key().as_bytes());
     let v = json!({
-        "description": "Sender-key groups (docs/spec/60-groups.md). GroupSender::generate draws the Ed25519 seed (32), chain key (32), chain id (4, big-endian) from ChaCha20Rng::from_seed([6; 32]).",
+        "description": "Sender-key groups (docs/PROTOCOL.md §8). GroupSender::generate draws the Ed25519 seed (32), chain key (32), chain id (4, big-endian) from ChaCha20Rng::from_seed([6; 32]).",
         "distribution_id": hex(distribution_id),
         "signing_seed": hex(signing_seed),
         "distribution": hex(&dist_bytes),

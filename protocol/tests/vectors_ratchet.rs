@@ -184,7 +184,7 @@ fn ratchet_vectors_match_the_committed_file() {
     decrypt(&mut bob, &a3, b"a3", &mut steps);
 
     let vectors = json!({
-        "description": "umbra Double Ratchet (docs/spec/20-double-ratchet.md): X3DH output, then every step of a conversation with out-of-order delivery. Hex everywhere. Messages are encoded as in the spec (version 0x01 || header || ciphertext || tag).",
+        "description": "umbra Double Ratchet (docs/PROTOCOL.md §4): X3DH output, then every step of a conversation with out-of-order delivery. Hex everywhere. Messages are encoded as in the spec (version 0x01 || header || ciphertext || tag).",
         "generator": "protocol/tests/vectors_ratchet.rs",
         "rng": "rand_chacha ChaCha20Rng::seed_from_u64",
         "seed": SEED,

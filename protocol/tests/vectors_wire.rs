@@ -446,7 +446,7 @@ fn wire_vectors() {
         .collect();
 
     let vectors = json!({
-        "description": "umbra client<->relay frames: [version u8][postcard body]; see docs/spec/70-wire.md. 'value' is the frame as serde JSON (byte strings as arrays of numbers); 'hex' is the exact WebSocket binary message.",
+        "description": "umbra client<->relay frames: [version u8][postcard body]; see docs/PROTOCOL.md §9. 'value' is the frame as serde JSON (byte strings as arrays of numbers); 'hex' is the exact WebSocket binary message.",
         "wire_version": wire::WIRE_VERSION,
         "min_supported_version": wire::MIN_SUPPORTED_VERSION,
         "version_rejection_notice": common::hex(wire::version_rejection_notice()),
@@ -552,7 +552,7 @@ fn content_vectors() {
         .collect();
 
     let vectors = json!({
-        "description": "umbra content (inside the encryption): [content version u8][postcard body]; see docs/spec/80-content.md. 'value' is serde JSON (byte strings as arrays of numbers); 'hex' is the exact plaintext before padding.",
+        "description": "umbra content (inside the encryption): [content version u8][postcard body]; see docs/PROTOCOL.md §10. 'value' is serde JSON (byte strings as arrays of numbers); 'hex' is the exact plaintext before padding.",
         "content_version": content::CONTENT_VERSION,
         "limits": {
             "MAX_CONTENT_BYTES": content::MAX_CONTENT_BYTES,

@@ -216,7 +216,7 @@ fn at_most(field: &'static str, len: usize, max: usize) -> Result<(), LimitError
 }
 
 impl Request {
-    /// Checks the whole-request limits of docs/spec/70-wire.md. The relay
+    /// Checks the whole-request limits of docs/PROTOCOL.md §9. The relay
     /// calls this after decoding and answers `Error { code: e.code() }`;
     /// clients call it before sending.
     pub fn check_limits(&self) -> Result<(), LimitError> {

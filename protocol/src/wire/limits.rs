@@ -3,7 +3,7 @@
 //! Both sides enforce these: the sender so it never builds a frame the peer
 //! must refuse, the receiver because the sender may be hostile. The relay's
 //! storage and memory budgets are derived from them, so changing one is a
-//! protocol change (docs/spec/70-wire.md lists them all).
+//! protocol change (docs/PROTOCOL.md §9 lists them all).
 //!
 //! Must never: be bypassed by a decoder, or be raised without updating the spec.
 

@@ -1,7 +1,7 @@
 //! Client<->relay frames: the only part of the protocol the relay understands.
 //!
 //! Every WebSocket binary message is one frame, `[version: u8][postcard body]`
-//! (see docs/spec/70-wire.md for the byte layout of every variant). Clients
+//! (see docs/PROTOCOL.md §9 for the byte layout of every variant). Clients
 //! send [`ClientFrame`]s (requests carrying a `request_id`); the relay sends
 //! [`RelayFrame`]s (replies echoing it, or pushes). Identity and prekey
 //! encodings of other modules travel here as opaque bytes, so the relay
