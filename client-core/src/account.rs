@@ -66,28 +66,7 @@ pub(crate) struct LoginOutcome {
 }
 
 fn unexpected(what: &str, got: &Response) -> Error {
-    Error::Protocol(format!(
-        "expected {what}, relay answered {}",
-        describe_response(got)
-    ))
-}
-
-/// The name of a response variant, for error messages.
-pub(crate) fn describe_response(r: &Response) -> &'static str {
-    match r {
-        Response::RegisterResponse { .. } => "RegisterResponse",
-        Response::RegisterDone { .. } => "RegisterDone",
-        Response::LoginResponse { .. } => "LoginResponse",
-        Response::LoginDone { .. } => "LoginDone",
-        Response::Authenticated { .. } => "Authenticated",
-        Response::SendResult { .. } => "SendResult",
-        Response::Bundle(_) => "Bundle",
-        Response::PreKeyCount { .. } => "PreKeyCount",
-        Response::Resolved { .. } => "Resolved",
-        Response::Ok => "Ok",
-        Response::Pong => "Pong",
-        Response::Error { .. } => "Error",
-    }
+    Error::Protocol(format!("expected {what}, relay answered {}", got.kind()))
 }
 
 /// OPAQUE registration. Returns the new account's id.

@@ -32,7 +32,7 @@ use umbra_protocol::wire::{
     SendOutcome, Username, MAX_ENVELOPE_BYTES,
 };
 
-use crate::account::{describe_response, AccountRecord, TokenRecord};
+use crate::account::{AccountRecord, TokenRecord};
 use crate::connection::{ConnectionHandle, Outgoing};
 use crate::contact::{Contact, TrustLevel};
 use crate::conversation::{
@@ -487,7 +487,7 @@ impl Engine {
             Ok(Response::Resolved { account, .. }) => Ok(account),
             Ok(other) => Err(Error::Protocol(format!(
                 "expected Resolved, got {}",
-                describe_response(&other)
+                other.kind()
             ))),
             Err(Error::Relay {
                 code: ErrorCode::UnknownUsername | ErrorCode::UnknownRecipient,
@@ -519,7 +519,7 @@ impl Engine {
         let Response::Bundle(wire) = response else {
             return Err(Error::Protocol(format!(
                 "expected Bundle, got {}",
-                describe_response(&response)
+                response.kind()
             )));
         };
         verify_fetched_bundle(&wire, account, name, now_secs())
@@ -643,7 +643,7 @@ impl Engine {
             Ok(other) => {
                 return Err(Error::Protocol(format!(
                     "expected Resolved, got {}",
-                    describe_response(&other)
+                    other.kind()
                 )))
             }
             Err(error) => {
@@ -962,7 +962,7 @@ impl Engine {
                 Ok(other) => {
                     return Err(Error::Protocol(format!(
                         "expected SendResult, got {}",
-                        describe_response(&other)
+                        other.kind()
                     )))
                 }
                 Err(Error::Relay { code, .. }) if !code.is_retryable() => Err(code),
@@ -1420,7 +1420,7 @@ impl Engine {
             other => {
                 return Err(Error::Protocol(format!(
                     "expected PreKeyCount, got {}",
-                    describe_response(&other)
+                    other.kind()
                 )))
             }
         };
@@ -1526,7 +1526,7 @@ impl Engine {
         let Response::Resolved { username, .. } = response else {
             return Err(Error::Protocol(format!(
                 "expected Resolved, got {}",
-                describe_response(&response)
+                response.kind()
             )));
         };
         {

@@ -296,19 +296,8 @@ fn content_examples(m: &mut Material) -> Vec<Content> {
 
 fn response_kind(response: &Response) -> &'static str {
     match response {
-        Response::RegisterResponse { .. } => "RegisterResponse",
-        Response::RegisterDone { .. } => "RegisterDone",
-        Response::LoginResponse { .. } => "LoginResponse",
-        Response::LoginDone { .. } => "LoginDone",
-        Response::Authenticated { .. } => "Authenticated",
-        Response::SendResult { .. } => "SendResult",
-        Response::Bundle(_) => "Bundle",
-        Response::PreKeyCount { .. } => "PreKeyCount",
         Response::Resolved { identity: None, .. } => "Resolved/NoIdentity",
-        Response::Resolved { .. } => "Resolved",
-        Response::Ok => "Ok",
-        Response::Pong => "Pong",
-        Response::Error { .. } => "Error",
+        other => other.kind(),
     }
 }
 

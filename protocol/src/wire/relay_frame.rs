@@ -158,6 +158,24 @@ pub enum Response {
 }
 
 impl Response {
+    /// The variant's name, for logs and error messages (never its contents).
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Response::RegisterResponse { .. } => "RegisterResponse",
+            Response::RegisterDone { .. } => "RegisterDone",
+            Response::LoginResponse { .. } => "LoginResponse",
+            Response::LoginDone { .. } => "LoginDone",
+            Response::Authenticated { .. } => "Authenticated",
+            Response::SendResult { .. } => "SendResult",
+            Response::Bundle(_) => "Bundle",
+            Response::PreKeyCount { .. } => "PreKeyCount",
+            Response::Resolved { .. } => "Resolved",
+            Response::Ok => "Ok",
+            Response::Pong => "Pong",
+            Response::Error { .. } => "Error",
+        }
+    }
+
     /// An error reply with no retry hint.
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
         Response::Error {
