@@ -4,7 +4,8 @@
 //! Each intermediate value is recomputed here from docs/PROTOCOL.md with the raw
 //! primitives and checked against what the library produced, so the vector
 //! files pin the specification and the code together. Run once with
-//! UMBRA_REGENERATE_VECTORS=1 after a deliberate format change.
+//! UMBRA_REGENERATE_VECTORS=1 after a deliberate format change (see
+//! `common` for what that mode does).
 
 mod common;
 
