@@ -64,7 +64,11 @@ pub fn check_or_regenerate(name: &str, generated: &serde_json::Value) {
             "{REGENERATE_VAR}=1: rewrote {} ({}); this run checked nothing. Review \
              `git diff docs/test-vectors/`, then run again without {REGENERATE_VAR}",
             path.display(),
-            if changed { "content changed" } else { "content unchanged" }
+            if changed {
+                "content changed"
+            } else {
+                "content unchanged"
+            }
         );
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
