@@ -3,35 +3,54 @@
 //! key, chain key, message key, nonce, header and ciphertext into
 //! `docs/test-vectors/ratchet.json`.
 //!
-//! Each encryption is also recomputed here from the public primitives
-//! (KDF_RK, KDF_CK, the message-key HKDF and a bare ChaCha20-Poly1305) and
-//! must match the session's output byte for byte.
+//! Every value written is computed by `ratchet_spec::Model`, a second
+//! implementation of docs/PROTOCOL.md §4 built from the primitive crates
+//! (X25519, HKDF-SHA256, HMAC-SHA256, ChaCha20-Poly1305) with the spec's
+//! labels as literals; the library's `Session` runs beside it and every
+//! message, root key and chain key must match byte for byte.
+//!
+//! Must never: derive an expected value through the library's own KDFs.
 
 mod common;
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use rand::SeedableRng;
+mod ratchet_spec;
+
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
 
 use common::hex;
+use ratchet_spec::Model;
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::keys::SecretKey;
 use umbra_protocol::prekeys::{PreKeyBundle, SignedPreKey};
-use umbra_protocol::ratchet::chain_key::ChainKey;
 use umbra_protocol::ratchet::{RatchetMessage, Session};
 use umbra_protocol::x3dh;
+
+use umbra_protocol::wire::{AccountId, Address, DeviceId};
+
+/// Relay addresses that X3DH and sealed sender bind (fixed, arbitrary).
+const ALICE_ADDR: Address = Address {
+    account: AccountId::from_bytes([0xa1; 16]),
+    device: DeviceId(1),
+};
+/// The responder's relay address.
+const BOB_ADDR: Address = Address {
+    account: AccountId::from_bytes([0xb0; 16]),
+    device: DeviceId(1),
+};
 
 const SEED: u64 = 0x756d_6272_6172_6174; // "umbrarat"
 
 struct Party {
     name: &'static str,
     session: Session,
+    /// The same party's state, kept by the spec model from primitives only.
+    spec: Model,
 }
 
-/// Encrypts with `party`, checks the result against an independent
-/// recomputation, and records the step.
+/// Encrypts with `party`, requires the session's output to equal the spec
+/// model's byte for byte, and records the step from the model's values.
 fn encrypt(
     party: &mut Party,
     plaintext: &[u8],
@@ -39,73 +58,75 @@ fn encrypt(
     ad: &[u8],
     steps: &mut Vec<Value>,
 ) -> RatchetMessage {
-    let session = &mut party.session;
-    // The key the session will use: the current sending chain, or (when a
-    // DH step is due) the chain KDF_RK yields for the ratchet key it is about
-    // to draw from the RNG.
-    let (chain, new_ratchet): (ChainKey, Option<SecretKey>) = match session.sending_chain() {
-        Some(chain) => (chain.clone(), None),
-        None => {
-            let ours = SecretKey::generate(&mut rng.clone());
-            let their = session.their_ratchet_key().expect("peer ratchet key known");
-            let dh = ours.diffie_hellman(&their).expect("contributory");
-            let (_, chain) = session.root_key().step(&dh);
-            (chain, Some(ours))
-        }
-    };
-    let message_key = chain.message_key();
-    let message = session.encrypt(plaintext, rng).expect("encrypt");
+    // The 32 bytes the session draws for a new ratchet key, if it takes a
+    // DH step (it calls the RNG only then).
+    let mut next_random = [0u8; 32];
+    rng.clone().fill_bytes(&mut next_random);
+    let sent = party.spec.encrypt(plaintext, next_random);
+    let message = party.session.encrypt(plaintext, rng).expect("encrypt");
+    let session = &party.session;
 
-    if let Some(ours) = &new_ratchet {
-        assert_eq!(message.header.ratchet_key, ours.public_key());
-    }
-    assert_eq!(message.header.message_number, chain.index());
-    let mut full_ad = ad.to_vec();
-    full_ad.extend_from_slice(&message.header.encode());
-    let expected = ChaCha20Poly1305::new(Key::from_slice(message_key.key_bytes()))
-        .encrypt(
-            Nonce::from_slice(message_key.nonce_bytes()),
-            Payload {
-                msg: plaintext,
-                aad: &full_ad,
-            },
-        )
-        .expect("bare AEAD");
     assert_eq!(
-        message.ciphertext, expected,
-        "session disagrees with the spec"
+        message.to_bytes(),
+        sent.message,
+        "{}: session's message differs from the spec's (header, key, nonce or AEAD input)",
+        party.name
+    );
+    assert_eq!(message.header.encode().as_slice(), sent.header.as_slice());
+    assert!(sent.aead_associated_data.starts_with(ad));
+    assert_eq!(session.root_key().as_bytes(), &party.spec.root_key);
+    let spec_sending = party.spec.sending.map(|(ck, _)| ck);
+    assert_eq!(session.sending_chain().map(|c| *c.as_bytes()), spec_sending);
+    assert_eq!(
+        session.sending_chain().map(|c| c.index()),
+        party.spec.sending.map(|(_, n)| n)
     );
 
     steps.push(json!({
         "op": "encrypt",
         "by": party.name,
         "plaintext": hex(plaintext),
-        "new_ratchet_private": new_ratchet.as_ref().map(|k| hex(k.to_bytes())),
-        "chain_key": hex(chain.as_bytes()),
-        "message_number": chain.index(),
-        "message_key": hex(message_key.key_bytes()),
-        "nonce": hex(message_key.nonce_bytes()),
-        "header": hex(message.header.encode()),
-        "aead_associated_data": hex(&full_ad),
-        "message": hex(message.to_bytes()),
-        "root_key_after": hex(session.root_key().as_bytes()),
-        "sending_chain_key_after": session.sending_chain().map(|c| hex(c.as_bytes())),
+        "new_ratchet_private": sent.new_ratchet_private.map(hex),
+        "chain_key": hex(sent.chain_key),
+        "message_number": sent.message_number,
+        "message_key": hex(sent.message_key),
+        "nonce": hex(sent.nonce),
+        "header": hex(&sent.header),
+        "aead_associated_data": hex(&sent.aead_associated_data),
+        "message": hex(&sent.message),
+        "root_key_after": hex(party.spec.root_key),
+        "sending_chain_key_after": spec_sending.map(hex),
     }));
     message
 }
 
+/// Decrypts with `party`, and requires the session's root key and receiving
+/// chain afterwards to equal the spec model's.
 fn decrypt(party: &mut Party, message: &RatchetMessage, expected: &[u8], steps: &mut Vec<Value>) {
     let plaintext = party.session.decrypt(message).expect("decrypt");
     assert_eq!(plaintext, expected);
+    if let Some(spec_plaintext) = party.spec.receive(&message.to_bytes()) {
+        assert_eq!(spec_plaintext, expected, "the spec's key opens it");
+    }
     let session = &party.session;
+    assert_eq!(session.root_key().as_bytes(), &party.spec.root_key);
+    let spec_receiving = party.spec.receiving;
+    assert_eq!(
+        session
+            .receiving_chain()
+            .map(|c| (*c.as_bytes(), c.index())),
+        spec_receiving,
+        "{}: receiving chain differs from the spec's",
+        party.name
+    );
     steps.push(json!({
         "op": "decrypt",
         "by": party.name,
         "message": hex(message.to_bytes()),
         "plaintext": hex(&plaintext),
-        "root_key_after": hex(session.root_key().as_bytes()),
-        "receiving_chain_key_after": session.receiving_chain().map(|c| hex(c.as_bytes())),
-        "receiving_index_after": session.receiving_chain().map(|c| c.index()),
+        "root_key_after": hex(party.spec.root_key),
+        "receiving_chain_key_after": spec_receiving.map(|(ck, _)| hex(ck)),
+        "receiving_index_after": spec_receiving.map(|(_, n)| n),
         "skipped_keys_after": session.skipped_key_count(),
     }));
 }
@@ -124,14 +145,34 @@ fn ratchet_vectors_match_the_committed_file() {
     }
     .verify()
     .expect("bundle");
-    let (secret_a, initial) = x3dh::initiate(&alice_id, &bundle, &mut rng).expect("initiate");
-    let secret_b = x3dh::respond(&bob_id, spk.secret(), None, &initial).expect("respond");
+    let (secret_a, initial) =
+        x3dh::initiate(&alice_id, &ALICE_ADDR, &bundle, &BOB_ADDR, &mut rng).expect("initiate");
+    let secret_b = x3dh::respond(
+        &bob_id,
+        &BOB_ADDR,
+        &ALICE_ADDR,
+        spk.secret(),
+        None,
+        &initial,
+    )
+    .expect("respond");
     assert_eq!(secret_a.root_key(), secret_b.root_key());
     let ad = secret_a.associated_data().to_vec();
 
     let alice_ratchet = SecretKey::generate(&mut rng.clone());
     let alice_session = Session::new_initiator(&secret_a, spk.public().key, &mut rng).unwrap();
     assert_eq!(alice_session.our_ratchet_key(), alice_ratchet.public_key());
+    let alice_spec = Model::initiator(
+        *secret_a.root_key(),
+        &ad,
+        alice_ratchet.to_bytes(),
+        *spk.public().key.as_bytes(),
+    );
+    assert_eq!(alice_session.root_key().as_bytes(), &alice_spec.root_key);
+    assert_eq!(
+        alice_session.sending_chain().map(|c| *c.as_bytes()),
+        alice_spec.sending.map(|(ck, _)| ck)
+    );
     let initial_state = json!({
         "x3dh_root_key": hex(secret_a.root_key()),
         "associated_data": hex(&ad),
@@ -139,16 +180,18 @@ fn ratchet_vectors_match_the_committed_file() {
         "bob_signed_prekey_public": hex(spk.public().key.as_bytes()),
         "alice_first_ratchet_private": hex(alice_ratchet.to_bytes()),
         "alice_first_ratchet_public": hex(alice_ratchet.public_key().as_bytes()),
-        "alice_root_key": hex(alice_session.root_key().as_bytes()),
-        "alice_sending_chain_key": alice_session.sending_chain().map(|c| hex(c.as_bytes())),
+        "alice_root_key": hex(alice_spec.root_key),
+        "alice_sending_chain_key": alice_spec.sending.map(|(ck, _)| hex(ck)),
     });
     let mut alice = Party {
         name: "alice",
         session: alice_session,
+        spec: alice_spec,
     };
     let mut bob = Party {
         name: "bob",
         session: Session::new_responder(&secret_b, spk.secret().clone()),
+        spec: Model::responder(*secret_b.root_key(), &ad, spk.secret().to_bytes()),
     };
     let mut steps = Vec::new();
 
