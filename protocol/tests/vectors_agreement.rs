@@ -26,7 +26,35 @@ use umbra_protocol::labels;
 use umbra_protocol::padding::{pad, unpad};
 use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, SignedPreKey};
 use umbra_protocol::sealed;
+use umbra_protocol::wire::{AccountId, Address, DeviceId};
 use umbra_protocol::x3dh::{initiate, respond};
+
+/// The initiator's (sender's) relay address in every case: fixed bytes, so
+/// the vectors do not depend on how an account id is drawn.
+const ALICE_ADDR: Address = Address {
+    account: AccountId::from_bytes([0xa1; 16]),
+    device: DeviceId(1),
+};
+/// The responder's (recipient's) relay address; device 2 so that the
+/// device field's position is visible in the vectors.
+const BOB_ADDR: Address = Address {
+    account: AccountId::from_bytes([0xb0; 16]),
+    device: DeviceId(2),
+};
+
+/// Spec encoding of an address in KDF inputs and AD: account (16) || u32be(device).
+fn address_bytes(address: &Address) -> Vec<u8> {
+    let mut out = address.account.as_bytes().to_vec();
+    out.extend_from_slice(&address.device.0.to_be_bytes());
+    out
+}
+
+fn address_json(address: &Address) -> Value {
+    json!({
+        "account_id": hex(address.account.as_bytes()),
+        "device_id": address.device.0,
+    })
+}
 
 fn rng(seed: u8) -> ChaCha20Rng {
     ChaCha20Rng::from_seed([seed; 32])
@@ -77,10 +105,12 @@ fn x3dh_case(seed: u8, with_one_time: bool) -> Value {
     let verified = bundle.verify().unwrap();
 
     let ephemeral = SecretKey::generate(&mut r.clone());
-    let (secret, header) = initiate(&alice, &verified, &mut r).unwrap();
+    let (secret, header) = initiate(&alice, &ALICE_ADDR, &verified, &BOB_ADDR, &mut r).unwrap();
     assert_eq!(header.ephemeral, ephemeral.public_key());
     let responder = respond(
         &bob,
+        &BOB_ADDR,
+        &ALICE_ADDR,
         spk.secret(),
         with_one_time.then(|| otk.secret()),
         &header,
@@ -98,9 +128,12 @@ fn x3dh_case(seed: u8, with_one_time: bool) -> Value {
     ikm.extend_from_slice(dh1.as_bytes());
     ikm.extend_from_slice(dh2.as_bytes());
     ikm.extend_from_slice(dh3.as_bytes());
+    let mut parties = alice.public().to_bytes().to_vec();
+    parties.extend_from_slice(&address_bytes(&ALICE_ADDR));
+    parties.extend_from_slice(&bob.public().to_bytes());
+    parties.extend_from_slice(&address_bytes(&BOB_ADDR));
     let mut info = labels::X3DH_ROOT_KEY.to_vec();
-    info.extend_from_slice(&alice.public().to_bytes());
-    info.extend_from_slice(&bob.public().to_bytes());
+    info.extend_from_slice(&parties);
     info.extend_from_slice(header.ephemeral.as_bytes());
     info.extend_from_slice(spk_pub.as_bytes());
     if with_one_time {
@@ -109,14 +142,16 @@ fn x3dh_case(seed: u8, with_one_time: bool) -> Value {
     }
     assert_eq!(&hkdf32(Some(&[0u8; 32]), &ikm, &[&info]), secret.root_key());
     let mut ad = labels::X3DH_ASSOCIATED_DATA.to_vec();
-    ad.extend_from_slice(&alice.public().to_bytes());
-    ad.extend_from_slice(&bob.public().to_bytes());
+    ad.extend_from_slice(&parties);
+    assert_eq!(ad.len(), 325);
     assert_eq!(ad, secret.associated_data());
 
     json!({
         "rng_seed_byte": seed,
         "initiator": alice_v,
+        "initiator_address": address_json(&ALICE_ADDR),
         "responder": bob_v,
+        "responder_address": address_json(&BOB_ADDR),
         "signed_prekey": {
             "id": 42, "created_at": 1_700_000_000u64,
             "secret": hex(spk.secret().to_bytes()),
@@ -155,7 +190,7 @@ fn sealed_case(seed: u8, inner: &[u8]) -> Value {
     let (alice, alice_v) = identity(&mut r);
     let (bob, bob_v) = identity(&mut r);
     let e = SecretKey::generate(&mut r.clone());
-    let envelope = sealed::seal(&alice, &bob.public(), inner, &mut r).unwrap();
+    let envelope = sealed::seal(&alice, &ALICE_ADDR, &bob.public(), inner, &mut r).unwrap();
 
     let e_pub = e.public_key();
     let s1 = e.diffie_hellman(bob.public().dh_key()).unwrap();
@@ -174,11 +209,13 @@ fn sealed_case(seed: u8, inner: &[u8]) -> Value {
     );
     let mut expect = vec![sealed::SEALED_VERSION];
     expect.extend_from_slice(e_pub.as_bytes());
+    let mut sender_plaintext = alice.public().to_bytes().to_vec();
+    sender_plaintext.extend_from_slice(&address_bytes(&ALICE_ADDR));
     let c1 = ChaCha20Poly1305::new(Key::from_slice(&k1))
         .encrypt(
             Nonce::from_slice(&[0; 12]),
             Payload {
-                msg: &alice.public().to_bytes(),
+                msg: &sender_plaintext,
                 aad: &expect,
             },
         )
@@ -206,12 +243,15 @@ fn sealed_case(seed: u8, inner: &[u8]) -> Value {
     assert_eq!(expect, envelope);
     let opened = sealed::open(&bob, &envelope).unwrap();
     assert_eq!(opened.sender, alice.public());
+    assert_eq!(opened.sender_address, ALICE_ADDR);
     assert_eq!(opened.inner, inner);
 
     json!({
         "rng_seed_byte": seed,
         "sender": alice_v,
+        "sender_address": address_json(&ALICE_ADDR),
         "recipient": bob_v,
+        "sender_plaintext": hex(&sender_plaintext),
         "inner": hex(inner),
         "ephemeral_secret": hex(e.to_bytes()),
         "ephemeral_public": hex(e_pub.as_bytes()),
@@ -292,6 +332,19 @@ fn safety_number_vectors() {
     let number = SafetyNumber::compute(a_id, &alice.public(), b_id, &bob.public());
     let reverse = SafetyNumber::compute(b_id, &bob.public(), a_id, &alice.public());
     assert_eq!(number, reverse);
+    let expected = spec_safety_number(
+        a_id,
+        &spec_identity_keys(&alice_v),
+        b_id,
+        &spec_identity_keys(&bob_v),
+    );
+    assert_eq!(number.digits(), expected, "safety number differs from §7.1");
+    let groups: Vec<&str> = (0..12).map(|i| &expected[5 * i..5 * i + 5]).collect();
+    assert_eq!(
+        number.display(),
+        groups.join(" "),
+        "display differs from §7.2"
+    );
     let v = json!({
         "description": "Safety numbers (docs/PROTOCOL.md §7). Identities from ChaCha20Rng::from_seed([5; 32]).",
         "local": { "stable_id": hex(a_id), "identity": alice_v },
@@ -300,6 +353,62 @@ fn safety_number_vectors() {
         "display": number.display(),
     });
     check_or_regenerate("safety_number.json", &v);
+}
+
+/// `ed25519_public || x25519_public`, derived with the primitive crates
+/// from the private bytes recorded in an identity's vector.
+fn spec_identity_keys(identity: &Value) -> [u8; 64] {
+    let bytes = |field: &str| -> [u8; 32] {
+        let text = identity[field].as_str().expect("hex field");
+        hex::decode(text)
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes")
+    };
+    let signing = ed25519_dalek::SigningKey::from_bytes(&bytes("ed25519_seed"));
+    let dh = x25519_dalek::x25519(bytes("x25519_secret"), x25519_dalek::X25519_BASEPOINT_BYTES);
+    let mut keys = [0u8; 64];
+    keys[..32].copy_from_slice(signing.verifying_key().as_bytes());
+    keys[32..].copy_from_slice(&dh);
+    keys
+}
+
+/// PROTOCOL.md §7.1 with SHA-512 directly and the label as a literal.
+fn spec_safety_number(
+    local_id: &[u8],
+    local: &[u8; 64],
+    remote_id: &[u8],
+    remote: &[u8; 64],
+) -> String {
+    use sha2::{Digest, Sha512};
+    let half = |id: &[u8], keys: &[u8; 64]| -> String {
+        let mut h = Sha512::new();
+        h.update(1u16.to_be_bytes());
+        h.update(b"umbra/v1/fingerprint");
+        h.update(keys);
+        h.update(id);
+        let mut h = h.finalize();
+        for _ in 0..5200 {
+            let mut next = Sha512::new();
+            next.update(h);
+            next.update(keys);
+            h = next.finalize();
+        }
+        (0..6)
+            .map(|j| {
+                let v = h[5 * j..5 * j + 5]
+                    .iter()
+                    .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+                format!("{:05}", v % 100_000)
+            })
+            .collect()
+    };
+    let (a, b) = (half(local_id, local), half(remote_id, remote));
+    if a <= b {
+        a + &b
+    } else {
+        b + &a
+    }
 }
 
 fn hmac32(key: &[u8], input: &[u8]) -> [u8; 32] {
