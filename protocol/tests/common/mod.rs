@@ -53,6 +53,7 @@ pub fn mode_from(value: Option<std::ffi::OsString>) -> Result<Mode, String> {
 
 /// Asserts that `generated` equals the committed `docs/test-vectors/<name>`,
 /// or (with `UMBRA_REGENERATE_VECTORS=1`) rewrites the file and fails.
+#[allow(dead_code)] // the spec suites read files but never write them
 pub fn check_or_regenerate(name: &str, generated: &serde_json::Value) {
     let path = vector_path(name);
     let pretty = serde_json::to_string_pretty(generated).expect("vectors serialize") + "\n";
