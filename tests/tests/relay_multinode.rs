@@ -20,7 +20,10 @@ const WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_message_accepted_on_one_node_reaches_a_recipient_on_another() {
-    let Some(backend) = Backend::postgres("relay_multinode") else {
+    let Some(backend) = Backend::postgres(concat!(
+        module_path!(),
+        "::a_message_accepted_on_one_node_reaches_a_recipient_on_another"
+    )) else {
         return;
     };
     run_bounded(cross_node_delivery(backend)).await;

@@ -23,6 +23,7 @@ use umbra_protocol::wire::{
 };
 use zeroize::Zeroizing;
 
+mod audit;
 pub mod group_commit;
 mod open;
 pub mod postgres;
@@ -96,6 +97,9 @@ pub enum StoreError {
         /// The conflicting prekey id.
         id: u32,
     },
+    /// Another device (of any account) already publishes this identity key.
+    #[error("this identity key is already published by another device")]
+    IdentityInUse,
     /// A blob with this id already exists.
     #[error("blob already exists")]
     BlobExists,
@@ -350,9 +354,19 @@ pub trait Store: Send + Sync + 'static {
     /// Returns whether the account existed.
     async fn delete_account(&self, account: AccountId) -> Result<bool, StoreError>;
 
-    /// Rows in all tables that belong to `account` (tests and audits use it
-    /// to prove that deletion left nothing behind).
-    async fn rows_for_account(&self, account: AccountId) -> Result<u64, StoreError>;
+    /// For every table in the live schema (read from the database's
+    /// catalogue, not from the list `delete_account` uses), the number of
+    /// rows with a byte column equal to `account`'s id. Tests and audits use
+    /// it to prove that deletion left nothing behind in any table.
+    async fn account_rows_by_table(
+        &self,
+        account: AccountId,
+    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError>;
+
+    /// The sum of [`Store::account_rows_by_table`].
+    async fn rows_for_account(&self, account: AccountId) -> Result<u64, StoreError> {
+        Ok(self.account_rows_by_table(account).await?.values().sum())
+    }
 
     // ----- session tokens (hashes only) -------------------------------------
 
@@ -411,7 +425,10 @@ pub trait Store: Send + Sync + 'static {
     /// made by the device that owned the old identity, and an initiator who
     /// used one would build a session no device can open. Republishing the
     /// same identity (signed-prekey rotation) keeps them.
-    /// [`StoreError::UnknownAccount`] if the account does not exist.
+    /// [`StoreError::UnknownAccount`] if the account does not exist;
+    /// [`StoreError::IdentityInUse`] (nothing stored) if another device of
+    /// any account already publishes `identity` — a copied identity would
+    /// let its publisher pose as a second account holding the owner's keys.
     async fn put_keys(
         &self,
         device: Address,

@@ -201,6 +201,16 @@ async fn lock_queue(
     }))
 }
 
+/// Maps the unique index on `identity_keys.identity` to
+/// [`StoreError::IdentityInUse`]: a concurrent publish of the same identity
+/// by another account loses the race there instead of in the SELECT check.
+fn identity_in_use(error: sqlx::Error) -> StoreError {
+    match error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::IdentityInUse,
+        other => other.into(),
+    }
+}
+
 /// Maps a unique-constraint violation on `accounts.username` to
 /// [`StoreError::UsernameTaken`].
 fn unique_is_taken(error: sqlx::Error) -> StoreError {
@@ -254,7 +264,8 @@ async fn count(
 }
 
 /// Tables holding rows for an account, children before parents so the
-/// explicit delete never trips a foreign key.
+/// explicit delete never trips a foreign key. `audit` checks deletion over
+/// the live schema instead, so a table missing here is caught.
 const ACCOUNT_TABLES: [&str; 10] = [
     "blob_chunks",
     "blobs",
@@ -402,19 +413,11 @@ impl Store for PostgresStore {
         Ok(existed)
     }
 
-    async fn rows_for_account(&self, account: AccountId) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut total = 0u64;
-        for table in ACCOUNT_TABLES {
-            let sql = format!("SELECT COUNT(*) FROM {table} WHERE account_id = $1");
-            let n: i64 = sqlx::query_scalar(&sql)
-                .bind(account.as_bytes().as_slice())
-                .fetch_one(&mut *tx)
-                .await?;
-            total = total.saturating_add(rows::unsigned(n, "negative row count")?);
-        }
-        tx.commit().await?;
-        Ok(total)
+    async fn account_rows_by_table(
+        &self,
+        account: AccountId,
+    ) -> Result<BTreeMap<String, u64>, StoreError> {
+        super::audit::postgres_rows_by_table(&self.pool, account).await
     }
 
     async fn insert_token(
@@ -504,6 +507,20 @@ impl Store for PostgresStore {
         if !lock_account_totals(&mut tx, device.account).await? {
             return Err(StoreError::UnknownAccount);
         }
+        // One identity, one device: refuse a copy of a key another device
+        // publishes (the unique index in migration 0002 backs this up).
+        let taken: Option<i64> = sqlx::query_scalar(
+            "SELECT 1::BIGINT FROM identity_keys WHERE identity = $1 \
+             AND NOT (account_id = $2 AND device_id = $3)",
+        )
+        .bind(identity)
+        .bind(account)
+        .bind(device_param(device))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if taken.is_some() {
+            return Err(StoreError::IdentityInUse);
+        }
         let previous: Option<Vec<u8>> = sqlx::query_scalar(
             "SELECT identity FROM identity_keys WHERE account_id = $1 AND device_id = $2",
         )
@@ -541,7 +558,8 @@ impl Store for PostgresStore {
         .bind(device_param(device))
         .bind(identity)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(identity_in_use)?;
         sqlx::query(
             "INSERT INTO signed_prekeys \
                (account_id, device_id, key_id, created_at, public_key, signature) \

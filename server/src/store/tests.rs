@@ -2,7 +2,8 @@
 //! and run on both backends (`sqlite_backend::*`, `postgres_backend::*`).
 //!
 //! Must never: depend on timing, share a database between tests, or pass a
-//! PostgreSQL test that did not run without saying so (see test_support).
+//! PostgreSQL test that did not run without saying so (the rule lives in
+//! umbra-test-support).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -390,6 +391,50 @@ async fn bundles_need_published_keys_and_uploads_are_idempotent(db: &TestDb) {
         matches!(unknown, Err(StoreError::UnknownAccount)),
         "{unknown:?}"
     );
+}
+
+async fn an_identity_another_device_publishes_is_refused(db: &TestDb) {
+    let store = db.open().await;
+    let alice = Address::primary(new_account(&store, "alice").await);
+    let mallory = Address::primary(new_account(&store, "mallory").await);
+    store
+        .put_keys(alice, &identity(1), &signed(1), Some(&last_resort(500)))
+        .await
+        .unwrap();
+    // Mallory copies Alice's identity and signed prekey.
+    let copied = store
+        .put_keys(mallory, &identity(1), &signed(1), Some(&last_resort(501)))
+        .await;
+    assert!(
+        matches!(copied, Err(StoreError::IdentityInUse)),
+        "{copied:?}"
+    );
+    assert!(
+        store.claim_bundle(mallory).await.unwrap().is_none(),
+        "nothing of the refused copy is served"
+    );
+    // A second device of the same account may not reuse it either.
+    let second = Address {
+        device: DeviceId(2),
+        ..alice
+    };
+    let reused = store.put_keys(second, &identity(1), &signed(1), None).await;
+    assert!(
+        matches!(reused, Err(StoreError::IdentityInUse)),
+        "{reused:?}"
+    );
+    // The owner still rotates its signed prekey, and Mallory publishes her own.
+    store
+        .put_keys(alice, &identity(1), &signed(2), None)
+        .await
+        .unwrap();
+    store
+        .put_keys(mallory, &identity(2), &signed(1), None)
+        .await
+        .unwrap();
+    let bundle = store.claim_bundle(alice).await.unwrap().unwrap();
+    assert_eq!(bundle.identity, identity(1));
+    assert_eq!(bundle.signed_prekey, signed(2));
 }
 
 async fn rotating_the_signed_prekey_keeps_one_time_prekeys(db: &TestDb) {
@@ -896,13 +941,33 @@ async fn blob_chunks_round_trip(db: &TestDb) {
 
 // ----- account deletion --------------------------------------------------------
 
+/// Every table the schema has, by name, and how many rows refer to the
+/// account in each; only the non-zero entries.
+async fn referring_tables(store: &SharedStore, account: AccountId) -> BTreeMap<String, u64> {
+    store
+        .account_rows_by_table(account)
+        .await
+        .expect("audit the schema")
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
 async fn delete_account_leaves_no_rows(db: &TestDb) {
     let store = db.open().await;
     let alice = new_account(&store, "alice").await;
     let bob = new_account(&store, "bob").await;
     for (n, account) in [alice, bob].into_iter().enumerate() {
         let device = Address::primary(account);
-        publish_device(&store, device).await;
+        store
+            .put_keys(
+                device,
+                &identity(20 + n as u8),
+                &signed(1),
+                Some(&last_resort(999_999)),
+            )
+            .await
+            .expect("publish keys");
         let keys: Vec<PreKeyWire> = (1..=3).map(one_time).collect();
         store.add_one_time_prekeys(device, &keys).await.unwrap();
         store
@@ -925,15 +990,47 @@ async fn delete_account_leaves_no_rows(db: &TestDb) {
             .await
             .unwrap();
     }
-    // account 1 + token 1 + identity 1 + signed 1 + one-time 3 + last resort 1
-    // + queue counter 1 + messages 2 + blob 1 + chunks 2
-    assert_eq!(store.rows_for_account(alice).await.unwrap(), 14);
+
+    // Positive control: the schema-wide scan sees alice in every table that
+    // holds account data, so it could see a leftover in any of them.
+    let all_tables = store.account_rows_by_table(alice).await.unwrap();
+    let before = referring_tables(&store, alice).await;
+    let expected: BTreeMap<String, u64> = [
+        ("accounts", 1),
+        ("tokens", 1),
+        ("identity_keys", 1),
+        ("signed_prekeys", 1),
+        ("one_time_prekeys", 3),
+        ("last_resort_prekeys", 1),
+        ("queue_counters", 1),
+        ("messages", 2),
+        ("blobs", 1),
+        ("blob_chunks", 2),
+    ]
+    .into_iter()
+    .map(|(t, n)| (t.to_owned(), n))
+    .collect();
+    assert_eq!(before, expected, "rows for alice before deletion");
+    assert!(
+        all_tables.contains_key("server_secrets"),
+        "the scan covers tables without account data too: {all_tables:?}"
+    );
+    let bob_before = referring_tables(&store, bob).await;
+    assert_eq!(bob_before, expected, "rows for bob before deletion");
 
     assert!(store.delete_account(alice).await.unwrap());
+    let after = store.account_rows_by_table(alice).await.unwrap();
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        all_tables.keys().collect::<Vec<_>>(),
+        "the same tables are scanned after deletion"
+    );
+    let left: BTreeMap<_, _> = after.into_iter().filter(|(_, n)| *n > 0).collect();
+    assert!(left.is_empty(), "rows left for alice: {left:?}");
     assert_eq!(store.rows_for_account(alice).await.unwrap(), 0);
     assert_eq!(
-        store.rows_for_account(bob).await.unwrap(),
-        14,
+        referring_tables(&store, bob).await,
+        bob_before,
         "bob untouched"
     );
     assert!(store
@@ -1120,7 +1217,12 @@ async fn next_matching(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_postgres_listener_resyncs_after_reconnect() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some(db) = TestDb::postgres(concat!(
+        module_path!(),
+        "::store_postgres_listener_resyncs_after_reconnect"
+    ))
+    .await
+    else {
         return;
     };
     let store = db.open().await;
@@ -1251,7 +1353,8 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
-                    let Some(db) = super::TestDb::postgres().await else { return };
+                    let test = concat!(module_path!(), "::", stringify!($test));
+                    let Some(db) = super::TestDb::postgres(test).await else { return };
                     super::$test(&db).await;
                 }
             )*
@@ -1265,6 +1368,7 @@ on_both_backends!(
     expired_tokens_are_told_apart_until_purged,
     concurrent_claims_never_share_a_one_time_prekey,
     bundles_need_published_keys_and_uploads_are_idempotent,
+    an_identity_another_device_publishes_is_refused,
     rotating_the_signed_prekey_keeps_one_time_prekeys,
     a_new_identity_drops_the_old_identitys_prekeys,
     published_identity_is_read_without_claiming_a_prekey,

@@ -7,7 +7,7 @@
 //! `#[tokio::test]` per store, each bounded by [`TEST_TIMEOUT`].
 //!
 //! Must never: let a test run unbounded, skip PostgreSQL silently (the
-//! harness prints SKIPPED, and fails in CI), or write to a relay's store
+//! rule in umbra-test-support prints and counts SKIPPED, and fails in CI), or write to a relay's store
 //! except where a test says why (simulating the passage of time).
 
 #![allow(dead_code)] // each suite uses a different part of this module
@@ -19,8 +19,8 @@ use anyhow::{bail, Context};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
-use umbra_e2e::pg::TestDatabase;
 use umbra_e2e::{Relay, StoreKind};
+use umbra_test_support::PgTestDb;
 
 /// Upper bound on one test, relay start-up included.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(300);
@@ -55,7 +55,9 @@ macro_rules! on_every_store {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
                     let Some(backend) =
-                        crate::relay_support::Backend::postgres(stringify!($name))
+                        crate::relay_support::Backend::postgres(
+                            concat!(module_path!(), "::", stringify!($name)),
+                        )
                     else {
                         return;
                     };
@@ -79,7 +81,7 @@ pub async fn run_bounded(body: impl std::future::Future<Output = anyhow::Result<
 
 /// Which store a test runs against, and the means to look inside it.
 pub struct Backend {
-    database: Option<TestDatabase>,
+    database: Option<PgTestDb>,
 }
 
 impl Backend {
@@ -88,10 +90,12 @@ impl Backend {
         Backend { database: None }
     }
 
-    /// A fresh PostgreSQL database, or `None` when PostgreSQL is unavailable
-    /// outside CI (the harness has printed SKIPPED).
+    /// A fresh PostgreSQL database, or `None` when the workspace's one
+    /// PostgreSQL rule (umbra-test-support) says skip; it has reported the
+    /// skip. Called from async tests: the blocking entry point does its work
+    /// on its own runtime, never on the caller's.
     pub fn postgres(suite: &str) -> Option<Backend> {
-        TestDatabase::create(suite).map(|db| Backend { database: Some(db) })
+        PgTestDb::create_blocking(suite).map(|db| Backend { database: Some(db) })
     }
 
     /// `"sqlite"` or `"postgres"`, for messages.
@@ -108,7 +112,7 @@ impl Backend {
     /// runs off the async workers.
     pub async fn start_relay(&self, extra_args: &[&str]) -> anyhow::Result<Relay> {
         let store = match &self.database {
-            Some(db) => StoreKind::Postgres(db.url.clone()),
+            Some(db) => StoreKind::Postgres(db.url().to_string()),
             None => StoreKind::Sqlite,
         };
         let args: Vec<String> = BASE_ARGS
@@ -131,7 +135,7 @@ impl Backend {
             Some(db) => {
                 let pool = PgPoolOptions::new()
                     .max_connections(1)
-                    .connect(&db.url)
+                    .connect(db.url())
                     .await
                     .context("connecting to the test database")?;
                 Ok(StoreView::Postgres(pool))
