@@ -25,6 +25,19 @@ use umbra_protocol::prekeys::{
 use umbra_protocol::sealed::{self, SealedError};
 use umbra_protocol::x3dh::{initiate, respond, InitialHeader, X3dhError};
 
+use umbra_protocol::wire::{AccountId, Address, DeviceId};
+
+/// Relay addresses that X3DH and sealed sender bind (fixed, arbitrary).
+const ALICE_ADDR: Address = Address {
+    account: AccountId::from_bytes([0xa1; 16]),
+    device: DeviceId(1),
+};
+/// The responder's relay address.
+const BOB_ADDR: Address = Address {
+    account: AccountId::from_bytes([0xb0; 16]),
+    device: DeviceId(1),
+};
+
 fn low_order_points() -> Vec<[u8; 32]> {
     // The X25519 points of small order and their non-canonical encodings
     // (libsodium's `has_small_order` list), each also with bit 255 set,
@@ -184,13 +197,21 @@ fn identity_swapped_under_genuine_prekey_is_rejected() {
     assert_eq!(bundle.verify(), Err(PreKeyError::BadSignedPreKeySignature));
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
-
-    #[test]
-    fn any_bit_flip_in_signed_material_is_rejected(bit in 0usize..(128 + 4 + 8 + 32 + 64) * 8) {
-        let b = bob();
-        let bundle = bundle_of(&b);
+/// Every one of the 1,888 bits the signed-prekey signature covers (identity
+/// 128 bytes, id 4, created_at 8, key 32) or is made of (signature 64),
+/// flipped one at a time, makes the bundle fail to verify. All positions,
+/// not a sample: a check that ignores one field would pass a sample.
+#[test]
+fn any_bit_flip_in_signed_material_is_rejected() {
+    let b = bob();
+    let bundle = bundle_of(&b);
+    assert!(
+        bundle.clone().verify().is_ok(),
+        "the unflipped bundle verifies"
+    );
+    const BITS: usize = (128 + 4 + 8 + 32 + 64) * 8;
+    assert_eq!(BITS, 1_888);
+    for bit in 0..BITS {
         let mut identity = bundle.identity.to_bytes();
         let mut spk = bundle.signed_prekey.clone();
         let byte = bit / 8;
@@ -214,10 +235,22 @@ proptest! {
         let result = IdentityPublic::from_bytes(&identity)
             .map_err(PreKeyError::Identity)
             .and_then(|identity| {
-                PreKeyBundle { identity, signed_prekey: spk, ..bundle.clone() }.verify()
+                PreKeyBundle {
+                    identity,
+                    signed_prekey: spk,
+                    ..bundle.clone()
+                }
+                .verify()
             });
-        prop_assert!(result.is_err());
+        assert!(
+            result.is_err(),
+            "bit {bit} (byte {byte}) flipped and still verified"
+        );
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn hostile_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
@@ -249,7 +282,14 @@ fn low_order_points_rejected_at_every_initiator_dh() {
         let b = bob();
         let mut bundle = bundle_of(&b);
         bundle.signed_prekey = signed_prekey_for(&b.identity, 1, point);
-        let err = initiate(&alice, &bundle.verify().unwrap(), &mut OsRng).unwrap_err();
+        let err = initiate(
+            &alice,
+            &ALICE_ADDR,
+            &bundle.verify().unwrap(),
+            &BOB_ADDR,
+            &mut OsRng,
+        )
+        .unwrap_err();
         assert!(
             matches!(err, X3dhError::LowOrderPoint { which: 1, .. }),
             "{err:?}"
@@ -259,7 +299,14 @@ fn low_order_points_rejected_at_every_initiator_dh() {
         let mut bundle = bundle_of(&b);
         bundle.identity = identity_with_dh(&b.identity, point);
         bundle.signed_prekey = signed_prekey_for(&b.identity, 1, *b.signed.public().key.as_bytes());
-        let err = initiate(&alice, &bundle.verify().unwrap(), &mut OsRng).unwrap_err();
+        let err = initiate(
+            &alice,
+            &ALICE_ADDR,
+            &bundle.verify().unwrap(),
+            &BOB_ADDR,
+            &mut OsRng,
+        )
+        .unwrap_err();
         assert!(
             matches!(err, X3dhError::LowOrderPoint { which: 2, .. }),
             "{err:?}"
@@ -287,7 +334,14 @@ fn low_order_points_rejected_at_every_initiator_dh() {
                 last_resort: lr,
                 ..bundle_of(&b)
             };
-            let err = initiate(&alice, &bundle.verify().unwrap(), &mut OsRng).unwrap_err();
+            let err = initiate(
+                &alice,
+                &ALICE_ADDR,
+                &bundle.verify().unwrap(),
+                &BOB_ADDR,
+                &mut OsRng,
+            )
+            .unwrap_err();
             assert!(
                 matches!(err, X3dhError::LowOrderPoint { which: 4, .. }),
                 "{err:?}"
@@ -300,7 +354,14 @@ fn low_order_points_rejected_at_every_initiator_dh() {
 fn low_order_points_rejected_at_every_responder_dh() {
     let alice = IdentityKeyPair::generate(&mut OsRng);
     let b = bob();
-    let (_, genuine) = initiate(&alice, &bundle_of(&b).verify().unwrap(), &mut OsRng).unwrap();
+    let (_, genuine) = initiate(
+        &alice,
+        &ALICE_ADDR,
+        &bundle_of(&b).verify().unwrap(),
+        &BOB_ADDR,
+        &mut OsRng,
+    )
+    .unwrap();
     for point in low_order_points() {
         // DH1: the initiator's identity key.
         let header = InitialHeader {
@@ -309,6 +370,8 @@ fn low_order_points_rejected_at_every_responder_dh() {
         };
         let err = respond(
             &b.identity,
+            &BOB_ADDR,
+            &ALICE_ADDR,
             b.signed.secret(),
             Some(b.one_time.secret()),
             &header,
@@ -325,6 +388,8 @@ fn low_order_points_rejected_at_every_responder_dh() {
         };
         let err = respond(
             &b.identity,
+            &BOB_ADDR,
+            &ALICE_ADDR,
             b.signed.secret(),
             Some(b.one_time.secret()),
             &header,
@@ -342,7 +407,14 @@ fn responder_refuses_unbound_initiator_identity() {
     let alice = IdentityKeyPair::generate(&mut OsRng);
     let mallory = IdentityKeyPair::generate(&mut OsRng);
     let b = bob();
-    let (_, mut header) = initiate(&alice, &bundle_of(&b).verify().unwrap(), &mut OsRng).unwrap();
+    let (_, mut header) = initiate(
+        &alice,
+        &ALICE_ADDR,
+        &bundle_of(&b).verify().unwrap(),
+        &BOB_ADDR,
+        &mut OsRng,
+    )
+    .unwrap();
     // Alice's signing key paired with Mallory's DH key, binding kept.
     let mut bytes = alice.public().to_bytes();
     bytes[32..64].copy_from_slice(mallory.public().dh_key().as_bytes());
@@ -350,6 +422,8 @@ fn responder_refuses_unbound_initiator_identity() {
     assert_eq!(
         respond(
             &b.identity,
+            &BOB_ADDR,
+            &ALICE_ADDR,
             b.signed.secret(),
             Some(b.one_time.secret()),
             &header
@@ -366,9 +440,18 @@ fn swapping_any_key_changes_the_agreement() {
     let alice = IdentityKeyPair::generate(&mut OsRng);
     let mallory = IdentityKeyPair::generate(&mut OsRng);
     let b = bob();
-    let (sa, header) = initiate(&alice, &bundle_of(&b).verify().unwrap(), &mut OsRng).unwrap();
+    let (sa, header) = initiate(
+        &alice,
+        &ALICE_ADDR,
+        &bundle_of(&b).verify().unwrap(),
+        &BOB_ADDR,
+        &mut OsRng,
+    )
+    .unwrap();
     let honest = respond(
         &b.identity,
+        &BOB_ADDR,
+        &ALICE_ADDR,
         b.signed.secret(),
         Some(b.one_time.secret()),
         &header,
@@ -383,6 +466,8 @@ fn swapping_any_key_changes_the_agreement() {
     };
     let s = respond(
         &b.identity,
+        &BOB_ADDR,
+        &ALICE_ADDR,
         b.signed.secret(),
         Some(b.one_time.secret()),
         &swapped,
@@ -394,6 +479,8 @@ fn swapping_any_key_changes_the_agreement() {
     // Responder identity differs (someone else answers with Bob's prekeys).
     let s = respond(
         &mallory,
+        &BOB_ADDR,
+        &ALICE_ADDR,
         b.signed.secret(),
         Some(b.one_time.secret()),
         &header,
@@ -406,6 +493,8 @@ fn swapping_any_key_changes_the_agreement() {
     let other_spk = SignedPreKey::generate(&b.identity, 1, 0, &mut OsRng);
     let s = respond(
         &b.identity,
+        &BOB_ADDR,
+        &ALICE_ADDR,
         other_spk.secret(),
         Some(b.one_time.secret()),
         &header,
@@ -415,6 +504,8 @@ fn swapping_any_key_changes_the_agreement() {
     let other_otk = OneTimePreKey::generate(5, &mut OsRng);
     let s = respond(
         &b.identity,
+        &BOB_ADDR,
+        &ALICE_ADDR,
         b.signed.secret(),
         Some(other_otk.secret()),
         &header,
@@ -431,6 +522,8 @@ fn swapping_any_key_changes_the_agreement() {
     assert_eq!(
         respond(
             &b.identity,
+            &BOB_ADDR,
+            &ALICE_ADDR,
             b.signed.secret(),
             Some(b.one_time.secret()),
             &no_extra
@@ -444,11 +537,108 @@ fn swapping_any_key_changes_the_agreement() {
     };
     assert!(respond(
         &b.identity,
+        &BOB_ADDR,
+        &ALICE_ADDR,
         b.signed.secret(),
         Some(b.one_time.secret()),
         &last_resort
     )
     .is_ok());
+}
+
+/// Mallory's account: she publishes copies of Bob's public keys under it.
+const MALLORY_ADDR: Address = Address {
+    account: AccountId::from_bytes([0x3a; 16]),
+    device: DeviceId(1),
+};
+
+#[test]
+fn keys_copied_under_another_account_do_not_agree() {
+    // Mallory uploads Bob's identity and signed prekey as her own. Alice
+    // fetches "Mallory's" bundle and agrees with what she believes is
+    // Mallory; the genuine owner answers as himself (his own address).
+    let alice = IdentityKeyPair::generate(&mut OsRng);
+    let b = bob();
+    let copied = bundle_of(&b).verify().unwrap();
+    let (sa, header) = initiate(&alice, &ALICE_ADDR, &copied, &MALLORY_ADDR, &mut OsRng).unwrap();
+    let at_bob = respond(
+        &b.identity,
+        &BOB_ADDR,
+        &ALICE_ADDR,
+        b.signed.secret(),
+        Some(b.one_time.secret()),
+        &header,
+    )
+    .unwrap();
+    assert_ne!(sa.root_key(), at_bob.root_key());
+    assert_ne!(sa.associated_data(), at_bob.associated_data());
+
+    // The same holds for the initiator's address and for device ids: a
+    // responder told another initiator account or device derives another key.
+    for initiator in [
+        MALLORY_ADDR,
+        Address {
+            device: DeviceId(2),
+            ..ALICE_ADDR
+        },
+    ] {
+        let (sa, header) = initiate(&alice, &ALICE_ADDR, &copied, &BOB_ADDR, &mut OsRng).unwrap();
+        let s = respond(
+            &b.identity,
+            &BOB_ADDR,
+            &initiator,
+            b.signed.secret(),
+            Some(b.one_time.secret()),
+            &header,
+        )
+        .unwrap();
+        assert_ne!(sa.root_key(), s.root_key());
+    }
+}
+
+/// Bob's prekeys as the pairwise layer asks for them.
+impl umbra_protocol::pairwise::PreKeyStore for Bob {
+    fn signed_prekey(&self, id: u32) -> Option<SecretKey> {
+        (id == self.signed.id()).then(|| self.signed.secret().clone())
+    }
+    fn extra_prekey(&self, prekey: PreKeyRef) -> Option<SecretKey> {
+        (prekey == PreKeyRef::OneTime(self.one_time.id())).then(|| self.one_time.secret().clone())
+    }
+}
+
+#[test]
+fn a_message_to_the_copying_account_does_not_open_at_the_owner() {
+    use umbra_protocol::pairwise::{InboundEnvelope, PairwiseError, PairwiseSession};
+    use umbra_protocol::ratchet::RatchetError;
+
+    // Alice sends to "Mallory" (Bob's copied keys); Mallory forwards the
+    // untouched envelope to Bob. It is sealed by Alice and names Bob's keys,
+    // but it was agreed for Mallory's account, so Bob refuses it.
+    let alice = IdentityKeyPair::generate(&mut OsRng);
+    let b = bob();
+    let copied = bundle_of(&b).verify().unwrap();
+    let mut to_mallory =
+        PairwiseSession::initiate(&alice, &ALICE_ADDR, &copied, &MALLORY_ADDR, &mut OsRng).unwrap();
+    let envelope = to_mallory
+        .seal_for(&alice, b"meant for mallory", &mut OsRng)
+        .unwrap();
+    let inbound = InboundEnvelope::open(&b.identity, &envelope).unwrap();
+    assert_eq!(inbound.sender_address(), &ALICE_ADDR);
+    match PairwiseSession::accept(&b.identity, &BOB_ADDR, &inbound, &b) {
+        Err(PairwiseError::Ratchet(RatchetError::DecryptionFailed)) => {}
+        other => panic!("the forwarded message must not decrypt: {other:?}"),
+    }
+
+    // The honest case still works, and the session knows both addresses.
+    let mut to_bob =
+        PairwiseSession::initiate(&alice, &ALICE_ADDR, &copied, &BOB_ADDR, &mut OsRng).unwrap();
+    let envelope = to_bob.seal_for(&alice, b"hi bob", &mut OsRng).unwrap();
+    let inbound = InboundEnvelope::open(&b.identity, &envelope).unwrap();
+    let (session, plain, _) =
+        PairwiseSession::accept(&b.identity, &BOB_ADDR, &inbound, &b).unwrap();
+    assert_eq!(plain, b"hi bob");
+    assert_eq!(session.remote_address(), &ALICE_ADDR);
+    assert_eq!(session.local_address(), &BOB_ADDR);
 }
 
 // ---------- sealed sender ----------
@@ -476,11 +666,15 @@ fn forge_envelope(
         .unwrap();
     let mut out = vec![sealed::SEALED_VERSION];
     out.extend_from_slice(e_pub.as_bytes());
+    // Layer 1 plaintext: identity (128) || account id (16) || u32be(device).
+    let mut sender_layer = claimed.to_bytes().to_vec();
+    sender_layer.extend_from_slice(ALICE_ADDR.account.as_bytes());
+    sender_layer.extend_from_slice(&ALICE_ADDR.device.0.to_be_bytes());
     let c1 = ChaCha20Poly1305::new(Key::from_slice(&k1))
         .encrypt(
             Nonce::from_slice(&[0; 12]),
             Payload {
-                msg: &claimed.to_bytes(),
+                msg: &sender_layer,
                 aad: &out,
             },
         )
@@ -520,6 +714,7 @@ fn spec_built_envelope_opens_when_honest() {
     );
     let opened = sealed::open(&bob, &env).unwrap();
     assert_eq!(opened.sender, alice.public());
+    assert_eq!(opened.sender_address, ALICE_ADDR);
     assert_eq!(opened.inner, b"by the spec");
 }
 
@@ -544,12 +739,12 @@ fn forged_sender_claim_fails() {
 fn sealed_low_order_points_rejected() {
     let alice = IdentityKeyPair::generate(&mut OsRng);
     let bob = IdentityKeyPair::generate(&mut OsRng);
-    let genuine = sealed::seal(&alice, &bob.public(), b"x", &mut OsRng).unwrap();
+    let genuine = sealed::seal(&alice, &ALICE_ADDR, &bob.public(), b"x", &mut OsRng).unwrap();
     for point in low_order_points() {
         // Recipient identity key of low order (bound by its owner).
         let bad_recipient = identity_with_dh(&bob, point);
         assert_eq!(
-            sealed::seal(&alice, &bad_recipient, b"x", &mut OsRng),
+            sealed::seal(&alice, &ALICE_ADDR, &bad_recipient, b"x", &mut OsRng),
             Err(SealedError::LowOrderEphemeral)
         );
         // Envelope ephemeral of low order.
@@ -591,7 +786,8 @@ fn sealed_and_group_ciphertexts_do_not_cross() {
     let mut receiver = GroupReceiver::from_distribution(&sender.distribution());
 
     let group_msg = sender.encrypt(&[0u8; 200]).unwrap();
-    let envelope = sealed::seal(&alice, &bob.public(), &[0u8; 200], &mut OsRng).unwrap();
+    let envelope =
+        sealed::seal(&alice, &ALICE_ADDR, &bob.public(), &[0u8; 200], &mut OsRng).unwrap();
     // Both formats start with version byte 0x01 and both lengths are in
     // range, so each is refused by its cryptographic check, not its framing.
     assert_eq!(
@@ -657,7 +853,14 @@ fn debug_of_every_secret_type_hides_secrets() {
     assert_hidden(&format!("{otk:?}"), &otk.secret().to_bytes());
 
     let b = bob();
-    let (secret, _) = initiate(&id, &bundle_of(&b).verify().unwrap(), &mut OsRng).unwrap();
+    let (secret, _) = initiate(
+        &id,
+        &ALICE_ADDR,
+        &bundle_of(&b).verify().unwrap(),
+        &BOB_ADDR,
+        &mut OsRng,
+    )
+    .unwrap();
     assert_hidden(&format!("{secret:?}"), secret.root_key());
 
     let sender = GroupSender::generate([9; 16], &mut OsRng);
