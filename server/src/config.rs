@@ -290,7 +290,9 @@ impl Default for Limits {
             bundle_fetches_per_minute: 60,
             username_resolves_per_minute: 60,
             max_prekeys_per_device: 1_000,
-            prekey_low_water: 10,
+            // The clients' own top-up threshold, so the push and the
+            // client's hourly check agree on what "low" means.
+            prekey_low_water: umbra_protocol::prekeys::ONE_TIME_PREKEY_LOW_WATER as u32,
             idle_timeout: Duration::from_secs(120),
             ping_interval: Duration::from_secs(30),
             expiry_interval: Duration::from_secs(10 * 60),
@@ -715,6 +717,16 @@ mod tests {
     }
 
     const EXAMPLE_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/umbra-relay.example.toml");
+
+    /// The relay's push threshold and the clients' own top-up threshold are
+    /// one number by default (PROTOCOL.md 11.8, 12.6).
+    #[test]
+    fn default_low_water_is_the_clients_top_up_threshold() {
+        assert_eq!(
+            Limits::default().prekey_low_water as usize,
+            umbra_protocol::prekeys::ONE_TIME_PREKEY_LOW_WATER
+        );
+    }
 
     #[test]
     fn example_config_parses_and_matches_the_defaults() {
