@@ -20,6 +20,7 @@ pub mod labels;
 pub mod opaque_suite;
 pub mod padding;
 pub mod pairwise;
+pub mod payload;
 pub mod prekeys;
 pub mod ratchet;
 pub mod sealed;
