@@ -6,7 +6,9 @@
 //! to the engine, so dropping the last [`Client`](crate::Client) stops them:
 //! - the socket task: connect, `Authenticate`, then route frames — replies
 //!   to their waiting requests, deliveries (in order) to the inbound worker;
-//! - the inbound worker: decrypt and persist each delivery, *then* ack it;
+//! - the inbound worker: decrypt and persist each delivery, *then* ack it
+//!   (or leave it unacknowledged when it was kept for another try), and
+//!   start key maintenance once the relay's queue is drained;
 //! - the outbox pump: resend the outbox after every (re)connection and
 //!   whenever a message is queued.
 //!
@@ -25,14 +27,13 @@ use tokio::task::JoinHandle;
 use umbra_protocol::wire::{ErrorCode, RelayFrame, Request, Response};
 
 use crate::backoff::Backoff;
+use crate::consts::MAINTENANCE_INTERVAL;
 use crate::engine::Engine;
 use crate::relay_link::RelayLink;
 use crate::{ConnectionState, Error, Event};
 
 /// Keepalive interval: a `Ping` when the socket has been quiet this long.
 const KEEPALIVE: Duration = Duration::from_secs(25);
-/// How often a long-lived connection re-checks signed-prekey rotation.
-const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 /// A request for the socket task.
 pub(crate) enum Outgoing {
@@ -210,13 +211,26 @@ async fn open_session(engine: &Arc<Engine>) -> Result<RelayLink, SessionEnd> {
         .await;
     match response {
         Ok(Response::Authenticated { .. }) => Ok(link),
-        Ok(Response::Error { code, message, .. }) => Err(classify(code, message)),
+        Ok(Response::Error { code, message, .. }) => Err(refused(engine, code, message)),
         Ok(_) => Err(SessionEnd::Retry(
             "unexpected answer to Authenticate".into(),
         )),
-        Err(Error::Relay { code, message, .. }) => Err(classify(code, message)),
+        Err(Error::Relay { code, message, .. }) => Err(refused(engine, code, message)),
         Err(e) => Err(SessionEnd::Retry(e.to_string())),
     }
+}
+
+/// `Authenticate` was refused. `AuthFailed` for our own stored token means
+/// the relay no longer knows it: an expired one would get `TokenExpired`, so
+/// it was revoked — by a login from another data directory, which revokes
+/// every other session of the account (docs/PROTOCOL.md §12). The engine
+/// remembers that, so callers get [`Error::UsedElsewhere`].
+fn refused(engine: &Engine, code: ErrorCode, message: String) -> SessionEnd {
+    if code == ErrorCode::AuthFailed {
+        engine.used_elsewhere.store(true, Ordering::SeqCst);
+        return SessionEnd::Fatal(Error::UsedElsewhere.to_string());
+    }
+    classify(code, message)
 }
 
 fn classify(code: ErrorCode, message: String) -> SessionEnd {
@@ -243,15 +257,8 @@ async fn run_session(
     match engine.upgrade() {
         Some(strong) => {
             strong.set_state(ConnectionState::Connected);
+            // Maintenance waits for QueueEmpty (see the inbound worker).
             strong.outbox_wake.notify_one();
-            let maintenance = Arc::downgrade(&strong);
-            tokio::spawn(async move {
-                if let Some(engine) = maintenance.upgrade() {
-                    if let Err(e) = engine.maintain_prekeys().await {
-                        tracing::warn!(error = %e, "prekey maintenance failed");
-                    }
-                }
-            });
         }
         None => return SessionEnd::Stopped,
     }
@@ -301,14 +308,7 @@ async fn run_session(
                 }
             }
             _ = maintenance.tick() => {
-                let weak = engine.clone();
-                tokio::spawn(async move {
-                    if let Some(engine) = weak.upgrade() {
-                        if let Err(e) = engine.maintain_prekeys().await {
-                            tracing::warn!(error = %e, "prekey maintenance failed");
-                        }
-                    }
-                });
+                spawn_maintenance(engine.clone());
             }
             frame = link.next_frame() => {
                 match frame {
@@ -376,12 +376,15 @@ async fn inbound_worker(
                 envelope,
                 received_at_ms,
             } => match crate::inbound::process(&engine, &envelope, received_at_ms).await {
-                Ok(events) => {
-                    for event in events {
+                Ok(processed) => {
+                    for event in processed.events {
                         engine.emit(event);
                     }
-                    // Persisted: now the relay may delete it.
-                    engine.fire(Request::Ack { seqs: vec![seq] });
+                    if processed.ack {
+                        // Persisted: now the relay may delete it.
+                        engine.fire(Request::Ack { seqs: vec![seq] });
+                    }
+                    // Else kept: the relay delivers it again next connection.
                 }
                 Err(e) => {
                     // The store failed: do not ack, the relay will redeliver.
@@ -393,7 +396,7 @@ async fn inbound_worker(
                 }
             },
             Inbound::Ephemeral { payload } => {
-                match crate::inbound::process(&engine, &payload, crate::engine::now_ms()).await {
+                match crate::inbound::process_ephemeral(&engine, &payload).await {
                     Ok(events) => events.into_iter().for_each(|e| engine.emit(e)),
                     Err(e) => tracing::warn!(error = %e, "could not process an ephemeral message"),
                 }
@@ -401,6 +404,8 @@ async fn inbound_worker(
             Inbound::QueueEmpty => {
                 engine.caught_up.store(true, Ordering::SeqCst);
                 engine.emit(Event::QueueEmpty);
+                // Every earlier delivery is processed: now keys may rotate.
+                spawn_maintenance(Arc::downgrade(&engine));
             }
             Inbound::PreKeysLow => {
                 let weak = Arc::downgrade(&engine);
@@ -416,6 +421,18 @@ async fn inbound_worker(
             }
         }
     }
+}
+
+/// Runs key maintenance in the background (it makes requests, whose
+/// answers this connection's tasks must stay free to route).
+fn spawn_maintenance(engine: Weak<Engine>) {
+    tokio::spawn(async move {
+        if let Some(engine) = engine.upgrade() {
+            if let Err(e) = engine.maintain().await {
+                tracing::warn!(error = %e, "key maintenance failed");
+            }
+        }
+    });
 }
 
 async fn outbox_pump(engine: Weak<Engine>, mut stop: watch::Receiver<bool>) {

@@ -23,16 +23,14 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify};
 use umbra_protocol::content::{self, Content};
 use umbra_protocol::identity::{IdentityKeyPair, IdentityPublic};
 use umbra_protocol::pairwise::PairwiseSession;
-use umbra_protocol::prekeys::{
-    OneTimePreKey, SignedPreKey, VerifiedPreKeyBundle, ONE_TIME_PREKEY_BATCH_MAX,
-    ONE_TIME_PREKEY_LOW_WATER,
-};
+use umbra_protocol::prekeys::VerifiedPreKeyBundle;
 use umbra_protocol::wire::{
     AccountId, AccountRef, Address, DeviceId, ErrorCode, OutgoingEnvelope, Request, Response,
     SendOutcome, Username, MAX_ENVELOPE_BYTES,
 };
 
 use crate::account::{AccountRecord, TokenRecord};
+use crate::clock::Clock;
 use crate::connection::{ConnectionHandle, Outgoing};
 use crate::contact::{Contact, TrustLevel};
 use crate::conversation::{
@@ -43,7 +41,7 @@ use crate::history::{ConversationRecord, Counters, MessageLocation};
 use crate::identity_checks::IdentityChecks;
 use crate::outbox::{OutboxEntry, PendingMessage};
 use crate::payload::Payload;
-use crate::prekey_maintenance::{one_time_wire, signed_wire, InitialKeys, PreKeyState};
+use crate::prekey_maintenance::InitialKeys;
 use crate::relay_link::into_result;
 use crate::sessions::SessionRecord;
 use crate::store::{RecordKind, Txn, Vault};
@@ -106,9 +104,13 @@ pub(crate) struct Engine {
     /// The relay said `QueueEmpty` on the current connection.
     pub(crate) caught_up: AtomicBool,
     pub(crate) closed: AtomicBool,
+    /// The relay refused our stored token: another data directory logged in.
+    pub(crate) used_elsewhere: AtomicBool,
     /// Which contacts' published identities were compared with the pinned
     /// ones on this connection.
     pub(crate) identity_checks: IdentityChecks,
+    /// The wall clock for dated state (tests move it forward).
+    pub(crate) clock: Clock,
 }
 
 impl std::fmt::Debug for Engine {
@@ -170,7 +172,9 @@ impl Engine {
             connection: Mutex::new(None),
             caught_up: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            used_elsewhere: AtomicBool::new(false),
             identity_checks: IdentityChecks::default(),
+            clock: Clock::default(),
         }))
     }
 
@@ -222,6 +226,17 @@ impl Engine {
 
     pub(crate) fn me(&self) -> Me {
         self.me.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The error for a connection that ended for good: [`Error::UsedElsewhere`]
+    /// when the relay revoked our session because the account logged in
+    /// from another data directory, else [`Error::Connection`].
+    pub(crate) fn connection_ended(&self, reason: String) -> Error {
+        if self.used_elsewhere.load(Ordering::SeqCst) {
+            Error::UsedElsewhere
+        } else {
+            Error::Connection(reason)
+        }
     }
 
     /// Fails with [`Error::Closed`] after logout or account deletion.
@@ -282,7 +297,7 @@ impl Engine {
                     return Ok(());
                 }
                 if let Some(reason) = state.ended_because() {
-                    return Err(Error::Connection(reason));
+                    return Err(self.connection_ended(reason));
                 }
                 if rx.changed().await.is_err() {
                     return Err(Error::Closed);
@@ -372,8 +387,22 @@ impl Engine {
         self.vault.slot(RecordKind::Contact, account)
     }
 
-    pub(crate) fn session_slot(&self, identity: &IdentityPublic) -> Vec<u8> {
-        self.vault.slot(RecordKind::Session, &identity.to_bytes())
+    /// Sessions are filed under the peer's address *and* identity: the
+    /// same keys published under two accounts (a copy) must never share,
+    /// or replace, one session (docs/PROTOCOL.md §3.6).
+    pub(crate) fn session_slot(&self, peer: &Address, identity: &IdentityPublic) -> Vec<u8> {
+        let mut key = Vec::with_capacity(umbra_protocol::x3dh::ADDRESS_LEN + 128);
+        key.extend_from_slice(&umbra_protocol::x3dh::encode_address(peer));
+        key.extend_from_slice(&identity.to_bytes());
+        self.vault.slot(RecordKind::Session, &key)
+    }
+
+    /// The slot of the session with a contact's primary device and pinned identity.
+    pub(crate) fn contact_session_slot(&self, contact: &ContactRecord) -> Vec<u8> {
+        self.session_slot(
+            &Address::primary(AccountId::from_bytes(contact.account)),
+            &contact.pinned,
+        )
     }
 
     pub(crate) async fn contact_by_account(
@@ -542,9 +571,11 @@ impl Engine {
             }
             let record: Option<SessionRecord> = self
                 .vault
-                .get(RecordKind::Session, &self.session_slot(&contact.pinned))
+                .get(RecordKind::Session, &self.contact_session_slot(&contact))
                 .await?;
-            if let Some(record) = record {
+            // A session we started that was never answered for the relay's
+            // message lifetime will never complete: start over instead.
+            if let Some(record) = record.filter(|r| !r.unanswered_too_long(self.clock.now_secs())) {
                 self.check_published_identity(contact).await?;
                 return Ok((contact.clone(), record, false));
             }
@@ -589,18 +620,24 @@ impl Engine {
         };
         // The bundle just named the contact's current identity.
         self.identity_checks.record(contact.account, check);
-        let session = PairwiseSession::initiate(&self.identity, &bundle, &mut OsRng)
-            .map_err(|e| Error::Crypto(format!("starting a session: {e}")))?;
+        let session = PairwiseSession::initiate(
+            &self.identity,
+            &self.me().address(),
+            &bundle,
+            &Address::primary(account),
+            &mut OsRng,
+        )
+        .map_err(|e| Error::Crypto(format!("starting a session: {e}")))?;
         let record: Option<SessionRecord> = self
             .vault
-            .get(RecordKind::Session, &self.session_slot(&contact.pinned))
+            .get(RecordKind::Session, &self.contact_session_slot(&contact))
             .await?;
         let record = match record {
             Some(mut r) => {
-                r.promote_new(session);
+                r.promote_new(session, self.clock.now_secs());
                 r
             }
-            None => SessionRecord::new(session),
+            None => SessionRecord::new(session, self.clock.now_secs()),
         };
         Ok((contact, record, true))
     }
@@ -714,7 +751,7 @@ impl Engine {
         self.vault.put(
             txn,
             RecordKind::Session,
-            self.session_slot(&contact.pinned),
+            self.contact_session_slot(&contact),
             record,
             rng,
         )?;
@@ -843,7 +880,7 @@ impl Engine {
         }
         let Some(mut record) = self
             .vault
-            .get::<SessionRecord>(RecordKind::Session, &self.session_slot(&contact.pinned))
+            .get::<SessionRecord>(RecordKind::Session, &self.contact_session_slot(&contact))
             .await?
         else {
             return Ok(());
@@ -883,7 +920,7 @@ impl Engine {
         }
         let Some(mut record) = self
             .vault
-            .get::<SessionRecord>(RecordKind::Session, &self.session_slot(&contact.pinned))
+            .get::<SessionRecord>(RecordKind::Session, &self.contact_session_slot(&contact))
             .await?
         else {
             // No session yet: typing notices never start one.
@@ -906,7 +943,7 @@ impl Engine {
         self.vault.put(
             &mut txn,
             RecordKind::Session,
-            self.session_slot(&contact.pinned),
+            self.contact_session_slot(&contact),
             &record,
             &mut OsRng,
         )?;
@@ -945,6 +982,8 @@ impl Engine {
                 self.outbox_changed.send_modify(|n| *n += 1);
                 return Ok(());
             };
+            self.finish_outbox_entry(slot.clone(), &entry, DeliveryStatus::Sent)
+                .await?; // BREAK2
             let result = self
                 .request(Request::Send {
                     messages: vec![OutgoingEnvelope {
@@ -1031,7 +1070,7 @@ impl Engine {
                 self.outbox_wake.notify_one();
                 let ended = self.conn_state.borrow().ended_because();
                 if let Some(reason) = ended {
-                    return Err(Error::Connection(reason));
+                    return Err(self.connection_ended(reason));
                 }
                 // Re-check at least every second: the connection state may change too.
                 let _ = tokio::time::timeout(Duration::from_secs(1), changed.changed()).await;
@@ -1374,140 +1413,6 @@ impl Engine {
                 ids: chunk.iter().map(|id| content::MessageId(id.0)).collect(),
             };
             self.send_control_locked(&contact, receipt).await?;
-        }
-        Ok(())
-    }
-
-    // ----- prekeys ----------------------------------------------------
-
-    async fn prekey_state(&self) -> Result<PreKeyState, Error> {
-        self.vault
-            .get(RecordKind::PreKeyState, &[])
-            .await?
-            .ok_or_else(|| Error::Store(crate::StoreError::NotInitialized))
-    }
-
-    /// Publishes identity, current signed prekey and last-resort prekey.
-    pub(crate) async fn publish_keys(self: &Arc<Self>) -> Result<(), Error> {
-        let state = self.prekey_state().await?;
-        let slot = self.vault.slot(
-            RecordKind::SignedPreKey,
-            &state.current_signed_id.to_be_bytes(),
-        );
-        let signed: SignedPreKey = self
-            .vault
-            .get(RecordKind::SignedPreKey, &slot)
-            .await?
-            .ok_or_else(|| Error::Store(crate::StoreError::NotInitialized))?;
-        let last_resort: Option<OneTimePreKey> =
-            self.vault.get(RecordKind::LastResortPreKey, &[]).await?;
-        self.request(Request::PublishKeys {
-            identity: self.identity.public().to_bytes().to_vec(),
-            signed_prekey: signed_wire(&signed),
-            last_resort: last_resort.as_ref().map(one_time_wire),
-        })
-        .await?;
-        Ok(())
-    }
-
-    /// Tops the relay's one-time prekeys up to a full batch. Secrets are
-    /// committed before the upload.
-    pub(crate) async fn replenish_prekeys(self: &Arc<Self>) -> Result<u32, Error> {
-        self.check_open()?;
-        let _uploading = self.prekey_lock.lock().await;
-        let remaining = match self.request(Request::PreKeyCount).await? {
-            Response::PreKeyCount { remaining, .. } => remaining as usize,
-            other => {
-                return Err(Error::Protocol(format!(
-                    "expected PreKeyCount, got {}",
-                    other.kind()
-                )))
-            }
-        };
-        let wanted = ONE_TIME_PREKEY_BATCH_MAX.saturating_sub(remaining);
-        if wanted == 0 {
-            return Ok(0);
-        }
-        let keys = {
-            let _guard = self.op_lock.lock().await;
-            let mut state = self.prekey_state().await?;
-            let keys = state.generate_one_time(wanted, &mut OsRng);
-            let mut txn = Txn::new();
-            for key in &keys {
-                let slot = self
-                    .vault
-                    .slot(RecordKind::OneTimePreKey, &key.id().to_be_bytes());
-                self.vault
-                    .put(&mut txn, RecordKind::OneTimePreKey, slot, key, &mut OsRng)?;
-            }
-            self.vault.put(
-                &mut txn,
-                RecordKind::PreKeyState,
-                Vec::new(),
-                &state,
-                &mut OsRng,
-            )?;
-            self.vault.commit(txn).await?;
-            keys
-        };
-        self.request(Request::UploadPreKeys {
-            prekeys: keys.iter().map(one_time_wire).collect(),
-        })
-        .await?;
-        Ok(keys.len() as u32)
-    }
-
-    /// Rotates the signed prekey when it is two days old and publishes it.
-    pub(crate) async fn rotate_signed_prekey_if_due(self: &Arc<Self>) -> Result<bool, Error> {
-        let now = now_secs();
-        {
-            let _guard = self.op_lock.lock().await;
-            let mut state = self.prekey_state().await?;
-            if !state.rotation_due(now) {
-                return Ok(false);
-            }
-            let (signed, expired) = state.rotate(&self.identity, now, &mut OsRng);
-            let mut txn = Txn::new();
-            let slot = self
-                .vault
-                .slot(RecordKind::SignedPreKey, &signed.id().to_be_bytes());
-            self.vault.put(
-                &mut txn,
-                RecordKind::SignedPreKey,
-                slot,
-                &signed,
-                &mut OsRng,
-            )?;
-            for id in expired {
-                let slot = self.vault.slot(RecordKind::SignedPreKey, &id.to_be_bytes());
-                self.vault.delete(&mut txn, RecordKind::SignedPreKey, slot);
-            }
-            self.vault.put(
-                &mut txn,
-                RecordKind::PreKeyState,
-                Vec::new(),
-                &state,
-                &mut OsRng,
-            )?;
-            self.vault.commit(txn).await?;
-        }
-        self.publish_keys().await?;
-        Ok(true)
-    }
-
-    /// Run after every successful authentication: rotate if due, top up
-    /// one-time prekeys if low.
-    pub(crate) async fn maintain_prekeys(self: &Arc<Self>) -> Result<(), Error> {
-        self.rotate_signed_prekey_if_due().await?;
-        let remaining = match self.request(Request::PreKeyCount).await? {
-            Response::PreKeyCount { remaining, .. } => remaining as usize,
-            _ => return Ok(()),
-        };
-        if remaining < ONE_TIME_PREKEY_LOW_WATER {
-            let uploaded = self.replenish_prekeys().await?;
-            if uploaded > 0 {
-                self.emit(Event::PreKeysReplenished { uploaded });
-            }
         }
         Ok(())
     }

@@ -16,10 +16,10 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// How long a check stays good on one connection.
-pub(crate) const RECHECK_AFTER: Duration = Duration::from_secs(10 * 60);
+pub(crate) use crate::consts::IDENTITY_RECHECK_AFTER as RECHECK_AFTER;
 
 /// The last successful check per contact account id, tagged with the
 /// connection it happened on.
@@ -83,6 +83,7 @@ impl IdentityChecks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_check_is_fresh_until_it_ages_or_the_connection_changes() {

@@ -8,20 +8,27 @@
 //!    duplicate (its message key already used) is dropped without a warning
 //!    and never rebuilds a session.
 //! 3. Decode the payload and check the sender's claim: on first contact (or
-//!    a key change) the relay's directory must list the sealing identity for
-//!    the claimed account; a claimed username must resolve to that account.
+//!    a key change) the relay's directory (`ResolveUsername`, which claims
+//!    no prekey) must name the claimed account and publish the sealing
+//!    identity for it.
 //! 4. Apply the content (history, receipts, typing, renames), drop a
 //!    duplicate message id, queue a delivery receipt.
 //! 5. Commit everything — session, contact, history, seen marker — in one
 //!    transaction. Only then does the caller ack the relay.
 //!
-//! A failure to decrypt or authenticate is reported as an event and the
-//! envelope is marked seen (so a redelivery does not repeat the warning);
-//! only a failing store makes [`process`] return an error (then nothing is
-//! acked and the relay redelivers).
+//! A failure is reported as a `DecryptionFailed` event and sorted by whether
+//! it can ever go away (PROTOCOL.md §12.5): an envelope that can never be
+//! opened (forged or malformed, a claim the directory contradicts) is marked
+//! seen and acknowledged; one whose failure may be local or passing (the
+//! directory could not be asked, a prekey or session is missing) is *kept*:
+//! not acknowledged, so the relay delivers it again on the next connection,
+//! until it has failed too often for too long (`keep.rs`). A failing store
+//! makes [`process`] return an error (then nothing is acked either).
 //!
 //! Must never: apply content whose sender is not authenticated, accept a
-//! sender claim the directory contradicts, or commit half of a delivery.
+//! sender claim the directory contradicts, commit half of a delivery, or
+//! acknowledge an envelope that failed for a reason that may be local
+//! before its attempts are used up.
 
 use std::sync::Arc;
 
@@ -33,7 +40,7 @@ use umbra_protocol::keys::SecretKey;
 use umbra_protocol::pairwise::{InboundEnvelope, PairwiseError, PairwiseMessage, PairwiseSession};
 use umbra_protocol::prekeys::{OneTimePreKey, PreKeyRef, SignedPreKey};
 use umbra_protocol::ratchet::RatchetError;
-use umbra_protocol::wire::{AccountId, Username};
+use umbra_protocol::wire::{AccountId, ErrorCode, Request, Response, Username};
 
 use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
 use crate::engine::{Engine, QueuedContent};
@@ -43,8 +50,11 @@ use crate::store::{RecordKind, Txn};
 use crate::trust::{ContactRecord, Observation};
 use crate::{Error, Event, MessageId};
 
+mod keep;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use keep::prune_markers;
 
 /// A delivery that could not be accepted, for the `DecryptionFailed` event.
 struct Rejected {
@@ -61,13 +71,16 @@ impl Rejected {
     }
 }
 
-/// Outcome of the fallible part of processing: either a rejection, or a
-/// store error that must stop the ack.
+/// Outcome of the fallible part of processing.
 enum Failure {
+    /// The envelope can never be opened or believed: acknowledged.
     Rejected(Rejected),
+    /// The failure may be local or passing: kept for a redelivery.
+    Kept(Rejected),
     /// A message whose key was already used: a redelivery or a replay of
     /// something already processed. Dropped without a warning.
     Duplicate,
+    /// The store failed: nothing is committed or acknowledged.
     Store(Error),
 }
 
@@ -75,8 +88,32 @@ impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         match e {
             Error::Store(_) => Failure::Store(e),
+            other if passing(&other) => Failure::Kept(Rejected::anonymous(other.to_string())),
             other => Failure::Rejected(Rejected::anonymous(other.to_string())),
         }
+    }
+}
+
+/// Whether an error while asking the relay says nothing about the envelope:
+/// the connection, a timeout, a rate limit or a busy relay, a shutdown, or
+/// an answer this client could not use.
+fn passing(e: &Error) -> bool {
+    e.is_retryable() || matches!(e, Error::Protocol(_) | Error::Closed | Error::Relay { .. })
+}
+
+/// What became of one delivery.
+#[derive(Debug)]
+pub(crate) struct Processed {
+    /// Events to emit (everything they report is committed).
+    pub(crate) events: Vec<Event>,
+    /// Whether the relay may delete the envelope. `false` keeps it queued,
+    /// to be delivered again on the next connection.
+    pub(crate) ack: bool,
+}
+
+impl Processed {
+    fn acked(events: Vec<Event>) -> Self {
+        Self { events, ack: true }
     }
 }
 
@@ -86,13 +123,33 @@ impl From<crate::StoreError> for Failure {
     }
 }
 
-/// Processes one delivered envelope; see the module docs. Returns the
-/// events to emit (after the commit).
+/// Processes one envelope the relay delivered from our queue; see the
+/// module docs. `received_at_ms` is the relay's acceptance time.
 pub(crate) async fn process(
     engine: &Arc<Engine>,
     envelope: &[u8],
     received_at_ms: u64,
+) -> Result<Processed, Error> {
+    process_inner(engine, envelope, received_at_ms, true).await
+}
+
+/// Processes an ephemeral payload (never queued, never acknowledged): a
+/// failure that may be passing is reported in the log only, and nothing is
+/// kept, since no redelivery will come.
+pub(crate) async fn process_ephemeral(
+    engine: &Arc<Engine>,
+    payload: &[u8],
 ) -> Result<Vec<Event>, Error> {
+    let now = engine.clock.now_ms();
+    Ok(process_inner(engine, payload, now, false).await?.events)
+}
+
+async fn process_inner(
+    engine: &Arc<Engine>,
+    envelope: &[u8],
+    received_at_ms: u64,
+    queued: bool,
+) -> Result<Processed, Error> {
     let _guard = engine.op_lock.lock().await;
     let seen_slot = engine.envelope_seen_slot(envelope);
     if engine
@@ -101,8 +158,9 @@ pub(crate) async fn process(
         .await?
         .is_some()
     {
-        return Ok(Vec::new());
+        return Ok(Processed::acked(Vec::new()));
     }
+    let kept = keep::Kept::load(engine, envelope).await?;
     let mut txn = Txn::new();
     engine.vault.put(
         &mut txn,
@@ -111,43 +169,38 @@ pub(crate) async fn process(
         &received_at_ms,
         &mut OsRng,
     )?;
+    kept.forget(engine, &mut txn);
     match accept(engine, envelope, received_at_ms, &mut txn).await {
         Ok(events) => {
             engine.vault.commit(txn).await?;
             // A receipt may have been queued.
             engine.outbox_wake.notify_one();
-            Ok(events)
+            Ok(Processed::acked(events))
         }
         Err(Failure::Store(e)) => Err(e),
         Err(Failure::Duplicate) => {
-            mark_seen(engine, seen_slot, received_at_ms).await?;
+            keep::finish(engine, &kept, seen_slot, received_at_ms).await?;
             tracing::debug!("duplicate message dropped");
-            Ok(Vec::new())
+            Ok(Processed::acked(Vec::new()))
         }
         Err(Failure::Rejected(rejected)) => {
             // Only the seen marker: nothing of the rejected envelope is kept.
-            mark_seen(engine, seen_slot, received_at_ms).await?;
+            keep::finish(engine, &kept, seen_slot, received_at_ms).await?;
             tracing::debug!(reason = %rejected.reason, "delivery rejected");
-            Ok(vec![Event::DecryptionFailed {
+            Ok(Processed::acked(vec![Event::DecryptionFailed {
                 from: rejected.from,
                 reason: rejected.reason,
-            }])
+            }]))
+        }
+        Err(Failure::Kept(rejected)) if !queued => {
+            tracing::debug!(reason = %rejected.reason, "ephemeral message dropped");
+            Ok(Processed::acked(Vec::new()))
+        }
+        Err(Failure::Kept(rejected)) => {
+            kept.retry_or_give_up(engine, seen_slot, received_at_ms, rejected)
+                .await
         }
     }
-}
-
-/// Records that an envelope was processed, and nothing else.
-async fn mark_seen(engine: &Engine, seen_slot: Vec<u8>, received_at_ms: u64) -> Result<(), Error> {
-    let mut marker = Txn::new();
-    engine.vault.put(
-        &mut marker,
-        RecordKind::Seen,
-        seen_slot,
-        &received_at_ms,
-        &mut OsRng,
-    )?;
-    engine.vault.commit(marker).await?;
-    Ok(())
 }
 
 async fn load_prekeys(
@@ -200,10 +253,11 @@ async fn decrypt(
     inbound: &InboundEnvelope,
     txn: &mut Txn,
 ) -> Result<(Vec<u8>, SessionRecord), Failure> {
-    let slot = engine.session_slot(inbound.sender());
+    let now = engine.clock.now_secs();
+    let slot = engine.session_slot(inbound.sender_address(), inbound.sender());
     let existing: Option<SessionRecord> = engine.vault.get(RecordKind::Session, &slot).await?;
     let (plaintext, record, used) = match existing {
-        Some(mut record) => match record.decrypt(inbound) {
+        Some(mut record) => match record.decrypt(inbound, now) {
             Ok(plain) => (plain, record, None),
             // Only a pre-key message that none of our sessions recognises
             // starts a new one (the peer started over, or both sides started
@@ -213,36 +267,38 @@ async fn decrypt(
             // otherwise resurrect its stale run as the current session.
             Err(PairwiseError::WrongSession) if inbound.is_prekey_message() => {
                 let prekeys = load_prekeys(engine, inbound).await?;
-                let (session, plain, used) =
-                    PairwiseSession::accept(&engine.identity, inbound, &prekeys).map_err(|e| {
-                        Failure::Rejected(Rejected::anonymous(format!(
-                            "cannot start the new session: {e}"
-                        )))
-                    })?;
-                record.promote_new(session);
+                let (session, plain, used) = PairwiseSession::accept(
+                    &engine.identity,
+                    &engine.me().address(),
+                    inbound,
+                    &prekeys,
+                )
+                .map_err(|e| refusal("cannot start the new session", e))?;
+                record.promote_new(session, now);
                 (plain, record, used)
             }
             Err(PairwiseError::Ratchet(RatchetError::DuplicateMessage)) => {
                 return Err(Failure::Duplicate);
             }
-            Err(e) => {
-                return Err(Failure::Rejected(Rejected::anonymous(format!(
-                    "cannot decrypt: {e}"
-                ))))
-            }
+            Err(e) => return Err(refusal("cannot decrypt", e)),
         },
         None => {
             if !inbound.is_prekey_message() {
-                return Err(Failure::Rejected(Rejected::anonymous(
+                // The pre-key message that starts its session may itself be
+                // kept for a retry, and arrive again first.
+                return Err(Failure::Kept(Rejected::anonymous(
                     "message for a session this device does not have",
                 )));
             }
             let prekeys = load_prekeys(engine, inbound).await?;
-            let (session, plain, used) =
-                PairwiseSession::accept(&engine.identity, inbound, &prekeys).map_err(|e| {
-                    Failure::Rejected(Rejected::anonymous(format!("cannot start session: {e}")))
-                })?;
-            (plain, SessionRecord::new(session), used)
+            let (session, plain, used) = PairwiseSession::accept(
+                &engine.identity,
+                &engine.me().address(),
+                inbound,
+                &prekeys,
+            )
+            .map_err(|e| refusal("cannot start session", e))?;
+            (plain, SessionRecord::new(session, now), used)
         }
     };
     if let Some(PreKeyRef::OneTime(id)) = used {
@@ -255,22 +311,72 @@ async fn decrypt(
     Ok((plaintext, record))
 }
 
-/// Checks with the relay's directory that `account` publishes `identity`.
-async fn directory_confirms(
+/// Sorts a session-layer refusal (PROTOCOL.md §12.5): a prekey we do not
+/// hold, or a message no session of ours authenticates (it may belong to a
+/// session whose pre-key message is kept and comes again first), may be
+/// local and is kept; everything else (a forged or malformed message, a
+/// sender mismatch, a ratchet limit) can never succeed and is rejected.
+fn refusal(context: &str, e: PairwiseError) -> Failure {
+    let rejected = Rejected::anonymous(format!("{context}: {e}"));
+    match e {
+        PairwiseError::UnknownPreKey { .. }
+        | PairwiseError::WrongSession
+        | PairwiseError::Ratchet(RatchetError::DecryptionFailed) => Failure::Kept(rejected),
+        _ => Failure::Rejected(rejected),
+    }
+}
+
+/// What the relay's directory says about a claimed sender.
+#[derive(Debug, PartialEq, Eq)]
+enum Directory {
+    /// `name` belongs to `account`, which publishes the sealing identity.
+    Confirms,
+    /// The name is unknown, belongs to another account, or that account
+    /// publishes another identity (or none).
+    Contradicts,
+}
+
+/// Asks the relay (`ResolveUsername`) whether `account` holds `name` and
+/// publishes `identity`. A plain directory read: it claims none of the
+/// sender's one-time prekeys. A failure to ask is [`Failure::Kept`].
+async fn directory_check(
     engine: &Arc<Engine>,
     account: AccountId,
     name: &Username,
     identity: &IdentityPublic,
-) -> Result<bool, Failure> {
-    let resolved = engine.resolve(name).await.map_err(Failure::from)?;
-    if resolved != account {
-        return Ok(false);
+) -> Result<Directory, Failure> {
+    let response = engine
+        .request(Request::ResolveUsername {
+            username: name.clone(),
+        })
+        .await;
+    match response {
+        Ok(Response::Resolved {
+            account: listed,
+            identity: published,
+            ..
+        }) => {
+            let matches = listed == account
+                && published.is_some_and(|p| bool::from(p.as_slice().ct_eq(&identity.to_bytes())));
+            Ok(if matches {
+                Directory::Confirms
+            } else {
+                Directory::Contradicts
+            })
+        }
+        Ok(other) => Err(Failure::Kept(Rejected::anonymous(format!(
+            "the directory check got {} instead of Resolved",
+            other.kind()
+        )))),
+        Err(Error::Relay {
+            code: ErrorCode::UnknownUsername | ErrorCode::UnknownRecipient,
+            ..
+        }) => Ok(Directory::Contradicts),
+        Err(Error::Store(e)) => Err(Failure::Store(Error::Store(e))),
+        Err(e) => Err(Failure::Kept(Rejected::anonymous(format!(
+            "cannot check the sender with the directory now: {e}"
+        )))),
     }
-    let bundle = engine
-        .fetch_bundle(account, name.as_str())
-        .await
-        .map_err(Failure::from)?;
-    Ok(bundle.identity().ct_eq(identity).into())
 }
 
 async fn accept(
@@ -291,6 +397,13 @@ async fn accept(
     let plaintext = zeroize::Zeroizing::new(plaintext);
     let payload = Payload::decode(&plaintext)
         .map_err(|e| Failure::Rejected(Rejected::anonymous(format!("undecodable message: {e}"))))?;
+    // The session is bound to the sealed address (X3DH), so a payload that
+    // claims another account or device contradicts what was authenticated.
+    if payload.sender != *inbound.sender_address() {
+        return Err(Failure::Rejected(Rejected::anonymous(
+            "message claims another sender address than its session",
+        )));
+    }
     let sender_identity = inbound.sender().clone();
     let account = *payload.sender.account.as_bytes();
     let claimed = payload.sender_username.clone();
@@ -300,8 +413,8 @@ async fn accept(
     let previous_name = existing.as_ref().map(|c| c.username.clone());
     let mut contact = match existing {
         None => {
-            if !directory_confirms(engine, payload.sender.account, &claimed, &sender_identity)
-                .await?
+            if directory_check(engine, payload.sender.account, &claimed, &sender_identity).await?
+                == Directory::Contradicts
             {
                 return Err(Failure::Rejected(Rejected {
                     from: None,
@@ -321,13 +434,14 @@ async fn accept(
             match contact.observe(&sender_identity) {
                 Observation::Pinned | Observation::StillChanged => {}
                 Observation::NewlyChanged => {
-                    if !directory_confirms(
+                    if directory_check(
                         engine,
                         payload.sender.account,
                         &Username::parse_canonical(&contact.username).unwrap_or(claimed.clone()),
                         &sender_identity,
                     )
                     .await?
+                        == Directory::Contradicts
                     {
                         return Err(Failure::Rejected(Rejected {
                             from: Some(contact.username.clone()),
@@ -454,7 +568,7 @@ async fn accept(
     engine.vault.put(
         txn,
         RecordKind::Session,
-        engine.session_slot(inbound.sender()),
+        engine.session_slot(inbound.sender_address(), inbound.sender()),
         &record,
         &mut OsRng,
     )?;

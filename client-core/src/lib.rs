@@ -52,7 +52,11 @@
 //! [`ClientStore`] backend, e.g. [`MemoryStore`]. Every record is sealed with
 //! XChaCha20-Poly1305 under a key derived from the password with Argon2id
 //! (64 MiB, t = 3) and bound to its kind, slot and account, so backends only
-//! ever see ciphertext and HMAC'd slot names.
+//! ever see ciphertext and HMAC'd slot names. A directory store is used by
+//! one process at a time: opening it takes an exclusive OS lock on the
+//! directory ([`DataDirLock`]), waiting up to [`ClientConfig::lock_wait`]
+//! for another process to let go, so two processes never advance the same
+//! ratchet state.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -97,8 +101,10 @@
 mod account;
 mod backoff;
 mod client;
+mod clock;
 mod config;
 mod connection;
+mod consts;
 mod contact;
 mod conversation;
 mod engine;
@@ -108,6 +114,7 @@ mod fetched_bundle;
 mod history;
 mod identity_checks;
 mod inbound;
+mod maintenance;
 mod message_id;
 mod outbox;
 mod payload;
@@ -128,4 +135,4 @@ pub use event::{ConnectionState, Event};
 pub use message_id::MessageId;
 pub use outbox::PendingMessage;
 pub use safety_number::SafetyNumber;
-pub use store::{ClientStore, KdfParams, MemoryStore, SqliteStore, StoreError};
+pub use store::{ClientStore, DataDirLock, KdfParams, MemoryStore, SqliteStore, StoreError};

@@ -4,7 +4,12 @@
 //! `pad → ratchet encrypt → wrap (pre-key or plain) → seal to the peer`.
 //! Inbound: `open the seal → decode → decrypt (existing session, or a new one
 //! from a pre-key message and our prekey secrets) → check that the sealed
-//! sender is the session's peer → unpad`.
+//! sender (identity and address) is the session's peer → unpad`.
+//!
+//! A session is bound to both devices' relay addresses as well as their
+//! identities: X3DH mixes them into the root key and associated data, so a
+//! copy of someone's keys published under another account yields sessions
+//! that never decrypt at the genuine owner.
 //!
 //! Pairwise message encoding (the inner bytes of a sealed envelope):
 //!
@@ -16,8 +21,8 @@
 //!          extra tag: 0x00 none, 0x01 one-time (id follows), 0x02 last-resort (id follows)
 //! ```
 //!
-//! Must never: accept a message whose sealed sender differs from the session's
-//! peer, return plaintext that failed authentication or padding checks,
+//! Must never: accept a message whose sealed sender (identity or address)
+//! differs from the session's peer, return plaintext that failed authentication or padding checks,
 //! change a session on a failed decryption, or print secrets in `Debug`.
 
 use rand_core::{CryptoRng, RngCore};
@@ -30,6 +35,7 @@ use crate::padding::{self, PaddingError};
 use crate::prekeys::{PreKeyRef, VerifiedPreKeyBundle};
 use crate::ratchet::{RatchetError, RatchetMessage, RatchetMessageError, Session};
 use crate::sealed::{self, SealedError};
+use crate::wire::Address;
 use crate::x3dh::{self, InitialHeader, X3dhError};
 
 /// Leading byte of a pre-key message.
@@ -64,8 +70,9 @@ pub enum PairwiseError {
     #[error("padding: {0}")]
     Padding(#[from] PaddingError),
     /// The identity that sealed the envelope is not this session's peer (or
-    /// not the identity named in the pre-key message).
-    #[error("sealed sender does not match the session's peer identity")]
+    /// not the identity named in the pre-key message), or it claims another
+    /// address than the session's peer.
+    #[error("sealed sender does not match the session's peer identity and address")]
     SenderMismatch,
     /// A pre-key message names a prekey we do not (or no longer) hold.
     #[error("unknown prekey: signed {signed_prekey_id}, extra {extra:?}")]
@@ -207,6 +214,7 @@ pub trait PreKeyStore {
 #[derive(Debug, Clone)]
 pub struct InboundEnvelope {
     sender: IdentityPublic,
+    sender_address: Address,
     message: PairwiseMessage,
 }
 
@@ -216,6 +224,7 @@ impl InboundEnvelope {
         let opened = sealed::open(ours, envelope)?;
         Ok(InboundEnvelope {
             sender: opened.sender,
+            sender_address: opened.sender_address,
             message: PairwiseMessage::from_bytes(&opened.inner)?,
         })
     }
@@ -223,6 +232,12 @@ impl InboundEnvelope {
     /// The identity that sealed the envelope (authenticated by the seal).
     pub fn sender(&self) -> &IdentityPublic {
         &self.sender
+    }
+
+    /// The relay address the sealed layer names for the sender. Bound to
+    /// the session by X3DH; only trust it once a decryption succeeded.
+    pub fn sender_address(&self) -> &Address {
+        &self.sender_address
     }
 
     /// The decoded pairwise message.
@@ -243,6 +258,10 @@ impl InboundEnvelope {
 pub struct PairwiseSession {
     ratchet: Session,
     remote: IdentityPublic,
+    /// Our device's address, sealed into every outgoing envelope.
+    local_address: Address,
+    /// The peer device's address, as bound into the X3DH transcript.
+    remote_address: Address,
     /// Repeated in every outgoing message until the first reply arrives.
     pending_prekey: Option<InitialHeader>,
     /// For a session created by `accept`: the initiator's X3DH ephemeral
@@ -252,16 +271,21 @@ pub struct PairwiseSession {
 
 impl PairwiseSession {
     /// Starts a session with the owner of a verified bundle (X3DH initiator).
+    /// `their_address` is the device the relay served the bundle for.
     pub fn initiate<R: RngCore + CryptoRng>(
         ours: &IdentityKeyPair,
+        our_address: &Address,
         bundle: &VerifiedPreKeyBundle,
+        their_address: &Address,
         rng: &mut R,
     ) -> Result<Self, PairwiseError> {
-        let (secret, initial) = x3dh::initiate(ours, bundle, rng)?;
+        let (secret, initial) = x3dh::initiate(ours, our_address, bundle, their_address, rng)?;
         let ratchet = Session::new_initiator(&secret, bundle.signed_prekey().key, rng)?;
         Ok(PairwiseSession {
             ratchet,
             remote: bundle.identity().clone(),
+            local_address: *our_address,
+            remote_address: *their_address,
             pending_prekey: Some(initial),
             base_key: None,
         })
@@ -269,9 +293,12 @@ impl PairwiseSession {
 
     /// Creates a session from a pre-key message (X3DH responder) and returns
     /// it with the first plaintext and the extra prekey that was used (delete
-    /// it if it is a one-time prekey, then store the session).
+    /// it if it is a one-time prekey, then store the session). The peer's
+    /// address is the one the sealed layer names; a wrong one gives a root
+    /// key the initiator does not have, so the first message fails.
     pub fn accept(
         ours: &IdentityKeyPair,
+        our_address: &Address,
         inbound: &InboundEnvelope,
         prekeys: &impl PreKeyStore,
     ) -> Result<(Self, Vec<u8>, Option<PreKeyRef>), PairwiseError> {
@@ -293,10 +320,19 @@ impl PairwiseSession {
             Some(r) => Some(prekeys.extra_prekey(r).ok_or_else(unknown)?),
             None => None,
         };
-        let secret = x3dh::respond(ours, &signed, extra.as_ref(), initial)?;
+        let secret = x3dh::respond(
+            ours,
+            our_address,
+            &inbound.sender_address,
+            &signed,
+            extra.as_ref(),
+            initial,
+        )?;
         let mut session = PairwiseSession {
             ratchet: Session::new_responder(&secret, signed),
             remote: initial.initiator_identity.clone(),
+            local_address: *our_address,
+            remote_address: inbound.sender_address,
             pending_prekey: None,
             base_key: Some(initial.ephemeral),
         };
@@ -316,6 +352,7 @@ impl PairwiseSession {
         let Self {
             ratchet,
             remote,
+            local_address,
             pending_prekey,
             ..
         } = self;
@@ -329,7 +366,13 @@ impl PairwiseSession {
                 })),
                 None => PairwiseMessage::Plain(message),
             };
-            Ok(sealed::seal(ours, remote, &inner.to_bytes(), rng)?)
+            Ok(sealed::seal(
+                ours,
+                local_address,
+                remote,
+                &inner.to_bytes(),
+                rng,
+            )?)
         })
     }
 
@@ -337,7 +380,9 @@ impl PairwiseSession {
     /// another X3DH run gives [`PairwiseError::WrongSession`] (use
     /// [`PairwiseSession::accept`]). On error the session is unchanged.
     pub fn decrypt(&mut self, inbound: &InboundEnvelope) -> Result<Vec<u8>, PairwiseError> {
-        if !same_identity(&inbound.sender, &self.remote) {
+        if !same_identity(&inbound.sender, &self.remote)
+            || inbound.sender_address != self.remote_address
+        {
             return Err(PairwiseError::SenderMismatch);
         }
         let message = match &inbound.message {
@@ -367,6 +412,16 @@ impl PairwiseSession {
         &self.remote
     }
 
+    /// The peer device's relay address (bound into the session's keys).
+    pub fn remote_address(&self) -> &Address {
+        &self.remote_address
+    }
+
+    /// Our own device's address, as this session was agreed.
+    pub fn local_address(&self) -> &Address {
+        &self.local_address
+    }
+
     /// True while outgoing messages are pre-key messages.
     pub fn awaiting_reply(&self) -> bool {
         self.pending_prekey.is_some()
@@ -376,12 +431,20 @@ impl PairwiseSession {
     pub fn ratchet(&self) -> &Session {
         &self.ratchet
     }
+
+    /// Dates newly skipped message keys with `now` and drops those dated at
+    /// least `max_age` earlier (the caller's clock and unit; see
+    /// `ratchet::skipped`). Returns how many were dropped.
+    pub fn expire_skipped_keys(&mut self, now: u64, max_age: u64) -> usize {
+        self.ratchet.expire_skipped_keys(now, max_age)
+    }
 }
 
 impl std::fmt::Debug for PairwiseSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PairwiseSession")
             .field("remote", &self.remote)
+            .field("remote_address", &self.remote_address)
             .field("ratchet", &self.ratchet)
             .field("awaiting_reply", &self.pending_prekey.is_some())
             .finish()

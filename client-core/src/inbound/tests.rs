@@ -11,7 +11,7 @@ use rand::rngs::OsRng;
 use umbra_protocol::content::{self, Content};
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::pairwise::{InboundEnvelope, PairwiseSession};
-use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, SignedPreKey};
+use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, SignedPreKey, VerifiedPreKeyBundle};
 use umbra_protocol::wire::{AccountId, Address, DeviceId, Username};
 
 use super::process;
@@ -36,6 +36,22 @@ impl Alice {
             identity: IdentityKeyPair::generate(&mut OsRng),
             account: AccountId::random(&mut OsRng),
         }
+    }
+
+    fn address(&self) -> Address {
+        Address::primary(self.account)
+    }
+
+    /// Starts a session with bob from one of his bundles.
+    fn initiate(&self, bob: &Engine, bundle: &VerifiedPreKeyBundle) -> PairwiseSession {
+        PairwiseSession::initiate(
+            &self.identity,
+            &self.address(),
+            bundle,
+            &bob.me().address(),
+            &mut OsRng,
+        )
+        .expect("alice initiates")
     }
 
     fn seal(&self, session: &mut PairwiseSession, text: &str) -> Vec<u8> {
@@ -69,6 +85,23 @@ impl Alice {
 /// Bob's engine, offline, with alice already a pinned contact (so nothing
 /// needs the relay's directory).
 async fn bob_knowing(alice: &Alice) -> Arc<Engine> {
+    let engine = bob_alone().await;
+    let contact = ContactRecord::first_seen(
+        *alice.account.as_bytes(),
+        "alice".into(),
+        alice.identity.public(),
+    );
+    let mut txn = Txn::new();
+    engine
+        .put_contact(&mut txn, &contact, None)
+        .expect("contact");
+    engine.vault.commit(txn).await.expect("commit");
+    engine
+}
+
+/// Bob's engine, offline, knowing nobody: a first message would need the
+/// directory, which cannot be asked.
+async fn bob_alone() -> Arc<Engine> {
     let backend: Arc<dyn ClientStore> = Arc::new(MemoryStore::new());
     let account = AccountId::random(&mut OsRng);
     let vault = Vault::create(
@@ -92,25 +125,14 @@ async fn bob_knowing(alice: &Alice) -> Arc<Engine> {
     // Port 9 (discard): nothing in these tests may need the relay.
     let config = ClientConfig::with_store("http://127.0.0.1:9", backend);
     let ws_url = config.websocket_url().expect("url");
-    let engine = Engine::from_vault(&config, ws_url, vault)
+    Engine::from_vault(&config, ws_url, vault)
         .await
-        .expect("engine");
-    let contact = ContactRecord::first_seen(
-        *alice.account.as_bytes(),
-        "alice".into(),
-        alice.identity.public(),
-    );
-    let mut txn = Txn::new();
-    engine
-        .put_contact(&mut txn, &contact, None)
-        .expect("contact");
-    engine.vault.commit(txn).await.expect("commit");
-    engine
+        .expect("engine")
 }
 
 /// Bob's bundle as the relay would serve it once his one-time prekeys are
 /// gone: signed prekey plus last-resort key.
-async fn last_resort_bundle(bob: &Engine) -> umbra_protocol::prekeys::VerifiedPreKeyBundle {
+async fn last_resort_bundle(bob: &Engine) -> VerifiedPreKeyBundle {
     let state: PreKeyState = bob
         .vault
         .get(RecordKind::PreKeyState, &[])
@@ -195,9 +217,9 @@ async fn a_replayed_last_resort_prekey_message_does_not_replace_the_session() {
     let alice = Alice::new();
     let bob = bob_knowing(&alice).await;
     let bundle = last_resort_bundle(&bob).await;
-    let mut session = PairwiseSession::initiate(&alice.identity, &bundle, &mut OsRng).unwrap();
+    let mut session = alice.initiate(&bob, &bundle);
     let first = alice.seal(&mut session, "hello bob");
-    let events = process(&bob, &first, now_ms()).await.unwrap();
+    let events = process(&bob, &first, now_ms()).await.unwrap().events;
     assert_eq!(texts(&events), vec!["hello bob"]);
     // Bob's delivery receipt reaches alice: she has ratcheted past the start.
     let receipt = newest_outgoing(&bob).await;
@@ -206,7 +228,7 @@ async fn a_replayed_last_resort_prekey_message_does_not_replace_the_session() {
         .expect("alice reads bob's receipt");
 
     forget_seen(&bob, &first).await;
-    let events = process(&bob, &first, now_ms()).await.unwrap();
+    let events = process(&bob, &first, now_ms()).await.unwrap().events;
     assert!(events.is_empty(), "a replay must be dropped: {events:?}");
 
     // Bob still talks on the session alice has.
@@ -221,17 +243,17 @@ async fn a_replayed_prekey_message_of_an_older_run_does_not_revive_it() {
     let alice = Alice::new();
     let bob = bob_knowing(&alice).await;
     let bundle = last_resort_bundle(&bob).await;
-    let mut old = PairwiseSession::initiate(&alice.identity, &bundle, &mut OsRng).unwrap();
+    let mut old = alice.initiate(&bob, &bundle);
     let old_first = alice.seal(&mut old, "first run");
     assert_eq!(
-        texts(&process(&bob, &old_first, now_ms()).await.unwrap()),
+        texts(&process(&bob, &old_first, now_ms()).await.unwrap().events),
         vec!["first run"]
     );
     // Alice starts over (a new X3DH run): bob keeps the old run as previous.
-    let mut new = PairwiseSession::initiate(&alice.identity, &bundle, &mut OsRng).unwrap();
+    let mut new = alice.initiate(&bob, &bundle);
     let new_first = alice.seal(&mut new, "second run");
     assert_eq!(
-        texts(&process(&bob, &new_first, now_ms()).await.unwrap()),
+        texts(&process(&bob, &new_first, now_ms()).await.unwrap().events),
         vec!["second run"]
     );
     let receipt = newest_outgoing(&bob).await;
@@ -242,7 +264,7 @@ async fn a_replayed_prekey_message_of_an_older_run_does_not_revive_it() {
     // The current session says WrongSession, the old one Duplicate: that
     // is a replay, not the peer starting over.
     forget_seen(&bob, &old_first).await;
-    let events = process(&bob, &old_first, now_ms()).await.unwrap();
+    let events = process(&bob, &old_first, now_ms()).await.unwrap().events;
     assert!(events.is_empty(), "a replay must be dropped: {events:?}");
 
     let next = bob_sends(&bob, &alice).await;
@@ -256,17 +278,21 @@ async fn a_new_run_from_the_peer_still_replaces_the_session() {
     let alice = Alice::new();
     let bob = bob_knowing(&alice).await;
     let bundle = last_resort_bundle(&bob).await;
-    let mut old = PairwiseSession::initiate(&alice.identity, &bundle, &mut OsRng).unwrap();
+    let mut old = alice.initiate(&bob, &bundle);
     process(&bob, &alice.seal(&mut old, "one"), now_ms())
         .await
         .unwrap();
-    let mut new = PairwiseSession::initiate(&alice.identity, &bundle, &mut OsRng).unwrap();
+    let mut new = alice.initiate(&bob, &bundle);
     let events = process(&bob, &alice.seal(&mut new, "two"), now_ms())
         .await
-        .unwrap();
+        .unwrap()
+        .events;
     assert_eq!(texts(&events), vec!["two"]);
     let next = bob_sends(&bob, &alice).await;
     alice
         .open(&mut new, &next)
         .expect("bob moved to the new run");
 }
+
+mod ack;
+mod retention;

@@ -7,12 +7,20 @@
 //! to open it means the password is wrong (or the header was altered: a changed
 //! salt, parameter or owner yields a different key or associated data).
 //!
-//! Must never: hold anything secret (it is readable by anyone with the file).
+//! The Argon2 parameters are read from this unauthenticated header before
+//! anything can be checked, so they are bounded first
+//! ([`MAX_KDF_MEMORY_KIB`], [`MAX_KDF_ITERATIONS`], [`MAX_KDF_PARALLELISM`]):
+//! an edited header must not make the client allocate gigabytes or spin for
+//! hours before it can say the password is wrong.
+//!
+//! Must never: hold anything secret (it is readable by anyone with the file),
+//! or hand parameters beyond the bounds to Argon2.
 
 use umbra_protocol::wire::AccountId;
 
 use super::store_key::{KdfParams, SALT_LEN};
 use super::StoreError;
+use crate::consts::{MAX_KDF_ITERATIONS, MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM};
 
 const MAGIC: &[u8; 7] = b"UMBRACS";
 /// The store format version, also the first byte of every record's associated data.
@@ -67,11 +75,65 @@ impl StoreHeader {
         let mut salt = [0u8; SALT_LEN];
         salt.copy_from_slice(salt_bytes);
         let owner = AccountId::from_slice(owner_bytes).ok_or(StoreError::BadHeader("owner id"))?;
+        let (memory_kib, iterations, parallelism) = (u32_at(m), u32_at(t), u32_at(p));
+        if memory_kib > MAX_KDF_MEMORY_KIB
+            || iterations > MAX_KDF_ITERATIONS
+            || parallelism > MAX_KDF_PARALLELISM
+        {
+            return Err(StoreError::BadHeader(
+                "key-derivation parameters beyond what this client accepts",
+            ));
+        }
         Ok(Self {
-            params: KdfParams::from_parts(u32_at(m), u32_at(t), u32_at(p)),
+            params: KdfParams::from_parts(memory_kib, iterations, parallelism),
             salt,
             owner,
             check: check.to_vec(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(memory_kib: u32, iterations: u32, parallelism: u32) -> Vec<u8> {
+        StoreHeader {
+            params: KdfParams::from_parts(memory_kib, iterations, parallelism),
+            salt: [7; SALT_LEN],
+            owner: AccountId::from_bytes([9; 16]),
+            check: vec![1, 2, 3],
+        }
+        .encode()
+    }
+
+    #[test]
+    fn parameters_within_the_bounds_are_read_back() {
+        let bytes = header(MAX_KDF_MEMORY_KIB, MAX_KDF_ITERATIONS, MAX_KDF_PARALLELISM);
+        let decoded = StoreHeader::decode(&bytes).expect("at the bounds is accepted");
+        assert_eq!(decoded.params.memory_kib(), MAX_KDF_MEMORY_KIB);
+        let production = KdfParams::recommended();
+        let bytes = header(
+            production.memory_kib(),
+            production.iterations(),
+            production.parallelism(),
+        );
+        assert_eq!(StoreHeader::decode(&bytes).unwrap().params, production);
+    }
+
+    #[test]
+    fn a_header_asking_for_unbounded_work_is_refused_before_any_derivation() {
+        for (m, t, p) in [
+            (MAX_KDF_MEMORY_KIB + 1, 3, 1),
+            (u32::MAX, 3, 1),
+            (64 * 1024, MAX_KDF_ITERATIONS + 1, 1),
+            (64 * 1024, u32::MAX, 1),
+            (64 * 1024, 3, MAX_KDF_PARALLELISM + 1),
+        ] {
+            match StoreHeader::decode(&header(m, t, p)) {
+                Err(StoreError::BadHeader(_)) => {}
+                other => panic!("m={m} t={t} p={p} must be refused, got {other:?}"),
+            }
+        }
     }
 }

@@ -11,9 +11,14 @@
 //! Two backends ship: [`SqliteStore`] (a file in the data directory) and
 //! [`MemoryStore`] (tests, ephemeral clients).
 //!
+//! An SQLite store is opened only under the data directory's
+//! [`DataDirLock`], so one process at a time reads and advances its ratchet
+//! state.
+//!
 //! Must never: hand plaintext or a clear contact name to a backend, or apply
 //! half of a [`WriteOp`] batch.
 
+mod dir_lock;
 mod header;
 mod memory;
 mod sqlite;
@@ -26,6 +31,7 @@ mod tests;
 use std::future::Future;
 use std::pin::Pin;
 
+pub use dir_lock::{DataDirLock, DEFAULT_LOCK_WAIT, LOCK_FILE, LOCK_NOTICE_AFTER};
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 pub use store_key::KdfParams;
@@ -73,6 +79,10 @@ pub enum RecordKind {
     Counters = 15,
     /// Message id → history entry (slot: HMAC of direction || account id || message id).
     MessageIndex = 16,
+    /// A delivery kept unacknowledged after a failure that may be local:
+    /// attempts so far and the first failure's time (slot: HMAC of
+    /// "env:" || SHA-256 of the envelope).
+    KeptDelivery = 17,
 }
 
 impl RecordKind {
@@ -100,6 +110,7 @@ impl RecordKind {
             14 => Self::Seen,
             15 => Self::Counters,
             16 => Self::MessageIndex,
+            17 => Self::KeptDelivery,
             _ => return None,
         })
     }
@@ -212,4 +223,17 @@ pub enum StoreError {
     /// Files or directories could not be created or secured.
     #[error("local store file: {0}")]
     Io(#[from] std::io::Error),
+    /// Another process holds the data directory's lock and did not let go
+    /// within the wait: only one process may use a data directory at a time.
+    #[error(
+        "another umbra is using the data directory {} (waited {waited_secs} s); \
+         close it or try again",
+        dir.display()
+    )]
+    Locked {
+        /// The data directory.
+        dir: std::path::PathBuf,
+        /// How long this process waited, in whole seconds.
+        waited_secs: u64,
+    },
 }

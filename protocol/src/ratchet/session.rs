@@ -366,6 +366,13 @@ impl Session {
         self.skipped.len()
     }
 
+    /// Dates newly stored skipped message keys with `now` and drops those
+    /// dated at least `max_age` earlier (see [`SkippedKeys::expire`]; the
+    /// ratchet has no clock of its own). Returns how many were dropped.
+    pub fn expire_skipped_keys(&mut self, now: u64, max_age: u64) -> usize {
+        self.skipped.expire(now, max_age)
+    }
+
     /// True once a message from the peer has been decrypted.
     pub fn has_received(&self) -> bool {
         self.receiving.is_some()

@@ -10,8 +10,15 @@
 //! total; beyond that the oldest stored keys are evicted first (their messages
 //! then fail as duplicates or expired).
 //!
-//! Must never: hand out a key twice, grow without bound, or let one message
-//! force more than `MAX_SKIP` derivations per chain.
+//! Age: the ratchet has no clock (it is sans-IO), so a key is stored undated
+//! and the owner dates it with [`SkippedKeys::expire`], which it calls with
+//! its own clock after each decryption; the same call drops keys dated at
+//! least `max_age` earlier (the client uses the relay's message lifetime: the
+//! late message a key waits for is gone by then).
+//!
+//! Must never: hand out a key twice, grow without bound, let one message
+//! force more than `MAX_SKIP` derivations per chain, or keep a dated key
+//! past the age it was asked to enforce.
 
 use std::collections::VecDeque;
 
@@ -31,6 +38,9 @@ pub const MAX_SKIPPED_KEYS: usize = 2000;
 struct SkippedEntry {
     ratchet_key: PublicKey,
     key: MessageKey,
+    /// When the owner first saw this key stored (its clock, e.g. Unix
+    /// seconds); `None` until the next [`SkippedKeys::expire`].
+    dated_at: Option<u64>,
 }
 
 /// Skipped message keys in insertion order (oldest first).
@@ -81,8 +91,27 @@ impl SkippedKeys {
             if self.entries.len() >= MAX_SKIPPED_KEYS {
                 self.entries.pop_front();
             }
-            self.entries.push_back(SkippedEntry { ratchet_key, key });
+            self.entries.push_back(SkippedEntry {
+                ratchet_key,
+                key,
+                dated_at: None,
+            });
         }
+    }
+
+    /// Dates every undated key with `now` and drops every key dated at or
+    /// before `now - max_age`. Returns how many were dropped. `now` and
+    /// `max_age` are in the owner's unit (the client uses Unix seconds).
+    pub fn expire(&mut self, now: u64, max_age: u64) -> usize {
+        let before = self.entries.len();
+        for entry in &mut self.entries {
+            entry.dated_at.get_or_insert(now);
+        }
+        self.entries.retain(|e| {
+            e.dated_at
+                .is_some_and(|at| now.saturating_sub(at) < max_age)
+        });
+        before - self.entries.len()
     }
 }
 
@@ -112,6 +141,22 @@ mod tests {
         assert!(store.take(&rk, 3).is_none());
         assert!(store.get(&PublicKey::from_bytes([2; 32]), 4).is_none());
         assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn keys_expire_by_age_counted_from_when_they_were_dated() {
+        let rk = PublicKey::from_bytes([1; 32]);
+        let mut store = SkippedKeys::new();
+        store.insert_all(rk, vec![key(1), key(2)]);
+        assert_eq!(store.expire(100, 30), 0, "dated now, nothing is old yet");
+        store.insert_all(rk, vec![key(3)]);
+        assert_eq!(store.expire(120, 30), 0, "key 3 is dated 120");
+        assert_eq!(store.expire(129, 30), 0);
+        assert_eq!(store.expire(130, 30), 2, "keys 1 and 2 reach 30");
+        assert!(store.get(&rk, 1).is_none() && store.get(&rk, 2).is_none());
+        assert!(store.get(&rk, 3).is_some());
+        assert_eq!(store.expire(150, 30), 1);
+        assert!(store.is_empty());
     }
 
     #[test]

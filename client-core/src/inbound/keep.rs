@@ -1,0 +1,190 @@
+//! Deliveries kept unacknowledged, and the markers that expire.
+//!
+//! A delivery that failed for a reason that may be local or passing (the
+//! directory could not be asked, a prekey or session is missing) is not
+//! acknowledged: the relay delivers it again after the next authentication.
+//! Each failed attempt is counted in a `KeptDelivery` record; once it has
+//! failed [`KEPT_DELIVERY_MAX_ATTEMPTS`] times *and* its first failure is
+//! [`KEPT_DELIVERY_MIN_AGE`] old, it is given up: marked seen, acknowledged,
+//! and reported as lost, so one bad envelope cannot be retried forever.
+//!
+//! Seen markers and kept-delivery records older than the relay's message
+//! lifetime are pruned ([`prune_markers`]): the envelope they describe is
+//! gone from the relay by then.
+//!
+//! Must never: give a delivery up before both limits are reached, or keep a
+//! record for an envelope that was acknowledged.
+
+use std::sync::Arc;
+
+use rand::rngs::OsRng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{Processed, Rejected};
+use crate::consts::{
+    millis, KEPT_DELIVERY_MAX_ATTEMPTS, KEPT_DELIVERY_MIN_AGE, SEEN_MARKER_LIFETIME,
+};
+use crate::engine::Engine;
+use crate::store::{RecordKind, Txn};
+use crate::{Error, Event};
+
+/// How often a delivery has failed (kind `KeptDelivery`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KeptRecord {
+    /// Failed attempts so far.
+    pub(crate) attempts: u32,
+    /// When the first attempt failed, Unix milliseconds (local clock).
+    pub(crate) first_failed_at_ms: u64,
+}
+
+impl KeptRecord {
+    /// Whether a delivery with this record is given up (both limits reached).
+    pub(crate) fn exhausted(&self, now_ms: u64) -> bool {
+        self.attempts >= KEPT_DELIVERY_MAX_ATTEMPTS
+            && now_ms.saturating_sub(self.first_failed_at_ms) >= millis(KEPT_DELIVERY_MIN_AGE)
+    }
+}
+
+/// The kept-delivery record of one envelope, if it has one.
+pub(super) struct Kept {
+    slot: Vec<u8>,
+    record: Option<KeptRecord>,
+}
+
+/// The record's slot: the same name as the envelope's seen marker, under
+/// its own kind.
+pub(super) fn slot(engine: &Engine, envelope: &[u8]) -> Vec<u8> {
+    let digest = Sha256::digest(envelope);
+    let mut name = Vec::with_capacity(4 + 32);
+    name.extend_from_slice(b"env:");
+    name.extend_from_slice(&digest);
+    engine.vault.slot(RecordKind::KeptDelivery, &name)
+}
+
+impl Kept {
+    pub(super) async fn load(engine: &Engine, envelope: &[u8]) -> Result<Self, Error> {
+        let slot = slot(engine, envelope);
+        let record = engine.vault.get(RecordKind::KeptDelivery, &slot).await?;
+        Ok(Self { slot, record })
+    }
+
+    /// Adds the record's deletion to `txn` (the delivery is settled).
+    pub(super) fn forget(&self, engine: &Engine, txn: &mut Txn) {
+        if self.record.is_some() {
+            engine
+                .vault
+                .delete(txn, RecordKind::KeptDelivery, self.slot.clone());
+        }
+    }
+
+    /// One more failed attempt: keep the delivery (not acknowledged) or, if
+    /// both limits are reached, give it up (acknowledged, reported lost).
+    pub(super) async fn retry_or_give_up(
+        self,
+        engine: &Engine,
+        seen_slot: Vec<u8>,
+        received_at_ms: u64,
+        rejected: Rejected,
+    ) -> Result<Processed, Error> {
+        let now = engine.clock.now_ms();
+        let record = match self.record {
+            Some(r) => KeptRecord {
+                attempts: r.attempts.saturating_add(1),
+                first_failed_at_ms: r.first_failed_at_ms,
+            },
+            None => KeptRecord {
+                attempts: 1,
+                first_failed_at_ms: now,
+            },
+        };
+        if record.exhausted(now) {
+            finish(engine, &self, seen_slot, received_at_ms).await?;
+            tracing::warn!(reason = %rejected.reason, "kept delivery given up");
+            let hours = now.saturating_sub(record.first_failed_at_ms) / 3_600_000;
+            return Ok(Processed::acked(vec![Event::DecryptionFailed {
+                from: rejected.from,
+                reason: format!(
+                    "a message was lost: it failed {} times over {hours} hours and was given up ({})",
+                    record.attempts, rejected.reason
+                ),
+            }]));
+        }
+        let mut txn = Txn::new();
+        engine.vault.put(
+            &mut txn,
+            RecordKind::KeptDelivery,
+            self.slot,
+            &record,
+            &mut OsRng,
+        )?;
+        engine.vault.commit(txn).await?;
+        tracing::debug!(reason = %rejected.reason, attempts = record.attempts, "delivery kept");
+        Ok(Processed {
+            events: vec![Event::DecryptionFailed {
+                from: rejected.from,
+                reason: format!(
+                    "{}; kept, it will be tried again when the relay delivers it again (attempt {})",
+                    rejected.reason, record.attempts
+                ),
+            }],
+            ack: false,
+        })
+    }
+}
+
+/// Settles a delivery that will not be applied: only its seen marker is
+/// committed (and its kept record deleted).
+pub(super) async fn finish(
+    engine: &Engine,
+    kept: &Kept,
+    seen_slot: Vec<u8>,
+    received_at_ms: u64,
+) -> Result<(), Error> {
+    let mut txn = Txn::new();
+    engine.vault.put(
+        &mut txn,
+        RecordKind::Seen,
+        seen_slot,
+        &received_at_ms,
+        &mut OsRng,
+    )?;
+    kept.forget(engine, &mut txn);
+    engine.vault.commit(txn).await?;
+    Ok(())
+}
+
+/// Deletes seen markers and kept-delivery records that are older than the
+/// relay's message lifetime: the relay has expired their envelopes.
+pub(crate) async fn prune_markers(engine: &Arc<Engine>) -> Result<(), Error> {
+    let _guard = engine.op_lock.lock().await;
+    let cutoff = engine
+        .clock
+        .now_ms()
+        .saturating_sub(millis(SEEN_MARKER_LIFETIME));
+    let mut txn = Txn::new();
+    let mut pruned = 0usize;
+    for (slot, received_at_ms) in engine.vault.list::<u64>(RecordKind::Seen, &[]).await? {
+        if received_at_ms < cutoff {
+            engine.vault.delete(&mut txn, RecordKind::Seen, slot);
+            pruned += 1;
+        }
+    }
+    for (slot, record) in engine
+        .vault
+        .list::<KeptRecord>(RecordKind::KeptDelivery, &[])
+        .await?
+    {
+        if record.first_failed_at_ms < cutoff {
+            engine
+                .vault
+                .delete(&mut txn, RecordKind::KeptDelivery, slot);
+            pruned += 1;
+        }
+    }
+    if pruned > 0 {
+        engine.vault.commit(txn).await?;
+        tracing::debug!(pruned, "expired markers pruned");
+    }
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! The first-contact check against a real relay in this process: it reads
+//! the directory without claiming any of the sender's one-time prekeys, and
+//! a check that cannot be made right now (here: the receiver's lookup budget
+//! is spent) keeps the message queued at the relay instead of dropping it,
+//! so the next receive shows it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use umbra_client_core::store::{ClientStore, MemoryStore};
+use umbra_client_core::{Client, ClientConfig, Error, Event, KdfParams};
+use umbra_protocol::wire::{AccountId, Address, ErrorCode};
+use umbra_relay::app::{start, RunningRelay};
+use umbra_relay::config::{RelayConfig, Settings};
+use umbra_relay::store::SharedStore;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A relay on 127.0.0.1:0 over a SQLite store in a temporary directory that
+/// outlives restarts.
+struct TestRelay {
+    relay: RunningRelay,
+    store: SharedStore,
+    settings: Settings,
+    dir: tempfile::TempDir,
+}
+
+impl TestRelay {
+    async fn start(settings: Settings) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (relay, store) = Self::serve(&settings, &dir).await;
+        Self {
+            relay,
+            store,
+            settings,
+            dir,
+        }
+    }
+
+    async fn serve(settings: &Settings, dir: &tempfile::TempDir) -> (RunningRelay, SharedStore) {
+        let settings = Settings {
+            listen: Some("127.0.0.1:0".parse().expect("addr")),
+            data_dir: Some(dir.path().to_path_buf()),
+            ..settings.clone()
+        };
+        let config = RelayConfig::resolve(settings).expect("relay config");
+        let store = umbra_relay::store::open(None, dir.path())
+            .await
+            .expect("relay store");
+        let relay = start(&config, store.clone(), false)
+            .await
+            .expect("relay starts");
+        (relay, store)
+    }
+
+    /// Stops the relay and starts it again over the same data (queues and
+    /// accounts survive; rate-limit budgets, kept in memory, do not).
+    async fn restart(self) -> Self {
+        let Self {
+            relay,
+            store,
+            settings,
+            dir,
+        } = self;
+        relay.shutdown();
+        relay.wait().await;
+        drop(store);
+        let (relay, store) = Self::serve(&settings, &dir).await;
+        Self {
+            relay,
+            store,
+            settings,
+            dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        self.relay.url()
+    }
+
+    /// One-time prekeys the relay still holds for `client`'s device.
+    async fn one_time_prekeys(&self, client: &Client) -> u64 {
+        let account = AccountId::from_hex(&client.whoami().account_id).expect("hex account id");
+        self.store
+            .one_time_prekey_count(Address::primary(account))
+            .await
+            .expect("count prekeys")
+    }
+}
+
+fn config(url: &str, store: &Arc<MemoryStore>) -> ClientConfig {
+    let store: Arc<dyn ClientStore> = store.clone();
+    ClientConfig::with_store(url, store).kdf_params(KdfParams::insecure_for_tests())
+}
+
+async fn register(url: &str, name: &str) -> (Client, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::new());
+    let client = tokio::time::timeout(
+        WAIT,
+        Client::register(config(url, &store), name, "pw-of-test"),
+    )
+    .await
+    .expect("register in time")
+    .expect("register");
+    (client, store)
+}
+
+async fn receive(client: &Client) -> Vec<Event> {
+    client
+        .receive_until_empty(Duration::from_secs(10))
+        .await
+        .expect("receive")
+}
+
+fn texts(events: &[Event]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message { from, body, .. } => Some((from.clone(), body.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_message_claims_none_of_the_senders_prekeys() {
+    let relay = TestRelay::start(Settings::default()).await;
+    let (alice, _) = register(&relay.url(), "alice").await;
+    let (bob, _) = register(&relay.url(), "bob").await;
+    let before = relay.one_time_prekeys(&alice).await;
+    assert!(before > 0, "alice published one-time prekeys");
+
+    alice.send_text("bob", "hello bob").await.expect("send");
+    alice.flush_outbox(WAIT).await.expect("relay accepted");
+    let events = receive(&bob).await;
+    assert_eq!(
+        texts(&events),
+        vec![("alice".to_owned(), "hello bob".to_owned())],
+        "{events:?}"
+    );
+    // Bob checked alice's claim with the directory, and answered with a
+    // receipt over the session alice started: nothing of hers was claimed.
+    assert_eq!(relay.one_time_prekeys(&alice).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_first_contact_check_keeps_the_message_for_the_next_receive() {
+    // One lookup a minute: bob spends it, and his check of alice's first
+    // message is then refused with RateLimited for the rest of the test.
+    let settings = Settings {
+        username_resolves_per_minute: Some(1),
+        ..Settings::default()
+    };
+    let relay = TestRelay::start(settings).await;
+    let (alice, _) = register(&relay.url(), "alice").await;
+    let (bob, bob_store) = register(&relay.url(), "bob").await;
+    let mut spent = false;
+    for attempt in 0..5 {
+        match bob.send_text(&format!("nobody{attempt}"), "x").await {
+            Err(Error::UnknownUser(_)) => {}
+            Err(Error::Relay {
+                code: ErrorCode::RateLimited,
+                ..
+            }) => {
+                spent = true;
+                break;
+            }
+            other => panic!("unexpected answer to a lookup: {other:?}"),
+        }
+    }
+    assert!(spent, "bob's lookup budget is spent");
+
+    alice.send_text("bob", "first contact").await.expect("send");
+    alice.flush_outbox(WAIT).await.expect("relay accepted");
+    let events = receive(&bob).await;
+    assert!(texts(&events).is_empty(), "not shown yet: {events:?}");
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::DecryptionFailed { reason, .. } if reason.contains("kept")
+        )),
+        "the failed check is reported and the message kept: {events:?}"
+    );
+    bob.shutdown().await;
+    drop(bob);
+
+    // The next receive (a fresh budget after the relay's restart) gets the
+    // same envelope again: it was never acknowledged.
+    let relay = relay.restart().await;
+    let bob = Client::open(config(&relay.url(), &bob_store), "pw-of-test")
+        .await
+        .expect("reopen bob");
+    let events = receive(&bob).await;
+    assert_eq!(
+        texts(&events),
+        vec![("alice".to_owned(), "first contact".to_owned())],
+        "{events:?}"
+    );
+    let history = bob.history("alice", 10).await.expect("history");
+    assert_eq!(history.len(), 1, "stored once: {history:?}");
+}
