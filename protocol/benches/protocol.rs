@@ -17,6 +17,19 @@ use umbra_protocol::{sealed, x3dh};
 
 use vodozemac::olm::{Account, OlmMessage, Session as OlmSession, SessionConfig};
 
+use umbra_protocol::wire::{AccountId, Address, DeviceId};
+
+/// Relay addresses that X3DH and sealed sender bind (fixed, arbitrary).
+const ALICE_ADDR: Address = Address {
+    account: AccountId::from_bytes([0xa1; 16]),
+    device: DeviceId(1),
+};
+/// The responder's relay address.
+const BOB_ADDR: Address = Address {
+    account: AccountId::from_bytes([0xb0; 16]),
+    device: DeviceId(1),
+};
+
 const SIZES: [(usize, &str); 3] = [(100, "100B"), (1024, "1KiB"), (64 * 1024, "64KiB")];
 
 struct Responder {
@@ -51,9 +64,12 @@ fn responder() -> (Responder, VerifiedPreKeyBundle) {
 fn umbra_pair() -> (Session, Session) {
     let alice_id = IdentityKeyPair::generate(&mut OsRng);
     let (bob, bundle) = responder();
-    let (sa, initial) = x3dh::initiate(&alice_id, &bundle, &mut OsRng).unwrap();
+    let (sa, initial) =
+        x3dh::initiate(&alice_id, &ALICE_ADDR, &bundle, &BOB_ADDR, &mut OsRng).unwrap();
     let sb = x3dh::respond(
         &bob.identity,
+        &BOB_ADDR,
+        &ALICE_ADDR,
         bob.signed.secret(),
         Some(bob.one_time.secret()),
         &initial,
@@ -101,12 +117,15 @@ fn key_agreement(c: &mut Criterion) {
         b.iter_batched(
             || (IdentityKeyPair::generate(&mut OsRng), responder()),
             |(alice_id, (bob, bundle))| {
-                let (sa, initial) = x3dh::initiate(&alice_id, &bundle, &mut OsRng).unwrap();
+                let (sa, initial) =
+                    x3dh::initiate(&alice_id, &ALICE_ADDR, &bundle, &BOB_ADDR, &mut OsRng).unwrap();
                 let mut alice =
                     Session::new_initiator(&sa, bundle.signed_prekey().key, &mut OsRng).unwrap();
                 let m = alice.encrypt(b"hello", &mut OsRng).unwrap();
                 let sb = x3dh::respond(
                     &bob.identity,
+                    &BOB_ADDR,
+                    &ALICE_ADDR,
                     bob.signed.secret(),
                     Some(bob.one_time.secret()),
                     &initial,
@@ -218,8 +237,14 @@ fn sealed_sender(c: &mut Criterion) {
     let inner = vec![0x11u8; 160];
     c.bench_function("sealed_seal_open_160B/umbra", |b| {
         b.iter(|| {
-            let envelope =
-                sealed::seal(&alice, &bob_public, black_box(&inner), &mut OsRng).unwrap();
+            let envelope = sealed::seal(
+                &alice,
+                &ALICE_ADDR,
+                &bob_public,
+                black_box(&inner),
+                &mut OsRng,
+            )
+            .unwrap();
             black_box(sealed::open(&bob, &envelope).unwrap())
         })
     });

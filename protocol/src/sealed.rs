@@ -2,11 +2,14 @@
 //!
 //! Two layers, in the shape of Signal's sealed sender v1. Layer 1: a fresh
 //! ephemeral X25519 key agreed with the recipient's identity key encrypts the
-//! sender's public identity. Layer 2: the static-static DH between sender and
+//! sender's public identity and relay address (account id, device id), like
+//! the account and device in Signal's sender certificate. Layer 2: the static-static DH between sender and
 //! recipient identity keys, chained with the layer-1 chain key, encrypts the
 //! inner message, with the layer-1 ciphertext as associated data. Only the
 //! holder of the claimed sender identity's X25519 key can produce a layer 2
-//! that opens, so a forged sender claim fails.
+//! that opens, so a forged sender claim fails. The address is what the
+//! recipient files the session under; the pairwise layer binds it to the
+//! session's X3DH transcript.
 //!
 //! Must never: return a sender whose binding signature does not verify,
 //! return inner bytes that did not authenticate, accept an envelope larger
@@ -22,6 +25,8 @@ use zeroize::Zeroizing;
 use crate::identity::{IdentityError, IdentityKeyPair, IdentityPublic, IDENTITY_PUBLIC_LEN};
 use crate::keys::{PublicKey, SecretKey};
 use crate::labels;
+use crate::wire::{AccountId, Address, DeviceId, ACCOUNT_ID_LEN};
+use crate::x3dh::{encode_address, ADDRESS_LEN};
 
 /// First byte of every sealed envelope of this format.
 pub const SEALED_VERSION: u8 = 1;
@@ -29,11 +34,13 @@ pub const SEALED_VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
 /// Offset of the encrypted sender identity.
 const STATIC_CT_OFFSET: usize = 1 + 32;
-/// Length of the encrypted sender identity.
-pub const STATIC_CT_LEN: usize = IDENTITY_PUBLIC_LEN + TAG_LEN;
+/// Length of the layer-1 plaintext: sender identity and address.
+const SENDER_LEN: usize = IDENTITY_PUBLIC_LEN + ADDRESS_LEN;
+/// Length of the encrypted sender identity and address.
+pub const STATIC_CT_LEN: usize = SENDER_LEN + TAG_LEN;
 /// Offset of the encrypted inner message.
 const INNER_CT_OFFSET: usize = STATIC_CT_OFFSET + STATIC_CT_LEN;
-/// Bytes an envelope adds to the inner message (1 + 32 + 144 + 16 = 193).
+/// Bytes an envelope adds to the inner message (1 + 32 + 164 + 16 = 213).
 pub const ENVELOPE_OVERHEAD: usize = INNER_CT_OFFSET + TAG_LEN;
 /// Largest inner message: a full padded plaintext plus 8 KiB of ratchet
 /// headers and tags.
@@ -84,6 +91,10 @@ pub enum SealedError {
     /// Layer 1 decrypted but holds no valid identity.
     #[error("sealed sender identity is invalid: {0}")]
     InvalidSender(IdentityError),
+    /// Layer 1 decrypted to the wrong length (cannot happen with a
+    /// conforming sender: the ciphertext length is fixed).
+    #[error("sealed sender layer has the wrong length")]
+    MalformedSenderLayer,
     /// Layer 2 did not authenticate: the sender claim is forged, or the
     /// envelope was tampered with.
     #[error("inner layer does not authenticate (forged sender or tampered)")]
@@ -95,6 +106,9 @@ pub enum SealedError {
 pub struct Opened {
     /// The sender, whose X25519 identity key produced layer 2.
     pub sender: IdentityPublic,
+    /// The relay address the sender claims (authenticated by layer 2 like
+    /// the identity; whether it is true is the pairwise layer's question).
+    pub sender_address: Address,
     /// The inner message (for umbra, a pairwise ratchet message).
     pub inner: Vec<u8>,
 }
@@ -144,6 +158,7 @@ fn aead(key: &[u8; 32]) -> ChaCha20Poly1305 {
 /// key from `rng` (and nothing else).
 pub fn seal<R: RngCore + CryptoRng>(
     sender: &IdentityKeyPair,
+    sender_address: &Address,
     recipient: &IdentityPublic,
     inner: &[u8],
     rng: &mut R,
@@ -162,7 +177,9 @@ pub fn seal<R: RngCore + CryptoRng>(
     let mut out = Vec::with_capacity(ENVELOPE_OVERHEAD + inner.len());
     out.push(SEALED_VERSION);
     out.extend_from_slice(ephemeral_public.as_bytes());
-    let sender_bytes = sender.public().to_bytes();
+    let mut sender_bytes = Vec::with_capacity(SENDER_LEN);
+    sender_bytes.extend_from_slice(&sender.public().to_bytes());
+    sender_bytes.extend_from_slice(&encode_address(sender_address));
     let static_ct = aead(&keys.cipher_key)
         .encrypt(
             Nonce::from_slice(&NONCE),
@@ -226,8 +243,12 @@ pub fn open(recipient: &IdentityKeyPair, envelope: &[u8]) -> Result<Opened, Seal
             )
             .map_err(|_| SealedError::SenderLayerUndecryptable)?,
     );
-    let sender = IdentityPublic::from_bytes(&sender_bytes).map_err(SealedError::InvalidSender)?;
+    // The AEAD fixes the plaintext length (STATIC_CT_LEN is checked by the
+    // split above), so the split below cannot fall short.
+    let (identity_bytes, address_bytes) = sender_bytes.split_at(IDENTITY_PUBLIC_LEN);
+    let sender = IdentityPublic::from_bytes(identity_bytes).map_err(SealedError::InvalidSender)?;
     sender.verify().map_err(SealedError::InvalidSender)?;
+    let sender_address = decode_address(address_bytes).ok_or(SealedError::MalformedSenderLayer)?;
 
     let s2 = recipient
         .dh_secret()
@@ -243,7 +264,25 @@ pub fn open(recipient: &IdentityKeyPair, envelope: &[u8]) -> Result<Opened, Seal
             },
         )
         .map_err(|_| SealedError::InnerLayerUndecryptable)?;
-    Ok(Opened { sender, inner })
+    Ok(Opened {
+        sender,
+        sender_address,
+        inner,
+    })
+}
+
+/// Inverse of [`encode_address`]; `None` unless exactly 20 bytes.
+fn decode_address(bytes: &[u8]) -> Option<Address> {
+    if bytes.len() != ADDRESS_LEN {
+        return None;
+    }
+    let (account, device) = bytes.split_at(ACCOUNT_ID_LEN);
+    let mut device_bytes = [0u8; 4];
+    device_bytes.copy_from_slice(device);
+    Some(Address {
+        account: AccountId::from_slice(account)?,
+        device: DeviceId(u32::from_be_bytes(device_bytes)),
+    })
 }
 
 #[cfg(test)]
@@ -251,14 +290,19 @@ mod tests {
     use super::*;
     use rand::rngs::OsRng;
 
+    fn from() -> Address {
+        Address::primary(AccountId::from_bytes([5; 16]))
+    }
+
     #[test]
     fn roundtrip_names_the_sender() {
         let alice = IdentityKeyPair::generate(&mut OsRng);
         let bob = IdentityKeyPair::generate(&mut OsRng);
-        let env = seal(&alice, &bob.public(), b"hello", &mut OsRng).unwrap();
+        let env = seal(&alice, &from(), &bob.public(), b"hello", &mut OsRng).unwrap();
         assert_eq!(env.len(), ENVELOPE_OVERHEAD + 5);
         let opened = open(&bob, &env).unwrap();
         assert_eq!(opened.sender, alice.public());
+        assert_eq!(opened.sender_address, from());
         assert_eq!(opened.inner, b"hello");
     }
 
@@ -267,7 +311,7 @@ mod tests {
         let alice = IdentityKeyPair::generate(&mut OsRng);
         let bob = IdentityKeyPair::generate(&mut OsRng);
         let eve = IdentityKeyPair::generate(&mut OsRng);
-        let env = seal(&alice, &bob.public(), b"hello", &mut OsRng).unwrap();
+        let env = seal(&alice, &from(), &bob.public(), b"hello", &mut OsRng).unwrap();
         assert_eq!(open(&eve, &env), Err(SealedError::SenderLayerUndecryptable));
     }
 
@@ -275,7 +319,7 @@ mod tests {
     fn every_flipped_byte_is_detected() {
         let alice = IdentityKeyPair::generate(&mut OsRng);
         let bob = IdentityKeyPair::generate(&mut OsRng);
-        let env = seal(&alice, &bob.public(), b"hi", &mut OsRng).unwrap();
+        let env = seal(&alice, &from(), &bob.public(), b"hi", &mut OsRng).unwrap();
         for i in 0..env.len() {
             let mut bad = env.clone();
             bad[i] ^= 0x01;
@@ -290,6 +334,7 @@ mod tests {
         assert_eq!(
             seal(
                 &alice,
+                &from(),
                 &bob.public(),
                 &vec![0; MAX_INNER_LEN + 1],
                 &mut OsRng
@@ -298,7 +343,14 @@ mod tests {
                 len: MAX_INNER_LEN + 1
             })
         );
-        let max = seal(&alice, &bob.public(), &vec![7; MAX_INNER_LEN], &mut OsRng).unwrap();
+        let max = seal(
+            &alice,
+            &from(),
+            &bob.public(),
+            &vec![7; MAX_INNER_LEN],
+            &mut OsRng,
+        )
+        .unwrap();
         assert_eq!(max.len(), MAX_ENVELOPE_LEN);
         assert_eq!(open(&bob, &max).unwrap().inner.len(), MAX_INNER_LEN);
         assert_eq!(
@@ -313,7 +365,7 @@ mod tests {
                 Err(SealedError::TooShort { len })
             );
         }
-        let mut v2 = seal(&alice, &bob.public(), b"", &mut OsRng).unwrap();
+        let mut v2 = seal(&alice, &from(), &bob.public(), b"", &mut OsRng).unwrap();
         v2[0] = 2;
         assert_eq!(open(&bob, &v2), Err(SealedError::UnsupportedVersion(2)));
     }

@@ -4,8 +4,13 @@
 //! The initiator combines its identity and a fresh ephemeral key with the
 //! responder's identity, signed prekey and (when served) one extra prekey,
 //! and derives a 32-byte root key plus associated data naming both full
-//! public identities. The responder repeats the computation from the
-//! [`InitialHeader`].
+//! public identities and both relay addresses (account id and device id).
+//! The responder repeats the computation from the [`InitialHeader`].
+//!
+//! The addresses are in the KDF because an identity is not an account: a
+//! relay user can publish a copy of someone else's public keys under their
+//! own account. Binding the addresses means a message meant for the copying
+//! account never decrypts at the genuine owner (no unknown-key-share).
 //!
 //! Must never: run on an unverified bundle (the type system forbids it),
 //! skip the low-order check of any DH (every DH goes through
@@ -22,9 +27,24 @@ use crate::identity::{IdentityError, IdentityKeyPair, IdentityPublic, IDENTITY_P
 use crate::keys::{KeyError, PublicKey, SecretKey};
 use crate::labels;
 use crate::prekeys::{PreKeyRef, VerifiedPreKeyBundle};
+use crate::wire::{Address, ACCOUNT_ID_LEN};
 
-/// Length of [`SessionSecret::associated_data`]: label and two identities.
-pub const ASSOCIATED_DATA_LEN: usize = labels::X3DH_ASSOCIATED_DATA.len() + 2 * IDENTITY_PUBLIC_LEN;
+/// Encoded length of an [`Address`] in the KDF and AD: account id, u32be device.
+pub const ADDRESS_LEN: usize = ACCOUNT_ID_LEN + 4;
+
+/// Length of [`SessionSecret::associated_data`]: label and two
+/// (identity, address) pairs.
+pub const ASSOCIATED_DATA_LEN: usize =
+    labels::X3DH_ASSOCIATED_DATA.len() + 2 * (IDENTITY_PUBLIC_LEN + ADDRESS_LEN);
+
+/// `account id (16) || u32be(device id)`, the fixed encoding of an address
+/// inside every umbra KDF input and associated data.
+pub fn encode_address(address: &Address) -> [u8; ADDRESS_LEN] {
+    let mut out = [0u8; ADDRESS_LEN];
+    out[..ACCOUNT_ID_LEN].copy_from_slice(address.account.as_bytes());
+    out[ACCOUNT_ID_LEN..].copy_from_slice(&address.device.0.to_be_bytes());
+    out
+}
 
 /// Why a key agreement failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -64,7 +84,7 @@ impl SessionSecret {
         &self.root_key
     }
 
-    /// `label || initiator identity (128) || responder identity (128)`.
+    /// `label || IK_A (128) || addr_A (20) || IK_B (128) || addr_B (20)`.
     pub fn associated_data(&self) -> &[u8] {
         &self.associated_data
     }
@@ -93,17 +113,19 @@ pub struct InitialHeader {
     pub extra_prekey: Option<PreKeyRef>,
 }
 
-fn dh(which: u8, secret: &SecretKey, public: &PublicKey) -> Result<[u8; 32], X3dhError> {
+fn dh(which: u8, secret: &SecretKey, public: &PublicKey) -> Result<Zeroizing<[u8; 32]>, X3dhError> {
     secret
         .diffie_hellman(public)
-        .map(|s| *s.as_bytes())
+        .map(|s| Zeroizing::new(*s.as_bytes()))
         .map_err(|source| X3dhError::LowOrderPoint { which, source })
 }
 
 /// The public transcript both sides agree on, in the order used by the KDF.
 struct Transcript<'a> {
     initiator: &'a IdentityPublic,
+    initiator_address: &'a Address,
     responder: &'a IdentityPublic,
+    responder_address: &'a Address,
     ephemeral: &'a PublicKey,
     signed_prekey: &'a PublicKey,
     extra_prekey: Option<&'a PublicKey>,
@@ -113,17 +135,25 @@ impl Transcript<'_> {
     fn associated_data(&self) -> Vec<u8> {
         let mut ad = Vec::with_capacity(ASSOCIATED_DATA_LEN);
         ad.extend_from_slice(labels::X3DH_ASSOCIATED_DATA);
-        ad.extend_from_slice(&self.initiator.to_bytes());
-        ad.extend_from_slice(&self.responder.to_bytes());
+        self.write_parties(&mut ad);
         ad
     }
 
-    /// HKDF info: `label || IK_A (128) || IK_B (128) || EK_A || SPK_B [|| OPK_B]`.
+    /// `IK_A (128) || addr_A (20) || IK_B (128) || addr_B (20)`.
+    fn write_parties(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.initiator.to_bytes());
+        out.extend_from_slice(&encode_address(self.initiator_address));
+        out.extend_from_slice(&self.responder.to_bytes());
+        out.extend_from_slice(&encode_address(self.responder_address));
+    }
+
+    /// HKDF info: `label || IK_A || addr_A || IK_B || addr_B || EK_A || SPK_B [|| OPK_B]`.
     fn kdf_info(&self) -> Vec<u8> {
-        let mut info = Vec::with_capacity(labels::X3DH_ROOT_KEY.len() + 2 * 128 + 3 * 32);
+        let mut info = Vec::with_capacity(
+            labels::X3DH_ROOT_KEY.len() + 2 * (IDENTITY_PUBLIC_LEN + ADDRESS_LEN) + 3 * 32,
+        );
         info.extend_from_slice(labels::X3DH_ROOT_KEY);
-        info.extend_from_slice(&self.initiator.to_bytes());
-        info.extend_from_slice(&self.responder.to_bytes());
+        self.write_parties(&mut info);
         info.extend_from_slice(self.ephemeral.as_bytes());
         info.extend_from_slice(self.signed_prekey.as_bytes());
         if let Some(extra) = self.extra_prekey {
@@ -133,11 +163,11 @@ impl Transcript<'_> {
     }
 
     /// SK = HKDF(salt = 32 zero bytes, IKM = 32×0xFF || DH1 || DH2 || DH3 [|| DH4], info, 32).
-    fn derive(&self, dhs: &[[u8; 32]]) -> SessionSecret {
+    fn derive(&self, dhs: &[Zeroizing<[u8; 32]>]) -> SessionSecret {
         let mut ikm = Zeroizing::new(Vec::with_capacity(32 * (1 + dhs.len())));
         ikm.extend_from_slice(&[0xFF; 32]);
         for d in dhs {
-            ikm.extend_from_slice(d);
+            ikm.extend_from_slice(d.as_ref());
         }
         let hk = Hkdf::<Sha256>::new(Some(&[0u8; 32]), &ikm);
         let mut root_key = [0u8; 32];
@@ -152,11 +182,15 @@ impl Transcript<'_> {
     }
 }
 
-/// Runs X3DH as the initiator against a verified bundle. Draws the 32-byte
-/// ephemeral key from `rng` (and nothing else).
+/// Runs X3DH as the initiator against a verified bundle. `our_address` is
+/// this device's relay address and `their_address` the one the bundle was
+/// fetched for (the directory's answer, not anything the bundle claims).
+/// Draws the 32-byte ephemeral key from `rng` (and nothing else).
 pub fn initiate<R: RngCore + CryptoRng>(
     ours: &IdentityKeyPair,
+    our_address: &Address,
     bundle: &VerifiedPreKeyBundle,
+    their_address: &Address,
     rng: &mut R,
 ) -> Result<(SessionSecret, InitialHeader), X3dhError> {
     let ephemeral = SecretKey::generate(rng);
@@ -165,7 +199,8 @@ pub fn initiate<R: RngCore + CryptoRng>(
     let spk = &bundle.signed_prekey().key;
     let extra = bundle.extra_prekey();
 
-    let mut dhs = Zeroizing::new(Vec::with_capacity(4));
+    // Each DH output wipes itself on drop (Zeroizing elements).
+    let mut dhs = Vec::with_capacity(4);
     dhs.push(dh(1, ours.dh_secret(), spk)?);
     dhs.push(dh(2, &ephemeral, bundle.identity().dh_key())?);
     dhs.push(dh(3, &ephemeral, spk)?);
@@ -175,7 +210,9 @@ pub fn initiate<R: RngCore + CryptoRng>(
 
     let transcript = Transcript {
         initiator: &our_public,
+        initiator_address: our_address,
         responder: bundle.identity(),
+        responder_address: their_address,
         ephemeral: &ephemeral_public,
         signed_prekey: spk,
         extra_prekey: extra.as_ref().map(|(_, k)| k),
@@ -194,8 +231,12 @@ pub fn initiate<R: RngCore + CryptoRng>(
 /// prekey named by `header.signed_prekey_id` and the extra prekey named by
 /// `header.extra_prekey` (and deletes a one-time prekey once the first
 /// message decrypted). The initiator's identity binding is verified here.
+/// `their_address` is the initiator's address as authenticated by the layer
+/// that carried the header (sealed sender); `our_address` is this device's.
 pub fn respond(
     ours: &IdentityKeyPair,
+    our_address: &Address,
+    their_address: &Address,
     signed_prekey: &SecretKey,
     extra_prekey: Option<&SecretKey>,
     header: &InitialHeader,
@@ -207,7 +248,8 @@ pub fn respond(
         (Some(r), None) => return Err(X3dhError::MissingExtraPreKey(r)),
         (None, Some(_)) => return Err(X3dhError::UnexpectedExtraPreKey),
     };
-    let mut dhs = Zeroizing::new(Vec::with_capacity(4));
+    // Each DH output wipes itself on drop (Zeroizing elements).
+    let mut dhs = Vec::with_capacity(4);
     dhs.push(dh(1, signed_prekey, header.initiator_identity.dh_key())?);
     dhs.push(dh(2, ours.dh_secret(), &header.ephemeral)?);
     dhs.push(dh(3, signed_prekey, &header.ephemeral)?);
@@ -218,7 +260,9 @@ pub fn respond(
     let spk_public = signed_prekey.public_key();
     let transcript = Transcript {
         initiator: &header.initiator_identity,
+        initiator_address: their_address,
         responder: &our_public,
+        responder_address: our_address,
         ephemeral: &header.ephemeral,
         signed_prekey: &spk_public,
         extra_prekey: extra_public.as_ref(),
@@ -230,7 +274,15 @@ pub fn respond(
 mod tests {
     use super::*;
     use crate::prekeys::{OneTimePreKey, PreKeyBundle, SignedPreKey};
+    use crate::wire::{AccountId, DeviceId};
     use rand::rngs::OsRng;
+
+    fn addr(byte: u8) -> Address {
+        Address {
+            account: AccountId::from_bytes([byte; 16]),
+            device: DeviceId::PRIMARY,
+        }
+    }
 
     struct Responder {
         id: IdentityKeyPair,
@@ -261,9 +313,24 @@ mod tests {
         let alice = IdentityKeyPair::generate(&mut OsRng);
         let bob = responder();
         for with_otk in [true, false] {
-            let (sa, header) = initiate(&alice, &bundle(&bob, with_otk), &mut OsRng).unwrap();
+            let (sa, header) = initiate(
+                &alice,
+                &addr(1),
+                &bundle(&bob, with_otk),
+                &addr(2),
+                &mut OsRng,
+            )
+            .unwrap();
             let extra = with_otk.then(|| bob.otk.secret());
-            let sb = respond(&bob.id, bob.spk.secret(), extra, &header).unwrap();
+            let sb = respond(
+                &bob.id,
+                &addr(2),
+                &addr(1),
+                bob.spk.secret(),
+                extra,
+                &header,
+            )
+            .unwrap();
             assert_eq!(sa.root_key(), sb.root_key());
             assert_eq!(sa.associated_data(), sb.associated_data());
             assert_eq!(sa.associated_data().len(), ASSOCIATED_DATA_LEN);
@@ -274,23 +341,47 @@ mod tests {
     fn extra_prekey_mismatch_is_named() {
         let alice = IdentityKeyPair::generate(&mut OsRng);
         let bob = responder();
-        let (_, header) = initiate(&alice, &bundle(&bob, true), &mut OsRng).unwrap();
+        let (_, header) =
+            initiate(&alice, &addr(1), &bundle(&bob, true), &addr(2), &mut OsRng).unwrap();
         assert_eq!(
-            respond(&bob.id, bob.spk.secret(), None, &header).unwrap_err(),
+            respond(&bob.id, &addr(2), &addr(1), bob.spk.secret(), None, &header).unwrap_err(),
             X3dhError::MissingExtraPreKey(PreKeyRef::OneTime(9))
         );
-        let (_, header) = initiate(&alice, &bundle(&bob, false), &mut OsRng).unwrap();
+        let (_, header) =
+            initiate(&alice, &addr(1), &bundle(&bob, false), &addr(2), &mut OsRng).unwrap();
         assert_eq!(
-            respond(&bob.id, bob.spk.secret(), Some(bob.otk.secret()), &header).unwrap_err(),
+            respond(
+                &bob.id,
+                &addr(2),
+                &addr(1),
+                bob.spk.secret(),
+                Some(bob.otk.secret()),
+                &header
+            )
+            .unwrap_err(),
             X3dhError::UnexpectedExtraPreKey
         );
+    }
+
+    #[test]
+    fn another_address_for_the_same_keys_does_not_agree() {
+        // The unknown-key-share: the initiator thinks the keys belong to
+        // account 3, the genuine owner (account 2) answers as itself.
+        let alice = IdentityKeyPair::generate(&mut OsRng);
+        let bob = responder();
+        let (sa, header) =
+            initiate(&alice, &addr(1), &bundle(&bob, false), &addr(3), &mut OsRng).unwrap();
+        let sb = respond(&bob.id, &addr(2), &addr(1), bob.spk.secret(), None, &header).unwrap();
+        assert_ne!(sa.root_key(), sb.root_key());
+        assert_ne!(sa.associated_data(), sb.associated_data());
     }
 
     #[test]
     fn session_secret_debug_is_redacted() {
         let alice = IdentityKeyPair::generate(&mut OsRng);
         let bob = responder();
-        let (sa, _) = initiate(&alice, &bundle(&bob, true), &mut OsRng).unwrap();
+        let (sa, _) =
+            initiate(&alice, &addr(1), &bundle(&bob, true), &addr(2), &mut OsRng).unwrap();
         let shown = format!("{sa:?}");
         assert!(!shown.contains(&hex::encode(sa.root_key())));
         assert!(!shown.contains(&format!("{:?}", sa.root_key())));

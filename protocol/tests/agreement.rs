@@ -16,6 +16,19 @@ use umbra_protocol::prekeys::{
 use umbra_protocol::sealed::{open, seal};
 use umbra_protocol::x3dh::{initiate, respond, InitialHeader};
 
+use umbra_protocol::wire::{AccountId, Address, DeviceId};
+
+/// Relay addresses that X3DH and sealed sender bind (fixed, arbitrary).
+const ALICE_ADDR: Address = Address {
+    account: AccountId::from_bytes([0xa1; 16]),
+    device: DeviceId(1),
+};
+/// The responder's relay address.
+const BOB_ADDR: Address = Address {
+    account: AccountId::from_bytes([0xb0; 16]),
+    device: DeviceId(1),
+};
+
 struct Device {
     identity: IdentityKeyPair,
     signed: SignedPreKey,
@@ -65,13 +78,16 @@ fn x3dh_over_serialized_bundle_and_header() {
 
     let bundle: PreKeyBundle = postcard::from_bytes(&bob.served_bundle()).unwrap();
     let verified = bundle.verify_at(now + 60).unwrap();
-    let (alice_secret, header) = initiate(&alice, &verified, &mut OsRng).unwrap();
+    let (alice_secret, header) =
+        initiate(&alice, &ALICE_ADDR, &verified, &BOB_ADDR, &mut OsRng).unwrap();
     assert_eq!(header.extra_prekey, Some(PreKeyRef::OneTime(100)));
 
     let header: InitialHeader =
         postcard::from_bytes(&postcard::to_stdvec(&header).unwrap()).unwrap();
     let bob_secret = respond(
         &bob.identity,
+        &BOB_ADDR,
+        &ALICE_ADDR,
         bob.signed.secret(),
         Some(&kept_one_time),
         &header,
@@ -79,12 +95,16 @@ fn x3dh_over_serialized_bundle_and_header() {
     .unwrap();
     assert_eq!(alice_secret.root_key(), bob_secret.root_key());
     assert_eq!(alice_secret.associated_data(), bob_secret.associated_data());
-    // AD names the initiator first, then the responder.
+    // AD names the initiator first, then the responder, each identity
+    // followed by its address (account id, u32be device id).
     let ad = alice_secret.associated_data();
-    let a = alice.public().to_bytes();
-    let b = bob.identity.public().to_bytes();
-    assert_eq!(&ad[ad.len() - 256..ad.len() - 128], &a[..]);
-    assert_eq!(&ad[ad.len() - 128..], &b[..]);
+    let mut expected = alice.public().to_bytes().to_vec();
+    expected.extend_from_slice(ALICE_ADDR.account.as_bytes());
+    expected.extend_from_slice(&ALICE_ADDR.device.0.to_be_bytes());
+    expected.extend_from_slice(&bob.identity.public().to_bytes());
+    expected.extend_from_slice(BOB_ADDR.account.as_bytes());
+    expected.extend_from_slice(&BOB_ADDR.device.0.to_be_bytes());
+    assert_eq!(&ad[ad.len() - expected.len()..], &expected[..]);
 }
 
 #[test]
@@ -95,10 +115,19 @@ fn last_resort_key_once_one_time_keys_run_out() {
         bob.served_bundle();
     }
     let bundle: PreKeyBundle = postcard::from_bytes(&bob.served_bundle()).unwrap();
-    let (sa, header) = initiate(&alice, &bundle.verify().unwrap(), &mut OsRng).unwrap();
+    let (sa, header) = initiate(
+        &alice,
+        &ALICE_ADDR,
+        &bundle.verify().unwrap(),
+        &BOB_ADDR,
+        &mut OsRng,
+    )
+    .unwrap();
     assert_eq!(header.extra_prekey, Some(PreKeyRef::LastResort(9999)));
     let sb = respond(
         &bob.identity,
+        &BOB_ADDR,
+        &ALICE_ADDR,
         bob.signed.secret(),
         Some(bob.last_resort.secret()),
         &header,
@@ -114,8 +143,22 @@ fn two_initiators_get_unrelated_secrets() {
     let a2 = IdentityKeyPair::generate(&mut OsRng);
     let b1: PreKeyBundle = postcard::from_bytes(&bob.served_bundle()).unwrap();
     let b2: PreKeyBundle = postcard::from_bytes(&bob.served_bundle()).unwrap();
-    let (s1, _) = initiate(&a1, &b1.verify().unwrap(), &mut OsRng).unwrap();
-    let (s2, _) = initiate(&a2, &b2.verify().unwrap(), &mut OsRng).unwrap();
+    let (s1, _) = initiate(
+        &a1,
+        &ALICE_ADDR,
+        &b1.verify().unwrap(),
+        &BOB_ADDR,
+        &mut OsRng,
+    )
+    .unwrap();
+    let (s2, _) = initiate(
+        &a2,
+        &ALICE_ADDR,
+        &b2.verify().unwrap(),
+        &BOB_ADDR,
+        &mut OsRng,
+    )
+    .unwrap();
     assert_ne!(s1.root_key(), s2.root_key());
 }
 
@@ -133,10 +176,24 @@ fn sealed_padded_message_names_the_session_peer() {
     let alice = IdentityKeyPair::generate(&mut OsRng);
     let mut bob = Device::new(0);
     let bundle: PreKeyBundle = postcard::from_bytes(&bob.served_bundle()).unwrap();
-    let (_, header) = initiate(&alice, &bundle.verify().unwrap(), &mut OsRng).unwrap();
+    let (_, header) = initiate(
+        &alice,
+        &ALICE_ADDR,
+        &bundle.verify().unwrap(),
+        &BOB_ADDR,
+        &mut OsRng,
+    )
+    .unwrap();
 
     let padded = pad(b"hi bob").unwrap();
-    let envelope = seal(&alice, &bob.identity.public(), &padded, &mut OsRng).unwrap();
+    let envelope = seal(
+        &alice,
+        &ALICE_ADDR,
+        &bob.identity.public(),
+        &padded,
+        &mut OsRng,
+    )
+    .unwrap();
     let opened = open(&bob.identity, &envelope).unwrap();
     // The check the pairwise layer makes: sealed sender == X3DH initiator.
     assert!(bool::from(opened.sender.ct_eq(&header.initiator_identity)));
@@ -147,9 +204,17 @@ fn sealed_padded_message_names_the_session_peer() {
 fn envelope_sizes_depend_only_on_bucket() {
     let alice = IdentityKeyPair::generate(&mut OsRng);
     let bob = IdentityKeyPair::generate(&mut OsRng);
-    let short = seal(&alice, &bob.public(), &pad(b"a").unwrap(), &mut OsRng).unwrap();
+    let short = seal(
+        &alice,
+        &ALICE_ADDR,
+        &bob.public(),
+        &pad(b"a").unwrap(),
+        &mut OsRng,
+    )
+    .unwrap();
     let longer = seal(
         &alice,
+        &ALICE_ADDR,
         &bob.public(),
         &pad(&[b'a'; 150]).unwrap(),
         &mut OsRng,

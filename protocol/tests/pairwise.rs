@@ -15,9 +15,11 @@ use umbra_protocol::pairwise::{
 use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, PreKeyRef, SignedPreKey};
 use umbra_protocol::ratchet::RatchetError;
 use umbra_protocol::sealed;
+use umbra_protocol::wire::{AccountId, Address};
 
 struct Device {
     identity: IdentityKeyPair,
+    address: Address,
     signed: SignedPreKey,
     one_time: HashMap<u32, OneTimePreKey>,
 }
@@ -31,6 +33,7 @@ impl Device {
             .collect();
         Device {
             identity,
+            address: Address::primary(AccountId::random(rng)),
             signed,
             one_time,
         }
@@ -79,7 +82,14 @@ fn setup(seed: u64) -> (ChaCha20Rng, Device, Device) {
 fn conversation_switches_from_prekey_to_plain_after_the_first_reply() {
     let (mut rng, alice, mut bob) = setup(1);
     let bundle = bob.bundle().verify().unwrap();
-    let mut a = PairwiseSession::initiate(&alice.identity, &bundle, &mut rng).unwrap();
+    let mut a = PairwiseSession::initiate(
+        &alice.identity,
+        &alice.address,
+        &bundle,
+        &bob.address,
+        &mut rng,
+    )
+    .unwrap();
     assert!(a.awaiting_reply());
 
     let e1 = a.seal_for(&alice.identity, b"hi bob", &mut rng).unwrap();
@@ -102,7 +112,8 @@ fn conversation_switches_from_prekey_to_plain_after_the_first_reply() {
     // Bob gets the second one first: it too can create the session.
     let in2 = InboundEnvelope::open(&bob.identity, &e2).unwrap();
     assert!(in2.is_prekey_message());
-    let (mut b, first, used) = PairwiseSession::accept(&bob.identity, &in2, &bob).unwrap();
+    let (mut b, first, used) =
+        PairwiseSession::accept(&bob.identity, &bob.address, &in2, &bob).unwrap();
     assert_eq!(first, b"");
     assert_eq!(used, Some(PreKeyRef::OneTime(1)));
     bob.one_time.remove(&1);
@@ -127,21 +138,36 @@ fn a_reforwarded_message_under_another_seal_is_a_sender_mismatch() {
     let (mut rng, alice, bob) = setup(2);
     let mallory = IdentityKeyPair::generate(&mut rng);
     let bundle = bob.bundle().verify().unwrap();
-    let mut a = PairwiseSession::initiate(&alice.identity, &bundle, &mut rng).unwrap();
+    let mut a = PairwiseSession::initiate(
+        &alice.identity,
+        &alice.address,
+        &bundle,
+        &bob.address,
+        &mut rng,
+    )
+    .unwrap();
     let e1 = a.seal_for(&alice.identity, b"first", &mut rng).unwrap();
     let e2 = a.seal_for(&alice.identity, b"second", &mut rng).unwrap();
 
     // Mallory re-seals Alice's inner pre-key message under her own identity.
     let stolen = sealed::open(&bob.identity, &e1).unwrap().inner;
-    let resealed = sealed::seal(&mallory, &bob.identity.public(), &stolen, &mut rng).unwrap();
+    let resealed = sealed::seal(
+        &mallory,
+        &alice.address,
+        &bob.identity.public(),
+        &stolen,
+        &mut rng,
+    )
+    .unwrap();
     let inbound = InboundEnvelope::open(&bob.identity, &resealed).unwrap();
     assert!(matches!(
-        PairwiseSession::accept(&bob.identity, &inbound, &bob),
+        PairwiseSession::accept(&bob.identity, &bob.address, &inbound, &bob),
         Err(PairwiseError::SenderMismatch)
     ));
 
     let (mut b, first, _) = PairwiseSession::accept(
         &bob.identity,
+        &bob.address,
         &InboundEnvelope::open(&bob.identity, &e1).unwrap(),
         &bob,
     )
@@ -150,7 +176,14 @@ fn a_reforwarded_message_under_another_seal_is_a_sender_mismatch() {
 
     // Same trick on an established session.
     let stolen = sealed::open(&bob.identity, &e2).unwrap().inner;
-    let resealed = sealed::seal(&mallory, &bob.identity.public(), &stolen, &mut rng).unwrap();
+    let resealed = sealed::seal(
+        &mallory,
+        &alice.address,
+        &bob.identity.public(),
+        &stolen,
+        &mut rng,
+    )
+    .unwrap();
     let before = postcard::to_allocvec(&b).unwrap();
     let inbound = InboundEnvelope::open(&bob.identity, &resealed).unwrap();
     assert!(matches!(
@@ -166,11 +199,18 @@ fn a_reforwarded_message_under_another_seal_is_a_sender_mismatch() {
 fn unknown_or_used_prekeys_are_named_in_the_error() {
     let (mut rng, alice, mut bob) = setup(3);
     let bundle = bob.bundle().verify().unwrap();
-    let mut a = PairwiseSession::initiate(&alice.identity, &bundle, &mut rng).unwrap();
+    let mut a = PairwiseSession::initiate(
+        &alice.identity,
+        &alice.address,
+        &bundle,
+        &bob.address,
+        &mut rng,
+    )
+    .unwrap();
     let e1 = a.seal_for(&alice.identity, b"x", &mut rng).unwrap();
     bob.one_time.remove(&1); // already consumed by someone else's session
     let inbound = InboundEnvelope::open(&bob.identity, &e1).unwrap();
-    match PairwiseSession::accept(&bob.identity, &inbound, &bob) {
+    match PairwiseSession::accept(&bob.identity, &bob.address, &inbound, &bob) {
         Err(PairwiseError::UnknownPreKey {
             signed_prekey_id: 5,
             extra: Some(PreKeyRef::OneTime(1)),
@@ -183,10 +223,17 @@ fn unknown_or_used_prekeys_are_named_in_the_error() {
 fn a_new_x3dh_run_needs_a_new_session_and_replays_are_refused() {
     let (mut rng, alice, bob) = setup(4);
     let bundle = bob.bundle().verify().unwrap();
-    let mut a1 = PairwiseSession::initiate(&alice.identity, &bundle, &mut rng).unwrap();
+    let mut a1 = PairwiseSession::initiate(
+        &alice.identity,
+        &alice.address,
+        &bundle,
+        &bob.address,
+        &mut rng,
+    )
+    .unwrap();
     let e1 = a1.seal_for(&alice.identity, b"run one", &mut rng).unwrap();
     let in1 = InboundEnvelope::open(&bob.identity, &e1).unwrap();
-    let (mut b, _, _) = PairwiseSession::accept(&bob.identity, &in1, &bob).unwrap();
+    let (mut b, _, _) = PairwiseSession::accept(&bob.identity, &bob.address, &in1, &bob).unwrap();
 
     // The same pre-key message again: a replay on the existing session.
     assert!(matches!(
@@ -195,11 +242,18 @@ fn a_new_x3dh_run_needs_a_new_session_and_replays_are_refused() {
     ));
 
     // Alice lost her state and starts over.
-    let mut a2 = PairwiseSession::initiate(&alice.identity, &bundle, &mut rng).unwrap();
+    let mut a2 = PairwiseSession::initiate(
+        &alice.identity,
+        &alice.address,
+        &bundle,
+        &bob.address,
+        &mut rng,
+    )
+    .unwrap();
     let e2 = a2.seal_for(&alice.identity, b"run two", &mut rng).unwrap();
     let in2 = InboundEnvelope::open(&bob.identity, &e2).unwrap();
     assert!(matches!(b.decrypt(&in2), Err(PairwiseError::WrongSession)));
-    let (_b2, first, _) = PairwiseSession::accept(&bob.identity, &in2, &bob).unwrap();
+    let (_b2, first, _) = PairwiseSession::accept(&bob.identity, &bob.address, &in2, &bob).unwrap();
     assert_eq!(first, b"run two");
 }
 
@@ -207,10 +261,18 @@ fn a_new_x3dh_run_needs_a_new_session_and_replays_are_refused() {
 fn plain_messages_cannot_start_a_session_and_tampering_is_an_error() {
     let (mut rng, alice, bob) = setup(5);
     let bundle = bob.bundle().verify().unwrap();
-    let mut a = PairwiseSession::initiate(&alice.identity, &bundle, &mut rng).unwrap();
+    let mut a = PairwiseSession::initiate(
+        &alice.identity,
+        &alice.address,
+        &bundle,
+        &bob.address,
+        &mut rng,
+    )
+    .unwrap();
     let e1 = a.seal_for(&alice.identity, b"hello", &mut rng).unwrap();
     let (mut b, _, _) = PairwiseSession::accept(
         &bob.identity,
+        &bob.address,
         &InboundEnvelope::open(&bob.identity, &e1).unwrap(),
         &bob,
     )
@@ -219,7 +281,7 @@ fn plain_messages_cannot_start_a_session_and_tampering_is_an_error() {
     let inbound = InboundEnvelope::open(&alice.identity, &reply).unwrap();
     assert!(matches!(inbound.message(), PairwiseMessage::Plain(_)));
     assert!(matches!(
-        PairwiseSession::accept(&alice.identity, &inbound, &alice),
+        PairwiseSession::accept(&alice.identity, &alice.address, &inbound, &alice),
         Err(PairwiseError::WrongSession)
     ));
 
@@ -237,11 +299,19 @@ fn plain_messages_cannot_start_a_session_and_tampering_is_an_error() {
 fn sessions_survive_serialization() {
     let (mut rng, alice, bob) = setup(6);
     let bundle = bob.bundle().verify().unwrap();
-    let a = PairwiseSession::initiate(&alice.identity, &bundle, &mut rng).unwrap();
+    let a = PairwiseSession::initiate(
+        &alice.identity,
+        &alice.address,
+        &bundle,
+        &bob.address,
+        &mut rng,
+    )
+    .unwrap();
     let mut a: PairwiseSession = postcard::from_bytes(&postcard::to_allocvec(&a).unwrap()).unwrap();
     let e1 = a.seal_for(&alice.identity, b"persisted", &mut rng).unwrap();
     let (b, first, _) = PairwiseSession::accept(
         &bob.identity,
+        &bob.address,
         &InboundEnvelope::open(&bob.identity, &e1).unwrap(),
         &bob,
     )

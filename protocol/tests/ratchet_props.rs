@@ -15,6 +15,19 @@ use umbra_protocol::prekeys::{PreKeyBundle, SignedPreKey};
 use umbra_protocol::ratchet::{Header, RatchetError, RatchetMessage, Session, MAX_SKIP};
 use umbra_protocol::{sealed, x3dh};
 
+use umbra_protocol::wire::{AccountId, Address, DeviceId};
+
+/// Relay addresses that X3DH and sealed sender bind (fixed, arbitrary).
+const ALICE_ADDR: Address = Address {
+    account: AccountId::from_bytes([0xa1; 16]),
+    device: DeviceId(1),
+};
+/// The responder's relay address.
+const BOB_ADDR: Address = Address {
+    account: AccountId::from_bytes([0xb0; 16]),
+    device: DeviceId(1),
+};
+
 /// Alice (initiator) and Bob (responder) after a real X3DH run.
 fn pair(seed: u64) -> (Session, Session, ChaCha20Rng) {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
@@ -29,8 +42,17 @@ fn pair(seed: u64) -> (Session, Session, ChaCha20Rng) {
     }
     .verify()
     .expect("bundle verifies");
-    let (secret_a, initial) = x3dh::initiate(&alice_id, &bundle, &mut rng).expect("initiate");
-    let secret_b = x3dh::respond(&bob_id, spk.secret(), None, &initial).expect("respond");
+    let (secret_a, initial) =
+        x3dh::initiate(&alice_id, &ALICE_ADDR, &bundle, &BOB_ADDR, &mut rng).expect("initiate");
+    let secret_b = x3dh::respond(
+        &bob_id,
+        &BOB_ADDR,
+        &ALICE_ADDR,
+        spk.secret(),
+        None,
+        &initial,
+    )
+    .expect("respond");
     let alice = Session::new_initiator(&secret_a, spk.public().key, &mut rng).expect("alice");
     let bob = Session::new_responder(&secret_b, spk.secret().clone());
     (alice, bob, rng)

@@ -502,7 +502,7 @@ fn the_spec_examples_decode_and_encode_as_printed() {
 // ----- §9.6 error codes ------------------------------------------------------
 
 /// (number, name, retry, fatal), copied from the table in §9.6.
-const ERROR_CODES: [(u16, &str, bool, bool); 24] = [
+const ERROR_CODES: [(u16, &str, bool, bool); 25] = [
     (1, "BadFrame", false, true),
     (2, "UnsupportedVersion", false, true),
     (3, "FrameTooLarge", false, true),
@@ -527,6 +527,7 @@ const ERROR_CODES: [(u16, &str, bool, bool); 24] = [
     (22, "UnknownExchange", false, false),
     (23, "BadPreKey", false, false),
     (24, "LimitExceeded", false, false),
+    (25, "IdentityInUse", false, false),
 ];
 
 /// `Closing { code: n, reason: "" }`, built by hand: version, tag 5,
@@ -558,7 +559,7 @@ fn error_codes_are_the_numbers_the_spec_lists() {
     }
     // Numbers outside the table make the frame Malformed (§9.6), so the
     // code cannot know a code the spec does not list.
-    for number in [0u16, 25, 300, u16::MAX] {
+    for number in [0u16, 26, 300, u16::MAX] {
         assert!(
             matches!(
                 wire::decode_relay(&closing_with(number)),

@@ -564,6 +564,7 @@ async fn publish_keys(
             }
             Reply::ok(Response::Ok)
         }
+        Err(e @ StoreError::IdentityInUse) => Reply::error(ErrorCode::IdentityInUse, e.to_string()),
         Err(e) => Reply::internal(&e, "put_keys"),
     }
 }

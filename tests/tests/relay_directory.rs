@@ -30,6 +30,7 @@ on_every_store!(
     malformed_prekey_uploads_are_refused,
     concurrent_claims_hand_out_each_one_time_key_once,
     exhaustion_falls_back_to_last_resort_and_warns_the_owner,
+    a_copied_identity_is_refused_with_identity_in_use,
 );
 
 async fn fetch_bundle(
@@ -168,6 +169,56 @@ async fn forged_signed_prekeys_are_refused(backend: Backend) -> anyhow::Result<(
         "served identity differs"
     );
     verify_bundle(&bundle)?;
+    Ok(())
+}
+
+/// The unknown-key-share set-up: Mallory publishes Alice's identity and
+/// signed prekey as her own account's keys. Refused, so nobody can fetch a
+/// "Mallory" bundle that is really Alice's (docs/PROTOCOL.md §3.6, §11.8).
+async fn a_copied_identity_is_refused_with_identity_in_use(backend: Backend) -> anyhow::Result<()> {
+    let relay = backend.start_relay(&[]).await?;
+    let url = relay.ws_url();
+    let mut alice = Session::sign_up(&url, "alice", "alice's password").await?;
+    let mut mallory = Session::sign_up(&url, "mallory", "mallory's password").await?;
+    let mut bob = Session::sign_up(&url, "bob", "bob's password").await?;
+    let keys = DeviceKeys::generate(0);
+    alice.client.publish_keys(&keys).await?;
+
+    let reply = mallory.client.request(keys.publish_request()).await;
+    expect_code(
+        reply,
+        ErrorCode::IdentityInUse,
+        "PublishKeys with another account's identity",
+    )?;
+    let reply = bob
+        .client
+        .request(Request::FetchBundle {
+            target: AccountRef::Account(mallory.account),
+        })
+        .await;
+    expect_code(
+        reply,
+        ErrorCode::NoPreKeys,
+        "FetchBundle of the account whose copy was refused",
+    )?;
+
+    // The owner can still republish (signed-prekey rotation), and Mallory
+    // can publish keys of her own.
+    alice.client.publish_keys(&keys).await?;
+    mallory
+        .client
+        .publish_keys(&DeviceKeys::generate(0))
+        .await?;
+    let bundle = fetch_bundle(&mut bob, AccountRef::Account(alice.account)).await?;
+    ensure!(
+        bundle.identity == keys.identity_bytes(),
+        "Alice's bundle no longer names her identity"
+    );
+    let bundle = fetch_bundle(&mut bob, AccountRef::Account(mallory.account)).await?;
+    ensure!(
+        bundle.identity != keys.identity_bytes(),
+        "Mallory's bundle names Alice's identity"
+    );
     Ok(())
 }
 

@@ -99,6 +99,10 @@ error_codes! {
     /// A request field exceeded its limit (ack count, ephemeral payload,
     /// OPAQUE message, identity or reason length).
     LimitExceeded = 24,
+    /// `PublishKeys` offered an identity that another account (or another
+    /// device) already publishes. Refused so that nobody can pose under
+    /// their own account with a copy of someone else's keys.
+    IdentityInUse = 25,
 }
 
 impl ErrorCode {

@@ -1,0 +1,15 @@
+-- umbra relay schema, version 2 (PostgreSQL). Must agree with
+-- migrations/sqlite/0002_identity_unique.sql.
+--
+-- An identity key is published by at most one device of one account. Without
+-- this, anyone could publish a copy of someone else's identity and signed
+-- prekey under their own account, and a peer who then "talks to" the copier
+-- would hold a session with the genuine owner's keys (an unknown-key-share).
+-- The relay checks this before writing (PublishKeys answers IdentityInUse);
+-- the index makes the rule hold even for two publishes racing on two nodes.
+--
+-- If a database already holds the same identity twice, this migration fails
+-- and the relay does not start: the operator must decide which account is
+-- genuine and delete the other's identity_keys row (the owner's client
+-- republishes its keys when it next logs in or rotates its signed prekey).
+CREATE UNIQUE INDEX identity_keys_identity_unique ON identity_keys (identity);
