@@ -571,7 +571,7 @@ impl Engine {
             }
             let record: Option<SessionRecord> = self
                 .vault
-                .get(RecordKind::Session, &self.contact_session_slot(&contact))
+                .get(RecordKind::Session, &self.contact_session_slot(contact))
                 .await?;
             // A session we started that was never answered for the relay's
             // message lifetime will never complete: start over instead.
@@ -751,7 +751,7 @@ impl Engine {
         self.vault.put(
             txn,
             RecordKind::Session,
-            self.contact_session_slot(&contact),
+            self.contact_session_slot(contact),
             record,
             rng,
         )?;
@@ -880,7 +880,7 @@ impl Engine {
         }
         let Some(mut record) = self
             .vault
-            .get::<SessionRecord>(RecordKind::Session, &self.contact_session_slot(&contact))
+            .get::<SessionRecord>(RecordKind::Session, &self.contact_session_slot(contact))
             .await?
         else {
             return Ok(());
