@@ -17,6 +17,7 @@ mod output;
 mod password;
 mod sanitize;
 mod session;
+mod strength;
 mod tui;
 
 use std::process::ExitCode;

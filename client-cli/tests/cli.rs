@@ -158,3 +158,43 @@ fn account_delete_without_a_terminal_needs_yes() {
         stderr(&output)
     );
 }
+
+/// Writes a password file only its owner can read (else umbra warns).
+fn write_private(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
+/// A guessable password is refused before any network traffic: the relay
+/// named here does not exist, so reaching it would be exit 3, not 1.
+#[test]
+fn register_refuses_a_guessable_password_with_advice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("umbra");
+    let password = tmp.path().join("pw");
+    for weak in ["123456\n", "alice1990\n", "qwertyuiop\n"] {
+        write_private(&password, weak);
+        let output = run(umbra(&data_dir, &["register", "alice"])
+            .env("UMBRA_PASSWORD_FILE", &password)
+            .env("UMBRA_SERVER", "http://127.0.0.1:9"));
+        assert_eq!(output.status.code(), Some(1), "{weak}: {}", stderr(&output));
+        assert_one_error_line(&output);
+        let text = stderr(&output);
+        assert!(text.contains("too easy to guess"), "{text}");
+        assert!(text.contains("Add another word"), "zxcvbn's advice: {text}");
+        assert!(
+            !text.contains(weak.trim()),
+            "the password is quoted: {text}"
+        );
+    }
+    // A strong password passes the check and gets as far as the network.
+    write_private(&password, "tangerine-obelisk-whistle-87\n");
+    let output = run(umbra(&data_dir, &["register", "alice"])
+        .env("UMBRA_PASSWORD_FILE", &password)
+        .env("UMBRA_SERVER", "http://127.0.0.1:9"));
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+}

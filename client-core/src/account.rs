@@ -185,3 +185,26 @@ fn auth_failure(e: Error) -> Error {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use umbra_protocol::opaque_suite::{ARGON2_ITERATIONS, ARGON2_MEMORY_KIB, ARGON2_PARALLELISM};
+
+    use crate::KdfParams;
+
+    /// The relay operator holds the OPRF key and so can test guesses against
+    /// an account's OPAQUE record offline at the OPAQUE KSF's cost. The same
+    /// password seals the local store, so that cost must not be below the
+    /// store's, or the relay's record becomes the cheap way into a stolen
+    /// device (docs/THREAT_MODEL.md).
+    #[test]
+    fn opaque_stretching_costs_at_least_the_local_store_key() {
+        let store = KdfParams::recommended();
+        assert!(ARGON2_MEMORY_KIB >= store.memory_kib());
+        assert!(ARGON2_ITERATIONS >= store.iterations());
+        assert!(
+            ARGON2_PARALLELISM <= store.parallelism(),
+            "more lanes is cheaper per guess"
+        );
+    }
+}

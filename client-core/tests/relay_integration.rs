@@ -1,8 +1,10 @@
 //! End-to-end behaviour of the client against a real relay running in this
 //! process (the `umbra-relay` library on 127.0.0.1:0 with a temporary SQLite
 //! store): registration, messages both ways, offline delivery, receipts,
-//! trust on first use and key changes, crash safety of the outbox, and
-//! duplicate suppression.
+//! trust on first use and key changes, the outbox across a client that goes
+//! away without shutting down, and duplicate suppression. "Goes away" here
+//! is a drop of an in-process client sharing its store, which loses nothing;
+//! a real process killed mid-send is umbra-e2e's client_crash suite.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -373,7 +375,7 @@ async fn a_changed_key_blocks_sending_before_the_contact_writes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_after_encrypting_resends_the_same_ciphertext_and_never_reencrypts() {
+async fn a_message_sealed_offline_is_later_sent_as_the_same_ciphertext() {
     let relay = TestRelay::start().await;
     let (alice, alice_store) = register(&relay.url(), "alice").await;
     let (bob, _) = register(&relay.url(), "bob").await;
@@ -396,7 +398,8 @@ async fn a_crash_after_encrypting_resends_the_same_ciphertext_and_never_reencryp
     let pending = offline.pending_outbox().await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].id, id);
-    // Crash: the process dies without any shutdown.
+    // Dropped without shutdown. Not a crash: the shared in-memory store
+    // keeps everything a killed process might not have flushed.
     drop(offline);
 
     let alice = Client::open(config(&relay.url(), &alice_store), "pw-of-test")

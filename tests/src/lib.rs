@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 pub mod wire_client;
+pub mod ws_proxy;
 
 /// Path of a workspace binary, built (or confirmed up to date) by cargo once
 /// per test process.
@@ -222,6 +223,22 @@ impl Cli {
     /// The client's data directory.
     pub fn data_dir(&self) -> &Path {
         self.data_dir.path()
+    }
+
+    /// The `umbra --server URL --data-dir DIR ARGS...` command, not yet
+    /// started, for a suite that must control the process itself (kill it
+    /// mid-command). Its standard streams are the caller's to set.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(binary("umbra-cli", "umbra"));
+        command
+            .arg("--server")
+            .arg(&self.server)
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .args(args)
+            .env("UMBRA_PASSWORD_FILE", &self.password_file)
+            .env("NO_COLOR", "1");
+        command
     }
 
     /// Runs `umbra --server URL --data-dir DIR ARGS...` to completion.

@@ -28,6 +28,8 @@ pub async fn register(session: &Session, username: &str) -> anyhow::Result<ExitS
         .into());
     }
     let password = session.password(username, Purpose::New)?;
+    // Before any network traffic: a refused password never reaches OPAQUE.
+    crate::strength::check_new_password(&password, username)?;
     let client = Client::register(session.config(), username, &password)
         .await
         .with_context(|| format!("registering {username} on {}", session.server))?;
