@@ -671,7 +671,7 @@ async fn publish_keys_rejects_a_bad_signature() {
 async fn ephemeral_reaches_only_connected_recipients() {
     let relay = relay().await;
     let (mut a, _, _) = signed_in(&relay, "kate").await;
-    let (mut b, b_id, _) = signed_in(&relay, "liam").await;
+    let (mut b, b_id, b_token) = signed_in(&relay, "liam").await;
     assert!(drain(&mut b).await.is_empty());
     let response = a
         .ask(Request::Ephemeral {
@@ -699,6 +699,38 @@ async fn ephemeral_reaches_only_connected_recipients() {
         })
         .await;
     assert_eq!(response, Response::Ok);
+    let store = &relay.relay.state.store;
+    assert_eq!(
+        store.total_queued().await.expect("count"),
+        0,
+        "nothing queued"
+    );
+    // Coming back, the device finds an empty backlog and no late ephemeral:
+    // not before its Authenticate reply, not in the backlog, not after it.
+    let mut back = Client::connect(&relay).await;
+    let (response, early) = back
+        .call(Request::Authenticate {
+            token: b_token,
+            device: DeviceId::PRIMARY,
+        })
+        .await;
+    assert_eq!(
+        response,
+        Response::Authenticated {
+            address: Address::primary(b_id)
+        }
+    );
+    let stored_later = |frame: &RelayFrame| {
+        matches!(
+            frame,
+            RelayFrame::EphemeralDeliver { .. } | RelayFrame::Deliver { .. }
+        )
+    };
+    assert!(!early.iter().any(stored_later), "{early:?}");
+    assert!(drain(&mut back).await.is_empty(), "the backlog is empty");
+    let (pong, late) = back.call(Request::Ping).await;
+    assert_eq!(pong, Response::Pong);
+    assert!(!late.iter().any(stored_later), "{late:?}");
 }
 
 #[tokio::test]
@@ -1153,8 +1185,41 @@ impl std::io::Write for LogCapture {
     }
 }
 
-#[tokio::test]
-async fn logs_never_contain_tokens_passwords_envelopes_or_names() {
+/// Set in the child process that runs the log test alone.
+const LOG_TEST_CHILD: &str = "UMBRA_RELAY_WS_LOG_TEST_CHILD";
+
+/// The log-secrecy test runs in a child process of this test binary, alone:
+/// tracing caches per-callsite interest process-wide, and a callsite first
+/// hit by a parallel test while the scoped capture subscriber was being
+/// installed could stay silent, leaving the capture empty.
+#[test]
+fn logs_never_contain_tokens_passwords_envelopes_or_names() {
+    if std::env::var_os(LOG_TEST_CHILD).is_some() {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(log_secrecy());
+    }
+    let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "logs_never_contain_tokens_passwords_envelopes_or_names",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .env(LOG_TEST_CHILD, "1")
+        .output()
+        .expect("run the log test in a child process");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "log test failed in its child process:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+async fn log_secrecy() {
     let capture = LogCapture::default();
     let writer = capture.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -1169,15 +1234,30 @@ async fn logs_never_contain_tokens_passwords_envelopes_or_names() {
     let (mut bob, bob_id, _) = signed_in(&relay, "ursula").await;
     assert!(drain(&mut bob).await.is_empty());
     let secret_envelope = b"ENVELOPE-PLAINTEXT-MARKER".to_vec();
-    alice
+    // The traffic really happened, so its absence from the logs means
+    // something: the send was accepted and delivered, the bad frame refused.
+    let sent = alice
         .ask(Request::Send {
             messages: vec![OutgoingEnvelope {
                 to: Address::primary(bob_id),
-                envelope: secret_envelope,
+                envelope: secret_envelope.clone(),
             }],
         })
         .await;
-    let _ = bob.next().await;
+    assert!(
+        matches!(&sent, Response::SendResult { results } if matches!(results.as_slice(), [SendOutcome::Accepted { .. }])),
+        "{sent:?}"
+    );
+    loop {
+        match bob.next().await.expect("bob's connection is open") {
+            RelayFrame::Deliver { envelope, .. } => {
+                assert_eq!(envelope, secret_envelope);
+                break;
+            }
+            RelayFrame::PreKeysLow { .. } => {}
+            other => panic!("bob expected the envelope, got {other:?}"),
+        }
+    }
     let (failed, _) = login(
         &mut Client::connect(&relay).await,
         "tessa",
@@ -1187,7 +1267,14 @@ async fn logs_never_contain_tokens_passwords_envelopes_or_names() {
     assert!(failed.is_err());
     let mut bad = Client::connect(&relay).await;
     bad.send_raw(vec![1, 0xff]).await;
-    let _ = bad.next().await;
+    let refused = bad.next().await;
+    assert!(
+        matches!(
+            &refused,
+            Some(RelayFrame::Response { response, .. }) if error_code(response) == Some(ErrorCode::BadFrame)
+        ),
+        "{refused:?}"
+    );
     relay.relay.shutdown();
     let TestRelay { relay, _dir } = relay;
     relay.wait().await;
@@ -1197,20 +1284,83 @@ async fn logs_never_contain_tokens_passwords_envelopes_or_names() {
         logs.contains("request"),
         "the capture works (trace lines were written)"
     );
-    let token_hex = hex::encode(alice_token.expose_secret());
-    for forbidden in [
-        token_hex.as_str(),
-        "ENVELOPE-PLAINTEXT-MARKER",
-        "WRONG-PASSWORD-MARKER",
-        "tessa",
-        "ursula",
-        &bob_id.to_hex(),
+    // Hex is searched case-insensitively (lower-case hex of the lower-cased
+    // logs), so upper- and mixed-case dumps are covered too.
+    let lowered = logs.to_lowercase();
+    for (what, secret) in [
+        ("session token", alice_token.expose_secret().as_slice()),
+        ("envelope", secret_envelope.as_slice()),
+        ("password", b"WRONG-PASSWORD-MARKER".as_slice()),
+        ("username", b"tessa".as_slice()),
+        ("username", b"ursula".as_slice()),
+        ("account id", bob_id.as_bytes().as_slice()),
     ] {
-        assert!(
-            !logs.contains(forbidden),
-            "logs contain {forbidden:?}:\n{logs}"
-        );
+        for form in printed_forms(secret) {
+            let found = if form.is_hex {
+                lowered.contains(&form.text)
+            } else {
+                logs.contains(&form.text)
+            };
+            assert!(
+                !found,
+                "logs contain the {what} as {} {:?}:\n{logs}",
+                form.kind, form.text
+            );
+        }
     }
+}
+
+/// One way a logger could print secret bytes.
+struct Printed {
+    kind: &'static str,
+    text: String,
+    is_hex: bool,
+}
+
+/// The forms `bytes` could take in a log line: the text itself (when it is
+/// UTF-8), hex, standard and URL-safe base64 at each of the three
+/// alignments it could have inside a longer buffer (only the characters
+/// fixed by whole 3-byte groups, so the surrounding bytes do not matter),
+/// and Rust's `Debug` list of numbers.
+fn printed_forms(bytes: &[u8]) -> Vec<Printed> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let mut forms = vec![Printed {
+        kind: "hex",
+        text: hex::encode(bytes),
+        is_hex: true,
+    }];
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        forms.push(Printed {
+            kind: "text",
+            text: text.to_owned(),
+            is_hex: false,
+        });
+    }
+    for skip in 0..3 {
+        let tail = &bytes[skip.min(bytes.len())..];
+        let whole = tail.len() / 3 * 4;
+        for (kind, engine) in [
+            ("base64", &STANDARD_NO_PAD),
+            ("base64url", &URL_SAFE_NO_PAD),
+        ] {
+            let text = engine.encode(tail)[..whole].to_owned();
+            if text.len() >= 8 {
+                forms.push(Printed {
+                    kind,
+                    text,
+                    is_hex: false,
+                });
+            }
+        }
+    }
+    let numbers: Vec<String> = bytes.iter().map(u8::to_string).collect();
+    forms.push(Printed {
+        kind: "Debug bytes",
+        text: numbers.join(", "),
+        is_hex: false,
+    });
+    forms
 }
 
 #[tokio::test]
