@@ -8,7 +8,9 @@
 //! library: each message's length and field layout, the server key carried in
 //! the registration response, and the credential-response masking
 //! (HKDF-SHA-512 over the upload's masking key), which must reveal exactly the
-//! server key and the envelope the client uploaded. Run once with
+//! server key and the envelope the client uploaded; and the client's whole
+//! password derivation (OPRF finalize, Argon2id KSF with its zero salt,
+//! masking and export keys) with curve25519-dalek, argon2 and HKDF. Run once with
 //! UMBRA_REGENERATE_VECTORS=1 after a deliberate change (see common/mod.rs).
 
 mod common;
@@ -61,6 +63,58 @@ fn unmask(masking_key: &[u8], masking_nonce: &[u8], masked: &[u8]) -> Vec<u8> {
         .expand_multi_info(&[masking_nonce, b"CredentialResponsePad"], &mut pad)
         .expect("128 bytes is a valid HKDF-SHA-512 length");
     masked.iter().zip(pad).map(|(m, p)| m ^ p).collect()
+}
+
+/// Recomputes the client side of registration from primitives and the spec
+/// (§11.3 "Derivations"), without opaque-ke: the blind from the step's RNG
+/// (64 bytes reduced mod ℓ, opaque-ke's first draw), the OPRF output, the
+/// Argon2id KSF with its all-zero salt, `randomized_pwd`, then
+/// `masking_key` and `export_key`, which must equal what the library put in
+/// the upload and returned. This pins the KSF parameters and salt, which
+/// the relay never sees and no other check could catch.
+fn recompute_registration(reg_response: &[u8], upload: &[u8], export_key: &[u8]) {
+    use argon2::{Algorithm, Argon2, Params, Version};
+    use curve25519_dalek::ristretto::CompressedRistretto;
+    use curve25519_dalek::scalar::Scalar;
+    use rand_core::RngCore;
+    use sha2::Digest;
+
+    let mut wide = [0u8; 64];
+    rng(2).fill_bytes(&mut wide);
+    let blind = Scalar::from_bytes_mod_order_wide(&wide);
+    let evaluated = CompressedRistretto::from_slice(&reg_response[..32])
+        .expect("32 bytes")
+        .decompress()
+        .expect("evaluated element is a point");
+    let unblinded = (evaluated * blind.invert()).compress();
+    // RFC 9497 Finalize: Hash(I2OSP(len(pwd), 2) || pwd || I2OSP(32, 2) || unblinded || "Finalize").
+    let oprf_output = sha2::Sha512::new()
+        .chain_update((PASSWORD.len() as u16).to_be_bytes())
+        .chain_update(PASSWORD)
+        .chain_update(32u16.to_be_bytes())
+        .chain_update(unblinded.as_bytes())
+        .chain_update(b"Finalize")
+        .finalize();
+    let params = Params::new(65_536, 3, 1, Some(64)).expect("valid Argon2 parameters");
+    let mut stretched = [0u8; 64];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(&oprf_output, &[0u8; 16], &mut stretched)
+        .expect("Argon2id runs");
+    let mut ikm = oprf_output.to_vec();
+    ikm.extend_from_slice(&stretched);
+    // randomized_pwd = HKDF-Extract(salt = "", oprf_output || stretched).
+    let (_, randomized) = Hkdf::<Sha512>::extract(None, &ikm);
+    let mut masking_key = [0u8; 64];
+    randomized
+        .expand(b"MaskingKey", &mut masking_key)
+        .expect("64 bytes");
+    assert_eq!(hex(masking_key), hex(&upload[32..96]), "masking_key");
+    let envelope_nonce = &upload[96..128];
+    let mut export = [0u8; 64];
+    randomized
+        .expand_multi_info(&[envelope_nonce, b"ExportKey"], &mut export)
+        .expect("64 bytes");
+    assert_eq!(hex(export), hex(export_key), "export_key");
 }
 
 fn vectors() -> Value {
@@ -180,6 +234,7 @@ fn vectors() -> Value {
     .serialize()
     .to_vec();
 
+    recompute_registration(&reg_response, &upload, &reg_finish.export_key);
     check_layout(
         &server_public,
         &reg_request,
