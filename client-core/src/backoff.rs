@@ -58,20 +58,57 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
 
+    /// The delay of attempt `step` (0-based) in each of `runs` fresh
+    /// schedules with base 100 ms and cap 2 s.
+    fn delays_at(step: u32, runs: usize, rng: &mut rand_chacha::ChaCha20Rng) -> Vec<Duration> {
+        (0..runs)
+            .map(|_| {
+                let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+                for _ in 0..step {
+                    b.next_delay(rng);
+                }
+                b.next_delay(rng)
+            })
+            .collect()
+    }
+
     #[test]
     fn delays_grow_stay_within_bounds_and_reset() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
-        let mut ceilings = Vec::new();
-        for n in 0..10u32 {
-            let d = b.next_delay(&mut rng);
-            let ceiling = Duration::from_millis(100 * (1u64 << n)).min(Duration::from_secs(2));
-            assert!(d >= Duration::from_millis(50), "{d:?}");
-            assert!(d <= ceiling, "{d:?} > {ceiling:?}");
-            ceilings.push(ceiling);
+        let ceiling = |n: u32| Duration::from_millis(100 * (1u64 << n)).min(Duration::from_secs(2));
+        for n in 0..8u32 {
+            let delays = delays_at(n, 200, &mut rng);
+            for d in &delays {
+                assert!(*d >= Duration::from_millis(50), "{d:?}");
+                assert!(*d <= ceiling(n), "{d:?} > {:?}", ceiling(n));
+            }
+            // Growth: the delays of attempt n reach close to its ceiling, and
+            // (until the cap) beyond anything attempt n - 1 could draw.
+            let max = delays.iter().max().copied().unwrap_or_default();
+            assert!(
+                max * 10 >= ceiling(n) * 9,
+                "attempt {n}: longest delay {max:?} never nears {:?}",
+                ceiling(n)
+            );
+            if n > 0 && ceiling(n) > ceiling(n - 1) {
+                assert!(
+                    max > ceiling(n - 1),
+                    "attempt {n} waits no longer than attempt {}",
+                    n - 1
+                );
+            }
         }
+        // A long run of failures stays at the cap.
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+        for _ in 0..100 {
+            assert!(b.next_delay(&mut rng) <= Duration::from_secs(2));
+        }
+        // Reset returns to the first attempt's range.
         b.reset();
-        assert!(b.next_delay(&mut rng) <= Duration::from_millis(100));
+        for _ in 0..20 {
+            let mut again = b.clone();
+            assert!(again.next_delay(&mut rng) <= Duration::from_millis(100));
+        }
     }
 
     #[test]
