@@ -2,9 +2,13 @@
 //!
 //! Registration and login run OPAQUE (opaque-ke, [`UmbraOpaqueSuite`]) over
 //! the relay's `RegisterStart/Finish` and `LoginStart/Finish` frames, so the
-//! relay never sees the password or anything that would let it test guesses
-//! offline. A login yields a session token; it is stored sealed and
-//! presented in `Authenticate` on every connection.
+//! relay never sees the password, and its password files alone let nobody
+//! test guesses. With the relay's OPRF key (its server setup, stored in the
+//! same database) they do: the relay operator can guess offline, one
+//! Argon2id evaluation of the KSF per guess (docs/THREAT_MODEL.md); the test
+//! below keeps that cost no lower than the local store's. A login yields a
+//! session token; it is stored sealed and presented in `Authenticate` on
+//! every connection.
 //!
 //! Must never: send the password, store the token in the clear, or tell an
 //! unknown username from a wrong password (the relay does not say either).

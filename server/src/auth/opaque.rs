@@ -1,9 +1,11 @@
 //! The relay's side of OPAQUE (RFC 9807 style asymmetric PAKE) registration
 //! and login, over raw protocol messages carried in wire frames.
 //!
-//! The relay learns neither the password nor anything equivalent to it: it
-//! keeps a per-account password file (an OPAQUE registration upload) and one
-//! long-term [`ServerSetup`] shared by all relay nodes. A login for an unknown
+//! The relay never learns the password: it keeps a per-account password file
+//! (an OPAQUE registration upload) and one long-term [`ServerSetup`] shared
+//! by all relay nodes. Together the two let whoever holds them test password
+//! guesses offline, one client-side Argon2id evaluation per guess, so they
+//! are as sensitive as a slow password hash (docs/THREAT_MODEL.md). A login for an unknown
 //! username runs the fake-record path so the response has the same shape and
 //! timing class as for a real account, and the subsequent failure looks
 //! exactly like a wrong password.
