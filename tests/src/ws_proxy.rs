@@ -9,7 +9,10 @@
 //! each `Send` request is recorded with its envelope bytes. While
 //! [`WsProxy::hold_sends_to`] is in force, a `Send` carrying an envelope for
 //! that account is held back: recorded, never forwarded, and the relay never
-//! sees it. [`WsProxy::forward_everything`] ends the holding.
+//! sees it. While [`WsProxy::lose_answers_to_sends_to`] is, such a `Send`
+//! goes through but the relay's answer to it is dropped, as a connection
+//! that breaks just after the relay took the message would lose it.
+//! [`WsProxy::forward_everything`] ends either.
 //!
 //! Must never: alter a frame it forwards, forward a held frame, talk to
 //! anything but loopback, or outlive its value (every task is aborted on
@@ -19,12 +22,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use std::collections::HashSet;
+
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::Message;
-use umbra_protocol::wire::{self, AccountId, Address, Request};
+use umbra_protocol::wire::{self, AccountId, Address, RelayFrame, Request};
 
 /// One envelope of a client's `Send` request, as the proxy saw it.
 #[derive(Clone, PartialEq, Eq)]
@@ -58,9 +63,26 @@ impl std::fmt::Debug for SeenSend {
     }
 }
 
+/// What happens to a `Send` for the account being watched.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Interference {
+    /// Not forwarded at all.
+    HoldRequest,
+    /// Forwarded; the relay's answer is dropped.
+    LoseAnswer,
+}
+
+/// What the proxy does with one client frame.
+enum Verdict {
+    Forward,
+    Hold,
+    /// Forward, and drop the relay's answer to this request id.
+    ForwardLosingAnswer(u64),
+}
+
 #[derive(Default)]
 struct State {
-    holding_for: Option<AccountId>,
+    watching: Option<(AccountId, Interference)>,
     sends: Vec<SeenSend>,
     tasks: Vec<AbortHandle>,
 }
@@ -77,27 +99,32 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records a client frame; true if it must be held back.
-    fn hold(&self, bytes: &[u8]) -> bool {
+    /// Records a client frame and says what to do with it.
+    fn judge(&self, bytes: &[u8]) -> Verdict {
         let Ok(frame) = wire::decode_client(bytes) else {
             // Not the proxy's business to judge: the relay answers it.
-            return false;
+            return Verdict::Forward;
         };
         let Request::Send { messages } = frame.request else {
-            return false;
+            return Verdict::Forward;
         };
         let mut state = self.state();
-        let held = state
-            .holding_for
-            .is_some_and(|account| messages.iter().any(|m| m.to.account == account));
+        let verdict = match state.watching {
+            Some((account, how)) if messages.iter().any(|m| m.to.account == account) => match how {
+                Interference::HoldRequest => Verdict::Hold,
+                Interference::LoseAnswer => Verdict::ForwardLosingAnswer(frame.request_id),
+            },
+            _ => Verdict::Forward,
+        };
+        let forwarded = !matches!(verdict, Verdict::Hold);
         state.sends.extend(messages.into_iter().map(|m| SeenSend {
             to: m.to,
             envelope: m.envelope,
-            forwarded: !held,
+            forwarded,
         }));
         drop(state);
         self.changed.notify_waiters();
-        held
+        verdict
     }
 }
 
@@ -139,12 +166,19 @@ impl WsProxy {
     /// From now on, holds back every `Send` frame that carries an envelope
     /// for `account`.
     pub fn hold_sends_to(&self, account: AccountId) {
-        self.shared.state().holding_for = Some(account);
+        self.shared.state().watching = Some((account, Interference::HoldRequest));
     }
 
-    /// From now on, forwards every frame (frames held so far stay unsent).
+    /// From now on, forwards every `Send` that carries an envelope for
+    /// `account` but drops the relay's answer to it.
+    pub fn lose_answers_to_sends_to(&self, account: AccountId) {
+        self.shared.state().watching = Some((account, Interference::LoseAnswer));
+    }
+
+    /// From now on, forwards every frame (frames held so far stay unsent,
+    /// answers dropped so far stay lost).
     pub fn forward_everything(&self) {
-        self.shared.state().holding_for = None;
+        self.shared.state().watching = None;
     }
 
     /// Every envelope for `account` seen so far, in arrival order.
@@ -200,10 +234,20 @@ async fn proxy_connection(shared: Arc<Shared>, client: TcpStream, upstream: Stri
     };
     let (mut to_client, mut from_client) = client.split();
     let (mut to_relay, mut from_relay) = relay.split();
+    // Request ids on this connection whose answers are to be dropped.
+    let lose: Mutex<HashSet<u64>> = Mutex::default();
+    let lose = &lose;
     let up = async {
         while let Some(Ok(message)) = from_client.next().await {
             let message = match message {
-                Message::Binary(bytes) if shared.hold(&bytes) => continue,
+                Message::Binary(bytes) => match shared.judge(&bytes) {
+                    Verdict::Hold => continue,
+                    Verdict::ForwardLosingAnswer(id) => {
+                        lock(lose).insert(id);
+                        Message::Binary(bytes)
+                    }
+                    Verdict::Forward => Message::Binary(bytes),
+                },
                 // Each hop answers its own pings (tungstenite does it).
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
                 other => other,
@@ -217,11 +261,16 @@ async fn proxy_connection(shared: Arc<Shared>, client: TcpStream, upstream: Stri
     };
     let down = async {
         while let Some(Ok(message)) = from_relay.next().await {
-            if matches!(
-                message,
-                Message::Ping(_) | Message::Pong(_) | Message::Frame(_)
-            ) {
-                continue;
+            match &message {
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                Message::Binary(bytes) => {
+                    if let Ok(RelayFrame::Response { request_id, .. }) = wire::decode_relay(bytes) {
+                        if lock(lose).remove(&request_id) {
+                            continue;
+                        }
+                    }
+                }
+                _ => {}
             }
             let closing = matches!(message, Message::Close(_));
             if to_client.send(message).await.is_err() || closing {
@@ -236,4 +285,8 @@ async fn proxy_connection(shared: Arc<Shared>, client: TcpStream, upstream: Stri
         () = up => {}
         () = down => {}
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

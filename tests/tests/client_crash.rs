@@ -3,7 +3,9 @@
 //! very same envelope bytes (a re-encryption would put a second plaintext
 //! under the same message key), and the recipient must get the message
 //! exactly once. Also: what `send` tells the user when the relay never
-//! answers, and that it keeps its word.
+//! answers (it never got the frame, or its answer was lost), and that the
+//! CLI keeps its word: "queued, will be sent" is followed by the next run
+//! sending it, and the recipient seeing it once.
 //!
 //! The interruption is exact and needs no hook in the product: a WebSocket
 //! proxy (umbra_e2e::ws_proxy) sits between `umbra` and the relay and holds
@@ -41,8 +43,8 @@ fn account_of(user: &User) -> AccountId {
     AccountId::from_hex(&hex).unwrap_or_else(|| panic!("not an account id: {hex:?}"))
 }
 
-/// A relay, alice and bob, and a proxy to the relay for alice that holds
-/// back every `Send` to bob until told otherwise.
+/// A relay, alice and bob, and a proxy to the relay for alice that
+/// interferes with every `Send` to bob until told otherwise.
 struct Scene {
     // Field order is drop order: the proxy's tasks end before the runtime.
     proxy: WsProxy,
@@ -54,7 +56,8 @@ struct Scene {
 }
 
 impl Scene {
-    fn new() -> Scene {
+    /// `interfere` tells the proxy what to do to Sends for bob's account.
+    fn new(interfere: fn(&WsProxy, AccountId)) -> Scene {
         let relay = start_relay();
         let mut alice = User::register(&relay, "alice", "alice's password");
         let bob = User::register(&relay, "bob", "bob's password");
@@ -63,7 +66,7 @@ impl Scene {
         let proxy = runtime
             .block_on(WsProxy::start(&relay.ws_url()))
             .expect("start the proxy");
-        proxy.hold_sends_to(bob_account);
+        interfere(&proxy, bob_account);
         alice.cli.server = proxy.http_url();
         Scene {
             proxy,
@@ -75,25 +78,33 @@ impl Scene {
         }
     }
 
-    /// The first envelope for bob the proxy held back.
-    fn wait_for_held(&self) -> SeenSend {
+    /// The first envelope for bob the proxy saw.
+    fn first_send(&self) -> SeenSend {
+        let bob = self.bob_account;
         self.runtime
-            .block_on(self.proxy.wait_for_send(FRAME_WAIT, |s| !s.forwarded))
+            .block_on(
+                self.proxy
+                    .wait_for_send(FRAME_WAIT, |s| s.to.account == bob),
+            )
             .expect("alice's umbra sent no Send frame for bob within the bound")
     }
 
     /// Lets everything through, runs alice's `receive` (which connects and
     /// flushes the outbox), and checks what the relay was sent for bob: the
-    /// held bytes and nothing else, forwarded at least once. Returns the
-    /// records of alice's `receive`.
-    fn release_and_flush(&self, held: &SeenSend) -> client_support::Inbox {
+    /// first envelope's bytes and nothing else, forwarded at least
+    /// `forwarded_at_least` times. Returns alice's `receive` output.
+    fn release_and_flush(
+        &self,
+        held: &SeenSend,
+        forwarded_at_least: usize,
+    ) -> client_support::Inbox {
         self.proxy.forward_everything();
         let inbox = self.alice.receive();
         let sends = self.proxy.sends_to(self.bob_account);
-        let forwarded: Vec<&SeenSend> = sends.iter().filter(|s| s.forwarded).collect();
+        let forwarded = sends.iter().filter(|s| s.forwarded).count();
         assert!(
-            !forwarded.is_empty(),
-            "the next run sent nothing for bob: {sends:?}"
+            forwarded >= forwarded_at_least,
+            "the next run did not send bob's envelope (again): {sends:?}"
         );
         for send in &sends {
             assert_eq!(
@@ -129,7 +140,7 @@ impl Scene {
 
 #[test]
 fn a_send_killed_before_the_relay_got_it_is_resent_byte_for_byte_and_arrives_once() {
-    let scene = Scene::new();
+    let scene = Scene::new(WsProxy::hold_sends_to);
     let body = "sealed, then the process was killed";
     let mut send = scene
         .alice
@@ -140,7 +151,8 @@ fn a_send_killed_before_the_relay_got_it_is_resent_byte_for_byte_and_arrives_onc
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn umbra send");
-    let held = scene.wait_for_held();
+    let held = scene.first_send();
+    assert!(!held.forwarded);
     // SIGKILL while the frame is held: no shutdown, no flush, no goodbye.
     send.kill().expect("SIGKILL umbra send");
     let status = send.wait().expect("reap umbra send");
@@ -151,7 +163,7 @@ fn a_send_killed_before_the_relay_got_it_is_resent_byte_for_byte_and_arrives_onc
     );
     assert_eq!(held.to.account, scene.bob_account);
 
-    let inbox = scene.release_and_flush(&held);
+    let inbox = scene.release_and_flush(&held, 1);
     let sent = inbox.of_type("sent");
     assert_eq!(
         sent.len(),
@@ -163,28 +175,52 @@ fn a_send_killed_before_the_relay_got_it_is_resent_byte_for_byte_and_arrives_onc
     scene.bob_gets_exactly_once(body);
 }
 
-#[test]
-fn a_send_the_relay_never_answers_says_queued_and_the_next_run_delivers_it() {
-    let scene = Scene::new();
-    let body = "the relay never answered this";
-    let args = ["--json", "send", "bob", body, "--timeout", "3"];
-    let out = scene.alice.run(&args);
-    // Held: the relay never got the frame, so `send` must not claim success.
-    let line = out.assert_failure(exit::NETWORK, &args);
+/// The id in `send`'s "queued locally (id X) and will be sent" error line.
+fn queued_id(line: &str) -> String {
     assert!(
         line.contains("queued locally") && line.contains("will be sent"),
         "{line}"
     );
-    let id = line
-        .split("(id ")
+    line.split("(id ")
         .nth(1)
         .and_then(|rest| rest.split(')').next())
         .unwrap_or_else(|| panic!("no message id in {line:?}"))
-        .to_string();
-    let held = scene.wait_for_held();
+        .to_string()
+}
+
+#[test]
+fn a_send_the_relay_never_got_says_queued_and_the_next_run_delivers_it() {
+    let scene = Scene::new(WsProxy::hold_sends_to);
+    let body = "the relay never got this";
+    let args = ["--json", "send", "bob", body, "--timeout", "3"];
+    let out = scene.alice.run(&args);
+    // Held: the relay never got the frame, so `send` must not claim success.
+    let id = queued_id(&out.assert_failure(exit::NETWORK, &args));
+    let held = scene.first_send();
+    assert!(!held.forwarded);
 
     // The promise: the next command that connects sends it.
-    let inbox = scene.release_and_flush(&held);
+    let inbox = scene.release_and_flush(&held, 1);
+    let sent = inbox.of_type("sent");
+    assert_eq!(sent.len(), 1, "{:?}", inbox.records);
+    assert_eq!(sent[0]["id"], id.as_str(), "{:?}", inbox.records);
+    scene.bob_gets_exactly_once(body);
+}
+
+#[test]
+fn a_send_whose_answer_was_lost_says_queued_and_bob_sees_the_resend_once() {
+    let scene = Scene::new(WsProxy::lose_answers_to_sends_to);
+    let body = "the relay took this but its answer was lost";
+    let args = ["--json", "send", "bob", body, "--timeout", "3"];
+    let out = scene.alice.run(&args);
+    // The relay has it, but `send` cannot know: "queued" is the honest word.
+    let id = queued_id(&out.assert_failure(exit::NETWORK, &args));
+    let first = scene.first_send();
+    assert!(first.forwarded);
+
+    // The next run sends the same bytes again (the relay now holds two
+    // copies); bob's client shows the message once.
+    let inbox = scene.release_and_flush(&first, 2);
     let sent = inbox.of_type("sent");
     assert_eq!(sent.len(), 1, "{:?}", inbox.records);
     assert_eq!(sent[0]["id"], id.as_str(), "{:?}", inbox.records);
