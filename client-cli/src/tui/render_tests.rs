@@ -15,6 +15,29 @@ use crate::tui::render::render;
 use crate::tui::state::{ChatState, Connection};
 
 const NOW: OffsetDateTime = datetime!(2026-11-23 14:05 UTC);
+
+/// Every Unicode bidirectional control (UAX #9): ALM, LRM, RLM, the
+/// embeddings and overrides LRE..RLO with PDF, and the isolates LRI..PDI.
+/// Any of them can reorder what the user reads (`evil\u{202e}gnp.exe`).
+const BIDI_CONTROLS: [char; 12] = [
+    '\u{061c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}',
+    '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+];
+
+fn is_bidi_control(c: char) -> bool {
+    BIDI_CONTROLS.contains(&c)
+}
+
+/// Everything drawn, cell by cell.
+fn screen_text(terminal: &Terminal<TestBackend>) -> String {
+    terminal
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(|cell| cell.symbol())
+        .collect()
+}
 const SAFETY_NUMBER: &str =
     "05211 39474 28193 50023 81930 71288 33019 48201 66120 90382 11734 52816";
 
@@ -184,6 +207,30 @@ fn escape_sequences_in_messages_are_drawn_inert() {
 }
 
 #[test]
+fn no_bidi_control_reaches_the_screen() {
+    for bidi in BIDI_CONTROLS {
+        let mut state = ChatState::new("alice", "http://127.0.0.1:7878", NOW);
+        state.connection = Connection::Online;
+        let name = format!("mal{bidi}lory");
+        state.add_contact(&name, Trust::Unverified);
+        state.receive_message(
+            &name,
+            "x1",
+            &format!("click{bidi}gnp.exe"),
+            datetime!(2026-11-23 14:00 UTC),
+        );
+        let screen = screen_text(&draw(&state, 80, 24));
+        // Positive control: the text around the control is drawn.
+        assert!(screen.contains("clickgnp.exe"), "{bidi:?}: {screen}");
+        assert!(screen.contains("mallory"), "{bidi:?}: {screen}");
+        assert!(
+            !screen.chars().any(is_bidi_control),
+            "bidi control {bidi:?} reached the screen"
+        );
+    }
+}
+
+#[test]
 fn pending_failed_and_typing_states_at_60x16() {
     let mut state = ChatState::new("alice", "http://127.0.0.1:7878", NOW);
     state.add_contact("bob", Trust::Unverified);
@@ -228,7 +275,7 @@ mod hostile_input {
             Just("\x1b[".to_owned()),
             Just("\x1b]0;".to_owned()),
             Just("\u{9b}".to_owned()),
-            Just("\u{202e}".to_owned()),
+            proptest::sample::select(BIDI_CONTROLS.to_vec()).prop_map(String::from),
             Just("\r\n".to_owned()),
             Just("日本".to_owned()),
             Just("😀".to_owned()),
@@ -259,8 +306,7 @@ mod hostile_input {
             for cell in terminal.backend().buffer().content() {
                 for c in cell.symbol().chars() {
                     prop_assert!(!c.is_control(), "control {:?} on screen", c);
-                    let bidi_override = ('\u{202a}'..='\u{202e}').contains(&c);
-                    prop_assert!(!bidi_override, "bidi control {:?} on screen", c);
+                    prop_assert!(!is_bidi_control(c), "bidi control {:?} on screen", c);
                 }
             }
         }
