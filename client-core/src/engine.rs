@@ -558,7 +558,7 @@ impl Engine {
 
     /// The session to send to `name` with, creating one from a fresh bundle
     /// when needed. Returns the (possibly new) contact and session record.
-    async fn session_for_sending(
+    pub(crate) async fn session_for_sending(
         self: &Arc<Self>,
         name: &Username,
     ) -> Result<(ContactRecord, SessionRecord, bool), Error> {

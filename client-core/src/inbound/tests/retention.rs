@@ -112,6 +112,60 @@ async fn a_session_never_answered_for_thirty_days_is_due_for_a_restart() {
 }
 
 #[tokio::test]
+async fn a_send_over_a_session_unanswered_for_thirty_days_starts_a_new_one() {
+    let alice = Alice::new();
+    let bob = bob_knowing(&alice).await;
+    // Bob started a session from alice's bundle; she never answered.
+    let signed = SignedPreKey::generate(&alice.identity, 1, now_secs(), &mut OsRng);
+    let bundle = PreKeyBundle {
+        identity: alice.identity.public(),
+        signed_prekey: signed.public(),
+        one_time_prekey: None,
+        last_resort: None,
+    }
+    .verify_at(now_secs())
+    .expect("alice's bundle verifies");
+    let session = PairwiseSession::initiate(
+        &bob.identity,
+        &bob.me().address(),
+        &bundle,
+        &alice.address(),
+        &mut OsRng,
+    )
+    .expect("bob initiates");
+    let contact = bob
+        .contact_by_account(alice.account.as_bytes())
+        .await
+        .unwrap()
+        .expect("alice is a contact");
+    let mut txn = Txn::new();
+    bob.vault
+        .put(
+            &mut txn,
+            RecordKind::Session,
+            bob.contact_session_slot(&contact),
+            &SessionRecord::new(session, bob.clock.now_secs()),
+            &mut OsRng,
+        )
+        .unwrap();
+    bob.vault.commit(txn).await.unwrap();
+
+    let name = Username::parse("alice").unwrap();
+    let (_, _, started) = bob
+        .session_for_sending(&name)
+        .await
+        .expect("a young unanswered session is still used");
+    assert!(!started);
+    bob.clock.advance(MAX_UNACKNOWLEDGED_SESSION_AGE);
+    // Now a fresh bundle is needed, which this engine (no relay) cannot get:
+    // the old session is not used again.
+    match bob.session_for_sending(&name).await {
+        Err(crate::Error::Connection(_)) => {}
+        other => panic!("expected a bundle fetch to be attempted, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn archived_sessions_expire_by_age() {
     let alice = Alice::new();
     let bob = bob_knowing(&alice).await;
