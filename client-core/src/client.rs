@@ -344,7 +344,10 @@ impl Client {
     }
 
     /// Uploads one-time prekeys until the relay holds a full batch, and
-    /// rotates the signed prekey if due. Returns how many were uploaded.
+    /// rotates the signed prekey if due — only once the relay has delivered
+    /// everything queued for us on this connection (`QueueEmpty`), since
+    /// those messages were made for the keys held now. Returns how many
+    /// one-time prekeys were uploaded.
     pub async fn replenish_prekeys(&self) -> Result<u32, Error> {
         self.inner.ensure_connected()?;
         self.inner.rotate_signed_prekey_if_due().await?;

@@ -119,6 +119,13 @@ pub enum Event {
     },
     /// An envelope could not be decrypted or authenticated. The sender is
     /// unknown when the failure happened before the sealed layer opened.
+    ///
+    /// If the reason may be local or passing (the relay's directory could
+    /// not be asked, a prekey or session is missing), the envelope is kept:
+    /// not acknowledged, so the relay delivers it again on the next
+    /// connection, and the reason says "kept". After 8 failed attempts over
+    /// at least a day it is given up and a last event says it was lost
+    /// (docs/PROTOCOL.md §12.5).
     DecryptionFailed {
         /// The sender, if the sealed layer revealed one.
         from: Option<String>,
