@@ -935,9 +935,11 @@ impl Engine {
             }
             .encode()?,
         );
+        // An ephemeral message: it uses no message key, so the relay dropping
+        // it (the contact is offline) never leaves a gap in the chain.
         let envelope = record
             .current
-            .seal_for(&self.identity, &payload, &mut OsRng)
+            .seal_ephemeral(&self.identity, &payload, self.clock.now_ms(), &mut OsRng)
             .map_err(|e| Error::Crypto(format!("encrypting: {e}")))?;
         let mut txn = Txn::new();
         self.vault.put(
@@ -982,8 +984,6 @@ impl Engine {
                 self.outbox_changed.send_modify(|n| *n += 1);
                 return Ok(());
             };
-            self.finish_outbox_entry(slot.clone(), &entry, DeliveryStatus::Sent)
-                .await?; // BREAK2
             let result = self
                 .request(Request::Send {
                     messages: vec![OutgoingEnvelope {

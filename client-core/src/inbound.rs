@@ -134,14 +134,62 @@ pub(crate) async fn process(
 }
 
 /// Processes an ephemeral payload (never queued, never acknowledged): a
-/// failure that may be passing is reported in the log only, and nothing is
-/// kept, since no redelivery will come.
+/// typing notice. It is opened with the sender's stored session without
+/// changing it (an ephemeral message uses no message key) and nothing is
+/// written to the store; anything that does not open, or is not a typing
+/// notice from a known contact, is dropped with a log line only.
 pub(crate) async fn process_ephemeral(
     engine: &Arc<Engine>,
     payload: &[u8],
 ) -> Result<Vec<Event>, Error> {
     let now = engine.clock.now_ms();
-    Ok(process_inner(engine, payload, now, false).await?.events)
+    let drop = |reason: &str| {
+        tracing::debug!(reason, "ephemeral message dropped");
+        Ok(Vec::new())
+    };
+    let Ok(inbound) = InboundEnvelope::open(&engine.identity, payload) else {
+        return drop("does not open");
+    };
+    if !matches!(inbound.message(), PairwiseMessage::Ephemeral(_)) {
+        // Stored content must come through the queue (acked, deduplicated).
+        return drop("not an ephemeral message");
+    }
+    let slot = engine.session_slot(inbound.sender_address(), inbound.sender());
+    let Some(record) = engine
+        .vault
+        .get::<SessionRecord>(RecordKind::Session, &slot)
+        .await?
+    else {
+        return drop("no session with the sender");
+    };
+    let sessions =
+        std::iter::once(&record.current).chain(record.previous.iter().map(|a| &a.session));
+    let Some(plaintext) = sessions
+        .filter_map(|s| s.open_ephemeral(&inbound, now).ok())
+        .next()
+        .map(zeroize::Zeroizing::new)
+    else {
+        return drop("no session opens it");
+    };
+    let Ok(payload) = Payload::decode(&plaintext) else {
+        return drop("undecodable payload");
+    };
+    if payload.sender != *inbound.sender_address() {
+        return drop("claims another sender address than its session");
+    }
+    let Some(contact) = engine
+        .contact_by_account(payload.sender.account.as_bytes())
+        .await?
+    else {
+        return drop("not a contact");
+    };
+    match payload.content {
+        Content::Typing { started } => Ok(vec![Event::Typing {
+            from: contact.username,
+            started,
+        }]),
+        _ => drop("only typing notices travel as ephemeral messages"),
+    }
 }
 
 async fn process_inner(

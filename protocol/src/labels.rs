@@ -48,6 +48,9 @@ pub const GROUP_MESSAGE_SIGNATURE: &[u8] = b"umbra/v1/group/message-signature";
 pub const RATCHET_ROOT_KEY: &[u8] = b"umbra/v1/ratchet/root-key";
 /// HKDF info turning a ratchet message-key seed into an AEAD key and nonce.
 pub const RATCHET_MESSAGE_KEY: &[u8] = b"umbra/v1/ratchet/message-key";
+/// HMAC input that turns a chain's first chain key into the key of that
+/// epoch's ephemeral messages (typing notices; `ratchet::ephemeral`).
+pub const RATCHET_EPHEMERAL_KEY: &[u8] = b"umbra/v1/ratchet/ephemeral-key";
 
 /// Every label above, for the uniqueness test and for auditors.
 pub const ALL: &[&[u8]] = &[
@@ -66,6 +69,7 @@ pub const ALL: &[&[u8]] = &[
     GROUP_MESSAGE_SIGNATURE,
     RATCHET_ROOT_KEY,
     RATCHET_MESSAGE_KEY,
+    RATCHET_EPHEMERAL_KEY,
 ];
 
 #[cfg(test)]

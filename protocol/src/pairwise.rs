@@ -14,7 +14,9 @@
 //! Pairwise message encoding (the inner bytes of a sealed envelope):
 //!
 //! ```text
-//! plain:   0x02 || ratchet message (ratchet/message.rs)
+//! plain:     0x02 || ratchet message (ratchet/message.rs)
+//! ephemeral: 0x03 || ephemeral message (ratchet/ephemeral.rs): typing
+//!            notices and other content the relay does not store
 //! pre-key: 0x01 || initiator identity (128) || ephemeral key (32)
 //!               || signed prekey id (u32be) || extra tag (u8) [|| extra id (u32be)]
 //!               || ratchet message
@@ -33,7 +35,10 @@ use crate::identity::{IdentityKeyPair, IdentityPublic, IDENTITY_PUBLIC_LEN};
 use crate::keys::{PublicKey, SecretKey};
 use crate::padding::{self, PaddingError};
 use crate::prekeys::{PreKeyRef, VerifiedPreKeyBundle};
-use crate::ratchet::{RatchetError, RatchetMessage, RatchetMessageError, Session};
+use crate::ratchet::{
+    EphemeralMessage, EphemeralMessageError, RatchetError, RatchetMessage, RatchetMessageError,
+    Session,
+};
 use crate::sealed::{self, SealedError};
 use crate::wire::Address;
 use crate::x3dh::{self, InitialHeader, X3dhError};
@@ -42,6 +47,14 @@ use crate::x3dh::{self, InitialHeader, X3dhError};
 pub const PREKEY_MESSAGE_TYPE: u8 = 0x01;
 /// Leading byte of a plain ratchet message.
 pub const PLAIN_MESSAGE_TYPE: u8 = 0x02;
+/// Leading byte of an ephemeral message (never stored by the relay).
+pub const EPHEMERAL_MESSAGE_TYPE: u8 = 0x03;
+
+/// How old (or how far in the future, by the receiver's clock) an
+/// ephemeral message may be. It bounds replays: an ephemeral message
+/// changes no state, so a copy is accepted again within this window, and a
+/// typing notice replayed within two minutes says nothing new.
+pub const EPHEMERAL_MAX_AGE_MS: u64 = 120_000;
 
 const EXTRA_NONE: u8 = 0x00;
 const EXTRA_ONE_TIME: u8 = 0x01;
@@ -60,6 +73,21 @@ pub enum PairwiseError {
     /// The embedded ratchet message does not parse.
     #[error("malformed ratchet message: {0}")]
     RatchetEncoding(#[from] RatchetMessageError),
+    /// The embedded ephemeral message does not parse.
+    #[error("malformed ephemeral message: {0}")]
+    EphemeralEncoding(#[from] EphemeralMessageError),
+    /// An ephemeral message where a stored one was expected, or the reverse.
+    #[error("wrong kind of message for this path (ephemeral vs stored)")]
+    WrongKind,
+    /// An ephemeral message older (or further ahead) than
+    /// [`EPHEMERAL_MAX_AGE_MS`] by the receiver's clock.
+    #[error("ephemeral message is stale: sent at {sent_at_ms} ms, now {now_ms} ms")]
+    StaleEphemeral {
+        /// The authenticated sending time.
+        sent_at_ms: u64,
+        /// The receiver's clock.
+        now_ms: u64,
+    },
     /// The Double Ratchet refused the message.
     #[error("ratchet: {0}")]
     Ratchet(#[from] RatchetError),
@@ -104,8 +132,10 @@ pub enum PairwiseMessage {
     /// Sent by an initiator until it has received a reply. Boxed: it is
     /// rare and ten times the size of a plain message.
     PreKey(Box<PreKeyMessage>),
-    /// Every other message.
+    /// Every other stored message.
     Plain(RatchetMessage),
+    /// Content the relay does not store (typing notices).
+    Ephemeral(EphemeralMessage),
 }
 
 impl PairwiseMessage {
@@ -115,6 +145,12 @@ impl PairwiseMessage {
             PairwiseMessage::Plain(message) => {
                 let mut out = Vec::with_capacity(1 + message.encoded_len());
                 out.push(PLAIN_MESSAGE_TYPE);
+                message.write_to(&mut out);
+                out
+            }
+            PairwiseMessage::Ephemeral(message) => {
+                let mut out = Vec::with_capacity(1 + message.encoded_len());
+                out.push(EPHEMERAL_MESSAGE_TYPE);
                 message.write_to(&mut out);
                 out
             }
@@ -150,6 +186,9 @@ impl PairwiseMessage {
             .ok_or(PairwiseError::Malformed("empty message"))?;
         match *kind {
             PLAIN_MESSAGE_TYPE => Ok(PairwiseMessage::Plain(RatchetMessage::from_bytes(rest)?)),
+            EPHEMERAL_MESSAGE_TYPE => Ok(PairwiseMessage::Ephemeral(EphemeralMessage::from_bytes(
+                rest,
+            )?)),
             PREKEY_MESSAGE_TYPE => {
                 let mut reader = Reader(rest);
                 let identity = reader.take(IDENTITY_PUBLIC_LEN)?;
@@ -393,8 +432,62 @@ impl PairwiseSession {
                 }
                 &prekey_message.message
             }
+            PairwiseMessage::Ephemeral(_) => return Err(PairwiseError::WrongKind),
         };
         self.decrypt_ratchet(message)
+    }
+
+    /// Pads, encrypts and seals an ephemeral message (a typing notice) for
+    /// the relay's `Ephemeral` request. Consumes no message key (see
+    /// `ratchet::ephemeral`); may take a due sending DH step. `now_ms` is
+    /// the sender's clock, authenticated in the message. On error the
+    /// session is unchanged.
+    pub fn seal_ephemeral<R: RngCore + CryptoRng>(
+        &mut self,
+        ours: &IdentityKeyPair,
+        plaintext: &[u8],
+        now_ms: u64,
+        rng: &mut R,
+    ) -> Result<Vec<u8>, PairwiseError> {
+        let padded = zeroize::Zeroizing::new(padding::pad(plaintext)?);
+        // Work on a copy: a DH step taken here is kept only if sealing succeeds.
+        let mut ratchet = self.ratchet.clone();
+        let message = ratchet.encrypt_ephemeral(EPHEMERAL_MESSAGE_TYPE, &padded, now_ms, rng)?;
+        let inner = PairwiseMessage::Ephemeral(message).to_bytes();
+        let envelope = sealed::seal(ours, &self.local_address, &self.remote, &inner, rng)?;
+        self.ratchet = ratchet;
+        Ok(envelope)
+    }
+
+    /// Opens an ephemeral message from this session's peer. Takes `&self`:
+    /// it never changes the session, whatever it is given. Refuses a sender
+    /// other than the peer, a stored (non-ephemeral) message, a message
+    /// older or further ahead than [`EPHEMERAL_MAX_AGE_MS`], and an epoch
+    /// the session does not know.
+    pub fn open_ephemeral(
+        &self,
+        inbound: &InboundEnvelope,
+        now_ms: u64,
+    ) -> Result<Vec<u8>, PairwiseError> {
+        if !same_identity(&inbound.sender, &self.remote)
+            || inbound.sender_address != self.remote_address
+        {
+            return Err(PairwiseError::SenderMismatch);
+        }
+        let PairwiseMessage::Ephemeral(message) = &inbound.message else {
+            return Err(PairwiseError::WrongKind);
+        };
+        if now_ms.abs_diff(message.sent_at_ms) > EPHEMERAL_MAX_AGE_MS {
+            return Err(PairwiseError::StaleEphemeral {
+                sent_at_ms: message.sent_at_ms,
+                now_ms,
+            });
+        }
+        let padded = zeroize::Zeroizing::new(
+            self.ratchet
+                .decrypt_ephemeral(EPHEMERAL_MESSAGE_TYPE, message)?,
+        );
+        Ok(padding::unpad(&padded)?)
     }
 
     fn decrypt_ratchet(&mut self, message: &RatchetMessage) -> Result<Vec<u8>, PairwiseError> {

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 use super::chain_key::ChainKey;
+use super::ephemeral::{EphemeralMessage, EpochKey, EPHEMERAL_EPOCHS_KEPT};
 use super::header::{Header, HEADER_LEN};
 use super::message::RatchetMessage;
 use super::message_key::MessageKey;
@@ -64,6 +65,10 @@ pub enum RatchetError {
     /// The AEAD refused to encrypt (plaintext beyond ChaCha20-Poly1305's limit).
     #[error("plaintext too long to encrypt")]
     PlaintextTooLong,
+    /// An ephemeral message names an epoch (sender ratchet key) this session
+    /// no longer keeps a key for.
+    #[error("ephemeral message from an epoch this session does not keep")]
+    UnknownEpoch,
 }
 
 /// A pairwise Double Ratchet session. Serializable for storage (keep the
@@ -84,6 +89,12 @@ pub struct Session {
     previous_sending_length: u32,
     skipped: SkippedKeys,
     retired_their_ratchets: VecDeque<PublicKey>,
+    /// Ephemeral-message key of our latest sending chain (kept while a
+    /// sending step is due: the peer still knows that epoch).
+    our_epoch: Option<EpochKey>,
+    /// Ephemeral-message keys of the peer's latest receiving chains, newest
+    /// last, at most `EPHEMERAL_EPOCHS_KEPT`.
+    their_epochs: VecDeque<EpochKey>,
 }
 
 /// Keys computed while decrypting, applied only after the tag verified.
@@ -97,6 +108,7 @@ struct StagedReceive {
 struct NewReceivingChain {
     root_key: RootKey,
     previous_chain_gap: Vec<MessageKey>,
+    epoch: EpochKey,
 }
 
 impl Session {
@@ -110,10 +122,13 @@ impl Session {
         let our_ratchet = SecretKey::generate(rng);
         let dh = our_ratchet.diffie_hellman(&their_ratchet_key)?;
         let (root_key, sending) = RootKey::from_bytes(*secret.root_key()).step(&dh);
+        let our_ratchet_public = our_ratchet.public_key();
         Ok(Session {
             associated_data: secret.associated_data().to_vec(),
             root_key,
-            our_ratchet_public: our_ratchet.public_key(),
+            our_epoch: Some(EpochKey::derive(our_ratchet_public, &sending)),
+            their_epochs: VecDeque::new(),
+            our_ratchet_public,
             our_ratchet,
             their_ratchet: Some(their_ratchet_key),
             sending: Some(sending),
@@ -132,6 +147,8 @@ impl Session {
             root_key: RootKey::from_bytes(*secret.root_key()),
             our_ratchet_public: our_ratchet_key.public_key(),
             our_ratchet: our_ratchet_key,
+            our_epoch: None,
+            their_epochs: VecDeque::new(),
             their_ratchet: None,
             sending: None,
             receiving: None,
@@ -200,7 +217,8 @@ impl Session {
             .map_err(|_| RatchetError::PlaintextTooLong)?;
         let out = then(RatchetMessage { header, ciphertext }, rng)?;
 
-        if let Some((ours, root_key, _)) = stepped {
+        if let Some((ours, root_key, first)) = stepped {
+            self.our_epoch = Some(EpochKey::derive(ratchet_public, &first));
             self.our_ratchet = ours;
             self.our_ratchet_public = ratchet_public;
             self.root_key = root_key;
@@ -249,6 +267,89 @@ impl Session {
         Ok(out)
     }
 
+    /// Encrypts an ephemeral message (typing notice; see
+    /// `ratchet::ephemeral`) under the key of our current sending epoch.
+    /// Derives no message key and advances no chain, so any number of
+    /// ephemeral messages the relay drops leaves the conversation intact.
+    /// If a sending DH step is due it is taken first, exactly as the next
+    /// [`Session::encrypt`] would take it, so the notice names our newest
+    /// epoch. `ad_type` is the pairwise type byte that precedes the header
+    /// in the associated data. On error nothing changes.
+    pub fn encrypt_ephemeral<R: RngCore + CryptoRng>(
+        &mut self,
+        ad_type: u8,
+        plaintext: &[u8],
+        sent_at_ms: u64,
+        rng: &mut R,
+    ) -> Result<EphemeralMessage, RatchetError> {
+        let ad = self.ephemeral_ad_prefix(ad_type);
+        if self.sending.is_some() {
+            let epoch = self
+                .our_epoch
+                .as_ref()
+                .ok_or(RatchetError::NotReadyToSend)?;
+            return epoch
+                .encrypt(&ad, sent_at_ms, plaintext, rng)
+                .ok_or(RatchetError::PlaintextTooLong);
+        }
+        let their = self.their_ratchet.ok_or(RatchetError::NotReadyToSend)?;
+        let ours = SecretKey::generate(rng);
+        let dh = ours.diffie_hellman(&their)?;
+        let (root_key, first) = self.root_key.step(&dh);
+        let public = ours.public_key();
+        let epoch = EpochKey::derive(public, &first);
+        let message = epoch
+            .encrypt(&ad, sent_at_ms, plaintext, rng)
+            .ok_or(RatchetError::PlaintextTooLong)?;
+        self.our_ratchet = ours;
+        self.our_ratchet_public = public;
+        self.root_key = root_key;
+        self.sending = Some(first);
+        self.our_epoch = Some(epoch);
+        Ok(message)
+    }
+
+    /// Verifies and decrypts an ephemeral message. Takes `&self`: receiving
+    /// one never changes the session. The epoch is looked up among the
+    /// peer's last few receiving chains; for a ratchet key the peer has not
+    /// sent a message under yet (it took a sending step for the notice), the
+    /// epoch key is derived tentatively from the root key and discarded.
+    /// An epoch that is neither fails [`RatchetError::UnknownEpoch`].
+    pub fn decrypt_ephemeral(
+        &self,
+        ad_type: u8,
+        message: &EphemeralMessage,
+    ) -> Result<Vec<u8>, RatchetError> {
+        let ad = self.ephemeral_ad_prefix(ad_type);
+        let epoch_key = message.ratchet_key;
+        if let Some(epoch) = self
+            .their_epochs
+            .iter()
+            .find(|e| e.ratchet_key == epoch_key)
+        {
+            return epoch
+                .decrypt(&ad, message)
+                .ok_or(RatchetError::DecryptionFailed);
+        }
+        if self.their_ratchet == Some(epoch_key) || self.retired_their_ratchets.contains(&epoch_key)
+        {
+            return Err(RatchetError::UnknownEpoch);
+        }
+        let dh = self.our_ratchet.diffie_hellman(&epoch_key)?;
+        let (_, first) = self.root_key.step(&dh);
+        EpochKey::derive(epoch_key, &first)
+            .decrypt(&ad, message)
+            .ok_or(RatchetError::DecryptionFailed)
+    }
+
+    /// `X3DH AD || type byte`; the ephemeral header follows.
+    fn ephemeral_ad_prefix(&self, ad_type: u8) -> Vec<u8> {
+        let mut ad = Vec::with_capacity(self.associated_data.len() + 1);
+        ad.extend_from_slice(&self.associated_data);
+        ad.push(ad_type);
+        ad
+    }
+
     /// Checks every bound, then derives (into locals only) the keys this
     /// message needs.
     fn stage_receive(&self, header: &Header) -> Result<StagedReceive, RatchetError> {
@@ -288,11 +389,13 @@ impl Session {
         };
         let dh = self.our_ratchet.diffie_hellman(&header.ratchet_key)?;
         let (root_key, fresh) = self.root_key.step(&dh);
+        let epoch = EpochKey::derive(header.ratchet_key, &fresh);
         let (gap, at_n) = advance(fresh, n);
         staged(
             Some(NewReceivingChain {
                 root_key,
                 previous_chain_gap,
+                epoch,
             }),
             gap,
             at_n,
@@ -309,8 +412,13 @@ impl Session {
         if let Some(NewReceivingChain {
             root_key,
             previous_chain_gap,
+            epoch,
         }) = new_chain
         {
+            if self.their_epochs.len() >= EPHEMERAL_EPOCHS_KEPT {
+                self.their_epochs.pop_front();
+            }
+            self.their_epochs.push_back(epoch);
             if let Some(old) = self.their_ratchet {
                 self.skipped.insert_all(old, previous_chain_gap);
                 if self.retired_their_ratchets.len() >= RETIRED_RATCHET_KEYS {
@@ -344,6 +452,12 @@ impl Session {
     /// The peer's current ratchet key, once known.
     pub fn their_ratchet_key(&self) -> Option<PublicKey> {
         self.their_ratchet
+    }
+
+    /// The ephemeral-message key of our current sending epoch, for test
+    /// vectors only.
+    pub fn ephemeral_send_key(&self) -> Option<[u8; 32]> {
+        self.our_epoch.as_ref().map(|e| *e.as_bytes())
     }
 
     /// The root key, for test vectors and audits only.
