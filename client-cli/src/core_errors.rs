@@ -23,7 +23,7 @@ pub fn status_of(cause: &(dyn std::error::Error + 'static)) -> Option<ExitStatus
 fn status_of_core(error: &Error) -> ExitStatus {
     match error {
         Error::Store(store) => status_of_store(store),
-        Error::WrongPassword | Error::AuthFailed => ExitStatus::AuthFailed,
+        Error::WrongPassword | Error::AuthFailed | Error::UsedElsewhere => ExitStatus::AuthFailed,
         Error::UntrustedKey { .. } => ExitStatus::UntrustedKey,
         Error::UnknownUser(_)
         | Error::InvalidUsername(_)
@@ -103,6 +103,14 @@ mod tests {
                 ExitStatus::UntrustedKey,
             ),
             (Error::UnknownUser("zed".into()), ExitStatus::UserError),
+            (Error::UsedElsewhere, ExitStatus::AuthFailed),
+            (
+                Error::Store(StoreError::Locked {
+                    dir: "/tmp/umbra".into(),
+                    waited_secs: 30,
+                }),
+                ExitStatus::LocalData,
+            ),
             (
                 Error::InvalidMessage("a control character".into()),
                 ExitStatus::UserError,

@@ -87,11 +87,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
 
-    let session = Session::prepare(&cli)?;
+    let mut session = Session::prepare(&cli)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(dispatch(&session, &cli.command))
+    runtime.block_on(async {
+        session.lock_data_dir().await?;
+        dispatch(&session, &cli.command).await
+    })
 }
 
 async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitStatus> {

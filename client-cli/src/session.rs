@@ -6,9 +6,12 @@
 //! password is read, handed to client-core and dropped (zeroized) at once.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use umbra_client_core::{Client, ClientConfig};
+use umbra_client_core::store::DEFAULT_LOCK_WAIT;
+use umbra_client_core::{Client, ClientConfig, DataDirLock};
 
 use crate::cli::Cli;
 use crate::data_dir;
@@ -21,7 +24,13 @@ pub struct Session {
     pub data_dir: PathBuf,
     password: PasswordSource,
     pub json: bool,
+    /// The data directory's one-writer lock, held for the whole command.
+    dir_lock: Option<Arc<DataDirLock>>,
 }
+
+/// Overrides how long a command waits for another `umbra` using the same
+/// data directory (whole seconds; docs/CLI.md).
+const LOCK_WAIT_ENV: &str = "UMBRA_LOCK_WAIT_SECS";
 
 impl Session {
     /// Resolves and prepares (creates 0700) the data directory.
@@ -33,11 +42,38 @@ impl Session {
             data_dir,
             password: PasswordSource::from_environment(cli.password_command.as_deref())?,
             json: cli.json,
+            dir_lock: None,
         })
     }
 
+    /// Takes the data directory's lock for the rest of the process: a second
+    /// `umbra` on the same directory would reuse ratchet keys. Waits for a
+    /// running one (saying so on stderr after a second), up to 30 s or
+    /// `UMBRA_LOCK_WAIT_SECS`, then fails with exit 7.
+    pub async fn lock_data_dir(&mut self) -> anyhow::Result<()> {
+        let wait = match std::env::var(LOCK_WAIT_ENV) {
+            Ok(value) => Duration::from_secs(value.trim().parse().map_err(|_| {
+                Failure::user(format!(
+                    "{LOCK_WAIT_ENV} must be a whole number of seconds, not {value:?}"
+                ))
+            })?),
+            Err(_) => DEFAULT_LOCK_WAIT,
+        };
+        let lock = DataDirLock::acquire(&self.data_dir, wait, || {
+            eprintln!("umbra: waiting for another umbra using this data dir");
+        })
+        .await
+        .map_err(|e| Failure::local(e.to_string()))?;
+        self.dir_lock = Some(Arc::new(lock));
+        Ok(())
+    }
+
     pub fn config(&self) -> ClientConfig {
-        ClientConfig::new(self.server.clone(), self.data_dir.clone())
+        let config = ClientConfig::new(self.server.clone(), self.data_dir.clone());
+        match &self.dir_lock {
+            Some(lock) => config.with_dir_lock(lock.clone()),
+            None => config,
+        }
     }
 
     pub fn printer(&self) -> Printer<std::io::Stdout> {

@@ -12,7 +12,7 @@ use futures_util::stream::{BoxStream, StreamExt};
 use rand::rngs::OsRng;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use umbra_protocol::identity::IdentityKeyPair;
-use umbra_protocol::wire::Username;
+use umbra_protocol::wire::{DeviceId, Request, Username};
 
 use crate::account;
 use crate::config::StoreLocation;
@@ -20,8 +20,8 @@ use crate::contact::Contact;
 use crate::conversation::{Conversation, HistoryEntry, UnreportedMessage};
 use crate::engine::Engine;
 use crate::outbox::PendingMessage;
-use crate::relay_link::RelayLink;
-use crate::store::{ClientStore, SqliteStore, StoreError, Vault};
+use crate::relay_link::{into_result, RelayLink};
+use crate::store::{ClientStore, DataDirLock, SqliteStore, StoreError, Vault};
 use crate::{ClientConfig, ConnectionState, Error, Event, MessageId, SafetyNumber};
 
 /// How long a live, caught-up client waits for more events in
@@ -30,7 +30,13 @@ const SETTLE: Duration = Duration::from_millis(500);
 
 async fn open_backend(config: &ClientConfig) -> Result<Arc<dyn ClientStore>, Error> {
     Ok(match &config.store {
-        StoreLocation::Directory(dir) => Arc::new(SqliteStore::open(dir).await?),
+        StoreLocation::Directory(dir) => {
+            let lock = match &config.dir_lock {
+                Some(lock) => lock.clone(),
+                None => Arc::new(DataDirLock::acquire(dir, config.lock_wait, || {}).await?),
+            };
+            Arc::new(SqliteStore::open_locked(dir, lock).await?)
+        }
         StoreLocation::Custom(store) => store.clone(),
     })
 }
@@ -40,6 +46,37 @@ fn password_error(e: StoreError) -> Error {
         StoreError::WrongPassword => Error::WrongPassword,
         other => Error::Store(other),
     }
+}
+
+/// Logs in, revokes every session of the account (ours included: the relay
+/// has no "everyone but me"), and logs in again for the token to keep.
+async fn take_over(
+    ws_url: &str,
+    tls_roots: Option<&std::path::Path>,
+    name: &Username,
+    password: &str,
+) -> Result<account::LoginOutcome, Error> {
+    let mut link = RelayLink::connect(ws_url, tls_roots).await?;
+    let first = account::login(&mut link, name, password.as_bytes(), &mut OsRng).await?;
+    into_result(
+        link.call(Request::Authenticate {
+            token: first.token.session_token(),
+            device: DeviceId::PRIMARY,
+        })
+        .await?,
+    )?;
+    into_result(link.call(Request::Logout { everywhere: true }).await?)?;
+    // The relay hangs up after a logout.
+    link.close().await;
+    let mut link = RelayLink::connect(ws_url, tls_roots).await?;
+    let outcome = account::login(&mut link, name, password.as_bytes(), &mut OsRng).await?;
+    link.close().await;
+    if outcome.account != first.account {
+        return Err(Error::Protocol(
+            "the relay named a different account on the second login".into(),
+        ));
+    }
+    Ok(outcome)
 }
 
 /// Who this client is logged in as.
@@ -97,6 +134,13 @@ impl Client {
     /// (a fresh identity is generated and published; contacts will see a key
     /// change), or whose store already belongs to this account (the stored
     /// identity is kept and the session token refreshed).
+    ///
+    /// Until multi-device exists an account lives in one data directory, so
+    /// a login ends every other session of the account first ("log out
+    /// everywhere", then a fresh login): the directory it moved away from
+    /// gets [`Error::UsedElsewhere`] instead of receiving — and
+    /// acknowledging — messages sealed to an identity the relay no longer
+    /// publishes for it.
     pub async fn login(
         config: ClientConfig,
         username: &str,
@@ -105,9 +149,7 @@ impl Client {
         let name = Username::parse(username)?;
         let ws_url = config.websocket_url()?;
         let backend = open_backend(&config).await?;
-        let mut link = RelayLink::connect(&ws_url, config.tls_roots.as_deref()).await?;
-        let outcome = account::login(&mut link, &name, password.as_bytes(), &mut OsRng).await?;
-        link.close().await;
+        let outcome = take_over(&ws_url, config.tls_roots.as_deref(), &name, password).await?;
         if !Vault::is_initialized(&*backend).await? {
             return Self::create_local(config, ws_url, backend, &name, password, outcome).await;
         }
@@ -170,6 +212,12 @@ impl Client {
         self.inner.conn_state.borrow().clone()
     }
 
+    /// Whether the relay refused this data directory's session because the
+    /// account logged in from another one (see [`Error::UsedElsewhere`]).
+    pub fn used_elsewhere(&self) -> bool {
+        self.inner.used_elsewhere.load(Ordering::SeqCst)
+    }
+
     /// Connects if needed, waits until the relay has delivered everything
     /// queued for us (its `QueueEmpty`, or `timeout`), hands queued receipts
     /// to the relay in the time left, and returns the events seen meanwhile.
@@ -199,7 +247,7 @@ impl Client {
         loop {
             let state = self.connection_state();
             if let Some(reason) = state.ended_because() {
-                return Err(Error::Connection(reason));
+                return Err(self.inner.connection_ended(reason));
             }
             if state == ConnectionState::Connected && self.inner.caught_up.load(Ordering::SeqCst) {
                 // Live and caught up: deliveries are pushed as they come, so

@@ -6,8 +6,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::store::{ClientStore, KdfParams};
+use crate::store::{ClientStore, DataDirLock, KdfParams, DEFAULT_LOCK_WAIT};
 
 /// Where the local store lives.
 #[derive(Clone)]
@@ -42,6 +43,12 @@ pub struct ClientConfig {
     /// `None`: the system bundle (`/etc/ssl/certs/ca-certificates.crt`,
     /// `/etc/pki/tls/certs/ca-bundle.crt` or `/etc/ssl/cert.pem`).
     pub tls_roots: Option<PathBuf>,
+    /// How long opening a [`StoreLocation::Directory`] store waits for
+    /// another process using that directory to let go (default 30 s).
+    pub lock_wait: Duration,
+    /// The directory's lock, when the caller took it already (a CLI that
+    /// says why it waits): used instead of taking it again.
+    pub dir_lock: Option<Arc<DataDirLock>>,
 }
 
 impl ClientConfig {
@@ -53,6 +60,8 @@ impl ClientConfig {
             store: StoreLocation::Directory(data_dir.into()),
             kdf: KdfParams::recommended(),
             tls_roots: None,
+            lock_wait: DEFAULT_LOCK_WAIT,
+            dir_lock: None,
         }
     }
 
@@ -63,12 +72,21 @@ impl ClientConfig {
             store: StoreLocation::Custom(store),
             kdf: KdfParams::recommended(),
             tls_roots: None,
+            lock_wait: DEFAULT_LOCK_WAIT,
+            dir_lock: None,
         }
     }
 
     /// Replaces the key-derivation parameters for a new store.
     pub fn kdf_params(mut self, kdf: KdfParams) -> Self {
         self.kdf = kdf;
+        self
+    }
+
+    /// Opens the directory store under `lock`, which the caller took with
+    /// [`DataDirLock::acquire`] for that directory.
+    pub fn with_dir_lock(mut self, lock: Arc<DataDirLock>) -> Self {
+        self.dir_lock = Some(lock);
         self
     }
 

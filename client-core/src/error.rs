@@ -95,6 +95,17 @@ pub enum Error {
     /// The client was shut down, logged out or its account deleted.
     #[error("the client is closed")]
     Closed,
+    /// The relay no longer knows this data directory's session: the account
+    /// logged in from another data directory (which revokes every other
+    /// session, because until multi-device exists one account has one
+    /// identity in one place). Nothing was received or acknowledged here;
+    /// messages go to the other data directory now. Logging in here again
+    /// takes the account back (contacts then see a key change again).
+    #[error(
+        "this account is now used from another data dir: a login there ended this one's \
+         session, and messages go there now; log in here again to take it back"
+    )]
+    UsedElsewhere,
 }
 
 impl Error {

@@ -13,9 +13,25 @@ pub struct SafetyNumber {
     digits: String,
 }
 
+/// How many digits a safety number has.
+const DIGITS: usize = 60;
+
 impl SafetyNumber {
     pub(crate) fn from_digits(digits: String) -> Self {
         Self { digits }
+    }
+
+    /// A number the user typed or pasted: its digits, whatever separates
+    /// them. `None` unless there are exactly 60.
+    pub fn parse(text: &str) -> Option<Self> {
+        let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+        (digits.len() == DIGITS).then_some(Self { digits })
+    }
+
+    /// Whether `other` is the same number (constant time).
+    pub fn matches(&self, other: &SafetyNumber) -> bool {
+        use subtle::ConstantTimeEq;
+        self.digits.as_bytes().ct_eq(other.digits.as_bytes()).into()
     }
 
     /// The 60 digits without spaces.
@@ -47,5 +63,24 @@ impl std::fmt::Display for SafetyNumber {
 impl std::fmt::Debug for SafetyNumber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SafetyNumber({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typed_number_parses_with_any_spacing_and_only_whole() {
+        let sixty = "0123456789".repeat(6);
+        let spaced = SafetyNumber::from_digits(sixty.clone()).to_string();
+        let parsed = SafetyNumber::parse(&spaced).unwrap();
+        assert!(parsed.matches(&SafetyNumber::from_digits(sixty.clone())));
+        assert!(SafetyNumber::parse(&sixty[..59]).is_none());
+        assert!(SafetyNumber::parse("").is_none());
+        let mut other = sixty.into_bytes();
+        other[59] = b'0';
+        let other = SafetyNumber::from_digits(String::from_utf8(other).unwrap());
+        assert!(!parsed.matches(&other));
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use umbra_client_core::store::{ClientStore, MemoryStore, RecordKind, WriteOp};
 use umbra_client_core::{
     Client, ClientConfig, ConnectionState, DeliveryStatus, Direction, Error, Event, KdfParams,
-    TrustLevel,
+    StoreError, TrustLevel,
 };
 use umbra_relay::app::{start, RunningRelay};
 use umbra_relay::config::{RelayConfig, Settings};
@@ -621,13 +621,21 @@ async fn sqlite_backed_clients_survive_a_restart() {
     bob.shutdown().await;
     drop(bob);
     assert!(Client::has_account(&cfg("bob")).await.unwrap());
+    assert!(matches!(
+        Client::open(cfg("bob"), "pw-a").await,
+        Err(Error::WrongPassword)
+    ));
     let bob = Client::open(cfg("bob"), "pw-b").await.unwrap();
     let history = bob.history("alice", 5).await.unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].body, "stored on disk");
+    // While bob's store is open, a second opener of the directory waits
+    // for the lock, then gives up instead of sharing the ratchet state.
+    let mut locked_out = cfg("bob");
+    locked_out.lock_wait = Duration::from_millis(200);
     assert!(matches!(
-        Client::open(cfg("bob"), "pw-a").await,
-        Err(Error::WrongPassword)
+        Client::open(locked_out, "pw-b").await,
+        Err(Error::Store(StoreError::Locked { .. }))
     ));
 }
 

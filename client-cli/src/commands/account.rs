@@ -8,8 +8,9 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::Context as _;
-use umbra_client_core::Client;
+use umbra_client_core::{Client, Event};
 
+use crate::commands::receive::records_for;
 use crate::exit_status::{ExitStatus, Failure};
 use crate::output::Record;
 use crate::password::Purpose;
@@ -48,6 +49,9 @@ pub async fn register(session: &Session, username: &str) -> anyhow::Result<ExitS
     Ok(ExitStatus::Success)
 }
 
+/// How long `login` waits for the relay's queue before it reports done.
+const LOGIN_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub async fn login(session: &Session, username: &str) -> anyhow::Result<ExitStatus> {
     let password = session.password(username, Purpose::Existing)?;
     let client = Client::login(session.config(), username, &password)
@@ -55,8 +59,26 @@ pub async fn login(session: &Session, username: &str) -> anyhow::Result<ExitStat
         .with_context(|| format!("logging in as {username} on {}", session.server))?;
     drop(password);
     let me = client.whoami();
+    // The new session's connection already takes what the relay queued:
+    // wait for it, and print the notices nothing else would show (in a
+    // fresh data dir, each message sealed to the identity this login
+    // replaced is a `decryption_failed`). Messages stay for `receive`. A
+    // relay gone quiet after a successful login is not this command's failure.
+    let notices = client
+        .receive_until_empty(LOGIN_DRAIN)
+        .await
+        .unwrap_or_default();
+    let mut printer = session.printer();
+    for event in notices {
+        if matches!(event, Event::Message { .. }) {
+            continue;
+        }
+        for record in records_for(&client, event).await {
+            printer.emit(&record)?;
+        }
+    }
     client.shutdown().await;
-    session.printer().emit(&Record::Done {
+    printer.emit(&Record::Done {
         action: "login".into(),
         detail: format!("logged in as {} on {}", me.username, me.server_url),
     })?;

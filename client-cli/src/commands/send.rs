@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use futures_util::{FutureExt, StreamExt};
-use umbra_client_core::{Client, ConnectionState, Event, MessageId};
+use umbra_client_core::{Client, ConnectionState, Error, Event, MessageId};
 
 use crate::commands::receive::records_for;
 
@@ -137,6 +137,10 @@ async fn send_and_wait(
                         format!("relay unreachable ({reason}); {}", queued()),
                     )
                     .into());
+                }
+                Event::Connection(_) if client.used_elsewhere() => {
+                    return Err(anyhow::Error::new(Error::UsedElsewhere)
+                        .context(format!("sending to {to}")));
                 }
                 Event::Connection(ended) if ended.ended_because().is_some() => {
                     let reason = ended.ended_because().unwrap_or_default();

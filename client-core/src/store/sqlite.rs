@@ -8,15 +8,23 @@
 //! committed batch survives a power cut: the client relies on it to persist a
 //! ratchet session before the ciphertext leaves.
 //!
-//! Must never: store a clear value, or apply a batch outside one transaction.
+//! The store holds the data directory's [`DataDirLock`] for as long as any
+//! clone of it lives, so no second process opens the same file meanwhile.
+//!
+//! Must never: store a clear value, apply a batch outside one transaction,
+//! or open the database without holding the directory's lock.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{ClientStore, RecordKind, StoreError, StoreFuture, StoredRecord, WriteOp};
+use super::{
+    ClientStore, DataDirLock, RecordKind, StoreError, StoreFuture, StoredRecord, WriteOp,
+    DEFAULT_LOCK_WAIT,
+};
 
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "umbra-client.db";
@@ -26,6 +34,7 @@ pub const DATABASE_FILE: &str = "umbra-client.db";
 pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
+    _lock: Arc<DataDirLock>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -38,8 +47,24 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the store in `data_dir`, securing the
-    /// directory (0700) and file (0600).
+    /// directory (0700) and file (0600). Takes the directory's lock first,
+    /// waiting up to [`DEFAULT_LOCK_WAIT`] for another process to let go
+    /// ([`StoreError::Locked`] after that).
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let lock = DataDirLock::acquire(data_dir, DEFAULT_LOCK_WAIT, || {}).await?;
+        Self::open_locked(data_dir, Arc::new(lock)).await
+    }
+
+    /// Opens the store in `data_dir` under a lock the caller already holds
+    /// (it must be that directory's).
+    pub async fn open_locked(data_dir: &Path, lock: Arc<DataDirLock>) -> Result<Self, StoreError> {
+        if lock.dir() != data_dir {
+            return Err(StoreError::Io(std::io::Error::other(format!(
+                "the lock held is for {}, not {}",
+                lock.dir().display(),
+                data_dir.display()
+            ))));
+        }
         secure_dir(data_dir)?;
         let path = data_dir.join(DATABASE_FILE);
         secure_file(&path)?;
@@ -68,7 +93,11 @@ impl SqliteStore {
         )
         .execute(&pool)
         .await?;
-        Ok(Self { pool, path })
+        Ok(Self {
+            pool,
+            path,
+            _lock: lock,
+        })
     }
 
     /// The database file's path.
@@ -83,7 +112,7 @@ impl SqliteStore {
 }
 
 #[cfg(unix)]
-fn secure_dir(dir: &Path) -> Result<(), StoreError> {
+pub(super) fn secure_dir(dir: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     if !dir.exists() {
         std::fs::DirBuilder::new()
@@ -108,7 +137,7 @@ fn secure_file(path: &Path) -> Result<(), StoreError> {
 }
 
 #[cfg(not(unix))]
-fn secure_dir(dir: &Path) -> Result<(), StoreError> {
+pub(super) fn secure_dir(dir: &Path) -> Result<(), StoreError> {
     std::fs::create_dir_all(dir)?;
     Ok(())
 }
