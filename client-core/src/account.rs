@@ -20,7 +20,9 @@ use opaque_ke::{
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use umbra_protocol::identity::IdentityKeyPair;
-use umbra_protocol::opaque_suite::{umbra_ksf, UmbraOpaqueSuite};
+use umbra_protocol::opaque_suite::{
+    exact_len, umbra_ksf, UmbraOpaqueSuite, KE2_LEN, REGISTRATION_RESPONSE_LEN,
+};
 use umbra_protocol::wire::{AccountId, ErrorCode, Request, Response, SessionToken, Username};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -92,9 +94,9 @@ pub(crate) async fn register<R: RngCore + CryptoRng>(
     let Response::RegisterResponse { opaque_response } = response else {
         return Err(unexpected("RegisterResponse", &response));
     };
-    let opaque_response =
-        RegistrationResponse::<UmbraOpaqueSuite>::deserialize(&opaque_response)
-            .map_err(|_| Error::Protocol("malformed OPAQUE registration response".into()))?;
+    let opaque_response = exact_len(&opaque_response, REGISTRATION_RESPONSE_LEN)
+        .and_then(|b| RegistrationResponse::<UmbraOpaqueSuite>::deserialize(b).ok())
+        .ok_or_else(|| Error::Protocol("malformed OPAQUE registration response".into()))?;
     let ksf = umbra_ksf();
     let finish = start
         .state
@@ -142,8 +144,9 @@ pub(crate) async fn login<R: RngCore + CryptoRng>(
     else {
         return Err(unexpected("LoginResponse", &response));
     };
-    let opaque_response = CredentialResponse::<UmbraOpaqueSuite>::deserialize(&opaque_response)
-        .map_err(|_| Error::Protocol("malformed OPAQUE credential response".into()))?;
+    let opaque_response = exact_len(&opaque_response, KE2_LEN)
+        .and_then(|b| CredentialResponse::<UmbraOpaqueSuite>::deserialize(b).ok())
+        .ok_or_else(|| Error::Protocol("malformed OPAQUE credential response".into()))?;
     let ksf = umbra_ksf();
     // A wrong password (or the relay's fake record for an unknown name)
     // fails here, on the client: the envelope does not open.

@@ -21,6 +21,28 @@ impl CipherSuite for UmbraOpaqueSuite {
     type Ksf = Argon2<'static>;
 }
 
+/// Length of a `RegistrationRequest` (RFC 9807; PROTOCOL.md §11.3).
+pub const REGISTRATION_REQUEST_LEN: usize = 32;
+/// Length of a `RegistrationResponse`.
+pub const REGISTRATION_RESPONSE_LEN: usize = 64;
+/// Length of a `RegistrationRecord` (opaque-ke's `RegistrationUpload`).
+pub const REGISTRATION_RECORD_LEN: usize = 192;
+/// Length of `KE1` (opaque-ke's `CredentialRequest`).
+pub const KE1_LEN: usize = 96;
+/// Length of `KE2` (opaque-ke's `CredentialResponse`).
+pub const KE2_LEN: usize = 320;
+/// Length of `KE3` (opaque-ke's `CredentialFinalization`).
+pub const KE3_LEN: usize = 64;
+
+/// Returns `bytes` if it is exactly `len` long. opaque-ke's deserializers
+/// read a prefix and ignore anything after it, so without this check a
+/// message with trailing bytes would be accepted and the same message would
+/// have many encodings; every OPAQUE field on the wire goes through here
+/// first, on both sides.
+pub fn exact_len(bytes: &[u8], len: usize) -> Option<&[u8]> {
+    (bytes.len() == len).then_some(bytes)
+}
+
 /// Argon2id memory cost in KiB (64 MiB). Equal to the local store's
 /// production cost (`KdfParams::recommended()` in client-core) on purpose:
 /// the same password protects both, and the relay operator holds the OPRF
@@ -57,6 +79,17 @@ pub fn umbra_ksf() -> Argon2<'static> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_exact_length_passes() {
+        let bytes = [7u8; KE1_LEN + 1];
+        assert_eq!(
+            exact_len(&bytes[..KE1_LEN], KE1_LEN),
+            Some(&bytes[..KE1_LEN])
+        );
+        assert_eq!(exact_len(&bytes, KE1_LEN), None);
+        assert_eq!(exact_len(&bytes[..KE1_LEN - 1], KE1_LEN), None);
+    }
 
     #[test]
     fn ksf_parameters_equal_the_documented_values() {

@@ -357,6 +357,90 @@ fn check_layout(
     assert_ne!(&cred_request[..32], reg_request);
 }
 
+/// §11.3: a message one byte longer or shorter than its fixed length, or
+/// with the identity element (32 zero bytes) as its first element, is
+/// refused by umbra's rule (`exact_len`, then opaque-ke's deserializer). The
+/// length check matters: opaque-ke alone ignores trailing bytes.
+#[test]
+fn messages_of_another_length_or_with_the_identity_element_are_refused() {
+    use umbra_protocol::opaque_suite as s;
+    assert_eq!(
+        [
+            s::REGISTRATION_REQUEST_LEN,
+            s::REGISTRATION_RESPONSE_LEN,
+            s::REGISTRATION_RECORD_LEN
+        ],
+        [
+            REGISTRATION_REQUEST_LEN,
+            REGISTRATION_RESPONSE_LEN,
+            REGISTRATION_UPLOAD_LEN
+        ]
+    );
+    assert_eq!(
+        [s::KE1_LEN, s::KE2_LEN, s::KE3_LEN],
+        [
+            CREDENTIAL_REQUEST_LEN,
+            CREDENTIAL_RESPONSE_LEN,
+            CREDENTIAL_FINALIZATION_LEN
+        ]
+    );
+    let v = vectors();
+    let get = |section: &str, field: &str| {
+        hex::decode(v[section][field].as_str().expect("hex field")).expect("hex")
+    };
+    type Check = fn(&[u8]) -> bool;
+    let cases: [(&str, Vec<u8>, Check); 6] = [
+        (
+            "RegistrationRequest",
+            get("registration", "registration_request"),
+            |b| {
+                s::exact_len(b, s::REGISTRATION_REQUEST_LEN)
+                    .is_some_and(|b| RegistrationRequest::<Suite>::deserialize(b).is_ok())
+            },
+        ),
+        (
+            "RegistrationResponse",
+            get("registration", "registration_response"),
+            |b| {
+                s::exact_len(b, s::REGISTRATION_RESPONSE_LEN)
+                    .is_some_and(|b| RegistrationResponse::<Suite>::deserialize(b).is_ok())
+            },
+        ),
+        (
+            "RegistrationRecord",
+            get("registration", "registration_upload"),
+            |b| {
+                s::exact_len(b, s::REGISTRATION_RECORD_LEN)
+                    .is_some_and(|b| RegistrationUpload::<Suite>::deserialize(b).is_ok())
+            },
+        ),
+        ("KE1", get("login", "credential_request"), |b| {
+            s::exact_len(b, s::KE1_LEN)
+                .is_some_and(|b| CredentialRequest::<Suite>::deserialize(b).is_ok())
+        }),
+        ("KE2", get("login", "credential_response"), |b| {
+            s::exact_len(b, s::KE2_LEN)
+                .is_some_and(|b| CredentialResponse::<Suite>::deserialize(b).is_ok())
+        }),
+        ("KE3", get("login", "credential_finalization"), |b| {
+            s::exact_len(b, s::KE3_LEN)
+                .is_some_and(|b| CredentialFinalization::<Suite>::deserialize(b).is_ok())
+        }),
+    ];
+    for (name, bytes, parses) in cases {
+        assert!(parses(&bytes), "{name} as generated");
+        assert!(!parses(&bytes[..bytes.len() - 1]), "{name} one byte short");
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(!parses(&longer), "{name} one byte long");
+        if name != "KE3" {
+            let mut identity = bytes.clone();
+            identity[..32].fill(0);
+            assert!(!parses(&identity), "{name} with the identity element");
+        }
+    }
+}
+
 #[test]
 fn opaque_vectors() {
     check_or_regenerate("opaque.json", &vectors());

@@ -27,6 +27,9 @@ use zeroize::Zeroizing;
 
 use super::suite::UmbraOpaqueSuite;
 use crate::store::PasswordFile;
+use umbra_protocol::opaque_suite::{
+    exact_len, KE1_LEN, KE3_LEN, REGISTRATION_RECORD_LEN, REGISTRATION_REQUEST_LEN,
+};
 
 /// How long a started login may wait for its finish message. OPAQUE gives
 /// the server no finalization on failure, so abandoned logins must age out.
@@ -109,8 +112,9 @@ impl OpaqueServer {
         request: &[u8],
         credential_id: &[u8],
     ) -> Result<Vec<u8>, OpaqueError> {
-        let request = RegistrationRequest::<UmbraOpaqueSuite>::deserialize(request)
-            .map_err(|_| OpaqueError::Malformed)?;
+        let request = exact_len(request, REGISTRATION_REQUEST_LEN)
+            .and_then(|b| RegistrationRequest::<UmbraOpaqueSuite>::deserialize(b).ok())
+            .ok_or(OpaqueError::Malformed)?;
         let result = ServerRegistration::start(&self.setup, request, credential_id)
             .map_err(|_| OpaqueError::Malformed)?;
         Ok(result.message.serialize().to_vec())
@@ -118,8 +122,9 @@ impl OpaqueServer {
 
     /// Registration step 2: accept the client's upload as the password file.
     pub fn finish_registration(upload: &[u8]) -> Result<PasswordFile, OpaqueError> {
-        let upload = RegistrationUpload::<UmbraOpaqueSuite>::deserialize(upload)
-            .map_err(|_| OpaqueError::Malformed)?;
+        let upload = exact_len(upload, REGISTRATION_RECORD_LEN)
+            .and_then(|b| RegistrationUpload::<UmbraOpaqueSuite>::deserialize(b).ok())
+            .ok_or(OpaqueError::Malformed)?;
         let file = ServerRegistration::finish(upload);
         Ok(PasswordFile::new(file.serialize().to_vec()))
     }
@@ -134,8 +139,9 @@ impl OpaqueServer {
         request: &[u8],
         credential_id: &[u8],
     ) -> Result<(Vec<u8>, LoginState), OpaqueError> {
-        let request = CredentialRequest::<UmbraOpaqueSuite>::deserialize(request)
-            .map_err(|_| OpaqueError::Malformed)?;
+        let request = exact_len(request, KE1_LEN)
+            .and_then(|b| CredentialRequest::<UmbraOpaqueSuite>::deserialize(b).ok())
+            .ok_or(OpaqueError::Malformed)?;
         let file = match password_file {
             Some(file) => Some(
                 ServerRegistration::deserialize(file.as_bytes())
@@ -161,8 +167,9 @@ impl OpaqueServer {
     /// Login step 2: succeeds only if the client proved knowledge of the
     /// password for a real account.
     pub fn login_finish(state: LoginState, finalization: &[u8]) -> Result<(), OpaqueError> {
-        let finalization = CredentialFinalization::<UmbraOpaqueSuite>::deserialize(finalization)
-            .map_err(|_| OpaqueError::Malformed)?;
+        let finalization = exact_len(finalization, KE3_LEN)
+            .and_then(|b| CredentialFinalization::<UmbraOpaqueSuite>::deserialize(b).ok())
+            .ok_or(OpaqueError::Malformed)?;
         state
             .0
             .finish(finalization, ServerLoginParameters::default())
@@ -373,6 +380,69 @@ mod tests {
             server.login_start(&mut rng, None, &[0; 3], b"x"),
             Err(OpaqueError::Malformed)
         ));
+    }
+
+    /// opaque-ke ignores bytes after a message; the relay must not, or one
+    /// message would have endless encodings (PROTOCOL.md §11.3).
+    #[test]
+    fn a_message_with_a_trailing_byte_is_malformed() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let server = OpaqueServer::generate(&mut rng);
+        let ksf = umbra_ksf();
+        let start = ClientRegistration::<UmbraOpaqueSuite>::start(&mut rng, b"pw").unwrap();
+        let mut request = start.message.serialize().to_vec();
+        let response = server
+            .registration_response(&request, b"id")
+            .expect("exact length");
+        request.push(0);
+        assert_eq!(
+            server.registration_response(&request, b"id").err(),
+            Some(OpaqueError::Malformed)
+        );
+        let finish = start
+            .state
+            .finish(
+                &mut rng,
+                b"pw",
+                opaque_ke::RegistrationResponse::deserialize(&response).unwrap(),
+                ClientRegistrationFinishParameters::new(Identifiers::default(), Some(&ksf)),
+            )
+            .unwrap();
+        let mut upload = finish.message.serialize().to_vec();
+        upload.push(0);
+        assert_eq!(
+            OpaqueServer::finish_registration(&upload).err(),
+            Some(OpaqueError::Malformed)
+        );
+        upload.pop();
+        let file = OpaqueServer::finish_registration(&upload).expect("exact length");
+
+        let login = ClientLogin::<UmbraOpaqueSuite>::start(&mut rng, b"pw").unwrap();
+        let mut ke1 = login.message.serialize().to_vec();
+        ke1.push(0);
+        assert!(matches!(
+            server.login_start(&mut rng, Some(&file), &ke1, b"id"),
+            Err(OpaqueError::Malformed)
+        ));
+        ke1.pop();
+        let (ke2, state) = server
+            .login_start(&mut rng, Some(&file), &ke1, b"id")
+            .unwrap();
+        let done = login
+            .state
+            .finish(
+                &mut rng,
+                b"pw",
+                CredentialResponse::deserialize(&ke2).unwrap(),
+                ClientLoginFinishParameters::new(None, Identifiers::default(), Some(&ksf)),
+            )
+            .unwrap();
+        let mut ke3 = done.message.serialize().to_vec();
+        ke3.push(0);
+        assert_eq!(
+            OpaqueServer::login_finish(state, &ke3).err(),
+            Some(OpaqueError::Malformed)
+        );
     }
 
     #[test]
