@@ -34,7 +34,9 @@ async fn rows_containing(store: &StoreView, table: &str, needle: &[u8]) -> anyho
     Ok(total)
 }
 
-/// `table.column` entries anywhere in the store containing `needle`.
+/// `table.column` entries anywhere in the store containing `needle`, as a
+/// substring of a byte or text value (a name or password embedded in a
+/// longer value counts).
 async fn anywhere(store: &StoreView, needle: &[u8]) -> anyhow::Result<Vec<String>> {
     let mut found = Vec::new();
     for table in store.tables().await? {
@@ -44,7 +46,7 @@ async fn anywhere(store: &StoreView, needle: &[u8]) -> anyhow::Result<Vec<String
             }
             if column.is_text() {
                 if let Ok(text) = std::str::from_utf8(needle) {
-                    if store.rows_with_text(&column, text).await? > 0 {
+                    if store.rows_with_text_containing(&column, text).await? > 0 {
                         found.push(format!("{}.{}", column.table, column.name));
                     }
                 }
@@ -104,6 +106,10 @@ async fn queued_messages_name_no_sender(backend: Backend) -> anyhow::Result<()> 
         "alice's account id is stored in {from_alice} queued rows addressed to bob"
     );
     let alice_name = anywhere(&store, b"alice").await?;
+    ensure!(
+        alice_name.iter().any(|c| c == "accounts.username"),
+        "the scan does not find alice's username in accounts.username ({alice_name:?}); it could not detect it elsewhere"
+    );
     ensure!(
         alice_name.iter().all(|c| c.starts_with("accounts.")),
         "alice's username is stored outside the accounts table: {alice_name:?}"

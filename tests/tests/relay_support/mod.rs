@@ -325,6 +325,36 @@ impl StoreView {
         Ok(n)
     }
 
+    /// Rows of `column.table` whose text column contains `needle` anywhere
+    /// (a substring, not only the whole value).
+    #[allow(dead_code)] // not every suite that includes this module scans text
+    pub async fn rows_with_text_containing(
+        &self,
+        column: &Column,
+        needle: &str,
+    ) -> anyhow::Result<i64> {
+        let (table, name) = (quote(&column.table), quote(&column.name));
+        let n = match self {
+            StoreView::Sqlite(pool) => {
+                sqlx::query_scalar(&format!(
+                    "SELECT COUNT(*) FROM {table} WHERE instr({name}, ?1) > 0"
+                ))
+                .bind(needle)
+                .fetch_one(pool)
+                .await?
+            }
+            StoreView::Postgres(pool) => {
+                sqlx::query_scalar(&format!(
+                    "SELECT COUNT(*) FROM {table} WHERE strpos({name}, $1) > 0"
+                ))
+                .bind(needle)
+                .fetch_one(pool)
+                .await?
+            }
+        };
+        Ok(n)
+    }
+
     /// Total rows of `table`.
     pub async fn count(&self, table: &str) -> anyhow::Result<i64> {
         let sql = format!("SELECT COUNT(*) FROM {}", quote(table));
