@@ -115,6 +115,27 @@ fn recompute_registration(reg_response: &[u8], upload: &[u8], export_key: &[u8])
         .expand_multi_info(&[envelope_nonce, b"ExportKey"], &mut export)
         .expect("64 bytes");
     assert_eq!(hex(export), hex(export_key), "export_key");
+    // auth_tag = HMAC(auth_key, nonce || cleartext_credentials), identities
+    // defaulting to the public keys.
+    use hmac::{Hmac, Mac};
+    let mut auth_key = [0u8; 64];
+    randomized
+        .expand_multi_info(&[envelope_nonce, b"AuthKey"], &mut auth_key)
+        .expect("64 bytes");
+    let server_public = &reg_response[32..];
+    let client_public = &upload[..32];
+    let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(&auth_key).expect("any key length");
+    mac.update(envelope_nonce);
+    mac.update(server_public);
+    mac.update(&32u16.to_be_bytes());
+    mac.update(server_public);
+    mac.update(&32u16.to_be_bytes());
+    mac.update(client_public);
+    assert_eq!(
+        hex(mac.finalize().into_bytes()),
+        hex(&upload[128..]),
+        "auth_tag"
+    );
 }
 
 fn vectors() -> Value {
