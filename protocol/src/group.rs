@@ -282,7 +282,8 @@ impl SenderKeyDistribution {
         chain_id.copy_from_slice(&arr[17..21]);
         let mut iteration = [0u8; 4];
         iteration.copy_from_slice(&arr[21..25]);
-        let mut key = [0u8; 32];
+        // A wiped local: the chain key is copied into the result below.
+        let mut key = Zeroizing::new([0u8; 32]);
         key.copy_from_slice(&arr[25..57]);
         let mut signing = [0u8; 32];
         signing.copy_from_slice(&arr[57..89]);
@@ -292,7 +293,7 @@ impl SenderKeyDistribution {
             distribution_id,
             chain_id: u32::from_be_bytes(chain_id),
             chain: ChainKey {
-                key,
+                key: *key,
                 iteration: u32::from_be_bytes(iteration),
             },
             signing_public,
@@ -326,15 +327,18 @@ impl GroupSender {
     /// order. Iteration starts at 0.
     pub fn generate<R: RngCore + CryptoRng>(distribution_id: DistributionId, rng: &mut R) -> Self {
         let signing = SigningKey::generate(rng);
-        let mut key = [0u8; 32];
-        rng.fill_bytes(&mut key);
+        let mut key = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(key.as_mut());
         let mut chain_id = [0u8; 4];
         rng.fill_bytes(&mut chain_id);
         Self {
             distribution_id,
             chain_id: u32::from_be_bytes(chain_id),
             signing,
-            chain: ChainKey { key, iteration: 0 },
+            chain: ChainKey {
+                key: *key,
+                iteration: 0,
+            },
         }
     }
 

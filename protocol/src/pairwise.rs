@@ -375,7 +375,7 @@ impl PairwiseSession {
             pending_prekey: None,
             base_key: Some(initial.ephemeral),
         };
-        let plaintext = session.decrypt_ratchet(&prekey_message.message)?;
+        let plaintext = session.decrypt_ratchet(PREKEY_MESSAGE_TYPE, &prekey_message.message)?;
         Ok((session, plaintext, initial.extra_prekey))
     }
 
@@ -387,7 +387,7 @@ impl PairwiseSession {
         plaintext: &[u8],
         rng: &mut R,
     ) -> Result<Vec<u8>, PairwiseError> {
-        let padded = padding::pad(plaintext)?;
+        let padded = zeroize::Zeroizing::new(padding::pad(plaintext)?);
         let Self {
             ratchet,
             remote,
@@ -396,8 +396,14 @@ impl PairwiseSession {
             ..
         } = self;
         // The ratchet step is committed only once wrapping and sealing
-        // succeeded, so a failure never burns a message key.
-        ratchet.encrypt_then(&padded, rng, |message, rng| {
+        // succeeded, so a failure never burns a message key. The type byte
+        // the message travels under is authenticated with it.
+        let ad_type = if pending_prekey.is_some() {
+            PREKEY_MESSAGE_TYPE
+        } else {
+            PLAIN_MESSAGE_TYPE
+        };
+        ratchet.encrypt_then(ad_type, &padded, rng, |message, rng| {
             let inner = match pending_prekey {
                 Some(initial) => PairwiseMessage::PreKey(Box::new(PreKeyMessage {
                     initial: initial.clone(),
@@ -424,17 +430,17 @@ impl PairwiseSession {
         {
             return Err(PairwiseError::SenderMismatch);
         }
-        let message = match &inbound.message {
-            PairwiseMessage::Plain(message) => message,
+        let (ad_type, message) = match &inbound.message {
+            PairwiseMessage::Plain(message) => (PLAIN_MESSAGE_TYPE, message),
             PairwiseMessage::PreKey(prekey_message) => {
                 if self.base_key != Some(prekey_message.initial.ephemeral) {
                     return Err(PairwiseError::WrongSession);
                 }
-                &prekey_message.message
+                (PREKEY_MESSAGE_TYPE, &prekey_message.message)
             }
             PairwiseMessage::Ephemeral(_) => return Err(PairwiseError::WrongKind),
         };
-        self.decrypt_ratchet(message)
+        self.decrypt_ratchet(ad_type, message)
     }
 
     /// Pads, encrypts and seals an ephemeral message (a typing notice) for
@@ -490,10 +496,16 @@ impl PairwiseSession {
         Ok(padding::unpad(&padded)?)
     }
 
-    fn decrypt_ratchet(&mut self, message: &RatchetMessage) -> Result<Vec<u8>, PairwiseError> {
+    fn decrypt_ratchet(
+        &mut self,
+        ad_type: u8,
+        message: &RatchetMessage,
+    ) -> Result<Vec<u8>, PairwiseError> {
         // Padding is checked before the ratchet commits, so an authenticated
-        // but badly padded message does not consume its key either.
-        let plaintext = self.ratchet.decrypt_then(message, |padded| {
+        // but badly padded message does not consume its key either. The
+        // padded plaintext is wiped once unpadded.
+        let plaintext = self.ratchet.decrypt_then_as(ad_type, message, |padded| {
+            let padded = zeroize::Zeroizing::new(padded);
             padding::unpad(&padded).map_err(PairwiseError::from)
         })?;
         self.pending_prekey = None;

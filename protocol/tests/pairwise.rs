@@ -324,3 +324,49 @@ fn sessions_survive_serialization() {
     let shown = format!("{a:?}");
     assert!(!shown.contains(&hex::encode(a.ratchet().root_key().as_bytes())));
 }
+
+#[test]
+fn the_type_byte_is_authenticated() {
+    // A pre-key message's ratchet part re-wrapped as a plain message (even
+    // sealed by the genuine sender) must not decrypt: the AEAD associated
+    // data names the type byte and the ratchet version (PROTOCOL.md 4.4).
+    let (mut rng, alice, bob) = setup(9);
+    let bundle = bob.bundle().verify().unwrap();
+    let mut a = PairwiseSession::initiate(
+        &alice.identity,
+        &alice.address,
+        &bundle,
+        &bob.address,
+        &mut rng,
+    )
+    .unwrap();
+    let e1 = a.seal_for(&alice.identity, b"first", &mut rng).unwrap();
+    let e2 = a.seal_for(&alice.identity, b"second", &mut rng).unwrap();
+    let in1 = InboundEnvelope::open(&bob.identity, &e1).unwrap();
+    let (mut b, _, _) = PairwiseSession::accept(&bob.identity, &bob.address, &in1, &bob).unwrap();
+
+    let PairwiseMessage::PreKey(pre) = InboundEnvelope::open(&bob.identity, &e2)
+        .unwrap()
+        .message()
+        .clone()
+    else {
+        panic!("pre-key message expected")
+    };
+    let relabelled = PairwiseMessage::Plain(pre.message).to_bytes();
+    let resealed = sealed::seal(
+        &alice.identity,
+        &alice.address,
+        &bob.identity.public(),
+        &relabelled,
+        &mut rng,
+    )
+    .unwrap();
+    let inbound = InboundEnvelope::open(&bob.identity, &resealed).unwrap();
+    assert!(matches!(
+        b.decrypt(&inbound),
+        Err(PairwiseError::Ratchet(RatchetError::DecryptionFailed))
+    ));
+    // The genuine message still decrypts: the failure changed nothing.
+    let inbound = InboundEnvelope::open(&bob.identity, &e2).unwrap();
+    assert_eq!(b.decrypt(&inbound).unwrap(), b"second");
+}

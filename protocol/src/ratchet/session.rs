@@ -23,12 +23,17 @@ use std::collections::VecDeque;
 use super::chain_key::ChainKey;
 use super::ephemeral::{EphemeralMessage, EpochKey, EPHEMERAL_EPOCHS_KEPT};
 use super::header::{Header, HEADER_LEN};
-use super::message::RatchetMessage;
+use super::message::{RatchetMessage, RATCHET_MESSAGE_VERSION};
 use super::message_key::MessageKey;
 use super::root_key::RootKey;
 use super::skipped::{SkippedKeys, MAX_SKIP};
 use crate::keys::{KeyError, PublicKey, SecretKey};
 use crate::x3dh::SessionSecret;
+
+/// The type byte a bare ratchet message is authenticated under by
+/// [`Session::encrypt`] and [`Session::decrypt`]: that of a plain pairwise
+/// message (the pairwise layer passes 0x01 for a pre-key message).
+pub const PLAIN_AD_TYPE: u8 = 0x02;
 
 /// How many of the peer's past ratchet keys are remembered, so that a late
 /// copy of a message from a finished chain is reported as a duplicate instead
@@ -158,14 +163,15 @@ impl Session {
         }
     }
 
-    /// Encrypts one message. Takes the sending half of a DH ratchet step first
-    /// if one is due. On error nothing changes.
+    /// Encrypts one message, authenticated as a plain pairwise message
+    /// ([`PLAIN_AD_TYPE`]). Takes the sending half of a DH ratchet step
+    /// first if one is due. On error nothing changes.
     pub fn encrypt<R: RngCore + CryptoRng>(
         &mut self,
         plaintext: &[u8],
         rng: &mut R,
     ) -> Result<RatchetMessage, RatchetError> {
-        self.encrypt_then(plaintext, rng, |message, _| Ok(message))
+        self.encrypt_then(PLAIN_AD_TYPE, plaintext, rng, |message, _| Ok(message))
     }
 
     /// [`Session::encrypt`], committing the new sending state only if `then`
@@ -176,9 +182,11 @@ impl Session {
     /// Crate-private on purpose: when `then` fails, the same message key and
     /// nonce will encrypt the next message, so `then` must guarantee that the
     /// message it was given never leaves on failure (the pairwise layer only
-    /// returns it inside a successfully sealed envelope).
+    /// returns it inside a successfully sealed envelope). `ad_type` is the
+    /// pairwise type byte the message will travel under; it is authenticated.
     pub(crate) fn encrypt_then<R, T, E>(
         &mut self,
+        ad_type: u8,
         plaintext: &[u8],
         rng: &mut R,
         then: impl FnOnce(RatchetMessage, &mut R) -> Result<T, E>,
@@ -209,7 +217,7 @@ impl Session {
             previous_chain_length: self.previous_sending_length,
             message_number: chain.index(),
         };
-        let ad = self.aead_associated_data(&header);
+        let ad = self.aead_associated_data(ad_type, &header);
         let mut ciphertext = Vec::new();
         chain
             .message_key()
@@ -244,8 +252,23 @@ impl Session {
     where
         E: From<RatchetError>,
     {
+        self.decrypt_then_as(PLAIN_AD_TYPE, message, then)
+    }
+
+    /// [`Session::decrypt_then`] for a message that travelled under the
+    /// pairwise type byte `ad_type` (authenticated: a plain message passed
+    /// off as a pre-key message, or the reverse, fails).
+    pub(crate) fn decrypt_then_as<T, E>(
+        &mut self,
+        ad_type: u8,
+        message: &RatchetMessage,
+        then: impl FnOnce(Vec<u8>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<RatchetError>,
+    {
         let header = &message.header;
-        let ad = self.aead_associated_data(header);
+        let ad = self.aead_associated_data(ad_type, header);
 
         if let Some(key) = self.skipped.get(&header.ratchet_key, header.message_number) {
             let plaintext = key
@@ -436,9 +459,14 @@ impl Session {
         self.receiving = Some(next_receiving);
     }
 
-    fn aead_associated_data(&self, header: &Header) -> Vec<u8> {
-        let mut ad = Vec::with_capacity(self.associated_data.len() + HEADER_LEN);
+    /// `X3DH AD || pairwise type byte || version byte || header`: the two
+    /// bytes in front of the header travel unauthenticated otherwise, so a
+    /// relay could relabel a message's type or version without detection.
+    fn aead_associated_data(&self, ad_type: u8, header: &Header) -> Vec<u8> {
+        let mut ad = Vec::with_capacity(self.associated_data.len() + 2 + HEADER_LEN);
         ad.extend_from_slice(&self.associated_data);
+        ad.push(ad_type);
+        ad.push(RATCHET_MESSAGE_VERSION);
         ad.extend_from_slice(&header.encode());
         ad
     }

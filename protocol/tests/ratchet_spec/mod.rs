@@ -152,7 +152,9 @@ impl Model {
         header.extend_from_slice(&self.previous_sending_length.to_be_bytes());
         header.extend_from_slice(&n.to_be_bytes());
         let (key, nonce) = message_key(&chain_key);
+        // §4.4: AD || pairwise type (0x02, plain) || version (0x01) || header.
         let mut aad = self.ad.clone();
+        aad.extend_from_slice(&[0x02, 0x01]);
         aad.extend_from_slice(&header);
         let sealed = ChaCha20Poly1305::new(Key::from_slice(&key))
             .encrypt(
@@ -213,6 +215,7 @@ impl Model {
         let (key, nonce) = message_key(&chain);
         self.receiving = Some((next_chain_key(&chain), n + 1));
         let mut aad = self.ad.clone();
+        aad.extend_from_slice(&[0x02, 0x01]);
         aad.extend_from_slice(header);
         let plaintext = ChaCha20Poly1305::new(Key::from_slice(&key))
             .decrypt(
