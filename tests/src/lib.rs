@@ -62,6 +62,9 @@ pub struct Relay {
     data_dir: PathBuf,
     store: StoreKind,
     extra_args: Vec<String>,
+    log_level: String,
+    /// Everything the relay printed (stdout and stderr), across restarts.
+    output: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
     _dir_guard: Option<tempfile::TempDir>,
 }
 
@@ -73,6 +76,12 @@ impl Relay {
 
     /// Starts a relay with the given store and extra command-line arguments.
     pub fn start_with(store: StoreKind, extra_args: &[&str]) -> Relay {
+        Self::start_logging(store, extra_args, "warn")
+    }
+
+    /// [`Relay::start_with`], logging at `level` (a `RUST_LOG` filter), for
+    /// suites that search what the relay prints ([`Relay::output`]).
+    pub fn start_logging(store: StoreKind, extra_args: &[&str], level: &str) -> Relay {
         let dir = tempfile::tempdir().expect("temp dir");
         let data_dir = dir.path().to_path_buf();
         let mut relay = Relay {
@@ -81,6 +90,8 @@ impl Relay {
             data_dir,
             store,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            log_level: level.to_owned(),
+            output: Default::default(),
             _dir_guard: Some(dir),
         };
         relay.spawn();
@@ -99,14 +110,27 @@ impl Relay {
             .arg(&self.data_dir)
             .args(&self.extra_args)
             .env_remove("DATABASE_URL")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", &self.log_level)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         if let StoreKind::Postgres(url) = &self.store {
             cmd.arg("--database-url").arg(url);
         }
         let mut child = cmd.spawn().expect("spawn umbra-relay");
+        // Stderr (the logs) is kept for `output` and still shown, so a
+        // failing test shows what the relay said.
+        let stderr = child.stderr.take().expect("piped stderr");
+        let kept = self.output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                if let Ok(mut out) = kept.lock() {
+                    out.extend_from_slice(line.as_bytes());
+                    out.push(b'\n');
+                }
+            }
+        });
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
         let first = lines
@@ -121,7 +145,19 @@ impl Relay {
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line from umbra-relay: {first:?}"));
         // Keep draining stdout so the relay never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let kept = self.output.clone();
+        if let Ok(mut out) = kept.lock() {
+            out.extend_from_slice(first.as_bytes());
+            out.push(b'\n');
+        }
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Ok(mut out) = kept.lock() {
+                    out.extend_from_slice(line.as_bytes());
+                    out.push(b'\n');
+                }
+            }
+        });
         self.addr = addr;
         self.child = Some(child);
     }
@@ -134,6 +170,12 @@ impl Relay {
     /// `ws://127.0.0.1:PORT/v1/ws`.
     pub fn ws_url(&self) -> String {
         format!("ws://{}/v1/ws", self.addr)
+    }
+
+    /// Everything the relay has printed so far, on stdout and stderr, over
+    /// all its runs.
+    pub fn output(&self) -> Vec<u8> {
+        self.output.lock().map(|o| o.clone()).unwrap_or_default()
     }
 
     /// The relay's data directory (holds `umbra.db` on SQLite).
@@ -343,21 +385,47 @@ fn drain_on_thread<R: std::io::Read + Send + 'static>(
     })
 }
 
-/// True if `needle` occurs anywhere in any file under `dir` (recursively):
-/// the canary check that nothing readable is left at rest.
+/// The first file under `dir` (recursively) whose bytes contain `needle`.
+///
+/// Panics if `dir` or anything under it cannot be read: a search that
+/// skipped what it could not open would report an unreadable directory as
+/// clean. A file that vanished between listing and reading (SQLite removes
+/// its `-wal`/`-shm` files on close) is not an error.
 pub fn any_file_contains(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
-    let entries = std::fs::read_dir(dir).ok()?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            if let Some(hit) = any_file_contains(&path, needle) {
-                return Some(hit);
+    scan_files(dir, needle).unwrap_or_else(|e| panic!("cannot search {}: {e}", dir.display()))
+}
+
+/// [`any_file_contains`], reporting unreadable entries as an error.
+pub fn scan_files(dir: &Path, needle: &[u8]) -> std::io::Result<Option<PathBuf>> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+    for entry in entries {
+        let path = entry?.path();
+        let kind = match std::fs::symlink_metadata(&path) {
+            Ok(meta) => meta.file_type(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if kind.is_dir() {
+            if let Some(hit) = scan_files(&path, needle)? {
+                return Ok(Some(hit));
             }
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            if bytes.windows(needle.len()).any(|w| w == needle) {
-                return Some(path);
+            continue;
+        }
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    return Ok(Some(path));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", path.display()),
+                ))
             }
         }
     }
-    None
+    Ok(None)
 }

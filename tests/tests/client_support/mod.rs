@@ -59,6 +59,9 @@ pub struct User {
     /// acknowledges it, so `receive` will not show it again). They belong to
     /// the user's next [`User::receive`].
     shown_early: RefCell<Vec<Received>>,
+    /// Everything every `umbra` run of this user printed (stdout, stderr),
+    /// for suites that search the output for secrets.
+    transcript: RefCell<Vec<u8>>,
 }
 
 /// A text message as `receive --json` reports it.
@@ -105,17 +108,31 @@ impl User {
             name: name.to_string(),
             cli: Cli::new(relay, password),
             shown_early: RefCell::new(Vec::new()),
+            transcript: RefCell::new(Vec::new()),
         }
     }
 
     /// Runs `umbra ARGS` and returns what happened, whatever the exit status.
     pub fn run(&self, args: &[&str]) -> Outcome {
-        Outcome::from(self.cli.run(args))
+        self.keep(Outcome::from(self.cli.run(args)))
+    }
+
+    /// Everything this user's `umbra` runs have printed so far.
+    pub fn transcript(&self) -> Vec<u8> {
+        self.transcript.borrow().clone()
+    }
+
+    fn keep(&self, outcome: Outcome) -> Outcome {
+        let mut transcript = self.transcript.borrow_mut();
+        transcript.extend_from_slice(outcome.stdout.as_bytes());
+        transcript.extend_from_slice(outcome.stderr.as_bytes());
+        drop(transcript);
+        outcome
     }
 
     /// Runs `umbra ARGS` feeding `stdin`.
     pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Outcome {
-        Outcome::from(self.cli.run_with_stdin(args, Some(stdin)))
+        self.keep(Outcome::from(self.cli.run_with_stdin(args, Some(stdin))))
     }
 
     /// Runs `umbra --json ARGS`, asserts success and returns the records.
