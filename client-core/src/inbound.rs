@@ -130,7 +130,7 @@ pub(crate) async fn process(
     envelope: &[u8],
     received_at_ms: u64,
 ) -> Result<Processed, Error> {
-    process_inner(engine, envelope, received_at_ms, true).await
+    process_inner(engine, envelope, received_at_ms).await
 }
 
 /// Processes an ephemeral payload (never queued, never acknowledged): a
@@ -196,7 +196,6 @@ async fn process_inner(
     engine: &Arc<Engine>,
     envelope: &[u8],
     received_at_ms: u64,
-    queued: bool,
 ) -> Result<Processed, Error> {
     let _guard = engine.op_lock.lock().await;
     let seen_slot = engine.envelope_seen_slot(envelope);
@@ -239,10 +238,6 @@ async fn process_inner(
                 from: rejected.from,
                 reason: rejected.reason,
             }]))
-        }
-        Err(Failure::Kept(rejected)) if !queued => {
-            tracing::debug!(reason = %rejected.reason, "ephemeral message dropped");
-            Ok(Processed::acked(Vec::new()))
         }
         Err(Failure::Kept(rejected)) => {
             kept.retry_or_give_up(engine, seen_slot, received_at_ms, rejected)
