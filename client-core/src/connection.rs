@@ -12,6 +12,12 @@
 //! - the outbox pump: resend the outbox after every (re)connection and
 //!   whenever a message is queued.
 //!
+//! A delivery kept unacknowledged (its failure may be passing, see
+//! `inbound.rs`) is only pushed again by the relay after a new
+//! `Authenticate`, so a long-lived connection that kept one reconnects on
+//! purpose after a jittered, growing wait
+//! ([`KEPT_REDELIVERY_FIRST_WAIT`] up to [`KEPT_REDELIVERY_MAX_WAIT`]).
+//!
 //! Must never: ack a delivery before the inbound worker persisted it,
 //! reorder deliveries, retry forever after the relay said the token is
 //! invalid, or hold the engine alive after the client is dropped.
@@ -27,7 +33,7 @@ use tokio::task::JoinHandle;
 use umbra_protocol::wire::{ErrorCode, RelayFrame, Request, Response};
 
 use crate::backoff::Backoff;
-use crate::consts::MAINTENANCE_INTERVAL;
+use crate::consts::{KEPT_REDELIVERY_FIRST_WAIT, KEPT_REDELIVERY_MAX_WAIT, MAINTENANCE_INTERVAL};
 use crate::engine::Engine;
 use crate::relay_link::RelayLink;
 use crate::{ConnectionState, Error, Event};
@@ -57,6 +63,15 @@ pub(crate) enum Inbound {
     PreKeysLow,
 }
 
+/// What the inbound worker tells the socket task about kept deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeptSignal {
+    /// A delivery was kept: reconnect later so the relay pushes it again.
+    Kept,
+    /// A connection drained its queue without keeping anything.
+    Clear,
+}
+
 /// The running connection's handle, owned by the engine.
 pub(crate) struct ConnectionHandle {
     pub(crate) requests: mpsc::UnboundedSender<Outgoing>,
@@ -71,6 +86,7 @@ impl ConnectionHandle {
         // which may itself wait for a reply routed by the socket task. The
         // relay pushes a bounded page at a time, which bounds the queue.
         let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
+        let (kept_tx, kept_rx) = mpsc::unbounded_channel();
         let (stop, stop_rx) = watch::channel(false);
         let weak = Arc::downgrade(engine);
         let tasks = vec![
@@ -78,9 +94,15 @@ impl ConnectionHandle {
                 weak.clone(),
                 requests_rx,
                 inbound_tx,
+                kept_rx,
                 stop_rx.clone(),
             )),
-            tokio::spawn(inbound_worker(weak.clone(), inbound_rx, stop_rx.clone())),
+            tokio::spawn(inbound_worker(
+                weak.clone(),
+                inbound_rx,
+                kept_tx,
+                stop_rx.clone(),
+            )),
             tokio::spawn(outbox_pump(weak, stop_rx)),
         ];
         Self {
@@ -118,15 +140,19 @@ enum SessionEnd {
     Fatal(String),
     /// Another connection for this account took over.
     Replaced,
+    /// Closed on purpose so the relay pushes kept deliveries again.
+    Redeliver,
 }
 
 async fn socket_task(
     engine: Weak<Engine>,
     mut requests: mpsc::UnboundedReceiver<Outgoing>,
     inbound: mpsc::UnboundedSender<Inbound>,
+    mut kept: mpsc::UnboundedReceiver<KeptSignal>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = Backoff::standard();
+    let mut redelivery = Backoff::new(KEPT_REDELIVERY_FIRST_WAIT, KEPT_REDELIVERY_MAX_WAIT);
     loop {
         if *stop.borrow() {
             break;
@@ -141,7 +167,13 @@ async fn socket_task(
         let end = match attempt {
             Ok(link) => {
                 backoff.reset();
-                run_session(&engine, link, &mut requests, &inbound, &mut stop).await
+                let channels = SessionChannels {
+                    requests: &mut requests,
+                    inbound: &inbound,
+                    kept: &mut kept,
+                    redelivery: &mut redelivery,
+                };
+                run_session(&engine, link, channels, &mut stop).await
             }
             Err(end) => end,
         };
@@ -150,6 +182,9 @@ async fn socket_task(
         };
         match end {
             SessionEnd::Stopped => break,
+            SessionEnd::Redeliver => {
+                tracing::debug!("reconnecting so the relay delivers kept messages again");
+            }
             SessionEnd::Fatal(reason) => {
                 strong.set_state(ConnectionState::Closed { reason });
                 fail_queued(&mut requests, "connection closed by the relay");
@@ -246,13 +281,29 @@ fn classify(code: ErrorCode, message: String) -> SessionEnd {
     }
 }
 
+/// What one connected session reads from and writes to.
+struct SessionChannels<'a> {
+    requests: &'a mut mpsc::UnboundedReceiver<Outgoing>,
+    inbound: &'a mpsc::UnboundedSender<Inbound>,
+    kept: &'a mut mpsc::UnboundedReceiver<KeptSignal>,
+    /// The wait before reconnecting for kept deliveries; grows while they
+    /// keep failing, reset by a connection that kept nothing.
+    redelivery: &'a mut Backoff,
+}
+
 async fn run_session(
     engine: &Weak<Engine>,
     mut link: RelayLink,
-    requests: &mut mpsc::UnboundedReceiver<Outgoing>,
-    inbound: &mpsc::UnboundedSender<Inbound>,
+    channels: SessionChannels<'_>,
     stop: &mut watch::Receiver<bool>,
 ) -> SessionEnd {
+    let SessionChannels {
+        requests,
+        inbound,
+        kept,
+        redelivery,
+    } = channels;
+    let mut redeliver_at: Option<tokio::time::Instant> = None;
     let mut pending: HashMap<u64, oneshot::Sender<Result<Response, Error>>> = HashMap::new();
     match engine.upgrade() {
         Some(strong) => {
@@ -301,6 +352,20 @@ async fn run_session(
                         break SessionEnd::Retry(e.to_string());
                     }
                 }
+            }
+            signal = kept.recv() => match signal {
+                Some(KeptSignal::Kept) => {
+                    redeliver_at.get_or_insert_with(|| {
+                        tokio::time::Instant::now() + redelivery.next_delay(&mut OsRng)
+                    });
+                }
+                Some(KeptSignal::Clear) => redelivery.reset(),
+                // The inbound worker is gone: the stop signal follows.
+                None => {}
+            },
+            _ = sleep_until_set(redeliver_at), if redeliver_at.is_some() => {
+                link.close().await;
+                break SessionEnd::Redeliver;
             }
             _ = keepalive.tick() => {
                 if let Err(e) = link.send(Request::Ping).await {
@@ -356,11 +421,21 @@ async fn run_session(
     end
 }
 
+/// Sleeps until `at` (never called with `None`: the select guard checks).
+async fn sleep_until_set(at: Option<tokio::time::Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at).await;
+    }
+}
+
 async fn inbound_worker(
     engine: Weak<Engine>,
     mut inbound: mpsc::UnboundedReceiver<Inbound>,
+    kept: mpsc::UnboundedSender<KeptSignal>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // Whether a delivery was kept since the last QueueEmpty.
+    let mut kept_any = false;
     loop {
         let item = tokio::select! {
             item = inbound.recv() => item,
@@ -383,8 +458,11 @@ async fn inbound_worker(
                     if processed.ack {
                         // Persisted: now the relay may delete it.
                         engine.fire(Request::Ack { seqs: vec![seq] });
+                    } else {
+                        // Kept: the relay delivers it again next connection.
+                        kept_any = true;
+                        let _ = kept.send(KeptSignal::Kept);
                     }
-                    // Else kept: the relay delivers it again next connection.
                 }
                 Err(e) => {
                     // The store failed: do not ack, the relay will redeliver.
@@ -402,6 +480,9 @@ async fn inbound_worker(
                 }
             }
             Inbound::QueueEmpty => {
+                if !std::mem::take(&mut kept_any) {
+                    let _ = kept.send(KeptSignal::Clear);
+                }
                 engine.caught_up.store(true, Ordering::SeqCst);
                 engine.emit(Event::QueueEmpty);
                 // Every earlier delivery is processed: now keys may rotate.

@@ -65,6 +65,16 @@ pub(crate) const KEPT_DELIVERY_MAX_ATTEMPTS: u32 = 8;
 /// [`RELAY_MESSAGE_LIFETIME`] whatever the client does.
 pub(crate) const KEPT_DELIVERY_MIN_AGE: Duration = Duration::from_secs(DAY_SECS);
 
+/// A long-lived connection that kept a delivery reconnects after a
+/// jittered wait starting here (the relay pushes an unacknowledged envelope
+/// again only after a new authentication), so a first message held up by a
+/// passing rate limit shows within seconds, not at the next restart...
+pub(crate) const KEPT_REDELIVERY_FIRST_WAIT: Duration = Duration::from_secs(5);
+
+/// ... doubling while deliveries keep being kept, up to this, so an
+/// envelope that will never open costs a reconnect at most about hourly.
+pub(crate) const KEPT_REDELIVERY_MAX_WAIT: Duration = Duration::from_secs(60 * 60);
+
 /// How long a published identity check of a contact stays good on one
 /// connection before the next send checks again.
 pub(crate) const IDENTITY_RECHECK_AFTER: Duration = Duration::from_secs(10 * 60);

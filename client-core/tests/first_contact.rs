@@ -2,7 +2,8 @@
 //! the directory without claiming any of the sender's one-time prekeys, and
 //! a check that cannot be made right now (here: the receiver's lookup budget
 //! is spent) keeps the message queued at the relay instead of dropping it,
-//! so the next receive shows it.
+//! so the next receive shows it — and a client that stays connected gets it
+//! too, by reconnecting on its own.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,6 +113,21 @@ async fn receive(client: &Client) -> Vec<Event> {
         .expect("receive")
 }
 
+/// Spends `client`'s `ResolveUsername` budget (lookups of names nobody has).
+async fn spend_lookup_budget(client: &Client) {
+    for attempt in 0..100 {
+        match client.send_text(&format!("nobody{attempt}"), "x").await {
+            Err(Error::UnknownUser(_)) => {}
+            Err(Error::Relay {
+                code: ErrorCode::RateLimited,
+                ..
+            }) => return,
+            other => panic!("unexpected answer to a lookup: {other:?}"),
+        }
+    }
+    panic!("the lookup budget never ran out");
+}
+
 fn texts(events: &[Event]) -> Vec<(String, String)> {
     events
         .iter()
@@ -154,21 +170,9 @@ async fn a_rate_limited_first_contact_check_keeps_the_message_for_the_next_recei
     let relay = TestRelay::start(settings).await;
     let (alice, _) = register(&relay.url(), "alice").await;
     let (bob, bob_store) = register(&relay.url(), "bob").await;
-    let mut spent = false;
-    for attempt in 0..5 {
-        match bob.send_text(&format!("nobody{attempt}"), "x").await {
-            Err(Error::UnknownUser(_)) => {}
-            Err(Error::Relay {
-                code: ErrorCode::RateLimited,
-                ..
-            }) => {
-                spent = true;
-                break;
-            }
-            other => panic!("unexpected answer to a lookup: {other:?}"),
-        }
-    }
-    assert!(spent, "bob's lookup budget is spent");
+    spend_lookup_budget(&bob).await;
+    // Offline from here, so only an explicit receive fetches anything.
+    bob.shutdown().await;
 
     alice.send_text("bob", "first contact").await.expect("send");
     alice.flush_outbox(WAIT).await.expect("relay accepted");
@@ -195,6 +199,51 @@ async fn a_rate_limited_first_contact_check_keeps_the_message_for_the_next_recei
         texts(&events),
         vec![("alice".to_owned(), "first contact".to_owned())],
         "{events:?}"
+    );
+    let history = bob.history("alice", 10).await.expect("history");
+    assert_eq!(history.len(), 1, "stored once: {history:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connected_client_gets_a_kept_first_message_without_a_restart() {
+    // Four lookups a minute: one more every 15 s once bob has spent them.
+    let settings = Settings {
+        username_resolves_per_minute: Some(4),
+        ..Settings::default()
+    };
+    let relay = TestRelay::start(settings).await;
+    let (alice, _) = register(&relay.url(), "alice").await;
+    let (bob, _) = register(&relay.url(), "bob").await;
+    let mut events = bob.events();
+    spend_lookup_budget(&bob).await;
+
+    alice
+        .send_text("bob", "while you are online")
+        .await
+        .expect("send");
+    alice.flush_outbox(WAIT).await.expect("relay accepted");
+    // Bob stays connected: first the check fails and the message is kept,
+    // then bob's client reconnects by itself until the relay's redelivery
+    // passes the check.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut seen = Vec::new();
+    while texts(&seen).is_empty() {
+        use futures_util::StreamExt;
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(event)) => seen.push(event),
+            other => panic!("no message in time ({other:?}); saw {seen:?}"),
+        }
+    }
+    assert_eq!(
+        texts(&seen),
+        vec![("alice".to_owned(), "while you are online".to_owned())]
+    );
+    assert!(
+        seen.iter().any(|e| matches!(
+            e,
+            Event::DecryptionFailed { reason, .. } if reason.contains("kept")
+        )),
+        "the first attempt was kept: {seen:?}"
     );
     let history = bob.history("alice", 10).await.expect("history");
     assert_eq!(history.len(), 1, "stored once: {history:?}");
