@@ -73,6 +73,10 @@ pub enum Command {
         /// Seconds to wait for the relay to finish delivering.
         #[arg(long, value_name = "SECS", default_value_t = 10)]
         timeout: u64,
+        /// After printing what is waiting, keep printing events as they
+        /// arrive until interrupted.
+        #[arg(long)]
+        follow: bool,
     },
     /// List contacts and how far their keys are trusted.
     Contacts,
@@ -81,6 +85,9 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Interactive chat (terminal UI).
     Chat,
+    /// Unlock the store once and serve it to other umbra commands and
+    /// scripts (JSON-RPC 2.0 on a Unix socket in the data dir).
+    Daemon(DaemonArgs),
     /// Rename or delete the account.
     #[command(subcommand)]
     Account(AccountCommand),
@@ -105,6 +112,18 @@ pub enum AccountCommand {
         #[arg(long)]
         yes: bool,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DaemonArgs {
+    /// Also serve JSON-RPC on standard input/output (for a parent process);
+    /// the daemon stops when standard input closes.
+    #[arg(long)]
+    pub stdio: bool,
+    /// Also serve on this loopback TCP address (e.g. 127.0.0.1:7900);
+    /// clients authenticate with the token in umbra-daemon.token.
+    #[arg(long, value_name = "ADDR")]
+    pub tcp: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -145,7 +164,13 @@ mod tests {
         .unwrap();
         assert!(cli.json);
         assert_eq!(cli.data_dir, Some(PathBuf::from("/tmp/a")));
-        assert!(matches!(cli.command, Command::Receive { timeout: 3 }));
+        assert!(matches!(
+            cli.command,
+            Command::Receive {
+                timeout: 3,
+                follow: false
+            }
+        ));
     }
 
     #[test]
@@ -206,6 +231,22 @@ mod tests {
         assert_eq!(stray.exit_code(), 2);
         let bare = Cli::try_parse_from(["umbra", "account"]).unwrap_err();
         assert_eq!(bare.exit_code(), 2);
+    }
+
+    #[test]
+    fn daemon_and_follow_flags_parse() {
+        let cli =
+            Cli::try_parse_from(["umbra", "daemon", "--stdio", "--tcp", "127.0.0.1:7900"]).unwrap();
+        match cli.command {
+            Command::Daemon(args) => {
+                assert!(args.stdio);
+                assert_eq!(args.tcp, Some("127.0.0.1:7900".parse().unwrap()));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["umbra", "daemon", "--tcp", "localhost"]).is_err());
+        let cli = Cli::try_parse_from(["umbra", "receive", "--follow"]).unwrap();
+        assert!(matches!(cli.command, Command::Receive { follow: true, .. }));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 mod cli;
 mod commands;
 mod core_errors;
+mod daemon;
 mod data_dir;
 mod exit_status;
 mod output;
@@ -92,6 +93,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        // A daemon serving this directory does the work: no password, no
+        // key stretching, no waiting on the lock it holds.
+        if let Some(daemon) = daemon::client::DaemonConnection::find(&session.data_dir).await {
+            return daemon::client::dispatch(daemon, &session, &cli.command).await;
+        }
         session.lock_data_dir().await?;
         dispatch(&session, &cli.command).await
     })
@@ -109,10 +115,18 @@ async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitSt
             message,
             timeout,
         } => send::run(session, username, message, Duration::from_secs(*timeout)).await,
-        Command::Receive { timeout } => receive::run(session, Duration::from_secs(*timeout)).await,
+        Command::Receive {
+            timeout,
+            follow: false,
+        } => receive::run(session, Duration::from_secs(*timeout)).await,
+        Command::Receive {
+            timeout,
+            follow: true,
+        } => follow::run(session, Duration::from_secs(*timeout)).await,
         Command::Contacts => contacts::run(session).await,
         Command::Verify(args) => verify::run(session, args).await,
         Command::Chat => tui::run(session).await,
+        Command::Daemon(args) => daemon::run(session, args).await,
         Command::Account(AccountCommand::Rename { new_username }) => {
             account::rename(session, new_username).await
         }

@@ -12,13 +12,13 @@
 
 use std::io::Write;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::sanitize::SafeText;
 
 /// How far a contact has verified identity keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trust {
     /// Key seen and used, never compared out of band.
@@ -40,7 +40,7 @@ impl Trust {
 }
 
 /// How far an outgoing message has got.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Delivery {
     /// Written locally, not yet acknowledged by the relay.
@@ -66,7 +66,7 @@ impl Delivery {
 }
 
 /// One line of output.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Record {
     /// An incoming message.
@@ -304,7 +304,6 @@ impl<W: Write> Printer<W> {
         Ok(())
     }
 
-    #[cfg(test)]
     pub fn into_inner(self) -> W {
         self.out
     }

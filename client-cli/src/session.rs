@@ -22,7 +22,9 @@ use crate::password::{Password, PasswordSource, Purpose};
 pub struct Session {
     pub server: String,
     pub data_dir: PathBuf,
-    password: PasswordSource,
+    /// Why there is none is only an error once a password is needed: a
+    /// command routed through a daemon needs none.
+    password: Result<PasswordSource, String>,
     pub json: bool,
     /// The data directory's one-writer lock, held for the whole command.
     dir_lock: Option<Arc<DataDirLock>>,
@@ -40,7 +42,8 @@ impl Session {
         Ok(Self {
             server: cli.server.clone(),
             data_dir,
-            password: PasswordSource::from_environment(cli.password_command.as_deref())?,
+            password: PasswordSource::from_environment(cli.password_command.as_deref())
+                .map_err(|e| e.to_string()),
             json: cli.json,
             dir_lock: None,
         })
@@ -81,7 +84,10 @@ impl Session {
     }
 
     pub fn password(&self, label: &str, purpose: Purpose) -> Result<Password, Failure> {
-        self.password.read(label, purpose)
+        match &self.password {
+            Ok(source) => source.read(label, purpose),
+            Err(why) => Err(Failure::user(why.clone())),
+        }
     }
 
     /// Unlocks the local store of an account set up earlier (no network).

@@ -190,6 +190,20 @@ fn a_verified_contact_whose_key_changes_must_be_verified_again() {
 
     let (new_number, trust) = safety_record(&alice.json_run_any(&["verify", "bob"]), "bob");
     assert_eq!(trust, "changed");
+    assert_ne!(
+        new_number, old_number,
+        "a new key gave the same safety number"
+    );
+    assert_eq!(
+        inbox.of_type("key_changed")[0]["safety_number"],
+        new_number.as_str(),
+        "the key_changed record shows the new number"
+    );
+    // The number verified for the old key does not vouch for the new one.
+    let stale = ["verify", "bob", "--mark-verified", old_number.as_str()];
+    let out = alice.run(&stale);
+    assert_ne!(out.code, Some(0), "the old number verified the new key");
+    assert_eq!(alice.trust_in("bob").as_deref(), Some("changed"));
     alice.json_ok(&["verify", "bob", "--mark-verified", &new_number]);
     assert_eq!(alice.trust_in("bob").as_deref(), Some("verified"));
     alice.send("bob", "verified again");

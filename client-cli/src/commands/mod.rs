@@ -4,6 +4,8 @@
 
 pub mod account;
 pub mod contacts;
+pub mod daemon;
+pub mod follow;
 pub mod receive;
 pub mod send;
 pub mod verify;

@@ -29,7 +29,7 @@ pub async fn run(session: &Session, timeout: Duration) -> anyhow::Result<ExitSta
     result
 }
 
-async fn receive<W: std::io::Write>(
+pub(crate) async fn receive<W: std::io::Write>(
     client: &Client,
     printer: &mut Printer<W>,
     timeout: Duration,
@@ -68,7 +68,7 @@ async fn receive<W: std::io::Write>(
 }
 
 /// The unreported messages that this run's events do not already carry.
-fn earlier_messages<'a>(
+pub(crate) fn earlier_messages<'a>(
     unreported: &'a [UnreportedMessage],
     events: &[Event],
 ) -> Vec<&'a UnreportedMessage> {
@@ -85,7 +85,7 @@ fn earlier_messages<'a>(
         .collect()
 }
 
-fn message_record(message: &UnreportedMessage) -> Record {
+pub(crate) fn message_record(message: &UnreportedMessage) -> Record {
     Record::Message {
         from: message.from.clone(),
         id: message.id.to_hex(),

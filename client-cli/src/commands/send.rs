@@ -32,15 +32,15 @@ const MAX_STDIN_BYTES: u64 = 1024 * 1024;
 /// How long to wait for the outcome event after the outbox drained.
 const OUTCOME_GRACE: Duration = Duration::from_secs(2);
 
-enum Outcome {
+pub(crate) enum Outcome {
     Accepted,
     Refused(String),
 }
 
 /// What happened while the client was connected for this send.
-struct Sending {
-    id: MessageId,
-    outcome: Outcome,
+pub(crate) struct Sending {
+    pub(crate) id: MessageId,
+    pub(crate) outcome: Outcome,
     /// Notices the connection delivered meanwhile (receipts, key changes,
     /// outcomes of earlier sends): printed like `receive` would. Incoming
     /// messages are not among them; they wait for `receive`.
@@ -99,7 +99,7 @@ pub async fn run(
     }
 }
 
-async fn send_and_wait(
+pub(crate) async fn send_and_wait(
     client: &Client,
     to: &str,
     body: &str,
@@ -203,7 +203,7 @@ fn is_outcome_of(event: &Event, id: MessageId) -> bool {
     matches!(event, Event::Sent { id: x, .. } | Event::SendFailed { id: x, .. } if *x == id)
 }
 
-fn read_stdin() -> anyhow::Result<String> {
+pub(crate) fn read_stdin() -> anyhow::Result<String> {
     let mut bytes = Vec::new();
     std::io::stdin()
         .take(MAX_STDIN_BYTES + 1)

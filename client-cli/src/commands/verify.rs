@@ -15,19 +15,21 @@ use umbra_client_core::{Client, SafetyNumber, TrustLevel};
 use crate::cli::VerifyArgs;
 use crate::commands::contacts::trust_of;
 use crate::exit_status::{ExitStatus, Failure};
-use crate::output::{Record, Trust};
+use crate::output::{Printer, Record, Trust};
 use crate::session::Session;
 
 pub async fn run(session: &Session, args: &VerifyArgs) -> anyhow::Result<ExitStatus> {
     let client = session.open_client().await?;
-    let result = verify(&client, session, args).await;
+    let result = verify(&client, &mut session.printer(), args).await;
     client.shutdown().await;
     result
 }
 
-async fn verify(
+/// The command's work, printing to `printer` (stdout, or a buffer for the
+/// daemon).
+pub(crate) async fn verify<W: std::io::Write>(
     client: &Client,
-    session: &Session,
+    printer: &mut Printer<W>,
     args: &VerifyArgs,
 ) -> anyhow::Result<ExitStatus> {
     let peer = args.username.as_str();
@@ -36,7 +38,6 @@ async fn verify(
         .await
         .with_context(|| format!("computing the safety number with {peer}"))?;
     let trust = current_trust(client, peer).await?;
-    let mut printer = session.printer();
 
     if let Some(quoted) = &args.mark_verified {
         require_match(peer, &number, quoted)?;

@@ -1,0 +1,57 @@
+//! `receive --follow` without a daemon: print what is waiting (as
+//! `receive` does), then every event as it arrives, until interrupted.
+//!
+//! Must never print a message twice (one that arrived while the first batch
+//! was printed is already reported and skipped) or mark one reported before
+//! it was printed.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use umbra_client_core::{Client, Event};
+
+use crate::commands::receive::{message_record, receive, records_for};
+use crate::exit_status::ExitStatus;
+use crate::output::Printer;
+use crate::session::Session;
+
+pub async fn run(session: &Session, timeout: Duration) -> anyhow::Result<ExitStatus> {
+    let client = session.open_client().await?;
+    // Subscribed before the first batch, so nothing falls between the two.
+    let events = client.events();
+    let result = follow(&client, events, &mut session.printer(), timeout).await;
+    client.shutdown().await;
+    result
+}
+
+async fn follow<W: std::io::Write>(
+    client: &Client,
+    mut events: futures_util::stream::BoxStream<'static, Event>,
+    printer: &mut Printer<W>,
+    timeout: Duration,
+) -> anyhow::Result<ExitStatus> {
+    receive(client, printer, timeout).await?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        let event = tokio::select! {
+            event = events.next() => match event {
+                Some(event) => event,
+                None => return Ok(ExitStatus::Success),
+            },
+            _ = tokio::signal::ctrl_c() => return Ok(ExitStatus::Success),
+            _ = terminate.recv() => return Ok(ExitStatus::Success),
+        };
+        if let Event::Message { id, .. } = &event {
+            // Printed from the store, and only if nothing printed it yet.
+            let unreported = client.unreported_messages().await?;
+            if let Some(message) = unreported.into_iter().find(|m| m.id == *id) {
+                printer.emit(&message_record(&message))?;
+                client.mark_reported(std::slice::from_ref(&message)).await?;
+            }
+            continue;
+        }
+        for record in records_for(client, event).await {
+            printer.emit(&record)?;
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! The other side: how a plain `umbra` command finds a daemon serving its
+//! data directory and runs through it, with no password prompt and no key
+//! stretching, printing and exiting exactly as it would on its own.
+//!
+//! Discovery is a `connect(2)` on the socket: a live daemon accepts at
+//! once; a socket file left by a dead one refuses at once (ECONNREFUSED),
+//! and the command then takes the data-dir lock as usual, so a stale file
+//! never blocks anything.
+//!
+//! Must never: ask for a password when a daemon answers, print a record it
+//! did not get from the daemon, or exit 0 for a request the daemon failed.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde_json::{json, Value};
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::UnixStream;
+
+use super::protocol::{exit_status_from, read_frame, status_of_code, Frame};
+use crate::cli::{AccountCommand, Command};
+use crate::exit_status::{ExitStatus, Failure};
+use crate::output::{Printer, Record};
+use crate::session::Session;
+
+/// Responses can carry many records (a long `receive`).
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Added to a command's own timeout before giving up on the daemon.
+const DAEMON_GRACE: Duration = Duration::from_secs(30);
+
+/// A connection to the daemon of one data directory.
+pub struct DaemonConnection {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    next_id: u64,
+}
+
+/// A JSON-RPC error from the daemon.
+struct RpcError {
+    code: i64,
+    message: String,
+    data: Value,
+}
+
+impl DaemonConnection {
+    /// Connects to the daemon serving `data_dir`, if one is running.
+    pub async fn find(data_dir: &Path) -> Option<Self> {
+        let path = super::socket_path(data_dir).ok()?;
+        let stream = UnixStream::connect(&path).await.ok()?;
+        let (reader, writer) = stream.into_split();
+        Some(Self {
+            reader: BufReader::new(reader),
+            writer,
+            next_id: 1,
+        })
+    }
+
+    async fn write(&mut self, value: &Value) -> anyhow::Result<()> {
+        let mut line = value.to_string();
+        line.push('\n');
+        self.writer
+            .write_all(line.as_bytes())
+            .await
+            .map_err(|e| daemon_gone(&e.to_string()))?;
+        Ok(())
+    }
+
+    /// Sends a request and returns its id.
+    async fn request(&mut self, method: &str, params: Value) -> anyhow::Result<u64> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.write(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await?;
+        Ok(id)
+    }
+
+    /// The next line from the daemon (a response or a notification).
+    async fn next(&mut self) -> anyhow::Result<Value> {
+        match read_frame(&mut self.reader, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| daemon_gone(&e.to_string()))?
+        {
+            Frame::Line(line) => serde_json::from_slice(&line).map_err(|e| {
+                Failure::new(
+                    ExitStatus::Internal,
+                    format!("the daemon sent garbage: {e}"),
+                )
+                .into()
+            }),
+            Frame::TooLong => {
+                Err(Failure::new(ExitStatus::Internal, "the daemon's answer is too large").into())
+            }
+            Frame::Eof => Err(daemon_gone("it closed the connection").into()),
+        }
+    }
+
+    /// One call: waits for its response, skipping notifications.
+    async fn call(
+        &mut self,
+        method: &str,
+        params: Value,
+        wait: Duration,
+    ) -> anyhow::Result<Result<Value, RpcError>> {
+        let id = self.request(method, params).await?;
+        let answer = async {
+            loop {
+                let value = self.next().await?;
+                if value.get("id").and_then(Value::as_u64) == Some(id) {
+                    return anyhow::Ok(value);
+                }
+            }
+        };
+        let value = tokio::time::timeout(wait, answer).await.map_err(|_| {
+            Failure::new(
+                ExitStatus::Network,
+                format!("the daemon did not answer {method} within {wait:?}"),
+            )
+        })??;
+        if let Some(error) = value.get("error") {
+            return Ok(Err(RpcError {
+                code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
+                message: error
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+                data: error.get("data").cloned().unwrap_or(Value::Null),
+            }));
+        }
+        Ok(Ok(value.get("result").cloned().unwrap_or(Value::Null)))
+    }
+}
+
+fn daemon_gone(why: &str) -> Failure {
+    Failure::new(
+        ExitStatus::Network,
+        format!("lost the umbra daemon ({why})"),
+    )
+}
+
+/// Runs `command` through the daemon.
+pub async fn dispatch(
+    mut daemon: DaemonConnection,
+    session: &Session,
+    command: &Command,
+) -> anyhow::Result<ExitStatus> {
+    let mut printer = session.printer();
+    let (method, params, wait) = match command {
+        Command::Whoami => ("whoami", json!({}), DAEMON_GRACE),
+        Command::Contacts => ("contacts", json!({}), DAEMON_GRACE),
+        Command::Send {
+            username,
+            message,
+            timeout,
+        } => {
+            let body = if message == "-" {
+                crate::commands::send::read_stdin()?
+            } else {
+                message.clone()
+            };
+            (
+                "send",
+                json!({"to": username, "message": body, "timeout": timeout}),
+                Duration::from_secs(*timeout) + DAEMON_GRACE,
+            )
+        }
+        Command::Receive {
+            timeout,
+            follow: true,
+        } => {
+            return follow(daemon, &mut printer, *timeout).await;
+        }
+        Command::Receive {
+            timeout,
+            follow: false,
+        } => (
+            "receive",
+            json!({"timeout": timeout}),
+            Duration::from_secs(*timeout) + DAEMON_GRACE,
+        ),
+        Command::Verify(args) => (
+            "verify",
+            json!({"username": args.username, "mark_verified": args.mark_verified, "accept": args.accept}),
+            DAEMON_GRACE,
+        ),
+        other => return Err(held_by_daemon(session, other).into()),
+    };
+    let answer = daemon.call(method, params, wait).await?;
+    let status = finish(answer, &mut printer)?;
+    if let (Command::Verify(args), ExitStatus::UntrustedKey) = (command, status) {
+        if args.accept.is_none() && args.mark_verified.is_none() {
+            eprintln!(
+                "compare the number with {peer}, then: umbra verify {peer} --accept 'NUMBER'",
+                peer = crate::sanitize::SafeText::line(&args.username)
+            );
+        }
+    }
+    Ok(status)
+}
+
+/// Prints a call's records and turns its outcome into this process's.
+fn finish<W: std::io::Write>(
+    answer: Result<Value, RpcError>,
+    printer: &mut Printer<W>,
+) -> anyhow::Result<ExitStatus> {
+    match answer {
+        Ok(result) => {
+            print_records(result.get("records"), printer)?;
+            let code = result.get("exit_code").and_then(Value::as_u64).unwrap_or(0);
+            Ok(u8::try_from(code)
+                .ok()
+                .and_then(exit_status_from)
+                .unwrap_or(ExitStatus::Internal))
+        }
+        Err(error) => {
+            print_records(error.data.get("records"), printer)?;
+            let status = status_of_code(error.code).unwrap_or(ExitStatus::Internal);
+            let message = if status_of_code(error.code).is_some() {
+                error.message
+            } else {
+                format!(
+                    "the daemon refused the request: {} ({})",
+                    error.message, error.code
+                )
+            };
+            Err(Failure::new(status, message).into())
+        }
+    }
+}
+
+fn print_records<W: std::io::Write>(
+    records: Option<&Value>,
+    printer: &mut Printer<W>,
+) -> anyhow::Result<()> {
+    for value in records.and_then(Value::as_array).into_iter().flatten() {
+        // A record type this binary does not know (a newer daemon) is skipped.
+        if let Ok(record) = serde_json::from_value::<Record>(value.clone()) {
+            printer.emit(&record)?;
+        }
+    }
+    Ok(())
+}
+
+/// `receive --follow` through the daemon: subscribe first, drain what is
+/// waiting, then print each event as it comes until interrupted.
+async fn follow<W: std::io::Write>(
+    mut daemon: DaemonConnection,
+    printer: &mut Printer<W>,
+    timeout: u64,
+) -> anyhow::Result<ExitStatus> {
+    daemon.request("subscribe", json!({})).await?;
+    let id = daemon
+        .request("receive", json!({"timeout": timeout}))
+        .await?;
+    let mut early = Vec::new();
+    let drained = loop {
+        let value = daemon.next().await?;
+        if value.get("id").and_then(Value::as_u64) == Some(id) {
+            break value;
+        }
+        if value.get("method").and_then(Value::as_str) == Some("event") {
+            early.push(value);
+        }
+    };
+    let mut shown: HashSet<String> = HashSet::new();
+    for record in drained
+        .pointer("/result/records")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(id) = message_id(record) {
+            shown.insert(id.to_owned());
+        }
+    }
+    if let Some(error) = drained.get("error") {
+        let answer = Err(RpcError {
+            code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
+            message: error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            data: error.get("data").cloned().unwrap_or(Value::Null),
+        });
+        return finish(answer, printer);
+    }
+    finish(Ok(drained["result"].clone()), printer)?;
+    for value in early {
+        show_event(&mut daemon, printer, &mut shown, &value).await?;
+    }
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            value = daemon.next() => {
+                let value = value?;
+                if value.get("method").and_then(Value::as_str) == Some("event") {
+                    show_event(&mut daemon, printer, &mut shown, &value).await?;
+                }
+            }
+            _ = tokio::signal::ctrl_c() => return Ok(ExitStatus::Success),
+            _ = terminate.recv() => return Ok(ExitStatus::Success),
+        }
+    }
+}
+
+fn message_id(record: &Value) -> Option<&str> {
+    (record.get("type")? == "message").then(|| record.get("id")?.as_str())?
+}
+
+async fn show_event<W: std::io::Write>(
+    daemon: &mut DaemonConnection,
+    printer: &mut Printer<W>,
+    shown: &mut HashSet<String>,
+    notification: &Value,
+) -> anyhow::Result<()> {
+    let record = &notification["params"];
+    let id = message_id(record).map(str::to_owned);
+    if let Some(id) = &id {
+        if !shown.insert(id.clone()) {
+            return Ok(());
+        }
+    }
+    if let Ok(parsed) = serde_json::from_value::<Record>(record.clone()) {
+        printer.emit(&parsed)?;
+    }
+    // Only after printing, as `receive` does. The answer is not awaited:
+    // it arrives among the notifications and is skipped.
+    if let Some(id) = id {
+        daemon
+            .request("mark_reported", json!({"ids": [id]}))
+            .await
+            .context("marking a message reported")?;
+    }
+    Ok(())
+}
+
+/// Commands the daemon does not serve: say what holds the directory
+/// instead of waiting on its lock.
+fn held_by_daemon(session: &Session, command: &Command) -> Failure {
+    let what = match command {
+        Command::Chat => "`umbra chat` does not go through the daemon yet; \
+                          use `umbra receive --follow` and `umbra send`, or stop the daemon"
+            .to_owned(),
+        Command::Daemon(_) => "a daemon is already running for it".to_owned(),
+        Command::Account(AccountCommand::Delete { .. })
+        | Command::Account(AccountCommand::Rename { .. })
+        | Command::Register { .. }
+        | Command::Login { .. }
+        | Command::Logout => {
+            "stop the daemon (SIGTERM or Ctrl-C) before changing the account".to_owned()
+        }
+        _ => "stop the daemon to run this command".to_owned(),
+    };
+    Failure::local(format!(
+        "a daemon holds this data dir ({}): {what}",
+        session.data_dir.display()
+    ))
+}

@@ -1,0 +1,356 @@
+//! The daemon's methods: each runs what the matching `umbra` command runs,
+//! against the one unlocked [`Client`], and answers with the records that
+//! command would print (the `--json` shapes of output.rs) plus its exit
+//! status, so there is one schema and a routed command behaves the same.
+//!
+//! Must never: report a message as received twice to `receive` after a
+//! subscriber marked it reported, print a `sent` record for a send whose
+//! caller already got its outcome, or let one method's failure touch
+//! another connection.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, Mutex};
+use umbra_client_core::{Client, Event, MessageId};
+
+use crate::cli::VerifyArgs;
+use crate::commands::contacts;
+use crate::commands::receive::{earlier_messages, message_record, records_for};
+use crate::commands::send::{send_and_wait, Outcome};
+use crate::commands::verify;
+use crate::daemon::protocol::{app_code, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND};
+use crate::exit_status::{classify, ExitStatus, Failure};
+use crate::output::{Printer, Record};
+
+/// How many events a slow subscriber may fall behind before it is told it
+/// lagged (it then misses them; messages stay in the store for `receive`).
+const SUBSCRIBER_BUFFER: usize = 1024;
+
+/// The shared state behind every connection.
+pub struct Daemon {
+    pub client: Client,
+    /// Sends whose outcome a `send` caller already received: `receive`
+    /// drops their `sent`/`send_failed` events, as a direct `send` consumes
+    /// its own.
+    answered_sends: Mutex<HashSet<MessageId>>,
+    /// Event records for subscribers, already in their wire shape.
+    pub events: broadcast::Sender<Value>,
+}
+
+/// Why a method failed.
+#[derive(Debug)]
+pub struct MethodError {
+    pub code: i64,
+    pub message: String,
+    pub data: Option<Value>,
+}
+
+impl MethodError {
+    fn rpc(code: i64, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// A failure of the command itself, with the exit status it has without
+    /// the daemon and whatever it printed before failing.
+    fn command(error: &anyhow::Error, records: Vec<Value>) -> Self {
+        let status = classify(error);
+        Self {
+            code: app_code(status),
+            message: format!("{error:#}"),
+            data: Some(json!({"exit_code": status.code(), "records": records})),
+        }
+    }
+}
+
+impl Daemon {
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            answered_sends: Mutex::new(HashSet::new()),
+            events: broadcast::channel(SUBSCRIBER_BUFFER).0,
+        }
+    }
+
+    /// Runs one method. `subscribe`/`unsubscribe`/`auth` belong to the
+    /// connection and are handled by the server.
+    pub async fn call(&self, method: &str, params: Value) -> Result<Value, MethodError> {
+        match method {
+            "whoami" => Ok(self.whoami()),
+            "contacts" => self.contacts().await,
+            "send" => self.send(parse(params)?).await,
+            "receive" => self.receive(parse(params)?).await,
+            "verify" => self.verify(parse(params)?).await,
+            "mark_reported" => self.mark_reported(parse(params)?).await,
+            "daemon.info" => Ok(json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "pid": std::process::id(),
+                "schema": 1,
+            })),
+            other => Err(MethodError::rpc(
+                METHOD_NOT_FOUND,
+                format!("no method {other:?}"),
+            )),
+        }
+    }
+
+    fn whoami(&self) -> Value {
+        let me = self.client.whoami();
+        done(
+            &[Record::Account {
+                username: me.username,
+                account_id: me.account_id,
+                device_id: me.device_id,
+                server: me.server_url,
+            }],
+            ExitStatus::Success,
+        )
+    }
+
+    async fn contacts(&self) -> Result<Value, MethodError> {
+        let contacts = self.client.contacts().await.map_err(|e| {
+            MethodError::command(&anyhow::Error::new(e).context("listing contacts"), vec![])
+        })?;
+        let mut printer = Printer::new(true, Vec::new());
+        let status = contacts::print(contacts, &mut printer)
+            .map_err(|e| MethodError::command(&e, vec![]))?;
+        Ok(json!({"records": json_lines(&printer.into_inner()), "exit_code": status.code()}))
+    }
+
+    async fn send(&self, params: SendParams) -> Result<Value, MethodError> {
+        if params.message.trim().is_empty() {
+            let error = Failure::user("the message is empty").into();
+            return Err(MethodError::command(&error, vec![]));
+        }
+        let timeout = Duration::from_secs(params.timeout.unwrap_or(30));
+        let sending = send_and_wait(&self.client, &params.to, &params.message, timeout)
+            .await
+            .map_err(|e| MethodError::command(&e, vec![]))?;
+        self.answered_sends.lock().await.insert(sending.id);
+        match sending.outcome {
+            Outcome::Accepted => Ok(done(
+                &[Record::Sent {
+                    to: params.to,
+                    id: sending.id.to_hex(),
+                    sent_at: time::OffsetDateTime::now_utc(),
+                }],
+                ExitStatus::Success,
+            )),
+            Outcome::Refused(reason) => {
+                let record = Record::SendFailed {
+                    to: params.to.clone(),
+                    id: sending.id.to_hex(),
+                    reason: reason.clone(),
+                };
+                let error = Failure::new(
+                    ExitStatus::Network,
+                    format!("the relay refused the message to {}: {reason}", params.to),
+                )
+                .into();
+                Err(MethodError::command(&error, vec![to_value(&record)]))
+            }
+        }
+    }
+
+    /// `umbra receive`, on a connection that is already up: what arrived
+    /// since the last `receive` and is still unreported, then `drained`.
+    async fn receive(&self, params: ReceiveParams) -> Result<Value, MethodError> {
+        let timeout = Duration::from_secs(params.timeout.unwrap_or(10));
+        let fail = |e: umbra_client_core::Error, what: &'static str| {
+            MethodError::command(&anyhow::Error::new(e).context(what), vec![])
+        };
+        let events = self
+            .client
+            .receive_until_empty(timeout)
+            .await
+            .map_err(|e| fail(e, "receiving from the relay"))?;
+        let unreported = self
+            .client
+            .unreported_messages()
+            .await
+            .map_err(|e| fail(e, "reading the local history"))?;
+        let still_unreported: HashSet<MessageId> = unreported.iter().map(|m| m.id).collect();
+        let mut records: Vec<Record> = earlier_messages(&unreported, &events)
+            .into_iter()
+            .map(message_record)
+            .collect();
+        let mut answered = self.answered_sends.lock().await;
+        for event in events {
+            match &event {
+                // A subscriber (or the TUI) already showed it.
+                Event::Message { id, .. } if !still_unreported.contains(id) => continue,
+                Event::Sent { id, .. } | Event::SendFailed { id, .. } if answered.remove(id) => {
+                    continue
+                }
+                _ => {}
+            }
+            records.extend(records_for(&self.client, event).await);
+        }
+        drop(answered);
+        let count = records
+            .iter()
+            .filter(|r| matches!(r, Record::Message { .. }))
+            .count();
+        records.push(Record::Drained {
+            count: u64::try_from(count).unwrap_or(u64::MAX),
+        });
+        // The caller prints after this returns; a crash of the caller in
+        // between loses the print, which a direct `receive` avoids. The
+        // daemon cannot know when a remote peer has printed, so a client
+        // that cares uses `subscribe` + `mark_reported` instead.
+        self.client
+            .mark_reported(&unreported)
+            .await
+            .map_err(|e| fail(e, "recording the printed messages"))?;
+        Ok(done(&records, ExitStatus::Success))
+    }
+
+    async fn verify(&self, params: VerifyParams) -> Result<Value, MethodError> {
+        let args = VerifyArgs {
+            username: params.username,
+            mark_verified: params.mark_verified,
+            accept: params.accept,
+        };
+        if args.mark_verified.is_some() && args.accept.is_some() {
+            return Err(MethodError::rpc(
+                INVALID_PARAMS,
+                "mark_verified and accept exclude each other",
+            ));
+        }
+        let mut printer = Printer::new(true, Vec::new());
+        let result = verify::verify(&self.client, &mut printer, &args).await;
+        let records = json_lines(&printer.into_inner());
+        match result {
+            Ok(status) => Ok(json!({"records": records, "exit_code": status.code()})),
+            Err(e) => Err(MethodError::command(&e, records)),
+        }
+    }
+
+    async fn mark_reported(&self, params: MarkParams) -> Result<Value, MethodError> {
+        let wanted: HashSet<&str> = params.ids.iter().map(String::as_str).collect();
+        let fail = |e: umbra_client_core::Error| {
+            MethodError::command(
+                &anyhow::Error::new(e).context("marking messages reported"),
+                vec![],
+            )
+        };
+        let unreported = self.client.unreported_messages().await.map_err(fail)?;
+        let chosen: Vec<_> = unreported
+            .into_iter()
+            .filter(|m| wanted.contains(m.id.to_hex().as_str()))
+            .collect();
+        self.client.mark_reported(&chosen).await.map_err(fail)?;
+        Ok(json!({"marked": chosen.len()}))
+    }
+
+    /// Turns one client event into the notifications subscribers get.
+    pub async fn publish(&self, event: Event) {
+        if self.events.receiver_count() == 0 {
+            return;
+        }
+        let values = match event {
+            // Not a record of any command: only subscribers see typing.
+            Event::Typing { from, started } => {
+                vec![json!({"type": "typing", "from": from, "started": started})]
+            }
+            other => records_for(&self.client, other)
+                .await
+                .iter()
+                .map(to_value)
+                .collect(),
+        };
+        for value in values {
+            // No subscriber left is fine.
+            let _ = self.events.send(value);
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendParams {
+    to: String,
+    message: String,
+    timeout: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReceiveParams {
+    timeout: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyParams {
+    username: String,
+    mark_verified: Option<String>,
+    accept: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MarkParams {
+    ids: Vec<String>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(params: Value) -> Result<T, MethodError> {
+    serde_json::from_value(params)
+        .map_err(|e| MethodError::rpc(INVALID_PARAMS, format!("invalid params: {e}")))
+}
+
+fn to_value(record: &Record) -> Value {
+    serde_json::to_value(record).unwrap_or_else(
+        |e| json!({"type": "internal_error", "code": INTERNAL_ERROR, "reason": e.to_string()}),
+    )
+}
+
+fn done(records: &[Record], status: ExitStatus) -> Value {
+    let records: Vec<Value> = records.iter().map(to_value).collect();
+    json!({"records": records, "exit_code": status.code()})
+}
+
+/// The records a command printed in `--json` form, back as values.
+fn json_lines(bytes: &[u8]) -> Vec<Value> {
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .filter_map(|line| serde_json::from_slice(line).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_json_lines_come_back_as_the_same_values() {
+        let record = Record::Done {
+            action: "accept".into(),
+            detail: "bob\u{202e} ok".into(),
+        };
+        let mut printer = Printer::new(true, Vec::new());
+        printer.emit(&record).unwrap();
+        printer.emit(&Record::Drained { count: 2 }).unwrap();
+        let values = json_lines(&printer.into_inner());
+        assert_eq!(
+            values,
+            vec![to_value(&record), json!({"type": "drained", "count": 2})]
+        );
+    }
+
+    #[test]
+    fn unknown_params_are_refused() {
+        let err = parse::<SendParams>(json!({"to": "bob", "message": "hi", "password": "x"}))
+            .err()
+            .unwrap();
+        assert_eq!(err.code, INVALID_PARAMS);
+        assert!(parse::<SendParams>(json!({"to": "bob"})).is_err());
+    }
+}

@@ -1,0 +1,394 @@
+//! `umbra daemon` over real processes (docs/CLI.md, "Daemon"): commands
+//! started while a daemon serves their data directory go through it with no
+//! password at all, `receive --follow` streams what arrives, the socket is
+//! private, garbage gets a JSON-RPC parse error without hurting the daemon,
+//! and a dead daemon's socket file never blocks a later command.
+//!
+//! Must never: pass because a command quietly ran on its own (every routed
+//! command runs without any password source, so it can only succeed
+//! through the daemon), or wait without a bound (every wait has a deadline
+//! that fails the test, far beyond what the work takes).
+
+mod client_support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use client_support::{json_records, start_relay, Outcome, User, SEND_TIMEOUT};
+use serde_json::Value;
+use umbra_e2e::Cli;
+
+/// The daemon's socket inside the data directory (docs/CLI.md).
+const SOCKET_FILE: &str = "umbra-daemon.sock";
+
+/// A bound on every wait in this suite; only a hang reaches it.
+const HANG_GUARD: Duration = Duration::from_secs(120);
+
+/// Exit status for an unusable (here: daemon-held) data directory.
+const LOCAL_DATA: i32 = 7;
+
+/// A running `umbra daemon`.
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+    _stderr: mpsc::Receiver<String>,
+}
+
+impl Daemon {
+    /// Starts `umbra daemon` for `user` and waits until it serves.
+    fn start(user: &User) -> Daemon {
+        let mut child = user
+            .cli
+            .command(&["daemon"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn umbra daemon");
+        let lines = lines_of(child.stderr.take().expect("stderr"));
+        let mut seen = Vec::new();
+        loop {
+            match lines.recv_timeout(HANG_GUARD) {
+                Ok(line) if line.contains("serving on") => break,
+                Ok(line) => seen.push(line),
+                Err(_) => panic!("umbra daemon never started serving; stderr: {seen:?}"),
+            }
+        }
+        Daemon {
+            child,
+            socket: user.cli.data_dir().join(SOCKET_FILE),
+            _stderr: lines,
+        }
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    fn terminate(mut self) -> Option<i32> {
+        signal(self.child.id(), "TERM");
+        self.child.wait().expect("wait for the daemon").code()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
+/// Each line of `stream`, read on a thread.
+fn lines_of(stream: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// `umbra ARGS` for `cli` with no password source at all and a short lock
+/// wait: it can only succeed through a daemon.
+fn without_password(cli: &Cli, args: &[&str]) -> Command {
+    let mut command = cli.command(args);
+    command
+        .env_remove("UMBRA_PASSWORD_FILE")
+        .env("UMBRA_LOCK_WAIT_SECS", "1")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs a command to completion, killing it if it outlives the guard.
+fn run(mut command: Command) -> Outcome {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn umbra");
+    let pid = child.id();
+    let finished = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let finished = finished.clone();
+        std::thread::spawn(move || {
+            let step = Duration::from_millis(100);
+            let mut waited = Duration::ZERO;
+            while !finished.load(Ordering::SeqCst) && waited < HANG_GUARD {
+                std::thread::sleep(step);
+                waited += step;
+            }
+            if !finished.load(Ordering::SeqCst) {
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(pid.to_string())
+                    .status();
+            }
+        })
+    };
+    let out = child.wait_with_output().expect("wait for umbra");
+    finished.store(true, Ordering::SeqCst);
+    let _ = watchdog.join();
+    Outcome::from(out)
+}
+
+#[test]
+fn parallel_sends_without_a_password_go_through_the_daemon_and_all_arrive() {
+    let relay = start_relay();
+    let alice = User::register(&relay, "alice", "alice's password");
+    let bob = User::register(&relay, "bob", "bob's password");
+    let daemon = Daemon::start(&alice);
+
+    let bodies: Vec<String> = (1..=4).map(|i| format!("through the daemon {i}")).collect();
+    let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
+        let handles: Vec<_> = bodies
+            .iter()
+            .map(|body| {
+                let cli = &alice.cli;
+                scope.spawn(move || {
+                    run(without_password(
+                        cli,
+                        &["--json", "send", "bob", body, "--timeout", SEND_TIMEOUT],
+                    ))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (body, out) in bodies.iter().zip(&outcomes) {
+        out.assert_success(&["send", "bob", body]);
+        let records = json_records(&out.stdout, &["send", "bob", body]);
+        assert!(
+            records
+                .iter()
+                .any(|r| r["type"] == "sent" && r["to"] == "bob"),
+            "send {body:?} printed no sent record: {records:?}"
+        );
+    }
+
+    let inbox = bob.receive();
+    assert!(
+        inbox.of_type("decryption_failed").is_empty(),
+        "{:?}",
+        inbox.records
+    );
+    let mut got: Vec<String> = inbox.messages.iter().map(|m| m.body.clone()).collect();
+    got.sort();
+    assert_eq!(got, bodies, "bob did not get each message once");
+
+    // Reads go through the daemon too, and see bob's answer once.
+    bob.send("alice", "got all four");
+    let out = run(without_password(
+        &alice.cli,
+        &["--json", "receive", "--timeout", "5"],
+    ));
+    out.assert_success(&["receive"]);
+    let records = json_records(&out.stdout, &["receive"]);
+    let bodies: Vec<&str> = records
+        .iter()
+        .filter(|r| r["type"] == "message")
+        .filter_map(|r| r["body"].as_str())
+        .collect();
+    assert_eq!(bodies, vec!["got all four"], "{records:?}");
+    // The four sends already reported their outcome; `receive` does not
+    // report them again (a direct `send` consumes its own, too).
+    assert!(records.iter().all(|r| r["type"] != "sent"), "{records:?}");
+    assert_eq!(
+        records.last().map(|r| r["type"].clone()),
+        Some("drained".into())
+    );
+    let who = run(without_password(&alice.cli, &["--json", "whoami"]));
+    who.assert_success(&["whoami"]);
+    assert_eq!(
+        json_records(&who.stdout, &["whoami"])[0]["username"],
+        "alice"
+    );
+
+    // A clean stop removes the socket; the next command works on its own.
+    assert_eq!(daemon.terminate(), Some(0));
+    assert!(
+        !alice.cli.data_dir().join(SOCKET_FILE).exists(),
+        "the socket outlived the daemon"
+    );
+    let records = alice.json_ok(&["whoami"]);
+    assert_eq!(records[0]["username"], "alice");
+}
+
+#[test]
+fn receive_follow_streams_a_message_with_and_without_the_daemon() {
+    let relay = start_relay();
+    let alice = User::register(&relay, "alice", "alice's password");
+    let bob = User::register(&relay, "bob", "bob's password");
+    alice.send("bob", "first contact");
+    let _ = bob.receive();
+
+    for (round, daemon) in [("through the daemon", true), ("on its own", false)] {
+        let running = daemon.then(|| Daemon::start(&alice));
+        let mut command = if daemon {
+            without_password(
+                &alice.cli,
+                &["--json", "receive", "--follow", "--timeout", "5"],
+            )
+        } else {
+            alice
+                .cli
+                .command(&["--json", "receive", "--follow", "--timeout", "5"])
+        };
+        let mut follower = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn receive --follow");
+        let lines = lines_of(follower.stdout.take().expect("stdout"));
+        let next = || -> Value {
+            let line = lines
+                .recv_timeout(HANG_GUARD)
+                .unwrap_or_else(|_| panic!("{round}: receive --follow printed nothing more"));
+            serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("{round}: not JSON ({e}): {line}"))
+        };
+        // The first batch ends with `drained`; then the follower is live.
+        loop {
+            if next()["type"] == "drained" {
+                break;
+            }
+        }
+        let body = format!("live {round}");
+        bob.send("alice", &body);
+        let message = loop {
+            let record = next();
+            if record["type"] == "message" {
+                break record;
+            }
+        };
+        assert_eq!(
+            (message["from"].as_str(), message["body"].as_str()),
+            (Some("bob"), Some(body.as_str()))
+        );
+        signal(follower.id(), "TERM");
+        let status = follower.wait().expect("wait for the follower");
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "{round}: follower did not stop cleanly"
+        );
+        drop(running);
+    }
+}
+
+#[test]
+fn garbage_on_the_socket_gets_a_parse_error_and_the_daemon_keeps_serving() {
+    let relay = start_relay();
+    let alice = User::register(&relay, "alice", "alice's password");
+    let daemon = Daemon::start(&alice);
+
+    let mode = std::fs::metadata(&daemon.socket)
+        .expect("socket exists")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "socket mode {mode:o}");
+
+    let connect = || {
+        let stream = UnixStream::connect(&daemon.socket).expect("connect to the daemon");
+        stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        (stream, reader)
+    };
+    let answer = |reader: &mut BufReader<UnixStream>| -> Value {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("the daemon answers");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("answer is not JSON ({e}): {line:?}"))
+    };
+
+    let (mut stream, mut reader) = connect();
+    stream.write_all(b"this is not json\n").unwrap();
+    let error = answer(&mut reader);
+    assert_eq!(error["error"]["code"], -32700, "{error}");
+    assert_eq!(error["id"], Value::Null);
+    stream
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"fly\"}\n")
+        .unwrap();
+    assert_eq!(answer(&mut reader)["error"]["code"], -32601);
+    // The same connection still works.
+    stream
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"whoami\"}\n")
+        .unwrap();
+    let who = answer(&mut reader);
+    assert_eq!(who["id"], 2, "{who}");
+    assert_eq!(who["result"]["records"][0]["type"], "account", "{who}");
+    assert_eq!(who["result"]["records"][0]["username"], "alice", "{who}");
+
+    // An endless line is cut off with an error, not buffered.
+    let (mut stream, mut reader) = connect();
+    let huge = vec![b'x'; 2 * 1024 * 1024];
+    let _ = stream.write_all(&huge);
+    let error = answer(&mut reader);
+    assert_eq!(error["error"]["code"], -32600, "{error}");
+
+    // A command failure keeps the exit status it has without the daemon.
+    let out = run(without_password(&alice.cli, &["send", "alice", "  "]));
+    out.assert_failure(1, &["send", "alice", "  "]);
+
+    // The daemon survived all of it.
+    let who = run(without_password(&alice.cli, &["--json", "whoami"]));
+    who.assert_success(&["whoami"]);
+    drop(daemon);
+}
+
+#[test]
+fn chat_and_account_commands_fail_clearly_while_a_daemon_holds_the_dir() {
+    let relay = start_relay();
+    let alice = User::register(&relay, "alice", "alice's password");
+    let daemon = Daemon::start(&alice);
+    for args in [&["chat"][..], &["logout"], &["daemon"]] {
+        let out = run(without_password(&alice.cli, args));
+        let line = out.assert_failure(LOCAL_DATA, args);
+        assert!(
+            line.contains("a daemon holds this data dir"),
+            "{args:?}: {line}"
+        );
+    }
+    drop(daemon);
+}
+
+#[test]
+fn a_dead_daemons_socket_does_not_block_the_next_command() {
+    let relay = start_relay();
+    let alice = User::register(&relay, "alice", "alice's password");
+    let mut daemon = Daemon::start(&alice);
+    daemon.child.kill().expect("SIGKILL the daemon");
+    daemon.child.wait().expect("reap the daemon");
+    assert!(
+        daemon.socket.exists(),
+        "a killed daemon cannot remove its socket"
+    );
+
+    // On its own, with its password, without waiting on anything.
+    let out = run({
+        let mut c = alice.cli.command(&["--json", "whoami"]);
+        c.env("UMBRA_LOCK_WAIT_SECS", "1");
+        c
+    });
+    out.assert_success(&["whoami"]);
+    // And a new daemon takes over the stale socket.
+    let again = Daemon::start(&alice);
+    let who = run(without_password(&alice.cli, &["--json", "whoami"]));
+    who.assert_success(&["whoami"]);
+    assert_eq!(again.terminate(), Some(0));
+}
