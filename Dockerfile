@@ -9,10 +9,14 @@
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
+# .dockerignore keeps target/, .git/ and local databases out of the context.
 COPY . .
 # Migrations are embedded into the binary at compile time (sqlx::migrate!).
-RUN cargo build --release --locked -p umbra-relay \
- && install -Dm755 target/release/umbra-relay /out/umbra-relay
+# The release profile ships without debuginfo (about 11 MB); for a build with
+# line tables use --build-arg PROFILE=release-debuginfo (docs/OPERATIONS.md).
+ARG PROFILE=release
+RUN cargo build --profile "$PROFILE" --locked -p umbra-relay \
+ && install -Dm755 "target/$PROFILE/umbra-relay" /out/umbra-relay
 
 FROM debian:bookworm-slim
 RUN apt-get update \
