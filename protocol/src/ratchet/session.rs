@@ -12,9 +12,14 @@
 //! sees the same sequence of DH outputs as in Signal's description, so the
 //! keys are identical; only the moment the fresh ratchet key is drawn moves.
 //!
+//! It also keeps the per-epoch keys of ephemeral (typing) messages
+//! (`ratchet::ephemeral`): ours for the newest sending chain, the peer's for
+//! its last few receiving chains.
+//!
 //! Must never: reuse a message key, derive any key for a message whose number
-//! is out of bounds, change state on a failed decryption, compute a DH with a
-//! low-order point, or show secrets in `Debug`.
+//! is out of bounds, change state on a failed decryption or on receiving an
+//! ephemeral message, spend a message key on an ephemeral message, compute a
+//! DH with a low-order point, or show secrets in `Debug`.
 
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
