@@ -1310,6 +1310,42 @@ async fn log_secrecy() {
     }
 }
 
+/// The search in the log test would see a secret in each form a logger
+/// could print it, also inside a longer buffer at any offset.
+#[test]
+fn printed_forms_find_a_secret_in_every_encoding() {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let secret = [
+        0xfbu8, 0xff, 0x10, 0x00, 0x7e, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47,
+    ];
+    let found = |log: &str| {
+        let lowered = log.to_lowercase();
+        printed_forms(&secret).iter().any(|form| {
+            if form.is_hex {
+                lowered.contains(&form.text)
+            } else {
+                log.contains(&form.text)
+            }
+        })
+    };
+    for offset in 0..3 {
+        let mut buffer = vec![0x99u8; offset];
+        buffer.extend_from_slice(&secret);
+        buffer.extend_from_slice(b"tail");
+        for log in [
+            hex::encode_upper(&buffer),
+            hex::encode(&buffer),
+            STANDARD.encode(&buffer),
+            URL_SAFE_NO_PAD.encode(&buffer),
+            format!("{buffer:?}"),
+        ] {
+            assert!(found(&format!("INFO x={log} y")), "missed in {log}");
+        }
+    }
+    assert!(!found("INFO nothing secret here"));
+}
+
 /// One way a logger could print secret bytes.
 struct Printed {
     kind: &'static str,
