@@ -24,7 +24,9 @@ fn status_of_core(error: &Error) -> ExitStatus {
     match error {
         Error::Store(store) => status_of_store(store),
         Error::WrongPassword | Error::AuthFailed | Error::UsedElsewhere => ExitStatus::AuthFailed,
-        Error::UntrustedKey { .. } => ExitStatus::UntrustedKey,
+        Error::UntrustedKey { .. }
+        | Error::NameReassigned { .. }
+        | Error::SafetyNumberMismatch { .. } => ExitStatus::UntrustedKey,
         Error::UnknownUser(_)
         | Error::InvalidUsername(_)
         | Error::MessageTooLarge { .. }

@@ -65,6 +65,18 @@ impl Delivery {
     }
 }
 
+/// What a contact's username means to the user (`contact` records).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameStateLabel {
+    /// The name means this contact.
+    Current,
+    /// The name means this contact, but another account claims it.
+    Contested,
+    /// The name means another account; this one is told apart by its label.
+    OtherAccount,
+}
+
 /// One line of output.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -117,6 +129,20 @@ pub enum Record {
         username: String,
         account_id: String,
         trust: Trust,
+        /// How the contact is shown: `username`, or `username#xxxxxxxx` when
+        /// the name means another account to the user.
+        display_name: String,
+        /// `"current"`, `"contested"` or `"other_account"`.
+        name_state: NameStateLabel,
+    },
+    /// A name the user knows now belongs to (or is claimed by) another
+    /// account; sending to it is blocked until the user picks one.
+    NameReassigned {
+        contact: String,
+        known_account_id: String,
+        new_account_id: String,
+        /// How the newcomer is shown (`contact#xxxxxxxx`).
+        new_display_name: String,
     },
     /// `verify`: the safety number for a contact.
     SafetyNumber {
@@ -202,8 +228,37 @@ impl Record {
                 s(reason)
             ),
             Record::Contact {
-                username, trust, ..
-            } => format!("{}\t{}", s(username), trust.label()),
+                display_name,
+                trust,
+                name_state,
+                account_id,
+                ..
+            } => match name_state {
+                NameStateLabel::Current => format!("{}\t{}", s(display_name), trust.label()),
+                NameStateLabel::Contested => format!(
+                    "{}\t{}\tname contested by another account: see `umbra verify {}`",
+                    s(display_name),
+                    trust.label(),
+                    s(display_name)
+                ),
+                NameStateLabel::OtherAccount => format!(
+                    "{}\t{}\tnot the contact you know by that name (account {})",
+                    s(display_name),
+                    trust.label(),
+                    s(account_id)
+                ),
+            },
+            Record::NameReassigned {
+                contact,
+                new_display_name,
+                ..
+            } => format!(
+                "WARNING: the name {c} now belongs to another account, not the {c} you know.\n\
+                 Its messages are shown as {n}. Messages to {c} are blocked until you choose:\n\
+                 compare safety numbers (umbra verify {c}), then umbra verify {c} --accept 'NUMBER'",
+                c = s(contact),
+                n = s(new_display_name)
+            ),
             Record::SafetyNumber {
                 contact,
                 safety_number,
@@ -369,9 +424,25 @@ mod tests {
             username: "ev\x1b[8mil".into(),
             account_id: "00".into(),
             trust: Trust::Verified,
+            display_name: "ev\x1b[8mil".into(),
+            name_state: NameStateLabel::Current,
         }
         .to_human();
         assert_eq!(text, "evil\tverified");
+    }
+
+    #[test]
+    fn a_contact_the_name_does_not_mean_is_told_apart() {
+        let text = Record::Contact {
+            username: "bob".into(),
+            account_id: "5e6f7a8b".into(),
+            trust: Trust::Unverified,
+            display_name: "bob#5e6f7a8b".into(),
+            name_state: NameStateLabel::OtherAccount,
+        }
+        .to_human();
+        assert!(text.starts_with("bob#5e6f7a8b\tunverified\t"), "{text}");
+        assert!(text.contains("not the contact you know"), "{text}");
     }
 
     #[test]
@@ -466,9 +537,32 @@ mod tests {
                     username: "b".into(),
                     account_id: "a".into(),
                     trust: Trust::Changed,
+                    display_name: "b".into(),
+                    name_state: NameStateLabel::Current,
                 },
                 "contact",
-                &["username", "account_id", "trust"],
+                &[
+                    "username",
+                    "account_id",
+                    "trust",
+                    "display_name",
+                    "name_state",
+                ],
+            ),
+            (
+                Record::NameReassigned {
+                    contact: "b".into(),
+                    known_account_id: "a".into(),
+                    new_account_id: "c".into(),
+                    new_display_name: "b#cccccccc".into(),
+                },
+                "name_reassigned",
+                &[
+                    "contact",
+                    "known_account_id",
+                    "new_account_id",
+                    "new_display_name",
+                ],
             ),
             (
                 Record::SafetyNumber {

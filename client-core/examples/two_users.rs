@@ -68,7 +68,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let number = alice.safety_number(&bob_name).await?;
     println!("safety number (compare out of band):\n{number}");
     assert_eq!(number, bob.safety_number(&alice_name).await?);
-    alice.mark_verified(&bob_name).await?;
+    // The number the users compared binds the decision: a key that changed
+    // meanwhile is not marked.
+    let bob_username = umbra_protocol::wire::Username::parse(&bob_name)?;
+    alice.mark_verified(&bob_username, &number).await?;
 
     for conversation in alice.conversations().await? {
         println!(

@@ -16,7 +16,7 @@ use umbra_protocol::wire::{DeviceId, Request, Username};
 
 use crate::account;
 use crate::config::StoreLocation;
-use crate::contact::Contact;
+use crate::contact::{Contact, NameCandidate};
 use crate::conversation::{Conversation, HistoryEntry, UnreportedMessage};
 use crate::engine::Engine;
 use crate::outbox::PendingMessage;
@@ -369,15 +369,38 @@ impl Client {
         self.inner.safety_number(peer).await
     }
 
-    /// Marks `peer`'s current key as verified (after comparing safety
-    /// numbers). Also accepts a changed key.
-    pub async fn mark_verified(&self, peer: &str) -> Result<(), Error> {
-        self.inner.change_trust(peer, true).await
+    /// Every account `peer` could mean, with the safety number to compare
+    /// for each: the contact the name means now, then, after an
+    /// [`Event::NameReassigned`], the newcomer claiming the name.
+    pub async fn name_candidates(&self, peer: &str) -> Result<Vec<NameCandidate>, Error> {
+        self.inner.name_candidates(peer).await
     }
 
-    /// Accepts `peer`'s changed key without verifying it (back to `Unverified`).
-    pub async fn accept_key_change(&self, peer: &str) -> Result<(), Error> {
-        self.inner.change_trust(peer, false).await
+    /// Marks the key whose safety number the user compared (`compared`) as
+    /// verified. Also accepts a changed key, and after an
+    /// [`Event::NameReassigned`] decides which account `peer` means: the
+    /// one whose number was compared. The number is checked under the state
+    /// lock: if it is not the current one of either candidate (the key
+    /// changed again since it was shown), nothing changes and the call fails
+    /// with [`Error::SafetyNumberMismatch`].
+    pub async fn mark_verified(
+        &self,
+        peer: &Username,
+        compared: &SafetyNumber,
+    ) -> Result<(), Error> {
+        self.inner.decide_name(peer, compared, true).await
+    }
+
+    /// Accepts the changed key whose safety number the user compared
+    /// (`Changed` becomes `Unverified`; other trust is kept), or after an
+    /// [`Event::NameReassigned`] chooses the account whose number it is.
+    /// Checked under the state lock like [`Client::mark_verified`].
+    pub async fn accept_key_change(
+        &self,
+        peer: &Username,
+        compared: &SafetyNumber,
+    ) -> Result<(), Error> {
+        self.inner.decide_name(peer, compared, false).await
     }
 
     /// Who we are.

@@ -32,7 +32,7 @@ use umbra_protocol::wire::{
 use crate::account::{AccountRecord, TokenRecord};
 use crate::clock::Clock;
 use crate::connection::{ConnectionHandle, Outgoing};
-use crate::contact::{Contact, TrustLevel};
+use crate::contact::{Contact, NameState, TrustLevel};
 use crate::conversation::{
     Conversation, DeliveryStatus, Direction, HistoryEntry, UnreportedMessage,
 };
@@ -379,10 +379,6 @@ impl Engine {
 
     // ----- contacts and trust -----------------------------------------
 
-    fn name_slot(&self, name: &str) -> Vec<u8> {
-        self.vault.slot(RecordKind::ContactName, name.as_bytes())
-    }
-
     fn contact_slot(&self, account: &[u8; 16]) -> Vec<u8> {
         self.vault.slot(RecordKind::Contact, account)
     }
@@ -415,93 +411,27 @@ impl Engine {
             .await?)
     }
 
-    pub(crate) async fn contact_by_name(&self, name: &str) -> Result<Option<ContactRecord>, Error> {
-        let account: Option<[u8; 16]> = self
-            .vault
-            .get(RecordKind::ContactName, &self.name_slot(name))
-            .await?;
-        match account {
-            Some(account) => self.contact_by_account(&account).await,
-            None => Ok(None),
-        }
-    }
-
-    /// Adds a contact write (and its name index) to `txn`.
-    pub(crate) fn put_contact(
-        &self,
-        txn: &mut Txn,
-        contact: &ContactRecord,
-        previous_name: Option<&str>,
-    ) -> Result<(), Error> {
-        let rng = &mut OsRng;
-        if let Some(old) = previous_name.filter(|old| *old != contact.username) {
-            self.vault
-                .delete(txn, RecordKind::ContactName, self.name_slot(old));
-        }
-        self.vault.put(
-            txn,
-            RecordKind::Contact,
-            self.contact_slot(&contact.account),
-            contact,
-            rng,
-        )?;
-        self.vault.put(
-            txn,
-            RecordKind::ContactName,
-            self.name_slot(&contact.username),
-            &contact.account,
-            rng,
-        )?;
-        Ok(())
-    }
-
+    /// The contact `peer` names for reading: a username, or the
+    /// `name#xxxxxxxx` label of a contact the name does not mean.
     async fn known_contact(&self, peer: &str) -> Result<ContactRecord, Error> {
-        let name = Username::parse(peer)?;
-        self.contact_by_name(name.as_str())
-            .await?
-            .ok_or_else(|| Error::UnknownUser(name.as_str().to_owned()))
+        self.contact_for_peer(peer).await
     }
 
     pub(crate) async fn contacts(&self) -> Result<Vec<Contact>, Error> {
-        let mut out: Vec<Contact> = self
+        let mut out = Vec::new();
+        for (_, contact) in self
             .vault
             .list::<ContactRecord>(RecordKind::Contact, &[])
             .await?
-            .into_iter()
-            .map(|(_, c)| Contact {
-                username: c.username.clone(),
-                account_id: hex::encode(c.account),
-                trust: c.trust,
-            })
-            .collect();
-        out.sort_by(|a, b| a.username.cmp(&b.username));
+        {
+            out.push(self.describe(&contact).await?);
+        }
+        out.sort_by(|a, b| a.display_name.cmp(&b.display_name));
         Ok(out)
     }
 
     pub(crate) async fn safety_number(&self, peer: &str) -> Result<SafetyNumber, Error> {
-        let contact = self.known_contact(peer).await?;
-        let me = self.me();
-        let number = umbra_protocol::fingerprint::SafetyNumber::compute(
-            me.account.as_bytes(),
-            &self.identity.public(),
-            &contact.account,
-            contact.current_identity(),
-        );
-        Ok(SafetyNumber::from_digits(number.digits().to_owned()))
-    }
-
-    pub(crate) async fn change_trust(&self, peer: &str, verify: bool) -> Result<(), Error> {
-        let _guard = self.op_lock.lock().await;
-        let mut contact = self.known_contact(peer).await?;
-        if verify {
-            contact.mark_verified();
-        } else {
-            contact.accept_change();
-        }
-        let mut txn = Txn::new();
-        self.put_contact(&mut txn, &contact, None)?;
-        self.vault.commit(txn).await?;
-        Ok(())
+        self.safety_number_for(peer).await
     }
 
     // ----- directory --------------------------------------------------
@@ -562,7 +492,7 @@ impl Engine {
         self: &Arc<Self>,
         name: &Username,
     ) -> Result<(ContactRecord, SessionRecord, bool), Error> {
-        let existing = self.contact_by_name(name.as_str()).await?;
+        let existing = self.contact_for_sending(name).await?;
         if let Some(contact) = &existing {
             if !contact.may_send() {
                 return Err(Error::UntrustedKey {
@@ -597,7 +527,8 @@ impl Engine {
                 Observation::Pinned => contact,
                 Observation::NewlyChanged => {
                     let mut txn = Txn::new();
-                    self.put_contact(&mut txn, &contact, None)?;
+                    // The contact is the one the name means: no name event.
+                    self.put_contact(&mut txn, &contact).await?;
                     self.vault.commit(txn).await?;
                     self.emit(Event::KeyChanged {
                         username: contact.username.clone(),
@@ -649,10 +580,13 @@ impl Engine {
     /// not the pinned one, so a message never goes to a key its owner no
     /// longer holds.
     ///
-    /// A check that cannot be made (relay unreachable, rate limited, the
-    /// name now belongs to another account or published no identity) lets
-    /// the send go ahead as before: it is queued, and the next send while
-    /// connected checks again.
+    /// If the name now belongs to another account, the send is refused
+    /// with [`Error::NameReassigned`] and that account becomes the name's
+    /// newcomer (docs/PROTOCOL.md §12.13).
+    ///
+    /// A check that cannot be made (relay unreachable, rate limited, no
+    /// published identity) lets the send go ahead as before: it is queued,
+    /// and the next send while connected checks again.
     async fn check_published_identity(
         self: &Arc<Self>,
         contact: &ContactRecord,
@@ -676,6 +610,14 @@ impl Engine {
                 identity: Some(identity),
                 ..
             }) if account.as_bytes() == &contact.account => identity,
+            Ok(Response::Resolved {
+                account, identity, ..
+            }) if account.as_bytes() != &contact.account => {
+                let identity = identity.and_then(|bytes| IdentityPublic::from_bytes(&bytes).ok());
+                let name = Username::parse_canonical(&contact.username)?;
+                self.note_newcomer(&name, account, identity).await?;
+                return Err(Error::NameReassigned { username: name });
+            }
             Ok(Response::Resolved { .. }) => return Ok(()),
             Ok(other) => {
                 return Err(Error::Protocol(format!(
@@ -699,7 +641,7 @@ impl Engine {
             observation => {
                 self.identity_checks.forget(&contact.account);
                 let mut txn = Txn::new();
-                self.put_contact(&mut txn, &contact, None)?;
+                self.put_contact(&mut txn, &contact).await?;
                 self.vault.commit(txn).await?;
                 if observation == Observation::NewlyChanged {
                     self.emit(Event::KeyChanged {
@@ -836,7 +778,9 @@ impl Engine {
                     visible: true,
                 },
             )?;
-            self.put_contact(&mut txn, &contact, None)?;
+            // A first contact binds its name here; a name that means
+            // another account was refused before anything was encrypted.
+            self.put_contact(&mut txn, &contact).await?;
             let entry = HistoryEntry {
                 id,
                 direction: Direction::Outgoing,
@@ -917,6 +861,10 @@ impl Engine {
             return Err(Error::UntrustedKey {
                 username: contact.username,
             });
+        }
+        if self.name_state(&contact).await? != NameState::Current {
+            // Typing notices are best effort; never to a contested name.
+            return Ok(());
         }
         let Some(mut record) = self
             .vault
@@ -1227,11 +1175,12 @@ impl Engine {
             .await?
         {
             let contact = self.contact_by_account(&conv.account).await?;
+            let peer = match &contact {
+                Some(c) => self.display_name(c).await?,
+                None => conv.username,
+            };
             out.push(Conversation {
-                peer: contact
-                    .as_ref()
-                    .map(|c| c.username.clone())
-                    .unwrap_or(conv.username),
+                peer,
                 last_message: conv.last,
                 unread: conv.unread,
                 last_activity_ms: conv.last_activity_ms,
@@ -1271,7 +1220,7 @@ impl Engine {
             .await?
         {
             let from = match self.contact_by_account(&conv.account).await? {
-                Some(contact) => contact.username,
+                Some(contact) => self.display_name(&contact).await?,
                 None => conv.username.clone(),
             };
             let prefix = self.vault.slot(RecordKind::History, &conv.account);

@@ -34,6 +34,27 @@ pub enum Error {
         /// The contact.
         username: String,
     },
+    /// The username now names another account than the contact the user
+    /// knows by it ([`Event::NameReassigned`](crate::Event::NameReassigned)).
+    /// Nothing was sent; the user must pick which account the name means,
+    /// by comparing safety numbers
+    /// ([`Client::name_candidates`](crate::Client::name_candidates)).
+    #[error(
+        "{username} now names a different account than the {username} you know; nothing was \
+         sent. Compare safety numbers (verify {username}) and choose which one {username} means"
+    )]
+    NameReassigned {
+        /// The name.
+        username: umbra_protocol::wire::Username,
+    },
+    /// The safety number the user compared is not the current one of the
+    /// contact (or of any account the name could mean): the key changed
+    /// again since it was shown, or it was mistyped. Nothing was changed.
+    #[error("the safety number given is not the current one for {username}; nothing was changed")]
+    SafetyNumberMismatch {
+        /// The name.
+        username: umbra_protocol::wire::Username,
+    },
     /// No account has this username, or it published no keys.
     #[error("unknown user {0}")]
     UnknownUser(String),

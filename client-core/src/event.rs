@@ -117,6 +117,25 @@ pub enum Event {
         /// The contact.
         username: String,
     },
+    /// A username the user knows now belongs to (or is claimed by) another
+    /// account than the contact it meant: a freed name taken by someone
+    /// else, or a contact's old name after a rename. Both contacts stay,
+    /// each under its own account; the newcomer is shown as
+    /// `name#xxxxxxxx` (its account id's first 8 hex digits), and sending
+    /// to `username` fails with
+    /// [`Error::NameReassigned`](crate::Error::NameReassigned) until the
+    /// user picks one by its safety number
+    /// ([`Client::accept_key_change`](crate::Client::accept_key_change) or
+    /// [`Client::mark_verified`](crate::Client::mark_verified)). Raised once
+    /// per newcomer.
+    NameReassigned {
+        /// The name.
+        username: umbra_protocol::wire::Username,
+        /// The account the user knows by that name.
+        known: umbra_protocol::wire::AccountId,
+        /// The account that now holds or claims it.
+        newcomer: umbra_protocol::wire::AccountId,
+    },
     /// An envelope could not be decrypted or authenticated. The sender is
     /// unknown when the failure happened before the sealed layer opened.
     ///

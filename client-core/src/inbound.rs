@@ -453,7 +453,6 @@ async fn accept(
     let mut events = Vec::new();
 
     let existing = engine.contact_by_account(&account).await?;
-    let previous_name = existing.as_ref().map(|c| c.username.clone());
     let mut contact = match existing {
         None => {
             if directory_check(engine, payload.sender.account, &claimed, &sender_identity).await?
@@ -509,7 +508,8 @@ async fn accept(
         }
     };
 
-    let from = contact.username.clone();
+    // A newcomer to a name the user knows is shown as `name#xxxxxxxx`.
+    let from = engine.display_name(&contact).await?;
     let mut counters = engine.counters().await?;
     match payload.content {
         Content::Text {
@@ -615,7 +615,10 @@ async fn accept(
         &record,
         &mut OsRng,
     )?;
-    engine.put_contact(txn, &contact, previous_name.as_deref())?;
+    if let Some(reassigned) = engine.put_contact(txn, &contact).await? {
+        // Before the message it arrived with: the warning comes first.
+        events.insert(0, reassigned);
+    }
     engine.put_counters(txn, &counters)?;
     Ok(events)
 }

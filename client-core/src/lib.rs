@@ -45,6 +45,15 @@
 //! and contact, and again after ten minutes), so a message never goes to a
 //! key its owner no longer holds.
 //!
+//! Contacts are accounts, not names. A username that changes hands (freed
+//! by a deleted or renamed account, registered by someone else) never takes
+//! over the contact the user knows: the client raises
+//! [`Event::NameReassigned`], shows the newcomer as `name#xxxxxxxx`, and
+//! refuses to send to the name ([`Error::NameReassigned`]) until the user
+//! picks an account by its safety number ([`Client::name_candidates`],
+//! then [`Client::accept_key_change`] or [`Client::mark_verified`], which
+//! take the number the user compared).
+//!
 //! ## Storage
 //!
 //! [`ClientConfig::new`] keeps the store in an SQLite file in a data
@@ -116,6 +125,7 @@ mod identity_checks;
 mod inbound;
 mod maintenance;
 mod message_id;
+mod names;
 mod outbox;
 mod payload;
 mod prekey_maintenance;
@@ -128,7 +138,7 @@ mod trust;
 
 pub use client::{Client, WhoAmI};
 pub use config::{ClientConfig, StoreLocation};
-pub use contact::{Contact, TrustLevel};
+pub use contact::{Contact, NameCandidate, NameState, TrustLevel};
 pub use conversation::{Conversation, DeliveryStatus, Direction, HistoryEntry, UnreportedMessage};
 pub use error::{Error, Result};
 pub use event::{ConnectionState, Event};

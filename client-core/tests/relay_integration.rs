@@ -12,8 +12,9 @@ use std::time::Duration;
 use umbra_client_core::store::{ClientStore, MemoryStore, RecordKind, WriteOp};
 use umbra_client_core::{
     Client, ClientConfig, ConnectionState, DeliveryStatus, Direction, Error, Event, KdfParams,
-    StoreError, TrustLevel,
+    SafetyNumber, StoreError, TrustLevel,
 };
+use umbra_protocol::wire::Username;
 use umbra_relay::app::{start, RunningRelay};
 use umbra_relay::config::{RelayConfig, Settings};
 
@@ -270,7 +271,24 @@ async fn a_changed_key_raises_an_event_and_blocks_sending_until_accepted() {
     // Verifying compares the *new* key.
     let number = alice.safety_number("bob").await.unwrap();
     assert_eq!(number, bob.safety_number("alice").await.unwrap());
-    alice.accept_key_change("bob").await.unwrap();
+    // The decision is bound to the number compared, checked under the
+    // client's state lock: any other number changes nothing.
+    let bob_name = Username::parse("bob").unwrap();
+    let mistyped = SafetyNumber::parse(&flip_last_digit(number.digits())).unwrap();
+    assert!(matches!(
+        alice.accept_key_change(&bob_name, &mistyped).await,
+        Err(Error::SafetyNumberMismatch { .. })
+    ));
+    assert!(matches!(
+        alice.mark_verified(&bob_name, &mistyped).await,
+        Err(Error::SafetyNumberMismatch { .. })
+    ));
+    assert_eq!(
+        alice.contacts().await.unwrap()[0].trust,
+        TrustLevel::Changed,
+        "a wrong number accepted the key"
+    );
+    alice.accept_key_change(&bob_name, &number).await.unwrap();
     assert_eq!(
         alice.contacts().await.unwrap()[0].trust,
         TrustLevel::Unverified
@@ -282,7 +300,7 @@ async fn a_changed_key_raises_an_event_and_blocks_sending_until_accepted() {
         messages(&watch_bob.messages(1).await),
         vec![("alice".into(), "welcome back".into())]
     );
-    alice.mark_verified("bob").await.unwrap();
+    alice.mark_verified(&bob_name, &number).await.unwrap();
     assert_eq!(
         alice.contacts().await.unwrap()[0].trust,
         TrustLevel::Verified
@@ -343,9 +361,18 @@ async fn a_changed_key_blocks_sending_before_the_contact_writes() {
     let again = alice.send_text("bob", "still blocked?").await.unwrap_err();
     assert!(matches!(again, Error::UntrustedKey { .. }), "{again:?}");
 
+    // The number alice saw before the change no longer accepts anything.
+    let bob_name = Username::parse("bob").unwrap();
+    assert!(matches!(
+        alice.accept_key_change(&bob_name, &old_number).await,
+        Err(Error::SafetyNumberMismatch { .. })
+    ));
     // Accepting pins the new key; the next send starts a session with the
     // new device rather than reusing the old one.
-    alice.accept_key_change("bob").await.unwrap();
+    alice
+        .accept_key_change(&bob_name, &new_number)
+        .await
+        .unwrap();
     let mut watch_bob = Watch::on(&bob);
     alice
         .send_text("bob", "are you there? (after accepting)")
@@ -753,7 +780,7 @@ async fn a_rename_reaches_contacts_and_used_prekeys_are_replenished() {
             .await
             .unwrap()
             .into_iter()
-            .map(|c| c.username)
+            .map(|c| c.username.to_string())
             .collect();
         if names == vec!["alicia".to_string()] {
             break;
@@ -770,4 +797,13 @@ async fn a_rename_reaches_contacts_and_used_prekeys_are_replenished() {
         messages(&watch_alice.messages(1).await[..]).last().cloned(),
         Some(("bob".into(), "nice name".into()))
     );
+}
+
+/// A safety number's digits with the last one changed.
+fn flip_last_digit(digits: &str) -> String {
+    let mut out: Vec<char> = digits.chars().collect();
+    if let Some(last) = out.last_mut() {
+        *last = if *last == '0' { '1' } else { '0' };
+    }
+    out.into_iter().collect()
 }

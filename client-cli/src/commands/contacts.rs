@@ -1,13 +1,14 @@
 //! `contacts`: everyone this account has exchanged keys with, and how far
 //! each key is trusted.
 //!
-//! Must never show a changed key as anything but changed.
+//! Must never show a changed key as anything but changed, or two contacts
+//! under the same name.
 
 use anyhow::Context as _;
-use umbra_client_core::TrustLevel;
+use umbra_client_core::{NameState, TrustLevel};
 
 use crate::exit_status::ExitStatus;
-use crate::output::{Printer, Record, Trust};
+use crate::output::{NameStateLabel, Printer, Record, Trust};
 use crate::session::Session;
 
 pub fn trust_of(level: TrustLevel) -> Trust {
@@ -15,6 +16,14 @@ pub fn trust_of(level: TrustLevel) -> Trust {
         TrustLevel::Unverified => Trust::Unverified,
         TrustLevel::Verified => Trust::Verified,
         TrustLevel::Changed => Trust::Changed,
+    }
+}
+
+pub fn name_state_of(state: NameState) -> NameStateLabel {
+    match state {
+        NameState::Current => NameStateLabel::Current,
+        NameState::Contested => NameStateLabel::Contested,
+        NameState::OtherAccount => NameStateLabel::OtherAccount,
     }
 }
 
@@ -32,9 +41,11 @@ pub(crate) fn print<W: std::io::Write>(
 ) -> anyhow::Result<ExitStatus> {
     for contact in contacts {
         printer.emit(&Record::Contact {
-            username: contact.username,
-            account_id: contact.account_id,
+            username: contact.username.to_string(),
+            account_id: contact.account_id.to_hex(),
             trust: trust_of(contact.trust),
+            display_name: contact.display_name,
+            name_state: name_state_of(contact.name_state),
         })?;
     }
     Ok(ExitStatus::Success)

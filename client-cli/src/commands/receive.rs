@@ -138,6 +138,19 @@ pub async fn records_for(client: &Client, event: Event) -> Vec<Record> {
         Event::DecryptionFailed { from, reason } => {
             vec![Record::DecryptionFailed { from, reason }]
         }
+        Event::NameReassigned {
+            username,
+            known,
+            newcomer,
+        } => {
+            let hex = newcomer.to_hex();
+            vec![Record::NameReassigned {
+                contact: username.to_string(),
+                known_account_id: known.to_hex(),
+                new_account_id: hex.clone(),
+                new_display_name: format!("{username}#{}", &hex[..8]),
+            }]
+        }
         Event::Lagged { missed } => {
             // Messages among them are still printed (from the store, as
             // unreported); receipts and notices are not: say so.

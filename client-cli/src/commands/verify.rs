@@ -6,11 +6,18 @@
 //! bound to the exact key the user saw, so a key that changes again between
 //! `verify` and `--accept` is never accepted unseen.
 //!
+//! When a name the user knows now also belongs to another account, it prints
+//! one `safety_number` record per account (the newcomer under its
+//! `name#xxxxxxxx` label) and exits 4; `--accept NUMBER` then decides which
+//! account the name means.
+//!
 //! Must never mark or accept a key whose safety number differs from the one
-//! quoted, and never accept a key that has not changed (nothing to accept).
+//! quoted, and never accept a key that has not changed (nothing to accept)
+//! unless the name is contested.
 
 use anyhow::Context as _;
-use umbra_client_core::{Client, SafetyNumber, TrustLevel};
+use umbra_client_core::{Client, NameCandidate, SafetyNumber};
+use umbra_protocol::wire::Username;
 
 use crate::cli::VerifyArgs;
 use crate::commands::contacts::trust_of;
@@ -33,16 +40,21 @@ pub(crate) async fn verify<W: std::io::Write>(
     args: &VerifyArgs,
 ) -> anyhow::Result<ExitStatus> {
     let peer = args.username.as_str();
-    let number = client
-        .safety_number(peer)
+    // The accounts the name could mean: the one it means now, then a
+    // newcomer claiming it (after a `name_reassigned`).
+    let candidates = client
+        .name_candidates(peer)
         .await
         .with_context(|| format!("computing the safety number with {peer}"))?;
-    let trust = current_trust(client, peer).await?;
+    let contested = candidates.len() > 1;
+    let trust = candidates
+        .first()
+        .map_or(Trust::Unverified, |c| trust_of(c.contact.trust));
 
     if let Some(quoted) = &args.mark_verified {
-        require_match(peer, &number, quoted)?;
+        let (name, number) = decision(peer, &candidates, quoted)?;
         client
-            .mark_verified(peer)
+            .mark_verified(&name, &number)
             .await
             .with_context(|| format!("marking {peer} verified"))?;
         printer.emit(&Record::Done {
@@ -53,60 +65,83 @@ pub(crate) async fn verify<W: std::io::Write>(
     }
 
     if let Some(quoted) = &args.accept {
-        if trust != Trust::Changed {
+        if trust != Trust::Changed && !contested {
             return Err(Failure::user(format!(
                 "{peer}'s key has not changed; there is nothing to accept \
                  (use --mark-verified after comparing safety numbers)"
             ))
             .into());
         }
-        require_match(peer, &number, quoted)?;
+        let (name, number) = decision(peer, &candidates, quoted)?;
         client
-            .accept_key_change(peer)
+            .accept_key_change(&name, &number)
             .await
-            .with_context(|| format!("accepting {peer}'s new key"))?;
+            .with_context(|| format!("accepting {peer}'s key"))?;
+        let detail = if contested {
+            format!(
+                "{peer} now means the account whose safety number you gave; sending is unblocked"
+            )
+        } else {
+            format!("accepted {peer}'s new key (unverified); sending is unblocked")
+        };
         printer.emit(&Record::Done {
             action: "accept".into(),
-            detail: format!("accepted {peer}'s new key (unverified); sending is unblocked"),
+            detail,
         })?;
         return Ok(ExitStatus::Success);
     }
 
-    printer.emit(&Record::SafetyNumber {
-        contact: peer.to_owned(),
-        safety_number: number.to_string(),
-        trust,
-    })?;
-    if trust == Trust::Changed {
+    for candidate in &candidates {
+        printer.emit(&Record::SafetyNumber {
+            contact: candidate.contact.display_name.clone(),
+            safety_number: candidate.safety_number.to_string(),
+            trust: trust_of(candidate.contact.trust),
+        })?;
+    }
+    if contested {
         eprintln!(
-            "{peer}'s key changed. Compare the number with {peer}, then: umbra verify {peer} --accept '{number}'"
+            "the name {peer} now belongs to another account too: compare each number with the \
+             person you mean, then: umbra verify {peer} --accept 'NUMBER' (that account becomes {peer})"
         );
+        return Ok(ExitStatus::UntrustedKey);
+    }
+    if trust == Trust::Changed {
+        if let Some(number) = candidates.first().map(|c| &c.safety_number) {
+            eprintln!(
+                "{peer}'s key changed. Compare the number with {peer}, then: umbra verify {peer} --accept '{number}'"
+            );
+        }
         return Ok(ExitStatus::UntrustedKey);
     }
     Ok(ExitStatus::Success)
 }
 
-async fn current_trust(client: &Client, peer: &str) -> anyhow::Result<Trust> {
-    let contacts = client.contacts().await.context("listing contacts")?;
-    let level = contacts
-        .into_iter()
-        .find(|c| c.username == peer)
-        .map_or(TrustLevel::Unverified, |c| c.trust);
-    Ok(trust_of(level))
-}
-
-fn require_match(peer: &str, current: &SafetyNumber, quoted: &str) -> Result<(), Failure> {
-    if same_digits(current.digits(), quoted) {
-        Ok(())
-    } else {
-        Err(Failure::new(
+/// The name and the number to hand to client-core, which checks the number
+/// again under its state lock (a key that changed since this run looked is
+/// refused there too).
+fn decision(
+    peer: &str,
+    candidates: &[NameCandidate],
+    quoted: &str,
+) -> Result<(Username, SafetyNumber), Failure> {
+    let mismatch = || {
+        Failure::new(
             ExitStatus::UntrustedKey,
             format!(
                 "the safety number given does not match the current one for {peer}; \
                  nothing was changed. Run `umbra verify {peer}` and compare again"
             ),
-        ))
+        )
+    };
+    if !candidates
+        .iter()
+        .any(|c| same_digits(c.safety_number.digits(), quoted))
+    {
+        return Err(mismatch());
     }
+    let number = SafetyNumber::parse(quoted).ok_or_else(mismatch)?;
+    let name = Username::parse(peer).map_err(|e| Failure::user(format!("{peer}: {e}")))?;
+    Ok((name, number))
 }
 
 /// Compares digit sequences, ignoring spaces and other separators the user

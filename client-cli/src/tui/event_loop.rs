@@ -19,8 +19,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use umbra_client_core::{
     Client, ConnectionState, DeliveryStatus, Direction as CoreDirection, Event, HistoryEntry,
-    TrustLevel,
+    SafetyNumber, TrustLevel,
 };
+use umbra_protocol::wire::Username;
 
 use crate::commands::contacts::trust_of;
 use crate::exit_status::{ExitStatus, Failure};
@@ -160,10 +161,12 @@ async fn chat(client: &Client, session: &Session) -> anyhow::Result<ExitStatus> 
 /// Returns the read receipts owed for the conversation opened first.
 async fn load_stored(client: &Client, state: &mut ChatState) -> anyhow::Result<Option<Action>> {
     for contact in client.contacts().await.context("listing contacts")? {
-        state.add_contact(&contact.username, trust_of(contact.trust));
+        // Conversations are keyed by the display name, so a newcomer to a
+        // name the user knows (`name#xxxxxxxx`) is never shown as that contact.
+        state.add_contact(&contact.display_name, trust_of(contact.trust));
         if contact.trust == TrustLevel::Changed {
-            let number = safety_number_text(client, &contact.username).await;
-            state.key_changed(&contact.username, &number);
+            let number = safety_number_text(client, &contact.display_name).await;
+            state.key_changed(&contact.display_name, &number);
         }
     }
     for conversation in client
@@ -275,6 +278,16 @@ async fn apply_event(client: &Client, state: &mut ChatState, event: Event) -> Op
             state.set_notice(
                 Severity::Error,
                 &format!("{missed} updates were missed; restart umbra chat to reload"),
+            );
+            None
+        }
+        Event::NameReassigned { username, .. } => {
+            state.set_notice(
+                Severity::Error,
+                &format!(
+                    "the name {username} now belongs to another account too; sending to \
+                     {username} is blocked until you choose: umbra verify {username}"
+                ),
             );
             None
         }
@@ -394,7 +407,13 @@ async fn accept_key(client: &Client, contact: String, shown: String) -> Completi
             safety_number: current,
         };
     }
-    match client.accept_key_change(&contact).await {
+    let (Ok(name), Some(number)) = (Username::parse(&contact), SafetyNumber::parse(&shown)) else {
+        return Completion::Problem(format!(
+            "{contact} cannot be accepted here; use `umbra verify` for it"
+        ));
+    };
+    // client-core checks the number again under its state lock.
+    match client.accept_key_change(&name, &number).await {
         Ok(()) => Completion::KeyAccepted { contact },
         Err(error) => Completion::Problem(format!("could not accept {contact}'s key: {error}")),
     }

@@ -93,7 +93,8 @@ async fn bob_knowing(alice: &Alice) -> Arc<Engine> {
     );
     let mut txn = Txn::new();
     engine
-        .put_contact(&mut txn, &contact, None)
+        .put_contact(&mut txn, &contact)
+        .await
         .expect("contact");
     engine.vault.commit(txn).await.expect("commit");
     engine

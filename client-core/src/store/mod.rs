@@ -83,6 +83,10 @@ pub enum RecordKind {
     /// attempts so far and the first failure's time (slot: HMAC of
     /// "env:" || SHA-256 of the envelope).
     KeptDelivery = 17,
+    /// What a username means to the user: its account, and a newcomer
+    /// claiming it (slot: HMAC of the username). Replaces `ContactName`,
+    /// which is still read from older stores.
+    NameBinding = 18,
 }
 
 impl RecordKind {
@@ -111,6 +115,7 @@ impl RecordKind {
             15 => Self::Counters,
             16 => Self::MessageIndex,
             17 => Self::KeptDelivery,
+            18 => Self::NameBinding,
             _ => return None,
         })
     }
