@@ -588,6 +588,18 @@ fn request_id_is_readable_from_a_broken_frame() {
 }
 
 #[test]
+fn request_id_is_readable_from_a_frame_over_every_limit() {
+    // Section 9.10: an oversized frame is answered under its own request id,
+    // so the id must be readable however long the frame is.
+    let mut oversized = vec![wire::WIRE_VERSION, 11];
+    oversized.resize(wire::MAX_FRAME_BYTES * 2, 0);
+    assert_eq!(wire::peek_request_id(&oversized), Some(11));
+    let mut unsupported = oversized.clone();
+    unsupported[0] = 0xee;
+    assert_eq!(wire::peek_request_id(&unsupported), None);
+}
+
+#[test]
 fn non_canonical_usernames_are_malformed_on_the_wire() {
     let frame = ClientFrame {
         request_id: 1,

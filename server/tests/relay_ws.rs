@@ -525,6 +525,28 @@ async fn oversized_frame_gets_frame_too_large_then_close() {
 }
 
 #[tokio::test]
+async fn a_frame_over_the_default_limit_is_answered_under_its_own_request_id() {
+    let relay = relay_with(Settings::default()).await;
+    let mut c = Client::connect(&relay).await;
+    // Version 1, request id 11, then filler past the default frame limit.
+    let mut frame = vec![1, 11];
+    frame.resize(umbra_protocol::wire::MAX_FRAME_BYTES + 1, 0);
+    c.send_raw(frame).await;
+    let mut answered = None;
+    while let Some(frame) = c.next().await {
+        if let RelayFrame::Response {
+            request_id,
+            response,
+        } = frame
+        {
+            assert_eq!(error_code(&response), Some(ErrorCode::FrameTooLarge));
+            answered = Some(request_id);
+        }
+    }
+    assert_eq!(answered, Some(11), "FrameTooLarge must name the frame's request");
+}
+
+#[tokio::test]
 async fn envelope_limit_is_per_recipient() {
     let relay = relay_with(Settings {
         max_envelope_bytes: Some(1000),

@@ -76,8 +76,15 @@ pub fn decode_relay(bytes: &[u8]) -> Result<RelayFrame, WireError> {
 /// Reads the `request_id` of a client frame that failed to decode, so the
 /// relay's `Error` reply can still name it. `None` if even that is unreadable
 /// or the version is unsupported.
+///
+/// Only the version byte and the id's varint are read, whatever the frame's
+/// length: an oversized frame (the case this exists for, section 9.10) must
+/// still get its `FrameTooLarge` under its own request id.
 pub fn peek_request_id(bytes: &[u8]) -> Option<u64> {
-    let (_, body) = framing::split_version(bytes, MAX_FRAME_BYTES, SUPPORTED).ok()?;
+    /// The version byte plus the longest varint of a `u64`.
+    const PREFIX: usize = 1 + 10;
+    let prefix = &bytes[..bytes.len().min(PREFIX)];
+    let (_, body) = framing::split_version(prefix, PREFIX, SUPPORTED).ok()?;
     let (id, _) = postcard::take_from_bytes::<u64>(body).ok()?;
     Some(id)
 }
