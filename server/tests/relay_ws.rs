@@ -543,7 +543,11 @@ async fn a_frame_over_the_default_limit_is_answered_under_its_own_request_id() {
             answered = Some(request_id);
         }
     }
-    assert_eq!(answered, Some(11), "FrameTooLarge must name the frame's request");
+    assert_eq!(
+        answered,
+        Some(11),
+        "FrameTooLarge must name the frame's request"
+    );
 }
 
 #[tokio::test]
