@@ -11,6 +11,8 @@
 mod client_support;
 
 use std::os::unix::fs::OpenOptionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use client_support::{json_records, start_relay, Outcome, User, SEND_TIMEOUT};
 
@@ -144,5 +146,67 @@ fn a_second_umbra_waits_for_the_data_dir_then_fails_with_exit_7() {
 
     // Once the other holder lets go, the same command works.
     drop(held);
+    alice.cli.ok(&["whoami"]);
+}
+
+#[test]
+fn a_running_umbra_holds_the_data_dir_until_it_exits() {
+    let relay = start_relay();
+    let alice = User::register(&relay, "alice", "alice's password");
+    let dir = alice.cli.data_dir();
+
+    // A real umbra that takes the lock and then sits waiting for its
+    // password (the command never answers): it holds the directory.
+    let mut first = Command::new(umbra_e2e::binary("umbra-cli", "umbra"))
+        .arg("--server")
+        .arg(&alice.cli.server)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--password-command", "sleep 30", "whoami"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn umbra");
+    let started = Instant::now();
+    loop {
+        let probe = std::fs::File::open(dir.join(LOCK_FILE)).expect("lock file");
+        let free =
+            rustix::fs::flock(&probe, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok();
+        // Dropping the probe releases it at once if it got the lock.
+        drop(probe);
+        if !free {
+            break;
+        }
+        assert!(
+            first.try_wait().expect("poll umbra").is_none(),
+            "the first umbra exited before it was seen holding the lock"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the first umbra never took the data dir lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let out = Outcome::from(alice.cli.run_with_env(
+        &["whoami"],
+        None,
+        &[("UMBRA_LOCK_WAIT_SECS", "1")],
+    ));
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_eq!(
+        out.code,
+        Some(LOCAL_DATA),
+        "a second umbra ran while the first held the data dir: {out:?}"
+    );
+    assert!(
+        out.stderr
+            .contains("another umbra is using the data directory"),
+        "{:?}",
+        out.stderr
+    );
+    // The kernel dropped the killed process's lock.
     alice.cli.ok(&["whoami"]);
 }
