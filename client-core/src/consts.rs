@@ -8,44 +8,28 @@
 //! that long, and anything it keeps only to recognise a redelivery (a seen
 //! marker) need not live longer.
 //!
+//! The session limits (message lifetime, archived-session and skipped-key
+//! ages, the unanswered-session age) live in `umbra_protocol::consts`,
+//! since the protocol crate's `SessionRecord` enforces them; the message
+//! lifetime is re-exported here.
+//!
 //! Must never: hold a limit that is not also stated in docs/PROTOCOL.md
-//! §12, or define the same limit twice elsewhere in the crate.
+//! §12, or define the same limit twice (here and in the protocol crate).
 
 use std::time::Duration;
 
 const DAY_SECS: u64 = 24 * 60 * 60;
 
-/// How long the relay keeps an envelope nobody acknowledged (its default
-/// `message_ttl`, PROTOCOL.md §11.6). After this the relay has deleted it, so
-/// nothing the client keeps for a late envelope is useful any longer.
-pub(crate) const RELAY_MESSAGE_LIFETIME: Duration = Duration::from_secs(30 * DAY_SECS);
+/// How long the relay keeps an envelope nobody acknowledged: defined (with
+/// its reason) by the protocol crate, whose `SessionRecord` enforces the
+/// session limits derived from it (`umbra_protocol::consts`).
+pub(crate) use umbra_protocol::consts::RELAY_MESSAGE_LIFETIME;
 
 /// How long a *replaced* signed prekey's secret is kept, counted from its
 /// replacement (not its creation): a pre-key message made for it just before
 /// the replacement can sit in the relay's queue for the whole message
 /// lifetime, and deleting the key earlier loses that message.
 pub(crate) const REPLACED_SIGNED_PREKEY_RETENTION: Duration = RELAY_MESSAGE_LIFETIME;
-
-/// A session we started whose pre-key messages have not been answered for
-/// this long is abandoned and a new one is started from a fresh bundle
-/// (libsignal's `MAX_UNACKNOWLEDGED_SESSION_AGE`): by then the relay has
-/// dropped the unanswered messages, or the peer lost the prekeys they were
-/// made for, and repeating the same X3DH header would never complete.
-pub(crate) const MAX_UNACKNOWLEDGED_SESSION_AGE: Duration = RELAY_MESSAGE_LIFETIME;
-
-/// Old sessions kept per contact (a simultaneous start leaves two; a few
-/// more cover a peer that restarted while messages of the old run were
-/// still queued).
-pub(crate) const MAX_PREVIOUS_SESSIONS: usize = 4;
-
-/// An archived (previous) session is dropped once it has been archived this
-/// long: a message for it would have had to wait in the relay's queue
-/// longer than the relay keeps one.
-pub(crate) const ARCHIVED_SESSION_MAX_AGE: Duration = RELAY_MESSAGE_LIFETIME;
-
-/// A skipped message key is dropped once it has been stored this long, for
-/// the same reason (the late message it waits for is gone from the relay).
-pub(crate) const SKIPPED_KEY_MAX_AGE: Duration = RELAY_MESSAGE_LIFETIME;
 
 /// A "seen" marker (SHA-256 of a processed envelope) is pruned once the
 /// relay would have expired that envelope: it can no longer be redelivered,

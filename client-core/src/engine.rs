@@ -43,7 +43,7 @@ use crate::outbox::{OutboxEntry, PendingMessage};
 use crate::payload::Payload;
 use crate::prekey_maintenance::InitialKeys;
 use crate::relay_link::into_result;
-use crate::sessions::SessionRecord;
+use crate::sessions::{self, SessionRecord};
 use crate::store::{RecordKind, Txn, Vault};
 use crate::trust::{ContactRecord, Observation};
 use crate::{ConnectionState, Error, Event, MessageId, SafetyNumber};
@@ -499,10 +499,8 @@ impl Engine {
                     username: contact.username.clone(),
                 });
             }
-            let record: Option<SessionRecord> = self
-                .vault
-                .get(RecordKind::Session, &self.contact_session_slot(contact))
-                .await?;
+            let record: Option<SessionRecord> =
+                sessions::load(&self.vault, &self.contact_session_slot(contact)).await?;
             // A session we started that was never answered for the relay's
             // message lifetime will never complete: start over instead.
             if let Some(record) = record.filter(|r| !r.unanswered_too_long(self.clock.now_secs())) {
@@ -559,10 +557,8 @@ impl Engine {
             &mut OsRng,
         )
         .map_err(|e| Error::Crypto(format!("starting a session: {e}")))?;
-        let record: Option<SessionRecord> = self
-            .vault
-            .get(RecordKind::Session, &self.contact_session_slot(&contact))
-            .await?;
+        let record: Option<SessionRecord> =
+            sessions::load(&self.vault, &self.contact_session_slot(&contact)).await?;
         let record = match record {
             Some(mut r) => {
                 r.promote_new(session, self.clock.now_secs());
@@ -680,7 +676,7 @@ impl Engine {
             .encode()?,
         );
         let envelope = record
-            .current
+            .current_mut()
             .seal_for(&self.identity, &payload, &mut OsRng)
             .map_err(|e| Error::Crypto(format!("encrypting: {e}")))?;
         if envelope.len() > MAX_ENVELOPE_BYTES {
@@ -690,9 +686,9 @@ impl Engine {
             });
         }
         let rng = &mut OsRng;
-        self.vault.put(
+        sessions::put(
+            &self.vault,
             txn,
-            RecordKind::Session,
             self.contact_session_slot(contact),
             record,
             rng,
@@ -822,10 +818,8 @@ impl Engine {
         if !contact.may_send() {
             return Ok(());
         }
-        let Some(mut record) = self
-            .vault
-            .get::<SessionRecord>(RecordKind::Session, &self.contact_session_slot(contact))
-            .await?
+        let Some(mut record) =
+            sessions::load(&self.vault, &self.contact_session_slot(contact)).await?
         else {
             return Ok(());
         };
@@ -866,10 +860,8 @@ impl Engine {
             // Typing notices are best effort; never to a contested name.
             return Ok(());
         }
-        let Some(mut record) = self
-            .vault
-            .get::<SessionRecord>(RecordKind::Session, &self.contact_session_slot(&contact))
-            .await?
+        let Some(mut record) =
+            sessions::load(&self.vault, &self.contact_session_slot(&contact)).await?
         else {
             // No session yet: typing notices never start one.
             return Ok(());
@@ -886,13 +878,13 @@ impl Engine {
         // An ephemeral message: it uses no message key, so the relay dropping
         // it (the contact is offline) never leaves a gap in the chain.
         let envelope = record
-            .current
+            .current_mut()
             .seal_ephemeral(&self.identity, &payload, self.clock.now_ms(), &mut OsRng)
             .map_err(|e| Error::Crypto(format!("encrypting: {e}")))?;
         let mut txn = Txn::new();
-        self.vault.put(
+        sessions::put(
+            &self.vault,
             &mut txn,
-            RecordKind::Session,
             self.contact_session_slot(&contact),
             &record,
             &mut OsRng,

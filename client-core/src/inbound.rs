@@ -45,7 +45,7 @@ use umbra_protocol::wire::{AccountId, ErrorCode, Request, Response, Username};
 use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
 use crate::engine::{Engine, QueuedContent};
 use crate::payload::Payload;
-use crate::sessions::{LoadedPreKeys, SessionRecord};
+use crate::sessions::{self, LoadedPreKeys, SessionRecord};
 use crate::store::{RecordKind, Txn};
 use crate::trust::{ContactRecord, Observation};
 use crate::{Error, Event, MessageId};
@@ -155,18 +155,11 @@ pub(crate) async fn process_ephemeral(
         return drop("not an ephemeral message");
     }
     let slot = engine.session_slot(inbound.sender_address(), inbound.sender());
-    let Some(record) = engine
-        .vault
-        .get::<SessionRecord>(RecordKind::Session, &slot)
-        .await?
-    else {
+    let Some(record) = sessions::load(&engine.vault, &slot).await? else {
         return drop("no session with the sender");
     };
-    let sessions =
-        std::iter::once(&record.current).chain(record.previous.iter().map(|a| &a.session));
-    let Some(plaintext) = sessions
-        .filter_map(|s| s.open_ephemeral(&inbound, now).ok())
-        .next()
+    let Ok(plaintext) = record
+        .open_ephemeral(&inbound, now)
         .map(zeroize::Zeroizing::new)
     else {
         return drop("no session opens it");
@@ -298,7 +291,7 @@ async fn decrypt(
 ) -> Result<(Vec<u8>, SessionRecord), Failure> {
     let now = engine.clock.now_secs();
     let slot = engine.session_slot(inbound.sender_address(), inbound.sender());
-    let existing: Option<SessionRecord> = engine.vault.get(RecordKind::Session, &slot).await?;
+    let existing: Option<SessionRecord> = sessions::load(&engine.vault, &slot).await?;
     let (plaintext, record, used) = match existing {
         Some(mut record) => match record.decrypt(inbound, now) {
             Ok(plain) => (plain, record, None),
@@ -608,9 +601,9 @@ async fn accept(
     }
     // Last write of the session slot in this batch, so it wins over the
     // copy written while queueing a receipt.
-    engine.vault.put(
+    sessions::put(
+        &engine.vault,
         txn,
-        RecordKind::Session,
         engine.session_slot(inbound.sender_address(), inbound.sender()),
         &record,
         &mut OsRng,

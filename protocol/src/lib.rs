@@ -8,9 +8,15 @@
 //! pass in randomness (`rand::rngs::OsRng` in production) and timestamps, and
 //! get back bytes to send or store. `docs/PROTOCOL.md` is its byte-exact
 //! specification; `docs/test-vectors/` pins its behaviour.
+//!
+//! Session state is stored as versioned pickles ([`pickle`],
+//! [`session_record::SessionRecordPickle`]), never as serde of the live
+//! structs. Raw ratchet secrets (root, chain and message keys) are reachable
+//! only with the `low-level-api` feature, for test vectors.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod consts;
 pub mod content;
 pub mod fingerprint;
 pub mod group;
@@ -21,8 +27,10 @@ pub mod opaque_suite;
 pub mod padding;
 pub mod pairwise;
 pub mod payload;
+pub mod pickle;
 pub mod prekeys;
 pub mod ratchet;
 pub mod sealed;
+pub mod session_record;
 pub mod wire;
 pub mod x3dh;

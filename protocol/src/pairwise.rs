@@ -28,7 +28,6 @@
 //! change a session on a failed decryption, or print secrets in `Debug`.
 
 use rand_core::{CryptoRng, RngCore};
-use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::identity::{IdentityKeyPair, IdentityPublic, IDENTITY_PUBLIC_LEN};
@@ -42,6 +41,9 @@ use crate::ratchet::{
 use crate::sealed::{self, SealedError};
 use crate::wire::Address;
 use crate::x3dh::{self, InitialHeader, X3dhError};
+
+mod pickle;
+pub use pickle::SessionPickle;
 
 /// Leading byte of a pre-key message.
 pub const PREKEY_MESSAGE_TYPE: u8 = 0x01;
@@ -292,8 +294,9 @@ impl InboundEnvelope {
 
 /// A Double Ratchet session with one peer, plus what the layer around it
 /// needs: the peer's identity, and (for an initiator that has not heard back)
-/// the X3DH header to repeat in every message.
-#[derive(Clone, Serialize, Deserialize)]
+/// the X3DH header to repeat in every message. Stored as its
+/// [`SessionPickle`].
+#[derive(Clone)]
 pub struct PairwiseSession {
     ratchet: Session,
     remote: IdentityPublic,

@@ -83,7 +83,7 @@ fn pair(
 }
 
 fn state(session: &PairwiseSession) -> Vec<u8> {
-    postcard::to_stdvec(session).unwrap()
+    session.pickle().encode().to_vec()
 }
 
 /// Sends one stored message and checks it arrives.

@@ -12,7 +12,9 @@ use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::keys::PublicKey;
 use umbra_protocol::pairwise::PairwiseMessage;
 use umbra_protocol::prekeys::{PreKeyBundle, SignedPreKey};
-use umbra_protocol::ratchet::{Header, RatchetError, RatchetMessage, Session, MAX_SKIP};
+use umbra_protocol::ratchet::{
+    Header, RatchetError, RatchetMessage, RatchetPickle, Session, MAX_SKIP,
+};
 use umbra_protocol::{sealed, x3dh};
 
 use umbra_protocol::wire::{AccountId, Address, DeviceId};
@@ -59,11 +61,12 @@ fn pair(seed: u64) -> (Session, Session, ChaCha20Rng) {
 }
 
 fn snapshot(session: &Session) -> Vec<u8> {
-    postcard::to_allocvec(session).expect("session serializes")
+    session.pickle().encode().to_vec()
 }
 
 fn restore(bytes: &[u8]) -> Session {
-    postcard::from_bytes(bytes).expect("session deserializes")
+    Session::from_pickle(&RatchetPickle::decode(bytes).expect("pickle decodes"))
+        .expect("pickle loads")
 }
 
 #[derive(Debug, Clone)]

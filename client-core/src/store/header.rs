@@ -1,7 +1,7 @@
 //! The store header: the only unsealed bytes of a local store.
 //!
 //! Layout (52 bytes + the sealed check record):
-//! `magic "UMBRACS" (7) || version u8 = 1 || memory_kib u32be || iterations u32be ||
+//! `magic "UMBRACS" (7) || version u8 = 2 || memory_kib u32be || iterations u32be ||
 //! parallelism u32be || salt (16) || owner account id (16) || check (sealed record)`.
 //! The check is a record of kind `Check` sealed under the derived key; failing
 //! to open it means the password is wrong (or the header was altered: a changed
@@ -13,6 +13,11 @@
 //! an edited header must not make the client allocate gigabytes or spin for
 //! hours before it can say the password is wrong.
 //!
+//! A header of another format version is refused by name
+//! ([`StoreError::OlderFormat`], [`StoreError::NewerFormat`]) before any key
+//! is derived: there is no migration, and a record of another format would
+//! otherwise fail to decode somewhere deep inside.
+//!
 //! Must never: hold anything secret (it is readable by anyone with the file),
 //! or hand parameters beyond the bounds to Argon2.
 
@@ -23,8 +28,11 @@ use super::StoreError;
 use crate::consts::{MAX_KDF_ITERATIONS, MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM};
 
 const MAGIC: &[u8; 7] = b"UMBRACS";
-/// The store format version, also the first byte of every record's associated data.
-pub(crate) const STORE_FORMAT_VERSION: u8 = 1;
+/// The store format version, also the first byte of every record's
+/// associated data. 2: session records are `SessionRecordPickle` bytes and
+/// history entries a versioned stored form (docs/PROTOCOL.md §12.9); a
+/// format-1 store is refused with [`StoreError::OlderFormat`] (no migration).
+pub(crate) const STORE_FORMAT_VERSION: u8 = 2;
 const FIXED_LEN: usize = 7 + 1 + 4 + 4 + 4 + SALT_LEN + 16;
 
 /// A parsed header.
@@ -60,8 +68,23 @@ impl StoreHeader {
             return Err(StoreError::BadHeader("not an umbra client store"));
         }
         let (version, rest) = rest.split_at(1);
-        if version != [STORE_FORMAT_VERSION] {
-            return Err(StoreError::BadHeader("unsupported store format version"));
+        match version {
+            [v] if *v == STORE_FORMAT_VERSION => {}
+            // Said plainly, before any key is derived: no record of an older
+            // format would decode, and failing deep inside one helps nobody.
+            [v] if *v < STORE_FORMAT_VERSION => {
+                return Err(StoreError::OlderFormat {
+                    found: *v,
+                    supported: STORE_FORMAT_VERSION,
+                })
+            }
+            [v] => {
+                return Err(StoreError::NewerFormat {
+                    found: *v,
+                    supported: STORE_FORMAT_VERSION,
+                })
+            }
+            _ => return Err(StoreError::BadHeader("too short")),
         }
         let u32_at = |b: &[u8]| -> u32 {
             let mut a = [0u8; 4];
@@ -105,6 +128,33 @@ mod tests {
             check: vec![1, 2, 3],
         }
         .encode()
+    }
+
+    #[test]
+    fn another_format_version_is_refused_by_name() {
+        let production = KdfParams::recommended();
+        let mut bytes = header(
+            production.memory_kib(),
+            production.iterations(),
+            production.parallelism(),
+        );
+        bytes[7] = STORE_FORMAT_VERSION - 1;
+        match StoreHeader::decode(&bytes) {
+            Err(StoreError::OlderFormat { found, supported }) => {
+                assert_eq!((found, supported), (1, STORE_FORMAT_VERSION));
+            }
+            other => panic!("an older store must be refused as such, got {other:?}"),
+        }
+        let message = StoreHeader::decode(&bytes).unwrap_err().to_string();
+        assert!(
+            message.contains("older umbra (store format 1)"),
+            "{message}"
+        );
+        bytes[7] = STORE_FORMAT_VERSION + 1;
+        assert!(matches!(
+            StoreHeader::decode(&bytes),
+            Err(StoreError::NewerFormat { found, .. }) if found == STORE_FORMAT_VERSION + 1
+        ));
     }
 
     #[test]

@@ -208,6 +208,38 @@ pub enum StoreError {
         /// Which kind of record.
         kind: RecordKind,
     },
+    /// The data directory was written by an older umbra whose store format
+    /// this version cannot read, and there is no migration from it.
+    #[error(
+        "this data dir was written by an older umbra (store format {found}); this umbra \
+         reads format {supported} only and cannot migrate it: use the older umbra, or move \
+         the data dir aside and log in again (history and sessions stay in the old one)"
+    )]
+    OlderFormat {
+        /// The format version the header names.
+        found: u8,
+        /// The one this version reads.
+        supported: u8,
+    },
+    /// The data directory was written by a newer umbra.
+    #[error(
+        "this data dir was written by a newer umbra (store format {found}); this umbra \
+         reads format {supported} only: upgrade umbra"
+    )]
+    NewerFormat {
+        /// The format version the header names.
+        found: u8,
+        /// The one this version reads.
+        supported: u8,
+    },
+    /// A session record opened but its pickle does not load.
+    #[error("a stored {kind:?} record does not load: {source}")]
+    BadPickle {
+        /// Which kind of record.
+        kind: RecordKind,
+        /// Why the pickle was refused.
+        source: umbra_protocol::pickle::PickleError,
+    },
     /// The header is not one this version understands.
     #[error("local store header is malformed or of an unknown version: {0}")]
     BadHeader(&'static str),

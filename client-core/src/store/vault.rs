@@ -7,6 +7,9 @@
 //! moved to another slot, fails to open ([`StoreError::Tampered`]); binding
 //! the owner means a record from another account's store fails too.
 //! Slots that would reveal a name are `HMAC-SHA256(slot_key, kind || name)`.
+//! Session records are the exception to "postcard-encoded": their value is
+//! the protocol crate's versioned `SessionRecordPickle` bytes
+//! ([`Vault::get_raw`], [`Vault::put_raw`]).
 //!
 //! Must never: write an unsealed value, reuse a nonce on purpose (nonces are
 //! random and 192-bit, so accidental reuse is negligible), or return a value
@@ -239,6 +242,33 @@ impl Vault {
                 Ok((row.slot, value))
             })
             .collect()
+    }
+
+    /// Reads and opens one record whose value is its own versioned byte
+    /// form (a session record's pickle), not postcard of a struct.
+    pub(crate) async fn get_raw(
+        &self,
+        kind: RecordKind,
+        slot: &[u8],
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        match self.backend.get(kind, slot).await? {
+            Some(sealed) => self.open_bytes(kind, slot, &sealed).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Seals already-encoded bytes into `txn` at (kind, slot).
+    pub(crate) fn put_raw<R: RngCore + CryptoRng>(
+        &self,
+        txn: &mut Txn,
+        kind: RecordKind,
+        slot: Vec<u8>,
+        plain: &[u8],
+        rng: &mut R,
+    ) -> Result<(), StoreError> {
+        let sealed = self.seal_bytes(kind, &slot, plain, rng)?;
+        txn.ops.push(WriteOp::Put { kind, slot, sealed });
+        Ok(())
     }
 
     /// Seals `value` into `txn` at (kind, slot).

@@ -12,7 +12,6 @@
 //! Must never: step backwards, reuse an index, or print key bytes in `Debug`.
 
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -24,9 +23,8 @@ pub const MESSAGE_KEY_SEED_INPUT: u8 = 0x01;
 pub const NEXT_CHAIN_KEY_INPUT: u8 = 0x02;
 
 /// A chain key together with the index of the next message key it yields.
-#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct ChainKey {
-    #[serde(with = "crate::keys::serde_bytes_array")]
     key: [u8; 32],
     index: u32,
 }
@@ -42,7 +40,9 @@ impl ChainKey {
         self.index
     }
 
-    /// The raw key, for test vectors only.
+    /// The raw key: for the session's pickle and, through the
+    /// `low-level-api` feature (the only way to name this type outside the
+    /// crate), for test vectors.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.key
     }

@@ -32,7 +32,6 @@ use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, KeyInit, Nonce};
 use hmac::{Hmac, Mac};
 use rand_core::{CryptoRng, RngCore};
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -71,11 +70,10 @@ pub enum EphemeralMessageError {
 
 /// The key of one epoch, with the ratchet public key that names it.
 /// Zeroized on drop.
-#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub(crate) struct EpochKey {
     #[zeroize(skip)]
     pub(crate) ratchet_key: PublicKey,
-    #[serde(with = "crate::keys::serde_bytes_array")]
     key: [u8; 32],
 }
 
@@ -94,9 +92,15 @@ impl EpochKey {
         }
     }
 
-    /// The raw key, for test vectors only.
+    /// The raw key, for the session's pickle and (behind `low-level-api`)
+    /// test vectors.
     pub(crate) fn as_bytes(&self) -> &[u8; 32] {
         &self.key
+    }
+
+    /// Rebuilds an epoch key from its pickle.
+    pub(crate) fn from_parts(ratchet_key: PublicKey, key: [u8; 32]) -> Self {
+        EpochKey { ratchet_key, key }
     }
 
     fn cipher(&self) -> ChaCha20Poly1305 {

@@ -11,7 +11,6 @@
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
 use hkdf::Hkdf;
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -27,11 +26,9 @@ pub struct AeadFailure;
 
 /// A single-use message key: ChaCha20-Poly1305 key, nonce and the chain
 /// index it belongs to. Zeroized on drop.
-#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct MessageKey {
-    #[serde(with = "crate::keys::serde_bytes_array")]
     key: [u8; 32],
-    #[serde(with = "crate::keys::serde_bytes_array")]
     nonce: [u8; 12],
     index: u32,
 }
@@ -57,17 +54,24 @@ impl MessageKey {
         out
     }
 
+    /// Rebuilds a stored key (the session's pickle) from its parts.
+    pub(crate) fn from_parts(key: [u8; 32], nonce: [u8; 12], index: u32) -> Self {
+        MessageKey { key, nonce, index }
+    }
+
     /// The chain index of this key.
     pub fn index(&self) -> u32 {
         self.index
     }
 
-    /// The AEAD key, for test vectors only.
+    /// The AEAD key: for the session's pickle and, through the
+    /// `low-level-api` feature (the only way to name this type outside the
+    /// crate), for test vectors.
     pub fn key_bytes(&self) -> &[u8; 32] {
         &self.key
     }
 
-    /// The AEAD nonce, for test vectors only.
+    /// The AEAD nonce (reachable as [`MessageKey::key_bytes`] is).
     pub fn nonce_bytes(&self) -> &[u8; 12] {
         &self.nonce
     }

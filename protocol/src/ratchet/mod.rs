@@ -3,20 +3,36 @@
 //! nonce), header, wire message, skipped-key store, ephemeral (typing)
 //! messages, and the session that ties them together.
 //!
+//! Like vodozemac, the internals stay in private submodules: the crate
+//! exports the session, its pickle, messages and errors. The key types
+//! (root, chain and message keys) and the getters that hand out raw secrets
+//! exist outside the crate only with the `low-level-api` feature, which
+//! umbra-protocol's own tests and benches enable (test vectors need them);
+//! nothing else in the workspace does.
+//!
 //! Must never: derive keys for a message before its bounds are checked, reuse
 //! a message key, or change a session when a message fails to decrypt.
 
-pub mod chain_key;
-pub mod ephemeral;
-pub mod header;
-pub mod message;
-pub mod message_key;
-pub mod root_key;
-pub mod session;
-pub mod skipped;
+mod chain_key;
+mod ephemeral;
+mod header;
+mod message;
+mod message_key;
+mod root_key;
+mod session;
+mod skipped;
 
 pub use ephemeral::{EphemeralMessage, EphemeralMessageError, EPHEMERAL_MESSAGE_VERSION};
 pub use header::{Header, HEADER_LEN};
 pub use message::{RatchetMessage, RatchetMessageError, RATCHET_MESSAGE_VERSION};
-pub use session::{RatchetError, Session};
+pub use session::{RatchetError, RatchetPickle, Session, PLAIN_AD_TYPE, RETIRED_RATCHET_KEYS};
 pub use skipped::{MAX_SKIP, MAX_SKIPPED_KEYS};
+
+#[cfg(feature = "low-level-api")]
+pub use chain_key::{ChainKey, MESSAGE_KEY_SEED_INPUT, NEXT_CHAIN_KEY_INPUT};
+#[cfg(feature = "low-level-api")]
+pub use message_key::{MessageKey, TAG_LEN};
+#[cfg(feature = "low-level-api")]
+pub use root_key::RootKey;
+#[cfg(feature = "low-level-api")]
+pub use skipped::SkippedKeys;

@@ -13,7 +13,6 @@
 //! `SecretKey::diffie_hellman` produces).
 
 use hkdf::Hkdf;
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -22,8 +21,8 @@ use crate::keys::SharedSecret;
 use crate::labels;
 
 /// The 32-byte root key of a ratchet session. Zeroized on drop.
-#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
-pub struct RootKey(#[serde(with = "crate::keys::serde_bytes_array")] [u8; 32]);
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct RootKey([u8; 32]);
 
 impl RootKey {
     /// Wraps key bytes (the X3DH session secret, or a stored session).
@@ -31,7 +30,9 @@ impl RootKey {
         Self(bytes)
     }
 
-    /// The raw key, for test vectors only.
+    /// The raw key: for the session's pickle and, through the
+    /// `low-level-api` feature (the only way to name this type outside the
+    /// crate), for test vectors.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }

@@ -22,7 +22,6 @@
 //! DH with a low-order point, or show secrets in `Debug`.
 
 use rand_core::{CryptoRng, RngCore};
-use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 use super::chain_key::ChainKey;
@@ -34,6 +33,9 @@ use super::root_key::RootKey;
 use super::skipped::{SkippedKeys, MAX_SKIP};
 use crate::keys::{KeyError, PublicKey, SecretKey};
 use crate::x3dh::SessionSecret;
+
+mod pickle;
+pub use pickle::RatchetPickle;
 
 /// The type byte a bare ratchet message is authenticated under by
 /// [`Session::encrypt`] and [`Session::decrypt`]: that of a plain pairwise
@@ -81,10 +83,10 @@ pub enum RatchetError {
     UnknownEpoch,
 }
 
-/// A pairwise Double Ratchet session. Serializable for storage (keep the
-/// serialized form as secret as the session); secrets are zeroized on drop
-/// by their own types; `Debug` shows only public values.
-#[derive(Clone, Serialize, Deserialize)]
+/// A pairwise Double Ratchet session. Stored as its [`RatchetPickle`]
+/// (keep that as secret as the session); secrets are zeroized on drop by
+/// their own types; `Debug` shows only public values.
+#[derive(Clone)]
 pub struct Session {
     associated_data: Vec<u8>,
     root_key: RootKey,
@@ -487,25 +489,44 @@ impl Session {
         self.their_ratchet
     }
 
-    /// The ephemeral-message key of our current sending epoch, for test
-    /// vectors only.
+    /// The ephemeral-message key of our current sending epoch. Raw secret:
+    /// only with the `low-level-api` feature, for test vectors.
+    #[cfg(feature = "low-level-api")]
     pub fn ephemeral_send_key(&self) -> Option<[u8; 32]> {
         self.our_epoch.as_ref().map(|e| *e.as_bytes())
     }
 
-    /// The root key, for test vectors and audits only.
+    /// The root key. Raw secret: only with the `low-level-api` feature, for
+    /// test vectors.
+    #[cfg(feature = "low-level-api")]
     pub fn root_key(&self) -> &RootKey {
         &self.root_key
     }
 
     /// The sending chain (at the index of the next message), if one exists.
+    /// Raw secret: only with the `low-level-api` feature, for test vectors.
+    #[cfg(feature = "low-level-api")]
     pub fn sending_chain(&self) -> Option<&ChainKey> {
         self.sending.as_ref()
     }
 
     /// The receiving chain (at the index of the next expected message).
+    /// Raw secret: only with the `low-level-api` feature, for test vectors.
+    #[cfg(feature = "low-level-api")]
     pub fn receiving_chain(&self) -> Option<&ChainKey> {
         self.receiving.as_ref()
+    }
+
+    /// The index of the next message we send on the current sending chain,
+    /// if one exists (public: it travels in the next header).
+    pub fn sending_index(&self) -> Option<u32> {
+        self.sending.as_ref().map(ChainKey::index)
+    }
+
+    /// The index of the next message expected on the current receiving
+    /// chain, if one exists (public: headers carry it).
+    pub fn receiving_index(&self) -> Option<u32> {
+        self.receiving.as_ref().map(ChainKey::index)
     }
 
     /// How many skipped message keys are stored.

@@ -22,8 +22,6 @@
 
 use std::collections::VecDeque;
 
-use serde::{Deserialize, Serialize};
-
 use super::message_key::MessageKey;
 use crate::keys::PublicKey;
 
@@ -34,7 +32,7 @@ pub const MAX_SKIP: u32 = 1000;
 /// Most skipped message keys a session keeps in total; oldest evicted first.
 pub const MAX_SKIPPED_KEYS: usize = 2000;
 
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone)]
 struct SkippedEntry {
     ratchet_key: PublicKey,
     key: MessageKey,
@@ -44,7 +42,7 @@ struct SkippedEntry {
 }
 
 /// Skipped message keys in insertion order (oldest first).
-#[derive(Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default)]
 pub struct SkippedKeys {
     entries: VecDeque<SkippedEntry>,
 }
@@ -61,6 +59,7 @@ impl SkippedKeys {
     }
 
     /// True when no key is stored.
+    #[cfg_attr(not(feature = "low-level-api"), allow(dead_code))]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -96,6 +95,31 @@ impl SkippedKeys {
                 key,
                 dated_at: None,
             });
+        }
+    }
+
+    /// Every stored key in insertion order, with its ratchet key and date
+    /// (for the session's pickle).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&PublicKey, &MessageKey, Option<u64>)> {
+        self.entries
+            .iter()
+            .map(|e| (&e.ratchet_key, &e.key, e.dated_at))
+    }
+
+    /// Rebuilds a store from pickled entries, oldest first. The caller has
+    /// checked the count against [`MAX_SKIPPED_KEYS`].
+    pub(crate) fn from_entries(
+        entries: impl IntoIterator<Item = (PublicKey, MessageKey, Option<u64>)>,
+    ) -> Self {
+        SkippedKeys {
+            entries: entries
+                .into_iter()
+                .map(|(ratchet_key, key, dated_at)| SkippedEntry {
+                    ratchet_key,
+                    key,
+                    dated_at,
+                })
+                .collect(),
         }
     }
 
