@@ -2,7 +2,12 @@
 //! processes, built from this checkout, talking over loopback.
 //!
 //! Binaries are built through cargo (escargot) the first time a suite asks
-//! for them, so a suite can never run against a stale binary. Every relay runs
+//! for them, so a suite can never run against a stale binary. Under
+//! `cargo test --workspace` that build is only a freshness check: cargo has
+//! just built both binaries for their own crates' tests, with the same
+//! features (umbra-workspace-hack) and, because [`binary`] drops the
+//! variables cargo sets for a test process, the same build-script
+//! environment as a build from the shell. Every relay runs
 //! in its own temporary data directory (SQLite) or its own fresh PostgreSQL
 //! database, on a port the kernel picks.
 //!
@@ -21,8 +26,32 @@ use std::time::Duration;
 pub mod wire_client;
 pub mod ws_proxy;
 
+/// Whether `name` is one of the variables cargo sets for a test process
+/// (they describe the umbra-e2e package). Build scripts such as ring's and
+/// rustix's declare `rerun-if-env-changed` on several of them
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, ...), so a nested `cargo build`
+/// that inherited them saw "changed" values and recompiled ring, rustls and
+/// everything above them, and the next build from the shell did it again.
+pub fn is_set_by_cargo_for_tests(name: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "CARGO_MANIFEST_",
+        "CARGO_PKG_",
+        "CARGO_CRATE_",
+        "CARGO_BIN_",
+        "CARGO_CFG_",
+        "CARGO_FEATURE_",
+    ];
+    const NAMES: &[&str] = &[
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p)) || NAMES.contains(&name)
+}
+
 /// Path of a workspace binary, built (or confirmed up to date) by cargo once
-/// per test process.
+/// per test process, in the environment a build from the shell would have.
 pub fn binary(package: &str, bin: &str) -> PathBuf {
     static RELAY: OnceLock<PathBuf> = OnceLock::new();
     static CLIENT: OnceLock<PathBuf> = OnceLock::new();
@@ -33,10 +62,16 @@ pub fn binary(package: &str, bin: &str) -> PathBuf {
     };
     cell.get_or_init(|| {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-        escargot::CargoBuild::new()
+        let mut build = escargot::CargoBuild::new()
             .manifest_path(manifest)
             .package(package)
-            .bin(bin)
+            .bin(bin);
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(is_set_by_cargo_for_tests) {
+                build = build.env_remove(name);
+            }
+        }
+        build
             .run()
             .unwrap_or_else(|e| panic!("building {bin} failed: {e}"))
             .path()
