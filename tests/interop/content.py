@@ -1,0 +1,149 @@
+"""§10 content, §9.5 username rules, §12.1 client payload."""
+import re
+from postcard import *
+from prims import u32be
+
+class ContentError(Exception): pass
+
+USERNAME_RE = re.compile(r"^[a-z][a-z0-9_.]{2,31}$")
+def valid_username(s): return bool(USERNAME_RE.match(s))
+
+def r_username(r):
+    s = r.string()
+    if not valid_username(s): raise Malformed("bad username")
+    return s
+
+# ---- encoders from the serde-JSON form used in content.json ----
+def e_id(a): return bstr(bytes(a))
+def e_addr(a): return e_id(a["account"]) + varint(a["device"])
+def e_member(m): return e_addr(m["address"]) + string(m["username"])
+
+def e_group_control(gc):
+    (k, v), = gc.items()
+    if k == "Create": return varint(0) + e_id(v["group"]) + string(v["name"]) + seq(v["members"], e_member)
+    if k == "Add": return varint(1) + e_id(v["group"]) + seq(v["members"], e_member)
+    if k == "Remove": return varint(2) + e_id(v["group"]) + seq(v["members"], e_addr)
+    if k == "Leave": return varint(3) + e_id(v["group"])
+    if k == "Rename": return varint(4) + e_id(v["group"]) + string(v["name"])
+    raise ValueError(k)
+
+def encode_body(c):
+    if c == "DeleteConversation": return varint(9)
+    (k, v), = c.items()
+    if k == "Text": return varint(0) + e_id(v["id"]) + string(v["body"]) + varint(v["sent_at_ms"])
+    if k in ("DeliveryReceipt", "ReadReceipt"): return varint(1 if k[0] == "D" else 2) + seq(v["ids"], e_id)
+    if k == "Typing": return varint(3) + boolean(v["started"])
+    if k == "Presence": return varint(4) + boolean(v["online"])
+    if k == "FilePointer":
+        return (varint(5) + e_id(v["id"]) + bstr(bytes(v["blob_id"])) + e_id(v["key"]) + e_id(v["digest"])
+                + varint(v["size"]) + string(v["file_name"]) + string(v["content_type"]))
+    if k == "GroupControl": return varint(6) + e_group_control(v)
+    if k in ("GroupMessage", "SenderKeyDistribution"):
+        return varint(7 if k == "GroupMessage" else 8) + e_id(v["group"]) + bstr(bytes(v["payload"]))
+    if k == "ProfileChange": return varint(10) + string(v["new_username"])
+    raise ValueError(k)
+
+def encode(c):
+    validate(c)
+    out = b"\x01" + encode_body(c)
+    if len(out) > 65535: raise ContentError("Frame/TooLarge")
+    return out
+
+# ---- decoder to the same JSON form ----
+def d_id(r, n=16): return list(r.fixed(n))
+def d_addr(r): return {"account": d_id(r), "device": r.u32()}
+def d_member(r): return {"address": d_addr(r), "username": r_username(r)}
+
+def decode_body(r):
+    t = r.u32()
+    if t == 0: return {"Text": {"id": d_id(r), "body": r.string(), "sent_at_ms": r.u64()}}
+    if t in (1, 2): return {("DeliveryReceipt" if t == 1 else "ReadReceipt"): {"ids": r.seq(lambda: d_id(r))}}
+    if t == 3: return {"Typing": {"started": r.bool()}}
+    if t == 4: return {"Presence": {"online": r.bool()}}
+    if t == 5:
+        return {"FilePointer": {"id": d_id(r), "blob_id": list(r.bytes()), "key": d_id(r, 32), "digest": d_id(r, 32),
+                                "size": r.u64(), "file_name": r.string(), "content_type": r.string()}}
+    if t == 6:
+        g = r.u32()
+        if g == 0: return {"GroupControl": {"Create": {"group": d_id(r), "name": r.string(), "members": r.seq(lambda: d_member(r))}}}
+        if g == 1: return {"GroupControl": {"Add": {"group": d_id(r), "members": r.seq(lambda: d_member(r))}}}
+        if g == 2: return {"GroupControl": {"Remove": {"group": d_id(r), "members": r.seq(lambda: d_addr(r))}}}
+        if g == 3: return {"GroupControl": {"Leave": {"group": d_id(r)}}}
+        if g == 4: return {"GroupControl": {"Rename": {"group": d_id(r), "name": r.string()}}}
+        raise Malformed("unknown group control tag")
+    if t in (7, 8): return {("GroupMessage" if t == 7 else "SenderKeyDistribution"): {"group": d_id(r), "payload": list(r.bytes())}}
+    if t == 9: return "DeleteConversation"
+    if t == 10: return {"ProfileChange": {"new_username": r_username(r)}}
+    raise Malformed("unknown content tag")
+
+def decode(b):
+    if len(b) > 65535: raise ContentError("Frame/TooLarge")
+    if not b: raise ContentError("Frame/Empty")
+    if b[0] != 1: raise ContentError("Frame/UnsupportedVersion")
+    r = Reader(b[1:])
+    try: c = decode_body(r)
+    except Malformed: raise ContentError("Frame/Malformed")
+    if r.left(): raise ContentError("Frame/TrailingBytes")
+    if encode_body(c) != b[1:]: raise ContentError("Frame/NonCanonical")
+    validate(c)
+    return c
+
+def _cc(s, field):
+    for i, ch in enumerate(s.encode()):
+        pass
+    pos = 0
+    for ch in s:
+        o = ord(ch)
+        if (o < 0x20 or 0x7F <= o <= 0x9F) and ch not in "\t\n\r":
+            raise ContentError("ControlCharacter")
+        pos += len(ch.encode())
+
+def _cc_strict(s):
+    for ch in s:
+        o = ord(ch)
+        if o < 0x20 or 0x7F <= o <= 0x9F: raise ContentError("ControlCharacter")
+
+def validate(c):
+    if c == "DeleteConversation": return
+    (k, v), = c.items()
+    if k == "Text":
+        if len(v["body"].encode()) > 32768: raise ContentError("TextTooLong")
+        _cc(v["body"], "text")
+    elif k in ("DeliveryReceipt", "ReadReceipt"):
+        if not v["ids"]: raise ContentError("EmptyReceipt")
+        if len(v["ids"]) > 256: raise ContentError("TooManyReceiptIds")
+    elif k == "FilePointer":
+        if not 1 <= len(v["blob_id"]) <= 64: raise ContentError("InvalidBlobId")
+        fn = v["file_name"]
+        if len(fn.encode()) > 255: raise ContentError("FileNameTooLong")
+        if fn in ("", ".", "..") or "/" in fn or "\\" in fn: raise ContentError("InvalidFileName")
+        _cc_strict(fn)
+        ct = v["content_type"]
+        if len(ct.encode()) > 127: raise ContentError("ContentTypeTooLong")
+        if not ct or any(not 0x21 <= ord(ch) <= 0x7E for ch in ct): raise ContentError("InvalidContentType")
+    elif k == "GroupControl":
+        (gk, gv), = v.items()
+        if "name" in gv:
+            if not 1 <= len(gv["name"].encode()) <= 128: raise ContentError("InvalidGroupName")
+            _cc_strict(gv["name"])
+        if "members" in gv and len(gv["members"]) > 1024: raise ContentError("TooManyGroupMembers")
+
+# ---- §12.1 payload ----
+class PayloadError(Exception): pass
+
+def payload_encode(account, device, username, content_bytes):
+    u = username.encode()
+    return b"\x01" + account + u32be(device) + bytes([len(u)]) + u + content_bytes
+
+def payload_decode(b):
+    if not b: raise PayloadError("Truncated")
+    if b[0] != 1: raise PayloadError(f"UnsupportedVersion({b[0]})")
+    if len(b) < 22: raise PayloadError("Truncated")
+    n = b[21]
+    if len(b) < 22 + n: raise PayloadError("Truncated")
+    try: u = b[22:22+n].decode("utf-8")
+    except UnicodeDecodeError: raise PayloadError("BadUsername")
+    if not valid_username(u): raise PayloadError("BadUsername")
+    try: c = decode(b[22+n:])
+    except ContentError as e: raise PayloadError(f"Content({e})")
+    return b[1:17], int.from_bytes(b[17:21], "big"), u, c

@@ -1,0 +1,43 @@
+"""§4.4 ratchet message and §4.11 pairwise message decoding."""
+from edpoint import decompresses
+
+class PairwiseError(Exception): pass
+
+def parse_ratchet(b):
+    if len(b) < 57: raise PairwiseError(f"Truncated {{ actual: {len(b)} }}")
+    if b[0] != 1: raise PairwiseError(f"UnsupportedVersion({b[0]})")
+    return b[1:41], b[41:]
+
+def parse_identity(b):
+    if len(b) != 128: raise PairwiseError("BadLength")
+    if not decompresses(b[:32]): raise PairwiseError("InvalidSigningKey")
+    return b
+
+def parse_pairwise(b):
+    if not b: raise PairwiseError('Malformed("empty message")')
+    t = b[0]
+    if t == 2:
+        return ("plain", None, _ratchet(b[1:]))
+    if t == 1:
+        # field by field (PROTOCOL.md 4.11): length of each field, then its content
+        rest, pos = b[1:], 0
+        def take(n):
+            nonlocal pos
+            if len(rest) - pos < n: raise PairwiseError('Malformed("truncated pre-key message")')
+            pos += n; return rest[pos - n:pos]
+        try: ident = parse_identity(take(128))
+        except PairwiseError as e:
+            if "truncated" in str(e): raise
+            raise PairwiseError('Malformed("initiator identity")')
+        ek = take(32); spk_id = int.from_bytes(take(4), "big"); tag = take(1)[0]
+        if tag == 0: extra = None
+        elif tag in (1, 2): extra = ({1: "OneTime", 2: "LastResort"}[tag], int.from_bytes(take(4), "big"))
+        else: raise PairwiseError('Malformed("unknown extra prekey tag")')
+        return ("prekey", (ident, ek, spk_id, extra), _ratchet(rest[pos:]))
+    if t == 3:
+        return ("ephemeral", None, b[1:])
+    raise PairwiseError('Malformed("unknown message type")')
+
+def _ratchet(b):
+    try: return parse_ratchet(b)
+    except PairwiseError as e: raise PairwiseError(f"RatchetEncoding({e})")

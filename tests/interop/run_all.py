@@ -1,0 +1,9 @@
+"""Run every checker: python run_all.py  (UMBRA_VECTORS=<dir> to point elsewhere)."""
+import importlib, sys
+MODS = ["check_padding", "check_safety_number", "check_x3dh", "check_sealed_sender", "check_content_payload",
+        "check_wire", "check_group", "check_ratchet", "check_ephemeral", "check_decode_errors", "check_opaque"]
+ok = True
+for m in MODS:
+    ok = bool(importlib.import_module(m).main()) and ok
+print("ALL VECTORS REPRODUCED" if ok else "SOME VECTORS FAILED")
+sys.exit(0 if ok else 1)

@@ -1,0 +1,51 @@
+#!/bin/sh
+# Interop of the spec-only Python client with the real relay and the Rust CLI.
+# Needs target/debug/umbra-relay and target/debug/umbra (cargo build -p umbra-relay -p umbra-cli).
+set -e
+HERE=$(cd "$(dirname "$0")" && pwd); PY=${PYTHON:-python3}; BIN=${UMBRA_BIN:-$HERE/../../target/debug}
+W=$(mktemp -d "${TMPDIR:-/tmp}/umbra-interop.XXXXXX"); cd "$W"; cp "$HERE"/*.py .
+"$BIN/umbra-relay" --listen 127.0.0.1:0 --data-dir ./relay > relay.out 2> relay.err & RELAY=$!
+trap 'kill $RELAY 2>/dev/null' EXIT
+for i in 1 2 3 4 5 6 7 8 9 10; do grep -q listening relay.out 2>/dev/null && break; sleep 1; done
+S=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' relay.out | head -1); echo "relay at $S (work dir $W)"
+printf 'bob password tangerine 41' > bob.pw; chmod 600 bob.pw
+U() { UMBRA_PASSWORD_FILE=bob.pw "$BIN/umbra" --server "$S" --data-dir ./bob "$@"; }
+U register bob
+$PY client.py "$S" alice "alice pw" send bob "python -> rust pre-key message"
+U receive --timeout 10 | tee bob1.txt; grep -q "python -> rust pre-key message" bob1.txt
+U send alice "rust -> python reply"
+$PY client.py "$S" alice "alice pw" receive 4 | tee alice1.txt; grep -q '"rust -> python reply"' alice1.txt
+PEER=$($PY -c "import json;print(list(json.load(open('state-alice.json'))['sessions'])[0])")
+$PY client.py "$S" alice "alice pw" reply "$PEER" "python -> rust after a DH step"
+U receive --timeout 10 | tee bob2.txt; grep -q "python -> rust after a DH step" bob2.txt
+$PY client.py "$S" alice "alice pw" safety "$PEER" > sn.txt; U verify alice | tee -a sn.txt
+grep -qF "$(head -1 sn.txt)" sn.txt && echo "safety numbers agree"
+UPLOAD_OTPS=1 $PY client.py "$S" carol "carol pw" receive 1 > /dev/null
+$PY client.py "$S" dave "dave pw" receive 1 > /dev/null
+U send carol "rust -> python, one-time prekey"; U send dave "rust -> python, last-resort prekey"
+$PY client.py "$S" carol "carol pw" receive 3 | tee c.txt; grep -q "OneTime" c.txt; grep -q "one-time prekey" c.txt
+$PY client.py "$S" dave "dave pw" receive 3 | tee d.txt; grep -q "LastResort" d.txt; grep -q "last-resort prekey" d.txt
+$PY probe_relay.py "$S"
+$PY probe_authed.py "$S" dave "dave pw" carol
+$PY check_store.py ./bob bob.pw | tail -1
+$PY probe_token_blob.py "$S" ./relay ./bob bob.pw
+# forged claims: the payload names carol (name only, then name and account) while alice's identity seals it
+CAROL=$($PY -c "import json;print(json.load(open('state-carol.json'))['account'])")
+CLAIM_USER=carol $PY client.py "$S" alice "alice pw" send bob "forged: name carol"
+CLAIM_USER=carol CLAIM_ACCOUNT=$CAROL $PY client.py "$S" alice "alice pw" send bob "forged: name and account of carol"
+U receive --timeout 10 > forged.txt 2>&1 || true; cat forged.txt
+# 12.2 step 4: a name claim the directory does not confirm keeps the stored name; a foreign account is rejected
+if grep -q "alice: forged: name carol" forged.txt && ! grep -q "carol:" forged.txt && ! grep -q "name and account of carol" forged.txt
+then echo "ok   forged claims: name ignored (shown as alice), foreign account rejected"; else echo "FAIL forged claims"; fi
+# 12.5: a plain message for a session erin does not have is kept (not acked, comes again);
+# a malformed inner message is rejected (acked, never again)
+printf 'erin password tangerine 41' > erin.pw; chmod 600 erin.pw
+E() { UMBRA_PASSWORD_FILE=erin.pw "$BIN/umbra" --server "$S" --data-dir ./erin "$@"; }
+E register erin > /dev/null
+$PY client.py "$S" alice "alice pw" send_raw erin 02$($PY -c "print('01' + '00' * 80)")
+$PY client.py "$S" alice "alice pw" send_raw erin 7f00
+E receive --timeout 8 > e1.txt 2>&1 || true; E receive --timeout 8 > e2.txt 2>&1 || true
+echo "--- erin 1"; cat e1.txt; echo "--- erin 2"; cat e2.txt
+if [ "$(grep -c 'could not' e1.txt)" = 2 ] && [ "$(grep -c 'could not' e2.txt)" = 1 ]
+then echo "ok   kept delivery redelivered, rejected one acked"; else echo "FAIL 12.5 acknowledgement rule"; fi
+echo "INTEROP DONE"

@@ -1,0 +1,133 @@
+"""§9 client <-> relay frames: schema from 9.5, 9.7, 9.8 (encoder + decoder)."""
+from postcard import *
+from content import valid_username
+
+ERROR_CODES = {}  # filled from the spec table by check_wire (numbers 1..25)
+
+def S(*fields): return ("struct", list(fields))
+def E(*variants): return ("enum", list(variants))
+FIX = lambda n: ("fixed", n)
+OPT = lambda t: ("opt", t)
+VEC = lambda t: ("vec", t)
+
+AccountId = FIX(16)
+Address = S(("account", AccountId), ("device", "u32"))
+PublicKey = FIX(32)
+PreKeyWire = S(("id", "u32"), ("key", PublicKey))
+SignedPreKeyWire = S(("id", "u32"), ("created_at", "u64"), ("key", PublicKey), ("signature", FIX(64)))
+PreKeyBundleWire = S(("account", AccountId), ("device", "u32"), ("identity", "bytes"), ("signed_prekey", SignedPreKeyWire),
+                     ("one_time_prekey", OPT(PreKeyWire)), ("last_resort", OPT(PreKeyWire)))
+AccountRef = E(("Username", "username"), ("Account", AccountId))
+OutgoingEnvelope = S(("to", Address), ("envelope", "bytes"))
+SendOutcome = E(("Accepted", S(("seq", "u64"))), ("Rejected", S(("code", "code"))))
+
+Request = E(
+    ("RegisterStart", S(("username", "username"), ("opaque_request", "bytes"))),
+    ("RegisterFinish", S(("username", "username"), ("opaque_upload", "bytes"))),
+    ("LoginStart", S(("username", "username"), ("opaque_request", "bytes"))),
+    ("LoginFinish", S(("login_id", "u64"), ("opaque_finalization", "bytes"))),
+    ("Authenticate", S(("token", FIX(32)), ("device", "u32"))),
+    ("Logout", S(("everywhere", "bool"))),
+    ("PublishKeys", S(("identity", "bytes"), ("signed_prekey", SignedPreKeyWire), ("last_resort", OPT(PreKeyWire)))),
+    ("UploadPreKeys", S(("prekeys", VEC(PreKeyWire)))),
+    ("PreKeyCount", None),
+    ("FetchBundle", S(("target", AccountRef))),
+    ("ResolveUsername", S(("username", "username"))),
+    ("Send", S(("messages", VEC(OutgoingEnvelope)))),
+    ("Ack", S(("seqs", VEC("u64")))),
+    ("Ephemeral", S(("to", Address), ("payload", "bytes"))),
+    ("Rename", S(("new_username", "username"))),
+    ("DeleteAccount", None),
+    ("Ping", None),
+)
+ClientFrame = S(("request_id", "u64"), ("request", Request))
+
+Response = E(
+    ("RegisterResponse", S(("opaque_response", "bytes"))),
+    ("RegisterDone", S(("account", AccountId))),
+    ("LoginResponse", S(("login_id", "u64"), ("opaque_response", "bytes"))),
+    ("LoginDone", S(("token", FIX(32)), ("account", AccountId), ("expires_at", "u64"))),
+    ("Authenticated", S(("address", Address))),
+    ("SendResult", S(("results", VEC(SendOutcome)))),
+    ("Bundle", PreKeyBundleWire),
+    ("PreKeyCount", S(("remaining", "u32"), ("low_water", "u32"))),
+    ("Resolved", S(("username", "username"), ("account", AccountId), ("identity", OPT("bytes")))),
+    ("Ok", None),
+    ("Pong", None),
+    ("Error", S(("code", "code"), ("message", "str"), ("retry_after_secs", OPT("u32")))),
+)
+RelayFrame = E(
+    ("Response", S(("request_id", "u64"), ("response", Response))),
+    ("Deliver", S(("seq", "u64"), ("envelope", "bytes"), ("received_at_ms", "u64"))),
+    ("QueueEmpty", None),
+    ("EphemeralDeliver", S(("payload", "bytes"))),
+    ("PreKeysLow", S(("remaining", "u32"))),
+    ("Closing", S(("code", "code"), ("reason", "str"))),
+)
+
+def enc(t, v):
+    if t == "u8": return bytes([v])
+    if t in ("u16", "u32", "u64", "code"): return varint(v)
+    if t == "bool": return boolean(v)
+    if t == "bytes": return bstr(bytes(v))
+    if t in ("str", "username"): return string(v)
+    k = t[0]
+    if k == "fixed":
+        assert len(v) == t[1]; return bstr(bytes(v))
+    if k == "opt": return opt(v, lambda x: enc(t[1], x))
+    if k == "vec": return seq(v, lambda x: enc(t[1], x))
+    if k == "struct": return b"".join(enc(ft, v[fn]) for fn, ft in t[1])
+    if k == "enum":
+        if isinstance(v, str): name, inner = v, None
+        else: (name, inner), = v.items()
+        for i, (vn, vt) in enumerate(t[1]):
+            if vn == name: return varint(i) + (b"" if vt is None else enc(vt, inner))
+        raise ValueError(name)
+    raise ValueError(t)
+
+def dec(t, r):
+    if t == "u8": return r.u8()
+    if t == "u16": return r.u16()
+    if t == "u32": return r.u32()
+    if t == "u64": return r.u64()
+    if t == "code":
+        n = r.u16()
+        if n not in ERROR_CODES: raise Malformed("unknown error code")
+        return n
+    if t == "bool": return r.bool()
+    if t == "bytes": return list(r.bytes())
+    if t == "str": return r.string()
+    if t == "username":
+        s = r.string()
+        if not valid_username(s): raise Malformed("bad username")
+        return s
+    k = t[0]
+    if k == "fixed": return list(r.fixed(t[1]))
+    if k == "opt": return r.opt(lambda: dec(t[1], r))
+    if k == "vec": return r.seq(lambda: dec(t[1], r))
+    if k == "struct": return {fn: dec(ft, r) for fn, ft in t[1]}
+    if k == "enum":
+        i = r.u32()
+        if i >= len(t[1]): raise Malformed("unknown enum tag")
+        vn, vt = t[1][i]
+        return vn if vt is None else {vn: dec(vt, r)}
+    raise ValueError(t)
+
+MAX_FRAME_BYTES = 262144
+
+class WireError(Exception):
+    def __init__(self, name, code): super().__init__(name); self.name, self.code = name, code
+
+def encode_frame(schema, v): return b"\x01" + enc(schema, v)
+
+def decode_frame(schema, m):
+    if len(m) > MAX_FRAME_BYTES: raise WireError("TooLarge", 3)
+    if not m: raise WireError("Empty", 1)
+    if len(m) == 3 and m[0] == 0: raise WireError("PeerRejectedVersion", 2)
+    if m[0] != 1: raise WireError("UnsupportedVersion", 2)
+    r = Reader(m[1:])
+    try: v = dec(schema, r)
+    except Malformed: raise WireError("Malformed", 1)
+    if r.left(): raise WireError("TrailingBytes", 1)
+    if enc(schema, v) != m[1:]: raise WireError("NonCanonical", 1)
+    return v
