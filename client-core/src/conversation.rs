@@ -33,8 +33,9 @@ pub enum DeliveryStatus {
     Failed,
 }
 
-/// One message in a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One message in a conversation, as the API hands it out. Not the stored
+/// record (that is a private, versioned form in `history`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {
     /// The message id (the sender's).
     pub id: MessageId,

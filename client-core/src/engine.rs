@@ -37,7 +37,7 @@ use crate::conversation::{
     Conversation, DeliveryStatus, Direction, HistoryEntry, UnreportedMessage,
 };
 use crate::fetched_bundle::verify_fetched_bundle;
-use crate::history::{ConversationRecord, Counters, MessageLocation};
+use crate::history::{self, ConversationRecord, Counters, MessageLocation};
 use crate::identity_checks::IdentityChecks;
 use crate::outbox::{OutboxEntry, PendingMessage};
 use crate::payload::Payload;
@@ -743,7 +743,7 @@ impl Engine {
         let id = MessageId::random(&mut OsRng);
         let sent_at_ms = now_ms();
         let text_content = Content::Text {
-            id: content::MessageId(id.0),
+            id,
             body: text.to_owned(),
             sent_at_ms,
         };
@@ -1065,8 +1065,7 @@ impl Engine {
         let slot = self
             .vault
             .ordered_slot(RecordKind::History, &contact.account, seq);
-        self.vault
-            .put(txn, RecordKind::History, slot, &entry, rng)?;
+        history::put_entry(&self.vault, txn, slot, &entry, rng)?;
         self.vault.put(
             txn,
             RecordKind::MessageIndex,
@@ -1121,11 +1120,7 @@ impl Engine {
         let slot = self
             .vault
             .ordered_slot(RecordKind::History, &location.account, location.seq);
-        let Some(mut entry) = self
-            .vault
-            .get::<HistoryEntry>(RecordKind::History, &slot)
-            .await?
-        else {
+        let Some(mut entry) = history::get_entry(&self.vault, &slot).await? else {
             return Ok(false);
         };
         let advance = match (entry.status, status) {
@@ -1138,8 +1133,7 @@ impl Engine {
         }
         entry.status = status;
         let rng = &mut OsRng;
-        self.vault
-            .put(txn, RecordKind::History, slot, &entry, rng)?;
+        history::put_entry(&self.vault, txn, slot, &entry, rng)?;
         let conv_slot = self.vault.slot(RecordKind::Conversation, account);
         if let Some(mut conv) = self
             .vault
@@ -1194,10 +1188,7 @@ impl Engine {
     ) -> Result<Vec<HistoryEntry>, Error> {
         let contact = self.known_contact(peer).await?;
         let prefix = self.vault.slot(RecordKind::History, &contact.account);
-        let all = self
-            .vault
-            .list::<HistoryEntry>(RecordKind::History, &prefix)
-            .await?;
+        let all = history::list_entries(&self.vault, &prefix).await?;
         let skip = all.len().saturating_sub(limit);
         Ok(all.into_iter().skip(skip).map(|(_, e)| e).collect())
     }
@@ -1216,11 +1207,7 @@ impl Engine {
                 None => conv.username.clone(),
             };
             let prefix = self.vault.slot(RecordKind::History, &conv.account);
-            for (slot, entry) in self
-                .vault
-                .list::<HistoryEntry>(RecordKind::History, &prefix)
-                .await?
-            {
+            for (slot, entry) in history::list_entries(&self.vault, &prefix).await? {
                 if entry.direction != Direction::Incoming || entry.reported {
                     continue;
                 }
@@ -1272,19 +1259,14 @@ impl Engine {
             let slot =
                 self.vault
                     .ordered_slot(RecordKind::History, &location.account, location.seq);
-            let Some(mut entry) = self
-                .vault
-                .get::<HistoryEntry>(RecordKind::History, &slot)
-                .await?
-            else {
+            let Some(mut entry) = history::get_entry(&self.vault, &slot).await? else {
                 continue;
             };
             if entry.reported {
                 continue;
             }
             entry.reported = true;
-            self.vault
-                .put(&mut txn, RecordKind::History, slot, &entry, rng)?;
+            history::put_entry(&self.vault, &mut txn, slot, &entry, rng)?;
             let conv_slot = self.vault.slot(RecordKind::Conversation, &account);
             if let Some(mut conv) = self
                 .vault
@@ -1314,11 +1296,7 @@ impl Engine {
         let rng = &mut OsRng;
         let mut txn = Txn::new();
         let mut ids = Vec::new();
-        for (slot, mut entry) in self
-            .vault
-            .list::<HistoryEntry>(RecordKind::History, &prefix)
-            .await?
-        {
+        for (slot, mut entry) in history::list_entries(&self.vault, &prefix).await? {
             if entry.direction == Direction::Incoming
                 && (entry.status != DeliveryStatus::Read || !entry.reported)
             {
@@ -1328,8 +1306,7 @@ impl Engine {
                 entry.status = DeliveryStatus::Read;
                 // Read on screen is reported: `receive` need not show it again.
                 entry.reported = true;
-                self.vault
-                    .put(&mut txn, RecordKind::History, slot, &entry, rng)?;
+                history::put_entry(&self.vault, &mut txn, slot, &entry, rng)?;
             }
         }
         let conv_slot = self.vault.slot(RecordKind::Conversation, &contact.account);
@@ -1351,7 +1328,7 @@ impl Engine {
         self.vault.commit(txn).await?;
         for chunk in ids.chunks(content::MAX_IDS_PER_RECEIPT) {
             let receipt = Content::ReadReceipt {
-                ids: chunk.iter().map(|id| content::MessageId(id.0)).collect(),
+                ids: chunk.to_vec(),
             };
             self.send_control_locked(&contact, receipt).await?;
         }

@@ -45,12 +45,13 @@ use umbra_protocol::wire::{AccountId, ErrorCode, Request, Response, Username};
 use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
 use crate::engine::{Engine, QueuedContent};
 use crate::payload::Payload;
-use crate::sessions::{self, LoadedPreKeys, SessionRecord};
-use crate::store::{RecordKind, Txn};
+use crate::records;
+use crate::sessions::{LoadedPreKeys, SessionRecord};
+use crate::store::Txn;
 use crate::trust::{ContactRecord, Observation};
 use crate::{Error, Event, MessageId};
 
-mod keep;
+pub(crate) mod keep;
 #[cfg(test)]
 mod tests;
 
@@ -154,8 +155,8 @@ pub(crate) async fn process_ephemeral(
         // Stored content must come through the queue (acked, deduplicated).
         return drop("not an ephemeral message");
     }
-    let slot = engine.session_slot(inbound.sender_address(), inbound.sender());
-    let Some(record) = sessions::load(&engine.vault, &slot).await? else {
+    let slot = records::session::slot(&engine.vault, inbound.sender_address(), inbound.sender());
+    let Some(record) = records::session::load(&engine.vault, &slot).await? else {
         return drop("no session with the sender");
     };
     let Ok(plaintext) = record
@@ -191,24 +192,16 @@ async fn process_inner(
     received_at_ms: u64,
 ) -> Result<Processed, Error> {
     let _guard = engine.op_lock.lock().await;
-    let seen_slot = engine.envelope_seen_slot(envelope);
-    if engine
-        .vault
-        .get::<u64>(RecordKind::Seen, &seen_slot)
-        .await?
-        .is_some()
+    let seen_slot = records::seen::seen(&engine.vault, envelope);
+    if engine.vault.load(&seen_slot).await?.is_some()
     {
         return Ok(Processed::acked(Vec::new()));
     }
     let kept = keep::Kept::load(engine, envelope).await?;
     let mut txn = Txn::new();
-    engine.vault.put(
-        &mut txn,
-        RecordKind::Seen,
-        seen_slot.clone(),
-        &received_at_ms,
-        &mut OsRng,
-    )?;
+    engine
+        .vault
+        .save(&mut txn, seen_slot.clone(), &received_at_ms)?;
     kept.forget(engine, &mut txn);
     match accept(engine, envelope, received_at_ms, &mut txn).await {
         Ok(events) => {
@@ -248,30 +241,23 @@ async fn load_prekeys(
     };
     let mut loaded = LoadedPreKeys::default();
     let id = message.initial.signed_prekey_id;
-    let slot = engine
-        .vault
-        .slot(RecordKind::SignedPreKey, &id.to_be_bytes());
-    if let Some(signed) = engine
-        .vault
-        .get::<SignedPreKey>(RecordKind::SignedPreKey, &slot)
-        .await?
+    let slot = records::prekeys::signed(&engine.vault, id);
+    if let Some(signed) = engine.vault.load(&slot).await?
     {
         loaded.signed = Some((id, signed.secret().clone()));
     }
     let extra: Option<(PreKeyRef, SecretKey)> = match message.initial.extra_prekey {
         Some(r @ PreKeyRef::OneTime(id)) => {
-            let slot = engine
-                .vault
-                .slot(RecordKind::OneTimePreKey, &id.to_be_bytes());
+            let slot = records::prekeys::one_time(&engine.vault, id);
             engine
                 .vault
-                .get::<OneTimePreKey>(RecordKind::OneTimePreKey, &slot)
+                .load(&slot)
                 .await?
                 .map(|k| (r, k.secret().clone()))
         }
         Some(r @ PreKeyRef::LastResort(id)) => engine
             .vault
-            .get::<OneTimePreKey>(RecordKind::LastResortPreKey, &[])
+            .load(&records::prekeys::last_resort())
             .await?
             .filter(|k| k.id() == id)
             .map(|k| (r, k.secret().clone())),
@@ -290,8 +276,8 @@ async fn decrypt(
     txn: &mut Txn,
 ) -> Result<(Vec<u8>, SessionRecord), Failure> {
     let now = engine.clock.now_secs();
-    let slot = engine.session_slot(inbound.sender_address(), inbound.sender());
-    let existing: Option<SessionRecord> = sessions::load(&engine.vault, &slot).await?;
+    let slot = records::session::slot(&engine.vault, inbound.sender_address(), inbound.sender());
+    let existing: Option<SessionRecord> = records::session::load(&engine.vault, &slot).await?;
     let (plaintext, record, used) = match existing {
         Some(mut record) => match record.decrypt(inbound, now) {
             Ok(plain) => (plain, record, None),
@@ -339,10 +325,8 @@ async fn decrypt(
     };
     if let Some(PreKeyRef::OneTime(id)) = used {
         // Forward secrecy: a one-time prekey opens exactly one session.
-        let slot = engine
-            .vault
-            .slot(RecordKind::OneTimePreKey, &id.to_be_bytes());
-        engine.vault.delete(txn, RecordKind::OneTimePreKey, slot);
+        let slot = records::prekeys::one_time(&engine.vault, id);
+        engine.vault.remove(txn, slot);
     }
     Ok((plaintext, record))
 }
@@ -510,7 +494,6 @@ async fn accept(
             body,
             sent_at_ms,
         } => {
-            let id = MessageId(id.0);
             if !engine
                 .message_known(Direction::Incoming, &account, &id)
                 .await?
@@ -543,9 +526,7 @@ async fn accept(
                         &contact,
                         &mut record,
                         QueuedContent {
-                            content: Content::DeliveryReceipt {
-                                ids: vec![content::MessageId(id.0)],
-                            },
+                            content: Content::DeliveryReceipt { ids: vec![id] },
                             id: MessageId::random(&mut OsRng),
                             visible: false,
                         },
@@ -562,7 +543,6 @@ async fn accept(
             }));
         }
         Content::DeliveryReceipt { ids } => {
-            let ids: Vec<MessageId> = ids.into_iter().map(|i| MessageId(i.0)).collect();
             for id in &ids {
                 engine
                     .update_status(txn, &account, id, DeliveryStatus::Delivered)
@@ -574,7 +554,6 @@ async fn accept(
             });
         }
         Content::ReadReceipt { ids } => {
-            let ids: Vec<MessageId> = ids.into_iter().map(|i| MessageId(i.0)).collect();
             for id in &ids {
                 engine
                     .update_status(txn, &account, id, DeliveryStatus::Read)
@@ -601,12 +580,11 @@ async fn accept(
     }
     // Last write of the session slot in this batch, so it wins over the
     // copy written while queueing a receipt.
-    sessions::put(
+    records::session::put(
         &engine.vault,
         txn,
-        engine.session_slot(inbound.sender_address(), inbound.sender()),
+        records::session::slot(&engine.vault, inbound.sender_address(), inbound.sender()),
         &record,
-        &mut OsRng,
     )?;
     if let Some(reassigned) = engine.put_contact(txn, &contact).await? {
         // Before the message it arrived with: the warning comes first.

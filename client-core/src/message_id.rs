@@ -1,46 +1,30 @@
-//! Message identifiers: 16 random bytes chosen by the sender.
+//! Message identifiers: the protocol crate's [`MessageId`] (16 random bytes
+//! chosen by the sender), re-exported so there is one type from the wire
+//! content to the store and the API.
 //!
 //! The id travels inside the encrypted content, names the message in
 //! receipts, and lets a recipient drop a duplicate delivery.
 //!
 //! Must never: be derived from content or a counter (ids must not leak
-//! message order or equality to anyone who sees receipts).
+//! message order or equality to anyone who sees receipts), or become a
+//! second type beside the protocol's.
 
-use rand::{CryptoRng, RngCore};
-use serde::{Deserialize, Serialize};
+pub use umbra_protocol::content::MessageId;
 
-/// A message's id (16 random bytes; displayed as 32 lower-case hex digits).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct MessageId(pub [u8; 16]);
+#[cfg(test)]
+mod tests {
+    use super::MessageId;
 
-impl MessageId {
-    /// Draws a fresh id.
-    pub fn random<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
-        let mut bytes = [0u8; 16];
-        rng.fill_bytes(&mut bytes);
-        Self(bytes)
-    }
-
-    /// The 32-digit hex form.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-
-    /// Parses the 32-digit hex form.
-    pub fn from_hex(text: &str) -> Option<Self> {
-        let bytes = hex::decode(text).ok()?;
-        bytes.try_into().ok().map(Self)
-    }
-}
-
-impl std::fmt::Debug for MessageId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MessageId({})", self.to_hex())
-    }
-}
-
-impl std::fmt::Display for MessageId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.to_hex())
+    #[test]
+    fn the_hex_form_round_trips_and_nothing_else_parses() {
+        let id = MessageId::random(&mut rand::rngs::OsRng);
+        assert_eq!(MessageId::from_hex(&id.to_hex()), Some(id));
+        assert_eq!(MessageId::from_hex(&id.to_hex().to_uppercase()), Some(id));
+        assert_eq!(id.to_string(), id.to_hex());
+        let hex = id.to_hex();
+        assert!(MessageId::from_hex(&hex[..31]).is_none());
+        assert!(MessageId::from_hex(&format!("{hex}0")).is_none());
+        assert!(MessageId::from_hex(&format!("+{}", &hex[1..])).is_none());
+        assert!(MessageId::from_hex(&format!("g{}", &hex[1..])).is_none());
     }
 }

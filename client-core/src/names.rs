@@ -27,7 +27,8 @@ use umbra_protocol::wire::{AccountId, Username};
 
 use crate::contact::{Contact, NameCandidate, NameState, TrustLevel};
 use crate::engine::Engine;
-use crate::store::{RecordKind, Txn};
+use crate::records::{self, Prefix};
+use crate::store::Txn;
 use crate::trust::ContactRecord;
 use crate::{Error, Event, SafetyNumber};
 
@@ -52,15 +53,11 @@ fn distinct_label(username: &str, account: &[u8; 16]) -> String {
 }
 
 impl Engine {
-    fn binding_slot(&self, name: &str) -> Vec<u8> {
-        self.vault.slot(RecordKind::NameBinding, name.as_bytes())
-    }
-
     /// The binding of `name`, if the user knows it.
     pub(crate) async fn name_binding(&self, name: &str) -> Result<Option<NameBinding>, Error> {
         if let Some(binding) = self
             .vault
-            .get::<NameBinding>(RecordKind::NameBinding, &self.binding_slot(name))
+            .load(&records::contact::binding(&self.vault, name))
             .await?
         {
             return Ok(Some(binding));
@@ -68,10 +65,7 @@ impl Engine {
         // Stores written before bindings existed kept a plain name index.
         let legacy: Option<[u8; 16]> = self
             .vault
-            .get(
-                RecordKind::ContactName,
-                &self.vault.slot(RecordKind::ContactName, name.as_bytes()),
-            )
+            .load(&records::contact::legacy_name(&self.vault, name))
             .await?;
         Ok(legacy.map(|account| NameBinding {
             account,
@@ -80,13 +74,8 @@ impl Engine {
     }
 
     fn put_binding(&self, txn: &mut Txn, name: &str, binding: &NameBinding) -> Result<(), Error> {
-        self.vault.put(
-            txn,
-            RecordKind::NameBinding,
-            self.binding_slot(name),
-            binding,
-            &mut OsRng,
-        )?;
+        self.vault
+            .save(txn, records::contact::binding(&self.vault, name), binding)?;
         Ok(())
     }
 
@@ -100,12 +89,10 @@ impl Engine {
         txn: &mut Txn,
         contact: &ContactRecord,
     ) -> Result<Option<Event>, Error> {
-        self.vault.put(
+        self.vault.save(
             txn,
-            RecordKind::Contact,
-            self.vault.slot(RecordKind::Contact, &contact.account),
+            records::contact::slot(&self.vault, &contact.account),
             contact,
-            &mut OsRng,
         )?;
         self.claim_name(txn, &contact.username, contact.account)
             .await
@@ -191,7 +178,7 @@ impl Engine {
             if prefix.len() == LABEL_HEX_DIGITS && prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
                 for (_, contact) in self
                     .vault
-                    .list::<ContactRecord>(RecordKind::Contact, &[])
+                    .load_all(&Prefix::<records::contact::Contacts>::all())
                     .await?
                 {
                     if contact.username == name.as_str()
@@ -319,13 +306,12 @@ impl Engine {
     }
 
     fn safety_number_of(&self, contact: &ContactRecord) -> SafetyNumber {
-        let number = umbra_protocol::fingerprint::SafetyNumber::compute(
+        SafetyNumber::compute(
             self.me().account.as_bytes(),
             &self.identity.public(),
             &contact.account,
             contact.current_identity(),
-        );
-        SafetyNumber::from_digits(number.digits().to_owned())
+        )
     }
 
     /// The safety number the user compares for `contact` (its pending
@@ -403,12 +389,10 @@ impl Engine {
             chosen.accept_change();
         }
         let mut txn = Txn::new();
-        self.vault.put(
+        self.vault.save(
             &mut txn,
-            RecordKind::Contact,
-            self.vault.slot(RecordKind::Contact, &chosen.account),
+            records::contact::slot(&self.vault, &chosen.account),
             &chosen,
-            &mut OsRng,
         )?;
         self.put_binding(
             &mut txn,

@@ -61,6 +61,7 @@ const FILE_KEY_LEN: usize = 32;
 const DIGEST_LEN: usize = 32;
 
 /// Identifies one message across retries and receipts (random, 16 bytes).
+/// The one message-id type: the client crate re-exports it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MessageId(#[serde(with = "crate::keys::serde_bytes_array")] pub [u8; ID_LEN]);
 
@@ -78,9 +79,23 @@ macro_rules! random_id {
                 Self(bytes)
             }
 
-            /// Lower-case hex.
+            /// Lower-case hex (32 digits).
             pub fn to_hex(&self) -> String {
                 self.0.iter().map(|b| format!("{b:02x}")).collect()
+            }
+
+            /// Parses the 32-digit hex form (either case); `None` otherwise.
+            pub fn from_hex(text: &str) -> Option<Self> {
+                // Hex digits only: `from_str_radix` alone would take "+f".
+                if text.len() != ID_LEN * 2 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return None;
+                }
+                let mut bytes = [0u8; ID_LEN];
+                for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+                    let pair = std::str::from_utf8(pair).ok()?;
+                    *byte = u8::from_str_radix(pair, 16).ok()?;
+                }
+                Some(Self(bytes))
             }
         }
 

@@ -5,6 +5,8 @@
 //! two halves are sorted before being joined, so both users see the same
 //! number regardless of who computes it.
 //!
+//! This is the one safety-number type: the client crate re-exports it.
+//!
 //! Must never: depend on anything but the two (id, identity keys) pairs, or
 //! compare numbers in variable time.
 
@@ -74,6 +76,32 @@ impl SafetyNumber {
         Self(out)
     }
 
+    /// A number the user typed or pasted: its digits, whatever separates
+    /// them (spaces, dashes, line breaks). `None` unless there are exactly
+    /// 60 ASCII digits.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut out = [0u8; SAFETY_NUMBER_DIGITS];
+        let mut count = 0usize;
+        for byte in text.bytes().filter(u8::is_ascii_digit) {
+            *out.get_mut(count)? = byte;
+            count += 1;
+        }
+        (count == SAFETY_NUMBER_DIGITS).then_some(Self(out))
+    }
+
+    /// Whether `other` is the same number, compared in constant time.
+    pub fn matches(&self, other: &SafetyNumber) -> bool {
+        self.ct_eq(other).into()
+    }
+
+    /// The twelve groups of five digits.
+    pub fn groups(&self) -> Vec<&str> {
+        self.0
+            .chunks(5)
+            .map(|group| std::str::from_utf8(group).unwrap_or_default())
+            .collect()
+    }
+
     /// The 60 digits without spaces.
     pub fn digits(&self) -> &str {
         // Only ASCII digits are ever stored.
@@ -126,6 +154,24 @@ mod tests {
         let shown = ab.display();
         assert_eq!(shown.split(' ').count(), 12);
         assert!(shown.split(' ').all(|g| g.len() == 5));
+    }
+
+    #[test]
+    fn a_typed_number_parses_with_any_spacing_and_only_whole() {
+        let a = IdentityKeyPair::generate(&mut OsRng).public();
+        let b = IdentityKeyPair::generate(&mut OsRng).public();
+        let number = SafetyNumber::compute(b"alice", &a, b"bob", &b);
+        let typed = number.groups().join("-\n");
+        let parsed = SafetyNumber::parse(&typed).expect("60 digits");
+        assert!(parsed.matches(&number));
+        assert_eq!(parsed.groups().len(), 12);
+        assert!(SafetyNumber::parse(&number.digits()[..59]).is_none());
+        assert!(SafetyNumber::parse(&format!("{}1", number.digits())).is_none());
+        assert!(SafetyNumber::parse("").is_none());
+        let mut other = number.digits().as_bytes().to_vec();
+        other[59] = if other[59] == b'0' { b'1' } else { b'0' };
+        let other = SafetyNumber::parse(std::str::from_utf8(&other).unwrap()).unwrap();
+        assert!(!parsed.matches(&other));
     }
 
     #[test]
