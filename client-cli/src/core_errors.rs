@@ -47,6 +47,9 @@ fn status_of_store(error: &StoreError) -> ExitStatus {
     match error {
         StoreError::WrongPassword => ExitStatus::AuthFailed,
         StoreError::NotInitialized | StoreError::AlreadyInitialized => ExitStatus::UserError,
+        // A data dir of another store format: the user moves it aside or
+        // uses the umbra that wrote it (docs/CLI.md).
+        StoreError::OlderFormat { .. } | StoreError::NewerFormat { .. } => ExitStatus::LocalData,
         _ => ExitStatus::LocalData,
     }
 }
@@ -110,6 +113,20 @@ mod tests {
                 Error::Store(StoreError::Locked {
                     dir: "/tmp/umbra".into(),
                     waited_secs: 30,
+                }),
+                ExitStatus::LocalData,
+            ),
+            (
+                Error::Store(StoreError::OlderFormat {
+                    found: 1,
+                    supported: 2,
+                }),
+                ExitStatus::LocalData,
+            ),
+            (
+                Error::Store(StoreError::NewerFormat {
+                    found: 3,
+                    supported: 2,
                 }),
                 ExitStatus::LocalData,
             ),

@@ -445,3 +445,33 @@ fn record_kind_numbers_roundtrip() {
     }
     assert_eq!(RecordKind::from_u8(0), None);
 }
+
+#[tokio::test]
+async fn a_store_of_an_older_format_is_refused_by_name_before_anything_is_read() {
+    let backend: Arc<dyn ClientStore> = Arc::new(MemoryStore::new());
+    let vault = new_vault(backend.clone()).await;
+    put(
+        &vault,
+        RecordKind::Contact,
+        vault.slot(RecordKind::Contact, b"alice"),
+        &note("alice", 1),
+    )
+    .await;
+    drop(vault);
+    // What an umbra of store format 1 wrote: the same header, version 1.
+    let mut header = backend.read_header().await.unwrap().unwrap();
+    assert_eq!(header[7], header::STORE_FORMAT_VERSION);
+    header[7] = 1;
+    backend.write_header(&header).await.unwrap();
+    match Vault::unlock(backend.clone(), PASSWORD).await {
+        Err(StoreError::OlderFormat { found, supported }) => {
+            assert_eq!((found, supported), (1, header::STORE_FORMAT_VERSION));
+        }
+        other => panic!("expected OlderFormat, got {other:?}"),
+    }
+    // Even the wrong password gets the format error: nothing is derived.
+    assert!(matches!(
+        Vault::unlock(backend, b"wrong").await,
+        Err(StoreError::OlderFormat { .. })
+    ));
+}
