@@ -208,6 +208,18 @@ fn parallel_sends_without_a_password_go_through_the_daemon_and_all_arrive() {
     // The four sends already reported their outcome; `receive` does not
     // report them again (a direct `send` consumes its own, too).
     assert!(records.iter().all(|r| r["type"] != "sent"), "{records:?}");
+    // Printed once is reported: the next `receive` has nothing new.
+    let again = run(without_password(
+        &alice.cli,
+        &["--json", "receive", "--timeout", "5"],
+    ));
+    again.assert_success(&["receive"]);
+    let records = json_records(&again.stdout, &["receive"]);
+    assert!(
+        records.iter().all(|r| r["type"] != "message"),
+        "{records:?}"
+    );
+    assert_eq!(records.last().map(|r| r["count"].clone()), Some(0.into()));
     assert_eq!(
         records.last().map(|r| r["type"].clone()),
         Some("drained".into())

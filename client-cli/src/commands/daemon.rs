@@ -3,18 +3,24 @@
 //! "Daemon"). The data-dir lock is already held when this runs.
 //!
 //! Must never: prompt for the password before knowing the socket can
-//! exist (a too-long data dir path fails first), or serve before the
-//! relay connection is started.
+//! exist and the TCP address is loopback (bad options fail first), or
+//! serve before the relay connection is started.
 
 use anyhow::Context as _;
 
 use crate::cli::DaemonArgs;
 use crate::daemon::server::{self, Options};
-use crate::exit_status::ExitStatus;
+use crate::exit_status::{ExitStatus, Failure};
 use crate::session::Session;
 
 pub async fn run(session: &Session, args: &DaemonArgs) -> anyhow::Result<ExitStatus> {
     let socket = crate::daemon::socket_path(&session.data_dir)?;
+    if let Some(addr) = args.tcp.filter(|a| !a.ip().is_loopback()) {
+        return Err(Failure::user(format!(
+            "--tcp {addr}: only loopback addresses (127.0.0.1, ::1) are allowed"
+        ))
+        .into());
+    }
     let client = session.open_client().await?;
     client.connect().await.context("connecting to the relay")?;
     let options = Options {

@@ -179,7 +179,7 @@ pub async fn dispatch(
             follow: false,
         } => (
             "receive",
-            json!({"timeout": timeout}),
+            json!({"timeout": timeout, "mark_reported": false}),
             Duration::from_secs(*timeout) + DAEMON_GRACE,
         ),
         Command::Verify(args) => (
@@ -190,7 +190,11 @@ pub async fn dispatch(
         other => return Err(held_by_daemon(session, other).into()),
     };
     let answer = daemon.call(method, params, wait).await?;
+    let printed = message_ids(answer.as_ref().ok());
     let status = finish(answer, &mut printer)?;
+    // Only after printing, as a direct `receive` does: a crash in between
+    // prints them again next time rather than never.
+    mark_printed(&mut daemon, printed).await?;
     if let (Command::Verify(args), ExitStatus::UntrustedKey) = (command, status) {
         if args.accept.is_none() && args.mark_verified.is_none() {
             eprintln!(
@@ -254,7 +258,10 @@ async fn follow<W: std::io::Write>(
 ) -> anyhow::Result<ExitStatus> {
     daemon.request("subscribe", json!({})).await?;
     let id = daemon
-        .request("receive", json!({"timeout": timeout}))
+        .request(
+            "receive",
+            json!({"timeout": timeout, "mark_reported": false}),
+        )
         .await?;
     let mut early = Vec::new();
     let drained = loop {
@@ -290,6 +297,12 @@ async fn follow<W: std::io::Write>(
         return finish(answer, printer);
     }
     finish(Ok(drained["result"].clone()), printer)?;
+    if !shown.is_empty() {
+        // Not awaited: notifications keep arriving meanwhile, and `call`
+        // would skip them. The answer is skipped like the others.
+        let ids: Vec<&String> = shown.iter().collect();
+        daemon.request("mark_reported", json!({"ids": ids})).await?;
+    }
     for value in early {
         show_event(&mut daemon, printer, &mut shown, &value).await?;
     }
@@ -304,6 +317,34 @@ async fn follow<W: std::io::Write>(
             }
             _ = tokio::signal::ctrl_c() => return Ok(ExitStatus::Success),
             _ = terminate.recv() => return Ok(ExitStatus::Success),
+        }
+    }
+}
+
+/// The ids of the `message` records in a result.
+fn message_ids(result: Option<&Value>) -> Vec<String> {
+    result
+        .and_then(|r| r.get("records"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(message_id)
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn mark_printed(daemon: &mut DaemonConnection, ids: Vec<String>) -> anyhow::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    match daemon
+        .call("mark_reported", json!({"ids": ids}), DAEMON_GRACE)
+        .await?
+    {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let status = status_of_code(error.code).unwrap_or(ExitStatus::Internal);
+            Err(Failure::new(status, error.message).into())
         }
     }
 }

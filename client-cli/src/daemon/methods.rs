@@ -200,14 +200,15 @@ impl Daemon {
         records.push(Record::Drained {
             count: u64::try_from(count).unwrap_or(u64::MAX),
         });
-        // The caller prints after this returns; a crash of the caller in
-        // between loses the print, which a direct `receive` avoids. The
-        // daemon cannot know when a remote peer has printed, so a client
-        // that cares uses `subscribe` + `mark_reported` instead.
-        self.client
-            .mark_reported(&unreported)
-            .await
-            .map_err(|e| fail(e, "recording the printed messages"))?;
+        // By default the daemon marks them now, before the caller has shown
+        // them; a caller that must not lose one to its own crash passes
+        // `mark_reported: false` and calls `mark_reported` after showing.
+        if params.mark_reported.unwrap_or(true) {
+            self.client
+                .mark_reported(&unreported)
+                .await
+                .map_err(|e| fail(e, "recording the printed messages"))?;
+        }
         Ok(done(&records, ExitStatus::Success))
     }
 
@@ -284,6 +285,9 @@ struct SendParams {
 #[serde(deny_unknown_fields)]
 struct ReceiveParams {
     timeout: Option<u64>,
+    /// `false`: the caller calls `mark_reported` itself once it has shown
+    /// the messages (what `umbra receive` does); default `true`.
+    mark_reported: Option<bool>,
 }
 
 #[derive(Deserialize)]
