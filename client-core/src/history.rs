@@ -16,11 +16,9 @@
 //! (the index records the contact and is checked), or store a
 //! `HistoryEntry` by its own serde form.
 
-use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
 use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
-use crate::store::{RecordKind, StoreError, Txn, Vault};
 use crate::MessageId;
 
 /// A conversation summary (kind `Conversation`, slot = HMAC of the account id).
@@ -132,47 +130,6 @@ impl From<StoredHistoryEntry> for HistoryEntry {
             reported: v1.reported,
         }
     }
-}
-
-/// The history entry at `slot`, if any.
-pub(crate) async fn get_entry(
-    vault: &Vault,
-    slot: &[u8],
-) -> Result<Option<HistoryEntry>, StoreError> {
-    Ok(vault
-        .get::<StoredHistoryEntry>(RecordKind::History, slot)
-        .await?
-        .map(HistoryEntry::from))
-}
-
-/// Every history entry under `prefix`, in slot (sequence) order.
-pub(crate) async fn list_entries(
-    vault: &Vault,
-    prefix: &[u8],
-) -> Result<Vec<(Vec<u8>, HistoryEntry)>, StoreError> {
-    Ok(vault
-        .list::<StoredHistoryEntry>(RecordKind::History, prefix)
-        .await?
-        .into_iter()
-        .map(|(slot, stored)| (slot, HistoryEntry::from(stored)))
-        .collect())
-}
-
-/// Adds `entry`'s stored form at `slot` to `txn`.
-pub(crate) fn put_entry<R: RngCore + CryptoRng>(
-    vault: &Vault,
-    txn: &mut Txn,
-    slot: Vec<u8>,
-    entry: &HistoryEntry,
-    rng: &mut R,
-) -> Result<(), StoreError> {
-    vault.put(
-        txn,
-        RecordKind::History,
-        slot,
-        &StoredHistoryEntry::from(entry),
-        rng,
-    )
 }
 
 /// serde for `ConversationRecord::last` through the stored form.

@@ -38,7 +38,7 @@ use umbra_protocol::content::{self, Content};
 use umbra_protocol::identity::IdentityPublic;
 use umbra_protocol::keys::SecretKey;
 use umbra_protocol::pairwise::{InboundEnvelope, PairwiseError, PairwiseMessage, PairwiseSession};
-use umbra_protocol::prekeys::{OneTimePreKey, PreKeyRef, SignedPreKey};
+use umbra_protocol::prekeys::PreKeyRef;
 use umbra_protocol::ratchet::RatchetError;
 use umbra_protocol::wire::{AccountId, ErrorCode, Request, Response, Username};
 
@@ -193,8 +193,7 @@ async fn process_inner(
 ) -> Result<Processed, Error> {
     let _guard = engine.op_lock.lock().await;
     let seen_slot = records::seen::seen(&engine.vault, envelope);
-    if engine.vault.load(&seen_slot).await?.is_some()
-    {
+    if engine.vault.load(&seen_slot).await?.is_some() {
         return Ok(Processed::acked(Vec::new()));
     }
     let kept = keep::Kept::load(engine, envelope).await?;
@@ -242,8 +241,7 @@ async fn load_prekeys(
     let mut loaded = LoadedPreKeys::default();
     let id = message.initial.signed_prekey_id;
     let slot = records::prekeys::signed(&engine.vault, id);
-    if let Some(signed) = engine.vault.load(&slot).await?
-    {
+    if let Some(signed) = engine.vault.load(&slot).await? {
         loaded.signed = Some((id, signed.secret().clone()));
     }
     let extra: Option<(PreKeyRef, SecretKey)> = match message.initial.extra_prekey {

@@ -21,13 +21,14 @@ use umbra_protocol::wire::{Request, Response};
 
 use crate::engine::Engine;
 use crate::prekey_maintenance::{one_time_wire, signed_wire, PreKeyState};
-use crate::store::{RecordKind, Txn};
+use crate::records;
+use crate::store::Txn;
 use crate::{Error, Event};
 
 impl Engine {
     async fn prekey_state(&self) -> Result<PreKeyState, Error> {
         self.vault
-            .get(RecordKind::PreKeyState, &[])
+            .load(&records::prekeys::state())
             .await?
             .ok_or_else(|| Error::Store(crate::StoreError::NotInitialized))
     }
@@ -35,17 +36,14 @@ impl Engine {
     /// Publishes identity, current signed prekey and last-resort prekey.
     pub(crate) async fn publish_keys(self: &Arc<Self>) -> Result<(), Error> {
         let state = self.prekey_state().await?;
-        let slot = self.vault.slot(
-            RecordKind::SignedPreKey,
-            &state.current_signed_id.to_be_bytes(),
-        );
+        let slot = records::prekeys::signed(&self.vault, state.current_signed_id);
         let signed: SignedPreKey = self
             .vault
-            .get(RecordKind::SignedPreKey, &slot)
+            .load(&slot)
             .await?
             .ok_or_else(|| Error::Store(crate::StoreError::NotInitialized))?;
         let last_resort: Option<OneTimePreKey> =
-            self.vault.get(RecordKind::LastResortPreKey, &[]).await?;
+            self.vault.load(&records::prekeys::last_resort()).await?;
         self.request(Request::PublishKeys {
             identity: self.identity.public().to_bytes().to_vec(),
             signed_prekey: signed_wire(&signed),
@@ -79,19 +77,11 @@ impl Engine {
             let keys = state.generate_one_time(wanted, &mut OsRng);
             let mut txn = Txn::new();
             for key in &keys {
-                let slot = self
-                    .vault
-                    .slot(RecordKind::OneTimePreKey, &key.id().to_be_bytes());
-                self.vault
-                    .put(&mut txn, RecordKind::OneTimePreKey, slot, key, &mut OsRng)?;
+                let slot = records::prekeys::one_time(&self.vault, key.id());
+                self.vault.save(&mut txn, slot, key)?;
             }
-            self.vault.put(
-                &mut txn,
-                RecordKind::PreKeyState,
-                Vec::new(),
-                &state,
-                &mut OsRng,
-            )?;
+            self.vault
+                .save(&mut txn, records::prekeys::state(), &state)?;
             self.vault.commit(txn).await?;
             keys
         };
@@ -138,23 +128,15 @@ impl Engine {
             }
             let mut txn = Txn::new();
             if let Some(signed) = &signed {
-                let slot = self
-                    .vault
-                    .slot(RecordKind::SignedPreKey, &signed.id().to_be_bytes());
-                self.vault
-                    .put(&mut txn, RecordKind::SignedPreKey, slot, signed, &mut OsRng)?;
+                let slot = records::prekeys::signed(&self.vault, signed.id());
+                self.vault.save(&mut txn, slot, signed)?;
             }
             for id in expired {
-                let slot = self.vault.slot(RecordKind::SignedPreKey, &id.to_be_bytes());
-                self.vault.delete(&mut txn, RecordKind::SignedPreKey, slot);
+                let slot = records::prekeys::signed(&self.vault, id);
+                self.vault.remove(&mut txn, slot);
             }
-            self.vault.put(
-                &mut txn,
-                RecordKind::PreKeyState,
-                Vec::new(),
-                &state,
-                &mut OsRng,
-            )?;
+            self.vault
+                .save(&mut txn, records::prekeys::state(), &state)?;
             self.vault.commit(txn).await?;
             signed.is_some()
         };

@@ -20,7 +20,6 @@
 
 use std::sync::Arc;
 
-use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
 use umbra_protocol::identity::IdentityPublic;
 use umbra_protocol::wire::{AccountId, Username};

@@ -5,48 +5,15 @@
 //!
 //! Everything about which session is current, how long archived ones live
 //! and how a message is tried lives in `umbra_protocol::session_record`;
-//! this layer only moves the pickle in and out of the vault.
+//! `records::session` moves the pickle in and out of the vault.
 //!
 //! Must never: store a record as anything but its pickle, or turn a pickle
 //! that does not load into an empty record (that would silently start over).
 
-use rand::{CryptoRng, RngCore};
 use umbra_protocol::keys::SecretKey;
 use umbra_protocol::pairwise::PreKeyStore;
 use umbra_protocol::prekeys::PreKeyRef;
 pub(crate) use umbra_protocol::session_record::SessionRecord;
-
-use crate::store::{RecordKind, StoreError, Txn, Vault};
-
-/// The session record at `slot`, if any.
-pub(crate) async fn load(vault: &Vault, slot: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
-    let Some(bytes) = vault.get_raw(RecordKind::Session, slot).await? else {
-        return Ok(None);
-    };
-    SessionRecord::from_pickle_bytes(&bytes)
-        .map(Some)
-        .map_err(|source| StoreError::BadPickle {
-            kind: RecordKind::Session,
-            source,
-        })
-}
-
-/// Adds the record's pickle at `slot` to `txn`.
-pub(crate) fn put<R: RngCore + CryptoRng>(
-    vault: &Vault,
-    txn: &mut Txn,
-    slot: Vec<u8>,
-    record: &SessionRecord,
-    rng: &mut R,
-) -> Result<(), StoreError> {
-    vault.put_raw(
-        txn,
-        RecordKind::Session,
-        slot,
-        &record.to_pickle_bytes(),
-        rng,
-    )
-}
 
 /// The prekey secrets a pre-key message named, loaded from the store ahead
 /// of [`PairwiseSession::accept`](umbra_protocol::pairwise::PairwiseSession::accept).

@@ -17,16 +17,15 @@
 
 use std::sync::Arc;
 
-use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::{Processed, Rejected};
 use crate::consts::{
     millis, KEPT_DELIVERY_MAX_ATTEMPTS, KEPT_DELIVERY_MIN_AGE, SEEN_MARKER_LIFETIME,
 };
 use crate::engine::Engine;
-use crate::store::{RecordKind, Txn};
+use crate::records::{self, Prefix, Slot};
+use crate::store::Txn;
 use crate::{Error, Event};
 
 /// How often a delivery has failed (kind `KeptDelivery`).
@@ -48,33 +47,21 @@ impl KeptRecord {
 
 /// The kept-delivery record of one envelope, if it has one.
 pub(super) struct Kept {
-    slot: Vec<u8>,
+    slot: Slot<records::seen::Kept>,
     record: Option<KeptRecord>,
-}
-
-/// The record's slot: the same name as the envelope's seen marker, under
-/// its own kind.
-pub(super) fn slot(engine: &Engine, envelope: &[u8]) -> Vec<u8> {
-    let digest = Sha256::digest(envelope);
-    let mut name = Vec::with_capacity(4 + 32);
-    name.extend_from_slice(b"env:");
-    name.extend_from_slice(&digest);
-    engine.vault.slot(RecordKind::KeptDelivery, &name)
 }
 
 impl Kept {
     pub(super) async fn load(engine: &Engine, envelope: &[u8]) -> Result<Self, Error> {
-        let slot = slot(engine, envelope);
-        let record = engine.vault.get(RecordKind::KeptDelivery, &slot).await?;
+        let slot = records::seen::kept(&engine.vault, envelope);
+        let record = engine.vault.load(&slot).await?;
         Ok(Self { slot, record })
     }
 
     /// Adds the record's deletion to `txn` (the delivery is settled).
     pub(super) fn forget(&self, engine: &Engine, txn: &mut Txn) {
         if self.record.is_some() {
-            engine
-                .vault
-                .delete(txn, RecordKind::KeptDelivery, self.slot.clone());
+            engine.vault.remove(txn, self.slot.clone());
         }
     }
 
@@ -83,7 +70,7 @@ impl Kept {
     pub(super) async fn retry_or_give_up(
         self,
         engine: &Engine,
-        seen_slot: Vec<u8>,
+        seen_slot: Slot<records::seen::Seen>,
         received_at_ms: u64,
         rejected: Rejected,
     ) -> Result<Processed, Error> {
@@ -111,13 +98,7 @@ impl Kept {
             }]));
         }
         let mut txn = Txn::new();
-        engine.vault.put(
-            &mut txn,
-            RecordKind::KeptDelivery,
-            self.slot,
-            &record,
-            &mut OsRng,
-        )?;
+        engine.vault.save(&mut txn, self.slot, &record)?;
         engine.vault.commit(txn).await?;
         tracing::debug!(reason = %rejected.reason, attempts = record.attempts, "delivery kept");
         Ok(Processed {
@@ -138,17 +119,11 @@ impl Kept {
 pub(super) async fn finish(
     engine: &Engine,
     kept: &Kept,
-    seen_slot: Vec<u8>,
+    seen_slot: Slot<records::seen::Seen>,
     received_at_ms: u64,
 ) -> Result<(), Error> {
     let mut txn = Txn::new();
-    engine.vault.put(
-        &mut txn,
-        RecordKind::Seen,
-        seen_slot,
-        &received_at_ms,
-        &mut OsRng,
-    )?;
+    engine.vault.save(&mut txn, seen_slot, &received_at_ms)?;
     kept.forget(engine, &mut txn);
     engine.vault.commit(txn).await?;
     Ok(())
@@ -164,21 +139,23 @@ pub(crate) async fn prune_markers(engine: &Arc<Engine>) -> Result<(), Error> {
         .saturating_sub(millis(SEEN_MARKER_LIFETIME));
     let mut txn = Txn::new();
     let mut pruned = 0usize;
-    for (slot, received_at_ms) in engine.vault.list::<u64>(RecordKind::Seen, &[]).await? {
+    for (slot, received_at_ms) in engine
+        .vault
+        .load_all(&Prefix::<records::seen::Seen>::all())
+        .await?
+    {
         if received_at_ms < cutoff {
-            engine.vault.delete(&mut txn, RecordKind::Seen, slot);
+            engine.vault.remove(&mut txn, slot);
             pruned += 1;
         }
     }
     for (slot, record) in engine
         .vault
-        .list::<KeptRecord>(RecordKind::KeptDelivery, &[])
+        .load_all(&Prefix::<records::seen::Kept>::all())
         .await?
     {
         if record.first_failed_at_ms < cutoff {
-            engine
-                .vault
-                .delete(&mut txn, RecordKind::KeptDelivery, slot);
+            engine.vault.remove(&mut txn, slot);
             pruned += 1;
         }
     }

@@ -17,10 +17,10 @@ use umbra_protocol::wire::{AccountId, Address, DeviceId, Username};
 use super::process;
 use crate::account::TokenRecord;
 use crate::engine::{now_ms, now_secs, Engine};
-use crate::outbox::OutboxEntry;
 use crate::payload::Payload;
 use crate::prekey_maintenance::PreKeyState;
-use crate::store::{ClientStore, KdfParams, MemoryStore, RecordKind, Txn, Vault};
+use crate::records::{self, Prefix};
+use crate::store::{ClientStore, KdfParams, MemoryStore, Txn, Vault};
 use crate::trust::ContactRecord;
 use crate::{ClientConfig, Event, MessageId};
 
@@ -136,23 +136,20 @@ async fn bob_alone() -> Arc<Engine> {
 async fn last_resort_bundle(bob: &Engine) -> VerifiedPreKeyBundle {
     let state: PreKeyState = bob
         .vault
-        .get(RecordKind::PreKeyState, &[])
+        .load(&records::prekeys::state())
         .await
         .expect("read")
         .expect("prekey state");
-    let slot = bob.vault.slot(
-        RecordKind::SignedPreKey,
-        &state.current_signed_id.to_be_bytes(),
-    );
+    let slot = records::prekeys::signed(&bob.vault, state.current_signed_id);
     let signed: SignedPreKey = bob
         .vault
-        .get(RecordKind::SignedPreKey, &slot)
+        .load(&slot)
         .await
         .expect("read")
         .expect("signed prekey");
     let last_resort: OneTimePreKey = bob
         .vault
-        .get(RecordKind::LastResortPreKey, &[])
+        .load(&records::prekeys::last_resort())
         .await
         .expect("read")
         .expect("last resort");
@@ -170,7 +167,7 @@ async fn last_resort_bundle(bob: &Engine) -> VerifiedPreKeyBundle {
 async fn newest_outgoing(bob: &Engine) -> Vec<u8> {
     let entries = bob
         .vault
-        .list::<OutboxEntry>(RecordKind::Outbox, &[])
+        .load_all(&Prefix::<records::outbox::Outbox>::all())
         .await
         .expect("outbox");
     entries
@@ -199,7 +196,7 @@ async fn bob_sends(bob: &Arc<Engine>, alice: &Alice) -> Vec<u8> {
 async fn forget_seen(bob: &Engine, envelope: &[u8]) {
     let mut txn = Txn::new();
     bob.vault
-        .delete(&mut txn, RecordKind::Seen, bob.envelope_seen_slot(envelope));
+        .remove(&mut txn, records::seen::seen(&bob.vault, envelope));
     bob.vault.commit(txn).await.expect("commit");
 }
 

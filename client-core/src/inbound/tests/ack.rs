@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::consts::{KEPT_DELIVERY_MAX_ATTEMPTS, KEPT_DELIVERY_MIN_AGE, SEEN_MARKER_LIFETIME};
-use crate::inbound::keep::{self, KeptRecord};
+use crate::inbound::keep::KeptRecord;
 use crate::inbound::prune_markers;
 
 /// Bob's bundle with a signed prekey (id 99) whose secret bob never stored.
@@ -15,7 +15,7 @@ async fn bundle_with_unknown_signed_prekey(bob: &Engine) -> (VerifiedPreKeyBundl
     let unknown = SignedPreKey::generate(&bob.identity, 99, now_secs(), &mut OsRng);
     let last_resort: OneTimePreKey = bob
         .vault
-        .get(RecordKind::LastResortPreKey, &[])
+        .load(&records::prekeys::last_resort())
         .await
         .expect("read")
         .expect("last resort");
@@ -32,7 +32,7 @@ async fn bundle_with_unknown_signed_prekey(bob: &Engine) -> (VerifiedPreKeyBundl
 
 async fn seen(bob: &Engine, envelope: &[u8]) -> bool {
     bob.vault
-        .get::<u64>(RecordKind::Seen, &bob.envelope_seen_slot(envelope))
+        .load(&records::seen::seen(&bob.vault, envelope))
         .await
         .expect("read")
         .is_some()
@@ -40,7 +40,7 @@ async fn seen(bob: &Engine, envelope: &[u8]) -> bool {
 
 async fn kept(bob: &Engine, envelope: &[u8]) -> Option<KeptRecord> {
     bob.vault
-        .get(RecordKind::KeptDelivery, &keep::slot(bob, envelope))
+        .load(&records::seen::kept(&bob.vault, envelope))
         .await
         .expect("read")
 }
@@ -151,18 +151,8 @@ async fn a_kept_envelope_that_opens_later_is_applied_and_its_record_deleted() {
     assert!(!process(&bob, &envelope, now_ms()).await.unwrap().ack);
     // The missing key turns up (e.g. a restored store).
     let mut txn = Txn::new();
-    let slot = bob
-        .vault
-        .slot(RecordKind::SignedPreKey, &99u32.to_be_bytes());
-    bob.vault
-        .put(
-            &mut txn,
-            RecordKind::SignedPreKey,
-            slot,
-            &signed,
-            &mut OsRng,
-        )
-        .unwrap();
+    let slot = records::prekeys::signed(&bob.vault, 99);
+    bob.vault.save(&mut txn, slot, &signed).unwrap();
     bob.vault.commit(txn).await.unwrap();
     let processed = process(&bob, &envelope, now_ms()).await.unwrap();
     assert!(processed.ack);

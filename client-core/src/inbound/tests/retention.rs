@@ -17,25 +17,21 @@ const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 async fn prekey_state(bob: &Engine) -> PreKeyState {
     bob.vault
-        .get(RecordKind::PreKeyState, &[])
+        .load(&records::prekeys::state())
         .await
         .expect("read")
         .expect("prekey state")
 }
 
 async fn holds_signed(bob: &Engine, id: u32) -> bool {
-    let slot = bob.vault.slot(RecordKind::SignedPreKey, &id.to_be_bytes());
-    bob.vault
-        .get::<SignedPreKey>(RecordKind::SignedPreKey, &slot)
-        .await
-        .expect("read")
-        .is_some()
+    let slot = records::prekeys::signed(&bob.vault, id);
+    bob.vault.load(&slot).await.expect("read").is_some()
 }
 
 async fn session_of(bob: &Engine, alice: &Alice) -> SessionRecord {
-    crate::sessions::load(
+    records::session::load(
         &bob.vault,
-        &bob.session_slot(&alice.address(), &alice.identity.public()),
+        &records::session::slot(&bob.vault, &alice.address(), &alice.identity.public()),
     )
     .await
     .expect("read")
@@ -138,12 +134,11 @@ async fn a_send_over_a_session_unanswered_for_thirty_days_starts_a_new_one() {
         .unwrap()
         .expect("alice is a contact");
     let mut txn = Txn::new();
-    crate::sessions::put(
+    records::session::put(
         &bob.vault,
         &mut txn,
-        bob.contact_session_slot(&contact),
+        records::session::of_contact(&bob.vault, &contact),
         &SessionRecord::new(session, bob.clock.now_secs()),
-        &mut OsRng,
     )
     .unwrap();
     bob.vault.commit(txn).await.unwrap();

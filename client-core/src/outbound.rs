@@ -1,0 +1,471 @@
+//! The outbound path, the mirror of `inbound`: finding or starting the
+//! session for a send, encrypting into the outbox, control messages and
+//! typing notices, and the outbox pump that hands envelopes to the relay.
+//!
+//! Must never: release a ciphertext before its session and outbox entry are
+//! committed together, or drop an outbox entry the relay did not settle.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::OsRng;
+use umbra_protocol::content::{self, Content};
+use umbra_protocol::pairwise::PairwiseSession;
+use umbra_protocol::wire::{
+    AccountId, Address, OutgoingEnvelope, Request, Response, SendOutcome, Username,
+    MAX_ENVELOPE_BYTES,
+};
+
+use crate::contact::NameState;
+use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
+use crate::engine::{now_ms, Engine, QueuedContent};
+use crate::history::Counters;
+use crate::outbox::{OutboxEntry, PendingMessage};
+use crate::payload::Payload;
+use crate::records::{self, Prefix, Slot};
+use crate::sessions::SessionRecord;
+use crate::store::Txn;
+use crate::trust::{ContactRecord, Observation};
+use crate::{Error, Event, MessageId};
+
+impl Engine {
+    /// The session to send to `name` with, creating one from a fresh bundle
+    /// when needed. Returns the (possibly new) contact and session record.
+    pub(crate) async fn session_for_sending(
+        self: &Arc<Self>,
+        name: &Username,
+    ) -> Result<(ContactRecord, SessionRecord, bool), Error> {
+        let existing = self.contact_for_sending(name).await?;
+        if let Some(contact) = &existing {
+            if !contact.may_send() {
+                return Err(Error::UntrustedKey {
+                    username: contact.username.clone(),
+                });
+            }
+            let record: Option<SessionRecord> = records::session::load(
+                &self.vault,
+                &records::session::of_contact(&self.vault, contact),
+            )
+            .await?;
+            // A session we started that was never answered for the relay's
+            // message lifetime will never complete: start over instead.
+            if let Some(record) = record.filter(|r| !r.unanswered_too_long(self.clock.now_secs())) {
+                self.check_published_identity(contact).await?;
+                return Ok((contact.clone(), record, false));
+            }
+        }
+        let account = match &existing {
+            Some(c) => AccountId::from_bytes(c.account),
+            None => self.resolve(name).await?,
+        };
+        if account == self.me().account {
+            return Err(Error::UnknownUser(format!(
+                "{} (sending to yourself is not supported)",
+                name.as_str()
+            )));
+        }
+        let check = self.identity_checks.start(Instant::now());
+        let bundle = self.fetch_bundle(account, name.as_str()).await?;
+        let contact = match existing {
+            Some(mut contact) => match contact.observe(bundle.identity()) {
+                Observation::Pinned => contact,
+                Observation::NewlyChanged => {
+                    let mut txn = Txn::new();
+                    // The contact is the one the name means: no name event.
+                    self.put_contact(&mut txn, &contact).await?;
+                    self.vault.commit(txn).await?;
+                    self.emit(Event::KeyChanged {
+                        username: contact.username.clone(),
+                    });
+                    return Err(Error::UntrustedKey {
+                        username: contact.username,
+                    });
+                }
+                Observation::StillChanged => {
+                    return Err(Error::UntrustedKey {
+                        username: contact.username,
+                    })
+                }
+            },
+            None => ContactRecord::first_seen(
+                *account.as_bytes(),
+                name.as_str().to_owned(),
+                bundle.identity().clone(),
+            ),
+        };
+        // The bundle just named the contact's current identity.
+        self.identity_checks.record(contact.account, check);
+        let session = PairwiseSession::initiate(
+            &self.identity,
+            &self.me().address(),
+            &bundle,
+            &Address::primary(account),
+            &mut OsRng,
+        )
+        .map_err(|e| Error::Crypto(format!("starting a session: {e}")))?;
+        let record: Option<SessionRecord> = records::session::load(
+            &self.vault,
+            &records::session::of_contact(&self.vault, &contact),
+        )
+        .await?;
+        let record = match record {
+            Some(mut r) => {
+                r.promote_new(session, self.clock.now_secs());
+                r
+            }
+            None => SessionRecord::new(session, self.clock.now_secs()),
+        };
+        Ok((contact, record, true))
+    }
+
+    /// Encrypts `content` for `contact` with `record` and adds the advanced
+    /// session plus an outbox entry to `txn`. Nothing leaves the client here.
+    pub(crate) fn encrypt_into_outbox(
+        &self,
+        txn: &mut Txn,
+        counters: &mut Counters,
+        contact: &ContactRecord,
+        record: &mut SessionRecord,
+        queued: QueuedContent,
+    ) -> Result<(), Error> {
+        let QueuedContent {
+            content,
+            id,
+            visible,
+        } = queued;
+        let me = self.me();
+        let payload = zeroize::Zeroizing::new(
+            Payload {
+                sender: me.address(),
+                sender_username: me.username.clone(),
+                content,
+            }
+            .encode()?,
+        );
+        let envelope = record
+            .current_mut()
+            .seal_for(&self.identity, &payload, &mut OsRng)
+            .map_err(|e| Error::Crypto(format!("encrypting: {e}")))?;
+        if envelope.len() > MAX_ENVELOPE_BYTES {
+            return Err(Error::MessageTooLarge {
+                len: envelope.len(),
+                max: MAX_ENVELOPE_BYTES,
+            });
+        }
+        records::session::put(
+            &self.vault,
+            txn,
+            records::session::of_contact(&self.vault, contact),
+            record,
+        )?;
+        let seq = counters.next_outbox_seq;
+        counters.next_outbox_seq += 1;
+        let entry = OutboxEntry {
+            id,
+            to_account: contact.account,
+            to_username: contact.username.clone(),
+            envelope,
+            queued_at_ms: now_ms(),
+            visible,
+        };
+        self.vault.save(txn, records::outbox::slot(seq), &entry)?;
+        Ok(())
+    }
+
+    pub(crate) async fn send_text(
+        self: &Arc<Self>,
+        to: &str,
+        text: &str,
+    ) -> Result<MessageId, Error> {
+        self.check_open()?;
+        let name = Username::parse(to)?;
+        if text.len() > content::MAX_TEXT_BYTES {
+            return Err(Error::MessageTooLarge {
+                len: text.len(),
+                max: content::MAX_TEXT_BYTES,
+            });
+        }
+        let id = MessageId::random(&mut OsRng);
+        let sent_at_ms = now_ms();
+        let text_content = Content::Text {
+            id,
+            body: text.to_owned(),
+            sent_at_ms,
+        };
+        text_content.validate().map_err(|e| match e {
+            content::ContentError::ControlCharacter { position, .. } => {
+                Error::InvalidMessage(format!(
+                    "it contains a control character at byte {position} (terminal escapes \
+                     and the like cannot be sent; tab and line breaks can)"
+                ))
+            }
+            other => Error::InvalidMessage(other.to_string()),
+        })?;
+        // Only a sendable message starts the connection.
+        self.ensure_connected()?;
+        {
+            let _guard = self.op_lock.lock().await;
+            let (contact, mut record, _) = self.session_for_sending(&name).await?;
+            let mut counters = self.counters().await?;
+            let mut txn = Txn::new();
+            self.encrypt_into_outbox(
+                &mut txn,
+                &mut counters,
+                &contact,
+                &mut record,
+                QueuedContent {
+                    content: text_content,
+                    id,
+                    visible: true,
+                },
+            )?;
+            // A first contact binds its name here; a name that means
+            // another account was refused before anything was encrypted.
+            self.put_contact(&mut txn, &contact).await?;
+            let entry = HistoryEntry {
+                id,
+                direction: Direction::Outgoing,
+                body: text.to_owned(),
+                sent_at_ms,
+                received_at_ms: sent_at_ms,
+                status: DeliveryStatus::Pending,
+                reported: true,
+            };
+            self.append_history(&mut txn, &mut counters, &contact, entry, false)
+                .await?;
+            self.put_counters(&mut txn, &counters)?;
+            // The one commit that makes the ciphertext and its session durable together.
+            self.vault.commit(txn).await?;
+        }
+        // Offline is fine: the outbox keeps the envelope until the relay
+        // accepts it, and the connection started above keeps trying.
+        self.outbox_wake.notify_one();
+        Ok(id)
+    }
+
+    /// Sends `content` (not shown in history) to a contact with an existing
+    /// session, through the outbox. Used for receipts and profile changes.
+    pub(crate) async fn send_control(
+        self: &Arc<Self>,
+        contact: &ContactRecord,
+        content: Content,
+    ) -> Result<(), Error> {
+        let _guard = self.op_lock.lock().await;
+        self.send_control_locked(contact, content).await
+    }
+
+    pub(crate) async fn send_control_locked(
+        self: &Arc<Self>,
+        contact: &ContactRecord,
+        content: Content,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        if !contact.may_send() {
+            return Ok(());
+        }
+        let Some(mut record) = records::session::load(
+            &self.vault,
+            &records::session::of_contact(&self.vault, contact),
+        )
+        .await?
+        else {
+            return Ok(());
+        };
+        let mut counters = self.counters().await?;
+        let mut txn = Txn::new();
+        self.encrypt_into_outbox(
+            &mut txn,
+            &mut counters,
+            contact,
+            &mut record,
+            QueuedContent {
+                content,
+                id: MessageId::random(&mut OsRng),
+                visible: false,
+            },
+        )?;
+        self.put_counters(&mut txn, &counters)?;
+        self.vault.commit(txn).await?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    pub(crate) async fn send_typing(
+        self: &Arc<Self>,
+        to: &str,
+        started: bool,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        self.ensure_connected()?;
+        let _guard = self.op_lock.lock().await;
+        let contact = self.known_contact(to).await?;
+        if !contact.may_send() {
+            return Err(Error::UntrustedKey {
+                username: contact.username,
+            });
+        }
+        if self.name_state(&contact).await? != NameState::Current {
+            // Typing notices are best effort; never to a contested name.
+            return Ok(());
+        }
+        let Some(mut record) = records::session::load(
+            &self.vault,
+            &records::session::of_contact(&self.vault, &contact),
+        )
+        .await?
+        else {
+            // No session yet: typing notices never start one.
+            return Ok(());
+        };
+        let me = self.me();
+        let payload = zeroize::Zeroizing::new(
+            Payload {
+                sender: me.address(),
+                sender_username: me.username.clone(),
+                content: Content::Typing { started },
+            }
+            .encode()?,
+        );
+        // An ephemeral message: it uses no message key, so the relay dropping
+        // it (the contact is offline) never leaves a gap in the chain.
+        let envelope = record
+            .current_mut()
+            .seal_ephemeral(&self.identity, &payload, self.clock.now_ms(), &mut OsRng)
+            .map_err(|e| Error::Crypto(format!("encrypting: {e}")))?;
+        let mut txn = Txn::new();
+        records::session::put(
+            &self.vault,
+            &mut txn,
+            records::session::of_contact(&self.vault, &contact),
+            &record,
+        )?;
+        self.vault.commit(txn).await?;
+        self.request(Request::Ephemeral {
+            to: Address::primary(AccountId::from_bytes(contact.account)),
+            payload: envelope,
+        })
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn pending_outbox(&self) -> Result<Vec<PendingMessage>, Error> {
+        Ok(self
+            .vault
+            .load_all(&Prefix::<records::outbox::Outbox>::all())
+            .await?
+            .into_iter()
+            .map(|(_, e)| e.describe())
+            .collect())
+    }
+
+    /// Hands queued envelopes to the relay, oldest first, until the outbox
+    /// is empty or the relay cannot take more right now.
+    pub(crate) async fn pump_outbox(self: &Arc<Self>) -> Result<(), Error> {
+        loop {
+            let first = self
+                .vault
+                .load_all(&Prefix::<records::outbox::Outbox>::all())
+                .await?
+                .into_iter()
+                .next();
+            let Some((slot, entry)) = first else {
+                self.outbox_changed.send_modify(|n| *n += 1);
+                return Ok(());
+            };
+            let result = self
+                .request(Request::Send {
+                    messages: vec![OutgoingEnvelope {
+                        to: Address::primary(AccountId::from_bytes(entry.to_account)),
+                        envelope: entry.envelope.clone(),
+                    }],
+                })
+                .await;
+            let outcome = match result {
+                Ok(Response::SendResult { results }) => match results.first() {
+                    Some(SendOutcome::Accepted { .. }) => Ok(()),
+                    Some(SendOutcome::Rejected { code }) => Err(*code),
+                    None => return Err(Error::Protocol("empty SendResult".into())),
+                },
+                Ok(other) => {
+                    return Err(Error::Protocol(format!(
+                        "expected SendResult, got {}",
+                        other.kind()
+                    )))
+                }
+                Err(Error::Relay { code, .. }) if !code.is_retryable() => Err(code),
+                Err(e) => return Err(e),
+            };
+            match outcome {
+                Err(code) if code.is_retryable() => {
+                    return Err(Error::relay(code, "relay busy; will retry".into(), None))
+                }
+                Ok(()) => {
+                    self.finish_outbox_entry(slot, &entry, DeliveryStatus::Sent)
+                        .await?;
+                    if entry.visible {
+                        self.emit(Event::Sent {
+                            to: entry.to_username.clone(),
+                            id: entry.id,
+                        });
+                    }
+                }
+                Err(code) => {
+                    self.finish_outbox_entry(slot, &entry, DeliveryStatus::Failed)
+                        .await?;
+                    if entry.visible {
+                        self.emit(Event::SendFailed {
+                            to: entry.to_username.clone(),
+                            id: entry.id,
+                            reason: code.to_string(),
+                        });
+                    }
+                }
+            }
+            self.outbox_changed.send_modify(|n| *n += 1);
+        }
+    }
+
+    pub(crate) async fn finish_outbox_entry(
+        &self,
+        slot: Slot<records::outbox::Outbox>,
+        entry: &OutboxEntry,
+        status: DeliveryStatus,
+    ) -> Result<(), Error> {
+        let _guard = self.op_lock.lock().await;
+        let mut txn = Txn::new();
+        self.vault.remove(&mut txn, slot);
+        if entry.visible {
+            self.update_status(&mut txn, &entry.to_account, &entry.id, status)
+                .await?;
+        }
+        self.vault.commit(txn).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn flush_outbox(self: &Arc<Self>, timeout: Duration) -> Result<(), Error> {
+        let mut changed = self.outbox_changed.subscribe();
+        let wait = async {
+            loop {
+                if self
+                    .vault
+                    .load_all(&Prefix::<records::outbox::Outbox>::all())
+                    .await?
+                    .is_empty()
+                {
+                    return Ok(());
+                }
+                self.ensure_connected()?;
+                self.outbox_wake.notify_one();
+                let ended = self.conn_state.borrow().ended_because();
+                if let Some(reason) = ended {
+                    return Err(self.connection_ended(reason));
+                }
+                // Re-check at least every second: the connection state may change too.
+                let _ = tokio::time::timeout(Duration::from_secs(1), changed.changed()).await;
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| Error::Timeout(timeout))?
+    }
+}
