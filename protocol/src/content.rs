@@ -86,16 +86,7 @@ macro_rules! random_id {
 
             /// Parses the 32-digit hex form (either case); `None` otherwise.
             pub fn from_hex(text: &str) -> Option<Self> {
-                // Hex digits only: `from_str_radix` alone would take "+f".
-                if text.len() != ID_LEN * 2 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return None;
-                }
-                let mut bytes = [0u8; ID_LEN];
-                for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
-                    let pair = std::str::from_utf8(pair).ok()?;
-                    *byte = u8::from_str_radix(pair, 16).ok()?;
-                }
-                Some(Self(bytes))
+                crate::wire::hex_array(text).map(Self)
             }
         }
 

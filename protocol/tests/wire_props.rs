@@ -1022,3 +1022,25 @@ fn group_limits_are_enforced() {
         },
     );
 }
+
+#[test]
+fn ids_have_one_hex_spelling() {
+    use umbra_protocol::content::MessageId;
+    use umbra_protocol::wire::AccountId;
+    let hex = "0123456789abcdef0123456789ABCDEF";
+    let id = AccountId::from_hex(hex).expect("32 hex digits");
+    assert_eq!(id.to_hex(), hex.to_lowercase());
+    assert!(MessageId::from_hex(hex).is_some());
+    // A sign, a space, a short or long string, or a non-ASCII digit is not hex.
+    for bad in [
+        "+f23456789abcdef0123456789abcdef",
+        "+f+f456789abcdef0123456789abcdef",
+        " f23456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcde",
+        "0123456789abcdef0123456789abcdef0",
+        "0123456789abcdef0123456789abcdé",
+    ] {
+        assert!(AccountId::from_hex(bad).is_none(), "{bad:?} parsed as an account id");
+        assert!(MessageId::from_hex(bad).is_none(), "{bad:?} parsed as a message id");
+    }
+}

@@ -49,15 +49,7 @@ impl AccountId {
 
     /// Parses the 32-character lower- or upper-case hex form.
     pub fn from_hex(text: &str) -> Option<Self> {
-        if text.len() != ACCOUNT_ID_LEN * 2 || !text.is_ascii() {
-            return None;
-        }
-        let mut bytes = [0u8; ACCOUNT_ID_LEN];
-        for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
-            let pair = std::str::from_utf8(pair).ok()?;
-            *byte = u8::from_str_radix(pair, 16).ok()?;
-        }
-        Some(Self(bytes))
+        crate::wire::hex_array(text).map(Self)
     }
 }
 

@@ -89,6 +89,15 @@ pub fn peek_request_id(bytes: &[u8]) -> Option<u64> {
     Some(id)
 }
 
+/// Parses exactly `2 * N` hex digits (either case) into `N` bytes; `None`
+/// for anything else. Hex digits only: a hand-rolled `from_str_radix` loop
+/// would also take a sign ("+f"), giving one id two spellings.
+pub(crate) fn hex_array<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let mut bytes = [0u8; N];
+    hex::decode_to_slice(text, &mut bytes).ok()?;
+    Some(bytes)
+}
+
 fn check_rejection_notice(bytes: &[u8]) -> Result<(), WireError> {
     match bytes {
         [VERSION_REJECTION_MARKER, min, max] => Err(WireError::PeerRejectedVersion {
