@@ -1040,7 +1040,13 @@ fn ids_have_one_hex_spelling() {
         "0123456789abcdef0123456789abcdef0",
         "0123456789abcdef0123456789abcdé",
     ] {
-        assert!(AccountId::from_hex(bad).is_none(), "{bad:?} parsed as an account id");
-        assert!(MessageId::from_hex(bad).is_none(), "{bad:?} parsed as a message id");
+        assert!(
+            AccountId::from_hex(bad).is_none(),
+            "{bad:?} parsed as an account id"
+        );
+        assert!(
+            MessageId::from_hex(bad).is_none(),
+            "{bad:?} parsed as a message id"
+        );
     }
 }
