@@ -22,7 +22,21 @@ use umbra_protocol::fingerprint::SafetyNumber;
 use umbra_protocol::group::{GroupReceiver, GroupSender, SenderKeyDistribution};
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::keys::SecretKey;
-use umbra_protocol::labels;
+/// The labels as docs/PROTOCOL.md writes them (sections 3.1, 5.1 and 8.1),
+/// copied here as literals: a recomputation that took them from
+/// `umbra_protocol::labels` would agree with a wrong label in the code.
+mod labels {
+    pub const X3DH_ROOT_KEY: &[u8] = b"umbra/v1/x3dh/root-key";
+    pub const X3DH_ASSOCIATED_DATA: &[u8] = b"umbra/v1/x3dh/associated-data";
+    pub const SEALED_EPHEMERAL_SALT: &[u8] = b"umbra/v1/sealed/ephemeral/salt";
+    pub const SEALED_EPHEMERAL_CHAIN_KEY: &[u8] = b"umbra/v1/sealed/ephemeral/chain-key";
+    pub const SEALED_EPHEMERAL_CIPHER_KEY: &[u8] = b"umbra/v1/sealed/ephemeral/cipher-key";
+    pub const SEALED_STATIC_CIPHER_KEY: &[u8] = b"umbra/v1/sealed/static/cipher-key";
+    pub const GROUP_MESSAGE_KEY_SEED: &[u8] = b"umbra/v1/group/message-seed";
+    pub const GROUP_CHAIN_KEY: &[u8] = b"umbra/v1/group/chain-key";
+    pub const GROUP_MESSAGE_KEY: &[u8] = b"umbra/v1/group/message-key";
+    pub const GROUP_MESSAGE_SIGNATURE: &[u8] = b"umbra/v1/group/message-signature";
+}
 use umbra_protocol::padding::{pad, unpad};
 use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, SignedPreKey};
 use umbra_protocol::sealed;
