@@ -530,18 +530,31 @@ fn content_vectors() {
         .into_iter()
         .map(|(what, bytes)| {
             let error = content::decode(&bytes).expect_err("invalid vectors are refused");
-            // Long inputs are summarised to keep the file readable.
-            let hex = if bytes.len() > 256 {
-                format!("{}... ({} bytes)", common::hex(&bytes[..64]), bytes.len())
-            } else {
-                common::hex(&bytes)
-            };
-            json!({ "what": what, "hex": hex, "error": content_error_name(&error) })
+            // A long input is written as its longest run of one byte and
+            // what stands around it, so the file stays readable and still
+            // says every byte exactly: the input is `hex`, then
+            // `repeat.count` copies of `repeat.byte`, then `hex_after`.
+            if bytes.len() > 256 {
+                let (start, len) = longest_run(&bytes);
+                let rest = bytes.len() - len;
+                assert!(
+                    rest <= 256,
+                    "a long invalid input must be mostly one repeated byte"
+                );
+                return json!({
+                    "what": what,
+                    "hex": common::hex(&bytes[..start]),
+                    "repeat": { "byte": common::hex(&bytes[start..start + 1]), "count": len },
+                    "hex_after": common::hex(&bytes[start + len..]),
+                    "error": content_error_name(&error),
+                });
+            }
+            json!({ "what": what, "hex": common::hex(&bytes), "error": content_error_name(&error) })
         })
         .collect();
 
     let vectors = json!({
-        "description": "umbra content (inside the encryption): [content version u8][postcard body]; see docs/PROTOCOL.md §10. 'value' is serde JSON (byte strings as arrays of numbers); 'hex' is the exact plaintext before padding.",
+        "description": "umbra content (inside the encryption): [content version u8][postcard body]; see docs/PROTOCOL.md §10. 'value' is serde JSON (byte strings as arrays of numbers); 'hex' is the exact plaintext before padding. An invalid input with a 'repeat' is 'hex', then repeat.count copies of the byte repeat.byte, then 'hex_after'.",
         "content_version": content::CONTENT_VERSION,
         "limits": {
             "MAX_CONTENT_BYTES": content::MAX_CONTENT_BYTES,
@@ -557,4 +570,19 @@ fn content_vectors() {
         "invalid": invalid,
     });
     common::check_or_regenerate("content.json", &vectors);
+}
+
+/// The start and length of the longest run of one repeated byte.
+fn longest_run(bytes: &[u8]) -> (usize, usize) {
+    let mut best = (0, 0);
+    let mut start = 0;
+    for i in 1..=bytes.len() {
+        if i == bytes.len() || bytes[i] != bytes[start] {
+            if i - start > best.1 {
+                best = (start, i - start);
+            }
+            start = i;
+        }
+    }
+    best
 }
