@@ -32,7 +32,7 @@ hyperfine --warmup 2 --runs "$RUNS" -N --export-markdown "$WORK/cold.md" \
     -n 'cold umbra send' "$A send bob cold"
 "$BIN/umbra" --server http://127.0.0.1:$PORT --data-dir "$WORK/alice" daemon 2>"$WORK/daemon.log" &
 DAEMON=$!
-until grep -q 'serving on' "$WORK/daemon.log"; do sleep 0.1; done
+until grep -qs 'serving on' "$WORK/daemon.log"; do sleep 0.1; done
 unset UMBRA_PASSWORD_FILE # through the daemon no password is needed
 hyperfine --warmup 2 --runs "$RUNS" -N --export-markdown "$WORK/daemon.md" \
     -n 'umbra send through the daemon' "$A send bob warm"
@@ -40,22 +40,26 @@ python3 - "$WORK/alice/umbra-daemon.sock" "$RPC_RUNS" <<'PY'
 import json, socket, statistics, sys, time
 sock = socket.socket(socket.AF_UNIX); sock.connect(sys.argv[1])
 reader = sock.makefile("r")
-times = []
-for i in range(int(sys.argv[2])):
-    line = json.dumps({"jsonrpc": "2.0", "id": i, "method": "send",
-                       "params": {"to": "bob", "message": f"rpc {i}"}}) + "\n"
-    start = time.perf_counter()
-    sock.sendall(line.encode())
-    while True:
-        answer = json.loads(reader.readline())
-        if answer.get("id") == i:
-            break
-    times.append((time.perf_counter() - start) * 1000)
-    assert "result" in answer, answer
-times.sort()
-q = lambda p: times[min(len(times) - 1, int(p * len(times)))]
-print(f"JSON-RPC send over the socket, {len(times)} calls: p50 {q(0.5):.2f} ms, "
-      f"p90 {q(0.9):.2f} ms, p99 {q(0.99):.2f} ms, mean {statistics.mean(times):.2f} ms")
+def measure(method, params_of):
+    times = []
+    for i in range(int(sys.argv[2])):
+        line = json.dumps({"jsonrpc": "2.0", "id": i, "method": method,
+                           "params": params_of(i)}) + "\n"
+        start = time.perf_counter()
+        sock.sendall(line.encode())
+        while True:
+            answer = json.loads(reader.readline())
+            if answer.get("id") == i:
+                break
+        times.append((time.perf_counter() - start) * 1000)
+        assert "result" in answer, answer
+    times.sort()
+    q = lambda p: times[min(len(times) - 1, int(p * len(times)))]
+    print(f"JSON-RPC {method} over the socket, {len(times)} calls: p50 {q(0.5):.2f} ms, "
+          f"p90 {q(0.9):.2f} ms, p99 {q(0.99):.2f} ms, mean {statistics.mean(times):.2f} ms")
+# whoami touches neither disk nor relay: the cost of the daemon and framing.
+measure("whoami", lambda i: {})
+measure("send", lambda i: {"to": "bob", "message": f"rpc {i}"})
 PY
 cat "$WORK/cold.md"; tail -n 1 "$WORK/daemon.md"
 echo "after: load average $(cut -d' ' -f1-3 /proc/loadavg)"
