@@ -75,6 +75,12 @@ fn status_of_relay_code(code: ErrorCode) -> ExitStatus {
 mod tests {
     use super::*;
     use crate::exit_status::classify;
+    use umbra_client_core::{ConnectionFailure, CryptoFailure, RelayMisbehaved};
+
+    fn identity_error() -> umbra_protocol::identity::IdentityError {
+        umbra_protocol::identity::IdentityPublic::from_bytes(&[])
+            .expect_err("an empty identity does not decode")
+    }
 
     fn relay(code: ErrorCode) -> Error {
         Error::Relay {
@@ -141,8 +147,18 @@ mod tests {
                 },
                 ExitStatus::UserError,
             ),
-            (Error::Protocol("garbage".into()), ExitStatus::Network),
-            (Error::Connection("refused".into()), ExitStatus::Network),
+            (
+                Error::Protocol(RelayMisbehaved::EmptySendResult),
+                ExitStatus::Network,
+            ),
+            (
+                Error::Connection(ConnectionFailure::ClosedByRelay),
+                ExitStatus::Network,
+            ),
+            (
+                Error::Crypto(CryptoFailure::BundleIdentity(identity_error())),
+                ExitStatus::Network,
+            ),
             (
                 Error::Timeout(std::time::Duration::from_secs(1)),
                 ExitStatus::Network,

@@ -26,6 +26,7 @@ use umbra_protocol::opaque_suite::{
 use umbra_protocol::wire::{AccountId, ErrorCode, Request, Response, SessionToken, Username};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::failure::{CryptoFailure, RelayMisbehaved};
 use crate::relay_link::{into_result, RelayLink};
 use crate::Error;
 
@@ -71,8 +72,8 @@ pub(crate) struct LoginOutcome {
     pub(crate) token: TokenRecord,
 }
 
-fn unexpected(what: &str, got: &Response) -> Error {
-    Error::Protocol(format!("expected {what}, relay answered {}", got.kind()))
+fn unexpected(what: &'static str, got: &Response) -> Error {
+    crate::error::unexpected(what, got)
 }
 
 /// OPAQUE registration. Returns the new account's id.
@@ -82,8 +83,12 @@ pub(crate) async fn register<R: RngCore + CryptoRng>(
     password: &[u8],
     rng: &mut R,
 ) -> Result<AccountId, Error> {
-    let start = ClientRegistration::<UmbraOpaqueSuite>::start(rng, password)
-        .map_err(|e| Error::Crypto(format!("OPAQUE registration start: {e}")))?;
+    let start = ClientRegistration::<UmbraOpaqueSuite>::start(rng, password).map_err(|e| {
+        Error::Crypto(CryptoFailure::Opaque {
+            step: "registration start",
+            source: e,
+        })
+    })?;
     let response = into_result(
         link.call(Request::RegisterStart {
             username: username.clone(),
@@ -96,7 +101,9 @@ pub(crate) async fn register<R: RngCore + CryptoRng>(
     };
     let opaque_response = exact_len(&opaque_response, REGISTRATION_RESPONSE_LEN)
         .and_then(|b| RegistrationResponse::<UmbraOpaqueSuite>::deserialize(b).ok())
-        .ok_or_else(|| Error::Protocol("malformed OPAQUE registration response".into()))?;
+        .ok_or_else(|| {
+            Error::Protocol(RelayMisbehaved::MalformedOpaque("registration response"))
+        })?;
     let ksf = umbra_ksf();
     let finish = start
         .state
@@ -106,7 +113,12 @@ pub(crate) async fn register<R: RngCore + CryptoRng>(
             opaque_response,
             ClientRegistrationFinishParameters::new(Identifiers::default(), Some(&ksf)),
         )
-        .map_err(|e| Error::Crypto(format!("OPAQUE registration finish: {e}")))?;
+        .map_err(|e| {
+            Error::Crypto(CryptoFailure::Opaque {
+                step: "registration finish",
+                source: e,
+            })
+        })?;
     let response = into_result(
         link.call(Request::RegisterFinish {
             username: username.clone(),
@@ -127,8 +139,12 @@ pub(crate) async fn login<R: RngCore + CryptoRng>(
     password: &[u8],
     rng: &mut R,
 ) -> Result<LoginOutcome, Error> {
-    let start = ClientLogin::<UmbraOpaqueSuite>::start(rng, password)
-        .map_err(|e| Error::Crypto(format!("OPAQUE login start: {e}")))?;
+    let start = ClientLogin::<UmbraOpaqueSuite>::start(rng, password).map_err(|e| {
+        Error::Crypto(CryptoFailure::Opaque {
+            step: "login start",
+            source: e,
+        })
+    })?;
     let response = into_result(
         link.call(Request::LoginStart {
             username: username.clone(),
@@ -146,7 +162,7 @@ pub(crate) async fn login<R: RngCore + CryptoRng>(
     };
     let opaque_response = exact_len(&opaque_response, KE2_LEN)
         .and_then(|b| CredentialResponse::<UmbraOpaqueSuite>::deserialize(b).ok())
-        .ok_or_else(|| Error::Protocol("malformed OPAQUE credential response".into()))?;
+        .ok_or_else(|| Error::Protocol(RelayMisbehaved::MalformedOpaque("credential response")))?;
     let ksf = umbra_ksf();
     // A wrong password (or the relay's fake record for an unknown name)
     // fails here, on the client: the envelope does not open.

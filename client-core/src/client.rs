@@ -19,6 +19,7 @@ use crate::config::StoreLocation;
 use crate::contact::{Contact, NameCandidate};
 use crate::conversation::{Conversation, HistoryEntry, UnreportedMessage};
 use crate::engine::Engine;
+use crate::failure::{ConnectionFailure, RelayMisbehaved};
 use crate::outbox::PendingMessage;
 use crate::relay_link::{into_result, RelayLink};
 use crate::store::{ClientStore, DataDirLock, SqliteStore, StoreError, Vault};
@@ -72,9 +73,7 @@ async fn take_over(
     let outcome = account::login(&mut link, name, password.as_bytes(), &mut OsRng).await?;
     link.close().await;
     if outcome.account != first.account {
-        return Err(Error::Protocol(
-            "the relay named a different account on the second login".into(),
-        ));
+        return Err(Error::Protocol(RelayMisbehaved::AccountChanged));
     }
     Ok(outcome)
 }
@@ -265,8 +264,8 @@ impl Client {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Err(_) => {
                     if self.connection_state() != ConnectionState::Connected {
-                        return Err(Error::Connection(format!(
-                            "could not reach the relay within {timeout:?}"
+                        return Err(Error::Connection(ConnectionFailure::UnreachableWithin(
+                            timeout,
                         )));
                     }
                     break;

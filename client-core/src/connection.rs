@@ -35,6 +35,7 @@ use umbra_protocol::wire::{ErrorCode, RelayFrame, Request, Response};
 use crate::backoff::Backoff;
 use crate::consts::{KEPT_REDELIVERY_FIRST_WAIT, KEPT_REDELIVERY_MAX_WAIT, MAINTENANCE_INTERVAL};
 use crate::engine::Engine;
+use crate::failure::ConnectionFailure;
 use crate::relay_link::RelayLink;
 use crate::{ConnectionState, Error, Event};
 
@@ -223,7 +224,7 @@ async fn socket_task(
 fn fail_queued(requests: &mut mpsc::UnboundedReceiver<Outgoing>, why: &str) {
     while let Ok(outgoing) = requests.try_recv() {
         if let Outgoing::Call(_, reply) = outgoing {
-            let _ = reply.send(Err(Error::Connection(why.into())));
+            let _ = reply.send(Err(Error::Connection(ConnectionFailure::Ended(why.into()))));
         }
     }
 }
@@ -340,14 +341,15 @@ async fn run_session(
                             pending.insert(id, reply);
                         }
                     }
-                    Err(e @ Error::Protocol(_)) => {
+                    // Our request broke a limit or did not encode: only it fails.
+                    Err(e @ (Error::Protocol(_) | Error::InvalidMessage(_))) => {
                         if let Some(reply) = reply {
                             let _ = reply.send(Err(e));
                         }
                     }
                     Err(e) => {
                         if let Some(reply) = reply {
-                            let _ = reply.send(Err(Error::Connection(e.to_string())));
+                            let _ = reply.send(Err(Error::Connection(ConnectionFailure::Ended(e.to_string()))));
                         }
                         break SessionEnd::Retry(e.to_string());
                     }
@@ -416,7 +418,7 @@ async fn run_session(
         }
     };
     for (_, reply) in pending.drain() {
-        let _ = reply.send(Err(Error::Connection("connection lost".into())));
+        let _ = reply.send(Err(Error::Connection(ConnectionFailure::Lost)));
     }
     end
 }

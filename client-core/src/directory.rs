@@ -14,6 +14,7 @@ use umbra_protocol::prekeys::VerifiedPreKeyBundle;
 use umbra_protocol::wire::{AccountId, AccountRef, ErrorCode, Request, Response, Username};
 
 use crate::engine::{now_secs, Engine};
+use crate::failure::RelayMisbehaved;
 use crate::fetched_bundle::verify_fetched_bundle;
 use crate::store::Txn;
 use crate::trust::{ContactRecord, Observation};
@@ -28,10 +29,7 @@ impl Engine {
             .await
         {
             Ok(Response::Resolved { account, .. }) => Ok(account),
-            Ok(other) => Err(Error::Protocol(format!(
-                "expected Resolved, got {}",
-                other.kind()
-            ))),
+            Ok(other) => Err(crate::error::unexpected("Resolved", &other)),
             Err(Error::Relay {
                 code: ErrorCode::UnknownUsername | ErrorCode::UnknownRecipient,
                 ..
@@ -60,10 +58,7 @@ impl Engine {
                 other => other,
             })?;
         let Response::Bundle(wire) = response else {
-            return Err(Error::Protocol(format!(
-                "expected Bundle, got {}",
-                response.kind()
-            )));
+            return Err(crate::error::unexpected("Bundle", &response));
         };
         verify_fetched_bundle(&wire, account, name, now_secs())
     }
@@ -113,19 +108,14 @@ impl Engine {
                 return Err(Error::NameReassigned { username: name });
             }
             Ok(Response::Resolved { .. }) => return Ok(()),
-            Ok(other) => {
-                return Err(Error::Protocol(format!(
-                    "expected Resolved, got {}",
-                    other.kind()
-                )))
-            }
+            Ok(other) => return Err(crate::error::unexpected("Resolved", &other)),
             Err(error) => {
                 tracing::debug!(%error, "cannot check a contact's identity; sending anyway");
                 return Ok(());
             }
         };
         let published = IdentityPublic::from_bytes(&published)
-            .map_err(|e| Error::Protocol(format!("published identity: {e}")))?;
+            .map_err(|e| Error::Protocol(RelayMisbehaved::PublishedIdentity(e)))?;
         let mut contact = contact.clone();
         match contact.observe(&published) {
             Observation::Pinned => {

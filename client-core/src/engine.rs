@@ -27,6 +27,7 @@ use crate::account::{AccountRecord, TokenRecord};
 use crate::clock::Clock;
 use crate::connection::ConnectionHandle;
 use crate::contact::Contact;
+use crate::failure::{ConnectionFailure, CryptoFailure};
 use crate::history::Counters;
 use crate::identity_checks::IdentityChecks;
 use crate::prekey_maintenance::InitialKeys;
@@ -199,7 +200,7 @@ impl Engine {
         if self.used_elsewhere.load(Ordering::SeqCst) {
             Error::UsedElsewhere
         } else {
-            Error::Connection(reason)
+            Error::Connection(ConnectionFailure::Ended(reason))
         }
     }
 
@@ -287,7 +288,7 @@ impl Engine {
 /// deliberately not `Clone`).
 fn clone_identity(identity: &IdentityKeyPair) -> Result<IdentityKeyPair, Error> {
     let bytes = zeroize::Zeroizing::new(
-        postcard::to_stdvec(identity).map_err(|e| Error::Crypto(e.to_string()))?,
+        postcard::to_stdvec(identity).map_err(|e| Error::Crypto(CryptoFailure::KeyCopy(e)))?,
     );
-    postcard::from_bytes(&bytes).map_err(|e| Error::Crypto(e.to_string()))
+    postcard::from_bytes(&bytes).map_err(|e| Error::Crypto(CryptoFailure::KeyCopy(e)))
 }

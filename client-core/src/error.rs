@@ -5,10 +5,19 @@
 //! problem worth retrying. Integrators match on these; the CLI maps them to
 //! exit codes.
 //!
+//! Whose fault a failure was is in the variant: the relay misbehaved
+//! ([`Error::Protocol`], a [`RelayMisbehaved`]), cryptography failed
+//! ([`Error::Crypto`], a [`CryptoFailure`]), the network did
+//! ([`Error::Connection`], a [`ConnectionFailure`]), the local store did
+//! ([`Error::Store`]), or the caller asked for something impossible (the
+//! usage variants: [`Error::UnknownUser`], [`Error::InvalidUsername`],
+//! [`Error::MessageTooLarge`], [`Error::InvalidMessage`], ...).
+//!
 //! Must never: carry a secret (password, token, key) in its message.
 
 use umbra_protocol::wire::ErrorCode;
 
+use crate::failure::{ConnectionFailure, CryptoFailure, RelayMisbehaved};
 use crate::store::StoreError;
 
 /// Everything that can go wrong in the client.
@@ -100,13 +109,13 @@ pub enum Error {
     },
     /// The relay could not be reached or the connection broke.
     #[error("relay connection: {0}")]
-    Connection(String),
-    /// The relay sent something this client cannot use.
+    Connection(#[from] ConnectionFailure),
+    /// The relay sent something this client cannot use (its fault).
     #[error("relay protocol violation: {0}")]
-    Protocol(String),
+    Protocol(#[from] RelayMisbehaved),
     /// A cryptographic operation failed (a bad bundle, a broken session).
     #[error("cryptographic failure: {0}")]
-    Crypto(String),
+    Crypto(#[from] CryptoFailure),
     /// An operation did not finish in time.
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),
@@ -151,8 +160,16 @@ impl Error {
 
 impl From<umbra_protocol::wire::WireError> for Error {
     fn from(e: umbra_protocol::wire::WireError) -> Self {
-        Error::Protocol(e.to_string())
+        Error::Protocol(RelayMisbehaved::Frame(e))
     }
+}
+
+/// The error for a response of the wrong kind.
+pub(crate) fn unexpected(expected: &'static str, got: &umbra_protocol::wire::Response) -> Error {
+    Error::Protocol(RelayMisbehaved::UnexpectedResponse {
+        expected,
+        got: got.kind(),
+    })
 }
 
 /// The client's result type.

@@ -16,6 +16,7 @@ use umbra_protocol::prekeys::{
 };
 use umbra_protocol::wire::{AccountId, PreKeyBundleWire};
 
+use crate::failure::{CryptoFailure, RelayMisbehaved};
 use crate::Error;
 
 #[cfg(doc)]
@@ -32,23 +33,24 @@ pub(crate) fn verify_fetched_bundle(
     now: u64,
 ) -> Result<VerifiedPreKeyBundle, Error> {
     if wire.account != account {
-        return Err(Error::Protocol(
-            "relay returned another account's bundle".into(),
-        ));
+        return Err(Error::Protocol(RelayMisbehaved::WrongBundleAccount));
     }
     bundle_from_wire(wire)?.verify_at(now).map_err(|e| match e {
         PreKeyError::SignedPreKeyExpired { created_at, now } => Error::PeerKeysExpired {
             username: name.to_owned(),
             age_days: now.saturating_sub(created_at) / SECS_PER_DAY,
         },
-        other => Error::Crypto(format!("{name}'s prekey bundle is invalid: {other}")),
+        other => Error::Crypto(CryptoFailure::InvalidBundle {
+            username: name.to_owned(),
+            source: other,
+        }),
     })
 }
 
 /// Converts the relay's bundle encoding into the protocol's (unverified) bundle.
 fn bundle_from_wire(wire: &PreKeyBundleWire) -> Result<PreKeyBundle, Error> {
     let identity = IdentityPublic::from_bytes(&wire.identity)
-        .map_err(|e| Error::Crypto(format!("bundle identity: {e}")))?;
+        .map_err(|e| Error::Crypto(CryptoFailure::BundleIdentity(e)))?;
     Ok(PreKeyBundle {
         identity,
         signed_prekey: SignedPreKeyPublic {
@@ -120,18 +122,22 @@ mod tests {
     fn a_signed_prekey_from_the_future_is_refused() {
         let account = AccountId::random(&mut OsRng);
         let wire = bundle(account, NOW + 2 * 60 * 60);
-        assert!(matches!(
-            verify_fetched_bundle(&wire, account, "bob", NOW),
-            Err(Error::Crypto(_))
-        ));
+        // The peer's keys are at fault, and the error says whose.
+        match verify_fetched_bundle(&wire, account, "bob", NOW) {
+            Err(Error::Crypto(CryptoFailure::InvalidBundle { username, .. })) => {
+                assert_eq!(username, "bob");
+            }
+            other => panic!("expected InvalidBundle, got {other:?}"),
+        }
     }
 
     #[test]
     fn another_accounts_bundle_is_refused() {
         let wire = bundle(AccountId::random(&mut OsRng), NOW);
+        // The relay is at fault: it served a bundle nobody asked for.
         assert!(matches!(
             verify_fetched_bundle(&wire, AccountId::random(&mut OsRng), "bob", NOW),
-            Err(Error::Protocol(_))
+            Err(Error::Protocol(RelayMisbehaved::WrongBundleAccount))
         ));
     }
 }

@@ -27,10 +27,7 @@ impl Engine {
             })
             .await?;
         let Response::Resolved { username, .. } = response else {
-            return Err(Error::Protocol(format!(
-                "expected Resolved, got {}",
-                response.kind()
-            )));
+            return Err(crate::error::unexpected("Resolved", &response));
         };
         {
             let _guard = self.op_lock.lock().await;

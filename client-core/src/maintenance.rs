@@ -60,12 +60,7 @@ impl Engine {
         let _uploading = self.prekey_lock.lock().await;
         let remaining = match self.request(Request::PreKeyCount).await? {
             Response::PreKeyCount { remaining, .. } => remaining as usize,
-            other => {
-                return Err(Error::Protocol(format!(
-                    "expected PreKeyCount, got {}",
-                    other.kind()
-                )))
-            }
+            other => return Err(crate::error::unexpected("PreKeyCount", &other)),
         };
         let wanted = ONE_TIME_PREKEY_BATCH_MAX.saturating_sub(remaining);
         if wanted == 0 {

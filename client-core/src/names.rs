@@ -258,10 +258,7 @@ impl Engine {
                 account,
                 identity.and_then(|bytes| IdentityPublic::from_bytes(&bytes).ok()),
             )),
-            Ok(other) => Err(Error::Protocol(format!(
-                "expected Resolved, got {}",
-                other.kind()
-            ))),
+            Ok(other) => Err(crate::error::unexpected("Resolved", &other)),
             Err(Error::Relay {
                 code: ErrorCode::UnknownUsername | ErrorCode::UnknownRecipient,
                 ..

@@ -19,6 +19,7 @@ use umbra_protocol::wire::{
 use crate::contact::NameState;
 use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
 use crate::engine::{now_ms, Engine, QueuedContent};
+use crate::failure::{CryptoFailure, RelayMisbehaved};
 use crate::history::Counters;
 use crate::outbox::{OutboxEntry, PendingMessage};
 use crate::payload::Payload;
@@ -102,7 +103,7 @@ impl Engine {
             &Address::primary(account),
             &mut OsRng,
         )
-        .map_err(|e| Error::Crypto(format!("starting a session: {e}")))?;
+        .map_err(|e| Error::Crypto(CryptoFailure::StartSession(e)))?;
         let record: Option<SessionRecord> = records::session::load(
             &self.vault,
             &records::session::of_contact(&self.vault, &contact),
@@ -145,7 +146,7 @@ impl Engine {
         let envelope = record
             .current_mut()
             .seal_for(&self.identity, &payload, &mut OsRng)
-            .map_err(|e| Error::Crypto(format!("encrypting: {e}")))?;
+            .map_err(|e| Error::Crypto(CryptoFailure::Encrypt(e)))?;
         if envelope.len() > MAX_ENVELOPE_BYTES {
             return Err(Error::MessageTooLarge {
                 len: envelope.len(),
@@ -331,7 +332,7 @@ impl Engine {
         let envelope = record
             .current_mut()
             .seal_ephemeral(&self.identity, &payload, self.clock.now_ms(), &mut OsRng)
-            .map_err(|e| Error::Crypto(format!("encrypting: {e}")))?;
+            .map_err(|e| Error::Crypto(CryptoFailure::Encrypt(e)))?;
         let mut txn = Txn::new();
         records::session::put(
             &self.vault,
@@ -384,14 +385,9 @@ impl Engine {
                 Ok(Response::SendResult { results }) => match results.first() {
                     Some(SendOutcome::Accepted { .. }) => Ok(()),
                     Some(SendOutcome::Rejected { code }) => Err(*code),
-                    None => return Err(Error::Protocol("empty SendResult".into())),
+                    None => return Err(Error::Protocol(RelayMisbehaved::EmptySendResult)),
                 },
-                Ok(other) => {
-                    return Err(Error::Protocol(format!(
-                        "expected SendResult, got {}",
-                        other.kind()
-                    )))
-                }
+                Ok(other) => return Err(crate::error::unexpected("SendResult", &other)),
                 Err(Error::Relay { code, .. }) if !code.is_retryable() => Err(code),
                 Err(e) => return Err(e),
             };

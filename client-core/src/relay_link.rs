@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use umbra_protocol::wire::{self, ClientFrame, RelayFrame, Request, Response};
 
+use crate::failure::{ConnectionFailure, RelayMisbehaved};
 use crate::Error;
 
 /// How long opening the socket may take.
@@ -55,8 +56,17 @@ impl RelayLink {
         );
         let (ws, _response) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
             .await
-            .map_err(|_| Error::Connection(format!("connecting to {url} timed out")))?
-            .map_err(|e| Error::Connection(format!("connecting to {url}: {e}")))?;
+            .map_err(|_| {
+                Error::Connection(ConnectionFailure::ConnectTimeout {
+                    url: url.to_owned(),
+                })
+            })?
+            .map_err(|e| {
+                Error::Connection(ConnectionFailure::Connect {
+                    url: url.to_owned(),
+                    source: Box::new(e),
+                })
+            })?;
         Ok(Self {
             ws,
             next_request_id: 1,
@@ -67,7 +77,7 @@ impl RelayLink {
     pub(crate) async fn send(&mut self, request: Request) -> Result<u64, Error> {
         request
             .check_limits()
-            .map_err(|e| Error::Protocol(format!("request over a limit: {e}")))?;
+            .map_err(|e| Error::InvalidMessage(format!("the request is over a limit: {e}")))?;
         let request_id = self.next_request_id;
         self.next_request_id = self.next_request_id.wrapping_add(1).max(1);
         let bytes = wire::encode_client(&ClientFrame {
@@ -77,7 +87,7 @@ impl RelayLink {
         self.ws
             .send(Message::Binary(bytes.into()))
             .await
-            .map_err(|e| Error::Connection(format!("sending to relay: {e}")))?;
+            .map_err(|e| Error::Connection(ConnectionFailure::Send(Box::new(e))))?;
         Ok(request_id)
     }
 
@@ -86,16 +96,16 @@ impl RelayLink {
         loop {
             let message = match self.ws.next().await {
                 None => return Ok(None),
-                Some(Err(e)) => return Err(Error::Connection(format!("relay connection: {e}"))),
+                Some(Err(e)) => {
+                    return Err(Error::Connection(ConnectionFailure::Receive(Box::new(e))))
+                }
                 Some(Ok(m)) => m,
             };
             match message {
                 Message::Binary(bytes) => return Ok(Some(wire::decode_relay(&bytes)?)),
                 Message::Close(_) => return Ok(None),
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
-                Message::Text(_) => {
-                    return Err(Error::Protocol("relay sent a text message".into()))
-                }
+                Message::Text(_) => return Err(Error::Protocol(RelayMisbehaved::TextFrame)),
             }
         }
     }
@@ -108,7 +118,7 @@ impl RelayLink {
         let id = self.send(request).await?;
         loop {
             match self.next_frame().await? {
-                None => return Err(Error::Connection("relay closed the connection".into())),
+                None => return Err(Error::Connection(ConnectionFailure::ClosedByRelay)),
                 Some(RelayFrame::Response {
                     request_id,
                     response,

@@ -14,6 +14,7 @@ use umbra_protocol::wire::{Request, Response};
 
 use crate::connection::{ConnectionHandle, Outgoing};
 use crate::engine::{lock, Engine};
+use crate::failure::ConnectionFailure;
 use crate::relay_link::into_result;
 use crate::{ConnectionState, Error};
 
@@ -63,7 +64,7 @@ impl Engine {
         };
         tokio::time::timeout(CONNECT_WAIT, wait)
             .await
-            .map_err(|_| Error::Connection("the relay is not reachable".into()))?
+            .map_err(|_| Error::Connection(ConnectionFailure::Unreachable))?
     }
 
     /// Waits until the connection started by [`Engine::ensure_connected`]
@@ -102,7 +103,7 @@ impl Engine {
         lock(&self.connection)
             .as_ref()
             .map(|c| c.requests.clone())
-            .ok_or_else(|| Error::Connection("not connected".into()))
+            .ok_or_else(|| Error::Connection(ConnectionFailure::NotConnected))
     }
 
     /// Sends a request over the live connection and waits for its answer;
@@ -113,17 +114,17 @@ impl Engine {
     /// points call [`Engine::ensure_connected`] first.
     pub(crate) async fn request(self: &Arc<Self>, request: Request) -> Result<Response, Error> {
         if lock(&self.connection).is_none() {
-            return Err(Error::Connection("not connected".into()));
+            return Err(Error::Connection(ConnectionFailure::NotConnected));
         }
         self.wait_connected().await?;
         let (tx, rx) = oneshot::channel();
         self.sender()?
             .send(Outgoing::Call(request, tx))
-            .map_err(|_| Error::Connection("connection closed".into()))?;
+            .map_err(|_| Error::Connection(ConnectionFailure::Lost))?;
         let response = tokio::time::timeout(RESPONSE_WAIT, rx)
             .await
             .map_err(|_| Error::Timeout(RESPONSE_WAIT))?
-            .map_err(|_| Error::Connection("connection lost before the relay answered".into()))??;
+            .map_err(|_| Error::Connection(ConnectionFailure::Lost))??;
         into_result(response)
     }
 

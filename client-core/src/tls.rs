@@ -12,6 +12,7 @@ use std::sync::Arc;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
+use crate::failure::ConnectionFailure;
 use crate::Error;
 
 /// Where Linux and BSD distributions keep the system CA bundle.
@@ -31,28 +32,35 @@ pub(crate) fn client_config(pem_file: Option<&Path>) -> Result<Arc<ClientConfig>
             .map(PathBuf::from)
             .find(|p| p.exists())
             .ok_or_else(|| {
-                Error::Connection(
-                    "no system CA bundle found; configure the relay's CA file (tls_roots)".into(),
-                )
+                Error::Connection(ConnectionFailure::TlsRoots {
+                    what: "no system CA bundle found; configure the relay's CA file (tls_roots)"
+                        .into(),
+                })
             })?,
     };
-    let pem = std::fs::read(&path)
-        .map_err(|e| Error::Connection(format!("reading CA file {}: {e}", path.display())))?;
+    let pem = std::fs::read(&path).map_err(|e| {
+        Error::Connection(ConnectionFailure::TlsRoots {
+            what: format!("reading CA file {}: {e}", path.display()),
+        })
+    })?;
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<_, _>>()
-        .map_err(|e| Error::Connection(format!("CA file {}: {e}", path.display())))?;
+        .map_err(|e| {
+            Error::Connection(ConnectionFailure::TlsRoots {
+                what: format!("CA file {}: {e}", path.display()),
+            })
+        })?;
     let mut roots = RootCertStore::empty();
     let (added, _ignored) = roots.add_parsable_certificates(certs);
     if added == 0 {
-        return Err(Error::Connection(format!(
-            "CA file {} holds no usable certificate",
-            path.display()
-        )));
+        return Err(Error::Connection(ConnectionFailure::TlsRoots {
+            what: format!("CA file {} holds no usable certificate", path.display()),
+        }));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Connection(format!("TLS setup: {e}")))?
+        .map_err(|e| Error::Connection(ConnectionFailure::Tls(Box::new(e))))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
