@@ -404,3 +404,94 @@ fn a_dead_daemons_socket_does_not_block_the_next_command() {
     who.assert_success(&["whoami"]);
     assert_eq!(again.terminate(), Some(0));
 }
+
+#[test]
+fn stdio_and_tcp_serve_the_same_methods_and_tcp_wants_the_token() {
+    let relay = start_relay();
+    let alice = User::register(&relay, "alice", "alice's password");
+
+    // A non-loopback address is refused before any password is needed.
+    let out = run(without_password(
+        &alice.cli,
+        &["daemon", "--tcp", "192.0.2.1:7900"],
+    ));
+    let line = out.assert_failure(1, &["daemon", "--tcp"]);
+    assert!(line.contains("loopback"), "{line}");
+
+    let mut child = alice
+        .cli
+        .command(&["daemon", "--stdio", "--tcp", "127.0.0.1:0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn umbra daemon --stdio");
+    let stderr = lines_of(child.stderr.take().expect("stderr"));
+    let mut tcp_addr = None;
+    loop {
+        let line = stderr
+            .recv_timeout(HANG_GUARD)
+            .expect("umbra daemon never started serving");
+        if let Some(rest) = line.strip_prefix("umbra daemon: TCP on ") {
+            tcp_addr = rest.split(' ').next().map(str::to_owned);
+        }
+        if line.contains("serving on") {
+            break;
+        }
+    }
+    let tcp_addr = tcp_addr.expect("the daemon names its TCP address");
+
+    // Standard input/output: one request, one answer.
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = lines_of(child.stdout.take().expect("stdout"));
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":\"s\",\"method\":\"whoami\"}\n")
+        .unwrap();
+    let who: Value = serde_json::from_str(&stdout.recv_timeout(HANG_GUARD).expect("an answer"))
+        .expect("JSON answer");
+    assert_eq!(who["id"], "s");
+    assert_eq!(who["result"]["records"][0]["username"], "alice", "{who}");
+
+    // TCP: nothing before `auth`, and only with the token's exact value.
+    let stream = std::net::TcpStream::connect(&tcp_addr).expect("connect over TCP");
+    stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut stream = stream;
+    let mut ask = |line: &str| -> Value {
+        stream.write_all(line.as_bytes()).unwrap();
+        stream.write_all(b"\n").unwrap();
+        let mut answer = String::new();
+        reader.read_line(&mut answer).expect("a TCP answer");
+        serde_json::from_str(&answer).expect("JSON answer")
+    };
+    let refused = ask(r#"{"jsonrpc":"2.0","id":1,"method":"whoami"}"#);
+    assert_eq!(refused["error"]["code"], -32006, "{refused}");
+    assert!(refused.get("result").is_none());
+    let token = std::fs::read_to_string(alice.cli.data_dir().join("umbra-daemon.token"))
+        .expect("token file");
+    let token = token.trim();
+    let mode = std::fs::metadata(alice.cli.data_dir().join("umbra-daemon.token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "token file mode {mode:o}");
+    let mut wrong = token.to_owned();
+    wrong.replace_range(..1, if token.starts_with('0') { "1" } else { "0" });
+    let bad = ask(&format!(
+        r#"{{"jsonrpc":"2.0","id":2,"method":"auth","params":{{"token":"{wrong}"}}}}"#
+    ));
+    assert_eq!(bad["error"]["code"], -32006, "{bad}");
+    let good = ask(&format!(
+        r#"{{"jsonrpc":"2.0","id":3,"method":"auth","params":{{"token":"{token}"}}}}"#
+    ));
+    assert_eq!(good["result"]["authenticated"], true, "{good}");
+    let who = ask(r#"{"jsonrpc":"2.0","id":4,"method":"whoami"}"#);
+    assert_eq!(who["result"]["records"][0]["username"], "alice", "{who}");
+
+    // Closing standard input stops the daemon cleanly.
+    drop(stdin);
+    let status = child.wait().expect("wait for the daemon");
+    assert_eq!(status.code(), Some(0));
+    assert!(!alice.cli.data_dir().join(SOCKET_FILE).exists());
+    assert!(!alice.cli.data_dir().join("umbra-daemon.token").exists());
+}
