@@ -98,7 +98,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         if let Some(daemon) = daemon::client::DaemonConnection::find(&session.data_dir).await {
             return daemon::client::dispatch(daemon, &session, &cli.command).await;
         }
-        session.lock_data_dir().await?;
+        // While waiting for the lock, a daemon that starts serving (it
+        // holds the lock while it asks for its password) takes the command.
+        let dir = session.data_dir.clone();
+        let served = tokio::select! {
+            locked = session.lock_data_dir() => {
+                locked?;
+                None
+            }
+            daemon = daemon::client::DaemonConnection::wait_for(&dir) => Some(daemon),
+        };
+        if let Some(daemon) = served {
+            return daemon::client::dispatch(daemon, &session, &cli.command).await;
+        }
         dispatch(&session, &cli.command).await
     })
 }

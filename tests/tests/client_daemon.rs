@@ -495,3 +495,70 @@ fn stdio_and_tcp_serve_the_same_methods_and_tcp_wants_the_token() {
     assert!(!alice.cli.data_dir().join(SOCKET_FILE).exists());
     assert!(!alice.cli.data_dir().join("umbra-daemon.token").exists());
 }
+
+#[test]
+fn a_command_waiting_on_the_lock_goes_through_a_daemon_that_starts_serving() {
+    let relay = start_relay();
+    let alice = User::register(&relay, "alice", "alice's password");
+    let bob = User::register(&relay, "bob", "bob's password");
+    alice.send("bob", "first contact");
+
+    // The daemon takes the lock, then its password command announces itself
+    // and takes its time: a command started meanwhile finds the lock held
+    // and no socket yet.
+    let asked = alice.cli.data_dir().join("asked-for-password");
+    let password_command = format!(
+        "touch '{}'; sleep 2; cat \"$UMBRA_PASSWORD_FILE\"",
+        asked.display()
+    );
+    let mut child = alice
+        .cli
+        .command(&["--password-command", &password_command, "daemon"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn umbra daemon");
+    let stderr = lines_of(child.stderr.take().expect("stderr"));
+    let waited = std::time::Instant::now();
+    while !asked.exists() {
+        assert!(
+            waited.elapsed() < HANG_GUARD,
+            "the daemon never asked for its password"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut command = alice.cli.command(&[
+        "--json",
+        "send",
+        "bob",
+        "sent while the daemon started",
+        "--timeout",
+        SEND_TIMEOUT,
+    ]);
+    command
+        .env_remove("UMBRA_PASSWORD_FILE")
+        .env("UMBRA_LOCK_WAIT_SECS", "100")
+        .stdin(Stdio::null());
+    let out = run(command);
+    out.assert_success(&["send"]);
+    assert!(
+        json_records(&out.stdout, &["send"])
+            .iter()
+            .any(|r| r["type"] == "sent"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        stderr.try_iter().any(|line| line.contains("serving on")),
+        "the send finished before the daemon served"
+    );
+    let inbox = bob.receive();
+    let bodies: Vec<&str> = inbox.messages.iter().map(|m| m.body.as_str()).collect();
+    assert!(
+        bodies.contains(&"sent while the daemon started"),
+        "{bodies:?}"
+    );
+    signal(child.id(), "TERM");
+    assert_eq!(child.wait().expect("wait for the daemon").code(), Some(0));
+}

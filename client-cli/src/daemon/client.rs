@@ -29,6 +29,9 @@ use crate::session::Session;
 /// Responses can carry many records (a long `receive`).
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
+/// How often a command waiting for the data-dir lock looks for a daemon.
+const DAEMON_POLL: Duration = Duration::from_millis(100);
+
 /// Added to a command's own timeout before giving up on the daemon.
 const DAEMON_GRACE: Duration = Duration::from_secs(30);
 
@@ -57,6 +60,17 @@ impl DaemonConnection {
             writer,
             next_id: 1,
         })
+    }
+
+    /// Waits (without bound: the caller races it against the lock wait)
+    /// until a daemon serves `data_dir`.
+    pub async fn wait_for(data_dir: &Path) -> Self {
+        loop {
+            tokio::time::sleep(DAEMON_POLL).await;
+            if let Some(daemon) = Self::find(data_dir).await {
+                return daemon;
+            }
+        }
     }
 
     async fn write(&mut self, value: &Value) -> anyhow::Result<()> {

@@ -37,6 +37,10 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
 /// Lines waiting to be written to one connection before its requests wait.
 const WRITE_QUEUE: usize = 256;
 
+/// Requests of one connection running at once; further lines are not read
+/// until one finishes, so a flood of requests is back-pressure, not memory.
+const MAX_IN_FLIGHT: usize = 64;
+
 /// What `umbra daemon` was asked to serve besides the Unix socket.
 pub struct Options {
     pub stdio: bool,
@@ -189,6 +193,7 @@ async fn handle<R, W>(
     let mut reader = BufReader::new(reader);
     let mut authenticated = token.is_none();
     let mut subscription: Option<tokio::task::JoinHandle<()>> = None;
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     loop {
         let line = match read_frame(&mut reader, MAX_REQUEST_BYTES).await {
             Ok(Frame::Line(line)) => line,
@@ -263,9 +268,13 @@ async fn handle<R, W>(
             _ => {
                 // Concurrent: a slow `send` must not hold up this
                 // connection's other requests (or its `mark_reported`).
+                let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                    break;
+                };
                 let daemon = daemon.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let response = match daemon.call(&request.method, request.params).await {
                         Ok(result) => result_response(id, result),
                         Err(e) => error_response(id, e.code, &e.message, e.data),
