@@ -116,7 +116,13 @@ impl Engine {
         };
         let published = IdentityPublic::from_bytes(&published)
             .map_err(|e| Error::Protocol(RelayMisbehaved::PublishedIdentity(e)))?;
-        let mut contact = contact.clone();
+        // The relay answered: now take the state lock and re-read the
+        // contact (a concurrent send or receive may have changed it).
+        let _guard = self.op_lock.lock().await;
+        let mut contact = self
+            .contact_by_account(&contact.account)
+            .await?
+            .unwrap_or_else(|| contact.clone());
         match contact.observe(&published) {
             Observation::Pinned => {
                 self.identity_checks.record(contact.account, check);

@@ -8,6 +8,11 @@
 //! outbox entry holding that ciphertext are committed together, and only
 //! then can the outbox pump hand it to the relay.
 //!
+//! Network I/O comes first, then the lock: a send asks the relay
+//! (`outbound::plan_send`) before taking `op_lock`, then re-reads the state
+//! under it, so no request waits while the lock is held (the first-contact
+//! directory check of an inbound pre-key message is the one exception left).
+//!
 //! Must never: release a ciphertext before its session is committed, hold a
 //! std lock across an await, or emit an event for a change that was not
 //! committed.

@@ -278,6 +278,8 @@ impl Engine {
         account: AccountId,
         identity: Option<IdentityPublic>,
     ) -> Result<(), Error> {
+        // Called after a directory answer, never with the lock held.
+        let _guard = self.op_lock.lock().await;
         let mut txn = Txn::new();
         let known = self.contact_by_account(account.as_bytes()).await?;
         let event = match (known, identity) {

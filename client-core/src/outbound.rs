@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::OsRng;
 use umbra_protocol::content::{self, Content};
 use umbra_protocol::pairwise::PairwiseSession;
+use umbra_protocol::prekeys::VerifiedPreKeyBundle;
 use umbra_protocol::wire::{
     AccountId, Address, OutgoingEnvelope, Request, Response, SendOutcome, Username,
     MAX_ENVELOPE_BYTES,
@@ -21,6 +22,7 @@ use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
 use crate::engine::{now_ms, Engine, QueuedContent};
 use crate::failure::{CryptoFailure, RelayMisbehaved};
 use crate::history::Counters;
+use crate::identity_checks::CheckStarted;
 use crate::outbox::{OutboxEntry, PendingMessage};
 use crate::payload::Payload;
 use crate::records::{self, Prefix, Slot};
@@ -29,13 +31,27 @@ use crate::store::Txn;
 use crate::trust::{ContactRecord, Observation};
 use crate::{Error, Event, MessageId};
 
+/// How often a send re-plans when the state moved during its network half.
+const PLAN_ATTEMPTS: usize = 3;
+
+/// What [`Engine::plan_send`] learnt from the relay.
+pub(crate) enum SendPlan {
+    /// A usable session exists and its contact's published identity checked out.
+    Existing,
+    /// No usable session: a freshly claimed, verified bundle to start one.
+    Fresh {
+        account: AccountId,
+        bundle: Box<VerifiedPreKeyBundle>,
+        check: CheckStarted,
+    },
+}
+
 impl Engine {
-    /// The session to send to `name` with, creating one from a fresh bundle
-    /// when needed. Returns the (possibly new) contact and session record.
-    pub(crate) async fn session_for_sending(
-        self: &Arc<Self>,
-        name: &Username,
-    ) -> Result<(ContactRecord, SessionRecord, bool), Error> {
+    /// The network half of a send, run without the state lock: what the
+    /// relay says about `name` now. An existing session needs only the
+    /// published-identity check; otherwise the name is resolved and a
+    /// bundle claimed.
+    pub(crate) async fn plan_send(self: &Arc<Self>, name: &Username) -> Result<SendPlan, Error> {
         let existing = self.contact_for_sending(name).await?;
         if let Some(contact) = &existing {
             if !contact.may_send() {
@@ -43,16 +59,9 @@ impl Engine {
                     username: contact.username.clone(),
                 });
             }
-            let record: Option<SessionRecord> = records::session::load(
-                &self.vault,
-                &records::session::of_contact(&self.vault, contact),
-            )
-            .await?;
-            // A session we started that was never answered for the relay's
-            // message lifetime will never complete: start over instead.
-            if let Some(record) = record.filter(|r| !r.unanswered_too_long(self.clock.now_secs())) {
+            if self.usable_session(contact).await?.is_some() {
                 self.check_published_identity(contact).await?;
-                return Ok((contact.clone(), record, false));
+                return Ok(SendPlan::Existing);
             }
         }
         let account = match &existing {
@@ -67,6 +76,73 @@ impl Engine {
         }
         let check = self.identity_checks.start(Instant::now());
         let bundle = self.fetch_bundle(account, name.as_str()).await?;
+        Ok(SendPlan::Fresh {
+            account,
+            bundle: Box::new(bundle),
+            check,
+        })
+    }
+
+    /// A session with `contact` we can send with: not one we started that
+    /// was never answered for the relay's message lifetime (that one will
+    /// never complete, so a send starts over instead).
+    async fn usable_session(
+        &self,
+        contact: &ContactRecord,
+    ) -> Result<Option<SessionRecord>, Error> {
+        let record: Option<SessionRecord> = records::session::load(
+            &self.vault,
+            &records::session::of_contact(&self.vault, contact),
+        )
+        .await?;
+        Ok(record.filter(|r| !r.unanswered_too_long(self.clock.now_secs())))
+    }
+
+    /// The state half of a send, under the state lock: re-reads the contact
+    /// and session (another send may have changed them while `plan` was on
+    /// the network) and returns the contact and the session to send with,
+    /// started from the plan's bundle when needed. `None`: the plan no
+    /// longer fits the state; plan again.
+    pub(crate) async fn session_from_plan(
+        &self,
+        name: &Username,
+        plan: SendPlan,
+    ) -> Result<Option<(ContactRecord, SessionRecord, bool)>, Error> {
+        let existing = match self.name_binding(name.as_str()).await? {
+            Some(binding) if binding.newcomer.is_some() => {
+                return Err(Error::NameReassigned {
+                    username: name.clone(),
+                })
+            }
+            Some(binding) => self.contact_by_account(&binding.account).await?,
+            None => None,
+        };
+        if let Some(contact) = &existing {
+            if !contact.may_send() {
+                return Err(Error::UntrustedKey {
+                    username: contact.username.clone(),
+                });
+            }
+            if let Some(record) = self.usable_session(contact).await? {
+                return Ok(Some((contact.clone(), record, false)));
+            }
+        }
+        let SendPlan::Fresh {
+            account,
+            bundle,
+            check,
+        } = plan
+        else {
+            // The session the plan relied on is gone.
+            return Ok(None);
+        };
+        if existing
+            .as_ref()
+            .is_some_and(|c| c.account != *account.as_bytes())
+        {
+            // The name was bound to another account meanwhile.
+            return Ok(None);
+        }
         let contact = match existing {
             Some(mut contact) => match contact.observe(bundle.identity()) {
                 Observation::Pinned => contact,
@@ -116,7 +192,35 @@ impl Engine {
             }
             None => SessionRecord::new(session, self.clock.now_secs()),
         };
-        Ok((contact, record, true))
+        Ok(Some((contact, record, true)))
+    }
+
+    /// [`Engine::plan_send`] then [`Engine::session_from_plan`] until they
+    /// agree, returning with the state lock held: no request ever waits
+    /// while the lock is held.
+    pub(crate) async fn session_for_sending(
+        self: &Arc<Self>,
+        name: &Username,
+    ) -> Result<
+        (
+            tokio::sync::MutexGuard<'_, ()>,
+            ContactRecord,
+            SessionRecord,
+            bool,
+        ),
+        Error,
+    > {
+        for _ in 0..PLAN_ATTEMPTS {
+            let plan = self.plan_send(name).await?;
+            let guard = self.op_lock.lock().await;
+            if let Some((contact, record, fresh)) = self.session_from_plan(name, plan).await? {
+                return Ok((guard, contact, record, fresh));
+            }
+        }
+        Err(Error::InvalidMessage(format!(
+            "{name}'s session changed {PLAN_ATTEMPTS} times while the message was prepared; \
+             send it again"
+        )))
     }
 
     /// Encrypts `content` for `contact` with `record` and adds the advanced
@@ -205,8 +309,7 @@ impl Engine {
         // Only a sendable message starts the connection.
         self.ensure_connected()?;
         {
-            let _guard = self.op_lock.lock().await;
-            let (contact, mut record, _) = self.session_for_sending(&name).await?;
+            let (_guard, contact, mut record, _) = self.session_for_sending(&name).await?;
             let mut counters = self.counters().await?;
             let mut txn = Txn::new();
             self.encrypt_into_outbox(
@@ -298,7 +401,7 @@ impl Engine {
     ) -> Result<(), Error> {
         self.check_open()?;
         self.ensure_connected()?;
-        let _guard = self.op_lock.lock().await;
+        let guard = self.op_lock.lock().await;
         let contact = self.known_contact(to).await?;
         if !contact.may_send() {
             return Err(Error::UntrustedKey {
@@ -341,6 +444,8 @@ impl Engine {
             &record,
         )?;
         self.vault.commit(txn).await?;
+        // The session is committed: the request waits without the lock.
+        drop(guard);
         self.request(Request::Ephemeral {
             to: Address::primary(AccountId::from_bytes(contact.account)),
             payload: envelope,

@@ -293,4 +293,5 @@ async fn a_new_run_from_the_peer_still_replaces_the_session() {
 }
 
 mod ack;
+mod locking;
 mod retention;
