@@ -364,11 +364,16 @@ fn garbage_on_the_socket_gets_a_parse_error_and_the_daemon_keeps_serving() {
 }
 
 #[test]
-fn chat_and_account_commands_fail_clearly_while_a_daemon_holds_the_dir() {
+fn chat_and_account_commands_fail_clearly_while_a_daemon_holds_the_dir_and_rename_goes_through() {
     let relay = start_relay();
     let alice = User::register(&relay, "alice", "alice's password");
     let daemon = Daemon::start(&alice);
-    for args in [&["chat"][..], &["logout"], &["daemon"]] {
+    for args in [
+        &["chat"][..],
+        &["logout"],
+        &["daemon"],
+        &["account", "delete", "--yes"],
+    ] {
         let out = run(without_password(&alice.cli, args));
         let line = out.assert_failure(LOCAL_DATA, args);
         assert!(
@@ -376,6 +381,25 @@ fn chat_and_account_commands_fail_clearly_while_a_daemon_holds_the_dir() {
             "{args:?}: {line}"
         );
     }
+    // Renaming goes through it, and the daemon answers as the new name.
+    let out = run(without_password(
+        &alice.cli,
+        &["--json", "account", "rename", "alice2"],
+    ));
+    out.assert_success(&["account", "rename"]);
+    let records = json_records(&out.stdout, &["account", "rename"]);
+    assert!(
+        records
+            .iter()
+            .any(|r| r["type"] == "done" && r["action"] == "rename"),
+        "{records:?}"
+    );
+    let who = run(without_password(&alice.cli, &["--json", "whoami"]));
+    who.assert_success(&["whoami"]);
+    assert_eq!(
+        json_records(&who.stdout, &["whoami"])[0]["username"],
+        "alice2"
+    );
     drop(daemon);
 }
 

@@ -201,6 +201,11 @@ pub async fn dispatch(
             json!({"username": args.username, "mark_verified": args.mark_verified, "accept": args.accept}),
             DAEMON_GRACE,
         ),
+        Command::Account(AccountCommand::Rename { new_username }) => (
+            "account.rename",
+            json!({"new_username": new_username}),
+            Duration::from_secs(10) + DAEMON_GRACE,
+        ),
         other => return Err(held_by_daemon(session, other).into()),
     };
     let answer = daemon.call(method, params, wait).await?;
@@ -403,7 +408,6 @@ fn held_by_daemon(session: &Session, command: &Command) -> Failure {
             .to_owned(),
         Command::Daemon(_) => "a daemon is already running for it".to_owned(),
         Command::Account(AccountCommand::Delete { .. })
-        | Command::Account(AccountCommand::Rename { .. })
         | Command::Register { .. }
         | Command::Login { .. }
         | Command::Logout => {

@@ -29,6 +29,10 @@ use crate::output::{Printer, Record};
 /// lagged (it then misses them; messages stay in the store for `receive`).
 const SUBSCRIBER_BUFFER: usize = 1024;
 
+/// How long `account.rename` waits for the notices to contacts to reach the
+/// relay, as `umbra account rename` does.
+const RENAME_FLUSH: Duration = Duration::from_secs(10);
+
 /// The shared state behind every connection.
 pub struct Daemon {
     pub client: Client,
@@ -88,6 +92,7 @@ impl Daemon {
             "receive" => self.receive(parse(params)?).await,
             "verify" => self.verify(parse(params)?).await,
             "mark_reported" => self.mark_reported(parse(params)?).await,
+            "account.rename" => self.rename(parse(params)?).await,
             "daemon.info" => Ok(json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "pid": std::process::id(),
@@ -233,6 +238,28 @@ impl Daemon {
         }
     }
 
+    /// `umbra account rename NEW`: the same steps and record.
+    async fn rename(&self, params: RenameParams) -> Result<Value, MethodError> {
+        let old = self.client.whoami().username;
+        let new = params.new_username;
+        self.client.rename(&new).await.map_err(|e| {
+            let error = anyhow::Error::new(e).context(format!("renaming {old} to {new}"));
+            MethodError::command(&error, vec![])
+        })?;
+        // Contacts are told through the outbox; give it a moment to leave.
+        let _ = self.client.flush_outbox(RENAME_FLUSH).await;
+        let now = self.client.whoami().username;
+        Ok(done(
+            &[Record::Done {
+                action: "rename".into(),
+                detail: format!(
+                    "renamed {old} to {now}; contacts are told the next time they receive"
+                ),
+            }],
+            ExitStatus::Success,
+        ))
+    }
+
     async fn mark_reported(&self, params: MarkParams) -> Result<Value, MethodError> {
         let wanted: HashSet<&str> = params.ids.iter().map(String::as_str).collect();
         let fail = |e: umbra_client_core::Error| {
@@ -296,6 +323,12 @@ struct VerifyParams {
     username: String,
     mark_verified: Option<String>,
     accept: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenameParams {
+    new_username: String,
 }
 
 #[derive(Deserialize)]
