@@ -81,6 +81,16 @@ impl Drop for Daemon {
     }
 }
 
+/// A child killed and reaped if the test fails before waiting for it.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn signal(pid: u32, name: &str) {
     let status = Command::new("kill")
         .arg(format!("-{name}"))
@@ -261,13 +271,15 @@ fn receive_follow_streams_a_message_with_and_without_the_daemon() {
                 .cli
                 .command(&["--json", "receive", "--follow", "--timeout", "5"])
         };
-        let mut follower = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn receive --follow");
-        let lines = lines_of(follower.stdout.take().expect("stdout"));
+        let mut follower = KillOnDrop(
+            command
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn receive --follow"),
+        );
+        let lines = lines_of(follower.0.stdout.take().expect("stdout"));
         let next = || -> Value {
             let line = lines
                 .recv_timeout(HANG_GUARD)
@@ -293,8 +305,8 @@ fn receive_follow_streams_a_message_with_and_without_the_daemon() {
             (message["from"].as_str(), message["body"].as_str()),
             (Some("bob"), Some(body.as_str()))
         );
-        signal(follower.id(), "TERM");
-        let status = follower.wait().expect("wait for the follower");
+        signal(follower.0.id(), "TERM");
+        let status = follower.0.wait().expect("wait for the follower");
         assert_eq!(
             status.code(),
             Some(0),
@@ -442,15 +454,17 @@ fn stdio_and_tcp_serve_the_same_methods_and_tcp_wants_the_token() {
     let line = out.assert_failure(1, &["daemon", "--tcp"]);
     assert!(line.contains("loopback"), "{line}");
 
-    let mut child = alice
-        .cli
-        .command(&["daemon", "--stdio", "--tcp", "127.0.0.1:0"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn umbra daemon --stdio");
-    let stderr = lines_of(child.stderr.take().expect("stderr"));
+    let mut child = KillOnDrop(
+        alice
+            .cli
+            .command(&["daemon", "--stdio", "--tcp", "127.0.0.1:0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn umbra daemon --stdio"),
+    );
+    let stderr = lines_of(child.0.stderr.take().expect("stderr"));
     let mut tcp_addr = None;
     loop {
         let line = stderr
@@ -466,8 +480,8 @@ fn stdio_and_tcp_serve_the_same_methods_and_tcp_wants_the_token() {
     let tcp_addr = tcp_addr.expect("the daemon names its TCP address");
 
     // Standard input/output: one request, one answer.
-    let mut stdin = child.stdin.take().expect("stdin");
-    let stdout = lines_of(child.stdout.take().expect("stdout"));
+    let mut stdin = child.0.stdin.take().expect("stdin");
+    let stdout = lines_of(child.0.stdout.take().expect("stdout"));
     stdin
         .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":\"s\",\"method\":\"whoami\"}\n")
         .unwrap();
@@ -514,7 +528,7 @@ fn stdio_and_tcp_serve_the_same_methods_and_tcp_wants_the_token() {
 
     // Closing standard input stops the daemon cleanly.
     drop(stdin);
-    let status = child.wait().expect("wait for the daemon");
+    let status = child.0.wait().expect("wait for the daemon");
     assert_eq!(status.code(), Some(0));
     assert!(!alice.cli.data_dir().join(SOCKET_FILE).exists());
     assert!(!alice.cli.data_dir().join("umbra-daemon.token").exists());
@@ -535,15 +549,17 @@ fn a_command_waiting_on_the_lock_goes_through_a_daemon_that_starts_serving() {
         "touch '{}'; sleep 2; cat \"$UMBRA_PASSWORD_FILE\"",
         asked.display()
     );
-    let mut child = alice
-        .cli
-        .command(&["--password-command", &password_command, "daemon"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn umbra daemon");
-    let stderr = lines_of(child.stderr.take().expect("stderr"));
+    let mut child = KillOnDrop(
+        alice
+            .cli
+            .command(&["--password-command", &password_command, "daemon"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn umbra daemon"),
+    );
+    let stderr = lines_of(child.0.stderr.take().expect("stderr"));
     let waited = std::time::Instant::now();
     while !asked.exists() {
         assert!(
@@ -583,6 +599,6 @@ fn a_command_waiting_on_the_lock_goes_through_a_daemon_that_starts_serving() {
         bodies.contains(&"sent while the daemon started"),
         "{bodies:?}"
     );
-    signal(child.id(), "TERM");
-    assert_eq!(child.wait().expect("wait for the daemon").code(), Some(0));
+    signal(child.0.id(), "TERM");
+    assert_eq!(child.0.wait().expect("wait for the daemon").code(), Some(0));
 }
