@@ -12,7 +12,7 @@ use futures_util::stream::{BoxStream, StreamExt};
 use rand::rngs::OsRng;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use umbra_protocol::identity::IdentityKeyPair;
-use umbra_protocol::wire::{DeviceId, Request, Username};
+use umbra_protocol::wire::{AccountId, DeviceId, Request, Username};
 
 use crate::account;
 use crate::config::StoreLocation;
@@ -82,9 +82,9 @@ async fn take_over(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WhoAmI {
     /// Current username.
-    pub username: String,
-    /// Account id, 32 hex digits.
-    pub account_id: String,
+    pub username: Username,
+    /// Our account.
+    pub account_id: AccountId,
     /// Device id.
     pub device_id: u32,
     /// Relay URL the client talks to.
@@ -406,8 +406,8 @@ impl Client {
     pub fn whoami(&self) -> WhoAmI {
         let me = self.inner.me();
         WhoAmI {
-            username: me.username.as_str().to_owned(),
-            account_id: me.account.to_hex(),
+            username: me.username,
+            account_id: me.account,
             device_id: me.device.0,
             server_url: self.inner.server_url.clone(),
         }

@@ -63,8 +63,8 @@ pub struct HistoryEntry {
 pub struct UnreportedMessage {
     /// The sender's username.
     pub from: String,
-    /// The sender's account id, 32 hex digits.
-    pub account_id: String,
+    /// The sender's account.
+    pub account_id: umbra_protocol::wire::AccountId,
     /// The message id.
     pub id: MessageId,
     /// The text (untrusted: sanitise before display).

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use umbra_protocol::content::{self, Content};
+use umbra_protocol::wire::AccountId;
 
 use crate::contact::TrustLevel;
 use crate::conversation::{
@@ -193,7 +194,7 @@ impl Engine {
                     seq,
                     UnreportedMessage {
                         from: from.clone(),
-                        account_id: hex::encode(conv.account),
+                        account_id: AccountId::from_bytes(conv.account),
                         id: entry.id,
                         body: entry.body,
                         sent_at_ms: entry.sent_at_ms,
@@ -212,10 +213,7 @@ impl Engine {
         let _guard = self.op_lock.lock().await;
         let mut txn = Txn::new();
         for message in messages {
-            let account: [u8; 16] = hex::decode(&message.account_id)
-                .ok()
-                .and_then(|bytes| bytes.try_into().ok())
-                .ok_or_else(|| Error::UnknownUser(message.from.clone()))?;
+            let account = *message.account_id.as_bytes();
             let index =
                 records::history::index(&self.vault, Direction::Incoming, &account, &message.id);
             let Some(location) = self.vault.load(&index).await? else {

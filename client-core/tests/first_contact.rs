@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use umbra_client_core::store::{ClientStore, MemoryStore};
 use umbra_client_core::{Client, ClientConfig, Error, Event, KdfParams};
-use umbra_protocol::wire::{AccountId, Address, ErrorCode};
+use umbra_protocol::wire::{Address, ErrorCode};
 use umbra_relay::app::{start, RunningRelay};
 use umbra_relay::config::{RelayConfig, Settings};
 use umbra_relay::store::SharedStore;
@@ -81,7 +81,7 @@ impl TestRelay {
 
     /// One-time prekeys the relay still holds for `client`'s device.
     async fn one_time_prekeys(&self, client: &Client) -> u64 {
-        let account = AccountId::from_hex(&client.whoami().account_id).expect("hex account id");
+        let account = client.whoami().account_id;
         self.store
             .one_time_prekey_count(Address::primary(account))
             .await

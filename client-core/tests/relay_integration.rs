@@ -771,7 +771,7 @@ async fn a_rename_reaches_contacts_and_used_prekeys_are_replenished() {
     assert_eq!(alice.replenish_prekeys().await.unwrap(), 0);
 
     alice.rename("alicia").await.unwrap();
-    assert_eq!(alice.whoami().username, "alicia");
+    assert_eq!(alice.whoami().username.as_str(), "alicia");
     alice.flush_outbox(WAIT).await.unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {

@@ -108,8 +108,8 @@ pub async fn whoami(session: &Session) -> anyhow::Result<ExitStatus> {
     let me = client.whoami();
     client.shutdown().await;
     session.printer().emit(&Record::Account {
-        username: me.username,
-        account_id: me.account_id,
+        username: me.username.as_str().to_owned(),
+        account_id: me.account_id.to_hex(),
         device_id: me.device_id,
         server: me.server_url,
     })?;
@@ -185,7 +185,7 @@ pub async fn delete(session: &Session, yes: bool) -> anyhow::Result<ExitStatus> 
             me.server_url,
             session.data_dir.display()
         ))?;
-        if !confirms(&answer, &me.username) {
+        if !confirms(&answer, me.username.as_str()) {
             client.shutdown().await;
             return Err(Failure::user("not confirmed; nothing was deleted").into());
         }

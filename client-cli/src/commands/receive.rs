@@ -187,7 +187,7 @@ mod tests {
     fn unreported(id: u8, body: &str) -> UnreportedMessage {
         UnreportedMessage {
             from: "alice".into(),
-            account_id: "00".repeat(16),
+            account_id: umbra_protocol::wire::AccountId::from_bytes([0; 16]),
             id: MessageId([id; 16]),
             body: body.into(),
             sent_at_ms: 1,

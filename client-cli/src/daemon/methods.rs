@@ -109,8 +109,8 @@ impl Daemon {
         let me = self.client.whoami();
         done(
             &[Record::Account {
-                username: me.username,
-                account_id: me.account_id,
+                username: me.username.as_str().to_owned(),
+                account_id: me.account_id.to_hex(),
                 device_id: me.device_id,
                 server: me.server_url,
             }],

@@ -82,7 +82,7 @@ pub async fn run(session: &Session) -> anyhow::Result<ExitStatus> {
 async fn chat(client: &Client, session: &Session) -> anyhow::Result<ExitStatus> {
     let me = client.whoami();
     let mut state = ChatState::new(
-        &me.username,
+        me.username.as_str(),
         &session.server,
         time::OffsetDateTime::now_utc(),
     );
