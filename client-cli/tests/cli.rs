@@ -80,10 +80,26 @@ fn help_and_version_exit_0() {
 fn without_terminal_or_password_source_it_exits_1_and_names_the_fix() {
     let tmp = tempfile::tempdir().unwrap();
     let data_dir = tmp.path().join("umbra");
-    let output = run(&mut umbra(&data_dir, &["whoami"]));
+    // `register` needs a password before anything else happens.
+    let output = run(&mut umbra(&data_dir, &["register", "alice"]));
     assert_eq!(output.status.code(), Some(1));
     assert_one_error_line(&output);
     assert!(stderr(&output).contains("UMBRA_PASSWORD_FILE"));
+}
+
+#[test]
+fn whoami_on_an_empty_data_dir_says_there_is_no_account_without_asking_for_a_password() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("umbra");
+    let output = run(&mut umbra(&data_dir, &["whoami"]));
+    assert_eq!(output.status.code(), Some(1));
+    assert_one_error_line(&output);
+    assert!(
+        stderr(&output).contains("no account"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains("UMBRA_PASSWORD_FILE"));
 }
 
 #[cfg(unix)]
