@@ -12,7 +12,7 @@ WORKDIR /src
 # .dockerignore keeps target/, .git/ and local databases out of the context.
 COPY . .
 # Migrations are embedded into the binary at compile time (sqlx::migrate!).
-# The release profile ships without debuginfo (about 11 MB); for a build with
+# The release profile ships without debuginfo (about 15 MB); for a build with
 # line tables use --build-arg PROFILE=release-debuginfo (docs/OPERATIONS.md).
 ARG PROFILE=release
 RUN cargo build --profile "$PROFILE" --locked -p umbra-relay \
