@@ -2,12 +2,14 @@
 //! processes, built from this checkout, talking over loopback.
 //!
 //! Binaries are built through cargo (escargot) the first time a suite asks
-//! for them, so a suite can never run against a stale binary. Under
-//! `cargo test --workspace` that build is only a freshness check: cargo has
-//! just built both binaries for their own crates' tests, with the same
-//! features (umbra-workspace-hack) and, because [`binary`] drops the
-//! variables cargo sets for a test process, the same build-script
-//! environment as a build from the shell. Every relay runs
+//! for them, so a suite can never run against a stale binary. That build
+//! reuses every third-party crate `cargo build` and `cargo test` compiled:
+//! the same features (umbra-workspace-hack) and, because [`binary`] drops
+//! the variables cargo sets for a test process, the same build-script
+//! environment as a build from the shell. At most umbra's own crates are
+//! compiled once more, because `cargo test --workspace` turns on features
+//! that dev-dependencies ask for (umbra-protocol's `low-level-api`) in the
+//! one copy of each crate it builds; after `cargo build` it compiles nothing. Every relay runs
 //! in its own temporary data directory (SQLite) or its own fresh PostgreSQL
 //! database, on a port the kernel picks.
 //!
