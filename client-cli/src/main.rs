@@ -56,12 +56,30 @@ fn main() -> ExitCode {
         }
         Err(error) => {
             let status = classify(&error);
-            // `{:#}` joins the cause chain on one line; sanitising it matters
-            // because relay messages and usernames can end up in errors.
-            eprintln!("umbra: {}", SafeText::line(&format!("{error:#}")));
+            // The cause chain on one line; sanitising it matters because
+            // relay messages and usernames can end up in errors.
+            eprintln!("umbra: {}", SafeText::line(&error_line(&error)));
             status.into()
         }
     }
+}
+
+/// The cause chain joined with ": ", leaving out a cause whose text the
+/// line already ends with: an error that shows its source in its own
+/// message (thiserror's `"...: {0}"` with `#[from]`) would otherwise print
+/// the same words twice.
+fn error_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

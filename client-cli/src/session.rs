@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use umbra_client_core::store::DEFAULT_LOCK_WAIT;
 use umbra_client_core::{Client, ClientConfig, DataDirLock};
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command};
 use crate::data_dir;
 use crate::exit_status::Failure;
 use crate::output::Printer;
@@ -28,6 +28,10 @@ pub struct Session {
     pub json: bool,
     /// The data directory's one-writer lock, held for the whole command.
     dir_lock: Option<Arc<DataDirLock>>,
+    /// The command's `--timeout`, which also bounds each attempt to reach
+    /// the relay: a relay that accepts and never answers must not hold a
+    /// `send --timeout 3` for client-core's default 15 s.
+    connect_timeout: Option<Duration>,
 }
 
 /// Overrides how long a command waits for another `umbra` using the same
@@ -46,6 +50,12 @@ impl Session {
                 .map_err(|e| e.to_string()),
             json: cli.json,
             dir_lock: None,
+            connect_timeout: match &cli.command {
+                Command::Send { timeout, .. } | Command::Receive { timeout, .. } => {
+                    Some(Duration::from_secs(*timeout))
+                }
+                _ => None,
+            },
         })
     }
 
@@ -72,7 +82,10 @@ impl Session {
     }
 
     pub fn config(&self) -> ClientConfig {
-        let config = ClientConfig::new(self.server.clone(), self.data_dir.clone());
+        let mut config = ClientConfig::new(self.server.clone(), self.data_dir.clone());
+        if let Some(timeout) = self.connect_timeout {
+            config = config.connect_timeout(timeout);
+        }
         match &self.dir_lock {
             Some(lock) => config.with_dir_lock(lock.clone()),
             None => config,

@@ -54,10 +54,11 @@ fn password_error(e: StoreError) -> Error {
 async fn take_over(
     ws_url: &str,
     tls_roots: Option<&std::path::Path>,
+    connect_timeout: Duration,
     name: &Username,
     password: &str,
 ) -> Result<account::LoginOutcome, Error> {
-    let mut link = RelayLink::connect(ws_url, tls_roots).await?;
+    let mut link = RelayLink::connect(ws_url, tls_roots, connect_timeout).await?;
     let first = account::login(&mut link, name, password.as_bytes(), &mut OsRng).await?;
     into_result(
         link.call(Request::Authenticate {
@@ -69,7 +70,7 @@ async fn take_over(
     into_result(link.call(Request::Logout { everywhere: true }).await?)?;
     // The relay hangs up after a logout.
     link.close().await;
-    let mut link = RelayLink::connect(ws_url, tls_roots).await?;
+    let mut link = RelayLink::connect(ws_url, tls_roots, connect_timeout).await?;
     let outcome = account::login(&mut link, name, password.as_bytes(), &mut OsRng).await?;
     link.close().await;
     if outcome.account != first.account {
@@ -122,7 +123,9 @@ impl Client {
         if Vault::is_initialized(&*backend).await? {
             return Err(Error::Store(StoreError::AlreadyInitialized));
         }
-        let mut link = RelayLink::connect(&ws_url, config.tls_roots.as_deref()).await?;
+        let mut link =
+            RelayLink::connect(&ws_url, config.tls_roots.as_deref(), config.connect_timeout)
+                .await?;
         account::register(&mut link, &name, password.as_bytes(), &mut OsRng).await?;
         let outcome = account::login(&mut link, &name, password.as_bytes(), &mut OsRng).await?;
         link.close().await;
@@ -148,7 +151,14 @@ impl Client {
         let name = Username::parse(username)?;
         let ws_url = config.websocket_url()?;
         let backend = open_backend(&config).await?;
-        let outcome = take_over(&ws_url, config.tls_roots.as_deref(), &name, password).await?;
+        let outcome = take_over(
+            &ws_url,
+            config.tls_roots.as_deref(),
+            config.connect_timeout,
+            &name,
+            password,
+        )
+        .await?;
         if !Vault::is_initialized(&*backend).await? {
             return Self::create_local(config, ws_url, backend, &name, password, outcome).await;
         }
@@ -229,7 +239,8 @@ impl Client {
     /// long-running application should use [`Client::events`] instead.
     ///
     /// Fails with [`Error::Connection`] if the relay could not be reached
-    /// before the timeout or refused the session (log in again).
+    /// before the timeout, the first attempt to reach it failed (refused,
+    /// unreachable, TLS), or it refused the session (log in again).
     pub async fn receive_until_empty(&self, timeout: Duration) -> Result<Vec<Event>, Error> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut rx = self.inner.backlog.lock().await;
@@ -243,10 +254,26 @@ impl Client {
                 Err(_) => break,
             }
         }
+        // Whether this call saw the connection up. Until it has, a failed
+        // attempt (refused port, unknown host, bad TLS) ends the call at once
+        // instead of retrying until the deadline: nothing is waiting to be
+        // lost, and a script learns the relay is down in milliseconds.
+        let mut was_connected = false;
         loop {
             let state = self.connection_state();
             if let Some(reason) = state.ended_because() {
                 return Err(self.inner.connection_ended(reason));
+            }
+            match &state {
+                ConnectionState::Connected => was_connected = true,
+                ConnectionState::Reconnecting { reason, .. } if !was_connected => {
+                    // The reason is an `Error::Connection` already shown as text.
+                    let reason = reason.strip_prefix("relay connection: ").unwrap_or(reason);
+                    return Err(Error::Connection(ConnectionFailure::Ended(
+                        reason.to_owned(),
+                    )));
+                }
+                _ => {}
             }
             if state == ConnectionState::Connected && self.inner.caught_up.load(Ordering::SeqCst) {
                 // Live and caught up: deliveries are pushed as they come, so
@@ -271,6 +298,9 @@ impl Client {
                     break;
                 }
                 Ok(Ok(event)) => {
+                    if matches!(event, Event::Connection(ConnectionState::Connected)) {
+                        was_connected = true;
+                    }
                     let done = matches!(event, Event::QueueEmpty);
                     events.push(event);
                     if done {

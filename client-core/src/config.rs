@@ -49,7 +49,16 @@ pub struct ClientConfig {
     /// The directory's lock, when the caller took it already (a CLI that
     /// says why it waits): used instead of taking it again.
     pub dir_lock: Option<Arc<DataDirLock>>,
+    /// How long one attempt to reach the relay (TCP, TLS and WebSocket
+    /// handshakes) and a request's wait for the connection may take
+    /// (default [`DEFAULT_CONNECT_TIMEOUT`]). A command with its own
+    /// deadline sets it, so a relay that accepts and never answers cannot
+    /// hold the command past that deadline.
+    pub connect_timeout: Duration,
 }
+
+/// How long reaching the relay may take unless the caller says otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl ClientConfig {
     /// A client whose store is an SQLite file in `data_dir`, with the
@@ -62,6 +71,7 @@ impl ClientConfig {
             tls_roots: None,
             lock_wait: DEFAULT_LOCK_WAIT,
             dir_lock: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 
@@ -74,6 +84,7 @@ impl ClientConfig {
             tls_roots: None,
             lock_wait: DEFAULT_LOCK_WAIT,
             dir_lock: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 
@@ -87,6 +98,14 @@ impl ClientConfig {
     /// [`DataDirLock::acquire`] for that directory.
     pub fn with_dir_lock(mut self, lock: Arc<DataDirLock>) -> Self {
         self.dir_lock = Some(lock);
+        self
+    }
+
+    /// Bounds each attempt to reach the relay by `timeout` (see
+    /// [`ClientConfig::connect_timeout`]); a zero timeout is taken as one
+    /// second, so an attempt is never doomed before it starts.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout.max(Duration::from_secs(1));
         self
     }
 

@@ -163,7 +163,12 @@ async fn socket_task(
         };
         strong.set_state(ConnectionState::Connecting);
         strong.caught_up.store(false, Ordering::SeqCst);
-        let attempt = open_session(&strong).await;
+        // A stop must not wait out a connect attempt to a relay that
+        // accepts and never answers: `Client::shutdown` would hang on it.
+        let attempt = tokio::select! {
+            attempt = open_session(&strong) => attempt,
+            _ = stop.changed() => Err(SessionEnd::Stopped),
+        };
         drop(strong);
         let end = match attempt {
             Ok(link) => {
@@ -236,9 +241,13 @@ async fn open_session(engine: &Arc<Engine>) -> Result<RelayLink, SessionEnd> {
         Ok(None) => return Err(SessionEnd::Fatal("not logged in; log in again".into())),
         Err(e) => return Err(SessionEnd::Fatal(format!("local store: {e}"))),
     };
-    let mut link = RelayLink::connect(&engine.ws_url, engine.tls_roots.as_deref())
-        .await
-        .map_err(|e| SessionEnd::Retry(e.to_string()))?;
+    let mut link = RelayLink::connect(
+        &engine.ws_url,
+        engine.tls_roots.as_deref(),
+        engine.connect_timeout,
+    )
+    .await
+    .map_err(|e| SessionEnd::Retry(e.to_string()))?;
     let response = link
         .call(Request::Authenticate {
             token: token.session_token(),

@@ -74,6 +74,8 @@ pub(crate) struct Engine {
     pub(crate) server_url: String,
     pub(crate) ws_url: String,
     pub(crate) tls_roots: Option<std::path::PathBuf>,
+    /// Bounds one attempt to reach the relay ([`crate::ClientConfig::connect_timeout`]).
+    pub(crate) connect_timeout: std::time::Duration,
     pub(crate) vault: Vault,
     pub(crate) identity: IdentityKeyPair,
     pub(crate) me: RwLock<Me>,
@@ -148,6 +150,7 @@ impl Engine {
             server_url: config.server_url.clone(),
             ws_url,
             tls_roots: config.tls_roots.clone(),
+            connect_timeout: config.connect_timeout,
             vault,
             identity,
             me: RwLock::new(me),

@@ -144,7 +144,7 @@ mod tls;
 mod trust;
 
 pub use client::{Client, WhoAmI};
-pub use config::{ClientConfig, StoreLocation};
+pub use config::{ClientConfig, StoreLocation, DEFAULT_CONNECT_TIMEOUT};
 pub use contact::{Contact, NameCandidate, NameState, TrustLevel};
 pub use conversation::{Conversation, DeliveryStatus, Direction, HistoryEntry, UnreportedMessage};
 pub use error::{Error, Result};

@@ -21,9 +21,6 @@ use umbra_protocol::wire::{self, ClientFrame, RelayFrame, Request, Response};
 use crate::failure::{ConnectionFailure, RelayMisbehaved};
 use crate::Error;
 
-/// How long opening the socket may take.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
-
 /// An open WebSocket to the relay.
 pub(crate) struct RelayLink {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -38,8 +35,14 @@ impl std::fmt::Debug for RelayLink {
 
 impl RelayLink {
     /// Opens the WebSocket at `url` (`ws://host/v1/ws` or `wss://...`; TLS
-    /// trusts the roots in `tls_roots`, else the system bundle).
-    pub(crate) async fn connect(url: &str, tls_roots: Option<&Path>) -> Result<Self, Error> {
+    /// trusts the roots in `tls_roots`, else the system bundle). The TCP, TLS
+    /// and WebSocket handshakes together may take `timeout`: a relay that
+    /// accepts and never answers must not hold the caller longer.
+    pub(crate) async fn connect(
+        url: &str,
+        tls_roots: Option<&Path>,
+        timeout: std::time::Duration,
+    ) -> Result<Self, Error> {
         let config = WebSocketConfig::default()
             .max_message_size(Some(wire::MAX_FRAME_BYTES))
             .max_frame_size(Some(wire::MAX_FRAME_BYTES));
@@ -54,7 +57,7 @@ impl RelayLink {
             false,
             Some(connector),
         );
-        let (ws, _response) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+        let (ws, _response) = tokio::time::timeout(timeout, connect)
             .await
             .map_err(|_| {
                 Error::Connection(ConnectionFailure::ConnectTimeout {

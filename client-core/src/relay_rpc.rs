@@ -18,8 +18,9 @@ use crate::failure::ConnectionFailure;
 use crate::relay_link::into_result;
 use crate::{ConnectionState, Error};
 
-/// How long a request waits for the connection to come up.
-const CONNECT_WAIT: Duration = Duration::from_secs(15);
+/// A request waits for the connection to come up for the engine's
+/// `connect_timeout` plus this margin for authenticating after the socket opens.
+const AUTH_MARGIN: Duration = Duration::from_secs(2);
 /// How long a request waits for its response.
 const RESPONSE_WAIT: Duration = Duration::from_secs(30);
 
@@ -62,7 +63,7 @@ impl Engine {
                 }
             }
         };
-        tokio::time::timeout(CONNECT_WAIT, wait)
+        tokio::time::timeout(self.connect_timeout + AUTH_MARGIN, wait)
             .await
             .map_err(|_| Error::Connection(ConnectionFailure::Unreachable))?
     }
@@ -70,7 +71,7 @@ impl Engine {
     /// Waits until the connection started by [`Engine::ensure_connected`]
     /// authenticates (`true`), or until it is clear the relay cannot be
     /// reached right now: the attempt failed, the connection ended, or
-    /// [`CONNECT_WAIT`] passed (`false`). Never starts a connection.
+    /// the connect timeout passed (`false`). Never starts a connection.
     pub(crate) async fn relay_reachable(&self) -> bool {
         if lock(&self.connection)
             .as_ref()
@@ -94,7 +95,7 @@ impl Engine {
                 }
             }
         };
-        tokio::time::timeout(CONNECT_WAIT, wait)
+        tokio::time::timeout(self.connect_timeout + AUTH_MARGIN, wait)
             .await
             .unwrap_or(false)
     }

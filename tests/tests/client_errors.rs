@@ -62,6 +62,58 @@ fn an_unreachable_relay_is_a_network_error() {
     nowhere.run(&args).assert_failure(exit::NETWORK, &args);
 }
 
+/// A generous bound for a command that must give up on the relay long
+/// before it: the fixed commands end in about 2 s (a hanging relay under
+/// `--timeout 2`) or at once (a refused port); the broken ones took 15 s
+/// (client-core's own connect timeout) or the whole `--timeout 30`.
+const GIVES_UP_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[test]
+fn a_relay_that_accepts_and_never_answers_is_given_up_on_within_the_timeout() {
+    let relay = start_relay();
+    let mut alice = User::register(&relay, "alice", "alice's password");
+    User::register(&relay, "bob", "bob's password");
+    alice.send("bob", "while the relay answers");
+    // The kernel completes the TCP handshake for the listener's backlog;
+    // nothing ever reads or answers, as with a stopped (SIGSTOP) relay.
+    let hanging = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    alice.cli.server = format!("http://{}", hanging.local_addr().expect("addr"));
+    for args in [
+        &["receive", "--timeout", "2"][..],
+        &["send", "bob", "into the void", "--timeout", "2"][..],
+    ] {
+        let started = std::time::Instant::now();
+        let out = alice.run(args);
+        let took = started.elapsed();
+        out.assert_failure(exit::NETWORK, args);
+        assert!(
+            took < GIVES_UP_WITHIN,
+            "umbra {args:?} against a hanging relay took {took:?}"
+        );
+    }
+    drop(hanging);
+}
+
+#[test]
+fn receive_from_a_refused_port_fails_at_once() {
+    let relay = start_relay();
+    let mut alice = User::register(&relay, "alice", "alice's password");
+    alice.cli.server = format!("http://127.0.0.1:{}", closed_port());
+    let args = ["receive", "--timeout", "30"];
+    let started = std::time::Instant::now();
+    let out = alice.run(&args);
+    let took = started.elapsed();
+    let line = out.assert_failure(exit::NETWORK, &args);
+    assert!(
+        took < GIVES_UP_WITHIN,
+        "receive against a refused port waited {took:?} instead of failing"
+    );
+    assert!(
+        line.to_lowercase().contains("refused"),
+        "the error does not say the connection was refused: {line:?}"
+    );
+}
+
 #[test]
 fn a_send_that_failed_for_the_network_is_delivered_later_exactly_once() {
     let mut relay = start_relay();
