@@ -38,7 +38,7 @@ mod labels {
     pub const GROUP_MESSAGE_SIGNATURE: &[u8] = b"umbra/v1/group/message-signature";
 }
 use umbra_protocol::padding::{pad, unpad};
-use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, SignedPreKey};
+use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, PreKeyRef, SignedPreKey};
 use umbra_protocol::sealed;
 use umbra_protocol::wire::{AccountId, Address, DeviceId};
 use umbra_protocol::x3dh::{initiate, respond};
@@ -103,17 +103,38 @@ fn hkdf32(salt: Option<&[u8]>, ikm: &[u8], info: &[&[u8]]) -> [u8; 32] {
     out
 }
 
-fn x3dh_case(seed: u8, with_one_time: bool) -> Value {
+/// Which extra prekey (§3.5) a case's bundle offers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Extra {
+    /// A one-time prekey (id 7): DH4 with it, header tag `OneTime`.
+    OneTime,
+    /// Neither a one-time nor a last-resort prekey: three DHs.
+    Absent,
+    /// Only the last-resort prekey (id 9): DH4 with it, header tag
+    /// `LastResort`.
+    LastResort,
+}
+
+fn x3dh_case(seed: u8, extra: Extra) -> Value {
     let mut r = rng(seed);
     let (alice, alice_v) = identity(&mut r);
     let (bob, bob_v) = identity(&mut r);
     let spk = SignedPreKey::generate(&bob, 42, 1_700_000_000, &mut r);
     let otk = OneTimePreKey::generate(7, &mut r);
+    // Drawn only in the last-resort case, so the older cases keep their bytes.
+    let last_resort = (extra == Extra::LastResort).then(|| OneTimePreKey::generate(9, &mut r));
+    let with_one_time = extra == Extra::OneTime;
+    // The prekey DH4 uses, if any: the one-time key, else the last-resort key.
+    let extra_key = match extra {
+        Extra::OneTime => Some(&otk),
+        Extra::Absent => None,
+        Extra::LastResort => last_resort.as_ref(),
+    };
     let bundle = PreKeyBundle {
         identity: bob.public(),
         signed_prekey: spk.public(),
         one_time_prekey: with_one_time.then(|| otk.public()),
-        last_resort: None,
+        last_resort: last_resort.as_ref().map(|k| k.public()),
     };
     let bundle_bytes = postcard::to_stdvec(&bundle).unwrap();
     let verified = bundle.verify().unwrap();
@@ -121,12 +142,21 @@ fn x3dh_case(seed: u8, with_one_time: bool) -> Value {
     let ephemeral = SecretKey::generate(&mut r.clone());
     let (secret, header) = initiate(&alice, &ALICE_ADDR, &verified, &BOB_ADDR, &mut r).unwrap();
     assert_eq!(header.ephemeral, ephemeral.public_key());
+    let expected_ref = match extra {
+        Extra::OneTime => Some(PreKeyRef::OneTime(7)),
+        Extra::Absent => None,
+        Extra::LastResort => Some(PreKeyRef::LastResort(9)),
+    };
+    assert_eq!(
+        header.extra_prekey, expected_ref,
+        "§3.5 extra prekey choice"
+    );
     let responder = respond(
         &bob,
         &BOB_ADDR,
         &ALICE_ADDR,
         spk.secret(),
-        with_one_time.then(|| otk.secret()),
+        extra_key.map(|k| k.secret()),
         &header,
     )
     .unwrap();
@@ -137,7 +167,7 @@ fn x3dh_case(seed: u8, with_one_time: bool) -> Value {
     let dh1 = alice.dh_secret().diffie_hellman(&spk_pub).unwrap();
     let dh2 = ephemeral.diffie_hellman(bob.public().dh_key()).unwrap();
     let dh3 = ephemeral.diffie_hellman(&spk_pub).unwrap();
-    let dh4 = ephemeral.diffie_hellman(&otk.public().key).unwrap();
+    let dh4 = extra_key.map(|k| ephemeral.diffie_hellman(&k.public().key).unwrap());
     let mut ikm = vec![0xFF; 32];
     ikm.extend_from_slice(dh1.as_bytes());
     ikm.extend_from_slice(dh2.as_bytes());
@@ -150,9 +180,9 @@ fn x3dh_case(seed: u8, with_one_time: bool) -> Value {
     info.extend_from_slice(&parties);
     info.extend_from_slice(header.ephemeral.as_bytes());
     info.extend_from_slice(spk_pub.as_bytes());
-    if with_one_time {
+    if let (Some(key), Some(dh4)) = (extra_key, &dh4) {
         ikm.extend_from_slice(dh4.as_bytes());
-        info.extend_from_slice(otk.public().key.as_bytes());
+        info.extend_from_slice(key.public().key.as_bytes());
     }
     assert_eq!(&hkdf32(Some(&[0u8; 32]), &ikm, &[&info]), secret.root_key());
     let mut ad = labels::X3DH_ASSOCIATED_DATA.to_vec();
@@ -160,7 +190,7 @@ fn x3dh_case(seed: u8, with_one_time: bool) -> Value {
     assert_eq!(ad.len(), 325);
     assert_eq!(ad, secret.associated_data());
 
-    json!({
+    let mut case = json!({
         "rng_seed_byte": seed,
         "initiator": alice_v,
         "initiator_address": address_json(&ALICE_ADDR),
@@ -181,20 +211,28 @@ fn x3dh_case(seed: u8, with_one_time: bool) -> Value {
         "dh1": hex(dh1.as_bytes()),
         "dh2": hex(dh2.as_bytes()),
         "dh3": hex(dh3.as_bytes()),
-        "dh4": if with_one_time { json!(hex(dh4.as_bytes())) } else { Value::Null },
+        "dh4": dh4.map(|d| hex(d.as_bytes())),
         "hkdf_ikm": hex(&ikm),
         "hkdf_info": hex(&info),
         "root_key": hex(secret.root_key()),
         "associated_data": hex(secret.associated_data()),
         "initial_header_postcard": hex(postcard::to_stdvec(&header).unwrap()),
-    })
+    });
+    if let Some(key) = &last_resort {
+        // Only this case has the field: the older cases stay byte-identical.
+        case["last_resort_prekey"] = json!({
+            "id": 9, "secret": hex(key.secret().to_bytes()), "public": hex(key.public().key.as_bytes()),
+        });
+    }
+    case
 }
 
 #[test]
 fn x3dh_vectors() {
     let v = json!({
-        "description": "X3DH (docs/PROTOCOL.md §3). Identities draw a 32-byte Ed25519 seed then a 32-byte X25519 secret; the signed prekey, one-time prekey and ephemeral each draw 32 bytes, in the order listed, from ChaCha20Rng::from_seed([rng_seed_byte; 32]).",
-        "cases": [x3dh_case(1, true), x3dh_case(2, false)],
+        "description": "X3DH (docs/PROTOCOL.md §3). Identities draw a 32-byte Ed25519 seed then a 32-byte X25519 secret; the signed prekey, one-time prekey, last-resort prekey (last_resort_cases only) and ephemeral each draw 32 bytes, in the order listed, from ChaCha20Rng::from_seed([rng_seed_byte; 32]). cases[0] uses a one-time prekey, cases[1] no extra prekey; last_resort_cases[0] has a bundle with only a last-resort prekey (id 9), which DH4 and the info then use (§3.5, §3.6) and the initial header names as LastResort(9).",
+        "cases": [x3dh_case(1, Extra::OneTime), x3dh_case(2, Extra::Absent)],
+        "last_resort_cases": [x3dh_case(7, Extra::LastResort)],
     });
     check_or_regenerate("x3dh.json", &v);
 }
