@@ -23,7 +23,10 @@ pub fn status_of(cause: &(dyn std::error::Error + 'static)) -> Option<ExitStatus
 fn status_of_core(error: &Error) -> ExitStatus {
     match error {
         Error::Store(store) => status_of_store(store),
-        Error::WrongPassword | Error::AuthFailed | Error::UsedElsewhere => ExitStatus::AuthFailed,
+        Error::WrongPassword
+        | Error::AuthFailed
+        | Error::UsedElsewhere
+        | Error::NotLoggedIn { .. } => ExitStatus::AuthFailed,
         Error::UntrustedKey { .. }
         | Error::NameReassigned { .. }
         | Error::SafetyNumberMismatch { .. } => ExitStatus::UntrustedKey,
@@ -115,6 +118,12 @@ mod tests {
             ),
             (Error::UnknownUser("zed".into()), ExitStatus::UserError),
             (Error::UsedElsewhere, ExitStatus::AuthFailed),
+            (
+                Error::NotLoggedIn {
+                    reason: "logged out".into(),
+                },
+                ExitStatus::AuthFailed,
+            ),
             (
                 Error::Store(StoreError::Locked {
                     dir: "/tmp/umbra".into(),

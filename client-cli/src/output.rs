@@ -156,6 +156,8 @@ pub enum Record {
         account_id: String,
         device_id: u32,
         server: String,
+        /// False after `logout`: the keys are here, the relay session is not.
+        logged_in: bool,
     },
     /// The end of `receive`: everything waiting was printed.
     Drained { count: u64 },
@@ -273,8 +275,21 @@ impl Record {
                 username,
                 device_id,
                 server,
+                logged_in: true,
                 ..
             } => format!("{} (device {device_id}) on {}", s(username), s(server)),
+            Record::Account {
+                username,
+                device_id,
+                server,
+                logged_in: false,
+                ..
+            } => format!(
+                "{} (device {device_id}) on {}: logged out (umbra login {} resumes)",
+                s(username),
+                s(server),
+                s(username)
+            ),
             Record::Drained { count } => match count {
                 0 => "no new messages".to_owned(),
                 1 => "1 message received".to_owned(),
@@ -579,9 +594,10 @@ mod tests {
                     account_id: "0".into(),
                     device_id: 1,
                     server: "s".into(),
+                    logged_in: true,
                 },
                 "account",
-                &["username", "account_id", "device_id", "server"],
+                &["username", "account_id", "device_id", "server", "logged_in"],
             ),
             (
                 Record::Done {

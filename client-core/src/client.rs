@@ -459,6 +459,12 @@ impl Client {
         self.inner.rename(new_username).await
     }
 
+    /// Whether this data directory holds a session token (it has not
+    /// logged out). Local only: the relay may still have revoked the token.
+    pub async fn is_logged_in(&self) -> Result<bool, Error> {
+        Ok(self.inner.token().await?.is_some())
+    }
+
     /// Revokes the session token on the relay, forgets it locally and
     /// disconnects. The local store (keys, history) stays; `login` resumes.
     pub async fn logout(&self) -> Result<(), Error> {

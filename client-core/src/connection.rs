@@ -238,7 +238,12 @@ fn fail_queued(requests: &mut mpsc::UnboundedReceiver<Outgoing>, why: &str) {
 async fn open_session(engine: &Arc<Engine>) -> Result<RelayLink, SessionEnd> {
     let token = match engine.token().await {
         Ok(Some(token)) => token,
-        Ok(None) => return Err(SessionEnd::Fatal("not logged in; log in again".into())),
+        Ok(None) => {
+            engine.session_refused.store(true, Ordering::SeqCst);
+            return Err(SessionEnd::Fatal(
+                "this data dir is logged out; log in again to use it".into(),
+            ));
+        }
         Err(e) => return Err(SessionEnd::Fatal(format!("local store: {e}"))),
     };
     let mut link = RelayLink::connect(
@@ -274,6 +279,9 @@ fn refused(engine: &Engine, code: ErrorCode, message: String) -> SessionEnd {
     if code == ErrorCode::AuthFailed {
         engine.used_elsewhere.store(true, Ordering::SeqCst);
         return SessionEnd::Fatal(Error::UsedElsewhere.to_string());
+    }
+    if code == ErrorCode::TokenExpired {
+        engine.session_refused.store(true, Ordering::SeqCst);
     }
     classify(code, message)
 }

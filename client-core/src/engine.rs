@@ -97,6 +97,10 @@ pub(crate) struct Engine {
     pub(crate) closed: AtomicBool,
     /// The relay refused our stored token: another data directory logged in.
     pub(crate) used_elsewhere: AtomicBool,
+    /// The connection ended because this directory has no valid session
+    /// (logged out, token expired or revoked): callers get
+    /// [`Error::NotLoggedIn`], which the CLI reports as an authentication failure.
+    pub(crate) session_refused: AtomicBool,
     /// Which contacts' published identities were compared with the pinned
     /// ones on this connection.
     pub(crate) identity_checks: IdentityChecks,
@@ -165,6 +169,7 @@ impl Engine {
             caught_up: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             used_elsewhere: AtomicBool::new(false),
+            session_refused: AtomicBool::new(false),
             identity_checks: IdentityChecks::default(),
             clock: Clock::default(),
         }))
@@ -207,6 +212,8 @@ impl Engine {
     pub(crate) fn connection_ended(&self, reason: String) -> Error {
         if self.used_elsewhere.load(Ordering::SeqCst) {
             Error::UsedElsewhere
+        } else if self.session_refused.load(Ordering::SeqCst) {
+            Error::NotLoggedIn { reason }
         } else {
             Error::Connection(ConnectionFailure::Ended(reason))
         }

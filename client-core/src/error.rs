@@ -136,6 +136,14 @@ pub enum Error {
          session, and messages go there now; log in here again to take it back"
     )]
     UsedElsewhere,
+    /// This data directory has no live session on the relay: it logged out,
+    /// or the relay refused its stored token (expired or revoked). Logging
+    /// in again resumes; keys and history are kept.
+    #[error("{reason}")]
+    NotLoggedIn {
+        /// What the relay or the store said.
+        reason: String,
+    },
 }
 
 impl Error {

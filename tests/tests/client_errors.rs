@@ -115,6 +115,37 @@ fn receive_from_a_refused_port_fails_at_once() {
 }
 
 #[test]
+fn a_logged_out_data_dir_says_so_and_fails_as_authentication() {
+    let relay = start_relay();
+    let alice = User::register(&relay, "alice", "alice's password");
+    User::register(&relay, "bob", "bob's password");
+    alice.cli.ok(&["logout"]);
+
+    let shown = alice.cli.ok(&["whoami"]);
+    assert!(
+        shown.contains("logged out"),
+        "whoami after logout does not say logged out: {shown:?}"
+    );
+    let record = alice.json_ok(&["whoami"]);
+    assert_eq!(record[0]["logged_in"], false, "{record:?}");
+
+    for args in [
+        &["receive", "--timeout", "5"][..],
+        &["send", "bob", "hi", "--timeout", "5"][..],
+    ] {
+        let line = alice.run(args).assert_failure(exit::AUTH, args);
+        assert!(
+            line.contains("logged out"),
+            "umbra {args:?} does not say the data dir is logged out: {line:?}"
+        );
+    }
+
+    // Logging in again resumes.
+    alice.cli.ok(&["login", "alice"]);
+    assert_eq!(alice.json_ok(&["whoami"])[0]["logged_in"], true);
+}
+
+#[test]
 fn a_send_that_failed_for_the_network_is_delivered_later_exactly_once() {
     let mut relay = start_relay();
     let alice = User::register(&relay, "alice", "alice's password");

@@ -106,12 +106,14 @@ pub async fn logout(session: &Session) -> anyhow::Result<ExitStatus> {
 pub async fn whoami(session: &Session) -> anyhow::Result<ExitStatus> {
     let client = session.open_client().await?;
     let me = client.whoami();
+    let logged_in = client.is_logged_in().await;
     client.shutdown().await;
     session.printer().emit(&Record::Account {
         username: me.username.as_str().to_owned(),
         account_id: me.account_id.to_hex(),
         device_id: me.device_id,
         server: me.server_url,
+        logged_in: logged_in.context("reading the local store")?,
     })?;
     Ok(ExitStatus::Success)
 }

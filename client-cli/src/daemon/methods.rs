@@ -86,7 +86,7 @@ impl Daemon {
     /// connection and are handled by the server.
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, MethodError> {
         match method {
-            "whoami" => Ok(self.whoami()),
+            "whoami" => self.whoami().await,
             "contacts" => self.contacts().await,
             "send" => self.send(parse(params)?).await,
             "receive" => self.receive(parse(params)?).await,
@@ -105,17 +105,24 @@ impl Daemon {
         }
     }
 
-    fn whoami(&self) -> Value {
+    async fn whoami(&self) -> Result<Value, MethodError> {
         let me = self.client.whoami();
-        done(
+        let logged_in = self.client.is_logged_in().await.map_err(|e| {
+            MethodError::command(
+                &anyhow::Error::new(e).context("reading the local store"),
+                vec![],
+            )
+        })?;
+        Ok(done(
             &[Record::Account {
                 username: me.username.as_str().to_owned(),
                 account_id: me.account_id.to_hex(),
                 device_id: me.device_id,
                 server: me.server_url,
+                logged_in,
             }],
             ExitStatus::Success,
-        )
+        ))
     }
 
     async fn contacts(&self) -> Result<Value, MethodError> {
