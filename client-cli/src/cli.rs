@@ -15,7 +15,15 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7878";
 
 /// umbra: end-to-end encrypted chat whose relay cannot read what it relays.
 #[derive(Debug, Parser)]
-#[command(name = "umbra", version, about, long_about = None)]
+#[command(
+    name = "umbra",
+    version,
+    about,
+    long_about = None,
+    after_help = "Passwords come from a terminal prompt, from the file named by \
+                  UMBRA_PASSWORD_FILE (first line; keep it chmod 600) or from \
+                  --password-command. Exit codes: docs/CLI.md."
+)]
 pub struct Cli {
     /// Relay URL (http://, https://, ws:// or wss://).
     #[arg(
@@ -49,11 +57,16 @@ pub struct Cli {
 pub enum Command {
     /// Create an account on the relay and set up this device.
     Register {
-        /// The account name (lower-case letters, digits, '_', '-', '.').
+        /// The account name: 3 to 32 characters, a letter first, then
+        /// letters a-z, digits 0-9, '_' or '.' (upper case is folded to lower).
         username: String,
     },
     /// Log in to an existing account on this device.
-    Login { username: String },
+    Login {
+        /// The account's username, as given to `register` (or its latest
+        /// `account rename`).
+        username: String,
+    },
     /// Revoke this device's session on the relay (keys and history stay).
     Logout,
     /// Show the account this data directory belongs to.

@@ -38,9 +38,34 @@ pub struct Session {
 /// data directory (whole seconds; docs/CLI.md).
 const LOCK_WAIT_ENV: &str = "UMBRA_LOCK_WAIT_SECS";
 
+/// Refuses a `--server`/`UMBRA_SERVER` client-core could not use, before
+/// anything else: otherwise the error surfaces from whatever step first
+/// touches the URL (for example "unlocking the local store").
+fn check_server_url(url: &str) -> Result<(), Failure> {
+    let bad = |why: &str| {
+        Failure::user(format!(
+            "invalid --server URL {url:?}: {why} (e.g. http://127.0.0.1:7878 or https://relay.example)"
+        ))
+    };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(bad("expected http://, https://, ws:// or wss://"));
+    };
+    if !matches!(scheme, "http" | "https" | "ws" | "wss") {
+        return Err(bad(&format!(
+            "the scheme {scheme:?} is not http, https, ws or wss"
+        )));
+    }
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(bad("no host after the scheme"));
+    }
+    Ok(())
+}
+
 impl Session {
     /// Resolves and prepares (creates 0700) the data directory.
     pub fn prepare(cli: &Cli) -> Result<Self, Failure> {
+        check_server_url(&cli.server)?;
         let data_dir = data_dir::resolve(cli.data_dir.as_deref())?;
         data_dir::prepare(&data_dir)?;
         Ok(Self {

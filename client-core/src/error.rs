@@ -98,7 +98,10 @@ pub enum Error {
     #[error("the message cannot be sent: {0}")]
     InvalidMessage(String),
     /// The relay answered a request with an error.
-    #[error("relay refused the request: {code}: {message}")]
+    #[error(
+        "relay refused the request: {code}: {message}{}",
+        retry_hint(*retry_after_secs)
+    )]
     Relay {
         /// The relay's code.
         code: ErrorCode,
@@ -144,6 +147,14 @@ pub enum Error {
         /// What the relay or the store said.
         reason: String,
     },
+}
+
+/// "; retry in N s" for an answer that says when a retry may succeed.
+fn retry_hint(retry_after_secs: Option<u32>) -> String {
+    match retry_after_secs {
+        Some(secs) => format!("; try again in {secs} s"),
+        None => String::new(),
+    }
 }
 
 impl Error {

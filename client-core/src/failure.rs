@@ -98,6 +98,16 @@ pub enum ConnectionFailure {
         /// The relay's URL.
         url: String,
     },
+    /// A TLS (`https://`, `wss://`) connection reached a relay that answers
+    /// in plain text.
+    #[error(
+        "connecting to {url}: the relay does not speak TLS on this port; use http:// (or ws://) \
+         for a relay without TLS"
+    )]
+    NotTls {
+        /// The WebSocket URL tried.
+        url: String,
+    },
     /// Opening the WebSocket failed.
     #[error("connecting to {url}: {source}")]
     Connect {

@@ -65,6 +65,13 @@ impl RelayLink {
                 })
             })?
             .map_err(|e| {
+                // rustls reports a plain-text answer to its ClientHello as a
+                // record of an invalid content type.
+                if url.starts_with("wss://") && e.to_string().contains("InvalidContentType") {
+                    return Error::Connection(ConnectionFailure::NotTls {
+                        url: url.to_owned(),
+                    });
+                }
                 Error::Connection(ConnectionFailure::Connect {
                     url: url.to_owned(),
                     source: Box::new(e),

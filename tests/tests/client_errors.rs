@@ -146,6 +146,70 @@ fn a_logged_out_data_dir_says_so_and_fails_as_authentication() {
 }
 
 #[test]
+fn server_url_mistakes_are_named_as_such() {
+    let relay = start_relay();
+    let mut alice = User::register(&relay, "alice", "alice's password");
+    let plain = alice.cli.server.clone();
+
+    alice.cli.server = "relay.example:7878".into();
+    let args = ["receive", "--timeout", "5"];
+    let line = alice.run(&args).assert_failure(exit::USER_ERROR, &args);
+    assert!(
+        line.contains("--server") && !line.contains("local store"),
+        "a bad --server is not named as such: {line:?}"
+    );
+
+    // https:// against a relay without TLS.
+    alice.cli.server = plain.replacen("http://", "https://", 1);
+    let line = alice.run(&args).assert_failure(exit::NETWORK, &args);
+    assert!(
+        line.contains("does not speak TLS") && line.contains("http://"),
+        "https:// against a plain relay does not say so: {line:?}"
+    );
+}
+
+#[test]
+fn a_bad_username_is_explained_once() {
+    let relay = start_relay();
+    let fresh = User::unregistered(&relay, "alice", "alice's password");
+    let args = ["register", "bad-name"];
+    let line = fresh.run(&args).assert_failure(exit::USER_ERROR, &args);
+    assert_eq!(
+        line.matches("is not one of").count(),
+        1,
+        "the username rule is not printed exactly once: {line:?}"
+    );
+}
+
+#[test]
+fn help_describes_what_is_accepted() {
+    let relay = start_relay();
+    let fresh = User::unregistered(&relay, "alice", "alice's password");
+    let help = |args: &[&str]| {
+        let out = fresh.run(args);
+        assert_eq!(out.code, Some(0), "umbra {args:?}: {out:?}");
+        out.stdout
+    };
+    let top = help(&["--help"]);
+    assert!(top.contains("UMBRA_PASSWORD_FILE"), "{top}");
+    let register = help(&["register", "--help"]);
+    assert!(
+        register.contains("3 to 32") && !register.contains("'-'"),
+        "register --help misstates the username rules: {register}"
+    );
+    let login = help(&["login", "--help"]);
+    // The argument list, not the usage line: `  <USERNAME>  what it is`.
+    let described = login
+        .lines()
+        .find(|l| l.trim_start().starts_with("<USERNAME>"))
+        .unwrap_or_default();
+    assert!(
+        described.contains("username"),
+        "login --help does not describe USERNAME: {login}"
+    );
+}
+
+#[test]
 fn a_send_that_failed_for_the_network_is_delivered_later_exactly_once() {
     let mut relay = start_relay();
     let alice = User::register(&relay, "alice", "alice's password");
