@@ -85,7 +85,7 @@ pub enum Error {
     #[error("invalid username: {0}")]
     InvalidUsername(#[from] umbra_protocol::wire::UsernameError),
     /// The message is larger than the protocol allows.
-    #[error("message too large: {len} bytes, at most {max}")]
+    #[error("message too large: {len} bytes (UTF-8), at most {max} fit in one message; nothing was sent")]
     MessageTooLarge {
         /// Its size.
         len: usize,

@@ -210,6 +210,29 @@ fn help_describes_what_is_accepted() {
 }
 
 #[test]
+fn the_message_size_limit_is_the_documented_one() {
+    let relay = start_relay();
+    let alice = User::register(&relay, "alice", "alice's password");
+    let bob = User::register(&relay, "bob", "bob's password");
+    // docs/CLI.md: at most 32,768 bytes of UTF-8.
+    let largest = "a".repeat(32_768);
+    alice.send("bob", &largest);
+    assert_eq!(bob.receive().messages[0].body, largest);
+    let over = "a".repeat(32_769);
+    let args = ["send", "bob", &over, "--timeout", "10"];
+    let line = alice.run(&args).assert_failure(exit::USER_ERROR, &args);
+    assert!(
+        line.contains("32769") && line.contains("32768"),
+        "the error does not give the size and the limit: {line:?}"
+    );
+    assert_eq!(
+        bob.receive().messages,
+        vec![],
+        "an oversized message arrived"
+    );
+}
+
+#[test]
 fn a_send_that_failed_for_the_network_is_delivered_later_exactly_once() {
     let mut relay = start_relay();
     let alice = User::register(&relay, "alice", "alice's password");
