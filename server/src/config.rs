@@ -57,10 +57,11 @@ pub struct Settings {
     #[arg(long, global = true, env = "UMBRA_RELAY_CONFIG")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
-    /// Address to listen on (port 0 picks a free port).
+    /// Address to listen on (port 0 picks a free port) [default: 127.0.0.1:7878].
     #[arg(long, env = "UMBRA_RELAY_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// Directory for the embedded SQLite database and the OPAQUE server setup.
+    /// Directory for the embedded SQLite database and the OPAQUE server setup
+    /// [default: ./umbra-relay-data].
     #[arg(long, global = true, env = "UMBRA_RELAY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// postgres://... to use PostgreSQL instead of embedded SQLite.
@@ -77,55 +78,58 @@ pub struct Settings {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "UMBRA_RELAY_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// tracing filter (e.g. info, umbra_relay=debug); RUST_LOG wins when set.
+    /// tracing filter (e.g. info, umbra_relay=debug); RUST_LOG wins when set
+    /// [default: info].
     #[arg(long, global = true, env = "UMBRA_RELAY_LOG_LEVEL")]
     pub log_level: Option<String>,
-    /// Largest sealed envelope accepted in a Send, in bytes.
+    /// Largest sealed envelope accepted in a Send, in bytes [default: 98304].
     #[arg(long)]
     pub max_envelope_bytes: Option<usize>,
-    /// Largest WebSocket message accepted, in bytes.
+    /// Largest WebSocket message accepted, in bytes [default: 262144].
     #[arg(long)]
     pub max_frame_bytes: Option<usize>,
-    /// Most undelivered messages kept per recipient device.
+    /// Most undelivered messages kept per recipient device [default: 10000].
     #[arg(long)]
     pub max_queue_len: Option<u64>,
-    /// Days an undelivered message is kept before it is purged.
+    /// Days an undelivered message is kept before it is purged [default: 30].
     #[arg(long)]
     pub message_ttl_days: Option<u32>,
-    /// Largest blob accepted by POST /v1/blobs, in bytes.
+    /// Largest blob accepted by POST /v1/blobs, in bytes [default: 104857600].
     #[arg(long)]
     pub blob_max_bytes: Option<u64>,
-    /// Days a blob is kept.
+    /// Days a blob is kept [default: 30].
     #[arg(long)]
     pub blob_ttl_days: Option<u32>,
-    /// Days a session token stays valid.
+    /// Days a session token stays valid [default: 30].
     #[arg(long)]
     pub token_ttl_days: Option<u32>,
-    /// Register/login attempts allowed per client IP per minute.
+    /// Register/login attempts allowed per client IP per minute [default: 30].
     #[arg(long)]
     pub auth_per_ip_per_minute: Option<u32>,
-    /// Login/register attempts allowed per username per minute.
+    /// Login/register attempts allowed per username per minute [default: 10].
     #[arg(long)]
     pub auth_per_username_per_minute: Option<u32>,
-    /// Prekey bundle fetches allowed per requesting account per minute.
+    /// Prekey bundle fetches allowed per requesting account per minute [default: 60].
     #[arg(long)]
     pub bundle_fetches_per_minute: Option<u32>,
-    /// ResolveUsername requests allowed per requesting account per minute.
+    /// ResolveUsername requests allowed per requesting account per minute [default: 60].
     #[arg(long)]
     pub username_resolves_per_minute: Option<u32>,
-    /// Most one-time prekeys stored per device.
+    /// Most one-time prekeys stored per device [default: 1000].
     #[arg(long)]
     pub max_prekeys_per_device: Option<u32>,
-    /// When a device's one-time prekey count falls below this, it is told PreKeysLow.
+    /// When a device's one-time prekey count falls below this, it is told PreKeysLow
+    /// [default: 20].
     #[arg(long)]
     pub prekey_low_water: Option<u32>,
-    /// Seconds without any frame from a client before its connection is closed.
+    /// Seconds without any frame from a client before its connection is closed
+    /// [default: 120].
     #[arg(long)]
     pub idle_timeout_secs: Option<u64>,
-    /// Seconds between WebSocket pings the relay sends.
+    /// Seconds between WebSocket pings the relay sends [default: 30].
     #[arg(long)]
     pub ping_interval_secs: Option<u64>,
-    /// Seconds between purges of expired messages, tokens and blobs.
+    /// Seconds between purges of expired messages, tokens and blobs [default: 600].
     #[arg(long)]
     pub expiry_interval_secs: Option<u64>,
 }
@@ -583,6 +587,71 @@ mod tests {
         let mut argv = vec!["umbra-relay"];
         argv.extend_from_slice(args);
         Cli::try_parse_from(argv).expect("arguments parse")
+    }
+
+    /// `--help` states each default by hand (the flags are `Option`s so a
+    /// file can fill them); this keeps the text and the real defaults equal.
+    #[test]
+    fn help_states_the_real_defaults() {
+        use clap::CommandFactory as _;
+        let help = Cli::command().render_long_help().to_string();
+        let d = Limits::default();
+        let secs = |t: Duration| t.as_secs().to_string();
+        let days = |t: Duration| (t.as_secs() / 86_400).to_string();
+        let expected = [
+            ("--listen", DEFAULT_LISTEN.to_string()),
+            ("--data-dir", DEFAULT_DATA_DIR.to_string()),
+            ("--log-level", "info".to_string()),
+            ("--max-envelope-bytes", d.max_envelope_bytes.to_string()),
+            ("--max-frame-bytes", d.max_frame_bytes.to_string()),
+            ("--max-queue-len", d.max_queue_len.to_string()),
+            ("--message-ttl-days", days(d.message_ttl)),
+            ("--blob-max-bytes", d.blob_max_bytes.to_string()),
+            ("--blob-ttl-days", days(d.blob_ttl)),
+            ("--token-ttl-days", days(d.token_ttl)),
+            (
+                "--auth-per-ip-per-minute",
+                d.auth_per_ip_per_minute.to_string(),
+            ),
+            (
+                "--auth-per-username-per-minute",
+                d.auth_per_username_per_minute.to_string(),
+            ),
+            (
+                "--bundle-fetches-per-minute",
+                d.bundle_fetches_per_minute.to_string(),
+            ),
+            (
+                "--username-resolves-per-minute",
+                d.username_resolves_per_minute.to_string(),
+            ),
+            (
+                "--max-prekeys-per-device",
+                d.max_prekeys_per_device.to_string(),
+            ),
+            ("--prekey-low-water", d.prekey_low_water.to_string()),
+            ("--idle-timeout-secs", secs(d.idle_timeout)),
+            ("--ping-interval-secs", secs(d.ping_interval)),
+            ("--expiry-interval-secs", secs(d.expiry_interval)),
+        ];
+        for (flag, value) in expected {
+            // The flag's block: its line and the description lines under
+            // it, up to the next flag.
+            let mut lines = help
+                .lines()
+                .skip_while(|l| !l.contains(&format!("{flag} <")));
+            let first = lines
+                .next()
+                .unwrap_or_else(|| panic!("{flag} not in --help"));
+            let block: Vec<&str> = std::iter::once(first)
+                .chain(lines.take_while(|l| !l.trim_start().starts_with('-')))
+                .collect();
+            let block = block.join("\n");
+            assert!(
+                block.contains(&format!("[default: {value}]")),
+                "{flag}: --help does not say [default: {value}]: {block:?}"
+            );
+        }
     }
 
     #[test]
