@@ -233,6 +233,52 @@ fn the_message_size_limit_is_the_documented_one() {
 }
 
 #[test]
+fn ctrl_c_during_send_says_what_became_of_the_message() {
+    let relay = start_relay();
+    let mut alice = User::register(&relay, "alice", "alice's password");
+    let bob = User::register(&relay, "bob", "bob's password");
+    alice.send("bob", "while the relay answers");
+    assert_eq!(bob.receive().messages.len(), 1);
+    let real = alice.cli.server.clone();
+
+    // The relay hangs, so `send` is still waiting to check bob's keys (the
+    // message is not queued yet) when it is interrupted.
+    let hanging = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    alice.cli.server = format!("http://{}", hanging.local_addr().expect("addr"));
+    let child = alice
+        .cli
+        .command(&["send", "bob", "interrupted", "--timeout", "30"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn umbra");
+    // Once umbra connects it has unlocked its store and is waiting for the
+    // relay, with its Ctrl-C handler in place.
+    let _connection = hanging.accept().expect("umbra connects");
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -INT failed");
+    let out = child.wait_with_output().expect("wait for umbra");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(exit::NETWORK), "stderr {stderr:?}");
+    assert!(
+        stderr.starts_with("umbra: interrupted") && stderr.contains("nothing was sent"),
+        "an interrupted send does not say what became of the message: {stderr:?}"
+    );
+
+    // And indeed nothing was queued: the next connected run sends nothing.
+    alice.cli.server = real;
+    let flushed = alice.json_ok(&["receive", "--timeout", "5"]);
+    assert!(
+        flushed.iter().all(|r| r["type"] != "sent"),
+        "the interrupted message was sent after all: {flushed:?}"
+    );
+    assert_eq!(bob.receive().messages, vec![]);
+}
+
+#[test]
 fn a_send_that_failed_for_the_network_is_delivered_later_exactly_once() {
     let mut relay = start_relay();
     let alice = User::register(&relay, "alice", "alice's password");

@@ -64,7 +64,23 @@ pub async fn run(
 
     let client = session.open_client().await?;
     let mut printer = session.printer();
-    let result = send_and_wait(&client, to, &body, timeout).await;
+    // What was queued before, so an interrupted send can tell whether its
+    // message reached the outbox.
+    let queued_before: Vec<MessageId> = client
+        .pending_outbox()
+        .await
+        .context("reading the local outbox")?
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    let result = tokio::select! {
+        result = send_and_wait(&client, to, &body, timeout) => result,
+        _ = tokio::signal::ctrl_c() => {
+            let error = interrupted(&client, to, &queued_before).await;
+            client.shutdown().await;
+            return Err(error);
+        }
+    };
     if let Ok(sending) = &result {
         for event in &sending.other_events {
             for record in records_for(&client, event.clone()).await {
@@ -96,6 +112,44 @@ pub async fn run(
             )
             .into())
         }
+    }
+}
+
+/// Ctrl-C during `send`: says whether the message is in the outbox (it
+/// will be sent by the next `umbra` that connects, or already was) or was
+/// never queued (nothing was sent). Reading the outbox waits for a store
+/// commit still under way, so the answer reflects it.
+async fn interrupted(client: &Client, to: &str, queued_before: &[MessageId]) -> anyhow::Error {
+    let pending = match client.pending_outbox().await {
+        Ok(pending) => pending,
+        Err(e) => {
+            return anyhow::Error::new(e).context(format!(
+                "interrupted; whether the message to {to} was queued is unknown: \
+                 reading the local outbox"
+            ))
+        }
+    };
+    let queued = pending
+        .iter()
+        .find(|p| p.to.eq_ignore_ascii_case(to) && !queued_before.contains(&p.id));
+    match queued {
+        Some(message) => Failure::new(
+            ExitStatus::Network,
+            format!(
+                "interrupted: the message to {to} is queued locally (id {}) and will be sent \
+                 the next time umbra connects",
+                message.id
+            ),
+        )
+        .into(),
+        None => Failure::new(
+            ExitStatus::Network,
+            format!(
+                "interrupted: the message to {to} is not in the outbox: it was not queued \
+                 (nothing was sent), or the relay had already accepted it"
+            ),
+        )
+        .into(),
     }
 }
 
