@@ -134,9 +134,14 @@ pub enum Error {
     /// identity in one place). Nothing was received or acknowledged here;
     /// messages go to the other data directory now. Logging in here again
     /// takes the account back (contacts then see a key change again).
+    ///
+    /// The relay answers a deleted account's (or a reset relay's unknown)
+    /// token the same way, so the message names that case too.
     #[error(
-        "this account is now used from another data dir: a login there ended this one's \
-         session, and messages go there now; log in here again to take it back"
+        "the relay no longer accepts this data dir's session. Most likely this account is now \
+         used from another data dir: a login there ended this one's session, and messages go \
+         there now; log in here again to take it back. If no other data dir logged in, the relay \
+         no longer knows the account (it was deleted, or the relay's data was reset)"
     )]
     UsedElsewhere,
     /// This data directory has no live session on the relay: it logged out,
