@@ -184,6 +184,17 @@ mod tests {
     }
 
     #[test]
+    fn a_rate_limit_says_when_to_try_again() {
+        let error = Error::Relay {
+            code: ErrorCode::RateLimited,
+            message: "too many requests".into(),
+            retry_after_secs: Some(7),
+        };
+        assert!(error.to_string().ends_with("; try again in 7 s"), "{error}");
+        assert!(!relay(ErrorCode::Internal).to_string().contains("try again"));
+    }
+
+    #[test]
     fn status_is_found_under_added_context() {
         let error = anyhow::Error::new(Error::AuthFailed).context("logging in as alice");
         assert_eq!(classify(&error), ExitStatus::AuthFailed);

@@ -148,3 +148,29 @@ impl Session {
         Ok(client)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_server_url;
+
+    #[test]
+    fn server_urls_client_core_can_use_pass_and_others_are_named() {
+        for good in [
+            "http://127.0.0.1:7878",
+            "https://relay.example/",
+            "ws://[::1]:7878/v1/ws",
+            "wss://relay.example",
+        ] {
+            assert!(check_server_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "relay.example:7878",
+            "ftp://relay.example",
+            "http://",
+            "https:///x",
+        ] {
+            let error = check_server_url(bad).expect_err(bad);
+            assert!(error.to_string().contains("--server"), "{bad}: {error}");
+        }
+    }
+}
