@@ -3,7 +3,7 @@
 //! (`umbra-relay-migrate.1`, ...). For packagers:
 //!
 //! ```sh
-//! cargo run --release -p umbra-relay --example man -- target/man
+//! cargo run --release -p umbra-relay --example relay-man -- target/man
 //! install -Dm644 -t /usr/share/man/man1 target/man/*.1
 //! ```
 //!
