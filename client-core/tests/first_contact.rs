@@ -5,113 +5,14 @@
 //! so the next receive shows it — and a client that stays connected gets it
 //! too, by reconnecting on its own.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use umbra_client_core::store::{ClientStore, MemoryStore};
-use umbra_client_core::{Client, ClientConfig, Error, Event, KdfParams};
-use umbra_protocol::wire::{Address, ErrorCode};
-use umbra_relay::app::{start, RunningRelay};
-use umbra_relay::config::{RelayConfig, Settings};
-use umbra_relay::store::SharedStore;
+use umbra_client_core::{Client, Error, Event};
+use umbra_protocol::wire::ErrorCode;
+use umbra_relay::config::Settings;
 
-const WAIT: Duration = Duration::from_secs(30);
-
-/// A relay on 127.0.0.1:0 over a SQLite store in a temporary directory that
-/// outlives restarts.
-struct TestRelay {
-    relay: RunningRelay,
-    store: SharedStore,
-    settings: Settings,
-    dir: tempfile::TempDir,
-}
-
-impl TestRelay {
-    async fn start(settings: Settings) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (relay, store) = Self::serve(&settings, &dir).await;
-        Self {
-            relay,
-            store,
-            settings,
-            dir,
-        }
-    }
-
-    async fn serve(settings: &Settings, dir: &tempfile::TempDir) -> (RunningRelay, SharedStore) {
-        let settings = Settings {
-            listen: Some("127.0.0.1:0".parse().expect("addr")),
-            data_dir: Some(dir.path().to_path_buf()),
-            ..settings.clone()
-        };
-        let config = RelayConfig::resolve(settings).expect("relay config");
-        let store = umbra_relay::store::open(None, dir.path())
-            .await
-            .expect("relay store");
-        let relay = start(&config, store.clone(), false)
-            .await
-            .expect("relay starts");
-        (relay, store)
-    }
-
-    /// Stops the relay and starts it again over the same data (queues and
-    /// accounts survive; rate-limit budgets, kept in memory, do not).
-    async fn restart(self) -> Self {
-        let Self {
-            relay,
-            store,
-            settings,
-            dir,
-        } = self;
-        relay.shutdown();
-        relay.wait().await;
-        drop(store);
-        let (relay, store) = Self::serve(&settings, &dir).await;
-        Self {
-            relay,
-            store,
-            settings,
-            dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        self.relay.url()
-    }
-
-    /// One-time prekeys the relay still holds for `client`'s device.
-    async fn one_time_prekeys(&self, client: &Client) -> u64 {
-        let account = client.whoami().account_id;
-        self.store
-            .one_time_prekey_count(Address::primary(account))
-            .await
-            .expect("count prekeys")
-    }
-}
-
-fn config(url: &str, store: &Arc<MemoryStore>) -> ClientConfig {
-    let store: Arc<dyn ClientStore> = store.clone();
-    ClientConfig::with_store(url, store).kdf_params(KdfParams::insecure_for_tests())
-}
-
-async fn register(url: &str, name: &str) -> (Client, Arc<MemoryStore>) {
-    let store = Arc::new(MemoryStore::new());
-    let client = tokio::time::timeout(
-        WAIT,
-        Client::register(config(url, &store), name, "pw-of-test"),
-    )
-    .await
-    .expect("register in time")
-    .expect("register");
-    (client, store)
-}
-
-async fn receive(client: &Client) -> Vec<Event> {
-    client
-        .receive_until_empty(Duration::from_secs(10))
-        .await
-        .expect("receive")
-}
+mod support;
+use support::{config, messages, receive, register, TestRelay, WAIT};
 
 /// Spends `client`'s `ResolveUsername` budget (lookups of names nobody has).
 async fn spend_lookup_budget(client: &Client) {
@@ -128,19 +29,9 @@ async fn spend_lookup_budget(client: &Client) {
     panic!("the lookup budget never ran out");
 }
 
-fn texts(events: &[Event]) -> Vec<(String, String)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Message { from, body, .. } => Some((from.clone(), body.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_message_claims_none_of_the_senders_prekeys() {
-    let relay = TestRelay::start(Settings::default()).await;
+    let relay = TestRelay::start_with(Settings::default()).await;
     let (alice, _) = register(&relay.url(), "alice").await;
     let (bob, _) = register(&relay.url(), "bob").await;
     let before = relay.one_time_prekeys(&alice).await;
@@ -150,7 +41,7 @@ async fn a_first_message_claims_none_of_the_senders_prekeys() {
     alice.flush_outbox(WAIT).await.expect("relay accepted");
     let events = receive(&bob).await;
     assert_eq!(
-        texts(&events),
+        messages(&events),
         vec![("alice".to_owned(), "hello bob".to_owned())],
         "{events:?}"
     );
@@ -167,7 +58,7 @@ async fn a_rate_limited_first_contact_check_keeps_the_message_for_the_next_recei
         username_resolves_per_minute: Some(1),
         ..Settings::default()
     };
-    let relay = TestRelay::start(settings).await;
+    let relay = TestRelay::start_with(settings).await;
     let (alice, _) = register(&relay.url(), "alice").await;
     let (bob, bob_store) = register(&relay.url(), "bob").await;
     spend_lookup_budget(&bob).await;
@@ -177,7 +68,7 @@ async fn a_rate_limited_first_contact_check_keeps_the_message_for_the_next_recei
     alice.send_text("bob", "first contact").await.expect("send");
     alice.flush_outbox(WAIT).await.expect("relay accepted");
     let events = receive(&bob).await;
-    assert!(texts(&events).is_empty(), "not shown yet: {events:?}");
+    assert!(messages(&events).is_empty(), "not shown yet: {events:?}");
     assert!(
         events.iter().any(|e| matches!(
             e,
@@ -196,7 +87,7 @@ async fn a_rate_limited_first_contact_check_keeps_the_message_for_the_next_recei
         .expect("reopen bob");
     let events = receive(&bob).await;
     assert_eq!(
-        texts(&events),
+        messages(&events),
         vec![("alice".to_owned(), "first contact".to_owned())],
         "{events:?}"
     );
@@ -211,7 +102,7 @@ async fn a_connected_client_gets_a_kept_first_message_without_a_restart() {
         username_resolves_per_minute: Some(4),
         ..Settings::default()
     };
-    let relay = TestRelay::start(settings).await;
+    let relay = TestRelay::start_with(settings).await;
     let (alice, _) = register(&relay.url(), "alice").await;
     let (bob, _) = register(&relay.url(), "bob").await;
     let mut events = bob.events();
@@ -227,7 +118,7 @@ async fn a_connected_client_gets_a_kept_first_message_without_a_restart() {
     // passes the check.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     let mut seen = Vec::new();
-    while texts(&seen).is_empty() {
+    while messages(&seen).is_empty() {
         use futures_util::StreamExt;
         match tokio::time::timeout_at(deadline, events.next()).await {
             Ok(Some(event)) => seen.push(event),
@@ -235,7 +126,7 @@ async fn a_connected_client_gets_a_kept_first_message_without_a_restart() {
         }
     }
     assert_eq!(
-        texts(&seen),
+        messages(&seen),
         vec![("alice".to_owned(), "while you are online".to_owned())]
     );
     assert!(

@@ -15,72 +15,15 @@ use umbra_client_core::{
     SafetyNumber, StoreError, TrustLevel,
 };
 use umbra_protocol::wire::Username;
-use umbra_relay::app::{start, RunningRelay};
-use umbra_relay::config::{RelayConfig, Settings};
+use umbra_relay::config::Settings;
 
-const WAIT: Duration = Duration::from_secs(30);
-
-struct TestRelay {
-    relay: RunningRelay,
-    _dir: tempfile::TempDir,
-}
+mod support;
+use support::{config, messages, receive, register, TestRelay, WAIT};
 
 fn tls_fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../server/tests/fixtures/tls")
         .join(name)
-}
-
-impl TestRelay {
-    async fn start() -> Self {
-        Self::start_with(Settings::default()).await
-    }
-
-    async fn start_with(settings: Settings) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let settings = Settings {
-            listen: Some("127.0.0.1:0".parse().expect("addr")),
-            data_dir: Some(dir.path().to_path_buf()),
-            ..settings
-        };
-        let config = RelayConfig::resolve(settings).expect("relay config");
-        let store = umbra_relay::store::open(None, dir.path())
-            .await
-            .expect("relay store");
-        let relay = start(&config, store, false).await.expect("relay starts");
-        Self { relay, _dir: dir }
-    }
-
-    fn url(&self) -> String {
-        self.relay.url()
-    }
-}
-
-fn config(url: &str, store: &Arc<MemoryStore>) -> ClientConfig {
-    let store: Arc<dyn ClientStore> = store.clone();
-    ClientConfig::with_store(url, store).kdf_params(KdfParams::insecure_for_tests())
-}
-
-async fn register(url: &str, name: &str) -> (Client, Arc<MemoryStore>) {
-    let store = Arc::new(MemoryStore::new());
-    let client = tokio::time::timeout(
-        WAIT,
-        Client::register(config(url, &store), name, "pw-of-test"),
-    )
-    .await
-    .expect("register in time")
-    .expect("register");
-    (client, store)
-}
-
-fn messages(events: &[Event]) -> Vec<(String, String)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Message { from, body, .. } => Some((from.clone(), body.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 /// An event stream subscribed before an action, read until a condition holds.
@@ -108,13 +51,6 @@ impl Watch {
     async fn messages(&mut self, n: usize) -> Vec<Event> {
         self.until(|seen| messages(seen).len() >= n).await
     }
-}
-
-async fn receive(client: &Client) -> Vec<Event> {
-    client
-        .receive_until_empty(Duration::from_secs(10))
-        .await
-        .expect("receive")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

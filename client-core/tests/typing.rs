@@ -3,50 +3,18 @@
 //! notices the relay drops (the contact is offline) leaves the conversation
 //! intact, and a notice to a connected contact arrives as `Event::Typing`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use umbra_client_core::store::{ClientStore, MemoryStore};
-use umbra_client_core::{Client, ClientConfig, Event, KdfParams};
-use umbra_relay::app::{start, RunningRelay};
-use umbra_relay::config::{RelayConfig, Settings};
+use umbra_client_core::{Client, Event};
+
+mod support;
+use support::{register, TestRelay, WAIT};
 
 /// A bound on each wait, so a broken client fails instead of hanging.
-const WAIT: Duration = Duration::from_secs(30);
-
 /// More dropped notices than MAX_SKIP (1000): had each used a message key,
 /// the next stored message would be refused as too far ahead.
 const DROPPED: usize = 1_200;
-
-async fn relay(dir: &tempfile::TempDir) -> RunningRelay {
-    let settings = Settings {
-        listen: Some("127.0.0.1:0".parse().expect("addr")),
-        data_dir: Some(dir.path().to_path_buf()),
-        ..Settings::default()
-    };
-    let config = RelayConfig::resolve(settings).expect("relay config");
-    let store = umbra_relay::store::open(None, dir.path())
-        .await
-        .expect("relay store");
-    start(&config, store, false).await.expect("relay starts")
-}
-
-fn config(url: &str, store: &Arc<MemoryStore>) -> ClientConfig {
-    let store: Arc<dyn ClientStore> = store.clone();
-    ClientConfig::with_store(url, store).kdf_params(KdfParams::insecure_for_tests())
-}
-
-async fn register(url: &str, name: &str) -> Client {
-    let store = Arc::new(MemoryStore::new());
-    tokio::time::timeout(
-        WAIT,
-        Client::register(config(url, &store), name, "pw-of-test"),
-    )
-    .await
-    .expect("register in time")
-    .expect("register")
-}
 
 /// Receives until the relay's queue is empty; fails on any decryption failure.
 async fn texts(client: &Client) -> Vec<String> {
@@ -76,11 +44,10 @@ async fn send(from: &Client, to: &str, text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_typing_notices_never_break_the_conversation() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let relay = relay(&dir).await;
+    let relay = TestRelay::start().await;
     let url = relay.url();
-    let alice = register(&url, "alice").await;
-    let bob = register(&url, "bob").await;
+    let (alice, _) = register(&url, "alice").await;
+    let (bob, _) = register(&url, "bob").await;
     send(&alice, "bob", "hi bob").await;
     assert_eq!(texts(&bob).await, ["hi bob"]);
     send(&bob, "alice", "hi alice").await;
