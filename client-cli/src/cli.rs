@@ -13,6 +13,11 @@ use clap::{Parser, Subcommand};
 /// The relay used when neither `--server` nor `UMBRA_SERVER` says otherwise.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7878";
 
+/// The longest `--timeout` (and daemon `timeout` parameter) accepted: a day.
+/// Longer waits are a mistake, and an unbounded number of seconds would
+/// overflow the deadline arithmetic.
+pub const MAX_TIMEOUT_SECS: u64 = 24 * 60 * 60;
+
 /// umbra: end-to-end encrypted chat whose relay cannot read what it relays.
 #[derive(Debug, Parser)]
 #[command(
@@ -78,13 +83,15 @@ pub enum Command {
         /// The message; '-' reads it from standard input.
         message: String,
         /// Seconds to wait for the relay to accept the message.
-        #[arg(long, value_name = "SECS", default_value_t = 30)]
+        #[arg(long, value_name = "SECS", default_value_t = 30,
+              value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
         timeout: u64,
     },
     /// Print every message waiting on the relay, then exit.
     Receive {
         /// Seconds to wait for the relay to finish delivering.
-        #[arg(long, value_name = "SECS", default_value_t = 10)]
+        #[arg(long, value_name = "SECS", default_value_t = 10,
+              value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
         timeout: u64,
         /// After printing what is waiting, keep printing events as they
         /// arrive until interrupted.

@@ -64,6 +64,24 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn a_timeout_past_a_day_is_a_usage_error_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    for args in [
+        &["receive", "--timeout", "18446744073709551615"][..],
+        &["send", "bob", "hi", "--timeout", "86401"][..],
+    ] {
+        let output = run(&mut umbra(tmp.path(), args));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+    }
+}
+
+#[test]
 fn help_and_version_exit_0() {
     let tmp = tempfile::tempdir().unwrap();
     let output = run(&mut umbra(tmp.path(), &["--help"]));

@@ -242,7 +242,12 @@ impl Client {
     /// before the timeout, the first attempt to reach it failed (refused,
     /// unreachable, TLS), or it refused the session (log in again).
     pub async fn receive_until_empty(&self, timeout: Duration) -> Result<Vec<Event>, Error> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        // A caller's timeout may be as long as `Duration::MAX`; past what an
+        // `Instant` can hold, wait "for ever" (a century) instead of panicking.
+        let now = tokio::time::Instant::now();
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 60 * 60));
         let mut rx = self.inner.backlog.lock().await;
         self.inner.ensure_connected()?;
         let mut events = Vec::new();

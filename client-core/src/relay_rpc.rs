@@ -63,7 +63,7 @@ impl Engine {
                 }
             }
         };
-        tokio::time::timeout(self.connect_timeout + AUTH_MARGIN, wait)
+        tokio::time::timeout(self.connect_timeout.saturating_add(AUTH_MARGIN), wait)
             .await
             .map_err(|_| Error::Connection(ConnectionFailure::Unreachable))?
     }
@@ -95,7 +95,7 @@ impl Engine {
                 }
             }
         };
-        tokio::time::timeout(self.connect_timeout + AUTH_MARGIN, wait)
+        tokio::time::timeout(self.connect_timeout.saturating_add(AUTH_MARGIN), wait)
             .await
             .unwrap_or(false)
     }

@@ -179,7 +179,7 @@ pub async fn dispatch(
             (
                 "send",
                 json!({"to": username, "message": body, "timeout": timeout}),
-                Duration::from_secs(*timeout) + DAEMON_GRACE,
+                Duration::from_secs(*timeout).saturating_add(DAEMON_GRACE),
             )
         }
         Command::Receive {
@@ -194,7 +194,7 @@ pub async fn dispatch(
         } => (
             "receive",
             json!({"timeout": timeout, "mark_reported": false}),
-            Duration::from_secs(*timeout) + DAEMON_GRACE,
+            Duration::from_secs(*timeout).saturating_add(DAEMON_GRACE),
         ),
         Command::Verify(args) => (
             "verify",

@@ -73,6 +73,21 @@ impl MethodError {
     }
 }
 
+/// A method's `timeout` in seconds, bounded as the CLI's `--timeout` is.
+fn timeout_param(secs: Option<u64>, default: u64) -> Result<Duration, MethodError> {
+    let secs = secs.unwrap_or(default);
+    if secs > crate::cli::MAX_TIMEOUT_SECS {
+        return Err(MethodError::rpc(
+            INVALID_PARAMS,
+            format!(
+                "invalid params: timeout {secs} s is over the limit of {} s",
+                crate::cli::MAX_TIMEOUT_SECS
+            ),
+        ));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
 impl Daemon {
     pub fn new(client: Client) -> Self {
         Self {
@@ -140,7 +155,7 @@ impl Daemon {
             let error = Failure::user("the message is empty").into();
             return Err(MethodError::command(&error, vec![]));
         }
-        let timeout = Duration::from_secs(params.timeout.unwrap_or(30));
+        let timeout = timeout_param(params.timeout, 30)?;
         let sending = send_and_wait(&self.client, &params.to, &params.message, timeout)
             .await
             .map_err(|e| MethodError::command(&e, vec![]))?;
@@ -173,7 +188,7 @@ impl Daemon {
     /// `umbra receive`, on a connection that is already up: what arrived
     /// since the last `receive` and is still unreported, then `drained`.
     async fn receive(&self, params: ReceiveParams) -> Result<Value, MethodError> {
-        let timeout = Duration::from_secs(params.timeout.unwrap_or(10));
+        let timeout = timeout_param(params.timeout, 10)?;
         let fail = |e: umbra_client_core::Error, what: &'static str| {
             MethodError::command(&anyhow::Error::new(e).context(what), vec![])
         };
@@ -387,6 +402,17 @@ mod tests {
             values,
             vec![to_value(&record), json!({"type": "drained", "count": 2})]
         );
+    }
+
+    #[test]
+    fn a_timeout_over_a_day_is_invalid_params_not_a_panic() {
+        assert_eq!(
+            timeout_param(Some(crate::cli::MAX_TIMEOUT_SECS), 10).unwrap(),
+            Duration::from_secs(crate::cli::MAX_TIMEOUT_SECS)
+        );
+        assert_eq!(timeout_param(None, 10).unwrap(), Duration::from_secs(10));
+        let err = timeout_param(Some(u64::MAX), 10).err().unwrap();
+        assert_eq!(err.code, INVALID_PARAMS);
     }
 
     #[test]
