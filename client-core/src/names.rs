@@ -203,7 +203,8 @@ impl Engine {
     /// The contact to send to by `name`, `None` if the name is new to the
     /// user. Refuses while the name is contested, and asks the directory
     /// about a name the contact it means no longer uses (a rename). Call
-    /// under the op lock.
+    /// without the op lock held: it may ask the relay, and recording a
+    /// newcomer takes the lock itself (tokio's mutex is not re-entrant).
     pub(crate) async fn contact_for_sending(
         self: &Arc<Self>,
         name: &Username,
@@ -270,8 +271,8 @@ impl Engine {
     /// The directory says `account` (publishing `identity`) holds `name`,
     /// which the user knows as another account: record it as the newcomer
     /// (pinning its published identity, so the user can compare safety
-    /// numbers) and raise [`Event::NameReassigned`] once. Call under the op
-    /// lock.
+    /// numbers) and raise [`Event::NameReassigned`] once. Call without the
+    /// op lock held: this takes it (tokio's mutex is not re-entrant).
     pub(crate) async fn note_newcomer(
         &self,
         name: &Username,
