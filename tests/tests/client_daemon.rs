@@ -526,6 +526,22 @@ fn stdio_and_tcp_serve_the_same_methods_and_tcp_wants_the_token() {
     let who = ask(r#"{"jsonrpc":"2.0","id":4,"method":"whoami"}"#);
     assert_eq!(who["result"]["records"][0]["username"], "alice", "{who}");
 
+    // A connection that never authenticates is closed by the daemon, and a
+    // notification (no id) it sends meanwhile gets no answer at all.
+    let idle = std::net::TcpStream::connect(&tcp_addr).expect("connect over TCP");
+    idle.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    (&idle)
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"whoami\"}\n")
+        .unwrap();
+    let mut unasked = String::new();
+    let read = BufReader::new(&idle)
+        .read_line(&mut unasked)
+        .expect("the daemon closes an unauthenticated connection before the hang guard");
+    assert_eq!(
+        read, 0,
+        "expected the connection closed unanswered, got {unasked:?}"
+    );
+
     // Closing standard input stops the daemon cleanly.
     drop(stdin);
     let status = child.0.wait().expect("wait for the daemon");

@@ -41,6 +41,11 @@ const WRITE_QUEUE: usize = 256;
 /// until one finishes, so a flood of requests is back-pressure, not memory.
 const MAX_IN_FLIGHT: usize = 64;
 
+/// How long a TCP connection may stay open without authenticating: a
+/// client that has the token sends `auth` at once, and anything else would
+/// only hold a task and a socket of the daemon's.
+const AUTH_DEADLINE: Duration = Duration::from_secs(10);
+
 /// What `umbra daemon` was asked to serve besides the Unix socket.
 pub struct Options {
     pub stdio: bool,
@@ -194,8 +199,19 @@ async fn handle<R, W>(
     let mut authenticated = token.is_none();
     let mut subscription: Option<tokio::task::JoinHandle<()>> = None;
     let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    let auth_deadline = tokio::time::Instant::now() + AUTH_DEADLINE;
     loop {
-        let line = match read_frame(&mut reader, MAX_REQUEST_BYTES).await {
+        let frame = if authenticated {
+            read_frame(&mut reader, MAX_REQUEST_BYTES).await
+        } else {
+            match tokio::time::timeout_at(auth_deadline, read_frame(&mut reader, MAX_REQUEST_BYTES))
+                .await
+            {
+                Ok(frame) => frame,
+                Err(_) => break,
+            }
+        };
+        let line = match frame {
             Ok(Frame::Line(line)) => line,
             Ok(Frame::TooLong) => {
                 let message = format!("request larger than {MAX_REQUEST_BYTES} bytes");
@@ -233,7 +249,9 @@ async fn handle<R, W>(
                     Some(json!({"exit_code": ExitStatus::AuthFailed.code()})),
                 ),
             };
-            if tx.send(response).await.is_err() {
+            // JSON-RPC 2.0: a notification (no id) is never answered, not
+            // even with an error.
+            if answer && tx.send(response).await.is_err() {
                 break;
             }
             continue;
