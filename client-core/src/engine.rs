@@ -9,9 +9,12 @@
 //! then can the outbox pump hand it to the relay.
 //!
 //! Network I/O comes first, then the lock: a send asks the relay
-//! (`outbound::plan_send`) before taking `op_lock`, then re-reads the state
-//! under it, so no request waits while the lock is held (the first-contact
-//! directory check of an inbound pre-key message is the one exception left).
+//! (`outbound::plan_send`) and an inbound envelope asks the directory
+//! (`inbound/precheck.rs`: first contact or a new key) before taking
+//! `op_lock`; each then re-reads the state under it and plans again
+//! (bounded) if the state its request was based on changed, so neither
+//! waits for the relay while holding the lock. (Still under it: the
+//! `resolve` that confirms a contact's rename, in `inbound::accept`.)
 //!
 //! Must never: release a ciphertext before its session is committed, hold a
 //! std lock across an await, or emit an event for a change that was not

@@ -10,7 +10,9 @@
 //! 3. Decode the payload and check the sender's claim: on first contact (or
 //!    a key change) the relay's directory (`ResolveUsername`, which claims
 //!    no prekey) must name the claimed account and publish the sealing
-//!    identity for it.
+//!    identity for it. That request is made before the state lock is taken
+//!    (`precheck.rs`); steps 1 to 5 then run under the lock and use its
+//!    answer only if the state still calls for that same check.
 //! 4. Apply the content (history, receipts, typing, renames), drop a
 //!    duplicate message id, queue a delivery receipt.
 //! 5. Commit everything — session, contact, history, seen marker — in one
@@ -33,14 +35,12 @@
 use std::sync::Arc;
 
 use rand::rngs::OsRng;
-use subtle::ConstantTimeEq;
 use umbra_protocol::content::{self, Content};
-use umbra_protocol::identity::IdentityPublic;
 use umbra_protocol::keys::SecretKey;
 use umbra_protocol::pairwise::{InboundEnvelope, PairwiseError, PairwiseMessage, PairwiseSession};
 use umbra_protocol::prekeys::PreKeyRef;
 use umbra_protocol::ratchet::RatchetError;
-use umbra_protocol::wire::{AccountId, ErrorCode, Request, Response, Username};
+use umbra_protocol::wire::Username;
 
 use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
 use crate::engine::{Engine, QueuedContent};
@@ -50,8 +50,10 @@ use crate::sessions::{LoadedPreKeys, SessionRecord};
 use crate::store::Txn;
 use crate::trust::{ContactRecord, Observation};
 use crate::{Error, Event, MessageId};
+use precheck::Directory;
 
 pub(crate) mod keep;
+mod precheck;
 #[cfg(test)]
 mod tests;
 
@@ -83,6 +85,9 @@ enum Failure {
     Duplicate,
     /// The store failed: nothing is committed or acknowledged.
     Store(Error),
+    /// The state changed since the directory was asked without the lock:
+    /// nothing is committed; the caller plans again (`precheck.rs`).
+    Replan,
 }
 
 impl From<Error> for Failure {
@@ -191,10 +196,30 @@ async fn process_inner(
     envelope: &[u8],
     received_at_ms: u64,
 ) -> Result<Processed, Error> {
-    let _guard = engine.op_lock.lock().await;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        // Network first: no request waits while the state lock is held.
+        let mut checked = precheck::plan(engine, envelope).await?;
+        checked.last = attempt >= precheck::PLAN_ATTEMPTS;
+        let _guard = engine.op_lock.lock().await;
+        if let Some(processed) = locked(engine, envelope, received_at_ms, &checked).await? {
+            return Ok(processed);
+        }
+    }
+}
+
+/// Steps 1 to 5 under the state lock; `None` if the state changed since
+/// `checked` was asked (nothing is committed then).
+async fn locked(
+    engine: &Arc<Engine>,
+    envelope: &[u8],
+    received_at_ms: u64,
+    checked: &precheck::Checked,
+) -> Result<Option<Processed>, Error> {
     let seen_slot = records::seen::seen(&engine.vault, envelope);
     if engine.vault.load(&seen_slot).await?.is_some() {
-        return Ok(Processed::acked(Vec::new()));
+        return Ok(Some(Processed::acked(Vec::new())));
     }
     let kept = keep::Kept::load(engine, envelope).await?;
     let mut txn = Txn::new();
@@ -202,33 +227,35 @@ async fn process_inner(
         .vault
         .save(&mut txn, seen_slot.clone(), &received_at_ms)?;
     kept.forget(engine, &mut txn);
-    match accept(engine, envelope, received_at_ms, &mut txn).await {
+    let processed = match accept(engine, envelope, received_at_ms, checked, &mut txn).await {
         Ok(events) => {
             engine.vault.commit(txn).await?;
             // A receipt may have been queued.
             engine.outbox_wake.notify_one();
-            Ok(Processed::acked(events))
+            Processed::acked(events)
         }
-        Err(Failure::Store(e)) => Err(e),
+        Err(Failure::Store(e)) => return Err(e),
+        Err(Failure::Replan) => return Ok(None),
         Err(Failure::Duplicate) => {
             keep::finish(engine, &kept, seen_slot, received_at_ms).await?;
             tracing::debug!("duplicate message dropped");
-            Ok(Processed::acked(Vec::new()))
+            Processed::acked(Vec::new())
         }
         Err(Failure::Rejected(rejected)) => {
             // Only the seen marker: nothing of the rejected envelope is kept.
             keep::finish(engine, &kept, seen_slot, received_at_ms).await?;
             tracing::debug!(reason = %rejected.reason, "delivery rejected");
-            Ok(Processed::acked(vec![Event::DecryptionFailed {
+            Processed::acked(vec![Event::DecryptionFailed {
                 from: rejected.from,
                 reason: rejected.reason,
-            }]))
+            }])
         }
         Err(Failure::Kept(rejected)) => {
             kept.retry_or_give_up(engine, seen_slot, received_at_ms, rejected)
-                .await
+                .await?
         }
-    }
+    };
+    Ok(Some(processed))
 }
 
 async fn load_prekeys(
@@ -344,63 +371,11 @@ fn refusal(context: &str, e: PairwiseError) -> Failure {
     }
 }
 
-/// What the relay's directory says about a claimed sender.
-#[derive(Debug, PartialEq, Eq)]
-enum Directory {
-    /// `name` belongs to `account`, which publishes the sealing identity.
-    Confirms,
-    /// The name is unknown, belongs to another account, or that account
-    /// publishes another identity (or none).
-    Contradicts,
-}
-
-/// Asks the relay (`ResolveUsername`) whether `account` holds `name` and
-/// publishes `identity`. A plain directory read: it claims none of the
-/// sender's one-time prekeys. A failure to ask is [`Failure::Kept`].
-async fn directory_check(
-    engine: &Arc<Engine>,
-    account: AccountId,
-    name: &Username,
-    identity: &IdentityPublic,
-) -> Result<Directory, Failure> {
-    let response = engine
-        .request(Request::ResolveUsername {
-            username: name.clone(),
-        })
-        .await;
-    match response {
-        Ok(Response::Resolved {
-            account: listed,
-            identity: published,
-            ..
-        }) => {
-            let matches = listed == account
-                && published.is_some_and(|p| bool::from(p.as_slice().ct_eq(&identity.to_bytes())));
-            Ok(if matches {
-                Directory::Confirms
-            } else {
-                Directory::Contradicts
-            })
-        }
-        Ok(other) => Err(Failure::Kept(Rejected::anonymous(format!(
-            "the directory check got {} instead of Resolved",
-            other.kind()
-        )))),
-        Err(Error::Relay {
-            code: ErrorCode::UnknownUsername | ErrorCode::UnknownRecipient,
-            ..
-        }) => Ok(Directory::Contradicts),
-        Err(Error::Store(e)) => Err(Failure::Store(Error::Store(e))),
-        Err(e) => Err(Failure::Kept(Rejected::anonymous(format!(
-            "cannot check the sender with the directory now: {e}"
-        )))),
-    }
-}
-
 async fn accept(
     engine: &Arc<Engine>,
     envelope: &[u8],
     received_at_ms: u64,
+    checked: &precheck::Checked,
     txn: &mut Txn,
 ) -> Result<Vec<Event>, Failure> {
     let inbound = InboundEnvelope::open(&engine.identity, envelope).map_err(|e| {
@@ -430,7 +405,7 @@ async fn accept(
     let existing = engine.contact_by_account(&account).await?;
     let mut contact = match existing {
         None => {
-            if directory_check(engine, payload.sender.account, &claimed, &sender_identity).await?
+            if checked.answer(payload.sender.account, &claimed, &sender_identity)?
                 == Directory::Contradicts
             {
                 return Err(Failure::Rejected(Rejected {
@@ -451,14 +426,11 @@ async fn accept(
             match contact.observe(&sender_identity) {
                 Observation::Pinned | Observation::StillChanged => {}
                 Observation::NewlyChanged => {
-                    if directory_check(
-                        engine,
+                    if checked.answer(
                         payload.sender.account,
                         &Username::parse_canonical(&contact.username).unwrap_or(claimed.clone()),
                         &sender_identity,
-                    )
-                    .await?
-                        == Directory::Contradicts
+                    )? == Directory::Contradicts
                     {
                         return Err(Failure::Rejected(Rejected {
                             from: Some(contact.username.clone()),

@@ -1,0 +1,300 @@
+//! The network half of receiving: the directory check an envelope needs
+//! (first contact, or a newly changed key), asked before the state lock is
+//! taken, so no send and no other envelope waits for the relay's answer.
+//!
+//! [`plan`] opens and trial-decrypts the envelope without the lock (into a
+//! transaction that is thrown away), reads the contact state, and if that
+//! state calls for a check, asks the relay. The locked pass then decides
+//! again from the state it reads under the lock and uses the answer only if
+//! it needs exactly that check (same account, name and sealing identity);
+//! otherwise the state changed in between and the caller plans again
+//! ([`Failure::Replan`]), a bounded number of times.
+//!
+//! Must never: write to the store, hand the locked pass an answer for
+//! another account, name or identity than the one it checks, or turn a
+//! failure to ask into a contradiction (PROTOCOL.md §12.5: it is kept).
+
+use std::sync::Arc;
+
+use subtle::ConstantTimeEq;
+use umbra_protocol::identity::IdentityPublic;
+use umbra_protocol::pairwise::InboundEnvelope;
+use umbra_protocol::wire::{AccountId, ErrorCode, Request, Response, Username};
+
+use super::{decrypt, Failure, Rejected};
+use crate::engine::Engine;
+use crate::payload::Payload;
+use crate::records;
+use crate::store::Txn;
+use crate::trust::Observation;
+use crate::Error;
+
+/// How often the locked pass may find the state changed since [`plan`]
+/// before the envelope is kept for a redelivery instead.
+pub(super) const PLAN_ATTEMPTS: usize = 3;
+
+/// What [`plan`] learnt from the relay, if the envelope needed a check.
+#[derive(Default)]
+pub(super) struct Checked {
+    /// The check that was asked and its answer, if the state called for one.
+    answer: Option<Asked>,
+    /// Whether a missing answer must keep the envelope rather than plan
+    /// again (the attempts are used up).
+    pub(super) last: bool,
+}
+
+/// One directory check: whom it asked about, and the answer (`Err` holds
+/// why the relay could not be asked, a kept failure).
+struct Asked {
+    account: AccountId,
+    name: Username,
+    identity: IdentityPublic,
+    answer: Result<Directory, String>,
+}
+
+impl Checked {
+    /// The answer for this exact check, learnt without the lock. None was
+    /// asked for it when the state changed after [`plan`] read it: then the
+    /// caller plans again, or, once the attempts are used up, keeps the
+    /// envelope (a passing failure).
+    pub(super) fn answer(
+        &self,
+        account: AccountId,
+        name: &Username,
+        identity: &IdentityPublic,
+    ) -> Result<Directory, Failure> {
+        match &self.answer {
+            Some(asked)
+                if asked.account == account
+                    && asked.name == *name
+                    && asked.identity == *identity =>
+            {
+                asked
+                    .answer
+                    .clone()
+                    .map_err(|reason| Failure::Kept(Rejected::anonymous(reason)))
+            }
+            _ if self.last => Err(Failure::Kept(Rejected::anonymous(
+                "the sender's contact changed while the directory was asked; kept for a retry",
+            ))),
+            _ => Err(Failure::Replan),
+        }
+    }
+}
+
+/// Asks the directory whatever the envelope needs, without the state lock.
+/// Anything that stops the trial (a seen envelope, one that does not open
+/// or decrypt) asks nothing: the locked pass meets the same outcome and
+/// sorts it. Only a failing store is an error.
+pub(super) async fn plan(engine: &Arc<Engine>, envelope: &[u8]) -> Result<Checked, Error> {
+    let Some((account, name, identity)) = needed(engine, envelope).await? else {
+        return Ok(Checked::default());
+    };
+    let answer = match directory_check(engine, account, &name, &identity).await {
+        Ok(found) => Ok(found),
+        Err(Failure::Store(e)) => return Err(e),
+        Err(Failure::Kept(r) | Failure::Rejected(r)) => Err(r.reason),
+        Err(Failure::Duplicate | Failure::Replan) => return Ok(Checked::default()),
+    };
+    Ok(Checked {
+        answer: Some(Asked {
+            account,
+            name,
+            identity,
+            answer,
+        }),
+        last: false,
+    })
+}
+
+/// The check the locked pass would ask for, read from the current state:
+/// the claimed name on first contact, the known name on a new key.
+async fn needed(
+    engine: &Arc<Engine>,
+    envelope: &[u8],
+) -> Result<Option<(AccountId, Username, IdentityPublic)>, Error> {
+    if engine
+        .vault
+        .load(&records::seen::seen(&engine.vault, envelope))
+        .await?
+        .is_some()
+    {
+        return Ok(None);
+    }
+    let Ok(inbound) = InboundEnvelope::open(&engine.identity, envelope) else {
+        return Ok(None);
+    };
+    if engine.is_our_identity(inbound.sender()) {
+        return Ok(None);
+    }
+    // Thrown away: the locked pass decrypts again from the state it reads.
+    let plaintext = match decrypt(engine, &inbound, &mut Txn::new()).await {
+        Ok((plaintext, _)) => zeroize::Zeroizing::new(plaintext),
+        Err(Failure::Store(e)) => return Err(e),
+        Err(_) => return Ok(None),
+    };
+    let Ok(payload) = Payload::decode(&plaintext) else {
+        return Ok(None);
+    };
+    if payload.sender != *inbound.sender_address() {
+        return Ok(None);
+    }
+    let identity = inbound.sender().clone();
+    let account = payload.sender.account;
+    let claimed = payload.sender_username.clone();
+    Ok(match engine.contact_by_account(account.as_bytes()).await? {
+        None => Some((account, claimed, identity)),
+        Some(mut contact) => match contact.observe(&identity) {
+            Observation::NewlyChanged => {
+                let name = Username::parse_canonical(&contact.username).unwrap_or(claimed);
+                Some((account, name, identity))
+            }
+            Observation::Pinned | Observation::StillChanged => None,
+        },
+    })
+}
+
+/// What the relay's directory says about a claimed sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Directory {
+    /// `name` belongs to `account`, which publishes the sealing identity.
+    Confirms,
+    /// The name is unknown, belongs to another account, or that account
+    /// publishes another identity (or none).
+    Contradicts,
+}
+
+/// Asks the relay (`ResolveUsername`) whether `account` holds `name` and
+/// publishes `identity`. A plain directory read: it claims none of the
+/// sender's one-time prekeys. A failure to ask is [`Failure::Kept`].
+async fn directory_check(
+    engine: &Arc<Engine>,
+    account: AccountId,
+    name: &Username,
+    identity: &IdentityPublic,
+) -> Result<Directory, Failure> {
+    let response = engine
+        .request(Request::ResolveUsername {
+            username: name.clone(),
+        })
+        .await;
+    match response {
+        Ok(Response::Resolved {
+            account: listed,
+            identity: published,
+            ..
+        }) => {
+            let matches = listed == account
+                && published.is_some_and(|p| bool::from(p.as_slice().ct_eq(&identity.to_bytes())));
+            Ok(if matches {
+                Directory::Confirms
+            } else {
+                Directory::Contradicts
+            })
+        }
+        Ok(other) => Err(Failure::Kept(Rejected::anonymous(format!(
+            "the directory check got {} instead of Resolved",
+            other.kind()
+        )))),
+        Err(Error::Relay {
+            code: ErrorCode::UnknownUsername | ErrorCode::UnknownRecipient,
+            ..
+        }) => Ok(Directory::Contradicts),
+        Err(Error::Store(e)) => Err(Failure::Store(Error::Store(e))),
+        Err(e) => Err(Failure::Kept(Rejected::anonymous(format!(
+            "cannot check the sender with the directory now: {e}"
+        )))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The re-check under the lock: an answer is used only for the check it
+    //! was asked for; anything else plans again, then keeps the envelope.
+
+    use rand::rngs::OsRng;
+    use umbra_protocol::identity::IdentityKeyPair;
+
+    use super::*;
+
+    fn asked(
+        account: AccountId,
+        identity: &IdentityPublic,
+        answer: Result<Directory, String>,
+    ) -> Checked {
+        Checked {
+            answer: Some(Asked {
+                account,
+                name: Username::parse("alice").expect("valid name"),
+                identity: identity.clone(),
+                answer,
+            }),
+            last: false,
+        }
+    }
+
+    fn outcome(result: Result<Directory, Failure>) -> &'static str {
+        match result {
+            Ok(Directory::Confirms) => "confirms",
+            Ok(Directory::Contradicts) => "contradicts",
+            Err(Failure::Replan) => "replan",
+            Err(Failure::Kept(_)) => "kept",
+            Err(_) => "other",
+        }
+    }
+
+    #[test]
+    fn an_answer_is_used_only_for_the_check_it_was_asked_for() {
+        let account = AccountId::random(&mut OsRng);
+        let identity = IdentityKeyPair::generate(&mut OsRng).public();
+        let other_identity = IdentityKeyPair::generate(&mut OsRng).public();
+        let alice = Username::parse("alice").expect("valid name");
+        let carol = Username::parse("carol").expect("valid name");
+        let contradicted = asked(account, &identity, Ok(Directory::Contradicts));
+        assert_eq!(
+            outcome(contradicted.answer(account, &alice, &identity)),
+            "contradicts"
+        );
+        let confirmed = asked(account, &identity, Ok(Directory::Confirms));
+        assert_eq!(
+            outcome(confirmed.answer(account, &alice, &identity)),
+            "confirms"
+        );
+        // Another identity, name or account: the state changed in between.
+        assert_eq!(
+            outcome(confirmed.answer(account, &alice, &other_identity)),
+            "replan"
+        );
+        assert_eq!(
+            outcome(confirmed.answer(account, &carol, &identity)),
+            "replan"
+        );
+        let elsewhere = AccountId::random(&mut OsRng);
+        assert_eq!(
+            outcome(confirmed.answer(elsewhere, &alice, &identity)),
+            "replan"
+        );
+        assert_eq!(
+            outcome(Checked::default().answer(account, &alice, &identity)),
+            "replan"
+        );
+        // The relay could not be asked: a passing failure, kept.
+        let unreachable = asked(account, &identity, Err("timed out".into()));
+        assert_eq!(
+            outcome(unreachable.answer(account, &alice, &identity)),
+            "kept"
+        );
+    }
+
+    #[test]
+    fn once_the_attempts_are_used_up_a_changed_state_keeps_the_envelope() {
+        let account = AccountId::random(&mut OsRng);
+        let identity = IdentityKeyPair::generate(&mut OsRng).public();
+        let alice = Username::parse("alice").expect("valid name");
+        let last = Checked {
+            answer: None,
+            last: true,
+        };
+        assert_eq!(outcome(last.answer(account, &alice, &identity)), "kept");
+    }
+}
