@@ -40,7 +40,7 @@ use umbra_protocol::keys::SecretKey;
 use umbra_protocol::pairwise::{InboundEnvelope, PairwiseError, PairwiseMessage, PairwiseSession};
 use umbra_protocol::prekeys::PreKeyRef;
 use umbra_protocol::ratchet::RatchetError;
-use umbra_protocol::wire::Username;
+use umbra_protocol::wire::{DeviceId, Username};
 
 use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
 use crate::engine::{Engine, QueuedContent};
@@ -385,6 +385,17 @@ async fn accept(
         return Err(Failure::Rejected(Rejected::anonymous(
             "envelope claims to come from this device",
         )));
+    }
+    // This client keeps one session per contact account and answers on the
+    // contact's primary device (receipts, replies). A session accepted from
+    // another device would be stored beside the primary one and advanced
+    // separately from it, so one chain could encrypt twice under the same
+    // message key. Until accounts have several devices, refuse it here.
+    if inbound.sender_address().device != DeviceId::PRIMARY {
+        return Err(Failure::Rejected(Rejected::anonymous(format!(
+            "envelope from device {} of its account; this client talks to primary devices only",
+            inbound.sender_address().device.0
+        ))));
     }
     let (plaintext, mut record) = decrypt(engine, &inbound, txn).await?;
     let plaintext = zeroize::Zeroizing::new(plaintext);

@@ -211,6 +211,63 @@ fn texts(events: &[Event]) -> Vec<String> {
 }
 
 #[tokio::test]
+async fn a_session_from_a_secondary_device_is_refused_and_nothing_is_stored() {
+    let alice = Alice::new();
+    let bob = bob_knowing(&alice).await;
+    let bundle = last_resort_bundle(&bob).await;
+    let second = Address {
+        account: alice.account,
+        device: DeviceId(2),
+    };
+    let mut session = PairwiseSession::initiate(
+        &alice.identity,
+        &second,
+        &bundle,
+        &bob.me().address(),
+        &mut OsRng,
+    )
+    .expect("alice initiates from device 2");
+    let payload = Payload {
+        sender: second,
+        sender_username: Username::parse("alice").expect("valid name"),
+        content: Content::Text {
+            id: content::MessageId(MessageId::random(&mut OsRng).0),
+            body: "from my second device".to_owned(),
+            sent_at_ms: now_ms(),
+        },
+    }
+    .encode()
+    .expect("payload encodes");
+    let envelope = session
+        .seal_for(&alice.identity, &payload, &mut OsRng)
+        .expect("alice seals");
+    let processed = process(&bob, &envelope, now_ms()).await.unwrap();
+    assert!(
+        texts(&processed.events).is_empty(),
+        "{:?}",
+        processed.events
+    );
+    assert!(
+        processed.ack,
+        "it can never be opened by this client: acknowledged"
+    );
+    assert!(
+        processed.events.iter().any(
+            |e| matches!(e, Event::DecryptionFailed { reason, .. } if reason.contains("device 2"))
+        ),
+        "{:?}",
+        processed.events
+    );
+    for address in [second, alice.address()] {
+        let slot = records::session::slot(&bob.vault, &address, &alice.identity.public());
+        let stored = records::session::load(&bob.vault, &slot)
+            .await
+            .expect("read");
+        assert!(stored.is_none(), "no session may be stored for {address:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_replayed_last_resort_prekey_message_does_not_replace_the_session() {
     let alice = Alice::new();
     let bob = bob_knowing(&alice).await;
