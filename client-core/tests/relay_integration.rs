@@ -416,10 +416,13 @@ async fn a_duplicate_delivery_is_dropped() {
     offline.send_text("bob", "exactly once").await.unwrap();
     drop(offline);
     // Snapshot the outbox row, as a crash between the relay's acceptance and
-    // the local deletion would leave it.
+    // the local deletion would leave it, with the store's generation record
+    // of that moment (a lone older row would be refused as rolled back).
     let store: Arc<dyn ClientStore> = alice_store.clone();
     let rows = store.list(RecordKind::Outbox, &[]).await.unwrap();
     assert_eq!(rows.len(), 1);
+    let generation = store.list(RecordKind::Generation, &[]).await.unwrap();
+    assert_eq!(generation.len(), 1);
 
     let alice = Client::open(config(&relay.url(), &alice_store), "pw-of-test")
         .await
@@ -430,8 +433,10 @@ async fn a_duplicate_delivery_is_dropped() {
     store
         .apply(
             rows.into_iter()
-                .map(|r| WriteOp::Put {
-                    kind: RecordKind::Outbox,
+                .map(|r| (RecordKind::Outbox, r))
+                .chain(generation.into_iter().map(|r| (RecordKind::Generation, r)))
+                .map(|(kind, r)| WriteOp::Put {
+                    kind,
                     slot: r.slot,
                     sealed: r.sealed,
                 })

@@ -1,7 +1,7 @@
 //! The store header: the only unsealed bytes of a local store.
 //!
 //! Layout (52 bytes + the sealed check record):
-//! `magic "UMBRACS" (7) || version u8 = 2 || memory_kib u32be || iterations u32be ||
+//! `magic "UMBRACS" (7) || version u8 = 3 || memory_kib u32be || iterations u32be ||
 //! parallelism u32be || salt (16) || owner account id (16) || check (sealed record)`.
 //! The check is a record of kind `Check` sealed under the derived key; failing
 //! to open it means the password is wrong (or the header was altered: a changed
@@ -30,9 +30,11 @@ use crate::consts::{MAX_KDF_ITERATIONS, MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM}
 const MAGIC: &[u8; 7] = b"UMBRACS";
 /// The store format version, also the first byte of every record's
 /// associated data. 2: session records are `SessionRecordPickle` bytes and
-/// history entries a versioned stored form (docs/PROTOCOL.md §12.9); a
-/// format-1 store is refused with [`StoreError::OlderFormat`] (no migration).
-pub(crate) const STORE_FORMAT_VERSION: u8 = 2;
+/// history entries a versioned stored form; 3: every record carries its
+/// write transaction's generation, and the `Generation` record guards
+/// against rolled-back records (docs/PROTOCOL.md §12.9); an older store is
+/// refused with [`StoreError::OlderFormat`] (no migration).
+pub(crate) const STORE_FORMAT_VERSION: u8 = 3;
 const FIXED_LEN: usize = 7 + 1 + 4 + 4 + 4 + SALT_LEN + 16;
 
 /// A parsed header.
@@ -141,13 +143,16 @@ mod tests {
         bytes[7] = STORE_FORMAT_VERSION - 1;
         match StoreHeader::decode(&bytes) {
             Err(StoreError::OlderFormat { found, supported }) => {
-                assert_eq!((found, supported), (1, STORE_FORMAT_VERSION));
+                assert_eq!(
+                    (found, supported),
+                    (STORE_FORMAT_VERSION - 1, STORE_FORMAT_VERSION)
+                );
             }
             other => panic!("an older store must be refused as such, got {other:?}"),
         }
         let message = StoreHeader::decode(&bytes).unwrap_err().to_string();
         assert!(
-            message.contains("older umbra (store format 1)"),
+            message.contains("older umbra (store format 2)"),
             "{message}"
         );
         bytes[7] = STORE_FORMAT_VERSION + 1;

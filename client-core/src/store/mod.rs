@@ -19,12 +19,15 @@
 //! half of a [`WriteOp`] batch.
 
 mod dir_lock;
+mod generation;
 mod header;
 mod memory;
 mod sqlite;
 mod store_key;
 mod vault;
 
+#[cfg(test)]
+mod rollback_tests;
 #[cfg(test)]
 mod tests;
 
@@ -87,6 +90,10 @@ pub enum RecordKind {
     /// claiming it (slot: HMAC of the username). Replaces `ContactName`,
     /// which is still read from older stores.
     NameBinding = 18,
+    /// The store-wide generation counter and the generation each guarded
+    /// record (session, outbox entry, one-time prekey) must carry
+    /// (singleton; rewritten by every write transaction).
+    Generation = 19,
 }
 
 impl RecordKind {
@@ -116,6 +123,7 @@ impl RecordKind {
             16 => Self::MessageIndex,
             17 => Self::KeptDelivery,
             18 => Self::NameBinding,
+            19 => Self::Generation,
             _ => return None,
         })
     }
@@ -205,6 +213,17 @@ pub enum StoreError {
     /// record, or moved to a different slot.
     #[error("a stored {kind:?} record failed authentication (modified, swapped or moved)")]
     Tampered {
+        /// Which kind of record.
+        kind: RecordKind,
+    },
+    /// A record opened, but it is not the one the store last wrote there:
+    /// an older sealed copy was put back (or a deleted one restored, or the
+    /// current one removed) by someone who could write the data directory.
+    #[error(
+        "a stored {kind:?} record is an older copy than the store last wrote (rolled back \
+         or removed outside umbra); refusing it so no message key is reused"
+    )]
+    RolledBack {
         /// Which kind of record.
         kind: RecordKind,
     },

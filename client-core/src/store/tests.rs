@@ -458,14 +458,20 @@ async fn a_store_of_an_older_format_is_refused_by_name_before_anything_is_read()
     )
     .await;
     drop(vault);
-    // What an umbra of store format 1 wrote: the same header, version 1.
+    // What an older umbra wrote: the same header, an older version.
     let mut header = backend.read_header().await.unwrap().unwrap();
     assert_eq!(header[7], header::STORE_FORMAT_VERSION);
-    header[7] = 1;
+    header[7] = header::STORE_FORMAT_VERSION - 1;
     backend.write_header(&header).await.unwrap();
     match Vault::unlock(backend.clone(), PASSWORD).await {
         Err(StoreError::OlderFormat { found, supported }) => {
-            assert_eq!((found, supported), (1, header::STORE_FORMAT_VERSION));
+            assert_eq!(
+                (found, supported),
+                (
+                    header::STORE_FORMAT_VERSION - 1,
+                    header::STORE_FORMAT_VERSION
+                )
+            );
         }
         other => panic!("expected OlderFormat, got {other:?}"),
     }

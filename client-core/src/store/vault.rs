@@ -2,10 +2,16 @@
 //!
 //! Every value is postcard-encoded, then sealed with XChaCha20-Poly1305 under
 //! the record key, a fresh random 24-byte nonce, and associated data
-//! `STORE_FORMAT_VERSION (1) || kind (1) || owner account id (16) || slot`.
+//! `STORE_FORMAT_VERSION (1) || kind (1) || owner account id (16) ||
+//! generation u64be (8) || slot`; the sealed bytes are
+//! `generation u64be || nonce || ciphertext`.
 //! Binding the kind and slot means a record copied over another record, or
 //! moved to another slot, fails to open ([`StoreError::Tampered`]); binding
 //! the owner means a record from another account's store fails too.
+//! Binding the generation (the write transaction's number, generation.rs)
+//! lets a guarded record put back from an older write be refused
+//! ([`StoreError::RolledBack`]): reads and commits are serialised by one
+//! lock, so the in-memory index always matches what the backend holds.
 //! Slots that would reveal a name are `HMAC-SHA256(slot_key, kind || name)`.
 //! Session records are the exception to "postcard-encoded": their value is
 //! the protocol crate's versioned `SessionRecordPickle` bytes
@@ -15,6 +21,7 @@
 //! random and 192-bit, so accidental reuse is negligible), or return a value
 //! whose tag did not verify.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -24,14 +31,17 @@ use rand::{CryptoRng, RngCore};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::Sha256;
+use tokio::sync::RwLock;
 use umbra_protocol::wire::AccountId;
 use zeroize::Zeroizing;
 
+use super::generation::{GenerationIndex, StoredIndex};
 use super::header::{StoreHeader, STORE_FORMAT_VERSION};
 use super::store_key::{KdfParams, StoreKeys, SALT_LEN};
 use super::{ClientStore, RecordKind, StoreError, WriteOp};
 
 const NONCE_LEN: usize = 24;
+const GENERATION_LEN: usize = 8;
 const CHECK_PLAINTEXT: &[u8] = b"umbra client store check v1";
 
 /// An unlocked store: a backend plus the keys that open its records.
@@ -39,6 +49,12 @@ pub(crate) struct Vault {
     backend: Arc<dyn ClientStore>,
     keys: StoreKeys,
     owner: AccountId,
+    /// What the backend last committed; write-locked across each commit
+    /// and read-locked across each read, so a read never sees a row newer
+    /// or older than the index it is checked against.
+    index: RwLock<GenerationIndex>,
+    /// The next transaction's generation (above every committed one).
+    next_generation: AtomicU64,
 }
 
 impl std::fmt::Debug for Vault {
@@ -53,6 +69,8 @@ impl std::fmt::Debug for Vault {
 #[derive(Debug, Default)]
 pub(crate) struct Txn {
     ops: Vec<WriteOp>,
+    /// Taken from the vault's counter by the first record sealed into it.
+    generation: Option<u64>,
 }
 
 impl Txn {
@@ -80,8 +98,10 @@ impl Vault {
             backend,
             keys,
             owner,
+            index: RwLock::new(GenerationIndex::default()),
+            next_generation: AtomicU64::new(1),
         };
-        let check = vault.seal_bytes(RecordKind::Check, &[], CHECK_PLAINTEXT, rng)?;
+        let check = vault.seal_bytes(RecordKind::Check, &[], 0, CHECK_PLAINTEXT, rng)?;
         let header = StoreHeader {
             params,
             salt,
@@ -103,15 +123,27 @@ impl Vault {
             .ok_or(StoreError::NotInitialized)?;
         let header = StoreHeader::decode(&header)?;
         let keys = StoreKeys::derive(password, &header.salt, header.params)?;
-        let vault = Self {
+        let mut vault = Self {
             backend,
             keys,
             owner: header.owner,
+            index: RwLock::new(GenerationIndex::default()),
+            next_generation: AtomicU64::new(1),
         };
         match vault.open_bytes(RecordKind::Check, &[], &header.check) {
-            Ok(check) if check.as_slice() == CHECK_PLAINTEXT => Ok(vault),
-            _ => Err(StoreError::WrongPassword),
+            Ok((_, check)) if check.as_slice() == CHECK_PLAINTEXT => {}
+            _ => return Err(StoreError::WrongPassword),
         }
+        // Read once here, so no later read needs another round trip. A
+        // missing index is an empty one: then any guarded record present
+        // is refused when read.
+        if let Some(sealed) = vault.backend.get(RecordKind::Generation, &[]).await? {
+            let stored: StoredIndex = vault.open_value(RecordKind::Generation, &[], &sealed)?.1;
+            let index = GenerationIndex::from_stored(stored)?;
+            vault.next_generation = AtomicU64::new(index.generation.saturating_add(1));
+            vault.index = RwLock::new(index);
+        }
+        Ok(vault)
     }
 
     /// Whether the backend holds an initialised store.
@@ -145,13 +177,20 @@ impl Vault {
         slot
     }
 
-    fn associated_data(&self, kind: RecordKind, slot: &[u8]) -> Vec<u8> {
-        let mut ad = Vec::with_capacity(2 + 16 + slot.len());
+    fn associated_data(&self, kind: RecordKind, slot: &[u8], generation: u64) -> Vec<u8> {
+        let mut ad = Vec::with_capacity(2 + 16 + GENERATION_LEN + slot.len());
         ad.push(STORE_FORMAT_VERSION);
         ad.push(kind.as_u8());
         ad.extend_from_slice(self.owner.as_bytes());
+        ad.extend_from_slice(&generation.to_be_bytes());
         ad.extend_from_slice(slot);
         ad
+    }
+
+    /// The generation of the transaction `txn` will be (taken on first use).
+    fn txn_generation(&self, txn: &mut Txn) -> u64 {
+        *txn.generation
+            .get_or_insert_with(|| self.next_generation.fetch_add(1, Ordering::SeqCst))
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {
@@ -162,12 +201,13 @@ impl Vault {
         &self,
         kind: RecordKind,
         slot: &[u8],
+        generation: u64,
         plaintext: &[u8],
         rng: &mut R,
     ) -> Result<Vec<u8>, StoreError> {
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill_bytes(&mut nonce);
-        let ad = self.associated_data(kind, slot);
+        let ad = self.associated_data(kind, slot, generation);
         let ciphertext = self
             .cipher()
             .encrypt(
@@ -178,23 +218,29 @@ impl Vault {
                 },
             )
             .map_err(|_| StoreError::Kdf("record encryption failed".into()))?;
-        let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+        let mut out = Vec::with_capacity(GENERATION_LEN + NONCE_LEN + ciphertext.len());
+        out.extend_from_slice(&generation.to_be_bytes());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ciphertext);
         Ok(out)
     }
 
+    /// Opens a sealed record: its (now authenticated) generation and plaintext.
     fn open_bytes(
         &self,
         kind: RecordKind,
         slot: &[u8],
         sealed: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-        if sealed.len() < NONCE_LEN {
+    ) -> Result<(u64, Zeroizing<Vec<u8>>), StoreError> {
+        if sealed.len() < GENERATION_LEN + NONCE_LEN {
             return Err(StoreError::Tampered { kind });
         }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let ad = self.associated_data(kind, slot);
+        let (generation, rest) = sealed.split_at(GENERATION_LEN);
+        let mut g = [0u8; GENERATION_LEN];
+        g.copy_from_slice(generation);
+        let generation = u64::from_be_bytes(g);
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let ad = self.associated_data(kind, slot, generation);
         self.cipher()
             .decrypt(
                 XNonce::from_slice(nonce),
@@ -203,7 +249,7 @@ impl Vault {
                     aad: &ad,
                 },
             )
-            .map(Zeroizing::new)
+            .map(|plain| (generation, Zeroizing::new(plain)))
             .map_err(|_| StoreError::Tampered { kind })
     }
 
@@ -212,9 +258,11 @@ impl Vault {
         kind: RecordKind,
         slot: &[u8],
         sealed: &[u8],
-    ) -> Result<T, StoreError> {
-        let plain = self.open_bytes(kind, slot, sealed)?;
-        postcard::from_bytes(&plain).map_err(|source| StoreError::Corrupt { kind, source })
+    ) -> Result<(u64, T), StoreError> {
+        let (generation, plain) = self.open_bytes(kind, slot, sealed)?;
+        let value =
+            postcard::from_bytes(&plain).map_err(|source| StoreError::Corrupt { kind, source })?;
+        Ok((generation, value))
     }
 
     /// Reads and opens one record.
@@ -223,9 +271,14 @@ impl Vault {
         kind: RecordKind,
         slot: &[u8],
     ) -> Result<Option<T>, StoreError> {
+        let index = self.index.read().await;
         match self.backend.get(kind, slot).await? {
-            Some(sealed) => self.open_value(kind, slot, &sealed).map(Some),
-            None => Ok(None),
+            Some(sealed) => {
+                let (generation, value) = self.open_value(kind, slot, &sealed)?;
+                index.check(kind, slot, Some(generation))?;
+                Ok(Some(value))
+            }
+            None => index.check(kind, slot, None).map(|()| None),
         }
     }
 
@@ -235,11 +288,15 @@ impl Vault {
         kind: RecordKind,
         prefix: &[u8],
     ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+        let index = self.index.read().await;
         let rows = self.backend.list(kind, prefix).await?;
-        rows.into_iter()
+        let slots: Vec<&[u8]> = rows.iter().map(|row| row.slot.as_slice()).collect();
+        index.check_none_missing(kind, prefix, &slots)?;
+        rows.iter()
             .map(|row| {
-                let value = self.open_value(kind, &row.slot, &row.sealed)?;
-                Ok((row.slot, value))
+                let (generation, value) = self.open_value(kind, &row.slot, &row.sealed)?;
+                index.check(kind, &row.slot, Some(generation))?;
+                Ok((row.slot.clone(), value))
             })
             .collect()
     }
@@ -251,9 +308,14 @@ impl Vault {
         kind: RecordKind,
         slot: &[u8],
     ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        let index = self.index.read().await;
         match self.backend.get(kind, slot).await? {
-            Some(sealed) => self.open_bytes(kind, slot, &sealed).map(Some),
-            None => Ok(None),
+            Some(sealed) => {
+                let (generation, plain) = self.open_bytes(kind, slot, &sealed)?;
+                index.check(kind, slot, Some(generation))?;
+                Ok(Some(plain))
+            }
+            None => index.check(kind, slot, None).map(|()| None),
         }
     }
 
@@ -266,7 +328,8 @@ impl Vault {
         plain: &[u8],
         rng: &mut R,
     ) -> Result<(), StoreError> {
-        let sealed = self.seal_bytes(kind, &slot, plain, rng)?;
+        let generation = self.txn_generation(txn);
+        let sealed = self.seal_bytes(kind, &slot, generation, plain, rng)?;
         txn.ops.push(WriteOp::Put { kind, slot, sealed });
         Ok(())
     }
@@ -283,7 +346,8 @@ impl Vault {
         let plain = Zeroizing::new(
             postcard::to_stdvec(value).map_err(|source| StoreError::Corrupt { kind, source })?,
         );
-        let sealed = self.seal_bytes(kind, &slot, &plain, rng)?;
+        let generation = self.txn_generation(txn);
+        let sealed = self.seal_bytes(kind, &slot, generation, &plain, rng)?;
         txn.ops.push(WriteOp::Put { kind, slot, sealed });
         Ok(())
     }
@@ -293,11 +357,36 @@ impl Vault {
         txn.ops.push(WriteOp::Delete { kind, slot });
     }
 
-    /// Applies `txn` atomically.
-    pub(crate) async fn commit(&self, txn: Txn) -> Result<(), StoreError> {
+    /// Applies `txn` atomically, with the rewritten `Generation` record in
+    /// the same batch; the in-memory index changes only once it committed.
+    pub(crate) async fn commit(&self, mut txn: Txn) -> Result<(), StoreError> {
         if txn.ops.is_empty() {
             return Ok(());
         }
-        self.backend.apply(txn.ops).await
+        let generation = self.txn_generation(&mut txn);
+        let mut index = self.index.write().await;
+        let next = index.after(generation, &txn.ops);
+        let plain = Zeroizing::new(postcard::to_stdvec(&next.to_stored()).map_err(|source| {
+            StoreError::Corrupt {
+                kind: RecordKind::Generation,
+                source,
+            }
+        })?);
+        let sealed = self.seal_bytes(
+            RecordKind::Generation,
+            &[],
+            generation,
+            &plain,
+            &mut rand::rngs::OsRng,
+        )?;
+        let mut ops = txn.ops;
+        ops.push(WriteOp::Put {
+            kind: RecordKind::Generation,
+            slot: Vec::new(),
+            sealed,
+        });
+        self.backend.apply(ops).await?;
+        *index = next;
+        Ok(())
     }
 }
