@@ -31,11 +31,19 @@ pub(crate) use umbra_protocol::consts::RELAY_MESSAGE_LIFETIME;
 /// lifetime, and deleting the key earlier loses that message.
 pub(crate) const REPLACED_SIGNED_PREKEY_RETENTION: Duration = RELAY_MESSAGE_LIFETIME;
 
-/// A "seen" marker (SHA-256 of a processed envelope) is pruned once the
-/// relay would have expired that envelope: it can no longer be redelivered,
-/// and a replay of it by a hostile relay is still refused by the ratchet
-/// (its key is used up) and by the message-id index.
-pub(crate) const SEEN_MARKER_LIFETIME: Duration = RELAY_MESSAGE_LIFETIME;
+/// A "seen" marker (SHA-256 of a processed envelope, dated by the local
+/// clock when it was processed) is pruned after this long. An honest relay
+/// has expired the envelope by then; a hostile relay replaying it later must
+/// meet a client that can no longer open it either, and a pre-key message
+/// can be opened as long as the signed prekey it names is kept: up to one
+/// rotation interval in use, then [`REPLACED_SIGNED_PREKEY_RETENTION`] after
+/// its replacement. So a marker outlives that, plus a day for clock skew,
+/// not just the relay's message lifetime.
+pub(crate) const SEEN_MARKER_LIFETIME: Duration = Duration::from_secs(
+    REPLACED_SIGNED_PREKEY_RETENTION.as_secs()
+        + umbra_protocol::prekeys::SIGNED_PREKEY_ROTATION_SECS
+        + DAY_SECS,
+);
 
 /// A delivery that failed for a reason that may be local (network, rate
 /// limit, a missing session or prekey) is kept unacknowledged and retried on

@@ -225,7 +225,7 @@ async fn locked(
     let mut txn = Txn::new();
     engine
         .vault
-        .save(&mut txn, seen_slot.clone(), &received_at_ms)?;
+        .save(&mut txn, seen_slot.clone(), &engine.clock.now_ms())?;
     kept.forget(engine, &mut txn);
     let processed = match accept(engine, envelope, received_at_ms, checked, &mut txn).await {
         Ok(events) => {
@@ -237,23 +237,20 @@ async fn locked(
         Err(Failure::Store(e)) => return Err(e),
         Err(Failure::Replan) => return Ok(None),
         Err(Failure::Duplicate) => {
-            keep::finish(engine, &kept, seen_slot, received_at_ms).await?;
+            keep::finish(engine, &kept, seen_slot).await?;
             tracing::debug!("duplicate message dropped");
             Processed::acked(Vec::new())
         }
         Err(Failure::Rejected(rejected)) => {
             // Only the seen marker: nothing of the rejected envelope is kept.
-            keep::finish(engine, &kept, seen_slot, received_at_ms).await?;
+            keep::finish(engine, &kept, seen_slot).await?;
             tracing::debug!(reason = %rejected.reason, "delivery rejected");
             Processed::acked(vec![Event::DecryptionFailed {
                 from: rejected.from,
                 reason: rejected.reason,
             }])
         }
-        Err(Failure::Kept(rejected)) => {
-            kept.retry_or_give_up(engine, seen_slot, received_at_ms, rejected)
-                .await?
-        }
+        Err(Failure::Kept(rejected)) => kept.retry_or_give_up(engine, seen_slot, rejected).await?,
     };
     Ok(Some(processed))
 }

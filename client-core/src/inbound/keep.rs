@@ -8,9 +8,10 @@
 //! [`KEPT_DELIVERY_MIN_AGE`] old, it is given up: marked seen, acknowledged,
 //! and reported as lost, so one bad envelope cannot be retried forever.
 //!
-//! Seen markers and kept-delivery records older than the relay's message
-//! lifetime are pruned ([`prune_markers`]): the envelope they describe is
-//! gone from the relay by then.
+//! Seen markers (dated by the local clock, never by the relay's timestamp,
+//! which a hostile relay could set to 0 to get a marker pruned and then
+//! replay its envelope) are pruned after [`SEEN_MARKER_LIFETIME`], and
+//! kept-delivery records after the same time ([`prune_markers`]).
 //!
 //! Must never: give a delivery up before both limits are reached, or keep a
 //! record for an envelope that was acknowledged.
@@ -71,7 +72,6 @@ impl Kept {
         self,
         engine: &Engine,
         seen_slot: Slot<records::seen::Seen>,
-        received_at_ms: u64,
         rejected: Rejected,
     ) -> Result<Processed, Error> {
         let now = engine.clock.now_ms();
@@ -86,7 +86,7 @@ impl Kept {
             },
         };
         if record.exhausted(now) {
-            finish(engine, &self, seen_slot, received_at_ms).await?;
+            finish(engine, &self, seen_slot).await?;
             tracing::warn!(reason = %rejected.reason, "kept delivery given up");
             let hours = now.saturating_sub(record.first_failed_at_ms) / 3_600_000;
             return Ok(Processed::acked(vec![Event::DecryptionFailed {
@@ -115,15 +115,16 @@ impl Kept {
 }
 
 /// Settles a delivery that will not be applied: only its seen marker is
-/// committed (and its kept record deleted).
+/// committed (and its kept record deleted), dated by the local clock.
 pub(super) async fn finish(
     engine: &Engine,
     kept: &Kept,
     seen_slot: Slot<records::seen::Seen>,
-    received_at_ms: u64,
 ) -> Result<(), Error> {
     let mut txn = Txn::new();
-    engine.vault.save(&mut txn, seen_slot, &received_at_ms)?;
+    engine
+        .vault
+        .save(&mut txn, seen_slot, &engine.clock.now_ms())?;
     kept.forget(engine, &mut txn);
     engine.vault.commit(txn).await?;
     Ok(())
@@ -139,12 +140,12 @@ pub(crate) async fn prune_markers(engine: &Arc<Engine>) -> Result<(), Error> {
         .saturating_sub(millis(SEEN_MARKER_LIFETIME));
     let mut txn = Txn::new();
     let mut pruned = 0usize;
-    for (slot, received_at_ms) in engine
+    for (slot, seen_at_ms) in engine
         .vault
         .load_all(&Prefix::<records::seen::Seen>::all())
         .await?
     {
-        if received_at_ms < cutoff {
+        if seen_at_ms < cutoff {
             engine.vault.remove(&mut txn, slot);
             pruned += 1;
         }

@@ -187,3 +187,33 @@ async fn markers_are_pruned_once_the_relay_would_have_expired_their_envelopes() 
     assert_eq!(kept(&bob, &stuck).await, None, "its envelope expired too");
     assert!(seen(&bob, &recent).await, "a recent marker stays");
 }
+
+#[tokio::test]
+async fn a_relay_timestamp_cannot_age_a_seen_marker_out() {
+    let alice = Alice::new();
+    let bob = bob_knowing(&alice).await;
+    // One envelope that is rejected (junk) and one that is applied (a
+    // genuine first message): their markers are written by different paths.
+    let junk = vec![3u8; 200];
+    let bundle = last_resort_bundle(&bob).await;
+    let mut session = alice.initiate(&bob, &bundle);
+    let genuine = alice.seal(&mut session, "hello");
+    // A hostile relay says both were accepted at the epoch.
+    for envelope in [&junk, &genuine] {
+        assert!(process(&bob, envelope, 0).await.unwrap().ack);
+    }
+    prune_markers(&bob).await.unwrap();
+    for envelope in [&junk, &genuine] {
+        assert!(
+            seen(&bob, envelope).await,
+            "the marker is dated by our clock"
+        );
+    }
+    // They go only once our own clock has passed the marker lifetime.
+    bob.clock
+        .advance(SEEN_MARKER_LIFETIME + Duration::from_secs(60));
+    prune_markers(&bob).await.unwrap();
+    for envelope in [&junk, &genuine] {
+        assert!(!seen(&bob, envelope).await);
+    }
+}
