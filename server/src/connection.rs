@@ -25,7 +25,7 @@ use umbra_protocol::wire::{
 };
 
 use crate::app::AppState;
-use crate::commands::{self, After, Session};
+use crate::commands::{self, After, ConnectionAuth};
 use crate::delivery;
 use crate::hub::{Control, Registration};
 use crate::metrics::Metrics;
@@ -48,7 +48,7 @@ pub async fn serve(socket: WebSocket, state: AppState, peer: SocketAddr) {
     let (outbox, outbox_rx) = mpsc::channel(OUTBOX_CAPACITY);
     let writer = tokio::spawn(write_loop(sink, outbox_rx, state.clone()));
 
-    let mut session = Session {
+    let mut auth = ConnectionAuth {
         connection,
         peer: peer.ip(),
         authenticated: None,
@@ -60,10 +60,10 @@ pub async fn serve(socket: WebSocket, state: AppState, peer: SocketAddr) {
         registration: None,
         delivery: None,
     };
-    conn.run(stream, &mut session).await;
+    conn.run(stream, &mut auth).await;
 
-    if let Some(auth) = session.authenticated {
-        state.hub.unregister(auth.address, connection);
+    if let Some(authed) = auth.authenticated {
+        state.hub.unregister(authed.address, connection);
     }
     if let Some(task) = conn.delivery.take() {
         task.abort();
@@ -125,7 +125,7 @@ impl Connection {
     async fn run(
         &mut self,
         mut stream: futures_util::stream::SplitStream<WebSocket>,
-        session: &mut Session,
+        auth: &mut ConnectionAuth,
     ) {
         let limits = self.state.limits.clone();
         let mut shutdown = self.state.shutdown_signal();
@@ -176,7 +176,7 @@ impl Connection {
                         }
                     };
                     idle_deadline = Instant::now() + limits.idle_timeout;
-                    if let Some(stop) = self.on_message(message, session).await {
+                    if let Some(stop) = self.on_message(message, auth).await {
                         break stop;
                     }
                 }
@@ -206,11 +206,11 @@ impl Connection {
     }
 
     /// Handles one WebSocket message; `Some` means the connection must stop.
-    async fn on_message(&mut self, message: Message, session: &mut Session) -> Option<Stop> {
+    async fn on_message(&mut self, message: Message, auth: &mut ConnectionAuth) -> Option<Stop> {
         match message {
             Message::Binary(bytes) => {
                 Metrics::inc(&self.state.metrics.frames_in);
-                self.on_binary(&bytes, session).await
+                self.on_binary(&bytes, auth).await
             }
             Message::Text(_) => {
                 Metrics::inc(&self.state.metrics.bad_frames);
@@ -226,7 +226,7 @@ impl Connection {
     }
 
     /// Handles one binary message; `Some` means the connection must stop.
-    async fn on_binary(&mut self, bytes: &[u8], session: &mut Session) -> Option<Stop> {
+    async fn on_binary(&mut self, bytes: &[u8], auth: &mut ConnectionAuth) -> Option<Stop> {
         let max = self.state.limits.max_frame_bytes;
         if bytes.len() > max {
             Metrics::inc(&self.state.metrics.bad_frames);
@@ -256,7 +256,7 @@ impl Connection {
             return None;
         }
         tracing::trace!(kind = frame.request.kind(), "request");
-        let reply = commands::handle(&self.state, session, frame.request).await;
+        let reply = commands::handle(&self.state, auth, frame.request).await;
         if !self.reply(request_id, reply.response).await {
             return Some(Stop::Quiet);
         }

@@ -1,0 +1,36 @@
+//! Account changes by their owner: rename and deletion.
+//!
+//! Must never: act on an account other than the authenticated one, or log
+//! the old or new username.
+
+use umbra_protocol::wire::{Address, ErrorCode, Response, Username};
+
+use super::{ConnectionAuth, Handled};
+use crate::app::AppState;
+
+/// Renames the account; answers with the new name and the published identity.
+pub(super) async fn rename(state: &AppState, me: Address, new_username: Username) -> Handled {
+    state
+        .store
+        .rename_account(me.account, &new_username)
+        .await?;
+    let identity = state.store.published_identity(me).await?;
+    Ok(Response::Resolved {
+        username: new_username,
+        account: me.account,
+        identity,
+    })
+}
+
+/// Deletes the account and everything stored for it, and closes its other
+/// connections. The caller hangs up after the reply.
+pub(super) async fn delete(state: &AppState, conn: &ConnectionAuth, me: Address) -> Handled {
+    state.store.delete_account(me.account).await?;
+    state.hub.close_account(
+        me.account,
+        Some(conn.connection),
+        ErrorCode::TokenExpired,
+        "account deleted",
+    );
+    Ok(Response::Ok)
+}

@@ -1,0 +1,103 @@
+//! Store-and-forward: queuing sealed envelopes, acknowledging them, and
+//! forwarding ephemeral frames to whoever is online.
+//!
+//! Must never: answer a Send before its batch has committed, log envelope
+//! bytes or a sender next to a recipient, or reveal through an ephemeral
+//! reply whether the recipient is online.
+
+use std::sync::atomic::Ordering;
+
+use umbra_protocol::wire::{Address, DeviceId, ErrorCode, OutgoingEnvelope, Response, SendOutcome};
+
+use super::{Handled, Refusal};
+use crate::app::AppState;
+use crate::auth::tokens::unix_now;
+use crate::metrics::Metrics;
+use crate::store::{EnqueueRejection, NewMessage};
+
+/// Queues a batch; each envelope gets its own outcome, in order.
+pub(super) async fn send(state: &AppState, messages: Vec<OutgoingEnvelope>) -> Handled {
+    let now = unix_now();
+    let expires_at = now.saturating_add(state.limits.message_ttl.as_secs());
+    let mut results: Vec<Option<SendOutcome>> = Vec::with_capacity(messages.len());
+    let mut batch = Vec::with_capacity(messages.len());
+    for message in messages {
+        let refusal = if message.envelope.len() > state.limits.max_envelope_bytes {
+            Some(ErrorCode::EnvelopeTooLarge)
+        } else if message.to.device != DeviceId::PRIMARY {
+            // One device per account until multi-device lands.
+            Some(ErrorCode::UnknownRecipient)
+        } else {
+            None
+        };
+        match refusal {
+            Some(code) => results.push(Some(SendOutcome::Rejected { code })),
+            None => {
+                results.push(None);
+                batch.push(NewMessage {
+                    recipient: message.to,
+                    envelope: message.envelope,
+                    received_at: now,
+                    expires_at,
+                });
+            }
+        }
+    }
+    let expected = batch.len();
+    let outcomes = if batch.is_empty() {
+        Vec::new()
+    } else {
+        let outcomes = state.enqueue(batch).await?;
+        if outcomes.len() != expected {
+            return Err(Refusal::internal(
+                "store returned the wrong number of enqueue outcomes",
+            ));
+        }
+        outcomes
+    };
+    let mut outcomes = outcomes.into_iter();
+    let mut accepted = 0u64;
+    let results = results
+        .into_iter()
+        .map(|slot| match slot {
+            Some(done) => done,
+            None => match outcomes.next() {
+                Some(Ok(seq)) => {
+                    accepted += 1;
+                    SendOutcome::Accepted { seq }
+                }
+                Some(Err(EnqueueRejection::QueueFull)) => SendOutcome::Rejected {
+                    code: ErrorCode::QueueFull,
+                },
+                Some(Err(EnqueueRejection::UnknownRecipient)) | None => SendOutcome::Rejected {
+                    code: ErrorCode::UnknownRecipient,
+                },
+            },
+        })
+        .collect();
+    state
+        .metrics
+        .messages_relayed
+        .fetch_add(accepted, Ordering::Relaxed);
+    Ok(Response::SendResult { results })
+}
+
+/// Deletes delivered messages from this device's queue.
+pub(super) async fn ack(state: &AppState, me: Address, seqs: &[u64]) -> Handled {
+    let started = std::time::Instant::now();
+    let acked = state.store.ack(me, seqs).await;
+    state.metrics.store_latency.observe(started.elapsed());
+    let n = acked?;
+    state.metrics.messages_acked.fetch_add(n, Ordering::Relaxed);
+    Ok(Response::Ok)
+}
+
+/// Forwards an ephemeral frame to the recipient's live connection, if any.
+pub(super) fn ephemeral(state: &AppState, to: Address, payload: Vec<u8>) -> Response {
+    if state.hub.send_ephemeral(to, payload) {
+        Metrics::inc(&state.metrics.ephemeral_forwarded);
+    }
+    // The same answer whether or not it was delivered: presence is not
+    // revealed through this reply.
+    Response::Ok
+}

@@ -1,0 +1,327 @@
+//! Request → action: what the relay does for each client request on one
+//! connection, and what the connection must do afterwards.
+//!
+//! This is the relay's policy, one file per area: [`auth`] (OPAQUE
+//! registration and login, tokens, logout), [`directory`] (published keys,
+//! one-time prekeys, bundles, username lookups), [`messaging`] (send, ack,
+//! ephemeral frames) and [`account`] (rename, deletion). Handlers return
+//! `Result<Response, Refusal>`; a [`Refusal`] is the one way to answer with
+//! an error, so store and OPAQUE failures propagate with `?` and are logged
+//! in one place. Transport concerns (reading, writing, pings, closing) live
+//! in `connection`; storage in `store`.
+//!
+//! Must never: reveal during login whether a username exists; answer a Send
+//! before its batch has committed; log envelope bytes, tokens, passwords,
+//! usernames or a sender next to a recipient; send a store error's text to
+//! a client.
+
+pub mod account;
+pub mod auth;
+pub mod directory;
+pub mod messaging;
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use umbra_protocol::wire::{Address, ErrorCode, Request, Response};
+
+use crate::app::AppState;
+use crate::auth::opaque::OpaqueError;
+use crate::auth::tokens::TokenHash;
+use crate::directory::DirectoryError;
+use crate::metrics::Metrics;
+use crate::rate_limit::RetryAfter;
+use crate::store::group_commit::GroupCommitError;
+use crate::store::StoreError;
+
+pub use auth::{PendingLogin, PendingRegistration, UNKNOWN_USER_CREDENTIAL_PREFIX};
+
+/// The authentication state of one connection (not to be confused with a
+/// ratchet session, which the relay never sees).
+#[derive(Debug)]
+pub struct ConnectionAuth {
+    /// The connection's id in the hub.
+    pub connection: u64,
+    /// The client's IP, for rate limits.
+    pub peer: IpAddr,
+    /// Set once `Authenticate` succeeded.
+    pub authenticated: Option<Authenticated>,
+}
+
+/// What an authenticated connection acts as.
+#[derive(Debug, Clone, Copy)]
+pub struct Authenticated {
+    /// The device.
+    pub address: Address,
+    /// The token it presented (hash), for `Logout`.
+    pub token: TokenHash,
+}
+
+/// What the connection does after sending the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// Keep reading.
+    Continue,
+    /// Register with the hub and start delivery for this address.
+    StartDelivery(Address),
+    /// Close the connection without a `Closing` frame (the reply said it all).
+    Hangup,
+}
+
+/// The reply to one request and what follows it.
+#[derive(Debug)]
+pub struct Reply {
+    /// Sent back with the request's id.
+    pub response: Response,
+    /// What the connection does next.
+    pub after: After,
+}
+
+impl Reply {
+    fn then(response: Response, after: After) -> Self {
+        Reply { response, after }
+    }
+}
+
+impl From<Response> for Reply {
+    fn from(response: Response) -> Self {
+        Reply::then(response, After::Continue)
+    }
+}
+
+/// Why a request was refused: the error code and reason the client sees,
+/// and for relay-side failures the cause, which is logged and never sent.
+#[derive(Debug)]
+pub struct Refusal {
+    code: ErrorCode,
+    reason: Cow<'static, str>,
+    retry_after_secs: Option<u32>,
+    /// Only for `Internal`: what failed, for the operator's log.
+    cause: Option<String>,
+}
+
+impl Refusal {
+    /// A refusal the client caused or can act on.
+    pub fn new(code: ErrorCode, reason: impl Into<Cow<'static, str>>) -> Self {
+        Refusal {
+            code,
+            reason: reason.into(),
+            retry_after_secs: None,
+            cause: None,
+        }
+    }
+
+    /// The relay failed; the client may retry. `cause` goes to the log only.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Refusal {
+            cause: Some(cause.to_string()),
+            ..Refusal::new(ErrorCode::Internal, "internal error; retry later")
+        }
+    }
+
+    /// The error code sent to the client.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    fn into_response(self) -> Response {
+        Response::Error {
+            code: self.code,
+            message: self.reason.into_owned(),
+            retry_after_secs: self.retry_after_secs,
+        }
+    }
+}
+
+impl From<RetryAfter> for Refusal {
+    fn from(RetryAfter(secs): RetryAfter) -> Self {
+        Refusal {
+            retry_after_secs: Some(secs),
+            ..Refusal::new(ErrorCode::RateLimited, "too many requests")
+        }
+    }
+}
+
+impl From<StoreError> for Refusal {
+    /// The store errors a client caused get their own code; every other is
+    /// the relay's fault.
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::UsernameTaken => {
+                Refusal::new(ErrorCode::UsernameTaken, "username is taken")
+            }
+            StoreError::TooManyPreKeys { limit, .. } => Refusal::new(
+                ErrorCode::TooManyPreKeys,
+                format!("at most {limit} one-time prekeys may be stored"),
+            ),
+            e @ StoreError::PreKeyIdConflict { .. } => {
+                Refusal::new(ErrorCode::BadPreKey, e.to_string())
+            }
+            e @ StoreError::IdentityInUse => Refusal::new(ErrorCode::IdentityInUse, e.to_string()),
+            other => Refusal::internal(other),
+        }
+    }
+}
+
+impl From<GroupCommitError> for Refusal {
+    fn from(error: GroupCommitError) -> Self {
+        match error {
+            GroupCommitError::Store(e) => e.into(),
+            GroupCommitError::Stopped => Refusal::new(
+                ErrorCode::ShuttingDown,
+                "relay is shutting down; nothing was queued",
+            ),
+        }
+    }
+}
+
+impl From<DirectoryError> for Refusal {
+    fn from(error: DirectoryError) -> Self {
+        Refusal::new(error.code(), error.to_string())
+    }
+}
+
+impl From<OpaqueError> for Refusal {
+    /// Callers that can name the malformed message map `Malformed`
+    /// themselves; this covers the rest.
+    fn from(error: OpaqueError) -> Self {
+        match error {
+            OpaqueError::Malformed => Refusal::new(ErrorCode::BadFrame, "malformed OPAQUE message"),
+            OpaqueError::AuthFailed => Refusal::new(ErrorCode::AuthFailed, "login failed"),
+            OpaqueError::UnknownExchange => {
+                Refusal::new(ErrorCode::UnknownExchange, "no exchange in progress")
+            }
+            OpaqueError::Busy => Refusal::new(ErrorCode::Internal, "relay busy; retry later"),
+            e @ (OpaqueError::CorruptSetup | OpaqueError::CorruptPasswordFile) => {
+                Refusal::internal(e)
+            }
+        }
+    }
+}
+
+/// What a handler produces.
+type Handled<T = Response> = Result<T, Refusal>;
+
+/// Handles one decoded, limit-checked request.
+pub async fn handle(state: &AppState, conn: &mut ConnectionAuth, request: Request) -> Reply {
+    let kind = request.kind();
+    match dispatch(state, conn, request).await {
+        Ok(reply) => reply,
+        Err(refusal) => {
+            if let Some(cause) = &refusal.cause {
+                tracing::error!(request = kind, %cause, "request failed inside the relay");
+            }
+            if refusal.code == ErrorCode::RateLimited {
+                Metrics::inc(&state.metrics.rate_limited);
+            }
+            refusal.into_response().into()
+        }
+    }
+}
+
+async fn dispatch(state: &AppState, conn: &mut ConnectionAuth, request: Request) -> Handled<Reply> {
+    if matches!(request, Request::Ping) {
+        return Ok(Response::Pong.into());
+    }
+    match (conn.authenticated, request.is_pre_authentication()) {
+        (None, true) => pre_auth(state, conn, request).await,
+        (None, false) => Err(Refusal::new(
+            ErrorCode::NotAuthenticated,
+            "authenticate first",
+        )),
+        (Some(_), true) => Err(Refusal::new(
+            ErrorCode::AlreadyAuthenticated,
+            "connection is already authenticated",
+        )),
+        (Some(me), false) => authed(state, conn, me, request).await,
+    }
+}
+
+async fn pre_auth(state: &AppState, conn: &mut ConnectionAuth, request: Request) -> Handled<Reply> {
+    let response = match request {
+        Request::RegisterStart {
+            username,
+            opaque_request,
+        } => auth::register_start(state, conn, username, &opaque_request).await?,
+        Request::RegisterFinish {
+            username,
+            opaque_upload,
+        } => auth::register_finish(state, conn, username, &opaque_upload).await?,
+        Request::LoginStart {
+            username,
+            opaque_request,
+        } => auth::login_start(state, conn, username, &opaque_request).await?,
+        Request::LoginFinish {
+            login_id,
+            opaque_finalization,
+        } => auth::login_finish(state, conn, login_id, &opaque_finalization).await?,
+        Request::Authenticate { token, device } => {
+            let address = auth::authenticate(state, conn, &token, device).await?;
+            return Ok(Reply::then(
+                Response::Authenticated { address },
+                After::StartDelivery(address),
+            ));
+        }
+        // `is_pre_authentication` admits only the arms above.
+        _ => {
+            return Err(Refusal::new(
+                ErrorCode::AlreadyAuthenticated,
+                "not valid before authentication",
+            ))
+        }
+    };
+    Ok(response.into())
+}
+
+async fn authed(
+    state: &AppState,
+    conn: &ConnectionAuth,
+    me: Authenticated,
+    request: Request,
+) -> Handled<Reply> {
+    let address = me.address;
+    let response = match request {
+        Request::Logout { everywhere } => {
+            let response = auth::logout(state, conn, me, everywhere).await?;
+            return Ok(Reply::then(response, After::Hangup));
+        }
+        Request::DeleteAccount => {
+            let response = account::delete(state, conn, address).await?;
+            return Ok(Reply::then(response, After::Hangup));
+        }
+        Request::Rename { new_username } => account::rename(state, address, new_username).await?,
+        Request::PublishKeys {
+            identity,
+            signed_prekey,
+            last_resort,
+        } => {
+            directory::publish_keys(
+                state,
+                address,
+                &identity,
+                &signed_prekey,
+                last_resort.as_ref(),
+            )
+            .await?
+        }
+        Request::UploadPreKeys { prekeys } => {
+            directory::upload_prekeys(state, address, &prekeys).await?
+        }
+        Request::PreKeyCount => directory::prekey_count(state, address).await?,
+        Request::FetchBundle { target } => directory::fetch_bundle(state, address, target).await?,
+        Request::ResolveUsername { username } => {
+            directory::resolve_username(state, address, username).await?
+        }
+        Request::Send { messages } => messaging::send(state, messages).await?,
+        Request::Ack { seqs } => messaging::ack(state, address, &seqs).await?,
+        Request::Ephemeral { to, payload } => messaging::ephemeral(state, to, payload),
+        // Pre-authentication requests and Ping were routed before this point.
+        _ => {
+            return Err(Refusal::new(
+                ErrorCode::AlreadyAuthenticated,
+                "connection is already authenticated",
+            ))
+        }
+    };
+    Ok(response.into())
+}
