@@ -5,87 +5,31 @@
 //! the Ed25519 key signs a domain-separated encoding of the X25519 public key
 //! (the *binding signature*) so that nobody can pair someone else's signing
 //! key with their own DH key. Every signature made through this module is
-//! prefixed with a label from [`crate::labels`].
+//! prefixed with a label from [`crate::labels`]. The public identity and
+//! its checks are defined in umbra-wire and re-exported here.
 //!
 //! Must never: accept a binding or signature that fails `verify_strict`,
 //! print private key bytes in `Debug`, or keep private bytes after drop.
 
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey};
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use subtle::{Choice, ConstantTimeEq};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::keys::{PublicKey, SecretKey};
+use crate::keys::SecretKey;
 use crate::labels;
 
-pub use ed25519_dalek::Signature;
-
-/// Length of [`IdentityPublic::to_bytes`]: Ed25519 key, X25519 key, binding.
-pub const IDENTITY_PUBLIC_LEN: usize = 32 + 32 + 64;
-
-/// Why an identity or a signature by one was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum IdentityError {
-    /// The encoded public identity had the wrong length.
-    #[error("public identity has {actual} bytes, expected {IDENTITY_PUBLIC_LEN}")]
-    BadLength {
-        /// Length that was supplied.
-        actual: usize,
-    },
-    /// The 32 signing-key bytes are not a valid Ed25519 point.
-    #[error("identity signing key is not a valid Ed25519 public key")]
-    InvalidSigningKey,
-    /// The signature binding the X25519 key to the signing key is invalid.
-    #[error("identity binding signature does not verify")]
-    InvalidBinding,
-    /// A signature claimed to be by this identity does not verify.
-    #[error("signature does not verify under this identity")]
-    InvalidSignature,
-}
-
-/// The bytes an umbra Ed25519 signature actually covers:
-/// `u64be(len(label)) || label || msg`. The length prefix keeps two
-/// (label, message) pairs from ever encoding to the same signed bytes.
-pub(crate) fn domain_separated(label: &[u8], msg: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + label.len() + msg.len());
-    out.extend_from_slice(&(label.len() as u64).to_be_bytes());
-    out.extend_from_slice(label);
-    out.extend_from_slice(msg);
-    out
-}
+// The public half and its checks are in umbra-wire (the relay verifies
+// published identities); the key pair that signs stays here.
+pub use umbra_wire::identity::{
+    domain_separated, IdentityError, IdentityPublic, Signature, IDENTITY_PUBLIC_LEN,
+};
+pub(crate) use umbra_wire::identity::{serde_signature, verify_labelled};
 
 /// Signs `msg` under `label` with a raw Ed25519 key (identities and group
-/// sender keys share this construction).
+/// sender keys share this construction; [`verify_labelled`] checks it).
 pub(crate) fn sign_labelled(key: &SigningKey, label: &[u8], msg: &[u8]) -> Signature {
     key.sign(&domain_separated(label, msg))
-}
-
-/// Strictly verifies a signature made by [`sign_labelled`].
-pub(crate) fn verify_labelled(
-    key: &VerifyingKey,
-    label: &[u8],
-    msg: &[u8],
-    sig: &Signature,
-) -> bool {
-    key.verify_strict(&domain_separated(label, msg), sig)
-        .is_ok()
-}
-
-/// serde helper: an Ed25519 signature as a 64-byte byte string (postcard:
-/// `40` then 64 bytes), the encoding every fixed array in umbra uses.
-pub(crate) mod serde_signature {
-    use super::Signature;
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(sig: &Signature, s: S) -> Result<S::Ok, S::Error> {
-        crate::keys::serde_bytes_array::serialize(&sig.to_bytes(), s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Signature, D::Error> {
-        let bytes: [u8; 64] = crate::keys::serde_bytes_array::deserialize(d)?;
-        Ok(Signature::from_bytes(&bytes))
-    }
 }
 
 /// A private identity. Zeroized on drop; `Debug` shows only the public half.
@@ -110,11 +54,7 @@ impl IdentityKeyPair {
     fn from_parts(signing: SigningKey, dh: SecretKey) -> Self {
         let dh_public = dh.public_key();
         let binding = sign_labelled(&signing, labels::IDENTITY_BINDING, dh_public.as_bytes());
-        let public = IdentityPublic {
-            signing: signing.verifying_key(),
-            dh: dh_public,
-            binding,
-        };
+        let public = IdentityPublic::from_parts(signing.verifying_key(), dh_public, binding);
         Self {
             signing,
             dh,
@@ -175,121 +115,11 @@ impl<'de> Deserialize<'de> for IdentityKeyPair {
     }
 }
 
-/// A public identity: Ed25519 key, X25519 key, binding signature.
-///
-/// Parsing ([`IdentityPublic::from_bytes`], serde) only checks the encoding;
-/// call [`IdentityPublic::verify`] before trusting one received from a peer.
-/// Serialized as one 128-byte string (see [`IdentityPublic::to_bytes`]).
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct IdentityPublic {
-    signing: VerifyingKey,
-    dh: PublicKey,
-    binding: Signature,
-}
-
-impl IdentityPublic {
-    /// Strictly verifies the binding signature of the X25519 key.
-    pub fn verify(&self) -> Result<(), IdentityError> {
-        if verify_labelled(
-            &self.signing,
-            labels::IDENTITY_BINDING,
-            self.dh.as_bytes(),
-            &self.binding,
-        ) {
-            Ok(())
-        } else {
-            Err(IdentityError::InvalidBinding)
-        }
-    }
-
-    /// The X25519 key-agreement key.
-    pub fn dh_key(&self) -> &PublicKey {
-        &self.dh
-    }
-
-    /// The 32-byte Ed25519 signing key.
-    pub fn signing_key_bytes(&self) -> [u8; 32] {
-        self.signing.to_bytes()
-    }
-
-    /// Strictly verifies `sig` over `u64be(len(label)) || label || msg`.
-    pub fn verify_signature(
-        &self,
-        label: &[u8],
-        msg: &[u8],
-        sig: &Signature,
-    ) -> Result<(), IdentityError> {
-        if verify_labelled(&self.signing, label, msg, sig) {
-            Ok(())
-        } else {
-            Err(IdentityError::InvalidSignature)
-        }
-    }
-
-    /// `ed25519_public (32) || x25519_public (32) || binding_signature (64)`.
-    pub fn to_bytes(&self) -> [u8; IDENTITY_PUBLIC_LEN] {
-        let mut out = [0u8; IDENTITY_PUBLIC_LEN];
-        out[..32].copy_from_slice(self.signing.as_bytes());
-        out[32..64].copy_from_slice(self.dh.as_bytes());
-        out[64..].copy_from_slice(&self.binding.to_bytes());
-        out
-    }
-
-    /// The 64 key bytes without the binding signature (what safety numbers
-    /// cover, because only the keys, not one particular signature, are the
-    /// identity).
-    pub fn key_bytes(&self) -> [u8; 64] {
-        let mut out = [0u8; 64];
-        out[..32].copy_from_slice(self.signing.as_bytes());
-        out[32..].copy_from_slice(self.dh.as_bytes());
-        out
-    }
-
-    /// Parses the 128-byte encoding. Does not verify the binding.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdentityError> {
-        let arr: &[u8; IDENTITY_PUBLIC_LEN] =
-            bytes.try_into().map_err(|_| IdentityError::BadLength {
-                actual: bytes.len(),
-            })?;
-        let (signing, rest) = arr.split_at(32);
-        let (dh, binding) = rest.split_at(32);
-        let signing =
-            VerifyingKey::try_from(signing).map_err(|_| IdentityError::InvalidSigningKey)?;
-        let dh = PublicKey::from_slice(dh).map_err(|_| IdentityError::BadLength {
-            actual: bytes.len(),
-        })?;
-        let binding = Signature::from_slice(binding).map_err(|_| IdentityError::InvalidBinding)?;
-        Ok(Self {
-            signing,
-            dh,
-            binding,
-        })
-    }
-}
-
-impl ConstantTimeEq for IdentityPublic {
-    fn ct_eq(&self, other: &Self) -> Choice {
-        self.to_bytes().ct_eq(&other.to_bytes())
-    }
-}
-
-impl Serialize for IdentityPublic {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.to_bytes())
-    }
-}
-
-impl<'de> Deserialize<'de> for IdentityPublic {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let bytes: [u8; IDENTITY_PUBLIC_LEN] = crate::keys::serde_bytes_array::deserialize(d)?;
-        Self::from_bytes(&bytes).map_err(serde::de::Error::custom)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::rngs::OsRng;
+    use subtle::ConstantTimeEq;
 
     #[test]
     fn fresh_identity_verifies_and_roundtrips() {

@@ -13,10 +13,10 @@
 //! Must never: hold two constants with the same value, or be bypassed by an
 //! inline byte string elsewhere in the crate (a test checks uniqueness).
 
-/// Ed25519 signature by an identity's signing key over its own X25519 key.
-pub const IDENTITY_BINDING: &[u8] = b"umbra/v1/identity/binding";
-/// Ed25519 signature by an identity over a signed prekey.
-pub const SIGNED_PREKEY: &[u8] = b"umbra/v1/prekey/signed";
+/// The identity-binding and signed-prekey signature labels are defined in
+/// umbra-wire, because the relay verifies those two signatures and depends
+/// on that crate alone; they are listed in [`ALL`] like every other label.
+pub use umbra_wire::labels::{IDENTITY_BINDING, SIGNED_PREKEY};
 
 /// HKDF info prefix for the X3DH session root key.
 pub const X3DH_ROOT_KEY: &[u8] = b"umbra/v1/x3dh/root-key";

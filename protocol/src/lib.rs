@@ -2,7 +2,8 @@
 //!
 //! The sans-IO heart of umbra: key types, identities and prekeys, X3DH-style
 //! key agreement, the Double Ratchet, sealed sender, sender-key groups,
-//! safety numbers, padding, and the frames clients and relay exchange.
+//! safety numbers, padding, and (re-exported from umbra-wire) the frames
+//! clients and relay exchange.
 //!
 //! This crate never touches a socket, a file, a clock or a global RNG: callers
 //! pass in randomness (`rand::rngs::OsRng` in production) and timestamps, and
@@ -23,7 +24,6 @@ pub mod group;
 pub mod identity;
 pub mod keys;
 pub mod labels;
-pub mod opaque_suite;
 pub mod padding;
 pub mod pairwise;
 pub mod payload;
@@ -32,5 +32,11 @@ pub mod prekeys;
 pub mod ratchet;
 pub mod sealed;
 pub mod session_record;
-pub mod wire;
 pub mod x3dh;
+
+/// Client<->relay frames: the umbra-wire crate, which the relay depends on
+/// alone. Re-exported whole, so `umbra_protocol::wire::...` names the same
+/// items as `umbra_wire::...`.
+pub use umbra_wire as wire;
+/// The OPAQUE ciphersuite (defined in umbra-wire, shared with the relay).
+pub use umbra_wire::opaque_suite;

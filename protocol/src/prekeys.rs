@@ -17,54 +17,16 @@ use serde::{Deserialize, Serialize};
 use crate::identity::{IdentityError, IdentityKeyPair, IdentityPublic, Signature};
 use crate::keys::{PublicKey, SecretKey};
 use crate::labels;
+use crate::wire::PreKeyBundleWire;
 
-/// A client replaces its signed prekey after this long (2 days).
-pub const SIGNED_PREKEY_ROTATION_SECS: u64 = 2 * 24 * 60 * 60;
-/// An initiator refuses a signed prekey older than this (14 days).
-pub const SIGNED_PREKEY_MAX_AGE_SECS: u64 = 14 * 24 * 60 * 60;
-/// Clock skew tolerated for a signed prekey's creation time (1 hour).
-pub const SIGNED_PREKEY_MAX_FUTURE_SECS: u64 = 60 * 60;
-/// Most one-time prekeys in one upload (Signal's limit).
-pub const ONE_TIME_PREKEY_BATCH_MAX: usize = 100;
-/// A client uploads a new batch when the relay holds fewer than this.
-pub const ONE_TIME_PREKEY_LOW_WATER: usize = 20;
-
-/// Why a prekey bundle was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PreKeyError {
-    /// The bundle's identity binding does not verify.
-    #[error("bundle identity is invalid: {0}")]
-    Identity(#[from] IdentityError),
-    /// The signed prekey's signature does not verify under the identity.
-    #[error("signed prekey signature does not verify under the bundle identity")]
-    BadSignedPreKeySignature,
-    /// The signed prekey is older than [`SIGNED_PREKEY_MAX_AGE_SECS`].
-    #[error("signed prekey created at {created_at} is too old at {now}")]
-    SignedPreKeyExpired {
-        /// The prekey's creation time (unix seconds).
-        created_at: u64,
-        /// The time of the check (unix seconds).
-        now: u64,
-    },
-    /// The signed prekey claims to be created in the future.
-    #[error("signed prekey created at {created_at} is in the future at {now}")]
-    SignedPreKeyFromFuture {
-        /// The prekey's creation time (unix seconds).
-        created_at: u64,
-        /// The time of the check (unix seconds).
-        now: u64,
-    },
-}
-
-/// The bytes a signed-prekey signature covers (after the label):
-/// `u32be(id) || u64be(created_at) || x25519_public (32)`.
-fn signed_prekey_message(id: u32, created_at: u64, key: &PublicKey) -> [u8; 44] {
-    let mut out = [0u8; 44];
-    out[..4].copy_from_slice(&id.to_be_bytes());
-    out[4..12].copy_from_slice(&created_at.to_be_bytes());
-    out[12..].copy_from_slice(key.as_bytes());
-    out
-}
+// The public halves, their signature check, the directory's counts and the
+// conversions to and from the wire encoding are in umbra-wire (the relay
+// verifies signed prekeys); the private halves and bundles stay here.
+pub use umbra_wire::prekeys::{
+    signed_prekey_message, OneTimePreKeyPublic, PreKeyError, SignedPreKeyPublic,
+    ONE_TIME_PREKEY_BATCH_MAX, ONE_TIME_PREKEY_LOW_WATER, SIGNED_PREKEY_MAX_AGE_SECS,
+    SIGNED_PREKEY_MAX_FUTURE_SECS, SIGNED_PREKEY_ROTATION_SECS,
+};
 
 /// The private side of a signed prekey. The key is zeroized on drop and
 /// `Debug` shows only the public key.
@@ -129,33 +91,6 @@ impl SignedPreKey {
     }
 }
 
-/// The public half of a signed prekey, as uploaded and served in bundles.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignedPreKeyPublic {
-    /// Owner-chosen id.
-    pub id: u32,
-    /// Creation time, unix seconds.
-    pub created_at: u64,
-    /// The X25519 public key.
-    pub key: PublicKey,
-    /// Identity signature over `signed_prekey_message`.
-    #[serde(with = "crate::identity::serde_signature")]
-    pub signature: Signature,
-}
-
-impl SignedPreKeyPublic {
-    /// Strictly verifies the signature under `identity`.
-    pub fn verify(&self, identity: &IdentityPublic) -> Result<(), PreKeyError> {
-        identity
-            .verify_signature(
-                labels::SIGNED_PREKEY,
-                &signed_prekey_message(self.id, self.created_at, &self.key),
-                &self.signature,
-            )
-            .map_err(|_| PreKeyError::BadSignedPreKeySignature)
-    }
-}
-
 /// A private one-time (or last-resort) prekey. Zeroized on drop.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OneTimePreKey {
@@ -189,15 +124,6 @@ impl OneTimePreKey {
             key: self.key.public_key(),
         }
     }
-}
-
-/// The public half of a one-time or last-resort prekey.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OneTimePreKeyPublic {
-    /// Owner-chosen id.
-    pub id: u32,
-    /// The X25519 public key.
-    pub key: PublicKey,
 }
 
 /// Which extra prekey (if any) an initiator used, so the responder can find
@@ -255,6 +181,21 @@ impl PreKeyBundle {
             return Err(PreKeyError::SignedPreKeyExpired { created_at, now });
         }
         Ok(verified)
+    }
+}
+
+impl TryFrom<&PreKeyBundleWire> for PreKeyBundle {
+    type Error = IdentityError;
+
+    /// The relay's encoding of a bundle as the (still unverified) protocol
+    /// bundle; fails only if the identity bytes do not parse.
+    fn try_from(wire: &PreKeyBundleWire) -> Result<Self, IdentityError> {
+        Ok(Self {
+            identity: IdentityPublic::from_bytes(&wire.identity)?,
+            signed_prekey: (&wire.signed_prekey).into(),
+            one_time_prekey: wire.one_time_prekey.map(Into::into),
+            last_resort: wire.last_resort.map(Into::into),
+        })
     }
 }
 

@@ -1,14 +1,20 @@
-//! Client<->relay frames: the only part of the protocol the relay understands.
+//! # umbra-wire
+//!
+//! Client<->relay frames and everything the relay must understand of them:
+//! the only part of the umbra protocol `umbra-relay` depends on.
 //!
 //! Every WebSocket binary message is one frame, `[version: u8][postcard body]`
 //! (see docs/PROTOCOL.md §9 for the byte layout of every variant). Clients
 //! send [`ClientFrame`]s (requests carrying a `request_id`); the relay sends
-//! [`RelayFrame`]s (replies echoing it, or pushes). Identity and prekey
-//! encodings of other modules travel here as opaque bytes, so the relay
-//! depends on this module alone.
+//! [`RelayFrame`]s (replies echoing it, or pushes). Besides the frames, this
+//! crate holds what the relay checks or computes itself: the public halves
+//! of identities and prekeys with their strict signature checks
+//! ([`identity`], [`prekeys`], [`labels`]), public X25519 keys ([`keys`]), and
+//! the OPAQUE ciphersuite ([`opaque_suite`]). umbra-protocol re-exports all of
+//! it (`umbra_protocol::wire` is this crate's root).
 //!
 //! ```
-//! use umbra_protocol::wire::{self, ClientFrame, Request};
+//! use umbra_wire::{self as wire, ClientFrame, Request};
 //!
 //! let bytes = wire::encode_client(&ClientFrame { request_id: 7, request: Request::Ping })?;
 //! assert_eq!(bytes, [wire::WIRE_VERSION, 7, 16]); // version, request id, tag of Ping
@@ -18,7 +24,17 @@
 //! ```
 //!
 //! Must never: panic on any input, accept an unsupported version or trailing
-//! bytes, or carry plaintext or a sender identity next to an envelope.
+//! bytes, carry plaintext or a sender identity next to an envelope, or hold a
+//! private key or any ratchet, X3DH, sealed-sender or group code (a CI step
+//! checks the relay's dependency tree for umbra-protocol).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod identity;
+pub mod keys;
+pub mod labels;
+pub mod opaque_suite;
+pub mod prekeys;
 
 mod address;
 mod client_frame;
@@ -44,7 +60,7 @@ pub use version::{
     version_rejection_notice, MIN_SUPPORTED_VERSION, VERSION_REJECTION_MARKER, WIRE_VERSION,
 };
 
-pub(crate) use framing::{decode_versioned, encode_versioned};
+pub use framing::{decode_versioned, encode_versioned};
 
 use version::VERSION_REJECTION_LEN;
 
@@ -91,8 +107,9 @@ pub fn peek_request_id(bytes: &[u8]) -> Option<u64> {
 
 /// Parses exactly `2 * N` hex digits (either case) into `N` bytes; `None`
 /// for anything else. Hex digits only: a hand-rolled `from_str_radix` loop
-/// would also take a sign ("+f"), giving one id two spellings.
-pub(crate) fn hex_array<const N: usize>(text: &str) -> Option<[u8; N]> {
+/// would also take a sign ("+f"), giving one id two spellings. Public for
+/// umbra-protocol's ids, which are spelled the same way.
+pub fn hex_array<const N: usize>(text: &str) -> Option<[u8; N]> {
     let mut bytes = [0u8; N];
     hex::decode_to_slice(text, &mut bytes).ok()?;
     Some(bytes)

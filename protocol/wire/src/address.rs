@@ -49,7 +49,7 @@ impl AccountId {
 
     /// Parses the 32-character lower- or upper-case hex form.
     pub fn from_hex(text: &str) -> Option<Self> {
-        crate::wire::hex_array(text).map(Self)
+        crate::hex_array(text).map(Self)
     }
 }
 

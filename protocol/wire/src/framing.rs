@@ -83,7 +83,8 @@ impl WireError {
 }
 
 /// Writes `[version][postcard(value)]`, refusing results over `max_len`.
-pub(crate) fn encode_versioned<T: Serialize>(
+/// Public because umbra-protocol frames its encrypted content the same way.
+pub fn encode_versioned<T: Serialize>(
     version: u8,
     value: &T,
     max_len: usize,
@@ -122,7 +123,8 @@ pub(crate) fn split_version(
 }
 
 /// Reads `[version][postcard(value)]` under the rules in the module docs.
-pub(crate) fn decode_versioned<T: Serialize + DeserializeOwned>(
+/// Public because umbra-protocol frames its encrypted content the same way.
+pub fn decode_versioned<T: Serialize + DeserializeOwned>(
     bytes: &[u8],
     max_len: usize,
     supported: RangeInclusive<u8>,

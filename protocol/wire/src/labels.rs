@@ -1,0 +1,13 @@
+//! The domain-separation labels of the signatures the relay checks.
+//!
+//! Only the two labels a published identity and its signed prekey are
+//! verified under live here; umbra-protocol's `labels` module re-exports
+//! them beside every other label, so its uniqueness test still covers them.
+//!
+//! Must never: be given a label the relay does not verify, or a second copy
+//! of one of these values anywhere else.
+
+/// Ed25519 signature by an identity's signing key over its own X25519 key.
+pub const IDENTITY_BINDING: &[u8] = b"umbra/v1/identity/binding";
+/// Ed25519 signature by an identity over a signed prekey.
+pub const SIGNED_PREKEY: &[u8] = b"umbra/v1/prekey/signed";
