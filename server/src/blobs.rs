@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use rand::rngs::OsRng;
 use rand::RngCore;
-use umbra_protocol::wire::{SessionToken, SESSION_TOKEN_LEN};
+use umbra_wire::{SessionToken, SESSION_TOKEN_LEN};
 
 use crate::app::AppState;
 use crate::auth::tokens::{unix_now, TokenHash};

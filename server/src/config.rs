@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
-use umbra_protocol::wire;
+use umbra_wire as wire;
 
 /// Default listen address: loopback, so a relay started without flags never
 /// accepts plain-text connections from the network.
@@ -296,7 +296,7 @@ impl Default for Limits {
             max_prekeys_per_device: 1_000,
             // The clients' own top-up threshold, so the push and the
             // client's hourly check agree on what "low" means.
-            prekey_low_water: umbra_protocol::prekeys::ONE_TIME_PREKEY_LOW_WATER as u32,
+            prekey_low_water: umbra_wire::prekeys::ONE_TIME_PREKEY_LOW_WATER as u32,
             idle_timeout: Duration::from_secs(120),
             ping_interval: Duration::from_secs(30),
             expiry_interval: Duration::from_secs(10 * 60),
@@ -793,7 +793,7 @@ mod tests {
     fn default_low_water_is_the_clients_top_up_threshold() {
         assert_eq!(
             Limits::default().prekey_low_water as usize,
-            umbra_protocol::prekeys::ONE_TIME_PREKEY_LOW_WATER
+            umbra_wire::prekeys::ONE_TIME_PREKEY_LOW_WATER
         );
     }
 

@@ -19,7 +19,7 @@ use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use umbra_protocol::wire::{
+use umbra_wire::{
     decode_client, encode_relay, peek_request_id, version_rejection_notice, ErrorCode, RelayFrame,
     Response, WireError, MAX_REASON_BYTES,
 };
@@ -289,7 +289,7 @@ impl Connection {
         }
     }
 
-    async fn start_delivery(&mut self, address: umbra_protocol::wire::Address) {
+    async fn start_delivery(&mut self, address: umbra_wire::Address) {
         let registration = self.state.hub.register(address, self.id);
         let task = tokio::spawn(delivery::run(
             self.state.clone(),

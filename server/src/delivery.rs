@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use axum::extract::ws::Message;
 use tokio::sync::{mpsc, Notify};
-use umbra_protocol::wire::{encode_relay, Address, RelayFrame};
+use umbra_wire::{encode_relay, Address, RelayFrame};
 
 use crate::app::AppState;
 use crate::auth::tokens::unix_now;

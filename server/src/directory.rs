@@ -13,9 +13,9 @@
 use std::collections::HashSet;
 
 use ed25519_dalek::Signature;
-use umbra_protocol::identity::IdentityPublic;
-use umbra_protocol::prekeys::SignedPreKeyPublic;
-use umbra_protocol::wire::{ErrorCode, PreKeyWire, SignedPreKeyWire};
+use umbra_wire::identity::IdentityPublic;
+use umbra_wire::prekeys::SignedPreKeyPublic;
+use umbra_wire::{ErrorCode, PreKeyWire, SignedPreKeyWire};
 
 /// Why a publication was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

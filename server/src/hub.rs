@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, Notify};
-use umbra_protocol::wire::{AccountId, Address, ErrorCode};
+use umbra_wire::{AccountId, Address, ErrorCode};
 
 /// Control messages queued per connection beyond this are dropped (ephemeral)
 /// or replaced by a close.
@@ -186,7 +186,7 @@ fn close(control: &mpsc::Sender<Control>, code: ErrorCode, reason: &'static str)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use umbra_protocol::wire::DeviceId;
+    use umbra_wire::DeviceId;
 
     fn addr(n: u8) -> Address {
         Address {

@@ -20,7 +20,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
-use umbra_protocol::wire::AccountId;
+use umbra_wire::AccountId;
 
 use crate::config::Limits;
 

@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::prekeys::{OneTimePreKey, SignedPreKey};
-use umbra_protocol::wire::{
+use umbra_wire::{
     decode_relay, encode_client, AccountId, AccountRef, Address, ClientFrame, DeviceId, ErrorCode,
     OutgoingEnvelope, PreKeyWire, RelayFrame, Request, Response, SendOutcome, SessionToken,
     SignedPreKeyWire, Username,
@@ -530,7 +530,7 @@ async fn a_frame_over_the_default_limit_is_answered_under_its_own_request_id() {
     let mut c = Client::connect(&relay).await;
     // Version 1, request id 11, then filler past the default frame limit.
     let mut frame = vec![1, 11];
-    frame.resize(umbra_protocol::wire::MAX_FRAME_BYTES + 1, 0);
+    frame.resize(umbra_wire::MAX_FRAME_BYTES + 1, 0);
     c.send_raw(frame).await;
     let mut answered = None;
     while let Some(frame) = c.next().await {

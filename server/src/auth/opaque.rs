@@ -27,7 +27,7 @@ use zeroize::Zeroizing;
 
 use super::suite::UmbraOpaqueSuite;
 use crate::store::PasswordFile;
-use umbra_protocol::opaque_suite::{
+use umbra_wire::opaque_suite::{
     exact_len, KE1_LEN, KE3_LEN, REGISTRATION_RECORD_LEN, REGISTRATION_REQUEST_LEN,
 };
 

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rand::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use umbra_protocol::wire::SessionToken;
+use umbra_wire::SessionToken;
 
 /// Domain prefix hashed before the token, so this hash can never collide in
 /// meaning with a SHA-256 of the same bytes used elsewhere.

@@ -3,7 +3,7 @@
 //! Must never: act on an account other than the authenticated one, or log
 //! the old or new username.
 
-use umbra_protocol::wire::{Address, ErrorCode, Response, Username};
+use umbra_wire::{Address, ErrorCode, Response, Username};
 
 use super::{ConnectionAuth, Handled};
 use crate::app::AppState;

@@ -7,7 +7,7 @@
 
 use rand::rngs::OsRng;
 use rand::RngCore;
-use umbra_protocol::wire::{
+use umbra_wire::{
     AccountId, Address, DeviceId, ErrorCode, Response, SessionToken, Username,
 };
 

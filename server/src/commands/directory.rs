@@ -5,7 +5,7 @@
 //! `crate::directory` before the store is touched), publish a new identity
 //! beside an old signed prekey, or log who fetched whose bundle.
 
-use umbra_protocol::wire::{
+use umbra_wire::{
     AccountRef, Address, ErrorCode, PreKeyWire, Response, SignedPreKeyWire, Username,
 };
 

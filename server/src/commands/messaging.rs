@@ -7,7 +7,7 @@
 
 use std::sync::atomic::Ordering;
 
-use umbra_protocol::wire::{Address, DeviceId, ErrorCode, OutgoingEnvelope, Response, SendOutcome};
+use umbra_wire::{Address, DeviceId, ErrorCode, OutgoingEnvelope, Response, SendOutcome};
 
 use super::{Handled, Refusal};
 use crate::app::AppState;

@@ -23,7 +23,7 @@ pub mod messaging;
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use umbra_protocol::wire::{Address, ErrorCode, Request, Response};
+use umbra_wire::{Address, ErrorCode, Request, Response};
 
 use crate::app::AppState;
 use crate::auth::opaque::OpaqueError;

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::{PgPool, SqlitePool};
-use umbra_protocol::wire::AccountId;
+use umbra_wire::AccountId;
 
 use super::rows;
 use super::StoreError;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::broadcast;
-use umbra_protocol::wire::{
+use umbra_wire::{
     AccountId, Address, PreKeyBundleWire, PreKeyWire, SignedPreKeyWire, Username,
 };
 use zeroize::Zeroizing;

@@ -22,7 +22,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
-use umbra_protocol::wire::{
+use umbra_wire::{
     AccountId, Address, PreKeyBundleWire, PreKeyWire, SignedPreKeyWire, Username,
 };
 use zeroize::Zeroizing;

@@ -6,8 +6,8 @@
 //! Must never: panic or silently truncate on a stored value that does not
 //! fit; a bad row is reported as [`StoreError::Corrupt`].
 
-use umbra_protocol::keys::PublicKey;
-use umbra_protocol::wire::{AccountId, Address, DeviceId, Username, SIGNATURE_LEN};
+use umbra_wire::keys::PublicKey;
+use umbra_wire::{AccountId, Address, DeviceId, Username, SIGNATURE_LEN};
 
 use super::{StoreError, UnixSeconds};
 

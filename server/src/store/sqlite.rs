@@ -23,7 +23,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::broadcast;
-use umbra_protocol::wire::{
+use umbra_wire::{
     AccountId, Address, PreKeyBundleWire, PreKeyWire, SignedPreKeyWire, Username,
 };
 use zeroize::Zeroizing;

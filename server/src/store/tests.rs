@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngCore;
-use umbra_protocol::keys::PublicKey;
-use umbra_protocol::wire::{AccountId, Address, DeviceId, PreKeyWire, SignedPreKeyWire, Username};
+use umbra_wire::keys::PublicKey;
+use umbra_wire::{AccountId, Address, DeviceId, PreKeyWire, SignedPreKeyWire, Username};
 
 use super::test_support::TestDb;
 use super::{
