@@ -10,11 +10,10 @@
 //!
 //! Network I/O comes first, then the lock: a send asks the relay
 //! (`outbound::plan_send`) and an inbound envelope asks the directory
-//! (`inbound/precheck.rs`: first contact or a new key) before taking
-//! `op_lock`; each then re-reads the state under it and plans again
+//! (`inbound/precheck.rs`: first contact, a new key, a rename) before
+//! taking `op_lock`; each then re-reads the state under it and plans again
 //! (bounded) if the state its request was based on changed, so neither
-//! waits for the relay while holding the lock. (Still under it: the
-//! `resolve` that confirms a contact's rename, in `inbound::accept`.)
+//! waits for the relay while holding the lock.
 //!
 //! Must never: release a ciphertext before its session is committed, hold a
 //! std lock across an await, or emit an event for a change that was not

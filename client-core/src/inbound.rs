@@ -10,9 +10,11 @@
 //! 3. Decode the payload and check the sender's claim: on first contact (or
 //!    a key change) the relay's directory (`ResolveUsername`, which claims
 //!    no prekey) must name the claimed account and publish the sealing
-//!    identity for it. That request is made before the state lock is taken
-//!    (`precheck.rs`); steps 1 to 5 then run under the lock and use its
-//!    answer only if the state still calls for that same check.
+//!    identity for it; a rename (a new claimed name, a `ProfileChange`) is
+//!    believed only if the directory says the sender's account holds the
+//!    name. Those requests are made before the state lock is taken
+//!    (`precheck.rs`); steps 1 to 5 then run under the lock and use an
+//!    answer only if the state still calls for that same request.
 //! 4. Apply the content (history, receipts, typing, renames), drop a
 //!    duplicate message id, queue a delivery receipt.
 //! 5. Commit everything — session, contact, history, seen marker — in one
@@ -453,11 +455,12 @@ async fn accept(
                     });
                 }
             }
-            if contact.username != claimed.as_str() {
-                // A rename; believe it only if the directory agrees.
-                if engine.resolve(&claimed).await.ok() == Some(payload.sender.account) {
-                    contact.username = claimed.as_str().to_owned();
-                }
+            // A rename; believed only if the directory, asked before the
+            // lock was taken, says the sender's account holds the name.
+            if precheck::renamed(&contact, &claimed)
+                && checked.holds(&claimed, payload.sender.account)?
+            {
+                contact.username = claimed.as_str().to_owned();
             }
             contact
         }
@@ -547,7 +550,7 @@ async fn accept(
             started,
         }),
         Content::ProfileChange { new_username } => {
-            if engine.resolve(&new_username).await.ok() == Some(payload.sender.account) {
+            if checked.holds(&new_username, payload.sender.account)? {
                 contact.username = new_username.as_str().to_owned();
             }
         }

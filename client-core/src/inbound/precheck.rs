@@ -1,22 +1,30 @@
-//! The network half of receiving: the directory check an envelope needs
-//! (first contact, or a newly changed key), asked before the state lock is
-//! taken, so no send and no other envelope waits for the relay's answer.
+//! The network half of receiving: the directory requests an envelope needs,
+//! asked before the state lock is taken, so no send and no other envelope
+//! waits for the relay's answer. Two kinds:
+//!
+//! - the identity check of first contact or a newly changed key (does the
+//!   claimed account hold the name and publish the sealing identity?);
+//! - the rename lookups (who holds the name a known contact now claims, or
+//!   the new name of its `ProfileChange`?): a rename is believed only if
+//!   the directory says the sender's account holds that name.
 //!
 //! [`plan`] opens and trial-decrypts the envelope without the lock (into a
-//! transaction that is thrown away), reads the contact state, and if that
-//! state calls for a check, asks the relay. The locked pass then decides
-//! again from the state it reads under the lock and uses the answer only if
-//! it needs exactly that check (same account, name and sealing identity);
-//! otherwise the state changed in between and the caller plans again
-//! ([`Failure::Replan`]), a bounded number of times.
+//! transaction that is thrown away), reads the contact state, and asks the
+//! relay what that state calls for. The locked pass then decides again from
+//! the state it reads under the lock and uses an answer only if it needs
+//! exactly that request (same account, name and sealing identity; same
+//! name for a lookup); otherwise the state changed in between and the
+//! caller plans again ([`Failure::Replan`]), a bounded number of times.
 //!
 //! Must never: write to the store, hand the locked pass an answer for
 //! another account, name or identity than the one it checks, or turn a
-//! failure to ask into a contradiction (PROTOCOL.md §12.5: it is kept).
+//! failure to ask into a contradiction (PROTOCOL.md §12.5: it is kept; a
+//! rename lookup that fails only means the rename is not believed).
 
 use std::sync::Arc;
 
 use subtle::ConstantTimeEq;
+use umbra_protocol::content::Content;
 use umbra_protocol::identity::IdentityPublic;
 use umbra_protocol::pairwise::InboundEnvelope;
 use umbra_protocol::wire::{AccountId, ErrorCode, Request, Response, Username};
@@ -26,7 +34,7 @@ use crate::engine::Engine;
 use crate::payload::Payload;
 use crate::records;
 use crate::store::Txn;
-use crate::trust::Observation;
+use crate::trust::{ContactRecord, Observation};
 use crate::Error;
 
 /// How often the locked pass may find the state changed since [`plan`]
@@ -38,6 +46,8 @@ pub(super) const PLAN_ATTEMPTS: usize = 3;
 pub(super) struct Checked {
     /// The check that was asked and its answer, if the state called for one.
     answer: Option<Asked>,
+    /// The rename lookups that were asked, by name.
+    holders: Vec<Holder>,
     /// Whether a missing answer must keep the envelope rather than plan
     /// again (the attempts are used up).
     pub(super) last: bool,
@@ -50,6 +60,13 @@ struct Asked {
     name: Username,
     identity: IdentityPublic,
     answer: Result<Directory, String>,
+}
+
+/// One rename lookup: which account the directory says holds `name`
+/// (`None`: nobody, or the relay could not be asked).
+struct Holder {
+    name: Username,
+    account: Option<AccountId>,
 }
 
 impl Checked {
@@ -80,6 +97,36 @@ impl Checked {
             _ => Err(Failure::Replan),
         }
     }
+
+    /// Whether the directory said, without the lock, that `account` holds
+    /// `name`. A lookup that was not made for this name means the state
+    /// changed after [`plan`] read it: plan again, or, once the attempts
+    /// are used up, do not believe the rename (the message itself is still
+    /// accepted; its next message claims the name again).
+    pub(super) fn holds(&self, name: &Username, account: AccountId) -> Result<bool, Failure> {
+        match self.holders.iter().find(|h| h.name == *name) {
+            Some(holder) => Ok(holder.account == Some(account)),
+            None if self.last => Ok(false),
+            None => Err(Failure::Replan),
+        }
+    }
+
+    /// A plan with the given rename lookups already answered (tests of the
+    /// locked pass).
+    #[cfg(test)]
+    pub(super) fn with_holders(holders: &[(&str, Option<AccountId>)], last: bool) -> Self {
+        Self {
+            answer: None,
+            holders: holders
+                .iter()
+                .map(|(name, account)| Holder {
+                    name: Username::parse(name).expect("valid name"),
+                    account: *account,
+                })
+                .collect(),
+            last,
+        }
+    }
 }
 
 /// Asks the directory whatever the envelope needs, without the state lock.
@@ -87,32 +134,57 @@ impl Checked {
 /// or decrypt) asks nothing: the locked pass meets the same outcome and
 /// sorts it. Only a failing store is an error.
 pub(super) async fn plan(engine: &Arc<Engine>, envelope: &[u8]) -> Result<Checked, Error> {
-    let Some((account, name, identity)) = needed(engine, envelope).await? else {
+    let Some(needs) = needed(engine, envelope).await? else {
         return Ok(Checked::default());
     };
-    let answer = match directory_check(engine, account, &name, &identity).await {
-        Ok(found) => Ok(found),
-        Err(Failure::Store(e)) => return Err(e),
-        Err(Failure::Kept(r) | Failure::Rejected(r)) => Err(r.reason),
-        Err(Failure::Duplicate | Failure::Replan) => return Ok(Checked::default()),
-    };
-    Ok(Checked {
-        answer: Some(Asked {
+    let mut checked = Checked::default();
+    if let Some((account, name, identity)) = needs.identity {
+        let answer = match directory_check(engine, account, &name, &identity).await {
+            Ok(found) => Ok(found),
+            Err(Failure::Store(e)) => return Err(e),
+            Err(Failure::Kept(r) | Failure::Rejected(r)) => Err(r.reason),
+            Err(Failure::Duplicate | Failure::Replan) => return Ok(Checked::default()),
+        };
+        // A sender the check does not confirm is rejected or kept before
+        // any rename is looked at: asking about its names would only spend
+        // the rate budget.
+        let confirmed = answer == Ok(Directory::Confirms);
+        checked.answer = Some(Asked {
             account,
             name,
             identity,
             answer,
-        }),
-        last: false,
-    })
+        });
+        if !confirmed {
+            return Ok(checked);
+        }
+    }
+    for name in needs.names {
+        let account = match engine.resolve(&name).await {
+            Ok(account) => Some(account),
+            Err(Error::Store(e)) => return Err(Error::Store(e)),
+            Err(error) => {
+                tracing::debug!(%error, "rename lookup failed; the rename is not believed");
+                None
+            }
+        };
+        checked.holders.push(Holder { name, account });
+    }
+    Ok(checked)
 }
 
-/// The check the locked pass would ask for, read from the current state:
-/// the claimed name on first contact, the known name on a new key.
-async fn needed(
-    engine: &Arc<Engine>,
-    envelope: &[u8],
-) -> Result<Option<(AccountId, Username, IdentityPublic)>, Error> {
+/// The directory requests the locked pass would need, read from the
+/// current state.
+struct Needs {
+    /// The identity check: the claimed name on first contact, the known
+    /// name on a new key.
+    identity: Option<(AccountId, Username, IdentityPublic)>,
+    /// The rename lookups: the name a known contact now claims, and the
+    /// new name of a `ProfileChange`.
+    names: Vec<Username>,
+}
+
+async fn needed(engine: &Arc<Engine>, envelope: &[u8]) -> Result<Option<Needs>, Error> {
     if engine
         .vault
         .load(&records::seen::seen(&engine.vault, envelope))
@@ -142,16 +214,35 @@ async fn needed(
     let identity = inbound.sender().clone();
     let account = payload.sender.account;
     let claimed = payload.sender_username.clone();
-    Ok(match engine.contact_by_account(account.as_bytes()).await? {
-        None => Some((account, claimed, identity)),
-        Some(mut contact) => match contact.observe(&identity) {
-            Observation::NewlyChanged => {
-                let name = Username::parse_canonical(&contact.username).unwrap_or(claimed);
-                Some((account, name, identity))
+    let mut needs = Needs {
+        identity: None,
+        names: Vec::new(),
+    };
+    match engine.contact_by_account(account.as_bytes()).await? {
+        None => needs.identity = Some((account, claimed, identity)),
+        Some(mut contact) => {
+            if contact.observe(&identity) == Observation::NewlyChanged {
+                let name = Username::parse_canonical(&contact.username).unwrap_or(claimed.clone());
+                needs.identity = Some((account, name, identity));
             }
-            Observation::Pinned | Observation::StillChanged => None,
-        },
-    })
+            if renamed(&contact, &claimed) {
+                needs.names.push(claimed);
+            }
+        }
+    }
+    if let Content::ProfileChange { new_username } = payload.content {
+        if !needs.names.contains(&new_username) {
+            needs.names.push(new_username);
+        }
+    }
+    Ok(Some(needs))
+}
+
+/// Whether a known contact's message claims a name other than the one the
+/// contact is known by: a rename, believed only if the directory agrees.
+/// The locked pass decides with this same rule.
+pub(super) fn renamed(contact: &ContactRecord, claimed: &Username) -> bool {
+    contact.username != claimed.as_str()
 }
 
 /// What the relay's directory says about a claimed sender.
@@ -229,6 +320,7 @@ mod tests {
                 identity: identity.clone(),
                 answer,
             }),
+            holders: Vec::new(),
             last: false,
         }
     }
@@ -287,12 +379,39 @@ mod tests {
     }
 
     #[test]
+    fn a_rename_lookup_is_believed_only_for_its_name_and_the_sender_s_account() {
+        let sender = AccountId::random(&mut OsRng);
+        let stranger = AccountId::random(&mut OsRng);
+        let alice2 = Username::parse("alice2").expect("valid name");
+        let alice3 = Username::parse("alice3").expect("valid name");
+        let holds = |checked: &Checked, name: &Username, account| match checked.holds(name, account)
+        {
+            Ok(true) => "believed",
+            Ok(false) => "not believed",
+            Err(Failure::Replan) => "replan",
+            Err(_) => "other",
+        };
+        let asked = Checked::with_holders(&[("alice2", Some(sender))], false);
+        assert_eq!(holds(&asked, &alice2, sender), "believed");
+        // The directory says someone else holds it: the claim is false.
+        assert_eq!(holds(&asked, &alice2, stranger), "not believed");
+        // Nobody holds it, or the relay could not be asked.
+        let unknown = Checked::with_holders(&[("alice2", None)], false);
+        assert_eq!(holds(&unknown, &alice2, sender), "not believed");
+        // Not asked for this name: the state changed since the plan.
+        assert_eq!(holds(&asked, &alice3, sender), "replan");
+        let last = Checked::with_holders(&[], true);
+        assert_eq!(holds(&last, &alice3, sender), "not believed");
+    }
+
+    #[test]
     fn once_the_attempts_are_used_up_a_changed_state_keeps_the_envelope() {
         let account = AccountId::random(&mut OsRng);
         let identity = IdentityKeyPair::generate(&mut OsRng).public();
         let alice = Username::parse("alice").expect("valid name");
         let last = Checked {
             answer: None,
+            holders: Vec::new(),
             last: true,
         };
         assert_eq!(outcome(last.answer(account, &alice, &identity)), "kept");

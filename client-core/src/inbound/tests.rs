@@ -55,17 +55,18 @@ impl Alice {
     }
 
     fn seal(&self, session: &mut PairwiseSession, text: &str) -> Vec<u8> {
+        self.seal_as(session, "alice", text_content(text))
+    }
+
+    /// Seals `content` with alice's payload claiming the username `name`.
+    fn seal_as(&self, session: &mut PairwiseSession, name: &str, content: Content) -> Vec<u8> {
         let payload = Payload {
             sender: Address {
                 account: self.account,
                 device: DeviceId::PRIMARY,
             },
-            sender_username: Username::parse("alice").expect("valid name"),
-            content: Content::Text {
-                id: content::MessageId(MessageId::random(&mut OsRng).0),
-                body: text.to_owned(),
-                sent_at_ms: now_ms(),
-            },
+            sender_username: Username::parse(name).expect("valid name"),
+            content,
         }
         .encode()
         .expect("payload encodes");
@@ -79,6 +80,15 @@ impl Alice {
         let inbound =
             InboundEnvelope::open(&self.identity, envelope).map_err(|e| format!("open: {e}"))?;
         session.decrypt(&inbound).map_err(|e| e.to_string())
+    }
+}
+
+/// A text message with a fresh id.
+fn text_content(text: &str) -> Content {
+    Content::Text {
+        id: content::MessageId(MessageId::random(&mut OsRng).0),
+        body: text.to_owned(),
+        sent_at_ms: now_ms(),
     }
 }
 
