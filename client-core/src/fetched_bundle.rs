@@ -10,10 +10,7 @@
 //!
 //! Must never: return a bundle that was not verified at the current time.
 
-use umbra_protocol::identity::{IdentityPublic, Signature};
-use umbra_protocol::prekeys::{
-    OneTimePreKeyPublic, PreKeyBundle, PreKeyError, SignedPreKeyPublic, VerifiedPreKeyBundle,
-};
+use umbra_protocol::prekeys::{PreKeyBundle, PreKeyError, VerifiedPreKeyBundle};
 use umbra_protocol::wire::{AccountId, PreKeyBundleWire};
 
 use crate::failure::{CryptoFailure, RelayMisbehaved};
@@ -49,25 +46,7 @@ pub(crate) fn verify_fetched_bundle(
 
 /// Converts the relay's bundle encoding into the protocol's (unverified) bundle.
 fn bundle_from_wire(wire: &PreKeyBundleWire) -> Result<PreKeyBundle, Error> {
-    let identity = IdentityPublic::from_bytes(&wire.identity)
-        .map_err(|e| Error::Crypto(CryptoFailure::BundleIdentity(e)))?;
-    Ok(PreKeyBundle {
-        identity,
-        signed_prekey: SignedPreKeyPublic {
-            id: wire.signed_prekey.id,
-            created_at: wire.signed_prekey.created_at,
-            key: wire.signed_prekey.key,
-            signature: Signature::from_bytes(&wire.signed_prekey.signature),
-        },
-        one_time_prekey: wire.one_time_prekey.map(|p| OneTimePreKeyPublic {
-            id: p.id,
-            key: p.key,
-        }),
-        last_resort: wire.last_resort.map(|p| OneTimePreKeyPublic {
-            id: p.id,
-            key: p.key,
-        }),
-    })
+    PreKeyBundle::try_from(wire).map_err(|e| Error::Crypto(CryptoFailure::BundleIdentity(e)))
 }
 
 #[cfg(test)]

@@ -140,21 +140,11 @@ impl PreKeyState {
 }
 
 pub(crate) fn signed_wire(signed: &SignedPreKey) -> SignedPreKeyWire {
-    let public = signed.public();
-    SignedPreKeyWire {
-        id: public.id,
-        created_at: public.created_at,
-        key: public.key,
-        signature: public.signature.to_bytes(),
-    }
+    signed.public().into()
 }
 
 pub(crate) fn one_time_wire(key: &OneTimePreKey) -> PreKeyWire {
-    let public = key.public();
-    PreKeyWire {
-        id: public.id,
-        key: public.key,
-    }
+    key.public().into()
 }
 
 #[cfg(test)]

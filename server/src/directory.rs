@@ -12,7 +12,6 @@
 
 use std::collections::HashSet;
 
-use ed25519_dalek::Signature;
 use umbra_wire::identity::IdentityPublic;
 use umbra_wire::prekeys::SignedPreKeyPublic;
 use umbra_wire::{ErrorCode, PreKeyWire, SignedPreKeyWire};
@@ -56,13 +55,7 @@ pub fn verify_published_keys(
     identity
         .verify()
         .map_err(|_| DirectoryError::BadIdentityBinding)?;
-    let public = SignedPreKeyPublic {
-        id: signed_prekey.id,
-        created_at: signed_prekey.created_at,
-        key: signed_prekey.key,
-        signature: Signature::from_bytes(&signed_prekey.signature),
-    };
-    public
+    SignedPreKeyPublic::from(signed_prekey)
         .verify(&identity)
         .map_err(|_| DirectoryError::BadSignedPreKey)
 }
@@ -88,13 +81,7 @@ mod tests {
     use umbra_protocol::prekeys::{OneTimePreKey, SignedPreKey};
 
     fn wire(spk: &SignedPreKey) -> SignedPreKeyWire {
-        let public = spk.public();
-        SignedPreKeyWire {
-            id: public.id,
-            created_at: public.created_at,
-            key: public.key,
-            signature: public.signature.to_bytes(),
-        }
+        spk.public().into()
     }
 
     #[test]
@@ -136,10 +123,7 @@ mod tests {
     #[test]
     fn duplicate_prekey_ids_are_refused() {
         let mut rng = ChaCha20Rng::seed_from_u64(6);
-        let mut key = |id| PreKeyWire {
-            id,
-            key: OneTimePreKey::generate(id, &mut rng).public().key,
-        };
+        let mut key = |id| PreKeyWire::from(OneTimePreKey::generate(id, &mut rng).public());
         let batch = vec![key(1), key(2), key(1)];
         assert_eq!(
             check_prekey_batch(&batch),

@@ -17,14 +17,14 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::prekeys::{OneTimePreKey, SignedPreKey};
+use umbra_relay::app::{start, RunningRelay};
+use umbra_relay::auth::suite::UmbraOpaqueSuite;
+use umbra_relay::config::{RelayConfig, Settings};
 use umbra_wire::{
     decode_relay, encode_client, AccountId, AccountRef, Address, ClientFrame, DeviceId, ErrorCode,
     OutgoingEnvelope, PreKeyWire, RelayFrame, Request, Response, SendOutcome, SessionToken,
     SignedPreKeyWire, Username,
 };
-use umbra_relay::app::{start, RunningRelay};
-use umbra_relay::auth::suite::UmbraOpaqueSuite;
-use umbra_relay::config::{RelayConfig, Settings};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -271,16 +271,8 @@ async fn publish(c: &mut Client, one_time: u32) {
     let mut rng = OsRng;
     let identity = IdentityKeyPair::generate(&mut rng);
     let spk = SignedPreKey::generate(&identity, 1, 1_700_000_000, &mut rng).public();
-    let signed_prekey = SignedPreKeyWire {
-        id: spk.id,
-        created_at: spk.created_at,
-        key: spk.key,
-        signature: spk.signature.to_bytes(),
-    };
-    let last_resort = PreKeyWire {
-        id: 999,
-        key: OneTimePreKey::generate(999, &mut rng).public().key,
-    };
+    let signed_prekey = SignedPreKeyWire::from(spk);
+    let last_resort = PreKeyWire::from(OneTimePreKey::generate(999, &mut rng).public());
     let response = c
         .ask(Request::PublishKeys {
             identity: identity.public().to_bytes().to_vec(),
@@ -290,10 +282,7 @@ async fn publish(c: &mut Client, one_time: u32) {
         .await;
     assert_eq!(response, Response::Ok);
     let prekeys: Vec<PreKeyWire> = (1..=one_time)
-        .map(|id| PreKeyWire {
-            id,
-            key: OneTimePreKey::generate(id, &mut rng).public().key,
-        })
+        .map(|id| PreKeyWire::from(OneTimePreKey::generate(id, &mut rng).public()))
         .collect();
     let response = c.ask(Request::UploadPreKeys { prekeys }).await;
     assert!(
@@ -677,12 +666,7 @@ async fn publish_keys_rejects_a_bad_signature() {
     let identity = IdentityKeyPair::generate(&mut rng);
     let other = IdentityKeyPair::generate(&mut rng);
     let spk = SignedPreKey::generate(&other, 1, 1_700_000_000, &mut rng).public();
-    let signed_prekey = SignedPreKeyWire {
-        id: spk.id,
-        created_at: spk.created_at,
-        key: spk.key,
-        signature: spk.signature.to_bytes(),
-    };
+    let signed_prekey = SignedPreKeyWire::from(spk);
     let response = c
         .ask(Request::PublishKeys {
             identity: identity.public().to_bytes().to_vec(),
@@ -1644,12 +1628,7 @@ async fn publishing_a_new_identity_drops_the_old_one_time_prekeys() {
     let mut rng = OsRng;
     let identity = IdentityKeyPair::generate(&mut rng);
     let spk = SignedPreKey::generate(&identity, 2, 1_700_000_100, &mut rng).public();
-    let signed_prekey = SignedPreKeyWire {
-        id: spk.id,
-        created_at: spk.created_at,
-        key: spk.key,
-        signature: spk.signature.to_bytes(),
-    };
+    let signed_prekey = SignedPreKeyWire::from(spk);
     let response = owner
         .ask(Request::PublishKeys {
             identity: identity.public().to_bytes().to_vec(),

@@ -619,36 +619,17 @@ impl DeviceKeys {
 
     /// The signed prekey as it travels on the wire.
     pub fn signed_prekey_wire(&self) -> SignedPreKeyWire {
-        let public = self.signed_prekey.public();
-        SignedPreKeyWire {
-            id: public.id,
-            created_at: public.created_at,
-            key: public.key,
-            signature: public.signature.to_bytes(),
-        }
+        self.signed_prekey.public().into()
     }
 
     /// The last-resort prekey as it travels on the wire.
     pub fn last_resort_wire(&self) -> PreKeyWire {
-        let public = self.last_resort.public();
-        PreKeyWire {
-            id: public.id,
-            key: public.key,
-        }
+        self.last_resort.public().into()
     }
 
     /// The one-time prekeys as they travel on the wire.
     pub fn one_time_wire(&self) -> Vec<PreKeyWire> {
-        self.one_time
-            .iter()
-            .map(|k| {
-                let public = k.public();
-                PreKeyWire {
-                    id: public.id,
-                    key: public.key,
-                }
-            })
-            .collect()
+        self.one_time.iter().map(|k| k.public().into()).collect()
     }
 
     /// `PublishKeys` for these keys.

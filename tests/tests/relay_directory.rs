@@ -15,10 +15,8 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context};
 use relay_support::{on_every_store, Backend};
 use umbra_e2e::wire_client::{DeviceKeys, Session, WireClientError};
-use umbra_protocol::identity::{IdentityKeyPair, IdentityPublic, Signature};
-use umbra_protocol::prekeys::{
-    OneTimePreKeyPublic, PreKeyBundle, SignedPreKey, SignedPreKeyPublic,
-};
+use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::prekeys::{PreKeyBundle, SignedPreKey};
 use umbra_protocol::wire::{
     AccountId, AccountRef, ErrorCode, PreKeyBundleWire, PreKeyWire, RelayFrame, Request, Response,
     Username,
@@ -49,21 +47,7 @@ async fn fetch_bundle(
 
 /// Checks the bundle with the protocol crate, as an initiator would.
 fn verify_bundle(bundle: &PreKeyBundleWire) -> anyhow::Result<()> {
-    let to_public = |k: &PreKeyWire| OneTimePreKeyPublic {
-        id: k.id,
-        key: k.key,
-    };
-    let bundle = PreKeyBundle {
-        identity: IdentityPublic::from_bytes(&bundle.identity).context("bundle identity")?,
-        signed_prekey: SignedPreKeyPublic {
-            id: bundle.signed_prekey.id,
-            created_at: bundle.signed_prekey.created_at,
-            key: bundle.signed_prekey.key,
-            signature: Signature::from_bytes(&bundle.signed_prekey.signature),
-        },
-        one_time_prekey: bundle.one_time_prekey.as_ref().map(to_public),
-        last_resort: bundle.last_resort.as_ref().map(to_public),
-    };
+    let bundle = PreKeyBundle::try_from(bundle).context("bundle identity")?;
     bundle
         .verify()
         .context("the served bundle does not verify")?;
@@ -118,12 +102,7 @@ async fn forged_signed_prekeys_are_refused(backend: Backend) -> anyhow::Result<(
         .client
         .request(Request::PublishKeys {
             identity: keys.identity_bytes(),
-            signed_prekey: umbra_protocol::wire::SignedPreKeyWire {
-                id: public.id,
-                created_at: public.created_at,
-                key: public.key,
-                signature: public.signature.to_bytes(),
-            },
+            signed_prekey: public.into(),
             last_resort: None,
         })
         .await;
@@ -461,12 +440,9 @@ async fn exhaustion_falls_back_to_last_resort_and_warns_the_owner(
     // Refilling works after exhaustion.
     let refill: Vec<PreKeyWire> = (100..104)
         .map(|id| {
-            let key = umbra_protocol::prekeys::OneTimePreKey::generate(id, &mut rand::rngs::OsRng)
-                .public();
-            PreKeyWire {
-                id: key.id,
-                key: key.key,
-            }
+            umbra_protocol::prekeys::OneTimePreKey::generate(id, &mut rand::rngs::OsRng)
+                .public()
+                .into()
         })
         .collect();
     match bob
