@@ -103,12 +103,18 @@ pub struct Settings {
     /// Days a session token stays valid [default: 30].
     #[arg(long)]
     pub token_ttl_days: Option<u32>,
-    /// Register/login attempts allowed per client IP per minute [default: 30].
+    /// LoginStart and RegisterStart requests allowed per source address (IPv4
+    /// address or IPv6 /64) per minute [default: 30].
     #[arg(long)]
     pub auth_per_ip_per_minute: Option<u32>,
-    /// Login/register attempts allowed per username per minute [default: 10].
+    /// LoginStart requests allowed per username from one source address per
+    /// minute [default: 10].
     #[arg(long)]
     pub auth_per_username_per_minute: Option<u32>,
+    /// LoginStart requests allowed per username from all addresses together per
+    /// minute: slows guessing spread over many addresses [default: 120].
+    #[arg(long)]
+    pub logins_per_username_per_minute: Option<u32>,
     /// Prekey bundle fetches allowed per requesting account per minute [default: 60].
     #[arg(long)]
     pub bundle_fetches_per_minute: Option<u32>,
@@ -158,6 +164,9 @@ impl Settings {
             auth_per_username_per_minute: self
                 .auth_per_username_per_minute
                 .or(fallback.auth_per_username_per_minute),
+            logins_per_username_per_minute: self
+                .logins_per_username_per_minute
+                .or(fallback.logins_per_username_per_minute),
             bundle_fetches_per_minute: self
                 .bundle_fetches_per_minute
                 .or(fallback.bundle_fetches_per_minute),
@@ -257,10 +266,15 @@ pub struct Limits {
     pub blob_ttl: Duration,
     /// Lifetime of a session token.
     pub token_ttl: Duration,
-    /// Register/login attempts per IP per minute.
+    /// LoginStart + RegisterStart per source address per minute.
     pub auth_per_ip_per_minute: u32,
-    /// Register/login attempts per username per minute.
+    /// LoginStart per (username, source address) per minute.
     pub auth_per_username_per_minute: u32,
+    /// LoginStart per username from all sources per minute. Twelve times the
+    /// per-source budget, so locking an owner out takes more than a dozen
+    /// sources while a distributed guesser still gets at most this many
+    /// guesses a minute (THREAT_MODEL.md).
+    pub logins_per_username_per_minute: u32,
     /// Bundle fetches per requesting account per minute.
     pub bundle_fetches_per_minute: u32,
     /// Username resolutions per requesting account per minute.
@@ -291,6 +305,7 @@ impl Default for Limits {
             token_ttl: 30 * DAY,
             auth_per_ip_per_minute: 30,
             auth_per_username_per_minute: 10,
+            logins_per_username_per_minute: 120,
             bundle_fetches_per_minute: 60,
             username_resolves_per_minute: 60,
             max_prekeys_per_device: 1_000,
@@ -406,6 +421,11 @@ impl RelayConfig {
                 "auth_per_username_per_minute",
                 s.auth_per_username_per_minute,
                 d.auth_per_username_per_minute,
+            )?,
+            logins_per_username_per_minute: positive(
+                "logins_per_username_per_minute",
+                s.logins_per_username_per_minute,
+                d.logins_per_username_per_minute,
             )?,
             bundle_fetches_per_minute: positive(
                 "bundle_fetches_per_minute",
@@ -616,6 +636,10 @@ mod tests {
             (
                 "--auth-per-username-per-minute",
                 d.auth_per_username_per_minute.to_string(),
+            ),
+            (
+                "--logins-per-username-per-minute",
+                d.logins_per_username_per_minute.to_string(),
             ),
             (
                 "--bundle-fetches-per-minute",

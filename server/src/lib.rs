@@ -19,6 +19,7 @@ pub mod delivery;
 pub mod directory;
 pub mod expiry;
 pub mod hub;
+pub mod logging;
 pub mod metrics;
 pub mod rate_limit;
 pub mod shutdown;

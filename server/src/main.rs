@@ -6,27 +6,46 @@
 //! print or log a database password, token or message.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 use umbra_relay::config::{Cli, Command, RelayConfig};
 use umbra_relay::store::migrate_only;
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let config = RelayConfig::load(cli.settings).context("invalid configuration")?;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.log_level))
-        .context("invalid log level")?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// Exit status for a configuration the relay refuses (bad flag value, file,
+/// log filter): the operator's to fix before retrying.
+const EXIT_CONFIG: u8 = 2;
+/// Exit status for a failure to start or serve (store, key file, socket).
+const EXIT_FAILURE: u8 = 1;
 
+/// Startup errors end in one line on stderr, `error: <what>: <cause>`,
+/// never a backtrace or a Debug dump.
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match RelayConfig::load(cli.settings).context("invalid configuration") {
+        Ok(config) => config,
+        Err(error) => return fail(&error, EXIT_CONFIG),
+    };
+    if let Err(error) = umbra_relay::logging::init(&config.log_level) {
+        return fail(&anyhow::Error::new(error), EXIT_CONFIG);
+    }
+    match run(cli.command, config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error, EXIT_FAILURE),
+    }
+}
+
+fn fail(error: &anyhow::Error, code: u8) -> ExitCode {
+    // `{:#}` is the whole cause chain on one line.
+    eprintln!("error: {error:#}");
+    ExitCode::from(code)
+}
+
+fn run(command: Option<Command>, config: RelayConfig) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        match cli.command {
+        match command {
             Some(Command::Migrate) => {
                 migrate_only(config.database_url(), &config.data_dir)
                     .await

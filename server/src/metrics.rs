@@ -2,13 +2,94 @@
 //! format (version 0.0.4): a small registry of atomics, so recording is a
 //! lock-free add on the hot path and the output is exactly what was counted.
 //!
+//! Authentication failures are counted and logged in one place
+//! ([`Metrics::auth_failed`], [`LoginAttempt`]), so the counter and the log
+//! line cannot disagree; the line says the kind of failure, never who.
+//!
 //! Must never: use a label derived from user data (account ids, usernames,
 //! addresses, IPs) — that would publish who talks to whom and let label
-//! cardinality grow without bound.
+//! cardinality grow without bound; or put an identity in a log line.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Why an authentication failed, as the log names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// A `LoginStart` that never became a successful `LoginFinish`: a wrong
+    /// password (the client finds out from the relay's answer and sends
+    /// nothing more), an unknown username, or an abandoned attempt. The relay
+    /// cannot tell these apart, by design of OPAQUE.
+    LoginUnfinished,
+    /// A `LoginFinish` whose proof did not verify.
+    LoginRejected,
+    /// `Authenticate` with a token the relay does not hold (never issued,
+    /// revoked, purged) or for another device.
+    TokenUnknown,
+    /// `Authenticate` with a known token past its expiry.
+    TokenExpired,
+    /// A blob request with a missing or invalid token.
+    BlobToken,
+}
+
+impl AuthFailure {
+    /// The name used in log lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFailure::LoginUnfinished => "login_unfinished",
+            AuthFailure::LoginRejected => "login_rejected",
+            AuthFailure::TokenUnknown => "token_unknown",
+            AuthFailure::TokenExpired => "token_expired",
+            AuthFailure::BlobToken => "blob_token",
+        }
+    }
+}
+
+fn record_auth_failure(counter: &AtomicU64, kind: AuthFailure) {
+    counter.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(kind = kind.as_str(), "authentication failed");
+}
+
+/// One login between `LoginStart` and its outcome. Dropped without
+/// [`LoginAttempt::succeeded`] (connection closed, attempt replaced or timed
+/// out, proof rejected) it counts as a failed authentication: with OPAQUE a
+/// wrong password never reaches `LoginFinish`, so the drop is the only place
+/// the relay can see it.
+#[derive(Debug)]
+pub struct LoginAttempt {
+    failures: Option<Arc<AtomicU64>>,
+}
+
+impl LoginAttempt {
+    /// Starts counting one login.
+    pub fn start(metrics: &Metrics) -> Self {
+        LoginAttempt {
+            failures: Some(metrics.auth_failures.clone()),
+        }
+    }
+
+    /// The login succeeded: nothing is counted as a failure.
+    pub fn succeeded(mut self) {
+        self.failures = None;
+    }
+
+    /// The login failed for a known reason.
+    pub fn failed(mut self, kind: AuthFailure) {
+        if let Some(counter) = self.failures.take() {
+            record_auth_failure(&counter, kind);
+        }
+    }
+}
+
+impl Drop for LoginAttempt {
+    fn drop(&mut self) {
+        if let Some(counter) = self.failures.take() {
+            record_auth_failure(&counter, AuthFailure::LoginUnfinished);
+        }
+    }
+}
 
 /// Upper bounds (seconds) of the store latency histogram buckets.
 pub const STORE_LATENCY_BUCKETS: [f64; 12] = [
@@ -78,13 +159,15 @@ pub struct Metrics {
     pub queue_depth: AtomicI64,
     /// Successful logins and token authentications.
     pub auth_successes: AtomicU64,
-    /// Failed logins and token authentications.
-    pub auth_failures: AtomicU64,
+    /// Failed logins and token authentications. Shared with the
+    /// [`LoginAttempt`]s in flight; count through [`Metrics::auth_failed`].
+    pub auth_failures: Arc<AtomicU64>,
     /// Accounts registered.
     pub registrations: AtomicU64,
     /// Requests refused by a rate limit.
     pub rate_limited: AtomicU64,
-    /// Frames refused as malformed or oversized.
+    /// Frames refused as malformed or oversized (not connections that
+    /// merely ended without a close handshake, nor refused requests).
     pub bad_frames: AtomicU64,
     /// Blobs stored.
     pub blobs_uploaded: AtomicU64,
@@ -92,12 +175,32 @@ pub struct Metrics {
     pub expired_rows: AtomicU64,
     /// Latency of store operations.
     pub store_latency: Histogram,
+    /// TCP connections admitted and still open (HTTP and WebSocket),
+    /// sampled when `/metrics` is read.
+    pub connections_admitted: AtomicI64,
+    /// Connections refused because the relay-wide cap was reached.
+    pub connections_refused_full: AtomicU64,
+    /// Connections refused because their address (or IPv6 /64) held its cap.
+    pub connections_refused_per_address: AtomicU64,
+    /// Refused connections closed without a 503 (too many refusals in flight).
+    pub connections_dropped: AtomicU64,
+    /// Connections closed because request headers did not arrive in time.
+    pub header_timeouts: AtomicU64,
+    /// Blob uploads abandoned because the body stalled or was too slow.
+    pub body_timeouts: AtomicU64,
+    /// Accept calls that failed for want of descriptors or memory.
+    pub accept_errors: AtomicU64,
 }
 
 impl Metrics {
     /// Adds one to a counter.
     pub fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts and logs (by kind, never by whom) a failed authentication.
+    pub fn auth_failed(&self, kind: AuthFailure) {
+        record_auth_failure(&self.auth_failures, kind);
     }
 
     /// Renders everything in the Prometheus text exposition format.
@@ -210,6 +313,50 @@ impl Metrics {
             "Expired messages, tokens and blobs purged.",
             load(&self.expired_rows),
         );
+        gauge(
+            &mut out,
+            "umbra_connections_admitted",
+            "TCP connections admitted and open, HTTP and WebSocket.",
+            self.connections_admitted.load(Ordering::Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP umbra_connections_refused_total Connections answered 503 or closed at a connection cap."
+        );
+        let _ = writeln!(out, "# TYPE umbra_connections_refused_total counter");
+        for (reason, value) in [
+            ("full", load(&self.connections_refused_full)),
+            ("per_address", load(&self.connections_refused_per_address)),
+        ] {
+            let _ = writeln!(
+                out,
+                "umbra_connections_refused_total{{reason=\"{reason}\"}} {value}"
+            );
+        }
+        counter(
+            &mut out,
+            "umbra_connections_dropped_total",
+            "Refused connections closed without an answer (too many refusals in flight).",
+            load(&self.connections_dropped),
+        );
+        counter(
+            &mut out,
+            "umbra_header_timeouts_total",
+            "Connections closed because request headers did not arrive in time.",
+            load(&self.header_timeouts),
+        );
+        counter(
+            &mut out,
+            "umbra_body_timeouts_total",
+            "Blob uploads abandoned because the body stalled or was too slow.",
+            load(&self.body_timeouts),
+        );
+        counter(
+            &mut out,
+            "umbra_accept_errors_total",
+            "Accept calls that failed for want of descriptors or memory.",
+            load(&self.accept_errors),
+        );
         self.store_latency.render(
             &mut out,
             "umbra_store_latency_seconds",
@@ -240,6 +387,19 @@ mod tests {
         assert!(text.contains("umbra_store_latency_seconds_bucket{le=\"+Inf\"} 2\n"));
         assert!(text.contains("umbra_store_latency_seconds_count 2\n"));
         assert!(text.contains("umbra_store_latency_seconds_sum 0.0307\n"));
+    }
+
+    /// Issue 9 item 9: with OPAQUE a wrong password never reaches
+    /// `LoginFinish`, so the failure must be counted when the attempt ends.
+    #[test]
+    fn a_login_attempt_counts_as_failed_unless_it_succeeded() {
+        let m = Metrics::default();
+        drop(LoginAttempt::start(&m));
+        LoginAttempt::start(&m).failed(AuthFailure::LoginRejected);
+        LoginAttempt::start(&m).succeeded();
+        m.auth_failed(AuthFailure::TokenUnknown);
+        assert_eq!(m.auth_failures.load(Ordering::Relaxed), 3);
+        assert!(m.render().contains("umbra_auth_failures_total 3\n"));
     }
 
     #[test]

@@ -1,19 +1,34 @@
 //! Per-key request budgets (GCRA via `governor`) for the requests an attacker
-//! would repeat: registration and login (per client IP and per username),
-//! prekey bundle fetches (per requesting account, since each fetch burns one
-//! of the target's one-time prekeys), and username resolution (per
-//! requesting account, since each answer says whether a name is registered,
-//! so an unlimited sweep would enumerate the user base).
+//! would repeat:
+//!
+//! - `LoginStart` (each one is one online password guess: the answer lets the
+//!   caller test one password offline): per source address, per (username,
+//!   source address), and per username across all addresses at a much higher
+//!   threshold, so a guesser spread over many addresses is slowed while a
+//!   guesser on one address cannot lock the owner out from another;
+//! - `RegisterStart` (each answer says whether a name is taken): the same
+//!   per-source budget, never per username (a name-keyed budget would let
+//!   anyone block a name's logins by starting registrations for it);
+//! - prekey bundle fetches (per requesting account, since each fetch burns one
+//!   of the target's one-time prekeys), and username resolution (per
+//!   requesting account, since each answer says whether a name is registered,
+//!   so an unlimited sweep would enumerate the user base).
+//!
+//! A source address is the peer's IPv4 address, or its IPv6 /64 (one
+//! subscriber usually holds a whole /64, so counting single IPv6 addresses
+//! would give one machine 2^64 budgets).
 //!
 //! A refusal carries how long to wait, which the relay reports as
 //! `Error{RateLimited, retry_after_secs}`.
 //!
 //! Must never: key a budget on something the client can vary for free when a
-//! stabler key exists, grow without bound (call [`RateLimits::shrink`]
-//! periodically), or log the keys (usernames, IPs).
+//! stabler key exists, let a request refused by a narrow budget spend a wider
+//! one (or one attacker could drain a victim's shared budget with refused
+//! requests), grow without bound (call [`RateLimits::shrink`] periodically),
+//! or log the keys (usernames, addresses).
 
 use std::hash::Hash;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 
 use governor::clock::{Clock, DefaultClock};
@@ -68,14 +83,49 @@ impl<K: Hash + Eq + Clone, C: Clock + Clone> KeyedBudget<K, C> {
     }
 }
 
+/// The unit a per-address budget counts: an IPv4 address, or an IPv6 /64
+/// (an IPv4-mapped IPv6 address counts as its IPv4 address).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SourceKey(IpAddr);
+
+impl SourceKey {
+    /// The budget unit `peer` belongs to.
+    pub fn of(peer: IpAddr) -> SourceKey {
+        match peer {
+            IpAddr::V4(v4) => SourceKey(IpAddr::V4(v4)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => SourceKey(IpAddr::V4(v4)),
+                None => {
+                    let s = v6.segments();
+                    let prefix = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                    SourceKey(IpAddr::V6(prefix))
+                }
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for SourceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // An address is personal data; budgets never print it.
+        f.write_str("SourceKey(<redacted>)")
+    }
+}
+
 fn nonzero(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
 /// Every budget the relay enforces.
 pub struct RateLimits<C: Clock = DefaultClock> {
-    auth_by_ip: KeyedBudget<IpAddr, C>,
-    auth_by_username: KeyedBudget<String, C>,
+    /// Every `LoginStart` and `RegisterStart` from one source.
+    auth_by_source: KeyedBudget<SourceKey, C>,
+    /// `LoginStart`s for one username from one source.
+    login_by_username_and_source: KeyedBudget<(String, SourceKey), C>,
+    /// `LoginStart`s for one username from anywhere (the distributed-guessing
+    /// brake; set well above the per-source budget so that a lockout needs
+    /// many sources).
+    login_by_username: KeyedBudget<String, C>,
     bundle_fetches: KeyedBudget<AccountId, C>,
     username_resolves: KeyedBudget<AccountId, C>,
 }
@@ -91,12 +141,16 @@ impl<C: Clock + Clone> RateLimits<C> {
     /// Budgets from the configured limits on a chosen clock (tests use a fake one).
     pub fn with_clock(limits: &Limits, clock: C) -> Self {
         RateLimits {
-            auth_by_ip: KeyedBudget::with_clock(
+            auth_by_source: KeyedBudget::with_clock(
                 nonzero(limits.auth_per_ip_per_minute),
                 clock.clone(),
             ),
-            auth_by_username: KeyedBudget::with_clock(
+            login_by_username_and_source: KeyedBudget::with_clock(
                 nonzero(limits.auth_per_username_per_minute),
+                clock.clone(),
+            ),
+            login_by_username: KeyedBudget::with_clock(
+                nonzero(limits.logins_per_username_per_minute),
                 clock.clone(),
             ),
             bundle_fetches: KeyedBudget::with_clock(
@@ -110,14 +164,25 @@ impl<C: Clock + Clone> RateLimits<C> {
         }
     }
 
-    /// A register or login attempt from `ip` for the (canonical) `username`.
-    /// Both budgets must allow it: the per-IP budget stops one machine from
-    /// sweeping many usernames, the per-username budget stops a distributed
-    /// guesser aimed at one account (at the price that such a guesser can
-    /// delay that account's own logins; the wait is short and advertised).
-    pub fn check_auth(&self, ip: IpAddr, username: &str) -> Result<(), RetryAfter> {
-        self.auth_by_ip.check(&ip)?;
-        self.auth_by_username.check(&username.to_string())
+    /// A `LoginStart` from `peer` for the (canonical) `username`. The
+    /// budgets are checked narrowest first and a refusal stops there, so a
+    /// source that is already refused for this name spends nothing of the
+    /// name's shared budget: an attacker on one source can never delay the
+    /// owner's logins from another source; only one spread over more sources
+    /// than `logins_per_username / auth_per_username` can (THREAT_MODEL.md).
+    pub fn check_login(&self, peer: IpAddr, username: &str) -> Result<(), RetryAfter> {
+        let source = SourceKey::of(peer);
+        self.auth_by_source.check(&source)?;
+        self.login_by_username_and_source
+            .check(&(username.to_owned(), source))?;
+        self.login_by_username.check(&username.to_owned())
+    }
+
+    /// A `RegisterStart` from `peer`. Keyed by source only: a budget per
+    /// name would let anyone who starts registering a victim's name block
+    /// the victim's logins.
+    pub fn check_register(&self, peer: IpAddr) -> Result<(), RetryAfter> {
+        self.auth_by_source.check(&SourceKey::of(peer))
     }
 
     /// A prekey bundle fetch by `requester`.
@@ -133,8 +198,9 @@ impl<C: Clock + Clone> RateLimits<C> {
 
     /// Forgets idle keys in every budget.
     pub fn shrink(&self) {
-        self.auth_by_ip.shrink();
-        self.auth_by_username.shrink();
+        self.auth_by_source.shrink();
+        self.login_by_username_and_source.shrink();
+        self.login_by_username.shrink();
         self.bundle_fetches.shrink();
         self.username_resolves.shrink();
     }
@@ -146,54 +212,150 @@ mod tests {
     use governor::clock::FakeRelativeClock;
     use std::time::Duration;
 
-    fn limits(ip: u32, user: u32, fetch: u32) -> Limits {
+    fn limits(ip: u32, user_and_source: u32, fetch: u32) -> Limits {
         Limits {
             auth_per_ip_per_minute: ip,
-            auth_per_username_per_minute: user,
+            auth_per_username_per_minute: user_and_source,
+            logins_per_username_per_minute: 1_000,
             bundle_fetches_per_minute: fetch,
             ..Limits::default()
         }
     }
 
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("literal address")
+    }
+
     #[test]
-    fn per_username_budget_refuses_then_refills() {
+    fn per_username_and_source_budget_refuses_then_refills() {
         let clock = FakeRelativeClock::default();
         let rl = RateLimits::with_clock(&limits(100, 2, 10), clock.clone());
-        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
-        assert!(rl.check_auth(ip, "alice").is_ok());
-        assert!(rl.check_auth(ip, "alice").is_ok());
+        let me = ip("127.0.0.1");
+        assert!(rl.check_login(me, "alice").is_ok());
+        assert!(rl.check_login(me, "alice").is_ok());
         let refused = rl
-            .check_auth(ip, "alice")
+            .check_login(me, "alice")
             .expect_err("third attempt within a minute is refused");
         assert_eq!(refused, RetryAfter(30), "2/min refills one every 30 s");
         assert!(
-            rl.check_auth(ip, "bob").is_ok(),
+            rl.check_login(me, "bob").is_ok(),
             "other usernames keep their own budget"
         );
         clock.advance(Duration::from_secs(30));
         assert!(
-            rl.check_auth(ip, "alice").is_ok(),
+            rl.check_login(me, "alice").is_ok(),
             "refilled after the advertised wait"
         );
     }
 
+    /// Issue 9 item 7: ten LoginStarts a minute for a victim's name from one
+    /// address used to lock the victim out everywhere.
     #[test]
-    fn per_ip_budget_applies_across_usernames() {
+    fn an_attacker_on_one_source_cannot_lock_the_owner_out_from_another() {
+        let clock = FakeRelativeClock::default();
+        let rl = RateLimits::with_clock(&Limits::default(), clock);
+        let attacker = ip("203.0.113.7");
+        let owner = ip("198.51.100.20");
+        let refused = (0..1_000)
+            .filter(|_| rl.check_login(attacker, "bob").is_err())
+            .count();
+        assert!(
+            refused > 900,
+            "the attacker is throttled ({refused} refused)"
+        );
+        assert!(
+            rl.check_login(owner, "bob").is_ok(),
+            "bob still logs in from his own address"
+        );
+    }
+
+    #[test]
+    fn the_per_username_budget_counts_across_sources_and_spares_refused_requests() {
+        let clock = FakeRelativeClock::default();
+        let rl = RateLimits::with_clock(
+            &Limits {
+                auth_per_ip_per_minute: 100,
+                auth_per_username_per_minute: 2,
+                logins_per_username_per_minute: 5,
+                ..Limits::default()
+            },
+            clock,
+        );
+        // One source hammering: only its own 2 ever reach the shared budget.
+        for _ in 0..50 {
+            let _ = rl.check_login(ip("10.0.0.1"), "bob");
+        }
+        assert!(rl.check_login(ip("10.0.0.2"), "bob").is_ok());
+        assert!(rl.check_login(ip("10.0.0.3"), "bob").is_ok());
+        assert!(rl.check_login(ip("10.0.0.4"), "bob").is_ok());
+        assert!(
+            rl.check_login(ip("10.0.0.5"), "bob").is_err(),
+            "the sixth from fresh sources exceeds 5/min for the name"
+        );
+        assert!(rl.check_login(ip("10.0.0.5"), "carol").is_ok());
+    }
+
+    #[test]
+    fn per_source_budget_applies_across_usernames() {
         let clock = FakeRelativeClock::default();
         let rl = RateLimits::with_clock(&limits(3, 100, 10), clock);
-        let ip: IpAddr = "10.0.0.1".parse().expect("ip");
-        let other: IpAddr = "10.0.0.2".parse().expect("ip");
+        let one = ip("10.0.0.1");
+        let other = ip("10.0.0.2");
         for name in ["a1", "a2", "a3"] {
-            assert!(rl.check_auth(ip, name).is_ok());
+            assert!(rl.check_login(one, name).is_ok());
         }
         assert!(
-            rl.check_auth(ip, "a4").is_err(),
-            "fourth username from the same IP is refused"
+            rl.check_login(one, "a4").is_err(),
+            "fourth username from the same address is refused"
         );
         assert!(
-            rl.check_auth(other, "a4").is_ok(),
-            "another IP is unaffected"
+            rl.check_login(other, "a4").is_ok(),
+            "another address is unaffected"
         );
+    }
+
+    #[test]
+    fn ipv6_sources_are_counted_per_slash_64() {
+        let clock = FakeRelativeClock::default();
+        let rl = RateLimits::with_clock(&limits(2, 100, 10), clock);
+        assert!(rl.check_login(ip("2001:db8:1:2::1"), "a").is_ok());
+        assert!(rl.check_login(ip("2001:db8:1:2:ffff::9"), "b").is_ok());
+        assert!(
+            rl.check_login(ip("2001:db8:1:2:abcd::1"), "c").is_err(),
+            "a third address in the same /64 shares its budget"
+        );
+        assert!(rl.check_login(ip("2001:db8:1:3::1"), "c").is_ok());
+        assert_eq!(
+            SourceKey::of(ip("::ffff:192.0.2.1")),
+            SourceKey::of(ip("192.0.2.1")),
+            "an IPv4-mapped address is its IPv4 address"
+        );
+        assert!(!format!("{:?}", SourceKey::of(ip("192.0.2.1"))).contains("192"));
+    }
+
+    #[test]
+    fn register_starts_are_limited_per_source_and_never_touch_a_name() {
+        let clock = FakeRelativeClock::default();
+        let rl = RateLimits::with_clock(
+            &Limits {
+                auth_per_ip_per_minute: 3,
+                auth_per_username_per_minute: 1,
+                ..Limits::default()
+            },
+            clock.clone(),
+        );
+        let prober = ip("10.9.9.9");
+        for _ in 0..3 {
+            assert!(rl.check_register(prober).is_ok());
+        }
+        assert_eq!(rl.check_register(prober), Err(RetryAfter(20)));
+        assert!(rl.check_register(ip("10.9.9.8")).is_ok(), "per source");
+        assert!(
+            rl.check_login(ip("10.1.1.1"), "bob").is_ok(),
+            "registration probes spend no login budget of any name"
+        );
+        clock.advance(Duration::from_secs(20));
+        assert!(rl.check_register(prober).is_ok(), "refilled");
     }
 
     #[test]
@@ -206,9 +368,13 @@ mod tests {
         assert_eq!(rl.check_bundle_fetch(a), Err(RetryAfter(60)));
         assert!(rl.check_bundle_fetch(b).is_ok());
         assert_eq!(rl.bundle_fetches.tracked(), 2);
+        assert!(rl.check_login(ip("10.0.0.1"), "x").is_ok());
         clock.advance(Duration::from_secs(120));
         rl.shrink();
         assert_eq!(rl.bundle_fetches.tracked(), 0, "full budgets are dropped");
+        assert_eq!(rl.login_by_username_and_source.tracked(), 0);
+        assert_eq!(rl.login_by_username.tracked(), 0);
+        assert_eq!(rl.auth_by_source.tracked(), 0);
     }
 
     #[test]

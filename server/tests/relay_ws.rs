@@ -401,10 +401,13 @@ async fn login_failures_look_alike_and_are_rate_limited() {
         "unknown users get a response of the real shape"
     );
 
-    // "carol" has spent 3 of her 4 attempts (two RegisterStarts, one
-    // LoginStart): the next login is allowed, the one after is refused.
-    let (fourth, _) = login(&mut c, "carol", b"right").await;
-    assert!(fourth.is_ok(), "the fourth attempt is within the budget");
+    // From this address "carol" has spent 1 of her 4 LoginStarts (the
+    // RegisterStarts spend no budget of the name: issue 9 item 7): three
+    // more logins are allowed, the one after is refused.
+    for n in 2..=4 {
+        let (allowed, _) = login(&mut c, "carol", b"right").await;
+        assert!(allowed.is_ok(), "login {n} is within the budget");
+    }
     let (fifth, _) = login(&mut c, "carol", b"right").await;
     let refused = match fifth {
         Err(Response::Error {

@@ -81,7 +81,7 @@ pub(super) async fn register_start(
     username: Username,
     request: &[u8],
 ) -> Handled {
-    state.rate_limits.check_auth(conn.peer, username.as_str())?;
+    state.rate_limits.check_register(conn.peer)?;
     if state.store.account_by_username(&username).await?.is_some() {
         return Err(Refusal::new(ErrorCode::UsernameTaken, "username is taken"));
     }
@@ -131,7 +131,7 @@ pub(super) async fn login_start(
     username: Username,
     request: &[u8],
 ) -> Handled {
-    state.rate_limits.check_auth(conn.peer, username.as_str())?;
+    state.rate_limits.check_login(conn.peer, username.as_str())?;
     let record = state.store.account_by_username(&username).await?;
     let unknown_id = [UNKNOWN_USER_CREDENTIAL_PREFIX, username.as_str().as_bytes()].concat();
     let (credential_id, file, account) = match &record {

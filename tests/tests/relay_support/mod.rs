@@ -33,6 +33,8 @@ pub const BASE_ARGS: &[&str] = &[
     "100000",
     "--auth-per-username-per-minute",
     "100000",
+    "--logins-per-username-per-minute",
+    "100000",
     "--bundle-fetches-per-minute",
     "100000",
 ];
