@@ -9,12 +9,14 @@
 //! password-equivalent or a raw token, or log who sends to whom.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod app;
 pub mod auth;
 pub mod blobs;
 pub mod commands;
 pub mod config;
 pub mod connection;
+pub mod control;
 pub mod delivery;
 pub mod directory;
 pub mod expiry;
@@ -22,6 +24,7 @@ pub mod hub;
 pub mod logging;
 pub mod metrics;
 pub mod rate_limit;
+pub mod serve;
 pub mod shutdown;
 pub mod store;
 pub mod tls;

@@ -3,7 +3,7 @@
 //! Under load, every accepted message costs a durable commit (an fsync on
 //! SQLite, a WAL flush on PostgreSQL). Submissions go through a channel to a
 //! worker that takes whatever is already waiting (up to a message budget),
-//! enqueues it all in ONE [`Store::enqueue_batch`] call, and answers each
+//! enqueues it all in ONE [`MessageQueue::enqueue_batch`](super::MessageQueue::enqueue_batch) call, and answers each
 //! submitter with its own outcomes. A lone sender is never delayed: the
 //! worker only drains what is already queued and never waits on a timer.
 //!

@@ -12,28 +12,25 @@
 //! Must never: put ciphertext in a NOTIFY payload, hold a row lock while
 //! waiting on anything but the database, or pretend notifications are
 //! reliable (after a listener reconnect it emits [`QueueEvent::Resync`]).
+//!
+//! The SQL itself is shared with SQLite (`shared.rs`); this file holds only
+//! what is PostgreSQL's own: the pool, the listener, the row-lock fragments
+//! and the NOTIFY that announces committed messages.
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Postgres, Transaction};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
-use umbra_wire::{
-    AccountId, Address, PreKeyBundleWire, PreKeyWire, SignedPreKeyWire, Username,
-};
-use zeroize::Zeroizing;
 
-use super::rows::{self, OPAQUE_SERVER_SETUP, QUEUE_CHANNEL};
+use crate::control::{ControlBus, ControlEvent, CONTROL_CHANNEL};
+
+use super::rows::{self, QUEUE_CHANNEL};
 use super::sqlite::EVENT_BUFFER;
-use super::{
-    db_time, db_u64, AccountRecord, BlobId, BlobInfo, EnqueueOutcome, EnqueueRejection, NewMessage,
-    PasswordFile, PublishedKeys, QueueEvent, Seq, Store, StoreError, StoreLimits, StoredMessage,
-    TokenHash, TokenStatus, UnixSeconds, MAX_BLOB_CHUNK_BYTES,
-};
+use super::{ControlChannel, QueueEvent, StoreError, StoreLimits};
 
 /// Connections per relay node (the listener holds one more).
 const POOL_CONNECTIONS: u32 = 16;
@@ -58,6 +55,7 @@ pub struct PostgresStore {
     pool: PgPool,
     limits: StoreLimits,
     events: broadcast::Sender<QueueEvent>,
+    control: ControlBus,
     listener_task: ListenerTask,
 }
 
@@ -87,11 +85,17 @@ impl PostgresStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let listener = ListenerTask(tokio::spawn(listen(pool.clone(), events.clone())));
+        let control = ControlBus::default();
+        let listener = ListenerTask(tokio::spawn(listen(
+            pool.clone(),
+            events.clone(),
+            control.clone(),
+        )));
         Ok(Self {
             pool,
             limits,
             events,
+            control,
             listener_task: listener,
         })
     }
@@ -109,20 +113,127 @@ impl PostgresStore {
         self.listener_task.0.abort();
         self.pool.close().await;
     }
+
+    /// Write transactions start plainly; row locks order the writers.
+    async fn write_tx(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// One pool serves reads and writes.
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// One pool serves reads and writes.
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Queues one NOTIFY per committed message inside the transaction:
+    /// PostgreSQL delivers them to every node's listener at commit, and
+    /// never if the transaction rolls back. The payload names the queue and
+    /// seq, never ciphertext.
+    async fn announce_in_tx(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        committed: &[QueueEvent],
+    ) -> Result<(), StoreError> {
+        let payloads: Vec<String> = committed
+            .iter()
+            .filter_map(|event| match event {
+                QueueEvent::Enqueued { recipient, seq } => {
+                    Some(rows::notify_payload(*recipient, *seq))
+                }
+                QueueEvent::Resync => None,
+            })
+            .collect();
+        if payloads.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload")
+            .bind(QUEUE_CHANNEL)
+            .bind(&payloads)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Nothing after commit: this node hears its own NOTIFYs through its
+    /// listener like every other node.
+    fn announce_committed(&self, _committed: Vec<QueueEvent>) {}
 }
 
-/// The node's one listener: forwards NOTIFYs to subscribers, and after every
-/// (re)connect, once LISTEN is in place, tells them to resync, because
-/// notifications sent while it was away are gone for good.
-async fn listen(pool: PgPool, events: broadcast::Sender<QueueEvent>) {
+/// PostgreSQL's fragments of the shared SQL: the row locks that serialize
+/// concurrent writers on several nodes.
+macro_rules! dialect {
+    (name) => {
+        "postgres"
+    };
+    // Enqueues, token inserts, blob creation: block a concurrent account
+    // deletion, not each other.
+    (key_share) => {
+        " FOR KEY SHARE"
+    };
+    // Per-account totals (prekey cap, key publication): serialize with each
+    // other, not with enqueues.
+    (no_key_update) => {
+        " FOR NO KEY UPDATE"
+    };
+    (for_update) => {
+        " FOR UPDATE"
+    };
+    // Concurrent prekey claimers each take a different key.
+    (skip_locked) => {
+        " FOR UPDATE SKIP LOCKED"
+    };
+    (list_tables) => {
+        "SELECT table_name::TEXT FROM information_schema.tables \
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1"
+    };
+    (list_byte_columns) => {
+        "SELECT column_name::TEXT FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND table_name = $1 AND data_type = 'bytea' \
+         ORDER BY ordinal_position"
+    };
+}
+
+super::shared::impl_store!(PostgresStore, sqlx::Postgres);
+
+#[async_trait]
+impl ControlChannel for PostgresStore {
+    async fn publish_control(&self, event: ControlEvent) -> Result<(), StoreError> {
+        // Every node's listener, this node's included, delivers it to its
+        // bus, so all nodes apply it through the same path.
+        let Some(payload) = event.payload() else {
+            return Ok(());
+        };
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CONTROL_CHANNEL)
+            .bind(payload)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    fn subscribe_control(&self) -> broadcast::Receiver<ControlEvent> {
+        self.control.subscribe()
+    }
+}
+
+/// The node's one listener, on the queue and the control channel: forwards
+/// NOTIFYs to subscribers, and after every (re)connect, once LISTEN is in
+/// place, tells them to resync, because notifications sent while it was away
+/// are gone for good.
+async fn listen(pool: PgPool, events: broadcast::Sender<QueueEvent>, control: ControlBus) {
     loop {
         match PgListener::connect_with(&pool).await {
             Ok(mut listener) => {
-                if let Err(error) = listener.listen(QUEUE_CHANNEL).await {
+                if let Err(error) = listener.listen_all([QUEUE_CHANNEL, CONTROL_CHANNEL]).await {
                     tracing::warn!(%error, "queue LISTEN failed; retrying");
                 } else {
                     let _ = events.send(QueueEvent::Resync);
-                    forward(&mut listener, &events).await;
+                    control.deliver(ControlEvent::Resync);
+                    forward(&mut listener, &events, &control).await;
                 }
             }
             Err(error) => tracing::warn!(%error, "queue listener cannot connect; retrying"),
@@ -132,9 +243,19 @@ async fn listen(pool: PgPool, events: broadcast::Sender<QueueEvent>) {
 }
 
 /// Relays notifications until the connection is lost.
-async fn forward(listener: &mut PgListener, events: &broadcast::Sender<QueueEvent>) {
+async fn forward(
+    listener: &mut PgListener,
+    events: &broadcast::Sender<QueueEvent>,
+    control: &ControlBus,
+) {
     loop {
         match listener.try_recv().await {
+            Ok(Some(notification)) if notification.channel() == CONTROL_CHANNEL => {
+                // Mangled: re-checking everything is always a safe answer.
+                control.deliver(
+                    ControlEvent::parse(notification.payload()).unwrap_or(ControlEvent::Resync),
+                );
+            }
             Ok(Some(notification)) => match rows::parse_notify_payload(notification.payload()) {
                 Some((recipient, seq)) => {
                     let _ = events.send(QueueEvent::Enqueued { recipient, seq });
@@ -152,954 +273,5 @@ async fn forward(listener: &mut PgListener, events: &broadcast::Sender<QueueEven
                 return;
             }
         }
-    }
-}
-
-/// A recipient's queue as seen under its counter lock.
-struct QueueState {
-    last_seq: u64,
-    depth: u64,
-    dirty: bool,
-}
-
-/// Locks one recipient's queue for this transaction: `None` if the account
-/// does not exist.
-async fn lock_queue(
-    tx: &mut Transaction<'_, Postgres>,
-    recipient: Address,
-) -> Result<Option<QueueState>, StoreError> {
-    if !account_exists(tx, recipient.account).await? {
-        return Ok(None);
-    }
-    let account = recipient.account.as_bytes().as_slice();
-    sqlx::query(
-        "INSERT INTO queue_counters (account_id, device_id, last_seq) VALUES ($1, $2, 0) \
-         ON CONFLICT (account_id, device_id) DO NOTHING",
-    )
-    .bind(account)
-    .bind(device_param(recipient))
-    .execute(&mut **tx)
-    .await?;
-    let last: i64 = sqlx::query_scalar(
-        "SELECT last_seq FROM queue_counters WHERE account_id = $1 AND device_id = $2 FOR UPDATE",
-    )
-    .bind(account)
-    .bind(device_param(recipient))
-    .fetch_one(&mut **tx)
-    .await?;
-    let depth: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM messages WHERE account_id = $1 AND device_id = $2",
-    )
-    .bind(account)
-    .bind(device_param(recipient))
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(Some(QueueState {
-        last_seq: rows::unsigned(last, "negative queue counter")?,
-        depth: rows::unsigned(depth, "negative row count")?,
-        dirty: false,
-    }))
-}
-
-/// Maps the unique index on `identity_keys.identity` to
-/// [`StoreError::IdentityInUse`]: a concurrent publish of the same identity
-/// by another account loses the race there instead of in the SELECT check.
-fn identity_in_use(error: sqlx::Error) -> StoreError {
-    match error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::IdentityInUse,
-        other => other.into(),
-    }
-}
-
-/// Maps a unique-constraint violation on `accounts.username` to
-/// [`StoreError::UsernameTaken`].
-fn unique_is_taken(error: sqlx::Error) -> StoreError {
-    match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UsernameTaken,
-        _ => StoreError::Database(error),
-    }
-}
-
-fn device_param(address: Address) -> i64 {
-    i64::from(address.device.0)
-}
-
-/// Whether the account exists, taking a `FOR KEY SHARE` lock on its row so
-/// a concurrent `delete_account` waits for this transaction (and this one
-/// never writes a child row of an account being deleted).
-async fn account_exists(
-    tx: &mut Transaction<'_, Postgres>,
-    account: AccountId,
-) -> Result<bool, StoreError> {
-    let row = sqlx::query("SELECT 1 FROM accounts WHERE account_id = $1 FOR KEY SHARE")
-        .bind(account.as_bytes().as_slice())
-        .fetch_optional(&mut **tx)
-        .await?;
-    Ok(row.is_some())
-}
-
-/// Serializes transactions that enforce a per-account total (the prekey
-/// cap) without blocking enqueues, which take only `FOR KEY SHARE`.
-async fn lock_account_totals(
-    tx: &mut Transaction<'_, Postgres>,
-    account: AccountId,
-) -> Result<bool, StoreError> {
-    let row = sqlx::query("SELECT 1 FROM accounts WHERE account_id = $1 FOR NO KEY UPDATE")
-        .bind(account.as_bytes().as_slice())
-        .fetch_optional(&mut **tx)
-        .await?;
-    Ok(row.is_some())
-}
-
-async fn count(
-    tx: &mut Transaction<'_, Postgres>,
-    sql: &'static str,
-    account: AccountId,
-) -> Result<u64, StoreError> {
-    let n: i64 = sqlx::query_scalar(sql)
-        .bind(account.as_bytes().as_slice())
-        .fetch_one(&mut **tx)
-        .await?;
-    rows::unsigned(n, "negative row count")
-}
-
-/// Tables holding rows for an account, children before parents so the
-/// explicit delete never trips a foreign key. `audit` checks deletion over
-/// the live schema instead, so a table missing here is caught.
-const ACCOUNT_TABLES: [&str; 10] = [
-    "blob_chunks",
-    "blobs",
-    "messages",
-    "queue_counters",
-    "one_time_prekeys",
-    "last_resort_prekeys",
-    "signed_prekeys",
-    "identity_keys",
-    "tokens",
-    "accounts",
-];
-
-#[async_trait]
-impl Store for PostgresStore {
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn load_or_init_server_setup(
-        &self,
-        candidate: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO server_secrets (name, value) VALUES ($1, $2) \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(OPAQUE_SERVER_SETUP)
-        .bind(candidate)
-        .execute(&mut *tx)
-        .await?;
-        let stored: Vec<u8> =
-            sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
-                .bind(OPAQUE_SERVER_SETUP)
-                .fetch_one(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        Ok(Zeroizing::new(stored))
-    }
-
-    async fn create_account(
-        &self,
-        account: AccountId,
-        username: &Username,
-        password_file: &PasswordFile,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if account_exists(&mut tx, account).await? {
-            return Err(StoreError::AccountExists);
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO accounts (account_id, username, password_file) VALUES ($1, $2, $3) \
-             ON CONFLICT (username) DO NOTHING",
-        )
-        .bind(account.as_bytes().as_slice())
-        .bind(username.as_str())
-        .bind(password_file.as_bytes())
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            return Err(StoreError::UsernameTaken);
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn account_by_username(
-        &self,
-        username: &Username,
-    ) -> Result<Option<AccountRecord>, StoreError> {
-        let row = sqlx::query("SELECT account_id, password_file FROM accounts WHERE username = $1")
-            .bind(username.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let account: Vec<u8> = row.try_get(0)?;
-        let file: Vec<u8> = row.try_get(1)?;
-        Ok(Some(AccountRecord {
-            account: rows::account_id(&account)?,
-            password_file: PasswordFile::new(file),
-        }))
-    }
-
-    async fn username_of(&self, account: AccountId) -> Result<Option<Username>, StoreError> {
-        let name: Option<String> =
-            sqlx::query_scalar("SELECT username FROM accounts WHERE account_id = $1")
-                .bind(account.as_bytes().as_slice())
-                .fetch_optional(&self.pool)
-                .await?;
-        name.map(rows::username).transpose()
-    }
-
-    async fn rename_account(&self, account: AccountId, new: &Username) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if !account_exists(&mut tx, account).await? {
-            return Err(StoreError::UnknownAccount);
-        }
-        let holder: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT account_id FROM accounts WHERE username = $1")
-                .bind(new.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-        match holder {
-            Some(holder) if holder.as_slice() == account.as_bytes().as_slice() => return Ok(()),
-            Some(_) => return Err(StoreError::UsernameTaken),
-            None => {}
-        }
-        // A concurrent create/rename may take the name after the check.
-        sqlx::query("UPDATE accounts SET username = $2 WHERE account_id = $1")
-            .bind(account.as_bytes().as_slice())
-            .bind(new.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(unique_is_taken)?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn delete_account(&self, account: AccountId) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // Account row first, as every writer locks it first: waits for
-        // in-flight enqueues/uploads and keeps the lock order acyclic.
-        sqlx::query("SELECT 1 FROM accounts WHERE account_id = $1 FOR UPDATE")
-            .bind(account.as_bytes().as_slice())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let mut existed = false;
-        for table in ACCOUNT_TABLES {
-            let sql = format!("DELETE FROM {table} WHERE account_id = $1");
-            let done = sqlx::query(&sql)
-                .bind(account.as_bytes().as_slice())
-                .execute(&mut *tx)
-                .await?;
-            if table == "accounts" {
-                existed = done.rows_affected() > 0;
-            }
-        }
-        tx.commit().await?;
-        Ok(existed)
-    }
-
-    async fn account_rows_by_table(
-        &self,
-        account: AccountId,
-    ) -> Result<BTreeMap<String, u64>, StoreError> {
-        super::audit::postgres_rows_by_table(&self.pool, account).await
-    }
-
-    async fn insert_token(
-        &self,
-        token_hash: &TokenHash,
-        owner: Address,
-        expires_at: UnixSeconds,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if !account_exists(&mut tx, owner.account).await? {
-            return Err(StoreError::UnknownAccount);
-        }
-        sqlx::query(
-            "INSERT INTO tokens (account_id, token_hash, device_id, expires_at) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(owner.account.as_bytes().as_slice())
-        .bind(token_hash.as_slice())
-        .bind(device_param(owner))
-        .bind(db_time(expires_at))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn token_status(
-        &self,
-        token_hash: &TokenHash,
-        now: UnixSeconds,
-    ) -> Result<TokenStatus, StoreError> {
-        let row = sqlx::query(
-            "SELECT account_id, device_id, expires_at FROM tokens WHERE token_hash = $1",
-        )
-        .bind(token_hash.as_slice())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
-            return Ok(TokenStatus::Unknown);
-        };
-        let account: Vec<u8> = row.try_get(0)?;
-        let owner = rows::address(&account, row.try_get(1)?)?;
-        let expires_at: i64 = row.try_get(2)?;
-        Ok(if db_time(now) < expires_at {
-            TokenStatus::Valid(owner)
-        } else {
-            TokenStatus::Expired(owner)
-        })
-    }
-
-    async fn delete_token(&self, token_hash: &TokenHash) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM tokens WHERE token_hash = $1")
-            .bind(token_hash.as_slice())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn delete_tokens_for_account(&self, account: AccountId) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM tokens WHERE account_id = $1")
-            .bind(account.as_bytes().as_slice())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn purge_expired_tokens(&self, cutoff: UnixSeconds) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM tokens WHERE expires_at <= $1")
-            .bind(db_time(cutoff))
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn put_keys(
-        &self,
-        device: Address,
-        identity: &[u8],
-        signed_prekey: &SignedPreKeyWire,
-        last_resort: Option<&PreKeyWire>,
-    ) -> Result<PublishedKeys, StoreError> {
-        let account = device.account.as_bytes().as_slice();
-        let mut tx = self.pool.begin().await?;
-        // The account row lock serializes this with concurrent publishes and
-        // prekey uploads of the account, so the identity read below cannot
-        // go stale before commit.
-        if !lock_account_totals(&mut tx, device.account).await? {
-            return Err(StoreError::UnknownAccount);
-        }
-        // One identity, one device: refuse a copy of a key another device
-        // publishes (the unique index in migration 0002 backs this up).
-        let taken: Option<i64> = sqlx::query_scalar(
-            "SELECT 1::BIGINT FROM identity_keys WHERE identity = $1 \
-             AND NOT (account_id = $2 AND device_id = $3)",
-        )
-        .bind(identity)
-        .bind(account)
-        .bind(device_param(device))
-        .fetch_optional(&mut *tx)
-        .await?;
-        if taken.is_some() {
-            return Err(StoreError::IdentityInUse);
-        }
-        let previous: Option<Vec<u8>> = sqlx::query_scalar(
-            "SELECT identity FROM identity_keys WHERE account_id = $1 AND device_id = $2",
-        )
-        .bind(account)
-        .bind(device_param(device))
-        .fetch_optional(&mut *tx)
-        .await?;
-        // Identity keys are public, so an ordinary comparison is fine.
-        let identity_replaced = previous.is_some_and(|old| old != identity);
-        let mut one_time_prekeys_discarded = 0;
-        if identity_replaced {
-            one_time_prekeys_discarded = sqlx::query(
-                "DELETE FROM one_time_prekeys WHERE account_id = $1 AND device_id = $2",
-            )
-            .bind(account)
-            .bind(device_param(device))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if last_resort.is_none() {
-                sqlx::query(
-                    "DELETE FROM last_resort_prekeys WHERE account_id = $1 AND device_id = $2",
-                )
-                .bind(account)
-                .bind(device_param(device))
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        sqlx::query(
-            "INSERT INTO identity_keys (account_id, device_id, identity) VALUES ($1, $2, $3) \
-             ON CONFLICT (account_id, device_id) DO UPDATE SET identity = excluded.identity",
-        )
-        .bind(account)
-        .bind(device_param(device))
-        .bind(identity)
-        .execute(&mut *tx)
-        .await
-        .map_err(identity_in_use)?;
-        sqlx::query(
-            "INSERT INTO signed_prekeys \
-               (account_id, device_id, key_id, created_at, public_key, signature) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (account_id, device_id) DO UPDATE SET \
-               key_id = excluded.key_id, created_at = excluded.created_at, \
-               public_key = excluded.public_key, signature = excluded.signature",
-        )
-        .bind(account)
-        .bind(device_param(device))
-        .bind(i64::from(signed_prekey.id))
-        .bind(db_time(signed_prekey.created_at))
-        .bind(signed_prekey.key.as_bytes().as_slice())
-        .bind(signed_prekey.signature.as_slice())
-        .execute(&mut *tx)
-        .await?;
-        if let Some(prekey) = last_resort {
-            sqlx::query(
-                "INSERT INTO last_resort_prekeys (account_id, device_id, key_id, public_key) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, device_id) DO UPDATE SET \
-                   key_id = excluded.key_id, public_key = excluded.public_key",
-            )
-            .bind(account)
-            .bind(device_param(device))
-            .bind(i64::from(prekey.id))
-            .bind(prekey.key.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(PublishedKeys {
-            identity_replaced,
-            one_time_prekeys_discarded,
-        })
-    }
-
-    async fn add_one_time_prekeys(
-        &self,
-        device: Address,
-        prekeys: &[PreKeyWire],
-    ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if !lock_account_totals(&mut tx, device.account).await? {
-            return Err(StoreError::UnknownAccount);
-        }
-        let stored = count(
-            &mut tx,
-            "SELECT COUNT(*) FROM one_time_prekeys WHERE account_id = $1",
-            device.account,
-        )
-        .await?;
-        let mut added = 0u64;
-        for prekey in prekeys {
-            let done = sqlx::query(
-                "INSERT INTO one_time_prekeys (account_id, device_id, key_id, public_key) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, device_id, key_id) DO NOTHING",
-            )
-            .bind(device.account.as_bytes().as_slice())
-            .bind(device_param(device))
-            .bind(i64::from(prekey.id))
-            .bind(prekey.key.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 0 {
-                // A retried upload carries the same key again and is
-                // harmless; the same id with another key is a client bug
-                // that would leave it holding a secret the relay never
-                // hands out, so it is refused (and the batch rolled back).
-                let stored_key: Vec<u8> = sqlx::query_scalar(
-                    "SELECT public_key FROM one_time_prekeys \
-                     WHERE account_id = $1 AND device_id = $2 AND key_id = $3",
-                )
-                .bind(device.account.as_bytes().as_slice())
-                .bind(device_param(device))
-                .bind(i64::from(prekey.id))
-                .fetch_one(&mut *tx)
-                .await?;
-                if stored_key.as_slice() != prekey.key.as_bytes().as_slice() {
-                    return Err(StoreError::PreKeyIdConflict { id: prekey.id });
-                }
-            }
-            added += done.rows_affected();
-        }
-        let limit = self.limits.max_one_time_prekeys_per_account;
-        if stored.saturating_add(added) > limit {
-            // Dropping `tx` rolls the whole upload back.
-            return Err(StoreError::TooManyPreKeys {
-                stored,
-                offered: added,
-                limit,
-            });
-        }
-        let now_for_device: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM one_time_prekeys WHERE account_id = $1 AND device_id = $2",
-        )
-        .bind(device.account.as_bytes().as_slice())
-        .bind(device_param(device))
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        rows::unsigned(now_for_device, "negative row count")
-    }
-
-    async fn claim_bundle(&self, device: Address) -> Result<Option<PreKeyBundleWire>, StoreError> {
-        let account = device.account.as_bytes().as_slice();
-        let mut tx = self.pool.begin().await?;
-        let identity: Option<Vec<u8>> = sqlx::query_scalar(
-            "SELECT identity FROM identity_keys WHERE account_id = $1 AND device_id = $2",
-        )
-        .bind(account)
-        .bind(device_param(device))
-        .fetch_optional(&mut *tx)
-        .await?;
-        let signed = sqlx::query(
-            "SELECT key_id, created_at, public_key, signature FROM signed_prekeys \
-             WHERE account_id = $1 AND device_id = $2",
-        )
-        .bind(account)
-        .bind(device_param(device))
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (Some(identity), Some(signed)) = (identity, signed) else {
-            return Ok(None);
-        };
-        let signed_prekey = SignedPreKeyWire {
-            id: rows::key_id(signed.try_get(0)?)?,
-            created_at: rows::unix(signed.try_get(1)?)?,
-            key: rows::public_key(&signed.try_get::<Vec<u8>, _>(2)?)?,
-            signature: rows::signature(&signed.try_get::<Vec<u8>, _>(3)?)?,
-        };
-        // A key locked by a concurrent claimer is skipped rather than waited
-        // for, so each claimer deletes (and returns) a different key.
-        let one_time = sqlx::query(
-            "DELETE FROM one_time_prekeys WHERE (account_id, device_id, key_id) IN ( \
-               SELECT account_id, device_id, key_id FROM one_time_prekeys \
-               WHERE account_id = $1 AND device_id = $2 \
-               ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-             RETURNING key_id, public_key",
-        )
-        .bind(account)
-        .bind(device_param(device))
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|row| -> Result<PreKeyWire, StoreError> {
-            Ok(PreKeyWire {
-                id: rows::key_id(row.try_get(0)?)?,
-                key: rows::public_key(&row.try_get::<Vec<u8>, _>(1)?)?,
-            })
-        })
-        .transpose()?;
-        let last_resort = sqlx::query(
-            "SELECT key_id, public_key FROM last_resort_prekeys \
-             WHERE account_id = $1 AND device_id = $2",
-        )
-        .bind(account)
-        .bind(device_param(device))
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|row| -> Result<PreKeyWire, StoreError> {
-            Ok(PreKeyWire {
-                id: rows::key_id(row.try_get(0)?)?,
-                key: rows::public_key(&row.try_get::<Vec<u8>, _>(1)?)?,
-            })
-        })
-        .transpose()?;
-        tx.commit().await?;
-        Ok(Some(PreKeyBundleWire {
-            account: device.account,
-            device: device.device,
-            identity,
-            signed_prekey,
-            one_time_prekey: one_time,
-            last_resort,
-        }))
-    }
-
-    async fn published_identity(&self, device: Address) -> Result<Option<Vec<u8>>, StoreError> {
-        let identity = sqlx::query_scalar(
-            "SELECT identity FROM identity_keys WHERE account_id = $1 AND device_id = $2",
-        )
-        .bind(device.account.as_bytes().as_slice())
-        .bind(device_param(device))
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(identity)
-    }
-
-    async fn one_time_prekey_count(&self, device: Address) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM one_time_prekeys WHERE account_id = $1 AND device_id = $2",
-        )
-        .bind(device.account.as_bytes().as_slice())
-        .bind(device_param(device))
-        .fetch_one(&self.pool)
-        .await?;
-        rows::unsigned(n, "negative row count")
-    }
-
-    async fn enqueue_batch(
-        &self,
-        messages: &[NewMessage],
-    ) -> Result<Vec<EnqueueOutcome>, StoreError> {
-        if messages.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut tx = self.pool.begin().await?;
-        // Lock every recipient's account and counter in sorted order, so two
-        // batches touching the same recipients cannot deadlock.
-        let mut queues: BTreeMap<Address, Option<QueueState>> =
-            messages.iter().map(|m| (m.recipient, None)).collect();
-        for (recipient, state) in queues.iter_mut() {
-            *state = lock_queue(&mut tx, *recipient).await?;
-        }
-        let mut outcomes = Vec::with_capacity(messages.len());
-        let mut payloads = Vec::new();
-        for message in messages {
-            let recipient = message.recipient;
-            let Some(Some(state)) = queues.get_mut(&recipient) else {
-                outcomes.push(Err(EnqueueRejection::UnknownRecipient));
-                continue;
-            };
-            if state.depth >= self.limits.max_queue_per_recipient {
-                outcomes.push(Err(EnqueueRejection::QueueFull));
-                continue;
-            }
-            let seq = state
-                .last_seq
-                .checked_add(1)
-                .ok_or(StoreError::Corrupt("queue counter exhausted"))?;
-            sqlx::query(
-                "INSERT INTO messages \
-                   (account_id, device_id, seq, envelope, received_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(recipient.account.as_bytes().as_slice())
-            .bind(device_param(recipient))
-            .bind(db_u64(seq))
-            .bind(message.envelope.as_slice())
-            .bind(db_time(message.received_at))
-            .bind(db_time(message.expires_at))
-            .execute(&mut *tx)
-            .await?;
-            state.last_seq = seq;
-            state.depth += 1;
-            state.dirty = true;
-            outcomes.push(Ok(seq));
-            payloads.push(rows::notify_payload(recipient, seq));
-        }
-        for (recipient, state) in &queues {
-            let Some(state) = state.as_ref().filter(|s| s.dirty) else {
-                continue;
-            };
-            sqlx::query(
-                "UPDATE queue_counters SET last_seq = $3 WHERE account_id = $1 AND device_id = $2",
-            )
-            .bind(recipient.account.as_bytes().as_slice())
-            .bind(device_param(*recipient))
-            .bind(db_u64(state.last_seq))
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !payloads.is_empty() {
-            // Queued inside the transaction: delivered to listeners at commit,
-            // never if it rolls back.
-            sqlx::query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload")
-                .bind(QUEUE_CHANNEL)
-                .bind(&payloads)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(outcomes)
-    }
-
-    async fn fetch_after(
-        &self,
-        recipient: Address,
-        after: Seq,
-        limit: u32,
-        now: UnixSeconds,
-    ) -> Result<Vec<StoredMessage>, StoreError> {
-        let found = sqlx::query(
-            "SELECT seq, envelope, received_at FROM messages \
-             WHERE account_id = $1 AND device_id = $2 AND seq > $3 AND expires_at > $4 \
-             ORDER BY seq LIMIT $5",
-        )
-        .bind(recipient.account.as_bytes().as_slice())
-        .bind(device_param(recipient))
-        .bind(db_u64(after))
-        .bind(db_time(now))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        found
-            .into_iter()
-            .map(|row| {
-                Ok(StoredMessage {
-                    seq: rows::unsigned(row.try_get(0)?, "negative seq")?,
-                    envelope: row.try_get(1)?,
-                    received_at: rows::unix(row.try_get(2)?)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn ack(&self, recipient: Address, seqs: &[Seq]) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut deleted = 0;
-        for seq in seqs {
-            let done = sqlx::query(
-                "DELETE FROM messages WHERE account_id = $1 AND device_id = $2 AND seq = $3",
-            )
-            .bind(recipient.account.as_bytes().as_slice())
-            .bind(device_param(recipient))
-            .bind(db_u64(*seq))
-            .execute(&mut *tx)
-            .await?;
-            deleted += done.rows_affected();
-        }
-        tx.commit().await?;
-        Ok(deleted)
-    }
-
-    async fn ack_up_to(&self, recipient: Address, up_to: Seq) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM messages WHERE account_id = $1 AND device_id = $2 AND seq <= $3",
-        )
-        .bind(recipient.account.as_bytes().as_slice())
-        .bind(device_param(recipient))
-        .bind(db_u64(up_to))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn purge_expired_messages(&self, now: UnixSeconds) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM messages WHERE expires_at <= $1")
-            .bind(db_time(now))
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn queue_depth(&self, recipient: Address) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM messages WHERE account_id = $1 AND device_id = $2",
-        )
-        .bind(recipient.account.as_bytes().as_slice())
-        .bind(device_param(recipient))
-        .fetch_one(&self.pool)
-        .await?;
-        rows::unsigned(n, "negative row count")
-    }
-
-    async fn total_queued(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
-            .fetch_one(&self.pool)
-            .await?;
-        rows::unsigned(n, "negative row count")
-    }
-
-    fn subscribe(&self) -> broadcast::Receiver<QueueEvent> {
-        self.events.subscribe()
-    }
-
-    async fn create_blob(
-        &self,
-        blob: BlobId,
-        owner: AccountId,
-        expires_at: UnixSeconds,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if !account_exists(&mut tx, owner).await? {
-            return Err(StoreError::UnknownAccount);
-        }
-        let done = sqlx::query(
-            "INSERT INTO blobs (account_id, blob_id, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(owner.as_bytes().as_slice())
-        .bind(blob.0.as_slice())
-        .bind(db_time(expires_at))
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::BlobExists);
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn append_blob_chunk(
-        &self,
-        blob: BlobId,
-        index: u32,
-        bytes: &[u8],
-    ) -> Result<(), StoreError> {
-        if bytes.is_empty() || bytes.len() > MAX_BLOB_CHUNK_BYTES {
-            return Err(StoreError::BlobChunkSize { len: bytes.len() });
-        }
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "SELECT account_id, chunk_count, size FROM blobs WHERE blob_id = $1 FOR UPDATE",
-        )
-        .bind(blob.0.as_slice())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Err(StoreError::BlobNotWritable);
-        };
-        let owner: Vec<u8> = row.try_get(0)?;
-        let expected = rows::chunk_count(row.try_get(1)?)?;
-        let size: Option<i64> = row.try_get(2)?;
-        if size.is_some() {
-            return Err(StoreError::BlobNotWritable);
-        }
-        if index != expected {
-            return Err(StoreError::BlobChunkOutOfOrder {
-                expected,
-                got: index,
-            });
-        }
-        sqlx::query(
-            "INSERT INTO blob_chunks (account_id, blob_id, chunk_index, bytes) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(owner.as_slice())
-        .bind(blob.0.as_slice())
-        .bind(i64::from(index))
-        .bind(bytes)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE blobs SET chunk_count = chunk_count + 1, stored_bytes = stored_bytes + $2 \
-             WHERE blob_id = $1",
-        )
-        .bind(blob.0.as_slice())
-        .bind(db_u64(bytes.len() as u64))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn finish_blob(&self, blob: BlobId, size: u64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT stored_bytes, size FROM blobs WHERE blob_id = $1 FOR UPDATE")
-            .bind(blob.0.as_slice())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
-            return Err(StoreError::BlobNotWritable);
-        };
-        let stored = rows::unsigned(row.try_get(0)?, "negative blob size")?;
-        let finished: Option<i64> = row.try_get(1)?;
-        if finished.is_some() {
-            return Err(StoreError::BlobNotWritable);
-        }
-        if stored != size {
-            return Err(StoreError::BlobSizeMismatch {
-                declared: size,
-                stored,
-            });
-        }
-        sqlx::query("UPDATE blobs SET size = stored_bytes WHERE blob_id = $1")
-            .bind(blob.0.as_slice())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn blob_info(
-        &self,
-        blob: BlobId,
-        now: UnixSeconds,
-    ) -> Result<Option<BlobInfo>, StoreError> {
-        let row = sqlx::query(
-            "SELECT account_id, chunk_count, size, expires_at FROM blobs \
-             WHERE blob_id = $1 AND expires_at > $2",
-        )
-        .bind(blob.0.as_slice())
-        .bind(db_time(now))
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let owner: Vec<u8> = row.try_get(0)?;
-        let size: Option<i64> = row.try_get(2)?;
-        Ok(Some(BlobInfo {
-            owner: rows::account_id(&owner)?,
-            chunk_count: rows::chunk_count(row.try_get(1)?)?,
-            size: size
-                .map(|s| rows::unsigned(s, "negative blob size"))
-                .transpose()?,
-            expires_at: rows::unix(row.try_get(3)?)?,
-        }))
-    }
-
-    async fn read_blob_chunk(
-        &self,
-        blob: BlobId,
-        index: u32,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT bytes FROM blob_chunks WHERE blob_id = $1 AND chunk_index = $2",
-        )
-        .bind(blob.0.as_slice())
-        .bind(i64::from(index))
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    async fn delete_blob(&self, blob: BlobId) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM blob_chunks WHERE blob_id = $1")
-            .bind(blob.0.as_slice())
-            .execute(&mut *tx)
-            .await?;
-        let done = sqlx::query("DELETE FROM blobs WHERE blob_id = $1")
-            .bind(blob.0.as_slice())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn purge_expired_blobs(&self, now: UnixSeconds) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "DELETE FROM blob_chunks WHERE blob_id IN \
-               (SELECT blob_id FROM blobs WHERE expires_at <= $1)",
-        )
-        .bind(db_time(now))
-        .execute(&mut *tx)
-        .await?;
-        let done = sqlx::query("DELETE FROM blobs WHERE expires_at <= $1")
-            .bind(db_time(now))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
     }
 }

@@ -1,0 +1,234 @@
+//! The accounts role: password files, usernames, deletion, and the OPAQUE
+//! server setup every node shares.
+//!
+//! Must never: keep a row of a deleted account in any table, free a name to
+//! two accounts at once, or print a password file.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use umbra_wire::{AccountId, Username};
+use zeroize::Zeroizing;
+
+use super::{AccountRecord, PasswordFile, StoreError};
+
+/// Accounts and their OPAQUE registration records.
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
+    /// Stores `candidate` as the OPAQUE `ServerSetup` if none is stored yet,
+    /// and returns whatever is stored afterwards, so every restart and every
+    /// node sharing the database uses the same setup.
+    async fn load_or_init_server_setup(
+        &self,
+        candidate: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError>;
+
+    /// Creates an account. [`StoreError::UsernameTaken`] if the (folded)
+    /// name is in use; [`StoreError::AccountExists`] if the id is.
+    async fn create_account(
+        &self,
+        account: AccountId,
+        username: &Username,
+        password_file: &PasswordFile,
+    ) -> Result<(), StoreError>;
+
+    /// Finds an account by its folded username.
+    async fn account_by_username(
+        &self,
+        username: &Username,
+    ) -> Result<Option<AccountRecord>, StoreError>;
+
+    /// The current username of an account.
+    async fn username_of(&self, account: AccountId) -> Result<Option<Username>, StoreError>;
+
+    /// Renames an account; the old name becomes free at once.
+    /// [`StoreError::UsernameTaken`] or [`StoreError::UnknownAccount`].
+    async fn rename_account(&self, account: AccountId, new: &Username) -> Result<(), StoreError>;
+
+    /// Removes everything stored for the account (password file, tokens,
+    /// keys, queued messages, queue counters, blobs) in one transaction.
+    /// Returns whether the account existed.
+    async fn delete_account(&self, account: AccountId) -> Result<bool, StoreError>;
+
+    /// For every table in the live schema (read from the database's
+    /// catalogue, not from the list `delete_account` uses), the number of
+    /// rows with a byte column equal to `account`'s id. Tests and audits use
+    /// it to prove that deletion left nothing behind in any table.
+    async fn account_rows_by_table(
+        &self,
+        account: AccountId,
+    ) -> Result<BTreeMap<String, u64>, StoreError>;
+
+    /// The sum of [`AccountStore::account_rows_by_table`].
+    async fn rows_for_account(&self, account: AccountId) -> Result<u64, StoreError> {
+        Ok(self.account_rows_by_table(account).await?.values().sum())
+    }
+}
+
+/// Tables holding rows for an account, children before parents so the
+/// explicit delete never trips a foreign key. The audit checks deletion over
+/// the live schema instead, so a table missing here is caught.
+pub(crate) const ACCOUNT_TABLES: [&str; 10] = [
+    "blob_chunks",
+    "blobs",
+    "messages",
+    "queue_counters",
+    "one_time_prekeys",
+    "last_resort_prekeys",
+    "signed_prekeys",
+    "identity_keys",
+    "tokens",
+    "accounts",
+];
+
+/// The [`AccountStore`] SQL, expanded by `impl_store!` for each backend.
+macro_rules! impl_accounts {
+    ($store:ty, $db:ty) => {
+        #[async_trait]
+        impl AccountStore for $store {
+            async fn load_or_init_server_setup(
+                &self,
+                candidate: &[u8],
+            ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(
+                    "INSERT INTO server_secrets (name, value) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(OPAQUE_SERVER_SETUP)
+                .bind(candidate)
+                .execute(&mut *tx)
+                .await?;
+                let stored: Vec<u8> =
+                    sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+                        .bind(OPAQUE_SERVER_SETUP)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                tx.commit().await?;
+                Ok(Zeroizing::new(stored))
+            }
+
+            async fn create_account(
+                &self,
+                account: AccountId,
+                username: &Username,
+                password_file: &PasswordFile,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.write_tx().await?;
+                if account_exists(&mut tx, account).await? {
+                    return Err(StoreError::AccountExists);
+                }
+                let inserted = sqlx::query(
+                    "INSERT INTO accounts (account_id, username, password_file) \
+                     VALUES ($1, $2, $3) ON CONFLICT (username) DO NOTHING",
+                )
+                .bind(account.as_bytes().as_slice())
+                .bind(username.as_str())
+                .bind(password_file.as_bytes())
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    return Err(StoreError::UsernameTaken);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn account_by_username(
+                &self,
+                username: &Username,
+            ) -> Result<Option<AccountRecord>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT account_id, password_file FROM accounts WHERE username = $1",
+                )
+                .bind(username.as_str())
+                .fetch_optional(self.reader())
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let account: Vec<u8> = row.try_get(0)?;
+                let file: Vec<u8> = row.try_get(1)?;
+                Ok(Some(AccountRecord {
+                    account: rows::account_id(&account)?,
+                    password_file: PasswordFile::new(file),
+                }))
+            }
+
+            async fn username_of(
+                &self,
+                account: AccountId,
+            ) -> Result<Option<Username>, StoreError> {
+                let name: Option<String> =
+                    sqlx::query_scalar("SELECT username FROM accounts WHERE account_id = $1")
+                        .bind(account.as_bytes().as_slice())
+                        .fetch_optional(self.reader())
+                        .await?;
+                name.map(rows::username).transpose()
+            }
+
+            async fn rename_account(
+                &self,
+                account: AccountId,
+                new: &Username,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.write_tx().await?;
+                if !account_exists(&mut tx, account).await? {
+                    return Err(StoreError::UnknownAccount);
+                }
+                let holder: Option<Vec<u8>> =
+                    sqlx::query_scalar("SELECT account_id FROM accounts WHERE username = $1")
+                        .bind(new.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let holder = holder.map(|h| rows::account_id(&h)).transpose()?;
+                if rules::rename(holder, account)? == rules::Rename::Unchanged {
+                    return Ok(());
+                }
+                // A concurrent create/rename on another node may take the
+                // name after the check; the unique index decides.
+                sqlx::query("UPDATE accounts SET username = $2 WHERE account_id = $1")
+                    .bind(account.as_bytes().as_slice())
+                    .bind(new.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| unique_violation_as(e, StoreError::UsernameTaken))?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_account(&self, account: AccountId) -> Result<bool, StoreError> {
+                let mut tx = self.write_tx().await?;
+                // Account row first, as every writer locks it first: waits
+                // for in-flight enqueues/uploads and keeps the lock order
+                // acyclic.
+                sqlx::query(concat!(
+                    "SELECT 1 FROM accounts WHERE account_id = $1",
+                    dialect!(for_update)
+                ))
+                .bind(account.as_bytes().as_slice())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let mut existed = false;
+                for table in $crate::store::accounts::ACCOUNT_TABLES {
+                    let sql = format!("DELETE FROM {table} WHERE account_id = $1");
+                    let done = sqlx::query(&sql)
+                        .bind(account.as_bytes().as_slice())
+                        .execute(&mut *tx)
+                        .await?;
+                    if table == "accounts" {
+                        existed = done.rows_affected() > 0;
+                    }
+                }
+                tx.commit().await?;
+                Ok(existed)
+            }
+
+            async fn account_rows_by_table(
+                &self,
+                account: AccountId,
+            ) -> Result<BTreeMap<String, u64>, StoreError> {
+                rows_by_table(self.reader(), account).await
+            }
+        }
+    };
+}
+pub(crate) use impl_accounts;

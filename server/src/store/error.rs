@@ -1,0 +1,102 @@
+//! What a store operation can fail with, and why one message of an enqueue
+//! batch can be refused while the others are stored.
+//!
+//! Must never: carry a secret, an envelope or a username in an error (they
+//! are logged by callers), or tell a caller something its own request did
+//! not already reveal.
+
+use super::limits::MAX_BLOB_CHUNK_BYTES;
+use super::types::Seq;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The username (case-folded) already belongs to another account.
+    #[error("username is already taken")]
+    UsernameTaken,
+    /// The account id already exists (a 128-bit random collision or a retry).
+    #[error("account id already exists")]
+    AccountExists,
+    /// No account with that id.
+    #[error("no such account")]
+    UnknownAccount,
+    /// Storing the offered one-time prekeys would exceed the per-account cap.
+    #[error("too many one-time prekeys: {stored} stored + {offered} offered > limit {limit}")]
+    TooManyPreKeys {
+        /// Keys already stored for the account.
+        stored: u64,
+        /// New keys in this upload (after dropping ids already stored).
+        offered: u64,
+        /// The per-account cap.
+        limit: u64,
+    },
+    /// An uploaded one-time prekey reuses a stored id with a different key.
+    #[error("one-time prekey id {id} is already stored with a different key")]
+    PreKeyIdConflict {
+        /// The conflicting prekey id.
+        id: u32,
+    },
+    /// Another device (of any account) already publishes this identity key.
+    #[error("this identity key is already published by another device")]
+    IdentityInUse,
+    /// A blob with this id already exists.
+    #[error("blob already exists")]
+    BlobExists,
+    /// No unfinished blob with this id (never created, expired, deleted or
+    /// already finished).
+    #[error("no such blob open for writing")]
+    BlobNotWritable,
+    /// A chunk arrived out of order; chunks are appended 0, 1, 2, ...
+    #[error("blob chunk {got} arrived but chunk {expected} was expected")]
+    BlobChunkOutOfOrder {
+        /// The next index the store expected.
+        expected: u32,
+        /// The index supplied.
+        got: u32,
+    },
+    /// A chunk larger than [`MAX_BLOB_CHUNK_BYTES`], or empty.
+    #[error("blob chunk of {len} bytes is outside 1..={MAX_BLOB_CHUNK_BYTES}")]
+    BlobChunkSize {
+        /// Bytes supplied.
+        len: usize,
+    },
+    /// `finish_blob` was told a size that differs from the bytes appended.
+    #[error("blob size mismatch: {declared} declared, {stored} stored")]
+    BlobSizeMismatch {
+        /// The size the caller declared.
+        declared: u64,
+        /// The bytes actually stored.
+        stored: u64,
+    },
+    /// The database URL names no supported backend.
+    #[error("unsupported database URL scheme (expected postgres://, postgresql:// or sqlite:)")]
+    UnsupportedUrl,
+    /// A stored row does not decode (wrong length, negative counter, ...).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(&'static str),
+    /// Applying migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Preparing the data directory failed.
+    #[error("cannot prepare data directory: {0}")]
+    Io(#[from] std::io::Error),
+    /// The database reported an error (connection, constraint, I/O).
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Why one message of an enqueue batch was refused; the others in the batch
+/// are unaffected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EnqueueRejection {
+    /// The recipient's queue already holds the configured maximum.
+    #[error("recipient queue is full")]
+    QueueFull,
+    /// The recipient account does not exist (never did, or was deleted).
+    #[error("recipient account does not exist")]
+    UnknownRecipient,
+}
+
+/// The outcome of one message of an enqueue batch: its sequence number once
+/// committed, or why it was refused.
+pub type EnqueueOutcome = Result<Seq, EnqueueRejection>;

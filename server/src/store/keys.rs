@@ -1,0 +1,338 @@
+//! The key directory role: each device's identity, signed prekey,
+//! last-resort prekey and one-time prekeys, and the bundles built from them.
+//!
+//! Must never: hand one one-time prekey to two claimers, show a new identity
+//! beside an old signed prekey, keep prekeys made under a replaced identity,
+//! or let a second device publish an identity another device publishes.
+
+use async_trait::async_trait;
+use umbra_wire::{Address, PreKeyBundleWire, PreKeyWire, SignedPreKeyWire};
+
+use super::{PublishedKeys, StoreError};
+
+/// The public key directory.
+#[async_trait]
+pub trait KeyDirectory: Send + Sync + 'static {
+    /// Publishes a device's identity, signed prekey and (optionally)
+    /// last-resort prekey in ONE transaction, so a reader never sees a new
+    /// identity next to an old signed prekey. The signed prekey always
+    /// replaces the stored one; a given last-resort key replaces the stored
+    /// one.
+    ///
+    /// When `identity` differs from the device's stored identity, every
+    /// one-time prekey of the device is deleted in the same transaction, and
+    /// so is the stored last-resort key unless a new one is given (see
+    /// `rules::identity_change`). Republishing the same identity
+    /// (signed-prekey rotation) keeps them.
+    /// [`StoreError::UnknownAccount`] if the account does not exist;
+    /// [`StoreError::IdentityInUse`] (nothing stored) if another device of
+    /// any account already publishes `identity` — a copied identity would
+    /// let its publisher pose as a second account holding the owner's keys.
+    async fn put_keys(
+        &self,
+        device: Address,
+        identity: &[u8],
+        signed_prekey: &SignedPreKeyWire,
+        last_resort: Option<&PreKeyWire>,
+    ) -> Result<PublishedKeys, StoreError>;
+
+    /// Adds one-time prekeys. An id already stored with the same key is
+    /// ignored (an upload retried after a lost reply is harmless); the same
+    /// id with a different key refuses the whole batch with
+    /// [`StoreError::PreKeyIdConflict`]. The whole batch is
+    /// refused with [`StoreError::TooManyPreKeys`] if the account would hold
+    /// more than the cap. Returns how many the device now has.
+    async fn add_one_time_prekeys(
+        &self,
+        device: Address,
+        prekeys: &[PreKeyWire],
+    ) -> Result<u64, StoreError>;
+
+    /// Builds a device's bundle, atomically removing exactly one one-time
+    /// prekey (concurrent claimers never receive the same key); when none is
+    /// left the bundle carries only the last-resort key. `None` if the device
+    /// has not published an identity and a signed prekey.
+    async fn claim_bundle(&self, device: Address) -> Result<Option<PreKeyBundleWire>, StoreError>;
+
+    /// The identity a device currently publishes (as given to
+    /// [`KeyDirectory::put_keys`]), or `None` if it has published none.
+    /// Claims no one-time prekey and changes nothing.
+    async fn published_identity(&self, device: Address) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// One-time prekeys still stored for a device.
+    async fn one_time_prekey_count(&self, device: Address) -> Result<u64, StoreError>;
+}
+
+/// The [`KeyDirectory`] SQL, expanded by `impl_store!` for each backend.
+macro_rules! impl_keys {
+    ($store:ty, $db:ty) => {
+        /// Reads a `(key_id, public_key)` row.
+        fn prekey_row(row: &<$db as sqlx::Database>::Row) -> Result<PreKeyWire, StoreError> {
+            Ok(PreKeyWire {
+                id: rows::key_id(row.try_get(0)?)?,
+                key: rows::public_key(&row.try_get::<Vec<u8>, _>(1)?)?,
+            })
+        }
+
+        #[async_trait]
+        impl KeyDirectory for $store {
+            async fn put_keys(
+                &self,
+                device: Address,
+                identity: &[u8],
+                signed_prekey: &SignedPreKeyWire,
+                last_resort: Option<&PreKeyWire>,
+            ) -> Result<PublishedKeys, StoreError> {
+                let account = device.account.as_bytes().as_slice();
+                let mut tx = self.write_tx().await?;
+                // The account row lock (or SQLite's single writer)
+                // serializes this with concurrent publishes and uploads of
+                // the account, so the identity read below cannot go stale.
+                if !lock_account_totals(&mut tx, device.account).await? {
+                    return Err(StoreError::UnknownAccount);
+                }
+                // One identity, one device (the unique index of migration
+                // 0002 backs this up against a racing publish).
+                let taken: Option<Vec<u8>> = sqlx::query_scalar(
+                    "SELECT account_id FROM identity_keys WHERE identity = $1 \
+                     AND NOT (account_id = $2 AND device_id = $3)",
+                )
+                .bind(identity)
+                .bind(account)
+                .bind(device_param(device))
+                .fetch_optional(&mut *tx)
+                .await?;
+                if taken.is_some() {
+                    return Err(StoreError::IdentityInUse);
+                }
+                let previous: Option<Vec<u8>> = sqlx::query_scalar(
+                    "SELECT identity FROM identity_keys WHERE account_id = $1 AND device_id = $2",
+                )
+                .bind(account)
+                .bind(device_param(device))
+                .fetch_optional(&mut *tx)
+                .await?;
+                let change =
+                    rules::identity_change(previous.as_deref(), identity, last_resort.is_some());
+                let mut one_time_prekeys_discarded = 0;
+                if change.drop_one_time_prekeys {
+                    one_time_prekeys_discarded = sqlx::query(
+                        "DELETE FROM one_time_prekeys WHERE account_id = $1 AND device_id = $2",
+                    )
+                    .bind(account)
+                    .bind(device_param(device))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                if change.drop_last_resort {
+                    sqlx::query(
+                        "DELETE FROM last_resort_prekeys WHERE account_id = $1 AND device_id = $2",
+                    )
+                    .bind(account)
+                    .bind(device_param(device))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "INSERT INTO identity_keys (account_id, device_id, identity) \
+                     VALUES ($1, $2, $3) ON CONFLICT (account_id, device_id) \
+                     DO UPDATE SET identity = excluded.identity",
+                )
+                .bind(account)
+                .bind(device_param(device))
+                .bind(identity)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| unique_violation_as(e, StoreError::IdentityInUse))?;
+                sqlx::query(
+                    "INSERT INTO signed_prekeys \
+                       (account_id, device_id, key_id, created_at, public_key, signature) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (account_id, device_id) DO UPDATE SET \
+                       key_id = excluded.key_id, created_at = excluded.created_at, \
+                       public_key = excluded.public_key, signature = excluded.signature",
+                )
+                .bind(account)
+                .bind(device_param(device))
+                .bind(i64::from(signed_prekey.id))
+                .bind(db_time(signed_prekey.created_at))
+                .bind(signed_prekey.key.as_bytes().as_slice())
+                .bind(signed_prekey.signature.as_slice())
+                .execute(&mut *tx)
+                .await?;
+                if let Some(prekey) = last_resort {
+                    sqlx::query(
+                        "INSERT INTO last_resort_prekeys \
+                           (account_id, device_id, key_id, public_key) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, device_id) \
+                         DO UPDATE SET key_id = excluded.key_id, public_key = excluded.public_key",
+                    )
+                    .bind(account)
+                    .bind(device_param(device))
+                    .bind(i64::from(prekey.id))
+                    .bind(prekey.key.as_bytes().as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(PublishedKeys {
+                    identity_replaced: change.replaced,
+                    one_time_prekeys_discarded,
+                })
+            }
+
+            async fn add_one_time_prekeys(
+                &self,
+                device: Address,
+                prekeys: &[PreKeyWire],
+            ) -> Result<u64, StoreError> {
+                let mut tx = self.write_tx().await?;
+                if !lock_account_totals(&mut tx, device.account).await? {
+                    return Err(StoreError::UnknownAccount);
+                }
+                let stored = count(
+                    &mut tx,
+                    "SELECT COUNT(*) FROM one_time_prekeys WHERE account_id = $1",
+                    device.account,
+                )
+                .await?;
+                let mut added = 0u64;
+                for prekey in prekeys {
+                    let done = sqlx::query(
+                        "INSERT INTO one_time_prekeys (account_id, device_id, key_id, public_key) \
+                         VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (account_id, device_id, key_id) DO NOTHING",
+                    )
+                    .bind(device.account.as_bytes().as_slice())
+                    .bind(device_param(device))
+                    .bind(i64::from(prekey.id))
+                    .bind(prekey.key.as_bytes().as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() == 0 {
+                        let stored_key: Vec<u8> = sqlx::query_scalar(
+                            "SELECT public_key FROM one_time_prekeys \
+                             WHERE account_id = $1 AND device_id = $2 AND key_id = $3",
+                        )
+                        .bind(device.account.as_bytes().as_slice())
+                        .bind(device_param(device))
+                        .bind(i64::from(prekey.id))
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        // Dropping `tx` on an error rolls the batch back.
+                        rules::stored_prekey_id(
+                            prekey.id,
+                            &stored_key,
+                            prekey.key.as_bytes().as_slice(),
+                        )?;
+                    }
+                    added += done.rows_affected();
+                }
+                rules::prekey_cap(stored, added, self.limits.max_one_time_prekeys_per_account)?;
+                let now_for_device: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM one_time_prekeys WHERE account_id = $1 AND device_id = $2",
+                )
+                .bind(device.account.as_bytes().as_slice())
+                .bind(device_param(device))
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                rows::unsigned(now_for_device, "negative row count")
+            }
+
+            async fn claim_bundle(
+                &self,
+                device: Address,
+            ) -> Result<Option<PreKeyBundleWire>, StoreError> {
+                let account = device.account.as_bytes().as_slice();
+                let mut tx = self.write_tx().await?;
+                let identity: Option<Vec<u8>> = sqlx::query_scalar(
+                    "SELECT identity FROM identity_keys WHERE account_id = $1 AND device_id = $2",
+                )
+                .bind(account)
+                .bind(device_param(device))
+                .fetch_optional(&mut *tx)
+                .await?;
+                let signed = sqlx::query(
+                    "SELECT key_id, created_at, public_key, signature FROM signed_prekeys \
+                     WHERE account_id = $1 AND device_id = $2",
+                )
+                .bind(account)
+                .bind(device_param(device))
+                .fetch_optional(&mut *tx)
+                .await?;
+                let (Some(identity), Some(signed)) = (identity, signed) else {
+                    return Ok(None);
+                };
+                let signed_prekey = SignedPreKeyWire {
+                    id: rows::key_id(signed.try_get(0)?)?,
+                    created_at: rows::unix(signed.try_get(1)?)?,
+                    key: rows::public_key(&signed.try_get::<Vec<u8>, _>(2)?)?,
+                    signature: rows::signature(&signed.try_get::<Vec<u8>, _>(3)?)?,
+                };
+                // One statement finds and removes the key; on PostgreSQL a
+                // key locked by a concurrent claimer is skipped rather than
+                // waited for, so each claimer deletes a different key.
+                let one_time = sqlx::query(concat!(
+                    "DELETE FROM one_time_prekeys WHERE (account_id, device_id, key_id) IN ( \
+                       SELECT account_id, device_id, key_id FROM one_time_prekeys \
+                       WHERE account_id = $1 AND device_id = $2 ORDER BY key_id LIMIT 1",
+                    dialect!(skip_locked),
+                    ") RETURNING key_id, public_key"
+                ))
+                .bind(account)
+                .bind(device_param(device))
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| prekey_row(&row))
+                .transpose()?;
+                let last_resort = sqlx::query(
+                    "SELECT key_id, public_key FROM last_resort_prekeys \
+                     WHERE account_id = $1 AND device_id = $2",
+                )
+                .bind(account)
+                .bind(device_param(device))
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| prekey_row(&row))
+                .transpose()?;
+                tx.commit().await?;
+                Ok(Some(PreKeyBundleWire {
+                    account: device.account,
+                    device: device.device,
+                    identity,
+                    signed_prekey,
+                    one_time_prekey: one_time,
+                    last_resort,
+                }))
+            }
+
+            async fn published_identity(
+                &self,
+                device: Address,
+            ) -> Result<Option<Vec<u8>>, StoreError> {
+                let identity = sqlx::query_scalar(
+                    "SELECT identity FROM identity_keys WHERE account_id = $1 AND device_id = $2",
+                )
+                .bind(device.account.as_bytes().as_slice())
+                .bind(device_param(device))
+                .fetch_optional(self.reader())
+                .await?;
+                Ok(identity)
+            }
+
+            async fn one_time_prekey_count(&self, device: Address) -> Result<u64, StoreError> {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM one_time_prekeys WHERE account_id = $1 AND device_id = $2",
+                )
+                .bind(device.account.as_bytes().as_slice())
+                .bind(device_param(device))
+                .fetch_one(self.reader())
+                .await?;
+                rows::unsigned(n, "negative row count")
+            }
+        }
+    };
+}
+pub(crate) use impl_keys;

@@ -1,0 +1,201 @@
+//! The store's business rules as pure functions: what to refuse, what to
+//! purge, which number comes next. Both backends call these from the one SQL
+//! body (see `shared.rs`), so a rule is written and tested once; the SQL only
+//! reads the inputs and writes the decision.
+//!
+//! Must never: touch a database, read a clock, or decide anything a backend
+//! then decides again differently.
+
+use umbra_wire::AccountId;
+
+use super::error::{EnqueueRejection, StoreError};
+use super::limits::MAX_BLOB_CHUNK_BYTES;
+use super::types::{Seq, TokenInfo, TokenStatus, UnixSeconds};
+
+// ----- accounts -------------------------------------------------------------
+
+/// What a rename must do, given who holds the wanted name now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rename {
+    /// The account already has this name: nothing to write.
+    Unchanged,
+    /// The name is free: write it.
+    Take,
+}
+
+/// Decides a rename of `me` to a name currently held by `holder`.
+pub(crate) fn rename(holder: Option<AccountId>, me: AccountId) -> Result<Rename, StoreError> {
+    match holder {
+        Some(holder) if holder == me => Ok(Rename::Unchanged),
+        Some(_) => Err(StoreError::UsernameTaken),
+        None => Ok(Rename::Take),
+    }
+}
+
+// ----- tokens ---------------------------------------------------------------
+
+/// A stored token is valid strictly before its expiry, expired from then on.
+pub(crate) fn token_status(token: TokenInfo, now: UnixSeconds) -> TokenStatus {
+    if now < token.expires_at {
+        TokenStatus::Valid(token.owner)
+    } else {
+        TokenStatus::Expired(token.owner)
+    }
+}
+
+// ----- key directory ----------------------------------------------------------
+
+/// What publishing an identity does to the keys stored beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IdentityChange {
+    /// The device published a different identity before.
+    pub replaced: bool,
+    /// Delete every one-time prekey of the device.
+    pub drop_one_time_prekeys: bool,
+    /// Delete the stored last-resort key (a new one is not being written).
+    pub drop_last_resort: bool,
+}
+
+/// Prekeys made under an old identity must go when the identity changes: an
+/// initiator who used one would build a session no device can open. The
+/// same identity again (signed-prekey rotation) keeps them. Identity keys
+/// are public, so an ordinary comparison is fine.
+pub(crate) fn identity_change(
+    previous: Option<&[u8]>,
+    new: &[u8],
+    new_last_resort: bool,
+) -> IdentityChange {
+    let replaced = previous.is_some_and(|old| old != new);
+    IdentityChange {
+        replaced,
+        drop_one_time_prekeys: replaced,
+        drop_last_resort: replaced && !new_last_resort,
+    }
+}
+
+/// An uploaded one-time prekey whose id is already stored: the same key is a
+/// retried upload (harmless, ignored); another key is a client bug that
+/// would leave it holding a secret the relay never hands out, so the whole
+/// batch is refused.
+pub(crate) fn stored_prekey_id(id: u32, stored: &[u8], offered: &[u8]) -> Result<(), StoreError> {
+    if stored == offered {
+        Ok(())
+    } else {
+        Err(StoreError::PreKeyIdConflict { id })
+    }
+}
+
+/// The per-account one-time prekey cap over the keys stored before an upload
+/// and the new ones it added.
+pub(crate) fn prekey_cap(stored: u64, added: u64, limit: u64) -> Result<(), StoreError> {
+    if stored.saturating_add(added) > limit {
+        Err(StoreError::TooManyPreKeys {
+            stored,
+            offered: added,
+            limit,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+// ----- message queue ------------------------------------------------------------
+
+/// One recipient device's queue as the enqueue transaction sees it under its
+/// counter lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueueState {
+    /// The last sequence number handed out (0: none yet).
+    pub last_seq: Seq,
+    /// Messages waiting (expired-but-unpurged included).
+    pub depth: u64,
+    /// Whether this transaction queued something and must write the counter.
+    pub dirty: bool,
+}
+
+impl QueueState {
+    /// A queue read back from the database.
+    pub(crate) fn new(last_seq: Seq, depth: u64) -> Self {
+        Self {
+            last_seq,
+            depth,
+            dirty: false,
+        }
+    }
+
+    /// Takes one message if the queue has room: its sequence number is the
+    /// next one, strictly increasing, never reused. A counter at `u64::MAX`
+    /// cannot have been reached honestly, so it is reported as corrupt
+    /// rather than wrapped.
+    pub(crate) fn admit(
+        &mut self,
+        max_depth: u64,
+    ) -> Result<Result<Seq, EnqueueRejection>, StoreError> {
+        if self.depth >= max_depth {
+            return Ok(Err(EnqueueRejection::QueueFull));
+        }
+        let seq = self
+            .last_seq
+            .checked_add(1)
+            .ok_or(StoreError::Corrupt("queue counter exhausted"))?;
+        self.last_seq = seq;
+        self.depth += 1;
+        self.dirty = true;
+        Ok(Ok(seq))
+    }
+}
+
+// ----- blobs ------------------------------------------------------------------
+
+/// What an append or finish needs to know about a blob row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BlobState {
+    /// Chunks appended so far (the next index expected).
+    pub chunk_count: u32,
+    /// Bytes appended so far.
+    pub stored_bytes: u64,
+    /// Whether `finish_blob` has run.
+    pub finished: bool,
+}
+
+/// A chunk must be non-empty and at most [`MAX_BLOB_CHUNK_BYTES`], so a blob
+/// can be streamed chunk by chunk without holding it whole.
+pub(crate) fn chunk_size(len: usize) -> Result<(), StoreError> {
+    if len == 0 || len > MAX_BLOB_CHUNK_BYTES {
+        Err(StoreError::BlobChunkSize { len })
+    } else {
+        Ok(())
+    }
+}
+
+/// Chunks are appended 0, 1, 2, ... to an unfinished blob.
+pub(crate) fn append(blob: Option<BlobState>, index: u32) -> Result<(), StoreError> {
+    let Some(blob) = blob.filter(|b| !b.finished) else {
+        return Err(StoreError::BlobNotWritable);
+    };
+    if index != blob.chunk_count {
+        return Err(StoreError::BlobChunkOutOfOrder {
+            expected: blob.chunk_count,
+            got: index,
+        });
+    }
+    Ok(())
+}
+
+/// An unfinished blob is finished with exactly the size appended.
+pub(crate) fn finish(blob: Option<BlobState>, declared: u64) -> Result<(), StoreError> {
+    let Some(blob) = blob.filter(|b| !b.finished) else {
+        return Err(StoreError::BlobNotWritable);
+    };
+    if blob.stored_bytes != declared {
+        return Err(StoreError::BlobSizeMismatch {
+            declared,
+            stored: blob.stored_bytes,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "rules_tests.rs"]
+mod tests;

@@ -1,0 +1,161 @@
+//! The pure rules, each tested once here (the backend suite in `tests.rs`
+//! checks that both backends apply them).
+
+use umbra_wire::{AccountId, Address, DeviceId};
+
+use super::*;
+use crate::store::{EnqueueRejection, StoreError, TokenInfo, TokenStatus, MAX_BLOB_CHUNK_BYTES};
+
+fn account(tag: u8) -> AccountId {
+    AccountId::from_bytes([tag; 16])
+}
+
+#[test]
+fn rename_to_own_name_is_a_no_op_and_to_a_held_name_is_refused() {
+    assert_eq!(rename(None, account(1)).unwrap(), Rename::Take);
+    assert_eq!(
+        rename(Some(account(1)), account(1)).unwrap(),
+        Rename::Unchanged
+    );
+    assert!(matches!(
+        rename(Some(account(2)), account(1)),
+        Err(StoreError::UsernameTaken)
+    ));
+}
+
+#[test]
+fn a_token_is_valid_strictly_before_its_expiry() {
+    let owner = Address {
+        account: account(1),
+        device: DeviceId::PRIMARY,
+    };
+    let token = TokenInfo {
+        owner,
+        expires_at: 100,
+    };
+    assert_eq!(token_status(token, 99), TokenStatus::Valid(owner));
+    assert_eq!(token_status(token, 100), TokenStatus::Expired(owner));
+    assert_eq!(token_status(token, u64::MAX), TokenStatus::Expired(owner));
+}
+
+#[test]
+fn only_a_changed_identity_drops_its_prekeys() {
+    let first = identity_change(None, b"a", false);
+    assert!(!first.replaced && !first.drop_one_time_prekeys && !first.drop_last_resort);
+    let rotation = identity_change(Some(b"a"), b"a", false);
+    assert!(!rotation.replaced && !rotation.drop_one_time_prekeys && !rotation.drop_last_resort);
+    let replaced = identity_change(Some(b"a"), b"b", false);
+    assert!(replaced.replaced && replaced.drop_one_time_prekeys && replaced.drop_last_resort);
+    // A new last-resort key overwrites the old one instead of a delete.
+    let with_new = identity_change(Some(b"a"), b"b", true);
+    assert!(with_new.drop_one_time_prekeys && !with_new.drop_last_resort);
+}
+
+#[test]
+fn a_stored_prekey_id_may_repeat_only_with_the_same_key() {
+    assert!(stored_prekey_id(7, b"key", b"key").is_ok());
+    assert!(matches!(
+        stored_prekey_id(7, b"key", b"other"),
+        Err(StoreError::PreKeyIdConflict { id: 7 })
+    ));
+}
+
+#[test]
+fn the_prekey_cap_counts_stored_and_added_keys() {
+    assert!(prekey_cap(6, 4, 10).is_ok());
+    assert!(matches!(
+        prekey_cap(6, 5, 10),
+        Err(StoreError::TooManyPreKeys {
+            stored: 6,
+            offered: 5,
+            limit: 10
+        })
+    ));
+    assert!(prekey_cap(u64::MAX, 1, u64::MAX).is_ok());
+}
+
+#[test]
+fn a_queue_hands_out_increasing_seqs_until_full() {
+    let mut queue = QueueState::new(41, 0);
+    assert_eq!(queue.admit(2).unwrap(), Ok(42));
+    assert_eq!(queue.admit(2).unwrap(), Ok(43));
+    assert!(queue.dirty);
+    assert_eq!(queue.admit(2).unwrap(), Err(EnqueueRejection::QueueFull));
+    assert_eq!((queue.last_seq, queue.depth), (43, 2));
+}
+
+#[test]
+fn a_refused_message_leaves_the_queue_untouched() {
+    let mut queue = QueueState::new(5, 3);
+    assert_eq!(queue.admit(3).unwrap(), Err(EnqueueRejection::QueueFull));
+    assert_eq!(queue, QueueState::new(5, 3));
+}
+
+#[test]
+fn an_exhausted_queue_counter_is_corrupt_not_wrapped() {
+    let mut queue = QueueState::new(u64::MAX, 0);
+    assert!(matches!(queue.admit(10), Err(StoreError::Corrupt(_))));
+}
+
+#[test]
+fn chunks_are_non_empty_and_bounded() {
+    assert!(matches!(
+        chunk_size(0),
+        Err(StoreError::BlobChunkSize { len: 0 })
+    ));
+    assert!(chunk_size(1).is_ok());
+    assert!(chunk_size(MAX_BLOB_CHUNK_BYTES).is_ok());
+    assert!(chunk_size(MAX_BLOB_CHUNK_BYTES + 1).is_err());
+}
+
+#[test]
+fn chunks_append_in_order_to_an_unfinished_blob() {
+    let open = BlobState {
+        chunk_count: 2,
+        stored_bytes: 10,
+        finished: false,
+    };
+    assert!(append(Some(open), 2).is_ok());
+    assert!(matches!(
+        append(Some(open), 3),
+        Err(StoreError::BlobChunkOutOfOrder {
+            expected: 2,
+            got: 3
+        })
+    ));
+    assert!(matches!(append(None, 0), Err(StoreError::BlobNotWritable)));
+    let done = BlobState {
+        finished: true,
+        ..open
+    };
+    assert!(matches!(
+        append(Some(done), 2),
+        Err(StoreError::BlobNotWritable)
+    ));
+}
+
+#[test]
+fn a_blob_finishes_once_with_its_exact_size() {
+    let open = BlobState {
+        chunk_count: 1,
+        stored_bytes: 10,
+        finished: false,
+    };
+    assert!(finish(Some(open), 10).is_ok());
+    assert!(matches!(
+        finish(Some(open), 11),
+        Err(StoreError::BlobSizeMismatch {
+            declared: 11,
+            stored: 10
+        })
+    ));
+    let done = BlobState {
+        finished: true,
+        ..open
+    };
+    assert!(matches!(
+        finish(Some(done), 10),
+        Err(StoreError::BlobNotWritable)
+    ));
+    assert!(matches!(finish(None, 10), Err(StoreError::BlobNotWritable)));
+}

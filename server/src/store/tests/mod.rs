@@ -1,0 +1,179 @@
+//! The store test suite: every behaviour written once against `dyn Store`
+//! and run on both backends (`sqlite_backend::*`, `postgres_backend::*`).
+//!
+//! Must never: depend on timing, share a database between tests, or pass a
+//! PostgreSQL test that did not run without saying so (the rule lives in
+//! umbra-test-support).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::RngCore;
+use umbra_wire::keys::PublicKey;
+use umbra_wire::{AccountId, Address, DeviceId, PreKeyWire, SignedPreKeyWire, Username};
+
+use super::test_support::TestDb;
+use super::{
+    BlobId, EnqueueRejection, GroupCommitter, NewMessage, PasswordFile, QueueEvent, SharedStore,
+    StoreError, StoreLimits, TokenStatus, MAX_BLOB_CHUNK_BYTES,
+};
+
+// ----- fixtures -----------------------------------------------------------
+
+fn account_id(tag: u8) -> AccountId {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes[0] = tag;
+    AccountId::from_bytes(bytes)
+}
+
+fn name(text: &str) -> Username {
+    Username::parse(text).expect("test username is valid")
+}
+
+async fn new_account(store: &SharedStore, username: &str) -> AccountId {
+    let account = account_id(username.as_bytes()[0]);
+    store
+        .create_account(account, &name(username), &password_file(username))
+        .await
+        .expect("create account");
+    account
+}
+
+fn password_file(tag: &str) -> PasswordFile {
+    PasswordFile::new(format!("opaque-record-of-{tag}").into_bytes())
+}
+
+fn key(seed: u32) -> PublicKey {
+    let mut bytes = [0u8; 32];
+    bytes[..4].copy_from_slice(&seed.to_le_bytes());
+    bytes[31] = 0x42;
+    PublicKey::from_bytes(bytes)
+}
+
+fn one_time(id: u32) -> PreKeyWire {
+    PreKeyWire { id, key: key(id) }
+}
+
+fn signed(id: u32) -> SignedPreKeyWire {
+    SignedPreKeyWire {
+        id,
+        created_at: 1_700_000_000,
+        key: key(10_000 + id),
+        signature: [7u8; 64],
+    }
+}
+
+fn identity(tag: u8) -> Vec<u8> {
+    vec![tag; 128]
+}
+
+fn last_resort(id: u32) -> PreKeyWire {
+    PreKeyWire { id, key: key(id) }
+}
+
+/// Publishes identity, signed prekey and last-resort key for `device`.
+async fn publish_device(store: &SharedStore, device: Address) {
+    store
+        .put_keys(
+            device,
+            &identity(9),
+            &signed(1),
+            Some(&last_resort(999_999)),
+        )
+        .await
+        .expect("publish keys");
+}
+
+fn message(recipient: Address, body: &str) -> NewMessage {
+    NewMessage {
+        recipient,
+        envelope: body.as_bytes().to_vec(),
+        received_at: 1_000,
+        expires_at: 1_000_000,
+    }
+}
+
+fn ok_seqs(outcomes: &[Result<u64, EnqueueRejection>]) -> Vec<u64> {
+    outcomes
+        .iter()
+        .map(|o| *o.as_ref().expect("message accepted"))
+        .collect()
+}
+
+async fn bodies(store: &SharedStore, recipient: Address) -> Vec<(u64, String)> {
+    store
+        .fetch_after(recipient, 0, 10_000, 0)
+        .await
+        .expect("fetch")
+        .into_iter()
+        .map(|m| {
+            (
+                m.seq,
+                String::from_utf8(m.envelope).expect("utf-8 test body"),
+            )
+        })
+        .collect()
+}
+
+mod accounts;
+mod blobs;
+mod keys;
+mod lifecycle;
+mod queue;
+
+use accounts::*;
+use blobs::*;
+use keys::*;
+use queue::*;
+
+// ----- instantiation for both backends -------------------------------------------
+
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let db = super::TestDb::sqlite();
+                    super::$test(&db).await;
+                }
+            )*
+        }
+        mod postgres_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let test = concat!(module_path!(), "::", stringify!($test));
+                    let Some(db) = super::TestDb::postgres(test).await else { return };
+                    super::$test(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    accounts_are_unique_case_folded_and_renamable,
+    tokens_expire_and_revoke,
+    expired_tokens_are_told_apart_until_purged,
+    concurrent_claims_never_share_a_one_time_prekey,
+    bundles_need_published_keys_and_uploads_are_idempotent,
+    an_identity_another_device_publishes_is_refused,
+    rotating_the_signed_prekey_keeps_one_time_prekeys,
+    a_new_identity_drops_the_old_identitys_prekeys,
+    published_identity_is_read_without_claiming_a_prekey,
+    a_failed_publish_leaves_the_previous_keys_whole,
+    one_time_prekeys_are_capped_per_account,
+    enqueue_assigns_ordered_per_recipient_seqs,
+    full_queue_refuses_only_its_own_messages,
+    two_writers_on_one_database_keep_seqs_distinct,
+    fetch_ack_and_expiry,
+    blob_chunks_round_trip,
+    delete_account_leaves_no_rows,
+    server_setup_is_stable_across_reopen,
+    data_survives_reopen,
+    group_commit_serves_concurrent_submitters,
+    subscribers_hear_committed_enqueues,
+);

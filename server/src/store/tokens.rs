@@ -1,0 +1,143 @@
+//! The tokens role: SHA-256 hashes of session tokens, their owners and
+//! expiry.
+//!
+//! Must never: see or store a raw token, or call a token valid at or after
+//! its expiry.
+
+use async_trait::async_trait;
+use umbra_wire::{AccountId, Address};
+
+use super::{StoreError, TokenHash, TokenInfo, TokenStatus, UnixSeconds};
+
+/// Session tokens, by hash only.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// Records a token hash for a device until `expires_at`.
+    async fn insert_token(
+        &self,
+        token_hash: &TokenHash,
+        owner: Address,
+        expires_at: UnixSeconds,
+    ) -> Result<(), StoreError>;
+
+    /// The owner and expiry of a stored token hash (expired but unpurged
+    /// included), or `None` if it was never issued, was revoked, or purged.
+    /// A live connection uses the expiry to close itself when it passes.
+    async fn token_info(&self, token_hash: &TokenHash) -> Result<Option<TokenInfo>, StoreError>;
+
+    /// What the store knows about a token hash at `now`: valid (it exists
+    /// and `now < expires_at`), expired (it exists but `expires_at <= now`
+    /// and has not been purged yet), or unknown (never issued, revoked, or
+    /// purged).
+    async fn token_status(
+        &self,
+        token_hash: &TokenHash,
+        now: UnixSeconds,
+    ) -> Result<TokenStatus, StoreError> {
+        Ok(match self.token_info(token_hash).await? {
+            Some(info) => super::rules::token_status(info, now),
+            None => TokenStatus::Unknown,
+        })
+    }
+
+    /// Who a token belongs to, if it exists and `now < expires_at`.
+    async fn lookup_token(
+        &self,
+        token_hash: &TokenHash,
+        now: UnixSeconds,
+    ) -> Result<Option<Address>, StoreError> {
+        Ok(match self.token_status(token_hash, now).await? {
+            TokenStatus::Valid(owner) => Some(owner),
+            TokenStatus::Expired(_) | TokenStatus::Unknown => None,
+        })
+    }
+
+    /// Revokes one token (logout). Returns whether it existed.
+    async fn delete_token(&self, token_hash: &TokenHash) -> Result<bool, StoreError>;
+
+    /// Revokes every token of an account (log out everywhere).
+    async fn delete_tokens_for_account(&self, account: AccountId) -> Result<u64, StoreError>;
+
+    /// Deletes tokens with `expires_at <= cutoff`. The relay passes a
+    /// cutoff some time in the past, so a recently expired token is still
+    /// recognised as expired (not unknown) for a while.
+    async fn purge_expired_tokens(&self, cutoff: UnixSeconds) -> Result<u64, StoreError>;
+}
+
+/// The [`TokenStore`] SQL, expanded by `impl_store!` for each backend.
+macro_rules! impl_tokens {
+    ($store:ty, $db:ty) => {
+        #[async_trait]
+        impl TokenStore for $store {
+            async fn insert_token(
+                &self,
+                token_hash: &TokenHash,
+                owner: Address,
+                expires_at: UnixSeconds,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.write_tx().await?;
+                if !account_exists(&mut tx, owner.account).await? {
+                    return Err(StoreError::UnknownAccount);
+                }
+                sqlx::query(
+                    "INSERT INTO tokens (account_id, token_hash, device_id, expires_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(owner.account.as_bytes().as_slice())
+                .bind(token_hash.as_slice())
+                .bind(device_param(owner))
+                .bind(db_time(expires_at))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn token_info(
+                &self,
+                token_hash: &TokenHash,
+            ) -> Result<Option<TokenInfo>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT account_id, device_id, expires_at FROM tokens WHERE token_hash = $1",
+                )
+                .bind(token_hash.as_slice())
+                .fetch_optional(self.reader())
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let account: Vec<u8> = row.try_get(0)?;
+                Ok(Some(TokenInfo {
+                    owner: rows::address(&account, row.try_get(1)?)?,
+                    expires_at: rows::unix(row.try_get(2)?)?,
+                }))
+            }
+
+            async fn delete_token(&self, token_hash: &TokenHash) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM tokens WHERE token_hash = $1")
+                    .bind(token_hash.as_slice())
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn delete_tokens_for_account(
+                &self,
+                account: AccountId,
+            ) -> Result<u64, StoreError> {
+                let done = sqlx::query("DELETE FROM tokens WHERE account_id = $1")
+                    .bind(account.as_bytes().as_slice())
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn purge_expired_tokens(&self, cutoff: UnixSeconds) -> Result<u64, StoreError> {
+                let done = sqlx::query("DELETE FROM tokens WHERE expires_at <= $1")
+                    .bind(db_time(cutoff))
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected())
+            }
+        }
+    };
+}
+pub(crate) use impl_tokens;
