@@ -14,6 +14,7 @@ mod core_errors;
 mod daemon;
 mod data_dir;
 mod exit_status;
+mod logging;
 mod output;
 mod password;
 mod sanitize;
@@ -30,10 +31,6 @@ use crate::cli::{AccountCommand, Cli, Command};
 use crate::exit_status::{classify, ExitStatus};
 use crate::sanitize::SafeText;
 use crate::session::Session;
-
-/// Log verbosity comes from this variable (tracing's filter syntax); logs go
-/// to stderr and are off unless asked for, so they never mix with output.
-const LOG_ENV: &str = "UMBRA_LOG";
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -91,12 +88,7 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_ENV)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    logging::init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {

@@ -47,6 +47,32 @@ impl AuthFailure {
     }
 }
 
+/// How a WebSocket read that failed is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFailure {
+    /// The peer went away without a close handshake (TCP reset or end of
+    /// stream): what every client does when it exits or is killed, and what
+    /// a rate-limited client does next. Not a bad frame.
+    PeerGone,
+    /// The bytes broke the WebSocket protocol or its size cap: a bad frame.
+    BadFrame,
+}
+
+impl ReadFailure {
+    /// Classifies a read error by its cause chain: an I/O error, or
+    /// tungstenite's "reset without closing handshake", is the peer leaving.
+    pub fn classify(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut cause = Some(error);
+        while let Some(e) = cause {
+            if e.is::<std::io::Error>() || e.to_string().contains("without closing handshake") {
+                return ReadFailure::PeerGone;
+            }
+            cause = e.source();
+        }
+        ReadFailure::BadFrame
+    }
+}
+
 fn record_auth_failure(counter: &AtomicU64, kind: AuthFailure) {
     counter.fetch_add(1, Ordering::Relaxed);
     tracing::info!(kind = kind.as_str(), "authentication failed");
@@ -400,6 +426,27 @@ mod tests {
         m.auth_failed(AuthFailure::TokenUnknown);
         assert_eq!(m.auth_failures.load(Ordering::Relaxed), 3);
         assert!(m.render().contains("umbra_auth_failures_total 3\n"));
+    }
+
+    /// Issue 9 item 9: a client hanging up without a close frame (as one
+    /// that was just rate limited does) was counted as a bad frame.
+    #[test]
+    fn a_peer_that_leaves_is_not_a_bad_frame() {
+        use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+        use tokio_tungstenite::tungstenite::Error as WsError;
+        let gone = axum::Error::new(WsError::Protocol(
+            ProtocolError::ResetWithoutClosingHandshake,
+        ));
+        assert_eq!(ReadFailure::classify(&gone), ReadFailure::PeerGone);
+        let reset = axum::Error::new(WsError::Io(std::io::ErrorKind::ConnectionReset.into()));
+        assert_eq!(ReadFailure::classify(&reset), ReadFailure::PeerGone);
+        let oversized = axum::Error::new(WsError::Capacity(CapacityError::MessageTooLong {
+            size: 10,
+            max_size: 5,
+        }));
+        assert_eq!(ReadFailure::classify(&oversized), ReadFailure::BadFrame);
+        let broken = axum::Error::new(WsError::Protocol(ProtocolError::NonZeroReservedBits));
+        assert_eq!(ReadFailure::classify(&broken), ReadFailure::BadFrame);
     }
 
     #[test]
