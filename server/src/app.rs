@@ -23,6 +23,7 @@ use rand::rngs::OsRng;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::admission::{self, Admission};
 use crate::auth::opaque::{
     OpaqueError, OpaqueServer, PendingExchanges, LOGIN_TIMEOUT, MAX_PENDING_EXCHANGES,
 };
@@ -31,10 +32,11 @@ use crate::config::{Limits, RelayConfig};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
+use crate::serve::{self, ServeOptions};
 use crate::shutdown::{self, ShutdownSignal, ShutdownTrigger};
 use crate::store::group_commit::{GroupCommitError, GroupCommitter};
 use crate::store::{EnqueueOutcome, NewMessage, SharedStore, StoreError, StoreLimits};
-use crate::tls::{self, PeerAddr, TlsError, TlsListener};
+use crate::tls::{self, PeerAddr, TlsError};
 use crate::{blobs, connection, expiry, wakeups};
 
 /// How long shutdown waits for connections to finish their current request
@@ -75,6 +77,8 @@ pub struct Relay {
     pub metrics: Metrics,
     /// Devices connected to this node.
     pub hub: Hub,
+    /// Open TCP connections, against the connection caps.
+    pub admission: Admission,
     shutdown: ShutdownTrigger,
     next_connection: AtomicU64,
     /// Each live connection holds a clone; shutdown waits until all are gone.
@@ -233,6 +237,10 @@ pub async fn build_state(
     // overlaps a few commits.
     let workers = if store.backend() == "postgres" { 4 } else { 1 };
     let committer = GroupCommitter::spawn(store.clone(), MAX_MESSAGES_PER_COMMIT, workers);
+    let admission = Admission::new(admission::caps_within_descriptor_limit(
+        limits.max_connections,
+        limits.max_connections_per_address,
+    ));
     let relay = Relay {
         committer,
         rate_limits: RateLimits::new(&limits),
@@ -243,6 +251,7 @@ pub async fn build_state(
         registrations: Mutex::new(PendingExchanges::new(MAX_PENDING_EXCHANGES, LOGIN_TIMEOUT)),
         metrics: Metrics::default(),
         hub: Hub::default(),
+        admission,
         shutdown: trigger,
         next_connection: AtomicU64::new(0),
         connection_guard: Mutex::new(Some(guard_tx)),
@@ -279,7 +288,17 @@ async fn websocket(
     // Messages up to twice the limit are read so the relay can answer
     // FrameTooLarge before closing; beyond that tungstenite drops the socket.
     let hard_cap = state.limits.max_frame_bytes.saturating_mul(2);
+    // Small buffers: tungstenite allocates the read buffer up front for
+    // every connection (128 KiB by default), which made an idle WebSocket
+    // cost ~138 KB. A larger frame still fits: the buffer grows to hold it.
+    // Writes are flushed after every message, so the write buffer never
+    // holds more than one frame; its cap is one maximal frame past the
+    // target, so a full-size frame is always accepted.
+    let buffer = state.limits.websocket_buffer_bytes;
     upgrade
+        .read_buffer_size(buffer)
+        .write_buffer_size(buffer)
+        .max_write_buffer_size(buffer.saturating_add(hard_cap))
         .max_message_size(hard_cap)
         .max_frame_size(hard_cap)
         .on_upgrade(move |socket| async move {
@@ -303,6 +322,11 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let open = i64::try_from(state.admission.open()).unwrap_or(i64::MAX);
+    state
+        .metrics
+        .connections_admitted
+        .store(open, std::sync::atomic::Ordering::Relaxed);
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -365,27 +389,29 @@ pub async fn start(
         });
     }
 
-    let app = router(state.clone()).into_make_service_with_connect_info::<PeerAddr>();
+    let listener = serve::Listener {
+        tcp,
+        tls: tls_config,
+        admission: state.admission.clone(),
+        options: ServeOptions {
+            header_read_timeout: config.limits.header_read_timeout,
+            retry_after_secs: serve::REFUSAL_RETRY_AFTER_SECS,
+            shutdown_grace: SHUTDOWN_GRACE,
+        },
+    };
+    let app = router(state.clone());
     let serve_state = state.clone();
     let task = tokio::spawn(async move {
-        let mut stop_http = serve_state.shutdown_signal();
-        let graceful = async move { stop_http.wait().await };
-        let served = match tls_config {
-            Some(cfg) => match TlsListener::new(tcp, cfg) {
-                Ok(listener) => {
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(graceful)
-                        .await
-                }
-                Err(error) => Err(error),
-            },
-            None => axum::serve(tcp, app).with_graceful_shutdown(graceful).await,
-        };
-        if let Err(error) = served {
-            tracing::error!(%error, "HTTP server failed");
-        }
-        // Whether the server stopped on request or by failure, wind down
-        // the WebSockets it had upgraded.
+        // Returns once shutdown was signalled and the HTTP exchanges in
+        // flight were answered; the accept loop itself never fails.
+        serve::run(
+            listener,
+            app,
+            serve_state.clone(),
+            serve_state.shutdown_signal(),
+        )
+        .await;
+        // Wind down the WebSockets it had upgraded.
         serve_state.shutdown.trigger();
         // Refuse new upgrades, then wait for every connection (each watches
         // the shutdown signal, finishes its request, says Closing) to end.

@@ -8,9 +8,16 @@
 //! recipient, who learns it inside an envelope, has no token of the
 //! uploader's and may not be logged in on this relay at all).
 //!
+//! An upload must keep arriving: a gap of `blob_idle_timeout` without a
+//! byte, or an average rate below `blob_min_bytes_per_sec` once the first
+//! idle period has passed, ends it with 408 and deletes what arrived, so a
+//! client that declares a size and stops sending cannot hold its
+//! connection and a partial blob for ever.
+//!
 //! Must never: buffer a whole blob in memory, accept more than the size
 //! limit (answer 413 and delete the partial blob), keep a partial upload
-//! visible, or log ids together with accounts.
+//! visible, wait for a body without a deadline, or log ids together with
+//! accounts.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -19,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use rand::rngs::OsRng;
 use rand::RngCore;
+use tokio::time::Instant;
 use umbra_wire::{SessionToken, SESSION_TOKEN_LEN};
 
 use crate::app::AppState;
@@ -113,14 +121,73 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
     }
 }
 
+/// How fast an upload must arrive.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    /// Longest gap between body bytes.
+    idle: std::time::Duration,
+    /// Slowest average rate after the first idle period; 0 = no rate check.
+    min_bytes_per_sec: u64,
+}
+
+impl Pace {
+    /// When the upload is abandoned unless more bytes arrive: `idle` after
+    /// the last piece, and no later than the time by which `received` bytes
+    /// would be too few at the minimum rate (one idle period of grace, then
+    /// one second per `min_bytes_per_sec` received).
+    fn deadline(self, started: Instant, last_piece: Instant, received: u64) -> Instant {
+        // A configured timeout too large for the clock means "no deadline
+        // from this rule"; a year stands in for that without overflowing.
+        let far = |from: Instant| from + std::time::Duration::from_secs(365 * 24 * 3600);
+        let stalled = last_piece
+            .checked_add(self.idle)
+            .unwrap_or_else(|| far(last_piece));
+        if self.min_bytes_per_sec == 0 {
+            return stalled;
+        }
+        let nanos = u128::from(received) * 1_000_000_000 / u128::from(self.min_bytes_per_sec);
+        let earned = std::time::Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+        match self
+            .idle
+            .checked_add(earned)
+            .and_then(|allowed| started.checked_add(allowed))
+        {
+            Some(rate_deadline) => stalled.min(rate_deadline),
+            None => stalled,
+        }
+    }
+}
+
 /// Streams the body into store chunks of exactly `MAX_BLOB_CHUNK_BYTES`
-/// (the last one shorter), holding at most one chunk in memory.
+/// (the last one shorter), holding at most one chunk in memory, within the
+/// configured [`Pace`].
 async fn copy_body(state: &AppState, id: BlobId, body: Body, max: u64) -> Result<u64, Response> {
+    let pace = Pace {
+        idle: state.limits.blob_idle_timeout,
+        min_bytes_per_sec: state.limits.blob_min_bytes_per_sec,
+    };
     let mut stream = body.into_data_stream();
     let mut pending: Vec<u8> = Vec::with_capacity(MAX_BLOB_CHUNK_BYTES);
     let mut index = 0u32;
     let mut size = 0u64;
-    while let Some(piece) = stream.next().await {
+    let started = Instant::now();
+    let mut last_piece = started;
+    loop {
+        let deadline = pace.deadline(started, last_piece, size);
+        let piece = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(piece)) => piece,
+            Ok(None) => break,
+            Err(_) => {
+                Metrics::inc(&state.metrics.body_timeouts);
+                tracing::debug!("blob upload stalled or too slow; abandoned");
+                return Err((
+                    StatusCode::REQUEST_TIMEOUT,
+                    [(header::CONNECTION, "close")],
+                    "upload stalled or too slow\n",
+                )
+                    .into_response());
+            }
+        };
         let piece: Bytes =
             piece.map_err(|_| status(StatusCode::BAD_REQUEST, "upload interrupted\n"))?;
         size = size.saturating_add(piece.len() as u64);
@@ -146,6 +213,8 @@ async fn copy_body(state: &AppState, id: BlobId, body: Body, max: u64) -> Result
                 pending.clear();
             }
         }
+        // The store's own time does not count as the client's gap.
+        last_piece = Instant::now();
     }
     if !pending.is_empty() {
         state
@@ -226,6 +295,43 @@ mod tests {
             HeaderValue::from_static("Bearer 1234"),
         );
         assert!(bearer_token(&headers).is_none(), "short tokens are refused");
+    }
+
+    #[test]
+    fn upload_deadline_is_the_gap_or_the_rate_whichever_comes_first() {
+        use std::time::Duration;
+        let t0 = Instant::now();
+        let pace = Pace {
+            idle: Duration::from_secs(30),
+            min_bytes_per_sec: 1000,
+        };
+        // Nothing received yet: one idle period.
+        assert_eq!(pace.deadline(t0, t0, 0), t0 + Duration::from_secs(30));
+        // 500 bytes by second 5: the rate allows until 30 + 0.5 s.
+        let at5 = t0 + Duration::from_secs(5);
+        assert_eq!(
+            pace.deadline(t0, at5, 500),
+            t0 + Duration::from_millis(30_500)
+        );
+        // Plenty received: the gap decides.
+        assert_eq!(
+            pace.deadline(t0, at5, 1_000_000),
+            at5 + Duration::from_secs(30)
+        );
+        // A trickle: 1 byte every 29 s never stalls but falls behind the rate.
+        let late = t0 + Duration::from_secs(29 * 40);
+        assert_eq!(
+            pace.deadline(t0, late, 40),
+            t0 + Duration::from_millis(30_040)
+        );
+        let no_rate = Pace {
+            min_bytes_per_sec: 0,
+            ..pace
+        };
+        assert_eq!(
+            no_rate.deadline(t0, late, 40),
+            late + Duration::from_secs(30)
+        );
     }
 
     #[test]

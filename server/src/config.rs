@@ -138,6 +138,32 @@ pub struct Settings {
     /// Seconds between purges of expired messages, tokens and blobs [default: 600].
     #[arg(long)]
     pub expiry_interval_secs: Option<u64>,
+    /// Most TCP connections open at once, HTTP and WebSocket together; further
+    /// ones are answered 503 [default: 10000].
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Most connections open at once from one IPv4 address or IPv6 /64; 0 turns
+    /// the cap off (behind a proxy) [default: 64].
+    #[arg(long)]
+    pub max_connections_per_address: Option<usize>,
+    /// Seconds a client has to send complete request headers, from connecting
+    /// and between requests on a kept-alive connection [default: 10].
+    #[arg(long)]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a blob upload may go without receiving a byte [default: 30].
+    #[arg(long)]
+    pub blob_idle_timeout_secs: Option<u64>,
+    /// Slowest average blob upload rate accepted, in bytes per second, after
+    /// the first blob_idle_timeout_secs [default: 16384].
+    #[arg(long)]
+    pub blob_min_bytes_per_sec: Option<u64>,
+    /// Ephemeral frames (typing notices) allowed per sending account per minute
+    /// [default: 120].
+    #[arg(long)]
+    pub ephemeral_per_minute: Option<u32>,
+    /// WebSocket read and write buffer size per connection, in bytes [default: 4096].
+    #[arg(long)]
+    pub websocket_buffer_bytes: Option<usize>,
 }
 
 impl Settings {
@@ -180,6 +206,23 @@ impl Settings {
             idle_timeout_secs: self.idle_timeout_secs.or(fallback.idle_timeout_secs),
             ping_interval_secs: self.ping_interval_secs.or(fallback.ping_interval_secs),
             expiry_interval_secs: self.expiry_interval_secs.or(fallback.expiry_interval_secs),
+            max_connections: self.max_connections.or(fallback.max_connections),
+            max_connections_per_address: self
+                .max_connections_per_address
+                .or(fallback.max_connections_per_address),
+            header_read_timeout_secs: self
+                .header_read_timeout_secs
+                .or(fallback.header_read_timeout_secs),
+            blob_idle_timeout_secs: self
+                .blob_idle_timeout_secs
+                .or(fallback.blob_idle_timeout_secs),
+            blob_min_bytes_per_sec: self
+                .blob_min_bytes_per_sec
+                .or(fallback.blob_min_bytes_per_sec),
+            ephemeral_per_minute: self.ephemeral_per_minute.or(fallback.ephemeral_per_minute),
+            websocket_buffer_bytes: self
+                .websocket_buffer_bytes
+                .or(fallback.websocket_buffer_bytes),
         }
     }
 }
@@ -289,6 +332,20 @@ pub struct Limits {
     pub ping_interval: Duration,
     /// Purge expired rows this often.
     pub expiry_interval: Duration,
+    /// TCP connections open at once, relay-wide.
+    pub max_connections: usize,
+    /// TCP connections open at once per IPv4 address or IPv6 /64; 0 = no cap.
+    pub max_connections_per_address: usize,
+    /// Deadline for a request's headers (slowloris).
+    pub header_read_timeout: Duration,
+    /// Longest gap between bytes of a blob upload.
+    pub blob_idle_timeout: Duration,
+    /// Slowest average blob upload rate (bytes/s) once the idle timeout has passed.
+    pub blob_min_bytes_per_sec: u64,
+    /// Ephemeral frames per sending account per minute.
+    pub ephemeral_per_minute: u32,
+    /// tungstenite read/write buffer per WebSocket.
+    pub websocket_buffer_bytes: usize,
 }
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -315,6 +372,31 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(120),
             ping_interval: Duration::from_secs(30),
             expiry_interval: Duration::from_secs(10 * 60),
+            // At about 12 KiB per idle WebSocket (docs/BENCHMARKS.md) this
+            // is ~120 MiB; raise it together with the descriptor limit.
+            max_connections: 10_000,
+            // One person needs one WebSocket plus a blob transfer or two;
+            // 64 leaves room for a household or office behind one NAT while
+            // one host cannot take more than 64 of the 10 000 slots.
+            max_connections_per_address: 64,
+            // A real client sends its request head in one packet; 10 s
+            // covers a slow mobile link without letting a slowloris client
+            // hold a descriptor for long.
+            header_read_timeout: Duration::from_secs(10),
+            // A body gap longer than this is a stalled or abandoned upload.
+            blob_idle_timeout: Duration::from_secs(30),
+            // 16 KiB/s (128 kbit/s, below a weak 3G uplink): a 100 MiB blob
+            // must finish within about 1 h 47 min, so a trickling upload
+            // cannot hold its connection and partial blob for a day.
+            blob_min_bytes_per_sec: 16 * 1024,
+            // Typing notices go out at most a few a second per conversation
+            // while someone types; 120 a minute (a 120-frame burst) covers
+            // that and bounds what one account can make the relay forward.
+            ephemeral_per_minute: 120,
+            // tungstenite's default is 128 KiB each, allocated per
+            // connection; frames larger than the buffer are still read (the
+            // buffer grows for that frame), so this only sets the idle cost.
+            websocket_buffer_bytes: 4 * 1024,
         }
     }
 }
@@ -450,7 +532,46 @@ impl RelayConfig {
                 s.expiry_interval_secs,
                 d.expiry_interval,
             )?,
+            max_connections: s.max_connections.unwrap_or(d.max_connections),
+            max_connections_per_address: s
+                .max_connections_per_address
+                .unwrap_or(d.max_connections_per_address),
+            header_read_timeout: secs(
+                "header_read_timeout_secs",
+                s.header_read_timeout_secs,
+                d.header_read_timeout,
+            )?,
+            blob_idle_timeout: secs(
+                "blob_idle_timeout_secs",
+                s.blob_idle_timeout_secs,
+                d.blob_idle_timeout,
+            )?,
+            blob_min_bytes_per_sec: s.blob_min_bytes_per_sec.unwrap_or(d.blob_min_bytes_per_sec),
+            ephemeral_per_minute: positive(
+                "ephemeral_per_minute",
+                s.ephemeral_per_minute,
+                d.ephemeral_per_minute,
+            )?,
+            websocket_buffer_bytes: s.websocket_buffer_bytes.unwrap_or(d.websocket_buffer_bytes),
         };
+        if limits.max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                key: "max_connections",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if limits.websocket_buffer_bytes < 256 {
+            return Err(ConfigError::Invalid {
+                key: "websocket_buffer_bytes",
+                reason: "must be at least 256".into(),
+            });
+        }
+        if limits.header_read_timeout > Duration::from_secs(3600) {
+            return Err(ConfigError::Invalid {
+                key: "header_read_timeout_secs",
+                reason: "must be at most 3600, or slow clients hold connections that long".into(),
+            });
+        }
         // The wire limits are protocol constants: a relay may be stricter,
         // never looser, or it would accept what conforming peers refuse.
         if limits.max_envelope_bytes > wire::MAX_ENVELOPE_BYTES {
@@ -657,6 +778,22 @@ mod tests {
             ("--idle-timeout-secs", secs(d.idle_timeout)),
             ("--ping-interval-secs", secs(d.ping_interval)),
             ("--expiry-interval-secs", secs(d.expiry_interval)),
+            ("--max-connections", d.max_connections.to_string()),
+            (
+                "--max-connections-per-address",
+                d.max_connections_per_address.to_string(),
+            ),
+            ("--header-read-timeout-secs", secs(d.header_read_timeout)),
+            ("--blob-idle-timeout-secs", secs(d.blob_idle_timeout)),
+            (
+                "--blob-min-bytes-per-sec",
+                d.blob_min_bytes_per_sec.to_string(),
+            ),
+            ("--ephemeral-per-minute", d.ephemeral_per_minute.to_string()),
+            (
+                "--websocket-buffer-bytes",
+                d.websocket_buffer_bytes.to_string(),
+            ),
         ];
         for (flag, value) in expected {
             // The flag's block: its line and the description lines under

@@ -128,6 +128,9 @@ pub struct RateLimits<C: Clock = DefaultClock> {
     login_by_username: KeyedBudget<String, C>,
     bundle_fetches: KeyedBudget<AccountId, C>,
     username_resolves: KeyedBudget<AccountId, C>,
+    /// `Ephemeral` frames sent by one account (all its connections
+    /// together, so opening more connections buys no more).
+    ephemeral: KeyedBudget<AccountId, C>,
 }
 
 impl RateLimits<DefaultClock> {
@@ -159,8 +162,9 @@ impl<C: Clock + Clone> RateLimits<C> {
             ),
             username_resolves: KeyedBudget::with_clock(
                 nonzero(limits.username_resolves_per_minute),
-                clock,
+                clock.clone(),
             ),
+            ephemeral: KeyedBudget::with_clock(nonzero(limits.ephemeral_per_minute), clock),
         }
     }
 
@@ -196,6 +200,13 @@ impl<C: Clock + Clone> RateLimits<C> {
         self.username_resolves.check(&requester)
     }
 
+    /// An `Ephemeral` frame from `sender`. The relay forwards these without
+    /// storing them, so this budget is all that bounds the work one account
+    /// can make it do for typing notices.
+    pub fn check_ephemeral(&self, sender: AccountId) -> Result<(), RetryAfter> {
+        self.ephemeral.check(&sender)
+    }
+
     /// Forgets idle keys in every budget.
     pub fn shrink(&self) {
         self.auth_by_source.shrink();
@@ -203,6 +214,7 @@ impl<C: Clock + Clone> RateLimits<C> {
         self.login_by_username.shrink();
         self.bundle_fetches.shrink();
         self.username_resolves.shrink();
+        self.ephemeral.shrink();
     }
 }
 

@@ -92,12 +92,14 @@ pub(super) async fn ack(state: &AppState, me: Address, seqs: &[u64]) -> Handled 
     Ok(Response::Ok)
 }
 
-/// Forwards an ephemeral frame to the recipient's live connection, if any.
-pub(super) fn ephemeral(state: &AppState, to: Address, payload: Vec<u8>) -> Response {
+/// Forwards an ephemeral frame to the recipient's live connection, if any,
+/// within the sender's ephemeral budget.
+pub(super) fn ephemeral(state: &AppState, me: Address, to: Address, payload: Vec<u8>) -> Handled {
+    state.rate_limits.check_ephemeral(me.account)?;
     if state.hub.send_ephemeral(to, payload) {
         Metrics::inc(&state.metrics.ephemeral_forwarded);
     }
     // The same answer whether or not it was delivered: presence is not
     // revealed through this reply.
-    Response::Ok
+    Ok(Response::Ok)
 }

@@ -314,7 +314,7 @@ async fn authed(
         }
         Request::Send { messages } => messaging::send(state, messages).await?,
         Request::Ack { seqs } => messaging::ack(state, address, &seqs).await?,
-        Request::Ephemeral { to, payload } => messaging::ephemeral(state, to, payload),
+        Request::Ephemeral { to, payload } => messaging::ephemeral(state, address, to, payload)?,
         // Pre-authentication requests and Ping were routed before this point.
         _ => {
             return Err(Refusal::new(
