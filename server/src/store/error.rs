@@ -83,6 +83,17 @@ pub enum StoreError {
     /// The database reported an error (connection, constraint, I/O).
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database server could not be reached at start (helper F: fail
+    /// fast with the host and the cause instead of a pool timeout).
+    #[error("cannot connect to PostgreSQL at {host}:{port}: {cause}")]
+    Unreachable {
+        /// The host from the URL (never the password).
+        host: String,
+        /// The port.
+        port: u16,
+        /// What went wrong: refused, no answer within the timeout, auth.
+        cause: String,
+    },
 }
 
 /// Why one message of an enqueue batch was refused; the others in the batch

@@ -21,7 +21,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
+use sqlx::Connection as _;
 use sqlx::{Postgres, Transaction};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -34,6 +35,12 @@ use super::{ControlChannel, QueueEvent, StoreError, StoreLimits};
 
 /// Connections per relay node (the listener holds one more).
 const POOL_CONNECTIONS: u32 = 16;
+
+/// How long the first connection at start may take (helper F). Without it an
+/// unreachable server was silent for sqlx's 30 s acquire timeout and then
+/// said only "pool timed out"; a relay that cannot reach its database should
+/// say so, with the host, at once.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Wait before re-connecting a lost listener, so a database restart is not
 /// hammered.
 const LISTENER_RETRY: Duration = Duration::from_secs(1);
@@ -68,6 +75,34 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
+/// Opens the pool after one direct connection attempt bounded by
+/// [`CONNECT_TIMEOUT`], so a refused, unanswered or rejected connection is
+/// reported at once with the host, the port and the cause (the pool itself
+/// would retry silently until its acquire timeout).
+async fn connect_checked(
+    pool: PgPoolOptions,
+    options: PgConnectOptions,
+) -> Result<PgPool, StoreError> {
+    let unreachable = |cause: String| StoreError::Unreachable {
+        host: options.get_host().to_owned(),
+        port: options.get_port(),
+        cause,
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+        Err(_) => {
+            return Err(unreachable(format!(
+                "no answer within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            )))
+        }
+        Ok(Err(error)) => return Err(unreachable(error.to_string())),
+        Ok(Ok(probe)) => {
+            let _ = probe.close().await;
+        }
+    }
+    Ok(pool.connect_with(options).await?)
+}
+
 impl PostgresStore {
     /// Connects, applies migrations and starts this node's queue listener.
     pub async fn open(url: &str, limits: StoreLimits) -> Result<Self, StoreError> {
@@ -79,10 +114,11 @@ impl PostgresStore {
         options: PgConnectOptions,
         limits: StoreLimits,
     ) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(POOL_CONNECTIONS)
-            .connect_with(options)
-            .await?;
+        let pool = connect_checked(
+            PgPoolOptions::new().max_connections(POOL_CONNECTIONS),
+            options,
+        )
+        .await?;
         MIGRATOR.run(&pool).await?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let control = ControlBus::default();
@@ -102,7 +138,8 @@ impl PostgresStore {
 
     /// Applies migrations to the database at `url` and disconnects.
     pub(crate) async fn migrate_url(url: &str) -> Result<(), StoreError> {
-        let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = connect_checked(PgPoolOptions::new().max_connections(1), options).await?;
         MIGRATOR.run(&pool).await?;
         pool.close().await;
         Ok(())
