@@ -3,6 +3,7 @@
 //!
 //! Must never: hold or log a password, a password-equivalent or a raw token.
 
+pub mod key_file;
 pub mod opaque;
 pub mod suite;
 pub mod tokens;

@@ -1,5 +1,6 @@
-//! The accounts role: password files, usernames, deletion, and the OPAQUE
-//! server setup every node shares.
+//! The accounts role: password files, usernames, deletion, and what the
+//! database keeps about the OPAQUE server key (a fingerprint; the key itself
+//! is in the relay's key file, `auth::key_file`).
 //!
 //! Must never: keep a row of a deleted account in any table, free a name to
 //! two accounts at once, or print a password file.
@@ -15,13 +16,20 @@ use super::{AccountRecord, PasswordFile, StoreError};
 /// Accounts and their OPAQUE registration records.
 #[async_trait]
 pub trait AccountStore: Send + Sync + 'static {
-    /// Stores `candidate` as the OPAQUE `ServerSetup` if none is stored yet,
-    /// and returns whatever is stored afterwards, so every restart and every
-    /// node sharing the database uses the same setup.
-    async fn load_or_init_server_setup(
+    /// The OPAQUE `ServerSetup` an older relay kept in the database, if it
+    /// is still there (helper F, issue 9 item 10: it moves to the key file).
+    async fn legacy_server_setup(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError>;
+
+    /// Deletes the database's copy of the setup, once it is in the key file.
+    async fn delete_legacy_server_setup(&self) -> Result<(), StoreError>;
+
+    /// Records the key file's fingerprint if none is recorded yet and
+    /// returns the recorded one, so every node and restart can check that
+    /// its key file is the one the accounts were registered with.
+    async fn bind_server_key_fingerprint(
         &self,
-        candidate: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, StoreError>;
+        fingerprint: &[u8; 32],
+    ) -> Result<[u8; 32], StoreError>;
 
     /// Creates an account. [`StoreError::UsernameTaken`] if the (folded)
     /// name is in use; [`StoreError::AccountExists`] if the id is.
@@ -86,26 +94,48 @@ macro_rules! impl_accounts {
     ($store:ty, $db:ty) => {
         #[async_trait]
         impl AccountStore for $store {
-            async fn load_or_init_server_setup(
+            async fn legacy_server_setup(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+                let mut tx = self.write_tx().await?;
+                let stored: Option<Vec<u8>> =
+                    sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+                        .bind(OPAQUE_SERVER_SETUP)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                tx.commit().await?;
+                Ok(stored.map(Zeroizing::new))
+            }
+
+            async fn delete_legacy_server_setup(&self) -> Result<(), StoreError> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query("DELETE FROM server_secrets WHERE name = $1")
+                    .bind(OPAQUE_SERVER_SETUP)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn bind_server_key_fingerprint(
                 &self,
-                candidate: &[u8],
-            ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+                fingerprint: &[u8; 32],
+            ) -> Result<[u8; 32], StoreError> {
                 let mut tx = self.write_tx().await?;
                 sqlx::query(
                     "INSERT INTO server_secrets (name, value) VALUES ($1, $2) \
                      ON CONFLICT (name) DO NOTHING",
                 )
-                .bind(OPAQUE_SERVER_SETUP)
-                .bind(candidate)
+                .bind(rows::OPAQUE_KEY_FINGERPRINT)
+                .bind(fingerprint.as_slice())
                 .execute(&mut *tx)
                 .await?;
                 let stored: Vec<u8> =
                     sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
-                        .bind(OPAQUE_SERVER_SETUP)
+                        .bind(rows::OPAQUE_KEY_FINGERPRINT)
                         .fetch_one(&mut *tx)
                         .await?;
                 tx.commit().await?;
-                Ok(Zeroizing::new(stored))
+                <[u8; 32]>::try_from(stored.as_slice())
+                    .map_err(|_| StoreError::Corrupt("OPAQUE key fingerprint is not 32 bytes"))
             }
 
             async fn create_account(

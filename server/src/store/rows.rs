@@ -14,6 +14,10 @@ use super::{StoreError, UnixSeconds};
 /// The name under which the OPAQUE `ServerSetup` is kept in `server_secrets`.
 pub(crate) const OPAQUE_SERVER_SETUP: &str = "opaque_server_setup";
 
+/// The name under which the fingerprint of the relay's OPAQUE key file is
+/// kept in `server_secrets` (not a secret: a hash of uniformly random bytes).
+pub(crate) const OPAQUE_KEY_FINGERPRINT: &str = "opaque_key_fingerprint";
+
 /// The PostgreSQL NOTIFY channel for queue events.
 pub(crate) const QUEUE_CHANNEL: &str = "umbra_queue";
 

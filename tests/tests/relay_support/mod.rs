@@ -84,12 +84,20 @@ pub async fn run_bounded(body: impl std::future::Future<Output = anyhow::Result<
 /// Which store a test runs against, and the means to look inside it.
 pub struct Backend {
     database: Option<PgTestDb>,
+    /// Every relay node on one database needs the same OPAQUE key file
+    /// (OPERATIONS.md, "The OPAQUE key file"): the PostgreSQL backend keeps
+    /// one here for all the nodes it starts; each SQLite relay keeps its own
+    /// in its data directory.
+    key_dir: Option<tempfile::TempDir>,
 }
 
 impl Backend {
     /// Embedded SQLite in the relay's data directory.
     pub fn sqlite() -> Backend {
-        Backend { database: None }
+        Backend {
+            database: None,
+            key_dir: None,
+        }
     }
 
     /// A fresh PostgreSQL database, or `None` when the workspace's one
@@ -97,7 +105,18 @@ impl Backend {
     /// skip. Called from async tests: the blocking entry point does its work
     /// on its own runtime, never on the caller's.
     pub fn postgres(suite: &str) -> Option<Backend> {
-        PgTestDb::create_blocking(suite).map(|db| Backend { database: Some(db) })
+        PgTestDb::create_blocking(suite).map(|db| Backend {
+            database: Some(db),
+            key_dir: Some(tempfile::tempdir().expect("key file directory")),
+        })
+    }
+
+    /// The key file every relay this backend starts shares (PostgreSQL), or
+    /// `None` when each relay keeps its own in its data directory (SQLite).
+    pub fn opaque_key_file(&self) -> Option<std::path::PathBuf> {
+        self.key_dir
+            .as_ref()
+            .map(|dir| dir.path().join("opaque-server-key"))
     }
 
     /// `"sqlite"` or `"postgres"`, for messages.
@@ -117,11 +136,15 @@ impl Backend {
             Some(db) => StoreKind::Postgres(db.url().to_string()),
             None => StoreKind::Sqlite,
         };
-        let args: Vec<String> = BASE_ARGS
+        let mut args: Vec<String> = BASE_ARGS
             .iter()
             .chain(extra_args)
             .map(|s| s.to_string())
             .collect();
+        if let Some(path) = self.opaque_key_file() {
+            args.push("--opaque-key-file".into());
+            args.push(path.display().to_string());
+        }
         tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             Relay::start_with(store, &args)

@@ -275,19 +275,26 @@ pub(super) async fn delete_account_leaves_no_rows(db: &TestDb) {
 
 // ----- restarts ------------------------------------------------------------------
 
-pub(super) async fn server_setup_is_stable_across_reopen(db: &TestDb) {
+/// The database holds no OPAQUE setup (it is in the key file) and binds the
+/// key file's fingerprint once, across reopens (issue 9 item 10).
+pub(super) async fn the_key_fingerprint_is_bound_once_and_no_setup_is_stored(db: &TestDb) {
     let store = db.open().await;
-    let first = store.load_or_init_server_setup(b"setup-one").await.unwrap();
-    assert_eq!(first.as_slice(), b"setup-one");
-    let second = store.load_or_init_server_setup(b"setup-two").await.unwrap();
-    assert_eq!(second.as_slice(), b"setup-one");
+    assert!(store.legacy_server_setup().await.unwrap().is_none());
+    let first = store.bind_server_key_fingerprint(&[1; 32]).await.unwrap();
+    assert_eq!(first, [1; 32]);
+    let second = store.bind_server_key_fingerprint(&[2; 32]).await.unwrap();
+    assert_eq!(second, [1; 32], "the first binding stays");
+    store.delete_legacy_server_setup().await.unwrap();
     drop(store);
     let reopened = db.open().await;
-    let third = reopened
-        .load_or_init_server_setup(b"setup-three")
-        .await
-        .unwrap();
-    assert_eq!(third.as_slice(), b"setup-one");
+    assert_eq!(
+        reopened
+            .bind_server_key_fingerprint(&[3; 32])
+            .await
+            .unwrap(),
+        [1; 32]
+    );
+    assert!(reopened.legacy_server_setup().await.unwrap().is_none());
 }
 
 pub(super) async fn data_survives_reopen(db: &TestDb) {

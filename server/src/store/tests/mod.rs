@@ -172,7 +172,7 @@ on_both_backends!(
     fetch_ack_and_expiry,
     blob_chunks_round_trip,
     delete_account_leaves_no_rows,
-    server_setup_is_stable_across_reopen,
+    the_key_fingerprint_is_bound_once_and_no_setup_is_stored,
     data_survives_reopen,
     group_commit_serves_concurrent_submitters,
     subscribers_hear_committed_enqueues,
