@@ -162,6 +162,46 @@ impl WireClient {
         })
     }
 
+    /// Like [`WireClient::connect`] to a `ws://IP:PORT/...` URL, from the
+    /// local address `source`. On Linux every 127.0.0.0/8 address is local,
+    /// so `127.0.0.2` gives a suite a second source address on one machine
+    /// (for per-address limits).
+    pub async fn connect_from(
+        ws_url: &str,
+        source: std::net::IpAddr,
+    ) -> Result<WireClient, WireClientError> {
+        use tokio_tungstenite::tungstenite::Error as WsError;
+        let authority = ws_url
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.split('/').next())
+            .ok_or(WsError::Url(
+                tokio_tungstenite::tungstenite::error::UrlError::UnsupportedUrlScheme,
+            ))?;
+        let target: std::net::SocketAddr = authority.parse().map_err(|_| {
+            WsError::Url(tokio_tungstenite::tungstenite::error::UrlError::NoHostName)
+        })?;
+        let connecting = async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind((source, 0).into())?;
+            socket.connect(target).await
+        };
+        let stream = tokio::time::timeout(REPLY_TIMEOUT, connecting)
+            .await
+            .map_err(|_| WireClientError::Timeout(REPLY_TIMEOUT, "the TCP connection"))?
+            .map_err(WsError::Io)?;
+        let handshake = tokio_tungstenite::client_async(ws_url, MaybeTlsStream::Plain(stream));
+        let (socket, _) = tokio::time::timeout(REPLY_TIMEOUT, handshake)
+            .await
+            .map_err(|_| WireClientError::Timeout(REPLY_TIMEOUT, "the websocket handshake"))??;
+        Ok(WireClient {
+            socket,
+            next_request_id: 1,
+            pushes: VecDeque::new(),
+            early_replies: HashMap::new(),
+            closed: false,
+        })
+    }
+
     /// Sends `request` and returns the relay's reply to it, buffering any
     /// pushes that arrive first. An `Error` reply is returned as a
     /// `Response::Error`, not as `Err`: suites assert on it.
