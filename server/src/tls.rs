@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
@@ -39,6 +40,14 @@ pub enum TlsError {
         /// The failure.
         source: io::Error,
     },
+    /// A PEM file is not valid PEM (bad base64, an unterminated section).
+    #[error("{path} is not a valid PEM file: {source}")]
+    Pem {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        source: pem::Error,
+    },
     /// The certificate file holds no certificate.
     #[error("no certificate found in {0}")]
     NoCertificate(String),
@@ -61,9 +70,9 @@ fn read_pem(path: &Path) -> Result<Vec<u8>, TlsError> {
 /// ALPN since WebSockets upgrade over HTTP/1.1).
 pub fn load_server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
     let cert_pem = read_pem(&files.cert)?;
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
-        .map_err(|source| TlsError::Read {
+        .map_err(|source| TlsError::Pem {
             path: files.cert.display().to_string(),
             source,
         })?;
@@ -71,12 +80,20 @@ pub fn load_server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsErro
         return Err(TlsError::NoCertificate(files.cert.display().to_string()));
     }
     let key_pem = zeroize::Zeroizing::new(read_pem(&files.key)?);
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|source| TlsError::Read {
-            path: files.key.display().to_string(),
-            source,
-        })?
-        .ok_or_else(|| TlsError::NoKey(files.key.display().to_string()))?;
+    // The first PKCS#8, PKCS#1 or SEC1 key in the file, as rustls-pemfile's
+    // `private_key` took it.
+    let key = match PrivateKeyDer::from_pem_slice(&key_pem) {
+        Ok(key) => key,
+        Err(pem::Error::NoItemsFound) => {
+            return Err(TlsError::NoKey(files.key.display().to_string()))
+        }
+        Err(source) => {
+            return Err(TlsError::Pem {
+                path: files.key.display().to_string(),
+                source,
+            })
+        }
+    };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -197,5 +214,45 @@ mod tests {
             load_server_config(&files),
             Err(TlsError::NoCertificate(_))
         ));
+    }
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/tls")
+            .join(name)
+    }
+
+    #[test]
+    fn the_fixture_pair_loads_and_a_key_file_without_a_key_is_refused() {
+        let good = TlsFiles {
+            cert: fixture("cert.pem"),
+            key: fixture("key.pem"),
+        };
+        let config = load_server_config(&good).expect("fixture cert and key load");
+        assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        // A certificate where the key belongs: PEM, but no private key in it.
+        let swapped = TlsFiles {
+            cert: fixture("cert.pem"),
+            key: fixture("cert.pem"),
+        };
+        assert!(matches!(
+            load_server_config(&swapped),
+            Err(TlsError::NoKey(_))
+        ));
+    }
+
+    #[test]
+    fn broken_pem_is_a_pem_error_naming_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let broken = dir.path().join("broken.pem");
+        // A section that never ends.
+        std::fs::write(&broken, b"-----BEGIN CERTIFICATE-----\nMIIB\n").expect("write");
+        let files = TlsFiles {
+            cert: broken.clone(),
+            key: fixture("key.pem"),
+        };
+        let err = load_server_config(&files).unwrap_err();
+        assert!(matches!(err, TlsError::Pem { .. }), "{err:?}");
+        assert!(err.to_string().contains("broken.pem"), "{err}");
     }
 }

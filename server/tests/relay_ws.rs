@@ -1017,9 +1017,11 @@ async fn tls_serves_wss() {
     .await;
     assert!(relay.relay.url().starts_with("https://"));
 
-    let ca_pem = std::fs::read(fixtures.join("ca.pem")).expect("ca");
+    use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut ca_pem.as_slice()) {
+    for cert in
+        rustls::pki_types::CertificateDer::pem_file_iter(fixtures.join("ca.pem")).expect("ca")
+    {
         roots.add(cert.expect("pem")).expect("root");
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -1422,12 +1424,9 @@ async fn two_nodes_sharing_postgres_deliver_across_nodes() {
     else {
         return;
     };
-    // Nodes on one database share one OPAQUE key file (OPERATIONS.md).
-    let keys = tempfile::tempdir().expect("key file directory");
     let node = || {
         relay_with(Settings {
             database_url: Some(db.url().to_string()),
-            opaque_key_file: Some(keys.path().join("opaque-server-key")),
             ..Settings::default()
         })
     };
