@@ -1424,9 +1424,12 @@ async fn two_nodes_sharing_postgres_deliver_across_nodes() {
     else {
         return;
     };
+    // Nodes on one database share one OPAQUE key file (OPERATIONS.md).
+    let keys = tempfile::tempdir().expect("key file directory");
     let node = || {
         relay_with(Settings {
             database_url: Some(db.url().to_string()),
+            opaque_key_file: Some(keys.path().join("opaque-server-key")),
             ..Settings::default()
         })
     };
