@@ -19,15 +19,12 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
+use rand::rngs::OsRng;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::admission::{self, Admission};
-use crate::auth::key_file::{self, KeyFileError};
-use crate::auth::opaque::{
-    OpaqueError, OpaqueServer, PendingExchanges, LOGIN_TIMEOUT, MAX_PENDING_EXCHANGES,
-};
-use crate::commands::{PendingLogin, PendingRegistration};
+use crate::auth::opaque::{OpaqueError, OpaqueServer};
 use crate::config::{Limits, RelayConfig};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
@@ -67,10 +64,6 @@ pub struct Relay {
     pub opaque: OpaqueServer,
     /// Batches concurrent sends into shared transactions.
     committer: GroupCommitter,
-    /// Logins between start and finish, keyed by login id.
-    logins: Mutex<PendingExchanges<PendingLogin>>,
-    /// Registrations between start and finish, keyed by connection id.
-    registrations: Mutex<PendingExchanges<PendingRegistration>>,
     /// Request budgets.
     pub rate_limits: RateLimits,
     /// Exported counters.
@@ -117,42 +110,6 @@ impl Relay {
         locked(&self.connection_guard).clone()
     }
 
-    /// Remembers a started login.
-    pub fn put_login(&self, id: u64, login: PendingLogin) -> Result<(), OpaqueError> {
-        locked(&self.logins).insert(id, login, Instant::now())
-    }
-
-    /// Takes a started login back (once).
-    pub fn take_login(&self, id: u64) -> Result<PendingLogin, OpaqueError> {
-        locked(&self.logins).take(id, Instant::now())
-    }
-
-    /// Remembers a started registration for a connection.
-    pub fn put_registration(
-        &self,
-        connection: u64,
-        reg: PendingRegistration,
-    ) -> Result<(), OpaqueError> {
-        locked(&self.registrations).insert(connection, reg, Instant::now())
-    }
-
-    /// Takes a connection's started registration back (once).
-    pub fn take_registration(&self, connection: u64) -> Result<PendingRegistration, OpaqueError> {
-        locked(&self.registrations).take(connection, Instant::now())
-    }
-
-    /// Drops whatever a closed connection left pending.
-    pub fn forget_connection(&self, connection: u64) {
-        locked(&self.registrations).forget(connection);
-    }
-
-    /// Drops timed-out exchanges (called by the expiry task).
-    pub fn purge_pending(&self) {
-        let now = Instant::now();
-        locked(&self.logins).purge_expired(now);
-        locked(&self.registrations).purge_expired(now);
-    }
-
     /// Queues a batch durably and returns one outcome per message, only
     /// after commit.
     pub async fn enqueue(
@@ -186,10 +143,6 @@ pub enum StartError {
     /// The stored OPAQUE setup is unusable.
     #[error("the stored OPAQUE server setup is unusable")]
     Opaque(#[from] OpaqueError),
-    /// The OPAQUE key file is missing from a set-up database, unreadable,
-    /// too widely readable, malformed or another relay's.
-    #[error(transparent)]
-    KeyFile(#[from] KeyFileError),
 }
 
 /// A relay serving on a socket.
@@ -224,14 +177,18 @@ impl RunningRelay {
     }
 }
 
-/// Builds the shared state around the OPAQUE server keys (loaded from the
-/// key file by [`start`]).
+/// Builds the shared state: loads (or creates, once for all nodes) the
+/// OPAQUE server setup from the store.
 pub async fn build_state(
     limits: Limits,
     store: SharedStore,
-    opaque: OpaqueServer,
     trigger: ShutdownTrigger,
 ) -> Result<(AppState, mpsc::Receiver<()>), StartError> {
+    let candidate = OpaqueServer::generate(&mut OsRng);
+    let stored = store
+        .load_or_init_server_setup(&candidate.to_bytes())
+        .await?;
+    let opaque = OpaqueServer::from_bytes(&stored)?;
     let (guard_tx, guard_rx) = mpsc::channel(1);
     // SQLite has one writer, so more workers only contend; PostgreSQL
     // overlaps a few commits.
@@ -247,8 +204,6 @@ pub async fn build_state(
         limits,
         store,
         opaque,
-        logins: Mutex::new(PendingExchanges::new(MAX_PENDING_EXCHANGES, LOGIN_TIMEOUT)),
-        registrations: Mutex::new(PendingExchanges::new(MAX_PENDING_EXCHANGES, LOGIN_TIMEOUT)),
         metrics: Metrics::default(),
         hub: Hub::default(),
         admission,
@@ -354,10 +309,7 @@ pub async fn start(
     os_signals: bool,
 ) -> Result<RunningRelay, StartError> {
     let (trigger, _) = shutdown::channel();
-    // The key file is checked against the database before anything listens.
-    let opaque = key_file::load_or_create(&config.opaque_key_file, &*store).await?;
-    let (state, mut guard_rx) =
-        build_state(config.limits.clone(), store, opaque, trigger.clone()).await?;
+    let (state, mut guard_rx) = build_state(config.limits.clone(), store, trigger.clone()).await?;
     let tcp = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {

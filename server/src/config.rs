@@ -64,12 +64,6 @@ pub struct Settings {
     /// [default: ./umbra-relay-data].
     #[arg(long, global = true, env = "UMBRA_RELAY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Secret file holding the OPAQUE server setup (OPRF seed); created 0600 on
-    /// first start, never stored in the database. Back it up with the
-    /// database; every node sharing a database needs the same file
-    /// [default: DATA_DIR/opaque-server-key].
-    #[arg(long, global = true, env = "UMBRA_RELAY_OPAQUE_KEY_FILE")]
-    pub opaque_key_file: Option<PathBuf>,
     /// postgres://... to use PostgreSQL instead of embedded SQLite.
     #[arg(
         long,
@@ -141,6 +135,14 @@ pub struct Settings {
     /// Seconds between WebSocket pings the relay sends [default: 30].
     #[arg(long)]
     pub ping_interval_secs: Option<u64>,
+    /// Seconds a new WebSocket may take to authenticate (login included) before it is
+    /// closed with Closing{NotAuthenticated} [default: 30].
+    #[arg(long)]
+    pub auth_timeout_secs: Option<u64>,
+    /// Seconds a connection's writes may make no progress (a client that stopped
+    /// reading) before it is closed [default: 20].
+    #[arg(long)]
+    pub write_stall_timeout_secs: Option<u64>,
     /// Seconds between purges of expired messages, tokens and blobs [default: 600].
     #[arg(long)]
     pub expiry_interval_secs: Option<u64>,
@@ -179,7 +181,6 @@ impl Settings {
             config: self.config,
             listen: self.listen.or(fallback.listen),
             data_dir: self.data_dir.or(fallback.data_dir),
-            opaque_key_file: self.opaque_key_file.or(fallback.opaque_key_file),
             database_url: self.database_url.or(fallback.database_url),
             tls_cert: self.tls_cert.or(fallback.tls_cert),
             tls_key: self.tls_key.or(fallback.tls_key),
@@ -212,6 +213,10 @@ impl Settings {
             prekey_low_water: self.prekey_low_water.or(fallback.prekey_low_water),
             idle_timeout_secs: self.idle_timeout_secs.or(fallback.idle_timeout_secs),
             ping_interval_secs: self.ping_interval_secs.or(fallback.ping_interval_secs),
+            auth_timeout_secs: self.auth_timeout_secs.or(fallback.auth_timeout_secs),
+            write_stall_timeout_secs: self
+                .write_stall_timeout_secs
+                .or(fallback.write_stall_timeout_secs),
             expiry_interval_secs: self.expiry_interval_secs.or(fallback.expiry_interval_secs),
             max_connections: self.max_connections.or(fallback.max_connections),
             max_connections_per_address: self
@@ -337,6 +342,10 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Send a WebSocket ping this often.
     pub ping_interval: Duration,
+    /// Close a connection not authenticated this long after it opened.
+    pub auth_timeout: Duration,
+    /// Close a connection whose writes made no progress for this long.
+    pub write_stall_timeout: Duration,
     /// Purge expired rows this often.
     pub expiry_interval: Duration,
     /// TCP connections open at once, relay-wide.
@@ -378,6 +387,16 @@ impl Default for Limits {
             prekey_low_water: umbra_wire::prekeys::ONE_TIME_PREKEY_LOW_WATER as u32,
             idle_timeout: Duration::from_secs(120),
             ping_interval: Duration::from_secs(30),
+            // Connect, register, log in and authenticate take two client-side
+            // Argon2id evaluations and a few round trips: seconds. 30 s leaves
+            // room for a slow phone while a connection that only answers
+            // pings cannot hold a slot for longer.
+            auth_timeout: Duration::from_secs(30),
+            // The largest frame the relay sends (a delivery, about 96 KiB)
+            // must get through a slow mobile link (12 s at 64 kbit/s); a
+            // client whose socket takes nothing for longer has stopped
+            // reading and only pins buffers.
+            write_stall_timeout: Duration::from_secs(20),
             expiry_interval: Duration::from_secs(10 * 60),
             // At about 12 KiB per idle WebSocket (docs/BENCHMARKS.md) this
             // is ~120 MiB; raise it together with the descriptor limit.
@@ -415,8 +434,6 @@ pub struct RelayConfig {
     pub listen: SocketAddr,
     /// Data directory (SQLite database, OPAQUE server setup).
     pub data_dir: PathBuf,
-    /// The OPAQUE server key file (`auth::key_file`).
-    pub opaque_key_file: PathBuf,
     /// Which store.
     pub store: StoreLocation,
     /// TLS, when configured.
@@ -536,6 +553,12 @@ impl RelayConfig {
             prekey_low_water: s.prekey_low_water.unwrap_or(d.prekey_low_water),
             idle_timeout: secs("idle_timeout_secs", s.idle_timeout_secs, d.idle_timeout)?,
             ping_interval: secs("ping_interval_secs", s.ping_interval_secs, d.ping_interval)?,
+            auth_timeout: secs("auth_timeout_secs", s.auth_timeout_secs, d.auth_timeout)?,
+            write_stall_timeout: secs(
+                "write_stall_timeout_secs",
+                s.write_stall_timeout_secs,
+                d.write_stall_timeout,
+            )?,
             expiry_interval: secs(
                 "expiry_interval_secs",
                 s.expiry_interval_secs,
@@ -675,12 +698,8 @@ impl RelayConfig {
                 reason: "bad built-in default".into(),
             })?,
         };
-        let opaque_key_file = s
-            .opaque_key_file
-            .unwrap_or_else(|| data_dir.join(crate::auth::key_file::DEFAULT_FILE_NAME));
         Ok(RelayConfig {
             listen,
-            opaque_key_file,
             data_dir,
             store,
             tls,
@@ -790,6 +809,8 @@ mod tests {
             ("--prekey-low-water", d.prekey_low_water.to_string()),
             ("--idle-timeout-secs", secs(d.idle_timeout)),
             ("--ping-interval-secs", secs(d.ping_interval)),
+            ("--auth-timeout-secs", secs(d.auth_timeout)),
+            ("--write-stall-timeout-secs", secs(d.write_stall_timeout)),
             ("--expiry-interval-secs", secs(d.expiry_interval)),
             ("--max-connections", d.max_connections.to_string()),
             (

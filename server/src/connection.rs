@@ -1,39 +1,69 @@
 //! One WebSocket connection: reading and size-checking frames, decoding
 //! them, handing requests to `commands`, writing replies and pushes, pings,
-//! the idle timeout, and closing with a reason.
+//! the timers that end a connection, and closing with a reason.
 //!
-//! Writes go through a small bounded outbox drained by a writer task, so the
-//! reader, the delivery loop and hub control messages never write to the
-//! socket concurrently, and a client that stops reading only fills its own
-//! outbox. Requests on one connection are handled one at a time, in order.
+//! Writes go through [`outbox`]: a small bounded queue drained by a writer
+//! task, so the reader, the delivery loop and hub control messages never
+//! write to the socket concurrently, and the read loop never waits for the
+//! socket. A client that stops reading only fills its own queue and is
+//! closed once writes make no progress for `write_stall_timeout`; until
+//! then the read loop still acts on shutdown, `Replaced`, revocation and its
+//! timers. Requests on one connection are handled one at a time, in order.
+//!
+//! Timers: the idle timeout (no frame at all), the authentication deadline
+//! (`auth_timeout` after connecting, while unauthenticated), the token's
+//! expiry (closes at that instant), and a token re-check every
+//! [`TOKEN_RECHECK_INTERVAL`] (a revocation whose cross-node notice was
+//! missed).
 //!
 //! Must never: panic on client input, process a frame larger than the limit,
 //! keep serving after a malformed frame (it answers `BadFrame` and closes),
-//! hold a lock across a write, or log frame contents.
+//! await a socket write in the read loop, hold a lock across a write, or log
+//! frame contents.
+
+mod outbox;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
+use rand::rngs::OsRng;
+use rand::Rng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use umbra_wire::{
-    decode_client, encode_relay, peek_request_id, version_rejection_notice, ErrorCode, RelayFrame,
-    Response, WireError, MAX_REASON_BYTES,
+    decode_client, encode_relay, peek_request_id, version_rejection_notice, Address, ErrorCode,
+    RelayFrame, Response, WireError, MAX_REASON_BYTES,
 };
 
 use crate::app::AppState;
-use crate::commands::{self, After, ConnectionAuth};
+use crate::auth::tokens::{unix_now, TokenHash};
+use crate::commands::auth::{check_token, TokenCheck, TOKEN_EXPIRED_REASON};
+use crate::commands::{self, After, Authenticated, ConnectionAuth};
 use crate::delivery;
 use crate::hub::{Control, Registration};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ReadFailure};
+use outbox::{Outbox, Progress};
+pub use outbox::{BACKLOG_CAPACITY, OUTBOX_CAPACITY};
 
-/// Frames waiting to be written per connection.
-pub const OUTBOX_CAPACITY: usize = 16;
-/// How long the writer may take to flush the goodbye before giving up.
+/// How long closing may take to hand the goodbye to the socket before the
+/// writer is stopped anyway.
 const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often a live connection looks its token up again. A revocation
+/// normally arrives at once (hub control message, cross-node notice); this
+/// bounds how long a missed notice lets a revoked connection keep receiving.
+/// 30 s costs one indexed lookup per connection per 30 s (about 330 a second
+/// at 10 000 connections); each interval is jittered by up to a quarter so
+/// connections that authenticated together do not look up together.
+pub const TOKEN_RECHECK_INTERVAL: Duration = Duration::from_secs(30);
+
+/// After a failed re-check (store unreachable), try again this soon. The
+/// connection stays open meanwhile: a store outage must not disconnect
+/// everyone, and state-changing requests fail on their own then.
+const TOKEN_RECHECK_RETRY: Duration = Duration::from_secs(5);
 
 /// Serves one upgraded WebSocket until it closes.
 pub async fn serve(socket: WebSocket, state: AppState, peer: SocketAddr) {
@@ -43,38 +73,54 @@ pub async fn serve(socket: WebSocket, state: AppState, peer: SocketAddr) {
         .connections_open
         .fetch_add(1, Ordering::Relaxed);
     Metrics::inc(&state.metrics.connections_total);
+    // The connection number is this process's counter: it ties the open and
+    // close lines together and names nobody (no address, no account).
+    tracing::info!(connection, "connection opened");
 
+    let stall_timeout = state.limits.write_stall_timeout;
     let (sink, stream) = socket.split();
-    let (outbox, outbox_rx) = mpsc::channel(OUTBOX_CAPACITY);
-    let writer = tokio::spawn(write_loop(sink, outbox_rx, state.clone()));
+    let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
+    let mut writer = tokio::spawn(outbox::write_loop(sink, rx, state.clone(), stall_timeout));
 
-    let mut auth = ConnectionAuth {
-        connection,
-        peer: peer.ip(),
-        authenticated: None,
-    };
+    let mut auth = ConnectionAuth::new(connection, peer.ip());
     let mut conn = Connection {
         id: connection,
         state: state.clone(),
-        outbox,
+        outbox: Outbox::new(tx, stall_timeout),
         registration: None,
         delivery: None,
     };
-    conn.run(stream, &mut auth).await;
+    let stop = conn.run(stream, &mut auth).await;
+    tracing::info!(
+        connection,
+        reason = stop.label(),
+        authenticated = auth.authenticated().is_some(),
+        "connection closed"
+    );
 
-    if let Some(authed) = auth.authenticated {
+    if let Some(authed) = auth.authenticated() {
         state.hub.unregister(authed.address, connection);
     }
+    // The delivery task holds a queue sender: stop it so the writer sees the
+    // queue close once the goodbye is written.
     if let Some(task) = conn.delivery.take() {
         task.abort();
     }
-    state.forget_connection(connection);
+    let deadline = Instant::now() + CLOSE_FLUSH_TIMEOUT;
+    if matches!(stop, Stop::Stalled) {
+        // Nothing more can be written: free the socket and its buffers now.
+        writer.abort();
+    } else {
+        conn.goodbye(stop, deadline).await;
+    }
     drop(conn);
-    if tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, writer)
+    if tokio::time::timeout_at(deadline, &mut writer)
         .await
         .is_err()
     {
-        tracing::debug!("writer did not finish flushing in time");
+        // A peer that stopped reading: drop the socket and its buffers now.
+        tracing::debug!("writer did not finish flushing in time; stopping it");
+        writer.abort();
     }
     state
         .metrics
@@ -82,30 +128,10 @@ pub async fn serve(socket: WebSocket, state: AppState, peer: SocketAddr) {
         .fetch_sub(1, Ordering::Relaxed);
 }
 
-/// Writes outbox messages in order; ends when the outbox closes or the
-/// socket fails, closing the socket either way.
-async fn write_loop(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    mut outbox: mpsc::Receiver<Message>,
-    state: AppState,
-) {
-    while let Some(message) = outbox.recv().await {
-        let is_close = matches!(message, Message::Close(_));
-        if sink.send(message).await.is_err() {
-            return;
-        }
-        Metrics::inc(&state.metrics.frames_out);
-        if is_close {
-            break;
-        }
-    }
-    let _ = sink.close().await;
-}
-
 struct Connection {
     id: u64,
     state: AppState,
-    outbox: mpsc::Sender<Message>,
+    outbox: Outbox,
     registration: Option<Registration>,
     delivery: Option<tokio::task::JoinHandle<()>>,
 }
@@ -116,9 +142,65 @@ enum Stop {
     Closing(ErrorCode, String),
     /// Close without a `Closing` frame.
     Quiet,
+    /// Writes made no progress for the stall timeout: nothing more can be
+    /// said, so the socket is dropped at once.
+    Stalled,
     /// The peer speaks a wire version we cannot read: the rejection notice
-    /// was sent; close with WebSocket code 1002 (protocol error).
+    /// was queued; close with WebSocket code 1002 (protocol error).
     VersionRejected,
+}
+
+impl Stop {
+    /// Why, for the close log line: the code sent, or how it ended.
+    fn label(&self) -> &'static str {
+        match self {
+            Stop::Closing(code, _) => code.name(),
+            Stop::Quiet => "closed",
+            Stop::Stalled => "stalled",
+            Stop::VersionRejected => "version_rejected",
+        }
+    }
+}
+
+/// When an authenticated connection next looks at its token.
+struct TokenTimer {
+    /// The token's expiry as a local instant: close then, no lookup needed.
+    expires: Instant,
+    /// The next store re-check.
+    recheck: Instant,
+}
+
+impl TokenTimer {
+    fn new(me: &Authenticated) -> Self {
+        TokenTimer {
+            expires: instant_of(me.expires_at),
+            recheck: next_recheck(),
+        }
+    }
+
+    fn next(&self) -> Instant {
+        self.expires.min(self.recheck)
+    }
+}
+
+/// The local instant of a Unix time, never earlier than that time: the
+/// seconds are floored now, so the wait is at least the true remainder.
+fn instant_of(unix_secs: u64) -> Instant {
+    Instant::now() + Duration::from_secs(unix_secs.saturating_sub(unix_now()))
+}
+
+fn next_recheck() -> Instant {
+    let quarter = TOKEN_RECHECK_INTERVAL / 4;
+    let jitter = OsRng.gen_range(Duration::ZERO..=quarter * 2);
+    Instant::now() + TOKEN_RECHECK_INTERVAL - quarter + jitter
+}
+
+/// Sleeps until `at`, or forever for `None` (a disabled timer in `select!`).
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Connection {
@@ -126,68 +208,132 @@ impl Connection {
         &mut self,
         mut stream: futures_util::stream::SplitStream<WebSocket>,
         auth: &mut ConnectionAuth,
-    ) {
+    ) -> Stop {
         let limits = self.state.limits.clone();
         let mut shutdown = self.state.shutdown_signal();
         let mut ping =
             tokio::time::interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
         let mut idle_deadline = Instant::now() + limits.idle_timeout;
+        let auth_deadline = Instant::now() + limits.auth_timeout;
+        let mut token_timer: Option<TokenTimer> = None;
 
-        let stop = loop {
+        loop {
             let control = async {
                 match self.registration.as_mut() {
                     Some(reg) => reg.control.recv().await,
                     None => std::future::pending().await,
                 }
             };
+            let unauthenticated = auth.authenticated().is_none();
+            let reading = !self.outbox.is_backlogged();
             tokio::select! {
                 biased;
                 () = shutdown.wait() => {
-                    break Stop::Closing(ErrorCode::ShuttingDown, "relay is shutting down".into());
+                    return Stop::Closing(ErrorCode::ShuttingDown, "relay is shutting down".into());
                 }
                 control = control => {
-                    if let Some(stop) = self.on_control(control).await {
-                        break stop;
+                    if let Some(stop) = self.on_control(control) {
+                        return stop;
                     }
                 }
+                progress = self.outbox.progress() => match progress {
+                    Progress::Drained => {}
+                    Progress::Stalled => {
+                        tracing::debug!("client stopped reading; closing");
+                        return Stop::Stalled;
+                    }
+                    Progress::WriterGone => return Stop::Quiet,
+                },
                 () = tokio::time::sleep_until(idle_deadline) => {
                     // Not even a pong for a whole idle period: the peer is
                     // gone, so a goodbye frame would go nowhere.
                     tracing::debug!("idle timeout");
-                    break Stop::Quiet;
+                    return Stop::Quiet;
                 }
-                _ = ping.tick() => {
-                    if self.outbox.send(Message::Ping(Vec::new().into())).await.is_err() {
-                        break Stop::Quiet;
+                () = tokio::time::sleep_until(auth_deadline), if unauthenticated => {
+                    let reason = format!(
+                        "not authenticated within {} s of connecting",
+                        limits.auth_timeout.as_secs()
+                    );
+                    return Stop::Closing(ErrorCode::NotAuthenticated, reason);
+                }
+                () = sleep_until_some(token_timer.as_ref().map(TokenTimer::next)) => {
+                    if let Some(stop) = self.on_token_timer(auth, &mut token_timer).await {
+                        return stop;
                     }
                 }
-                incoming = stream.next() => {
+                _ = ping.tick() => {
+                    // Best effort: a ping that finds the queue full is not
+                    // needed, the stall timer is already running.
+                    if self.outbox.offer(Message::Ping(Vec::new().into())).is_err() {
+                        return Stop::Quiet;
+                    }
+                }
+                incoming = stream.next(), if reading => {
                     let message = match incoming {
-                        None => break Stop::Quiet,
+                        None => return Stop::Quiet,
                         Some(Ok(message)) => message,
                         Some(Err(error)) => {
+                            tracing::debug!(%error, "websocket read failed");
+                            // A peer that hung up without a close frame is
+                            // gone, not hostile: nothing to count or say.
+                            if ReadFailure::classify(&error) == ReadFailure::PeerGone {
+                                return Stop::Quiet;
+                            }
                             // Oversized beyond the transport cap, or a
                             // protocol violation: say so if the socket still
                             // takes writes, then stop.
                             Metrics::inc(&self.state.metrics.bad_frames);
-                            tracing::debug!(%error, "websocket read failed");
                             let reason = "unreadable or oversized message".into();
-                            break Stop::Closing(ErrorCode::FrameTooLarge, reason);
+                            return Stop::Closing(ErrorCode::FrameTooLarge, reason);
                         }
                     };
                     idle_deadline = Instant::now() + limits.idle_timeout;
                     if let Some(stop) = self.on_message(message, auth).await {
-                        break stop;
+                        return stop;
+                    }
+                    if token_timer.is_none() {
+                        token_timer = auth.authenticated().as_ref().map(TokenTimer::new);
                     }
                 }
             }
-        };
-        self.finish(stop).await;
+        }
+    }
+
+    /// The token's expiry passed, or a re-check is due; `Some` means stop.
+    async fn on_token_timer(
+        &mut self,
+        auth: &ConnectionAuth,
+        timer: &mut Option<TokenTimer>,
+    ) -> Option<Stop> {
+        let (me, t) = (auth.authenticated()?, timer.as_mut()?);
+        if Instant::now() >= t.expires {
+            return Some(Stop::Closing(
+                ErrorCode::TokenExpired,
+                TOKEN_EXPIRED_REASON.into(),
+            ));
+        }
+        match check_token(&self.state, &me).await {
+            Ok(TokenCheck::Valid { expires_at }) => {
+                t.expires = instant_of(expires_at);
+                t.recheck = next_recheck();
+                None
+            }
+            Ok(check) => {
+                let reason = check.closing_reason().unwrap_or(TOKEN_EXPIRED_REASON);
+                Some(Stop::Closing(ErrorCode::TokenExpired, reason.into()))
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot re-check a live connection's token; retrying");
+                t.recheck = Instant::now() + TOKEN_RECHECK_RETRY;
+                None
+            }
+        }
     }
 
     /// Acts on a hub control message; `Some` means the connection must stop.
-    async fn on_control(&mut self, control: Option<Control>) -> Option<Stop> {
-        let pushed = match control {
+    fn on_control(&mut self, control: Option<Control>) -> Option<Stop> {
+        let frame = match control {
             Some(Control::Close(code, reason)) => return Some(Stop::Closing(code, reason.into())),
             // The hub dropped our entry without a message: we were replaced
             // while our control channel was full.
@@ -195,14 +341,11 @@ impl Connection {
                 let reason = "another connection for this device replaced this one".into();
                 return Some(Stop::Closing(ErrorCode::Replaced, reason));
             }
-            Some(Control::Ephemeral(payload)) => {
-                self.push(&RelayFrame::EphemeralDeliver { payload }).await
-            }
-            Some(Control::PreKeysLow(remaining)) => {
-                self.push(&RelayFrame::PreKeysLow { remaining }).await
-            }
+            Some(Control::Ephemeral(payload)) => RelayFrame::EphemeralDeliver { payload },
+            Some(Control::PreKeysLow(remaining)) => RelayFrame::PreKeysLow { remaining },
         };
-        (!pushed).then_some(Stop::Quiet)
+        // Both are best effort: dropped rather than queued behind a backlog.
+        self.offer(&frame).err().map(|_| Stop::Quiet)
     }
 
     /// Handles one WebSocket message; `Some` means the connection must stop.
@@ -215,8 +358,7 @@ impl Connection {
             Message::Text(_) => {
                 Metrics::inc(&self.state.metrics.bad_frames);
                 let text = "text messages are not part of the protocol";
-                self.reply(0, Response::error(ErrorCode::BadFrame, text))
-                    .await;
+                self.reply(0, Response::error(ErrorCode::BadFrame, text));
                 Some(Stop::Closing(ErrorCode::BadFrame, "text message".into()))
             }
             // tungstenite answers pings itself; both only count as activity.
@@ -232,13 +374,12 @@ impl Connection {
             Metrics::inc(&self.state.metrics.bad_frames);
             let id = peek_request_id(bytes).unwrap_or(0);
             let text = format!("frame of {} bytes exceeds the limit of {max}", bytes.len());
-            self.reply(id, Response::error(ErrorCode::FrameTooLarge, text.clone()))
-                .await;
+            self.reply(id, Response::error(ErrorCode::FrameTooLarge, text.clone()));
             return Some(Stop::Closing(ErrorCode::FrameTooLarge, text));
         }
         let frame = match decode_client(bytes) {
             Ok(frame) => frame,
-            Err(error) => return Some(self.on_decode_error(bytes, &error).await),
+            Err(error) => return Some(self.on_decode_error(bytes, &error)),
         };
         let request_id = frame.request_id;
         if request_id == 0 {
@@ -246,112 +387,126 @@ impl Connection {
             self.reply(
                 0,
                 Response::error(ErrorCode::BadFrame, "request_id must not be 0"),
-            )
-            .await;
+            );
             return Some(Stop::Closing(ErrorCode::BadFrame, "request_id 0".into()));
         }
         if let Err(limit) = frame.request.check_limits() {
-            self.reply(request_id, Response::error(limit.code(), limit.to_string()))
-                .await;
+            self.reply(request_id, Response::error(limit.code(), limit.to_string()));
             return None;
         }
         tracing::trace!(kind = frame.request.kind(), "request");
         let reply = commands::handle(&self.state, auth, frame.request).await;
-        if !self.reply(request_id, reply.response).await {
+        if !self.reply(request_id, reply.response) {
             return Some(Stop::Quiet);
         }
         match reply.after {
             After::Continue => None,
             After::Hangup => Some(Stop::Quiet),
-            After::StartDelivery(address) => {
-                self.start_delivery(address).await;
-                None
-            }
+            After::Close(code, reason) => Some(Stop::Closing(code, reason.into())),
+            After::StartDelivery(address) => match auth.authenticated() {
+                Some(me) => {
+                    self.start_delivery(address, me.token).await;
+                    None
+                }
+                // `StartDelivery` follows a successful Authenticate only.
+                None => Some(Stop::Quiet),
+            },
         }
     }
 
-    async fn on_decode_error(&mut self, bytes: &[u8], error: &WireError) -> Stop {
+    fn on_decode_error(&mut self, bytes: &[u8], error: &WireError) -> Stop {
         Metrics::inc(&self.state.metrics.bad_frames);
         match error {
             WireError::UnsupportedVersion { .. } => {
                 // The one frame every version can read; then close.
                 let notice = version_rejection_notice().to_vec();
-                let _ = self.outbox.send(Message::Binary(notice.into())).await;
+                let _ = self.outbox.push(Message::Binary(notice.into()));
                 Stop::VersionRejected
             }
             _ => {
                 let id = peek_request_id(bytes).unwrap_or(0);
                 let code = error.code();
-                self.reply(id, Response::error(code, error.to_string()))
-                    .await;
+                self.reply(id, Response::error(code, error.to_string()));
                 Stop::Closing(code, "malformed frame".into())
             }
         }
     }
 
-    async fn start_delivery(&mut self, address: umbra_wire::Address) {
+    async fn start_delivery(&mut self, address: Address, token: TokenHash) {
+        // The token is for the cross-node announcement, which comes with the
+        // multi-node control channel.
+        let _ = token;
         let registration = self.state.hub.register(address, self.id);
         let task = tokio::spawn(delivery::run(
             self.state.clone(),
             address,
             registration.wake.clone(),
-            self.outbox.clone(),
+            self.outbox.sender(),
         ));
         self.registration = Some(registration);
         self.delivery = Some(task);
         match self.state.store.one_time_prekey_count(address).await {
             Ok(left) if left < u64::from(self.state.limits.prekey_low_water) => {
                 let remaining = u32::try_from(left).unwrap_or(u32::MAX);
-                self.push(&RelayFrame::PreKeysLow { remaining }).await;
+                let _ = self.offer(&RelayFrame::PreKeysLow { remaining });
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "cannot count prekeys at authentication"),
         }
     }
 
-    async fn reply(&self, request_id: u64, response: Response) -> bool {
+    /// Queues a reply; `false` once the writer is gone.
+    fn reply(&mut self, request_id: u64, response: Response) -> bool {
         self.push(&RelayFrame::Response {
             request_id,
             response,
         })
-        .await
     }
 
-    /// Queues a frame for the writer; `false` once the writer is gone.
-    async fn push(&self, frame: &RelayFrame) -> bool {
-        match encode_relay(frame) {
-            Ok(bytes) => self
-                .outbox
-                .send(Message::Binary(bytes.into()))
-                .await
-                .is_ok(),
-            Err(error) => {
-                tracing::error!(%error, kind = frame.kind(), "cannot encode a relay frame");
-                true
-            }
+    /// Queues a frame for the writer without waiting (behind the backlog if
+    /// the queue is full); `false` once the writer is gone.
+    fn push(&mut self, frame: &RelayFrame) -> bool {
+        match encode(frame) {
+            Some(message) => self.outbox.push(message).is_ok(),
+            None => true,
         }
     }
 
-    async fn finish(&mut self, stop: Stop) {
-        if let Some(task) = self.delivery.take() {
-            task.abort();
+    /// Queues a best-effort frame if there is room now, else drops it.
+    fn offer(&mut self, frame: &RelayFrame) -> Result<(), outbox::Gone> {
+        match encode(frame) {
+            Some(message) => self.outbox.offer(message),
+            None => Ok(()),
         }
+    }
+
+    /// Queues the goodbye for `stop` and waits (until `deadline`) for room in
+    /// the queue; the writer then sends it and closes.
+    async fn goodbye(&mut self, stop: Stop, deadline: Instant) {
         let close_code = match stop {
             Stop::Closing(code, mut reason) => {
                 truncate(&mut reason, MAX_REASON_BYTES);
-                self.push(&RelayFrame::Closing { code, reason }).await;
+                self.push(&RelayFrame::Closing { code, reason });
                 close_code::NORMAL
             }
-            Stop::Quiet => close_code::NORMAL,
+            Stop::Quiet | Stop::Stalled => close_code::NORMAL,
             Stop::VersionRejected => close_code::PROTOCOL,
         };
-        let _ = self
-            .outbox
-            .send(Message::Close(Some(CloseFrame {
-                code: close_code,
-                reason: "".into(),
-            })))
-            .await;
+        let _ = self.outbox.push(Message::Close(Some(CloseFrame {
+            code: close_code,
+            reason: "".into(),
+        })));
+        self.outbox.flush(deadline).await;
+    }
+}
+
+fn encode(frame: &RelayFrame) -> Option<Message> {
+    match encode_relay(frame) {
+        Ok(bytes) => Some(Message::Binary(bytes.into())),
+        Err(error) => {
+            tracing::error!(%error, kind = frame.kind(), "cannot encode a relay frame");
+            None
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Periodic housekeeping: purge expired messages and blobs, and token
-//! hashes expired for longer than `EXPIRED_TOKEN_RETENTION`, drop
-//! timed-out login state and idle rate-limit keys, and sample the queue
-//! depth for metrics.
+//! hashes expired for longer than `EXPIRED_TOKEN_RETENTION`, drop idle
+//! rate-limit keys, and sample the queue depth for metrics. (Half-finished
+//! logins need no sweep: they live on their connection, `auth::phase`.)
 //!
 //! Must never: delete anything not yet expired, or stop on a store error
 //! (it logs and tries again next round).
@@ -28,7 +28,6 @@ pub async fn run_once(state: &AppState) -> u64 {
         Ok(n) => purged += n,
         Err(error) => tracing::warn!(%error, "expiry: purging blobs failed"),
     }
-    state.purge_pending();
     state.rate_limits.shrink();
     match state.store.total_queued().await {
         Ok(depth) => state

@@ -10,13 +10,13 @@
 //! timing class as for a real account, and the subsequent failure looks
 //! exactly like a wrong password.
 //!
+//! A started login's state ([`LoginState`]) is kept by the connection that
+//! started it (`auth::phase`), never in a relay-wide table.
+//!
 //! Must never: log or expose the password file, the login state or the
-//! session key; tell a caller "unknown user" during login; or keep a pending
-//! login past [`LOGIN_TIMEOUT`].
+//! session key; or tell a caller "unknown user" during login.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::time::{Duration, Instant};
 
 use opaque_ke::{
     CredentialFinalization, CredentialRequest, RegistrationRequest, RegistrationUpload,
@@ -30,14 +30,6 @@ use crate::store::PasswordFile;
 use umbra_wire::opaque_suite::{
     exact_len, KE1_LEN, KE3_LEN, REGISTRATION_RECORD_LEN, REGISTRATION_REQUEST_LEN,
 };
-
-/// How long a started login may wait for its finish message. OPAQUE gives
-/// the server no finalization on failure, so abandoned logins must age out.
-pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Most logins (and registrations) in flight across the whole relay; a start
-/// beyond this evicts expired entries first and is refused if none expired.
-pub const MAX_PENDING_EXCHANGES: usize = 10_000;
 
 /// Why an OPAQUE step failed. Deliberately coarse: the variants never
 /// distinguish an unknown user from a wrong password.
@@ -55,12 +47,6 @@ pub enum OpaqueError {
     /// The stored password file does not deserialize.
     #[error("stored password file is corrupt")]
     CorruptPasswordFile,
-    /// The finish message named no pending exchange, or it timed out.
-    #[error("no pending exchange (unknown or timed out)")]
-    UnknownExchange,
-    /// Too many exchanges in flight.
-    #[error("too many pending exchanges")]
-    Busy,
 }
 
 /// Server state between `LoginStart` and `LoginFinish`.
@@ -175,73 +161,6 @@ impl OpaqueServer {
             .finish(finalization, ServerLoginParameters::default())
             .map(|_session_key| ())
             .map_err(|_| OpaqueError::AuthFailed)
-    }
-}
-
-/// A bounded table of exchanges awaiting their second message, keyed by a
-/// relay-chosen id (one per connection), each with a deadline.
-pub struct PendingExchanges<T> {
-    entries: HashMap<u64, (Instant, T)>,
-    capacity: usize,
-    timeout: Duration,
-}
-
-impl<T> fmt::Debug for PendingExchanges<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PendingExchanges")
-            .field("len", &self.entries.len())
-            .finish()
-    }
-}
-
-impl<T> PendingExchanges<T> {
-    /// An empty table.
-    pub fn new(capacity: usize, timeout: Duration) -> Self {
-        PendingExchanges {
-            entries: HashMap::new(),
-            capacity,
-            timeout,
-        }
-    }
-
-    /// Stores `value` under `key`, replacing an older exchange for the same key.
-    pub fn insert(&mut self, key: u64, value: T, now: Instant) -> Result<(), OpaqueError> {
-        if !self.entries.contains_key(&key) && self.entries.len() >= self.capacity {
-            self.purge_expired(now);
-            if self.entries.len() >= self.capacity {
-                return Err(OpaqueError::Busy);
-            }
-        }
-        self.entries.insert(key, (now + self.timeout, value));
-        Ok(())
-    }
-
-    /// Removes and returns the exchange under `key` if it has not timed out.
-    pub fn take(&mut self, key: u64, now: Instant) -> Result<T, OpaqueError> {
-        match self.entries.remove(&key) {
-            Some((deadline, value)) if now <= deadline => Ok(value),
-            _ => Err(OpaqueError::UnknownExchange),
-        }
-    }
-
-    /// Drops the exchange under `key`, if any (connection closed).
-    pub fn forget(&mut self, key: u64) {
-        self.entries.remove(&key);
-    }
-
-    /// Drops every timed-out exchange.
-    pub fn purge_expired(&mut self, now: Instant) {
-        self.entries.retain(|_, (deadline, _)| now <= *deadline);
-    }
-
-    /// Exchanges currently held.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether none are held.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 }
 
@@ -443,31 +362,5 @@ mod tests {
             OpaqueServer::login_finish(state, &ke3).err(),
             Some(OpaqueError::Malformed)
         );
-    }
-
-    #[test]
-    fn pending_exchanges_time_out_and_are_bounded() {
-        let now = Instant::now();
-        let mut table = PendingExchanges::new(2, Duration::from_secs(10));
-        table.insert(1, "a", now).expect("room");
-        table.insert(2, "b", now).expect("room");
-        assert_eq!(table.insert(3, "c", now), Err(OpaqueError::Busy));
-        assert_eq!(table.take(1, now + Duration::from_secs(5)), Ok("a"));
-        assert_eq!(
-            table.take(1, now),
-            Err(OpaqueError::UnknownExchange),
-            "taken once"
-        );
-        assert_eq!(
-            table.take(2, now + Duration::from_secs(11)),
-            Err(OpaqueError::UnknownExchange)
-        );
-        table.insert(4, "d", now).expect("room again");
-        table.insert(5, "e", now).expect("room");
-        // Both expired: a new insert evicts them instead of failing.
-        table
-            .insert(6, "f", now + Duration::from_secs(20))
-            .expect("expired entries evicted");
-        assert_eq!(table.len(), 1);
     }
 }

@@ -5,37 +5,72 @@
 //! password); let one connection finish another's exchange; log a token,
 //! a password message or a username.
 
+use std::time::Instant;
+
 use rand::rngs::OsRng;
 use rand::RngCore;
-use umbra_wire::{
-    AccountId, Address, DeviceId, ErrorCode, Response, SessionToken, Username,
-};
+use umbra_wire::{AccountId, Address, DeviceId, ErrorCode, Response, SessionToken, Username};
 
 use super::{Authenticated, ConnectionAuth, Handled, Refusal};
 use crate::app::AppState;
-use crate::auth::opaque::{LoginState, OpaqueError, OpaqueServer};
+use crate::auth::opaque::{OpaqueError, OpaqueServer};
+use crate::auth::phase::{LoggingIn, Registering};
 use crate::auth::tokens::{self, unix_now, TokenHash};
-use crate::metrics::Metrics;
-use crate::store::TokenStatus;
+use crate::metrics::{AuthFailure, LoginAttempt, Metrics};
 
 /// Prefix of the OPAQUE credential identifier used for usernames that do
 /// not exist, so their fake records are stable per name and can never equal
 /// a real account's identifier (which is the 16-byte account id).
 pub const UNKNOWN_USER_CREDENTIAL_PREFIX: &[u8] = b"umbra/v1/relay/unknown-user:";
 
-/// A login between `LoginStart` and `LoginFinish`.
-pub struct PendingLogin {
-    state: LoginState,
-    /// `None` for an unknown username (fake record): finish always fails.
-    account: Option<AccountId>,
-    /// Only the connection that started a login may finish it.
-    connection: u64,
+/// Why a live connection closes when its token stops being valid (sent in
+/// `Closing{TokenExpired}` and as the refused request's error).
+pub const TOKEN_EXPIRED_REASON: &str = "token expired; log in again";
+/// The same for a token revoked (logout everywhere, account deletion, or a
+/// login elsewhere that revoked the others).
+pub const TOKEN_REVOKED_REASON: &str = "token revoked; log in again";
+
+/// What a live connection's token is worth now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenCheck {
+    /// Still issued to this device, until `expires_at` (Unix seconds).
+    Valid {
+        /// Expiry of the token.
+        expires_at: u64,
+    },
+    /// Its expiry has passed.
+    Expired,
+    /// Revoked, purged, or (impossible unless the store is wrong) another
+    /// device's.
+    Revoked,
 }
 
-/// A registration between `RegisterStart` and `RegisterFinish`.
-pub struct PendingRegistration {
-    username: Username,
-    account: AccountId,
+impl TokenCheck {
+    /// The `Closing` reason when the connection must close, else `None`.
+    pub fn closing_reason(self) -> Option<&'static str> {
+        match self {
+            TokenCheck::Valid { .. } => None,
+            TokenCheck::Expired => Some(TOKEN_EXPIRED_REASON),
+            TokenCheck::Revoked => Some(TOKEN_REVOKED_REASON),
+        }
+    }
+}
+
+/// Looks the connection's token up again: a revocation on any node (or one
+/// whose cross-node notice was missed) shows here.
+pub async fn check_token(
+    state: &AppState,
+    me: &Authenticated,
+) -> Result<TokenCheck, crate::store::StoreError> {
+    Ok(match state.store.token_info(&me.token.0).await? {
+        Some(info) if info.owner == me.address && unix_now() < info.expires_at => {
+            TokenCheck::Valid {
+                expires_at: info.expires_at,
+            }
+        }
+        Some(info) if info.owner == me.address => TokenCheck::Expired,
+        _ => TokenCheck::Revoked,
+    })
 }
 
 /// Binds the connection to the token's device. An expired token that the
@@ -49,24 +84,25 @@ pub(super) async fn authenticate(
     device: DeviceId,
 ) -> Handled<Address> {
     let hash = TokenHash::of(token);
-    match state.store.token_status(&hash.0, unix_now()).await? {
-        TokenStatus::Valid(address) if address.device == device => {
+    match state.store.token_info(&hash.0).await? {
+        Some(info) if info.owner.device == device && unix_now() < info.expires_at => {
             Metrics::inc(&state.metrics.auth_successes);
-            conn.authenticated = Some(Authenticated {
-                address,
-                token: hash,
-            });
+            let address = info.owner;
+            conn.transition(|phase| {
+                phase.authenticate(Authenticated {
+                    address,
+                    token: hash,
+                    expires_at: info.expires_at,
+                })
+            })?;
             Ok(address)
         }
-        TokenStatus::Expired(address) if address.device == device => {
-            Metrics::inc(&state.metrics.auth_failures);
-            Err(Refusal::new(
-                ErrorCode::TokenExpired,
-                "token expired; log in again",
-            ))
+        Some(info) if info.owner.device == device => {
+            state.metrics.auth_failed(AuthFailure::TokenExpired);
+            Err(Refusal::new(ErrorCode::TokenExpired, TOKEN_EXPIRED_REASON))
         }
-        TokenStatus::Valid(_) | TokenStatus::Expired(_) | TokenStatus::Unknown => {
-            Metrics::inc(&state.metrics.auth_failures);
+        _ => {
+            state.metrics.auth_failed(AuthFailure::TokenUnknown);
             Err(Refusal::new(
                 ErrorCode::AuthFailed,
                 "token unknown, revoked or for another device",
@@ -77,7 +113,7 @@ pub(super) async fn authenticate(
 
 pub(super) async fn register_start(
     state: &AppState,
-    conn: &ConnectionAuth,
+    conn: &mut ConnectionAuth,
     username: Username,
     request: &[u8],
 ) -> Handled {
@@ -92,7 +128,8 @@ pub(super) async fn register_start(
         .opaque
         .registration_response(request, account.as_bytes())
         .map_err(|_| Refusal::new(ErrorCode::BadFrame, "malformed OPAQUE registration request"))?;
-    state.put_registration(conn.connection, PendingRegistration { username, account })?;
+    let pending = Registering::new(username, account, Instant::now());
+    conn.transition(|phase| phase.begin_registration(pending))?;
     Ok(Response::RegisterResponse {
         opaque_response: response,
     })
@@ -100,19 +137,13 @@ pub(super) async fn register_start(
 
 pub(super) async fn register_finish(
     state: &AppState,
-    conn: &ConnectionAuth,
+    conn: &mut ConnectionAuth,
     username: Username,
     upload: &[u8],
 ) -> Handled {
-    let pending = match state.take_registration(conn.connection) {
-        Ok(p) if p.username == username => p,
-        _ => {
-            return Err(Refusal::new(
-                ErrorCode::UnknownExchange,
-                "no registration in progress for this username",
-            ))
-        }
-    };
+    let pending = conn
+        .transition(|phase| phase.finish_registration(&username, Instant::now()))
+        .map_err(|r| unknown_exchange(r, "no registration in progress for this username"))?;
     let file = OpaqueServer::finish_registration(upload)
         .map_err(|_| Refusal::new(ErrorCode::BadFrame, "malformed OPAQUE registration upload"))?;
     state
@@ -127,11 +158,13 @@ pub(super) async fn register_finish(
 
 pub(super) async fn login_start(
     state: &AppState,
-    conn: &ConnectionAuth,
+    conn: &mut ConnectionAuth,
     username: Username,
     request: &[u8],
 ) -> Handled {
-    state.rate_limits.check_login(conn.peer, username.as_str())?;
+    state
+        .rate_limits
+        .check_login(conn.peer, username.as_str())?;
     let record = state.store.account_by_username(&username).await?;
     let unknown_id = [UNKNOWN_USER_CREDENTIAL_PREFIX, username.as_str().as_bytes()].concat();
     let (credential_id, file, account) = match &record {
@@ -157,12 +190,9 @@ pub(super) async fn login_start(
             break id;
         }
     };
-    let pending = PendingLogin {
-        state: login_state,
-        account,
-        connection: conn.connection,
-    };
-    state.put_login(login_id, pending)?;
+    let attempt = LoginAttempt::start(&state.metrics);
+    let pending = LoggingIn::new(login_id, login_state, account, attempt, Instant::now());
+    conn.transition(|phase| phase.begin_login(pending))?;
     Ok(Response::LoginResponse {
         login_id,
         opaque_response: response,
@@ -171,24 +201,20 @@ pub(super) async fn login_start(
 
 pub(super) async fn login_finish(
     state: &AppState,
-    conn: &ConnectionAuth,
+    conn: &mut ConnectionAuth,
     login_id: u64,
     finalization: &[u8],
 ) -> Handled {
-    let pending = match state.take_login(login_id) {
-        Ok(p) if p.connection == conn.connection => p,
-        _ => {
-            return Err(Refusal::new(
-                ErrorCode::UnknownExchange,
-                "no login in progress with this id",
-            ))
-        }
-    };
+    let pending = conn
+        .transition(|phase| phase.finish_login(login_id, Instant::now()))
+        .map_err(|r| unknown_exchange(r, "no login in progress with this id"))?;
     let verified = OpaqueServer::login_finish(pending.state, finalization);
     let Some(account) = pending.account.filter(|_| verified.is_ok()) else {
-        Metrics::inc(&state.metrics.auth_failures);
+        pending.attempt.failed(AuthFailure::LoginRejected);
         return Err(Refusal::new(ErrorCode::AuthFailed, "login failed"));
     };
+    // Proven; a store failure below is the relay's, not an auth failure.
+    pending.attempt.succeeded();
     let issued = tokens::issue(&mut OsRng, unix_now(), state.limits.token_ttl);
     state
         .store
@@ -225,4 +251,13 @@ pub(super) async fn logout(
         state.store.delete_token(&me.token.0).await?;
     }
     Ok(Response::Ok)
+}
+
+/// Names the exchange in an `UnknownExchange` refusal; others pass through.
+fn unknown_exchange(refusal: Refusal, what: &'static str) -> Refusal {
+    if refusal.code() == ErrorCode::UnknownExchange {
+        Refusal::new(ErrorCode::UnknownExchange, what)
+    } else {
+        refusal
+    }
 }

@@ -27,14 +27,15 @@ use umbra_wire::{Address, ErrorCode, Request, Response};
 
 use crate::app::AppState;
 use crate::auth::opaque::OpaqueError;
-use crate::auth::tokens::TokenHash;
+use crate::auth::phase::{AuthPhase, PhaseError};
 use crate::directory::DirectoryError;
 use crate::metrics::Metrics;
 use crate::rate_limit::RetryAfter;
 use crate::store::group_commit::GroupCommitError;
 use crate::store::StoreError;
 
-pub use auth::{PendingLogin, PendingRegistration, UNKNOWN_USER_CREDENTIAL_PREFIX};
+pub use crate::auth::phase::Authenticated;
+pub use auth::UNKNOWN_USER_CREDENTIAL_PREFIX;
 
 /// The authentication state of one connection (not to be confused with a
 /// ratchet session, which the relay never sees).
@@ -44,17 +45,34 @@ pub struct ConnectionAuth {
     pub connection: u64,
     /// The client's IP, for rate limits.
     pub peer: IpAddr,
-    /// Set once `Authenticate` succeeded.
-    pub authenticated: Option<Authenticated>,
+    /// Where the connection stands; holds a half-finished exchange, if any.
+    phase: AuthPhase,
 }
 
-/// What an authenticated connection acts as.
-#[derive(Debug, Clone, Copy)]
-pub struct Authenticated {
-    /// The device.
-    pub address: Address,
-    /// The token it presented (hash), for `Logout`.
-    pub token: TokenHash,
+impl ConnectionAuth {
+    /// A new connection: nothing started.
+    pub fn new(connection: u64, peer: IpAddr) -> Self {
+        ConnectionAuth {
+            connection,
+            peer,
+            phase: AuthPhase::Fresh,
+        }
+    }
+
+    /// The identity, once `Authenticate` succeeded.
+    pub fn authenticated(&self) -> Option<Authenticated> {
+        self.phase.authenticated().copied()
+    }
+
+    /// Runs one consuming transition of the phase and keeps its result.
+    fn transition<T>(
+        &mut self,
+        step: impl FnOnce(AuthPhase) -> (AuthPhase, Result<T, PhaseError>),
+    ) -> Result<T, Refusal> {
+        let (next, result) = step(std::mem::take(&mut self.phase));
+        self.phase = next;
+        result.map_err(Refusal::from)
+    }
 }
 
 /// What the connection does after sending the reply.
@@ -66,6 +84,8 @@ pub enum After {
     StartDelivery(Address),
     /// Close the connection without a `Closing` frame (the reply said it all).
     Hangup,
+    /// Send `Closing{code, reason}` after the reply, then close.
+    Close(ErrorCode, &'static str),
 }
 
 /// The reply to one request and what follows it.
@@ -181,6 +201,16 @@ impl From<DirectoryError> for Refusal {
     }
 }
 
+impl From<PhaseError> for Refusal {
+    fn from(error: PhaseError) -> Self {
+        let code = match error {
+            PhaseError::AlreadyAuthenticated => ErrorCode::AlreadyAuthenticated,
+            PhaseError::UnknownExchange => ErrorCode::UnknownExchange,
+        };
+        Refusal::new(code, error.to_string())
+    }
+}
+
 impl From<OpaqueError> for Refusal {
     /// Callers that can name the malformed message map `Malformed`
     /// themselves; this covers the rest.
@@ -188,10 +218,6 @@ impl From<OpaqueError> for Refusal {
         match error {
             OpaqueError::Malformed => Refusal::new(ErrorCode::BadFrame, "malformed OPAQUE message"),
             OpaqueError::AuthFailed => Refusal::new(ErrorCode::AuthFailed, "login failed"),
-            OpaqueError::UnknownExchange => {
-                Refusal::new(ErrorCode::UnknownExchange, "no exchange in progress")
-            }
-            OpaqueError::Busy => Refusal::new(ErrorCode::Internal, "relay busy; retry later"),
             e @ (OpaqueError::CorruptSetup | OpaqueError::CorruptPasswordFile) => {
                 Refusal::internal(e)
             }
@@ -210,6 +236,13 @@ pub async fn handle(state: &AppState, conn: &mut ConnectionAuth, request: Reques
         Err(refusal) => {
             if let Some(cause) = &refusal.cause {
                 tracing::error!(request = kind, %cause, "request failed inside the relay");
+            } else {
+                // By kind only: the request's arguments (names, ids) stay out.
+                tracing::info!(
+                    request = kind,
+                    code = refusal.code.name(),
+                    "request refused"
+                );
             }
             if refusal.code == ErrorCode::RateLimited {
                 Metrics::inc(&state.metrics.rate_limited);
@@ -223,7 +256,7 @@ async fn dispatch(state: &AppState, conn: &mut ConnectionAuth, request: Request)
     if matches!(request, Request::Ping) {
         return Ok(Response::Pong.into());
     }
-    match (conn.authenticated, request.is_pre_authentication()) {
+    match (conn.authenticated(), request.is_pre_authentication()) {
         (None, true) => pre_auth(state, conn, request).await,
         (None, false) => Err(Refusal::new(
             ErrorCode::NotAuthenticated,
@@ -280,6 +313,17 @@ async fn authed(
     request: Request,
 ) -> Handled<Reply> {
     let address = me.address;
+    if changes_state(&request) {
+        // Catches a revocation whose cross-node notice this node missed, and
+        // an expiry the connection's timer has not acted on yet.
+        let check = auth::check_token(state, &me).await?;
+        if let Some(reason) = check.closing_reason() {
+            return Ok(Reply::then(
+                Response::error(ErrorCode::TokenExpired, reason),
+                After::Close(ErrorCode::TokenExpired, reason),
+            ));
+        }
+    }
     let response = match request {
         Request::Logout { everywhere } => {
             let response = auth::logout(state, conn, me, everywhere).await?;
@@ -324,4 +368,22 @@ async fn authed(
         }
     };
     Ok(response.into())
+}
+
+/// Requests whose effect outlives the connection or reaches another account,
+/// so a revoked or expired token must not get them through: the token is
+/// looked up again before each. (Reads, pings, ephemeral frames and logout
+/// are not re-checked; the connection's timer and the cross-node notices
+/// bound how long they keep working.)
+fn changes_state(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Send { .. }
+            | Request::Ack { .. }
+            | Request::PublishKeys { .. }
+            | Request::UploadPreKeys { .. }
+            | Request::FetchBundle { .. }
+            | Request::Rename { .. }
+            | Request::DeleteAccount
+    )
 }

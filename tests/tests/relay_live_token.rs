@@ -1,0 +1,133 @@
+//! A live connection is only as good as its token (issue 9 items 1 and 6),
+//! against a real relay on SQLite and PostgreSQL: a connection closes with
+//! `Closing{TokenExpired}` when its token expires, and a token revoked
+//! behind the relay's back (no hub message, no cross-node notice: the row
+//! is deleted in the store directly, as a missed notice would leave it)
+//! fails the next state-changing request and, on the connection's own
+//! re-check timer, closes the connection.
+//!
+//! Must never: write to the store except to stand in for the passage of
+//! time or a missed notice, as each test says; or wait without a bound.
+
+mod relay_support;
+
+use std::time::Duration;
+
+use anyhow::{bail, ensure};
+use relay_support::{on_every_store, Backend};
+use umbra_e2e::wire_client::Session;
+use umbra_protocol::wire::{ErrorCode, OutgoingEnvelope, RelayFrame, Request, Response};
+
+on_every_store!(
+    a_connection_closes_when_its_token_expires,
+    a_token_revoked_without_notice_fails_the_next_send,
+);
+
+/// Longest a test waits for the relay to act on a few-second deadline.
+const BOUND: Duration = Duration::from_secs(30);
+/// The re-check interval is 30 s with up to ±25 % jitter (connection.rs).
+const RECHECK_BOUND: Duration = Duration::from_secs(60);
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The `Closing` among `frames`, if any.
+fn closing(frames: &[RelayFrame]) -> Option<(ErrorCode, &str)> {
+    frames.iter().find_map(|f| match f {
+        RelayFrame::Closing { code, reason } => Some((*code, reason.as_str())),
+        _ => None,
+    })
+}
+
+async fn a_connection_closes_when_its_token_expires(backend: Backend) -> anyhow::Result<()> {
+    let relay = backend.start_relay(&[]).await?;
+    let url = relay.ws_url();
+    let mut alice = Session::sign_up(&url, "alice", "alice's password").await?;
+    alice.client.close().await;
+
+    // A 30-day token cannot expire in a test: bring its expiry a few
+    // seconds ahead, as the passage of time would.
+    let store = backend.store(&relay).await?;
+    let sql = format!(
+        "UPDATE tokens SET expires_at = {} WHERE account_id = $1",
+        now_secs() + 3
+    );
+    let moved = store
+        .execute_with_bytes(&sql, alice.account.as_bytes())
+        .await?;
+    store.close().await;
+    ensure!(moved >= 1, "the token's row was found");
+
+    let mut client = alice.reconnect(&url).await?;
+    ensure!(
+        client.request_ok(Request::Ping).await? == Response::Pong,
+        "served before the expiry"
+    );
+    let frames = client.read_until_closed(BOUND).await?;
+    match closing(&frames) {
+        Some((ErrorCode::TokenExpired, _)) => Ok(()),
+        other => bail!("expected Closing{{TokenExpired}} at expiry, got {other:?} in {frames:?}"),
+    }
+}
+
+async fn a_token_revoked_without_notice_fails_the_next_send(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let relay = backend.start_relay(&[]).await?;
+    let url = relay.ws_url();
+    let mut alice = Session::sign_up(&url, "alice", "alice's password").await?;
+    let bob = Session::sign_up(&url, "bob", "bob's password").await?;
+    let mut bob_watching = bob.reconnect(&url).await?;
+
+    // Revoke every token of both accounts the way a notice this node
+    // missed would leave them: gone from the store, nothing told the relay.
+    let store = backend.store(&relay).await?;
+    for account in [&alice.account, &bob.account] {
+        let deleted = store
+            .execute_with_bytes(
+                "DELETE FROM tokens WHERE account_id = $1",
+                account.as_bytes(),
+            )
+            .await?;
+        ensure!(deleted >= 1, "tokens deleted");
+    }
+    store.close().await;
+
+    // Alice's next state-changing request is refused, and she is told why.
+    let reply = alice
+        .client
+        .request(Request::Send {
+            messages: vec![OutgoingEnvelope {
+                to: bob.address,
+                envelope: b"sealed".to_vec(),
+            }],
+        })
+        .await?;
+    ensure!(
+        matches!(
+            reply,
+            Response::Error {
+                code: ErrorCode::TokenExpired,
+                ..
+            }
+        ),
+        "a Send on a revoked token is refused: {reply:?}"
+    );
+    let frames = alice.client.read_until_closed(BOUND).await?;
+    ensure!(
+        matches!(closing(&frames), Some((ErrorCode::TokenExpired, _))),
+        "then Closing{{TokenExpired}}: {frames:?}"
+    );
+
+    // Bob sends nothing; his connection's own re-check closes it.
+    let frames = bob_watching.read_until_closed(RECHECK_BOUND).await?;
+    ensure!(
+        matches!(closing(&frames), Some((ErrorCode::TokenExpired, _))),
+        "the re-check timer closes an idle revoked connection: {frames:?}"
+    );
+    Ok(())
+}
