@@ -283,6 +283,29 @@ mod tests {
     }
 
     #[test]
+    fn a_bundle_survives_its_wire_form_and_a_bad_identity_is_refused() {
+        use crate::wire::{AccountId, DeviceId, PreKeyBundleWire};
+        let id = IdentityKeyPair::generate(&mut OsRng);
+        let b = bundle(&id, 1000);
+        let mut wire = PreKeyBundleWire {
+            account: AccountId::from_bytes([1; crate::wire::ACCOUNT_ID_LEN]),
+            device: DeviceId(1),
+            identity: b.identity.to_bytes().to_vec(),
+            signed_prekey: (&b.signed_prekey).into(),
+            one_time_prekey: b.one_time_prekey.map(Into::into),
+            last_resort: b.last_resort.map(Into::into),
+        };
+        let back = PreKeyBundle::try_from(&wire).unwrap();
+        assert_eq!(back, b);
+        assert!(back.verify().is_ok());
+        wire.identity.pop();
+        assert_eq!(
+            PreKeyBundle::try_from(&wire),
+            Err(IdentityError::BadLength { actual: 127 })
+        );
+    }
+
+    #[test]
     fn freshness_window_is_enforced() {
         let id = IdentityKeyPair::generate(&mut OsRng);
         let t = 10_000_000;
