@@ -19,11 +19,11 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use rand::rngs::OsRng;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::admission::{self, Admission};
+use crate::auth::key_file::{self, KeyFileError};
 use crate::auth::opaque::{OpaqueError, OpaqueServer};
 use crate::config::{Limits, RelayConfig};
 use crate::hub::Hub;
@@ -143,6 +143,10 @@ pub enum StartError {
     /// The stored OPAQUE setup is unusable.
     #[error("the stored OPAQUE server setup is unusable")]
     Opaque(#[from] OpaqueError),
+    /// The OPAQUE key file is missing from a set-up database, unreadable,
+    /// too widely readable, malformed or another relay's.
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
 }
 
 /// A relay serving on a socket.
@@ -177,18 +181,14 @@ impl RunningRelay {
     }
 }
 
-/// Builds the shared state: loads (or creates, once for all nodes) the
-/// OPAQUE server setup from the store.
+/// Builds the shared state around the OPAQUE server keys (loaded from the
+/// key file by [`start`]).
 pub async fn build_state(
     limits: Limits,
     store: SharedStore,
+    opaque: OpaqueServer,
     trigger: ShutdownTrigger,
 ) -> Result<(AppState, mpsc::Receiver<()>), StartError> {
-    let candidate = OpaqueServer::generate(&mut OsRng);
-    let stored = store
-        .load_or_init_server_setup(&candidate.to_bytes())
-        .await?;
-    let opaque = OpaqueServer::from_bytes(&stored)?;
     let (guard_tx, guard_rx) = mpsc::channel(1);
     // SQLite has one writer, so more workers only contend; PostgreSQL
     // overlaps a few commits.
@@ -309,7 +309,10 @@ pub async fn start(
     os_signals: bool,
 ) -> Result<RunningRelay, StartError> {
     let (trigger, _) = shutdown::channel();
-    let (state, mut guard_rx) = build_state(config.limits.clone(), store, trigger.clone()).await?;
+    // The key file is checked against the database before anything listens.
+    let opaque = key_file::load_or_create(&config.opaque_key_file, &*store).await?;
+    let (state, mut guard_rx) =
+        build_state(config.limits.clone(), store, opaque, trigger.clone()).await?;
     let tcp = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {

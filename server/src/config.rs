@@ -64,6 +64,12 @@ pub struct Settings {
     /// [default: ./umbra-relay-data].
     #[arg(long, global = true, env = "UMBRA_RELAY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Secret file holding the OPAQUE server setup (OPRF seed); created 0600 on
+    /// first start, never stored in the database. Back it up with the
+    /// database; every node sharing a database needs the same file
+    /// [default: DATA_DIR/opaque-server-key].
+    #[arg(long, global = true, env = "UMBRA_RELAY_OPAQUE_KEY_FILE")]
+    pub opaque_key_file: Option<PathBuf>,
     /// postgres://... to use PostgreSQL instead of embedded SQLite.
     #[arg(
         long,
@@ -181,6 +187,7 @@ impl Settings {
             config: self.config,
             listen: self.listen.or(fallback.listen),
             data_dir: self.data_dir.or(fallback.data_dir),
+            opaque_key_file: self.opaque_key_file.or(fallback.opaque_key_file),
             database_url: self.database_url.or(fallback.database_url),
             tls_cert: self.tls_cert.or(fallback.tls_cert),
             tls_key: self.tls_key.or(fallback.tls_key),
@@ -434,6 +441,8 @@ pub struct RelayConfig {
     pub listen: SocketAddr,
     /// Data directory (SQLite database, OPAQUE server setup).
     pub data_dir: PathBuf,
+    /// The OPAQUE server key file (`auth::key_file`).
+    pub opaque_key_file: PathBuf,
     /// Which store.
     pub store: StoreLocation,
     /// TLS, when configured.
@@ -698,8 +707,12 @@ impl RelayConfig {
                 reason: "bad built-in default".into(),
             })?,
         };
+        let opaque_key_file = s
+            .opaque_key_file
+            .unwrap_or_else(|| data_dir.join(crate::auth::key_file::DEFAULT_FILE_NAME));
         Ok(RelayConfig {
             listen,
+            opaque_key_file,
             data_dir,
             store,
             tls,
