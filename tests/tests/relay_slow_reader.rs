@@ -3,7 +3,7 @@
 //! never read while another account sends it megabytes. The relay closes
 //! it once writes stop making progress (`--write-stall-timeout-secs`), and
 //! still acts on `Replaced` while it is wedged; other clients are served
-//! throughout.
+//! throughout. An unauthenticated client that never reads is closed too.
 //!
 //! Every wait is bounded; nothing asserts how fast the relay is beyond
 //! "within the bound" (the stall timeout is one second here).
@@ -36,13 +36,19 @@ const ENVELOPE_BYTES: usize = 64 * 1024;
 const ENVELOPES: usize = 200;
 const PER_SEND: usize = 3;
 
-/// A connection that authenticates as `token`'s device and then never reads.
-async fn wedged(relay: &Relay, token: &SessionToken) -> anyhow::Result<WebSocketStream<TcpStream>> {
+/// A WebSocket with a tiny receive buffer that is never read.
+async fn unread_socket(relay: &Relay) -> anyhow::Result<WebSocketStream<TcpStream>> {
     let socket = TcpSocket::new_v4()?;
     // The kernel's minimum: the relay's writes back up almost at once.
     socket.set_recv_buffer_size(4096)?;
     let tcp = socket.connect(relay.addr).await?;
-    let (mut ws, _) = tokio_tungstenite::client_async(relay.ws_url(), tcp).await?;
+    let (ws, _) = tokio_tungstenite::client_async(relay.ws_url(), tcp).await?;
+    Ok(ws)
+}
+
+/// A connection that authenticates as `token`'s device and then never reads.
+async fn wedged(relay: &Relay, token: &SessionToken) -> anyhow::Result<WebSocketStream<TcpStream>> {
+    let mut ws = unread_socket(relay).await?;
     let frame = wire::encode_client(&ClientFrame {
         request_id: 1,
         request: Request::Authenticate {
@@ -202,6 +208,24 @@ async fn a_wedged_connection_still_obeys_replaced() {
         until_open_connections(&relay, 2, "the replaced connection").await?;
         first_delivery(&mut replacing).await?;
         drop(wedged);
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unauthenticated_client_that_never_reads_is_closed() {
+    relay_support::run_bounded(async {
+        let backend = Backend::sqlite();
+        let relay = backend.start_relay(&["--auth-timeout-secs", "5"]).await?;
+        let mut silent = Vec::new();
+        for _ in 0..4 {
+            silent.push(unread_socket(&relay).await?);
+        }
+        until_open_connections(&relay, 4, "the silent clients connected").await?;
+        until_open_connections(&relay, 0, "the silent clients").await?;
+        others_are_served(&relay, "dave").await?;
+        drop(silent);
         Ok(())
     })
     .await;
