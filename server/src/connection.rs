@@ -338,7 +338,7 @@ impl Connection {
             // The hub dropped our entry without a message: we were replaced
             // while our control channel was full.
             None => {
-                let reason = "another connection for this device replaced this one".into();
+                let reason = crate::hub::REPLACED_REASON.into();
                 return Some(Stop::Closing(ErrorCode::Replaced, reason));
             }
             Some(Control::Ephemeral(payload)) => RelayFrame::EphemeralDeliver { payload },
@@ -433,10 +433,8 @@ impl Connection {
     }
 
     async fn start_delivery(&mut self, address: Address, token: TokenHash) {
-        // The token is for the cross-node announcement, which comes with the
-        // multi-node control channel.
-        let _ = token;
-        let registration = self.state.hub.register(address, self.id);
+        // Registers here and announces to every node (cross-node `Replaced`).
+        let registration = crate::wakeups::connect(&self.state, address, self.id, token).await;
         let task = tokio::spawn(delivery::run(
             self.state.clone(),
             address,

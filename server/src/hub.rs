@@ -8,20 +8,42 @@
 //! a slow reader never stalls anyone else and an idle connection holds no
 //! buffers.
 //!
+//! An entry also keeps what the cross-node control events need (see
+//! `control` and `wakeups`): the hash of the token the connection presented,
+//! so a revocation announced by any node can be checked against the store,
+//! and the connection's random nonce, so an announcement that the same
+//! device authenticated elsewhere replaces it. Of two connections for one
+//! device that authenticate at nearly the same time on different nodes, the
+//! one announced last (in the database's commit order, which every node
+//! sees the same) survives: an entry is replaced by a foreign announcement
+//! only once its own announcement came back ("confirmed"), which proves the
+//! foreign one is newer.
+//!
 //! Must never: hold its lock across an await, buffer envelopes, block a
 //! sender on a slow recipient (ephemeral payloads are dropped when the
-//! recipient's control channel is full), or log addresses of both ends of
-//! anything.
+//! recipient's control channel is full), log addresses of both ends of
+//! anything, or expose a token hash outside the relay.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, Notify};
 use umbra_wire::{AccountId, Address, ErrorCode};
 
+use crate::auth::tokens::TokenHash;
+use crate::control::ConnectionNonce;
+
 /// Control messages queued per connection beyond this are dropped (ephemeral)
 /// or replaced by a close.
 pub const CONTROL_CAPACITY: usize = 32;
+
+/// Own announcements awaited at most; beyond this (announcements lost
+/// without a resync, which should not happen) every entry is treated as
+/// confirmed, as after a resync, so the set stays bounded.
+const MAX_AWAITED_ANNOUNCEMENTS: usize = 65_536;
+
+/// Why a connection replaced by another is closed.
+pub const REPLACED_REASON: &str = "another connection for this device replaced this one";
 
 /// Something the hub asks a connection to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,18 +63,45 @@ pub struct Registration {
     pub wake: Arc<Notify>,
     /// Control messages for this connection.
     pub control: mpsc::Receiver<Control>,
+    /// This connection's tag in control announcements.
+    pub nonce: ConnectionNonce,
 }
 
 struct Entry {
     connection: u64,
+    token: TokenHash,
+    nonce: ConnectionNonce,
+    /// This node has seen its own announcement of this connection come back
+    /// (or may have missed it, after a resync): a foreign announcement for
+    /// the address is newer and replaces it.
+    confirmed: bool,
     wake: Arc<Notify>,
     control: mpsc::Sender<Control>,
+}
+
+#[derive(Default)]
+struct Entries {
+    by_address: HashMap<Address, Entry>,
+    /// Nonces this node announced whose announcement has not come back yet:
+    /// when it does, it is ours, not a newer connection elsewhere.
+    awaited: HashSet<ConnectionNonce>,
+}
+
+/// One authenticated connection, as a token re-check sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Live {
+    /// The device.
+    pub address: Address,
+    /// The connection's id on this node.
+    pub connection: u64,
+    /// The token it authenticated with.
+    pub token: TokenHash,
 }
 
 /// Connected devices on this node.
 #[derive(Default)]
 pub struct Hub {
-    entries: Mutex<HashMap<Address, Entry>>,
+    entries: Mutex<Entries>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -64,7 +113,7 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Address, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, Entries> {
         // A panic while holding this lock cannot leave the map inconsistent
         // (every critical section is a single insert/remove/lookup), so a
         // poisoned lock is still safe to use.
@@ -73,31 +122,85 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Registers `connection` as the one for `address`. An earlier
-    /// connection for the same address is told to close with `Replaced`.
-    pub fn register(&self, address: Address, connection: u64) -> Registration {
+    /// Registers `connection`, authenticated with `token`, as the one for
+    /// `address`. An earlier connection for the same address on this node
+    /// is told to close with `Replaced`. The caller announces the returned
+    /// nonce to every node (`wakeups::connect`).
+    pub fn register(&self, address: Address, connection: u64, token: TokenHash) -> Registration {
         let wake = Arc::new(Notify::new());
         let (tx, control) = mpsc::channel(CONTROL_CAPACITY);
-        let previous = self.lock().insert(
-            address,
-            Entry {
-                connection,
-                wake: Arc::clone(&wake),
-                control: tx,
-            },
-        );
+        let nonce = ConnectionNonce::random();
+        let previous = {
+            let mut entries = self.lock();
+            if entries.awaited.len() >= MAX_AWAITED_ANNOUNCEMENTS {
+                entries.awaited.clear();
+                entries.confirm_all();
+            }
+            entries.awaited.insert(nonce);
+            entries.by_address.insert(
+                address,
+                Entry {
+                    connection,
+                    token,
+                    nonce,
+                    confirmed: false,
+                    wake: Arc::clone(&wake),
+                    control: tx,
+                },
+            )
+        };
         if let Some(old) = previous {
             if old.connection != connection {
-                close(
-                    &old.control,
-                    ErrorCode::Replaced,
-                    "another connection for this device replaced this one",
-                );
+                close(&old.control, ErrorCode::Replaced, REPLACED_REASON);
             }
         }
         // The first fetch happens without waiting for an event.
         wake.notify_one();
-        Registration { wake, control }
+        Registration {
+            wake,
+            control,
+            nonce,
+        }
+    }
+
+    /// Applies the announcement that `address` authenticated the connection
+    /// tagged `nonce`, on this node or another. Our own announcement
+    /// confirms our entry; a foreign one replaces a confirmed entry (it is
+    /// newer) and is ignored by an unconfirmed one (it is older: the node
+    /// that sent it replaces its own connection when ours arrives there).
+    pub fn announced(&self, address: Address, nonce: ConnectionNonce) {
+        let mut entries = self.lock();
+        let ours = entries.awaited.remove(&nonce);
+        let Some(entry) = entries.by_address.get_mut(&address) else {
+            return;
+        };
+        if entry.nonce == nonce {
+            entry.confirmed = true;
+        } else if !ours && entry.confirmed {
+            if let Some(old) = entries.by_address.remove(&address) {
+                close(&old.control, ErrorCode::Replaced, REPLACED_REASON);
+            }
+        }
+    }
+
+    /// Our announcement of `nonce` could not be published, so it will never
+    /// come back: the entry stops waiting for it.
+    pub fn announcement_failed(&self, address: Address, nonce: ConnectionNonce) {
+        let mut entries = self.lock();
+        entries.awaited.remove(&nonce);
+        if let Some(entry) = entries.by_address.get_mut(&address) {
+            if entry.nonce == nonce {
+                entry.confirmed = true;
+            }
+        }
+    }
+
+    /// Announcements may have been missed: every entry counts as confirmed,
+    /// so a newer connection elsewhere replaces it even if our own
+    /// announcement was lost. Awaited nonces are kept: one of ours still on
+    /// its way must not be taken for a foreign one.
+    pub fn resync_announcements(&self) {
+        self.lock().confirm_all();
     }
 
     /// Removes `address` if it still belongs to `connection` (a replaced
@@ -105,23 +208,26 @@ impl Hub {
     pub fn unregister(&self, address: Address, connection: u64) {
         let mut entries = self.lock();
         if entries
+            .by_address
             .get(&address)
             .is_some_and(|e| e.connection == connection)
         {
-            entries.remove(&address);
+            if let Some(entry) = entries.by_address.remove(&address) {
+                entries.awaited.remove(&entry.nonce);
+            }
         }
     }
 
     /// Wakes the delivery loop of `address`, if connected here.
     pub fn wake(&self, address: Address) {
-        if let Some(entry) = self.lock().get(&address) {
+        if let Some(entry) = self.lock().by_address.get(&address) {
             entry.wake.notify_one();
         }
     }
 
     /// Wakes every connection (after missed notifications).
     pub fn wake_all(&self) {
-        for entry in self.lock().values() {
+        for entry in self.lock().by_address.values() {
             entry.wake.notify_one();
         }
     }
@@ -129,15 +235,60 @@ impl Hub {
     /// Forwards an ephemeral payload; `false` if the device is not connected
     /// here or its control channel is full (ephemeral data is best effort).
     pub fn send_ephemeral(&self, address: Address, payload: Vec<u8>) -> bool {
-        let sender = self.lock().get(&address).map(|e| e.control.clone());
+        let sender = self
+            .lock()
+            .by_address
+            .get(&address)
+            .map(|e| e.control.clone());
         sender.is_some_and(|tx| tx.try_send(Control::Ephemeral(payload)).is_ok())
     }
 
     /// Tells `address`'s connection its one-time prekeys are low.
     pub fn prekeys_low(&self, address: Address, remaining: u32) {
-        let sender = self.lock().get(&address).map(|e| e.control.clone());
+        let sender = self
+            .lock()
+            .by_address
+            .get(&address)
+            .map(|e| e.control.clone());
         if let Some(tx) = sender {
             let _ = tx.try_send(Control::PreKeysLow(remaining));
+        }
+    }
+
+    /// The authenticated connections of `account` on this node, or of every
+    /// account (`None`), for a token re-check.
+    pub fn live(&self, account: Option<AccountId>) -> Vec<Live> {
+        self.lock()
+            .by_address
+            .iter()
+            .filter(|(address, _)| account.is_none_or(|a| address.account == a))
+            .map(|(address, entry)| Live {
+                address: *address,
+                connection: entry.connection,
+                token: entry.token,
+            })
+            .collect()
+    }
+
+    /// Closes `connection` if it is still the one for `address`, and
+    /// removes it so nothing more is routed to it.
+    pub fn close_connection(
+        &self,
+        address: Address,
+        connection: u64,
+        code: ErrorCode,
+        reason: &'static str,
+    ) {
+        let mut entries = self.lock();
+        if entries
+            .by_address
+            .get(&address)
+            .is_some_and(|e| e.connection == connection)
+        {
+            if let Some(entry) = entries.by_address.remove(&address) {
+                entries.awaited.remove(&entry.nonce);
+                close(&entry.control, code, reason);
+            }
         }
     }
 
@@ -151,7 +302,7 @@ impl Hub {
         reason: &'static str,
     ) {
         let entries = self.lock();
-        for (address, entry) in entries.iter() {
+        for (address, entry) in entries.by_address.iter() {
             if address.account == account && Some(entry.connection) != keep {
                 close(&entry.control, code, reason);
             }
@@ -160,19 +311,27 @@ impl Hub {
 
     /// Closes every connection (shutdown).
     pub fn close_all(&self, code: ErrorCode, reason: &'static str) {
-        for entry in self.lock().values() {
+        for entry in self.lock().by_address.values() {
             close(&entry.control, code, reason);
         }
     }
 
     /// Devices connected to this node.
     pub fn connected(&self) -> usize {
-        self.lock().len()
+        self.lock().by_address.len()
     }
 
     /// Addresses connected to this node.
     pub fn addresses(&self) -> Vec<Address> {
-        self.lock().keys().copied().collect()
+        self.lock().by_address.keys().copied().collect()
+    }
+}
+
+impl Entries {
+    fn confirm_all(&mut self) {
+        for entry in self.by_address.values_mut() {
+            entry.confirmed = true;
+        }
     }
 }
 
@@ -188,6 +347,10 @@ mod tests {
     use super::*;
     use umbra_wire::DeviceId;
 
+    fn token(n: u8) -> TokenHash {
+        TokenHash([n; 32])
+    }
+
     fn addr(n: u8) -> Address {
         Address {
             account: AccountId::from_bytes([n; 16]),
@@ -198,14 +361,11 @@ mod tests {
     #[tokio::test]
     async fn second_registration_replaces_the_first() {
         let hub = Hub::default();
-        let mut first = hub.register(addr(1), 1);
-        let mut second = hub.register(addr(1), 2);
+        let mut first = hub.register(addr(1), 1, token(1));
+        let mut second = hub.register(addr(1), 2, token(2));
         assert_eq!(
             first.control.recv().await,
-            Some(Control::Close(
-                ErrorCode::Replaced,
-                "another connection for this device replaced this one"
-            ))
+            Some(Control::Close(ErrorCode::Replaced, REPLACED_REASON))
         );
         hub.unregister(addr(1), 1);
         assert_eq!(
@@ -229,8 +389,8 @@ mod tests {
     #[tokio::test]
     async fn registration_starts_woken_and_wake_reaches_only_the_target() {
         let hub = Hub::default();
-        let a = hub.register(addr(1), 1);
-        let b = hub.register(addr(2), 2);
+        let a = hub.register(addr(1), 1, token(1));
+        let b = hub.register(addr(2), 2, token(2));
         a.wake.notified().await; // initial fetch
         b.wake.notified().await;
         hub.wake(addr(1));
@@ -242,7 +402,7 @@ mod tests {
     #[tokio::test]
     async fn ephemeral_is_dropped_when_the_recipient_is_not_reading() {
         let hub = Hub::default();
-        let _reg = hub.register(addr(3), 1);
+        let _reg = hub.register(addr(3), 1, token(1));
         for _ in 0..CONTROL_CAPACITY {
             assert!(hub.send_ephemeral(addr(3), vec![0]));
         }
@@ -255,13 +415,14 @@ mod tests {
     #[tokio::test]
     async fn close_account_spares_the_kept_connection() {
         let hub = Hub::default();
-        let mut mine = hub.register(addr(4), 10);
+        let mut mine = hub.register(addr(4), 10, token(10));
         let mut other = hub.register(
             Address {
                 account: AccountId::from_bytes([4; 16]),
                 device: DeviceId(2),
             },
             11,
+            token(11),
         );
         hub.close_account(
             AccountId::from_bytes([4; 16]),
@@ -274,5 +435,91 @@ mod tests {
             Some(Control::Close(ErrorCode::AuthFailed, "logged out"))
         );
         assert!(mine.control.try_recv().is_err());
+    }
+
+    fn foreign() -> ConnectionNonce {
+        ConnectionNonce::random()
+    }
+
+    #[tokio::test]
+    async fn a_foreign_announcement_replaces_only_a_confirmed_connection() {
+        let hub = Hub::default();
+        let mut reg = hub.register(addr(5), 1, token(1));
+        // Older than ours (ours has not come back yet): ignored.
+        hub.announced(addr(5), foreign());
+        assert!(reg.control.try_recv().is_err());
+        assert_eq!(hub.connected(), 1);
+        // Ours comes back: confirmed, and a later foreign one replaces it.
+        hub.announced(addr(5), reg.nonce);
+        assert!(reg.control.try_recv().is_err(), "our own never closes us");
+        hub.announced(addr(5), foreign());
+        assert_eq!(
+            reg.control.recv().await,
+            Some(Control::Close(ErrorCode::Replaced, REPLACED_REASON))
+        );
+        assert_eq!(hub.connected(), 0, "nothing is routed to it any more");
+        assert_eq!(
+            reg.control.recv().await,
+            None,
+            "the entry is gone, so the channel ends"
+        );
+    }
+
+    #[tokio::test]
+    async fn our_own_late_announcement_never_closes_our_newer_connection() {
+        let hub = Hub::default();
+        let first = hub.register(addr(6), 1, token(1));
+        let mut second = hub.register(addr(6), 2, token(2));
+        // The second's announcement overtakes the first's.
+        hub.announced(addr(6), second.nonce);
+        hub.announced(addr(6), first.nonce);
+        assert!(second.control.try_recv().is_err());
+        assert_eq!(hub.live(None).len(), 1);
+        assert_eq!(hub.live(None)[0].connection, 2);
+    }
+
+    #[tokio::test]
+    async fn after_a_resync_or_a_failed_announcement_foreign_ones_replace() {
+        let hub = Hub::default();
+        let mut a = hub.register(addr(7), 1, token(1));
+        hub.resync_announcements();
+        hub.announced(addr(7), foreign());
+        assert!(matches!(
+            a.control.recv().await,
+            Some(Control::Close(ErrorCode::Replaced, _))
+        ));
+
+        let mut b = hub.register(addr(8), 2, token(2));
+        hub.announcement_failed(addr(8), b.nonce);
+        hub.announced(addr(8), foreign());
+        assert!(matches!(
+            b.control.recv().await,
+            Some(Control::Close(ErrorCode::Replaced, _))
+        ));
+    }
+
+    #[tokio::test]
+    async fn live_lists_an_accounts_connections_and_close_connection_spares_successors() {
+        let hub = Hub::default();
+        let _a = hub.register(addr(9), 1, token(1));
+        let _b = hub.register(addr(10), 2, token(2));
+        let live = hub.live(Some(AccountId::from_bytes([9; 16])));
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].connection, 1);
+        assert!(live[0].token == token(1));
+        assert_eq!(hub.live(None).len(), 2);
+
+        let mut successor = hub.register(addr(9), 3, token(3));
+        hub.close_connection(addr(9), 1, ErrorCode::TokenExpired, "revoked");
+        assert!(
+            successor.control.try_recv().is_err(),
+            "a stale id closes nothing"
+        );
+        hub.close_connection(addr(9), 3, ErrorCode::TokenExpired, "revoked");
+        assert_eq!(
+            successor.control.recv().await,
+            Some(Control::Close(ErrorCode::TokenExpired, "revoked"))
+        );
+        assert_eq!(hub.connected(), 1);
     }
 }

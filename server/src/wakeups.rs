@@ -1,27 +1,105 @@
-//! Turns the store's queue notifications into wake-ups of connected devices.
+//! Turns the store's notifications into actions on this node's connections:
+//! queue events wake delivery loops, and control events (see `control`)
+//! close connections whose token was revoked or whose device authenticated
+//! again, on whichever node that happened.
 //!
-//! On SQLite the store's subscription is local; on PostgreSQL it carries
-//! LISTEN/NOTIFY events from every node. A `Resync` (the listener
-//! reconnected) or a lagged subscription means events may have been missed,
-//! so every connection on this node is woken to re-read its queue.
+//! On SQLite both subscriptions are local; on PostgreSQL they carry
+//! LISTEN/NOTIFY events from every node, this one included, so one code path
+//! serves one node and many. A `Resync` (the listener reconnected) or a
+//! lagged subscription means events may have been missed: every connection
+//! on this node is woken to re-read its queue, and every connection's token
+//! is re-checked against the store (not assumed still valid).
 //!
-//! Must never: read message contents, or stop while the relay runs (a
-//! closed subscription is logged and the relay falls back to waking
-//! everyone periodically).
+//! Must never: read message contents, close a connection whose token the
+//! store still holds valid because of a revocation event (a revocation only
+//! triggers a re-check), or stop while the relay runs (a closed subscription
+//! is logged and the relay falls back to periodic wake-ups and re-checks).
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+use umbra_wire::{AccountId, Address, ErrorCode};
 
 use crate::app::AppState;
+use crate::auth::tokens::{unix_now, TokenHash};
+use crate::control::ControlEvent;
+use crate::hub::{Live, Registration};
 use crate::shutdown::ShutdownSignal;
-use crate::store::QueueEvent;
+use crate::store::{QueueEvent, TokenStatus};
 
-/// Without a working subscription, wake everyone this often.
+/// Without a working subscription, wake (and re-check) everyone this often.
 const FALLBACK_WAKE: Duration = Duration::from_secs(5);
+/// Token re-checks in flight at once, so a resync of thousands of
+/// connections takes a fraction of a second without flooding the pool.
+const RECHECK_CONCURRENCY: usize = 8;
+/// A re-check the store could not answer is tried again after this long
+/// (the connection's own periodic re-check is the backstop beyond that).
+const RECHECK_RETRY: Duration = Duration::from_secs(1);
+
+/// Why a connection closed by a re-check is told `TokenExpired`.
+pub const REVOKED_REASON: &str = "token revoked: logged out everywhere or account deleted";
+/// Why a connection whose token expired is closed by a re-check.
+const EXPIRED_REASON: &str = "token expired; log in again";
+
+/// Registers an authenticated connection on this node and announces it to
+/// every node, so an older connection for the same device on another node
+/// is replaced (this node's own older one is replaced by the hub at once).
+pub async fn connect(
+    state: &AppState,
+    address: Address,
+    connection: u64,
+    token: TokenHash,
+) -> Registration {
+    let registration = state.hub.register(address, connection, token);
+    let event = ControlEvent::Authenticated {
+        address,
+        nonce: registration.nonce,
+    };
+    if let Err(error) = state.store.publish_control(event).await {
+        tracing::warn!(
+            %error,
+            "cannot announce a new connection to other nodes; an older one there is not replaced"
+        );
+        state.hub.announcement_failed(address, registration.nonce);
+    }
+    registration
+}
+
+/// After the store revoked tokens of `account` (log out everywhere, account
+/// deletion): closes the account's connections on this node except `keep`
+/// at once, and tells every node to re-check that account's connections.
+pub async fn revoked(
+    state: &AppState,
+    account: AccountId,
+    keep: Option<u64>,
+    reason: &'static str,
+) {
+    state
+        .hub
+        .close_account(account, keep, ErrorCode::TokenExpired, reason);
+    if let Err(error) = state
+        .store
+        .publish_control(ControlEvent::Revoked { account })
+        .await
+    {
+        tracing::error!(
+            %error,
+            "cannot announce a revocation to other nodes; their connections close at their next token re-check"
+        );
+    }
+}
 
 /// Runs until shutdown.
-pub async fn run(state: AppState, mut shutdown: ShutdownSignal) {
+pub async fn run(state: AppState, shutdown: ShutdownSignal) {
+    tokio::join!(
+        run_queue(state.clone(), shutdown.clone()),
+        run_control(state, shutdown)
+    );
+}
+
+async fn run_queue(state: AppState, mut shutdown: ShutdownSignal) {
     let mut events = state.store.subscribe();
     loop {
         tokio::select! {
@@ -42,4 +120,93 @@ pub async fn run(state: AppState, mut shutdown: ShutdownSignal) {
             () = tokio::time::sleep(FALLBACK_WAKE) => state.hub.wake_all(),
         }
     }
+}
+
+async fn run_control(state: AppState, mut shutdown: ShutdownSignal) {
+    let mut events = state.store.subscribe_control();
+    // Connections whose re-check failed on a store error, tried again later.
+    let mut retry: Vec<Live> = Vec::new();
+    let mut retry_at = Instant::now();
+    loop {
+        let due = async {
+            if retry.is_empty() {
+                std::future::pending().await
+            } else {
+                tokio::time::sleep_until(retry_at).await
+            }
+        };
+        let checks = tokio::select! {
+            () = shutdown.wait() => return,
+            () = due => std::mem::take(&mut retry),
+            event = events.recv() => match event {
+                Ok(ControlEvent::Authenticated { address, nonce }) => {
+                    state.hub.announced(address, nonce);
+                    continue;
+                }
+                Ok(ControlEvent::Revoked { account }) => state.hub.live(Some(account)),
+                Ok(ControlEvent::Resync) | Err(RecvError::Lagged(_)) => {
+                    state.hub.resync_announcements();
+                    state.hub.live(None)
+                }
+                Err(RecvError::Closed) => {
+                    tracing::error!(
+                        "control notifications closed; falling back to periodic token re-checks"
+                    );
+                    break;
+                }
+            },
+        };
+        let failed = recheck(&state, checks).await;
+        if !failed.is_empty() && retry.is_empty() {
+            retry_at = Instant::now() + RECHECK_RETRY;
+        }
+        retry.extend(failed);
+    }
+    loop {
+        tokio::select! {
+            () = shutdown.wait() => return,
+            () = tokio::time::sleep(FALLBACK_WAKE) => {
+                state.hub.resync_announcements();
+                let _ = recheck(&state, state.hub.live(None)).await;
+            }
+        }
+    }
+}
+
+/// Checks each connection's token against the store and closes those no
+/// longer valid for their device; returns the ones the store could not
+/// answer for.
+async fn recheck(state: &AppState, connections: Vec<Live>) -> Vec<Live> {
+    futures_util::stream::iter(connections)
+        .map(|live| async move {
+            match state.store.token_status(&live.token.0, unix_now()).await {
+                Ok(TokenStatus::Valid(address)) if address == live.address => None,
+                Ok(TokenStatus::Expired(address)) if address == live.address => {
+                    close(state, live, EXPIRED_REASON);
+                    None
+                }
+                Ok(_) => {
+                    close(state, live, REVOKED_REASON);
+                    None
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot re-check a connection's token; retrying");
+                    Some(live)
+                }
+            }
+        })
+        .buffer_unordered(RECHECK_CONCURRENCY)
+        .filter_map(|failed| async move { failed })
+        .collect()
+        .await
+}
+
+fn close(state: &AppState, live: Live, reason: &'static str) {
+    tracing::debug!("closing a connection whose token is no longer valid");
+    state.hub.close_connection(
+        live.address,
+        live.connection,
+        ErrorCode::TokenExpired,
+        reason,
+    );
 }

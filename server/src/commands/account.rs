@@ -3,7 +3,7 @@
 //! Must never: act on an account other than the authenticated one, or log
 //! the old or new username.
 
-use umbra_wire::{Address, ErrorCode, Response, Username};
+use umbra_wire::{Address, Response, Username};
 
 use super::{ConnectionAuth, Handled};
 use crate::app::AppState;
@@ -26,11 +26,7 @@ pub(super) async fn rename(state: &AppState, me: Address, new_username: Username
 /// connections. The caller hangs up after the reply.
 pub(super) async fn delete(state: &AppState, conn: &ConnectionAuth, me: Address) -> Handled {
     state.store.delete_account(me.account).await?;
-    state.hub.close_account(
-        me.account,
-        Some(conn.connection),
-        ErrorCode::TokenExpired,
-        "account deleted",
-    );
+    // Closes the account's other connections here and on every node.
+    crate::wakeups::revoked(state, me.account, Some(conn.connection), "account deleted").await;
     Ok(Response::Ok)
 }

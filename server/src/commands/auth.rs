@@ -241,12 +241,14 @@ pub(super) async fn logout(
             .store
             .delete_tokens_for_account(me.address.account)
             .await?;
-        state.hub.close_account(
+        // Closes the account's other connections here and on every node.
+        crate::wakeups::revoked(
+            state,
             me.address.account,
             Some(conn.connection),
-            ErrorCode::TokenExpired,
             "logged out everywhere",
-        );
+        )
+        .await;
     } else {
         state.store.delete_token(&me.token.0).await?;
     }
