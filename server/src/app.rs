@@ -291,12 +291,19 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// Opens (and migrates) the configured store with the configured queue and
-/// prekey bounds, which the store enforces inside its transactions.
+/// Opens (and migrates) the configured store with the configured queue,
+/// prekey, blob-quota, sender-budget and name-quarantine bounds, which the
+/// store enforces inside its transactions.
 pub async fn open_store(config: &RelayConfig) -> Result<SharedStore, StoreError> {
+    let l = &config.limits;
     let limits = StoreLimits {
-        max_queue_per_recipient: config.limits.max_queue_len,
-        max_one_time_prekeys_per_account: u64::from(config.limits.max_prekeys_per_device),
+        max_queue_per_recipient: l.max_queue_len,
+        max_one_time_prekeys_per_account: u64::from(l.max_prekeys_per_device),
+        max_blobs_per_account: l.max_blobs_per_account,
+        max_blob_bytes_per_account: l.max_blob_bytes_per_account,
+        sender_bytes_per_window: l.sender_bytes_per_hour,
+        sender_budget_window_secs: 60 * 60,
+        name_quarantine_secs: u64::from(l.name_quarantine_days) * 24 * 60 * 60,
     };
     crate::store::open_with_limits(config.database_url(), &config.data_dir, limits).await
 }

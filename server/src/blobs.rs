@@ -52,6 +52,13 @@ pub fn parse_blob_id(text: &str) -> Option<BlobId> {
 }
 
 fn internal(error: &StoreError, what: &'static str) -> Response {
+    // The uploader's own quota, not a relay failure.
+    if let StoreError::BlobQuotaExceeded { .. } = error {
+        return status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "blob quota exceeded: delete or wait for older blobs to expire\n",
+        );
+    }
     tracing::error!(%error, operation = what, "blob store operation failed");
     status(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
 }

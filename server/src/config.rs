@@ -16,6 +16,8 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 use umbra_wire as wire;
 
+use crate::store::StoreLimits;
+
 /// Default listen address: loopback, so a relay started without flags never
 /// accepts plain-text connections from the network.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
@@ -106,6 +108,20 @@ pub struct Settings {
     /// Days a blob is kept [default: 30].
     #[arg(long)]
     pub blob_ttl_days: Option<u32>,
+    /// Most blobs one account may hold at once [default: 256].
+    #[arg(long)]
+    pub max_blobs_per_account: Option<u64>,
+    /// Most blob bytes one account may hold at once [default: 268435456].
+    #[arg(long)]
+    pub max_blob_bytes_per_account: Option<u64>,
+    /// Envelope bytes one sender account may have queued per hour, all
+    /// recipients together; 0 turns the budget off [default: 67108864].
+    #[arg(long)]
+    pub sender_bytes_per_hour: Option<u64>,
+    /// Days a released username (rename, deletion) stays unavailable to
+    /// everyone; 0 turns the quarantine off [default: 30].
+    #[arg(long)]
+    pub name_quarantine_days: Option<u32>,
     /// Days a session token stays valid [default: 30].
     #[arg(long)]
     pub token_ttl_days: Option<u32>,
@@ -198,6 +214,16 @@ impl Settings {
             message_ttl_days: self.message_ttl_days.or(fallback.message_ttl_days),
             blob_max_bytes: self.blob_max_bytes.or(fallback.blob_max_bytes),
             blob_ttl_days: self.blob_ttl_days.or(fallback.blob_ttl_days),
+            max_blobs_per_account: self
+                .max_blobs_per_account
+                .or(fallback.max_blobs_per_account),
+            max_blob_bytes_per_account: self
+                .max_blob_bytes_per_account
+                .or(fallback.max_blob_bytes_per_account),
+            sender_bytes_per_hour: self
+                .sender_bytes_per_hour
+                .or(fallback.sender_bytes_per_hour),
+            name_quarantine_days: self.name_quarantine_days.or(fallback.name_quarantine_days),
             token_ttl_days: self.token_ttl_days.or(fallback.token_ttl_days),
             auth_per_ip_per_minute: self
                 .auth_per_ip_per_minute
@@ -326,6 +352,14 @@ pub struct Limits {
     pub blob_max_bytes: u64,
     /// Lifetime of a blob.
     pub blob_ttl: Duration,
+    /// Most blobs per uploading account (the store enforces it).
+    pub max_blobs_per_account: u64,
+    /// Most blob bytes per uploading account (the store enforces it).
+    pub max_blob_bytes_per_account: u64,
+    /// Queued envelope bytes per sender account per hour; 0: no budget.
+    pub sender_bytes_per_hour: u64,
+    /// Days a released username is quarantined; 0: no quarantine.
+    pub name_quarantine_days: u32,
     /// Lifetime of a session token.
     pub token_ttl: Duration,
     /// LoginStart + RegisterStart per source address per minute.
@@ -382,6 +416,12 @@ impl Default for Limits {
             message_ttl: 30 * DAY,
             blob_max_bytes: 100 * 1024 * 1024,
             blob_ttl: 30 * DAY,
+            // The store's defaults, where their reasons are written.
+            max_blobs_per_account: StoreLimits::default().max_blobs_per_account,
+            max_blob_bytes_per_account: StoreLimits::default().max_blob_bytes_per_account,
+            sender_bytes_per_hour: StoreLimits::default().sender_bytes_per_window,
+            name_quarantine_days: (StoreLimits::default().name_quarantine_secs / DAY.as_secs())
+                as u32,
             token_ttl: 30 * DAY,
             auth_per_ip_per_minute: 30,
             auth_per_username_per_minute: 10,
@@ -528,6 +568,12 @@ impl RelayConfig {
             message_ttl: days("message_ttl_days", s.message_ttl_days, d.message_ttl)?,
             blob_max_bytes: s.blob_max_bytes.unwrap_or(d.blob_max_bytes),
             blob_ttl: days("blob_ttl_days", s.blob_ttl_days, d.blob_ttl)?,
+            max_blobs_per_account: s.max_blobs_per_account.unwrap_or(d.max_blobs_per_account),
+            max_blob_bytes_per_account: s
+                .max_blob_bytes_per_account
+                .unwrap_or(d.max_blob_bytes_per_account),
+            sender_bytes_per_hour: s.sender_bytes_per_hour.unwrap_or(d.sender_bytes_per_hour),
+            name_quarantine_days: s.name_quarantine_days.unwrap_or(d.name_quarantine_days),
             token_ttl: days("token_ttl_days", s.token_ttl_days, d.token_ttl)?,
             auth_per_ip_per_minute: positive(
                 "auth_per_ip_per_minute",
@@ -794,6 +840,19 @@ mod tests {
             ("--message-ttl-days", days(d.message_ttl)),
             ("--blob-max-bytes", d.blob_max_bytes.to_string()),
             ("--blob-ttl-days", days(d.blob_ttl)),
+            (
+                "--max-blobs-per-account",
+                d.max_blobs_per_account.to_string(),
+            ),
+            (
+                "--max-blob-bytes-per-account",
+                d.max_blob_bytes_per_account.to_string(),
+            ),
+            (
+                "--sender-bytes-per-hour",
+                d.sender_bytes_per_hour.to_string(),
+            ),
+            ("--name-quarantine-days", d.name_quarantine_days.to_string()),
             ("--token-ttl-days", days(d.token_ttl)),
             (
                 "--auth-per-ip-per-minute",

@@ -28,6 +28,10 @@ pub async fn run_once(state: &AppState) -> u64 {
         Ok(n) => purged += n,
         Err(error) => tracing::warn!(%error, "expiry: purging blobs failed"),
     }
+    match state.store.purge_released_names(now).await {
+        Ok(n) => purged += n,
+        Err(error) => tracing::warn!(%error, "expiry: purging released names failed"),
+    }
     state.rate_limits.shrink();
     match state.store.total_queued().await {
         Ok(depth) => state

@@ -12,7 +12,9 @@
 
 mod client_support;
 
-use client_support::{assert_safety_number_format, exit, start_relay, string_field, User};
+use client_support::{
+    assert_safety_number_format, exit, start_relay_without_name_quarantine, string_field, User,
+};
 use serde_json::Value;
 
 /// `contacts --json` as (display_name, name_state, trust, account_id).
@@ -138,7 +140,7 @@ fn labels_are_distinct(list: &[(String, String, String, String)]) {
 
 #[test]
 fn a_deleted_contacts_name_registered_by_someone_else_is_not_the_verified_contact() {
-    let relay = start_relay();
+    let relay = start_relay_without_name_quarantine();
     let (alice, bob) = alice_verifies_bob(&relay);
     let old_account = contacts(&alice)[0].3.clone();
     bob.json_ok(&["account", "delete", "--yes"]);
@@ -178,7 +180,7 @@ fn a_deleted_contacts_name_registered_by_someone_else_is_not_the_verified_contac
 
 #[test]
 fn a_renamed_contacts_old_name_registered_by_someone_else_is_not_the_verified_contact() {
-    let relay = start_relay();
+    let relay = start_relay_without_name_quarantine();
     let (alice, bob) = alice_verifies_bob(&relay);
     bob.json_ok(&["account", "rename", "robert"]);
     let newcomer = User::register(&relay, "bob", "a stranger's password");

@@ -118,6 +118,9 @@ pub(super) async fn register_start(
     request: &[u8],
 ) -> Handled {
     state.rate_limits.check_register(conn.peer)?;
+    if crate::store::is_reserved_username(&username) {
+        return Err(crate::store::StoreError::UsernameReserved.into());
+    }
     if state.store.account_by_username(&username).await?.is_some() {
         return Err(Refusal::new(ErrorCode::UsernameTaken, "username is taken"));
     }
@@ -148,7 +151,7 @@ pub(super) async fn register_finish(
         .map_err(|_| Refusal::new(ErrorCode::BadFrame, "malformed OPAQUE registration upload"))?;
     state
         .store
-        .create_account(pending.account, &pending.username, &file)
+        .create_account(pending.account, &pending.username, &file, unix_now())
         .await?;
     Metrics::inc(&state.metrics.registrations);
     Ok(Response::RegisterDone {

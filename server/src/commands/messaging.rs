@@ -15,8 +15,14 @@ use crate::auth::tokens::unix_now;
 use crate::metrics::Metrics;
 use crate::store::{EnqueueRejection, NewMessage};
 
-/// Queues a batch; each envelope gets its own outcome, in order.
-pub(super) async fn send(state: &AppState, messages: Vec<OutgoingEnvelope>) -> Handled {
+/// Queues a batch; each envelope gets its own outcome, in order. `me`'s
+/// account is charged for the bytes (the store's sender budget) but is
+/// never stored with them.
+pub(super) async fn send(
+    state: &AppState,
+    me: Address,
+    messages: Vec<OutgoingEnvelope>,
+) -> Handled {
     let now = unix_now();
     let expires_at = now.saturating_add(state.limits.message_ttl.as_secs());
     let mut results: Vec<Option<SendOutcome>> = Vec::with_capacity(messages.len());
@@ -36,6 +42,7 @@ pub(super) async fn send(state: &AppState, messages: Vec<OutgoingEnvelope>) -> H
                 results.push(None);
                 batch.push(NewMessage {
                     recipient: message.to,
+                    charged_to: me.account,
                     envelope: message.envelope,
                     received_at: now,
                     expires_at,
@@ -68,6 +75,9 @@ pub(super) async fn send(state: &AppState, messages: Vec<OutgoingEnvelope>) -> H
                 }
                 Some(Err(EnqueueRejection::QueueFull)) => SendOutcome::Rejected {
                     code: ErrorCode::QueueFull,
+                },
+                Some(Err(EnqueueRejection::SenderBudgetSpent)) => SendOutcome::Rejected {
+                    code: ErrorCode::RateLimited,
                 },
                 Some(Err(EnqueueRejection::UnknownRecipient)) | None => SendOutcome::Rejected {
                     code: ErrorCode::UnknownRecipient,

@@ -170,6 +170,10 @@ impl From<StoreError> for Refusal {
             StoreError::UsernameTaken => {
                 Refusal::new(ErrorCode::UsernameTaken, "username is taken")
             }
+            StoreError::UsernameReserved => Refusal::new(
+                ErrorCode::InvalidUsername,
+                "this username is reserved by the relay; choose another",
+            ),
             StoreError::TooManyPreKeys { limit, .. } => Refusal::new(
                 ErrorCode::TooManyPreKeys,
                 format!("at most {limit} one-time prekeys may be stored"),
@@ -356,7 +360,7 @@ async fn authed(
         Request::ResolveUsername { username } => {
             directory::resolve_username(state, address, username).await?
         }
-        Request::Send { messages } => messaging::send(state, messages).await?,
+        Request::Send { messages } => messaging::send(state, address, messages).await?,
         Request::Ack { seqs } => messaging::ack(state, address, &seqs).await?,
         Request::Ephemeral { to, payload } => messaging::ephemeral(state, address, to, payload)?,
         // Pre-authentication requests and Ping were routed before this point.

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use umbra_wire::{AccountId, Username};
 use zeroize::Zeroizing;
 
-use super::{AccountRecord, PasswordFile, StoreError};
+use super::{AccountRecord, PasswordFile, StoreError, UnixSeconds};
 
 /// Accounts and their OPAQUE registration records.
 #[async_trait]
@@ -31,13 +31,16 @@ pub trait AccountStore: Send + Sync + 'static {
         fingerprint: &[u8; 32],
     ) -> Result<[u8; 32], StoreError>;
 
-    /// Creates an account. [`StoreError::UsernameTaken`] if the (folded)
-    /// name is in use; [`StoreError::AccountExists`] if the id is.
+    /// Creates an account at `now`. [`StoreError::UsernameTaken`] if the
+    /// (folded) name is in use or still quarantined after its release;
+    /// [`StoreError::UsernameReserved`] if policy reserves it;
+    /// [`StoreError::AccountExists`] if the id is in use.
     async fn create_account(
         &self,
         account: AccountId,
         username: &Username,
         password_file: &PasswordFile,
+        now: UnixSeconds,
     ) -> Result<(), StoreError>;
 
     /// Finds an account by its folded username.
@@ -49,14 +52,30 @@ pub trait AccountStore: Send + Sync + 'static {
     /// The current username of an account.
     async fn username_of(&self, account: AccountId) -> Result<Option<Username>, StoreError>;
 
-    /// Renames an account; the old name becomes free at once.
-    /// [`StoreError::UsernameTaken`] or [`StoreError::UnknownAccount`].
-    async fn rename_account(&self, account: AccountId, new: &Username) -> Result<(), StoreError>;
+    /// Renames an account at `now`; the old name is released (quarantined
+    /// for everyone, its former holder included, for the configured time).
+    /// Renaming to the current name changes nothing.
+    /// [`StoreError::UsernameTaken`], [`StoreError::UsernameReserved`] or
+    /// [`StoreError::UnknownAccount`].
+    async fn rename_account(
+        &self,
+        account: AccountId,
+        new: &Username,
+        now: UnixSeconds,
+    ) -> Result<(), StoreError>;
 
     /// Removes everything stored for the account (password file, tokens,
-    /// keys, queued messages, queue counters, blobs) in one transaction.
-    /// Returns whether the account existed.
-    async fn delete_account(&self, account: AccountId) -> Result<bool, StoreError>;
+    /// keys, queued messages, queue counters, sender budgets, blobs) in one
+    /// transaction, and releases its name at `now`. Returns whether the
+    /// account existed.
+    async fn delete_account(
+        &self,
+        account: AccountId,
+        now: UnixSeconds,
+    ) -> Result<bool, StoreError>;
+
+    /// Forgets released names whose quarantine has ended by `now`.
+    async fn purge_released_names(&self, now: UnixSeconds) -> Result<u64, StoreError>;
 
     /// For every table in the live schema (read from the database's
     /// catalogue, not from the list `delete_account` uses), the number of
@@ -76,9 +95,10 @@ pub trait AccountStore: Send + Sync + 'static {
 /// Tables holding rows for an account, children before parents so the
 /// explicit delete never trips a foreign key. The audit checks deletion over
 /// the live schema instead, so a table missing here is caught.
-pub(crate) const ACCOUNT_TABLES: [&str; 10] = [
+pub(crate) const ACCOUNT_TABLES: [&str; 11] = [
     "blob_chunks",
     "blobs",
+    "sender_budgets",
     "messages",
     "queue_counters",
     "one_time_prekeys",
@@ -92,6 +112,42 @@ pub(crate) const ACCOUNT_TABLES: [&str; 10] = [
 /// The [`AccountStore`] SQL, expanded by `impl_store!` for each backend.
 macro_rules! impl_accounts {
     ($store:ty, $db:ty) => {
+        /// When `name` was last released, if it is on record.
+        async fn released_at(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            name: &str,
+        ) -> Result<Option<UnixSeconds>, StoreError> {
+            let at: Option<i64> =
+                sqlx::query_scalar("SELECT released_at FROM released_names WHERE username = $1")
+                    .bind(name)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            at.map(rows::unix).transpose()
+        }
+
+        /// Records `name` as released at `now` (nothing when the quarantine
+        /// is off: then there is nothing to enforce and no name history is
+        /// kept).
+        async fn release_name(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            name: &str,
+            now: UnixSeconds,
+            quarantine_secs: u64,
+        ) -> Result<(), StoreError> {
+            if quarantine_secs == 0 {
+                return Ok(());
+            }
+            sqlx::query(
+                "INSERT INTO released_names (username, released_at) VALUES ($1, $2) \
+                 ON CONFLICT (username) DO UPDATE SET released_at = excluded.released_at",
+            )
+            .bind(name)
+            .bind(db_time(now))
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
         #[async_trait]
         impl AccountStore for $store {
             async fn legacy_server_setup(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
@@ -143,11 +199,14 @@ macro_rules! impl_accounts {
                 account: AccountId,
                 username: &Username,
                 password_file: &PasswordFile,
+                now: UnixSeconds,
             ) -> Result<(), StoreError> {
                 let mut tx = self.write_tx().await?;
                 if account_exists(&mut tx, account).await? {
                     return Err(StoreError::AccountExists);
                 }
+                let released = released_at(&mut tx, username.as_str()).await?;
+                rules::claimable(username, released, now, self.limits.name_quarantine_secs)?;
                 let inserted = sqlx::query(
                     "INSERT INTO accounts (account_id, username, password_file) \
                      VALUES ($1, $2, $3) ON CONFLICT (username) DO NOTHING",
@@ -199,11 +258,17 @@ macro_rules! impl_accounts {
                 &self,
                 account: AccountId,
                 new: &Username,
+                now: UnixSeconds,
             ) -> Result<(), StoreError> {
                 let mut tx = self.write_tx().await?;
-                if !account_exists(&mut tx, account).await? {
+                let old: Option<String> =
+                    sqlx::query_scalar("SELECT username FROM accounts WHERE account_id = $1")
+                        .bind(account.as_bytes().as_slice())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some(old) = old else {
                     return Err(StoreError::UnknownAccount);
-                }
+                };
                 let holder: Option<Vec<u8>> =
                     sqlx::query_scalar("SELECT account_id FROM accounts WHERE username = $1")
                         .bind(new.as_str())
@@ -213,6 +278,9 @@ macro_rules! impl_accounts {
                 if rules::rename(holder, account)? == rules::Rename::Unchanged {
                     return Ok(());
                 }
+                let quarantine = self.limits.name_quarantine_secs;
+                let released = released_at(&mut tx, new.as_str()).await?;
+                rules::claimable(new, released, now, quarantine)?;
                 // A concurrent create/rename on another node may take the
                 // name after the check; the unique index decides.
                 sqlx::query("UPDATE accounts SET username = $2 WHERE account_id = $1")
@@ -221,22 +289,30 @@ macro_rules! impl_accounts {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| unique_violation_as(e, StoreError::UsernameTaken))?;
+                release_name(&mut tx, &old, now, quarantine).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
-            async fn delete_account(&self, account: AccountId) -> Result<bool, StoreError> {
+            async fn delete_account(
+                &self,
+                account: AccountId,
+                now: UnixSeconds,
+            ) -> Result<bool, StoreError> {
                 let mut tx = self.write_tx().await?;
                 // Account row first, as every writer locks it first: waits
                 // for in-flight enqueues/uploads and keeps the lock order
                 // acyclic.
-                sqlx::query(concat!(
-                    "SELECT 1 FROM accounts WHERE account_id = $1",
+                let name: Option<String> = sqlx::query_scalar(concat!(
+                    "SELECT username FROM accounts WHERE account_id = $1",
                     dialect!(for_update)
                 ))
                 .bind(account.as_bytes().as_slice())
                 .fetch_optional(&mut *tx)
                 .await?;
+                if let Some(name) = name {
+                    release_name(&mut tx, &name, now, self.limits.name_quarantine_secs).await?;
+                }
                 let mut existed = false;
                 for table in $crate::store::accounts::ACCOUNT_TABLES {
                     let sql = format!("DELETE FROM {table} WHERE account_id = $1");
@@ -250,6 +326,15 @@ macro_rules! impl_accounts {
                 }
                 tx.commit().await?;
                 Ok(existed)
+            }
+
+            async fn purge_released_names(&self, now: UnixSeconds) -> Result<u64, StoreError> {
+                let cutoff = now.saturating_sub(self.limits.name_quarantine_secs);
+                let done = sqlx::query("DELETE FROM released_names WHERE released_at <= $1")
+                    .bind(db_time(cutoff))
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected())
             }
 
             async fn account_rows_by_table(

@@ -13,7 +13,9 @@ use super::{BlobId, BlobInfo, StoreError, UnixSeconds};
 /// Encrypted attachment storage.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
-    /// Starts a blob upload.
+    /// Starts a blob upload. [`StoreError::BlobQuotaExceeded`] if the owner
+    /// already holds `StoreLimits::max_blobs_per_account` blobs (expired but
+    /// unpurged ones included).
     async fn create_blob(
         &self,
         blob: BlobId,
@@ -23,7 +25,9 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Appends chunk `index` (must be the next one, at most
     /// [`MAX_BLOB_CHUNK_BYTES`](super::MAX_BLOB_CHUNK_BYTES)) to an
-    /// unfinished blob.
+    /// unfinished blob. [`StoreError::BlobQuotaExceeded`] if the owner's
+    /// blobs would then hold more than `StoreLimits::max_blob_bytes_per_account`
+    /// bytes; parallel uploads of one account count together.
     async fn append_blob_chunk(
         &self,
         blob: BlobId,
@@ -91,9 +95,18 @@ macro_rules! impl_blobs {
                 expires_at: UnixSeconds,
             ) -> Result<(), StoreError> {
                 let mut tx = self.write_tx().await?;
-                if !account_exists(&mut tx, owner).await? {
+                // Serializes with the account's other uploads, so two
+                // parallel creations cannot both take the last slot.
+                if !lock_account_totals(&mut tx, owner).await? {
                     return Err(StoreError::UnknownAccount);
                 }
+                let held = count(
+                    &mut tx,
+                    "SELECT COUNT(*) FROM blobs WHERE account_id = $1",
+                    owner,
+                )
+                .await?;
+                rules::blob_count_quota(held, self.limits.max_blobs_per_account)?;
                 let done = sqlx::query(
                     "INSERT INTO blobs (account_id, blob_id, expires_at) VALUES ($1, $2, $3) \
                      ON CONFLICT DO NOTHING",
@@ -118,11 +131,36 @@ macro_rules! impl_blobs {
             ) -> Result<(), StoreError> {
                 rules::chunk_size(bytes.len())?;
                 let mut tx = self.write_tx().await?;
-                let found = lock_blob(&mut tx, blob).await?;
-                rules::append(found.as_ref().map(|(_, state)| *state), index)?;
-                let Some((owner, _)) = found else {
+                // The owner's account row first (every writer locks it
+                // first, so this cannot deadlock with a deletion), which
+                // also serializes the account's parallel uploads for the
+                // byte quota; a blob's owner never changes.
+                let owner: Option<Vec<u8>> =
+                    sqlx::query_scalar("SELECT account_id FROM blobs WHERE blob_id = $1")
+                        .bind(blob.0.as_slice())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some(owner) = owner else {
                     return Err(StoreError::BlobNotWritable);
                 };
+                let owner_id = rows::account_id(&owner)?;
+                if !lock_account_totals(&mut tx, owner_id).await? {
+                    return Err(StoreError::BlobNotWritable);
+                }
+                let found = lock_blob(&mut tx, blob).await?;
+                rules::append(found.map(|(_, state)| state), index)?;
+                let held = count(
+                    &mut tx,
+                    "SELECT CAST(COALESCE(SUM(stored_bytes), 0) AS BIGINT) FROM blobs \
+                     WHERE account_id = $1",
+                    owner_id,
+                )
+                .await?;
+                rules::blob_bytes_quota(
+                    held,
+                    bytes.len() as u64,
+                    self.limits.max_blob_bytes_per_account,
+                )?;
                 sqlx::query(
                     "INSERT INTO blob_chunks (account_id, blob_id, chunk_index, bytes) \
                      VALUES ($1, $2, $3, $4)",

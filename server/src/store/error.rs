@@ -11,9 +11,14 @@ use super::types::Seq;
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The username (case-folded) already belongs to another account.
-    #[error("username is already taken")]
+    /// The username (case-folded) already belongs to another account, or
+    /// was released by one less than the name quarantine ago.
+    #[error("username is taken or was released too recently")]
     UsernameTaken,
+    /// The username is reserved by relay policy (it reads as the relay's or
+    /// its operator's voice: `admin`, `support`, ...); nobody may hold it.
+    #[error("username is reserved")]
+    UsernameReserved,
     /// The account id already exists (a 128-bit random collision or a retry).
     #[error("account id already exists")]
     AccountExists,
@@ -68,6 +73,14 @@ pub enum StoreError {
         /// The bytes actually stored.
         stored: u64,
     },
+    /// The blob would take its uploader past the per-account blob quota.
+    #[error("blob quota exceeded: at most {limit} {what} per account")]
+    BlobQuotaExceeded {
+        /// What ran out: `"blobs"` or `"bytes"`.
+        what: &'static str,
+        /// The configured per-account limit.
+        limit: u64,
+    },
     /// The database URL names no supported backend.
     #[error("unsupported database URL scheme (expected postgres://, postgresql:// or sqlite:)")]
     UnsupportedUrl,
@@ -106,6 +119,10 @@ pub enum EnqueueRejection {
     /// The recipient account does not exist (never did, or was deleted).
     #[error("recipient account does not exist")]
     UnknownRecipient,
+    /// The sender account has had its budget of queued bytes for the current
+    /// window accepted already (`StoreLimits::sender_bytes_per_window`).
+    #[error("sender's queued-byte budget for this window is spent")]
+    SenderBudgetSpent,
 }
 
 /// The outcome of one message of an enqueue batch: its sequence number once

@@ -1,6 +1,6 @@
 //! The bounds the store enforces inside its own transactions, with their
-//! defaults and the reason for each. The relay's configuration sets them;
-//! the store never reads configuration itself.
+//! defaults and the reason for each. The relay's configuration sets them
+//! (`server/src/config.rs`); the store never reads configuration itself.
 //!
 //! Must never: hold a bound that only one backend applies (both backends run
 //! the same rule functions over the same numbers).
@@ -8,6 +8,9 @@
 /// Largest blob chunk the store accepts, so the HTTP layer can stream a blob
 /// chunk by chunk without holding it whole in memory.
 pub const MAX_BLOB_CHUNK_BYTES: usize = 64 * 1024;
+
+const MIB: u64 = 1024 * 1024;
+const DAY_SECS: u64 = 24 * 60 * 60;
 
 /// Bounds the store enforces itself (the relay's configuration sets them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,13 +20,45 @@ pub struct StoreLimits {
     pub max_queue_per_recipient: u64,
     /// Most one-time prekeys stored for one account, all devices together.
     pub max_one_time_prekeys_per_account: u64,
+    /// Most blobs (finished or uploading, expired but not yet purged
+    /// included) one account may hold.
+    pub max_blobs_per_account: u64,
+    /// Most blob bytes one account may hold, over the same blobs.
+    pub max_blob_bytes_per_account: u64,
+    /// Most envelope bytes one sender account may have accepted into queues
+    /// (all recipients together) per budget window; 0 turns the budget off.
+    pub sender_bytes_per_window: u64,
+    /// Length of a sender budget window, in seconds (at least 1).
+    pub sender_budget_window_secs: u64,
+    /// Seconds a released username stays unavailable to everyone; 0 turns
+    /// the quarantine off.
+    pub name_quarantine_secs: u64,
 }
 
 impl Default for StoreLimits {
     fn default() -> Self {
         Self {
+            // Signal's figure: days of traffic for a busy user offline, small
+            // enough that one queue's rows stay cheap to count.
             max_queue_per_recipient: 10_000,
             max_one_time_prekeys_per_account: 1_000,
+            // 30 days of retention at about 8 attachments a day; tiny-blob
+            // floods are bounded by count, not only by bytes.
+            max_blobs_per_account: 256,
+            // Two and a half maximal (100 MiB) attachments, or hundreds of
+            // photos: one account cannot fill a disk, and 1,000 accounts
+            // bound the blob store at 256 GiB.
+            max_blob_bytes_per_account: 256 * MIB,
+            // About 680 maximal envelopes or ~60,000 typical ones an hour:
+            // far past a person's sending, while one account can add at most
+            // 64 MiB an hour (~46 GiB over a 30-day message TTL) instead of
+            // ~1 GB per recipient.
+            sender_bytes_per_window: 64 * MIB,
+            sender_budget_window_secs: 60 * 60,
+            // Long enough that contacts of the old holder notice a change
+            // (the client warns on a new identity behind a known name), as
+            // issue 8 asks; 0 for tests of the client's own defence.
+            name_quarantine_secs: 30 * DAY_SECS,
         }
     }
 }

@@ -53,6 +53,7 @@ pub use keys::KeyDirectory;
 pub use limits::{StoreLimits, MAX_BLOB_CHUNK_BYTES};
 pub use open::{migrate_only, open, open_with_limits, DEFAULT_SQLITE_FILE};
 pub use queue::MessageQueue;
+pub use rules::is_reserved_username;
 pub use tokens::TokenStore;
 pub use types::{
     AccountRecord, BlobId, BlobInfo, NewMessage, PasswordFile, PublishedKeys, QueueEvent, Seq,

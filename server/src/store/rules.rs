@@ -6,7 +6,7 @@
 //! Must never: touch a database, read a clock, or decide anything a backend
 //! then decides again differently.
 
-use umbra_wire::AccountId;
+use umbra_wire::{AccountId, Username};
 
 use super::error::{EnqueueRejection, StoreError};
 use super::limits::MAX_BLOB_CHUNK_BYTES;
@@ -30,6 +30,82 @@ pub(crate) fn rename(holder: Option<AccountId>, me: AccountId) -> Result<Rename,
         Some(_) => Err(StoreError::UsernameTaken),
         None => Ok(Rename::Take),
     }
+}
+
+// ----- names ------------------------------------------------------------------
+
+/// Names nobody may hold: each reads as the relay's, its operator's or the
+/// project's voice (`support` asking for a password is a phishing classic),
+/// or is a mailbox name RFC 2142 gives a fixed role.
+const RESERVED_USERNAMES: &[&str] = &[
+    "abuse",
+    "admin",
+    "administrator",
+    "help",
+    "helpdesk",
+    "hostmaster",
+    "info",
+    "moderator",
+    "noc",
+    "nobody",
+    "official",
+    "operator",
+    "postmaster",
+    "relay",
+    "root",
+    "security",
+    "server",
+    "staff",
+    "support",
+    "sysadmin",
+    "system",
+    "umbra",
+    "webmaster",
+];
+
+/// Whether relay policy refuses `name` for everyone. Usernames are already
+/// case-folded; the separators `_` and `.` are ignored too, so `ad_min` and
+/// `support.` are refused like `admin` and `support`. Look-alikes such as
+/// `adm1n` or `admin2` are not caught: that is what clients' identity
+/// checks are for.
+pub fn is_reserved_username(name: &Username) -> bool {
+    let skeleton: String = name
+        .as_str()
+        .chars()
+        .filter(|c| *c != '_' && *c != '.')
+        .collect();
+    RESERVED_USERNAMES.contains(&skeleton.as_str())
+}
+
+/// Whether a name released at `released_at` is still quarantined at `now`.
+/// The quarantine is `quarantine_secs` long; 0 turns it off.
+pub(crate) fn quarantined(
+    released_at: Option<UnixSeconds>,
+    now: UnixSeconds,
+    quarantine_secs: u64,
+) -> bool {
+    match released_at {
+        Some(at) if quarantine_secs > 0 => now < at.saturating_add(quarantine_secs),
+        _ => false,
+    }
+}
+
+/// Whether `name` may be taken now (registration or rename), before the
+/// unique index decides between two live holders. A quarantined name is
+/// reported as taken: a caller learns no more than that the name is held.
+pub(crate) fn claimable(
+    name: &Username,
+    released_at: Option<UnixSeconds>,
+    now: UnixSeconds,
+    quarantine_secs: u64,
+) -> Result<(), StoreError> {
+    if is_reserved_username(name) {
+        return Err(StoreError::UsernameReserved);
+    }
+    if quarantined(released_at, now, quarantine_secs) {
+        return Err(StoreError::UsernameTaken);
+    }
+    Ok(())
 }
 
 // ----- tokens ---------------------------------------------------------------
@@ -145,6 +221,84 @@ impl QueueState {
     }
 }
 
+/// One sender account's queued bytes in the current budget window.
+///
+/// Why a window and not "bytes in flight": sealed sender keeps the sender
+/// out of what the relay stores, so an ack cannot tell whose budget to give
+/// back without a sender column next to each message, which is exactly the
+/// link the relay must not keep. A per-window total of bytes accepted, kept
+/// apart from the messages, bounds what one account adds per window without
+/// ever recording who sent which message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SenderBudget {
+    /// Start of the window this total belongs to.
+    pub window_start: UnixSeconds,
+    /// Bytes accepted so far in the window.
+    pub used: u64,
+    /// Whether this transaction added to it.
+    pub dirty: bool,
+}
+
+/// The start of the budget window holding `now` (`window_secs` of 0 is
+/// treated as 1, so there is always a window).
+pub(crate) fn budget_window(now: UnixSeconds, window_secs: u64) -> UnixSeconds {
+    let window = window_secs.max(1);
+    now - now % window
+}
+
+impl SenderBudget {
+    /// A total read back for `window_start` (0 when no row exists).
+    pub(crate) fn new(window_start: UnixSeconds, used: u64) -> Self {
+        Self {
+            window_start,
+            used,
+            dirty: false,
+        }
+    }
+
+    /// Whether `bytes` more fit under `limit` (0: no budget); if so they are
+    /// counted.
+    pub(crate) fn charge(&mut self, bytes: u64, limit: u64) -> bool {
+        if limit == 0 {
+            return true;
+        }
+        match self.used.checked_add(bytes) {
+            Some(total) if total <= limit => {
+                self.used = total;
+                self.dirty = true;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Decides one message of an enqueue batch: the recipient must exist, its
+/// queue must have room, and the sender's budget must cover the envelope.
+/// A refused message changes neither the queue nor the budget.
+pub(crate) fn admit_message(
+    queue: Option<&mut QueueState>,
+    budget: &mut SenderBudget,
+    envelope_len: usize,
+    limits: &super::StoreLimits,
+) -> Result<Result<Seq, EnqueueRejection>, StoreError> {
+    let Some(queue) = queue else {
+        return Ok(Err(EnqueueRejection::UnknownRecipient));
+    };
+    if queue.depth >= limits.max_queue_per_recipient {
+        return Ok(Err(EnqueueRejection::QueueFull));
+    }
+    let before = *budget;
+    if !budget.charge(envelope_len as u64, limits.sender_bytes_per_window) {
+        return Ok(Err(EnqueueRejection::SenderBudgetSpent));
+    }
+    let admitted = queue.admit(limits.max_queue_per_recipient);
+    if !matches!(admitted, Ok(Ok(_))) {
+        *budget = before;
+    }
+    admitted
+}
+
 // ----- blobs ------------------------------------------------------------------
 
 /// What an append or finish needs to know about a blob row.
@@ -194,6 +348,30 @@ pub(crate) fn finish(blob: Option<BlobState>, declared: u64) -> Result<(), Store
         });
     }
     Ok(())
+}
+
+/// A new blob must fit the per-account count quota.
+pub(crate) fn blob_count_quota(held: u64, limit: u64) -> Result<(), StoreError> {
+    if held >= limit {
+        Err(StoreError::BlobQuotaExceeded {
+            what: "blobs",
+            limit,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// A chunk must fit the per-account byte quota over every blob it holds.
+pub(crate) fn blob_bytes_quota(held: u64, adding: u64, limit: u64) -> Result<(), StoreError> {
+    if held.checked_add(adding).is_none_or(|total| total > limit) {
+        Err(StoreError::BlobQuotaExceeded {
+            what: "bytes",
+            limit,
+        })
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -159,3 +159,123 @@ fn a_blob_finishes_once_with_its_exact_size() {
     ));
     assert!(matches!(finish(None, 10), Err(StoreError::BlobNotWritable)));
 }
+
+fn username(text: &str) -> umbra_wire::Username {
+    umbra_wire::Username::parse(text).unwrap()
+}
+
+#[test]
+fn reserved_names_ignore_case_and_separators_but_not_other_letters() {
+    for reserved in [
+        "admin",
+        "ADMIN",
+        "ad_min",
+        "support.",
+        "post.master",
+        "umbra",
+    ] {
+        assert!(is_reserved_username(&username(reserved)), "{reserved}");
+    }
+    for ordinary in ["alice", "admin2", "adm1n", "administrative", "umbrella"] {
+        assert!(!is_reserved_username(&username(ordinary)), "{ordinary}");
+    }
+}
+
+#[test]
+fn a_released_name_is_quarantined_for_exactly_its_period() {
+    assert!(!quarantined(None, 100, 50));
+    assert!(quarantined(Some(100), 100, 50));
+    assert!(quarantined(Some(100), 149, 50));
+    assert!(!quarantined(Some(100), 150, 50));
+    // 0 turns the quarantine off; a huge period saturates, never wraps.
+    assert!(!quarantined(Some(100), 100, 0));
+    assert!(quarantined(Some(100), u64::MAX - 1, u64::MAX));
+}
+
+#[test]
+fn a_claim_is_refused_as_reserved_before_as_quarantined() {
+    assert!(matches!(
+        claimable(&username("root"), Some(10), 10, 100),
+        Err(StoreError::UsernameReserved)
+    ));
+    assert!(matches!(
+        claimable(&username("alice"), Some(10), 10, 100),
+        Err(StoreError::UsernameTaken)
+    ));
+    assert!(claimable(&username("alice"), Some(10), 110, 100).is_ok());
+}
+
+fn limits(max_queue: u64, budget: u64) -> crate::store::StoreLimits {
+    crate::store::StoreLimits {
+        max_queue_per_recipient: max_queue,
+        sender_bytes_per_window: budget,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn budget_windows_start_on_multiples_of_their_length() {
+    assert_eq!(budget_window(7_199, 3_600), 3_600);
+    assert_eq!(budget_window(7_200, 3_600), 7_200);
+    assert_eq!(budget_window(5, 0), 5, "a zero window is one second");
+}
+
+#[test]
+fn a_message_is_charged_only_when_accepted() {
+    let mut queue = QueueState::new(0, 0);
+    let mut budget = SenderBudget::new(0, 0);
+    let l = limits(1, 10);
+    assert_eq!(
+        admit_message(Some(&mut queue), &mut budget, 6, &l).unwrap(),
+        Ok(1)
+    );
+    assert_eq!((budget.used, budget.dirty), (6, true));
+    // Queue full: refused as such, the budget untouched.
+    assert_eq!(
+        admit_message(Some(&mut queue), &mut budget, 1, &l).unwrap(),
+        Err(EnqueueRejection::QueueFull)
+    );
+    assert_eq!(budget.used, 6);
+    // Unknown recipient: nothing charged either.
+    assert_eq!(
+        admit_message(None, &mut budget, 1, &l).unwrap(),
+        Err(EnqueueRejection::UnknownRecipient)
+    );
+    assert_eq!(budget.used, 6);
+    // Over budget: refused, and the queue does not move.
+    let mut roomy = QueueState::new(0, 0);
+    assert_eq!(
+        admit_message(Some(&mut roomy), &mut budget, 5, &limits(9, 10)).unwrap(),
+        Err(EnqueueRejection::SenderBudgetSpent)
+    );
+    assert_eq!(roomy, QueueState::new(0, 0));
+    assert_eq!(budget.used, 6);
+}
+
+#[test]
+fn a_zero_budget_is_no_budget() {
+    let mut budget = SenderBudget::new(0, u64::MAX);
+    assert!(budget.charge(u64::MAX, 0));
+    assert!(!SenderBudget::new(0, u64::MAX).charge(1, u64::MAX));
+}
+
+#[test]
+fn blob_quotas_refuse_the_blob_or_byte_past_the_limit() {
+    assert!(blob_count_quota(1, 2).is_ok());
+    assert!(matches!(
+        blob_count_quota(2, 2),
+        Err(StoreError::BlobQuotaExceeded {
+            what: "blobs",
+            limit: 2
+        })
+    ));
+    assert!(blob_bytes_quota(6, 4, 10).is_ok());
+    assert!(matches!(
+        blob_bytes_quota(6, 5, 10),
+        Err(StoreError::BlobQuotaExceeded {
+            what: "bytes",
+            limit: 10
+        })
+    ));
+    assert!(blob_bytes_quota(u64::MAX, 1, u64::MAX).is_err());
+}

@@ -52,6 +52,15 @@ pub fn start_relay() -> Relay {
     Relay::start_with(StoreKind::Sqlite, RELAY_ARGS)
 }
 
+/// [`start_relay`] with the relay's quarantine of released names off, for
+/// tests of the client's own defence when someone else registers a name its
+/// contact gave up (the quarantine would otherwise refuse that for 30 days).
+pub fn start_relay_without_name_quarantine() -> Relay {
+    let mut args = RELAY_ARGS.to_vec();
+    args.extend(["--name-quarantine-days", "0"]);
+    Relay::start_with(StoreKind::Sqlite, &args)
+}
+
 /// One person: a username and the `umbra` data directory that is their device.
 pub struct User {
     pub name: String,

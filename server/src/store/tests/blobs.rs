@@ -84,3 +84,59 @@ pub(super) async fn blob_chunks_round_trip(db: &TestDb) {
     let gone = store.append_blob_chunk(stale, 1, b"y").await;
     assert!(matches!(gone, Err(StoreError::BlobNotWritable)), "{gone:?}");
 }
+
+pub(super) async fn blob_quotas_bound_count_and_bytes_per_account(db: &TestDb) {
+    let store = db
+        .open_with(StoreLimits {
+            max_blobs_per_account: 2,
+            max_blob_bytes_per_account: 10,
+            ..StoreLimits::default()
+        })
+        .await;
+    let owner = new_account(&store, "alice").await;
+    let other = new_account(&store, "bob").await;
+    let (one, two, three) = (BlobId([1; 32]), BlobId([2; 32]), BlobId([3; 32]));
+    store.create_blob(one, owner, 5_000).await.unwrap();
+    store.create_blob(two, owner, 9_000).await.unwrap();
+    let third = store.create_blob(three, owner, 5_000).await;
+    assert!(
+        matches!(
+            third,
+            Err(StoreError::BlobQuotaExceeded {
+                what: "blobs",
+                limit: 2
+            })
+        ),
+        "{third:?}"
+    );
+    // Bytes count over every blob of the account, uploads in parallel
+    // included: 6 + 4 fill the 10 bytes, one more byte anywhere is refused.
+    store.append_blob_chunk(one, 0, b"666666").await.unwrap();
+    store.append_blob_chunk(two, 0, b"4444").await.unwrap();
+    let over = store.append_blob_chunk(two, 1, b"x").await;
+    assert!(
+        matches!(
+            over,
+            Err(StoreError::BlobQuotaExceeded {
+                what: "bytes",
+                limit: 10
+            })
+        ),
+        "{over:?}"
+    );
+    // The refused chunk was not stored: the blob still finishes at 4 bytes.
+    store.finish_blob(two, 4).await.unwrap();
+    // The quota is per account.
+    store.create_blob(three, other, 5_000).await.unwrap();
+    store
+        .append_blob_chunk(three, 0, b"0123456789")
+        .await
+        .unwrap();
+    // Deleting or expiring a blob gives its room back.
+    assert!(store.delete_blob(one).await.unwrap());
+    let four = BlobId([4; 32]);
+    store.create_blob(four, owner, 5_000).await.unwrap();
+    store.append_blob_chunk(four, 0, b"666666").await.unwrap();
+    store.purge_expired_blobs(9_000).await.unwrap();
+    store.create_blob(one, owner, 20_000).await.unwrap();
+}

@@ -313,7 +313,7 @@ pub(super) async fn published_identity_is_read_without_claiming_a_prekey(db: &Te
         Some(identity(2))
     );
 
-    store.delete_account(alice.account).await.unwrap();
+    store.delete_account(alice.account, NOW).await.unwrap();
     assert_eq!(store.published_identity(alice).await.unwrap(), None);
 }
 

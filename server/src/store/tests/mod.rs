@@ -35,7 +35,7 @@ fn name(text: &str) -> Username {
 async fn new_account(store: &SharedStore, username: &str) -> AccountId {
     let account = account_id(username.as_bytes()[0]);
     store
-        .create_account(account, &name(username), &password_file(username))
+        .create_account(account, &name(username), &password_file(username), NOW)
         .await
         .expect("create account");
     account
@@ -86,9 +86,19 @@ async fn publish_device(store: &SharedStore, device: Address) {
         .expect("publish keys");
 }
 
+/// The instant account changes are made at in these tests.
+const NOW: u64 = 1_700_000_000;
+
+/// The sender charged by [`message`]: no such account exists, so no budget
+/// applies (the sender budget tests name a real sender).
+fn nobody() -> AccountId {
+    AccountId::from_bytes([0xEE; 16])
+}
+
 fn message(recipient: Address, body: &str) -> NewMessage {
     NewMessage {
         recipient,
+        charged_to: nobody(),
         envelope: body.as_bytes().to_vec(),
         received_at: 1_000,
         expires_at: 1_000_000,
@@ -121,11 +131,13 @@ mod accounts;
 mod blobs;
 mod keys;
 mod lifecycle;
+mod names;
 mod queue;
 
 use accounts::*;
 use blobs::*;
 use keys::*;
+use names::*;
 use queue::*;
 
 // ----- instantiation for both backends -------------------------------------------
@@ -155,6 +167,11 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    reserved_names_are_refused_at_registration_and_rename,
+    released_names_are_quarantined_then_free,
+    no_quarantine_keeps_no_name_history,
+    sender_budget_bounds_bytes_across_recipients,
+    blob_quotas_bound_count_and_bytes_per_account,
     accounts_are_unique_case_folded_and_renamable,
     tokens_expire_and_revoke,
     expired_tokens_are_told_apart_until_purged,

@@ -353,3 +353,74 @@ async fn store_postgres_listener_resyncs_after_reconnect() {
     );
     admin.close().await;
 }
+
+// ----- sender budget ------------------------------------------------------------
+
+pub(super) async fn sender_budget_bounds_bytes_across_recipients(db: &TestDb) {
+    let store = db
+        .open_with(StoreLimits {
+            sender_bytes_per_window: 10,
+            sender_budget_window_secs: 3_600,
+            ..StoreLimits::default()
+        })
+        .await;
+    let sender = new_account(&store, "sam").await;
+    let other = new_account(&store, "olga").await;
+    let a = Address::primary(new_account(&store, "alice").await);
+    let b = Address::primary(new_account(&store, "bob").await);
+    let from = |who: AccountId, to: Address, body: &str, at: u64| NewMessage {
+        charged_to: who,
+        received_at: at,
+        ..message(to, body)
+    };
+    // 4 + 4 bytes to two recipients fit the 10-byte budget; the next 4 do
+    // not, and neither recipient's queue moves for it; 2 more still fit.
+    let outcomes = store
+        .enqueue_batch(&[
+            from(sender, a, "aaaa", 3_600),
+            from(sender, b, "bbbb", 3_601),
+            from(sender, a, "cccc", 3_602),
+            from(sender, b, "dd", 3_603),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            Ok(1),
+            Ok(1),
+            Err(EnqueueRejection::SenderBudgetSpent),
+            Ok(2)
+        ]
+    );
+    // The budget is the sender's, not the recipients': others still send.
+    let theirs = store
+        .enqueue_batch(&[from(other, a, "oooooooo", 3_700)])
+        .await
+        .unwrap();
+    assert_eq!(theirs, vec![Ok(2)]);
+    // Spent for the rest of the window, even one byte, in a later batch.
+    let more = store
+        .enqueue_batch(&[from(sender, a, "x", 7_199)])
+        .await
+        .unwrap();
+    assert_eq!(more, vec![Err(EnqueueRejection::SenderBudgetSpent)]);
+    // The next window starts afresh.
+    let next = store
+        .enqueue_batch(&[from(sender, a, "next", 7_200)])
+        .await
+        .unwrap();
+    assert_eq!(next, vec![Ok(3)]);
+    // The totals name the sender only: no recipient appears in them.
+    let tables = store.account_rows_by_table(a.account).await.unwrap();
+    assert_eq!(tables.get("sender_budgets"), Some(&0));
+    let tables = store.account_rows_by_table(sender).await.unwrap();
+    assert_eq!(tables.get("sender_budgets"), Some(&2));
+    // Windows that ended are purged with expired messages.
+    store.purge_expired_messages(7_200).await.unwrap();
+    let tables = store.account_rows_by_table(sender).await.unwrap();
+    assert_eq!(tables.get("sender_budgets"), Some(&1));
+    // And deleting the sender leaves none of its totals.
+    assert!(store.delete_account(sender, NOW).await.unwrap());
+    assert_eq!(store.rows_for_account(sender).await.unwrap(), 0);
+}
