@@ -21,7 +21,8 @@ use super::token::SessionToken;
 use super::username::Username;
 
 /// One client-to-relay frame: `request_id` (varint u64), then `request`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` is redacted (`redacted_debug.rs`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientFrame {
     /// Client-chosen id, echoed by the reply. Never 0.
     pub request_id: u64,
@@ -40,7 +41,7 @@ pub enum AccountRef {
 
 /// One recipient's copy of a message: its address and its own sealed
 /// envelope, which the relay stores and forwards without reading.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutgoingEnvelope {
     /// The recipient device.
     pub to: Address,
@@ -50,7 +51,7 @@ pub struct OutgoingEnvelope {
 }
 
 /// What a client can ask of the relay. Each variant's doc starts with its postcard tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
     /// Tag 0: First OPAQUE registration message. Reply: `RegisterResponse`.
     RegisterStart {

@@ -42,6 +42,7 @@ mod error_code;
 mod framing;
 pub mod limits;
 mod prekey;
+mod redacted_debug;
 mod relay_frame;
 mod token;
 mod username;

@@ -19,7 +19,8 @@ use super::token::SessionToken;
 use super::username::Username;
 
 /// One relay-to-client frame. Each variant's doc starts with its postcard tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` is redacted (`redacted_debug.rs`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RelayFrame {
     /// Tag 0: The reply to the client request with this id (0 if the request's
     /// id could not be read).
@@ -79,7 +80,7 @@ pub enum SendOutcome {
 }
 
 /// The reply to one request. Each variant's doc starts with its postcard tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
     /// Tag 0: Answer to `RegisterStart`.
     RegisterResponse {
