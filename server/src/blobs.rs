@@ -31,7 +31,7 @@ use umbra_wire::{SessionToken, SESSION_TOKEN_LEN};
 
 use crate::app::AppState;
 use crate::auth::tokens::{unix_now, TokenHash};
-use crate::metrics::Metrics;
+use crate::metrics::{AuthFailure, Metrics};
 use crate::store::{BlobId, StoreError, MAX_BLOB_CHUNK_BYTES};
 
 fn status(code: StatusCode, text: &'static str) -> Response {
@@ -76,7 +76,7 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
     {
         Ok(Some(address)) => address.account,
         Ok(None) => {
-            Metrics::inc(&state.metrics.auth_failures);
+            state.metrics.auth_failed(AuthFailure::BlobToken);
             return status(StatusCode::UNAUTHORIZED, "token unknown or expired\n");
         }
         Err(e) => return internal(&e, "lookup_token"),
