@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use umbra_client_core::{Client, ClientConfig, Event, MemoryStore};
+use umbra_client_core::{Client, ClientConfig, Event, MemoryStore, PeerRef};
+use umbra_protocol::wire::Username;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -38,10 +39,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     println!("registered {alice_name} and {bob_name} on {url}");
+    // Peers are typed: a username to send to, a `PeerRef` (a username, a
+    // `name#xxxxxxxx` label or an account id) to read about.
+    let (alice_user, bob_user) = (Username::parse(&alice_name)?, Username::parse(&bob_name)?);
+    let (alice_peer, bob_peer) = (
+        PeerRef::from(alice_user.clone()),
+        PeerRef::from(bob_user.clone()),
+    );
 
     // A live application subscribes to events before acting.
     let mut bob_events = bob.events();
-    let id = alice.send_text(&bob_name, "hello bob").await?;
+    let id = alice.send_text(&bob_user, "hello bob").await?;
     alice.flush_outbox(Duration::from_secs(10)).await?;
     println!("alice -> bob: message {id} accepted by the relay");
 
@@ -51,7 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             break;
         }
     }
-    bob.send_text(&alice_name, "hi alice").await?;
+    bob.send_text(&alice_user, "hi alice").await?;
     bob.flush_outbox(Duration::from_secs(10)).await?;
 
     // A script drains what is waiting instead.
@@ -65,13 +73,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    let number = alice.safety_number(&bob_name).await?;
+    let number = alice.safety_number(&bob_peer).await?;
     println!("safety number (compare out of band):\n{number}");
-    assert_eq!(number, bob.safety_number(&alice_name).await?);
+    assert_eq!(number, bob.safety_number(&alice_peer).await?);
     // The number the users compared binds the decision: a key that changed
     // meanwhile is not marked.
-    let bob_username = umbra_protocol::wire::Username::parse(&bob_name)?;
-    alice.mark_verified(&bob_username, &number).await?;
+    alice.mark_verified(&bob_user, &number).await?;
 
     for conversation in alice.conversations().await? {
         println!(

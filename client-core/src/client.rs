@@ -23,7 +23,7 @@ use crate::failure::{ConnectionFailure, RelayMisbehaved};
 use crate::outbox::PendingMessage;
 use crate::relay_link::{into_result, RelayLink};
 use crate::store::{ClientStore, DataDirLock, SqliteStore, StoreError, Vault};
-use crate::{ClientConfig, ConnectionState, Error, Event, MessageId, SafetyNumber};
+use crate::{ClientConfig, ConnectionState, Error, Event, MessageId, PeerRef, SafetyNumber};
 
 /// How long a live, caught-up client waits for more events in
 /// [`Client::receive_until_empty`] before it considers the queue drained.
@@ -271,12 +271,9 @@ impl Client {
             }
             match &state {
                 ConnectionState::Connected => was_connected = true,
-                ConnectionState::Reconnecting { reason, .. } if !was_connected => {
-                    // The reason is an `Error::Connection` already shown as text.
-                    let reason = reason.strip_prefix("relay connection: ").unwrap_or(reason);
-                    return Err(Error::Connection(ConnectionFailure::Ended(
-                        reason.to_owned(),
-                    )));
+                ConnectionState::Reconnecting { .. } if !was_connected => {
+                    // The typed failure the state shows as text.
+                    return Err(self.inner.take_last_failure());
                 }
                 _ => {}
             }
@@ -337,8 +334,11 @@ impl Client {
     /// outbox together with the advanced session before it is sent, so it
     /// is never lost; the returned id appears later in [`Event::Sent`].
     ///
-    /// Fails with [`Error::UntrustedKey`] if the contact's key changed.
-    pub async fn send_text(&self, to: &str, text: &str) -> Result<MessageId, Error> {
+    /// Fails with [`Error::UntrustedKey`] if the contact's key changed, and
+    /// with [`Error::NameReassigned`] while the name is contested. A
+    /// message goes to a name (what it means to the user), never to a
+    /// label or an account id: the checks above are about names.
+    pub async fn send_text(&self, to: &Username, text: &str) -> Result<MessageId, Error> {
         self.inner.send_text(to, text).await
     }
 
@@ -355,13 +355,13 @@ impl Client {
 
     /// Tells a contact we started or stopped typing (ephemeral: only delivered
     /// if they are online; never stored).
-    pub async fn send_typing(&self, to: &str, started: bool) -> Result<(), Error> {
+    pub async fn send_typing(&self, to: &Username, started: bool) -> Result<(), Error> {
         self.inner.send_typing(to, started).await
     }
 
     /// Marks every incoming message of the conversation read (and reported:
     /// see [`Client::unreported_messages`]) and sends read receipts.
-    pub async fn mark_read(&self, peer: &str) -> Result<(), Error> {
+    pub async fn mark_read(&self, peer: &PeerRef) -> Result<(), Error> {
         self.inner.mark_read(peer).await
     }
 
@@ -389,7 +389,7 @@ impl Client {
     }
 
     /// The last `limit` messages with `peer`, oldest first.
-    pub async fn history(&self, peer: &str, limit: usize) -> Result<Vec<HistoryEntry>, Error> {
+    pub async fn history(&self, peer: &PeerRef, limit: usize) -> Result<Vec<HistoryEntry>, Error> {
         self.inner.history(peer, limit).await
     }
 
@@ -399,14 +399,14 @@ impl Client {
     }
 
     /// The safety number for comparing keys with `peer` out of band.
-    pub async fn safety_number(&self, peer: &str) -> Result<SafetyNumber, Error> {
+    pub async fn safety_number(&self, peer: &PeerRef) -> Result<SafetyNumber, Error> {
         self.inner.safety_number(peer).await
     }
 
     /// Every account `peer` could mean, with the safety number to compare
     /// for each: the contact the name means now, then, after an
     /// [`Event::NameReassigned`], the newcomer claiming the name.
-    pub async fn name_candidates(&self, peer: &str) -> Result<Vec<NameCandidate>, Error> {
+    pub async fn name_candidates(&self, peer: &PeerRef) -> Result<Vec<NameCandidate>, Error> {
         self.inner.name_candidates(peer).await
     }
 

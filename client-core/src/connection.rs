@@ -34,8 +34,8 @@ use umbra_protocol::wire::{ErrorCode, RelayFrame, Request, Response};
 
 use crate::backoff::Backoff;
 use crate::consts::{KEPT_REDELIVERY_FIRST_WAIT, KEPT_REDELIVERY_MAX_WAIT, MAINTENANCE_INTERVAL};
-use crate::engine::Engine;
-use crate::failure::ConnectionFailure;
+use crate::engine::{lock, Engine};
+use crate::failure::{ConnectionFailure, Ended};
 use crate::relay_link::RelayLink;
 use crate::{ConnectionState, Error, Event};
 
@@ -135,10 +135,10 @@ impl Drop for ConnectionHandle {
 enum SessionEnd {
     /// Asked to stop.
     Stopped,
-    /// Worth reconnecting.
-    Retry(String),
+    /// Worth reconnecting; why this attempt or session failed.
+    Retry(Error),
     /// The relay will not take us back (token invalid, old protocol...).
-    Fatal(String),
+    Fatal(Ended),
     /// Another connection for this account took over.
     Replaced,
     /// Closed on purpose so the relay pushes kept deliveries again.
@@ -191,22 +191,26 @@ async fn socket_task(
             SessionEnd::Redeliver => {
                 tracing::debug!("reconnecting so the relay delivers kept messages again");
             }
-            SessionEnd::Fatal(reason) => {
-                strong.set_state(ConnectionState::Closed { reason });
-                fail_queued(&mut requests, "connection closed by the relay");
+            SessionEnd::Fatal(ended) => {
+                // Typed first, so whoever sees the state finds why.
+                *lock(&strong.ended) = Some(ended.clone());
+                strong.set_state(ConnectionState::Closed {
+                    reason: ended.to_string(),
+                });
+                fail_queued(&mut requests, &ended);
                 break;
             }
             SessionEnd::Replaced => {
+                *lock(&strong.ended) = Some(Ended::Replaced);
                 strong.set_state(ConnectionState::Replaced);
-                fail_queued(
-                    &mut requests,
-                    "another connection for this account took over",
-                );
+                fail_queued(&mut requests, &Ended::Replaced);
                 break;
             }
-            SessionEnd::Retry(reason) => {
+            SessionEnd::Retry(error) => {
                 let delay = backoff.next_delay(&mut OsRng);
                 tracing::debug!(?delay, "relay connection lost; retrying");
+                let reason = error.to_string();
+                *lock(&strong.last_failure) = Some(error);
                 strong.set_state(ConnectionState::Reconnecting {
                     retry_in: delay,
                     reason,
@@ -226,10 +230,12 @@ async fn socket_task(
     }
 }
 
-fn fail_queued(requests: &mut mpsc::UnboundedReceiver<Outgoing>, why: &str) {
+fn fail_queued(requests: &mut mpsc::UnboundedReceiver<Outgoing>, why: &Ended) {
     while let Ok(outgoing) = requests.try_recv() {
         if let Outgoing::Call(_, reply) = outgoing {
-            let _ = reply.send(Err(Error::Connection(ConnectionFailure::Ended(why.into()))));
+            let _ = reply.send(Err(Error::Connection(ConnectionFailure::Ended(
+                why.clone(),
+            ))));
         }
     }
 }
@@ -240,11 +246,10 @@ async fn open_session(engine: &Arc<Engine>) -> Result<RelayLink, SessionEnd> {
         Ok(Some(token)) => token,
         Ok(None) => {
             engine.session_refused.store(true, Ordering::SeqCst);
-            return Err(SessionEnd::Fatal(
-                "this data dir is logged out; log in again to use it".into(),
-            ));
+            return Err(SessionEnd::Fatal(Ended::LoggedOut));
         }
-        Err(e) => return Err(SessionEnd::Fatal(format!("local store: {e}"))),
+        Err(Error::Store(e)) => return Err(SessionEnd::Fatal(Ended::LocalStore(Arc::new(e)))),
+        Err(e) => return Err(SessionEnd::Retry(e)),
     };
     let mut link = RelayLink::connect(
         &engine.ws_url,
@@ -252,7 +257,7 @@ async fn open_session(engine: &Arc<Engine>) -> Result<RelayLink, SessionEnd> {
         engine.connect_timeout,
     )
     .await
-    .map_err(|e| SessionEnd::Retry(e.to_string()))?;
+    .map_err(SessionEnd::Retry)?;
     let response = link
         .call(Request::Authenticate {
             token: token.session_token(),
@@ -262,11 +267,12 @@ async fn open_session(engine: &Arc<Engine>) -> Result<RelayLink, SessionEnd> {
     match response {
         Ok(Response::Authenticated { .. }) => Ok(link),
         Ok(Response::Error { code, message, .. }) => Err(refused(engine, code, message)),
-        Ok(_) => Err(SessionEnd::Retry(
-            "unexpected answer to Authenticate".into(),
-        )),
+        Ok(other) => Err(SessionEnd::Retry(crate::error::unexpected(
+            "Authenticated",
+            &other,
+        ))),
         Err(Error::Relay { code, message, .. }) => Err(refused(engine, code, message)),
-        Err(e) => Err(SessionEnd::Retry(e.to_string())),
+        Err(e) => Err(SessionEnd::Retry(e)),
     }
 }
 
@@ -278,7 +284,7 @@ async fn open_session(engine: &Arc<Engine>) -> Result<RelayLink, SessionEnd> {
 fn refused(engine: &Engine, code: ErrorCode, message: String) -> SessionEnd {
     if code == ErrorCode::AuthFailed {
         engine.used_elsewhere.store(true, Ordering::SeqCst);
-        return SessionEnd::Fatal(Error::UsedElsewhere.to_string());
+        return SessionEnd::Fatal(Ended::UsedElsewhere);
     }
     if code == ErrorCode::TokenExpired {
         engine.session_refused.store(true, Ordering::SeqCst);
@@ -289,13 +295,13 @@ fn refused(engine: &Engine, code: ErrorCode, message: String) -> SessionEnd {
 fn classify(code: ErrorCode, message: String) -> SessionEnd {
     match code {
         ErrorCode::AuthFailed | ErrorCode::TokenExpired => {
-            SessionEnd::Fatal(format!("session expired or revoked ({code}); log in again"))
+            SessionEnd::Fatal(Ended::SessionRefused { code })
         }
         ErrorCode::Replaced => SessionEnd::Replaced,
-        ErrorCode::UnsupportedVersion => SessionEnd::Fatal(format!(
-            "the relay does not speak this client's protocol version: {message}"
-        )),
-        _ => SessionEnd::Retry(format!("{code}: {message}")),
+        ErrorCode::UnsupportedVersion => SessionEnd::Fatal(Ended::UnsupportedVersion {
+            relay_says: message,
+        }),
+        _ => SessionEnd::Retry(Error::relay(code, message, None)),
     }
 }
 
@@ -325,6 +331,8 @@ async fn run_session(
     let mut pending: HashMap<u64, oneshot::Sender<Result<Response, Error>>> = HashMap::new();
     match engine.upgrade() {
         Some(strong) => {
+            // Reported failures are those since the last connection.
+            *lock(&strong.last_failure) = None;
             strong.set_state(ConnectionState::Connected);
             // Maintenance waits for QueueEmpty (see the inbound worker).
             strong.outbox_wake.notify_one();
@@ -366,9 +374,9 @@ async fn run_session(
                     }
                     Err(e) => {
                         if let Some(reply) = reply {
-                            let _ = reply.send(Err(Error::Connection(ConnectionFailure::Ended(e.to_string()))));
+                            let _ = reply.send(Err(Error::Connection(ConnectionFailure::Lost)));
                         }
-                        break SessionEnd::Retry(e.to_string());
+                        break SessionEnd::Retry(e);
                     }
                 }
             }
@@ -388,7 +396,7 @@ async fn run_session(
             }
             _ = keepalive.tick() => {
                 if let Err(e) = link.send(Request::Ping).await {
-                    break SessionEnd::Retry(e.to_string());
+                    break SessionEnd::Retry(e);
                 }
             }
             _ = maintenance.tick() => {
@@ -396,12 +404,12 @@ async fn run_session(
             }
             frame = link.next_frame() => {
                 match frame {
-                    Ok(None) => break SessionEnd::Retry("the relay closed the connection".into()),
-                    Err(e @ Error::Connection(_)) => break SessionEnd::Retry(e.to_string()),
+                    Ok(None) => break SessionEnd::Retry(Error::Connection(ConnectionFailure::ClosedByRelay)),
+                    Err(e @ Error::Connection(_)) => break SessionEnd::Retry(e),
                     Err(e) => {
                         // A frame we cannot decode: the relay or the path is broken.
                         tracing::warn!(error = %e, "undecodable relay frame");
-                        break SessionEnd::Retry(e.to_string());
+                        break SessionEnd::Retry(e);
                     }
                     Ok(Some(frame)) => match frame {
                         RelayFrame::Response { request_id, response } => {
@@ -424,10 +432,7 @@ async fn run_session(
                             let _ = inbound.send(Inbound::PreKeysLow);
                         }
                         RelayFrame::Closing { code, reason } => {
-                            break match classify(code, reason) {
-                                SessionEnd::Retry(r) => SessionEnd::Retry(r),
-                                other => other,
-                            };
+                            break classify(code, reason);
                         }
                     },
                 }

@@ -18,7 +18,7 @@ use crate::failure::RelayMisbehaved;
 use crate::fetched_bundle::verify_fetched_bundle;
 use crate::store::Txn;
 use crate::trust::{ContactRecord, Observation};
-use crate::{Error, Event};
+use crate::{Error, Event, UnknownPeer};
 
 impl Engine {
     pub(crate) async fn resolve(self: &Arc<Self>, name: &Username) -> Result<AccountId, Error> {
@@ -33,16 +33,17 @@ impl Engine {
             Err(Error::Relay {
                 code: ErrorCode::UnknownUsername | ErrorCode::UnknownRecipient,
                 ..
-            }) => Err(Error::UnknownUser(name.as_str().to_owned())),
+            }) => Err(Error::unknown(name.clone(), UnknownPeer::NotOnRelay)),
             Err(e) => Err(e),
         }
     }
 
-    /// Claims and verifies a prekey bundle of `account`'s primary device.
+    /// Claims and verifies a prekey bundle of `account`'s primary device
+    /// (known to the user as `name`).
     pub(crate) async fn fetch_bundle(
         self: &Arc<Self>,
         account: AccountId,
-        name: &str,
+        name: &Username,
     ) -> Result<VerifiedPreKeyBundle, Error> {
         let response = self
             .request(Request::FetchBundle {
@@ -51,10 +52,13 @@ impl Engine {
             .await
             .map_err(|e| match e {
                 Error::Relay {
-                    code:
-                        ErrorCode::NoPreKeys | ErrorCode::UnknownRecipient | ErrorCode::UnknownUsername,
+                    code: ErrorCode::NoPreKeys,
                     ..
-                } => Error::UnknownUser(name.to_owned()),
+                } => Error::unknown(name.clone(), UnknownPeer::NoPublishedKeys),
+                Error::Relay {
+                    code: ErrorCode::UnknownRecipient | ErrorCode::UnknownUsername,
+                    ..
+                } => Error::unknown(name.clone(), UnknownPeer::NotOnRelay),
                 other => other,
             })?;
         let Response::Bundle(wire) = response else {
@@ -138,9 +142,7 @@ impl Engine {
                         username: contact.username.clone(),
                     });
                 }
-                Err(Error::UntrustedKey {
-                    username: contact.username,
-                })
+                Err(contact.untrusted())
             }
         }
     }

@@ -34,14 +34,14 @@ use crate::account::{AccountRecord, TokenRecord};
 use crate::clock::Clock;
 use crate::connection::ConnectionHandle;
 use crate::contact::Contact;
-use crate::failure::{ConnectionFailure, CryptoFailure};
+use crate::failure::{ConnectionFailure, CryptoFailure, Ended};
 use crate::history::Counters;
 use crate::identity_checks::IdentityChecks;
 use crate::prekey_maintenance::InitialKeys;
 use crate::records::{self, Prefix};
 use crate::store::{Txn, Vault};
 use crate::trust::ContactRecord;
-use crate::{ConnectionState, Error, Event, MessageId, SafetyNumber};
+use crate::{ConnectionState, Error, Event, MessageId, PeerRef, SafetyNumber};
 
 /// Capacity of the event broadcast (a slower subscriber gets `Lagged`).
 const EVENT_CAPACITY: usize = 1024;
@@ -103,6 +103,12 @@ pub(crate) struct Engine {
     /// (logged out, token expired or revoked): callers get
     /// [`Error::NotLoggedIn`], which the CLI reports as an authentication failure.
     pub(crate) session_refused: AtomicBool,
+    /// Why the connection ended for good, once it has (set before the
+    /// state says so).
+    pub(crate) ended: Mutex<Option<Ended>>,
+    /// Why the latest connection attempt or session failed since the
+    /// last time one came up (cleared when connected).
+    pub(crate) last_failure: Mutex<Option<Error>>,
     /// Which contacts' published identities were compared with the pinned
     /// ones on this connection.
     pub(crate) identity_checks: IdentityChecks,
@@ -172,6 +178,8 @@ impl Engine {
             closed: AtomicBool::new(false),
             used_elsewhere: AtomicBool::new(false),
             session_refused: AtomicBool::new(false),
+            ended: Mutex::new(None),
+            last_failure: Mutex::new(None),
             identity_checks: IdentityChecks::default(),
             clock: Clock::default(),
         }))
@@ -210,15 +218,31 @@ impl Engine {
 
     /// The error for a connection that ended for good: [`Error::UsedElsewhere`]
     /// when the relay revoked our session because the account logged in
-    /// from another data directory, else [`Error::Connection`].
+    /// from another data directory, [`Error::NotLoggedIn`] when this data
+    /// directory has no valid session, else [`Error::Connection`] saying
+    /// why ([`Ended`]).
     pub(crate) fn connection_ended(&self, reason: String) -> Error {
         if self.used_elsewhere.load(Ordering::SeqCst) {
             Error::UsedElsewhere
         } else if self.session_refused.load(Ordering::SeqCst) {
             Error::NotLoggedIn { reason }
         } else {
-            Error::Connection(ConnectionFailure::Ended(reason))
+            match lock(&self.ended).clone() {
+                Some(ended) => Error::Connection(ConnectionFailure::Ended(ended)),
+                // The state said "ended" before the cause was recorded:
+                // only the relay ends a connection for good that way.
+                None => Error::Connection(ConnectionFailure::ClosedByRelay),
+            }
         }
+    }
+
+    /// Why the latest attempt to reach the relay failed, for a caller that
+    /// never saw the connection up (taken: the next caller gets the next
+    /// failure).
+    pub(crate) fn take_last_failure(&self) -> Error {
+        lock(&self.last_failure)
+            .take()
+            .unwrap_or(Error::Connection(ConnectionFailure::Unreachable))
     }
 
     /// Fails with [`Error::Closed`] after logout or account deletion.
@@ -260,7 +284,7 @@ impl Engine {
 
     /// The contact `peer` names for reading: a username, or the
     /// `name#xxxxxxxx` label of a contact the name does not mean.
-    pub(crate) async fn known_contact(&self, peer: &str) -> Result<ContactRecord, Error> {
+    pub(crate) async fn known_contact(&self, peer: &PeerRef) -> Result<ContactRecord, Error> {
         self.contact_for_peer(peer).await
     }
 
@@ -277,7 +301,7 @@ impl Engine {
         Ok(out)
     }
 
-    pub(crate) async fn safety_number(&self, peer: &str) -> Result<SafetyNumber, Error> {
+    pub(crate) async fn safety_number(&self, peer: &PeerRef) -> Result<SafetyNumber, Error> {
         self.safety_number_for(peer).await
     }
 

@@ -11,13 +11,18 @@
 //! ([`Error::Connection`], a [`ConnectionFailure`]), the local store did
 //! ([`Error::Store`]), or the caller asked for something impossible (the
 //! usage variants: [`Error::UnknownUser`], [`Error::InvalidUsername`],
-//! [`Error::MessageTooLarge`], [`Error::InvalidMessage`], ...).
+//! [`Error::MessageTooLarge`], [`Error::InvalidMessage`], ...). A peer is
+//! named by [`Username`] or [`PeerRef`] and an account by [`AccountId`],
+//! never by a bare string; a reason is a typed enum
+//! ([`UnknownPeer`], [`InvalidMessage`], [`crate::Ended`],
+//! [`crate::TlsRootsProblem`]) with its own text.
 //!
 //! Must never: carry a secret (password, token, key) in its message.
 
-use umbra_protocol::wire::ErrorCode;
+use umbra_protocol::wire::{AccountId, ErrorCode, Username};
 
-use crate::failure::{ConnectionFailure, CryptoFailure, RelayMisbehaved};
+use crate::failure::{ConnectionFailure, CryptoFailure, InvalidMessage, RelayMisbehaved};
+use crate::peer::{PeerRef, UnknownPeer};
 use crate::store::StoreError;
 
 /// Everything that can go wrong in the client.
@@ -40,8 +45,10 @@ pub enum Error {
     /// verifies it ([`Client::mark_verified`](crate::Client::mark_verified)).
     #[error("{username}'s identity key changed; verify or accept the new key before sending")]
     UntrustedKey {
-        /// The contact.
-        username: String,
+        /// The contact's username.
+        username: Username,
+        /// The contact's account.
+        account: AccountId,
     },
     /// The username now names another account than the contact the user
     /// knows by it ([`Event::NameReassigned`](crate::Event::NameReassigned)).
@@ -64,9 +71,16 @@ pub enum Error {
         /// The name.
         username: umbra_protocol::wire::Username,
     },
-    /// No account has this username, or it published no keys.
-    #[error("unknown user {0}")]
-    UnknownUser(String),
+    /// Nobody matched: no contact by this name or label, no account by
+    /// this name on the relay, or one with no published keys; `reason`
+    /// says which, and so whose it is to fix.
+    #[error("unknown user {peer}: {reason}")]
+    UnknownUser {
+        /// Whom the caller named.
+        peer: PeerRef,
+        /// Why nobody matched.
+        reason: UnknownPeer,
+    },
     /// The contact's published signed prekey is older than the protocol
     /// allows (14 days): they have not been online to rotate it, and a
     /// session started from it could be one an attacker who stole the old
@@ -77,7 +91,7 @@ pub enum Error {
     )]
     PeerKeysExpired {
         /// The contact.
-        username: String,
+        username: Username,
         /// How old the signed prekey is, in whole days.
         age_days: u64,
     },
@@ -96,7 +110,20 @@ pub enum Error {
     /// content format (e.g. a control character other than tab and line
     /// breaks). Nothing was encrypted or queued; fix the text.
     #[error("the message cannot be sent: {0}")]
-    InvalidMessage(String),
+    InvalidMessage(#[from] InvalidMessage),
+    /// Other sends or deliveries changed the contact's session every time
+    /// this message was being prepared (local contention, not an error of
+    /// anyone's). Nothing was encrypted or sent; sending again works.
+    #[error(
+        "{username}'s session changed {attempts} times while the message was prepared; nothing \
+         was sent; send it again"
+    )]
+    SessionContended {
+        /// The contact.
+        username: Username,
+        /// How many times the send planned again.
+        attempts: usize,
+    },
     /// The relay answered a request with an error.
     #[error(
         "relay refused the request: {code}: {message}{}",
@@ -163,11 +190,19 @@ fn retry_hint(retry_after_secs: Option<u32>) -> String {
 }
 
 impl Error {
+    /// Nobody matched `peer`, for `reason`.
+    pub(crate) fn unknown(peer: impl Into<PeerRef>, reason: UnknownPeer) -> Self {
+        Error::UnknownUser {
+            peer: peer.into(),
+            reason,
+        }
+    }
+
     /// Whether repeating the operation later may succeed (network trouble,
     /// rate limits, a busy relay).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Connection(_) | Error::Timeout(_) => true,
+            Error::Connection(_) | Error::Timeout(_) | Error::SessionContended { .. } => true,
             Error::Relay { code, .. } => code.is_retryable(),
             _ => false,
         }

@@ -11,10 +11,17 @@
 //! Must never: carry a secret (password, token, key bytes) in a message or
 //! a source.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use umbra_protocol::content::ContentError;
 use umbra_protocol::identity::IdentityError;
 use umbra_protocol::pairwise::PairwiseError;
+use umbra_protocol::payload::PayloadError;
 use umbra_protocol::prekeys::PreKeyError;
-use umbra_protocol::wire::WireError;
+use umbra_protocol::wire::{ErrorCode, LimitError, Username, WireError};
+
+use crate::store::StoreError;
 
 /// A foreign error kept as a source (TLS, WebSocket, I/O).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -64,11 +71,12 @@ pub enum CryptoFailure {
     /// A message could not be encrypted with the session.
     #[error("encrypting: {0}")]
     Encrypt(#[source] PairwiseError),
-    /// A peer's prekey bundle does not verify.
+    /// A peer's prekey bundle does not verify (the peer's keys, or a relay
+    /// that altered them).
     #[error("{username}'s prekey bundle is invalid: {source}")]
     InvalidBundle {
         /// Whose bundle.
-        username: String,
+        username: Username,
         /// Why it was refused.
         source: PreKeyError,
     },
@@ -137,16 +145,97 @@ pub enum ConnectionFailure {
     /// The connection ended while a request was queued or in flight.
     #[error("the connection was lost before the relay answered")]
     Lost,
-    /// The connection ended for good (the state names why).
+    /// The connection ended for good; no retry happens.
     #[error("{0}")]
-    Ended(String),
-    /// The relay's certificate authorities could not be loaded.
-    #[error("TLS roots: {what}")]
+    Ended(Ended),
+    /// The relay's certificate authorities could not be loaded: the local
+    /// TLS configuration is at fault, not the relay.
+    #[error("TLS roots{}: {problem}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
     TlsRoots {
-        /// What is wrong with them (a path and the reason).
-        what: String,
+        /// The CA file tried (`None`: no system bundle was found).
+        path: Option<PathBuf>,
+        /// What is wrong with it.
+        problem: TlsRootsProblem,
     },
     /// TLS could not be configured.
     #[error("TLS setup: {0}")]
     Tls(#[source] BoxError),
+}
+
+/// Why the connection ended for good, and whose doing it was. The
+/// connection state ([`ConnectionState::Closed`](crate::ConnectionState))
+/// shows the same text.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Ended {
+    /// This data directory logged out (local: log in again).
+    #[error("this data dir is logged out; log in again to use it")]
+    LoggedOut,
+    /// The stored token could not be read (local store).
+    #[error("local store: {0}")]
+    LocalStore(#[source] Arc<StoreError>),
+    /// The relay no longer knows our token: another data directory logged
+    /// in (see [`Error::UsedElsewhere`](crate::Error::UsedElsewhere)).
+    #[error("{}", crate::Error::UsedElsewhere)]
+    UsedElsewhere,
+    /// The relay refused our token (expired or revoked): log in again.
+    #[error("session expired or revoked ({code}); log in again")]
+    SessionRefused {
+        /// The relay's code.
+        code: ErrorCode,
+    },
+    /// The relay does not speak this client's protocol version (upgrade the
+    /// client or the relay).
+    #[error("the relay does not speak this client's protocol version: {relay_says}")]
+    UnsupportedVersion {
+        /// The relay's explanation (its words, untrusted).
+        relay_says: String,
+    },
+    /// Another connection for this account and device took over (local:
+    /// another process using the same data, such as a second `umbra chat`).
+    #[error("another connection for this account replaced this one")]
+    Replaced,
+}
+
+/// What is wrong with the TLS roots (local configuration).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsRootsProblem {
+    /// No CA file was configured and no system bundle exists.
+    #[error("no system CA bundle found; configure the relay's CA file (tls_roots)")]
+    NoSystemBundle,
+    /// The file cannot be read.
+    #[error("cannot be read: {0}")]
+    Unreadable(#[source] std::io::Error),
+    /// The file is not PEM.
+    #[error("is not a PEM file: {0}")]
+    NotPem(#[source] std::io::Error),
+    /// The file holds no certificate rustls can use.
+    #[error("holds no usable certificate")]
+    NoUsableCertificate,
+}
+
+/// Why a message or request was refused before anything was encrypted or
+/// sent: the caller's content breaks a rule of the protocol.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidMessage {
+    /// A control character other than tab and line breaks.
+    #[error(
+        "it contains a control character at byte {position} (terminal escapes and the like \
+         cannot be sent; tab and line breaks can)"
+    )]
+    ControlCharacter {
+        /// Its byte offset in the text.
+        position: usize,
+    },
+    /// Another rule of the content format.
+    #[error("{0}")]
+    Content(#[source] ContentError),
+    /// The payload does not encode (it breaks a size limit).
+    #[error("it does not encode: {0}")]
+    Encoding(#[source] PayloadError),
+    /// The request breaks a limit of the wire format.
+    #[error("the request is over a limit: {0}")]
+    OverLimit(#[source] LimitError),
 }

@@ -11,7 +11,7 @@
 //! Must never: return a bundle that was not verified at the current time.
 
 use umbra_protocol::prekeys::{PreKeyBundle, PreKeyError, VerifiedPreKeyBundle};
-use umbra_protocol::wire::{AccountId, PreKeyBundleWire};
+use umbra_protocol::wire::{AccountId, PreKeyBundleWire, Username};
 
 use crate::failure::{CryptoFailure, RelayMisbehaved};
 use crate::Error;
@@ -26,7 +26,7 @@ const SECS_PER_DAY: u64 = 24 * 60 * 60;
 pub(crate) fn verify_fetched_bundle(
     wire: &PreKeyBundleWire,
     account: AccountId,
-    name: &str,
+    name: &Username,
     now: u64,
 ) -> Result<VerifiedPreKeyBundle, Error> {
     if wire.account != account {
@@ -34,11 +34,11 @@ pub(crate) fn verify_fetched_bundle(
     }
     bundle_from_wire(wire)?.verify_at(now).map_err(|e| match e {
         PreKeyError::SignedPreKeyExpired { created_at, now } => Error::PeerKeysExpired {
-            username: name.to_owned(),
+            username: name.clone(),
             age_days: now.saturating_sub(created_at) / SECS_PER_DAY,
         },
         other => Error::Crypto(CryptoFailure::InvalidBundle {
-            username: name.to_owned(),
+            username: name.clone(),
             source: other,
         }),
     })
@@ -74,27 +74,31 @@ mod tests {
         }
     }
 
+    fn bob() -> Username {
+        Username::parse("bob").expect("valid name")
+    }
+
     #[test]
     fn a_fresh_bundle_verifies() {
         let account = AccountId::random(&mut OsRng);
         let wire = bundle(account, NOW - 3 * SECS_PER_DAY);
-        assert!(verify_fetched_bundle(&wire, account, "bob", NOW).is_ok());
+        assert!(verify_fetched_bundle(&wire, account, &bob(), NOW).is_ok());
     }
 
     #[test]
     fn a_signed_prekey_older_than_fourteen_days_is_refused() {
         let account = AccountId::random(&mut OsRng);
         let wire = bundle(account, NOW - SIGNED_PREKEY_MAX_AGE_SECS - SECS_PER_DAY);
-        match verify_fetched_bundle(&wire, account, "bob", NOW) {
+        match verify_fetched_bundle(&wire, account, &bob(), NOW) {
             Err(Error::PeerKeysExpired { username, age_days }) => {
-                assert_eq!(username, "bob");
+                assert_eq!(username, bob());
                 assert_eq!(age_days, 15);
             }
             other => panic!("expected PeerKeysExpired, got {other:?}"),
         }
         // Exactly at the limit is still accepted.
         let wire = bundle(account, NOW - SIGNED_PREKEY_MAX_AGE_SECS);
-        assert!(verify_fetched_bundle(&wire, account, "bob", NOW).is_ok());
+        assert!(verify_fetched_bundle(&wire, account, &bob(), NOW).is_ok());
     }
 
     #[test]
@@ -102,9 +106,9 @@ mod tests {
         let account = AccountId::random(&mut OsRng);
         let wire = bundle(account, NOW + 2 * 60 * 60);
         // The peer's keys are at fault, and the error says whose.
-        match verify_fetched_bundle(&wire, account, "bob", NOW) {
+        match verify_fetched_bundle(&wire, account, &bob(), NOW) {
             Err(Error::Crypto(CryptoFailure::InvalidBundle { username, .. })) => {
-                assert_eq!(username, "bob");
+                assert_eq!(username, bob());
             }
             other => panic!("expected InvalidBundle, got {other:?}"),
         }
@@ -115,7 +119,7 @@ mod tests {
         let wire = bundle(AccountId::random(&mut OsRng), NOW);
         // The relay is at fault: it served a bundle nobody asked for.
         assert!(matches!(
-            verify_fetched_bundle(&wire, AccountId::random(&mut OsRng), "bob", NOW),
+            verify_fetched_bundle(&wire, AccountId::random(&mut OsRng), &bob(), NOW),
             Err(Error::Protocol(RelayMisbehaved::WrongBundleAccount))
         ));
     }

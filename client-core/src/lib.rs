@@ -70,14 +70,17 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use futures_util::StreamExt;
-//! use umbra_client_core::{Client, ClientConfig, Event};
+//! use umbra_client_core::{Client, ClientConfig, Event, Username};
 //!
 //! # async fn demo() -> Result<(), umbra_client_core::Error> {
 //! let config = ClientConfig::new("http://127.0.0.1:7878", "/home/alice/.local/share/umbra");
 //! let alice = Client::register(config, "alice", "correct horse battery staple").await?;
 //!
 //! // A script: send, make sure the relay has it, print what is waiting.
-//! let id = alice.send_text("bob", "hello bob").await?;
+//! // Peers are typed: a `Username` to send to, a `PeerRef` (a name, a
+//! // `name#xxxxxxxx` label, an account id) to read about.
+//! let bob = Username::parse("bob")?;
+//! let id = alice.send_text(&bob, "hello bob").await?;
 //! alice.flush_outbox(Duration::from_secs(10)).await?;
 //! for event in alice.receive_until_empty(Duration::from_secs(5)).await? {
 //!     println!("{event:?}");
@@ -132,6 +135,7 @@ mod names;
 mod outbound;
 mod outbox;
 mod payload;
+mod peer;
 mod prekey_maintenance;
 mod records;
 mod relay_link;
@@ -149,8 +153,14 @@ pub use contact::{Contact, NameCandidate, NameState, TrustLevel};
 pub use conversation::{Conversation, DeliveryStatus, Direction, HistoryEntry, UnreportedMessage};
 pub use error::{Error, Result};
 pub use event::{ConnectionState, Event};
-pub use failure::{BoxError, ConnectionFailure, CryptoFailure, RelayMisbehaved};
+pub use failure::{
+    BoxError, ConnectionFailure, CryptoFailure, Ended, InvalidMessage, RelayMisbehaved,
+    TlsRootsProblem,
+};
 pub use message_id::MessageId;
 pub use outbox::PendingMessage;
+pub use peer::{PeerRef, UnknownPeer};
 pub use safety_number::SafetyNumber;
 pub use store::{ClientStore, DataDirLock, KdfParams, MemoryStore, SqliteStore, StoreError};
+/// The protocol's account and username types, as this API takes them.
+pub use umbra_protocol::wire::{AccountId, Username};

@@ -29,7 +29,7 @@ use crate::engine::Engine;
 use crate::records::{self, Prefix};
 use crate::store::Txn;
 use crate::trust::ContactRecord;
-use crate::{Error, Event, SafetyNumber};
+use crate::{Error, Event, PeerRef, SafetyNumber, UnknownPeer};
 
 /// What a username means to the user (kind `NameBinding`, slot = HMAC of
 /// the username).
@@ -42,13 +42,13 @@ pub(crate) struct NameBinding {
     pub(crate) newcomer: Option<[u8; 16]>,
 }
 
-/// How many hex digits of the account id tell two same-named contacts apart.
-const LABEL_HEX_DIGITS: usize = 8;
-
-/// `name#xxxxxxxx`: the label of a contact the name does not mean.
+/// `name#xxxxxxxx`: the label of a contact the name does not mean
+/// ([`PeerRef::Label`] parses it back).
 fn distinct_label(username: &str, account: &[u8; 16]) -> String {
-    let hex = hex::encode(account);
-    format!("{username}#{}", &hex[..LABEL_HEX_DIGITS])
+    format!(
+        "{username}#{}",
+        hex::encode(&account[..crate::peer::LABEL_PREFIX_BYTES])
+    )
 }
 
 impl Engine {
@@ -169,35 +169,37 @@ impl Engine {
 
     /// The contact `peer` names for reading (history, safety number): a
     /// username means its bound account; `name#xxxxxxxx` names the contact
-    /// of that name whose account id starts so.
-    pub(crate) async fn contact_for_peer(&self, peer: &str) -> Result<ContactRecord, Error> {
-        if let Some((name, prefix)) = peer.split_once('#') {
-            let name = Username::parse(name)?;
-            let prefix = prefix.to_ascii_lowercase();
-            if prefix.len() == LABEL_HEX_DIGITS && prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+    /// of that name whose account id starts so; an account id, that
+    /// contact.
+    pub(crate) async fn contact_for_peer(&self, peer: &PeerRef) -> Result<ContactRecord, Error> {
+        let unknown = || Error::unknown(peer.clone(), UnknownPeer::NotAContact);
+        match peer {
+            PeerRef::Name(name) => {
+                let binding = self
+                    .name_binding(name.as_str())
+                    .await?
+                    .ok_or_else(unknown)?;
+                self.contact_by_account(&binding.account)
+                    .await?
+                    .ok_or_else(unknown)
+            }
+            PeerRef::Account(account) => self
+                .contact_by_account(account.as_bytes())
+                .await?
+                .ok_or_else(unknown),
+            _ => {
                 for (_, contact) in self
                     .vault
                     .load_all(&Prefix::<records::contact::Contacts>::all())
                     .await?
                 {
-                    if contact.username == name.as_str()
-                        && hex::encode(contact.account).starts_with(&prefix)
-                    {
+                    if peer.names_exactly(&contact.username, &contact.account) {
                         return Ok(contact);
                     }
                 }
+                Err(unknown())
             }
-            return Err(Error::UnknownUser(peer.to_owned()));
         }
-        let name = Username::parse(peer)?;
-        let unknown = || Error::UnknownUser(name.as_str().to_owned());
-        let binding = self
-            .name_binding(name.as_str())
-            .await?
-            .ok_or_else(unknown)?;
-        self.contact_by_account(&binding.account)
-            .await?
-            .ok_or_else(unknown)
     }
 
     /// The contact to send to by `name`, `None` if the name is new to the
@@ -232,10 +234,15 @@ impl Engine {
                     username: name.clone(),
                 })
             }
-            Err(Error::UnknownUser(_)) => Err(Error::UnknownUser(format!(
-                "{name} (the contact you knew by that name is now called {})",
-                contact.username
-            ))),
+            Err(Error::UnknownUser {
+                reason: UnknownPeer::NotOnRelay,
+                ..
+            }) => Err(Error::unknown(
+                name.clone(),
+                UnknownPeer::Renamed {
+                    now: contact.name()?,
+                },
+            )),
             Err(e) => Err(e),
         }
     }
@@ -263,7 +270,7 @@ impl Engine {
             Err(Error::Relay {
                 code: ErrorCode::UnknownUsername | ErrorCode::UnknownRecipient,
                 ..
-            }) => Err(Error::UnknownUser(name.as_str().to_owned())),
+            }) => Err(Error::unknown(name.clone(), UnknownPeer::NotOnRelay)),
             Err(e) => Err(e),
         }
     }
@@ -315,19 +322,22 @@ impl Engine {
 
     /// The safety number the user compares for `contact` (its pending
     /// identity if its key changed).
-    pub(crate) async fn safety_number_for(&self, peer: &str) -> Result<SafetyNumber, Error> {
+    pub(crate) async fn safety_number_for(&self, peer: &PeerRef) -> Result<SafetyNumber, Error> {
         Ok(self.safety_number_of(&self.contact_for_peer(peer).await?))
     }
 
     /// The accounts `name` could mean: the bound one first, then the
     /// newcomer (if any and its identity is known).
-    pub(crate) async fn name_candidates(&self, peer: &str) -> Result<Vec<NameCandidate>, Error> {
+    pub(crate) async fn name_candidates(
+        &self,
+        peer: &PeerRef,
+    ) -> Result<Vec<NameCandidate>, Error> {
         let known = self.contact_for_peer(peer).await?;
         let mut out = vec![NameCandidate {
             safety_number: self.safety_number_of(&known),
             contact: self.describe(&known).await?,
         }];
-        if let Ok(name) = Username::parse(peer) {
+        if let PeerRef::Name(name) = peer {
             let newcomer = match self.name_binding(name.as_str()).await? {
                 Some(NameBinding {
                     newcomer: Some(account),
@@ -358,7 +368,7 @@ impl Engine {
         verify: bool,
     ) -> Result<(), Error> {
         let _guard = self.op_lock.lock().await;
-        let unknown = || Error::UnknownUser(name.as_str().to_owned());
+        let unknown = || Error::unknown(name.clone(), UnknownPeer::NotAContact);
         let binding = self
             .name_binding(name.as_str())
             .await?

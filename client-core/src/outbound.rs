@@ -29,7 +29,7 @@ use crate::records::{self, Prefix, Slot};
 use crate::sessions::SessionRecord;
 use crate::store::Txn;
 use crate::trust::{ContactRecord, Observation};
-use crate::{Error, Event, MessageId};
+use crate::{Error, Event, InvalidMessage, MessageId, PeerRef, UnknownPeer};
 
 /// How often a send re-plans when the state moved during its network half.
 const PLAN_ATTEMPTS: usize = 3;
@@ -55,9 +55,7 @@ impl Engine {
         let existing = self.contact_for_sending(name).await?;
         if let Some(contact) = &existing {
             if !contact.may_send() {
-                return Err(Error::UntrustedKey {
-                    username: contact.username.clone(),
-                });
+                return Err(contact.untrusted());
             }
             if self.usable_session(contact).await?.is_some() {
                 self.check_published_identity(contact).await?;
@@ -69,13 +67,10 @@ impl Engine {
             None => self.resolve(name).await?,
         };
         if account == self.me().account {
-            return Err(Error::UnknownUser(format!(
-                "{} (sending to yourself is not supported)",
-                name.as_str()
-            )));
+            return Err(Error::unknown(name.clone(), UnknownPeer::Yourself));
         }
         let check = self.identity_checks.start(Instant::now());
-        let bundle = self.fetch_bundle(account, name.as_str()).await?;
+        let bundle = self.fetch_bundle(account, name).await?;
         Ok(SendPlan::Fresh {
             account,
             bundle: Box::new(bundle),
@@ -119,9 +114,7 @@ impl Engine {
         };
         if let Some(contact) = &existing {
             if !contact.may_send() {
-                return Err(Error::UntrustedKey {
-                    username: contact.username.clone(),
-                });
+                return Err(contact.untrusted());
             }
             if let Some(record) = self.usable_session(contact).await? {
                 return Ok(Some((contact.clone(), record, false)));
@@ -154,15 +147,9 @@ impl Engine {
                     self.emit(Event::KeyChanged {
                         username: contact.username.clone(),
                     });
-                    return Err(Error::UntrustedKey {
-                        username: contact.username,
-                    });
+                    return Err(contact.untrusted());
                 }
-                Observation::StillChanged => {
-                    return Err(Error::UntrustedKey {
-                        username: contact.username,
-                    })
-                }
+                Observation::StillChanged => return Err(contact.untrusted()),
             },
             None => ContactRecord::first_seen(
                 *account.as_bytes(),
@@ -217,10 +204,10 @@ impl Engine {
                 return Ok((guard, contact, record, fresh));
             }
         }
-        Err(Error::InvalidMessage(format!(
-            "{name}'s session changed {PLAN_ATTEMPTS} times while the message was prepared; \
-             send it again"
-        )))
+        Err(Error::SessionContended {
+            username: name.clone(),
+            attempts: PLAN_ATTEMPTS,
+        })
     }
 
     /// Encrypts `content` for `contact` with `record` and adds the advanced
@@ -279,11 +266,11 @@ impl Engine {
 
     pub(crate) async fn send_text(
         self: &Arc<Self>,
-        to: &str,
+        to: &Username,
         text: &str,
     ) -> Result<MessageId, Error> {
         self.check_open()?;
-        let name = Username::parse(to)?;
+        let name = to.clone();
         if text.len() > content::MAX_TEXT_BYTES {
             return Err(Error::MessageTooLarge {
                 len: text.len(),
@@ -299,12 +286,9 @@ impl Engine {
         };
         text_content.validate().map_err(|e| match e {
             content::ContentError::ControlCharacter { position, .. } => {
-                Error::InvalidMessage(format!(
-                    "it contains a control character at byte {position} (terminal escapes \
-                     and the like cannot be sent; tab and line breaks can)"
-                ))
+                InvalidMessage::ControlCharacter { position }
             }
-            other => Error::InvalidMessage(other.to_string()),
+            other => InvalidMessage::Content(other),
         })?;
         // Only a sendable message starts the connection.
         self.ensure_connected()?;
@@ -396,17 +380,15 @@ impl Engine {
 
     pub(crate) async fn send_typing(
         self: &Arc<Self>,
-        to: &str,
+        to: &Username,
         started: bool,
     ) -> Result<(), Error> {
         self.check_open()?;
         self.ensure_connected()?;
         let guard = self.op_lock.lock().await;
-        let contact = self.known_contact(to).await?;
+        let contact = self.known_contact(&PeerRef::Name(to.clone())).await?;
         if !contact.may_send() {
-            return Err(Error::UntrustedKey {
-                username: contact.username,
-            });
+            return Err(contact.untrusted());
         }
         if self.name_state(&contact).await? != NameState::Current {
             // Typing notices are best effort; never to a contested name.

@@ -13,6 +13,6 @@ impl From<PayloadError> for Error {
     /// Only encoding reaches this (`?` on `Payload::encode`): the content
     /// broke a limit. Decoding failures are mapped by the receiver itself.
     fn from(e: PayloadError) -> Self {
-        Error::InvalidMessage(format!("it does not encode: {e}"))
+        Error::InvalidMessage(crate::InvalidMessage::Encoding(e))
     }
 }

@@ -87,7 +87,7 @@ impl RelayLink {
     pub(crate) async fn send(&mut self, request: Request) -> Result<u64, Error> {
         request
             .check_limits()
-            .map_err(|e| Error::InvalidMessage(format!("the request is over a limit: {e}")))?;
+            .map_err(|e| Error::InvalidMessage(crate::InvalidMessage::OverLimit(e)))?;
         let request_id = self.next_request_id;
         self.next_request_id = self.next_request_id.wrapping_add(1).max(1);
         let bytes = wire::encode_client(&ClientFrame {

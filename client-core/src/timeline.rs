@@ -19,7 +19,7 @@ use crate::history::{ConversationRecord, Counters, MessageLocation};
 use crate::records::{self, Prefix};
 use crate::store::Txn;
 use crate::trust::ContactRecord;
-use crate::{Error, MessageId};
+use crate::{Error, MessageId, PeerRef};
 
 impl Engine {
     pub(crate) async fn message_known(
@@ -161,7 +161,7 @@ impl Engine {
 
     pub(crate) async fn history(
         &self,
-        peer: &str,
+        peer: &PeerRef,
         limit: usize,
     ) -> Result<Vec<HistoryEntry>, Error> {
         let contact = self.known_contact(peer).await?;
@@ -244,7 +244,7 @@ impl Engine {
         Ok(())
     }
 
-    pub(crate) async fn mark_read(self: &Arc<Self>, peer: &str) -> Result<(), Error> {
+    pub(crate) async fn mark_read(self: &Arc<Self>, peer: &PeerRef) -> Result<(), Error> {
         self.check_open()?;
         let _guard = self.op_lock.lock().await;
         let contact = self.known_contact(peer).await?;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
-use crate::failure::ConnectionFailure;
+use crate::failure::{ConnectionFailure, TlsRootsProblem};
 use crate::Error;
 
 /// Where Linux and BSD distributions keep the system CA bundle.
@@ -21,6 +21,13 @@ const SYSTEM_BUNDLES: &[&str] = &[
     "/etc/pki/tls/certs/ca-bundle.crt",
     "/etc/ssl/cert.pem",
 ];
+
+fn roots_error(path: Option<&Path>, problem: TlsRootsProblem) -> Error {
+    Error::Connection(ConnectionFailure::TlsRoots {
+        path: path.map(Path::to_path_buf),
+        problem,
+    })
+}
 
 /// Builds the client configuration trusting the roots in `pem_file`, or the
 /// first system bundle found.
@@ -31,31 +38,20 @@ pub(crate) fn client_config(pem_file: Option<&Path>) -> Result<Arc<ClientConfig>
             .iter()
             .map(PathBuf::from)
             .find(|p| p.exists())
-            .ok_or_else(|| {
-                Error::Connection(ConnectionFailure::TlsRoots {
-                    what: "no system CA bundle found; configure the relay's CA file (tls_roots)"
-                        .into(),
-                })
-            })?,
+            .ok_or_else(|| roots_error(None, TlsRootsProblem::NoSystemBundle))?,
     };
-    let pem = std::fs::read(&path).map_err(|e| {
-        Error::Connection(ConnectionFailure::TlsRoots {
-            what: format!("reading CA file {}: {e}", path.display()),
-        })
-    })?;
+    let pem = std::fs::read(&path)
+        .map_err(|e| roots_error(Some(&path), TlsRootsProblem::Unreadable(e)))?;
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<_, _>>()
-        .map_err(|e| {
-            Error::Connection(ConnectionFailure::TlsRoots {
-                what: format!("CA file {}: {e}", path.display()),
-            })
-        })?;
+        .map_err(|e| roots_error(Some(&path), TlsRootsProblem::NotPem(e)))?;
     let mut roots = RootCertStore::empty();
     let (added, _ignored) = roots.add_parsable_certificates(certs);
     if added == 0 {
-        return Err(Error::Connection(ConnectionFailure::TlsRoots {
-            what: format!("CA file {} holds no usable certificate", path.display()),
-        }));
+        return Err(roots_error(
+            Some(&path),
+            TlsRootsProblem::NoUsableCertificate,
+        ));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
@@ -72,13 +68,34 @@ mod tests {
 
     #[test]
     fn missing_or_empty_ca_files_are_clear_errors() {
-        let err = client_config(Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
+        let missing = Path::new("/nonexistent/ca.pem");
+        let err = client_config(Some(missing)).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+        assert!(
+            matches!(
+                &err,
+                Error::Connection(ConnectionFailure::TlsRoots {
+                    path: Some(path),
+                    problem: TlsRootsProblem::Unreadable(_),
+                }) if path == missing
+            ),
+            "{err:?}"
+        );
         let dir = tempfile::tempdir().unwrap();
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, b"not a certificate").unwrap();
         let err = client_config(Some(&empty)).unwrap_err();
         assert!(err.to_string().contains("no usable certificate"), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::Connection(ConnectionFailure::TlsRoots {
+                    problem: TlsRootsProblem::NoUsableCertificate,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

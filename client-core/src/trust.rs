@@ -15,8 +15,10 @@
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use umbra_protocol::identity::IdentityPublic;
+use umbra_protocol::wire::{AccountId, Username};
 
 use crate::contact::TrustLevel;
+use crate::Error;
 
 /// One contact as stored (kind `Contact`, slot = HMAC of the account id).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,6 +75,23 @@ impl ContactRecord {
         self.pending = Some(identity.clone());
         self.trust = TrustLevel::Changed;
         Observation::NewlyChanged
+    }
+
+    /// The username, typed (stored in canonical form; one that is not
+    /// fails as an invalid username).
+    pub(crate) fn name(&self) -> Result<Username, Error> {
+        Ok(Username::parse_canonical(&self.username)?)
+    }
+
+    /// The refusal of a send to this contact while its key changed.
+    pub(crate) fn untrusted(&self) -> Error {
+        match self.name() {
+            Ok(username) => Error::UntrustedKey {
+                username,
+                account: AccountId::from_bytes(self.account),
+            },
+            Err(e) => e,
+        }
     }
 
     /// Whether sending to this contact is allowed.

@@ -7,18 +7,24 @@
 
 use std::time::Duration;
 
-use umbra_client_core::{Client, Error, Event};
+use umbra_client_core::{Client, Error, Event, UnknownPeer};
 use umbra_protocol::wire::ErrorCode;
 use umbra_relay::config::Settings;
 
 mod support;
-use support::{config, messages, receive, register, TestRelay, WAIT};
+use support::{config, messages, name, peer, receive, register, TestRelay, WAIT};
 
 /// Spends `client`'s `ResolveUsername` budget (lookups of names nobody has).
 async fn spend_lookup_budget(client: &Client) {
     for attempt in 0..100 {
-        match client.send_text(&format!("nobody{attempt}"), "x").await {
-            Err(Error::UnknownUser(_)) => {}
+        match client
+            .send_text(&name(&format!("nobody{attempt}")), "x")
+            .await
+        {
+            Err(Error::UnknownUser {
+                reason: UnknownPeer::NotOnRelay,
+                ..
+            }) => {}
             Err(Error::Relay {
                 code: ErrorCode::RateLimited,
                 ..
@@ -37,7 +43,10 @@ async fn a_first_message_claims_none_of_the_senders_prekeys() {
     let before = relay.one_time_prekeys(&alice).await;
     assert!(before > 0, "alice published one-time prekeys");
 
-    alice.send_text("bob", "hello bob").await.expect("send");
+    alice
+        .send_text(&name("bob"), "hello bob")
+        .await
+        .expect("send");
     alice.flush_outbox(WAIT).await.expect("relay accepted");
     let events = receive(&bob).await;
     assert_eq!(
@@ -65,7 +74,10 @@ async fn a_rate_limited_first_contact_check_keeps_the_message_for_the_next_recei
     // Offline from here, so only an explicit receive fetches anything.
     bob.shutdown().await;
 
-    alice.send_text("bob", "first contact").await.expect("send");
+    alice
+        .send_text(&name("bob"), "first contact")
+        .await
+        .expect("send");
     alice.flush_outbox(WAIT).await.expect("relay accepted");
     let events = receive(&bob).await;
     assert!(messages(&events).is_empty(), "not shown yet: {events:?}");
@@ -91,7 +103,7 @@ async fn a_rate_limited_first_contact_check_keeps_the_message_for_the_next_recei
         vec![("alice".to_owned(), "first contact".to_owned())],
         "{events:?}"
     );
-    let history = bob.history("alice", 10).await.expect("history");
+    let history = bob.history(&peer("alice"), 10).await.expect("history");
     assert_eq!(history.len(), 1, "stored once: {history:?}");
 }
 
@@ -109,7 +121,7 @@ async fn a_connected_client_gets_a_kept_first_message_without_a_restart() {
     spend_lookup_budget(&bob).await;
 
     alice
-        .send_text("bob", "while you are online")
+        .send_text(&name("bob"), "while you are online")
         .await
         .expect("send");
     alice.flush_outbox(WAIT).await.expect("relay accepted");
@@ -136,6 +148,6 @@ async fn a_connected_client_gets_a_kept_first_message_without_a_restart() {
         )),
         "the first attempt was kept: {seen:?}"
     );
-    let history = bob.history("alice", 10).await.expect("history");
+    let history = bob.history(&peer("alice"), 10).await.expect("history");
     assert_eq!(history.len(), 1, "stored once: {history:?}");
 }

@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use umbra_client_core::store::{ClientStore, MemoryStore, RecordKind, WriteOp};
 use umbra_client_core::{
-    Client, ClientConfig, ConnectionState, DeliveryStatus, Direction, Error, Event, KdfParams,
-    SafetyNumber, StoreError, TrustLevel,
+    Client, ClientConfig, ConnectionFailure, ConnectionState, DeliveryStatus, Direction, Error,
+    Event, KdfParams, PeerRef, SafetyNumber, StoreError, TrustLevel, UnknownPeer,
 };
 use umbra_protocol::wire::Username;
 use umbra_relay::config::Settings;
 
 mod support;
-use support::{config, messages, receive, register, TestRelay, WAIT};
+use support::{config, messages, name, peer, receive, register, TestRelay, WAIT};
 
 fn tls_fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -63,13 +63,16 @@ async fn two_users_exchange_messages_both_ways_one_offline() {
     bob.shutdown().await;
     drop(bob);
 
-    let first = alice.send_text("bob", "hello bob").await.expect("send");
+    let first = alice
+        .send_text(&name("bob"), "hello bob")
+        .await
+        .expect("send");
     let second = alice
-        .send_text("Bob", "are you there?")
+        .send_text(&name("Bob"), "are you there?")
         .await
         .expect("send, name case-folded");
     alice.flush_outbox(WAIT).await.expect("relay accepted");
-    let history = alice.history("bob", 10).await.unwrap();
+    let history = alice.history(&peer("bob"), 10).await.unwrap();
     assert_eq!(history.len(), 2);
     assert!(history.iter().all(|h| h.direction == Direction::Outgoing));
     assert!(
@@ -114,9 +117,9 @@ async fn two_users_exchange_messages_both_ways_one_offline() {
     );
 
     // Bob reads and replies; alice gets the reply, delivery and read receipts.
-    bob.mark_read("alice").await.unwrap();
+    bob.mark_read(&peer("alice")).await.unwrap();
     assert_eq!(bob.conversations().await.unwrap()[0].unread, 0);
-    bob.send_text("alice", "hi alice").await.unwrap();
+    bob.send_text(&name("alice"), "hi alice").await.unwrap();
     bob.flush_outbox(WAIT).await.unwrap();
 
     let ids = |seen: &[Event], read: bool| -> Vec<umbra_client_core::MessageId> {
@@ -145,7 +148,7 @@ async fn two_users_exchange_messages_both_ways_one_offline() {
     ours.sort();
     assert_eq!(delivered, ours);
     assert_eq!(read, ours);
-    let history = alice.history("bob", 10).await.unwrap();
+    let history = alice.history(&peer("bob"), 10).await.unwrap();
     assert_eq!(history.len(), 3);
     assert_eq!(history[0].status, DeliveryStatus::Read);
     assert_eq!(history[1].status, DeliveryStatus::Read);
@@ -153,8 +156,8 @@ async fn two_users_exchange_messages_both_ways_one_offline() {
 
     // Both compute the same safety number.
     assert_eq!(
-        alice.safety_number("bob").await.unwrap(),
-        bob.safety_number("alice").await.unwrap()
+        alice.safety_number(&peer("bob")).await.unwrap(),
+        bob.safety_number(&peer("alice")).await.unwrap()
     );
 }
 
@@ -164,7 +167,7 @@ async fn a_changed_key_raises_an_event_and_blocks_sending_until_accepted() {
     let (alice, _) = register(&relay.url(), "alice").await;
     let (bob, _) = register(&relay.url(), "bob").await;
     let mut watch_bob = Watch::on(&bob);
-    alice.send_text("bob", "first").await.unwrap();
+    alice.send_text(&name("bob"), "first").await.unwrap();
     alice.flush_outbox(WAIT).await.unwrap();
     watch_bob.messages(1).await;
     bob.shutdown().await;
@@ -176,7 +179,9 @@ async fn a_changed_key_raises_an_event_and_blocks_sending_until_accepted() {
         .await
         .expect("login on a new device");
     let mut watch_alice = Watch::on(&alice);
-    bob.send_text("alice", "new phone, same bob").await.unwrap();
+    bob.send_text(&name("alice"), "new phone, same bob")
+        .await
+        .unwrap();
     bob.flush_outbox(WAIT).await.unwrap();
 
     let events = watch_alice.messages(1).await;
@@ -194,9 +199,10 @@ async fn a_changed_key_raises_an_event_and_blocks_sending_until_accepted() {
     assert_eq!(contact[0].trust, TrustLevel::Changed);
     assert!(alice.conversations().await.unwrap()[0].key_changed);
 
-    let err = alice.send_text("bob", "blocked?").await.unwrap_err();
+    let err = alice.send_text(&name("bob"), "blocked?").await.unwrap_err();
     assert!(
-        matches!(err, Error::UntrustedKey { ref username } if username == "bob"),
+        matches!(err, Error::UntrustedKey { ref username, account }
+            if username.as_str() == "bob" && account == bob.whoami().account_id),
         "{err:?}"
     );
     assert!(
@@ -205,8 +211,8 @@ async fn a_changed_key_raises_an_event_and_blocks_sending_until_accepted() {
     );
 
     // Verifying compares the *new* key.
-    let number = alice.safety_number("bob").await.unwrap();
-    assert_eq!(number, bob.safety_number("alice").await.unwrap());
+    let number = alice.safety_number(&peer("bob")).await.unwrap();
+    assert_eq!(number, bob.safety_number(&peer("alice")).await.unwrap());
     // The decision is bound to the number compared, checked under the
     // client's state lock: any other number changes nothing.
     let bob_name = Username::parse("bob").unwrap();
@@ -230,7 +236,7 @@ async fn a_changed_key_raises_an_event_and_blocks_sending_until_accepted() {
         TrustLevel::Unverified
     );
     let mut watch_bob = Watch::on(&bob);
-    alice.send_text("bob", "welcome back").await.unwrap();
+    alice.send_text(&name("bob"), "welcome back").await.unwrap();
     alice.flush_outbox(WAIT).await.unwrap();
     assert_eq!(
         messages(&watch_bob.messages(1).await),
@@ -249,10 +255,13 @@ async fn a_changed_key_blocks_sending_before_the_contact_writes() {
     let (alice, alice_store) = register(&relay.url(), "alice").await;
     let (bob, _) = register(&relay.url(), "bob").await;
     let mut watch_bob = Watch::on(&bob);
-    alice.send_text("bob", "to the old key").await.unwrap();
+    alice
+        .send_text(&name("bob"), "to the old key")
+        .await
+        .unwrap();
     alice.flush_outbox(WAIT).await.unwrap();
     watch_bob.messages(1).await;
-    let old_number = alice.safety_number("bob").await.unwrap();
+    let old_number = alice.safety_number(&peer("bob")).await.unwrap();
     alice.shutdown().await;
     drop(alice);
     bob.shutdown().await;
@@ -270,9 +279,13 @@ async fn a_changed_key_blocks_sending_before_the_contact_writes() {
         .await
         .unwrap();
     let mut watch_alice = Watch::on(&alice);
-    let err = alice.send_text("bob", "are you there?").await.unwrap_err();
+    let err = alice
+        .send_text(&name("bob"), "are you there?")
+        .await
+        .unwrap_err();
     assert!(
-        matches!(err, Error::UntrustedKey { ref username } if username == "bob"),
+        matches!(err, Error::UntrustedKey { ref username, account }
+            if username.as_str() == "bob" && account == bob.whoami().account_id),
         "{err:?}"
     );
     watch_alice
@@ -289,12 +302,15 @@ async fn a_changed_key_blocks_sending_before_the_contact_writes() {
         alice.contacts().await.unwrap()[0].trust,
         TrustLevel::Changed
     );
-    let new_number = alice.safety_number("bob").await.unwrap();
+    let new_number = alice.safety_number(&peer("bob")).await.unwrap();
     assert_ne!(
         new_number, old_number,
         "the number to compare is the new key's"
     );
-    let again = alice.send_text("bob", "still blocked?").await.unwrap_err();
+    let again = alice
+        .send_text(&name("bob"), "still blocked?")
+        .await
+        .unwrap_err();
     assert!(matches!(again, Error::UntrustedKey { .. }), "{again:?}");
 
     // The number alice saw before the change no longer accepts anything.
@@ -311,7 +327,7 @@ async fn a_changed_key_blocks_sending_before_the_contact_writes() {
         .unwrap();
     let mut watch_bob = Watch::on(&bob);
     alice
-        .send_text("bob", "are you there? (after accepting)")
+        .send_text(&name("bob"), "are you there? (after accepting)")
         .await
         .unwrap();
     alice.flush_outbox(WAIT).await.unwrap();
@@ -331,7 +347,7 @@ async fn a_changed_key_blocks_sending_before_the_contact_writes() {
         TrustLevel::Unverified
     );
     assert_eq!(
-        bob.safety_number("alice").await.unwrap(),
+        bob.safety_number(&peer("alice")).await.unwrap(),
         new_number,
         "alice accepted the key bob's new device really holds"
     );
@@ -343,7 +359,7 @@ async fn a_message_sealed_offline_is_later_sent_as_the_same_ciphertext() {
     let (alice, alice_store) = register(&relay.url(), "alice").await;
     let (bob, _) = register(&relay.url(), "bob").await;
     let mut watch_bob = Watch::on(&bob);
-    alice.send_text("bob", "warm up").await.unwrap();
+    alice.send_text(&name("bob"), "warm up").await.unwrap();
     alice.flush_outbox(WAIT).await.unwrap();
     watch_bob.messages(1).await;
     alice.shutdown().await;
@@ -355,7 +371,7 @@ async fn a_message_sealed_offline_is_later_sent_as_the_same_ciphertext() {
         .await
         .unwrap();
     let id = offline
-        .send_text("bob", "typed while offline")
+        .send_text(&name("bob"), "typed while offline")
         .await
         .unwrap();
     let pending = offline.pending_outbox().await.unwrap();
@@ -374,7 +390,7 @@ async fn a_message_sealed_offline_is_later_sent_as_the_same_ciphertext() {
         "the very same envelope bytes wait in the outbox"
     );
     alice.flush_outbox(WAIT).await.unwrap();
-    alice.send_text("bob", "and one more").await.unwrap();
+    alice.send_text(&name("bob"), "and one more").await.unwrap();
     alice.flush_outbox(WAIT).await.unwrap();
 
     // Had the outbox re-encrypted, bob would see a replay or a wrong plaintext.
@@ -401,7 +417,7 @@ async fn a_duplicate_delivery_is_dropped() {
     let (bob, bob_store) = register(&relay.url(), "bob").await;
     // A session first (starting one needs the relay), then bob goes offline.
     let mut watch_bob = Watch::on(&bob);
-    alice.send_text("bob", "hello").await.unwrap();
+    alice.send_text(&name("bob"), "hello").await.unwrap();
     alice.flush_outbox(WAIT).await.unwrap();
     watch_bob.messages(1).await;
     bob.shutdown().await;
@@ -413,7 +429,10 @@ async fn a_duplicate_delivery_is_dropped() {
     let offline = Client::open(config(dead, &alice_store), "pw-of-test")
         .await
         .unwrap();
-    offline.send_text("bob", "exactly once").await.unwrap();
+    offline
+        .send_text(&name("bob"), "exactly once")
+        .await
+        .unwrap();
     drop(offline);
     // Snapshot the outbox row, as a crash between the relay's acceptance and
     // the local deletion would leave it, with the store's generation record
@@ -465,7 +484,7 @@ async fn a_duplicate_delivery_is_dropped() {
             .any(|e| matches!(e, Event::DecryptionFailed { .. })),
         "{events:?}"
     );
-    assert_eq!(bob.history("alice", 10).await.unwrap().len(), 2);
+    assert_eq!(bob.history(&peer("alice"), 10).await.unwrap().len(), 2);
     assert_eq!(bob.conversations().await.unwrap()[0].unread, 2);
 }
 
@@ -490,8 +509,22 @@ async fn wrong_passwords_and_unknown_users_are_clear_errors() {
         matches!(err, Error::AuthFailed),
         "unknown user looks like a wrong password: {err:?}"
     );
-    let err = alice.send_text("nobody", "hello?").await.unwrap_err();
-    assert!(matches!(err, Error::UnknownUser(_)), "{err:?}");
+    let err = alice
+        .send_text(&name("nobody"), "hello?")
+        .await
+        .unwrap_err();
+    // The user's to fix: no account has that name (and the error says so).
+    assert!(
+        matches!(
+            &err,
+            Error::UnknownUser {
+                peer: PeerRef::Name(who),
+                reason: UnknownPeer::NotOnRelay,
+            } if who.as_str() == "nobody"
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("nobody"), "{err}");
     let err = Client::register(
         config(&relay.url(), &Arc::new(MemoryStore::new())),
         "alice",
@@ -514,7 +547,7 @@ async fn an_unsendable_message_is_refused_as_invalid_and_nothing_is_queued() {
         .await
         .unwrap();
     for text in ["clear the screen \x1b[2J", "c1 \u{9b}31m red", "nul \0"] {
-        let err = alice.send_text("bob", text).await.unwrap_err();
+        let err = alice.send_text(&name("bob"), text).await.unwrap_err();
         assert!(matches!(err, Error::InvalidMessage(_)), "{text:?}: {err:?}");
         assert!(!err.is_retryable(), "{err:?}");
     }
@@ -531,8 +564,8 @@ async fn messages_stored_while_busy_stay_unreported_until_marked() {
     // Bob is connected for some other reason (a `send`, say) when these
     // arrive: they are stored and acknowledged, but nobody shows them.
     let mut watch_bob = Watch::on(&bob);
-    alice.send_text("bob", "one").await.unwrap();
-    alice.send_text("bob", "two").await.unwrap();
+    alice.send_text(&name("bob"), "one").await.unwrap();
+    alice.send_text(&name("bob"), "two").await.unwrap();
     alice.flush_outbox(WAIT).await.unwrap();
     watch_bob.messages(2).await;
     bob.shutdown().await;
@@ -557,14 +590,14 @@ async fn messages_stored_while_busy_stay_unreported_until_marked() {
     let left = bob.unreported_messages().await.unwrap();
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0].body, "two");
-    let history = bob.history("alice", 10).await.unwrap();
+    let history = bob.history(&peer("alice"), 10).await.unwrap();
     assert_eq!(
         history.iter().map(|e| e.reported).collect::<Vec<_>>(),
         vec![true, false]
     );
 
     // Reading the conversation on screen reports it too.
-    bob.mark_read("alice").await.unwrap();
+    bob.mark_read(&peer("alice")).await.unwrap();
     assert_eq!(bob.unreported_messages().await.unwrap(), vec![]);
     let conversations = bob.conversations().await.unwrap();
     assert!(conversations[0].last_message.as_ref().unwrap().reported);
@@ -583,7 +616,10 @@ async fn sqlite_backed_clients_survive_a_restart() {
         .unwrap();
     let bob = Client::register(cfg("bob"), "bob", "pw-b").await.unwrap();
     let mut watch_bob = Watch::on(&bob);
-    alice.send_text("bob", "stored on disk").await.unwrap();
+    alice
+        .send_text(&name("bob"), "stored on disk")
+        .await
+        .unwrap();
     alice.flush_outbox(WAIT).await.unwrap();
     watch_bob.messages(1).await;
     bob.shutdown().await;
@@ -594,7 +630,7 @@ async fn sqlite_backed_clients_survive_a_restart() {
         Err(Error::WrongPassword)
     ));
     let bob = Client::open(cfg("bob"), "pw-b").await.unwrap();
-    let history = bob.history("alice", 5).await.unwrap();
+    let history = bob.history(&peer("alice"), 5).await.unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].body, "stored on disk");
     // While bob's store is open, a second opener of the directory waits
@@ -634,7 +670,7 @@ async fn tls_relays_work_with_the_right_ca_and_are_refused_without_it() {
         .await
         .unwrap();
     let mut watch_bob = Watch::on(&bob);
-    alice.send_text("bob", "over wss").await.unwrap();
+    alice.send_text(&name("bob"), "over wss").await.unwrap();
     alice.flush_outbox(WAIT).await.unwrap();
     assert_eq!(
         messages(&watch_bob.messages(1).await),
@@ -648,13 +684,16 @@ async fn logout_revokes_the_session_and_login_resumes_with_the_same_identity() {
     let (alice, alice_store) = register(&relay.url(), "alice").await;
     let (bob, _) = register(&relay.url(), "bob").await;
     let mut watch_bob = Watch::on(&bob);
-    alice.send_text("bob", "before logout").await.unwrap();
+    alice
+        .send_text(&name("bob"), "before logout")
+        .await
+        .unwrap();
     alice.flush_outbox(WAIT).await.unwrap();
     watch_bob.messages(1).await;
 
     alice.logout().await.unwrap();
     assert!(matches!(
-        alice.send_text("bob", "after").await,
+        alice.send_text(&name("bob"), "after").await,
         Err(Error::Closed)
     ));
     drop(alice);
@@ -674,7 +713,7 @@ async fn logout_revokes_the_session_and_login_resumes_with_the_same_identity() {
     let alice = Client::login(config(&relay.url(), &alice_store), "alice", "pw-of-test")
         .await
         .unwrap();
-    alice.send_text("bob", "back again").await.unwrap();
+    alice.send_text(&name("bob"), "back again").await.unwrap();
     alice.flush_outbox(WAIT).await.unwrap();
     let events = watch_bob.messages(1).await;
     assert_eq!(
@@ -704,8 +743,11 @@ async fn a_rename_reaches_contacts_and_used_prekeys_are_replenished() {
     let (carol, _) = register(&relay.url(), "carol").await;
     let mut watch_alice = Watch::on(&alice);
     // Each first contact claims one of alice's one-time prekeys.
-    bob.send_text("alice", "hi from bob").await.unwrap();
-    carol.send_text("alice", "hi from carol").await.unwrap();
+    bob.send_text(&name("alice"), "hi from bob").await.unwrap();
+    carol
+        .send_text(&name("alice"), "hi from carol")
+        .await
+        .unwrap();
     bob.flush_outbox(WAIT).await.unwrap();
     carol.flush_outbox(WAIT).await.unwrap();
     watch_alice.messages(2).await;
@@ -733,12 +775,48 @@ async fn a_rename_reaches_contacts_and_used_prekeys_are_replenished() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    bob.send_text("alicia", "nice name").await.unwrap();
+    bob.send_text(&name("alicia"), "nice name").await.unwrap();
     bob.flush_outbox(WAIT).await.unwrap();
     assert_eq!(
         messages(&watch_alice.messages(1).await[..]).last().cloned(),
         Some(("bob".into(), "nice name".into()))
     );
+
+    // The old name is free on the relay: the error says whose it was.
+    let err = bob.send_text(&name("alice"), "hello?").await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::UnknownUser {
+                peer: PeerRef::Name(old),
+                reason: UnknownPeer::Renamed { now },
+            } if old.as_str() == "alice" && now.as_str() == "alicia"
+        ),
+        "{err:?}"
+    );
+    // Reading names a contact by name, label or account id, typed; a
+    // label whose digits are another account's names nobody.
+    let alicia = alice.whoami().account_id;
+    let by_account = bob.history(&PeerRef::Account(alicia), 10).await.unwrap();
+    assert_eq!(by_account, bob.history(&peer("alicia"), 10).await.unwrap());
+    let label = PeerRef::label(name("alicia"), &alicia);
+    assert_eq!(bob.history(&label, 10).await.unwrap(), by_account);
+    let mut other = *alicia.as_bytes();
+    other[0] ^= 0xff;
+    let wrong = PeerRef::label(
+        name("alicia"),
+        &umbra_protocol::wire::AccountId::from_bytes(other),
+    );
+    for who in [wrong, peer("dave")] {
+        let err = bob.history(&who, 10).await.unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::UnknownUser { peer, reason: UnknownPeer::NotAContact } if *peer == who
+            ),
+            "{err:?}"
+        );
+    }
 }
 
 /// A safety number's digits with the last one changed.
@@ -748,4 +826,31 @@ fn flip_last_digit(digits: &str) -> String {
         *last = if *last == '0' { '1' } else { '0' };
     }
     out.into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_cannot_be_reached_is_a_typed_connection_error() {
+    let relay = TestRelay::start().await;
+    let (alice, store) = register(&relay.url(), "alice").await;
+    alice.shutdown().await;
+    // A port nothing listens on any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let offline = Client::open(config(&url, &store), "pw-of-test")
+        .await
+        .expect("open");
+    let err = offline.receive_until_empty(WAIT).await.unwrap_err();
+    // The network's fault, with the address tried and the transport's
+    // error as the source: not a string naming it.
+    match &err {
+        Error::Connection(ConnectionFailure::Connect { url, .. }) => {
+            assert!(url.contains(&port.to_string()), "{url}")
+        }
+        other => panic!("expected a typed connect failure, got {other:?}"),
+    }
+    assert!(err.is_retryable());
+    offline.shutdown().await;
 }

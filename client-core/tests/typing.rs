@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use umbra_client_core::{Client, Event};
+use umbra_relay::config::Settings;
 
 mod support;
-use support::{register, TestRelay, WAIT};
+use support::{name, register, TestRelay, WAIT};
 
 /// A bound on each wait, so a broken client fails instead of hanging.
 /// More dropped notices than MAX_SKIP (1000): had each used a message key,
@@ -38,13 +39,20 @@ async fn texts(client: &Client) -> Vec<String> {
 }
 
 async fn send(from: &Client, to: &str, text: &str) {
-    from.send_text(to, text).await.expect("send");
+    from.send_text(&name(to), text).await.expect("send");
     from.flush_outbox(WAIT).await.expect("relay accepted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_typing_notices_never_break_the_conversation() {
-    let relay = TestRelay::start().await;
+    // The notices go out in one burst, far faster than anyone types; the
+    // relay's ephemeral-frame rate limit (its own tests) is lifted here
+    // because this test is about the ratchet, not the limit.
+    let relay = TestRelay::start_with(Settings {
+        ephemeral_per_minute: Some(1_000_000),
+        ..Settings::default()
+    })
+    .await;
     let url = relay.url();
     let (alice, _) = register(&url, "alice").await;
     let (bob, _) = register(&url, "bob").await;
@@ -57,7 +65,7 @@ async fn dropped_typing_notices_never_break_the_conversation() {
     bob.shutdown().await;
     for i in 0..DROPPED {
         alice
-            .send_typing("bob", i % 2 == 0)
+            .send_typing(&name("bob"), i % 2 == 0)
             .await
             .expect("typing notice");
     }
@@ -70,7 +78,9 @@ async fn dropped_typing_notices_never_break_the_conversation() {
     // continues behind it.
     let mut alice_events = alice.events();
     bob.connect().await.expect("bob reconnects");
-    bob.send_typing("alice", true).await.expect("typing notice");
+    bob.send_typing(&name("alice"), true)
+        .await
+        .expect("typing notice");
     let typing = tokio::time::timeout(WAIT, async {
         while let Some(event) = alice_events.next().await {
             if let Event::Typing { from, started } = event {

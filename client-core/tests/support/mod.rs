@@ -134,3 +134,15 @@ pub fn messages(events: &[Event]) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// A username from a literal the test knows is valid.
+#[allow(dead_code)]
+pub fn name(username: &str) -> umbra_protocol::wire::Username {
+    umbra_protocol::wire::Username::parse(username).expect("valid username")
+}
+
+/// A contact named by a username or label literal.
+#[allow(dead_code)]
+pub fn peer(peer: &str) -> umbra_client_core::PeerRef {
+    peer.parse().expect("valid username or label")
+}

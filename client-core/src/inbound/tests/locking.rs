@@ -15,7 +15,10 @@ async fn a_send_waiting_for_the_relay_leaves_the_state_lock_free() {
     let bob = bob_alone().await;
     let sending = tokio::spawn({
         let bob = bob.clone();
-        async move { bob.send_text("carol", "hello").await }
+        async move {
+            let carol = Username::parse("carol").expect("valid name");
+            bob.send_text(&carol, "hello").await
+        }
     });
     // Let the send run up to its wait for the relay (port 9 never answers;
     // the wait for a connection is 15 s, far longer than these yields).
