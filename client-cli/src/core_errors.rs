@@ -30,7 +30,7 @@ fn status_of_core(error: &Error) -> ExitStatus {
         Error::UntrustedKey { .. }
         | Error::NameReassigned { .. }
         | Error::SafetyNumberMismatch { .. } => ExitStatus::UntrustedKey,
-        Error::UnknownUser(_)
+        Error::UnknownUser { .. }
         | Error::InvalidUsername(_)
         | Error::MessageTooLarge { .. }
         | Error::InvalidMessage(_)
@@ -78,7 +78,14 @@ fn status_of_relay_code(code: ErrorCode) -> ExitStatus {
 mod tests {
     use super::*;
     use crate::exit_status::classify;
-    use umbra_client_core::{ConnectionFailure, CryptoFailure, RelayMisbehaved};
+    use umbra_client_core::{
+        ConnectionFailure, CryptoFailure, InvalidMessage, PeerRef, RelayMisbehaved, UnknownPeer,
+    };
+    use umbra_protocol::wire::{AccountId, Username};
+
+    fn name(text: &str) -> Username {
+        Username::parse(text).expect("a valid username")
+    }
 
     fn identity_error() -> umbra_protocol::identity::IdentityError {
         umbra_protocol::identity::IdentityPublic::from_bytes(&[])
@@ -112,11 +119,18 @@ mod tests {
             ),
             (
                 Error::UntrustedKey {
-                    username: "bob".into(),
+                    username: name("bob"),
+                    account: AccountId::from_bytes([1; 16]),
                 },
                 ExitStatus::UntrustedKey,
             ),
-            (Error::UnknownUser("zed".into()), ExitStatus::UserError),
+            (
+                Error::UnknownUser {
+                    peer: PeerRef::Name(name("zed")),
+                    reason: UnknownPeer::NotOnRelay,
+                },
+                ExitStatus::UserError,
+            ),
             (Error::UsedElsewhere, ExitStatus::AuthFailed),
             (
                 Error::NotLoggedIn {
@@ -146,12 +160,12 @@ mod tests {
                 ExitStatus::LocalData,
             ),
             (
-                Error::InvalidMessage("a control character".into()),
+                Error::InvalidMessage(InvalidMessage::ControlCharacter { position: 0 }),
                 ExitStatus::UserError,
             ),
             (
                 Error::PeerKeysExpired {
-                    username: "bob".into(),
+                    username: name("bob"),
                     age_days: 20,
                 },
                 ExitStatus::UserError,

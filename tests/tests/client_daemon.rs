@@ -9,153 +9,21 @@
 //! through the daemon), or wait without a bound (every wait has a deadline
 //! that fails the test, far beyond what the work takes).
 
+mod client_daemon_support;
 mod client_support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::process::Stdio;
 use std::time::Duration;
 
+use client_daemon_support::{
+    lines_of, run, signal, without_password, Daemon, KillOnDrop, HANG_GUARD, LOCAL_DATA,
+    SOCKET_FILE,
+};
 use client_support::{json_records, start_relay, Outcome, User, SEND_TIMEOUT};
 use serde_json::Value;
-use umbra_e2e::Cli;
-
-/// The daemon's socket inside the data directory (docs/CLI.md).
-const SOCKET_FILE: &str = "umbra-daemon.sock";
-
-/// A bound on every wait in this suite; only a hang reaches it.
-const HANG_GUARD: Duration = Duration::from_secs(120);
-
-/// Exit status for an unusable (here: daemon-held) data directory.
-const LOCAL_DATA: i32 = 7;
-
-/// A running `umbra daemon`.
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
-    _stderr: mpsc::Receiver<String>,
-}
-
-impl Daemon {
-    /// Starts `umbra daemon` for `user` and waits until it serves.
-    fn start(user: &User) -> Daemon {
-        let mut child = user
-            .cli
-            .command(&["daemon"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn umbra daemon");
-        let lines = lines_of(child.stderr.take().expect("stderr"));
-        let mut seen = Vec::new();
-        loop {
-            match lines.recv_timeout(HANG_GUARD) {
-                Ok(line) if line.contains("serving on") => break,
-                Ok(line) => seen.push(line),
-                Err(_) => panic!("umbra daemon never started serving; stderr: {seen:?}"),
-            }
-        }
-        Daemon {
-            child,
-            socket: user.cli.data_dir().join(SOCKET_FILE),
-            _stderr: lines,
-        }
-    }
-
-    /// SIGTERM, then waits for the exit status.
-    fn terminate(mut self) -> Option<i32> {
-        signal(self.child.id(), "TERM");
-        self.child.wait().expect("wait for the daemon").code()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A child killed and reaped if the test fails before waiting for it.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{name} {pid} failed");
-}
-
-/// Each line of `stream`, read on a thread.
-fn lines_of(stream: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// `umbra ARGS` for `cli` with no password source at all and a short lock
-/// wait: it can only succeed through a daemon.
-fn without_password(cli: &Cli, args: &[&str]) -> Command {
-    let mut command = cli.command(args);
-    command
-        .env_remove("UMBRA_PASSWORD_FILE")
-        .env("UMBRA_LOCK_WAIT_SECS", "1")
-        .stdin(Stdio::null());
-    command
-}
-
-/// Runs a command to completion, killing it if it outlives the guard.
-fn run(mut command: Command) -> Outcome {
-    let child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn umbra");
-    let pid = child.id();
-    let finished = Arc::new(AtomicBool::new(false));
-    let watchdog = {
-        let finished = finished.clone();
-        std::thread::spawn(move || {
-            let step = Duration::from_millis(100);
-            let mut waited = Duration::ZERO;
-            while !finished.load(Ordering::SeqCst) && waited < HANG_GUARD {
-                std::thread::sleep(step);
-                waited += step;
-            }
-            if !finished.load(Ordering::SeqCst) {
-                let _ = Command::new("kill")
-                    .arg("-KILL")
-                    .arg(pid.to_string())
-                    .status();
-            }
-        })
-    };
-    let out = child.wait_with_output().expect("wait for umbra");
-    finished.store(true, Ordering::SeqCst);
-    let _ = watchdog.join();
-    Outcome::from(out)
-}
 
 #[test]
 fn parallel_sends_without_a_password_go_through_the_daemon_and_all_arrive() {
@@ -376,16 +244,12 @@ fn garbage_on_the_socket_gets_a_parse_error_and_the_daemon_keeps_serving() {
 }
 
 #[test]
-fn chat_and_account_commands_fail_clearly_while_a_daemon_holds_the_dir_and_rename_goes_through() {
+fn a_second_daemon_and_register_fail_clearly_while_a_daemon_holds_the_dir_and_rename_goes_through()
+{
     let relay = start_relay();
     let alice = User::register(&relay, "alice", "alice's password");
     let daemon = Daemon::start(&alice);
-    for args in [
-        &["chat"][..],
-        &["logout"],
-        &["daemon"],
-        &["account", "delete", "--yes"],
-    ] {
+    for args in [&["daemon"][..], &["register", "alice3"]] {
         let out = run(without_password(&alice.cli, args));
         let line = out.assert_failure(LOCAL_DATA, args);
         assert!(

@@ -6,6 +6,7 @@
 //! an account without a confirmation (typed on a terminal, or `--yes`).
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
 
 use anyhow::Context as _;
 use umbra_client_core::{Client, Event};
@@ -58,6 +59,19 @@ pub async fn login(session: &Session, username: &str) -> anyhow::Result<ExitStat
         .await
         .with_context(|| format!("logging in as {username} on {}", session.server))?;
     drop(password);
+    let records = after_login(&client).await;
+    client.shutdown().await;
+    let mut printer = session.printer();
+    for record in &records {
+        printer.emit(record)?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// What `login` prints once the relay took the password: the notices the
+/// new session's first receive brought, then `done`. Shared with the
+/// daemon's `login`, so both print the same.
+pub(crate) async fn after_login(client: &Client) -> Vec<Record> {
     let me = client.whoami();
     // The new session's connection already takes what the relay queued:
     // wait for it, and print the notices nothing else would show (in a
@@ -68,39 +82,41 @@ pub async fn login(session: &Session, username: &str) -> anyhow::Result<ExitStat
         .receive_until_empty(LOGIN_DRAIN)
         .await
         .unwrap_or_default();
-    let mut printer = session.printer();
+    let mut records = Vec::new();
     for event in notices {
         if matches!(event, Event::Message { .. }) {
             continue;
         }
-        for record in records_for(&client, event).await {
-            printer.emit(&record)?;
-        }
+        records.extend(records_for(client, event).await);
     }
-    client.shutdown().await;
-    printer.emit(&Record::Done {
+    records.push(Record::Done {
         action: "login".into(),
         detail: format!("logged in as {} on {}", me.username, me.server_url),
-    })?;
-    Ok(ExitStatus::Success)
+    });
+    records
 }
 
 pub async fn logout(session: &Session) -> anyhow::Result<ExitStatus> {
     let client = session.open_client().await?;
-    let me = client.whoami();
-    let result = client.logout().await.context("logging out");
+    let result = logout_client(&client, &session.data_dir).await;
     client.shutdown().await;
-    result?;
-    session.printer().emit(&Record::Done {
+    session.printer().emit(&result?)?;
+    Ok(ExitStatus::Success)
+}
+
+/// Logs `client` out and returns the `done` record (shared with the daemon).
+pub(crate) async fn logout_client(client: &Client, data_dir: &Path) -> anyhow::Result<Record> {
+    let me = client.whoami();
+    client.logout().await.context("logging out")?;
+    Ok(Record::Done {
         action: "logout".into(),
         detail: format!(
             "logged out {}; keys and history stay in {} (umbra login {} resumes)",
             me.username,
-            session.data_dir.display(),
+            data_dir.display(),
             me.username
         ),
-    })?;
-    Ok(ExitStatus::Success)
+    })
 }
 
 pub async fn whoami(session: &Session) -> anyhow::Result<ExitStatus> {
@@ -145,20 +161,23 @@ const RENAME_FLUSH: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How `account delete` gets its confirmation.
 #[derive(Debug, PartialEq, Eq)]
-enum Confirmation {
+pub(crate) enum Confirmation {
     /// `--yes`: the caller already decided.
     Given,
     /// Ask on the terminal.
     Ask,
-    /// No terminal and no `--yes`: refuse rather than guess.
-    Refused,
 }
 
-fn confirmation(yes: bool, stdin_is_terminal: bool) -> Confirmation {
+/// No terminal and no `--yes`: refuse rather than guess (exit 1). The same
+/// rule whether or not a daemon does the deleting.
+pub(crate) fn confirmation(yes: bool, stdin_is_terminal: bool) -> Result<Confirmation, Failure> {
     match (yes, stdin_is_terminal) {
-        (true, _) => Confirmation::Given,
-        (false, true) => Confirmation::Ask,
-        (false, false) => Confirmation::Refused,
+        (true, _) => Ok(Confirmation::Given),
+        (false, true) => Ok(Confirmation::Ask),
+        (false, false) => Err(Failure::user(
+            "refusing to delete the account without confirmation: \
+             run it on a terminal, or pass --yes",
+        )),
     }
 }
 
@@ -169,45 +188,53 @@ fn confirms(answer: &str, username: &str) -> bool {
 }
 
 pub async fn delete(session: &Session, yes: bool) -> anyhow::Result<ExitStatus> {
-    let how = confirmation(yes, std::io::stdin().is_terminal());
-    if how == Confirmation::Refused {
-        return Err(Failure::user(
-            "refusing to delete the account without confirmation: \
-             run it on a terminal, or pass --yes",
-        )
-        .into());
-    }
+    let how = confirmation(yes, std::io::stdin().is_terminal())?;
     let client = session.open_client().await?;
     let me = client.whoami();
     if how == Confirmation::Ask {
-        let answer = ask(&format!(
-            "This deletes {} on {} and erases its keys and history in {}. \
-             It cannot be undone.\nType the username to confirm: ",
-            me.username,
-            me.server_url,
-            session.data_dir.display()
-        ))?;
-        if !confirms(&answer, me.username.as_str()) {
+        if let Err(refused) = ask_to_delete(me.username.as_str(), &me.server_url, &session.data_dir)
+        {
             client.shutdown().await;
-            return Err(Failure::user("not confirmed; nothing was deleted").into());
+            return Err(refused);
         }
     }
-    let result = client
+    let result = delete_client(&client, &session.data_dir).await;
+    client.shutdown().await;
+    session.printer().emit(&result?)?;
+    Ok(ExitStatus::Success)
+}
+
+/// On a terminal without `--yes`: asks for the username and fails (exit 1,
+/// nothing deleted) unless it is typed exactly.
+pub(crate) fn ask_to_delete(username: &str, server: &str, data_dir: &Path) -> anyhow::Result<()> {
+    let answer = ask(&format!(
+        "This deletes {username} on {server} and erases its keys and history in {}. \
+         It cannot be undone.\nType the username to confirm: ",
+        data_dir.display()
+    ))?;
+    if !confirms(&answer, username) {
+        return Err(Failure::user("not confirmed; nothing was deleted").into());
+    }
+    Ok(())
+}
+
+/// Deletes the account of `client` (confirmation already given) and
+/// returns the `done` record (shared with the daemon).
+pub(crate) async fn delete_client(client: &Client, data_dir: &Path) -> anyhow::Result<Record> {
+    let me = client.whoami();
+    client
         .delete_account()
         .await
-        .with_context(|| format!("deleting {}", me.username));
-    client.shutdown().await;
-    result?;
-    session.printer().emit(&Record::Done {
+        .with_context(|| format!("deleting {}", me.username))?;
+    Ok(Record::Done {
         action: "delete".into(),
         detail: format!(
             "deleted {} on {} and erased the local store in {}",
             me.username,
             me.server_url,
-            session.data_dir.display()
+            data_dir.display()
         ),
-    })?;
-    Ok(ExitStatus::Success)
+    })
 }
 
 /// Prompts on stderr (stdout may be a `--json` pipe) and reads one line.
@@ -229,10 +256,11 @@ mod tests {
 
     #[test]
     fn deletion_needs_yes_or_a_terminal() {
-        assert_eq!(confirmation(true, false), Confirmation::Given);
-        assert_eq!(confirmation(true, true), Confirmation::Given);
-        assert_eq!(confirmation(false, true), Confirmation::Ask);
-        assert_eq!(confirmation(false, false), Confirmation::Refused);
+        assert_eq!(confirmation(true, false).unwrap(), Confirmation::Given);
+        assert_eq!(confirmation(true, true).unwrap(), Confirmation::Given);
+        assert_eq!(confirmation(false, true).unwrap(), Confirmation::Ask);
+        let refused = confirmation(false, false).unwrap_err();
+        assert!(refused.to_string().contains("--yes"), "{refused}");
     }
 
     #[test]

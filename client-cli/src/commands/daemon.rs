@@ -27,5 +27,5 @@ pub async fn run(session: &Session, args: &DaemonArgs) -> anyhow::Result<ExitSta
         stdio: args.stdio,
         tcp: args.tcp,
     };
-    server::serve(client, &session.data_dir, socket, options).await
+    server::serve(client, session.config(), &session.data_dir, socket, options).await
 }

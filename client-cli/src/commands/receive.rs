@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use std::collections::HashSet;
 
-use umbra_client_core::{Client, Event, MessageId, UnreportedMessage};
+use umbra_client_core::{Client, Event, MessageId, PeerRef, UnreportedMessage};
 
 use crate::exit_status::ExitStatus;
 use crate::output::{time_from_unix_ms, Delivery, Printer, Record};
@@ -126,7 +126,11 @@ pub async fn records_for(client: &Client, event: Event) -> Vec<Record> {
         Event::DeliveryReceipt { from, ids } => receipts(from, ids, Delivery::Delivered, now),
         Event::ReadReceipt { from, ids } => receipts(from, ids, Delivery::Read, now),
         Event::KeyChanged { username } => {
-            let safety_number = match client.safety_number(&username).await {
+            let number = match username.parse::<PeerRef>() {
+                Ok(peer) => client.safety_number(&peer).await,
+                Err(e) => Err(e.into()),
+            };
+            let safety_number = match number {
                 Ok(number) => number.to_string(),
                 Err(e) => format!("unavailable ({e}); run `umbra verify {username}`"),
             };

@@ -18,6 +18,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use futures_util::{FutureExt, StreamExt};
 use umbra_client_core::{Client, ConnectionState, Error, Event, MessageId};
+use umbra_protocol::wire::Username;
 
 use crate::commands::receive::records_for;
 
@@ -161,8 +162,11 @@ pub(crate) async fn send_and_wait(
 ) -> anyhow::Result<Sending> {
     // Subscribe first so no event of this run can slip past.
     let mut events = client.events();
+    let name = Username::parse(to)
+        .map_err(Error::from)
+        .with_context(|| format!("sending to {to}"))?;
     let id = client
-        .send_text(to, body)
+        .send_text(&name, body)
         .await
         .with_context(|| format!("sending to {to}"))?;
     let queued = || {

@@ -43,7 +43,7 @@ pub(crate) async fn verify<W: std::io::Write>(
     // The accounts the name could mean: the one it means now, then a
     // newcomer claiming it (after a `name_reassigned`).
     let candidates = client
-        .name_candidates(peer)
+        .name_candidates(&peer.parse().map_err(umbra_client_core::Error::from)?)
         .await
         .with_context(|| format!("computing the safety number with {peer}"))?;
     let contested = candidates.len() > 1;

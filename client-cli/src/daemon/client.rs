@@ -11,6 +11,7 @@
 //! did not get from the daemon, or exit 0 for a request the daemon failed.
 
 use std::collections::HashSet;
+use std::io::IsTerminal as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -19,21 +20,28 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
+use zeroize::Zeroize as _;
 
 use super::protocol::{exit_status_from, read_frame, status_of_code, Frame};
 use crate::cli::{AccountCommand, Command};
+use crate::commands::account::{ask_to_delete, confirmation, Confirmation};
 use crate::exit_status::{ExitStatus, Failure};
 use crate::output::{Printer, Record};
+use crate::password::Purpose;
 use crate::session::Session;
 
 /// Responses can carry many records (a long `receive`).
-const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+pub(super) const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 /// How often a command waiting for the data-dir lock looks for a daemon.
 const DAEMON_POLL: Duration = Duration::from_millis(100);
 
 /// Added to a command's own timeout before giving up on the daemon.
 const DAEMON_GRACE: Duration = Duration::from_secs(30);
+
+/// How long `login` through the daemon may take: the relay round trips,
+/// key stretching to unlock the store again, and the first receive.
+const LOGIN_WAIT: Duration = Duration::from_secs(90);
 
 /// A connection to the daemon of one data directory.
 pub struct DaemonConnection {
@@ -43,10 +51,39 @@ pub struct DaemonConnection {
 }
 
 /// A JSON-RPC error from the daemon.
-struct RpcError {
-    code: i64,
-    message: String,
-    data: Value,
+pub(crate) struct RpcError {
+    pub code: i64,
+    pub message: String,
+    pub data: Value,
+}
+
+impl RpcError {
+    /// The `error` member of a response.
+    pub fn from_value(error: &Value) -> Self {
+        Self {
+            code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
+            message: error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            data: error.get("data").cloned().unwrap_or(Value::Null),
+        }
+    }
+
+    /// As a failure of this process, with the exit status the code stands for.
+    pub fn into_failure(self) -> Failure {
+        match status_of_code(self.code) {
+            Some(status) => Failure::new(status, self.message),
+            None => Failure::new(
+                ExitStatus::Internal,
+                format!(
+                    "the daemon refused the request: {} ({})",
+                    self.message, self.code
+                ),
+            ),
+        }
+    }
 }
 
 impl DaemonConnection {
@@ -73,13 +110,15 @@ impl DaemonConnection {
         }
     }
 
-    async fn write(&mut self, value: &Value) -> anyhow::Result<()> {
+    /// Writes one request line. Every string in it is wiped afterwards, as
+    /// is the line: a `login` carries the password.
+    async fn write(&mut self, mut value: Value) -> anyhow::Result<()> {
         let mut line = value.to_string();
+        wipe(&mut value);
         line.push('\n');
-        self.writer
-            .write_all(line.as_bytes())
-            .await
-            .map_err(|e| daemon_gone(&e.to_string()))?;
+        let written = self.writer.write_all(line.as_bytes()).await;
+        line.zeroize();
+        written.map_err(|e| daemon_gone(&e.to_string()))?;
         Ok(())
     }
 
@@ -87,7 +126,7 @@ impl DaemonConnection {
     async fn request(&mut self, method: &str, params: Value) -> anyhow::Result<u64> {
         let id = self.next_id;
         self.next_id += 1;
-        self.write(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+        self.write(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
             .await?;
         Ok(id)
     }
@@ -135,21 +174,28 @@ impl DaemonConnection {
             )
         })??;
         if let Some(error) = value.get("error") {
-            return Ok(Err(RpcError {
-                code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
-                message: error
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-                data: error.get("data").cloned().unwrap_or(Value::Null),
-            }));
+            return Ok(Err(RpcError::from_value(error)));
         }
         Ok(Ok(value.get("result").cloned().unwrap_or(Value::Null)))
     }
+
+    /// The two halves, for [`super::channel::RpcChannel`].
+    pub(crate) fn into_parts(self) -> (BufReader<OwnedReadHalf>, OwnedWriteHalf) {
+        (self.reader, self.writer)
+    }
 }
 
-fn daemon_gone(why: &str) -> Failure {
+/// Zeroes every string in `value` before it is dropped.
+pub(super) fn wipe(value: &mut Value) {
+    match value {
+        Value::String(text) => text.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(wipe),
+        Value::Object(map) => map.values_mut().for_each(wipe),
+        _ => {}
+    }
+}
+
+pub(super) fn daemon_gone(why: &str) -> Failure {
     Failure::new(
         ExitStatus::Network,
         format!("lost the umbra daemon ({why})"),
@@ -206,6 +252,32 @@ pub async fn dispatch(
             json!({"new_username": new_username}),
             Duration::from_secs(10) + DAEMON_GRACE,
         ),
+        Command::Chat => return crate::tui::run_through_daemon(daemon, session).await,
+        // The daemon logs out, answers, and stops (docs/CLI.md).
+        Command::Logout => ("logout", json!({}), DAEMON_GRACE),
+        Command::Login { username } => {
+            // OPAQUE needs the password even through the daemon; it goes
+            // over the private socket and is wiped after writing.
+            let password = session.password(username, Purpose::Existing)?;
+            (
+                "login",
+                json!({"username": username, "password": password.as_str()}),
+                LOGIN_WAIT,
+            )
+        }
+        Command::Account(AccountCommand::Delete { yes }) => {
+            // The same rule as on its own: `--yes`, or the username typed
+            // on this command's terminal; nothing reaches the daemon
+            // otherwise.
+            if confirmation(*yes, std::io::stdin().is_terminal())? == Confirmation::Ask {
+                let who = daemon.call("whoami", json!({}), DAEMON_GRACE).await?;
+                let who = who.map_err(RpcError::into_failure)?;
+                let account = &who["records"][0];
+                let field = |name: &str| account[name].as_str().unwrap_or_default().to_owned();
+                ask_to_delete(&field("username"), &field("server"), &session.data_dir)?;
+            }
+            ("account.delete", json!({"yes": true}), DAEMON_GRACE)
+        }
         other => return Err(held_by_daemon(session, other).into()),
     };
     let answer = daemon.call(method, params, wait).await?;
@@ -241,16 +313,7 @@ fn finish<W: std::io::Write>(
         }
         Err(error) => {
             print_records(error.data.get("records"), printer)?;
-            let status = status_of_code(error.code).unwrap_or(ExitStatus::Internal);
-            let message = if status_of_code(error.code).is_some() {
-                error.message
-            } else {
-                format!(
-                    "the daemon refused the request: {} ({})",
-                    error.message, error.code
-                )
-            };
-            Err(Failure::new(status, message).into())
+            Err(error.into_failure().into())
         }
     }
 }
@@ -304,16 +367,7 @@ async fn follow<W: std::io::Write>(
         }
     }
     if let Some(error) = drained.get("error") {
-        let answer = Err(RpcError {
-            code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
-            message: error
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-            data: error.get("data").cloned().unwrap_or(Value::Null),
-        });
-        return finish(answer, printer);
+        return finish(Err(RpcError::from_value(error)), printer);
     }
     finish(Ok(drained["result"].clone()), printer)?;
     if !shown.is_empty() {
@@ -403,15 +457,10 @@ async fn show_event<W: std::io::Write>(
 /// instead of waiting on its lock.
 fn held_by_daemon(session: &Session, command: &Command) -> Failure {
     let what = match command {
-        Command::Chat => "`umbra chat` does not go through the daemon yet; \
-                          use `umbra receive --follow` and `umbra send`, or stop the daemon"
-            .to_owned(),
         Command::Daemon(_) => "a daemon is already running for it".to_owned(),
-        Command::Account(AccountCommand::Delete { .. })
-        | Command::Register { .. }
-        | Command::Login { .. }
-        | Command::Logout => {
-            "stop the daemon (SIGTERM or Ctrl-C) before changing the account".to_owned()
+        Command::Register { .. } => {
+            "it already holds an account; use another --data-dir to register a second one"
+                .to_owned()
         }
         _ => "stop the daemon to run this command".to_owned(),
     };

@@ -9,12 +9,15 @@
 //! another connection.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::{broadcast, Mutex};
-use umbra_client_core::{Client, Event, MessageId};
+use tokio::sync::{broadcast, watch, Mutex, Notify, RwLock};
+use umbra_client_core::{Client, ClientConfig, ConnectionState, Event, MessageId};
 
 use crate::cli::VerifyArgs;
 use crate::commands::contacts;
@@ -33,9 +36,47 @@ const SUBSCRIBER_BUFFER: usize = 1024;
 /// relay, as `umbra account rename` does.
 const RENAME_FLUSH: Duration = Duration::from_secs(10);
 
+/// Every method this daemon serves, for `daemon.info` (a client checks
+/// it before relying on a method a older daemon may lack).
+pub const METHODS: &[&str] = &[
+    "whoami",
+    "contacts",
+    "send",
+    "receive",
+    "verify",
+    "mark_reported",
+    "account.rename",
+    "daemon.info",
+    "subscribe",
+    "unsubscribe",
+    "auth",
+    "login",
+    "logout",
+    "account.delete",
+    "conversations",
+    "safety_number",
+    "mark_read",
+    "enqueue",
+    "connection",
+];
+
 /// The shared state behind every connection.
 pub struct Daemon {
-    pub client: Client,
+    /// The unlocked client. `login` replaces it (a new session means a new
+    /// client-core `Client`); everything else takes a clone through
+    /// [`Daemon::client`], so a request in flight keeps the one it began with.
+    client: watch::Sender<Client>,
+    /// What `login` builds the new client from: the daemon's own settings,
+    /// with the data-dir lock it already holds.
+    pub(super) config: ClientConfig,
+    pub(super) data_dir: PathBuf,
+    /// Taken shared by every method and exclusively by `login`, so the old
+    /// client has finished all its work before the new one opens the store.
+    exclusive: RwLock<()>,
+    /// Set by a method after which the daemon has nothing left to serve
+    /// (`logout`, `account.delete`); the daemon stops once it is answered.
+    stop_after_answer: AtomicBool,
+    stop: Notify,
     /// Sends whose outcome a `send` caller already received: `receive`
     /// drops their `sent`/`send_failed` events, as a direct `send` consumes
     /// its own.
@@ -53,7 +94,7 @@ pub struct MethodError {
 }
 
 impl MethodError {
-    fn rpc(code: i64, message: impl Into<String>) -> Self {
+    pub(super) fn rpc(code: i64, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -63,7 +104,7 @@ impl MethodError {
 
     /// A failure of the command itself, with the exit status it has without
     /// the daemon and whatever it printed before failing.
-    fn command(error: &anyhow::Error, records: Vec<Value>) -> Self {
+    pub(super) fn command(error: &anyhow::Error, records: Vec<Value>) -> Self {
         let status = classify(error);
         Self {
             code: app_code(status),
@@ -74,7 +115,7 @@ impl MethodError {
 }
 
 /// A method's `timeout` in seconds, bounded as the CLI's `--timeout` is.
-fn timeout_param(secs: Option<u64>, default: u64) -> Result<Duration, MethodError> {
+pub(super) fn timeout_param(secs: Option<u64>, default: u64) -> Result<Duration, MethodError> {
     let secs = secs.unwrap_or(default);
     if secs > crate::cli::MAX_TIMEOUT_SECS {
         return Err(MethodError::rpc(
@@ -89,17 +130,55 @@ fn timeout_param(secs: Option<u64>, default: u64) -> Result<Duration, MethodErro
 }
 
 impl Daemon {
-    pub fn new(client: Client) -> Self {
+    pub fn new(client: Client, config: ClientConfig, data_dir: PathBuf) -> Self {
         Self {
-            client,
+            client: watch::Sender::new(client),
+            config,
+            data_dir,
+            exclusive: RwLock::new(()),
+            stop_after_answer: AtomicBool::new(false),
+            stop: Notify::new(),
             answered_sends: Mutex::new(HashSet::new()),
             events: broadcast::channel(SUBSCRIBER_BUFFER).0,
         }
     }
 
+    /// The client requests run against now.
+    pub fn client(&self) -> Client {
+        self.client.borrow().clone()
+    }
+
+    /// Puts a freshly logged-in client in place of the old one.
+    pub(super) fn replace_client(&self, client: Client) {
+        self.client.send_replace(client);
+    }
+
+    /// Asks the daemon to stop once the current request is answered.
+    pub(super) fn stop_after_answer(&self) {
+        self.stop_after_answer.store(true, Ordering::SeqCst);
+    }
+
+    /// Called after each answer was handed to its connection's writer:
+    /// if that request was a `logout` or `account.delete`, stop now.
+    pub fn answered(&self) {
+        if self.stop_after_answer.load(Ordering::SeqCst) {
+            self.stop.notify_one();
+        }
+    }
+
+    /// Resolves once the daemon should stop (see [`Daemon::answered`]).
+    pub async fn stopping(&self) {
+        self.stop.notified().await;
+    }
+
     /// Runs one method. `subscribe`/`unsubscribe`/`auth` belong to the
     /// connection and are handled by the server.
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, MethodError> {
+        if method == "login" {
+            let _only = self.exclusive.write().await;
+            return self.login(params).await;
+        }
+        let _shared = self.exclusive.read().await;
         match method {
             "whoami" => self.whoami().await,
             "contacts" => self.contacts().await,
@@ -108,10 +187,18 @@ impl Daemon {
             "verify" => self.verify(parse(params)?).await,
             "mark_reported" => self.mark_reported(parse(params)?).await,
             "account.rename" => self.rename(parse(params)?).await,
+            "logout" => self.logout(parse(params)?).await,
+            "account.delete" => self.delete(parse(params)?).await,
+            "conversations" => self.conversations(parse(params)?).await,
+            "safety_number" => self.safety_number(parse(params)?).await,
+            "mark_read" => self.mark_read(parse(params)?).await,
+            "enqueue" => self.enqueue(parse(params)?).await,
+            "connection" => Ok(connection_value(&self.client().connection_state())),
             "daemon.info" => Ok(json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "pid": std::process::id(),
                 "schema": 1,
+                "methods": METHODS,
             })),
             other => Err(MethodError::rpc(
                 METHOD_NOT_FOUND,
@@ -121,8 +208,8 @@ impl Daemon {
     }
 
     async fn whoami(&self) -> Result<Value, MethodError> {
-        let me = self.client.whoami();
-        let logged_in = self.client.is_logged_in().await.map_err(|e| {
+        let me = self.client().whoami();
+        let logged_in = self.client().is_logged_in().await.map_err(|e| {
             MethodError::command(
                 &anyhow::Error::new(e).context("reading the local store"),
                 vec![],
@@ -141,7 +228,7 @@ impl Daemon {
     }
 
     async fn contacts(&self) -> Result<Value, MethodError> {
-        let contacts = self.client.contacts().await.map_err(|e| {
+        let contacts = self.client().contacts().await.map_err(|e| {
             MethodError::command(&anyhow::Error::new(e).context("listing contacts"), vec![])
         })?;
         let mut printer = Printer::new(true, Vec::new());
@@ -156,7 +243,7 @@ impl Daemon {
             return Err(MethodError::command(&error, vec![]));
         }
         let timeout = timeout_param(params.timeout, 30)?;
-        let sending = send_and_wait(&self.client, &params.to, &params.message, timeout)
+        let sending = send_and_wait(&self.client(), &params.to, &params.message, timeout)
             .await
             .map_err(|e| MethodError::command(&e, vec![]))?;
         self.answered_sends.lock().await.insert(sending.id);
@@ -192,13 +279,12 @@ impl Daemon {
         let fail = |e: umbra_client_core::Error, what: &'static str| {
             MethodError::command(&anyhow::Error::new(e).context(what), vec![])
         };
-        let events = self
-            .client
+        let client = self.client();
+        let events = client
             .receive_until_empty(timeout)
             .await
             .map_err(|e| fail(e, "receiving from the relay"))?;
-        let unreported = self
-            .client
+        let unreported = client
             .unreported_messages()
             .await
             .map_err(|e| fail(e, "reading the local history"))?;
@@ -217,7 +303,7 @@ impl Daemon {
                 }
                 _ => {}
             }
-            records.extend(records_for(&self.client, event).await);
+            records.extend(records_for(&client, event).await);
         }
         drop(answered);
         let count = records
@@ -231,7 +317,7 @@ impl Daemon {
         // them; a caller that must not lose one to its own crash passes
         // `mark_reported: false` and calls `mark_reported` after showing.
         if params.mark_reported.unwrap_or(true) {
-            self.client
+            client
                 .mark_reported(&unreported)
                 .await
                 .map_err(|e| fail(e, "recording the printed messages"))?;
@@ -252,7 +338,7 @@ impl Daemon {
             ));
         }
         let mut printer = Printer::new(true, Vec::new());
-        let result = verify::verify(&self.client, &mut printer, &args).await;
+        let result = verify::verify(&self.client(), &mut printer, &args).await;
         let records = json_lines(&printer.into_inner());
         match result {
             Ok(status) => Ok(json!({"records": records, "exit_code": status.code()})),
@@ -262,15 +348,16 @@ impl Daemon {
 
     /// `umbra account rename NEW`: the same steps and record.
     async fn rename(&self, params: RenameParams) -> Result<Value, MethodError> {
-        let old = self.client.whoami().username;
+        let client = self.client();
+        let old = client.whoami().username;
         let new = params.new_username;
-        self.client.rename(&new).await.map_err(|e| {
+        client.rename(&new).await.map_err(|e| {
             let error = anyhow::Error::new(e).context(format!("renaming {old} to {new}"));
             MethodError::command(&error, vec![])
         })?;
         // Contacts are told through the outbox; give it a moment to leave.
-        let _ = self.client.flush_outbox(RENAME_FLUSH).await;
-        let now = self.client.whoami().username;
+        let _ = client.flush_outbox(RENAME_FLUSH).await;
+        let now = client.whoami().username;
         Ok(done(
             &[Record::Done {
                 action: "rename".into(),
@@ -290,12 +377,13 @@ impl Daemon {
                 vec![],
             )
         };
-        let unreported = self.client.unreported_messages().await.map_err(fail)?;
+        let client = self.client();
+        let unreported = client.unreported_messages().await.map_err(fail)?;
         let chosen: Vec<_> = unreported
             .into_iter()
             .filter(|m| wanted.contains(m.id.to_hex().as_str()))
             .collect();
-        self.client.mark_reported(&chosen).await.map_err(fail)?;
+        client.mark_reported(&chosen).await.map_err(fail)?;
         Ok(json!({"marked": chosen.len()}))
     }
 
@@ -309,7 +397,8 @@ impl Daemon {
             Event::Typing { from, started } => {
                 vec![json!({"type": "typing", "from": from, "started": started})]
             }
-            other => records_for(&self.client, other)
+            Event::Connection(state) => vec![connection_event(&state)],
+            other => records_for(&self.client(), other)
                 .await
                 .iter()
                 .map(to_value)
@@ -320,6 +409,54 @@ impl Daemon {
             let _ = self.events.send(value);
         }
     }
+
+    /// Forwards every event of the current client to subscribers, and
+    /// follows `login` to the client that replaces it.
+    pub async fn forward_events(&self) {
+        let mut current = self.client.subscribe();
+        loop {
+            let mut events = current.borrow_and_update().events();
+            let replaced = loop {
+                tokio::select! {
+                    event = events.next() => match event {
+                        Some(event) => self.publish(event).await,
+                        // That client is gone; wait for its successor.
+                        None => break false,
+                    },
+                    changed = current.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        break true;
+                    }
+                }
+            };
+            if !replaced && current.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The connection state as `connection` answers it and as the
+/// `connection` event carries it.
+pub(super) fn connection_value(state: &ConnectionState) -> Value {
+    match state {
+        ConnectionState::Offline => json!({"state": "offline"}),
+        ConnectionState::Connecting => json!({"state": "connecting"}),
+        ConnectionState::Connected => json!({"state": "connected"}),
+        ConnectionState::Reconnecting { retry_in, reason } => {
+            json!({"state": "reconnecting", "retry_in": retry_in.as_secs(), "reason": reason})
+        }
+        ConnectionState::Closed { reason } => json!({"state": "closed", "reason": reason}),
+        ConnectionState::Replaced => json!({"state": "replaced"}),
+    }
+}
+
+fn connection_event(state: &ConnectionState) -> Value {
+    let mut value = connection_value(state);
+    value["type"] = "connection".into();
+    value
 }
 
 #[derive(Deserialize)]
@@ -359,18 +496,18 @@ struct MarkParams {
     ids: Vec<String>,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(params: Value) -> Result<T, MethodError> {
+pub(super) fn parse<T: serde::de::DeserializeOwned>(params: Value) -> Result<T, MethodError> {
     serde_json::from_value(params)
         .map_err(|e| MethodError::rpc(INVALID_PARAMS, format!("invalid params: {e}")))
 }
 
-fn to_value(record: &Record) -> Value {
+pub(super) fn to_value(record: &Record) -> Value {
     serde_json::to_value(record).unwrap_or_else(
         |e| json!({"type": "internal_error", "code": INTERNAL_ERROR, "reason": e.to_string()}),
     )
 }
 
-fn done(records: &[Record], status: ExitStatus) -> Value {
+pub(super) fn done(records: &[Record], status: ExitStatus) -> Value {
     let records: Vec<Value> = records.iter().map(to_value).collect();
     json!({"records": records, "exit_code": status.code()})
 }

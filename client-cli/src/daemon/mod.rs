@@ -2,11 +2,13 @@
 //! holds the data directory's lock and the relay connection, and serves
 //! JSON-RPC 2.0 (newline-delimited) to other `umbra` commands and scripts.
 //!
-//! Layout: [`protocol`] is the wire format (framing, requests, responses,
-//! error codes), [`methods`] runs one method against the unlocked client,
-//! [`server`] owns the listeners, connections and shutdown, and [`client`]
-//! is the side every other `umbra` command uses to find a running daemon
-//! and route through it.
+//! Layout: [`protocol`] is the wire format (framing, requests, batches,
+//! responses, error codes), [`methods`] runs one method against the
+//! unlocked client ([`account`] and [`chat`] hold the account and
+//! interactive ones), [`server`] owns the listeners, connections and
+//! shutdown, and [`client`] is the side every other `umbra` command uses to
+//! find a running daemon and route through it ([`channel`]: the concurrent
+//! form `umbra chat` uses).
 //!
 //! Why a socket in the data directory: the directory is 0700 and the socket
 //! 0600, so only the owner can reach the unlocked store; and a command finds
@@ -17,6 +19,9 @@
 //! live daemon may own it (only the holder of the data-dir lock touches it),
 //! or crash on malformed input.
 
+pub mod account;
+pub mod channel;
+pub mod chat;
 pub mod client;
 pub mod methods;
 pub mod protocol;

@@ -1,5 +1,7 @@
 //! The daemon's wire format: JSON-RPC 2.0 objects, one per line (UTF-8,
-//! `\n`-terminated), in both directions; notifications carry events.
+//! `\n`-terminated), in both directions; notifications carry events. A
+//! line may also hold a batch (an array of requests, answered by one array
+//! of responses).
 //!
 //! Error codes are JSON-RPC's own (-32700 parse error, -32600 invalid
 //! request, -32601 method not found, -32602 invalid params, -32603 internal)
@@ -66,18 +68,85 @@ pub struct Request {
     pub params: Value,
 }
 
-/// Parses one line; on failure returns the error response to send.
+/// The most requests one batch may hold. A 1 MiB line could otherwise
+/// carry tens of thousands, all answered in one array held in memory; a
+/// client with more work sends more lines (or more batches).
+pub const MAX_BATCH: usize = 256;
+
+/// What one line holds.
+#[derive(Debug)]
+pub enum Line {
+    /// One request (or a malformed one: the error response to send).
+    Single(Result<Request, Value>),
+    /// A batch (JSON-RPC 2.0 §6): each element parsed on its own, in order.
+    Batch(Vec<Result<Request, Value>>),
+    /// A line that gets one error response and nothing else (not JSON, an
+    /// empty batch, a batch over [`MAX_BATCH`]).
+    Refused(Value),
+}
+
+/// Parses one line: a request object or a batch array of them.
+pub fn parse_line(line: &[u8]) -> Line {
+    let value: Value = match serde_json::from_slice(line) {
+        Ok(value) => value,
+        Err(e) => {
+            return Line::Refused(error_response(
+                Value::Null,
+                PARSE_ERROR,
+                &format!("parse error: {e}"),
+                None,
+            ))
+        }
+    };
+    match value {
+        // §6: "If the batch rpc call itself fails to be recognized as an
+        // valid JSON or as an Array with at least one value, the response
+        // from the Server MUST be a single Response object."
+        Value::Array(items) if items.is_empty() => Line::Refused(error_response(
+            Value::Null,
+            INVALID_REQUEST,
+            "an empty batch is not a request",
+            None,
+        )),
+        Value::Array(items) if items.len() > MAX_BATCH => Line::Refused(error_response(
+            Value::Null,
+            INVALID_REQUEST,
+            &format!(
+                "a batch holds at most {MAX_BATCH} requests, this one {}",
+                items.len()
+            ),
+            None,
+        )),
+        Value::Array(items) => Line::Batch(items.into_iter().map(parse_request_value).collect()),
+        single => Line::Single(parse_request_value(single)),
+    }
+}
+
+/// Parses one line holding a single request; on failure returns the error
+/// response to send. A batch is refused here: [`parse_line`] takes those.
+#[cfg(test)]
 pub fn parse_request(line: &[u8]) -> Result<Request, Value> {
-    let value: Value = serde_json::from_slice(line).map_err(|e| {
-        error_response(Value::Null, PARSE_ERROR, &format!("parse error: {e}"), None)
-    })?;
+    match parse_line(line) {
+        Line::Single(request) => request,
+        Line::Refused(response) => Err(response),
+        Line::Batch(_) => Err(error_response(
+            Value::Null,
+            INVALID_REQUEST,
+            "a batch where one request was expected",
+            None,
+        )),
+    }
+}
+
+/// Checks one request object (a whole line, or one element of a batch).
+pub fn parse_request_value(value: Value) -> Result<Request, Value> {
     let Value::Object(mut object) = value else {
-        let message = if value.is_array() {
-            "batch requests are not supported; send one object per line"
-        } else {
-            "a request must be a JSON object"
-        };
-        return Err(error_response(Value::Null, INVALID_REQUEST, message, None));
+        return Err(error_response(
+            Value::Null,
+            INVALID_REQUEST,
+            "a request must be a JSON object",
+            None,
+        ));
     };
     let id = object.remove("id");
     // An id must be a string, a number or null (JSON-RPC 2.0 §4).
@@ -206,7 +275,7 @@ mod tests {
             (err["error"]["code"].clone(), err["id"].clone()),
             (INVALID_REQUEST.into(), "a".into())
         );
-        let err = parse_request(br#"[{"jsonrpc":"2.0","id":1,"method":"whoami"}]"#).unwrap_err();
+        let err = parse_request(br#"7"#).unwrap_err();
         assert_eq!(err["error"]["code"], INVALID_REQUEST);
         let err =
             parse_request(br#"{"jsonrpc":"2.0","id":1,"method":"send","params":[1]}"#).unwrap_err();
@@ -220,6 +289,56 @@ mod tests {
         assert!(req.params.as_object().is_some_and(|p| p.is_empty()));
         let note = parse_request(br#"{"jsonrpc":"2.0","method":"subscribe"}"#).unwrap();
         assert_eq!(note.id, None);
+    }
+
+    #[test]
+    fn a_batch_parses_each_element_on_its_own() {
+        let line =
+            br#"[{"jsonrpc":"2.0","id":1,"method":"whoami"},{"jsonrpc":"2.0","method":"x"},1,[]]"#;
+        let Line::Batch(items) = parse_line(line) else {
+            panic!("not a batch");
+        };
+        assert_eq!(items.len(), 4);
+        assert_eq!(items[0].as_ref().unwrap().id, Some(1.into()));
+        assert_eq!(items[1].as_ref().unwrap().id, None);
+        for bad in &items[2..] {
+            let err = bad.as_ref().unwrap_err();
+            assert_eq!(
+                (err["error"]["code"].clone(), err["id"].clone()),
+                (INVALID_REQUEST.into(), Value::Null)
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_or_oversized_batch_and_broken_json_get_one_error() {
+        let Line::Refused(err) = parse_line(b"[]") else {
+            panic!("[] was accepted");
+        };
+        assert_eq!(
+            (err["error"]["code"].clone(), err["id"].clone()),
+            (INVALID_REQUEST.into(), Value::Null)
+        );
+        let big = format!(
+            "[{}]",
+            vec![r#"{"jsonrpc":"2.0","method":"x"}"#; MAX_BATCH + 1].join(",")
+        );
+        let Line::Refused(err) = parse_line(big.as_bytes()) else {
+            panic!("an oversized batch was accepted");
+        };
+        assert_eq!(err["error"]["code"], INVALID_REQUEST);
+        let fits = format!(
+            "[{}]",
+            vec![r#"{"jsonrpc":"2.0","method":"x"}"#; MAX_BATCH].join(",")
+        );
+        assert!(
+            matches!(parse_line(fits.as_bytes()), Line::Batch(items) if items.len() == MAX_BATCH)
+        );
+        // §6: a batch that is not valid JSON is one parse error.
+        let Line::Refused(err) = parse_line(br#"[{"jsonrpc":"2.0","method":"x"},"#) else {
+            panic!("broken JSON was accepted");
+        };
+        assert_eq!(err["error"]["code"], PARSE_ERROR);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The daemon's listeners and connections: a Unix socket in the data
 //! directory (0600), optionally standard input/output for a parent process
 //! and a loopback TCP port guarded by a token; one task per connection and
-//! per request, and a graceful shutdown on SIGTERM, Ctrl-C or (with
-//! `--stdio`) the parent closing standard input.
+//! per request (or batch of them), and a graceful shutdown on SIGTERM,
+//! Ctrl-C, (with `--stdio`) the parent closing standard input, or a
+//! `logout`/`account.delete` that leaves nothing to serve.
 //!
 //! Must never: listen on a non-loopback address, answer a TCP request
 //! before `auth` succeeded, compare the token in variable time, leave the
@@ -21,18 +22,22 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::mpsc;
-use zeroize::Zeroizing;
+use tokio::sync::{mpsc, watch};
+use zeroize::{Zeroize as _, Zeroizing};
 
 use super::methods::Daemon;
 use super::protocol::{
-    app_code, error_response, notification, parse_request, read_frame, result_response, Frame,
-    INVALID_REQUEST, MAX_REQUEST_BYTES,
+    app_code, error_response, notification, parse_line, read_frame, result_response, Frame, Line,
+    Request, INVALID_REQUEST, MAX_REQUEST_BYTES,
 };
 use crate::exit_status::{ExitStatus, Failure};
 
 /// How long shutdown waits for queued messages to reach the relay.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
+
+/// How long shutdown waits for requests already running to be answered
+/// (a `send` waiting on the relay is cut off after this).
+const SHUTDOWN_ANSWERS: Duration = Duration::from_secs(5);
 
 /// Lines waiting to be written to one connection before its requests wait.
 const WRITE_QUEUE: usize = 256;
@@ -55,6 +60,7 @@ pub struct Options {
 /// Serves until told to stop; the data-dir lock is held by the caller.
 pub async fn serve(
     client: umbra_client_core::Client,
+    config: umbra_client_core::ClientConfig,
     data_dir: &Path,
     socket: PathBuf,
     options: Options,
@@ -101,32 +107,31 @@ pub async fn serve(
         None => None,
     };
 
-    let daemon = Arc::new(Daemon::new(client));
+    let daemon = Arc::new(Daemon::new(client, config, data_dir.to_path_buf()));
     let forwarder = {
         let daemon = daemon.clone();
-        let mut events = daemon.client.events();
-        tokio::spawn(async move {
-            while let Some(event) = events.next().await {
-                daemon.publish(event).await;
-            }
-        })
+        tokio::spawn(async move { daemon.forward_events().await })
     };
     eprintln!("umbra daemon: serving on {}", socket.display());
 
-    let stdio = async {
-        if options.stdio {
+    // Connections end when they close or when this turns true; each task
+    // says whether it was the `--stdio` one, whose end stops the daemon.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    if options.stdio {
+        let (daemon, stop_rx) = (daemon.clone(), stop_rx.clone());
+        connections.spawn(async move {
             handle(
-                daemon.clone(),
+                daemon,
                 tokio::io::stdin(),
                 tokio::io::stdout(),
                 None,
+                stop_rx,
             )
             .await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::pin!(stdio);
+            true
+        });
+    }
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     loop {
@@ -134,18 +139,31 @@ pub async fn serve(
             accepted = unix.accept() => match accepted {
                 Ok((stream, _)) => {
                     let (r, w) = stream.into_split();
-                    tokio::spawn(handle(daemon.clone(), r, w, None));
+                    let (daemon, stop_rx) = (daemon.clone(), stop_rx.clone());
+                    connections.spawn(async move {
+                        handle(daemon, r, w, None, stop_rx).await;
+                        false
+                    });
                 }
                 Err(e) => tracing::warn!("accept on the socket failed: {e}"),
             },
             accepted = accept_tcp(tcp.as_ref()) => match accepted {
                 Ok((stream, token)) => {
                     let (r, w) = stream.into_split();
-                    tokio::spawn(handle(daemon.clone(), r, w, Some(token)));
+                    let (daemon, stop_rx) = (daemon.clone(), stop_rx.clone());
+                    connections.spawn(async move {
+                        handle(daemon, r, w, Some(token), stop_rx).await;
+                        false
+                    });
                 }
                 Err(e) => tracing::warn!("accept on TCP failed: {e}"),
             },
-            () = &mut stdio => break,
+            Some(ended) = connections.join_next(), if !connections.is_empty() => {
+                if ended.unwrap_or(false) {
+                    break;
+                }
+            }
+            () = daemon.stopping() => break,
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
         }
@@ -153,11 +171,20 @@ pub async fn serve(
 
     eprintln!("umbra daemon: stopping");
     drop(unix);
+    // Answers already being worked on (the `logout` that stops the daemon,
+    // a `send` in flight) are written before the connections close.
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(SHUTDOWN_ANSWERS, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    connections.abort_all();
     forwarder.abort();
     // Whatever is queued gets its chance; what does not leave stays in the
     // durable outbox for the next run.
-    let _ = daemon.client.flush_outbox(SHUTDOWN_FLUSH).await;
-    daemon.client.shutdown().await;
+    let client = daemon.client();
+    let _ = client.flush_outbox(SHUTDOWN_FLUSH).await;
+    client.shutdown().await;
     drop(token_guard);
     Ok(ExitStatus::Success)
 }
@@ -174,13 +201,94 @@ async fn accept_tcp(
     }
 }
 
-/// One connection until it closes. `token` is set for TCP connections,
-/// which must `auth` first.
+/// What the connection itself answers (the TCP auth gate, subscriptions,
+/// malformed requests) and what is a method call for the daemon.
+enum Step {
+    /// The response to send, or `None` for a notification.
+    Answer(Option<Value>),
+    Call(Request),
+}
+
+/// One connection's own state.
+struct Connection {
+    daemon: Arc<Daemon>,
+    tx: mpsc::Sender<Value>,
+    /// Set for TCP connections, which must `auth` first.
+    token: Option<Arc<Zeroizing<String>>>,
+    authenticated: bool,
+    subscription: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Connection {
+    /// The connection-level part of one request, in the order the requests
+    /// came (so `[auth, whoami]` in one batch works).
+    fn step(&mut self, parsed: Result<Request, Value>) -> Step {
+        let request = match parsed {
+            Ok(request) => request,
+            Err(response) => return Step::Answer(Some(response)),
+        };
+        let id = request.id.clone().unwrap_or(Value::Null);
+        // JSON-RPC 2.0: a notification (no id) is never answered, not
+        // even with an error.
+        let reply = |response: Value| Step::Answer(request.id.is_some().then_some(response));
+        if !self.authenticated {
+            let response = match (request.method.as_str(), &self.token) {
+                ("auth", Some(token)) if token_matches(&request.params, token) => {
+                    self.authenticated = true;
+                    result_response(id, json!({"authenticated": true}))
+                }
+                _ => error_response(
+                    id,
+                    app_code(ExitStatus::AuthFailed),
+                    "authenticate first: auth {\"token\": ...} with the token file's contents",
+                    Some(json!({"exit_code": ExitStatus::AuthFailed.code()})),
+                ),
+            };
+            return reply(response);
+        }
+        match request.method.as_str() {
+            "subscribe" => {
+                if self.subscription.is_none() {
+                    self.subscription = Some(forward_events(&self.daemon, self.tx.clone()));
+                }
+                reply(result_response(id, json!({"subscribed": true})))
+            }
+            "unsubscribe" => {
+                if let Some(task) = self.subscription.take() {
+                    task.abort();
+                }
+                reply(result_response(id, json!({"subscribed": false})))
+            }
+            _ => Step::Call(request),
+        }
+    }
+}
+
+/// Runs one method; the response, unless the request was a notification.
+async fn run_call(daemon: &Daemon, request: Request) -> Option<Value> {
+    let result = daemon.call(&request.method, request.params).await;
+    let id = request.id?;
+    Some(match result {
+        Ok(result) => result_response(id, result),
+        Err(e) => error_response(id, e.code, &e.message, e.data),
+    })
+}
+
+async fn run_step(daemon: Arc<Daemon>, step: Step) -> Option<Value> {
+    match step {
+        Step::Answer(response) => response,
+        Step::Call(request) => run_call(&daemon, request).await,
+    }
+}
+
+/// One connection until it closes or the daemon stops. `token` is set for
+/// TCP connections, which must `auth` first.
 async fn handle<R, W>(
     daemon: Arc<Daemon>,
     reader: R,
     mut writer: W,
     token: Option<Arc<Zeroizing<String>>>,
+    mut stopping: watch::Receiver<bool>,
 ) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -196,22 +304,32 @@ async fn handle<R, W>(
         }
     });
     let mut reader = BufReader::new(reader);
-    let mut authenticated = token.is_none();
-    let mut subscription: Option<tokio::task::JoinHandle<()>> = None;
+    let mut connection = Connection {
+        daemon: daemon.clone(),
+        tx: tx.clone(),
+        authenticated: token.is_none(),
+        token,
+        subscription: None,
+    };
     let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     let auth_deadline = tokio::time::Instant::now() + AUTH_DEADLINE;
     loop {
-        let frame = if authenticated {
-            read_frame(&mut reader, MAX_REQUEST_BYTES).await
-        } else {
-            match tokio::time::timeout_at(auth_deadline, read_frame(&mut reader, MAX_REQUEST_BYTES))
-                .await
-            {
-                Ok(frame) => frame,
-                Err(_) => break,
+        let read = async {
+            if connection.authenticated {
+                Ok(read_frame(&mut reader, MAX_REQUEST_BYTES).await)
+            } else {
+                tokio::time::timeout_at(auth_deadline, read_frame(&mut reader, MAX_REQUEST_BYTES))
+                    .await
             }
         };
-        let line = match frame {
+        let frame = tokio::select! {
+            frame = read => match frame {
+                Ok(frame) => frame,
+                Err(_) => break,
+            },
+            _ = stopping.changed() => break,
+        };
+        let mut line = match frame {
             Ok(Frame::Line(line)) => line,
             Ok(Frame::TooLong) => {
                 let message = format!("request larger than {MAX_REQUEST_BYTES} bytes");
@@ -225,88 +343,65 @@ async fn handle<R, W>(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let request = match parse_request(&line) {
-            Ok(request) => request,
-            Err(response) => {
+        let parsed = parse_line(&line);
+        // A `login` line holds a password.
+        line.zeroize();
+        let steps = match parsed {
+            Line::Refused(response) => {
                 if tx.send(response).await.is_err() {
                     break;
                 }
                 continue;
             }
-        };
-        let id = request.id.clone().unwrap_or(Value::Null);
-        let answer = request.id.is_some();
-        if !authenticated {
-            let response = match (request.method.as_str(), &token) {
-                ("auth", Some(token)) if token_matches(&request.params, token) => {
-                    authenticated = true;
-                    result_response(id, json!({"authenticated": true}))
-                }
-                _ => error_response(
-                    id,
-                    app_code(ExitStatus::AuthFailed),
-                    "authenticate first: auth {\"token\": ...} with the token file's contents",
-                    Some(json!({"exit_code": ExitStatus::AuthFailed.code()})),
-                ),
-            };
-            // JSON-RPC 2.0: a notification (no id) is never answered, not
-            // even with an error.
-            if answer && tx.send(response).await.is_err() {
-                break;
-            }
-            continue;
-        }
-        match request.method.as_str() {
-            "subscribe" => {
-                if subscription.is_none() {
-                    subscription = Some(forward_events(&daemon, tx.clone()));
-                }
-                if answer
-                    && tx
-                        .send(result_response(id, json!({"subscribed": true})))
-                        .await
-                        .is_err()
-                {
-                    break;
-                }
-            }
-            "unsubscribe" => {
-                if let Some(task) = subscription.take() {
-                    task.abort();
-                }
-                if answer
-                    && tx
-                        .send(result_response(id, json!({"subscribed": false})))
-                        .await
-                        .is_err()
-                {
-                    break;
-                }
-            }
-            _ => {
-                // Concurrent: a slow `send` must not hold up this
-                // connection's other requests (or its `mark_reported`).
-                let Ok(permit) = in_flight.clone().acquire_owned().await else {
-                    break;
-                };
-                let daemon = daemon.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    let response = match daemon.call(&request.method, request.params).await {
-                        Ok(result) => result_response(id, result),
-                        Err(e) => error_response(id, e.code, &e.message, e.data),
-                    };
-                    if answer {
-                        let _ = tx.send(response).await;
+            Line::Single(request) => match connection.step(request) {
+                Step::Answer(None) => continue,
+                Step::Answer(Some(response)) => {
+                    if tx.send(response).await.is_err() {
+                        break;
                     }
-                });
+                    continue;
+                }
+                call => Err(call),
+            },
+            Line::Batch(requests) => Ok(requests
+                .into_iter()
+                .map(|request| connection.step(request))
+                .collect::<Vec<_>>()),
+        };
+        // Concurrent: a slow `send` must not hold up this connection's
+        // other requests (or its `mark_reported`). A batch counts as one.
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let daemon = daemon.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let response = match steps {
+                Err(single) => run_step(daemon.clone(), single).await,
+                // §6: one array with a response per request that has an
+                // id, in any order (here: the batch's); none at all if
+                // every one was a notification.
+                Ok(steps) => {
+                    let responses: Vec<Value> = futures_util::stream::iter(steps)
+                        .map(|step| run_step(daemon.clone(), step))
+                        .buffered(MAX_IN_FLIGHT)
+                        .filter_map(std::future::ready)
+                        .collect()
+                        .await;
+                    (!responses.is_empty()).then_some(Value::Array(responses))
+                }
+            };
+            if let Some(response) = response {
+                let _ = tx.send(response).await;
             }
-        }
+            daemon.answered();
+        });
     }
-    if let Some(task) = subscription {
+    if let Some(task) = connection.subscription.take() {
         task.abort();
     }
+    drop(connection);
     drop(tx);
     // Requests still running finish and are written; then the writer ends.
     let _ = writer_task.await;

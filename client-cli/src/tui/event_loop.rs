@@ -14,28 +14,28 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use crossterm::event::{Event as TermEvent, EventStream};
+use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
+use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use umbra_client_core::{
-    Client, ConnectionState, DeliveryStatus, Direction as CoreDirection, Event, HistoryEntry,
-    SafetyNumber, TrustLevel,
+    ConnectionState, DeliveryStatus, Direction as CoreDirection, Event, HistoryEntry,
 };
-use umbra_protocol::wire::Username;
 
-use crate::commands::contacts::trust_of;
+use crate::daemon::channel::RpcChannel;
+use crate::daemon::client::DaemonConnection;
 use crate::exit_status::{ExitStatus, Failure};
-use crate::output::{time_from_unix_ms, Delivery};
+use crate::output::{time_from_unix_ms, Delivery, Trust};
 use crate::sanitize::SafeText;
 use crate::session::Session;
+use crate::tui::backend::{connection_state, daemon_events, Backend, KeyDecision};
 use crate::tui::render::render;
 use crate::tui::state::{
     Action, ChatMessage, ChatState, Connection, Direction, Outgoing, Severity,
 };
 use crate::tui::terminal::TerminalGuard;
 
-/// Messages loaded per conversation at start.
-const HISTORY_PER_CONVERSATION: usize = 500;
 /// How often the clock in the state advances (for "today" decisions).
 const CLOCK_TICK: Duration = Duration::from_secs(20);
 /// How long quitting waits for sends still being encrypted and queued, so a
@@ -65,31 +65,91 @@ enum Completion {
     Problem(String),
 }
 
-pub async fn run(session: &Session) -> anyhow::Result<ExitStatus> {
+fn need_terminal() -> Result<(), Failure> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         return Err(Failure::user(
             "umbra chat needs a terminal; use `umbra send` and `umbra receive` in scripts",
-        )
-        .into());
+        ));
     }
+    Ok(())
+}
+
+/// `umbra chat` on its own: unlocks the store and connects to the relay.
+pub async fn run(session: &Session) -> anyhow::Result<ExitStatus> {
+    need_terminal()?;
     // The password prompt happens here, before the screen switches to raw mode.
     let client = session.open_client().await?;
-    let result = chat(&client, session).await;
-    client.shutdown().await;
+    let me = client.whoami().username.to_string();
+    let backend = Backend::Local(client.clone());
+    let result = async {
+        let initial_receipts = load(&backend, &me, &session.server).await?;
+        let events = client.events();
+        client.connect().await.context("connecting to the relay")?;
+        chat(&backend, initial_receipts, events).await
+    }
+    .await;
+    backend.shutdown().await;
     result
 }
 
-async fn chat(client: &Client, session: &Session) -> anyhow::Result<ExitStatus> {
-    let me = client.whoami();
-    let mut state = ChatState::new(
-        me.username.as_str(),
-        &session.server,
-        time::OffsetDateTime::now_utc(),
-    );
-    let initial_receipts = load_stored(client, &mut state).await?;
+/// `umbra chat` while a daemon holds the data directory: no password, the
+/// daemon's client and connection, its events as they come.
+pub async fn run_through_daemon(
+    daemon: DaemonConnection,
+    session: &Session,
+) -> anyhow::Result<ExitStatus> {
+    need_terminal()?;
+    let (rpc, notifications) = RpcChannel::new(daemon);
+    let call = |method: &'static str| {
+        let rpc = rpc.clone();
+        async move {
+            rpc.call(method, json!({}))
+                .await?
+                .map_err(|e| anyhow::Error::from(e.into_failure()))
+        }
+    };
+    // Subscribed before loading: an event for something already loaded is
+    // dropped by the state (ids are unique), one in between is not lost.
+    call("subscribe").await?;
+    let who = call("whoami").await?;
+    let account = &who["records"][0];
+    let me = account["username"].as_str().unwrap_or_default().to_owned();
+    let server = account["server"]
+        .as_str()
+        .map_or_else(|| session.server.clone(), str::to_owned);
+    let initial = connection_state(&call("connection").await?).unwrap_or(ConnectionState::Offline);
+    let backend = Backend::Daemon(rpc);
+    let initial_receipts = load(&backend, &me, &server).await?;
+    chat(
+        &backend,
+        initial_receipts,
+        daemon_events(initial, notifications),
+    )
+    .await
+}
 
-    let mut client_events = client.events();
-    client.connect().await.context("connecting to the relay")?;
+async fn load(backend: &Backend, me: &str, server: &str) -> anyhow::Result<Loaded> {
+    let mut state = ChatState::new(me, server, time::OffsetDateTime::now_utc());
+    let receipts = load_stored(backend, &mut state).await?;
+    Ok(Loaded { state, receipts })
+}
+
+/// The state with everything stored, and the receipts owed for the
+/// conversation opened first.
+struct Loaded {
+    state: ChatState,
+    receipts: Option<Action>,
+}
+
+async fn chat(
+    backend: &Backend,
+    loaded: Loaded,
+    mut client_events: BoxStream<'static, Event>,
+) -> anyhow::Result<ExitStatus> {
+    let Loaded {
+        mut state,
+        receipts: initial_receipts,
+    } = loaded;
 
     let mut guard = TerminalGuard::enter().context("preparing the terminal")?;
     let mut keys = EventStream::new();
@@ -99,7 +159,7 @@ async fn chat(client: &Client, session: &Session) -> anyhow::Result<ExitStatus> 
     // Cleared when the event stream ends, so select stops polling it.
     let mut client_running = true;
     if let Some(action) = initial_receipts {
-        perform(client, action, &done_tx, &mut tasks);
+        perform(backend, action, &done_tx, &mut tasks);
     }
 
     loop {
@@ -121,7 +181,7 @@ async fn chat(client: &Client, session: &Session) -> anyhow::Result<ExitStatus> 
                 None => Some(Action::Quit),
             },
             event = client_events.next(), if client_running => match event {
-                Some(event) => apply_event(client, &mut state, event).await,
+                Some(event) => apply_event(backend, &mut state, event).await,
                 None => {
                     client_running = false;
                     state.connection = Connection::Offline;
@@ -141,7 +201,7 @@ async fn chat(client: &Client, session: &Session) -> anyhow::Result<ExitStatus> 
 
         match action {
             Some(Action::Quit) => break,
-            Some(action) => perform(client, action, &done_tx, &mut tasks),
+            Some(action) => perform(backend, action, &done_tx, &mut tasks),
             None => {}
         }
         while tasks.try_join_next().is_some() {}
@@ -159,30 +219,26 @@ async fn chat(client: &Client, session: &Session) -> anyhow::Result<ExitStatus> 
 
 /// Contacts, their trust and the stored history, before the screen opens.
 /// Returns the read receipts owed for the conversation opened first.
-async fn load_stored(client: &Client, state: &mut ChatState) -> anyhow::Result<Option<Action>> {
-    for contact in client.contacts().await.context("listing contacts")? {
+async fn load_stored(backend: &Backend, state: &mut ChatState) -> anyhow::Result<Option<Action>> {
+    for contact in backend.contacts().await.context("listing contacts")? {
         // Conversations are keyed by the display name, so a newcomer to a
         // name the user knows (`name#xxxxxxxx`) is never shown as that contact.
-        state.add_contact(&contact.display_name, trust_of(contact.trust));
-        if contact.trust == TrustLevel::Changed {
-            let number = safety_number_text(client, &contact.display_name).await;
+        state.add_contact(&contact.display_name, contact.trust);
+        if contact.trust == Trust::Changed {
+            let number = backend.safety_number_text(&contact.display_name).await;
             state.key_changed(&contact.display_name, &number);
         }
     }
-    for conversation in client
+    for conversation in backend
         .conversations()
         .await
-        .context("listing conversations")?
+        .context("listing conversations and their history")?
     {
-        let history = client
-            .history(&conversation.peer, HISTORY_PER_CONVERSATION)
-            .await
-            .with_context(|| format!("loading the history with {}", conversation.peer))?;
-        for entry in history {
+        for entry in conversation.history {
             state.load_message(&conversation.peer, chat_message(entry));
         }
         if conversation.key_changed {
-            let number = safety_number_text(client, &conversation.peer).await;
+            let number = backend.safety_number_text(&conversation.peer).await;
             state.key_changed(&conversation.peer, &number);
         }
     }
@@ -212,14 +268,7 @@ fn chat_message(entry: HistoryEntry) -> ChatMessage {
     }
 }
 
-async fn safety_number_text(client: &Client, contact: &str) -> String {
-    match client.safety_number(contact).await {
-        Ok(number) => number.to_string(),
-        Err(error) => format!("unavailable ({error})"),
-    }
-}
-
-async fn apply_event(client: &Client, state: &mut ChatState, event: Event) -> Option<Action> {
+async fn apply_event(backend: &Backend, state: &mut ChatState, event: Event) -> Option<Action> {
     match event {
         Event::Message {
             from,
@@ -258,7 +307,7 @@ async fn apply_event(client: &Client, state: &mut ChatState, event: Event) -> Op
             None
         }
         Event::KeyChanged { username } => {
-            let number = safety_number_text(client, &username).await;
+            let number = backend.safety_number_text(&username).await;
             state.key_changed(&username, &number);
             None
         }
@@ -346,26 +395,22 @@ fn apply_completion(state: &mut ChatState, done: Completion) {
 
 /// Starts the work an action asks for; results come back as [`Completion`]s.
 fn perform(
-    client: &Client,
+    backend: &Backend,
     action: Action,
     done: &mpsc::UnboundedSender<Completion>,
     tasks: &mut JoinSet<()>,
 ) {
-    let client = client.clone();
+    let backend = backend.clone();
     let done = done.clone();
     match action {
         Action::Send { to, local_id, body } => {
             tasks.spawn(async move {
-                let report = match client.send_text(&to, &body).await {
-                    Ok(id) => Completion::Queued {
+                let report = match backend.send_text(&to, &body).await {
+                    Ok(id) => Completion::Queued { to, local_id, id },
+                    Err(reason) => Completion::SendFailed {
                         to,
                         local_id,
-                        id: id.to_hex(),
-                    },
-                    Err(error) => Completion::SendFailed {
-                        to,
-                        local_id,
-                        reason: error.to_string(),
+                        reason,
                     },
                 };
                 let _ = done.send(report);
@@ -373,7 +418,7 @@ fn perform(
         }
         Action::MarkRead { contact, .. } => {
             tasks.spawn(async move {
-                if let Err(error) = client.mark_read(&contact).await {
+                if let Err(error) = backend.mark_read(&contact).await {
                     let _ = done.send(Completion::Problem(format!(
                         "could not send read receipts to {contact}: {error}"
                     )));
@@ -385,36 +430,17 @@ fn perform(
             safety_number,
         } => {
             tasks.spawn(async move {
-                let report = accept_key(&client, contact, safety_number).await;
+                let report = match backend.accept_key(&contact, &safety_number).await {
+                    KeyDecision::Accepted => Completion::KeyAccepted { contact },
+                    KeyDecision::MovedOn(safety_number) => Completion::KeyMovedOn {
+                        contact,
+                        safety_number,
+                    },
+                    KeyDecision::Problem(text) => Completion::Problem(text),
+                };
                 let _ = done.send(report);
             });
         }
         Action::Quit => {}
-    }
-}
-
-/// Accepts only if the key is still the one whose number the user saw.
-async fn accept_key(client: &Client, contact: String, shown: String) -> Completion {
-    let current = match client.safety_number(&contact).await {
-        Ok(number) => number.to_string(),
-        Err(error) => {
-            return Completion::Problem(format!("could not check {contact}'s key: {error}"))
-        }
-    };
-    if current != shown {
-        return Completion::KeyMovedOn {
-            contact,
-            safety_number: current,
-        };
-    }
-    let (Ok(name), Some(number)) = (Username::parse(&contact), SafetyNumber::parse(&shown)) else {
-        return Completion::Problem(format!(
-            "{contact} cannot be accepted here; use `umbra verify` for it"
-        ));
-    };
-    // client-core checks the number again under its state lock.
-    match client.accept_key_change(&name, &number).await {
-        Ok(()) => Completion::KeyAccepted { contact },
-        Err(error) => Completion::Problem(format!("could not accept {contact}'s key: {error}")),
     }
 }

@@ -2,10 +2,12 @@
 //!
 //! Split so the screen is testable without a terminal: [`state`] is the
 //! view-model, [`render`] draws it, [`event_loop`] feeds keyboard input and
-//! client-core events into it and carries out the resulting actions, and
+//! client-core events into it and carries out the resulting actions over a
+//! [`backend`] (the local client, or a running daemon), and
 //! [`terminal`] owns raw mode and restores the terminal on every exit path,
 //! panics included.
 
+pub mod backend;
 pub mod event_loop;
 pub mod render;
 #[cfg(test)]
@@ -13,4 +15,4 @@ mod render_tests;
 pub mod state;
 pub mod terminal;
 
-pub use event_loop::run;
+pub use event_loop::{run, run_through_daemon};

@@ -1,0 +1,166 @@
+//! The daemon's methods for an interactive client (`umbra chat` through
+//! the daemon, or any other UI): the stored conversations with their
+//! history, a contact's safety number, read receipts, and a send that
+//! returns once the message is in the durable outbox instead of waiting for
+//! the relay (the outcome arrives as a `sent` or `send_failed` event).
+//!
+//! Must never: hand out a message body in any field but `body` (it is
+//! untrusted text and the client sanitises exactly that field), or mark
+//! anything read that the caller did not name.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use umbra_client_core::{DeliveryStatus, Direction, HistoryEntry, PeerRef};
+use umbra_protocol::wire::Username;
+
+use super::methods::{Daemon, MethodError};
+use super::protocol::INVALID_PARAMS;
+use crate::output::time_from_unix_ms;
+
+/// Messages per conversation `conversations` returns unless asked for
+/// fewer: what `umbra chat` loads at start.
+pub const DEFAULT_HISTORY: usize = 500;
+
+/// The most a caller may ask for: one answer stays well under the client's
+/// response bound even with long messages.
+const MAX_HISTORY: usize = 2000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConversationsParams {
+    history: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ContactParams {
+    contact: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EnqueueParams {
+    to: String,
+    message: String,
+}
+
+fn failed(e: umbra_client_core::Error, what: String) -> MethodError {
+    MethodError::command(&anyhow::Error::new(e).context(what), vec![])
+}
+
+/// A contact as the caller named it: `name` or `name#xxxxxxxx`. Anything
+/// else fails as the command would (exit 1), naming what was wrong.
+fn peer(text: &str) -> Result<PeerRef, MethodError> {
+    text.parse().map_err(|e| {
+        let error = anyhow::Error::new(umbra_client_core::Error::from(e))
+            .context(format!("{text:?} is not a contact's name"));
+        MethodError::command(&error, vec![])
+    })
+}
+
+impl Daemon {
+    /// `conversations {history?}`: most recent first, each with its last
+    /// `history` messages (oldest first).
+    pub(super) async fn conversations(
+        &self,
+        params: ConversationsParams,
+    ) -> Result<Value, MethodError> {
+        let limit = params.history.unwrap_or(DEFAULT_HISTORY);
+        if limit > MAX_HISTORY {
+            return Err(MethodError::rpc(
+                INVALID_PARAMS,
+                format!("invalid params: history {limit} is over the limit of {MAX_HISTORY}"),
+            ));
+        }
+        let client = self.client();
+        let conversations = client
+            .conversations()
+            .await
+            .map_err(|e| failed(e, "listing conversations".into()))?;
+        let mut out = Vec::new();
+        for conversation in conversations {
+            let history = client
+                .history(&peer(&conversation.peer)?, limit)
+                .await
+                .map_err(|e| {
+                    failed(e, format!("loading the history with {}", conversation.peer))
+                })?;
+            out.push(json!({
+                "peer": conversation.peer,
+                "unread": conversation.unread,
+                "key_changed": conversation.key_changed,
+                "history": history.iter().map(history_value).collect::<Vec<_>>(),
+            }));
+        }
+        Ok(json!({"conversations": out}))
+    }
+
+    /// `safety_number {contact}`: the current number, whatever the trust.
+    pub(super) async fn safety_number(&self, params: ContactParams) -> Result<Value, MethodError> {
+        let number = self
+            .client()
+            .safety_number(&peer(&params.contact)?)
+            .await
+            .map_err(|e| {
+                failed(
+                    e,
+                    format!("computing the safety number with {}", params.contact),
+                )
+            })?;
+        Ok(json!({"contact": params.contact, "safety_number": number.to_string()}))
+    }
+
+    /// `mark_read {contact}`: what opening the conversation in `chat` does
+    /// (read receipts to the contact; the messages count as reported).
+    pub(super) async fn mark_read(&self, params: ContactParams) -> Result<Value, MethodError> {
+        self.client()
+            .mark_read(&peer(&params.contact)?)
+            .await
+            .map_err(|e| failed(e, format!("sending read receipts to {}", params.contact)))?;
+        Ok(json!({"marked_read": params.contact}))
+    }
+
+    /// `enqueue {to, message}`: encrypt and store in the outbox, answer with
+    /// the id at once; the relay's verdict follows as an event.
+    pub(super) async fn enqueue(&self, params: EnqueueParams) -> Result<Value, MethodError> {
+        let to = Username::parse(&params.to).map_err(|e| {
+            let error = anyhow::Error::new(umbra_client_core::Error::from(e))
+                .context(format!("sending to {:?}", params.to));
+            MethodError::command(&error, vec![])
+        })?;
+        let id = self
+            .client()
+            .send_text(&to, &params.message)
+            .await
+            .map_err(|e| failed(e, format!("sending to {}", params.to)))?;
+        Ok(json!({"to": params.to, "id": id.to_hex()}))
+    }
+}
+
+/// One stored message as `conversations` answers it.
+fn history_value(entry: &HistoryEntry) -> Value {
+    let direction = match entry.direction {
+        Direction::Incoming => "incoming",
+        Direction::Outgoing => "outgoing",
+    };
+    let at = time_from_unix_ms(entry.received_at_ms)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    json!({
+        "id": entry.id.to_hex(),
+        "direction": direction,
+        "status": status_name(entry.status),
+        "at": at,
+        "body": entry.body,
+    })
+}
+
+pub fn status_name(status: DeliveryStatus) -> &'static str {
+    match status {
+        DeliveryStatus::Pending => "pending",
+        DeliveryStatus::Sent => "sent",
+        DeliveryStatus::Delivered => "delivered",
+        DeliveryStatus::Read => "read",
+        DeliveryStatus::Failed => "failed",
+    }
+}

@@ -1,0 +1,409 @@
+//! What `umbra chat` talks to: its own unlocked client-core [`Client`], or
+//! a running `umbra daemon` that holds the data directory (JSON-RPC over
+//! its socket). The screen, keys and state are the same for both; only
+//! these few operations differ, and the daemon's event notifications are
+//! turned back into client-core [`Event`]s so one loop handles both.
+//!
+//! Must never: accept a key other than the one whose number was shown
+//! (locally the number is compared before accepting; through the daemon
+//! `verify --accept NUMBER` makes the daemon do the same check), or show a
+//! daemon record's text anywhere but through the state's sanitising paths.
+
+use std::sync::Arc;
+
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use umbra_client_core::{
+    Client, ConnectionState, DeliveryStatus, Direction as CoreDirection, Event, HistoryEntry,
+    MessageId, PeerRef, SafetyNumber,
+};
+use umbra_protocol::wire::Username;
+
+use crate::commands::contacts::trust_of;
+use crate::daemon::channel::RpcChannel;
+use crate::daemon::chat::DEFAULT_HISTORY;
+use crate::daemon::client::RpcError;
+use crate::output::{Delivery, Trust};
+
+/// One contact as the conversation list needs it.
+pub struct ContactRow {
+    pub display_name: String,
+    pub trust: Trust,
+}
+
+/// One stored conversation.
+pub struct StoredConversation {
+    pub peer: String,
+    pub key_changed: bool,
+    pub history: Vec<HistoryEntry>,
+}
+
+/// How accepting a changed key ended.
+pub enum KeyDecision {
+    Accepted,
+    /// The key changed again after the number on screen was shown.
+    MovedOn(String),
+    Problem(String),
+}
+
+#[derive(Clone)]
+pub enum Backend {
+    Local(Client),
+    Daemon(Arc<RpcChannel>),
+}
+
+impl Backend {
+    pub async fn contacts(&self) -> anyhow::Result<Vec<ContactRow>> {
+        match self {
+            Backend::Local(client) => Ok(client
+                .contacts()
+                .await?
+                .into_iter()
+                .map(|c| ContactRow {
+                    display_name: c.display_name,
+                    trust: trust_of(c.trust),
+                })
+                .collect()),
+            Backend::Daemon(rpc) => {
+                let result = call(rpc, "contacts", json!({})).await?;
+                Ok(records(&result)
+                    .filter(|r| r["type"] == "contact")
+                    .filter_map(|r| {
+                        Some(ContactRow {
+                            display_name: r["display_name"].as_str()?.to_owned(),
+                            trust: serde_json::from_value(r["trust"].clone()).ok()?,
+                        })
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    pub async fn conversations(&self) -> anyhow::Result<Vec<StoredConversation>> {
+        match self {
+            Backend::Local(client) => {
+                let mut out = Vec::new();
+                for conversation in client.conversations().await? {
+                    let peer: PeerRef = conversation.peer.parse()?;
+                    let history = client.history(&peer, DEFAULT_HISTORY).await?;
+                    out.push(StoredConversation {
+                        peer: conversation.peer,
+                        key_changed: conversation.key_changed,
+                        history,
+                    });
+                }
+                Ok(out)
+            }
+            Backend::Daemon(rpc) => {
+                let result = call(rpc, "conversations", json!({})).await?;
+                let list = result["conversations"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                Ok(list
+                    .iter()
+                    .filter_map(|c| {
+                        Some(StoredConversation {
+                            peer: c["peer"].as_str()?.to_owned(),
+                            key_changed: c["key_changed"].as_bool().unwrap_or(false),
+                            history: c["history"]
+                                .as_array()?
+                                .iter()
+                                .filter_map(history_entry)
+                                .collect(),
+                        })
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// The number to show, or why there is none.
+    pub async fn safety_number_text(&self, contact: &str) -> String {
+        let number = match self {
+            Backend::Local(client) => match contact.parse::<PeerRef>() {
+                Ok(peer) => client
+                    .safety_number(&peer)
+                    .await
+                    .map(|n| n.to_string())
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            Backend::Daemon(rpc) => {
+                match call(rpc, "safety_number", json!({"contact": contact})).await {
+                    Ok(result) => result["safety_number"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| "the daemon sent none".to_owned()),
+                    Err(e) => Err(format!("{e:#}")),
+                }
+            }
+        };
+        number.unwrap_or_else(|why| format!("unavailable ({why})"))
+    }
+
+    /// Queues a message; its id, or why it was not queued.
+    pub async fn send_text(&self, to: &str, body: &str) -> Result<String, String> {
+        match self {
+            Backend::Local(client) => client
+                .send_text(&Username::parse(to).map_err(|e| e.to_string())?, body)
+                .await
+                .map(|id| id.to_hex())
+                .map_err(|e| e.to_string()),
+            Backend::Daemon(rpc) => {
+                let result = call(rpc, "enqueue", json!({"to": to, "message": body}))
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                result["id"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| "the daemon did not say which id it queued".to_owned())
+            }
+        }
+    }
+
+    pub async fn mark_read(&self, contact: &str) -> Result<(), String> {
+        match self {
+            Backend::Local(client) => {
+                let peer: PeerRef = contact.parse().map_err(|e| format!("{e}"))?;
+                client.mark_read(&peer).await.map_err(|e| e.to_string())
+            }
+            Backend::Daemon(rpc) => call(rpc, "mark_read", json!({"contact": contact}))
+                .await
+                .map(drop)
+                .map_err(|e| format!("{e:#}")),
+        }
+    }
+
+    /// Accepts only if the key is still the one whose number was shown.
+    pub async fn accept_key(&self, contact: &str, shown: &str) -> KeyDecision {
+        let current = self.safety_number_text(contact).await;
+        if current != shown {
+            return KeyDecision::MovedOn(current);
+        }
+        match self {
+            Backend::Local(client) => {
+                let (Ok(name), Some(number)) =
+                    (Username::parse(contact), SafetyNumber::parse(shown))
+                else {
+                    return KeyDecision::Problem(format!(
+                        "{contact} cannot be accepted here; use `umbra verify` for it"
+                    ));
+                };
+                // client-core checks the number again under its state lock.
+                match client.accept_key_change(&name, &number).await {
+                    Ok(()) => KeyDecision::Accepted,
+                    Err(e) => {
+                        KeyDecision::Problem(format!("could not accept {contact}'s key: {e}"))
+                    }
+                }
+            }
+            // The daemon's `verify` refuses a number that is not the
+            // current one, under client-core's lock as above.
+            Backend::Daemon(rpc) => {
+                match call(rpc, "verify", json!({"username": contact, "accept": shown})).await {
+                    Ok(_) => KeyDecision::Accepted,
+                    Err(e) => {
+                        KeyDecision::Problem(format!("could not accept {contact}'s key: {e:#}"))
+                    }
+                }
+            }
+        }
+    }
+
+    pub async fn shutdown(&self) {
+        if let Backend::Local(client) = self {
+            client.shutdown().await;
+        }
+    }
+}
+
+/// A call whose daemon-side failure is an error like any other.
+async fn call(rpc: &RpcChannel, method: &str, params: Value) -> anyhow::Result<Value> {
+    rpc.call(method, params)
+        .await?
+        .map_err(|e: RpcError| e.into_failure().into())
+}
+
+fn records(result: &Value) -> impl Iterator<Item = &Value> {
+    result["records"].as_array().into_iter().flatten()
+}
+
+fn history_entry(value: &Value) -> Option<HistoryEntry> {
+    let direction = match value["direction"].as_str()? {
+        "incoming" => CoreDirection::Incoming,
+        "outgoing" => CoreDirection::Outgoing,
+        _ => return None,
+    };
+    let status = match value["status"].as_str()? {
+        "pending" => DeliveryStatus::Pending,
+        "sent" => DeliveryStatus::Sent,
+        "delivered" => DeliveryStatus::Delivered,
+        "read" => DeliveryStatus::Read,
+        "failed" => DeliveryStatus::Failed,
+        _ => return None,
+    };
+    let at = unix_ms(value.get("at")?)?;
+    Some(HistoryEntry {
+        id: MessageId::from_hex(value["id"].as_str()?)?,
+        direction,
+        body: value["body"].as_str()?.to_owned(),
+        sent_at_ms: at,
+        received_at_ms: at,
+        status,
+        reported: true,
+    })
+}
+
+/// An RFC 3339 string as Unix milliseconds.
+fn unix_ms(value: &Value) -> Option<u64> {
+    let at = time::OffsetDateTime::parse(
+        value.as_str()?,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// The daemon's notifications as the events the chat loop handles. Record
+/// types the chat does not show (and ones a newer daemon may add) are
+/// skipped, as every daemon client must.
+pub fn daemon_events(
+    initial: ConnectionState,
+    notifications: tokio::sync::mpsc::UnboundedReceiver<Value>,
+) -> BoxStream<'static, Event> {
+    let rest = futures_util::stream::unfold(notifications, |mut rx| async move {
+        let record = rx.recv().await?;
+        Some((event_from_record(&record), rx))
+    })
+    .flat_map(futures_util::stream::iter);
+    futures_util::stream::iter(vec![Event::Connection(initial)])
+        .chain(rest)
+        .boxed()
+}
+
+fn event_from_record(record: &Value) -> Vec<Event> {
+    let text = |field: &str| record[field].as_str().map(str::to_owned);
+    let id = |field: &str| record[field].as_str().and_then(MessageId::from_hex);
+    let event = match record["type"].as_str().unwrap_or_default() {
+        "message" => (|| {
+            Some(Event::Message {
+                from: text("from")?,
+                id: id("id")?,
+                body: text("body")?,
+                sent_at_ms: unix_ms(&record["sent_at"]).unwrap_or(0),
+                received_at_ms: unix_ms(&record["received_at"])?,
+            })
+        })(),
+        "sent" => (|| {
+            Some(Event::Sent {
+                to: text("to")?,
+                id: id("id")?,
+            })
+        })(),
+        "send_failed" => (|| {
+            Some(Event::SendFailed {
+                to: text("to")?,
+                id: id("id")?,
+                reason: text("reason")?,
+            })
+        })(),
+        "receipt" => (|| {
+            let (from, ids) = (text("from")?, vec![id("id")?]);
+            match serde_json::from_value::<Delivery>(record["status"].clone()).ok()? {
+                Delivery::Read => Some(Event::ReadReceipt { from, ids }),
+                _ => Some(Event::DeliveryReceipt { from, ids }),
+            }
+        })(),
+        "typing" => (|| {
+            Some(Event::Typing {
+                from: text("from")?,
+                started: record["started"].as_bool()?,
+            })
+        })(),
+        "key_changed" => text("contact").map(|username| Event::KeyChanged { username }),
+        "decryption_failed" => text("reason").map(|reason| Event::DecryptionFailed {
+            from: text("from"),
+            reason,
+        }),
+        "lagged" => record["missed"]
+            .as_u64()
+            .map(|missed| Event::Lagged { missed }),
+        "connection" => connection_state(record).map(Event::Connection),
+        _ => None,
+    };
+    event.into_iter().collect()
+}
+
+/// The `connection` method's answer or event as a connection state.
+pub fn connection_state(value: &Value) -> Option<ConnectionState> {
+    let reason = || value["reason"].as_str().unwrap_or_default().to_owned();
+    Some(match value["state"].as_str()? {
+        "offline" => ConnectionState::Offline,
+        "connecting" => ConnectionState::Connecting,
+        "connected" => ConnectionState::Connected,
+        "reconnecting" => ConnectionState::Reconnecting {
+            retry_in: std::time::Duration::from_secs(value["retry_in"].as_u64().unwrap_or(0)),
+            reason: reason(),
+        },
+        "closed" => ConnectionState::Closed { reason: reason() },
+        "replaced" => ConnectionState::Replaced,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemon_records_become_the_events_the_chat_shows() {
+        let id = "07".repeat(16);
+        let message = json!({"type": "message", "from": "bob", "id": id, "body": "hi",
+            "sent_at": "2026-12-01T10:00:00.5Z", "received_at": "2026-12-01T10:00:01Z"});
+        assert_eq!(
+            event_from_record(&message),
+            vec![Event::Message {
+                from: "bob".into(),
+                id: MessageId([7; 16]),
+                body: "hi".into(),
+                sent_at_ms: 1_796_119_200_500,
+                received_at_ms: 1_796_119_201_000,
+            }]
+        );
+        let read = json!({"type": "receipt", "from": "bob", "id": id, "status": "read",
+            "at": "2026-12-01T10:00:01Z"});
+        assert_eq!(
+            event_from_record(&read),
+            vec![Event::ReadReceipt {
+                from: "bob".into(),
+                ids: vec![MessageId([7; 16])]
+            }]
+        );
+        let closed = json!({"type": "connection", "state": "closed", "reason": "revoked"});
+        assert_eq!(
+            event_from_record(&closed),
+            vec![Event::Connection(ConnectionState::Closed {
+                reason: "revoked".into()
+            })]
+        );
+        // Unknown types and malformed records are skipped, not errors.
+        assert!(event_from_record(&json!({"type": "from_the_future"})).is_empty());
+        assert!(event_from_record(&json!({"type": "message", "from": "bob"})).is_empty());
+    }
+
+    #[test]
+    fn stored_messages_from_the_daemon_keep_direction_status_and_time() {
+        let entry = history_entry(&json!({"id": "01".repeat(16), "direction": "outgoing",
+            "status": "delivered", "at": "1970-01-01T00:00:02Z", "body": "x"}))
+        .expect("parses");
+        assert_eq!(
+            (entry.direction, entry.status, entry.received_at_ms),
+            (CoreDirection::Outgoing, DeliveryStatus::Delivered, 2000)
+        );
+        assert!(history_entry(&json!({"id": "zz", "direction": "outgoing",
+            "status": "sent", "at": "1970-01-01T00:00:02Z", "body": "x"}))
+        .is_none());
+    }
+}
