@@ -408,7 +408,7 @@ async fn run_session(
                     Err(e @ Error::Connection(_)) => break SessionEnd::Retry(e),
                     Err(e) => {
                         // A frame we cannot decode: the relay or the path is broken.
-                        tracing::warn!(error = %e, "undecodable relay frame");
+                        tracing::warn!(error = %crate::error::LogSafe(&e), "undecodable relay frame");
                         break SessionEnd::Retry(e);
                     }
                     Ok(Some(frame)) => match frame {
@@ -490,7 +490,7 @@ async fn inbound_worker(
                 }
                 Err(e) => {
                     // The store failed: do not ack, the relay will redeliver.
-                    tracing::error!(error = %e, "could not persist a delivery");
+                    tracing::error!(error = %crate::error::LogSafe(&e), "could not persist a delivery");
                     engine.emit(Event::DecryptionFailed {
                         from: None,
                         reason: format!("could not store an incoming message: {e}"),
@@ -500,7 +500,9 @@ async fn inbound_worker(
             Inbound::Ephemeral { payload } => {
                 match crate::inbound::process_ephemeral(&engine, &payload).await {
                     Ok(events) => events.into_iter().for_each(|e| engine.emit(e)),
-                    Err(e) => tracing::warn!(error = %e, "could not process an ephemeral message"),
+                    Err(e) => {
+                        tracing::warn!(error = %crate::error::LogSafe(&e), "could not process an ephemeral message")
+                    }
                 }
             }
             Inbound::QueueEmpty => {
@@ -519,7 +521,9 @@ async fn inbound_worker(
                         match engine.replenish_prekeys().await {
                             Ok(0) => {}
                             Ok(uploaded) => engine.emit(Event::PreKeysReplenished { uploaded }),
-                            Err(e) => tracing::warn!(error = %e, "prekey replenishment failed"),
+                            Err(e) => {
+                                tracing::warn!(error = %crate::error::LogSafe(&e), "prekey replenishment failed")
+                            }
                         }
                     }
                 });
@@ -534,7 +538,7 @@ fn spawn_maintenance(engine: Weak<Engine>) {
     tokio::spawn(async move {
         if let Some(engine) = engine.upgrade() {
             if let Err(e) = engine.maintain().await {
-                tracing::warn!(error = %e, "key maintenance failed");
+                tracing::warn!(error = %crate::error::LogSafe(&e), "key maintenance failed");
             }
         }
     });
@@ -563,7 +567,7 @@ async fn outbox_pump(engine: Weak<Engine>, mut stop: watch::Receiver<bool>) {
         match strong.pump_outbox().await {
             Ok(()) => backoff.reset(),
             Err(e) => {
-                tracing::debug!(error = %e, "outbox paused");
+                tracing::debug!(error = %crate::error::LogSafe(&e), "outbox paused");
                 let delay = backoff.next_delay(&mut OsRng);
                 let weak = Arc::downgrade(&strong);
                 drop(strong);

@@ -233,3 +233,60 @@ pub(crate) fn unexpected(expected: &'static str, got: &umbra_protocol::wire::Res
 
 /// The client's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An [`Error`] as a log line may show it. The error's own text is written
+/// for the user and names contacts (`bob's identity key changed`); a log
+/// must never name anyone (issue 9: usernames are never logged), so the
+/// variants that carry a name, or may (a crypto failure about a contact's
+/// bundle), are described without it.
+pub(crate) struct LogSafe<'a>(pub(crate) &'a Error);
+
+impl std::fmt::Display for LogSafe<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Error::UntrustedKey { .. } => f.write_str("a contact's identity key changed"),
+            Error::NameReassigned { .. } => f.write_str("a name now means another account"),
+            Error::SafetyNumberMismatch { .. } => f.write_str("safety number mismatch"),
+            Error::UnknownUser { .. } => f.write_str("unknown user"),
+            Error::PeerKeysExpired { age_days, .. } => {
+                write!(f, "a contact's published keys are {age_days} days old")
+            }
+            Error::InvalidUsername(_) => f.write_str("invalid username"),
+            Error::Crypto(_) => f.write_str("cryptographic failure"),
+            other => std::fmt::Display::fmt(other, f),
+        }
+    }
+}
+
+#[cfg(test)]
+mod log_safe_tests {
+    use super::*;
+
+    #[test]
+    fn log_safe_errors_name_nobody() {
+        let name = Username::parse("zqlogname").expect("valid");
+        for error in [
+            Error::NameReassigned {
+                username: name.clone(),
+            },
+            Error::SafetyNumberMismatch {
+                username: name.clone(),
+            },
+            Error::PeerKeysExpired {
+                username: name.clone(),
+                age_days: 20,
+            },
+        ] {
+            assert!(
+                error.to_string().contains("zqlogname"),
+                "the user's text names them"
+            );
+            let logged = LogSafe(&error).to_string();
+            assert!(!logged.contains("zqlogname"), "{logged}");
+        }
+        assert_eq!(
+            LogSafe(&Error::AuthFailed).to_string(),
+            Error::AuthFailed.to_string()
+        );
+    }
+}

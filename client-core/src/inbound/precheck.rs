@@ -164,7 +164,7 @@ pub(super) async fn plan(engine: &Arc<Engine>, envelope: &[u8]) -> Result<Checke
             Ok(account) => Some(account),
             Err(Error::Store(e)) => return Err(Error::Store(e)),
             Err(error) => {
-                tracing::debug!(%error, "rename lookup failed; the rename is not believed");
+                tracing::debug!(error = %crate::error::LogSafe(&error), "rename lookup failed; the rename is not believed");
                 None
             }
         };
