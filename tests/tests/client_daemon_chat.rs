@@ -23,10 +23,11 @@ use std::time::{Duration, Instant};
 use client_daemon_support::{run, without_password, Daemon, KillOnDrop, HANG_GUARD};
 use client_support::{json_records, start_relay, User, SEND_TIMEOUT};
 
-/// Everything the terminal showed so far, and a way to wait for more.
+/// Everything the terminal showed so far (and whether it closed), and a
+/// way to wait for more.
 #[derive(Default)]
 struct Screen {
-    bytes: Mutex<Vec<u8>>,
+    bytes: Mutex<(Vec<u8>, bool)>,
     grew: Condvar,
 }
 
@@ -34,15 +35,16 @@ impl Screen {
     /// Waits until the output contains `text`; fails after the hang guard.
     fn wait_for(&self, text: &str) {
         let deadline = Instant::now() + HANG_GUARD;
-        let mut bytes = self.bytes.lock().unwrap();
-        while !String::from_utf8_lossy(&bytes).contains(text) {
+        let mut shown = self.bytes.lock().unwrap();
+        while !String::from_utf8_lossy(&shown.0).contains(text) {
             let left = deadline.saturating_duration_since(Instant::now());
+            // A chat that exited shows nothing more: fail at once.
             assert!(
-                !left.is_zero(),
+                !left.is_zero() && !shown.1,
                 "the chat screen never showed {text:?}; it showed: {:?}",
-                String::from_utf8_lossy(&bytes)
+                String::from_utf8_lossy(&shown.0)
             );
-            bytes = self.grew.wait_timeout(bytes, left).unwrap().0;
+            shown = self.grew.wait_timeout(shown, left).unwrap().0;
         }
     }
 }
@@ -114,16 +116,19 @@ fn chat_through_the_daemon_shows_history_sends_and_receives_while_a_script_sends
         let mut stdout = child.0.stdout.take().expect("stdout");
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
+            loop {
+                let n = stdout.read(&mut buf).unwrap_or(0);
+                let mut shown = screen
+                    .bytes
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                shown.0.extend_from_slice(&buf[..n]);
+                shown.1 = n == 0;
+                drop(shown);
+                screen.grew.notify_all();
                 if n == 0 {
                     break;
                 }
-                screen
-                    .bytes
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .extend_from_slice(&buf[..n]);
-                screen.grew.notify_all();
             }
         });
     }
