@@ -114,7 +114,7 @@ impl Engine {
             Ok(Response::Resolved { .. }) => return Ok(()),
             Ok(other) => return Err(crate::error::unexpected("Resolved", &other)),
             Err(error) => {
-                tracing::debug!(%error, "cannot check a contact's identity; sending anyway");
+                tracing::debug!(error = %crate::error::LogSafe(&error), "cannot check a contact's identity; sending anyway");
                 return Ok(());
             }
         };
@@ -135,7 +135,7 @@ impl Engine {
             observation => {
                 self.identity_checks.forget(&contact.account);
                 let mut txn = Txn::new();
-                self.put_contact(&mut txn, &contact).await?;
+                self.names.put_contact(&mut txn, &contact).await?;
                 self.vault.commit(txn).await?;
                 if observation == Observation::NewlyChanged {
                     self.emit(Event::KeyChanged {

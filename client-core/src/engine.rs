@@ -37,6 +37,7 @@ use crate::contact::Contact;
 use crate::failure::{ConnectionFailure, CryptoFailure, Ended};
 use crate::history::Counters;
 use crate::identity_checks::IdentityChecks;
+use crate::name_book::NameBook;
 use crate::prekey_maintenance::InitialKeys;
 use crate::records::{self, Prefix};
 use crate::store::{Txn, Vault};
@@ -78,7 +79,10 @@ pub(crate) struct Engine {
     pub(crate) tls_roots: Option<std::path::PathBuf>,
     /// Bounds one attempt to reach the relay ([`crate::ClientConfig::connect_timeout`]).
     pub(crate) connect_timeout: std::time::Duration,
-    pub(crate) vault: Vault,
+    /// The unlocked store, shared with the managers that own a part of it.
+    pub(crate) vault: Arc<Vault>,
+    /// Contacts and what their names mean (a manager owning that state).
+    pub(crate) names: NameBook,
     pub(crate) identity: IdentityKeyPair,
     pub(crate) me: RwLock<Me>,
     /// Serialises every state change; held across the store commit.
@@ -155,6 +159,7 @@ impl Engine {
             device: DeviceId(account.device),
         };
         let AccountRecord { identity, .. } = account;
+        let vault = Arc::new(vault);
         let (events, backlog) = broadcast::channel(EVENT_CAPACITY);
         let (conn_state, _) = watch::channel(ConnectionState::Offline);
         let (outbox_changed, _) = watch::channel(0);
@@ -163,6 +168,7 @@ impl Engine {
             ws_url,
             tls_roots: config.tls_roots.clone(),
             connect_timeout: config.connect_timeout,
+            names: NameBook::new(vault.clone()),
             vault,
             identity,
             me: RwLock::new(me),
@@ -276,16 +282,13 @@ impl Engine {
         &self,
         account: &[u8; 16],
     ) -> Result<Option<ContactRecord>, Error> {
-        Ok(self
-            .vault
-            .load(&records::contact::slot(&self.vault, account))
-            .await?)
+        self.names.contact(account).await
     }
 
     /// The contact `peer` names for reading: a username, or the
     /// `name#xxxxxxxx` label of a contact the name does not mean.
     pub(crate) async fn known_contact(&self, peer: &PeerRef) -> Result<ContactRecord, Error> {
-        self.contact_for_peer(peer).await
+        self.names.contact_for_peer(peer).await
     }
 
     pub(crate) async fn contacts(&self) -> Result<Vec<Contact>, Error> {
@@ -295,7 +298,7 @@ impl Engine {
             .load_all(&Prefix::<records::contact::Contacts>::all())
             .await?
         {
-            out.push(self.describe(&contact).await?);
+            out.push(self.names.describe(&contact).await?);
         }
         out.sort_by(|a, b| a.display_name.cmp(&b.display_name));
         Ok(out)

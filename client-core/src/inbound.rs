@@ -467,7 +467,7 @@ async fn accept(
     };
 
     // A newcomer to a name the user knows is shown as `name#xxxxxxxx`.
-    let from = engine.display_name(&contact).await?;
+    let from = engine.names.display_name(&contact).await?;
     let mut counters = engine.counters().await?;
     match payload.content {
         Content::Text {
@@ -567,7 +567,7 @@ async fn accept(
         records::session::slot(&engine.vault, inbound.sender_address(), inbound.sender()),
         &record,
     )?;
-    if let Some(reassigned) = engine.put_contact(txn, &contact).await? {
+    if let Some(reassigned) = engine.names.put_contact(txn, &contact).await? {
         // Before the message it arrived with: the warning comes first.
         events.insert(0, reassigned);
     }

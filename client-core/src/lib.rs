@@ -131,6 +131,7 @@ mod inbound;
 mod lifecycle;
 mod maintenance;
 mod message_id;
+mod name_book;
 mod names;
 mod outbound;
 mod outbox;

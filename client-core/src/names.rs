@@ -6,7 +6,7 @@
 //!
 //! The rule (docs/PROTOCOL.md §12.13): a binding changes only when the user
 //! says so. A different account claiming a bound name becomes the binding's
-//! *newcomer*, [`Event::NameReassigned`] is raised once, both contacts stay
+//! *newcomer*, [`Event::NameReassigned`](crate::Event::NameReassigned) is raised once, both contacts stay
 //! under their own accounts, sending by that name is refused
 //! ([`Error::NameReassigned`]) and the newcomer is shown as `name#xxxxxxxx`
 //! (its account id's first 8 hex digits) until the user picks one by the
@@ -17,191 +17,26 @@
 //! Must never: repoint a bound name without the user's choice, show two
 //! contacts under the same label, or let a verified contact be replaced by
 //! whoever holds its name now.
+//!
+//! The state itself (bindings, contacts, labels) is owned by the
+//! [`NameBook`](crate::name_book::NameBook) manager; this file is the
+//! engine's side of names: the parts that ask the relay, take the state
+//! lock or raise events around it.
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use umbra_protocol::identity::IdentityPublic;
 use umbra_protocol::wire::{AccountId, Username};
 
-use crate::contact::{Contact, NameCandidate, NameState, TrustLevel};
+use crate::contact::{NameCandidate, TrustLevel};
 use crate::engine::Engine;
-use crate::records::{self, Prefix};
+use crate::name_book::NameBinding;
+use crate::records;
 use crate::store::Txn;
 use crate::trust::ContactRecord;
-use crate::{Error, Event, PeerRef, SafetyNumber, UnknownPeer};
-
-/// What a username means to the user (kind `NameBinding`, slot = HMAC of
-/// the username).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct NameBinding {
-    /// The account the user knows by this name.
-    pub(crate) account: [u8; 16],
-    /// Another account that now holds or claims the name, awaiting the
-    /// user's decision.
-    pub(crate) newcomer: Option<[u8; 16]>,
-}
-
-/// `name#xxxxxxxx`: the label of a contact the name does not mean
-/// ([`PeerRef::Label`] parses it back).
-fn distinct_label(username: &str, account: &[u8; 16]) -> String {
-    format!(
-        "{username}#{}",
-        hex::encode(&account[..crate::peer::LABEL_PREFIX_BYTES])
-    )
-}
+use crate::{Error, PeerRef, SafetyNumber, UnknownPeer};
 
 impl Engine {
-    /// The binding of `name`, if the user knows it.
-    pub(crate) async fn name_binding(&self, name: &str) -> Result<Option<NameBinding>, Error> {
-        if let Some(binding) = self
-            .vault
-            .load(&records::contact::binding(&self.vault, name))
-            .await?
-        {
-            return Ok(Some(binding));
-        }
-        // Stores written before bindings existed kept a plain name index.
-        let legacy: Option<[u8; 16]> = self
-            .vault
-            .load(&records::contact::legacy_name(&self.vault, name))
-            .await?;
-        Ok(legacy.map(|account| NameBinding {
-            account,
-            newcomer: None,
-        }))
-    }
-
-    fn put_binding(&self, txn: &mut Txn, name: &str, binding: &NameBinding) -> Result<(), Error> {
-        self.vault
-            .save(txn, records::contact::binding(&self.vault, name), binding)?;
-        Ok(())
-    }
-
-    /// Adds a contact write to `txn`, binding its username to it if the name
-    /// is free. If the name already means another account, the binding is
-    /// left alone and this contact becomes its newcomer: the returned
-    /// [`Event::NameReassigned`] (only the first time) must be raised after
-    /// the commit.
-    pub(crate) async fn put_contact(
-        &self,
-        txn: &mut Txn,
-        contact: &ContactRecord,
-    ) -> Result<Option<Event>, Error> {
-        self.vault.save(
-            txn,
-            records::contact::slot(&self.vault, &contact.account),
-            contact,
-        )?;
-        self.claim_name(txn, &contact.username, contact.account)
-            .await
-    }
-
-    /// `account` holds or claims `name`: bind it if free, else record the
-    /// account as the binding's newcomer.
-    async fn claim_name(
-        &self,
-        txn: &mut Txn,
-        name: &str,
-        account: [u8; 16],
-    ) -> Result<Option<Event>, Error> {
-        match self.name_binding(name).await? {
-            None => {
-                self.put_binding(
-                    txn,
-                    name,
-                    &NameBinding {
-                        account,
-                        newcomer: None,
-                    },
-                )?;
-                Ok(None)
-            }
-            Some(binding) if binding.account == account || binding.newcomer == Some(account) => {
-                Ok(None)
-            }
-            Some(mut binding) => {
-                binding.newcomer = Some(account);
-                self.put_binding(txn, name, &binding)?;
-                Ok(Some(Event::NameReassigned {
-                    username: Username::parse_canonical(name)?,
-                    known: AccountId::from_bytes(binding.account),
-                    newcomer: AccountId::from_bytes(account),
-                }))
-            }
-        }
-    }
-
-    /// What `contact`'s username means to the user right now.
-    pub(crate) async fn name_state(&self, contact: &ContactRecord) -> Result<NameState, Error> {
-        Ok(match self.name_binding(&contact.username).await? {
-            // Not bound yet: a first contact before its commit.
-            None => NameState::Current,
-            Some(b) if b.account == contact.account && b.newcomer.is_some() => NameState::Contested,
-            Some(b) if b.account == contact.account => NameState::Current,
-            Some(_) => NameState::OtherAccount,
-        })
-    }
-
-    /// How `contact` is shown: its username, or `name#xxxxxxxx` when the
-    /// name means another account.
-    pub(crate) async fn display_name(&self, contact: &ContactRecord) -> Result<String, Error> {
-        Ok(match self.name_state(contact).await? {
-            NameState::OtherAccount => distinct_label(&contact.username, &contact.account),
-            NameState::Current | NameState::Contested => contact.username.clone(),
-        })
-    }
-
-    /// The public view of a contact.
-    pub(crate) async fn describe(&self, contact: &ContactRecord) -> Result<Contact, Error> {
-        let name_state = self.name_state(contact).await?;
-        Ok(Contact {
-            username: Username::parse_canonical(&contact.username)?,
-            display_name: match name_state {
-                NameState::OtherAccount => distinct_label(&contact.username, &contact.account),
-                _ => contact.username.clone(),
-            },
-            account_id: AccountId::from_bytes(contact.account),
-            trust: contact.trust,
-            name_state,
-        })
-    }
-
-    /// The contact `peer` names for reading (history, safety number): a
-    /// username means its bound account; `name#xxxxxxxx` names the contact
-    /// of that name whose account id starts so; an account id, that
-    /// contact.
-    pub(crate) async fn contact_for_peer(&self, peer: &PeerRef) -> Result<ContactRecord, Error> {
-        let unknown = || Error::unknown(peer.clone(), UnknownPeer::NotAContact);
-        match peer {
-            PeerRef::Name(name) => {
-                let binding = self
-                    .name_binding(name.as_str())
-                    .await?
-                    .ok_or_else(unknown)?;
-                self.contact_by_account(&binding.account)
-                    .await?
-                    .ok_or_else(unknown)
-            }
-            PeerRef::Account(account) => self
-                .contact_by_account(account.as_bytes())
-                .await?
-                .ok_or_else(unknown),
-            _ => {
-                for (_, contact) in self
-                    .vault
-                    .load_all(&Prefix::<records::contact::Contacts>::all())
-                    .await?
-                {
-                    if peer.names_exactly(&contact.username, &contact.account) {
-                        return Ok(contact);
-                    }
-                }
-                Err(unknown())
-            }
-        }
-    }
-
     /// The contact to send to by `name`, `None` if the name is new to the
     /// user. Refuses while the name is contested, and asks the directory
     /// about a name the contact it means no longer uses (a rename). Call
@@ -211,7 +46,7 @@ impl Engine {
         self: &Arc<Self>,
         name: &Username,
     ) -> Result<Option<ContactRecord>, Error> {
-        let Some(binding) = self.name_binding(name.as_str()).await? else {
+        let Some(binding) = self.names.binding(name.as_str()).await? else {
             return Ok(None);
         };
         if binding.newcomer.is_some() {
@@ -278,7 +113,7 @@ impl Engine {
     /// The directory says `account` (publishing `identity`) holds `name`,
     /// which the user knows as another account: record it as the newcomer
     /// (pinning its published identity, so the user can compare safety
-    /// numbers) and raise [`Event::NameReassigned`] once. Call without the
+    /// numbers) and raise [`Event::NameReassigned`](crate::Event::NameReassigned) once. Call without the
     /// op lock held: this takes it (tokio's mutex is not re-entrant).
     pub(crate) async fn note_newcomer(
         &self,
@@ -297,10 +132,11 @@ impl Engine {
                     name.as_str().to_owned(),
                     identity,
                 );
-                self.put_contact(&mut txn, &contact).await?
+                self.names.put_contact(&mut txn, &contact).await?
             }
             _ => {
-                self.claim_name(&mut txn, name.as_str(), *account.as_bytes())
+                self.names
+                    .claim_name(&mut txn, name.as_str(), *account.as_bytes())
                     .await?
             }
         };
@@ -323,7 +159,7 @@ impl Engine {
     /// The safety number the user compares for `contact` (its pending
     /// identity if its key changed).
     pub(crate) async fn safety_number_for(&self, peer: &PeerRef) -> Result<SafetyNumber, Error> {
-        Ok(self.safety_number_of(&self.contact_for_peer(peer).await?))
+        Ok(self.safety_number_of(&self.names.contact_for_peer(peer).await?))
     }
 
     /// The accounts `name` could mean: the bound one first, then the
@@ -332,13 +168,13 @@ impl Engine {
         &self,
         peer: &PeerRef,
     ) -> Result<Vec<NameCandidate>, Error> {
-        let known = self.contact_for_peer(peer).await?;
+        let known = self.names.contact_for_peer(peer).await?;
         let mut out = vec![NameCandidate {
             safety_number: self.safety_number_of(&known),
-            contact: self.describe(&known).await?,
+            contact: self.names.describe(&known).await?,
         }];
         if let PeerRef::Name(name) = peer {
-            let newcomer = match self.name_binding(name.as_str()).await? {
+            let newcomer = match self.names.binding(name.as_str()).await? {
                 Some(NameBinding {
                     newcomer: Some(account),
                     ..
@@ -348,7 +184,7 @@ impl Engine {
             if let Some(newcomer) = newcomer {
                 out.push(NameCandidate {
                     safety_number: self.safety_number_of(&newcomer),
-                    contact: self.describe(&newcomer).await?,
+                    contact: self.names.describe(&newcomer).await?,
                 });
             }
         }
@@ -370,7 +206,8 @@ impl Engine {
         let _guard = self.op_lock.lock().await;
         let unknown = || Error::unknown(name.clone(), UnknownPeer::NotAContact);
         let binding = self
-            .name_binding(name.as_str())
+            .names
+            .binding(name.as_str())
             .await?
             .ok_or_else(unknown)?;
         let known = self
@@ -403,7 +240,7 @@ impl Engine {
             records::contact::slot(&self.vault, &chosen.account),
             &chosen,
         )?;
-        self.put_binding(
+        self.names.put_binding(
             &mut txn,
             name.as_str(),
             &NameBinding {
@@ -414,18 +251,5 @@ impl Engine {
         self.vault.commit(txn).await?;
         self.identity_checks.forget(&chosen.account);
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn distinct_labels_carry_the_account_prefix() {
-        let mut account = [0u8; 16];
-        account[0] = 0x5e;
-        account[1] = 0x6f;
-        assert_eq!(distinct_label("bob", &account), "bob#5e6f0000");
     }
 }

@@ -103,7 +103,7 @@ impl Engine {
         name: &Username,
         plan: SendPlan,
     ) -> Result<Option<(ContactRecord, SessionRecord, bool)>, Error> {
-        let existing = match self.name_binding(name.as_str()).await? {
+        let existing = match self.names.binding(name.as_str()).await? {
             Some(binding) if binding.newcomer.is_some() => {
                 return Err(Error::NameReassigned {
                     username: name.clone(),
@@ -142,7 +142,7 @@ impl Engine {
                 Observation::NewlyChanged => {
                     let mut txn = Txn::new();
                     // The contact is the one the name means: no name event.
-                    self.put_contact(&mut txn, &contact).await?;
+                    self.names.put_contact(&mut txn, &contact).await?;
                     self.vault.commit(txn).await?;
                     self.emit(Event::KeyChanged {
                         username: contact.username.clone(),
@@ -309,7 +309,7 @@ impl Engine {
             )?;
             // A first contact binds its name here; a name that means
             // another account was refused before anything was encrypted.
-            self.put_contact(&mut txn, &contact).await?;
+            self.names.put_contact(&mut txn, &contact).await?;
             let entry = HistoryEntry {
                 id,
                 direction: Direction::Outgoing,
@@ -390,7 +390,7 @@ impl Engine {
         if !contact.may_send() {
             return Err(contact.untrusted());
         }
-        if self.name_state(&contact).await? != NameState::Current {
+        if self.names.name_state(&contact).await? != NameState::Current {
             // Typing notices are best effort; never to a contested name.
             return Ok(());
         }

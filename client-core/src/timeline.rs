@@ -140,7 +140,7 @@ impl Engine {
         {
             let contact = self.contact_by_account(&conv.account).await?;
             let peer = match &contact {
-                Some(c) => self.display_name(c).await?,
+                Some(c) => self.names.display_name(c).await?,
                 None => conv.username,
             };
             out.push(Conversation {
@@ -181,7 +181,7 @@ impl Engine {
             .await?
         {
             let from = match self.contact_by_account(&conv.account).await? {
-                Some(contact) => self.display_name(&contact).await?,
+                Some(contact) => self.names.display_name(&contact).await?,
                 None => conv.username.clone(),
             };
             let prefix = records::history::entries(&self.vault, &conv.account);

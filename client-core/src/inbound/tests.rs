@@ -103,6 +103,7 @@ async fn bob_knowing(alice: &Alice) -> Arc<Engine> {
     );
     let mut txn = Txn::new();
     engine
+        .names
         .put_contact(&mut txn, &contact)
         .await
         .expect("contact");

@@ -4,7 +4,7 @@
 //! do not), or write the legacy name index (it is only read).
 
 use super::{kind, Slot};
-use crate::names::NameBinding;
+use crate::name_book::NameBinding;
 use crate::store::Vault;
 use crate::trust::ContactRecord;
 
