@@ -40,8 +40,8 @@ pub struct ClientConfig {
     /// store keeps the parameters it was created with).
     pub kdf: KdfParams,
     /// PEM file of CA certificates trusted for `https://`/`wss://` relays.
-    /// `None`: the system bundle (`/etc/ssl/certs/ca-certificates.crt`,
-    /// `/etc/pki/tls/certs/ca-bundle.crt` or `/etc/ssl/cert.pem`).
+    /// `None`: the platform's trusted roots (`rustls-native-certs`, which
+    /// honours `SSL_CERT_FILE` and `SSL_CERT_DIR`).
     pub tls_roots: Option<PathBuf>,
     /// How long opening a [`StoreLocation::Directory`] store waits for
     /// another process using that directory to let go (default 30 s).

@@ -201,15 +201,17 @@ pub enum Ended {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsRootsProblem {
-    /// No CA file was configured and no system bundle exists.
-    #[error("no system CA bundle found; configure the relay's CA file (tls_roots)")]
+    /// No CA file was configured and the platform has no usable trusted
+    /// root (`rustls-native-certs` found none, or `SSL_CERT_FILE` /
+    /// `SSL_CERT_DIR` name nothing usable).
+    #[error("no usable system CA certificate found; configure the relay's CA file (tls_roots)")]
     NoSystemBundle,
     /// The file cannot be read.
     #[error("cannot be read: {0}")]
     Unreadable(#[source] std::io::Error),
     /// The file is not PEM.
     #[error("is not a PEM file: {0}")]
-    NotPem(#[source] std::io::Error),
+    NotPem(#[source] rustls::pki_types::pem::Error),
     /// The file holds no certificate rustls can use.
     #[error("holds no usable certificate")]
     NoUsableCertificate,
