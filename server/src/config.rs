@@ -191,7 +191,7 @@ pub struct Settings {
     /// [default: 120].
     #[arg(long)]
     pub ephemeral_per_minute: Option<u32>,
-    /// WebSocket read and write buffer size per connection, in bytes [default: 4096].
+    /// WebSocket read and write buffer size per connection, in bytes [default: 1024].
     #[arg(long)]
     pub websocket_buffer_bytes: Option<usize>,
 }
@@ -467,9 +467,12 @@ impl Default for Limits {
             // that and bounds what one account can make the relay forward.
             ephemeral_per_minute: 120,
             // tungstenite's default is 128 KiB each, allocated per
-            // connection; frames larger than the buffer are still read (the
-            // buffer grows for that frame), so this only sets the idle cost.
-            websocket_buffer_bytes: 4 * 1024,
+            // connection. Frames larger than the buffer are still read (the
+            // buffer grows for that frame), in reads of this size: a
+            // maximal 256 KiB frame takes 256 reads, a typical one or two.
+            // 1 KiB keeps an idle connection under 12 KiB (BENCHMARKS.md,
+            // "Relay memory per connection": 4 KiB measured 14.3 KiB).
+            websocket_buffer_bytes: 1024,
         }
     }
 }

@@ -395,7 +395,11 @@ impl Connection {
             return None;
         }
         tracing::trace!(kind = frame.request.kind(), "request");
-        let reply = commands::handle(&self.state, auth, frame.request).await;
+        // Boxed: a task's future is as large as its largest state, so the
+        // request handlers (OPAQUE states, store calls) inline here would be
+        // paid by every idle connection for its whole life (BENCHMARKS.md,
+        // "Relay memory per connection").
+        let reply = Box::pin(commands::handle(&self.state, auth, frame.request)).await;
         if !self.reply(request_id, reply.response) {
             return Some(Stop::Quiet);
         }
