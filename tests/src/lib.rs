@@ -25,7 +25,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-pub mod wire_client;
+/// The one wire client of umbra's suites, kept in umbra-test-support so the
+/// relay's in-process tests use the same code; re-exported under its old
+/// path so every e2e suite keeps `umbra_e2e::wire_client::...`.
+pub use umbra_test_support::wire_client;
 pub mod ws_proxy;
 
 /// Whether `name` is one of the variables cargo sets for a test process

@@ -1,5 +1,11 @@
 //! Test support shared by every umbra test suite: THE rule for tests that
-//! need PostgreSQL, and the fresh database each such test runs in.
+//! need PostgreSQL, and the fresh database each such test runs in (this
+//! module); the one test client of the relay's wire protocol
+//! ([`wire_client`], with OPAQUE over it in `wire_auth`, device keys in
+//! [`device_keys`], a signed-in connection in [`session`]); and the one
+//! client-side OPAQUE flow ([`opaque_flow`]). Dev-only: no crate may depend
+//! on it outside `[dev-dependencies]` except the e2e harness, itself a test
+//! crate.
 //!
 //! The rule, in one place:
 //! - A PostgreSQL test gets its own database, `umbra_test_<random>`, created
@@ -20,6 +26,12 @@
 //! so on stderr; treat a missing tool as a missing database; block on the
 //! caller's async runtime from a sync entry point; or leave a test's
 //! database behind without a warning.
+
+pub mod device_keys;
+pub mod opaque_flow;
+pub mod session;
+mod wire_auth;
+pub mod wire_client;
 
 use std::fmt;
 use std::io::Write;

@@ -1,36 +1,37 @@
-//! A small test client that speaks `protocol::wire` to a real relay over a
-//! WebSocket: requests matched to their replies by `request_id`, pushed
-//! frames buffered in arrival order, raw bytes for hostile-input tests, and
-//! the client halves of OPAQUE registration and login.
+//! A small test client that speaks the relay's wire protocol (`umbra_wire`)
+//! over a WebSocket: requests matched to their replies by `request_id`,
+//! pushed frames buffered in arrival order, raw bytes and raw WebSocket
+//! messages for hostile-input tests. The OPAQUE exchanges over it are in
+//! `wire_auth`, a device's key uploads in `device_keys`, a signed-in
+//! connection in `session`; all are re-exported here, so
+//! `umbra_test_support::wire_client::*` is the whole client. It is the one
+//! copy: the e2e suites (as `umbra_e2e::wire_client`) and the relay's
+//! in-process tests both use it.
 //!
 //! It is deliberately thin: it adds no retries, no reordering and no
 //! interpretation of replies beyond matching ids, so a suite sees exactly
 //! what the relay sent. Every read is bounded by a timeout.
 //!
 //! Must never: wait without a deadline, drop a pushed frame it has read,
-//! print a password or token, or hand-roll any cryptography (OPAQUE comes
-//! from opaque-ke with the shared `umbra_protocol::opaque_suite`; keys from
-//! `umbra_protocol::identity` and `umbra_protocol::prekeys`).
+//! print a password or token, or hand-roll any cryptography (OPAQUE is
+//! [`crate::opaque_flow`]; keys come from `umbra_protocol`).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use opaque_ke::{
-    ClientLogin, ClientLoginFinishParameters, ClientRegistration,
-    ClientRegistrationFinishParameters, CredentialResponse, Identifiers, RegistrationResponse,
-};
-use rand::rngs::OsRng;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use umbra_protocol::identity::IdentityKeyPair;
-use umbra_protocol::opaque_suite::{umbra_ksf, UmbraOpaqueSuite};
-use umbra_protocol::prekeys::{OneTimePreKey, SignedPreKey};
-use umbra_protocol::wire::{
-    self, AccountId, Address, ClientFrame, DeviceId, ErrorCode, PreKeyWire, RelayFrame, Request,
-    Response, SessionToken, SignedPreKeyWire, Username, WireError,
+use umbra_wire::{
+    self as wire, Address, ClientFrame, DeviceId, ErrorCode, RelayFrame, Request, Response,
+    SessionToken, WireError,
 };
+
+pub use crate::device_keys::DeviceKeys;
+pub use crate::opaque_flow::Stretch;
+pub use crate::session::Session;
+pub use crate::wire_auth::{LoginAttempt, LoginDone, LoginExchange, RegisterExchange};
 
 /// How long [`WireClient::request`] waits for its reply.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -98,7 +99,8 @@ impl WireClientError {
     }
 }
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// The WebSocket under a [`WireClient`] (see [`WireClient::socket`]).
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// One connection to the relay.
 pub struct WireClient {
@@ -107,6 +109,8 @@ pub struct WireClient {
     pushes: VecDeque<RelayFrame>,
     early_replies: HashMap<u64, Response>,
     closed: bool,
+    /// The key-stretching function of this client's OPAQUE exchanges.
+    pub(crate) stretch: Stretch,
 }
 
 impl std::fmt::Debug for WireClient {
@@ -115,35 +119,9 @@ impl std::fmt::Debug for WireClient {
             .field("next_request_id", &self.next_request_id)
             .field("buffered_pushes", &self.pushes.len())
             .field("closed", &self.closed)
+            .field("stretch", &self.stretch)
             .finish()
     }
-}
-
-/// What a login yields.
-#[derive(Debug, Clone)]
-pub struct LoginDone {
-    /// The bearer token for `Authenticate`.
-    pub token: SessionToken,
-    /// The account logged into.
-    pub account: AccountId,
-    /// When the token expires, Unix seconds.
-    pub expires_at: u64,
-}
-
-/// The relay's half of a login exchange, kept so a suite can compare the
-/// shape of answers for known and unknown users.
-#[derive(Debug)]
-pub struct LoginAttempt {
-    /// The `login_id` from `LoginResponse`.
-    pub login_id: u64,
-    /// The raw opaque-ke `CredentialResponse` bytes.
-    pub opaque_response: Vec<u8>,
-    /// Length of the `RelayFrame` that carried them (re-encoded; decoding
-    /// is canonical, so this is the length received).
-    pub response_frame_len: usize,
-    /// `Ok` with the login, or the failure (client-side OPAQUE failure or
-    /// the relay's refusal of `LoginFinish`).
-    pub outcome: Result<LoginDone, WireClientError>,
 }
 
 impl WireClient {
@@ -159,6 +137,7 @@ impl WireClient {
             pushes: VecDeque::new(),
             early_replies: HashMap::new(),
             closed: false,
+            stretch: Stretch::Production,
         })
     }
 
@@ -199,7 +178,22 @@ impl WireClient {
             pushes: VecDeque::new(),
             early_replies: HashMap::new(),
             closed: false,
+            stretch: Stretch::Production,
         })
+    }
+
+    /// This client with the key-stretching function `stretch` for its
+    /// OPAQUE exchanges ([`Stretch::Production`] unless changed).
+    pub fn with_stretch(mut self, stretch: Stretch) -> WireClient {
+        self.stretch = stretch;
+        self
+    }
+
+    /// The WebSocket itself, for suites that must see raw messages (a
+    /// version-rejection notice that is no relay frame, a close code).
+    /// Whatever is read here bypasses the push buffer.
+    pub fn socket(&mut self) -> &mut Socket {
+        &mut self.socket
     }
 
     /// Sends `request` and returns the relay's reply to it, buffering any
@@ -389,165 +383,6 @@ impl WireClient {
         }
     }
 
-    /// OPAQUE registration of `username` with `password`; returns the new
-    /// account id. A refusal (e.g. `UsernameTaken`) is `Err(Refused)`.
-    pub async fn register(
-        &mut self,
-        username: &str,
-        password: &str,
-    ) -> Result<AccountId, WireClientError> {
-        let username = Username::parse(username)?;
-        let password = password.as_bytes().to_vec();
-        let start = ClientRegistration::<UmbraOpaqueSuite>::start(&mut OsRng, &password)
-            .map_err(|e| WireClientError::Opaque(e.to_string()))?;
-        let reply = self
-            .request_ok(Request::RegisterStart {
-                username: username.clone(),
-                opaque_request: start.message.serialize().to_vec(),
-            })
-            .await?;
-        let opaque_response = match reply {
-            Response::RegisterResponse { opaque_response } => opaque_response,
-            other => return Err(unexpected("RegisterResponse", other)),
-        };
-        let response = RegistrationResponse::<UmbraOpaqueSuite>::deserialize(&opaque_response)
-            .map_err(|e| WireClientError::Opaque(e.to_string()))?;
-        let state = start.state;
-        // Argon2 is deliberately slow: keep it off the async worker threads.
-        let upload = tokio::task::spawn_blocking(move || {
-            let ksf = umbra_ksf();
-            state
-                .finish(
-                    &mut OsRng,
-                    &password,
-                    response,
-                    ClientRegistrationFinishParameters::new(Identifiers::default(), Some(&ksf)),
-                )
-                .map(|done| done.message.serialize().to_vec())
-                .map_err(|e| WireClientError::Opaque(e.to_string()))
-        })
-        .await??;
-        match self
-            .request_ok(Request::RegisterFinish {
-                username,
-                opaque_upload: upload,
-            })
-            .await?
-        {
-            Response::RegisterDone { account } => Ok(account),
-            other => Err(unexpected("RegisterDone", other)),
-        }
-    }
-
-    /// OPAQUE login; returns the token and account. A wrong password or an
-    /// unknown user is an error (client-side `Opaque`, or the relay's
-    /// `Refused { AuthFailed }`).
-    pub async fn login(
-        &mut self,
-        username: &str,
-        password: &str,
-    ) -> Result<LoginDone, WireClientError> {
-        self.login_attempt(username, password).await?.outcome
-    }
-
-    /// A full login exchange that keeps the relay's `LoginResponse` for
-    /// inspection. `Err` only if the exchange could not even start; the
-    /// login's own success or failure is in [`LoginAttempt::outcome`].
-    ///
-    /// When the client-side OPAQUE step fails (as it must for a wrong
-    /// password or an unknown user), a syntactically valid but wrong
-    /// finalization is still sent, so the relay's verdict is observed too:
-    /// it must answer `AuthFailed`, the same way in both cases.
-    pub async fn login_attempt(
-        &mut self,
-        username: &str,
-        password: &str,
-    ) -> Result<LoginAttempt, WireClientError> {
-        let username = Username::parse(username)?;
-        let password = password.as_bytes().to_vec();
-        let start = ClientLogin::<UmbraOpaqueSuite>::start(&mut OsRng, &password)
-            .map_err(|e| WireClientError::Opaque(e.to_string()))?;
-        let request_id = self
-            .send_request(Request::LoginStart {
-                username,
-                opaque_request: start.message.serialize().to_vec(),
-            })
-            .await?;
-        let reply = self.reply_to(request_id).await?;
-        let response_frame_len = wire::encode_relay(&RelayFrame::Response {
-            request_id,
-            response: reply.clone(),
-        })
-        .map_err(WireClientError::Encode)?
-        .len();
-        let (login_id, opaque_response) = match reply {
-            Response::LoginResponse {
-                login_id,
-                opaque_response,
-            } => (login_id, opaque_response),
-            Response::Error { code, message, .. } => {
-                return Err(WireClientError::Refused { code, message })
-            }
-            other => return Err(unexpected("LoginResponse", other)),
-        };
-        let parsed = CredentialResponse::<UmbraOpaqueSuite>::deserialize(&opaque_response)
-            .map_err(|e| WireClientError::Opaque(e.to_string()))?;
-        let state = start.state;
-        let finished = tokio::task::spawn_blocking(move || {
-            let ksf = umbra_ksf();
-            state
-                .finish(
-                    &mut OsRng,
-                    &password,
-                    parsed,
-                    ClientLoginFinishParameters::new(None, Identifiers::default(), Some(&ksf)),
-                )
-                .map(|done| done.message.serialize().to_vec())
-                .map_err(|e| WireClientError::Opaque(e.to_string()))
-        })
-        .await?;
-        let (finalization, client_failure) = match finished {
-            Ok(bytes) => (bytes, None),
-            // The client could not open the envelope. Send a well-formed
-            // finalization anyway (a fresh client's, which cannot verify)
-            // so the relay's answer is observed.
-            Err(failure) => (decoy_finalization()?, Some(failure)),
-        };
-        let verdict = self
-            .request(Request::LoginFinish {
-                login_id,
-                opaque_finalization: finalization,
-            })
-            .await?;
-        let outcome = match (verdict, client_failure) {
-            (
-                Response::LoginDone {
-                    token,
-                    account,
-                    expires_at,
-                },
-                None,
-            ) => Ok(LoginDone {
-                token,
-                account,
-                expires_at,
-            }),
-            (Response::LoginDone { .. }, Some(failure)) => Err(WireClientError::Opaque(format!(
-                "relay accepted a finalization the client could not produce ({failure})"
-            ))),
-            (Response::Error { code, message, .. }, _) => {
-                Err(WireClientError::Refused { code, message })
-            }
-            (other, _) => Err(unexpected("LoginDone", other)),
-        };
-        Ok(LoginAttempt {
-            login_id,
-            opaque_response,
-            response_frame_len,
-            outcome,
-        })
-    }
-
     /// `Authenticate` as the primary device; returns the connection's address.
     pub async fn authenticate(&mut self, token: &SessionToken) -> Result<Address, WireClientError> {
         match self
@@ -562,22 +397,6 @@ impl WireClient {
         }
     }
 
-    /// Publishes `keys`' identity, signed prekey and last-resort prekey.
-    pub async fn publish_keys(&mut self, keys: &DeviceKeys) -> Result<(), WireClientError> {
-        match self.request_ok(keys.publish_request()).await? {
-            Response::Ok => Ok(()),
-            other => Err(unexpected("Ok", other)),
-        }
-    }
-
-    /// Uploads `keys`' one-time prekeys; returns the relay's remaining count.
-    pub async fn upload_prekeys(&mut self, keys: &DeviceKeys) -> Result<u32, WireClientError> {
-        match self.request_ok(keys.upload_request()).await? {
-            Response::PreKeyCount { remaining, .. } => Ok(remaining),
-            other => Err(unexpected("PreKeyCount", other)),
-        }
-    }
-
     /// Asks how many one-time prekeys the relay still holds for us.
     pub async fn prekey_count(&mut self) -> Result<u32, WireClientError> {
         match self.request_ok(Request::PreKeyCount).await? {
@@ -587,168 +406,14 @@ impl WireClient {
     }
 }
 
-/// A well-formed `CredentialFinalization` that verifies under no pending
-/// login: a random MAC of the suite's hash length, checked by opaque-ke's own
-/// decoder so the relay sees a syntactically valid message.
-fn decoy_finalization() -> Result<Vec<u8>, WireClientError> {
-    use rand::RngCore;
-    use sha2::Digest;
-    let mut mac = vec![0u8; <sha2::Sha512 as Digest>::output_size()];
-    OsRng.fill_bytes(&mut mac);
-    opaque_ke::CredentialFinalization::<UmbraOpaqueSuite>::deserialize(&mac)
-        .map_err(|e| WireClientError::Opaque(e.to_string()))?;
-    Ok(mac)
-}
-
-fn unexpected(expected: &'static str, got: Response) -> WireClientError {
+/// `got` as the error of a step that needed `expected`: a refusal stays a
+/// refusal.
+pub(crate) fn unexpected(expected: &'static str, got: Response) -> WireClientError {
     match got {
         Response::Error { code, message, .. } => WireClientError::Refused { code, message },
         got => WireClientError::Unexpected {
             expected,
             got: Box::new(got),
         },
-    }
-}
-
-/// A device's real key material: identity, signed prekey, one-time prekeys
-/// and a last-resort prekey, generated by the protocol crate.
-pub struct DeviceKeys {
-    /// The long-term identity.
-    pub identity: IdentityKeyPair,
-    /// The current signed prekey.
-    pub signed_prekey: SignedPreKey,
-    /// One-time prekeys, ids `1..=n`.
-    pub one_time: Vec<OneTimePreKey>,
-    /// The last-resort prekey (id `u32::MAX`, a distinct id space).
-    pub last_resort: OneTimePreKey,
-}
-
-impl std::fmt::Debug for DeviceKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeviceKeys")
-            .field("one_time", &self.one_time.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl DeviceKeys {
-    /// Fresh keys with `one_time` one-time prekeys.
-    pub fn generate(one_time: u32) -> DeviceKeys {
-        let identity = IdentityKeyPair::generate(&mut OsRng);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let signed_prekey = SignedPreKey::generate(&identity, 1, now, &mut OsRng);
-        let one_time = (1..=one_time)
-            .map(|id| OneTimePreKey::generate(id, &mut OsRng))
-            .collect();
-        let last_resort = OneTimePreKey::generate(u32::MAX, &mut OsRng);
-        DeviceKeys {
-            identity,
-            signed_prekey,
-            one_time,
-            last_resort,
-        }
-    }
-
-    /// The encoded public identity, as published.
-    pub fn identity_bytes(&self) -> Vec<u8> {
-        self.identity.public().to_bytes().to_vec()
-    }
-
-    /// The signed prekey as it travels on the wire.
-    pub fn signed_prekey_wire(&self) -> SignedPreKeyWire {
-        self.signed_prekey.public().into()
-    }
-
-    /// The last-resort prekey as it travels on the wire.
-    pub fn last_resort_wire(&self) -> PreKeyWire {
-        self.last_resort.public().into()
-    }
-
-    /// The one-time prekeys as they travel on the wire.
-    pub fn one_time_wire(&self) -> Vec<PreKeyWire> {
-        self.one_time.iter().map(|k| k.public().into()).collect()
-    }
-
-    /// `PublishKeys` for these keys.
-    pub fn publish_request(&self) -> Request {
-        Request::PublishKeys {
-            identity: self.identity_bytes(),
-            signed_prekey: self.signed_prekey_wire(),
-            last_resort: Some(self.last_resort_wire()),
-        }
-    }
-
-    /// `UploadPreKeys` with every one-time prekey.
-    pub fn upload_request(&self) -> Request {
-        Request::UploadPreKeys {
-            prekeys: self.one_time_wire(),
-        }
-    }
-}
-
-/// A registered, logged-in, authenticated connection: what most suites
-/// start from.
-#[derive(Debug)]
-pub struct Session {
-    /// The connection.
-    pub client: WireClient,
-    /// The account.
-    pub account: AccountId,
-    /// Its primary-device address.
-    pub address: Address,
-    /// The token it authenticated with.
-    pub token: SessionToken,
-    /// The username registered.
-    pub username: String,
-}
-
-impl Session {
-    /// Registers `username` on one connection, then logs in and
-    /// authenticates on a second, as a real client does after sign-up.
-    pub async fn sign_up(
-        ws_url: &str,
-        username: &str,
-        password: &str,
-    ) -> Result<Session, WireClientError> {
-        let mut registering = WireClient::connect(ws_url).await?;
-        let account = registering.register(username, password).await?;
-        registering.close().await;
-        let session = Session::log_in(ws_url, username, password).await?;
-        if session.account != account {
-            return Err(WireClientError::Inconsistent(format!(
-                "login returned account {} but registration created {account}",
-                session.account
-            )));
-        }
-        Ok(session)
-    }
-
-    /// Logs in as an existing user on a new connection and authenticates.
-    pub async fn log_in(
-        ws_url: &str,
-        username: &str,
-        password: &str,
-    ) -> Result<Session, WireClientError> {
-        let mut client = WireClient::connect(ws_url).await?;
-        let login = client.login(username, password).await?;
-        let address = client.authenticate(&login.token).await?;
-        Ok(Session {
-            client,
-            account: login.account,
-            address,
-            token: login.token,
-            username: username.to_owned(),
-        })
-    }
-
-    /// A new connection authenticated with the same token (the old
-    /// connection, if still open, is replaced by the relay).
-    pub async fn reconnect(&self, ws_url: &str) -> Result<WireClient, WireClientError> {
-        let mut client = WireClient::connect(ws_url).await?;
-        client.authenticate(&self.token).await?;
-        Ok(client)
     }
 }
