@@ -5,41 +5,28 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use opaque_ke::argon2::{Algorithm, Argon2, Params, Version};
-use opaque_ke::{
-    ClientLogin, ClientLoginFinishParameters, ClientRegistration,
-    ClientRegistrationFinishParameters, CredentialResponse, Identifiers, RegistrationResponse,
-};
 use rand::rngs::OsRng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::prekeys::{OneTimePreKey, SignedPreKey};
 use umbra_relay::app::{start, RunningRelay};
-use umbra_relay::auth::suite::UmbraOpaqueSuite;
 use umbra_relay::config::{RelayConfig, Settings};
+use umbra_test_support::opaque_flow::Stretch;
+use umbra_test_support::wire_client::{
+    LoginExchange, RegisterExchange, Socket, WireClient, WireClientError,
+};
 use umbra_wire::{
     decode_relay, encode_client, AccountId, AccountRef, Address, ClientFrame, DeviceId, ErrorCode,
     OutgoingEnvelope, PreKeyWire, RelayFrame, Request, Response, SendOutcome, SessionToken,
     SignedPreKeyWire, Username,
 };
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Ws = Socket;
 
 /// Generous bound so a broken relay fails the test instead of hanging it.
 const WAIT: Duration = Duration::from_secs(20);
-
-/// The relay never runs the key-stretching function, so tests use a cheap
-/// Argon2 on the client side to stay fast in debug builds.
-fn cheap_ksf() -> Argon2<'static> {
-    Argon2::new(
-        Algorithm::Argon2id,
-        Version::V0x13,
-        Params::new(8, 1, 1, None).expect("params"),
-    )
-}
 
 struct TestRelay {
     relay: RunningRelay,
@@ -65,56 +52,48 @@ async fn relay() -> TestRelay {
     relay_with(Settings::default()).await
 }
 
+/// A connection for these tests: the shared wire client
+/// (umbra-test-support) with the cheap key-stretching function, since the
+/// relay never runs it, read strictly: a reply must echo its request's id,
+/// and a closed connection reads as `None`.
 struct Client {
-    ws: Ws,
-    next_id: u64,
+    inner: WireClient,
 }
 
 impl Client {
     async fn connect(relay: &TestRelay) -> Client {
         let url = format!("ws://{}/v1/ws", relay.relay.local_addr);
-        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+        let inner = WireClient::connect(&url)
             .await
-            .expect("connect in time")
-            .expect("websocket handshake");
-        Client { ws, next_id: 1 }
+            .expect("websocket handshake in time");
+        Client {
+            inner: inner.with_stretch(Stretch::Cheap),
+        }
+    }
+
+    /// The raw WebSocket, for tests of messages that are not relay frames.
+    fn ws(&mut self) -> &mut Ws {
+        self.inner.socket()
     }
 
     async fn send_raw(&mut self, bytes: Vec<u8>) {
-        self.ws
-            .send(Message::Binary(bytes.into()))
-            .await
-            .expect("send");
+        self.inner.send_raw(bytes).await.expect("send");
     }
 
     /// Next relay frame; pings are skipped.
     async fn next(&mut self) -> Option<RelayFrame> {
-        loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("relay answers in time");
-            match msg {
-                Some(Ok(Message::Binary(bytes))) => {
-                    return Some(decode_relay(&bytes).expect("relay frames decode"))
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-                Some(Ok(other)) => panic!("unexpected message {other:?}"),
-            }
+        match self.inner.next_frame(WAIT).await {
+            Ok(frame) => Some(frame),
+            Err(WireClientError::Closed(_) | WireClientError::Socket(_)) => None,
+            Err(WireClientError::Timeout(..)) => panic!("relay answers in time"),
+            Err(other) => panic!("unexpected message: {other}"),
         }
     }
 
     /// Sends a request and returns its response; pushes that arrive first
     /// are returned in the second element.
     async fn call(&mut self, request: Request) -> (Response, Vec<RelayFrame>) {
-        let id = self.next_id;
-        self.next_id += 1;
-        let bytes = encode_client(&ClientFrame {
-            request_id: id,
-            request,
-        })
-        .expect("encode");
-        self.send_raw(bytes).await;
+        let id = self.inner.send_request(request).await.expect("send");
         let mut pushes = Vec::new();
         loop {
             match self.next().await {
@@ -140,89 +119,47 @@ fn name(s: &str) -> Username {
     Username::parse(s).expect("valid username")
 }
 
+/// Registers; `Ok(account)` or the relay's answer that ended it.
 async fn register(c: &mut Client, user: &str, password: &[u8]) -> Result<AccountId, Response> {
-    let mut rng = OsRng;
-    let ksf = cheap_ksf();
-    let start = ClientRegistration::<UmbraOpaqueSuite>::start(&mut rng, password).expect("start");
-    let response = c
-        .ask(Request::RegisterStart {
-            username: name(user),
-            opaque_request: start.message.serialize().to_vec(),
-        })
-        .await;
-    let Response::RegisterResponse { opaque_response } = response else {
-        return Err(response);
-    };
-    let parsed =
-        RegistrationResponse::deserialize(&opaque_response).expect("registration response");
-    let finish = start
-        .state
-        .finish(
-            &mut rng,
-            password,
-            parsed,
-            ClientRegistrationFinishParameters::new(Identifiers::default(), Some(&ksf)),
-        )
-        .expect("client finish");
     match c
-        .ask(Request::RegisterFinish {
-            username: name(user),
-            opaque_upload: finish.message.serialize().to_vec(),
-        })
+        .inner
+        .register_exchange(user, password)
         .await
+        .expect("registration exchange")
     {
-        Response::RegisterDone { account } => Ok(account),
-        other => Err(other),
+        RegisterExchange::Finished(Response::RegisterDone { account }) => Ok(account),
+        RegisterExchange::Stopped(other) | RegisterExchange::Finished(other) => Err(other),
     }
 }
 
 /// Runs a login; `Ok(token)` or the relay's final error response. Also
-/// returns the size of the server's OPAQUE response.
+/// returns the size of the server's OPAQUE response. A client that cannot
+/// finish (wrong password, unknown user) still sends a finalization, so
+/// the relay's side of the failure is exercised too.
 async fn login(
     c: &mut Client,
     user: &str,
     password: &[u8],
 ) -> (Result<(SessionToken, AccountId), Response>, usize) {
-    let mut rng = OsRng;
-    let ksf = cheap_ksf();
-    let start = ClientLogin::<UmbraOpaqueSuite>::start(&mut rng, password).expect("start");
-    let response = c
-        .ask(Request::LoginStart {
-            username: name(user),
-            opaque_request: start.message.serialize().to_vec(),
-        })
-        .await;
-    let Response::LoginResponse {
-        login_id,
-        opaque_response,
-    } = response
-    else {
-        return (Err(response), 0);
-    };
-    let size = opaque_response.len();
-    let parsed = CredentialResponse::deserialize(&opaque_response).expect("credential response");
-    let finalization = match start.state.finish(
-        &mut rng,
-        password,
-        parsed,
-        ClientLoginFinishParameters::new(None, Identifiers::default(), Some(&ksf)),
-    ) {
-        Ok(done) => done.message.serialize().to_vec(),
-        // The client detects a wrong password / fake record itself; it then
-        // sends garbage so the relay's side of the failure is exercised too.
-        Err(_) => vec![0u8; 64],
-    };
-    let result = match c
-        .ask(Request::LoginFinish {
-            login_id,
-            opaque_finalization: finalization,
-        })
+    match c
+        .inner
+        .login_exchange(user, password)
         .await
+        .expect("login exchange")
     {
-        Response::LoginDone { token, account, .. } => Ok((token, account)),
-        other => Err(other),
-    };
-    (result, size)
+        LoginExchange::Stopped(response) => (Err(response), 0),
+        LoginExchange::Finished {
+            opaque_response,
+            verdict,
+            ..
+        } => {
+            let result = match verdict {
+                Response::LoginDone { token, account, .. } => Ok((token, account)),
+                other => Err(other),
+            };
+            (result, opaque_response.len())
+        }
+    }
 }
 
 /// Registers, logs in and authenticates a fresh connection.
@@ -477,14 +414,14 @@ async fn malformed_frame_gets_bad_frame_and_close_and_relay_stays_up() {
     // Unsupported version: the fixed 3-byte rejection notice, then close.
     let mut old = Client::connect(&relay).await;
     old.send_raw(vec![200, 0, 0]).await;
-    let msg = tokio::time::timeout(WAIT, old.ws.next())
+    let msg = tokio::time::timeout(WAIT, old.ws().next())
         .await
         .expect("in time");
     match msg {
         Some(Ok(Message::Binary(bytes))) => assert_eq!(bytes.as_ref(), &[0, 1, 1]),
         other => panic!("expected the rejection notice, got {other:?}"),
     }
-    match tokio::time::timeout(WAIT, old.ws.next())
+    match tokio::time::timeout(WAIT, old.ws().next())
         .await
         .expect("in time")
     {
@@ -975,7 +912,7 @@ async fn idle_clients_are_dropped_and_ponging_clients_kept() {
     let keep_reading = async {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
         while tokio::time::Instant::now() < deadline {
-            match tokio::time::timeout_at(deadline, reader.ws.next()).await {
+            match tokio::time::timeout_at(deadline, reader.ws().next()).await {
                 Ok(Some(Ok(Message::Ping(_)))) => {}
                 Ok(other) => panic!("reader got {other:?}"),
                 Err(_) => break,
@@ -994,7 +931,7 @@ async fn idle_clients_are_dropped_and_ponging_clients_kept() {
     let mut silent = silent;
     let closed = tokio::time::timeout(WAIT, async {
         loop {
-            match silent.ws.next().await {
+            match silent.ws().next().await {
                 Some(Ok(Message::Ping(_))) => continue,
                 Some(Ok(Message::Close(_)) | Err(_)) | None => return true,
                 Some(Ok(other)) => panic!("unexpected {other:?}"),
