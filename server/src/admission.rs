@@ -8,53 +8,25 @@
 //! socket is closed at once, so refusing can never use more than a fixed
 //! number of descriptors.
 //!
-//! Addresses are counted per IPv4 address and per IPv6 /64 (one subscriber
-//! usually holds a whole /64, so counting single IPv6 addresses would let
-//! one host take the relay by rotating its interface id). IPv4-mapped IPv6
-//! addresses count as the IPv4 address.
+//! Addresses are counted per [`SourceKey`], the unit the rate limits use
+//! too: an IPv4 address or an IPv6 /64 (one subscriber usually holds a whole
+//! /64, so counting single IPv6 addresses would let one host take the relay
+//! by rotating its interface id).
 //!
 //! Must never: log or export an address (counts only), let a count outlive
 //! its connection (permits release on drop, also on panic), or grow the
 //! per-address table beyond the live connections.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::rate_limit::SourceKey;
 
 /// Refusals (503 answers) in flight at once; past this, over-cap sockets
 /// are closed without an answer. Small: each one holds a descriptor for at
 /// most the header-read timeout.
 pub const MAX_REFUSALS_IN_FLIGHT: usize = 64;
-
-/// What a source address is counted under: an IPv4 address, or the upper
-/// 64 bits of an IPv6 address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AddressKey {
-    /// One IPv4 address.
-    V4([u8; 4]),
-    /// One IPv6 /64 prefix.
-    V6Prefix([u8; 8]),
-}
-
-impl AddressKey {
-    /// The key `ip` is counted under.
-    pub fn of(ip: IpAddr) -> AddressKey {
-        match ip {
-            IpAddr::V4(v4) => AddressKey::V4(v4.octets()),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => AddressKey::V4(v4.octets()),
-                None => AddressKey::V6Prefix(prefix64(&v6)),
-            },
-        }
-    }
-}
-
-fn prefix64(v6: &Ipv6Addr) -> [u8; 8] {
-    let octets = v6.octets();
-    let mut prefix = [0u8; 8];
-    prefix.copy_from_slice(&octets[..8]);
-    prefix
-}
 
 /// Why a connection was refused (the metric label and the 503 text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +67,7 @@ pub enum Verdict {
 pub struct Caps {
     /// Connections at once, relay-wide.
     pub max_total: usize,
-    /// Connections at once per [`AddressKey`]; 0 = unlimited.
+    /// Connections at once per [`SourceKey`]; 0 = unlimited.
     pub max_per_address: usize,
 }
 
@@ -103,7 +75,7 @@ pub struct Caps {
 struct Counts {
     total: usize,
     refusing: usize,
-    by_address: HashMap<AddressKey, usize>,
+    by_address: HashMap<SourceKey, usize>,
 }
 
 #[derive(Debug)]
@@ -140,7 +112,7 @@ impl Admission {
 
     /// Decides for a socket from `ip`.
     pub fn admit(&self, ip: IpAddr) -> Verdict {
-        let key = AddressKey::of(ip);
+        let key = SourceKey::of(ip);
         let caps = self.0.caps;
         let mut counts = self.0.counts();
         let reason = if counts.total >= caps.max_total {
@@ -187,7 +159,7 @@ impl Admission {
 #[derive(Debug)]
 pub struct Permit {
     inner: Arc<Inner>,
-    key: AddressKey,
+    key: SourceKey,
 }
 
 impl Drop for Permit {
@@ -284,22 +256,6 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
-        assert_eq!(
-            AddressKey::of(ip("2001:db8:1:2::1")),
-            AddressKey::of(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"))
-        );
-        assert_ne!(
-            AddressKey::of(ip("2001:db8:1:2::1")),
-            AddressKey::of(ip("2001:db8:1:3::1"))
-        );
-        assert_eq!(
-            AddressKey::of(ip("::ffff:192.0.2.7")),
-            AddressKey::of(ip("192.0.2.7"))
-        );
-    }
-
-    #[test]
     fn per_address_cap_refuses_then_frees_on_drop() {
         let a = Admission::new(Caps {
             max_total: 100,
@@ -311,10 +267,15 @@ mod tests {
             Verdict::Refused(r) => assert_eq!(r.reason(), RefusalReason::AddressFull),
             other => panic!("third from the /64 must be refused: {other:?}"),
         }
+        // Another /64 has its own allowance; a mapped IPv4 address is the
+        // IPv4 address.
         let _other = admitted(a.admit(ip("2001:db8:0:1::1")));
+        let _v4 = admitted(a.admit(ip("192.0.2.7")));
+        let _v4_again = admitted(a.admit(ip("::ffff:192.0.2.7")));
+        assert!(matches!(a.admit(ip("192.0.2.7")), Verdict::Refused(_)));
         drop(first);
         let _again = admitted(a.admit(ip("2001:db8::3")));
-        assert_eq!(a.open(), 3);
+        assert_eq!(a.open(), 5);
     }
 
     #[test]

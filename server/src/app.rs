@@ -29,11 +29,11 @@ use crate::config::{Limits, RelayConfig};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
-use crate::serve::{self, ServeOptions};
+use crate::serve::{self, PeerAddr, ServeOptions};
 use crate::shutdown::{self, ShutdownSignal, ShutdownTrigger};
 use crate::store::group_commit::{GroupCommitError, GroupCommitter};
 use crate::store::{EnqueueOutcome, NewMessage, SharedStore, StoreError, StoreLimits};
-use crate::tls::{self, PeerAddr, TlsError};
+use crate::tls::{self, TlsError};
 use crate::{blobs, connection, expiry, wakeups};
 
 /// How long shutdown waits for connections to finish their current request

@@ -42,7 +42,7 @@ use crate::admission::{Admission, Permit, RefusalReason, Verdict};
 use crate::app::AppState;
 use crate::metrics::Metrics;
 use crate::shutdown::ShutdownSignal;
-use crate::tls::{self, PeerAddr};
+use crate::tls;
 
 /// Largest buffer hyper keeps for one connection's request head (and body
 /// reads). Request heads here are a few hundred bytes; hyper's default
@@ -57,6 +57,11 @@ pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// come straight back, short against the idle timeout of the connections
 /// whose closing frees the slots.
 pub const REFUSAL_RETRY_AFTER_SECS: u32 = 10;
+
+/// The peer address of a connection, as handlers extract it
+/// (`ConnectInfo<PeerAddr>`), for per-source limits.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
 
 /// How the listener treats each connection.
 #[derive(Debug, Clone, Copy)]

@@ -1,15 +1,13 @@
 //! TLS termination for the relay: loads a PEM certificate chain and key into
-//! a rustls server configuration, and wraps a TCP listener so axum serves
-//! over TLS.
-//!
-//! Handshakes run in their own tasks with a deadline, so a client that opens
-//! a socket and stalls cannot hold up everyone else's accept.
+//! a rustls server configuration. The listener (`serve.rs`) runs each
+//! handshake in the connection's own task within [`HANDSHAKE_TIMEOUT`], so a
+//! client that opens a socket and stalls cannot hold up everyone else's
+//! accept.
 //!
 //! Must never: log key material, fall back to plain text when TLS was asked
 //! for, or let one handshake block the accept loop.
 
 use std::io;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,17 +15,11 @@ use std::time::Duration;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
 
 use crate::config::TlsFiles;
 
 /// A handshake that has not finished in this long is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Completed handshakes waiting for axum to pick them up.
-const ACCEPTED_BACKLOG: usize = 128;
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -101,91 +93,6 @@ pub fn load_server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsErro
         .with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// A listener yielding TLS streams whose handshake already completed.
-pub struct TlsListener {
-    local_addr: SocketAddr,
-    accepted: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-}
-
-impl TlsListener {
-    /// Starts accepting on `tcp`; handshakes happen in background tasks.
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> io::Result<Self> {
-        let local_addr = tcp.local_addr()?;
-        let (tx, accepted) = mpsc::channel(ACCEPTED_BACKLOG);
-        let acceptor = TlsAcceptor::from(config);
-        tokio::spawn(async move {
-            loop {
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(pair) => pair,
-                    Err(error) => {
-                        // Typically EMFILE: back off instead of spinning.
-                        tracing::warn!(%error, "TCP accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                if tx.is_closed() {
-                    return;
-                }
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
-                        Err(_) => tracing::debug!("TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(TlsListener {
-            local_addr,
-            accepted,
-        })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.accepted.recv().await {
-            Some(pair) => pair,
-            // The accept task only ends when this receiver is gone, so this
-            // is unreachable while we hold it; park instead of panicking.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local_addr)
-    }
-}
-
-/// The peer address of a connection, for per-IP rate limits, whichever
-/// listener accepted it.
-#[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>>
-    for PeerAddr
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
-        PeerAddr(*stream.remote_addr())
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
-    for PeerAddr
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
-        PeerAddr(*stream.remote_addr())
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! `Retry-After` and free their slots when connections close; a client that
 //! never finishes its request headers (slowloris) is disconnected; a blob
 //! upload that stalls or trickles is ended and its partial data deleted;
-//! ephemeral frames are rate limited per account.
+//! ephemeral frames are rate limited per account; under a low descriptor
+//! limit a flood is answered (503 or closed), never left hanging.
 //!
 //! Every wait is bounded; no test asserts how fast anything happens (the
 //! relay runs with one-second timeouts so the bounds are generous).
@@ -22,7 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite;
 use umbra_e2e::wire_client::{Session, WireClient, WireClientError};
-use umbra_e2e::Relay;
+use umbra_e2e::{binary, Relay};
 use umbra_protocol::wire::{ErrorCode, Request, Response};
 
 on_every_store!(stalled_blob_upload_is_ended_and_its_partial_data_deleted);
@@ -400,6 +401,140 @@ async fn ephemeral_flood_is_rate_limited_per_account() {
         );
         // The connection stays usable.
         alice.client.request_ok(Request::Ping).await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// A relay started under `ulimit -n limit` (the harness cannot set limits),
+/// killed on drop; its stderr is kept for the test to search.
+struct LimitedRelay {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl LimitedRelay {
+    fn start(limit: u32) -> anyhow::Result<LimitedRelay> {
+        use std::io::{BufRead, BufReader};
+        let dir = tempfile::tempdir()?;
+        let relay = binary("umbra-relay", "umbra-relay");
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+            .arg(relay)
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args(["--max-connections-per-address", "0"])
+            // Served connections then idle for longer than the test's wait,
+            // so they hold their descriptors throughout.
+            .args(["--header-read-timeout-secs", "60"])
+            .env("RUST_LOG", "warn")
+            .env_remove("DATABASE_URL")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let pipe = child.stderr.take().context("stderr")?;
+        let kept = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                if let Ok(mut s) = kept.lock() {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
+        });
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().context("the relay printed nothing")??;
+        let addr = first
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split([' ', '/']).next())
+            .and_then(|a| a.parse().ok())
+            .with_context(|| format!("unexpected first line {first:?}"))?;
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        Ok(LimitedRelay {
+            child,
+            addr,
+            stderr,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for LimitedRelay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn flood_past_the_descriptor_limit_is_answered_not_left_hanging() {
+    relay_support::run_bounded(async {
+        // 300 descriptors: the default cap of 10 000 cannot be honoured, so
+        // the relay lowers it (300 - 192 = 108) and answers the rest.
+        const FLOOD: usize = 400;
+        let relay = tokio::task::spawn_blocking(|| LimitedRelay::start(300)).await??;
+        let addr = relay.addr;
+        // Every connection is held open while it waits for its answer, so
+        // admitted ones keep their descriptors for the whole flood.
+        let mut held = Vec::new();
+        for _ in 0..FLOOD {
+            let mut stream = TcpStream::connect(addr).await?;
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: relay\r\n\r\n")
+                .await?;
+            held.push(stream);
+        }
+        let (mut ok, mut refused, mut closed) = (0, 0, 0);
+        for (i, stream) in held.iter_mut().enumerate() {
+            let mut head = [0u8; 12];
+            let read = tokio::time::timeout(BOUND, stream.read(&mut head))
+                .await
+                .with_context(|| format!("connection {i} got no answer: left in the backlog"))?;
+            match read {
+                Ok(n) if head[..n].starts_with(b"HTTP/1.1 200") => ok += 1,
+                Ok(n) if head[..n].starts_with(b"HTTP/1.1 503") => refused += 1,
+                Ok(0) | Err(_) => closed += 1,
+                Ok(n) => bail!(
+                    "unexpected answer {:?}",
+                    String::from_utf8_lossy(&head[..n])
+                ),
+            }
+        }
+        ensure!(
+            ok > 0 && refused > 0,
+            "{ok} served, {refused} refused, {closed} closed"
+        );
+        let stderr = relay.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+        ensure!(
+            stderr.contains("lowered"),
+            "the relay did not say it lowered max_connections: {stderr}"
+        );
+        drop(held);
+        // Serving again once the flood is gone.
+        let deadline = tokio::time::Instant::now() + BOUND;
+        loop {
+            let mut stream = TcpStream::connect(addr).await?;
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n")
+                .await?;
+            let answer = String::from_utf8_lossy(&read_until_eof(&mut stream).await?).into_owned();
+            if answer.starts_with("HTTP/1.1 200") {
+                break;
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "still refusing: {answer}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         Ok(())
     })
     .await;
