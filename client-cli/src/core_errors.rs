@@ -7,7 +7,7 @@
 //!
 //! This module must never print or format errors; it only classifies them.
 
-use umbra_client_core::{Error, StoreError};
+use umbra_client_core::{ConnectionFailure, Ended, Error, StoreError};
 use umbra_protocol::wire::ErrorCode;
 
 use crate::exit_status::ExitStatus;
@@ -37,12 +37,31 @@ fn status_of_core(error: &Error) -> ExitStatus {
         | Error::PeerKeysExpired { .. }
         | Error::BadServerUrl(_) => ExitStatus::UserError,
         Error::Relay { code, .. } => status_of_relay_code(*code),
+        Error::Connection(ConnectionFailure::Ended(ended)) => status_of_ended(ended),
+        // The local TLS configuration is at fault: the user fixes it.
+        Error::Connection(ConnectionFailure::TlsRoots { .. }) => ExitStatus::UserError,
         Error::Connection(_)
+        | Error::SessionContended { .. }
         | Error::Protocol(_)
         | Error::Crypto(_)
         | Error::Timeout(_)
         | Error::Closed => ExitStatus::Network,
         _ => ExitStatus::Internal,
+    }
+}
+
+/// A connection that ended for good: retrying does not help, so these are
+/// never "retry" (3). A logged-out or refused session is fixed by logging in
+/// (6), as docs/CLI.md says; a local store failure by the data dir (7).
+fn status_of_ended(ended: &Ended) -> ExitStatus {
+    match ended {
+        Ended::LoggedOut | Ended::UsedElsewhere | Ended::SessionRefused { .. } => {
+            ExitStatus::AuthFailed
+        }
+        Ended::LocalStore(store) => status_of_store(store),
+        // Another process of this data dir took the connection over.
+        Ended::Replaced => ExitStatus::LocalData,
+        _ => ExitStatus::Network,
     }
 }
 
@@ -176,6 +195,27 @@ mod tests {
             ),
             (
                 Error::Connection(ConnectionFailure::ClosedByRelay),
+                ExitStatus::Network,
+            ),
+            (
+                Error::Connection(ConnectionFailure::Ended(Ended::LoggedOut)),
+                ExitStatus::AuthFailed,
+            ),
+            (
+                Error::Connection(ConnectionFailure::Ended(Ended::SessionRefused {
+                    code: ErrorCode::TokenExpired,
+                })),
+                ExitStatus::AuthFailed,
+            ),
+            (
+                Error::Connection(ConnectionFailure::Ended(Ended::Replaced)),
+                ExitStatus::LocalData,
+            ),
+            (
+                Error::SessionContended {
+                    username: name("bob"),
+                    attempts: 3,
+                },
                 ExitStatus::Network,
             ),
             (
