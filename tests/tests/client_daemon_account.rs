@@ -63,7 +63,8 @@ fn logout_through_the_daemon_stops_it_and_login_through_a_logged_out_daemon_resu
     assert!(!logged_in(&alice, false));
     let send = ["send", "bob", "after logout", "--timeout", SEND_TIMEOUT];
     let out = run(with_password(&alice, &send));
-    assert_ne!(out.code, Some(0), "{send:?} succeeded after logout");
+    // Exit 6 (log in again), as docs/CLI.md says, never 3 ("retry").
+    assert_eq!(out.code, Some(6), "{send:?} after logout: {}", out.stderr);
     assert!(out.stderr.contains("logged out"), "{}", out.stderr);
 
     // A daemon started on the logged-out store serves it as logged out...
