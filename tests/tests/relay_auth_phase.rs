@@ -12,12 +12,10 @@
 mod relay_support;
 
 use anyhow::{bail, ensure, Context};
-use opaque_ke::{ClientLogin, ClientLoginFinishParameters, CredentialResponse, Identifiers};
-use rand::rngs::OsRng;
 use relay_support::{on_every_store, Backend};
 use umbra_e2e::wire_client::{Session, WireClient};
-use umbra_protocol::opaque_suite::{umbra_ksf, UmbraOpaqueSuite};
 use umbra_protocol::wire::{ErrorCode, RelayFrame, Request, Response, Username};
+use umbra_test_support::opaque_flow::{PendingLogin, Stretch};
 
 on_every_store!(
     a_login_flood_from_closed_connections_leaves_logins_working,
@@ -39,9 +37,8 @@ const PASSWORD: &str = "victim's password";
 
 /// One valid `KE1`; the relay answers each copy as a new login.
 fn credential_request() -> anyhow::Result<Vec<u8>> {
-    let start = ClientLogin::<UmbraOpaqueSuite>::start(&mut OsRng, b"attacker's guess")
-        .map_err(|e| anyhow::anyhow!("client login start: {e}"))?;
-    Ok(start.message.serialize().to_vec())
+    let (_pending, ke1) = PendingLogin::start(b"attacker's guess")?;
+    Ok(ke1)
 }
 
 /// Sends `count` `LoginStart`s for `username` without waiting, then reads
@@ -130,12 +127,11 @@ async fn a_new_login_start_replaces_the_previous_one(backend: Backend) -> anyhow
     // Two starts on one connection, each finished with its own proof.
     let mut starts = Vec::new();
     for _ in 0..2 {
-        let start = ClientLogin::<UmbraOpaqueSuite>::start(&mut OsRng, PASSWORD.as_bytes())
-            .map_err(|e| anyhow::anyhow!("client login start: {e}"))?;
+        let (pending, opaque_request) = PendingLogin::start(PASSWORD.as_bytes())?;
         let reply = client
             .request_ok(Request::LoginStart {
                 username: username.clone(),
-                opaque_request: start.message.serialize().to_vec(),
+                opaque_request,
             })
             .await?;
         let Response::LoginResponse {
@@ -145,19 +141,10 @@ async fn a_new_login_start_replaces_the_previous_one(backend: Backend) -> anyhow
         else {
             bail!("expected LoginResponse, got {reply:?}");
         };
-        let response = CredentialResponse::deserialize(&opaque_response)
-            .map_err(|e| anyhow::anyhow!("credential response: {e}"))?;
-        let ksf = umbra_ksf();
-        let finish = start
-            .state
-            .finish(
-                &mut OsRng,
-                PASSWORD.as_bytes(),
-                response,
-                ClientLoginFinishParameters::new(None, Identifiers::default(), Some(&ksf)),
-            )
-            .map_err(|e| anyhow::anyhow!("client login finish: {e}"))?;
-        starts.push((login_id, finish.message.serialize().to_vec()));
+        let proof = pending
+            .finish(&opaque_response, Stretch::Production)
+            .context("client login finish")?;
+        starts.push((login_id, proof));
     }
     let (second_id, second_proof) = starts.pop().context("second start")?;
     let (first_id, first_proof) = starts.pop().context("first start")?;

@@ -234,16 +234,12 @@ async fn info_logs_connection_lifecycle_and_failures_by_kind_only() -> anyhow::R
     // wire client would send a finalization the real one never sends).
     let mut guesser = WireClient::connect(&url).await?;
     for _ in 0..4 {
-        let start =
-            opaque_ke::ClientLogin::<umbra_protocol::opaque_suite::UmbraOpaqueSuite>::start(
-                &mut rand::rngs::OsRng,
-                b"wrong",
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (_pending, opaque_request) =
+            umbra_test_support::opaque_flow::PendingLogin::start(b"wrong")?;
         guesser
             .request(Request::LoginStart {
                 username: umbra_protocol::wire::Username::parse(ALICE)?,
-                opaque_request: start.message.serialize().to_vec(),
+                opaque_request,
             })
             .await?;
     }

@@ -10,12 +10,10 @@
 use std::net::IpAddr;
 
 use anyhow::{ensure, Context};
-use opaque_ke::ClientLogin;
-use rand::rngs::OsRng;
 use umbra_e2e::wire_client::WireClient;
 use umbra_e2e::{Relay, StoreKind};
-use umbra_protocol::opaque_suite::UmbraOpaqueSuite;
 use umbra_protocol::wire::{ErrorCode, Request, Response, Username};
+use umbra_test_support::opaque_flow::PendingLogin;
 
 const ATTEMPTS: usize = 60;
 
@@ -34,12 +32,11 @@ async fn an_attacker_on_one_address_cannot_lock_bob_out_from_another() -> anyhow
     let mut attacker = WireClient::connect_from(&url, attacker_ip).await?;
     let mut refused = 0;
     for _ in 0..ATTEMPTS {
-        let start = ClientLogin::<UmbraOpaqueSuite>::start(&mut OsRng, b"guess")
-            .map_err(|e| anyhow::anyhow!("client login start: {e}"))?;
+        let (_pending, opaque_request) = PendingLogin::start(b"guess")?;
         let reply = attacker
             .request(Request::LoginStart {
                 username: Username::parse("bob")?,
-                opaque_request: start.message.serialize().to_vec(),
+                opaque_request,
             })
             .await?;
         match reply {
