@@ -167,38 +167,20 @@ impl OpaqueServer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::suite::umbra_ksf;
-    use opaque_ke::{
-        ClientLogin, ClientLoginFinishParameters, ClientRegistration,
-        ClientRegistrationFinishParameters, CredentialResponse, Identifiers,
-    };
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
+    // The client halves: the workspace's one client-side OPAQUE flow.
+    use umbra_test_support::opaque_flow::{PendingLogin, PendingRegistration, Stretch};
 
-    fn register(
-        server: &OpaqueServer,
-        rng: &mut ChaCha20Rng,
-        id: &[u8],
-        password: &[u8],
-    ) -> PasswordFile {
-        let ksf = umbra_ksf();
-        let start =
-            ClientRegistration::<UmbraOpaqueSuite>::start(rng, password).expect("client start");
+    fn register(server: &OpaqueServer, id: &[u8], password: &[u8]) -> PasswordFile {
+        let (client, request) = PendingRegistration::start(password).expect("client start");
         let response = server
-            .registration_response(&start.message.serialize(), id)
+            .registration_response(&request, id)
             .expect("server evaluates");
-        let response =
-            opaque_ke::RegistrationResponse::deserialize(&response).expect("response parses");
-        let finish = start
-            .state
-            .finish(
-                rng,
-                password,
-                response,
-                ClientRegistrationFinishParameters::new(Identifiers::default(), Some(&ksf)),
-            )
+        let upload = client
+            .finish(&response, Stretch::Production)
             .expect("client finish");
-        OpaqueServer::finish_registration(&finish.message.serialize()).expect("upload accepted")
+        OpaqueServer::finish_registration(&upload).expect("upload accepted")
     }
 
     /// Runs a login; returns the server's response bytes and whether both sides succeeded.
@@ -209,21 +191,13 @@ mod tests {
         id: &[u8],
         password: &[u8],
     ) -> (Vec<u8>, bool) {
-        let ksf = umbra_ksf();
-        let start = ClientLogin::<UmbraOpaqueSuite>::start(rng, password).expect("client start");
+        let (client, ke1) = PendingLogin::start(password).expect("client start");
         let (response, state) = server
-            .login_start(rng, file, &start.message.serialize(), id)
+            .login_start(rng, file, &ke1, id)
             .expect("server answers even for unknown users");
-        let parsed = CredentialResponse::deserialize(&response).expect("response parses");
-        let client = start.state.finish(
-            rng,
-            password,
-            parsed,
-            ClientLoginFinishParameters::new(None, Identifiers::default(), Some(&ksf)),
-        );
-        match client {
-            Ok(done) => {
-                let ok = OpaqueServer::login_finish(state, &done.message.serialize()).is_ok();
+        match client.finish(&response, Stretch::Production) {
+            Ok(ke3) => {
+                let ok = OpaqueServer::login_finish(state, &ke3).is_ok();
                 (response, ok)
             }
             Err(_) => (response, false),
@@ -234,7 +208,7 @@ mod tests {
     fn register_then_login_with_right_and_wrong_password() {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
         let server = OpaqueServer::generate(&mut rng);
-        let file = register(&server, &mut rng, b"account-1", b"correct horse");
+        let file = register(&server, b"account-1", b"correct horse");
         let (_, ok) = login(
             &server,
             &mut rng,
@@ -251,7 +225,7 @@ mod tests {
     fn unknown_user_gets_a_response_of_the_same_shape_and_fails() {
         let mut rng = ChaCha20Rng::seed_from_u64(2);
         let server = OpaqueServer::generate(&mut rng);
-        let file = register(&server, &mut rng, b"account-1", b"pw-one");
+        let file = register(&server, b"account-1", b"pw-one");
         let (real, _) = login(&server, &mut rng, Some(&file), b"account-1", b"pw-one");
         let (fake, ok) = login(&server, &mut rng, None, b"unknown:mallory", b"pw-one");
         assert!(!ok, "an unknown user never logs in");
@@ -267,7 +241,7 @@ mod tests {
     fn setup_roundtrips_and_keeps_logins_working() {
         let mut rng = ChaCha20Rng::seed_from_u64(3);
         let server = OpaqueServer::generate(&mut rng);
-        let file = register(&server, &mut rng, b"acct", b"pw");
+        let file = register(&server, b"acct", b"pw");
         let restored = OpaqueServer::from_bytes(&server.to_bytes()).expect("roundtrip");
         let (_, ok) = login(&restored, &mut rng, Some(&file), b"acct", b"pw");
         assert!(
@@ -307,9 +281,7 @@ mod tests {
     fn a_message_with_a_trailing_byte_is_malformed() {
         let mut rng = ChaCha20Rng::seed_from_u64(5);
         let server = OpaqueServer::generate(&mut rng);
-        let ksf = umbra_ksf();
-        let start = ClientRegistration::<UmbraOpaqueSuite>::start(&mut rng, b"pw").unwrap();
-        let mut request = start.message.serialize().to_vec();
+        let (client, mut request) = PendingRegistration::start(b"pw").unwrap();
         let response = server
             .registration_response(&request, b"id")
             .expect("exact length");
@@ -318,16 +290,7 @@ mod tests {
             server.registration_response(&request, b"id").err(),
             Some(OpaqueError::Malformed)
         );
-        let finish = start
-            .state
-            .finish(
-                &mut rng,
-                b"pw",
-                opaque_ke::RegistrationResponse::deserialize(&response).unwrap(),
-                ClientRegistrationFinishParameters::new(Identifiers::default(), Some(&ksf)),
-            )
-            .unwrap();
-        let mut upload = finish.message.serialize().to_vec();
+        let mut upload = client.finish(&response, Stretch::Production).unwrap();
         upload.push(0);
         assert_eq!(
             OpaqueServer::finish_registration(&upload).err(),
@@ -336,8 +299,7 @@ mod tests {
         upload.pop();
         let file = OpaqueServer::finish_registration(&upload).expect("exact length");
 
-        let login = ClientLogin::<UmbraOpaqueSuite>::start(&mut rng, b"pw").unwrap();
-        let mut ke1 = login.message.serialize().to_vec();
+        let (login, mut ke1) = PendingLogin::start(b"pw").unwrap();
         ke1.push(0);
         assert!(matches!(
             server.login_start(&mut rng, Some(&file), &ke1, b"id"),
@@ -347,16 +309,7 @@ mod tests {
         let (ke2, state) = server
             .login_start(&mut rng, Some(&file), &ke1, b"id")
             .unwrap();
-        let done = login
-            .state
-            .finish(
-                &mut rng,
-                b"pw",
-                CredentialResponse::deserialize(&ke2).unwrap(),
-                ClientLoginFinishParameters::new(None, Identifiers::default(), Some(&ksf)),
-            )
-            .unwrap();
-        let mut ke3 = done.message.serialize().to_vec();
+        let mut ke3 = login.finish(&ke2, Stretch::Production).unwrap();
         ke3.push(0);
         assert_eq!(
             OpaqueServer::login_finish(state, &ke3).err(),

@@ -211,12 +211,10 @@ mod tests {
     use super::*;
     use crate::auth::opaque::OpaqueServer;
     use crate::metrics::Metrics;
-    use opaque_ke::ClientLogin;
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
+    use umbra_test_support::opaque_flow::PendingLogin;
     use umbra_wire::SessionToken;
-
-    use crate::auth::suite::UmbraOpaqueSuite;
 
     fn name(s: &str) -> Username {
         Username::parse(s).expect("valid username")
@@ -225,9 +223,9 @@ mod tests {
     fn login(id: u64, now: Instant) -> LoggingIn {
         let mut rng = ChaCha20Rng::seed_from_u64(id);
         let server = OpaqueServer::generate(&mut rng);
-        let start = ClientLogin::<UmbraOpaqueSuite>::start(&mut rng, b"pw").expect("start");
+        let (_client, ke1) = PendingLogin::start(b"pw").expect("start");
         let (_, state) = server
-            .login_start(&mut rng, None, &start.message.serialize(), b"unknown")
+            .login_start(&mut rng, None, &ke1, b"unknown")
             .expect("fake record login");
         LoggingIn::new(
             id,
