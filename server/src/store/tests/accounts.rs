@@ -97,6 +97,15 @@ pub(super) async fn tokens_expire_and_revoke(db: &TestDb) {
         "expiry is exclusive"
     );
     assert_eq!(store.lookup_token(&[9u8; 32], 0).await.unwrap(), None);
+    // The expiry is readable, for closing a live connection when it passes.
+    assert_eq!(
+        store.token_info(&t2).await.unwrap(),
+        Some(TokenInfo {
+            owner: alice,
+            expires_at: 200
+        })
+    );
+    assert_eq!(store.token_info(&[9u8; 32]).await.unwrap(), None);
 
     assert!(store.delete_token(&t2).await.unwrap());
     assert!(!store.delete_token(&t2).await.unwrap(), "already revoked");

@@ -16,7 +16,7 @@ use umbra_wire::{AccountId, Address, DeviceId, PreKeyWire, SignedPreKeyWire, Use
 use super::test_support::TestDb;
 use super::{
     BlobId, EnqueueRejection, GroupCommitter, NewMessage, PasswordFile, QueueEvent, SharedStore,
-    StoreError, StoreLimits, TokenStatus, MAX_BLOB_CHUNK_BYTES,
+    StoreError, StoreLimits, TokenInfo, TokenStatus, MAX_BLOB_CHUNK_BYTES,
 };
 
 // ----- fixtures -----------------------------------------------------------
