@@ -337,3 +337,35 @@ pub(super) async fn data_survives_reopen(db: &TestDb) {
         .unwrap();
     assert_eq!(next, vec![Ok(3)], "counter survived the restart");
 }
+
+/// Both backends' audits enumerate the same live schema: every table, by the
+/// same names (each compares the byte columns of each).
+pub(super) async fn the_audit_sees_the_same_schema_on_both_backends(db: &TestDb) {
+    let store = db.open().await;
+    let alice = new_account(&store, "alice").await;
+    let tables: Vec<String> = store
+        .account_rows_by_table(alice)
+        .await
+        .unwrap()
+        .into_keys()
+        .filter(|t| !t.starts_with("_sqlx"))
+        .collect();
+    assert_eq!(
+        tables,
+        [
+            "accounts",
+            "blob_chunks",
+            "blobs",
+            "identity_keys",
+            "last_resort_prekeys",
+            "messages",
+            "one_time_prekeys",
+            "queue_counters",
+            "released_names",
+            "sender_budgets",
+            "server_secrets",
+            "signed_prekeys",
+            "tokens",
+        ]
+    );
+}

@@ -167,6 +167,7 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    the_audit_sees_the_same_schema_on_both_backends,
     reserved_names_are_refused_at_registration_and_rename,
     released_names_are_quarantined_then_free,
     no_quarantine_keeps_no_name_history,
