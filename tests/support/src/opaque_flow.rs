@@ -177,3 +177,96 @@ pub fn decoy_finalization() -> Result<Vec<u8>, OpaqueFailure> {
     CredentialFinalization::<UmbraOpaqueSuite>::deserialize(&mac).map_err(failure)?;
     Ok(mac)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The flow against opaque-ke's own server, so a failure here is the
+    //! flow's, not a relay's.
+
+    use opaque_ke::{
+        CredentialFinalization, CredentialRequest, RegistrationRequest, RegistrationUpload,
+        ServerLogin, ServerLoginParameters, ServerRegistration, ServerSetup,
+    };
+
+    use super::*;
+
+    const ID: &[u8] = b"account-1";
+
+    fn register(
+        setup: &ServerSetup<UmbraOpaqueSuite>,
+        password: &[u8],
+        stretch: Stretch,
+    ) -> ServerRegistration<UmbraOpaqueSuite> {
+        let (client, request) = PendingRegistration::start(password).expect("start");
+        let request = RegistrationRequest::deserialize(&request).expect("request parses");
+        let response = ServerRegistration::start(setup, request, ID).expect("server start");
+        let upload = client
+            .finish(&response.message.serialize(), stretch)
+            .expect("client finish");
+        ServerRegistration::finish(RegistrationUpload::deserialize(&upload).expect("upload parses"))
+    }
+
+    /// Whether a login with `password` and `stretch` completes on both sides.
+    fn logs_in(
+        setup: &ServerSetup<UmbraOpaqueSuite>,
+        record: ServerRegistration<UmbraOpaqueSuite>,
+        password: &[u8],
+        stretch: Stretch,
+    ) -> bool {
+        let (client, ke1) = PendingLogin::start(password).expect("start");
+        let ke1 = CredentialRequest::deserialize(&ke1).expect("KE1 parses");
+        let server = ServerLogin::start(
+            &mut OsRng,
+            setup,
+            Some(record),
+            ke1,
+            ID,
+            ServerLoginParameters::default(),
+        )
+        .expect("server start");
+        let Ok(ke3) = client.finish(&server.message.serialize(), stretch) else {
+            return false;
+        };
+        let ke3 = CredentialFinalization::deserialize(&ke3).expect("KE3 parses");
+        server
+            .state
+            .finish(ke3, ServerLoginParameters::default())
+            .is_ok()
+    }
+
+    #[test]
+    fn the_right_password_logs_in_and_a_wrong_one_does_not() {
+        let setup = ServerSetup::<UmbraOpaqueSuite>::new(&mut OsRng);
+        let record = register(&setup, b"right", Stretch::Cheap);
+        assert!(logs_in(&setup, record.clone(), b"right", Stretch::Cheap));
+        assert!(!logs_in(&setup, record, b"wrong", Stretch::Cheap));
+    }
+
+    #[test]
+    fn the_stretch_is_part_of_the_password() {
+        // A suite that registers cheaply cannot log in with the production
+        // function: the two really are different key-stretching functions.
+        let setup = ServerSetup::<UmbraOpaqueSuite>::new(&mut OsRng);
+        let record = register(&setup, b"pw", Stretch::Cheap);
+        assert!(!logs_in(&setup, record, b"pw", Stretch::Production));
+    }
+
+    #[test]
+    fn the_decoy_is_a_well_formed_finalization() {
+        let decoy = decoy_finalization().expect("decoy");
+        assert!(CredentialFinalization::<UmbraOpaqueSuite>::deserialize(&decoy).is_ok());
+        assert_ne!(
+            decoy,
+            decoy_finalization().expect("decoy"),
+            "random each time"
+        );
+    }
+
+    #[test]
+    fn a_malformed_relay_message_is_an_error_not_a_panic() {
+        let (client, _) = PendingRegistration::start(b"pw").expect("start");
+        assert!(client.finish(&[0xff; 3], Stretch::Cheap).is_err());
+        let (client, _) = PendingLogin::start(b"pw").expect("start");
+        assert!(client.finish(&[0xff; 3], Stretch::Cheap).is_err());
+    }
+}
