@@ -207,7 +207,8 @@ async fn socket_task(
                 break;
             }
             SessionEnd::Retry(error) => {
-                let delay = backoff.next_delay(&mut OsRng);
+                // A full relay says when to come back; never sooner.
+                let delay = backoff.next_delay(&mut OsRng).max(relay_full_wait(&error));
                 tracing::debug!(?delay, "relay connection lost; retrying");
                 let reason = error.to_string();
                 *lock(&strong.last_failure) = Some(error);
@@ -579,5 +580,16 @@ async fn outbox_pump(engine: Weak<Engine>, mut stop: watch::Receiver<bool>) {
                 });
             }
         }
+    }
+}
+
+/// How long a full relay asked us to stay away (zero for other failures).
+fn relay_full_wait(error: &Error) -> Duration {
+    match error {
+        Error::Connection(ConnectionFailure::RelayFull {
+            retry_after: Some(wait),
+            ..
+        }) => *wait,
+        _ => Duration::ZERO,
     }
 }

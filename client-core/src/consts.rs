@@ -88,6 +88,11 @@ pub(crate) const MAX_KDF_ITERATIONS: u32 = 64;
 /// Most Argon2 lanes a store header may ask for (production uses 1).
 pub(crate) const MAX_KDF_PARALLELISM: u32 = 16;
 
+/// Longest `Retry-After` from a full relay (HTTP 503 on the upgrade) the
+/// client honours before its next attempt: umbra-relay sends 10 s; a larger
+/// value from a broken or hostile relay must not park the client for hours.
+pub(crate) const MAX_RELAY_FULL_WAIT: Duration = Duration::from_secs(5 * 60);
+
 /// Converts a limit to whole milliseconds for comparisons with stored
 /// Unix-millisecond times.
 pub(crate) const fn millis(limit: Duration) -> u64 {

@@ -124,6 +124,20 @@ pub enum ConnectionFailure {
         /// The transport's error.
         source: BoxError,
     },
+    /// The relay refused the connection because it is full (HTTP 503 on the
+    /// upgrade: its connection cap, relay-wide or for this address, is
+    /// reached). Nobody's fault; retry no sooner than `retry_after`.
+    #[error(
+        "{url}: the relay is full (too many connections){}",
+        retry_after.map(|d| format!("; try again in {} s", d.as_secs())).unwrap_or_default()
+    )]
+    RelayFull {
+        /// The WebSocket URL tried.
+        url: String,
+        /// The relay's `Retry-After`, if it sent a usable one (seconds,
+        /// bounded by `MAX_RELAY_FULL_WAIT`).
+        retry_after: Option<std::time::Duration>,
+    },
     /// Writing to the relay failed.
     #[error("sending to the relay: {0}")]
     Send(#[source] BoxError),

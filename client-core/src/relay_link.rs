@@ -10,6 +10,7 @@
 //! interpret a frame of an unsupported version.
 
 use std::path::Path;
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -71,6 +72,14 @@ impl RelayLink {
                     return Error::Connection(ConnectionFailure::NotTls {
                         url: url.to_owned(),
                     });
+                }
+                if let tokio_tungstenite::tungstenite::Error::Http(response) = &e {
+                    if response.status().as_u16() == 503 {
+                        return Error::Connection(ConnectionFailure::RelayFull {
+                            url: url.to_owned(),
+                            retry_after: retry_after(response.headers()),
+                        });
+                    }
                 }
                 Error::Connection(ConnectionFailure::Connect {
                     url: url.to_owned(),
@@ -157,4 +166,17 @@ pub(crate) fn into_result(response: Response) -> Result<Response, Error> {
         } => Err(Error::relay(code, message, retry_after_secs)),
         other => Ok(other),
     }
+}
+
+/// The relay's `Retry-After` in seconds (the only form umbra-relay sends),
+/// capped so a hostile or broken relay cannot park the client for days.
+fn retry_after(headers: &tokio_tungstenite::tungstenite::http::HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs).min(crate::consts::MAX_RELAY_FULL_WAIT))
 }
