@@ -1,6 +1,6 @@
 //! The command-line surface of `umbra`, as clap definitions.
 //!
-//! This is a stable interface (docs/CLI.md, DESIGN.md): scripts and the
+//! This is a stable interface (docs/CLI.md): scripts and the
 //! end-to-end tests rely on every name here. Add, never rename.
 //!
 //! It must never offer a flag that takes a password value: passwords come
