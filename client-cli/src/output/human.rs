@@ -1,0 +1,153 @@
+//! The human-readable form of a [`Record`]: one line (or an indented
+//! block) per record, for a person at a terminal.
+//!
+//! It must never print a contact-controlled string except through
+//! [`SafeText`], and must never let a message body forge a line that looks
+//! like another record (continuation lines are indented).
+
+use time::OffsetDateTime;
+
+use super::record::{Delivery, NameStateLabel, Record};
+use crate::sanitize::SafeText;
+
+impl Record {
+    /// The human form; every contact-controlled string is sanitised.
+    pub fn to_human(&self) -> String {
+        let s = SafeText::line;
+        match self {
+            Record::Message {
+                from,
+                received_at,
+                body,
+                ..
+            } => {
+                // The relay's acceptance time, not the sender's claimed clock.
+                let header = format!("[{}] {}: ", human_time(*received_at), s(from));
+                let indent = " ".repeat(header.chars().count());
+                let mut text = header;
+                // Continuation lines are indented so a body cannot forge a
+                // line that looks like another sender's message.
+                for (i, line) in SafeText::multiline(body).lines().enumerate() {
+                    if i > 0 {
+                        text.push('\n');
+                        text.push_str(&indent);
+                    }
+                    text.push_str(line);
+                }
+                text
+            }
+            Record::Receipt {
+                from, id, status, ..
+            } => format!(
+                "{} {} message {} ({})",
+                s(from),
+                match status {
+                    Delivery::Read => "read",
+                    _ => "received",
+                },
+                s(id),
+                status.mark()
+            ),
+            Record::KeyChanged {
+                contact,
+                safety_number,
+            } => format!(
+                "WARNING: the identity key of {c} has changed. Messages to {c} are blocked.\n\
+                 New safety number: {n}\n\
+                 Compare it with {c} in person, then run: umbra verify {c} --accept '{n}'",
+                c = s(contact),
+                n = s(safety_number)
+            ),
+            Record::Sent { to, id, .. } => format!("sent to {} ✓ (id {})", s(to), s(id)),
+            Record::SendFailed { to, id, reason } => {
+                format!("NOT sent to {} (id {}): {}", s(to), s(id), s(reason))
+            }
+            Record::DecryptionFailed { from, reason } => format!(
+                "could not decrypt a message from {}: {}",
+                from.as_deref()
+                    .map_or_else(|| "an unknown sender".to_owned(), |f| s(f).to_string()),
+                s(reason)
+            ),
+            Record::Contact {
+                display_name,
+                trust,
+                name_state,
+                account_id,
+                ..
+            } => match name_state {
+                NameStateLabel::Current => format!("{}\t{}", s(display_name), trust.label()),
+                NameStateLabel::Contested => format!(
+                    "{}\t{}\tname contested by another account: see `umbra verify {}`",
+                    s(display_name),
+                    trust.label(),
+                    s(display_name)
+                ),
+                NameStateLabel::OtherAccount => format!(
+                    "{}\t{}\tnot the contact you know by that name (account {})",
+                    s(display_name),
+                    trust.label(),
+                    s(account_id)
+                ),
+            },
+            Record::NameReassigned {
+                contact,
+                new_display_name,
+                ..
+            } => format!(
+                "WARNING: the name {c} now belongs to another account, not the {c} you know.\n\
+                 Its messages are shown as {n}. Messages to {c} are blocked until you choose:\n\
+                 compare safety numbers (umbra verify {c}), then umbra verify {c} --accept 'NUMBER'",
+                c = s(contact),
+                n = s(new_display_name)
+            ),
+            Record::SafetyNumber {
+                contact,
+                safety_number,
+                trust,
+            } => format!(
+                "Safety number with {}: {} ({})",
+                s(contact),
+                s(safety_number),
+                trust.label()
+            ),
+            Record::Account {
+                username,
+                device_id,
+                server,
+                logged_in: true,
+                ..
+            } => format!("{} (device {device_id}) on {}", s(username), s(server)),
+            Record::Account {
+                username,
+                device_id,
+                server,
+                logged_in: false,
+                ..
+            } => format!(
+                "{} (device {device_id}) on {}: logged out (umbra login {} resumes)",
+                s(username),
+                s(server),
+                s(username)
+            ),
+            Record::Drained { count } => match count {
+                0 => "no new messages".to_owned(),
+                1 => "1 message received".to_owned(),
+                n => format!("{n} messages received"),
+            },
+            Record::Done { detail, .. } => s(detail).to_string(),
+        }
+    }
+}
+
+/// `YYYY-MM-DD HH:MM UTC`: short, unambiguous, no locale.
+pub fn human_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}

@@ -1,0 +1,166 @@
+//! The records themselves: every type and field the `--json` output has,
+//! and the enumerations inside them, exactly as docs/CLI.md documents them.
+//!
+//! This is the schema scripts depend on. It must never rename, remove or
+//! change the meaning of a record type, field or enumeration value (only
+//! additions are allowed), and must never render anything: that is
+//! [`super::json`] and [`super::human`].
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// How far a contact has verified identity keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trust {
+    /// Key seen and used, never compared out of band.
+    Unverified,
+    /// The user compared the safety number and marked it verified.
+    Verified,
+    /// The key changed since it was last accepted; sending is blocked.
+    Changed,
+}
+
+impl Trust {
+    pub fn label(self) -> &'static str {
+        match self {
+            Trust::Unverified => "unverified",
+            Trust::Verified => "verified",
+            Trust::Changed => "KEY CHANGED",
+        }
+    }
+}
+
+/// How far an outgoing message has got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Written locally, not yet acknowledged by the relay.
+    Pending,
+    /// The relay acknowledged it (stored durably).
+    Sent,
+    /// The recipient's device acknowledged it.
+    Delivered,
+    /// The recipient opened it.
+    Read,
+}
+
+impl Delivery {
+    /// The mark shown next to an outgoing message.
+    pub fn mark(self) -> &'static str {
+        match self {
+            Delivery::Pending => "…",
+            Delivery::Sent => "✓",
+            Delivery::Delivered => "✓✓",
+            Delivery::Read => "✓✓ read",
+        }
+    }
+}
+
+/// What a contact's username means to the user (`contact` records).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameStateLabel {
+    /// The name means this contact.
+    Current,
+    /// The name means this contact, but another account claims it.
+    Contested,
+    /// The name means another account; this one is told apart by its label.
+    OtherAccount,
+}
+
+/// One line of output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    /// An incoming message.
+    Message {
+        from: String,
+        id: String,
+        #[serde(with = "time::serde::rfc3339")]
+        sent_at: OffsetDateTime,
+        #[serde(with = "time::serde::rfc3339")]
+        received_at: OffsetDateTime,
+        body: String,
+    },
+    /// A delivery or read receipt for a message this account sent.
+    Receipt {
+        from: String,
+        id: String,
+        status: Delivery,
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
+    /// A contact's identity key changed; messages to them are blocked until
+    /// the new key is accepted (`umbra verify NAME --accept NUMBER`).
+    KeyChanged {
+        contact: String,
+        safety_number: String,
+    },
+    /// `send` succeeded: the relay has the message.
+    Sent {
+        to: String,
+        id: String,
+        #[serde(with = "time::serde::rfc3339")]
+        sent_at: OffsetDateTime,
+    },
+    /// The relay refused one of our messages for good.
+    SendFailed {
+        to: String,
+        id: String,
+        reason: String,
+    },
+    /// An incoming envelope could not be decrypted or authenticated.
+    /// `from` is null when the sender could not be determined.
+    DecryptionFailed {
+        from: Option<String>,
+        reason: String,
+    },
+    /// One row of `contacts`.
+    Contact {
+        username: String,
+        account_id: String,
+        trust: Trust,
+        /// How the contact is shown: `username`, or `username#xxxxxxxx` when
+        /// the name means another account to the user.
+        display_name: String,
+        /// `"current"`, `"contested"` or `"other_account"`.
+        name_state: NameStateLabel,
+    },
+    /// A name the user knows now belongs to (or is claimed by) another
+    /// account; sending to it is blocked until the user picks one.
+    NameReassigned {
+        contact: String,
+        known_account_id: String,
+        new_account_id: String,
+        /// How the newcomer is shown (`contact#xxxxxxxx`).
+        new_display_name: String,
+    },
+    /// `verify`: the safety number for a contact.
+    SafetyNumber {
+        contact: String,
+        safety_number: String,
+        trust: Trust,
+    },
+    /// `whoami`.
+    Account {
+        username: String,
+        account_id: String,
+        device_id: u32,
+        server: String,
+        /// False after `logout`: the keys are here, the relay session is not.
+        logged_in: bool,
+    },
+    /// The end of `receive`: everything waiting was printed.
+    Drained { count: u64 },
+    /// A state change the user asked for (login, logout, register, verify).
+    Done { action: String, detail: String },
+}
+
+/// Converts Unix milliseconds to a timestamp. Values outside the range a
+/// timestamp can hold (a sender's clock is untrusted) become the Unix epoch
+/// rather than an error, so one odd message cannot stop `receive`.
+pub fn time_from_unix_ms(ms: u64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
