@@ -53,7 +53,7 @@ fn status_of_core(error: &Error) -> ExitStatus {
 /// A connection that ended for good: retrying does not help, so these are
 /// never "retry" (3). A logged-out or refused session is fixed by logging in
 /// (6), as docs/CLI.md says; a local store failure by the data dir (7).
-fn status_of_ended(ended: &Ended) -> ExitStatus {
+pub fn status_of_ended(ended: &Ended) -> ExitStatus {
     match ended {
         Ended::LoggedOut | Ended::UsedElsewhere | Ended::SessionRefused { .. } => {
             ExitStatus::AuthFailed

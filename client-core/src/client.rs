@@ -227,6 +227,13 @@ impl Client {
         self.inner.used_elsewhere.load(Ordering::SeqCst)
     }
 
+    /// Why the connection ended for good, typed (`None` while it may still
+    /// come back): what [`ConnectionState::Closed`](crate::ConnectionState)
+    /// shows as text, for callers that must tell "log in again" from "retry".
+    pub fn ended(&self) -> Option<crate::Ended> {
+        crate::engine::lock(&self.inner.ended).clone()
+    }
+
     /// Connects if needed, waits until the relay has delivered everything
     /// queued for us (its `QueueEmpty`, or `timeout`), hands queued receipts
     /// to the relay in the time left, and returns the events seen meanwhile.

@@ -202,8 +202,14 @@ pub(crate) async fn send_and_wait(
                 }
                 Event::Connection(ended) if ended.ended_because().is_some() => {
                     let reason = ended.ended_because().unwrap_or_default();
+                    // Logged out or refused is "log in again" (6), as the
+                    // same failure through `flush_outbox` would say; only
+                    // an unknown end is "retry".
+                    let status = client
+                        .ended()
+                        .map_or(ExitStatus::Network, |e| crate::core_errors::status_of_ended(&e));
                     return Err(Failure::new(
-                        ExitStatus::Network,
+                        status,
                         format!("relay closed the connection ({reason}); {}", queued()),
                     )
                     .into());
