@@ -29,6 +29,23 @@ async fn register_refusal(url: &str, name: &str) -> anyhow::Result<ErrorCode> {
     }
 }
 
+/// The code `RegisterStart` alone was refused with. The OPAQUE request is
+/// junk on purpose: a relay that gets past the name checks answers
+/// `BadFrame`, so only a refusal of the name itself gives another code.
+async fn register_start_refusal(url: &str, name: &str) -> anyhow::Result<ErrorCode> {
+    let mut client = WireClient::connect(url).await?;
+    let reply = client
+        .request(Request::RegisterStart {
+            username: Username::parse(name)?,
+            opaque_request: vec![0; 32],
+        })
+        .await?;
+    match reply {
+        Response::Error { code, .. } => Ok(code),
+        other => bail!("RegisterStart for {name:?} answered {other:?}"),
+    }
+}
+
 /// The code a rename was refused with (or `None` if it went through).
 async fn rename(session: &mut Session, name: &str) -> anyhow::Result<Option<ErrorCode>> {
     let reply = session
@@ -78,6 +95,21 @@ async fn a_released_name_is_quarantined(backend: Backend) -> anyhow::Result<()> 
     ensure!(
         code == ErrorCode::UsernameTaken,
         "registering a just-released name: expected UsernameTaken, got {code:?}"
+    );
+    // RegisterStart itself refuses the quarantined name and its look-alikes
+    // (separators ignored, as for reserved names), exactly as it refuses a
+    // held name: the answer must not tell released from held.
+    for name in ["bob", "b.ob", "bob_", "carol"] {
+        let code = register_start_refusal(&url, name).await?;
+        ensure!(
+            code == ErrorCode::UsernameTaken,
+            "RegisterStart for {name:?}: expected UsernameTaken, got {code:?}"
+        );
+    }
+    let code = rename(&mut carol, "b_ob").await?;
+    ensure!(
+        code == Some(ErrorCode::UsernameTaken),
+        "renaming to a look-alike of a just-released name: expected UsernameTaken, got {code:?}"
     );
     let code = rename(&mut carol, "bob").await?;
     ensure!(

@@ -121,7 +121,14 @@ pub(super) async fn register_start(
     if crate::store::is_reserved_username(&username) {
         return Err(crate::store::StoreError::UsernameReserved.into());
     }
-    if state.store.account_by_username(&username).await?.is_some() {
+    // A quarantined name is refused here exactly like a held one, so the
+    // answer does not tell a released name from a held one.
+    if state.store.account_by_username(&username).await?.is_some()
+        || state
+            .store
+            .name_is_quarantined(&username, unix_now())
+            .await?
+    {
         return Err(Refusal::new(ErrorCode::UsernameTaken, "username is taken"));
     }
     // The account id is fixed now because it is the OPAQUE credential

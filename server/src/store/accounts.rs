@@ -74,6 +74,15 @@ pub trait AccountStore: Send + Sync + 'static {
         now: UnixSeconds,
     ) -> Result<bool, StoreError>;
 
+    /// Whether `username` (compared by its separator-free skeleton) is
+    /// quarantined at `now` after a release. `RegisterStart` asks, so a
+    /// quarantined name is refused exactly like a held one.
+    async fn name_is_quarantined(
+        &self,
+        username: &Username,
+        now: UnixSeconds,
+    ) -> Result<bool, StoreError>;
+
     /// Forgets released names whose quarantine has ended by `now`.
     async fn purge_released_names(&self, now: UnixSeconds) -> Result<u64, StoreError>;
 
@@ -112,22 +121,27 @@ pub(crate) const ACCOUNT_TABLES: [&str; 11] = [
 /// The [`AccountStore`] SQL, expanded by `impl_store!` for each backend.
 macro_rules! impl_accounts {
     ($store:ty, $db:ty) => {
-        /// When `name` was last released, if it is on record.
-        async fn released_at(
-            tx: &mut sqlx::Transaction<'_, $db>,
-            name: &str,
-        ) -> Result<Option<UnixSeconds>, StoreError> {
+        /// When a name with `name`'s skeleton was last released, if it is
+        /// on record. `released_names.username` holds skeletons
+        /// (`rules::name_skeleton`), only ever compared, never shown.
+        async fn released_at<'e, E>(
+            executor: E,
+            name: &Username,
+        ) -> Result<Option<UnixSeconds>, StoreError>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
             let at: Option<i64> =
                 sqlx::query_scalar("SELECT released_at FROM released_names WHERE username = $1")
-                    .bind(name)
-                    .fetch_optional(&mut **tx)
+                    .bind(rules::name_skeleton(name))
+                    .fetch_optional(executor)
                     .await?;
             at.map(rows::unix).transpose()
         }
 
-        /// Records `name` as released at `now` (nothing when the quarantine
-        /// is off: then there is nothing to enforce and no name history is
-        /// kept).
+        /// Records `name`'s skeleton as released at `now` (nothing when the
+        /// quarantine is off: then there is nothing to enforce and no name
+        /// history is kept).
         async fn release_name(
             tx: &mut sqlx::Transaction<'_, $db>,
             name: &str,
@@ -137,11 +151,12 @@ macro_rules! impl_accounts {
             if quarantine_secs == 0 {
                 return Ok(());
             }
+            let name = rows::username(name.to_owned())?;
             sqlx::query(
                 "INSERT INTO released_names (username, released_at) VALUES ($1, $2) \
                  ON CONFLICT (username) DO UPDATE SET released_at = excluded.released_at",
             )
-            .bind(name)
+            .bind(rules::name_skeleton(&name))
             .bind(db_time(now))
             .execute(&mut **tx)
             .await?;
@@ -205,7 +220,7 @@ macro_rules! impl_accounts {
                 if account_exists(&mut tx, account).await? {
                     return Err(StoreError::AccountExists);
                 }
-                let released = released_at(&mut tx, username.as_str()).await?;
+                let released = released_at(&mut *tx, username).await?;
                 rules::claimable(username, released, now, self.limits.name_quarantine_secs)?;
                 let inserted = sqlx::query(
                     "INSERT INTO accounts (account_id, username, password_file) \
@@ -279,7 +294,7 @@ macro_rules! impl_accounts {
                     return Ok(());
                 }
                 let quarantine = self.limits.name_quarantine_secs;
-                let released = released_at(&mut tx, new.as_str()).await?;
+                let released = released_at(&mut *tx, new).await?;
                 rules::claimable(new, released, now, quarantine)?;
                 // A concurrent create/rename on another node may take the
                 // name after the check; the unique index decides.
@@ -326,6 +341,19 @@ macro_rules! impl_accounts {
                 }
                 tx.commit().await?;
                 Ok(existed)
+            }
+
+            async fn name_is_quarantined(
+                &self,
+                username: &Username,
+                now: UnixSeconds,
+            ) -> Result<bool, StoreError> {
+                let released = released_at(self.reader(), username).await?;
+                Ok(rules::quarantined(
+                    released,
+                    now,
+                    self.limits.name_quarantine_secs,
+                ))
             }
 
             async fn purge_released_names(&self, now: UnixSeconds) -> Result<u64, StoreError> {

@@ -69,12 +69,18 @@ const RESERVED_USERNAMES: &[&str] = &[
 /// `adm1n` or `admin2` are not caught: that is what clients' identity
 /// checks are for.
 pub fn is_reserved_username(name: &Username) -> bool {
-    let skeleton: String = name
-        .as_str()
+    RESERVED_USERNAMES.contains(&name_skeleton(name).as_str())
+}
+
+/// The form names are compared in by policy: the (already case-folded)
+/// name without the separators `_` and `.`. Reserved names and the
+/// quarantine of released names both use it, so `a.lice` or `alice_` is
+/// refused while `alice` is quarantined, as `ad_min` is like `admin`.
+pub(crate) fn name_skeleton(name: &Username) -> String {
+    name.as_str()
         .chars()
         .filter(|c| *c != '_' && *c != '.')
-        .collect();
-    RESERVED_USERNAMES.contains(&skeleton.as_str())
+        .collect()
 }
 
 /// Whether a name released at `released_at` is still quarantined at `now`.

@@ -61,6 +61,35 @@ pub(super) async fn released_names_are_quarantined_then_free(db: &TestDb) {
     assert!(matches!(steal, Err(StoreError::UsernameTaken)), "{steal:?}");
     let back = store.rename_account(alice, &name("alice"), later).await;
     assert!(matches!(back, Err(StoreError::UsernameTaken)), "{back:?}");
+    // The quarantine compares names as reserved names are compared, without
+    // `_` and `.`: look-alikes of "alice" are held too, and registration
+    // can ask about it before any OPAQUE work.
+    for lookalike in ["alice_", "a.lice", "Al_i.ce"] {
+        let register = store
+            .create_account(account_id(7), &name(lookalike), &password_file("m"), later)
+            .await;
+        assert!(
+            matches!(register, Err(StoreError::UsernameTaken)),
+            "{lookalike}: {register:?}"
+        );
+        let steal = store.rename_account(bob, &name(lookalike), later).await;
+        assert!(
+            matches!(steal, Err(StoreError::UsernameTaken)),
+            "{lookalike}: {steal:?}"
+        );
+        assert!(store
+            .name_is_quarantined(&name(lookalike), later)
+            .await
+            .unwrap());
+    }
+    assert!(!store
+        .name_is_quarantined(&name("alice"), NOW + 30 * DAY)
+        .await
+        .unwrap());
+    assert!(!store
+        .name_is_quarantined(&name("carol"), later)
+        .await
+        .unwrap());
     // A deletion releases the name too.
     assert!(store.delete_account(bob, NOW).await.unwrap());
     let reuse_bob = store
