@@ -220,8 +220,12 @@ macro_rules! impl_accounts {
                 if account_exists(&mut tx, account).await? {
                     return Err(StoreError::AccountExists);
                 }
-                let released = released_at(&mut *tx, username).await?;
-                rules::claimable(username, released, now, self.limits.name_quarantine_secs)?;
+                // Reserved names first; the quarantine is checked after the
+                // INSERT: on PostgreSQL the INSERT waits for a concurrent
+                // rename or deletion that frees this name, and only a read
+                // after it (READ COMMITTED: a new snapshot per statement)
+                // sees the release that transaction recorded.
+                rules::claimable(username, None, now, 0)?;
                 let inserted = sqlx::query(
                     "INSERT INTO accounts (account_id, username, password_file) \
                      VALUES ($1, $2, $3) ON CONFLICT (username) DO NOTHING",
@@ -234,6 +238,8 @@ macro_rules! impl_accounts {
                 if inserted.rows_affected() == 0 {
                     return Err(StoreError::UsernameTaken);
                 }
+                let released = released_at(&mut *tx, username).await?;
+                rules::claimable(username, released, now, self.limits.name_quarantine_secs)?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -294,16 +300,19 @@ macro_rules! impl_accounts {
                     return Ok(());
                 }
                 let quarantine = self.limits.name_quarantine_secs;
-                let released = released_at(&mut *tx, new).await?;
-                rules::claimable(new, released, now, quarantine)?;
+                rules::claimable(new, None, now, 0)?;
                 // A concurrent create/rename on another node may take the
-                // name after the check; the unique index decides.
+                // name meanwhile; the unique index decides. The quarantine
+                // is read after the UPDATE, for the reason create_account
+                // gives.
                 sqlx::query("UPDATE accounts SET username = $2 WHERE account_id = $1")
                     .bind(account.as_bytes().as_slice())
                     .bind(new.as_str())
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| unique_violation_as(e, StoreError::UsernameTaken))?;
+                let released = released_at(&mut *tx, new).await?;
+                rules::claimable(new, released, now, quarantine)?;
                 release_name(&mut tx, &old, now, quarantine).await?;
                 tx.commit().await?;
                 Ok(())

@@ -171,6 +171,7 @@ on_both_backends!(
     reserved_names_are_refused_at_registration_and_rename,
     released_names_are_quarantined_then_free,
     no_quarantine_keeps_no_name_history,
+    a_release_committed_while_a_registration_waits_still_quarantines,
     sender_budget_bounds_bytes_across_recipients,
     blob_quotas_bound_count_and_bytes_per_account,
     accounts_are_unique_case_folded_and_renamable,

@@ -131,3 +131,68 @@ pub(super) async fn no_quarantine_keeps_no_name_history(db: &TestDb) {
     new_account(&store, "alicia").await;
     assert_eq!(store.purge_released_names(NOW).await.unwrap(), 0);
 }
+
+/// On PostgreSQL a registration whose INSERT waits on a concurrent rename
+/// that frees the name must still see the release that rename commits
+/// (review R #11). The rename is held open on a raw connection, so the
+/// interleaving is forced, not hoped for. SQLite has one writer at a time,
+/// so the interleaving cannot happen there and the test has nothing to do.
+pub(super) async fn a_release_committed_while_a_registration_waits_still_quarantines(db: &TestDb) {
+    use sqlx::{Connection, Executor};
+    let Some(options) = db.postgres_options() else {
+        return;
+    };
+    let store = db
+        .open_with(StoreLimits {
+            name_quarantine_secs: 30 * DAY,
+            ..StoreLimits::default()
+        })
+        .await;
+    new_account(&store, "alice").await;
+    // Another node's rename of alice, committed only later.
+    let mut other = sqlx::PgConnection::connect_with(&options).await.unwrap();
+    other.execute("BEGIN").await.unwrap();
+    other
+        .execute("UPDATE accounts SET username = 'alicia' WHERE username = 'alice'")
+        .await
+        .unwrap();
+    other
+        .execute(
+            format!("INSERT INTO released_names (username, released_at) VALUES ('alice', {NOW})")
+                .as_str(),
+        )
+        .await
+        .unwrap();
+    let register = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .create_account(account_id(7), &name("alice"), &password_file("m"), NOW + 1)
+                .await
+        }
+    });
+    // Wait (on a condition, not a clock) until the registration blocks on
+    // the rename's row lock, then let the rename commit.
+    let mut watch = sqlx::PgConnection::connect_with(&options).await.unwrap();
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watch)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(!register.is_finished(), "the registration did not wait");
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    other.execute("COMMIT").await.unwrap();
+    let registered = register.await.unwrap();
+    assert!(
+        matches!(registered, Err(StoreError::UsernameTaken)),
+        "a name released while the registration waited was handed out: {registered:?}"
+    );
+}
