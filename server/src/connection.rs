@@ -171,10 +171,14 @@ struct TokenTimer {
 }
 
 impl TokenTimer {
+    /// Made right after authentication, once the connection is in the hub.
+    /// The first re-check is immediate: a revocation that ran between the
+    /// token check in `Authenticate` and the hub registration found no
+    /// connection to close, and must not be missed for a whole interval.
     fn new(me: &Authenticated) -> Self {
         TokenTimer {
             expires: instant_of(me.expires_at),
-            recheck: next_recheck(),
+            recheck: Instant::now(),
         }
     }
 

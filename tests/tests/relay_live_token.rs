@@ -15,12 +15,13 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure};
 use relay_support::{on_every_store, Backend};
-use umbra_e2e::wire_client::Session;
+use umbra_e2e::wire_client::{Session, WireClient};
 use umbra_protocol::wire::{ErrorCode, OutgoingEnvelope, RelayFrame, Request, Response};
 
 on_every_store!(
     a_connection_closes_when_its_token_expires,
     a_token_revoked_without_notice_fails_the_next_send,
+    a_revoked_connection_cannot_log_its_owner_out_everywhere,
 );
 
 /// Longest a test waits for the relay to act on a few-second deadline.
@@ -129,5 +130,51 @@ async fn a_token_revoked_without_notice_fails_the_next_send(
         matches!(closing(&frames), Some((ErrorCode::TokenExpired, _))),
         "the re-check timer closes an idle revoked connection: {frames:?}"
     );
+    Ok(())
+}
+
+/// A connection whose token was revoked (the notice missed) must not revoke
+/// the tokens its owner has since obtained: `Logout{everywhere}` is
+/// re-checked like every other state-changing request.
+async fn a_revoked_connection_cannot_log_its_owner_out_everywhere(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let relay = backend.start_relay(&[]).await?;
+    let url = relay.ws_url();
+    let mut stale = Session::sign_up(&url, "alice", "alice's password").await?;
+
+    let store = backend.store(&relay).await?;
+    let deleted = store
+        .execute_with_bytes(
+            "DELETE FROM tokens WHERE account_id = $1",
+            stale.account.as_bytes(),
+        )
+        .await?;
+    store.close().await;
+    ensure!(deleted >= 1, "tokens deleted");
+
+    // The owner logs in again (a fresh token, not yet used).
+    let mut fresh = WireClient::connect(&url).await?;
+    let login = fresh.login("alice", "alice's password").await?;
+
+    let reply = stale
+        .client
+        .request(Request::Logout { everywhere: true })
+        .await?;
+    ensure!(
+        matches!(
+            reply,
+            Response::Error {
+                code: ErrorCode::TokenExpired,
+                ..
+            }
+        ),
+        "Logout{{everywhere}} on a revoked token is refused: {reply:?}"
+    );
+    // The owner's fresh token still works.
+    fresh
+        .authenticate(&login.token)
+        .await
+        .map_err(|e| anyhow::anyhow!("the fresh token was revoked by a stale connection: {e}"))?;
     Ok(())
 }

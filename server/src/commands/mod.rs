@@ -389,5 +389,7 @@ fn changes_state(request: &Request) -> bool {
             | Request::FetchBundle { .. }
             | Request::Rename { .. }
             | Request::DeleteAccount
+            // A revoked connection must not revoke its owner's fresh tokens.
+            | Request::Logout { everywhere: true }
     )
 }

@@ -34,6 +34,11 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 /// Default data directory for the embedded SQLite store and the OPAQUE setup.
 pub const DEFAULT_DATA_DIR: &str = "./umbra-relay-data";
 
+/// Longest timeout or interval any `*_secs` setting may take: one year, far
+/// beyond any useful value, and small enough that adding it to a clock
+/// reading cannot overflow.
+pub const MAX_TIMEOUT_SECS: u64 = 365 * 24 * 60 * 60;
+
 /// Command line of `umbra-relay`.
 #[derive(Debug, Parser)]
 #[command(
@@ -195,6 +200,12 @@ impl RelayConfig {
                 Some(0) => Err(ConfigError::Invalid {
                     key,
                     reason: "must be at least 1 second".into(),
+                }),
+                // `Instant::now() + timeout` must not overflow (a huge
+                // value meant as "never" would panic every connection).
+                Some(n) if n > MAX_TIMEOUT_SECS => Err(ConfigError::Invalid {
+                    key,
+                    reason: format!("must be at most {MAX_TIMEOUT_SECS} seconds (one year)"),
                 }),
                 Some(n) => Ok(Duration::from_secs(n)),
             }

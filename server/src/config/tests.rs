@@ -310,3 +310,20 @@ fn redaction_hides_password_and_query() {
     );
     assert_eq!(redact_url("postgres://h/d"), "postgres://h/d");
 }
+
+#[test]
+fn a_timeout_too_large_for_the_clock_is_refused_not_a_panic_later() {
+    for key in [
+        "idle_timeout_secs",
+        "auth_timeout_secs",
+        "write_stall_timeout_secs",
+        "ping_interval_secs",
+    ] {
+        let settings =
+            RelayConfig::parse_toml(&format!("{key} = 9223372036854775807")).expect("toml parses");
+        match RelayConfig::resolve(settings) {
+            Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key),
+            other => panic!("{key}: expected Invalid, got {other:?}"),
+        }
+    }
+}
