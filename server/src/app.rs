@@ -29,6 +29,7 @@ use crate::config::{Limits, RelayConfig};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
+use crate::sender_budget::SenderBudgets;
 use crate::serve::{self, PeerAddr, ServeOptions};
 use crate::shutdown::{self, ShutdownSignal, ShutdownTrigger};
 use crate::store::group_commit::{GroupCommitError, GroupCommitter};
@@ -66,6 +67,8 @@ pub struct Relay {
     committer: GroupCommitter,
     /// Request budgets.
     pub rate_limits: RateLimits,
+    /// Envelope bytes per sender per hour, in this node's memory only.
+    pub sender_budgets: SenderBudgets,
     /// Exported counters.
     pub metrics: Metrics,
     /// Devices connected to this node.
@@ -201,6 +204,7 @@ pub async fn build_state(
     let relay = Relay {
         committer,
         rate_limits: RateLimits::new(&limits),
+        sender_budgets: SenderBudgets::new(limits.sender_bytes_per_hour),
         limits,
         store,
         opaque,
@@ -292,8 +296,9 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Opens (and migrates) the configured store with the configured queue,
-/// prekey, blob-quota, sender-budget and name-quarantine bounds, which the
-/// store enforces inside its transactions.
+/// prekey, blob-quota and name-quarantine bounds, which the store enforces
+/// inside its transactions. (The sender budget is not among them: it lives
+/// in memory, `crate::sender_budget`, so nothing links it to the messages.)
 pub async fn open_store(config: &RelayConfig) -> Result<SharedStore, StoreError> {
     let l = &config.limits;
     let limits = StoreLimits {
@@ -301,8 +306,6 @@ pub async fn open_store(config: &RelayConfig) -> Result<SharedStore, StoreError>
         max_one_time_prekeys_per_account: u64::from(l.max_prekeys_per_device),
         max_blobs_per_account: l.max_blobs_per_account,
         max_blob_bytes_per_account: l.max_blob_bytes_per_account,
-        sender_bytes_per_window: l.sender_bytes_per_hour,
-        sender_budget_window_secs: 60 * 60,
         name_quarantine_secs: u64::from(l.name_quarantine_days) * 24 * 60 * 60,
     };
     crate::store::open_with_limits(config.database_url(), &config.data_dir, limits).await

@@ -24,6 +24,7 @@ pub mod hub;
 pub mod logging;
 pub mod metrics;
 pub mod rate_limit;
+pub mod sender_budget;
 pub mod serve;
 pub mod shutdown;
 pub mod store;

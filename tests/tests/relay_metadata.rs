@@ -1,6 +1,8 @@
 //! What the relay keeps at rest after a conversation, on SQLite and
 //! PostgreSQL: queued envelopes carry no sender (no column for one, and the
-//! sender's id in no queued row), tokens are stored only as hashes, and the
+//! sender's id in no queued row), sending writes no row naming the sender
+//! anywhere (a per-sender total written with the messages would share their
+//! transaction id and link them), tokens are stored only as hashes, and the
 //! password never reaches the relay in any form.
 //!
 //! Envelopes here are arbitrary bytes (the relay cannot tell), so "no
@@ -34,6 +36,19 @@ async fn rows_containing(store: &StoreView, table: &str, needle: &[u8]) -> anyho
     Ok(total)
 }
 
+/// Rows holding `needle` in a byte column, per table, over every table.
+async fn rows_by_table(
+    store: &StoreView,
+    needle: &[u8],
+) -> anyhow::Result<std::collections::BTreeMap<String, i64>> {
+    let mut found = std::collections::BTreeMap::new();
+    for table in store.tables().await? {
+        let n = rows_containing(store, &table, needle).await?;
+        found.insert(table, n);
+    }
+    Ok(found)
+}
+
 /// `table.column` entries anywhere in the store containing `needle`, as a
 /// substring of a byte or text value (a name or password embedded in a
 /// longer value counts).
@@ -62,6 +77,12 @@ async fn queued_messages_name_no_sender(backend: Backend) -> anyhow::Result<()> 
     let mut alice = Session::sign_up(&url, "alice", "alice's password").await?;
     let mut bob = Session::sign_up(&url, "bob", "bob's password").await?;
     bob.client.close().await;
+    let store = backend.store(&relay).await?;
+    let alice_before = rows_by_table(&store, alice.account.as_bytes()).await?;
+    ensure!(
+        alice_before.get("accounts") == Some(&1),
+        "the scan does not find alice's id in accounts ({alice_before:?}); it could not detect it elsewhere"
+    );
 
     for n in 0..5 {
         let reply = alice
@@ -79,7 +100,17 @@ async fn queued_messages_name_no_sender(backend: Backend) -> anyhow::Result<()> 
         );
     }
 
-    let store = backend.store(&relay).await?;
+    // Sending wrote nothing naming alice: no sender total, no counter.
+    let alice_after = rows_by_table(&store, alice.account.as_bytes()).await?;
+    ensure!(
+        alice_after == alice_before,
+        "sending changed rows naming the sender: before {alice_before:?}, after {alice_after:?}"
+    );
+    ensure!(
+        !alice_after.contains_key("sender_budgets"),
+        "a sender_budgets table is still in the schema: {alice_after:?}"
+    );
+
     let columns = store.columns("messages").await?;
     let suspicious: Vec<&str> = columns
         .iter()

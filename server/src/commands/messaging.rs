@@ -16,8 +16,11 @@ use crate::metrics::Metrics;
 use crate::store::{EnqueueRejection, NewMessage};
 
 /// Queues a batch; each envelope gets its own outcome, in order. `me`'s
-/// account is charged for the bytes (the store's sender budget) but is
-/// never stored with them.
+/// account is charged for the bytes in this node's memory (the sender
+/// budget, `crate::sender_budget`) before the store sees them, and never
+/// reaches the store: a total written with the messages would link them to
+/// their sender. An envelope the store then refuses is refunded, so refused
+/// envelopes are not charged.
 pub(super) async fn send(
     state: &AppState,
     me: Address,
@@ -27,22 +30,26 @@ pub(super) async fn send(
     let expires_at = now.saturating_add(state.limits.message_ttl.as_secs());
     let mut results: Vec<Option<SendOutcome>> = Vec::with_capacity(messages.len());
     let mut batch = Vec::with_capacity(messages.len());
+    let mut charges = Vec::with_capacity(messages.len());
     for message in messages {
         let refusal = if message.envelope.len() > state.limits.max_envelope_bytes {
-            Some(ErrorCode::EnvelopeTooLarge)
+            Err(ErrorCode::EnvelopeTooLarge)
         } else if message.to.device != DeviceId::PRIMARY {
             // One device per account until multi-device lands.
-            Some(ErrorCode::UnknownRecipient)
+            Err(ErrorCode::UnknownRecipient)
         } else {
-            None
+            state
+                .sender_budgets
+                .charge(me.account, message.envelope.len() as u64, now)
+                .ok_or(ErrorCode::RateLimited)
         };
         match refusal {
-            Some(code) => results.push(Some(SendOutcome::Rejected { code })),
-            None => {
+            Err(code) => results.push(Some(SendOutcome::Rejected { code })),
+            Ok(charge) => {
                 results.push(None);
+                charges.push(charge);
                 batch.push(NewMessage {
                     recipient: message.to,
-                    charged_to: me.account,
                     envelope: message.envelope,
                     received_at: now,
                     expires_at,
@@ -54,11 +61,26 @@ pub(super) async fn send(
     let outcomes = if batch.is_empty() {
         Vec::new()
     } else {
-        let outcomes = state.enqueue(batch).await?;
-        if outcomes.len() != expected {
-            return Err(Refusal::internal(
-                "store returned the wrong number of enqueue outcomes",
-            ));
+        let enqueued = state.enqueue(batch).await;
+        let outcomes = match enqueued {
+            Ok(outcomes) if outcomes.len() == expected => outcomes,
+            failed => {
+                // Nothing of the batch was queued: give every charge back.
+                for charge in charges {
+                    state.sender_budgets.refund(me.account, charge, unix_now());
+                }
+                return match failed {
+                    Err(error) => Err(error.into()),
+                    Ok(_) => Err(Refusal::internal(
+                        "store returned the wrong number of enqueue outcomes",
+                    )),
+                };
+            }
+        };
+        for (outcome, charge) in outcomes.iter().zip(charges) {
+            if outcome.is_err() {
+                state.sender_budgets.refund(me.account, charge, unix_now());
+            }
         }
         outcomes
     };
@@ -75,9 +97,6 @@ pub(super) async fn send(
                 }
                 Some(Err(EnqueueRejection::QueueFull)) => SendOutcome::Rejected {
                     code: ErrorCode::QueueFull,
-                },
-                Some(Err(EnqueueRejection::SenderBudgetSpent)) => SendOutcome::Rejected {
-                    code: ErrorCode::RateLimited,
                 },
                 Some(Err(EnqueueRejection::UnknownRecipient)) | None => SendOutcome::Rejected {
                     code: ErrorCode::UnknownRecipient,

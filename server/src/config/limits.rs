@@ -91,7 +91,7 @@ impl Default for Limits {
             // The store's defaults, where their reasons are written.
             max_blobs_per_account: StoreLimits::default().max_blobs_per_account,
             max_blob_bytes_per_account: StoreLimits::default().max_blob_bytes_per_account,
-            sender_bytes_per_hour: StoreLimits::default().sender_bytes_per_window,
+            sender_bytes_per_hour: crate::sender_budget::DEFAULT_BYTES_PER_WINDOW,
             name_quarantine_days: (StoreLimits::default().name_quarantine_secs / DAY.as_secs())
                 as u32,
             token_ttl: 30 * DAY,

@@ -65,7 +65,7 @@ pub trait AccountStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     /// Removes everything stored for the account (password file, tokens,
-    /// keys, queued messages, queue counters, sender budgets, blobs) in one
+    /// keys, queued messages, queue counters, blobs) in one
     /// transaction, and releases its name at `now`. Returns whether the
     /// account existed.
     async fn delete_account(
@@ -104,10 +104,9 @@ pub trait AccountStore: Send + Sync + 'static {
 /// Tables holding rows for an account, children before parents so the
 /// explicit delete never trips a foreign key. The audit checks deletion over
 /// the live schema instead, so a table missing here is caught.
-pub(crate) const ACCOUNT_TABLES: [&str; 11] = [
+pub(crate) const ACCOUNT_TABLES: [&str; 10] = [
     "blob_chunks",
     "blobs",
-    "sender_budgets",
     "messages",
     "queue_counters",
     "one_time_prekeys",

@@ -119,10 +119,6 @@ pub enum EnqueueRejection {
     /// The recipient account does not exist (never did, or was deleted).
     #[error("recipient account does not exist")]
     UnknownRecipient,
-    /// The sender account has had its budget of queued bytes for the current
-    /// window accepted already (`StoreLimits::sender_bytes_per_window`).
-    #[error("sender's queued-byte budget for this window is spent")]
-    SenderBudgetSpent,
 }
 
 /// The outcome of one message of an enqueue batch: its sequence number once

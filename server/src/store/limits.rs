@@ -25,11 +25,6 @@ pub struct StoreLimits {
     pub max_blobs_per_account: u64,
     /// Most blob bytes one account may hold, over the same blobs.
     pub max_blob_bytes_per_account: u64,
-    /// Most envelope bytes one sender account may have accepted into queues
-    /// (all recipients together) per budget window; 0 turns the budget off.
-    pub sender_bytes_per_window: u64,
-    /// Length of a sender budget window, in seconds (at least 1).
-    pub sender_budget_window_secs: u64,
     /// Seconds a released username stays unavailable to everyone; 0 turns
     /// the quarantine off.
     pub name_quarantine_secs: u64,
@@ -49,12 +44,6 @@ impl Default for StoreLimits {
             // photos: one account cannot fill a disk, and 1,000 accounts
             // bound the blob store at 256 GiB.
             max_blob_bytes_per_account: 256 * MIB,
-            // About 680 maximal envelopes or ~60,000 typical ones an hour:
-            // far past a person's sending, while one account can add at most
-            // 64 MiB an hour (~46 GiB over a 30-day message TTL) instead of
-            // ~1 GB per recipient.
-            sender_bytes_per_window: 64 * MIB,
-            sender_budget_window_secs: 60 * 60,
             // Long enough that contacts of the old holder notice a change
             // (the client warns on a new identity behind a known name), as
             // issue 8 asks; 0 for tests of the client's own defence.

@@ -16,9 +16,9 @@ use super::{EnqueueOutcome, NewMessage, QueueEvent, Seq, StoreError, StoredMessa
 pub trait MessageQueue: Send + Sync + 'static {
     /// Queues a batch in ONE transaction: each accepted message gets the next
     /// sequence number of its recipient, in slice order; a message that would
-    /// overflow its recipient's queue, has no such recipient, or would take
-    /// its sender (`charged_to`) past the sender budget of the window holding
-    /// its `received_at` is refused alone (`rules::admit_message`). Returns
+    /// overflow its recipient's queue or has no such recipient is refused
+    /// alone (`rules::admit_message`). Nothing about the sender reaches the
+    /// store (its budget is kept in memory, `crate::sender_budget`). Returns
     /// one outcome per input, in order, only after commit.
     async fn enqueue_batch(
         &self,
@@ -41,8 +41,7 @@ pub trait MessageQueue: Send + Sync + 'static {
     /// Deletes every message with `seq <= up_to`.
     async fn ack_up_to(&self, recipient: Address, up_to: Seq) -> Result<u64, StoreError>;
 
-    /// Deletes messages with `expires_at <= now`, and sender budget totals
-    /// of windows that ended before the one holding `now`.
+    /// Deletes messages with `expires_at <= now`.
     async fn purge_expired_messages(&self, now: UnixSeconds) -> Result<u64, StoreError>;
 
     /// Messages waiting for one recipient (expired-but-unpurged included).
@@ -100,41 +99,6 @@ macro_rules! impl_queue {
             )))
         }
 
-        /// Locks one sender's budget total for a window (a row is created at
-        /// 0 first, so there is a row to lock): `None` if the sender account
-        /// no longer exists, and then nothing is charged (revoking its
-        /// connections is not the queue's business).
-        async fn lock_budget(
-            tx: &mut sqlx::Transaction<'_, $db>,
-            sender: AccountId,
-            window_start: UnixSeconds,
-        ) -> Result<Option<SenderBudget>, StoreError> {
-            if !account_exists(tx, sender).await? {
-                return Ok(None);
-            }
-            let account = sender.as_bytes().as_slice();
-            sqlx::query(
-                "INSERT INTO sender_budgets (account_id, window_start, bytes) VALUES ($1, $2, 0) \
-                 ON CONFLICT (account_id, window_start) DO NOTHING",
-            )
-            .bind(account)
-            .bind(db_time(window_start))
-            .execute(&mut **tx)
-            .await?;
-            let used: i64 = sqlx::query_scalar(concat!(
-                "SELECT bytes FROM sender_budgets WHERE account_id = $1 AND window_start = $2",
-                dialect!(for_update)
-            ))
-            .bind(account)
-            .bind(db_time(window_start))
-            .fetch_one(&mut **tx)
-            .await?;
-            Ok(Some(SenderBudget::new(
-                window_start,
-                rows::unsigned(used, "negative sender budget")?,
-            )))
-        }
-
         #[async_trait]
         impl MessageQueue for $store {
             async fn enqueue_batch(
@@ -153,37 +117,12 @@ macro_rules! impl_queue {
                 for (recipient, state) in queues.iter_mut() {
                     *state = lock_queue(&mut tx, *recipient).await?;
                 }
-                // Then every sender budget, also sorted: all counters before
-                // any budget, so the lock order stays acyclic.
-                let window = self.limits.sender_budget_window_secs;
-                let mut budgets: BTreeMap<(AccountId, UnixSeconds), Option<SenderBudget>> =
-                    messages
-                        .iter()
-                        .map(|m| ((m.charged_to, rules::budget_window(m.received_at, window)), None))
-                        .collect();
-                for ((sender, window_start), budget) in budgets.iter_mut() {
-                    *budget = lock_budget(&mut tx, *sender, *window_start).await?;
-                }
-                // A sender account that is gone is charged nothing.
-                let mut uncharged: SenderBudget;
                 let mut outcomes = Vec::with_capacity(messages.len());
                 let mut committed = Vec::new();
                 for message in messages {
                     let recipient = message.recipient;
-                    let key = (
-                        message.charged_to,
-                        rules::budget_window(message.received_at, window),
-                    );
-                    let budget = match budgets.get_mut(&key) {
-                        Some(Some(budget)) => budget,
-                        _ => {
-                            uncharged = SenderBudget::new(0, 0);
-                            &mut uncharged
-                        }
-                    };
                     let queue = queues.get_mut(&recipient).and_then(Option::as_mut);
-                    let admitted =
-                        rules::admit_message(queue, budget, message.envelope.len(), &self.limits)?;
+                    let admitted = rules::admit_message(queue, &self.limits)?;
                     let seq = match admitted {
                         Ok(seq) => seq,
                         Err(rejection) => {
@@ -218,20 +157,6 @@ macro_rules! impl_queue {
                     .bind(recipient.account.as_bytes().as_slice())
                     .bind(device_param(*recipient))
                     .bind(db_u64(state.last_seq))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                for ((sender, _), budget) in &budgets {
-                    let Some(budget) = budget.as_ref().filter(|b| b.dirty) else {
-                        continue;
-                    };
-                    sqlx::query(
-                        "UPDATE sender_budgets SET bytes = $3 \
-                         WHERE account_id = $1 AND window_start = $2",
-                    )
-                    .bind(sender.as_bytes().as_slice())
-                    .bind(db_time(budget.window_start))
-                    .bind(db_u64(budget.used))
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -303,18 +228,10 @@ macro_rules! impl_queue {
             }
 
             async fn purge_expired_messages(&self, now: UnixSeconds) -> Result<u64, StoreError> {
-                let mut tx = self.write_tx().await?;
                 let done = sqlx::query("DELETE FROM messages WHERE expires_at <= $1")
                     .bind(db_time(now))
-                    .execute(&mut *tx)
+                    .execute(self.writer())
                     .await?;
-                let current =
-                    rules::budget_window(now, self.limits.sender_budget_window_secs);
-                sqlx::query("DELETE FROM sender_budgets WHERE window_start < $1")
-                    .bind(db_time(current))
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
                 Ok(done.rows_affected())
             }
 

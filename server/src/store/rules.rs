@@ -227,82 +227,18 @@ impl QueueState {
     }
 }
 
-/// One sender account's queued bytes in the current budget window.
-///
-/// Why a window and not "bytes in flight": sealed sender keeps the sender
-/// out of what the relay stores, so an ack cannot tell whose budget to give
-/// back without a sender column next to each message, which is exactly the
-/// link the relay must not keep. A per-window total of bytes accepted, kept
-/// apart from the messages, bounds what one account adds per window without
-/// ever recording who sent which message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SenderBudget {
-    /// Start of the window this total belongs to.
-    pub window_start: UnixSeconds,
-    /// Bytes accepted so far in the window.
-    pub used: u64,
-    /// Whether this transaction added to it.
-    pub dirty: bool,
-}
-
-/// The start of the budget window holding `now` (`window_secs` of 0 is
-/// treated as 1, so there is always a window).
-pub(crate) fn budget_window(now: UnixSeconds, window_secs: u64) -> UnixSeconds {
-    let window = window_secs.max(1);
-    now - now % window
-}
-
-impl SenderBudget {
-    /// A total read back for `window_start` (0 when no row exists).
-    pub(crate) fn new(window_start: UnixSeconds, used: u64) -> Self {
-        Self {
-            window_start,
-            used,
-            dirty: false,
-        }
-    }
-
-    /// Whether `bytes` more fit under `limit` (0: no budget); if so they are
-    /// counted.
-    pub(crate) fn charge(&mut self, bytes: u64, limit: u64) -> bool {
-        if limit == 0 {
-            return true;
-        }
-        match self.used.checked_add(bytes) {
-            Some(total) if total <= limit => {
-                self.used = total;
-                self.dirty = true;
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
-/// Decides one message of an enqueue batch: the recipient must exist, its
-/// queue must have room, and the sender's budget must cover the envelope.
-/// A refused message changes neither the queue nor the budget.
+/// Decides one message of an enqueue batch: the recipient must exist and
+/// its queue must have room. (The sender budget is not the store's: it is
+/// kept in memory, `crate::sender_budget`, so that nothing written next to
+/// the messages names their sender.)
 pub(crate) fn admit_message(
     queue: Option<&mut QueueState>,
-    budget: &mut SenderBudget,
-    envelope_len: usize,
     limits: &super::StoreLimits,
 ) -> Result<Result<Seq, EnqueueRejection>, StoreError> {
     let Some(queue) = queue else {
         return Ok(Err(EnqueueRejection::UnknownRecipient));
     };
-    if queue.depth >= limits.max_queue_per_recipient {
-        return Ok(Err(EnqueueRejection::QueueFull));
-    }
-    let before = *budget;
-    if !budget.charge(envelope_len as u64, limits.sender_bytes_per_window) {
-        return Ok(Err(EnqueueRejection::SenderBudgetSpent));
-    }
-    let admitted = queue.admit(limits.max_queue_per_recipient);
-    if !matches!(admitted, Ok(Ok(_))) {
-        *budget = before;
-    }
-    admitted
+    queue.admit(limits.max_queue_per_recipient)
 }
 
 // ----- blobs ------------------------------------------------------------------

@@ -205,58 +205,26 @@ fn a_claim_is_refused_as_reserved_before_as_quarantined() {
     assert!(claimable(&username("alice"), Some(10), 110, 100).is_ok());
 }
 
-fn limits(max_queue: u64, budget: u64) -> crate::store::StoreLimits {
+fn limits(max_queue: u64) -> crate::store::StoreLimits {
     crate::store::StoreLimits {
         max_queue_per_recipient: max_queue,
-        sender_bytes_per_window: budget,
         ..Default::default()
     }
 }
 
 #[test]
-fn budget_windows_start_on_multiples_of_their_length() {
-    assert_eq!(budget_window(7_199, 3_600), 3_600);
-    assert_eq!(budget_window(7_200, 3_600), 7_200);
-    assert_eq!(budget_window(5, 0), 5, "a zero window is one second");
-}
-
-#[test]
-fn a_message_is_charged_only_when_accepted() {
+fn a_message_needs_a_recipient_with_room() {
     let mut queue = QueueState::new(0, 0);
-    let mut budget = SenderBudget::new(0, 0);
-    let l = limits(1, 10);
+    let l = limits(1);
+    assert_eq!(admit_message(Some(&mut queue), &l).unwrap(), Ok(1));
     assert_eq!(
-        admit_message(Some(&mut queue), &mut budget, 6, &l).unwrap(),
-        Ok(1)
-    );
-    assert_eq!((budget.used, budget.dirty), (6, true));
-    // Queue full: refused as such, the budget untouched.
-    assert_eq!(
-        admit_message(Some(&mut queue), &mut budget, 1, &l).unwrap(),
+        admit_message(Some(&mut queue), &l).unwrap(),
         Err(EnqueueRejection::QueueFull)
     );
-    assert_eq!(budget.used, 6);
-    // Unknown recipient: nothing charged either.
     assert_eq!(
-        admit_message(None, &mut budget, 1, &l).unwrap(),
+        admit_message(None, &l).unwrap(),
         Err(EnqueueRejection::UnknownRecipient)
     );
-    assert_eq!(budget.used, 6);
-    // Over budget: refused, and the queue does not move.
-    let mut roomy = QueueState::new(0, 0);
-    assert_eq!(
-        admit_message(Some(&mut roomy), &mut budget, 5, &limits(9, 10)).unwrap(),
-        Err(EnqueueRejection::SenderBudgetSpent)
-    );
-    assert_eq!(roomy, QueueState::new(0, 0));
-    assert_eq!(budget.used, 6);
-}
-
-#[test]
-fn a_zero_budget_is_no_budget() {
-    let mut budget = SenderBudget::new(0, u64::MAX);
-    assert!(budget.charge(u64::MAX, 0));
-    assert!(!SenderBudget::new(0, u64::MAX).charge(1, u64::MAX));
 }
 
 #[test]

@@ -109,7 +109,7 @@ macro_rules! impl_store {
 
             use super::*;
             use $crate::store::rows::{self, OPAQUE_SERVER_SETUP};
-            use $crate::store::rules::{self, BlobState, QueueState, SenderBudget};
+            use $crate::store::rules::{self, BlobState, QueueState};
             use $crate::store::shared::{device_param, unique_violation_as};
             use $crate::store::{
                 db_time, db_u64, AccountRecord, AccountStore, BlobId, BlobInfo, BlobStore,

@@ -23,11 +23,6 @@ pub type Seq = u64;
 pub struct NewMessage {
     /// The recipient device.
     pub recipient: Address,
-    /// The authenticated account whose connection sent it, charged for its
-    /// bytes in the sender budget (a per-window byte total). Never written
-    /// next to the message: sealed sender hides the sender from what the
-    /// relay keeps, and this only decides whether to accept.
-    pub charged_to: AccountId,
     /// The opaque sealed envelope.
     pub envelope: Vec<u8>,
     /// When the relay accepted it.
@@ -38,8 +33,7 @@ pub struct NewMessage {
 
 impl fmt::Debug for NewMessage {
     // Envelope bytes are ciphertext, but logs have no use for them: length
-    // only. `charged_to` is left out: no log line may pair a sender with a
-    // recipient.
+    // only.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NewMessage")
             .field("recipient", &self.recipient)

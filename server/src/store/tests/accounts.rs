@@ -362,7 +362,6 @@ pub(super) async fn the_audit_sees_the_same_schema_on_both_backends(db: &TestDb)
             "one_time_prekeys",
             "queue_counters",
             "released_names",
-            "sender_budgets",
             "server_secrets",
             "signed_prekeys",
             "tokens",

@@ -89,16 +89,9 @@ async fn publish_device(store: &SharedStore, device: Address) {
 /// The instant account changes are made at in these tests.
 const NOW: u64 = 1_700_000_000;
 
-/// The sender charged by [`message`]: no such account exists, so no budget
-/// applies (the sender budget tests name a real sender).
-fn nobody() -> AccountId {
-    AccountId::from_bytes([0xEE; 16])
-}
-
 fn message(recipient: Address, body: &str) -> NewMessage {
     NewMessage {
         recipient,
-        charged_to: nobody(),
         envelope: body.as_bytes().to_vec(),
         received_at: 1_000,
         expires_at: 1_000_000,
@@ -172,7 +165,6 @@ on_both_backends!(
     released_names_are_quarantined_then_free,
     no_quarantine_keeps_no_name_history,
     a_release_committed_while_a_registration_waits_still_quarantines,
-    sender_budget_bounds_bytes_across_recipients,
     blob_quotas_bound_count_and_bytes_per_account,
     accounts_are_unique_case_folded_and_renamable,
     tokens_expire_and_revoke,
