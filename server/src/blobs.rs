@@ -97,12 +97,24 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let mut id = [0u8; 32];
     OsRng.fill_bytes(&mut id);
     let id = BlobId(id);
-    let expires_at = unix_now().saturating_add(state.limits.blob_ttl.as_secs());
-    if let Err(e) = state.store.create_blob(id, owner, expires_at).await {
+    // Until it is finished the blob expires when an honest upload must have
+    // ended: if the relay dies mid-upload, the expiry purge frees the
+    // uploader's quota then, not after the whole TTL.
+    let ttl = state.limits.blob_ttl.as_secs();
+    let uploading = Pace::of(&state).unfinished_lifetime_secs(max, ttl);
+    if let Err(e) = state
+        .store
+        .create_blob(id, owner, unix_now().saturating_add(uploading))
+        .await
+    {
         return internal(&e, "create_blob");
     }
     match copy_body(&state, id, body, max).await {
-        Ok(size) => match state.store.finish_blob(id, size).await {
+        Ok(size) => match state
+            .store
+            .finish_blob(id, size, unix_now().saturating_add(ttl))
+            .await
+        {
             Ok(()) => {
                 Metrics::inc(&state.metrics.blobs_uploaded);
                 let json = format!("{{\"id\":\"{}\",\"size\":{size}}}\n", hex::encode(id.0));
@@ -137,7 +149,44 @@ struct Pace {
     min_bytes_per_sec: u64,
 }
 
+/// Added to the longest honest upload for an unfinished blob's expiry: the
+/// store counts whole seconds and the last chunk and the finish are written
+/// after the body's deadline check, so the row must outlive the deadline by
+/// a little. A minute is far more than those writes take and far less than
+/// the TTL an unfinished blob used to keep.
+const UPLOAD_EXPIRY_SLACK_SECS: u64 = 60;
+
 impl Pace {
+    /// The configured pace.
+    fn of(state: &AppState) -> Self {
+        Self {
+            idle: state.limits.blob_idle_timeout,
+            min_bytes_per_sec: state.limits.blob_min_bytes_per_sec,
+        }
+    }
+
+    /// The longest an upload of at most `max` bytes can last within this
+    /// pace (the latest [`Pace::deadline`] for `max` bytes received), or
+    /// `None` without a rate check, when a slow trickle may last for ever.
+    fn longest_upload(self, max: u64) -> Option<std::time::Duration> {
+        if self.min_bytes_per_sec == 0 {
+            return None;
+        }
+        let earned = std::time::Duration::from_secs(max.div_ceil(self.min_bytes_per_sec));
+        Some(self.idle.saturating_add(earned))
+    }
+
+    /// How long an unfinished blob of at most `max` bytes is kept: the
+    /// longest honest upload plus [`UPLOAD_EXPIRY_SLACK_SECS`], never more
+    /// than the finished blob's `ttl_secs` (all of it without a rate check).
+    fn unfinished_lifetime_secs(self, max: u64, ttl_secs: u64) -> u64 {
+        self.longest_upload(max)
+            .map_or(ttl_secs, |d| {
+                d.as_secs().saturating_add(UPLOAD_EXPIRY_SLACK_SECS)
+            })
+            .min(ttl_secs)
+    }
+
     /// When the upload is abandoned unless more bytes arrive: `idle` after
     /// the last piece, and no later than the time by which `received` bytes
     /// would be too few at the minimum rate (one idle period of grace, then
@@ -169,10 +218,7 @@ impl Pace {
 /// (the last one shorter), holding at most one chunk in memory, within the
 /// configured [`Pace`].
 async fn copy_body(state: &AppState, id: BlobId, body: Body, max: u64) -> Result<u64, Response> {
-    let pace = Pace {
-        idle: state.limits.blob_idle_timeout,
-        min_bytes_per_sec: state.limits.blob_min_bytes_per_sec,
-    };
+    let pace = Pace::of(state);
     let mut stream = body.into_data_stream();
     let mut pending: Vec<u8> = Vec::with_capacity(MAX_BLOB_CHUNK_BYTES);
     let mut index = 0u32;
@@ -339,6 +385,28 @@ mod tests {
             no_rate.deadline(t0, late, 40),
             late + Duration::from_secs(30)
         );
+    }
+
+    #[test]
+    fn an_unfinished_blob_expires_when_an_honest_upload_must_have_ended() {
+        let pace = Pace {
+            idle: std::time::Duration::from_secs(30),
+            min_bytes_per_sec: 1000,
+        };
+        let ttl = 30 * 24 * 3600;
+        // One idle period, one second per 1000 bytes (rounded up), slack.
+        assert_eq!(
+            pace.unfinished_lifetime_secs(10_001, ttl),
+            30 + 11 + UPLOAD_EXPIRY_SLACK_SECS
+        );
+        // Never longer than a finished blob lives.
+        assert_eq!(pace.unfinished_lifetime_secs(u64::MAX, ttl), ttl);
+        // Without a rate check an honest upload has no bound: the TTL.
+        let no_rate = Pace {
+            min_bytes_per_sec: 0,
+            ..pace
+        };
+        assert_eq!(no_rate.unfinished_lifetime_secs(10_001, ttl), ttl);
     }
 
     #[test]

@@ -36,7 +36,16 @@ pub trait BlobStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     /// Marks an upload complete; `size` must equal the bytes appended.
-    async fn finish_blob(&self, blob: BlobId, size: u64) -> Result<(), StoreError>;
+    /// The blob then lives until `expires_at` (the relay's blob TTL); until
+    /// now it had only the short expiry of an upload in progress, so a
+    /// relay that dies mid-upload does not leave the uploader's quota held
+    /// for the whole TTL.
+    async fn finish_blob(
+        &self,
+        blob: BlobId,
+        size: u64,
+        expires_at: UnixSeconds,
+    ) -> Result<(), StoreError>;
 
     /// A blob's metadata if it exists and has not expired at `now`.
     async fn blob_info(
@@ -183,13 +192,21 @@ macro_rules! impl_blobs {
                 Ok(())
             }
 
-            async fn finish_blob(&self, blob: BlobId, size: u64) -> Result<(), StoreError> {
+            async fn finish_blob(
+                &self,
+                blob: BlobId,
+                size: u64,
+                expires_at: UnixSeconds,
+            ) -> Result<(), StoreError> {
                 let mut tx = self.write_tx().await?;
                 let found = lock_blob(&mut tx, blob).await?;
                 rules::finish(found.map(|(_, state)| state), size)?;
-                sqlx::query("UPDATE blobs SET size = stored_bytes WHERE blob_id = $1")
-                    .bind(blob.0.as_slice())
-                    .execute(&mut *tx)
+                sqlx::query(
+                    "UPDATE blobs SET size = stored_bytes, expires_at = $2 WHERE blob_id = $1",
+                )
+                .bind(blob.0.as_slice())
+                .bind(db_time(expires_at))
+                .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
                 Ok(())

@@ -47,12 +47,14 @@ pub(super) async fn blob_chunks_round_trip(db: &TestDb) {
     let in_progress = store.blob_info(blob, 0).await.unwrap().expect("exists");
     assert_eq!(in_progress.size, None);
     let total = chunks.iter().map(Vec::len).sum::<usize>() as u64;
-    let wrong = store.finish_blob(blob, total + 1).await;
+    let wrong = store.finish_blob(blob, total + 1, 8_000).await;
     assert!(
         matches!(wrong, Err(StoreError::BlobSizeMismatch { .. })),
         "{wrong:?}"
     );
-    store.finish_blob(blob, total).await.unwrap();
+    // Finishing gives the blob its full lifetime (8_000), replacing the
+    // short expiry it was created with while the upload ran (5_000).
+    store.finish_blob(blob, total, 8_000).await.unwrap();
     let late = store.append_blob_chunk(blob, 3, b"more").await;
     assert!(matches!(late, Err(StoreError::BlobNotWritable)), "{late:?}");
 
@@ -60,14 +62,19 @@ pub(super) async fn blob_chunks_round_trip(db: &TestDb) {
     assert_eq!(info.owner, owner);
     assert_eq!(info.chunk_count, 3);
     assert_eq!(info.size, Some(total));
-    assert_eq!(info.expires_at, 5_000);
+    assert_eq!(info.expires_at, 8_000);
     for (index, chunk) in chunks.iter().enumerate() {
         let read = store.read_blob_chunk(blob, index as u32).await.unwrap();
         assert_eq!(read.as_ref(), Some(chunk));
     }
     assert_eq!(store.read_blob_chunk(blob, 3).await.unwrap(), None);
+    assert_eq!(store.purge_expired_blobs(5_000).await.unwrap(), 0);
     assert!(
-        store.blob_info(blob, 5_000).await.unwrap().is_none(),
+        store.blob_info(blob, 5_000).await.unwrap().is_some(),
+        "a finished blob outlives its upload's expiry"
+    );
+    assert!(
+        store.blob_info(blob, 8_000).await.unwrap().is_none(),
         "expired"
     );
 
@@ -125,7 +132,7 @@ pub(super) async fn blob_quotas_bound_count_and_bytes_per_account(db: &TestDb) {
         "{over:?}"
     );
     // The refused chunk was not stored: the blob still finishes at 4 bytes.
-    store.finish_blob(two, 4).await.unwrap();
+    store.finish_blob(two, 4, 9_000).await.unwrap();
     // The quota is per account.
     store.create_blob(three, other, 5_000).await.unwrap();
     store
@@ -137,6 +144,15 @@ pub(super) async fn blob_quotas_bound_count_and_bytes_per_account(db: &TestDb) {
     let four = BlobId([4; 32]);
     store.create_blob(four, owner, 5_000).await.unwrap();
     store.append_blob_chunk(four, 0, b"666666").await.unwrap();
-    store.purge_expired_blobs(9_000).await.unwrap();
+    // An unfinished blob (an upload whose relay died) holds the quota only
+    // until its short upload expiry: the purge then frees count and bytes.
+    let again = store.create_blob(one, owner, 20_000).await;
+    assert!(
+        matches!(again, Err(StoreError::BlobQuotaExceeded { .. })),
+        "{again:?}"
+    );
+    // (Alice's `four` and Bob's `three`; her finished `two` stays.)
+    assert_eq!(store.purge_expired_blobs(5_000).await.unwrap(), 2);
     store.create_blob(one, owner, 20_000).await.unwrap();
+    store.append_blob_chunk(one, 0, b"666666").await.unwrap();
 }
