@@ -26,6 +26,7 @@ use crate::admission::{self, Admission};
 use crate::auth::key_file::{self, KeyFileError};
 use crate::auth::opaque::{OpaqueError, OpaqueServer};
 use crate::config::{Limits, RelayConfig};
+use crate::control::ControlKey;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
@@ -63,6 +64,9 @@ pub struct Relay {
     pub store: SharedStore,
     /// The OPAQUE server keys.
     pub opaque: OpaqueServer,
+    /// Seals and verifies control-channel payloads (derived from `opaque`,
+    /// so every node sharing the key file shares it).
+    pub control_key: ControlKey,
     /// Batches concurrent sends into shared transactions.
     committer: GroupCommitter,
     /// Request budgets.
@@ -207,6 +211,7 @@ pub async fn build_state(
         sender_budgets: SenderBudgets::new(limits.sender_bytes_per_hour),
         limits,
         store,
+        control_key: ControlKey::derive(&opaque.to_bytes()),
         opaque,
         metrics: Metrics::default(),
         hub: Hub::default(),

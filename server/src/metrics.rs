@@ -195,6 +195,11 @@ pub struct Metrics {
     /// Frames refused as malformed or oversized (not connections that
     /// merely ended without a close handshake, nor refused requests).
     pub bad_frames: AtomicU64,
+    /// Control-channel payloads dropped: unauthenticated, malformed,
+    /// stale or replayed (a forged NOTIFY shows up here).
+    pub control_refused: AtomicU64,
+    /// Re-checks of every connection's token after missed control events.
+    pub control_resyncs: AtomicU64,
     /// Blobs stored.
     pub blobs_uploaded: AtomicU64,
     /// Rows removed by the expiry task.
@@ -326,6 +331,18 @@ impl Metrics {
             "umbra_bad_frames_total",
             "Frames refused as malformed or oversized.",
             load(&self.bad_frames),
+        );
+        counter(
+            &mut out,
+            "umbra_control_refused_total",
+            "Control-channel payloads dropped as unauthenticated, malformed, stale or replayed.",
+            load(&self.control_refused),
+        );
+        counter(
+            &mut out,
+            "umbra_control_resyncs_total",
+            "Re-checks of every connection's token after possibly missed control events.",
+            load(&self.control_resyncs),
         );
         counter(
             &mut out,

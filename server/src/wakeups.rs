@@ -8,13 +8,20 @@
 //! serves one node and many. A `Resync` (the listener reconnected) or a
 //! lagged subscription means events may have been missed: every connection
 //! on this node is woken to re-read its queue, and every connection's token
-//! is re-checked against the store (not assumed still valid).
+//! is re-checked against the store (not assumed still valid), at most once
+//! per [`RESYNC_MIN_INTERVAL`] (later ones are merged into one).
+//!
+//! Control payloads are verified with the relay's control key before
+//! anything is done with them; one that fails (forged, mangled, stale, a
+//! replayed announcement) is dropped and counted, never acted on.
 //!
 //! Must never: read message contents, close a connection whose token the
 //! store still holds valid because of a revocation event (a revocation only
 //! triggers a re-check), or stop while the relay runs (a closed subscription
 //! is logged and the relay falls back to periodic wake-ups and re-checks).
 
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -24,7 +31,7 @@ use umbra_wire::{AccountId, Address, ErrorCode};
 
 use crate::app::AppState;
 use crate::auth::tokens::{unix_now, TokenHash};
-use crate::control::ControlEvent;
+use crate::control::{ConnectionNonce, ControlEvent, ControlNotice, ANNOUNCEMENT_MAX_AGE};
 use crate::hub::{Live, Registration};
 use crate::shutdown::ShutdownSignal;
 use crate::store::{QueueEvent, TokenStatus};
@@ -37,6 +44,11 @@ const RECHECK_CONCURRENCY: usize = 8;
 /// A re-check the store could not answer is tried again after this long
 /// (the connection's own periodic re-check is the backstop beyond that).
 const RECHECK_RETRY: Duration = Duration::from_secs(1);
+/// Full re-checks (every token on this node) start at most this often, so
+/// a listener that keeps reconnecting, or a subscription lagging under a
+/// NOTIFY flood, cannot keep the database busy; missed events wait at most
+/// this long beyond the reconnect.
+pub const RESYNC_MIN_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Why a connection closed by a re-check is told `TokenExpired`.
 pub const REVOKED_REASON: &str = "token revoked: logged out everywhere or account deleted";
@@ -56,8 +68,10 @@ pub async fn connect(
     let event = ControlEvent::Authenticated {
         address,
         nonce: registration.nonce,
+        sent: unix_now(),
     };
-    if let Err(error) = state.store.publish_control(event).await {
+    let payload = state.control_key.seal(&event);
+    if let Err(error) = state.store.publish_control(payload).await {
         tracing::warn!(
             %error,
             "cannot announce a new connection to other nodes; an older one there is not replaced"
@@ -79,11 +93,8 @@ pub async fn revoked(
     state
         .hub
         .close_account(account, keep, ErrorCode::TokenExpired, reason);
-    if let Err(error) = state
-        .store
-        .publish_control(ControlEvent::Revoked { account })
-        .await
-    {
+    let payload = state.control_key.seal(&ControlEvent::Revoked { account });
+    if let Err(error) = state.store.publish_control(payload).await {
         tracing::error!(
             %error,
             "cannot announce a revocation to other nodes; their connections close at their next token re-check"
@@ -127,6 +138,10 @@ async fn run_control(state: AppState, mut shutdown: ShutdownSignal) {
     // Connections whose re-check failed on a store error, tried again later.
     let mut retry: Vec<Live> = Vec::new();
     let mut retry_at = Instant::now();
+    let mut seen = SeenAnnouncements::default();
+    // When the last full re-check started, and whether one is owed.
+    let mut last_resync: Option<Instant> = None;
+    let mut resync_owed = false;
     loop {
         let due = async {
             if retry.is_empty() {
@@ -135,18 +150,44 @@ async fn run_control(state: AppState, mut shutdown: ShutdownSignal) {
                 tokio::time::sleep_until(retry_at).await
             }
         };
+        let resync_at = last_resync.map(|at| at + RESYNC_MIN_INTERVAL);
+        let owed = async {
+            match resync_at {
+                Some(at) if resync_owed => tokio::time::sleep_until(at).await,
+                _ => std::future::pending().await,
+            }
+        };
         let checks = tokio::select! {
             () = shutdown.wait() => return,
             () = due => std::mem::take(&mut retry),
-            event = events.recv() => match event {
-                Ok(ControlEvent::Authenticated { address, nonce }) => {
-                    state.hub.announced(address, nonce);
-                    continue;
-                }
-                Ok(ControlEvent::Revoked { account }) => state.hub.live(Some(account)),
-                Ok(ControlEvent::Resync) | Err(RecvError::Lagged(_)) => {
-                    state.hub.resync_announcements();
-                    state.hub.live(None)
+            () = owed => {
+                resync_owed = false;
+                last_resync = Some(Instant::now());
+                resync(&state)
+            }
+            notice = events.recv() => match notice {
+                Ok(ControlNotice::Payload(payload)) => match state.control_key.open(&payload) {
+                    Ok(ControlEvent::Authenticated { address, nonce, sent }) => {
+                        if seen.fresh(nonce, sent, unix_now()) {
+                            state.hub.announced(address, nonce);
+                        } else {
+                            refused(&state);
+                        }
+                        continue;
+                    }
+                    Ok(ControlEvent::Revoked { account }) => state.hub.live(Some(account)),
+                    Err(_) => {
+                        refused(&state);
+                        continue;
+                    }
+                },
+                Ok(ControlNotice::Resync) | Err(RecvError::Lagged(_)) => {
+                    if resync_at.is_some_and(|at| Instant::now() < at) {
+                        resync_owed = true;
+                        continue;
+                    }
+                    last_resync = Some(Instant::now());
+                    resync(&state)
                 }
                 Err(RecvError::Closed) => {
                     tracing::error!(
@@ -170,6 +211,48 @@ async fn run_control(state: AppState, mut shutdown: ShutdownSignal) {
                 let _ = recheck(&state, state.hub.live(None)).await;
             }
         }
+    }
+}
+
+/// Every connection on this node, to re-check, after announcements and
+/// revocations may have been missed.
+fn resync(state: &AppState) -> Vec<Live> {
+    state
+        .metrics
+        .control_resyncs
+        .fetch_add(1, Ordering::Relaxed);
+    state.hub.resync_announcements();
+    state.hub.live(None)
+}
+
+/// A control payload was dropped; its contents are not logged (they name
+/// an account).
+fn refused(state: &AppState) {
+    state
+        .metrics
+        .control_refused
+        .fetch_add(1, Ordering::Relaxed);
+    tracing::debug!("dropped a control payload that did not verify");
+}
+
+/// Nonces of the announcements accepted within [`ANNOUNCEMENT_MAX_AGE`],
+/// so a replay of one is refused; older ones are refused by age. Holds at
+/// most the authenticated announcements of that window (forged ones never
+/// get here).
+#[derive(Default)]
+struct SeenAnnouncements(HashMap<ConnectionNonce, u64>);
+
+impl SeenAnnouncements {
+    /// Whether an announcement sent at `sent` with `nonce` is acceptable at
+    /// `now`; records it if so.
+    fn fresh(&mut self, nonce: ConnectionNonce, sent: u64, now: u64) -> bool {
+        let oldest = now.saturating_sub(ANNOUNCEMENT_MAX_AGE);
+        // A little future skew is tolerated like past skew.
+        if sent < oldest || sent > now.saturating_add(ANNOUNCEMENT_MAX_AGE) {
+            return false;
+        }
+        self.0.retain(|_, at| *at >= oldest);
+        self.0.insert(nonce, sent).is_none()
     }
 }
 

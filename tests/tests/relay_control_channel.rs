@@ -1,8 +1,13 @@
 //! The control channel between relay nodes on one PostgreSQL, piece by
 //! piece: what a node publishes (what a database observer sees), what a
 //! node does with a revocation it hears (re-check tokens, never close
-//! blindly), and what it does after its listener lost the connection and
-//! may have missed announcements (re-check every token). End-to-end
+//! blindly), what it does with payloads not sealed by the relay's control
+//! key or replayed (nothing but count them; no resync), and what it does
+//! after its listener lost the connection and may have missed
+//! announcements (re-check every token). The control key is recomputed
+//! here from the shared OPAQUE key file as docs/OPERATIONS.md describes it,
+//! so the construction is checked, not just the relay's own round trip.
+//! End-to-end
 //! revocation and replacement across two nodes are in relay_revocation.rs.
 //!
 //! Must never: skip silently (umbra-test-support fails under `CI=true`), or
@@ -13,8 +18,12 @@ mod relay_support;
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
 use relay_support::{run_bounded, Backend, StoreView};
+use sha2::Sha256;
 use sqlx::postgres::{PgListener, PgPool};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use umbra_e2e::wire_client::{Session, WireClient};
 use umbra_protocol::wire::{ErrorCode, RelayFrame, Request, Response};
 
@@ -22,8 +31,13 @@ use umbra_protocol::wire::{ErrorCode, RelayFrame, Request, Response};
 const CONTROL_CHANNEL: &str = "umbra_control";
 /// The bound a node promises for closing a revoked connection.
 const CLOSE_BOUND: Duration = Duration::from_secs(2);
-/// How long a lost listener may take to come back (its retry delay is 1 s).
-const RECONNECT_BOUND: Duration = Duration::from_secs(5);
+/// How long a lost listener may take to come back and re-check (its retry
+/// delay is 1 s; full re-checks start at most every 5 s).
+const RECONNECT_BOUND: Duration = Duration::from_secs(8);
+/// The key file's header, before the server setup.
+const KEY_FILE_MAGIC: &[u8] = b"umbra-relay opaque server setup v1\n";
+/// HKDF info of the control channel's MAC key.
+const CONTROL_MAC_LABEL: &[u8] = b"umbra/v1/relay/control-mac";
 /// Waits for what must arrive (not a bound on the relay's speed).
 const WAIT: Duration = Duration::from_secs(10);
 const PASSWORD: &str = "correct horse battery staple";
@@ -47,6 +61,8 @@ macro_rules! postgres_test {
 postgres_test!(the_control_channel_carries_only_account_device_and_a_nonce);
 postgres_test!(a_revocation_announcement_closes_only_connections_whose_token_is_gone);
 postgres_test!(after_its_listener_reconnects_a_node_rechecks_every_token);
+postgres_test!(a_forged_or_malformed_payload_closes_nothing_and_causes_no_resync);
+postgres_test!(a_replayed_announcement_closes_nothing);
 
 mod tests {
     use super::*;
@@ -57,17 +73,18 @@ mod tests {
         let node_a = backend.start_relay(NO_LOW_WATER).await?;
         let node_b = backend.start_relay(NO_LOW_WATER).await?;
         let pool = pg_pool(&backend, &node_a).await?;
+        let key = control_key(&backend)?;
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(CONTROL_CHANNEL).await?;
 
         let mut alice = Session::sign_up(&node_a.ws_url(), "alice", PASSWORD).await?;
         let hex = alice.account.to_hex();
         let first = next_payload(&mut listener).await?;
-        expect_authenticated(&first, &hex)?;
+        expect_authenticated(&first, &hex, &key)?;
 
         let mut on_b = Session::log_in(&node_b.ws_url(), "alice", PASSWORD).await?;
         let second = next_payload(&mut listener).await?;
-        expect_authenticated(&second, &hex)?;
+        expect_authenticated(&second, &hex, &key)?;
         ensure!(
             first != second,
             "two connections were announced with the same nonce: {first}"
@@ -79,8 +96,8 @@ mod tests {
         ensure!(reply == Response::Ok, "logout: {reply:?}");
         let third = next_payload(&mut listener).await?;
         ensure!(
-            third == format!("r:{hex}"),
-            "a revocation announced {third:?}, expected exactly r:<account>"
+            third == seal(&key, &format!("r:{hex}")),
+            "a revocation announced {third:?}, expected exactly r:<account>:<tag>"
         );
         // The replaced and revoked connection on node A is gone, as promised.
         let frames = alice.client.read_until_closed(WAIT).await?;
@@ -102,6 +119,7 @@ mod tests {
     ) -> anyhow::Result<()> {
         let node_a = backend.start_relay(NO_LOW_WATER).await?;
         let pool = pg_pool(&backend, &node_a).await?;
+        let key = control_key(&backend)?;
         let mut revoked = Session::sign_up(&node_a.ws_url(), "revoked", PASSWORD).await?;
         let mut kept = Session::sign_up(&node_a.ws_url(), "kept", PASSWORD).await?;
         expect_queue_empty(&mut revoked.client).await?;
@@ -109,13 +127,17 @@ mod tests {
 
         // What another node's Logout{everywhere} commits, then announces;
         // and the same announcement for an account nothing happened to
-        // (stale, or forged by someone who can NOTIFY on the database).
+        // (stale, or replayed by someone who can LISTEN and NOTIFY).
         sqlx::query("DELETE FROM tokens WHERE account_id = $1")
             .bind(revoked.account.as_bytes().as_slice())
             .execute(&pool)
             .await?;
-        notify(&pool, &format!("r:{}", revoked.account.to_hex())).await?;
-        notify(&pool, &format!("r:{}", kept.account.to_hex())).await?;
+        notify(
+            &pool,
+            &seal(&key, &format!("r:{}", revoked.account.to_hex())),
+        )
+        .await?;
+        notify(&pool, &seal(&key, &format!("r:{}", kept.account.to_hex()))).await?;
         notify(&pool, "garbage that is no announcement").await?;
 
         expect_closed_with(&mut revoked.client, ErrorCode::TokenExpired, CLOSE_BOUND)
@@ -175,6 +197,175 @@ mod tests {
         Ok(())
     }
 
+    pub async fn a_forged_or_malformed_payload_closes_nothing_and_causes_no_resync(
+        backend: Backend,
+    ) -> anyhow::Result<()> {
+        let node_a = backend.start_relay(NO_LOW_WATER).await?;
+        let pool = pg_pool(&backend, &node_a).await?;
+        let key = control_key(&backend)?;
+        let mut alice = Session::sign_up(&node_a.ws_url(), "alice", PASSWORD).await?;
+        expect_queue_empty(&mut alice.client).await?;
+        let resyncs = metric(&node_a, "umbra_control_resyncs_total").await?;
+        let refused = metric(&node_a, "umbra_control_refused_total").await?;
+
+        // What anyone who can CONNECT may send: an announcement of a new
+        // connection for alice's device, untagged, with a made-up tag, with
+        // a tag from another relay's key, and garbage. Before the MAC the
+        // first replaced alice's live connection; garbage forced a resync.
+        let hex = alice.account.to_hex();
+        let body = format!("a:{hex}:1:00112233445566aa:{}", unix_now());
+        // Each forged payload is followed by garbage, refused either way:
+        // once it is counted the payload before it was handled.
+        let forged = [
+            body.clone(),
+            format!("{body}:{}", "00".repeat(16)),
+            seal(&[7u8; 32], &body),
+        ];
+        let mut expected = refused;
+        for payload in &forged {
+            notify(&pool, payload).await?;
+            notify(&pool, "garbage that is no announcement").await?;
+            wait_for_metric(&node_a, "umbra_control_refused_total", expected + 1).await?;
+            expect_alive(&mut alice.client)
+                .await
+                .with_context(|| format!("after the forged announcement {payload:?}"))?;
+            expected += 2;
+        }
+        wait_for_metric(&node_a, "umbra_control_refused_total", expected).await?;
+        ensure!(
+            metric(&node_a, "umbra_control_refused_total").await? == expected,
+            "not every forged payload was refused"
+        );
+        let after = metric(&node_a, "umbra_control_resyncs_total").await?;
+        ensure!(
+            after == resyncs,
+            "payloads that did not verify caused {} resyncs",
+            after - resyncs
+        );
+
+        // The same announcement sealed with the shared key is acted on, so
+        // the refusals above were for the tag, not for the form.
+        notify(&pool, &seal(&key, &body)).await?;
+        expect_closed_with(&mut alice.client, ErrorCode::Replaced, CLOSE_BOUND)
+            .await
+            .context("a sealed announcement of a newer connection")?;
+        Ok(())
+    }
+
+    pub async fn a_replayed_announcement_closes_nothing(backend: Backend) -> anyhow::Result<()> {
+        let node_a = backend.start_relay(NO_LOW_WATER).await?;
+        // The listener holds its pool's connection; NOTIFYs go through
+        // another.
+        let pool = pg_pool(&backend, &node_a).await?;
+        let listen_pool = pg_pool(&backend, &node_a).await?;
+        let mut listener = PgListener::connect_with(&listen_pool).await?;
+        listener.listen(CONTROL_CHANNEL).await?;
+
+        // An observer captures the announcement of alice's first
+        // connection; alice then connects again (replacing it).
+        let mut first = Session::sign_up(&node_a.ws_url(), "alice", PASSWORD).await?;
+        let captured = next_payload(&mut listener).await?;
+        expect_queue_empty(&mut first.client).await?;
+        let mut second = Session::log_in(&node_a.ws_url(), "alice", PASSWORD).await?;
+        expect_queue_empty(&mut second.client).await?;
+        expect_closed_with(&mut first.client, ErrorCode::Replaced, CLOSE_BOUND).await?;
+        let refused = metric(&node_a, "umbra_control_refused_total").await?;
+
+        // Replayed, the captured announcement would name a connection other
+        // than alice's current one and so replace it.
+        // The garbage after it is refused either way: once counted, the
+        // replay was handled.
+        notify(&pool, &captured).await?;
+        notify(&pool, "garbage that is no announcement").await?;
+        wait_for_metric(&node_a, "umbra_control_refused_total", refused + 1).await?;
+        expect_alive(&mut second.client)
+            .await
+            .context("after a replayed announcement")?;
+        ensure!(
+            metric(&node_a, "umbra_control_refused_total").await? == refused + 2,
+            "the replayed announcement was not refused"
+        );
+        Ok(())
+    }
+
+    /// Still served: a request is answered and nothing closed it.
+    async fn expect_alive(client: &mut WireClient) -> anyhow::Result<()> {
+        let reply = client.request_ok(Request::PreKeyCount).await?;
+        ensure!(
+            matches!(reply, Response::PreKeyCount { .. }),
+            "a live connection answered {reply:?}"
+        );
+        ensure!(!client.is_closed(), "the connection was closed");
+        Ok(())
+    }
+
+    /// The control MAC key, recomputed from the key file every node shares:
+    /// HKDF-SHA256(salt none, ikm = the setup after the header, info = label).
+    fn control_key(backend: &Backend) -> anyhow::Result<[u8; 32]> {
+        let path = backend
+            .opaque_key_file()
+            .context("PostgreSQL relays share a key file")?;
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {path:?}"))?;
+        let setup = bytes
+            .strip_prefix(KEY_FILE_MAGIC)
+            .context("the key file has no header")?;
+        let mut key = [0u8; 32];
+        Hkdf::<Sha256>::new(None, setup)
+            .expand(CONTROL_MAC_LABEL, &mut key)
+            .map_err(|_| anyhow::anyhow!("HKDF refused 32 bytes"))?;
+        Ok(key)
+    }
+
+    /// `<body>:<hex of HMAC-SHA256(key, body) truncated to 16 bytes>`.
+    fn seal(key: &[u8; 32], body: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
+        mac.update(body.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        let hex: String = tag[..16].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{body}:{hex}")
+    }
+
+    fn unix_now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    /// One sample of the relay's `/metrics`.
+    async fn metric(relay: &umbra_e2e::Relay, sample: &str) -> anyhow::Result<u64> {
+        let mut stream = tokio::net::TcpStream::connect(relay.addr).await?;
+        let request = "GET /metrics HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n";
+        stream.write_all(request.as_bytes()).await?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).await?;
+        let line = text
+            .lines()
+            .find(|l| l.strip_prefix(sample).is_some_and(|r| r.starts_with(' ')))
+            .with_context(|| format!("no {sample} in /metrics"))?;
+        Ok(line[sample.len() + 1..].trim().parse()?)
+    }
+
+    /// Polls `/metrics` until `sample` reaches `at_least` (the relay has
+    /// then handled the payloads counted there).
+    async fn wait_for_metric(
+        relay: &umbra_e2e::Relay,
+        sample: &str,
+        at_least: u64,
+    ) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let value = metric(relay, sample).await?;
+            if value >= at_least {
+                return Ok(());
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{sample} stayed at {value}, expected {at_least}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn pg_pool(backend: &Backend, relay: &umbra_e2e::Relay) -> anyhow::Result<PgPool> {
         match backend.store(relay).await? {
             StoreView::Postgres(pool) => Ok(pool),
@@ -198,17 +389,28 @@ mod tests {
         Ok(notification.payload().to_owned())
     }
 
-    /// `a:<account hex>:1:<16 hex digits>`, and nothing more.
-    fn expect_authenticated(payload: &str, account_hex: &str) -> anyhow::Result<()> {
+    /// `a:<account hex>:1:<16 hex digits>:<unix seconds>:<tag>`, the tag
+    /// right for the shared key, and nothing more.
+    fn expect_authenticated(
+        payload: &str,
+        account_hex: &str,
+        key: &[u8; 32],
+    ) -> anyhow::Result<()> {
         let parts: Vec<&str> = payload.split(':').collect();
         let well_formed = matches!(parts.as_slice(),
-            ["a", account, "1", nonce]
+            ["a", account, "1", nonce, sent, _tag]
                 if *account == account_hex
                     && nonce.len() == 16
-                    && nonce.bytes().all(|b| b.is_ascii_hexdigit()));
+                    && nonce.bytes().all(|b| b.is_ascii_hexdigit())
+                    && sent.parse::<u64>().is_ok_and(|s| s.abs_diff(unix_now()) < 60));
         ensure!(
             well_formed,
-            "a new connection was announced as {payload:?}, expected a:<account>:1:<nonce>"
+            "a new connection was announced as {payload:?}, expected a:<account>:1:<nonce>:<time>:<tag>"
+        );
+        let body = payload.rsplit_once(':').map_or("", |(body, _)| body);
+        ensure!(
+            seal(key, body) == payload,
+            "the announcement's tag is not HMAC-SHA256 under the documented key"
         );
         Ok(())
     }

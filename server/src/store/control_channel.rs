@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
-use crate::control::ControlEvent;
+use crate::control::{ControlNotice, SealedPayload};
 
 use super::StoreError;
 
@@ -19,10 +19,12 @@ pub trait ControlChannel: Send + Sync + 'static {
     /// revocation or a new connection (PostgreSQL: a NOTIFY on
     /// [`crate::control::CONTROL_CHANNEL`]; SQLite: the in-process bus).
     /// Best effort, like every notification: a node that may have missed
-    /// events receives [`ControlEvent::Resync`].
-    async fn publish_control(&self, event: ControlEvent) -> Result<(), StoreError>;
+    /// events receives [`ControlNotice::Resync`]. Only payloads sealed by
+    /// the relay's control key are published.
+    async fn publish_control(&self, payload: SealedPayload) -> Result<(), StoreError>;
 
-    /// Control events from every node sharing this store. A
-    /// `RecvError::Lagged` must be treated like [`ControlEvent::Resync`].
-    fn subscribe_control(&self) -> broadcast::Receiver<ControlEvent>;
+    /// Control payloads from every node sharing this store (and from
+    /// anyone else who can NOTIFY: subscribers verify them). A
+    /// `RecvError::Lagged` must be treated like [`ControlNotice::Resync`].
+    fn subscribe_control(&self) -> broadcast::Receiver<ControlNotice>;
 }

@@ -27,7 +27,7 @@ use sqlx::{Postgres, Transaction};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
-use crate::control::{ControlBus, ControlEvent, CONTROL_CHANNEL};
+use crate::control::{ControlBus, ControlNotice, SealedPayload, CONTROL_CHANNEL};
 
 use super::rows::{self, QUEUE_CHANNEL};
 use super::sqlite::EVENT_BUFFER;
@@ -238,21 +238,18 @@ super::shared::impl_store!(PostgresStore, sqlx::Postgres);
 
 #[async_trait]
 impl ControlChannel for PostgresStore {
-    async fn publish_control(&self, event: ControlEvent) -> Result<(), StoreError> {
+    async fn publish_control(&self, payload: SealedPayload) -> Result<(), StoreError> {
         // Every node's listener, this node's included, delivers it to its
         // bus, so all nodes apply it through the same path.
-        let Some(payload) = event.payload() else {
-            return Ok(());
-        };
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CONTROL_CHANNEL)
-            .bind(payload)
+            .bind(payload.as_str())
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    fn subscribe_control(&self) -> broadcast::Receiver<ControlEvent> {
+    fn subscribe_control(&self) -> broadcast::Receiver<ControlNotice> {
         self.control.subscribe()
     }
 }
@@ -269,7 +266,7 @@ async fn listen(pool: PgPool, events: broadcast::Sender<QueueEvent>, control: Co
                     tracing::warn!(%error, "queue LISTEN failed; retrying");
                 } else {
                     let _ = events.send(QueueEvent::Resync);
-                    control.deliver(ControlEvent::Resync);
+                    control.deliver(ControlNotice::Resync);
                     forward(&mut listener, &events, &control).await;
                 }
             }
@@ -288,10 +285,10 @@ async fn forward(
     loop {
         match listener.try_recv().await {
             Ok(Some(notification)) if notification.channel() == CONTROL_CHANNEL => {
-                // Mangled: re-checking everything is always a safe answer.
-                control.deliver(
-                    ControlEvent::parse(notification.payload()).unwrap_or(ControlEvent::Resync),
-                );
+                // Verified by the subscriber, which drops (and counts) what
+                // is not sealed by this relay's key; never a resync, so
+                // garbage cannot make every node re-check every token.
+                control.deliver(ControlNotice::Payload(notification.payload().to_owned()));
             }
             Ok(Some(notification)) => match rows::parse_notify_payload(notification.payload()) {
                 Some((recipient, seq)) => {

@@ -28,7 +28,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 use tokio::sync::broadcast;
 
-use crate::control::{ControlBus, ControlEvent};
+use crate::control::{ControlBus, ControlNotice, SealedPayload};
 
 use super::{ControlChannel, QueueEvent, StoreError, StoreLimits};
 
@@ -206,12 +206,14 @@ super::shared::impl_store!(SqliteStore, sqlx::Sqlite);
 /// One node: a control event goes straight onto this process's bus.
 #[async_trait]
 impl ControlChannel for SqliteStore {
-    async fn publish_control(&self, event: ControlEvent) -> Result<(), StoreError> {
-        self.control.deliver(event);
+    async fn publish_control(&self, payload: SealedPayload) -> Result<(), StoreError> {
+        // Sealed and verified like PostgreSQL's, so both take one path.
+        self.control
+            .deliver(ControlNotice::Payload(payload.as_str().to_owned()));
         Ok(())
     }
 
-    fn subscribe_control(&self) -> broadcast::Receiver<ControlEvent> {
+    fn subscribe_control(&self) -> broadcast::Receiver<ControlNotice> {
         self.control.subscribe()
     }
 }
