@@ -293,3 +293,38 @@ fn close(state: &AppState, live: Live, reason: &'static str) {
         reason,
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_announcement_is_accepted_once_and_only_while_fresh() {
+        let mut seen = SeenAnnouncements::default();
+        let now = 1_700_000_000;
+        let nonce = ConnectionNonce::random();
+        assert!(seen.fresh(nonce, now - 2, now), "a fresh announcement");
+        assert!(!seen.fresh(nonce, now - 2, now), "its replay");
+        assert!(
+            !seen.fresh(
+                ConnectionNonce::random(),
+                now - ANNOUNCEMENT_MAX_AGE - 1,
+                now
+            ),
+            "one older than the window"
+        );
+        assert!(
+            !seen.fresh(
+                ConnectionNonce::random(),
+                now + ANNOUNCEMENT_MAX_AGE + 1,
+                now
+            ),
+            "one from too far in the future"
+        );
+        // Past the window the nonce is forgotten, and refused by age.
+        let later = now + ANNOUNCEMENT_MAX_AGE + 1;
+        assert!(seen.fresh(ConnectionNonce::random(), later, later));
+        assert_eq!(seen.0.len(), 1, "expired nonces are dropped");
+        assert!(!seen.fresh(nonce, now - 2, later));
+    }
+}
