@@ -1,6 +1,7 @@
 //! Periodic housekeeping: purge expired messages and blobs, and token
-//! hashes expired for longer than `EXPIRED_TOKEN_RETENTION`, drop idle
-//! rate-limit keys, and sample the queue depth for metrics. (Half-finished
+//! hashes expired for longer than `EXPIRED_TOKEN_RETENTION`, and sample
+//! the queue depth for metrics; idle rate-limit keys are dropped on their
+//! own, shorter timer (`rate_limit::SHRINK_INTERVAL`). (Half-finished
 //! logins need no sweep: they live on their connection, `auth::phase`.)
 //!
 //! Must never: delete anything not yet expired, or stop on a store error
@@ -10,6 +11,7 @@ use std::sync::atomic::Ordering;
 
 use crate::app::AppState;
 use crate::auth::tokens::{purge_cutoff, unix_now};
+use crate::rate_limit::SHRINK_INTERVAL;
 use crate::shutdown::ShutdownSignal;
 
 /// One round of housekeeping; returns the number of rows purged.
@@ -32,7 +34,6 @@ pub async fn run_once(state: &AppState) -> u64 {
         Ok(n) => purged += n,
         Err(error) => tracing::warn!(%error, "expiry: purging released names failed"),
     }
-    state.rate_limits.shrink();
     match state.store.total_queued().await {
         Ok(depth) => state
             .metrics
@@ -50,14 +51,24 @@ pub async fn run_once(state: &AppState) -> u64 {
     purged
 }
 
-/// Runs [`run_once`] every `expiry_interval` until shutdown.
+/// Runs [`run_once`] every `expiry_interval`, and shrinks the rate limiters
+/// every [`SHRINK_INTERVAL`], until shutdown.
 pub async fn run(state: AppState, mut shutdown: ShutdownSignal) {
+    let mut shrink_stop = shutdown.clone();
+    let shrinking = state
+        .rate_limits
+        .shrink_every(SHRINK_INTERVAL, async move { shrink_stop.wait().await });
+    tokio::join!(shrinking, sweep(&state, &mut shutdown));
+}
+
+/// The store sweep of [`run`].
+async fn sweep(state: &AppState, shutdown: &mut ShutdownSignal) {
     let mut ticker = tokio::time::interval(state.limits.expiry_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = shutdown.wait() => return,
-            _ = ticker.tick() => { run_once(&state).await; }
+            _ = ticker.tick() => { run_once(state).await; }
         }
     }
 }

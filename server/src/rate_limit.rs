@@ -39,6 +39,15 @@ use umbra_wire::AccountId;
 
 use crate::config::Limits;
 
+/// How often idle keys are forgotten ([`RateLimits::shrink_every`]). The
+/// keys are chosen by whoever sends requests (any username, any source
+/// address), so the maps hold whatever arrived since the last shrink; a
+/// minute is the budgets' own refill period, after which a key that sent
+/// nothing more is full again and can go. Tied to the 10-minute expiry
+/// sweep instead, a flood of made-up usernames would sit in memory ten
+/// times as long.
+pub const SHRINK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A refusal: the caller must wait at least this many whole seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryAfter(pub u32);
@@ -207,6 +216,24 @@ impl<C: Clock + Clone> RateLimits<C> {
         self.ephemeral.check(&sender)
     }
 
+    /// Calls [`RateLimits::shrink`] every `period` until `stop` resolves,
+    /// on its own timer so no slow store sweep delays it.
+    pub async fn shrink_every(
+        &self,
+        period: std::time::Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                _ = ticker.tick() => self.shrink(),
+            }
+        }
+    }
+
     /// Forgets idle keys in every budget.
     pub fn shrink(&self) {
         self.auth_by_source.shrink();
@@ -236,6 +263,37 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().expect("literal address")
+    }
+
+    #[tokio::test]
+    async fn idle_keys_are_forgotten_on_the_shrink_timer_alone() {
+        let clock = FakeRelativeClock::default();
+        let rl = RateLimits::with_clock(&limits(100, 2, 10), clock.clone());
+        for name in ["made", "up", "names"] {
+            assert!(rl.check_login(ip("10.0.0.1"), name).is_ok());
+        }
+        assert_eq!(rl.login_by_username.tracked(), 3);
+        // The budgets are full again; nothing but the timer runs shrink.
+        clock.advance(Duration::from_secs(120));
+        let shrinking = rl.shrink_every(Duration::from_millis(1), std::future::pending());
+        let emptied = async {
+            while rl.login_by_username.tracked() > 0 {
+                tokio::task::yield_now().await;
+            }
+        };
+        // The timeout only turns a broken timer into a failure, not a hang.
+        let shrunk = tokio::time::timeout(Duration::from_secs(30), async {
+            tokio::select! {
+                () = shrinking => unreachable!("runs until stopped"),
+                () = emptied => {}
+            }
+        });
+        shrunk
+            .await
+            .expect("the shrink timer never forgot the idle keys");
+        assert_eq!(rl.login_by_username_and_source.tracked(), 0);
+        // It stops when told to.
+        rl.shrink_every(Duration::from_millis(1), async {}).await;
     }
 
     #[test]
