@@ -302,8 +302,9 @@ macro_rules! impl_accounts {
                 rules::claimable(new, None, now, 0)?;
                 // A concurrent create/rename on another node may take the
                 // name meanwhile; the unique index decides. The quarantine
-                // is read after the UPDATE, for the reason create_account
-                // gives.
+                // is read after the UPDATE as in create_account, although
+                // here the holder check above already refuses a name whose
+                // release has not committed (it still sees the holder).
                 sqlx::query("UPDATE accounts SET username = $2 WHERE account_id = $1")
                     .bind(account.as_bytes().as_slice())
                     .bind(new.as_str())
