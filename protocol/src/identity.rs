@@ -173,15 +173,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn bad_lengths_are_errors() {
-        for len in [0usize, 1, 127, 129] {
-            assert_eq!(
-                IdentityPublic::from_bytes(&vec![0u8; len]),
-                Err(IdentityError::BadLength { actual: len })
-            );
-        }
-    }
+    // Parsing a public identity (lengths, points) is umbra-wire's and tested
+    // there (`bad_encodings_are_errors`); this module owns signing.
 
     #[test]
     fn debug_shows_no_private_bytes() {
