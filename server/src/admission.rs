@@ -112,12 +112,25 @@ impl Admission {
 
     /// Decides for a socket from `ip`.
     pub fn admit(&self, ip: IpAddr) -> Verdict {
+        self.decide(ip, true)
+    }
+
+    /// Decides for a socket from a trusted reverse proxy: only the
+    /// relay-wide cap applies. The per-address cap cannot see the client
+    /// here (the forwarded address arrives later, in the request headers),
+    /// and applied to the proxy it would cap every client together.
+    pub fn admit_trusted_proxy(&self, ip: IpAddr) -> Verdict {
+        self.decide(ip, false)
+    }
+
+    fn decide(&self, ip: IpAddr, per_address: bool) -> Verdict {
         let key = SourceKey::of(ip);
         let caps = self.0.caps;
         let mut counts = self.0.counts();
         let reason = if counts.total >= caps.max_total {
             Some(RefusalReason::Full)
-        } else if caps.max_per_address > 0
+        } else if per_address
+            && caps.max_per_address > 0
             && counts.by_address.get(&key).copied().unwrap_or(0) >= caps.max_per_address
         {
             Some(RefusalReason::AddressFull)
@@ -276,6 +289,22 @@ mod tests {
         drop(first);
         let _again = admitted(a.admit(ip("2001:db8::3")));
         assert_eq!(a.open(), 5);
+    }
+
+    #[test]
+    fn a_trusted_proxy_is_exempt_from_the_per_address_cap_only() {
+        let a = Admission::new(Caps {
+            max_total: 3,
+            max_per_address: 1,
+        });
+        let _direct = admitted(a.admit(ip("10.0.0.1")));
+        assert!(matches!(a.admit(ip("10.0.0.1")), Verdict::Refused(_)));
+        let _proxied = admitted(a.admit_trusted_proxy(ip("10.0.0.1")));
+        let _more = admitted(a.admit_trusted_proxy(ip("10.0.0.1")));
+        match a.admit_trusted_proxy(ip("10.0.0.1")) {
+            Verdict::Refused(r) => assert_eq!(r.reason(), RefusalReason::Full),
+            other => panic!("the relay-wide cap still applies: {other:?}"),
+        }
     }
 
     #[test]

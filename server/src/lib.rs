@@ -29,4 +29,5 @@ pub mod serve;
 pub mod shutdown;
 pub mod store;
 pub mod tls;
+pub mod trusted_proxy;
 pub mod wakeups;

@@ -58,8 +58,10 @@ pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// whose closing frees the slots.
 pub const REFUSAL_RETRY_AFTER_SECS: u32 = 10;
 
-/// The peer address of a connection, as handlers extract it
-/// (`ConnectInfo<PeerAddr>`), for per-source limits.
+/// The source of a request, as handlers extract it
+/// (`ConnectInfo<PeerAddr>`), for per-source limits: the TCP peer, or for a
+/// trusted proxy the client it names in `X-Forwarded-For`
+/// ([`TrustedProxies`](crate::trusted_proxy::TrustedProxies)).
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
 
@@ -131,7 +133,12 @@ pub async fn run(
                 continue;
             }
         };
-        match admission.admit(peer.ip()) {
+        let verdict = if state.limits.trusted_proxies.contains(peer.ip()) {
+            admission.admit_trusted_proxy(peer.ip())
+        } else {
+            admission.admit(peer.ip())
+        };
+        match verdict {
             Verdict::Admitted(permit) => {
                 let conn = Conn {
                     peer,
@@ -218,11 +225,29 @@ impl Conn {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let peer = ConnectInfo(PeerAddr(self.peer));
+        let peer = self.peer;
+        let state = self.state.clone();
         let app = TowerToHyperService::new(self.router.clone());
         let service = service_fn(move |mut request: Request<Incoming>| {
-            // What `into_make_service_with_connect_info` would insert.
-            request.extensions_mut().insert(peer);
+            // What `into_make_service_with_connect_info` would insert, with
+            // the client's address in place of a trusted proxy's. Each
+            // request is resolved on its own: a proxy may multiplex clients
+            // over one kept-alive connection.
+            let trusted = &state.limits.trusted_proxies;
+            let source = if trusted.is_empty() {
+                peer
+            } else {
+                let ip = trusted.client_source(peer.ip(), request.headers());
+                if ip == peer.ip() {
+                    peer
+                } else {
+                    // The client's port is not known; nothing keys on it.
+                    SocketAddr::new(ip, 0)
+                }
+            };
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(PeerAddr(source)));
             app.call(request)
         });
         let mut builder = http1::Builder::new();

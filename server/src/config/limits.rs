@@ -8,6 +8,7 @@ use std::time::Duration;
 use umbra_wire as wire;
 
 use crate::store::StoreLimits;
+use crate::trusted_proxy::TrustedProxies;
 
 /// The limits the relay enforces. Each default says why it is that number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +66,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// TCP connections open at once per IPv4 address or IPv6 /64; 0 = no cap.
     pub max_connections_per_address: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the source the
+    /// per-source budgets key on; exempt from the per-address cap.
+    pub trusted_proxies: TrustedProxies,
     /// Deadline for a request's headers (slowloris).
     pub header_read_timeout: Duration,
     /// Longest gap between bytes of a blob upload.
@@ -124,6 +128,9 @@ impl Default for Limits {
             // 64 leaves room for a household or office behind one NAT while
             // one host cannot take more than 64 of the 10 000 slots.
             max_connections_per_address: 64,
+            // Nobody: a header any client can write must not pick its own
+            // rate-limit bucket unless the operator names the proxy.
+            trusted_proxies: TrustedProxies::default(),
             // A real client sends its request head in one packet; 10 s
             // covers a slow mobile link without letting a slowloris client
             // hold a descriptor for long.

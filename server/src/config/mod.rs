@@ -19,6 +19,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use umbra_wire as wire;
 
+use crate::trusted_proxy::TrustedProxies;
+
 mod limits;
 mod settings;
 #[cfg(test)]
@@ -283,6 +285,15 @@ impl RelayConfig {
             max_connections_per_address: s
                 .max_connections_per_address
                 .unwrap_or(d.max_connections_per_address),
+            trusted_proxies: match &s.trusted_proxies {
+                None => d.trusted_proxies.clone(),
+                Some(entries) => {
+                    TrustedProxies::parse(entries).map_err(|error| ConfigError::Invalid {
+                        key: "trusted_proxies",
+                        reason: error.to_string(),
+                    })?
+                }
+            },
             header_read_timeout: secs(
                 "header_read_timeout_secs",
                 s.header_read_timeout_secs,

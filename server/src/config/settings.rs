@@ -138,6 +138,11 @@ pub struct Settings {
     /// the cap off (behind a proxy) [default: 64].
     #[arg(long)]
     pub max_connections_per_address: Option<usize>,
+    /// Reverse proxy address or CIDR (repeatable) whose X-Forwarded-For names
+    /// the client for per-source limits, and which is exempt from
+    /// --max-connections-per-address; none by default.
+    #[arg(long = "trusted-proxy", value_name = "IP_OR_CIDR")]
+    pub trusted_proxies: Option<Vec<String>>,
     /// Seconds a client has to send complete request headers, from connecting
     /// and between requests on a kept-alive connection [default: 10].
     #[arg(long)]
@@ -217,6 +222,7 @@ impl Settings {
             max_connections_per_address: self
                 .max_connections_per_address
                 .or(fallback.max_connections_per_address),
+            trusted_proxies: self.trusted_proxies.or(fallback.trusted_proxies),
             header_read_timeout_secs: self
                 .header_read_timeout_secs
                 .or(fallback.header_read_timeout_secs),

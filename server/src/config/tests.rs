@@ -134,10 +134,19 @@ fn flags_parse_and_migrate_subcommand() {
         "/tmp/x",
         "--message-ttl-days",
         "7",
+        "--trusted-proxy",
+        "10.0.0.0/8",
+        "--trusted-proxy",
+        "::1",
         "migrate",
     ]);
     assert_eq!(cli.command, Some(Command::Migrate));
     let cfg = RelayConfig::resolve(cli.settings).expect("valid");
+    let proxies = &cfg.limits.trusted_proxies;
+    assert!(
+        proxies.contains("10.9.8.7".parse().unwrap()) && proxies.contains("::1".parse().unwrap())
+    );
+    assert!(!proxies.contains("192.0.2.1".parse().unwrap()));
     assert_eq!(cfg.listen.port(), 9000);
     assert!(!cfg.is_loopback());
     assert_eq!(cfg.limits.message_ttl, Duration::from_secs(7 * 86_400));
@@ -227,6 +236,17 @@ fn unknown_file_keys_and_bad_values_are_rejected() {
         RelayConfig::resolve(too_big),
         Err(ConfigError::Invalid {
             key: "max_envelope_bytes",
+            ..
+        })
+    ));
+    let bad_proxy = Settings {
+        trusted_proxies: Some(vec!["10.0.0.0/8".into(), "proxy.internal".into()]),
+        ..Settings::default()
+    };
+    assert!(matches!(
+        RelayConfig::resolve(bad_proxy),
+        Err(ConfigError::Invalid {
+            key: "trusted_proxies",
             ..
         })
     ));

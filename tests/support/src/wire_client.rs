@@ -141,6 +141,33 @@ impl WireClient {
         })
     }
 
+    /// Like [`WireClient::connect`], with an `X-Forwarded-For: forwarded_for`
+    /// header on the upgrade request, as a reverse proxy in front of the
+    /// relay would add (for the relay's `trusted_proxies`).
+    pub async fn connect_forwarded_for(
+        ws_url: &str,
+        forwarded_for: &str,
+    ) -> Result<WireClient, WireClientError> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+        use tokio_tungstenite::tungstenite::http::HeaderValue;
+        let mut request = ws_url.into_client_request()?;
+        let value = HeaderValue::from_str(forwarded_for)
+            .map_err(|error| tokio_tungstenite::tungstenite::Error::HttpFormat(error.into()))?;
+        request.headers_mut().insert("x-forwarded-for", value);
+        let connecting = tokio_tungstenite::connect_async(request);
+        let (socket, _) = tokio::time::timeout(REPLY_TIMEOUT, connecting)
+            .await
+            .map_err(|_| WireClientError::Timeout(REPLY_TIMEOUT, "the websocket handshake"))??;
+        Ok(WireClient {
+            socket,
+            next_request_id: 1,
+            pushes: VecDeque::new(),
+            early_replies: HashMap::new(),
+            closed: false,
+            stretch: Stretch::Production,
+        })
+    }
+
     /// Like [`WireClient::connect`] to a `ws://IP:PORT/...` URL, from the
     /// local address `source`. On Linux every 127.0.0.0/8 address is local,
     /// so `127.0.0.2` gives a suite a second source address on one machine
