@@ -63,6 +63,12 @@ pub async fn run(
         return Err(Failure::user("the message is empty").into());
     }
 
+    // Listen for Ctrl-C before the client exists: opening it starts the
+    // connection, and a SIGINT that arrives before a handler is registered
+    // kills the process without saying what became of the message.
+    // (`signal()` registers at once; `ctrl_c()` only when first polled.)
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("listening for Ctrl-C")?;
     let client = session.open_client().await?;
     let mut printer = session.printer();
     // What was queued before, so an interrupted send can tell whether its
@@ -76,7 +82,7 @@ pub async fn run(
         .collect();
     let result = tokio::select! {
         result = send_and_wait(&client, to, &body, timeout) => result,
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupt.recv() => {
             let error = interrupted(&client, to, &queued_before).await;
             client.shutdown().await;
             return Err(error);
