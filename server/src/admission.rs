@@ -61,8 +61,10 @@ pub enum Verdict {
     Dropped(RefusalReason),
 }
 
-/// The caps. `max_per_address == 0` turns the per-address cap off (for a
-/// relay behind a proxy, where every connection has the proxy's address).
+/// The caps. `max_per_address == 0` turns the per-address cap off. A relay
+/// behind a reverse proxy lists it in `trusted_proxies` instead: the proxy's
+/// own connections skip the per-address cap (see `admit_trusted_proxy`)
+/// while every other address keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caps {
     /// Connections at once, relay-wide.
