@@ -294,9 +294,11 @@ async fn forward(
                 Some((recipient, seq)) => {
                     let _ = events.send(QueueEvent::Enqueued { recipient, seq });
                 }
-                // Not ours or mangled: a resync is always a safe answer.
+                // Not written by a relay (every relay writes well-formed
+                // notices): dropped. A resync here would let any role that
+                // may NOTIFY make every node wake every connection.
                 None => {
-                    let _ = events.send(QueueEvent::Resync);
+                    tracing::debug!("dropped a malformed queue notice");
                 }
             },
             // Connection lost; a fresh listener is built by the caller so

@@ -353,3 +353,72 @@ async fn store_postgres_listener_resyncs_after_reconnect() {
     );
     admin.close().await;
 }
+
+/// A queue notice this relay did not write (anyone with a database role may
+/// `NOTIFY umbra_queue`) is dropped: answering garbage with a resync would
+/// let such a role make every node wake every connection, over and over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_postgres_listener_drops_a_malformed_queue_notice() {
+    let Some(db) = TestDb::postgres(concat!(
+        module_path!(),
+        "::store_postgres_listener_drops_a_malformed_queue_notice"
+    ))
+    .await
+    else {
+        return;
+    };
+    let store = db.open().await;
+    let mut events = store.subscribe();
+    let alice = Address::primary(new_account(&store, "alice").await);
+    // A first enqueue seen end to end: the listener is up, and whatever it
+    // said on connecting is behind us.
+    let first = ok_seqs(
+        &store
+            .enqueue_batch(&[message(alice, "first")])
+            .await
+            .unwrap(),
+    )[0];
+    next_matching(&mut events, |e| {
+        *e == QueueEvent::Enqueued {
+            recipient: alice,
+            seq: first,
+        }
+    })
+    .await;
+
+    let options = db.postgres_options().expect("a PostgreSQL test database");
+    let outsider = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    for garbage in ["", "not a notice", "zz:1", ":"] {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(super::super::rows::QUEUE_CHANNEL)
+            .bind(garbage)
+            .execute(&outsider)
+            .await
+            .unwrap();
+    }
+    outsider.close().await;
+    let second = ok_seqs(
+        &store
+            .enqueue_batch(&[message(alice, "second")])
+            .await
+            .unwrap(),
+    )[0];
+    // Notices arrive in commit order: had the garbage caused a resync, it
+    // would come before this enqueue's event.
+    let event = tokio::time::timeout(Duration::from_secs(20), events.recv())
+        .await
+        .expect("an event arrives")
+        .expect("subscription open");
+    assert_eq!(
+        event,
+        QueueEvent::Enqueued {
+            recipient: alice,
+            seq: second
+        },
+        "a malformed queue notice must be dropped, not answered with a resync"
+    );
+}
