@@ -127,18 +127,7 @@ impl std::fmt::Debug for WireClient {
 impl WireClient {
     /// Opens a WebSocket to `ws_url` (e.g. `Relay::ws_url()`).
     pub async fn connect(ws_url: &str) -> Result<WireClient, WireClientError> {
-        let connecting = tokio_tungstenite::connect_async(ws_url);
-        let (socket, _) = tokio::time::timeout(REPLY_TIMEOUT, connecting)
-            .await
-            .map_err(|_| WireClientError::Timeout(REPLY_TIMEOUT, "the websocket handshake"))??;
-        Ok(WireClient {
-            socket,
-            next_request_id: 1,
-            pushes: VecDeque::new(),
-            early_replies: HashMap::new(),
-            closed: false,
-            stretch: Stretch::Production,
-        })
+        Self::handshake(tokio_tungstenite::connect_async(ws_url)).await
     }
 
     /// Like [`WireClient::connect`], with an `X-Forwarded-For: forwarded_for`
@@ -154,18 +143,7 @@ impl WireClient {
         let value = HeaderValue::from_str(forwarded_for)
             .map_err(|error| tokio_tungstenite::tungstenite::Error::HttpFormat(error.into()))?;
         request.headers_mut().insert("x-forwarded-for", value);
-        let connecting = tokio_tungstenite::connect_async(request);
-        let (socket, _) = tokio::time::timeout(REPLY_TIMEOUT, connecting)
-            .await
-            .map_err(|_| WireClientError::Timeout(REPLY_TIMEOUT, "the websocket handshake"))??;
-        Ok(WireClient {
-            socket,
-            next_request_id: 1,
-            pushes: VecDeque::new(),
-            early_replies: HashMap::new(),
-            closed: false,
-            stretch: Stretch::Production,
-        })
+        Self::handshake(tokio_tungstenite::connect_async(request)).await
     }
 
     /// Like [`WireClient::connect`] to a `ws://IP:PORT/...` URL, from the
@@ -195,7 +173,20 @@ impl WireClient {
             .await
             .map_err(|_| WireClientError::Timeout(REPLY_TIMEOUT, "the TCP connection"))?
             .map_err(WsError::Io)?;
-        let handshake = tokio_tungstenite::client_async(ws_url, MaybeTlsStream::Plain(stream));
+        Self::handshake(tokio_tungstenite::client_async(
+            ws_url,
+            MaybeTlsStream::Plain(stream),
+        ))
+        .await
+    }
+
+    /// Waits (bounded) for a WebSocket handshake and wraps its socket: the
+    /// one way every `connect*` ends.
+    async fn handshake<R>(
+        handshake: impl std::future::Future<
+            Output = Result<(Socket, R), tokio_tungstenite::tungstenite::Error>,
+        >,
+    ) -> Result<WireClient, WireClientError> {
         let (socket, _) = tokio::time::timeout(REPLY_TIMEOUT, handshake)
             .await
             .map_err(|_| WireClientError::Timeout(REPLY_TIMEOUT, "the websocket handshake"))??;
