@@ -13,15 +13,16 @@
 //! [`MAX_SKIPPED_KEYS`] skipped keys or jump more than [`MAX_SKIP`] ahead,
 //! change receiver state when a message is refused, or print key bytes.
 //!
-//! Layout: [`error`] (why an operation failed), `chain` (the HMAC chain and
-//! the per-message AEAD key schedule), [`message`] (the group-message header
-//! and length limits), [`distribution`] (the sender key handed to members),
-//! [`sender_key`] (our [`GroupSender`] and the [`GroupReceiver`] we keep per
-//! member).
+//! Layout: [`id`] (the 32-byte [`GroupId`]), [`error`] (why a sender-key
+//! operation failed), `chain` (the HMAC chain and the per-message AEAD key
+//! schedule), [`message`] (the group-message header and length limits),
+//! [`distribution`] (the sender key handed to members), [`sender_key`] (our
+//! [`GroupSender`] and the [`GroupReceiver`] we keep per member).
 
 mod chain;
 pub mod distribution;
 pub mod error;
+pub mod id;
 pub mod message;
 pub mod sender_key;
 
@@ -33,6 +34,7 @@ pub use distribution::{
     DISTRIBUTION_VERSION,
 };
 pub use error::GroupError;
+pub use id::{GroupId, GROUP_ID_LEN};
 pub use message::{
     GroupMessageHeader, GROUP_HEADER_LEN, GROUP_MESSAGE_VERSION, MAX_GROUP_MESSAGE_LEN,
     MAX_GROUP_PLAINTEXT, MIN_GROUP_MESSAGE_LEN,
