@@ -42,6 +42,12 @@ use crate::{blobs, connection, expiry, wakeups};
 /// and say goodbye before the process exits anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How long `/readyz` waits for the store's ping. A load balancer's probe
+/// gives up after a second or so; answering `503` before that lets it take
+/// the node out of rotation while PostgreSQL is down, instead of counting a
+/// timeout. A healthy ping takes well under a millisecond.
+pub const READY_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Most messages one group-commit transaction carries.
 pub const MAX_MESSAGES_PER_COMMIT: usize = 512;
 
@@ -273,13 +279,20 @@ async fn websocket(
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let started = Instant::now();
-    let ping = state.store.ping().await;
+    let ping = tokio::time::timeout(READY_PROBE_TIMEOUT, state.store.ping()).await;
     state.metrics.store_latency.observe(started.elapsed());
     match ping {
-        Ok(()) if !state.shutdown.subscribe().is_triggered() => (StatusCode::OK, "ready\n"),
-        Ok(()) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
-        Err(error) => {
+        Ok(Ok(())) if !state.shutdown.subscribe().is_triggered() => (StatusCode::OK, "ready\n"),
+        Ok(Ok(())) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+        Ok(Err(error)) => {
             tracing::warn!(%error, "readiness probe: store unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n")
+        }
+        Err(_) => {
+            tracing::warn!(
+                timeout_ms = READY_PROBE_TIMEOUT.as_millis() as u64,
+                "readiness probe: store did not answer in time"
+            );
             (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n")
         }
     }

@@ -64,17 +64,22 @@ pub(super) async fn send(
         let enqueued = state.enqueue(batch).await;
         let outcomes = match enqueued {
             Ok(outcomes) if outcomes.len() == expected => outcomes,
-            failed => {
-                // Nothing of the batch was queued: give every charge back.
+            // Committed, but the outcomes cannot be matched to the
+            // envelopes: the client must hear "may have been stored", not
+            // "nothing was stored" (PROTOCOL.md 9.6, `Internal`).
+            Ok(_) => {
+                return Err(Refusal::outcome_unknown(
+                    "store returned the wrong number of enqueue outcomes",
+                ))
+            }
+            Err(error) => {
+                // Not stored, or not known to be: give every charge back
+                // (the budget errs towards the sender, never charging an
+                // envelope twice for one retry).
                 for charge in charges {
                     state.sender_budgets.refund(me.account, charge, unix_now());
                 }
-                return match failed {
-                    Err(error) => Err(error.into()),
-                    Ok(_) => Err(Refusal::internal(
-                        "store returned the wrong number of enqueue outcomes",
-                    )),
-                };
+                return Err(error.into());
             }
         };
         for (outcome, charge) in outcomes.iter().zip(charges) {

@@ -35,6 +35,26 @@ use crate::store::group_commit::GroupCommitError;
 use crate::store::StoreError;
 
 pub use crate::auth::phase::Authenticated;
+
+/// `retry_after_secs` on an `Internal` caused by the database (unreachable,
+/// or failed mid-commit): a PostgreSQL restart or failover takes seconds,
+/// so clients spacing their retries by at least this much do not hammer a
+/// recovering database, and a client retries soon after it is back.
+pub const STORE_RETRY_AFTER_SECS: u32 = 1;
+
+/// Longest the relay works on one request before answering `Internal`
+/// (outcome unknown) anyway. Only a database that stopped answering on an
+/// open connection (a network partition: no reset, so TCP waits minutes)
+/// gets here: a refused or lost connection fails within the pool's acquire
+/// timeout (1 s), and a stuck statement within PostgreSQL's statement
+/// timeout (5 s, `store::postgres`), both of which are definite failures,
+/// so this is longer than either plus a few statements.
+pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What the client is told when the relay cannot know whether the request
+/// took effect (PROTOCOL.md 9.6, `Internal`).
+const OUTCOME_UNKNOWN: &str = "the relay's database did not confirm the request: it may have \
+     been carried out; repeating it is safe";
 pub use auth::UNKNOWN_USER_CREDENTIAL_PREFIX;
 
 /// The authentication state of one connection (not to be confused with a
@@ -139,6 +159,32 @@ impl Refusal {
         }
     }
 
+    /// The database is unreachable: nothing was carried out; retry soon.
+    fn store_unavailable(cause: impl std::fmt::Display) -> Self {
+        Refusal {
+            retry_after_secs: Some(STORE_RETRY_AFTER_SECS),
+            ..Refusal::internal(cause).with_reason(
+                "the relay's database is unavailable: the request was not carried out; \
+                 retry later",
+            )
+        }
+    }
+
+    /// The request may or may not have taken effect.
+    pub(crate) fn outcome_unknown(cause: impl std::fmt::Display) -> Self {
+        Refusal {
+            retry_after_secs: Some(STORE_RETRY_AFTER_SECS),
+            ..Refusal::internal(cause).with_reason(OUTCOME_UNKNOWN)
+        }
+    }
+
+    fn with_reason(self, reason: &'static str) -> Self {
+        Refusal {
+            reason: reason.into(),
+            ..self
+        }
+    }
+
     /// The error code sent to the client.
     pub fn code(&self) -> ErrorCode {
         self.code
@@ -182,6 +228,8 @@ impl From<StoreError> for Refusal {
                 Refusal::new(ErrorCode::BadPreKey, e.to_string())
             }
             e @ StoreError::IdentityInUse => Refusal::new(ErrorCode::IdentityInUse, e.to_string()),
+            e @ StoreError::CommitOutcomeUnknown { .. } => Refusal::outcome_unknown(e),
+            e if e.is_unavailable() => Refusal::store_unavailable(e),
             other => Refusal::internal(other),
         }
     }
@@ -195,6 +243,7 @@ impl From<GroupCommitError> for Refusal {
                 ErrorCode::ShuttingDown,
                 "relay is shutting down; nothing was queued",
             ),
+            e @ GroupCommitError::Lost => Refusal::outcome_unknown(e),
         }
     }
 }
@@ -235,7 +284,15 @@ type Handled<T = Response> = Result<T, Refusal>;
 /// Handles one decoded, limit-checked request.
 pub async fn handle(state: &AppState, conn: &mut ConnectionAuth, request: Request) -> Reply {
     let kind = request.kind();
-    match dispatch(state, conn, request).await {
+    let handled = tokio::time::timeout(REQUEST_DEADLINE, dispatch(state, conn, request))
+        .await
+        .unwrap_or_else(|_| {
+            Err(Refusal::outcome_unknown(format!(
+                "no answer from the store within {} s",
+                REQUEST_DEADLINE.as_secs()
+            )))
+        });
+    match handled {
         Ok(reply) => reply,
         Err(refusal) => {
             if let Some(cause) = &refusal.cause {

@@ -171,7 +171,7 @@ macro_rules! impl_accounts {
                         .bind(OPAQUE_SERVER_SETUP)
                         .fetch_optional(&mut *tx)
                         .await?;
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(stored.map(Zeroizing::new))
             }
 
@@ -181,7 +181,7 @@ macro_rules! impl_accounts {
                     .bind(OPAQUE_SERVER_SETUP)
                     .execute(&mut *tx)
                     .await?;
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(())
             }
 
@@ -203,7 +203,7 @@ macro_rules! impl_accounts {
                         .bind(rows::OPAQUE_KEY_FINGERPRINT)
                         .fetch_one(&mut *tx)
                         .await?;
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 <[u8; 32]>::try_from(stored.as_slice())
                     .map_err(|_| StoreError::Corrupt("OPAQUE key fingerprint is not 32 bytes"))
             }
@@ -239,7 +239,7 @@ macro_rules! impl_accounts {
                 }
                 let released = released_at(&mut *tx, username).await?;
                 rules::claimable(username, released, now, self.limits.name_quarantine_secs)?;
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(())
             }
 
@@ -314,7 +314,7 @@ macro_rules! impl_accounts {
                 let released = released_at(&mut *tx, new).await?;
                 rules::claimable(new, released, now, quarantine)?;
                 release_name(&mut tx, &old, now, quarantine).await?;
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(())
             }
 
@@ -348,7 +348,7 @@ macro_rules! impl_accounts {
                         existed = done.rows_affected() > 0;
                     }
                 }
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(existed)
             }
 

@@ -128,7 +128,7 @@ macro_rules! impl_blobs {
                 if done.rows_affected() == 0 {
                     return Err(StoreError::BlobExists);
                 }
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(())
             }
 
@@ -188,7 +188,7 @@ macro_rules! impl_blobs {
                 .bind(db_u64(bytes.len() as u64))
                 .execute(&mut *tx)
                 .await?;
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(())
             }
 
@@ -208,7 +208,7 @@ macro_rules! impl_blobs {
                 .bind(db_time(expires_at))
                 .execute(&mut *tx)
                     .await?;
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(())
             }
 
@@ -262,7 +262,7 @@ macro_rules! impl_blobs {
                     .bind(blob.0.as_slice())
                     .execute(&mut *tx)
                     .await?;
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(done.rows_affected() > 0)
             }
 
@@ -279,7 +279,7 @@ macro_rules! impl_blobs {
                     .bind(db_time(now))
                     .execute(&mut *tx)
                     .await?;
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(done.rows_affected())
             }
         }

@@ -96,6 +96,16 @@ pub enum StoreError {
     /// The database reported an error (connection, constraint, I/O).
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database connection failed while a transaction was being
+    /// committed: COMMIT was sent and no answer came, so the store cannot
+    /// tell whether the transaction was stored. Every error *before* the
+    /// commit means the transaction rolled back (PROTOCOL.md 9.6,
+    /// `Internal`).
+    #[error("the database failed during commit; the outcome is unknown: {cause}")]
+    CommitOutcomeUnknown {
+        /// The database's error text.
+        cause: String,
+    },
     /// The database server could not be reached at start (helper F: fail
     /// fast with the host and the cause instead of a pool timeout).
     #[error("cannot connect to PostgreSQL at {host}:{port}: {cause}")]
@@ -107,6 +117,62 @@ pub enum StoreError {
         /// What went wrong: refused, no answer within the timeout, auth.
         cause: String,
     },
+}
+
+impl StoreError {
+    /// Whether the database could not be used at all (no connection within
+    /// the pool's acquire timeout, a lost or refused connection): the
+    /// request was not carried out and may succeed once the database is
+    /// back, so callers answer with a retry hint.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(error) => matches!(
+                error,
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::WorkerCrashed
+            ),
+            StoreError::Unreachable { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Maps the error of a transaction's COMMIT. Only an answer in which
+    /// the database says it rolled the transaction back is a definite
+    /// failure: PostgreSQL's SQLSTATE classes 40 (transaction rollback:
+    /// serialization failure, deadlock) and 23 (a deferred constraint), and
+    /// SQLite's `BUSY`/`LOCKED` (the commit did not take the lock, the
+    /// transaction is still open and is rolled back when dropped).
+    /// Everything else leaves the outcome unknown: a lost connection, and
+    /// also a FATAL such as PostgreSQL's "terminating connection due to
+    /// administrator command", which a backend can send after its COMMIT
+    /// record is already durable.
+    pub(crate) fn from_commit(error: sqlx::Error) -> StoreError {
+        let rolled_back = match &error {
+            sqlx::Error::Database(db) => {
+                if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                    pg.code().starts_with("40") || pg.code().starts_with("23")
+                } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                    // The primary result code is the low byte of the extended one.
+                    db.code()
+                        .and_then(|code| code.parse::<u32>().ok())
+                        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+                } else {
+                    false
+                }
+            }
+            _ => false,
+        };
+        if rolled_back {
+            StoreError::Database(error)
+        } else {
+            StoreError::CommitOutcomeUnknown {
+                cause: error.to_string(),
+            }
+        }
+    }
 }
 
 /// Why one message of an enqueue batch was refused; the others in the batch
@@ -124,3 +190,21 @@ pub enum EnqueueRejection {
 /// The outcome of one message of an enqueue batch: its sequence number once
 /// committed, or why it was refused.
 pub type EnqueueOutcome = Result<Seq, EnqueueRejection>;
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+
+    #[test]
+    fn a_lost_connection_at_commit_leaves_the_outcome_unknown() {
+        let lost = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(matches!(
+            StoreError::from_commit(lost),
+            StoreError::CommitOutcomeUnknown { .. }
+        ));
+        // The pool's own failures happen before anything is sent: the
+        // database is unavailable and nothing was done.
+        assert!(StoreError::from(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(!StoreError::Corrupt("x").is_unavailable());
+    }
+}

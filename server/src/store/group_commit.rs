@@ -27,9 +27,14 @@ pub enum GroupCommitError {
     /// The store failed to commit this submission (nothing of it was stored).
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The committer has shut down (its workers ended).
+    /// The committer has shut down (its workers ended) before it took the
+    /// submission: nothing of it was stored.
     #[error("group committer has stopped")]
     Stopped,
+    /// The worker holding the submission ended without answering (its task
+    /// was cancelled or panicked): it may have committed it.
+    #[error("group committer ended while committing; the outcome is unknown")]
+    Lost,
 }
 
 struct Submission {
@@ -84,7 +89,7 @@ impl GroupCommitter {
             .map_err(|_| GroupCommitError::Stopped)?;
         match answer.await {
             Ok(result) => Ok(result?),
-            Err(_) => Err(GroupCommitError::Stopped),
+            Err(_) => Err(GroupCommitError::Lost),
         }
     }
 }
@@ -125,23 +130,41 @@ async fn work(store: SharedStore, receiver: Arc<Mutex<mpsc::Receiver<Submission>
 }
 
 /// Commits a batch and answers every submitter. If the combined transaction
-/// fails, each submission is retried alone so one bad submission (or a
-/// transient conflict) is reported to its own sender only.
-async fn commit(store: &dyn Store, batch: Vec<Submission>) {
+/// fails before its commit (so it rolled back), each submission is retried
+/// alone so one bad submission (or a transient conflict) is reported to its
+/// own sender only. If the commit itself may have happened
+/// ([`StoreError::CommitOutcomeUnknown`]) nothing is retried: a retry could
+/// store every message a second time; every submitter hears the outcome is
+/// unknown. A submission whose submitter already gave up (its request's
+/// deadline passed and it was answered) is not committed at all.
+async fn commit(store: &dyn Store, mut batch: Vec<Submission>) {
+    batch.retain(|submission| !submission.reply.is_closed());
     if batch.len() > 1 {
         let combined: Vec<NewMessage> = batch
             .iter()
             .flat_map(|s| s.messages.iter().cloned())
             .collect();
-        if let Ok(outcomes) = store.enqueue_batch(&combined).await {
-            let mut outcomes = outcomes.into_iter();
-            for submission in batch {
-                let mine: Vec<EnqueueOutcome> =
-                    outcomes.by_ref().take(submission.messages.len()).collect();
-                // A submitter that gave up waiting is not an error here.
-                let _ = submission.reply.send(Ok(mine));
+        match store.enqueue_batch(&combined).await {
+            Ok(outcomes) => {
+                let mut outcomes = outcomes.into_iter();
+                for submission in batch {
+                    let mine: Vec<EnqueueOutcome> =
+                        outcomes.by_ref().take(submission.messages.len()).collect();
+                    // A submitter that gave up waiting is not an error here.
+                    let _ = submission.reply.send(Ok(mine));
+                }
+                return;
             }
-            return;
+            Err(StoreError::CommitOutcomeUnknown { cause }) => {
+                for submission in batch {
+                    let _ = submission.reply.send(Err(StoreError::CommitOutcomeUnknown {
+                        cause: cause.clone(),
+                    }));
+                }
+                return;
+            }
+            // Rolled back: nothing of it was stored.
+            Err(_) => {}
         }
     }
     for submission in batch {

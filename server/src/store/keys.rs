@@ -175,7 +175,7 @@ macro_rules! impl_keys {
                     .execute(&mut *tx)
                     .await?;
                 }
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(PublishedKeys {
                     identity_replaced: change.replaced,
                     one_time_prekeys_discarded,
@@ -237,7 +237,7 @@ macro_rules! impl_keys {
                 .bind(device_param(device))
                 .fetch_one(&mut *tx)
                 .await?;
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 rows::unsigned(now_for_device, "negative row count")
             }
 
@@ -297,7 +297,7 @@ macro_rules! impl_keys {
                 .await?
                 .map(|row| prekey_row(&row))
                 .transpose()?;
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(Some(PreKeyBundleWire {
                     account: device.account,
                     device: device.device,

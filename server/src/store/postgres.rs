@@ -36,6 +36,29 @@ use super::{ControlChannel, QueueEvent, StoreError, StoreLimits};
 /// Connections per relay node (the listener holds one more).
 const POOL_CONNECTIONS: u32 = 16;
 
+/// Longest a request waits for a pooled connection, opening a new one
+/// included (sqlx has no separate connect timeout: a connection the pool
+/// opens is bounded by this too). A healthy pool hands one out in
+/// microseconds and a connection opens in milliseconds; a wait this long
+/// means PostgreSQL is down, restarting or out of connections. sqlx's
+/// default, 30 s, held every request (and `Send`) that long while
+/// PostgreSQL was stopped; with 1 s the client hears `Internal` with a
+/// retry hint well within the 2 s the relay promises (PROTOCOL.md 9.6), and
+/// its own backoff does the waiting.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+/// PostgreSQL's `statement_timeout` for the relay's sessions: every relay
+/// statement touches a handful of rows by key and runs in milliseconds, so
+/// one that runs this long is waiting on a lock or a saturated server. It
+/// is cancelled by the server (the transaction rolls back: a definite
+/// failure, never an unknown outcome) and its row locks are released,
+/// instead of holding other nodes' enqueues to the same recipients.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// PostgreSQL's `idle_in_transaction_session_timeout`: a relay transaction
+/// never waits on anything but the database, so one idle this long belongs
+/// to a node that hung or lost its network; the server ends it and frees
+/// its row locks rather than waiting for TCP to notice (minutes).
+pub const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long the first connection at start may take (helper F). Without it an
 /// unreachable server was silent for sqlx's 30 s acquire timeout and then
 /// said only "pool timed out"; a relay that cannot reach its database should
@@ -75,32 +98,48 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
-/// Opens the pool after one direct connection attempt bounded by
-/// [`CONNECT_TIMEOUT`], so a refused, unanswered or rejected connection is
-/// reported at once with the host, the port and the cause (the pool itself
-/// would retry silently until its acquire timeout).
-async fn connect_checked(
-    pool: PgPoolOptions,
-    options: PgConnectOptions,
-) -> Result<PgPool, StoreError> {
+/// The server-side timeouts of every relay session, sent as startup
+/// parameters so they hold from the first statement of every connection.
+/// An operator's own `options` in the URL are kept; these are added after
+/// them and win.
+fn session_settings(options: PgConnectOptions) -> PgConnectOptions {
+    let ms = |d: Duration| format!("{}ms", d.as_millis());
+    options.options([
+        ("statement_timeout", ms(STATEMENT_TIMEOUT)),
+        (
+            "idle_in_transaction_session_timeout",
+            ms(IDLE_IN_TRANSACTION_TIMEOUT),
+        ),
+    ])
+}
+
+/// One direct connection, bounded by [`CONNECT_TIMEOUT`], so a refused,
+/// unanswered or rejected connection is reported at once with the host, the
+/// port and the cause (the pool itself would retry silently until its
+/// acquire timeout). Migrations run over it: it carries none of the relay
+/// sessions' timeouts, which a long migration on a big table would exceed.
+async fn connect_direct(options: &PgConnectOptions) -> Result<PgConnection, StoreError> {
     let unreachable = |cause: String| StoreError::Unreachable {
         host: options.get_host().to_owned(),
         port: options.get_port(),
         cause,
     };
-    match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
-        Err(_) => {
-            return Err(unreachable(format!(
-                "no answer within {} s",
-                CONNECT_TIMEOUT.as_secs()
-            )))
-        }
-        Ok(Err(error)) => return Err(unreachable(error.to_string())),
-        Ok(Ok(probe)) => {
-            let _ = probe.close().await;
-        }
+    match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(options)).await {
+        Err(_) => Err(unreachable(format!(
+            "no answer within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+        Ok(Err(error)) => Err(unreachable(error.to_string())),
+        Ok(Ok(connection)) => Ok(connection),
     }
-    Ok(pool.connect_with(options).await?)
+}
+
+/// Applies pending migrations over a direct connection, then closes it.
+async fn migrate(options: &PgConnectOptions) -> Result<(), StoreError> {
+    let mut direct = connect_direct(options).await?;
+    let migrated = MIGRATOR.run(&mut direct).await;
+    let _ = direct.close().await;
+    Ok(migrated?)
 }
 
 impl PostgresStore {
@@ -109,17 +148,23 @@ impl PostgresStore {
         Self::open_options(PgConnectOptions::from_str(url)?, limits).await
     }
 
+    /// The pool every node opens: bounded waits, so a database that is down
+    /// fails requests at once instead of holding them.
+    fn pool_options() -> PgPoolOptions {
+        PgPoolOptions::new()
+            .max_connections(POOL_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+    }
+
     /// [`PostgresStore::open`] with parsed connection options.
     pub async fn open_options(
         options: PgConnectOptions,
         limits: StoreLimits,
     ) -> Result<Self, StoreError> {
-        let pool = connect_checked(
-            PgPoolOptions::new().max_connections(POOL_CONNECTIONS),
-            options,
-        )
-        .await?;
-        MIGRATOR.run(&pool).await?;
+        migrate(&options).await?;
+        let pool = Self::pool_options()
+            .connect_with(session_settings(options))
+            .await?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let control = ControlBus::default();
         let listener = ListenerTask(tokio::spawn(listen(
@@ -138,11 +183,7 @@ impl PostgresStore {
 
     /// Applies migrations to the database at `url` and disconnects.
     pub(crate) async fn migrate_url(url: &str) -> Result<(), StoreError> {
-        let options = PgConnectOptions::from_str(url)?;
-        let pool = connect_checked(PgPoolOptions::new().max_connections(1), options).await?;
-        MIGRATOR.run(&pool).await?;
-        pool.close().await;
-        Ok(())
+        migrate(&PgConnectOptions::from_str(url)?).await
     }
 
     /// Closes the pool, waiting for in-flight work (tests drop databases).

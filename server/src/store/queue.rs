@@ -161,7 +161,7 @@ macro_rules! impl_queue {
                     .await?;
                 }
                 self.announce_in_tx(&mut tx, &committed).await?;
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 self.announce_committed(committed);
                 Ok(outcomes)
             }
@@ -211,7 +211,7 @@ macro_rules! impl_queue {
                     .await?;
                     deleted += done.rows_affected();
                 }
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(deleted)
             }
 

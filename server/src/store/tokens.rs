@@ -89,7 +89,7 @@ macro_rules! impl_tokens {
                 .bind(db_time(expires_at))
                 .execute(&mut *tx)
                 .await?;
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(())
             }
 
