@@ -1,5 +1,6 @@
 //! The time limits and counts a [`SessionRecord`](crate::session_record::SessionRecord)
-//! enforces, each with the reason for its value, in one place.
+//! and a [`GroupLog`](crate::group::GroupLog) enforce, each with the reason
+//! for its value, in one place.
 //!
 //! They all derive from one number, how long a relay keeps an undelivered
 //! envelope ([`RELAY_MESSAGE_LIFETIME`], the relay's default `message_ttl`,
@@ -42,3 +43,38 @@ pub const ARCHIVED_SESSION_MAX_AGE: Duration = RELAY_MESSAGE_LIFETIME;
 /// A skipped message key is dropped once it has been stored this long, for
 /// the same reason (the late message it waits for is gone from the relay).
 pub const SKIPPED_KEY_MAX_AGE: Duration = RELAY_MESSAGE_LIFETIME;
+
+// ----- group membership (docs/PROTOCOL.md §8.7–§8.13) ---------------------
+
+/// Most members a group state may hold: what the issue asks groups to
+/// reach (1 000), rounded to the relay's recipient limit, so one fan-out
+/// of a full group still fits one `Send` frame's recipient count.
+pub const MAX_GROUP_MEMBERS: usize = umbra_wire::MAX_RECIPIENTS_PER_SEND;
+
+/// Most members one Create or Add may list. A welcome carries the whole
+/// state (at most 1 024 members of at most 51 bytes: 52 224 bytes) plus
+/// the Add (64 × 50 bytes), which stays inside one content (65 535 bytes)
+/// with room for the client payload's header; client-core splits bigger
+/// additions into several changes.
+pub const MAX_MEMBERS_PER_CHANGE: usize = 64;
+
+/// How many changes above its oldest kept state a group log keeps, so that
+/// it can still switch to a concurrent branch that wins the fork choice.
+/// Concurrent changes by admins arrive within a few changes of each other
+/// (a member applies a change as soon as its pairwise message arrives); 32
+/// covers an admin who was offline while the others made a burst of
+/// changes, and keeps at most 32 states of at most ~60 KiB each per group.
+/// A change that builds on anything older is refused as stale: that is
+/// also what makes a replayed old change useless.
+pub const REORG_WINDOW: usize = 32;
+
+/// Most changes a group log holds that wait for their parent (they arrived
+/// before it). A window's worth of changes from two admins; more is a
+/// peer that floods, not a reordering queue.
+pub const MAX_PENDING_CHANGES: usize = 2 * REORG_WINDOW;
+
+/// Most changes a group log keeps in its tree (the canonical chain plus
+/// losing branches inside the window): four branches of a full window.
+/// Bounds the memory a flood of valid-but-losing changes by an admin can
+/// take.
+pub const MAX_LOG_CHANGES: usize = 4 * REORG_WINDOW;

@@ -44,6 +44,13 @@ pub const GROUP_MESSAGE_KEY: &[u8] = b"umbra/v1/group/message-key";
 /// Ed25519 signature by a sender's group signing key over a group message.
 pub const GROUP_MESSAGE_SIGNATURE: &[u8] = b"umbra/v1/group/message-signature";
 
+/// Ed25519 signature by an author's identity key over a group change
+/// (everything before the signature, §8.8).
+pub const GROUP_CHANGE_SIGNATURE: &[u8] = b"umbra/v1/group/change-signature";
+/// SHA-256 prefix of a group change's hash (the head of the state it
+/// produces, §8.8).
+pub const GROUP_CHANGE_HASH: &[u8] = b"umbra/v1/group/change-hash";
+
 /// HKDF info for a Double Ratchet root-key step (KDF_RK).
 pub const RATCHET_ROOT_KEY: &[u8] = b"umbra/v1/ratchet/root-key";
 /// HKDF info turning a ratchet message-key seed into an AEAD key and nonce.
@@ -67,6 +74,8 @@ pub const ALL: &[&[u8]] = &[
     GROUP_CHAIN_KEY,
     GROUP_MESSAGE_KEY,
     GROUP_MESSAGE_SIGNATURE,
+    GROUP_CHANGE_SIGNATURE,
+    GROUP_CHANGE_HASH,
     RATCHET_ROOT_KEY,
     RATCHET_MESSAGE_KEY,
     RATCHET_EPHEMERAL_KEY,

@@ -40,3 +40,19 @@ pub use message::{
     MAX_GROUP_PLAINTEXT, MIN_GROUP_MESSAGE_LEN,
 };
 pub use sender_key::{GroupReceiver, GroupSender, MAX_SKIP, MAX_SKIPPED_KEYS};
+
+// Group state and membership (P2): signed hash-chained changes, the
+// state they move and its authorization rules, fork choice, welcomes.
+pub mod change;
+mod change_error;
+pub mod log;
+pub mod state;
+pub mod welcome;
+
+pub use change::{
+    ChangeHash, GroupAction, GroupChange, NewMember, GROUP_CHANGE_VERSION, MAX_GROUP_CHANGE_BYTES,
+};
+pub use change_error::GroupChangeError;
+pub use log::{GroupLog, HeadMove, LogOutcome};
+pub use state::{GroupPolicy, GroupState, Member, GROUP_STATE_VERSION, MAX_GROUP_STATE_BYTES};
+pub use welcome::GroupWelcome;

@@ -1,0 +1,385 @@
+//! Fork choice over a group's changes (docs/PROTOCOL.md §8.10): the pure
+//! logic every member runs so that all of them converge on one head.
+//!
+//! A [`GroupLog`] holds a trusted base state (the Create's, a welcome's
+//! snapshot, or the oldest state still inside the window) and every valid
+//! change it has seen on top of it, as a tree. The canonical chain starts
+//! at the base and, at each state, follows the valid child with the lowest
+//! [`ChangeHash`]; its end is the head. The chain is a function of the set
+//! of changes known, never of their arrival order, so members that have
+//! seen the same changes agree. At most [`REORG_WINDOW`] changes are kept
+//! above the base; a change building on something older is `Stale`. A
+//! change whose parent has not arrived yet waits (at most
+//! [`MAX_PENDING_CHANGES`]).
+//!
+//! ```
+//! use umbra_protocol::group::{GroupChange, GroupId, GroupLog, GroupPolicy, LogOutcome, NewMember};
+//! use umbra_protocol::identity::IdentityKeyPair;
+//! use umbra_protocol::wire::{AccountId, Username};
+//!
+//! let mut rng = rand::rngs::OsRng;
+//! let alice = IdentityKeyPair::generate(&mut rng);
+//! let (a, b) = (AccountId::random(&mut rng), AccountId::random(&mut rng));
+//! let member = |account, name: &str| NewMember { account, username: Username::parse(name).unwrap() };
+//! let create = GroupChange::create(&alice, a, GroupId::random(&mut rng), "team",
+//!     GroupPolicy { members_may_rename: false }, vec![member(a, "alice")])?;
+//! let mut log = GroupLog::create(create, &alice.public())?;
+//! let add = GroupChange::add(&alice, a, log.state(), vec![member(b, "bob")])?;
+//! match log.apply(add, &alice.public())? {
+//!     LogOutcome::Applied(moved) => assert!(moved.undone.is_empty()),
+//!     other => panic!("{other:?}"),
+//! }
+//! assert!(log.state().is_member(&b));
+//! // The stored form (for the client's sealed store) loads back the same.
+//! let stored = log.to_pickle();
+//! assert_eq!(GroupLog::from_pickle(&stored).unwrap().state(), log.state());
+//! # Ok::<(), umbra_protocol::group::GroupChangeError>(())
+//! ```
+//!
+//! Must never: let arrival order decide between two valid changes, apply
+//! a change that its parent state refuses, keep more than the bounds say,
+//! or accept a change whose signature it has not checked (only the
+//! caller's own sealed store is trusted without signatures).
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::consts::{MAX_LOG_CHANGES, MAX_PENDING_CHANGES, REORG_WINDOW};
+use crate::identity::IdentityPublic;
+use crate::pickle::{self, PickleError};
+
+use super::change::{ChangeHash, GroupChange};
+use super::change_error::GroupChangeError;
+use super::state::GroupState;
+use super::welcome::GroupWelcome;
+use crate::wire::AccountId;
+
+/// What [`GroupLog::apply`] did with a valid change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogOutcome {
+    /// The head moved. If `undone` is not empty this was a reorganisation:
+    /// a concurrent change won the fork choice and the undone changes lost.
+    Applied(HeadMove),
+    /// Valid and kept, but it lost the fork choice to a sibling with a
+    /// lower hash (or builds on a change that did): the head did not move.
+    /// Its author's client re-issues it on the head if it still applies.
+    Superseded {
+        /// The change's hash.
+        hash: ChangeHash,
+    },
+    /// Its parent has not arrived yet; it is applied when the parent is.
+    Pending {
+        /// The change's hash.
+        hash: ChangeHash,
+    },
+    /// Already known; nothing changed.
+    Duplicate {
+        /// The change's hash.
+        hash: ChangeHash,
+    },
+}
+
+/// How the canonical chain changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadMove {
+    /// The new head.
+    pub head: ChangeHash,
+    /// The new state version.
+    pub version: u64,
+    /// Changes no longer on the chain, newest first.
+    pub undone: Vec<GroupChange>,
+    /// Changes newly on the chain, oldest first (pending ones that became
+    /// applicable included).
+    pub applied: Vec<GroupChange>,
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    change: GroupChange,
+    state: GroupState,
+}
+
+/// One group's changes and the fork choice over them. Not `Serialize`:
+/// its stored form is [`GroupLog::to_pickle`].
+#[derive(Debug, Clone)]
+pub struct GroupLog {
+    base: GroupState,
+    nodes: HashMap<ChangeHash, Node>,
+    /// The canonical chain above the base, oldest first.
+    chain: Vec<ChangeHash>,
+    /// Signature-checked changes whose parent is unknown.
+    pending: Vec<GroupChange>,
+}
+
+impl GroupLog {
+    /// Starts a log from the group's Create, after checking its signature
+    /// with the creator's identity.
+    pub fn create(
+        change: GroupChange,
+        author_identity: &IdentityPublic,
+    ) -> Result<Self, GroupChangeError> {
+        change.verify(author_identity)?;
+        Ok(Self::from_base(GroupState::from_create(&change)?))
+    }
+
+    /// Starts a log from a welcome (§8.11), after its checks: `adder` is
+    /// the pairwise peer it came from, `us` our own account.
+    pub fn from_welcome(
+        welcome: &GroupWelcome,
+        adder: AccountId,
+        adder_identity: &IdentityPublic,
+        us: AccountId,
+    ) -> Result<Self, GroupChangeError> {
+        welcome.verify(adder, adder_identity, us)?;
+        Ok(Self::from_base(welcome.state().clone()))
+    }
+
+    /// A log whose base is `state`, trusted as is.
+    pub fn from_base(state: GroupState) -> Self {
+        Self {
+            base: state,
+            nodes: HashMap::new(),
+            chain: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// The state at the head.
+    pub fn state(&self) -> &GroupState {
+        match self.chain.last() {
+            Some(hash) => &self.nodes[hash].state,
+            None => &self.base,
+        }
+    }
+
+    /// The head hash.
+    pub fn head(&self) -> &ChangeHash {
+        self.state().head()
+    }
+
+    /// The oldest state kept (changes building on anything older are
+    /// `Stale`).
+    pub fn base(&self) -> &GroupState {
+        &self.base
+    }
+
+    /// How many changes wait for their parent.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The state a kept change produced, if it is kept (for re-issuing a
+    /// superseded change, or showing history).
+    pub fn state_after(&self, hash: &ChangeHash) -> Option<&GroupState> {
+        if hash == self.base.head() {
+            return Some(&self.base);
+        }
+        self.nodes.get(hash).map(|n| &n.state)
+    }
+
+    /// Takes in one change from `change.author()`, whose identity the
+    /// caller knows as `author_identity`. Refusals leave the log as it was.
+    pub fn apply(
+        &mut self,
+        change: GroupChange,
+        author_identity: &IdentityPublic,
+    ) -> Result<LogOutcome, GroupChangeError> {
+        if change.group() != self.base.group() {
+            return Err(GroupChangeError::WrongGroup {
+                expected: *self.base.group(),
+                got: *change.group(),
+            });
+        }
+        let hash = *change.hash();
+        if self.is_known(&hash) {
+            return Ok(LogOutcome::Duplicate { hash });
+        }
+        change.verify(author_identity)?;
+        self.insert_checked(change)
+    }
+
+    fn is_known(&self, hash: &ChangeHash) -> bool {
+        hash == self.base.head()
+            || self.nodes.contains_key(hash)
+            || self.pending.iter().any(|p| p.hash() == hash)
+    }
+
+    /// Everything after the signature check (also used to reload a pickle).
+    fn insert_checked(&mut self, change: GroupChange) -> Result<LogOutcome, GroupChangeError> {
+        let hash = *change.hash();
+        let Some(parent) = self.state_after(change.parent()) else {
+            if change.version() <= self.base.version() {
+                return Err(GroupChangeError::Stale {
+                    version: change.version(),
+                    oldest: self.base.version(),
+                });
+            }
+            if self.pending.len() >= MAX_PENDING_CHANGES {
+                return Err(GroupChangeError::PendingFull {
+                    max: MAX_PENDING_CHANGES,
+                });
+            }
+            self.pending.push(change);
+            return Ok(LogOutcome::Pending { hash });
+        };
+        if self.nodes.len() >= MAX_LOG_CHANGES {
+            return Err(GroupChangeError::LogFull {
+                max: MAX_LOG_CHANGES,
+            });
+        }
+        let state = parent.apply(&change)?;
+        self.nodes.insert(hash, Node { change, state });
+        self.adopt_pending(hash);
+        Ok(self.choose(&hash))
+    }
+
+    /// Applies waiting changes whose parent is now known, transitively.
+    /// One that its parent refuses is dropped: it can never apply.
+    fn adopt_pending(&mut self, added: ChangeHash) {
+        let mut parents = vec![added];
+        while let Some(parent) = parents.pop() {
+            let (ready, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+                .into_iter()
+                .partition(|p| p.parent() == &parent);
+            self.pending = rest;
+            for change in ready {
+                if self.nodes.len() >= MAX_LOG_CHANGES {
+                    break;
+                }
+                let Ok(state) = self.nodes[&parent].state.apply(&change) else {
+                    continue;
+                };
+                let hash = *change.hash();
+                self.nodes.insert(hash, Node { change, state });
+                parents.push(hash);
+            }
+        }
+    }
+
+    /// Recomputes the canonical chain, prunes below the window, and says
+    /// how the head moved (for the change `added`).
+    fn choose(&mut self, added: &ChangeHash) -> LogOutcome {
+        let mut children: HashMap<ChangeHash, ChangeHash> = HashMap::new();
+        for (hash, node) in &self.nodes {
+            let best = children.entry(*node.change.parent()).or_insert(*hash);
+            if hash < best {
+                *best = *hash;
+            }
+        }
+        let mut chain = Vec::new();
+        let mut at = *self.base.head();
+        while let Some(next) = children.get(&at) {
+            chain.push(*next);
+            at = *next;
+        }
+        let common = self
+            .chain
+            .iter()
+            .zip(&chain)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let undone: Vec<GroupChange> = self.chain[common..]
+            .iter()
+            .rev()
+            .map(|h| self.nodes[h].change.clone())
+            .collect();
+        let applied: Vec<GroupChange> = chain[common..]
+            .iter()
+            .map(|h| self.nodes[h].change.clone())
+            .collect();
+        self.chain = chain;
+        self.prune();
+        if applied.is_empty() && undone.is_empty() {
+            return LogOutcome::Superseded { hash: *added };
+        }
+        let state = self.state();
+        LogOutcome::Applied(HeadMove {
+            head: *state.head(),
+            version: state.version(),
+            undone,
+            applied,
+        })
+    }
+
+    /// Moves the base up while more than `REORG_WINDOW` changes are above
+    /// it, dropping every branch that no longer descends from it.
+    fn prune(&mut self) {
+        while self.chain.len() > REORG_WINDOW {
+            let first = self.chain.remove(0);
+            let Some(node) = self.nodes.remove(&first) else {
+                return;
+            };
+            self.base = node.state;
+            let mut keep: HashMap<ChangeHash, Node> = HashMap::new();
+            let mut frontier = vec![first];
+            while let Some(parent) = frontier.pop() {
+                let kids: Vec<ChangeHash> = self
+                    .nodes
+                    .iter()
+                    .filter(|(_, n)| n.change.parent() == &parent)
+                    .map(|(h, _)| *h)
+                    .collect();
+                for kid in kids {
+                    if let Some(n) = self.nodes.remove(&kid) {
+                        keep.insert(kid, n);
+                        frontier.push(kid);
+                    }
+                }
+            }
+            self.nodes = keep;
+            let oldest = self.base.version();
+            self.pending.retain(|p| p.version() > oldest);
+        }
+    }
+
+    /// The stored form: `PICKLE_VERSION || postcard(LogPickle)` (§8.13).
+    /// Not secret, but group names and members are private: the caller
+    /// stores it in its sealed store only.
+    pub fn to_pickle(&self) -> Zeroizing<Vec<u8>> {
+        let mut nodes: Vec<&Node> = self.nodes.values().collect();
+        // Parents before children, and one fixed order for the same log.
+        nodes.sort_by_key(|n| (n.change.version(), *n.change.hash()));
+        pickle::encode(&LogPickle {
+            base: self.base.to_bytes(),
+            changes: nodes
+                .iter()
+                .map(|n| serde_bytes::ByteBuf::from(n.change.as_bytes()))
+                .collect(),
+            pending: self
+                .pending
+                .iter()
+                .map(|c| serde_bytes::ByteBuf::from(c.as_bytes()))
+                .collect(),
+        })
+    }
+
+    /// Loads [`to_pickle`](Self::to_pickle)'s bytes. Each change is
+    /// re-checked against its parent (not its signature: it was checked
+    /// before it was stored).
+    pub fn from_pickle(bytes: &[u8]) -> Result<Self, PickleError> {
+        let stored: LogPickle = pickle::decode(bytes)?;
+        let base = GroupState::from_bytes(&stored.base)
+            .map_err(|_| PickleError::Invalid("group log base state"))?;
+        let mut log = Self::from_base(base);
+        for bytes in stored.changes.iter().chain(&stored.pending) {
+            let change = GroupChange::from_bytes(bytes)
+                .map_err(|_| PickleError::Invalid("group log change"))?;
+            if log.is_known(change.hash()) {
+                return Err(PickleError::Invalid("group log change stored twice"));
+            }
+            log.insert_checked(change)
+                .map_err(|_| PickleError::Invalid("group log change its parent refuses"))?;
+        }
+        Ok(log)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct LogPickle {
+    #[serde(with = "serde_bytes")]
+    base: Vec<u8>,
+    changes: Vec<serde_bytes::ByteBuf>,
+    pending: Vec<serde_bytes::ByteBuf>,
+}
