@@ -1,8 +1,10 @@
 //! What clients say to each other, inside the end-to-end encryption.
 //!
 //! A [`Content`] is what a ratchet session encrypts: a text, a receipt, a
-//! typing or presence signal, a pointer to an encrypted file, a group change,
-//! or a sender-key group payload. It is encoded like a wire frame,
+//! typing or presence signal, a pointer to an encrypted file, a signed group
+//! change, a group welcome, a sender-key distribution or a group typing
+//! signal. (Group messages themselves are not content: they are sealed
+//! directly, docs/PROTOCOL.md §8.) It is encoded like a wire frame,
 //! `[CONTENT_VERSION][postcard(Content)]` (docs/PROTOCOL.md §10), and
 //! every limit below is checked both before encoding and after decoding,
 //! because the peer that produced it may be hostile.
@@ -28,7 +30,12 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::wire::{self, Address, Username, WireError};
+use crate::group::{GroupChange, GroupChangeError, GroupWelcome};
+use crate::wire::{self, Username, WireError};
+
+/// The group id type is the group module's (32 random bytes); re-exported
+/// here because content names it.
+pub use crate::group::GroupId;
 
 /// The content version this code writes.
 pub const CONTENT_VERSION: u8 = 1;
@@ -52,10 +59,10 @@ pub const MAX_CONTENT_TYPE_BYTES: usize = 127;
 pub const MAX_BLOB_ID_BYTES: usize = 64;
 /// Longest group name, in UTF-8 bytes.
 pub const MAX_GROUP_NAME_BYTES: usize = 128;
-/// Most members one group-control message may list.
-pub const MAX_GROUP_MEMBERS: usize = wire::MAX_RECIPIENTS_PER_SEND;
+/// Most members a group has (the group module's limit, `consts`).
+pub const MAX_GROUP_MEMBERS: usize = crate::consts::MAX_GROUP_MEMBERS;
 
-/// Length of message, group and file-key byte strings.
+/// Length of message-id byte strings.
 const ID_LEN: usize = 16;
 const FILE_KEY_LEN: usize = 32;
 const DIGEST_LEN: usize = 32;
@@ -64,10 +71,6 @@ const DIGEST_LEN: usize = 32;
 /// The one message-id type: the client crate re-exports it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MessageId(#[serde(with = "crate::keys::serde_bytes_array")] pub [u8; ID_LEN]);
-
-/// Identifies one group (random, 16 bytes, chosen by its creator).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct GroupId(#[serde(with = "crate::keys::serde_bytes_array")] pub [u8; ID_LEN]);
 
 macro_rules! random_id {
     ($ty:ident, $label:literal) => {
@@ -105,7 +108,6 @@ macro_rules! random_id {
 }
 
 random_id!(MessageId, "MessageId");
-random_id!(GroupId, "GroupId");
 
 /// The symmetric key an encrypted file blob is sealed with. Secret: it is
 /// wiped on drop, compared in constant time and redacted from `Debug`.
@@ -168,56 +170,6 @@ pub struct FilePointer {
     pub content_type: String,
 }
 
-/// A group member as the group's admin announces it: the address to send to
-/// and the username to show (a hint; the address is authoritative).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GroupMember {
-    /// Where the member receives.
-    pub address: Address,
-    /// The member's username when the change was made.
-    pub username: Username,
-}
-
-/// A change to a group's membership or name. Each variant's doc starts with its postcard tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum GroupControl {
-    /// Tag 0: A new group with its name and its members (the sender included).
-    Create {
-        /// The new group.
-        group: GroupId,
-        /// Its name.
-        name: String,
-        /// Its members.
-        members: Vec<GroupMember>,
-    },
-    /// Tag 1: Members added to the group.
-    Add {
-        /// The group.
-        group: GroupId,
-        /// The new members.
-        members: Vec<GroupMember>,
-    },
-    /// Tag 2: Members removed from the group.
-    Remove {
-        /// The group.
-        group: GroupId,
-        /// Who is removed.
-        members: Vec<Address>,
-    },
-    /// Tag 3: The sender leaves the group.
-    Leave {
-        /// The group.
-        group: GroupId,
-    },
-    /// Tag 4: The group gets a new name.
-    Rename {
-        /// The group.
-        group: GroupId,
-        /// Its new name.
-        name: String,
-    },
-}
-
 /// One message between clients. Each variant's doc starts with its postcard tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Content {
@@ -253,15 +205,23 @@ pub enum Content {
     },
     /// Tag 5: A file, stored encrypted as a blob on the relay.
     FilePointer(FilePointer),
-    /// Tag 6: A group membership or name change.
-    GroupControl(GroupControl),
-    /// Tag 7: A sender-key encrypted group message, opened by the group module.
-    GroupMessage {
-        /// The group.
-        group: GroupId,
-        /// The group module's ciphertext.
+    /// Tag 6: A signed group change (docs/PROTOCOL.md §8.8), for the
+    /// group log.
+    GroupControl {
+        /// The change's exact bytes (`GroupChange::as_bytes`).
         #[serde(with = "serde_bytes")]
-        payload: Vec<u8>,
+        change: Vec<u8>,
+    },
+    /// Tag 7: A welcome to a new member: the state after the Add and the
+    /// Add itself (§8.11). (Was `GroupMessage` before group messages were
+    /// sealed directly.)
+    GroupWelcome {
+        /// The snapshot (`GroupState::to_bytes`).
+        #[serde(with = "serde_bytes")]
+        state: Vec<u8>,
+        /// The Add change's bytes.
+        #[serde(with = "serde_bytes")]
+        change: Vec<u8>,
     },
     /// Tag 8: The sender's sender key for a group, opened by the group module.
     SenderKeyDistribution {
@@ -277,6 +237,14 @@ pub enum Content {
     ProfileChange {
         /// The new username.
         new_username: Username,
+    },
+    /// Tag 11: The sender started or stopped typing in a group (sent as an
+    /// ephemeral frame to each member, like `Typing`).
+    GroupTyping {
+        /// The group.
+        group: GroupId,
+        /// `true` when typing started.
+        started: bool,
     },
 }
 
@@ -346,22 +314,10 @@ pub enum ContentError {
     /// A content type that is empty or not printable ASCII without spaces.
     #[error("content type must be non-empty printable ASCII without spaces")]
     InvalidContentType,
-    /// A group name that is empty or over `MAX_GROUP_NAME_BYTES`.
-    #[error("group name is {len} bytes; 1 to {max} are allowed")]
-    InvalidGroupName {
-        /// Its length.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// A group-control message listing too many members.
-    #[error("group change lists {count} members; at most {max} are allowed")]
-    TooManyGroupMembers {
-        /// Members listed.
-        count: usize,
-        /// The limit.
-        max: usize,
-    },
+    /// A group change or welcome that does not parse or is inconsistent
+    /// (its signature and authorization are the group log's to check).
+    #[error("group change: {0}")]
+    Group(#[from] GroupChangeError),
 }
 
 /// Encodes content at [`CONTENT_VERSION`] after checking every limit.
@@ -412,13 +368,20 @@ impl Content {
                 }
             }
             Content::FilePointer(pointer) => pointer.validate(),
-            Content::GroupControl(control) => control.validate(),
+            Content::GroupControl { change } => {
+                GroupChange::from_bytes(change)?;
+                Ok(())
+            }
+            Content::GroupWelcome { state, change } => {
+                GroupWelcome::from_parts(state, change)?;
+                Ok(())
+            }
             Content::Typing { .. }
             | Content::Presence { .. }
-            | Content::GroupMessage { .. }
             | Content::SenderKeyDistribution { .. }
             | Content::DeleteConversation
-            | Content::ProfileChange { .. } => Ok(()),
+            | Content::ProfileChange { .. }
+            | Content::GroupTyping { .. } => Ok(()),
         }
     }
 
@@ -431,11 +394,12 @@ impl Content {
             Content::Typing { .. } => "Typing",
             Content::Presence { .. } => "Presence",
             Content::FilePointer(_) => "FilePointer",
-            Content::GroupControl(_) => "GroupControl",
-            Content::GroupMessage { .. } => "GroupMessage",
+            Content::GroupControl { .. } => "GroupControl",
+            Content::GroupWelcome { .. } => "GroupWelcome",
             Content::SenderKeyDistribution { .. } => "SenderKeyDistribution",
             Content::DeleteConversation => "DeleteConversation",
             Content::ProfileChange { .. } => "ProfileChange",
+            Content::GroupTyping { .. } => "GroupTyping",
         }
     }
 }
@@ -451,40 +415,6 @@ impl FilePointer {
         }
         validate_file_name(&self.file_name)?;
         validate_content_type(&self.content_type)
-    }
-}
-
-impl GroupControl {
-    /// The group this change is about.
-    pub const fn group(&self) -> &GroupId {
-        match self {
-            GroupControl::Create { group, .. }
-            | GroupControl::Add { group, .. }
-            | GroupControl::Remove { group, .. }
-            | GroupControl::Leave { group }
-            | GroupControl::Rename { group, .. } => group,
-        }
-    }
-
-    /// Checks the name and member-count limits.
-    pub fn validate(&self) -> Result<(), ContentError> {
-        let (name, member_count) = match self {
-            GroupControl::Create { name, members, .. } => (Some(name), members.len()),
-            GroupControl::Add { members, .. } => (None, members.len()),
-            GroupControl::Remove { members, .. } => (None, members.len()),
-            GroupControl::Leave { .. } => (None, 0),
-            GroupControl::Rename { name, .. } => (Some(name), 0),
-        };
-        if member_count > MAX_GROUP_MEMBERS {
-            return Err(ContentError::TooManyGroupMembers {
-                count: member_count,
-                max: MAX_GROUP_MEMBERS,
-            });
-        }
-        match name {
-            Some(name) => validate_group_name(name),
-            None => Ok(()),
-        }
     }
 }
 
@@ -540,14 +470,4 @@ fn validate_content_type(content_type: &str) -> Result<(), ContentError> {
         return Err(ContentError::InvalidContentType);
     }
     Ok(())
-}
-
-fn validate_group_name(name: &str) -> Result<(), ContentError> {
-    if name.is_empty() || name.len() > MAX_GROUP_NAME_BYTES {
-        return Err(ContentError::InvalidGroupName {
-            len: name.len(),
-            max: MAX_GROUP_NAME_BYTES,
-        });
-    }
-    reject_controls("group name", name, |_| false)
 }

@@ -186,8 +186,7 @@ const RELAY_FRAME: Ty = Ty::Enum(&[
 
 /// §10.2, §10.3, §10.5
 const MESSAGE_ID: Ty = Fixed(16);
-const GROUP_ID: Ty = Fixed(16);
-const GROUP_MEMBER: Ty = Ty::Struct(&[("address", ADDRESS), ("username", Str)]);
+const GROUP_ID: Ty = Fixed(32);
 const FILE_POINTER: Ty = Ty::Struct(&[
     ("id", MESSAGE_ID),
     ("blob_id", Bytes),
@@ -196,26 +195,6 @@ const FILE_POINTER: Ty = Ty::Struct(&[
     ("size", Varint),
     ("file_name", Str),
     ("content_type", Str),
-]);
-const GROUP_CONTROL: Ty = Ty::Enum(&[
-    (
-        "Create",
-        Fields(&[
-            ("group", GROUP_ID),
-            ("name", Str),
-            ("members", List(&GROUP_MEMBER)),
-        ]),
-    ),
-    (
-        "Add",
-        Fields(&[("group", GROUP_ID), ("members", List(&GROUP_MEMBER))]),
-    ),
-    (
-        "Remove",
-        Fields(&[("group", GROUP_ID), ("members", List(&ADDRESS))]),
-    ),
-    ("Leave", Fields(&[("group", GROUP_ID)])),
-    ("Rename", Fields(&[("group", GROUP_ID), ("name", Str)])),
 ]);
 const CONTENT: Ty = Ty::Enum(&[
     (
@@ -227,10 +206,10 @@ const CONTENT: Ty = Ty::Enum(&[
     ("Typing", Fields(&[("started", Bool)])),
     ("Presence", Fields(&[("online", Bool)])),
     ("FilePointer", Newtype(&FILE_POINTER)),
-    ("GroupControl", Newtype(&GROUP_CONTROL)),
+    ("GroupControl", Fields(&[("change", Bytes)])),
     (
-        "GroupMessage",
-        Fields(&[("group", GROUP_ID), ("payload", Bytes)]),
+        "GroupWelcome",
+        Fields(&[("state", Bytes), ("change", Bytes)]),
     ),
     (
         "SenderKeyDistribution",
@@ -238,6 +217,10 @@ const CONTENT: Ty = Ty::Enum(&[
     ),
     ("DeleteConversation", Unit),
     ("ProfileChange", Fields(&[("new_username", Str)])),
+    (
+        "GroupTyping",
+        Fields(&[("group", GROUP_ID), ("started", Bool)]),
+    ),
 ]);
 
 // ----- the spec's encoding (§9.2), over serde JSON values --------------------
@@ -402,7 +385,8 @@ fn every_content_vector_is_the_spec_encoding_of_its_value() {
         let expected = spec_frame(&CONTENT, &entry["value"], &at);
         assert_eq!(entry["hex"].as_str(), Some(expected.as_str()), "{at}");
     }
-    assert_eq!(examples.len(), 10 + 5, "the file lost or gained examples");
+    // Twelve variants, GroupControl twice (a Create and an Add).
+    assert_eq!(examples.len(), 12 + 1, "the file lost or gained examples");
     assert_eq!(file["content_version"], 1);
 }
 

@@ -9,10 +9,11 @@ mod common;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
-use umbra_protocol::content::{
-    self, Content, ContentError, FileKey, FilePointer, GroupControl, GroupId, GroupMember,
-    MessageId,
+use umbra_protocol::content::{self, Content, ContentError, FileKey, FilePointer, MessageId};
+use umbra_protocol::group::{
+    GroupAction, GroupChange, GroupId, GroupLog, GroupPolicy, GroupWelcome, NewMember,
 };
+use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::keys::PublicKey;
 use umbra_protocol::wire::{
     self, AccountId, AccountRef, Address, ClientFrame, DeviceId, ErrorCode, OutgoingEnvelope,
@@ -232,12 +233,30 @@ fn relay_examples(m: &mut Material) -> Vec<RelayFrame> {
 
 fn content_examples(m: &mut Material) -> Vec<Content> {
     let group = GroupId(m.bytes());
-    let member = |m: &mut Material, user: &str| GroupMember {
-        address: m.address(),
+    let member = |m: &mut Material, user: &str| NewMember {
+        account: m.account(),
         username: name(user),
     };
-    let members = vec![member(m, "alice"), member(m, "bob")];
-    let carol = member(m, "carol");
+    let (alice, bob, carol) = (member(m, "alice"), member(m, "bob"), member(m, "carol"));
+    // Ed25519 signing is deterministic, so fixed keys give fixed changes.
+    let alice_key = IdentityKeyPair::generate(&mut ChaCha20Rng::from_seed([0x19; 32]));
+    let create = GroupChange::create(
+        &alice_key,
+        alice.account,
+        group,
+        "book club",
+        GroupPolicy {
+            members_may_rename: false,
+        },
+        vec![alice.clone(), bob],
+    )
+    .expect("valid create");
+    let mut log = GroupLog::create(create.clone(), &alice_key.public()).expect("own create");
+    let add =
+        GroupChange::add(&alice_key, alice.account, log.state(), vec![carol]).expect("valid add");
+    log.apply(add.clone(), &alice_key.public())
+        .expect("own add");
+    let welcome = GroupWelcome::new(log.state().clone(), add.clone()).expect("welcome");
     vec![
         Content::Text {
             id: MessageId(m.bytes()),
@@ -261,27 +280,15 @@ fn content_examples(m: &mut Material) -> Vec<Content> {
             file_name: "report.pdf".to_owned(),
             content_type: "application/pdf".to_owned(),
         }),
-        Content::GroupControl(GroupControl::Create {
-            group,
-            name: "book club".to_owned(),
-            members,
-        }),
-        Content::GroupControl(GroupControl::Add {
-            group,
-            members: vec![carol.clone()],
-        }),
-        Content::GroupControl(GroupControl::Remove {
-            group,
-            members: vec![carol.address],
-        }),
-        Content::GroupControl(GroupControl::Leave { group }),
-        Content::GroupControl(GroupControl::Rename {
-            group,
-            name: "reading circle".to_owned(),
-        }),
-        Content::GroupMessage {
-            group,
-            payload: m.vec(24),
+        Content::GroupControl {
+            change: create.as_bytes().to_vec(),
+        },
+        Content::GroupControl {
+            change: add.as_bytes().to_vec(),
+        },
+        Content::GroupWelcome {
+            state: welcome.state_bytes(),
+            change: welcome.change_bytes().to_vec(),
         },
         Content::SenderKeyDistribution {
             group,
@@ -290,6 +297,10 @@ fn content_examples(m: &mut Material) -> Vec<Content> {
         Content::DeleteConversation,
         Content::ProfileChange {
             new_username: name("bobby"),
+        },
+        Content::GroupTyping {
+            group,
+            started: true,
         },
     ]
 }
@@ -310,13 +321,15 @@ fn relay_name(frame: &RelayFrame) -> String {
 
 fn content_name(value: &Content) -> String {
     match value {
-        Content::GroupControl(control) => {
-            let op = match control {
-                GroupControl::Create { .. } => "Create",
-                GroupControl::Add { .. } => "Add",
-                GroupControl::Remove { .. } => "Remove",
-                GroupControl::Leave { .. } => "Leave",
-                GroupControl::Rename { .. } => "Rename",
+        Content::GroupControl { change } => {
+            let change = GroupChange::from_bytes(change).expect("examples are valid changes");
+            let op = match change.action() {
+                GroupAction::Create { .. } => "Create",
+                GroupAction::Add { .. } => "Add",
+                GroupAction::Remove { .. } => "Remove",
+                GroupAction::Leave => "Leave",
+                GroupAction::Rename { .. } => "Rename",
+                GroupAction::Promote { .. } => "Promote",
             };
             format!("GroupControl/{op}")
         }
@@ -340,6 +353,7 @@ fn wire_error_name(error: &WireError) -> &'static str {
 fn content_error_name(error: &ContentError) -> String {
     match error {
         ContentError::Frame(inner) => format!("Frame/{}", wire_error_name(inner)),
+        ContentError::Group(inner) => format!("Group/{}", inner.name()),
         other => format!("{other:?}")
             .split([' ', '{', '('])
             .next()
@@ -478,8 +492,8 @@ fn content_vectors() {
     }
     assert_eq!(
         names.len(),
-        10 + 5,
-        "every content and group-control variant has a vector"
+        12 + 1,
+        "every content variant has a vector, GroupControl a Create and an Add"
     );
 
     let raw = |value: &Content| {
@@ -492,7 +506,13 @@ fn content_vectors() {
         ("empty input", vec![]),
         ("version 2", vec![2, 3, 1]),
         ("trailing byte after Typing", vec![1, 3, 1, 0]),
-        ("unknown content tag 11", vec![1, 11]),
+        ("unknown content tag 12", vec![1, 12]),
+        (
+            "group change of ten bytes",
+            raw(&Content::GroupControl {
+                change: vec![1; 10],
+            }),
+        ),
         (
             "text with an escape character",
             raw(&Content::Text {

@@ -4,10 +4,14 @@
 
 use proptest::collection::vec;
 use proptest::prelude::*;
+use rand::SeedableRng;
 use umbra_protocol::content::{
-    self, Content, ContentError, FileKey, FilePointer, GroupControl, GroupId, GroupMember,
-    MessageId,
+    self, Content, ContentError, FileKey, FilePointer, GroupId, MessageId,
 };
+use umbra_protocol::group::{
+    GroupChange, GroupChangeError, GroupLog, GroupPolicy, GroupWelcome, NewMember,
+};
+use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::keys::PublicKey;
 use umbra_protocol::wire::{
     self, AccountId, AccountRef, Address, ClientFrame, DeviceId, ErrorCode, LimitError,
@@ -229,19 +233,45 @@ fn message_id() -> impl Strategy<Value = MessageId> {
 }
 
 fn group_id() -> impl Strategy<Value = GroupId> {
-    any::<[u8; 16]>().prop_map(GroupId)
+    any::<[u8; 32]>().prop_map(GroupId)
 }
 
-fn group_name() -> impl Strategy<Value = String> {
-    proptest::string::string_regex("[^\\p{Cc}]{1,40}")
-        .expect("valid regex")
-        .prop_filter("fits the byte limit", |s| {
-            s.len() <= content::MAX_GROUP_NAME_BYTES
-        })
-}
-
-fn member() -> impl Strategy<Value = GroupMember> {
-    (address(), username()).prop_map(|(address, username)| GroupMember { address, username })
+/// Real signed group content (a Create, an Add and the Add's welcome):
+/// group content must parse as a change, so random bytes would not do.
+fn group_samples() -> Vec<Content> {
+    let alice = IdentityKeyPair::generate(&mut rand_chacha::ChaCha20Rng::from_seed([9; 32]));
+    let member = |i: u8, name: &str| NewMember {
+        account: AccountId::from_bytes([i; 16]),
+        username: Username::parse(name).expect("valid name"),
+    };
+    let a = AccountId::from_bytes([1; 16]);
+    let create = GroupChange::create(
+        &alice,
+        a,
+        GroupId([5; 32]),
+        "book club",
+        GroupPolicy {
+            members_may_rename: true,
+        },
+        vec![member(1, "alice"), member(2, "bob")],
+    )
+    .expect("valid create");
+    let mut log = GroupLog::create(create.clone(), &alice.public()).expect("own create");
+    let add = GroupChange::add(&alice, a, log.state(), vec![member(3, "carol")]).expect("add");
+    log.apply(add.clone(), &alice.public()).expect("own add");
+    let welcome = GroupWelcome::new(log.state().clone(), add.clone()).expect("welcome");
+    vec![
+        Content::GroupControl {
+            change: create.as_bytes().to_vec(),
+        },
+        Content::GroupControl {
+            change: add.as_bytes().to_vec(),
+        },
+        Content::GroupWelcome {
+            state: welcome.state_bytes(),
+            change: welcome.change_bytes().to_vec(),
+        },
+    ]
 }
 
 fn file_pointer() -> impl Strategy<Value = FilePointer> {
@@ -267,24 +297,6 @@ fn file_pointer() -> impl Strategy<Value = FilePointer> {
         )
 }
 
-fn group_control() -> impl Strategy<Value = GroupControl> {
-    prop_oneof![
-        (group_id(), group_name(), vec(member(), 0..5)).prop_map(|(group, name, members)| {
-            GroupControl::Create {
-                group,
-                name,
-                members,
-            }
-        }),
-        (group_id(), vec(member(), 0..5))
-            .prop_map(|(group, members)| GroupControl::Add { group, members }),
-        (group_id(), vec(address(), 0..5))
-            .prop_map(|(group, members)| GroupControl::Remove { group, members }),
-        group_id().prop_map(|group| GroupControl::Leave { group }),
-        (group_id(), group_name()).prop_map(|(group, name)| GroupControl::Rename { group, name }),
-    ]
-}
-
 fn content_value() -> impl Strategy<Value = Content> {
     let text_body =
         proptest::string::string_regex("([^\\p{Cc}]|\n|\t|\r){0,200}").expect("valid regex");
@@ -301,13 +313,13 @@ fn content_value() -> impl Strategy<Value = Content> {
         any::<bool>().prop_map(|started| Content::Typing { started }),
         any::<bool>().prop_map(|online| Content::Presence { online }),
         file_pointer().prop_map(Content::FilePointer),
-        group_control().prop_map(Content::GroupControl),
-        (group_id(), bytes(128))
-            .prop_map(|(group, payload)| Content::GroupMessage { group, payload }),
+        proptest::sample::select(group_samples()),
         (group_id(), bytes(128))
             .prop_map(|(group, payload)| Content::SenderKeyDistribution { group, payload }),
         Just(Content::DeleteConversation),
         username().prop_map(|new_username| Content::ProfileChange { new_username }),
+        (group_id(), any::<bool>())
+            .prop_map(|(group, started)| Content::GroupTyping { group, started }),
     ]
 }
 
@@ -987,39 +999,53 @@ fn file_pointer_limits_are_enforced() {
 
 #[test]
 fn group_limits_are_enforced() {
+    // A Rename (version 1) with a 129-byte name, encoded by hand from
+    // PROTOCOL.md §8.8, with a zero signature: structure is checked when
+    // content decodes, before anyone looks at the signature.
+    let rename = |name: &str| {
+        let mut change = vec![0x01, 0x20];
+        change.extend([5; 32]);
+        change.extend([0x01, 0x20]);
+        change.extend([0; 32]);
+        change.push(0x10);
+        change.extend([1; 16]);
+        change.push(0x04);
+        change.push(name.len() as u8);
+        change.extend(name.as_bytes());
+        change.extend([0; 64]);
+        Content::GroupControl { change }
+    };
+    assert!(content::encode(&rename(&"x".repeat(content::MAX_GROUP_NAME_BYTES))).is_ok());
     assert_refused(
-        Content::GroupControl(GroupControl::Rename {
-            group: GroupId([1; 16]),
-            name: String::new(),
-        }),
-        ContentError::InvalidGroupName {
-            len: 0,
-            max: content::MAX_GROUP_NAME_BYTES,
-        },
-    );
-    assert_refused(
-        Content::GroupControl(GroupControl::Create {
-            group: GroupId([1; 16]),
-            name: "x".repeat(content::MAX_GROUP_NAME_BYTES + 1),
-            members: vec![],
-        }),
-        ContentError::InvalidGroupName {
+        rename(&"x".repeat(content::MAX_GROUP_NAME_BYTES + 1)),
+        ContentError::Group(GroupChangeError::InvalidName {
             len: content::MAX_GROUP_NAME_BYTES + 1,
             max: content::MAX_GROUP_NAME_BYTES,
-        },
+        }),
     );
     assert_refused(
-        Content::GroupControl(GroupControl::Remove {
-            group: GroupId([1; 16]),
-            members: vec![
-                Address::primary(AccountId::from_bytes([0; 16]));
-                content::MAX_GROUP_MEMBERS + 1
-            ],
-        }),
-        ContentError::TooManyGroupMembers {
-            count: content::MAX_GROUP_MEMBERS + 1,
-            max: content::MAX_GROUP_MEMBERS,
+        rename("bad\u{1b}name"),
+        ContentError::Group(GroupChangeError::NameControlCharacter { position: 3 }),
+    );
+    assert_refused(
+        Content::GroupControl {
+            change: vec![1; 10],
         },
+        ContentError::Group(GroupChangeError::Truncated { len: 10, min: 66 }),
+    );
+    // A welcome whose change is the Create, not an Add.
+    let samples = group_samples();
+    let (Content::GroupControl { change: create }, Content::GroupWelcome { state, .. }) =
+        (&samples[0], &samples[2])
+    else {
+        panic!("samples are a Create and a welcome");
+    };
+    assert_refused(
+        Content::GroupWelcome {
+            state: state.clone(),
+            change: create.clone(),
+        },
+        ContentError::Group(GroupChangeError::BadWelcome("the change is not an Add")),
     );
 }
 

@@ -15,18 +15,6 @@ def r_username(r):
 
 # ---- encoders from the serde-JSON form used in content.json ----
 def e_id(a): return bstr(bytes(a))
-def e_addr(a): return e_id(a["account"]) + varint(a["device"])
-def e_member(m): return e_addr(m["address"]) + string(m["username"])
-
-def e_group_control(gc):
-    (k, v), = gc.items()
-    if k == "Create": return varint(0) + e_id(v["group"]) + string(v["name"]) + seq(v["members"], e_member)
-    if k == "Add": return varint(1) + e_id(v["group"]) + seq(v["members"], e_member)
-    if k == "Remove": return varint(2) + e_id(v["group"]) + seq(v["members"], e_addr)
-    if k == "Leave": return varint(3) + e_id(v["group"])
-    if k == "Rename": return varint(4) + e_id(v["group"]) + string(v["name"])
-    raise ValueError(k)
-
 def encode_body(c):
     if c == "DeleteConversation": return varint(9)
     (k, v), = c.items()
@@ -37,10 +25,11 @@ def encode_body(c):
     if k == "FilePointer":
         return (varint(5) + e_id(v["id"]) + bstr(bytes(v["blob_id"])) + e_id(v["key"]) + e_id(v["digest"])
                 + varint(v["size"]) + string(v["file_name"]) + string(v["content_type"]))
-    if k == "GroupControl": return varint(6) + e_group_control(v)
-    if k in ("GroupMessage", "SenderKeyDistribution"):
-        return varint(7 if k == "GroupMessage" else 8) + e_id(v["group"]) + bstr(bytes(v["payload"]))
+    if k == "GroupControl": return varint(6) + bstr(bytes(v["change"]))
+    if k == "GroupWelcome": return varint(7) + bstr(bytes(v["state"])) + bstr(bytes(v["change"]))
+    if k == "SenderKeyDistribution": return varint(8) + e_id(v["group"]) + bstr(bytes(v["payload"]))
     if k == "ProfileChange": return varint(10) + string(v["new_username"])
+    if k == "GroupTyping": return varint(11) + e_id(v["group"]) + boolean(v["started"])
     raise ValueError(k)
 
 def encode(c):
@@ -51,8 +40,6 @@ def encode(c):
 
 # ---- decoder to the same JSON form ----
 def d_id(r, n=16): return list(r.fixed(n))
-def d_addr(r): return {"account": d_id(r), "device": r.u32()}
-def d_member(r): return {"address": d_addr(r), "username": r_username(r)}
 
 def decode_body(r):
     t = r.u32()
@@ -63,17 +50,12 @@ def decode_body(r):
     if t == 5:
         return {"FilePointer": {"id": d_id(r), "blob_id": list(r.bytes()), "key": d_id(r, 32), "digest": d_id(r, 32),
                                 "size": r.u64(), "file_name": r.string(), "content_type": r.string()}}
-    if t == 6:
-        g = r.u32()
-        if g == 0: return {"GroupControl": {"Create": {"group": d_id(r), "name": r.string(), "members": r.seq(lambda: d_member(r))}}}
-        if g == 1: return {"GroupControl": {"Add": {"group": d_id(r), "members": r.seq(lambda: d_member(r))}}}
-        if g == 2: return {"GroupControl": {"Remove": {"group": d_id(r), "members": r.seq(lambda: d_addr(r))}}}
-        if g == 3: return {"GroupControl": {"Leave": {"group": d_id(r)}}}
-        if g == 4: return {"GroupControl": {"Rename": {"group": d_id(r), "name": r.string()}}}
-        raise Malformed("unknown group control tag")
-    if t in (7, 8): return {("GroupMessage" if t == 7 else "SenderKeyDistribution"): {"group": d_id(r), "payload": list(r.bytes())}}
+    if t == 6: return {"GroupControl": {"change": list(r.bytes())}}
+    if t == 7: return {"GroupWelcome": {"state": list(r.bytes()), "change": list(r.bytes())}}
+    if t == 8: return {"SenderKeyDistribution": {"group": d_id(r, 32), "payload": list(r.bytes())}}
     if t == 9: return "DeleteConversation"
     if t == 10: return {"ProfileChange": {"new_username": r_username(r)}}
+    if t == 11: return {"GroupTyping": {"group": d_id(r, 32), "started": r.bool()}}
     raise Malformed("unknown content tag")
 
 def decode(b):
@@ -121,12 +103,10 @@ def validate(c):
         ct = v["content_type"]
         if len(ct.encode()) > 127: raise ContentError("ContentTypeTooLong")
         if not ct or any(not 0x21 <= ord(ch) <= 0x7E for ch in ct): raise ContentError("InvalidContentType")
-    elif k == "GroupControl":
-        (gk, gv), = v.items()
-        if "name" in gv:
-            if not 1 <= len(gv["name"].encode()) <= 128: raise ContentError("InvalidGroupName")
-            _cc_strict(gv["name"])
-        if "members" in gv and len(gv["members"]) > 1024: raise ContentError("TooManyGroupMembers")
+    elif k in ("GroupControl", "GroupWelcome"):
+        # §8.8: a change is at least a version byte, one body byte and a
+        # 64-byte signature; the full structure check is group_state.json's.
+        if len(v["change"]) < 66: raise ContentError("Group/Truncated")
 
 # ---- §12.1 payload ----
 class PayloadError(Exception): pass
