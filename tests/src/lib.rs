@@ -218,6 +218,13 @@ impl Relay {
         self.output.lock().map(|o| o.clone()).unwrap_or_default()
     }
 
+    /// The running process's id (`None` after [`Relay::crash`] or
+    /// [`Relay::stop`] until it is started again), for suites that look at
+    /// the process itself (its sockets, its CPU).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The relay's data directory (holds `umbra.db` on SQLite).
     pub fn data_dir(&self) -> &Path {
         &self.data_dir

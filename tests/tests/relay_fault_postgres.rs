@@ -1,0 +1,398 @@
+//! Fault suite, database outages: senders and recipients keep a real
+//! `umbra-relay` busy while its PostgreSQL is stopped at once
+//! (`pg_ctl stop -m immediate`, as a crash would) and started again, and
+//! the relay is killed once besides. While PostgreSQL is down a `Send`
+//! must be answered with a retryable `Internal` (carrying
+//! `retry_after_secs`), not held for the pool's old 30 s, and `/readyz`
+//! must answer `503`; when PostgreSQL is back, the same relay process must
+//! accept and deliver again by itself. At the end the shared ledger
+//! (`relay_fault_support`) checks that nothing acknowledged was lost, order
+//! was kept, and a message was stored twice only after an `Internal` that
+//! said it may have been carried out, or a lost reply.
+//!
+//! The shared PostgreSQL of the other suites is never touched: this suite
+//! makes its own throwaway cluster (`initdb` into a temporary directory,
+//! `pg_ctl` on a free port, run as the `postgres` user when the suite runs
+//! as root). If that is impossible it fails in CI (`CI=true`) and says
+//! `SKIPPED:` elsewhere.
+//!
+//! The bounds below are generous backstops (5x and 10x what the relay
+//! promises), so a hang is caught without a timing assertion; the measured
+//! times are printed.
+//!
+//! Short form (default): 2 outages of about 3 s. Long form:
+//! `UMBRA_FAULT_LONG=1 cargo test -p umbra-e2e --test relay_fault_postgres
+//! -- --nocapture` (8 outages of up to 8 s, 20 senders).
+//!
+//! Must never: stop a PostgreSQL it did not start, leave its cluster
+//! running (it is stopped on drop), or skip silently.
+
+mod relay_fault_support;
+mod relay_support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context};
+use relay_fault_support::{connect, long_form, sign_up, Account, Ledger, Load};
+use relay_support::{crash_and_respawn, run_bounded, shut_down, BASE_ARGS};
+use umbra_e2e::{Relay, StoreKind};
+use umbra_protocol::wire::{ErrorCode, OutgoingEnvelope, Request, Response, SendOutcome};
+
+/// Backstop for the relay's answer to a `Send` while PostgreSQL is down
+/// (it promises 2 s; the pool's old acquire timeout held it for 30 s).
+const DOWN_REPLY_BOUND: Duration = Duration::from_secs(10);
+/// Backstop for `/readyz` while PostgreSQL is down (it promises 1 s).
+const READYZ_BOUND: Duration = Duration::from_secs(10);
+/// Most the relay may take to work again once PostgreSQL is back.
+const RECOVERY_BOUND: Duration = Duration::from_secs(60);
+/// Most the recipients may take to receive everything once senders stop.
+const DRAIN_BOUND: Duration = Duration::from_secs(60);
+
+/// A PostgreSQL cluster of this test alone.
+struct Cluster {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    /// Run the server binaries as `postgres` (they refuse to run as root).
+    as_postgres: bool,
+}
+
+impl Cluster {
+    /// `initdb` + start, or why it cannot be done here.
+    fn create() -> Result<Cluster, String> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .map_err(|e| format!("no /usr/lib/postgresql: {e}"))?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|p| p.join("pg_ctl").exists())
+            .max()
+            .ok_or("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let as_postgres = rustix::process::geteuid().is_root();
+        if as_postgres {
+            let status = Command::new("chown")
+                .arg("postgres:")
+                .arg(dir.path())
+                .status()
+                .map_err(|e| format!("chown: {e}"))?;
+            if !status.success() {
+                return Err("cannot chown the cluster directory to postgres".into());
+            }
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port: {e}"))?
+            .port();
+        let cluster = Cluster {
+            dir,
+            bin,
+            port,
+            as_postgres,
+        };
+        let data = cluster.data_dir();
+        cluster.run(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+        )?;
+        cluster.start()?;
+        Ok(cluster)
+    }
+
+    fn data_dir(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    /// Runs one server binary (as `postgres` when needed); `Err` has its output.
+    fn run(&self, tool: &str, args: &[&str]) -> Result<(), String> {
+        let program = self.bin.join(tool);
+        let mut command = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            Command::new(&program)
+        };
+        let out = command
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .map_err(|e| format!("running {tool}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{tool} {args:?} failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    fn start(&self) -> Result<(), String> {
+        let sockets = self.dir.path().display().to_string();
+        let options = format!(
+            "-p {} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=100",
+            self.port
+        );
+        let log = self.dir.path().join("server.log").display().to_string();
+        let data = self.data_dir();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60", "start",
+            ],
+        )
+    }
+
+    /// `pg_ctl stop -m immediate`: every backend is killed, nothing is
+    /// flushed beyond what was committed; the next start runs recovery.
+    fn stop_immediately(&self) -> Result<(), String> {
+        let data = self.data_dir();
+        self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"])
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The last lines of the server's log, for a failure message.
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.stop_immediately();
+    }
+}
+
+/// The cluster, or `None` after reporting the skip (a panic in CI).
+fn cluster_or_skip(test: &str) -> Option<Cluster> {
+    match Cluster::create() {
+        Ok(cluster) => Some(cluster),
+        Err(reason) => {
+            assert!(
+                !umbra_test_support::in_ci(),
+                "{test}: a throwaway PostgreSQL cluster is required in CI, but {reason}"
+            );
+            let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {reason}");
+            None
+        }
+    }
+}
+
+/// `GET /readyz`: the status code, within `bound`.
+fn readyz(addr: SocketAddr, bound: Duration) -> anyhow::Result<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, bound)?;
+    stream.set_read_timeout(Some(bound))?;
+    stream.write_all(b"GET /readyz HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n")?;
+    let mut head = [0u8; 12];
+    stream
+        .read_exact(&mut head)
+        .context("reading /readyz's status line")?;
+    let status = std::str::from_utf8(&head[9..12])?.parse()?;
+    Ok(status)
+}
+
+/// One `Send` from `probe` to `to`, within `bound`; the reply and how long
+/// it took.
+async fn probe_send(
+    url: &str,
+    probe: &Account,
+    to: &Account,
+    bound: Duration,
+) -> anyhow::Result<(Response, Duration)> {
+    let started = Instant::now();
+    let attempt = async {
+        let mut client = connect(url, probe).await?;
+        let request = Request::Send {
+            messages: vec![OutgoingEnvelope {
+                to: to.address,
+                envelope: b"probe: not a load message".to_vec(),
+            }],
+        };
+        let reply = client.request(request).await?;
+        client.close().await;
+        anyhow::Ok(reply)
+    };
+    let reply = tokio::time::timeout(bound, attempt)
+        .await
+        .with_context(|| format!("no answer to a Send within {bound:?}"))??;
+    Ok((reply, started.elapsed()))
+}
+
+/// While PostgreSQL is down: a retryable `Internal` with a retry hint, and
+/// `/readyz` 503. `connected` is a connection authenticated before the
+/// outage (a new one cannot authenticate without the database). Returns the
+/// times taken.
+async fn check_down(
+    relay: &Relay,
+    connected: &mut umbra_e2e::wire_client::WireClient,
+    to: &Account,
+) -> anyhow::Result<(Duration, Duration)> {
+    let started = Instant::now();
+    let request = Request::Send {
+        messages: vec![OutgoingEnvelope {
+            to: to.address,
+            envelope: b"probe while down".to_vec(),
+        }],
+    };
+    let reply = tokio::time::timeout(DOWN_REPLY_BOUND, connected.request(request))
+        .await
+        .with_context(|| format!("a Send was not answered within {DOWN_REPLY_BOUND:?}"))??;
+    let send_took = started.elapsed();
+    match reply {
+        Response::Error {
+            code,
+            retry_after_secs,
+            message,
+        } => {
+            ensure!(
+                code == ErrorCode::Internal && code.is_retryable(),
+                "a Send while PostgreSQL is down got {code}: {message}"
+            );
+            ensure!(
+                retry_after_secs.is_some(),
+                "the Internal carries no retry_after_secs"
+            );
+        }
+        other => bail!("a Send while PostgreSQL is down was answered {other:?}"),
+    }
+    let addr = relay.addr;
+    let started = Instant::now();
+    let status = tokio::task::spawn_blocking(move || readyz(addr, READYZ_BOUND)).await??;
+    ensure!(
+        status == 503,
+        "/readyz answered {status} with PostgreSQL down"
+    );
+    Ok((send_took, started.elapsed()))
+}
+
+/// Once PostgreSQL is back: `/readyz` 200 and a `Send` accepted again, by
+/// the same relay process.
+async fn check_recovered(relay: &Relay, probe: &Account, to: &Account) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let url = relay.ws_url();
+    let addr = relay.addr;
+    loop {
+        let ready = tokio::task::spawn_blocking(move || readyz(addr, READYZ_BOUND)).await?;
+        if matches!(ready, Ok(200)) {
+            if let Ok((Response::SendResult { results }, _)) =
+                probe_send(&url, probe, to, DOWN_REPLY_BOUND).await
+            {
+                if matches!(results.as_slice(), [SendOutcome::Accepted { .. }]) {
+                    return Ok(started.elapsed());
+                }
+            }
+        }
+        if started.elapsed() > RECOVERY_BOUND {
+            bail!("the relay did not recover within {RECOVERY_BOUND:?} of PostgreSQL's restart");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn postgres_outages_under_load(cluster: Cluster) -> anyhow::Result<()> {
+    let (senders, recipients, outages, down_for) = if long_form() {
+        (20, 8, 8, Duration::from_secs(8))
+    } else {
+        (8, 4, 2, Duration::from_secs(3))
+    };
+    let store = StoreKind::Postgres(cluster.url());
+    let args: Vec<String> = BASE_ARGS.iter().map(|s| s.to_string()).collect();
+    let mut relay = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Relay::start_with(store, &args)
+    })
+    .await?;
+    let url = relay.ws_url();
+    let senders = sign_up(&url, "sender", senders).await?;
+    let recipients = sign_up(&url, "recipient", recipients).await?;
+    // The probes talk to each other, outside the load and its ledger.
+    let probes = sign_up(&url, "probe", 2).await?;
+    let (probe, target) = (&probes[0], &probes[1]);
+    let mut load = Load::start(&url, &senders, &recipients);
+    while load.accepted() < 50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cluster_ref = &cluster;
+    for outage in 0..outages {
+        // Authenticated while the database is up, used while it is down.
+        let mut connected = connect(&url, probe).await?;
+        tokio::task::block_in_place(|| cluster_ref.stop_immediately())
+            .map_err(anyhow::Error::msg)?;
+        let (send_took, readyz_took) = check_down(&relay, &mut connected, target).await?;
+        eprintln!(
+            "outage {}: Send answered Internal in {send_took:?}, /readyz 503 in {readyz_took:?}",
+            outage + 1
+        );
+        tokio::time::sleep(down_for.saturating_sub(send_took + readyz_took)).await;
+        tokio::task::block_in_place(|| cluster_ref.start()).map_err(anyhow::Error::msg)?;
+        let took = check_recovered(&relay, probe, target).await?;
+        eprintln!(
+            "outage {}: relay working again {took:?} after PostgreSQL's start",
+            outage + 1
+        );
+        connected.close().await;
+        if outage == 0 {
+            // And a crash besides, with the database up.
+            relay = crash_and_respawn(relay).await?;
+        }
+        let before = load.accepted();
+        let deadline = Instant::now() + RECOVERY_BOUND;
+        while load.accepted() < before + 20 {
+            ensure!(
+                Instant::now() < deadline,
+                "the load did not resume after outage {}",
+                outage + 1
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    load.stop_senders().await;
+    load.drain_and_stop(DRAIN_BOUND).await?;
+    let summary = Ledger::verify(&load.ledger)
+        .with_context(|| format!("end of PostgreSQL's log:\n{}", cluster.log_tail()))?;
+    eprintln!(
+        "postgres: {outages} immediate stops and 1 SIGKILL: {} accepted, none lost; {} unknown \
+         outcomes, {} attempts refused as not carried out, {} messages stored twice (allowed \
+         after those), {} deliveries",
+        summary.accepted,
+        summary.unknown_outcomes,
+        summary.refused_attempts,
+        summary.duplicated,
+        summary.deliveries
+    );
+    shut_down(relay).await;
+    drop(cluster);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_stopped_and_restarted_under_load() {
+    let Some(cluster) = tokio::task::spawn_blocking(|| {
+        cluster_or_skip("relay_fault_postgres::postgres_stopped_and_restarted_under_load")
+    })
+    .await
+    .expect("cluster setup thread") else {
+        return;
+    };
+    run_bounded(postgres_outages_under_load(cluster)).await;
+}
