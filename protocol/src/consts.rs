@@ -78,3 +78,20 @@ pub const MAX_PENDING_CHANGES: usize = 2 * REORG_WINDOW;
 /// Bounds the memory a flood of valid-but-losing changes by an admin can
 /// take.
 pub const MAX_LOG_CHANGES: usize = 4 * REORG_WINDOW;
+
+// ----- group sender keys (docs/PROTOCOL.md §8.1–§8.6) ---------------------
+
+/// Most iterations one group message may skip ahead of the receiver's
+/// chain for that sender. Gaps come from the sender's messages that have
+/// not arrived yet (or never will, e.g. sent while we were briefly not a
+/// member); twice the pairwise ratchet's `MAX_SKIP` (1000) because one
+/// group chain carries a sender's messages to the whole group. The walk
+/// costs two HMACs per step and happens only after the message signature
+/// verified, so only a genuine member can make a receiver take it.
+pub const MAX_GROUP_SKIP: u32 = 2000;
+
+/// Most skipped group message keys a receiver keeps per sender device
+/// (oldest evicted first): one full skip, so the messages of one maximal
+/// gap can all still be read when they arrive, while a receiver's stored
+/// state stays bounded (2000 × 36 bytes per member device).
+pub const MAX_GROUP_SKIPPED_KEYS: usize = 2000;

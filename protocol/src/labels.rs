@@ -43,6 +43,9 @@ pub const GROUP_CHAIN_KEY: &[u8] = b"umbra/v1/group/chain-key";
 pub const GROUP_MESSAGE_KEY: &[u8] = b"umbra/v1/group/message-key";
 /// Ed25519 signature by a sender's group signing key over a group message.
 pub const GROUP_MESSAGE_SIGNATURE: &[u8] = b"umbra/v1/group/message-signature";
+/// Ed25519 signature by a member's IDENTITY key over its sender-key
+/// distribution (everything before the signature, §8.5).
+pub const GROUP_DISTRIBUTION_SIGNATURE: &[u8] = b"umbra/v1/group/distribution-signature";
 
 /// Ed25519 signature by an author's identity key over a group change
 /// (everything before the signature, §8.8).
@@ -74,6 +77,7 @@ pub const ALL: &[&[u8]] = &[
     GROUP_CHAIN_KEY,
     GROUP_MESSAGE_KEY,
     GROUP_MESSAGE_SIGNATURE,
+    GROUP_DISTRIBUTION_SIGNATURE,
     GROUP_CHANGE_SIGNATURE,
     GROUP_CHANGE_HASH,
     RATCHET_ROOT_KEY,

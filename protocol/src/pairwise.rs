@@ -17,6 +17,8 @@
 //! plain:     0x02 || ratchet message (ratchet/message.rs)
 //! ephemeral: 0x03 || ephemeral message (ratchet/ephemeral.rs): typing
 //!            notices and other content the relay does not store
+//! group:     0x04 || group message (group/message.rs): no ratchet layer;
+//!            decrypted by the sender's `GroupReceiver`, never by a session
 //! pre-key: 0x01 || initiator identity (128) || ephemeral key (32)
 //!               || signed prekey id (u32be) || extra tag (u8) [|| extra id (u32be)]
 //!               || ratchet message
@@ -30,6 +32,7 @@
 use rand_core::{CryptoRng, RngCore};
 use subtle::ConstantTimeEq;
 
+use crate::group::{GroupError, GroupMessage};
 use crate::identity::{IdentityKeyPair, IdentityPublic, IDENTITY_PUBLIC_LEN};
 use crate::keys::{PublicKey, SecretKey};
 use crate::padding::{self, PaddingError};
@@ -51,6 +54,8 @@ pub const PREKEY_MESSAGE_TYPE: u8 = 0x01;
 pub const PLAIN_MESSAGE_TYPE: u8 = 0x02;
 /// Leading byte of an ephemeral message (never stored by the relay).
 pub const EPHEMERAL_MESSAGE_TYPE: u8 = 0x03;
+/// Leading byte of a group message (sealed directly, no ratchet layer).
+pub const GROUP_MESSAGE_TYPE: u8 = 0x04;
 
 /// How old (or how far in the future, by the receiver's clock) an
 /// ephemeral message may be. It bounds replays: an ephemeral message
@@ -78,8 +83,12 @@ pub enum PairwiseError {
     /// The embedded ephemeral message does not parse.
     #[error("malformed ephemeral message: {0}")]
     EphemeralEncoding(#[from] EphemeralMessageError),
-    /// An ephemeral message where a stored one was expected, or the reverse.
-    #[error("wrong kind of message for this path (ephemeral vs stored)")]
+    /// The embedded group message does not parse (length, version).
+    #[error("malformed group message: {0}")]
+    GroupEncoding(#[from] GroupError),
+    /// An ephemeral message where a stored one was expected, or the reverse;
+    /// or a group message given to a pairwise session.
+    #[error("wrong kind of message for this path (ephemeral, stored or group)")]
     WrongKind,
     /// An ephemeral message older (or further ahead) than
     /// [`EPHEMERAL_MAX_AGE_MS`] by the receiver's clock.
@@ -138,6 +147,9 @@ pub enum PairwiseMessage {
     Plain(RatchetMessage),
     /// Content the relay does not store (typing notices).
     Ephemeral(EphemeralMessage),
+    /// A group message: for the sender's `GroupReceiver` (section 8), found
+    /// by the header's group id and the sealed sender, never a session.
+    Group(GroupMessage),
 }
 
 impl PairwiseMessage {
@@ -156,6 +168,7 @@ impl PairwiseMessage {
                 message.write_to(&mut out);
                 out
             }
+            PairwiseMessage::Group(message) => message.sealed_inner().to_vec(),
             PairwiseMessage::PreKey(prekey_message) => {
                 let PreKeyMessage { initial, message } = prekey_message.as_ref();
                 let mut out =
@@ -191,6 +204,7 @@ impl PairwiseMessage {
             EPHEMERAL_MESSAGE_TYPE => Ok(PairwiseMessage::Ephemeral(EphemeralMessage::from_bytes(
                 rest,
             )?)),
+            GROUP_MESSAGE_TYPE => Ok(PairwiseMessage::Group(GroupMessage::from_bytes(rest)?)),
             PREKEY_MESSAGE_TYPE => {
                 let mut reader = Reader(rest);
                 let identity = reader.take(IDENTITY_PUBLIC_LEN)?;
@@ -289,6 +303,18 @@ impl InboundEnvelope {
     /// True for a pre-key message (one that can start a new session).
     pub fn is_prekey_message(&self) -> bool {
         matches!(self.message, PairwiseMessage::PreKey(_))
+    }
+
+    /// The group message it carries (inner type `0x04`), if any. Find the
+    /// receiver state by its header's group id and
+    /// [`InboundEnvelope::sender_address`], never by header fields alone,
+    /// then call [`GroupReceiver::decrypt`](crate::group::GroupReceiver::decrypt)
+    /// with this envelope (which checks the sealed identity too).
+    pub fn group_message(&self) -> Option<&GroupMessage> {
+        match &self.message {
+            PairwiseMessage::Group(message) => Some(message),
+            _ => None,
+        }
     }
 }
 
@@ -441,7 +467,9 @@ impl PairwiseSession {
                 }
                 (PREKEY_MESSAGE_TYPE, &prekey_message.message)
             }
-            PairwiseMessage::Ephemeral(_) => return Err(PairwiseError::WrongKind),
+            PairwiseMessage::Ephemeral(_) | PairwiseMessage::Group(_) => {
+                return Err(PairwiseError::WrongKind)
+            }
         };
         self.decrypt_ratchet(ad_type, message)
     }

@@ -1,13 +1,10 @@
 //! End-to-end behaviour of the agreement layer through the public API only:
-//! bundles over the wire, X3DH both ways, sealed sender around it, sender-key
-//! groups, padding and safety numbers together.
+//! bundles over the wire, X3DH both ways, sealed sender around it, padding
+//! and safety numbers together (sender-key groups: tests/group.rs).
 
 use rand::rngs::OsRng;
 use subtle::ConstantTimeEq;
 use umbra_protocol::fingerprint::SafetyNumber;
-use umbra_protocol::group::{
-    GroupError, GroupMessageHeader, GroupReceiver, GroupSender, SenderKeyDistribution,
-};
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::padding::{pad, unpad};
 use umbra_protocol::prekeys::{
@@ -223,55 +220,7 @@ fn envelope_sizes_depend_only_on_bucket() {
     assert_eq!(short.len(), longer.len());
 }
 
-#[test]
-fn three_member_group() {
-    let members: Vec<_> = (0..3u8)
-        .map(|i| GroupSender::generate([i; 16], &mut OsRng))
-        .collect();
-    let dists: Vec<Vec<u8>> = members
-        .iter()
-        .map(|m| m.distribution().to_bytes().to_vec())
-        .collect();
-    // receivers[i][j]: member i's view of sender j.
-    let mut receivers: Vec<Vec<Option<GroupReceiver>>> = (0..3)
-        .map(|i| {
-            (0..3)
-                .map(|j| {
-                    (i != j).then(|| {
-                        GroupReceiver::from_distribution(
-                            &SenderKeyDistribution::from_bytes(&dists[j]).unwrap(),
-                        )
-                    })
-                })
-                .collect()
-        })
-        .collect();
-    let mut members = members;
-    for round in 0..3u8 {
-        for (j, sender) in members.iter_mut().enumerate() {
-            let text = [round, j as u8];
-            let msg = sender.encrypt(&text).unwrap();
-            let header = GroupMessageHeader::parse(&msg).unwrap();
-            assert_eq!(header.iteration, u32::from(round));
-            for (i, row) in receivers.iter_mut().enumerate() {
-                if let Some(r) = row[j].as_mut() {
-                    assert_eq!(r.decrypt(&msg).unwrap(), text, "member {i} from {j}");
-                }
-            }
-        }
-    }
-}
-
-#[test]
-fn late_member_reads_only_from_distribution_point() {
-    let mut sender = GroupSender::generate([1; 16], &mut OsRng);
-    let early = sender.encrypt(b"before").unwrap();
-    let mut late = GroupReceiver::from_distribution(&sender.distribution());
-    let after = sender.encrypt(b"after").unwrap();
-    // The key of iteration 0 was never handed to the late member.
-    assert_eq!(late.decrypt(&early), Err(GroupError::Replay(0)));
-    assert_eq!(late.decrypt(&after).unwrap(), b"after");
-}
+// Sender-key groups through the public API are in tests/group.rs.
 
 #[test]
 fn safety_number_agrees_on_both_devices() {

@@ -13,7 +13,8 @@ use proptest::prelude::*;
 use rand::rngs::OsRng;
 use sha2::Sha256;
 use umbra_protocol::group::{
-    GroupError, GroupMessageHeader, GroupReceiver, GroupSender, SenderKeyDistribution,
+    GroupError, GroupId, GroupMessage, GroupMessageHeader, GroupReceiver, GroupReceiverPickle,
+    GroupSender, GroupSenderPickle, SignedDistribution, GROUP_HEADER_LEN, GROUP_MESSAGE_VERSION,
 };
 use umbra_protocol::identity::{IdentityError, IdentityKeyPair, IdentityPublic};
 use umbra_protocol::keys::{PublicKey, SecretKey};
@@ -260,14 +261,16 @@ proptest! {
         let _ = postcard::from_bytes::<InitialHeader>(&bytes);
         let _ = sealed::open(&b.identity, &bytes);
         let _ = GroupMessageHeader::parse(&bytes);
-        let _ = SenderKeyDistribution::from_bytes(&bytes);
+        let _ = SignedDistribution::verify(&bytes, &b.identity.public(), &GroupId([0; 32]));
         // Local-store formats must fail cleanly on corruption too.
         let _ = postcard::from_bytes::<IdentityKeyPair>(&bytes);
         let _ = postcard::from_bytes::<SignedPreKey>(&bytes);
-        let _ = postcard::from_bytes::<GroupSender>(&bytes);
-        let _ = postcard::from_bytes::<GroupReceiver>(&bytes);
-        let mut r = GroupReceiver::from_distribution(&GroupSender::generate([0; 16], &mut OsRng).distribution());
-        prop_assert!(r.decrypt(&bytes).is_err());
+        let _ = GroupSenderPickle::decode(&bytes);
+        let _ = GroupReceiverPickle::decode(&bytes);
+        let mut r = group_receiver(&b.identity, &GroupSender::generate(GroupId([0; 32]), 0, &mut OsRng));
+        if let Ok(m) = GroupMessage::from_bytes(&bytes) {
+            prop_assert!(r.decrypt_unsealed(&m).is_err());
+        }
         prop_assert_eq!(r.iteration(), 0);
     }
 }
@@ -776,37 +779,62 @@ fn sealed_sender_with_broken_binding_is_refused() {
     );
 }
 
+/// A receiver of `sender`'s key as `owner` (its identity) distributes it.
+fn group_receiver(owner: &IdentityKeyPair, sender: &GroupSender) -> GroupReceiver {
+    let dist = sender.distribution(owner);
+    GroupReceiver::new(
+        SignedDistribution::verify(dist.as_bytes(), &owner.public(), sender.group_id()).unwrap(),
+    )
+}
+
 // ---------- cross-context ----------
 
 #[test]
 fn sealed_and_group_ciphertexts_do_not_cross() {
     let alice = IdentityKeyPair::generate(&mut OsRng);
     let bob = IdentityKeyPair::generate(&mut OsRng);
-    let mut sender = GroupSender::generate([3; 16], &mut OsRng);
-    let mut receiver = GroupReceiver::from_distribution(&sender.distribution());
+    let mut sender = GroupSender::generate(GroupId([3; 32]), 0, &mut OsRng);
+    let mut receiver = group_receiver(&alice, &sender);
 
     let group_msg = sender.encrypt(&[0u8; 200]).unwrap();
+    let group_bytes = group_msg.as_bytes();
     let envelope =
-        sealed::seal(&alice, &ALICE_ADDR, &bob.public(), &[0u8; 200], &mut OsRng).unwrap();
-    // Both formats start with version byte 0x01 and both lengths are in
-    // range, so each is refused by its cryptographic check, not its framing.
+        sealed::seal(&alice, &ALICE_ADDR, &bob.public(), &[0u8; 300], &mut OsRng).unwrap();
+    // Read as a group message, a sealed envelope is the wrong version (1,
+    // not 2); with the version patched, the wrong group.
     assert_eq!(
-        receiver.decrypt(&envelope),
-        Err(GroupError::WrongDistribution)
+        GroupMessage::from_bytes(&envelope),
+        Err(GroupError::UnsupportedVersion(1))
+    );
+    let mut patched = envelope.clone();
+    patched[0] = GROUP_MESSAGE_VERSION;
+    assert_eq!(
+        receiver.decrypt_unsealed(&GroupMessage::from_bytes(&patched).unwrap()),
+        Err(GroupError::WrongGroup)
     );
     assert_eq!(
-        sealed::open(&bob, &group_msg),
+        sealed::open(&bob, group_bytes),
+        Err(SealedError::UnsupportedVersion(GROUP_MESSAGE_VERSION))
+    );
+    let mut patched = group_bytes.to_vec();
+    patched[0] = sealed::SEALED_VERSION;
+    assert_eq!(
+        sealed::open(&bob, &patched),
         Err(SealedError::SenderLayerUndecryptable)
     );
     // Even with the group header grafted on, a sealed body is refused.
-    let mut grafted = group_msg[..umbra_protocol::group::GROUP_HEADER_LEN].to_vec();
+    let mut grafted = group_bytes[..GROUP_HEADER_LEN].to_vec();
     grafted.extend_from_slice(&envelope[..envelope.len().min(300)]);
-    assert_eq!(receiver.decrypt(&grafted), Err(GroupError::BadSignature));
+    let grafted = GroupMessage::from_bytes(&grafted).unwrap();
+    assert_eq!(
+        receiver.decrypt_unsealed(&grafted),
+        Err(GroupError::BadSignature)
+    );
     // (That a correctly signed group message whose key was derived under any
     // other label fails is `group::tests::a_key_derived_under_any_other_label_does_not_decrypt`.)
     // Both still work for their own context afterwards.
-    assert_eq!(receiver.decrypt(&group_msg).unwrap(), [0u8; 200]);
-    assert_eq!(sealed::open(&bob, &envelope).unwrap().inner, [0u8; 200]);
+    assert_eq!(receiver.decrypt_unsealed(&group_msg).unwrap(), [0u8; 200]);
+    assert_eq!(sealed::open(&bob, &envelope).unwrap().inner, [0u8; 300]);
 }
 
 #[test]
@@ -863,14 +891,19 @@ fn debug_of_every_secret_type_hides_secrets() {
     .unwrap();
     assert_hidden(&format!("{secret:?}"), secret.root_key());
 
-    let sender = GroupSender::generate([9; 16], &mut OsRng);
-    let dist = sender.distribution();
-    let chain_key = dist.to_bytes()[25..57].to_vec();
-    let receiver = GroupReceiver::from_distribution(&dist);
+    let sender = GroupSender::generate(GroupId([9; 32]), 0, &mut OsRng);
+    let dist = sender.distribution(&id);
+    let chain_key = dist.as_bytes()[49..81].to_vec();
+    let verified =
+        SignedDistribution::verify(dist.as_bytes(), &id.public(), sender.group_id()).unwrap();
+    let receiver = GroupReceiver::new(verified.clone());
     for shown in [
         format!("{sender:?}"),
         format!("{dist:?}"),
+        format!("{verified:?}"),
         format!("{receiver:?}"),
+        format!("{:?}", sender.pickle()),
+        format!("{:?}", receiver.pickle()),
     ] {
         assert_hidden(&shown, &chain_key);
     }

@@ -7,7 +7,9 @@ use proptest::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-use umbra_protocol::group::{GroupReceiver, GroupSender};
+use umbra_protocol::group::{
+    GroupId, GroupMessage, GroupReceiver, GroupSender, SignedDistribution,
+};
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::keys::PublicKey;
 use umbra_protocol::pairwise::PairwiseMessage;
@@ -481,9 +483,15 @@ fn ratchet_ciphertext_is_useless_in_other_contexts() {
     assert!(sealed::open(&someone, &bytes).is_err());
 
     // As a group message for a receiver of some sender key.
-    let sender = GroupSender::generate(Default::default(), &mut rng);
-    let mut receiver = GroupReceiver::from_distribution(&sender.distribution());
-    assert!(receiver.decrypt(&bytes).is_err());
+    let sender = GroupSender::generate(GroupId([0; 32]), 0, &mut rng);
+    let dist = sender.distribution(&someone);
+    let mut receiver = GroupReceiver::new(
+        SignedDistribution::verify(dist.as_bytes(), &someone.public(), sender.group_id()).unwrap(),
+    );
+    if let Ok(m) = GroupMessage::from_bytes(&bytes) {
+        assert!(receiver.decrypt_unsealed(&m).is_err());
+    }
+    assert_eq!(receiver.iteration(), 0);
 
     // As a ratchet message in a different session (other X3DH run).
     let (_other_alice, mut other_bob, _) = pair(15);

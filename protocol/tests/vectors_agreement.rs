@@ -1,5 +1,5 @@
 //! Test vectors for identities, X3DH, sealed sender, padding, safety
-//! numbers and sender-key groups, generated from fixed seeds.
+//! numbers, generated from fixed seeds (sender-key groups: vectors_group.rs).
 //!
 //! Each intermediate value is recomputed here from docs/PROTOCOL.md with the raw
 //! primitives and checked against what the library produced, so the vector
@@ -13,16 +13,14 @@ use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, KeyInit, Nonce};
 use common::{check_or_regenerate, hex};
 use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use umbra_protocol::fingerprint::SafetyNumber;
-use umbra_protocol::group::{GroupReceiver, GroupSender, SenderKeyDistribution};
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::keys::SecretKey;
-/// The labels as docs/PROTOCOL.md writes them (sections 3.1, 5.1 and 8.1),
+/// The labels as docs/PROTOCOL.md writes them (sections 3.1 and 5.1),
 /// copied here as literals: a recomputation that took them from
 /// `umbra_protocol::labels` would agree with a wrong label in the code.
 mod labels {
@@ -32,10 +30,6 @@ mod labels {
     pub const SEALED_EPHEMERAL_CHAIN_KEY: &[u8] = b"umbra/v1/sealed/ephemeral/chain-key";
     pub const SEALED_EPHEMERAL_CIPHER_KEY: &[u8] = b"umbra/v1/sealed/ephemeral/cipher-key";
     pub const SEALED_STATIC_CIPHER_KEY: &[u8] = b"umbra/v1/sealed/static/cipher-key";
-    pub const GROUP_MESSAGE_KEY_SEED: &[u8] = b"umbra/v1/group/message-seed";
-    pub const GROUP_CHAIN_KEY: &[u8] = b"umbra/v1/group/chain-key";
-    pub const GROUP_MESSAGE_KEY: &[u8] = b"umbra/v1/group/message-key";
-    pub const GROUP_MESSAGE_SIGNATURE: &[u8] = b"umbra/v1/group/message-signature";
 }
 use umbra_protocol::padding::{pad, unpad};
 use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, PreKeyRef, SignedPreKey};
@@ -461,77 +455,4 @@ fn spec_safety_number(
     } else {
         b + &a
     }
-}
-
-fn hmac32(key: &[u8], input: &[u8]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
-    mac.update(input);
-    mac.finalize().into_bytes().into()
-}
-
-#[test]
-fn group_vectors() {
-    let mut peek = rng(6);
-    let mut signing_seed = [0u8; 32];
-    peek.fill_bytes(&mut signing_seed);
-    let signing_key = ed25519_dalek::SigningKey::from_bytes(&signing_seed);
-    let mut r = rng(6);
-    let distribution_id = [0xD1; 16];
-    let mut sender = GroupSender::generate(distribution_id, &mut r);
-    let dist = sender.distribution();
-    let dist_bytes = dist.to_bytes().to_vec();
-    let mut receiver =
-        GroupReceiver::from_distribution(&SenderKeyDistribution::from_bytes(&dist_bytes).unwrap());
-    let mut chain_key: [u8; 32] = dist_bytes[25..57].try_into().unwrap();
-
-    let mut messages = Vec::new();
-    for (i, text) in [&b"first"[..], b"", b"third message"]
-        .into_iter()
-        .enumerate()
-    {
-        let msg = sender.encrypt(text).unwrap();
-        let seed = hmac32(&chain_key, labels::GROUP_MESSAGE_KEY_SEED);
-        let header = &msg[..25];
-        let mut okm = [0u8; 44];
-        Hkdf::<Sha256>::new(None, &seed)
-            .expand_multi_info(&[labels::GROUP_MESSAGE_KEY, header], &mut okm)
-            .unwrap();
-        let ct = ChaCha20Poly1305::new(Key::from_slice(&okm[..32]))
-            .encrypt(
-                Nonce::from_slice(&okm[32..]),
-                Payload {
-                    msg: text,
-                    aad: header,
-                },
-            )
-            .unwrap();
-        assert_eq!(&msg[25..msg.len() - 64], &ct[..]);
-        let mut signed = (labels::GROUP_MESSAGE_SIGNATURE.len() as u64)
-            .to_be_bytes()
-            .to_vec();
-        signed.extend_from_slice(labels::GROUP_MESSAGE_SIGNATURE);
-        signed.extend_from_slice(&msg[..msg.len() - 64]);
-        let signature = ed25519_dalek::Signer::sign(&signing_key, &signed);
-        assert_eq!(&msg[msg.len() - 64..], &signature.to_bytes()[..]);
-        assert_eq!(receiver.decrypt(&msg).unwrap(), text);
-        messages.push(json!({
-            "iteration": i,
-            "plaintext": hex(text),
-            "chain_key": hex(chain_key),
-            "message_key_seed": hex(seed),
-            "aead_key": hex(&okm[..32]),
-            "aead_nonce": hex(&okm[32..]),
-            "message": hex(&msg),
-        }));
-        chain_key = hmac32(&chain_key, labels::GROUP_CHAIN_KEY);
-    }
-    assert_eq!(&dist_bytes[57..89], signing_key.verifying_key().as_bytes());
-    let v = json!({
-        "description": "Sender-key groups (docs/PROTOCOL.md §8). GroupSender::generate draws the Ed25519 seed (32), chain key (32), chain id (4, big-endian) from ChaCha20Rng::from_seed([6; 32]).",
-        "distribution_id": hex(distribution_id),
-        "signing_seed": hex(signing_seed),
-        "distribution": hex(&dist_bytes),
-        "messages": messages,
-    });
-    check_or_regenerate("group.json", &v);
 }

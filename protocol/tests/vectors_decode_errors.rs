@@ -18,7 +18,10 @@ use common::{check_or_regenerate, hex};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::{json, Value};
-use umbra_protocol::group::{GroupMessageHeader, SenderKeyDistribution, MIN_GROUP_MESSAGE_LEN};
+use umbra_protocol::group::{
+    GroupId, GroupMessageHeader, SignedDistribution, DISTRIBUTION_LEN, DISTRIBUTION_VERSION,
+    MAX_GROUP_MESSAGE_LEN, MIN_GROUP_MESSAGE_LEN,
+};
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::keys::SecretKey;
 use umbra_protocol::pairwise::PairwiseMessage;
@@ -187,46 +190,69 @@ fn sealed_envelope() -> Value {
     })
 }
 
-/// 8.4 group message header and 8.5 distribution (exactly 89 bytes).
+/// 8.4 group message header and 8.5 distribution (exactly 177 bytes),
+/// verified as from `sender_public_identity` for group `expected_group`.
 fn group() -> Value {
-    let mut version_2 = vec![0u8; MIN_GROUP_MESSAGE_LEN];
-    version_2[0] = 0x02;
+    let mut version_1 = vec![0u8; MIN_GROUP_MESSAGE_LEN];
+    version_1[0] = 0x01;
     let messages = layer(
         GroupMessageHeader::parse,
         vec![
             ("empty", vec![], "BadMessageLength { len: 0 }"),
             (
                 "one_short_of_minimum",
-                vec![0x01; MIN_GROUP_MESSAGE_LEN - 1],
-                "BadMessageLength { len: 104 }",
+                vec![0x02; MIN_GROUP_MESSAGE_LEN - 1],
+                "BadMessageLength { len: 128 }",
             ),
-            ("version_2", version_2, "UnsupportedVersion(2)"),
+            (
+                "one_over_maximum",
+                vec![0x02; MAX_GROUP_MESSAGE_LEN + 1],
+                "BadMessageLength { len: 65666 }",
+            ),
+            ("version_1", version_1, "UnsupportedVersion(1)"),
         ],
     );
-    let mut dist_v2 = vec![0u8; 89];
-    dist_v2[0] = 0x02;
-    // y = 2 has no x on edwards25519, so these 32 bytes are no Ed25519 key.
-    let mut bad_key = vec![0u8; 89];
-    bad_key[0] = 0x01;
-    bad_key[57] = 0x02;
+    let sender = IdentityKeyPair::generate(&mut rng(0x8d));
+    let group = GroupId([0x61; 32]);
+    let valid_shape = |group_byte: u8| {
+        let mut d = vec![0u8; DISTRIBUTION_LEN];
+        d[0] = DISTRIBUTION_VERSION;
+        d[1..33].fill(group_byte);
+        d
+    };
+    let mut version_1 = valid_shape(0x61);
+    version_1[0] = 0x01;
+    let verify = |bytes: &[u8]| SignedDistribution::verify(bytes, &sender.public(), &group);
     let distributions = layer(
-        SenderKeyDistribution::from_bytes,
+        verify,
         vec![
             (
-                "88_bytes",
-                vec![0x01; 88],
-                "BadDistributionLength { len: 88 }",
+                "176_bytes",
+                vec![0x02; 176],
+                "BadDistributionLength { len: 176 }",
             ),
             (
-                "90_bytes",
-                vec![0x01; 90],
-                "BadDistributionLength { len: 90 }",
+                "178_bytes",
+                vec![0x02; 178],
+                "BadDistributionLength { len: 178 }",
             ),
-            ("version_2", dist_v2, "UnsupportedVersion(2)"),
-            ("signing_key_not_a_point", bad_key, "InvalidSigningKey"),
+            ("version_1", version_1, "UnsupportedVersion(1)"),
+            ("other_group", valid_shape(0x62), "WrongGroup"),
+            (
+                "zero_signature",
+                valid_shape(0x61),
+                "BadDistributionSignature",
+            ),
         ],
     );
-    json!({ "group_message_header": messages, "sender_key_distribution": distributions })
+    json!({
+        "group_message_header": messages,
+        "sender_key_distribution": distributions,
+        "sender_key_distribution_verified_with": {
+            "sender_public_identity": hex(sender.public().to_bytes()),
+            "expected_group": hex(group.0),
+        },
+    })
 }
 
 fn vectors() -> Value {

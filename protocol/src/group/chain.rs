@@ -4,31 +4,27 @@
 //!
 //! Must never: reuse a message key, or leave a chain key or seed unwiped.
 
-use chacha20poly1305::aead::{Aead, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, KeyInit, Nonce};
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::error::GroupError;
-use super::message::GROUP_HEADER_LEN;
+use super::message::{GROUP_HEADER_LEN, TAG_LEN};
 use crate::labels;
 
 /// A chain key at a given iteration.
-#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub(super) struct ChainKey {
-    #[serde(with = "crate::keys::serde_bytes_array")]
     pub(super) key: [u8; 32],
     pub(super) iteration: u32,
 }
 
 /// The per-iteration seed a message key is expanded from.
-#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
-pub(super) struct MessageKeySeed(
-    #[serde(with = "crate::keys::serde_bytes_array")] pub(super) [u8; 32],
-);
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(super) struct MessageKeySeed(pub(super) [u8; 32]);
 
 fn hmac(key: &[u8; 32], input: &[u8]) -> [u8; 32] {
     // HMAC accepts keys of any length, so this cannot fail.
@@ -60,7 +56,7 @@ impl ChainKey {
 }
 
 /// AEAD key and nonce for one message:
-/// HKDF(salt = none, ikm = seed, info = label || header (25), 44) = key || nonce.
+/// HKDF(salt = none, ikm = seed, info = label || header (49), 44) = key || nonce.
 pub(super) fn message_cipher(
     seed: &MessageKeySeed,
     header: &[u8; GROUP_HEADER_LEN],
@@ -79,22 +75,41 @@ pub(super) fn message_cipher(
     (cipher, nonce)
 }
 
+/// Encrypts `buffer` in place (ad = header) and appends the tag, so a group
+/// message is built in one allocation.
+pub(super) fn seal_in_place(
+    seed: &MessageKeySeed,
+    header: &[u8; GROUP_HEADER_LEN],
+    buffer: &mut [u8],
+) -> Result<[u8; TAG_LEN], GroupError> {
+    let (cipher, nonce) = message_cipher(seed, header);
+    let tag = cipher
+        .encrypt_in_place_detached(Nonce::from_slice(&nonce), header, buffer)
+        .map_err(|_| GroupError::Undecryptable)?;
+    Ok(tag.into())
+}
+
+/// Opens `ciphertext || tag` under the seed's key (ad = header); the
+/// plaintext is wiped when dropped.
 pub(super) fn open_with(
     seed: &MessageKeySeed,
-    header: &[u8],
-    ciphertext: &[u8],
-) -> Result<Vec<u8>, GroupError> {
-    let header: &[u8; GROUP_HEADER_LEN] = header
-        .try_into()
-        .map_err(|_| GroupError::BadMessageLength { len: header.len() })?;
+    header: &[u8; GROUP_HEADER_LEN],
+    ciphertext_and_tag: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, GroupError> {
+    let split = ciphertext_and_tag
+        .len()
+        .checked_sub(TAG_LEN)
+        .ok_or(GroupError::Undecryptable)?;
+    let (ciphertext, tag) = ciphertext_and_tag.split_at(split);
     let (cipher, nonce) = message_cipher(seed, header);
+    let mut plaintext = Zeroizing::new(ciphertext.to_vec());
     cipher
-        .decrypt(
+        .decrypt_in_place_detached(
             Nonce::from_slice(&nonce),
-            Payload {
-                msg: ciphertext,
-                aad: header,
-            },
+            header,
+            plaintext.as_mut_slice(),
+            Tag::from_slice(tag),
         )
-        .map_err(|_| GroupError::Undecryptable)
+        .map_err(|_| GroupError::Undecryptable)?;
+    Ok(plaintext)
 }

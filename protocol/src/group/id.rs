@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 pub const GROUP_ID_LEN: usize = 32;
 
 /// Identifies one group (random, 32 bytes, chosen by its creator).
-/// Serialized (postcard) as a fixed byte array: 32 bytes, no length prefix.
+/// Serialized (postcard) as a byte string: `0x20` then the 32 bytes (the
+/// length is checked on decode).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct GroupId(#[serde(with = "crate::keys::serde_bytes_array")] pub [u8; GROUP_ID_LEN]);
 
@@ -59,12 +60,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hex_round_trip_and_postcard_is_32_raw_bytes() {
+    fn hex_round_trip_and_postcard_is_a_32_byte_string() {
         let id = GroupId([0xab; GROUP_ID_LEN]);
         assert_eq!(id.to_hex().len(), 64);
         assert_eq!(GroupId::from_hex(&id.to_hex()), Some(id));
         assert_eq!(GroupId::from_hex(&id.to_hex().to_uppercase()), Some(id));
         assert_eq!(GroupId::from_hex(&id.to_hex()[..62]), None);
-        assert_eq!(postcard::to_stdvec(&id).unwrap(), vec![0xab; GROUP_ID_LEN]);
+        let mut expected = vec![0x20];
+        expected.extend_from_slice(&[0xab; GROUP_ID_LEN]);
+        assert_eq!(postcard::to_stdvec(&id).unwrap(), expected);
+        assert!(postcard::from_bytes::<GroupId>(&expected[..32]).is_err());
     }
 }
