@@ -18,7 +18,7 @@ import collections, json, os, re, subprocess, sys
 
 os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 OURS = {"umbra-wire", "umbra-protocol", "umbra-client-core", "umbra-relay", "umbra-cli",
-        "umbra-e2e", "umbra-test-support", "umbra-workspace-hack"}
+        "umbra-e2e", "umbra-test-support", "umbra-workspace-hack", "umbra-loadgen"}
 # Left to each selection on purpose: sqlx's database backends are chosen per crate
 # (the relay: SQLite and PostgreSQL; client-core: SQLite), so that the `umbra` client
 # never builds sqlx-postgres. Unifying them here would put PostgreSQL back into every
