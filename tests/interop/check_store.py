@@ -1,5 +1,11 @@
-"""PROTOCOL.md 12.8-12.9: open a real umbra client store with the spec alone.
-usage: python check_store.py DATA_DIR PASSWORD_FILE"""
+"""PROTOCOL.md 12.8-12.9: open a real umbra client store (format 3) with the spec alone.
+usage: python check_store.py DATA_DIR PASSWORD_FILE
+
+Reads the header, derives the keys, opens every record (generation, nonce,
+associated data of 12.9), parses the kinds whose layout 12.9 gives, and checks
+the generation index against the guarded records (Session, Outbox,
+OneTimePreKey): every guarded row has an entry with its sealed generation, and
+every entry has its row."""
 import sqlite3, sys, hashlib
 from prims import *
 from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt as xdec
@@ -11,7 +17,7 @@ d, pwf = sys.argv[1:3]
 pw = open(pwf, "rb").read().rstrip(b"\n")
 db = sqlite3.connect(f"{d}/umbra-client.db")
 hdr = db.execute("select bytes from header where id = 1").fetchone()[0]
-assert hdr[:7] == b"UMBRACS" and hdr[7] == 1, "magic/version"
+assert hdr[:7] == b"UMBRACS" and hdr[7] == 3, f"magic/version (found format {hdr[7]}, this checker reads 3)"
 mem, it, par = (int.from_bytes(hdr[8 + 4*i:12 + 4*i], "big") for i in range(3))
 salt, owner, check = hdr[20:36], hdr[36:52], hdr[52:]
 print(f"header: m={mem} KiB t={it} p={par}, owner {owner.hex()}, check {len(check)} bytes")
@@ -19,9 +25,12 @@ master = hash_secret_raw(pw, salt, time_cost=it, memory_cost=mem, parallelism=pa
 record_key = hkdf(None, master, b"umbra/v1/client-store/record-key", 32)
 slot_key = hkdf(None, master, b"umbra/v1/client-store/slot-key", 32)
 
+sealed_gen = {}
 def open_rec(kind, slot, sealed):
-    ad = b"\x01" + bytes([kind]) + owner + slot
-    return xdec(sealed[24:], ad, sealed[:24], record_key)
+    g = sealed[:8]
+    ad = b"\x03" + bytes([kind]) + owner + g + slot
+    sealed_gen[(kind, slot)] = int.from_bytes(g, "big")
+    return xdec(sealed[32:], ad, sealed[8:32], record_key)
 
 pt = open_rec(1, b"", check); print("check record:", pt)
 assert pt == b"umbra client store check v1"
@@ -51,8 +60,8 @@ for slot, v in rows(8):
 for slot, v in rows(3):
     r = Reader(v); tok = r.take(32); exp = r.u64(); chk(f"Token: 32 bytes + expires_at {exp}", r.left() == 0)
 for slot, v in rows(12):
-    r = Reader(v); mid = r.take(16); dirn = r.u32(); body = r.string(); sent = r.u64(); recv = r.u64(); status = r.u32(); rep = r.bool()
-    chk(f"History {['in','out'][dirn]} {body[:30]!r} status {status} reported {rep}: fully parsed, slot = HMAC prefix (32) || u64be", r.left() == 0 and len(slot) == 40)
+    r = Reader(v); fmt = r.u32(); mid = r.fixed(16); dirn = r.u32(); body = r.string(); sent = r.u64(); recv = r.u64(); status = r.u32(); rep = r.bool()
+    chk(f"History V{fmt + 1} {['in','out'][dirn]} {body[:30]!r} status {status} reported {rep}: fully parsed, slot = HMAC prefix (32) || u64be", r.left() == 0 and len(slot) == 40)
 for slot, v in rows(15):
     r = Reader(v); a = r.u64(); b = r.u64(); chk(f"Counters {a},{b}", r.left() == 0)
 for slot, v in rows(14):
@@ -62,6 +71,24 @@ for slot, v in rows(7):
     chk(f"PreKeyState next_otp {a} next_spk {b} current {cur} held {held} last_resort {lr}", r.left() == 0)
 for slot, v in rows(18):
     r = Reader(v); acct = r.take(16); nc = r.opt(lambda: r.take(16)); chk("NameBinding: account + option newcomer", r.left() == 0)
-for slot, v in rows(4):
-    idb = None
+for slot, v in rows(10):
+    chk(f"Session record: SessionRecordPickle bytes, version byte {v[0]:#04x}, {len(v)} bytes", v[0] == 1)
+for slot, v in rows(13):
+    r = Reader(v); mid = r.fixed(16); to = r.take(16); user = r.string(); env = r.bytes(); at = r.u64(); vis = r.bool()
+    chk(f"Outbox to {user}: envelope {len(env)} bytes, fully parsed, slot u64be", r.left() == 0 and len(slot) == 8)
+GUARDED = {5, 10, 13}
+gens = list(rows(19))
+chk("at most one Generation record (kind 19, empty slot)", len(gens) <= 1 and all(s == b"" for s, _ in gens))
+index, top = {}, 0
+for _, v in gens:
+    r = Reader(v); top = r.u64(); entries = r.seq(lambda: (r.varint(8), r.bytes(), r.u64()))
+    index = {(kind, bytes(s)): g for kind, s, g in entries}
+    chk(f"Generation {top}: {len(index)} index entries, all of guarded kinds, fully parsed",
+        r.left() == 0 and all(kind in GUARDED for kind, _ in index))
+guarded = {key: g for key, g in sealed_gen.items() if key[0] in GUARDED}
+chk(f"every guarded record ({len(guarded)}) has an index entry with its sealed generation",
+    all(index.get(key) == g for key, g in guarded.items()))
+chk(f"every index entry has its row", all(key in sealed_gen for key in index))
+chk(f"no record sealed with a generation above the committed {top}",
+    not gens or all(g <= top for g in sealed_gen.values()))
 print("STORE FORMAT AS SPECIFIED" if ok else "STORE FORMAT MISMATCH")
