@@ -1,4 +1,4 @@
-//! Test vectors for sender-key groups (docs/PROTOCOL.md §8.1–§8.7),
+//! Test vectors for sender-key groups (docs/PROTOCOL.md §8.1–§8.6),
 //! generated from fixed seeds: `docs/test-vectors/group.json`.
 //!
 //! Every value is recomputed here from the spec with the raw primitives
@@ -213,7 +213,7 @@ fn group_vectors() {
         chain_key = hmac32(&chain_key, labels::GROUP_CHAIN_KEY);
     }
 
-    // §8.7: pickles after the three messages (sender at iteration 3;
+    // §8.6: pickles after the three messages (sender at iteration 3;
     // receiver at 3 with the seed of iteration 1 skipped).
     let sender_pickle = sender.pickle().encode();
     let mut expected = vec![0x01];

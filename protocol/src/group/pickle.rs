@@ -1,6 +1,6 @@
 //! Stored forms of sender keys: [`GroupSenderPickle`] and
 //! [`GroupReceiverPickle`], versioned types of their own (like the
-//! ratchet's `SessionPickle`, docs/PROTOCOL.md §4.9), layout in §8.7.
+//! ratchet's `SessionPickle`, docs/PROTOCOL.md §4.9), layout in §8.6.
 //!
 //! A child of `group` so it reads the live types' private fields without
 //! them exposing their keys.
