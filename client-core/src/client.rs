@@ -96,7 +96,7 @@ pub struct WhoAmI {
 /// one store and one event stream.
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Engine>,
+    pub(crate) inner: Arc<Engine>,
 }
 
 impl std::fmt::Debug for Client {

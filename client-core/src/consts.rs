@@ -93,6 +93,11 @@ pub(crate) const MAX_KDF_PARALLELISM: u32 = 16;
 /// value from a broken or hostile relay must not park the client for hours.
 pub(crate) const MAX_RELAY_FULL_WAIT: Duration = Duration::from_secs(5 * 60);
 
+/// Largest group whose typing notices are sent: one ephemeral frame per
+/// member per keystroke burst is fine for a team, not for a thousand
+/// members, and typing is best effort (Signal stops at a similar size).
+pub(crate) const MAX_GROUP_TYPING_MEMBERS: usize = 32;
+
 /// Converts a limit to whole milliseconds for comparisons with stored
 /// Unix-millisecond times.
 pub(crate) const fn millis(limit: Duration) -> u64 {

@@ -35,6 +35,7 @@ use crate::clock::Clock;
 use crate::connection::ConnectionHandle;
 use crate::contact::Contact;
 use crate::failure::{ConnectionFailure, CryptoFailure, Ended};
+use crate::groups::manager::GroupManager;
 use crate::history::Counters;
 use crate::identity_checks::IdentityChecks;
 use crate::name_book::NameBook;
@@ -83,6 +84,8 @@ pub(crate) struct Engine {
     pub(crate) vault: Arc<Vault>,
     /// Contacts and what their names mean (a manager owning that state).
     pub(crate) names: NameBook,
+    /// Groups, their change logs and sender keys (a manager owning that state).
+    pub(crate) groups: GroupManager,
     pub(crate) identity: IdentityKeyPair,
     pub(crate) me: RwLock<Me>,
     /// Serialises every state change; held across the store commit.
@@ -169,6 +172,7 @@ impl Engine {
             tls_roots: config.tls_roots.clone(),
             connect_timeout: config.connect_timeout,
             names: NameBook::new(vault.clone()),
+            groups: GroupManager::new(vault.clone()),
             vault,
             identity,
             me: RwLock::new(me),

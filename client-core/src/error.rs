@@ -35,6 +35,10 @@ pub enum Error {
     /// The password does not open the local store.
     #[error("wrong password")]
     WrongPassword,
+    /// A group operation was refused (unknown or ambiguous group, not an
+    /// admin, not a member, nothing to change...): nothing was sent.
+    #[error("group: {0}")]
+    Group(#[from] crate::groups::GroupFailure),
     /// The relay refused the login (wrong username or password; the relay
     /// deliberately does not say which).
     #[error("login failed: wrong username or password")]

@@ -151,6 +151,83 @@ pub enum Event {
         /// What went wrong.
         reason: String,
     },
+    /// A group message arrived.
+    GroupMessage {
+        /// The group.
+        group: crate::GroupId,
+        /// The group's name (untrusted: sanitise before display).
+        group_name: String,
+        /// The sender's username as shown (`name#xxxxxxxx` for a newcomer
+        /// on a name the user knows as another account).
+        from: String,
+        /// The sender's account.
+        from_account: umbra_protocol::wire::AccountId,
+        /// The sender's message id (receipts name it).
+        id: MessageId,
+        /// The text, exactly as sent: untrusted, sanitise before display.
+        body: String,
+        /// The sender's clock when sending, Unix milliseconds (untrusted).
+        sent_at_ms: u64,
+        /// When the relay accepted it, Unix milliseconds.
+        received_at_ms: u64,
+    },
+    /// A group's membership, name or admins changed (a change we made, or
+    /// one a member made, once applied).
+    GroupMembershipChanged {
+        /// The group.
+        group: crate::GroupId,
+        /// Its name after the change.
+        group_name: String,
+        /// What changed.
+        change: crate::GroupChangeKind,
+        /// Who made the change (username as shown).
+        by: String,
+        /// The members after the change (usernames, the group's order).
+        members: Vec<String>,
+    },
+    /// We were removed from a group: nothing more of it reaches us, and
+    /// our sends to it are refused.
+    RemovedFromGroup {
+        /// The group.
+        group: crate::GroupId,
+        /// Its name.
+        group_name: String,
+        /// The admin who removed us.
+        by: String,
+    },
+    /// A change we made lost the fork choice to a concurrent change by
+    /// another admin (the lower change hash wins, docs/PROTOCOL.md §8).
+    /// `reissued`: it was made again on the winning state; otherwise it no
+    /// longer applies (for example the member was removed meanwhile).
+    GroupChangeSuperseded {
+        /// The group.
+        group: crate::GroupId,
+        /// Its name.
+        group_name: String,
+        /// Whether our change was made again on top of the winner.
+        reissued: bool,
+    },
+    /// A group member started or stopped typing.
+    GroupTyping {
+        /// The group.
+        group: crate::GroupId,
+        /// The member (username as shown).
+        from: String,
+        /// Whether they are typing now.
+        started: bool,
+    },
+    /// A member received or read our group messages (receipts travel
+    /// pairwise, as in 1:1; this names the group they belong to).
+    GroupReceipt {
+        /// The group.
+        group: crate::GroupId,
+        /// The member.
+        from: String,
+        /// Our message ids.
+        ids: Vec<MessageId>,
+        /// `true` for a read receipt, `false` for a delivery receipt.
+        read: bool,
+    },
     /// The connection changed state.
     Connection(ConnectionState),
     /// Everything the relay had queued for us has been received.

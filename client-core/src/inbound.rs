@@ -46,6 +46,7 @@ use umbra_protocol::wire::{DeviceId, Username};
 
 use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
 use crate::engine::{Engine, QueuedContent};
+use crate::groups::inbound as groups_in;
 use crate::payload::Payload;
 use crate::records;
 use crate::sessions::{LoadedPreKeys, SessionRecord};
@@ -62,13 +63,13 @@ mod tests;
 pub(crate) use keep::prune_markers;
 
 /// A delivery that could not be accepted, for the `DecryptionFailed` event.
-struct Rejected {
-    from: Option<String>,
-    reason: String,
+pub(crate) struct Rejected {
+    pub(crate) from: Option<String>,
+    pub(crate) reason: String,
 }
 
 impl Rejected {
-    fn anonymous(reason: impl Into<String>) -> Self {
+    pub(crate) fn anonymous(reason: impl Into<String>) -> Self {
         Self {
             from: None,
             reason: reason.into(),
@@ -77,7 +78,7 @@ impl Rejected {
 }
 
 /// Outcome of the fallible part of processing.
-enum Failure {
+pub(crate) enum Failure {
     /// The envelope can never be opened or believed: acknowledged.
     Rejected(Rejected),
     /// The failure may be local or passing: kept for a redelivery.
@@ -189,6 +190,16 @@ pub(crate) async fn process_ephemeral(
             from: contact.username,
             started,
         }]),
+        Content::GroupTyping { group, started } => {
+            let from = engine.names.display_name(&contact).await?;
+            let member = payload.sender.account;
+            Ok(Vec::from_iter(
+                engine
+                    .groups
+                    .typing_event(&group, &member, from, started)
+                    .await?,
+            ))
+        }
         _ => drop("only typing notices travel as ephemeral messages"),
     }
 }
@@ -396,6 +407,10 @@ async fn accept(
             inbound.sender_address().device.0
         ))));
     }
+    if inbound.group_message().is_some() {
+        // Sealed directly, with no ratchet layer: the group's own keys.
+        return groups_in::accept_message(engine, &inbound, received_at_ms, txn).await;
+    }
     let (plaintext, mut record) = decrypt(engine, &inbound, txn).await?;
     let plaintext = zeroize::Zeroizing::new(plaintext);
     let payload = Payload::decode(&plaintext)
@@ -529,6 +544,7 @@ async fn accept(
                     .update_status(txn, &account, id, DeliveryStatus::Delivered)
                     .await?;
             }
+            events.extend(groups_in::receipt_groups(engine, &from, &ids, false).await?);
             events.push(Event::DeliveryReceipt {
                 from: from.clone(),
                 ids,
@@ -540,6 +556,7 @@ async fn accept(
                     .update_status(txn, &account, id, DeliveryStatus::Read)
                     .await?;
             }
+            events.extend(groups_in::receipt_groups(engine, &from, &ids, true).await?);
             events.push(Event::ReadReceipt {
                 from: from.clone(),
                 ids,
@@ -554,10 +571,12 @@ async fn accept(
                 contact.username = new_username.as_str().to_owned();
             }
         }
-        other => {
-            // Groups, files, presence: not handled by this client version.
-            tracing::debug!(kind = other.kind(), "ignoring unsupported content");
-        }
+        // Group content (changes, welcomes, sender keys, typing); files
+        // and presence are not handled by this client version.
+        other => events.extend(
+            groups_in::accept_content(engine, txn, &contact, &sender_identity, &from, other)
+                .await?,
+        ),
     }
     // Last write of the session slot in this batch, so it wins over the
     // copy written while queueing a receipt.

@@ -125,6 +125,7 @@ mod error;
 mod event;
 mod failure;
 mod fetched_bundle;
+mod groups;
 mod history;
 mod identity_checks;
 mod inbound;
@@ -157,6 +158,10 @@ pub use event::{ConnectionState, Event};
 pub use failure::{
     BoxError, ConnectionFailure, CryptoFailure, Ended, InvalidMessage, RelayMisbehaved,
     TlsRootsProblem,
+};
+pub use groups::{
+    GroupChangeKind, GroupFailure, GroupId, GroupInfo, GroupMemberInfo, GroupSendReport,
+    MemberOutcome, MemberReport,
 };
 pub use message_id::MessageId;
 pub use outbox::PendingMessage;

@@ -81,7 +81,7 @@ impl Engine {
     /// A session with `contact` we can send with: not one we started that
     /// was never answered for the relay's message lifetime (that one will
     /// never complete, so a send starts over instead).
-    async fn usable_session(
+    pub(crate) async fn usable_session(
         &self,
         contact: &ContactRecord,
     ) -> Result<Option<SessionRecord>, Error> {
@@ -225,6 +225,35 @@ impl Engine {
             id,
             visible,
         } = queued;
+        let envelope = self.seal_content(record, content)?;
+        records::session::put(
+            &self.vault,
+            txn,
+            records::session::of_contact(&self.vault, contact),
+            record,
+        )?;
+        let seq = counters.next_outbox_seq;
+        counters.next_outbox_seq += 1;
+        let entry = OutboxEntry {
+            id,
+            to_account: contact.account,
+            to_username: contact.username.clone(),
+            envelope,
+            queued_at_ms: now_ms(),
+            visible,
+        };
+        self.vault.save(txn, records::outbox::slot(seq), &entry)?;
+        Ok(())
+    }
+
+    /// Encrypts `content` (as our payload, §12.1) with `record`'s current
+    /// session into a sealed envelope; the caller stores the advanced
+    /// record in the same transaction as the envelope.
+    pub(crate) fn seal_content(
+        &self,
+        record: &mut SessionRecord,
+        content: Content,
+    ) -> Result<Vec<u8>, Error> {
         let me = self.me();
         let payload = zeroize::Zeroizing::new(
             Payload {
@@ -244,24 +273,7 @@ impl Engine {
                 max: MAX_ENVELOPE_BYTES,
             });
         }
-        records::session::put(
-            &self.vault,
-            txn,
-            records::session::of_contact(&self.vault, contact),
-            record,
-        )?;
-        let seq = counters.next_outbox_seq;
-        counters.next_outbox_seq += 1;
-        let entry = OutboxEntry {
-            id,
-            to_account: contact.account,
-            to_username: contact.username.clone(),
-            envelope,
-            queued_at_ms: now_ms(),
-            visible,
-        };
-        self.vault.save(txn, records::outbox::slot(seq), &entry)?;
-        Ok(())
+        Ok(envelope)
     }
 
     pub(crate) async fn send_text(
@@ -457,6 +469,9 @@ impl Engine {
                 .into_iter()
                 .next();
             let Some((slot, entry)) = first else {
+                // Then the group fan-outs, which may hold sender keys and
+                // changes queued after these pairwise entries.
+                self.pump_fanouts().await?;
                 self.outbox_changed.send_modify(|n| *n += 1);
                 return Ok(());
             };
@@ -534,6 +549,7 @@ impl Engine {
                     .load_all(&Prefix::<records::outbox::Outbox>::all())
                     .await?
                     .is_empty()
+                    && !self.fanouts_pending().await?
                 {
                     return Ok(());
                 }

@@ -14,6 +14,7 @@
 
 pub(crate) mod account;
 pub(crate) mod contact;
+pub(crate) mod group;
 pub(crate) mod history;
 pub(crate) mod outbox;
 pub(crate) mod prekeys;

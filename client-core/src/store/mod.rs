@@ -94,6 +94,18 @@ pub enum RecordKind {
     /// record (session, outbox entry, one-time prekey) must carry
     /// (singleton; rewritten by every write transaction).
     Generation = 19,
+    /// A group we belong to (or belonged to): its state, the recent
+    /// changes of its hash chain, and whether we are still a member
+    /// (slot: HMAC of the group id).
+    Group = 20,
+    /// Our own sender key for one group and epoch (slot: HMAC of the group id).
+    GroupSenderKey = 21,
+    /// A member's sender key we keep to read their group messages (slot:
+    /// HMAC of group id || member account id).
+    GroupReceiverKey = 22,
+    /// Sealed envelopes of one fan-out (a group message or a group change
+    /// to many members) waiting for the relay (slot: u64be sequence).
+    Fanout = 23,
 }
 
 impl RecordKind {
@@ -124,6 +136,10 @@ impl RecordKind {
             17 => Self::KeptDelivery,
             18 => Self::NameBinding,
             19 => Self::Generation,
+            20 => Self::Group,
+            21 => Self::GroupSenderKey,
+            22 => Self::GroupReceiverKey,
+            23 => Self::Fanout,
             _ => return None,
         })
     }

@@ -1,0 +1,348 @@
+//! Fan-out: the sealed envelopes of one group operation (a group message,
+//! a change, sender keys) to many members, stored before they leave and
+//! handed to the relay in as few `Send` frames as fit.
+//!
+//! A [`FanoutEntry`] is written in the same store transaction as the key
+//! state that produced its envelopes (our sender key's advanced chain, the
+//! pairwise sessions that sealed a change), so a crash resends the same
+//! bytes and never encrypts twice under one message key — as the 1:1
+//! outbox does (`outbox.rs`). [`pack`] splits the pending items into frames
+//! within [`MAX_FRAME_BYTES`] and [`MAX_RECIPIENTS_PER_SEND`], keeping the
+//! items' order (a member's sender key travels before the first message
+//! under it, and the relay queues a frame's envelopes in order). Each
+//! envelope's outcome is the relay's own, per member: accepted and refused
+//! items leave the entry, items the relay could not take now stay for the
+//! outbox pump's next round.
+//!
+//! Must never: send an item before its entry is committed, drop an item the
+//! relay did not settle, or reorder two items for the same member.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use umbra_protocol::wire::{
+    AccountId, Address, ErrorCode, OutgoingEnvelope, Request, Response, SendOutcome,
+    MAX_FRAME_BYTES, MAX_RECIPIENTS_PER_SEND,
+};
+
+use crate::engine::Engine;
+use crate::failure::RelayMisbehaved;
+use crate::records::{self, Prefix, Slot};
+use crate::store::Txn;
+use crate::{Error, MessageId};
+
+use super::{GroupId, MemberOutcome};
+
+/// Bytes of a `Send` frame around its envelopes: the wire version, a
+/// request id (a varint of at most 10 bytes), the frame and request tags
+/// and the envelope count (a varint of at most 3 bytes for 1,024). Checked
+/// against the real encoder in the tests below.
+pub(crate) const SEND_FRAME_OVERHEAD: usize = 1 + 10 + 2 + 3;
+
+/// One envelope for one member.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct FanoutItem {
+    /// The member's account id bytes (its primary device receives it).
+    pub(crate) to_account: [u8; 16],
+    /// The member's username when queued (for reports).
+    pub(crate) to_username: String,
+    /// The sealed envelope, exactly as it will be sent.
+    #[serde(with = "serde_bytes")]
+    pub(crate) envelope: Vec<u8>,
+}
+
+impl FanoutItem {
+    fn outgoing(&self) -> OutgoingEnvelope {
+        OutgoingEnvelope {
+            to: Address::primary(AccountId::from_bytes(self.to_account)),
+            envelope: self.envelope.clone(),
+        }
+    }
+
+    /// Its size inside a `Send` frame (postcard of `OutgoingEnvelope`:
+    /// address, length varint, bytes).
+    fn encoded_len(&self) -> usize {
+        // Account id as a 16-byte string (1 + 16), device varint (<= 5),
+        // envelope length varint (<= 3 below 2 MiB) and the bytes.
+        17 + 5 + 3 + self.envelope.len()
+    }
+}
+
+/// What a fan-out carries, for events and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum FanoutPurpose {
+    /// A group message (and the sender keys sent ahead of it).
+    Message,
+    /// A group change, welcome or sender keys: nothing the user sees.
+    Control,
+}
+
+/// One fan-out waiting for the relay (kind `Fanout`, slot = u64be sequence).
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct FanoutEntry {
+    /// Our message id (a group message's) or a random id.
+    pub(crate) id: MessageId,
+    /// The group, for events.
+    pub(crate) group: GroupId,
+    pub(crate) purpose: FanoutPurpose,
+    /// Items not yet settled by the relay, in send order.
+    pub(crate) items: Vec<FanoutItem>,
+    /// Local time it was queued, Unix milliseconds.
+    pub(crate) queued_at_ms: u64,
+}
+
+/// Splits `items` into consecutive runs, each fitting one `Send` frame:
+/// at most `max_count` envelopes and `max_bytes` bytes encoded. An item too
+/// large for any frame gets a run of its own (the relay refuses it alone).
+pub(crate) fn pack(
+    items: &[FanoutItem],
+    max_bytes: usize,
+    max_count: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    let mut bytes = SEND_FRAME_OVERHEAD;
+    for (i, item) in items.iter().enumerate() {
+        let len = item.encoded_len();
+        let full = i - start >= max_count || bytes + len > max_bytes;
+        if i > start && full {
+            runs.push(start..i);
+            start = i;
+            bytes = SEND_FRAME_OVERHEAD;
+        }
+        bytes += len;
+    }
+    if start < items.len() {
+        runs.push(start..items.len());
+    }
+    runs
+}
+
+/// What one fan-out round did, per item (in item order).
+pub(crate) struct Round {
+    /// Each settled or attempted item's member and outcome.
+    pub(crate) outcomes: Vec<([u8; 16], String, MemberOutcome)>,
+    /// Whether items remain for a later round.
+    pub(crate) unfinished: bool,
+    /// The wire bytes of the `Send` frames this round used.
+    pub(crate) frame_bytes: usize,
+}
+
+impl Engine {
+    /// Adds `entry` to `txn` under a fresh sequence number (the caller
+    /// commits it together with the key state that sealed its items).
+    pub(crate) fn queue_fanout(
+        &self,
+        txn: &mut Txn,
+        counters: &mut crate::history::Counters,
+        entry: &FanoutEntry,
+    ) -> Result<u64, Error> {
+        let seq = counters.next_outbox_seq;
+        counters.next_outbox_seq += 1;
+        self.vault.save(txn, records::group::fanout(seq), entry)?;
+        Ok(seq)
+    }
+
+    /// Sends what is left of fan-out `seq`, frame by frame, and removes
+    /// every item the relay settled. A frame the relay could not take now
+    /// (connection lost, retryable refusal) ends the round with the rest
+    /// left for the outbox pump.
+    pub(crate) async fn send_fanout(self: &Arc<Self>, seq: u64) -> Result<Round, Error> {
+        let _sending = self.groups.fanout_lock.lock().await;
+        let slot = records::group::fanout(seq);
+        let mut round = Round {
+            outcomes: Vec::new(),
+            unfinished: false,
+            frame_bytes: 0,
+        };
+        let Some(entry) = self.vault.load(&slot).await? else {
+            return Ok(round);
+        };
+        let mut left = Vec::new();
+        let runs = pack(&entry.items, MAX_FRAME_BYTES, MAX_RECIPIENTS_PER_SEND);
+        let mut stopped: Option<Error> = None;
+        for run in runs {
+            let batch = &entry.items[run];
+            if stopped.is_some() {
+                queue_all(&mut round, &mut left, batch);
+                continue;
+            }
+            let request = Request::Send {
+                messages: batch.iter().map(FanoutItem::outgoing).collect(),
+            };
+            round.frame_bytes += send_frame_len(&request);
+            match self.request(request).await {
+                Ok(Response::SendResult { results }) if results.len() == batch.len() => {
+                    for (item, result) in batch.iter().zip(results) {
+                        let outcome = match result {
+                            SendOutcome::Accepted { .. } => MemberOutcome::Reached,
+                            SendOutcome::Rejected { code } if code.is_retryable() => {
+                                left.push(item.clone());
+                                MemberOutcome::Queued
+                            }
+                            SendOutcome::Rejected { code } => MemberOutcome::Refused(code),
+                        };
+                        round.outcomes.push(note(item, outcome));
+                    }
+                }
+                Ok(Response::SendResult { .. }) => {
+                    stopped = Some(Error::Protocol(RelayMisbehaved::EmptySendResult));
+                    queue_all(&mut round, &mut left, batch);
+                }
+                Ok(other) => {
+                    stopped = Some(crate::error::unexpected("SendResult", &other));
+                    queue_all(&mut round, &mut left, batch);
+                }
+                Err(Error::Relay { code, .. }) if !code.is_retryable() => {
+                    // The whole frame was refused for good (a limit): each
+                    // of its items fails with that code.
+                    for item in batch {
+                        round
+                            .outcomes
+                            .push(note(item, MemberOutcome::Refused(code)));
+                    }
+                }
+                Err(e) => {
+                    stopped = Some(e);
+                    queue_all(&mut round, &mut left, batch);
+                }
+            }
+        }
+        round.unfinished = !left.is_empty();
+        self.settle_fanout(slot, entry, left).await?;
+        if let Some(e) = stopped {
+            tracing::debug!(error = %crate::error::LogSafe(&e), "fan-out paused");
+        }
+        Ok(round)
+    }
+
+    /// Rewrites the entry with only the unsettled items, or deletes it.
+    async fn settle_fanout(
+        &self,
+        slot: Slot<records::group::Fanout>,
+        mut entry: FanoutEntry,
+        left: Vec<FanoutItem>,
+    ) -> Result<(), Error> {
+        let _guard = self.op_lock.lock().await;
+        let mut txn = Txn::new();
+        if left.is_empty() {
+            self.vault.remove(&mut txn, slot);
+        } else {
+            entry.items = left;
+            self.vault.save(&mut txn, slot, &entry)?;
+        }
+        self.vault.commit(txn).await?;
+        self.outbox_changed.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Every fan-out still waiting, oldest first (the outbox pump sends
+    /// them after the pairwise outbox).
+    pub(crate) async fn pump_fanouts(self: &Arc<Self>) -> Result<(), Error> {
+        // Changes of ours that lost the fork choice, made again first.
+        self.reissue_superseded().await?;
+        let pending = self
+            .vault
+            .load_all(&Prefix::<records::group::Fanout>::all())
+            .await?;
+        for (slot, _) in pending {
+            let Some(seq) = records::group::fanout_seq(&slot) else {
+                continue;
+            };
+            let round = self.send_fanout(seq).await?;
+            if round.unfinished {
+                return Err(Error::relay(
+                    ErrorCode::Internal,
+                    "group fan-out paused; will retry".into(),
+                    None,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any fan-out is still waiting (for `flush_outbox`).
+    pub(crate) async fn fanouts_pending(&self) -> Result<bool, Error> {
+        Ok(!self
+            .vault
+            .load_all(&Prefix::<records::group::Fanout>::all())
+            .await?
+            .is_empty())
+    }
+}
+
+/// Items of a frame that was not settled: kept for the next round.
+fn queue_all(round: &mut Round, left: &mut Vec<FanoutItem>, batch: &[FanoutItem]) {
+    for item in batch {
+        round.outcomes.push(note(item, MemberOutcome::Queued));
+        left.push(item.clone());
+    }
+}
+
+fn note(item: &FanoutItem, outcome: MemberOutcome) -> ([u8; 16], String, MemberOutcome) {
+    (item.to_account, item.to_username.clone(), outcome)
+}
+
+/// The bytes a request takes on the wire (for the benchmark's figures).
+fn send_frame_len(request: &Request) -> usize {
+    umbra_protocol::wire::encode_client(&umbra_protocol::wire::ClientFrame {
+        request_id: u64::MAX,
+        request: request.clone(),
+    })
+    .map(|b| b.len())
+    .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(len: usize, n: u8) -> FanoutItem {
+        FanoutItem {
+            to_account: [n; 16],
+            to_username: "member".into(),
+            envelope: vec![n; len],
+        }
+    }
+
+    #[test]
+    fn packing_respects_both_limits_and_keeps_order() {
+        let items: Vec<_> = (0..10).map(|n| item(1000, n)).collect();
+        // Three per frame by count.
+        let runs = pack(&items, MAX_FRAME_BYTES, 3);
+        assert_eq!(runs, vec![0..3, 3..6, 6..9, 9..10]);
+        // Two per frame by bytes.
+        let runs = pack(&items, SEND_FRAME_OVERHEAD + 2 * 1025 + 10, 100);
+        assert_eq!(runs.len(), 5);
+        assert!(runs.iter().all(|r| r.len() == 2));
+        // An item larger than a frame goes alone.
+        let big = vec![item(10, 1), item(5000, 2), item(10, 3)];
+        assert_eq!(pack(&big, 2000, 100), vec![0..1, 1..2, 2..3]);
+        assert!(pack(&[], MAX_FRAME_BYTES, 3).is_empty());
+    }
+
+    #[test]
+    fn packed_frames_encode_within_the_wire_limit() {
+        // Envelopes of a realistic group-message size for 1,000 members.
+        let items: Vec<_> = (0..1000u32)
+            .map(|n| FanoutItem {
+                to_account: {
+                    let mut a = [0u8; 16];
+                    a[..4].copy_from_slice(&n.to_be_bytes());
+                    a
+                },
+                to_username: "m".into(),
+                envelope: vec![7; 700],
+            })
+            .collect();
+        let runs = pack(&items, MAX_FRAME_BYTES, MAX_RECIPIENTS_PER_SEND);
+        assert!(runs.len() >= 3, "1,000 x 700 bytes need several frames");
+        for run in runs {
+            let request = Request::Send {
+                messages: items[run].iter().map(FanoutItem::outgoing).collect(),
+            };
+            let len = send_frame_len(&request);
+            assert!(len > 0 && len <= MAX_FRAME_BYTES, "frame of {len} bytes");
+        }
+    }
+}

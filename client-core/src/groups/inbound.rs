@@ -1,0 +1,399 @@
+//! What arrives for a group: sealed group messages (no ratchet layer) and,
+//! over a pairwise session, changes, welcomes, sender keys and typing.
+//!
+//! Everything here runs inside one delivery's store transaction
+//! (`crate::inbound`): the caller commits, then acks. A group message is
+//! accepted only from a current member whose pinned identity sealed it,
+//! under a sender key that member distributed to us; a change only if the
+//! group log accepts it (signed by its author, authorised by its parent
+//! state, fork choice, §8); a welcome only from the admin it names. A
+//! delivery whose prerequisite may still arrive (the welcome before a
+//! change, the sender key before a message) is kept for redelivery, never
+//! dropped.
+//!
+//! Must never: read a message from someone removed from the group, apply
+//! a change the log refused, or keep reading a group we were removed from.
+
+use std::sync::Arc;
+
+use rand::rngs::OsRng;
+use subtle::ConstantTimeEq;
+use umbra_protocol::content::Content;
+use umbra_protocol::group::{
+    GroupAction, GroupChange, GroupLog, GroupWelcome, HeadMove, LogOutcome,
+};
+use umbra_protocol::identity::IdentityPublic;
+use umbra_protocol::pairwise::InboundEnvelope;
+use umbra_protocol::wire::AccountId;
+
+use crate::engine::{Engine, QueuedContent};
+use crate::history::Counters;
+use crate::inbound::{Failure, Rejected};
+use crate::payload::Payload;
+use crate::records;
+use crate::store::Txn;
+use crate::trust::ContactRecord;
+use crate::{Event, MessageId};
+
+use super::control::change_kind;
+use super::keys::{Failed, ReceiverKeys};
+use super::manager::{Group, Membership};
+
+fn rejected(from: Option<&str>, reason: impl Into<String>) -> Failure {
+    Failure::Rejected(Rejected {
+        from: from.map(str::to_owned),
+        reason: reason.into(),
+    })
+}
+
+fn kept(from: Option<&str>, reason: impl Into<String>) -> Failure {
+    Failure::Kept(Rejected {
+        from: from.map(str::to_owned),
+        reason: reason.into(),
+    })
+}
+
+/// A sealed group message (inner type 0x04) from `inbound`'s sender.
+pub(crate) async fn accept_message(
+    engine: &Arc<Engine>,
+    inbound: &InboundEnvelope,
+    received_at_ms: u64,
+    txn: &mut Txn,
+) -> Result<Vec<Event>, Failure> {
+    let sender = *inbound.sender_address();
+    let Some(contact) = engine.contact_by_account(sender.account.as_bytes()).await? else {
+        return Err(kept(
+            None,
+            "group message from a sender whose keys have not arrived",
+        ));
+    };
+    let from = engine.names.display_name(&contact).await?;
+    if !bool::from(contact.pinned.ct_eq(inbound.sender())) {
+        return Err(rejected(
+            Some(&from),
+            "group message sealed by another identity than the member's pinned one",
+        ));
+    }
+    let Some(message) = inbound.group_message() else {
+        return Err(rejected(Some(&from), "not a group message"));
+    };
+    let group_id = *message.group_id();
+    let Some(group) = engine.groups.get(&group_id).await? else {
+        return Err(kept(
+            Some(&from),
+            "group message for a group not joined yet",
+        ));
+    };
+    if group.membership != Membership::Active {
+        return Err(rejected(Some(&from), "group message for a group we left"));
+    }
+    if !group.state().is_member(&sender.account) {
+        return Err(rejected(
+            Some(&from),
+            "group message from someone who is not a member",
+        ));
+    }
+    let Some(mut keys) = engine
+        .groups
+        .member_keys(&group_id, &sender.account)
+        .await?
+    else {
+        return Err(kept(Some(&from), "group message before its sender key"));
+    };
+    let plain = match keys.decrypt(inbound) {
+        Ok(plain) => plain,
+        Err(Failed::NoKey) => return Err(kept(Some(&from), "group message before its sender key")),
+        Err(Failed::Replay) => return Err(Failure::Duplicate),
+        Err(Failed::Bad(reason)) => {
+            return Err(rejected(
+                Some(&from),
+                format!("group message refused: {reason}"),
+            ))
+        }
+    };
+    let payload = Payload::decode(&plain)
+        .map_err(|e| rejected(Some(&from), format!("undecodable group message: {e}")))?;
+    if payload.sender != sender {
+        return Err(rejected(
+            Some(&from),
+            "group message claims another sender than the one that sealed it",
+        ));
+    }
+    engine
+        .groups
+        .put_member_keys(txn, &group_id, &sender.account, &keys)?;
+    let mut events = Vec::new();
+    match payload.content {
+        Content::Text {
+            id,
+            body,
+            sent_at_ms,
+        } => {
+            events.push(Event::GroupMessage {
+                group: group_id,
+                group_name: group.name(),
+                from,
+                from_account: sender.account,
+                id,
+                body,
+                sent_at_ms,
+                received_at_ms,
+            });
+            // A delivery receipt goes pairwise to the sender, as in 1:1.
+            receipt(engine, txn, &contact, id).await?;
+        }
+        other => tracing::debug!(kind = other.kind(), "group content not shown"),
+    }
+    Ok(events)
+}
+
+/// Queues a delivery receipt to `contact` over its session.
+async fn receipt(
+    engine: &Engine,
+    txn: &mut Txn,
+    contact: &ContactRecord,
+    id: MessageId,
+) -> Result<(), Failure> {
+    if !contact.may_send() {
+        return Ok(());
+    }
+    let slot = records::session::of_contact(&engine.vault, contact);
+    let Some(mut record) = records::session::load(&engine.vault, &slot).await? else {
+        return Ok(());
+    };
+    let mut counters: Counters = engine.counters().await?;
+    engine.encrypt_into_outbox(
+        txn,
+        &mut counters,
+        contact,
+        &mut record,
+        QueuedContent {
+            content: Content::DeliveryReceipt { ids: vec![id] },
+            id: MessageId::random(&mut OsRng),
+            visible: false,
+        },
+    )?;
+    engine.put_counters(txn, &counters)?;
+    Ok(())
+}
+
+/// Group content that came over `contact`'s pairwise session, sealed by
+/// `identity`. Returns the events to raise; writes go to `txn`.
+pub(crate) async fn accept_content(
+    engine: &Arc<Engine>,
+    txn: &mut Txn,
+    contact: &ContactRecord,
+    identity: &IdentityPublic,
+    from: &str,
+    content: Content,
+) -> Result<Vec<Event>, Failure> {
+    let sender = AccountId::from_bytes(contact.account);
+    match content {
+        Content::GroupControl { change } => {
+            let change = GroupChange::from_bytes(&change)
+                .map_err(|e| rejected(Some(from), format!("malformed group change: {e}")))?;
+            control(engine, txn, sender, identity, from, change).await
+        }
+        Content::GroupWelcome { state, change } => {
+            let welcome = GroupWelcome::from_parts(&state, &change)
+                .map_err(|e| rejected(Some(from), format!("malformed group welcome: {e}")))?;
+            welcome_in(engine, txn, sender, identity, from, welcome).await
+        }
+        Content::SenderKeyDistribution { group, payload } => {
+            let Some(rec) = engine.groups.get(&group).await? else {
+                return Err(kept(Some(from), "sender key for a group not joined yet"));
+            };
+            if rec.membership != Membership::Active || !rec.state().is_member(&sender) {
+                return Err(rejected(Some(from), "sender key from someone not a member"));
+            }
+            let mut keys = engine
+                .groups
+                .member_keys(&group, &sender)
+                .await?
+                .unwrap_or_else(ReceiverKeys::default);
+            keys.accept(&payload, identity, &group)
+                .map_err(|e| rejected(Some(from), e.to_string()))?;
+            engine.groups.put_member_keys(txn, &group, &sender, &keys)?;
+            Ok(Vec::new())
+        }
+        Content::GroupTyping { group, started } => {
+            let known = engine.groups.get(&group).await?;
+            Ok(match known {
+                Some(g) if g.membership == Membership::Active && g.state().is_member(&sender) => {
+                    vec![Event::GroupTyping {
+                        group,
+                        from: from.to_owned(),
+                        started,
+                    }]
+                }
+                _ => Vec::new(),
+            })
+        }
+        other => {
+            tracing::debug!(kind = other.kind(), "ignoring unsupported content");
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// A signed change from `sender` (who may have authored it, or forwards it).
+async fn control(
+    engine: &Arc<Engine>,
+    txn: &mut Txn,
+    sender: AccountId,
+    identity: &IdentityPublic,
+    from: &str,
+    change: GroupChange,
+) -> Result<Vec<Event>, Failure> {
+    let me = engine.me().account;
+    let group_id = *change.group();
+    let author_identity = if change.author() == sender {
+        identity.clone()
+    } else {
+        match engine
+            .contact_by_account(change.author().as_bytes())
+            .await?
+        {
+            Some(author) => author.pinned,
+            None => return Err(rejected(Some(from), "a change by someone we do not know")),
+        }
+    };
+    let Some(mut group) = engine.groups.get(&group_id).await? else {
+        if !matches!(change.action(), GroupAction::Create { .. }) {
+            // Its welcome (or the Create) may still be on its way.
+            return Err(kept(Some(from), "change for a group not joined yet"));
+        }
+        let log = GroupLog::create(change.clone(), &author_identity)
+            .map_err(|e| rejected(Some(from), format!("group refused: {e}")))?;
+        if !log.state().is_member(&me) {
+            return Err(rejected(Some(from), "a new group we are not in"));
+        }
+        let group = Group::new(log);
+        engine.groups.put(txn, &group)?;
+        return Ok(vec![membership_event(&group, &change, from)]);
+    };
+    if group.membership != Membership::Active {
+        // We left or were removed: the group's changes no longer concern us.
+        return Ok(Vec::new());
+    }
+    let outcome = group
+        .log
+        .apply(change, &author_identity)
+        .map_err(|e| rejected(Some(from), format!("group change refused: {e}")))?;
+    let mut events = Vec::new();
+    if let LogOutcome::Applied(moved) = outcome {
+        apply_moved(engine, txn, &mut group, &moved, &mut events)?;
+    }
+    engine.groups.put(txn, &group)?;
+    Ok(events)
+}
+
+/// The effects of a head move: keys of removed members dropped, our own
+/// removal, our undone changes queued to be made again, events.
+fn apply_moved(
+    engine: &Engine,
+    txn: &mut Txn,
+    group: &mut Group,
+    moved: &HeadMove,
+    events: &mut Vec<Event>,
+) -> Result<(), Failure> {
+    let me = engine.me().account;
+    let id = group.id();
+    for undone in &moved.undone {
+        if undone.author() == me {
+            group
+                .superseded
+                .push(serde_bytes::ByteBuf::from(undone.as_bytes().to_vec()));
+        }
+    }
+    for change in &moved.applied {
+        let by = group
+            .log
+            .base()
+            .member(&change.author())
+            .or_else(|| group.state().member(&change.author()))
+            .map(|m| m.username.as_str().to_owned())
+            .unwrap_or_else(|| change.author().to_string());
+        let removed: Vec<AccountId> = match change.action() {
+            GroupAction::Remove { accounts } => accounts.clone(),
+            GroupAction::Leave => vec![change.author()],
+            _ => Vec::new(),
+        };
+        for account in &removed {
+            engine.groups.drop_member_keys(txn, &id, account);
+        }
+        if removed.contains(&me) && change.author() != me {
+            group.membership = Membership::Removed(*change.author().as_bytes());
+            let members: Vec<_> = group.state().members().iter().map(|m| m.account).collect();
+            engine.groups.drop_all_keys(txn, &id, &members);
+            events.push(Event::RemovedFromGroup {
+                group: id,
+                group_name: group.name(),
+                by,
+            });
+            return Ok(());
+        }
+        events.push(membership_event(group, change, &by));
+    }
+    Ok(())
+}
+
+fn membership_event(group: &Group, change: &GroupChange, by: &str) -> Event {
+    Event::GroupMembershipChanged {
+        group: group.id(),
+        group_name: group.name(),
+        change: change_kind(change),
+        by: by.to_owned(),
+        members: group.member_names(),
+    }
+}
+
+/// A welcome: we were added by `sender`.
+async fn welcome_in(
+    engine: &Arc<Engine>,
+    txn: &mut Txn,
+    sender: AccountId,
+    identity: &IdentityPublic,
+    from: &str,
+    welcome: GroupWelcome,
+) -> Result<Vec<Event>, Failure> {
+    let me = engine.me().account;
+    let id = *welcome.state().group();
+    if let Some(group) = engine.groups.get(&id).await? {
+        if group.membership == Membership::Active {
+            // Already in it: the welcome's Add is an ordinary change.
+            return control(engine, txn, sender, identity, from, welcome.add().clone()).await;
+        }
+    }
+    let log = GroupLog::from_welcome(&welcome, sender, identity, me)
+        .map_err(|e| rejected(Some(from), format!("group welcome refused: {e}")))?;
+    let group = Group::new(log);
+    engine.groups.put(txn, &group)?;
+    Ok(vec![membership_event(&group, welcome.add(), from)])
+}
+
+/// Pairwise receipts naming our group messages: the group they belong to.
+pub(crate) async fn receipt_groups(
+    engine: &Engine,
+    from: &str,
+    ids: &[MessageId],
+    read: bool,
+) -> Result<Vec<Event>, Failure> {
+    let mut events = Vec::new();
+    for group in engine.groups.all().await? {
+        let mine: Vec<MessageId> = ids
+            .iter()
+            .filter(|id| group.recent_sent.contains(id))
+            .copied()
+            .collect();
+        if !mine.is_empty() {
+            events.push(Event::GroupReceipt {
+                group: group.id(),
+                from: from.to_owned(),
+                ids: mine,
+                read,
+            });
+        }
+    }
+    Ok(events)
+}

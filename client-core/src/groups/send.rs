@@ -1,0 +1,258 @@
+//! Sending to a group: text messages, typing notices, and what a send
+//! reports member by member.
+//!
+//! A group message is encrypted once under our sender key (rotated first
+//! if a member was removed since it was made, `keys.rs`) and sealed to
+//! each member's pinned identity with no pairwise ratchet layer (sealed
+//! inner type 0x04, docs/PROTOCOL.md §8). Its plaintext is the padded
+//! client payload (§12.1), as a pairwise message's, so the receiver files
+//! it the same way. Members without our current key get it first, over
+//! their pairwise session, in the same fan-out. The advanced sender key,
+//! the sessions and the fan-out are committed in one transaction before
+//! anything leaves: a message key is used once, across restarts.
+//!
+//! Must never: send with a sender key a removed member holds, seal to a
+//! member whose key is `Changed`, or report a member reached whom the
+//! relay did not accept the message for.
+
+use std::sync::Arc;
+
+use rand::rngs::OsRng;
+use umbra_protocol::content::{self, Content};
+use umbra_protocol::wire::{AccountId, Address, Request};
+
+use crate::consts::MAX_GROUP_TYPING_MEMBERS;
+use crate::engine::{now_ms, Engine};
+use crate::failure::CryptoFailure;
+use crate::payload::Payload;
+use crate::records;
+use crate::store::Txn;
+use crate::{Error, InvalidMessage, MessageId};
+
+use super::control::{merge_round, recipients_of};
+use super::fanout::{FanoutEntry, FanoutItem, FanoutPurpose};
+use super::keys::OwnSenderKey;
+use super::{GroupFailure, GroupId, GroupSendReport, MemberOutcome, MemberReport};
+
+impl Engine {
+    /// Sends `text` to every member of `group`; see the module docs.
+    pub(crate) async fn send_group_text(
+        self: &Arc<Self>,
+        group: &GroupId,
+        text: &str,
+    ) -> Result<GroupSendReport, Error> {
+        self.check_open()?;
+        if text.len() > content::MAX_TEXT_BYTES {
+            return Err(Error::MessageTooLarge {
+                len: text.len(),
+                max: content::MAX_TEXT_BYTES,
+            });
+        }
+        let id = MessageId::random(&mut OsRng);
+        let sent_at_ms = now_ms();
+        let body = Content::Text {
+            id,
+            body: text.to_owned(),
+            sent_at_ms,
+        };
+        body.validate().map_err(|e| match e {
+            content::ContentError::ControlCharacter { position, .. } => {
+                InvalidMessage::ControlCharacter { position }
+            }
+            other => InvalidMessage::Content(other),
+        })?;
+        let me = self.me();
+        // Network first: sessions with members our current key must reach.
+        let current = self.groups.require(group).await?;
+        current.require_active()?;
+        let key = OwnSenderKey::for_sending(self.groups.own_key(group).await?, current.state())?;
+        let lacking: Vec<_> = recipients_of(current.state(), None, &me.account)
+            .into_iter()
+            .filter(|(a, _)| !key.has(a))
+            .collect();
+        let mut bundles = self.member_bundles(&lacking).await?;
+        let (seq, mut report) = {
+            let _guard = self.op_lock.lock().await;
+            let mut group_rec = self.groups.require(group).await?;
+            group_rec.require_active()?;
+            let state = group_rec.state().clone();
+            let mut key = OwnSenderKey::for_sending(self.groups.own_key(group).await?, &state)?;
+            key.retain_members(&state);
+            let recipients = recipients_of(&state, None, &me.account);
+            let lacking: Vec<_> = recipients
+                .iter()
+                .filter(|(a, _)| !key.has(a))
+                .cloned()
+                .collect();
+            let mut sessions = self.member_sessions(&lacking, &mut bundles).await?;
+            let mut items = Vec::new();
+            if !lacking.is_empty() {
+                let distribution = key.distribution(&self.identity)?;
+                for (account, username) in &lacking {
+                    let content = Content::SenderKeyDistribution {
+                        group: *group,
+                        payload: distribution.clone(),
+                    };
+                    if let Some(envelope) = sessions.seal(self, account, content)? {
+                        items.push(item(account, username.as_str(), envelope));
+                        key.mark_distributed(account);
+                    }
+                }
+            }
+            let payload = zeroize::Zeroizing::new(
+                Payload {
+                    sender: me.address(),
+                    sender_username: me.username.clone(),
+                    content: body,
+                }
+                .encode()?,
+            );
+            // Padded inside, and refused there if too long, before
+            // anything is stored or sent.
+            let message = key.encrypt(&payload)?;
+            let mut report = GroupSendReport {
+                group: *group,
+                id,
+                members: Vec::new(),
+                frame_bytes: 0,
+            };
+            for (account, username) in &recipients {
+                let identity = match (key.has(account), sessions.contact(account)) {
+                    (true, Some(contact)) => Ok(contact.pinned.clone()),
+                    (true, None) => self.member_identity(account).await?,
+                    (false, _) => Err(sessions
+                        .failed
+                        .get(account.as_bytes())
+                        .cloned()
+                        .unwrap_or_else(|| "no pairwise session".to_owned())),
+                };
+                let outcome = if let Ok(identity) = identity {
+                    let envelope = message
+                        .seal_to(&self.identity, &me.address(), &identity, &mut OsRng)
+                        .map_err(|e| GroupFailure::Refused(e.to_string()))?;
+                    items.push(item(account, username.as_str(), envelope));
+                    MemberOutcome::Queued
+                } else {
+                    MemberOutcome::NotSent(identity.err().unwrap_or_default())
+                };
+                report.members.push(MemberReport {
+                    account_id: *account,
+                    username: username.as_str().to_owned(),
+                    outcome,
+                });
+            }
+            group_rec.note_sent(id);
+            let mut txn = Txn::new();
+            sessions.store(self, &mut txn).await?;
+            self.groups.put_own_key(&mut txn, group, &key)?;
+            self.groups.put(&mut txn, &group_rec)?;
+            let mut counters = self.counters().await?;
+            let entry = FanoutEntry {
+                id,
+                group: *group,
+                purpose: FanoutPurpose::Message,
+                items,
+                queued_at_ms: sent_at_ms,
+            };
+            let seq = self.queue_fanout(&mut txn, &mut counters, &entry)?;
+            self.put_counters(&mut txn, &counters)?;
+            // The advanced chain is durable before any envelope leaves.
+            self.vault.commit(txn).await?;
+            for event in sessions.events.drain(..) {
+                self.emit(event);
+            }
+            (seq, report)
+        };
+        // The connection starts once the message is durable (offline, it
+        // waits in the fan-out queue).
+        self.ensure_connected()?;
+        let round = self.send_fanout(seq).await?;
+        merge_round(&mut report, round);
+        Ok(report)
+    }
+
+    /// The identity we seal to for `member`: its pinned one, unless its
+    /// key changed and the user has not decided (then why not).
+    async fn member_identity(
+        &self,
+        member: &AccountId,
+    ) -> Result<Result<umbra_protocol::identity::IdentityPublic, String>, Error> {
+        Ok(match self.contact_by_account(member.as_bytes()).await? {
+            Some(contact) if contact.may_send() => Ok(contact.pinned),
+            Some(contact) => Err(contact.untrusted().to_string()),
+            None => Err("no contact record".to_owned()),
+        })
+    }
+
+    /// Tells the group we started or stopped typing: an ephemeral notice
+    /// to each member we have a session with, for groups of at most
+    /// [`MAX_GROUP_TYPING_MEMBERS`] (beyond that it is skipped: best
+    /// effort, and not worth a frame per member).
+    pub(crate) async fn send_group_typing(
+        self: &Arc<Self>,
+        group: &GroupId,
+        started: bool,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        self.ensure_connected()?;
+        let me = self.me();
+        let mut notices = Vec::new();
+        {
+            let _guard = self.op_lock.lock().await;
+            let group_rec = self.groups.require(group).await?;
+            group_rec.require_active()?;
+            if group_rec.state().members().len() > MAX_GROUP_TYPING_MEMBERS {
+                return Ok(());
+            }
+            let mut txn = Txn::new();
+            for (account, _) in recipients_of(group_rec.state(), None, &me.account) {
+                let Some(contact) = self.contact_by_account(account.as_bytes()).await? else {
+                    continue;
+                };
+                if !contact.may_send() {
+                    continue;
+                }
+                let slot = records::session::of_contact(&self.vault, &contact);
+                let Some(mut record) = records::session::load(&self.vault, &slot).await? else {
+                    continue;
+                };
+                let payload = zeroize::Zeroizing::new(
+                    Payload {
+                        sender: me.address(),
+                        sender_username: me.username.clone(),
+                        content: Content::GroupTyping {
+                            group: *group,
+                            started,
+                        },
+                    }
+                    .encode()?,
+                );
+                let envelope = record
+                    .current_mut()
+                    .seal_ephemeral(&self.identity, &payload, self.clock.now_ms(), &mut OsRng)
+                    .map_err(|e| Error::Crypto(CryptoFailure::Encrypt(e)))?;
+                records::session::put(&self.vault, &mut txn, slot, &record)?;
+                notices.push((account, envelope));
+            }
+            self.vault.commit(txn).await?;
+        }
+        for (account, payload) in notices {
+            // Best effort: an offline member simply misses it.
+            let _ = self
+                .request(Request::Ephemeral {
+                    to: Address::primary(account),
+                    payload,
+                })
+                .await;
+        }
+        Ok(())
+    }
+}
+
+fn item(account: &AccountId, username: &str, envelope: Vec<u8>) -> FanoutItem {
+    FanoutItem {
+        to_account: *account.as_bytes(),
+        to_username: username.to_owned(),
+        envelope,
+    }
+}

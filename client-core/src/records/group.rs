@@ -1,0 +1,86 @@
+//! Group records: each group's state, our sender key per group, the
+//! members' sender keys we keep, and fan-outs waiting for the relay.
+//!
+//! Every slot that names a group or a member is an HMAC of its id, and
+//! every value is sealed like any record, so a group's name, members and
+//! keys are never readable at rest (docs/PROTOCOL.md §12.9).
+//!
+//! Must never: name a group or member in clear in a slot, or key a
+//! member's sender key by anything but (group, member account).
+
+use super::{kind, Prefix, Slot};
+use crate::groups::fanout::FanoutEntry;
+use crate::groups::keys::{OwnSenderKey, ReceiverKeys};
+use crate::groups::manager::GroupRecord;
+use crate::groups::GroupId;
+use crate::store::{RecordKind, StoreError, Vault};
+
+kind!(
+    /// One group: its state chain and our membership.
+    Groups = Group, GroupRecord
+);
+kind!(
+    /// Our sender key in one group.
+    OwnKeys = GroupSenderKey, OwnSenderKey
+);
+kind!(
+    /// A member's sender keys we keep in one group.
+    MemberKeys = GroupReceiverKey, ReceiverKeys
+);
+kind!(
+    /// One fan-out waiting for the relay.
+    Fanout = Fanout, FanoutEntry
+);
+
+/// The slot of group `group` (HMAC of its id).
+pub(crate) fn group(vault: &Vault, group: &GroupId) -> Slot<Groups> {
+    Slot::named(vault, &group.0)
+}
+
+/// Our sender key's slot in `group` (HMAC of the group id).
+pub(crate) fn own_key(vault: &Vault, group: &GroupId) -> Slot<OwnKeys> {
+    Slot::named(vault, &group.0)
+}
+
+/// The slot of `member`'s sender keys in `group` (HMAC of group id ||
+/// account id).
+pub(crate) fn member_keys(vault: &Vault, group: &GroupId, member: &[u8; 16]) -> Slot<MemberKeys> {
+    let mut name = Vec::with_capacity(group.0.len() + 16);
+    name.extend_from_slice(&group.0);
+    name.extend_from_slice(member);
+    Slot::named(vault, &name)
+}
+
+/// The slot of fan-out `seq` (its big-endian number, unhashed: the order
+/// is the send order, as in the outbox).
+pub(crate) fn fanout(seq: u64) -> Slot<Fanout> {
+    Slot::from_bytes(seq.to_be_bytes().to_vec())
+}
+
+/// The sequence number of a fan-out slot.
+pub(crate) fn fanout_seq(slot: &Slot<Fanout>) -> Option<u64> {
+    <[u8; 8]>::try_from(slot.as_bytes())
+        .ok()
+        .map(u64::from_be_bytes)
+}
+
+/// Every group we know.
+pub(crate) fn all_groups() -> Prefix<Groups> {
+    Prefix::all()
+}
+
+/// A group log whose stored pickle does not load.
+pub(crate) fn bad_log(source: umbra_protocol::pickle::PickleError) -> StoreError {
+    StoreError::BadPickle {
+        kind: RecordKind::Group,
+        source,
+    }
+}
+
+/// A sender key whose stored pickle does not load.
+pub(crate) fn bad_key(source: umbra_protocol::pickle::PickleError) -> StoreError {
+    StoreError::BadPickle {
+        kind: RecordKind::GroupSenderKey,
+        source,
+    }
+}
