@@ -130,45 +130,33 @@ async fn work(store: SharedStore, receiver: Arc<Mutex<mpsc::Receiver<Submission>
 }
 
 /// Commits a batch and answers every submitter. If the combined transaction
-/// fails before its commit (so it rolled back), each submission is retried
-/// alone so one bad submission (or a transient conflict) is reported to its
-/// own sender only. If the commit itself may have happened
-/// ([`StoreError::CommitOutcomeUnknown`]) nothing is retried: a retry could
-/// store every message a second time; every submitter hears the outcome is
-/// unknown. A submission whose submitter already gave up (its request's
-/// deadline passed and it was answered) is not committed at all.
-async fn commit(store: &dyn Store, mut batch: Vec<Submission>) {
-    batch.retain(|submission| !submission.reply.is_closed());
-    if batch.len() > 1 {
-        let combined: Vec<NewMessage> = batch
-            .iter()
-            .flat_map(|s| s.messages.iter().cloned())
-            .collect();
-        match store.enqueue_batch(&combined).await {
-            Ok(outcomes) => {
-                let mut outcomes = outcomes.into_iter();
-                for submission in batch {
-                    let mine: Vec<EnqueueOutcome> =
-                        outcomes.by_ref().take(submission.messages.len()).collect();
-                    // A submitter that gave up waiting is not an error here.
-                    let _ = submission.reply.send(Ok(mine));
-                }
-                return;
+/// fails, each submission is retried alone so one bad submission (or a
+/// transient conflict) is reported to its own sender only. The messages are
+/// moved into the combined batch, not copied (envelopes are most of it).
+async fn commit(store: &dyn Store, batch: Vec<Submission>) {
+    let mut lengths = Vec::with_capacity(batch.len());
+    let mut replies = Vec::with_capacity(batch.len());
+    let mut combined = Vec::with_capacity(batch.iter().map(|s| s.messages.len()).sum());
+    for submission in batch {
+        lengths.push(submission.messages.len());
+        combined.extend(submission.messages);
+        replies.push(submission.reply);
+    }
+    if replies.len() > 1 {
+        if let Ok(outcomes) = store.enqueue_batch(&combined).await {
+            let mut outcomes = outcomes.into_iter();
+            for (len, reply) in lengths.into_iter().zip(replies) {
+                let mine: Vec<EnqueueOutcome> = outcomes.by_ref().take(len).collect();
+                // A submitter that gave up waiting is not an error here.
+                let _ = reply.send(Ok(mine));
             }
-            Err(StoreError::CommitOutcomeUnknown { cause }) => {
-                for submission in batch {
-                    let _ = submission.reply.send(Err(StoreError::CommitOutcomeUnknown {
-                        cause: cause.clone(),
-                    }));
-                }
-                return;
-            }
-            // Rolled back: nothing of it was stored.
-            Err(_) => {}
+            return;
         }
     }
-    for submission in batch {
-        let result = store.enqueue_batch(&submission.messages).await;
-        let _ = submission.reply.send(result);
+    let mut rest = combined.into_iter();
+    for (len, reply) in lengths.into_iter().zip(replies) {
+        let mine: Vec<NewMessage> = rest.by_ref().take(len).collect();
+        let result = store.enqueue_batch(&mine).await;
+        let _ = reply.send(result);
     }
 }

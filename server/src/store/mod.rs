@@ -35,6 +35,7 @@ mod queue;
 mod rows;
 mod rules;
 mod shared;
+mod sql_lists;
 pub mod sqlite;
 mod tokens;
 mod types;

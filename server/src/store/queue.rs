@@ -59,44 +59,173 @@ pub trait MessageQueue: Send + Sync + 'static {
 /// The [`MessageQueue`] SQL, expanded by `impl_store!` for each backend.
 macro_rules! impl_queue {
     ($store:ty, $db:ty) => {
-        /// Locks one recipient's queue counter for this transaction (a
-        /// counter row is created at 0 first, so there is a row to lock) and
-        /// reads its depth: `None` if the account does not exist.
-        async fn lock_queue(
+        /// Locks the queues of `recipients` (sorted, distinct) for this
+        /// transaction and reads each one's counter and depth, in three
+        /// statements whatever their number (`sql_lists`): `None` for a
+        /// recipient without an account. Locks are taken as one recipient
+        /// at a time took them before, in sorted order: every account
+        /// (`FOR KEY SHARE` on PostgreSQL: blocks its deletion, not other
+        /// enqueues), then every counter (created at 0 first, so there is a
+        /// row to lock), and the depth is read under the counter lock.
+        async fn lock_queues(
             tx: &mut sqlx::Transaction<'_, $db>,
-            recipient: Address,
-        ) -> Result<Option<QueueState>, StoreError> {
-            if !account_exists(tx, recipient.account).await? {
-                return Ok(None);
+            recipients: &[Address],
+        ) -> Result<Vec<Option<QueueState>>, StoreError> {
+            use std::collections::{HashMap, HashSet};
+            use $crate::store::sql_lists::{in_list_len, list, row_chunks, tuples, MAX_IN};
+
+            let mut accounts: Vec<AccountId> = recipients.iter().map(|r| r.account).collect();
+            accounts.dedup();
+            let mut existing = HashSet::new();
+            for chunk in accounts.chunks(MAX_IN) {
+                let n = in_list_len(chunk.len());
+                let sql = format!(
+                    "SELECT account_id FROM accounts WHERE account_id IN ({}) ORDER BY account_id{}",
+                    list(1, n),
+                    dialect!(key_share)
+                );
+                let mut query = sqlx::query(&sql);
+                for i in 0..n {
+                    query = query.bind(chunk[i.min(chunk.len() - 1)].as_bytes().as_slice());
+                }
+                for row in query.fetch_all(&mut **tx).await? {
+                    existing.insert(rows::account_id(row.try_get(0)?)?);
+                }
             }
-            let account = recipient.account.as_bytes().as_slice();
-            sqlx::query(
-                "INSERT INTO queue_counters (account_id, device_id, last_seq) VALUES ($1, $2, 0) \
-                 ON CONFLICT (account_id, device_id) DO NOTHING",
-            )
-            .bind(account)
-            .bind(device_param(recipient))
-            .execute(&mut **tx)
-            .await?;
-            let last: i64 = sqlx::query_scalar(concat!(
-                "SELECT last_seq FROM queue_counters WHERE account_id = $1 AND device_id = $2",
-                dialect!(for_update)
-            ))
-            .bind(account)
-            .bind(device_param(recipient))
-            .fetch_one(&mut **tx)
-            .await?;
-            let depth: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM messages WHERE account_id = $1 AND device_id = $2",
-            )
-            .bind(account)
-            .bind(device_param(recipient))
-            .fetch_one(&mut **tx)
-            .await?;
-            Ok(Some(QueueState::new(
-                rows::unsigned(last, "negative queue counter")?,
-                rows::unsigned(depth, "negative row count")?,
-            )))
+            let live: Vec<Address> = recipients
+                .iter()
+                .copied()
+                .filter(|r| existing.contains(&r.account))
+                .collect();
+            let mut at = 0;
+            for rows in row_chunks(live.len()) {
+                let sql = format!(
+                    "INSERT INTO queue_counters (account_id, device_id, last_seq) VALUES {} \
+                     ON CONFLICT (account_id, device_id) DO NOTHING",
+                    tuples(1, rows, 3)
+                );
+                let mut query = sqlx::query(&sql);
+                for r in &live[at..at + rows] {
+                    query = query
+                        .bind(r.account.as_bytes().as_slice())
+                        .bind(device_param(*r))
+                        .bind(0i64);
+                }
+                query.execute(&mut **tx).await?;
+                at += rows;
+            }
+            let live_accounts: Vec<AccountId> = {
+                let mut a: Vec<AccountId> = live.iter().map(|r| r.account).collect();
+                a.dedup();
+                a
+            };
+            let mut last_seqs: HashMap<(AccountId, i64), i64> = HashMap::new();
+            let mut depths: HashMap<(AccountId, i64), i64> = HashMap::new();
+            for chunk in live_accounts.chunks(MAX_IN) {
+                let n = in_list_len(chunk.len());
+                let pick = |i: usize| chunk[i.min(chunk.len() - 1)].as_bytes().as_slice();
+                let sql = format!(
+                    "SELECT account_id, device_id, last_seq FROM queue_counters \
+                     WHERE account_id IN ({}) ORDER BY account_id, device_id{}",
+                    list(1, n),
+                    dialect!(for_update)
+                );
+                let mut query = sqlx::query(&sql);
+                for i in 0..n {
+                    query = query.bind(pick(i));
+                }
+                for row in query.fetch_all(&mut **tx).await? {
+                    let key = (rows::account_id(row.try_get(0)?)?, row.try_get(1)?);
+                    last_seqs.insert(key, row.try_get(2)?);
+                }
+                let sql = format!(
+                    "SELECT account_id, device_id, COUNT(*) FROM messages \
+                     WHERE account_id IN ({}) GROUP BY account_id, device_id",
+                    list(1, n)
+                );
+                let mut query = sqlx::query(&sql);
+                for i in 0..n {
+                    query = query.bind(pick(i));
+                }
+                for row in query.fetch_all(&mut **tx).await? {
+                    let key = (rows::account_id(row.try_get(0)?)?, row.try_get(1)?);
+                    depths.insert(key, row.try_get(2)?);
+                }
+            }
+            recipients
+                .iter()
+                .map(|r| {
+                    if !existing.contains(&r.account) {
+                        return Ok(None);
+                    }
+                    let key = (r.account, device_param(*r));
+                    let last = *last_seqs
+                        .get(&key)
+                        .ok_or(StoreError::Corrupt("queue counter missing after insert"))?;
+                    let depth = depths.get(&key).copied().unwrap_or(0);
+                    Ok(Some(QueueState::new(
+                        rows::unsigned(last, "negative queue counter")?,
+                        rows::unsigned(depth, "negative row count")?,
+                    )))
+                })
+                .collect()
+        }
+
+        /// Inserts admitted messages, `(recipient, seq, message)`, in
+        /// multi-row statements.
+        async fn insert_messages(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            admitted: &[(Address, Seq, &NewMessage)],
+        ) -> Result<(), StoreError> {
+            use $crate::store::sql_lists::{row_chunks, tuples};
+            let mut at = 0;
+            for rows in row_chunks(admitted.len()) {
+                let sql = format!(
+                    "INSERT INTO messages \
+                       (account_id, device_id, seq, envelope, received_at, expires_at) VALUES {}",
+                    tuples(1, rows, 6)
+                );
+                let mut query = sqlx::query(&sql);
+                for (recipient, seq, message) in &admitted[at..at + rows] {
+                    query = query
+                        .bind(recipient.account.as_bytes().as_slice())
+                        .bind(device_param(*recipient))
+                        .bind(db_u64(*seq))
+                        .bind(message.envelope.as_slice())
+                        .bind(db_time(message.received_at))
+                        .bind(db_time(message.expires_at));
+                }
+                query.execute(&mut **tx).await?;
+                at += rows;
+            }
+            Ok(())
+        }
+
+        /// Writes the new counters of the queues that took messages (their
+        /// rows exist and are locked: `lock_queues`).
+        async fn write_counters(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            dirty: &[(Address, Seq)],
+        ) -> Result<(), StoreError> {
+            use $crate::store::sql_lists::{row_chunks, tuples};
+            let mut at = 0;
+            for rows in row_chunks(dirty.len()) {
+                let sql = format!(
+                    "INSERT INTO queue_counters (account_id, device_id, last_seq) VALUES {} \
+                     ON CONFLICT (account_id, device_id) DO UPDATE SET last_seq = excluded.last_seq",
+                    tuples(1, rows, 3)
+                );
+                let mut query = sqlx::query(&sql);
+                for (recipient, last_seq) in &dirty[at..at + rows] {
+                    query = query
+                        .bind(recipient.account.as_bytes().as_slice())
+                        .bind(device_param(*recipient))
+                        .bind(db_u64(*last_seq));
+                }
+                query.execute(&mut **tx).await?;
+                at += rows;
+            }
+            Ok(())
         }
 
         #[async_trait]
@@ -112,56 +241,38 @@ macro_rules! impl_queue {
                 // Every recipient's account and counter is locked in sorted
                 // order, so two batches touching the same recipients cannot
                 // deadlock.
+                let recipients: Vec<Address> = messages
+                    .iter()
+                    .map(|m| m.recipient)
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let states = lock_queues(&mut tx, &recipients).await?;
                 let mut queues: BTreeMap<Address, Option<QueueState>> =
-                    messages.iter().map(|m| (m.recipient, None)).collect();
-                for (recipient, state) in queues.iter_mut() {
-                    *state = lock_queue(&mut tx, *recipient).await?;
-                }
+                    recipients.into_iter().zip(states).collect();
                 let mut outcomes = Vec::with_capacity(messages.len());
-                let mut committed = Vec::new();
+                let mut admitted = Vec::with_capacity(messages.len());
+                let mut committed = Vec::with_capacity(messages.len());
                 for message in messages {
                     let recipient = message.recipient;
                     let queue = queues.get_mut(&recipient).and_then(Option::as_mut);
-                    let admitted = rules::admit_message(queue, &self.limits)?;
-                    let seq = match admitted {
-                        Ok(seq) => seq,
-                        Err(rejection) => {
-                            outcomes.push(Err(rejection));
-                            continue;
+                    match rules::admit_message(queue, &self.limits)? {
+                        Ok(seq) => {
+                            admitted.push((recipient, seq, message));
+                            outcomes.push(Ok(seq));
+                            committed.push(QueueEvent::Enqueued { recipient, seq });
                         }
-                    };
-                    sqlx::query(
-                        "INSERT INTO messages \
-                           (account_id, device_id, seq, envelope, received_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(recipient.account.as_bytes().as_slice())
-                    .bind(device_param(recipient))
-                    .bind(db_u64(seq))
-                    .bind(message.envelope.as_slice())
-                    .bind(db_time(message.received_at))
-                    .bind(db_time(message.expires_at))
-                    .execute(&mut *tx)
-                    .await?;
-                    outcomes.push(Ok(seq));
-                    committed.push(QueueEvent::Enqueued { recipient, seq });
+                        Err(rejection) => outcomes.push(Err(rejection)),
+                    }
                 }
-                for (recipient, state) in &queues {
-                    let Some(state) = state.as_ref().filter(|s| s.dirty) else {
-                        continue;
-                    };
-                    sqlx::query(
-                        "UPDATE queue_counters SET last_seq = $3 \
-                         WHERE account_id = $1 AND device_id = $2",
-                    )
-                    .bind(recipient.account.as_bytes().as_slice())
-                    .bind(device_param(*recipient))
-                    .bind(db_u64(state.last_seq))
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                insert_messages(&mut tx, &admitted).await?;
+                let dirty: Vec<(Address, Seq)> = queues
+                    .iter()
+                    .filter_map(|(r, s)| s.as_ref().filter(|s| s.dirty).map(|s| (*r, s.last_seq)))
+                    .collect();
+                write_counters(&mut tx, &dirty).await?;
                 self.announce_in_tx(&mut tx, &committed).await?;
-                tx.commit().await.map_err(StoreError::from_commit)?;
+                tx.commit().await?;
                 self.announce_committed(committed);
                 Ok(outcomes)
             }
@@ -198,20 +309,30 @@ macro_rules! impl_queue {
             }
 
             async fn ack(&self, recipient: Address, seqs: &[Seq]) -> Result<u64, StoreError> {
+                use $crate::store::sql_lists::{in_list_len, list, MAX_IN};
+                if seqs.is_empty() {
+                    return Ok(0);
+                }
+                // One DELETE per MAX_IN seqs (a repeated seq in the padded
+                // list deletes nothing twice); one transaction for them all.
                 let mut tx = self.write_tx().await?;
                 let mut deleted = 0;
-                for seq in seqs {
-                    let done = sqlx::query(
-                        "DELETE FROM messages WHERE account_id = $1 AND device_id = $2 AND seq = $3",
-                    )
-                    .bind(recipient.account.as_bytes().as_slice())
-                    .bind(device_param(recipient))
-                    .bind(db_u64(*seq))
-                    .execute(&mut *tx)
-                    .await?;
-                    deleted += done.rows_affected();
+                for chunk in seqs.chunks(MAX_IN) {
+                    let n = in_list_len(chunk.len());
+                    let sql = format!(
+                        "DELETE FROM messages WHERE account_id = $1 AND device_id = $2 \
+                         AND seq IN ({})",
+                        list(3, n)
+                    );
+                    let mut query = sqlx::query(&sql)
+                        .bind(recipient.account.as_bytes().as_slice())
+                        .bind(device_param(recipient));
+                    for i in 0..n {
+                        query = query.bind(db_u64(chunk[i.min(chunk.len() - 1)]));
+                    }
+                    deleted += query.execute(&mut *tx).await?.rows_affected();
                 }
-                tx.commit().await.map_err(StoreError::from_commit)?;
+                tx.commit().await?;
                 Ok(deleted)
             }
 
