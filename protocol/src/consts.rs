@@ -73,11 +73,13 @@ pub const REORG_WINDOW: usize = 32;
 /// peer that floods, not a reordering queue.
 pub const MAX_PENDING_CHANGES: usize = 2 * REORG_WINDOW;
 
-/// Most changes a group log keeps in its tree (the canonical chain plus
-/// losing branches inside the window): four branches of a full window.
-/// Bounds the memory a flood of valid-but-losing changes by an admin can
-/// take.
-pub const MAX_LOG_CHANGES: usize = 4 * REORG_WINDOW;
+/// How many hashes of changes that lost the fork choice a group log
+/// remembers (the changes themselves are dropped), so that a change built
+/// on a recent loser is reported as superseded instead of waiting for a
+/// parent that will never be kept. Two per kept state is more than honest
+/// concurrency produces; forgetting older ones only makes such a late
+/// change wait as pending until the window passes it.
+pub const MAX_REMEMBERED_LOSERS: usize = 2 * REORG_WINDOW;
 
 // ----- group sender keys (docs/PROTOCOL.md §8.1–§8.6) ---------------------
 

@@ -426,6 +426,49 @@ fn a_welcome_starts_a_new_members_log() {
     );
 }
 
+#[test]
+fn a_full_groups_welcome_fits_one_pairwise_message() {
+    use umbra_protocol::{content, padding, payload};
+    let p = People::new();
+    let alice = p.account(0);
+    let mut log = GroupLog::create(p.create(false), &p.keys[0].public()).unwrap();
+    // Every member with the longest username there is (32 characters).
+    let long = |n: u32| NewMember {
+        account: {
+            let mut bytes = [0xdd; 16];
+            bytes[12..].copy_from_slice(&n.to_be_bytes());
+            AccountId::from_bytes(bytes)
+        },
+        username: Username::parse(&format!("m{n:031}")).unwrap(),
+    };
+    let mut n = 0;
+    let mut last_add = None;
+    while log.state().members().len() < MAX_GROUP_MEMBERS {
+        let room = MAX_GROUP_MEMBERS - log.state().members().len();
+        let batch: Vec<NewMember> = (0..room.min(MAX_MEMBERS_PER_CHANGE))
+            .map(|_| {
+                n += 1;
+                long(n)
+            })
+            .collect();
+        let add = GroupChange::add(&p.keys[0], alice, log.state(), batch).unwrap();
+        applied(log.apply(add.clone(), &p.keys[0].public()).unwrap());
+        last_add = Some(add);
+    }
+    let welcome = GroupWelcome::new(log.state().clone(), last_add.unwrap()).unwrap();
+    let encoded = content::encode(&content::Content::GroupWelcome {
+        state: welcome.state_bytes(),
+        change: welcome.change_bytes().to_vec(),
+    })
+    .unwrap();
+    // The client payload adds its header and the longest username (12.1).
+    assert!(
+        encoded.len() + payload::PAYLOAD_FIXED_LEN + 32 <= padding::MAX_CONTENT_LEN,
+        "a full welcome is {} bytes",
+        encoded.len()
+    );
+}
+
 // ----- convergence -------------------------------------------------------
 
 /// One random step of the generator: build on state `parent % len`, by

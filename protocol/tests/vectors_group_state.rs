@@ -21,8 +21,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use umbra_protocol::consts;
 use umbra_protocol::group::{
-    GroupAction, GroupChange, GroupChangeError, GroupId, GroupPolicy, GroupState, NewMember,
+    self, GroupAction, GroupChange, GroupChangeError, GroupId, GroupPolicy, GroupState, NewMember,
 };
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::wire::{AccountId, Username};
@@ -326,6 +327,15 @@ fn group_state_vectors() {
             "signature": "umbra/v1/group/change-signature",
             "hash": "umbra/v1/group/change-hash",
         },
+        "limits": {
+            "MAX_GROUP_MEMBERS": consts::MAX_GROUP_MEMBERS,
+            "MAX_MEMBERS_PER_CHANGE": consts::MAX_MEMBERS_PER_CHANGE,
+            "REORG_WINDOW": consts::REORG_WINDOW,
+            "MAX_PENDING_CHANGES": consts::MAX_PENDING_CHANGES,
+            "MAX_REMEMBERED_LOSERS": consts::MAX_REMEMBERED_LOSERS,
+            "MAX_GROUP_CHANGE_BYTES": group::MAX_GROUP_CHANGE_BYTES,
+            "MAX_GROUP_STATE_BYTES": group::MAX_GROUP_STATE_BYTES,
+        },
         "chain": chain_json,
         "fork": fork,
         "refused": refused,
@@ -477,6 +487,20 @@ fn check_change(c: &Value) -> String {
 #[test]
 fn group_state_vectors_as_a_stranger() {
     let file = common::committed("group_state.json");
+    // §8.7-§8.10's numbers, as literals.
+    let limits = [
+        ("MAX_GROUP_MEMBERS", 1024),
+        ("MAX_MEMBERS_PER_CHANGE", 64),
+        ("REORG_WINDOW", 32),
+        ("MAX_PENDING_CHANGES", 64),
+        ("MAX_REMEMBERED_LOSERS", 64),
+        ("MAX_GROUP_CHANGE_BYTES", 24_576),
+        ("MAX_GROUP_STATE_BYTES", 57_344),
+    ];
+    for (name, value) in limits {
+        assert_eq!(file["limits"][name], json!(value), "{name}");
+    }
+    assert_eq!(file["limits"].as_object().unwrap().len(), limits.len());
     let mut previous = "00".repeat(32);
     for (i, step) in file["chain"].as_array().unwrap().iter().enumerate() {
         let c = &step["change"];

@@ -1010,7 +1010,13 @@ fn group_limits_are_enforced() {
         change.push(0x10);
         change.extend([1; 16]);
         change.push(0x04);
-        change.push(name.len() as u8);
+        // The name's length as a varint (§9.2): at most two bytes here.
+        let len = name.len();
+        if len < 0x80 {
+            change.push(len as u8);
+        } else {
+            change.extend([(len as u8 & 0x7f) | 0x80, (len >> 7) as u8]);
+        }
         change.extend(name.as_bytes());
         change.extend([0; 64]);
         Content::GroupControl { change }

@@ -152,12 +152,6 @@ pub enum GroupChangeError {
         /// The limit.
         max: usize,
     },
-    /// The log already holds as many changes as it keeps.
-    #[error("the group log already holds {max} changes")]
-    LogFull {
-        /// The limit.
-        max: usize,
-    },
     /// A state snapshot that breaks a state invariant.
     #[error("group state is invalid: {0}")]
     InvalidState(&'static str),
@@ -193,7 +187,6 @@ impl GroupChangeError {
             Self::BadSignature => "BadSignature",
             Self::Stale { .. } => "Stale",
             Self::PendingFull { .. } => "PendingFull",
-            Self::LogFull { .. } => "LogFull",
             Self::InvalidState(_) => "InvalidState",
             Self::BadWelcome(_) => "BadWelcome",
         }

@@ -2,12 +2,15 @@
 //! logic every member runs so that all of them converge on one head.
 //!
 //! A [`GroupLog`] holds a trusted base state (the Create's, a welcome's
-//! snapshot, or the oldest state still inside the window) and every valid
-//! change it has seen on top of it, as a tree. The canonical chain starts
+//! snapshot, or the oldest state still inside the window) and the
+//! canonical chain of valid changes above it. The canonical chain starts
 //! at the base and, at each state, follows the valid child with the lowest
-//! [`ChangeHash`]; its end is the head. The chain is a function of the set
-//! of changes known, never of their arrival order, so members that have
-//! seen the same changes agree. At most [`REORG_WINDOW`] changes are kept
+//! [`ChangeHash`] among all children ever seen; its end is the head. The
+//! chain is a function of the set of changes known, never of their arrival
+//! order, so members that have seen the same changes agree. A change that
+//! loses is dropped with everything built on it: the winner at a branch
+//! point can only be replaced by a still lower hash, so a loser never wins
+//! again. At most [`REORG_WINDOW`] changes are kept
 //! above the base; a change building on something older is `Stale`. A
 //! change whose parent has not arrived yet waits (at most
 //! [`MAX_PENDING_CHANGES`]).
@@ -41,12 +44,12 @@
 //! or accept a change whose signature it has not checked (only the
 //! caller's own sealed store is trusted without signatures).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::consts::{MAX_LOG_CHANGES, MAX_PENDING_CHANGES, REORG_WINDOW};
+use crate::consts::{MAX_PENDING_CHANGES, MAX_REMEMBERED_LOSERS, REORG_WINDOW};
 use crate::identity::IdentityPublic;
 use crate::pickle::{self, PickleError};
 
@@ -101,7 +104,7 @@ struct Node {
     state: GroupState,
 }
 
-/// One group's changes and the fork choice over them. Not `Serialize`:
+/// One group's canonical changes and the fork choice over them. Not `Serialize`:
 /// its stored form is [`GroupLog::to_pickle`].
 #[derive(Debug, Clone)]
 pub struct GroupLog {
@@ -111,6 +114,10 @@ pub struct GroupLog {
     chain: Vec<ChangeHash>,
     /// Signature-checked changes whose parent is unknown.
     pending: Vec<GroupChange>,
+    /// Hashes of recent changes that lost the fork choice (their changes
+    /// are dropped: a loser can never win again, §8.10), so that a change
+    /// building on one is reported `Superseded`, not left pending.
+    losers: VecDeque<ChangeHash>,
 }
 
 impl GroupLog {
@@ -143,6 +150,7 @@ impl GroupLog {
             nodes: HashMap::new(),
             chain: Vec::new(),
             pending: Vec::new(),
+            losers: VecDeque::new(),
         }
     }
 
@@ -204,11 +212,17 @@ impl GroupLog {
         hash == self.base.head()
             || self.nodes.contains_key(hash)
             || self.pending.iter().any(|p| p.hash() == hash)
+            || self.losers.contains(hash)
     }
 
     /// Everything after the signature check (also used to reload a pickle).
     fn insert_checked(&mut self, change: GroupChange) -> Result<LogOutcome, GroupChangeError> {
         let hash = *change.hash();
+        if self.losers.contains(change.parent()) {
+            // Built on a change that lost: it can never be on the chain.
+            self.lose(hash);
+            return Ok(LogOutcome::Superseded { hash });
+        }
         let Some(parent) = self.state_after(change.parent()) else {
             if change.version() <= self.base.version() {
                 return Err(GroupChangeError::Stale {
@@ -224,11 +238,6 @@ impl GroupLog {
             self.pending.push(change);
             return Ok(LogOutcome::Pending { hash });
         };
-        if self.nodes.len() >= MAX_LOG_CHANGES {
-            return Err(GroupChangeError::LogFull {
-                max: MAX_LOG_CHANGES,
-            });
-        }
         let state = parent.apply(&change)?;
         self.nodes.insert(hash, Node { change, state });
         self.adopt_pending(hash);
@@ -245,9 +254,6 @@ impl GroupLog {
                 .partition(|p| p.parent() == &parent);
             self.pending = rest;
             for change in ready {
-                if self.nodes.len() >= MAX_LOG_CHANGES {
-                    break;
-                }
                 let Ok(state) = self.nodes[&parent].state.apply(&change) else {
                     continue;
                 };
@@ -290,6 +296,20 @@ impl GroupLog {
             .map(|h| self.nodes[h].change.clone())
             .collect();
         self.chain = chain;
+        // Whatever is not on the chain lost at its branch point to a lower
+        // hash, and the winner there can only be replaced by a still lower
+        // one: a loser never wins again, so dropping it (and everything
+        // built on it) cannot change any later choice.
+        let lost: Vec<ChangeHash> = self
+            .nodes
+            .keys()
+            .filter(|h| !self.chain.contains(h))
+            .copied()
+            .collect();
+        for hash in lost {
+            self.nodes.remove(&hash);
+            self.lose(hash);
+        }
         self.prune();
         if applied.is_empty() && undone.is_empty() {
             return LogOutcome::Superseded { hash: *added };
@@ -301,6 +321,23 @@ impl GroupLog {
             undone,
             applied,
         })
+    }
+
+    /// Remembers `hash` as a loser and drops, transitively, the pending
+    /// changes built on it (they lost with it).
+    fn lose(&mut self, hash: ChangeHash) {
+        let mut lost = vec![hash];
+        while let Some(hash) = lost.pop() {
+            self.losers.push_back(hash);
+            if self.losers.len() > MAX_REMEMBERED_LOSERS {
+                self.losers.pop_front();
+            }
+            let (children, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+                .into_iter()
+                .partition(|p| p.parent() == &hash);
+            self.pending = rest;
+            lost.extend(children.iter().map(|c| *c.hash()));
+        }
     }
 
     /// Moves the base up while more than `REORG_WINDOW` changes are above
