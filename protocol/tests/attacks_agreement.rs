@@ -13,8 +13,8 @@ use proptest::prelude::*;
 use rand::rngs::OsRng;
 use sha2::Sha256;
 use umbra_protocol::group::{
-    GroupError, GroupId, GroupMessage, GroupMessageHeader, GroupReceiver, GroupReceiverPickle,
-    GroupSender, GroupSenderPickle, SignedDistribution, GROUP_HEADER_LEN, GROUP_MESSAGE_VERSION,
+    GroupId, GroupMessage, GroupMessageHeader, GroupReceiver, GroupReceiverPickle, GroupSender,
+    GroupSenderPickle, SignedDistribution,
 };
 use umbra_protocol::identity::{IdentityError, IdentityKeyPair, IdentityPublic};
 use umbra_protocol::keys::{PublicKey, SecretKey};
@@ -789,53 +789,7 @@ fn group_receiver(owner: &IdentityKeyPair, sender: &GroupSender) -> GroupReceive
 
 // ---------- cross-context ----------
 
-#[test]
-fn sealed_and_group_ciphertexts_do_not_cross() {
-    let alice = IdentityKeyPair::generate(&mut OsRng);
-    let bob = IdentityKeyPair::generate(&mut OsRng);
-    let mut sender = GroupSender::generate(GroupId([3; 32]), 0, &mut OsRng);
-    let mut receiver = group_receiver(&alice, &sender);
-
-    let group_msg = sender.encrypt(&[0u8; 200]).unwrap();
-    let group_bytes = group_msg.as_bytes();
-    let envelope =
-        sealed::seal(&alice, &ALICE_ADDR, &bob.public(), &[0u8; 300], &mut OsRng).unwrap();
-    // Read as a group message, a sealed envelope is the wrong version (1,
-    // not 2); with the version patched, the wrong group.
-    assert_eq!(
-        GroupMessage::from_bytes(&envelope),
-        Err(GroupError::UnsupportedVersion(1))
-    );
-    let mut patched = envelope.clone();
-    patched[0] = GROUP_MESSAGE_VERSION;
-    assert_eq!(
-        receiver.decrypt_unsealed(&GroupMessage::from_bytes(&patched).unwrap()),
-        Err(GroupError::WrongGroup)
-    );
-    assert_eq!(
-        sealed::open(&bob, group_bytes),
-        Err(SealedError::UnsupportedVersion(GROUP_MESSAGE_VERSION))
-    );
-    let mut patched = group_bytes.to_vec();
-    patched[0] = sealed::SEALED_VERSION;
-    assert_eq!(
-        sealed::open(&bob, &patched),
-        Err(SealedError::SenderLayerUndecryptable)
-    );
-    // Even with the group header grafted on, a sealed body is refused.
-    let mut grafted = group_bytes[..GROUP_HEADER_LEN].to_vec();
-    grafted.extend_from_slice(&envelope[..envelope.len().min(300)]);
-    let grafted = GroupMessage::from_bytes(&grafted).unwrap();
-    assert_eq!(
-        receiver.decrypt_unsealed(&grafted),
-        Err(GroupError::BadSignature)
-    );
-    // (That a correctly signed group message whose key was derived under any
-    // other label fails is `group::tests::a_key_derived_under_any_other_label_does_not_decrypt`.)
-    // Both still work for their own context afterwards.
-    assert_eq!(receiver.decrypt_unsealed(&group_msg).unwrap(), [0u8; 200]);
-    assert_eq!(sealed::open(&bob, &envelope).unwrap().inner, [0u8; 300]);
-}
+// (Group and sealed ciphertexts not crossing: tests/group.rs.)
 
 #[test]
 fn every_label_is_distinct() {

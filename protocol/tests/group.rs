@@ -8,11 +8,13 @@ use proptest::prelude::*;
 use rand::rngs::OsRng;
 use umbra_protocol::group::{
     GroupError, GroupId, GroupMessage, GroupReceiver, GroupSender, SignedDistribution,
-    GROUP_HEADER_LEN, MAX_GROUP_INNER_LEN, MAX_GROUP_PAYLOAD, MIN_GROUP_MESSAGE_LEN,
+    GROUP_HEADER_LEN, GROUP_MESSAGE_VERSION, MAX_GROUP_INNER_LEN, MAX_GROUP_PAYLOAD,
+    MIN_GROUP_MESSAGE_LEN,
 };
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::pairwise::{InboundEnvelope, PairwiseError, GROUP_MESSAGE_TYPE};
 use umbra_protocol::sealed;
+use umbra_protocol::sealed::SealedError;
 use umbra_protocol::wire::{AccountId, Address, DeviceId};
 
 struct Member {
@@ -319,6 +321,61 @@ fn a_pairwise_envelope_is_not_a_group_message() {
         assert_eq!(r.decrypt(&inbound), Err(GroupError::NotAGroupMessage));
     }
     assert_eq!(r.iteration(), 0);
+}
+
+#[test]
+fn sealed_and_group_ciphertexts_do_not_cross() {
+    let alice_m = member(1);
+    let bob_m = member(2);
+    let (alice, bob) = (&alice_m.identity, &bob_m.identity);
+    let mut sender = GroupSender::generate(GroupId([3; 32]), 0, &mut OsRng);
+    let mut receiver = receiver_of(&alice_m, &sender);
+
+    let group_msg = sender.encrypt(&[0u8; 200]).unwrap();
+    let group_bytes = group_msg.as_bytes();
+    let envelope = sealed::seal(
+        alice,
+        &alice_m.address,
+        &bob.public(),
+        &[0u8; 300],
+        &mut OsRng,
+    )
+    .unwrap();
+    // Read as a group message, a sealed envelope is the wrong version (1,
+    // not 2); with the version patched, the wrong group.
+    assert_eq!(
+        GroupMessage::from_bytes(&envelope),
+        Err(GroupError::UnsupportedVersion(1))
+    );
+    let mut patched = envelope.clone();
+    patched[0] = GROUP_MESSAGE_VERSION;
+    assert_eq!(
+        receiver.decrypt_unsealed(&GroupMessage::from_bytes(&patched).unwrap()),
+        Err(GroupError::WrongGroup)
+    );
+    assert_eq!(
+        sealed::open(bob, group_bytes),
+        Err(SealedError::UnsupportedVersion(GROUP_MESSAGE_VERSION))
+    );
+    let mut patched = group_bytes.to_vec();
+    patched[0] = sealed::SEALED_VERSION;
+    assert_eq!(
+        sealed::open(bob, &patched),
+        Err(SealedError::SenderLayerUndecryptable)
+    );
+    // Even with the group header grafted on, a sealed body is refused.
+    let mut grafted = group_bytes[..GROUP_HEADER_LEN].to_vec();
+    grafted.extend_from_slice(&envelope[..envelope.len().min(300)]);
+    let grafted = GroupMessage::from_bytes(&grafted).unwrap();
+    assert_eq!(
+        receiver.decrypt_unsealed(&grafted),
+        Err(GroupError::BadSignature)
+    );
+    // (That a correctly signed group message whose key was derived under any
+    // other label fails is `group::tests::a_key_derived_under_any_other_label_does_not_decrypt`.)
+    // Both still work for their own context afterwards.
+    assert_eq!(receiver.decrypt_unsealed(&group_msg).unwrap(), [0u8; 200]);
+    assert_eq!(sealed::open(bob, &envelope).unwrap().inner, [0u8; 300]);
 }
 
 /// Delivery events: `(message index, duplicate?)` drawn over 12 messages.

@@ -376,3 +376,50 @@ fn reload(session: &PairwiseSession) -> PairwiseSession {
     let bytes = session.pickle().encode();
     PairwiseSession::from_pickle(&SessionPickle::decode(&bytes).unwrap()).unwrap()
 }
+
+#[test]
+fn a_group_message_from_the_peer_is_never_decrypted_by_the_session() {
+    use umbra_protocol::group::{GroupId, GroupSender};
+    let (mut rng, alice, bob) = setup(21);
+    let bundle = bob.bundle().verify().unwrap();
+    let mut a = PairwiseSession::initiate(
+        &alice.identity,
+        &alice.address,
+        &bundle,
+        &bob.address,
+        &mut rng,
+    )
+    .unwrap();
+    let first = a.seal_for(&alice.identity, b"hello", &mut rng).unwrap();
+    let inbound = InboundEnvelope::open(&bob.identity, &first).unwrap();
+    let (mut b, _, _) =
+        PairwiseSession::accept(&bob.identity, &bob.address, &inbound, &bob).unwrap();
+
+    // The same peer seals a group message (inner type 0x04) to bob.
+    let mut sender = GroupSender::generate(GroupId([1; 32]), 0, &mut rng);
+    let message = sender.encrypt(b"to the group").unwrap();
+    let envelope = message
+        .seal_to(
+            &alice.identity,
+            &alice.address,
+            &bob.identity.public(),
+            &mut rng,
+        )
+        .unwrap();
+    assert_eq!(inner_kind(&bob.identity, &envelope), 0x04);
+    let inbound = InboundEnvelope::open(&bob.identity, &envelope).unwrap();
+    assert_eq!(inbound.group_message(), Some(&message));
+    assert!(matches!(inbound.message(), PairwiseMessage::Group(_)));
+    assert!(matches!(b.decrypt(&inbound), Err(PairwiseError::WrongKind)));
+    assert!(matches!(
+        b.open_ephemeral(&inbound, 0),
+        Err(PairwiseError::WrongKind)
+    ));
+    // The encoding round-trips, and the session is untouched.
+    assert_eq!(inbound.message().to_bytes(), message.sealed_inner());
+    let next = a
+        .seal_for(&alice.identity, b"still fine", &mut rng)
+        .unwrap();
+    let inbound = InboundEnvelope::open(&bob.identity, &next).unwrap();
+    assert_eq!(b.decrypt(&inbound).unwrap(), b"still fine");
+}
