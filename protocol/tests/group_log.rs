@@ -410,6 +410,14 @@ fn a_welcome_starts_a_new_members_log() {
     let dave =
         GroupLog::from_welcome(&received, p.account(0), &p.keys[0].public(), p.account(3)).unwrap();
     assert_eq!(dave.state(), log.state());
+    // Later changes by others apply on top of the snapshot.
+    let mut dave = dave;
+    let promote =
+        GroupChange::promote(&p.keys[0], p.account(0), log.state(), p.account(1)).unwrap();
+    applied(dave.apply(promote, &p.keys[0].public()).unwrap());
+    let rename = GroupChange::rename(&p.keys[1], p.account(1), dave.state(), "later").unwrap();
+    applied(dave.apply(rename, &p.keys[1].public()).unwrap());
+    assert_eq!(dave.state().name(), "later");
     // Not for erin; not from bob; not signed by the claimed adder.
     assert!(matches!(
         GroupLog::from_welcome(&received, p.account(0), &p.keys[0].public(), p.account(4)),

@@ -7,6 +7,30 @@
 //! snapshot's head, version and group are the Add's, and the Add lists the
 //! new member) and trusts the adder for the rest, as the spec says.
 //!
+//! ```
+//! use umbra_protocol::group::{GroupChange, GroupId, GroupLog, GroupPolicy, GroupWelcome, NewMember};
+//! use umbra_protocol::identity::IdentityKeyPair;
+//! use umbra_protocol::wire::{AccountId, Username};
+//!
+//! let mut rng = rand::rngs::OsRng;
+//! let alice = IdentityKeyPair::generate(&mut rng);
+//! let (a, d) = (AccountId::random(&mut rng), AccountId::random(&mut rng));
+//! let member = |account, name: &str| NewMember { account, username: Username::parse(name).unwrap() };
+//! let create = GroupChange::create(&alice, a, GroupId::random(&mut rng), "team",
+//!     GroupPolicy { members_may_rename: false }, vec![member(a, "alice")])?;
+//! let mut log = GroupLog::create(create, &alice.public())?;
+//! let add = GroupChange::add(&alice, a, log.state(), vec![member(d, "dave")])?;
+//! log.apply(add.clone(), &alice.public())?;
+//! // The adder sends `Content::GroupWelcome { state, change }` to dave:
+//! let welcome = GroupWelcome::new(log.state().clone(), add)?;
+//! let (state, change) = (welcome.state_bytes(), welcome.change_bytes().to_vec());
+//! // Dave, receiving it over his pairwise session with alice:
+//! let received = GroupWelcome::from_parts(&state, &change)?;
+//! let daves = GroupLog::from_welcome(&received, a, &alice.public(), d)?;
+//! assert_eq!(daves.state(), log.state());
+//! # Ok::<(), umbra_protocol::group::GroupChangeError>(())
+//! ```
+//!
 //! Must never: accept a welcome whose Add is not signed by the peer that
 //! sent it, or one that does not add the receiver.
 
