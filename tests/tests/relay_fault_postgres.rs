@@ -1,7 +1,8 @@
 //! Fault suite, database outages: senders and recipients keep a real
 //! `umbra-relay` busy while its PostgreSQL is stopped at once
 //! (`pg_ctl stop -m immediate`, as a crash would) and started again, and
-//! the relay is killed once besides. While PostgreSQL is down a `Send`
+//! frozen (SIGSTOP with every connection open, as a partition looks) and
+//! thawed, and the relay is killed once besides. While PostgreSQL is down a `Send`
 //! must be answered with a retryable `Internal` (carrying
 //! `retry_after_secs`), not held for the pool's old 30 s, and `/readyz`
 //! must answer `503`; when PostgreSQL is back, the same relay process must
@@ -20,9 +21,9 @@
 //! promises), so a hang is caught without a timing assertion; the measured
 //! times are printed.
 //!
-//! Short form (default): 2 outages of about 3 s. Long form:
+//! Short form (default): 2 stops of 3 s and a 12 s freeze. Long form:
 //! `UMBRA_FAULT_LONG=1 cargo test -p umbra-e2e --test relay_fault_postgres
-//! -- --nocapture` (8 outages of up to 8 s, 20 senders).
+//! -- --nocapture` (8 stops of 8 s and 2 freezes of 15 s, 20 senders).
 //!
 //! Must never: stop a PostgreSQL it did not start, leave its cluster
 //! running (it is stopped on drop), or skip silently.
@@ -39,6 +40,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context};
 use relay_fault_support::{connect, long_form, sign_up, Account, Ledger, Load};
 use relay_support::{crash_and_respawn, run_bounded, shut_down, BASE_ARGS};
+use rustix::process::{kill_process, Pid, Signal};
 use umbra_e2e::{Relay, StoreKind};
 use umbra_protocol::wire::{ErrorCode, OutgoingEnvelope, Request, Response, SendOutcome};
 
@@ -165,6 +167,53 @@ impl Cluster {
         self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"])
     }
 
+    /// The postmaster's pid (from `postmaster.pid`).
+    fn postmaster(&self) -> Result<i32, String> {
+        let pid_file = self.dir.path().join("data").join("postmaster.pid");
+        let text =
+            std::fs::read_to_string(&pid_file).map_err(|e| format!("postmaster.pid: {e}"))?;
+        text.lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .ok_or_else(|| "postmaster.pid names no process".to_string())
+    }
+
+    /// Sends `signal` to the postmaster, then to each of its children (every
+    /// backend calls `setsid`, so there is no one process group to signal).
+    /// The postmaster first: once it is stopped it forks no new child that
+    /// the scan could miss. `Stop` freezes the server with every connection
+    /// open, as a network partition or a stalled host looks from the relay
+    /// (no reset, no answer).
+    fn signal_all(&self, signal: Signal) -> Result<(), String> {
+        let postmaster = self.postmaster()?;
+        let pid = |raw: i32| Pid::from_raw(raw).ok_or_else(|| format!("bad pid {raw}"));
+        kill_process(pid(postmaster)?, signal)
+            .map_err(|e| format!("signalling PostgreSQL: {e}"))?;
+        let entries = std::fs::read_dir("/proc").map_err(|e| format!("/proc: {e}"))?;
+        for entry in entries.filter_map(Result::ok) {
+            let Some(child) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue; // exited meanwhile
+            };
+            // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+            let parent = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<i32>().ok());
+            if parent == Some(postmaster) {
+                // A child that exits meanwhile is no error.
+                let _ = kill_process(pid(child)?, signal);
+            }
+        }
+        Ok(())
+    }
+
     fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
@@ -179,6 +228,8 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        // A test that failed mid-freeze must not leave a stopped server.
+        let _ = self.signal_all(Signal::Cont);
         let _ = self.stop_immediately();
     }
 }
@@ -309,12 +360,56 @@ async fn check_recovered(relay: &Relay, probe: &Account, to: &Account) -> anyhow
     }
 }
 
+/// One way of taking the database away, for `for_` long.
+#[derive(Debug, Clone, Copy)]
+enum Outage {
+    /// `pg_ctl stop -m immediate`, then start (crash recovery).
+    Stop { for_: Duration },
+    /// SIGSTOP every server process, then SIGCONT: connections stay open
+    /// and nothing answers. Longer than the relay's 10 s request deadline,
+    /// so requests in flight are answered "may have been carried out" and
+    /// their commits complete after the thaw.
+    Freeze { for_: Duration },
+}
+
+impl Outage {
+    fn begin(self, cluster: &Cluster) -> Result<(), String> {
+        match self {
+            Outage::Stop { .. } => cluster.stop_immediately(),
+            Outage::Freeze { .. } => cluster.signal_all(Signal::Stop),
+        }
+    }
+
+    fn end(self, cluster: &Cluster) -> Result<(), String> {
+        match self {
+            Outage::Stop { .. } => cluster.start(),
+            Outage::Freeze { .. } => cluster.signal_all(Signal::Cont),
+        }
+    }
+
+    fn lasts(self) -> Duration {
+        match self {
+            Outage::Stop { for_ } | Outage::Freeze { for_ } => for_,
+        }
+    }
+}
+
 async fn postgres_outages_under_load(cluster: Cluster) -> anyhow::Result<()> {
-    let (senders, recipients, outages, down_for) = if long_form() {
-        (20, 8, 8, Duration::from_secs(8))
-    } else {
-        (8, 4, 2, Duration::from_secs(3))
+    let stop = |secs| Outage::Stop {
+        for_: Duration::from_secs(secs),
     };
+    let freeze = |secs| Outage::Freeze {
+        for_: Duration::from_secs(secs),
+    };
+    let (senders, recipients, plan) = if long_form() {
+        let mut plan = vec![stop(8); 8];
+        plan.insert(3, freeze(15));
+        plan.push(freeze(15));
+        (20, 8, plan)
+    } else {
+        (8, 4, vec![stop(3), stop(3), freeze(12)])
+    };
+    let outages = plan.len();
     let store = StoreKind::Postgres(cluster.url());
     let args: Vec<String> = BASE_ARGS.iter().map(|s| s.to_string()).collect();
     let mut relay = tokio::task::spawn_blocking(move || {
@@ -333,25 +428,22 @@ async fn postgres_outages_under_load(cluster: Cluster) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let cluster_ref = &cluster;
-    for outage in 0..outages {
+    for (n, outage) in plan.iter().copied().enumerate() {
+        let n = n + 1;
         // Authenticated while the database is up, used while it is down.
         let mut connected = connect(&url, probe).await?;
-        tokio::task::block_in_place(|| cluster_ref.stop_immediately())
-            .map_err(anyhow::Error::msg)?;
+        tokio::task::block_in_place(|| outage.begin(cluster_ref)).map_err(anyhow::Error::msg)?;
         let (send_took, readyz_took) = check_down(&relay, &mut connected, target).await?;
         eprintln!(
-            "outage {}: Send answered Internal in {send_took:?}, /readyz 503 in {readyz_took:?}",
-            outage + 1
+            "outage {n} ({outage:?}): Send answered Internal in {send_took:?}, /readyz 503 in \
+             {readyz_took:?}"
         );
-        tokio::time::sleep(down_for.saturating_sub(send_took + readyz_took)).await;
-        tokio::task::block_in_place(|| cluster_ref.start()).map_err(anyhow::Error::msg)?;
+        tokio::time::sleep(outage.lasts().saturating_sub(send_took + readyz_took)).await;
+        tokio::task::block_in_place(|| outage.end(cluster_ref)).map_err(anyhow::Error::msg)?;
         let took = check_recovered(&relay, probe, target).await?;
-        eprintln!(
-            "outage {}: relay working again {took:?} after PostgreSQL's start",
-            outage + 1
-        );
+        eprintln!("outage {n}: relay working again {took:?} after PostgreSQL came back");
         connected.close().await;
-        if outage == 0 {
+        if n == 1 {
             // And a crash besides, with the database up.
             relay = crash_and_respawn(relay).await?;
         }
@@ -360,8 +452,7 @@ async fn postgres_outages_under_load(cluster: Cluster) -> anyhow::Result<()> {
         while load.accepted() < before + 20 {
             ensure!(
                 Instant::now() < deadline,
-                "the load did not resume after outage {}",
-                outage + 1
+                "the load did not resume after outage {n}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -371,7 +462,7 @@ async fn postgres_outages_under_load(cluster: Cluster) -> anyhow::Result<()> {
     let summary = Ledger::verify(&load.ledger)
         .with_context(|| format!("end of PostgreSQL's log:\n{}", cluster.log_tail()))?;
     eprintln!(
-        "postgres: {outages} immediate stops and 1 SIGKILL: {} accepted, none lost; {} unknown \
+        "postgres: {outages} outages and 1 SIGKILL: {} accepted, none lost; {} unknown \
          outcomes, {} attempts refused as not carried out, {} messages stored twice (allowed \
          after those), {} deliveries",
         summary.accepted,
