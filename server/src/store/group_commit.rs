@@ -130,10 +130,17 @@ async fn work(store: SharedStore, receiver: Arc<Mutex<mpsc::Receiver<Submission>
 }
 
 /// Commits a batch and answers every submitter. If the combined transaction
-/// fails, each submission is retried alone so one bad submission (or a
-/// transient conflict) is reported to its own sender only. The messages are
-/// moved into the combined batch, not copied (envelopes are most of it).
-async fn commit(store: &dyn Store, batch: Vec<Submission>) {
+/// fails before its commit (so it rolled back), each submission is retried
+/// alone so one bad submission (or a transient conflict) is reported to its
+/// own sender only. If the commit itself may have happened
+/// ([`StoreError::CommitOutcomeUnknown`]) nothing is retried: a retry could
+/// store every message a second time (PROTOCOL.md 11.6); every submitter
+/// hears the outcome is unknown. A submission whose submitter already gave
+/// up (its request's deadline passed and it was answered "may have been
+/// carried out") is not committed at all. The messages are moved into the
+/// combined batch, not copied (envelopes are most of it).
+async fn commit(store: &dyn Store, mut batch: Vec<Submission>) {
+    batch.retain(|submission| !submission.reply.is_closed());
     let mut lengths = Vec::with_capacity(batch.len());
     let mut replies = Vec::with_capacity(batch.len());
     let mut combined = Vec::with_capacity(batch.iter().map(|s| s.messages.len()).sum());
@@ -143,14 +150,25 @@ async fn commit(store: &dyn Store, batch: Vec<Submission>) {
         replies.push(submission.reply);
     }
     if replies.len() > 1 {
-        if let Ok(outcomes) = store.enqueue_batch(&combined).await {
-            let mut outcomes = outcomes.into_iter();
-            for (len, reply) in lengths.into_iter().zip(replies) {
-                let mine: Vec<EnqueueOutcome> = outcomes.by_ref().take(len).collect();
-                // A submitter that gave up waiting is not an error here.
-                let _ = reply.send(Ok(mine));
+        match store.enqueue_batch(&combined).await {
+            Ok(outcomes) => {
+                let mut outcomes = outcomes.into_iter();
+                for (len, reply) in lengths.into_iter().zip(replies) {
+                    let mine: Vec<EnqueueOutcome> = outcomes.by_ref().take(len).collect();
+                    // A submitter that gave up waiting is not an error here.
+                    let _ = reply.send(Ok(mine));
+                }
+                return;
             }
-            return;
+            Err(StoreError::CommitOutcomeUnknown { cause }) => {
+                for reply in replies {
+                    let cause = cause.clone();
+                    let _ = reply.send(Err(StoreError::CommitOutcomeUnknown { cause }));
+                }
+                return;
+            }
+            // Rolled back: nothing of it was stored.
+            Err(_) => {}
         }
     }
     let mut rest = combined.into_iter();

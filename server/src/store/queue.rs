@@ -272,7 +272,7 @@ macro_rules! impl_queue {
                     .collect();
                 write_counters(&mut tx, &dirty).await?;
                 self.announce_in_tx(&mut tx, &committed).await?;
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 self.announce_committed(committed);
                 Ok(outcomes)
             }
@@ -332,7 +332,7 @@ macro_rules! impl_queue {
                     }
                     deleted += query.execute(&mut *tx).await?.rows_affected();
                 }
-                tx.commit().await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(deleted)
             }
 
