@@ -571,6 +571,34 @@ proptest! {
     }
 
     #[test]
+    fn a_chain_longer_than_the_window_converges_in_any_order(
+        keys in prop::collection::vec(any::<u32>(), REORG_WINDOW + 13),
+    ) {
+        // The base moves up while changes arrive out of order; every one
+        // of them still waits for its parent instead of going stale.
+        let p = People::new();
+        let create = p.create(true);
+        let mut state = GroupState::from_create(&create).unwrap();
+        let mut chain = Vec::new();
+        for i in 0..keys.len() {
+            let name = format!("n{i}");
+            let change = GroupChange::rename(&p.keys[0], p.account(0), &state, &name).unwrap();
+            state = state.apply(&change).unwrap();
+            chain.push(change);
+        }
+        let mut order: Vec<(u32, usize)> = keys.iter().copied().zip(0..).collect();
+        order.sort();
+        let mut log = GroupLog::create(create, &p.keys[0].public()).unwrap();
+        for (_, i) in order {
+            let outcome = log.apply(chain[i].clone(), &p.keys[0].public());
+            prop_assert!(outcome.is_ok(), "{outcome:?}");
+        }
+        prop_assert_eq!(log.state(), &state);
+        prop_assert_eq!(log.pending_len(), 0);
+        prop_assert_eq!(log.base().version(), (keys.len() - REORG_WINDOW) as u64);
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
         let _ = GroupChange::from_bytes(&bytes);
         let _ = GroupState::from_bytes(&bytes);
