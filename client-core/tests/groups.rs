@@ -193,7 +193,11 @@ async fn a_removed_member_reads_nothing_new_and_its_sends_are_refused() {
         let events = receive(member).await;
         assert!(group_messages(&events, &group).is_empty(), "{events:?}");
         assert!(
-            events.iter().any(|e| matches!(e, Event::DecryptionFailed { reason, .. } if reason.contains("not a member"))),
+            events.iter().any(|e| matches!(
+                e,
+                Event::DecryptionFailed { reason, .. }
+                    if reason.contains("group message from someone who is not a member")
+            )),
             "{events:?}"
         );
     }

@@ -33,6 +33,8 @@ pub(crate) mod keys;
 pub(crate) mod manager;
 pub(crate) mod members;
 pub(crate) mod send;
+#[cfg(test)]
+mod tests;
 
 use umbra_protocol::wire::{AccountId, ErrorCode};
 

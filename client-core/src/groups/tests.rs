@@ -1,0 +1,248 @@
+//! Forged and replayed group changes, delivered to a member over a real
+//! pairwise session through a real relay in this process: a change by a
+//! member who is not an admin (signed by it, built on a doctored state
+//! that calls it an admin), a change claiming an admin's authorship but
+//! signed by someone else, and a replay of an old change. Each is refused
+//! or ignored by the receiving member and its state does not move. These
+//! need the engine (to sign and send what an honest client never would),
+//! so they live in the crate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use umbra_protocol::content::Content;
+use umbra_protocol::group::{GroupChange, GroupState};
+use umbra_protocol::wire::AccountId;
+use umbra_relay::config::{RelayConfig, Settings};
+
+use crate::store::{ClientStore, MemoryStore};
+use crate::{Client, ClientConfig, Event, KdfParams, PeerRef};
+
+use super::GroupId;
+
+async fn relay(dir: &tempfile::TempDir) -> umbra_relay::app::RunningRelay {
+    let settings = Settings {
+        listen: Some("127.0.0.1:0".parse().expect("addr")),
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Settings::default()
+    };
+    let config = RelayConfig::resolve(settings).expect("relay config");
+    let store = umbra_relay::store::open(None, dir.path())
+        .await
+        .expect("relay store");
+    umbra_relay::app::start(&config, store, false)
+        .await
+        .expect("relay starts")
+}
+
+async fn register(url: &str, name: &str) -> Client {
+    let store: Arc<dyn ClientStore> = Arc::new(MemoryStore::new());
+    let config = ClientConfig::with_store(url, store).kdf_params(KdfParams::insecure_for_tests());
+    Client::register(config, name, "pw-of-test")
+        .await
+        .expect("register")
+}
+
+async fn receive(client: &Client) -> Vec<Event> {
+    client
+        .receive_until_empty(Duration::from_secs(10))
+        .await
+        .expect("receive")
+}
+
+/// `state` with `member` made an admin, by editing its encoding (what a
+/// cheating client could believe; it still parses).
+fn doctored(state: &GroupState, member: &AccountId) -> GroupState {
+    let mut bytes = state.to_bytes();
+    let mut needle = vec![16u8];
+    needle.extend_from_slice(member.as_bytes());
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle.as_slice())
+        .expect("member in the encoding");
+    let name_len = usize::from(bytes[at + needle.len()]);
+    let admin = at + needle.len() + 1 + name_len;
+    assert_eq!(bytes[admin], 0, "a plain member");
+    bytes[admin] = 1;
+    GroupState::from_bytes(&bytes).expect("the doctored state parses")
+}
+
+/// Sends a change's bytes from `from` to `to` over their pairwise session.
+async fn deliver(from: &Client, to: &Client, change: &GroupChange) {
+    let contact = from
+        .inner
+        .contact_by_account(to.whoami().account_id.as_bytes())
+        .await
+        .expect("store")
+        .expect("a contact");
+    from.inner
+        .send_control(
+            &contact,
+            Content::GroupControl {
+                change: change.as_bytes().to_vec(),
+            },
+        )
+        .await
+        .expect("queued");
+    from.flush_outbox(Duration::from_secs(10))
+        .await
+        .expect("sent");
+}
+
+fn refusals(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DecryptionFailed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn state_of(client: &Client, group: &GroupId) -> GroupState {
+    client
+        .inner
+        .groups
+        .require(group)
+        .await
+        .expect("group")
+        .state()
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_replayed_changes_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let (alice, bob, carol) = (
+        register(&url, "alice").await,
+        register(&url, "bob").await,
+        register(&url, "carol").await,
+    );
+    let members: Vec<PeerRef> = vec!["bob".parse().expect("name"), "carol".parse().expect("name")];
+    let group = alice
+        .create_group("team", &members)
+        .await
+        .expect("create")
+        .group;
+    let before_renames = {
+        receive(&bob).await;
+        receive(&carol).await;
+        state_of(&alice, &group).await
+    };
+    alice.rename_group(&group, "v2").await.expect("rename");
+    alice.rename_group(&group, "v3").await.expect("rename");
+    receive(&carol).await;
+    // Bob writes once so that he has a session with carol.
+    receive(&bob).await;
+    bob.send_group_text(&group, "hi").await.expect("send");
+    receive(&carol).await;
+    let honest = state_of(&carol, &group).await;
+    assert_eq!(honest.name(), "v3");
+    let (bob_id, carol_id, alice_id) = (
+        bob.whoami().account_id,
+        carol.whoami().account_id,
+        alice.whoami().account_id,
+    );
+
+    // 1. Bob, a plain member, removes alice, on a state he doctored.
+    let state = state_of(&bob, &group).await;
+    let forged = GroupChange::remove(
+        &bob.inner.identity,
+        bob_id,
+        &doctored(&state, &bob_id),
+        vec![alice_id],
+    )
+    .expect("builds on the doctored state");
+    deliver(&bob, &carol, &forged).await;
+    let events = receive(&carol).await;
+    assert!(
+        refusals(&events)
+            .iter()
+            .any(|r| r.contains("group change refused")),
+        "{events:?}"
+    );
+    // 2. A change naming alice as its author, signed by bob.
+    let impostor = GroupChange::rename(&bob.inner.identity, alice_id, &state, "bob's")
+        .expect("builds: the state does not check signatures");
+    deliver(&bob, &carol, &impostor).await;
+    let events = receive(&carol).await;
+    assert!(
+        refusals(&events)
+            .iter()
+            .any(|r| r.contains("group change refused")),
+        "{events:?}"
+    );
+    // 3. Alice's first rename again (the same signed bytes), replayed by bob.
+    let replay = GroupChange::rename(&alice.inner.identity, alice_id, &before_renames, "v2")
+        .expect("the same change");
+    deliver(&bob, &carol, &replay).await;
+    receive(&carol).await;
+
+    let after = state_of(&carol, &group).await;
+    assert_eq!(after, honest, "carol's state did not move");
+    assert!(after.is_member(&alice_id) && after.is_member(&carol_id));
+    relay.shutdown();
+    relay.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_rotates_the_sender_key_before_the_next_send() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let (alice, bob, carol) = (
+        register(&url, "alice").await,
+        register(&url, "bob").await,
+        register(&url, "carol").await,
+    );
+    let members: Vec<PeerRef> = vec!["bob".parse().expect("name"), "carol".parse().expect("name")];
+    let group = alice
+        .create_group("team", &members)
+        .await
+        .expect("create")
+        .group;
+    alice.send_group_text(&group, "one").await.expect("send");
+    let key = |client: &Client| {
+        let engine = client.inner.clone();
+        async move {
+            engine
+                .groups
+                .own_key(&group)
+                .await
+                .expect("store")
+                .expect("a key")
+        }
+    };
+    let old = key(&alice).await;
+    let (bob_id, carol_id) = (bob.whoami().account_id, carol.whoami().account_id);
+    assert_eq!(old.epoch, 0);
+    assert!(old.has(&bob_id) && old.has(&carol_id));
+
+    alice
+        .remove_member(&group, &"carol".parse().expect("name"))
+        .await
+        .expect("remove");
+    alice.send_group_text(&group, "two").await.expect("send");
+    let new = key(&alice).await;
+    let rotation_point = state_of(&alice, &group).await.rotation_point();
+    assert!(rotation_point > 0);
+    // A new key, made after the removal, that only bob has: nothing carol
+    // holds opens what follows.
+    assert!(new.epoch >= rotation_point, "rotated");
+    assert_ne!(
+        new.sender().expect("key").chain_id(),
+        old.sender().expect("key").chain_id()
+    );
+    assert!(new.has(&bob_id) && !new.has(&carol_id));
+    let events = receive(&bob).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::GroupMessage { body, .. } if body == "two")),
+        "{events:?}"
+    );
+    relay.shutdown();
+    relay.wait().await;
+}
