@@ -7,9 +7,9 @@
 use proptest::prelude::*;
 use rand::rngs::OsRng;
 use umbra_protocol::group::{
-    GroupError, GroupId, GroupMessage, GroupReceiver, GroupSender, SignedDistribution,
-    GROUP_HEADER_LEN, GROUP_MESSAGE_VERSION, MAX_GROUP_INNER_LEN, MAX_GROUP_PAYLOAD,
-    MIN_GROUP_MESSAGE_LEN,
+    GroupError, GroupId, GroupMessage, GroupReceiver, GroupReceiverPickle, GroupSender,
+    GroupSenderPickle, SignedDistribution, GROUP_HEADER_LEN, GROUP_MESSAGE_VERSION,
+    MAX_GROUP_INNER_LEN, MAX_GROUP_PAYLOAD, MIN_GROUP_MESSAGE_LEN,
 };
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::pairwise::{InboundEnvelope, PairwiseError, GROUP_MESSAGE_TYPE};
@@ -436,5 +436,40 @@ proptest! {
         let _ = SignedDistribution::verify(&bytes, &alice.identity.public(), &GroupId([9; 32]));
         prop_assert_eq!(r.iteration(), 0);
         prop_assert_eq!(r.skipped_len(), 0);
+    }
+
+    /// Storing and reloading both sides (pickles) at any point changes
+    /// nothing: the same deliveries give the same results as without.
+    #[test]
+    fn pickles_are_transparent(order in deliveries(), reload_at in 0usize..30) {
+        let alice = member(1);
+        let bob = member(2);
+        let mut sender = GroupSender::generate(GroupId([10; 32]), 3, &mut OsRng);
+        let mut plain = receiver_of(&alice, &sender);
+        let mut stored = GroupReceiver::from_pickle(
+            &GroupReceiverPickle::decode(&plain.pickle().encode()).unwrap(),
+        )
+        .unwrap();
+        let mut messages = Vec::new();
+        for i in 0..12u8 {
+            if usize::from(i) == reload_at % 12 {
+                sender = GroupSender::from_pickle(
+                    &GroupSenderPickle::decode(&sender.pickle().encode()).unwrap(),
+                )
+                .unwrap();
+            }
+            messages.push(seal(&alice, &bob, &sender.encrypt(&[i]).unwrap()));
+        }
+        for (step, (i, _)) in order.into_iter().enumerate() {
+            if step == reload_at {
+                stored = GroupReceiver::from_pickle(
+                    &GroupReceiverPickle::decode(&stored.pickle().encode()).unwrap(),
+                )
+                .unwrap();
+            }
+            prop_assert_eq!(plain.decrypt(&messages[i]), stored.decrypt(&messages[i]));
+        }
+        prop_assert_eq!(plain.iteration(), stored.iteration());
+        prop_assert_eq!(plain.skipped_len(), stored.skipped_len());
     }
 }
