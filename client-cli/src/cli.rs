@@ -111,6 +111,9 @@ pub enum Command {
     /// Rename or delete the account.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Group chats: create, change membership, list, send.
+    #[command(subcommand)]
+    Group(GroupCommand),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -132,6 +135,111 @@ pub enum AccountCommand {
         #[arg(long)]
         yes: bool,
     },
+}
+
+/// Where a group is named on the command line, GROUP is its name, or its
+/// id (64 hex digits), or `name#xxxxxxxx` (the first hex digits of its id)
+/// when several groups share the name.
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Create a group with these members; you are its admin.
+    Create {
+        /// The group's name (1 to 128 bytes of UTF-8, no control characters).
+        name: String,
+        /// Usernames of the other members.
+        #[arg(required = true, value_name = "MEMBER")]
+        members: Vec<String>,
+        #[command(flatten)]
+        wait: GroupWait,
+    },
+    /// Add a member (admins only).
+    Add {
+        /// The group.
+        group: String,
+        /// The username to add.
+        member: String,
+        #[command(flatten)]
+        wait: GroupWait,
+    },
+    /// Remove a member (admins only); the group's keys change before
+    /// anyone sends again.
+    Remove {
+        /// The group.
+        group: String,
+        /// The member's username.
+        member: String,
+        #[command(flatten)]
+        wait: GroupWait,
+    },
+    /// Leave a group.
+    Leave {
+        /// The group.
+        group: String,
+        #[command(flatten)]
+        wait: GroupWait,
+    },
+    /// Rename a group (admins; any member if the group allows it).
+    Rename {
+        /// The group.
+        group: String,
+        /// The new name.
+        new_name: String,
+        #[command(flatten)]
+        wait: GroupWait,
+    },
+    /// Make a member an admin (admins only).
+    Promote {
+        /// The group.
+        group: String,
+        /// The member's username.
+        member: String,
+        #[command(flatten)]
+        wait: GroupWait,
+    },
+    /// List a group's members and who are admins.
+    Members {
+        /// The group.
+        group: String,
+    },
+    /// Send a text message to every member of a group.
+    Send {
+        /// The group.
+        group: String,
+        /// The message; '-' reads it from standard input.
+        message: String,
+        /// Seconds to wait for the relay to accept the message for every member.
+        #[arg(long, value_name = "SECS", default_value_t = 30,
+              value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
+        timeout: u64,
+    },
+    /// List the groups this account is in.
+    List,
+}
+
+/// How long a group change waits for the relay.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct GroupWait {
+    /// Seconds to wait for the relay to take the change for every member.
+    #[arg(long, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
+    pub timeout: u64,
+}
+
+impl GroupCommand {
+    /// The `--timeout` of the command, if it has one (`members` and `list`
+    /// only read the local store).
+    pub fn timeout(&self) -> Option<u64> {
+        match self {
+            GroupCommand::Create { wait, .. }
+            | GroupCommand::Add { wait, .. }
+            | GroupCommand::Remove { wait, .. }
+            | GroupCommand::Leave { wait, .. }
+            | GroupCommand::Rename { wait, .. }
+            | GroupCommand::Promote { wait, .. } => Some(wait.timeout),
+            GroupCommand::Send { timeout, .. } => Some(*timeout),
+            GroupCommand::Members { .. } | GroupCommand::List => None,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -267,6 +375,56 @@ mod tests {
         assert!(Cli::try_parse_from(["umbra", "daemon", "--tcp", "localhost"]).is_err());
         let cli = Cli::try_parse_from(["umbra", "receive", "--follow"]).unwrap();
         assert!(matches!(cli.command, Command::Receive { follow: true, .. }));
+    }
+
+    #[test]
+    fn group_commands_parse_with_their_arguments() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["umbra", "group"].iter().chain(args)).map(|cli| cli.command)
+        };
+        match parse(&["create", "family", "bob", "carol", "--json"]).unwrap() {
+            Command::Group(GroupCommand::Create { name, members, .. }) => {
+                assert_eq!(name, "family");
+                assert_eq!(members, ["bob", "carol"]);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        // A group of one is not a group: create needs a member.
+        assert_eq!(parse(&["create", "family"]).unwrap_err().exit_code(), 2);
+        assert!(matches!(
+            parse(&["send", "family", "-", "--timeout", "5"]).unwrap(),
+            Command::Group(GroupCommand::Send { timeout: 5, ref message, .. }) if message == "-"
+        ));
+        assert!(matches!(
+            parse(&["rename", "family", "fam"]).unwrap(),
+            Command::Group(GroupCommand::Rename { ref new_name, .. }) if new_name == "fam"
+        ));
+        for (args, ok) in [
+            (&["add", "family", "dave"][..], true),
+            (&["remove", "family", "dave"], true),
+            (&["promote", "family", "dave"], true),
+            (&["leave", "family"], true),
+            (&["members", "family"], true),
+            (&["list"], true),
+            (&["add", "family"], false),
+            (&["add", "family", "dave", "erin"], false),
+            (&["leave"], false),
+            (&["list", "family"], false),
+            (&[], false),
+        ] {
+            assert_eq!(parse(args).is_ok(), ok, "{args:?}");
+        }
+        let timeout = parse(&["send", "family", "hi", "--timeout", "86401"]).unwrap_err();
+        assert_eq!(timeout.exit_code(), 2);
+        match parse(&["add", "family", "dave", "--timeout", "3"]).unwrap() {
+            Command::Group(command) => assert_eq!(command.timeout(), Some(3)),
+            other => panic!("parsed as {other:?}"),
+        }
+        match parse(&["leave", "family"]).unwrap() {
+            Command::Group(command) => assert_eq!(command.timeout(), Some(30)),
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(parse(&["members", "family", "--timeout", "3"]).is_err());
     }
 
     #[test]

@@ -31,6 +31,7 @@ fn status_of_core(error: &Error) -> ExitStatus {
         | Error::NameReassigned { .. }
         | Error::SafetyNumberMismatch { .. } => ExitStatus::UntrustedKey,
         Error::UnknownUser { .. }
+        | Error::Group(_)
         | Error::InvalidUsername(_)
         | Error::MessageTooLarge { .. }
         | Error::InvalidMessage(_)

@@ -80,6 +80,24 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// The cause chain joined with ": ", leaving out a cause whose text the
+/// line already ends with: an error that shows its source in its own
+/// message (thiserror's `"...: {0}"` with `#[from]`) would otherwise print
+/// the same words twice.
+pub fn error_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
 /// Finds the exit status for an error: the outermost [`Failure`] in the
 /// chain wins, then a client-core error, then I/O errors count as local.
 pub fn classify(error: &anyhow::Error) -> ExitStatus {

@@ -28,7 +28,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser};
 
 use crate::cli::{AccountCommand, Cli, Command};
-use crate::exit_status::{classify, ExitStatus};
+use crate::exit_status::{classify, error_line, ExitStatus};
 use crate::sanitize::SafeText;
 use crate::session::Session;
 
@@ -59,24 +59,6 @@ fn main() -> ExitCode {
             status.into()
         }
     }
-}
-
-/// The cause chain joined with ": ", leaving out a cause whose text the
-/// line already ends with: an error that shows its source in its own
-/// message (thiserror's `"...: {0}"` with `#[from]`) would otherwise print
-/// the same words twice.
-fn error_line(error: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if line.is_empty() {
-            line = text;
-        } else if !line.ends_with(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-    }
-    line
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
@@ -153,6 +135,7 @@ async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitSt
             account::rename(session, new_username).await
         }
         Command::Account(AccountCommand::Delete { yes }) => account::delete(session, *yes).await,
+        Command::Group(command) => group::run(session, command).await,
         Command::Completions { .. } => Ok(ExitStatus::Success),
     }
 }

@@ -18,13 +18,18 @@
 
 use std::io::Write;
 
+mod group;
+#[cfg(test)]
+mod group_tests;
 mod human;
 mod json;
 mod record;
 #[cfg(test)]
 mod tests;
 
-pub use record::{time_from_unix_ms, Delivery, NameStateLabel, Record, Trust};
+pub use record::{
+    time_from_unix_ms, Delivery, GroupChangeKind, GroupRef, NameStateLabel, Record, Trust,
+};
 
 /// Prints records in the format chosen on the command line.
 pub struct Printer<W: Write> {

@@ -79,6 +79,7 @@ impl Session {
                 Command::Send { timeout, .. } | Command::Receive { timeout, .. } => {
                     Some(Duration::from_secs(*timeout))
                 }
+                Command::Group(group) => group.timeout().map(Duration::from_secs),
                 _ => None,
             },
         })

@@ -144,6 +144,42 @@ fn an_empty_message_is_refused_before_anything_else() {
 }
 
 #[test]
+fn group_commands_check_their_input_before_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let password = tmp.path().join("pw");
+    std::fs::write(&password, "hunter2\n").unwrap();
+    // An empty group message is refused before anything else, as `send`'s.
+    let output = run(umbra(tmp.path(), &["group", "send", "family", " \t"])
+        .env("UMBRA_PASSWORD_FILE", &password));
+    assert_eq!(output.status.code(), Some(1));
+    assert_one_error_line(&output);
+    assert!(stderr(&output).contains("empty"), "{}", stderr(&output));
+    // A group needs a member besides its creator; a missing argument is usage.
+    for args in [
+        &["group", "create", "family"][..],
+        &["group", "add", "family"],
+        &["group", "rename", "family"],
+        &["group"],
+    ] {
+        let output = run(&mut umbra(tmp.path(), args));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    // Without an account every group command says so (exit 1).
+    let output = run(umbra(tmp.path(), &["group", "list"]).env("UMBRA_PASSWORD_FILE", &password));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("no account"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn chat_refuses_to_run_without_a_terminal() {
     let tmp = tempfile::tempdir().unwrap();
     let password = tmp.path().join("pw");

@@ -46,6 +46,7 @@ pub async fn register(session: &Session, username: &str) -> anyhow::Result<ExitS
             me.server_url,
             session.data_dir.display()
         ),
+        group: None,
     })?;
     Ok(ExitStatus::Success)
 }
@@ -92,6 +93,7 @@ pub(crate) async fn after_login(client: &Client) -> Vec<Record> {
     records.push(Record::Done {
         action: "login".into(),
         detail: format!("logged in as {} on {}", me.username, me.server_url),
+        group: None,
     });
     records
 }
@@ -116,6 +118,7 @@ pub(crate) async fn logout_client(client: &Client, data_dir: &Path) -> anyhow::R
             data_dir.display(),
             me.username
         ),
+        group: None,
     })
 }
 
@@ -151,6 +154,7 @@ pub async fn rename(session: &Session, new_username: &str) -> anyhow::Result<Exi
     session.printer().emit(&Record::Done {
         action: "rename".into(),
         detail: format!("renamed {old} to {now}; contacts are told the next time they receive"),
+        group: None,
     })?;
     Ok(ExitStatus::Success)
 }
@@ -234,6 +238,7 @@ pub(crate) async fn delete_client(client: &Client, data_dir: &Path) -> anyhow::R
             me.server_url,
             data_dir.display()
         ),
+        group: None,
     })
 }
 

@@ -6,6 +6,7 @@ pub mod account;
 pub mod contacts;
 pub mod daemon;
 pub mod follow;
+pub mod group;
 pub mod receive;
 pub mod send;
 pub mod verify;

@@ -50,7 +50,7 @@ pub(crate) async fn receive<W: std::io::Write>(
         printer.emit(&message_record(message))?;
     }
     for event in events {
-        if matches!(event, Event::Message { .. }) {
+        if matches!(event, Event::Message { .. } | Event::GroupMessage { .. }) {
             messages += 1;
         }
         for record in records_for(client, event).await {
@@ -92,12 +92,16 @@ pub(crate) fn message_record(message: &UnreportedMessage) -> Record {
         sent_at: time_from_unix_ms(message.sent_at_ms),
         received_at: time_from_unix_ms(message.received_at_ms),
         body: message.body.clone(),
+        group: None,
     }
 }
 
 /// What to print for one event. Connection changes, typing notices and
 /// prekey housekeeping are not a script's business and print nothing.
 pub async fn records_for(client: &Client, event: Event) -> Vec<Record> {
+    if let Some(records) = crate::commands::group::events::records_for_group(client, &event).await {
+        return records;
+    }
     let now = time::OffsetDateTime::now_utc();
     match event {
         Event::Message {
@@ -112,16 +116,19 @@ pub async fn records_for(client: &Client, event: Event) -> Vec<Record> {
             sent_at: time_from_unix_ms(sent_at_ms),
             received_at: time_from_unix_ms(received_at_ms),
             body,
+            group: None,
         }],
         Event::Sent { to, id } => vec![Record::Sent {
             to,
             id: id.to_hex(),
             sent_at: now,
+            group: None,
         }],
         Event::SendFailed { to, id, reason } => vec![Record::SendFailed {
             to,
             id: id.to_hex(),
             reason,
+            group: None,
         }],
         Event::DeliveryReceipt { from, ids } => receipts(from, ids, Delivery::Delivered, now),
         Event::ReadReceipt { from, ids } => receipts(from, ids, Delivery::Read, now),

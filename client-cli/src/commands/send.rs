@@ -104,6 +104,7 @@ pub async fn run(
                 to: to.to_owned(),
                 id: sending.id.to_hex(),
                 sent_at: time::OffsetDateTime::now_utc(),
+                group: None,
             })?;
             Ok(ExitStatus::Success)
         }
@@ -112,6 +113,7 @@ pub async fn run(
                 to: to.to_owned(),
                 id: sending.id.to_hex(),
                 reason: reason.clone(),
+                group: None,
             })?;
             Err(Failure::new(
                 ExitStatus::Network,

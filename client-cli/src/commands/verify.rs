@@ -60,6 +60,7 @@ pub(crate) async fn verify<W: std::io::Write>(
         printer.emit(&Record::Done {
             action: "mark_verified".into(),
             detail: format!("{peer}'s key is now marked verified"),
+            group: None,
         })?;
         return Ok(ExitStatus::Success);
     }
@@ -87,6 +88,7 @@ pub(crate) async fn verify<W: std::io::Write>(
         printer.emit(&Record::Done {
             action: "accept".into(),
             detail,
+            group: None,
         })?;
         return Ok(ExitStatus::Success);
     }

@@ -23,7 +23,7 @@ pub const DEFAULT_HISTORY: usize = 500;
 
 /// The most a caller may ask for: one answer stays well under the client's
 /// response bound even with long messages.
-const MAX_HISTORY: usize = 2000;
+pub(super) const MAX_HISTORY: usize = 2000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -253,6 +253,10 @@ pub async fn dispatch(
             Duration::from_secs(10) + DAEMON_GRACE,
         ),
         Command::Chat => return crate::tui::run_through_daemon(daemon, session).await,
+        Command::Group(group) => {
+            let (method, params, wait) = super::groups::request_for(group)?;
+            (method, params, wait.saturating_add(DAEMON_GRACE))
+        }
         // The daemon logs out, answers, and stops (docs/CLI.md).
         Command::Logout => ("logout", json!({}), DAEMON_GRACE),
         Command::Login { username } => {

@@ -58,6 +58,17 @@ pub const METHODS: &[&str] = &[
     "mark_read",
     "enqueue",
     "connection",
+    "group.create",
+    "group.add",
+    "group.remove",
+    "group.promote",
+    "group.leave",
+    "group.rename",
+    "group.members",
+    "group.list",
+    "group.send",
+    "group.enqueue",
+    "group.conversations",
 ];
 
 /// The shared state behind every connection.
@@ -108,7 +119,9 @@ impl MethodError {
         let status = classify(error);
         Self {
             code: app_code(status),
-            message: format!("{error:#}"),
+            // One line as `umbra` prints it: a cause already quoted by
+            // the error above it is not repeated.
+            message: crate::exit_status::error_line(error),
             data: Some(json!({"exit_code": status.code(), "records": records})),
         }
     }
@@ -194,6 +207,7 @@ impl Daemon {
             "mark_read" => self.mark_read(parse(params)?).await,
             "enqueue" => self.enqueue(parse(params)?).await,
             "connection" => Ok(connection_value(&self.client().connection_state())),
+            group if group.starts_with("group.") => self.group_method(group, params).await,
             "daemon.info" => Ok(json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "pid": std::process::id(),
@@ -253,6 +267,7 @@ impl Daemon {
                     to: params.to,
                     id: sending.id.to_hex(),
                     sent_at: time::OffsetDateTime::now_utc(),
+                    group: None,
                 }],
                 ExitStatus::Success,
             )),
@@ -261,6 +276,7 @@ impl Daemon {
                     to: params.to.clone(),
                     id: sending.id.to_hex(),
                     reason: reason.clone(),
+                    group: None,
                 };
                 let error = Failure::new(
                     ExitStatus::Network,
@@ -364,6 +380,7 @@ impl Daemon {
                 detail: format!(
                     "renamed {old} to {now}; contacts are told the next time they receive"
                 ),
+                group: None,
             }],
             ExitStatus::Success,
         ))
@@ -397,6 +414,11 @@ impl Daemon {
             Event::Typing { from, started } => {
                 vec![json!({"type": "typing", "from": from, "started": started})]
             }
+            Event::GroupTyping {
+                group,
+                from,
+                started,
+            } => vec![super::groups::typing_value(&self.client(), &group, &from, started).await],
             Event::Connection(state) => vec![connection_event(&state)],
             other => records_for(&self.client(), other)
                 .await
@@ -513,7 +535,7 @@ pub(super) fn done(records: &[Record], status: ExitStatus) -> Value {
 }
 
 /// The records a command printed in `--json` form, back as values.
-fn json_lines(bytes: &[u8]) -> Vec<Value> {
+pub(super) fn json_lines(bytes: &[u8]) -> Vec<Value> {
     bytes
         .split(|&b| b == b'\n')
         .filter(|line| !line.is_empty())
@@ -530,6 +552,7 @@ mod tests {
         let record = Record::Done {
             action: "accept".into(),
             detail: "bob\u{202e} ok".into(),
+            group: None,
         };
         let mut printer = Printer::new(true, Vec::new());
         printer.emit(&record).unwrap();

@@ -4,8 +4,8 @@
 //!
 //! Layout: [`protocol`] is the wire format (framing, requests, batches,
 //! responses, error codes), [`methods`] runs one method against the
-//! unlocked client ([`account`] and [`chat`] hold the account and
-//! interactive ones), [`server`] owns the listeners, connections and
+//! unlocked client ([`account`], [`chat`] and [`groups`] hold the account,
+//! interactive and group ones), [`server`] owns the listeners, connections and
 //! shutdown, and [`client`] is the side every other `umbra` command uses to
 //! find a running daemon and route through it ([`channel`]: the concurrent
 //! form `umbra chat` uses).
@@ -23,6 +23,7 @@ pub mod account;
 pub mod channel;
 pub mod chat;
 pub mod client;
+pub mod groups;
 pub mod methods;
 pub mod protocol;
 pub mod server;

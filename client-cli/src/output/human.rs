@@ -7,6 +7,7 @@
 
 use time::OffsetDateTime;
 
+use super::group::{self, label};
 use super::record::{Delivery, NameStateLabel, Record};
 use crate::sanitize::SafeText;
 
@@ -14,15 +15,27 @@ impl Record {
     /// The human form; every contact-controlled string is sanitised.
     pub fn to_human(&self) -> String {
         let s = SafeText::line;
+        if let Some(line) = group::to_human(self) {
+            return line;
+        }
         match self {
             Record::Message {
                 from,
                 received_at,
                 body,
+                group,
                 ..
             } => {
                 // The relay's acceptance time, not the sender's claimed clock.
-                let header = format!("[{}] {}: ", human_time(*received_at), s(from));
+                let header = match group {
+                    Some(group) => format!(
+                        "[{}] {} {}: ",
+                        human_time(*received_at),
+                        label(group),
+                        s(from)
+                    ),
+                    None => format!("[{}] {}: ", human_time(*received_at), s(from)),
+                };
                 let indent = " ".repeat(header.chars().count());
                 let mut text = header;
                 // Continuation lines are indented so a body cannot forge a
@@ -58,8 +71,27 @@ impl Record {
                 c = s(contact),
                 n = s(safety_number)
             ),
+            Record::Sent {
+                group: Some(group),
+                id,
+                ..
+            } => format!("sent to {} ✓ (id {})", label(group), s(id)),
             Record::Sent { to, id, .. } => format!("sent to {} ✓ (id {})", s(to), s(id)),
-            Record::SendFailed { to, id, reason } => {
+            Record::SendFailed {
+                to,
+                id,
+                reason,
+                group: Some(group),
+            } => format!(
+                "NOT sent to {} in {} (id {}): {}",
+                s(to),
+                label(group),
+                s(id),
+                s(reason)
+            ),
+            Record::SendFailed {
+                to, id, reason, ..
+            } => {
                 format!("NOT sent to {} (id {}): {}", s(to), s(id), s(reason))
             }
             Record::DecryptionFailed { from, reason } => format!(
@@ -135,6 +167,10 @@ impl Record {
                 n => format!("{n} messages received"),
             },
             Record::Done { detail, .. } => s(detail).to_string(),
+            // Drawn by `group::to_human` above.
+            Record::Group { .. } | Record::GroupMember { .. } | Record::GroupChange { .. } => {
+                String::new()
+            }
         }
     }
 }

@@ -9,6 +9,8 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub use super::group::{GroupChangeKind, GroupRef};
+
 /// How far a contact has verified identity keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -82,6 +84,9 @@ pub enum Record {
         #[serde(with = "time::serde::rfc3339")]
         received_at: OffsetDateTime,
         body: String,
+        /// The group it was sent to; absent for a message to this account alone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupRef>,
     },
     /// A delivery or read receipt for a message this account sent.
     Receipt {
@@ -103,12 +108,19 @@ pub enum Record {
         id: String,
         #[serde(with = "time::serde::rfc3339")]
         sent_at: OffsetDateTime,
+        /// A group message: `to` is the group's name, and every member's
+        /// copy was accepted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupRef>,
     },
     /// The relay refused one of our messages for good.
     SendFailed {
         to: String,
         id: String,
         reason: String,
+        /// A group message: `to` is the member whose copy was refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupRef>,
     },
     /// An incoming envelope could not be decrypted or authenticated.
     /// `from` is null when the sender could not be determined.
@@ -153,8 +165,58 @@ pub enum Record {
     },
     /// The end of `receive`: everything waiting was printed.
     Drained { count: u64 },
-    /// A state change the user asked for (login, logout, register, verify).
-    Done { action: String, detail: String },
+    /// A state change the user asked for (login, logout, register, verify,
+    /// the group commands).
+    Done {
+        action: String,
+        detail: String,
+        /// The group a `group_*` action changed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupRef>,
+    },
+    /// One row of `group list`.
+    Group {
+        id: String,
+        name: String,
+        /// `name`, or `name#xxxxxxxx` when another group has the same name.
+        display_name: String,
+        members: u64,
+        /// Whether this account is an admin of it.
+        admin: bool,
+        /// False once this account left or was removed (listed, read-only).
+        active: bool,
+        version: u64,
+    },
+    /// One row of `group members`.
+    GroupMember {
+        group: GroupRef,
+        username: String,
+        account_id: String,
+        admin: bool,
+        /// This account.
+        me: bool,
+    },
+    /// Someone changed a group's membership or name.
+    GroupChange {
+        /// The group as it is after the change.
+        group: GroupRef,
+        change: GroupChangeKind,
+        /// Who made the change.
+        by: String,
+        /// Whom it is about: created with, added, removed, promoted; for
+        /// `left`, the one who left.
+        members: Vec<String>,
+        /// This account is among `members` (`removed`: it is out of the group).
+        includes_me: bool,
+        /// `renamed`: the name before.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        old_name: Option<String>,
+        /// `superseded`: whether the change was made again on the winner.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reissued: Option<bool>,
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
 }
 
 /// Converts Unix milliseconds to a timestamp. Values outside the range a

@@ -11,6 +11,7 @@ fn message(body: &str) -> Record {
         sent_at: datetime!(2026-11-23 12:30:01 UTC),
         received_at: datetime!(2026-11-23 12:30:05 UTC),
         body: body.into(),
+        group: None,
     }
 }
 
@@ -137,6 +138,7 @@ fn every_record_type_has_its_documented_fields() {
                 to: "b".into(),
                 id: "1".into(),
                 sent_at: at,
+                group: None,
             },
             "sent",
             &["to", "id", "sent_at"],
@@ -146,6 +148,7 @@ fn every_record_type_has_its_documented_fields() {
                 to: "b".into(),
                 id: "1".into(),
                 reason: "r".into(),
+                group: None,
             },
             "send_failed",
             &["to", "id", "reason"],
@@ -223,6 +226,7 @@ fn every_record_type_has_its_documented_fields() {
             Record::Done {
                 action: "login".into(),
                 detail: "d".into(),
+                group: None,
             },
             "done",
             &["action", "detail"],

@@ -1,0 +1,165 @@
+//! client-core's group events as records: what `receive`, `send`,
+//! `receive --follow`, the daemon's notifications and `umbra chat` show
+//! for a group message or a membership change.
+//!
+//! client-core names the accounts a change is about by account id; the
+//! records name them as the user knows them (a contact's display name, or
+//! the name the group lists), and fall back to `account xxxxxxxx` for an
+//! account neither knows, never to a guess.
+//!
+//! Must never: attribute a change to anyone but its author as client-core
+//! reports it, or drop a group event a script must see (a removal of this
+//! account above all).
+
+use std::collections::HashMap;
+
+use umbra_client_core::{AccountId, Client, Event, GroupChangeKind as CoreChange, GroupId};
+
+use super::summaries;
+use super::view::GroupSummary;
+use crate::output::{time_from_unix_ms, GroupChangeKind, GroupRef, Record};
+
+/// The records for a group event, or `None` if `event` is not one.
+pub(crate) async fn records_for_group(client: &Client, event: &Event) -> Option<Vec<Record>> {
+    let now = time::OffsetDateTime::now_utc();
+    let groups = || async { summaries(client).await.unwrap_or_default() };
+    Some(match event {
+        Event::GroupMessage {
+            group,
+            group_name,
+            from,
+            id,
+            body,
+            sent_at_ms,
+            received_at_ms,
+            ..
+        } => vec![Record::Message {
+            from: from.clone(),
+            id: id.to_hex(),
+            sent_at: time_from_unix_ms(*sent_at_ms),
+            received_at: time_from_unix_ms(*received_at_ms),
+            body: body.clone(),
+            group: Some(reference(&groups().await, group, group_name)),
+        }],
+        Event::GroupMembershipChanged {
+            group,
+            group_name,
+            change,
+            by,
+            members,
+        } => {
+            let groups = groups().await;
+            let names = NameBook::new(client, &groups, group).await;
+            let me = client.whoami();
+            let mine = |ids: &[AccountId]| ids.contains(&me.account_id);
+            let (kind, about, includes_me) = match change {
+                CoreChange::Created => {
+                    let others: Vec<String> =
+                        members.iter().filter(|m| *m != by).cloned().collect();
+                    (GroupChangeKind::Created, others, true)
+                }
+                CoreChange::Added(ids) => (GroupChangeKind::Added, names.of(ids), mine(ids)),
+                CoreChange::Removed(ids) => (GroupChangeKind::Removed, names.of(ids), mine(ids)),
+                CoreChange::Left => (
+                    GroupChangeKind::Left,
+                    vec![by.clone()],
+                    *by == me.username.as_str(),
+                ),
+                CoreChange::Renamed(_) => (GroupChangeKind::Renamed, Vec::new(), false),
+                CoreChange::Promoted(id) => (
+                    GroupChangeKind::Promoted,
+                    names.of(std::slice::from_ref(id)),
+                    *id == me.account_id,
+                ),
+                // A kind this umbra does not know yet: still shown.
+                _ => (GroupChangeKind::Changed, Vec::new(), false),
+            };
+            vec![Record::GroupChange {
+                group: reference(&groups, group, group_name),
+                change: kind,
+                by: by.clone(),
+                members: about,
+                includes_me,
+                old_name: None,
+                reissued: None,
+                at: now,
+            }]
+        }
+        Event::RemovedFromGroup {
+            group,
+            group_name,
+            by,
+        } => vec![Record::GroupChange {
+            group: reference(&groups().await, group, group_name),
+            change: GroupChangeKind::Removed,
+            by: by.clone(),
+            members: vec![client.whoami().username.to_string()],
+            includes_me: true,
+            old_name: None,
+            reissued: None,
+            at: now,
+        }],
+        Event::GroupChangeSuperseded {
+            group,
+            group_name,
+            reissued,
+        } => vec![Record::GroupChange {
+            group: reference(&groups().await, group, group_name),
+            change: GroupChangeKind::Superseded,
+            by: client.whoami().username.to_string(),
+            members: Vec::new(),
+            includes_me: true,
+            old_name: None,
+            reissued: Some(*reissued),
+            at: now,
+        }],
+        // The same receipt also arrives as the 1:1 `DeliveryReceipt` /
+        // `ReadReceipt` event (receipts travel pairwise): printed once, from
+        // that one.
+        Event::GroupReceipt { .. } => Vec::new(),
+        // Typing is not a record (the daemon's subscribers get it).
+        Event::GroupTyping { .. } => Vec::new(),
+        _ => return None,
+    })
+}
+
+/// How records name `group`: its label among this account's groups.
+pub(crate) fn reference(groups: &[GroupSummary], group: &GroupId, name: &str) -> GroupRef {
+    super::reference_in(groups, &group.to_hex(), name)
+}
+
+/// Account ids to names: the group's members, then contacts.
+struct NameBook {
+    names: HashMap<AccountId, String>,
+}
+
+impl NameBook {
+    async fn new(client: &Client, groups: &[GroupSummary], group: &GroupId) -> Self {
+        let mut names = HashMap::new();
+        for contact in client.contacts().await.unwrap_or_default() {
+            names.insert(contact.account_id, contact.display_name);
+        }
+        let hex = group.to_hex();
+        for member in groups
+            .iter()
+            .filter(|g| g.id == hex)
+            .flat_map(|g| &g.members)
+        {
+            if let Some(id) = AccountId::from_hex(&member.account_id) {
+                names.insert(id, member.username.clone());
+            }
+        }
+        Self { names }
+    }
+
+    fn of(&self, ids: &[AccountId]) -> Vec<String> {
+        ids.iter()
+            .map(|id| {
+                self.names.get(id).cloned().unwrap_or_else(|| {
+                    let hex = id.to_hex();
+                    format!("account {}", &hex[..hex.len().min(8)])
+                })
+            })
+            .collect()
+    }
+}

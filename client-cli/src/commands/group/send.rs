@@ -1,0 +1,102 @@
+//! `group send GROUP MESSAGE`: one text to every other member of a group.
+//!
+//! client-core encrypts it once under this account's sender key, stores it
+//! before anything leaves, and seals a copy to each member; the relay's
+//! verdict is per member. `sent` is printed only when every member's copy
+//! was accepted; each member it failed for gets a `send_failed` record and
+//! the exit status is 3. A copy the relay could not take yet stays queued
+//! and leaves with the next `umbra` that connects.
+//!
+//! Must never send to a group this account is no longer in, or print the
+//! message text back.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use umbra_client_core::{Client, MemberOutcome};
+
+use super::{find, outcome_reason};
+use crate::exit_status::{ExitStatus, Failure};
+use crate::output::{Printer, Record};
+
+/// The text to send: MESSAGE itself, or stdin for `-`; never empty.
+pub(crate) fn message_text(message: &str) -> anyhow::Result<String> {
+    let body = if message == "-" {
+        crate::commands::send::read_stdin()?
+    } else {
+        message.to_owned()
+    };
+    check_body(&body)?;
+    Ok(body)
+}
+
+fn check_body(body: &str) -> Result<(), Failure> {
+    if body.trim().is_empty() {
+        return Err(Failure::user("the message is empty"));
+    }
+    Ok(())
+}
+
+pub(crate) async fn send<W: std::io::Write>(
+    client: &Client,
+    printer: &mut Printer<W>,
+    group: &str,
+    body: &str,
+    timeout: Duration,
+) -> anyhow::Result<ExitStatus> {
+    check_body(body)?;
+    let found = find(client, group).await?;
+    let label = found.reference.display_name.clone();
+    if !found.summary.active {
+        return Err(Failure::user(format!(
+            "you are no longer a member of {label}; nothing was sent"
+        ))
+        .into());
+    }
+    let report = client
+        .send_group_text(&found.id, body)
+        .await
+        .with_context(|| format!("sending to the group {label}"))?;
+    let id = report.id.to_hex();
+    if report
+        .members
+        .iter()
+        .any(|m| m.outcome == MemberOutcome::Queued)
+    {
+        client.flush_outbox(timeout).await.with_context(|| {
+            format!(
+                "the message to {label} is queued locally (id {id}) and will be sent to the \
+                 members not reached yet the next time umbra connects"
+            )
+        })?;
+    }
+    let failed: Vec<_> = report.failed().collect();
+    for member in &failed {
+        printer.emit(&Record::SendFailed {
+            to: member.username.clone(),
+            id: id.clone(),
+            reason: outcome_reason(&member.outcome),
+            group: Some(found.reference.clone()),
+        })?;
+    }
+    if !failed.is_empty() {
+        let names: Vec<&str> = failed.iter().map(|m| m.username.as_str()).collect();
+        return Err(Failure::new(
+            ExitStatus::Network,
+            format!(
+                "the message to {label} (id {id}) did not reach {} of {} members: {}",
+                failed.len(),
+                report.members.len(),
+                names.join(", ")
+            ),
+        )
+        .into());
+    }
+    printer.emit(&Record::Sent {
+        to: found.summary.name.clone(),
+        id,
+        sent_at: time::OffsetDateTime::now_utc(),
+        group: Some(found.reference),
+    })?;
+    Ok(ExitStatus::Success)
+}
