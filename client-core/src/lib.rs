@@ -160,8 +160,8 @@ pub use failure::{
     TlsRootsProblem,
 };
 pub use groups::{
-    GroupChangeKind, GroupFailure, GroupId, GroupInfo, GroupMemberInfo, GroupSendReport,
-    MemberOutcome, MemberReport,
+    GroupChangeKind, GroupFailure, GroupHistoryEntry, GroupId, GroupInfo, GroupMemberInfo,
+    GroupSendReport, MemberOutcome, MemberReport, UnreportedGroupMessage,
 };
 pub use message_id::MessageId;
 pub use outbox::PendingMessage;

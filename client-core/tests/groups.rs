@@ -113,6 +113,23 @@ async fn three_members_talk_both_ways() {
         .filter(|e| matches!(e, Event::GroupReceipt { group: g, read: false, .. } if *g == group))
         .collect();
     assert!(!receipts.is_empty(), "{events:?}");
+    // Both messages are stored: still listed for an interface that missed
+    // the events, until it marks them reported.
+    let unreported = carol.unreported_group_messages().await.expect("list");
+    let bodies: Vec<_> = unreported.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, vec!["hello team", "hi from bob"]);
+    carol.mark_group_reported(&unreported).await.expect("mark");
+    assert!(carol
+        .unreported_group_messages()
+        .await
+        .expect("list")
+        .is_empty());
+    let history = alice.group_history(&group, 10).await.expect("history");
+    let lines: Vec<_> = history
+        .iter()
+        .map(|h| (h.from.as_str(), h.entry.body.as_str()))
+        .collect();
+    assert_eq!(lines, vec![("alice", "hello team"), ("bob", "hi from bob")]);
     let members = carol.group_members(&group).await.expect("members");
     let admins: Vec<_> = members
         .iter()

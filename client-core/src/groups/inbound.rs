@@ -26,6 +26,7 @@ use umbra_protocol::identity::IdentityPublic;
 use umbra_protocol::pairwise::InboundEnvelope;
 use umbra_protocol::wire::AccountId;
 
+use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
 use crate::engine::{Engine, QueuedContent};
 use crate::history::Counters;
 use crate::inbound::{Failure, Rejected};
@@ -129,6 +130,26 @@ pub(crate) async fn accept_message(
             body,
             sent_at_ms,
         } => {
+            let mut counters = engine.counters().await?;
+            let entry = HistoryEntry {
+                id,
+                direction: Direction::Incoming,
+                body: body.clone(),
+                sent_at_ms,
+                received_at_ms,
+                status: DeliveryStatus::Delivered,
+                reported: false,
+            };
+            engine.append_group_history(
+                txn,
+                &mut counters,
+                &group_id,
+                (&sender.account, &from),
+                &entry,
+            )?;
+            // A delivery receipt goes pairwise to the sender, as in 1:1.
+            receipt(engine, txn, &mut counters, &contact, id).await?;
+            engine.put_counters(txn, &counters)?;
             events.push(Event::GroupMessage {
                 group: group_id,
                 group_name: group.name(),
@@ -139,8 +160,6 @@ pub(crate) async fn accept_message(
                 sent_at_ms,
                 received_at_ms,
             });
-            // A delivery receipt goes pairwise to the sender, as in 1:1.
-            receipt(engine, txn, &contact, id).await?;
         }
         other => tracing::debug!(kind = other.kind(), "group content not shown"),
     }
@@ -151,6 +170,7 @@ pub(crate) async fn accept_message(
 async fn receipt(
     engine: &Engine,
     txn: &mut Txn,
+    counters: &mut Counters,
     contact: &ContactRecord,
     id: MessageId,
 ) -> Result<(), Failure> {
@@ -161,10 +181,9 @@ async fn receipt(
     let Some(mut record) = records::session::load(&engine.vault, &slot).await? else {
         return Ok(());
     };
-    let mut counters: Counters = engine.counters().await?;
     engine.encrypt_into_outbox(
         txn,
-        &mut counters,
+        counters,
         contact,
         &mut record,
         QueuedContent {
@@ -173,7 +192,6 @@ async fn receipt(
             visible: false,
         },
     )?;
-    engine.put_counters(txn, &counters)?;
     Ok(())
 }
 

@@ -16,6 +16,8 @@
 //!   1:1: the directory, trust on first use, key-change warnings);
 //! - [`control`]: issuing changes (create, add, remove, leave, rename,
 //!   promote), and re-issuing one that lost the fork choice;
+//! - [`history`]: group messages in the store, and what no interface has
+//!   reported yet;
 //! - [`send`]: group messages, typing and what a send reports per member;
 //! - [`inbound`]: what arrives for a group (changes, welcomes, sender keys,
 //!   group messages, typing).
@@ -28,6 +30,7 @@
 mod api;
 pub(crate) mod control;
 pub(crate) mod fanout;
+pub(crate) mod history;
 pub(crate) mod inbound;
 pub(crate) mod keys;
 pub(crate) mod manager;
@@ -38,6 +41,7 @@ mod tests;
 
 use umbra_protocol::wire::{AccountId, ErrorCode};
 
+pub use history::{GroupHistoryEntry, UnreportedGroupMessage};
 pub use umbra_protocol::group::GroupId;
 
 use crate::MessageId;

@@ -22,6 +22,7 @@ use umbra_protocol::content::{self, Content};
 use umbra_protocol::wire::{AccountId, Address, Request};
 
 use crate::consts::MAX_GROUP_TYPING_MEMBERS;
+use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
 use crate::engine::{now_ms, Engine};
 use crate::failure::CryptoFailure;
 use crate::payload::Payload;
@@ -147,6 +148,19 @@ impl Engine {
             self.groups.put_own_key(&mut txn, group, &key)?;
             self.groups.put(&mut txn, &group_rec)?;
             let mut counters = self.counters().await?;
+            // Our copy; its status stays Pending: each member's outcome is
+            // the report's.
+            let entry = HistoryEntry {
+                id,
+                direction: Direction::Outgoing,
+                body: text.to_owned(),
+                sent_at_ms,
+                received_at_ms: sent_at_ms,
+                status: DeliveryStatus::Pending,
+                reported: true,
+            };
+            let mine = me.username.as_str();
+            self.append_group_history(&mut txn, &mut counters, group, (&me.account, mine), &entry)?;
             let entry = FanoutEntry {
                 id,
                 group: *group,

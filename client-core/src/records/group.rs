@@ -10,6 +10,7 @@
 
 use super::{kind, Prefix, Slot};
 use crate::groups::fanout::FanoutEntry;
+use crate::groups::history::GroupHistoryRecord;
 use crate::groups::keys::{OwnSenderKey, ReceiverKeys};
 use crate::groups::manager::GroupRecord;
 use crate::groups::GroupId;
@@ -31,6 +32,33 @@ kind!(
     /// One fan-out waiting for the relay.
     Fanout = Fanout, FanoutEntry
 );
+
+kind!(
+    /// One group message, sent or received.
+    History = GroupHistory, GroupHistoryRecord
+);
+
+/// The slot of group message `seq` of `group` (HMAC of the group id, then
+/// the u64be sequence: one group's messages list in order).
+pub(crate) fn history_entry(vault: &Vault, group: &GroupId, seq: u64) -> Slot<History> {
+    Slot::ordered(vault, &group.0, seq)
+}
+
+/// Every stored message of `group`, in order.
+pub(crate) fn history_of(vault: &Vault, group: &GroupId) -> Prefix<History> {
+    Prefix::named(vault, &group.0)
+}
+
+/// The sequence number at the end of a group history slot.
+pub(crate) fn history_seq(slot: &Slot<History>) -> Option<u64> {
+    let bytes = slot.as_bytes();
+    bytes
+        .len()
+        .checked_sub(8)
+        .and_then(|start| bytes.get(start..))
+        .and_then(|tail| <[u8; 8]>::try_from(tail).ok())
+        .map(u64::from_be_bytes)
+}
 
 /// The slot of group `group` (HMAC of its id).
 pub(crate) fn group(vault: &Vault, group: &GroupId) -> Slot<Groups> {

@@ -106,6 +106,9 @@ pub enum RecordKind {
     /// Sealed envelopes of one fan-out (a group message or a group change
     /// to many members) waiting for the relay (slot: u64be sequence).
     Fanout = 23,
+    /// One group message, sent or received (slot: HMAC of the group id ||
+    /// u64be sequence).
+    GroupHistory = 24,
 }
 
 impl RecordKind {
@@ -140,6 +143,7 @@ impl RecordKind {
             21 => Self::GroupSenderKey,
             22 => Self::GroupReceiverKey,
             23 => Self::Fanout,
+            24 => Self::GroupHistory,
             _ => return None,
         })
     }

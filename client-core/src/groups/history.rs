@@ -1,0 +1,176 @@
+//! Group messages in the local store: every group message sent or received
+//! is a history entry of its group, so one that arrives while the
+//! application is busy with something else (a `umbra group send` whose
+//! connection also receives) is still shown later: it stays listed in
+//! [`Client::unreported_group_messages`] until the application marks it
+//! reported, as 1:1 messages do (`timeline.rs`).
+//!
+//! Must never: lose an incoming group message that was acknowledged (its
+//! entry is written in the same transaction as the delivery), or store one
+//! in clear (the record is sealed; the slot is an HMAC of the group id).
+
+use serde::{Deserialize, Serialize};
+use umbra_protocol::wire::AccountId;
+
+use crate::conversation::HistoryEntry;
+use crate::engine::Engine;
+use crate::history::{Counters, StoredHistoryEntry};
+use crate::records;
+use crate::store::Txn;
+use crate::{Client, Error, MessageId};
+
+use super::GroupId;
+
+/// One stored group message (kind `GroupHistory`).
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct GroupHistoryRecord {
+    /// Who wrote it (our own account for ours).
+    from_account: [u8; 16],
+    /// How the writer was shown when it arrived.
+    from: String,
+    entry: StoredHistoryEntry,
+}
+
+/// One group message as [`Client::group_history`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupHistoryEntry {
+    /// Who wrote it, as shown when it arrived (our username for ours).
+    pub from: String,
+    /// The writer's account.
+    pub from_account: AccountId,
+    /// The message (direction, body, times, status, reported).
+    pub entry: HistoryEntry,
+}
+
+/// An incoming group message no interface has reported yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreportedGroupMessage {
+    /// The group.
+    pub group: GroupId,
+    /// Its name now (untrusted: sanitise before display).
+    pub group_name: String,
+    /// The sender, as shown when it arrived.
+    pub from: String,
+    /// The sender's account.
+    pub from_account: AccountId,
+    /// The sender's message id.
+    pub id: MessageId,
+    /// The text (untrusted: sanitise before display).
+    pub body: String,
+    /// The sender's clock at sending, Unix milliseconds (untrusted).
+    pub sent_at_ms: u64,
+    /// When the relay accepted it, Unix milliseconds.
+    pub received_at_ms: u64,
+    seq: u64,
+}
+
+impl Engine {
+    /// Adds a group message to `group`'s history in `txn`.
+    pub(crate) fn append_group_history(
+        &self,
+        txn: &mut Txn,
+        counters: &mut Counters,
+        group: &GroupId,
+        from: (&AccountId, &str),
+        entry: &HistoryEntry,
+    ) -> Result<(), Error> {
+        let seq = counters.next_history_seq;
+        counters.next_history_seq += 1;
+        let record = GroupHistoryRecord {
+            from_account: *from.0.as_bytes(),
+            from: from.1.to_owned(),
+            entry: StoredHistoryEntry::from(entry),
+        };
+        self.vault.save(
+            txn,
+            records::group::history_entry(&self.vault, group, seq),
+            &record,
+        )?;
+        Ok(())
+    }
+}
+
+fn public(record: GroupHistoryRecord) -> GroupHistoryEntry {
+    GroupHistoryEntry {
+        from: record.from,
+        from_account: AccountId::from_bytes(record.from_account),
+        entry: HistoryEntry::from(record.entry),
+    }
+}
+
+/// Group history.
+impl Client {
+    /// The last `limit` messages of a group, oldest first.
+    pub async fn group_history(
+        &self,
+        group: &GroupId,
+        limit: usize,
+    ) -> Result<Vec<GroupHistoryEntry>, Error> {
+        let engine = &self.inner;
+        engine.groups.require(group).await?;
+        let all = engine
+            .vault
+            .load_all(&records::group::history_of(&engine.vault, group))
+            .await?;
+        let skip = all.len().saturating_sub(limit);
+        Ok(all.into_iter().skip(skip).map(|(_, r)| public(r)).collect())
+    }
+
+    /// Incoming group messages no interface has shown yet, oldest first
+    /// across all groups. Print them, then [`Client::mark_group_reported`]:
+    /// a crash in between shows them again, never loses them.
+    pub async fn unreported_group_messages(&self) -> Result<Vec<UnreportedGroupMessage>, Error> {
+        let engine = &self.inner;
+        let mut out = Vec::new();
+        for group in engine.groups.all().await? {
+            let id = group.id();
+            let prefix = records::group::history_of(&engine.vault, &id);
+            for (slot, record) in engine.vault.load_all(&prefix).await? {
+                let seq = records::group::history_seq(&slot).unwrap_or(u64::MAX);
+                let item = public(record);
+                if item.entry.direction != crate::Direction::Incoming || item.entry.reported {
+                    continue;
+                }
+                out.push(UnreportedGroupMessage {
+                    group: id,
+                    group_name: group.name(),
+                    from: item.from,
+                    from_account: item.from_account,
+                    id: item.entry.id,
+                    body: item.entry.body,
+                    sent_at_ms: item.entry.sent_at_ms,
+                    received_at_ms: item.entry.received_at_ms,
+                    seq,
+                });
+            }
+        }
+        out.sort_by_key(|m| m.seq);
+        Ok(out)
+    }
+
+    /// Records that these group messages were shown.
+    pub async fn mark_group_reported(
+        &self,
+        messages: &[UnreportedGroupMessage],
+    ) -> Result<(), Error> {
+        let engine = &self.inner;
+        engine.check_open()?;
+        let _guard = engine.op_lock.lock().await;
+        let mut txn = Txn::new();
+        for message in messages {
+            let slot = records::group::history_entry(&engine.vault, &message.group, message.seq);
+            let Some(mut record) = engine.vault.load(&slot).await? else {
+                continue;
+            };
+            let mut entry = HistoryEntry::from(record.entry.clone());
+            if entry.reported || entry.id != message.id {
+                continue;
+            }
+            entry.reported = true;
+            record.entry = StoredHistoryEntry::from(&entry);
+            engine.vault.save(&mut txn, slot, &record)?;
+        }
+        engine.vault.commit(txn).await?;
+        Ok(())
+    }
+}
