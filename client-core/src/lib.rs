@@ -125,6 +125,9 @@ mod error;
 mod event;
 mod failure;
 mod fetched_bundle;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod groups;
 mod history;
 mod identity_checks;

@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of every fuzz target from docs/test-vectors/.
+
+Each target's seeds are the vector bytes of the layer it decodes (valid
+examples and the listed malformed ones), so the fuzzer starts from inputs
+that pass the decoder and reach what lies behind it. The corpus is not
+committed: it is generated, deterministically (file name = SHA-1 of the
+bytes, as libFuzzer names its own finds), into protocol/fuzz/corpus/<target>/
+and client-core/fuzz/corpus/<target>/, which .gitignore keeps out of git.
+Files libFuzzer adds there during a run stay until the directory is removed.
+
+Usage: protocol/fuzz/build-corpus.py   (from anywhere; paths are resolved
+from this file). --check fails if a listed vector field is missing, so a
+renamed field cannot silently empty a target's seeds.
+"""
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VECTORS = ROOT / "docs" / "test-vectors"
+
+# target -> list of (vector file, path, prefix bytes). A path is dot-separated
+# keys; "[]" after a key walks every element of that list.
+PROTOCOL_SEEDS = {
+    "wire_client_frame": [
+        ("wire.json", "client_frames[].hex", b""),
+        ("wire.json", "invalid_client_frames[].hex", b""),
+        ("opaque.json", "frames.register_start", b""),
+    ],
+    "wire_relay_frame": [
+        ("wire.json", "relay_frames[].hex", b""),
+        ("wire.json", "version_rejection_notice", b""),
+        ("opaque.json", "frames.login_response_login_id_5", b""),
+    ],
+    "sealed_open": [
+        ("sealed_sender.json", "cases[].envelope", b""),
+        ("decode_errors.json", "sealed_envelope.valid_envelope", b""),
+        ("decode_errors.json", "sealed_envelope.cases[].input", b""),
+    ],
+    "pairwise_message": [
+        ("pairwise.json", "sessions[].messages[].message", b""),
+        ("ephemeral.json", "epochs[].pairwise_inner", b""),
+        ("decode_errors.json", "pairwise_message[].input", b""),
+        ("decode_errors.json", "ratchet_message[].input", b"\x02"),
+    ],
+    "pairwise_decrypt": [
+        ("pairwise.json", "sessions[].messages[].message", b""),
+        ("ephemeral.json", "epochs[].pairwise_inner", b""),
+        ("decode_errors.json", "pairwise_message[].input", b""),
+    ],
+    "group_distribution": [
+        ("group.json", "distribution", b""),
+        ("decode_errors.json", "group.sender_key_distribution[].input", b""),
+    ],
+    "group_message": [
+        ("group.json", "messages[].message", b""),
+        ("decode_errors.json", "group.group_message_header[].input", b""),
+    ],
+    "group_change": [
+        ("group_state.json", "chain[].change.hex", b""),
+        ("group_state.json", "fork.changes[].hex", b""),
+        ("group_state.json", "refused[].hex", b""),
+    ],
+    "group_state": [
+        ("group_state.json", "chain[].state.hex", b""),
+    ],
+    # group_welcome's seeds pair each state with the change that made it
+    # (in main, below); the Adds among them are real welcomes.
+    "group_welcome": [],
+    "group_pickle": [
+        ("group.json", "sender_pickle", b"\x00"),
+        ("group.json", "receiver_pickle", b"\x01"),
+    ],
+    "content": [
+        ("content.json", "examples[].hex", b""),
+        ("content.json", "invalid[].hex", b""),
+    ],
+    "payload": [
+        ("payload.json", "payloads[].payload", b""),
+        ("payload.json", "decode_errors[].input", b""),
+        ("padding.json", "invalid[].padded", b""),
+    ],
+    "session_record": [
+        ("session_pickle.json", "record_pickle", b""),
+    ],
+    # The first byte picks the message (see each target's doc comment).
+    "opaque_relay": [
+        ("opaque.json", "registration.registration_request", b"\x00"),
+        ("opaque.json", "registration.registration_upload", b"\x01"),
+        ("opaque.json", "login.credential_request", b"\x02"),
+        ("opaque.json", "unknown_user_login.credential_request", b"\x02"),
+        ("opaque.json", "login.credential_finalization", b"\x03"),
+    ],
+    "opaque_client": [
+        ("opaque.json", "registration.registration_response", b"\x00"),
+        ("opaque.json", "login.credential_response", b"\x01"),
+        ("opaque.json", "unknown_user_login.credential_response", b"\x01"),
+    ],
+}
+
+# store_record: the first byte is the record kind (client-core's RecordKind
+# numbers); the vectors hold one stored record, the session pickle (kind 10).
+# The other kinds start from their number alone: postcard records are short
+# and the fuzzer builds them quickly.
+STORE_SEEDS = {
+    "store_record": [
+        ("session_pickle.json", "record_pickle", b"\x0a"),
+    ],
+}
+STORE_KINDS = range(1, 24)
+
+CRATES = {
+    ROOT / "protocol" / "fuzz": PROTOCOL_SEEDS,
+    ROOT / "client-core" / "fuzz": STORE_SEEDS,
+}
+
+
+def walk(value, parts):
+    """Every value at the dotted path (lists expanded at "[]")."""
+    if not parts:
+        yield value
+        return
+    part, rest = parts[0], parts[1:]
+    key = part[:-2] if part.endswith("[]") else part
+    if not isinstance(value, dict) or key not in value:
+        return
+    value = value[key]
+    if part.endswith("[]"):
+        for item in value:
+            yield from walk(item, rest)
+    else:
+        yield from walk(value, rest)
+
+
+def to_bytes(value):
+    """Hex text, or a {"fill": hex, "len": n} run (decode_errors.json)."""
+    if isinstance(value, dict) and "fill" in value:
+        return bytes.fromhex(value["fill"]) * value["len"]
+    if isinstance(value, str):
+        return bytes.fromhex(value)
+    raise ValueError(f"not a byte field: {value!r}")
+
+
+def main():
+    check = "--check" in sys.argv[1:]
+    cache = {}
+    missing = []
+    total = 0
+    for crate, seeds in CRATES.items():
+        for target, sources in seeds.items():
+            out = crate / "corpus" / target
+            out.mkdir(parents=True, exist_ok=True)
+            count = 0
+            for file, path, prefix in sources:
+                if file not in cache:
+                    cache[file] = json.loads((VECTORS / file).read_text())
+                found = list(walk(cache[file], path.split(".")))
+                if not found:
+                    missing.append(f"{target}: {file} {path}")
+                for value in found:
+                    data = prefix + to_bytes(value)
+                    name = hashlib.sha1(data).hexdigest()
+                    (out / name).write_bytes(data)
+                    count += 1
+            if target == "group_welcome":
+                chain = json.loads((VECTORS / "group_state.json").read_text())["chain"]
+                for link in chain:
+                    state = bytes.fromhex(link["state"]["hex"])
+                    data = len(state).to_bytes(2, "big") + state + bytes.fromhex(link["change"]["hex"])
+                    (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
+                    count += 1
+            if target == "store_record":
+                for kind in STORE_KINDS:
+                    data = bytes([kind])
+                    (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
+                    count += 1
+            total += count
+            print(f"{out.relative_to(ROOT)}: {count} seeds")
+    if missing:
+        print("vector fields not found:\n  " + "\n  ".join(missing), file=sys.stderr)
+        if check:
+            sys.exit(1)
+    print(f"{total} seeds")
+
+
+if __name__ == "__main__":
+    main()
