@@ -27,6 +27,7 @@ mod record;
 #[cfg(test)]
 mod tests;
 
+pub use group::change_sentence;
 pub use record::{
     time_from_unix_ms, Delivery, GroupChangeKind, GroupRef, NameStateLabel, Record, Trust,
 };

@@ -20,11 +20,22 @@ use umbra_client_core::{
 };
 use umbra_protocol::wire::Username;
 
+pub mod group;
+
 use crate::commands::contacts::trust_of;
 use crate::daemon::channel::RpcChannel;
 use crate::daemon::chat::DEFAULT_HISTORY;
 use crate::daemon::client::RpcError;
-use crate::output::{Delivery, Trust};
+use crate::output::{Delivery, Record, Trust};
+
+/// What the chat loop reacts to: a client-core event, or a group record
+/// (a daemon's notifications arrive as records, and group events are read
+/// as records on both paths so the screen handles them one way).
+#[derive(Debug)]
+pub enum ChatEvent {
+    Core(Event),
+    Group(Record),
+}
 
 /// One contact as the conversation list needs it.
 pub struct ContactRow {
@@ -272,15 +283,42 @@ fn unix_ms(value: &Value) -> Option<u64> {
 pub fn daemon_events(
     initial: ConnectionState,
     notifications: tokio::sync::mpsc::UnboundedReceiver<Value>,
-) -> BoxStream<'static, Event> {
+) -> BoxStream<'static, ChatEvent> {
     let rest = futures_util::stream::unfold(notifications, |mut rx| async move {
         let record = rx.recv().await?;
-        Some((event_from_record(&record), rx))
+        let events: Vec<ChatEvent> = if is_about_group(&record) {
+            group_record(&record)
+                .map(ChatEvent::Group)
+                .into_iter()
+                .collect()
+        } else {
+            event_from_record(&record)
+                .into_iter()
+                .map(ChatEvent::Core)
+                .collect()
+        };
+        Some((events, rx))
     })
     .flat_map(futures_util::stream::iter);
-    futures_util::stream::iter(vec![Event::Connection(initial)])
+    futures_util::stream::iter(vec![ChatEvent::Core(Event::Connection(initial))])
         .chain(rest)
         .boxed()
+}
+
+/// Whether a notification is about a group (a group message, a change,
+/// the outcome of a group send, typing in a group).
+fn is_about_group(value: &Value) -> bool {
+    value.get("group").is_some_and(|g| !g.is_null()) || value["type"] == "group_change"
+}
+
+/// A group notification as its record. Group typing has none and is
+/// dropped: the chat does not show it, and it must not pass for the
+/// member's 1:1 typing. A malformed one is dropped too.
+fn group_record(value: &Value) -> Option<Record> {
+    if value["type"] == "typing" {
+        return None;
+    }
+    serde_json::from_value(value.clone()).ok()
 }
 
 fn event_from_record(record: &Value) -> Vec<Event> {
@@ -391,6 +429,32 @@ mod tests {
         // Unknown types and malformed records are skipped, not errors.
         assert!(event_from_record(&json!({"type": "from_the_future"})).is_empty());
         assert!(event_from_record(&json!({"type": "message", "from": "bob"})).is_empty());
+    }
+
+    #[test]
+    fn group_notifications_are_read_as_group_records() {
+        let group = json!({"id": "ab".repeat(32), "name": "fam", "display_name": "fam"});
+        let message = json!({"type": "message", "from": "bob", "id": "07".repeat(16),
+            "body": "hi", "sent_at": "2026-12-01T10:00:00Z",
+            "received_at": "2026-12-01T10:00:01Z", "group": group});
+        assert!(is_about_group(&message));
+        assert!(matches!(
+            group_record(&message),
+            Some(Record::Message { group: Some(_), .. })
+        ));
+        let change = json!({"type": "group_change", "group": group, "change": "added",
+            "by": "alice", "members": ["carol"], "includes_me": false,
+            "at": "2026-12-01T10:00:01Z"});
+        assert!(matches!(
+            group_record(&change),
+            Some(Record::GroupChange { .. })
+        ));
+        // Typing in a group must not pass for bob's 1:1 typing.
+        let typing = json!({"type": "typing", "from": "bob", "started": true, "group": group});
+        assert!(is_about_group(&typing));
+        assert!(group_record(&typing).is_none());
+        let direct = json!({"type": "typing", "from": "bob", "started": true});
+        assert!(!is_about_group(&direct));
     }
 
     #[test]

@@ -29,12 +29,14 @@ use crate::exit_status::{ExitStatus, Failure};
 use crate::output::{time_from_unix_ms, Delivery, Trust};
 use crate::sanitize::SafeText;
 use crate::session::Session;
-use crate::tui::backend::{connection_state, daemon_events, Backend, KeyDecision};
+use crate::tui::backend::{connection_state, daemon_events, Backend, ChatEvent, KeyDecision};
 use crate::tui::render::render;
 use crate::tui::state::{
-    Action, ChatMessage, ChatState, Connection, Direction, Outgoing, Severity,
+    group_id_of, Action, ChatMessage, ChatState, Connection, Direction, Outgoing, Severity,
 };
 use crate::tui::terminal::TerminalGuard;
+
+mod group;
 
 /// How often the clock in the state advances (for "today" decisions).
 const CLOCK_TICK: Duration = Duration::from_secs(20);
@@ -43,11 +45,18 @@ const CLOCK_TICK: Duration = Duration::from_secs(20);
 const QUIT_GRACE: Duration = Duration::from_secs(10);
 
 /// What a background task reports when it finishes.
-enum Completion {
+pub(super) enum Completion {
     Queued {
         to: String,
         local_id: String,
         id: String,
+    },
+    /// A group message left (or failed for some members) as `id`.
+    GroupQueued {
+        to: String,
+        local_id: String,
+        id: String,
+        report: Option<Outgoing>,
     },
     SendFailed {
         to: String,
@@ -83,7 +92,7 @@ pub async fn run(session: &Session) -> anyhow::Result<ExitStatus> {
     let backend = Backend::Local(client.clone());
     let result = async {
         let initial_receipts = load(&backend, &me, &session.server).await?;
-        let events = client.events();
+        let events = client.events().map(ChatEvent::Core).boxed();
         client.connect().await.context("connecting to the relay")?;
         chat(&backend, initial_receipts, events).await
     }
@@ -144,7 +153,7 @@ struct Loaded {
 async fn chat(
     backend: &Backend,
     loaded: Loaded,
-    mut client_events: BoxStream<'static, Event>,
+    mut client_events: BoxStream<'static, ChatEvent>,
 ) -> anyhow::Result<ExitStatus> {
     let Loaded {
         mut state,
@@ -181,7 +190,10 @@ async fn chat(
                 None => Some(Action::Quit),
             },
             event = client_events.next(), if client_running => match event {
-                Some(event) => apply_event(backend, &mut state, event).await,
+                Some(ChatEvent::Core(event)) => apply_event(backend, &mut state, event).await,
+                Some(ChatEvent::Group(record)) => {
+                    group::apply_record(backend, &mut state, record).await
+                }
                 None => {
                     client_running = false;
                     state.connection = Connection::Offline;
@@ -242,6 +254,7 @@ async fn load_stored(backend: &Backend, state: &mut ChatState) -> anyhow::Result
             state.key_changed(&conversation.peer, &number);
         }
     }
+    group::load(backend, state).await;
     // The most recent conversation opens first, which reads it.
     let first = state.conversations.first().map(|c| c.username.clone());
     Ok(first.and_then(|name| state.select(&name)))
@@ -265,6 +278,7 @@ fn chat_message(entry: HistoryEntry) -> ChatMessage {
         direction,
         at: time_from_unix_ms(entry.received_at_ms),
         body: SafeText::multiline(&entry.body),
+        from: None,
     }
 }
 
@@ -340,7 +354,20 @@ async fn apply_event(backend: &Backend, state: &mut ChatState, event: Event) -> 
             );
             None
         }
-        _ => None,
+        // Group events: read as records, the way the daemon sends them.
+        other => {
+            let Backend::Local(client) = backend else {
+                return None;
+            };
+            let records = crate::commands::group::events::records_for_group(client, &other)
+                .await
+                .unwrap_or_default();
+            let mut action = None;
+            for record in records {
+                action = group::apply_record(backend, state, record).await.or(action);
+            }
+            action
+        }
     }
 }
 
@@ -367,6 +394,12 @@ fn apply_connection(state: &mut ChatState, connection: ConnectionState) {
 fn apply_completion(state: &mut ChatState, done: Completion) {
     match done {
         Completion::Queued { to, local_id, id } => state.message_queued(&to, &local_id, &id),
+        Completion::GroupQueued {
+            to,
+            local_id,
+            id,
+            report,
+        } => group::queued(state, &to, &local_id, &id, report),
         Completion::SendFailed {
             to,
             local_id,
@@ -403,6 +436,9 @@ fn perform(
     let backend = backend.clone();
     let done = done.clone();
     match action {
+        Action::Send { to, local_id, body } if group_id_of(&to).is_some() => {
+            tasks.spawn(group::send(backend, to, local_id, body, done));
+        }
         Action::Send { to, local_id, body } => {
             tasks.spawn(async move {
                 let report = match backend.send_text(&to, &body).await {
@@ -416,6 +452,9 @@ fn perform(
                 let _ = done.send(report);
             });
         }
+        // Read receipts in groups go to each sender: client-core keeps no
+        // group history to name them from yet, so the chat sends none.
+        Action::MarkRead { contact, .. } if group_id_of(&contact).is_some() => {}
         Action::MarkRead { contact, .. } => {
             tasks.spawn(async move {
                 if let Err(error) = backend.mark_read(&contact).await {

@@ -16,14 +16,17 @@ use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
-use time::OffsetDateTime;
-use unicode_width::UnicodeWidthChar;
 
 use crate::output::{Delivery, Trust};
 use crate::sanitize::SafeText;
 use crate::tui::state::{
     ChatMessage, ChatState, Connection, Conversation, Direction, Outgoing, Severity,
 };
+
+mod group;
+mod text;
+
+use text::{short_time, short_time_with_day, str_width, tail_fitting, truncate, wrap};
 
 /// Below this width the conversation list is hidden.
 const LIST_MIN_TERMINAL_WIDTH: u16 = 60;
@@ -207,6 +210,7 @@ fn render_list(frame: &mut Frame, area: Rect, state: &ChatState) {
 
 fn list_row(conversation: &Conversation, state: &ChatState, width: usize) -> Line<'static> {
     let marker = match conversation.trust {
+        _ if conversation.group.is_some() => group::list_marker(),
         Trust::Changed => Span::styled("! ", Style::new().fg(Color::Red).bold()),
         Trust::Verified => Span::styled("✓ ", Style::new().fg(Color::Green)),
         Trust::Unverified => Span::raw("  "),
@@ -274,10 +278,13 @@ fn render_conversation(frame: &mut Frame, area: Rect, state: &ChatState, narrow:
         Trust::Unverified => Style::new().fg(Color::DarkGray),
         Trust::Changed => Style::new().fg(Color::Red).bold(),
     };
-    title.push(Span::styled(
-        format!("({}) ", conversation.trust.label()),
-        trust_style,
-    ));
+    match &conversation.group {
+        Some(panel) => title.push(group::title_tag(panel)),
+        None => title.push(Span::styled(
+            format!("({}) ", conversation.trust.label()),
+            trust_style,
+        )),
+    }
     if conversation.typing {
         title.push(Span::styled("typing… ", Style::new().fg(Color::DarkGray)));
     }
@@ -304,8 +311,16 @@ fn render_conversation(frame: &mut Frame, area: Rect, state: &ChatState, narrow:
         .borders(Borders::ALL)
         .border_style(border_style)
         .title(Line::from(title));
-    let inner = block.inner(area);
+    let mut inner = block.inner(area);
     frame.render_widget(block, area);
+    if let Some(panel) = &conversation.group {
+        // Who reads along comes first: one line, cut with … when long.
+        let [members, rest] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+        let line = group::members_line(panel, usize::from(members.width));
+        frame.render_widget(Paragraph::new(line), members);
+        inner = rest;
+    }
 
     let width = usize::from(inner.width);
     let mut lines: Vec<Line> = Vec::new();
@@ -330,10 +345,18 @@ fn message_lines(
 ) -> Vec<Line<'static>> {
     let (who, who_style) = match message.direction {
         Direction::Incoming { .. } => (
-            conversation.display.to_string(),
+            message
+                .from
+                .as_ref()
+                .unwrap_or(&conversation.display)
+                .to_string(),
             Style::new().fg(Color::Cyan).bold(),
         ),
         Direction::Outgoing(_) => ("me".to_owned(), Style::new().fg(Color::Green).bold()),
+        Direction::Change => {
+            let time = short_time_with_day(message.at, state.now);
+            return group::change_lines(&time, &message.body, width);
+        }
     };
     let time = short_time_with_day(message.at, state.now);
     let prefix_width = str_width(&time) + 1 + str_width(&who) + 2;
@@ -355,7 +378,7 @@ fn message_lines(
     }
 
     let (mark, mark_style) = match &message.direction {
-        Direction::Incoming { .. } => (String::new(), Style::new()),
+        Direction::Incoming { .. } | Direction::Change => (String::new(), Style::new()),
         Direction::Outgoing(Outgoing::Progress(delivery)) => {
             let style = match delivery {
                 Delivery::Read => Style::new().fg(Color::Blue).bold(),
@@ -413,6 +436,11 @@ fn render_input(frame: &mut Frame, area: Rect, state: &ChatState) {
     let open = state.open();
     let blocked = open.is_some_and(Conversation::sending_blocked);
     let (title, border) = match open {
+        Some(c) if c.group.as_ref().is_some_and(|g| !g.active) => (
+            format!(" {}: you are no longer a member ", c.display),
+            Style::new().fg(Color::Red).bold(),
+        ),
+        Some(c) if c.group.is_some() => (format!(" to {} (group) ", c.display), Style::new()),
         Some(c) if blocked => (
             format!(" to {}: BLOCKED (key changed) ", c.display),
             Style::new().fg(Color::Red).bold(),
@@ -435,156 +463,4 @@ fn render_input(frame: &mut Frame, area: Rect, state: &ChatState) {
         .saturating_add(u16::try_from(str_width(&visible)).unwrap_or(u16::MAX));
     frame.render_widget(Paragraph::new(visible), inner);
     frame.set_cursor_position((cursor_x, inner.y));
-}
-
-/// `HH:MM` today, `Mon DD` before.
-fn short_time(at: OffsetDateTime, now: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    if at.date() == now.to_offset(time::UtcOffset::UTC).date() {
-        format!("{:02}:{:02}", at.hour(), at.minute())
-    } else {
-        format!("{} {:02}", month_abbreviation(at.month()), at.day())
-    }
-}
-
-/// `HH:MM` today, `Mon DD HH:MM` before.
-fn short_time_with_day(at: OffsetDateTime, now: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    let clock = format!("{:02}:{:02}", at.hour(), at.minute());
-    if at.date() == now.to_offset(time::UtcOffset::UTC).date() {
-        clock
-    } else {
-        format!("{} {:02} {clock}", month_abbreviation(at.month()), at.day())
-    }
-}
-
-fn month_abbreviation(month: time::Month) -> &'static str {
-    use time::Month::*;
-    match month {
-        January => "Jan",
-        February => "Feb",
-        March => "Mar",
-        April => "Apr",
-        May => "May",
-        June => "Jun",
-        July => "Jul",
-        August => "Aug",
-        September => "Sep",
-        October => "Oct",
-        November => "Nov",
-        December => "Dec",
-    }
-}
-
-fn char_width(c: char) -> usize {
-    c.width().unwrap_or(0)
-}
-
-fn str_width(s: &str) -> usize {
-    s.chars().map(char_width).sum()
-}
-
-/// The longest prefix of `s` no wider than `max`, with `…` when cut.
-fn truncate(s: &str, max: usize) -> String {
-    if str_width(s) <= max {
-        return s.to_owned();
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in s.chars() {
-        let w = char_width(c);
-        if used + w + 1 > max {
-            break;
-        }
-        out.push(c);
-        used += w;
-    }
-    if max > 0 {
-        out.push('…');
-    }
-    out
-}
-
-/// The longest suffix of `s` no wider than `max`.
-fn tail_fitting(s: &str, max: usize) -> String {
-    let mut used = 0;
-    let mut start = s.len();
-    for (i, c) in s.char_indices().rev() {
-        let w = char_width(c);
-        if used + w > max {
-            break;
-        }
-        used += w;
-        start = i;
-    }
-    s.get(start..).unwrap_or_default().to_owned()
-}
-
-/// Greedy word wrap to display width; words wider than a line are split.
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let width = width.max(1);
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    let mut line_width = 0;
-    for word in text.split(' ') {
-        let word_width = str_width(word);
-        let needed = if line.is_empty() {
-            word_width
-        } else {
-            line_width + 1 + word_width
-        };
-        if needed <= width {
-            if !line.is_empty() {
-                line.push(' ');
-                line_width += 1;
-            }
-            line.push_str(word);
-            line_width += word_width;
-            continue;
-        }
-        if !line.is_empty() {
-            lines.push(std::mem::take(&mut line));
-            line_width = 0;
-        }
-        for c in word.chars() {
-            let w = char_width(c);
-            if line_width + w > width && !line.is_empty() {
-                lines.push(std::mem::take(&mut line));
-                line_width = 0;
-            }
-            line.push(c);
-            line_width += w;
-        }
-    }
-    lines.push(line);
-    lines
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wrap_breaks_at_words_and_splits_long_words() {
-        assert_eq!(wrap("hello big world", 9), vec!["hello big", "world"]);
-        assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
-        assert_eq!(wrap("", 5), vec![""]);
-    }
-
-    #[test]
-    fn wrap_counts_wide_characters() {
-        assert_eq!(wrap("日本語の", 4), vec!["日本", "語の"]);
-    }
-
-    #[test]
-    fn truncate_marks_the_cut() {
-        assert_eq!(truncate("alexander", 5), "alex…");
-        assert_eq!(truncate("bob", 5), "bob");
-    }
-
-    #[test]
-    fn tail_keeps_the_end() {
-        assert_eq!(tail_fitting("hello world", 5), "world");
-        assert_eq!(tail_fitting("hi", 5), "hi");
-    }
 }

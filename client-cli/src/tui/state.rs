@@ -12,9 +12,10 @@
 //! contact whose key change has not been accepted.
 //!
 //! Split by concept: [`conversations`] is the list and the open one,
-//! [`messages`] what arrives and how far our own got, [`status`] the relay
-//! link and notices, [`input`] the input line and the keys; this file holds
-//! the state itself and the [`Action`]s it asks for.
+//! [`messages`] what arrives and how far our own got, [`groups`] what is
+//! particular to group conversations (members, changes shown inline),
+//! [`status`] the relay link and notices, [`input`] the input line and the
+//! keys; this file holds the state itself and the [`Action`]s it asks for.
 
 use std::collections::HashMap;
 
@@ -23,6 +24,9 @@ use time::OffsetDateTime;
 use crate::sanitize::SafeText;
 
 mod conversations;
+#[cfg(test)]
+mod group_tests;
+mod groups;
 mod input;
 mod messages;
 mod status;
@@ -30,13 +34,15 @@ mod status;
 mod tests;
 
 pub use conversations::Conversation;
+pub use groups::{group_id_of, group_key, GroupPanel, MemberInput};
 pub use messages::{ChatMessage, Direction, Outgoing};
 pub use status::{Connection, Notice, Severity};
 
 /// What the event loop must do after a state change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Encrypt and send `body` to `to`; report back with `local_id`.
+    /// Encrypt and send `body` to `to` (a username, or a group's key:
+    /// [`group_key`]); report back with `local_id`.
     Send {
         to: String,
         local_id: String,
@@ -47,7 +53,8 @@ pub enum Action {
         contact: String,
         safety_number: String,
     },
-    /// These incoming messages have been shown; send read receipts.
+    /// These incoming messages have been shown; send read receipts
+    /// (`contact` is a group's key for a group conversation).
     MarkRead {
         contact: String,
         ids: Vec<String>,
@@ -75,6 +82,9 @@ pub struct ChatState {
     /// so rendering is deterministic.
     pub now: OffsetDateTime,
     next_local_id: u64,
+    /// Numbers the inline change lines (apart from `next_local_id`, so a
+    /// change never shifts the ids of messages being sent).
+    next_change_id: u64,
     /// Progress that arrived before the send call returned the message id:
     /// the relay can answer faster than our own task reports back.
     early_reports: HashMap<String, Outgoing>,
@@ -94,6 +104,7 @@ impl ChatState {
             notice: None,
             now,
             next_local_id: 0,
+            next_change_id: 0,
             early_reports: HashMap::new(),
         }
     }

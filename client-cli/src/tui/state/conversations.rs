@@ -25,7 +25,9 @@ pub struct KeyChange {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Conversation {
-    /// The username as the client-core API wants it.
+    /// The key the state finds it by: the username as the client-core API
+    /// wants it, or for a group `group:` and its id
+    /// ([`super::group_key`]; usernames have no `:`, so the two never meet).
     pub username: String,
     pub display: SafeText,
     pub messages: Vec<ChatMessage>,
@@ -34,6 +36,8 @@ pub struct Conversation {
     pub key_change: Option<KeyChange>,
     /// The contact said they are typing (ephemeral, cleared on their message).
     pub typing: bool,
+    /// Set for a group conversation: its members and whether we are in it.
+    pub group: Option<super::GroupPanel>,
 }
 
 impl Conversation {
@@ -46,6 +50,7 @@ impl Conversation {
             trust: Trust::Unverified,
             key_change: None,
             typing: false,
+            group: None,
         }
     }
 
@@ -53,8 +58,10 @@ impl Conversation {
         self.messages.last().map(|m| m.at)
     }
 
+    /// Sending is blocked by a key change, or in a group we are no
+    /// longer in.
     pub fn sending_blocked(&self) -> bool {
-        self.key_change.is_some()
+        self.key_change.is_some() || self.group.as_ref().is_some_and(|g| !g.active)
     }
 
     pub(super) fn push(&mut self, message: ChatMessage) {

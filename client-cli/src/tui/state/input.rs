@@ -91,7 +91,13 @@ impl ChatState {
                 return None;
             }
             self.input.clear();
-            let name = name.to_owned();
+            // A group is opened by the name it is shown under; anything
+            // else names a contact.
+            let name = self
+                .conversations
+                .iter()
+                .find(|c| c.group.is_some() && c.display.as_str() == name)
+                .map_or_else(|| name.to_owned(), |c| c.username.clone());
             let action = self.select(&name);
             self.sort();
             return action;
@@ -112,6 +118,14 @@ impl ChatState {
             );
             return None;
         };
+        if conversation.group.as_ref().is_some_and(|g| !g.active) {
+            let name = conversation.display.clone();
+            self.set_notice(
+                Severity::Error,
+                &format!("not sent: you are no longer a member of {name}"),
+            );
+            return None;
+        }
         if conversation.sending_blocked() {
             let name = conversation.display.clone();
             self.set_notice(
@@ -130,6 +144,7 @@ impl ChatState {
             direction: Direction::Outgoing(Outgoing::Progress(Delivery::Pending)),
             at: now,
             body: SafeText::multiline(&text),
+            from: None,
         });
         self.input.clear();
         self.scroll = 0;

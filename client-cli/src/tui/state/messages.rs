@@ -19,8 +19,13 @@ pub(super) const MAX_EARLY_REPORTS: usize = 256;
 /// Who wrote a message and, for our own, how far it got.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Direction {
-    Incoming { read: bool },
+    Incoming {
+        read: bool,
+    },
     Outgoing(Outgoing),
+    /// A line about the conversation itself (a group membership change),
+    /// written by umbra from a change record, not by a person.
+    Change,
 }
 
 /// The life of a message we sent.
@@ -38,6 +43,9 @@ pub struct ChatMessage {
     pub direction: Direction,
     pub at: OffsetDateTime,
     pub body: SafeText,
+    /// In a group, who wrote an incoming message (in a 1:1 conversation
+    /// the contact is the conversation's own name).
+    pub from: Option<SafeText>,
 }
 
 /// Applies a progress report: failures always show, progress only forward,
@@ -65,6 +73,20 @@ impl ChatState {
         body: &str,
         at: OffsetDateTime,
     ) -> Option<Action> {
+        self.receive_in(from, None, id, body, at)
+    }
+
+    /// An incoming message for the conversation `key`, written by `sender`
+    /// when that is not the conversation itself (a group member).
+    pub(super) fn receive_in(
+        &mut self,
+        key: &str,
+        sender: Option<SafeText>,
+        id: &str,
+        body: &str,
+        at: OffsetDateTime,
+    ) -> Option<Action> {
+        let from = key;
         let open = self.is_open(from);
         let conversation = self.conversation_mut(from);
         if conversation.messages.iter().any(|m| m.id == id) {
@@ -77,6 +99,7 @@ impl ChatState {
             direction: Direction::Incoming { read: open },
             at,
             body: SafeText::multiline(body),
+            from: sender,
         });
         if !open {
             conversation.unread += 1;
@@ -104,8 +127,18 @@ impl ChatState {
     }
 
     fn report(&mut self, contact: &str, id: &str, report: Outgoing) {
-        let message = self
-            .find_mut(contact)
+        // A receipt for a group message comes from the member, pairwise:
+        // the message is in the group's conversation, not the member's.
+        let holder = match self.find_mut(contact) {
+            Some(c) if c.messages.iter().any(|m| m.id == id) => Some(contact.to_owned()),
+            _ => self
+                .conversations
+                .iter()
+                .find(|c| c.group.is_some() && c.messages.iter().any(|m| m.id == id))
+                .map(|c| c.username.clone()),
+        };
+        let message = holder
+            .and_then(|key| self.find_mut(&key))
             .and_then(|c| c.messages.iter_mut().find(|m| m.id == id));
         match message {
             Some(message) => advance(&mut message.direction, report),

@@ -109,6 +109,7 @@ fn history_counts_unread_and_skips_duplicates() {
         direction: Direction::Incoming { read: false },
         at: NOW,
         body: SafeText::multiline("old"),
+        from: None,
     };
     state.load_message("bob", message.clone());
     state.load_message("bob", message);

@@ -1,0 +1,83 @@
+//! The group parts of the chat screen: the `#` that marks a group in the
+//! list, the member count in its title, the line of members under it, and
+//! membership changes drawn inline as dim lines that no person wrote.
+//!
+//! Must never draw a name that did not come through [`SafeText`] (the
+//! state holds members and changes sanitised), and never draw a change
+//! line so that it looks like a message: it has no `name:` and is dimmed.
+
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+
+use super::text::{str_width, truncate, wrap};
+use crate::sanitize::SafeText;
+use crate::tui::state::GroupPanel;
+
+/// Marks a group in the conversation list, where contacts show their trust.
+pub(super) fn list_marker() -> Span<'static> {
+    Span::styled("# ", Style::new().fg(Color::Cyan))
+}
+
+/// `(group, 3 members)`, or that we are out of it (left or removed).
+pub(super) fn title_tag(panel: &GroupPanel) -> Span<'static> {
+    let count = panel.members.len();
+    if panel.active {
+        Span::styled(
+            format!(
+                "(group, {count} {}) ",
+                if count == 1 { "member" } else { "members" }
+            ),
+            Style::new().fg(Color::DarkGray),
+        )
+    } else {
+        Span::styled("(not a member) ", Style::new().fg(Color::Red).bold())
+    }
+}
+
+/// `alice★ bob carol you`: admins first, marked; cut with … when long.
+pub(super) fn members_line(panel: &GroupPanel, width: usize) -> Line<'static> {
+    let names: Vec<String> = panel
+        .members
+        .iter()
+        .map(|m| {
+            let name = if m.me {
+                "you".to_owned()
+            } else {
+                m.name.to_string()
+            };
+            if m.admin {
+                format!("{name}★")
+            } else {
+                name
+            }
+        })
+        .collect();
+    let text = truncate(&names.join(", "), width);
+    Line::from(Span::styled(text, Style::new().fg(Color::DarkGray)))
+}
+
+/// `HH:MM · alice added carol`, wrapped under its own indent.
+pub(super) fn change_lines(time: &str, text: &SafeText, width: usize) -> Vec<Line<'static>> {
+    let style = Style::new()
+        .fg(Color::DarkGray)
+        .add_modifier(Modifier::ITALIC);
+    let prefix = format!("{time} · ");
+    let indent = str_width(&prefix);
+    let body_width = width.saturating_sub(indent).max(1);
+    let text = text.as_str().replace('\n', " ");
+    wrap(&text, body_width)
+        .into_iter()
+        .enumerate()
+        .map(|(i, piece)| {
+            let lead = if i == 0 {
+                prefix.clone()
+            } else {
+                " ".repeat(indent)
+            };
+            Line::from(vec![
+                Span::styled(lead, Style::new().fg(Color::DarkGray)),
+                Span::styled(piece, style),
+            ])
+        })
+        .collect()
+}

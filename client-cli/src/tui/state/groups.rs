@@ -1,0 +1,135 @@
+//! Group conversations on the chat screen: a group is a conversation whose
+//! key is `group:` and its id, with a [`GroupPanel`] (members, admins,
+//! whether we are still in it); its incoming messages carry their sender,
+//! and membership changes appear inline as [`Direction::Change`] lines.
+//!
+//! It must never treat a group as a contact or the other way round (their
+//! keys cannot collide: usernames have no `:`), never let a message leave
+//! for a group we left or were removed from, and never hold a group or
+//! member name except as [`SafeText`].
+
+use time::OffsetDateTime;
+
+use super::{Action, ChatMessage, ChatState, Direction};
+use crate::sanitize::SafeText;
+
+/// What a group conversation shows besides its messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupPanel {
+    /// The group id, 64 hex digits.
+    pub id: String,
+    /// Admins first, then by name.
+    pub members: Vec<GroupMemberLine>,
+    /// False once we left or were removed: read-only.
+    pub active: bool,
+}
+
+/// One member as the header lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupMemberLine {
+    pub name: SafeText,
+    pub admin: bool,
+    pub me: bool,
+}
+
+/// One member as the event loop hands it over (untrusted name).
+pub struct MemberInput<'a> {
+    pub name: &'a str,
+    pub admin: bool,
+    pub me: bool,
+}
+
+/// The conversation key of the group `id`.
+pub fn group_key(id: &str) -> String {
+    format!("group:{id}")
+}
+
+/// The group id in a conversation key, if it is a group's.
+pub fn group_id_of(key: &str) -> Option<&str> {
+    key.strip_prefix("group:")
+}
+
+impl ChatState {
+    /// Adds or updates a group: its name as shown (`display_name`, already
+    /// told apart from same-named groups), members and whether we are in it.
+    pub fn set_group(
+        &mut self,
+        id: &str,
+        display_name: &str,
+        members: &[MemberInput<'_>],
+        active: bool,
+    ) {
+        let mut lines: Vec<GroupMemberLine> = members
+            .iter()
+            .map(|m| GroupMemberLine {
+                name: SafeText::line(m.name),
+                admin: m.admin,
+                me: m.me,
+            })
+            .collect();
+        lines.sort_by(|a, b| {
+            b.admin
+                .cmp(&a.admin)
+                .then_with(|| a.name.as_str().cmp(b.name.as_str()))
+        });
+        let key = group_key(id);
+        let conversation = self.conversation_mut(&key);
+        conversation.display = SafeText::line(display_name);
+        conversation.group = Some(GroupPanel {
+            id: id.to_owned(),
+            members: lines,
+            active,
+        });
+        self.sort();
+        if self.selected.is_none() {
+            self.selected = Some(key);
+        }
+    }
+
+    /// A message from `from` in the group `id`. Returns read receipts to
+    /// send when the group is open.
+    pub fn receive_group_message(
+        &mut self,
+        group: &str,
+        from: &str,
+        id: &str,
+        body: &str,
+        at: OffsetDateTime,
+    ) -> Option<Action> {
+        self.receive_in(&group_key(group), Some(SafeText::line(from)), id, body, at)
+    }
+
+    /// The group `id`'s panel, if the screen knows the group.
+    pub fn find_group(&self, id: &str) -> Option<&GroupPanel> {
+        let key = group_key(id);
+        self.conversations
+            .iter()
+            .find(|c| c.username == key)
+            .and_then(|c| c.group.as_ref())
+    }
+
+    /// A membership change, shown inline as `text` (already a sentence:
+    /// "alice added carol"). The same change reported twice at the same
+    /// moment (the client and a daemon can both report it) shows once.
+    pub fn group_change(&mut self, group: &str, text: &str, at: OffsetDateTime) {
+        self.next_change_id += 1;
+        let id = format!("change-{}", self.next_change_id);
+        let body = SafeText::line(text);
+        let conversation = self.conversation_mut(&group_key(group));
+        let repeated = conversation
+            .messages
+            .iter()
+            .any(|m| m.direction == Direction::Change && m.at == at && m.body == body);
+        if repeated {
+            return;
+        }
+        conversation.push(ChatMessage {
+            id,
+            direction: Direction::Change,
+            at,
+            body,
+            from: None,
+        });
+        self.sort();
+    }
+}
