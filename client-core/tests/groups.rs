@@ -336,3 +336,31 @@ async fn group_names_can_be_ambiguous_and_ids_are_not() {
     assert_eq!(alice.find_group("same").await.expect("unique now"), one);
     assert_eq!(alice.groups().await.expect("list").len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_in_a_group_reaches_the_members_online() {
+    let relay = TestRelay::start().await;
+    let (alice, bob, _carol, group) = team(&relay).await;
+    // Alice's messages and bob's answer leave sessions both ways.
+    alice.send_group_text(&group, "hi").await.expect("send");
+    receive(&bob).await;
+    let mut events = bob.events();
+    bob.connect().await.expect("online");
+    alice.send_group_typing(&group, true).await.expect("typing");
+    let typing = tokio::time::timeout(support::WAIT, async {
+        while let Some(event) = futures_util::StreamExt::next(&mut events).await {
+            if let Event::GroupTyping {
+                group: g,
+                from,
+                started,
+            } = event
+            {
+                return (g, from, started);
+            }
+        }
+        panic!("event stream ended")
+    })
+    .await
+    .expect("the typing notice arrives");
+    assert_eq!(typing, (group, "alice".to_owned(), true));
+}
