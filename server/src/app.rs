@@ -21,6 +21,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use umbra_wire::Address;
 
 use crate::admission::{self, Admission};
 use crate::auth::key_file::{self, KeyFileError};
@@ -131,6 +132,15 @@ impl Relay {
     ) -> Result<Vec<EnqueueOutcome>, GroupCommitError> {
         let started = Instant::now();
         let result = self.committer.submit(batch).await;
+        self.metrics.store_latency.observe(started.elapsed());
+        result
+    }
+
+    /// Deletes `recipient`'s acknowledged messages in the next shared
+    /// transaction (group commit); returns how many were deleted.
+    pub async fn ack(&self, recipient: Address, seqs: Vec<u64>) -> Result<u64, GroupCommitError> {
+        let started = Instant::now();
+        let result = self.committer.submit_ack(recipient, seqs).await;
         self.metrics.store_latency.observe(started.elapsed());
         result
     }

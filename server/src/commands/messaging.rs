@@ -117,11 +117,10 @@ pub(super) async fn send(
 }
 
 /// Deletes delivered messages from this device's queue.
-pub(super) async fn ack(state: &AppState, me: Address, seqs: &[u64]) -> Handled {
-    let started = std::time::Instant::now();
-    let acked = state.store.ack(me, seqs).await;
-    state.metrics.store_latency.observe(started.elapsed());
-    let n = acked?;
+/// The deletion shares the group committer's transaction with concurrent
+/// sends and acks (one commit for all), and is answered after it commits.
+pub(super) async fn ack(state: &AppState, me: Address, seqs: Vec<u64>) -> Handled {
+    let n = state.ack(me, seqs).await?;
     state.metrics.messages_acked.fetch_add(n, Ordering::Relaxed);
     Ok(Response::Ok)
 }

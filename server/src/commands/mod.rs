@@ -418,7 +418,7 @@ async fn authed(
             directory::resolve_username(state, address, username).await?
         }
         Request::Send { messages } => messaging::send(state, address, messages).await?,
-        Request::Ack { seqs } => messaging::ack(state, address, &seqs).await?,
+        Request::Ack { seqs } => messaging::ack(state, address, seqs).await?,
         Request::Ephemeral { to, payload } => messaging::ephemeral(state, address, to, payload)?,
         // Pre-authentication requests and Ping were routed before this point.
         _ => {

@@ -1,10 +1,13 @@
-//! Group commit: many senders' messages share one enqueue transaction.
+//! Group commit: many senders' messages and recipients' acknowledgements
+//! share one transaction.
 //!
 //! Under load, every accepted message costs a durable commit (an fsync on
-//! SQLite, a WAL flush on PostgreSQL). Submissions go through a channel to a
-//! worker that takes whatever is already waiting (up to a message budget),
-//! enqueues it all in ONE [`MessageQueue::enqueue_batch`](super::MessageQueue::enqueue_batch) call, and answers each
-//! submitter with its own outcomes. A lone sender is never delayed: the
+//! SQLite, a WAL flush on PostgreSQL), and so did every acknowledgement.
+//! Submissions (a Send's messages, or one Ack's seqs) go through a channel
+//! to a worker that takes whatever is already waiting (up to a budget of
+//! messages plus acked seqs), commits it all in ONE
+//! [`MessageQueue::enqueue_and_ack`](super::MessageQueue::enqueue_and_ack)
+//! call, and answers each submitter with its own outcomes. A lone sender is never delayed: the
 //! worker only drains what is already queued and never waits on a timer.
 //!
 //! Must never: hold a lock across the database await, reorder one
@@ -15,7 +18,9 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::{EnqueueOutcome, NewMessage, SharedStore, Store, StoreError};
+use umbra_wire::Address;
+
+use super::{EnqueueOutcome, NewMessage, Seq, SharedStore, Store, StoreError};
 
 /// Submissions that may wait for a worker before `submit` applies
 /// back-pressure to its caller.
@@ -39,7 +44,22 @@ pub enum GroupCommitError {
 
 struct Submission {
     messages: Vec<NewMessage>,
-    reply: oneshot::Sender<Result<Vec<EnqueueOutcome>, StoreError>>,
+    /// An acknowledgement: the recipient and the seqs to delete.
+    ack: Option<(Address, Vec<Seq>)>,
+    reply: oneshot::Sender<Result<Committed, StoreError>>,
+}
+
+impl Submission {
+    /// What it counts against a batch's budget.
+    fn size(&self) -> usize {
+        self.messages.len() + self.ack.as_ref().map_or(0, |(_, seqs)| seqs.len())
+    }
+}
+
+/// One submission's share of a committed transaction.
+struct Committed {
+    outcomes: Vec<EnqueueOutcome>,
+    acked: u64,
 }
 
 /// A handle for submitting messages; clone it freely. Workers stop when the
@@ -82,9 +102,37 @@ impl GroupCommitter {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
+        Ok(self.submit_work(messages, None).await?.outcomes)
+    }
+
+    /// Deletes `recipient`'s messages `seqs` (an Ack) in the next shared
+    /// transaction; returns how many were deleted, once it has committed.
+    pub async fn submit_ack(
+        &self,
+        recipient: Address,
+        seqs: Vec<Seq>,
+    ) -> Result<u64, GroupCommitError> {
+        if seqs.is_empty() {
+            return Ok(0);
+        }
+        Ok(self
+            .submit_work(Vec::new(), Some((recipient, seqs)))
+            .await?
+            .acked)
+    }
+
+    async fn submit_work(
+        &self,
+        messages: Vec<NewMessage>,
+        ack: Option<(Address, Vec<Seq>)>,
+    ) -> Result<Committed, GroupCommitError> {
         let (reply, answer) = oneshot::channel();
         self.submissions
-            .send(Submission { messages, reply })
+            .send(Submission {
+                messages,
+                ack,
+                reply,
+            })
             .await
             .map_err(|_| GroupCommitError::Stopped)?;
         match answer.await {
@@ -107,16 +155,16 @@ async fn next_batch(
         Some(first) => first,
         None => receiver.recv().await?,
     };
-    let mut size = first.messages.len();
+    let mut size = first.size();
     let mut batch = vec![first];
     while size < budget {
         let Ok(next) = receiver.try_recv() else { break };
-        if size + next.messages.len() > budget {
+        if size + next.size() > budget {
             // Over budget: it leads this worker's next batch instead.
             *carried = Some(next);
             break;
         }
-        size += next.messages.len();
+        size += next.size();
         batch.push(next);
     }
     Some(batch)
@@ -141,27 +189,29 @@ async fn work(store: SharedStore, receiver: Arc<Mutex<mpsc::Receiver<Submission>
 /// combined batch, not copied (envelopes are most of it).
 async fn commit(store: &dyn Store, mut batch: Vec<Submission>) {
     batch.retain(|submission| !submission.reply.is_closed());
-    let mut lengths = Vec::with_capacity(batch.len());
-    let mut replies = Vec::with_capacity(batch.len());
+    let mut parts = Vec::with_capacity(batch.len());
     let mut combined = Vec::with_capacity(batch.iter().map(|s| s.messages.len()).sum());
+    let mut acks = Vec::new();
     for submission in batch {
-        lengths.push(submission.messages.len());
+        let ack_index = submission.ack.is_some().then_some(acks.len());
+        parts.push((submission.messages.len(), ack_index, submission.reply));
         combined.extend(submission.messages);
-        replies.push(submission.reply);
+        acks.extend(submission.ack);
     }
-    if replies.len() > 1 {
-        match store.enqueue_batch(&combined).await {
-            Ok(outcomes) => {
+    if parts.len() > 1 {
+        match store.enqueue_and_ack(&combined, &acks).await {
+            Ok((outcomes, acked)) => {
                 let mut outcomes = outcomes.into_iter();
-                for (len, reply) in lengths.into_iter().zip(replies) {
-                    let mine: Vec<EnqueueOutcome> = outcomes.by_ref().take(len).collect();
+                for (len, ack_index, reply) in parts {
+                    let outcomes: Vec<EnqueueOutcome> = outcomes.by_ref().take(len).collect();
+                    let acked = ack_index.and_then(|i| acked.get(i).copied()).unwrap_or(0);
                     // A submitter that gave up waiting is not an error here.
-                    let _ = reply.send(Ok(mine));
+                    let _ = reply.send(Ok(Committed { outcomes, acked }));
                 }
                 return;
             }
             Err(StoreError::CommitOutcomeUnknown { cause }) => {
-                for reply in replies {
+                for (_, _, reply) in parts {
                     let cause = cause.clone();
                     let _ = reply.send(Err(StoreError::CommitOutcomeUnknown { cause }));
                 }
@@ -172,9 +222,18 @@ async fn commit(store: &dyn Store, mut batch: Vec<Submission>) {
         }
     }
     let mut rest = combined.into_iter();
-    for (len, reply) in lengths.into_iter().zip(replies) {
+    let mut acks = acks.into_iter();
+    for (len, ack_index, reply) in parts {
         let mine: Vec<NewMessage> = rest.by_ref().take(len).collect();
-        let result = store.enqueue_batch(&mine).await;
+        let ack: Vec<(Address, Vec<Seq>)> =
+            ack_index.and_then(|_| acks.next()).into_iter().collect();
+        let result = store
+            .enqueue_and_ack(&mine, &ack)
+            .await
+            .map(|(outcomes, acked)| Committed {
+                outcomes,
+                acked: acked.first().copied().unwrap_or(0),
+            });
         let _ = reply.send(result);
     }
 }

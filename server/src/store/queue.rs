@@ -25,6 +25,18 @@ pub trait MessageQueue: Send + Sync + 'static {
         messages: &[NewMessage],
     ) -> Result<Vec<EnqueueOutcome>, StoreError>;
 
+    /// [`MessageQueue::enqueue_batch`] and, in the same transaction, the
+    /// deletions of several [`MessageQueue::ack`]s (`(recipient, seqs)`):
+    /// what the group committer commits at once, so acknowledgements share
+    /// the enqueues' commit (one fsync on SQLite) instead of each taking
+    /// its own. Returns the enqueue outcomes and, per ack, how many
+    /// messages it deleted, only after commit.
+    async fn enqueue_and_ack(
+        &self,
+        messages: &[NewMessage],
+        acks: &[(Address, Vec<Seq>)],
+    ) -> Result<(Vec<EnqueueOutcome>, Vec<u64>), StoreError>;
+
     /// Up to `limit` unexpired messages with `seq > after`, in seq order.
     async fn fetch_after(
         &self,
@@ -228,6 +240,80 @@ macro_rules! impl_queue {
             Ok(())
         }
 
+        /// Admits and inserts `messages` in `tx`: one outcome per message,
+        /// and the events to announce once `tx` commits.
+        async fn enqueue_in_tx(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            messages: &[NewMessage],
+            limits: &$crate::store::StoreLimits,
+        ) -> Result<(Vec<EnqueueOutcome>, Vec<QueueEvent>), StoreError> {
+            if messages.is_empty() {
+                return Ok((Vec::new(), Vec::new()));
+            }
+            // Every recipient's account and counter is locked in sorted
+            // order, so two batches touching the same recipients cannot
+            // deadlock.
+            let recipients: Vec<Address> = messages
+                .iter()
+                .map(|m| m.recipient)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let states = lock_queues(tx, &recipients).await?;
+            let mut queues: BTreeMap<Address, Option<QueueState>> =
+                recipients.into_iter().zip(states).collect();
+            let mut outcomes = Vec::with_capacity(messages.len());
+            let mut admitted = Vec::with_capacity(messages.len());
+            let mut committed = Vec::with_capacity(messages.len());
+            for message in messages {
+                let recipient = message.recipient;
+                let queue = queues.get_mut(&recipient).and_then(Option::as_mut);
+                match rules::admit_message(queue, limits)? {
+                    Ok(seq) => {
+                        admitted.push((recipient, seq, message));
+                        outcomes.push(Ok(seq));
+                        committed.push(QueueEvent::Enqueued { recipient, seq });
+                    }
+                    Err(rejection) => outcomes.push(Err(rejection)),
+                }
+            }
+            insert_messages(tx, &admitted).await?;
+            let dirty: Vec<(Address, Seq)> = queues
+                .iter()
+                .filter_map(|(r, s)| s.as_ref().filter(|s| s.dirty).map(|s| (*r, s.last_seq)))
+                .collect();
+            write_counters(tx, &dirty).await?;
+            Ok((outcomes, committed))
+        }
+
+        /// Deletes `recipient`'s messages listed in `seqs` in `tx`, one
+        /// DELETE per MAX_IN seqs (a repeated seq in the padded list
+        /// deletes nothing twice); returns how many were deleted.
+        async fn delete_acked(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            recipient: Address,
+            seqs: &[Seq],
+        ) -> Result<u64, StoreError> {
+            use $crate::store::sql_lists::{in_list_len, list, MAX_IN};
+            let mut deleted = 0;
+            for chunk in seqs.chunks(MAX_IN) {
+                let n = in_list_len(chunk.len());
+                let sql = format!(
+                    "DELETE FROM messages WHERE account_id = $1 AND device_id = $2 \
+                     AND seq IN ({})",
+                    list(3, n)
+                );
+                let mut query = sqlx::query(&sql)
+                    .bind(recipient.account.as_bytes().as_slice())
+                    .bind(device_param(recipient));
+                for i in 0..n {
+                    query = query.bind(db_u64(chunk[i.min(chunk.len() - 1)]));
+                }
+                deleted += query.execute(&mut **tx).await?.rows_affected();
+            }
+            Ok(deleted)
+        }
+
         #[async_trait]
         impl MessageQueue for $store {
             async fn enqueue_batch(
@@ -237,44 +323,27 @@ macro_rules! impl_queue {
                 if messages.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut tx = self.write_tx().await?;
-                // Every recipient's account and counter is locked in sorted
-                // order, so two batches touching the same recipients cannot
-                // deadlock.
-                let recipients: Vec<Address> = messages
-                    .iter()
-                    .map(|m| m.recipient)
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                let states = lock_queues(&mut tx, &recipients).await?;
-                let mut queues: BTreeMap<Address, Option<QueueState>> =
-                    recipients.into_iter().zip(states).collect();
-                let mut outcomes = Vec::with_capacity(messages.len());
-                let mut admitted = Vec::with_capacity(messages.len());
-                let mut committed = Vec::with_capacity(messages.len());
-                for message in messages {
-                    let recipient = message.recipient;
-                    let queue = queues.get_mut(&recipient).and_then(Option::as_mut);
-                    match rules::admit_message(queue, &self.limits)? {
-                        Ok(seq) => {
-                            admitted.push((recipient, seq, message));
-                            outcomes.push(Ok(seq));
-                            committed.push(QueueEvent::Enqueued { recipient, seq });
-                        }
-                        Err(rejection) => outcomes.push(Err(rejection)),
-                    }
+                Ok(self.enqueue_and_ack(messages, &[]).await?.0)
+            }
+
+            async fn enqueue_and_ack(
+                &self,
+                messages: &[NewMessage],
+                acks: &[(Address, Vec<Seq>)],
+            ) -> Result<(Vec<EnqueueOutcome>, Vec<u64>), StoreError> {
+                if messages.is_empty() && acks.iter().all(|(_, seqs)| seqs.is_empty()) {
+                    return Ok((Vec::new(), vec![0; acks.len()]));
                 }
-                insert_messages(&mut tx, &admitted).await?;
-                let dirty: Vec<(Address, Seq)> = queues
-                    .iter()
-                    .filter_map(|(r, s)| s.as_ref().filter(|s| s.dirty).map(|s| (*r, s.last_seq)))
-                    .collect();
-                write_counters(&mut tx, &dirty).await?;
+                let mut tx = self.write_tx().await?;
+                let (outcomes, committed) = enqueue_in_tx(&mut tx, messages, &self.limits).await?;
+                let mut deleted = Vec::with_capacity(acks.len());
+                for (recipient, seqs) in acks {
+                    deleted.push(delete_acked(&mut tx, *recipient, seqs).await?);
+                }
                 self.announce_in_tx(&mut tx, &committed).await?;
                 tx.commit().await.map_err(StoreError::from_commit)?;
                 self.announce_committed(committed);
-                Ok(outcomes)
+                Ok((outcomes, deleted))
             }
 
             async fn fetch_after(
@@ -309,29 +378,11 @@ macro_rules! impl_queue {
             }
 
             async fn ack(&self, recipient: Address, seqs: &[Seq]) -> Result<u64, StoreError> {
-                use $crate::store::sql_lists::{in_list_len, list, MAX_IN};
                 if seqs.is_empty() {
                     return Ok(0);
                 }
-                // One DELETE per MAX_IN seqs (a repeated seq in the padded
-                // list deletes nothing twice); one transaction for them all.
                 let mut tx = self.write_tx().await?;
-                let mut deleted = 0;
-                for chunk in seqs.chunks(MAX_IN) {
-                    let n = in_list_len(chunk.len());
-                    let sql = format!(
-                        "DELETE FROM messages WHERE account_id = $1 AND device_id = $2 \
-                         AND seq IN ({})",
-                        list(3, n)
-                    );
-                    let mut query = sqlx::query(&sql)
-                        .bind(recipient.account.as_bytes().as_slice())
-                        .bind(device_param(recipient));
-                    for i in 0..n {
-                        query = query.bind(db_u64(chunk[i.min(chunk.len() - 1)]));
-                    }
-                    deleted += query.execute(&mut *tx).await?.rows_affected();
-                }
+                let deleted = delete_acked(&mut tx, recipient, seqs).await?;
                 tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(deleted)
             }

@@ -221,11 +221,13 @@ pub async fn phase(nodes: &Nodes, load: &DriveConfig) -> anyhow::Result<PhaseRep
     }
 
     tokio::time::sleep(load.warmup).await;
+    nodes.instrument(true);
     let sampler = Sampler::start(&nodes.pids());
     shared.measuring.store(true, Ordering::Relaxed);
     tokio::time::sleep(load.duration).await;
     shared.measuring.store(false, Ordering::Relaxed);
     let sample = sampler.finish();
+    nodes.instrument(false);
     shared.stop.store(true, Ordering::Relaxed);
 
     let mut ack = histogram();

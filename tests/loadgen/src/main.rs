@@ -131,6 +131,13 @@ struct RunArgs {
     /// Repeat the whole run this many times (bare and relay alternate).
     #[arg(long, default_value_t = 1)]
     repeat: usize,
+    /// Run the bare forwarder and the relay under valgrind's callgrind,
+    /// instrumented only during the measured window, and report
+    /// instructions per message: stable where CPU time is not (a busy
+    /// machine). Everything runs about 50 times slower, so pair it with a
+    /// modest --rate; --open-at and the login phase are skipped.
+    #[arg(long)]
+    callgrind: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -194,12 +201,17 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         args.nodes,
         relay_bin.display()
     );
+    let open_at: Vec<f64> = if args.callgrind {
+        Vec::new()
+    } else {
+        args.open_at.clone()
+    };
     let mut table = Table::default();
     for round in 0..args.repeat.max(1) {
         if args.targets != Targets::Relay {
-            let nodes = Nodes::start_bare(&base).await?;
-            measure(&mut table, round, "bare", &nodes, &base, &args.open_at).await?;
-            nodes.stop();
+            let nodes = Nodes::start_bare(&base, args.callgrind).await?;
+            measure(&mut table, round, "bare", &nodes, &base, &open_at).await?;
+            table.instructions(round, "bare", nodes.stop_counting());
         }
         if args.targets != Targets::Bare {
             let target = Target {
@@ -208,14 +220,14 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 database_url: args.database_url.clone(),
                 nodes: args.nodes,
             };
-            let nodes = Nodes::start_relay(&target, &base).await?;
+            let nodes = Nodes::start_relay(&target, &base, args.callgrind).await?;
             let label = format!("relay {}-{}n", target.store_name(), args.nodes);
-            measure(&mut table, round, &label, &nodes, &base, &args.open_at).await?;
-            if args.login_clients > 0 {
+            measure(&mut table, round, &label, &nodes, &base, &open_at).await?;
+            if args.login_clients > 0 && !args.callgrind {
                 let phase = setup::login_phase(&nodes, &base, args.login_clients).await?;
                 println!("{}", phase.line(round, &label));
             }
-            nodes.stop();
+            table.instructions(round, &label, nodes.stop_counting());
         }
     }
     println!("{}", table.summary());

@@ -51,16 +51,37 @@ pub struct Nodes {
     pub senders: Vec<Identity>,
     /// Receiving accounts (recipient `j` connects to `urls[j % n]`).
     pub recipients: Vec<Identity>,
+    /// Where each process's callgrind profile goes, when run under it.
+    callgrind: Vec<PathBuf>,
     _dirs: Vec<tempfile::TempDir>,
     _database: Option<PgTestDb>,
+}
+
+/// Runs `program` under callgrind when `profile` names the output file; the
+/// window's counts are zeroed at its start and dumped at its end
+/// ([`Nodes::instrument`]) into `<profile>.1`.
+fn command(program: &std::path::Path, profile: Option<&std::path::Path>) -> Command {
+    match profile {
+        None => Command::new(program),
+        Some(out) => {
+            let mut command = Command::new("valgrind");
+            command
+                .arg("--tool=callgrind")
+                .arg(format!("--callgrind-out-file={}", out.display()))
+                .arg(program);
+            command
+        }
+    }
 }
 
 impl Nodes {
     /// The bare forwarder, as a process of this binary, with made-up
     /// identities (it checks no token).
-    pub async fn start_bare(load: &DriveConfig) -> anyhow::Result<Nodes> {
+    pub async fn start_bare(load: &DriveConfig, callgrind: bool) -> anyhow::Result<Nodes> {
         let exe = std::env::current_exe()?;
-        let mut command = Command::new(exe);
+        let dir = tempfile::tempdir()?;
+        let profile = callgrind.then(|| dir.path().join("callgrind.bare"));
+        let mut command = command(&exe, profile.as_deref());
         command.arg("bare");
         let (child, url) = spawn(command).context("starting the bare forwarder")?;
         Ok(Nodes {
@@ -68,14 +89,19 @@ impl Nodes {
             urls: vec![url],
             senders: (0..load.senders).map(|_| Identity::made_up()).collect(),
             recipients: (0..load.recipients).map(|_| Identity::made_up()).collect(),
-            _dirs: Vec::new(),
+            callgrind: profile.into_iter().collect(),
+            _dirs: vec![dir],
             _database: None,
         })
     }
 
     /// `target.nodes` relay nodes, then every account registered and logged
     /// in through OPAQUE (each on the node it will use).
-    pub async fn start_relay(target: &Target, load: &DriveConfig) -> anyhow::Result<Nodes> {
+    pub async fn start_relay(
+        target: &Target,
+        load: &DriveConfig,
+        callgrind: bool,
+    ) -> anyhow::Result<Nodes> {
         let database = match target.store {
             Store::Sqlite => None,
             Store::Postgres => {
@@ -94,13 +120,17 @@ impl Nodes {
             urls: Vec::new(),
             senders: Vec::new(),
             recipients: Vec::new(),
+            callgrind: Vec::new(),
             _dirs: Vec::new(),
             _database: None,
         };
         let mut key_file: Option<PathBuf> = None;
         for _ in 0..target.nodes {
             let dir = tempfile::tempdir()?;
-            let mut command = Command::new(&target.relay_bin);
+            let n = nodes.urls.len();
+            let profile = callgrind.then(|| dir.path().join(format!("callgrind.relay{n}")));
+            let mut command = command(&target.relay_bin, profile.as_deref());
+            nodes.callgrind.extend(profile);
             command
                 .arg("--listen")
                 .arg("127.0.0.1:0")
@@ -139,6 +169,50 @@ impl Nodes {
         self.children.iter().map(Child::id).collect()
     }
 
+    /// Zeroes callgrind's counters of every process at the window's start
+    /// (`on`) and dumps them at its end, if they run under it.
+    pub fn instrument(&self, on: bool) {
+        if self.callgrind.is_empty() {
+            return;
+        }
+        for pid in self.pids() {
+            let _ = Command::new("callgrind_control")
+                .arg(if on { "--zero" } else { "--dump" })
+                .arg(pid.to_string())
+                .stdout(Stdio::null())
+                .status();
+        }
+    }
+
+    /// Stops every process and returns the instructions callgrind counted
+    /// in them (the windows only), if they ran under it.
+    pub fn stop_counting(mut self) -> Option<u64> {
+        let files = self.callgrind.clone();
+        // The profiles are in the data directories: keep them past `stop`.
+        let _dirs = std::mem::take(&mut self._dirs);
+        self.stop();
+        if files.is_empty() {
+            return None;
+        }
+        let mut total = 0;
+        for file in files {
+            // The dump at the window's end is part 1 of the profile.
+            let mut part = file.into_os_string();
+            part.push(".1");
+            let text = std::fs::read_to_string(&part).ok()?;
+            // Kept for callgrind_annotate, in the working directory.
+            let name = std::path::Path::new(&part).file_name()?.to_owned();
+            if std::fs::copy(&part, &name).is_ok() {
+                eprintln!("callgrind profile of the window: {}", name.to_string_lossy());
+            }
+            let line = text
+                .lines()
+                .find(|l| l.starts_with("summary:") || l.starts_with("totals:"))?;
+            total += line.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+        }
+        Some(total)
+    }
+
     /// Stops every process (SIGTERM, then SIGKILL after a few seconds).
     pub fn stop(mut self) {
         for child in &self.children {
@@ -148,7 +222,8 @@ impl Nodes {
                 libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
             }
         }
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        // Valgrind writes its profile on exit, which takes a while.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         for child in &mut self.children {
             while std::time::Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {

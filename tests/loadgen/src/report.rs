@@ -29,6 +29,8 @@ pub struct PhaseReport {
     pub sample: Sample,
     /// Logins rather than messages.
     pub logins: bool,
+    /// Instructions callgrind counted in the target over the window.
+    pub instructions: Option<u64>,
 }
 
 impl PhaseReport {
@@ -51,6 +53,7 @@ impl PhaseReport {
             delivery,
             sample,
             logins: false,
+            instructions: None,
         }
     }
 
@@ -65,6 +68,7 @@ impl PhaseReport {
             delivery: histogram(),
             sample,
             logins: true,
+            instructions: None,
         }
     }
 
@@ -165,6 +169,22 @@ impl Table {
         self.rows.push((round, label.to_owned(), phase));
     }
 
+    /// Records callgrind's count for the phase `label` of `round`.
+    pub fn instructions(&mut self, round: usize, label: &str, count: Option<u64>) {
+        let Some(count) = count else { return };
+        if let Some((_, _, phase)) = self
+            .rows
+            .iter_mut()
+            .find(|(r, l, _)| *r == round && l == label)
+        {
+            println!(
+                "[{round}] {label}: {count} instructions in the window = {:.0} per acked message",
+                count as f64 / phase.accepted.max(1) as f64
+            );
+            phase.instructions = Some(count);
+        }
+    }
+
     /// Relay against bare, per round and pacing (`bare` with the closed
     /// loop, `bare @f` with the open loop at the fraction `f`).
     pub fn summary(&self) -> String {
@@ -193,6 +213,16 @@ impl Table {
                 phase.cpu_us_per_op(),
                 bare.cpu_us_per_op(),
             );
+            if let (Some(mine), Some(theirs)) = (phase.instructions, bare.instructions) {
+                let per = |n: u64, p: &PhaseReport| n as f64 / p.accepted.max(1) as f64;
+                let _ = write!(
+                    out,
+                    "; instructions per message {:.2}x bare ({:.0} vs {:.0})",
+                    per(mine, phase) / per(theirs, bare).max(1e-9),
+                    per(mine, phase),
+                    per(theirs, bare),
+                );
+            }
         }
         out
     }

@@ -187,5 +187,6 @@ on_both_backends!(
     the_key_fingerprint_is_bound_once_and_no_setup_is_stored,
     data_survives_reopen,
     group_commit_serves_concurrent_submitters,
+    group_commit_acks_beside_sends,
     subscribers_hear_committed_enqueues,
 );

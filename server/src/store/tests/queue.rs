@@ -219,6 +219,68 @@ pub(super) async fn group_commit_serves_concurrent_submitters(db: &TestDb) {
     assert!(committer.submit(Vec::new()).await.unwrap().is_empty());
 }
 
+/// Acks go through the group committer too: they share transactions with
+/// concurrent sends, each is answered with its own count, and an unknown or
+/// repeated seq deletes nothing.
+pub(super) async fn group_commit_acks_beside_sends(db: &TestDb) {
+    let store = db.open().await;
+    let alice = Address::primary(new_account(&store, "alice").await);
+    let bob = Address::primary(new_account(&store, "bob").await);
+    let first: Vec<NewMessage> = (0..10).map(|j| message(alice, &format!("a{j}"))).collect();
+    assert_eq!(
+        ok_seqs(&store.enqueue_batch(&first).await.unwrap()).len(),
+        10
+    );
+
+    let committer = GroupCommitter::spawn(Arc::clone(&store), 64, 1);
+    let acks = [vec![1, 2], vec![3, 3, 99], vec![4], vec![1]].map(|seqs| {
+        let committer = committer.clone();
+        tokio::spawn(async move { committer.submit_ack(alice, seqs).await })
+    });
+    let sends = (0..4).map(|j| {
+        let committer = committer.clone();
+        tokio::spawn(async move { committer.submit(vec![message(bob, &format!("b{j}"))]).await })
+    });
+    let sends: Vec<_> = sends.collect();
+    let mut acked = Vec::new();
+    for ack in acks {
+        acked.push(ack.await.unwrap().expect("ack committed"));
+    }
+    for send in sends {
+        assert_eq!(
+            ok_seqs(&send.await.unwrap().expect("send committed")).len(),
+            1
+        );
+    }
+    // Seq 1 is deleted by whichever of its two acks committed first.
+    assert_eq!(
+        acked[1..3],
+        [1, 1],
+        "unknown and repeated seqs count nothing"
+    );
+    assert_eq!(acked[0] + acked[3], 2, "seqs 1 and 2, each once");
+    let left: Vec<u64> = bodies(&store, alice)
+        .await
+        .into_iter()
+        .map(|(seq, _)| seq)
+        .collect();
+    assert_eq!(left, (5..=10).collect::<Vec<u64>>());
+    assert_eq!(store.queue_depth(bob).await.unwrap(), 4);
+
+    // One call that both queues and acks.
+    let (outcomes, deleted) = store
+        .enqueue_and_ack(
+            &[message(bob, "b4")],
+            &[(alice, vec![5, 6]), (bob, vec![1])],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok_seqs(&outcomes), vec![5]);
+    assert_eq!(deleted, vec![2, 1]);
+    assert_eq!(store.queue_depth(alice).await.unwrap(), 4);
+    assert_eq!(committer.submit_ack(alice, Vec::new()).await.unwrap(), 0);
+}
+
 // ----- notifications -------------------------------------------------------------
 
 pub(super) async fn subscribers_hear_committed_enqueues(db: &TestDb) {
