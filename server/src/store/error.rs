@@ -121,11 +121,19 @@ pub enum StoreError {
 
 impl StoreError {
     /// Whether the database could not be used at all (no connection within
-    /// the pool's acquire timeout, a lost or refused connection): the
-    /// request was not carried out and may succeed once the database is
-    /// back, so callers answer with a retry hint.
+    /// the pool's acquire timeout, a lost or refused connection, a server
+    /// shutting down or starting up): the request was not carried out and
+    /// may succeed once the database is back, so callers answer with a
+    /// retry hint. (Not for a COMMIT's error: see [`StoreError::from_commit`].)
     pub fn is_unavailable(&self) -> bool {
         match self {
+            StoreError::Database(sqlx::Error::Database(db)) => db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some_and(|pg| {
+                    // Class 08: connection exception; 57P01-57P03: admin
+                    // shutdown, crash shutdown, cannot connect now.
+                    pg.code().starts_with("08") || matches!(pg.code(), "57P01" | "57P02" | "57P03")
+                }),
             StoreError::Database(error) => matches!(
                 error,
                 sqlx::Error::PoolTimedOut
