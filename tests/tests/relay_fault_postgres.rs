@@ -18,7 +18,8 @@
 //! `SKIPPED:` elsewhere.
 //!
 //! The bounds below are generous backstops (5x and 10x what the relay
-//! promises), so a hang is caught without a timing assertion; the measured
+//! promises for a stopped database, 2x its request deadline for a frozen
+//! one), so a hang is caught without a timing assertion; the measured
 //! times are printed.
 //!
 //! Short form (default): 2 stops of 3 s and a 12 s freeze. Long form:
@@ -47,6 +48,10 @@ use umbra_protocol::wire::{ErrorCode, OutgoingEnvelope, Request, Response, SendO
 /// Backstop for the relay's answer to a `Send` while PostgreSQL is down
 /// (it promises 2 s; the pool's old acquire timeout held it for 30 s).
 const DOWN_REPLY_BOUND: Duration = Duration::from_secs(10);
+/// Backstop for the same while PostgreSQL is frozen: a request stuck on an
+/// open connection (or queued behind the group committer's stuck
+/// transactions) is answered at the relay's 10 s request deadline.
+const FROZEN_REPLY_BOUND: Duration = Duration::from_secs(20);
 /// Backstop for `/readyz` while PostgreSQL is down (it promises 1 s).
 const READYZ_BOUND: Duration = Duration::from_secs(10);
 /// Most the relay may take to work again once PostgreSQL is back.
@@ -297,6 +302,7 @@ async fn check_down(
     relay: &Relay,
     connected: &mut umbra_e2e::wire_client::WireClient,
     to: &Account,
+    bound: Duration,
 ) -> anyhow::Result<(Duration, Duration)> {
     let started = Instant::now();
     let request = Request::Send {
@@ -305,9 +311,9 @@ async fn check_down(
             envelope: b"probe while down".to_vec(),
         }],
     };
-    let reply = tokio::time::timeout(DOWN_REPLY_BOUND, connected.request(request))
+    let reply = tokio::time::timeout(bound, connected.request(request))
         .await
-        .with_context(|| format!("a Send was not answered within {DOWN_REPLY_BOUND:?}"))??;
+        .with_context(|| format!("a Send was not answered within {bound:?}"))??;
     let send_took = started.elapsed();
     match reply {
         Response::Error {
@@ -387,6 +393,14 @@ impl Outage {
         }
     }
 
+    /// How long a `Send` may take to be answered meanwhile (a backstop).
+    fn reply_bound(self) -> Duration {
+        match self {
+            Outage::Stop { .. } => DOWN_REPLY_BOUND,
+            Outage::Freeze { .. } => FROZEN_REPLY_BOUND,
+        }
+    }
+
     fn lasts(self) -> Duration {
         match self {
             Outage::Stop { for_ } | Outage::Freeze { for_ } => for_,
@@ -433,7 +447,8 @@ async fn postgres_outages_under_load(cluster: Cluster) -> anyhow::Result<()> {
         // Authenticated while the database is up, used while it is down.
         let mut connected = connect(&url, probe).await?;
         tokio::task::block_in_place(|| outage.begin(cluster_ref)).map_err(anyhow::Error::msg)?;
-        let (send_took, readyz_took) = check_down(&relay, &mut connected, target).await?;
+        let (send_took, readyz_took) =
+            check_down(&relay, &mut connected, target, outage.reply_bound()).await?;
         eprintln!(
             "outage {n} ({outage:?}): Send answered Internal in {send_took:?}, /readyz 503 in \
              {readyz_took:?}"
