@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use umbra_client_core::{Client, Event};
 
+use crate::commands::group as group_commands;
 use crate::commands::receive::{message_record, receive, records_for};
 use crate::exit_status::ExitStatus;
 use crate::output::Printer;
@@ -47,6 +48,21 @@ async fn follow<W: std::io::Write>(
             if let Some(message) = unreported.into_iter().find(|m| m.id == *id) {
                 printer.emit(&message_record(&message))?;
                 client.mark_reported(std::slice::from_ref(&message)).await?;
+            }
+            continue;
+        }
+        if let Event::GroupMessage { group, id, .. } = &event {
+            // The same for a group message.
+            let unreported = client.unreported_group_messages().await?;
+            let found = unreported
+                .into_iter()
+                .find(|m| m.group == *group && m.id == *id);
+            if let Some(message) = found {
+                let groups = group_commands::summaries(client).await?;
+                printer.emit(&group_commands::unreported::record(&message, &groups))?;
+                client
+                    .mark_group_reported(std::slice::from_ref(&message))
+                    .await?;
             }
             continue;
         }

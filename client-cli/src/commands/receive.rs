@@ -18,6 +18,7 @@ use std::collections::HashSet;
 
 use umbra_client_core::{Client, Event, MessageId, PeerRef, UnreportedMessage};
 
+use crate::commands::group;
 use crate::exit_status::ExitStatus;
 use crate::output::{time_from_unix_ms, Delivery, Printer, Record};
 use crate::session::Session;
@@ -42,12 +43,24 @@ pub(crate) async fn receive<W: std::io::Write>(
         .unreported_messages()
         .await
         .context("reading the local history")?;
+    let unreported_groups = client
+        .unreported_group_messages()
+        .await
+        .context("reading the local group history")?;
     let mut messages = 0u64;
     // Messages stored by an earlier command (a `send` that was connected
     // when they arrived) come first: they are older than this run's.
     for message in earlier_messages(&unreported, &events) {
         messages += 1;
         printer.emit(&message_record(message))?;
+    }
+    let earlier_groups = group::unreported::earlier(&unreported_groups, &events);
+    if !earlier_groups.is_empty() {
+        let groups = group::summaries(client).await?;
+        for message in earlier_groups {
+            messages += 1;
+            printer.emit(&group::unreported::record(message, &groups))?;
+        }
     }
     for event in events {
         if matches!(event, Event::Message { .. } | Event::GroupMessage { .. }) {
@@ -64,6 +77,10 @@ pub(crate) async fn receive<W: std::io::Write>(
         .mark_reported(&unreported)
         .await
         .context("recording the printed messages")?;
+    client
+        .mark_group_reported(&unreported_groups)
+        .await
+        .context("recording the printed group messages")?;
     Ok(ExitStatus::Success)
 }
 

@@ -253,7 +253,10 @@ pub(crate) async fn send_and_wait(
         }
     };
     // Messages stay unreported in the store for the next `receive`.
-    seen.retain(|event| !is_outcome_of(event, id) && !matches!(event, Event::Message { .. }));
+    seen.retain(|event| {
+        !is_outcome_of(event, id)
+            && !matches!(event, Event::Message { .. } | Event::GroupMessage { .. })
+    });
     Ok(Sending {
         id,
         outcome,

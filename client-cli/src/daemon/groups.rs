@@ -9,18 +9,23 @@
 //! message body or group name in any field but the documented ones, or
 //! accept params the command line would refuse (the same limits apply).
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use umbra_client_core::{Client, MemberOutcome};
+use umbra_client_core::{
+    AccountId, Client, DeliveryStatus, Direction, GroupHistoryEntry, HistoryEntry, MemberOutcome,
+    MessageId,
+};
 
-use super::chat::{DEFAULT_HISTORY, MAX_HISTORY};
+use super::chat::{status_name, DEFAULT_HISTORY, MAX_HISTORY};
 use super::methods::{json_lines, parse, timeout_param, Daemon, MethodError};
 use super::protocol::{INVALID_PARAMS, METHOD_NOT_FOUND};
 use crate::cli::{GroupCommand, GroupWait};
 use crate::commands::group::{self, outcome_reason};
-use crate::output::Printer;
+use crate::output::{time_from_unix_ms, Printer};
 
 /// `timeout` when a group method's params leave it out, as `--timeout`.
 const DEFAULT_TIMEOUT_SECS: u64 = 30;
@@ -72,6 +77,13 @@ struct SendParams {
     group: String,
     message: String,
     timeout: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MarkReadParams {
+    group: String,
+    ids: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -254,6 +266,13 @@ impl Daemon {
         let client = self.client();
         match method {
             "group.enqueue" => return enqueue(&client, parse(params)?).await,
+            "group.mark_read" => {
+                let p: MarkReadParams = parse(params)?;
+                return match mark_read(&client, &p.group, &p.ids).await {
+                    Ok(marked) => Ok(json!({"marked_read": marked})),
+                    Err(e) => Err(MethodError::command(&e, vec![])),
+                };
+            }
             "group.conversations" => {
                 let p: ConversationsParams = parse(params)?;
                 let limit = p.history.unwrap_or(DEFAULT_HISTORY);
@@ -280,6 +299,90 @@ impl Daemon {
             Err(e) => Err(MethodError::command(&e, records)),
         }
     }
+}
+
+/// An incoming message nobody has read or been shown.
+fn is_unread(entry: &HistoryEntry) -> bool {
+    entry.direction == Direction::Incoming
+        && entry.status != DeliveryStatus::Read
+        && !entry.reported
+}
+
+/// One stored group message as `group.conversations` answers it.
+fn history_value(stored: &GroupHistoryEntry) -> Value {
+    let entry = &stored.entry;
+    let at = time_from_unix_ms(entry.received_at_ms)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let mut value = json!({
+        "id": entry.id.to_hex(),
+        "direction": if entry.direction == Direction::Incoming { "incoming" } else { "outgoing" },
+        "status": status_name(entry.status),
+        "at": at,
+        "body": entry.body,
+        "reported": entry.reported,
+    });
+    if entry.direction == Direction::Incoming {
+        value["from"] = stored.from.clone().into();
+    }
+    value
+}
+
+/// `group.mark_read {group, ids}`: what opening a group in `chat` does:
+/// a read receipt to each sender of these messages (pairwise, only the
+/// sender learns it), and they count as reported.
+pub async fn mark_read(client: &Client, group_text: &str, ids: &[String]) -> anyhow::Result<usize> {
+    let found = group::find(client, group_text).await?;
+    let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let history = client
+        .group_history(&found.id, MAX_HISTORY)
+        .await
+        .context("reading the group's history")?;
+    let mut by_sender: HashMap<AccountId, Vec<MessageId>> = HashMap::new();
+    for stored in history.iter().filter(|s| {
+        s.entry.direction == Direction::Incoming && wanted.contains(s.entry.id.to_hex().as_str())
+    }) {
+        by_sender
+            .entry(stored.from_account)
+            .or_default()
+            .push(stored.entry.id);
+    }
+    for (sender, ids) in &by_sender {
+        client
+            .mark_group_read(sender, ids)
+            .await
+            .context("sending read receipts")?;
+    }
+    let shown: Vec<_> = client
+        .unreported_group_messages()
+        .await
+        .context("reading the local group history")?
+        .into_iter()
+        .filter(|m| m.group == found.id && wanted.contains(m.id.to_hex().as_str()))
+        .collect();
+    client
+        .mark_group_reported(&shown)
+        .await
+        .context("recording the shown group messages")?;
+    Ok(by_sender.values().map(Vec::len).sum())
+}
+
+/// The `message` records of stored group messages this run's events do
+/// not carry (the daemon's `receive`, as `umbra receive` prints them).
+pub(super) async fn earlier_group_records(
+    client: &Client,
+    unreported: &[umbra_client_core::UnreportedGroupMessage],
+    events: &[umbra_client_core::Event],
+) -> Vec<crate::output::Record> {
+    let earlier = group::unreported::earlier(unreported, events);
+    if earlier.is_empty() {
+        return Vec::new();
+    }
+    let groups = group::summaries(client).await.unwrap_or_default();
+    earlier
+        .into_iter()
+        .map(|m| group::unreported::record(m, &groups))
+        .collect()
 }
 
 /// `group.enqueue {group, message}`: sends at once and answers with the
@@ -336,15 +439,24 @@ pub async fn conversations(client: &Client, history: usize) -> anyhow::Result<Va
                        "admin": m.admin, "me": m.me})
             })
             .collect();
-        // client-core keeps no group history yet: the list is empty and
-        // fills as messages arrive (history <= limit, as documented).
-        let entries: Vec<Value> = Vec::with_capacity(history.min(1));
+        let id = umbra_client_core::GroupId::from_hex(&summary.id)
+            .ok_or_else(|| anyhow::anyhow!("a group id that is not hex"))?;
+        let stored = if history == 0 {
+            Vec::new()
+        } else {
+            client
+                .group_history(&id, history)
+                .await
+                .with_context(|| format!("loading the history of {label}"))?
+        };
+        let unread = stored.iter().filter(|e| is_unread(&e.entry)).count();
+        let entries: Vec<Value> = stored.iter().map(history_value).collect();
         out.push(json!({
             "group": summary.reference(label),
             "active": summary.active,
             "admin": summary.admin,
             "members": members,
-            "unread": 0,
+            "unread": unread,
             "history": entries,
         }));
     }

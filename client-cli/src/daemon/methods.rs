@@ -69,6 +69,7 @@ pub const METHODS: &[&str] = &[
     "group.send",
     "group.enqueue",
     "group.conversations",
+    "group.mark_read",
 ];
 
 /// The shared state behind every connection.
@@ -304,16 +305,28 @@ impl Daemon {
             .unreported_messages()
             .await
             .map_err(|e| fail(e, "reading the local history"))?;
-        let still_unreported: HashSet<MessageId> = unreported.iter().map(|m| m.id).collect();
+        let unreported_groups = client
+            .unreported_group_messages()
+            .await
+            .map_err(|e| fail(e, "reading the local group history"))?;
+        let mut still_unreported: HashSet<MessageId> = unreported.iter().map(|m| m.id).collect();
+        still_unreported.extend(unreported_groups.iter().map(|m| m.id));
         let mut records: Vec<Record> = earlier_messages(&unreported, &events)
             .into_iter()
             .map(message_record)
             .collect();
+        records.extend(
+            super::groups::earlier_group_records(&client, &unreported_groups, &events).await,
+        );
         let mut answered = self.answered_sends.lock().await;
         for event in events {
             match &event {
                 // A subscriber (or the TUI) already showed it.
-                Event::Message { id, .. } if !still_unreported.contains(id) => continue,
+                Event::Message { id, .. } | Event::GroupMessage { id, .. }
+                    if !still_unreported.contains(id) =>
+                {
+                    continue
+                }
                 Event::Sent { id, .. } | Event::SendFailed { id, .. } if answered.remove(id) => {
                     continue
                 }
@@ -337,6 +350,10 @@ impl Daemon {
                 .mark_reported(&unreported)
                 .await
                 .map_err(|e| fail(e, "recording the printed messages"))?;
+            client
+                .mark_group_reported(&unreported_groups)
+                .await
+                .map_err(|e| fail(e, "recording the printed group messages"))?;
         }
         Ok(done(&records, ExitStatus::Success))
     }
@@ -401,7 +418,20 @@ impl Daemon {
             .filter(|m| wanted.contains(m.id.to_hex().as_str()))
             .collect();
         client.mark_reported(&chosen).await.map_err(fail)?;
-        Ok(json!({"marked": chosen.len()}))
+        // Group message ids are marked the same way (`receive --follow`
+        // marks whatever it printed).
+        let chosen_groups: Vec<_> = client
+            .unreported_group_messages()
+            .await
+            .map_err(fail)?
+            .into_iter()
+            .filter(|m| wanted.contains(m.id.to_hex().as_str()))
+            .collect();
+        client
+            .mark_group_reported(&chosen_groups)
+            .await
+            .map_err(fail)?;
+        Ok(json!({"marked": chosen.len() + chosen_groups.len()}))
     }
 
     /// Turns one client event into the notifications subscribers get.

@@ -452,9 +452,17 @@ fn perform(
                 let _ = done.send(report);
             });
         }
-        // Read receipts in groups go to each sender: client-core keeps no
-        // group history to name them from yet, so the chat sends none.
-        Action::MarkRead { contact, .. } if group_id_of(&contact).is_some() => {}
+        // In a group, each sender gets a receipt for its own messages.
+        Action::MarkRead { contact, ids } if group_id_of(&contact).is_some() => {
+            tasks.spawn(async move {
+                let id = group_id_of(&contact).unwrap_or_default();
+                if let Err(error) = backend.mark_group_read(id, &ids).await {
+                    let _ = done.send(Completion::Problem(format!(
+                        "could not send read receipts in the group: {error}"
+                    )));
+                }
+            });
+        }
         Action::MarkRead { contact, .. } => {
             tasks.spawn(async move {
                 if let Err(error) = backend.mark_read(&contact).await {

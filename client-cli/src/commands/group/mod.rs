@@ -21,6 +21,7 @@ pub mod remove;
 pub mod rename;
 pub mod resolve;
 pub mod send;
+pub mod unreported;
 pub mod view;
 
 use std::time::Duration;
@@ -59,7 +60,7 @@ pub async fn run(session: &Session, command: &GroupCommand) -> anyhow::Result<Ex
 }
 
 /// What arrived while a command ran, printed as `receive` would print it
-/// (as `send` does): 1:1 messages stay stored for the next `receive`, and
+/// (as `send` does): messages stay stored for the next `receive`, and
 /// this account's own group changes are the command's `done` already.
 async fn print_notices<W: std::io::Write>(
     client: &Client,
@@ -69,7 +70,8 @@ async fn print_notices<W: std::io::Write>(
     let me = client.whoami().username.to_string();
     while let Some(Some(event)) = events.next().now_or_never() {
         match &event {
-            Event::Message { .. } | Event::Connection(_) => continue,
+            // Messages are stored: the next `receive` prints them.
+            Event::Message { .. } | Event::GroupMessage { .. } | Event::Connection(_) => continue,
             Event::GroupMembershipChanged { by, .. } if *by == me => continue,
             _ => {}
         }

@@ -34,6 +34,8 @@ pub struct StoredGroupMessage {
     pub status: String,
     pub at: time::OffsetDateTime,
     pub body: String,
+    /// Shown to the user already (here, or printed by `receive`).
+    pub reported: bool,
 }
 
 /// One group, as `group.conversations` lists it.
@@ -82,6 +84,21 @@ impl Backend {
     pub async fn group(&self, id: &str) -> Option<StoredGroup> {
         let groups = self.groups(0).await.ok()?;
         groups.into_iter().find(|g| g.id == id)
+    }
+
+    /// Read receipts for these messages of the group `id` to their senders;
+    /// they count as reported.
+    pub async fn mark_group_read(&self, id: &str, ids: &[String]) -> Result<(), String> {
+        match self {
+            Backend::Local(client) => crate::daemon::groups::mark_read(client, id, ids)
+                .await
+                .map(drop)
+                .map_err(|e| format!("{e:#}")),
+            Backend::Daemon(rpc) => call(rpc, "group.mark_read", json!({"group": id, "ids": ids}))
+                .await
+                .map(drop)
+                .map_err(|e| format!("{e:#}")),
+        }
     }
 
     /// Sends to the group `id`; the message id and how far it got, or why
@@ -196,6 +213,7 @@ fn history_entry(value: &Value) -> Option<StoredGroupMessage> {
         status: value["status"].as_str().unwrap_or("sent").to_owned(),
         at,
         body: value["body"].as_str()?.to_owned(),
+        reported: value["reported"].as_bool().unwrap_or(true),
     })
 }
 

@@ -43,7 +43,7 @@ pub(super) async fn load(backend: &Backend, state: &mut ChatState) {
                 }))
             } else {
                 Direction::Incoming {
-                    read: entry.status == "read",
+                    read: entry.status == "read" || entry.reported,
                 }
             };
             state.load_message(
