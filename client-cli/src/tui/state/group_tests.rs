@@ -145,3 +145,37 @@ fn group_and_member_names_are_held_sanitised() {
         "evil"
     );
 }
+
+#[test]
+fn opening_a_group_reads_what_was_unread_and_asks_for_receipts() {
+    let mut state = state();
+    let key = group_key(FAMILY);
+    state.load_message(
+        &key,
+        ChatMessage {
+            id: "h1".into(),
+            direction: Direction::Incoming { read: false },
+            at: NOW,
+            body: SafeText::multiline("from the history"),
+            from: Some(SafeText::line("carol")),
+        },
+    );
+    state.receive_group_message(FAMILY, "bob", "g1", "live", NOW);
+    let group = state.conversations.iter().find(|c| c.username == key).unwrap();
+    assert_eq!(group.unread, 2);
+    assert_eq!(
+        state.select(&key),
+        Some(Action::MarkRead {
+            contact: key.clone(),
+            ids: vec!["h1".into(), "g1".into()]
+        })
+    );
+    // While it is open, a new message is read at once.
+    assert_eq!(
+        state.receive_group_message(FAMILY, "carol", "g2", "more", NOW),
+        Some(Action::MarkRead {
+            contact: key,
+            ids: vec!["g2".into()]
+        })
+    );
+}
