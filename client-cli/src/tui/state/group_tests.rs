@@ -161,7 +161,11 @@ fn opening_a_group_reads_what_was_unread_and_asks_for_receipts() {
         },
     );
     state.receive_group_message(FAMILY, "bob", "g1", "live", NOW);
-    let group = state.conversations.iter().find(|c| c.username == key).unwrap();
+    let group = state
+        .conversations
+        .iter()
+        .find(|c| c.username == key)
+        .unwrap();
     assert_eq!(group.unread, 2);
     assert_eq!(
         state.select(&key),
