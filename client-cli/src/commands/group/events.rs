@@ -3,9 +3,10 @@
 //! for a group message or a membership change.
 //!
 //! client-core names the accounts a change is about by account id; the
-//! records name them as the user knows them (a contact's display name, or
-//! the name the group lists), and fall back to `account xxxxxxxx` for an
-//! account neither knows, never to a guess.
+//! records name them as the user knows them (the name the group lists, a
+//! contact's display name, or the name it wrote under in the group), and
+//! fall back to `account xxxxxxxx` for an account none of them knows,
+//! never to a guess.
 //!
 //! Must never: attribute a change to anyone but its author as client-core
 //! reports it, or drop a group event a script must see (a removal of this
@@ -128,7 +129,12 @@ pub(crate) fn reference(groups: &[GroupSummary], group: &GroupId, name: &str) ->
     super::reference_in(groups, &group.to_hex(), name)
 }
 
-/// Account ids to names: the group's members, then contacts.
+/// Messages of a group's history searched for the name of an account a
+/// change is about (one that was removed is in no member list any more).
+const HISTORY_FOR_NAMES: usize = 500;
+
+/// Account ids to names: the group's members, then contacts, then who
+/// wrote in the group.
 struct NameBook {
     names: HashMap<AccountId, String>,
 }
@@ -136,6 +142,16 @@ struct NameBook {
 impl NameBook {
     async fn new(client: &Client, groups: &[GroupSummary], group: &GroupId) -> Self {
         let mut names = HashMap::new();
+        // Weakest first, each overridden by a better source: who wrote in
+        // the group (a removed member is no longer listed), then contacts,
+        // then the group's own member list.
+        for stored in client
+            .group_history(group, HISTORY_FOR_NAMES)
+            .await
+            .unwrap_or_default()
+        {
+            names.insert(stored.from_account, stored.from);
+        }
         for contact in client.contacts().await.unwrap_or_default() {
             names.insert(contact.account_id, contact.display_name);
         }
