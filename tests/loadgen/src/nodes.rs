@@ -203,7 +203,10 @@ impl Nodes {
             // Kept for callgrind_annotate, in the working directory.
             let name = std::path::Path::new(&part).file_name()?.to_owned();
             if std::fs::copy(&part, &name).is_ok() {
-                eprintln!("callgrind profile of the window: {}", name.to_string_lossy());
+                eprintln!(
+                    "callgrind profile of the window: {}",
+                    name.to_string_lossy()
+                );
             }
             let line = text
                 .lines()

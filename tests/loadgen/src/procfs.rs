@@ -62,3 +62,24 @@ pub fn load_average() -> f64 {
         .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()))
         .unwrap_or(f64::NAN)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let before = cpu_time(None);
+        // Spin until the tick-granular counter moves (bounded: a busy
+        // machine may give this thread little of a core).
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while cpu_time(None) <= before && std::time::Instant::now() < until {
+            std::hint::black_box((0..10_000u64).sum::<u64>());
+        }
+        assert!(cpu_time(None) > before, "CPU time advanced");
+        assert!(cpu_time(Some(std::process::id())) > before);
+        let (rss, peak) = rss_kib(std::process::id());
+        assert!(rss > 0 && peak >= rss);
+        assert!(load_average() >= 0.0);
+    }
+}

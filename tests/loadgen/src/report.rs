@@ -227,3 +227,39 @@ impl Table {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn phase(accepted: u64, cpu_ms: u64) -> PhaseReport {
+        let sample = Sample {
+            elapsed: Duration::from_secs(1),
+            target_cpu: Duration::from_millis(cpu_ms),
+            ..Sample::default()
+        };
+        PhaseReport::messages(accepted, 0, 0, accepted, histogram(), histogram(), sample)
+    }
+
+    #[test]
+    fn ratios_pair_each_relay_phase_with_the_bare_one_of_its_round_and_pacing() {
+        let mut table = Table::default();
+        table.add(0, "bare", phase(1000, 10));
+        table.add(0, "bare @0.5", phase(500, 10));
+        // Round 1's baseline comes before round 0's relay rows: pairing
+        // must go by round, not by position.
+        table.add(1, "bare", phase(2000, 10));
+        table.add(0, "relay sqlite-1n", phase(250, 100));
+        table.add(0, "relay sqlite-1n @0.5", phase(100, 100));
+        table.add(1, "relay sqlite-1n", phase(1000, 100));
+        let summary = table.summary();
+        let lines: Vec<&str> = summary.lines().skip(1).collect();
+        assert_eq!(lines.len(), 3, "{summary}");
+        assert!(lines[0].contains("25.0 % of bare"), "{}", lines[0]);
+        assert!(lines[0].contains("40.00x bare"), "{}", lines[0]);
+        assert!(lines[1].contains("20.0 % of bare"), "{}", lines[1]);
+        assert!(lines[2].starts_with("[1]") && lines[2].contains("50.0 % of bare"));
+    }
+}
