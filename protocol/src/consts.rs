@@ -52,7 +52,8 @@ pub const SKIPPED_KEY_MAX_AGE: Duration = RELAY_MESSAGE_LIFETIME;
 pub const MAX_GROUP_MEMBERS: usize = umbra_wire::MAX_RECIPIENTS_PER_SEND;
 
 /// Most members one Create or Add may list. A welcome carries the whole
-/// state (at most 1 024 members of at most 51 bytes: 52 224 bytes) plus
+/// state (at most 62 044 bytes after an Add of 64, who are not admins:
+/// `MAX_GROUP_STATE_BYTES`) plus
 /// the Add (64 × 50 bytes), which stays inside one content (65 535 bytes)
 /// with room for the client payload's header; client-core splits bigger
 /// additions into several changes.

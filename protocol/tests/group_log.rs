@@ -1,6 +1,7 @@
 //! Group state, changes and fork choice (docs/PROTOCOL.md §8.7–§8.13):
-//! authorization, every refusal the spec names, pending changes, fork
-//! choice between two admins, welcomes and sizes. The convergence
+//! authorization (admin seniority included), every refusal the spec
+//! names, pending changes, fork choice by seniority (a removed admin's
+//! ground sibling loses), welcomes and sizes. The convergence
 //! properties are in `group_log_props.rs`.
 //!
 //! Must never: decide what a receiver should accept by asking the code
@@ -297,14 +298,71 @@ fn a_change_waits_for_its_parent() {
     assert_eq!(late.state().name(), "two");
 }
 
-#[test]
-fn concurrent_admin_changes_converge_on_the_lowest_hash() {
-    let p = People::new();
-    let create = p.create(false);
-    let mut alice = GroupLog::create(create.clone(), &p.keys[0].public()).unwrap();
+/// Alice (admin since 0) and bob (promoted at version 1, admin since 1).
+fn two_admins(p: &People) -> GroupLog {
+    let mut log = GroupLog::create(p.create(false), &p.keys[0].public()).unwrap();
     let promote =
-        GroupChange::promote(&p.keys[0], p.account(0), alice.state(), p.account(1)).unwrap();
-    alice.apply(promote.clone(), &p.keys[0].public()).unwrap();
+        GroupChange::promote(&p.keys[0], p.account(0), log.state(), p.account(1)).unwrap();
+    applied(log.apply(promote, &p.keys[0].public()).unwrap());
+    log
+}
+
+#[test]
+fn seniority_is_the_version_an_admin_became_one() {
+    let p = People::new();
+    let mut log = two_admins(&p);
+    let s = log.state();
+    assert_eq!(s.admin_since(&p.account(0)), Some(0));
+    assert_eq!(s.admin_since(&p.account(1)), Some(1));
+    assert_eq!(s.admin_since(&p.account(2)), None);
+    // The last admins leave: the lowest remaining account is promoted at
+    // the version of the Leave that orphaned the group.
+    for i in [0, 1] {
+        let leave = GroupChange::leave(&p.keys[i], p.account(i), log.state()).unwrap();
+        applied(log.apply(leave, &p.keys[i].public()).unwrap());
+    }
+    assert_eq!(log.state().admin_since(&p.account(2)), Some(3));
+}
+
+#[test]
+fn an_admin_may_remove_only_junior_admins() {
+    let p = People::new();
+    let mut log = two_admins(&p);
+    let (alice, bob) = (p.account(0), p.account(1));
+    let s = log.state().clone();
+    // Bob's builder refuses, and so does every receiver of a signed one.
+    let refused = GroupChangeError::NotAuthorized {
+        author: bob,
+        action: "remove",
+    };
+    assert_eq!(
+        GroupChange::remove(&p.keys[1], bob, &s, vec![alice]).unwrap_err(),
+        refused
+    );
+    let forged = GroupChange::sign_unchecked(
+        &p.keys[1],
+        bob,
+        *s.group(),
+        s.version() + 1,
+        *s.head(),
+        GroupAction::Remove {
+            accounts: vec![alice, p.account(2)],
+        },
+    )
+    .unwrap();
+    assert_eq!(log.apply(forged, &p.keys[1].public()).unwrap_err(), refused);
+    assert_eq!(log.state(), &s);
+    // Bob may still remove a member; alice may remove bob.
+    GroupChange::remove(&p.keys[1], bob, &s, vec![p.account(2)]).unwrap();
+    let remove = GroupChange::remove(&p.keys[0], alice, &s, vec![bob]).unwrap();
+    applied(log.apply(remove, &p.keys[0].public()).unwrap());
+    assert!(!log.state().is_member(&bob));
+}
+
+#[test]
+fn concurrent_admin_changes_converge_on_the_senior_admins() {
+    let p = People::new();
+    let mut alice = two_admins(&p);
     let mut bob = alice.clone();
     // Both admins change the same state at once.
     let by_alice = GroupChange::rename(&p.keys[0], p.account(0), alice.state(), "A").unwrap();
@@ -312,39 +370,88 @@ fn concurrent_admin_changes_converge_on_the_lowest_hash() {
         GroupChange::remove(&p.keys[1], p.account(1), bob.state(), vec![p.account(2)]).unwrap();
     alice.apply(by_alice.clone(), &p.keys[0].public()).unwrap();
     bob.apply(by_bob.clone(), &p.keys[1].public()).unwrap();
-    let (winner, loser) = if by_alice.hash() < by_bob.hash() {
-        (&by_alice, &by_bob)
-    } else {
-        (&by_bob, &by_alice)
-    };
-    let loser_log_outcome = |log: &mut GroupLog, change: &GroupChange| {
-        log.apply(change.clone(), &p.public(change.author()))
-            .unwrap()
-    };
-    let at_alice = loser_log_outcome(&mut alice, &by_bob);
-    let at_bob = loser_log_outcome(&mut bob, &by_alice);
-    assert_eq!(alice.head(), winner.hash());
-    assert_eq!(bob.head(), winner.hash());
+    let at_alice = alice.apply(by_bob.clone(), &p.keys[1].public()).unwrap();
+    let at_bob = bob.apply(by_alice.clone(), &p.keys[0].public()).unwrap();
+    // Alice is the senior admin: her change wins whatever the hashes.
+    assert_eq!(alice.head(), by_alice.hash());
+    assert_eq!(bob.head(), by_alice.hash());
     assert_eq!(alice.state(), bob.state());
-    // The one whose own change lost sees it undone (and re-issues it).
-    let (reorged, other) = if winner == &by_alice {
-        (at_bob, at_alice)
-    } else {
-        (at_alice, at_bob)
-    };
-    match reorged {
+    // Bob, whose own change lost, sees it undone (and re-issues it).
+    match at_bob {
         LogOutcome::Applied(moved) => {
-            assert_eq!(moved.undone, vec![loser.clone()]);
-            assert_eq!(moved.applied, vec![winner.clone()]);
+            assert_eq!(moved.undone, vec![by_bob.clone()]);
+            assert_eq!(moved.applied, vec![by_alice.clone()]);
         }
         other => panic!("expected a reorganisation, got {other:?}"),
     }
     assert_eq!(
-        other,
+        at_alice,
         LogOutcome::Superseded {
-            hash: *loser.hash()
+            hash: *by_bob.hash()
         }
     );
+}
+
+/// Bob's renames of `state` until one hashes below `below`.
+fn ground_below(p: &People, state: &GroupState, below: &GroupChange) -> GroupChange {
+    (0u32..)
+        .map(|i| GroupChange::rename(&p.keys[1], p.account(1), state, &format!("b{i}")).unwrap())
+        .find(|c| c.hash() < below.hash())
+        .unwrap()
+}
+
+#[test]
+fn a_removed_admins_ground_sibling_loses_in_either_order() {
+    let p = People::new();
+    let start = two_admins(&p);
+    let parent = start.state().clone();
+    let remove =
+        GroupChange::remove(&p.keys[0], p.account(0), &parent, vec![p.account(1)]).unwrap();
+    // Bob, about to be removed, signs a sibling with a lower hash and a
+    // change on top of it (what the lowest-hash rule let him win).
+    let ground = ground_below(&p, &parent, &remove);
+    let after = parent.apply(&ground).unwrap();
+    let on_top = GroupChange::rename(&p.keys[1], p.account(1), &after, "still here").unwrap();
+    let orders = [
+        [&remove, &ground, &on_top],
+        [&ground, &on_top, &remove],
+        [&on_top, &ground, &remove],
+    ];
+    for order in orders {
+        let mut log = start.clone();
+        for change in order {
+            log.apply(change.clone(), &p.public(change.author()))
+                .unwrap();
+        }
+        assert_eq!(log.head(), remove.hash());
+        assert!(!log.state().is_member(&p.account(1)));
+        assert_eq!(log.pending_len(), 0);
+    }
+}
+
+#[test]
+fn between_one_authors_siblings_the_lower_hash_wins() {
+    let p = People::new();
+    let log = two_admins(&p);
+    let s = log.state();
+    let one = GroupChange::rename(&p.keys[1], p.account(1), s, "one").unwrap();
+    let two = GroupChange::rename(&p.keys[1], p.account(1), s, "two").unwrap();
+    let lower = if one.hash() < two.hash() { &one } else { &two };
+    for order in [[&one, &two], [&two, &one]] {
+        let mut log = log.clone();
+        for change in order {
+            log.apply(change.clone(), &p.keys[1].public()).unwrap();
+        }
+        assert_eq!(log.head(), lower.hash());
+    }
+    // A member's change applies while it is alone...
+    let by_carol = GroupChange::leave(&p.keys[2], p.account(2), s).unwrap();
+    let mut log = log.clone();
+    log.apply(by_carol.clone(), &p.keys[2].public()).unwrap();
+    assert_eq!(log.head(), by_carol.hash());
+    // ...and any admin's change beats it, whatever the hashes.
+    log.apply(one.clone(), &p.keys[1].public()).unwrap();
+    assert_eq!(log.head(), one.hash());
 }
 
 #[test]

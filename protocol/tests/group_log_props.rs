@@ -1,8 +1,9 @@
 //! Group log properties (docs/PROTOCOL.md §8.10): convergence under any
-//! delivery order, and decoders that never panic.
+//! delivery order, a removed admin's siblings never winning whatever their
+//! hashes, and decoders that never panic.
 //!
 //! Must never: build an expected head with the log under test (the
-//! convergence property computes the winner chain independently).
+//! convergence property ranks siblings itself, from §8.10's text).
 
 use std::collections::HashMap;
 
@@ -23,8 +24,16 @@ use group_people::People;
 type Step = (usize, usize, u8, usize);
 
 /// A tree of valid changes from random steps (invalid steps are skipped),
-/// each built on an earlier state; returns the create and the changes.
-fn tree(p: &People, steps: &[Step]) -> (GroupChange, Vec<GroupChange>) {
+/// each built on an earlier state; returns the create, the changes, and
+/// the state each of them (and the create) produced, by hash.
+fn tree(
+    p: &People,
+    steps: &[Step],
+) -> (
+    GroupChange,
+    Vec<GroupChange>,
+    HashMap<ChangeHash, GroupState>,
+) {
     let create = p.create(true);
     let mut states = vec![GroupState::from_create(&create).unwrap()];
     let mut changes = Vec::new();
@@ -51,24 +60,57 @@ fn tree(p: &People, steps: &[Step]) -> (GroupChange, Vec<GroupChange>) {
             changes.push(change);
         }
     }
-    (create, changes)
+    let by_head = states.into_iter().map(|s| (*s.head(), s)).collect();
+    (create, changes, by_head)
+}
+
+/// §8.10's rank of `c` on its parent state: admins by `admin_since`,
+/// then other members by account, then the hash; lowest wins.
+fn rank(parent: &GroupState, c: &GroupChange) -> (u8, u64, [u8; 16], ChangeHash) {
+    let author = c.author();
+    let member = parent
+        .members()
+        .iter()
+        .find(|m| m.account == author)
+        .unwrap();
+    match member.admin_since {
+        Some(since) => (0, since, [0; 16], *c.hash()),
+        None => (1, 0, *author.as_bytes(), *c.hash()),
+    }
 }
 
 /// The head the rule of §8.10 picks, computed without the log: from the
-/// create, follow the child with the lowest hash.
-fn expected_head(create: &GroupChange, changes: &[GroupChange]) -> ChangeHash {
-    let mut best: HashMap<ChangeHash, ChangeHash> = HashMap::new();
+/// create, follow the child of lowest rank.
+fn expected_head(
+    create: &GroupChange,
+    changes: &[GroupChange],
+    states: &HashMap<ChangeHash, GroupState>,
+) -> ChangeHash {
+    let mut best: HashMap<ChangeHash, (_, ChangeHash)> = HashMap::new();
     for c in changes {
-        let entry = best.entry(*c.parent()).or_insert(*c.hash());
-        if c.hash() < entry {
-            *entry = *c.hash();
+        let r = rank(&states[c.parent()], c);
+        let entry = best.entry(*c.parent()).or_insert((r, *c.hash()));
+        if r < entry.0 {
+            *entry = (r, *c.hash());
         }
     }
     let mut at = *create.hash();
-    while let Some(next) = best.get(&at) {
+    while let Some((_, next)) = best.get(&at) {
         at = *next;
     }
     at
+}
+
+/// `changes` in the order the random `keys` give (key i shifted by i, so
+/// equal keys still give one order).
+fn shuffled<'a>(changes: &'a [GroupChange], keys: &[u32]) -> Vec<&'a GroupChange> {
+    let mut delivery: Vec<(u32, &GroupChange)> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (keys[i % keys.len()].wrapping_add(i as u32), c))
+        .collect();
+    delivery.sort_by_key(|(k, _)| *k);
+    delivery.into_iter().map(|(_, c)| c).collect()
 }
 
 proptest! {
@@ -80,21 +122,16 @@ proptest! {
         orders in prop::collection::vec(prop::collection::vec(any::<u32>(), 48), 3),
     ) {
         let p = People::new();
-        let (create, changes) = tree(&p, &steps);
-        let expected = expected_head(&create, &changes);
+        let (create, changes, states) = tree(&p, &steps);
+        let expected = expected_head(&create, &changes, &states);
         let mut heads = Vec::new();
         for keys in &orders {
-            // Every change once, plus the first few again, in an order
-            // given by the random keys.
-            let mut delivery: Vec<(u32, &GroupChange)> = changes
-                .iter()
-                .chain(changes.iter().take(4))
-                .enumerate()
-                .map(|(i, c)| (keys[i % keys.len()].wrapping_add(i as u32), c))
-                .collect();
-            delivery.sort_by_key(|(k, _)| *k);
+            // Every change once, plus the first few again.
+            let twice: Vec<GroupChange> =
+                changes.iter().chain(changes.iter().take(4)).cloned().collect();
+            let delivery = shuffled(&twice, keys);
             let mut log = GroupLog::create(create.clone(), &p.keys[0].public()).unwrap();
-            for (_, change) in delivery {
+            for change in delivery {
                 let outcome = log.apply(change.clone(), &p.public(change.author()));
                 prop_assert!(outcome.is_ok(), "{outcome:?}");
             }
@@ -135,6 +172,57 @@ proptest! {
         prop_assert_eq!(log.state(), &state);
         prop_assert_eq!(log.pending_len(), 0);
         prop_assert_eq!(log.base().version(), (keys.len() - REORG_WINDOW) as u64);
+    }
+
+    #[test]
+    fn a_removed_admins_siblings_never_win(
+        renames in 0usize..4,
+        junior in 1usize..3,
+        names in prop::collection::vec(any::<u32>(), 1..12),
+        keys in prop::collection::vec(any::<u32>(), 40),
+    ) {
+        // Alice promotes bob, then carol (admins since 0, 1, 2), and a few
+        // renames follow. A senior admin removes `junior`; the junior signs
+        // many siblings of that Remove (random names: random hashes, most
+        // sets holding some below the Remove's) and a change on each.
+        let p = People::new();
+        let create = p.create(false);
+        let mut state = GroupState::from_create(&create).unwrap();
+        let mut prefix = Vec::new();
+        for i in 1..=2 {
+            let c = GroupChange::promote(&p.keys[0], p.account(0), &state, p.account(i)).unwrap();
+            state = state.apply(&c).unwrap();
+            prefix.push(c);
+        }
+        for i in 0..renames {
+            let c = GroupChange::rename(&p.keys[0], p.account(0), &state, &format!("r{i}")).unwrap();
+            state = state.apply(&c).unwrap();
+            prefix.push(c);
+        }
+        let senior = junior - 1;
+        let remove = GroupChange::remove(
+            &p.keys[senior], p.account(senior), &state, vec![p.account(junior)],
+        ).unwrap();
+        let mut attack = vec![remove.clone()];
+        for name in &names {
+            let sibling = GroupChange::rename(
+                &p.keys[junior], p.account(junior), &state, &format!("mine {name}"),
+            ).unwrap();
+            let after = state.apply(&sibling).unwrap();
+            attack.push(GroupChange::leave(&p.keys[0], p.account(0), &after).unwrap());
+            attack.push(sibling);
+        }
+        let mut log = GroupLog::create(create, &p.keys[0].public()).unwrap();
+        for c in &prefix {
+            log.apply(c.clone(), &p.keys[0].public()).unwrap();
+        }
+        for change in shuffled(&attack, &keys) {
+            let outcome = log.apply(change.clone(), &p.public(change.author()));
+            prop_assert!(outcome.is_ok(), "{outcome:?}");
+        }
+        prop_assert_eq!(log.head(), remove.hash());
+        prop_assert!(!log.state().is_member(&p.account(junior)));
+        prop_assert_eq!(log.pending_len(), 0);
     }
 
     #[test]

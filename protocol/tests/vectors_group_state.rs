@@ -2,25 +2,23 @@
 //! §8.7–§8.11): `docs/test-vectors/group_state.json`.
 //!
 //! `group_state_vectors` builds, from fixed seeds, a chain create → add →
-//! promote → rename → remove → leave → leave (the last admin leaving), a
-//! fork of two concurrent renames, and refused changes with their errors,
-//! and compares the file with it (`UMBRA_REGENERATE_VECTORS=1` rewrites it).
-//! `group_state_vectors_as_a_stranger` reads the committed file and checks
-//! it as an independent implementation would: it encodes every change body
-//! and every snapshot from the spec's layout, verifies every signature with
-//! raw ed25519-dalek over `u64be(len(label)) || label || signed bytes`, and
-//! recomputes every hash with raw SHA-256.
+//! promote → rename → remove → leave → leave (the last admin leaving),
+//! forks whose winner is decided by seniority and not by the lower hash (a
+//! removed admin's sibling ground to a lower hash, two members), one where
+//! the hash decides (one author's two siblings), and refused changes with
+//! their errors (a junior admin removing a senior one among them), and
+//! compares the file with it (`UMBRA_REGENERATE_VECTORS=1` rewrites it).
+//! The stranger's check of the committed file is
+//! `vectors_group_state_stranger.rs`.
 //!
-//! Must never: let the stranger check call umbra's encoders, hashes or
-//! signature checks.
+//! Must never: write a fork whose winner the file does not let a reader
+//! recompute from the spec's rule (every fork's parent is a chain state).
 
 mod common;
 
-use ed25519_dalek::{Signature, VerifyingKey};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use umbra_protocol::consts;
 use umbra_protocol::group::{
     self, GroupAction, GroupChange, GroupChangeError, GroupId, GroupPolicy, GroupState, NewMember,
@@ -111,7 +109,7 @@ fn state_json(state: &GroupState) -> Value {
         "members": state.members().iter().map(|m| json!({
             "account": common::hex(m.account.as_bytes()),
             "username": m.username.as_str(),
-            "admin": m.admin,
+            "admin_since": m.admin_since,
         })).collect::<Vec<_>>(),
         "rotation_point": state.rotation_point(),
         "hex": common::hex(state.to_bytes()),
@@ -204,21 +202,56 @@ fn group_state_vectors() {
         .map(|((c, s), what)| json!({ "change": change_json(&p, what, c), "state": state_json(s) }))
         .collect();
 
-    // Two admins rename the state after the promotion at the same time.
+    // Forks on the state after the promotion (alice admin since 0, bob
+    // admin since 2, carol and dave members).
     let fork_parent = &chain[2].1;
-    let a = GroupChange::rename(k(0), account(0), fork_parent, "alice's name").unwrap();
-    let b = GroupChange::rename(k(1), account(1), fork_parent, "bob's name").unwrap();
-    let winner = if a.hash() < b.hash() { &a } else { &b };
-    let fork = json!({
-        "parent_version": fork_parent.version(),
-        "changes": [change_json(&p, "alice renames", &a), change_json(&p, "bob renames", &b)],
-        "winner": winner.hash().to_hex(),
-    });
+    let remove_bob = GroupChange::remove(k(0), account(0), fork_parent, vec![account(1)]).unwrap();
+    // Bob grinds his sibling until its hash is below alice's Remove: what
+    // §8.10 used to let a removed admin win.
+    let ground = (0u32..)
+        .map(|i| GroupChange::rename(k(1), account(1), fork_parent, &format!("bob {i}")).unwrap())
+        .find(|c| c.hash() < remove_bob.hash())
+        .unwrap();
+    let renames = [
+        GroupChange::rename(k(0), account(0), fork_parent, "alice's name").unwrap(),
+        GroupChange::rename(k(0), account(0), fork_parent, "alice's other name").unwrap(),
+    ];
+    let lower = renames.iter().min_by_key(|c| *c.hash()).unwrap();
+    let leaves = [
+        GroupChange::leave(k(2), account(2), fork_parent).unwrap(),
+        GroupChange::leave(k(3), account(3), fork_parent).unwrap(),
+    ];
+    let fork = |what: &str, changes: &[(&str, &GroupChange)], winner: &GroupChange| {
+        json!({
+            "what": what,
+            "parent_version": fork_parent.version(),
+            "changes": changes.iter().map(|(w, c)| change_json(&p, w, c)).collect::<Vec<_>>(),
+            "winner": winner.hash().to_hex(),
+        })
+    };
+    let forks = vec![
+        fork(
+            "alice (admin since 0) removes bob (admin since 2); bob's rename on the same state has the lower hash and still loses",
+            &[("alice removes bob", &remove_bob), ("bob renames (hash ground below alice's)", &ground)],
+            &remove_bob,
+        ),
+        fork(
+            "alice renames twice on the same state: between one author's siblings the lower hash wins",
+            &[("alice renames", &renames[0]), ("alice renames again", &renames[1])],
+            lower,
+        ),
+        fork(
+            "carol and dave, members, leave on the same state: the lower account wins",
+            &[("carol leaves", &leaves[0]), ("dave leaves", &leaves[1])],
+            &leaves[0],
+        ),
+    ];
 
     // Refused changes: decoded, signature checked with `author_identity`,
     // then applied to chain[applied_to].state.
     let s0 = &chain[0].1;
     let s1 = &chain[1].1;
+    let s2 = &chain[2].1;
     let s3 = &chain[3].1;
     let mut flipped = chain[1].0.as_bytes().to_vec();
     *flipped.last_mut().unwrap() ^= 0x01;
@@ -301,6 +334,21 @@ fn group_state_vectors() {
             0,
             3,
         ),
+        (
+            "bob (admin since 2) removes alice (admin since 0, senior)",
+            unchecked(
+                1,
+                GROUP,
+                s2,
+                GroupAction::Remove {
+                    accounts: vec![account(0)],
+                },
+            )
+            .as_bytes()
+            .to_vec(),
+            1,
+            2,
+        ),
         ("change format version 2", version_two, 0, 0),
         ("ten bytes", vec![1; 10], 0, 0),
     ];
@@ -310,7 +358,7 @@ fn group_state_vectors() {
             let error = GroupChange::from_bytes(&bytes)
                 .and_then(|c| c.verify(&k(author).public()).map(|()| c))
                 .and_then(|c| chain[applied_to].1.apply(&c))
-                .expect_err("refused vectors are refused");
+                .expect_err(what);
             json!({
                 "what": what,
                 "hex": common::hex(&bytes),
@@ -322,7 +370,7 @@ fn group_state_vectors() {
         .collect();
 
     let vectors = json!({
-        "description": "umbra group state and signed changes; see docs/PROTOCOL.md §8.7-§8.11. A change is 0x01 || postcard(body) || Ed25519 signature (64) by the author's identity over u64be(len(label)) || label || (everything before the signature), label umbra/v1/group/change-signature; its hash is SHA-256(umbra/v1/group/change-hash || all its bytes). 'state' is the state after each change (snapshot encoding in 'hex'). Refused changes are decoded, their signature checked with author_identity, then applied to chain[applied_to].state; 'error' is the first failure.",
+        "description": "umbra group state and signed changes; see docs/PROTOCOL.md §8.7-§8.11. A change is 0x01 || postcard(body) || Ed25519 signature (64) by the author's identity over u64be(len(label)) || label || (everything before the signature), label umbra/v1/group/change-signature; its hash is SHA-256(umbra/v1/group/change-hash || all its bytes). 'state' is the state after each change (snapshot encoding in 'hex'; admin_since null for a member who is not an admin). Each fork's changes are siblings on chain[parent_version].state; 'winner' is the one of lowest rank (8.10: the author's standing in that state, admins by admin_since ascending before members by account ascending, then the lower hash). Refused changes are decoded, their signature checked with author_identity, then applied to chain[applied_to].state; 'error' is the first failure.",
         "labels": {
             "signature": "umbra/v1/group/change-signature",
             "hash": "umbra/v1/group/change-hash",
@@ -337,230 +385,8 @@ fn group_state_vectors() {
             "MAX_GROUP_STATE_BYTES": group::MAX_GROUP_STATE_BYTES,
         },
         "chain": chain_json,
-        "fork": fork,
+        "forks": forks,
         "refused": refused,
     });
     common::check_or_regenerate("group_state.json", &vectors);
-}
-
-// ----- the stranger: §8.7/§8.8 from the text ---------------------------------
-
-fn unhex(v: &Value) -> Vec<u8> {
-    hex::decode(v.as_str().expect("hex string")).expect("valid hex")
-}
-
-fn varint(mut value: u64, out: &mut Vec<u8>) {
-    loop {
-        let low = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(low);
-            return;
-        }
-        out.push(low | 0x80);
-    }
-}
-
-fn string(s: &str, out: &mut Vec<u8>) {
-    varint(s.len() as u64, out);
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn fixed(v: &Value, len: usize, out: &mut Vec<u8>) {
-    let bytes = unhex(v);
-    assert_eq!(bytes.len(), len);
-    varint(len as u64, out);
-    out.extend_from_slice(&bytes);
-}
-
-/// §8.8: the signed bytes, from the change's fields.
-fn spec_signed_bytes(c: &Value) -> Vec<u8> {
-    let mut out = vec![0x01];
-    fixed(&c["group"], 32, &mut out);
-    varint(c["version"].as_u64().unwrap(), &mut out);
-    fixed(&c["parent"], 32, &mut out);
-    fixed(&c["author"], 16, &mut out);
-    let body = &c["body"];
-    let new_members = |out: &mut Vec<u8>| {
-        let list = body["members"].as_array().unwrap();
-        varint(list.len() as u64, out);
-        for m in list {
-            fixed(&m["account"], 16, out);
-            string(m["username"].as_str().unwrap(), out);
-        }
-    };
-    match body["action"].as_str().unwrap() {
-        "Create" => {
-            out.push(0);
-            string(body["name"].as_str().unwrap(), &mut out);
-            out.push(u8::from(body["members_may_rename"].as_bool().unwrap()));
-            new_members(&mut out);
-        }
-        "Add" => {
-            out.push(1);
-            new_members(&mut out);
-        }
-        "Remove" => {
-            out.push(2);
-            let list = body["accounts"].as_array().unwrap();
-            varint(list.len() as u64, &mut out);
-            for a in list {
-                fixed(a, 16, &mut out);
-            }
-        }
-        "Leave" => out.push(3),
-        "Rename" => {
-            out.push(4);
-            string(body["name"].as_str().unwrap(), &mut out);
-        }
-        "Promote" => {
-            out.push(5);
-            fixed(&body["account"], 16, &mut out);
-        }
-        other => panic!("unknown action {other}"),
-    }
-    out
-}
-
-/// §8.7: the snapshot, from the state's fields.
-fn spec_state(s: &Value) -> Vec<u8> {
-    let mut out = vec![0x01];
-    fixed(&s["group"], 32, &mut out);
-    varint(s["version"].as_u64().unwrap(), &mut out);
-    fixed(&s["head"], 32, &mut out);
-    string(s["name"].as_str().unwrap(), &mut out);
-    out.push(u8::from(s["members_may_rename"].as_bool().unwrap()));
-    let list = s["members"].as_array().unwrap();
-    varint(list.len() as u64, &mut out);
-    for m in list {
-        fixed(&m["account"], 16, &mut out);
-        string(m["username"].as_str().unwrap(), &mut out);
-        out.push(u8::from(m["admin"].as_bool().unwrap()));
-    }
-    varint(s["rotation_point"].as_u64().unwrap(), &mut out);
-    out
-}
-
-fn labelled(label: &str, msg: &[u8]) -> Vec<u8> {
-    let mut out = (label.len() as u64).to_be_bytes().to_vec();
-    out.extend_from_slice(label.as_bytes());
-    out.extend_from_slice(msg);
-    out
-}
-
-fn verifies(identity: &[u8], signed: &[u8], signature: &[u8]) -> bool {
-    let key = VerifyingKey::from_bytes(identity[..32].try_into().unwrap()).unwrap();
-    let signature = Signature::from_slice(signature).unwrap();
-    key.verify_strict(
-        &labelled("umbra/v1/group/change-signature", signed),
-        &signature,
-    )
-    .is_ok()
-}
-
-fn spec_hash(bytes: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(b"umbra/v1/group/change-hash");
-    h.update(bytes);
-    hex::encode(h.finalize())
-}
-
-/// Checks one change entry; returns its hash.
-fn check_change(c: &Value) -> String {
-    let bytes = unhex(&c["hex"]);
-    let signed = spec_signed_bytes(c);
-    assert_eq!(bytes.len(), signed.len() + 64, "{}", c["what"]);
-    assert_eq!(&bytes[..signed.len()], &signed[..], "{}: body", c["what"]);
-    assert_eq!(c["signed_len"].as_u64().unwrap() as usize, signed.len());
-    let signature = &bytes[signed.len()..];
-    assert_eq!(signature, &unhex(&c["signature"])[..]);
-    assert!(
-        verifies(&unhex(&c["author_identity"]), &signed, signature),
-        "{}: signature",
-        c["what"]
-    );
-    let hash = spec_hash(&bytes);
-    assert_eq!(c["hash"].as_str().unwrap(), hash, "{}: hash", c["what"]);
-    hash
-}
-
-#[test]
-fn group_state_vectors_as_a_stranger() {
-    let file = common::committed("group_state.json");
-    // §8.7-§8.10's numbers, as literals.
-    let limits = [
-        ("MAX_GROUP_MEMBERS", 1024),
-        ("MAX_MEMBERS_PER_CHANGE", 64),
-        ("REORG_WINDOW", 32),
-        ("MAX_PENDING_CHANGES", 64),
-        ("MAX_REMEMBERED_LOSERS", 64),
-        ("MAX_GROUP_CHANGE_BYTES", 24_576),
-        ("MAX_GROUP_STATE_BYTES", 57_344),
-    ];
-    for (name, value) in limits {
-        assert_eq!(file["limits"][name], json!(value), "{name}");
-    }
-    assert_eq!(file["limits"].as_object().unwrap().len(), limits.len());
-    let mut previous = "00".repeat(32);
-    for (i, step) in file["chain"].as_array().unwrap().iter().enumerate() {
-        let c = &step["change"];
-        assert_eq!(
-            c["parent"].as_str().unwrap(),
-            previous,
-            "step {i}: hash chain"
-        );
-        assert_eq!(c["version"].as_u64().unwrap(), i as u64);
-        let hash = check_change(c);
-        let s = &step["state"];
-        assert_eq!(s["head"].as_str().unwrap(), hash, "step {i}: head");
-        assert_eq!(s["version"].as_u64().unwrap(), i as u64);
-        assert_eq!(unhex(&s["hex"]), spec_state(s), "step {i}: snapshot");
-        previous = hash;
-    }
-    // The last admin left: the one remaining member is its admin.
-    let last = &file["chain"].as_array().unwrap().last().unwrap()["state"];
-    let members = last["members"].as_array().unwrap();
-    assert_eq!(members.len(), 1);
-    assert_eq!(members[0]["admin"], json!(true));
-
-    // Fork choice: the lower hash, compared bytewise, wins.
-    let fork = &file["fork"];
-    let hashes: Vec<String> = fork["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(check_change)
-        .collect();
-    assert_eq!(hashes.len(), 2);
-    let lowest = hashes.iter().min().unwrap();
-    assert_eq!(fork["winner"].as_str().unwrap(), lowest);
-
-    // The refusals the spec names, and one the stranger can see itself.
-    let errors: Vec<&str> = file["refused"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["error"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        errors,
-        [
-            "NotAuthorized",
-            "AuthorNotMember",
-            "BadSignature",
-            "WrongParent",
-            "WrongGroup",
-            "AlreadyAdmin",
-            "Frame/UnsupportedVersion",
-            "Truncated"
-        ]
-    );
-    let flipped = &file["refused"][2];
-    let bytes = unhex(&flipped["hex"]);
-    let (signed, signature) = bytes.split_at(bytes.len() - 64);
-    assert!(!verifies(
-        &unhex(&flipped["author_identity"]),
-        signed,
-        signature
-    ));
 }

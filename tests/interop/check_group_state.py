@@ -1,7 +1,7 @@
 """§8.7-8.10 group_state.json: every change re-encoded from its fields, its
 signature verified with raw Ed25519, its hash recomputed, applied to its
 parent with 8.9's table, and the snapshot re-encoded; refused changes give
-the named error; the fork's winner is the lowest hash."""
+the named error; each fork's winner is the sibling of lowest rank (8.10)."""
 from prims import *
 import group_state as gs
 
@@ -17,8 +17,8 @@ def same_state(s, j):
     return (s["group"] == H(j["group"]) and s["version"] == j["version"] and s["head"] == H(j["head"])
             and s["name"] == j["name"] and s["members_may_rename"] == j["members_may_rename"]
             and s["rotation_point"] == j["rotation_point"]
-            and [(m["account"], m["username"], m["admin"]) for m in s["members"]]
-               == [(H(m["account"]), m["username"], m["admin"]) for m in j["members"]])
+            and [(m["account"], m["username"], m["admin_since"]) for m in s["members"]]
+               == [(H(m["account"]), m["username"], m["admin_since"]) for m in j["members"]])
 
 def main():
     d = load("group_state.json"); c = Checker("group_state.json")
@@ -46,11 +46,12 @@ def main():
             gs.apply(states[bad["applied_to"]], dec); got = "accepted"
         except gs.Refused as e: got = str(e)
         c.eq(w, got, bad["error"])
-    fork = d["fork"]; parent = states[fork["parent_version"]]; hashes = []
-    for k, ch in enumerate(fork["changes"]):
-        dec = gs.decode(H(ch["hex"])); gs.verify(dec, H(ch["author_identity"])); gs.apply(parent, dec)
-        c.eq(f"fork[{k}] hash", dec["hash"], ch["hash"]); hashes.append(dec["hash"])
-    c.eq("fork winner = lowest hash", min(hashes), fork["winner"])
+    for f, fork in enumerate(d["forks"]):
+        parent = states[fork["parent_version"]]; ranked = []
+        for k, ch in enumerate(fork["changes"]):
+            dec = gs.decode(H(ch["hex"])); gs.verify(dec, H(ch["author_identity"])); gs.apply(parent, dec)
+            c.eq(f"forks[{f}][{k}] hash", dec["hash"], ch["hash"]); ranked.append(gs.rank(parent, dec))
+        c.eq(f"forks[{f}] winner = lowest rank ({fork['what']})", min(ranked)[3], H(fork["winner"]))
     return c.report()
 
 if __name__ == "__main__": main()

@@ -1,6 +1,7 @@
-"""§8.7-8.9 group state and signed changes, written from docs/PROTOCOL.md alone:
+"""§8.7-8.10 group state and signed changes, written from docs/PROTOCOL.md alone:
 encode and strictly decode a change, check its signature, apply it to its
-parent state with the authorization table of 8.9, and encode the snapshot."""
+parent state with the authorization table of 8.9 (admin seniority included),
+encode the snapshot, and rank siblings for fork choice (8.10)."""
 import hashlib
 from prims import *
 from postcard import Reader, Malformed, varint, bstr, string, boolean, seq
@@ -90,7 +91,8 @@ def apply(state, c):
     """8.9: apply change c to its parent state (None for a Create); returns the new state dict."""
     a = c["action"]; kind = a["action"]
     if kind == "Create":
-        ms = [{"account": m["account"], "username": m["username"], "admin": m["account"] == c["author"]} for m in a["members"]]
+        ms = [{"account": m["account"], "username": m["username"],
+               "admin_since": 0 if m["account"] == c["author"] else None} for m in a["members"]]
         return {"group": c["group"], "version": 0, "head": c["hash"], "name": a["name"],
                 "members_may_rename": a["members_may_rename"], "members": ms, "rotation_point": 0}
     if c["group"] != state["group"]: raise Refused("WrongGroup")
@@ -98,33 +100,44 @@ def apply(state, c):
     if c["version"] != state["version"] + 1: raise Refused("WrongVersion")
     by = {m["account"]: dict(m) for m in state["members"]}
     if c["author"] not in by: raise Refused("AuthorNotMember")
-    admin = by[c["author"]]["admin"]
+    since = by[c["author"]]["admin_since"]; admin = since is not None
     new = dict(state, version=c["version"], head=c["hash"])
     if kind == "Add":
         if not admin: raise Refused("NotAuthorized")
         if any(m["account"] in by for m in a["members"]): raise Refused("AlreadyMember")
         if len(by) + len(a["members"]) > MAX_GROUP_MEMBERS: raise Refused("TooManyMembers")
-        for m in a["members"]: by[m["account"]] = {"account": m["account"], "username": m["username"], "admin": False}
+        for m in a["members"]: by[m["account"]] = {"account": m["account"], "username": m["username"], "admin_since": None}
     elif kind == "Remove":
         if not admin: raise Refused("NotAuthorized")
-        if any(x not in by for x in a["accounts"]): raise Refused("NotMember")
+        for x in a["accounts"]:
+            if x not in by: raise Refused("NotMember")
+            t = by[x]["admin_since"]
+            if t is not None and t <= since: raise Refused("NotAuthorized")  # a senior admin
         for x in a["accounts"]: del by[x]
         new["rotation_point"] = c["version"]
     elif kind == "Leave":
         del by[c["author"]]; new["rotation_point"] = c["version"]
-        if by and not any(m["admin"] for m in by.values()): by[min(by)]["admin"] = True
+        if by and all(m["admin_since"] is None for m in by.values()): by[min(by)]["admin_since"] = c["version"]
     elif kind == "Rename":
         if not (admin or state["members_may_rename"]): raise Refused("NotAuthorized")
         new["name"] = a["name"]
     elif kind == "Promote":
         if not admin: raise Refused("NotAuthorized")
         if a["account"] not in by: raise Refused("NotMember")
-        if by[a["account"]]["admin"]: raise Refused("AlreadyAdmin")
-        by[a["account"]]["admin"] = True
+        if by[a["account"]]["admin_since"] is not None: raise Refused("AlreadyAdmin")
+        by[a["account"]]["admin_since"] = c["version"]
     new["members"] = [by[k] for k in sorted(by)]
     return new
 
+def rank(parent, c):
+    """8.10: a sibling's rank on its parent state, lowest wins: admins by admin_since
+    ascending, then members by account ascending, then (one author's siblings) the hash."""
+    since = {m["account"]: m["admin_since"] for m in parent["members"]}[c["author"]]
+    return (0, since, b"", c["hash"]) if since is not None else (1, 0, c["author"], c["hash"])
+
+def enc_option_u64(v): return b"\x00" if v is None else b"\x01" + varint(v)
+
 def encode_state(s):
-    member = lambda m: bstr(m["account"]) + string(m["username"]) + boolean(m["admin"])
+    member = lambda m: bstr(m["account"]) + string(m["username"]) + enc_option_u64(m["admin_since"])
     return (b"\x01" + bstr(s["group"]) + varint(s["version"]) + bstr(s["head"]) + string(s["name"])
             + boolean(s["members_may_rename"]) + seq(s["members"], member) + varint(s["rotation_point"]))

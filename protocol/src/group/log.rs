@@ -4,13 +4,19 @@
 //! A [`GroupLog`] holds a trusted base state (the Create's, a welcome's
 //! snapshot, or the oldest state still inside the window) and the
 //! canonical chain of valid changes above it. The canonical chain starts
-//! at the base and, at each state, follows the valid child with the lowest
-//! [`ChangeHash`] among all children ever seen; its end is the head. The
-//! chain is a function of the set of changes known, never of their arrival
-//! order, so members that have seen the same changes agree. A change that
-//! loses is dropped with everything built on it: the winner at a branch
-//! point can only be replaced by a still lower hash, so a loser never wins
-//! again. At most [`REORG_WINDOW`] changes are kept
+//! at the base and, at each state, follows the valid child of lowest
+//! **rank** among all children ever seen; its end is the head. A child's
+//! rank is its author's standing in that (parent) state — admins first,
+//! most senior (lowest `admin_since`) first, then other members by account
+//! — and, between children of one author, the lower [`ChangeHash`]. The
+//! rank is fixed by the parent state, so grinding a hash only reorders an
+//! author's own siblings: it never lets a junior admin (or a removed one)
+//! beat a senior admin's change. The chain is a function of the set of
+//! changes known, never of their arrival order, so members that have seen
+//! the same changes agree. A change that loses is dropped with everything
+//! built on it: the winner at a branch point can only be replaced by a
+//! child of still lower rank, so a loser never wins again. At most
+//! [`REORG_WINDOW`] changes are kept
 //! above the base; a change building on something older is `Stale`. A
 //! change whose parent has not arrived yet waits (at most
 //! [`MAX_PENDING_CHANGES`]).
@@ -59,14 +65,39 @@ use super::state::GroupState;
 use super::welcome::GroupWelcome;
 use crate::wire::AccountId;
 
+/// An author's standing in a parent state (§8.10), most favoured first:
+/// the variant order is the ranking (derived `Ord`), admins before
+/// members, seniors before juniors, then members by account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Standing {
+    Admin { since: u64 },
+    Member { account: AccountId },
+}
+
+/// A change's rank among its siblings: lowest wins. Two siblings share a
+/// standing only if they share an author, and then the hash decides.
+type Rank = (Standing, ChangeHash);
+
+/// The rank of `change` on `parent`, the state it was applied to (its
+/// author is a member there: `GroupState::apply` checked).
+fn rank(parent: &GroupState, change: &GroupChange) -> Rank {
+    let author = change.author();
+    let standing = match parent.admin_since(&author) {
+        Some(since) => Standing::Admin { since },
+        None => Standing::Member { account: author },
+    };
+    (standing, *change.hash())
+}
+
 /// What [`GroupLog::apply`] did with a valid change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogOutcome {
     /// The head moved. If `undone` is not empty this was a reorganisation:
     /// a concurrent change won the fork choice and the undone changes lost.
     Applied(HeadMove),
-    /// Valid and kept, but it lost the fork choice to a sibling with a
-    /// lower hash (or builds on a change that did): the head did not move.
+    /// Valid, but it lost the fork choice to a sibling of lower rank (a
+    /// more senior author, or the same author's lower hash), or builds on
+    /// a change that did: the head did not move.
     /// Its author's client re-issues it on the head if it still applies.
     Superseded {
         /// The change's hash.
@@ -102,6 +133,8 @@ pub struct HeadMove {
 struct Node {
     change: GroupChange,
     state: GroupState,
+    /// Its rank among its siblings, fixed by its parent's state.
+    rank: Rank,
 }
 
 /// One group's canonical changes and the fork choice over them. Not `Serialize`:
@@ -239,7 +272,15 @@ impl GroupLog {
             return Ok(LogOutcome::Pending { hash });
         };
         let state = parent.apply(&change)?;
-        self.nodes.insert(hash, Node { change, state });
+        let rank = rank(parent, &change);
+        self.nodes.insert(
+            hash,
+            Node {
+                change,
+                state,
+                rank,
+            },
+        );
         self.adopt_pending(hash);
         Ok(self.choose(&hash))
     }
@@ -254,11 +295,20 @@ impl GroupLog {
                 .partition(|p| p.parent() == &parent);
             self.pending = rest;
             for change in ready {
-                let Ok(state) = self.nodes[&parent].state.apply(&change) else {
+                let parent_state = &self.nodes[&parent].state;
+                let Ok(state) = parent_state.apply(&change) else {
                     continue;
                 };
+                let rank = rank(parent_state, &change);
                 let hash = *change.hash();
-                self.nodes.insert(hash, Node { change, state });
+                self.nodes.insert(
+                    hash,
+                    Node {
+                        change,
+                        state,
+                        rank,
+                    },
+                );
                 parents.push(hash);
             }
         }
@@ -267,16 +317,19 @@ impl GroupLog {
     /// Recomputes the canonical chain, prunes below the window, and says
     /// how the head moved (for the change `added`).
     fn choose(&mut self, added: &ChangeHash) -> LogOutcome {
-        let mut children: HashMap<ChangeHash, ChangeHash> = HashMap::new();
+        // The child of lowest rank at each parent.
+        let mut children: HashMap<ChangeHash, (Rank, ChangeHash)> = HashMap::new();
         for (hash, node) in &self.nodes {
-            let best = children.entry(*node.change.parent()).or_insert(*hash);
-            if hash < best {
-                *best = *hash;
+            let best = children
+                .entry(*node.change.parent())
+                .or_insert((node.rank, *hash));
+            if node.rank < best.0 {
+                *best = (node.rank, *hash);
             }
         }
         let mut chain = Vec::new();
         let mut at = *self.base.head();
-        while let Some(next) = children.get(&at) {
+        while let Some((_, next)) = children.get(&at) {
             chain.push(*next);
             at = *next;
         }
@@ -297,9 +350,10 @@ impl GroupLog {
             .collect();
         self.chain = chain;
         // Whatever is not on the chain lost at its branch point to a lower
-        // hash, and the winner there can only be replaced by a still lower
-        // one: a loser never wins again, so dropping it (and everything
-        // built on it) cannot change any later choice.
+        // rank, and ranks are fixed by the parent state, so the winner there
+        // can only be replaced by a still lower one: a loser never wins
+        // again, so dropping it (and everything built on it) cannot change
+        // any later choice.
         let lost: Vec<ChangeHash> = self
             .nodes
             .keys()

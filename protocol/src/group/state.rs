@@ -3,14 +3,21 @@
 //!
 //! A [`GroupState`] is what every member agrees on: the group id, the
 //! version, the head (hash of the last change), the name, the policy, the
-//! members (accounts, ascending) with their admin flags, and the rotation
-//! point (the version of the last change that removed anyone; every sender
-//! key in use must be at least that new). [`GroupState::apply`] checks a
-//! change against this state, as its parent, and returns the next state.
+//! members (accounts, ascending) with, for admins, the version at which each
+//! became one (its seniority), and the rotation point (the version of the
+//! last change that removed anyone; every sender key in use must be at
+//! least that new). [`GroupState::apply`] checks a change against this
+//! state, as its parent, and returns the next state.
+//!
+//! Seniority exists because fork choice (§8.10) ranks concurrent changes
+//! by their author's standing, and a hash is cheap to grind: an admin may
+//! remove only admins junior to it, so a removed admin never outranks the
+//! admin who removed it.
 //!
 //! Must never: apply a change whose parent is not this state's head,
-//! accept a change its author may not make, leave a group with members but
-//! no admin, or hold more than `MAX_GROUP_MEMBERS` members.
+//! accept a change its author may not make, let an admin remove a senior
+//! one, leave a group with members but no admin, give two admins the same
+//! seniority, or hold more than `MAX_GROUP_MEMBERS` members.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,10 +31,15 @@ use super::GroupId;
 
 /// The snapshot format version (a welcome's state, §8.11).
 pub const GROUP_STATE_VERSION: u8 = 0x01;
-/// Largest encoded snapshot: 1 024 members of at most 51 bytes each plus
-/// the header is under 53 KiB, so a welcome (snapshot plus Add change)
-/// still fits one content (65 535 bytes).
-pub const MAX_GROUP_STATE_BYTES: usize = 56 * 1024;
+/// Largest encoded snapshot. A member is at most 61 bytes (account 1 + 16,
+/// username 1 + 32, `admin_since` 1 + a varint of up to 10) and the rest at
+/// most 220, so any state that keeps the invariants is at most 62 684 bytes
+/// and encodes, whatever its version (`to_bytes` cannot fail). A welcome
+/// still fits one content (65 535 bytes): after an Add of 64 members (at
+/// most 3 360 bytes) those 64 are not admins (51 bytes each), so the
+/// snapshot is at most 62 044 bytes, and with the Add and the content and
+/// payload headers at most about 65 470.
+pub const MAX_GROUP_STATE_BYTES: usize = 62 * 1024;
 
 /// Rules fixed when the group is created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,8 +55,18 @@ pub struct Member {
     pub account: AccountId,
     /// The username the adder gave (a display hint).
     pub username: Username,
-    /// Whether it may add, remove and promote.
-    pub admin: bool,
+    /// `None` for a member who is not an admin; for an admin, the version
+    /// of the change that made it one (0 for the creator): its seniority.
+    /// Lower is more senior; no two admins of a state share one, because a
+    /// change makes at most one admin.
+    pub admin_since: Option<u64>,
+}
+
+impl Member {
+    /// Whether it may add, remove (members and junior admins) and promote.
+    pub const fn is_admin(&self) -> bool {
+        self.admin_since.is_some()
+    }
 }
 
 /// Everything members agree on about a group. Field order is the snapshot
@@ -86,7 +108,7 @@ impl GroupState {
                 .map(|m| Member {
                     account: m.account,
                     username: m.username.clone(),
-                    admin: m.account == change.author(),
+                    admin_since: (m.account == change.author()).then_some(0),
                 })
                 .collect(),
             rotation_point: 0,
@@ -118,10 +140,11 @@ impl GroupState {
             });
         }
         let author = change.author();
-        let author_is_admin = match self.member(&author) {
-            Some(member) => member.admin,
+        let author_since = match self.member(&author) {
+            Some(member) => member.admin_since,
             None => return Err(GroupChangeError::AuthorNotMember(author)),
         };
+        let author_is_admin = author_since.is_some();
         let refuse = |action: &'static str| GroupChangeError::NotAuthorized { author, action };
         let mut next = self.clone();
         next.version = change.version();
@@ -144,8 +167,14 @@ impl GroupState {
                     return Err(refuse("remove"));
                 }
                 for account in accounts {
-                    if self.member(account).is_none() {
+                    let Some(target) = self.member(account) else {
                         return Err(GroupChangeError::NotMember(*account));
+                    };
+                    // Only a junior admin may be removed (a larger
+                    // admin_since): otherwise a removed admin could
+                    // outrank its remover in fork choice (§8.10).
+                    if target.admin_since.is_some() && target.admin_since <= author_since {
+                        return Err(refuse("remove"));
                     }
                 }
                 next.members.retain(|m| !accounts.contains(&m.account));
@@ -155,8 +184,8 @@ impl GroupState {
                 next.members.retain(|m| m.account != author);
                 next.rotation_point = next.version;
                 // No orphaned group: the lowest remaining account takes over.
-                if !next.members.is_empty() && !next.members.iter().any(|m| m.admin) {
-                    next.members[0].admin = true;
+                if !next.members.is_empty() && !next.members.iter().any(Member::is_admin) {
+                    next.members[0].admin_since = Some(next.version);
                 }
             }
             GroupAction::Rename { name } => {
@@ -171,8 +200,10 @@ impl GroupState {
                 }
                 match next.members.iter_mut().find(|m| &m.account == account) {
                     None => return Err(GroupChangeError::NotMember(*account)),
-                    Some(m) if m.admin => return Err(GroupChangeError::AlreadyAdmin(*account)),
-                    Some(m) => m.admin = true,
+                    Some(m) if m.is_admin() => {
+                        return Err(GroupChangeError::AlreadyAdmin(*account))
+                    }
+                    Some(m) => m.admin_since = Some(change.version()),
                 }
             }
         }
@@ -195,7 +226,7 @@ impl GroupState {
         self.members.extend(added.iter().map(|m| Member {
             account: m.account,
             username: m.username.clone(),
-            admin: false,
+            admin_since: None,
         }));
         self.members.sort_by_key(|m| m.account);
         Ok(())
@@ -217,8 +248,20 @@ impl GroupState {
         {
             return Err(GroupChangeError::NotAscending { field: "members" });
         }
-        if !self.members.is_empty() && !self.members.iter().any(|m| m.admin) {
+        if !self.members.is_empty() && !self.members.iter().any(Member::is_admin) {
             return Err(GroupChangeError::InvalidState("members but no admin"));
+        }
+        let mut seniority: Vec<u64> = self.members.iter().filter_map(|m| m.admin_since).collect();
+        if seniority.iter().any(|&since| since > self.version) {
+            return Err(GroupChangeError::InvalidState(
+                "an admin's seniority after the version",
+            ));
+        }
+        seniority.sort_unstable();
+        if seniority.windows(2).any(|w| w[0] == w[1]) {
+            return Err(GroupChangeError::InvalidState(
+                "two admins with the same seniority",
+            ));
         }
         if self.rotation_point > self.version {
             return Err(GroupChangeError::InvalidState(
@@ -293,7 +336,13 @@ impl GroupState {
 
     /// Whether `account` is an admin.
     pub fn is_admin(&self, account: &AccountId) -> bool {
-        self.member(account).is_some_and(|m| m.admin)
+        self.member(account).is_some_and(Member::is_admin)
+    }
+
+    /// The version at which `account` became an admin (its seniority;
+    /// lower is more senior), if it is one.
+    pub fn admin_since(&self, account: &AccountId) -> Option<u64> {
+        self.member(account).and_then(|m| m.admin_since)
     }
 
     /// The version of the last change that removed anyone (Remove or
@@ -316,5 +365,74 @@ pub(crate) fn validate_group_name(name: &str) -> Result<(), GroupChangeError> {
     match name.char_indices().find(|(_, c)| c.is_control()) {
         Some((position, _)) => Err(GroupChangeError::NameControlCharacter { position }),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The largest state the invariants allow: every member an admin with
+    /// a ten-byte seniority, every string at its longest.
+    #[test]
+    fn the_largest_valid_state_encodes_within_the_limit() {
+        let members: Vec<Member> = (0..MAX_GROUP_MEMBERS)
+            .map(|i| {
+                let mut account = [0u8; 16];
+                account[8..].copy_from_slice(&(i as u64).to_be_bytes());
+                Member {
+                    account: AccountId::from_bytes(account),
+                    username: Username::parse(&format!("m{i:031}")).unwrap(),
+                    admin_since: Some(u64::MAX - i as u64),
+                }
+            })
+            .collect();
+        let state = GroupState {
+            group: GroupId([1; 32]),
+            version: u64::MAX,
+            head: ChangeHash([2; 32]),
+            name: "n".repeat(MAX_GROUP_NAME_BYTES),
+            policy: GroupPolicy {
+                members_may_rename: true,
+            },
+            members,
+            rotation_point: u64::MAX,
+        };
+        state.check_invariants().unwrap();
+        let bytes = state.to_bytes();
+        assert_eq!(bytes.len(), 62_684);
+        assert!(bytes.len() <= MAX_GROUP_STATE_BYTES);
+        assert_eq!(GroupState::from_bytes(&bytes).unwrap(), state);
+    }
+
+    #[test]
+    fn a_snapshot_with_a_seniority_tie_or_from_the_future_is_refused() {
+        let member = |b: u8, admin_since| Member {
+            account: AccountId::from_bytes([b; 16]),
+            username: Username::parse("mem").unwrap(),
+            admin_since,
+        };
+        let mut state = GroupState {
+            group: GroupId([1; 32]),
+            version: 5,
+            head: ChangeHash([2; 32]),
+            name: "g".into(),
+            policy: GroupPolicy {
+                members_may_rename: false,
+            },
+            members: vec![member(1, Some(0)), member(2, Some(3)), member(3, None)],
+            rotation_point: 0,
+        };
+        assert!(GroupState::from_bytes(&state.to_bytes()).is_ok());
+        state.members[1].admin_since = Some(0);
+        assert_eq!(
+            GroupState::from_bytes(&state.to_bytes()).unwrap_err(),
+            GroupChangeError::InvalidState("two admins with the same seniority")
+        );
+        state.members[1].admin_since = Some(6);
+        assert_eq!(
+            GroupState::from_bytes(&state.to_bytes()).unwrap_err(),
+            GroupChangeError::InvalidState("an admin's seniority after the version")
+        );
     }
 }
