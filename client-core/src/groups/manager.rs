@@ -116,7 +116,7 @@ impl Group {
             .map(|m| GroupMemberInfo {
                 account_id: m.account,
                 username: m.username.as_str().to_owned(),
-                admin: m.admin,
+                admin: m.is_admin(),
                 is_me: &m.account == me,
             })
             .collect()
