@@ -317,18 +317,30 @@ impl Connection {
                 TOKEN_EXPIRED_REASON.into(),
             ));
         }
-        match check_token(&self.state, &me).await {
-            Ok(TokenCheck::Valid { expires_at }) => {
+        // Bounded like a request (commands::REQUEST_DEADLINE): it runs on
+        // the connection's own loop, so a database that stops answering
+        // must not stop the connection from reading its requests.
+        let checked =
+            tokio::time::timeout(commands::REQUEST_DEADLINE, check_token(&self.state, &me)).await;
+        match checked {
+            Ok(Ok(TokenCheck::Valid { expires_at })) => {
                 t.expires = instant_of(expires_at);
                 t.recheck = next_recheck();
                 None
             }
-            Ok(check) => {
+            Ok(Ok(check)) => {
                 let reason = check.closing_reason().unwrap_or(TOKEN_EXPIRED_REASON);
                 Some(Stop::Closing(ErrorCode::TokenExpired, reason.into()))
             }
-            Err(error) => {
-                tracing::warn!(%error, "cannot re-check a live connection's token; retrying");
+            failed => {
+                match failed {
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "cannot re-check a live connection's token; retrying")
+                    }
+                    _ => {
+                        tracing::warn!("no answer to a live connection's token re-check; retrying")
+                    }
+                }
                 t.recheck = Instant::now() + TOKEN_RECHECK_RETRY;
                 None
             }
@@ -451,13 +463,20 @@ impl Connection {
         ));
         self.registration = Some(registration);
         self.delivery = Some(task);
-        match self.state.store.one_time_prekey_count(address).await {
-            Ok(left) if left < u64::from(self.state.limits.prekey_low_water) => {
+        // Bounded for the same reason as the token re-check.
+        let count = tokio::time::timeout(
+            commands::REQUEST_DEADLINE,
+            self.state.store.one_time_prekey_count(address),
+        )
+        .await;
+        match count {
+            Ok(Ok(left)) if left < u64::from(self.state.limits.prekey_low_water) => {
                 let remaining = u32::try_from(left).unwrap_or(u32::MAX);
                 let _ = self.offer(&RelayFrame::PreKeysLow { remaining });
             }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "cannot count prekeys at authentication"),
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "cannot count prekeys at authentication"),
+            Err(_) => tracing::warn!("no answer counting prekeys at authentication"),
         }
     }
 

@@ -71,7 +71,17 @@ pub async fn connect(
         sent: unix_now(),
     };
     let payload = state.control_key.seal(&event);
-    if let Err(error) = state.store.publish_control(payload).await {
+    // Bounded like a request: this runs on the connection's own loop.
+    let published = tokio::time::timeout(
+        crate::commands::REQUEST_DEADLINE,
+        state.store.publish_control(payload),
+    )
+    .await;
+    if !matches!(published, Ok(Ok(()))) {
+        let error = match published {
+            Ok(Err(error)) => error.to_string(),
+            _ => "no answer from the store".to_owned(),
+        };
         tracing::warn!(
             %error,
             "cannot announce a new connection to other nodes; an older one there is not replaced"
