@@ -196,7 +196,7 @@ pub enum Event {
         by: String,
     },
     /// A change we made lost the fork choice to a concurrent change by
-    /// another admin (the lower change hash wins, docs/PROTOCOL.md §8).
+    /// another admin (the fork choice of docs/PROTOCOL.md §8.10 decides).
     /// `reissued`: it was made again on the winning state; otherwise it no
     /// longer applies (for example the member was removed meanwhile).
     GroupChangeSuperseded {
