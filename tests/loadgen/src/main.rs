@@ -138,6 +138,10 @@ struct RunArgs {
     /// modest --rate; --open-at and the login phase are skipped.
     #[arg(long)]
     callgrind: bool,
+    /// Exit with an error if any phase had errors or acked nothing (for a
+    /// CI smoke run).
+    #[arg(long)]
+    check: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -231,6 +235,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     println!("{}", table.summary());
+    if args.check {
+        if let Some(failed) = table.failed_phase() {
+            bail!("--check: phase {failed} had errors or acked nothing");
+        }
+    }
     Ok(())
 }
 

@@ -169,6 +169,14 @@ impl Table {
         self.rows.push((round, label.to_owned(), phase));
     }
 
+    /// The first phase with errors or nothing acked, for `--check`.
+    pub fn failed_phase(&self) -> Option<String> {
+        self.rows
+            .iter()
+            .find(|(_, _, p)| p.errors > 0 || p.accepted == 0)
+            .map(|(round, label, _)| format!("[{round}] {label}"))
+    }
+
     /// Records callgrind's count for the phase `label` of `round`.
     pub fn instructions(&mut self, round: usize, label: &str, count: Option<u64>) {
         let Some(count) = count else { return };
