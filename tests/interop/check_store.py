@@ -4,7 +4,7 @@ usage: python check_store.py DATA_DIR PASSWORD_FILE
 Reads the header, derives the keys, opens every record (generation, nonce,
 associated data of 12.9), parses the kinds whose layout 12.9 gives, and checks
 the generation index against the guarded records (Session, Outbox,
-OneTimePreKey): every guarded row has an entry with its sealed generation, and
+OneTimePreKey, GroupSenderKey, GroupReceiverKey, Fanout): every guarded row has an entry with its sealed generation, and
 every entry has its row."""
 import sqlite3, sys, hashlib
 from prims import *
@@ -76,7 +76,32 @@ for slot, v in rows(10):
 for slot, v in rows(13):
     r = Reader(v); mid = r.fixed(16); to = r.take(16); user = r.string(); env = r.bytes(); at = r.u64(); vis = r.bool()
     chk(f"Outbox to {user}: envelope {len(env)} bytes, fully parsed, slot u64be", r.left() == 0 and len(slot) == 8)
-GUARDED = {5, 10, 13}
+for slot, v in rows(20):
+    r = Reader(v); log = r.bytes(); m = r.u32(); remover = r.take(16) if m == 2 else None
+    recent = r.seq(lambda: r.fixed(16)); sup = r.seq(r.bytes)
+    lr = Reader(log[1:]); base = lr.bytes(); kept = lr.seq(lr.bytes); pend = lr.seq(lr.bytes); br = Reader(base[1:])
+    gid, gver, ghead, gname = br.fixed(32), br.u64(), br.fixed(32), br.string()
+    chk(f"  its log (8.13): base snapshot of {gname!r} at version {gver}, {len(kept)} kept and {len(pend)} pending changes",
+        lr.left() == 0 and base[0] == 1 and hmac256(slot_key, b"\x14" + gid) == slot)
+    chk(f"Group: log pickle {len(log)} bytes (version {log[0]:#04x}), membership {['Active','Left','Removed'][m]}, "
+        f"{len(recent)} recent ids, {len(sup)} superseded, slot HMAC (32), fully parsed",
+        r.left() == 0 and len(slot) == 32 and log[0] == 1)
+for slot, v in rows(21):
+    r = Reader(v); epoch = r.u64(); sender = r.bytes(); to = r.seq(lambda: r.take(16))
+    chk(f"GroupSenderKey epoch {epoch}: sender pickle {len(sender)} bytes, distributed to {len(to)} (ascending), fully parsed",
+        r.left() == 0 and to == sorted(to) and len(slot) == 32)
+for slot, v in rows(22):
+    r = Reader(v); keys = r.seq(lambda: (r.u64(), r.u32(), r.bytes()))
+    chk(f"GroupReceiverKey: {len(keys)} key(s) (at most 2), fully parsed", r.left() == 0 and 1 <= len(keys) <= 2)
+for slot, v in rows(23):
+    r = Reader(v); mid = r.fixed(16); gid = r.fixed(32); purpose = r.u32()
+    items = r.seq(lambda: (r.take(16), r.string(), r.bytes())); at = r.u64()
+    chk(f"Fanout purpose {purpose}: {len(items)} item(s), fully parsed, slot u64be", r.left() == 0 and len(slot) == 8)
+for slot, v in rows(24):
+    r = Reader(v); acct = r.take(16); who = r.string(); fmt = r.u32(); mid = r.fixed(16); dirn = r.u32(); body = r.string()
+    sent = r.u64(); recv = r.u64(); status = r.u32(); rep = r.bool()
+    chk(f"GroupHistory {who}: {body[:30]!r}, fully parsed, slot HMAC prefix (32) || u64be", r.left() == 0 and len(slot) == 40)
+GUARDED = {5, 10, 13, 21, 22, 23}
 gens = list(rows(19))
 chk("at most one Generation record (kind 19, empty slot)", len(gens) <= 1 and all(s == b"" for s, _ in gens))
 index, top = {}, 0
