@@ -135,7 +135,7 @@ struct RunArgs {
     /// instrumented only during the measured window, and report
     /// instructions per message: stable where CPU time is not (a busy
     /// machine). Everything runs about 50 times slower, so pair it with a
-    /// modest --rate; --open-at and the login phase are skipped.
+    /// modest --rate; --open-at is skipped.
     #[arg(long)]
     callgrind: bool,
     /// Exit with an error if any phase had errors or acked nothing (for a
@@ -215,7 +215,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         if args.targets != Targets::Relay {
             let nodes = Nodes::start_bare(&base, args.callgrind).await?;
             measure(&mut table, round, "bare", &nodes, &base, &open_at).await?;
-            table.instructions(round, "bare", nodes.stop_counting());
+            let counts = nodes.stop_counting();
+            table.instructions(round, "bare", counts.first().copied());
         }
         if args.targets != Targets::Bare {
             let target = Target {
@@ -227,11 +228,21 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             let nodes = Nodes::start_relay(&target, &base, args.callgrind).await?;
             let label = format!("relay {}-{}n", target.store_name(), args.nodes);
             measure(&mut table, round, &label, &nodes, &base, &open_at).await?;
-            if args.login_clients > 0 && !args.callgrind {
+            let logins = if args.login_clients > 0 {
                 let phase = setup::login_phase(&nodes, &base, args.login_clients).await?;
                 println!("{}", phase.line(round, &label));
+                Some(phase.accepted)
+            } else {
+                None
+            };
+            let counts = nodes.stop_counting();
+            table.instructions(round, &label, counts.first().copied());
+            if let (Some(logins), Some(count)) = (logins, counts.get(1)) {
+                println!(
+                    "[{round}] {label} logins: {count} instructions in the window = {:.0} per login",
+                    *count as f64 / logins.max(1) as f64
+                );
             }
-            table.instructions(round, &label, nodes.stop_counting());
         }
     }
     println!("{}", table.summary());

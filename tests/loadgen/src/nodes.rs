@@ -184,36 +184,30 @@ impl Nodes {
         }
     }
 
-    /// Stops every process and returns the instructions callgrind counted
-    /// in them (the windows only), if they ran under it.
-    pub fn stop_counting(mut self) -> Option<u64> {
+    /// Stops every process and returns, per measured window in order, the
+    /// instructions callgrind counted in them (summed over nodes), if they
+    /// ran under it. Each window's dump is part `<profile>.<n>`, kept in the
+    /// working directory for callgrind_annotate.
+    pub fn stop_counting(mut self) -> Vec<u64> {
         let files = self.callgrind.clone();
         // The profiles are in the data directories: keep them past `stop`.
         let _dirs = std::mem::take(&mut self._dirs);
         self.stop();
-        if files.is_empty() {
-            return None;
-        }
-        let mut total = 0;
+        let mut windows: Vec<u64> = Vec::new();
         for file in files {
-            // The dump at the window's end is part 1 of the profile.
-            let mut part = file.into_os_string();
-            part.push(".1");
-            let text = std::fs::read_to_string(&part).ok()?;
-            // Kept for callgrind_annotate, in the working directory.
-            let name = std::path::Path::new(&part).file_name()?.to_owned();
-            if std::fs::copy(&part, &name).is_ok() {
-                eprintln!(
-                    "callgrind profile of the window: {}",
-                    name.to_string_lossy()
-                );
+            for n in 1.. {
+                let mut part = file.clone().into_os_string();
+                part.push(format!(".{n}"));
+                let Some(count) = instructions_in(std::path::Path::new(&part)) else {
+                    break;
+                };
+                if windows.len() < n {
+                    windows.push(0);
+                }
+                windows[n - 1] += count;
             }
-            let line = text
-                .lines()
-                .find(|l| l.starts_with("summary:") || l.starts_with("totals:"))?;
-            total += line.split_whitespace().nth(1)?.parse::<u64>().ok()?;
         }
-        Some(total)
+        windows
     }
 
     /// Stops every process (SIGTERM, then SIGKILL after a few seconds).
@@ -277,4 +271,17 @@ fn spawn(mut command: Command) -> anyhow::Result<(Child, String)> {
         .and_then(|rest| rest.split([' ', '/']).next())
         .with_context(|| format!("unexpected first line {first:?}"))?;
     Ok((child, format!("ws://{addr}/v1/ws")))
+}
+
+/// The total of one callgrind dump, copied to the working directory.
+fn instructions_in(part: &std::path::Path) -> Option<u64> {
+    let text = std::fs::read_to_string(part).ok()?;
+    let name = part.file_name()?.to_owned();
+    if std::fs::copy(part, &name).is_ok() {
+        eprintln!("callgrind profile of a window: {}", name.to_string_lossy());
+    }
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("summary:") || l.starts_with("totals:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -193,11 +193,13 @@ pub async fn login_phase(
         }));
     }
     tokio::time::sleep(load.warmup).await;
+    nodes.instrument(true);
     let sampler = Sampler::start(&nodes.pids());
     counting.store(true, Ordering::Relaxed);
     tokio::time::sleep(load.duration).await;
     counting.store(false, Ordering::Relaxed);
     let sample = sampler.finish();
+    nodes.instrument(false);
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         if let Ok(Err(error)) = tokio::time::timeout(Duration::from_secs(10), task)
