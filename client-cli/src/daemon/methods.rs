@@ -21,7 +21,7 @@ use umbra_client_core::{Client, ClientConfig, ConnectionState, Event, MessageId}
 
 use crate::cli::VerifyArgs;
 use crate::commands::contacts;
-use crate::commands::receive::{earlier_messages, message_record, records_for};
+use crate::commands::receive::records_for;
 use crate::commands::send::{send_and_wait, Outcome};
 use crate::commands::verify;
 use crate::daemon::protocol::{app_code, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND};
@@ -92,7 +92,7 @@ pub struct Daemon {
     /// Sends whose outcome a `send` caller already received: `receive`
     /// drops their `sent`/`send_failed` events, as a direct `send` consumes
     /// its own.
-    answered_sends: Mutex<HashSet<MessageId>>,
+    pub(super) answered_sends: Mutex<HashSet<MessageId>>,
     /// Event records for subscribers, already in their wire shape.
     pub events: broadcast::Sender<Value>,
 }
@@ -289,75 +289,6 @@ impl Daemon {
         }
     }
 
-    /// `umbra receive`, on a connection that is already up: what arrived
-    /// since the last `receive` and is still unreported, then `drained`.
-    async fn receive(&self, params: ReceiveParams) -> Result<Value, MethodError> {
-        let timeout = timeout_param(params.timeout, 10)?;
-        let fail = |e: umbra_client_core::Error, what: &'static str| {
-            MethodError::command(&anyhow::Error::new(e).context(what), vec![])
-        };
-        let client = self.client();
-        let events = client
-            .receive_until_empty(timeout)
-            .await
-            .map_err(|e| fail(e, "receiving from the relay"))?;
-        let unreported = client
-            .unreported_messages()
-            .await
-            .map_err(|e| fail(e, "reading the local history"))?;
-        let unreported_groups = client
-            .unreported_group_messages()
-            .await
-            .map_err(|e| fail(e, "reading the local group history"))?;
-        let mut still_unreported: HashSet<MessageId> = unreported.iter().map(|m| m.id).collect();
-        still_unreported.extend(unreported_groups.iter().map(|m| m.id));
-        let mut records: Vec<Record> = earlier_messages(&unreported, &events)
-            .into_iter()
-            .map(message_record)
-            .collect();
-        records.extend(
-            super::groups::earlier_group_records(&client, &unreported_groups, &events).await,
-        );
-        let mut answered = self.answered_sends.lock().await;
-        for event in events {
-            match &event {
-                // A subscriber (or the TUI) already showed it.
-                Event::Message { id, .. } | Event::GroupMessage { id, .. }
-                    if !still_unreported.contains(id) =>
-                {
-                    continue
-                }
-                Event::Sent { id, .. } | Event::SendFailed { id, .. } if answered.remove(id) => {
-                    continue
-                }
-                _ => {}
-            }
-            records.extend(records_for(&client, event).await);
-        }
-        drop(answered);
-        let count = records
-            .iter()
-            .filter(|r| matches!(r, Record::Message { .. }))
-            .count();
-        records.push(Record::Drained {
-            count: u64::try_from(count).unwrap_or(u64::MAX),
-        });
-        // By default the daemon marks them now, before the caller has shown
-        // them; a caller that must not lose one to its own crash passes
-        // `mark_reported: false` and calls `mark_reported` after showing.
-        if params.mark_reported.unwrap_or(true) {
-            client
-                .mark_reported(&unreported)
-                .await
-                .map_err(|e| fail(e, "recording the printed messages"))?;
-            client
-                .mark_group_reported(&unreported_groups)
-                .await
-                .map_err(|e| fail(e, "recording the printed group messages"))?;
-        }
-        Ok(done(&records, ExitStatus::Success))
-    }
-
     async fn verify(&self, params: VerifyParams) -> Result<Value, MethodError> {
         let args = VerifyArgs {
             username: params.username,
@@ -401,37 +332,6 @@ impl Daemon {
             }],
             ExitStatus::Success,
         ))
-    }
-
-    async fn mark_reported(&self, params: MarkParams) -> Result<Value, MethodError> {
-        let wanted: HashSet<&str> = params.ids.iter().map(String::as_str).collect();
-        let fail = |e: umbra_client_core::Error| {
-            MethodError::command(
-                &anyhow::Error::new(e).context("marking messages reported"),
-                vec![],
-            )
-        };
-        let client = self.client();
-        let unreported = client.unreported_messages().await.map_err(fail)?;
-        let chosen: Vec<_> = unreported
-            .into_iter()
-            .filter(|m| wanted.contains(m.id.to_hex().as_str()))
-            .collect();
-        client.mark_reported(&chosen).await.map_err(fail)?;
-        // Group message ids are marked the same way (`receive --follow`
-        // marks whatever it printed).
-        let chosen_groups: Vec<_> = client
-            .unreported_group_messages()
-            .await
-            .map_err(fail)?
-            .into_iter()
-            .filter(|m| wanted.contains(m.id.to_hex().as_str()))
-            .collect();
-        client
-            .mark_group_reported(&chosen_groups)
-            .await
-            .map_err(fail)?;
-        Ok(json!({"marked": chosen.len() + chosen_groups.len()}))
     }
 
     /// Turns one client event into the notifications subscribers get.
@@ -521,15 +421,6 @@ struct SendParams {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ReceiveParams {
-    timeout: Option<u64>,
-    /// `false`: the caller calls `mark_reported` itself once it has shown
-    /// the messages (what `umbra receive` does); default `true`.
-    mark_reported: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct VerifyParams {
     username: String,
     mark_verified: Option<String>,
@@ -540,12 +431,6 @@ struct VerifyParams {
 #[serde(deny_unknown_fields)]
 struct RenameParams {
     new_username: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MarkParams {
-    ids: Vec<String>,
 }
 
 pub(super) fn parse<T: serde::de::DeserializeOwned>(params: Value) -> Result<T, MethodError> {

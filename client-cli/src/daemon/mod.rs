@@ -4,9 +4,9 @@
 //!
 //! Layout: [`protocol`] is the wire format (framing, requests, batches,
 //! responses, error codes), [`methods`] runs one method against the
-//! unlocked client ([`account`], [`chat`] and [`groups`] hold the account,
-//! interactive and group ones), [`server`] owns the listeners, connections and
-//! shutdown, and [`client`] is the side every other `umbra` command uses to
+//! unlocked client ([`account`], [`chat`], [`groups`] and [`receive`] hold
+//! the account, interactive, group and reporting ones), [`server`] owns the
+//! listeners, connections and shutdown, and [`client`] is the side every other `umbra` command uses to
 //! find a running daemon and route through it ([`channel`]: the concurrent
 //! form `umbra chat` uses).
 //!
@@ -26,6 +26,7 @@ pub mod client;
 pub mod groups;
 pub mod methods;
 pub mod protocol;
+pub mod receive;
 pub mod server;
 
 use std::path::{Path, PathBuf};
