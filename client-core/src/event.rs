@@ -207,6 +207,23 @@ pub enum Event {
         /// Whether our change was made again on top of the winner.
         reissued: bool,
     },
+    /// The relay refused for good, in a later round of the outbox pump, what
+    /// was queued for one member of a group (a message or change whose send
+    /// reported the member `Queued`): it will not reach that member. A
+    /// refused sender key is sent again with our next group message.
+    GroupDeliveryFailed {
+        /// The group.
+        group: crate::GroupId,
+        /// The message id (a group message's, as its send reported; a
+        /// random id for a change).
+        id: MessageId,
+        /// The member it was for.
+        member: umbra_protocol::wire::AccountId,
+        /// The member's username when it was queued (a display hint).
+        username: String,
+        /// Why.
+        reason: String,
+    },
     /// A group member started or stopped typing.
     GroupTyping {
         /// The group.

@@ -352,6 +352,7 @@ impl Engine {
                     to_account: *account.as_bytes(),
                     to_username: username.as_str().to_owned(),
                     envelope,
+                    sender_key_epoch: None,
                 });
             }
         }
@@ -437,7 +438,7 @@ impl Engine {
         // Only now, with the change durable, may the connection start (an
         // offline change waits in the fan-out queue).
         self.ensure_connected()?;
-        let round = self.send_fanout(seq).await?;
+        let round = self.send_fanout(seq, false).await?;
         merge_round(&mut report, round);
         Ok(report)
     }

@@ -12,10 +12,16 @@
 //! under it, and the relay queues a frame's envelopes in order). Each
 //! envelope's outcome is the relay's own, per member: accepted and refused
 //! items leave the entry, items the relay could not take now stay for the
-//! outbox pump's next round.
+//! outbox pump's next round. A refusal is never silent: the call that sent
+//! the fan-out reports it per member, and a later round (the outbox pump's)
+//! raises [`Event::GroupDeliveryFailed`](crate::Event) for it. A refused
+//! item that carried our sender key un-marks that member in the key, in the
+//! same transaction that settles the item, so the next send distributes the
+//! key to it again instead of sending messages it cannot read.
 //!
 //! Must never: send an item before its entry is committed, drop an item the
-//! relay did not settle, or reorder two items for the same member.
+//! relay did not settle, drop a refusal without reporting it, or reorder two
+//! items for the same member.
 
 use std::sync::Arc;
 
@@ -49,6 +55,9 @@ pub(crate) struct FanoutItem {
     /// The sealed envelope, exactly as it will be sent.
     #[serde(with = "serde_bytes")]
     pub(crate) envelope: Vec<u8>,
+    /// The epoch of our sender key, if this item distributes it (a refusal
+    /// un-marks the member in that key, so it is sent again).
+    pub(crate) sender_key_epoch: Option<u64>,
 }
 
 impl FanoutItem {
@@ -128,6 +137,14 @@ pub(crate) struct Round {
     pub(crate) frame_bytes: usize,
 }
 
+/// An item the relay refused for good in a round, for its event.
+struct Refusal {
+    member: [u8; 16],
+    username: String,
+    code: ErrorCode,
+    sender_key_epoch: Option<u64>,
+}
+
 impl Engine {
     /// Adds `entry` to `txn` under a fresh sequence number (the caller
     /// commits it together with the key state that sealed its items).
@@ -146,8 +163,14 @@ impl Engine {
     /// Sends what is left of fan-out `seq`, frame by frame, and removes
     /// every item the relay settled. A frame the relay could not take now
     /// (connection lost, retryable refusal) ends the round with the rest
-    /// left for the outbox pump.
-    pub(crate) async fn send_fanout(self: &Arc<Self>, seq: u64) -> Result<Round, Error> {
+    /// left for the outbox pump. With `announce` (no caller reports the
+    /// round: the outbox pump), each refusal raises
+    /// [`Event::GroupDeliveryFailed`](crate::Event).
+    pub(crate) async fn send_fanout(
+        self: &Arc<Self>,
+        seq: u64,
+        announce: bool,
+    ) -> Result<Round, Error> {
         let _sending = self.groups.fanout_lock.lock().await;
         let slot = records::group::fanout(seq);
         let mut round = Round {
@@ -209,22 +232,55 @@ impl Engine {
             }
         }
         round.unfinished = !left.is_empty();
-        self.settle_fanout(slot, entry, left).await?;
+        let refusals = refusals(&entry.items, &round);
+        let (group, id) = (entry.group, entry.id);
+        self.settle_fanout(slot, entry, left, &refusals).await?;
         if let Some(e) = stopped {
             tracing::debug!(error = %crate::error::LogSafe(&e), "fan-out paused");
+        }
+        if announce {
+            for refusal in refusals {
+                self.emit(crate::Event::GroupDeliveryFailed {
+                    group,
+                    id,
+                    member: AccountId::from_bytes(refusal.member),
+                    username: refusal.username,
+                    reason: format!("the relay refused it: {}", refusal.code),
+                });
+            }
         }
         Ok(round)
     }
 
-    /// Rewrites the entry with only the unsettled items, or deletes it.
+    /// Rewrites the entry with only the unsettled items, or deletes it; a
+    /// refused item that carried our sender key un-marks its member in the
+    /// key (same transaction), so the next send distributes it again.
     async fn settle_fanout(
         &self,
         slot: Slot<records::group::Fanout>,
         mut entry: FanoutEntry,
         left: Vec<FanoutItem>,
+        refusals: &[Refusal],
     ) -> Result<(), Error> {
         let _guard = self.op_lock.lock().await;
         let mut txn = Txn::new();
+        let lost_keys: Vec<_> = refusals
+            .iter()
+            .filter_map(|r| Some((r.member, r.sender_key_epoch?)))
+            .collect();
+        if !lost_keys.is_empty() {
+            if let Some(mut key) = self.groups.own_key(&entry.group).await? {
+                let before = key.distributed_to.len();
+                for (member, epoch) in lost_keys {
+                    if key.epoch == epoch {
+                        key.unmark_distributed(&AccountId::from_bytes(member));
+                    }
+                }
+                if key.distributed_to.len() != before {
+                    self.groups.put_own_key(&mut txn, &entry.group, &key)?;
+                }
+            }
+        }
         if left.is_empty() {
             self.vault.remove(&mut txn, slot);
         } else {
@@ -249,7 +305,7 @@ impl Engine {
             let Some(seq) = records::group::fanout_seq(&slot) else {
                 continue;
             };
-            let round = self.send_fanout(seq).await?;
+            let round = self.send_fanout(seq, true).await?;
             if round.unfinished {
                 return Err(Error::relay(
                     ErrorCode::Internal,
@@ -279,6 +335,25 @@ fn queue_all(round: &mut Round, left: &mut Vec<FanoutItem>, batch: &[FanoutItem]
     }
 }
 
+/// The items of a round the relay refused for good. `round.outcomes` holds
+/// one outcome per item attempted, in item order, so a refused outcome is
+/// matched to its item by position.
+fn refusals(items: &[FanoutItem], round: &Round) -> Vec<Refusal> {
+    items
+        .iter()
+        .zip(&round.outcomes)
+        .filter_map(|(item, (_, _, outcome))| match outcome {
+            MemberOutcome::Refused(code) => Some(Refusal {
+                member: item.to_account,
+                username: item.to_username.clone(),
+                code: *code,
+                sender_key_epoch: item.sender_key_epoch,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
 fn note(item: &FanoutItem, outcome: MemberOutcome) -> ([u8; 16], String, MemberOutcome) {
     (item.to_account, item.to_username.clone(), outcome)
 }
@@ -302,6 +377,7 @@ mod tests {
             to_account: [n; 16],
             to_username: "member".into(),
             envelope: vec![n; len],
+            sender_key_epoch: None,
         }
     }
 
@@ -333,6 +409,7 @@ mod tests {
                 },
                 to_username: "m".into(),
                 envelope: vec![7; 700],
+                sender_key_epoch: None,
             })
             .collect();
         let runs = pack(&items, MAX_FRAME_BYTES, MAX_RECIPIENTS_PER_SEND);

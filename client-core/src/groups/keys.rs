@@ -112,6 +112,14 @@ impl OwnSenderKey {
         }
     }
 
+    /// Forgets that `member` has this key (the item that carried it was
+    /// refused): the next send distributes it again.
+    pub(crate) fn unmark_distributed(&mut self, member: &AccountId) {
+        if let Ok(at) = self.distributed_to.binary_search(member.as_bytes()) {
+            self.distributed_to.remove(at);
+        }
+    }
+
     /// Keeps only members still in `state` (a removed member that is added
     /// again must get the current key again).
     pub(crate) fn retain_members(&mut self, state: &GroupState) {

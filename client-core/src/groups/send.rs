@@ -95,7 +95,9 @@ impl Engine {
                         payload: distribution.clone(),
                     };
                     if let Some(envelope) = sessions.seal(self, account, content)? {
-                        items.push(item(account, username.as_str(), envelope));
+                        let mut carried = item(account, username.as_str(), envelope);
+                        carried.sender_key_epoch = Some(key.epoch);
+                        items.push(carried);
                         key.mark_distributed(account);
                     }
                 }
@@ -180,7 +182,7 @@ impl Engine {
         // The connection starts once the message is durable (offline, it
         // waits in the fan-out queue).
         self.ensure_connected()?;
-        let round = self.send_fanout(seq).await?;
+        let round = self.send_fanout(seq, false).await?;
         merge_round(&mut report, round);
         Ok(report)
     }
@@ -268,5 +270,6 @@ fn item(account: &AccountId, username: &str, envelope: Vec<u8>) -> FanoutItem {
         to_account: *account.as_bytes(),
         to_username: username.to_owned(),
         envelope,
+        sender_key_epoch: None,
     }
 }

@@ -21,10 +21,16 @@ use crate::{Client, ClientConfig, Event, KdfParams, PeerRef};
 use super::GroupId;
 
 async fn relay(dir: &tempfile::TempDir) -> umbra_relay::app::RunningRelay {
+    relay_with(dir, Settings::default()).await
+}
+
+async fn relay_with(dir: &tempfile::TempDir, settings: Settings) -> umbra_relay::app::RunningRelay {
     let settings = Settings {
-        listen: Some("127.0.0.1:0".parse().expect("addr")),
+        listen: settings
+            .listen
+            .or_else(|| Some("127.0.0.1:0".parse().expect("addr"))),
         data_dir: Some(dir.path().to_path_buf()),
-        ..Settings::default()
+        ..settings
     };
     let config = RelayConfig::resolve(settings).expect("relay config");
     let store = umbra_relay::store::open(None, dir.path())
@@ -250,6 +256,103 @@ async fn a_removal_rotates_the_sender_key_before_the_next_send() {
         events
             .iter()
             .any(|e| matches!(e, Event::GroupMessage { body, .. } if body == "two")),
+        "{events:?}"
+    );
+    relay.shutdown();
+    relay.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_refusal_of_a_queued_item_is_reported_and_the_key_resent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let (alice, bob, carol) = (
+        register(&url, "alice").await,
+        register(&url, "bob").await,
+        register(&url, "carol").await,
+    );
+    let members: Vec<PeerRef> = vec!["bob".parse().expect("name"), "carol".parse().expect("name")];
+    let group = alice
+        .create_group("team", &members)
+        .await
+        .expect("create")
+        .group;
+    receive(&bob).await;
+    receive(&carol).await;
+    let (bob_id, carol_id) = (bob.whoami().account_id, carol.whoami().account_id);
+    // Carol's account goes while alice is offline; alice has not heard.
+    alice.shutdown().await;
+    carol.delete_account().await.expect("delete");
+    // With the relay down, alice's first message (and her sender key ahead
+    // of it) waits in the fan-out queue: queued for both.
+    let addr = relay.local_addr;
+    bob.shutdown().await;
+    relay.shutdown();
+    relay.wait().await;
+    let report = alice.send_group_text(&group, "queued").await.expect("send");
+    assert!(
+        report
+            .members
+            .iter()
+            .all(|m| m.outcome == crate::MemberOutcome::Queued),
+        "{report:?}"
+    );
+    // The relay is back (same address, same data): the outbox pump sends
+    // the queue, and the relay refuses carol's items for good. (Alice's
+    // reconnection attempts are stopped meanwhile: her flush connects anew
+    // instead of waiting out their backoff.)
+    alice.shutdown().await;
+    let relay = relay_with(
+        &dir,
+        Settings {
+            listen: Some(addr),
+            ..Settings::default()
+        },
+    )
+    .await;
+    alice
+        .flush_outbox(Duration::from_secs(60))
+        .await
+        .expect("flushed");
+    let events = receive(&alice).await;
+    let failed: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GroupDeliveryFailed {
+                group: g,
+                id,
+                member,
+                reason,
+                ..
+            } if *g == group => Some((*id, *member, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    // Her sender key and the message: both reported, neither dropped silently.
+    assert_eq!(failed.len(), 2, "{events:?}");
+    assert!(
+        failed.iter().all(|(id, member, reason)| *id == report.id
+            && *member == carol_id
+            && reason.contains("UnknownRecipient")),
+        "{failed:?}"
+    );
+    // The refused sender key is no longer counted as hers: the next send
+    // distributes it again (bob's was accepted and stays).
+    let key = alice
+        .inner
+        .groups
+        .own_key(&group)
+        .await
+        .expect("store")
+        .expect("a key");
+    assert!(key.has(&bob_id), "bob has the key");
+    assert!(!key.has(&carol_id), "carol's refused key is to be resent");
+    let events = receive(&bob).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::GroupMessage { body, .. } if body == "queued")),
         "{events:?}"
     );
     relay.shutdown();

@@ -114,6 +114,28 @@ pub(crate) async fn records_for_group(client: &Client, event: &Event) -> Option<
             reissued: Some(*reissued),
             at: now,
         }],
+        // Refused for good after its send said `queued`: the `send_failed`
+        // a send prints for a refused member, naming the group.
+        Event::GroupDeliveryFailed {
+            group,
+            id,
+            username,
+            reason,
+            ..
+        } => {
+            let groups = groups().await;
+            let name = groups
+                .iter()
+                .find(|g| g.id == group.to_hex())
+                .map(|g| g.name.clone())
+                .unwrap_or_default();
+            vec![Record::SendFailed {
+                to: username.clone(),
+                id: id.to_hex(),
+                reason: reason.clone(),
+                group: Some(reference(&groups, group, &name)),
+            }]
+        }
         // The same receipt also arrives as the 1:1 `DeliveryReceipt` /
         // `ReadReceipt` event (receipts travel pairwise): printed once, from
         // that one.
