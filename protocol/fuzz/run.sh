@@ -20,11 +20,13 @@ seconds="${1:-8}"
 shift || true
 only=("$@")
 
-# libFuzzer limits. rss: a decoder needs a few MiB at most, so 1 GiB means
-# unbounded allocation; malloc: no single allocation a decoder makes comes
-# near 64 MiB (the largest input is a 256 KiB frame), AddressSanitizer
-# reports one that does; timeout: an input that takes 10 s is a hang.
-fuzz_args=(-rss_limit_mb=1024 -malloc_limit_mb=64 -timeout=10 "-max_total_time=$seconds")
+# libFuzzer limits. malloc: no single allocation a decoder makes comes near
+# 64 MiB (the largest input is a 256 KiB frame), so one that does is
+# reported as unbounded; rss: 2 GiB for the whole process (libFuzzer's own
+# corpus and AddressSanitizer's quarantine reach ~500 MiB in a 2-minute
+# run, so a tighter cap would fail long runs for no decoder's fault);
+# timeout: an input that takes 10 s is a hang.
+fuzz_args=(-rss_limit_mb=2048 -malloc_limit_mb=64 -timeout=10 "-max_total_time=$seconds")
 
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked"
