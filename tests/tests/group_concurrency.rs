@@ -120,9 +120,10 @@ fn two_concurrent_renames_end_on_one_name_everywhere() {
     let [alice, bob, carol] = [&users[0], &users[1], &users[2]];
     bob.group_ok(&["rename", "duel", "bobs-name"]);
 
-    // Which name wins is the fork choice's (lowest change hash, then a
-    // re-issued loser): not predictable here, but it must be one of the
-    // two, the same on all three clients, and stay so.
+    // Which name stays is for the fork choice (PROTOCOL.md 8.10: the more
+    // senior admin's change wins) and the loser's re-issue to decide; this
+    // test asks only that it is one of the two, the same on all three
+    // clients, and that it stays so.
     let all = [alice, bob, carol];
     let mut last = None;
     let deadline = std::time::Instant::now() + group_support::SETTLE;
