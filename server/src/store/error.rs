@@ -106,6 +106,15 @@ pub enum StoreError {
         /// The database's error text.
         cause: String,
     },
+    /// The database could not be used (see [`StoreError::is_unavailable`]):
+    /// the transaction rolled back and nothing was stored. The group
+    /// committer answers every submission of a batch with this when their
+    /// shared transaction failed so, one error text for all of them.
+    #[error("the database is unavailable; nothing was stored: {cause}")]
+    Unavailable {
+        /// The database's error text.
+        cause: String,
+    },
     /// The database server could not be reached at start (helper F: fail
     /// fast with the host and the cause instead of a pool timeout).
     #[error("cannot connect to PostgreSQL at {host}:{port}: {cause}")]
@@ -142,7 +151,7 @@ impl StoreError {
                     | sqlx::Error::Tls(_)
                     | sqlx::Error::WorkerCrashed
             ),
-            StoreError::Unreachable { .. } => true,
+            StoreError::Unreachable { .. } | StoreError::Unavailable { .. } => true,
             _ => false,
         }
     }

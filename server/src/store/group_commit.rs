@@ -145,15 +145,27 @@ impl GroupCommitter {
 /// Takes the next batch: waits for one submission, then adds whatever is
 /// already waiting while the budget lasts. The receiver lock is released
 /// before the caller touches the database.
+///
+/// A submission carried over from the previous batch leads this one and
+/// never waits for the lock: an idle worker holds it across `recv().await`
+/// until *new* work arrives, which in a quiet relay may be never (review
+/// finding 1). So the lock is only tried; if another worker has it, the
+/// carried submission is committed alone.
 async fn next_batch(
     receiver: &Mutex<mpsc::Receiver<Submission>>,
     carried: &mut Option<Submission>,
     budget: usize,
 ) -> Option<Vec<Submission>> {
-    let mut receiver = receiver.lock().await;
-    let first = match carried.take() {
-        Some(first) => first,
-        None => receiver.recv().await?,
+    let (first, mut receiver) = match carried.take() {
+        Some(first) => match receiver.try_lock() {
+            Ok(receiver) => (first, receiver),
+            Err(_) => return Some(vec![first]),
+        },
+        None => {
+            let mut receiver = receiver.lock().await;
+            let first = receiver.recv().await?;
+            (first, receiver)
+        }
     };
     let mut size = first.size();
     let mut batch = vec![first];
@@ -180,12 +192,13 @@ async fn work(store: SharedStore, receiver: Arc<Mutex<mpsc::Receiver<Submission>
 /// Commits a batch and answers every submitter. If the combined transaction
 /// fails before its commit (so it rolled back), each submission is retried
 /// alone so one bad submission (or a transient conflict) is reported to its
-/// own sender only. If the commit itself may have happened
+/// own sender only, unless the database is unavailable: then every
+/// submitter hears so at once, since each retry would fail the same way. If the commit itself may have happened
 /// ([`StoreError::CommitOutcomeUnknown`]) nothing is retried: a retry could
 /// store every message a second time (PROTOCOL.md 11.6); every submitter
 /// hears the outcome is unknown. A submission whose submitter already gave
 /// up (its request's deadline passed and it was answered "may have been
-/// carried out") is not committed at all. The messages are moved into the
+/// carried out") is not committed at all, not even by a solo retry. The messages are moved into the
 /// combined batch, not copied (envelopes are most of it).
 async fn commit(store: &dyn Store, mut batch: Vec<Submission>) {
     batch.retain(|submission| !submission.reply.is_closed());
@@ -217,6 +230,18 @@ async fn commit(store: &dyn Store, mut batch: Vec<Submission>) {
                 }
                 return;
             }
+            // Rolled back because the database cannot be used: a solo retry
+            // would only wait out the pool's acquire timeout again, once
+            // per submission (review finding 2). Nothing was stored; every
+            // submitter hears so now and may retry.
+            Err(error) if error.is_unavailable() => {
+                let cause = error.to_string();
+                for (_, _, reply) in parts {
+                    let cause = cause.clone();
+                    let _ = reply.send(Err(StoreError::Unavailable { cause }));
+                }
+                return;
+            }
             // Rolled back: nothing of it was stored.
             Err(_) => {}
         }
@@ -227,6 +252,10 @@ async fn commit(store: &dyn Store, mut batch: Vec<Submission>) {
         let mine: Vec<NewMessage> = rest.by_ref().take(len).collect();
         let ack: Vec<(Address, Vec<Seq>)> =
             ack_index.and_then(|_| acks.next()).into_iter().collect();
+        // Its submitter may have given up while earlier parts were retried.
+        if reply.is_closed() {
+            continue;
+        }
         let result = store
             .enqueue_and_ack(&mine, &ack)
             .await

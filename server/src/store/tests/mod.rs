@@ -123,6 +123,7 @@ async fn bodies(store: &SharedStore, recipient: Address) -> Vec<(u64, String)> {
 mod accounts;
 mod blobs;
 mod commit_unknown;
+mod group_commit;
 mod keys;
 mod lifecycle;
 mod names;
