@@ -20,7 +20,7 @@ use rand::rngs::OsRng;
 use subtle::ConstantTimeEq;
 use umbra_protocol::content::Content;
 use umbra_protocol::group::{
-    GroupAction, GroupChange, GroupLog, GroupWelcome, HeadMove, LogOutcome,
+    GroupAction, GroupChange, GroupChangeError, GroupLog, GroupWelcome, HeadMove, LogOutcome,
 };
 use umbra_protocol::identity::IdentityPublic;
 use umbra_protocol::pairwise::InboundEnvelope;
@@ -294,10 +294,17 @@ async fn control(
         // We left or were removed: the group's changes no longer concern us.
         return Ok(Vec::new());
     }
-    let outcome = group
-        .log
-        .apply(change, &author_identity)
-        .map_err(|e| rejected(Some(from), format!("group change refused: {e}")))?;
+    let outcome = match group.log.apply(change, &author_identity) {
+        Ok(outcome) => outcome,
+        // Our queue of changes waiting for their parents is full: this one
+        // is valid as far as we can tell, so it is kept (not acknowledged)
+        // and comes again, by when its parent may have emptied the queue.
+        // Refusing it would lose it, and every change built on it.
+        Err(e @ GroupChangeError::PendingFull { .. }) => {
+            return Err(kept(Some(from), format!("group change kept: {e}")))
+        }
+        Err(e) => return Err(rejected(Some(from), format!("group change refused: {e}"))),
+    };
     let mut events = Vec::new();
     if let LogOutcome::Applied(moved) = outcome {
         apply_moved(engine, txn, &mut group, &moved, &mut events)?;

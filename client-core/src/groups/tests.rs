@@ -104,6 +104,30 @@ async fn deliver(from: &Client, to: &Client, change: &GroupChange) {
         .expect("sent");
 }
 
+/// Sends several changes from `from` to `to`, in order, then flushes once.
+async fn deliver_all(from: &Client, to: &Client, changes: &[GroupChange]) {
+    let contact = from
+        .inner
+        .contact_by_account(to.whoami().account_id.as_bytes())
+        .await
+        .expect("store")
+        .expect("a contact");
+    for change in changes {
+        from.inner
+            .send_control(
+                &contact,
+                Content::GroupControl {
+                    change: change.as_bytes().to_vec(),
+                },
+            )
+            .await
+            .expect("queued");
+    }
+    from.flush_outbox(Duration::from_secs(30))
+        .await
+        .expect("sent");
+}
+
 fn refusals(events: &[Event]) -> Vec<String> {
     events
         .iter()
@@ -355,6 +379,51 @@ async fn a_later_refusal_of_a_queued_item_is_reported_and_the_key_resent() {
             .any(|e| matches!(e, Event::GroupMessage { body, .. } if body == "queued")),
         "{events:?}"
     );
+    relay.shutdown();
+    relay.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_beyond_a_full_pending_queue_is_kept_not_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let (alice, bob) = (register(&url, "alice").await, register(&url, "bob").await);
+    let members: Vec<PeerRef> = vec!["bob".parse().expect("name")];
+    let group = alice
+        .create_group("team", &members)
+        .await
+        .expect("create")
+        .group;
+    receive(&bob).await;
+    let alice_id = alice.whoami().account_id;
+    // A chain of renames by alice that bob receives first-parent-last:
+    // every change but the first waits for its parent, one more than the
+    // pending queue holds.
+    let max = umbra_protocol::consts::MAX_PENDING_CHANGES;
+    let mut state = state_of(&alice, &group).await;
+    let start = state.version();
+    let mut chain = Vec::new();
+    for n in 0..max + 2 {
+        let change = GroupChange::rename(&alice.inner.identity, alice_id, &state, &format!("n{n}"))
+            .expect("rename");
+        state = state.apply(&change).expect("applies");
+        chain.push(change);
+    }
+    deliver_all(&alice, &bob, &chain[1..]).await;
+    let events = receive(&bob).await;
+    assert!(
+        refusals(&events).iter().any(|r| r.contains("kept")),
+        "the change beyond the full queue is kept: {events:?}"
+    );
+    deliver_all(&alice, &bob, &chain[..1]).await;
+    receive(&bob).await;
+    // The kept change comes again on the next connection and applies.
+    bob.shutdown().await;
+    receive(&bob).await;
+    let after = state_of(&bob, &group).await;
+    assert_eq!(after.version(), start + chain.len() as u64, "nothing lost");
+    assert_eq!(after.name(), format!("n{}", max + 1));
     relay.shutdown();
     relay.wait().await;
 }
