@@ -74,6 +74,14 @@ pub const REORG_WINDOW: usize = 32;
 /// peer that floods, not a reordering queue.
 pub const MAX_PENDING_CHANGES: usize = 2 * REORG_WINDOW;
 
+/// Most changes of one author that wait for their parent. Honest
+/// reordering holds back a few changes of an author at a time (a burst the
+/// relay delivered out of order); with a cap per author, one member (or one
+/// removed member's stale key) cannot fill the whole pending queue and
+/// wedge the log for everyone else's changes (docs/PROTOCOL.md §8.10 step
+/// 7).
+pub const MAX_PENDING_PER_AUTHOR: usize = 8;
+
 /// How many hashes of changes that lost the fork choice a group log
 /// remembers (the changes themselves are dropped), so that a change built
 /// on a recent loser is reported as superseded instead of waiting for a

@@ -532,3 +532,68 @@ fn a_full_groups_welcome_fits_one_pairwise_message() {
         encoded.len()
     );
 }
+
+#[test]
+fn only_members_near_the_head_may_wait_and_each_only_for_its_share() {
+    use umbra_protocol::consts::{MAX_PENDING_CHANGES, MAX_PENDING_PER_AUTHOR};
+    use umbra_protocol::group::ChangeHash;
+    let p = People::new();
+    let mut log = GroupLog::create(p.create(true), &p.keys[0].public()).unwrap();
+    let group = *log.state().group();
+    let (bob, dave) = (p.account(1), p.account(3));
+    let orphan = |who: usize, version: u64, n: u8| {
+        GroupChange::sign_unchecked(
+            &p.keys[who],
+            p.account(who),
+            group,
+            version,
+            ChangeHash([n; 32]),
+            GroupAction::Leave,
+        )
+        .unwrap()
+    };
+    // Dave was never a member: nothing of his is held.
+    assert_eq!(
+        log.apply(orphan(3, 5, 1), &p.keys[3].public()).unwrap_err(),
+        GroupChangeError::PendingUnknownAuthor(dave)
+    );
+    // A member's change claiming a version far above the head is not held.
+    let far = MAX_PENDING_CHANGES as u64 + 1;
+    assert_eq!(
+        log.apply(orphan(1, far, 2), &p.keys[1].public())
+            .unwrap_err(),
+        GroupChangeError::TooFarAhead {
+            version: far,
+            head: 0
+        }
+    );
+    // Bob may hold his share of the queue, no more.
+    for n in 0..MAX_PENDING_PER_AUTHOR {
+        let change = orphan(1, 2, 10 + n as u8);
+        assert!(matches!(
+            log.apply(change, &p.keys[1].public()).unwrap(),
+            LogOutcome::Pending { .. }
+        ));
+    }
+    assert_eq!(
+        log.apply(orphan(1, 2, 99), &p.keys[1].public())
+            .unwrap_err(),
+        GroupChangeError::PendingFull {
+            max: MAX_PENDING_PER_AUTHOR
+        }
+    );
+    assert_eq!(log.pending_len(), MAX_PENDING_PER_AUTHOR);
+    // Alice's reordered changes still wait for their parent.
+    let first = GroupChange::rename(&p.keys[0], p.account(0), log.state(), "one").unwrap();
+    let after = log.state().apply(&first).unwrap();
+    let second = GroupChange::rename(&p.keys[0], p.account(0), &after, "two").unwrap();
+    assert!(matches!(
+        log.apply(second.clone(), &p.keys[0].public()).unwrap(),
+        LogOutcome::Pending { .. }
+    ));
+    assert_eq!(
+        applied(log.apply(first.clone(), &p.keys[0].public()).unwrap()),
+        vec![*first.hash(), *second.hash()]
+    );
+    assert!(log.state().is_member(&bob));
+}

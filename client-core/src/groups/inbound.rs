@@ -300,9 +300,11 @@ async fn control(
         // is valid as far as we can tell, so it is kept (not acknowledged)
         // and comes again, by when its parent may have emptied the queue.
         // Refusing it would lose it, and every change built on it.
-        Err(e @ GroupChangeError::PendingFull { .. }) => {
-            return Err(kept(Some(from), format!("group change kept: {e}")))
-        }
+        // So is one whose author the log does not know as a member yet: its
+        // Add may still be on its way.
+        Err(
+            e @ (GroupChangeError::PendingFull { .. } | GroupChangeError::PendingUnknownAuthor(_)),
+        ) => return Err(kept(Some(from), format!("group change kept: {e}"))),
         Err(e) => return Err(rejected(Some(from), format!("group change refused: {e}"))),
     };
     let mut events = Vec::new();

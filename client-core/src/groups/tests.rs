@@ -399,8 +399,8 @@ async fn a_change_beyond_a_full_pending_queue_is_kept_not_lost() {
     let alice_id = alice.whoami().account_id;
     // A chain of renames by alice that bob receives first-parent-last:
     // every change but the first waits for its parent, one more than the
-    // pending queue holds.
-    let max = umbra_protocol::consts::MAX_PENDING_CHANGES;
+    // pending queue holds of one author.
+    let max = umbra_protocol::consts::MAX_PENDING_PER_AUTHOR;
     let mut state = state_of(&alice, &group).await;
     let start = state.version();
     let mut chain = Vec::new();

@@ -146,7 +146,24 @@ pub enum GroupChangeError {
         /// The oldest state version the log still holds.
         oldest: u64,
     },
-    /// Too many changes wait for their parent already.
+    /// A change whose parent is unknown claims a version further above
+    /// the head than any honest reordering produces (more than
+    /// `MAX_PENDING_CHANGES` ahead): it is not held.
+    #[error("change version {version} is too far above the head's {head} to wait for its parent")]
+    TooFarAhead {
+        /// The change's version.
+        version: u64,
+        /// The head's version.
+        head: u64,
+    },
+    /// A change whose parent is unknown by an author who is not a member of
+    /// any state the log keeps, nor added by a change waiting in it: it is
+    /// not held (anyone could fill the queue otherwise). A client keeps the
+    /// delivery for a later attempt: the Add of its author may come next.
+    #[error("author {0} of a change waiting for its parent is not known as a member here")]
+    PendingUnknownAuthor(AccountId),
+    /// Too many changes wait for their parent already (in all, or of this
+    /// change's author).
     #[error("{max} changes already wait for their parent")]
     PendingFull {
         /// The limit.
@@ -186,6 +203,8 @@ impl GroupChangeError {
             Self::TooManyMembers { .. } => "TooManyMembers",
             Self::BadSignature => "BadSignature",
             Self::Stale { .. } => "Stale",
+            Self::TooFarAhead { .. } => "TooFarAhead",
+            Self::PendingUnknownAuthor(_) => "PendingUnknownAuthor",
             Self::PendingFull { .. } => "PendingFull",
             Self::InvalidState(_) => "InvalidState",
             Self::BadWelcome(_) => "BadWelcome",

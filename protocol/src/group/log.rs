@@ -19,7 +19,10 @@
 //! [`REORG_WINDOW`] changes are kept
 //! above the base; a change building on something older is `Stale`. A
 //! change whose parent has not arrived yet waits (at most
-//! [`MAX_PENDING_CHANGES`]).
+//! [`MAX_PENDING_CHANGES`], at most [`MAX_PENDING_PER_AUTHOR`] of one
+//! author, and only if its author is a member of a state the log keeps and
+//! its version is at most [`MAX_PENDING_CHANGES`] above the head's), so
+//! no one outside the group, and no single member, can fill the queue.
 //!
 //! ```
 //! use umbra_protocol::group::{GroupChange, GroupId, GroupLog, GroupPolicy, LogOutcome, NewMember};
@@ -55,7 +58,10 @@ use std::collections::{HashMap, VecDeque};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::consts::{MAX_PENDING_CHANGES, MAX_REMEMBERED_LOSERS, REORG_WINDOW};
+use super::GroupAction;
+use crate::consts::{
+    MAX_PENDING_CHANGES, MAX_PENDING_PER_AUTHOR, MAX_REMEMBERED_LOSERS, REORG_WINDOW,
+};
 use crate::identity::IdentityPublic;
 use crate::pickle::{self, PickleError};
 
@@ -238,7 +244,51 @@ impl GroupLog {
             return Ok(LogOutcome::Duplicate { hash });
         }
         change.verify(author_identity)?;
+        self.admit_pending(&change)?;
         self.insert_checked(change)
+    }
+
+    /// For a change whose parent is unknown (it would be held pending):
+    /// refuses it unless its author is a member of a kept state and its
+    /// version is near the head, and keeps one author below its share of
+    /// the queue. Checked on arrival only: a reloaded log holds what was
+    /// admitted.
+    fn admit_pending(&self, change: &GroupChange) -> Result<(), GroupChangeError> {
+        let parent = change.parent();
+        if self.losers.contains(parent)
+            || self.state_after(parent).is_some()
+            || change.version() <= self.base.version()
+        {
+            // Not held pending: superseded, applied, or stale.
+            return Ok(());
+        }
+        let author = change.author();
+        // A member of a kept state, or added by a change that waits too
+        // (itself admitted by this rule): the Add may arrive after the
+        // new member's first change.
+        let member_somewhere = self.base.is_member(&author)
+            || self.nodes.values().any(|n| n.state.is_member(&author))
+            || self.pending.iter().any(|p| match p.action() {
+                GroupAction::Add { members } => members.iter().any(|m| m.account == author),
+                _ => false,
+            });
+        if !member_somewhere {
+            return Err(GroupChangeError::PendingUnknownAuthor(author));
+        }
+        let head = self.state().version();
+        if change.version() > head.saturating_add(MAX_PENDING_CHANGES as u64) {
+            return Err(GroupChangeError::TooFarAhead {
+                version: change.version(),
+                head,
+            });
+        }
+        let by_author = self.pending.iter().filter(|p| p.author() == author).count();
+        if by_author >= MAX_PENDING_PER_AUTHOR {
+            return Err(GroupChangeError::PendingFull {
+                max: MAX_PENDING_PER_AUTHOR,
+            });
+        }
+        Ok(())
     }
 
     fn is_known(&self, hash: &ChangeHash) -> bool {
