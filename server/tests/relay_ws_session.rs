@@ -424,3 +424,81 @@ async fn idle_clients_are_dropped_and_ponging_clients_kept() {
     .await;
     assert_eq!(closed, Ok(true), "silent client was disconnected");
 }
+
+/// Logout everywhere whose token deletion loses its connection (an AFTER
+/// DELETE trigger on PostgreSQL terminates its own backend): the tokens may
+/// be gone, so the relay says the outcome is unknown, not "not carried out",
+/// and still announces the revocation, so every node closes the account's
+/// connections whose tokens are gone (review finding 4).
+#[tokio::test]
+async fn logout_everywhere_with_an_unknown_outcome_still_announces_the_revocation() {
+    use sqlx::{ConnectOptions, Connection};
+    use umbra_relay::control::{ControlEvent, ControlNotice};
+
+    let Some(db) = umbra_test_support::PgTestDb::create(
+        "logout_everywhere_with_an_unknown_outcome_still_announces_the_revocation",
+    )
+    .await
+    else {
+        return;
+    };
+    let keys = tempfile::tempdir().expect("key file directory");
+    let relay = relay_with(Settings {
+        database_url: Some(db.url().to_string()),
+        opaque_key_file: Some(keys.path().join("opaque-server-key")),
+        ..Settings::default()
+    })
+    .await;
+    let (mut c, account, _) = signed_in(&relay, "olga").await;
+
+    let mut raw = db
+        .connect_options()
+        .connect()
+        .await
+        .expect("raw connection");
+    for statement in [
+        "CREATE FUNCTION kill_at_token_delete() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$",
+        "CREATE TRIGGER kill_at_token_delete AFTER DELETE ON tokens \
+         FOR EACH ROW EXECUTE FUNCTION kill_at_token_delete()",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut raw)
+            .await
+            .expect("install the fault");
+    }
+    raw.close().await.ok();
+
+    let state = &relay.relay.state;
+    let mut notices = state.store.subscribe_control();
+    let response = c.ask(Request::Logout { everywhere: true }).await;
+    match &response {
+        Response::Error {
+            code: ErrorCode::Internal,
+            message,
+            retry_after_secs: Some(_),
+        } => assert!(
+            message.contains("may have been carried out"),
+            "the tokens may be gone: {message}"
+        ),
+        other => panic!("expected an Internal error with a retry hint: {other:?}"),
+    }
+    let announced = tokio::time::timeout(WAIT, async {
+        loop {
+            match notices.recv().await {
+                Ok(ControlNotice::Payload(payload)) => {
+                    if state.control_key.open(&payload) == Ok(ControlEvent::Revoked { account }) {
+                        return;
+                    }
+                }
+                Ok(ControlNotice::Resync) => continue,
+                Err(error) => panic!("control channel: {error}"),
+            }
+        }
+    })
+    .await;
+    assert!(
+        announced.is_ok(),
+        "a logout everywhere of unknown outcome announces the revocation"
+    );
+}

@@ -17,6 +17,7 @@ use crate::auth::opaque::{OpaqueError, OpaqueServer};
 use crate::auth::phase::{LoggingIn, Registering};
 use crate::auth::tokens::{self, unix_now, TokenHash};
 use crate::metrics::{AuthFailure, LoginAttempt, Metrics};
+use crate::store::StoreError;
 
 /// Prefix of the OPAQUE credential identifier used for usernames that do
 /// not exist, so their fake records are stable per name and can never equal
@@ -247,18 +248,28 @@ pub(super) async fn logout(
     everywhere: bool,
 ) -> Handled {
     if everywhere {
-        state
+        let deleted = state
             .store
             .delete_tokens_for_account(me.address.account)
-            .await?;
-        // Closes the account's other connections here and on every node.
-        crate::wakeups::revoked(
-            state,
-            me.address.account,
-            Some(conn.connection),
-            "logged out everywhere",
-        )
-        .await;
+            .await;
+        // Unless the deletion surely did nothing, the tokens may be gone:
+        // close the account's other connections here and on every node
+        // anyway (a connection is cheap to reopen with a valid token; one
+        // left open on a revoked token is not), then report the outcome.
+        let maybe_done = matches!(
+            &deleted,
+            Ok(_) | Err(StoreError::CommitOutcomeUnknown { .. })
+        );
+        if maybe_done {
+            crate::wakeups::revoked(
+                state,
+                me.address.account,
+                Some(conn.connection),
+                "logged out everywhere",
+            )
+            .await;
+        }
+        deleted?;
     } else {
         state.store.delete_token(&me.token.0).await?;
     }

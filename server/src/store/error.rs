@@ -156,6 +156,39 @@ impl StoreError {
         }
     }
 
+    /// Maps the error of a write run as one statement outside a
+    /// transaction, where the statement is its own commit (a token
+    /// deletion). Failing to get a connection, or the database refusing the
+    /// statement with an error (it rolled back), means nothing was done; but
+    /// a connection lost once the statement was sent, or a FATAL
+    /// shutdown in answer to it, leaves the outcome unknown just as at a
+    /// COMMIT (review finding 4): the tokens may already be gone.
+    pub(crate) fn from_autocommit(error: sqlx::Error) -> StoreError {
+        let not_sent_or_refused = match &error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+            sqlx::Error::Database(db) => {
+                match db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                    // 57P03 (cannot connect now) only comes at connect.
+                    Some(pg) => {
+                        pg.code() == "57P03"
+                            || !(pg.code().starts_with("08")
+                                || matches!(pg.code(), "57P01" | "57P02"))
+                    }
+                    // SQLite runs in-process: an error is the statement's.
+                    None => true,
+                }
+            }
+            _ => false,
+        };
+        if not_sent_or_refused {
+            StoreError::Database(error)
+        } else {
+            StoreError::CommitOutcomeUnknown {
+                cause: error.to_string(),
+            }
+        }
+    }
+
     /// Maps the error of a transaction's COMMIT. Only an answer in which
     /// the database says it rolled the transaction back is a definite
     /// failure: PostgreSQL's SQLSTATE classes 40 (transaction rollback:
@@ -223,5 +256,13 @@ mod tests {
         // database is unavailable and nothing was done.
         assert!(StoreError::from(sqlx::Error::PoolTimedOut).is_unavailable());
         assert!(!StoreError::Corrupt("x").is_unavailable());
+        // A write that is its own commit: the same, and a pool timeout
+        // still means it was never sent.
+        let lost = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(matches!(
+            StoreError::from_autocommit(lost),
+            StoreError::CommitOutcomeUnknown { .. }
+        ));
+        assert!(StoreError::from_autocommit(sqlx::Error::PoolTimedOut).is_unavailable());
     }
 }

@@ -112,10 +112,13 @@ macro_rules! impl_tokens {
             }
 
             async fn delete_token(&self, token_hash: &TokenHash) -> Result<bool, StoreError> {
+                // One statement, its own commit: a lost connection leaves
+                // the outcome unknown (StoreError::from_autocommit).
                 let done = sqlx::query("DELETE FROM tokens WHERE token_hash = $1")
                     .bind(token_hash.as_slice())
                     .execute(self.writer())
-                    .await?;
+                    .await
+                    .map_err(StoreError::from_autocommit)?;
                 Ok(done.rows_affected() > 0)
             }
 
@@ -126,7 +129,8 @@ macro_rules! impl_tokens {
                 let done = sqlx::query("DELETE FROM tokens WHERE account_id = $1")
                     .bind(account.as_bytes().as_slice())
                     .execute(self.writer())
-                    .await?;
+                    .await
+                    .map_err(StoreError::from_autocommit)?;
                 Ok(done.rows_affected())
             }
 

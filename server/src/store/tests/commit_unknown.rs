@@ -78,3 +78,43 @@ async fn a_connection_lost_during_commit_is_an_unknown_outcome_never_retried() {
     let third = committer.submit(vec![message(alice, "three")]).await;
     assert!(matches!(third.as_deref(), Ok([Ok(_)])), "{third:?}");
 }
+
+/// The fault: deleting a token row ends the connection mid-statement (an
+/// AFTER trigger, so the row is already deleted inside the statement).
+const KILL_AT_TOKEN_DELETE: &[&str] = &[
+    "CREATE FUNCTION kill_at_token_delete() RETURNS trigger LANGUAGE plpgsql AS $$ \
+     BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$",
+    "CREATE TRIGGER kill_at_token_delete AFTER DELETE ON tokens \
+     FOR EACH ROW EXECUTE FUNCTION kill_at_token_delete()",
+];
+
+// A token deletion is one statement outside a transaction: the statement is
+// its own commit. A connection lost under it leaves the outcome unknown
+// (the tokens may be gone), never "not carried out" (review finding 4).
+#[tokio::test(flavor = "current_thread")]
+async fn a_connection_lost_under_a_token_deletion_is_an_unknown_outcome() {
+    let Some(db) = TestDb::postgres(concat!(
+        module_path!(),
+        "::a_connection_lost_under_a_token_deletion_is_an_unknown_outcome"
+    ))
+    .await
+    else {
+        return;
+    };
+    let store = db.open().await;
+    let alice = Address::primary(new_account(&store, "alice").await);
+    store.insert_token(&[1u8; 32], alice, 1_000).await.unwrap();
+    store.insert_token(&[2u8; 32], alice, 1_000).await.unwrap();
+    db.execute_raw(&[], KILL_AT_TOKEN_DELETE).await;
+
+    let one = store.delete_token(&[1u8; 32]).await;
+    assert!(
+        matches!(one, Err(StoreError::CommitOutcomeUnknown { .. })),
+        "{one:?}"
+    );
+    let all = store.delete_tokens_for_account(alice.account).await;
+    assert!(
+        matches!(all, Err(StoreError::CommitOutcomeUnknown { .. })),
+        "{all:?}"
+    );
+}
