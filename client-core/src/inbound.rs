@@ -544,7 +544,7 @@ async fn accept(
                     .update_status(txn, &account, id, DeliveryStatus::Delivered)
                     .await?;
             }
-            events.extend(groups_in::receipt_groups(engine, &from, &ids, false).await?);
+            events.extend(groups_in::receipt_groups(engine, &account, &from, &ids, false).await?);
             events.push(Event::DeliveryReceipt {
                 from: from.clone(),
                 ids,
@@ -556,7 +556,7 @@ async fn accept(
                     .update_status(txn, &account, id, DeliveryStatus::Read)
                     .await?;
             }
-            events.extend(groups_in::receipt_groups(engine, &from, &ids, true).await?);
+            events.extend(groups_in::receipt_groups(engine, &account, &from, &ids, true).await?);
             events.push(Event::ReadReceipt {
                 from: from.clone(),
                 ids,

@@ -364,3 +364,35 @@ async fn typing_in_a_group_reaches_the_members_online() {
     .expect("the typing notice arrives");
     assert_eq!(typing, (group, "alice".to_owned(), true));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_from_someone_no_longer_a_member_names_no_group() {
+    let relay = TestRelay::start().await;
+    let (alice, bob, carol, group) = team(&relay).await;
+    // Carol is offline while alice writes and then removes her: her receipt
+    // for the message reaches alice after the removal.
+    carol.shutdown().await;
+    alice.send_group_text(&group, "bye").await.expect("send");
+    alice
+        .remove_member(&group, &"carol".parse().expect("name"))
+        .await
+        .expect("remove");
+    receive(&bob).await;
+    receive(&carol).await;
+    let events = receive(&alice).await;
+    let group_receipts: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GroupReceipt { from, .. } => Some(from.as_str()),
+            _ => None,
+        })
+        .collect();
+    // Bob's receipt names the group; carol's is a 1:1 receipt only.
+    assert_eq!(group_receipts, vec!["bob"], "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::DeliveryReceipt { from, .. } if from == "carol")),
+        "{events:?}"
+    );
+}

@@ -399,15 +399,23 @@ async fn welcome_in(
     Ok(vec![membership_event(&group, welcome.add(), from)])
 }
 
-/// Pairwise receipts naming our group messages: the group they belong to.
+/// Pairwise receipts naming our group messages: the group they belong to,
+/// if `sender` is a member of its current state (a removed member, who
+/// knows old message ids, cannot claim to have read the group's messages;
+/// its receipt stays a 1:1 one).
 pub(crate) async fn receipt_groups(
     engine: &Engine,
+    sender: &[u8; 16],
     from: &str,
     ids: &[MessageId],
     read: bool,
 ) -> Result<Vec<Event>, Failure> {
+    let sender = AccountId::from_bytes(*sender);
     let mut events = Vec::new();
     for group in engine.groups.all().await? {
+        if !group.state().is_member(&sender) {
+            continue;
+        }
         let mine: Vec<MessageId> = ids
             .iter()
             .filter(|id| group.recent_sent.contains(id))
