@@ -6,7 +6,9 @@
 //! accepted only from a current member whose pinned identity sealed it,
 //! under a sender key that member distributed to us; a change only if the
 //! group log accepts it (signed by its author, authorised by its parent
-//! state, fork choice, §8); a welcome only from the admin it names. A
+//! state, fork choice, §8); a welcome only from the admin it names (and,
+//! for a group we left or were removed from, only from an account that was
+//! an admin in the last state we know of it). A
 //! delivery whose prerequisite may still arrive (the welcome before a
 //! change, the sender key before a message) is kept for redelivery, never
 //! dropped.
@@ -390,6 +392,18 @@ async fn welcome_in(
         if group.membership == Membership::Active {
             // Already in it: the welcome's Add is an ordinary change.
             return control(engine, txn, sender, identity, from, welcome.add().clone()).await;
+        }
+        // A group we left or were removed from: its id is known to every
+        // member and ex-member, and a welcome's snapshot is trusted as the
+        // adder says it. Only someone who was an admin in the last state
+        // we know may bring us back; anyone else could replace the group's
+        // history under its id with a snapshot of their own.
+        if !group.state().is_admin(&sender) {
+            return Err(rejected(
+                Some(from),
+                "group welcome refused: a group we left or were removed from, \
+                 and the sender was not its admin",
+            ));
         }
     }
     let log = GroupLog::from_welcome(&welcome, sender, identity, me)

@@ -427,3 +427,100 @@ async fn a_change_beyond_a_full_pending_queue_is_kept_not_lost() {
     relay.shutdown();
     relay.wait().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_welcome_back_to_a_group_we_left_needs_one_of_its_admins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let (alice, bob, carol) = (
+        register(&url, "alice").await,
+        register(&url, "bob").await,
+        register(&url, "carol").await,
+    );
+    let members: Vec<PeerRef> = vec!["bob".parse().expect("name"), "carol".parse().expect("name")];
+    let group = alice
+        .create_group("team", &members)
+        .await
+        .expect("create")
+        .group;
+    receive(&bob).await;
+    receive(&carol).await;
+    // Bob writes once so that he has a session with carol.
+    bob.send_group_text(&group, "hi").await.expect("send");
+    receive(&carol).await;
+    carol.leave_group(&group).await.expect("leave");
+    receive(&alice).await;
+    receive(&bob).await;
+    let left = state_of(&carol, &group).await;
+
+    // Bob, never an admin, welcomes carol back into a group of his own
+    // under the same id: a snapshot that makes him its admin.
+    let (bob_id, carol_id) = (bob.whoami().account_id, carol.whoami().account_id);
+    let member = |account, name: &str| umbra_protocol::group::NewMember {
+        account,
+        username: umbra_protocol::wire::Username::parse(name).expect("name"),
+    };
+    let create = GroupChange::create(
+        &bob.inner.identity,
+        bob_id,
+        group,
+        "bob's team",
+        umbra_protocol::group::GroupPolicy {
+            members_may_rename: false,
+        },
+        vec![member(bob_id, "bob")],
+    )
+    .expect("create");
+    let mine = GroupState::from_create(&create).expect("state");
+    let add = GroupChange::add(
+        &bob.inner.identity,
+        bob_id,
+        &mine,
+        vec![member(carol_id, "carol")],
+    )
+    .expect("add");
+    let snapshot = mine.apply(&add).expect("applies");
+    let contact = bob
+        .inner
+        .contact_by_account(carol_id.as_bytes())
+        .await
+        .expect("store")
+        .expect("a contact");
+    bob.inner
+        .send_control(
+            &contact,
+            Content::GroupWelcome {
+                state: snapshot.to_bytes(),
+                change: add.as_bytes().to_vec(),
+            },
+        )
+        .await
+        .expect("queued");
+    bob.flush_outbox(Duration::from_secs(10))
+        .await
+        .expect("sent");
+    let events = receive(&carol).await;
+    assert!(
+        refusals(&events)
+            .iter()
+            .any(|r| r.contains("group welcome refused")),
+        "{events:?}"
+    );
+    assert!(!carol.group(&group).await.expect("listed").active);
+    assert_eq!(
+        state_of(&carol, &group).await,
+        left,
+        "the record is untouched"
+    );
+
+    // Alice, its admin, may bring her back.
+    alice
+        .add_members(&group, &["carol".parse().expect("name")])
+        .await
+        .expect("add");
+    receive(&carol).await;
+    assert!(carol.group(&group).await.expect("listed").active);
+    relay.shutdown();
+    relay.wait().await;
+}
