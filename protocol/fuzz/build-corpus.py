@@ -61,7 +61,7 @@ PROTOCOL_SEEDS = {
     ],
     "group_change": [
         ("group_state.json", "chain[].change.hex", b""),
-        ("group_state.json", "fork.changes[].hex", b""),
+        ("group_state.json", "forks[].changes[].hex", b""),
         ("group_state.json", "refused[].hex", b""),
     ],
     "group_state": [
