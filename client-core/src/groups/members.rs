@@ -10,9 +10,16 @@
 //! claims the bundles without the state lock; [`Engine::member_sessions`]
 //! runs under it and re-reads each contact and session.
 //!
+//! A member met first through a group is filed as a contact under its
+//! username hint only if the directory gives that name to its account:
+//! the hint is written by whoever added the member, and would otherwise
+//! name that account in 1:1 chats too (a member whose hint does not
+//! check out is *not sent* to, with the reason).
+//!
 //! Must never: send to a member whose key is `Changed`, start a session
-//! from a bundle of another account, or file a member under a name
-//! another contact holds (a newcomer is raised as in 1:1).
+//! from a bundle of another account, file a member under a name the
+//! directory does not give it, or under a name another contact holds (a
+//! newcomer is raised as in 1:1).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -98,13 +105,35 @@ impl Engine {
             if *account == me {
                 continue;
             }
-            if let Some(contact) = self.contact_by_account(account.as_bytes()).await? {
-                if !contact.may_send() || self.usable_session(&contact).await?.is_some() {
+            let known = self.contact_by_account(account.as_bytes()).await?;
+            if let Some(contact) = &known {
+                if !contact.may_send() || self.usable_session(contact).await?.is_some() {
                     continue;
                 }
             }
             // Only a member without a session needs the relay now.
             self.ensure_connected()?;
+            if known.is_none() {
+                // A first contact through a group: the username is a hint
+                // whoever added the member wrote (any admin, or a welcome's
+                // adder), so it becomes a contact's name only if the
+                // directory gives that name to this account, as a 1:1 first
+                // contact's name is resolved (`outbound.rs`).
+                match self.resolve(name).await {
+                    Ok(found) if found == *account => {}
+                    Err(e) if e.is_retryable() => return Err(e),
+                    _ => {
+                        bundles.insert(
+                            *account.as_bytes(),
+                            Err(format!(
+                                "its username in the group ({name}) is not its name in the \
+                                 directory; add it as a contact by its real name first"
+                            )),
+                        );
+                        continue;
+                    }
+                }
+            }
             let bundle = match self.fetch_bundle(*account, name).await {
                 Ok(bundle) => Ok(bundle),
                 // The connection itself failed: no other member will do better.

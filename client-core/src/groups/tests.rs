@@ -524,3 +524,63 @@ async fn a_welcome_back_to_a_group_we_left_needs_one_of_its_admins() {
     relay.shutdown();
     relay.wait().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_members_username_hint_names_no_contact_unless_the_directory_agrees() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let (alice, _bob, carol, mallory) = (
+        register(&url, "alice").await,
+        register(&url, "bob").await,
+        register(&url, "carol").await,
+        register(&url, "mallory").await,
+    );
+    let members: Vec<PeerRef> = vec!["carol".parse().expect("name")];
+    let group = alice
+        .create_group("team", &members)
+        .await
+        .expect("create")
+        .group;
+    receive(&carol).await;
+    // The admin adds mallory's account under the hint "bob" (a hostile
+    // client may write any hint).
+    let mallory_id = mallory.whoami().account_id;
+    let hint = umbra_protocol::group::NewMember {
+        account: mallory_id,
+        username: umbra_protocol::wire::Username::parse("bob").expect("name"),
+    };
+    alice
+        .inner
+        .issue(&group, move |_| {
+            Ok(umbra_protocol::group::GroupAction::Add {
+                members: vec![hint.clone()],
+            })
+        })
+        .await
+        .expect("add");
+    receive(&carol).await;
+    // Carol's first send to the group would make a session with that
+    // account: it is not filed as "bob", and not sent to.
+    let report = carol.send_group_text(&group, "hi").await.expect("send");
+    let line = report
+        .members
+        .iter()
+        .find(|m| m.account_id == mallory_id)
+        .expect("listed");
+    assert!(
+        matches!(&line.outcome, crate::MemberOutcome::NotSent(why) if why.contains("directory")),
+        "{report:?}"
+    );
+    assert!(
+        carol
+            .inner
+            .contact_by_account(mallory_id.as_bytes())
+            .await
+            .expect("store")
+            .is_none(),
+        "no contact filed under the hint"
+    );
+    relay.shutdown();
+    relay.wait().await;
+}
