@@ -292,10 +292,10 @@ async fn control(
         engine.groups.put(txn, &group)?;
         return Ok(vec![membership_event(&group, &change, from)]);
     };
-    if group.membership != Membership::Active {
-        // We left or were removed: the group's changes no longer concern us.
-        return Ok(Vec::new());
-    }
+    // Also after we left or were removed the log follows the changes that
+    // reach us: a concurrent change that wins the fork choice may undo our
+    // removal (or our Leave), and then we are a member again.
+    let was_active = group.membership == Membership::Active;
     let outcome = match group.log.apply(change, &author_identity) {
         Ok(outcome) => outcome,
         // Our queue of changes waiting for their parents is full: this one
@@ -312,6 +312,17 @@ async fn control(
     let mut events = Vec::new();
     if let LogOutcome::Applied(moved) = outcome {
         apply_moved(engine, txn, &mut group, &moved, &mut events)?;
+    }
+    if group.membership != Membership::Active {
+        if group.state().is_member(&me) {
+            // Our removal or Leave was undone (an undone Leave of ours is
+            // made again by `reissue_superseded`). Our keys went with the
+            // removal: our next send makes a fresh one.
+            group.membership = Membership::Active;
+        } else if !was_active {
+            // Still out: the group's changes no longer concern the user.
+            events.clear();
+        }
     }
     engine.groups.put(txn, &group)?;
     Ok(events)

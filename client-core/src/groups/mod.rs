@@ -38,6 +38,8 @@ pub(crate) mod members;
 pub(crate) mod send;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_review;
 
 use umbra_protocol::wire::{AccountId, ErrorCode};
 
