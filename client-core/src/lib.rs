@@ -125,9 +125,10 @@ mod error;
 mod event;
 mod failure;
 mod fetched_bundle;
+/// The store's record decoders for the fuzz targets (`records/fuzzing.rs`).
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
-pub mod fuzzing;
+pub use records::fuzzing;
 mod groups;
 mod history;
 mod identity_checks;

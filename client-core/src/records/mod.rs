@@ -14,6 +14,10 @@
 
 pub(crate) mod account;
 pub(crate) mod contact;
+// Record decoders as a public API for client-core/fuzz, only with the
+// `fuzzing` feature (re-exported from lib.rs as `umbra_client_core::fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub(crate) mod group;
 pub(crate) mod history;
 pub(crate) mod outbox;
