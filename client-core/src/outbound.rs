@@ -283,25 +283,7 @@ impl Engine {
     ) -> Result<MessageId, Error> {
         self.check_open()?;
         let name = to.clone();
-        if text.len() > content::MAX_TEXT_BYTES {
-            return Err(Error::MessageTooLarge {
-                len: text.len(),
-                max: content::MAX_TEXT_BYTES,
-            });
-        }
-        let id = MessageId::random(&mut OsRng);
-        let sent_at_ms = now_ms();
-        let text_content = Content::Text {
-            id,
-            body: text.to_owned(),
-            sent_at_ms,
-        };
-        text_content.validate().map_err(|e| match e {
-            content::ContentError::ControlCharacter { position, .. } => {
-                InvalidMessage::ControlCharacter { position }
-            }
-            other => InvalidMessage::Content(other),
-        })?;
+        let (id, sent_at_ms, text_content) = new_text(text)?;
         // Only a sendable message starts the connection.
         self.ensure_connected()?;
         {
@@ -567,4 +549,31 @@ impl Engine {
             .await
             .map_err(|_| Error::Timeout(timeout))?
     }
+}
+
+/// A new text message: a fresh id, the send time and its content, checked
+/// against the content rules (length, control characters) before anything
+/// is encrypted or queued. One check for 1:1 and group sends, so both
+/// refuse the same texts with the same errors.
+pub(crate) fn new_text(text: &str) -> Result<(MessageId, u64, Content), Error> {
+    if text.len() > content::MAX_TEXT_BYTES {
+        return Err(Error::MessageTooLarge {
+            len: text.len(),
+            max: content::MAX_TEXT_BYTES,
+        });
+    }
+    let id = MessageId::random(&mut OsRng);
+    let sent_at_ms = now_ms();
+    let text_content = Content::Text {
+        id,
+        body: text.to_owned(),
+        sent_at_ms,
+    };
+    text_content.validate().map_err(|e| match e {
+        content::ContentError::ControlCharacter { position, .. } => {
+            InvalidMessage::ControlCharacter { position }
+        }
+        other => InvalidMessage::Content(other),
+    })?;
+    Ok((id, sent_at_ms, text_content))
 }

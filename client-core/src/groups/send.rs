@@ -18,17 +18,17 @@
 use std::sync::Arc;
 
 use rand::rngs::OsRng;
-use umbra_protocol::content::{self, Content};
+use umbra_protocol::content::Content;
 use umbra_protocol::wire::{AccountId, Address, Request};
 
 use crate::consts::MAX_GROUP_TYPING_MEMBERS;
 use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
-use crate::engine::{now_ms, Engine};
+use crate::engine::Engine;
 use crate::failure::CryptoFailure;
 use crate::payload::Payload;
 use crate::records;
 use crate::store::Txn;
-use crate::{Error, InvalidMessage, MessageId};
+use crate::Error;
 
 use super::control::{merge_round, recipients_of};
 use super::fanout::{FanoutEntry, FanoutItem, FanoutPurpose};
@@ -43,25 +43,7 @@ impl Engine {
         text: &str,
     ) -> Result<GroupSendReport, Error> {
         self.check_open()?;
-        if text.len() > content::MAX_TEXT_BYTES {
-            return Err(Error::MessageTooLarge {
-                len: text.len(),
-                max: content::MAX_TEXT_BYTES,
-            });
-        }
-        let id = MessageId::random(&mut OsRng);
-        let sent_at_ms = now_ms();
-        let body = Content::Text {
-            id,
-            body: text.to_owned(),
-            sent_at_ms,
-        };
-        body.validate().map_err(|e| match e {
-            content::ContentError::ControlCharacter { position, .. } => {
-                InvalidMessage::ControlCharacter { position }
-            }
-            other => InvalidMessage::Content(other),
-        })?;
+        let (id, sent_at_ms, body) = crate::outbound::new_text(text)?;
         let me = self.me();
         // Network first: sessions with members our current key must reach.
         let current = self.groups.require(group).await?;
