@@ -159,27 +159,44 @@ impl Engine {
         };
         // The bundle just named the contact's current identity.
         self.identity_checks.record(contact.account, check);
+        let record = self
+            .start_session(&contact, &bundle, account, self.clock.now_secs())
+            .await?;
+        Ok(Some((contact, record, true)))
+    }
+
+    /// A new X3DH session with `account`'s primary device from its verified
+    /// `bundle`, as the contact's session record: the new session becomes
+    /// current and an existing record keeps its older states archived (a
+    /// late reply on one of them still decrypts). Nothing is stored here;
+    /// the caller commits the record with the message it encrypts.
+    pub(crate) async fn start_session(
+        &self,
+        contact: &ContactRecord,
+        bundle: &VerifiedPreKeyBundle,
+        account: AccountId,
+        now: u64,
+    ) -> Result<SessionRecord, Error> {
         let session = PairwiseSession::initiate(
             &self.identity,
             &self.me().address(),
-            &bundle,
+            bundle,
             &Address::primary(account),
             &mut OsRng,
         )
         .map_err(|e| Error::Crypto(CryptoFailure::StartSession(e)))?;
         let record: Option<SessionRecord> = records::session::load(
             &self.vault,
-            &records::session::of_contact(&self.vault, &contact),
+            &records::session::of_contact(&self.vault, contact),
         )
         .await?;
-        let record = match record {
+        Ok(match record {
             Some(mut r) => {
-                r.promote_new(session, self.clock.now_secs());
+                r.promote_new(session, now);
                 r
             }
-            None => SessionRecord::new(session, self.clock.now_secs()),
-        };
-        Ok(Some((contact, record, true)))
+            None => SessionRecord::new(session, now),
+        })
     }
 
     /// [`Engine::plan_send`] then [`Engine::session_from_plan`] until they

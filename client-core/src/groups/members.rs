@@ -24,14 +24,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rand::rngs::OsRng;
 use umbra_protocol::content::Content;
-use umbra_protocol::pairwise::PairwiseSession;
 use umbra_protocol::prekeys::VerifiedPreKeyBundle;
-use umbra_protocol::wire::{AccountId, Address, Username};
+use umbra_protocol::wire::{AccountId, Username};
 
 use crate::engine::Engine;
-use crate::failure::CryptoFailure;
 use crate::records;
 use crate::sessions::SessionRecord;
 use crate::store::Txn;
@@ -209,26 +206,7 @@ impl Engine {
                     bundle.identity().clone(),
                 ),
             };
-            let session = PairwiseSession::initiate(
-                &self.identity,
-                &me.address(),
-                &bundle,
-                &Address::primary(*account),
-                &mut OsRng,
-            )
-            .map_err(|e| Error::Crypto(CryptoFailure::StartSession(e)))?;
-            let record: Option<SessionRecord> = records::session::load(
-                &self.vault,
-                &records::session::of_contact(&self.vault, &contact),
-            )
-            .await?;
-            let record = match record {
-                Some(mut r) => {
-                    r.promote_new(session, now);
-                    r
-                }
-                None => SessionRecord::new(session, now),
-            };
+            let record = self.start_session(&contact, &bundle, *account, now).await?;
             out.ready.insert(key, (contact, record, true));
         }
         Ok(out)
