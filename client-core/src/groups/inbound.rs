@@ -8,7 +8,9 @@
 //! group log accepts it (signed by its author, authorised by its parent
 //! state, fork choice, §8); a welcome only from the admin it names (and,
 //! for a group we left or were removed from, only from an account that was
-//! an admin in the last state we know of it). A
+//! an admin in the last state we know of it; for a group we are in, one
+//! whose Add does not connect to our log replaces the log only if its
+//! sender is an admin of our state and it is newer than our head). A
 //! delivery whose prerequisite may still arrive (the welcome before a
 //! change, the sender key before a message) is kept for redelivery, never
 //! dropped.
@@ -401,6 +403,9 @@ async fn welcome_in(
     let id = *welcome.state().group();
     if let Some(group) = engine.groups.get(&id).await? {
         if group.membership == Membership::Active {
+            if let Some(log) = newer_welcome(&group, &welcome, sender, identity, me) {
+                return replace_log(engine, txn, group, log, &welcome, from);
+            }
             // Already in it: the welcome's Add is an ordinary change.
             return control(engine, txn, sender, identity, from, welcome.add().clone()).await;
         }
@@ -420,6 +425,73 @@ async fn welcome_in(
     let log = GroupLog::from_welcome(&welcome, sender, identity, me)
         .map_err(|e| rejected(Some(from), format!("group welcome refused: {e}")))?;
     let group = Group::new(log);
+    engine.groups.put(txn, &group)?;
+    Ok(vec![membership_event(&group, welcome.add(), from)])
+}
+
+/// For a group we hold as Active: the log `welcome` starts, if it is to
+/// replace ours (§8.11). That is when its Add does not connect to our log
+/// (it would wait for a parent, or is older than our base: we were added
+/// on a branch the fork choice dropped, and the adder made its Add again
+/// on the winner, whose changes never reached us, as we were no member of
+/// their states), the welcome passes a first welcome's checks, its sender
+/// is an admin in our current state, and it is newer than our head.
+/// Otherwise the Add is taken as an ordinary change.
+fn newer_welcome(
+    group: &Group,
+    welcome: &GroupWelcome,
+    sender: AccountId,
+    identity: &IdentityPublic,
+    me: AccountId,
+) -> Option<GroupLog> {
+    // Tried on a copy: the ordinary path applies it for real.
+    let mut trial = group.log.clone();
+    let connects = match trial.apply(welcome.add().clone(), identity) {
+        Ok(LogOutcome::Pending { .. }) => false,
+        // Applied, lost the fork choice, or already known.
+        Ok(_) => true,
+        Err(
+            GroupChangeError::Stale { .. }
+            | GroupChangeError::TooFarAhead { .. }
+            | GroupChangeError::PendingFull { .. }
+            | GroupChangeError::PendingUnknownAuthor(_),
+        ) => false,
+        // Refused on its merits: the ordinary path says why.
+        Err(_) => true,
+    };
+    if connects
+        || !group.state().is_admin(&sender)
+        || welcome.state().version() <= group.state().version()
+    {
+        return None;
+    }
+    GroupLog::from_welcome(welcome, sender, identity, me).ok()
+}
+
+/// Replaces `group`'s log with `log`, started from `welcome`. The keys of
+/// members the new state lacks are dropped; the others' stay. Our own
+/// sender key needs nothing here: before our next send it is replaced if
+/// anyone outside the new state holds it (`keys.rs`).
+fn replace_log(
+    engine: &Engine,
+    txn: &mut Txn,
+    mut group: Group,
+    log: GroupLog,
+    welcome: &GroupWelcome,
+    from: &str,
+) -> Result<Vec<Event>, Failure> {
+    let id = group.id();
+    for member in group.state().members() {
+        if !log.state().is_member(&member.account) {
+            engine.groups.drop_member_keys(txn, &id, &member.account);
+        }
+    }
+    tracing::debug!(
+        from = group.state().version(),
+        to = log.state().version(),
+        "group log replaced by a newer welcome whose Add did not connect to it"
+    );
+    group.log = log;
     engine.groups.put(txn, &group)?;
     Ok(vec![membership_event(&group, welcome.add(), from)])
 }

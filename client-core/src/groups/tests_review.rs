@@ -4,7 +4,8 @@
 //! change beyond a full pending queue is kept, not lost; a welcome back into
 //! a group we left needs one of its admins; a member's username hint names
 //! no contact the directory does not confirm; a removal the fork choice
-//! undoes makes us a member again.
+//! undoes makes us a member again; a member welcomed on a branch the fork
+//! choice drops takes the welcome of the Add made again on the winner.
 
 use std::time::Duration;
 
@@ -387,6 +388,77 @@ async fn a_removal_the_fork_choice_undoes_makes_us_a_member_again() {
     assert!(
         carol.group(&group).await.expect("listed").active,
         "a member again"
+    );
+    relay.shutdown();
+    relay.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_welcomed_on_a_losing_branch_follows_the_welcome_of_the_re_issued_add() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let (alice, bob, carol, dave) = (
+        register(&url, "alice").await,
+        register(&url, "bob").await,
+        register(&url, "carol").await,
+        register(&url, "dave").await,
+    );
+    let members: Vec<PeerRef> = vec!["bob".parse().expect("name"), "carol".parse().expect("name")];
+    let group = alice
+        .create_group("council", &members)
+        .await
+        .expect("create")
+        .group;
+    alice
+        .promote_member(&group, &"bob".parse().expect("name"))
+        .await
+        .expect("promote");
+    receive(&bob).await;
+    receive(&carol).await;
+    // Alice is offline, so her rename builds on the state bob's Add of
+    // dave builds on too: two admins' changes with one parent. Dave's log
+    // starts from the welcome of bob's Add.
+    alice.shutdown().await;
+    bob.add_members(&group, &["dave".parse().expect("name")])
+        .await
+        .expect("add");
+    receive(&dave).await;
+    assert_eq!(state_of(&dave, &group).await.name(), "council");
+    alice.rename_group(&group, "senate").await.expect("rename");
+    // Alice, the senior admin, wins the fork choice: bob's Add is undone
+    // and made again on her rename, and dave is welcomed again. Her
+    // rename never reaches dave (he was no member of its state), so that
+    // welcome's Add does not connect to dave's log.
+    let everyone = [&alice, &bob, &carol, &dave];
+    for _round in 0..4 {
+        for member in everyone {
+            receive(member).await;
+        }
+    }
+    let head = state_of(&alice, &group).await;
+    assert_eq!(head.name(), "senate");
+    assert!(head.is_member(&dave.whoami().account_id));
+    for member in everyone {
+        assert_eq!(
+            state_of(member, &group).await,
+            head,
+            "{}",
+            member.whoami().username.as_str()
+        );
+        assert!(member.group(&group).await.expect("listed").active);
+    }
+    // Dave reads the group under the state he now holds.
+    alice
+        .send_group_text(&group, "welcome")
+        .await
+        .expect("send");
+    let events = receive(&dave).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::GroupMessage { body, .. } if body == "welcome")),
+        "{events:?}"
     );
     relay.shutdown();
     relay.wait().await;
