@@ -80,8 +80,6 @@ fn view(user: &User, id: &str) -> Option<(String, Vec<Member>)> {
 }
 
 #[test]
-#[ignore = "fails today: the added member (dave) keeps the old name while the others converge \
-            (/tmp/umbra-coord/e2e-findings.md F2); run with --ignored"]
 fn a_rename_and_an_add_made_concurrently_by_two_admins_both_take_effect_everywhere() {
     let relay = start_relay();
     let mut users = register(&relay, &["alice", "bob", "carol", "dave"]);
