@@ -569,7 +569,9 @@ async fn outbox_pump(engine: Weak<Engine>, mut stop: watch::Receiver<bool>) {
             Ok(()) => backoff.reset(),
             Err(e) => {
                 tracing::debug!(error = %crate::error::LogSafe(&e), "outbox paused");
-                let delay = backoff.next_delay(&mut OsRng);
+                // The relay's own hint (9.6: no sooner than
+                // `retry_after_secs`) bounds the backoff from below.
+                let delay = backoff.next_delay(&mut OsRng).max(relay_retry_after(&e));
                 let weak = Arc::downgrade(&strong);
                 drop(strong);
                 tokio::spawn(async move {
@@ -583,6 +585,18 @@ async fn outbox_pump(engine: Weak<Engine>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// How long a relay reply asked us to wait before sending again (zero if
+/// it gave no hint).
+fn relay_retry_after(error: &Error) -> Duration {
+    match error {
+        Error::Relay {
+            retry_after_secs: Some(secs),
+            ..
+        } => Duration::from_secs(u64::from(*secs)),
+        _ => Duration::ZERO,
+    }
+}
+
 /// How long a full relay asked us to stay away (zero for other failures).
 fn relay_full_wait(error: &Error) -> Duration {
     match error {
@@ -591,5 +605,23 @@ fn relay_full_wait(error: &Error) -> Duration {
             ..
         }) => *wait,
         _ => Duration::ZERO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use umbra_protocol::wire::ErrorCode;
+
+    #[test]
+    fn a_relay_hint_bounds_the_outbox_backoff_from_below() {
+        let hinted = Error::relay(ErrorCode::Internal, "database unavailable".into(), Some(3));
+        assert_eq!(relay_retry_after(&hinted), Duration::from_secs(3));
+        let plain = Error::relay(ErrorCode::RateLimited, "slow down".into(), None);
+        assert_eq!(relay_retry_after(&plain), Duration::ZERO);
+        assert_eq!(
+            relay_retry_after(&Error::Timeout(Duration::from_secs(1))),
+            Duration::ZERO
+        );
     }
 }
