@@ -44,6 +44,46 @@ pub(super) async fn relay_with(
         .expect("relay starts")
 }
 
+/// Three registered members, alice the admin of a fresh group "team" with
+/// bob and carol (the changes not yet received), and the relay they share:
+/// the start of most group tests. `dir` and `relay` must live as long as
+/// the clients.
+pub(super) struct Team {
+    pub dir: tempfile::TempDir,
+    pub relay: umbra_relay::app::RunningRelay,
+    pub url: String,
+    pub alice: Client,
+    pub bob: Client,
+    pub carol: Client,
+    pub group: GroupId,
+}
+
+pub(super) async fn team() -> Team {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let (alice, bob, carol) = (
+        register(&url, "alice").await,
+        register(&url, "bob").await,
+        register(&url, "carol").await,
+    );
+    let members: Vec<PeerRef> = vec!["bob".parse().expect("name"), "carol".parse().expect("name")];
+    let group = alice
+        .create_group("team", &members)
+        .await
+        .expect("create")
+        .group;
+    Team {
+        dir,
+        relay,
+        url,
+        alice,
+        bob,
+        carol,
+        group,
+    }
+}
+
 pub(super) async fn register(url: &str, name: &str) -> Client {
     let store: Arc<dyn ClientStore> = Arc::new(MemoryStore::new());
     let config = ClientConfig::with_store(url, store).kdf_params(KdfParams::insecure_for_tests());
@@ -130,20 +170,15 @@ pub(super) async fn state_of(client: &Client, group: &GroupId) -> GroupState {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_and_replayed_changes_are_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let relay = relay(&dir).await;
-    let url = relay.url();
-    let (alice, bob, carol) = (
-        register(&url, "alice").await,
-        register(&url, "bob").await,
-        register(&url, "carol").await,
-    );
-    let members: Vec<PeerRef> = vec!["bob".parse().expect("name"), "carol".parse().expect("name")];
-    let group = alice
-        .create_group("team", &members)
-        .await
-        .expect("create")
-        .group;
+    let Team {
+        dir: _dir,
+        relay,
+        url: _url,
+        alice,
+        bob,
+        carol,
+        group,
+    } = team().await;
     let before_renames = {
         receive(&bob).await;
         receive(&carol).await;
@@ -207,20 +242,15 @@ async fn forged_and_replayed_changes_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removal_rotates_the_sender_key_before_the_next_send() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let relay = relay(&dir).await;
-    let url = relay.url();
-    let (alice, bob, carol) = (
-        register(&url, "alice").await,
-        register(&url, "bob").await,
-        register(&url, "carol").await,
-    );
-    let members: Vec<PeerRef> = vec!["bob".parse().expect("name"), "carol".parse().expect("name")];
-    let group = alice
-        .create_group("team", &members)
-        .await
-        .expect("create")
-        .group;
+    let Team {
+        dir: _dir,
+        relay,
+        url: _url,
+        alice,
+        bob,
+        carol,
+        group,
+    } = team().await;
     alice.send_group_text(&group, "one").await.expect("send");
     let key = |client: &Client| {
         let engine = client.inner.clone();

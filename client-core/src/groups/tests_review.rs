@@ -15,7 +15,7 @@ use umbra_relay::config::Settings;
 
 use crate::{Client, Event, PeerRef};
 
-use super::tests::{deliver, receive, refusals, register, relay, relay_with, state_of};
+use super::tests::{deliver, receive, refusals, register, relay, relay_with, state_of, team, Team};
 
 /// Sends several changes from `from` to `to`, in order, then flushes once.
 async fn deliver_all(from: &Client, to: &Client, changes: &[GroupChange]) {
@@ -43,20 +43,15 @@ async fn deliver_all(from: &Client, to: &Client, changes: &[GroupChange]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_later_refusal_of_a_queued_item_is_reported_and_the_key_resent() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let relay = relay(&dir).await;
-    let url = relay.url();
-    let (alice, bob, carol) = (
-        register(&url, "alice").await,
-        register(&url, "bob").await,
-        register(&url, "carol").await,
-    );
-    let members: Vec<PeerRef> = vec!["bob".parse().expect("name"), "carol".parse().expect("name")];
-    let group = alice
-        .create_group("team", &members)
-        .await
-        .expect("create")
-        .group;
+    let Team {
+        dir,
+        relay,
+        url: _url,
+        alice,
+        bob,
+        carol,
+        group,
+    } = team().await;
     receive(&bob).await;
     receive(&carol).await;
     let (bob_id, carol_id) = (bob.whoami().account_id, carol.whoami().account_id);
@@ -185,20 +180,15 @@ async fn a_change_beyond_a_full_pending_queue_is_kept_not_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_welcome_back_to_a_group_we_left_needs_one_of_its_admins() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let relay = relay(&dir).await;
-    let url = relay.url();
-    let (alice, bob, carol) = (
-        register(&url, "alice").await,
-        register(&url, "bob").await,
-        register(&url, "carol").await,
-    );
-    let members: Vec<PeerRef> = vec!["bob".parse().expect("name"), "carol".parse().expect("name")];
-    let group = alice
-        .create_group("team", &members)
-        .await
-        .expect("create")
-        .group;
+    let Team {
+        dir: _dir,
+        relay,
+        url: _url,
+        alice,
+        bob,
+        carol,
+        group,
+    } = team().await;
     receive(&bob).await;
     receive(&carol).await;
     // Bob writes once so that he has a session with carol.
@@ -342,20 +332,15 @@ async fn a_members_username_hint_names_no_contact_unless_the_directory_agrees() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removal_the_fork_choice_undoes_makes_us_a_member_again() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let relay = relay(&dir).await;
-    let url = relay.url();
-    let (alice, bob, carol) = (
-        register(&url, "alice").await,
-        register(&url, "bob").await,
-        register(&url, "carol").await,
-    );
-    let members: Vec<PeerRef> = vec!["bob".parse().expect("name"), "carol".parse().expect("name")];
-    let group = alice
-        .create_group("team", &members)
-        .await
-        .expect("create")
-        .group;
+    let Team {
+        dir: _dir,
+        relay,
+        url: _url,
+        alice,
+        bob,
+        carol,
+        group,
+    } = team().await;
     alice
         .promote_member(&group, &"bob".parse().expect("name"))
         .await
