@@ -4,7 +4,8 @@
 //! The new member never saw the group's history, so it cannot recompute
 //! the snapshot; it checks what it can (the Add is signed by the pairwise
 //! peer that sent the welcome, that peer is an admin in the snapshot, the
-//! snapshot's head, version and group are the Add's, and the Add lists the
+//! snapshot's head, version and group are the Add's, every account the Add
+//! adds is a member and no admin in the snapshot, and the Add lists the
 //! new member) and trusts the adder for the rest, as the spec says.
 //!
 //! ```
@@ -109,6 +110,13 @@ impl GroupWelcome {
         if members.iter().any(|m| !self.state.is_member(&m.account)) {
             return Err(GroupChangeError::BadWelcome(
                 "the snapshot lacks a member the Add adds",
+            ));
+        }
+        // An Add makes no admins (8.9): a snapshot in which an account it
+        // adds is one did not come from applying it.
+        if members.iter().any(|m| self.state.is_admin(&m.account)) {
+            return Err(GroupChangeError::BadWelcome(
+                "the snapshot makes an account the Add adds an admin",
             ));
         }
         Ok(())
