@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::group::{GroupChange, GroupChangeError, GroupWelcome};
+use crate::group::{ChangeHash, GroupChange, GroupChangeError, GroupWelcome};
 use crate::wire::{self, Username, WireError};
 
 /// The group id type is the group module's (32 random bytes); re-exported
@@ -246,6 +246,33 @@ pub enum Content {
         /// `true` when typing started.
         started: bool,
     },
+    /// Tag 12: A text message to a group, the plaintext of a sealed group
+    /// message (§8.4): a `Text`'s fields, then the head and version of the
+    /// sender's state of the group when it sent (§8.15), so a receiver
+    /// sees whether it is behind.
+    GroupText {
+        /// Its id, for receipts and duplicate suppression.
+        id: MessageId,
+        /// The text (the limits of `Text.body`).
+        body: String,
+        /// The sender's clock when sent, Unix milliseconds.
+        sent_at_ms: u64,
+        /// The sender's head (the `ChangeHash` of its state's last change).
+        head: ChangeHash,
+        /// That state's version.
+        version: u64,
+    },
+    /// Tag 13: A request, pairwise, for the changes of a group above the
+    /// sender's head (§8.15). `have` is all zero (and `version` 0) when the
+    /// sender holds no state of the group.
+    GroupSync {
+        /// The group.
+        group: GroupId,
+        /// The sender's head.
+        have: ChangeHash,
+        /// That state's version.
+        version: u64,
+    },
 }
 
 /// Why content could not be encoded or decoded.
@@ -314,6 +341,12 @@ pub enum ContentError {
     /// A content type that is empty or not printable ASCII without spaces.
     #[error("content type must be non-empty printable ASCII without spaces")]
     InvalidContentType,
+    /// A `GroupSync` whose `have` is all zero with a version other than 0.
+    #[error("group sync names no head but version {version}")]
+    InvalidGroupSync {
+        /// The version it gave.
+        version: u64,
+    },
     /// A group change or welcome that does not parse or is inconsistent
     /// (its signature and authorization are the group log's to check).
     #[error("group change: {0}")]
@@ -346,7 +379,7 @@ impl Content {
     /// Checks the limits of docs/PROTOCOL.md §10.
     pub fn validate(&self) -> Result<(), ContentError> {
         match self {
-            Content::Text { body, .. } => {
+            Content::Text { body, .. } | Content::GroupText { body, .. } => {
                 if body.len() > MAX_TEXT_BYTES {
                     return Err(ContentError::TextTooLong {
                         len: body.len(),
@@ -376,6 +409,12 @@ impl Content {
                 GroupWelcome::from_parts(state, change)?;
                 Ok(())
             }
+            Content::GroupSync { have, version, .. } => {
+                if *have == ChangeHash::ZERO && *version != 0 {
+                    return Err(ContentError::InvalidGroupSync { version: *version });
+                }
+                Ok(())
+            }
             Content::Typing { .. }
             | Content::Presence { .. }
             | Content::SenderKeyDistribution { .. }
@@ -400,6 +439,8 @@ impl Content {
             Content::DeleteConversation => "DeleteConversation",
             Content::ProfileChange { .. } => "ProfileChange",
             Content::GroupTyping { .. } => "GroupTyping",
+            Content::GroupText { .. } => "GroupText",
+            Content::GroupSync { .. } => "GroupSync",
         }
     }
 }

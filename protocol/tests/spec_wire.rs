@@ -221,6 +221,20 @@ const CONTENT: Ty = Ty::Enum(&[
         "GroupTyping",
         Fields(&[("group", GROUP_ID), ("started", Bool)]),
     ),
+    (
+        "GroupText",
+        Fields(&[
+            ("id", MESSAGE_ID),
+            ("body", Str),
+            ("sent_at_ms", Varint),
+            ("head", GROUP_ID),
+            ("version", Varint),
+        ]),
+    ),
+    (
+        "GroupSync",
+        Fields(&[("group", GROUP_ID), ("have", GROUP_ID), ("version", Varint)]),
+    ),
 ]);
 
 // ----- the spec's encoding (§9.2), over serde JSON values --------------------
@@ -385,8 +399,9 @@ fn every_content_vector_is_the_spec_encoding_of_its_value() {
         let expected = spec_frame(&CONTENT, &entry["value"], &at);
         assert_eq!(entry["hex"].as_str(), Some(expected.as_str()), "{at}");
     }
-    // Twelve variants, GroupControl twice (a Create and an Add).
-    assert_eq!(examples.len(), 12 + 1, "the file lost or gained examples");
+    // Fourteen variants, GroupControl twice (a Create and an Add),
+    // GroupSync twice (a head, and none).
+    assert_eq!(examples.len(), 14 + 2, "the file lost or gained examples");
     assert_eq!(file["content_version"], 1);
 }
 

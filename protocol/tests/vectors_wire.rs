@@ -11,7 +11,7 @@ use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
 use umbra_protocol::content::{self, Content, ContentError, FileKey, FilePointer, MessageId};
 use umbra_protocol::group::{
-    GroupAction, GroupChange, GroupId, GroupLog, GroupPolicy, GroupWelcome, NewMember,
+    ChangeHash, GroupAction, GroupChange, GroupId, GroupLog, GroupPolicy, GroupWelcome, NewMember,
 };
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::keys::PublicKey;
@@ -302,6 +302,23 @@ fn content_examples(m: &mut Material) -> Vec<Content> {
             group,
             started: true,
         },
+        Content::GroupText {
+            id: MessageId(m.bytes()),
+            body: "hi team".to_owned(),
+            sent_at_ms: 1_795_000_000_789,
+            head: *add.hash(),
+            version: 1,
+        },
+        Content::GroupSync {
+            group,
+            have: *create.hash(),
+            version: 0,
+        },
+        Content::GroupSync {
+            group,
+            have: ChangeHash::ZERO,
+            version: 0,
+        },
     ]
 }
 
@@ -492,7 +509,7 @@ fn content_vectors() {
     }
     assert_eq!(
         names.len(),
-        12 + 1,
+        14 + 1,
         "every content variant has a vector, GroupControl a Create and an Add"
     );
 
@@ -506,7 +523,15 @@ fn content_vectors() {
         ("empty input", vec![]),
         ("version 2", vec![2, 3, 1]),
         ("trailing byte after Typing", vec![1, 3, 1, 0]),
-        ("unknown content tag 12", vec![1, 12]),
+        ("unknown content tag 14", vec![1, 14]),
+        (
+            "group sync naming no head with version 3",
+            raw(&Content::GroupSync {
+                group: GroupId([0x22; 32]),
+                have: ChangeHash::ZERO,
+                version: 3,
+            }),
+        ),
         (
             "group change of ten bytes",
             raw(&Content::GroupControl {

@@ -9,7 +9,7 @@ use umbra_protocol::content::{
     self, Content, ContentError, FileKey, FilePointer, GroupId, MessageId,
 };
 use umbra_protocol::group::{
-    GroupChange, GroupChangeError, GroupLog, GroupPolicy, GroupWelcome, NewMember,
+    ChangeHash, GroupChange, GroupChangeError, GroupLog, GroupPolicy, GroupWelcome, NewMember,
 };
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::keys::PublicKey;
@@ -320,6 +320,22 @@ fn content_value() -> impl Strategy<Value = Content> {
         username().prop_map(|new_username| Content::ProfileChange { new_username }),
         (group_id(), any::<bool>())
             .prop_map(|(group, started)| Content::GroupTyping { group, started }),
+        (message_id(), any::<u64>(), any::<[u8; 32]>(), any::<u64>()).prop_map(
+            |(id, sent_at_ms, head, version)| Content::GroupText {
+                id,
+                body: "hi".to_owned(),
+                sent_at_ms,
+                head: ChangeHash(head),
+                version,
+            }
+        ),
+        (group_id(), any::<[u8; 32]>(), any::<u64>()).prop_map(|(group, have, version)| {
+            Content::GroupSync {
+                group,
+                have: ChangeHash(have),
+                version: if have == [0; 32] { 0 } else { version },
+            }
+        }),
     ]
 }
 

@@ -30,6 +30,10 @@ def encode_body(c):
     if k == "SenderKeyDistribution": return varint(8) + e_id(v["group"]) + bstr(bytes(v["payload"]))
     if k == "ProfileChange": return varint(10) + string(v["new_username"])
     if k == "GroupTyping": return varint(11) + e_id(v["group"]) + boolean(v["started"])
+    if k == "GroupText":
+        return (varint(12) + e_id(v["id"]) + string(v["body"]) + varint(v["sent_at_ms"])
+                + e_id(v["head"]) + varint(v["version"]))
+    if k == "GroupSync": return varint(13) + e_id(v["group"]) + e_id(v["have"]) + varint(v["version"])
     raise ValueError(k)
 
 def encode(c):
@@ -56,6 +60,10 @@ def decode_body(r):
     if t == 9: return "DeleteConversation"
     if t == 10: return {"ProfileChange": {"new_username": r_username(r)}}
     if t == 11: return {"GroupTyping": {"group": d_id(r, 32), "started": r.bool()}}
+    if t == 12:
+        return {"GroupText": {"id": d_id(r), "body": r.string(), "sent_at_ms": r.u64(),
+                              "head": d_id(r, 32), "version": r.u64()}}
+    if t == 13: return {"GroupSync": {"group": d_id(r, 32), "have": d_id(r, 32), "version": r.u64()}}
     raise Malformed("unknown content tag")
 
 def decode(b):
@@ -88,7 +96,7 @@ def _cc_strict(s):
 def validate(c):
     if c == "DeleteConversation": return
     (k, v), = c.items()
-    if k == "Text":
+    if k in ("Text", "GroupText"):
         if len(v["body"].encode()) > 32768: raise ContentError("TextTooLong")
         _cc(v["body"], "text")
     elif k in ("DeliveryReceipt", "ReadReceipt"):
@@ -103,6 +111,9 @@ def validate(c):
         ct = v["content_type"]
         if len(ct.encode()) > 127: raise ContentError("ContentTypeTooLong")
         if not ct or any(not 0x21 <= ord(ch) <= 0x7E for ch in ct): raise ContentError("InvalidContentType")
+    elif k == "GroupSync":
+        # §10.4: no head (all zero) means no state, so version 0.
+        if not any(v["have"]) and v["version"] != 0: raise ContentError("InvalidGroupSync")
     elif k in ("GroupControl", "GroupWelcome"):
         # §8.8: a change is at least a version byte, one body byte and a
         # 64-byte signature; the full structure check is group_state.json's.

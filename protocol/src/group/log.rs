@@ -226,6 +226,31 @@ impl GroupLog {
         self.nodes.get(hash).map(|n| &n.state)
     }
 
+    /// Whether `hash` is the head of a state this log keeps, or a change
+    /// it dropped as a loser: a peer at such a head is not ahead of us
+    /// (§8.15).
+    pub fn knows_head(&self, hash: &ChangeHash) -> bool {
+        self.state_after(hash).is_some() || self.losers.contains(hash)
+    }
+
+    /// The canonical changes above the state `have`, oldest first, at most
+    /// `max` of them (what a sync answer sends, §8.15); `None` if `have` is
+    /// neither the base's head nor on the canonical chain.
+    pub fn chain_above(&self, have: &ChangeHash, max: usize) -> Option<Vec<&GroupChange>> {
+        let start = if have == self.base.head() {
+            0
+        } else {
+            self.chain.iter().position(|h| h == have)? + 1
+        };
+        Some(
+            self.chain[start..]
+                .iter()
+                .take(max)
+                .filter_map(|h| self.nodes.get(h).map(|n| &n.change))
+                .collect(),
+        )
+    }
+
     /// Takes in one change from `change.author()`, whose identity the
     /// caller knows as `author_identity`. Refusals leave the log as it was.
     pub fn apply(
