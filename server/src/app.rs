@@ -34,7 +34,7 @@ use crate::rate_limit::RateLimits;
 use crate::sender_budget::SenderBudgets;
 use crate::serve::{self, PeerAddr, ServeOptions};
 use crate::shutdown::{self, ShutdownSignal, ShutdownTrigger};
-use crate::store::group_commit::{GroupCommitError, GroupCommitter};
+use crate::store::group_commit::{GroupCommitError, GroupCommitter, SubmittedUnder};
 use crate::store::{EnqueueOutcome, NewMessage, SharedStore, StoreError, StoreLimits};
 use crate::tls::{self, TlsError};
 use crate::{blobs, connection, expiry, wakeups};
@@ -83,7 +83,7 @@ pub struct Relay {
     /// Exported counters.
     pub metrics: Metrics,
     /// Devices connected to this node.
-    pub hub: Hub,
+    pub hub: Arc<Hub>,
     /// Open TCP connections, against the connection caps.
     pub admission: Admission,
     shutdown: ShutdownTrigger,
@@ -125,22 +125,31 @@ impl Relay {
     }
 
     /// Queues a batch durably and returns one outcome per message, only
-    /// after commit.
+    /// after commit; refused if `under`'s token is no longer valid then.
     pub async fn enqueue(
         &self,
         batch: Vec<NewMessage>,
+        under: SubmittedUnder,
     ) -> Result<Vec<EnqueueOutcome>, GroupCommitError> {
         let started = Instant::now();
-        let result = self.committer.submit(batch).await;
+        let result = self.committer.submit_under(batch, Some(under)).await;
         self.metrics.store_latency.observe(started.elapsed());
         result
     }
 
     /// Deletes `recipient`'s acknowledged messages in the next shared
     /// transaction (group commit); returns how many were deleted.
-    pub async fn ack(&self, recipient: Address, seqs: Vec<u64>) -> Result<u64, GroupCommitError> {
+    pub async fn ack(
+        &self,
+        recipient: Address,
+        seqs: Vec<u64>,
+        under: SubmittedUnder,
+    ) -> Result<u64, GroupCommitError> {
         let started = Instant::now();
-        let result = self.committer.submit_ack(recipient, seqs).await;
+        let result = self
+            .committer
+            .submit_ack_under(recipient, seqs, Some(under))
+            .await;
         self.metrics.store_latency.observe(started.elapsed());
         result
     }
@@ -216,7 +225,11 @@ pub async fn build_state(
     // SQLite has one writer, so more workers only contend; PostgreSQL
     // overlaps a few commits.
     let workers = if store.backend() == "postgres" { 4 } else { 1 };
-    let committer = GroupCommitter::spawn(store.clone(), MAX_MESSAGES_PER_COMMIT, workers);
+    // Committed envelopes go straight to a recipient connected here.
+    let hub = Arc::new(Hub::default());
+    let hand_off: Arc<dyn crate::store::group_commit::HandOff> = hub.clone();
+    let committer =
+        GroupCommitter::spawn(store.clone(), MAX_MESSAGES_PER_COMMIT, workers, hand_off);
     let admission = Admission::new(admission::caps_within_descriptor_limit(
         limits.max_connections,
         limits.max_connections_per_address,
@@ -230,7 +243,7 @@ pub async fn build_state(
         control_key: ControlKey::derive(&opaque.to_bytes()),
         opaque,
         metrics: Metrics::default(),
-        hub: Hub::default(),
+        hub,
         admission,
         shutdown: trigger,
         next_connection: AtomicU64::new(0),

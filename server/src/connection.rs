@@ -317,11 +317,14 @@ impl Connection {
                 TOKEN_EXPIRED_REASON.into(),
             ));
         }
-        // Bounded like a request (commands::REQUEST_DEADLINE): it runs on
-        // the connection's own loop, so a database that stops answering
-        // must not stop the connection from reading its requests.
-        let checked =
-            tokio::time::timeout(commands::REQUEST_DEADLINE, check_token(&self.state, &me)).await;
+        // Bounded (commands::CONNECTION_STORE_DEADLINE): it runs on the
+        // connection's own loop, so a database that stops answering must not
+        // stop the connection from reading its requests.
+        let checked = tokio::time::timeout(
+            commands::CONNECTION_STORE_DEADLINE,
+            check_token(&self.state, &me),
+        )
+        .await;
         match checked {
             Ok(Ok(TokenCheck::Valid { expires_at })) => {
                 t.expires = instant_of(expires_at);
@@ -454,18 +457,23 @@ impl Connection {
 
     async fn start_delivery(&mut self, address: Address, token: TokenHash) {
         // Registers here and announces to every node (cross-node `Replaced`).
-        let registration = crate::wakeups::connect(&self.state, address, self.id, token).await;
+        let mut registration = crate::wakeups::connect(&self.state, address, self.id, token).await;
+        let handed = registration
+            .handed
+            .take()
+            .unwrap_or_else(|| tokio::sync::mpsc::channel(1).1);
         let task = tokio::spawn(delivery::run(
             self.state.clone(),
             address,
             registration.wake.clone(),
+            handed,
             self.outbox.sender(),
         ));
         self.registration = Some(registration);
         self.delivery = Some(task);
         // Bounded for the same reason as the token re-check.
         let count = tokio::time::timeout(
-            commands::REQUEST_DEADLINE,
+            commands::CONNECTION_STORE_DEADLINE,
             self.state.store.one_time_prekey_count(address),
         )
         .await;

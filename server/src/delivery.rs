@@ -1,6 +1,8 @@
 //! One connection's delivery loop: when woken, read the device's queue from
 //! the store after the last pushed sequence number, in small pages, and push
 //! `Deliver` frames in order; after the first full drain say `QueueEmpty`.
+//! A message the group committer handed over (`hub::Handed`) whose seq is
+//! the next one is pushed without reading the store; any gap means a read.
 //!
 //! The loop holds at most one page in memory and pushes through the
 //! connection's bounded outbox, so a slow reader only slows itself and an
@@ -21,6 +23,7 @@ use umbra_wire::{encode_relay, Address, RelayFrame};
 
 use crate::app::AppState;
 use crate::auth::tokens::unix_now;
+use crate::hub::Handed;
 
 /// Messages fetched per store read; with 96 KiB envelopes this bounds the
 /// loop's own buffer to under 1 MiB.
@@ -33,19 +36,81 @@ pub async fn run(
     state: AppState,
     address: Address,
     wake: Arc<Notify>,
+    mut handed: mpsc::Receiver<Handed>,
     outbox: mpsc::Sender<Message>,
 ) {
-    let mut last_pushed = 0u64;
+    let mut loop_state = Delivery {
+        state,
+        address,
+        outbox,
+        last_pushed: 0,
+    };
     let mut announced_empty = false;
     loop {
-        wake.notified().await;
+        tokio::select! {
+            // The first drain (registration wakes us) comes before any
+            // hand-off, so `QueueEmpty` follows the stored backlog.
+            biased;
+            () = wake.notified() => {}
+            Some(message) = handed.recv(), if announced_empty => {
+                if message.seq <= loop_state.last_pushed {
+                    // Already pushed from the store.
+                    continue;
+                }
+                if message.seq == loop_state.last_pushed + 1 {
+                    let pushed = loop_state
+                        .push(message.seq, message.envelope, message.received_at)
+                        .await;
+                    if pushed.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                // A gap (a hand-off that did not fit, or the first message
+                // after connecting): the store has everything committed.
+            }
+        }
+        if loop_state.drain().await.is_err() {
+            return;
+        }
+        if !announced_empty {
+            announced_empty = true;
+            let Ok(bytes) = encode_relay(&RelayFrame::QueueEmpty) else {
+                return;
+            };
+            if loop_state
+                .outbox
+                .send(Message::Binary(bytes.into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// The connection ended.
+struct Gone;
+
+struct Delivery {
+    state: AppState,
+    address: Address,
+    outbox: mpsc::Sender<Message>,
+    last_pushed: u64,
+}
+
+impl Delivery {
+    /// Reads and pushes everything after `last_pushed`, a page at a time.
+    async fn drain(&mut self) -> Result<(), Gone> {
         loop {
             let started = std::time::Instant::now();
-            let page = state
+            let page = self
+                .state
                 .store
-                .fetch_after(address, last_pushed, PAGE_SIZE, unix_now())
+                .fetch_after(self.address, self.last_pushed, PAGE_SIZE, unix_now())
                 .await;
-            state.metrics.store_latency.observe(started.elapsed());
+            self.state.metrics.store_latency.observe(started.elapsed());
             let page = match page {
                 Ok(page) => page,
                 Err(error) => {
@@ -56,43 +121,46 @@ pub async fn run(
             };
             let full_page = page.len() >= PAGE_SIZE as usize;
             for message in page {
-                let frame = RelayFrame::Deliver {
-                    seq: message.seq,
-                    envelope: message.envelope,
-                    received_at_ms: message.received_at.saturating_mul(1000),
-                };
-                let bytes = match encode_relay(&frame) {
-                    Ok(bytes) => bytes,
-                    Err(error) => {
-                        // Cannot happen for envelopes the relay accepted
-                        // (they fit a frame by construction); skip rather than
-                        // wedge the queue, and leave the message stored.
-                        tracing::error!(%error, seq = message.seq, "delivery: stored envelope does not fit a frame");
-                        last_pushed = message.seq;
-                        continue;
-                    }
-                };
-                if outbox.send(Message::Binary(bytes.into())).await.is_err() {
-                    return;
-                }
-                state
-                    .metrics
-                    .messages_delivered
-                    .fetch_add(1, Ordering::Relaxed);
-                last_pushed = message.seq;
+                self.push(message.seq, message.envelope, message.received_at)
+                    .await?;
             }
             if !full_page {
-                break;
+                return Ok(());
             }
         }
-        if !announced_empty {
-            announced_empty = true;
-            let Ok(bytes) = encode_relay(&RelayFrame::QueueEmpty) else {
-                return;
-            };
-            if outbox.send(Message::Binary(bytes.into())).await.is_err() {
-                return;
+    }
+
+    /// Pushes one `Deliver` and records its seq as pushed.
+    async fn push(&mut self, seq: u64, envelope: Vec<u8>, received_at: u64) -> Result<(), Gone> {
+        let frame = RelayFrame::Deliver {
+            seq,
+            envelope,
+            received_at_ms: received_at.saturating_mul(1000),
+        };
+        let bytes = match encode_relay(&frame) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                // Cannot happen for envelopes the relay accepted (they fit
+                // a frame by construction); skip rather than wedge the
+                // queue, and leave the message stored.
+                tracing::error!(%error, seq, "delivery: stored envelope does not fit a frame");
+                self.last_pushed = seq;
+                return Ok(());
             }
+        };
+        if self
+            .outbox
+            .send(Message::Binary(bytes.into()))
+            .await
+            .is_err()
+        {
+            return Err(Gone);
         }
+        self.state
+            .metrics
+            .messages_delivered
+            .fetch_add(1, Ordering::Relaxed);
+        self.last_pushed = seq;
+        Ok(())
     }
 }

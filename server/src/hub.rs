@@ -19,7 +19,15 @@
 //! only once its own announcement came back ("confirmed"), which proves the
 //! foreign one is newer.
 //!
-//! Must never: hold its lock across an await, buffer envelopes, block a
+//! The one exception to "nothing queued lives here" is the hand-off: the
+//! group committer offers each committed envelope to its recipient's entry
+//! ([`HandOff`]), a bounded channel of small envelopes the delivery loop
+//! pushes without reading them back. The queue stays the source of truth:
+//! a full channel, a large envelope or a gap in sequence numbers makes the
+//! loop read the store instead, and only the recipient's Ack deletes.
+//!
+//! Must never: hold its lock across an await, buffer envelopes beyond the
+//! bounded hand-off channel, block a
 //! sender on a slow recipient (ephemeral payloads are dropped when the
 //! recipient's control channel is full), log addresses of both ends of
 //! anything, or expose a token hash outside the relay.
@@ -32,10 +40,19 @@ use umbra_wire::{AccountId, Address, ErrorCode};
 
 use crate::auth::tokens::TokenHash;
 use crate::control::ConnectionNonce;
+use crate::store::group_commit::HandOff;
+use crate::store::{Seq, UnixSeconds};
 
 /// Control messages queued per connection beyond this are dropped (ephemeral)
 /// or replaced by a close.
 pub const CONTROL_CAPACITY: usize = 32;
+
+/// Committed envelopes waiting per connection for its delivery loop; beyond
+/// this the loop reads them from the store.
+pub const HANDOFF_CAPACITY: usize = 16;
+/// Larger envelopes are never handed off (read from the store), so a
+/// connection's hand-off channel holds at most 256 KiB.
+pub const MAX_HANDOFF_ENVELOPE: usize = 16 * 1024;
 
 /// Own announcements awaited at most; beyond this (announcements lost
 /// without a resync, which should not happen) every entry is treated as
@@ -56,11 +73,24 @@ pub enum Control {
     PreKeysLow(u32),
 }
 
+/// A committed message handed to its recipient's connection.
+pub struct Handed {
+    /// Its sequence number in the recipient's queue.
+    pub seq: Seq,
+    /// When the relay accepted it.
+    pub received_at: UnixSeconds,
+    /// The sealed envelope.
+    pub envelope: Vec<u8>,
+}
+
 /// What a connection receives when it registers.
 #[derive(Debug)]
 pub struct Registration {
     /// Notified when the device's queue may have grown.
     pub wake: Arc<Notify>,
+    /// Committed messages handed over by the group committer (taken by the
+    /// delivery loop).
+    pub handed: Option<mpsc::Receiver<Handed>>,
     /// Control messages for this connection.
     pub control: mpsc::Receiver<Control>,
     /// This connection's tag in control announcements.
@@ -77,6 +107,9 @@ struct Entry {
     confirmed: bool,
     wake: Arc<Notify>,
     control: mpsc::Sender<Control>,
+    hand_off: mpsc::Sender<Handed>,
+    /// The highest seq handed over: its queue event need not wake the loop.
+    handed: Seq,
 }
 
 #[derive(Default)]
@@ -129,6 +162,7 @@ impl Hub {
     pub fn register(&self, address: Address, connection: u64, token: TokenHash) -> Registration {
         let wake = Arc::new(Notify::new());
         let (tx, control) = mpsc::channel(CONTROL_CAPACITY);
+        let (hand_off, handed) = mpsc::channel(HANDOFF_CAPACITY);
         let nonce = ConnectionNonce::random();
         let previous = {
             let mut entries = self.lock();
@@ -146,6 +180,8 @@ impl Hub {
                     confirmed: false,
                     wake: Arc::clone(&wake),
                     control: tx,
+                    hand_off,
+                    handed: 0,
                 },
             )
         };
@@ -158,6 +194,7 @@ impl Hub {
         wake.notify_one();
         Registration {
             wake,
+            handed: Some(handed),
             control,
             nonce,
         }
@@ -222,6 +259,16 @@ impl Hub {
     pub fn wake(&self, address: Address) {
         if let Some(entry) = self.lock().by_address.get(&address) {
             entry.wake.notify_one();
+        }
+    }
+
+    /// Wakes the delivery loop of `address` for its committed message
+    /// `seq`, unless that message was handed to it already.
+    pub fn wake_for(&self, address: Address, seq: Seq) {
+        if let Some(entry) = self.lock().by_address.get(&address) {
+            if entry.handed < seq {
+                entry.wake.notify_one();
+            }
         }
     }
 
@@ -324,6 +371,27 @@ impl Hub {
     /// Addresses connected to this node.
     pub fn addresses(&self) -> Vec<Address> {
         self.lock().by_address.keys().copied().collect()
+    }
+}
+
+impl HandOff for Hub {
+    fn hand_off(&self, recipient: Address, seq: Seq, received_at: UnixSeconds, envelope: Vec<u8>) {
+        if envelope.len() > MAX_HANDOFF_ENVELOPE {
+            return;
+        }
+        let mut entries = self.lock();
+        let Some(entry) = entries.by_address.get_mut(&recipient) else {
+            return;
+        };
+        let handed = Handed {
+            seq,
+            received_at,
+            envelope,
+        };
+        // Full: the loop is behind and reads the store once woken.
+        if entry.hand_off.try_send(handed).is_ok() {
+            entry.handed = entry.handed.max(seq);
+        }
     }
 }
 

@@ -71,9 +71,9 @@ pub async fn connect(
         sent: unix_now(),
     };
     let payload = state.control_key.seal(&event);
-    // Bounded like a request: this runs on the connection's own loop.
+    // Bounded: this runs on the connection's own loop.
     let published = tokio::time::timeout(
-        crate::commands::REQUEST_DEADLINE,
+        crate::commands::CONNECTION_STORE_DEADLINE,
         state.store.publish_control(payload),
     )
     .await;
@@ -126,7 +126,7 @@ async fn run_queue(state: AppState, mut shutdown: ShutdownSignal) {
         tokio::select! {
             () = shutdown.wait() => return,
             event = events.recv() => match event {
-                Ok(QueueEvent::Enqueued { recipient, .. }) => state.hub.wake(recipient),
+                Ok(QueueEvent::Enqueued { recipient, seq }) => state.hub.wake_for(recipient, seq),
                 Ok(QueueEvent::Resync) | Err(RecvError::Lagged(_)) => state.hub.wake_all(),
                 Err(RecvError::Closed) => {
                     tracing::error!("store notifications closed; falling back to periodic wake-ups");

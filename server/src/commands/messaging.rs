@@ -13,6 +13,7 @@ use super::{Handled, Refusal};
 use crate::app::AppState;
 use crate::auth::tokens::unix_now;
 use crate::metrics::Metrics;
+use crate::store::group_commit::SubmittedUnder;
 use crate::store::{EnqueueRejection, NewMessage};
 
 /// Queues a batch; each envelope gets its own outcome, in order. `me`'s
@@ -20,34 +21,35 @@ use crate::store::{EnqueueRejection, NewMessage};
 /// budget, `crate::sender_budget`) before the store sees them, and never
 /// reaches the store: a total written with the messages would link them to
 /// their sender. An envelope the store then refuses is refunded, so refused
-/// envelopes are not charged.
+/// envelopes are not charged; so is every envelope of a Send that fails or
+/// is cut off by the request deadline (`HeldCharges` refunds on drop), so
+/// a Send repeated after an unknown outcome is charged once.
 pub(super) async fn send(
     state: &AppState,
     me: Address,
+    under: SubmittedUnder,
     messages: Vec<OutgoingEnvelope>,
 ) -> Handled {
     let now = unix_now();
     let expires_at = now.saturating_add(state.limits.message_ttl.as_secs());
     let mut results: Vec<Option<SendOutcome>> = Vec::with_capacity(messages.len());
     let mut batch = Vec::with_capacity(messages.len());
-    let mut charges = Vec::with_capacity(messages.len());
+    let mut charges = state.sender_budgets.hold(me.account);
     for message in messages {
         let refusal = if message.envelope.len() > state.limits.max_envelope_bytes {
             Err(ErrorCode::EnvelopeTooLarge)
         } else if message.to.device != DeviceId::PRIMARY {
             // One device per account until multi-device lands.
             Err(ErrorCode::UnknownRecipient)
+        } else if charges.charge(message.envelope.len() as u64, now) {
+            Ok(())
         } else {
-            state
-                .sender_budgets
-                .charge(me.account, message.envelope.len() as u64, now)
-                .ok_or(ErrorCode::RateLimited)
+            Err(ErrorCode::RateLimited)
         };
         match refusal {
             Err(code) => results.push(Some(SendOutcome::Rejected { code })),
-            Ok(charge) => {
+            Ok(()) => {
                 results.push(None);
-                charges.push(charge);
                 batch.push(NewMessage {
                     recipient: message.to,
                     envelope: message.envelope,
@@ -61,7 +63,7 @@ pub(super) async fn send(
     let outcomes = if batch.is_empty() {
         Vec::new()
     } else {
-        let enqueued = state.enqueue(batch).await;
+        let enqueued = state.enqueue(batch, under).await;
         let outcomes = match enqueued {
             Ok(outcomes) if outcomes.len() == expected => outcomes,
             // Committed, but the outcomes cannot be matched to the
@@ -72,21 +74,12 @@ pub(super) async fn send(
                     "store returned the wrong number of enqueue outcomes",
                 ))
             }
-            Err(error) => {
-                // Not stored, or not known to be: give every charge back
-                // (the budget errs towards the sender, never charging an
-                // envelope twice for one retry).
-                for charge in charges {
-                    state.sender_budgets.refund(me.account, charge, unix_now());
-                }
-                return Err(error.into());
-            }
+            // Not stored, or not known to be: every charge is given back
+            // as `charges` drops (the budget errs towards the sender, never
+            // charging an envelope twice for one retry).
+            Err(error) => return Err(error.into()),
         };
-        for (outcome, charge) in outcomes.iter().zip(charges) {
-            if outcome.is_err() {
-                state.sender_budgets.refund(me.account, charge, unix_now());
-            }
-        }
+        charges.settle(outcomes.iter().map(Result::is_ok), unix_now());
         outcomes
     };
     let mut outcomes = outcomes.into_iter();
@@ -119,8 +112,14 @@ pub(super) async fn send(
 /// Deletes delivered messages from this device's queue.
 /// The deletion shares the group committer's transaction with concurrent
 /// sends and acks (one commit for all), and is answered after it commits.
-pub(super) async fn ack(state: &AppState, me: Address, seqs: Vec<u64>) -> Handled {
-    let n = state.ack(me, seqs).await?;
+/// Its token is re-checked by the committer (`under`), like a Send's.
+pub(super) async fn ack(
+    state: &AppState,
+    me: Address,
+    under: SubmittedUnder,
+    seqs: Vec<u64>,
+) -> Handled {
+    let n = state.ack(me, seqs, under).await?;
     state.metrics.messages_acked.fetch_add(n, Ordering::Relaxed);
     Ok(Response::Ok)
 }

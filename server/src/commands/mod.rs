@@ -22,6 +22,7 @@ pub mod messaging;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use umbra_wire::{Address, ErrorCode, Request, Response};
 
@@ -31,7 +32,7 @@ use crate::auth::phase::{AuthPhase, PhaseError};
 use crate::directory::DirectoryError;
 use crate::metrics::Metrics;
 use crate::rate_limit::RetryAfter;
-use crate::store::group_commit::GroupCommitError;
+use crate::store::group_commit::{GroupCommitError, SubmittedUnder};
 use crate::store::StoreError;
 
 pub use crate::auth::phase::Authenticated;
@@ -43,13 +44,34 @@ pub use crate::auth::phase::Authenticated;
 pub const STORE_RETRY_AFTER_SECS: u32 = 1;
 
 /// Longest the relay works on one request before answering `Internal`
-/// (outcome unknown) anyway. Only a database that stopped answering on an
-/// open connection (a network partition: no reset, so TCP waits minutes)
-/// gets here: a refused or lost connection fails within the pool's acquire
-/// timeout (1 s), and a stuck statement within PostgreSQL's statement
-/// timeout (5 s, `store::postgres`), both of which are definite failures,
-/// so this is longer than either plus a few statements.
-pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+/// (outcome unknown, `retry_after_secs: 1`) anyway. A database that stops
+/// answering on an open connection (a frozen host, a network partition: no
+/// reset, so TCP waits minutes) bounds nothing by itself: PostgreSQL's
+/// `statement_timeout` is enforced by the server, which is the part that is
+/// stuck, and the pool's acquire timeout (1 s) only covers getting a
+/// connection. So the relay keeps its own client-side deadline. It is
+/// longer than the acquire timeout (a refused or lost connection is then
+/// reported as what it is, a definite failure) plus the few millisecond
+/// statements of a request, and short enough that every request that needs
+/// the database is answered within 2 s (PROTOCOL.md 9.6). The abandoned
+/// work's connection is not reused until it answers again: sqlx pings a
+/// connection dropped mid-statement before returning it to the pool and
+/// closes it if the ping fails.
+pub const REQUEST_DEADLINE: Duration = Duration::from_millis(1500);
+
+/// [`REQUEST_DEADLINE`] for `DeleteAccount`, whose deletes are bulk
+/// statements (a full queue of 10,000 envelopes, a blob quota of chunks)
+/// run under the store's bulk statement timeout: that timeout plus margin.
+pub const BULK_REQUEST_DEADLINE: Duration =
+    Duration::from_secs(crate::store::postgres::BULK_STATEMENT_TIMEOUT.as_secs() + 5);
+
+/// The bound on each store call a connection makes on its own loop (the
+/// periodic token re-check; the announcement and the prekey count after
+/// `Authenticate`, one after the other): a request read next waits behind
+/// them, so with [`REQUEST_DEADLINE`] it is still answered within 2 s of
+/// arriving. Each is a single-row statement of a millisecond; one that
+/// times out is retried (the re-check, 5 s later) or only logged.
+pub const CONNECTION_STORE_DEADLINE: Duration = Duration::from_millis(250);
 
 /// What the client is told when the relay cannot know whether the request
 /// took effect (PROTOCOL.md 9.6, `Internal`).
@@ -244,6 +266,23 @@ impl From<GroupCommitError> for Refusal {
                 "relay is shutting down; nothing was queued",
             ),
             e @ GroupCommitError::Lost => Refusal::outcome_unknown(e),
+            // The committer's re-check of a Send's or Ack's token.
+            GroupCommitError::TokenRefused { expired } => {
+                let check = if expired {
+                    auth::TokenCheck::Expired
+                } else {
+                    auth::TokenCheck::Revoked
+                };
+                let reason = check.closing_reason().unwrap_or(auth::TOKEN_REVOKED_REASON);
+                Refusal::new(ErrorCode::TokenExpired, reason)
+            }
+            // Refused before anything was stored (the database is slower
+            // than the senders): retry after the hint.
+            e @ GroupCommitError::Busy => Refusal {
+                retry_after_secs: Some(STORE_RETRY_AFTER_SECS),
+                ..Refusal::internal(e)
+                    .with_reason("the relay is busy: nothing was queued; retry later")
+            },
         }
     }
 }
@@ -284,12 +323,17 @@ type Handled<T = Response> = Result<T, Refusal>;
 /// Handles one decoded, limit-checked request.
 pub async fn handle(state: &AppState, conn: &mut ConnectionAuth, request: Request) -> Reply {
     let kind = request.kind();
-    let handled = tokio::time::timeout(REQUEST_DEADLINE, dispatch(state, conn, request))
+    let deadline = if matches!(request, Request::DeleteAccount) {
+        BULK_REQUEST_DEADLINE
+    } else {
+        REQUEST_DEADLINE
+    };
+    let handled = tokio::time::timeout(deadline, dispatch(state, conn, request))
         .await
         .unwrap_or_else(|_| {
             Err(Refusal::outcome_unknown(format!(
-                "no answer from the store within {} s",
-                REQUEST_DEADLINE.as_secs()
+                "no answer from the store within {} ms",
+                deadline.as_millis()
             )))
         });
     match handled {
@@ -374,7 +418,13 @@ async fn authed(
     request: Request,
 ) -> Handled<Reply> {
     let address = me.address;
-    if changes_state(&request) {
+    // A Send's or Ack's token is re-checked by the group committer, right
+    // before the transaction that would store it (`group_commit`).
+    let under = SubmittedUnder {
+        token: me.token.0,
+        owner: address,
+    };
+    if changes_state(&request) && !matches!(request, Request::Send { .. } | Request::Ack { .. }) {
         // Catches a revocation whose cross-node notice this node missed, and
         // an expiry the connection's timer has not acted on yet.
         let check = auth::check_token(state, &me).await?;
@@ -417,8 +467,12 @@ async fn authed(
         Request::ResolveUsername { username } => {
             directory::resolve_username(state, address, username).await?
         }
-        Request::Send { messages } => messaging::send(state, address, messages).await?,
-        Request::Ack { seqs } => messaging::ack(state, address, seqs).await?,
+        Request::Send { messages } => {
+            return closing_if_refused(messaging::send(state, address, under, messages).await)
+        }
+        Request::Ack { seqs } => {
+            return closing_if_refused(messaging::ack(state, address, under, seqs).await)
+        }
         Request::Ephemeral { to, payload } => messaging::ephemeral(state, address, to, payload)?,
         // Pre-authentication requests and Ping were routed before this point.
         _ => {
@@ -429,6 +483,24 @@ async fn authed(
         }
     };
     Ok(response.into())
+}
+
+/// A Send or Ack the committer refused for its token closes the connection,
+/// as the re-check before the other state-changing requests does.
+fn closing_if_refused(handled: Handled) -> Handled<Reply> {
+    match handled {
+        Err(refusal) if refusal.code == ErrorCode::TokenExpired => {
+            let reason = match refusal.reason {
+                Cow::Borrowed(reason) => reason,
+                Cow::Owned(_) => auth::TOKEN_REVOKED_REASON,
+            };
+            Ok(Reply::then(
+                Response::error(ErrorCode::TokenExpired, reason),
+                After::Close(ErrorCode::TokenExpired, reason),
+            ))
+        }
+        other => other.map(Into::into),
+    }
 }
 
 /// Requests whose effect outlives the connection or reaches another account,

@@ -96,6 +96,10 @@ pub enum StoreError {
     /// The database reported an error (connection, constraint, I/O).
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// SQLite's dedicated writer connection (`sqlite_writer`) reported an
+    /// error before its commit: the transaction rolled back.
+    #[error("database error: {0}")]
+    SqliteWriter(rusqlite::Error),
     /// The database connection failed while a transaction was being
     /// committed: COMMIT was sent and no answer came, so the store cannot
     /// tell whether the transaction was stored. Every error *before* the

@@ -10,21 +10,101 @@
 //! call, and answers each submitter with its own outcomes. A lone sender is never delayed: the
 //! worker only drains what is already queued and never waits on a timer.
 //!
+//! On SQLite with a database file the worker is a dedicated thread that
+//! owns a synchronous writer connection ([`DedicatedWriter`],
+//! `sqlite_writer`): a batch costs one wake-up of that thread instead of
+//! two per SQL statement. Elsewhere (PostgreSQL, in-memory SQLite) async
+//! workers call the store.
+//!
+//! Once a batch has committed, each accepted envelope whose recipient is
+//! connected to this node is handed to that connection ([`HandOff`]), so
+//! the delivery loop need not read it back; the queue stays the source of
+//! truth (the message is deleted only by the recipient's Ack, and a
+//! connection that misses a hand-off reads its queue).
+//!
+//! A submission may carry the session token of the request that made it:
+//! the worker looks it up right before the batch's transaction (on the
+//! dedicated writer's own connection, no extra round trip) and refuses the
+//! submission, storing nothing of it, if the token is no longer its
+//! device's or has expired ([`GroupCommitError::TokenRefused`]). That is
+//! the re-check every state-changing request gets (PROTOCOL.md, error code
+//! 16), made later than before, never earlier.
+//!
+//! Waiting submissions are bounded in number and in envelope bytes; beyond
+//! that a submission is refused at once ([`GroupCommitError::Busy`],
+//! nothing stored) instead of holding memory while the database is slow.
+//!
 //! Must never: hold a lock across the database await, reorder one
 //! submission's messages, let one submitter's failing batch fail another's,
 //! or answer before the transaction has committed.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use umbra_wire::Address;
 
-use super::{EnqueueOutcome, NewMessage, Seq, SharedStore, Store, StoreError};
+use crate::auth::tokens::unix_now;
 
-/// Submissions that may wait for a worker before `submit` applies
-/// back-pressure to its caller.
+use super::{
+    EnqueueOutcome, NewMessage, QueueEvent, Seq, SharedStore, StoreError, TokenHash, TokenInfo,
+    UnixSeconds,
+};
+
+/// Submissions that may wait for a worker; beyond this `submit` answers
+/// [`GroupCommitError::Busy`].
 const CHANNEL_CAPACITY: usize = 1024;
+
+/// Envelope bytes that may wait for a worker (the memory a stalled
+/// database can hold here); beyond this `submit` answers
+/// [`GroupCommitError::Busy`].
+pub const MAX_WAITING_BYTES: usize = 64 << 20;
+
+/// A synchronous writer connection the committer drives from its own thread
+/// (see the module doc).
+pub trait DedicatedWriter: Send + 'static {
+    /// [`MessageQueue::enqueue_and_ack`](super::MessageQueue::enqueue_and_ack),
+    /// without announcing anything.
+    fn enqueue_and_ack(
+        &mut self,
+        messages: &[NewMessage],
+        acks: &[(Address, Vec<Seq>)],
+    ) -> Result<(Vec<EnqueueOutcome>, Vec<u64>), StoreError>;
+
+    /// Announces committed messages to the queue's subscribers.
+    fn announce(&self, committed: Vec<QueueEvent>);
+
+    /// [`TokenStore::token_info`](super::TokenStore::token_info) on this
+    /// connection.
+    fn token_info(&mut self, token_hash: &TokenHash) -> Result<Option<TokenInfo>, StoreError>;
+}
+
+/// The session token a submission is made under: its hash and the device
+/// it must still belong to.
+#[derive(Clone, Copy)]
+pub struct SubmittedUnder {
+    /// The token's hash.
+    pub token: TokenHash,
+    /// The authenticated device.
+    pub owner: Address,
+}
+
+/// Where committed envelopes go for a connected recipient.
+pub trait HandOff: Send + Sync + 'static {
+    /// Offers `recipient`'s committed message `seq` to its connection on
+    /// this node, if any; never waits.
+    fn hand_off(&self, recipient: Address, seq: Seq, received_at: UnixSeconds, envelope: Vec<u8>);
+}
+
+/// No connections to hand anything to (store tests).
+#[derive(Debug, Default)]
+pub struct NoHandOff;
+
+impl HandOff for NoHandOff {
+    fn hand_off(&self, _: Address, _: Seq, _: UnixSeconds, _: Vec<u8>) {}
+}
 
 /// Why a submission got no outcomes.
 #[derive(Debug, thiserror::Error)]
@@ -40,13 +120,29 @@ pub enum GroupCommitError {
     /// was cancelled or panicked): it may have committed it.
     #[error("group committer ended while committing; the outcome is unknown")]
     Lost,
+    /// Too much is already waiting for the database: the submission was
+    /// refused before anything of it was stored; retry later.
+    #[error("too many writes are waiting for the database; nothing was stored")]
+    Busy,
+    /// The submission's token was revoked (`expired: false`) or has expired:
+    /// nothing of it was stored.
+    #[error("the session token is no longer valid; nothing was stored")]
+    TokenRefused {
+        /// The token still exists for this device but its expiry passed.
+        expired: bool,
+    },
 }
 
 struct Submission {
     messages: Vec<NewMessage>,
     /// An acknowledgement: the recipient and the seqs to delete.
     ack: Option<(Address, Vec<Seq>)>,
-    reply: oneshot::Sender<Result<Committed, StoreError>>,
+    /// The token to re-check before committing (see the module doc).
+    under: Option<SubmittedUnder>,
+    reply: oneshot::Sender<Result<Committed, GroupCommitError>>,
+    /// Its envelope bytes, counted in [`GroupCommitter::waiting_bytes`]
+    /// until a worker takes it.
+    bytes: usize,
 }
 
 impl Submission {
@@ -67,6 +163,7 @@ struct Committed {
 #[derive(Clone)]
 pub struct GroupCommitter {
     submissions: mpsc::Sender<Submission>,
+    waiting_bytes: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for GroupCommitter {
@@ -76,21 +173,58 @@ impl std::fmt::Debug for GroupCommitter {
 }
 
 impl GroupCommitter {
-    /// Starts `workers` workers (at least one) on the current Tokio runtime,
-    /// each committing up to `max_batch_messages` messages per transaction.
-    /// SQLite gains nothing from more than one worker (one writer); on
-    /// PostgreSQL a few workers let commits overlap.
-    pub fn spawn(store: SharedStore, max_batch_messages: usize, workers: usize) -> Self {
+    /// Starts the committer, each transaction taking up to
+    /// `max_batch_messages` messages: one thread owning the store's
+    /// [`DedicatedWriter`] if it has one, else `workers` async workers (at
+    /// least one) on the current Tokio runtime. SQLite gains nothing from
+    /// more than one writer; on PostgreSQL a few workers let commits
+    /// overlap. Committed envelopes are offered to `hand_off`.
+    pub fn spawn(
+        store: SharedStore,
+        max_batch_messages: usize,
+        workers: usize,
+        hand_off: Arc<dyn HandOff>,
+    ) -> Self {
         let (submissions, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let receiver = Arc::new(Mutex::new(receiver));
-        for _ in 0..workers.max(1) {
-            tokio::spawn(work(
-                Arc::clone(&store),
-                Arc::clone(&receiver),
-                max_batch_messages.max(1),
-            ));
+        let waiting_bytes = Arc::new(AtomicUsize::new(0));
+        let budget = max_batch_messages.max(1);
+        let dedicated = store.dedicated_writer().unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot open the dedicated SQLite writer; committing through the pool");
+            None
+        });
+        if let Some(writer) = dedicated {
+            let runtime = tokio::runtime::Handle::current();
+            let worker = Worker {
+                backend: Backend::Dedicated(writer),
+                receiver,
+                budget,
+                hand_off,
+                waiting_bytes: Arc::clone(&waiting_bytes),
+            };
+            let spawned = std::thread::Builder::new()
+                .name("umbra-sqlite-writer".into())
+                .spawn(move || runtime.block_on(worker.run()));
+            if let Err(error) = spawned {
+                // Nothing is committed then: every submission answers Stopped.
+                tracing::error!(%error, "cannot start the SQLite writer thread");
+            }
+        } else {
+            for _ in 0..workers.max(1) {
+                let worker = Worker {
+                    backend: Backend::Pool(Arc::clone(&store)),
+                    receiver: Arc::clone(&receiver),
+                    budget,
+                    hand_off: Arc::clone(&hand_off),
+                    waiting_bytes: Arc::clone(&waiting_bytes),
+                };
+                tokio::spawn(worker.run());
+            }
         }
-        Self { submissions }
+        Self {
+            submissions,
+            waiting_bytes,
+        }
     }
 
     /// Queues `messages` (in order) and returns one outcome per message once
@@ -99,10 +233,20 @@ impl GroupCommitter {
         &self,
         messages: Vec<NewMessage>,
     ) -> Result<Vec<EnqueueOutcome>, GroupCommitError> {
+        self.submit_under(messages, None).await
+    }
+
+    /// [`GroupCommitter::submit`], refused unless `under`'s token is still
+    /// valid for its device when the batch is committed.
+    pub async fn submit_under(
+        &self,
+        messages: Vec<NewMessage>,
+        under: Option<SubmittedUnder>,
+    ) -> Result<Vec<EnqueueOutcome>, GroupCommitError> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(self.submit_work(messages, None).await?.outcomes)
+        Ok(self.submit_work(messages, None, under).await?.outcomes)
     }
 
     /// Deletes `recipient`'s messages `seqs` (an Ack) in the next shared
@@ -112,11 +256,22 @@ impl GroupCommitter {
         recipient: Address,
         seqs: Vec<Seq>,
     ) -> Result<u64, GroupCommitError> {
+        self.submit_ack_under(recipient, seqs, None).await
+    }
+
+    /// [`GroupCommitter::submit_ack`] under a token, as in
+    /// [`GroupCommitter::submit_under`].
+    pub async fn submit_ack_under(
+        &self,
+        recipient: Address,
+        seqs: Vec<Seq>,
+        under: Option<SubmittedUnder>,
+    ) -> Result<u64, GroupCommitError> {
         if seqs.is_empty() {
             return Ok(0);
         }
         Ok(self
-            .submit_work(Vec::new(), Some((recipient, seqs)))
+            .submit_work(Vec::new(), Some((recipient, seqs)), under)
             .await?
             .acked)
     }
@@ -125,16 +280,29 @@ impl GroupCommitter {
         &self,
         messages: Vec<NewMessage>,
         ack: Option<(Address, Vec<Seq>)>,
+        under: Option<SubmittedUnder>,
     ) -> Result<Committed, GroupCommitError> {
         let (reply, answer) = oneshot::channel();
-        self.submissions
-            .send(Submission {
-                messages,
-                ack,
-                reply,
-            })
-            .await
-            .map_err(|_| GroupCommitError::Stopped)?;
+        let bytes: usize = messages.iter().map(|m| m.envelope.len()).sum();
+        let waiting = self.waiting_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if waiting.saturating_add(bytes) > MAX_WAITING_BYTES && waiting > 0 {
+            self.waiting_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            return Err(GroupCommitError::Busy);
+        }
+        let submission = Submission {
+            messages,
+            ack,
+            under,
+            reply,
+            bytes,
+        };
+        if let Err(error) = self.submissions.try_send(submission) {
+            self.waiting_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            return Err(match error {
+                TrySendError::Full(_) => GroupCommitError::Busy,
+                TrySendError::Closed(_) => GroupCommitError::Stopped,
+            });
+        }
         match answer.await {
             Ok(result) => Ok(result?),
             Err(_) => Err(GroupCommitError::Lost),
@@ -182,87 +350,202 @@ async fn next_batch(
     Some(batch)
 }
 
-async fn work(store: SharedStore, receiver: Arc<Mutex<mpsc::Receiver<Submission>>>, budget: usize) {
-    let mut carried = None;
-    while let Some(batch) = next_batch(&receiver, &mut carried, budget).await {
-        commit(store.as_ref(), batch).await;
+/// What a worker commits through.
+enum Backend {
+    /// The store's own async `enqueue_and_ack` (it announces itself).
+    Pool(SharedStore),
+    /// A synchronous connection owned by this worker's thread.
+    Dedicated(Box<dyn DedicatedWriter>),
+}
+
+impl Backend {
+    async fn enqueue_and_ack(
+        &mut self,
+        messages: &[NewMessage],
+        acks: &[(Address, Vec<Seq>)],
+    ) -> Result<(Vec<EnqueueOutcome>, Vec<u64>), StoreError> {
+        match self {
+            Backend::Pool(store) => store.enqueue_and_ack(messages, acks).await,
+            Backend::Dedicated(writer) => writer.enqueue_and_ack(messages, acks),
+        }
+    }
+
+    /// Looks up the token of every submission made under one (`None` for
+    /// the others): on the pool all at once, each on its own connection.
+    async fn token_infos(
+        &mut self,
+        batch: &[Submission],
+    ) -> Vec<Option<Result<Option<TokenInfo>, StoreError>>> {
+        match self {
+            Backend::Pool(store) => {
+                let store: &SharedStore = store;
+                futures_util::future::join_all(batch.iter().map(|s| async move {
+                    match s.under {
+                        Some(under) => Some(store.token_info(&under.token).await),
+                        None => None,
+                    }
+                }))
+                .await
+            }
+            Backend::Dedicated(writer) => batch
+                .iter()
+                .map(|s| s.under.map(|under| writer.token_info(&under.token)))
+                .collect(),
+        }
     }
 }
 
-/// Commits a batch and answers every submitter. If the combined transaction
-/// fails before its commit (so it rolled back), each submission is retried
-/// alone so one bad submission (or a transient conflict) is reported to its
-/// own sender only, unless the database is unavailable: then every
-/// submitter hears so at once, since each retry would fail the same way. If the commit itself may have happened
-/// ([`StoreError::CommitOutcomeUnknown`]) nothing is retried: a retry could
-/// store every message a second time (PROTOCOL.md 11.6); every submitter
-/// hears the outcome is unknown. A submission whose submitter already gave
-/// up (its request's deadline passed and it was answered "may have been
-/// carried out") is not committed at all, not even by a solo retry. The messages are moved into the
-/// combined batch, not copied (envelopes are most of it).
-async fn commit(store: &dyn Store, mut batch: Vec<Submission>) {
-    batch.retain(|submission| !submission.reply.is_closed());
-    let mut parts = Vec::with_capacity(batch.len());
-    let mut combined = Vec::with_capacity(batch.iter().map(|s| s.messages.len()).sum());
-    let mut acks = Vec::new();
-    for submission in batch {
-        let ack_index = submission.ack.is_some().then_some(acks.len());
-        parts.push((submission.messages.len(), ack_index, submission.reply));
-        combined.extend(submission.messages);
-        acks.extend(submission.ack);
-    }
-    if parts.len() > 1 {
-        match store.enqueue_and_ack(&combined, &acks).await {
-            Ok((outcomes, acked)) => {
-                let mut outcomes = outcomes.into_iter();
-                for (len, ack_index, reply) in parts {
-                    let outcomes: Vec<EnqueueOutcome> = outcomes.by_ref().take(len).collect();
-                    let acked = ack_index.and_then(|i| acked.get(i).copied()).unwrap_or(0);
-                    // A submitter that gave up waiting is not an error here.
-                    let _ = reply.send(Ok(Committed { outcomes, acked }));
-                }
-                return;
-            }
-            Err(StoreError::CommitOutcomeUnknown { cause }) => {
-                for (_, _, reply) in parts {
-                    let cause = cause.clone();
-                    let _ = reply.send(Err(StoreError::CommitOutcomeUnknown { cause }));
-                }
-                return;
-            }
-            // Rolled back because the database cannot be used: a solo retry
-            // would only wait out the pool's acquire timeout again, once
-            // per submission (review finding 2). Nothing was stored; every
-            // submitter hears so now and may retry.
-            Err(error) if error.is_unavailable() => {
-                let cause = error.to_string();
-                for (_, _, reply) in parts {
-                    let cause = cause.clone();
-                    let _ = reply.send(Err(StoreError::Unavailable { cause }));
-                }
-                return;
-            }
-            // Rolled back: nothing of it was stored.
-            Err(_) => {}
+/// One committing loop (see [`GroupCommitter::spawn`]).
+struct Worker {
+    backend: Backend,
+    receiver: Arc<Mutex<mpsc::Receiver<Submission>>>,
+    budget: usize,
+    hand_off: Arc<dyn HandOff>,
+    waiting_bytes: Arc<AtomicUsize>,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        let mut carried = None;
+        while let Some(batch) = next_batch(&self.receiver, &mut carried, self.budget).await {
+            let bytes: usize = batch.iter().map(|s| s.bytes).sum();
+            self.waiting_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            self.commit(batch).await;
         }
     }
-    let mut rest = combined.into_iter();
-    let mut acks = acks.into_iter();
-    for (len, ack_index, reply) in parts {
-        let mine: Vec<NewMessage> = rest.by_ref().take(len).collect();
-        let ack: Vec<(Address, Vec<Seq>)> =
-            ack_index.and_then(|_| acks.next()).into_iter().collect();
-        // Its submitter may have given up while earlier parts were retried.
-        if reply.is_closed() {
-            continue;
+
+    /// After a successful commit: offers every accepted envelope to its
+    /// recipient's connection (moved, not copied), then announces them
+    /// (the dedicated writer's subscribers; a pool store has announced
+    /// already), so a delivery loop that got the envelope by hand need not
+    /// be woken to read it back.
+    fn committed(&self, messages: Vec<NewMessage>, outcomes: &[EnqueueOutcome]) {
+        let mut events = Vec::with_capacity(outcomes.len());
+        for (message, outcome) in messages.into_iter().zip(outcomes) {
+            if let Ok(seq) = outcome {
+                events.push(QueueEvent::Enqueued {
+                    recipient: message.recipient,
+                    seq: *seq,
+                });
+                self.hand_off.hand_off(
+                    message.recipient,
+                    *seq,
+                    message.received_at,
+                    message.envelope,
+                );
+            }
         }
-        let result = store
-            .enqueue_and_ack(&mine, &ack)
-            .await
-            .map(|(outcomes, acked)| Committed {
-                outcomes,
-                acked: acked.first().copied().unwrap_or(0),
-            });
-        let _ = reply.send(result);
+        if let Backend::Dedicated(writer) = &self.backend {
+            writer.announce(events);
+        }
+    }
+    /// Commits a batch and answers every submitter. If the combined transaction
+    /// fails before its commit (so it rolled back), each submission is retried
+    /// alone so one bad submission (or a transient conflict) is reported to its
+    /// own sender only, unless the database is unavailable: then every
+    /// submitter hears so at once, since each retry would fail the same way. If the commit itself may have happened
+    /// ([`StoreError::CommitOutcomeUnknown`]) nothing is retried: a retry could
+    /// store every message a second time (PROTOCOL.md 11.6); every submitter
+    /// hears the outcome is unknown. A submission whose submitter already gave
+    /// up (its request's deadline passed and it was answered "may have been
+    /// carried out") is not committed at all, not even by a solo retry. The messages are moved into the
+    /// combined batch, not copied (envelopes are most of it).
+    async fn commit(&mut self, mut batch: Vec<Submission>) {
+        batch.retain(|submission| !submission.reply.is_closed());
+        let verdicts = self.backend.token_infos(&batch).await;
+        let mut checked = Vec::with_capacity(batch.len());
+        for (submission, verdict) in batch.into_iter().zip(verdicts) {
+            let (Some(under), Some(verdict)) = (submission.under, verdict) else {
+                checked.push(submission);
+                continue;
+            };
+            match verdict {
+                Ok(Some(info)) if info.owner == under.owner && unix_now() < info.expires_at => {
+                    checked.push(submission);
+                }
+                Ok(info) => {
+                    let expired = info.is_some_and(|info| info.owner == under.owner);
+                    let _ = submission
+                        .reply
+                        .send(Err(GroupCommitError::TokenRefused { expired }));
+                }
+                Err(error) => {
+                    let _ = submission.reply.send(Err(error.into()));
+                }
+            }
+        }
+        let batch = checked;
+        let mut parts = Vec::with_capacity(batch.len());
+        let mut combined = Vec::with_capacity(batch.iter().map(|s| s.messages.len()).sum());
+        let mut acks = Vec::new();
+        for submission in batch {
+            let ack_index = submission.ack.is_some().then_some(acks.len());
+            parts.push((submission.messages.len(), ack_index, submission.reply));
+            combined.extend(submission.messages);
+            acks.extend(submission.ack);
+        }
+        if parts.len() > 1 {
+            match self.backend.enqueue_and_ack(&combined, &acks).await {
+                Ok((outcomes, acked)) => {
+                    if outcomes.len() == combined.len() {
+                        self.committed(combined, &outcomes);
+                    }
+                    let mut outcomes = outcomes.into_iter();
+                    for (len, ack_index, reply) in parts {
+                        let outcomes: Vec<EnqueueOutcome> = outcomes.by_ref().take(len).collect();
+                        let acked = ack_index.and_then(|i| acked.get(i).copied()).unwrap_or(0);
+                        // A submitter that gave up waiting is not an error here.
+                        let _ = reply.send(Ok(Committed { outcomes, acked }));
+                    }
+                    return;
+                }
+                Err(StoreError::CommitOutcomeUnknown { cause }) => {
+                    for (_, _, reply) in parts {
+                        let cause = cause.clone();
+                        let _ = reply.send(Err(StoreError::CommitOutcomeUnknown { cause }.into()));
+                    }
+                    return;
+                }
+                // Rolled back because the database cannot be used: a solo retry
+                // would only wait out the pool's acquire timeout again, once
+                // per submission (review finding 2). Nothing was stored; every
+                // submitter hears so now and may retry.
+                Err(error) if error.is_unavailable() => {
+                    let cause = error.to_string();
+                    for (_, _, reply) in parts {
+                        let cause = cause.clone();
+                        let _ = reply.send(Err(StoreError::Unavailable { cause }.into()));
+                    }
+                    return;
+                }
+                // Rolled back: nothing of it was stored.
+                Err(_) => {}
+            }
+        }
+        let mut rest = combined.into_iter();
+        let mut acks = acks.into_iter();
+        for (len, ack_index, reply) in parts {
+            let mine: Vec<NewMessage> = rest.by_ref().take(len).collect();
+            let ack: Vec<(Address, Vec<Seq>)> =
+                ack_index.and_then(|_| acks.next()).into_iter().collect();
+            // Its submitter may have given up while earlier parts were retried.
+            if reply.is_closed() {
+                continue;
+            }
+            let result =
+                self.backend
+                    .enqueue_and_ack(&mine, &ack)
+                    .await
+                    .map(|(outcomes, acked)| Committed {
+                        outcomes,
+                        acked: acked.first().copied().unwrap_or(0),
+                    });
+            if let Ok(committed) = &result {
+                if committed.outcomes.len() == mine.len() {
+                    self.committed(mine, &committed.outcomes);
+                }
+            }
+            let _ = reply.send(result.map_err(GroupCommitError::from));
+        }
     }
 }

@@ -37,6 +37,7 @@ mod rules;
 mod shared;
 mod sql_lists;
 pub mod sqlite;
+pub mod sqlite_writer;
 mod tokens;
 mod types;
 
@@ -74,6 +75,14 @@ pub trait Store:
 
     /// Cheap round trip to the database, for readiness probes.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// A synchronous writer connection for the group committer's own
+    /// thread, if this backend has one (SQLite on a file:
+    /// `sqlite_writer`); `None` makes the committer use
+    /// [`MessageQueue::enqueue_and_ack`] from async workers.
+    fn dedicated_writer(
+        &self,
+    ) -> Result<Option<Box<dyn group_commit::DedicatedWriter>>, StoreError>;
 }
 
 /// Handle type the relay passes around.

@@ -53,11 +53,29 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
 /// failure, never an unknown outcome) and its row locks are released,
 /// instead of holding other nodes' enqueues to the same recipients.
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// `statement_timeout` inside the relay's bulk transactions (counting the
+/// whole queue, deleting an account with a full queue and its blobs), set
+/// with `SET LOCAL` so it ends with them: those may rightly run longer than
+/// [`STATEMENT_TIMEOUT`], which is for request statements. Purges need no
+/// such exception: they delete in batches (`limits::PURGE_BATCH_ROWS`).
+pub const BULK_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// PostgreSQL's `idle_in_transaction_session_timeout`: a relay transaction
 /// never waits on anything but the database, so one idle this long belongs
 /// to a node that hung or lost its network; the server ends it and frees
 /// its row locks rather than waiting for TCP to notice (minutes).
 pub const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// TCP keepalive of the server's end of every relay session
+/// (`tcp_keepalives_idle`, `_interval`, `_count`): PostgreSQL probes a
+/// connection idle this long and drops it after this many unanswered
+/// probes, so the sessions (and any transaction) of a relay node whose host
+/// died or was partitioned away are ended in about 25 s instead of the
+/// kernel's two hours. The relay's own end cannot be configured through
+/// sqlx 0.8 (no socket hook); its waits are bounded by the request deadline
+/// instead (`commands::REQUEST_DEADLINE`).
+const SERVER_KEEPALIVE_IDLE_SECS: u32 = 10;
+const SERVER_KEEPALIVE_INTERVAL_SECS: u32 = 5;
+const SERVER_KEEPALIVE_COUNT: u32 = 3;
 
 /// How long the first connection at start may take (helper F). Without it an
 /// unreachable server was silent for sqlx's 30 s acquire timeout and then
@@ -110,6 +128,15 @@ fn session_settings(options: PgConnectOptions) -> PgConnectOptions {
             "idle_in_transaction_session_timeout",
             ms(IDLE_IN_TRANSACTION_TIMEOUT),
         ),
+        (
+            "tcp_keepalives_idle",
+            SERVER_KEEPALIVE_IDLE_SECS.to_string(),
+        ),
+        (
+            "tcp_keepalives_interval",
+            SERVER_KEEPALIVE_INTERVAL_SECS.to_string(),
+        ),
+        ("tcp_keepalives_count", SERVER_KEEPALIVE_COUNT.to_string()),
     ])
 }
 
@@ -197,6 +224,18 @@ impl PostgresStore {
         Ok(self.pool.begin().await?)
     }
 
+    /// Lifts the request [`STATEMENT_TIMEOUT`] to [`BULK_STATEMENT_TIMEOUT`]
+    /// for the rest of `tx` (`SET LOCAL`: it ends with the transaction, so
+    /// the pooled session keeps the short one).
+    async fn bulk_statements(tx: &mut Transaction<'static, Postgres>) -> Result<(), StoreError> {
+        let sql = format!(
+            "SET LOCAL statement_timeout = '{}ms'",
+            BULK_STATEMENT_TIMEOUT.as_millis()
+        );
+        sqlx::query(&sql).execute(&mut **tx).await?;
+        Ok(())
+    }
+
     /// One pool serves reads and writes.
     fn reader(&self) -> &PgPool {
         &self.pool
@@ -239,6 +278,14 @@ impl PostgresStore {
     /// Nothing after commit: this node hears its own NOTIFYs through its
     /// listener like every other node.
     fn announce_committed(&self, _committed: Vec<QueueEvent>) {}
+
+    /// Several nodes and commits that overlap: the committer's async
+    /// workers on the pool suit PostgreSQL better than one thread.
+    fn open_dedicated_writer(
+        &self,
+    ) -> Result<Option<Box<dyn super::group_commit::DedicatedWriter>>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// PostgreSQL's fragments of the shared SQL: the row locks that serialize

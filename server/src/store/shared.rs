@@ -11,7 +11,9 @@
 //!   clauses, which SQLite's single writer makes unnecessary, and the schema
 //!   catalogue queries of the audit);
 //! - inherent methods `write_tx`, `reader`, `writer` (its pools and how a
-//!   write transaction begins), `announce_in_tx` and `announce_committed`
+//!   write transaction begins), `bulk_statements` (lifting the request
+//!   statement timeout for a bulk transaction, where there is one),
+//!   `announce_in_tx` and `announce_committed`
 //!   (how a committed message is announced: NOTIFY inside the transaction on
 //!   PostgreSQL, a local broadcast after commit on SQLite).
 //!
@@ -135,6 +137,13 @@ macro_rules! impl_store {
                 async fn ping(&self) -> Result<(), StoreError> {
                     sqlx::query("SELECT 1").execute(self.reader()).await?;
                     Ok(())
+                }
+
+                fn dedicated_writer(
+                    &self,
+                ) -> Result<Option<Box<dyn $crate::store::group_commit::DedicatedWriter>>, StoreError>
+                {
+                    self.open_dedicated_writer()
                 }
             }
         }

@@ -45,6 +45,9 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrati
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
+    /// The database file (`None` in memory), for the committer's
+    /// dedicated writer connection (`sqlite_writer`).
+    path: Option<std::path::PathBuf>,
     writer: SqlitePool,
     reader: SqlitePool,
     limits: StoreLimits,
@@ -95,6 +98,7 @@ impl SqliteStore {
         // exactly one connection for its whole life and read through it too.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .min_connections(if in_memory { 1 } else { 0 })
             .idle_timeout(None)
             .max_lifetime(None)
@@ -106,11 +110,17 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new()
                 .max_connections(READ_CONNECTIONS)
-                .connect_with(options)
+                // An in-process connection cannot go stale the way a
+                // network one can; a ping before every acquire was one more
+                // round trip to the connection's thread per query.
+                .test_before_acquire(false)
+                .connect_with(options.clone())
                 .await?
         };
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let path = (!in_memory).then(|| options.get_filename().to_path_buf());
         Ok(Self {
+            path,
             writer,
             reader,
             limits,
@@ -136,6 +146,29 @@ impl SqliteStore {
     /// `migrate` run) touches the file; waiting is bounded by the busy timeout.
     async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Nothing to lift: SQLite has no statement timeout (its waits for the
+    /// write lock are bounded by `busy_timeout`, its statements by nothing
+    /// but their work).
+    async fn bulk_statements(_tx: &mut Transaction<'static, Sqlite>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The group committer's synchronous writer connection on the same
+    /// file (`sqlite_writer`); in memory there is no other connection to
+    /// the same database, so the committer keeps the pool.
+    fn open_dedicated_writer(
+        &self,
+    ) -> Result<Option<Box<dyn super::group_commit::DedicatedWriter>>, StoreError> {
+        let Some(path) = &self.path else {
+            return Ok(None);
+        };
+        let writer = super::sqlite_writer::SqliteWriter::open(path, self.limits)?;
+        Ok(Some(Box::new(DedicatedSqlite {
+            writer,
+            events: self.events.clone(),
+        })))
     }
 
     /// Closes both pools, waiting for in-flight work (tests reopen files).
@@ -171,6 +204,35 @@ impl SqliteStore {
             // No subscribers is not an error: nobody is connected.
             let _ = self.events.send(event);
         }
+    }
+}
+
+/// The dedicated writer and where its committed messages are announced.
+struct DedicatedSqlite {
+    writer: super::sqlite_writer::SqliteWriter,
+    events: broadcast::Sender<QueueEvent>,
+}
+
+impl super::group_commit::DedicatedWriter for DedicatedSqlite {
+    fn enqueue_and_ack(
+        &mut self,
+        messages: &[super::NewMessage],
+        acks: &[(umbra_wire::Address, Vec<super::Seq>)],
+    ) -> Result<(Vec<super::EnqueueOutcome>, Vec<u64>), StoreError> {
+        self.writer.enqueue_and_ack(messages, acks)
+    }
+
+    fn announce(&self, committed: Vec<QueueEvent>) {
+        for event in committed {
+            // No subscribers is not an error: nobody is connected.
+            let _ = self.events.send(event);
+        }
+    }
+    fn token_info(
+        &mut self,
+        token_hash: &super::TokenHash,
+    ) -> Result<Option<super::TokenInfo>, StoreError> {
+        self.writer.token_info(token_hash)
     }
 }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use umbra_wire::Address;
 
+use super::super::group_commit::NoHandOff;
 use super::super::test_support::TestDb;
 use super::super::{GroupCommitError, GroupCommitter, StoreError};
 use super::{message, new_account};
@@ -59,7 +60,7 @@ async fn a_connection_lost_during_commit_is_an_unknown_outcome_never_retried() {
     let bob = Address::primary(new_account(&store, "bob").await);
     db.execute_raw(&[], KILL_AT_FIRST_COMMIT).await;
 
-    let committer = GroupCommitter::spawn(Arc::clone(&store), 64, 1);
+    let committer = GroupCommitter::spawn(Arc::clone(&store), 64, 1, Arc::new(NoHandOff));
     let (first, second) = tokio::join!(
         committer.submit(vec![message(alice, "one")]),
         committer.submit(vec![message(bob, "two")]),

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use umbra_wire::Address;
 
+use super::super::group_commit::NoHandOff;
 use super::super::test_support::TestDb;
 use super::super::{GroupCommitError, GroupCommitter};
 use super::{message, new_account};
@@ -32,7 +33,7 @@ async fn a_carried_submission_never_waits_for_unrelated_work(db: &TestDb) {
     // Budget 2 messages, 2 workers (PostgreSQL runs 4): the first worker
     // takes `small`, carries `big` over (1 + 2 > 2) and must commit it next
     // although the second worker is idle, waiting for new submissions.
-    let committer = GroupCommitter::spawn(Arc::clone(&store), 2, 2);
+    let committer = GroupCommitter::spawn(Arc::clone(&store), 2, 2, Arc::new(NoHandOff));
     let small = committer.submit(vec![message(alice, "s1")]);
     let big = committer.submit(vec![message(alice, "b1"), message(alice, "b2")]);
     let (small, big) = tokio::join!(small, tokio::time::timeout(Duration::from_secs(3), big));
@@ -98,7 +99,7 @@ async fn an_unavailable_database_answers_the_whole_batch_without_solo_retries() 
     let bob = Address::primary(new_account(&store, "bob").await);
     db.execute_raw(&[], UNAVAILABLE_AT_FIRST_INSERT).await;
 
-    let committer = GroupCommitter::spawn(Arc::clone(&store), 64, 1);
+    let committer = GroupCommitter::spawn(Arc::clone(&store), 64, 1, Arc::new(NoHandOff));
     let (first, second) = tokio::join!(
         committer.submit(vec![message(alice, "one")]),
         committer.submit(vec![message(bob, "two")]),
@@ -160,7 +161,7 @@ async fn a_submitter_that_gave_up_during_solo_retries_is_not_committed() {
         .await
         .expect("take the advisory lock");
 
-    let committer = GroupCommitter::spawn(Arc::clone(&store), 64, 1);
+    let committer = GroupCommitter::spawn(Arc::clone(&store), 64, 1, Arc::new(NoHandOff));
     let (give_up, gave_up) = tokio::sync::oneshot::channel::<()>();
     let first = committer.submit(vec![message(alice, "one")]);
     // Bob's submitter gives up (as at its request's deadline) while Alice's

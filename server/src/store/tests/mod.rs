@@ -122,8 +122,10 @@ async fn bodies(store: &SharedStore, recipient: Address) -> Vec<(u64, String)> {
 
 mod accounts;
 mod blobs;
+mod bulk;
 mod commit_unknown;
 mod group_commit;
+mod hand_off;
 mod keys;
 mod lifecycle;
 mod names;
@@ -131,6 +133,7 @@ mod queue;
 
 use accounts::*;
 use blobs::*;
+use bulk::*;
 use keys::*;
 use names::*;
 use queue::*;
@@ -183,6 +186,7 @@ on_both_backends!(
     full_queue_refuses_only_its_own_messages,
     two_writers_on_one_database_keep_seqs_distinct,
     fetch_ack_and_expiry,
+    a_purge_of_many_rows_removes_every_expired_one,
     blob_chunks_round_trip,
     delete_account_leaves_no_rows,
     the_key_fingerprint_is_bound_once_and_no_setup_is_stored,

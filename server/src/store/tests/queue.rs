@@ -1,6 +1,7 @@
 //! Queues, group commit and notifications, on both backends.
 
 use super::*;
+use crate::store::group_commit::NoHandOff;
 
 // ----- queue -----------------------------------------------------------------
 
@@ -168,7 +169,7 @@ pub(super) async fn group_commit_serves_concurrent_submitters(db: &TestDb) {
     for name in ["alice", "bob", "carol", "dave", "erin"] {
         recipients.push(Address::primary(new_account(&store, name).await));
     }
-    let committer = GroupCommitter::spawn(Arc::clone(&store), 64, 2);
+    let committer = GroupCommitter::spawn(Arc::clone(&store), 64, 2, Arc::new(NoHandOff));
     let submitters = (0..50).map(|task: usize| {
         let committer = committer.clone();
         let recipient = recipients[task % recipients.len()];
@@ -232,7 +233,7 @@ pub(super) async fn group_commit_acks_beside_sends(db: &TestDb) {
         10
     );
 
-    let committer = GroupCommitter::spawn(Arc::clone(&store), 64, 1);
+    let committer = GroupCommitter::spawn(Arc::clone(&store), 64, 1, Arc::new(NoHandOff));
     let acks = [vec![1, 2], vec![3, 3, 99], vec![4], vec![1]].map(|seqs| {
         let committer = committer.clone();
         tokio::spawn(async move { committer.submit_ack(alice, seqs).await })
