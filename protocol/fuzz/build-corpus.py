@@ -86,6 +86,12 @@ PROTOCOL_SEEDS = {
     "session_record": [
         ("session_pickle.json", "record_pickle", b""),
     ],
+    # The first byte picks the layer (see the target's doc comment).
+    "backup_open": [
+        ("backup.json", "cases[].sealed", b"\x00"),
+        ("backup.json", "cases[].contents_encoded", b"\x01"),
+        ("backup.json", "contents_refusals[].contents", b"\x01"),
+    ],
     # The first byte picks the message (see each target's doc comment).
     "opaque_relay": [
         ("opaque.json", "registration.registration_request", b"\x00"),

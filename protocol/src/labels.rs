@@ -62,6 +62,13 @@ pub const RATCHET_MESSAGE_KEY: &[u8] = b"umbra/v1/ratchet/message-key";
 /// epoch's ephemeral messages (typing notices; `ratchet::ephemeral`).
 pub const RATCHET_EPHEMERAL_KEY: &[u8] = b"umbra/v1/ratchet/ephemeral-key";
 
+/// HKDF info prefix for the account backup's AEAD key, derived from
+/// OPAQUE's export key (docs/PROTOCOL.md §13.2).
+pub const BACKUP_AEAD_KEY: &[u8] = b"umbra/v1/backup/aead-key";
+/// HKDF info prefix for the account backup's key check, which tells a
+/// wrong password from a tampered backup (§13.2).
+pub const BACKUP_KEY_CHECK: &[u8] = b"umbra/v1/backup/key-check";
+
 /// Every label above, for the uniqueness test and for auditors.
 pub const ALL: &[&[u8]] = &[
     IDENTITY_BINDING,
@@ -83,6 +90,8 @@ pub const ALL: &[&[u8]] = &[
     RATCHET_ROOT_KEY,
     RATCHET_MESSAGE_KEY,
     RATCHET_EPHEMERAL_KEY,
+    BACKUP_AEAD_KEY,
+    BACKUP_KEY_CHECK,
 ];
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //!
 //! The sans-IO heart of umbra: key types, identities and prekeys, X3DH-style
 //! key agreement, the Double Ratchet, sealed sender, sender-key groups,
-//! safety numbers, padding, and (re-exported from umbra-wire) the frames
+//! safety numbers, padding, the password-sealed account backup, and (re-exported from umbra-wire) the frames
 //! clients and relay exchange.
 //!
 //! This crate never touches a socket, a file, a clock or a global RNG: callers
@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backup;
 pub mod consts;
 pub mod content;
 pub mod fingerprint;
