@@ -128,6 +128,20 @@ impl SenderBudgets {
         }
     }
 
+    /// An empty set of charges to `sender` for one request: each is given
+    /// back when the set is dropped unless it was kept
+    /// ([`HeldCharges::settle`]). A request that ends any other way (a store
+    /// error, or its deadline dropping it while the store was working)
+    /// refunds them, so an envelope repeated after an unknown outcome is
+    /// charged once, not once per attempt.
+    pub fn hold(&self, sender: AccountId) -> HeldCharges<'_> {
+        HeldCharges {
+            budgets: self,
+            sender,
+            charges: Vec::new(),
+        }
+    }
+
     /// Accounts with a total in the current window (for tests of the bound).
     pub fn tracked(&self) -> usize {
         self.window
@@ -135,6 +149,47 @@ impl SenderBudgets {
             .unwrap_or_else(|p| p.into_inner())
             .used
             .len()
+    }
+}
+
+/// Charges of one request not settled yet (see [`SenderBudgets::hold`]).
+pub struct HeldCharges<'a> {
+    budgets: &'a SenderBudgets,
+    sender: AccountId,
+    charges: Vec<Charge>,
+}
+
+impl HeldCharges<'_> {
+    /// Charges `bytes` as [`SenderBudgets::charge`] does and holds the
+    /// charge; `false` (nothing charged) if they do not fit.
+    pub fn charge(&mut self, bytes: u64, now: UnixSeconds) -> bool {
+        match self.budgets.charge(self.sender, bytes, now) {
+            Some(charge) => {
+                self.charges.push(charge);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Keeps the charges whose envelope was queued (`queued[i]` for the
+    /// i-th charge) and gives back the others.
+    pub fn settle(mut self, queued: impl IntoIterator<Item = bool>, now: UnixSeconds) {
+        let charges = std::mem::take(&mut self.charges);
+        for (charge, queued) in charges.into_iter().zip(queued) {
+            if !queued {
+                self.budgets.refund(self.sender, charge, now);
+            }
+        }
+    }
+}
+
+impl Drop for HeldCharges<'_> {
+    fn drop(&mut self) {
+        let now = crate::auth::tokens::unix_now();
+        for charge in self.charges.drain(..) {
+            self.budgets.refund(self.sender, charge, now);
+        }
     }
 }
 
@@ -175,6 +230,26 @@ mod tests {
         budgets.refund(sam, later, 7_200);
         assert!(budgets.charge(sam, 10, 7_201).is_some());
         assert!(budgets.charge(sam, 1, 7_202).is_none());
+    }
+
+    #[test]
+    fn held_charges_are_given_back_unless_settled_as_queued() {
+        let budgets = SenderBudgets::new(10);
+        let sam = account(1);
+        let now = crate::auth::tokens::unix_now();
+        // Dropped unsettled (a deadline cancelled the request): refunded.
+        let mut held = budgets.hold(sam);
+        assert!(held.charge(6, now));
+        assert!(!held.charge(6, now));
+        drop(held);
+        assert_eq!(budgets.tracked(), 0);
+        // Settled: the queued one is kept, the refused one given back.
+        let mut held = budgets.hold(sam);
+        assert!(held.charge(4, now));
+        assert!(held.charge(4, now));
+        held.settle([true, false], now);
+        assert!(budgets.charge(sam, 6, now).is_some());
+        assert!(budgets.charge(sam, 1, now).is_none());
     }
 
     #[test]

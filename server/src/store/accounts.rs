@@ -324,6 +324,9 @@ macro_rules! impl_accounts {
                 now: UnixSeconds,
             ) -> Result<bool, StoreError> {
                 let mut tx = self.write_tx().await?;
+                // A full queue and a blob quota of chunks: bulk deletes, not
+                // held to the request statement timeout.
+                Self::bulk_statements(&mut tx).await?;
                 // Account row first, as every writer locks it first: waits
                 // for in-flight enqueues/uploads and keeps the lock order
                 // acyclic.
@@ -367,11 +370,22 @@ macro_rules! impl_accounts {
 
             async fn purge_released_names(&self, now: UnixSeconds) -> Result<u64, StoreError> {
                 let cutoff = now.saturating_sub(self.limits.name_quarantine_secs);
-                let done = sqlx::query("DELETE FROM released_names WHERE released_at <= $1")
+                // In batches, as `purge_expired_messages`.
+                let mut purged = 0;
+                loop {
+                    let done = sqlx::query(
+                        "DELETE FROM released_names WHERE username IN \
+                         (SELECT username FROM released_names WHERE released_at <= $1 LIMIT $2)",
+                    )
                     .bind(db_time(cutoff))
+                    .bind($crate::store::limits::PURGE_BATCH_ROWS)
                     .execute(self.writer())
                     .await?;
-                Ok(done.rows_affected())
+                    purged += done.rows_affected();
+                    if done.rows_affected() < $crate::store::limits::PURGE_BATCH_ROWS as u64 {
+                        return Ok(purged);
+                    }
+                }
             }
 
             async fn account_rows_by_table(

@@ -267,20 +267,36 @@ macro_rules! impl_blobs {
             }
 
             async fn purge_expired_blobs(&self, now: UnixSeconds) -> Result<u64, StoreError> {
-                let mut tx = self.write_tx().await?;
-                sqlx::query(
-                    "DELETE FROM blob_chunks WHERE blob_id IN \
-                       (SELECT blob_id FROM blobs WHERE expires_at <= $1)",
-                )
-                .bind(db_time(now))
-                .execute(&mut *tx)
-                .await?;
-                let done = sqlx::query("DELETE FROM blobs WHERE expires_at <= $1")
+                // A few blobs per transaction (a blob is up to thousands of
+                // chunk rows), so no statement outlasts the request
+                // statement timeout and no transaction holds the write
+                // lock for long.
+                let mut purged = 0;
+                loop {
+                    let mut tx = self.write_tx().await?;
+                    let ids: Vec<Vec<u8>> = sqlx::query_scalar(
+                        "SELECT blob_id FROM blobs WHERE expires_at <= $1 ORDER BY blob_id LIMIT $2",
+                    )
                     .bind(db_time(now))
-                    .execute(&mut *tx)
+                    .bind($crate::store::limits::PURGE_BATCH_BLOBS)
+                    .fetch_all(&mut *tx)
                     .await?;
-                tx.commit().await.map_err(StoreError::from_commit)?;
-                Ok(done.rows_affected())
+                    for id in &ids {
+                        sqlx::query("DELETE FROM blob_chunks WHERE blob_id = $1")
+                            .bind(id.as_slice())
+                            .execute(&mut *tx)
+                            .await?;
+                        let done = sqlx::query("DELETE FROM blobs WHERE blob_id = $1")
+                            .bind(id.as_slice())
+                            .execute(&mut *tx)
+                            .await?;
+                        purged += done.rows_affected();
+                    }
+                    tx.commit().await.map_err(StoreError::from_commit)?;
+                    if ids.len() < $crate::store::limits::PURGE_BATCH_BLOBS as usize {
+                        return Ok(purged);
+                    }
+                }
             }
         }
     };

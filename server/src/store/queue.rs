@@ -400,11 +400,26 @@ macro_rules! impl_queue {
             }
 
             async fn purge_expired_messages(&self, now: UnixSeconds) -> Result<u64, StoreError> {
-                let done = sqlx::query("DELETE FROM messages WHERE expires_at <= $1")
+                // In batches, each its own short statement: one DELETE of
+                // every expired row could outlast the request statement
+                // timeout on PostgreSQL and hold SQLite's write lock for
+                // as long (`PURGE_BATCH_ROWS`).
+                let mut purged = 0;
+                loop {
+                    let done = sqlx::query(
+                        "DELETE FROM messages WHERE (account_id, device_id, seq) IN \
+                         (SELECT account_id, device_id, seq FROM messages \
+                          WHERE expires_at <= $1 LIMIT $2)",
+                    )
                     .bind(db_time(now))
+                    .bind($crate::store::limits::PURGE_BATCH_ROWS)
                     .execute(self.writer())
                     .await?;
-                Ok(done.rows_affected())
+                    purged += done.rows_affected();
+                    if done.rows_affected() < $crate::store::limits::PURGE_BATCH_ROWS as u64 {
+                        return Ok(purged);
+                    }
+                }
             }
 
             async fn queue_depth(&self, recipient: Address) -> Result<u64, StoreError> {
@@ -419,9 +434,14 @@ macro_rules! impl_queue {
             }
 
             async fn total_queued(&self) -> Result<u64, StoreError> {
+                // A count of the whole table: a bulk statement, not held to
+                // the request statement timeout.
+                let mut tx = self.reader().begin().await?;
+                Self::bulk_statements(&mut tx).await?;
                 let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
-                    .fetch_one(self.reader())
+                    .fetch_one(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 rows::unsigned(n, "negative row count")
             }
 

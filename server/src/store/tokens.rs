@@ -135,11 +135,22 @@ macro_rules! impl_tokens {
             }
 
             async fn purge_expired_tokens(&self, cutoff: UnixSeconds) -> Result<u64, StoreError> {
-                let done = sqlx::query("DELETE FROM tokens WHERE expires_at <= $1")
+                // In batches, as `purge_expired_messages`.
+                let mut purged = 0;
+                loop {
+                    let done = sqlx::query(
+                        "DELETE FROM tokens WHERE (account_id, token_hash) IN \
+                         (SELECT account_id, token_hash FROM tokens WHERE expires_at <= $1 LIMIT $2)",
+                    )
                     .bind(db_time(cutoff))
+                    .bind($crate::store::limits::PURGE_BATCH_ROWS)
                     .execute(self.writer())
                     .await?;
-                Ok(done.rows_affected())
+                    purged += done.rows_affected();
+                    if done.rows_affected() < $crate::store::limits::PURGE_BATCH_ROWS as u64 {
+                        return Ok(purged);
+                    }
+                }
             }
         }
     };
