@@ -52,10 +52,14 @@ impl RelayLink {
         } else {
             Connector::Plain
         };
+        // `true`: TCP_NODELAY. Every frame is one small write that waits for
+        // its answer; with Nagle on, a frame sent while an earlier one is
+        // unacknowledged waits for the relay's delayed ACK (about 5 ms at
+        // the median, issue 11).
         let connect = tokio_tungstenite::connect_async_tls_with_config(
             url,
             Some(config),
-            false,
+            true,
             Some(connector),
         );
         let (ws, _response) = tokio::time::timeout(timeout, connect)
@@ -179,4 +183,33 @@ fn retry_after(headers: &tokio_tungstenite::tungstenite::http::HeaderMap) -> Opt
         .parse()
         .ok()?;
     Some(Duration::from_secs(secs).min(crate::consts::MAX_RELAY_FULL_WAIT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The client's end of the TCP connection has `TCP_NODELAY` set, read
+    /// from the socket itself (no timing).
+    #[tokio::test]
+    async fn the_relay_socket_has_tcp_nodelay() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+            // Held open until the client closes.
+            while let Some(Ok(_)) = ws.next().await {}
+        });
+        let url = format!("ws://{addr}/v1/ws");
+        let link = RelayLink::connect(&url, None, Duration::from_secs(10))
+            .await
+            .unwrap();
+        match link.ws.get_ref() {
+            MaybeTlsStream::Plain(tcp) => assert!(tcp.nodelay().unwrap(), "Nagle is on"),
+            _ => panic!("a ws:// URL gave a non-plain stream"),
+        }
+        link.close().await;
+        server.await.unwrap();
+    }
 }

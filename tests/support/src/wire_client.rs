@@ -127,7 +127,11 @@ impl std::fmt::Debug for WireClient {
 impl WireClient {
     /// Opens a WebSocket to `ws_url` (e.g. `Relay::ws_url()`).
     pub async fn connect(ws_url: &str) -> Result<WireClient, WireClientError> {
-        Self::handshake(tokio_tungstenite::connect_async(ws_url)).await
+        // `true`: TCP_NODELAY, as the real client sets it (issue 11).
+        Self::handshake(tokio_tungstenite::connect_async_with_config(
+            ws_url, None, true,
+        ))
+        .await
     }
 
     /// Like [`WireClient::connect`], with an `X-Forwarded-For: forwarded_for`
@@ -143,7 +147,10 @@ impl WireClient {
         let value = HeaderValue::from_str(forwarded_for)
             .map_err(|error| tokio_tungstenite::tungstenite::Error::HttpFormat(error.into()))?;
         request.headers_mut().insert("x-forwarded-for", value);
-        Self::handshake(tokio_tungstenite::connect_async(request)).await
+        Self::handshake(tokio_tungstenite::connect_async_with_config(
+            request, None, true,
+        ))
+        .await
     }
 
     /// Like [`WireClient::connect`] to a `ws://IP:PORT/...` URL, from the
@@ -173,6 +180,7 @@ impl WireClient {
             .await
             .map_err(|_| WireClientError::Timeout(REPLY_TIMEOUT, "the TCP connection"))?
             .map_err(WsError::Io)?;
+        stream.set_nodelay(true).map_err(WsError::Io)?;
         Self::handshake(tokio_tungstenite::client_async(
             ws_url,
             MaybeTlsStream::Plain(stream),
