@@ -371,21 +371,45 @@ impl Backend {
     }
 
     /// Looks up the token of every submission made under one (`None` for
-    /// the others): on the pool all at once, each on its own connection.
+    /// the others): on the pool in one statement for the whole batch.
     async fn token_infos(
         &mut self,
         batch: &[Submission],
     ) -> Vec<Option<Result<Option<TokenInfo>, StoreError>>> {
         match self {
             Backend::Pool(store) => {
-                let store: &SharedStore = store;
-                futures_util::future::join_all(batch.iter().map(|s| async move {
-                    match s.under {
-                        Some(under) => Some(store.token_info(&under.token).await),
-                        None => None,
+                let hashes: Vec<TokenHash> = batch
+                    .iter()
+                    .filter_map(|s| s.under)
+                    .map(|u| u.token)
+                    .collect();
+                if hashes.is_empty() {
+                    return batch.iter().map(|_| None).collect();
+                }
+                match store.token_infos(&hashes).await {
+                    Ok(infos) => {
+                        let mut infos = infos.into_iter();
+                        batch
+                            .iter()
+                            .map(|s| s.under.map(|_| Ok(infos.next().flatten())))
+                            .collect()
                     }
-                }))
-                .await
+                    // Nothing was carried out; every such submission hears
+                    // the same cause.
+                    Err(error) => {
+                        let cause = error.to_string();
+                        batch
+                            .iter()
+                            .map(|s| {
+                                s.under.map(|_| {
+                                    Err(StoreError::Unavailable {
+                                        cause: cause.clone(),
+                                    })
+                                })
+                            })
+                            .collect()
+                    }
+                }
             }
             Backend::Dedicated(writer) => batch
                 .iter()

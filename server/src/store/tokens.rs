@@ -25,6 +25,14 @@ pub trait TokenStore: Send + Sync + 'static {
     /// A live connection uses the expiry to close itself when it passes.
     async fn token_info(&self, token_hash: &TokenHash) -> Result<Option<TokenInfo>, StoreError>;
 
+    /// [`TokenStore::token_info`] of several hashes, one answer per hash in
+    /// order, in one statement per `sql_lists::MAX_IN` hashes (the group
+    /// committer's re-check of a batch's requests).
+    async fn token_infos(
+        &self,
+        token_hashes: &[TokenHash],
+    ) -> Result<Vec<Option<TokenInfo>>, StoreError>;
+
     /// What the store knows about a token hash at `now`: valid (it exists
     /// and `now < expires_at`), expired (it exists but `expires_at <= now`
     /// and has not been purged yet), or unknown (never issued, revoked, or
@@ -91,6 +99,39 @@ macro_rules! impl_tokens {
                 .await?;
                 tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(())
+            }
+
+            async fn token_infos(
+                &self,
+                token_hashes: &[TokenHash],
+            ) -> Result<Vec<Option<TokenInfo>>, StoreError> {
+                use std::collections::HashMap;
+                use $crate::store::sql_lists::{in_list_len, list, MAX_IN};
+                let mut found: HashMap<Vec<u8>, TokenInfo> = HashMap::new();
+                for chunk in token_hashes.chunks(MAX_IN) {
+                    let n = in_list_len(chunk.len());
+                    let sql = format!(
+                        "SELECT token_hash, account_id, device_id, expires_at FROM tokens \
+                         WHERE token_hash IN ({})",
+                        list(1, n)
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for i in 0..n {
+                        query = query.bind(chunk[i.min(chunk.len() - 1)].as_slice());
+                    }
+                    for row in query.fetch_all(self.reader()).await? {
+                        let account: Vec<u8> = row.try_get(1)?;
+                        let info = TokenInfo {
+                            owner: rows::address(&account, row.try_get(2)?)?,
+                            expires_at: rows::unix(row.try_get(3)?)?,
+                        };
+                        found.insert(row.try_get(0)?, info);
+                    }
+                }
+                Ok(token_hashes
+                    .iter()
+                    .map(|hash| found.get(hash.as_slice()).copied())
+                    .collect())
             }
 
             async fn token_info(
