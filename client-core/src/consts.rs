@@ -98,6 +98,27 @@ pub(crate) const MAX_RELAY_FULL_WAIT: Duration = Duration::from_secs(5 * 60);
 /// members, and typing is best effort (Signal stops at a similar size).
 pub(crate) const MAX_GROUP_TYPING_MEMBERS: usize = 32;
 
+/// We send one member at most one `GroupSync` per group in this long
+/// (§8.15): a member behind notices it on every group text and every
+/// pending change, and one request brings everything it can get; a lost
+/// answer is asked for again on the next sign after this much time.
+pub(crate) const GROUP_SYNC_ASK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// We answer one member at most one `GroupSync` per group in this long: an
+/// answer is up to [`MAX_GROUP_SYNC_CHANGES`] pairwise messages, so a
+/// member (or a forged repeat) asking in a loop cannot make us send more
+/// than that per interval.
+pub(crate) const GROUP_SYNC_ANSWER_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Most changes one sync answer carries: the whole window a log keeps
+/// (`REORG_WINDOW`), since a log holds no more than that above its base.
+pub(crate) const MAX_GROUP_SYNC_CHANGES: usize = umbra_protocol::consts::REORG_WINDOW;
+
+/// Most (group, member) pairs whose last request or answer time is kept in
+/// memory; the oldest half is forgotten beyond it (so a flood of distinct
+/// pairs costs memory bounded by this, and at worst an early answer).
+pub(crate) const GROUP_SYNC_TRACKED: usize = 4096;
+
 /// Converts a limit to whole milliseconds for comparisons with stored
 /// Unix-millisecond times.
 pub(crate) const fn millis(limit: Duration) -> u64 {

@@ -573,10 +573,13 @@ async fn accept(
         }
         // Group content (changes, welcomes, sender keys, typing); files
         // and presence are not handled by this client version.
-        other => events.extend(
-            groups_in::accept_content(engine, txn, &contact, &sender_identity, &from, other)
-                .await?,
-        ),
+        other => {
+            let mut replies = Vec::new();
+            let (c, id) = (&contact, &sender_identity);
+            let found = groups_in::accept_content(engine, txn, c, id, &from, other, &mut replies);
+            events.extend(found.await?);
+            crate::groups::sync::reply_over(engine, txn, &mut counters, &contact, &mut record, replies)?;
+        }
     }
     // Last write of the session slot in this batch, so it wins over the
     // copy written while queueing a receipt.

@@ -20,7 +20,6 @@
 
 use std::sync::Arc;
 
-use rand::rngs::OsRng;
 use subtle::ConstantTimeEq;
 use umbra_protocol::content::Content;
 use umbra_protocol::group::{
@@ -31,7 +30,7 @@ use umbra_protocol::pairwise::InboundEnvelope;
 use umbra_protocol::wire::AccountId;
 
 use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
-use crate::engine::{Engine, QueuedContent};
+use crate::engine::Engine;
 use crate::history::Counters;
 use crate::inbound::{Failure, Rejected};
 use crate::payload::Payload;
@@ -40,7 +39,7 @@ use crate::store::Txn;
 use crate::trust::ContactRecord;
 use crate::{Event, MessageId};
 
-use super::control::change_kind;
+use super::events::{membership_event, restored_event};
 use super::keys::{Failed, ReceiverKeys};
 use super::manager::{Group, Membership};
 
@@ -128,7 +127,36 @@ pub(crate) async fn accept_message(
         .groups
         .put_member_keys(txn, &group_id, &sender.account, &keys)?;
     let mut events = Vec::new();
-    match payload.content {
+    let (content, head) = match payload.content {
+        Content::GroupText {
+            id,
+            body,
+            sent_at_ms,
+            head,
+            version: _,
+        } => (
+            Content::Text {
+                id,
+                body,
+                sent_at_ms,
+            },
+            Some(head),
+        ),
+        other => (other, None),
+    };
+    // A head our log does not know: the sender has changes we lack (§8.15).
+    let ask = head
+        .filter(|head| !group.log.knows_head(head))
+        .filter(|_| {
+            super::sync::should_ask(
+                &engine.groups.sync,
+                &group,
+                &sender.account,
+                engine.clock.now_ms(),
+            )
+        })
+        .map(|_| super::sync::request(&group));
+    match content {
         Content::Text {
             id,
             body,
@@ -152,7 +180,9 @@ pub(crate) async fn accept_message(
                 &entry,
             )?;
             // A delivery receipt goes pairwise to the sender, as in 1:1.
-            receipt(engine, txn, &mut counters, &contact, id).await?;
+            let mut replies = vec![Content::DeliveryReceipt { ids: vec![id] }];
+            replies.extend(ask);
+            receipt(engine, txn, &mut counters, &contact, replies).await?;
             engine.put_counters(txn, &counters)?;
             events.push(Event::GroupMessage {
                 group: group_id,
@@ -170,13 +200,14 @@ pub(crate) async fn accept_message(
     Ok(events)
 }
 
-/// Queues a delivery receipt to `contact` over its session.
+/// Queues a delivery receipt (and a sync request, if any) to `contact`
+/// over its session, loaded once so that one chain encrypts both.
 async fn receipt(
     engine: &Engine,
     txn: &mut Txn,
     counters: &mut Counters,
     contact: &ContactRecord,
-    id: MessageId,
+    contents: Vec<Content>,
 ) -> Result<(), Failure> {
     if !contact.may_send() {
         return Ok(());
@@ -185,22 +216,15 @@ async fn receipt(
     let Some(mut record) = records::session::load(&engine.vault, &slot).await? else {
         return Ok(());
     };
-    engine.encrypt_into_outbox(
-        txn,
-        counters,
-        contact,
-        &mut record,
-        QueuedContent {
-            content: Content::DeliveryReceipt { ids: vec![id] },
-            id: MessageId::random(&mut OsRng),
-            visible: false,
-        },
-    )?;
+    super::sync::reply_over(engine, txn, counters, contact, &mut record, contents)?;
     Ok(())
 }
 
 /// Group content that came over `contact`'s pairwise session, sealed by
-/// `identity`. Returns the events to raise; writes go to `txn`.
+/// `identity`. Returns the events to raise; writes go to `txn`, and what
+/// we answer the sender over that session to `replies` (sync requests and
+/// answers, §8.15), which the caller encrypts with the session this
+/// delivery advanced.
 pub(crate) async fn accept_content(
     engine: &Arc<Engine>,
     txn: &mut Txn,
@@ -208,18 +232,36 @@ pub(crate) async fn accept_content(
     identity: &IdentityPublic,
     from: &str,
     content: Content,
+    replies: &mut Vec<Content>,
 ) -> Result<Vec<Event>, Failure> {
     let sender = AccountId::from_bytes(contact.account);
     match content {
         Content::GroupControl { change } => {
             let change = GroupChange::from_bytes(&change)
                 .map_err(|e| rejected(Some(from), format!("malformed group change: {e}")))?;
-            control(engine, txn, sender, identity, from, change).await
+            control(engine, txn, sender, identity, from, change, replies).await
         }
         Content::GroupWelcome { state, change } => {
             let welcome = GroupWelcome::from_parts(&state, &change)
                 .map_err(|e| rejected(Some(from), format!("malformed group welcome: {e}")))?;
-            welcome_in(engine, txn, sender, identity, from, welcome).await
+            welcome_in(engine, txn, sender, identity, from, welcome, replies).await
+        }
+        Content::GroupSync {
+            group,
+            have,
+            version,
+        } => {
+            if let Some(rec) = engine.groups.get(&group).await? {
+                if engine
+                    .groups
+                    .sync
+                    .may_answer(&group, &sender, engine.clock.now_ms())
+                {
+                    let me = engine.me().account;
+                    replies.extend(super::sync::answer(&rec, &sender, &me, &have, version));
+                }
+            }
+            Ok(Vec::new())
         }
         Content::SenderKeyDistribution { group, payload } => {
             let Some(rec) = engine.groups.get(&group).await? else {
@@ -266,6 +308,7 @@ async fn control(
     identity: &IdentityPublic,
     from: &str,
     change: GroupChange,
+    replies: &mut Vec<Content>,
 ) -> Result<Vec<Event>, Failure> {
     let me = engine.me().account;
     let group_id = *change.group();
@@ -297,7 +340,7 @@ async fn control(
     // Also after we left or were removed the log follows the changes that
     // reach us: a concurrent change that wins the fork choice may undo our
     // removal (or our Leave), and then we are a member again.
-    let was_active = group.membership == Membership::Active;
+    let was = group.membership;
     let outcome = match group.log.apply(change, &author_identity) {
         Ok(outcome) => outcome,
         // Our queue of changes waiting for their parents is full: this one
@@ -311,17 +354,27 @@ async fn control(
         ) => return Err(kept(Some(from), format!("group change kept: {e}"))),
         Err(e) => return Err(rejected(Some(from), format!("group change refused: {e}"))),
     };
+    if matches!(outcome, LogOutcome::Pending { .. })
+        && super::sync::should_ask(&engine.groups.sync, &group, &sender, engine.clock.now_ms())
+    {
+        // Its parent is a change we missed: ask the member that sent it.
+        replies.push(super::sync::request(&group));
+    }
     let mut events = Vec::new();
+    let mut winner = None;
     if let LogOutcome::Applied(moved) = outcome {
+        winner = moved.applied.first().map(GroupChange::author);
         apply_moved(engine, txn, &mut group, &moved, &mut events)?;
     }
     if group.membership != Membership::Active {
         if group.state().is_member(&me) {
             // Our removal or Leave was undone (an undone Leave of ours is
             // made again by `reissue_superseded`). Our keys went with the
-            // removal: our next send makes a fresh one.
+            // removal: our next send makes a fresh one. The user is told
+            // first, then what the winning changes did.
+            events.insert(0, restored_event(&group, group.membership, winner));
             group.membership = Membership::Active;
-        } else if !was_active {
+        } else if was != Membership::Active {
             // Still out: the group's changes no longer concern the user.
             events.clear();
         }
@@ -349,13 +402,7 @@ fn apply_moved(
         }
     }
     for change in &moved.applied {
-        let by = group
-            .log
-            .base()
-            .member(&change.author())
-            .or_else(|| group.state().member(&change.author()))
-            .map(|m| m.username.as_str().to_owned())
-            .unwrap_or_else(|| change.author().to_string());
+        let by = super::events::name_in(group, &change.author());
         let removed: Vec<AccountId> = match change.action() {
             GroupAction::Remove { accounts } => accounts.clone(),
             GroupAction::Leave => vec![change.author()],
@@ -380,16 +427,6 @@ fn apply_moved(
     Ok(())
 }
 
-fn membership_event(group: &Group, change: &GroupChange, by: &str) -> Event {
-    Event::GroupMembershipChanged {
-        group: group.id(),
-        group_name: group.name(),
-        change: change_kind(change),
-        by: by.to_owned(),
-        members: group.member_names(),
-    }
-}
-
 /// A welcome: we were added by `sender`.
 async fn welcome_in(
     engine: &Arc<Engine>,
@@ -398,6 +435,7 @@ async fn welcome_in(
     identity: &IdentityPublic,
     from: &str,
     welcome: GroupWelcome,
+    replies: &mut Vec<Content>,
 ) -> Result<Vec<Event>, Failure> {
     let me = engine.me().account;
     let id = *welcome.state().group();
@@ -407,7 +445,8 @@ async fn welcome_in(
                 return replace_log(engine, txn, group, log, &welcome, from);
             }
             // Already in it: the welcome's Add is an ordinary change.
-            return control(engine, txn, sender, identity, from, welcome.add().clone()).await;
+            let add = welcome.add().clone();
+            return control(engine, txn, sender, identity, from, add, replies).await;
         }
         // A group we left or were removed from: its id is known to every
         // member and ex-member, and a welcome's snapshot is trusted as the

@@ -105,6 +105,7 @@ impl Group {
             version: self.state().version(),
             active: self.membership == Membership::Active,
             member_count: self.state().members().len(),
+            members_may_rename: self.state().policy().members_may_rename,
         }
     }
 
@@ -138,6 +139,9 @@ pub(crate) struct GroupManager {
     /// Serialises fan-out rounds (a send and the outbox pump), so the same
     /// stored items are never handed to the relay twice at once.
     pub(crate) fanout_lock: tokio::sync::Mutex<()>,
+    /// When we last asked or answered each member about each group
+    /// (`sync.rs`, the rate limits of §8.15).
+    pub(crate) sync: super::sync::SyncLimits,
 }
 
 impl GroupManager {
@@ -145,6 +149,7 @@ impl GroupManager {
         Self {
             vault,
             fanout_lock: tokio::sync::Mutex::new(()),
+            sync: super::sync::SyncLimits::default(),
         }
     }
 

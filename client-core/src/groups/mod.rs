@@ -16,9 +16,13 @@
 //!   1:1: the directory, trust on first use, key-change warnings);
 //! - [`control`]: issuing changes (create, add, remove, leave, rename,
 //!   promote), and re-issuing one that lost the fork choice;
+//! - [`events`]: the membership events (names of the accounts a change is
+//!   about, the name before a rename, our membership restored);
 //! - [`history`]: group messages in the store, and what no interface has
 //!   reported yet;
 //! - [`send`]: group messages, typing and what a send reports per member;
+//! - [`sync`]: catching up: asking a member for the changes we missed
+//!   (`GroupSync`) and answering such a request, rate limited;
 //! - [`inbound`]: what arrives for a group (changes, welcomes, sender keys,
 //!   group messages, typing).
 //!
@@ -29,6 +33,7 @@
 
 mod api;
 pub(crate) mod control;
+pub(crate) mod events;
 pub(crate) mod fanout;
 pub(crate) mod history;
 pub(crate) mod inbound;
@@ -36,15 +41,21 @@ pub(crate) mod keys;
 pub(crate) mod manager;
 pub(crate) mod members;
 pub(crate) mod send;
+pub(crate) mod sync;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_review;
+#[cfg(test)]
+mod tests_sync;
+#[cfg(test)]
+mod tests_events;
 
 use umbra_protocol::wire::{AccountId, ErrorCode};
 
+pub use events::GroupMemberName;
 pub use history::{GroupHistoryEntry, UnreportedGroupMessage};
-pub use umbra_protocol::group::GroupId;
+pub use umbra_protocol::group::{GroupId, GroupPolicy};
 
 use crate::MessageId;
 
@@ -62,6 +73,9 @@ pub struct GroupInfo {
     pub active: bool,
     /// How many members it has.
     pub member_count: usize,
+    /// Whether any member may rename it (fixed at its creation), not only
+    /// its admins.
+    pub members_may_rename: bool,
 }
 
 /// One member of a group.

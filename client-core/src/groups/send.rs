@@ -72,6 +72,17 @@ impl Engine {
             if !lacking.is_empty() {
                 let distribution = key.distribution(&self.identity)?;
                 for (account, username) in &lacking {
+                    // A member we added that lacks our key may never have
+                    // had its welcome (it was not sent: no session then):
+                    // it goes again, ahead of the key (§8.15; a member that
+                    // had it takes it as a duplicate Add).
+                    if let Some(welcome) =
+                        super::sync::welcome_again(&group_rec, account, &me.account)
+                    {
+                        if let Some(envelope) = sessions.seal(self, account, welcome)? {
+                            items.push(item(account, username.as_str(), envelope));
+                        }
+                    }
                     let content = Content::SenderKeyDistribution {
                         group: *group,
                         payload: distribution.clone(),
@@ -84,11 +95,26 @@ impl Engine {
                     }
                 }
             }
+            // The text carries our head, so a member behind sees it (§8.15).
+            let content = match body {
+                Content::Text {
+                    id,
+                    body,
+                    sent_at_ms,
+                } => Content::GroupText {
+                    id,
+                    body,
+                    sent_at_ms,
+                    head: *group_rec.log.head(),
+                    version: state.version(),
+                },
+                other => other,
+            };
             let payload = zeroize::Zeroizing::new(
                 Payload {
                     sender: me.address(),
                     sender_username: me.username.clone(),
-                    content: body,
+                    content,
                 }
                 .encode()?,
             );

@@ -448,7 +448,7 @@ pub fn open_text(
     let plain = receiver.decrypt(inbound).map_err(|e| e.to_string())?;
     let payload = Payload::decode(&plain).map_err(|e| format!("payload: {e}"))?;
     match payload.content {
-        Content::Text { body, .. } => Ok(body),
+        Content::Text { body, .. } | Content::GroupText { body, .. } => Ok(body),
         other => Err(format!("not a text: {other:?}")),
     }
 }

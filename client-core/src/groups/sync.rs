@@ -1,0 +1,243 @@
+//! Catching up in a group (docs/PROTOCOL.md §8.15): asking a member for
+//! the changes we missed, and answering such a request.
+//!
+//! A member misses a change when its pairwise copy was refused or lost,
+//! when it was *not sent* (no session could be made, its key changed and
+//! the user has not decided), or when it was offline across a
+//! reorganisation; its later changes then wait as pending forever. Every
+//! group text carries its sender's head (`Content::GroupText`), so a
+//! member that meets a head its log does not know, or a change it must
+//! hold pending, asks the member it came from with `Content::GroupSync`
+//! (our head). The member asked answers, pairwise, with the changes of its
+//! canonical chain above that head that the asker was entitled to see (as
+//! a change's fan-out would have sent them, §8.14: the states that list
+//! the asker, and the Remove of it), and, if the asker holds no state of
+//! the group and we made the Add that brought it in, that Add's welcome
+//! first. Both directions are rate limited per (group, member), in memory
+//! ([`GROUP_SYNC_ASK_INTERVAL`], [`GROUP_SYNC_ANSWER_INTERVAL`]).
+//!
+//! Must never: answer someone who is neither a member of our current
+//! state nor removed by a change we would send, send a change made while
+//! the asker was not a member, or ask someone our state does not list.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use rand::rngs::OsRng;
+
+use umbra_protocol::content::Content;
+use umbra_protocol::group::{ChangeHash, GroupAction, GroupChange, GroupLog};
+use umbra_protocol::wire::AccountId;
+
+use crate::consts::{
+    GROUP_SYNC_ANSWER_INTERVAL, GROUP_SYNC_ASK_INTERVAL, GROUP_SYNC_TRACKED, MAX_GROUP_SYNC_CHANGES,
+};
+
+use crate::engine::{Engine, QueuedContent};
+use crate::history::Counters;
+use crate::sessions::SessionRecord;
+use crate::store::Txn;
+use crate::trust::ContactRecord;
+use crate::{Error, MessageId};
+
+use super::manager::{Group, Membership};
+use super::GroupId;
+
+type Key = (GroupId, [u8; 16]);
+
+/// When we last asked, and last answered, each (group, member): the rate
+/// limits of §8.15. In memory only: a restart forgets them, which costs at
+/// most one early request or answer per pair.
+#[derive(Default)]
+pub(crate) struct SyncLimits {
+    asked: Mutex<HashMap<Key, u64>>,
+    answered: Mutex<HashMap<Key, u64>>,
+}
+
+impl SyncLimits {
+    /// Whether we may ask `member` about `group` now (and if so, notes it).
+    pub(crate) fn may_ask(&self, group: &GroupId, member: &AccountId, now_ms: u64) -> bool {
+        allow(
+            &self.asked,
+            (*group, *member.as_bytes()),
+            now_ms,
+            ms(GROUP_SYNC_ASK_INTERVAL),
+        )
+    }
+
+    /// Whether we may answer `member` about `group` now (and if so, notes it).
+    pub(crate) fn may_answer(&self, group: &GroupId, member: &AccountId, now_ms: u64) -> bool {
+        allow(
+            &self.answered,
+            (*group, *member.as_bytes()),
+            now_ms,
+            ms(GROUP_SYNC_ANSWER_INTERVAL),
+        )
+    }
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn allow(map: &Mutex<HashMap<Key, u64>>, key: Key, now_ms: u64, interval_ms: u64) -> bool {
+    let mut map = map
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(&at) = map.get(&key) {
+        // A clock that went back counts as time passed, not as a block.
+        if now_ms >= at && now_ms - at < interval_ms {
+            return false;
+        }
+    }
+    if map.len() >= GROUP_SYNC_TRACKED {
+        let mut times: Vec<u64> = map.values().copied().collect();
+        times.sort_unstable();
+        let cut = times[times.len() / 2];
+        map.retain(|_, at| *at > cut);
+    }
+    map.insert(key, now_ms);
+    true
+}
+
+/// Queues `contents` to `contact`, each encrypted with `record` (the
+/// session a delivery advanced, or one loaded once for all of them), in
+/// `txn`: a receipt, a sync request, a sync answer.
+pub(crate) fn reply_over(
+    engine: &Engine,
+    txn: &mut Txn,
+    counters: &mut Counters,
+    contact: &ContactRecord,
+    record: &mut SessionRecord,
+    contents: Vec<Content>,
+) -> Result<(), Error> {
+    if !contact.may_send() {
+        return Ok(());
+    }
+    for content in contents {
+        engine.encrypt_into_outbox(
+            txn,
+            counters,
+            contact,
+            record,
+            QueuedContent {
+                content,
+                id: MessageId::random(&mut OsRng),
+                visible: false,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The request that asks for what we lack of `group`: our head and version.
+pub(crate) fn request(group: &Group) -> Content {
+    Content::GroupSync {
+        group: group.id(),
+        have: *group.log.head(),
+        version: group.state().version(),
+    }
+}
+
+/// Whether we should ask `peer` about `group` now: it is a member of our
+/// current state (we tell no one else our head) and the limit allows.
+pub(crate) fn should_ask(
+    limits: &SyncLimits,
+    group: &Group,
+    peer: &AccountId,
+    now_ms: u64,
+) -> bool {
+    group.state().is_member(peer) && limits.may_ask(&group.id(), peer, now_ms)
+}
+
+/// What we answer `asker`'s `GroupSync { have, version }` for `group` (we
+/// are `me`): pairwise contents, oldest first; empty if we owe it nothing.
+/// The caller checks the answer limit first.
+pub(crate) fn answer(
+    group: &Group,
+    asker: &AccountId,
+    me: &AccountId,
+    have: &ChangeHash,
+    version: u64,
+) -> Vec<Content> {
+    if group.membership != Membership::Active || asker == me {
+        return Vec::new();
+    }
+    let log = &group.log;
+    let mut out = Vec::new();
+    let changes: Vec<&GroupChange> = match log.chain_above(have, MAX_GROUP_SYNC_CHANGES) {
+        Some(changes) => changes,
+        None if *have == ChangeHash::ZERO => {
+            // It holds no state: only the adder can welcome it (a welcome
+            // is checked against its sender, §8.11), and only if the Add
+            // is still in our window.
+            match (welcome_again(group, asker, me), our_add_of(log, asker, me)) {
+                (Some(welcome), Some((_, rest))) => {
+                    out.push(welcome);
+                    rest
+                }
+                _ => Vec::new(),
+            }
+        }
+        // Its head is not on our chain (another branch, or one we never
+        // saw) but not older than our window: our whole window, whose
+        // changes connect to its log wherever the branches meet.
+        None if version >= log.base().version() => log
+            .chain_above(log.base().head(), MAX_GROUP_SYNC_CHANGES)
+            .unwrap_or_default(),
+        // Below our window: no change of ours can connect to its log.
+        None => Vec::new(),
+    };
+    let removed_by_one = changes.iter().any(|c| removes(c, asker));
+    if !group.state().is_member(asker) && !removed_by_one {
+        return Vec::new();
+    }
+    for change in changes {
+        let listed = log
+            .state_after(change.hash())
+            .is_some_and(|s| s.is_member(asker));
+        if listed || removes(change, asker) {
+            out.push(Content::GroupControl {
+                change: change.as_bytes().to_vec(),
+            });
+        }
+    }
+    out
+}
+
+/// The welcome of the latest Add in our window that we made and that
+/// lists `member`, if `member` is still in our state: what a member that
+/// lacks our sender key is sent again ahead of it, since it may never
+/// have had it (§8.15).
+pub(crate) fn welcome_again(group: &Group, member: &AccountId, me: &AccountId) -> Option<Content> {
+    if !group.state().is_member(member) {
+        return None;
+    }
+    let (add, _) = our_add_of(&group.log, member, me)?;
+    let state = group.log.state_after(add.hash())?;
+    Some(Content::GroupWelcome {
+        state: state.to_bytes(),
+        change: add.as_bytes().to_vec(),
+    })
+}
+
+/// Whether `change` removes `account` (a Remove listing it).
+fn removes(change: &GroupChange, account: &AccountId) -> bool {
+    matches!(change.action(), GroupAction::Remove { accounts } if accounts.contains(account))
+}
+
+/// The latest Add in our window that we made and that lists `asker`, and
+/// the changes after it.
+fn our_add_of<'a>(
+    log: &'a GroupLog,
+    asker: &AccountId,
+    me: &AccountId,
+) -> Option<(&'a GroupChange, Vec<&'a GroupChange>)> {
+    let window = log.chain_above(log.base().head(), MAX_GROUP_SYNC_CHANGES)?;
+    let at = window.iter().rposition(|c| {
+        c.author() == *me
+            && matches!(c.action(), GroupAction::Add { members } if members.iter().any(|m| m.account == *asker))
+    })?;
+    let rest = window[at + 1..].to_vec();
+    Some((window[at], rest))
+}
