@@ -149,6 +149,10 @@ pub enum GroupCommand {
         /// Usernames of the other members.
         #[arg(required = true, value_name = "MEMBER")]
         members: Vec<String>,
+        /// Let any member rename the group, not only admins (fixed for the
+        /// group's life).
+        #[arg(long)]
+        members_may_rename: bool,
         #[command(flatten)]
         wait: GroupWait,
     },
@@ -383,12 +387,25 @@ mod tests {
             Cli::try_parse_from(["umbra", "group"].iter().chain(args)).map(|cli| cli.command)
         };
         match parse(&["create", "family", "bob", "carol", "--json"]).unwrap() {
-            Command::Group(GroupCommand::Create { name, members, .. }) => {
+            Command::Group(GroupCommand::Create {
+                name,
+                members,
+                members_may_rename,
+                ..
+            }) => {
                 assert_eq!(name, "family");
                 assert_eq!(members, ["bob", "carol"]);
+                assert!(!members_may_rename, "admin-only unless asked");
             }
             other => panic!("parsed as {other:?}"),
         }
+        assert!(matches!(
+            parse(&["create", "club", "bob", "--members-may-rename"]).unwrap(),
+            Command::Group(GroupCommand::Create {
+                members_may_rename: true,
+                ..
+            })
+        ));
         // A group of one is not a group: create needs a member.
         assert_eq!(parse(&["create", "family"]).unwrap_err().exit_code(), 2);
         assert!(matches!(

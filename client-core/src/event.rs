@@ -184,6 +184,15 @@ pub enum Event {
         by: String,
         /// The members after the change (usernames, the group's order).
         members: Vec<String>,
+        /// The accounts the change is about, with the username the group
+        /// lists them under: the added, removed or promoted accounts, for
+        /// a Leave its author (empty for a Create or a Rename). A removed
+        /// member, or one who left, is named as the last state that
+        /// listed it did.
+        about: Vec<crate::GroupMemberName>,
+        /// For a rename: the group's name before it (`None` for other
+        /// changes, or when the state before is no longer kept).
+        old_name: Option<String>,
     },
     /// We were removed from a group: nothing more of it reaches us, and
     /// our sends to it are refused.
@@ -206,6 +215,23 @@ pub enum Event {
         group_name: String,
         /// Whether our change was made again on top of the winner.
         reissued: bool,
+    },
+    /// We are a member of a group again: a concurrent change won the fork
+    /// choice (docs/PROTOCOL.md §8.10) over the Remove of us, or over our
+    /// own Leave, and the group's state lists us again (§12.14). Its
+    /// messages reach us again and we may send to it (under a fresh sender
+    /// key). An undone Leave of ours is made again on the new state: a
+    /// [`Event::GroupChangeSuperseded`] follows.
+    GroupMembershipRestored {
+        /// The group.
+        group: crate::GroupId,
+        /// Its name.
+        group_name: String,
+        /// Who made the change that won (username as shown).
+        by: String,
+        /// The admin whose Remove of us was undone (username as shown);
+        /// `None` when it was our own Leave.
+        removed_by: Option<String>,
     },
     /// The relay refused for good, in a later round of the outbox pump, what
     /// was queued for one member of a group (a message or change whose send

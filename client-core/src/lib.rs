@@ -165,7 +165,8 @@ pub use failure::{
 };
 pub use groups::{
     GroupChangeKind, GroupFailure, GroupHistoryEntry, GroupId, GroupInfo, GroupMemberInfo,
-    GroupSendReport, MemberOutcome, MemberReport, UnreportedGroupMessage,
+    GroupMemberName, GroupPolicy, GroupSendReport, MemberOutcome, MemberReport,
+    UnreportedGroupMessage,
 };
 pub use message_id::MessageId;
 pub use outbox::PendingMessage;

@@ -35,6 +35,8 @@ const DEFAULT_TIMEOUT_SECS: u64 = 30;
 struct CreateParams {
     name: String,
     members: Vec<String>,
+    #[serde(default)]
+    members_may_rename: bool,
     timeout: Option<u64>,
 }
 
@@ -107,10 +109,18 @@ pub fn request_for(command: &GroupCommand) -> anyhow::Result<(&'static str, Valu
         GroupCommand::Create {
             name,
             members,
+            members_may_rename,
             wait,
         } => (
             "group.create",
-            json!({"name": name, "members": members, "timeout": wait.timeout}),
+            {
+                let mut params = json!({"name": name, "members": members, "timeout": wait.timeout});
+                // Sent only when set: the default is the daemon's too.
+                if *members_may_rename {
+                    params["members_may_rename"] = json!(true);
+                }
+                params
+            },
             secs(wait),
         ),
         GroupCommand::Add {
@@ -193,6 +203,7 @@ fn command(method: &str, params: Value) -> Result<GroupCommand, MethodError> {
             GroupCommand::Create {
                 name: p.name,
                 members: p.members,
+                members_may_rename: p.members_may_rename,
                 wait: wait(p.timeout)?,
             }
         }

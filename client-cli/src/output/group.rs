@@ -50,6 +50,9 @@ pub enum GroupChangeKind {
     Superseded,
     /// Some other change, which this umbra does not describe.
     Changed,
+    /// This account is a member again: a concurrent change by `by` won
+    /// over its removal (by `removed_by`) or its own leave (made again).
+    Restored,
 }
 
 /// `[name]` for a human line, sanitised, with brackets in the name
@@ -138,6 +141,8 @@ pub fn change_sentence(record: &Record) -> Option<String> {
         includes_me,
         old_name,
         reissued,
+        new_name,
+        removed_by,
         ..
     } = record
     else {
@@ -158,9 +163,26 @@ pub fn change_sentence(record: &Record) -> Option<String> {
         ),
         GroupChangeKind::Removed => format!("{by} removed {}", names(members)),
         GroupChangeKind::Left => format!("{by} left the group"),
-        GroupChangeKind::Renamed => match old_name {
-            Some(old) => format!("{by} renamed the group (was {})", s(old)),
-            None => format!("{by} renamed the group"),
+        GroupChangeKind::Renamed => match (old_name, new_name) {
+            (Some(old), Some(new)) => {
+                format!("{by} renamed the group from {} to {}", s(old), s(new))
+            }
+            (Some(old), None) => format!("{by} renamed the group (was {})", s(old)),
+            (None, Some(new)) => format!("{by} renamed the group to {}", s(new)),
+            (None, None) => format!("{by} renamed the group"),
+        },
+        GroupChangeKind::Restored => match removed_by {
+            Some(remover) => format!(
+                "{by}'s concurrent change won over {}'s removal of you ({}): \
+                 you are a member of this group again",
+                s(remover),
+                names(members)
+            ),
+            None => format!(
+                "{by}'s concurrent change won over your leaving ({}): \
+                 umbra leaves the group again",
+                names(members)
+            ),
         },
         GroupChangeKind::Changed => format!("{by} changed the group"),
         GroupChangeKind::Promoted if *includes_me => format!("{by} made you an admin"),

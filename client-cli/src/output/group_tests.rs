@@ -49,6 +49,8 @@ fn change_with(
         includes_me,
         old_name: old_name.map(str::to_owned),
         reissued,
+        new_name: None,
+        removed_by: None,
         at: datetime!(2026-11-23 12:31 UTC),
     }
 }
@@ -352,4 +354,56 @@ fn group_sends_and_rows_read_naturally() {
         left.to_human(),
         format!("family#1a2b3c4d\t4 members\tleft (read-only)\t{ID}")
     );
+}
+
+#[test]
+fn a_rename_names_both_names_and_a_restored_membership_says_whose_change_won() {
+    let at = "[2026-11-23 12:31 UTC] [family]";
+    let with = |kind, members: &[&str], new_name: Option<&str>, removed_by: Option<&str>| {
+        let mut record = change_with(kind, members, true, Some("fam"), None);
+        if let Record::GroupChange {
+            new_name: n,
+            removed_by: r,
+            old_name,
+            ..
+        } = &mut record
+        {
+            *n = new_name.map(str::to_owned);
+            *r = removed_by.map(str::to_owned);
+            if kind != GroupChangeKind::Renamed {
+                *old_name = None;
+            }
+        }
+        record
+    };
+    let renamed = with(GroupChangeKind::Renamed, &[], Some("kin\x1b[2J"), None);
+    assert_eq!(
+        renamed.to_human(),
+        format!("{at} alice renamed the group from fam to kin")
+    );
+    let value = json(&renamed);
+    assert_eq!(value["old_name"], "fam");
+    assert_eq!(value["new_name"], "kin\x1b[2J", "JSON keeps the exact name");
+    let restored = with(GroupChangeKind::Restored, &["carol"], None, Some("bob"));
+    assert_eq!(
+        restored.to_human(),
+        format!(
+            "{at} alice's concurrent change won over bob's removal of you (carol): you are a \
+             member of this group again"
+        )
+    );
+    let value = json(&restored);
+    assert_eq!(value["change"], "restored");
+    assert_eq!(value["removed_by"], "bob");
+    assert_eq!(value["includes_me"], true);
+    assert!(value.get("new_name").is_none());
+    let left = with(GroupChangeKind::Restored, &["carol"], None, None);
+    assert_eq!(
+        left.to_human(),
+        format!(
+            "{at} alice's concurrent change won over your leaving (carol): umbra leaves the \
+             group again"
+        )
+    );
+    assert!(json(&left).get("removed_by").is_none());
 }

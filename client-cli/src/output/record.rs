@@ -214,6 +214,14 @@ pub enum Record {
         /// `superseded`: whether the change was made again on the winner.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reissued: Option<bool>,
+        /// `renamed`: the name the change gave (the group object carries
+        /// the name the group has when the record is made).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        new_name: Option<String>,
+        /// `restored`: the admin whose removal of this account the fork
+        /// choice undid (absent when it was this account's own leave).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        removed_by: Option<String>,
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
     },

@@ -286,7 +286,9 @@ pub fn daemon_events(
 ) -> BoxStream<'static, ChatEvent> {
     let rest = futures_util::stream::unfold(notifications, |mut rx| async move {
         let record = rx.recv().await?;
-        let events: Vec<ChatEvent> = if is_about_group(&record) {
+        let events: Vec<ChatEvent> = if let Some(typing) = group_typing(&record) {
+            vec![ChatEvent::Core(typing)]
+        } else if is_about_group(&record) {
             group_record(&record)
                 .map(ChatEvent::Group)
                 .into_iter()
@@ -311,9 +313,24 @@ fn is_about_group(value: &Value) -> bool {
     value.get("group").is_some_and(|g| !g.is_null()) || value["type"] == "group_change"
 }
 
-/// A group notification as its record. Group typing has none and is
-/// dropped: the chat does not show it, and it must not pass for the
-/// member's 1:1 typing. A malformed one is dropped too.
+/// A `typing` notification in a group as the event the chat shows in
+/// that group's title (never as the member's 1:1 typing); `None` for
+/// anything else, or a malformed one.
+fn group_typing(value: &Value) -> Option<Event> {
+    if value["type"] != "typing" {
+        return None;
+    }
+    let group = umbra_client_core::GroupId::from_hex(value["group"]["id"].as_str()?)?;
+    Some(Event::GroupTyping {
+        group,
+        from: value["from"].as_str()?.to_owned(),
+        started: value["started"].as_bool()?,
+    })
+}
+
+/// A group notification as its record. Group typing has none (it is
+/// [`group_typing`]'s), and must not pass for the member's 1:1 typing. A
+/// malformed one is dropped too.
 fn group_record(value: &Value) -> Option<Record> {
     if value["type"] == "typing" {
         return None;
@@ -455,6 +472,27 @@ mod tests {
         assert!(group_record(&typing).is_none());
         let direct = json!({"type": "typing", "from": "bob", "started": true});
         assert!(!is_about_group(&direct));
+        // It is the group's typing, shown in the group's title.
+        assert_eq!(
+            group_typing(&typing),
+            Some(Event::GroupTyping {
+                group: umbra_client_core::GroupId::from_hex(&"ab".repeat(32)).unwrap(),
+                from: "bob".into(),
+                started: true,
+            })
+        );
+        assert_eq!(group_typing(&direct), None);
+        // A restored membership is a change record like the others.
+        let restored = json!({"type": "group_change", "group": group, "change": "restored",
+            "by": "alice", "members": ["carol"], "includes_me": true, "removed_by": "bob",
+            "at": "2026-12-01T10:00:01Z"});
+        assert!(matches!(
+            group_record(&restored),
+            Some(Record::GroupChange {
+                change: crate::output::GroupChangeKind::Restored,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -320,6 +320,14 @@ async fn apply_event(backend: &Backend, state: &mut ChatState, event: Event) -> 
             state.typing(&from, started);
             None
         }
+        Event::GroupTyping {
+            group,
+            from,
+            started,
+        } => {
+            state.group_typing(&group.to_hex(), &from, started);
+            None
+        }
         Event::KeyChanged { username } => {
             let number = backend.safety_number_text(&username).await;
             state.key_changed(&username, &number);

@@ -288,6 +288,9 @@ fn render_conversation(frame: &mut Frame, area: Rect, state: &ChatState, narrow:
     if conversation.typing {
         title.push(Span::styled("typing… ", Style::new().fg(Color::DarkGray)));
     }
+    if let Some(typing) = conversation.group.as_ref().and_then(group::typing_tag) {
+        title.push(typing);
+    }
     if narrow {
         let elsewhere: usize = state
             .conversations

@@ -219,3 +219,37 @@ fn hostile_group_and_member_names_are_drawn_inert() {
         }
     }
 }
+
+#[test]
+fn members_typing_in_a_group_show_in_its_title() {
+    let mut state = group_chat();
+    state.group_typing(FAMILY, "bob", true);
+    let terminal = draw(&state, 80, 24);
+    assert!(
+        row(&terminal, 1).contains("(group, 4 members) bob typing…"),
+        "{}",
+        row(&terminal, 1)
+    );
+    state.group_typing(FAMILY, "dave", true);
+    let terminal = draw(&state, 80, 24);
+    assert!(
+        row(&terminal, 1).contains("bob, dave typing…"),
+        "{}",
+        row(&terminal, 1)
+    );
+    state.group_typing(FAMILY, "carol", true);
+    let terminal = draw(&state, 80, 24);
+    assert!(
+        row(&terminal, 1).contains("3 typing…"),
+        "{}",
+        row(&terminal, 1)
+    );
+    // Typing in the group is not bob's 1:1 typing.
+    state.select("bob");
+    let terminal = draw(&state, 80, 24);
+    assert!(
+        !row(&terminal, 1).contains("typing"),
+        "{}",
+        row(&terminal, 1)
+    );
+}

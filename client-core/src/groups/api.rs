@@ -6,6 +6,7 @@
 //! Must never: take a group by anything but its id (names are ambiguous:
 //! [`Client::find_group`] turns a name into an id, or says why not).
 
+use umbra_protocol::group::GroupPolicy;
 use umbra_protocol::wire::AccountId;
 
 use crate::{
@@ -38,7 +39,32 @@ impl Client {
         name: &str,
         members: &[PeerRef],
     ) -> Result<GroupSendReport, Error> {
-        Ok(self.inner.create_group(name, members).await?.1)
+        let policy = GroupPolicy {
+            members_may_rename: false,
+        };
+        self.create_group_with_policy(name, members, policy).await
+    }
+
+    /// [`Client::create_group`] under a policy of our choosing, fixed for
+    /// the group's life (docs/PROTOCOL.md §8.9): with `members_may_rename`,
+    /// any member may rename the group, not only its admins.
+    ///
+    /// ```no_run
+    /// # async fn demo(alice: umbra_client_core::Client) -> Result<(), umbra_client_core::Error> {
+    /// use umbra_client_core::{GroupPolicy, PeerRef};
+    /// let members: Vec<PeerRef> = vec!["bob".parse()?];
+    /// let open = GroupPolicy { members_may_rename: true };
+    /// let created = alice.create_group_with_policy("book club", &members, open).await?;
+    /// assert!(alice.group(&created.group).await?.members_may_rename);
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_group_with_policy(
+        &self,
+        name: &str,
+        members: &[PeerRef],
+        policy: GroupPolicy,
+    ) -> Result<GroupSendReport, Error> {
+        Ok(self.inner.create_group(name, members, policy).await?.1)
     }
 
     /// Adds members (admins only). New members get the group's current
@@ -74,7 +100,8 @@ impl Client {
         self.inner.leave_group(group).await
     }
 
-    /// Renames a group (admins only).
+    /// Renames a group (admins, or any member if the group was created
+    /// with `members_may_rename`).
     pub async fn rename_group(
         &self,
         group: &GroupId,

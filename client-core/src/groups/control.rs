@@ -101,11 +101,13 @@ impl Engine {
         Ok(account)
     }
 
-    /// Creates a group named `name` with us (its admin) and `members`.
+    /// Creates a group named `name` with us (its admin) and `members`,
+    /// under `policy` (fixed for the group's life, §8.9).
     pub(crate) async fn create_group(
         self: &Arc<Self>,
         name: &str,
         members: &[PeerRef],
+        policy: GroupPolicy,
     ) -> Result<(GroupId, GroupSendReport), Error> {
         self.check_open()?;
         let me = self.me();
@@ -137,17 +139,8 @@ impl Engine {
         let id = GroupId::random(&mut OsRng);
         let report = {
             let _guard = self.op_lock.lock().await;
-            let change = GroupChange::create(
-                &self.identity,
-                me.account,
-                id,
-                name,
-                GroupPolicy {
-                    members_may_rename: false,
-                },
-                listed,
-            )
-            .map_err(refused)?;
+            let change = GroupChange::create(&self.identity, me.account, id, name, policy, listed)
+                .map_err(refused)?;
             let log = GroupLog::create(change.clone(), &self.identity.public()).map_err(refused)?;
             let group = Group::new(log);
             self.commit_change(group, &change, &recipients, &[], &mut bundles)
@@ -374,13 +367,11 @@ impl Engine {
         for event in sessions.events.drain(..) {
             self.emit(event);
         }
-        self.emit(Event::GroupMembershipChanged {
-            group: id,
-            group_name: group.name(),
-            change: change_kind(change),
-            by: me.username.as_str().to_owned(),
-            members: group.member_names(),
-        });
+        self.emit(super::events::membership_event(
+            &group,
+            change,
+            me.username.as_str(),
+        ));
         Ok(PendingChange {
             seq,
             report: GroupSendReport {

@@ -4,7 +4,7 @@
 //! change beyond a full pending queue is kept, not lost; a welcome back into
 //! a group we left needs one of its admins; a member's username hint names
 //! no contact the directory does not confirm; a removal the fork choice
-//! undoes makes us a member again; a member welcomed on a branch the fork
+//! undoes makes us a member again, and says so; a member welcomed on a branch the fork
 //! choice drops takes the welcome of the Add made again on the winner.
 
 use std::time::Duration;
@@ -366,7 +366,21 @@ async fn a_removal_the_fork_choice_undoes_makes_us_a_member_again() {
     let rename =
         GroupChange::rename(&alice.inner.identity, alice_id, &parent, "alice's").expect("rename");
     deliver(&alice, &carol, &rename).await;
-    receive(&carol).await;
+    let events = receive(&carol).await;
+    // Carol is told she is back, by whose change over whose Remove, before
+    // what the winning change did.
+    let restored = events
+        .iter()
+        .position(|e| {
+            matches!(e, Event::GroupMembershipRestored { group: g, by, removed_by, .. }
+                if *g == group && by == "alice" && removed_by.as_deref() == Some("bob"))
+        })
+        .unwrap_or_else(|| panic!("no GroupMembershipRestored in {events:?}"));
+    let renamed = events
+        .iter()
+        .position(|e| matches!(e, Event::GroupMembershipChanged { by, .. } if by == "alice"))
+        .unwrap_or_else(|| panic!("no rename event in {events:?}"));
+    assert!(restored < renamed, "{events:?}");
     let state = state_of(&carol, &group).await;
     assert_eq!(state.name(), "alice's");
     assert!(state.is_member(&carol.whoami().account_id));

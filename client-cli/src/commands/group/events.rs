@@ -4,9 +4,10 @@
 //!
 //! client-core names the accounts a change is about by account id; the
 //! records name them as the user knows them (the name the group lists, a
-//! contact's display name, or the name it wrote under in the group), and
-//! fall back to `account xxxxxxxx` for an account none of them knows,
-//! never to a guess.
+//! contact's display name, the name the last state that listed it gave it
+//! — a removed member's, as client-core reports it — or the name it wrote
+//! under in the group), and fall back to `account xxxxxxxx` for an account
+//! none of them knows, never to a guess.
 //!
 //! Must never: attribute a change to anyone but its author as client-core
 //! reports it, or drop a group event a script must see (a removal of this
@@ -14,7 +15,9 @@
 
 use std::collections::HashMap;
 
-use umbra_client_core::{AccountId, Client, Event, GroupChangeKind as CoreChange, GroupId};
+use umbra_client_core::{
+    AccountId, Client, Event, GroupChangeKind as CoreChange, GroupId, GroupMemberName,
+};
 
 use super::summaries;
 use super::view::GroupSummary;
@@ -48,9 +51,11 @@ pub(crate) async fn records_for_group(client: &Client, event: &Event) -> Option<
             change,
             by,
             members,
+            about,
+            old_name,
         } => {
             let groups = groups().await;
-            let names = NameBook::new(client, &groups, group).await;
+            let names = NameBook::new(client, &groups, group, about).await;
             let me = client.whoami();
             let mine = |ids: &[AccountId]| ids.contains(&me.account_id);
             let (kind, about, includes_me) = match change {
@@ -81,8 +86,13 @@ pub(crate) async fn records_for_group(client: &Client, event: &Event) -> Option<
                 by: by.clone(),
                 members: about,
                 includes_me,
-                old_name: None,
+                old_name: old_name.clone(),
                 reissued: None,
+                new_name: match change {
+                    CoreChange::Renamed(name) => Some(name.clone()),
+                    _ => None,
+                },
+                removed_by: None,
                 at: now,
             }]
         }
@@ -98,6 +108,25 @@ pub(crate) async fn records_for_group(client: &Client, event: &Event) -> Option<
             includes_me: true,
             old_name: None,
             reissued: None,
+            new_name: None,
+            removed_by: None,
+            at: now,
+        }],
+        Event::GroupMembershipRestored {
+            group,
+            group_name,
+            by,
+            removed_by,
+        } => vec![Record::GroupChange {
+            group: reference(&groups().await, group, group_name),
+            change: GroupChangeKind::Restored,
+            by: by.clone(),
+            members: vec![client.whoami().username.to_string()],
+            includes_me: true,
+            old_name: None,
+            reissued: None,
+            new_name: None,
+            removed_by: removed_by.clone(),
             at: now,
         }],
         Event::GroupChangeSuperseded {
@@ -112,6 +141,8 @@ pub(crate) async fn records_for_group(client: &Client, event: &Event) -> Option<
             includes_me: true,
             old_name: None,
             reissued: Some(*reissued),
+            new_name: None,
+            removed_by: None,
             at: now,
         }],
         // Refused for good after its send said `queued`: the `send_failed`
@@ -155,24 +186,33 @@ pub(crate) fn reference(groups: &[GroupSummary], group: &GroupId, name: &str) ->
 /// change is about (one that was removed is in no member list any more).
 const HISTORY_FOR_NAMES: usize = 500;
 
-/// Account ids to names: the group's members, then contacts, then who
-/// wrote in the group.
+/// Account ids to names: the group's members, then contacts, then the
+/// names the change's event gives, then who wrote in the group.
 struct NameBook {
     names: HashMap<AccountId, String>,
 }
 
 impl NameBook {
-    async fn new(client: &Client, groups: &[GroupSummary], group: &GroupId) -> Self {
+    async fn new(
+        client: &Client,
+        groups: &[GroupSummary],
+        group: &GroupId,
+        about: &[GroupMemberName],
+    ) -> Self {
         let mut names = HashMap::new();
         // Weakest first, each overridden by a better source: who wrote in
-        // the group (a removed member is no longer listed), then contacts,
-        // then the group's own member list.
+        // the group, then the name the last state that listed an account
+        // gave it (a removed member is in no member list any more), then
+        // contacts, then the group's own member list.
         for stored in client
             .group_history(group, HISTORY_FOR_NAMES)
             .await
             .unwrap_or_default()
         {
             names.insert(stored.from_account, stored.from);
+        }
+        for named in about {
+            names.insert(named.account_id, named.username.clone());
         }
         for contact in client.contacts().await.unwrap_or_default() {
             names.insert(contact.account_id, contact.display_name);

@@ -94,8 +94,14 @@ pub(crate) async fn execute<W: std::io::Write>(
         GroupCommand::Create {
             name,
             members,
+            members_may_rename,
             wait,
-        } => create::create(client, printer, name, members, secs(wait.timeout)).await,
+        } => {
+            let policy = umbra_client_core::GroupPolicy {
+                members_may_rename: *members_may_rename,
+            };
+            create::create(client, printer, name, members, policy, secs(wait.timeout)).await
+        }
         GroupCommand::Add {
             group,
             member,

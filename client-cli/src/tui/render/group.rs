@@ -1,6 +1,7 @@
 //! The group parts of the chat screen: the `#` that marks a group in the
-//! list, the member count in its title, the line of members under it, and
-//! membership changes drawn inline as dim lines that no person wrote.
+//! list, the member count in its title and who is typing, the line of
+//! members under it, and membership changes drawn inline as dim lines that
+//! no person wrote.
 //!
 //! Must never draw a name that did not come through [`SafeText`] (the
 //! state holds members and changes sanitised), and never draw a change
@@ -32,6 +33,18 @@ pub(super) fn title_tag(panel: &GroupPanel) -> Span<'static> {
     } else {
         Span::styled("(not a member) ", Style::new().fg(Color::Red).bold())
     }
+}
+
+/// `bob typing… `, `bob, carol typing… `, `4 typing… `: the members
+/// typing now, if any.
+pub(super) fn typing_tag(panel: &GroupPanel) -> Option<Span<'static>> {
+    let text = match panel.typing.as_slice() {
+        [] => return None,
+        [one] => format!("{one} typing… "),
+        [one, two] => format!("{one}, {two} typing… "),
+        many => format!("{} typing… ", many.len()),
+    };
+    Some(Span::styled(text, Style::new().fg(Color::DarkGray)))
 }
 
 /// `alice★ bob carol you`: admins first, marked; cut with … when long.

@@ -183,3 +183,44 @@ fn opening_a_group_reads_what_was_unread_and_asks_for_receipts() {
         })
     );
 }
+
+#[test]
+fn group_typing_is_the_groups_not_the_members_and_ends_with_their_message() {
+    let mut state = state();
+    let typing = |state: &ChatState| -> Vec<String> {
+        state
+            .find_group(FAMILY)
+            .unwrap()
+            .typing
+            .iter()
+            .map(|t| t.to_string())
+            .collect()
+    };
+    state.group_typing(FAMILY, "bob", true);
+    state.group_typing(FAMILY, "carol\x1b[2J", true);
+    state.group_typing(FAMILY, "bob", true);
+    assert_eq!(typing(&state), ["carol", "bob"], "once each, sanitised");
+    let bob = state.conversations.iter().find(|c| c.username == "bob");
+    assert!(!bob.unwrap().typing, "bob's 1:1 chat shows nothing");
+    // A refresh of the header keeps it; bob's message ends his.
+    state.set_group(
+        FAMILY,
+        "family",
+        &[
+            member("carol", false, false),
+            member("alice", true, true),
+            member("bob", false, false),
+        ],
+        true,
+    );
+    state.receive_group_message(FAMILY, "bob", "g1", "here", NOW);
+    assert_eq!(typing(&state), ["carol"]);
+    state.group_typing(FAMILY, "carol", false);
+    assert!(typing(&state).is_empty());
+    // A group we are out of shows no one typing; an unknown group is ignored.
+    state.group_typing(FAMILY, "bob", true);
+    state.set_group(FAMILY, "family", &[member("bob", false, false)], false);
+    assert!(typing(&state).is_empty());
+    state.group_typing(&"2b".repeat(32), "bob", true);
+    assert!(state.find_group(&"2b".repeat(32)).is_none());
+}

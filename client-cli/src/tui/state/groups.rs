@@ -22,6 +22,9 @@ pub struct GroupPanel {
     pub members: Vec<GroupMemberLine>,
     /// False once we left or were removed: read-only.
     pub active: bool,
+    /// Members typing now, in the order they started (ephemeral: cleared
+    /// by their message or their stop).
+    pub typing: Vec<SafeText>,
 }
 
 /// One member as the header lists it.
@@ -75,10 +78,20 @@ impl ChatState {
         let key = group_key(id);
         let conversation = self.conversation_mut(&key);
         conversation.display = SafeText::line(display_name);
+        // A refresh keeps who is typing, but not anyone no longer a member.
+        let typing = conversation
+            .group
+            .take()
+            .map(|g| g.typing)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| active && lines.iter().any(|m| m.name == *t && !m.me))
+            .collect();
         conversation.group = Some(GroupPanel {
             id: id.to_owned(),
             members: lines,
             active,
+            typing,
         });
         self.sort();
         if self.selected.is_none() {
@@ -96,7 +109,32 @@ impl ChatState {
         body: &str,
         at: OffsetDateTime,
     ) -> Option<Action> {
-        self.receive_in(&group_key(group), Some(SafeText::line(from)), id, body, at)
+        let sender = SafeText::line(from);
+        if let Some(panel) = self.group_panel_mut(group) {
+            panel.typing.retain(|t| *t != sender);
+        }
+        self.receive_in(&group_key(group), Some(sender), id, body, at)
+    }
+
+    /// A member of the group `group` started or stopped typing. Ignored
+    /// for a group the screen does not know, or is out of.
+    pub fn group_typing(&mut self, group: &str, from: &str, started: bool) {
+        let Some(panel) = self.group_panel_mut(group) else {
+            return;
+        };
+        let name = SafeText::line(from);
+        panel.typing.retain(|t| *t != name);
+        if started && panel.active {
+            panel.typing.push(name);
+        }
+    }
+
+    fn group_panel_mut(&mut self, id: &str) -> Option<&mut GroupPanel> {
+        let key = group_key(id);
+        self.conversations
+            .iter_mut()
+            .find(|c| c.username == key)
+            .and_then(|c| c.group.as_mut())
     }
 
     /// The group `id`'s panel, if the screen knows the group.
