@@ -153,3 +153,61 @@ fn two_concurrent_renames_end_on_one_name_everywhere() {
         );
     }
 }
+
+#[test]
+fn a_removal_undone_by_a_senior_admins_concurrent_change_tells_the_member_it_is_back() {
+    let relay = start_relay();
+    let mut users = register(&relay, &["alice", "bob", "carol"]);
+    let [alice, bob, carol] = [&users[0], &users[1], &users[2]];
+    two_admins(&[alice, bob, carol], "council");
+    let id = group_support::group_id(alice, "council");
+
+    // Alice, the senior admin, renames while offline; bob, the junior one,
+    // removes carol on the same parent state, and carol hears of it first.
+    change_offline(&mut users[0], &["rename", "council", "senate"]);
+    let [alice, bob, carol] = [&users[0], &users[1], &users[2]];
+    bob.group_ok(&["remove", "council", "carol"]);
+    group_support::receive_until(&[carol], "carol's removal", |_, records| {
+        records
+            .iter()
+            .any(|r| group_support::is_removal(r, &id, "carol"))
+    });
+    // Alice's next command delivers her rename: it wins the fork choice,
+    // bob's Remove is undone, and carol's receive says she is back, whose
+    // change did it and whose removal it undid.
+    let _ = alice.receive_records();
+    let seen = group_support::receive_until(&[carol], "carol back in the group", |_, records| {
+        records.iter().any(|r| r["change"] == "restored")
+    });
+    let restored = seen[0]
+        .iter()
+        .find(|r| r["change"] == "restored")
+        .expect("found");
+    assert_eq!(restored["type"], "group_change", "{restored}");
+    assert_eq!(restored["group"]["id"], id.as_str(), "{restored}");
+    assert_eq!(restored["by"], "alice", "{restored}");
+    assert_eq!(restored["removed_by"], "bob", "{restored}");
+    assert_eq!(restored["includes_me"], true, "{restored}");
+    assert_eq!(
+        restored["members"],
+        serde_json::json!(["carol"]),
+        "{restored}"
+    );
+    // Bob's client makes his Remove again on alice's rename: carol ends
+    // out of the group everywhere, on alice's name.
+    converge(
+        &[alice, bob],
+        "bob's Remove made again",
+        |u| view(u, &id),
+        &Some(("senate".to_string(), roster(&["alice", "bob"], &[]))),
+    );
+    group_support::receive_until(&[carol], "carol removed again", |_, records| {
+        records
+            .iter()
+            .any(|r| group_support::is_removal(r, &id, "carol"))
+    });
+    assert!(
+        carol.groups().iter().all(|g| g.id != id),
+        "carol is out again"
+    );
+}
