@@ -523,6 +523,33 @@ mod tests {
             command("group.list", json!({})).unwrap(),
             GroupCommand::List
         ));
+        // Admin-only unless asked, as on the command line.
+        assert!(matches!(
+            create,
+            GroupCommand::Create {
+                members_may_rename: false,
+                ..
+            }
+        ));
+        let open = command(
+            "group.create",
+            json!({"name": "club", "members": ["bob"], "members_may_rename": true}),
+        )
+        .unwrap();
+        assert!(matches!(
+            open,
+            GroupCommand::Create {
+                members_may_rename: true,
+                ..
+            }
+        ));
+        // And back: `group create --members-may-rename` through a daemon
+        // asks for it; without the flag the param is not sent at all.
+        let (method, params, _) = request_for(&open).unwrap();
+        assert_eq!(method, "group.create");
+        assert_eq!(params["members_may_rename"], true);
+        let (_, params, _) = request_for(&create).unwrap();
+        assert!(params.get("members_may_rename").is_none(), "{params}");
     }
 
     #[test]
