@@ -3,7 +3,8 @@
 //! [`start`], so the binary and the in-process tests run the same code.
 //!
 //! Routes: `GET /v1/ws` (the WebSocket protocol), `POST /v1/blobs`,
-//! `GET /v1/blobs/{id}`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+//! `GET /v1/blobs/{id}`, `PUT`/`GET`/`DELETE /v1/backup`, `GET /healthz`,
+//! `GET /readyz`, `GET /metrics`.
 //!
 //! Must never: hold a lock or a database transaction across a network write,
 //! or return from shutdown while a connection is still finishing a request.
@@ -222,9 +223,12 @@ pub async fn build_state(
     trigger: ShutdownTrigger,
 ) -> Result<(AppState, mpsc::Receiver<()>), StartError> {
     let (guard_tx, guard_rx) = mpsc::channel(1);
-    // SQLite has one writer, so more workers only contend; PostgreSQL
-    // overlaps a few commits.
-    let workers = if store.backend() == "postgres" { 4 } else { 1 };
+    // One worker on both backends: SQLite has one writer, and on PostgreSQL
+    // the batches of several workers touch the same recipients' counters,
+    // so they waited on each other's row locks while each committed a
+    // smaller batch (one worker gave 1.3x the acked rate at 32 senders,
+    // docs/BENCHMARKS.md "Relay throughput").
+    let workers = 1;
     // Committed envelopes go straight to a recipient connected here.
     let hub = Arc::new(Hub::default());
     let hand_off: Arc<dyn crate::store::group_commit::HandOff> = hub.clone();
@@ -261,6 +265,7 @@ pub fn router(state: AppState) -> Router {
             post(blobs::upload).layer(DefaultBodyLimit::disable()),
         )
         .route("/v1/blobs/{id}", get(blobs::download))
+        .merge(crate::backup::routes(state.clone()))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

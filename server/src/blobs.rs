@@ -38,7 +38,7 @@ fn status(code: StatusCode, text: &'static str) -> Response {
     (code, text).into_response()
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<SessionToken> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<SessionToken> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let hex_token = value.strip_prefix("Bearer ")?.trim();
     let bytes: [u8; SESSION_TOKEN_LEN] = hex::decode(hex_token).ok()?.try_into().ok()?;
@@ -142,7 +142,7 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
 
 /// How fast an upload must arrive.
 #[derive(Debug, Clone, Copy)]
-struct Pace {
+pub(crate) struct Pace {
     /// Longest gap between body bytes.
     idle: std::time::Duration,
     /// Slowest average rate after the first idle period; 0 = no rate check.
@@ -158,7 +158,7 @@ const UPLOAD_EXPIRY_SLACK_SECS: u64 = 60;
 
 impl Pace {
     /// The configured pace.
-    fn of(state: &AppState) -> Self {
+    pub(crate) fn of(state: &AppState) -> Self {
         Self {
             idle: state.limits.blob_idle_timeout,
             min_bytes_per_sec: state.limits.blob_min_bytes_per_sec,
@@ -191,7 +191,7 @@ impl Pace {
     /// the last piece, and no later than the time by which `received` bytes
     /// would be too few at the minimum rate (one idle period of grace, then
     /// one second per `min_bytes_per_sec` received).
-    fn deadline(self, started: Instant, last_piece: Instant, received: u64) -> Instant {
+    pub(crate) fn deadline(self, started: Instant, last_piece: Instant, received: u64) -> Instant {
         // A configured timeout too large for the clock means "no deadline
         // from this rule"; a year stands in for that without overflowing.
         let far = |from: Instant| from + std::time::Duration::from_secs(365 * 24 * 3600);

@@ -12,6 +12,7 @@
 pub mod admission;
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod blobs;
 pub mod commands;
 pub mod config;

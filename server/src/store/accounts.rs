@@ -104,7 +104,8 @@ pub trait AccountStore: Send + Sync + 'static {
 /// Tables holding rows for an account, children before parents so the
 /// explicit delete never trips a foreign key. The audit checks deletion over
 /// the live schema instead, so a table missing here is caught.
-pub(crate) const ACCOUNT_TABLES: [&str; 10] = [
+pub(crate) const ACCOUNT_TABLES: [&str; 11] = [
+    "account_backups",
     "blob_chunks",
     "blobs",
     "messages",

@@ -9,7 +9,8 @@
 //! What the store keeps: OPAQUE password files and the server's OPAQUE
 //! setup, hashes of session tokens, the public key directory, one ordered
 //! queue of opaque sealed envelopes per recipient device, and encrypted
-//! attachment blobs as opaque chunks.
+//! attachment blobs as opaque chunks, and one sealed account backup per
+//! account (ciphertext, with its public `seq`).
 //!
 //! Must never: store a raw session token, a sender identity next to a queued
 //! envelope, or anything it could decrypt; acknowledge an enqueue before the
@@ -23,6 +24,7 @@ use async_trait::async_trait;
 
 mod accounts;
 mod audit;
+mod backup;
 mod blobs;
 mod control_channel;
 mod error;
@@ -47,6 +49,7 @@ mod test_support;
 mod tests;
 
 pub use accounts::AccountStore;
+pub use backup::{BackupPut, BackupStore, StoredBackup};
 pub use blobs::BlobStore;
 pub use control_channel::ControlChannel;
 pub use error::{EnqueueOutcome, EnqueueRejection, StoreError};
@@ -68,7 +71,7 @@ pub use types::{
 /// otherwise, and every write is durable when the future resolves `Ok`.
 #[async_trait]
 pub trait Store:
-    AccountStore + TokenStore + KeyDirectory + MessageQueue + BlobStore + ControlChannel
+    AccountStore + TokenStore + KeyDirectory + MessageQueue + BlobStore + BackupStore + ControlChannel
 {
     /// Which backend this is, for logs and metrics (`"sqlite"`/`"postgres"`).
     fn backend(&self) -> &'static str;

@@ -127,6 +127,7 @@ macro_rules! impl_store {
             $crate::store::keys::impl_keys!($store, $db);
             $crate::store::queue::impl_queue!($store, $db);
             $crate::store::blobs::impl_blobs!($store, $db);
+            $crate::store::backup::impl_backup!($store, $db);
 
             #[async_trait]
             impl Store for $store {

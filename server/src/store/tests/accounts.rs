@@ -232,6 +232,10 @@ pub(super) async fn delete_account_leaves_no_rows(db: &TestDb) {
             .append_blob_chunk(BlobId(blob), 1, b"b")
             .await
             .unwrap();
+        store
+            .put_backup(account, 1, &super::backup::sealed(1, 0xbb), 500)
+            .await
+            .unwrap();
     }
 
     // Positive control: the schema-wide scan sees alice in every table that
@@ -249,6 +253,7 @@ pub(super) async fn delete_account_leaves_no_rows(db: &TestDb) {
         ("messages", 2),
         ("blobs", 1),
         ("blob_chunks", 2),
+        ("account_backups", 1),
     ]
     .into_iter()
     .map(|(t, n)| (t.to_owned(), n))
@@ -353,6 +358,7 @@ pub(super) async fn the_audit_sees_the_same_schema_on_both_backends(db: &TestDb)
     assert_eq!(
         tables,
         [
+            "account_backups",
             "accounts",
             "blob_chunks",
             "blobs",

@@ -121,6 +121,7 @@ async fn bodies(store: &SharedStore, recipient: Address) -> Vec<(u64, String)> {
 }
 
 mod accounts;
+mod backup;
 mod blobs;
 mod bulk;
 mod commit_unknown;
@@ -132,6 +133,7 @@ mod names;
 mod queue;
 
 use accounts::*;
+use backup::*;
 use blobs::*;
 use bulk::*;
 use keys::*;
@@ -188,6 +190,9 @@ on_both_backends!(
     fetch_ack_and_expiry,
     a_purge_of_many_rows_removes_every_expired_one,
     blob_chunks_round_trip,
+    backups_replace_only_with_a_greater_seq,
+    racing_backups_keep_the_newest,
+    a_backup_needs_its_account_and_goes_with_it,
     delete_account_leaves_no_rows,
     the_key_fingerprint_is_bound_once_and_no_setup_is_stored,
     data_survives_reopen,
