@@ -85,6 +85,16 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Wait before re-connecting a lost listener, so a database restart is not
 /// hammered.
 const LISTENER_RETRY: Duration = Duration::from_secs(1);
+/// How often the listener's own connection is probed (`SELECT 1`). A
+/// listener only ever reads, so a connection that went dead without a
+/// reset (a partition, a stalled server or host) would otherwise look idle
+/// for as long as the kernel keeps it (hours): the node would silently stop
+/// hearing other nodes' deliveries and revocations.
+pub const LISTENER_PROBE_EVERY: Duration = Duration::from_secs(10);
+/// How long a probe may take before the listener is taken for dead and
+/// replaced (a fresh connection, LISTEN, then a resync of every connection
+/// on this node, as after any reconnect).
+pub const LISTENER_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Applies umbra's PostgreSQL schema migrations (embedded at build time).
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -189,13 +199,12 @@ impl PostgresStore {
         limits: StoreLimits,
     ) -> Result<Self, StoreError> {
         migrate(&options).await?;
-        let pool = Self::pool_options()
-            .connect_with(session_settings(options))
-            .await?;
+        let options = session_settings(options);
+        let pool = Self::pool_options().connect_with(options.clone()).await?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let control = ControlBus::default();
         let listener = ListenerTask(tokio::spawn(listen(
-            pool.clone(),
+            options,
             events.clone(),
             control.clone(),
         )));
@@ -346,8 +355,24 @@ impl ControlChannel for PostgresStore {
 /// NOTIFYs to subscribers, and after every (re)connect, once LISTEN is in
 /// place, tells them to resync, because notifications sent while it was away
 /// are gone for good.
-async fn listen(pool: PgPool, events: broadcast::Sender<QueueEvent>, control: ControlBus) {
+///
+/// Each listener gets a pool of its own, of one connection, outside the
+/// request pool: a listener given up on a dead connection is dropped, and
+/// sqlx then sends `UNLISTEN *` on that connection from a task of its own,
+/// which waits as long as the connection does. That task holds only the old
+/// listener's pool, never a slot a request or the next listener needs.
+async fn listen(
+    options: PgConnectOptions,
+    events: broadcast::Sender<QueueEvent>,
+    control: ControlBus,
+) {
     loop {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_lazy_with(options.clone());
         match PgListener::connect_with(&pool).await {
             Ok(mut listener) => {
                 if let Err(error) = listener.listen_all([QUEUE_CHANNEL, CONTROL_CHANNEL]).await {
@@ -364,14 +389,55 @@ async fn listen(pool: PgPool, events: broadcast::Sender<QueueEvent>, control: Co
     }
 }
 
-/// Relays notifications until the connection is lost.
+/// What the listener's loop woke for.
+enum Woke {
+    Received(Result<Option<sqlx::postgres::PgNotification>, sqlx::Error>),
+    Probe,
+}
+
+/// Relays notifications until the connection is lost, or stops answering
+/// the liveness probe ([`LISTENER_PROBE_EVERY`], [`LISTENER_PROBE_TIMEOUT`]).
 async fn forward(
     listener: &mut PgListener,
     events: &broadcast::Sender<QueueEvent>,
     control: &ControlBus,
 ) {
+    let mut probe = tokio::time::interval_at(
+        tokio::time::Instant::now() + LISTENER_PROBE_EVERY,
+        LISTENER_PROBE_EVERY,
+    );
+    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        match listener.try_recv().await {
+        // `try_recv` is cancel-safe (sqlx reads a message whole or not at
+        // all), so a probe tick loses no notification.
+        let woke = tokio::select! {
+            received = listener.try_recv() => Woke::Received(received),
+            _ = probe.tick() => Woke::Probe,
+        };
+        let received = match woke {
+            Woke::Received(received) => received,
+            Woke::Probe => {
+                // Notifications arriving meanwhile are buffered by sqlx
+                // and returned by the next `try_recv`.
+                let answered = tokio::time::timeout(
+                    LISTENER_PROBE_TIMEOUT,
+                    sqlx::query("SELECT 1").execute(&mut *listener),
+                )
+                .await;
+                match answered {
+                    Ok(Ok(_)) => continue,
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "queue listener failed its liveness probe; reconnecting");
+                    }
+                    Err(_) => tracing::warn!(
+                        timeout_ms = LISTENER_PROBE_TIMEOUT.as_millis() as u64,
+                        "queue listener's connection did not answer its liveness probe; reconnecting"
+                    ),
+                }
+                return;
+            }
+        };
+        match received {
             Ok(Some(notification)) if notification.channel() == CONTROL_CHANNEL => {
                 // Verified by the subscriber, which drops (and counts) what
                 // is not sealed by this relay's key; never a resync, so
