@@ -60,6 +60,17 @@ async fn upload_blob(
     token: &SessionToken,
     body: &[u8],
 ) -> anyhow::Result<u16> {
+    upload(addr, "POST /v1/blobs", token, body).await
+}
+
+/// `request` (method and path) over HTTP with `body`, as `token`'s account.
+/// Returns the HTTP status code.
+async fn upload(
+    addr: std::net::SocketAddr,
+    request: &str,
+    token: &SessionToken,
+    body: &[u8],
+) -> anyhow::Result<u16> {
     let bearer: String = token
         .expose_secret()
         .iter()
@@ -67,7 +78,7 @@ async fn upload_blob(
         .collect();
     let mut stream = tokio::time::timeout(WAIT, tokio::net::TcpStream::connect(addr)).await??;
     let head = format!(
-        "POST /v1/blobs HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {bearer}\r\n\
+        "{request} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {bearer}\r\n\
          Content-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
@@ -91,7 +102,7 @@ async fn deleting_an_account_leaves_no_row_referring_to_it(backend: Backend) -> 
     let mut bob = Session::sign_up(&url, "bob", "bob's password").await?;
 
     // Give bob something in every kind of table: keys, a second token,
-    // queued messages (with their counter), a blob.
+    // queued messages (with their counter), a blob, an account backup.
     let keys = DeviceKeys::generate(5);
     bob.client.publish_keys(&keys).await?;
     bob.client.upload_prekeys(&keys).await?;
@@ -102,6 +113,16 @@ async fn deleting_an_account_leaves_no_row_referring_to_it(backend: Backend) -> 
     ensure!(
         (200..300).contains(&blob_status),
         "blob upload answered HTTP {blob_status}"
+    );
+    // An account backup (the relay reads only its header: version 1, seq 1,
+    // a 16 KiB bucket).
+    let mut backup = vec![0x6B; 16 * 1024];
+    backup[0] = 1;
+    backup[1..9].copy_from_slice(&1u64.to_be_bytes());
+    let backup_status = upload(relay.addr, "PUT /v1/backup", &bob.token, &backup).await?;
+    ensure!(
+        backup_status == 204,
+        "backup upload answered HTTP {backup_status}"
     );
     bob.client.close().await;
     for n in 0..3 {
@@ -136,6 +157,7 @@ async fn deleting_an_account_leaves_no_row_referring_to_it(backend: Backend) -> 
         "identity_keys",
         "one_time_prekeys",
         "messages",
+        "account_backups",
     ] {
         ensure!(
             tables_before.contains(&table),
