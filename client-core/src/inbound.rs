@@ -47,6 +47,7 @@ use umbra_protocol::wire::{DeviceId, Username};
 use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
 use crate::engine::{Engine, QueuedContent};
 use crate::groups::inbound as groups_in;
+use crate::groups::sync::reply_over;
 use crate::payload::Payload;
 use crate::records;
 use crate::sessions::{LoadedPreKeys, SessionRecord};
@@ -578,7 +579,7 @@ async fn accept(
             let (c, id) = (&contact, &sender_identity);
             let found = groups_in::accept_content(engine, txn, c, id, &from, other, &mut replies);
             events.extend(found.await?);
-            crate::groups::sync::reply_over(engine, txn, &mut counters, &contact, &mut record, replies)?;
+            reply_over(engine, txn, &mut counters, &contact, &mut record, replies)?;
         }
     }
     // Last write of the session slot in this batch, so it wins over the

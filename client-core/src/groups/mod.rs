@@ -45,11 +45,11 @@ pub(crate) mod sync;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_events;
+#[cfg(test)]
 mod tests_review;
 #[cfg(test)]
 mod tests_sync;
-#[cfg(test)]
-mod tests_events;
 
 use umbra_protocol::wire::{AccountId, ErrorCode};
 
