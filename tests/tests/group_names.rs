@@ -108,6 +108,17 @@ fn a_member_renames_a_group_created_with_members_may_rename_and_not_an_admin_onl
             Some(roster(&["alice"], &["bob"])),
         ),
     );
+    // `group list` says which is which, on both sides.
+    for user in [alice, bob] {
+        let rows = user.group_ok(&["list"]);
+        let policy = |name: &str| {
+            rows.iter()
+                .find(|r| r["type"] == "group" && r["name"] == name)
+                .map(|r| r["members_may_rename"].clone())
+        };
+        assert_eq!(policy("club"), Some(serde_json::json!(true)), "{rows:?}");
+        assert_eq!(policy("board"), Some(serde_json::json!(false)), "{rows:?}");
+    }
     // Bob is no admin of either: the admin-only group refuses him (exit 1,
     // nothing changes), the other takes his rename.
     let out = bob.group_run(&["rename", "board", "bob's board"]);

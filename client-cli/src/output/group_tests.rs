@@ -93,6 +93,7 @@ fn group_records_have_their_documented_fields() {
                 admin: true,
                 active: true,
                 version: 2,
+                members_may_rename: false,
             },
             "group",
             &[
@@ -103,6 +104,7 @@ fn group_records_have_their_documented_fields() {
                 "admin",
                 "active",
                 "version",
+                "members_may_rename",
             ],
         ),
         (
@@ -234,6 +236,7 @@ fn a_group_name_cannot_forge_the_label_or_the_terminal() {
         admin: false,
         active: true,
         version: 1,
+        members_may_rename: false,
     }
     .to_human();
     assert!(
@@ -336,6 +339,7 @@ fn group_sends_and_rows_read_naturally() {
         admin: false,
         active: true,
         version: 0,
+        members_may_rename: false,
     };
     assert_eq!(
         row.to_human(),
@@ -349,6 +353,7 @@ fn group_sends_and_rows_read_naturally() {
         admin: true,
         active: false,
         version: 3,
+        members_may_rename: false,
     };
     assert_eq!(
         left.to_human(),

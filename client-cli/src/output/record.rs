@@ -186,6 +186,8 @@ pub enum Record {
         /// False once this account left or was removed (listed, read-only).
         active: bool,
         version: u64,
+        /// Any member may rename the group, not only admins.
+        members_may_rename: bool,
     },
     /// One row of `group members`.
     GroupMember {

@@ -155,6 +155,7 @@ pub(crate) async fn summaries(client: &Client) -> anyhow::Result<Vec<GroupSummar
             version: group.version,
             admin,
             active: group.active,
+            members_may_rename: group.members_may_rename,
             members: members
                 .into_iter()
                 .map(|m| MemberSummary {

@@ -108,6 +108,7 @@ mod tests {
             version: 0,
             admin: false,
             active: true,
+            members_may_rename: false,
             members: Vec::new(),
         }
     }

@@ -20,6 +20,8 @@ pub struct GroupSummary {
     pub admin: bool,
     /// False once this account left or was removed.
     pub active: bool,
+    /// Any member may rename it, not only admins (fixed at creation).
+    pub members_may_rename: bool,
     pub members: Vec<MemberSummary>,
 }
 
@@ -55,6 +57,7 @@ impl GroupSummary {
             admin: self.admin,
             active: self.active,
             version: self.version,
+            members_may_rename: self.members_may_rename,
         }
     }
 
