@@ -302,6 +302,17 @@ async fn a_member_whose_welcome_was_not_sent_gets_it_with_the_next_message() {
     };
     engine.finish_change(pending).await.expect("sent");
     assert!(dave.groups().await.expect("groups").is_empty());
+    // Asked by dave with no state, alice (who made the Add) would answer
+    // with its welcome; bob, a member no Add of hers lists, gets nothing so.
+    let rec = engine.groups.require(&group).await.expect("group");
+    let me = alice.whoami().account_id;
+    let to_dave = answer(&rec, &dave_id, &me, &ChangeHash::ZERO, 0);
+    assert!(
+        matches!(to_dave.as_slice(), [Content::GroupWelcome { .. }]),
+        "{to_dave:?}"
+    );
+    let bob_id = bob.whoami().account_id;
+    assert!(answer(&rec, &bob_id, &me, &ChangeHash::ZERO, 0).is_empty());
     // Alice's next message: dave lacks her sender key, so the welcome goes
     // again ahead of it, and dave reads the message.
     alice
