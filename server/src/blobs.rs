@@ -14,10 +14,21 @@
 //! client that declares a size and stops sending cannot hold its
 //! connection and a partial blob for ever.
 //!
-//! Must never: buffer a whole blob in memory, accept more than the size
+//! Every store call a blob request makes (the token lookup, creating,
+//! appending to, finishing, deleting and reading a blob) is bounded by the
+//! WebSocket commands' request deadline (`commands::REQUEST_DEADLINE`,
+//! 1.5 s): a database that stops answering on an open connection is
+//! answered `503` with `Retry-After: 1` within 2 s, as a `Send` is answered
+//! `Internal` with `retry_after_secs: 1`, never held for minutes. The
+//! client's own body is not under that deadline: it has the pace above.
+//!
+//! Must never: buffer a whole blob in memory, wait on the store without a
+//! deadline, accept more than the size
 //! limit (answer 413 and delete the partial blob), keep a partial upload
 //! visible, wait for a body without a deadline, or log ids together with
 //! accounts.
+
+use std::future::Future;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -31,6 +42,7 @@ use umbra_wire::{SessionToken, SESSION_TOKEN_LEN};
 
 use crate::app::AppState;
 use crate::auth::tokens::{unix_now, TokenHash};
+use crate::commands::{REQUEST_DEADLINE, STORE_RETRY_AFTER_SECS};
 use crate::metrics::{AuthFailure, Metrics};
 use crate::store::{BlobId, StoreError, MAX_BLOB_CHUNK_BYTES};
 
@@ -59,8 +71,55 @@ fn internal(error: &StoreError, what: &'static str) -> Response {
             "blob quota exceeded: delete or wait for older blobs to expire\n",
         );
     }
+    if error.is_unavailable() {
+        tracing::warn!(%error, operation = what, "blob store operation: database unavailable");
+        return unavailable();
+    }
     tracing::error!(%error, operation = what, "blob store operation failed");
     status(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+}
+
+/// `503` with `Retry-After`: the database did not answer (in time).
+fn unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, STORE_RETRY_AFTER_SECS.to_string())],
+        "the relay's database did not answer in time; try again\n",
+    )
+        .into_response()
+}
+
+/// One store call of a blob request, bounded by [`REQUEST_DEADLINE`]: its
+/// error as [`internal`] says, no answer in time as [`unavailable`]. The
+/// abandoned call's connection is not reused until it answers (sqlx pings
+/// it first), as for a WebSocket request.
+async fn bounded<T>(
+    what: &'static str,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, Response> {
+    match tokio::time::timeout(REQUEST_DEADLINE, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(internal(&error, what)),
+        Err(_) => {
+            tracing::warn!(
+                operation = what,
+                deadline_ms = REQUEST_DEADLINE.as_millis() as u64,
+                "blob store operation got no answer from the database in time"
+            );
+            Err(unavailable())
+        }
+    }
+}
+
+/// Deletes an upload that did not finish, within the deadline; what is
+/// left (the store did not answer) the expiry purge removes.
+async fn discard(state: &AppState, id: BlobId) {
+    if bounded("delete_blob", state.store.delete_blob(id))
+        .await
+        .is_err()
+    {
+        tracing::warn!("cannot delete a failed upload; expiry will");
+    }
 }
 
 /// `POST /v1/blobs`: 201 with `{"id":"<64 hex>","size":N}`; 401 without a
@@ -69,17 +128,19 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let Some(token) = bearer_token(&headers) else {
         return status(StatusCode::UNAUTHORIZED, "bearer token required\n");
     };
-    let owner = match state
-        .store
-        .lookup_token(&TokenHash::of(&token).0, unix_now())
-        .await
+    let hash = TokenHash::of(&token);
+    let owner = match bounded(
+        "lookup_token",
+        state.store.lookup_token(&hash.0, unix_now()),
+    )
+    .await
     {
         Ok(Some(address)) => address.account,
         Ok(None) => {
             state.metrics.auth_failed(AuthFailure::BlobToken);
             return status(StatusCode::UNAUTHORIZED, "token unknown or expired\n");
         }
-        Err(e) => return internal(&e, "lookup_token"),
+        Err(response) => return response,
     };
     let max = state.limits.blob_max_bytes;
     if let Some(declared) = headers
@@ -102,18 +163,20 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
     // uploader's quota then, not after the whole TTL.
     let ttl = state.limits.blob_ttl.as_secs();
     let uploading = Pace::of(&state).unfinished_lifetime_secs(max, ttl);
-    if let Err(e) = state
-        .store
-        .create_blob(id, owner, unix_now().saturating_add(uploading))
-        .await
+    let expires = unix_now().saturating_add(uploading);
+    if let Err(response) = bounded("create_blob", state.store.create_blob(id, owner, expires)).await
     {
-        return internal(&e, "create_blob");
+        // Created after all, if it was only slow: unfinished, so it expires.
+        return response;
     }
     match copy_body(&state, id, body, max).await {
-        Ok(size) => match state
-            .store
-            .finish_blob(id, size, unix_now().saturating_add(ttl))
-            .await
+        Ok(size) => match bounded(
+            "finish_blob",
+            state
+                .store
+                .finish_blob(id, size, unix_now().saturating_add(ttl)),
+        )
+        .await
         {
             Ok(()) => {
                 Metrics::inc(&state.metrics.blobs_uploaded);
@@ -125,16 +188,14 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
                 )
                     .into_response()
             }
-            Err(e) => {
-                let _ = state.store.delete_blob(id).await;
-                internal(&e, "finish_blob")
+            Err(response) => {
+                discard(&state, id).await;
+                response
             }
         },
         Err(response) => {
             // Never leave a partial upload behind.
-            if let Err(error) = state.store.delete_blob(id).await {
-                tracing::warn!(%error, "cannot delete a failed upload; expiry will");
-            }
+            discard(&state, id).await;
             response
         }
     }
@@ -257,11 +318,11 @@ async fn copy_body(state: &AppState, id: BlobId, body: Body, max: u64) -> Result
             pending.extend_from_slice(take);
             rest = remainder;
             if pending.len() == MAX_BLOB_CHUNK_BYTES {
-                state
-                    .store
-                    .append_blob_chunk(id, index, &pending)
-                    .await
-                    .map_err(|e| internal(&e, "append_blob_chunk"))?;
+                bounded(
+                    "append_blob_chunk",
+                    state.store.append_blob_chunk(id, index, &pending),
+                )
+                .await?;
                 index += 1;
                 pending.clear();
             }
@@ -270,11 +331,11 @@ async fn copy_body(state: &AppState, id: BlobId, body: Body, max: u64) -> Result
         last_piece = Instant::now();
     }
     if !pending.is_empty() {
-        state
-            .store
-            .append_blob_chunk(id, index, &pending)
-            .await
-            .map_err(|e| internal(&e, "append_blob_chunk"))?;
+        bounded(
+            "append_blob_chunk",
+            state.store.append_blob_chunk(id, index, &pending),
+        )
+        .await?;
     }
     if size == 0 {
         return Err(status(StatusCode::BAD_REQUEST, "empty blob\n"));
@@ -288,10 +349,10 @@ pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> 
     let Some(id) = parse_blob_id(&id) else {
         return status(StatusCode::NOT_FOUND, "no such blob\n");
     };
-    let info = match state.store.blob_info(id, unix_now()).await {
+    let info = match bounded("blob_info", state.store.blob_info(id, unix_now())).await {
         Ok(Some(info)) => info,
         Ok(None) => return status(StatusCode::NOT_FOUND, "no such blob\n"),
-        Err(e) => return internal(&e, "blob_info"),
+        Err(response) => return response,
     };
     let Some(size) = info.size else {
         return status(StatusCode::NOT_FOUND, "no such blob\n");
@@ -303,12 +364,19 @@ pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> 
             if index >= info.chunk_count {
                 return None;
             }
-            match store.read_blob_chunk(id, index).await {
-                Ok(Some(bytes)) => {
+            // Bounded too: once the head is sent, a chunk the store does
+            // not hand over in time ends the body (the client sees it cut
+            // short of Content-Length and fetches again).
+            match tokio::time::timeout(REQUEST_DEADLINE, store.read_blob_chunk(id, index)).await {
+                Ok(Ok(Some(bytes))) => {
                     Some((Ok::<Bytes, std::io::Error>(Bytes::from(bytes)), index + 1))
                 }
-                Ok(None) => Some((Err(std::io::Error::other("blob chunk missing")), u32::MAX)),
-                Err(error) => Some((Err(std::io::Error::other(error.to_string())), u32::MAX)),
+                Ok(Ok(None)) => Some((Err(std::io::Error::other("blob chunk missing")), u32::MAX)),
+                Ok(Err(error)) => Some((Err(std::io::Error::other(error.to_string())), u32::MAX)),
+                Err(_) => Some((
+                    Err(std::io::Error::other("no answer from the store in time")),
+                    u32::MAX,
+                )),
             }
         }
     });
