@@ -115,8 +115,67 @@ STORE_SEEDS = {
     "store_record": [
         ("session_pickle.json", "record_pickle", b"\x0a"),
     ],
+    # No vectors hold a store header or a Generation record: both are
+    # built below from their layouts (docs/PROTOCOL.md 12.9).
+    "store_header": [],
+    "store_generation": [],
 }
 STORE_KINDS = range(1, 24)
+
+
+def store_headers():
+    """Headers as the client writes them (recommended and test parameters,
+    the bounds), an older and a newer version, and a bad magic. The check
+    is a sealed record's length of arbitrary bytes (g 0, nonce, ciphertext
+    and tag of the 27-byte check plaintext): the decoder does not open it."""
+    check = bytes(8) + bytes(range(24)) + bytes([0xC5]) * (27 + 16)
+    salt, owner = bytes([7]) * 16, bytes([9]) * 16
+    out = []
+    for version, (m, t, p) in [
+        (3, (64 * 1024, 3, 1)),
+        (3, (64, 1, 1)),
+        (3, (1_048_576, 64, 16)),
+        (3, (1_048_577, 64, 16)),
+        (2, (64 * 1024, 3, 1)),
+        (4, (64 * 1024, 3, 1)),
+    ]:
+        fixed = b"UMBRACS" + bytes([version])
+        fixed += m.to_bytes(4, "big") + t.to_bytes(4, "big") + p.to_bytes(4, "big")
+        out.append(fixed + salt + owner + check)
+    out.append(b"UMBRACX" + out[0][7:])
+    return out
+
+
+def varint(n):
+    """LEB128, as postcard writes unsigned integers wider than a byte."""
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def generation_records():
+    """Generation record plaintexts (postcard: generation, then entries of
+    kind byte, slot byte string, g): empty, one entry per guarded kind with
+    32-byte HMAC slots and an 8-byte outbox slot, a large generation, and
+    an entry of an unguarded kind (refused)."""
+    def record(generation, entries):
+        body = varint(generation) + varint(len(entries))
+        for kind, slot, g in entries:
+            body += bytes([kind]) + varint(len(slot)) + slot + varint(g)
+        return body
+
+    hmac = bytes(range(32))
+    guarded = [(10, hmac, 4), (13, (7).to_bytes(8, "big"), 5), (5, hmac, 2),
+               (21, hmac, 6), (22, hmac, 6), (23, hmac + bytes(8), 7)]
+    return [
+        record(0, []),
+        record(7, guarded),
+        record(2**64 - 1, [(10, hmac, 2**64 - 1)]),
+        record(3, [(8, hmac, 3)]),
+    ]
 
 CRATES = {
     ROOT / "protocol" / "fuzz": PROTOCOL_SEEDS,
@@ -178,6 +237,10 @@ def main():
                     data = len(state).to_bytes(2, "big") + state + bytes.fromhex(link["change"]["hex"])
                     (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
                     count += 1
+            generated = {"store_header": store_headers, "store_generation": generation_records}
+            for data in generated.get(target, list)():
+                (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
+                count += 1
             if target == "store_record":
                 for kind in STORE_KINDS:
                     data = bytes([kind])

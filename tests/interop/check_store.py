@@ -106,7 +106,7 @@ gens = list(rows(19))
 chk("at most one Generation record (kind 19, empty slot)", len(gens) <= 1 and all(s == b"" for s, _ in gens))
 index, top = {}, 0
 for _, v in gens:
-    r = Reader(v); top = r.u64(); entries = r.seq(lambda: (r.varint(8), r.bytes(), r.u64()))
+    r = Reader(v); top = r.u64(); entries = r.seq(lambda: (r.u8(), r.bytes(), r.u64()))
     index = {(kind, bytes(s)): g for kind, s, g in entries}
     chk(f"Generation {top}: {len(index)} index entries, all of guarded kinds, fully parsed",
         r.left() == 0 and all(kind in GUARDED for kind, _ in index))

@@ -100,6 +100,19 @@ impl GenerationIndex {
         }
     }
 
+    /// The fuzz entry point (`fuzzing` feature): decodes a `Generation`
+    /// record's plaintext as `Vault::unlock` does (postcard, then the
+    /// index's own checks) and returns the index's encoding as the next
+    /// commit would write it; `None` if refused. Not canonical (postcard
+    /// varints, entry order, a repeated entry), so callers check that the
+    /// encoding is stable rather than equal to the input.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn reencode(plain: &[u8]) -> Option<Vec<u8>> {
+        let stored: StoredIndex = postcard::from_bytes(plain).ok()?;
+        let index = Self::from_stored(stored).ok()?;
+        postcard::to_stdvec(&index.to_stored()).ok()
+    }
+
     /// The index after a transaction of generation `g` made `ops`.
     pub(crate) fn after(&self, g: u64, ops: &[WriteOp]) -> Self {
         let mut next = self.clone();

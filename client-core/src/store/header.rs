@@ -118,6 +118,16 @@ impl StoreHeader {
     }
 }
 
+/// The fuzz entry point (`fuzzing` feature): decodes `bytes` as a header
+/// and returns its encoding, `None` if it is refused. The format is
+/// canonical, so an accepted header is its own encoding.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn reencode(bytes: &[u8]) -> Option<Vec<u8>> {
+    StoreHeader::decode(bytes)
+        .ok()
+        .map(|header| header.encode())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

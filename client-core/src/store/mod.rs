@@ -40,6 +40,13 @@ pub use sqlite::SqliteStore;
 pub use store_key::KdfParams;
 pub(crate) use vault::{Txn, Vault};
 
+/// The header and `Generation` record decoders, for `records/fuzzing.rs`.
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzz_entry {
+    pub(crate) use super::generation::GenerationIndex;
+    pub(crate) use super::header::reencode as reencode_header;
+}
+
 /// The future every [`ClientStore`] method returns (boxed so the trait stays
 /// object-safe and a client can hold `Arc<dyn ClientStore>`).
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
