@@ -43,6 +43,7 @@ use umbra_wire::AccountId;
 use crate::app::AppState;
 use crate::auth::tokens::{unix_now, TokenHash};
 use crate::blobs::{bearer_token, Pace};
+use crate::commands::{REQUEST_DEADLINE, STORE_RETRY_AFTER_SECS};
 use crate::metrics::{AuthFailure, Metrics};
 use crate::rate_limit::{KeyedBudget, RetryAfter};
 use crate::store::{BackupPut, StoreError};
@@ -58,6 +59,12 @@ pub const BACKUP_READS_PER_MINUTE: u32 = 10;
 /// Bytes of backup bodies the relay holds in memory at once, uploads and
 /// downloads together (eight of the largest backups).
 pub const BACKUP_MEMORY_BYTES: usize = 8 * MAX_BACKUP_BYTES;
+/// Longest a store call that moves a whole backup (up to 16 MiB: the
+/// compare-and-swap write, the read) may take; other store calls of these
+/// routes have the commands' `REQUEST_DEADLINE` (1.5 s). Below SQLite's
+/// busy timeout and PostgreSQL's statement timeout, so a held lock is
+/// answered by this deadline's retryable `503`.
+pub const BACKUP_STORE_DEADLINE: Duration = Duration::from_secs(4);
 /// Pieces a download is streamed in.
 const DOWNLOAD_PIECE_BYTES: usize = 64 * 1024;
 /// How often idle rate-limit keys are forgotten.
@@ -150,8 +157,31 @@ fn seq_header(seq: u64) -> (HeaderName, HeaderValue) {
 }
 
 fn internal(error: &StoreError, what: &'static str) -> Response {
+    // The database could not be used: nothing was done, a retry may work.
+    if error.is_unavailable() {
+        tracing::warn!(%error, operation = what, "backup store operation: database unavailable");
+        return retry_later(StatusCode::SERVICE_UNAVAILABLE, STORE_RETRY_AFTER_SECS);
+    }
     tracing::error!(%error, operation = what, "backup store operation failed");
     status(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+}
+
+/// One store call, bounded by `deadline`: past it the call is dropped (its
+/// transaction rolls back unless its commit was already under way, which a
+/// retried `PUT` of the same bytes then meets as an idempotent repeat) and
+/// the answer is `503` with `Retry-After: 1`.
+async fn bounded<T>(
+    deadline: Duration,
+    what: &'static str,
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<Result<T, StoreError>, Response> {
+    tokio::time::timeout(deadline, call).await.map_err(|_| {
+        tracing::warn!(
+            operation = what,
+            "backup store operation: past its deadline"
+        );
+        retry_later(StatusCode::SERVICE_UNAVAILABLE, STORE_RETRY_AFTER_SECS)
+    })
 }
 
 /// The account of the request's bearer token, or `401`.
@@ -159,11 +189,9 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AccountId
     let Some(token) = bearer_token(headers) else {
         return Err(status(StatusCode::UNAUTHORIZED, "bearer token required\n"));
     };
-    match state
-        .store
-        .lookup_token(&TokenHash::of(&token).0, unix_now())
-        .await
-    {
+    let hash = TokenHash::of(&token);
+    let lookup = state.store.lookup_token(&hash.0, unix_now());
+    match bounded(REQUEST_DEADLINE, "lookup_token", lookup).await? {
         Ok(Some(address)) => Ok(address.account),
         Ok(None) => {
             state.metrics.auth_failed(AuthFailure::BlobToken);
@@ -288,11 +316,12 @@ async fn upload(State(state): State<BackupState>, headers: HeaderMap, body: Body
     if i64::try_from(seq).is_err() {
         return status(StatusCode::BAD_REQUEST, "backup seq above 2^63 - 1\n");
     }
-    match app
-        .store
-        .put_backup(account, seq, &sealed, unix_now())
-        .await
-    {
+    let stored = app.store.put_backup(account, seq, &sealed, unix_now());
+    let outcome = match bounded(BACKUP_STORE_DEADLINE, "put_backup", stored).await {
+        Ok(outcome) => outcome,
+        Err(response) => return response,
+    };
+    match outcome {
         Ok(BackupPut::Stored | BackupPut::Repeated) => {
             (StatusCode::NO_CONTENT, [seq_header(seq)]).into_response()
         }
@@ -320,7 +349,17 @@ async fn download(State(state): State<BackupState>, headers: HeaderMap) -> Respo
     if let Err(response) = gate.check(false, account) {
         return *response;
     }
-    let len = match app.store.backup_size(account).await {
+    let size = match bounded(
+        REQUEST_DEADLINE,
+        "backup_size",
+        app.store.backup_size(account),
+    )
+    .await
+    {
+        Ok(size) => size,
+        Err(response) => return response,
+    };
+    let len = match size {
         Ok(Some((_, len))) => usize::try_from(len).unwrap_or(usize::MAX),
         Ok(None) => return status(StatusCode::NOT_FOUND, "no backup\n"),
         Err(e) => return internal(&e, "backup_size"),
@@ -329,7 +368,17 @@ async fn download(State(state): State<BackupState>, headers: HeaderMap) -> Respo
         Ok(permit) => permit,
         Err(response) => return *response,
     };
-    let stored = match app.store.get_backup(account).await {
+    let stored = match bounded(
+        BACKUP_STORE_DEADLINE,
+        "get_backup",
+        app.store.get_backup(account),
+    )
+    .await
+    {
+        Ok(stored) => stored,
+        Err(response) => return response,
+    };
+    let stored = match stored {
         Ok(Some(stored)) => stored,
         Ok(None) => return status(StatusCode::NOT_FOUND, "no backup\n"),
         Err(e) => return internal(&e, "get_backup"),
@@ -376,7 +425,17 @@ async fn remove(State(state): State<BackupState>, headers: HeaderMap) -> Respons
     if let Err(response) = gate.check(true, account) {
         return *response;
     }
-    match app.store.delete_backup(account).await {
+    let deleted = match bounded(
+        REQUEST_DEADLINE,
+        "delete_backup",
+        app.store.delete_backup(account),
+    )
+    .await
+    {
+        Ok(deleted) => deleted,
+        Err(response) => return response,
+    };
+    match deleted {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => status(StatusCode::NOT_FOUND, "no backup\n"),
         Err(e) => internal(&e, "delete_backup"),

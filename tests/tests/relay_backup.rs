@@ -12,6 +12,8 @@
 mod relay_backup_support;
 mod relay_support;
 
+use std::time::Duration;
+
 use anyhow::{bail, ensure, Context};
 use relay_backup_support::{
     bearer, get, http, outside_only, put, sealed_backup, sealed_padded, WAIT,
@@ -30,6 +32,7 @@ on_every_store!(
     backup_writes_are_rate_limited_per_account,
     the_largest_backup_round_trips,
     a_stalled_upload_is_abandoned_and_nothing_is_stored,
+    a_put_the_database_does_not_answer_is_refused_with_a_retry,
     deleting_the_account_deletes_its_backup,
 );
 
@@ -449,4 +452,82 @@ async fn a_stalled_upload_is_abandoned_and_nothing_is_stored(
     );
     store.close().await;
     Ok(())
+}
+
+/// Backstop for the relay's answer while the backup table is locked: its
+/// deadline is 4 s (PROTOCOL.md 11.13); a hang is caught, no time asserted.
+const LOCKED_REPLY_BOUND: Duration = Duration::from_secs(15);
+
+async fn a_put_the_database_does_not_answer_is_refused_with_a_retry(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let relay = backend.start_relay(&[]).await?;
+    let alice = Session::sign_up(&relay.ws_url(), "alice", "alice's password").await?;
+    let sealed = sealed_backup(alice.account, 1, "x")?;
+    // The suite holds the write lock the relay's compare-and-swap needs
+    // (PostgreSQL: the backup table only, so the token check still reads;
+    // SQLite: the database's one write lock).
+    let view = backend.store(&relay).await?;
+    let lock = match &view {
+        StoreView::Postgres(pool) => {
+            let mut conn = pool.acquire().await?;
+            sqlx::query("BEGIN").execute(&mut *conn).await?;
+            sqlx::query("LOCK TABLE account_backups IN EXCLUSIVE MODE")
+                .execute(&mut *conn)
+                .await?;
+            Lock::Postgres(conn)
+        }
+        StoreView::Sqlite(pool) => {
+            let mut conn = pool.acquire().await?;
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+            Lock::Sqlite(conn)
+        }
+    };
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(LOCKED_REPLY_BOUND, put(&relay, &alice.token, &sealed))
+        .await
+        .context("the relay must answer a PUT whose database does not")??;
+    println!("answered {} after {:?}", answer.status, started.elapsed());
+    ensure!(
+        answer.status == 503,
+        "a PUT under a held lock: {}",
+        answer.status
+    );
+    ensure!(
+        answer.header("retry-after") == Some("1"),
+        "a 503 says to retry: {:?}",
+        answer.headers
+    );
+    lock.release().await?;
+    view.close().await;
+    // The retry is stored (or meets its first attempt's commit as a repeat).
+    let retried = put(&relay, &alice.token, &sealed).await?;
+    ensure!(retried.status == 204, "the retry: {}", retried.status);
+    let back = get(&relay, &alice.token).await?;
+    ensure!(
+        back.seq() == Some(1) && back.body == sealed,
+        "the backup is stored once"
+    );
+    Ok(())
+}
+
+/// A write lock the suite holds on the relay's store.
+enum Lock {
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+}
+
+impl Lock {
+    /// Rolls back and gives the connection back to its pool.
+    async fn release(self) -> anyhow::Result<()> {
+        match self {
+            Lock::Postgres(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+            }
+            Lock::Sqlite(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+            }
+        }
+        Ok(())
+    }
 }
