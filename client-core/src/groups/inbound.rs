@@ -460,6 +460,13 @@ async fn welcome_in(
                  and the sender was not its admin",
             ));
         }
+        // Only a re-add after our Leave or removal brings us back: a
+        // welcome no newer than the last state we know (which holds our
+        // Leave or Remove) is an old one sent again by an adder that has
+        // not seen us go (§8.15), and its snapshot would revive us.
+        if welcome.state().version() <= group.state().version() {
+            return Err(Failure::Duplicate);
+        }
     }
     let log = GroupLog::from_welcome(&welcome, sender, identity, me)
         .map_err(|e| rejected(Some(from), format!("group welcome refused: {e}")))?;

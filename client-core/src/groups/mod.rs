@@ -50,6 +50,8 @@ mod tests_events;
 mod tests_review;
 #[cfg(test)]
 mod tests_sync;
+#[cfg(test)]
+mod tests_sync_review;
 
 use umbra_protocol::wire::{AccountId, ErrorCode};
 

@@ -75,9 +75,12 @@ impl Engine {
                     // A member we added that lacks our key may never have
                     // had its welcome (it was not sent: no session then):
                     // it goes again, ahead of the key (§8.15; a member that
-                    // had it takes it as a duplicate Add).
-                    if let Some(welcome) =
-                        super::sync::welcome_again(&group_rec, account, &me.account)
+                    // had it takes it as a duplicate Add). Not to one whose
+                    // own sender key we hold: it had the state to send it.
+                    let proven = self.groups.member_keys(group, account).await?.is_some();
+                    if let Some(welcome) = (!proven)
+                        .then(|| super::sync::welcome_again(&group_rec, account, &me.account))
+                        .flatten()
                     {
                         if let Some(envelope) = sessions.seal(self, account, welcome)? {
                             items.push(item(account, username.as_str(), envelope));
