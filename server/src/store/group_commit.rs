@@ -40,6 +40,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -79,7 +80,19 @@ pub trait DedicatedWriter: Send + 'static {
     /// [`TokenStore::token_info`](super::TokenStore::token_info) on this
     /// connection.
     fn token_info(&mut self, token_hash: &TokenHash) -> Result<Option<TokenInfo>, StoreError>;
+
+    /// The lock this connection takes turns to write with, if another
+    /// connection of this process writes the same database (SQLite's writer
+    /// pool): held for each batch's transaction.
+    fn write_turn(&self) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        None
+    }
 }
+
+/// How long a batch waits for its [`DedicatedWriter::write_turn`] before
+/// committing without it (SQLite's busy handler then arbitrates): only a
+/// turn left held by a connection the pool closed is held that long.
+pub const TURN_WAIT: Duration = Duration::from_millis(500);
 
 /// The session token a submission is made under: its hash and the device
 /// it must still belong to.
@@ -366,7 +379,15 @@ impl Backend {
     ) -> Result<(Vec<EnqueueOutcome>, Vec<u64>), StoreError> {
         match self {
             Backend::Pool(store) => store.enqueue_and_ack(messages, acks).await,
-            Backend::Dedicated(writer) => writer.enqueue_and_ack(messages, acks),
+            Backend::Dedicated(writer) => {
+                let _turn = match writer.write_turn() {
+                    Some(turn) => tokio::time::timeout(TURN_WAIT, turn.lock_owned())
+                        .await
+                        .ok(),
+                    None => None,
+                };
+                writer.enqueue_and_ack(messages, acks)
+            }
         }
     }
 

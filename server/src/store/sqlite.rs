@@ -2,10 +2,12 @@
 //!
 //! Durability: WAL journal with `synchronous=FULL`, so a committed
 //! transaction has been fsynced before any method returns `Ok` and the relay
-//! acknowledges. All writes go through a single writer connection (SQLite
-//! allows one writer at a time anyway; queuing in the pool avoids
-//! `SQLITE_BUSY` lock upgrades), reads use a separate pool that WAL lets run
-//! beside the writer. Queue notifications are a local broadcast: an SQLite
+//! acknowledges. Writes go through one writer connection of a pool and,
+//! for the group committer, one synchronous connection of its own
+//! (`sqlite_writer`); the two take turns through a fair FIFO lock, the
+//! [`WriteTurn`], instead of through SQLite's busy handler, whose polling
+//! back-off lets a busy committer starve a login or a prekey upload for
+//! seconds. Reads use a separate pool that WAL lets run beside the writers. Queue notifications are a local broadcast: an SQLite
 //! relay is a single node.
 //!
 //! Must never: acknowledge before commit, split one logical operation over
@@ -19,6 +21,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,7 +29,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, Mutex, OwnedMutexGuard};
 
 use crate::control::{ControlBus, ControlNotice, SealedPayload};
 
@@ -43,6 +46,64 @@ pub(crate) const EVENT_BUFFER: usize = 4096;
 /// Applies umbra's SQLite schema migrations (embedded at build time).
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
+/// The turn to write: held by the writer pool while its connection is out
+/// of the pool (taken in `before_acquire`, given back in `after_release`),
+/// and by the committer's dedicated connection for each batch. Tokio's mutex
+/// queues its waiters in order, so neither side waits behind more than the
+/// writes queued ahead of it.
+#[derive(Clone, Default)]
+pub(crate) struct WriteTurn {
+    turn: Arc<Mutex<()>>,
+    /// The pool's held turn (the pool has one connection, so one at most).
+    held_by_pool: Arc<std::sync::Mutex<Option<OwnedMutexGuard<()>>>>,
+}
+
+impl WriteTurn {
+    /// The lock itself, for the dedicated writer.
+    pub(crate) fn lock(&self) -> Arc<Mutex<()>> {
+        Arc::clone(&self.turn)
+    }
+
+    /// Installs the turn on the writer pool's options. A connection the
+    /// pool closes instead of releasing keeps its turn until the pool's
+    /// next release; the committer bounds its wait for that case
+    /// (`group_commit::TURN_WAIT`) and then relies on SQLite's busy handler.
+    fn install(&self, options: SqlitePoolOptions) -> SqlitePoolOptions {
+        let acquire = self.clone();
+        let release = self.clone();
+        options
+            .before_acquire(move |_, _| {
+                let turn = acquire.clone();
+                Box::pin(async move {
+                    // The pool holds one connection, so a turn still held
+                    // here belonged to one it closed.
+                    drop(turn.take_pool_turn());
+                    let guard = Arc::clone(&turn.turn).lock_owned().await;
+                    *turn.slot() = Some(guard);
+                    Ok(true)
+                })
+            })
+            .after_release(move |_, _| {
+                let turn = release.clone();
+                Box::pin(async move {
+                    drop(turn.take_pool_turn());
+                    Ok(true)
+                })
+            })
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<OwnedMutexGuard<()>>> {
+        // A poisoned slot only means a panic elsewhere; its content is valid.
+        self.held_by_pool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn take_pool_turn(&self) -> Option<OwnedMutexGuard<()>> {
+        self.slot().take()
+    }
+}
+
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     /// The database file (`None` in memory), for the committer's
@@ -53,6 +114,8 @@ pub struct SqliteStore {
     limits: StoreLimits,
     events: broadcast::Sender<QueueEvent>,
     control: ControlBus,
+    /// Shared by the writer pool and the dedicated writer (file only).
+    turn: WriteTurn,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -96,7 +159,15 @@ impl SqliteStore {
     ) -> Result<Self, StoreError> {
         // An in-memory database exists once per connection, so it must keep
         // exactly one connection for its whole life and read through it too.
-        let writer = SqlitePoolOptions::new()
+        let turn = WriteTurn::default();
+        let pool_options = SqlitePoolOptions::new();
+        // In memory there is no second writer to take turns with.
+        let pool_options = if in_memory {
+            pool_options
+        } else {
+            turn.install(pool_options)
+        };
+        let writer = pool_options
             .max_connections(1)
             .test_before_acquire(false)
             .min_connections(if in_memory { 1 } else { 0 })
@@ -126,6 +197,7 @@ impl SqliteStore {
             limits,
             events,
             control: ControlBus::default(),
+            turn,
         })
     }
 
@@ -168,6 +240,7 @@ impl SqliteStore {
         Ok(Some(Box::new(DedicatedSqlite {
             writer,
             events: self.events.clone(),
+            turn: self.turn.lock(),
         })))
     }
 
@@ -211,6 +284,7 @@ impl SqliteStore {
 struct DedicatedSqlite {
     writer: super::sqlite_writer::SqliteWriter,
     events: broadcast::Sender<QueueEvent>,
+    turn: Arc<Mutex<()>>,
 }
 
 impl super::group_commit::DedicatedWriter for DedicatedSqlite {
@@ -233,6 +307,10 @@ impl super::group_commit::DedicatedWriter for DedicatedSqlite {
         token_hash: &super::TokenHash,
     ) -> Result<Option<super::TokenInfo>, StoreError> {
         self.writer.token_info(token_hash)
+    }
+
+    fn write_turn(&self) -> Option<Arc<Mutex<()>>> {
+        Some(Arc::clone(&self.turn))
     }
 }
 

@@ -131,6 +131,7 @@ mod keys;
 mod lifecycle;
 mod names;
 mod queue;
+mod write_turn;
 
 use accounts::*;
 use backup::*;
