@@ -133,20 +133,21 @@ pub(crate) async fn accept_message(
             body,
             sent_at_ms,
             head,
-            version: _,
+            version,
         } => (
             Content::Text {
                 id,
                 body,
                 sent_at_ms,
             },
-            Some(head),
+            Some((head, version)),
         ),
         other => (other, None),
     };
-    // A head our log does not know: the sender has changes we lack (§8.15).
+    // A head our log does not know, at or above our version: the sender
+    // has changes we lack (§8.15). One behind us is not asked.
     let ask = head
-        .filter(|head| !group.log.knows_head(head))
+        .filter(|(head, version)| super::sync::text_shows_more(&group, head, *version))
         .filter(|_| {
             super::sync::should_ask(
                 &engine.groups.sync,

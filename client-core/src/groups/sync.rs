@@ -139,6 +139,15 @@ pub(crate) fn request(group: &Group) -> Content {
     }
 }
 
+/// Whether a group text's `head` and `version` show that its sender has
+/// changes we lack: its head is unknown to our log and its version is at
+/// least our head's. A sender behind us (below our window, or on a shorter
+/// branch) is not asked: what it could send us is older than our window
+/// or on a branch it would have fanned out itself (§8.15).
+pub(crate) fn text_shows_more(group: &Group, head: &ChangeHash, version: u64) -> bool {
+    version >= group.state().version() && !group.log.knows_head(head)
+}
+
 /// Whether we should ask `peer` about `group` now: it is a member of our
 /// current state (we tell no one else our head) and the limit allows.
 pub(crate) fn should_ask(
@@ -160,7 +169,9 @@ pub(crate) fn answer(
     have: &ChangeHash,
     version: u64,
 ) -> Vec<Content> {
-    if group.membership != Membership::Active || asker == me {
+    // An asker above our head is ahead of us: we have nothing it lacks
+    // that could connect (and it would not have asked us, §8.15).
+    if group.membership != Membership::Active || asker == me || version > group.state().version() {
         return Vec::new();
     }
     let log = &group.log;
@@ -180,8 +191,9 @@ pub(crate) fn answer(
             }
         }
         // Its head is not on our chain (another branch, or one we never
-        // saw) but not older than our window: our whole window, whose
-        // changes connect to its log wherever the branches meet.
+        // saw) but not older than our window, nor above our head: our
+        // whole window, whose changes connect to its log if the branches
+        // meet at or above our base (else it holds them pending).
         None if version >= log.base().version() => log
             .chain_above(log.base().head(), MAX_GROUP_SYNC_CHANGES)
             .unwrap_or_default(),

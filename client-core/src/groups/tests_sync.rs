@@ -18,7 +18,7 @@ use super::GroupId;
 
 /// `alice` renames `group` to `name` and sends the change to carol only,
 /// as if bob's copy had been refused: returns the change.
-async fn rename_past_bob(
+pub(super) async fn rename_past_bob(
     alice: &Client,
     carol: &Client,
     group: &GroupId,
