@@ -248,28 +248,37 @@ pub(super) async fn logout(
     everywhere: bool,
 ) -> Handled {
     if everywhere {
-        let deleted = state
-            .store
-            .delete_tokens_for_account(me.address.account)
-            .await;
-        // Unless the deletion surely did nothing, the tokens may be gone:
-        // close the account's other connections here and on every node
-        // anyway (a connection is cheap to reopen with a valid token; one
-        // left open on a revoked token is not), then report the outcome.
-        let maybe_done = matches!(
-            &deleted,
-            Ok(_) | Err(StoreError::CommitOutcomeUnknown { .. })
-        );
-        if maybe_done {
-            crate::wakeups::revoked(
-                state,
-                me.address.account,
-                Some(conn.connection),
-                "logged out everywhere",
-            )
-            .await;
+        // Its own task, so that a request cut off by the deadline (the
+        // DELETE may still run once the database answers) still closes the
+        // account's other connections when it does: 9.6 promises that for
+        // an outcome the client is told is unknown.
+        let (task_state, account, keep) = (state.clone(), me.address.account, conn.connection);
+        let revocation = tokio::spawn(async move {
+            let state = &task_state;
+            let deleted = state.store.delete_tokens_for_account(account).await;
+            // Unless the deletion surely did nothing, the tokens may be
+            // gone: close the account's other connections here and on every
+            // node anyway (a connection is cheap to reopen with a valid
+            // token; one left open on a revoked token is not).
+            let maybe_done = matches!(
+                &deleted,
+                Ok(_) | Err(StoreError::CommitOutcomeUnknown { .. })
+            );
+            if maybe_done {
+                crate::wakeups::revoked(state, account, Some(keep), "logged out everywhere").await;
+            }
+            deleted
+        });
+        match revocation.await {
+            Ok(deleted) => {
+                deleted?;
+            }
+            Err(panicked) => {
+                return Err(Refusal::outcome_unknown(format!(
+                    "the revocation task ended: {panicked}"
+                )))
+            }
         }
-        deleted?;
     } else {
         state.store.delete_token(&me.token.0).await?;
     }
