@@ -138,6 +138,12 @@ impl Relay {
         result
     }
 
+    /// Whether the group committer still takes submissions (its thread or
+    /// workers have not ended), for the readiness probe.
+    pub fn committer_running(&self) -> bool {
+        self.committer.is_running()
+    }
+
     /// Deletes `recipient`'s acknowledged messages in the next shared
     /// transaction (group commit); returns how many were deleted.
     pub async fn ack(
@@ -310,8 +316,16 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let ping = tokio::time::timeout(READY_PROBE_TIMEOUT, state.store.ping()).await;
     state.metrics.store_latency.observe(started.elapsed());
     match ping {
-        Ok(Ok(())) if !state.shutdown.subscribe().is_triggered() => (StatusCode::OK, "ready\n"),
-        Ok(Ok(())) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+        Ok(Ok(())) if state.shutdown.subscribe().is_triggered() => {
+            (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+        }
+        // Without its committer a node can take no Send or Ack: a balancer
+        // must stop sending clients here (the writer thread ended).
+        Ok(Ok(())) if !state.committer_running() => {
+            tracing::error!("readiness probe: the group committer has stopped");
+            (StatusCode::SERVICE_UNAVAILABLE, "committer stopped\n")
+        }
+        Ok(Ok(())) => (StatusCode::OK, "ready\n"),
         Ok(Err(error)) => {
             tracing::warn!(%error, "readiness probe: store unreachable");
             (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n")

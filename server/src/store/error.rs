@@ -140,13 +140,28 @@ impl StoreError {
     /// retry hint. (Not for a COMMIT's error: see [`StoreError::from_commit`].)
     pub fn is_unavailable(&self) -> bool {
         match self {
-            StoreError::Database(sqlx::Error::Database(db)) => db
-                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                .is_some_and(|pg| {
-                    // Class 08: connection exception; 57P01-57P03: admin
-                    // shutdown, crash shutdown, cannot connect now.
-                    pg.code().starts_with("08") || matches!(pg.code(), "57P01" | "57P02" | "57P03")
-                }),
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                let postgres = db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some_and(|pg| {
+                        // Class 08: connection exception; 57P01-57P03: admin
+                        // shutdown, crash shutdown, cannot connect now.
+                        pg.code().starts_with("08")
+                            || matches!(pg.code(), "57P01" | "57P02" | "57P03")
+                    });
+                // SQLite's extended code, whose low byte is the primary one.
+                let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+                    && db
+                        .code()
+                        .and_then(|code| code.parse::<i32>().ok())
+                        .is_some_and(sqlite_busy);
+                postgres || sqlite
+            }
+            // The busy timeout ran out waiting for another connection's
+            // lock: nothing was done, and it may work in a moment.
+            StoreError::SqliteWriter(rusqlite::Error::SqliteFailure(e, _)) => {
+                sqlite_busy(e.extended_code)
+            }
             StoreError::Database(error) => matches!(
                 error,
                 sqlx::Error::PoolTimedOut
@@ -245,6 +260,11 @@ pub enum EnqueueRejection {
 /// committed, or why it was refused.
 pub type EnqueueOutcome = Result<Seq, EnqueueRejection>;
 
+/// `SQLITE_BUSY` (5) or `SQLITE_LOCKED` (6), with any extended code.
+fn sqlite_busy(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 6)
+}
+
 #[cfg(test)]
 mod tests {
     use super::StoreError;
@@ -268,5 +288,22 @@ mod tests {
             StoreError::CommitOutcomeUnknown { .. }
         ));
         assert!(StoreError::from_autocommit(sqlx::Error::PoolTimedOut).is_unavailable());
+    }
+
+    #[test]
+    fn a_busy_sqlite_writer_is_unavailable_not_a_fault() {
+        let busy = |code| {
+            StoreError::SqliteWriter(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                None,
+            ))
+        };
+        // SQLITE_BUSY, SQLITE_BUSY_TIMEOUT (773), SQLITE_LOCKED.
+        assert!(busy(5).is_unavailable());
+        assert!(busy(773).is_unavailable());
+        assert!(busy(6).is_unavailable());
+        // SQLITE_CONSTRAINT, SQLITE_IOERR: the relay's or the disk's fault.
+        assert!(!busy(19).is_unavailable());
+        assert!(!busy(10).is_unavailable());
     }
 }

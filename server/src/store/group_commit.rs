@@ -81,17 +81,15 @@ pub trait DedicatedWriter: Send + 'static {
     /// connection.
     fn token_info(&mut self, token_hash: &TokenHash) -> Result<Option<TokenInfo>, StoreError>;
 
-    /// The lock this connection takes turns to write with, if another
-    /// connection of this process writes the same database (SQLite's writer
-    /// pool): held for each batch's transaction.
+    /// The lock it takes turns with another writer of the same database
+    /// by (SQLite's writer pool), held for each batch's transaction.
     fn write_turn(&self) -> Option<Arc<tokio::sync::Mutex<()>>> {
         None
     }
 }
 
 /// How long a batch waits for its [`DedicatedWriter::write_turn`] before
-/// committing without it (SQLite's busy handler then arbitrates): only a
-/// turn left held by a connection the pool closed is held that long.
+/// committing without it (only a closed pool connection holds it so long).
 pub const TURN_WAIT: Duration = Duration::from_millis(500);
 
 /// The session token a submission is made under: its hash and the device
@@ -238,6 +236,12 @@ impl GroupCommitter {
             submissions,
             waiting_bytes,
         }
+    }
+
+    /// Whether any worker still takes submissions (not after the writer
+    /// thread or every worker ended: then each submission gets `Stopped`).
+    pub fn is_running(&self) -> bool {
+        !self.submissions.is_closed()
     }
 
     /// Queues `messages` (in order) and returns one outcome per message once
