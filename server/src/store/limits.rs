@@ -11,13 +11,15 @@ pub const MAX_BLOB_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Rows one purge statement deletes at most (expired messages, tokens,
 /// released names); a purge repeats it until fewer are left. Each batch is
-/// a statement of tens of milliseconds, well inside PostgreSQL's request
+/// a statement of milliseconds, well inside PostgreSQL's request
 /// `statement_timeout` (5 s) however much has expired, and SQLite's write
-/// lock is released between batches for the group committer.
-pub(crate) const PURGE_BATCH_ROWS: i64 = 5_000;
+/// lock is released between batches for the group committer. Small because
+/// SQLite reads every overflow page it frees: 1,000 messages of up to
+/// 96 KiB is the most one batch can make the committer wait for.
+pub(crate) const PURGE_BATCH_ROWS: i64 = 1_000;
 /// Expired blobs one purge transaction deletes at most (each up to 1,600
-/// chunk rows of 64 KiB).
-pub(crate) const PURGE_BATCH_BLOBS: i64 = 4;
+/// chunk rows of 64 KiB): one, for the same reason.
+pub(crate) const PURGE_BATCH_BLOBS: i64 = 1;
 
 const MIB: u64 = 1024 * 1024;
 const DAY_SECS: u64 = 24 * 60 * 60;
