@@ -107,8 +107,9 @@ pub(crate) const GROUP_SYNC_ASK_INTERVAL: Duration = Duration::from_secs(60);
 /// We answer one member at most one `GroupSync` per group in this long: an
 /// answer is up to [`MAX_GROUP_SYNC_CHANGES`] pairwise messages, so a
 /// member (or a forged repeat) asking in a loop cannot make us send more
-/// than that per interval.
-pub(crate) const GROUP_SYNC_ANSWER_INTERVAL: Duration = Duration::from_secs(10);
+/// than that per interval. The ask interval: an honest member asks no
+/// more often, so a shorter one would only serve a client that does.
+pub(crate) const GROUP_SYNC_ANSWER_INTERVAL: Duration = GROUP_SYNC_ASK_INTERVAL;
 
 /// Most changes one sync answer carries: the whole window a log keeps
 /// (`REORG_WINDOW`), since a log holds no more than that above its base.

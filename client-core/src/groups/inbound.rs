@@ -31,10 +31,8 @@ use umbra_protocol::wire::AccountId;
 
 use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
 use crate::engine::Engine;
-use crate::history::Counters;
 use crate::inbound::{Failure, Rejected};
 use crate::payload::Payload;
-use crate::records;
 use crate::store::Txn;
 use crate::trust::ContactRecord;
 use crate::{Event, MessageId};
@@ -183,7 +181,7 @@ pub(crate) async fn accept_message(
             // A delivery receipt goes pairwise to the sender, as in 1:1.
             let mut replies = vec![Content::DeliveryReceipt { ids: vec![id] }];
             replies.extend(ask);
-            receipt(engine, txn, &mut counters, &contact, replies).await?;
+            super::sync::receipt(engine, txn, &mut counters, &contact, replies).await?;
             engine.put_counters(txn, &counters)?;
             events.push(Event::GroupMessage {
                 group: group_id,
@@ -201,32 +199,31 @@ pub(crate) async fn accept_message(
     Ok(events)
 }
 
-/// Queues a delivery receipt (and a sync request, if any) to `contact`
-/// over its session, loaded once so that one chain encrypts both.
-async fn receipt(
-    engine: &Engine,
-    txn: &mut Txn,
-    counters: &mut Counters,
-    contact: &ContactRecord,
-    contents: Vec<Content>,
-) -> Result<(), Failure> {
-    if !contact.may_send() {
-        return Ok(());
-    }
-    let slot = records::session::of_contact(&engine.vault, contact);
-    let Some(mut record) = records::session::load(&engine.vault, &slot).await? else {
-        return Ok(());
-    };
-    super::sync::reply_over(engine, txn, counters, contact, &mut record, contents)?;
-    Ok(())
-}
-
 /// Group content that came over `contact`'s pairwise session, sealed by
 /// `identity`. Returns the events to raise; writes go to `txn`, and what
 /// we answer the sender over that session to `replies` (sync requests and
 /// answers, §8.15), which the caller encrypts with the session this
 /// delivery advanced.
 pub(crate) async fn accept_content(
+    engine: &Arc<Engine>,
+    txn: &mut Txn,
+    contact: &ContactRecord,
+    identity: &IdentityPublic,
+    from: &str,
+    content: Content,
+    replies: &mut Vec<Content>,
+) -> Result<Vec<Event>, Failure> {
+    let events = accept(engine, txn, contact, identity, from, content, replies).await?;
+    // The caller queues `replies` if the contact may be sent to: only then
+    // is a request noted as asked (§8.15).
+    if contact.may_send() {
+        let (sync, now) = (&engine.groups.sync, engine.clock.now_ms());
+        super::sync::note_requests(sync, &AccountId::from_bytes(contact.account), replies, now);
+    }
+    Ok(events)
+}
+
+async fn accept(
     engine: &Arc<Engine>,
     txn: &mut Txn,
     contact: &ContactRecord,
@@ -253,13 +250,13 @@ pub(crate) async fn accept_content(
             version,
         } => {
             if let Some(rec) = engine.groups.get(&group).await? {
-                if engine
-                    .groups
-                    .sync
-                    .may_answer(&group, &sender, engine.clock.now_ms())
-                {
-                    let me = engine.me().account;
-                    replies.extend(super::sync::answer(&rec, &sender, &me, &have, version));
+                // The answer first (empty for a stranger), then the limit:
+                // only an answer sent takes an entry of it.
+                let me = engine.me().account;
+                let answer = super::sync::answer(&rec, &sender, &me, &have, version);
+                let now = engine.clock.now_ms();
+                if !answer.is_empty() && engine.groups.sync.may_answer(&group, &sender, now) {
+                    replies.extend(answer);
                 }
             }
             Ok(Vec::new())

@@ -55,24 +55,32 @@ pub(crate) struct SyncLimits {
 }
 
 impl SyncLimits {
-    /// Whether we may ask `member` about `group` now (and if so, notes it).
+    /// Whether the limit lets us ask `member` about `group` now. Nothing
+    /// is noted: [`SyncLimits::asked`] does, once a request is queued.
     pub(crate) fn may_ask(&self, group: &GroupId, member: &AccountId, now_ms: u64) -> bool {
-        allow(
+        allows(
             &self.asked,
-            (*group, *member.as_bytes()),
+            &(*group, *member.as_bytes()),
             now_ms,
             ms(GROUP_SYNC_ASK_INTERVAL),
         )
     }
 
-    /// Whether we may answer `member` about `group` now (and if so, notes it).
+    /// Notes that a request to `member` about `group` was queued now.
+    pub(crate) fn asked(&self, group: &GroupId, member: &AccountId, now_ms: u64) {
+        note(&self.asked, (*group, *member.as_bytes()), now_ms);
+    }
+
+    /// Whether we may answer `member` about `group` now (and if so, notes
+    /// it). The caller asks only with an answer to send, so a stranger's
+    /// requests, which get none, take no entry.
     pub(crate) fn may_answer(&self, group: &GroupId, member: &AccountId, now_ms: u64) -> bool {
-        allow(
-            &self.answered,
-            (*group, *member.as_bytes()),
-            now_ms,
-            ms(GROUP_SYNC_ANSWER_INTERVAL),
-        )
+        let key = (*group, *member.as_bytes());
+        if !allows(&self.answered, &key, now_ms, ms(GROUP_SYNC_ANSWER_INTERVAL)) {
+            return false;
+        }
+        note(&self.answered, key, now_ms);
+        true
     }
 }
 
@@ -80,24 +88,52 @@ fn ms(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn allow(map: &Mutex<HashMap<Key, u64>>, key: Key, now_ms: u64, interval_ms: u64) -> bool {
-    let mut map = map
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(&at) = map.get(&key) {
+fn lock(map: &Mutex<HashMap<Key, u64>>) -> std::sync::MutexGuard<'_, HashMap<Key, u64>> {
+    map.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn allows(map: &Mutex<HashMap<Key, u64>>, key: &Key, now_ms: u64, interval_ms: u64) -> bool {
+    match lock(map).get(key) {
         // A clock that went back counts as time passed, not as a block.
-        if now_ms >= at && now_ms - at < interval_ms {
-            return false;
+        Some(&at) => !(now_ms >= at && now_ms - at < interval_ms),
+        None => true,
+    }
+}
+
+/// Notes `key` at `now_ms`; beyond [`GROUP_SYNC_TRACKED`] pairs the oldest
+/// half is forgotten, by count (oldest first), so that many pairs noted at
+/// one instant do not all go at once.
+fn note(map: &Mutex<HashMap<Key, u64>>, key: Key, now_ms: u64) {
+    let mut map = lock(map);
+    if !map.contains_key(&key) && map.len() >= GROUP_SYNC_TRACKED {
+        let mut entries: Vec<(u64, Key)> = map.iter().map(|(k, at)| (*at, *k)).collect();
+        entries.sort_unstable();
+        for (_, old) in entries.iter().take(entries.len() / 2) {
+            map.remove(old);
         }
     }
-    if map.len() >= GROUP_SYNC_TRACKED {
-        let mut times: Vec<u64> = map.values().copied().collect();
-        times.sort_unstable();
-        let cut = times[times.len() / 2];
-        map.retain(|_, at| *at > cut);
-    }
     map.insert(key, now_ms);
-    true
+}
+
+/// Notes every `GroupSync` in `contents` as asked of `peer`: they are
+/// being queued to it now.
+pub(crate) fn note_requests(
+    limits: &SyncLimits,
+    peer: &AccountId,
+    contents: &[Content],
+    now_ms: u64,
+) {
+    for content in contents {
+        if let Content::GroupSync { group, .. } = content {
+            limits.asked(group, peer, now_ms);
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn tracked(limits: &SyncLimits) -> (usize, usize) {
+    (lock(&limits.asked).len(), lock(&limits.answered).len())
 }
 
 /// Queues `contents` to `contact`, each encrypted with `record` (the
@@ -130,6 +166,28 @@ pub(crate) fn reply_over(
     Ok(())
 }
 
+/// Queues a group text's delivery receipt (and a sync request, if any,
+/// noted as asked then) to `contact` over its session, loaded once so that
+/// one chain encrypts both; nothing if it may not be sent to or has none.
+pub(crate) async fn receipt(
+    engine: &Engine,
+    txn: &mut Txn,
+    counters: &mut Counters,
+    contact: &ContactRecord,
+    contents: Vec<Content>,
+) -> Result<(), Error> {
+    if !contact.may_send() {
+        return Ok(());
+    }
+    let slot = crate::records::session::of_contact(&engine.vault, contact);
+    let Some(mut record) = crate::records::session::load(&engine.vault, &slot).await? else {
+        return Ok(());
+    };
+    let peer = AccountId::from_bytes(contact.account);
+    note_requests(&engine.groups.sync, &peer, &contents, engine.clock.now_ms());
+    reply_over(engine, txn, counters, contact, &mut record, contents)
+}
+
 /// The request that asks for what we lack of `group`: our head and version.
 pub(crate) fn request(group: &Group) -> Content {
     Content::GroupSync {
@@ -150,6 +208,9 @@ pub(crate) fn text_shows_more(group: &Group, head: &ChangeHash, version: u64) ->
 
 /// Whether we should ask `peer` about `group` now: it is a member of our
 /// current state (we tell no one else our head) and the limit allows.
+/// Nothing is noted: [`note_requests`] does where the request is queued
+/// (a reply that cannot be sent, no session or a key not trusted, takes
+/// none of the budget).
 pub(crate) fn should_ask(
     limits: &SyncLimits,
     group: &Group,

@@ -197,14 +197,16 @@ fn the_sync_limits_hold_per_group_and_member() {
     assert!(limits.may_answer(&g, &a, t));
     // The same member again, sooner than the interval: no.
     assert!(!limits.may_answer(&g, &a, t + 1));
-    assert!(!limits.may_answer(&g, &a, t + 9_999));
+    assert!(!limits.may_answer(&g, &a, t + 59_999));
     // Another member, another group: their own budget.
     assert!(limits.may_answer(&g, &b, t + 1));
     assert!(limits.may_answer(&h, &a, t + 1));
-    // After the interval, once more.
-    assert!(limits.may_answer(&g, &a, t + 10_000));
-    // Asking has its own, longer limit.
+    // After the interval (the ask interval), once more.
+    assert!(limits.may_answer(&g, &a, t + 60_000));
+    // Asking has its own limit, noted only when a request is queued.
     assert!(limits.may_ask(&g, &a, t));
+    assert!(limits.may_ask(&g, &a, t + 1));
+    limits.asked(&g, &a, t);
     assert!(!limits.may_ask(&g, &a, t + 59_999));
     assert!(limits.may_ask(&g, &a, t + 60_000));
 }

@@ -5,12 +5,14 @@
 
 use std::time::Duration;
 
+use umbra_protocol::content::Content;
 use umbra_protocol::group::GroupChange;
+use umbra_protocol::wire::AccountId;
 
 use crate::Client;
 
 use super::manager::Membership;
-use super::sync::{answer, text_shows_more};
+use super::sync::{answer, text_shows_more, tracked, SyncLimits};
 use super::tests::{receive, refusals, register, state_of, team, Team};
 use super::tests_sync::rename_past_bob;
 use super::GroupId;
@@ -137,4 +139,138 @@ async fn a_text_from_a_member_behind_our_window_is_not_asked_about() {
     let bob_rec = bob.inner.groups.require(&group).await.expect("group");
     let (bob_id, carol_id) = (bob.whoami().account_id, carol.whoami().account_id);
     assert!(answer(&bob_rec, &carol_id, &bob_id, ahead.head(), ahead.version()).is_empty());
+}
+
+#[test]
+fn the_sync_limits_forget_by_count_when_many_share_one_time() {
+    let limits = SyncLimits::default();
+    let group = GroupId([1; 32]);
+    let tracked_max = crate::consts::GROUP_SYNC_TRACKED;
+    let member = |i: usize| {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        AccountId::from_bytes(bytes)
+    };
+    // Every pair answered at one instant, then one more.
+    for i in 0..tracked_max {
+        assert!(limits.may_answer(&group, &member(i), 1_000));
+    }
+    assert!(limits.may_answer(&group, &member(tracked_max), 1_001));
+    // Half is forgotten, not all: the newest pair and half the others
+    // are still limited.
+    assert_eq!(tracked(&limits).1, tracked_max / 2 + 1);
+    assert!(!limits.may_answer(&group, &member(tracked_max), 1_002));
+}
+
+/// Bob's view of alice, and a change of alice's that bob lacks the parent
+/// of (held pending when it arrives).
+async fn a_pending_change_for_bob(team: &Team) -> (crate::trust::ContactRecord, GroupChange) {
+    let (alice, bob, carol, group) = (&team.alice, &team.bob, &team.carol, &team.group);
+    receive(bob).await;
+    receive(carol).await;
+    let created = *state_of(alice, group).await.head();
+    rename_past_bob(alice, carol, group, "one").await;
+    rename_past_bob(alice, carol, group, "two").await;
+    let rec = alice.inner.groups.require(group).await.expect("group");
+    let later = rec.log.chain_above(&created, 2).expect("on chain")[1].clone();
+    let contact = bob
+        .inner
+        .contact_by_account(alice.whoami().account_id.as_bytes())
+        .await
+        .expect("store")
+        .expect("alice is a contact");
+    (contact, later)
+}
+
+async fn asks_on(
+    bob: &Client,
+    contact: &crate::trust::ContactRecord,
+    change: &GroupChange,
+) -> usize {
+    let mut replies = Vec::new();
+    let mut txn = crate::store::Txn::new();
+    super::inbound::accept_content(
+        &bob.inner,
+        &mut txn,
+        contact,
+        &contact.pinned,
+        "alice",
+        Content::GroupControl {
+            change: change.as_bytes().to_vec(),
+        },
+        &mut replies,
+    )
+    .await
+    .map_err(|_| "refused")
+    .expect("held pending");
+    replies
+        .iter()
+        .filter(|c| matches!(c, Content::GroupSync { .. }))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_cannot_be_sent_takes_no_ask_budget() {
+    let team = team().await;
+    let (contact, later) = a_pending_change_for_bob(&team).await;
+    let bob = &team.bob;
+    // Alice's key changed and bob has not decided: no reply can go.
+    let mut changed = contact.clone();
+    changed.trust = crate::contact::TrustLevel::Changed;
+    asks_on(bob, &changed, &later).await;
+    assert_eq!(tracked(&bob.inner.groups.sync).0, 0);
+    // Once alice may be sent to again, bob asks at once.
+    assert_eq!(asks_on(bob, &contact, &later).await, 1);
+    assert_eq!(asks_on(bob, &contact, &later).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_owed_nothing_takes_no_answer_entry() {
+    let Team {
+        dir: _dir,
+        relay: _relay,
+        url: _url,
+        alice,
+        bob,
+        carol,
+        group,
+    } = team().await;
+    receive(&bob).await;
+    receive(&carol).await;
+    alice
+        .remove_member(&group, &"carol".parse().expect("name"))
+        .await
+        .expect("remove");
+    alice.rename_group(&group, "after").await.expect("rename");
+    let engine = &alice.inner;
+    let contact = engine
+        .contact_by_account(carol.whoami().account_id.as_bytes())
+        .await
+        .expect("store")
+        .expect("carol is a contact");
+    // Carol, removed, asks from alice's head: she is owed nothing.
+    let head = *state_of(&alice, &group).await.head();
+    let version = state_of(&alice, &group).await.version();
+    for _ in 0..3 {
+        let mut replies = Vec::new();
+        let mut txn = crate::store::Txn::new();
+        super::inbound::accept_content(
+            engine,
+            &mut txn,
+            &contact,
+            &contact.pinned,
+            "carol",
+            Content::GroupSync {
+                group,
+                have: head,
+                version,
+            },
+            &mut replies,
+        )
+        .await
+        .map_err(|_| "refused")
+        .expect("accepted");
+        assert!(replies.is_empty());
+    }
+    assert_eq!(tracked(&engine.groups.sync).1, 0);
 }
