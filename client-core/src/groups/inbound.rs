@@ -359,18 +359,23 @@ async fn control(
         replies.push(super::sync::request(&group));
     }
     let mut events = Vec::new();
-    let mut winner = None;
+    let (mut winner, mut undone_exit) = (None, false);
     if let LogOutcome::Applied(moved) = outcome {
         winner = moved.applied.first().map(GroupChange::author);
+        undone_exit = moved.undone.iter().any(|c| removes_or_leaves(c, &me));
         apply_moved(engine, txn, &mut group, &moved, &mut events)?;
     }
     if group.membership != Membership::Active {
         if group.state().is_member(&me) {
-            // Our removal or Leave was undone (an undone Leave of ours is
-            // made again by `reissue_superseded`). Our keys went with the
-            // removal: our next send makes a fresh one. The user is told
-            // first, then what the winning changes did.
-            events.insert(0, restored_event(&group, group.membership, winner));
+            // Our removal or Leave was undone by the fork choice (an
+            // undone Leave of ours is made again by `reissue_superseded`):
+            // the user is told first, then what the winning changes did.
+            // Otherwise an Add brought us back: an ordinary change, whose
+            // event is already there. Our keys went with the removal
+            // either way: our next send makes a fresh one.
+            if undone_exit {
+                events.insert(0, restored_event(&group, group.membership, winner));
+            }
             group.membership = Membership::Active;
         } else if was != Membership::Active {
             // Still out: the group's changes no longer concern the user.
@@ -379,6 +384,15 @@ async fn control(
     }
     engine.groups.put(txn, &group)?;
     Ok(events)
+}
+
+/// Whether `change` is a Remove of `me` or our own Leave.
+fn removes_or_leaves(change: &GroupChange, me: &AccountId) -> bool {
+    match change.action() {
+        GroupAction::Remove { accounts } => accounts.contains(me),
+        GroupAction::Leave => change.author() == *me,
+        _ => false,
+    }
 }
 
 /// The effects of a head move: keys of removed members dropped, our own

@@ -274,3 +274,69 @@ async fn a_request_owed_nothing_takes_no_answer_entry() {
     }
     assert_eq!(tracked(&engine.groups.sync).1, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ordinary_re_add_after_a_removal_is_no_restored_membership() {
+    let Team {
+        dir: _dir,
+        relay: _relay,
+        url: _url,
+        alice,
+        bob,
+        carol,
+        group,
+    } = team().await;
+    receive(&bob).await;
+    receive(&carol).await;
+    alice
+        .remove_member(&group, &"bob".parse().expect("name"))
+        .await
+        .expect("remove");
+    receive(&bob).await;
+    let bob_id = bob.whoami().account_id;
+    let rec = bob.inner.groups.require(&group).await.expect("group");
+    assert!(matches!(rec.membership, Membership::Removed(_)));
+    // Alice adds bob again; the Add reaches him as a plain change (as a
+    // sync answer would bring it), not as a welcome.
+    let engine = &alice.inner;
+    let (pending, add) = {
+        let _guard = engine.op_lock.lock().await;
+        let mut rec = engine.groups.require(&group).await.expect("group");
+        let me = alice.whoami().account_id;
+        let bob_again = umbra_protocol::group::NewMember {
+            account: bob_id,
+            username: "bob".parse().expect("name"),
+        };
+        let add =
+            GroupChange::add(&engine.identity, me, rec.state(), vec![bob_again]).expect("add");
+        rec.log
+            .apply(add.clone(), &engine.identity.public())
+            .expect("applies");
+        let carol_id = carol.whoami().account_id;
+        let to = [(carol_id, "carol".parse().expect("name"))];
+        let mut bundles = Default::default();
+        let pending = engine
+            .commit_change(rec, &add, &to, &[], &mut bundles)
+            .await
+            .expect("committed");
+        (pending, add)
+    };
+    engine.finish_change(pending).await.expect("sent");
+    super::tests::deliver(&alice, &bob, &add).await;
+    let events = receive(&bob).await;
+    let rec = bob.inner.groups.require(&group).await.expect("group");
+    assert_eq!(rec.membership, Membership::Active);
+    // We were added: a membership change, not an undone removal.
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, crate::Event::GroupMembershipRestored { .. })),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, crate::Event::GroupMembershipChanged { .. })),
+        "{events:?}"
+    );
+}
