@@ -201,9 +201,11 @@ pub(crate) fn request(group: &Group) -> Content {
 /// changes we lack: its head is unknown to our log and its version is at
 /// least our head's. A sender behind us (below our window, or on a shorter
 /// branch) is not asked: what it could send us is older than our window
-/// or on a branch it would have fanned out itself (§8.15).
+/// or on a branch it would have fanned out itself (§8.15). An all-zero
+/// head is no state's: a sender with a state never sends it, so it shows
+/// nothing and is not asked about.
 pub(crate) fn text_shows_more(group: &Group, head: &ChangeHash, version: u64) -> bool {
-    version >= group.state().version() && !group.log.knows_head(head)
+    *head != ChangeHash::ZERO && version >= group.state().version() && !group.log.knows_head(head)
 }
 
 /// Whether we should ask `peer` about `group` now: it is a member of our

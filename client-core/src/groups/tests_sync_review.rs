@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use umbra_protocol::content::Content;
-use umbra_protocol::group::GroupChange;
+use umbra_protocol::group::{ChangeHash, GroupChange};
 use umbra_protocol::wire::AccountId;
 
 use crate::Client;
@@ -339,4 +339,23 @@ async fn an_ordinary_re_add_after_a_removal_is_no_restored_membership() {
             .any(|e| matches!(e, crate::Event::GroupMembershipChanged { .. })),
         "{events:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_with_an_all_zero_head_is_not_asked_about() {
+    let team = team().await;
+    let rec = team
+        .alice
+        .inner
+        .groups
+        .require(&team.group)
+        .await
+        .expect("group");
+    let version = rec.state().version();
+    // No state has it as its head, whatever version comes with it.
+    for v in [version, version + 1, u64::MAX] {
+        assert!(!text_shows_more(&rec, &ChangeHash::ZERO, v));
+    }
+    // An unknown real head at our version is asked about.
+    assert!(text_shows_more(&rec, &ChangeHash([7; 32]), version));
 }
