@@ -20,29 +20,92 @@ use super::GroupId;
 /// `member` leaves `group`, its Leave sent to `only` (as if every other
 /// copy had been lost).
 async fn leave_past(member: &Client, only: &Client, group: &GroupId) {
+    change_past(member, only, group, |id, me, state| {
+        GroupChange::leave(id, me, state)
+    })
+    .await;
+}
+
+/// `member` makes the change `build` gives on its head and sends it to
+/// `only` (as if every other copy had been lost).
+async fn change_past<F>(member: &Client, only: &Client, group: &GroupId, build: F)
+where
+    F: Fn(
+        &umbra_protocol::identity::IdentityKeyPair,
+        AccountId,
+        &umbra_protocol::group::GroupState,
+    ) -> Result<GroupChange, umbra_protocol::group::GroupChangeError>,
+{
     let engine = &member.inner;
     let only_id = only.whoami().account_id;
+    let rec = engine.groups.require(group).await.expect("group");
+    let name = rec
+        .state()
+        .member(&only_id)
+        .expect("listed")
+        .username
+        .clone();
+    // Network first, as a change does: `only` may have no session yet.
+    let mut bundles = engine
+        .member_bundles(&[(only_id, name.clone())])
+        .await
+        .expect("bundles");
     let pending = {
         let _guard = engine.op_lock.lock().await;
         let mut rec = engine.groups.require(group).await.expect("group");
         let me = member.whoami().account_id;
-        let change = GroupChange::leave(&engine.identity, me, rec.state()).expect("leave");
+        let change = build(&engine.identity, me, rec.state()).expect("built");
         rec.log
             .apply(change.clone(), &engine.identity.public())
             .expect("applies");
-        let name = rec
-            .state()
-            .member(&only_id)
-            .expect("listed")
-            .username
-            .clone();
-        let mut bundles = Default::default();
         engine
             .commit_change(rec, &change, &[(only_id, name)], &[], &mut bundles)
             .await
             .expect("committed")
     };
     engine.finish_change(pending).await.expect("sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_welcome_sent_again_does_not_revive_a_member_another_admin_removed() {
+    let Team {
+        dir: _dir,
+        relay: _relay,
+        url,
+        alice,
+        bob,
+        carol,
+        group,
+    } = team().await;
+    receive(&bob).await;
+    receive(&carol).await;
+    alice
+        .promote_member(&group, &"carol".parse().expect("name"))
+        .await
+        .expect("promote");
+    let dave = register(&url, "dave").await;
+    alice
+        .add_members(&group, &["dave".parse().expect("name")])
+        .await
+        .expect("add");
+    receive(&carol).await;
+    receive(&dave).await;
+    // Carol removes dave; only dave hears of it: alice still lists him.
+    let dave_id = dave.whoami().account_id;
+    change_past(&carol, &dave, &group, |id, me, state| {
+        GroupChange::remove(id, me, state, vec![dave_id])
+    })
+    .await;
+    receive(&dave).await;
+    let removed = state_of(&dave, &group).await;
+    let rec = dave.inner.groups.require(&group).await.expect("group");
+    assert!(matches!(rec.membership, Membership::Removed(_)));
+    // Alice's first text: dave lacks her key, her Add's welcome goes again.
+    alice.send_group_text(&group, "hello").await.expect("send");
+    receive(&dave).await;
+    let rec = dave.inner.groups.require(&group).await.expect("group");
+    assert!(matches!(rec.membership, Membership::Removed(_)));
+    assert_eq!(rec.state(), &removed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
