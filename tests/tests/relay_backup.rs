@@ -18,7 +18,7 @@ use anyhow::{bail, ensure, Context};
 use relay_backup_support::{
     bearer, get, http, outside_only, put, sealed_backup, sealed_padded, WAIT,
 };
-use relay_support::{on_every_store, Backend, StoreView};
+use relay_support::{on_every_store, Backend, StoreView, TableLock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use umbra_e2e::wire_client::Session;
 use umbra_protocol::backup::{MAX_BACKUP_BYTES, MIN_BACKUP_BYTES};
@@ -468,21 +468,7 @@ async fn a_put_the_database_does_not_answer_is_refused_with_a_retry(
     // (PostgreSQL: the backup table only, so the token check still reads;
     // SQLite: the database's one write lock).
     let view = backend.store(&relay).await?;
-    let lock = match &view {
-        StoreView::Postgres(pool) => {
-            let mut conn = pool.acquire().await?;
-            sqlx::query("BEGIN").execute(&mut *conn).await?;
-            sqlx::query("LOCK TABLE account_backups IN EXCLUSIVE MODE")
-                .execute(&mut *conn)
-                .await?;
-            Lock::Postgres(conn)
-        }
-        StoreView::Sqlite(pool) => {
-            let mut conn = pool.acquire().await?;
-            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-            Lock::Sqlite(conn)
-        }
-    };
+    let lock = TableLock::take(&view, "account_backups", "EXCLUSIVE").await?;
     let started = std::time::Instant::now();
     let answer = tokio::time::timeout(LOCKED_REPLY_BOUND, put(&relay, &alice.token, &sealed))
         .await
@@ -509,25 +495,4 @@ async fn a_put_the_database_does_not_answer_is_refused_with_a_retry(
         "the backup is stored once"
     );
     Ok(())
-}
-
-/// A write lock the suite holds on the relay's store.
-enum Lock {
-    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
-    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
-}
-
-impl Lock {
-    /// Rolls back and gives the connection back to its pool.
-    async fn release(self) -> anyhow::Result<()> {
-        match self {
-            Lock::Postgres(mut conn) => {
-                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
-            }
-            Lock::Sqlite(mut conn) => {
-                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
-            }
-        }
-        Ok(())
-    }
 }

@@ -23,9 +23,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
-use relay_support::{on_every_store, Backend, StoreView};
-use sqlx::pool::PoolConnection;
-use sqlx::{Postgres, Sqlite};
+use relay_support::{on_every_store, Backend, StoreView, TableLock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use umbra_e2e::wire_client::Session;
 
@@ -35,44 +33,6 @@ on_every_store!(blob_requests_the_database_does_not_answer_get_503_with_retry_af
 const REPLY_BOUND: Duration = Duration::from_secs(5);
 /// Backstop for requests with nothing in the way.
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A lock on the blobs, held by the suite until released.
-enum BlobLock {
-    Postgres(PoolConnection<Postgres>),
-    Sqlite(PoolConnection<Sqlite>),
-}
-
-impl BlobLock {
-    async fn take(view: &StoreView) -> anyhow::Result<BlobLock> {
-        Ok(match view {
-            StoreView::Postgres(pool) => {
-                let mut conn = pool.acquire().await?;
-                sqlx::query("BEGIN").execute(&mut *conn).await?;
-                sqlx::query("LOCK TABLE blobs IN ACCESS EXCLUSIVE MODE")
-                    .execute(&mut *conn)
-                    .await?;
-                BlobLock::Postgres(conn)
-            }
-            StoreView::Sqlite(pool) => {
-                let mut conn = pool.acquire().await?;
-                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-                BlobLock::Sqlite(conn)
-            }
-        })
-    }
-
-    async fn release(self) -> anyhow::Result<()> {
-        match self {
-            BlobLock::Postgres(mut conn) => {
-                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
-            }
-            BlobLock::Sqlite(mut conn) => {
-                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
-            }
-        }
-        Ok(())
-    }
-}
 
 /// What came back: the status, the head's lines and the body.
 struct Answer {
@@ -179,7 +139,7 @@ async fn blob_requests_the_database_does_not_answer_get_503_with_retry_after(
     let body = vec![0x42; 100_000];
     let before = uploaded_id(&http(addr, &upload_request(addr, &alice, &body), WAIT).await?)?;
 
-    let lock = BlobLock::take(&view).await?;
+    let lock = TableLock::take(&view, "blobs", "ACCESS EXCLUSIVE").await?;
     let started = Instant::now();
     let stuck = http(addr, &upload_request(addr, &alice, &body), REPLY_BOUND).await;
     let took = started.elapsed();

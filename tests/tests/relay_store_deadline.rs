@@ -25,9 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use relay_fault_support::{connect, sign_up, Account};
-use relay_support::{on_every_store, Backend, StoreView};
-use sqlx::pool::PoolConnection;
-use sqlx::{Postgres, Sqlite};
+use relay_support::{on_every_store, Backend, TableLock};
 use umbra_e2e::wire_client::WireClient;
 use umbra_protocol::wire::{ErrorCode, OutgoingEnvelope, Request, Response, SendOutcome};
 
@@ -35,44 +33,6 @@ use umbra_protocol::wire::{ErrorCode, OutgoingEnvelope, Request, Response, SendO
 const REPLY_BOUND: Duration = Duration::from_secs(5);
 /// Envelope size; the sender's budget is two of them.
 const ENVELOPE_BYTES: usize = 1_000;
-
-/// The queue's write lock, held by the suite until released.
-enum WriteLock {
-    Postgres(PoolConnection<Postgres>),
-    Sqlite(PoolConnection<Sqlite>),
-}
-
-impl WriteLock {
-    async fn take(view: &StoreView) -> anyhow::Result<WriteLock> {
-        Ok(match view {
-            StoreView::Postgres(pool) => {
-                let mut conn = pool.acquire().await?;
-                sqlx::query("BEGIN").execute(&mut *conn).await?;
-                sqlx::query("LOCK TABLE messages IN EXCLUSIVE MODE")
-                    .execute(&mut *conn)
-                    .await?;
-                WriteLock::Postgres(conn)
-            }
-            StoreView::Sqlite(pool) => {
-                let mut conn = pool.acquire().await?;
-                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-                WriteLock::Sqlite(conn)
-            }
-        })
-    }
-
-    async fn release(self) -> anyhow::Result<()> {
-        match self {
-            WriteLock::Postgres(mut conn) => {
-                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
-            }
-            WriteLock::Sqlite(mut conn) => {
-                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
-            }
-        }
-        Ok(())
-    }
-}
 
 /// One `Send` of `envelope` to `to`; the reply within [`REPLY_BOUND`], and
 /// how long it took.
@@ -113,7 +73,7 @@ async fn a_send_the_database_does_not_confirm_is_answered_and_charged_once(
     let view = backend.store(&relay).await?;
     let envelope = vec![0x5a; ENVELOPE_BYTES];
 
-    let lock = WriteLock::take(&view).await?;
+    let lock = TableLock::take(&view, "messages", "EXCLUSIVE").await?;
     let stuck = send(&mut client, recipient, &envelope).await;
     lock.release().await?;
     let (reply, took) = stuck?;

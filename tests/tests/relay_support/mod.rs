@@ -240,6 +240,52 @@ impl Column {
     }
 }
 
+/// A write lock a suite holds on a relay's store, so that the relay's next
+/// write to `table` waits as on a database that stopped answering:
+/// PostgreSQL `LOCK TABLE table IN mode` (the other tables stay usable, so
+/// the token check still reads), SQLite `BEGIN IMMEDIATE` (its one write
+/// lock). Released by [`TableLock::release`], or by dropping it (the
+/// connection then closes, which ends the transaction).
+pub enum TableLock {
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+}
+
+impl TableLock {
+    /// Takes the lock; `mode` is a PostgreSQL lock mode such as
+    /// `EXCLUSIVE` (reads go on) or `ACCESS EXCLUSIVE` (reads wait too).
+    pub async fn take(view: &StoreView, table: &str, mode: &str) -> anyhow::Result<TableLock> {
+        Ok(match view {
+            StoreView::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("BEGIN").execute(&mut *conn).await?;
+                sqlx::query(&format!("LOCK TABLE {table} IN {mode} MODE"))
+                    .execute(&mut *conn)
+                    .await?;
+                TableLock::Postgres(conn)
+            }
+            StoreView::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+                TableLock::Sqlite(conn)
+            }
+        })
+    }
+
+    /// Rolls back and gives the connection back to its pool.
+    pub async fn release(self) -> anyhow::Result<()> {
+        match self {
+            TableLock::Postgres(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+            }
+            TableLock::Sqlite(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A direct connection to a relay's store.
 pub enum StoreView {
     /// The relay's SQLite file.
