@@ -184,6 +184,19 @@ async fn bounded<T>(
     })
 }
 
+/// The account of an authenticated request within its budget (a write's,
+/// or a read's), or the answer that refuses it (`401`, `429`).
+async fn admit(
+    app: &AppState,
+    gate: &BackupGate,
+    headers: &HeaderMap,
+    write: bool,
+) -> Result<AccountId, Response> {
+    let account = authenticate(app, headers).await?;
+    gate.check(write, account).map_err(|response| *response)?;
+    Ok(account)
+}
+
 /// The account of the request's bearer token, or `401`.
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AccountId, Response> {
     let Some(token) = bearer_token(headers) else {
@@ -284,13 +297,10 @@ async fn read_body(state: &AppState, body: Body, len: usize) -> Result<Vec<u8>, 
 /// `503` as §11.13 says.
 async fn upload(State(state): State<BackupState>, headers: HeaderMap, body: Body) -> Response {
     let BackupState { app, gate } = state;
-    let account = match authenticate(&app, &headers).await {
+    let account = match admit(&app, &gate, &headers, true).await {
         Ok(account) => account,
         Err(response) => return response,
     };
-    if let Err(response) = gate.check(true, account) {
-        return *response;
-    }
     let len = match declared_length(&headers) {
         Ok(len) => len,
         Err(response) => return *response,
@@ -342,13 +352,10 @@ async fn upload(State(state): State<BackupState>, headers: HeaderMap, body: Body
 /// `GET /v1/backup`: `200` with the bytes and their `seq`; `404` if none.
 async fn download(State(state): State<BackupState>, headers: HeaderMap) -> Response {
     let BackupState { app, gate } = state;
-    let account = match authenticate(&app, &headers).await {
+    let account = match admit(&app, &gate, &headers, false).await {
         Ok(account) => account,
         Err(response) => return response,
     };
-    if let Err(response) = gate.check(false, account) {
-        return *response;
-    }
     let size = match bounded(
         REQUEST_DEADLINE,
         "backup_size",
@@ -418,13 +425,10 @@ async fn download(State(state): State<BackupState>, headers: HeaderMap) -> Respo
 /// `DELETE /v1/backup`: `204` if a backup was deleted, `404` if none.
 async fn remove(State(state): State<BackupState>, headers: HeaderMap) -> Response {
     let BackupState { app, gate } = state;
-    let account = match authenticate(&app, &headers).await {
+    let account = match admit(&app, &gate, &headers, true).await {
         Ok(account) => account,
         Err(response) => return response,
     };
-    if let Err(response) = gate.check(true, account) {
-        return *response;
-    }
     let deleted = match bounded(
         REQUEST_DEADLINE,
         "delete_backup",
