@@ -43,7 +43,7 @@ use umbra_wire::AccountId;
 use crate::app::AppState;
 use crate::auth::tokens::{unix_now, TokenHash};
 use crate::blobs::{bearer_token, Pace};
-use crate::commands::{REQUEST_DEADLINE, STORE_RETRY_AFTER_SECS};
+use crate::commands::STORE_RETRY_AFTER_SECS;
 use crate::metrics::{AuthFailure, Metrics};
 use crate::rate_limit::{KeyedBudget, RetryAfter};
 use crate::store::{BackupPut, StoreError};
@@ -204,7 +204,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<AccountId
     };
     let hash = TokenHash::of(&token);
     let lookup = state.store.lookup_token(&hash.0, unix_now());
-    match bounded(REQUEST_DEADLINE, "lookup_token", lookup).await? {
+    match bounded(state.limits.request_deadline, "lookup_token", lookup).await? {
         Ok(Some(address)) => Ok(address.account),
         Ok(None) => {
             state.metrics.auth_failed(AuthFailure::BlobToken);
@@ -357,7 +357,7 @@ async fn download(State(state): State<BackupState>, headers: HeaderMap) -> Respo
         Err(response) => return response,
     };
     let size = match bounded(
-        REQUEST_DEADLINE,
+        app.limits.request_deadline,
         "backup_size",
         app.store.backup_size(account),
     )
@@ -430,7 +430,7 @@ async fn remove(State(state): State<BackupState>, headers: HeaderMap) -> Respons
         Err(response) => return response,
     };
     let deleted = match bounded(
-        REQUEST_DEADLINE,
+        app.limits.request_deadline,
         "delete_backup",
         app.store.delete_backup(account),
     )

@@ -42,7 +42,7 @@ use umbra_wire::{SessionToken, SESSION_TOKEN_LEN};
 
 use crate::app::AppState;
 use crate::auth::tokens::{unix_now, TokenHash};
-use crate::commands::{REQUEST_DEADLINE, STORE_RETRY_AFTER_SECS};
+use crate::commands::STORE_RETRY_AFTER_SECS;
 use crate::metrics::{AuthFailure, Metrics};
 use crate::store::{BlobId, StoreError, MAX_BLOB_CHUNK_BYTES};
 
@@ -89,21 +89,22 @@ fn unavailable() -> Response {
         .into_response()
 }
 
-/// One store call of a blob request, bounded by [`REQUEST_DEADLINE`]: its
+/// One store call of a blob request, bounded by `deadline` (the request deadline): its
 /// error as [`internal`] says, no answer in time as [`unavailable`]. The
 /// abandoned call's connection is not reused until it answers (sqlx pings
 /// it first), as for a WebSocket request.
 async fn bounded<T>(
+    deadline: std::time::Duration,
     what: &'static str,
     call: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, Response> {
-    match tokio::time::timeout(REQUEST_DEADLINE, call).await {
+    match tokio::time::timeout(deadline, call).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(internal(&error, what)),
         Err(_) => {
             tracing::warn!(
                 operation = what,
-                deadline_ms = REQUEST_DEADLINE.as_millis() as u64,
+                deadline_ms = deadline.as_millis() as u64,
                 "blob store operation got no answer from the database in time"
             );
             Err(unavailable())
@@ -114,9 +115,13 @@ async fn bounded<T>(
 /// Deletes an upload that did not finish, within the deadline; what is
 /// left (the store did not answer) the expiry purge removes.
 async fn discard(state: &AppState, id: BlobId) {
-    if bounded("delete_blob", state.store.delete_blob(id))
-        .await
-        .is_err()
+    if bounded(
+        state.limits.request_deadline,
+        "delete_blob",
+        state.store.delete_blob(id),
+    )
+    .await
+    .is_err()
     {
         tracing::warn!("cannot delete a failed upload; expiry will");
     }
@@ -130,6 +135,7 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
     };
     let hash = TokenHash::of(&token);
     let owner = match bounded(
+        state.limits.request_deadline,
         "lookup_token",
         state.store.lookup_token(&hash.0, unix_now()),
     )
@@ -164,13 +170,19 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let ttl = state.limits.blob_ttl.as_secs();
     let uploading = Pace::of(&state).unfinished_lifetime_secs(max, ttl);
     let expires = unix_now().saturating_add(uploading);
-    if let Err(response) = bounded("create_blob", state.store.create_blob(id, owner, expires)).await
+    if let Err(response) = bounded(
+        state.limits.request_deadline,
+        "create_blob",
+        state.store.create_blob(id, owner, expires),
+    )
+    .await
     {
         // Created after all, if it was only slow: unfinished, so it expires.
         return response;
     }
     match copy_body(&state, id, body, max).await {
         Ok(size) => match bounded(
+            state.limits.request_deadline,
             "finish_blob",
             state
                 .store
@@ -319,6 +331,7 @@ async fn copy_body(state: &AppState, id: BlobId, body: Body, max: u64) -> Result
             rest = remainder;
             if pending.len() == MAX_BLOB_CHUNK_BYTES {
                 bounded(
+                    state.limits.request_deadline,
                     "append_blob_chunk",
                     state.store.append_blob_chunk(id, index, &pending),
                 )
@@ -332,6 +345,7 @@ async fn copy_body(state: &AppState, id: BlobId, body: Body, max: u64) -> Result
     }
     if !pending.is_empty() {
         bounded(
+            state.limits.request_deadline,
             "append_blob_chunk",
             state.store.append_blob_chunk(id, index, &pending),
         )
@@ -349,7 +363,13 @@ pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> 
     let Some(id) = parse_blob_id(&id) else {
         return status(StatusCode::NOT_FOUND, "no such blob\n");
     };
-    let info = match bounded("blob_info", state.store.blob_info(id, unix_now())).await {
+    let info = match bounded(
+        state.limits.request_deadline,
+        "blob_info",
+        state.store.blob_info(id, unix_now()),
+    )
+    .await
+    {
         Ok(Some(info)) => info,
         Ok(None) => return status(StatusCode::NOT_FOUND, "no such blob\n"),
         Err(response) => return response,
@@ -358,6 +378,7 @@ pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> 
         return status(StatusCode::NOT_FOUND, "no such blob\n");
     };
     let store = state.store.clone();
+    let deadline = state.limits.request_deadline;
     let chunks = futures_util::stream::unfold(0u32, move |index| {
         let store = store.clone();
         async move {
@@ -367,7 +388,7 @@ pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> 
             // Bounded too: once the head is sent, a chunk the store does
             // not hand over in time ends the body (the client sees it cut
             // short of Content-Length and fetches again).
-            match tokio::time::timeout(REQUEST_DEADLINE, store.read_blob_chunk(id, index)).await {
+            match tokio::time::timeout(deadline, store.read_blob_chunk(id, index)).await {
                 Ok(Ok(Some(bytes))) => {
                     Some((Ok::<Bytes, std::io::Error>(Bytes::from(bytes)), index + 1))
                 }

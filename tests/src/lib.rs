@@ -108,6 +108,14 @@ pub struct Relay {
     _dir_guard: Option<tempfile::TempDir>,
 }
 
+/// The request deadline every relay under test gets unless its suite names
+/// one (see `Relay::spawn`).
+const HARNESS_REQUEST_DEADLINE_MS: &str = "10000";
+
+/// Arguments that give a relay under test the production request deadline
+/// (PROTOCOL.md 9.6), for the suites that test the deadline itself.
+pub const PRODUCTION_REQUEST_DEADLINE: [&str; 2] = ["--request-deadline-ms", "1500"];
+
 impl Relay {
     /// Starts a relay on embedded SQLite in a fresh temporary directory.
     pub fn start() -> Relay {
@@ -140,6 +148,16 @@ impl Relay {
 
     fn spawn(&mut self) {
         let mut cmd = Command::new(binary("umbra-relay", "umbra-relay"));
+        // A CI machine runs dozens of these relays and one PostgreSQL on two
+        // cores, where a COMMIT can take longer than the relay's 1.5 s
+        // request deadline (seen: a LoginFinish answered "may have been
+        // carried out"), so suites get a generous deadline unless they ask
+        // for one; the suites about the deadline pass the production value
+        // ([`PRODUCTION_REQUEST_DEADLINE`]).
+        if !self.extra_args.iter().any(|a| a == "--request-deadline-ms") {
+            cmd.arg("--request-deadline-ms")
+                .arg(HARNESS_REQUEST_DEADLINE_MS);
+        }
         // The first start lets the kernel pick a port; a restart binds the
         // same address again so clients configured with the relay's URL (and
         // suites holding it) keep working across the restart, as they would

@@ -26,6 +26,7 @@ use anyhow::{ensure, Context};
 use relay_support::{on_every_store, Backend, StoreView, TableLock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use umbra_e2e::wire_client::Session;
+use umbra_e2e::PRODUCTION_REQUEST_DEADLINE;
 
 on_every_store!(blob_requests_the_database_does_not_answer_get_503_with_retry_after);
 
@@ -132,7 +133,7 @@ fn uploaded_id(answer: &Answer) -> anyhow::Result<String> {
 async fn blob_requests_the_database_does_not_answer_get_503_with_retry_after(
     backend: Backend,
 ) -> anyhow::Result<()> {
-    let relay = backend.start_relay(&[]).await?;
+    let relay = backend.start_relay(&PRODUCTION_REQUEST_DEADLINE).await?;
     let addr = relay.addr;
     let alice = Session::sign_up(&relay.ws_url(), "alice", "alice's password").await?;
     let view = backend.store(&relay).await?;

@@ -42,7 +42,7 @@ use pg_cluster::{cluster_or_skip, Cluster};
 use relay_fault_support::{connect, long_form, sign_up, Account, Ledger, Load};
 use relay_support::{crash_and_respawn, run_bounded, shut_down, BASE_ARGS};
 use rustix::process::Signal;
-use umbra_e2e::{Relay, StoreKind};
+use umbra_e2e::{Relay, StoreKind, PRODUCTION_REQUEST_DEADLINE};
 use umbra_protocol::wire::{ErrorCode, OutgoingEnvelope, Request, Response, SendOutcome};
 
 /// Backstop for the relay's answer to a `Send` while PostgreSQL is down
@@ -233,7 +233,12 @@ async fn postgres_outages_under_load(cluster: Cluster) -> anyhow::Result<()> {
     };
     let outages = plan.len();
     let store = StoreKind::Postgres(cluster.url());
-    let args: Vec<String> = BASE_ARGS.iter().map(|s| s.to_string()).collect();
+    // The production deadline: the frozen database must be answered in 2 s.
+    let args: Vec<String> = BASE_ARGS
+        .iter()
+        .chain(PRODUCTION_REQUEST_DEADLINE.iter())
+        .map(|s| s.to_string())
+        .collect();
     let mut relay = tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         Relay::start_with(store, &args)

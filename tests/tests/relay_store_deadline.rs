@@ -27,6 +27,7 @@ use anyhow::{bail, ensure, Context};
 use relay_fault_support::{connect, sign_up, Account};
 use relay_support::{on_every_store, Backend, TableLock};
 use umbra_e2e::wire_client::WireClient;
+use umbra_e2e::PRODUCTION_REQUEST_DEADLINE;
 use umbra_protocol::wire::{ErrorCode, OutgoingEnvelope, Request, Response, SendOutcome};
 
 /// Backstop for the relay's answer while its commit waits on the lock.
@@ -64,7 +65,12 @@ async fn a_send_the_database_does_not_confirm_is_answered_and_charged_once(
 ) -> anyhow::Result<()> {
     let budget = (2 * ENVELOPE_BYTES).to_string();
     let relay = backend
-        .start_relay(&["--sender-bytes-per-hour", &budget])
+        .start_relay(&[
+            "--sender-bytes-per-hour",
+            &budget,
+            PRODUCTION_REQUEST_DEADLINE[0],
+            PRODUCTION_REQUEST_DEADLINE[1],
+        ])
         .await?;
     let url = relay.ws_url();
     let accounts = sign_up(&url, "deadline", 2).await?;

@@ -326,7 +326,7 @@ pub async fn handle(state: &AppState, conn: &mut ConnectionAuth, request: Reques
     let deadline = if matches!(request, Request::DeleteAccount) {
         BULK_REQUEST_DEADLINE
     } else {
-        REQUEST_DEADLINE
+        state.limits.request_deadline
     };
     let handled = tokio::time::timeout(deadline, dispatch(state, conn, request))
         .await

@@ -71,6 +71,9 @@ pub struct Limits {
     pub trusted_proxies: TrustedProxies,
     /// Deadline for a request's headers (slowloris).
     pub header_read_timeout: Duration,
+    /// How long a request waits for the database before it is answered
+    /// "may have been carried out" (PROTOCOL.md 9.6).
+    pub request_deadline: Duration,
     /// Longest gap between bytes of a blob upload.
     pub blob_idle_timeout: Duration,
     /// Slowest average blob upload rate (bytes/s) once the idle timeout has passed.
@@ -135,6 +138,9 @@ impl Default for Limits {
             // covers a slow mobile link without letting a slowloris client
             // hold a descriptor for long.
             header_read_timeout: Duration::from_secs(10),
+            // Answered within 2 s even when PostgreSQL stops answering
+            // (commands::REQUEST_DEADLINE says why).
+            request_deadline: crate::commands::REQUEST_DEADLINE,
             // A body gap longer than this is a stalled or abandoned upload.
             blob_idle_timeout: Duration::from_secs(30),
             // 16 KiB/s (128 kbit/s, below a weak 3G uplink): a 100 MiB blob

@@ -299,6 +299,16 @@ impl RelayConfig {
                 s.header_read_timeout_secs,
                 d.header_read_timeout,
             )?,
+            request_deadline: match s.request_deadline_ms {
+                None => d.request_deadline,
+                Some(0) => {
+                    return Err(ConfigError::Invalid {
+                        key: "request_deadline_ms",
+                        reason: "must be at least 1".into(),
+                    })
+                }
+                Some(ms) => Duration::from_millis(ms),
+            },
             blob_idle_timeout: secs(
                 "blob_idle_timeout_secs",
                 s.blob_idle_timeout_secs,

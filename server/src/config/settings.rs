@@ -147,6 +147,11 @@ pub struct Settings {
     /// and between requests on a kept-alive connection [default: 10].
     #[arg(long)]
     pub header_read_timeout_secs: Option<u64>,
+    /// Milliseconds within which a request that needs the database is
+    /// answered, with a retryable "may have been carried out" error if the
+    /// database has not confirmed it by then [default: 1500].
+    #[arg(long)]
+    pub request_deadline_ms: Option<u64>,
     /// Seconds a blob upload may go without receiving a byte [default: 30].
     #[arg(long)]
     pub blob_idle_timeout_secs: Option<u64>,
@@ -226,6 +231,7 @@ impl Settings {
             header_read_timeout_secs: self
                 .header_read_timeout_secs
                 .or(fallback.header_read_timeout_secs),
+            request_deadline_ms: self.request_deadline_ms.or(fallback.request_deadline_ms),
             blob_idle_timeout_secs: self
                 .blob_idle_timeout_secs
                 .or(fallback.blob_idle_timeout_secs),

@@ -78,6 +78,10 @@ fn help_states_the_real_defaults() {
             d.max_connections_per_address.to_string(),
         ),
         ("--header-read-timeout-secs", secs(d.header_read_timeout)),
+        (
+            "--request-deadline-ms",
+            d.request_deadline.as_millis().to_string(),
+        ),
         ("--blob-idle-timeout-secs", secs(d.blob_idle_timeout)),
         (
             "--blob-min-bytes-per-sec",
