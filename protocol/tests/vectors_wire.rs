@@ -145,6 +145,24 @@ fn client_examples(m: &mut Material) -> Vec<ClientFrame> {
             target: AccountRef::Account(m.account()),
         },
     });
+    // The password-change pair (tags 17 and 18), from material of their
+    // own so that adding them left every earlier vector's bytes as they were.
+    let mut own = Material::new(0x2a);
+    frames.push(ClientFrame {
+        request_id: 201,
+        request: Request::PasswordChangeStart {
+            credential_request: own.vec(96),
+            registration_request: own.vec(32),
+        },
+    });
+    frames.push(ClientFrame {
+        request_id: 202,
+        request: Request::PasswordChangeFinish {
+            change_id: 0x0fed_cba9_8765_4321,
+            credential_finalization: own.vec(64),
+            registration_upload: own.vec(192),
+        },
+    });
     frames
 }
 
@@ -206,6 +224,13 @@ fn relay_examples(m: &mut Material) -> Vec<RelayFrame> {
             retry_after_secs: Some(30),
         },
     ];
+    let mut own = Material::new(0x2b);
+    let mut responses = responses;
+    responses.push(Response::PasswordChangeResponse {
+        change_id: 0x0fed_cba9_8765_4321,
+        credential_response: own.vec(320),
+        registration_response: own.vec(64),
+    });
     let mut frames: Vec<RelayFrame> = responses
         .into_iter()
         .zip(1u64..)
@@ -395,7 +420,7 @@ fn wire_vectors() {
             "hex": common::hex(&bytes),
         }));
     }
-    assert_eq!(kinds.len(), 17, "every request variant has a vector");
+    assert_eq!(kinds.len(), 19, "every request variant has a vector");
 
     let mut relay = Vec::new();
     let mut names = std::collections::BTreeSet::new();
@@ -409,10 +434,10 @@ fn wire_vectors() {
             "hex": common::hex(&bytes),
         }));
     }
-    // 12 responses (Resolved twice: with and without an identity) and 5 pushes.
+    // 13 responses (Resolved twice: with and without an identity) and 5 pushes.
     assert_eq!(
         names.len(),
-        12 + 1 + 5,
+        13 + 1 + 5,
         "every response and push has a vector"
     );
 

@@ -190,6 +190,8 @@ pub struct Metrics {
     pub auth_failures: Arc<AtomicU64>,
     /// Accounts registered.
     pub registrations: AtomicU64,
+    /// Passwords changed (`PasswordChangeFinish` committed).
+    pub password_changes: AtomicU64,
     /// Requests refused by a rate limit.
     pub rate_limited: AtomicU64,
     /// Frames refused as malformed or oversized (not connections that
@@ -319,6 +321,12 @@ impl Metrics {
             "umbra_registrations_total",
             "Accounts registered.",
             load(&self.registrations),
+        );
+        counter(
+            &mut out,
+            "umbra_password_changes_total",
+            "Passwords changed.",
+            load(&self.password_changes),
         );
         counter(
             &mut out,

@@ -39,6 +39,8 @@ Request = E(
     ("Rename", S(("new_username", "username"))),
     ("DeleteAccount", None),
     ("Ping", None),
+    ("PasswordChangeStart", S(("credential_request", "bytes"), ("registration_request", "bytes"))),
+    ("PasswordChangeFinish", S(("change_id", "u64"), ("credential_finalization", "bytes"), ("registration_upload", "bytes"))),
 )
 ClientFrame = S(("request_id", "u64"), ("request", Request))
 
@@ -55,6 +57,7 @@ Response = E(
     ("Ok", None),
     ("Pong", None),
     ("Error", S(("code", "code"), ("message", "str"), ("retry_after_secs", OPT("u32")))),
+    ("PasswordChangeResponse", S(("change_id", "u64"), ("credential_response", "bytes"), ("registration_response", "bytes"))),
 )
 RelayFrame = E(
     ("Response", S(("request_id", "u64"), ("response", Response))),

@@ -158,6 +158,31 @@ pub enum Request {
     DeleteAccount,
     /// Tag 16: Liveness check. Reply: `Pong`.
     Ping,
+    /// Tag 17: Starts a password change on an authenticated connection: an
+    /// OPAQUE login under the current password (proof that the caller knows
+    /// it, not only the token) and an OPAQUE registration of the new one,
+    /// both for this connection's account. Reply: `PasswordChangeResponse`.
+    PasswordChangeStart {
+        /// opaque-ke `CredentialRequest` (KE1) bytes, under the old password.
+        #[serde(with = "serde_bytes")]
+        credential_request: Vec<u8>,
+        /// opaque-ke `RegistrationRequest` bytes, for the new password.
+        #[serde(with = "serde_bytes")]
+        registration_request: Vec<u8>,
+    },
+    /// Tag 18: Finishes the change: the relay checks the old-password proof,
+    /// replaces the account's OPAQUE record with the upload and revokes every
+    /// other token of the account. Reply: `Ok`.
+    PasswordChangeFinish {
+        /// The id from `PasswordChangeResponse`.
+        change_id: u64,
+        /// opaque-ke `CredentialFinalization` (KE3) bytes.
+        #[serde(with = "serde_bytes")]
+        credential_finalization: Vec<u8>,
+        /// opaque-ke `RegistrationUpload` bytes for the new password.
+        #[serde(with = "serde_bytes")]
+        registration_upload: Vec<u8>,
+    },
 }
 
 /// A request that is well-formed but breaks a limit the relay enforces as a
@@ -241,6 +266,37 @@ impl Request {
                 opaque_finalization.len(),
                 limits::MAX_OPAQUE_MESSAGE_BYTES,
             ),
+            Request::PasswordChangeStart {
+                credential_request,
+                registration_request,
+            } => {
+                at_most(
+                    "credential_request",
+                    credential_request.len(),
+                    limits::MAX_OPAQUE_MESSAGE_BYTES,
+                )?;
+                at_most(
+                    "registration_request",
+                    registration_request.len(),
+                    limits::MAX_OPAQUE_MESSAGE_BYTES,
+                )
+            }
+            Request::PasswordChangeFinish {
+                credential_finalization,
+                registration_upload,
+                ..
+            } => {
+                at_most(
+                    "credential_finalization",
+                    credential_finalization.len(),
+                    limits::MAX_OPAQUE_MESSAGE_BYTES,
+                )?;
+                at_most(
+                    "registration_upload",
+                    registration_upload.len(),
+                    limits::MAX_OPAQUE_MESSAGE_BYTES,
+                )
+            }
             Request::PublishKeys { identity, .. } => {
                 at_most("identity", identity.len(), limits::MAX_IDENTITY_BYTES)
             }
@@ -315,6 +371,8 @@ impl Request {
             Request::Rename { .. } => "Rename",
             Request::DeleteAccount => "DeleteAccount",
             Request::Ping => "Ping",
+            Request::PasswordChangeStart { .. } => "PasswordChangeStart",
+            Request::PasswordChangeFinish { .. } => "PasswordChangeFinish",
         }
     }
 }

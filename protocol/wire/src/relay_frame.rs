@@ -156,6 +156,17 @@ pub enum Response {
         /// For `RateLimited`: seconds to wait before retrying.
         retry_after_secs: Option<u32>,
     },
+    /// Tag 12: Answer to `PasswordChangeStart`.
+    PasswordChangeResponse {
+        /// Names the pending change for `PasswordChangeFinish`.
+        change_id: u64,
+        /// opaque-ke `CredentialResponse` (KE2) bytes, under the current record.
+        #[serde(with = "serde_bytes")]
+        credential_response: Vec<u8>,
+        /// opaque-ke `RegistrationResponse` bytes for the new password.
+        #[serde(with = "serde_bytes")]
+        registration_response: Vec<u8>,
+    },
 }
 
 impl Response {
@@ -174,6 +185,7 @@ impl Response {
             Response::Ok => "Ok",
             Response::Pong => "Pong",
             Response::Error { .. } => "Error",
+            Response::PasswordChangeResponse { .. } => "PasswordChangeResponse",
         }
     }
 

@@ -2,7 +2,7 @@
 //! connection, and what the connection must do afterwards.
 //!
 //! This is the relay's policy, one file per area: [`auth`] (OPAQUE
-//! registration and login, tokens, logout), [`directory`] (published keys,
+//! registration and login, tokens, logout), [`password`] (password change), [`directory`] (published keys,
 //! one-time prekeys, bundles, username lookups), [`messaging`] (send, ack,
 //! ephemeral frames) and [`account`] (rename, deletion). Handlers return
 //! `Result<Response, Refusal>`; a [`Refusal`] is the one way to answer with
@@ -19,6 +19,7 @@ pub mod account;
 pub mod auth;
 pub mod directory;
 pub mod messaging;
+pub mod password;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -89,6 +90,8 @@ pub struct ConnectionAuth {
     pub peer: IpAddr,
     /// Where the connection stands; holds a half-finished exchange, if any.
     phase: AuthPhase,
+    /// A password change started on this (authenticated) connection.
+    password_change: Option<password::ChangingPassword>,
 }
 
 impl ConnectionAuth {
@@ -98,6 +101,7 @@ impl ConnectionAuth {
             connection,
             peer,
             phase: AuthPhase::Fresh,
+            password_change: None,
         }
     }
 
@@ -413,7 +417,7 @@ async fn pre_auth(state: &AppState, conn: &mut ConnectionAuth, request: Request)
 
 async fn authed(
     state: &AppState,
-    conn: &ConnectionAuth,
+    conn: &mut ConnectionAuth,
     me: Authenticated,
     request: Request,
 ) -> Handled<Reply> {
@@ -474,6 +478,25 @@ async fn authed(
             return closing_if_refused(messaging::ack(state, address, under, seqs).await)
         }
         Request::Ephemeral { to, payload } => messaging::ephemeral(state, address, to, payload)?,
+        Request::PasswordChangeStart {
+            credential_request,
+            registration_request,
+        } => password::start(state, conn, me, &credential_request, &registration_request).await?,
+        Request::PasswordChangeFinish {
+            change_id,
+            credential_finalization,
+            registration_upload,
+        } => {
+            password::finish(
+                state,
+                conn,
+                me,
+                change_id,
+                &credential_finalization,
+                &registration_upload,
+            )
+            .await?
+        }
         // Pre-authentication requests and Ping were routed before this point.
         _ => {
             return Err(Refusal::new(
@@ -518,6 +541,9 @@ fn changes_state(request: &Request) -> bool {
             | Request::FetchBundle { .. }
             | Request::Rename { .. }
             | Request::DeleteAccount
+            // A revoked connection must not change its owner's password.
+            | Request::PasswordChangeStart { .. }
+            | Request::PasswordChangeFinish { .. }
             // A revoked connection must not revoke its owner's fresh tokens.
             | Request::Logout { everywhere: true }
     )

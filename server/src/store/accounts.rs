@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use umbra_wire::{AccountId, Username};
 use zeroize::Zeroizing;
 
-use super::{AccountRecord, PasswordFile, StoreError, UnixSeconds};
+use super::{AccountRecord, PasswordFile, StoreError, TokenHash, UnixSeconds};
 
 /// Accounts and their OPAQUE registration records.
 #[async_trait]
@@ -48,6 +48,25 @@ pub trait AccountStore: Send + Sync + 'static {
         &self,
         username: &Username,
     ) -> Result<Option<AccountRecord>, StoreError>;
+
+    /// The OPAQUE record of an account by id (a password change's
+    /// old-password login runs against it).
+    async fn password_file(&self, account: AccountId) -> Result<Option<PasswordFile>, StoreError>;
+
+    /// Replaces the account's OPAQUE record with `new` if it is still
+    /// `old`, and deletes every token of the account except `keep`, which
+    /// must still exist: all in one transaction, so no node ever sees the
+    /// new password beside an old session, or a half-done change. Returns
+    /// how many tokens were revoked, or `None` if nothing changed because
+    /// the account is gone, its record is no longer `old` (another change
+    /// won) or `keep` was revoked meanwhile.
+    async fn change_password(
+        &self,
+        account: AccountId,
+        old: &PasswordFile,
+        new: &PasswordFile,
+        keep: &TokenHash,
+    ) -> Result<Option<u64>, StoreError>;
 
     /// The current username of an account.
     async fn username_of(&self, account: AccountId) -> Result<Option<Username>, StoreError>;
@@ -261,6 +280,67 @@ macro_rules! impl_accounts {
                     account: rows::account_id(&account)?,
                     password_file: PasswordFile::new(file),
                 }))
+            }
+
+            async fn password_file(
+                &self,
+                account: AccountId,
+            ) -> Result<Option<PasswordFile>, StoreError> {
+                let file: Option<Vec<u8>> =
+                    sqlx::query_scalar("SELECT password_file FROM accounts WHERE account_id = $1")
+                        .bind(account.as_bytes().as_slice())
+                        .fetch_optional(self.reader())
+                        .await?;
+                Ok(file.map(PasswordFile::new))
+            }
+
+            async fn change_password(
+                &self,
+                account: AccountId,
+                old: &PasswordFile,
+                new: &PasswordFile,
+                keep: &TokenHash,
+            ) -> Result<Option<u64>, StoreError> {
+                let mut tx = self.write_tx().await?;
+                // Account row first, as every writer locks it first: a
+                // concurrent change or deletion waits here (PostgreSQL; on
+                // SQLite the write transaction is already exclusive).
+                let current: Option<Vec<u8>> = sqlx::query_scalar(concat!(
+                    "SELECT password_file FROM accounts WHERE account_id = $1",
+                    dialect!(for_update)
+                ))
+                .bind(account.as_bytes().as_slice())
+                .fetch_optional(&mut *tx)
+                .await?;
+                // Both sides come from this database (the proof was checked
+                // against `old`), none from the client: a plain comparison.
+                if current.as_deref() != Some(old.as_bytes()) {
+                    return Ok(None);
+                }
+                let kept: Option<i64> = sqlx::query_scalar(
+                    "SELECT expires_at FROM tokens WHERE token_hash = $1 AND account_id = $2",
+                )
+                .bind(keep.as_slice())
+                .bind(account.as_bytes().as_slice())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if kept.is_none() {
+                    return Ok(None);
+                }
+                sqlx::query("UPDATE accounts SET password_file = $2 WHERE account_id = $1")
+                    .bind(account.as_bytes().as_slice())
+                    .bind(new.as_bytes())
+                    .execute(&mut *tx)
+                    .await?;
+                let revoked =
+                    sqlx::query("DELETE FROM tokens WHERE account_id = $1 AND token_hash <> $2")
+                        .bind(account.as_bytes().as_slice())
+                        .bind(keep.as_slice())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                tx.commit().await.map_err(StoreError::from_commit)?;
+                Ok(Some(revoked))
             }
 
             async fn username_of(
