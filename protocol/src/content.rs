@@ -273,6 +273,13 @@ pub enum Content {
         /// That state's version.
         version: u64,
     },
+    /// Tag 14: The sender started a new session with the recipient and
+    /// asks it to send on that one from now on (docs/PROTOCOL.md §12.17):
+    /// sent right after a restore from the account backup, whose device
+    /// holds none of the old sessions, and when a message arrives on a
+    /// session the sender does not have. It carries nothing: the pre-key
+    /// message it travels in is the reset; nothing is shown.
+    SessionReset,
 }
 
 /// Why content could not be encoded or decoded.
@@ -420,7 +427,8 @@ impl Content {
             | Content::SenderKeyDistribution { .. }
             | Content::DeleteConversation
             | Content::ProfileChange { .. }
-            | Content::GroupTyping { .. } => Ok(()),
+            | Content::GroupTyping { .. }
+            | Content::SessionReset => Ok(()),
         }
     }
 
@@ -441,6 +449,7 @@ impl Content {
             Content::GroupTyping { .. } => "GroupTyping",
             Content::GroupText { .. } => "GroupText",
             Content::GroupSync { .. } => "GroupSync",
+            Content::SessionReset => "SessionReset",
         }
     }
 }

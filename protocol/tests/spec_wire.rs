@@ -258,6 +258,7 @@ const CONTENT: Ty = Ty::Enum(&[
         "GroupSync",
         Fields(&[("group", GROUP_ID), ("have", GROUP_ID), ("version", Varint)]),
     ),
+    ("SessionReset", Unit),
 ]);
 
 // ----- the spec's encoding (§9.2), over serde JSON values --------------------
@@ -422,9 +423,9 @@ fn every_content_vector_is_the_spec_encoding_of_its_value() {
         let expected = spec_frame(&CONTENT, &entry["value"], &at);
         assert_eq!(entry["hex"].as_str(), Some(expected.as_str()), "{at}");
     }
-    // Fourteen variants, GroupControl twice (a Create and an Add),
+    // Fifteen variants, GroupControl twice (a Create and an Add),
     // GroupSync twice (a head, and none).
-    assert_eq!(examples.len(), 14 + 2, "the file lost or gained examples");
+    assert_eq!(examples.len(), 15 + 2, "the file lost or gained examples");
     assert_eq!(file["content_version"], 1);
 }
 
@@ -495,7 +496,7 @@ fn the_spec_examples_decode_and_encode_as_printed() {
         assert_eq!(wire::encode_relay(&frame).expect("encodes"), bytes);
     }
 
-    // §10.3: Typing { started: true } and DeleteConversation.
+    // §10.3: Typing { started: true }, DeleteConversation and SessionReset.
     let typing = unhex("01 03 01");
     assert_eq!(
         content::decode(&typing),
@@ -509,6 +510,7 @@ fn the_spec_examples_decode_and_encode_as_printed() {
         content::decode(&unhex("01 09")),
         Ok(Content::DeleteConversation)
     );
+    assert_eq!(content::decode(&unhex("01 0e")), Ok(Content::SessionReset));
 
     // §9.4: the version-rejection notice.
     assert_eq!(

@@ -344,6 +344,7 @@ fn content_examples(m: &mut Material) -> Vec<Content> {
             have: ChangeHash::ZERO,
             version: 0,
         },
+        Content::SessionReset,
     ]
 }
 
@@ -534,7 +535,7 @@ fn content_vectors() {
     }
     assert_eq!(
         names.len(),
-        14 + 1,
+        15 + 1,
         "every content variant has a vector, GroupControl a Create and an Add"
     );
 
@@ -548,7 +549,7 @@ fn content_vectors() {
         ("empty input", vec![]),
         ("version 2", vec![2, 3, 1]),
         ("trailing byte after Typing", vec![1, 3, 1, 0]),
-        ("unknown content tag 14", vec![1, 14]),
+        ("unknown content tag 15", vec![1, 15]),
         (
             "group sync naming no head with version 3",
             raw(&Content::GroupSync {

@@ -317,6 +317,7 @@ fn content_value() -> impl Strategy<Value = Content> {
         (group_id(), bytes(128))
             .prop_map(|(group, payload)| Content::SenderKeyDistribution { group, payload }),
         Just(Content::DeleteConversation),
+        Just(Content::SessionReset),
         username().prop_map(|new_username| Content::ProfileChange { new_username }),
         (group_id(), any::<bool>())
             .prop_map(|(group, started)| Content::GroupTyping { group, started }),

@@ -17,6 +17,7 @@ def r_username(r):
 def e_id(a): return bstr(bytes(a))
 def encode_body(c):
     if c == "DeleteConversation": return varint(9)
+    if c == "SessionReset": return varint(14)
     (k, v), = c.items()
     if k == "Text": return varint(0) + e_id(v["id"]) + string(v["body"]) + varint(v["sent_at_ms"])
     if k in ("DeliveryReceipt", "ReadReceipt"): return varint(1 if k[0] == "D" else 2) + seq(v["ids"], e_id)
@@ -64,6 +65,7 @@ def decode_body(r):
         return {"GroupText": {"id": d_id(r), "body": r.string(), "sent_at_ms": r.u64(),
                               "head": d_id(r, 32), "version": r.u64()}}
     if t == 13: return {"GroupSync": {"group": d_id(r, 32), "have": d_id(r, 32), "version": r.u64()}}
+    if t == 14: return "SessionReset"
     raise Malformed("unknown content tag")
 
 def decode(b):
@@ -94,7 +96,7 @@ def _cc_strict(s):
         if o < 0x20 or 0x7F <= o <= 0x9F: raise ContentError("ControlCharacter")
 
 def validate(c):
-    if c == "DeleteConversation": return
+    if c in ("DeleteConversation", "SessionReset"): return
     (k, v), = c.items()
     if k in ("Text", "GroupText"):
         if len(v["body"].encode()) > 32768: raise ContentError("TextTooLong")
