@@ -120,6 +120,24 @@ pub(crate) const MAX_GROUP_SYNC_CHANGES: usize = umbra_protocol::consts::REORG_W
 /// pairs costs memory bounded by this, and at worst an early answer).
 pub(crate) const GROUP_SYNC_TRACKED: usize = 4096;
 
+/// Most group items (sender key distributions, group messages) held for
+/// one (group, sender) that our state does not list, waiting for a sync to
+/// bring the Add we missed (§8.15, `groups/held.rs`): a real new member
+/// sends one distribution and its first messages, an ex-member flooding us
+/// fills only its own share.
+pub(crate) const GROUP_HELD_PER_SENDER: usize = 16;
+
+/// Most group items held for membership in one group.
+pub(crate) const GROUP_HELD_PER_GROUP: usize = 64;
+
+/// Most group items held for membership in all.
+pub(crate) const GROUP_HELD_TOTAL: usize = 256;
+
+/// How long an item is held for membership: a sync answer (its member may
+/// be offline) has a day to make its sender a member, as long as a kept
+/// delivery's first failure must be old before it is given up.
+pub(crate) const GROUP_HELD_LIFETIME: Duration = KEPT_DELIVERY_MIN_AGE;
+
 /// Converts a limit to whole milliseconds for comparisons with stored
 /// Unix-millisecond times.
 pub(crate) const fn millis(limit: Duration) -> u64 {

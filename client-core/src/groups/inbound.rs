@@ -35,23 +35,23 @@ use crate::inbound::{Failure, Rejected};
 use crate::payload::Payload;
 use crate::store::Txn;
 use crate::trust::ContactRecord;
-use crate::{Event, MessageId};
+use crate::{DecryptFailure, Event, GroupRefusal, MessageId};
 
 use super::events::{membership_event, restored_event};
 use super::keys::{Failed, ReceiverKeys};
 use super::manager::{Group, Membership};
 
-fn rejected(from: Option<&str>, reason: impl Into<String>) -> Failure {
+fn rejected(from: Option<&str>, reason: GroupRefusal) -> Failure {
     Failure::Rejected(Rejected {
         from: from.map(str::to_owned),
-        reason: reason.into(),
+        reason: DecryptFailure::Group(reason),
     })
 }
 
-fn kept(from: Option<&str>, reason: impl Into<String>) -> Failure {
+fn kept(from: Option<&str>, reason: GroupRefusal) -> Failure {
     Failure::Kept(Rejected {
         from: from.map(str::to_owned),
-        reason: reason.into(),
+        reason: DecryptFailure::Group(reason),
     })
 }
 
@@ -64,66 +64,54 @@ pub(crate) async fn accept_message(
 ) -> Result<Vec<Event>, Failure> {
     let sender = *inbound.sender_address();
     let Some(contact) = engine.contact_by_account(sender.account.as_bytes()).await? else {
-        return Err(kept(
-            None,
-            "group message from a sender whose keys have not arrived",
-        ));
+        return Err(kept(None, GroupRefusal::SenderUnknown));
     };
     let from = engine.names.display_name(&contact).await?;
     if !bool::from(contact.pinned.ct_eq(inbound.sender())) {
-        return Err(rejected(
-            Some(&from),
-            "group message sealed by another identity than the member's pinned one",
-        ));
+        return Err(rejected(Some(&from), GroupRefusal::NotPinnedIdentity));
     }
     let Some(message) = inbound.group_message() else {
-        return Err(rejected(Some(&from), "not a group message"));
+        return Err(rejected(Some(&from), GroupRefusal::NotGroupMessage));
     };
     let group_id = *message.group_id();
     let Some(group) = engine.groups.get(&group_id).await? else {
-        return Err(kept(
-            Some(&from),
-            "group message for a group not joined yet",
-        ));
+        return Err(kept(Some(&from), GroupRefusal::UnknownGroup));
     };
     if group.membership != Membership::Active {
-        return Err(rejected(Some(&from), "group message for a group we left"));
+        return Err(rejected(Some(&from), GroupRefusal::GroupLeft));
     }
+    let held = super::held::message_key(&group_id, &sender.account, message.as_bytes());
     if !group.state().is_member(&sender.account) {
-        return Err(rejected(
-            Some(&from),
-            "group message from someone who is not a member",
-        ));
+        // Perhaps a member whose Add we missed: held, and a sync asked.
+        let (account, refusal) = (&sender.account, GroupRefusal::NotMember);
+        return Err(
+            super::held::hold_or_refuse(engine, &group, account, held, &from, refusal).await,
+        );
     }
     let Some(mut keys) = engine
         .groups
         .member_keys(&group_id, &sender.account)
         .await?
     else {
-        return Err(kept(Some(&from), "group message before its sender key"));
+        return Err(kept(Some(&from), GroupRefusal::NoSenderKey));
     };
     let plain = match keys.decrypt(inbound) {
         Ok(plain) => plain,
-        Err(Failed::NoKey) => return Err(kept(Some(&from), "group message before its sender key")),
+        Err(Failed::NoKey) => return Err(kept(Some(&from), GroupRefusal::NoSenderKey)),
         Err(Failed::Replay) => return Err(Failure::Duplicate),
         Err(Failed::Bad(reason)) => {
-            return Err(rejected(
-                Some(&from),
-                format!("group message refused: {reason}"),
-            ))
+            return Err(rejected(Some(&from), GroupRefusal::Unopenable(reason)))
         }
     };
-    let payload = Payload::decode(&plain)
-        .map_err(|e| rejected(Some(&from), format!("undecodable group message: {e}")))?;
+    let payload =
+        Payload::decode(&plain).map_err(|e| rejected(Some(&from), GroupRefusal::Undecodable(e)))?;
     if payload.sender != sender {
-        return Err(rejected(
-            Some(&from),
-            "group message claims another sender than the one that sealed it",
-        ));
+        return Err(rejected(Some(&from), GroupRefusal::SenderMismatch));
     }
     engine
         .groups
         .put_member_keys(txn, &group_id, &sender.account, &keys)?;
+    engine.groups.held.release(&held);
     let mut events = Vec::new();
     let (content, head) = match payload.content {
         Content::GroupText {
@@ -236,12 +224,12 @@ async fn accept(
     match content {
         Content::GroupControl { change } => {
             let change = GroupChange::from_bytes(&change)
-                .map_err(|e| rejected(Some(from), format!("malformed group change: {e}")))?;
+                .map_err(|e| rejected(Some(from), GroupRefusal::MalformedChange(e)))?;
             control(engine, txn, sender, identity, from, change, replies).await
         }
         Content::GroupWelcome { state, change } => {
             let welcome = GroupWelcome::from_parts(&state, &change)
-                .map_err(|e| rejected(Some(from), format!("malformed group welcome: {e}")))?;
+                .map_err(|e| rejected(Some(from), GroupRefusal::MalformedWelcome(e)))?;
             welcome_in(engine, txn, sender, identity, from, welcome, replies).await
         }
         Content::GroupSync {
@@ -263,10 +251,21 @@ async fn accept(
         }
         Content::SenderKeyDistribution { group, payload } => {
             let Some(rec) = engine.groups.get(&group).await? else {
-                return Err(kept(Some(from), "sender key for a group not joined yet"));
+                return Err(kept(Some(from), GroupRefusal::SenderKeyUnknownGroup));
             };
-            if rec.membership != Membership::Active || !rec.state().is_member(&sender) {
-                return Err(rejected(Some(from), "sender key from someone not a member"));
+            if rec.membership != Membership::Active {
+                return Err(rejected(Some(from), GroupRefusal::SenderKeyFromNonMember));
+            }
+            let held = super::held::distribution_key(&group, &sender, &payload);
+            if !rec.state().is_member(&sender) {
+                // Only a distribution its sender signed is held (§8.15).
+                ReceiverKeys::default()
+                    .accept(&payload, identity, &group)
+                    .map_err(|e| rejected(Some(from), GroupRefusal::SenderKeyRefused(e)))?;
+                let refusal = GroupRefusal::SenderKeyFromNonMember;
+                let failure =
+                    super::held::hold_or_refuse(engine, &rec, &sender, held, from, refusal);
+                return Err(failure.await);
             }
             let mut keys = engine
                 .groups
@@ -274,8 +273,9 @@ async fn accept(
                 .await?
                 .unwrap_or_else(ReceiverKeys::default);
             keys.accept(&payload, identity, &group)
-                .map_err(|e| rejected(Some(from), e.to_string()))?;
+                .map_err(|e| rejected(Some(from), GroupRefusal::SenderKeyRefused(e)))?;
             engine.groups.put_member_keys(txn, &group, &sender, &keys)?;
+            engine.groups.held.release(&held);
             Ok(Vec::new())
         }
         Content::GroupTyping { group, started } => {
@@ -318,18 +318,18 @@ async fn control(
             .await?
         {
             Some(author) => author.pinned,
-            None => return Err(rejected(Some(from), "a change by someone we do not know")),
+            None => return Err(rejected(Some(from), GroupRefusal::ChangeByStranger)),
         }
     };
     let Some(mut group) = engine.groups.get(&group_id).await? else {
         if !matches!(change.action(), GroupAction::Create { .. }) {
             // Its welcome (or the Create) may still be on its way.
-            return Err(kept(Some(from), "change for a group not joined yet"));
+            return Err(kept(Some(from), GroupRefusal::ChangeUnknownGroup));
         }
         let log = GroupLog::create(change.clone(), &author_identity)
-            .map_err(|e| rejected(Some(from), format!("group refused: {e}")))?;
+            .map_err(|e| rejected(Some(from), GroupRefusal::CreateRefused(e)))?;
         if !log.state().is_member(&me) {
-            return Err(rejected(Some(from), "a new group we are not in"));
+            return Err(rejected(Some(from), GroupRefusal::NotInNewGroup));
         }
         let group = Group::new(log);
         engine.groups.put(txn, &group)?;
@@ -349,8 +349,8 @@ async fn control(
         // Add may still be on its way.
         Err(
             e @ (GroupChangeError::PendingFull { .. } | GroupChangeError::PendingUnknownAuthor(_)),
-        ) => return Err(kept(Some(from), format!("group change kept: {e}"))),
-        Err(e) => return Err(rejected(Some(from), format!("group change refused: {e}"))),
+        ) => return Err(kept(Some(from), GroupRefusal::ChangeKept(e))),
+        Err(e) => return Err(rejected(Some(from), GroupRefusal::ChangeRefused(e))),
     };
     if matches!(outcome, LogOutcome::Pending { .. })
         && super::sync::should_ask(&engine.groups.sync, &group, &sender, engine.clock.now_ms())
@@ -466,11 +466,7 @@ async fn welcome_in(
         // we know may bring us back; anyone else could replace the group's
         // history under its id with a snapshot of their own.
         if !group.state().is_admin(&sender) {
-            return Err(rejected(
-                Some(from),
-                "group welcome refused: a group we left or were removed from, \
-                 and the sender was not its admin",
-            ));
+            return Err(rejected(Some(from), GroupRefusal::WelcomeFromNonAdmin));
         }
         // Only a re-add after our Leave or removal brings us back: a
         // welcome no newer than the last state we know (which holds our
@@ -481,7 +477,7 @@ async fn welcome_in(
         }
     }
     let log = GroupLog::from_welcome(&welcome, sender, identity, me)
-        .map_err(|e| rejected(Some(from), format!("group welcome refused: {e}")))?;
+        .map_err(|e| rejected(Some(from), GroupRefusal::WelcomeRefused(e)))?;
     let group = Group::new(log);
     engine.groups.put(txn, &group)?;
     Ok(vec![membership_event(&group, welcome.add(), from)])

@@ -142,6 +142,9 @@ pub(crate) struct GroupManager {
     /// When we last asked or answered each member about each group
     /// (`sync.rs`, the rate limits of §8.15).
     pub(crate) sync: super::sync::SyncLimits,
+    /// Items from senders our state does not list, held until a sync
+    /// brings their Add (`held.rs`).
+    pub(crate) held: super::held::Held,
 }
 
 impl GroupManager {
@@ -150,6 +153,7 @@ impl GroupManager {
             vault,
             fanout_lock: tokio::sync::Mutex::new(()),
             sync: super::sync::SyncLimits::default(),
+            held: super::held::Held::default(),
         }
     }
 

@@ -35,6 +35,7 @@ mod api;
 pub(crate) mod control;
 pub(crate) mod events;
 pub(crate) mod fanout;
+pub(crate) mod held;
 pub(crate) mod history;
 pub(crate) mod inbound;
 pub(crate) mod keys;
@@ -46,6 +47,8 @@ pub(crate) mod sync;
 mod tests;
 #[cfg(test)]
 mod tests_events;
+#[cfg(test)]
+mod tests_held;
 #[cfg(test)]
 mod tests_review;
 #[cfg(test)]

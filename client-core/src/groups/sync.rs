@@ -71,6 +71,15 @@ impl SyncLimits {
         note(&self.asked, (*group, *member.as_bytes()), now_ms);
     }
 
+    /// Whether any member was asked about `group` within the ask interval
+    /// (an item held for membership asks one member, not each in turn).
+    pub(crate) fn asked_about_lately(&self, group: &GroupId, now_ms: u64) -> bool {
+        let interval = ms(GROUP_SYNC_ASK_INTERVAL);
+        lock(&self.asked)
+            .iter()
+            .any(|((g, _), &at)| g == group && now_ms >= at && now_ms - at < interval)
+    }
+
     /// Whether we may answer `member` about `group` now (and if so, notes
     /// it). The caller asks only with an answer to send, so a stranger's
     /// requests, which get none, take no entry.
@@ -179,8 +188,7 @@ pub(crate) async fn receipt(
     if !contact.may_send() {
         return Ok(());
     }
-    let slot = crate::records::session::of_contact(&engine.vault, contact);
-    let Some(mut record) = crate::records::session::load(&engine.vault, &slot).await? else {
+    let Some(mut record) = engine.sessions.of_contact(contact).await? else {
         return Ok(());
     };
     let peer = AccountId::from_bytes(contact.account);
