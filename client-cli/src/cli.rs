@@ -54,6 +54,18 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Keep the unlocked key in a background `umbra daemon` for this long
+    /// after its last use (e.g. 15m, 1h, 90s; 0 or off: never, the
+    /// default), so the password is asked once per session.
+    #[arg(
+        long,
+        global = true,
+        env = "UMBRA_AGENT_TTL",
+        value_name = "DURATION",
+        value_parser = parse_duration
+    )]
+    pub agent_ttl: Option<std::time::Duration>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -66,11 +78,17 @@ pub enum Command {
         /// letters a-z, digits 0-9, '_' or '.' (upper case is folded to lower).
         username: String,
     },
-    /// Log in to an existing account on this device.
+    /// Log in to an existing account on this device. In an empty data
+    /// directory this restores the account from its backup on the relay
+    /// with the password alone: identity, contacts and their trust, groups.
     Login {
         /// The account's username, as given to `register` (or its latest
         /// `account rename`).
         username: String,
+        /// In an empty data directory, do not restore: make a new identity
+        /// key (contacts see a key change), with no contacts or groups.
+        #[arg(long)]
+        new_identity: bool,
     },
     /// Revoke this device's session on the relay (keys and history stay).
     Logout,
@@ -111,6 +129,9 @@ pub enum Command {
     /// Rename or delete the account.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Change the account password.
+    #[command(subcommand)]
+    Password(PasswordCommand),
     /// Group chats: create, change membership, list, send.
     #[command(subcommand)]
     Group(GroupCommand),
@@ -118,6 +139,20 @@ pub enum Command {
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PasswordCommand {
+    /// Change the password on the relay (the old one stops working on every
+    /// relay node and every other session ends), for this data dir's store
+    /// and for the account backup. The current password comes from the
+    /// usual sources; the new one is asked twice on a terminal.
+    Change {
+        /// Read the new password from this file instead (one trailing line
+        /// break removed), for scripts.
+        #[arg(long, value_name = "PATH")]
+        new_password_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -256,6 +291,49 @@ pub struct DaemonArgs {
     /// clients authenticate with the token in umbra-daemon.token.
     #[arg(long, value_name = "ADDR")]
     pub tcp: Option<std::net::SocketAddr>,
+    /// Exit (dropping the unlocked key) once no client has been connected
+    /// for this long (e.g. 15m, 1h, 90s; 0 or off: never, the default).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub idle_exit: Option<std::time::Duration>,
+    /// Read the password from standard input (until it closes) instead of
+    /// the usual sources: how --agent-ttl hands it to the daemon it starts.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// The longest `--agent-ttl`/`--idle-exit`: a week (an agent that never
+/// forgets is `umbra daemon` without `--idle-exit`).
+pub const MAX_IDLE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 60 * 60);
+
+/// `90`, `90s`, `15m`, `2h` (whole numbers); `0` and `off` mean zero,
+/// which callers take as "off".
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 60 * 60,
+        _ => {
+            return Err(format!(
+                "{text:?}: expected a whole number with s, m or h (e.g. 15m)"
+            ))
+        }
+    };
+    let count: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a whole number with s, m or h (e.g. 15m)"))?;
+    let duration = std::time::Duration::from_secs(count.saturating_mul(scale));
+    if duration > MAX_IDLE {
+        return Err(format!("{text:?}: at most a week (168h)"));
+    }
+    Ok(duration)
 }
 
 #[derive(Debug, clap::Args)]
@@ -454,5 +532,28 @@ mod tests {
     fn unknown_command_is_a_usage_error() {
         let err = Cli::try_parse_from(["umbra", "fly"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn durations_take_a_unit_and_zero_or_off_is_off() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("168h"), Ok(MAX_IDLE));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("off"), Ok(Duration::ZERO));
+        for bad in [
+            "",
+            "m",
+            "15 m",
+            "1.5h",
+            "-3s",
+            "15d",
+            "169h",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -39,12 +39,17 @@ fn status_of_core(error: &Error) -> ExitStatus {
         | Error::BadServerUrl(_) => ExitStatus::UserError,
         Error::Relay { code, .. } => status_of_relay_code(*code),
         Error::Connection(ConnectionFailure::Ended(ended)) => status_of_ended(ended),
+        // A failed attempt to reach the relay: whatever failed decides.
+        Error::Connection(ConnectionFailure::Attempt(attempt)) => status_of_core(attempt.error()),
         // The local TLS configuration is at fault: the user fixes it.
         Error::Connection(ConnectionFailure::TlsRoots { .. }) => ExitStatus::UserError,
         Error::Connection(_)
         | Error::SessionContended { .. }
         | Error::Protocol(_)
         | Error::Crypto(_)
+        // The account backup failed to move or to open: the relay's side
+        // (its store, its answer, or the copy it served).
+        | Error::Backup(_)
         | Error::Timeout(_)
         | Error::Closed => ExitStatus::Network,
         _ => ExitStatus::Internal,

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 
-use crate::cli::{AccountCommand, Cli, Command};
+use crate::cli::{AccountCommand, Cli, Command, PasswordCommand};
 use crate::exit_status::{classify, error_line, ExitStatus};
 use crate::sanitize::SafeText;
 use crate::session::Session;
@@ -90,6 +90,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         if let Some(daemon) = daemon::client::DaemonConnection::find(&session.data_dir).await {
             return daemon::client::dispatch(daemon, &session, &cli.command).await;
         }
+        // --agent-ttl: start one (the password is read here, once) and go
+        // through it; later commands find it above.
+        if let Some(ttl) = cli.agent_ttl.filter(|ttl| !ttl.is_zero()) {
+            if daemon::agent::serves(&cli.command) {
+                if let Some(daemon) = daemon::agent::start(&session, ttl).await? {
+                    return daemon::client::dispatch(daemon, &session, &cli.command).await;
+                }
+            }
+        }
         // While waiting for the lock, a daemon that starts serving (it
         // holds the lock while it asks for its password) takes the command.
         let dir = session.data_dir.clone();
@@ -111,7 +120,10 @@ async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitSt
     use commands::*;
     match command {
         Command::Register { username } => account::register(session, username).await,
-        Command::Login { username } => account::login(session, username).await,
+        Command::Login {
+            username,
+            new_identity,
+        } => account::login(session, username, *new_identity).await,
         Command::Logout => account::logout(session).await,
         Command::Whoami => account::whoami(session).await,
         Command::Send {
@@ -135,6 +147,9 @@ async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitSt
             account::rename(session, new_username).await
         }
         Command::Account(AccountCommand::Delete { yes }) => account::delete(session, *yes).await,
+        Command::Password(PasswordCommand::Change { new_password_file }) => {
+            password::change(session, new_password_file.as_deref()).await
+        }
         Command::Group(command) => group::run(session, command).await,
         Command::Completions { .. } => Ok(ExitStatus::Success),
     }

@@ -8,7 +8,8 @@
 //! Argon2id evaluation of the KSF per guess (docs/THREAT_MODEL.md); the test
 //! below keeps that cost no lower than the local store's. A login yields a
 //! session token; it is stored sealed and presented in `Authenticate` on
-//! every connection.
+//! every connection. Both exchanges also yield OPAQUE's export key, which
+//! the relay never learns: the root of the account backup (`backup/`).
 //!
 //! Must never: send the password, store the token in the clear, or tell an
 //! unknown username from a wrong password (the relay does not say either).
@@ -26,6 +27,7 @@ use umbra_protocol::opaque_suite::{
 use umbra_protocol::wire::{AccountId, ErrorCode, Request, Response, SessionToken, Username};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::backup::ExportKey;
 use crate::failure::{CryptoFailure, RelayMisbehaved};
 use crate::relay_link::{into_result, RelayLink};
 use crate::Error;
@@ -70,19 +72,23 @@ impl TokenRecord {
 pub(crate) struct LoginOutcome {
     pub(crate) account: AccountId,
     pub(crate) token: TokenRecord,
+    /// OPAQUE's export key: the root of the account backup (§13.2). The
+    /// same at registration and every login with the same password.
+    pub(crate) export_key: ExportKey,
 }
 
 fn unexpected(what: &'static str, got: &Response) -> Error {
     crate::error::unexpected(what, got)
 }
 
-/// OPAQUE registration. Returns the new account's id.
+/// OPAQUE registration. Returns the new account's id and the export key
+/// the registration produced.
 pub(crate) async fn register<R: RngCore + CryptoRng>(
     link: &mut RelayLink,
     username: &Username,
     password: &[u8],
     rng: &mut R,
-) -> Result<AccountId, Error> {
+) -> Result<(AccountId, ExportKey), Error> {
     let start = ClientRegistration::<UmbraOpaqueSuite>::start(rng, password).map_err(|e| {
         Error::Crypto(CryptoFailure::Opaque {
             step: "registration start",
@@ -126,8 +132,9 @@ pub(crate) async fn register<R: RngCore + CryptoRng>(
         })
         .await?,
     )?;
+    let export_key = ExportKey::from_slice(&finish.export_key)?;
     match response {
-        Response::RegisterDone { account } => Ok(account),
+        Response::RegisterDone { account } => Ok((account, export_key)),
         other => Err(unexpected("RegisterDone", &other)),
     }
 }
@@ -175,6 +182,7 @@ pub(crate) async fn login<R: RngCore + CryptoRng>(
             ClientLoginFinishParameters::new(None, Identifiers::default(), Some(&ksf)),
         )
         .map_err(|_| Error::AuthFailed)?;
+    let export_key = ExportKey::from_slice(&finish.export_key)?;
     let response = into_result(
         link.call(Request::LoginFinish {
             login_id,
@@ -194,6 +202,7 @@ pub(crate) async fn login<R: RngCore + CryptoRng>(
                 token: *token.expose_secret(),
                 expires_at,
             },
+            export_key,
         }),
         other => Err(unexpected("LoginDone", &other)),
     }

@@ -11,17 +11,16 @@ use std::time::Duration;
 use futures_util::stream::{BoxStream, StreamExt};
 use rand::rngs::OsRng;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use umbra_protocol::identity::IdentityKeyPair;
-use umbra_protocol::wire::{AccountId, DeviceId, Request, Username};
+use umbra_protocol::wire::{AccountId, Username};
 
 use crate::account;
 use crate::config::StoreLocation;
 use crate::contact::{Contact, NameCandidate};
 use crate::conversation::{Conversation, HistoryEntry, UnreportedMessage};
 use crate::engine::Engine;
-use crate::failure::{ConnectionFailure, RelayMisbehaved};
+use crate::failure::ConnectionFailure;
 use crate::outbox::PendingMessage;
-use crate::relay_link::{into_result, RelayLink};
+use crate::relay_link::RelayLink;
 use crate::store::{ClientStore, DataDirLock, SqliteStore, StoreError, Vault};
 use crate::{ClientConfig, ConnectionState, Error, Event, MessageId, PeerRef, SafetyNumber};
 
@@ -29,7 +28,7 @@ use crate::{ClientConfig, ConnectionState, Error, Event, MessageId, PeerRef, Saf
 /// [`Client::receive_until_empty`] before it considers the queue drained.
 const SETTLE: Duration = Duration::from_millis(500);
 
-async fn open_backend(config: &ClientConfig) -> Result<Arc<dyn ClientStore>, Error> {
+pub(crate) async fn open_backend(config: &ClientConfig) -> Result<Arc<dyn ClientStore>, Error> {
     Ok(match &config.store {
         StoreLocation::Directory(dir) => {
             let lock = match &config.dir_lock {
@@ -42,41 +41,11 @@ async fn open_backend(config: &ClientConfig) -> Result<Arc<dyn ClientStore>, Err
     })
 }
 
-fn password_error(e: StoreError) -> Error {
+pub(crate) fn password_error(e: StoreError) -> Error {
     match e {
         StoreError::WrongPassword => Error::WrongPassword,
         other => Error::Store(other),
     }
-}
-
-/// Logs in, revokes every session of the account (ours included: the relay
-/// has no "everyone but me"), and logs in again for the token to keep.
-async fn take_over(
-    ws_url: &str,
-    tls_roots: Option<&std::path::Path>,
-    connect_timeout: Duration,
-    name: &Username,
-    password: &str,
-) -> Result<account::LoginOutcome, Error> {
-    let mut link = RelayLink::connect(ws_url, tls_roots, connect_timeout).await?;
-    let first = account::login(&mut link, name, password.as_bytes(), &mut OsRng).await?;
-    into_result(
-        link.call(Request::Authenticate {
-            token: first.token.session_token(),
-            device: DeviceId::PRIMARY,
-        })
-        .await?,
-    )?;
-    into_result(link.call(Request::Logout { everywhere: true }).await?)?;
-    // The relay hangs up after a logout.
-    link.close().await;
-    let mut link = RelayLink::connect(ws_url, tls_roots, connect_timeout).await?;
-    let outcome = account::login(&mut link, name, password.as_bytes(), &mut OsRng).await?;
-    link.close().await;
-    if outcome.account != first.account {
-        return Err(Error::Protocol(RelayMisbehaved::AccountChanged));
-    }
-    Ok(outcome)
 }
 
 /// Who this client is logged in as.
@@ -129,51 +98,7 @@ impl Client {
         account::register(&mut link, &name, password.as_bytes(), &mut OsRng).await?;
         let outcome = account::login(&mut link, &name, password.as_bytes(), &mut OsRng).await?;
         link.close().await;
-        Self::create_local(config, ws_url, backend, &name, password, outcome).await
-    }
-
-    /// Logs in to an existing account on a device whose local store is empty
-    /// (a fresh identity is generated and published; contacts will see a key
-    /// change), or whose store already belongs to this account (the stored
-    /// identity is kept and the session token refreshed).
-    ///
-    /// Until multi-device exists an account lives in one data directory, so
-    /// a login ends every other session of the account first ("log out
-    /// everywhere", then a fresh login): the directory it moved away from
-    /// gets [`Error::UsedElsewhere`] instead of receiving — and
-    /// acknowledging — messages sealed to an identity the relay no longer
-    /// publishes for it.
-    pub async fn login(
-        config: ClientConfig,
-        username: &str,
-        password: &str,
-    ) -> Result<Client, Error> {
-        let name = Username::parse(username)?;
-        let ws_url = config.websocket_url()?;
-        let backend = open_backend(&config).await?;
-        let outcome = take_over(
-            &ws_url,
-            config.tls_roots.as_deref(),
-            config.connect_timeout,
-            &name,
-            password,
-        )
-        .await?;
-        if !Vault::is_initialized(&*backend).await? {
-            return Self::create_local(config, ws_url, backend, &name, password, outcome).await;
-        }
-        let vault = Vault::unlock(backend, password.as_bytes())
-            .await
-            .map_err(password_error)?;
-        if vault.owner() != outcome.account {
-            return Err(Error::Store(StoreError::AlreadyInitialized));
-        }
-        let engine = Engine::from_vault(&config, ws_url, vault).await?;
-        engine.store_token(&outcome.token).await?;
-        engine.ensure_connected()?;
-        // Re-publishing is harmless and repairs a directory entry lost on the relay.
-        engine.publish_keys().await?;
-        Ok(Client { inner: engine })
+        Self::create_local(config, ws_url, backend, &name, password, outcome, None).await
     }
 
     /// Opens the local store with the password and resumes, without touching
@@ -429,7 +354,9 @@ impl Client {
         peer: &Username,
         compared: &SafetyNumber,
     ) -> Result<(), Error> {
-        self.inner.decide_name(peer, compared, true).await
+        self.inner.decide_name(peer, compared, true).await?;
+        self.inner.backup.touch();
+        Ok(())
     }
 
     /// Accepts the changed key whose safety number the user compared
@@ -441,7 +368,9 @@ impl Client {
         peer: &Username,
         compared: &SafetyNumber,
     ) -> Result<(), Error> {
-        self.inner.decide_name(peer, compared, false).await
+        self.inner.decide_name(peer, compared, false).await?;
+        self.inner.backup.touch();
+        Ok(())
     }
 
     /// Who we are.
@@ -471,6 +400,20 @@ impl Client {
         self.inner.rename(new_username).await
     }
 
+    /// Changes the account password from `old` to `new`: the relay's
+    /// OPAQUE record (proving `old` there too), every other session of the
+    /// account revoked, the local store re-keyed so only `new` opens it,
+    /// and the account backup re-sealed under the new export key.
+    ///
+    /// Fails with [`Error::WrongPassword`] if `old` does not open this
+    /// store, [`Error::AuthFailed`] if the relay does not know `old`. If
+    /// the relay's answer is lost the store opens with either password and
+    /// the error says why; repeating the change with the password the relay
+    /// now has completes it (docs/PROTOCOL.md 12.8).
+    pub async fn change_password(&self, old: &str, new: &str) -> Result<(), Error> {
+        self.inner.change_password(old, new).await
+    }
+
     /// Whether this data directory holds a session token (it has not
     /// logged out). Local only: the relay may still have revoked the token.
     pub async fn is_logged_in(&self) -> Result<bool, Error> {
@@ -486,34 +429,6 @@ impl Client {
     /// Deletes the account on the relay and erases the local store.
     pub async fn delete_account(&self) -> Result<(), Error> {
         self.inner.delete_account().await
-    }
-
-    /// Sets up the local store for a freshly logged-in account: a new
-    /// identity, its prekeys, then publication.
-    async fn create_local(
-        config: ClientConfig,
-        ws_url: String,
-        backend: Arc<dyn ClientStore>,
-        name: &Username,
-        password: &str,
-        outcome: account::LoginOutcome,
-    ) -> Result<Client, Error> {
-        let identity = IdentityKeyPair::generate(&mut OsRng);
-        let vault = Vault::create(
-            backend,
-            password.as_bytes(),
-            config.kdf,
-            outcome.account,
-            &mut OsRng,
-        )
-        .await?;
-        Engine::initialise_store(&vault, &identity, name, outcome.account, &outcome.token).await?;
-        drop(identity);
-        let engine = Engine::from_vault(&config, ws_url, vault).await?;
-        engine.ensure_connected()?;
-        engine.publish_keys().await?;
-        engine.replenish_prekeys().await?;
-        Ok(Client { inner: engine })
     }
 
     /// Stops the background connection and waits for it to finish.

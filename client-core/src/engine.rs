@@ -31,6 +31,7 @@ use umbra_protocol::identity::{IdentityKeyPair, IdentityPublic};
 use umbra_protocol::wire::{AccountId, Address, DeviceId, Username};
 
 use crate::account::{AccountRecord, TokenRecord};
+use crate::backup::BackupManager;
 use crate::clock::Clock;
 use crate::connection::ConnectionHandle;
 use crate::contact::Contact;
@@ -40,8 +41,11 @@ use crate::history::Counters;
 use crate::identity_checks::IdentityChecks;
 use crate::name_book::NameBook;
 use crate::prekey_maintenance::InitialKeys;
+use crate::prekeys::PreKeyManager;
 use crate::records::{self, Prefix};
+use crate::sessions::SessionManager;
 use crate::store::{Txn, Vault};
+use crate::timeline::Timeline;
 use crate::trust::ContactRecord;
 use crate::{ConnectionState, Error, Event, MessageId, PeerRef, SafetyNumber};
 
@@ -86,6 +90,19 @@ pub(crate) struct Engine {
     pub(crate) names: NameBook,
     /// Groups, their change logs and sender keys (a manager owning that state).
     pub(crate) groups: GroupManager,
+    /// The account backup's state and its upload worker (`backup/`).
+    pub(crate) backup: BackupManager,
+    /// When each contact was last sent a session reset asked for by an
+    /// undecryptable message (`backup/restore.rs`).
+    pub(crate) session_resets: crate::backup::restore::ResetLimiter,
+    /// Pairwise history, its index and conversation summaries (a manager
+    /// owning that state).
+    pub(crate) timeline: Timeline,
+    /// Pairwise session records (a manager owning that state).
+    pub(crate) sessions: SessionManager,
+    /// Our signed, one-time and last-resort prekeys (a manager owning that
+    /// state).
+    pub(crate) prekeys: PreKeyManager,
     pub(crate) identity: IdentityKeyPair,
     pub(crate) me: RwLock<Me>,
     /// Serialises every state change; held across the store commit.
@@ -115,7 +132,7 @@ pub(crate) struct Engine {
     pub(crate) ended: Mutex<Option<Ended>>,
     /// Why the latest connection attempt or session failed since the
     /// last time one came up (cleared when connected).
-    pub(crate) last_failure: Mutex<Option<Error>>,
+    pub(crate) last_failure: Mutex<Option<crate::SharedError>>,
     /// Which contacts' published identities were compared with the pinned
     /// ones on this connection.
     pub(crate) identity_checks: IdentityChecks,
@@ -173,6 +190,11 @@ impl Engine {
             connect_timeout: config.connect_timeout,
             names: NameBook::new(vault.clone()),
             groups: GroupManager::new(vault.clone()),
+            backup: BackupManager::new(vault.clone()),
+            session_resets: Default::default(),
+            timeline: Timeline::new(vault.clone()),
+            sessions: SessionManager::new(vault.clone()),
+            prekeys: PreKeyManager::new(vault.clone()),
             vault,
             identity,
             me: RwLock::new(me),
@@ -213,10 +235,7 @@ impl Engine {
         let mut txn = Txn::new();
         vault.save(&mut txn, records::account::account(), &record)?;
         vault.save(&mut txn, records::account::token(), token)?;
-        vault.save(&mut txn, records::prekeys::state(), &keys.state)?;
-        let slot = records::prekeys::signed(vault, keys.signed.id());
-        vault.save(&mut txn, slot, &keys.signed)?;
-        vault.save(&mut txn, records::prekeys::last_resort(), &keys.last_resort)?;
+        PreKeyManager::save_initial(vault, &mut txn, &keys)?;
         vault.save(&mut txn, records::account::counters(), &Counters::default())?;
         vault.commit(txn).await?;
         Ok(())
@@ -231,11 +250,13 @@ impl Engine {
     /// from another data directory, [`Error::NotLoggedIn`] when this data
     /// directory has no valid session, else [`Error::Connection`] saying
     /// why ([`Ended`]).
-    pub(crate) fn connection_ended(&self, reason: String) -> Error {
+    pub(crate) fn connection_ended(&self, reason: Ended) -> Error {
         if self.used_elsewhere.load(Ordering::SeqCst) {
             Error::UsedElsewhere
         } else if self.session_refused.load(Ordering::SeqCst) {
-            Error::NotLoggedIn { reason }
+            Error::NotLoggedIn {
+                reason: reason.to_string(),
+            }
         } else {
             match lock(&self.ended).clone() {
                 Some(ended) => Error::Connection(ConnectionFailure::Ended(ended)),
@@ -250,9 +271,10 @@ impl Engine {
     /// never saw the connection up (taken: the next caller gets the next
     /// failure).
     pub(crate) fn take_last_failure(&self) -> Error {
-        lock(&self.last_failure)
-            .take()
-            .unwrap_or(Error::Connection(ConnectionFailure::Unreachable))
+        lock(&self.last_failure).take().map_or(
+            Error::Connection(ConnectionFailure::Unreachable),
+            |shared| shared.into_error(),
+        )
     }
 
     /// Fails with [`Error::Closed`] after logout or account deletion.
@@ -265,6 +287,9 @@ impl Engine {
     }
 
     pub(crate) fn emit(&self, event: Event) {
+        if crate::backup::may_change_backup(&event) {
+            self.backup.touch();
+        }
         // No subscriber is fine: everything is also in the store.
         let _ = self.events.send(event);
     }
@@ -334,7 +359,7 @@ impl Engine {
 
 /// A copy of an identity key pair through its serialised form (the type is
 /// deliberately not `Clone`).
-fn clone_identity(identity: &IdentityKeyPair) -> Result<IdentityKeyPair, Error> {
+pub(crate) fn clone_identity(identity: &IdentityKeyPair) -> Result<IdentityKeyPair, Error> {
     let bytes = zeroize::Zeroizing::new(
         postcard::to_stdvec(identity).map_err(|e| Error::Crypto(CryptoFailure::KeyCopy(e)))?,
     );

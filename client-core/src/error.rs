@@ -153,6 +153,9 @@ pub enum Error {
     /// An operation did not finish in time.
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),
+    /// The account backup could not be written or read.
+    #[error(transparent)]
+    Backup(#[from] crate::failure::BackupFailure),
     /// The server URL is not usable.
     #[error("invalid server URL {0}: expected http(s):// or ws(s)://")]
     BadServerUrl(String),
@@ -202,10 +205,22 @@ impl Error {
         }
     }
 
+    /// The failure itself: under a
+    /// [`ConnectionFailure::Attempt`] (a failed attempt to reach the relay,
+    /// shared with the connection state) the attempt's error, else this one.
+    pub fn failure(&self) -> &Error {
+        match self {
+            Error::Connection(ConnectionFailure::Attempt(shared)) => shared.error().failure(),
+            other => other,
+        }
+    }
+
     /// Whether repeating the operation later may succeed (network trouble,
     /// rate limits, a busy relay).
     pub fn is_retryable(&self) -> bool {
         match self {
+            // A failed attempt is as retryable as its failure.
+            Error::Connection(ConnectionFailure::Attempt(shared)) => shared.error().is_retryable(),
             Error::Connection(_) | Error::Timeout(_) | Error::SessionContended { .. } => true,
             Error::Relay { code, .. } => code.is_retryable(),
             _ => false,

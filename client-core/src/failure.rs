@@ -94,6 +94,39 @@ pub enum CryptoFailure {
     /// Our identity key pair could not be copied through its encoding.
     #[error("copying the identity key pair: {0}")]
     KeyCopy(#[source] postcard::Error),
+    /// OPAQUE gave an export key of another length than umbra's suite's 64.
+    #[error("OPAQUE export key of {0} bytes (64 expected)")]
+    ExportKeyLength(usize),
+}
+
+/// Why the account backup (docs/PROTOCOL.md §13, §12.15) could not be
+/// written or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupFailure {
+    /// The relay's backup does not open or is not well formed: a wrong key
+    /// (sealed under another password), tampered, rolled back, or contents
+    /// this version cannot read; also contents this client could not seal.
+    #[error("account backup: {0}")]
+    Contents(#[source] umbra_protocol::backup::BackupError),
+    /// The HTTP exchange with the relay failed (connection reset, closed).
+    #[error("account backup transfer: {0}")]
+    Transport(#[source] std::io::Error),
+    /// The relay's HTTP answer is not one this client reads (its fault).
+    #[error("account backup: the relay's answer is malformed: {0}")]
+    BadAnswer(&'static str),
+    /// The relay refused the request.
+    #[error("account backup: the relay answered {status}: {reason}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The relay's one-line reason.
+        reason: String,
+    },
+    /// The store has no export key (written before backups existed, and
+    /// not logged in since): a login with the password gives one.
+    #[error("account backup: no export key in this store yet; log in again to enable backups")]
+    NoExportKey,
 }
 
 /// The relay could not be reached, or the connection broke.
@@ -162,6 +195,13 @@ pub enum ConnectionFailure {
     /// The connection ended for good; no retry happens.
     #[error("{0}")]
     Ended(Ended),
+    /// The latest attempt to reach the relay failed, for a caller that never
+    /// saw the connection up: the failure the connection state
+    /// ([`ConnectionState::Reconnecting`](crate::ConnectionState)) shows,
+    /// shared with it ([`SharedError::error`](crate::SharedError::error) is
+    /// the typed failure: a [`ConnectionFailure`], a relay refusal...).
+    #[error(transparent)]
+    Attempt(crate::SharedError),
     /// The relay's certificate authorities could not be loaded: the local
     /// TLS configuration is at fault, not the relay.
     #[error("TLS roots{}: {problem}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
@@ -209,6 +249,41 @@ pub enum Ended {
     /// another process using the same data, such as a second `umbra chat`).
     #[error("another connection for this account replaced this one")]
     Replaced,
+}
+
+impl PartialEq for Ended {
+    /// The same end: a store failure only when it is the same failure.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Ended::LoggedOut, Ended::LoggedOut)
+            | (Ended::UsedElsewhere, Ended::UsedElsewhere)
+            | (Ended::Replaced, Ended::Replaced) => true,
+            (Ended::LocalStore(a), Ended::LocalStore(b)) => Arc::ptr_eq(a, b),
+            (Ended::SessionRefused { code: a }, Ended::SessionRefused { code: b }) => a == b,
+            (
+                Ended::UnsupportedVersion { relay_says: a },
+                Ended::UnsupportedVersion { relay_says: b },
+            ) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Ended {}
+
+impl Ended {
+    /// A stable machine-readable name (`reason_code` of a `closed`
+    /// connection in docs/CLI.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Ended::LoggedOut => "logged_out",
+            Ended::LocalStore(_) => "local_store",
+            Ended::UsedElsewhere => "used_elsewhere",
+            Ended::SessionRefused { .. } => "session_refused",
+            Ended::UnsupportedVersion { .. } => "unsupported_version",
+            Ended::Replaced => "replaced",
+        }
+    }
 }
 
 /// What is wrong with the TLS roots (local configuration).

@@ -38,7 +38,6 @@ use std::sync::Arc;
 
 use rand::rngs::OsRng;
 use umbra_protocol::content::{self, Content};
-use umbra_protocol::keys::SecretKey;
 use umbra_protocol::pairwise::{InboundEnvelope, PairwiseError, PairwiseMessage, PairwiseSession};
 use umbra_protocol::prekeys::PreKeyRef;
 use umbra_protocol::ratchet::RatchetError;
@@ -49,11 +48,12 @@ use crate::engine::{Engine, QueuedContent};
 use crate::groups::inbound as groups_in;
 use crate::groups::sync::reply_over;
 use crate::payload::Payload;
+use crate::prekeys::LoadedPreKeys;
 use crate::records;
-use crate::sessions::{LoadedPreKeys, SessionRecord};
+use crate::sessions::SessionRecord;
 use crate::store::Txn;
 use crate::trust::{ContactRecord, Observation};
-use crate::{Error, Event, MessageId};
+use crate::{DecryptFailure, Error, Event, MessageId, SharedError};
 use precheck::Directory;
 
 pub(crate) mod keep;
@@ -66,15 +66,12 @@ pub(crate) use keep::prune_markers;
 /// A delivery that could not be accepted, for the `DecryptionFailed` event.
 pub(crate) struct Rejected {
     pub(crate) from: Option<String>,
-    pub(crate) reason: String,
+    pub(crate) reason: DecryptFailure,
 }
 
 impl Rejected {
-    pub(crate) fn anonymous(reason: impl Into<String>) -> Self {
-        Self {
-            from: None,
-            reason: reason.into(),
-        }
+    pub(crate) fn anonymous(reason: DecryptFailure) -> Self {
+        Self { from: None, reason }
     }
 }
 
@@ -98,8 +95,12 @@ impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         match e {
             Error::Store(_) => Failure::Store(e),
-            other if passing(&other) => Failure::Kept(Rejected::anonymous(other.to_string())),
-            other => Failure::Rejected(Rejected::anonymous(other.to_string())),
+            other if passing(&other) => Failure::Kept(Rejected::anonymous(
+                DecryptFailure::Request(SharedError::new(other)),
+            )),
+            other => Failure::Rejected(Rejected::anonymous(DecryptFailure::Request(
+                SharedError::new(other),
+            ))),
         }
     }
 }
@@ -164,8 +165,8 @@ pub(crate) async fn process_ephemeral(
         // Stored content must come through the queue (acked, deduplicated).
         return drop("not an ephemeral message");
     }
-    let slot = records::session::slot(&engine.vault, inbound.sender_address(), inbound.sender());
-    let Some(record) = records::session::load(&engine.vault, &slot).await? else {
+    let (sender, identity) = (inbound.sender_address(), inbound.sender());
+    let Some(record) = engine.sessions.with(sender, identity).await? else {
         return drop("no session with the sender");
     };
     let Ok(plaintext) = record
@@ -276,31 +277,11 @@ async fn load_prekeys(
     let PairwiseMessage::PreKey(message) = inbound.message() else {
         return Ok(LoadedPreKeys::default());
     };
-    let mut loaded = LoadedPreKeys::default();
-    let id = message.initial.signed_prekey_id;
-    let slot = records::prekeys::signed(&engine.vault, id);
-    if let Some(signed) = engine.vault.load(&slot).await? {
-        loaded.signed = Some((id, signed.secret().clone()));
-    }
-    let extra: Option<(PreKeyRef, SecretKey)> = match message.initial.extra_prekey {
-        Some(r @ PreKeyRef::OneTime(id)) => {
-            let slot = records::prekeys::one_time(&engine.vault, id);
-            engine
-                .vault
-                .load(&slot)
-                .await?
-                .map(|k| (r, k.secret().clone()))
-        }
-        Some(r @ PreKeyRef::LastResort(id)) => engine
-            .vault
-            .load(&records::prekeys::last_resort())
-            .await?
-            .filter(|k| k.id() == id)
-            .map(|k| (r, k.secret().clone())),
-        None => None,
-    };
-    loaded.extra = extra;
-    Ok(loaded)
+    let (signed, extra) = (
+        message.initial.signed_prekey_id,
+        message.initial.extra_prekey,
+    );
+    Ok(engine.prekeys.for_message(signed, extra).await?)
 }
 
 /// Decrypts with an existing session or a new one. Returns the plaintext
@@ -312,8 +293,8 @@ async fn decrypt(
     txn: &mut Txn,
 ) -> Result<(Vec<u8>, SessionRecord), Failure> {
     let now = engine.clock.now_secs();
-    let slot = records::session::slot(&engine.vault, inbound.sender_address(), inbound.sender());
-    let existing: Option<SessionRecord> = records::session::load(&engine.vault, &slot).await?;
+    let (sender, identity) = (inbound.sender_address(), inbound.sender());
+    let existing: Option<SessionRecord> = engine.sessions.with(sender, identity).await?;
     let (plaintext, record, used) = match existing {
         Some(mut record) => match record.decrypt(inbound, now) {
             Ok(plain) => (plain, record, None),
@@ -331,21 +312,23 @@ async fn decrypt(
                     inbound,
                     &prekeys,
                 )
-                .map_err(|e| refusal("cannot start the new session", e))?;
+                .map_err(|e| refusal(DecryptFailure::NewSessionRefused, e))?;
                 record.promote_new(session, now);
                 (plain, record, used)
             }
             Err(PairwiseError::Ratchet(RatchetError::DuplicateMessage)) => {
                 return Err(Failure::Duplicate);
             }
-            Err(e) => return Err(refusal("cannot decrypt", e)),
+            Err(e) => return Err(refusal(DecryptFailure::Undecryptable, e)),
         },
         None => {
             if !inbound.is_prekey_message() {
                 // The pre-key message that starts its session may itself be
-                // kept for a retry, and arrive again first.
+                // kept for a retry, and arrive again first. Or the sender is
+                // on a session with the device we were restored over.
+                engine.ask_session_reset(inbound);
                 return Err(Failure::Kept(Rejected::anonymous(
-                    "message for a session this device does not have",
+                    DecryptFailure::NoSession,
                 )));
             }
             let prekeys = load_prekeys(engine, inbound).await?;
@@ -355,14 +338,13 @@ async fn decrypt(
                 inbound,
                 &prekeys,
             )
-            .map_err(|e| refusal("cannot start session", e))?;
+            .map_err(|e| refusal(DecryptFailure::SessionRefused, e))?;
             (plain, SessionRecord::new(session, now), used)
         }
     };
     if let Some(PreKeyRef::OneTime(id)) = used {
         // Forward secrecy: a one-time prekey opens exactly one session.
-        let slot = records::prekeys::one_time(&engine.vault, id);
-        engine.vault.remove(txn, slot);
+        engine.prekeys.consume_one_time(txn, id);
     }
     Ok((plaintext, record))
 }
@@ -372,13 +354,18 @@ async fn decrypt(
 /// session whose pre-key message is kept and comes again first), may be
 /// local and is kept; everything else (a forged or malformed message, a
 /// sender mismatch, a ratchet limit) can never succeed and is rejected.
-fn refusal(context: &str, e: PairwiseError) -> Failure {
-    let rejected = Rejected::anonymous(format!("{context}: {e}"));
-    match e {
+fn refusal(reason: fn(PairwiseError) -> DecryptFailure, e: PairwiseError) -> Failure {
+    let kept = matches!(
+        e,
         PairwiseError::UnknownPreKey { .. }
-        | PairwiseError::WrongSession
-        | PairwiseError::Ratchet(RatchetError::DecryptionFailed) => Failure::Kept(rejected),
-        _ => Failure::Rejected(rejected),
+            | PairwiseError::WrongSession
+            | PairwiseError::Ratchet(RatchetError::DecryptionFailed)
+    );
+    let rejected = Rejected::anonymous(reason(e));
+    if kept {
+        Failure::Kept(rejected)
+    } else {
+        Failure::Rejected(rejected)
     }
 }
 
@@ -389,12 +376,11 @@ async fn accept(
     checked: &precheck::Checked,
     txn: &mut Txn,
 ) -> Result<Vec<Event>, Failure> {
-    let inbound = InboundEnvelope::open(&engine.identity, envelope).map_err(|e| {
-        Failure::Rejected(Rejected::anonymous(format!("cannot open envelope: {e}")))
-    })?;
+    let inbound = InboundEnvelope::open(&engine.identity, envelope)
+        .map_err(|e| Failure::Rejected(Rejected::anonymous(DecryptFailure::Unopenable(e))))?;
     if engine.is_our_identity(inbound.sender()) {
         return Err(Failure::Rejected(Rejected::anonymous(
-            "envelope claims to come from this device",
+            DecryptFailure::FromThisDevice,
         )));
     }
     // This client keeps one session per contact account and answers on the
@@ -403,10 +389,9 @@ async fn accept(
     // separately from it, so one chain could encrypt twice under the same
     // message key. Until accounts have several devices, refuse it here.
     if inbound.sender_address().device != DeviceId::PRIMARY {
-        return Err(Failure::Rejected(Rejected::anonymous(format!(
-            "envelope from device {} of its account; this client talks to primary devices only",
-            inbound.sender_address().device.0
-        ))));
+        return Err(Failure::Rejected(Rejected::anonymous(
+            DecryptFailure::OtherDevice(inbound.sender_address().device),
+        )));
     }
     if inbound.group_message().is_some() {
         // Sealed directly, with no ratchet layer: the group's own keys.
@@ -415,12 +400,12 @@ async fn accept(
     let (plaintext, mut record) = decrypt(engine, &inbound, txn).await?;
     let plaintext = zeroize::Zeroizing::new(plaintext);
     let payload = Payload::decode(&plaintext)
-        .map_err(|e| Failure::Rejected(Rejected::anonymous(format!("undecodable message: {e}"))))?;
+        .map_err(|e| Failure::Rejected(Rejected::anonymous(DecryptFailure::Undecodable(e))))?;
     // The session is bound to the sealed address (X3DH), so a payload that
     // claims another account or device contradicts what was authenticated.
     if payload.sender != *inbound.sender_address() {
         return Err(Failure::Rejected(Rejected::anonymous(
-            "message claims another sender address than its session",
+            DecryptFailure::SenderAddressMismatch,
         )));
     }
     let sender_identity = inbound.sender().clone();
@@ -434,13 +419,9 @@ async fn accept(
             if checked.answer(payload.sender.account, &claimed, &sender_identity)?
                 == Directory::Contradicts
             {
-                return Err(Failure::Rejected(Rejected {
-                    from: None,
-                    reason: format!(
-                        "sender claims to be {} but the directory lists another key",
-                        claimed.as_str()
-                    ),
-                }));
+                return Err(Failure::Rejected(Rejected::anonymous(
+                    DecryptFailure::DirectoryContradicts { claimed },
+                )));
             }
             ContactRecord::first_seen(
                 account,
@@ -460,15 +441,12 @@ async fn accept(
                     {
                         return Err(Failure::Rejected(Rejected {
                             from: Some(contact.username.clone()),
-                            reason: format!(
-                                "a message claiming to be from {} was sealed by a key the directory does not list",
-                                contact.username
-                            ),
+                            reason: DecryptFailure::KeyNotListed {
+                                contact: contact.name()?,
+                            },
                         }));
                     }
-                    events.push(Event::KeyChanged {
-                        username: contact.username.clone(),
-                    });
+                    events.push(engine.key_changed_event(&contact)?);
                 }
             }
             // A rename; believed only if the directory, asked before the
@@ -485,13 +463,14 @@ async fn accept(
     // A newcomer to a name the user knows is shown as `name#xxxxxxxx`.
     let from = engine.names.display_name(&contact).await?;
     let mut counters = engine.counters().await?;
+    let timeline = &engine.timeline;
     match payload.content {
         Content::Text {
             id,
             body,
             sent_at_ms,
         } => {
-            if !engine
+            if !timeline
                 .message_known(Direction::Incoming, &account, &id)
                 .await?
             {
@@ -504,8 +483,8 @@ async fn accept(
                     status: DeliveryStatus::Delivered,
                     reported: false,
                 };
-                engine
-                    .append_history(txn, &mut counters, &contact, entry, true)
+                timeline
+                    .append(txn, &mut counters, &contact, entry, true)
                     .await?;
                 events.push(Event::Message {
                     from: from.clone(),
@@ -536,12 +515,12 @@ async fn accept(
         {
             return Err(Failure::Rejected(Rejected {
                 from: Some(from),
-                reason: "receipt lists too many ids".into(),
+                reason: DecryptFailure::TooManyReceiptIds,
             }));
         }
         Content::DeliveryReceipt { ids } => {
             for id in &ids {
-                engine
+                timeline
                     .update_status(txn, &account, id, DeliveryStatus::Delivered)
                     .await?;
             }
@@ -553,7 +532,7 @@ async fn accept(
         }
         Content::ReadReceipt { ids } => {
             for id in &ids {
-                engine
+                timeline
                     .update_status(txn, &account, id, DeliveryStatus::Read)
                     .await?;
             }
@@ -584,12 +563,8 @@ async fn accept(
     }
     // Last write of the session slot in this batch, so it wins over the
     // copy written while queueing a receipt.
-    records::session::put(
-        &engine.vault,
-        txn,
-        records::session::slot(&engine.vault, inbound.sender_address(), inbound.sender()),
-        &record,
-    )?;
+    let (sender, identity) = (inbound.sender_address(), inbound.sender());
+    engine.sessions.save(txn, sender, identity, &record)?;
     if let Some(reassigned) = engine.names.put_contact(txn, &contact).await? {
         // Before the message it arrived with: the warning comes first.
         events.insert(0, reassigned);

@@ -92,7 +92,7 @@
 //! while let Some(event) = events.next().await {
 //!     match event {
 //!         Event::Message { from, body, .. } => println!("{from}: {body}"),
-//!         Event::KeyChanged { username } => println!("{username}'s key changed!"),
+//!         Event::KeyChanged { username, .. } => println!("{username}'s key changed!"),
 //!         _ => {}
 //!     }
 //! }
@@ -129,11 +129,13 @@ mod fetched_bundle;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub use records::fuzzing;
+mod backup;
 mod groups;
 mod history;
 mod identity_checks;
 mod inbound;
 mod lifecycle;
+mod login;
 mod maintenance;
 mod message_id;
 mod name_book;
@@ -143,6 +145,8 @@ mod outbox;
 mod payload;
 mod peer;
 mod prekey_maintenance;
+mod prekeys;
+mod reading;
 mod records;
 mod relay_link;
 mod relay_rpc;
@@ -158,10 +162,13 @@ pub use config::{ClientConfig, StoreLocation, DEFAULT_CONNECT_TIMEOUT};
 pub use contact::{Contact, NameCandidate, NameState, TrustLevel};
 pub use conversation::{Conversation, DeliveryStatus, Direction, HistoryEntry, UnreportedMessage};
 pub use error::{Error, Result};
-pub use event::{ConnectionState, Event};
+pub use event::{
+    ConnectionState, DecryptFailure, Event, GroupOpenFailure, GroupRefusal, Outcome, SendFailure,
+    SharedError,
+};
 pub use failure::{
-    BoxError, ConnectionFailure, CryptoFailure, Ended, InvalidMessage, RelayMisbehaved,
-    TlsRootsProblem,
+    BackupFailure, BoxError, ConnectionFailure, CryptoFailure, Ended, InvalidMessage,
+    RelayMisbehaved, TlsRootsProblem,
 };
 pub use groups::{
     GroupChangeKind, GroupFailure, GroupHistoryEntry, GroupId, GroupInfo, GroupMemberInfo,

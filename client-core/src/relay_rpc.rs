@@ -35,11 +35,15 @@ impl Engine {
             return Ok(());
         }
         *slot = Some(ConnectionHandle::spawn(self));
+        drop(slot);
+        self.start_backup_worker();
         Ok(())
     }
 
     /// Stops the background connection and waits for its tasks.
     pub(crate) async fn disconnect(&self) {
+        // A change not uploaded yet goes now, while the token is good.
+        self.stop_backup_worker().await;
         let handle = lock(&self.connection).take();
         if let Some(handle) = handle {
             handle.stop().await;

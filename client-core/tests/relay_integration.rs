@@ -173,9 +173,10 @@ async fn a_changed_key_raises_an_event_and_blocks_sending_until_accepted() {
     bob.shutdown().await;
     drop(bob);
 
-    // Bob reinstalls: an empty store, a login, a brand-new identity.
+    // Bob reinstalls: an empty store, a login that starts over with a
+    // brand-new identity instead of restoring the backup.
     let fresh = Arc::new(MemoryStore::new());
-    let bob = Client::login(config(&relay.url(), &fresh), "bob", "pw-of-test")
+    let bob = Client::login_with_new_identity(config(&relay.url(), &fresh), "bob", "pw-of-test")
         .await
         .expect("login on a new device");
     let mut watch_alice = Watch::on(&alice);
@@ -188,7 +189,7 @@ async fn a_changed_key_raises_an_event_and_blocks_sending_until_accepted() {
     assert!(
         events
             .iter()
-            .any(|e| matches!(e, Event::KeyChanged { username } if username == "bob")),
+            .any(|e| matches!(e, Event::KeyChanged { username, .. } if username.as_str() == "bob")),
         "{events:?}"
     );
     assert_eq!(
@@ -267,10 +268,10 @@ async fn a_changed_key_blocks_sending_before_the_contact_writes() {
     bob.shutdown().await;
     drop(bob);
 
-    // Bob reinstalls and says nothing; alice still holds a session with
-    // his old identity.
+    // Bob reinstalls with a new identity and says nothing; alice still
+    // holds a session with his old identity.
     let fresh = Arc::new(MemoryStore::new());
-    let bob = Client::login(config(&relay.url(), &fresh), "bob", "pw-of-test")
+    let bob = Client::login_with_new_identity(config(&relay.url(), &fresh), "bob", "pw-of-test")
         .await
         .expect("login on a new device");
 
@@ -290,8 +291,9 @@ async fn a_changed_key_blocks_sending_before_the_contact_writes() {
     );
     watch_alice
         .until(|seen| {
-            seen.iter()
-                .any(|e| matches!(e, Event::KeyChanged { username } if username == "bob"))
+            seen.iter().any(
+                |e| matches!(e, Event::KeyChanged { username, .. } if username.as_str() == "bob"),
+            )
         })
         .await;
     assert!(
@@ -845,7 +847,7 @@ async fn a_relay_that_cannot_be_reached_is_a_typed_connection_error() {
     let err = offline.receive_until_empty(WAIT).await.unwrap_err();
     // The network's fault, with the address tried and the transport's
     // error as the source: not a string naming it.
-    match &err {
+    match err.failure() {
         Error::Connection(ConnectionFailure::Connect { url, .. }) => {
             assert!(url.contains(&port.to_string()), "{url}")
         }

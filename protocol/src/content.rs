@@ -274,7 +274,7 @@ pub enum Content {
         version: u64,
     },
     /// Tag 14: The sender started a new session with the recipient and
-    /// asks it to send on that one from now on (docs/PROTOCOL.md §12.17):
+    /// asks it to send on that one from now on (docs/PROTOCOL.md §12.15):
     /// sent right after a restore from the account backup, whose device
     /// holds none of the old sessions, and when a message arrives on a
     /// session the sender does not have. It carries nothing: the pre-key

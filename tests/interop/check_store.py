@@ -1,4 +1,4 @@
-"""PROTOCOL.md 12.8-12.9: open a real umbra client store (format 3) with the spec alone.
+"""PROTOCOL.md 12.8-12.9: open a real umbra client store (format 3, or 4 after a password change: 12.8 "Key slots") with the spec alone.
 usage: python check_store.py DATA_DIR PASSWORD_FILE
 
 Reads the header, derives the keys, opens every record (generation, nonce,
@@ -17,13 +17,36 @@ d, pwf = sys.argv[1:3]
 pw = open(pwf, "rb").read().rstrip(b"\n")
 db = sqlite3.connect(f"{d}/umbra-client.db")
 hdr = db.execute("select bytes from header where id = 1").fetchone()[0]
-assert hdr[:7] == b"UMBRACS" and hdr[7] == 3, f"magic/version (found format {hdr[7]}, this checker reads 3)"
-mem, it, par = (int.from_bytes(hdr[8 + 4*i:12 + 4*i], "big") for i in range(3))
-salt, owner, check = hdr[20:36], hdr[36:52], hdr[52:]
-print(f"header: m={mem} KiB t={it} p={par}, owner {owner.hex()}, check {len(check)} bytes")
-master = hash_secret_raw(pw, salt, time_cost=it, memory_cost=mem, parallelism=par, hash_len=32, type=Type.ID, version=0x13)
-record_key = hkdf(None, master, b"umbra/v1/client-store/record-key", 32)
-slot_key = hkdf(None, master, b"umbra/v1/client-store/slot-key", 32)
+assert hdr[:7] == b"UMBRACS" and hdr[7] in (3, 4), f"magic/version (found format {hdr[7]}, this checker reads 3 and 4)"
+def argon(salt, mem, it, par):
+    return hash_secret_raw(pw, salt, time_cost=it, memory_cost=mem, parallelism=par, hash_len=32, type=Type.ID, version=0x13)
+if hdr[7] == 3:
+    mem, it, par = (int.from_bytes(hdr[8 + 4*i:12 + 4*i], "big") for i in range(3))
+    salt, owner, check = hdr[20:36], hdr[36:52], hdr[52:]
+    print(f"header: format 3, m={mem} KiB t={it} p={par}, owner {owner.hex()}, check {len(check)} bytes")
+    master = argon(salt, mem, it, par)
+    record_key = hkdf(None, master, b"umbra/v1/client-store/record-key", 32)
+    slot_key = hkdf(None, master, b"umbra/v1/client-store/slot-key", 32)
+else:
+    # 12.8 "Key slots": the keys wrapped under each password (after a password change).
+    owner, n = hdr[8:24], hdr[24]
+    assert n in (1, 2), f"key slot count {n}"
+    record_key = slot_key = None
+    for i in range(n):
+        ks = hdr[25 + 132*i:25 + 132*(i + 1)]
+        mem, it, par = (int.from_bytes(ks[4*j:4*j + 4], "big") for j in range(3))
+        salt, nonce, wrapped = ks[12:28], ks[28:52], ks[52:132]
+        wrap_key = hkdf(None, argon(salt, mem, it, par), b"umbra/v1/client-store/wrap-key", 32)
+        ad = b"UMBRACS\x04" + owner + ks[:12] + salt
+        try:
+            keys = xdec(wrapped, ad, nonce, wrap_key)
+        except Exception:
+            continue
+        record_key, slot_key = keys[:32], keys[32:]
+        print(f"header: format 4, {n} key slot(s), opened by slot {i} (m={mem} KiB t={it} p={par}), owner {owner.hex()}")
+        break
+    assert record_key is not None, "no key slot opens with this password"
+    check = hdr[25 + 132*n:]
 
 sealed_gen = {}
 def open_rec(kind, slot, sealed):
@@ -101,6 +124,10 @@ for slot, v in rows(24):
     r = Reader(v); acct = r.take(16); who = r.string(); fmt = r.u32(); mid = r.fixed(16); dirn = r.u32(); body = r.string()
     sent = r.u64(); recv = r.u64(); status = r.u32(); rep = r.bool()
     chk(f"GroupHistory {who}: {body[:30]!r}, fully parsed, slot HMAC prefix (32) || u64be", r.left() == 0 and len(slot) == 40)
+for slot, v in rows(25):
+    r = Reader(v); ek = r.bytes(); acked = r.opt(r.u64); dig = r.opt(lambda: r.take(32))
+    chk(f"Backup: export key {len(ek)} bytes, acked seq {acked}, digest {'set' if dig else 'none'}, empty slot, fully parsed",
+        r.left() == 0 and len(ek) == 64 and slot == b"")
 GUARDED = {5, 10, 13, 21, 22, 23}
 gens = list(rows(19))
 chk("at most one Generation record (kind 19, empty slot)", len(gens) <= 1 and all(s == b"" for s, _ in gens))

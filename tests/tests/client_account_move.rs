@@ -1,5 +1,5 @@
 //! An account logged in from a second data directory, over real `umbra`
-//! processes (docs/CLI.md `login`, docs/PROTOCOL.md §12.12): the login ends
+//! processes (docs/CLI.md `login --new-identity`, docs/PROTOCOL.md §12.12): the login ends
 //! the first directory's session, so that directory fails with a clear
 //! message (exit 6) instead of receiving and acknowledging messages it can
 //! no longer be sent; the relay keeps what was queued for the new one; and
@@ -24,7 +24,9 @@ fn a_login_from_a_new_data_dir_ends_the_old_one_without_losing_what_was_queued()
     alice.send("dave", "queued before the move");
 
     let dave_b = User::unregistered(&relay, "dave", "dave's password");
-    let login = dave_b.json_ok(&["login", "dave"]);
+    // A new identity, not a restore (client_restore.rs has that): the
+    // queued envelope is sealed to an identity data dir B never holds.
+    let login = dave_b.json_ok(&["login", "dave", "--new-identity"]);
 
     // Data dir A: a clear, distinct failure, and nothing received.
     let args = ["receive", "--json", "--timeout", RECEIVE_TIMEOUT];

@@ -1,7 +1,7 @@
 //! Key verification and key changes as a user of `umbra` meets them: the
 //! safety number both sides compare, marking a contact verified, and what
-//! happens when a contact's identity key changes (a new device from `login`
-//! in an empty data directory, docs/CLI.md).
+//! happens when a contact's identity key changes (a new device from `login
+//! --new-identity` in an empty data directory, docs/CLI.md).
 //!
 //! The rule under test: after a key change nothing is sent to the new key
 //! until the user accepts that exact key (exit 4 and a warning until then).
@@ -51,10 +51,11 @@ fn both_sides_see_the_same_safety_number_and_verification_shows_in_contacts() {
     assert_eq!(bob.trust_in("alice").as_deref(), Some("unverified"));
 }
 
-/// bob's new identity: a fresh data directory logging in to his account.
+/// bob's new identity: a fresh data directory logging in to his account
+/// with a new identity key instead of restoring his backup.
 fn bob_on_a_new_device(relay: &umbra_e2e::Relay) -> User {
     let new_bob = User::unregistered(relay, "bob", "bob's password");
-    let records = new_bob.json_ok(&["login", "bob"]);
+    let records = new_bob.json_ok(&["login", "bob", "--new-identity"]);
     assert!(
         records
             .iter()

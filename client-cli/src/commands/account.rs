@@ -54,11 +54,19 @@ pub async fn register(session: &Session, username: &str) -> anyhow::Result<ExitS
 /// How long `login` waits for the relay's queue before it reports done.
 const LOGIN_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
-pub async fn login(session: &Session, username: &str) -> anyhow::Result<ExitStatus> {
+pub async fn login(
+    session: &Session,
+    username: &str,
+    new_identity: bool,
+) -> anyhow::Result<ExitStatus> {
     let password = session.password(username, Purpose::Existing)?;
-    let client = Client::login(session.config(), username, &password)
-        .await
-        .with_context(|| format!("logging in as {username} on {}", session.server))?;
+    let login = if new_identity {
+        Client::login_with_new_identity(session.config(), username, &password).await
+    } else {
+        Client::login(session.config(), username, &password).await
+    };
+    let client =
+        login.with_context(|| format!("logging in as {username} on {}", session.server))?;
     drop(password);
     let records = after_login(&client).await;
     client.shutdown().await;

@@ -23,7 +23,7 @@ use tokio::net::UnixStream;
 use zeroize::Zeroize as _;
 
 use super::protocol::{exit_status_from, read_frame, status_of_code, Frame};
-use crate::cli::{AccountCommand, Command};
+use crate::cli::{AccountCommand, Command, PasswordCommand};
 use crate::commands::account::{ask_to_delete, confirmation, Confirmation};
 use crate::exit_status::{ExitStatus, Failure};
 use crate::output::{Printer, Record};
@@ -42,6 +42,11 @@ const DAEMON_GRACE: Duration = Duration::from_secs(30);
 /// How long `login` through the daemon may take: the relay round trips,
 /// key stretching to unlock the store again, and the first receive.
 const LOGIN_WAIT: Duration = Duration::from_secs(90);
+
+/// How long `password change` through the daemon may take: two OPAQUE key
+/// stretchings, two for the store's key slots, the relay round trips and
+/// the backup upload.
+const PASSWORD_CHANGE_WAIT: Duration = Duration::from_secs(90);
 
 /// A connection to the daemon of one data directory.
 pub struct DaemonConnection {
@@ -259,7 +264,13 @@ pub async fn dispatch(
         }
         // The daemon logs out, answers, and stops (docs/CLI.md).
         Command::Logout => ("logout", json!({}), DAEMON_GRACE),
-        Command::Login { username } => {
+        Command::Login {
+            new_identity: true,
+            ..
+        } => anyhow::bail!(
+            "login --new-identity needs an empty data directory, and a daemon runs on this one              (it holds an account)"
+        ),
+        Command::Login { username, .. } => {
             // OPAQUE needs the password even through the daemon; it goes
             // over the private socket and is wiped after writing.
             let password = session.password(username, Purpose::Existing)?;
@@ -267,6 +278,19 @@ pub async fn dispatch(
                 "login",
                 json!({"username": username, "password": password.as_str()}),
                 LOGIN_WAIT,
+            )
+        }
+        Command::Password(PasswordCommand::Change { new_password_file }) => {
+            // Both passwords are needed (OPAQUE proves the old one to the
+            // relay); they go over the private socket and are wiped after
+            // writing. The daemon runs the strength check, as `register`.
+            let label = format!("the umbra account in {}", session.data_dir.display());
+            let old = session.password(&label, Purpose::Existing)?;
+            let new = crate::commands::password::new_password(new_password_file.as_deref())?;
+            (
+                "password.change",
+                json!({"old_password": old.as_str(), "new_password": new.as_str()}),
+                PASSWORD_CHANGE_WAIT,
             )
         }
         Command::Account(AccountCommand::Delete { yes }) => {

@@ -13,6 +13,7 @@
 //! a `RecordKind` escape to call sites outside this layer and `store/`.
 
 pub(crate) mod account;
+pub(crate) mod backup;
 pub(crate) mod contact;
 // Record decoders as a public API for client-core/fuzz, only with the
 // `fuzzing` feature (re-exported from lib.rs as `umbra_client_core::fuzzing`).

@@ -21,11 +21,14 @@
 mod dir_lock;
 mod generation;
 mod header;
+mod key_slots;
 mod memory;
 mod sqlite;
 mod store_key;
 mod vault;
 
+#[cfg(test)]
+mod rekey_tests;
 #[cfg(test)]
 mod rollback_tests;
 #[cfg(test)]
@@ -116,6 +119,10 @@ pub enum RecordKind {
     /// One group message, sent or received (slot: HMAC of the group id ||
     /// u64be sequence).
     GroupHistory = 24,
+    /// The account backup's state: OPAQUE's export key, the newest backup
+    /// `seq` the relay acknowledged, and a digest of what it holds
+    /// (singleton; docs/PROTOCOL.md §12.15).
+    Backup = 25,
 }
 
 impl RecordKind {
@@ -151,6 +158,7 @@ impl RecordKind {
             22 => Self::GroupReceiverKey,
             23 => Self::Fanout,
             24 => Self::GroupHistory,
+            25 => Self::Backup,
             _ => return None,
         })
     }

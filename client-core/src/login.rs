@@ -1,0 +1,210 @@
+//! Logging in: taking the account over from any other data directory
+//! (docs/PROTOCOL.md §12.12), then resuming the account's own store,
+//! restoring the account from its backup into an empty one (§12.15), or
+//! (asked for explicitly, or with no backup on the relay) starting over
+//! with a new identity; and setting up a new store after `register`.
+//!
+//! Must never: write a store before the relay accepted the password,
+//! restore anything a backup that fails to open says, or leave a
+//! half-written store (each step below is one transaction).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::OsRng;
+use umbra_protocol::backup::BackupContents;
+use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::wire::{DeviceId, Request, Username};
+
+use crate::account;
+use crate::backup::http::BackupEndpoint;
+use crate::backup::restore;
+use crate::client::{open_backend, password_error};
+use crate::engine::Engine;
+use crate::failure::RelayMisbehaved;
+use crate::relay_link::{into_result, RelayLink};
+use crate::store::{ClientStore, StoreError, Vault};
+use crate::{Client, ClientConfig, Error};
+
+/// Bounds fetching the account backup at a restore (up to 16 MiB), and
+/// the wait for the session resets to reach the relay.
+const RESTORE_FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Logs in, revokes every session of the account (ours included: the relay
+/// has no "everyone but me"), and logs in again for the token to keep.
+async fn take_over(
+    ws_url: &str,
+    tls_roots: Option<&std::path::Path>,
+    connect_timeout: Duration,
+    name: &Username,
+    password: &str,
+) -> Result<account::LoginOutcome, Error> {
+    let mut link = RelayLink::connect(ws_url, tls_roots, connect_timeout).await?;
+    let first = account::login(&mut link, name, password.as_bytes(), &mut OsRng).await?;
+    into_result(
+        link.call(Request::Authenticate {
+            token: first.token.session_token(),
+            device: DeviceId::PRIMARY,
+        })
+        .await?,
+    )?;
+    into_result(link.call(Request::Logout { everywhere: true }).await?)?;
+    // The relay hangs up after a logout.
+    link.close().await;
+    let mut link = RelayLink::connect(ws_url, tls_roots, connect_timeout).await?;
+    let outcome = account::login(&mut link, name, password.as_bytes(), &mut OsRng).await?;
+    link.close().await;
+    if outcome.account != first.account {
+        return Err(Error::Protocol(RelayMisbehaved::AccountChanged));
+    }
+    Ok(outcome)
+}
+
+impl Client {
+    /// Logs in to an existing account on a device whose local store is empty,
+    /// or whose store already belongs to this account (the stored identity
+    /// is kept and the session token refreshed).
+    ///
+    /// In an empty store this is password-only restore (docs/PROTOCOL.md
+    /// §12.15): the account's backup on the relay, opened with the key the
+    /// password yields, brings back the identity key (contacts see no key
+    /// change), contacts with their trust, and groups; fresh prekeys are
+    /// published and a fresh session is started with every contact. Only an
+    /// account with no backup on the relay gets a new identity (contacts
+    /// then see a key change).
+    ///
+    /// Until multi-device exists an account lives in one data directory, so
+    /// a login ends every other session of the account first ("log out
+    /// everywhere", then a fresh login): the directory it moved away from
+    /// gets [`Error::UsedElsewhere`] instead of receiving — and
+    /// acknowledging — messages sealed to an identity the relay no longer
+    /// publishes for it.
+    pub async fn login(
+        config: ClientConfig,
+        username: &str,
+        password: &str,
+    ) -> Result<Client, Error> {
+        Self::login_as(config, username, password, false).await
+    }
+
+    /// [`Client::login`] in an empty data directory that does *not*
+    /// restore the backup: a new identity key is made and published
+    /// (contacts see a key change and must accept it), with no contacts or
+    /// groups; the next backup replaces the relay's. For a user who
+    /// believes the identity key was exposed. A store that already holds
+    /// the account is refused ([`StoreError::AlreadyInitialized`]): a new
+    /// identity needs an empty data directory.
+    pub async fn login_with_new_identity(
+        config: ClientConfig,
+        username: &str,
+        password: &str,
+    ) -> Result<Client, Error> {
+        Self::login_as(config, username, password, true).await
+    }
+
+    async fn login_as(
+        config: ClientConfig,
+        username: &str,
+        password: &str,
+        new_identity: bool,
+    ) -> Result<Client, Error> {
+        let name = Username::parse(username)?;
+        let ws_url = config.websocket_url()?;
+        let backend = open_backend(&config).await?;
+        if new_identity && Vault::is_initialized(&*backend).await? {
+            // Before any network traffic: nothing is taken over.
+            return Err(Error::Store(StoreError::AlreadyInitialized));
+        }
+        let outcome = take_over(
+            &ws_url,
+            config.tls_roots.as_deref(),
+            config.connect_timeout,
+            &name,
+            password,
+        )
+        .await?;
+        if !Vault::is_initialized(&*backend).await? {
+            let endpoint = BackupEndpoint::new(
+                &config.server_url,
+                config.tls_roots.clone(),
+                config.connect_timeout.max(RESTORE_FETCH_TIMEOUT),
+            )?;
+            let token = outcome.token.session_token();
+            let restored = if new_identity {
+                None
+            } else {
+                restore::fetch(&endpoint, &token, &outcome.export_key, &outcome.account).await?
+            };
+            return Self::create_local(config, ws_url, backend, &name, password, outcome, restored)
+                .await;
+        }
+        let vault = Vault::unlock(backend, password.as_bytes())
+            .await
+            .map_err(password_error)?;
+        if vault.owner() != outcome.account {
+            return Err(Error::Store(StoreError::AlreadyInitialized));
+        }
+        let engine = Engine::from_vault(&config, ws_url, vault).await?;
+        engine.store_token(&outcome.token).await?;
+        engine.keep_export_key(outcome.export_key, None).await?;
+        engine.ensure_connected()?;
+        // Re-publishing is harmless and repairs a directory entry lost on the relay.
+        engine.publish_keys().await?;
+        Ok(Client { inner: engine })
+    }
+
+    /// Sets up the local store for a freshly logged-in account: the
+    /// identity restored from the account backup, or a new one; new
+    /// prekeys; publication; and after a restore, the restored contacts and
+    /// groups and a fresh session with every contact.
+    pub(crate) async fn create_local(
+        config: ClientConfig,
+        ws_url: String,
+        backend: Arc<dyn ClientStore>,
+        name: &Username,
+        password: &str,
+        outcome: account::LoginOutcome,
+        restored: Option<(u64, BackupContents)>,
+    ) -> Result<Client, Error> {
+        let identity = match &restored {
+            Some((_, contents)) => crate::engine::clone_identity(&contents.identity)?,
+            None => IdentityKeyPair::generate(&mut OsRng),
+        };
+        let vault = Vault::create(
+            backend,
+            password.as_bytes(),
+            config.kdf,
+            outcome.account,
+            &mut OsRng,
+        )
+        .await?;
+        Engine::initialise_store(&vault, &identity, name, outcome.account, &outcome.token).await?;
+        drop(identity);
+        let engine = Engine::from_vault(&config, ws_url, vault).await?;
+        let restored_seq = match &restored {
+            Some((seq, contents)) => {
+                engine.restore_contents(contents).await?;
+                Some(*seq)
+            }
+            None => None,
+        };
+        engine
+            .keep_export_key(outcome.export_key, restored_seq)
+            .await?;
+        engine.ensure_connected()?;
+        engine.publish_keys().await?;
+        engine.replenish_prekeys().await?;
+        if restored.is_some() {
+            // Contacts hold sessions with the device this one replaces:
+            // start new ones, so their next message comes on one we have.
+            // The login waits (bounded) for the resets to reach the relay,
+            // so a contact that reads its messages next gets them first.
+            if engine.reset_all_sessions().await? > 0 {
+                if let Err(e) = engine.flush_outbox(RESTORE_FETCH_TIMEOUT).await {
+                    tracing::info!(error = %e, "session resets still queued after restore");
+                }
+            }
+        }
+        Ok(Client { inner: engine })
+    }
+}
