@@ -37,7 +37,7 @@ use crate::consts::{KEPT_REDELIVERY_FIRST_WAIT, KEPT_REDELIVERY_MAX_WAIT, MAINTE
 use crate::engine::{lock, Engine};
 use crate::failure::{ConnectionFailure, Ended};
 use crate::relay_link::RelayLink;
-use crate::{ConnectionState, Error, Event};
+use crate::{ConnectionState, DecryptFailure, Error, Event, SharedError};
 
 mod outbox_pump;
 use outbox_pump::outbox_pump;
@@ -198,7 +198,7 @@ async fn socket_task(
                 // Typed first, so whoever sees the state finds why.
                 *lock(&strong.ended) = Some(ended.clone());
                 strong.set_state(ConnectionState::Closed {
-                    reason: ended.to_string(),
+                    reason: ended.clone(),
                 });
                 fail_queued(&mut requests, &ended);
                 break;
@@ -213,11 +213,11 @@ async fn socket_task(
                 // A full relay says when to come back; never sooner.
                 let delay = backoff.next_delay(&mut OsRng).max(relay_full_wait(&error));
                 tracing::debug!(?delay, "relay connection lost; retrying");
-                let reason = error.to_string();
-                *lock(&strong.last_failure) = Some(error);
+                let cause = SharedError::new(error);
+                *lock(&strong.last_failure) = Some(cause.clone());
                 strong.set_state(ConnectionState::Reconnecting {
                     retry_in: delay,
-                    reason,
+                    cause,
                 });
                 drop(strong);
                 tokio::select! {
@@ -497,7 +497,7 @@ async fn inbound_worker(
                     tracing::error!(error = %crate::error::LogSafe(&e), "could not persist a delivery");
                     engine.emit(Event::DecryptionFailed {
                         from: None,
-                        reason: format!("could not store an incoming message: {e}"),
+                        reason: DecryptFailure::Store(SharedError::new(e)),
                     });
                 }
             },

@@ -18,7 +18,7 @@ use crate::failure::RelayMisbehaved;
 use crate::fetched_bundle::verify_fetched_bundle;
 use crate::store::Txn;
 use crate::trust::{ContactRecord, Observation};
-use crate::{Error, Event, UnknownPeer};
+use crate::{Error, UnknownPeer};
 
 impl Engine {
     pub(crate) async fn resolve(self: &Arc<Self>, name: &Username) -> Result<AccountId, Error> {
@@ -138,9 +138,7 @@ impl Engine {
                 self.names.put_contact(&mut txn, &contact).await?;
                 self.vault.commit(txn).await?;
                 if observation == Observation::NewlyChanged {
-                    self.emit(Event::KeyChanged {
-                        username: contact.username.clone(),
-                    });
+                    self.emit(self.key_changed_event(&contact)?);
                 }
                 Err(contact.untrusted())
             }

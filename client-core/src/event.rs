@@ -9,7 +9,17 @@
 //! Must never: carry key material, or hide a failure (a decryption failure is
 //! an event, not a silent drop).
 
-use crate::MessageId;
+use umbra_protocol::wire::{AccountId, Username};
+
+use crate::{Ended, MessageId, SafetyNumber};
+
+mod reason;
+#[cfg(test)]
+mod tests;
+
+pub use reason::{
+    DecryptFailure, GroupOpenFailure, GroupRefusal, Outcome, SendFailure, SharedError,
+};
 
 /// The state of the relay connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,14 +34,15 @@ pub enum ConnectionState {
     Reconnecting {
         /// Delay before the next attempt.
         retry_in: std::time::Duration,
-        /// Why the last attempt failed.
-        reason: String,
+        /// Why the last attempt failed (what the caller of a command
+        /// that needed the connection gets as its error).
+        cause: SharedError,
     },
     /// The relay closed the connection for good (for example the token
     /// expired or was revoked). No retry happens.
     Closed {
-        /// Why.
-        reason: String,
+        /// Why, and whose doing it was.
+        reason: Ended,
     },
     /// Another connection for this account and device (another process
     /// using the same data, e.g. a second `umbra chat`) logged in, and the
@@ -43,17 +54,14 @@ pub enum ConnectionState {
 impl ConnectionState {
     /// Why the connection ended for good, if it did
     /// ([`ConnectionState::Closed`] or [`ConnectionState::Replaced`]).
-    pub fn ended_because(&self) -> Option<String> {
+    pub fn ended_because(&self) -> Option<Ended> {
         match self {
             ConnectionState::Closed { reason } => Some(reason.clone()),
-            ConnectionState::Replaced => Some(REPLACED_REASON.to_owned()),
+            ConnectionState::Replaced => Some(Ended::Replaced),
             _ => None,
         }
     }
 }
-
-/// What [`ConnectionState::ended_because`] says for [`ConnectionState::Replaced`].
-const REPLACED_REASON: &str = "another connection for this account replaced this one";
 
 /// Something that happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +94,7 @@ pub enum Event {
         /// Our message id.
         id: MessageId,
         /// Why.
-        reason: String,
+        reason: SendFailure,
     },
     /// A contact's device received our messages.
     DeliveryReceipt {
@@ -114,8 +122,13 @@ pub enum Event {
     /// the user accepts or verifies the new key. Their incoming messages are
     /// still shown, marked by this event.
     KeyChanged {
-        /// The contact.
-        username: String,
+        /// The contact's name.
+        username: Username,
+        /// The contact's account.
+        account: AccountId,
+        /// The safety number with the new key (the one to compare before
+        /// accepting or verifying it).
+        safety_number: SafetyNumber,
     },
     /// A username the user knows now belongs to (or is claimed by) another
     /// account than the contact it meant: a freed name taken by someone
@@ -130,11 +143,11 @@ pub enum Event {
     /// per newcomer.
     NameReassigned {
         /// The name.
-        username: umbra_protocol::wire::Username,
+        username: Username,
         /// The account the user knows by that name.
-        known: umbra_protocol::wire::AccountId,
+        known: AccountId,
         /// The account that now holds or claims it.
-        newcomer: umbra_protocol::wire::AccountId,
+        newcomer: AccountId,
     },
     /// An envelope could not be decrypted or authenticated. The sender is
     /// unknown when the failure happened before the sealed layer opened.
@@ -142,14 +155,15 @@ pub enum Event {
     /// If the reason may be local or passing (the relay's directory could
     /// not be asked, a prekey or session is missing), the envelope is kept:
     /// not acknowledged, so the relay delivers it again on the next
-    /// connection, and the reason says "kept". After 8 failed attempts over
-    /// at least a day it is given up and a last event says it was lost
-    /// (docs/PROTOCOL.md §12.5).
+    /// connection, and the reason is [`DecryptFailure::Kept`]. After 8
+    /// failed attempts over at least a day it is given up and a last event
+    /// says it was lost ([`DecryptFailure::Lost`], docs/PROTOCOL.md §12.5).
     DecryptionFailed {
-        /// The sender, if the sealed layer revealed one.
+        /// The sender (as shown), if the sealed layer revealed one.
         from: Option<String>,
-        /// What went wrong.
-        reason: String,
+        /// What went wrong, and what became of the envelope
+        /// ([`DecryptFailure::outcome`]).
+        reason: DecryptFailure,
     },
     /// A group message arrived.
     GroupMessage {
@@ -248,7 +262,7 @@ pub enum Event {
         /// The member's username when it was queued (a display hint).
         username: String,
         /// Why.
-        reason: String,
+        reason: SendFailure,
     },
     /// A group member started or stopped typing.
     GroupTyping {

@@ -147,6 +147,16 @@ impl Engine {
         Ok(())
     }
 
+    /// [`Event::KeyChanged`](crate::Event::KeyChanged) for `contact`,
+    /// whose key just changed: its safety number is the new key's.
+    pub(crate) fn key_changed_event(&self, contact: &ContactRecord) -> Result<crate::Event, Error> {
+        Ok(crate::Event::KeyChanged {
+            username: contact.name()?,
+            account: AccountId::from_bytes(contact.account),
+            safety_number: self.safety_number_of(contact),
+        })
+    }
+
     fn safety_number_of(&self, contact: &ContactRecord) -> SafetyNumber {
         SafetyNumber::compute(
             self.me().account.as_bytes(),

@@ -3,7 +3,10 @@
 //! trying), a member added later, a restart that keeps groups and keys.
 //! Concurrent changes and forged ones are in `groups_changes.rs`.
 
-use umbra_client_core::{Client, Error, Event, GroupFailure, GroupId, MemberOutcome, PeerRef};
+use umbra_client_core::{
+    Client, DecryptFailure, Error, Event, GroupFailure, GroupId, GroupRefusal, MemberOutcome,
+    PeerRef,
+};
 
 mod support;
 use support::{receive, register, TestRelay};
@@ -212,8 +215,10 @@ async fn a_removed_member_reads_nothing_new_and_its_sends_are_refused() {
         assert!(
             events.iter().any(|e| matches!(
                 e,
-                Event::DecryptionFailed { reason, .. }
-                    if reason.contains("group message from someone who is not a member")
+                Event::DecryptionFailed {
+                    reason: DecryptFailure::Group(GroupRefusal::NotMember),
+                    ..
+                }
             )),
             "{events:?}"
         );

@@ -34,7 +34,7 @@ async fn a_full_relay_is_a_typed_failure_and_its_retry_after_is_honoured() {
         .await
         .expect("open");
     let err = client.receive_until_empty(WAIT).await.unwrap_err();
-    match &err {
+    match err.failure() {
         Error::Connection(ConnectionFailure::RelayFull { retry_after, .. }) => {
             // umbra-relay asks for 10 s (docs/OPERATIONS.md).
             assert_eq!(*retry_after, Some(Duration::from_secs(10)), "{err}");

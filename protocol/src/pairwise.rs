@@ -69,7 +69,7 @@ const EXTRA_LAST_RESORT: u8 = 0x02;
 
 /// Why a pairwise operation failed. A failed decryption leaves the session
 /// unchanged.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PairwiseError {
     /// The sealed-sender layer failed.
     #[error("sealed envelope: {0}")]

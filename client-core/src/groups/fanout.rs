@@ -245,7 +245,7 @@ impl Engine {
                     id,
                     member: AccountId::from_bytes(refusal.member),
                     username: refusal.username,
-                    reason: format!("the relay refused it: {}", refusal.code),
+                    reason: crate::SendFailure::Refused(refusal.code),
                 });
             }
         }

@@ -40,7 +40,7 @@ use umbra_protocol::wire::AccountId;
 use zeroize::Zeroizing;
 
 use crate::records;
-use crate::Error;
+use crate::{Error, GroupOpenFailure};
 
 use super::{GroupFailure, GroupId};
 
@@ -233,7 +233,7 @@ impl ReceiverKeys {
         let header = inbound
             .group_message()
             .map(|m| *m.header())
-            .ok_or_else(|| Failed::Bad("not a group message".into()))?;
+            .ok_or(Failed::Bad(GroupOpenFailure::NotGroupMessage))?;
         let Some(key) = self
             .keys
             .iter_mut()
@@ -243,10 +243,10 @@ impl ReceiverKeys {
         };
         let mut receiver = GroupReceiverPickle::decode(&key.receiver)
             .and_then(|p| GroupReceiver::from_pickle(&p))
-            .map_err(|e| Failed::Bad(e.to_string()))?;
+            .map_err(|e| Failed::Bad(GroupOpenFailure::StoredKey(e)))?;
         let plain = receiver.decrypt(inbound).map_err(|e| match e {
             GroupError::Replay(_) => Failed::Replay,
-            other => Failed::Bad(other.to_string()),
+            other => Failed::Bad(GroupOpenFailure::Refused(other)),
         })?;
         zeroize::Zeroize::zeroize(&mut key.receiver);
         key.receiver = receiver.pickle().encode().to_vec();
@@ -263,7 +263,7 @@ pub(crate) enum Failed {
     /// Its iteration was already read: a redelivery or a replay.
     Replay,
     /// It does not open or verify.
-    Bad(String),
+    Bad(GroupOpenFailure),
 }
 
 #[cfg(test)]

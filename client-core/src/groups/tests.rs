@@ -16,7 +16,7 @@ use umbra_protocol::wire::AccountId;
 use umbra_relay::config::{RelayConfig, Settings};
 
 use crate::store::{ClientStore, MemoryStore};
-use crate::{Client, ClientConfig, Event, KdfParams, PeerRef};
+use crate::{Client, ClientConfig, DecryptFailure, Event, GroupRefusal, KdfParams, PeerRef};
 
 use super::GroupId;
 
@@ -147,11 +147,14 @@ pub(super) async fn deliver(from: &Client, to: &Client, change: &GroupChange) {
         .expect("sent");
 }
 
-pub(super) fn refusals(events: &[Event]) -> Vec<String> {
+pub(super) fn refusals(events: &[Event]) -> Vec<GroupRefusal> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::DecryptionFailed { reason, .. } => Some(reason.clone()),
+            Event::DecryptionFailed { reason, .. } => match reason.cause() {
+                DecryptFailure::Group(refusal) => Some(refusal.clone()),
+                _ => None,
+            },
             _ => None,
         })
         .collect()
@@ -213,7 +216,7 @@ async fn forged_and_replayed_changes_are_refused() {
     assert!(
         refusals(&events)
             .iter()
-            .any(|r| r.contains("group change refused")),
+            .any(|r| matches!(r, GroupRefusal::ChangeRefused(_))),
         "{events:?}"
     );
     // 2. A change naming alice as its author, signed by bob.
@@ -224,7 +227,7 @@ async fn forged_and_replayed_changes_are_refused() {
     assert!(
         refusals(&events)
             .iter()
-            .any(|r| r.contains("group change refused")),
+            .any(|r| matches!(r, GroupRefusal::ChangeRefused(_))),
         "{events:?}"
     );
     // 3. Alice's first rename again (the same signed bytes), replayed by bob.

@@ -195,7 +195,7 @@ async fn a_text_from_a_member_behind_our_window_is_not_asked_about() {
     assert!(events
         .iter()
         .any(|e| matches!(e, crate::Event::GroupMessage { body, .. } if body == "am I late?")));
-    assert_eq!(refusals(&events), Vec::<String>::new());
+    assert_eq!(refusals(&events), Vec::new());
     assert_eq!(state_of(&carol, &group).await, ahead);
     // Asked by carol (as a client that still asks would), bob, behind her,
     // sends nothing: none of his changes could connect.

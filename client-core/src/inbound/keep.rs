@@ -27,7 +27,7 @@ use crate::consts::{
 use crate::engine::Engine;
 use crate::records::{self, Prefix, Slot};
 use crate::store::Txn;
-use crate::{Error, Event};
+use crate::{DecryptFailure, Error, Event};
 
 /// How often a delivery has failed (kind `KeptDelivery`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,10 +91,11 @@ impl Kept {
             let hours = now.saturating_sub(record.first_failed_at_ms) / 3_600_000;
             return Ok(Processed::acked(vec![Event::DecryptionFailed {
                 from: rejected.from,
-                reason: format!(
-                    "a message was lost: it failed {} times over {hours} hours and was given up ({})",
-                    record.attempts, rejected.reason
-                ),
+                reason: DecryptFailure::Lost {
+                    cause: Box::new(rejected.reason),
+                    attempts: record.attempts,
+                    hours,
+                },
             }]));
         }
         let mut txn = Txn::new();
@@ -104,10 +105,10 @@ impl Kept {
         Ok(Processed {
             events: vec![Event::DecryptionFailed {
                 from: rejected.from,
-                reason: format!(
-                    "{}; kept, it will be tried again when the relay delivers it again (attempt {})",
-                    rejected.reason, record.attempts
-                ),
+                reason: DecryptFailure::Kept {
+                    cause: Box::new(rejected.reason),
+                    attempt: record.attempts,
+                },
             }],
             ack: false,
         })

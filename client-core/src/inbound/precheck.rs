@@ -35,7 +35,7 @@ use crate::payload::Payload;
 use crate::records;
 use crate::store::Txn;
 use crate::trust::{ContactRecord, Observation};
-use crate::Error;
+use crate::{DecryptFailure, Error, SharedError};
 
 /// How often the locked pass may find the state changed since [`plan`]
 /// before the envelope is kept for a redelivery instead.
@@ -59,7 +59,7 @@ struct Asked {
     account: AccountId,
     name: Username,
     identity: IdentityPublic,
-    answer: Result<Directory, String>,
+    answer: Result<Directory, DecryptFailure>,
 }
 
 /// One rename lookup: which account the directory says holds `name`
@@ -92,7 +92,7 @@ impl Checked {
                     .map_err(|reason| Failure::Kept(Rejected::anonymous(reason)))
             }
             _ if self.last => Err(Failure::Kept(Rejected::anonymous(
-                "the sender's contact changed while the directory was asked; kept for a retry",
+                DecryptFailure::ContactChangedDuringCheck,
             ))),
             _ => Err(Failure::Replan),
         }
@@ -283,18 +283,17 @@ async fn directory_check(
                 Directory::Contradicts
             })
         }
-        Ok(other) => Err(Failure::Kept(Rejected::anonymous(format!(
-            "the directory check got {} instead of Resolved",
-            other.kind()
-        )))),
+        Ok(other) => Err(Failure::Kept(Rejected::anonymous(
+            DecryptFailure::DirectoryUnexpected { got: other.kind() },
+        ))),
         Err(Error::Relay {
             code: ErrorCode::UnknownUsername | ErrorCode::UnknownRecipient,
             ..
         }) => Ok(Directory::Contradicts),
         Err(Error::Store(e)) => Err(Failure::Store(Error::Store(e))),
-        Err(e) => Err(Failure::Kept(Rejected::anonymous(format!(
-            "cannot check the sender with the directory now: {e}"
-        )))),
+        Err(e) => Err(Failure::Kept(Rejected::anonymous(
+            DecryptFailure::DirectoryUnavailable(SharedError::new(e)),
+        ))),
     }
 }
 
@@ -311,7 +310,7 @@ mod tests {
     fn asked(
         account: AccountId,
         identity: &IdentityPublic,
-        answer: Result<Directory, String>,
+        answer: Result<Directory, DecryptFailure>,
     ) -> Checked {
         Checked {
             answer: Some(Asked {
@@ -371,7 +370,12 @@ mod tests {
             "replan"
         );
         // The relay could not be asked: a passing failure, kept.
-        let unreachable = asked(account, &identity, Err("timed out".into()));
+        let timed_out = SharedError::new(Error::Timeout(std::time::Duration::from_secs(10)));
+        let unreachable = asked(
+            account,
+            &identity,
+            Err(DecryptFailure::DirectoryUnavailable(timed_out)),
+        );
         assert_eq!(
             outcome(unreachable.answer(account, &alice, &identity)),
             "kept"

@@ -9,13 +9,15 @@ use super::*;
 use crate::consts::{KEPT_DELIVERY_MAX_ATTEMPTS, KEPT_DELIVERY_MIN_AGE, SEEN_MARKER_LIFETIME};
 use crate::inbound::keep::KeptRecord;
 use crate::inbound::prune_markers;
+use crate::Outcome;
+use umbra_protocol::pairwise::PairwiseError;
 
 /// Bob's bundle with a signed prekey (id 99) whose secret bob never stored.
 async fn bundle_with_unknown_signed_prekey(bob: &Engine) -> (VerifiedPreKeyBundle, SignedPreKey) {
     let unknown = SignedPreKey::generate(&bob.identity, 99, now_secs(), &mut OsRng);
     let last_resort: OneTimePreKey = bob
-        .vault
-        .load(&records::prekeys::last_resort())
+        .prekeys
+        .last_resort()
         .await
         .expect("read")
         .expect("last resort");
@@ -45,7 +47,7 @@ async fn kept(bob: &Engine, envelope: &[u8]) -> Option<KeptRecord> {
         .expect("read")
 }
 
-fn failure(events: &[Event]) -> String {
+fn failure(events: &[Event]) -> DecryptFailure {
     match events {
         [Event::DecryptionFailed { reason, .. }] => reason.clone(),
         other => panic!("expected one DecryptionFailed, got {other:?}"),
@@ -59,7 +61,12 @@ async fn an_envelope_that_cannot_be_opened_is_acknowledged_at_once() {
     let forged = vec![0x5a; 300];
     let processed = process(&bob, &forged, now_ms()).await.unwrap();
     assert!(processed.ack, "a forged sealed layer never opens");
-    assert!(failure(&processed.events).contains("cannot open envelope"));
+    let reason = failure(&processed.events);
+    assert!(
+        matches!(reason, DecryptFailure::Unopenable(_)),
+        "{reason:?}"
+    );
+    assert_eq!(reason.outcome(), Outcome::Rejected);
     assert!(seen(&bob, &forged).await);
     assert_eq!(kept(&bob, &forged).await, None);
     // Its redelivery is dropped silently.
@@ -83,9 +90,11 @@ async fn a_first_message_whose_claim_cannot_be_checked_now_is_kept() {
     );
     let reason = failure(&processed.events);
     assert!(
-        reason.contains("directory") && reason.contains("kept"),
-        "{reason}"
+        matches!(&reason, DecryptFailure::Kept { cause, attempt: 1 }
+            if matches!(**cause, DecryptFailure::DirectoryUnavailable(_))),
+        "{reason:?}"
     );
+    assert_eq!(reason.outcome(), Outcome::Kept);
     assert!(!seen(&bob, &first).await, "not marked seen: it comes again");
     assert_eq!(kept(&bob, &first).await.map(|k| k.attempts), Some(1));
     assert!(
@@ -112,7 +121,16 @@ async fn an_envelope_for_an_unknown_prekey_is_kept_until_both_limits_are_reached
     for attempt in 1..=KEPT_DELIVERY_MAX_ATTEMPTS + 2 {
         let processed = process(&bob, &envelope, now_ms()).await.unwrap();
         assert!(!processed.ack, "attempt {attempt} must keep it");
-        assert!(failure(&processed.events).contains("unknown prekey"));
+        let reason = failure(&processed.events);
+        assert!(
+            matches!(
+                reason.cause(),
+                DecryptFailure::SessionRefused(PairwiseError::UnknownPreKey { .. })
+                    | DecryptFailure::NewSessionRefused(PairwiseError::UnknownPreKey { .. })
+            ),
+            "{reason:?}"
+        );
+        assert_eq!(reason.outcome(), Outcome::Kept);
         assert_eq!(
             kept(&bob, &envelope).await.map(|k| k.attempts),
             Some(attempt)
@@ -122,7 +140,12 @@ async fn an_envelope_for_an_unknown_prekey_is_kept_until_both_limits_are_reached
     bob.clock.advance(KEPT_DELIVERY_MIN_AGE);
     let processed = process(&bob, &envelope, now_ms()).await.unwrap();
     assert!(processed.ack, "given up: acknowledged");
-    assert!(failure(&processed.events).contains("lost"));
+    let reason = failure(&processed.events);
+    assert!(
+        matches!(reason, DecryptFailure::Lost { attempts, .. } if attempts > KEPT_DELIVERY_MAX_ATTEMPTS),
+        "{reason:?}"
+    );
+    assert_eq!(reason.outcome(), Outcome::Lost);
     assert!(seen(&bob, &envelope).await);
     assert_eq!(kept(&bob, &envelope).await, None);
 }
@@ -151,8 +174,7 @@ async fn a_kept_envelope_that_opens_later_is_applied_and_its_record_deleted() {
     assert!(!process(&bob, &envelope, now_ms()).await.unwrap().ack);
     // The missing key turns up (e.g. a restored store).
     let mut txn = Txn::new();
-    let slot = records::prekeys::signed(&bob.vault, 99);
-    bob.vault.save(&mut txn, slot, &signed).unwrap();
+    bob.prekeys.put_signed(&mut txn, &signed).unwrap();
     bob.vault.commit(txn).await.unwrap();
     let processed = process(&bob, &envelope, now_ms()).await.unwrap();
     assert!(processed.ack);
