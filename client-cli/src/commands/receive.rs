@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use std::collections::HashSet;
 
-use umbra_client_core::{Client, Event, MessageId, PeerRef, UnreportedMessage};
+use umbra_client_core::{Client, DecryptFailure, Event, MessageId, UnreportedMessage};
 
 use crate::commands::group;
 use crate::exit_status::ExitStatus;
@@ -119,6 +119,12 @@ pub async fn records_for(client: &Client, event: Event) -> Vec<Record> {
     if let Some(records) = crate::commands::group::events::records_for_group(client, &event).await {
         return records;
     }
+    records_of(event)
+}
+
+/// The records of an event that is not about a group: everything it
+/// prints comes with the event (typed reasons, the new safety number).
+fn records_of(event: Event) -> Vec<Record> {
     let now = time::OffsetDateTime::now_utc();
     match event {
         Event::Message {
@@ -144,28 +150,20 @@ pub async fn records_for(client: &Client, event: Event) -> Vec<Record> {
         Event::SendFailed { to, id, reason } => vec![Record::SendFailed {
             to,
             id: id.to_hex(),
-            reason,
+            reason: reason.to_string(),
             group: None,
         }],
         Event::DeliveryReceipt { from, ids } => receipts(from, ids, Delivery::Delivered, now),
         Event::ReadReceipt { from, ids } => receipts(from, ids, Delivery::Read, now),
-        Event::KeyChanged { username } => {
-            let number = match username.parse::<PeerRef>() {
-                Ok(peer) => client.safety_number(&peer).await,
-                Err(e) => Err(e.into()),
-            };
-            let safety_number = match number {
-                Ok(number) => number.to_string(),
-                Err(e) => format!("unavailable ({e}); run `umbra verify {username}`"),
-            };
-            vec![Record::KeyChanged {
-                contact: username,
-                safety_number,
-            }]
-        }
-        Event::DecryptionFailed { from, reason } => {
-            vec![Record::DecryptionFailed { from, reason }]
-        }
+        Event::KeyChanged {
+            username,
+            safety_number,
+            ..
+        } => vec![Record::KeyChanged {
+            contact: username.to_string(),
+            safety_number: safety_number.to_string(),
+        }],
+        Event::DecryptionFailed { from, reason } => vec![decryption_failed(from, &reason)],
         Event::NameReassigned {
             username,
             known,
@@ -192,6 +190,17 @@ pub async fn records_for(client: &Client, event: Event) -> Vec<Record> {
     }
 }
 
+/// A `decryption_failed` record: the reason's words, its code and what
+/// became of the envelope (docs/CLI.md).
+pub(crate) fn decryption_failed(from: Option<String>, reason: &DecryptFailure) -> Record {
+    Record::DecryptionFailed {
+        from,
+        reason: reason.to_string(),
+        reason_code: Some(reason.code().to_owned()),
+        outcome: Some(reason.outcome().code().to_owned()),
+    }
+}
+
 fn receipts(
     from: String,
     ids: Vec<umbra_client_core::MessageId>,
@@ -208,6 +217,8 @@ fn receipts(
         .collect()
 }
 
+#[cfg(test)]
+mod reason_tests;
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use futures_util::{FutureExt, StreamExt};
-use umbra_client_core::{Client, ConnectionState, Error, Event, MessageId};
+use umbra_client_core::{Client, ConnectionState, Error, Event, MessageId, SendFailure};
 use umbra_protocol::wire::Username;
 
 use crate::commands::receive::records_for;
@@ -35,7 +35,7 @@ const OUTCOME_GRACE: Duration = Duration::from_secs(2);
 
 pub(crate) enum Outcome {
     Accepted,
-    Refused(String),
+    Refused(SendFailure),
 }
 
 /// What happened while the client was connected for this send.
@@ -112,7 +112,7 @@ pub async fn run(
             printer.emit(&Record::SendFailed {
                 to: to.to_owned(),
                 id: sending.id.to_hex(),
-                reason: reason.clone(),
+                reason: reason.to_string(),
                 group: None,
             })?;
             Err(Failure::new(
@@ -197,10 +197,10 @@ pub(crate) async fn send_and_wait(
                 // The message is durable in the outbox, so there is no point
                 // making a script wait out the whole timeout behind a relay
                 // that refuses connections.
-                Event::Connection(ConnectionState::Reconnecting { reason, .. }) => {
+                Event::Connection(ConnectionState::Reconnecting { cause, .. }) => {
                     return Err(Failure::new(
                         ExitStatus::Network,
-                        format!("relay unreachable ({reason}); {}", queued()),
+                        format!("relay unreachable ({cause}); {}", queued()),
                     )
                     .into());
                 }
@@ -208,8 +208,8 @@ pub(crate) async fn send_and_wait(
                     return Err(anyhow::Error::new(Error::UsedElsewhere)
                         .context(format!("sending to {to}")));
                 }
-                Event::Connection(ended) if ended.ended_because().is_some() => {
-                    let reason = ended.ended_because().unwrap_or_default();
+                Event::Connection(state) if state.ended_because().is_some() => {
+                    let reason = state.ended_because().map(|e| e.to_string()).unwrap_or_default();
                     // Logged out or refused is "log in again" (6), as the
                     // same failure through `flush_outbox` would say; only
                     // an unknown end is "retry".
@@ -269,7 +269,7 @@ fn outcome_in(events: &[Event], id: MessageId) -> Option<Outcome> {
         Event::Sent { id: sent, .. } if *sent == id => Some(Outcome::Accepted),
         Event::SendFailed {
             id: failed, reason, ..
-        } if *failed == id => Some(Outcome::Refused(reason.clone())),
+        } if *failed == id => Some(Outcome::Refused(*reason)),
         _ => None,
     })
 }

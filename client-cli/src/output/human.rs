@@ -94,7 +94,7 @@ impl Record {
             } => {
                 format!("NOT sent to {} (id {}): {}", s(to), s(id), s(reason))
             }
-            Record::DecryptionFailed { from, reason } => format!(
+            Record::DecryptionFailed { from, reason, .. } => format!(
                 "could not decrypt a message from {}: {}",
                 from.as_deref()
                     .map_or_else(|| "an unknown sender".to_owned(), |f| s(f).to_string()),

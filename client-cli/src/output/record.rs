@@ -127,6 +127,13 @@ pub enum Record {
     DecryptionFailed {
         from: Option<String>,
         reason: String,
+        /// The cause, machine-readable (client-core's
+        /// `DecryptFailure::code`); absent from a daemon that predates it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason_code: Option<String>,
+        /// `"rejected"`, `"kept"` (it comes again) or `"lost"`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<String>,
     },
     /// One row of `contacts`.
     Contact {

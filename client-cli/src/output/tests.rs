@@ -165,9 +165,11 @@ fn every_record_type_has_its_documented_fields() {
             Record::DecryptionFailed {
                 from: None,
                 reason: "r".into(),
+                reason_code: Some("no_session".into()),
+                outcome: Some("kept".into()),
             },
             "decryption_failed",
-            &["from", "reason"],
+            &["from", "reason", "reason_code", "outcome"],
         ),
         (Record::Drained { count: 0 }, "drained", &["count"]),
         (

@@ -2,7 +2,10 @@
 //! a running `umbra daemon` that holds the data directory (JSON-RPC over
 //! its socket). The screen, keys and state are the same for both; only
 //! these few operations differ, and the daemon's event notifications are
-//! turned back into client-core [`Event`]s so one loop handles both.
+//! turned back into client-core [`Event`]s so one loop handles both; those
+//! whose reason client-core types (a refused send, a key change, a
+//! decryption failure, the connection) arrive as the words the daemon sent
+//! ([`ChatEvent::Notice`], [`ChatEvent::Connection`]).
 //!
 //! Must never: accept a key other than the one whose number was shown
 //! (locally the number is compared before accepting; through the daemon
@@ -15,12 +18,15 @@ use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use umbra_client_core::{
-    Client, ConnectionState, DeliveryStatus, Direction as CoreDirection, Event, HistoryEntry,
-    MessageId, PeerRef, SafetyNumber,
+    Client, DeliveryStatus, Direction as CoreDirection, Event, HistoryEntry, MessageId, PeerRef,
+    SafetyNumber,
 };
 use umbra_protocol::wire::Username;
 
+mod connection;
 pub mod group;
+
+pub use connection::{connection_view, ConnectionView};
 
 use crate::commands::contacts::trust_of;
 use crate::daemon::channel::RpcChannel;
@@ -31,10 +37,15 @@ use crate::output::{Delivery, Record, Trust};
 /// What the chat loop reacts to: a client-core event, or a group record
 /// (a daemon's notifications arrive as records, and group events are read
 /// as records on both paths so the screen handles them one way).
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum ChatEvent {
     Core(Event),
     Group(Record),
+    /// A daemon's `send_failed`, `key_changed` or `decryption_failed`: its
+    /// reason in the words the daemon sent.
+    Notice(Record),
+    /// The connection state (a daemon's, in its words).
+    Connection(ConnectionView),
 }
 
 /// One contact as the conversation list needs it.
@@ -281,7 +292,7 @@ fn unix_ms(value: &Value) -> Option<u64> {
 /// types the chat does not show (and ones a newer daemon may add) are
 /// skipped, as every daemon client must.
 pub fn daemon_events(
-    initial: ConnectionState,
+    initial: ConnectionView,
     notifications: tokio::sync::mpsc::UnboundedReceiver<Value>,
 ) -> BoxStream<'static, ChatEvent> {
     let rest = futures_util::stream::unfold(notifications, |mut rx| async move {
@@ -294,15 +305,12 @@ pub fn daemon_events(
                 .into_iter()
                 .collect()
         } else {
-            event_from_record(&record)
-                .into_iter()
-                .map(ChatEvent::Core)
-                .collect()
+            event_from_record(&record).into_iter().collect()
         };
         Some((events, rx))
     })
     .flat_map(futures_util::stream::iter);
-    futures_util::stream::iter(vec![ChatEvent::Core(Event::Connection(initial))])
+    futures_util::stream::iter(vec![ChatEvent::Connection(initial)])
         .chain(rest)
         .boxed()
 }
@@ -338,7 +346,7 @@ fn group_record(value: &Value) -> Option<Record> {
     serde_json::from_value(value.clone()).ok()
 }
 
-fn event_from_record(record: &Value) -> Vec<Event> {
+fn event_from_record(record: &Value) -> Option<ChatEvent> {
     let text = |field: &str| record[field].as_str().map(str::to_owned);
     let id = |field: &str| record[field].as_str().and_then(MessageId::from_hex);
     let event = match record["type"].as_str().unwrap_or_default() {
@@ -357,13 +365,11 @@ fn event_from_record(record: &Value) -> Vec<Event> {
                 id: id("id")?,
             })
         })(),
-        "send_failed" => (|| {
-            Some(Event::SendFailed {
-                to: text("to")?,
-                id: id("id")?,
-                reason: text("reason")?,
-            })
-        })(),
+        "send_failed" | "key_changed" | "decryption_failed" => {
+            return serde_json::from_value(record.clone())
+                .ok()
+                .map(ChatEvent::Notice)
+        }
         "receipt" => (|| {
             let (from, ids) = (text("from")?, vec![id("id")?]);
             match serde_json::from_value::<Delivery>(record["status"].clone()).ok()? {
@@ -377,35 +383,13 @@ fn event_from_record(record: &Value) -> Vec<Event> {
                 started: record["started"].as_bool()?,
             })
         })(),
-        "key_changed" => text("contact").map(|username| Event::KeyChanged { username }),
-        "decryption_failed" => text("reason").map(|reason| Event::DecryptionFailed {
-            from: text("from"),
-            reason,
-        }),
         "lagged" => record["missed"]
             .as_u64()
             .map(|missed| Event::Lagged { missed }),
-        "connection" => connection_state(record).map(Event::Connection),
+        "connection" => return connection_view(record).map(ChatEvent::Connection),
         _ => None,
     };
-    event.into_iter().collect()
-}
-
-/// The `connection` method's answer or event as a connection state.
-pub fn connection_state(value: &Value) -> Option<ConnectionState> {
-    let reason = || value["reason"].as_str().unwrap_or_default().to_owned();
-    Some(match value["state"].as_str()? {
-        "offline" => ConnectionState::Offline,
-        "connecting" => ConnectionState::Connecting,
-        "connected" => ConnectionState::Connected,
-        "reconnecting" => ConnectionState::Reconnecting {
-            retry_in: std::time::Duration::from_secs(value["retry_in"].as_u64().unwrap_or(0)),
-            reason: reason(),
-        },
-        "closed" => ConnectionState::Closed { reason: reason() },
-        "replaced" => ConnectionState::Replaced,
-        _ => return None,
-    })
+    event.map(ChatEvent::Core)
 }
 
 #[cfg(test)]
@@ -419,33 +403,53 @@ mod tests {
             "sent_at": "2026-12-01T10:00:00.5Z", "received_at": "2026-12-01T10:00:01Z"});
         assert_eq!(
             event_from_record(&message),
-            vec![Event::Message {
+            Some(ChatEvent::Core(Event::Message {
                 from: "bob".into(),
                 id: MessageId([7; 16]),
                 body: "hi".into(),
                 sent_at_ms: 1_796_119_200_500,
                 received_at_ms: 1_796_119_201_000,
-            }]
+            }))
         );
         let read = json!({"type": "receipt", "from": "bob", "id": id, "status": "read",
             "at": "2026-12-01T10:00:01Z"});
         assert_eq!(
             event_from_record(&read),
-            vec![Event::ReadReceipt {
+            Some(ChatEvent::Core(Event::ReadReceipt {
                 from: "bob".into(),
                 ids: vec![MessageId([7; 16])]
-            }]
+            }))
         );
-        let closed = json!({"type": "connection", "state": "closed", "reason": "revoked"});
+        let closed = json!({"type": "connection", "state": "closed", "reason": "revoked",
+            "reason_code": "session_refused"});
         assert_eq!(
             event_from_record(&closed),
-            vec![Event::Connection(ConnectionState::Closed {
+            Some(ChatEvent::Connection(ConnectionView::Closed {
                 reason: "revoked".into()
-            })]
+            }))
         );
+        // Reasons arrive as the daemon's words, with the number it sent.
+        let changed = json!({"type": "key_changed", "contact": "bob",
+            "safety_number": "12345 67890"});
+        assert_eq!(
+            event_from_record(&changed),
+            Some(ChatEvent::Notice(Record::KeyChanged {
+                contact: "bob".into(),
+                safety_number: "12345 67890".into(),
+            }))
+        );
+        let failed = json!({"type": "decryption_failed", "from": null,
+            "reason": "message for a session this device does not have",
+            "reason_code": "no_session", "outcome": "rejected"});
+        assert!(matches!(
+            event_from_record(&failed),
+            Some(ChatEvent::Notice(Record::DecryptionFailed { from: None, reason, .. }))
+                if reason == "message for a session this device does not have"
+        ));
         // Unknown types and malformed records are skipped, not errors.
-        assert!(event_from_record(&json!({"type": "from_the_future"})).is_empty());
-        assert!(event_from_record(&json!({"type": "message", "from": "bob"})).is_empty());
+        assert!(event_from_record(&json!({"type": "from_the_future"})).is_none());
+        assert!(event_from_record(&json!({"type": "message", "from": "bob"})).is_none());
+        assert!(event_from_record(&json!({"type": "key_changed"})).is_none());
     }
 
     #[test]

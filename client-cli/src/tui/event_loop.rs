@@ -19,17 +19,17 @@ use futures_util::StreamExt;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use umbra_client_core::{
-    ConnectionState, DeliveryStatus, Direction as CoreDirection, Event, HistoryEntry,
-};
+use umbra_client_core::{DeliveryStatus, Direction as CoreDirection, Event, HistoryEntry};
 
 use crate::daemon::channel::RpcChannel;
 use crate::daemon::client::DaemonConnection;
 use crate::exit_status::{ExitStatus, Failure};
-use crate::output::{time_from_unix_ms, Delivery, Trust};
+use crate::output::{time_from_unix_ms, Delivery, Record, Trust};
 use crate::sanitize::SafeText;
 use crate::session::Session;
-use crate::tui::backend::{connection_state, daemon_events, Backend, ChatEvent, KeyDecision};
+use crate::tui::backend::{
+    connection_view, daemon_events, Backend, ChatEvent, ConnectionView, KeyDecision,
+};
 use crate::tui::render::render;
 use crate::tui::state::{
     group_id_of, Action, ChatMessage, ChatState, Connection, Direction, Outgoing, Severity,
@@ -126,7 +126,7 @@ pub async fn run_through_daemon(
     let server = account["server"]
         .as_str()
         .map_or_else(|| session.server.clone(), str::to_owned);
-    let initial = connection_state(&call("connection").await?).unwrap_or(ConnectionState::Offline);
+    let initial = connection_view(&call("connection").await?).unwrap_or(ConnectionView::Offline);
     let backend = Backend::Daemon(rpc);
     let initial_receipts = load(&backend, &me, &server).await?;
     chat(
@@ -193,6 +193,14 @@ async fn chat(
                 Some(ChatEvent::Core(event)) => apply_event(backend, &mut state, event).await,
                 Some(ChatEvent::Group(record)) => {
                     group::apply_record(backend, &mut state, record).await
+                }
+                Some(ChatEvent::Notice(record)) => {
+                    apply_notice(&mut state, record);
+                    None
+                }
+                Some(ChatEvent::Connection(view)) => {
+                    apply_connection(&mut state, view);
+                    None
                 }
                 None => {
                     client_running = false;
@@ -301,7 +309,7 @@ async fn apply_event(backend: &Backend, state: &mut ChatState, event: Event) -> 
             None
         }
         Event::SendFailed { to, id, reason } => {
-            state.refused(&to, &id.to_hex(), &reason);
+            state.refused(&to, &id.to_hex(), &reason.to_string());
             None
         }
         Event::DeliveryReceipt { from, ids } => {
@@ -328,21 +336,20 @@ async fn apply_event(backend: &Backend, state: &mut ChatState, event: Event) -> 
             state.group_typing(&group.to_hex(), &from, started);
             None
         }
-        Event::KeyChanged { username } => {
-            let number = backend.safety_number_text(&username).await;
-            state.key_changed(&username, &number);
+        Event::KeyChanged {
+            username,
+            safety_number,
+            ..
+        } => {
+            state.key_changed(username.as_str(), &safety_number.to_string());
             None
         }
         Event::DecryptionFailed { from, reason } => {
-            let who = from.unwrap_or_else(|| "an unknown sender".to_owned());
-            state.set_notice(
-                Severity::Error,
-                &format!("could not decrypt a message from {who}: {reason}"),
-            );
+            decryption_failed(state, from.as_deref(), &reason.to_string());
             None
         }
         Event::Connection(connection) => {
-            apply_connection(state, connection);
+            apply_connection(state, ConnectionView::from(&connection));
             None
         }
         Event::Lagged { missed } => {
@@ -379,23 +386,46 @@ async fn apply_event(backend: &Backend, state: &mut ChatState, event: Event) -> 
     }
 }
 
-fn apply_connection(state: &mut ChatState, connection: ConnectionState) {
+/// A daemon's notice, shown as the typed event it stands for is.
+fn apply_notice(state: &mut ChatState, record: Record) {
+    match record {
+        Record::SendFailed { to, id, reason, .. } => state.refused(&to, &id, &reason),
+        Record::KeyChanged {
+            contact,
+            safety_number,
+        } => state.key_changed(&contact, &safety_number),
+        Record::DecryptionFailed { from, reason, .. } => {
+            decryption_failed(state, from.as_deref(), &reason)
+        }
+        _ => {}
+    }
+}
+
+fn decryption_failed(state: &mut ChatState, from: Option<&str>, reason: &str) {
+    let who = from.unwrap_or("an unknown sender");
+    state.set_notice(
+        Severity::Error,
+        &format!("could not decrypt a message from {who}: {reason}"),
+    );
+}
+
+fn apply_connection(state: &mut ChatState, connection: ConnectionView) {
     match connection {
-        ConnectionState::Connected => state.set_connection(Connection::Online, None),
-        ConnectionState::Connecting => state.set_connection(Connection::Connecting, None),
-        ConnectionState::Reconnecting { retry_in, reason } => state.set_connection(
+        ConnectionView::Connected => state.set_connection(Connection::Online, None),
+        ConnectionView::Connecting => state.set_connection(Connection::Connecting, None),
+        ConnectionView::Reconnecting { retry_in, reason } => state.set_connection(
             Connection::Connecting,
             Some(&format!(
                 "relay connection lost ({reason}); retrying in {}s",
                 retry_in.as_secs()
             )),
         ),
-        ConnectionState::Closed { reason } => state.connection_ended(Connection::Closed, &reason),
-        ConnectionState::Replaced => state.connection_ended(
+        ConnectionView::Closed { reason } => state.connection_ended(Connection::Closed, &reason),
+        ConnectionView::Replaced => state.connection_ended(
             Connection::Replaced,
             "another umbra for this account connected",
         ),
-        ConnectionState::Offline => state.set_connection(Connection::Offline, None),
+        ConnectionView::Offline => state.set_connection(Connection::Offline, None),
     }
 }
 

@@ -163,7 +163,8 @@ pub(crate) async fn records_for_group(client: &Client, event: &Event) -> Option<
             vec![Record::SendFailed {
                 to: username.clone(),
                 id: id.to_hex(),
-                reason: reason.clone(),
+                // The words umbra has always printed for a member's copy.
+                reason: format!("the relay refused it: {reason}"),
                 group: Some(reference(&groups, group, &name)),
             }]
         }
