@@ -1,47 +1,61 @@
-//! The history manager: appending entries, the message-id index, delivery
-//! status updates, conversation summaries, and what `receive` has not yet
-//! reported.
+//! The timeline: the only code that reads and writes the pairwise history
+//! records (entries, the message-id index, conversation summaries). A
+//! manager type in the shape of the name book (docs/ARCHITECTURE.md,
+//! "Managers as types"): it holds an `Arc<Vault>`, reads, and adds writes
+//! to a [`Txn`] the caller commits. The engine's steps around it (the
+//! lock, display names, read receipts) are in `reading.rs`, `inbound.rs`
+//! and `outbound.rs`.
 //!
-//! Must never: lower a message's delivery status, or let a receipt from one
-//! contact change another contact's message (the index names the contact).
+//! Must never: lower a message's delivery status, let a receipt from one
+//! contact change another contact's message (the index names the contact),
+//! write an entry without its index, ask the relay, take the state lock or
+//! emit an event.
 
 use std::sync::Arc;
 
-use umbra_protocol::content::{self, Content};
-use umbra_protocol::wire::AccountId;
-
-use crate::contact::TrustLevel;
-use crate::conversation::{
-    Conversation, DeliveryStatus, Direction, HistoryEntry, UnreportedMessage,
-};
-use crate::engine::Engine;
+use crate::conversation::{DeliveryStatus, Direction, HistoryEntry, UnreportedMessage};
 use crate::history::{ConversationRecord, Counters, MessageLocation};
 use crate::records::{self, Prefix};
-use crate::store::Txn;
+use crate::store::{Txn, Vault};
 use crate::trust::ContactRecord;
-use crate::{Error, MessageId, PeerRef};
+use crate::{Error, MessageId};
 
-impl Engine {
+/// The pairwise history of every conversation (see the module docs).
+pub(crate) struct Timeline {
+    vault: Arc<Vault>,
+}
+
+/// An incoming entry no interface has reported yet, with the conversation
+/// it belongs to.
+pub(crate) struct Unreported {
+    /// The contact's account.
+    pub(crate) account: [u8; 16],
+    /// The name the conversation was last stored under (shown when the
+    /// contact record is gone).
+    pub(crate) username: String,
+    pub(crate) entry: HistoryEntry,
+}
+
+impl Timeline {
+    pub(crate) fn new(vault: Arc<Vault>) -> Self {
+        Self { vault }
+    }
+
+    /// Whether a message `id` from or to `account` is already in history.
     pub(crate) async fn message_known(
         &self,
         direction: Direction,
         account: &[u8; 16],
         id: &MessageId,
     ) -> Result<bool, Error> {
-        Ok(self
-            .vault
-            .load(&records::history::index(
-                &self.vault,
-                direction,
-                account,
-                id,
-            ))
-            .await?
-            .is_some())
+        let index = records::history::index(&self.vault, direction, account, id);
+        Ok(self.vault.load(&index).await?.is_some())
     }
 
-    /// Appends an entry to the contact's history and summary.
-    pub(crate) async fn append_history(
+    /// Appends an entry to the contact's history, its index and the
+    /// conversation summary, taking the next sequence from `counters` (the
+    /// caller stores them in the same transaction).
+    pub(crate) async fn append(
         &self,
         txn: &mut Txn,
         counters: &mut Counters,
@@ -83,7 +97,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Raises the status of one of our messages (never lowers it).
+    /// Raises the status of one of our messages to `account` (never lowers
+    /// it; `Failed` only from `Pending`). Whether it changed.
     pub(crate) async fn update_status(
         &self,
         txn: &mut Txn,
@@ -91,16 +106,8 @@ impl Engine {
         id: &MessageId,
         status: DeliveryStatus,
     ) -> Result<bool, Error> {
-        let Some(location) = self
-            .vault
-            .load(&records::history::index(
-                &self.vault,
-                Direction::Outgoing,
-                account,
-                id,
-            ))
-            .await?
-        else {
+        let index = records::history::index(&self.vault, Direction::Outgoing, account, id);
+        let Some(location) = self.vault.load(&index).await? else {
             return Ok(false);
         };
         let slot = records::history::entry(&self.vault, &location.account, location.seq);
@@ -131,74 +138,48 @@ impl Engine {
         Ok(true)
     }
 
-    pub(crate) async fn conversations(&self) -> Result<Vec<Conversation>, Error> {
-        let mut out = Vec::new();
-        for (_, conv) in self
+    /// Every conversation summary, in slot order.
+    pub(crate) async fn summaries(&self) -> Result<Vec<ConversationRecord>, Error> {
+        Ok(self
             .vault
             .load_all(&Prefix::<records::history::Conversations>::all())
             .await?
-        {
-            let contact = self.contact_by_account(&conv.account).await?;
-            let peer = match &contact {
-                Some(c) => self.names.display_name(c).await?,
-                None => conv.username,
-            };
-            out.push(Conversation {
-                peer,
-                last_message: conv.last,
-                unread: conv.unread,
-                last_activity_ms: conv.last_activity_ms,
-                key_changed: contact.is_some_and(|c| c.trust == TrustLevel::Changed),
-            });
-        }
-        out.sort_by(|a, b| {
-            b.last_activity_ms
-                .cmp(&a.last_activity_ms)
-                .then_with(|| a.peer.cmp(&b.peer))
-        });
-        Ok(out)
+            .into_iter()
+            .map(|(_, conv)| conv)
+            .collect())
     }
 
-    pub(crate) async fn history(
+    /// The newest `limit` entries with `account`, oldest first.
+    pub(crate) async fn latest(
         &self,
-        peer: &PeerRef,
+        account: &[u8; 16],
         limit: usize,
     ) -> Result<Vec<HistoryEntry>, Error> {
-        let contact = self.known_contact(peer).await?;
-        let prefix = records::history::entries(&self.vault, &contact.account);
+        let prefix = records::history::entries(&self.vault, account);
         let all = records::history::load_entries(&self.vault, &prefix).await?;
         let skip = all.len().saturating_sub(limit);
         Ok(all.into_iter().skip(skip).map(|(_, e)| e).collect())
     }
 
-    /// Incoming messages not yet reported, in arrival order (the history
+    /// Incoming entries not yet reported, in arrival order (the history
     /// sequence is global, so it orders across conversations).
-    pub(crate) async fn unreported_messages(&self) -> Result<Vec<UnreportedMessage>, Error> {
-        let mut found: Vec<(u64, UnreportedMessage)> = Vec::new();
-        for (_, conv) in self
-            .vault
-            .load_all(&Prefix::<records::history::Conversations>::all())
-            .await?
-        {
-            let from = match self.contact_by_account(&conv.account).await? {
-                Some(contact) => self.names.display_name(&contact).await?,
-                None => conv.username.clone(),
-            };
+    pub(crate) async fn unreported(&self) -> Result<Vec<Unreported>, Error> {
+        let mut found: Vec<(u64, Unreported)> = Vec::new();
+        for conv in self.summaries().await? {
             let prefix = records::history::entries(&self.vault, &conv.account);
             for (slot, entry) in records::history::load_entries(&self.vault, &prefix).await? {
                 if entry.direction != Direction::Incoming || entry.reported {
                     continue;
                 }
                 let seq = records::history::entry_seq(&slot).unwrap_or(u64::MAX);
+                let account = conv.account;
+                let username = conv.username.clone();
                 found.push((
                     seq,
-                    UnreportedMessage {
-                        from: from.clone(),
-                        account_id: AccountId::from_bytes(conv.account),
-                        id: entry.id,
-                        body: entry.body,
-                        sent_at_ms: entry.sent_at_ms,
-                        received_at_ms: entry.received_at_ms,
+                    Unreported {
+                        account,
+                        username,
+                        entry,
                     },
                 ));
             }
@@ -207,11 +188,13 @@ impl Engine {
         Ok(found.into_iter().map(|(_, m)| m).collect())
     }
 
-    /// Sets the `reported` flag of each listed message (in one transaction).
-    pub(crate) async fn mark_reported(&self, messages: &[UnreportedMessage]) -> Result<(), Error> {
-        self.check_open()?;
-        let _guard = self.op_lock.lock().await;
-        let mut txn = Txn::new();
+    /// Adds to `txn` the `reported` flag of each listed message (entry and,
+    /// where it is the last one, the summary).
+    pub(crate) async fn mark_reported(
+        &self,
+        txn: &mut Txn,
+        messages: &[UnreportedMessage],
+    ) -> Result<(), Error> {
         for message in messages {
             let account = *message.account_id.as_bytes();
             let index =
@@ -227,7 +210,7 @@ impl Engine {
                 continue;
             }
             entry.reported = true;
-            records::history::save_entry(&self.vault, &mut txn, slot, &entry)?;
+            records::history::save_entry(&self.vault, txn, slot, &entry)?;
             let conv_slot = records::history::conversation(&self.vault, &account);
             if let Some(mut conv) = self.vault.load(&conv_slot).await? {
                 if let Some(last) = conv
@@ -236,20 +219,22 @@ impl Engine {
                     .filter(|l| l.id == message.id && l.direction == Direction::Incoming)
                 {
                     last.reported = true;
-                    self.vault.save(&mut txn, conv_slot, &conv)?;
+                    self.vault.save(txn, conv_slot, &conv)?;
                 }
             }
         }
-        self.vault.commit(txn).await?;
         Ok(())
     }
 
-    pub(crate) async fn mark_read(self: &Arc<Self>, peer: &PeerRef) -> Result<(), Error> {
-        self.check_open()?;
-        let _guard = self.op_lock.lock().await;
-        let contact = self.known_contact(peer).await?;
-        let prefix = records::history::entries(&self.vault, &contact.account);
-        let mut txn = Txn::new();
+    /// Adds to `txn` marking every incoming message from `account` read
+    /// and reported, and its summary's unread count zero. Returns the ids
+    /// that were not read before (the read receipt to send).
+    pub(crate) async fn mark_read(
+        &self,
+        txn: &mut Txn,
+        account: &[u8; 16],
+    ) -> Result<Vec<MessageId>, Error> {
+        let prefix = records::history::entries(&self.vault, account);
         let mut ids = Vec::new();
         for (slot, mut entry) in records::history::load_entries(&self.vault, &prefix).await? {
             if entry.direction == Direction::Incoming
@@ -261,10 +246,10 @@ impl Engine {
                 entry.status = DeliveryStatus::Read;
                 // Read on screen is reported: `receive` need not show it again.
                 entry.reported = true;
-                records::history::save_entry(&self.vault, &mut txn, slot, &entry)?;
+                records::history::save_entry(&self.vault, txn, slot, &entry)?;
             }
         }
-        let conv_slot = records::history::conversation(&self.vault, &contact.account);
+        let conv_slot = records::history::conversation(&self.vault, account);
         if let Some(mut conv) = self.vault.load(&conv_slot).await? {
             conv.unread = 0;
             if let Some(last) = conv.last.as_mut() {
@@ -273,15 +258,11 @@ impl Engine {
                     last.reported = true;
                 }
             }
-            self.vault.save(&mut txn, conv_slot, &conv)?;
+            self.vault.save(txn, conv_slot, &conv)?;
         }
-        self.vault.commit(txn).await?;
-        for chunk in ids.chunks(content::MAX_IDS_PER_RECEIPT) {
-            let receipt = Content::ReadReceipt {
-                ids: chunk.to_vec(),
-            };
-            self.send_control_locked(&contact, receipt).await?;
-        }
-        Ok(())
+        Ok(ids)
     }
 }
+
+#[cfg(test)]
+mod tests;
