@@ -85,12 +85,8 @@ impl Engine {
         &self,
         contact: &ContactRecord,
     ) -> Result<Option<SessionRecord>, Error> {
-        let record: Option<SessionRecord> = records::session::load(
-            &self.vault,
-            &records::session::of_contact(&self.vault, contact),
-        )
-        .await?;
-        Ok(record.filter(|r| !r.unanswered_too_long(self.clock.now_secs())))
+        let now = self.clock.now_secs();
+        Ok(self.sessions.usable(contact, now).await?)
     }
 
     /// The state half of a send, under the state lock: re-reads the contact
@@ -144,9 +140,7 @@ impl Engine {
                     // The contact is the one the name means: no name event.
                     self.names.put_contact(&mut txn, &contact).await?;
                     self.vault.commit(txn).await?;
-                    self.emit(Event::KeyChanged {
-                        username: contact.username.clone(),
-                    });
+                    self.emit(self.key_changed_event(&contact)?);
                     return Err(contact.untrusted());
                 }
                 Observation::StillChanged => return Err(contact.untrusted()),
@@ -185,18 +179,7 @@ impl Engine {
             &mut OsRng,
         )
         .map_err(|e| Error::Crypto(CryptoFailure::StartSession(e)))?;
-        let record: Option<SessionRecord> = records::session::load(
-            &self.vault,
-            &records::session::of_contact(&self.vault, contact),
-        )
-        .await?;
-        Ok(match record {
-            Some(mut r) => {
-                r.promote_new(session, now);
-                r
-            }
-            None => SessionRecord::new(session, now),
-        })
+        Ok(self.sessions.begin(contact, session, now).await?)
     }
 
     /// [`Engine::plan_send`] then [`Engine::session_from_plan`] until they
@@ -243,12 +226,7 @@ impl Engine {
             visible,
         } = queued;
         let envelope = self.seal_content(record, content)?;
-        records::session::put(
-            &self.vault,
-            txn,
-            records::session::of_contact(&self.vault, contact),
-            record,
-        )?;
+        self.sessions.save_for_contact(txn, contact, record)?;
         let seq = counters.next_outbox_seq;
         counters.next_outbox_seq += 1;
         let entry = OutboxEntry {
@@ -330,7 +308,8 @@ impl Engine {
                 status: DeliveryStatus::Pending,
                 reported: true,
             };
-            self.append_history(&mut txn, &mut counters, &contact, entry, false)
+            self.timeline
+                .append(&mut txn, &mut counters, &contact, entry, false)
                 .await?;
             self.put_counters(&mut txn, &counters)?;
             // The one commit that makes the ciphertext and its session durable together.
@@ -362,12 +341,7 @@ impl Engine {
         if !contact.may_send() {
             return Ok(());
         }
-        let Some(mut record) = records::session::load(
-            &self.vault,
-            &records::session::of_contact(&self.vault, contact),
-        )
-        .await?
-        else {
+        let Some(mut record) = self.sessions.of_contact(contact).await? else {
             return Ok(());
         };
         let mut counters = self.counters().await?;
@@ -405,12 +379,7 @@ impl Engine {
             // Typing notices are best effort; never to a contested name.
             return Ok(());
         }
-        let Some(mut record) = records::session::load(
-            &self.vault,
-            &records::session::of_contact(&self.vault, &contact),
-        )
-        .await?
-        else {
+        let Some(mut record) = self.sessions.of_contact(&contact).await? else {
             // No session yet: typing notices never start one.
             return Ok(());
         };
@@ -430,12 +399,8 @@ impl Engine {
             .seal_ephemeral(&self.identity, &payload, self.clock.now_ms(), &mut OsRng)
             .map_err(|e| Error::Crypto(CryptoFailure::Encrypt(e)))?;
         let mut txn = Txn::new();
-        records::session::put(
-            &self.vault,
-            &mut txn,
-            records::session::of_contact(&self.vault, &contact),
-            &record,
-        )?;
+        self.sessions
+            .save_for_contact(&mut txn, &contact, &record)?;
         self.vault.commit(txn).await?;
         // The session is committed: the request waits without the lock.
         drop(guard);
@@ -513,7 +478,7 @@ impl Engine {
                         self.emit(Event::SendFailed {
                             to: entry.to_username.clone(),
                             id: entry.id,
-                            reason: code.to_string(),
+                            reason: crate::SendFailure::Refused(code),
                         });
                     }
                 }
@@ -532,7 +497,8 @@ impl Engine {
         let mut txn = Txn::new();
         self.vault.remove(&mut txn, slot);
         if entry.visible {
-            self.update_status(&mut txn, &entry.to_account, &entry.id, status)
+            self.timeline
+                .update_status(&mut txn, &entry.to_account, &entry.id, status)
                 .await?;
         }
         self.vault.commit(txn).await?;

@@ -1,40 +1,118 @@
 //! Session records in the local store: the protocol crate's
 //! [`SessionRecord`] (current plus archived sessions, trial decryption) kept
-//! as its versioned pickle bytes, and the prekey secrets a pre-key message
-//! needs.
+//! as its versioned pickle bytes, and the [`SessionManager`] that alone
+//! loads and saves them.
 //!
 //! Everything about which session is current, how long archived ones live
 //! and how a message is tried lives in `umbra_protocol::session_record`;
-//! `records::session` moves the pickle in and out of the vault.
+//! the manager, a type in the shape of the name book (docs/ARCHITECTURE.md,
+//! "Managers as types"), files each record under the peer's address and
+//! identity (`records::session`), reads, and adds writes to a [`Txn`] the
+//! caller commits with whatever the session encrypted or decrypted.
 //!
-//! Must never: store a record as anything but its pickle, or turn a pickle
-//! that does not load into an empty record (that would silently start over).
+//! Must never: store a record as anything but its pickle, turn a pickle
+//! that does not load into an empty record (that would silently start
+//! over), drop the sessions a new one replaces (they are archived: a late
+//! reply on one still opens), ask the relay, take the state lock or emit
+//! an event.
 
-use umbra_protocol::keys::SecretKey;
-use umbra_protocol::pairwise::PreKeyStore;
-use umbra_protocol::prekeys::PreKeyRef;
+use std::sync::Arc;
+
+use umbra_protocol::identity::IdentityPublic;
+use umbra_protocol::pairwise::PairwiseSession;
 pub(crate) use umbra_protocol::session_record::SessionRecord;
+use umbra_protocol::wire::Address;
 
-/// The prekey secrets a pre-key message named, loaded from the store ahead
-/// of [`PairwiseSession::accept`](umbra_protocol::pairwise::PairwiseSession::accept).
-#[derive(Default)]
-pub(crate) struct LoadedPreKeys {
-    pub(crate) signed: Option<(u32, SecretKey)>,
-    pub(crate) extra: Option<(PreKeyRef, SecretKey)>,
+use crate::records;
+use crate::store::{StoreError, Txn, Vault};
+use crate::trust::ContactRecord;
+
+/// The pairwise session record of every peer (see the module docs).
+pub(crate) struct SessionManager {
+    vault: Arc<Vault>,
 }
 
-impl PreKeyStore for LoadedPreKeys {
-    fn signed_prekey(&self, id: u32) -> Option<SecretKey> {
-        self.signed
-            .as_ref()
-            .filter(|(held, _)| *held == id)
-            .map(|(_, k)| k.clone())
+impl SessionManager {
+    pub(crate) fn new(vault: Arc<Vault>) -> Self {
+        Self { vault }
     }
 
-    fn extra_prekey(&self, prekey: PreKeyRef) -> Option<SecretKey> {
-        self.extra
-            .as_ref()
-            .filter(|(held, _)| *held == prekey)
-            .map(|(_, k)| k.clone())
+    /// The record with `peer` under `identity` (as an envelope names them).
+    pub(crate) async fn with(
+        &self,
+        peer: &Address,
+        identity: &IdentityPublic,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        records::session::load(
+            &self.vault,
+            &records::session::slot(&self.vault, peer, identity),
+        )
+        .await
+    }
+
+    /// The record with a contact's primary device under its pinned identity.
+    pub(crate) async fn of_contact(
+        &self,
+        contact: &ContactRecord,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let slot = records::session::of_contact(&self.vault, contact);
+        records::session::load(&self.vault, &slot).await
+    }
+
+    /// The contact's record if we may send with it: not one we started
+    /// that went unanswered for the relay's message lifetime (that one
+    /// will never complete, so a send starts over instead).
+    pub(crate) async fn usable(
+        &self,
+        contact: &ContactRecord,
+        now_secs: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let record = self.of_contact(contact).await?;
+        Ok(record.filter(|r| !r.unanswered_too_long(now_secs)))
+    }
+
+    /// The contact's record with `session` made current: the stored
+    /// record's states are archived behind it (a late reply on one still
+    /// decrypts), or a new record. Nothing is written: the caller saves it
+    /// with the message it encrypts.
+    pub(crate) async fn begin(
+        &self,
+        contact: &ContactRecord,
+        session: PairwiseSession,
+        now_secs: u64,
+    ) -> Result<SessionRecord, StoreError> {
+        Ok(match self.of_contact(contact).await? {
+            Some(mut record) => {
+                record.promote_new(session, now_secs);
+                record
+            }
+            None => SessionRecord::new(session, now_secs),
+        })
+    }
+
+    /// Adds the record with `peer` under `identity` to `txn`.
+    pub(crate) fn save(
+        &self,
+        txn: &mut Txn,
+        peer: &Address,
+        identity: &IdentityPublic,
+        record: &SessionRecord,
+    ) -> Result<(), StoreError> {
+        let slot = records::session::slot(&self.vault, peer, identity);
+        records::session::put(&self.vault, txn, slot, record)
+    }
+
+    /// Adds the contact's record (primary device, pinned identity) to `txn`.
+    pub(crate) fn save_for_contact(
+        &self,
+        txn: &mut Txn,
+        contact: &ContactRecord,
+        record: &SessionRecord,
+    ) -> Result<(), StoreError> {
+        let slot = records::session::of_contact(&self.vault, contact);
+        records::session::put(&self.vault, txn, slot, record)
     }
 }
+
+#[cfg(test)]
+mod tests;

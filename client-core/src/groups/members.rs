@@ -29,7 +29,6 @@ use umbra_protocol::prekeys::VerifiedPreKeyBundle;
 use umbra_protocol::wire::{AccountId, Username};
 
 use crate::engine::Engine;
-use crate::records;
 use crate::sessions::SessionRecord;
 use crate::store::Txn;
 use crate::trust::{ContactRecord, Observation};
@@ -72,12 +71,7 @@ impl Sessions {
     /// Adds every advanced session (and every first-contact record) to `txn`.
     pub(crate) async fn store(&mut self, engine: &Engine, txn: &mut Txn) -> Result<(), Error> {
         for (contact, record, fresh) in self.ready.values() {
-            records::session::put(
-                &engine.vault,
-                txn,
-                records::session::of_contact(&engine.vault, contact),
-                record,
-            )?;
+            engine.sessions.save_for_contact(txn, contact, record)?;
             if *fresh {
                 if let Some(event) = engine.names.put_contact(txn, contact).await? {
                     self.events.push(event);
@@ -189,9 +183,7 @@ impl Engine {
                         let mut txn = Txn::new();
                         self.names.put_contact(&mut txn, &contact).await?;
                         self.vault.commit(txn).await?;
-                        out.events.push(Event::KeyChanged {
-                            username: contact.username.clone(),
-                        });
+                        out.events.push(self.key_changed_event(&contact)?);
                         out.failed.insert(key, contact.untrusted().to_string());
                         continue;
                     }

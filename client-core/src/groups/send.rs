@@ -26,7 +26,6 @@ use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
 use crate::engine::Engine;
 use crate::failure::CryptoFailure;
 use crate::payload::Payload;
-use crate::records;
 use crate::store::Txn;
 use crate::Error;
 
@@ -239,8 +238,7 @@ impl Engine {
                 if !contact.may_send() {
                     continue;
                 }
-                let slot = records::session::of_contact(&self.vault, &contact);
-                let Some(mut record) = records::session::load(&self.vault, &slot).await? else {
+                let Some(mut record) = self.sessions.of_contact(&contact).await? else {
                     continue;
                 };
                 let payload = zeroize::Zeroizing::new(
@@ -258,7 +256,8 @@ impl Engine {
                     .current_mut()
                     .seal_ephemeral(&self.identity, &payload, self.clock.now_ms(), &mut OsRng)
                     .map_err(|e| Error::Crypto(CryptoFailure::Encrypt(e)))?;
-                records::session::put(&self.vault, &mut txn, slot, &record)?;
+                self.sessions
+                    .save_for_contact(&mut txn, &contact, &record)?;
                 notices.push((account, envelope));
             }
             self.vault.commit(txn).await?;
