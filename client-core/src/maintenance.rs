@@ -1,7 +1,9 @@
 //! The engine's side of key maintenance: publishing our keys, topping up
 //! one-time prekeys, rotating the signed prekey and deleting replaced ones,
-//! and the periodic pruning that runs with it. The bookkeeping rules
-//! themselves are in `prekey_maintenance.rs`.
+//! and the periodic pruning that runs with it: the network and lock steps
+//! around the prekey manager (`prekeys.rs`, the only code that reads and
+//! writes our prekeys). The bookkeeping rules themselves are in
+//! `prekey_maintenance.rs`.
 //!
 //! Maintenance runs only after the relay has drained our queue on a
 //! connection (`QueueEmpty`), never while deliveries made for the current
@@ -14,36 +16,18 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use rand::rngs::OsRng;
-use umbra_protocol::prekeys::{
-    OneTimePreKey, SignedPreKey, ONE_TIME_PREKEY_BATCH_MAX, ONE_TIME_PREKEY_LOW_WATER,
-};
+use umbra_protocol::prekeys::{ONE_TIME_PREKEY_BATCH_MAX, ONE_TIME_PREKEY_LOW_WATER};
 use umbra_protocol::wire::{Request, Response};
 
 use crate::engine::Engine;
-use crate::prekey_maintenance::{one_time_wire, signed_wire, PreKeyState};
-use crate::records;
+use crate::prekey_maintenance::{one_time_wire, signed_wire};
 use crate::store::Txn;
 use crate::{Error, Event};
 
 impl Engine {
-    async fn prekey_state(&self) -> Result<PreKeyState, Error> {
-        self.vault
-            .load(&records::prekeys::state())
-            .await?
-            .ok_or_else(|| Error::Store(crate::StoreError::NotInitialized))
-    }
-
     /// Publishes identity, current signed prekey and last-resort prekey.
     pub(crate) async fn publish_keys(self: &Arc<Self>) -> Result<(), Error> {
-        let state = self.prekey_state().await?;
-        let slot = records::prekeys::signed(&self.vault, state.current_signed_id);
-        let signed: SignedPreKey = self
-            .vault
-            .load(&slot)
-            .await?
-            .ok_or_else(|| Error::Store(crate::StoreError::NotInitialized))?;
-        let last_resort: Option<OneTimePreKey> =
-            self.vault.load(&records::prekeys::last_resort()).await?;
+        let (signed, last_resort) = self.prekeys.published().await?;
         self.request(Request::PublishKeys {
             identity: self.identity.public().to_bytes().to_vec(),
             signed_prekey: signed_wire(&signed),
@@ -68,15 +52,11 @@ impl Engine {
         }
         let keys = {
             let _guard = self.op_lock.lock().await;
-            let mut state = self.prekey_state().await?;
-            let keys = state.generate_one_time(wanted, &mut OsRng);
             let mut txn = Txn::new();
-            for key in &keys {
-                let slot = records::prekeys::one_time(&self.vault, key.id());
-                self.vault.save(&mut txn, slot, key)?;
-            }
-            self.vault
-                .save(&mut txn, records::prekeys::state(), &state)?;
+            let keys = self
+                .prekeys
+                .add_one_time(&mut txn, wanted, &mut OsRng)
+                .await?;
             self.vault.commit(txn).await?;
             keys
         };
@@ -113,27 +93,16 @@ impl Engine {
         let rotated = {
             let _guard = self.op_lock.lock().await;
             let now = self.clock.now_secs();
-            let mut state = self.prekey_state().await?;
-            let signed = state
-                .rotation_due(now)
-                .then(|| state.rotate(&self.identity, now, &mut OsRng));
-            let expired = state.take_expired(now);
-            if signed.is_none() && expired.is_empty() {
+            let mut txn = Txn::new();
+            let upkeep = self
+                .prekeys
+                .upkeep_signed(&mut txn, &self.identity, now, &mut OsRng)
+                .await?;
+            if !upkeep.changed() {
                 return Ok(false);
             }
-            let mut txn = Txn::new();
-            if let Some(signed) = &signed {
-                let slot = records::prekeys::signed(&self.vault, signed.id());
-                self.vault.save(&mut txn, slot, signed)?;
-            }
-            for id in expired {
-                let slot = records::prekeys::signed(&self.vault, id);
-                self.vault.remove(&mut txn, slot);
-            }
-            self.vault
-                .save(&mut txn, records::prekeys::state(), &state)?;
             self.vault.commit(txn).await?;
-            signed.is_some()
+            upkeep.rotated
         };
         Ok(rotated)
     }

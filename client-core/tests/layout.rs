@@ -80,3 +80,38 @@ fn record_kinds_are_named_only_in_the_records_layer_and_the_store() {
         "use a records:: slot instead of a RecordKind at: {outside:?}"
     );
 }
+
+/// The records each manager type alone reads and writes
+/// (docs/ARCHITECTURE.md, "Managers as types"): the records module of the
+/// kind, and the files that may name it. A test module of a manager
+/// (`timeline/tests.rs`) counts as the manager.
+const MANAGED_RECORDS: &[(&str, &[&str])] = &[
+    ("records::history::", &["timeline.rs", "timeline/"]),
+    ("records::session::", &["sessions.rs", "sessions/"]),
+    ("records::prekeys::", &["prekeys.rs", "prekeys/"]),
+];
+
+#[test]
+fn managed_records_are_named_only_by_their_manager() {
+    let (root, files) = src();
+    let mut outside = Vec::new();
+    for path in &files {
+        let name = relative(&root, path);
+        if name.starts_with("records/") {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).expect("read");
+        for (records, owners) in MANAGED_RECORDS {
+            if owners.iter().any(|owner| name.starts_with(owner)) {
+                continue;
+            }
+            if let Some(line) = text.lines().position(|l| l.contains(records)) {
+                outside.push(format!("src/{name}:{} names {records}", line + 1));
+            }
+        }
+    }
+    assert!(
+        outside.is_empty(),
+        "go through the manager (engine.timeline, engine.sessions, engine.prekeys): {outside:?}"
+    );
+}

@@ -22,7 +22,7 @@ use crate::prekey_maintenance::PreKeyState;
 use crate::records::{self, Prefix};
 use crate::store::{ClientStore, KdfParams, MemoryStore, Txn, Vault};
 use crate::trust::ContactRecord;
-use crate::{ClientConfig, Event, MessageId};
+use crate::{ClientConfig, DecryptFailure, Event, MessageId};
 
 /// Alice: an identity, an account and her own sessions with bob.
 struct Alice {
@@ -145,25 +145,8 @@ async fn bob_alone() -> Arc<Engine> {
 /// Bob's bundle as the relay would serve it once his one-time prekeys are
 /// gone: signed prekey plus last-resort key.
 async fn last_resort_bundle(bob: &Engine) -> VerifiedPreKeyBundle {
-    let state: PreKeyState = bob
-        .vault
-        .load(&records::prekeys::state())
-        .await
-        .expect("read")
-        .expect("prekey state");
-    let slot = records::prekeys::signed(&bob.vault, state.current_signed_id);
-    let signed: SignedPreKey = bob
-        .vault
-        .load(&slot)
-        .await
-        .expect("read")
-        .expect("signed prekey");
-    let last_resort: OneTimePreKey = bob
-        .vault
-        .load(&records::prekeys::last_resort())
-        .await
-        .expect("read")
-        .expect("last resort");
+    let (signed, last_resort) = bob.prekeys.published().await.expect("read");
+    let last_resort = last_resort.expect("last resort");
     PreKeyBundle {
         identity: bob.identity.public(),
         signed_prekey: signed.public(),
@@ -263,17 +246,19 @@ async fn a_session_from_a_secondary_device_is_refused_and_nothing_is_stored() {
         "it can never be opened by this client: acknowledged"
     );
     assert!(
-        processed.events.iter().any(
-            |e| matches!(e, Event::DecryptionFailed { reason, .. } if reason.contains("device 2"))
-        ),
+        processed.events.iter().any(|e| matches!(
+            e,
+            Event::DecryptionFailed {
+                reason: DecryptFailure::OtherDevice(DeviceId(2)),
+                ..
+            }
+        )),
         "{:?}",
         processed.events
     );
     for address in [second, alice.address()] {
-        let slot = records::session::slot(&bob.vault, &address, &alice.identity.public());
-        let stored = records::session::load(&bob.vault, &slot)
-            .await
-            .expect("read");
+        let identity = alice.identity.public();
+        let stored = bob.sessions.with(&address, &identity).await.expect("read");
         assert!(stored.is_none(), "no session may be stored for {address:?}");
     }
 }

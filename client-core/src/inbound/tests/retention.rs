@@ -16,26 +16,19 @@ use umbra_protocol::consts::{
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 async fn prekey_state(bob: &Engine) -> PreKeyState {
-    bob.vault
-        .load(&records::prekeys::state())
-        .await
-        .expect("read")
-        .expect("prekey state")
+    bob.prekeys.state().await.expect("prekey state")
 }
 
 async fn holds_signed(bob: &Engine, id: u32) -> bool {
-    let slot = records::prekeys::signed(&bob.vault, id);
-    bob.vault.load(&slot).await.expect("read").is_some()
+    bob.prekeys.signed(id).await.expect("read").is_some()
 }
 
 async fn session_of(bob: &Engine, alice: &Alice) -> SessionRecord {
-    records::session::load(
-        &bob.vault,
-        &records::session::slot(&bob.vault, &alice.address(), &alice.identity.public()),
-    )
-    .await
-    .expect("read")
-    .expect("a session with alice")
+    bob.sessions
+        .with(&alice.address(), &alice.identity.public())
+        .await
+        .expect("read")
+        .expect("a session with alice")
 }
 
 #[tokio::test]
@@ -134,13 +127,10 @@ async fn a_send_over_a_session_unanswered_for_thirty_days_starts_a_new_one() {
         .unwrap()
         .expect("alice is a contact");
     let mut txn = Txn::new();
-    records::session::put(
-        &bob.vault,
-        &mut txn,
-        records::session::of_contact(&bob.vault, &contact),
-        &SessionRecord::new(session, bob.clock.now_secs()),
-    )
-    .unwrap();
+    let record = SessionRecord::new(session, bob.clock.now_secs());
+    bob.sessions
+        .save_for_contact(&mut txn, &contact, &record)
+        .unwrap();
     bob.vault.commit(txn).await.unwrap();
 
     let name = Username::parse("alice").unwrap();
