@@ -29,6 +29,8 @@ pub(crate) mod restore;
 pub(crate) mod sync;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_relay;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

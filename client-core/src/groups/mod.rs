@@ -44,7 +44,7 @@ pub(crate) mod members;
 pub(crate) mod send;
 pub(crate) mod sync;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod tests_events;
 #[cfg(test)]

@@ -20,11 +20,11 @@ use crate::{Client, ClientConfig, DecryptFailure, Event, GroupRefusal, KdfParams
 
 use super::GroupId;
 
-pub(super) async fn relay(dir: &tempfile::TempDir) -> umbra_relay::app::RunningRelay {
+pub(crate) async fn relay(dir: &tempfile::TempDir) -> umbra_relay::app::RunningRelay {
     relay_with(dir, Settings::default()).await
 }
 
-pub(super) async fn relay_with(
+pub(crate) async fn relay_with(
     dir: &tempfile::TempDir,
     settings: Settings,
 ) -> umbra_relay::app::RunningRelay {
@@ -84,7 +84,7 @@ pub(super) async fn team() -> Team {
     }
 }
 
-pub(super) async fn register(url: &str, name: &str) -> Client {
+pub(crate) async fn register(url: &str, name: &str) -> Client {
     let store: Arc<dyn ClientStore> = Arc::new(MemoryStore::new());
     let config = ClientConfig::with_store(url, store).kdf_params(KdfParams::insecure_for_tests());
     Client::register(config, name, "pw-of-test")
