@@ -154,7 +154,7 @@ impl Client {
 
     /// Why the connection ended for good, typed (`None` while it may still
     /// come back): what [`ConnectionState::Closed`](crate::ConnectionState)
-    /// shows as text, for callers that must tell "log in again" from "retry".
+    /// carries, for callers that must tell "log in again" from "retry".
     pub fn ended(&self) -> Option<crate::Ended> {
         crate::engine::lock(&self.inner.ended).clone()
     }
@@ -204,7 +204,9 @@ impl Client {
             match &state {
                 ConnectionState::Connected => was_connected = true,
                 ConnectionState::Reconnecting { .. } if !was_connected => {
-                    // The typed failure the state shows as text.
+                    // The failure the state carries, as this call's error
+                    // (`ConnectionFailure::Attempt`: it is shared with the
+                    // state; `Error::failure` is the failure itself).
                     return Err(self.inner.take_last_failure());
                 }
                 _ => {}

@@ -272,6 +272,10 @@ impl std::fmt::Display for LogSafe<'_> {
             }
             Error::InvalidUsername(_) => f.write_str("invalid username"),
             Error::Crypto(_) => f.write_str("cryptographic failure"),
+            // A failed connection attempt: as safe as its failure.
+            Error::Connection(ConnectionFailure::Attempt(attempt)) => {
+                std::fmt::Display::fmt(&LogSafe(attempt.error()), f)
+            }
             other => std::fmt::Display::fmt(other, f),
         }
     }
@@ -295,6 +299,12 @@ mod log_safe_tests {
                 username: name.clone(),
                 age_days: 20,
             },
+            // Shared with the connection state: as safe as its failure.
+            Error::Connection(ConnectionFailure::Attempt(crate::SharedError::new(
+                Error::SafetyNumberMismatch {
+                    username: name.clone(),
+                },
+            ))),
         ] {
             assert!(
                 error.to_string().contains("zqlogname"),

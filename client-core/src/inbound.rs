@@ -259,7 +259,8 @@ async fn locked(
         Err(Failure::Rejected(rejected)) => {
             // Only the seen marker: nothing of the rejected envelope is kept.
             keep::finish(engine, &kept, seen_slot).await?;
-            tracing::debug!(reason = %rejected.reason, "delivery rejected");
+            // The code, not the words: they may name the claimed sender.
+            tracing::debug!(reason = rejected.reason.code(), "delivery rejected");
             Processed::acked(vec![Event::DecryptionFailed {
                 from: rejected.from,
                 reason: rejected.reason,

@@ -87,7 +87,8 @@ impl Kept {
         };
         if record.exhausted(now) {
             finish(engine, &self, seen_slot).await?;
-            tracing::warn!(reason = %rejected.reason, "kept delivery given up");
+            // The code, not the words: they may name the claimed sender.
+            tracing::warn!(reason = rejected.reason.code(), "kept delivery given up");
             let hours = now.saturating_sub(record.first_failed_at_ms) / 3_600_000;
             return Ok(Processed::acked(vec![Event::DecryptionFailed {
                 from: rejected.from,
@@ -101,7 +102,11 @@ impl Kept {
         let mut txn = Txn::new();
         engine.vault.save(&mut txn, self.slot, &record)?;
         engine.vault.commit(txn).await?;
-        tracing::debug!(reason = %rejected.reason, attempts = record.attempts, "delivery kept");
+        tracing::debug!(
+            reason = rejected.reason.code(),
+            attempts = record.attempts,
+            "delivery kept"
+        );
         Ok(Processed {
             events: vec![Event::DecryptionFailed {
                 from: rejected.from,
