@@ -154,6 +154,22 @@ fn warn_if_readable_by_others(file: &std::fs::File, path: &Path) {
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_: &std::fs::File, _: &Path) {}
 
+/// The password written to standard input by whoever started this process
+/// (`umbra daemon --password-stdin`, as `--agent-ttl` starts it): read to
+/// the end, one trailing line break removed; empty is refused.
+pub fn from_stdin() -> Result<Password, Failure> {
+    let mut bytes = Zeroizing::new(Vec::new());
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::user(format!("cannot read the password from standard input: {e}")))?;
+    let password = password_from_bytes(&bytes, "the password on standard input")?;
+    if password.is_empty() {
+        return Err(Failure::user("the password on standard input is empty"));
+    }
+    Ok(password)
+}
+
 /// Decodes UTF-8 and removes one trailing `\n` or `\r\n`, copying only into
 /// zeroizing storage.
 fn password_from_bytes(bytes: &[u8], what: &str) -> Result<Password, Failure> {

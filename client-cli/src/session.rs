@@ -131,6 +131,12 @@ impl Session {
 
     /// Unlocks the local store of an account set up earlier (no network).
     pub async fn open_client(&self) -> anyhow::Result<Client> {
+        self.open_client_with(None).await
+    }
+
+    /// [`Session::open_client`] with the password already read (`umbra
+    /// daemon --password-stdin`), or from the usual sources when `None`.
+    pub async fn open_client_with(&self, given: Option<Password>) -> anyhow::Result<Client> {
         let has_account = Client::has_account(&self.config())
             .await
             .context("reading the local store")?;
@@ -142,7 +148,10 @@ impl Session {
             .into());
         }
         let label = format!("the umbra account in {}", self.data_dir.display());
-        let password = self.password(&label, Purpose::Existing)?;
+        let password = match given {
+            Some(password) => password,
+            None => self.password(&label, Purpose::Existing)?,
+        };
         let client = Client::open(self.config(), &password)
             .await
             .context("unlocking the local store")?;

@@ -1,4 +1,5 @@
-//! `umbra daemon [--stdio] [--tcp 127.0.0.1:PORT]`: unlock the store once
+//! `umbra daemon [--stdio] [--tcp 127.0.0.1:PORT] [--idle-exit D]
+//! [--password-stdin]`: unlock the store once
 //! and serve it to other `umbra` commands and scripts (docs/CLI.md,
 //! "Daemon"). The data-dir lock is already held when this runs.
 //!
@@ -21,11 +22,18 @@ pub async fn run(session: &Session, args: &DaemonArgs) -> anyhow::Result<ExitSta
         ))
         .into());
     }
-    let client = session.open_client().await?;
+    // --password-stdin: the agent's parent writes it and closes the pipe.
+    let given = if args.password_stdin {
+        Some(crate::password::from_stdin()?)
+    } else {
+        None
+    };
+    let client = session.open_client_with(given).await?;
     client.connect().await.context("connecting to the relay")?;
     let options = Options {
         stdio: args.stdio,
         tcp: args.tcp,
+        idle_exit: args.idle_exit.filter(|d| !d.is_zero()),
     };
     server::serve(client, session.config(), &session.data_dir, socket, options).await
 }

@@ -8,7 +8,8 @@
 //! the account, interactive, group and reporting ones), [`server`] owns the
 //! listeners, connections and shutdown, and [`client`] is the side every other `umbra` command uses to
 //! find a running daemon and route through it ([`channel`]: the concurrent
-//! form `umbra chat` uses).
+//! form `umbra chat` uses). [`agent`] starts one in the background for
+//! `--agent-ttl`, and [`idle`] is the `--idle-exit` clock that stops it.
 //!
 //! Why a socket in the data directory: the directory is 0700 and the socket
 //! 0600, so only the owner can reach the unlocked store; and a command finds
@@ -20,10 +21,12 @@
 //! or crash on malformed input.
 
 pub mod account;
+pub mod agent;
 pub mod channel;
 pub mod chat;
 pub mod client;
 pub mod groups;
+pub mod idle;
 pub mod methods;
 pub mod protocol;
 pub mod receive;

@@ -2,8 +2,9 @@
 //! directory (0600), optionally standard input/output for a parent process
 //! and a loopback TCP port guarded by a token; one task per connection and
 //! per request (or batch of them), and a graceful shutdown on SIGTERM,
-//! Ctrl-C, (with `--stdio`) the parent closing standard input, or a
-//! `logout`/`account.delete` that leaves nothing to serve.
+//! Ctrl-C, (with `--stdio`) the parent closing standard input, (with
+//! `--idle-exit`) no client for that long, or a `logout`/`account.delete`
+//! that leaves nothing to serve.
 //!
 //! Must never: listen on a non-loopback address, answer a TCP request
 //! before `auth` succeeded, compare the token in variable time, leave the
@@ -25,6 +26,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, watch};
 use zeroize::{Zeroize as _, Zeroizing};
 
+use super::idle::Activity;
 use super::methods::Daemon;
 use super::protocol::{
     app_code, error_response, notification, parse_line, read_frame, result_response, Frame, Line,
@@ -55,6 +57,8 @@ const AUTH_DEADLINE: Duration = Duration::from_secs(10);
 pub struct Options {
     pub stdio: bool,
     pub tcp: Option<SocketAddr>,
+    /// Stop once no connection has been open for this long (`idle`).
+    pub idle_exit: Option<Duration>,
 }
 
 /// Serves until told to stop; the data-dir lock is held by the caller.
@@ -118,9 +122,19 @@ pub async fn serve(
     // says whether it was the `--stdio` one, whose end stops the daemon.
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
+    let activity = Activity::new();
+    let idle = async {
+        match options.idle_exit {
+            Some(limit) => activity.idle_for(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(idle);
     if options.stdio {
         let (daemon, stop_rx) = (daemon.clone(), stop_rx.clone());
+        let busy = activity.enter();
         connections.spawn(async move {
+            let _busy = busy;
             handle(
                 daemon,
                 tokio::io::stdin(),
@@ -140,7 +154,9 @@ pub async fn serve(
                 Ok((stream, _)) => {
                     let (r, w) = stream.into_split();
                     let (daemon, stop_rx) = (daemon.clone(), stop_rx.clone());
+                    let busy = activity.enter();
                     connections.spawn(async move {
+                        let _busy = busy;
                         handle(daemon, r, w, None, stop_rx).await;
                         false
                     });
@@ -151,7 +167,9 @@ pub async fn serve(
                 Ok((stream, token)) => {
                     let (r, w) = stream.into_split();
                     let (daemon, stop_rx) = (daemon.clone(), stop_rx.clone());
+                    let busy = activity.enter();
                     connections.spawn(async move {
+                        let _busy = busy;
                         handle(daemon, r, w, Some(token), stop_rx).await;
                         false
                     });
@@ -164,6 +182,10 @@ pub async fn serve(
                 }
             }
             () = daemon.stopping() => break,
+            () = &mut idle => {
+                eprintln!("umbra daemon: no client for the --idle-exit time");
+                break;
+            }
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
         }
