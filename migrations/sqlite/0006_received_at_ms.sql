@@ -1,0 +1,12 @@
+-- umbra relay schema, version 6 (SQLite). Must agree with
+-- migrations/postgres/0006_received_at_ms.sql.
+--
+-- A queued message's acceptance time in milliseconds, which Deliver
+-- carries as received_at_ms (docs/PROTOCOL.md 11.6): received_at held whole
+-- seconds, so two messages accepted within one second showed the same
+-- time. Added, not converted: a row from before this migration, or written
+-- by a node not yet upgraded (nodes restart one at a time), has NULL here
+-- and is read as received_at × 1000. received_at stays NOT NULL and is
+-- still written (the seconds of the same instant) so an old node reads
+-- new rows.
+ALTER TABLE messages ADD COLUMN received_at_ms INTEGER;
