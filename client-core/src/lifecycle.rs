@@ -1,8 +1,10 @@
-//! The account manager: renaming, logging out, deleting the account, and
-//! the stored relay token.
+//! The account manager: renaming, logging out, deleting the account, the
+//! stored relay token, and changing the password (`password.rs`).
 //!
 //! Must never: keep a token after logout, or leave a store behind after the
 //! relay deleted the account.
+
+mod password;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

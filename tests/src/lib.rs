@@ -332,6 +332,13 @@ impl Cli {
         self.data_dir.path()
     }
 
+    /// Replaces the password in this client's password file (after
+    /// `password change`, as a user's script would), keeping it 0600.
+    pub fn set_password(&self, password: &str) {
+        std::fs::write(&self.password_file, format!("{password}\n"))
+            .expect("rewrite password file");
+    }
+
     /// The `umbra --server URL --data-dir DIR ARGS...` command, not yet
     /// started, for a suite that must control the process itself (kill it
     /// mid-command). Its standard streams are the caller's to set.

@@ -7,6 +7,7 @@ pub mod contacts;
 pub mod daemon;
 pub mod follow;
 pub mod group;
+pub mod password;
 pub mod receive;
 pub mod send;
 pub mod verify;

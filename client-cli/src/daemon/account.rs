@@ -1,4 +1,5 @@
-//! The daemon's account methods: `login`, `logout` and `account.delete`,
+//! The daemon's account methods: `login`, `logout`, `account.delete` and
+//! `password.change`,
 //! each doing what the command of the same name does, against the
 //! daemon's own client and data-dir lock.
 //!
@@ -28,6 +29,7 @@ use zeroize::Zeroizing;
 use super::methods::{done, parse, Daemon, MethodError};
 use super::protocol::INVALID_PARAMS;
 use crate::commands::account::{after_login, delete_client, logout_client};
+use crate::commands::password::change_client;
 use crate::exit_status::{ExitStatus, Failure};
 
 #[derive(Deserialize)]
@@ -86,6 +88,36 @@ impl Daemon {
                     anyhow::Error::new(e).context(format!("logging in as {username} on {server}"));
                 Err(MethodError::command(&error, vec![]))
             }
+        }
+    }
+
+    /// `password.change {old_password, new_password}`: `umbra password
+    /// change` on the daemon's client, which keeps serving (the store's keys
+    /// do not change, only the passwords that unwrap them).
+    pub(super) async fn change_password(&self, mut params: Value) -> Result<Value, MethodError> {
+        // Taken out of the JSON value by move, as `login`'s password.
+        let mut take = |name: &'static str| match params.get_mut(name).map(Value::take) {
+            Some(Value::String(text)) => Ok(Zeroizing::new(text)),
+            _ => Err(MethodError::rpc(
+                INVALID_PARAMS,
+                format!("invalid params: {name} (a string) is required"),
+            )),
+        };
+        let old = take("old_password")?;
+        let new = take("new_password")?;
+        if let Some(object) = params.as_object_mut() {
+            object.remove("old_password");
+            object.remove("new_password");
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct NoOtherParams {}
+        let NoOtherParams {} = parse(params)?;
+        let result = change_client(&self.client(), &old, &new).await;
+        drop((old, new));
+        match result {
+            Ok(record) => Ok(done(&[record], ExitStatus::Success)),
+            Err(e) => Err(MethodError::command(&e, vec![])),
         }
     }
 

@@ -53,6 +53,7 @@ pub const METHODS: &[&str] = &[
     "login",
     "logout",
     "account.delete",
+    "password.change",
     "conversations",
     "safety_number",
     "mark_read",
@@ -203,6 +204,7 @@ impl Daemon {
             "account.rename" => self.rename(parse(params)?).await,
             "logout" => self.logout(parse(params)?).await,
             "account.delete" => self.delete(parse(params)?).await,
+            "password.change" => self.change_password(params).await,
             "conversations" => self.conversations(parse(params)?).await,
             "safety_number" => self.safety_number(parse(params)?).await,
             "mark_read" => self.mark_read(parse(params)?).await,
@@ -276,7 +278,7 @@ impl Daemon {
                 let record = Record::SendFailed {
                     to: params.to.clone(),
                     id: sending.id.to_hex(),
-                    reason: reason.clone(),
+                    reason: reason.to_string(),
                     group: None,
                 };
                 let error = Failure::new(
@@ -392,15 +394,17 @@ impl Daemon {
 
 /// The connection state as `connection` answers it and as the
 /// `connection` event carries it.
-pub(super) fn connection_value(state: &ConnectionState) -> Value {
+pub(crate) fn connection_value(state: &ConnectionState) -> Value {
     match state {
         ConnectionState::Offline => json!({"state": "offline"}),
         ConnectionState::Connecting => json!({"state": "connecting"}),
         ConnectionState::Connected => json!({"state": "connected"}),
-        ConnectionState::Reconnecting { retry_in, reason } => {
-            json!({"state": "reconnecting", "retry_in": retry_in.as_secs(), "reason": reason})
+        ConnectionState::Reconnecting { retry_in, cause } => {
+            json!({"state": "reconnecting", "retry_in": retry_in.as_secs(), "reason": cause.to_string()})
         }
-        ConnectionState::Closed { reason } => json!({"state": "closed", "reason": reason}),
+        ConnectionState::Closed { reason } => {
+            json!({"state": "closed", "reason": reason.to_string(), "reason_code": reason.code()})
+        }
         ConnectionState::Replaced => json!({"state": "replaced"}),
     }
 }

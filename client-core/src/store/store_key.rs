@@ -113,23 +113,12 @@ impl StoreKeys {
         salt: &[u8; SALT_LEN],
         params: KdfParams,
     ) -> Result<Self, StoreError> {
-        let argon_params = argon2::Params::new(
-            params.memory_kib,
-            params.iterations,
-            params.parallelism,
-            Some(32),
-        )
-        .map_err(|e| StoreError::Kdf(e.to_string()))?;
-        let argon = argon2::Argon2::new(
-            argon2::Algorithm::Argon2id,
-            argon2::Version::V0x13,
-            argon_params,
-        );
-        let mut master = Zeroizing::new([0u8; 32]);
-        argon
-            .hash_password_into(password, salt, master.as_mut())
-            .map_err(|e| StoreError::Kdf(e.to_string()))?;
-        let hk = Hkdf::<Sha256>::new(None, master.as_ref());
+        Self::from_master(&*master_key(password, salt, params)?)
+    }
+
+    /// The record and slot keys of a version-3 header's `master`.
+    pub(crate) fn from_master(master: &[u8; 32]) -> Result<Self, StoreError> {
+        let hk = Hkdf::<Sha256>::new(None, master);
         let mut keys = StoreKeys {
             record_key: [0u8; 32],
             slot_key: [0u8; 32],
@@ -141,4 +130,37 @@ impl StoreKeys {
             .map_err(|e| StoreError::Kdf(e.to_string()))?;
         Ok(keys)
     }
+
+    /// Whether two key sets are the same, in constant time.
+    pub(crate) fn same_as(&self, other: &StoreKeys) -> bool {
+        use subtle::ConstantTimeEq;
+        let a = self.record_key.ct_eq(&other.record_key);
+        let b = self.slot_key.ct_eq(&other.slot_key);
+        bool::from(a & b)
+    }
+}
+
+/// `master = Argon2id(password, salt, m, t, p)`, 32 bytes. Slow by design.
+pub(crate) fn master_key(
+    password: &[u8],
+    salt: &[u8; SALT_LEN],
+    params: KdfParams,
+) -> Result<Zeroizing<[u8; 32]>, StoreError> {
+    let argon_params = argon2::Params::new(
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        Some(32),
+    )
+    .map_err(|e| StoreError::Kdf(e.to_string()))?;
+    let argon = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon_params,
+    );
+    let mut master = Zeroizing::new([0u8; 32]);
+    argon
+        .hash_password_into(password, salt, master.as_mut())
+        .map_err(|e| StoreError::Kdf(e.to_string()))?;
+    Ok(master)
 }

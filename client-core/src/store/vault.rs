@@ -36,8 +36,9 @@ use umbra_protocol::wire::AccountId;
 use zeroize::Zeroizing;
 
 use super::generation::{GenerationIndex, StoredIndex};
-use super::header::{StoreHeader, STORE_FORMAT_VERSION};
-use super::store_key::{KdfParams, StoreKeys, SALT_LEN};
+use super::header::{HeaderKeys, StoreHeader, STORE_FORMAT_VERSION};
+use super::key_slots::KeySlot;
+use super::store_key::{master_key, KdfParams, StoreKeys, SALT_LEN};
 use super::{ClientStore, RecordKind, StoreError, WriteOp};
 
 const NONCE_LEN: usize = 24;
@@ -62,6 +63,21 @@ impl std::fmt::Debug for Vault {
         f.debug_struct("Vault")
             .field("owner", &self.owner)
             .finish_non_exhaustive()
+    }
+}
+
+/// The headers of one password change, built by [`Vault::prepare_rekey`]:
+/// written in the order `both` (before the relay is asked), then `new_only`
+/// (the relay took the new password) or `original` (it surely did not).
+pub(crate) struct Rekey {
+    pub(crate) both: Vec<u8>,
+    pub(crate) new_only: Vec<u8>,
+    pub(crate) original: Vec<u8>,
+}
+
+impl std::fmt::Debug for Rekey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rekey(<headers>)")
     }
 }
 
@@ -103,8 +119,7 @@ impl Vault {
         };
         let check = vault.seal_bytes(RecordKind::Check, &[], 0, CHECK_PLAINTEXT, rng)?;
         let header = StoreHeader {
-            params,
-            salt,
+            keys: HeaderKeys::Derived { params, salt },
             owner,
             check,
         };
@@ -122,7 +137,20 @@ impl Vault {
             .await?
             .ok_or(StoreError::NotInitialized)?;
         let header = StoreHeader::decode(&header)?;
-        let keys = StoreKeys::derive(password, &header.salt, header.params)?;
+        let keys = match &header.keys {
+            HeaderKeys::Derived { params, salt } => StoreKeys::derive(password, salt, *params)?,
+            // The first slot the password opens; none is a wrong password.
+            HeaderKeys::Wrapped(slots) => {
+                let mut found = None;
+                for slot in slots {
+                    if let Some(keys) = slot.open(password, header.owner)? {
+                        found = Some(keys);
+                        break;
+                    }
+                }
+                found.ok_or(StoreError::WrongPassword)?
+            }
+        };
         let mut vault = Self {
             backend,
             keys,
@@ -144,6 +172,68 @@ impl Vault {
             vault.index = RwLock::new(index);
         }
         Ok(vault)
+    }
+
+    /// Prepares a password change (`key_slots.rs`): checks that `old`
+    /// opens this store (else [`StoreError::WrongPassword`]) and builds the
+    /// three headers of a crash-safe change, writing none of them. Slow:
+    /// two Argon2id derivations.
+    pub(crate) async fn prepare_rekey<R: RngCore + CryptoRng>(
+        &self,
+        old: &[u8],
+        new: &[u8],
+        rng: &mut R,
+    ) -> Result<Rekey, StoreError> {
+        let original = self
+            .backend
+            .read_header()
+            .await?
+            .ok_or(StoreError::NotInitialized)?;
+        let header = StoreHeader::decode(&original)?;
+        let (old_slot, params) = match &header.keys {
+            HeaderKeys::Derived { params, salt } => {
+                let master = master_key(old, salt, *params)?;
+                if !StoreKeys::from_master(&master)?.same_as(&self.keys) {
+                    return Err(StoreError::WrongPassword);
+                }
+                let slot = KeySlot::wrap(&master, *params, *salt, self.owner, &self.keys, rng)?;
+                (slot, *params)
+            }
+            HeaderKeys::Wrapped(slots) => {
+                let mut found = None;
+                for slot in slots {
+                    if let Some(keys) = slot.open(old, self.owner)? {
+                        if keys.same_as(&self.keys) {
+                            found = Some(slot.clone());
+                            break;
+                        }
+                    }
+                }
+                let slot = found.ok_or(StoreError::WrongPassword)?;
+                let params = slot.params;
+                (slot, params)
+            }
+        };
+        // The new slot keeps the store's own Argon2 cost.
+        let new_slot = KeySlot::for_password(new, params, self.owner, &self.keys, rng)?;
+        let with = |slots: Vec<KeySlot>| {
+            StoreHeader {
+                keys: HeaderKeys::Wrapped(slots),
+                owner: self.owner,
+                check: header.check.clone(),
+            }
+            .encode()
+        };
+        Ok(Rekey {
+            both: with(vec![old_slot, new_slot.clone()]),
+            new_only: with(vec![new_slot]),
+            original,
+        })
+    }
+
+    /// Writes one of a [`Rekey`]'s headers (a single atomic row write).
+    pub(crate) async fn write_rekey_header(&self, header: &[u8]) -> Result<(), StoreError> {
+        self.backend.write_header(header).await
     }
 
     /// Whether the backend holds an initialised store.

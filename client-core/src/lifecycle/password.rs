@@ -1,0 +1,200 @@
+//! Changing the account password (docs/PROTOCOL.md 11.3 "Password change",
+//! 12.8 "Key slots"): one OPAQUE login under the old password and one
+//! OPAQUE registration of the new one over the live connection, the local
+//! store re-keyed so that only the new password opens it, and the account
+//! backup re-sealed under the new export key.
+//!
+//! The order makes every interruption recoverable. Before the relay is
+//! asked, the store's header gets a key slot for each password, so a crash
+//! from then on leaves a store that both open. When the relay answers `Ok`
+//! the old slot is dropped; when it surely refused, the header is put back
+//! as it was; when its answer is lost (or it says it cannot know), both
+//! slots stay and the caller is told: running the change again with
+//! whichever password the relay now has completes it. The backup is
+//! re-sealed last; if that fails, the next login with the new password
+//! stores its export key and the backup upkeep re-seals under it.
+//!
+//! Must never: ask the relay before the old password is proven to open the
+//! local store, leave a header that neither password opens, or keep a
+//! password, export key or OPAQUE state past the call.
+
+use std::sync::Arc;
+
+use opaque_ke::{
+    ClientLogin, ClientLoginFinishParameters, ClientRegistration,
+    ClientRegistrationFinishParameters, CredentialResponse, Identifiers, RegistrationResponse,
+};
+use rand::rngs::OsRng;
+use umbra_protocol::opaque_suite::{
+    exact_len, umbra_ksf, UmbraOpaqueSuite, KE2_LEN, REGISTRATION_RESPONSE_LEN,
+};
+use umbra_protocol::wire::{ErrorCode, Request, Response};
+
+use crate::backup::ExportKey;
+use crate::engine::Engine;
+use crate::failure::{CryptoFailure, RelayMisbehaved};
+use crate::store::StoreError;
+use crate::Error;
+
+/// Where the relay left a password change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RelayVerdict {
+    /// It replaced the record: only the new password works there.
+    Changed,
+    /// It surely did not: the old password still works there.
+    Unchanged,
+    /// It may have: the answer was lost or the relay could not confirm.
+    Unknown,
+}
+
+fn opaque(step: &'static str) -> impl FnOnce(opaque_ke::errors::ProtocolError) -> Error {
+    move |source| Error::Crypto(CryptoFailure::Opaque { step, source })
+}
+
+/// Whether an error answering (or instead of) `PasswordChangeFinish`
+/// leaves the relay's record surely unchanged.
+fn verdict_of(error: &Error) -> RelayVerdict {
+    match error {
+        // 9.6: an Internal may mean "carried out, but not confirmed".
+        Error::Relay {
+            code: ErrorCode::Internal,
+            ..
+        } => RelayVerdict::Unknown,
+        Error::Relay { .. } => RelayVerdict::Unchanged,
+        // The connection broke or the reply did not come in time: the
+        // finish may have been carried out.
+        _ => RelayVerdict::Unknown,
+    }
+}
+
+impl Engine {
+    /// Changes the account password from `old` to `new` (see the module
+    /// doc for the order and what an interruption leaves). Fails with
+    /// [`Error::WrongPassword`] if `old` does not open the local store and
+    /// [`Error::AuthFailed`] if the relay's record is not `old`'s.
+    pub(crate) async fn change_password(
+        self: &Arc<Self>,
+        old: &str,
+        new: &str,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        self.ensure_connected()?;
+        let rekey = self
+            .vault
+            .prepare_rekey(old.as_bytes(), new.as_bytes(), &mut OsRng)
+            .await
+            .map_err(|e| match e {
+                StoreError::WrongPassword => Error::WrongPassword,
+                other => Error::Store(other),
+            })?;
+        self.vault.write_rekey_header(&rekey.both).await?;
+        let (verdict, outcome) = match self.change_on_relay(old, new).await {
+            Ok(export_key) => (RelayVerdict::Changed, Ok(export_key)),
+            Err((verdict, error)) => (verdict, Err(error)),
+        };
+        match verdict {
+            RelayVerdict::Changed => self.vault.write_rekey_header(&rekey.new_only).await?,
+            RelayVerdict::Unchanged => self.vault.write_rekey_header(&rekey.original).await?,
+            // Both passwords keep opening the store until a change completes.
+            RelayVerdict::Unknown => {}
+        }
+        let export_key = outcome?;
+        self.reseal_backup(export_key).await?;
+        Ok(())
+    }
+
+    /// The relay's two round trips. Returns the new password's export key,
+    /// or the error with what it means for the relay's record.
+    async fn change_on_relay(
+        self: &Arc<Self>,
+        old: &str,
+        new: &str,
+    ) -> Result<ExportKey, (RelayVerdict, Error)> {
+        let unchanged = |e: Error| (RelayVerdict::Unchanged, e);
+        let login = ClientLogin::<UmbraOpaqueSuite>::start(&mut OsRng, old.as_bytes())
+            .map_err(opaque("password change login start"))
+            .map_err(unchanged)?;
+        let registration =
+            ClientRegistration::<UmbraOpaqueSuite>::start(&mut OsRng, new.as_bytes())
+                .map_err(opaque("password change registration start"))
+                .map_err(unchanged)?;
+        let reply = self
+            .request(Request::PasswordChangeStart {
+                credential_request: login.message.serialize().to_vec(),
+                registration_request: registration.message.serialize().to_vec(),
+            })
+            .await
+            // Nothing changes at the start, whatever became of it.
+            .map_err(unchanged)?;
+        let Response::PasswordChangeResponse {
+            change_id,
+            credential_response,
+            registration_response,
+        } = reply
+        else {
+            return Err(unchanged(crate::error::unexpected(
+                "PasswordChangeResponse",
+                &reply,
+            )));
+        };
+        let credential_response = exact_len(&credential_response, KE2_LEN)
+            .and_then(|b| CredentialResponse::<UmbraOpaqueSuite>::deserialize(b).ok())
+            .ok_or_else(|| {
+                unchanged(Error::Protocol(RelayMisbehaved::MalformedOpaque(
+                    "credential response",
+                )))
+            })?;
+        let registration_response = exact_len(&registration_response, REGISTRATION_RESPONSE_LEN)
+            .and_then(|b| RegistrationResponse::<UmbraOpaqueSuite>::deserialize(b).ok())
+            .ok_or_else(|| {
+                unchanged(Error::Protocol(RelayMisbehaved::MalformedOpaque(
+                    "registration response",
+                )))
+            })?;
+        let ksf = umbra_ksf();
+        // The old password opened the local store, so a failure here means
+        // the relay's record is another password's: nothing is sent (the
+        // relay's pending change times out).
+        let proof = login
+            .state
+            .finish(
+                &mut OsRng,
+                old.as_bytes(),
+                credential_response,
+                ClientLoginFinishParameters::new(None, Identifiers::default(), Some(&ksf)),
+            )
+            .map_err(|_| unchanged(Error::AuthFailed))?;
+        let upload = registration
+            .state
+            .finish(
+                &mut OsRng,
+                new.as_bytes(),
+                registration_response,
+                ClientRegistrationFinishParameters::new(Identifiers::default(), Some(&ksf)),
+            )
+            .map_err(opaque("password change registration finish"))
+            .map_err(unchanged)?;
+        let export_key = ExportKey::from_slice(&upload.export_key).map_err(unchanged)?;
+        let reply = self
+            .request(Request::PasswordChangeFinish {
+                change_id,
+                credential_finalization: proof.message.serialize().to_vec(),
+                registration_upload: upload.message.serialize().to_vec(),
+            })
+            .await
+            .map_err(|e| match e {
+                Error::Relay {
+                    code: ErrorCode::AuthFailed,
+                    ..
+                } => (RelayVerdict::Unchanged, Error::AuthFailed),
+                other => (verdict_of(&other), other),
+            })?;
+        match reply {
+            Response::Ok => Ok(export_key),
+            other => Err((
+                RelayVerdict::Unknown,
+                crate::error::unexpected("Ok", &other),
+            )),
+        }
+    }
+}
