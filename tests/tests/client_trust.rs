@@ -200,6 +200,19 @@ fn a_verified_contact_whose_key_changes_must_be_verified_again() {
         new_number.as_str(),
         "the key_changed record shows the new number"
     );
+    // And names the account whose key changed, as `contacts` lists it.
+    let contacts = alice.json_ok(&["contacts"]);
+    let bob_account = contacts
+        .iter()
+        .find(|c| c["type"] == "contact" && c["username"] == "bob")
+        .map(|c| c["account_id"].clone())
+        .expect("bob is a contact");
+    assert_eq!(
+        inbox.of_type("key_changed")[0]["account_id"],
+        bob_account,
+        "{:?}",
+        inbox.records
+    );
     // The number verified for the old key does not vouch for the new one.
     let stale = ["verify", "bob", "--mark-verified", old_number.as_str()];
     let out = alice.run(&stale);

@@ -157,11 +157,12 @@ fn records_of(event: Event) -> Vec<Record> {
         Event::ReadReceipt { from, ids } => receipts(from, ids, Delivery::Read, now),
         Event::KeyChanged {
             username,
+            account,
             safety_number,
-            ..
         } => vec![Record::KeyChanged {
             contact: username.to_string(),
             safety_number: safety_number.to_string(),
+            account_id: Some(account.to_hex()),
         }],
         Event::DecryptionFailed { from, reason } => vec![decryption_failed(from, &reason)],
         Event::NameReassigned {

@@ -64,6 +64,7 @@ impl Record {
             Record::KeyChanged {
                 contact,
                 safety_number,
+                ..
             } => format!(
                 "WARNING: the identity key of {c} has changed. Messages to {c} are blocked.\n\
                  New safety number: {n}\n\

@@ -101,6 +101,10 @@ pub enum Record {
     KeyChanged {
         contact: String,
         safety_number: String,
+        /// The contact's account (32 hex digits); absent from a daemon
+        /// that predates it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account_id: Option<String>,
     },
     /// `send` succeeded: the relay has the message.
     Sent {

@@ -86,6 +86,7 @@ fn key_change_tells_the_user_how_to_accept() {
     let text = Record::KeyChanged {
         contact: "bob".into(),
         safety_number: "12345 67890".into(),
+        account_id: None,
     }
     .to_human();
     assert!(text.starts_with("WARNING"));
@@ -157,9 +158,10 @@ fn every_record_type_has_its_documented_fields() {
             Record::KeyChanged {
                 contact: "b".into(),
                 safety_number: "1".into(),
+                account_id: Some("a".into()),
             },
             "key_changed",
-            &["contact", "safety_number"],
+            &["contact", "safety_number", "account_id"],
         ),
         (
             Record::DecryptionFailed {

@@ -436,6 +436,7 @@ mod tests {
             Some(ChatEvent::Notice(Record::KeyChanged {
                 contact: "bob".into(),
                 safety_number: "12345 67890".into(),
+                account_id: None,
             }))
         );
         let failed = json!({"type": "decryption_failed", "from": null,

@@ -393,6 +393,7 @@ fn apply_notice(state: &mut ChatState, record: Record) {
         Record::KeyChanged {
             contact,
             safety_number,
+            ..
         } => state.key_changed(&contact, &safety_number),
         Record::DecryptionFailed { from, reason, .. } => {
             decryption_failed(state, from.as_deref(), &reason)

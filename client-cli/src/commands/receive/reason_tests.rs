@@ -88,7 +88,8 @@ fn every_reason_prints_the_documented_json() {
                 safety_number: number,
             },
             format!(
-                r#"{{"type":"key_changed","contact":"bob","safety_number":"{number}"}}"#
+                r#"{{"type":"key_changed","contact":"bob","safety_number":"{number}","account_id":"{}"}}"#,
+                "01".repeat(16)
             ),
         ),
     ];
