@@ -18,7 +18,7 @@ mod relay_support;
 use anyhow::{bail, ensure, Context};
 use relay_support::{on_every_store, Backend};
 use umbra_e2e::wire_client::{WireClient, WireClientError};
-use umbra_e2e::Relay;
+use umbra_e2e::{Relay, StoreKind};
 use umbra_protocol::wire::{ErrorCode, Request, Response, SessionToken, Username};
 use umbra_test_support::opaque_flow::{
     decoy_finalization, PendingLogin, PendingRegistration, Stretch,
@@ -304,5 +304,42 @@ async fn a_finish_that_names_no_started_change_changes_nothing(
     );
     ensure!(login_code(&url_a, "carol", OLD).await? == Ok(()));
     ensure!(login_code(&url_a, "carol", NEW).await? == Err(ErrorCode::AuthFailed));
+    Ok(())
+}
+
+/// Proving the current password is a password guess: `PasswordChangeStart`
+/// spends the account's login budgets (PROTOCOL.md 11.7), so a token holder
+/// gets no more guesses than anyone. With a budget of one login per minute
+/// per (name, source), the login that opened the session spent it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_start_spends_the_login_budget() -> anyhow::Result<()> {
+    let relay = tokio::task::spawn_blocking(|| {
+        Relay::start_with(StoreKind::Sqlite, &["--auth-per-username-per-minute", "1"])
+    })
+    .await
+    .context("starting the relay")?;
+    let url = relay.ws_url();
+    register(&url, "dave").await?;
+    let (mut holder, _) = session(&url, "dave", OLD).await?;
+    let (_, credential_request) = PendingLogin::start(OLD.as_bytes())?;
+    let (_, registration_request) = PendingRegistration::start(NEW.as_bytes())?;
+    let reply = holder
+        .request(Request::PasswordChangeStart {
+            credential_request,
+            registration_request,
+        })
+        .await?;
+    match reply {
+        Response::Error {
+            code: ErrorCode::RateLimited,
+            retry_after_secs: Some(secs),
+            ..
+        } if secs >= 1 => {}
+        other => bail!("a start past the login budget must be RateLimited with a wait: {other:?}"),
+    }
+    ensure!(
+        login_code(&url, "dave", OLD).await? == Err(ErrorCode::RateLimited),
+        "the refused start and the login share one budget"
+    );
     Ok(())
 }

@@ -198,3 +198,41 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::failure::ConnectionFailure;
+
+    fn relay(code: ErrorCode) -> Error {
+        Error::relay(code, "refused".into(), None)
+    }
+
+    /// Only an answer that surely changed nothing puts the old header back;
+    /// an `Internal` (9.6: maybe carried out) or a lost reply keeps both
+    /// passwords working, so the store never ends up opening with neither.
+    #[test]
+    fn only_a_sure_refusal_counts_as_unchanged() {
+        for code in [
+            ErrorCode::AuthFailed,
+            ErrorCode::UnknownExchange,
+            ErrorCode::RateLimited,
+            ErrorCode::TokenExpired,
+            ErrorCode::BadFrame,
+        ] {
+            assert_eq!(verdict_of(&relay(code)), RelayVerdict::Unchanged, "{code}");
+        }
+        assert_eq!(
+            verdict_of(&relay(ErrorCode::Internal)),
+            RelayVerdict::Unknown
+        );
+        assert_eq!(
+            verdict_of(&Error::Connection(ConnectionFailure::Lost)),
+            RelayVerdict::Unknown
+        );
+        assert_eq!(
+            verdict_of(&Error::Timeout(std::time::Duration::from_secs(30))),
+            RelayVerdict::Unknown
+        );
+    }
+}
