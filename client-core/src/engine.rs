@@ -42,7 +42,7 @@ use crate::identity_checks::IdentityChecks;
 use crate::name_book::NameBook;
 use crate::prekey_maintenance::InitialKeys;
 use crate::prekeys::PreKeyManager;
-use crate::records::{self, Prefix};
+use crate::records;
 use crate::sessions::SessionManager;
 use crate::store::{Txn, Vault};
 use crate::timeline::Timeline;
@@ -322,11 +322,7 @@ impl Engine {
 
     pub(crate) async fn contacts(&self) -> Result<Vec<Contact>, Error> {
         let mut out = Vec::new();
-        for (_, contact) in self
-            .vault
-            .load_all(&Prefix::<records::contact::Contacts>::all())
-            .await?
-        {
+        for contact in self.names.all().await? {
             out.push(self.names.describe(&contact).await?);
         }
         out.sort_by(|a, b| a.display_name.cmp(&b.display_name));

@@ -7,9 +7,9 @@
 //! transaction, and never talks to the relay, takes the state lock or emits
 //! events itself — the engine (`names.rs`) does that around it.
 //!
-//! Must never: repoint a bound name (only the engine's `decide_name`, on the
-//! user's choice, writes a binding that drops a newcomer), show two contacts
-//! under the same label, or ask the network.
+//! Must never: repoint a bound name (only `put_chosen`, which the engine's
+//! `decide_name` calls on the user's choice, writes a binding that drops a
+//! newcomer), show two contacts under the same label, or ask the network.
 
 use std::sync::Arc;
 
@@ -60,6 +60,17 @@ impl NameBook {
             .await?)
     }
 
+    /// Every contact, in slot order.
+    pub(crate) async fn all(&self) -> Result<Vec<ContactRecord>, Error> {
+        Ok(self
+            .vault
+            .load_all(&Prefix::<records::contact::Contacts>::all())
+            .await?
+            .into_iter()
+            .map(|(_, contact)| contact)
+            .collect())
+    }
+
     /// The binding of `name`, if the user knows it.
     pub(crate) async fn binding(&self, name: &str) -> Result<Option<NameBinding>, Error> {
         if let Some(binding) = self
@@ -89,6 +100,28 @@ impl NameBook {
         self.vault
             .save(txn, records::contact::binding(&self.vault, name), binding)?;
         Ok(())
+    }
+
+    /// Adds to `txn` the user's choice of `chosen` for `name`: the contact,
+    /// and the name bound to it with no newcomer. The only write that
+    /// repoints a bound name; the engine's `decide_name` makes it, and only
+    /// for the account whose safety number the user compared.
+    pub(crate) fn put_chosen(
+        &self,
+        txn: &mut Txn,
+        name: &str,
+        chosen: &ContactRecord,
+    ) -> Result<(), Error> {
+        self.vault.save(
+            txn,
+            records::contact::slot(&self.vault, &chosen.account),
+            chosen,
+        )?;
+        let binding = NameBinding {
+            account: chosen.account,
+            newcomer: None,
+        };
+        self.put_binding(txn, name, &binding)
     }
 
     /// Adds a contact write to `txn`, binding its username to it if the name
@@ -276,6 +309,32 @@ mod tests {
         let peer: PeerRef = label.parse().expect("a label parses back");
         let found = book.contact_for_peer(&peer).await.expect("by label");
         assert_eq!(found.account, stranger.account);
+    }
+
+    #[tokio::test]
+    async fn only_the_users_choice_repoints_a_name_and_clears_its_newcomer() {
+        let book = book().await;
+        let (known, stranger) = (contact("bob"), contact("bob"));
+        put(&book, &known).await;
+        put(&book, &stranger).await;
+        assert_eq!(book.all().await.unwrap().len(), 2, "both are kept");
+        let mut txn = Txn::new();
+        book.put_chosen(&mut txn, "bob", &stranger).unwrap();
+        book.vault.commit(txn).await.unwrap();
+        let bob = PeerRef::Name(Username::parse("bob").expect("valid name"));
+        let found = book.contact_for_peer(&bob).await.expect("bob");
+        assert_eq!(found.account, stranger.account, "the chosen account");
+        assert_eq!(
+            book.name_state(&stranger).await.unwrap(),
+            NameState::Current
+        );
+        assert_eq!(
+            book.name_state(&known).await.unwrap(),
+            NameState::OtherAccount
+        );
+        // The old contact claiming its name again is a newcomer now.
+        let event = put(&book, &known).await;
+        assert!(matches!(event, Some(Event::NameReassigned { .. })));
     }
 
     #[test]

@@ -31,7 +31,6 @@ use umbra_protocol::wire::{AccountId, Username};
 use crate::contact::{NameCandidate, TrustLevel};
 use crate::engine::Engine;
 use crate::name_book::NameBinding;
-use crate::records;
 use crate::store::Txn;
 use crate::trust::ContactRecord;
 use crate::{Error, PeerRef, SafetyNumber, UnknownPeer};
@@ -245,19 +244,7 @@ impl Engine {
             chosen.accept_change();
         }
         let mut txn = Txn::new();
-        self.vault.save(
-            &mut txn,
-            records::contact::slot(&self.vault, &chosen.account),
-            &chosen,
-        )?;
-        self.names.put_binding(
-            &mut txn,
-            name.as_str(),
-            &NameBinding {
-                account: chosen.account,
-                newcomer: None,
-            },
-        )?;
+        self.names.put_chosen(&mut txn, name.as_str(), &chosen)?;
         self.vault.commit(txn).await?;
         self.identity_checks.forget(&chosen.account);
         Ok(())
