@@ -203,11 +203,15 @@ impl BackupManager {
     /// only its account record: contacts with their trust and name
     /// bindings, and groups (their logs; no sender key, so a new one is
     /// made on the first send). Returns how many of each.
+    /// The name bindings go through the name book and the groups through
+    /// the group manager, which own those records.
     pub(crate) fn restore_into(
         &self,
         txn: &mut Txn,
         contents: &BackupContents,
         me: &AccountId,
+        names: &crate::name_book::NameBook,
+        groups: &crate::groups::manager::GroupManager,
     ) -> Result<(usize, usize), Error> {
         let mut bound: std::collections::HashMap<String, NameBinding> = Default::default();
         for contact in &contents.contacts {
@@ -228,8 +232,7 @@ impl BackupManager {
                 });
         }
         for (name, binding) in &bound {
-            self.vault
-                .save(txn, records::contact::binding(&self.vault, name), binding)?;
+            names.put_binding(txn, name, binding)?;
         }
         let mut restored_groups = 0;
         for backed in &contents.groups {
@@ -241,14 +244,7 @@ impl BackupManager {
             if !group.state().members().iter().any(|m| &m.account == me) {
                 group.membership = Membership::Left;
             }
-            let record = crate::groups::manager::GroupRecord {
-                log: std::mem::take(&mut *group.log.to_pickle()),
-                membership: group.membership,
-                recent_sent: Vec::new(),
-                superseded: Vec::new(),
-            };
-            self.vault
-                .save(txn, records::group::group(&self.vault, &backed.id), &record)?;
+            groups.put(txn, &group)?;
             restored_groups += 1;
         }
         Ok((contents.contacts.len(), restored_groups))

@@ -144,9 +144,13 @@ impl Engine {
     pub(crate) async fn restore_contents(&self, contents: &BackupContents) -> Result<(), Error> {
         let _guard = self.op_lock.lock().await;
         let mut txn = Txn::new();
-        let (contacts, groups) =
-            self.backup
-                .restore_into(&mut txn, contents, &self.me().account)?;
+        let (contacts, groups) = self.backup.restore_into(
+            &mut txn,
+            contents,
+            &self.me().account,
+            &self.names,
+            &self.groups,
+        )?;
         self.vault.commit(txn).await?;
         tracing::info!(contacts, groups, "account restored from its backup");
         Ok(())

@@ -208,7 +208,9 @@ impl Engine {
                         }
                         other => return Err(refused(other)),
                     };
-                    match format::open(&key, &theirs, None) {
+                    // Never older than what the relay acknowledged to us: a
+                    // relay serving a stale copy here is refused (§13.7).
+                    match format::open(&key, &theirs, state.acked_seq) {
                         Ok(opened) => {
                             state.acked_seq = Some(opened.seq);
                             contents = merge(contents, opened.contents);

@@ -125,10 +125,10 @@ async fn a_backup_restores_contacts_trust_names_and_groups_into_an_empty_store()
     let fresh = vault(old.id).await;
     let manager = BackupManager::new(fresh.clone());
     let mut txn = Txn::new();
-    assert_eq!(
-        manager.restore_into(&mut txn, &opened, &old.id).unwrap(),
-        (3, 1)
-    );
+    let names = crate::name_book::NameBook::new(fresh.clone());
+    let groups = crate::groups::manager::GroupManager::new(fresh.clone());
+    let restored = manager.restore_into(&mut txn, &opened, &old.id, &names, &groups);
+    assert_eq!(restored.unwrap(), (3, 1));
     fresh.commit(txn).await.unwrap();
     for c in &contacts {
         let back: ContactRecord = fresh
