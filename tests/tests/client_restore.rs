@@ -58,6 +58,8 @@ fn login_on_an_empty_data_dir_restores_identity_contacts_trust_and_groups() {
     if old_dir.exists() {
         std::fs::remove_dir_all(&old_dir).expect("deleting alice's data dir");
     }
+    // bob writes meanwhile, on the session the lost device held.
+    bob.send("alice", "while you were away");
     let alice = User::unregistered(&relay, "alice", ALICE_PASSWORD);
     let login = alice.json_ok(&["login", "alice"]);
     assert!(
@@ -95,6 +97,19 @@ fn login_on_an_empty_data_dir_restores_identity_contacts_trust_and_groups() {
     // Both ways, on the fresh sessions.
     bob.send("alice", "after restore, from bob");
     let got = alice.receive();
+    // What bob sent to the lost device's session cannot be read here: said
+    // (not shown as a message), never silently dropped.
+    let lost: Vec<&Value> = login
+        .iter()
+        .chain(&got.records)
+        .filter(|r| r["type"] == "decryption_failed" && r["reason_code"] == "no_session")
+        .collect();
+    assert!(!lost.is_empty(), "login {login:?}, receive {:?}", got.records);
+    assert!(
+        !got.messages.iter().any(|m| m.body == "while you were away"),
+        "{:?}",
+        got.records
+    );
     assert!(
         got.messages
             .iter()
