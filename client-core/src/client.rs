@@ -98,7 +98,16 @@ impl Client {
         account::register(&mut link, &name, password.as_bytes(), &mut OsRng).await?;
         let outcome = account::login(&mut link, &name, password.as_bytes(), &mut OsRng).await?;
         link.close().await;
-        Self::create_local(config, ws_url, backend, &name, password, outcome, None).await
+        Self::create_local(
+            config,
+            ws_url,
+            backend,
+            &name,
+            password,
+            outcome,
+            (None, None),
+        )
+        .await
     }
 
     /// Opens the local store with the password and resumes, without touching

@@ -130,12 +130,18 @@ impl Client {
                 config.connect_timeout.max(RESTORE_FETCH_TIMEOUT),
             )?;
             let token = outcome.token.session_token();
-            let restored = if new_identity {
-                None
+            // A new identity replaces the relay's backup: its first upload
+            // follows the stored seq instead of merging with it.
+            let (restored, replaces) = if new_identity {
+                (None, restore::stored_seq(&endpoint, &token).await?)
             } else {
-                restore::fetch(&endpoint, &token, &outcome.export_key, &outcome.account).await?
+                let found =
+                    restore::fetch(&endpoint, &token, &outcome.export_key, &outcome.account)
+                        .await?;
+                (found, None)
             };
-            return Self::create_local(config, ws_url, backend, &name, password, outcome, restored)
+            let local = (restored, replaces);
+            return Self::create_local(config, ws_url, backend, &name, password, outcome, local)
                 .await;
         }
         let vault = Vault::unlock(backend, password.as_bytes())
@@ -164,7 +170,7 @@ impl Client {
         name: &Username,
         password: &str,
         outcome: account::LoginOutcome,
-        restored: Option<(u64, BackupContents)>,
+        (restored, replaces): (Option<(u64, BackupContents)>, Option<u64>),
     ) -> Result<Client, Error> {
         let identity = match &restored {
             Some((_, contents)) => crate::engine::clone_identity(&contents.identity)?,
@@ -186,7 +192,7 @@ impl Client {
                 engine.restore_contents(contents).await?;
                 Some(*seq)
             }
-            None => None,
+            None => replaces,
         };
         engine
             .keep_export_key(outcome.export_key, restored_seq)

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::OsRng;
 use subtle::ConstantTimeEq;
-use umbra_protocol::backup::{self as format, BackupContents};
+use umbra_protocol::backup::{self as format, BackupContents, BackupHeader};
 use umbra_protocol::content::Content;
 use umbra_protocol::identity::IdentityPublic;
 use umbra_protocol::wire::{AccountId, Username};
@@ -106,6 +106,27 @@ pub(crate) async fn fetch(
             // served (§13.8 says what a relay can do with that).
             let opened = format::open(&key, &body, None).map_err(backup_error)?;
             Ok(Some((opened.seq, opened.contents)))
+        }
+        Answer::Refused { status, reason } => {
+            Err(Error::Backup(BackupFailure::Refused { status, reason }))
+        }
+        Answer::Conflict { .. } => Err(Error::Backup(BackupFailure::BadAnswer("409 to a GET"))),
+    }
+}
+
+/// The `seq` of the backup the relay holds, read from its outside alone
+/// (no key needed), for a login that starts over with a new identity and
+/// so replaces it. `None`: no backup.
+pub(crate) async fn stored_seq(
+    endpoint: &BackupEndpoint,
+    token: &umbra_protocol::wire::SessionToken,
+) -> Result<Option<u64>, Error> {
+    match endpoint.get(token).await? {
+        Answer::NotFound => Ok(None),
+        Answer::Ok { body, .. } => {
+            let header = BackupHeader::parse(&body)
+                .map_err(|e| backup_error(format::BackupError::Frame(e)))?;
+            Ok(Some(header.seq))
         }
         Answer::Refused { status, reason } => {
             Err(Error::Backup(BackupFailure::Refused { status, reason }))

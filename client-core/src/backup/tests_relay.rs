@@ -169,3 +169,58 @@ async fn conflicts_merge_with_the_relays_copy_and_reseal_replaces_an_old_passwor
     );
     alice.shutdown().await;
 }
+
+/// Starting over with a new identity replaces the relay's backup (even one
+/// that does not open) instead of merging with it. (Its own relay: the
+/// relay allows an account 10 backup writes a minute.)
+#[tokio::test]
+async fn a_new_identity_replaces_the_relays_backup() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let alice = register(&url, "alice").await;
+    let engine = alice.inner.clone();
+    let me = engine.me().account;
+    if let Some(worker) = lock(&engine.backup.worker).take() {
+        worker.abort();
+    }
+    let key = engine.backup.state().await.unwrap().unwrap().export_key;
+    let contents = engine.backup_contents().await.unwrap();
+    let mut tampered = format::seal(&contents, &key.backup_key(&me), 20, &mut OsRng).unwrap();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let token = engine.token().await.unwrap().unwrap().session_token();
+    assert!(matches!(
+        endpoint(&url).put(&token, &tampered).await.unwrap(),
+        Answer::Ok { .. }
+    ));
+    let old_identity = engine.identity.public();
+    alice.shutdown().await;
+
+    let store: std::sync::Arc<dyn crate::store::ClientStore> =
+        std::sync::Arc::new(crate::store::MemoryStore::new());
+    let config = crate::ClientConfig::with_store(&url, store)
+        .kdf_params(crate::KdfParams::insecure_for_tests());
+    let again = Client::login_with_new_identity(config, "alice", "pw-of-test")
+        .await
+        .expect("login with a new identity");
+    let engine = again.inner.clone();
+    if let Some(worker) = lock(&engine.backup.worker).take() {
+        worker.abort();
+    }
+    assert_ne!(engine.identity.public(), old_identity);
+    let first = engine.upload_backup().await.unwrap();
+    assert!(
+        matches!(first, Uploaded::Stored { seq: 21 } | Uploaded::Unchanged),
+        "{first:?}"
+    );
+    let key = engine.backup.state().await.unwrap().unwrap().export_key;
+    let replaced = relay_copy(&again, &url, &key).await;
+    assert_eq!(replaced.seq, 21);
+    assert_eq!(
+        replaced.contents.identity.public(),
+        engine.identity.public()
+    );
+    assert!(replaced.contents.contacts.is_empty());
+    again.shutdown().await;
+}
