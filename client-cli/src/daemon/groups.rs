@@ -466,6 +466,7 @@ pub async fn conversations(client: &Client, history: usize) -> anyhow::Result<Va
             "group": summary.reference(label),
             "active": summary.active,
             "admin": summary.admin,
+            "members_may_rename": summary.members_may_rename,
             "members": members,
             "unread": unread,
             "history": entries,

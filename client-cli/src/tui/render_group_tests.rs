@@ -1,6 +1,7 @@
 //! Snapshot tests of group conversations on the chat screen, at 80x24 and
 //! 40x12 like the 1:1 views (render_tests.rs): the list marks groups, the
-//! title counts members, a line lists them, senders are named and
+//! title counts members, a line lists them (and says when any member may
+//! rename the group), senders are named and
 //! membership changes are drawn inline; a group we left blocks the input.
 
 use insta::assert_snapshot;
@@ -63,6 +64,8 @@ fn group_chat() -> ChatState {
         ],
         true,
     );
+    // Its policy lets any member rename it: the members line says so.
+    state.set_group_policy(FAMILY, true);
     state.select(&group_key(FAMILY));
     state.group_change(
         FAMILY,

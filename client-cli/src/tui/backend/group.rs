@@ -43,6 +43,9 @@ pub struct StoredGroup {
     pub id: String,
     pub display_name: String,
     pub active: bool,
+    /// Whether any member may rename it (absent from an older daemon:
+    /// false, what the header showed before).
+    pub members_may_rename: bool,
     pub members: Vec<StoredMember>,
     pub history: Vec<StoredGroupMessage>,
 }
@@ -178,6 +181,7 @@ pub fn parse_groups(value: &Value) -> Vec<StoredGroup> {
                 id: g["group"]["id"].as_str()?.to_owned(),
                 display_name: g["group"]["display_name"].as_str()?.to_owned(),
                 active: g["active"].as_bool().unwrap_or(false),
+                members_may_rename: g["members_may_rename"].as_bool().unwrap_or(false),
                 members: g["members"]
                     .as_array()?
                     .iter()
@@ -225,7 +229,7 @@ mod tests {
     fn the_daemon_answer_becomes_the_groups_the_chat_shows() {
         let value = json!({"groups": [
             {"group": {"id": "ab", "name": "fam", "display_name": "fam#abababab"},
-             "active": true, "admin": true, "unread": 0,
+             "active": true, "admin": true, "unread": 0, "members_may_rename": true,
              "members": [{"username": "alice", "account_id": "00", "admin": true, "me": true},
                          {"username": "bob", "account_id": "01", "admin": false, "me": false}],
              "history": [{"id": "m1", "direction": "incoming", "from": "bob",
@@ -236,6 +240,7 @@ mod tests {
         assert_eq!(groups.len(), 1, "the malformed entry is skipped");
         let group = &groups[0];
         assert_eq!(group.display_name, "fam#abababab");
+        assert!(group.members_may_rename);
         assert_eq!(group.members.len(), 2);
         assert!(group.members[0].me && group.members[0].admin);
         assert_eq!(group.history[0].from.as_deref(), Some("bob"));

@@ -71,6 +71,7 @@ fn show_group(state: &mut ChatState, group: &StoredGroup) {
         })
         .collect();
     state.set_group(&group.id, &group.display_name, &members, group.active);
+    state.set_group_policy(&group.id, group.members_may_rename);
 }
 
 /// Brings the group's header (name, members, whether we are in it) up to

@@ -1,6 +1,7 @@
 //! The group parts of the chat screen: the `#` that marks a group in the
 //! list, the member count in its title and who is typing, the line of
-//! members under it, and membership changes drawn inline as dim lines that
+//! members under it (with the group's policy when any member may rename
+//! it), and membership changes drawn inline as dim lines that
 //! no person wrote.
 //!
 //! Must never draw a name that did not come through [`SafeText`] (the
@@ -47,7 +48,14 @@ pub(super) fn typing_tag(panel: &GroupPanel) -> Option<Span<'static>> {
     Some(Span::styled(text, Style::new().fg(Color::DarkGray)))
 }
 
-/// `alice★ bob carol you`: admins first, marked; cut with … when long.
+/// What the members line ends with when the group's policy lets any
+/// member rename it (admins only otherwise, and nothing is added).
+const MAY_RENAME: &str = " · all may rename";
+
+/// `alice★, bob, carol, you`: admins first, marked; cut with … when long;
+/// then ` · all may rename` if any member may rename the group (and we
+/// are in it), kept whole (the names are cut first) while the width holds
+/// it.
 pub(super) fn members_line(panel: &GroupPanel, width: usize) -> Line<'static> {
     let names: Vec<String> = panel
         .members
@@ -65,8 +73,18 @@ pub(super) fn members_line(panel: &GroupPanel, width: usize) -> Line<'static> {
             }
         })
         .collect();
-    let text = truncate(&names.join(", "), width);
-    Line::from(Span::styled(text, Style::new().fg(Color::DarkGray)))
+    let style = Style::new().fg(Color::DarkGray);
+    let shown = panel.active && panel.members_may_rename;
+    let policy = if shown && str_width(MAY_RENAME) < width {
+        MAY_RENAME
+    } else {
+        ""
+    };
+    let text = truncate(&names.join(", "), width - str_width(policy));
+    Line::from(vec![
+        Span::styled(text, style),
+        Span::styled(policy, style.add_modifier(Modifier::ITALIC)),
+    ])
 }
 
 /// `HH:MM · alice added carol`, wrapped under its own indent.

@@ -224,3 +224,26 @@ fn group_typing_is_the_groups_not_the_members_and_ends_with_their_message() {
     state.group_typing(&"2b".repeat(32), "bob", true);
     assert!(state.find_group(&"2b".repeat(32)).is_none());
 }
+
+#[test]
+fn a_groups_policy_survives_a_refresh_of_its_members() {
+    let mut state = state();
+    let policy = |state: &ChatState| {
+        state
+            .conversations
+            .iter()
+            .find(|c| c.username == group_key(FAMILY))
+            .and_then(|c| c.group.as_ref())
+            .map(|g| g.members_may_rename)
+    };
+    assert_eq!(policy(&state), Some(false), "admins only unless told");
+    state.set_group_policy(FAMILY, true);
+    state.set_group(FAMILY, "family", &[member("bob", true, false)], true);
+    assert_eq!(policy(&state), Some(true), "a member refresh keeps it");
+    // A group not known yet gets nothing (and no panel appears).
+    state.set_group_policy("00", true);
+    assert!(state
+        .conversations
+        .iter()
+        .all(|c| c.username != group_key("00")));
+}

@@ -25,6 +25,9 @@ pub struct GroupPanel {
     /// Members typing now, in the order they started (ephemeral: cleared
     /// by their message or their stop).
     pub typing: Vec<SafeText>,
+    /// Whether any member may rename the group, not only its admins (its
+    /// policy, fixed when it was created).
+    pub members_may_rename: bool,
 }
 
 /// One member as the header lists it.
@@ -78,10 +81,11 @@ impl ChatState {
         let key = group_key(id);
         let conversation = self.conversation_mut(&key);
         conversation.display = SafeText::line(display_name);
-        // A refresh keeps who is typing, but not anyone no longer a member.
-        let typing = conversation
-            .group
-            .take()
+        // A refresh keeps who is typing, but not anyone no longer a member,
+        // and the policy (set apart, by `set_group_policy`).
+        let previous = conversation.group.take();
+        let members_may_rename = previous.as_ref().is_some_and(|g| g.members_may_rename);
+        let typing = previous
             .map(|g| g.typing)
             .unwrap_or_default()
             .into_iter()
@@ -92,10 +96,25 @@ impl ChatState {
             members: lines,
             active,
             typing,
+            members_may_rename,
         });
         self.sort();
         if self.selected.is_none() {
             self.selected = Some(key);
+        }
+    }
+
+    /// Records group `id`'s policy: whether any member may rename it.
+    /// Nothing for a group not set yet.
+    pub fn set_group_policy(&mut self, id: &str, members_may_rename: bool) {
+        let key = group_key(id);
+        if let Some(panel) = self
+            .conversations
+            .iter_mut()
+            .find(|c| c.username == key)
+            .and_then(|c| c.group.as_mut())
+        {
+            panel.members_may_rename = members_may_rename;
         }
     }
 
