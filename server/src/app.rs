@@ -238,8 +238,17 @@ pub async fn build_state(
     // Committed envelopes go straight to a recipient connected here.
     let hub = Arc::new(Hub::default());
     let hand_off: Arc<dyn crate::store::group_commit::HandOff> = hub.clone();
-    let committer =
-        GroupCommitter::spawn(store.clone(), MAX_MESSAGES_PER_COMMIT, workers, hand_off);
+    // The committer's store call must fail before the request deadline
+    // does, so a frozen database is answered "unavailable, nothing stored"
+    // (retryable), not "may have been stored" (PROTOCOL.md 9.6).
+    let write_bound = limits.request_deadline.mul_f64(0.6);
+    let committer = GroupCommitter::spawn_with(
+        store.clone(),
+        MAX_MESSAGES_PER_COMMIT,
+        workers,
+        hand_off,
+        write_bound,
+    );
     let admission = Admission::new(admission::caps_within_descriptor_limit(
         limits.max_connections,
         limits.max_connections_per_address,

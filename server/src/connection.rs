@@ -21,6 +21,7 @@
 //! await a socket write in the read loop, hold a lock across a write, or log
 //! frame contents.
 
+pub(crate) mod hand_off_budget;
 mod outbox;
 
 use std::net::SocketAddr;

@@ -59,7 +59,7 @@ pub async fn run(
                 }
                 if message.seq == loop_state.last_pushed + 1 {
                     let pushed = loop_state
-                        .push(message.seq, message.envelope, message.received_at)
+                        .push(message.seq, message.envelope, message.received_at_ms)
                         .await;
                     if pushed.is_err() {
                         return;
@@ -121,7 +121,7 @@ impl Delivery {
             };
             let full_page = page.len() >= PAGE_SIZE as usize;
             for message in page {
-                self.push(message.seq, message.envelope, message.received_at)
+                self.push(message.seq, message.envelope, message.received_at_ms)
                     .await?;
             }
             if !full_page {
@@ -131,11 +131,11 @@ impl Delivery {
     }
 
     /// Pushes one `Deliver` and records its seq as pushed.
-    async fn push(&mut self, seq: u64, envelope: Vec<u8>, received_at: u64) -> Result<(), Gone> {
+    async fn push(&mut self, seq: u64, envelope: Vec<u8>, received_at_ms: u64) -> Result<(), Gone> {
         let frame = RelayFrame::Deliver {
             seq,
             envelope,
-            received_at_ms: received_at.saturating_mul(1000),
+            received_at_ms,
         };
         let bytes = match encode_relay(&frame) {
             Ok(bytes) => bytes,

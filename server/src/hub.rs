@@ -27,10 +27,10 @@
 //! loop read the store instead, and only the recipient's Ack deletes.
 //!
 //! Must never: hold its lock across an await, buffer envelopes beyond the
-//! bounded hand-off channel, block a
-//! sender on a slow recipient (ephemeral payloads are dropped when the
-//! recipient's control channel is full), log addresses of both ends of
-//! anything, or expose a token hash outside the relay.
+//! bounded hand-off channels (per connection, and in bytes across the node:
+//! `connection::hand_off_budget`), block a sender on a slow recipient
+//! (ephemeral payloads are dropped when the recipient's control channel is
+//! full), log addresses of both ends of anything, or expose a token hash.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -39,9 +39,10 @@ use tokio::sync::{mpsc, Notify};
 use umbra_wire::{AccountId, Address, ErrorCode};
 
 use crate::auth::tokens::TokenHash;
+use crate::connection::hand_off_budget::{Charge, HandOffBudget};
 use crate::control::ConnectionNonce;
 use crate::store::group_commit::HandOff;
-use crate::store::{Seq, UnixSeconds};
+use crate::store::{Seq, UnixMillis};
 
 /// Control messages queued per connection beyond this are dropped (ephemeral)
 /// or replaced by a close.
@@ -78,9 +79,11 @@ pub struct Handed {
     /// Its sequence number in the recipient's queue.
     pub seq: Seq,
     /// When the relay accepted it.
-    pub received_at: UnixSeconds,
+    pub received_at_ms: UnixMillis,
     /// The sealed envelope.
     pub envelope: Vec<u8>,
+    /// Its bytes in the node's hand-off budget, given back when dropped.
+    _charge: Charge,
 }
 
 /// What a connection receives when it registers.
@@ -135,6 +138,7 @@ pub struct Live {
 #[derive(Default)]
 pub struct Hub {
     entries: Mutex<Entries>,
+    hand_off_budget: HandOffBudget,
 }
 
 impl std::fmt::Debug for Hub {
@@ -375,18 +379,29 @@ impl Hub {
 }
 
 impl HandOff for Hub {
-    fn hand_off(&self, recipient: Address, seq: Seq, received_at: UnixSeconds, envelope: Vec<u8>) {
-        if envelope.len() > MAX_HANDOFF_ENVELOPE {
+    fn hand_off(
+        &self,
+        recipient: Address,
+        seq: Seq,
+        received_at_ms: UnixMillis,
+        envelope: Vec<u8>,
+    ) {
+        // Too large, or the node's channels hold enough: read from the store.
+        let Some(charge) = (envelope.len() <= MAX_HANDOFF_ENVELOPE)
+            .then(|| self.hand_off_budget.charge(envelope.len()))
+            .flatten()
+        else {
             return;
-        }
+        };
         let mut entries = self.lock();
         let Some(entry) = entries.by_address.get_mut(&recipient) else {
             return;
         };
         let handed = Handed {
             seq,
-            received_at,
+            received_at_ms,
             envelope,
+            _charge: charge,
         };
         // Full: the loop is behind and reads the store once woken.
         if entry.hand_off.try_send(handed).is_ok() {

@@ -95,6 +95,15 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// The wall clock as Unix milliseconds (0 if the clock is before 1970;
+/// saturating far past any real date).
+pub fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

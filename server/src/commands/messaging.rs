@@ -11,7 +11,7 @@ use umbra_wire::{Address, DeviceId, ErrorCode, OutgoingEnvelope, Response, SendO
 
 use super::{Handled, Refusal};
 use crate::app::AppState;
-use crate::auth::tokens::unix_now;
+use crate::auth::tokens::{unix_now, unix_now_ms};
 use crate::metrics::Metrics;
 use crate::store::group_commit::SubmittedUnder;
 use crate::store::{EnqueueRejection, NewMessage};
@@ -30,7 +30,11 @@ pub(super) async fn send(
     under: SubmittedUnder,
     messages: Vec<OutgoingEnvelope>,
 ) -> Handled {
-    let now = unix_now();
+    // One clock reading: the acceptance time the recipient is shown
+    // (milliseconds, 10.x `Deliver`) and the seconds the expiry and the
+    // sender budget count in.
+    let now_ms = unix_now_ms();
+    let now = now_ms / 1000;
     let expires_at = now.saturating_add(state.limits.message_ttl.as_secs());
     let mut results: Vec<Option<SendOutcome>> = Vec::with_capacity(messages.len());
     let mut batch = Vec::with_capacity(messages.len());
@@ -53,16 +57,18 @@ pub(super) async fn send(
                 batch.push(NewMessage {
                     recipient: message.to,
                     envelope: message.envelope,
-                    received_at: now,
+                    received_at_ms: now_ms,
                     expires_at,
                 });
             }
         }
     }
     let expected = batch.len();
-    let outcomes = if batch.is_empty() {
-        Vec::new()
-    } else {
+    // Even with every envelope refused above, the batch goes to the
+    // committer: its token is re-checked there like every Send's (an empty
+    // batch under a revoked token is answered TokenExpired, not per-envelope
+    // refusals).
+    let outcomes = {
         let enqueued = state.enqueue(batch, under).await;
         let outcomes = match enqueued {
             Ok(outcomes) if outcomes.len() == expected => outcomes,

@@ -6,9 +6,10 @@
 //! Submissions (a Send's messages, or one Ack's seqs) go through a channel
 //! to a worker that takes whatever is already waiting (up to a budget of
 //! messages plus acked seqs), commits it all in ONE
-//! [`MessageQueue::enqueue_and_ack`](super::MessageQueue::enqueue_and_ack)
-//! call, and answers each submitter with its own outcomes. A lone sender is never delayed: the
-//! worker only drains what is already queued and never waits on a timer.
+//! [`MessageQueue::commit_parts`](super::MessageQueue::commit_parts) call,
+//! and answers each submitter with its own outcomes. A lone sender is never
+//! delayed: the worker only drains what is already queued and never waits
+//! on a timer.
 //!
 //! On SQLite with a database file the worker is a dedicated thread that
 //! owns a synchronous writer connection ([`DedicatedWriter`],
@@ -23,12 +24,21 @@
 //! connection that misses a hand-off reads its queue).
 //!
 //! A submission may carry the session token of the request that made it:
-//! the worker looks it up right before the batch's transaction (on the
-//! dedicated writer's own connection, no extra round trip) and refuses the
-//! submission, storing nothing of it, if the token is no longer its
-//! device's or has expired ([`GroupCommitError::TokenRefused`]). That is
-//! the re-check every state-changing request gets (PROTOCOL.md, error code
-//! 16), made later than before, never earlier.
+//! the store looks it up INSIDE the batch's transaction, before writing
+//! anything, and keeps the token row locked until the commit (`batch`), so
+//! a submission whose token was revoked or has expired stores nothing
+//! ([`GroupCommitError::TokenRefused`]) and no revocation commits between
+//! the check and the commit. That is the re-check every state-changing
+//! request gets (PROTOCOL.md, error code 16). A submission with nothing to
+//! write but a token (a Send whose every envelope was refused before the
+//! store) is committed too, so that every Send and Ack hears the same rule.
+//!
+//! The committer's own store call is bounded ([`GroupCommitter::spawn_with`],
+//! a share of the request deadline): a database that stops answering before
+//! the commit fails the batch as unavailable (nothing stored), one that
+//! stops answering during `COMMIT` as an unknown outcome. (The dedicated
+//! SQLite writer's waits are bounded by SQLite's busy timeout instead: a
+//! synchronous call cannot be cut off.)
 //!
 //! Waiting submissions are bounded in number and in envelope bytes; beyond
 //! that a submission is refused at once ([`GroupCommitError::Busy`],
@@ -49,9 +59,10 @@ use umbra_wire::Address;
 
 use crate::auth::tokens::unix_now;
 
+pub use super::batch::SubmittedUnder;
+use super::batch::{BatchPart, PartOutcome};
 use super::{
-    EnqueueOutcome, NewMessage, QueueEvent, Seq, SharedStore, StoreError, TokenHash, TokenInfo,
-    UnixSeconds,
+    EnqueueOutcome, NewMessage, QueueEvent, Seq, SharedStore, StoreError, UnixMillis, UnixSeconds,
 };
 
 /// Submissions that may wait for a worker; beyond this `submit` answers
@@ -66,20 +77,16 @@ pub const MAX_WAITING_BYTES: usize = 64 << 20;
 /// A synchronous writer connection the committer drives from its own thread
 /// (see the module doc).
 pub trait DedicatedWriter: Send + 'static {
-    /// [`MessageQueue::enqueue_and_ack`](super::MessageQueue::enqueue_and_ack),
+    /// [`MessageQueue::commit_parts`](super::MessageQueue::commit_parts),
     /// without announcing anything.
-    fn enqueue_and_ack(
+    fn commit_parts(
         &mut self,
-        messages: &[NewMessage],
-        acks: &[(Address, Vec<Seq>)],
-    ) -> Result<(Vec<EnqueueOutcome>, Vec<u64>), StoreError>;
+        parts: &[BatchPart<'_>],
+        now: UnixSeconds,
+    ) -> Result<Vec<PartOutcome>, StoreError>;
 
     /// Announces committed messages to the queue's subscribers.
     fn announce(&self, committed: Vec<QueueEvent>);
-
-    /// [`TokenStore::token_info`](super::TokenStore::token_info) on this
-    /// connection.
-    fn token_info(&mut self, token_hash: &TokenHash) -> Result<Option<TokenInfo>, StoreError>;
 
     /// The lock it takes turns with another writer of the same database
     /// by (SQLite's writer pool), held for each batch's transaction.
@@ -92,21 +99,16 @@ pub trait DedicatedWriter: Send + 'static {
 /// committing without it (only a closed pool connection holds it so long).
 pub const TURN_WAIT: Duration = Duration::from_millis(500);
 
-/// The session token a submission is made under: its hash and the device
-/// it must still belong to.
-#[derive(Clone, Copy)]
-pub struct SubmittedUnder {
-    /// The token's hash.
-    pub token: TokenHash,
-    /// The authenticated device.
-    pub owner: Address,
-}
+/// How long the committer's store call may take when the relay gives no
+/// bound of its own ([`GroupCommitter::spawn`]; the relay passes a share of
+/// its request deadline to [`GroupCommitter::spawn_with`]).
+pub const DEFAULT_WRITE_BOUND: Duration = Duration::from_secs(1);
 
 /// Where committed envelopes go for a connected recipient.
 pub trait HandOff: Send + Sync + 'static {
     /// Offers `recipient`'s committed message `seq` to its connection on
     /// this node, if any; never waits.
-    fn hand_off(&self, recipient: Address, seq: Seq, received_at: UnixSeconds, envelope: Vec<u8>);
+    fn hand_off(&self, recipient: Address, seq: Seq, received_at_ms: UnixMillis, envelope: Vec<u8>);
 }
 
 /// No connections to hand anything to (store tests).
@@ -114,7 +116,7 @@ pub trait HandOff: Send + Sync + 'static {
 pub struct NoHandOff;
 
 impl HandOff for NoHandOff {
-    fn hand_off(&self, _: Address, _: Seq, _: UnixSeconds, _: Vec<u8>) {}
+    fn hand_off(&self, _: Address, _: Seq, _: UnixMillis, _: Vec<u8>) {}
 }
 
 /// Why a submission got no outcomes.
@@ -157,6 +159,15 @@ struct Submission {
 }
 
 impl Submission {
+    /// Its part of a batch's transaction.
+    fn part(&self) -> BatchPart<'_> {
+        BatchPart {
+            messages: &self.messages,
+            ack: self.ack.as_ref(),
+            under: self.under,
+        }
+    }
+
     /// What it counts against a batch's budget.
     fn size(&self) -> usize {
         self.messages.len() + self.ack.as_ref().map_or(0, |(_, seqs)| seqs.len())
@@ -184,17 +195,37 @@ impl std::fmt::Debug for GroupCommitter {
 }
 
 impl GroupCommitter {
-    /// Starts the committer, each transaction taking up to
-    /// `max_batch_messages` messages: one thread owning the store's
-    /// [`DedicatedWriter`] if it has one, else `workers` async workers (at
-    /// least one) on the current Tokio runtime. SQLite gains nothing from
-    /// more than one writer; on PostgreSQL a few workers let commits
-    /// overlap. Committed envelopes are offered to `hand_off`.
+    /// [`GroupCommitter::spawn_with`] with [`DEFAULT_WRITE_BOUND`].
     pub fn spawn(
         store: SharedStore,
         max_batch_messages: usize,
         workers: usize,
         hand_off: Arc<dyn HandOff>,
+    ) -> Self {
+        Self::spawn_with(
+            store,
+            max_batch_messages,
+            workers,
+            hand_off,
+            DEFAULT_WRITE_BOUND,
+        )
+    }
+
+    /// Starts the committer, each transaction taking up to
+    /// `max_batch_messages` messages: one thread owning the store's
+    /// [`DedicatedWriter`] if it has one, else `workers` async workers (at
+    /// least one) on the current Tokio runtime. SQLite gains nothing from
+    /// more than one writer; on PostgreSQL a few workers let commits
+    /// overlap. Committed envelopes are offered to `hand_off`. An async
+    /// worker's transaction may take `write_bound` before its commit and as
+    /// long again for the commit (see the module doc); the dedicated
+    /// writer's waits are bounded by SQLite's busy timeout instead.
+    pub fn spawn_with(
+        store: SharedStore,
+        max_batch_messages: usize,
+        workers: usize,
+        hand_off: Arc<dyn HandOff>,
+        write_bound: Duration,
     ) -> Self {
         let (submissions, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let receiver = Arc::new(Mutex::new(receiver));
@@ -223,7 +254,7 @@ impl GroupCommitter {
         } else {
             for _ in 0..workers.max(1) {
                 let worker = Worker {
-                    backend: Backend::Pool(Arc::clone(&store)),
+                    backend: Backend::Pool(Arc::clone(&store), write_bound),
                     receiver: Arc::clone(&receiver),
                     budget,
                     hand_off: Arc::clone(&hand_off),
@@ -254,13 +285,15 @@ impl GroupCommitter {
     }
 
     /// [`GroupCommitter::submit`], refused unless `under`'s token is still
-    /// valid for its device when the batch is committed.
+    /// valid for its device when the batch is committed. Under a token an
+    /// empty `messages` is committed too (the token is re-checked all the
+    /// same: the rule is one for every Send, module doc).
     pub async fn submit_under(
         &self,
         messages: Vec<NewMessage>,
         under: Option<SubmittedUnder>,
     ) -> Result<Vec<EnqueueOutcome>, GroupCommitError> {
-        if messages.is_empty() {
+        if messages.is_empty() && under.is_none() {
             return Ok(Vec::new());
         }
         Ok(self.submit_work(messages, None, under).await?.outcomes)
@@ -277,14 +310,15 @@ impl GroupCommitter {
     }
 
     /// [`GroupCommitter::submit_ack`] under a token, as in
-    /// [`GroupCommitter::submit_under`].
+    /// [`GroupCommitter::submit_under`] (an empty ack under a token is
+    /// re-checked too).
     pub async fn submit_ack_under(
         &self,
         recipient: Address,
         seqs: Vec<Seq>,
         under: Option<SubmittedUnder>,
     ) -> Result<u64, GroupCommitError> {
-        if seqs.is_empty() {
+        if seqs.is_empty() && under.is_none() {
             return Ok(0);
         }
         Ok(self
@@ -369,20 +403,21 @@ async fn next_batch(
 
 /// What a worker commits through.
 enum Backend {
-    /// The store's own async `enqueue_and_ack` (it announces itself).
-    Pool(SharedStore),
+    /// The store's own async `commit_parts` (it announces itself), with
+    /// the bound of its store call.
+    Pool(SharedStore, Duration),
     /// A synchronous connection owned by this worker's thread.
     Dedicated(Box<dyn DedicatedWriter>),
 }
 
 impl Backend {
-    async fn enqueue_and_ack(
+    async fn commit_parts(
         &mut self,
-        messages: &[NewMessage],
-        acks: &[(Address, Vec<Seq>)],
-    ) -> Result<(Vec<EnqueueOutcome>, Vec<u64>), StoreError> {
+        parts: &[BatchPart<'_>],
+    ) -> Result<Vec<PartOutcome>, StoreError> {
+        let now = unix_now();
         match self {
-            Backend::Pool(store) => store.enqueue_and_ack(messages, acks).await,
+            Backend::Pool(store, bound) => store.commit_parts(parts, now, *bound).await,
             Backend::Dedicated(writer) => {
                 let _turn = match writer.write_turn() {
                     Some(turn) => tokio::time::timeout(TURN_WAIT, turn.lock_owned())
@@ -390,56 +425,8 @@ impl Backend {
                         .ok(),
                     None => None,
                 };
-                writer.enqueue_and_ack(messages, acks)
+                writer.commit_parts(parts, now)
             }
-        }
-    }
-
-    /// Looks up the token of every submission made under one (`None` for
-    /// the others): on the pool in one statement for the whole batch.
-    async fn token_infos(
-        &mut self,
-        batch: &[Submission],
-    ) -> Vec<Option<Result<Option<TokenInfo>, StoreError>>> {
-        match self {
-            Backend::Pool(store) => {
-                let hashes: Vec<TokenHash> = batch
-                    .iter()
-                    .filter_map(|s| s.under)
-                    .map(|u| u.token)
-                    .collect();
-                if hashes.is_empty() {
-                    return batch.iter().map(|_| None).collect();
-                }
-                match store.token_infos(&hashes).await {
-                    Ok(infos) => {
-                        let mut infos = infos.into_iter();
-                        batch
-                            .iter()
-                            .map(|s| s.under.map(|_| Ok(infos.next().flatten())))
-                            .collect()
-                    }
-                    // Nothing was carried out; every such submission hears
-                    // the same cause.
-                    Err(error) => {
-                        let cause = error.to_string();
-                        batch
-                            .iter()
-                            .map(|s| {
-                                s.under.map(|_| {
-                                    Err(StoreError::Unavailable {
-                                        cause: cause.clone(),
-                                    })
-                                })
-                            })
-                            .collect()
-                    }
-                }
-            }
-            Backend::Dedicated(writer) => batch
-                .iter()
-                .map(|s| s.under.map(|under| writer.token_info(&under.token)))
-                .collect(),
         }
     }
 }
@@ -453,6 +440,14 @@ struct Worker {
     waiting_bytes: Arc<AtomicUsize>,
 }
 
+/// One submission's share of a part outcome, as its submitter hears it.
+fn answer(outcome: PartOutcome) -> Result<Committed, GroupCommitError> {
+    match outcome {
+        PartOutcome::Committed { outcomes, acked } => Ok(Committed { outcomes, acked }),
+        PartOutcome::TokenRefused { expired } => Err(GroupCommitError::TokenRefused { expired }),
+    }
+}
+
 impl Worker {
     async fn run(mut self) {
         let mut carried = None;
@@ -463,12 +458,15 @@ impl Worker {
         }
     }
 
-    /// After a successful commit: offers every accepted envelope to its
-    /// recipient's connection (moved, not copied), then announces them
-    /// (the dedicated writer's subscribers; a pool store has announced
-    /// already), so a delivery loop that got the envelope by hand need not
-    /// be woken to read it back.
+    /// After a successful commit: offers every accepted envelope of a
+    /// submission to its recipient's connection (moved, not copied), then
+    /// announces them (the dedicated writer's subscribers; a pool store
+    /// has announced already), so a delivery loop that got the envelope by
+    /// hand need not be woken to read it back.
     fn committed(&self, messages: Vec<NewMessage>, outcomes: &[EnqueueOutcome]) {
+        if outcomes.len() != messages.len() {
+            return;
+        }
         let mut events = Vec::with_capacity(outcomes.len());
         for (message, outcome) in messages.into_iter().zip(outcomes) {
             if let Ok(seq) = outcome {
@@ -479,7 +477,7 @@ impl Worker {
                 self.hand_off.hand_off(
                     message.recipient,
                     *seq,
-                    message.received_at,
+                    message.received_at_ms,
                     message.envelope,
                 );
             }
@@ -488,72 +486,58 @@ impl Worker {
             writer.announce(events);
         }
     }
-    /// Commits a batch and answers every submitter. If the combined transaction
-    /// fails before its commit (so it rolled back), each submission is retried
-    /// alone so one bad submission (or a transient conflict) is reported to its
-    /// own sender only, unless the database is unavailable: then every
-    /// submitter hears so at once, since each retry would fail the same way. If the commit itself may have happened
-    /// ([`StoreError::CommitOutcomeUnknown`]) nothing is retried: a retry could
-    /// store every message a second time (PROTOCOL.md 11.6); every submitter
-    /// hears the outcome is unknown. A submission whose submitter already gave
-    /// up (its request's deadline passed and it was answered "may have been
-    /// carried out") is not committed at all, not even by a solo retry. The messages are moved into the
-    /// combined batch, not copied (envelopes are most of it).
+
+    /// Answers `submission` with its part's outcome, handing off what it
+    /// committed.
+    fn settle(&self, submission: Submission, outcome: PartOutcome) {
+        if let PartOutcome::Committed { outcomes, .. } = &outcome {
+            self.committed(submission.messages, outcomes);
+        }
+        // A submitter that gave up waiting is not an error here.
+        let _ = submission.reply.send(answer(outcome));
+    }
+
+    /// Commits a batch and answers every submitter. If the combined
+    /// transaction fails before its commit (so it rolled back), each
+    /// submission is retried alone so one bad submission (or a transient
+    /// conflict) is reported to its own sender only, unless the database is
+    /// unavailable: then every submitter hears so at once, since each retry
+    /// would fail the same way. If the commit itself may have happened
+    /// ([`StoreError::CommitOutcomeUnknown`]) nothing is retried: a retry
+    /// could store every message a second time (PROTOCOL.md 11.6); every
+    /// submitter hears the outcome is unknown. A submission whose submitter
+    /// already gave up (its request's deadline passed and it was answered
+    /// "may have been carried out") is not committed at all, not even by a
+    /// solo retry. The messages are borrowed by the transaction, not copied
+    /// (envelopes are most of it), and then moved to the hand-off.
     async fn commit(&mut self, mut batch: Vec<Submission>) {
         batch.retain(|submission| !submission.reply.is_closed());
-        let verdicts = self.backend.token_infos(&batch).await;
-        let mut checked = Vec::with_capacity(batch.len());
-        for (submission, verdict) in batch.into_iter().zip(verdicts) {
-            let (Some(under), Some(verdict)) = (submission.under, verdict) else {
-                checked.push(submission);
-                continue;
-            };
-            match verdict {
-                Ok(Some(info)) if info.owner == under.owner && unix_now() < info.expires_at => {
-                    checked.push(submission);
-                }
-                Ok(info) => {
-                    let expired = info.is_some_and(|info| info.owner == under.owner);
-                    let _ = submission
-                        .reply
-                        .send(Err(GroupCommitError::TokenRefused { expired }));
-                }
-                Err(error) => {
-                    let _ = submission.reply.send(Err(error.into()));
-                }
-            }
+        if batch.is_empty() {
+            return;
         }
-        let batch = checked;
-        let mut parts = Vec::with_capacity(batch.len());
-        let mut combined = Vec::with_capacity(batch.iter().map(|s| s.messages.len()).sum());
-        let mut acks = Vec::new();
-        for submission in batch {
-            let ack_index = submission.ack.is_some().then_some(acks.len());
-            parts.push((submission.messages.len(), ack_index, submission.reply));
-            combined.extend(submission.messages);
-            acks.extend(submission.ack);
-        }
-        if parts.len() > 1 {
-            match self.backend.enqueue_and_ack(&combined, &acks).await {
-                Ok((outcomes, acked)) => {
-                    if outcomes.len() == combined.len() {
-                        self.committed(combined, &outcomes);
-                    }
-                    let mut outcomes = outcomes.into_iter();
-                    for (len, ack_index, reply) in parts {
-                        let outcomes: Vec<EnqueueOutcome> = outcomes.by_ref().take(len).collect();
-                        let acked = ack_index.and_then(|i| acked.get(i).copied()).unwrap_or(0);
-                        // A submitter that gave up waiting is not an error here.
-                        let _ = reply.send(Ok(Committed { outcomes, acked }));
+        if batch.len() > 1 {
+            let parts: Vec<BatchPart<'_>> = batch.iter().map(Submission::part).collect();
+            let result = self.backend.commit_parts(&parts).await;
+            drop(parts);
+            match result {
+                Ok(outcomes) if outcomes.len() == batch.len() => {
+                    for (submission, outcome) in batch.into_iter().zip(outcomes) {
+                        self.settle(submission, outcome);
                     }
                     return;
+                }
+                // Committed, but not one outcome per part: nobody can be
+                // told what was stored.
+                Ok(_) => {
+                    let cause = "the store returned the wrong number of batch outcomes";
+                    return fail_all(batch, |_| StoreError::CommitOutcomeUnknown {
+                        cause: cause.into(),
+                    });
                 }
                 Err(StoreError::CommitOutcomeUnknown { cause }) => {
-                    for (_, _, reply) in parts {
-                        let cause = cause.clone();
-                        let _ = reply.send(Err(StoreError::CommitOutcomeUnknown { cause }.into()));
-                    }
-                    return;
+                    return fail_all(batch, |_| StoreError::CommitOutcomeUnknown {
+                        cause: cause.clone(),
+                    });
                 }
                 // Rolled back because the database cannot be used: a solo retry
                 // would only wait out the pool's acquire timeout again, once
@@ -561,40 +545,43 @@ impl Worker {
                 // submitter hears so now and may retry.
                 Err(error) if error.is_unavailable() => {
                     let cause = error.to_string();
-                    for (_, _, reply) in parts {
-                        let cause = cause.clone();
-                        let _ = reply.send(Err(StoreError::Unavailable { cause }.into()));
-                    }
-                    return;
+                    return fail_all(batch, |_| StoreError::Unavailable {
+                        cause: cause.clone(),
+                    });
                 }
                 // Rolled back: nothing of it was stored.
                 Err(_) => {}
             }
         }
-        let mut rest = combined.into_iter();
-        let mut acks = acks.into_iter();
-        for (len, ack_index, reply) in parts {
-            let mine: Vec<NewMessage> = rest.by_ref().take(len).collect();
-            let ack: Vec<(Address, Vec<Seq>)> =
-                ack_index.and_then(|_| acks.next()).into_iter().collect();
+        for submission in batch {
             // Its submitter may have given up while earlier parts were retried.
-            if reply.is_closed() {
+            if submission.reply.is_closed() {
                 continue;
             }
-            let result =
-                self.backend
-                    .enqueue_and_ack(&mine, &ack)
-                    .await
-                    .map(|(outcomes, acked)| Committed {
-                        outcomes,
-                        acked: acked.first().copied().unwrap_or(0),
-                    });
-            if let Ok(committed) = &result {
-                if committed.outcomes.len() == mine.len() {
-                    self.committed(mine, &committed.outcomes);
+            let result = self.backend.commit_parts(&[submission.part()]).await;
+            match result {
+                Ok(mut outcomes) if outcomes.len() == 1 => {
+                    let outcome = outcomes.remove(0);
+                    self.settle(submission, outcome);
+                }
+                Ok(_) => {
+                    let _ = submission.reply.send(Err(StoreError::CommitOutcomeUnknown {
+                        cause: "the store returned the wrong number of batch outcomes".into(),
+                    }
+                    .into()));
+                }
+                Err(error) => {
+                    let _ = submission.reply.send(Err(error.into()));
                 }
             }
-            let _ = reply.send(result.map_err(GroupCommitError::from));
         }
+    }
+}
+
+/// Answers every submission of `batch` with the error `error` makes.
+fn fail_all(batch: Vec<Submission>, error: impl Fn(&Submission) -> StoreError) {
+    for submission in batch {
+        let error = error(&submission);
+        let _ = submission.reply.send(Err(error.into()));
     }
 }

@@ -25,6 +25,7 @@ use async_trait::async_trait;
 mod accounts;
 mod audit;
 mod backup;
+pub mod batch;
 mod blobs;
 mod control_channel;
 mod error;
@@ -33,7 +34,9 @@ mod keys;
 mod limits;
 mod open;
 pub mod postgres;
+mod postgres_queue;
 mod queue;
+mod queue_steps;
 mod rows;
 mod rules;
 mod shared;
@@ -62,7 +65,7 @@ pub use rules::is_reserved_username;
 pub use tokens::TokenStore;
 pub use types::{
     AccountRecord, BlobId, BlobInfo, NewMessage, PasswordFile, PublishedKeys, QueueEvent, Seq,
-    StoredMessage, TokenHash, TokenInfo, TokenStatus, UnixSeconds,
+    StoredMessage, TokenHash, TokenInfo, TokenStatus, UnixMillis, UnixSeconds,
 };
 
 /// The relay's storage: every role, on one database. Object-safe
@@ -82,7 +85,7 @@ pub trait Store:
     /// A synchronous writer connection for the group committer's own
     /// thread, if this backend has one (SQLite on a file:
     /// `sqlite_writer`); `None` makes the committer use
-    /// [`MessageQueue::enqueue_and_ack`] from async workers.
+    /// [`MessageQueue::commit_parts`] from async workers.
     fn dedicated_writer(
         &self,
     ) -> Result<Option<Box<dyn group_commit::DedicatedWriter>>, StoreError>;
@@ -94,6 +97,11 @@ pub type SharedStore = Arc<dyn Store>;
 /// Converts a caller's time to the signed 64-bit column type; times past
 /// `i64::MAX` seconds are "never" for every practical purpose.
 pub(crate) fn db_time(t: UnixSeconds) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+/// The same saturation for a time in milliseconds.
+pub(crate) fn db_millis(t: UnixMillis) -> i64 {
     i64::try_from(t).unwrap_or(i64::MAX)
 }
 

@@ -255,35 +255,6 @@ impl PostgresStore {
         &self.pool
     }
 
-    /// Queues one NOTIFY per committed message inside the transaction:
-    /// PostgreSQL delivers them to every node's listener at commit, and
-    /// never if the transaction rolls back. The payload names the queue and
-    /// seq, never ciphertext.
-    async fn announce_in_tx(
-        &self,
-        tx: &mut Transaction<'static, Postgres>,
-        committed: &[QueueEvent],
-    ) -> Result<(), StoreError> {
-        let payloads: Vec<String> = committed
-            .iter()
-            .filter_map(|event| match event {
-                QueueEvent::Enqueued { recipient, seq } => {
-                    Some(rows::notify_payload(*recipient, *seq))
-                }
-                QueueEvent::Resync => None,
-            })
-            .collect();
-        if payloads.is_empty() {
-            return Ok(());
-        }
-        sqlx::query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload")
-            .bind(QUEUE_CHANNEL)
-            .bind(&payloads)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
-
     /// Nothing after commit: this node hears its own NOTIFYs through its
     /// listener like every other node.
     fn announce_committed(&self, _committed: Vec<QueueEvent>) {}
@@ -302,6 +273,14 @@ impl PostgresStore {
 macro_rules! dialect {
     (name) => {
         "postgres"
+    };
+    // A batch's queue locks and its writes (NOTIFY included), each in one
+    // statement of PostgreSQL's own instead of several round trips.
+    (lock_queues) => {
+        $crate::store::postgres_queue::lock_queues
+    };
+    (write_batch) => {
+        $crate::store::postgres_queue::write_batch
     };
     // Enqueues, token inserts, blob creation: block a concurrent account
     // deletion, not each other.
@@ -444,9 +423,11 @@ async fn forward(
                 // garbage cannot make every node re-check every token.
                 control.deliver(ControlNotice::Payload(notification.payload().to_owned()));
             }
-            Ok(Some(notification)) => match rows::parse_notify_payload(notification.payload()) {
-                Some((recipient, seq)) => {
-                    let _ = events.send(QueueEvent::Enqueued { recipient, seq });
+            Ok(Some(notification)) => match rows::parse_notify_list(notification.payload()) {
+                Some(entries) => {
+                    for (recipient, seq) in entries {
+                        let _ = events.send(QueueEvent::Enqueued { recipient, seq });
+                    }
                 }
                 // Not written by a relay (every relay writes well-formed
                 // notices): dropped. A resync here would let any role that

@@ -9,7 +9,7 @@
 use umbra_wire::keys::PublicKey;
 use umbra_wire::{AccountId, Address, DeviceId, Username, SIGNATURE_LEN};
 
-use super::{StoreError, UnixSeconds};
+use super::{StoreError, UnixMillis, UnixSeconds};
 
 /// The name under which the OPAQUE `ServerSetup` is kept in `server_secrets`.
 pub(crate) const OPAQUE_SERVER_SETUP: &str = "opaque_server_setup";
@@ -46,6 +46,10 @@ pub(crate) fn unix(value: i64) -> Result<UnixSeconds, StoreError> {
     unsigned(value, "negative timestamp")
 }
 
+pub(crate) fn unix_ms(value: i64) -> Result<UnixMillis, StoreError> {
+    unsigned(value, "negative timestamp")
+}
+
 pub(crate) fn key_id(value: i64) -> Result<u32, StoreError> {
     u32::try_from(value).map_err(|_| StoreError::Corrupt("prekey id out of range"))
 }
@@ -76,6 +80,42 @@ pub(crate) fn notify_payload(recipient: Address, seq: u64) -> String {
         recipient.device.0,
         seq
     )
+}
+
+/// Longest NOTIFY payload a batch's notices are packed into: PostgreSQL
+/// refuses 8000 bytes or more, and one entry is at most 64 bytes.
+pub(crate) const MAX_NOTIFY_PAYLOAD: usize = 7_900;
+
+/// The NOTIFY payloads announcing one commit: one entry per recipient (its
+/// highest committed seq: a listener wakes the connection for anything up
+/// to it), entries joined by `,` and packed into as few payloads as fit
+/// [`MAX_NOTIFY_PAYLOAD`]: one NOTIFY per commit for any ordinary batch,
+/// instead of one per message.
+pub(crate) fn notify_payloads(committed: impl IntoIterator<Item = (Address, u64)>) -> Vec<String> {
+    let mut highest: std::collections::BTreeMap<Address, u64> = std::collections::BTreeMap::new();
+    for (recipient, seq) in committed {
+        let entry = highest.entry(recipient).or_insert(seq);
+        *entry = (*entry).max(seq);
+    }
+    let mut payloads: Vec<String> = Vec::new();
+    for (recipient, seq) in highest {
+        let entry = notify_payload(recipient, seq);
+        match payloads.last_mut() {
+            Some(last) if last.len() + 1 + entry.len() <= MAX_NOTIFY_PAYLOAD => {
+                last.push(',');
+                last.push_str(&entry);
+            }
+            _ => payloads.push(entry),
+        }
+    }
+    payloads
+}
+
+/// Inverse of [`notify_payloads`] for one payload (a single entry is the
+/// older one-message form); `None` if any entry is malformed, so a forged
+/// payload is dropped whole.
+pub(crate) fn parse_notify_list(payload: &str) -> Option<Vec<(Address, u64)>> {
+    payload.split(',').map(parse_notify_payload).collect()
 }
 
 /// Inverse of [`notify_payload`]; `None` for anything malformed.

@@ -13,9 +13,13 @@
 //! - inherent methods `write_tx`, `reader`, `writer` (its pools and how a
 //!   write transaction begins), `bulk_statements` (lifting the request
 //!   statement timeout for a bulk transaction, where there is one),
-//!   `announce_in_tx` and `announce_committed`
-//!   (how a committed message is announced: NOTIFY inside the transaction on
-//!   PostgreSQL, a local broadcast after commit on SQLite).
+//!   and `announce_committed` (a local broadcast after commit on SQLite;
+//!   nothing on PostgreSQL, whose NOTIFY is queued inside the transaction
+//!   by its `write_batch`).
+//! - two whole steps of a group-commit batch, named `dialect!(lock_queues)`
+//!   and `dialect!(write_batch)`: the shared statements one at a time on
+//!   SQLite, one statement each on PostgreSQL (`postgres_queue.rs`), since
+//!   there every statement is a round trip.
 //!
 //! Must never: hold a business rule (those are in `rules.rs`), or contain a
 //! statement only one backend runs (a dialect fragment is named, not
@@ -114,7 +118,7 @@ macro_rules! impl_store {
             use $crate::store::rules::{self, BlobState, QueueState};
             use $crate::store::shared::{device_param, unique_violation_as};
             use $crate::store::{
-                db_time, db_u64, AccountRecord, AccountStore, BlobId, BlobInfo, BlobStore,
+                db_millis, db_time, db_u64, AccountRecord, AccountStore, BlobId, BlobInfo, BlobStore,
                 EnqueueOutcome, KeyDirectory, MessageQueue, NewMessage, PasswordFile,
                 PublishedKeys, QueueEvent, Seq, Store, StoreError, StoredMessage, TokenHash,
                 TokenInfo, TokenStore, UnixSeconds,
@@ -125,6 +129,7 @@ macro_rules! impl_store {
             $crate::store::accounts::impl_accounts!($store, $db);
             $crate::store::tokens::impl_tokens!($store, $db);
             $crate::store::keys::impl_keys!($store, $db);
+            $crate::store::queue_steps::impl_queue_steps!($db);
             $crate::store::queue::impl_queue!($store, $db);
             $crate::store::blobs::impl_blobs!($store, $db);
             $crate::store::backup::impl_backup!($store, $db);

@@ -260,16 +260,6 @@ impl SqliteStore {
         &self.writer
     }
 
-    /// Nothing to do inside the transaction: a single node hears its own
-    /// enqueues after commit ([`SqliteStore::announce_committed`]).
-    async fn announce_in_tx(
-        &self,
-        _tx: &mut Transaction<'static, Sqlite>,
-        _committed: &[QueueEvent],
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
-
     /// Tells this process's subscribers, after commit, so nobody is woken
     /// for a message that was rolled back.
     fn announce_committed(&self, committed: Vec<QueueEvent>) {
@@ -288,12 +278,12 @@ struct DedicatedSqlite {
 }
 
 impl super::group_commit::DedicatedWriter for DedicatedSqlite {
-    fn enqueue_and_ack(
+    fn commit_parts(
         &mut self,
-        messages: &[super::NewMessage],
-        acks: &[(umbra_wire::Address, Vec<super::Seq>)],
-    ) -> Result<(Vec<super::EnqueueOutcome>, Vec<u64>), StoreError> {
-        self.writer.enqueue_and_ack(messages, acks)
+        parts: &[super::batch::BatchPart<'_>],
+        now: super::UnixSeconds,
+    ) -> Result<Vec<super::batch::PartOutcome>, StoreError> {
+        self.writer.commit_parts(parts, now)
     }
 
     fn announce(&self, committed: Vec<QueueEvent>) {
@@ -302,13 +292,6 @@ impl super::group_commit::DedicatedWriter for DedicatedSqlite {
             let _ = self.events.send(event);
         }
     }
-    fn token_info(
-        &mut self,
-        token_hash: &super::TokenHash,
-    ) -> Result<Option<super::TokenInfo>, StoreError> {
-        self.writer.token_info(token_hash)
-    }
-
     fn write_turn(&self) -> Option<Arc<Mutex<()>>> {
         Some(Arc::clone(&self.turn))
     }
@@ -319,6 +302,14 @@ impl super::group_commit::DedicatedWriter for DedicatedSqlite {
 macro_rules! dialect {
     (name) => {
         "sqlite"
+    };
+    // The shared statements, one step at a time (SQLite has no unnest and
+    // no data-modifying WITH; its statements are in-process calls anyway).
+    (lock_queues) => {
+        lock_queues
+    };
+    (write_batch) => {
+        write_in_steps
     };
     (key_share) => {
         ""

@@ -28,11 +28,12 @@ use std::time::Duration;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use umbra_wire::Address;
 
+use super::batch::{self, BatchPart, PartOutcome};
 use super::rows;
 use super::rules::{self, QueueState};
 use super::shared::device_param;
 use super::{
-    db_time, db_u64, EnqueueOutcome, NewMessage, Seq, StoreError, StoreLimits, TokenHash, TokenInfo,
+    db_millis, db_time, db_u64, StoreError, StoreLimits, TokenHash, TokenInfo, UnixSeconds,
 };
 
 /// The same wait for a lock held by another connection as sqlx's pools use.
@@ -72,20 +73,29 @@ impl SqliteWriter {
         Ok(Self { conn, limits })
     }
 
-    /// [`MessageQueue::enqueue_and_ack`](super::MessageQueue::enqueue_and_ack)
-    /// on this connection, in one `BEGIN IMMEDIATE` transaction: one outcome
-    /// per message in order, and per ack how many messages it deleted, only
-    /// once `COMMIT` returned. Every error before the commit rolled it back.
-    pub fn enqueue_and_ack(
+    /// [`MessageQueue::commit_parts`](super::MessageQueue::commit_parts)
+    /// on this connection, in one `BEGIN IMMEDIATE` transaction: each
+    /// part's token is read under the write lock first (so no revocation
+    /// can commit between the check and the commit, `batch`), then the
+    /// admitted parts' messages and acks are written; one outcome per part,
+    /// only once `COMMIT` returned. Every error before the commit rolled it
+    /// back.
+    pub fn commit_parts(
         &mut self,
-        messages: &[NewMessage],
-        acks: &[(Address, Vec<Seq>)],
-    ) -> Result<(Vec<EnqueueOutcome>, Vec<u64>), StoreError> {
+        parts: &[BatchPart<'_>],
+        now: UnixSeconds,
+    ) -> Result<Vec<PartOutcome>, StoreError> {
         let Self { conn, limits } = self;
         let limits: &StoreLimits = limits;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
+        let infos = batch::token_hashes(parts)
+            .iter()
+            .map(|hash| token_info(&tx, hash))
+            .collect::<Result<Vec<_>, _>>()?;
+        let refused = batch::refusals(parts, &infos, now);
+        let (messages, acks) = batch::admitted(parts, &refused);
         // Sorted like the shared path, so both take the queues in one order.
         let mut queues: BTreeMap<Address, Option<QueueState>> =
             messages.iter().map(|m| (m.recipient, None)).collect();
@@ -97,11 +107,12 @@ impl SqliteWriter {
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO messages \
-                       (account_id, device_id, seq, envelope, received_at, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                       (account_id, device_id, seq, envelope, received_at, received_at_ms, \
+                        expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(db)?;
-            for message in messages {
+            for &message in &messages {
                 let recipient = message.recipient;
                 let queue = queues.get_mut(&recipient).and_then(Option::as_mut);
                 let outcome = rules::admit_message(queue, limits)?;
@@ -112,7 +123,8 @@ impl SqliteWriter {
                             device_param(recipient),
                             db_u64(seq),
                             message.envelope.as_slice(),
-                            db_time(message.received_at),
+                            db_time(message.received_at_ms / 1000),
+                            db_millis(message.received_at_ms),
                             db_time(message.expires_at),
                         ])
                         .map_err(db)?;
@@ -144,7 +156,7 @@ impl SqliteWriter {
                     "DELETE FROM messages WHERE account_id = ?1 AND device_id = ?2 AND seq = ?3",
                 )
                 .map_err(db)?;
-            for (recipient, seqs) in acks {
+            for (recipient, seqs) in acks.iter().copied() {
                 let mut n = 0u64;
                 let mut seqs = seqs.clone();
                 // A repeated seq deletes nothing twice.
@@ -164,37 +176,37 @@ impl SqliteWriter {
             }
         }
         tx.commit().map_err(from_commit)?;
-        Ok((outcomes, deleted))
+        Ok(batch::deal(parts, refused, outcomes, deleted))
     }
 }
 
-impl SqliteWriter {
-    /// [`TokenStore::token_info`](super::TokenStore::token_info) on this
-    /// connection (the committer's re-check of a request's token).
-    pub fn token_info(&mut self, token_hash: &TokenHash) -> Result<Option<TokenInfo>, StoreError> {
-        let row = self
-            .conn
-            .prepare_cached(
-                "SELECT account_id, device_id, expires_at FROM tokens WHERE token_hash = ?1",
-            )
-            .map_err(db)?
-            .query_row(params![token_hash.as_slice()], |row| {
-                Ok((
-                    row.get::<_, Vec<u8>>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, i64>(2)?,
-                ))
-            })
-            .optional()
-            .map_err(db)?;
-        let Some((account, device, expires_at)) = row else {
-            return Ok(None);
-        };
-        Ok(Some(TokenInfo {
-            owner: rows::address(&account, device)?,
-            expires_at: rows::unix(expires_at)?,
-        }))
-    }
+/// [`TokenStore::token_info`](super::TokenStore::token_info) inside the
+/// writer's transaction (the committer's re-check of a request's token).
+fn token_info(
+    tx: &rusqlite::Transaction<'_>,
+    token_hash: &TokenHash,
+) -> Result<Option<TokenInfo>, StoreError> {
+    let row = tx
+        .prepare_cached(
+            "SELECT account_id, device_id, expires_at FROM tokens WHERE token_hash = ?1",
+        )
+        .map_err(db)?
+        .query_row(params![token_hash.as_slice()], |row| {
+            Ok((
+                row.get::<_, Vec<u8>>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        })
+        .optional()
+        .map_err(db)?;
+    let Some((account, device, expires_at)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(TokenInfo {
+        owner: rows::address(&account, device)?,
+        expires_at: rows::unix(expires_at)?,
+    }))
 }
 
 /// Reads `recipient`'s counter (created at 0 if missing) and depth; `None`

@@ -59,6 +59,15 @@ impl TestDb {
         }
     }
 
+    /// The SQLite database file, for tests that hold its write lock from a
+    /// connection of their own.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        match &self.kind {
+            Kind::Sqlite(dir) => Some(dir.path().join(DEFAULT_SQLITE_FILE)),
+            Kind::Postgres(_) => None,
+        }
+    }
+
     /// Runs statements on this test's database outside the store, one at a
     /// time, so a test can inject faults (e.g. a trigger that aborts a write)
     /// and check what a failed transaction left behind. Each backend gets

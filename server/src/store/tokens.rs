@@ -75,6 +75,48 @@ pub trait TokenStore: Send + Sync + 'static {
 /// The [`TokenStore`] SQL, expanded by `impl_store!` for each backend.
 macro_rules! impl_tokens {
     ($store:ty, $db:ty) => {
+        /// The owner and expiry of each hash (one answer per hash, in
+        /// order), read in `tx` and, on PostgreSQL, locked `FOR KEY SHARE`
+        /// until it ends, so a revocation's `DELETE` waits for it (SQLite:
+        /// the transaction holds the write lock already). The group
+        /// committer's re-check (`batch`).
+        async fn lock_token_infos(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            token_hashes: &[TokenHash],
+        ) -> Result<Vec<Option<TokenInfo>>, StoreError> {
+            use std::collections::HashMap;
+            use $crate::store::sql_lists::{in_list_len, list, MAX_IN};
+            let mut sorted: Vec<&TokenHash> = token_hashes.iter().collect();
+            sorted.sort_unstable();
+            sorted.dedup();
+            let mut found: HashMap<Vec<u8>, TokenInfo> = HashMap::new();
+            for chunk in sorted.chunks(MAX_IN) {
+                let n = in_list_len(chunk.len());
+                let sql = format!(
+                    "SELECT token_hash, account_id, device_id, expires_at FROM tokens \
+                     WHERE token_hash IN ({}) ORDER BY token_hash{}",
+                    list(1, n),
+                    dialect!(key_share)
+                );
+                let mut query = sqlx::query(&sql);
+                for i in 0..n {
+                    query = query.bind(chunk[i.min(chunk.len() - 1)].as_slice());
+                }
+                for row in query.fetch_all(&mut **tx).await? {
+                    let account: Vec<u8> = row.try_get(1)?;
+                    let info = TokenInfo {
+                        owner: rows::address(&account, row.try_get(2)?)?,
+                        expires_at: rows::unix(row.try_get(3)?)?,
+                    };
+                    found.insert(row.try_get(0)?, info);
+                }
+            }
+            Ok(token_hashes
+                .iter()
+                .map(|hash| found.get(hash.as_slice()).copied())
+                .collect())
+        }
+
         #[async_trait]
         impl TokenStore for $store {
             async fn insert_token(

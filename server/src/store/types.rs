@@ -13,6 +13,11 @@ use zeroize::Zeroizing;
 /// tests can move time and every node agrees on what "now" was passed.
 pub type UnixSeconds = u64;
 
+/// Unix time in milliseconds: a queued message's acceptance time, which
+/// the client shows (`Deliver.received_at_ms`), so two messages accepted
+/// within one second still read apart.
+pub type UnixMillis = u64;
+
 /// A queue sequence number: per recipient device, starting at 1, strictly
 /// increasing in the order the relay accepted messages, never reused.
 pub type Seq = u64;
@@ -26,7 +31,7 @@ pub struct NewMessage {
     /// The opaque sealed envelope.
     pub envelope: Vec<u8>,
     /// When the relay accepted it.
-    pub received_at: UnixSeconds,
+    pub received_at_ms: UnixMillis,
     /// After this instant it is never delivered and may be purged.
     pub expires_at: UnixSeconds,
 }
@@ -38,7 +43,7 @@ impl fmt::Debug for NewMessage {
         f.debug_struct("NewMessage")
             .field("recipient", &self.recipient)
             .field("envelope_len", &self.envelope.len())
-            .field("received_at", &self.received_at)
+            .field("received_at_ms", &self.received_at_ms)
             .field("expires_at", &self.expires_at)
             .finish()
     }
@@ -52,7 +57,7 @@ pub struct StoredMessage {
     /// The opaque sealed envelope.
     pub envelope: Vec<u8>,
     /// When the relay accepted it.
-    pub received_at: UnixSeconds,
+    pub received_at_ms: UnixMillis,
 }
 
 impl fmt::Debug for StoredMessage {
@@ -60,7 +65,7 @@ impl fmt::Debug for StoredMessage {
         f.debug_struct("StoredMessage")
             .field("seq", &self.seq)
             .field("envelope_len", &self.envelope.len())
-            .field("received_at", &self.received_at)
+            .field("received_at_ms", &self.received_at_ms)
             .finish()
     }
 }

@@ -11,7 +11,7 @@ use umbra_wire::Address;
 
 use super::super::group_commit::{HandOff, SubmittedUnder};
 use super::super::test_support::TestDb;
-use super::super::{GroupCommitError, GroupCommitter, Seq, UnixSeconds};
+use super::super::{GroupCommitError, GroupCommitter, Seq, UnixMillis};
 use super::{message, new_account};
 use crate::auth::tokens::unix_now;
 
@@ -20,7 +20,7 @@ use crate::auth::tokens::unix_now;
 struct Recorder(Mutex<Vec<(Address, Seq, Vec<u8>)>>);
 
 impl HandOff for Recorder {
-    fn hand_off(&self, recipient: Address, seq: Seq, _: UnixSeconds, envelope: Vec<u8>) {
+    fn hand_off(&self, recipient: Address, seq: Seq, _: UnixMillis, envelope: Vec<u8>) {
         self.0.lock().unwrap().push((recipient, seq, envelope));
     }
 }

@@ -57,3 +57,41 @@ fn store_notify_payload_round_trips_and_rejects_garbage() {
         assert_eq!(parse_notify_payload(bad), None, "{bad:?}");
     }
 }
+
+#[test]
+fn store_one_notify_names_every_recipient_of_a_commit_once() {
+    use crate::store::rows::{notify_payloads, parse_notify_list, MAX_NOTIFY_PAYLOAD};
+    let to = |tag: u8| Address {
+        account: AccountId::from_bytes([tag; 16]),
+        device: DeviceId(1),
+    };
+    // Three messages to one recipient and one to another: one payload, one
+    // entry each, naming the highest seq.
+    let payloads = notify_payloads([(to(1), 5), (to(2), 9), (to(1), 7), (to(1), 6)]);
+    assert_eq!(payloads.len(), 1);
+    assert_eq!(
+        parse_notify_list(&payloads[0]),
+        Some(vec![(to(1), 7), (to(2), 9)])
+    );
+    // The older one-message form is a list of one.
+    assert_eq!(
+        parse_notify_list(&crate::store::rows::notify_payload(to(3), 4)),
+        Some(vec![(to(3), 4)])
+    );
+    // Many recipients: packed into payloads PostgreSQL accepts, none lost.
+    let many: Vec<(Address, u64)> = (0..=255u8).map(|t| (to(t), u64::MAX)).collect();
+    let payloads = notify_payloads(many.clone());
+    assert!(payloads.len() > 1);
+    let mut heard = Vec::new();
+    for payload in &payloads {
+        assert!(payload.len() <= MAX_NOTIFY_PAYLOAD, "{}", payload.len());
+        heard.extend(parse_notify_list(payload).expect("well-formed"));
+    }
+    assert_eq!(heard, many);
+    // One bad entry drops the whole payload (no partial wake-ups from a
+    // forged notice), and an empty one is not a list.
+    let forged = format!("{},zz:1:1", payloads[0]);
+    assert_eq!(parse_notify_list(&forged), None);
+    assert_eq!(parse_notify_list(""), None);
+    assert_eq!(notify_payloads([]), Vec::<String>::new());
+}

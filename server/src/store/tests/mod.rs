@@ -93,7 +93,7 @@ fn message(recipient: Address, body: &str) -> NewMessage {
     NewMessage {
         recipient,
         envelope: body.as_bytes().to_vec(),
-        received_at: 1_000,
+        received_at_ms: 1_000_123,
         expires_at: 1_000_000,
     }
 }
@@ -131,6 +131,7 @@ mod keys;
 mod lifecycle;
 mod names;
 mod queue;
+mod token_in_tx;
 mod write_turn;
 
 use accounts::*;
@@ -189,6 +190,7 @@ on_both_backends!(
     full_queue_refuses_only_its_own_messages,
     two_writers_on_one_database_keep_seqs_distinct,
     fetch_ack_and_expiry,
+    the_acceptance_time_keeps_its_milliseconds,
     a_purge_of_many_rows_removes_every_expired_one,
     blob_chunks_round_trip,
     backups_replace_only_with_a_greater_seq,

@@ -89,7 +89,7 @@ pub(super) async fn fetch_ack_and_expiry(db: &TestDb) {
     let page = store.fetch_after(a, 1, 2, 0).await.unwrap();
     assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2, 3]);
     assert_eq!(page[0].envelope, b"m2");
-    assert_eq!(page[0].received_at, 1_000);
+    assert_eq!(page[0].received_at_ms, 1_000_123);
 
     assert_eq!(
         store.ack(a, &[2, 4, 42]).await.unwrap(),
@@ -159,6 +159,58 @@ pub(super) async fn two_writers_on_one_database_keep_seqs_distinct(db: &TestDb) 
             .collect();
         assert_eq!(seqs, (1..=24).collect::<Vec<u64>>(), "{recipient}");
     }
+}
+
+/// The acceptance time is kept to the millisecond (Deliver.received_at_ms)
+/// on every write path: the pool's `enqueue_batch` and the group
+/// committer (on SQLite its dedicated writer thread); a row written before
+/// migration 0006 (or by a node not yet running it) has only seconds and
+/// reads as those seconds × 1000.
+pub(super) async fn the_acceptance_time_keeps_its_milliseconds(db: &TestDb) {
+    let store = db.open().await;
+    let a = Address::primary(new_account(&store, "alice").await);
+    let at = |ms: u64, body: &str| NewMessage {
+        received_at_ms: ms,
+        ..message(a, body)
+    };
+    store
+        .enqueue_batch(&[at(1_795_000_000_001, "pool")])
+        .await
+        .unwrap();
+    let committer = GroupCommitter::spawn(Arc::clone(&store), 64, 1, Arc::new(NoHandOff));
+    committer
+        .submit(vec![at(1_795_000_000_999, "committer")])
+        .await
+        .unwrap();
+    let account = hex(a.account.as_bytes());
+    let legacy_sqlite = format!(
+        "INSERT INTO messages (account_id, device_id, seq, envelope, received_at, expires_at) \
+         VALUES (X'{account}', 1, 3, X'6c6567616379', 1795000001, 1000000)"
+    );
+    let legacy_postgres = format!(
+        "INSERT INTO messages (account_id, device_id, seq, envelope, received_at, expires_at) \
+         VALUES ('\\x{account}', 1, 3, '\\x6c6567616379', 1795000001, 1000000)"
+    );
+    db.execute_raw(&[&legacy_sqlite], &[&legacy_postgres]).await;
+    let times: Vec<(String, u64)> = store
+        .fetch_after(a, 0, 10, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (String::from_utf8(m.envelope).unwrap(), m.received_at_ms))
+        .collect();
+    assert_eq!(
+        times,
+        vec![
+            ("pool".to_owned(), 1_795_000_000_001),
+            ("committer".to_owned(), 1_795_000_000_999),
+            ("legacy".to_owned(), 1_795_000_001_000),
+        ]
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // ----- group commit ------------------------------------------------------------
