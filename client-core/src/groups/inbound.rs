@@ -291,6 +291,9 @@ async fn accept(
                 _ => Vec::new(),
             })
         }
+        // The pre-key message it came in already made its session the
+        // current one (docs/PROTOCOL.md §12.15); there is nothing to show.
+        Content::SessionReset => Ok(Vec::new()),
         other => {
             tracing::debug!(kind = other.kind(), "ignoring unsupported content");
             Ok(Vec::new())
