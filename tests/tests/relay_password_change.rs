@@ -31,6 +31,7 @@ on_every_store!(
     a_change_on_one_node_ends_the_old_password_and_the_other_tokens_on_every_node,
     a_change_without_the_current_password_changes_nothing,
     a_finish_that_names_no_started_change_changes_nothing,
+    a_login_started_before_a_change_cannot_finish_after_it,
 );
 
 /// Two nodes on PostgreSQL, one on SQLite.
@@ -304,6 +305,52 @@ async fn a_finish_that_names_no_started_change_changes_nothing(
     );
     ensure!(login_code(&url_a, "carol", OLD).await? == Ok(()));
     ensure!(login_code(&url_a, "carol", NEW).await? == Err(ErrorCode::AuthFailed));
+    Ok(())
+}
+
+/// A login started under the old password and finished after the change
+/// committed gets no token (PROTOCOL.md 11.3): the relay checked its proof
+/// against the record read at `LoginStart`, and issues a token only if that
+/// record is still the account's. Deterministic: the finish is sent only
+/// once the change's `Ok` has arrived, on another node where there are two.
+async fn a_login_started_before_a_change_cannot_finish_after_it(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let nodes = Nodes::start(&backend).await?;
+    let url_a = nodes.a.ws_url();
+    let url_b = nodes.url_b();
+    register(&url_a, "erin").await?;
+    let mut thief = connect(&url_b).await?;
+    let (login, opaque_request) = PendingLogin::start(OLD.as_bytes())?;
+    let Response::LoginResponse {
+        login_id,
+        opaque_response,
+    } = thief
+        .request(Request::LoginStart {
+            username: Username::parse("erin")?,
+            opaque_request,
+        })
+        .await?
+    else {
+        bail!("LoginStart refused");
+    };
+    // The old password is right: the thief's proof verifies.
+    let opaque_finalization = login.finish(&opaque_response, Stretch::Cheap)?;
+    let (mut owner, _) = session(&url_a, "erin", OLD).await?;
+    let reply = change(&mut owner, OLD, NEW).await?;
+    ensure!(reply == Response::Ok, "the change was refused: {reply:?}");
+    let reply = thief
+        .request(Request::LoginFinish {
+            login_id,
+            opaque_finalization,
+        })
+        .await?;
+    ensure!(
+        code_of(&reply) == Some(ErrorCode::UnknownExchange),
+        "a login proven against the replaced record must get no token: {reply:?}"
+    );
+    ensure!(login_code(&url_b, "erin", OLD).await? == Err(ErrorCode::AuthFailed));
+    ensure!(login_code(&url_b, "erin", NEW).await? == Ok(()));
     Ok(())
 }
 

@@ -22,6 +22,7 @@ use umbra_wire::{AccountId, Address, Username};
 use super::opaque::LoginState;
 use super::tokens::TokenHash;
 use crate::metrics::LoginAttempt;
+use crate::store::AccountRecord;
 
 /// How long a started login or registration may wait for its finish
 /// message. OPAQUE gives the server no message on a failed client-side
@@ -55,8 +56,11 @@ pub struct LoggingIn {
     pub login_id: u64,
     /// OPAQUE's server state for the finish.
     pub state: LoginState,
-    /// `None` for an unknown username (fake record): the finish always fails.
-    pub account: Option<AccountId>,
+    /// The account and the record the proof is checked against; `None` for
+    /// an unknown username (fake record): the finish always fails. The
+    /// finish issues a token only if this record is still the account's (a
+    /// password change meanwhile ends the login: PROTOCOL.md 11.3).
+    pub record: Option<AccountRecord>,
     /// Counts the login as a failed authentication unless it succeeds; so a
     /// login replaced, timed out or dropped with its connection counts too.
     pub attempt: LoginAttempt,
@@ -68,14 +72,14 @@ impl LoggingIn {
     pub fn new(
         login_id: u64,
         state: LoginState,
-        account: Option<AccountId>,
+        record: Option<AccountRecord>,
         attempt: LoginAttempt,
         now: Instant,
     ) -> Self {
         LoggingIn {
             login_id,
             state,
-            account,
+            record,
             attempt,
             started: now,
         }

@@ -178,13 +178,9 @@ pub(super) async fn login_start(
         .check_login(conn.peer, username.as_str())?;
     let record = state.store.account_by_username(&username).await?;
     let unknown_id = [UNKNOWN_USER_CREDENTIAL_PREFIX, username.as_str().as_bytes()].concat();
-    let (credential_id, file, account) = match &record {
-        Some(r) => (
-            r.account.as_bytes().as_slice(),
-            Some(&r.password_file),
-            Some(r.account),
-        ),
-        None => (unknown_id.as_slice(), None, None),
+    let (credential_id, file) = match &record {
+        Some(r) => (r.account.as_bytes().as_slice(), Some(&r.password_file)),
+        None => (unknown_id.as_slice(), None),
     };
     let (response, login_state) = state
         .opaque
@@ -202,7 +198,7 @@ pub(super) async fn login_start(
         }
     };
     let attempt = LoginAttempt::start(&state.metrics);
-    let pending = LoggingIn::new(login_id, login_state, account, attempt, Instant::now());
+    let pending = LoggingIn::new(login_id, login_state, record, attempt, Instant::now());
     conn.transition(|phase| phase.begin_login(pending))?;
     Ok(Response::LoginResponse {
         login_id,
@@ -220,17 +216,32 @@ pub(super) async fn login_finish(
         .transition(|phase| phase.finish_login(login_id, Instant::now()))
         .map_err(|r| unknown_exchange(r, "no login in progress with this id"))?;
     let verified = OpaqueServer::login_finish(pending.state, finalization);
-    let Some(account) = pending.account.filter(|_| verified.is_ok()) else {
+    let Some(record) = pending.record.filter(|_| verified.is_ok()) else {
         pending.attempt.failed(AuthFailure::LoginRejected);
         return Err(Refusal::new(ErrorCode::AuthFailed, "login failed"));
     };
     // Proven; a store failure below is the relay's, not an auth failure.
     pending.attempt.succeeded();
+    let account = record.account;
     let issued = tokens::issue(&mut OsRng, unix_now(), state.limits.token_ttl);
-    state
+    // Proven against the record read at LoginStart: the token is issued only
+    // if that record is still the account's, or a login kept pending under
+    // a replaced password would outlive the change (PROTOCOL.md 11.3).
+    let inserted = state
         .store
-        .insert_token(&issued.hash.0, Address::primary(account), issued.expires_at)
+        .insert_login_token(
+            Address::primary(account),
+            &record.password_file,
+            &issued.hash.0,
+            issued.expires_at,
+        )
         .await?;
+    if !inserted {
+        return Err(Refusal::new(
+            ErrorCode::UnknownExchange,
+            "the account's password changed during this login; log in again",
+        ));
+    }
     Metrics::inc(&state.metrics.auth_successes);
     Ok(Response::LoginDone {
         token: issued.token,

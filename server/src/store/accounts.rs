@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use umbra_wire::{AccountId, Username};
+use umbra_wire::{AccountId, Address, Username};
 use zeroize::Zeroizing;
 
 use super::{AccountRecord, PasswordFile, StoreError, TokenHash, UnixSeconds};
@@ -67,6 +67,21 @@ pub trait AccountStore: Send + Sync + 'static {
         new: &PasswordFile,
         keep: &TokenHash,
     ) -> Result<Option<u64>, StoreError>;
+
+    /// Issues a login's token: inserts `token_hash` for `owner` until
+    /// `expires_at` if the account's OPAQUE record is still `proven` (the
+    /// one the login's proof was checked against), in one transaction that
+    /// locks the account row first, as [`AccountStore::change_password`]
+    /// does. Returns `false`, inserting nothing, if the account is gone or
+    /// its record changed since the login started: a login under a password
+    /// that was just replaced must not outlive the change.
+    async fn insert_login_token(
+        &self,
+        owner: Address,
+        proven: &PasswordFile,
+        token_hash: &TokenHash,
+        expires_at: UnixSeconds,
+    ) -> Result<bool, StoreError>;
 
     /// The current username of an account.
     async fn username_of(&self, account: AccountId) -> Result<Option<Username>, StoreError>;
@@ -341,6 +356,43 @@ macro_rules! impl_accounts {
                         .rows_affected();
                 tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(Some(revoked))
+            }
+
+            async fn insert_login_token(
+                &self,
+                owner: Address,
+                proven: &PasswordFile,
+                token_hash: &TokenHash,
+                expires_at: UnixSeconds,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.write_tx().await?;
+                // Account row first, as change_password and delete_account
+                // lock it: a change committing meanwhile is either seen here
+                // (record differs) or waits for this token, which it then
+                // revokes with the others.
+                let current: Option<Vec<u8>> = sqlx::query_scalar(concat!(
+                    "SELECT password_file FROM accounts WHERE account_id = $1",
+                    dialect!(for_update)
+                ))
+                .bind(owner.account.as_bytes().as_slice())
+                .fetch_optional(&mut *tx)
+                .await?;
+                // Both sides come from this database: a plain comparison.
+                if current.as_deref() != Some(proven.as_bytes()) {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO tokens (account_id, token_hash, device_id, expires_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(owner.account.as_bytes().as_slice())
+                .bind(token_hash.as_slice())
+                .bind(device_param(owner))
+                .bind(db_time(expires_at))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
+                Ok(true)
             }
 
             async fn username_of(
