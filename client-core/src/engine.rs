@@ -39,6 +39,7 @@ use crate::failure::{ConnectionFailure, CryptoFailure, Ended};
 use crate::groups::manager::GroupManager;
 use crate::history::Counters;
 use crate::identity_checks::IdentityChecks;
+use crate::markers::DeliveryMarkers;
 use crate::name_book::NameBook;
 use crate::prekey_maintenance::InitialKeys;
 use crate::prekeys::PreKeyManager;
@@ -103,6 +104,8 @@ pub(crate) struct Engine {
     /// Our signed, one-time and last-resort prekeys (a manager owning that
     /// state).
     pub(crate) prekeys: PreKeyManager,
+    /// Seen markers and kept deliveries (a manager owning that state).
+    pub(crate) markers: DeliveryMarkers,
     pub(crate) identity: IdentityKeyPair,
     pub(crate) me: RwLock<Me>,
     /// Serialises every state change; held across the store commit.
@@ -195,6 +198,7 @@ impl Engine {
             timeline: Timeline::new(vault.clone()),
             sessions: SessionManager::new(vault.clone()),
             prekeys: PreKeyManager::new(vault.clone()),
+            markers: DeliveryMarkers::new(vault.clone()),
             vault,
             identity,
             me: RwLock::new(me),

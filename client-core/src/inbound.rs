@@ -49,7 +49,6 @@ use crate::groups::inbound as groups_in;
 use crate::groups::sync::reply_over;
 use crate::payload::Payload;
 use crate::prekeys::LoadedPreKeys;
-use crate::records;
 use crate::sessions::SessionRecord;
 use crate::store::Txn;
 use crate::trust::{ContactRecord, Observation};
@@ -232,15 +231,15 @@ async fn locked(
     received_at_ms: u64,
     checked: &precheck::Checked,
 ) -> Result<Option<Processed>, Error> {
-    let seen_slot = records::seen::seen(&engine.vault, envelope);
-    if engine.vault.load(&seen_slot).await?.is_some() {
+    let markers = engine.markers.of(envelope);
+    if engine.markers.is_seen(&markers).await? {
         return Ok(Some(Processed::acked(Vec::new())));
     }
-    let kept = keep::Kept::load(engine, envelope).await?;
+    let kept = keep::Kept::load(engine, markers.clone()).await?;
     let mut txn = Txn::new();
     engine
-        .vault
-        .save(&mut txn, seen_slot.clone(), &engine.clock.now_ms())?;
+        .markers
+        .mark_seen(&mut txn, &markers, engine.clock.now_ms())?;
     kept.forget(engine, &mut txn);
     let processed = match accept(engine, envelope, received_at_ms, checked, &mut txn).await {
         Ok(events) => {
@@ -252,13 +251,13 @@ async fn locked(
         Err(Failure::Store(e)) => return Err(e),
         Err(Failure::Replan) => return Ok(None),
         Err(Failure::Duplicate) => {
-            keep::finish(engine, &kept, seen_slot).await?;
+            keep::finish(engine, &kept).await?;
             tracing::debug!("duplicate message dropped");
             Processed::acked(Vec::new())
         }
         Err(Failure::Rejected(rejected)) => {
             // Only the seen marker: nothing of the rejected envelope is kept.
-            keep::finish(engine, &kept, seen_slot).await?;
+            keep::finish(engine, &kept).await?;
             // The code, not the words: they may name the claimed sender.
             tracing::debug!(reason = rejected.reason.code(), "delivery rejected");
             Processed::acked(vec![Event::DecryptionFailed {
@@ -266,7 +265,7 @@ async fn locked(
                 reason: rejected.reason,
             }])
         }
-        Err(Failure::Kept(rejected)) => kept.retry_or_give_up(engine, seen_slot, rejected).await?,
+        Err(Failure::Kept(rejected)) => kept.retry_or_give_up(engine, rejected).await?,
     };
     Ok(Some(processed))
 }

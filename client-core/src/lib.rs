@@ -137,6 +137,7 @@ mod inbound;
 mod lifecycle;
 mod login;
 mod maintenance;
+mod markers;
 mod message_id;
 mod name_book;
 mod names;

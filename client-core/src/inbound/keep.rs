@@ -25,7 +25,7 @@ use crate::consts::{
     millis, KEPT_DELIVERY_MAX_ATTEMPTS, KEPT_DELIVERY_MIN_AGE, SEEN_MARKER_LIFETIME,
 };
 use crate::engine::Engine;
-use crate::records::{self, Prefix, Slot};
+use crate::markers::EnvelopeMarkers;
 use crate::store::Txn;
 use crate::{DecryptFailure, Error, Event};
 
@@ -46,23 +46,22 @@ impl KeptRecord {
     }
 }
 
-/// The kept-delivery record of one envelope, if it has one.
+/// One envelope's markers and its kept-delivery record, if it has one.
 pub(super) struct Kept {
-    slot: Slot<records::seen::Kept>,
+    markers: EnvelopeMarkers,
     record: Option<KeptRecord>,
 }
 
 impl Kept {
-    pub(super) async fn load(engine: &Engine, envelope: &[u8]) -> Result<Self, Error> {
-        let slot = records::seen::kept(&engine.vault, envelope);
-        let record = engine.vault.load(&slot).await?;
-        Ok(Self { slot, record })
+    pub(super) async fn load(engine: &Engine, markers: EnvelopeMarkers) -> Result<Self, Error> {
+        let record = engine.markers.kept(&markers).await?;
+        Ok(Self { markers, record })
     }
 
     /// Adds the record's deletion to `txn` (the delivery is settled).
     pub(super) fn forget(&self, engine: &Engine, txn: &mut Txn) {
         if self.record.is_some() {
-            engine.vault.remove(txn, self.slot.clone());
+            engine.markers.forget_kept(txn, &self.markers);
         }
     }
 
@@ -71,7 +70,6 @@ impl Kept {
     pub(super) async fn retry_or_give_up(
         self,
         engine: &Engine,
-        seen_slot: Slot<records::seen::Seen>,
         rejected: Rejected,
     ) -> Result<Processed, Error> {
         let now = engine.clock.now_ms();
@@ -86,7 +84,7 @@ impl Kept {
             },
         };
         if record.exhausted(now) {
-            finish(engine, &self, seen_slot).await?;
+            finish(engine, &self).await?;
             // The code, not the words: they may name the claimed sender.
             tracing::warn!(reason = rejected.reason.code(), "kept delivery given up");
             let hours = now.saturating_sub(record.first_failed_at_ms) / 3_600_000;
@@ -100,7 +98,7 @@ impl Kept {
             }]));
         }
         let mut txn = Txn::new();
-        engine.vault.save(&mut txn, self.slot, &record)?;
+        engine.markers.keep(&mut txn, &self.markers, &record)?;
         engine.vault.commit(txn).await?;
         tracing::debug!(
             reason = rejected.reason.code(),
@@ -122,15 +120,10 @@ impl Kept {
 
 /// Settles a delivery that will not be applied: only its seen marker is
 /// committed (and its kept record deleted), dated by the local clock.
-pub(super) async fn finish(
-    engine: &Engine,
-    kept: &Kept,
-    seen_slot: Slot<records::seen::Seen>,
-) -> Result<(), Error> {
+pub(super) async fn finish(engine: &Engine, kept: &Kept) -> Result<(), Error> {
     let mut txn = Txn::new();
-    engine
-        .vault
-        .save(&mut txn, seen_slot, &engine.clock.now_ms())?;
+    let now = engine.clock.now_ms();
+    engine.markers.mark_seen(&mut txn, &kept.markers, now)?;
     kept.forget(engine, &mut txn);
     engine.vault.commit(txn).await?;
     Ok(())
@@ -145,27 +138,7 @@ pub(crate) async fn prune_markers(engine: &Arc<Engine>) -> Result<(), Error> {
         .now_ms()
         .saturating_sub(millis(SEEN_MARKER_LIFETIME));
     let mut txn = Txn::new();
-    let mut pruned = 0usize;
-    for (slot, seen_at_ms) in engine
-        .vault
-        .load_all(&Prefix::<records::seen::Seen>::all())
-        .await?
-    {
-        if seen_at_ms < cutoff {
-            engine.vault.remove(&mut txn, slot);
-            pruned += 1;
-        }
-    }
-    for (slot, record) in engine
-        .vault
-        .load_all(&Prefix::<records::seen::Kept>::all())
-        .await?
-    {
-        if record.first_failed_at_ms < cutoff {
-            engine.vault.remove(&mut txn, slot);
-            pruned += 1;
-        }
-    }
+    let pruned = engine.markers.prune(&mut txn, cutoff).await?;
     if pruned > 0 {
         engine.vault.commit(txn).await?;
         tracing::debug!(pruned, "expired markers pruned");

@@ -32,7 +32,6 @@ use umbra_protocol::wire::{AccountId, ErrorCode, Request, Response, Username};
 use super::{decrypt, Failure, Rejected};
 use crate::engine::Engine;
 use crate::payload::Payload;
-use crate::records;
 use crate::store::Txn;
 use crate::trust::{ContactRecord, Observation};
 use crate::{DecryptFailure, Error, SharedError};
@@ -185,12 +184,7 @@ struct Needs {
 }
 
 async fn needed(engine: &Arc<Engine>, envelope: &[u8]) -> Result<Option<Needs>, Error> {
-    if engine
-        .vault
-        .load(&records::seen::seen(&engine.vault, envelope))
-        .await?
-        .is_some()
-    {
+    if engine.markers.is_seen(&engine.markers.of(envelope)).await? {
         return Ok(None);
     }
     let Ok(inbound) = InboundEnvelope::open(&engine.identity, envelope) else {

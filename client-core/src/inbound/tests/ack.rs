@@ -33,18 +33,13 @@ async fn bundle_with_unknown_signed_prekey(bob: &Engine) -> (VerifiedPreKeyBundl
 }
 
 async fn seen(bob: &Engine, envelope: &[u8]) -> bool {
-    bob.vault
-        .load(&records::seen::seen(&bob.vault, envelope))
-        .await
-        .expect("read")
-        .is_some()
+    let markers = bob.markers.of(envelope);
+    bob.markers.is_seen(&markers).await.expect("read")
 }
 
 async fn kept(bob: &Engine, envelope: &[u8]) -> Option<KeptRecord> {
-    bob.vault
-        .load(&records::seen::kept(&bob.vault, envelope))
-        .await
-        .expect("read")
+    let markers = bob.markers.of(envelope);
+    bob.markers.kept(&markers).await.expect("read")
 }
 
 fn failure(events: &[Event]) -> DecryptFailure {

@@ -105,11 +105,8 @@ async fn name_of(bob: &Engine, alice: &Alice) -> String {
 }
 
 async fn seen(bob: &Engine, envelope: &[u8]) -> bool {
-    bob.vault
-        .load(&records::seen::seen(&bob.vault, envelope))
-        .await
-        .expect("read")
-        .is_some()
+    let markers = bob.markers.of(envelope);
+    bob.markers.is_seen(&markers).await.expect("read")
 }
 
 #[tokio::test]
