@@ -25,7 +25,7 @@ use umbra_protocol::backup::{
 use umbra_protocol::group::GroupLog;
 
 /// How strict a decision is: a higher rank wins the merge.
-fn rank(trust: &BackupTrust) -> u8 {
+pub(crate) fn rank(trust: &BackupTrust) -> u8 {
     match trust {
         BackupTrust::Unverified => 0,
         BackupTrust::Verified => 1,
@@ -43,7 +43,7 @@ fn merge_contact(ours: BackupContact, theirs: BackupContact) -> BackupContact {
     }
 }
 
-fn version(group: &BackupGroup) -> Option<u64> {
+pub(crate) fn version(group: &BackupGroup) -> Option<u64> {
     GroupLog::from_pickle(&group.log)
         .ok()
         .map(|log| log.state().version())

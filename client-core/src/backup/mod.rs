@@ -23,6 +23,7 @@
 //! Must never: put session state in a backup, show the export key or
 //! backup contents in `Debug` or a log, or keep key bytes after drop.
 
+mod adopt;
 pub(crate) mod http;
 pub(crate) mod merge;
 pub(crate) mod restore;

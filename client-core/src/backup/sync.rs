@@ -23,7 +23,7 @@ use rand::rngs::OsRng;
 use umbra_protocol::backup::{self as format, BackupContents, BackupError, BackupHeader};
 
 use super::http::{Answer, BackupEndpoint};
-use super::{backup_error, digest, merge::merge, BackupState, ExportKey};
+use super::{backup_error, digest, BackupState, ExportKey};
 use crate::engine::{lock, Engine};
 use crate::failure::BackupFailure;
 use crate::store::Txn;
@@ -171,7 +171,9 @@ impl Engine {
     }
 
     /// Seals `contents` with one more than the newest `seq` known and puts
-    /// it; on `409` merges with the relay's copy and tries again.
+    /// it; on `409` merges the relay's copy into this store and tries again
+    /// with what the store then holds (§12.15: local contents equal what is
+    /// sealed, so the next upload does not undo the merge).
     async fn store_backup(
         &self,
         mut state: BackupState,
@@ -180,8 +182,11 @@ impl Engine {
     ) -> Result<Uploaded, Error> {
         let endpoint = self.backup_endpoint()?;
         let key = state.export_key.backup_key(&self.me().account);
+        // The digest of what this store holds (without the settings and
+        // extension sections a merge carries only in the backup).
+        let mut local_digest = digest(&mut contents)?;
         for _ in 0..MAX_CONFLICT_ROUNDS {
-            let seq = state.acked_seq.map_or(1, |s| s.saturating_add(1));
+            let seq = next_seq(state.acked_seq)?;
             let sealed = format::seal(&contents, &key, seq, &mut OsRng).map_err(backup_error)?;
             match endpoint.put(token, &sealed).await? {
                 Answer::Ok { seq: stored, .. } => {
@@ -191,7 +196,7 @@ impl Engine {
                         )));
                     }
                     state.acked_seq = Some(seq);
-                    state.acked_digest = Some(digest(&mut contents)?);
+                    state.acked_digest = Some(local_digest);
                     let _guard = self.op_lock.lock().await;
                     let mut txn = Txn::new();
                     self.backup.put_state(&mut txn, &state)?;
@@ -201,9 +206,11 @@ impl Engine {
                 Answer::Conflict { seq: stored } => {
                     let theirs = match endpoint.get(token).await? {
                         Answer::Ok { body, .. } => body,
-                        // Deleted in between: the next round stores ours.
+                        // Deleted in between: the next round stores ours,
+                        // above the seq the (unauthenticated) answer named
+                        // and never below the one we know.
                         Answer::NotFound => {
-                            state.acked_seq = stored;
+                            state.acked_seq = raise_floor(state.acked_seq, stored)?;
                             continue;
                         }
                         other => return Err(refused(other)),
@@ -212,15 +219,17 @@ impl Engine {
                     // relay serving a stale copy here is refused (§13.7).
                     match format::open(&key, &theirs, state.acked_seq) {
                         Ok(opened) => {
-                            state.acked_seq = Some(opened.seq);
-                            contents = merge(contents, opened.contents);
+                            state.acked_seq = raise_floor(state.acked_seq, Some(opened.seq))?;
+                            (contents, local_digest) = self.adopt_backup(opened.contents).await?;
                         }
                         // Sealed under an earlier password: nothing in it
-                        // can be read, and ours is the account's latest.
+                        // can be read, and ours is the account's latest. The
+                        // header is unauthenticated (so is the key check
+                        // that said WrongKey): its seq may only raise ours.
                         Err(BackupError::WrongKey) => {
                             let header = BackupHeader::parse(&theirs)
                                 .map_err(|e| backup_error(BackupError::Frame(e)))?;
-                            state.acked_seq = Some(header.seq);
+                            state.acked_seq = raise_floor(state.acked_seq, Some(header.seq))?;
                         }
                         Err(e) => return Err(backup_error(e)),
                     }
@@ -233,6 +242,32 @@ impl Engine {
             reason: "the backup changed on the relay during every merge".into(),
         }))
     }
+}
+
+/// The `seq` the next backup is sealed with: one more than the newest
+/// known. `u64::MAX` cannot be followed (every later upload would be a
+/// `409`), so it is refused where it is learnt ([`raise_floor`]).
+fn next_seq(acked: Option<u64>) -> Result<u64, Error> {
+    match acked {
+        None => Ok(1),
+        Some(seq) => seq
+            .checked_add(1)
+            .ok_or(Error::Backup(BackupFailure::BadAnswer(
+                "a backup seq that cannot be followed",
+            ))),
+    }
+}
+
+/// The acknowledged `seq` after the relay named `learnt`: only ever higher
+/// (a relay must not lower the rollback floor and get an older copy merged),
+/// and never `u64::MAX`, which would wedge every later upload.
+pub(crate) fn raise_floor(acked: Option<u64>, learnt: Option<u64>) -> Result<Option<u64>, Error> {
+    if learnt == Some(u64::MAX) {
+        return Err(Error::Backup(BackupFailure::BadAnswer(
+            "a backup seq of 2^64-1, which no later backup can follow",
+        )));
+    }
+    Ok(acked.max(learnt))
 }
 
 fn refused(answer: Answer) -> Error {

@@ -295,3 +295,21 @@ fn export_keys_and_state_show_nothing() {
         key.backup_key(&account).key_check()
     );
 }
+
+/// What a relay names about its copy (a `409`'s header, the outside of a
+/// copy that says `WrongKey`) is unauthenticated: it may raise the
+/// acknowledged seq, never lower it (which would lower the rollback floor
+/// and let an older copy be merged), and `2^64 - 1` is refused, since no
+/// backup could follow it.
+#[test]
+fn an_unauthenticated_seq_only_raises_the_floor() {
+    use super::sync::raise_floor;
+    assert_eq!(raise_floor(Some(7), Some(3)).unwrap(), Some(7));
+    assert_eq!(raise_floor(Some(7), None).unwrap(), Some(7));
+    assert_eq!(raise_floor(Some(7), Some(9)).unwrap(), Some(9));
+    assert_eq!(raise_floor(None, Some(2)).unwrap(), Some(2));
+    assert!(matches!(
+        raise_floor(Some(7), Some(u64::MAX)),
+        Err(crate::Error::Backup(crate::BackupFailure::BadAnswer(_)))
+    ));
+}

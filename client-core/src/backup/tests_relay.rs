@@ -1,6 +1,7 @@
 //! The upload paths against a real relay in this process: the first
 //! backup after registering, nothing sent when nothing changed, a `409`
-//! answered by merging with what another device stored, and re-sealing
+//! answered by merging with what another device stored (into the store
+//! too, so two directories taking turns keep each other's contacts), and re-sealing
 //! under a new export key over a copy the new key cannot open. These need
 //! the engine and its state, so they live in the crate.
 
@@ -103,8 +104,14 @@ async fn conflicts_merge_with_the_relays_copy_and_reseal_replaces_an_old_passwor
         engine.backup.state().await.unwrap().unwrap().acked_seq,
         Some(6)
     );
-    // The merge went to the relay, not into this store: dave only here.
-    assert!(engine.names.contact(&[0xcc; 16]).await.unwrap().is_none());
+    // The merge went into this store too (what it holds is what the relay
+    // holds): carol with her verification, dave as he was.
+    let kept = engine.names.contact(&[0xcc; 16]).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.trust, kept.pinned),
+        (TrustLevel::Verified, carol.clone())
+    );
+    assert_eq!(engine.upload_backup().await.unwrap(), Uploaded::Unchanged);
     assert_eq!(
         engine
             .names
@@ -223,4 +230,115 @@ async fn a_new_identity_replaces_the_relays_backup() {
     );
     assert!(replaced.contents.contacts.is_empty());
     again.shutdown().await;
+}
+
+/// A verified contact in `client`'s store, committed.
+async fn add_verified(client: &Client, account: u8, name: &str) {
+    let mut contact = ContactRecord::first_seen(
+        [account; 16],
+        name.into(),
+        IdentityKeyPair::generate(&mut OsRng).public(),
+    );
+    contact.trust = TrustLevel::Verified;
+    let engine = &client.inner;
+    let mut txn = Txn::new();
+    engine.names.put_contact(&mut txn, &contact).await.unwrap();
+    engine.vault.commit(txn).await.unwrap();
+}
+
+/// The verified contacts' names in the relay's copy.
+async fn verified_on_relay(client: &Client, url: &str) -> Vec<String> {
+    let key = client
+        .inner
+        .backup
+        .state()
+        .await
+        .unwrap()
+        .unwrap()
+        .export_key;
+    let copy = relay_copy(client, url, &key).await;
+    copy.contents
+        .contacts
+        .iter()
+        .filter(|c| c.trust.is_verified())
+        .map(|c| c.username.as_str().to_owned())
+        .collect()
+}
+
+/// Two data directories of one account take turns uploading: a `409`'s
+/// merge goes into the store of the directory that met it, so its next
+/// upload (built from its store) keeps the other's verified contact
+/// instead of erasing it, and so does the other's in turn.
+#[tokio::test]
+async fn two_directories_taking_turns_keep_each_others_contacts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let a = register(&url, "alice").await;
+    if let Some(worker) = lock(&a.inner.backup.worker).take() {
+        worker.abort();
+    }
+    a.inner.upload_backup().await.unwrap();
+
+    // The second directory restores the account (and so logs the first
+    // out everywhere); the first then logs in again without a take-over,
+    // as a second device of the account would.
+    let store: std::sync::Arc<dyn crate::store::ClientStore> =
+        std::sync::Arc::new(crate::store::MemoryStore::new());
+    let config = crate::ClientConfig::with_store(&url, store)
+        .kdf_params(crate::KdfParams::insecure_for_tests());
+    let b = Client::login(config, "alice", "pw-of-test")
+        .await
+        .expect("restore");
+    if let Some(worker) = lock(&b.inner.backup.worker).take() {
+        worker.abort();
+    }
+    let ws = a.inner.ws_url.clone();
+    let mut link =
+        crate::relay_link::RelayLink::connect(&ws, None, std::time::Duration::from_secs(10))
+            .await
+            .unwrap();
+    let name = Username::parse("alice").unwrap();
+    let again = crate::account::login(&mut link, &name, b"pw-of-test", &mut OsRng)
+        .await
+        .unwrap();
+    link.close().await;
+    a.inner.store_token(&again.token).await.unwrap();
+
+    add_verified(&a, 0xc1, "carol").await;
+    assert!(matches!(
+        a.inner.upload_backup().await.unwrap(),
+        Uploaded::Stored { .. }
+    ));
+    // b meets 409 and merges: carol comes into b's store, still verified.
+    add_verified(&b, 0xd1, "dave").await;
+    assert!(matches!(
+        b.inner.upload_backup().await.unwrap(),
+        Uploaded::Stored { .. }
+    ));
+    let carol = b.inner.names.contact(&[0xc1; 16]).await.unwrap();
+    assert_eq!(carol.map(|c| c.trust), Some(TrustLevel::Verified));
+    // Nothing changed in b since: its store is what the relay holds.
+    assert_eq!(b.inner.upload_backup().await.unwrap(), Uploaded::Unchanged);
+
+    // Both upload again, b first with no conflict (its store's contents).
+    add_verified(&b, 0xd2, "dan").await;
+    assert!(matches!(
+        b.inner.upload_backup().await.unwrap(),
+        Uploaded::Stored { .. }
+    ));
+    assert_eq!(verified_on_relay(&b, &url).await, ["carol", "dave", "dan"]);
+    add_verified(&a, 0xc2, "cleo").await;
+    assert!(matches!(
+        a.inner.upload_backup().await.unwrap(),
+        Uploaded::Stored { .. }
+    ));
+    assert_eq!(a.inner.upload_backup().await.unwrap(), Uploaded::Unchanged);
+    let mut on_relay = verified_on_relay(&a, &url).await;
+    on_relay.sort();
+    assert_eq!(on_relay, ["carol", "cleo", "dan", "dave"]);
+    let dave = a.inner.names.contact(&[0xd1; 16]).await.unwrap();
+    assert_eq!(dave.map(|c| c.trust), Some(TrustLevel::Verified));
+    a.shutdown().await;
+    b.shutdown().await;
 }
