@@ -86,6 +86,13 @@ PROTOCOL_SEEDS = {
     "session_record": [
         ("session_pickle.json", "record_pickle", b""),
     ],
+    # The first two bytes pick the layer and the piece size (see the
+    # target's doc comment): each chunk alone, as a blob and as a plaintext.
+    "attachment_open": [
+        ("attachment.json", "chunks[].ciphertext", b"\x00\x07"),
+        ("attachment.json", "chunks[].ciphertext", b"\x01\x07"),
+        ("attachment.json", "pointer.bytes", b"\x00\x00"),
+    ],
     # The first byte picks the layer (see the target's doc comment).
     "backup_open": [
         ("backup.json", "cases[].sealed", b"\x00"),

@@ -106,3 +106,21 @@ pub const MAX_GROUP_SKIP: u32 = 2000;
 /// gap can all still be read when they arrive, while a receiver's stored
 /// state stays bounded (2000 × 36 bytes per member device).
 pub const MAX_GROUP_SKIPPED_KEYS: usize = 2000;
+
+// ----- file attachments (docs/PROTOCOL.md §14) -----------------------------
+
+/// Plaintext bytes in every attachment chunk but the last, which holds
+/// 0 to `ATTACHMENT_CHUNK_BYTES - 1`. 64 KiB keeps the memory an encryptor
+/// or decryptor holds at one chunk whatever the file's size, makes the
+/// 16-byte tag per chunk a 0.02 % overhead, and equals the relay's storage
+/// chunk (`MAX_BLOB_CHUNK_BYTES`, §11.9), so a chunk that fails is one the
+/// relay stored whole. The STREAM counter (32 bits) then never wraps below
+/// 256 TiB, far past `MAX_ATTACHMENT_BLOB_BYTES`.
+pub const ATTACHMENT_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Largest encrypted blob an attachment may be: the relay's default
+/// `blob_max_bytes` (100 MiB, §11.9). A sender refuses a file whose blob
+/// would pass it (the relay would answer 413 after the whole upload), and a
+/// receiver refuses a pointer that promises more, so a hostile pointer
+/// cannot make it download without bound.
+pub const MAX_ATTACHMENT_BLOB_BYTES: u64 = 100 * 1024 * 1024;

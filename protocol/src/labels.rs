@@ -69,6 +69,12 @@ pub const BACKUP_AEAD_KEY: &[u8] = b"umbra/v1/backup/aead-key";
 /// wrong password from a tampered backup (§13.2).
 pub const BACKUP_KEY_CHECK: &[u8] = b"umbra/v1/backup/key-check";
 
+/// HKDF-SHA256 info for an attachment's ChaCha20-Poly1305 chunk key
+/// (docs/PROTOCOL.md §14.3).
+pub const ATTACHMENT_CHUNK_KEY: &[u8] = b"umbra/v1/attachment/chunk-key";
+/// HKDF-SHA256 info for an attachment's 7-byte STREAM nonce prefix (§14.3).
+pub const ATTACHMENT_NONCE_PREFIX: &[u8] = b"umbra/v1/attachment/nonce-prefix";
+
 /// Every label above, for the uniqueness test and for auditors.
 pub const ALL: &[&[u8]] = &[
     IDENTITY_BINDING,
@@ -92,6 +98,8 @@ pub const ALL: &[&[u8]] = &[
     RATCHET_EPHEMERAL_KEY,
     BACKUP_AEAD_KEY,
     BACKUP_KEY_CHECK,
+    ATTACHMENT_CHUNK_KEY,
+    ATTACHMENT_NONCE_PREFIX,
 ];
 
 #[cfg(test)]

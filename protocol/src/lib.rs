@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod attachment;
 pub mod backup;
 pub mod consts;
 pub mod content;
