@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure};
 use relay_delivery_support::{
-    ack, assert_nothing_delivered, envelope, next_delivery, next_significant, receive_backlog,
-    send_all_accepted, send_one,
+    ack, assert_nothing_delivered, envelope, next_delivery, next_delivery_timed, next_significant,
+    receive_backlog, receive_backlog_timed, send_all_accepted, send_one,
 };
 use relay_support::{on_every_store, Backend};
 use umbra_e2e::wire_client::Session;
@@ -31,7 +31,107 @@ on_every_store!(
     a_full_queue_rejects_with_queue_full,
     ephemeral_frames_reach_only_connected_recipients,
     expired_messages_are_neither_delivered_nor_kept,
+    acceptance_times_are_milliseconds,
 );
+
+/// The wall clock in Unix milliseconds; the relay runs on this machine, so
+/// it reads the same clock.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
+}
+
+/// `Deliver.received_at_ms` is the millisecond the relay accepted the
+/// envelope, read from the store (recipient offline) and handed over live
+/// (recipient online). Sound without timing asserts: each acceptance lies
+/// between the test's clock readings before and after its `Send`, and the
+/// sends are 300 ms apart, so consecutive times differ by at least that and
+/// by less than the whole span measured around both. A relay keeping whole
+/// seconds fails the bracket unless every send straddled a second
+/// boundary, and the 300 ms step (a difference of 0 or 1 000).
+async fn acceptance_times_are_milliseconds(backend: Backend) -> anyhow::Result<()> {
+    let relay = backend.start_relay(&[]).await?;
+    let url = relay.ws_url();
+    let mut alice = Session::sign_up(&url, "alice", "alice's password").await?;
+    let mut bob = Session::sign_up(&url, "bob", "bob's password").await?;
+    const STEP: Duration = Duration::from_millis(300);
+
+    async fn send_bracketed(
+        alice: &mut Session,
+        to: Address,
+        envelope: Vec<u8>,
+    ) -> anyhow::Result<(u64, u64)> {
+        let before = now_ms();
+        let outcome = send_one(alice, to, envelope).await?;
+        let after = now_ms();
+        ensure!(
+            matches!(outcome, SendOutcome::Accepted { .. }),
+            "{outcome:?}"
+        );
+        Ok((before, after))
+    }
+
+    fn check(brackets: &[(u64, u64)], times: &[u64], path: &str) -> anyhow::Result<()> {
+        for ((before, after), at) in brackets.iter().zip(times) {
+            ensure!(
+                before <= at && at <= after,
+                "{path}: received_at_ms {at} is not within the send's [{before}, {after}] \
+                 (all: {times:?})"
+            );
+        }
+        for (pair, span) in times.windows(2).zip(brackets.windows(2)) {
+            let gap = pair[1] - pair[0];
+            let outer = span[1].1 - span[0].0;
+            ensure!(
+                gap >= STEP.as_millis() as u64 && gap <= outer,
+                "{path}: consecutive received_at_ms differ by {gap} ms, not between the \
+                 {} ms the sends were apart and the {outer} ms around both",
+                STEP.as_millis()
+            );
+        }
+        Ok(())
+    }
+
+    // Offline: stored, then read from the queue.
+    bob.client.close().await;
+    let mut brackets = Vec::new();
+    for n in 0..3 {
+        if n > 0 {
+            tokio::time::sleep(STEP).await;
+        }
+        brackets.push(send_bracketed(&mut alice, bob.address, envelope("stored", n)).await?);
+    }
+    bob.client = bob.reconnect(&url).await?;
+    let stored = receive_backlog_timed(&mut bob.client).await?;
+    ensure!(stored.len() == 3, "{} of 3 delivered", stored.len());
+    let times: Vec<u64> = stored.iter().map(|(_, _, at)| *at).collect();
+    check(&brackets, &times, "from the queue")?;
+    ack(
+        &mut bob.client,
+        stored.iter().map(|(seq, _, _)| *seq).collect(),
+    )
+    .await?;
+
+    // Online: handed over in memory by the committing node.
+    let mut brackets = Vec::new();
+    let mut times = Vec::new();
+    for n in 0..3 {
+        if n > 0 {
+            tokio::time::sleep(STEP).await;
+        }
+        brackets.push(send_bracketed(&mut alice, bob.address, envelope("live", n)).await?);
+        let (_, delivered, at) = next_delivery_timed(&mut bob.client).await?;
+        ensure!(
+            delivered == envelope("live", n),
+            "live delivery {n} out of order"
+        );
+        times.push(at);
+    }
+    check(&brackets, &times, "handed over")?;
+    Ok(())
+}
 
 async fn offline_messages_arrive_in_order_then_queue_empty(backend: Backend) -> anyhow::Result<()> {
     let relay = backend.start_relay(&[]).await?;

@@ -62,6 +62,17 @@ pub async fn send_all_accepted(
 /// pairs in arrival order. `PreKeysLow` (these accounts publish no keys) is
 /// ignored; anything else is an error.
 pub async fn receive_backlog(client: &mut WireClient) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
+    Ok(receive_backlog_timed(client)
+        .await?
+        .into_iter()
+        .map(|(seq, envelope, _)| (seq, envelope))
+        .collect())
+}
+
+/// [`receive_backlog`] with each delivery's `received_at_ms`.
+pub async fn receive_backlog_timed(
+    client: &mut WireClient,
+) -> anyhow::Result<Vec<(u64, Vec<u8>, u64)>> {
     let mut delivered = Vec::new();
     loop {
         match client
@@ -78,7 +89,7 @@ pub async fn receive_backlog(client: &mut WireClient) -> anyhow::Result<Vec<(u64
                     received_at_ms > 0,
                     "Deliver seq {seq} has no acceptance time"
                 );
-                delivered.push((seq, envelope));
+                delivered.push((seq, envelope, received_at_ms));
             }
             RelayFrame::QueueEmpty => return Ok(delivered),
             RelayFrame::PreKeysLow { .. } => {}
@@ -90,13 +101,23 @@ pub async fn receive_backlog(client: &mut WireClient) -> anyhow::Result<Vec<(u64
 /// Waits for the next `Deliver` (live delivery), skipping `PreKeysLow` and
 /// `QueueEmpty`.
 pub async fn next_delivery(client: &mut WireClient) -> anyhow::Result<(u64, Vec<u8>)> {
+    let (seq, envelope, _) = next_delivery_timed(client).await?;
+    Ok((seq, envelope))
+}
+
+/// [`next_delivery`] with the delivery's `received_at_ms`.
+pub async fn next_delivery_timed(client: &mut WireClient) -> anyhow::Result<(u64, Vec<u8>, u64)> {
     loop {
         match client
             .next_push(WAIT)
             .await
             .context("waiting for a delivery")?
         {
-            RelayFrame::Deliver { seq, envelope, .. } => return Ok((seq, envelope)),
+            RelayFrame::Deliver {
+                seq,
+                envelope,
+                received_at_ms,
+            } => return Ok((seq, envelope, received_at_ms)),
             RelayFrame::QueueEmpty | RelayFrame::PreKeysLow { .. } => {}
             other => bail!("unexpected push while waiting for a delivery: {other:?}"),
         }
