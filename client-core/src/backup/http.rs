@@ -185,6 +185,14 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     read_answer(&mut stream).await
 }
 
+/// `value` as a number of HTTP's grammar: one or more ASCII digits only.
+fn decimal<T: std::str::FromStr>(value: &str) -> Option<T> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok()
+}
+
 async fn read_answer<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Answer, Error> {
     let malformed = |what: &'static str| Error::Backup(BackupFailure::BadAnswer(what));
     let io = |e: std::io::Error| Error::Backup(BackupFailure::Transport(e));
@@ -196,31 +204,36 @@ async fn read_answer<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Answer, Err
         match response.parse(&buf) {
             Ok(httparse::Status::Complete(len)) => {
                 let status = response.code.ok_or_else(|| malformed("no status"))?;
-                let find = |name: &str| {
-                    response
+                // A header the answer's meaning rests on must appear at
+                // most once (two Content-Lengths are how responses are
+                // smuggled), and its number is plain decimal digits (Rust's
+                // parse also takes a leading `+`, which HTTP does not).
+                let find = |name: &str| -> Result<Option<String>, Error> {
+                    let mut found = response
                         .headers
                         .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case(name))
-                        .and_then(|h| std::str::from_utf8(h.value).ok())
-                        .map(|v| v.trim().to_owned())
+                        .filter(|h| h.name.eq_ignore_ascii_case(name));
+                    let first = found.next();
+                    if found.next().is_some() {
+                        return Err(malformed("a header given twice"));
+                    }
+                    first
+                        .map(|h| {
+                            std::str::from_utf8(h.value)
+                                .map(|v| v.trim().to_owned())
+                                .map_err(|_| malformed("a header not in ASCII"))
+                        })
+                        .transpose()
                 };
-                if find("transfer-encoding").is_some() {
+                if find("transfer-encoding")?.is_some() {
                     return Err(malformed("a chunked answer (the relay sends a length)"));
                 }
-                let length = match find("content-length") {
-                    Some(v) => Some(
-                        v.parse::<usize>()
-                            .map_err(|_| malformed("Content-Length"))?,
-                    ),
-                    None => None,
-                };
-                let seq = match find("umbra-backup-seq") {
-                    Some(v) => Some(
-                        v.parse::<u64>()
-                            .map_err(|_| malformed("Umbra-Backup-Seq"))?,
-                    ),
-                    None => None,
-                };
+                let length = find("content-length")?
+                    .map(|v| decimal::<usize>(&v).ok_or_else(|| malformed("Content-Length")))
+                    .transpose()?;
+                let seq = find("umbra-backup-seq")?
+                    .map(|v| decimal::<u64>(&v).ok_or_else(|| malformed("Umbra-Backup-Seq")))
+                    .transpose()?;
                 break (len, status, length, seq);
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => {}
@@ -303,6 +316,13 @@ mod tests {
             b"HTTP/1.1 404 No\r\ncontent-length: 99999\r\n\r\n",
             b"garbage\r\n\r\n",
             b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\numbra-backup-seq: -1\r\n\r\na",
+            // Smuggling shapes: a length given twice (equal or not), a
+            // leading `+`, a seq given twice.
+            b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nab",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\nContent-Length: 1\r\n\r\na",
+            b"HTTP/1.1 200 OK\r\ncontent-length: +1\r\n\r\na",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\numbra-backup-seq: +7\r\n\r\na",
+            b"HTTP/1.1 409 C\r\ncontent-length: 0\r\numbra-backup-seq: 7\r\numbra-backup-seq: 1\r\n\r\n",
         ] {
             assert!(
                 matches!(
