@@ -251,20 +251,10 @@ mod tests {
     use umbra_protocol::identity::IdentityKeyPair;
 
     use super::*;
-    use crate::store::{ClientStore, KdfParams, MemoryStore};
 
     async fn book() -> NameBook {
-        let backend: Arc<dyn ClientStore> = Arc::new(MemoryStore::new());
-        let vault = Vault::create(
-            backend,
-            b"password",
-            KdfParams::insecure_for_tests(),
-            AccountId::random(&mut OsRng),
-            &mut OsRng,
-        )
-        .await
-        .expect("vault");
-        NameBook::new(Arc::new(vault))
+        let vault = Vault::for_tests().await;
+        NameBook::new(vault)
     }
 
     fn contact(name: &str) -> ContactRecord {

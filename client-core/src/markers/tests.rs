@@ -1,23 +1,9 @@
 //! The delivery markers on their own, over a memory store: no engine, no relay.
-
-use rand::rngs::OsRng;
-use umbra_protocol::wire::AccountId;
-
 use super::*;
-use crate::store::{ClientStore, KdfParams, MemoryStore};
 
 async fn markers() -> DeliveryMarkers {
-    let backend: Arc<dyn ClientStore> = Arc::new(MemoryStore::new());
-    let vault = Vault::create(
-        backend,
-        b"password",
-        KdfParams::insecure_for_tests(),
-        AccountId::random(&mut OsRng),
-        &mut OsRng,
-    )
-    .await
-    .expect("vault");
-    DeliveryMarkers::new(Arc::new(vault))
+    let vault = Vault::for_tests().await;
+    DeliveryMarkers::new(vault)
 }
 
 async fn commit(markers: &DeliveryMarkers, txn: Txn) {

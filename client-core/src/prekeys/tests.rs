@@ -1,33 +1,22 @@
 //! The prekey manager on its own, over a memory store: no engine, no relay.
 
 use rand::rngs::OsRng;
-use umbra_protocol::wire::AccountId;
 
 use super::*;
 use crate::consts::REPLACED_SIGNED_PREKEY_RETENTION;
-use crate::store::{ClientStore, KdfParams, MemoryStore};
 
 const T0: u64 = 1_800_000_000;
 const DAY: u64 = 24 * 60 * 60;
 
 /// A manager over a new store holding its first keys (created at `T0`).
 async fn manager() -> (PreKeyManager, IdentityKeyPair) {
-    let backend: Arc<dyn ClientStore> = Arc::new(MemoryStore::new());
-    let vault = Vault::create(
-        backend,
-        b"password",
-        KdfParams::insecure_for_tests(),
-        AccountId::random(&mut OsRng),
-        &mut OsRng,
-    )
-    .await
-    .expect("vault");
+    let vault = Vault::for_tests().await;
     let identity = IdentityKeyPair::generate(&mut OsRng);
     let keys = InitialKeys::generate(&identity, T0, &mut OsRng);
     let mut txn = Txn::new();
     PreKeyManager::save_initial(&vault, &mut txn, &keys).expect("initial keys");
     vault.commit(txn).await.expect("commit");
-    (PreKeyManager::new(Arc::new(vault)), identity)
+    (PreKeyManager::new(vault), identity)
 }
 
 async fn upkeep(manager: &PreKeyManager, identity: &IdentityKeyPair, now: u64) -> SignedUpkeep {

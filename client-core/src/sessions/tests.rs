@@ -7,22 +7,12 @@ use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, SignedPreKey};
 use umbra_protocol::wire::AccountId;
 
 use super::*;
-use crate::store::{ClientStore, KdfParams, MemoryStore};
 
 const NOW: u64 = 1_800_000_000;
 
 async fn manager() -> SessionManager {
-    let backend: Arc<dyn ClientStore> = Arc::new(MemoryStore::new());
-    let vault = Vault::create(
-        backend,
-        b"password",
-        KdfParams::insecure_for_tests(),
-        AccountId::random(&mut OsRng),
-        &mut OsRng,
-    )
-    .await
-    .expect("vault");
-    SessionManager::new(Arc::new(vault))
+    let vault = Vault::for_tests().await;
+    SessionManager::new(vault)
 }
 
 /// A peer: its identity and the contact record we keep of it.

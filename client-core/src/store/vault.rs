@@ -96,6 +96,24 @@ impl Txn {
 }
 
 impl Vault {
+    /// A new vault over a [`MemoryStore`](super::MemoryStore) for a random
+    /// account, with the cheap key stretching of tests: what a manager's
+    /// unit tests stand on (no engine, no relay, no disk).
+    #[cfg(test)]
+    pub(crate) async fn for_tests() -> Arc<Self> {
+        let backend: Arc<dyn ClientStore> = Arc::new(super::MemoryStore::new());
+        let vault = Self::create(
+            backend,
+            b"password",
+            KdfParams::insecure_for_tests(),
+            AccountId::random(&mut rand::rngs::OsRng),
+            &mut rand::rngs::OsRng,
+        )
+        .await
+        .expect("a memory vault");
+        Arc::new(vault)
+    }
+
     /// Initialises an empty backend for `owner`, sealed under `password`.
     pub(crate) async fn create<R: RngCore + CryptoRng>(
         backend: Arc<dyn ClientStore>,

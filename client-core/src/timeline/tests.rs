@@ -5,20 +5,10 @@ use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::wire::AccountId;
 
 use super::*;
-use crate::store::{ClientStore, KdfParams, MemoryStore};
 
 async fn timeline() -> Timeline {
-    let backend: Arc<dyn ClientStore> = Arc::new(MemoryStore::new());
-    let vault = Vault::create(
-        backend,
-        b"password",
-        KdfParams::insecure_for_tests(),
-        AccountId::random(&mut OsRng),
-        &mut OsRng,
-    )
-    .await
-    .expect("vault");
-    Timeline::new(Arc::new(vault))
+    let vault = Vault::for_tests().await;
+    Timeline::new(vault)
 }
 
 fn contact(name: &str) -> ContactRecord {
