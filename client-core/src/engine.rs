@@ -169,8 +169,9 @@ impl Engine {
     pub(crate) async fn from_vault(
         config: &crate::ClientConfig,
         ws_url: String,
-        vault: Vault,
+        vault: impl Into<Arc<Vault>>,
     ) -> Result<Arc<Self>, Error> {
+        let vault: Arc<Vault> = vault.into();
         let account: AccountRecord = vault
             .load(&records::account::account())
             .await?
@@ -182,7 +183,6 @@ impl Engine {
             device: DeviceId(account.device),
         };
         let AccountRecord { identity, .. } = account;
-        let vault = Arc::new(vault);
         let (events, backlog) = broadcast::channel(EVENT_CAPACITY);
         let (conn_state, _) = watch::channel(ConnectionState::Offline);
         let (outbox_changed, _) = watch::channel(0);
@@ -221,9 +221,30 @@ impl Engine {
         }))
     }
 
-    /// Writes the first records of a new store: account, token, prekeys.
+    /// Writes the first records of a new store: account, token, prekeys
+    /// (tests that build a store by hand; a login uses [`Self::initial_records`]).
+    #[cfg(test)]
     pub(crate) async fn initialise_store(
         vault: &Vault,
+        identity: &IdentityKeyPair,
+        username: &Username,
+        account: AccountId,
+        token: &TokenRecord,
+    ) -> Result<(), Error> {
+        let mut txn = Txn::new();
+        Self::initial_records(vault, &mut txn, identity, username, account, token)?;
+        vault.commit(txn).await?;
+        Ok(())
+    }
+
+    /// Adds to `txn` the records a new store starts with: the account
+    /// record, the token, fresh prekeys and the counters. A restore commits
+    /// them in the same transaction as what it restores, so a store either
+    /// holds the account with everything restored or holds no account
+    /// record at all ([`Engine::is_set_up`]).
+    pub(crate) fn initial_records(
+        vault: &Vault,
+        txn: &mut Txn,
         identity: &IdentityKeyPair,
         username: &Username,
         account: AccountId,
@@ -236,13 +257,19 @@ impl Engine {
             device: DeviceId::PRIMARY.0,
         };
         let keys = InitialKeys::generate(identity, now_secs(), &mut OsRng);
-        let mut txn = Txn::new();
-        vault.save(&mut txn, records::account::account(), &record)?;
-        vault.save(&mut txn, records::account::token(), token)?;
-        PreKeyManager::save_initial(vault, &mut txn, &keys)?;
-        vault.save(&mut txn, records::account::counters(), &Counters::default())?;
-        vault.commit(txn).await?;
+        vault.save(txn, records::account::account(), &record)?;
+        vault.save(txn, records::account::token(), token)?;
+        PreKeyManager::save_initial(vault, txn, &keys)?;
+        vault.save(txn, records::account::counters(), &Counters::default())?;
         Ok(())
+    }
+
+    /// Whether the store's setup transaction committed (it holds the
+    /// account record). A store with a header but none was interrupted
+    /// between creating the store and setting it up; the next login sets
+    /// it up again.
+    pub(crate) async fn is_set_up(vault: &Vault) -> Result<bool, Error> {
+        Ok(vault.load(&records::account::account()).await?.is_some())
     }
 
     pub(crate) fn me(&self) -> Me {

@@ -6,7 +6,9 @@
 //!
 //! Must never: write a store before the relay accepted the password,
 //! restore anything a backup that fails to open says, or leave a
-//! half-written store (each step below is one transaction).
+//! half-written store: a new store's setup (account record, prekeys,
+//! token, everything restored, backup state) is one transaction, and a
+//! store whose setup never committed is set up again by the next login.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,12 +20,14 @@ use umbra_protocol::wire::{DeviceId, Request, Username};
 
 use crate::account;
 use crate::backup::http::BackupEndpoint;
-use crate::backup::restore;
+use crate::backup::{restore, BackupManager, BackupState};
 use crate::client::{open_backend, password_error};
 use crate::engine::Engine;
 use crate::failure::RelayMisbehaved;
+use crate::groups::manager::GroupManager;
+use crate::name_book::NameBook;
 use crate::relay_link::{into_result, RelayLink};
-use crate::store::{ClientStore, StoreError, Vault};
+use crate::store::{ClientStore, StoreError, Txn, Vault};
 use crate::{Client, ClientConfig, Error};
 
 /// Bounds fetching the account backup at a restore (up to 16 MiB), and
@@ -58,6 +62,14 @@ async fn take_over(
         return Err(Error::Protocol(RelayMisbehaved::AccountChanged));
     }
     Ok(outcome)
+}
+
+fn backup_endpoint(config: &ClientConfig) -> Result<BackupEndpoint, Error> {
+    BackupEndpoint::new(
+        &config.server_url,
+        config.tls_roots.clone(),
+        config.connect_timeout.max(RESTORE_FETCH_TIMEOUT),
+    )
 }
 
 impl Client {
@@ -124,11 +136,7 @@ impl Client {
         )
         .await?;
         if !Vault::is_initialized(&*backend).await? {
-            let endpoint = BackupEndpoint::new(
-                &config.server_url,
-                config.tls_roots.clone(),
-                config.connect_timeout.max(RESTORE_FETCH_TIMEOUT),
-            )?;
+            let endpoint = backup_endpoint(&config)?;
             let token = outcome.token.session_token();
             // A new identity replaces the relay's backup: its first upload
             // follows the stored seq instead of merging with it.
@@ -150,6 +158,15 @@ impl Client {
         if vault.owner() != outcome.account {
             return Err(Error::Store(StoreError::AlreadyInitialized));
         }
+        if !Engine::is_set_up(&vault).await? {
+            // Created, but its setup transaction never committed (a crash,
+            // a failed restore): set it up again, as in an empty directory.
+            let endpoint = backup_endpoint(&config)?;
+            let token = outcome.token.session_token();
+            let found =
+                restore::fetch(&endpoint, &token, &outcome.export_key, &outcome.account).await?;
+            return Self::set_up(config, ws_url, vault, &name, outcome, (found, None)).await;
+        }
         let engine = Engine::from_vault(&config, ws_url, vault).await?;
         engine.store_token(&outcome.token).await?;
         engine.keep_export_key(outcome.export_key, None).await?;
@@ -170,12 +187,8 @@ impl Client {
         name: &Username,
         password: &str,
         outcome: account::LoginOutcome,
-        (restored, replaces): (Option<(u64, BackupContents)>, Option<u64>),
+        local: (Option<(u64, BackupContents)>, Option<u64>),
     ) -> Result<Client, Error> {
-        let identity = match &restored {
-            Some((_, contents)) => crate::engine::clone_identity(&contents.identity)?,
-            None => IdentityKeyPair::generate(&mut OsRng),
-        };
         let vault = Vault::create(
             backend,
             password.as_bytes(),
@@ -184,19 +197,64 @@ impl Client {
             &mut OsRng,
         )
         .await?;
-        Engine::initialise_store(&vault, &identity, name, outcome.account, &outcome.token).await?;
-        drop(identity);
-        let engine = Engine::from_vault(&config, ws_url, vault).await?;
-        let restored_seq = match &restored {
-            Some((seq, contents)) => {
-                engine.restore_contents(contents).await?;
-                Some(*seq)
-            }
-            None => replaces,
+        Self::set_up(config, ws_url, vault, name, outcome, local).await
+    }
+
+    /// Sets up `vault`, which holds no account record (new, or a setup
+    /// that was interrupted): everything restored (or the new identity),
+    /// the account record, prekeys, token and backup state are ONE
+    /// transaction, so a crash or a failure leaves a store the next login
+    /// sets up again, never an account with its contacts missing.
+    async fn set_up(
+        config: ClientConfig,
+        ws_url: String,
+        vault: Vault,
+        name: &Username,
+        outcome: account::LoginOutcome,
+        (restored, replaces): (Option<(u64, BackupContents)>, Option<u64>),
+    ) -> Result<Client, Error> {
+        let identity = match &restored {
+            Some((_, contents)) => crate::engine::clone_identity(&contents.identity)?,
+            None => IdentityKeyPair::generate(&mut OsRng),
         };
-        engine
-            .keep_export_key(outcome.export_key, restored_seq)
-            .await?;
+        let vault = Arc::new(vault);
+        let mut txn = Txn::new();
+        Engine::initial_records(
+            &vault,
+            &mut txn,
+            &identity,
+            name,
+            outcome.account,
+            &outcome.token,
+        )?;
+        drop(identity);
+        let backup = BackupManager::new(vault.clone());
+        if let Some((_, contents)) = &restored {
+            let names = NameBook::new(vault.clone());
+            let groups = GroupManager::new(vault.clone());
+            let done =
+                backup.restore_into(&mut txn, contents, &outcome.account, &names, &groups)?;
+            if done.skipped_groups > 0 {
+                tracing::warn!(
+                    skipped = done.skipped_groups,
+                    "groups in the account backup whose log does not load were not restored"
+                );
+            }
+            tracing::info!(
+                contacts = done.contacts,
+                groups = done.groups,
+                "account restored from its backup"
+            );
+        }
+        let state = BackupState {
+            export_key: outcome.export_key,
+            acked_seq: restored.as_ref().map(|(seq, _)| *seq).or(replaces),
+            acked_digest: None,
+        };
+        backup.put_state(&mut txn, &state)?;
+        drop(backup);
+        vault.commit(txn).await?;
+        let engine = Engine::from_vault(&config, ws_url, vault).await?;
         engine.ensure_connected()?;
         engine.publish_keys().await?;
         engine.replenish_prekeys().await?;

@@ -203,7 +203,8 @@ impl BackupManager {
     /// Writes what `contents` restores into `txn`, for a store that holds
     /// only its account record: contacts with their trust and name
     /// bindings, and groups (their logs; no sender key, so a new one is
-    /// made on the first send). Returns how many of each.
+    /// made on the first send). Returns how many of each, and how many
+    /// groups were skipped because their log does not load.
     /// The name bindings go through the name book and the groups through
     /// the group manager, which own those records.
     pub(crate) fn restore_into(
@@ -213,7 +214,7 @@ impl BackupManager {
         me: &AccountId,
         names: &crate::name_book::NameBook,
         groups: &crate::groups::manager::GroupManager,
-    ) -> Result<(usize, usize), Error> {
+    ) -> Result<Restored, Error> {
         let mut bound: std::collections::HashMap<String, NameBinding> = Default::default();
         for contact in &contents.contacts {
             let record = from_backup_contact(contact);
@@ -236,11 +237,17 @@ impl BackupManager {
             names.put_binding(txn, name, binding)?;
         }
         let mut restored_groups = 0;
+        let mut skipped_groups = 0;
         for backed in &contents.groups {
-            let log = GroupLog::from_pickle(&backed.log).map_err(records::group::bad_log)?;
-            if log.state().group() != &backed.id {
-                continue;
-            }
+            // One group that does not load (a log this version cannot read,
+            // or under another id) costs that group, not the restore.
+            let log = match GroupLog::from_pickle(&backed.log) {
+                Ok(log) if log.state().group() == &backed.id => log,
+                _ => {
+                    skipped_groups += 1;
+                    continue;
+                }
+            };
             let mut group = Group::new(log);
             if !group.state().members().iter().any(|m| &m.account == me) {
                 group.membership = Membership::Left;
@@ -248,8 +255,21 @@ impl BackupManager {
             groups.put(txn, &group)?;
             restored_groups += 1;
         }
-        Ok((contents.contacts.len(), restored_groups))
+        Ok(Restored {
+            contacts: contents.contacts.len(),
+            groups: restored_groups,
+            skipped_groups,
+        })
     }
+}
+
+/// What a restore wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Restored {
+    pub(crate) contacts: usize,
+    pub(crate) groups: usize,
+    /// Groups whose log did not load: left out, the rest restored.
+    pub(crate) skipped_groups: usize,
 }
 
 fn to_backup_contact(record: &ContactRecord) -> Result<BackupContact, Error> {

@@ -161,22 +161,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Writes a backup's contacts and groups into this (new) store.
-    pub(crate) async fn restore_contents(&self, contents: &BackupContents) -> Result<(), Error> {
-        let _guard = self.op_lock.lock().await;
-        let mut txn = Txn::new();
-        let (contacts, groups) = self.backup.restore_into(
-            &mut txn,
-            contents,
-            &self.me().account,
-            &self.names,
-            &self.groups,
-        )?;
-        self.vault.commit(txn).await?;
-        tracing::info!(contacts, groups, "account restored from its backup");
-        Ok(())
-    }
-
     /// Starts a fresh session with every restored contact and sends each a
     /// `SessionReset` over it (see the module docs). A contact that cannot
     /// be reached now (no published keys, a changed identity, the relay

@@ -342,3 +342,66 @@ async fn two_directories_taking_turns_keep_each_others_contacts() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// A restore is one transaction and survives one unreadable group: a
+/// backup with a group log that does not load still restores the rest
+/// (before, the whole login failed after the account record was committed,
+/// and the next login resumed an account with no contacts), and a store
+/// whose setup never committed (only its header written: a crash) is set
+/// up again by the next login instead of being resumed empty.
+#[tokio::test]
+async fn a_restore_skips_an_unreadable_group_and_redoes_an_interrupted_setup() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let alice = register(&url, "alice").await;
+    let engine = alice.inner.clone();
+    if let Some(worker) = lock(&engine.backup.worker).take() {
+        worker.abort();
+    }
+    add_verified(&alice, 0xb0, "bob").await;
+    let key = engine.backup.state().await.unwrap().unwrap().export_key;
+    let me = engine.me().account;
+    let mut contents = engine.backup_contents().await.unwrap();
+    contents.groups.push(umbra_protocol::backup::BackupGroup {
+        id: umbra_protocol::group::GroupId([0x99; 32]),
+        log: vec![1, 2, 3],
+    });
+    let token = engine.token().await.unwrap().unwrap().session_token();
+    // After the shutdown's own upload, so nothing merges it away.
+    alice.shutdown().await;
+    let sealed = format::seal(&contents, &key.backup_key(&me), 30, &mut OsRng).unwrap();
+    assert!(matches!(
+        endpoint(&url).put(&token, &sealed).await.unwrap(),
+        Answer::Ok { seq: Some(30), .. }
+    ));
+
+    let config = |store: &std::sync::Arc<dyn crate::store::ClientStore>| {
+        crate::ClientConfig::with_store(&url, store.clone())
+            .kdf_params(crate::KdfParams::insecure_for_tests())
+    };
+    let store: std::sync::Arc<dyn crate::store::ClientStore> =
+        std::sync::Arc::new(crate::store::MemoryStore::new());
+    let restored = Client::login(config(&store), "alice", "pw-of-test")
+        .await
+        .expect("a restore with one unreadable group");
+    let bob = restored.inner.names.contact(&[0xb0; 16]).await.unwrap();
+    assert_eq!(bob.map(|c| c.trust), Some(TrustLevel::Verified));
+    assert_eq!(restored.inner.identity.public(), engine.identity.public());
+    restored.shutdown().await;
+
+    // A crash right after the store was created: a header, no account.
+    let store: std::sync::Arc<dyn crate::store::ClientStore> =
+        std::sync::Arc::new(crate::store::MemoryStore::new());
+    let cfg = config(&store);
+    crate::store::Vault::create(store.clone(), b"pw-of-test", cfg.kdf, me, &mut OsRng)
+        .await
+        .unwrap();
+    let again = Client::login(cfg, "alice", "pw-of-test")
+        .await
+        .expect("the next login sets the store up again");
+    let bob = again.inner.names.contact(&[0xb0; 16]).await.unwrap();
+    assert_eq!(bob.map(|c| c.trust), Some(TrustLevel::Verified));
+    assert_eq!(again.inner.identity.public(), engine.identity.public());
+    again.shutdown().await;
+}
