@@ -2,7 +2,8 @@
 //!
 //! The sans-IO heart of umbra: key types, identities and prekeys, X3DH-style
 //! key agreement, the Double Ratchet, sealed sender, sender-key groups,
-//! safety numbers, padding, the password-sealed account backup, and (re-exported from umbra-wire) the frames
+//! safety numbers, padding, file attachments (chunked STREAM encryption), the
+//! password-sealed account backup, and (re-exported from umbra-wire) the frames
 //! clients and relay exchange.
 //!
 //! This crate never touches a socket, a file, a clock or a global RNG: callers
