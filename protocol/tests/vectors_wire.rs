@@ -231,6 +231,10 @@ fn relay_examples(m: &mut Material) -> Vec<RelayFrame> {
         credential_response: own.vec(320),
         registration_response: own.vec(64),
     });
+    responses.push(Response::PasswordChanged {
+        token: SessionToken::from_bytes(own.bytes()),
+        expires_at: 1_797_592_000,
+    });
     let mut frames: Vec<RelayFrame> = responses
         .into_iter()
         .zip(1u64..)
@@ -435,10 +439,10 @@ fn wire_vectors() {
             "hex": common::hex(&bytes),
         }));
     }
-    // 13 responses (Resolved twice: with and without an identity) and 5 pushes.
+    // 14 responses (Resolved twice: with and without an identity) and 5 pushes.
     assert_eq!(
         names.len(),
-        13 + 1 + 5,
+        14 + 1 + 5,
         "every response and push has a vector"
     );
 

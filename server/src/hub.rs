@@ -159,6 +159,18 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Records that `connection`, registered for `address`, now acts under
+    /// `token` (a password change replaced the one it authenticated with),
+    /// so token re-checks ask about the new one. Nothing if another
+    /// connection holds the address now.
+    pub fn retoken(&self, address: Address, connection: u64, token: TokenHash) {
+        if let Some(entry) = self.lock().by_address.get_mut(&address) {
+            if entry.connection == connection {
+                entry.token = token;
+            }
+        }
+    }
+
     /// Registers `connection`, authenticated with `token`, as the one for
     /// `address`. An earlier connection for the same address on this node
     /// is told to close with `Replaced`. The caller announces the returned

@@ -58,6 +58,7 @@ Response = E(
     ("Pong", None),
     ("Error", S(("code", "code"), ("message", "str"), ("retry_after_secs", OPT("u32")))),
     ("PasswordChangeResponse", S(("change_id", "u64"), ("credential_response", "bytes"), ("registration_response", "bytes"))),
+    ("PasswordChanged", S(("token", FIX(32)), ("expires_at", "u64"))),
 )
 RelayFrame = E(
     ("Response", S(("request_id", "u64"), ("response", Response))),

@@ -2,7 +2,8 @@
 //! every store (PROTOCOL.md 11.3, "Password change"): after a change made
 //! on node A the old password fails to log in on node B (and on A), the new
 //! one works there, a token issued on B before the change no longer
-//! authenticates, and the session that made the change keeps working. (One
+//! authenticates (the changing session's own included), and the session that
+//! made the change keeps working under the token `PasswordChanged` gave it. (One
 //! device per account: a second live connection would replace the first,
 //! so "another session" is a token; closing live connections of the account
 //! is the `Logout{everywhere}` path relay_revocation covers.) A change without proof of the current password, or with a
@@ -156,20 +157,18 @@ async fn a_change_on_one_node_ends_the_old_password_and_the_other_tokens_on_ever
     // A token issued on node B before the change (one device per account:
     // a second live connection would replace the first, so it stays a token).
     let elsewhere_token = token(&url_b, "alice", OLD).await?;
-    let (mut changer, _) = session(&url_a, "alice", OLD).await?;
+    let (mut changer, changers_token) = session(&url_a, "alice", OLD).await?;
 
     let reply = change(&mut changer, OLD, NEW).await.context("the change")?;
-    ensure!(reply == Response::Ok, "the change was refused: {reply:?}");
+    let Response::PasswordChanged { token: first, .. } = reply else {
+        bail!("the change was refused: {reply:?}");
+    };
 
-    let mut again = connect(&url_b).await?;
-    match again.authenticate(&elsewhere_token).await {
-        Err(WireClientError::Refused {
-            code: ErrorCode::AuthFailed,
-            ..
-        }) => {}
-        other => bail!("a token from before the change must be revoked, got {other:?}"),
+    // Every token from before the change is revoked, the changing
+    // session's own included (a stolen data dir may hold a copy of it).
+    for old_token in [&elsewhere_token, &changers_token] {
+        ensure_revoked(&url_b, old_token).await?;
     }
-    again.close().await;
 
     ensure!(
         login_code(&url_b, "alice", OLD).await? == Err(ErrorCode::AuthFailed),
@@ -184,8 +183,8 @@ async fn a_change_on_one_node_ends_the_old_password_and_the_other_tokens_on_ever
         "the new password must log in on the other node"
     );
 
-    // The changing session is kept, for a state-changing request too (its
-    // token is re-checked before each).
+    // The changing session is kept, under the new token, for a
+    // state-changing request too (its token is re-checked before each).
     let reply = changer
         .request(Request::Rename {
             new_username: Username::parse("alice")?,
@@ -197,11 +196,33 @@ async fn a_change_on_one_node_ends_the_old_password_and_the_other_tokens_on_ever
     );
     // And it can change the password again, proving the new one.
     let reply = change(&mut changer, NEW, OLD).await?;
-    ensure!(
-        reply == Response::Ok,
-        "a second change was refused: {reply:?}"
-    );
+    let Response::PasswordChanged { token: second, .. } = reply else {
+        bail!("a second change was refused: {reply:?}");
+    };
+    ensure!(second != first, "a change must issue a fresh token");
+    ensure_revoked(&url_b, &first).await?;
     ensure!(login_code(&url_b, "alice", OLD).await? == Ok(()));
+    // The token the change issued authenticates on the other node too (this
+    // replaces the changing session: one device per account).
+    let mut next = connect(&url_b).await?;
+    next.authenticate(&second)
+        .await
+        .context("the token a change issued must authenticate")?;
+    next.close().await;
+    Ok(())
+}
+
+/// `Authenticate` with `token` on `url` is refused as revoked.
+async fn ensure_revoked(url: &str, token: &SessionToken) -> anyhow::Result<()> {
+    let mut c = connect(url).await?;
+    match c.authenticate(token).await {
+        Err(WireClientError::Refused {
+            code: ErrorCode::AuthFailed,
+            ..
+        }) => {}
+        other => bail!("a token from before the change must be revoked, got {other:?}"),
+    }
+    c.close().await;
     Ok(())
 }
 
@@ -338,7 +359,10 @@ async fn a_login_started_before_a_change_cannot_finish_after_it(
     let opaque_finalization = login.finish(&opaque_response, Stretch::Cheap)?;
     let (mut owner, _) = session(&url_a, "erin", OLD).await?;
     let reply = change(&mut owner, OLD, NEW).await?;
-    ensure!(reply == Response::Ok, "the change was refused: {reply:?}");
+    ensure!(
+        matches!(reply, Response::PasswordChanged { .. }),
+        "the change was refused: {reply:?}"
+    );
     let reply = thief
         .request(Request::LoginFinish {
             login_id,

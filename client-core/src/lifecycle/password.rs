@@ -6,8 +6,10 @@
 //!
 //! The order makes every interruption recoverable. Before the relay is
 //! asked, the store's header gets a key slot for each password, so a crash
-//! from then on leaves a store that both open. When the relay answers `Ok`
-//! the old slot is dropped; when it surely refused, the header is put back
+//! from then on leaves a store that both open. When the relay answers
+//! `PasswordChanged` its new token replaces the stored one first (the relay
+//! revoked every token, the one in use included), then the old slot is
+//! dropped; when it surely refused, the header is put back
 //! as it was; when its answer is lost (or it says it cannot know), both
 //! slots stay and the caller is told: running the change again with
 //! whichever password the relay now has completes it. The backup is
@@ -30,6 +32,7 @@ use umbra_protocol::opaque_suite::{
 };
 use umbra_protocol::wire::{ErrorCode, Request, Response};
 
+use crate::account::TokenRecord;
 use crate::backup::ExportKey;
 use crate::engine::Engine;
 use crate::failure::{CryptoFailure, RelayMisbehaved};
@@ -89,27 +92,34 @@ impl Engine {
             })?;
         self.vault.write_rekey_header(&rekey.both).await?;
         let (verdict, outcome) = match self.change_on_relay(old, new).await {
-            Ok(export_key) => (RelayVerdict::Changed, Ok(export_key)),
+            Ok(changed) => (RelayVerdict::Changed, Ok(changed)),
             Err((verdict, error)) => (verdict, Err(error)),
         };
+        if let Ok((_, token)) = &outcome {
+            // The token this store held is revoked: the new one goes in
+            // before anything else, in one transaction (a crash before it
+            // leaves a revoked token, answered by logging in again).
+            self.store_token(token).await?;
+        }
         match verdict {
             RelayVerdict::Changed => self.vault.write_rekey_header(&rekey.new_only).await?,
             RelayVerdict::Unchanged => self.vault.write_rekey_header(&rekey.original).await?,
             // Both passwords keep opening the store until a change completes.
             RelayVerdict::Unknown => {}
         }
-        let export_key = outcome?;
+        let (export_key, _) = outcome?;
         self.reseal_backup(export_key).await?;
         Ok(())
     }
 
-    /// The relay's two round trips. Returns the new password's export key,
-    /// or the error with what it means for the relay's record.
+    /// The relay's two round trips. Returns the new password's export key
+    /// and the token the relay issued in place of every old one, or the
+    /// error with what it means for the relay's record.
     async fn change_on_relay(
         self: &Arc<Self>,
         old: &str,
         new: &str,
-    ) -> Result<ExportKey, (RelayVerdict, Error)> {
+    ) -> Result<(ExportKey, TokenRecord), (RelayVerdict, Error)> {
         let unchanged = |e: Error| (RelayVerdict::Unchanged, e);
         let login = ClientLogin::<UmbraOpaqueSuite>::start(&mut OsRng, old.as_bytes())
             .map_err(opaque("password change login start"))
@@ -190,10 +200,16 @@ impl Engine {
                 other => (verdict_of(&other), other),
             })?;
         match reply {
-            Response::Ok => Ok(export_key),
+            Response::PasswordChanged { token, expires_at } => Ok((
+                export_key,
+                TokenRecord {
+                    token: *token.expose_secret(),
+                    expires_at,
+                },
+            )),
             other => Err((
                 RelayVerdict::Unknown,
-                crate::error::unexpected("Ok", &other),
+                crate::error::unexpected("PasswordChanged", &other),
             )),
         }
     }

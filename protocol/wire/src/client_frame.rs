@@ -171,8 +171,9 @@ pub enum Request {
         registration_request: Vec<u8>,
     },
     /// Tag 18: Finishes the change: the relay checks the old-password proof,
-    /// replaces the account's OPAQUE record with the upload and revokes every
-    /// other token of the account. Reply: `Ok`.
+    /// replaces the account's OPAQUE record with the upload, revokes every
+    /// token of the account (this connection's included) and issues a new
+    /// one. Reply: `PasswordChanged`.
     PasswordChangeFinish {
         /// The id from `PasswordChangeResponse`.
         change_id: u64,

@@ -8,7 +8,8 @@
 //! this wire version: new variants are appended, never inserted.
 //!
 //! Must never: name the sender of a delivered envelope or ephemeral payload
-//! (sealed sender), or carry a token anywhere but `LoginDone`.
+//! (sealed sender), or carry a token anywhere but `LoginDone` and
+//! `PasswordChanged`.
 
 use serde::{Deserialize, Serialize};
 
@@ -167,6 +168,16 @@ pub enum Response {
         #[serde(with = "serde_bytes")]
         registration_response: Vec<u8>,
     },
+    /// Tag 13: Answer to a `PasswordChangeFinish` that changed the password:
+    /// every token of the account was revoked, the one this connection
+    /// presented included, and this one issued in their place.
+    PasswordChanged {
+        /// The new bearer token for `Authenticate`; this connection now
+        /// acts under it.
+        token: SessionToken,
+        /// When the token expires, Unix seconds.
+        expires_at: u64,
+    },
 }
 
 impl Response {
@@ -186,6 +197,7 @@ impl Response {
             Response::Pong => "Pong",
             Response::Error { .. } => "Error",
             Response::PasswordChangeResponse { .. } => "PasswordChangeResponse",
+            Response::PasswordChanged { .. } => "PasswordChanged",
         }
     }
 

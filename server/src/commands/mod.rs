@@ -110,6 +110,15 @@ impl ConnectionAuth {
         self.phase.authenticated().copied()
     }
 
+    /// A password change replaced the token this connection authenticated
+    /// with: it acts under `token` until `expires_at` from now on.
+    fn retoken(&mut self, token: crate::auth::tokens::TokenHash, expires_at: u64) {
+        if let AuthPhase::Authenticated(me) = &mut self.phase {
+            me.token = token;
+            me.expires_at = expires_at;
+        }
+    }
+
     /// Runs one consuming transition of the phase and keeps its result.
     fn transition<T>(
         &mut self,

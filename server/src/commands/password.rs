@@ -1,8 +1,9 @@
 //! Password change on an authenticated connection (PROTOCOL.md 11.3,
 //! "Password change"): an OPAQUE login under the current password and an
 //! OPAQUE registration of the new one, run together in two round trips;
-//! then the account's record is replaced and every other token revoked, on
-//! every node.
+//! then the account's record is replaced and every token revoked, on every
+//! node, this connection's included: it goes on under a new token sent in
+//! `PasswordChanged` (a copy of the old one may sit in a stolen data dir).
 //!
 //! Why the old password is proven again, not just the token: a stolen token
 //! (a device left unlocked, a leaked data dir with its password) must not be
@@ -12,7 +13,7 @@
 //! that account: a token holder gets no more password guesses than anyone.
 //!
 //! Must never: replace a record the old-password proof was not checked
-//! against, revoke the connection's own token, keep a started change past
+//! against, keep any token issued before the change, keep a started change past
 //! [`EXCHANGE_TIMEOUT`], or log a password message.
 
 use std::fmt;
@@ -21,6 +22,8 @@ use std::time::Instant;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use umbra_wire::{ErrorCode, Response};
+
+use crate::auth::tokens::{self, unix_now};
 
 use super::{Authenticated, ConnectionAuth, Handled, Refusal};
 use crate::app::AppState;
@@ -149,14 +152,30 @@ pub(super) async fn finish(
     // deadline whose transaction still commits must still close the
     // account's other connections (9.6).
     let (task_state, account, keep) = (state.clone(), me.address.account, conn.connection);
-    let keep_token = me.token.0;
+    let current = me.token.0;
     let old_file = pending.old_file;
+    let now = unix_now();
+    let issued = tokens::issue(&mut OsRng, now, state.limits.token_ttl);
+    let (issued_hash, expires_at, address) = (issued.hash, issued.expires_at, me.address);
     let change = tokio::spawn(async move {
         let state = &task_state;
         let changed = state
             .store
-            .change_password(account, &old_file, &new_file, &keep_token)
+            .change_password(
+                account,
+                &old_file,
+                &new_file,
+                &current,
+                now,
+                &issued_hash.0,
+                expires_at,
+            )
             .await;
+        if matches!(&changed, Ok(Some(_))) {
+            // Before the revocation's re-checks (this node's included) run:
+            // they must ask about this connection's new token, not its old.
+            state.hub.retoken(address, keep, issued_hash);
+        }
         let maybe_done = matches!(
             &changed,
             Ok(Some(_)) | Err(StoreError::CommitOutcomeUnknown { .. })
@@ -168,8 +187,14 @@ pub(super) async fn finish(
     });
     match change.await {
         Ok(Ok(Some(_))) => {
+            // The connection's old token is gone with the others: its own
+            // re-checks follow the new one (the hub's already do).
+            conn.retoken(issued.hash, issued.expires_at);
             Metrics::inc(&state.metrics.password_changes);
-            Ok(Response::Ok)
+            Ok(Response::PasswordChanged {
+                token: issued.token,
+                expires_at: issued.expires_at,
+            })
         }
         Ok(Ok(None)) => Err(Refusal::new(
             ErrorCode::UnknownExchange,

@@ -54,18 +54,25 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn password_file(&self, account: AccountId) -> Result<Option<PasswordFile>, StoreError>;
 
     /// Replaces the account's OPAQUE record with `new` if it is still
-    /// `old`, and deletes every token of the account except `keep`, which
-    /// must still exist: all in one transaction, so no node ever sees the
-    /// new password beside an old session, or a half-done change. Returns
-    /// how many tokens were revoked, or `None` if nothing changed because
-    /// the account is gone, its record is no longer `old` (another change
-    /// won) or `keep` was revoked meanwhile.
+    /// `old` and the caller's token `current` is still the account's and
+    /// unexpired at `now`; deletes every token of the account, `current`
+    /// included (a thief of the data dir may hold a copy), and inserts
+    /// `issued` for the account's primary device until `expires_at`: all in
+    /// one transaction, so no node ever sees the new password beside an old
+    /// session, or a half-done change. Returns how many tokens were revoked
+    /// (`current` counted), or `None` if nothing changed because the account
+    /// is gone, its record is no longer `old` (another change won) or
+    /// `current` was revoked or expired meanwhile.
+    #[allow(clippy::too_many_arguments)]
     async fn change_password(
         &self,
         account: AccountId,
         old: &PasswordFile,
         new: &PasswordFile,
-        keep: &TokenHash,
+        current: &TokenHash,
+        now: UnixSeconds,
+        issued: &TokenHash,
+        expires_at: UnixSeconds,
     ) -> Result<Option<u64>, StoreError>;
 
     /// Issues a login's token: inserts `token_hash` for `owner` until
@@ -314,7 +321,10 @@ macro_rules! impl_accounts {
                 account: AccountId,
                 old: &PasswordFile,
                 new: &PasswordFile,
-                keep: &TokenHash,
+                presented: &TokenHash,
+                now: UnixSeconds,
+                issued: &TokenHash,
+                expires_at: UnixSeconds,
             ) -> Result<Option<u64>, StoreError> {
                 let mut tx = self.write_tx().await?;
                 // Account row first, as every writer locks it first: a
@@ -332,28 +342,39 @@ macro_rules! impl_accounts {
                 if current.as_deref() != Some(old.as_bytes()) {
                     return Ok(None);
                 }
-                let kept: Option<i64> = sqlx::query_scalar(
+                let presented_until: Option<i64> = sqlx::query_scalar(
                     "SELECT expires_at FROM tokens WHERE token_hash = $1 AND account_id = $2",
                 )
-                .bind(keep.as_slice())
+                .bind(presented.as_slice())
                 .bind(account.as_bytes().as_slice())
                 .fetch_optional(&mut *tx)
                 .await?;
-                if kept.is_none() {
-                    return Ok(None);
+                // An expired token (kept until purged) proves nothing more
+                // than a revoked one.
+                match presented_until.map(rows::unix).transpose()? {
+                    Some(until) if now < until => {}
+                    _ => return Ok(None),
                 }
                 sqlx::query("UPDATE accounts SET password_file = $2 WHERE account_id = $1")
                     .bind(account.as_bytes().as_slice())
                     .bind(new.as_bytes())
                     .execute(&mut *tx)
                     .await?;
-                let revoked =
-                    sqlx::query("DELETE FROM tokens WHERE account_id = $1 AND token_hash <> $2")
-                        .bind(account.as_bytes().as_slice())
-                        .bind(keep.as_slice())
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
+                let revoked = sqlx::query("DELETE FROM tokens WHERE account_id = $1")
+                    .bind(account.as_bytes().as_slice())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query(
+                    "INSERT INTO tokens (account_id, token_hash, device_id, expires_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(account.as_bytes().as_slice())
+                .bind(issued.as_slice())
+                .bind(device_param(Address::primary(account)))
+                .bind(db_time(expires_at))
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(Some(revoked))
             }
