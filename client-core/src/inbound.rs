@@ -414,6 +414,11 @@ async fn accept(
     let mut events = Vec::new();
 
     let existing = engine.contact_by_account(&account).await?;
+    // A stranger becomes a contact only by what the user sees or a group
+    // that names them; upkeep (a session reset, typing, a receipt, ...)
+    // would otherwise let anyone plant a contact here, and so in the
+    // account backup (§12.15).
+    let keep_contact = existing.is_some() || makes_contact(&payload.content);
     let mut contact = match existing {
         None => {
             if checked.answer(payload.sender.account, &claimed, &sender_identity)?
@@ -565,10 +570,27 @@ async fn accept(
     // copy written while queueing a receipt.
     let (sender, identity) = (inbound.sender_address(), inbound.sender());
     engine.sessions.save(txn, sender, identity, &record)?;
-    if let Some(reassigned) = engine.names.put_contact(txn, &contact).await? {
-        // Before the message it arrived with: the warning comes first.
-        events.insert(0, reassigned);
+    if keep_contact {
+        if let Some(reassigned) = engine.names.put_contact(txn, &contact).await? {
+            // Before the message it arrived with: the warning comes first.
+            events.insert(0, reassigned);
+        }
     }
     engine.put_counters(txn, &counters)?;
     Ok(events)
+}
+
+/// Whether `content` from an account that is no contact yet makes it one
+/// (a message, or a group change, welcome, sender key or group message,
+/// which the group layer checks against the group's members).
+fn makes_contact(content: &Content) -> bool {
+    matches!(
+        content,
+        Content::Text { .. }
+            | Content::GroupControl { .. }
+            | Content::GroupWelcome { .. }
+            | Content::SenderKeyDistribution { .. }
+            | Content::GroupText { .. }
+            | Content::GroupSync { .. }
+    )
 }

@@ -405,3 +405,64 @@ async fn a_restore_skips_an_unreadable_group_and_redoes_an_interrupted_setup() {
     assert_eq!(again.inner.identity.public(), engine.identity.public());
     again.shutdown().await;
 }
+
+/// A stranger's invisible content (a session reset here; typing or a
+/// receipt alike) makes no contact, so it cannot plant one in the account
+/// backup; a message from them does.
+#[tokio::test]
+async fn a_strangers_invisible_content_makes_no_contact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let alice = register(&url, "alice").await;
+    let mallory = register(&url, "mallory").await;
+    let alice_name = Username::parse("alice").unwrap();
+    let wait = std::time::Duration::from_secs(10);
+    // Mallory knows alice (as if from a directory lookup); alice knows
+    // nobody.
+    let alice_as_contact = ContactRecord::first_seen(
+        *alice.inner.me().account.as_bytes(),
+        "alice".into(),
+        alice.inner.identity.public(),
+    );
+    let mut txn = Txn::new();
+    let names = &mallory.inner.names;
+    names
+        .put_contact(&mut txn, &alice_as_contact)
+        .await
+        .unwrap();
+    mallory.inner.vault.commit(txn).await.unwrap();
+    // The reviewer's case: an unsolicited SessionReset (pre-key message).
+    assert_eq!(mallory.inner.reset_all_sessions().await.unwrap(), 1);
+    mallory.flush_outbox(wait).await.unwrap();
+    let events = alice.receive_until_empty(wait).await.unwrap();
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, crate::Event::DecryptionFailed { .. })),
+        "{events:?}"
+    );
+    let them = mallory.inner.me().account;
+    assert!(alice
+        .inner
+        .names
+        .contact(them.as_bytes())
+        .await
+        .unwrap()
+        .is_none());
+    let contents = alice.inner.backup_contents().await.unwrap();
+    assert!(contents.contacts.is_empty());
+
+    mallory.send_text(&alice_name, "hi").await.unwrap();
+    mallory.flush_outbox(wait).await.unwrap();
+    alice.receive_until_empty(wait).await.unwrap();
+    assert!(alice
+        .inner
+        .names
+        .contact(them.as_bytes())
+        .await
+        .unwrap()
+        .is_some());
+    alice.shutdown().await;
+    mallory.shutdown().await;
+}
