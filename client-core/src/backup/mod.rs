@@ -32,6 +32,8 @@ pub(crate) mod sync;
 mod tests;
 #[cfg(test)]
 mod tests_relay;
+#[cfg(test)]
+mod tests_reseal;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

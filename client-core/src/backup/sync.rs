@@ -145,8 +145,10 @@ impl Engine {
     /// password derives) and makes it the key of every later backup. The
     /// relay's copy, sealed under the old key, is replaced whatever its
     /// `seq`: it cannot be opened any more, and this device's contents are
-    /// the account's latest. On return the relay holds the re-sealed backup
-    /// and the store the new key.
+    /// the account's latest. The store holds the new key (and no
+    /// acknowledged digest) before anything is sent, so on an error the
+    /// backup upkeep re-seals under it later; on return the relay holds the
+    /// re-sealed backup.
     pub(crate) async fn reseal_backup(&self, new_export_key: ExportKey) -> Result<u64, Error> {
         let _uploading = self.backup.upload_lock.lock().await;
         let token = self
@@ -162,6 +164,15 @@ impl Engine {
             acked_seq,
             acked_digest: None,
         };
+        // The store's key before any network I/O: the relay's record is
+        // already the new password's, so a PUT lost here (or a crash) must
+        // leave the upkeep re-sealing under the new key, not the old one.
+        {
+            let _guard = self.op_lock.lock().await;
+            let mut txn = Txn::new();
+            self.backup.put_state(&mut txn, &state)?;
+            self.vault.commit(txn).await?;
+        }
         let contents = self.backup_contents().await?;
         match self.store_backup(state, contents, &token).await? {
             Uploaded::Stored { seq } => Ok(seq),

@@ -13,8 +13,10 @@
 //! as it was; when its answer is lost (or it says it cannot know), both
 //! slots stay and the caller is told: running the change again with
 //! whichever password the relay now has completes it. The backup is
-//! re-sealed last; if that fails, the next login with the new password
-//! stores its export key and the backup upkeep re-seals under it.
+//! re-sealed last: the new export key is the store's before the upload is
+//! tried, so a failed upload is a warning, not a failed change (the
+//! backup upkeep re-seals under the new key); if the process dies before
+//! that commit, the next login with the new password stores its export key.
 //!
 //! Must never: ask the relay before the old password is proven to open the
 //! local store, leave a header that neither password opens, or keep a
@@ -108,7 +110,14 @@ impl Engine {
             RelayVerdict::Unknown => {}
         }
         let (export_key, _) = outcome?;
-        self.reseal_backup(export_key).await?;
+        // The password changed: a re-seal that fails now is retried by the
+        // upkeep under the key reseal_backup committed before its upload.
+        if let Err(error) = self.reseal_backup(export_key).await {
+            tracing::warn!(
+                error = %crate::error::LogSafe(&error),
+                "the password changed but the backup could not be re-sealed yet; the upkeep retries"
+            );
+        }
         Ok(())
     }
 
