@@ -126,7 +126,8 @@ pub(crate) async fn stored_seq(
         Answer::Ok { body, .. } => {
             let header = BackupHeader::parse(&body)
                 .map_err(|e| backup_error(format::BackupError::Frame(e)))?;
-            Ok(Some(header.seq))
+            // Unauthenticated: 2^64-1 would wedge every later upload.
+            super::sync::raise_floor(None, Some(header.seq))
         }
         Answer::Refused { status, reason } => {
             Err(Error::Backup(BackupFailure::Refused { status, reason }))
