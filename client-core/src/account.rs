@@ -15,8 +15,9 @@
 //! unknown username from a wrong password (the relay does not say either).
 
 use opaque_ke::{
-    ClientLogin, ClientLoginFinishParameters, ClientRegistration,
-    ClientRegistrationFinishParameters, CredentialResponse, Identifiers, RegistrationResponse,
+    ClientLogin, ClientLoginFinishParameters, ClientLoginFinishResult, ClientRegistration,
+    ClientRegistrationFinishParameters, ClientRegistrationFinishResult, CredentialResponse,
+    Identifiers, RegistrationResponse,
 };
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -81,6 +82,29 @@ fn unexpected(what: &'static str, got: &Response) -> Error {
     crate::error::unexpected(what, got)
 }
 
+/// The export key out of a login's finish, wiping the result's copies of it
+/// and of the session key: opaque-ke 4.0.1's `ClientLoginFinishResult`
+/// derives only `Clone` (no `ZeroizeOnDrop`), so dropping it leaves them in
+/// freed memory.
+pub(crate) fn take_login_export_key(
+    finish: &mut ClientLoginFinishResult<UmbraOpaqueSuite>,
+) -> Result<ExportKey, Error> {
+    let key = ExportKey::from_slice(&finish.export_key);
+    finish.export_key.as_mut_slice().zeroize();
+    finish.session_key.as_mut_slice().zeroize();
+    key
+}
+
+/// The same for a registration's finish (`ClientRegistrationFinishResult`
+/// does not zeroize either).
+pub(crate) fn take_registration_export_key(
+    finish: &mut ClientRegistrationFinishResult<UmbraOpaqueSuite>,
+) -> Result<ExportKey, Error> {
+    let key = ExportKey::from_slice(&finish.export_key);
+    finish.export_key.as_mut_slice().zeroize();
+    key
+}
+
 /// OPAQUE registration. Returns the new account's id and the export key
 /// the registration produced.
 pub(crate) async fn register<R: RngCore + CryptoRng>(
@@ -111,7 +135,7 @@ pub(crate) async fn register<R: RngCore + CryptoRng>(
             Error::Protocol(RelayMisbehaved::MalformedOpaque("registration response"))
         })?;
     let ksf = umbra_ksf();
-    let finish = start
+    let mut finish = start
         .state
         .finish(
             rng,
@@ -125,6 +149,7 @@ pub(crate) async fn register<R: RngCore + CryptoRng>(
                 source: e,
             })
         })?;
+    let export_key = take_registration_export_key(&mut finish)?;
     let response = into_result(
         link.call(Request::RegisterFinish {
             username: username.clone(),
@@ -132,7 +157,6 @@ pub(crate) async fn register<R: RngCore + CryptoRng>(
         })
         .await?,
     )?;
-    let export_key = ExportKey::from_slice(&finish.export_key)?;
     match response {
         Response::RegisterDone { account } => Ok((account, export_key)),
         other => Err(unexpected("RegisterDone", &other)),
@@ -173,7 +197,7 @@ pub(crate) async fn login<R: RngCore + CryptoRng>(
     let ksf = umbra_ksf();
     // A wrong password (or the relay's fake record for an unknown name)
     // fails here, on the client: the envelope does not open.
-    let finish = start
+    let mut finish = start
         .state
         .finish(
             rng,
@@ -182,7 +206,7 @@ pub(crate) async fn login<R: RngCore + CryptoRng>(
             ClientLoginFinishParameters::new(None, Identifiers::default(), Some(&ksf)),
         )
         .map_err(|_| Error::AuthFailed)?;
-    let export_key = ExportKey::from_slice(&finish.export_key)?;
+    let export_key = take_login_export_key(&mut finish)?;
     let response = into_result(
         link.call(Request::LoginFinish {
             login_id,
@@ -237,6 +261,45 @@ mod tests {
         assert!(
             ARGON2_PARALLELISM <= store.parallelism(),
             "more lanes is cheaper per guess"
+        );
+    }
+}
+
+#[cfg(test)]
+mod export_key_tests {
+    use opaque_ke::{ServerRegistration, ServerSetup};
+    use rand::rngs::OsRng;
+
+    use super::*;
+
+    /// opaque-ke's finish results keep their keys on drop; taking the
+    /// export key out must leave zeros where it was.
+    #[test]
+    fn taking_the_export_key_wipes_the_finish_results_copy() {
+        let setup = ServerSetup::<UmbraOpaqueSuite>::new(&mut OsRng);
+        let start = ClientRegistration::<UmbraOpaqueSuite>::start(&mut OsRng, b"pw").unwrap();
+        let response = ServerRegistration::start(&setup, start.message, b"id").unwrap();
+        let mut finish = start
+            .state
+            .finish(
+                &mut OsRng,
+                b"pw",
+                response.message,
+                ClientRegistrationFinishParameters::default(),
+            )
+            .unwrap();
+        let expected = finish.export_key.to_vec();
+        assert!(expected.iter().any(|&b| b != 0));
+        let key = take_registration_export_key(&mut finish).unwrap();
+        assert!(
+            finish.export_key.iter().all(|&b| b == 0),
+            "left in the result"
+        );
+        let again = ExportKey::from_slice(&expected).unwrap();
+        assert_eq!(
+            postcard::to_allocvec(&key).unwrap(),
+            postcard::to_allocvec(&again).unwrap(),
+            "the key taken is the one the finish produced"
         );
     }
 }

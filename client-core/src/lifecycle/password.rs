@@ -174,7 +174,7 @@ impl Engine {
         // The old password opened the local store, so a failure here means
         // the relay's record is another password's: nothing is sent (the
         // relay's pending change times out).
-        let proof = login
+        let mut proof = login
             .state
             .finish(
                 &mut OsRng,
@@ -183,7 +183,11 @@ impl Engine {
                 ClientLoginFinishParameters::new(None, Identifiers::default(), Some(&ksf)),
             )
             .map_err(|_| unchanged(Error::AuthFailed))?;
-        let upload = registration
+        // The old password's export key is not needed (the backup is
+        // re-sealed, not opened); wiped with the session key now, as
+        // opaque-ke does not on drop.
+        drop(crate::account::take_login_export_key(&mut proof));
+        let mut upload = registration
             .state
             .finish(
                 &mut OsRng,
@@ -193,7 +197,8 @@ impl Engine {
             )
             .map_err(opaque("password change registration finish"))
             .map_err(unchanged)?;
-        let export_key = ExportKey::from_slice(&upload.export_key).map_err(unchanged)?;
+        let export_key =
+            crate::account::take_registration_export_key(&mut upload).map_err(unchanged)?;
         let reply = self
             .request(Request::PasswordChangeFinish {
                 change_id,
