@@ -222,6 +222,9 @@ pub enum Event {
     /// another admin (the fork choice of docs/PROTOCOL.md §8.10 decides).
     /// `reissued`: it was made again on the winning state; otherwise it no
     /// longer applies (for example the member was removed meanwhile).
+    /// Raised once per change, when that is decided: a change that could
+    /// not be made yet (offline, a lost connection) is kept and tried again,
+    /// after a restart too, without an event.
     GroupChangeSuperseded {
         /// The group.
         group: crate::GroupId,

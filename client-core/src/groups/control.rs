@@ -11,7 +11,8 @@
 //!
 //! A change of ours that loses the fork choice to a concurrent change
 //! (`inbound.rs` notices) is made again on the new head if it still
-//! applies and still changes something ([`Engine::reissue_superseded`]).
+//! applies and still changes something (`reissue.rs`, through
+//! [`Engine::issue_commit`]).
 //!
 //! Must never: send a change our own log did not accept, or skip a member
 //! of the new state (a member that misses a change refuses every later one
@@ -29,7 +30,7 @@ use umbra_protocol::wire::{AccountId, Username};
 
 use crate::engine::{now_ms, Engine};
 use crate::store::Txn;
-use crate::{Error, Event, MessageId, PeerRef};
+use crate::{Error, MessageId, PeerRef};
 
 use super::fanout::{FanoutEntry, FanoutItem, FanoutPurpose};
 use super::manager::{Group, Membership};
@@ -268,6 +269,24 @@ impl Engine {
     where
         F: Fn(&GroupState) -> Result<GroupAction, Error>,
     {
+        let pending = self.issue_commit(group, action, None).await?;
+        self.finish_change(pending).await
+    }
+
+    /// Builds `action` on the head, applies it and commits it with its
+    /// fan-out (not yet handed to the relay). `reissuing`: the superseded
+    /// change of ours this one makes again, taken off the group's list in
+    /// the same commit, so a failure before it leaves the change listed
+    /// and a crash after it never makes it twice.
+    pub(super) async fn issue_commit<F>(
+        self: &Arc<Self>,
+        group: &GroupId,
+        action: F,
+        reissuing: Option<&[u8]>,
+    ) -> Result<PendingChange, Error>
+    where
+        F: Fn(&GroupState) -> Result<GroupAction, Error>,
+    {
         self.check_open()?;
         let me = self.me();
         let current = self.groups.require(group).await?;
@@ -282,6 +301,9 @@ impl Engine {
             let _guard = self.op_lock.lock().await;
             let mut group = self.groups.require(group).await?;
             group.require_active()?;
+            if let Some(bytes) = reissuing {
+                group.superseded.retain(|b| b.as_slice() != bytes);
+            }
             let change = GroupChange::build(
                 &self.identity,
                 me.account,
@@ -309,9 +331,9 @@ impl Engine {
                 _ => Vec::new(),
             };
             self.commit_change(group, &change, &recipients, &added, &mut bundles)
-                .await?
+                .await
         };
-        self.finish_change(pending).await
+        pending
     }
 
     /// Under the lock: seals `change` to `recipients` (a welcome to those
@@ -479,84 +501,4 @@ pub(crate) fn recipients_of(
     }
     out.retain(|(a, _)| a != me);
     out
-}
-
-/// `action` made again on `state`, trimmed to what still changes something
-/// (members not yet added, accounts still members), or why it no longer
-/// applies.
-fn still_applies(state: &GroupState, action: &GroupAction) -> Result<GroupAction, Error> {
-    let nothing = |why| Err(GroupFailure::NothingToChange(why).into());
-    match action {
-        GroupAction::Add { members } => {
-            let members: Vec<_> = members
-                .iter()
-                .filter(|m| !state.is_member(&m.account))
-                .cloned()
-                .collect();
-            if members.is_empty() {
-                return nothing("already members");
-            }
-            Ok(GroupAction::Add { members })
-        }
-        GroupAction::Remove { accounts } => {
-            let accounts: Vec<_> = accounts
-                .iter()
-                .filter(|a| state.is_member(a))
-                .copied()
-                .collect();
-            if accounts.is_empty() {
-                return nothing("no longer members");
-            }
-            Ok(GroupAction::Remove { accounts })
-        }
-        GroupAction::Rename { name } if state.name() == name => nothing("the group has this name"),
-        GroupAction::Promote { account } if state.is_admin(account) => nothing("already an admin"),
-        GroupAction::Create { .. } => nothing("a group is created once"),
-        other => Ok(other.clone()),
-    }
-}
-
-impl Engine {
-    /// Makes our changes that lost the fork choice again on the winning
-    /// head, where they still apply (run by the outbox pump after a
-    /// delivery queued them), and tells the user either way.
-    pub(crate) async fn reissue_superseded(self: &Arc<Self>) -> Result<(), Error> {
-        let taken = {
-            let _guard = self.op_lock.lock().await;
-            let mut out = Vec::new();
-            let mut txn = Txn::new();
-            for mut group in self.groups.all().await? {
-                if group.superseded.is_empty() {
-                    continue;
-                }
-                let changes: Vec<GroupChange> = std::mem::take(&mut group.superseded)
-                    .iter()
-                    .filter_map(|bytes| GroupChange::from_bytes(bytes).ok())
-                    .collect();
-                self.groups.put(&mut txn, &group)?;
-                out.push((group.id(), group.name(), changes));
-            }
-            if !out.is_empty() {
-                self.vault.commit(txn).await?;
-            }
-            out
-        };
-        for (id, group_name, changes) in taken {
-            for change in changes {
-                let action = change.action().clone();
-                let result = self
-                    .issue(&id, move |state| still_applies(state, &action))
-                    .await;
-                if let Err(e) = &result {
-                    tracing::debug!(error = %crate::error::LogSafe(e), "superseded change dropped");
-                }
-                self.emit(Event::GroupChangeSuperseded {
-                    group: id,
-                    group_name: group_name.clone(),
-                    reissued: result.is_ok(),
-                });
-            }
-        }
-        Ok(())
-    }
 }

@@ -295,8 +295,10 @@ impl Engine {
     /// Every fan-out still waiting, oldest first (the outbox pump sends
     /// them after the pairwise outbox).
     pub(crate) async fn pump_fanouts(self: &Arc<Self>) -> Result<(), Error> {
-        // Changes of ours that lost the fork choice, made again first.
-        self.reissue_superseded().await?;
+        // Changes of ours that lost the fork choice, made again first; one
+        // that could not be made now (offline, a fetch that failed) stays
+        // listed, and its failure pauses the pump after the fan-outs.
+        let deferred = self.reissue_superseded().await?;
         let pending = self
             .vault
             .load_all(&Prefix::<records::group::Fanout>::all())
@@ -314,7 +316,10 @@ impl Engine {
                 ));
             }
         }
-        Ok(())
+        match deferred {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Whether any fan-out is still waiting (for `flush_outbox`).

@@ -139,6 +139,9 @@ pub(crate) struct GroupManager {
     /// Serialises fan-out rounds (a send and the outbox pump), so the same
     /// stored items are never handed to the relay twice at once.
     pub(crate) fanout_lock: tokio::sync::Mutex<()>,
+    /// Serialises the rounds that make our superseded changes again
+    /// (`reissue.rs`), so no change is decided twice.
+    pub(crate) reissue_lock: tokio::sync::Mutex<()>,
     /// When we last asked or answered each member about each group
     /// (`sync.rs`, the rate limits of §8.15).
     pub(crate) sync: super::sync::SyncLimits,
@@ -152,6 +155,7 @@ impl GroupManager {
         Self {
             vault,
             fanout_lock: tokio::sync::Mutex::new(()),
+            reissue_lock: tokio::sync::Mutex::new(()),
             sync: super::sync::SyncLimits::default(),
             held: super::held::Held::default(),
         }

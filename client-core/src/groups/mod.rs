@@ -15,7 +15,9 @@
 //! - [`members`]: a pairwise session with each member (first contact as in
 //!   1:1: the directory, trust on first use, key-change warnings);
 //! - [`control`]: issuing changes (create, add, remove, leave, rename,
-//!   promote), and re-issuing one that lost the fork choice;
+//!   promote);
+//! - `reissue`: making a change of ours that lost the fork choice again,
+//!   kept until it is made or refused for good;
 //! - [`events`]: the membership events (names of the accounts a change is
 //!   about, the name before a rename, our membership restored);
 //! - [`history`]: group messages in the store, and what no interface has
@@ -41,6 +43,7 @@ pub(crate) mod inbound;
 pub(crate) mod keys;
 pub(crate) mod manager;
 pub(crate) mod members;
+mod reissue;
 pub(crate) mod send;
 pub(crate) mod sync;
 #[cfg(test)]
@@ -49,6 +52,8 @@ pub(crate) mod tests;
 mod tests_events;
 #[cfg(test)]
 mod tests_held;
+#[cfg(test)]
+mod tests_reissue;
 #[cfg(test)]
 mod tests_review;
 #[cfg(test)]
