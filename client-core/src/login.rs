@@ -158,6 +158,9 @@ impl Client {
         if vault.owner() != outcome.account {
             return Err(Error::Store(StoreError::AlreadyInitialized));
         }
+        // The relay just accepted this password: a header left with both
+        // passwords' slots by an unconfirmed change keeps only its slot.
+        vault.keep_only_slot_of(password.as_bytes()).await?;
         if !Engine::is_set_up(&vault).await? {
             // Created, but its setup transaction never committed (a crash,
             // a failed restore): set it up again, as in an empty directory.

@@ -178,3 +178,39 @@ async fn an_altered_slot_opens_with_no_password() {
         Err(StoreError::BadHeader(_))
     ));
 }
+
+/// A login the relay accepted on a two-slot header (a change whose answer
+/// was lost) leaves that password's slot alone; a one-slot header is not
+/// rewritten.
+async fn a_login_keeps_only_its_passwords_slot(backend: Arc<dyn ClientStore>) {
+    let vault = store_with_a_record(backend.clone()).await;
+    let rekey = vault.prepare_rekey(OLD, NEW, &mut rng()).await.unwrap();
+    vault.write_rekey_header(&rekey.both).await.unwrap();
+    // The relay kept the old password.
+    assert!(vault.keep_only_slot_of(OLD).await.unwrap());
+    assert_eq!(opening(&backend, &[OLD, NEW]).await, [true, false]);
+    assert!(
+        !vault.keep_only_slot_of(OLD).await.unwrap(),
+        "one slot already"
+    );
+    // The relay took the new one.
+    vault.write_rekey_header(&rekey.both).await.unwrap();
+    assert!(!vault.keep_only_slot_of(THIRD).await.unwrap());
+    assert_eq!(opening(&backend, &[OLD, NEW]).await, [true, true]);
+    assert!(vault.keep_only_slot_of(NEW).await.unwrap());
+    assert_eq!(opening(&backend, &[OLD, NEW]).await, [false, true]);
+    let again = Vault::unlock(backend.clone(), NEW).await.unwrap();
+    assert_eq!(again.owner(), OWNER);
+}
+
+#[tokio::test]
+async fn a_login_keeps_only_its_passwords_slot_in_memory() {
+    a_login_keeps_only_its_passwords_slot(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn a_login_keeps_only_its_passwords_slot_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    a_login_keeps_only_its_passwords_slot(Arc::new(store)).await;
+}

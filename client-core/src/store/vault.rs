@@ -254,6 +254,43 @@ impl Vault {
         self.backend.write_header(header).await
     }
 
+    /// After the relay accepted `password` in a login: if the header still
+    /// wraps the keys under two passwords (a change whose answer was lost,
+    /// 12.8), rewrites it to `password`'s slot alone, the relay's record
+    /// being that password's. One atomic header write, so a crash leaves
+    /// either header, both of which `password` opens. Returns whether it
+    /// rewrote; a header with one slot, or one `password` opens no slot of
+    /// for these keys, is left as it is.
+    pub(crate) async fn keep_only_slot_of(&self, password: &[u8]) -> Result<bool, StoreError> {
+        let Some(bytes) = self.backend.read_header().await? else {
+            return Ok(false);
+        };
+        let header = StoreHeader::decode(&bytes)?;
+        let HeaderKeys::Wrapped(slots) = &header.keys else {
+            return Ok(false);
+        };
+        if slots.len() < 2 {
+            return Ok(false);
+        }
+        let mut kept = None;
+        for slot in slots {
+            if let Some(keys) = slot.open(password, self.owner)? {
+                if keys.same_as(&self.keys) {
+                    kept = Some(slot.clone());
+                    break;
+                }
+            }
+        }
+        let Some(kept) = kept else { return Ok(false) };
+        let single = StoreHeader {
+            keys: HeaderKeys::Wrapped(vec![kept]),
+            owner: self.owner,
+            check: header.check.clone(),
+        };
+        self.backend.write_header(&single.encode()).await?;
+        Ok(true)
+    }
+
     /// Whether the backend holds an initialised store.
     pub(crate) async fn is_initialized(backend: &dyn ClientStore) -> Result<bool, StoreError> {
         Ok(backend.read_header().await?.is_some())
