@@ -374,3 +374,48 @@ pub(super) async fn the_audit_sees_the_same_schema_on_both_backends(db: &TestDb)
         ]
     );
 }
+
+/// `change_password` (PROTOCOL.md 11.3): refused, changing nothing, when the
+/// presented token has expired (kept until purged, it proves no more than a
+/// revoked one) or the record is no longer the one proven; else the record
+/// is replaced, every token of the account (the presented one included) is
+/// deleted and only the issued one is left.
+pub(super) async fn a_password_change_needs_an_unexpired_token_and_replaces_every_token(
+    db: &TestDb,
+) {
+    let store = db.open().await;
+    let alice = Address::primary(new_account(&store, "alice").await);
+    let (old, new) = (password_file("alice"), password_file("alice-new"));
+    let (presented, other, issued) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    store.insert_token(&presented, alice, 100).await.unwrap();
+    store.insert_token(&other, alice, 500).await.unwrap();
+    let change = |now, from: &PasswordFile| {
+        let (store, from, new) = (store.clone(), from.clone(), new.clone());
+        async move {
+            store
+                .change_password(alice.account, &from, &new, &presented, now, &issued, 900)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(change(100, &old).await, None, "the token expired at 100");
+    assert_eq!(change(99, &new).await, None, "not the stored record");
+    assert_eq!(
+        store.password_file(alice.account).await.unwrap(),
+        Some(old.clone())
+    );
+    assert_eq!(store.lookup_token(&other, 99).await.unwrap(), Some(alice));
+
+    assert_eq!(change(99, &old).await, Some(2));
+    assert_eq!(
+        store.password_file(alice.account).await.unwrap(),
+        Some(new.clone())
+    );
+    assert_eq!(store.lookup_token(&presented, 99).await.unwrap(), None);
+    assert_eq!(store.lookup_token(&other, 99).await.unwrap(), None);
+    assert_eq!(store.lookup_token(&issued, 99).await.unwrap(), Some(alice));
+    assert_eq!(
+        store.token_info(&issued).await.unwrap().unwrap().expires_at,
+        900
+    );
+}

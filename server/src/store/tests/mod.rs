@@ -177,6 +177,7 @@ on_both_backends!(
     blob_quotas_bound_count_and_bytes_per_account,
     accounts_are_unique_case_folded_and_renamable,
     tokens_expire_and_revoke,
+    a_password_change_needs_an_unexpired_token_and_replaces_every_token,
     expired_tokens_are_told_apart_until_purged,
     concurrent_claims_never_share_a_one_time_prekey,
     bundles_need_published_keys_and_uploads_are_idempotent,
