@@ -128,14 +128,47 @@ fn from_file(path: &Path) -> Result<Password, Failure> {
         ))
     })?;
     warn_if_readable_by_others(&file, path);
-    let mut bytes = Zeroizing::new(Vec::new());
-    file.read_to_end(&mut bytes).map_err(|e| {
+    let bytes = read_bounded(&mut file).map_err(|e| {
         Failure::user(format!(
             "cannot read {PASSWORD_FILE_ENV} file {}: {e}",
             path.display()
         ))
     })?;
     password_from_bytes(&bytes, "the password file")
+}
+
+/// The longest password input read from a file or standard input, line
+/// break included. Far above any password a person types or a manager
+/// generates; the bound is what lets the buffer be allocated once.
+const MAX_PASSWORD_INPUT: usize = 4096;
+
+/// Reads all of `reader` into one zeroizing buffer allocated up front.
+/// `read_to_end` would grow (reallocate) the buffer and free the old copies
+/// unwiped, and starts with a small probe read on the stack; reading into
+/// fixed storage leaves exactly one copy, wiped on drop. Longer input is
+/// refused, not cut.
+fn read_bounded(reader: &mut impl Read) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let mut buf = Zeroizing::new(vec![0u8; MAX_PASSWORD_INPUT + 1]);
+    let mut len = 0;
+    loop {
+        match reader.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                if len > MAX_PASSWORD_INPUT {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("longer than {MAX_PASSWORD_INPUT} bytes"),
+                    ));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // Shrinking the length keeps the allocation: nothing is copied.
+    buf.truncate(len);
+    Ok(buf)
 }
 
 #[cfg(unix)]
@@ -158,10 +191,7 @@ fn warn_if_readable_by_others(_: &std::fs::File, _: &Path) {}
 /// (`umbra daemon --password-stdin`, as `--agent-ttl` starts it): read to
 /// the end, one trailing line break removed; empty is refused.
 pub fn from_stdin() -> Result<Password, Failure> {
-    let mut bytes = Zeroizing::new(Vec::new());
-    std::io::stdin()
-        .lock()
-        .read_to_end(&mut bytes)
+    let bytes = read_bounded(&mut std::io::stdin().lock())
         .map_err(|e| Failure::user(format!("cannot read the password from standard input: {e}")))?;
     let password = password_from_bytes(&bytes, "the password on standard input")?;
     if password.is_empty() {
@@ -210,6 +240,41 @@ fn from_terminal(label: &str, purpose: Purpose) -> Result<Password, Failure> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// A reader that hands out at most `step` bytes a call, as a pipe does.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(out.len()).min(self.data.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn password_input_is_read_whole_into_one_buffer_and_bounded() {
+        let exact = vec![b'x'; MAX_PASSWORD_INPUT];
+        let mut pipe = Trickle {
+            data: &exact,
+            step: 7,
+        };
+        let read = read_bounded(&mut pipe).expect("at the bound");
+        assert_eq!(read.as_slice(), exact.as_slice());
+        assert_eq!(read.capacity(), MAX_PASSWORD_INPUT + 1, "never reallocated");
+
+        let over = vec![b'x'; MAX_PASSWORD_INPUT + 1];
+        let mut pipe = Trickle {
+            data: &over,
+            step: 1000,
+        };
+        let err = read_bounded(&mut pipe).expect_err("one byte over");
+        assert!(err.to_string().contains("longer than 4096 bytes"), "{err}");
+    }
 
     #[test]
     fn command_flag_wins_over_file_and_terminal() {
