@@ -145,7 +145,15 @@ pub trait AccountStore: Send + Sync + 'static {
 /// Tables holding rows for an account, children before parents so the
 /// explicit delete never trips a foreign key. The audit checks deletion over
 /// the live schema instead, so a table missing here is caught.
+///
+/// `tokens` comes first, right after the account row's lock: a batch's Ack
+/// (`queue_steps.rs`) takes the owner's token row `FOR KEY SHARE` and then
+/// deletes that owner's message rows, without the account row; deleting
+/// messages before tokens here made the opposite order, and PostgreSQL
+/// broke the cycle after `deadlock_timeout` by failing one side (a review
+/// found it: an old connection acking while a new one deletes the account).
 pub(crate) const ACCOUNT_TABLES: [&str; 11] = [
+    "tokens",
     "account_backups",
     "blob_chunks",
     "blobs",
@@ -155,7 +163,6 @@ pub(crate) const ACCOUNT_TABLES: [&str; 11] = [
     "last_resort_prekeys",
     "signed_prekeys",
     "identity_keys",
-    "tokens",
     "accounts",
 ];
 
