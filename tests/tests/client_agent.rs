@@ -106,6 +106,17 @@ fn the_password_is_read_once_then_the_agent_serves_until_idle() {
     out.assert_success(&first);
     assert!(sent_to_bob(&out.stdout, &first), "{}", out.stdout);
     let pid = agent_pid(&data_dir).expect("the first command left an agent serving");
+    // It holds the unlocked key: no core file may ever write it to disk.
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("agent limits");
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .expect("a core size line");
+    assert_eq!(
+        core.split_whitespace().skip(4).take(2).collect::<Vec<_>>(),
+        ["0", "0"],
+        "the agent may write core files: {core}"
+    );
 
     // Second: no password source at all, so only the agent can unlock.
     let second = ["--json", "send", "bob", "two", "--timeout", SEND_TIMEOUT];

@@ -22,6 +22,9 @@ pub async fn run(session: &Session, args: &DaemonArgs) -> anyhow::Result<ExitSta
         ))
         .into());
     }
+    // Before the password is read: from here on this process holds the
+    // unlocked store key for as long as it runs.
+    keep_keys_out_of_dumps();
     // --password-stdin: the agent's parent writes it and closes the pipe.
     let given = if args.password_stdin {
         Some(crate::password::from_stdin()?)
@@ -36,4 +39,28 @@ pub async fn run(session: &Session, args: &DaemonArgs) -> anyhow::Result<ExitSta
         idle_exit: args.idle_exit.filter(|d| !d.is_zero()),
     };
     server::serve(client, session.config(), &session.data_dir, socket, options).await
+}
+
+/// What ssh-agent does for the keys it holds: no core file (a crash would
+/// write the unlocked store key to disk, where systemd-coredump keeps it),
+/// and not dumpable, so another process of the same user cannot ptrace it
+/// or read its `/proc/PID/mem` without privilege. Best effort: a platform
+/// or sandbox that refuses either still gets a working daemon, with a
+/// warning, because refusing to run would push users back to typing the
+/// password into every command.
+fn keep_keys_out_of_dumps() {
+    use rustix::process::{setrlimit, Resource, Rlimit};
+    let none = Rlimit {
+        current: Some(0),
+        maximum: Some(0),
+    };
+    if let Err(e) = setrlimit(Resource::Core, none) {
+        eprintln!("umbra: warning: could not turn off core dumps for the daemon: {e}");
+    }
+    #[cfg(target_os = "linux")]
+    if let Err(e) =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+    {
+        eprintln!("umbra: warning: could not make the daemon undumpable: {e}");
+    }
 }
