@@ -104,7 +104,11 @@ fn login_on_an_empty_data_dir_restores_identity_contacts_trust_and_groups() {
         .chain(&got.records)
         .filter(|r| r["type"] == "decryption_failed" && r["reason_code"] == "no_session")
         .collect();
-    assert!(!lost.is_empty(), "login {login:?}, receive {:?}", got.records);
+    assert!(
+        !lost.is_empty(),
+        "login {login:?}, receive {:?}",
+        got.records
+    );
     assert!(
         !got.messages.iter().any(|m| m.body == "while you were away"),
         "{:?}",
