@@ -159,10 +159,29 @@ impl ClientStore for SqliteStore {
 
     fn write_header<'a>(&'a self, header: &'a [u8]) -> StoreFuture<'a, ()> {
         Box::pin(async move {
+            // The header a write replaces may hold a key slot of a password
+            // that must stop opening the store (a completed password
+            // change): secure_delete zeroes the replaced row's bytes in its
+            // page instead of leaving them in free space, and the TRUNCATE
+            // checkpoint copies the new page into the database file and
+            // empties the WAL, whose earlier frames still hold the old page.
+            let mut conn = self.pool.acquire().await?;
+            sqlx::query("PRAGMA secure_delete = ON")
+                .execute(&mut *conn)
+                .await?;
             sqlx::query("INSERT OR REPLACE INTO header (id, bytes) VALUES (1, ?1)")
                 .bind(header)
-                .execute(&self.pool)
+                .execute(&mut *conn)
                 .await?;
+            // (busy, wal frames, checkpointed): busy means a reader kept
+            // older frames alive; they are overwritten by later writes and
+            // emptied at the next header write or close.
+            let busy: i64 = sqlx::query_scalar("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&mut *conn)
+                .await?;
+            if busy != 0 {
+                tracing::warn!("the store's WAL could not be emptied after a header write");
+            }
             Ok(())
         })
     }
@@ -241,5 +260,36 @@ impl ClientStore for SqliteStore {
             sqlx::query("VACUUM").execute(&self.pool).await?;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A replaced header (after a password change: the old password's key
+    /// slot) is in no file of the data directory: not in the database's
+    /// free space, not in an older WAL frame (PROTOCOL.md 12.9).
+    #[tokio::test]
+    async fn a_replaced_header_is_in_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let old: Vec<u8> = (0..289u32).map(|i| (i * 7 + 3) as u8).collect();
+        let new: Vec<u8> = (0..157u32).map(|i| (i * 11 + 5) as u8).collect();
+        store.write_header(&old).await.unwrap();
+        store.write_header(&new).await.unwrap();
+        assert_eq!(store.read_header().await.unwrap(), Some(new));
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if !path.is_file() {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(old.len()).any(|w| w == old),
+                "the replaced header is still in {}",
+                path.display()
+            );
+        }
     }
 }
