@@ -44,7 +44,13 @@ for crate in protocol/fuzz client-core/fuzz; do
   (cd "$crate" && cargo +nightly fuzz build)
   # The binaries are run directly: `cargo fuzz run` would re-check (and,
   # while the tree changes, rebuild) before every target.
-  bin="$crate/target/$triple/release"
+  # Where cargo put them: CARGO_TARGET_DIR if set (relative to the fuzz
+  # crate, where the build ran, unless absolute), else the crate's target/.
+  target_dir="${CARGO_TARGET_DIR:-target}"
+  case "$target_dir" in
+    /*) bin="$target_dir/$triple/release" ;;
+    *) bin="$crate/$target_dir/$triple/release" ;;
+  esac
   for target in $(cd "$crate" && cargo +nightly fuzz list); do
     if [ "${#only[@]}" -gt 0 ] && [[ ! " ${only[*]} " =~ " $target " ]]; then
       continue
