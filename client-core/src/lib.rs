@@ -149,6 +149,7 @@ mod prekey_maintenance;
 mod prekeys;
 mod reading;
 mod records;
+mod relay_http;
 mod relay_link;
 mod relay_rpc;
 mod safety_number;

@@ -1,42 +1,30 @@
-//! `GET` and `PUT /v1/backup` (docs/PROTOCOL.md §11.13): one HTTP/1.1
-//! request per connection (`Connection: close`), over TLS for an
-//! `https://` relay with the same roots and verification as the WebSocket
-//! (`tls.rs`), plain TCP for `http://`.
+//! `GET` and `PUT /v1/backup` (docs/PROTOCOL.md §11.13) over the relay's
+//! HTTP client (`relay_http.rs`).
 //!
 //! A sealed backup is up to 16 MiB, over a frame's limit, so it cannot ride
-//! the WebSocket. The client needs exactly two requests with a known body
-//! length, so this is a small strict client rather than a general one: the
-//! answer must be HTTP/1.x with a `Content-Length` (the relay always sends
-//! one), a body over the largest backup is refused before it is read, and
-//! every step is bounded by the caller's timeout.
+//! the WebSocket. The answer must carry a `Content-Length` (the relay always
+//! sends one), a body over the largest backup is refused before it is read,
+//! and the whole request is bounded by the caller's timeout.
 //!
 //! Must never: send the token anywhere but the configured relay, follow a
 //! redirect, log the token or a body, or read an unbounded answer.
 
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use umbra_protocol::backup::MAX_BACKUP_BYTES;
 use umbra_protocol::wire::SessionToken;
 
-use crate::failure::{BackupFailure, ConnectionFailure};
+use crate::failure::BackupFailure;
+use crate::relay_http::{decimal, Exchange, HttpError, RelayHttp};
 use crate::Error;
 
-/// Longest answer head (status line and headers) accepted.
-const MAX_HEAD_BYTES: usize = 16 * 1024;
-/// Most headers an answer may have.
-const MAX_HEADERS: usize = 32;
 /// Longest refusal body kept (one line of text, §11.13).
-const MAX_REFUSAL_BYTES: usize = 4096;
+const MAX_REFUSAL_BYTES: u64 = 4096;
 
 /// Where the relay's HTTP side is.
 #[derive(Clone, Debug)]
 pub(crate) struct BackupEndpoint {
-    tls: bool,
-    /// `host[:port]` as configured (the `Host` header and the TLS name).
-    authority: String,
-    tls_roots: Option<std::path::PathBuf>,
+    http: RelayHttp,
     timeout: Duration,
 }
 
@@ -63,41 +51,10 @@ impl BackupEndpoint {
         tls_roots: Option<std::path::PathBuf>,
         timeout: Duration,
     ) -> Result<Self, Error> {
-        let bad = || Error::BadServerUrl(server_url.to_owned());
-        let url = server_url.trim_end_matches('/');
-        let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
-        let tls = match scheme {
-            "http" | "ws" => false,
-            "https" | "wss" => true,
-            _ => return Err(bad()),
-        };
-        let authority = rest.strip_suffix("/v1/ws").unwrap_or(rest);
-        if authority.is_empty() || authority.contains('/') {
-            return Err(bad());
-        }
         Ok(Self {
-            tls,
-            authority: authority.to_owned(),
-            tls_roots,
+            http: RelayHttp::new(server_url, tls_roots, timeout)?,
             timeout,
         })
-    }
-
-    fn host_and_port(&self) -> (String, u16) {
-        let default = if self.tls { 443 } else { 80 };
-        // `[v6]:port`, `host:port`, or a bare host.
-        if let Some(rest) = self.authority.strip_prefix('[') {
-            if let Some((host, tail)) = rest.split_once(']') {
-                let port = tail.strip_prefix(':').and_then(|p| p.parse().ok());
-                return (host.to_owned(), port.unwrap_or(default));
-            }
-        }
-        match self.authority.rsplit_once(':') {
-            Some((host, port)) if port.parse::<u16>().is_ok() => {
-                (host.to_owned(), port.parse().unwrap_or(default))
-            }
-            _ => (self.authority.clone(), default),
-        }
     }
 
     /// `GET /v1/backup`.
@@ -117,164 +74,53 @@ impl BackupEndpoint {
         body: Option<&[u8]>,
     ) -> Result<Answer, Error> {
         let work = async {
-            let (host, port) = self.host_and_port();
-            let tcp = TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(|e| self.connect_error(e))?;
-            let _ = tcp.set_nodelay(true);
-            if self.tls {
-                let config = crate::tls::client_config(self.tls_roots.as_deref())?;
-                let name = rustls::pki_types::ServerName::try_from(host.clone())
-                    .map_err(|_| Error::BadServerUrl(self.authority.clone()))?;
-                let stream = tokio_rustls::TlsConnector::from(config)
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| self.connect_error(e))?;
-                exchange(stream, &self.authority, method, token, body).await
-            } else {
-                exchange(tcp, &self.authority, method, token, body).await
+            let len = body.map(|b| b.len() as u64);
+            let mut exchange = self
+                .http
+                .start(method, "/v1/backup", Some(token), len)
+                .await?;
+            if let Some(body) = body {
+                // A refusal may come before the body is read, and the
+                // relay may then close: the answer is still read.
+                exchange.write(body).await?;
             }
+            read_answer(&mut exchange).await
         };
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| Error::Timeout(self.timeout))?
-    }
-
-    fn connect_error(&self, e: std::io::Error) -> Error {
-        Error::Connection(ConnectionFailure::Connect {
-            url: format!(
-                "{}://{}/v1/backup",
-                if self.tls { "https" } else { "http" },
-                self.authority
-            ),
-            source: Box::new(e),
-        })
+        match tokio::time::timeout(self.timeout, work).await {
+            Err(_) => Err(Error::Timeout(self.timeout)),
+            Ok(result) => result.map_err(backup_error),
+        }
     }
 }
 
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    authority: &str,
-    method: &str,
-    token: &SessionToken,
-    body: Option<&[u8]>,
-) -> Result<Answer, Error> {
-    let bearer = zeroize::Zeroizing::new(hex::encode(token.expose_secret()));
-    let mut head = zeroize::Zeroizing::new(format!(
-        "{method} /v1/backup HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\
-         Authorization: Bearer {}\r\nUser-Agent: umbra\r\n",
-        bearer.as_str()
-    ));
-    if let Some(body) = body {
-        head.push_str(&format!(
-            "Content-Type: application/octet-stream\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
+fn backup_error(error: HttpError) -> Error {
+    match error {
+        HttpError::Setup(e) => e,
+        HttpError::Timeout(t) => Error::Timeout(t),
+        HttpError::Transport(e) => Error::Backup(BackupFailure::Transport(e)),
+        HttpError::BadAnswer(what) => Error::Backup(BackupFailure::BadAnswer(what)),
     }
-    head.push_str("\r\n");
-    let io = |e: std::io::Error| Error::Backup(BackupFailure::Transport(e));
-    stream.write_all(head.as_bytes()).await.map_err(io)?;
-    if let Some(body) = body {
-        // A refusal may come before the body is read, and the relay may
-        // then close: the answer is still read below.
-        if let Err(e) = stream.write_all(body).await {
-            tracing::debug!(error = %e, "backup upload cut short; reading the answer");
-        }
-    }
-    let _ = stream.flush().await;
-    read_answer(&mut stream).await
 }
 
-/// `value` as a number of HTTP's grammar: one or more ASCII digits only.
-fn decimal<T: std::str::FromStr>(value: &str) -> Option<T> {
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+async fn read_answer(exchange: &mut Exchange) -> Result<Answer, HttpError> {
+    // The limit depends on the status, known only once the head is read:
+    // take the larger, then hold a refusal to its own.
+    let head = exchange
+        .answer(&["umbra-backup-seq"], MAX_BACKUP_BYTES as u64)
+        .await?;
+    if head.status != 200 && head.length.unwrap_or(0) > MAX_REFUSAL_BYTES {
+        return Err(HttpError::BadAnswer("an answer body over its limit"));
     }
-    value.parse().ok()
-}
-
-async fn read_answer<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Answer, Error> {
-    let malformed = |what: &'static str| Error::Backup(BackupFailure::BadAnswer(what));
-    let io = |e: std::io::Error| Error::Backup(BackupFailure::Transport(e));
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    let (head_len, status, length, seq) = loop {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut headers);
-        match response.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                let status = response.code.ok_or_else(|| malformed("no status"))?;
-                // A header the answer's meaning rests on must appear at
-                // most once (two Content-Lengths are how responses are
-                // smuggled), and its number is plain decimal digits (Rust's
-                // parse also takes a leading `+`, which HTTP does not).
-                let find = |name: &str| -> Result<Option<String>, Error> {
-                    let mut found = response
-                        .headers
-                        .iter()
-                        .filter(|h| h.name.eq_ignore_ascii_case(name));
-                    let first = found.next();
-                    if found.next().is_some() {
-                        return Err(malformed("a header given twice"));
-                    }
-                    first
-                        .map(|h| {
-                            std::str::from_utf8(h.value)
-                                .map(|v| v.trim().to_owned())
-                                .map_err(|_| malformed("a header not in ASCII"))
-                        })
-                        .transpose()
-                };
-                if find("transfer-encoding")?.is_some() {
-                    return Err(malformed("a chunked answer (the relay sends a length)"));
-                }
-                let length = find("content-length")?
-                    .map(|v| decimal::<usize>(&v).ok_or_else(|| malformed("Content-Length")))
-                    .transpose()?;
-                let seq = find("umbra-backup-seq")?
-                    .map(|v| decimal::<u64>(&v).ok_or_else(|| malformed("Umbra-Backup-Seq")))
-                    .transpose()?;
-                break (len, status, length, seq);
-            }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD_BYTES => {}
-            Ok(httparse::Status::Partial) => return Err(malformed("an answer head too long")),
-            Err(_) => return Err(malformed("not an HTTP/1.1 answer")),
-        }
-        let n = stream.read(&mut chunk).await.map_err(io)?;
-        if n == 0 {
-            return Err(malformed("the relay closed before answering"));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let limit = if status == 200 {
-        MAX_BACKUP_BYTES
-    } else {
-        MAX_REFUSAL_BYTES
-    };
-    let length = match length {
-        Some(len) if len > limit => return Err(malformed("an answer body over its limit")),
-        Some(len) => len,
-        None if status == 204 || status == 304 => 0,
-        None => return Err(malformed("an answer without Content-Length")),
-    };
-    let mut body = buf.split_off(head_len);
-    if body.len() > length {
-        return Err(malformed("more body than Content-Length"));
-    }
-    body.reserve_exact(length - body.len());
-    while body.len() < length {
-        let want = (length - body.len()).min(chunk.len());
-        let n = stream.read(&mut chunk[..want]).await.map_err(io)?;
-        if n == 0 {
-            return Err(malformed("the relay closed inside the answer body"));
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Ok(match status {
+    let seq = head.wanted[0]
+        .as_deref()
+        .map(|v| decimal::<u64>(v).ok_or(HttpError::BadAnswer("Umbra-Backup-Seq")))
+        .transpose()?;
+    let body = exchange.read_to_end().await?;
+    Ok(match head.status {
         200 | 204 => Answer::Ok { seq, body },
         404 => Answer::NotFound,
         409 => Answer::Conflict { seq },
-        _ => Answer::Refused {
+        status => Answer::Refused {
             status,
             reason: String::from_utf8_lossy(&body)
                 .trim()
@@ -290,8 +136,12 @@ mod tests {
     use super::*;
 
     async fn parse(bytes: &[u8]) -> Result<Answer, Error> {
-        let mut reader = bytes;
-        read_answer(&mut reader).await
+        use tokio::io::AsyncWriteExt;
+        let (ours, mut relay) = tokio::io::duplex(64 * 1024);
+        relay.write_all(bytes).await.unwrap();
+        drop(relay);
+        let mut exchange = Exchange::over(ours, Duration::from_secs(5));
+        read_answer(&mut exchange).await.map_err(backup_error)
     }
 
     #[tokio::test]
@@ -333,24 +183,5 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
-    }
-
-    #[test]
-    fn endpoints_from_server_urls() {
-        let e = |u: &str| BackupEndpoint::new(u, None, Duration::from_secs(1));
-        assert_eq!(
-            e("http://127.0.0.1:7878").unwrap().host_and_port(),
-            ("127.0.0.1".into(), 7878)
-        );
-        assert_eq!(
-            e("https://relay.example/").unwrap().host_and_port(),
-            ("relay.example".into(), 443)
-        );
-        assert_eq!(
-            e("ws://[::1]:9/v1/ws").unwrap().host_and_port(),
-            ("::1".into(), 9)
-        );
-        assert!(e("ftp://x").is_err());
-        assert!(e("http://h/path").is_err());
     }
 }
