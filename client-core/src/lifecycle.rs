@@ -4,7 +4,7 @@
 //! Must never: keep a token after logout, or leave a store behind after the
 //! relay deleted the account.
 
-mod password;
+pub(crate) mod password;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

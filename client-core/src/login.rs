@@ -172,8 +172,22 @@ impl Client {
         }
         let engine = Engine::from_vault(&config, ws_url, vault).await?;
         engine.store_token(&outcome.token).await?;
-        engine.keep_export_key(outcome.export_key, None).await?;
+        let decided = engine.keep_export_key(outcome.export_key, None).await?;
         engine.ensure_connected()?;
+        if decided == restore::KeyOutcome::PendingTaken {
+            // Our password change took effect though its answer was lost:
+            // the relay's backup is sealed under the old password's key,
+            // which a restore with this password cannot open. Re-seal now
+            // rather than after the worker's debounce, so a restore
+            // elsewhere right after this login reads it; a failure is left
+            // to the upkeep (no digest is acknowledged under this key).
+            if let Err(error) = engine.upload_backup().await {
+                tracing::warn!(
+                    error = %crate::error::LogSafe(&error),
+                    "the backup is not re-sealed under this password yet; the upkeep retries"
+                );
+            }
+        }
         // Re-publishing is harmless and repairs a directory entry lost on the relay.
         engine.publish_keys().await?;
         Ok(Client { inner: engine })

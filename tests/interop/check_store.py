@@ -128,6 +128,10 @@ for slot, v in rows(25):
     r = Reader(v); ek = r.bytes(); acked = r.opt(r.u64); dig = r.opt(lambda: r.take(32))
     chk(f"Backup: export key {len(ek)} bytes, acked seq {acked}, digest {'set' if dig else 'none'}, empty slot, fully parsed",
         r.left() == 0 and len(ek) == 64 and slot == b"")
+for slot, v in rows(26):
+    # 12.15 "A lost answer": only while a password change is undecided.
+    r = Reader(v); ek = r.bytes()
+    chk(f"PendingExportKey: {len(ek)} bytes, empty slot, fully parsed", r.left() == 0 and len(ek) == 64 and slot == b"")
 GUARDED = {5, 10, 13, 21, 22, 23}
 gens = list(rows(19))
 chk("at most one Generation record (kind 19, empty slot)", len(gens) <= 1 and all(s == b"" for s, _ in gens))

@@ -31,6 +31,8 @@ pub(crate) mod sync;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_lost_answer;
+#[cfg(test)]
 mod tests_relay;
 #[cfg(test)]
 mod tests_reseal;
@@ -73,6 +75,13 @@ impl ExportKey {
         let out = Self(key);
         key.zeroize();
         Ok(out)
+    }
+
+    /// Whether `other` is the same key, compared in constant time (a login's
+    /// key against the stored ones: which password the relay holds).
+    pub(crate) fn same_as(&self, other: &ExportKey) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.ct_eq(&other.0).into()
     }
 
     /// The backup key of `account` derived from this export key (§13.2).
@@ -161,6 +170,24 @@ impl BackupManager {
     pub(crate) fn put_state(&self, txn: &mut Txn, state: &BackupState) -> Result<(), Error> {
         self.vault.save(txn, records::backup::state(), state)?;
         Ok(())
+    }
+
+    /// The export key of a password change whose answer never came, if any.
+    pub(crate) async fn pending(&self) -> Result<Option<ExportKey>, Error> {
+        Ok(self.vault.load(&records::backup::pending()).await?)
+    }
+
+    /// Adds the write of a pending export key to `txn` (before the change
+    /// is sent: a lost answer or a crash leaves it for the next login).
+    pub(crate) fn put_pending(&self, txn: &mut Txn, key: &ExportKey) -> Result<(), Error> {
+        self.vault.save(txn, records::backup::pending(), key)?;
+        Ok(())
+    }
+
+    /// Adds the removal of the pending export key to `txn` (the relay's
+    /// key is known now).
+    pub(crate) fn drop_pending(&self, txn: &mut Txn) {
+        self.vault.remove(txn, records::backup::pending());
     }
 
     /// What a backup written now holds: our identity, every contact and

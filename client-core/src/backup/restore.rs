@@ -136,30 +136,63 @@ pub(crate) async fn stored_seq(
     }
 }
 
+/// Which of the store's keys a login's export key is (12.15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyOutcome {
+    /// The pending key of a change whose answer was lost: the change took
+    /// effect, and the relay's backup is still sealed under the old key.
+    PendingTaken,
+    /// The current key, or (with none pending) any other: nothing of ours
+    /// is left undecided.
+    Kept,
+    /// Neither the current nor the pending key: the password changed
+    /// elsewhere; the pending change was overtaken.
+    Neither,
+}
+
 impl Engine {
     /// Writes the backup state (export key, the seq restored from) into a
     /// store that has none or an older one: after every login, so the key
-    /// is the current password's.
+    /// is the current password's. A pending key (a password change whose
+    /// answer was lost) is decided here by comparing it with the login's
+    /// in constant time, and wiped in the same transaction; on
+    /// [`KeyOutcome::PendingTaken`] the caller uploads at once.
     pub(crate) async fn keep_export_key(
         &self,
         export_key: ExportKey,
         restored_seq: Option<u64>,
-    ) -> Result<(), Error> {
+    ) -> Result<KeyOutcome, Error> {
         let _uploading = self.backup.upload_lock.lock().await;
         let previous = self.backup.state().await?;
+        let pending = self.backup.pending().await?;
+        let outcome = match &pending {
+            Some(pending) if pending.same_as(&export_key) => KeyOutcome::PendingTaken,
+            Some(_)
+                if !previous
+                    .as_ref()
+                    .is_some_and(|s| s.export_key.same_as(&export_key)) =>
+            {
+                KeyOutcome::Neither
+            }
+            _ => KeyOutcome::Kept,
+        };
         let state = BackupState {
             export_key,
             acked_seq: restored_seq.or(previous.as_ref().and_then(|s| s.acked_seq)),
-            // A login may follow a password change elsewhere: upload once
-            // under this key whatever was acknowledged before.
+            // A login may follow a password change elsewhere (or one of
+            // ours whose answer was lost): upload once under this key
+            // whatever was acknowledged before.
             acked_digest: None,
         };
         let _guard = self.op_lock.lock().await;
         let mut txn = Txn::new();
         self.backup.put_state(&mut txn, &state)?;
+        if pending.is_some() {
+            self.backup.drop_pending(&mut txn);
+        }
         self.vault.commit(txn).await?;
         self.backup.touch();
-        Ok(())
+        Ok(outcome)
     }
 
     /// Starts a fresh session with every restored contact and sends each a

@@ -167,10 +167,12 @@ impl Engine {
         // The store's key before any network I/O: the relay's record is
         // already the new password's, so a PUT lost here (or a crash) must
         // leave the upkeep re-sealing under the new key, not the old one.
+        // With it, the pending key of this change goes: it is current now.
         {
             let _guard = self.op_lock.lock().await;
             let mut txn = Txn::new();
             self.backup.put_state(&mut txn, &state)?;
+            self.backup.drop_pending(&mut txn);
             self.vault.commit(txn).await?;
         }
         let contents = self.backup_contents().await?;

@@ -15,8 +15,12 @@
 //! whichever password the relay now has completes it. The backup is
 //! re-sealed last: the new export key is the store's before the upload is
 //! tried, so a failed upload is a warning, not a failed change (the
-//! backup upkeep re-seals under the new key); if the process dies before
-//! that commit, the next login with the new password stores its export key.
+//! backup upkeep re-seals under the new key). The new export key is also
+//! committed as the store's *pending* one before `PasswordChangeFinish` is
+//! sent: when the answer is lost (or the process dies before it is read),
+//! the next login compares its export key with the current and the pending
+//! one (constant time) to learn which password the relay holds, re-seals
+//! and uploads at once if it is the new one, and wipes the pending key.
 //!
 //! Must never: ask the relay before the old password is proven to open the
 //! local store, leave a header that neither password opens, or keep a
@@ -109,6 +113,15 @@ impl Engine {
             // Both passwords keep opening the store until a change completes.
             RelayVerdict::Unknown => {}
         }
+        if verdict == RelayVerdict::Unchanged {
+            // The relay kept the old record: its key stays the store's.
+            if let Err(error) = self.forget_pending_export_key().await {
+                tracing::warn!(
+                    error = %crate::error::LogSafe(&error),
+                    "the pending export key of a refused password change was not removed"
+                );
+            }
+        }
         let (export_key, _) = outcome?;
         // The password changed: a re-seal that fails now is retried by the
         // upkeep under the key reseal_backup committed before its upload.
@@ -199,6 +212,12 @@ impl Engine {
             .map_err(unchanged)?;
         let export_key =
             crate::account::take_registration_export_key(&mut upload).map_err(unchanged)?;
+        // Before the finish is sent: if its answer is lost (or this process
+        // dies), the next login compares its export key with this one and
+        // the current one to learn which the relay holds (12.15).
+        self.keep_pending_export_key(&export_key)
+            .await
+            .map_err(unchanged)?;
         let reply = self
             .request(Request::PasswordChangeFinish {
                 change_id,
@@ -206,6 +225,7 @@ impl Engine {
                 registration_upload: upload.message.serialize().to_vec(),
             })
             .await
+            .and_then(|reply| self.lose_answer_for_tests(reply))
             .map_err(|e| match e {
                 Error::Relay {
                     code: ErrorCode::AuthFailed,
@@ -226,6 +246,49 @@ impl Engine {
                 crate::error::unexpected("PasswordChanged", &other),
             )),
         }
+    }
+}
+
+/// Accounts whose next `PasswordChanged` answer a test makes the client
+/// lose (the relay carried the change out; the client sees a dropped
+/// connection), one answer each.
+#[cfg(test)]
+pub(crate) static LOSE_NEXT_ANSWER: std::sync::Mutex<Vec<[u8; 16]>> =
+    std::sync::Mutex::new(Vec::new());
+
+impl Engine {
+    /// Commits `key` as the pending export key (12.15).
+    async fn keep_pending_export_key(&self, key: &ExportKey) -> Result<(), Error> {
+        let _guard = self.op_lock.lock().await;
+        let mut txn = crate::store::Txn::new();
+        self.backup.put_pending(&mut txn, key)?;
+        self.vault.commit(txn).await?;
+        Ok(())
+    }
+
+    /// Removes the pending export key (the relay surely kept the old record).
+    async fn forget_pending_export_key(&self) -> Result<(), Error> {
+        let _guard = self.op_lock.lock().await;
+        let mut txn = crate::store::Txn::new();
+        self.backup.drop_pending(&mut txn);
+        self.vault.commit(txn).await?;
+        Ok(())
+    }
+
+    /// The finish's answer as received; in tests, lost on request.
+    #[allow(clippy::unnecessary_wraps)]
+    fn lose_answer_for_tests(&self, reply: Response) -> Result<Response, Error> {
+        #[cfg(test)]
+        {
+            let me = *self.me().account.as_bytes();
+            let mut lose = crate::engine::lock(&LOSE_NEXT_ANSWER);
+            if let Some(at) = lose.iter().position(|a| *a == me) {
+                lose.remove(at);
+                drop(reply);
+                return Err(Error::Connection(crate::failure::ConnectionFailure::Lost));
+            }
+        }
+        Ok(reply)
     }
 }
 

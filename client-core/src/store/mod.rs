@@ -123,6 +123,12 @@ pub enum RecordKind {
     /// `seq` the relay acknowledged, and a digest of what it holds
     /// (singleton; docs/PROTOCOL.md §12.15).
     Backup = 25,
+    /// The export key of a password change whose outcome this store does
+    /// not know yet (committed before `PasswordChangeFinish` is sent; the
+    /// next login decides; singleton, docs/PROTOCOL.md §12.15). A kind of
+    /// its own rather than a field of `Backup`, so a `Backup` record
+    /// written by an earlier version still decodes.
+    PendingExportKey = 26,
 }
 
 impl RecordKind {
@@ -159,6 +165,7 @@ impl RecordKind {
             23 => Self::Fanout,
             24 => Self::GroupHistory,
             25 => Self::Backup,
+            26 => Self::PendingExportKey,
             _ => return None,
         })
     }
