@@ -2,9 +2,9 @@
 //!
 //! A [`Content`] is what a ratchet session encrypts: a text, a receipt, a
 //! typing or presence signal, a pointer to an encrypted file, a signed group
-//! change, a group welcome, a sender-key distribution or a group typing
-//! signal. (Group messages themselves are not content: they are sealed
-//! directly, docs/PROTOCOL.md §8.) It is encoded like a wire frame,
+//! change, a group welcome, a sender-key distribution, a group typing
+//! signal, or a request for a group sender key. (Group messages themselves
+//! are not content: they are sealed directly, docs/PROTOCOL.md §8.) It is encoded like a wire frame,
 //! `[CONTENT_VERSION][postcard(Content)]` (docs/PROTOCOL.md §10), and
 //! every limit below is checked both before encoding and after decoding,
 //! because the peer that produced it may be hostile.
@@ -280,6 +280,35 @@ pub enum Content {
     /// session the sender does not have. It carries nothing: the pre-key
     /// message it travels in is the reset; nothing is shown.
     SessionReset,
+    /// Tag 15: The end of an answer to a `GroupSync`, pairwise, after its
+    /// changes (§8.15): "this answer brought what I would send you up to
+    /// my head `head`, at `version`". An asker whose log then knows `head`
+    /// has caught up with the answerer, and refuses what it held from
+    /// accounts its state still does not list.
+    GroupSyncDone {
+        /// The group.
+        group: GroupId,
+        /// The answerer's head when it answered.
+        head: ChangeHash,
+        /// That state's version.
+        version: u64,
+    },
+    /// Tag 16: A request, pairwise, for the sender key the recipient made
+    /// for `group` at `epoch` with `chain_id` (docs/PROTOCOL.md §8.16): a
+    /// group message under that key reached the sender, which holds no key
+    /// to open it (the distribution was lost or refused, or the sender's
+    /// device was restored). The recipient answers, if the sender is owed
+    /// it, with the `SenderKeyDistribution` it sent the sender for that
+    /// key; otherwise with nothing.
+    GroupKeyRequest {
+        /// The group.
+        group: GroupId,
+        /// The key's epoch (from the header of the message that did not
+        /// open).
+        epoch: u64,
+        /// The key's chain id (same header).
+        chain_id: u32,
+    },
 }
 
 /// Why content could not be encoded or decoded.
@@ -428,7 +457,9 @@ impl Content {
             | Content::DeleteConversation
             | Content::ProfileChange { .. }
             | Content::GroupTyping { .. }
-            | Content::SessionReset => Ok(()),
+            | Content::SessionReset
+            | Content::GroupSyncDone { .. }
+            | Content::GroupKeyRequest { .. } => Ok(()),
         }
     }
 
@@ -450,6 +481,8 @@ impl Content {
             Content::GroupText { .. } => "GroupText",
             Content::GroupSync { .. } => "GroupSync",
             Content::SessionReset => "SessionReset",
+            Content::GroupSyncDone { .. } => "GroupSyncDone",
+            Content::GroupKeyRequest { .. } => "GroupKeyRequest",
         }
     }
 }

@@ -263,6 +263,14 @@ const CONTENT: Ty = Ty::Enum(&[
         Fields(&[("group", GROUP_ID), ("have", GROUP_ID), ("version", Varint)]),
     ),
     ("SessionReset", Unit),
+    (
+        "GroupSyncDone",
+        Fields(&[("group", GROUP_ID), ("head", GROUP_ID), ("version", Varint)]),
+    ),
+    (
+        "GroupKeyRequest",
+        Fields(&[("group", GROUP_ID), ("epoch", Varint), ("chain_id", Varint)]),
+    ),
 ]);
 
 // ----- the spec's encoding (§9.2), over serde JSON values --------------------
@@ -427,9 +435,9 @@ fn every_content_vector_is_the_spec_encoding_of_its_value() {
         let expected = spec_frame(&CONTENT, &entry["value"], &at);
         assert_eq!(entry["hex"].as_str(), Some(expected.as_str()), "{at}");
     }
-    // Fifteen variants, GroupControl twice (a Create and an Add),
+    // Seventeen variants, GroupControl twice (a Create and an Add),
     // GroupSync twice (a head, and none).
-    assert_eq!(examples.len(), 15 + 2, "the file lost or gained examples");
+    assert_eq!(examples.len(), 17 + 2, "the file lost or gained examples");
     assert_eq!(file["content_version"], 1);
 }
 

@@ -349,6 +349,16 @@ fn content_examples(m: &mut Material) -> Vec<Content> {
             version: 0,
         },
         Content::SessionReset,
+        Content::GroupSyncDone {
+            group,
+            head: *add.hash(),
+            version: 1,
+        },
+        Content::GroupKeyRequest {
+            group,
+            epoch: 3,
+            chain_id: 0x8123_4567,
+        },
     ]
 }
 
@@ -539,7 +549,7 @@ fn content_vectors() {
     }
     assert_eq!(
         names.len(),
-        15 + 1,
+        17 + 1,
         "every content variant has a vector, GroupControl a Create and an Add"
     );
 
@@ -553,7 +563,7 @@ fn content_vectors() {
         ("empty input", vec![]),
         ("version 2", vec![2, 3, 1]),
         ("trailing byte after Typing", vec![1, 3, 1, 0]),
-        ("unknown content tag 15", vec![1, 15]),
+        ("unknown content tag 17", vec![1, 17]),
         (
             "group sync naming no head with version 3",
             raw(&Content::GroupSync {

@@ -318,6 +318,13 @@ fn content_value() -> impl Strategy<Value = Content> {
             .prop_map(|(group, payload)| Content::SenderKeyDistribution { group, payload }),
         Just(Content::DeleteConversation),
         Just(Content::SessionReset),
+        (group_id(), any::<u64>(), any::<u32>()).prop_map(|(group, epoch, chain_id)| {
+            Content::GroupKeyRequest {
+                group,
+                epoch,
+                chain_id,
+            }
+        }),
         username().prop_map(|new_username| Content::ProfileChange { new_username }),
         (group_id(), any::<bool>())
             .prop_map(|(group, started)| Content::GroupTyping { group, started }),
@@ -335,6 +342,13 @@ fn content_value() -> impl Strategy<Value = Content> {
                 group,
                 have: ChangeHash(have),
                 version: if have == [0; 32] { 0 } else { version },
+            }
+        }),
+        (group_id(), any::<[u8; 32]>(), any::<u64>()).prop_map(|(group, head, version)| {
+            Content::GroupSyncDone {
+                group,
+                head: ChangeHash(head),
+                version,
             }
         }),
     ]

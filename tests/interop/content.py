@@ -35,6 +35,8 @@ def encode_body(c):
         return (varint(12) + e_id(v["id"]) + string(v["body"]) + varint(v["sent_at_ms"])
                 + e_id(v["head"]) + varint(v["version"]))
     if k == "GroupSync": return varint(13) + e_id(v["group"]) + e_id(v["have"]) + varint(v["version"])
+    if k == "GroupSyncDone": return varint(15) + e_id(v["group"]) + e_id(v["head"]) + varint(v["version"])
+    if k == "GroupKeyRequest": return varint(16) + e_id(v["group"]) + varint(v["epoch"]) + varint(v["chain_id"])
     raise ValueError(k)
 
 def encode(c):
@@ -66,6 +68,8 @@ def decode_body(r):
                               "head": d_id(r, 32), "version": r.u64()}}
     if t == 13: return {"GroupSync": {"group": d_id(r, 32), "have": d_id(r, 32), "version": r.u64()}}
     if t == 14: return "SessionReset"
+    if t == 15: return {"GroupSyncDone": {"group": d_id(r, 32), "head": d_id(r, 32), "version": r.u64()}}
+    if t == 16: return {"GroupKeyRequest": {"group": d_id(r, 32), "epoch": r.u64(), "chain_id": r.u32()}}
     raise Malformed("unknown content tag")
 
 def decode(b):

@@ -38,6 +38,7 @@ use crate::trust::ContactRecord;
 use crate::{DecryptFailure, Event, GroupRefusal, MessageId};
 
 use super::events::{membership_event, restored_event};
+use super::key_request;
 use super::keys::{Failed, ReceiverKeys};
 use super::manager::{Group, Membership};
 
@@ -88,16 +89,16 @@ pub(crate) async fn accept_message(
             super::held::hold_or_refuse(engine, &group, account, held, &from, refusal).await,
         );
     }
-    let Some(mut keys) = engine
+    let mut keys = engine
         .groups
         .member_keys(&group_id, &sender.account)
         .await?
-    else {
-        return Err(kept(Some(&from), GroupRefusal::NoSenderKey));
-    };
+        .unwrap_or_default();
     let plain = match keys.decrypt(inbound) {
         Ok(plain) => plain,
-        Err(Failed::NoKey) => return Err(kept(Some(&from), GroupRefusal::NoSenderKey)),
+        Err(Failed::NoKey) => {
+            return Err(key_request::no_key(engine, &group, &contact, message, &from).await)
+        }
         Err(Failed::Replay) => return Err(Failure::Duplicate),
         Err(Failed::Bad(reason)) => {
             return Err(rejected(Some(&from), GroupRefusal::Unopenable(reason)))
@@ -248,6 +249,9 @@ async fn accept(
                 }
             }
             Ok(Vec::new())
+        }
+        request @ Content::GroupKeyRequest { .. } => {
+            key_request::answer_to(engine, contact, request, replies).await
         }
         Content::SenderKeyDistribution { group, payload } => {
             let Some(rec) = engine.groups.get(&group).await? else {

@@ -148,6 +148,9 @@ pub(crate) struct GroupManager {
     /// Items from senders our state does not list, held until a sync
     /// brings their Add (`held.rs`).
     pub(crate) held: super::held::Held,
+    /// When we last asked or answered each member for a sender key
+    /// (`key_request.rs`, the limits of §8.16).
+    pub(crate) key_requests: super::key_request::KeyRequestLimits,
 }
 
 impl GroupManager {
@@ -158,6 +161,7 @@ impl GroupManager {
             reissue_lock: tokio::sync::Mutex::new(()),
             sync: super::sync::SyncLimits::default(),
             held: super::held::Held::default(),
+            key_requests: super::key_request::KeyRequestLimits::default(),
         }
     }
 
@@ -314,6 +318,8 @@ impl GroupManager {
         }
         self.vault
             .remove(txn, records::group::own_key(&self.vault, group));
+        self.vault
+            .remove(txn, records::group::sent_distributions(&self.vault, group));
     }
 }
 

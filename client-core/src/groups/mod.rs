@@ -25,6 +25,9 @@
 //! - [`send`]: group messages, typing and what a send reports per member;
 //! - [`sync`]: catching up: asking a member for the changes we missed
 //!   (`GroupSync`) and answering such a request, rate limited;
+//! - [`key_request`]: asking a member for its sender key again
+//!   (`GroupKeyRequest`) when its message does not open, and answering
+//!   with the distribution we sent the asker, rate limited;
 //! - [`inbound`]: what arrives for a group (changes, welcomes, sender keys,
 //!   group messages, typing).
 //!
@@ -40,6 +43,7 @@ pub(crate) mod fanout;
 pub(crate) mod held;
 pub(crate) mod history;
 pub(crate) mod inbound;
+pub(crate) mod key_request;
 pub(crate) mod keys;
 pub(crate) mod manager;
 pub(crate) mod members;
@@ -52,6 +56,8 @@ pub(crate) mod tests;
 mod tests_events;
 #[cfg(test)]
 mod tests_held;
+#[cfg(test)]
+mod tests_key_request;
 #[cfg(test)]
 mod tests_reissue;
 #[cfg(test)]

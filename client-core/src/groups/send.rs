@@ -68,8 +68,12 @@ impl Engine {
                 .collect();
             let mut sessions = self.member_sessions(&lacking, &mut bundles).await?;
             let mut items = Vec::new();
+            // The distribution as sent and whom it went to, kept so a
+            // member that loses it can ask for it again (§8.16).
+            let mut sent_copy = None;
             if !lacking.is_empty() {
                 let distribution = key.distribution(&self.identity)?;
+                let mut given = Vec::new();
                 for (account, username) in &lacking {
                     // A member we added that lacks our key may never have
                     // had its welcome (it was not sent: no session then):
@@ -94,8 +98,10 @@ impl Engine {
                         carried.sender_key_epoch = Some(key.epoch);
                         items.push(carried);
                         key.mark_distributed(account);
+                        given.push(*account);
                     }
                 }
+                sent_copy = Some((distribution, given));
             }
             // The text carries our head, so a member behind sees it (§8.15).
             let content = match body {
@@ -158,6 +164,10 @@ impl Engine {
             let mut txn = Txn::new();
             sessions.store(self, &mut txn).await?;
             self.groups.put_own_key(&mut txn, group, &key)?;
+            if let Some((distribution, given)) = &sent_copy {
+                super::key_request::note_sent(self, &mut txn, group, &key, distribution, given)
+                    .await?;
+            }
             self.groups.put(&mut txn, &group_rec)?;
             let mut counters = self.counters().await?;
             // Our copy; its status stays Pending: each member's outcome is

@@ -1,5 +1,6 @@
-//! Group records: each group's state, our sender key per group, the
-//! members' sender keys we keep, and fan-outs waiting for the relay.
+//! Group records: each group's state, our sender key per group (and the
+//! distributions of it we sent), the members' sender keys we keep, and
+//! fan-outs waiting for the relay.
 //!
 //! Every slot that names a group or a member is an HMAC of its id, and
 //! every value is sealed like any record, so a group's name, members and
@@ -11,6 +12,7 @@
 use super::{kind, Prefix, Slot};
 use crate::groups::fanout::FanoutEntry;
 use crate::groups::history::GroupHistoryRecord;
+use crate::groups::key_request::SentDistributions;
 use crate::groups::keys::{OwnSenderKey, ReceiverKeys};
 use crate::groups::manager::GroupRecord;
 use crate::groups::GroupId;
@@ -27,6 +29,10 @@ kind!(
 kind!(
     /// A member's sender keys we keep in one group.
     MemberKeys = GroupReceiverKey, ReceiverKeys
+);
+kind!(
+    /// The distributions of our latest sender keys in one group, as sent.
+    SentKeys = GroupSentDistribution, SentDistributions
 );
 kind!(
     /// One fan-out waiting for the relay.
@@ -67,6 +73,12 @@ pub(crate) fn group(vault: &Vault, group: &GroupId) -> Slot<Groups> {
 
 /// Our sender key's slot in `group` (HMAC of the group id).
 pub(crate) fn own_key(vault: &Vault, group: &GroupId) -> Slot<OwnKeys> {
+    Slot::named(vault, &group.0)
+}
+
+/// The slot of the distributions of our sender keys we sent in `group`
+/// (HMAC of the group id).
+pub(crate) fn sent_distributions(vault: &Vault, group: &GroupId) -> Slot<SentKeys> {
     Slot::named(vault, &group.0)
 }
 

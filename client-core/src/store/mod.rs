@@ -129,6 +129,10 @@ pub enum RecordKind {
     /// its own rather than a field of `Backup`, so a `Backup` record
     /// written by an earlier version still decodes.
     PendingExportKey = 26,
+    /// The sender-key distributions we sent in one group, as sent, with
+    /// whom each went to, for our current key and the one before (slot:
+    /// HMAC of the group id; docs/PROTOCOL.md §8.16).
+    GroupSentDistribution = 28,
 }
 
 impl RecordKind {
@@ -166,6 +170,7 @@ impl RecordKind {
             24 => Self::GroupHistory,
             25 => Self::Backup,
             26 => Self::PendingExportKey,
+            28 => Self::GroupSentDistribution,
             _ => return None,
         })
     }
