@@ -82,13 +82,27 @@ pub const MAX_PENDING_CHANGES: usize = 2 * REORG_WINDOW;
 /// 7).
 pub const MAX_PENDING_PER_AUTHOR: usize = 8;
 
-/// How many hashes of changes that lost the fork choice a group log
-/// remembers (the changes themselves are dropped), so that a change built
-/// on a recent loser is reported as superseded instead of waiting for a
-/// parent that will never be kept. Two per kept state is more than honest
+/// How many hashes of dropped side-branch changes (their branch point fell
+/// below the window) a group log remembers, so that a change built on one
+/// is reported as superseded instead of waiting for a parent that will
+/// never be kept. Two per kept state is more than honest
 /// concurrency produces; forgetting older ones only makes such a late
 /// change wait as pending until the window passes it.
 pub const MAX_REMEMBERED_LOSERS: usize = 2 * REORG_WINDOW;
+
+/// Most changes a group log keeps that are valid but not on the canonical
+/// chain (side branches inside the window, docs/PROTOCOL.md §8.10). They
+/// are kept, not dropped, because a side branch that removes an admin
+/// overrules that admin's siblings below the removal: which branch that is
+/// can change as more of the branch arrives, so dropping one would make the
+/// result depend on arrival order. Honest concurrency leaves a few; a
+/// window's worth from two admins is already a flood.
+pub const MAX_SIDE_CHANGES: usize = 2 * REORG_WINDOW;
+
+/// Most side-branch changes of one author a group log keeps (see
+/// [`MAX_SIDE_CHANGES`]): one member, or a removed admin signing siblings
+/// of old changes, cannot take the whole allowance.
+pub const MAX_SIDE_PER_AUTHOR: usize = 16;
 
 // ----- group sender keys (docs/PROTOCOL.md §8.1–§8.6) ---------------------
 

@@ -247,6 +247,61 @@ fn group_state_vectors() {
         ),
     ];
 
+    // Overruled siblings (§8.10): each branch is a child of the fork
+    // parent followed by its continuation; a child whose author a sibling's
+    // branch removes has no effect, whatever its rank or hash.
+    let bob_renames = GroupChange::rename(k(1), account(1), fork_parent, "bob's name").unwrap();
+    let carol_leaves = &leaves[0];
+    let then_remove_bob = |first: &GroupChange| {
+        let after = fork_parent.apply(first).unwrap();
+        let rename = GroupChange::rename(k(0), account(0), &after, "alice's").unwrap();
+        let after = after.apply(&rename).unwrap();
+        let remove = GroupChange::remove(k(0), account(0), &after, vec![account(1)]).unwrap();
+        vec![first.clone(), rename, remove]
+    };
+    let own_branch = then_remove_bob(&bob_renames);
+    let ground_own = (0u32..)
+        .map(|i| GroupChange::rename(k(1), account(1), fork_parent, &format!("again {i}")).unwrap())
+        .find(|c| c.hash() < bob_renames.hash())
+        .unwrap();
+    let carol_branch = then_remove_bob(carol_leaves);
+    let bob_sibling = GroupChange::rename(k(1), account(1), fork_parent, "bob's sibling").unwrap();
+    let branch_json = |changes: &[GroupChange], what: &str| -> Value {
+        changes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| change_json(&p, &format!("{what} [{i}]"), c))
+            .collect()
+    };
+    let overrule = |what: &str, branches: Vec<(&[GroupChange], &str)>, winner: &[GroupChange]| {
+        json!({
+            "what": what,
+            "parent_version": fork_parent.version(),
+            "branches": branches.iter().map(|(b, w)| branch_json(b, w)).collect::<Vec<_>>(),
+            "winner": winner[0].hash().to_hex(),
+            "head": winner.last().unwrap().hash().to_hex(),
+        })
+    };
+    let overrules = vec![
+        overrule(
+            "bob (admin since 2) renames, alice renames and removes him; bob, removed, signs a sibling of his own rename with a lower hash: overruled",
+            vec![
+                (own_branch.as_slice(), "bob renames, then alice"),
+                (std::slice::from_ref(&ground_own), "bob's ground sibling"),
+            ],
+            &own_branch,
+        ),
+        overrule(
+            "carol (a member) leaves, alice renames and removes bob; bob, removed, signs a sibling of carol's Leave (he outranks her there): overruled",
+            vec![
+                (carol_branch.as_slice(), "carol leaves, then alice"),
+                (std::slice::from_ref(&bob_sibling), "bob's sibling"),
+            ],
+            &carol_branch,
+        ),
+    ];
+    assert!(ground_own.hash() < bob_renames.hash());
+
     // Refused changes: decoded, signature checked with `author_identity`,
     // then applied to chain[applied_to].state.
     let s0 = &chain[0].1;
@@ -370,7 +425,7 @@ fn group_state_vectors() {
         .collect();
 
     let vectors = json!({
-        "description": "umbra group state and signed changes; see docs/PROTOCOL.md §8.7-§8.11. A change is 0x01 || postcard(body) || Ed25519 signature (64) by the author's identity over u64be(len(label)) || label || (everything before the signature), label umbra/v1/group/change-signature; its hash is SHA-256(umbra/v1/group/change-hash || all its bytes). 'state' is the state after each change (snapshot encoding in 'hex'; admin_since null for a member who is not an admin). Each fork's changes are siblings on chain[parent_version].state; 'winner' is the one of lowest rank (8.10: the author's standing in that state, admins by admin_since ascending before members by account ascending, then the lower hash). Refused changes are decoded, their signature checked with author_identity, then applied to chain[applied_to].state; 'error' is the first failure.",
+        "description": "umbra group state and signed changes; see docs/PROTOCOL.md §8.7-§8.11. A change is 0x01 || postcard(body) || Ed25519 signature (64) by the author's identity over u64be(len(label)) || label || (everything before the signature), label umbra/v1/group/change-signature; its hash is SHA-256(umbra/v1/group/change-hash || all its bytes). 'state' is the state after each change (snapshot encoding in 'hex'; admin_since null for a member who is not an admin). Each fork's changes are siblings on chain[parent_version].state; 'winner' is the one of lowest rank (8.10: the author's standing in that state, admins by admin_since ascending before members by account ascending, then the lower hash). Each overrule's branches are children of chain[parent_version].state, each followed by its continuation (each change the child of the one before); a child is overruled when another branch holds a Remove listing its author, and 'winner' is the first change (and 'head' the last) of the branch whose child ranks lowest among those not overruled (8.10). Refused changes are decoded, their signature checked with author_identity, then applied to chain[applied_to].state; 'error' is the first failure.",
         "labels": {
             "signature": "umbra/v1/group/change-signature",
             "hash": "umbra/v1/group/change-hash",
@@ -381,11 +436,14 @@ fn group_state_vectors() {
             "REORG_WINDOW": consts::REORG_WINDOW,
             "MAX_PENDING_CHANGES": consts::MAX_PENDING_CHANGES,
             "MAX_REMEMBERED_LOSERS": consts::MAX_REMEMBERED_LOSERS,
+            "MAX_SIDE_CHANGES": consts::MAX_SIDE_CHANGES,
+            "MAX_SIDE_PER_AUTHOR": consts::MAX_SIDE_PER_AUTHOR,
             "MAX_GROUP_CHANGE_BYTES": group::MAX_GROUP_CHANGE_BYTES,
             "MAX_GROUP_STATE_BYTES": group::MAX_GROUP_STATE_BYTES,
         },
         "chain": chain_json,
         "forks": forks,
+        "overrules": overrules,
         "refused": refused,
     });
     common::check_or_regenerate("group_state.json", &vectors);

@@ -175,6 +175,8 @@ fn group_state_vectors_as_a_stranger() {
         ("REORG_WINDOW", 32),
         ("MAX_PENDING_CHANGES", 64),
         ("MAX_REMEMBERED_LOSERS", 64),
+        ("MAX_SIDE_CHANGES", 64),
+        ("MAX_SIDE_PER_AUTHOR", 16),
         ("MAX_GROUP_CHANGE_BYTES", 24_576),
         ("MAX_GROUP_STATE_BYTES", 63_488),
     ];
@@ -243,6 +245,72 @@ fn group_state_vectors_as_a_stranger() {
     let first = forks[0]["changes"].as_array().unwrap();
     assert!(first[1]["hash"].as_str() < first[0]["hash"].as_str());
     assert_eq!(forks[0]["winner"], first[0]["hash"]);
+
+    // Overruling: a branch's child is out when another branch removes its
+    // author; the lowest rank among the rest wins (§8.10).
+    let overrules = file["overrules"].as_array().unwrap();
+    assert_eq!(overrules.len(), 2);
+    for o in overrules {
+        let parent = &chain[o["parent_version"].as_u64().unwrap() as usize]["state"];
+        let branches = o["branches"].as_array().unwrap();
+        let mut firsts = Vec::new();
+        for branch in branches {
+            let mut previous = parent["head"].as_str().unwrap().to_owned();
+            for c in branch.as_array().unwrap() {
+                assert_eq!(
+                    c["parent"].as_str().unwrap(),
+                    previous,
+                    "{}: a chain",
+                    o["what"]
+                );
+                previous = check_change(c);
+            }
+            let first = &branch[0];
+            let author = first["author"].as_str().unwrap();
+            let m = parent["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["account"].as_str() == Some(author))
+                .expect("the author is a member of the parent");
+            let standing = match m["admin_since"].as_u64() {
+                Some(since) => (0u8, since, String::new()),
+                None => (1, 0, author.to_owned()),
+            };
+            firsts.push((standing, first["hash"].as_str().unwrap().to_owned(), author));
+        }
+        let removes = |branch: &Value, who: &str| {
+            branch.as_array().unwrap().iter().any(|c| {
+                c["body"]["action"] == "Remove"
+                    && c["body"]["accounts"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|a| a == who)
+            })
+        };
+        let free: Vec<usize> = (0..branches.len())
+            .filter(|&i| !(0..branches.len()).any(|j| j != i && removes(&branches[j], firsts[i].2)))
+            .collect();
+        let best = free
+            .iter()
+            .min_by_key(|&&i| (firsts[i].0.clone(), firsts[i].1.clone()))
+            .copied()
+            .expect("a child not overruled");
+        assert_eq!(
+            o["winner"].as_str().unwrap(),
+            firsts[best].1,
+            "{}",
+            o["what"]
+        );
+        let last = branches[best].as_array().unwrap().last().unwrap();
+        assert_eq!(o["head"], last["hash"], "{}", o["what"]);
+        // Each is a case the rank alone would decide the other way.
+        let by_rank = (0..branches.len())
+            .min_by_key(|&i| (firsts[i].0.clone(), firsts[i].1.clone()))
+            .unwrap();
+        assert_ne!(by_rank, best, "{}: overruling decides", o["what"]);
+    }
 
     // The refusals the spec names, and one the stranger can see itself.
     let errors: Vec<&str> = file["refused"]

@@ -1,7 +1,8 @@
 """§8.7-8.10 group_state.json: every change re-encoded from its fields, its
 signature verified with raw Ed25519, its hash recomputed, applied to its
 parent with 8.9's table, and the snapshot re-encoded; refused changes give
-the named error; each fork's winner is the sibling of lowest rank (8.10)."""
+the named error; each fork's winner is the sibling of lowest rank (8.10), and each
+overrule's winner the lowest-ranked child that no other branch removes the author of."""
 from prims import *
 import group_state as gs
 
@@ -52,6 +53,24 @@ def main():
             dec = gs.decode(H(ch["hex"])); gs.verify(dec, H(ch["author_identity"])); gs.apply(parent, dec)
             c.eq(f"forks[{f}][{k}] hash", dec["hash"], ch["hash"]); ranked.append(gs.rank(parent, dec))
         c.eq(f"forks[{f}] winner = lowest rank ({fork['what']})", min(ranked)[3], H(fork["winner"]))
+    for o_i, o in enumerate(d["overrules"]):
+        parent = states[o["parent_version"]]; firsts = []; authors = []; removed = []
+        for b_i, branch in enumerate(o["branches"]):
+            state, gone = parent, set()
+            for k, ch in enumerate(branch):
+                dec = gs.decode(H(ch["hex"])); gs.verify(dec, H(ch["author_identity"]))
+                c.eq(f"overrules[{o_i}][{b_i}][{k}] parent", dec["parent"], state["head"])
+                state = gs.apply(state, dec)
+                c.eq(f"overrules[{o_i}][{b_i}][{k}] hash", dec["hash"], ch["hash"])
+                if dec["action"]["action"] == "Remove": gone.update(dec["action"]["accounts"])
+                if k == 0: firsts.append(gs.rank(parent, dec)); authors.append(dec["author"])
+            removed.append(gone)
+        # 8.10: a child is overruled when another branch removes its author.
+        n = len(firsts)
+        free = [i for i in range(n) if not any(j != i and authors[i] in removed[j] for j in range(n))] or list(range(n))
+        best = min(free, key=lambda i: firsts[i])
+        c.eq(f"overrules[{o_i}] winner ({o['what']})", firsts[best][3], H(o["winner"]))
+        c.eq(f"overrules[{o_i}] head", H(o["branches"][best][-1]["hash"]), H(o["head"]))
     return c.report()
 
 if __name__ == "__main__": main()

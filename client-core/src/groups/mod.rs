@@ -59,6 +59,8 @@ mod tests_held;
 #[cfg(test)]
 mod tests_key_request;
 #[cfg(test)]
+mod tests_overrule;
+#[cfg(test)]
 mod tests_reissue;
 #[cfg(test)]
 mod tests_review;

@@ -162,9 +162,9 @@ pub enum GroupChangeError {
     /// delivery for a later attempt: the Add of its author may come next.
     #[error("author {0} of a change waiting for its parent is not known as a member here")]
     PendingUnknownAuthor(AccountId),
-    /// Too many changes wait for their parent already (in all, or of this
-    /// change's author).
-    #[error("{max} changes already wait for their parent")]
+    /// Too many changes wait for their parent already, or are kept off the
+    /// canonical chain (in all, or of this change's author, §8.10).
+    #[error("{max} changes already wait for their parent or off the canonical chain")]
     PendingFull {
         /// The limit.
         max: usize,

@@ -11,11 +11,15 @@
 //! — and, between children of one author, the lower [`ChangeHash`]. The
 //! rank is fixed by the parent state, so grinding a hash only reorders an
 //! author's own siblings: it never lets a junior admin (or a removed one)
-//! beat a senior admin's change. The chain is a function of the set of
-//! changes known, never of their arrival order, so members that have seen
-//! the same changes agree. A change that loses is dropped with everything
-//! built on it: the winner at a branch point can only be replaced by a
-//! child of still lower rank, so a loser never wins again. At most
+//! beat a senior admin's change. A child whose author is removed further
+//! up a sibling's branch is overruled (it has no effect and displaces
+//! nothing, `fork.rs`): an admin removed at one version cannot undo its
+//! removal by signing a sibling of an older change it outranked. The
+//! chain is a function of the set of changes known, never of their
+//! arrival order, so members that have seen the same changes agree. For
+//! that, side branches are kept (not dropped) while their branch point is
+//! in the window: whether a side branch overrules the canonical one can
+//! change as more of it arrives. At most
 //! [`REORG_WINDOW`] changes are kept
 //! above the base; a change building on something older is `Stale`. A
 //! change whose parent has not arrived yet waits (at most
@@ -60,40 +64,18 @@ use zeroize::Zeroizing;
 
 use super::GroupAction;
 use crate::consts::{
-    MAX_PENDING_CHANGES, MAX_PENDING_PER_AUTHOR, MAX_REMEMBERED_LOSERS, REORG_WINDOW,
+    MAX_PENDING_CHANGES, MAX_PENDING_PER_AUTHOR, MAX_REMEMBERED_LOSERS, MAX_SIDE_CHANGES,
+    MAX_SIDE_PER_AUTHOR, REORG_WINDOW,
 };
 use crate::identity::IdentityPublic;
 use crate::pickle::{self, PickleError};
 
 use super::change::{ChangeHash, GroupChange};
 use super::change_error::GroupChangeError;
+use super::fork::{self, Candidate, Rank};
 use super::state::GroupState;
 use super::welcome::GroupWelcome;
 use crate::wire::AccountId;
-
-/// An author's standing in a parent state (§8.10), most favoured first:
-/// the variant order is the ranking (derived `Ord`), admins before
-/// members, seniors before juniors, then members by account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Standing {
-    Admin { since: u64 },
-    Member { account: AccountId },
-}
-
-/// A change's rank among its siblings: lowest wins. Two siblings share a
-/// standing only if they share an author, and then the hash decides.
-type Rank = (Standing, ChangeHash);
-
-/// The rank of `change` on `parent`, the state it was applied to (its
-/// author is a member there: `GroupState::apply` checked).
-fn rank(parent: &GroupState, change: &GroupChange) -> Rank {
-    let author = change.author();
-    let standing = match parent.admin_since(&author) {
-        Some(since) => Standing::Admin { since },
-        None => Standing::Member { account: author },
-    };
-    (standing, *change.hash())
-}
 
 /// What [`GroupLog::apply`] did with a valid change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,8 +84,10 @@ pub enum LogOutcome {
     /// a concurrent change won the fork choice and the undone changes lost.
     Applied(HeadMove),
     /// Valid, but it lost the fork choice to a sibling of lower rank (a
-    /// more senior author, or the same author's lower hash), or builds on
-    /// a change that did: the head did not move.
+    /// more senior author, or the same author's lower hash) or was
+    /// overruled by a sibling whose branch removes its author, or builds
+    /// on such a change: the head did not move (it is kept as a side
+    /// branch while in the window, and can still become canonical).
     /// Its author's client re-issues it on the head if it still applies.
     Superseded {
         /// The change's hash.
@@ -139,7 +123,8 @@ pub struct HeadMove {
 struct Node {
     change: GroupChange,
     state: GroupState,
-    /// Its rank among its siblings, fixed by its parent's state.
+    /// Its rank among its siblings, fixed by its parent's state
+    /// (`fork::rank`).
     rank: Rank,
 }
 
@@ -148,14 +133,18 @@ struct Node {
 #[derive(Debug, Clone)]
 pub struct GroupLog {
     base: GroupState,
+    /// Every valid change kept above the base: the canonical chain and
+    /// the side branches (kept while their branch point is in the window:
+    /// a side branch that removes an admin overrules that admin's
+    /// siblings below it, §8.10, and can become canonical again).
     nodes: HashMap<ChangeHash, Node>,
     /// The canonical chain above the base, oldest first.
     chain: Vec<ChangeHash>,
     /// Signature-checked changes whose parent is unknown.
     pending: Vec<GroupChange>,
-    /// Hashes of recent changes that lost the fork choice (their changes
-    /// are dropped: a loser can never win again, §8.10), so that a change
-    /// building on one is reported `Superseded`, not left pending.
+    /// Hashes of recent changes dropped with a side branch that fell below
+    /// the window, so that a change building on one is reported
+    /// `Superseded`, not left pending.
     losers: VecDeque<ChangeHash>,
 }
 
@@ -270,7 +259,49 @@ impl GroupLog {
         }
         change.verify(author_identity)?;
         self.admit_pending(&change)?;
-        self.insert_checked(change)
+        // A change can only push its author (or everyone) over the side
+        // allowance if enough is on the chain or the side already to move
+        // there; only then is the log copied to undo the insertion.
+        // (Held pending changes may join with it: counted too.)
+        let author = change.author();
+        let (side, side_by_author) = self.side_counts(&author);
+        let by_author = |a: &AccountId| -> usize {
+            let kept = self.nodes.values().filter(|n| &n.change.author() == a);
+            kept.count() + self.pending.iter().filter(|p| &p.author() == a).count()
+        };
+        let near = self.nodes.len() + self.pending.len() >= MAX_SIDE_CHANGES
+            || by_author(&author) >= MAX_SIDE_PER_AUTHOR;
+        let before = near.then(|| self.clone());
+        let outcome = self.insert_checked(change)?;
+        if let Some(before) = before {
+            let (side_after, by_author_after) = self.side_counts(&author);
+            let on_chain = self.chain.contains(&hash);
+            // Refused (kept by the client, tried again later, 12.14): the
+            // author would keep more side changes than its share, or the
+            // change lands off the chain with the side allowance used up.
+            let over_author =
+                by_author_after > MAX_SIDE_PER_AUTHOR && by_author_after > side_by_author;
+            let over_all = !on_chain && side_after > MAX_SIDE_CHANGES && side_after > side;
+            if over_author || over_all {
+                *self = before;
+                return Err(GroupChangeError::PendingFull {
+                    max: if over_author {
+                        MAX_SIDE_PER_AUTHOR
+                    } else {
+                        MAX_SIDE_CHANGES
+                    },
+                });
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Kept changes off the canonical chain: in all, and by `author`.
+    fn side_counts(&self, author: &AccountId) -> (usize, usize) {
+        let side = self.nodes.iter().filter(|(h, _)| !self.chain.contains(h));
+        side.fold((0, 0), |(all, by), (_, n)| {
+            (all + 1, by + usize::from(&n.change.author() == author))
+        })
     }
 
     /// For a change whose parent is unknown (it would be held pending):
@@ -347,7 +378,7 @@ impl GroupLog {
             return Ok(LogOutcome::Pending { hash });
         };
         let state = parent.apply(&change)?;
-        let rank = rank(parent, &change);
+        let rank = fork::rank(parent, &change);
         self.nodes.insert(
             hash,
             Node {
@@ -374,7 +405,7 @@ impl GroupLog {
                 let Ok(state) = parent_state.apply(&change) else {
                     continue;
                 };
-                let rank = rank(parent_state, &change);
+                let rank = fork::rank(parent_state, &change);
                 let hash = *change.hash();
                 self.nodes.insert(
                     hash,
@@ -389,25 +420,22 @@ impl GroupLog {
         }
     }
 
-    /// Recomputes the canonical chain, prunes below the window, and says
-    /// how the head moved (for the change `added`).
+    /// Recomputes the canonical chain (fork.rs's rule over every kept
+    /// change), prunes below the window, and says how the head moved (for
+    /// the change `added`).
     fn choose(&mut self, added: &ChangeHash) -> LogOutcome {
-        // The child of lowest rank at each parent.
-        let mut children: HashMap<ChangeHash, (Rank, ChangeHash)> = HashMap::new();
-        for (hash, node) in &self.nodes {
-            let best = children
-                .entry(*node.change.parent())
-                .or_insert((node.rank, *hash));
-            if node.rank < best.0 {
-                *best = (node.rank, *hash);
-            }
-        }
-        let mut chain = Vec::new();
-        let mut at = *self.base.head();
-        while let Some((_, next)) = children.get(&at) {
-            chain.push(*next);
-            at = *next;
-        }
+        let candidates: HashMap<ChangeHash, Candidate<'_>> = self
+            .nodes
+            .iter()
+            .map(|(hash, node)| {
+                let candidate = Candidate {
+                    change: &node.change,
+                    rank: node.rank,
+                };
+                (*hash, candidate)
+            })
+            .collect();
+        let chain = fork::canonical_chain(self.base.head(), &candidates);
         let common = self
             .chain
             .iter()
@@ -424,21 +452,10 @@ impl GroupLog {
             .map(|h| self.nodes[h].change.clone())
             .collect();
         self.chain = chain;
-        // Whatever is not on the chain lost at its branch point to a lower
-        // rank, and ranks are fixed by the parent state, so the winner there
-        // can only be replaced by a still lower one: a loser never wins
-        // again, so dropping it (and everything built on it) cannot change
-        // any later choice.
-        let lost: Vec<ChangeHash> = self
-            .nodes
-            .keys()
-            .filter(|h| !self.chain.contains(h))
-            .copied()
-            .collect();
-        for hash in lost {
-            self.nodes.remove(&hash);
-            self.lose(hash);
-        }
+        // What is off the chain stays: a side branch can become canonical
+        // again (when a removal further up it arrives, or the branch that
+        // beat it is overruled), so dropping it would let arrival order
+        // decide. The window bounds how long it stays (prune).
         self.prune();
         if applied.is_empty() && undone.is_empty() {
             return LogOutcome::Superseded { hash: *added };
@@ -494,7 +511,11 @@ impl GroupLog {
                     }
                 }
             }
+            let dropped: Vec<ChangeHash> = self.nodes.keys().copied().collect();
             self.nodes = keep;
+            for hash in dropped {
+                self.lose(hash);
+            }
             let oldest = self.base.version();
             self.pending.retain(|p| p.version() > oldest);
         }

@@ -60,6 +60,7 @@ pub use sender_key::{GroupReceiver, GroupSender};
 // state they move and its authorization rules, fork choice, welcomes.
 pub mod change;
 mod change_error;
+mod fork;
 pub mod log;
 pub mod state;
 pub mod welcome;
