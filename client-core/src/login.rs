@@ -174,10 +174,11 @@ impl Client {
         engine.store_token(&outcome.token).await?;
         let decided = engine.keep_export_key(outcome.export_key, None).await?;
         engine.ensure_connected()?;
-        if decided == restore::KeyOutcome::PendingTaken {
-            // Our password change took effect though its answer was lost:
-            // the relay's backup is sealed under the old password's key,
-            // which a restore with this password cannot open. Re-seal now
+        if decided != restore::KeyOutcome::Kept {
+            // The password is not the one this store sealed under (most
+            // often: our change took effect though its answer was lost),
+            // so the relay's backup may be sealed under a key a restore
+            // with this password cannot open. Re-seal now
             // rather than after the worker's debounce, so a restore
             // elsewhere right after this login reads it; a failure is left
             // to the upkeep (no digest is acknowledged under this key).

@@ -142,11 +142,13 @@ pub(crate) enum KeyOutcome {
     /// The pending key of a change whose answer was lost: the change took
     /// effect, and the relay's backup is still sealed under the old key.
     PendingTaken,
-    /// The current key, or (with none pending) any other: nothing of ours
-    /// is left undecided.
+    /// The current key: the password did not change (a pending change
+    /// never took effect).
     Kept,
-    /// Neither the current nor the pending key: the password changed
-    /// elsewhere; the pending change was overtaken.
+    /// Neither the current nor a pending key: the password changed
+    /// elsewhere (or by a change of ours whose pending key a later,
+    /// refused attempt replaced); the relay's backup may be sealed under a
+    /// key this store never held.
     Neither,
 }
 
@@ -155,8 +157,8 @@ impl Engine {
     /// store that has none or an older one: after every login, so the key
     /// is the current password's. A pending key (a password change whose
     /// answer was lost) is decided here by comparing it with the login's
-    /// in constant time, and wiped in the same transaction; on
-    /// [`KeyOutcome::PendingTaken`] the caller uploads at once.
+    /// in constant time, and wiped in the same transaction; unless the
+    /// outcome is [`KeyOutcome::Kept`], the caller uploads at once.
     pub(crate) async fn keep_export_key(
         &self,
         export_key: ExportKey,
@@ -165,16 +167,15 @@ impl Engine {
         let _uploading = self.backup.upload_lock.lock().await;
         let previous = self.backup.state().await?;
         let pending = self.backup.pending().await?;
-        let outcome = match &pending {
-            Some(pending) if pending.same_as(&export_key) => KeyOutcome::PendingTaken,
-            Some(_)
-                if !previous
-                    .as_ref()
-                    .is_some_and(|s| s.export_key.same_as(&export_key)) =>
-            {
-                KeyOutcome::Neither
-            }
-            _ => KeyOutcome::Kept,
+        let outcome = if pending.as_ref().is_some_and(|p| p.same_as(&export_key)) {
+            KeyOutcome::PendingTaken
+        } else if previous
+            .as_ref()
+            .is_some_and(|s| s.export_key.same_as(&export_key))
+        {
+            KeyOutcome::Kept
+        } else {
+            KeyOutcome::Neither
         };
         let state = BackupState {
             export_key,

@@ -127,9 +127,10 @@ async fn a_lost_password_changed_answer_is_decided_by_the_next_login() {
 }
 
 /// The other outcomes of the comparison: a login whose key is the current
-/// one (the change never took effect) and one whose key is neither (the
-/// password changed elsewhere since) both wipe the pending key, and
-/// neither asks for an immediate upload.
+/// one (the change never took effect: `Kept`, no upload asked) and one
+/// whose key is neither (the password changed elsewhere since: `Neither`,
+/// an upload at once) both wipe the pending key; without a pending key the
+/// current one alone decides (each row starts from the previous row's key).
 #[tokio::test]
 async fn a_login_under_another_key_than_the_pending_one_wipes_it() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -142,17 +143,19 @@ async fn a_login_under_another_key_than_the_pending_one_wipes_it() {
     stop_worker(&alice);
     let engine = alice.inner.clone();
     let current = engine.backup.state().await.unwrap().unwrap().export_key;
-    for (login_key, expected) in [
-        (current.clone(), KeyOutcome::Kept),
-        (
-            ExportKey::from_slice(&[0x5a; EXPORT_KEY_LEN]).unwrap(),
-            KeyOutcome::Neither,
-        ),
+    let elsewhere = ExportKey::from_slice(&[0x5a; EXPORT_KEY_LEN]).unwrap();
+    for (login_key, with_pending, expected) in [
+        (current.clone(), true, KeyOutcome::Kept),
+        (elsewhere.clone(), true, KeyOutcome::Neither),
+        (elsewhere.clone(), false, KeyOutcome::Kept),
+        (current.clone(), false, KeyOutcome::Neither),
     ] {
-        let pending = ExportKey::from_slice(&[0xa5; EXPORT_KEY_LEN]).unwrap();
-        let mut txn = Txn::new();
-        engine.backup.put_pending(&mut txn, &pending).unwrap();
-        engine.vault.commit(txn).await.unwrap();
+        if with_pending {
+            let pending = ExportKey::from_slice(&[0xa5; EXPORT_KEY_LEN]).unwrap();
+            let mut txn = Txn::new();
+            engine.backup.put_pending(&mut txn, &pending).unwrap();
+            engine.vault.commit(txn).await.unwrap();
+        }
         let outcome = engine
             .keep_export_key(login_key.clone(), None)
             .await
