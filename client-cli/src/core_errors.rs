@@ -7,7 +7,7 @@
 //!
 //! This module must never print or format errors; it only classifies them.
 
-use umbra_client_core::{ConnectionFailure, Ended, Error, StoreError};
+use umbra_client_core::{ConnectionFailure, Ended, Error, FileFailure, StoreError};
 use umbra_protocol::wire::ErrorCode;
 
 use crate::exit_status::ExitStatus;
@@ -38,6 +38,18 @@ fn status_of_core(error: &Error) -> ExitStatus {
         | Error::PeerKeysExpired { .. }
         | Error::BadServerUrl(_) => ExitStatus::UserError,
         Error::Relay { code, .. } => status_of_relay_code(*code),
+        // A file the user named (missing, existing, too large, unknown id)
+        // is theirs to fix; a blob that did not arrive or did not verify
+        // is the relay's side (a retry fetches it again).
+        Error::File(file) => match file {
+            FileFailure::Unknown(_)
+            | FileFailure::Local { .. }
+            | FileFailure::Changed(_)
+            | FileFailure::Exists(_)
+            | FileFailure::Unsendable { .. } => ExitStatus::UserError,
+            FileFailure::Refused { status: 413, .. } => ExitStatus::UserError,
+            _ => ExitStatus::Network,
+        },
         Error::Connection(ConnectionFailure::Ended(ended)) => status_of_ended(ended),
         // A failed attempt to reach the relay: whatever failed decides.
         Error::Connection(ConnectionFailure::Attempt(attempt)) => status_of_core(attempt.error()),

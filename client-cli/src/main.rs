@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 
-use crate::cli::{AccountCommand, Cli, Command, PasswordCommand};
+use crate::cli::{AccountCommand, Cli, Command, FileCommand, PasswordCommand};
 use crate::exit_status::{classify, error_line, ExitStatus};
 use crate::sanitize::SafeText;
 use crate::session::Session;
@@ -151,6 +151,18 @@ async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitSt
             password::change(session, new_password_file.as_deref()).await
         }
         Command::Group(command) => group::run(session, command).await,
+        Command::File(FileCommand::Send {
+            username,
+            path,
+            name,
+            timeout,
+        }) => {
+            let timeout = Duration::from_secs(*timeout);
+            file::send(session, username, path, name.as_deref(), timeout).await
+        }
+        Command::File(FileCommand::Get { id, path }) => {
+            file::get(session, id, path.as_deref()).await
+        }
         Command::Completions { .. } => Ok(ExitStatus::Success),
     }
 }

@@ -29,7 +29,7 @@ mod tests;
 
 pub use group::change_sentence;
 pub use record::{
-    time_from_unix_ms, Delivery, GroupChangeKind, GroupRef, NameStateLabel, Record, Trust,
+    time_from_unix_ms, Delivery, FileRef, GroupChangeKind, GroupRef, NameStateLabel, Record, Trust,
 };
 
 /// Prints records in the format chosen on the command line.

@@ -285,6 +285,41 @@ impl Client {
         self.inner.send_text(to, text).await
     }
 
+    /// Sends the file at `path` to `to`: encrypts it while uploading the
+    /// blob to the relay (one chunk in memory at a time), then sends the
+    /// pointer (blob id, key, digest, size, name) through the outbox like
+    /// a text message. `name` replaces the file's own name; either is
+    /// sanitised. `progress` sees the upload advance.
+    pub async fn send_file(
+        &self,
+        to: &Username,
+        path: &std::path::Path,
+        name: Option<&str>,
+        progress: &(dyn Fn(crate::Progress) + Send + Sync),
+    ) -> Result<(MessageId, crate::FileInfo), Error> {
+        self.inner.send_file(to, path, name, progress).await
+    }
+
+    /// Downloads the file with local id `id` (as a message's
+    /// [`FileInfo`](crate::FileInfo) gives it), verifies and decrypts it
+    /// into a temporary file, and moves it to `dest` (a directory, then
+    /// under its sanitised name, or a file path; the current directory if
+    /// `None`) only once the whole blob verified. An existing file is
+    /// never overwritten. Returns where it was saved.
+    pub async fn fetch_file(
+        &self,
+        id: &str,
+        dest: Option<&std::path::Path>,
+        progress: &(dyn Fn(crate::Progress) + Send + Sync),
+    ) -> Result<(std::path::PathBuf, crate::FileInfo), Error> {
+        self.inner.fetch_file(id, dest, progress).await
+    }
+
+    /// The file with local id `id`.
+    pub async fn file_info(&self, id: &str) -> Result<crate::FileInfo, Error> {
+        self.inner.file_info(id).await
+    }
+
     /// Waits until the outbox is empty (every queued envelope accepted or
     /// refused by the relay), connecting if needed.
     pub async fn flush_outbox(&self, timeout: Duration) -> Result<(), Error> {

@@ -73,6 +73,8 @@ pub struct UnreportedMessage {
     pub sent_at_ms: u64,
     /// When it was received, Unix milliseconds.
     pub received_at_ms: u64,
+    /// The file, for a file message (`body` is then a one-line summary).
+    pub file: Option<crate::FileInfo>,
 }
 
 /// A conversation summary for a list view.

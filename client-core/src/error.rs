@@ -156,6 +156,21 @@ pub enum Error {
     /// The account backup could not be written or read.
     #[error(transparent)]
     Backup(#[from] crate::failure::BackupFailure),
+    /// A password change was refused before anything reached the relay: an
+    /// earlier change in this data directory lost its answer, and only a
+    /// login tells which password the relay now holds (docs/PROTOCOL.md
+    /// 12.15, "A lost answer"). Changing again first could discard what
+    /// that login needs to re-seal the backup, or a store key slot of the
+    /// relay's password. Nothing was changed.
+    #[error(
+        "an earlier password change in this data dir was not confirmed (its answer was lost); \
+         nothing was changed. Log in first (umbra login, with whichever password the relay \
+         accepts now) so that change is settled, then change the password again if still needed"
+    )]
+    PasswordChangeUnsettled,
+    /// A file could not be sent or fetched.
+    #[error(transparent)]
+    File(#[from] crate::failure::FileFailure),
     /// The server URL is not usable.
     #[error("invalid server URL {0}: expected http(s):// or ws(s)://")]
     BadServerUrl(String),

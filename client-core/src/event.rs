@@ -67,7 +67,7 @@ impl ConnectionState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
-    /// A text message arrived (already stored in history).
+    /// A text or file message arrived (already stored in history).
     Message {
         /// The sender's username.
         from: String,
@@ -79,6 +79,10 @@ pub enum Event {
         sent_at_ms: u64,
         /// When the relay accepted it, Unix milliseconds.
         received_at_ms: u64,
+        /// The file it carries, for a file message (`body` is then a
+        /// one-line summary): fetch it with
+        /// [`Client::fetch_file`](crate::Client::fetch_file).
+        file: Option<crate::FileInfo>,
     },
     /// The relay durably accepted one of our messages.
     Sent {

@@ -129,6 +129,58 @@ pub enum BackupFailure {
     NoExportKey,
 }
 
+/// A file could not be sent or fetched (docs/PROTOCOL.md §14).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileFailure {
+    /// No file with this local id in this data directory.
+    #[error("no file with id {0} (the id `receive` printed)")]
+    Unknown(String),
+    /// Reading the file to send, or writing the fetched one, failed.
+    #[error("{what} {}: {source}", path.display())]
+    Local {
+        /// What was being done.
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file to send changed size while it was being sent.
+    #[error("{} changed while it was being sent; nothing was sent", .0.display())]
+    Changed(std::path::PathBuf),
+    /// The destination already exists; nothing is overwritten.
+    #[error("{} already exists; give another path", .0.display())]
+    Exists(std::path::PathBuf),
+    /// The file is not one that can be sent (too large, not a regular file).
+    #[error("cannot send {}: {reason}", path.display())]
+    Unsendable {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The downloaded blob is not the file the pointer names: tampered,
+    /// truncated, reordered or replaced. Nothing was saved.
+    #[error("the downloaded file failed verification and was not saved: {0}")]
+    Verification(#[source] umbra_protocol::attachment::AttachmentError),
+    /// The HTTP exchange with the relay broke.
+    #[error("file transfer: {0}")]
+    Transport(#[source] std::io::Error),
+    /// The relay's HTTP answer is not one this client reads.
+    #[error("file transfer: the relay's answer is malformed: {0}")]
+    BadAnswer(&'static str),
+    /// The relay refused the upload or download.
+    #[error("file transfer: the relay answered {status}: {reason}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The relay's one-line reason.
+        reason: String,
+    },
+}
+
 /// The relay could not be reached, or the connection broke.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -55,6 +55,7 @@ use crate::trust::{ContactRecord, Observation};
 use crate::{DecryptFailure, Error, Event, MessageId, SharedError};
 use precheck::Directory;
 
+mod contact_rule;
 pub(crate) mod keep;
 mod precheck;
 #[cfg(test)]
@@ -418,7 +419,7 @@ async fn accept(
     // that names them; upkeep (a session reset, typing, a receipt, ...)
     // would otherwise let anyone plant a contact here, and so in the
     // account backup (§12.15).
-    let keep_contact = existing.is_some() || makes_contact(&payload.content);
+    let keep_contact = existing.is_some() || contact_rule::makes_contact(&payload.content);
     let mut contact = match existing {
         None => {
             if checked.answer(payload.sender.account, &claimed, &sender_identity)?
@@ -497,6 +498,7 @@ async fn accept(
                     body,
                     sent_at_ms,
                     received_at_ms,
+                    file: None,
                 });
                 if contact.may_send() {
                     // Encrypted with the session this delivery advanced; the
@@ -514,6 +516,11 @@ async fn accept(
                     )?;
                 }
             }
+        }
+        Content::FilePointer(pointer) => {
+            let arrived = crate::files::Arrived::new(&contact, &from, received_at_ms);
+            let (c, r) = (&mut counters, &mut record);
+            events.extend(crate::files::accept(engine, txn, c, r, arrived, pointer).await?);
         }
         Content::DeliveryReceipt { ids } | Content::ReadReceipt { ids }
             if ids.len() > content::MAX_IDS_PER_RECEIPT =>
@@ -556,8 +563,8 @@ async fn accept(
                 contact.username = new_username.as_str().to_owned();
             }
         }
-        // Group content (changes, welcomes, sender keys, typing); files
-        // and presence are not handled by this client version.
+        // Group content (changes, welcomes, sender keys, typing); presence
+        // is not handled by this client version.
         other => {
             let mut replies = Vec::new();
             let (c, id) = (&contact, &sender_identity);
@@ -578,19 +585,4 @@ async fn accept(
     }
     engine.put_counters(txn, &counters)?;
     Ok(events)
-}
-
-/// Whether `content` from an account that is no contact yet makes it one
-/// (a message, or a group change, welcome, sender key or group message,
-/// which the group layer checks against the group's members).
-fn makes_contact(content: &Content) -> bool {
-    matches!(
-        content,
-        Content::Text { .. }
-            | Content::GroupControl { .. }
-            | Content::GroupWelcome { .. }
-            | Content::SenderKeyDistribution { .. }
-            | Content::GroupText { .. }
-            | Content::GroupSync { .. }
-    )
 }

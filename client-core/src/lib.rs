@@ -125,6 +125,7 @@ mod error;
 mod event;
 mod failure;
 mod fetched_bundle;
+mod files;
 /// The store's record decoders for the fuzz targets (`records/fuzzing.rs`).
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -169,9 +170,10 @@ pub use event::{
     SharedError,
 };
 pub use failure::{
-    BackupFailure, BoxError, ConnectionFailure, CryptoFailure, Ended, InvalidMessage,
+    BackupFailure, BoxError, ConnectionFailure, CryptoFailure, Ended, FileFailure, InvalidMessage,
     RelayMisbehaved, TlsRootsProblem,
 };
+pub use files::{FileInfo, Progress};
 pub use groups::{
     GroupChangeKind, GroupFailure, GroupHistoryEntry, GroupId, GroupInfo, GroupMemberInfo,
     GroupMemberName, GroupPolicy, GroupSendReport, MemberOutcome, MemberReport,

@@ -71,6 +71,13 @@ impl Engine {
                 }
             };
             let entry = found.entry;
+            let file = crate::files::file_of_message(
+                &self.vault,
+                crate::conversation::Direction::Incoming,
+                &found.account,
+                &entry.id,
+            )
+            .await?;
             out.push(UnreportedMessage {
                 from,
                 account_id: AccountId::from_bytes(found.account),
@@ -78,6 +85,7 @@ impl Engine {
                 body: entry.body,
                 sent_at_ms: entry.sent_at_ms,
                 received_at_ms: entry.received_at_ms,
+                file,
             });
         }
         Ok(out)

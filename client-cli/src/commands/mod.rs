@@ -5,6 +5,7 @@
 pub mod account;
 pub mod contacts;
 pub mod daemon;
+pub mod file;
 pub mod follow;
 pub mod group;
 pub mod password;

@@ -20,7 +20,7 @@ use umbra_client_core::{Client, DecryptFailure, Event, MessageId, UnreportedMess
 
 use crate::commands::group;
 use crate::exit_status::ExitStatus;
-use crate::output::{time_from_unix_ms, Delivery, Printer, Record};
+use crate::output::{time_from_unix_ms, Delivery, FileRef, Printer, Record};
 use crate::session::Session;
 
 pub async fn run(session: &Session, timeout: Duration) -> anyhow::Result<ExitStatus> {
@@ -110,6 +110,7 @@ pub(crate) fn message_record(message: &UnreportedMessage) -> Record {
         received_at: time_from_unix_ms(message.received_at_ms),
         body: message.body.clone(),
         group: None,
+        file: message.file.as_ref().map(FileRef::from),
     }
 }
 
@@ -133,6 +134,7 @@ fn records_of(event: Event) -> Vec<Record> {
             body,
             sent_at_ms,
             received_at_ms,
+            file,
         } => vec![Record::Message {
             from,
             id: id.to_hex(),
@@ -140,6 +142,7 @@ fn records_of(event: Event) -> Vec<Record> {
             received_at: time_from_unix_ms(received_at_ms),
             body,
             group: None,
+            file: file.as_ref().map(FileRef::from),
         }],
         Event::Sent { to, id } => vec![Record::Sent {
             to,
@@ -232,6 +235,7 @@ mod tests {
             body: body.into(),
             sent_at_ms: 1,
             received_at_ms: 2,
+            file: None,
         }
     }
 
@@ -242,6 +246,7 @@ mod tests {
             body: "now".into(),
             sent_at_ms: 3,
             received_at_ms: 4,
+            file: None,
         }
     }
 

@@ -169,7 +169,7 @@ pub(crate) async fn send_and_wait(
     timeout: Duration,
 ) -> anyhow::Result<Sending> {
     // Subscribe first so no event of this run can slip past.
-    let mut events = client.events();
+    let events = client.events();
     let name = Username::parse(to)
         .map_err(Error::from)
         .with_context(|| format!("sending to {to}"))?;
@@ -177,6 +177,18 @@ pub(crate) async fn send_and_wait(
         .send_text(&name, body)
         .await
         .with_context(|| format!("sending to {to}"))?;
+    wait_for_outcome(client, events, to, id, timeout).await
+}
+
+/// After a message `id` to `to` was queued (with `events` subscribed before
+/// it was): waits until the outbox hands it over and its outcome arrives.
+pub(crate) async fn wait_for_outcome(
+    client: &Client,
+    mut events: futures_util::stream::BoxStream<'static, Event>,
+    to: &str,
+    id: MessageId,
+    timeout: Duration,
+) -> anyhow::Result<Sending> {
     let queued = || {
         format!(
             "the message to {to} is queued locally (id {id}) and will be sent \

@@ -57,6 +57,7 @@ pub fn serves(command: &Command) -> bool {
             | Command::Verify(_)
             | Command::Chat
             | Command::Group(_)
+            | Command::File(_)
             | Command::Account(AccountCommand::Rename { .. })
     )
 }

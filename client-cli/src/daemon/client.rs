@@ -262,6 +262,7 @@ pub async fn dispatch(
             let (method, params, wait) = super::groups::request_for(group)?;
             (method, params, wait.saturating_add(DAEMON_GRACE))
         }
+        Command::File(file) => super::files::request_for(file)?,
         // The daemon logs out, answers, and stops (docs/CLI.md).
         Command::Logout => ("logout", json!({}), DAEMON_GRACE),
         Command::Login {

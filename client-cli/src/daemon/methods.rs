@@ -71,6 +71,8 @@ pub const METHODS: &[&str] = &[
     "group.enqueue",
     "group.conversations",
     "group.mark_read",
+    "file.send",
+    "file.get",
 ];
 
 /// The shared state behind every connection.
@@ -211,6 +213,8 @@ impl Daemon {
             "enqueue" => self.enqueue(parse(params)?).await,
             "connection" => Ok(connection_value(&self.client().connection_state())),
             group if group.starts_with("group.") => self.group_method(group, params).await,
+            "file.send" => self.file_send(parse(params)?).await,
+            "file.get" => self.file_get(parse(params)?).await,
             "daemon.info" => Ok(json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "pid": std::process::id(),

@@ -25,6 +25,7 @@ pub mod agent;
 pub mod channel;
 pub mod chat;
 pub mod client;
+pub mod files;
 pub mod groups;
 pub mod idle;
 pub mod methods;

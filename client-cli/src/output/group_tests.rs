@@ -27,6 +27,7 @@ fn group_message(group: GroupRef, body: &str) -> Record {
         received_at: datetime!(2026-11-23 12:30:05 UTC),
         body: body.into(),
         group: Some(group),
+        file: None,
     }
 }
 

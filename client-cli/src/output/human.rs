@@ -24,6 +24,7 @@ impl Record {
                 received_at,
                 body,
                 group,
+                file,
                 ..
             } => {
                 // The relay's acceptance time, not the sender's claimed clock.
@@ -47,8 +48,24 @@ impl Record {
                     }
                     text.push_str(line);
                 }
+                if let Some(file) = file {
+                    text.push_str(&format!(" (umbra file get {})", s(&file.id)));
+                }
                 text
             }
+            Record::FileSent { to, id, file, .. } => format!(
+                "sent {} ({} bytes) to {} ✓ (id {})",
+                s(&file.name),
+                file.size,
+                s(to),
+                s(id)
+            ),
+            Record::FileSaved { file, path } => format!(
+                "saved {} ({} bytes, verified) to {}",
+                s(&file.name),
+                file.size,
+                s(path)
+            ),
             Record::Receipt {
                 from, id, status, ..
             } => format!(

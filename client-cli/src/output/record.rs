@@ -87,6 +87,10 @@ pub enum Record {
         /// The group it was sent to; absent for a message to this account alone.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         group: Option<GroupRef>,
+        /// The file a file message carries (`body` is then a one-line
+        /// summary); absent for a text message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<FileRef>,
     },
     /// A delivery or read receipt for a message this account sent.
     Receipt {
@@ -185,6 +189,17 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         group: Option<GroupRef>,
     },
+    /// `file send`: the relay accepted the message carrying the file.
+    FileSent {
+        to: String,
+        /// The message id.
+        id: String,
+        file: FileRef,
+        #[serde(with = "time::serde::rfc3339")]
+        sent_at: OffsetDateTime,
+    },
+    /// `file get`: the file verified and was saved at `path`.
+    FileSaved { file: FileRef, path: String },
     /// One row of `group list`.
     Group {
         id: String,
@@ -238,6 +253,30 @@ pub enum Record {
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
     },
+}
+
+/// A file in a message: what `file get` takes and what it will save.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    /// The local id (16 hex digits) `file get` takes; never the key.
+    pub id: String,
+    /// The sanitised file name (safe to save under; still shown sanitised).
+    pub name: String,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// The sender's MIME type (a hint, untrusted).
+    pub media_type: String,
+}
+
+impl From<&umbra_client_core::FileInfo> for FileRef {
+    fn from(info: &umbra_client_core::FileInfo) -> Self {
+        Self {
+            id: info.id.clone(),
+            name: info.name.clone(),
+            size: info.size,
+            media_type: info.media_type.clone(),
+        }
+    }
 }
 
 /// Converts Unix milliseconds to a timestamp. Values outside the range a

@@ -12,6 +12,7 @@ fn message(body: &str) -> Record {
         received_at: datetime!(2026-11-23 12:30:05 UTC),
         body: body.into(),
         group: None,
+        file: None,
     }
 }
 

@@ -357,6 +357,14 @@ fn event_from_record(record: &Value) -> Option<ChatEvent> {
                 body: text("body")?,
                 sent_at_ms: unix_ms(&record["sent_at"]).unwrap_or(0),
                 received_at_ms: unix_ms(&record["received_at"])?,
+                file: serde_json::from_value::<crate::output::FileRef>(record["file"].clone())
+                    .ok()
+                    .map(|f| umbra_client_core::FileInfo {
+                        id: f.id,
+                        name: f.name,
+                        size: f.size,
+                        media_type: f.media_type,
+                    }),
             })
         })(),
         "sent" => (|| {
@@ -409,6 +417,7 @@ mod tests {
                 body: "hi".into(),
                 sent_at_ms: 1_796_119_200_500,
                 received_at_ms: 1_796_119_201_000,
+                file: None,
             }))
         );
         let read = json!({"type": "receipt", "from": "bob", "id": id, "status": "read",

@@ -15,6 +15,7 @@
 pub(crate) mod account;
 pub(crate) mod backup;
 pub(crate) mod contact;
+pub(crate) mod file;
 // Record decoders as a public API for client-core/fuzz, only with the
 // `fuzzing` feature (re-exported from lib.rs as `umbra_client_core::fuzzing`).
 #[cfg(feature = "fuzzing")]

@@ -129,6 +129,10 @@ pub enum RecordKind {
     /// its own rather than a field of `Backup`, so a `Backup` record
     /// written by an earlier version still decodes.
     PendingExportKey = 26,
+    /// A file sent or received: its pointer (key, blob id, digest), its
+    /// sanitised name and the message it came with (slot: HMAC of the
+    /// 8-byte local id, docs/PROTOCOL.md §12.16).
+    Attachment = 27,
     /// The sender-key distributions we sent in one group, as sent, with
     /// whom each went to, for our current key and the one before (slot:
     /// HMAC of the group id; docs/PROTOCOL.md §8.16).
@@ -170,6 +174,7 @@ impl RecordKind {
             24 => Self::GroupHistory,
             25 => Self::Backup,
             26 => Self::PendingExportKey,
+            27 => Self::Attachment,
             28 => Self::GroupSentDistribution,
             _ => return None,
         })

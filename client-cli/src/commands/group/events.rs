@@ -44,6 +44,7 @@ pub(crate) async fn records_for_group(client: &Client, event: &Event) -> Option<
             received_at: time_from_unix_ms(*received_at_ms),
             body: body.clone(),
             group: Some(reference(&groups().await, group, group_name)),
+            file: None,
         }],
         Event::GroupMembershipChanged {
             group,

@@ -50,6 +50,7 @@ pub(crate) fn record(message: &UnreportedGroupMessage, groups: &[GroupSummary]) 
         received_at: time_from_unix_ms(message.received_at_ms),
         body: message.body.clone(),
         group: Some(reference(groups, &message.group, &message.group_name)),
+        file: None,
     }
 }
 

@@ -95,6 +95,7 @@ pub(super) async fn apply_record(
             body,
             received_at,
             group: Some(group),
+            file: None,
             ..
         } => {
             if state.find_group(&group.id).is_none() {

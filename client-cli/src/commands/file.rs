@@ -1,0 +1,143 @@
+//! `file send USERNAME PATH` and `file get ID [PATH]`: a file encrypted
+//! into a blob on the relay and its pointer sent in a message; and the
+//! reverse, verified before anything is saved.
+//!
+//! A progress bar is drawn on standard error when it is a terminal, never
+//! when piped (a script sees only the records on standard output).
+//!
+//! Must never: save a file under a name from another user that
+//! client-core did not sanitise, print a file key, or leave a partial file
+//! at the destination (client-core moves the file into place only once it
+//! verified).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use umbra_client_core::{Client, Error, FileInfo, Progress};
+use umbra_protocol::wire::Username;
+
+use crate::commands::send::{wait_for_outcome, Outcome};
+use crate::exit_status::{ExitStatus, Failure};
+use crate::output::{FileRef, Record};
+use crate::session::Session;
+
+/// A progress bar on a terminal; nothing otherwise.
+pub(crate) struct Bar(Option<indicatif::ProgressBar>);
+
+impl Bar {
+    pub(crate) fn new(what: &str) -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Self(None);
+        }
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(crate::sanitize::SafeText::line(what).to_string());
+        Self(Some(bar))
+    }
+
+    pub(crate) fn update(&self, progress: Progress) {
+        if let Some(bar) = &self.0 {
+            bar.set_length(progress.total);
+            bar.set_position(progress.done);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The path as the daemon (another working directory) must see it.
+pub(crate) fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
+}
+
+pub async fn send(
+    session: &Session,
+    to: &str,
+    path: &Path,
+    name: Option<&str>,
+    timeout: Duration,
+) -> anyhow::Result<ExitStatus> {
+    let client = session.open_client().await?;
+    let bar = Bar::new("sending");
+    let result = send_with(&client, to, path, name, timeout, &|p| bar.update(p)).await;
+    bar.finish();
+    client.shutdown().await;
+    let (record, status) = result?;
+    session.printer().emit(&record)?;
+    Ok(status)
+}
+
+/// Uploads and sends, then waits for the relay to accept the message:
+/// the record to print and the status (an error for a refusal).
+pub(crate) async fn send_with(
+    client: &Client,
+    to: &str,
+    path: &Path,
+    name: Option<&str>,
+    timeout: Duration,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> anyhow::Result<(Record, ExitStatus)> {
+    let recipient = Username::parse(to)
+        .map_err(Error::from)
+        .with_context(|| format!("sending a file to {to}"))?;
+    // Subscribe first so the outcome cannot slip past.
+    let events = client.events();
+    let (id, info) = client
+        .send_file(&recipient, path, name, progress)
+        .await
+        .with_context(|| format!("sending {} to {to}", path.display()))?;
+    let sending = wait_for_outcome(client, events, to, id, timeout).await?;
+    match sending.outcome {
+        Outcome::Accepted => Ok((
+            Record::FileSent {
+                to: to.to_owned(),
+                id: id.to_hex(),
+                file: FileRef::from(&info),
+                sent_at: time::OffsetDateTime::now_utc(),
+            },
+            ExitStatus::Success,
+        )),
+        Outcome::Refused(reason) => Err(Failure::new(
+            ExitStatus::Network,
+            format!("the relay refused the file message to {to}: {reason}"),
+        )
+        .into()),
+    }
+}
+
+pub async fn get(session: &Session, id: &str, dest: Option<&Path>) -> anyhow::Result<ExitStatus> {
+    let client = session.open_client().await?;
+    let bar = Bar::new("fetching");
+    let result = get_with(&client, id, dest, &|p| bar.update(p)).await;
+    bar.finish();
+    client.shutdown().await;
+    session.printer().emit(&result?)?;
+    Ok(ExitStatus::Success)
+}
+
+/// Downloads, verifies and saves file `id`: the record to print.
+pub(crate) async fn get_with(
+    client: &Client,
+    id: &str,
+    dest: Option<&Path>,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> anyhow::Result<Record> {
+    let (path, info): (PathBuf, FileInfo) = client
+        .fetch_file(id, dest, progress)
+        .await
+        .with_context(|| format!("fetching file {id}"))?;
+    Ok(Record::FileSaved {
+        file: FileRef::from(&info),
+        path: path.display().to_string(),
+    })
+}
