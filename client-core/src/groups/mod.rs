@@ -48,6 +48,7 @@ pub(crate) mod keys;
 pub(crate) mod manager;
 pub(crate) mod members;
 mod reissue;
+mod resend;
 pub(crate) mod send;
 pub(crate) mod sync;
 #[cfg(test)]
@@ -62,6 +63,8 @@ mod tests_key_request;
 mod tests_overrule;
 #[cfg(test)]
 mod tests_reissue;
+#[cfg(test)]
+mod tests_resend;
 #[cfg(test)]
 mod tests_review;
 #[cfg(test)]

@@ -58,7 +58,10 @@ impl Engine {
             let mut group_rec = self.groups.require(group).await?;
             group_rec.require_active()?;
             let state = group_rec.state().clone();
-            let mut key = OwnSenderKey::for_sending(self.groups.own_key(group).await?, &state)?;
+            let stored = self.groups.own_key(group).await?;
+            // Who had the key we held (before a rotation replaces it).
+            let reached = super::resend::Reached::before(stored.as_ref());
+            let mut key = OwnSenderKey::for_sending(stored, &state)?;
             key.retain_members(&state);
             let recipients = recipients_of(&state, None, &me.account);
             let lacking: Vec<_> = recipients
@@ -74,16 +77,16 @@ impl Engine {
             if !lacking.is_empty() {
                 let distribution = key.distribution(&self.identity)?;
                 let mut given = Vec::new();
+                let mut welcomes = super::resend::Welcomes::new(&group_rec, me.account, reached);
                 for (account, username) in &lacking {
                     // A member we added that lacks our key may never have
                     // had its welcome (it was not sent: no session then):
                     // it goes again, ahead of the key (§8.15; a member that
                     // had it takes it as a duplicate Add). Not to one whose
-                    // own sender key we hold: it had the state to send it.
+                    // own sender key we hold: it had the state to send it;
+                    // nor to one given a key made after that Add (resend.rs).
                     let proven = self.groups.member_keys(group, account).await?.is_some();
-                    if let Some(welcome) = (!proven)
-                        .then(|| super::sync::welcome_again(&group_rec, account, &me.account))
-                        .flatten()
+                    if let Some(welcome) = (!proven).then(|| welcomes.for_member(account)).flatten()
                     {
                         if let Some(envelope) = sessions.seal(self, account, welcome)? {
                             items.push(item(account, username.as_str(), envelope));
@@ -101,6 +104,7 @@ impl Engine {
                         given.push(*account);
                     }
                 }
+                tracing::debug!(snapshots = welcomes.encoded, "welcomes sent again");
                 sent_copy = Some((distribution, given));
             }
             // The text carries our head, so a member behind sees it (§8.15).

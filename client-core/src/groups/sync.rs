@@ -309,6 +309,16 @@ fn removes(change: &GroupChange, account: &AccountId) -> bool {
     matches!(change.action(), GroupAction::Remove { accounts } if accounts.contains(account))
 }
 
+/// The latest Add in our window that we made and that lists `member`
+/// (whose welcome a send carries again, `resend.rs`).
+pub(crate) fn latest_add_by<'a>(
+    log: &'a GroupLog,
+    member: &AccountId,
+    me: &AccountId,
+) -> Option<&'a GroupChange> {
+    our_add_of(log, member, me).map(|(add, _)| add)
+}
+
 /// The latest Add in our window that we made and that lists `asker`, and
 /// the changes after it.
 fn our_add_of<'a>(
