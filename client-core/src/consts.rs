@@ -155,6 +155,13 @@ pub(crate) const GROUP_HELD_TOTAL: usize = 256;
 /// delivery's first failure must be old before it is given up.
 pub(crate) const GROUP_HELD_LIFETIME: Duration = KEPT_DELIVERY_MIN_AGE;
 
+/// Most refusals decided for items still at the relay (an item evicted
+/// from its slot, or one a completed sync showed from a non-member) and
+/// (group, sender) pairs a completed sync showed not listed, kept in
+/// memory until the item comes again (§8.15). Beyond it the oldest is
+/// forgotten: its item is then held again when it comes, not lost.
+pub(crate) const GROUP_HELD_REFUSALS_TRACKED: usize = 1024;
+
 /// Converts a limit to whole milliseconds for comparisons with stored
 /// Unix-millisecond times.
 pub(crate) const fn millis(limit: Duration) -> u64 {

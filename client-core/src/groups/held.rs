@@ -15,14 +15,25 @@
 //!
 //! What is held is counted here, in memory, by a digest of the item: at
 //! most [`GROUP_HELD_PER_SENDER`] per (group, sender),
-//! [`GROUP_HELD_PER_GROUP`] per group and [`GROUP_HELD_TOTAL`] in all;
-//! beyond them an item is refused (acknowledged) as from a non-member, as
-//! before holding existed. An item still held [`GROUP_HELD_LIFETIME`] after
-//! it was first held is dropped the same way when it comes again: the state
-//! never made its sender a member. A restart forgets the counts (they fill
-//! again as the relay redelivers); the kept-delivery record of
-//! `inbound::keep`, which is stored, still gives an item up after its
-//! limits.
+//! [`GROUP_HELD_PER_GROUP`] per group and [`GROUP_HELD_TOTAL`] in all. A
+//! sender at its own share is refused; a full group (or total) is shared
+//! fairly: a newcomer evicts the latest item of the (group, sender) that
+//! holds the most, if that holds at least two more than the newcomer, and
+//! never an item whose sender our state now lists ([`Inner::victim`]), so
+//! throwaway accounts that know a group's id cannot keep a new member's
+//! key out. An item still held [`GROUP_HELD_LIFETIME`] after it was first
+//! held is refused when it comes again: the state never made its sender a
+//! member.
+//!
+//! A sync that completes (the answerer's `GroupSyncDone` names a head our
+//! log knows, `sync.rs`) gives up at once the items of senders our state
+//! still does not list, and refuses their new ones while our head stays.
+//! An item evicted or given up is still at the relay (it was kept, not
+//! acknowledged): its refusal is remembered, and when it comes again it is
+//! refused and so acknowledged, with why, never dropped unreported. A
+//! restart forgets all this (the items are held again as the relay
+//! redelivers); the kept-delivery record of `inbound::keep`, which is
+//! stored, still gives an item up after its limits.
 //!
 //! An account our log's window shows removed or leaving is not held: its
 //! client sent before it learnt, and holding would let an ex-member make
@@ -31,19 +42,20 @@
 //!
 //! Must never: hold an item for a group we are not active in, from a
 //! sender whose identity did not authenticate it or whom our log shows
-//! removed, hold more than the limits, or ask a sync of an account our
-//! state does not list.
+//! removed, hold more than the limits, evict an item of a sender our state
+//! lists, give up an item without its refusal being reported when it comes
+//! again, or ask a sync of an account our state does not list.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
-use umbra_protocol::group::GroupAction;
+use umbra_protocol::group::{ChangeHash, GroupAction, GroupState};
 use umbra_protocol::wire::AccountId;
 
 use crate::consts::{
-    millis, GROUP_HELD_LIFETIME, GROUP_HELD_PER_GROUP, GROUP_HELD_PER_SENDER, GROUP_HELD_TOTAL,
-    MAX_GROUP_SYNC_CHANGES,
+    millis, GROUP_HELD_LIFETIME, GROUP_HELD_PER_GROUP, GROUP_HELD_PER_SENDER,
+    GROUP_HELD_REFUSALS_TRACKED, GROUP_HELD_TOTAL, MAX_GROUP_SYNC_CHANGES,
 };
 use crate::engine::Engine;
 use crate::inbound::{Failure, Rejected};
@@ -80,6 +92,17 @@ struct Entry {
     group: GroupId,
     sender: [u8; 16],
     since_ms: u64,
+    /// Order of holding, for the deterministic choice of what to evict.
+    seq: u64,
+    /// Its sender is listed by our state now (its Add came): never evicted.
+    member: bool,
+}
+
+/// Why an item still at the relay is refused when it comes again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cause {
+    Evicted,
+    NotMember,
 }
 
 /// What [`Held::hold`] decided for one item.
@@ -87,80 +110,255 @@ struct Entry {
 pub(crate) enum Hold {
     /// Held: keep the delivery for a redelivery.
     Held,
-    /// A limit is reached: refuse it.
+    /// A limit is reached and nothing may be evicted for it: refuse it.
     Full,
     /// Held for [`GROUP_HELD_LIFETIME`] already: the state never made its
     /// sender a member; refuse it.
     Expired,
+    /// It was held, and its slot went to a sender holding fewer (fair
+    /// sharing, §8.15): refuse it now that it came again.
+    Evicted,
+    /// A completed sync showed its sender not a member, and our head has
+    /// not moved since: refuse it.
+    NotMember,
+}
+
+#[derive(Default)]
+struct Inner {
+    items: HashMap<HeldKey, Entry>,
+    /// Items whose slot was given up while they were at the relay: the
+    /// refusal their next delivery gets, and when it was decided.
+    refused: HashMap<HeldKey, (Cause, u64)>,
+    /// (group, sender) a completed sync showed not listed, with our head
+    /// then and when.
+    not_members: HashMap<(GroupId, [u8; 16]), (ChangeHash, u64)>,
+    next_seq: u64,
+}
+
+/// Inserts into a map bounded by [`GROUP_HELD_REFUSALS_TRACKED`], the
+/// entry decided earliest forgotten first (its item is held again when
+/// it comes: not lost).
+fn bounded_insert<K: std::hash::Hash + Eq + Copy, V: Copy>(
+    map: &mut HashMap<K, V>,
+    key: K,
+    value: V,
+    at: impl Fn(&V) -> u64,
+) {
+    if !map.contains_key(&key) && map.len() >= GROUP_HELD_REFUSALS_TRACKED {
+        if let Some(oldest) = map.iter().min_by_key(|(_, v)| at(v)).map(|(k, _)| *k) {
+            map.remove(&oldest);
+        }
+    }
+    map.insert(key, value);
+}
+
+impl Inner {
+    /// The entry to evict so that an item of (`group`, `sender`), which
+    /// holds `own` items now, can be held; `whole` when the limit reached
+    /// is the total one (then any group's entries may go), else only
+    /// `group`'s. The rule (§8.15): among the (group, sender) pairs in
+    /// scope whose sender our state does not list, other than the
+    /// newcomer's, the one holding the most, if it holds at least two more
+    /// than the newcomer (so a move never leaves the victim with fewer than
+    /// the newcomer, and two senders cannot take a slot back and forth);
+    /// among pairs holding as many, the one that held an item latest; of
+    /// its items, the latest held (a sender's first item, its key, is the
+    /// one its others need).
+    fn victim(
+        &self,
+        group: &GroupId,
+        sender: &[u8; 16],
+        own: usize,
+        whole: bool,
+    ) -> Option<HeldKey> {
+        let mut pairs: HashMap<(GroupId, [u8; 16]), (usize, u64, HeldKey)> = HashMap::new();
+        for (key, e) in &self.items {
+            if e.member
+                || (!whole && e.group != *group)
+                || (e.group == *group && e.sender == *sender)
+            {
+                continue;
+            }
+            let slot = pairs.entry((e.group, e.sender)).or_insert((0, 0, *key));
+            slot.0 += 1;
+            if e.seq >= slot.1 {
+                (slot.1, slot.2) = (e.seq, *key);
+            }
+        }
+        pairs
+            .into_values()
+            .filter(|(count, _, _)| *count >= own + 2)
+            .max_by_key(|(count, latest, _)| (*count, *latest))
+            .map(|(_, _, key)| key)
+    }
 }
 
 /// The items held now (see the module docs). In memory only.
 #[derive(Default)]
 pub(crate) struct Held {
-    items: Mutex<HashMap<HeldKey, Entry>>,
+    inner: Mutex<Inner>,
 }
 
 impl Held {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<HeldKey, Entry>> {
-        self.items
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Holds `key` (or finds it held) for `sender` in `group`, within the
-    /// limits.
+    /// Holds `key` (or finds it held) for `sender` in `group`, whose head
+    /// in our log is `head`, within the limits, evicting another sender's
+    /// item by the rule of [`Inner::victim`] if one must go.
     pub(crate) fn hold(
         &self,
         group: &GroupId,
         sender: &AccountId,
         key: HeldKey,
+        head: &ChangeHash,
         now_ms: u64,
     ) -> Hold {
         let lifetime = millis(GROUP_HELD_LIFETIME);
-        let mut items = self.lock();
-        if let Some(entry) = items.get(&key) {
+        let mut inner = self.lock();
+        if let Some((cause, _)) = inner.refused.remove(&key) {
+            inner.items.remove(&key);
+            return match cause {
+                Cause::Evicted => Hold::Evicted,
+                Cause::NotMember => Hold::NotMember,
+            };
+        }
+        let pair = (*group, *sender.as_bytes());
+        if let Some((at, _)) = inner.not_members.get(&pair) {
+            if at == head {
+                inner.items.remove(&key);
+                return Hold::NotMember;
+            }
+            // Our head moved: the sender may have been added since.
+            inner.not_members.remove(&pair);
+        }
+        if let Some(entry) = inner.items.get(&key) {
             // A clock that went back counts as no time passed.
             if now_ms.saturating_sub(entry.since_ms) >= lifetime {
-                items.remove(&key);
+                inner.items.remove(&key);
                 return Hold::Expired;
             }
             return Hold::Held;
         }
         // Items whose redelivery never came (given up by `inbound::keep`,
         // or acknowledged on another path) go after the lifetime.
-        items.retain(|_, e| now_ms.saturating_sub(e.since_ms) < lifetime);
+        inner
+            .items
+            .retain(|_, e| now_ms.saturating_sub(e.since_ms) < lifetime);
+        inner
+            .refused
+            .retain(|_, (_, at)| now_ms.saturating_sub(*at) < lifetime);
         let (mut of_sender, mut of_group) = (0usize, 0usize);
-        for entry in items.values().filter(|e| e.group == *group) {
+        for entry in inner.items.values().filter(|e| e.group == *group) {
             of_group += 1;
-            if entry.sender == *sender.as_bytes() {
+            if entry.sender == pair.1 {
                 of_sender += 1;
             }
         }
-        if items.len() >= GROUP_HELD_TOTAL
-            || of_group >= GROUP_HELD_PER_GROUP
-            || of_sender >= GROUP_HELD_PER_SENDER
-        {
+        if of_sender >= GROUP_HELD_PER_SENDER {
+            // Its own share is full: no one else's item goes for it.
             return Hold::Full;
         }
-        items.insert(
+        let group_full = of_group >= GROUP_HELD_PER_GROUP;
+        if group_full || inner.items.len() >= GROUP_HELD_TOTAL {
+            let Some(victim) = inner.victim(group, &pair.1, of_sender, !group_full) else {
+                return Hold::Full;
+            };
+            inner.items.remove(&victim);
+            bounded_insert(&mut inner.refused, victim, (Cause::Evicted, now_ms), |v| {
+                v.1
+            });
+            tracing::debug!("held item evicted for a sender holding fewer");
+        }
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        inner.items.insert(
             key,
             Entry {
                 group: *group,
-                sender: *sender.as_bytes(),
+                sender: pair.1,
                 since_ms: now_ms,
+                seq,
+                member: false,
             },
         );
         Hold::Held
     }
 
+    /// Marks the items of `group` whose sender `state` lists as a
+    /// member's: their Add came, so they are never evicted (they open when
+    /// they come again).
+    pub(crate) fn confirm(&self, group: &GroupId, state: &GroupState) {
+        let mut inner = self.lock();
+        for entry in inner.items.values_mut().filter(|e| e.group == *group) {
+            if state.is_member(&AccountId::from_bytes(entry.sender)) {
+                entry.member = true;
+            }
+        }
+    }
+
+    /// A sync of `group` completed: our log, at `head` with `state`, knows
+    /// the answerer's head (§8.15). Every item held from a sender `state`
+    /// does not list is given up (refused when it comes again) and that
+    /// sender's further items are refused until our head moves. Returns
+    /// how many held items were given up.
+    pub(crate) fn sync_completed(
+        &self,
+        group: &GroupId,
+        state: &GroupState,
+        head: &ChangeHash,
+        now_ms: u64,
+    ) -> usize {
+        let mut inner = self.lock();
+        let strangers: Vec<(HeldKey, [u8; 16])> = inner
+            .items
+            .iter()
+            .filter(|(_, e)| e.group == *group)
+            .filter(|(_, e)| !state.is_member(&AccountId::from_bytes(e.sender)))
+            .map(|(k, e)| (*k, e.sender))
+            .collect();
+        for (key, sender) in &strangers {
+            inner.items.remove(key);
+            bounded_insert(&mut inner.refused, *key, (Cause::NotMember, now_ms), |v| {
+                v.1
+            });
+            bounded_insert(
+                &mut inner.not_members,
+                (*group, *sender),
+                (*head, now_ms),
+                |v| v.1,
+            );
+        }
+        drop(inner);
+        self.confirm(group, state);
+        strangers.len()
+    }
+
     /// Forgets `key`: its item was opened or refused for good.
     pub(crate) fn release(&self, key: &HeldKey) {
-        self.lock().remove(key);
+        let mut inner = self.lock();
+        inner.items.remove(key);
+        inner.refused.remove(key);
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().items.len()
+    }
+
+    /// How many items `sender` holds in `group` (tests).
+    #[cfg(test)]
+    pub(crate) fn of(&self, group: &GroupId, sender: &AccountId) -> usize {
+        let inner = self.lock();
+        let sender = *sender.as_bytes();
+        inner
+            .items
+            .values()
+            .filter(|e| e.group == *group && e.sender == sender)
+            .count()
     }
 }
 
@@ -185,9 +383,13 @@ pub(crate) async fn hold_or_refuse(
         // Its client sent before it learnt (§8.15): not held.
         return Failure::Rejected(reason);
     }
-    match engine.groups.held.hold(&group.id(), sender, key, now) {
+    let held = &engine.groups.held;
+    held.confirm(&group.id(), group.state());
+    match held.hold(&group.id(), sender, key, group.log.head(), now) {
         Hold::Held => {}
         outcome => {
+            // Refused, and so acknowledged, with why: a limit, the
+            // lifetime, an eviction or a completed sync (§8.15).
             tracing::debug!(?outcome, "group item from a non-member refused");
             return Failure::Rejected(reason);
         }
@@ -264,3 +466,7 @@ async fn ask_a_member(engine: &Engine, group: &Group, now_ms: u64) -> Result<(),
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "tests_held_limits.rs"]
+mod tests;

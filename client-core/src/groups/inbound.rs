@@ -250,6 +250,10 @@ async fn accept(
             }
             Ok(Vec::new())
         }
+        done @ Content::GroupSyncDone { .. } => {
+            super::sync::done_in(engine, &sender, &done).await?;
+            Ok(Vec::new())
+        }
         request @ Content::GroupKeyRequest { .. } => {
             key_request::answer_to(engine, contact, request, replies).await
         }
@@ -371,6 +375,8 @@ async fn control(
         winner = moved.applied.first().map(GroupChange::author);
         undone_exit = moved.undone.iter().any(|c| removes_or_leaves(c, &me));
         apply_moved(engine, txn, &mut group, &moved, &mut events)?;
+        // Items held for a member this brought in are no longer evictable.
+        engine.groups.held.confirm(&group_id, group.state());
     }
     if group.membership != Membership::Active {
         if group.state().is_member(&me) {

@@ -13,8 +13,13 @@
 //! a change's fan-out would have sent them, §8.14: the states that list
 //! the asker, and the Remove of it), and, if the asker holds no state of
 //! the group and we made the Add that brought it in, that Add's welcome
-//! first. Both directions are rate limited per (group, member), in memory
-//! ([`GROUP_SYNC_ASK_INTERVAL`], [`GROUP_SYNC_ANSWER_INTERVAL`]).
+//! first. An answer to a member of our state ends with
+//! `Content::GroupSyncDone` (our head and version), also when it brings no
+//! change: the asker whose log then knows that head has caught up with us,
+//! and refuses the items it holds for membership from accounts it still
+//! does not list (`held.rs`). Both directions are rate limited per (group,
+//! member), in memory ([`GROUP_SYNC_ASK_INTERVAL`],
+//! [`GROUP_SYNC_ANSWER_INTERVAL`]).
 //!
 //! Must never: answer someone who is neither a member of our current
 //! state nor removed by a change we would send, send a change made while
@@ -285,7 +290,71 @@ pub(crate) fn answer(
             });
         }
     }
+    if group.state().is_member(asker) {
+        // The end of the answer, also when it brought nothing: the asker
+        // then knows whether it caught up with us, and refuses what it
+        // holds from accounts it still does not list (§8.15).
+        out.push(done(group));
+    }
     out
+}
+
+/// The marker that ends an answer: our head and version now.
+pub(crate) fn done(group: &Group) -> Content {
+    Content::GroupSyncDone {
+        group: group.id(),
+        head: *group.log.head(),
+        version: group.state().version(),
+    }
+}
+
+/// `peer`'s `GroupSyncDone`, the end of an answer (§8.15): if it shows a
+/// completed sync ([`completes`]), the items held for membership from
+/// accounts our state does not list are given up (refused when they come
+/// again). Anything else is ignored.
+pub(crate) async fn done_in(
+    engine: &Engine,
+    peer: &AccountId,
+    done: &Content,
+) -> Result<(), Error> {
+    let Content::GroupSyncDone {
+        group,
+        head,
+        version,
+    } = done
+    else {
+        return Ok(());
+    };
+    let Some(rec) = engine.groups.get(group).await? else {
+        return Ok(());
+    };
+    let me = engine.me().account;
+    if completes(&rec, peer, &me, head, *version) {
+        let now = engine.clock.now_ms();
+        let held = &engine.groups.held;
+        let dropped = held.sync_completed(group, rec.state(), rec.log.head(), now);
+        tracing::debug!(dropped, "group sync completed");
+    }
+    Ok(())
+}
+
+/// Whether `peer`'s `GroupSyncDone { head, version }` for `group` shows a
+/// completed sync: `peer` is a member of our current state (not us), the
+/// marker is not behind our head (an old head, which our log knows, says
+/// nothing of the changes above it), and our log knows its head, so we
+/// hold everything the answerer would send us.
+pub(crate) fn completes(
+    group: &Group,
+    peer: &AccountId,
+    me: &AccountId,
+    head: &ChangeHash,
+    version: u64,
+) -> bool {
+    group.membership == Membership::Active
+        && peer != me
+        && group.state().is_member(peer)
+        && version >= group.state().version()
+        && group.log.knows_head(head)
 }
 
 /// The welcome of the latest Add in our window that we made and that

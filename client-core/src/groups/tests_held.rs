@@ -3,19 +3,21 @@
 //! whose Add never reached bob has its sender key and first message held
 //! (not acknowledged), bob asks an admin, and once the Add arrives the
 //! relay's redelivery opens both in order; held items that no state makes
-//! a member are dropped after the lifetime, naming why; the limits hold.
+//! a member are dropped after the lifetime, naming why; throwaway accounts
+//! that fill the slots neither keep a new member's key out nor stay held
+//! once a sync completes (the limits themselves: `tests_held_limits.rs`).
 
 use std::time::Duration;
 
-use umbra_protocol::group::{GroupChange, NewMember};
-use umbra_protocol::wire::AccountId;
+use rand::rngs::OsRng;
+use umbra_protocol::content::Content;
+use umbra_protocol::group::{GroupChange, GroupSender, NewMember};
+use umbra_protocol::wire::Username;
 
-use crate::consts::{
-    GROUP_HELD_LIFETIME, GROUP_HELD_PER_GROUP, GROUP_HELD_PER_SENDER, GROUP_HELD_TOTAL,
-};
+use crate::consts::{GROUP_HELD_LIFETIME, GROUP_HELD_PER_GROUP, GROUP_HELD_PER_SENDER};
+use crate::store::Txn;
 use crate::{Client, DecryptFailure, Event, GroupRefusal, PeerRef};
 
-use super::held::{Held, Hold};
 use super::tests::{receive, register, state_of, team, Team};
 use super::GroupId;
 
@@ -102,8 +104,13 @@ fn texts(events: &[Event], group: &GroupId) -> Vec<(String, String)> {
 
 /// Whether `events` hold a refusal of dave's sender key (kept if `kept`).
 fn key_refused(events: &[Event], kept: bool) -> bool {
+    key_refused_from(events, "dave", kept)
+}
+
+/// Whether `events` hold a refusal of `who`'s sender key (kept if `kept`).
+fn key_refused_from(events: &[Event], who: &str, kept: bool) -> bool {
     events.iter().any(|e| match e {
-        Event::DecryptionFailed { reason, .. } => {
+        Event::DecryptionFailed { reason, from } if from.as_deref() == Some(who) => {
             let is_kept = matches!(reason, DecryptFailure::Kept { .. });
             is_kept == kept
                 && matches!(
@@ -252,66 +259,203 @@ async fn a_member_we_saw_removed_is_not_held() {
     assert_eq!(bob.inner.groups.held.len(), 0);
 }
 
-#[test]
-fn the_hold_limits_hold() {
-    let held = Held::default();
-    let group = |n: u8| GroupId([n; 32]);
-    let sender = |n: u8| AccountId::from_bytes([n; 16]);
-    let key = |n: usize| {
-        let mut k = [0u8; 32];
-        k[..8].copy_from_slice(&(n as u64).to_le_bytes());
-        k
-    };
-    let now = 1_000_000;
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        key(n)
-    };
-    // Per sender.
-    for _ in 0..GROUP_HELD_PER_SENDER {
-        assert_eq!(held.hold(&group(1), &sender(1), next(), now), Hold::Held);
+/// Queues `contents` from `from` to `to` over their pairwise session and
+/// hands them to the relay: what a client of someone else's making sends.
+async fn send_raw(from: &Client, to: &Client, contents: Vec<Content>) {
+    let engine = &from.inner;
+    let peer = to.whoami().account_id;
+    let contact = engine
+        .contact_by_account(peer.as_bytes())
+        .await
+        .expect("store")
+        .expect("a contact");
+    let mut record = engine
+        .sessions
+        .of_contact(&contact)
+        .await
+        .expect("store")
+        .expect("a session");
+    let mut txn = Txn::new();
+    let mut counters = engine.counters().await.expect("counters");
+    let (c, r) = (&contact, &mut record);
+    super::sync::reply_over(engine, &mut txn, &mut counters, c, r, contents).expect("queued");
+    engine.put_counters(&mut txn, &counters).expect("counters");
+    engine.vault.commit(txn).await.expect("committed");
+    from.flush_outbox(Duration::from_secs(30))
+        .await
+        .expect("flushed");
+}
+
+/// `count` strangers (throwaway accounts that know `group`'s id) each send
+/// `to` [`GROUP_HELD_PER_SENDER`] signed sender keys for it, fresh ones.
+async fn strangers_fill(url: &str, to: &Client, group: &GroupId, count: usize) -> Vec<Client> {
+    let mut strangers = Vec::new();
+    let to_name: Username = to.whoami().username.as_str().parse().expect("name");
+    for n in 0..count {
+        let eve = register(url, &format!("eve{n}")).await;
+        eve.send_text(&to_name, "hello").await.expect("session");
+        let keys = (0..GROUP_HELD_PER_SENDER)
+            .map(|_| {
+                let key = GroupSender::generate(*group, 0, &mut OsRng);
+                Content::SenderKeyDistribution {
+                    group: *group,
+                    payload: key.distribution(&eve.inner.identity).as_bytes().to_vec(),
+                }
+            })
+            .collect();
+        send_raw(&eve, to, keys).await;
+        strangers.push(eve);
     }
-    assert_eq!(held.hold(&group(1), &sender(1), next(), now), Hold::Full);
-    // A redelivery of a held item is still held, and takes nothing more.
-    assert_eq!(held.hold(&group(1), &sender(1), key(1), now), Hold::Held);
-    // Per group.
-    let mut s = 2;
-    while held.len() < GROUP_HELD_PER_GROUP {
-        let _ = held.hold(&group(1), &sender(s), next(), now);
-        if held.len() % GROUP_HELD_PER_SENDER == 0 {
-            s += 1;
-        }
-    }
-    assert_eq!(held.hold(&group(1), &sender(200), next(), now), Hold::Full);
-    // In all.
-    let mut g = 2;
-    while held.len() < GROUP_HELD_TOTAL {
-        for s in 0..(GROUP_HELD_PER_GROUP / GROUP_HELD_PER_SENDER) as u8 {
-            for _ in 0..GROUP_HELD_PER_SENDER {
-                let _ = held.hold(&group(g), &sender(s), next(), now);
+    strangers
+}
+
+/// The refusals in `events` of group items from the strangers, not kept
+/// (acknowledged, with why).
+fn strangers_refused(events: &[Event]) -> usize {
+    events
+        .iter()
+        .filter(|e| match e {
+            Event::DecryptionFailed {
+                from: Some(from),
+                reason,
+            } => {
+                from.starts_with("eve")
+                    && !matches!(reason, DecryptFailure::Kept { .. })
+                    && matches!(
+                        reason.cause(),
+                        DecryptFailure::Group(GroupRefusal::SenderKeyFromNonMember)
+                    )
             }
-        }
-        g += 1;
+            _ => false,
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_filling_the_held_slots_do_not_keep_out_a_new_members_key() {
+    let team = team().await;
+    let Team {
+        alice,
+        bob,
+        carol,
+        group,
+        url,
+        ..
+    } = &team;
+    let (bob_id, carol_id) = (bob.whoami().account_id, carol.whoami().account_id);
+    receive_until_state(bob, group, |s| s.is_member(&bob_id)).await;
+    receive_until_state(carol, group, |s| s.is_member(&carol_id)).await;
+    // Dave is added past bob; alice, who would answer bob at once, goes
+    // offline.
+    let dave = register(url, "dave").await;
+    let dave_id = dave.whoami().account_id;
+    add_past(alice, &dave, carol, group).await;
+    alice.shutdown().await;
+    receive_until_state(carol, group, |s| s.is_member(&dave_id)).await;
+    receive_until_state(&dave, group, |s| s.is_member(&bob_id)).await;
+    // Four throwaway accounts that know the group's id fill every slot
+    // bob has for it, ahead of dave's first text in bob's queue.
+    let strangers = GROUP_HELD_PER_GROUP / GROUP_HELD_PER_SENDER;
+    let eves = strangers_fill(url, bob, group, strangers).await;
+    dave.send_group_text(group, "hi from dave")
+        .await
+        .expect("send");
+    let mut seen = Vec::new();
+    // Dave's key is held all the same: a stranger's latest item gave way.
+    let events = receive_until(bob, |e| key_refused_from(e, "dave", true)).await;
+    assert!(key_refused_from(&events, "dave", true), "held: {events:?}");
+    assert!(!key_refused_from(&events, "dave", false), "{events:?}");
+    assert!(bob.inner.groups.held.of(group, &dave_id) >= 1);
+    assert_eq!(bob.inner.groups.held.len(), GROUP_HELD_PER_GROUP);
+    seen.extend(events);
+    // Alice answers bob's request (asked when the first item was held):
+    // the Add, then the end of the answer. Bob is caught up: dave is a
+    // member, the strangers are not, and their items are given up.
+    bob.flush_outbox(Duration::from_secs(30))
+        .await
+        .expect("flushed");
+    receive(alice).await;
+    alice
+        .flush_outbox(Duration::from_secs(30))
+        .await
+        .expect("flushed");
+    seen.extend(receive(bob).await);
+    assert!(state_of(bob, group).await.is_member(&dave_id));
+    for eve in &eves {
+        let eve_id = eve.whoami().account_id;
+        assert_eq!(bob.inner.groups.held.of(group, &eve_id), 0);
     }
-    assert_eq!(held.len(), GROUP_HELD_TOTAL);
+    // The redelivery (on this reconnect, or an earlier one a slow receive
+    // made for its kept deliveries) opens dave's key and text, once, and
+    // refuses every item of the strangers (evicted or given up) with why:
+    // none is lost without a report, none comes again.
+    bob.shutdown().await;
+    seen.extend(receive(bob).await);
     assert_eq!(
-        held.hold(&group(250), &sender(250), next(), now),
-        Hold::Full
+        texts(&seen, group),
+        vec![("dave".to_owned(), "hi from dave".to_owned())],
+        "{seen:?}"
     );
-    // A release makes room.
-    held.release(&key(1));
+    assert_eq!(strangers_refused(&seen), GROUP_HELD_PER_GROUP, "{seen:?}");
+    assert_eq!(bob.inner.groups.held.len(), 0);
+    bob.shutdown().await;
+    let events = receive(bob).await;
+    assert_eq!(strangers_refused(&events), 0, "{events:?}");
+    assert!(texts(&events, group).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_sync_drops_what_a_non_member_sent_at_once() {
+    let team = team().await;
+    let Team {
+        alice,
+        bob,
+        group,
+        url,
+        ..
+    } = &team;
+    let bob_id = bob.whoami().account_id;
+    receive_until_state(bob, group, |s| s.is_member(&bob_id)).await;
+    receive(alice).await;
+    // A stranger's keys are held (bob may have missed its Add) and alice,
+    // offline, is asked.
+    alice.shutdown().await;
+    let eves = strangers_fill(url, bob, group, 1).await;
+    let events = receive(bob).await;
     assert_eq!(
-        held.hold(&group(250), &sender(250), next(), now),
-        Hold::Held
+        bob.inner.groups.held.len(),
+        GROUP_HELD_PER_SENDER,
+        "{events:?}"
     );
-    // After the lifetime an item comes again expired, and the others are
-    // forgotten by the next hold.
-    let later = now + crate::consts::millis(GROUP_HELD_LIFETIME);
-    assert_eq!(
-        held.hold(&group(1), &sender(1), key(2), later),
-        Hold::Expired
-    );
-    assert_eq!(held.hold(&group(9), &sender(9), next(), later), Hold::Held);
-    assert_eq!(held.len(), 1);
+    assert_eq!(strangers_refused(&events), 0);
+    // Alice has no change bob lacks: her answer is only its end, which
+    // tells bob he is caught up, so the stranger is really no member.
+    bob.flush_outbox(Duration::from_secs(30))
+        .await
+        .expect("flushed");
+    receive(alice).await;
+    alice
+        .flush_outbox(Duration::from_secs(30))
+        .await
+        .expect("flushed");
+    let mut seen = receive(bob).await;
+    assert_eq!(bob.inner.groups.held.len(), 0, "given up, not held a day");
+    // Redelivered, each item is refused and acknowledged, with why; a new
+    // one from the stranger is refused at once, not held.
+    bob.shutdown().await;
+    seen.extend(receive(bob).await);
+    assert_eq!(strangers_refused(&seen), GROUP_HELD_PER_SENDER, "{seen:?}");
+    let eve = &eves[0];
+    let key = GroupSender::generate(*group, 0, &mut OsRng);
+    let payload = key.distribution(&eve.inner.identity).as_bytes().to_vec();
+    let more = Content::SenderKeyDistribution {
+        group: *group,
+        payload,
+    };
+    send_raw(eve, bob, vec![more]).await;
+    let events = receive(bob).await;
+    assert_eq!(strangers_refused(&events), 1, "{events:?}");
+    assert_eq!(bob.inner.groups.held.len(), 0);
+    bob.shutdown().await;
+    assert_eq!(strangers_refused(&receive(bob).await), 0);
 }

@@ -156,30 +156,55 @@ async fn a_sync_answer_gives_nothing_to_a_non_member_and_a_removed_member_its_re
         .expect("remove");
     alice.rename_group(&group, "two").await.expect("rename");
     let rec = alice.inner.groups.require(&group).await.expect("group");
-    let kinds = |contents: Vec<Content>| -> Vec<u64> {
-        contents
+    // The versions of the changes an answer sends, and whether it ends
+    // with our head (`GroupSyncDone`, §8.15: only a current member's does).
+    let head = (*rec.log.head(), rec.state().version());
+    let kinds = |contents: Vec<Content>| -> (Vec<u64>, bool) {
+        let mut done = false;
+        let versions = contents
             .iter()
-            .map(|c| match c {
+            .filter_map(|c| match c {
                 Content::GroupControl { change } => {
-                    GroupChange::from_bytes(change).expect("change").version()
+                    assert!(!done, "the marker comes last");
+                    Some(GroupChange::from_bytes(change).expect("change").version())
+                }
+                Content::GroupSyncDone {
+                    group: g,
+                    head: h,
+                    version,
+                } => {
+                    assert_eq!((*g, (*h, *version)), (group, head));
+                    done = true;
+                    None
                 }
                 other => panic!("unexpected {}", other.kind()),
             })
-            .collect()
+            .collect();
+        (versions, done)
     };
     // A member gets every change above its head.
     assert_eq!(
         kinds(answer(&rec, &bob_id, &me, &created, 0)),
-        vec![1, 2, 3]
+        (vec![1, 2, 3], true)
     );
-    assert_eq!(kinds(answer(&rec, &bob_id, &me, &renamed, 1)), vec![2, 3]);
+    assert_eq!(
+        kinds(answer(&rec, &bob_id, &me, &renamed, 1)),
+        (vec![2, 3], true)
+    );
+    // A member at our head gets only the end: it is caught up.
+    let at_head = answer(&rec, &bob_id, &me, &head.0, head.1);
+    assert_eq!(kinds(at_head), (vec![], true));
     // Someone who never was a member gets nothing, whatever head it names.
     for (have, version) in [(created, 0), (renamed, 1), (ChangeHash::ZERO, 0)] {
         assert!(answer(&rec, &dave_id, &me, &have, version).is_empty());
     }
     // The removed member gets what it would have been sent: the changes
     // up to its Remove, not the rename after it.
-    assert_eq!(kinds(answer(&rec, &carol_id, &me, &created, 0)), vec![1, 2]);
+    // No end: the head is the members' to know.
+    assert_eq!(
+        kinds(answer(&rec, &carol_id, &me, &created, 0)),
+        (vec![1, 2], false)
+    );
     // Above its Remove it is owed nothing.
     let removed = *rec.log.chain_above(&renamed, 1).expect("on chain")[0].hash();
     assert!(answer(&rec, &carol_id, &me, &removed, 2).is_empty());
@@ -255,8 +280,9 @@ async fn a_second_sync_request_inside_the_interval_is_not_answered() {
         .expect("accepted");
         answers.push(replies.len());
     }
-    // The first is answered (the rename), the repeats are not.
-    assert_eq!(answers, vec![1, 0, 0]);
+    // The first is answered (the rename, then the end), the repeats are
+    // not.
+    assert_eq!(answers, vec![2, 0, 0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,11 +336,18 @@ async fn a_member_whose_welcome_was_not_sent_gets_it_with_the_next_message() {
     let me = alice.whoami().account_id;
     let to_dave = answer(&rec, &dave_id, &me, &ChangeHash::ZERO, 0);
     assert!(
-        matches!(to_dave.as_slice(), [Content::GroupWelcome { .. }]),
+        matches!(
+            to_dave.as_slice(),
+            [Content::GroupWelcome { .. }, Content::GroupSyncDone { .. }]
+        ),
         "{to_dave:?}"
     );
     let bob_id = bob.whoami().account_id;
-    assert!(answer(&rec, &bob_id, &me, &ChangeHash::ZERO, 0).is_empty());
+    let to_bob = answer(&rec, &bob_id, &me, &ChangeHash::ZERO, 0);
+    assert!(
+        matches!(to_bob.as_slice(), [Content::GroupSyncDone { .. }]),
+        "no welcome, only the end: {to_bob:?}"
+    );
     // Alice's next message: dave lacks her sender key, so the welcome goes
     // again ahead of it, and dave reads the message.
     alice
