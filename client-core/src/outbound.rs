@@ -31,6 +31,8 @@ use crate::store::Txn;
 use crate::trust::{ContactRecord, Observation};
 use crate::{Error, Event, InvalidMessage, MessageId, PeerRef, UnknownPeer};
 
+mod ready;
+
 /// How often a send re-plans when the state moved during its network half.
 const PLAN_ATTEMPTS: usize = 3;
 
@@ -197,6 +199,9 @@ impl Engine {
         ),
         Error,
     > {
+        if let Some(ready) = self.ready_session_locked(name).await? {
+            return Ok(ready);
+        }
         for _ in 0..PLAN_ATTEMPTS {
             let plan = self.plan_send(name).await?;
             let guard = self.op_lock.lock().await;
