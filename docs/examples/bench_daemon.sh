@@ -3,15 +3,18 @@
 # JSON-RPC `send` round trip over the socket, in one run on loopback
 # (docs/BENCHMARKS.md, "Daemon"). Needs hyperfine and python3.
 #   docs/examples/bench_daemon.sh [BIN_DIR]      (default target/release)
+# TMPDIR=/dev/shm puts every data directory on tmpfs; RELAY_TMP=/dev/shm
+# only the relay's (how much of a send is the relay's fsync).
 set -eu
 BIN=${1:-target/release}
 RUNS=${RUNS:-30}
 RPC_RUNS=${RPC_RUNS:-500}
-WORK=$(mktemp -d /tmp/umbra-bench.XXXXXX)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/umbra-bench.XXXXXX")
+RELAY_DIR=$(mktemp -d "${RELAY_TMP:-$WORK}/umbra-relay.XXXXXX")
 PORT=${PORT:-17878}
-trap 'kill $DAEMON $RELAY 2>/dev/null || true; wait 2>/dev/null; rm -rf "$WORK"' EXIT INT TERM
+trap 'kill $DAEMON $RELAY 2>/dev/null || true; wait 2>/dev/null; rm -rf "$WORK" "$RELAY_DIR"' EXIT INT TERM
 DAEMON=
-"$BIN/umbra-relay" --listen 127.0.0.1:$PORT --data-dir "$WORK/relay" \
+"$BIN/umbra-relay" --listen 127.0.0.1:$PORT --data-dir "$RELAY_DIR" \
     --auth-per-ip-per-minute 100000 --auth-per-username-per-minute 100000 \
     --bundle-fetches-per-minute 100000 --max-queue-len 100000 >"$WORK/relay.log" 2>&1 &
 RELAY=$!
@@ -27,6 +30,7 @@ UMBRA_PASSWORD_FILE="$WORK/pw-bob" $B register bob >/dev/null
 UMBRA_PASSWORD_FILE="$WORK/pw-alice" $A send bob hello >/dev/null
 
 echo "machine: nproc $(nproc), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "data: $(df --output=fstype "$WORK" | tail -n 1) (clients), $(df --output=fstype "$RELAY_DIR" | tail -n 1) (relay)"
 export UMBRA_PASSWORD_FILE="$WORK/pw-alice"
 hyperfine --warmup 2 --runs "$RUNS" -N --export-markdown "$WORK/cold.md" \
     -n 'cold umbra send' "$A send bob cold"
