@@ -120,8 +120,9 @@ pub(crate) const MAX_GROUP_SYNC_CHANGES: usize = umbra_protocol::consts::REORG_W
 /// pairs costs memory bounded by this, and at worst an early answer).
 pub(crate) const GROUP_SYNC_TRACKED: usize = 4096;
 
-/// We ask one member at most once per group in this long to send its
-/// sender key again (`GroupKeyRequest`, §8.16, `groups/key_request.rs`):
+/// We ask one member at most once per key of it (group, epoch, chain id)
+/// in this long to send that sender key again (`GroupKeyRequest`, §8.16,
+/// `groups/key_request.rs`):
 /// every group message of that member that does not open is a reason to
 /// ask, one answer opens all of them, and the messages wait unacknowledged
 /// at the relay meanwhile (kept for a day and eight attempts at least,
@@ -130,8 +131,8 @@ pub(crate) const GROUP_SYNC_TRACKED: usize = 4096;
 /// messages on every reconnect, from turning each into a request.
 pub(crate) const GROUP_KEY_REQUEST_INTERVAL: Duration = Duration::from_secs(600);
 
-/// We answer one member at most one `GroupKeyRequest` per group in this
-/// long: an answer is one pairwise message the size of a request's, so
+/// We answer one member at most one `GroupKeyRequest` per key of ours in
+/// this long: an answer is one pairwise message the size of a request's, so
 /// this only stops a peer that repeats requests from keeping our outbox
 /// busy. Shorter than the ask interval, so an honest member asking again
 /// after a lost answer is never refused (the two clocks need not agree).

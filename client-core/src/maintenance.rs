@@ -109,10 +109,13 @@ impl Engine {
 
     /// Run once the relay's queue is drained (`QueueEmpty`) and hourly
     /// after that: rotate the signed prekey if due, drop expired seen
-    /// markers and kept deliveries, top up one-time prekeys if low.
+    /// markers and kept deliveries, move the group chains we keep for
+    /// key requests past what the relay can no longer hold, top up
+    /// one-time prekeys if low.
     pub(crate) async fn maintain(self: &Arc<Self>) -> Result<(), Error> {
         self.rotate_signed_prekey_if_due().await?;
         crate::inbound::prune_markers(self).await?;
+        crate::groups::sent_keys::prune_all(self).await?;
         let remaining = match self.request(Request::PreKeyCount).await? {
             Response::PreKeyCount { remaining, .. } => remaining as usize,
             _ => return Ok(()),

@@ -171,7 +171,9 @@ pub struct FilePointer {
 }
 
 /// One message between clients. Each variant's doc starts with its postcard tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` shows the variant's name only (see the impl): a distribution's
+/// payload holds a chain key, and texts are the user's.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Content {
     /// Tag 0: A chat message.
     Text {
@@ -298,8 +300,9 @@ pub enum Content {
     /// group message under that key reached the sender, which holds no key
     /// to open it (the distribution was lost or refused, or the sender's
     /// device was restored). The recipient answers, if the sender is owed
-    /// it, with the `SenderKeyDistribution` it sent the sender for that
-    /// key; otherwise with nothing.
+    /// it, with a `SenderKeyDistribution` of that key from `iteration` or
+    /// later (never earlier than what it still keeps, §8.16); otherwise
+    /// with nothing.
     GroupKeyRequest {
         /// The group.
         group: GroupId,
@@ -308,6 +311,9 @@ pub enum Content {
         epoch: u64,
         /// The key's chain id (same header).
         chain_id: u32,
+        /// The iteration of the message that did not open (same header):
+        /// the earliest one the asker needs.
+        iteration: u32,
     },
 }
 
@@ -487,6 +493,22 @@ impl Content {
     }
 }
 
+/// Never the contents: a `SenderKeyDistribution` payload carries a secret
+/// chain key, and bodies and names are the user's. Only the variant, and
+/// for a distribution its group and payload length, are shown.
+impl std::fmt::Debug for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Content::SenderKeyDistribution { group, payload } => f
+                .debug_struct("SenderKeyDistribution")
+                .field("group", group)
+                .field("payload_len", &payload.len())
+                .finish_non_exhaustive(),
+            other => f.debug_struct(other.kind()).finish_non_exhaustive(),
+        }
+    }
+}
+
 impl FilePointer {
     /// Checks blob id, file name and content type.
     pub fn validate(&self) -> Result<(), ContentError> {
@@ -553,4 +575,35 @@ fn validate_content_type(content_type: &str) -> Result<(), ContentError> {
         return Err(ContentError::InvalidContentType);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_a_distribution_never_shows_its_payload() {
+        // A distinctive payload standing in for a signed distribution (its
+        // chain key inside).
+        let payload: Vec<u8> = (0..64u8).map(|b| b.wrapping_mul(37) ^ 0xa5).collect();
+        let content = Content::SenderKeyDistribution {
+            group: GroupId([7; 32]),
+            payload: payload.clone(),
+        };
+        let shown = format!("{content:?} {content:#?}");
+        assert!(shown.contains("SenderKeyDistribution"), "{shown}");
+        assert!(shown.contains("payload_len: 64"), "{shown}");
+        let decimal = format!("{:?}", &payload[..8]);
+        let decimal = decimal.trim_matches(['[', ']']);
+        let hex: String = payload[..8].iter().map(|b| format!("{b:02x}")).collect();
+        for leak in [decimal, hex.as_str()] {
+            assert!(!shown.contains(leak), "payload bytes in {shown}");
+        }
+        let text = Content::Text {
+            id: MessageId([1; 16]),
+            body: "a secret body".to_owned(),
+            sent_at_ms: 1,
+        };
+        assert!(!format!("{text:?}").contains("secret"));
+    }
 }

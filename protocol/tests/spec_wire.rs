@@ -269,7 +269,12 @@ const CONTENT: Ty = Ty::Enum(&[
     ),
     (
         "GroupKeyRequest",
-        Fields(&[("group", GROUP_ID), ("epoch", Varint), ("chain_id", Varint)]),
+        Fields(&[
+            ("group", GROUP_ID),
+            ("epoch", Varint),
+            ("chain_id", Varint),
+            ("iteration", Varint),
+        ]),
     ),
 ]);
 

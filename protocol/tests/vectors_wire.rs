@@ -358,6 +358,7 @@ fn content_examples(m: &mut Material) -> Vec<Content> {
             group,
             epoch: 3,
             chain_id: 0x8123_4567,
+            iteration: 300,
         },
     ]
 }

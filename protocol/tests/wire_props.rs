@@ -318,13 +318,14 @@ fn content_value() -> impl Strategy<Value = Content> {
             .prop_map(|(group, payload)| Content::SenderKeyDistribution { group, payload }),
         Just(Content::DeleteConversation),
         Just(Content::SessionReset),
-        (group_id(), any::<u64>(), any::<u32>()).prop_map(|(group, epoch, chain_id)| {
-            Content::GroupKeyRequest {
+        (group_id(), any::<u64>(), any::<u32>(), any::<u32>()).prop_map(
+            |(group, epoch, chain_id, iteration)| Content::GroupKeyRequest {
                 group,
                 epoch,
                 chain_id,
+                iteration,
             }
-        }),
+        ),
         username().prop_map(|new_username| Content::ProfileChange { new_username }),
         (group_id(), any::<bool>())
             .prop_map(|(group, started)| Content::GroupTyping { group, started }),

@@ -132,6 +132,26 @@ for slot, v in rows(26):
     # 12.15 "A lost answer": only while a password change is undecided.
     r = Reader(v); ek = r.bytes()
     chk(f"PendingExportKey: {len(ek)} bytes, empty slot, fully parsed", r.left() == 0 and len(ek) == 64 and slot == b"")
+sent_keys = list(rows(28))
+for slot, v in sent_keys:
+    # 12.9 / 8.16: our last keys' chains, moved on to what the relay can still hold.
+    r = Reader(v)
+    def sent_key():
+        epoch = r.u64(); chain_id = r.u32(); chain = r.bytes(); nxt = r.u32()
+        cps = r.seq(lambda: (r.u32(), r.u64(), r.u64())); copies = r.seq(lambda: (r.u32(), r.seq(lambda: r.take(16))))
+        return epoch, chain_id, chain, nxt, cps, copies
+    keys = r.seq(sent_key)
+    def key_ok(k):
+        epoch, chain_id, chain, nxt, cps, copies = k
+        its = [c[0] for c in cps]
+        return (its == sorted(its) and all(i < nxt for i in its) and all(a <= b for _, a, b in cps)
+                and len(cps) <= 30 * 24 + 2 and all(to == sorted(to) and i < nxt for i, to in copies))
+    chk(f"GroupSentDistribution: {len(keys)} key(s) (at most 2), checkpoints {[len(k[4]) for k in keys]}, "
+        f"copies {[len(k[5]) for k in keys]}, slot HMAC (32), fully parsed",
+        r.left() == 0 and 1 <= len(keys) <= 2 and len(slot) == 32 and all(key_ok(k) for k in keys))
+# Every group we sent in keeps one: a GroupSenderKey row means a send happened.
+chk(f"GroupSentDistribution rows ({len(sent_keys)}) for the groups we sent in ({len(list(rows(21)))})",
+    len(sent_keys) == len(list(rows(21))))
 GUARDED = {5, 10, 13, 21, 22, 23}
 gens = list(rows(19))
 chk("at most one Generation record (kind 19, empty slot)", len(gens) <= 1 and all(s == b"" for s, _ in gens))

@@ -36,7 +36,7 @@ def encode_body(c):
                 + e_id(v["head"]) + varint(v["version"]))
     if k == "GroupSync": return varint(13) + e_id(v["group"]) + e_id(v["have"]) + varint(v["version"])
     if k == "GroupSyncDone": return varint(15) + e_id(v["group"]) + e_id(v["head"]) + varint(v["version"])
-    if k == "GroupKeyRequest": return varint(16) + e_id(v["group"]) + varint(v["epoch"]) + varint(v["chain_id"])
+    if k == "GroupKeyRequest": return varint(16) + e_id(v["group"]) + varint(v["epoch"]) + varint(v["chain_id"]) + varint(v["iteration"])
     raise ValueError(k)
 
 def encode(c):
@@ -69,7 +69,7 @@ def decode_body(r):
     if t == 13: return {"GroupSync": {"group": d_id(r, 32), "have": d_id(r, 32), "version": r.u64()}}
     if t == 14: return "SessionReset"
     if t == 15: return {"GroupSyncDone": {"group": d_id(r, 32), "head": d_id(r, 32), "version": r.u64()}}
-    if t == 16: return {"GroupKeyRequest": {"group": d_id(r, 32), "epoch": r.u64(), "chain_id": r.u32()}}
+    if t == 16: return {"GroupKeyRequest": {"group": d_id(r, 32), "epoch": r.u64(), "chain_id": r.u32(), "iteration": r.u32()}}
     raise Malformed("unknown content tag")
 
 def decode(b):

@@ -27,7 +27,9 @@
 //!   (`GroupSync`) and answering such a request, rate limited;
 //! - [`key_request`]: asking a member for its sender key again
 //!   (`GroupKeyRequest`) when its message does not open, and answering
-//!   with the distribution we sent the asker, rate limited;
+//!   with a fresh distribution from the iteration asked, rate limited;
+//! - [`sent_keys`]: our last sender keys' chains, kept only as far back as
+//!   the relay can still hold a message under them;
 //! - [`inbound`]: what arrives for a group (changes, welcomes, sender keys,
 //!   group messages, typing).
 //!
@@ -50,6 +52,7 @@ pub(crate) mod members;
 mod reissue;
 mod resend;
 pub(crate) mod send;
+pub(crate) mod sent_keys;
 pub(crate) mod sync;
 #[cfg(test)]
 pub(crate) mod tests;

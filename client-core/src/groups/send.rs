@@ -71,12 +71,11 @@ impl Engine {
                 .collect();
             let mut sessions = self.member_sessions(&lacking, &mut bundles).await?;
             let mut items = Vec::new();
-            // The distribution as sent and whom it went to, kept so a
-            // member that loses it can ask for it again (§8.16).
-            let mut sent_copy = None;
+            // Whom this send distributes the key to, noted with the chain
+            // so a member that loses it can ask for it again (§8.16).
+            let mut given = Vec::new();
             if !lacking.is_empty() {
-                let distribution = key.distribution(&self.identity)?;
-                let mut given = Vec::new();
+                let distribution = zeroize::Zeroizing::new(key.distribution(&self.identity)?);
                 let mut welcomes = super::resend::Welcomes::new(&group_rec, me.account, reached);
                 for (account, username) in &lacking {
                     // A member we added that lacks our key may never have
@@ -94,7 +93,7 @@ impl Engine {
                     }
                     let content = Content::SenderKeyDistribution {
                         group: *group,
-                        payload: distribution.clone(),
+                        payload: distribution.to_vec(),
                     };
                     if let Some(envelope) = sessions.seal(self, account, content)? {
                         let mut carried = item(account, username.as_str(), envelope);
@@ -105,7 +104,6 @@ impl Engine {
                     }
                 }
                 tracing::debug!(snapshots = welcomes.encoded, "welcomes sent again");
-                sent_copy = Some((distribution, given));
             }
             // The text carries our head, so a member behind sees it (§8.15).
             let content = match body {
@@ -130,6 +128,9 @@ impl Engine {
                 }
                 .encode()?,
             );
+            // The chain as it is before it encrypts: its iteration is the
+            // message's, noted with the send (§8.16).
+            let before = key.sender()?;
             // Padded inside, and refused there if too long, before
             // anything is stored or sent.
             let message = key.encrypt(&payload)?;
@@ -168,10 +169,7 @@ impl Engine {
             let mut txn = Txn::new();
             sessions.store(self, &mut txn).await?;
             self.groups.put_own_key(&mut txn, group, &key)?;
-            if let Some((distribution, given)) = &sent_copy {
-                super::key_request::note_sent(self, &mut txn, group, &key, distribution, given)
-                    .await?;
-            }
+            super::sent_keys::note_sent(self, &mut txn, group, &before, &given).await?;
             self.groups.put(&mut txn, &group_rec)?;
             let mut counters = self.counters().await?;
             // Our copy; its status stays Pending: each member's outcome is

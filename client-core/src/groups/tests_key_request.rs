@@ -3,20 +3,28 @@
 //! distribution keeps that member's texts unacknowledged, asks it once,
 //! and reads them when the relay delivers them again; a removed member
 //! that asks (as a cheating client would) gets no key, old or new; a
-//! member added later is sent only the copy it was first sent; and the
-//! ask and answer limits hold.
+//! member added later is answered only from the first iteration it was
+//! sent; nothing sent longer ago than a message can wait at the relay is
+//! answered; and the ask and answer limits (per key) hold.
 
 use std::time::Duration;
 
 use umbra_protocol::content::Content;
 use umbra_protocol::wire::AccountId;
 
-use crate::consts::{GROUP_KEY_ANSWER_INTERVAL, GROUP_KEY_REQUEST_INTERVAL};
+use rand::rngs::OsRng;
+use umbra_protocol::group::{GroupSender, SignedDistribution};
+use umbra_protocol::identity::IdentityKeyPair;
+
+use crate::consts::{
+    millis, GROUP_KEY_ANSWER_INTERVAL, GROUP_KEY_REQUEST_INTERVAL, RELAY_MESSAGE_LIFETIME,
+};
 use crate::store::Txn;
 use crate::trust::ContactRecord;
 use crate::{Client, Event, GroupRefusal, PeerRef};
 
-use super::key_request::{self, SentDistributions, KEPT_SENT_KEYS};
+use super::key_request;
+use super::sent_keys::{SentDistributions, CHECKPOINT_INTERVAL, KEPT_SENT_KEYS};
 use super::tests::{receive, refusals, team, Team};
 use super::GroupId;
 
@@ -106,6 +114,37 @@ async fn a_member_that_lost_a_key_asks_for_it_and_then_reads() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_older_than_the_relays_lifetime_is_not_answered_from_before_it() {
+    let team = team().await;
+    let Team {
+        alice, bob, group, ..
+    } = &team;
+    let alice_id = alice.whoami().account_id;
+    receive(bob).await;
+    alice.send_group_text(group, "first").await.expect("send");
+    assert_eq!(texts(&receive(bob).await, group), vec!["first".to_owned()]);
+    lose_keys(bob, group, &alice_id).await;
+    // "old" is sent, then nothing for longer than a message can wait at
+    // the relay (a relay operator may have kept a copy), then "new".
+    alice.send_group_text(group, "old").await.expect("send");
+    alice
+        .inner
+        .clock
+        .advance(RELAY_MESSAGE_LIFETIME + CHECKPOINT_INTERVAL * 2);
+    alice.send_group_text(group, "new").await.expect("send");
+    let events = receive(bob).await;
+    assert!(texts(&events, group).is_empty(), "{events:?}");
+    // Bob asks from "old"'s iteration; alice answers from "new"'s only.
+    flush(bob).await;
+    receive(alice).await;
+    flush(alice).await;
+    receive(bob).await;
+    bob.shutdown().await;
+    let events = receive(bob).await;
+    assert_eq!(texts(&events, group), vec!["new".to_owned()], "{events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_member_that_asks_gets_no_key() {
     let team = team().await;
     let Team {
@@ -128,29 +167,20 @@ async fn a_removed_member_that_asks_gets_no_key() {
     alice.send_group_text(group, "after").await.expect("send");
     let after = own_key(alice, group).await;
     assert_ne!(before, after, "rotated after the removal");
-    // Alice would answer bob, a member she sent both keys to...
-    let (to_bob, to_carol) = (contact(alice, bob).await, contact(alice, carol).await);
-    for (epoch, chain_id) in [before, after] {
-        let answer = key_request::answer(&alice.inner, &to_bob, group, epoch, chain_id).await;
-        assert!(matches!(
-            answer.expect("store"),
-            Some(Content::SenderKeyDistribution { .. })
-        ));
-        alice.inner.clock.advance(GROUP_KEY_ANSWER_INTERVAL);
-    }
-    // ...but carol, removed, who asks for the key she had and the one
-    // made after her removal, over her session with alice, gets nothing.
+    // Carol, removed, asks for the key she had and the one made after her
+    // removal, over her session with alice (as a cheating client would):
+    // nothing comes back. First, so no direct call below has taken an
+    // answer slot that would hide an answer.
     let carol_to_alice = contact(carol, alice).await;
     for (epoch, chain_id) in [before, after] {
         let request = Content::GroupKeyRequest {
             group: *group,
             epoch,
             chain_id,
+            iteration: 0,
         };
         let sent = carol.inner.send_control(&carol_to_alice, request).await;
         sent.expect("queued");
-        let answer = key_request::answer(&alice.inner, &to_carol, group, epoch, chain_id).await;
-        assert!(answer.expect("store").is_none(), "nothing for carol");
     }
     flush(carol).await;
     receive(alice).await;
@@ -163,6 +193,23 @@ async fn a_removed_member_that_asks_gets_no_key() {
     let alice_id = alice.whoami().account_id;
     let carols = carol.inner.groups.member_keys(group, &alice_id);
     assert!(carols.await.expect("store").is_none());
+    // The same asked directly, past any answer slot the requests took.
+    alice.inner.clock.advance(GROUP_KEY_ANSWER_INTERVAL);
+    let (to_bob, to_carol) = (contact(alice, bob).await, contact(alice, carol).await);
+    for (epoch, chain_id) in [before, after] {
+        let key = (epoch, chain_id, 0);
+        let answer = key_request::answer(&alice.inner, &to_carol, group, key).await;
+        assert!(answer.expect("store").is_none(), "nothing for carol");
+    }
+    // Alice does answer bob, a member she sent both keys to, for each.
+    for (epoch, chain_id) in [before, after] {
+        let key = (epoch, chain_id, 0);
+        let answer = key_request::answer(&alice.inner, &to_bob, group, key).await;
+        assert!(matches!(
+            answer.expect("store"),
+            Some(Content::SenderKeyDistribution { .. })
+        ));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,21 +227,32 @@ async fn a_member_is_asked_once_per_interval_and_answers_once_per_interval() {
     let rec = bob.inner.groups.require(group).await.expect("group");
     let to_alice = contact(bob, alice).await;
     let queued = || async { bob.pending_outbox().await.expect("outbox").len() };
+    let ask = |key: (u64, u32, u32)| key_request::ask(&bob.inner, &rec, &to_alice, key);
     let start = queued().await;
     for _ in 0..3 {
-        key_request::ask(&bob.inner, &rec, &to_alice, epoch, chain_id)
-            .await
-            .expect("asked");
+        ask((epoch, chain_id, 0)).await.expect("asked");
     }
     assert_eq!(queued().await, start + 1, "one request per interval");
+    // Another key of hers is asked about at once (a restored member needs
+    // two), up to the bound of keys per member.
+    for other in 1..=KEPT_SENT_KEYS as u32 + 1 {
+        ask((epoch, chain_id ^ other, 0)).await.expect("asked");
+    }
+    assert_eq!(
+        queued().await,
+        start + 1 + KEPT_SENT_KEYS,
+        "per key, at most KEPT_SENT_KEYS + 1 per member"
+    );
     bob.inner.clock.advance(GROUP_KEY_REQUEST_INTERVAL);
-    key_request::ask(&bob.inner, &rec, &to_alice, epoch, chain_id)
-        .await
-        .expect("asked");
-    assert_eq!(queued().await, start + 2, "asked again after the interval");
-    // Answering: once per (group, member) per answer interval.
+    ask((epoch, chain_id, 0)).await.expect("asked");
+    assert_eq!(
+        queued().await,
+        start + 2 + KEPT_SENT_KEYS,
+        "asked again after the interval"
+    );
+    // Answering: once per (group, member, key) per answer interval.
     let to_bob = contact(alice, bob).await;
-    let answer = || key_request::answer(&alice.inner, &to_bob, group, epoch, chain_id);
+    let answer = || key_request::answer(&alice.inner, &to_bob, group, (epoch, chain_id, 0));
     assert!(answer().await.expect("store").is_some());
     assert!(answer().await.expect("store").is_none(), "limited");
     alice.inner.clock.advance(GROUP_KEY_ANSWER_INTERVAL);
@@ -202,26 +260,75 @@ async fn a_member_is_asked_once_per_interval_and_answers_once_per_interval() {
         answer().await.expect("store").is_some(),
         "after the interval"
     );
+    // An iteration she never sent is not answered (no walk of the chain).
+    let beyond = key_request::answer(&alice.inner, &to_bob, group, (epoch, chain_id, 1 << 30));
+    assert!(beyond.await.expect("store").is_none());
+}
+
+/// The iteration a distribution `sent` answered `asker` from.
+fn answered_from(
+    sent: &SentDistributions,
+    sender: &GroupSender,
+    asker: &AccountId,
+    requested: u32,
+    identity: &IdentityKeyPair,
+) -> Option<u32> {
+    let bytes = sent
+        .answer(
+            sender.epoch(),
+            sender.chain_id(),
+            asker,
+            requested,
+            identity,
+        )
+        .expect("kept chain")?;
+    let verified = SignedDistribution::verify(&bytes, &identity.public(), sender.group_id());
+    Some(verified.expect("signed").iteration())
 }
 
 #[test]
-fn each_member_gets_the_first_copy_it_was_sent_and_old_keys_go() {
+fn answers_start_no_earlier_than_the_first_copy_the_request_and_the_window() {
     let account = |b: u8| AccountId::from_bytes([b; 16]);
     let (bob, carol, dave, eve) = (account(1), account(2), account(3), account(4));
+    let identity = IdentityKeyPair::generate(&mut OsRng);
+    let mut sender = GroupSender::generate(GroupId([9; 32]), 5, &mut OsRng);
     let mut sent = SentDistributions::default();
-    // Key (5, 7): bob and carol at its start, dave (added later) from a
-    // later iteration, bob again after a refused item.
-    sent.note(5, 7, b"from iteration 0", &[carol, bob]);
-    sent.note(5, 7, b"from iteration 9", &[dave, bob]);
-    assert_eq!(sent.copy_for(5, 7, &bob), Some(&b"from iteration 0"[..]));
-    assert_eq!(sent.copy_for(5, 7, &carol), Some(&b"from iteration 0"[..]));
-    assert_eq!(sent.copy_for(5, 7, &dave), Some(&b"from iteration 9"[..]));
-    assert_eq!(sent.copy_for(5, 7, &eve), None, "never sent to eve");
-    assert_eq!(sent.copy_for(5, 8, &bob), None, "another chain");
+    let hour = millis(CHECKPOINT_INTERVAL);
+    let t0 = 1_000_000_000_000;
+    // Bob and carol at the key's start; dave (added later) from 9.
+    for i in 0..12u32 {
+        let to: &[AccountId] = match i {
+            0 => &[carol, bob],
+            9 => &[dave, bob],
+            _ => &[],
+        };
+        sent.note(&sender, to, t0 + u64::from(i) * hour)
+            .expect("noted");
+        sender.encrypt(b"x").expect("sent");
+    }
+    let from = |sent: &SentDistributions, who: &AccountId, asked: u32| {
+        answered_from(sent, &sender, who, asked, &identity)
+    };
+    assert_eq!(from(&sent, &bob, 0), Some(0), "from its first copy");
+    assert_eq!(from(&sent, &carol, 4), Some(4), "from the one asked");
+    assert_eq!(from(&sent, &dave, 0), Some(9), "never before it joined");
+    assert_eq!(from(&sent, &eve, 0), None, "never sent to eve");
+    assert_eq!(from(&sent, &bob, 12), None, "never sent");
+    // Past the relay's lifetime the chain moves on: what was sent in the
+    // first 5 hours can no longer be waiting, so it is not answered.
+    let lifetime = millis(RELAY_MESSAGE_LIFETIME);
+    assert!(sent.prune(t0 + lifetime + 5 * hour).expect("pruned"));
+    assert_eq!(sent.kept()[0].2, 5);
+    assert_eq!(from(&sent, &bob, 0), Some(5), "not before the window");
+    assert_eq!(from(&sent, &dave, 0), Some(9));
+    // Once everything is past it, only from the next message on.
+    sent.prune(t0 + lifetime + 12 * hour).expect("pruned");
+    assert_eq!(sent.kept()[0].2, 12);
     // Newer keys push the oldest out beyond the bound.
-    sent.note(6, 1, b"six", &[bob]);
-    sent.note(9, 2, b"nine", &[bob]);
+    for epoch in [6, 9] {
+        let other = GroupSender::generate(GroupId([9; 32]), epoch, &mut OsRng);
+        sent.note(&other, &[bob], t0).expect("noted");
+    }
     assert_eq!(sent.kept().len(), KEPT_SENT_KEYS);
-    assert_eq!(sent.kept(), vec![(6, 1), (9, 2)]);
-    assert_eq!(sent.copy_for(5, 7, &bob), None, "rotated away");
+    assert_eq!(from(&sent, &bob, 0), None, "rotated away");
 }

@@ -12,9 +12,9 @@
 use super::{kind, Prefix, Slot};
 use crate::groups::fanout::FanoutEntry;
 use crate::groups::history::GroupHistoryRecord;
-use crate::groups::key_request::SentDistributions;
 use crate::groups::keys::{OwnSenderKey, ReceiverKeys};
 use crate::groups::manager::GroupRecord;
+use crate::groups::sent_keys::SentDistributions;
 use crate::groups::GroupId;
 use crate::store::{RecordKind, StoreError, Vault};
 
@@ -31,7 +31,8 @@ kind!(
     MemberKeys = GroupReceiverKey, ReceiverKeys
 );
 kind!(
-    /// The distributions of our latest sender keys in one group, as sent.
+    /// Our latest sender keys in one group as far back as the relay can
+    /// still hold a message under them, and whom we sent them (§8.16).
     SentKeys = GroupSentDistribution, SentDistributions
 );
 kind!(

@@ -133,9 +133,10 @@ pub enum RecordKind {
     /// sanitised name and the message it came with (slot: HMAC of the
     /// 8-byte local id, docs/PROTOCOL.md §12.16).
     Attachment = 27,
-    /// The sender-key distributions we sent in one group, as sent, with
-    /// whom each went to, for our current key and the one before (slot:
-    /// HMAC of the group id; docs/PROTOCOL.md §8.16).
+    /// Our current and previous sender key in one group, each chain kept
+    /// only from what the relay may still hold, with whom we sent each
+    /// from which iteration (slot: HMAC of the group id;
+    /// docs/PROTOCOL.md §8.16).
     GroupSentDistribution = 28,
 }
 

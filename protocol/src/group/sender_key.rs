@@ -125,6 +125,18 @@ impl GroupSender {
         self.chain.iteration
     }
 
+    /// Moves the chain forward to `iteration` without encrypting (the
+    /// message keys passed over are gone), so a distribution made after
+    /// it opens nothing sent before `iteration`. A chain already at or past
+    /// it is unchanged: a chain never moves back. Costs one HMAC per step;
+    /// the caller bounds `iteration` by what it sent.
+    pub fn advance_to(&mut self, iteration: u32) -> Result<(), GroupError> {
+        while self.chain.iteration < iteration {
+            self.chain = self.chain.next()?;
+        }
+        Ok(())
+    }
+
     /// True if this key must be replaced before the next send: its epoch is
     /// below the group's rotation point (the version of the last change
     /// that removed anyone), or its chain is exhausted.

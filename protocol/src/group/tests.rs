@@ -342,3 +342,20 @@ fn receiver_pickles_that_break_a_bound_are_invalid() {
         Some(crate::pickle::PickleError::Invalid("group signing key"))
     );
 }
+
+#[test]
+fn a_distribution_after_advance_to_opens_from_that_iteration_only() {
+    let identity = IdentityKeyPair::generate(&mut OsRng);
+    let mut sender = GroupSender::generate(GROUP, 5, &mut OsRng);
+    let mut kept = GroupSender::from_pickle(&sender.pickle()).unwrap();
+    let sent: Vec<GroupMessage> = (0..4u8).map(|i| sender.encrypt(&[i]).unwrap()).collect();
+    kept.advance_to(2).unwrap();
+    kept.advance_to(1).unwrap();
+    assert_eq!(kept.iteration(), 2, "never moves back");
+    let dist = kept.distribution(&identity);
+    let verified = SignedDistribution::verify(dist.as_bytes(), &identity.public(), &GROUP).unwrap();
+    let mut r = GroupReceiver::new(verified);
+    assert!(dec(&mut r, &sent[1]).is_err(), "before the iteration");
+    assert_eq!(dec(&mut r, &sent[2]).unwrap(), [2]);
+    assert_eq!(dec(&mut r, &sent[3]).unwrap(), [3]);
+}
