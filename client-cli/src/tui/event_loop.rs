@@ -181,7 +181,7 @@ async fn chat(
             key = keys.next() => match key {
                 Some(Ok(TermEvent::Key(key))) => state.handle_key(key),
                 Some(Ok(TermEvent::Paste(text))) => {
-                    state.type_text(&text);
+                    state.paste(&text);
                     None
                 }
                 // Resize and focus changes only need the redraw at the top.

@@ -24,9 +24,12 @@ use crate::tui::state::{
 };
 
 mod group;
+mod help;
+mod input;
 mod text;
 
-use text::{short_time, short_time_with_day, str_width, tail_fitting, truncate, wrap};
+use input::{input_height, render_confirm, render_input};
+use text::{short_time, short_time_with_day, str_width, truncate, wrap};
 
 /// Below this width the conversation list is hidden.
 const LIST_MIN_TERMINAL_WIDTH: u16 = 60;
@@ -35,9 +38,9 @@ const LIST_WIDTH: u16 = 24;
 const MIN_WIDTH: u16 = 20;
 const MIN_HEIGHT: u16 = 8;
 
-const HELP_WIDE: &str =
-    "Enter send  ↑↓ switch  PgUp/PgDn scroll  /open NAME  ^A accept key  Esc quit";
-const HELP_NARROW: &str = "Enter send ↑↓ switch ^A accept Esc quit";
+const HELP_WIDE: &str = "Enter send  ↑↓ switch  PgUp/PgDn scroll  ^A accept key  ? help  Esc quit";
+const HELP_NARROW: &str = "Enter send ↑↓ switch ? help Esc quit";
+const HELP_OPEN: &str = "Esc close help  ↑↓ PgUp/PgDn scroll";
 
 /// Draws the whole screen.
 pub fn render(frame: &mut Frame, state: &ChatState) {
@@ -63,7 +66,7 @@ pub fn render(frame: &mut Frame, state: &ChatState) {
     let banner_lines = wrap_banner(&banner, area.width);
     let banner_cap = usize::from((area.height / 3).max(2));
     let banner_height = banner_lines.len().min(banner_cap);
-    let notice_height = u16::from(state.notice.is_some());
+    let notice_height = u16::from(state.notice.is_some() || state.confirm_discard);
 
     let [header, status_area, banner_area, main, notice_area, input_area, help] =
         Layout::vertical([
@@ -72,7 +75,7 @@ pub fn render(frame: &mut Frame, state: &ChatState) {
             Constraint::Length(u16::try_from(banner_height).unwrap_or(u16::MAX)),
             Constraint::Min(3),
             Constraint::Length(notice_height),
-            Constraint::Length(3),
+            Constraint::Length(input_height(state)),
             Constraint::Length(1),
         ])
         .areas(area);
@@ -87,7 +90,9 @@ pub fn render(frame: &mut Frame, state: &ChatState) {
         frame.render_widget(Paragraph::new(shown).style(banner_style()), banner_area);
     }
 
-    if area.width >= LIST_MIN_TERMINAL_WIDTH {
+    if let Some(scroll) = state.help {
+        help::render_help(frame, main, scroll);
+    } else if area.width >= LIST_MIN_TERMINAL_WIDTH {
         let [list, conversation] =
             Layout::horizontal([Constraint::Length(LIST_WIDTH), Constraint::Min(10)]).areas(main);
         render_list(frame, list, state);
@@ -96,7 +101,9 @@ pub fn render(frame: &mut Frame, state: &ChatState) {
         render_conversation(frame, main, state, true);
     }
 
-    if let Some(notice) = &state.notice {
+    if state.confirm_discard {
+        render_confirm(frame, notice_area);
+    } else if let Some(notice) = &state.notice {
         let style = match notice.severity {
             Severity::Info => Style::new().fg(Color::Cyan),
             Severity::Error => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
@@ -108,7 +115,9 @@ pub fn render(frame: &mut Frame, state: &ChatState) {
     }
     render_input(frame, input_area, state);
 
-    let help_text = if str_width(HELP_WIDE) <= usize::from(area.width) {
+    let help_text = if state.help.is_some() {
+        HELP_OPEN
+    } else if str_width(HELP_WIDE) <= usize::from(area.width) {
         HELP_WIDE
     } else {
         HELP_NARROW
@@ -433,37 +442,4 @@ fn message_lines(
         }
     }
     lines
-}
-
-fn render_input(frame: &mut Frame, area: Rect, state: &ChatState) {
-    let open = state.open();
-    let blocked = open.is_some_and(Conversation::sending_blocked);
-    let (title, border) = match open {
-        Some(c) if c.group.as_ref().is_some_and(|g| !g.active) => (
-            format!(" {}: you are no longer a member ", c.display),
-            Style::new().fg(Color::Red).bold(),
-        ),
-        Some(c) if c.group.is_some() => (format!(" to {} (group) ", c.display), Style::new()),
-        Some(c) if blocked => (
-            format!(" to {}: BLOCKED (key changed) ", c.display),
-            Style::new().fg(Color::Red).bold(),
-        ),
-        Some(c) => (format!(" to {} ", c.display), Style::new()),
-        None => (" /open USERNAME ".to_owned(), Style::new()),
-    };
-    let block = Block::new()
-        .borders(Borders::ALL)
-        .border_style(border)
-        .title(title);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-
-    // Show the end of a long input, where the user is typing.
-    let room = usize::from(inner.width).saturating_sub(1);
-    let visible = tail_fitting(&state.input, room);
-    let cursor_x = inner
-        .x
-        .saturating_add(u16::try_from(str_width(&visible)).unwrap_or(u16::MAX));
-    frame.render_widget(Paragraph::new(visible), inner);
-    frame.set_cursor_position((cursor_x, inner.y));
 }

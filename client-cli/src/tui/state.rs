@@ -14,8 +14,8 @@
 //! Split by concept: [`conversations`] is the list and the open one,
 //! [`messages`] what arrives and how far our own got, [`groups`] what is
 //! particular to group conversations (members, changes shown inline),
-//! [`status`] the relay link and notices, [`input`] the input line and the
-//! keys; this file holds the state itself and the [`Action`]s it asks for.
+//! [`status`] the relay link and notices, [`input`] the keys, [`editor`]
+//! the draft and its cursor, [`commands`] the slash commands; this file holds the state itself and the [`Action`]s it asks for.
 
 use std::collections::HashMap;
 
@@ -23,18 +23,25 @@ use time::OffsetDateTime;
 
 use crate::sanitize::SafeText;
 
+mod commands;
 mod conversations;
+mod editor;
 #[cfg(test)]
 mod group_tests;
 mod groups;
 mod input;
+#[cfg(test)]
+mod input_tests;
 mod messages;
 mod status;
 #[cfg(test)]
 mod tests;
 
+pub use commands::COMMANDS;
 pub use conversations::Conversation;
+pub use editor::InputLine;
 pub use groups::{group_id_of, group_key, GroupPanel, MemberInput};
+pub use input::KEYS;
 pub use messages::{ChatMessage, Direction, Outgoing};
 pub use status::{Connection, Notice, Severity};
 
@@ -71,7 +78,12 @@ pub struct ChatState {
     pub conversations: Vec<Conversation>,
     /// The open conversation, by username (indices move when lists re-sort).
     pub selected: Option<String>,
-    pub input: String,
+    /// The draft being typed, with its cursor and the session's history.
+    pub input: InputLine,
+    /// The help screen is open, scrolled down this many lines.
+    pub help: Option<usize>,
+    /// Quitting was asked for with a draft typed: "discard draft? y/n".
+    pub confirm_discard: bool,
     /// Lines scrolled up from the newest message.
     pub scroll: usize,
     pub connection: Connection,
@@ -97,7 +109,9 @@ impl ChatState {
             server: SafeText::line(server),
             conversations: Vec::new(),
             selected: None,
-            input: String::new(),
+            input: InputLine::default(),
+            help: None,
+            confirm_discard: false,
             scroll: 0,
             connection: Connection::Connecting,
             closed_reason: None,

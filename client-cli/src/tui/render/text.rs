@@ -46,7 +46,7 @@ fn month_abbreviation(month: time::Month) -> &'static str {
     }
 }
 
-fn char_width(c: char) -> usize {
+pub(super) fn char_width(c: char) -> usize {
     c.width().unwrap_or(0)
 }
 
@@ -73,21 +73,6 @@ pub(super) fn truncate(s: &str, max: usize) -> String {
         out.push('…');
     }
     out
-}
-
-/// The longest suffix of `s` no wider than `max`.
-pub(super) fn tail_fitting(s: &str, max: usize) -> String {
-    let mut used = 0;
-    let mut start = s.len();
-    for (i, c) in s.char_indices().rev() {
-        let w = char_width(c);
-        if used + w > max {
-            break;
-        }
-        used += w;
-        start = i;
-    }
-    s.get(start..).unwrap_or_default().to_owned()
 }
 
 /// Greedy word wrap to display width; words wider than a line are split.
@@ -150,11 +135,5 @@ mod tests {
     fn truncate_marks_the_cut() {
         assert_eq!(truncate("alexander", 5), "alex…");
         assert_eq!(truncate("bob", 5), "bob");
-    }
-
-    #[test]
-    fn tail_keeps_the_end() {
-        assert_eq!(tail_fitting("hello world", 5), "world");
-        assert_eq!(tail_fitting("hi", 5), "hi");
     }
 }

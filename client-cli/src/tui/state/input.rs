@@ -1,20 +1,53 @@
-//! The input line and the keyboard: typing, editing, `/open`, accepting a
-//! changed key and sending what was typed.
+//! The keyboard: editing the draft, slash commands, the help screen, the
+//! discard-draft question, accepting a changed key and sending.
 //!
-//! It must never let control characters into the input line, never grow it
-//! past [`MAX_INPUT_CHARS`], and never return an `Action::Send` for a
-//! contact whose key change has not been accepted or after the relay ended
-//! the session.
+//! [`KEYS`] is the list the help screen shows; it sits next to
+//! [`ChatState::handle_key`] so the two are changed together.
+//!
+//! It must never let control characters other than a line break into the
+//! draft, never send a line starting with `/` unless it was escaped as
+//! `//`, never drop a non-empty draft without asking, and never return an
+//! `Action::Send` for a contact whose key change has not been accepted or
+//! after the relay ended the session.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::commands::{parse, Parsed};
 use super::{Action, ChatMessage, ChatState, Direction, Outgoing, Severity};
 use crate::output::Delivery;
 use crate::sanitize::SafeText;
 
-/// Longest input line accepted, in characters. Far above any sane chat line,
-/// low enough that a stuck key or a huge paste cannot exhaust memory.
-pub const MAX_INPUT_CHARS: usize = 8 * 1024;
+#[cfg(test)]
+pub use super::editor::MAX_INPUT_CHARS;
+
+/// Keys and what they do, as the help screen lists them.
+pub const KEYS: &[(&str, &str)] = &[
+    ("Enter", "send the draft (or run the /command)"),
+    ("Alt-Enter, Shift-Enter", "new line in the draft"),
+    (
+        "←/→, Home/End, Ctrl-E",
+        "move in the draft (Home/End: this line)",
+    ),
+    ("Ctrl-←/→, Alt-b/Alt-f", "move by word"),
+    ("Backspace, Delete", "delete before / at the cursor"),
+    (
+        "Ctrl-W, Ctrl-U",
+        "delete the word before / all before the cursor",
+    ),
+    ("Ctrl-P, Ctrl-N", "previous / next sent line (this session)"),
+    ("↑/↓, Tab/Shift-Tab", "switch conversation"),
+    ("PgUp/PgDn", "scroll the conversation"),
+    ("Ctrl-A", "accept a changed key (after comparing numbers)"),
+    ("?", "this help, when the draft is empty"),
+    ("//text", "send a message that starts with /"),
+    (
+        "Esc, Ctrl-C, Ctrl-Q",
+        "quit (asks first if a draft would be lost)",
+    ),
+];
+
+/// Lines the help screen moves per PgUp/PgDn.
+const HELP_PAGE: usize = 5;
 
 impl ChatState {
     /// Applies one key press.
@@ -23,51 +56,100 @@ impl ChatState {
             return None;
         }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = key.modifiers.contains(KeyModifiers::ALT);
+        let shift = key.modifiers.contains(KeyModifiers::SHIFT);
+        if self.confirm_discard {
+            return self.answer_discard(key.code, ctrl);
+        }
+        if let Some(scroll) = self.help {
+            return self.help_key(key.code, ctrl, scroll);
+        }
         match key.code {
-            KeyCode::Esc => Some(Action::Quit),
-            KeyCode::Char('c') | KeyCode::Char('q') if ctrl => Some(Action::Quit),
-            KeyCode::Char('a') if ctrl => self.accept_key(),
-            KeyCode::Char('u') if ctrl => {
-                self.input.clear();
-                None
-            }
-            KeyCode::Char('w') if ctrl => {
-                let kept = self.input.trim_end().rfind(' ').map_or(0, |i| i + 1);
-                self.input.truncate(kept);
-                None
-            }
-            KeyCode::Up => self.select_relative(-1),
-            KeyCode::Down | KeyCode::Tab => self.select_relative(1),
-            KeyCode::BackTab => self.select_relative(-1),
-            KeyCode::PageUp => {
-                self.scroll = self.scroll.saturating_add(5);
-                None
-            }
-            KeyCode::PageDown => {
-                self.scroll = self.scroll.saturating_sub(5);
-                None
-            }
-            KeyCode::Backspace => {
-                self.input.pop();
-                None
-            }
+            KeyCode::Esc => return self.quit(),
+            KeyCode::Char('c') | KeyCode::Char('q') if ctrl => return self.quit(),
+            KeyCode::Char('a') if ctrl => return self.accept_key(),
+            KeyCode::Char('e') if ctrl => self.input.end(),
+            KeyCode::Char('u') if ctrl => self.input.kill_to_start(),
+            KeyCode::Char('w') if ctrl => self.input.delete_word_before(),
+            KeyCode::Char('p') if ctrl => self.input.history_previous(),
+            KeyCode::Char('n') if ctrl => self.input.history_next(),
+            KeyCode::Left if ctrl || alt => self.input.word_left(),
+            KeyCode::Right if ctrl || alt => self.input.word_right(),
+            KeyCode::Char('b') if alt && !ctrl => self.input.word_left(),
+            KeyCode::Char('f') if alt && !ctrl => self.input.word_right(),
+            KeyCode::Left => self.input.left(),
+            KeyCode::Right => self.input.right(),
+            KeyCode::Home => self.input.home(),
+            KeyCode::End => self.input.end(),
+            KeyCode::Backspace => self.input.backspace(),
+            KeyCode::Delete => self.input.delete(),
+            KeyCode::Up => return self.select_relative(-1),
+            KeyCode::Down | KeyCode::Tab => return self.select_relative(1),
+            KeyCode::BackTab => return self.select_relative(-1),
+            KeyCode::PageUp => self.scroll = self.scroll.saturating_add(5),
+            KeyCode::PageDown => self.scroll = self.scroll.saturating_sub(5),
+            // Alt-Enter is what terminals report reliably; Shift-Enter only
+            // arrives where the terminal distinguishes it.
+            KeyCode::Enter if alt || shift => self.input.insert("\n"),
             // Ctrl-J is a line feed: what some terminals (and input typed
             // before raw mode began) send for Enter.
-            KeyCode::Enter => self.submit(),
-            KeyCode::Char('j') if ctrl => self.submit(),
-            KeyCode::Char(c) if !ctrl => {
-                self.type_text(&c.to_string());
-                None
-            }
+            KeyCode::Enter => return self.submit(),
+            KeyCode::Char('j') if ctrl => return self.submit(),
+            KeyCode::Char('?') if !ctrl && self.input.is_empty() => self.help = Some(0),
+            KeyCode::Char(c) if !ctrl => self.type_text(&c.to_string()),
+            _ => {}
+        }
+        None
+    }
+
+    /// Typed text goes into the draft at the cursor, minus controls and
+    /// line breaks.
+    pub fn type_text(&mut self, text: &str) {
+        self.input.insert(SafeText::line(text).as_str());
+    }
+
+    /// A bracketed paste keeps its line breaks (it is sent as one message
+    /// with them); other controls are dropped.
+    pub fn paste(&mut self, text: &str) {
+        if self.confirm_discard || self.help.is_some() {
+            return;
+        }
+        let clean = SafeText::multiline(&text.replace("\r\n", "\n"));
+        self.input.insert(clean.as_str());
+    }
+
+    fn quit(&mut self) -> Option<Action> {
+        if self.input.text().trim().is_empty() {
+            return Some(Action::Quit);
+        }
+        self.confirm_discard = true;
+        None
+    }
+
+    /// `y` (or Ctrl-C again) drops the draft and quits; anything else
+    /// keeps it.
+    fn answer_discard(&mut self, code: KeyCode, ctrl: bool) -> Option<Action> {
+        self.confirm_discard = false;
+        match code {
+            KeyCode::Char('y') | KeyCode::Char('Y') if !ctrl => Some(Action::Quit),
+            KeyCode::Char('c') if ctrl => Some(Action::Quit),
             _ => None,
         }
     }
 
-    /// Pasted or typed text goes into the input line, minus controls.
-    pub fn type_text(&mut self, text: &str) {
-        let clean = SafeText::line(text);
-        let room = MAX_INPUT_CHARS.saturating_sub(self.input.chars().count());
-        self.input.extend(clean.as_str().chars().take(room));
+    fn help_key(&mut self, code: KeyCode, ctrl: bool, scroll: usize) -> Option<Action> {
+        match code {
+            KeyCode::Char('c') | KeyCode::Char('q') if ctrl => return self.quit(),
+            KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') | KeyCode::Char('?') => {
+                self.help = None
+            }
+            KeyCode::Up => self.help = Some(scroll.saturating_sub(1)),
+            KeyCode::Down => self.help = Some(scroll.saturating_add(1)),
+            KeyCode::PageUp => self.help = Some(scroll.saturating_sub(HELP_PAGE)),
+            KeyCode::PageDown => self.help = Some(scroll.saturating_add(HELP_PAGE)),
+            _ => {}
+        }
+        None
     }
 
     fn accept_key(&mut self) -> Option<Action> {
@@ -80,28 +162,33 @@ impl ChatState {
     }
 
     fn submit(&mut self) -> Option<Action> {
-        let text = self.input.trim().to_owned();
-        if text.is_empty() {
+        let typed = self.input.text().trim().to_owned();
+        if typed.is_empty() {
             return None;
         }
-        if let Some(rest) = text.strip_prefix("/open ") {
-            let name = rest.trim();
-            if name.is_empty() || name.contains(char::is_whitespace) {
-                self.set_notice(Severity::Error, "usage: /open USERNAME");
+        let text = match parse(&typed) {
+            Parsed::Command(command, args) => {
+                return match command.run(self, args) {
+                    Ok(action) => {
+                        self.input.commit_to_history(&typed);
+                        action
+                    }
+                    Err(error) => {
+                        self.set_notice(Severity::Error, &error);
+                        None
+                    }
+                };
+            }
+            Parsed::Unknown(name) => {
+                // Never sent: a typo'd command is not a message.
+                self.set_notice(
+                    Severity::Error,
+                    &format!("unknown command /{name}: /help lists them; //text sends /text"),
+                );
                 return None;
             }
-            self.input.clear();
-            // A group is opened by the name it is shown under; anything
-            // else names a contact.
-            let name = self
-                .conversations
-                .iter()
-                .find(|c| c.group.is_some() && c.display.as_str() == name)
-                .map_or_else(|| name.to_owned(), |c| c.username.clone());
-            let action = self.select(&name);
-            self.sort();
-            return action;
-        }
+            Parsed::Message(text) => text.to_owned(),
+        };
         if self.connection.ended() {
             // Sending would reconnect and knock the other client off in
             // turn; the typed text is kept.
@@ -146,7 +233,7 @@ impl ChatState {
             body: SafeText::multiline(&text),
             from: None,
         });
-        self.input.clear();
+        self.input.commit_to_history(&typed);
         self.scroll = 0;
         // An earlier complaint is resolved by a successful send; a
         // connection problem is not, and stays until the link is back.

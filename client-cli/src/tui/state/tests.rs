@@ -326,7 +326,7 @@ fn pasted_controls_never_reach_the_input() {
 fn input_is_bounded() {
     let mut state = state_with(&["bob"]);
     state.type_text(&"x".repeat(MAX_INPUT_CHARS + 10));
-    assert_eq!(state.input.chars().count(), MAX_INPUT_CHARS);
+    assert_eq!(state.input.text().chars().count(), MAX_INPUT_CHARS);
 }
 
 #[test]

@@ -1,0 +1,94 @@
+//! The slash commands of the chat input, in one table: the help screen lists
+//! [`COMMANDS`] and the input line looks names up in it, so adding a command
+//! is one row here (and its function).
+//!
+//! A line starting with `/` is a command or an error, never a message: a
+//! mistyped command must never be sent to the contact. `//text` is how a
+//! message starting with `/` is sent.
+
+use super::{Action, ChatState};
+
+/// One command of the input line.
+pub struct Command {
+    /// Typed after the `/`.
+    pub name: &'static str,
+    /// How its arguments are shown in usage lines and the help screen.
+    pub args: &'static str,
+    pub summary: &'static str,
+    /// Runs it with the (trimmed) text after the name. `Err` is the error
+    /// shown in the status line; the typed line is then kept for fixing.
+    run: fn(&mut ChatState, &str) -> Result<Option<Action>, String>,
+}
+
+pub const COMMANDS: &[Command] = &[
+    Command {
+        name: "open",
+        args: "NAME",
+        summary: "open the conversation with a contact or a group",
+        run: open,
+    },
+    Command {
+        name: "help",
+        args: "",
+        summary: "show this help (also ? on an empty input line)",
+        run: help,
+    },
+];
+
+/// What a line typed into the input means.
+pub enum Parsed<'a> {
+    /// Send this text.
+    Message(&'a str),
+    Command(&'static Command, &'a str),
+    Unknown(&'a str),
+}
+
+pub fn parse(line: &str) -> Parsed<'_> {
+    if line.starts_with("//") {
+        // `//text` sends `/text`: the first slash only escapes the second.
+        return Parsed::Message(&line[1..]);
+    }
+    let Some(rest) = line.strip_prefix('/') else {
+        return Parsed::Message(line);
+    };
+    let (name, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    match COMMANDS.iter().find(|c| c.name == name) {
+        Some(command) => Parsed::Command(command, args.trim()),
+        None => Parsed::Unknown(name),
+    }
+}
+
+impl Command {
+    pub fn run(&self, state: &mut ChatState, args: &str) -> Result<Option<Action>, String> {
+        (self.run)(state, args)
+    }
+
+    pub fn usage(&self) -> String {
+        if self.args.is_empty() {
+            format!("/{}", self.name)
+        } else {
+            format!("/{} {}", self.name, self.args)
+        }
+    }
+}
+
+fn open(state: &mut ChatState, name: &str) -> Result<Option<Action>, String> {
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return Err("usage: /open USERNAME".to_owned());
+    }
+    // A group is opened by the name it is shown under; anything else
+    // names a contact.
+    let name = state
+        .conversations
+        .iter()
+        .find(|c| c.group.is_some() && c.display.as_str() == name)
+        .map_or_else(|| name.to_owned(), |c| c.username.clone());
+    let action = state.select(&name);
+    state.sort();
+    Ok(action)
+}
+
+fn help(state: &mut ChatState, _args: &str) -> Result<Option<Action>, String> {
+    state.help = Some(0);
+    Ok(None)
+}
