@@ -36,6 +36,8 @@ fn status_of_core(error: &Error) -> ExitStatus {
         | Error::MessageTooLarge { .. }
         | Error::InvalidMessage(_)
         | Error::PeerKeysExpired { .. }
+        // An earlier password change is undecided: the user logs in first.
+        | Error::PasswordChangeUnsettled
         | Error::BadServerUrl(_) => ExitStatus::UserError,
         Error::Relay { code, .. } => status_of_relay_code(*code),
         // A file the user named (missing, existing, too large, unknown id)

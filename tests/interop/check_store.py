@@ -1,5 +1,7 @@
 """PROTOCOL.md 12.8-12.9: open a real umbra client store (format 3, or 4 after a password change: 12.8 "Key slots") with the spec alone.
-usage: python check_store.py DATA_DIR PASSWORD_FILE
+usage: python check_store.py DATA_DIR PASSWORD_FILE [--expect-pending]
+(--expect-pending: the store is one a password change whose answer was lost
+left, run_interop.sh through lose_answer.py; it must hold a PendingExportKey)
 
 Reads the header, derives the keys, opens every record (generation, nonce,
 associated data of 12.9), parses the kinds whose layout 12.9 gives, and checks
@@ -14,6 +16,7 @@ from postcard import Reader
 from identity import public_identity
 
 d, pwf = sys.argv[1:3]
+expect_pending = sys.argv[3:] == ["--expect-pending"]
 pw = open(pwf, "rb").read().rstrip(b"\n")
 db = sqlite3.connect(f"{d}/umbra-client.db")
 hdr = db.execute("select bytes from header where id = 1").fetchone()[0]
@@ -128,10 +131,17 @@ for slot, v in rows(25):
     r = Reader(v); ek = r.bytes(); acked = r.opt(r.u64); dig = r.opt(lambda: r.take(32))
     chk(f"Backup: export key {len(ek)} bytes, acked seq {acked}, digest {'set' if dig else 'none'}, empty slot, fully parsed",
         r.left() == 0 and len(ek) == 64 and slot == b"")
-for slot, v in rows(26):
-    # 12.15 "A lost answer": only while a password change is undecided.
+# 12.15 "A lost answer": a PendingExportKey only while a password change is
+# undecided; a store such a change left must hold exactly one, another key
+# than the current one in Backup.
+pending = list(rows(26))
+current = [Reader(v).bytes() for _, v in rows(25)]
+if expect_pending:
+    chk(f"one PendingExportKey record (kind 26) in a store a lost answer left: {len(pending)}", len(pending) == 1)
+for slot, v in pending:
     r = Reader(v); ek = r.bytes()
-    chk(f"PendingExportKey: {len(ek)} bytes, empty slot, fully parsed", r.left() == 0 and len(ek) == 64 and slot == b"")
+    chk(f"PendingExportKey: {len(ek)} bytes, empty slot, fully parsed, not the current export key",
+        r.left() == 0 and len(ek) == 64 and slot == b"" and ek not in current)
 sent_keys = list(rows(28))
 for slot, v in sent_keys:
     # 12.9 / 8.16: our last keys' chains, moved on to what the relay can still hold.

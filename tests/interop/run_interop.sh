@@ -51,4 +51,29 @@ E receive --timeout 8 > e1.txt 2>&1 || true; E receive --timeout 8 > e2.txt 2>&1
 echo "--- erin 1"; cat e1.txt; echo "--- erin 2"; cat e2.txt
 if [ "$(grep -c 'could not' e1.txt)" = 2 ] && [ "$(grep -c 'could not' e2.txt)" = 1 ]
 then echo "ok   kept delivery redelivered, rejected one acked"; else echo "FAIL 12.5 acknowledgement rule"; fi
+# 12.15 "A lost answer": the PasswordChanged answer of frank's password change is dropped by a proxy
+# (the relay carried the change out), so frank's store keeps both passwords' key slots and the new
+# export key as a PendingExportKey (kind 26), which the stranger reads from the spec; a second change
+# is refused (exit 1) until a login settles the first, and the login with the new password does.
+$PY lose_answer.py "$S" lose.port > lose.out 2>&1 & LOSE=$!
+trap 'kill $RELAY $LOSE 2>/dev/null' EXIT
+for i in 1 2 3 4 5 6 7 8 9 10; do [ -s lose.port ] && break; sleep 1; done
+L=http://127.0.0.1:$(cat lose.port)
+printf 'frank password tangerine 41' > frank.pw; printf 'frank changed it to clementine 58' > frank.new
+printf 'frank third one is a pomelo 75' > frank.third; chmod 600 frank.pw frank.new frank.third
+F() { "$BIN/umbra" --server "$L" --data-dir ./frank "$@"; }
+UMBRA_PASSWORD_FILE=frank.pw F register frank > /dev/null
+RC=0; UMBRA_PASSWORD_FILE=frank.pw F password change --new-password-file frank.new > f1.txt 2>&1 || RC=$?
+cat lose.out f1.txt; grep -q "its answer is dropped" lose.out
+[ "$RC" = 3 ] && echo "ok   password change with a lost answer: exit 3" || { echo "FAIL lost answer: exit $RC"; exit 1; }
+$PY check_store.py ./frank frank.pw --expect-pending | tee frank-store.txt | tail -1
+grep -q "^STORE FORMAT AS SPECIFIED" frank-store.txt
+RC=0; UMBRA_PASSWORD_FILE=frank.new F password change --new-password-file frank.third > f2.txt 2>&1 || RC=$?
+cat f2.txt
+[ "$RC" = 1 ] && grep -q "Log in first" f2.txt && echo "ok   a second change is refused until a login" \
+  || { echo "FAIL second change while pending: exit $RC"; exit 1; }
+UMBRA_PASSWORD_FILE=frank.new F login frank > /dev/null
+$PY check_store.py ./frank frank.new | tee frank-store2.txt | tail -1
+grep -q "^STORE FORMAT AS SPECIFIED" frank-store2.txt && ! grep -q PendingExportKey frank-store2.txt \
+  && echo "ok   the login settled it: no PendingExportKey" || { echo "FAIL login did not settle"; exit 1; }
 echo "INTEROP DONE"

@@ -126,6 +126,82 @@ async fn a_lost_password_changed_answer_is_decided_by_the_next_login() {
     again.shutdown().await;
 }
 
+/// A retry right after a lost answer (often while the link is still
+/// down) is refused before anything is asked of the relay, with either
+/// password as the current one: it must neither wipe the pending key of
+/// the change that may have taken effect nor leave a header without the
+/// slot of the password the relay holds. A login settles it; then a
+/// change goes through again.
+#[tokio::test]
+async fn a_password_change_is_refused_while_an_earlier_one_is_pending() {
+    const THIRD: &str = "yet-another-pw-of-test";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let store: Arc<dyn ClientStore> = Arc::new(MemoryStore::new());
+    let alice = Client::register(config(&url, &store), "alice", OLD)
+        .await
+        .expect("register");
+    stop_worker(&alice);
+    let me = *alice.inner.me().account.as_bytes();
+    lock(&crate::lifecycle::password::LOSE_NEXT_ANSWER).push(me);
+    let lost = alice.change_password(OLD, NEW).await;
+    assert!(matches!(lost, Err(Error::Connection(_))), "{lost:?}");
+    let pending = alice
+        .inner
+        .backup
+        .pending()
+        .await
+        .unwrap()
+        .expect("pending");
+    let header = store.read_header().await.unwrap();
+
+    for current in [OLD, NEW] {
+        let retry = alice.change_password(current, THIRD).await;
+        assert!(
+            matches!(retry, Err(Error::PasswordChangeUnsettled)),
+            "{retry:?}"
+        );
+        let kept = alice.inner.backup.pending().await.unwrap();
+        assert!(
+            kept.as_ref().is_some_and(|k| k.same_as(&pending)),
+            "the earlier change's pending key is kept"
+        );
+        assert_eq!(store.read_header().await.unwrap(), header);
+    }
+    for (password, opens) in [(OLD, true), (NEW, true), (THIRD, false)] {
+        let unlocked = crate::store::Vault::unlock(store.clone(), password.as_bytes()).await;
+        assert_eq!(unlocked.is_ok(), opens, "{password}");
+    }
+    // A login that died between settling the header and deciding the key
+    // leaves one slot and the pending key: the pending key alone refuses.
+    let engine = &alice.inner;
+    assert!(engine
+        .vault
+        .keep_only_slot_of(NEW.as_bytes())
+        .await
+        .unwrap());
+    let retry = alice.change_password(NEW, THIRD).await;
+    assert!(
+        matches!(retry, Err(Error::PasswordChangeUnsettled)),
+        "{retry:?}"
+    );
+    assert!(engine.backup.pending().await.unwrap().is_some());
+    alice.shutdown().await;
+
+    // The login decides (the relay holds NEW); a change is allowed again.
+    let again = Client::login(config(&url, &store), "alice", NEW)
+        .await
+        .expect("the relay holds the new password");
+    stop_worker(&again);
+    again.change_password(NEW, THIRD).await.expect("settled");
+    again.shutdown().await;
+    let third = Client::login(config(&url, &store), "alice", THIRD)
+        .await
+        .expect("the relay holds the third password");
+    third.shutdown().await;
+}
+
 /// The other outcomes of the comparison: a login whose key is the current
 /// one (the change never took effect: `Kept`, no upload asked) and one
 /// whose key is neither (the password changed elsewhere since: `Neither`,

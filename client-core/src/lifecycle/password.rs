@@ -11,8 +11,11 @@
 //! revoked every token, the one in use included), then the old slot is
 //! dropped; when it surely refused, the header is put back
 //! as it was; when its answer is lost (or it says it cannot know), both
-//! slots stay and the caller is told: running the change again with
-//! whichever password the relay now has completes it. The backup is
+//! slots stay and the caller is told: a login with whichever password the
+//! relay now has completes it, and until one has, another change is
+//! refused ([`Error::PasswordChangeUnsettled`]) so that it can neither
+//! wipe the pending key below nor drop a slot the relay's password opens.
+//! The backup is
 //! re-sealed last: the new export key is the store's before the upload is
 //! tried, so a failed upload is a warning, not a failed change (the
 //! backup upkeep re-seals under the new key). The new export key is also
@@ -80,7 +83,10 @@ impl Engine {
     /// Changes the account password from `old` to `new` (see the module
     /// doc for the order and what an interruption leaves). Fails with
     /// [`Error::WrongPassword`] if `old` does not open the local store and
-    /// [`Error::AuthFailed`] if the relay's record is not `old`'s.
+    /// [`Error::AuthFailed`] if the relay's record is not `old`'s, and
+    /// with [`Error::PasswordChangeUnsettled`], asking nothing of the
+    /// relay, while an earlier change whose answer was lost is undecided
+    /// (a pending export key, or a header with two slots).
     pub(crate) async fn change_password(
         self: &Arc<Self>,
         old: &str,
@@ -88,12 +94,20 @@ impl Engine {
     ) -> Result<(), Error> {
         self.check_open()?;
         self.ensure_connected()?;
+        // An earlier change whose answer was lost is decided by the next
+        // login (12.15); until then its pending key is the only evidence
+        // that the relay may hold its password, so no new change may start
+        // (and wipe or replace it) before a login has settled it.
+        if self.backup.pending().await?.is_some() {
+            return Err(Error::PasswordChangeUnsettled);
+        }
         let rekey = self
             .vault
             .prepare_rekey(old.as_bytes(), new.as_bytes(), &mut OsRng)
             .await
             .map_err(|e| match e {
                 StoreError::WrongPassword => Error::WrongPassword,
+                StoreError::ChangeUnsettled => Error::PasswordChangeUnsettled,
                 other => Error::Store(other),
             })?;
         self.vault.write_rekey_header(&rekey.both).await?;
@@ -112,15 +126,6 @@ impl Engine {
             RelayVerdict::Unchanged => self.vault.write_rekey_header(&rekey.original).await?,
             // Both passwords keep opening the store until a change completes.
             RelayVerdict::Unknown => {}
-        }
-        if verdict == RelayVerdict::Unchanged {
-            // The relay kept the old record: its key stays the store's.
-            if let Err(error) = self.forget_pending_export_key().await {
-                tracing::warn!(
-                    error = %crate::error::LogSafe(&error),
-                    "the pending export key of a refused password change was not removed"
-                );
-            }
         }
         let (export_key, _) = outcome?;
         // The password changed: a re-seal that fails now is retried by the
@@ -218,21 +223,39 @@ impl Engine {
         self.keep_pending_export_key(&export_key)
             .await
             .map_err(unchanged)?;
-        let reply = self
+        let answer = self
             .request(Request::PasswordChangeFinish {
                 change_id,
                 credential_finalization: proof.message.serialize().to_vec(),
                 registration_upload: upload.message.serialize().to_vec(),
             })
             .await
-            .and_then(|reply| self.lose_answer_for_tests(reply))
-            .map_err(|e| match e {
-                Error::Relay {
-                    code: ErrorCode::AuthFailed,
-                    ..
-                } => (RelayVerdict::Unchanged, Error::AuthFailed),
-                other => (verdict_of(&other), other),
-            })?;
+            .and_then(|reply| self.lose_answer_for_tests(reply));
+        let reply = match answer {
+            Ok(reply) => reply,
+            Err(error) => {
+                let (verdict, error) = match error {
+                    Error::Relay {
+                        code: ErrorCode::AuthFailed,
+                        ..
+                    } => (RelayVerdict::Unchanged, Error::AuthFailed),
+                    other => (verdict_of(&other), other),
+                };
+                if verdict == RelayVerdict::Unchanged {
+                    // The relay surely kept the old record: the key just
+                    // made pending is no password's. Only here: every
+                    // earlier failure left the pending key as it was (none,
+                    // as a change starts only without one).
+                    self.forget_pending_export_key().await.unwrap_or_else(|error| {
+                        tracing::warn!(
+                            error = %crate::error::LogSafe(&error),
+                            "the pending export key of a refused password change was not removed"
+                        );
+                    });
+                }
+                return Err((verdict, error));
+            }
+        };
         match reply {
             Response::PasswordChanged { token, expires_at } => Ok((
                 export_key,

@@ -20,7 +20,9 @@
 //! crash-safe in three header writes: first both passwords' slots (old,
 //! new), then, once the relay has the new password, the new slot alone (or,
 //! if the relay refused, the header as it was). A crash anywhere leaves a
-//! header that one of the two passwords opens.
+//! header that one of the two passwords opens. The first write keeps every
+//! slot the header had (there is one: a header with two, left by a change
+//! whose answer was lost, is settled by a login before another change).
 //!
 //! Must never: keep a master or wrap key past the call, write a slot whose
 //! keys were not first checked against the unlocked store's, or tell a
@@ -49,7 +51,10 @@ pub(crate) const WRAP_NONCE_LEN: usize = 24;
 pub(crate) const WRAPPED_LEN: usize = 64 + 16;
 /// One slot: `m || t || p || salt || nonce || wrapped`.
 pub(crate) const KEY_SLOT_LEN: usize = 12 + SALT_LEN + WRAP_NONCE_LEN + WRAPPED_LEN;
-/// At most two slots: the old and the new password, during a change.
+/// At most two slots: the old and the new password, during a change. A
+/// change starts only from one slot (`Vault::prepare_rekey` refuses a
+/// header with two, an earlier change no login has decided), so it never
+/// drops a slot to make room for its own.
 pub(crate) const MAX_KEY_SLOTS: usize = 2;
 
 /// One password's wrapping of the store keys.

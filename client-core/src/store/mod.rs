@@ -326,6 +326,14 @@ pub enum StoreError {
     /// Key derivation failed (bad parameters).
     #[error("password key derivation failed: {0}")]
     Kdf(String),
+    /// The header still holds the slots of an earlier password change that
+    /// no login has decided (docs/PROTOCOL.md 12.8): a new change would
+    /// have to drop one of them, possibly the relay's password's.
+    #[error(
+        "an earlier password change is not settled yet (this data dir opens with two \
+         passwords); log in first, then change the password"
+    )]
+    ChangeUnsettled,
     /// The SQLite backend failed.
     #[error("SQLite store: {0}")]
     Sqlite(#[from] sqlx::Error),

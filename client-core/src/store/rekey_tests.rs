@@ -214,3 +214,35 @@ async fn a_login_keeps_only_its_passwords_slot_on_sqlite() {
     let store = SqliteStore::open(dir.path()).await.unwrap();
     a_login_keeps_only_its_passwords_slot(Arc::new(store)).await;
 }
+
+/// A header left with two slots by a change whose answer was lost (the
+/// relay may hold either password) refuses another change with either
+/// password, writing nothing: a retry's `[old, third]` would drop the slot
+/// of the password the relay may hold. After a login settles it to one
+/// slot, a change keeps that slot and adds the new one.
+#[tokio::test]
+async fn a_two_slot_header_refuses_another_change_until_settled() {
+    let backend: Arc<dyn ClientStore> = Arc::new(MemoryStore::new());
+    let vault = store_with_a_record(backend.clone()).await;
+    let rekey = vault.prepare_rekey(OLD, NEW, &mut rng()).await.unwrap();
+    vault.write_rekey_header(&rekey.both).await.unwrap();
+    let unsettled = backend.read_header().await.unwrap();
+    for current in [OLD, NEW] {
+        assert!(matches!(
+            vault.prepare_rekey(current, THIRD, &mut rng()).await,
+            Err(StoreError::ChangeUnsettled)
+        ));
+    }
+    assert_eq!(backend.read_header().await.unwrap(), unsettled);
+    assert_eq!(
+        opening(&backend, &[OLD, NEW, THIRD]).await,
+        [true, true, false]
+    );
+    assert!(vault.keep_only_slot_of(NEW).await.unwrap());
+    let rekey = vault.prepare_rekey(NEW, THIRD, &mut rng()).await.unwrap();
+    vault.write_rekey_header(&rekey.both).await.unwrap();
+    assert_eq!(
+        opening(&backend, &[OLD, NEW, THIRD]).await,
+        [false, true, true]
+    );
+}

@@ -37,7 +37,7 @@ use zeroize::Zeroizing;
 
 use super::generation::{GenerationIndex, StoredIndex};
 use super::header::{HeaderKeys, StoreHeader, STORE_FORMAT_VERSION};
-use super::key_slots::KeySlot;
+use super::key_slots::{KeySlot, MAX_KEY_SLOTS};
 use super::store_key::{master_key, KdfParams, StoreKeys, SALT_LEN};
 use super::{ClientStore, RecordKind, StoreError, WriteOp};
 
@@ -194,8 +194,11 @@ impl Vault {
 
     /// Prepares a password change (`key_slots.rs`): checks that `old`
     /// opens this store (else [`StoreError::WrongPassword`]) and builds the
-    /// three headers of a crash-safe change, writing none of them. Slow:
-    /// two Argon2id derivations.
+    /// three headers of a crash-safe change, writing none of them: the
+    /// header's slots plus the new one, the new one alone, and the header
+    /// as it was. A header that already holds two slots (an earlier change
+    /// not yet decided by a login) is [`StoreError::ChangeUnsettled`].
+    /// Slow: two Argon2id derivations.
     pub(crate) async fn prepare_rekey<R: RngCore + CryptoRng>(
         &self,
         old: &[u8],
@@ -208,30 +211,38 @@ impl Vault {
             .await?
             .ok_or(StoreError::NotInitialized)?;
         let header = StoreHeader::decode(&original)?;
-        let (old_slot, params) = match &header.keys {
+        // `kept`: every slot of the header as it is, so no crash from here
+        // on drops the slot of a password the relay may hold.
+        let (kept, params) = match &header.keys {
             HeaderKeys::Derived { params, salt } => {
                 let master = master_key(old, salt, *params)?;
                 if !StoreKeys::from_master(&master)?.same_as(&self.keys) {
                     return Err(StoreError::WrongPassword);
                 }
                 let slot = KeySlot::wrap(&master, *params, *salt, self.owner, &self.keys, rng)?;
-                (slot, *params)
+                (vec![slot], *params)
             }
             HeaderKeys::Wrapped(slots) => {
                 let mut found = None;
                 for slot in slots {
                     if let Some(keys) = slot.open(old, self.owner)? {
                         if keys.same_as(&self.keys) {
-                            found = Some(slot.clone());
+                            found = Some(slot.params);
                             break;
                         }
                     }
                 }
-                let slot = found.ok_or(StoreError::WrongPassword)?;
-                let params = slot.params;
-                (slot, params)
+                let params = found.ok_or(StoreError::WrongPassword)?;
+                (slots.clone(), params)
             }
         };
+        // At most MAX_KEY_SLOTS (2, the header format's limit): a header
+        // that already holds two is an earlier change no login has decided
+        // (12.8), either slot possibly the relay's password, so neither may
+        // be dropped to make room; a login settles it to one slot first.
+        if kept.len() >= MAX_KEY_SLOTS {
+            return Err(StoreError::ChangeUnsettled);
+        }
         // The new slot keeps the store's own Argon2 cost.
         let new_slot = KeySlot::for_password(new, params, self.owner, &self.keys, rng)?;
         let with = |slots: Vec<KeySlot>| {
@@ -242,8 +253,10 @@ impl Vault {
             }
             .encode()
         };
+        let mut both = kept;
+        both.push(new_slot.clone());
         Ok(Rekey {
-            both: with(vec![old_slot, new_slot.clone()]),
+            both: with(both),
             new_only: with(vec![new_slot]),
             original,
         })
