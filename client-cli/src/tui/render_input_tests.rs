@@ -210,3 +210,36 @@ fn unknown_command_error_at_80x24() {
 fn unknown_command_error_at_40x12() {
     assert_snapshot!(draw(&mistyped_command(), 40, 12).backend());
 }
+
+#[test]
+fn the_cursor_follows_what_was_drawn_after_wide_and_joined_characters() {
+    let mut state = chat();
+    // A ZWJ family, a combining accent, CJK: widths as ratatui draws them.
+    state.type_text("hi 👨\u{200d}👩\u{200d}👧 e\u{301} 中文 ok");
+    let mut terminal = draw(&state, 40, 12);
+    let at = cursor(&mut terminal);
+    let before = terminal
+        .backend()
+        .buffer()
+        .cell((at.x - 1, at.y))
+        .unwrap()
+        .symbol()
+        .to_owned();
+    assert_eq!(
+        (at.y, before.as_str()),
+        (9, "k"),
+        "the cursor stands right after the last cell drawn"
+    );
+    // And with the line scrolled sideways: the cursor still follows the text.
+    state.type_text(&" more".repeat(8));
+    let mut terminal = draw(&state, 40, 12);
+    let at = cursor(&mut terminal);
+    let before = terminal
+        .backend()
+        .buffer()
+        .cell((at.x - 1, at.y))
+        .unwrap()
+        .symbol()
+        .to_owned();
+    assert_eq!((at.x, before.as_str()), (38, "e"));
+}

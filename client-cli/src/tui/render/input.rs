@@ -11,7 +11,9 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
-use super::text::{char_width, str_width};
+use unicode_segmentation::UnicodeSegmentation;
+use unicode_width::UnicodeWidthStr;
+
 use crate::tui::state::{ChatState, Conversation};
 
 /// The box grows with the draft's lines up to this many, then scrolls.
@@ -61,7 +63,7 @@ pub(super) fn render_input(frame: &mut Frame, area: Rect, state: &ChatState) {
     let top = (cursor_row + 1).saturating_sub(rows);
     let width = usize::from(inner.width);
     let cursor_line = lines.get(cursor_row).copied().unwrap_or_default();
-    let cursor_col = str_width(cursor_line.get(..cursor_byte).unwrap_or_default());
+    let cursor_col = width_of(cursor_line.get(..cursor_byte).unwrap_or_default());
     // One cell stays free for the cursor after the last character; the
     // same horizontal offset applies to every line, as in an editor.
     let offset = (cursor_col + 1).saturating_sub(width);
@@ -81,15 +83,21 @@ pub(super) fn render_input(frame: &mut Frame, area: Rect, state: &ChatState) {
     ));
 }
 
+/// Display width as ratatui draws it: grapheme by grapheme, so an emoji
+/// sequence joined by ZWJ counts once, not once per emoji in it.
+fn width_of(text: &str) -> usize {
+    text.graphemes(true).map(UnicodeWidthStr::width).sum()
+}
+
 /// The part of `line` from display column `skip` on, at most `width`
-/// columns wide. A wide character cut by the left edge becomes a space so
+/// columns wide. A wide grapheme cut by the left edge becomes a space so
 /// the rest stays in its columns.
 fn columns(line: &str, skip: usize, width: usize) -> String {
     let mut out = String::new();
     let mut column = 0;
     let mut used = 0;
-    for c in line.chars() {
-        let w = char_width(c);
+    for g in line.graphemes(true) {
+        let w = g.width();
         let start = column;
         column += w;
         if start < skip {
@@ -102,7 +110,7 @@ fn columns(line: &str, skip: usize, width: usize) -> String {
         if used + w > width {
             break;
         }
-        out.push(c);
+        out.push_str(g);
         used += w;
     }
     out
@@ -126,5 +134,6 @@ mod tests {
         assert_eq!(columns("abcdef", 2, 3), "cde");
         assert_eq!(columns("中文字", 1, 4), " 文");
         assert_eq!(columns("中文字", 2, 4), "文字");
+        assert_eq!(columns("ae\u{301}b", 1, 2), "e\u{301}b");
     }
 }

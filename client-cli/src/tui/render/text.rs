@@ -46,7 +46,7 @@ fn month_abbreviation(month: time::Month) -> &'static str {
     }
 }
 
-pub(super) fn char_width(c: char) -> usize {
+fn char_width(c: char) -> usize {
     c.width().unwrap_or(0)
 }
 
