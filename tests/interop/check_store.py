@@ -13,50 +13,19 @@ from prims import *
 from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt as xdec
 from argon2.low_level import hash_secret_raw, Type
 from postcard import Reader
+from store_open import Store
 from identity import public_identity
 
 d, pwf = sys.argv[1:3]
 expect_pending = sys.argv[3:] == ["--expect-pending"]
 pw = open(pwf, "rb").read().rstrip(b"\n")
-db = sqlite3.connect(f"{d}/umbra-client.db")
-hdr = db.execute("select bytes from header where id = 1").fetchone()[0]
-assert hdr[:7] == b"UMBRACS" and hdr[7] in (3, 4), f"magic/version (found format {hdr[7]}, this checker reads 3 and 4)"
-def argon(salt, mem, it, par):
-    return hash_secret_raw(pw, salt, time_cost=it, memory_cost=mem, parallelism=par, hash_len=32, type=Type.ID, version=0x13)
-if hdr[7] == 3:
-    mem, it, par = (int.from_bytes(hdr[8 + 4*i:12 + 4*i], "big") for i in range(3))
-    salt, owner, check = hdr[20:36], hdr[36:52], hdr[52:]
-    print(f"header: format 3, m={mem} KiB t={it} p={par}, owner {owner.hex()}, check {len(check)} bytes")
-    master = argon(salt, mem, it, par)
-    record_key = hkdf(None, master, b"umbra/v1/client-store/record-key", 32)
-    slot_key = hkdf(None, master, b"umbra/v1/client-store/slot-key", 32)
-else:
-    # 12.8 "Key slots": the keys wrapped under each password (after a password change).
-    owner, n = hdr[8:24], hdr[24]
-    assert n in (1, 2), f"key slot count {n}"
-    record_key = slot_key = None
-    for i in range(n):
-        ks = hdr[25 + 132*i:25 + 132*(i + 1)]
-        mem, it, par = (int.from_bytes(ks[4*j:4*j + 4], "big") for j in range(3))
-        salt, nonce, wrapped = ks[12:28], ks[28:52], ks[52:132]
-        wrap_key = hkdf(None, argon(salt, mem, it, par), b"umbra/v1/client-store/wrap-key", 32)
-        ad = b"UMBRACS\x04" + owner + ks[:12] + salt
-        try:
-            keys = xdec(wrapped, ad, nonce, wrap_key)
-        except Exception:
-            continue
-        record_key, slot_key = keys[:32], keys[32:]
-        print(f"header: format 4, {n} key slot(s), opened by slot {i} (m={mem} KiB t={it} p={par}), owner {owner.hex()}")
-        break
-    assert record_key is not None, "no key slot opens with this password"
-    check = hdr[25 + 132*n:]
+store = Store(d, pw)
+db, owner, record_key, slot_key, check = store.db, store.owner, store.record_key, store.slot_key, store.check
 
 sealed_gen = {}
 def open_rec(kind, slot, sealed):
-    g = sealed[:8]
-    ad = b"\x03" + bytes([kind]) + owner + g + slot
-    sealed_gen[(kind, slot)] = int.from_bytes(g, "big")
-    return xdec(sealed[32:], ad, sealed[8:32], record_key)
+    v, sealed_gen[(kind, slot)] = store.open_rec(kind, slot, sealed)
+    return v
 
 pt = open_rec(1, b"", check); print("check record:", pt)
 assert pt == b"umbra client store check v1"

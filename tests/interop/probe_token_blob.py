@@ -1,17 +1,11 @@
 """11.4 token hash and 11.9 blobs: python probe_token_blob.py URL RELAY_DIR CLIENT_DIR PASSWORD_FILE"""
 import sys, sqlite3, hashlib, json, urllib.request, urllib.error, os
-from prims import *
-from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt as xdec
-from argon2.low_level import hash_secret_raw, Type
+from store_open import Store
 url, rdir, cdir, pwf = sys.argv[1:5]
-pw = open(pwf, "rb").read()
-db = sqlite3.connect(f"{cdir}/umbra-client.db")
-hdr = db.execute("select bytes from header").fetchone()[0]
-mem, it, par = (int.from_bytes(hdr[8 + 4*i:12 + 4*i], "big") for i in range(3))
-master = hash_secret_raw(pw, hdr[20:36], time_cost=it, memory_cost=mem, parallelism=par, hash_len=32, type=Type.ID, version=0x13)
-rk = hkdf(None, master, b"umbra/v1/client-store/record-key", 32)
-sealed = db.execute("select sealed from records where kind = 3").fetchone()[0]
-token = xdec(sealed[24:], b"\x01\x03" + hdr[36:52], sealed[:24], rk)[:32]
+pw = open(pwf, "rb").read().rstrip(b"\n")
+store = Store(cdir, pw, log=lambda _: None)
+sealed = store.db.execute("select slot, sealed from records where kind = 3").fetchone()
+token = store.open_rec(3, bytes(sealed[0]), bytes(sealed[1]))[0][:32]
 h = hashlib.sha256(b"umbra/v1/relay/token-hash" + token).digest()
 rows = [bytes(r[0]) for r in sqlite3.connect(f"{rdir}/umbra.db").execute("select token_hash from tokens")]
 print(("ok   " if h in rows else "FAIL ") + "relay stores SHA-256('umbra/v1/relay/token-hash' || token), not the token", token not in rows)
