@@ -115,9 +115,9 @@ fn a_five_mib_file_arrives_byte_for_byte() {
     assert!(error.contains("already exists"), "{error}");
 }
 
-/// Rewrites stored chunk `index` of the one blob the relay holds with
-/// `change`, as a hostile relay (or a damaged disk) would.
-fn change_stored_chunk(relay: &umbra_e2e::Relay, index: i64, change: impl Fn(&mut Vec<u8>)) {
+/// The relay's SQLite database, as a hostile relay (or a damaged disk)
+/// would change it.
+fn relay_db<T>(relay: &umbra_e2e::Relay, work: impl AsyncFnOnce(&sqlx::SqlitePool) -> T) -> T {
     let path = relay.data_dir().join("umbra.db");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
@@ -129,50 +129,88 @@ fn change_stored_chunk(relay: &umbra_e2e::Relay, index: i64, change: impl Fn(&mu
             .connect_with(options)
             .await
             .expect("the relay's database opens");
-        let rows: Vec<(Vec<u8>, Vec<u8>)> =
-            sqlx::query_as("SELECT blob_id, bytes FROM blob_chunks WHERE chunk_index = ?")
-                .bind(index)
-                .fetch_all(&pool)
-                .await
-                .expect("select");
-        assert_eq!(rows.len(), 1, "one stored blob with chunk {index}");
-        let (blob, mut bytes) = rows.into_iter().next().unwrap();
-        change(&mut bytes);
-        sqlx::query("UPDATE blob_chunks SET bytes = ? WHERE blob_id = ? AND chunk_index = ?")
-            .bind(bytes)
-            .bind(blob)
-            .bind(index)
-            .execute(&pool)
-            .await
-            .expect("update");
+        let out = work(&pool).await;
         pool.close().await;
+        out
     })
 }
 
+/// Stored chunk `index` of the one blob the relay holds.
+fn stored_chunk(relay: &umbra_e2e::Relay, index: i64) -> Vec<u8> {
+    relay_db(relay, async |pool| {
+        let rows: Vec<(Vec<u8>,)> =
+            sqlx::query_as("SELECT bytes FROM blob_chunks WHERE chunk_index = ?")
+                .bind(index)
+                .fetch_all(pool)
+                .await
+                .expect("select");
+        assert_eq!(rows.len(), 1, "one stored blob with chunk {index}");
+        rows.into_iter().next().unwrap().0
+    })
+}
+
+fn set_stored_chunk(relay: &umbra_e2e::Relay, index: i64, bytes: &[u8]) {
+    relay_db(relay, async |pool| {
+        sqlx::query("UPDATE blob_chunks SET bytes = ? WHERE chunk_index = ?")
+            .bind(bytes)
+            .bind(index)
+            .execute(pool)
+            .await
+            .expect("update");
+    })
+}
+
+/// `file get ID TARGET` fails verification and leaves `dir` empty.
+fn refused(bob: &User, id: &str, dir: &Path, what: &str) {
+    let target = dir.join("copy.txt");
+    let args = ["file", "get", id, target.to_str().unwrap()];
+    let error = bob.run(&args).assert_failure(exit::NETWORK, &args);
+    assert!(error.contains("failed verification"), "{what}: {error}");
+    assert!(
+        !target.exists(),
+        "{what}: a file was left at the destination"
+    );
+    assert_eq!(entries(dir), Vec::<String>::new(), "{what}: a partial file");
+}
+
 #[test]
-fn a_tampered_blob_is_refused_and_nothing_is_saved() {
+fn a_tampered_truncated_or_reordered_blob_is_refused_and_nothing_is_saved() {
     let relay = start_relay();
     let alice = User::register(&relay, "alice", "alice's password");
     let bob = User::register(&relay, "bob", "bob's password");
     let work = tempfile::tempdir().expect("temp dir");
+    // Five relay chunks (64 KiB each, the last shorter).
     let original = write_file(work.path(), "notes.txt", 300 * 1024);
     send_file(&alice, "bob", &original, None);
     let file = received_file(&bob);
     let id = string_field(&file, "id");
-
-    change_stored_chunk(&relay, 2, |bytes| bytes[100] ^= 0x01);
-
     let dest = tempfile::tempdir().expect("temp dir");
-    let target = dest.path().join("copy.txt");
-    let args = ["file", "get", &id, target.to_str().unwrap()];
-    let error = bob.run(&args).assert_failure(exit::NETWORK, &args);
-    assert!(error.contains("failed verification"), "{error}");
-    assert!(!target.exists(), "a file was left at the destination");
-    assert_eq!(entries(dest.path()), Vec::<String>::new(), "a partial file");
+    let (first, second, third, last) = (
+        stored_chunk(&relay, 0),
+        stored_chunk(&relay, 1),
+        stored_chunk(&relay, 2),
+        stored_chunk(&relay, 4),
+    );
 
-    // Flipped back, the same blob verifies: the refusal was the change.
-    change_stored_chunk(&relay, 2, |bytes| bytes[100] ^= 0x01);
-    let records = bob.json_ok(&args);
+    let mut flipped = third.clone();
+    flipped[100] ^= 0x01;
+    set_stored_chunk(&relay, 2, &flipped);
+    refused(&bob, &id, dest.path(), "one byte flipped");
+    set_stored_chunk(&relay, 2, &third);
+
+    set_stored_chunk(&relay, 0, &second);
+    set_stored_chunk(&relay, 1, &first);
+    refused(&bob, &id, dest.path(), "two chunks swapped");
+    set_stored_chunk(&relay, 0, &first);
+    set_stored_chunk(&relay, 1, &second);
+
+    set_stored_chunk(&relay, 4, &last[..last.len() - 1000]);
+    refused(&bob, &id, dest.path(), "the end cut off");
+    set_stored_chunk(&relay, 4, &last);
+
+    // Put back as it was, the same blob verifies: each refusal was the change.
+    let target = dest.path().join("copy.txt");
+    let records = bob.json_ok(&["file", "get", &id, target.to_str().unwrap()]);
     assert_eq!(records[0]["type"], "file_saved");
     assert_eq!(sha256_of(&target), sha256_of(&original));
 }
