@@ -116,9 +116,23 @@ pub(crate) async fn send_with(
 }
 
 pub async fn get(session: &Session, id: &str, dest: Option<&Path>) -> anyhow::Result<ExitStatus> {
+    // Ctrl-C or SIGTERM ends the fetch by dropping it, so client-core
+    // removes its temporary file (only a named one exists: on Linux it is
+    // unnamed and vanishes with the process anyway). Registered before the
+    // client opens, as in `send`, so no signal kills us without that.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let client = session.open_client().await?;
     let bar = Bar::new("fetching");
-    let result = get_with(&client, id, dest, &|p| bar.update(p)).await;
+    let progress = |p| bar.update(p);
+    let result = tokio::select! {
+        result = get_with(&client, id, dest, &progress) => result,
+        _ = interrupt.recv() => Err(Failure::user(format!(
+            "interrupted: file {id} was not saved")).into()),
+        _ = terminate.recv() => Err(Failure::user(format!(
+            "terminated: file {id} was not saved")).into()),
+    };
     bar.finish();
     client.shutdown().await;
     session.printer().emit(&result?)?;
