@@ -184,3 +184,30 @@ fn one_author_keeps_at_most_its_share_of_side_changes() {
         LogOutcome::Applied(_)
     ));
 }
+
+#[test]
+fn a_removed_admins_back_dated_remove_of_the_member_he_outranked_is_overruled_in_every_order() {
+    // Bob's sibling of carol's rename removes carol: carol's branch then
+    // removes bob (alice's Remove) and bob's removes carol, so both
+    // children are overruled. Alice (admin since 0) outranks bob (since
+    // 1) as a remover, so bob's overrule of carol is ignored and the head
+    // stays alice's Remove; rank alone would pick bob's branch.
+    let p = People::new();
+    let (log, parent) = start(&p);
+    let by_carol = GroupChange::rename(&p.keys[2], p.account(2), &parent, "carol's").unwrap();
+    let mut all = vec![by_carol.clone()];
+    all.extend(then_remove_bob(&p, &parent, &by_carol));
+    let remove = all.last().unwrap().clone();
+    let by_bob =
+        GroupChange::remove(&p.keys[1], p.account(1), &parent, vec![p.account(2)]).unwrap();
+    all.push(by_bob);
+    for order in permutations(&all) {
+        let log = deliver(&log, &p, &order);
+        assert_eq!(log.head(), remove.hash(), "order {order:?}");
+        assert!(!log.state().is_member(&p.account(1)));
+        assert!(log.state().is_member(&p.account(2)));
+        assert_eq!(log.pending_len(), 0);
+        let reloaded = GroupLog::from_pickle(&log.to_pickle()).unwrap();
+        assert_eq!(reloaded.head(), remove.hash());
+    }
+}

@@ -266,6 +266,8 @@ fn group_state_vectors() {
         .unwrap();
     let carol_branch = then_remove_bob(carol_leaves);
     let bob_sibling = GroupChange::rename(k(1), account(1), fork_parent, "bob's sibling").unwrap();
+    let bob_removes_carol =
+        GroupChange::remove(k(1), account(1), fork_parent, vec![account(2)]).unwrap();
     let branch_json = |changes: &[GroupChange], what: &str| -> Value {
         changes
             .iter()
@@ -296,6 +298,14 @@ fn group_state_vectors() {
             vec![
                 (carol_branch.as_slice(), "carol leaves, then alice"),
                 (std::slice::from_ref(&bob_sibling), "bob's sibling"),
+            ],
+            &carol_branch,
+        ),
+        overrule(
+            "carol (a member) leaves, alice (admin since 0) renames and removes bob; bob, removed, signs a sibling of carol's Leave removing carol: both children are overruled, alice's Remove is the senior remover's, so bob's overrule is void",
+            vec![
+                (carol_branch.as_slice(), "carol leaves, then alice"),
+                (std::slice::from_ref(&bob_removes_carol), "bob removes carol"),
             ],
             &carol_branch,
         ),
@@ -425,7 +435,7 @@ fn group_state_vectors() {
         .collect();
 
     let vectors = json!({
-        "description": "umbra group state and signed changes; see docs/PROTOCOL.md §8.7-§8.11. A change is 0x01 || postcard(body) || Ed25519 signature (64) by the author's identity over u64be(len(label)) || label || (everything before the signature), label umbra/v1/group/change-signature; its hash is SHA-256(umbra/v1/group/change-hash || all its bytes). 'state' is the state after each change (snapshot encoding in 'hex'; admin_since null for a member who is not an admin). Each fork's changes are siblings on chain[parent_version].state; 'winner' is the one of lowest rank (8.10: the author's standing in that state, admins by admin_since ascending before members by account ascending, then the lower hash). Each overrule's branches are children of chain[parent_version].state, each followed by its continuation (each change the child of the one before); a child is overruled when another branch holds a Remove listing its author, and 'winner' is the first change (and 'head' the last) of the branch whose child ranks lowest among those not overruled (8.10). Refused changes are decoded, their signature checked with author_identity, then applied to chain[applied_to].state; 'error' is the first failure.",
+        "description": "umbra group state and signed changes; see docs/PROTOCOL.md §8.7-§8.11. A change is 0x01 || postcard(body) || Ed25519 signature (64) by the author's identity over u64be(len(label)) || label || (everything before the signature), label umbra/v1/group/change-signature; its hash is SHA-256(umbra/v1/group/change-hash || all its bytes). 'state' is the state after each change (snapshot encoding in 'hex'; admin_since null for a member who is not an admin). Each fork's changes are siblings on chain[parent_version].state; 'winner' is the one of lowest rank (8.10: the author's standing in that state, admins by admin_since ascending before members by account ascending, then the lower hash). Each overrule's branches are children of chain[parent_version].state, each followed by its continuation (each change the child of the one before); a child is overruled when another branch holds a Remove listing its author, overrules taking effect by the remover's standing in the state the Remove was applied to (most senior first, those of one standing together) and an overrule from an already overruled child being void; 'winner' is the first change (and 'head' the last) of the branch whose child ranks lowest among those not overruled (8.10). Refused changes are decoded, their signature checked with author_identity, then applied to chain[applied_to].state; 'error' is the first failure.",
         "labels": {
             "signature": "umbra/v1/group/change-signature",
             "hash": "umbra/v1/group/change-hash",

@@ -247,9 +247,11 @@ fn group_state_vectors_as_a_stranger() {
     assert_eq!(forks[0]["winner"], first[0]["hash"]);
 
     // Overruling: a branch's child is out when another branch removes its
-    // author; the lowest rank among the rest wins (§8.10).
+    // author, the most senior remover's overrule first (an overruled
+    // child's own overrules are void); the lowest rank among the rest
+    // wins (§8.10).
     let overrules = file["overrules"].as_array().unwrap();
-    assert_eq!(overrules.len(), 2);
+    assert_eq!(overrules.len(), 3);
     for o in overrules {
         let parent = &chain[o["parent_version"].as_u64().unwrap() as usize]["state"];
         let branches = o["branches"].as_array().unwrap();
@@ -279,19 +281,57 @@ fn group_state_vectors_as_a_stranger() {
             };
             firsts.push((standing, first["hash"].as_str().unwrap().to_owned(), author));
         }
-        let removes = |branch: &Value, who: &str| {
-            branch.as_array().unwrap().iter().any(|c| {
-                c["body"]["action"] == "Remove"
-                    && c["body"]["accounts"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .any(|a| a == who)
-            })
+        // Every overrule: (remover's standing, from branch, overruled
+        // branch). No branch here promotes anyone, so the remover's
+        // standing where he signed is his standing in the parent.
+        let standing_of = |who: &str| {
+            let m = parent["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["account"].as_str() == Some(who))
+                .expect("the remover is a member of the parent");
+            match m["admin_since"].as_u64() {
+                Some(since) => (0u8, since, String::new()),
+                None => (1, 0, who.to_owned()),
+            }
         };
-        let free: Vec<usize> = (0..branches.len())
-            .filter(|&i| !(0..branches.len()).any(|j| j != i && removes(&branches[j], firsts[i].2)))
-            .collect();
+        let mut edges = Vec::new();
+        for (j, branch) in branches.iter().enumerate() {
+            for c in branch.as_array().unwrap() {
+                assert_ne!(c["body"]["action"], "Promote", "{}", o["what"]);
+                if c["body"]["action"] != "Remove" {
+                    continue;
+                }
+                let accounts = c["body"]["accounts"].as_array().unwrap();
+                for (i, first) in firsts.iter().enumerate() {
+                    if i != j && accounts.iter().any(|a| a == first.2) {
+                        edges.push((standing_of(c["author"].as_str().unwrap()), j, i));
+                    }
+                }
+            }
+        }
+        // Most senior remover first, one standing at a time; an overrule
+        // from an overruled child is void.
+        edges.sort();
+        let mut overruled = vec![false; branches.len()];
+        let mut at = 0;
+        while at < edges.len() {
+            let same = edges[at..]
+                .iter()
+                .take_while(|e| e.0 == edges[at].0)
+                .count();
+            let hits: Vec<usize> = edges[at..at + same]
+                .iter()
+                .filter(|e| !overruled[e.1])
+                .map(|e| e.2)
+                .collect();
+            for i in hits {
+                overruled[i] = true;
+            }
+            at += same;
+        }
+        let free: Vec<usize> = (0..branches.len()).filter(|&i| !overruled[i]).collect();
         let best = free
             .iter()
             .min_by_key(|&&i| (firsts[i].0.clone(), firsts[i].1.clone()))

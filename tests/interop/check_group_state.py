@@ -2,7 +2,8 @@
 signature verified with raw Ed25519, its hash recomputed, applied to its
 parent with 8.9's table, and the snapshot re-encoded; refused changes give
 the named error; each fork's winner is the sibling of lowest rank (8.10), and each
-overrule's winner the lowest-ranked child that no other branch removes the author of."""
+overrule's winner the lowest-ranked child not overruled: another branch removes its
+author, the most senior remover's overrule first (an overruled child's are void)."""
 from prims import *
 import group_state as gs
 
@@ -56,18 +57,26 @@ def main():
     for o_i, o in enumerate(d["overrules"]):
         parent = states[o["parent_version"]]; firsts = []; authors = []; removed = []
         for b_i, branch in enumerate(o["branches"]):
-            state, gone = parent, set()
+            state, gone = parent, []
             for k, ch in enumerate(branch):
                 dec = gs.decode(H(ch["hex"])); gs.verify(dec, H(ch["author_identity"]))
                 c.eq(f"overrules[{o_i}][{b_i}][{k}] parent", dec["parent"], state["head"])
+                # The remover's standing where he signed, on this branch.
+                if dec["action"]["action"] == "Remove":
+                    gone += [(a, gs.rank(state, dec)[:3]) for a in dec["action"]["accounts"]]
                 state = gs.apply(state, dec)
                 c.eq(f"overrules[{o_i}][{b_i}][{k}] hash", dec["hash"], ch["hash"])
-                if dec["action"]["action"] == "Remove": gone.update(dec["action"]["accounts"])
                 if k == 0: firsts.append(gs.rank(parent, dec)); authors.append(dec["author"])
             removed.append(gone)
-        # 8.10: a child is overruled when another branch removes its author.
+        # 8.10: a child is overruled when another branch removes its author;
+        # overrules take effect most senior remover first, those of one
+        # standing together, and an overruled child's own overrules are void.
         n = len(firsts)
-        free = [i for i in range(n) if not any(j != i and authors[i] in removed[j] for j in range(n))] or list(range(n))
+        edges = sorted((s, j, i) for j in range(n) for (a, s) in removed[j] for i in range(n) if i != j and a == authors[i])
+        out = set()
+        for s in sorted({e[0] for e in edges}):
+            out |= {i for (t, j, i) in edges if t == s and j not in out}
+        free = [i for i in range(n) if i not in out] or list(range(n))
         best = min(free, key=lambda i: firsts[i])
         c.eq(f"overrules[{o_i}] winner ({o['what']})", firsts[best][3], H(o["winner"]))
         c.eq(f"overrules[{o_i}] head", H(o["branches"][best][-1]["hash"]), H(o["head"]))

@@ -5,13 +5,17 @@
 //! A child's rank is its author's standing in the parent state (admins
 //! first, most senior first, then other members by account) and, between
 //! one author's children, the lower hash. A child is **overruled** when a
-//! sibling's canonical continuation removes its author: the removal was
-//! signed by someone who outranked that author where it was made, so the
-//! author's concurrent (or later, back-dated) sibling below it has no
-//! effect and displaces nothing, whatever its rank or hash. The
-//! canonical child is the lowest-ranked child that is not overruled (the
-//! lowest-ranked of all when every child is, which only contradictory
-//! removals by one senior admin on two branches produce).
+//! sibling's branch (the sibling and its canonical continuation) removes
+//! its author: the removal was signed by someone who outranked that
+//! author where it was made, so the author's concurrent (or later,
+//! back-dated) sibling below it has no effect and displaces nothing,
+//! whatever its rank or hash. Overrules conflict when two branches remove
+//! each other's authors; the most senior remover (his standing where he
+//! signed the Remove) wins, and a child overruled by a more senior
+//! remover has its own overrules ignored. The canonical child is the
+//! lowest-ranked child that is not overruled (the lowest-ranked of all
+//! when every child is, which only removers of equal standing, such as
+//! one admin removing two authors on two branches, produce).
 //!
 //! Must never: depend on anything but the set of changes given (not on
 //! arrival order, not on which branch was canonical before), or treat a
@@ -94,30 +98,55 @@ pub(super) fn canonical_chain(
 
 /// The canonical child among `kids` (all children of one state), given
 /// each child's own canonical continuation.
+///
+/// An overrule is a Remove on one child's branch (the child and its
+/// continuation) listing another child's author; its strength is the
+/// remover's standing in the state the Remove was applied to (on that
+/// branch). Overrules take effect most senior remover first, all of one
+/// standing together; an overrule whose own branch's child is already
+/// overruled by a more senior remover is void. So a removed admin cannot
+/// cancel his removal by removing, on a back-dated sibling, the author of
+/// the branch that removes him: the senior remover's overrule comes first.
+/// This depends only on the set of kids, never on their order.
 fn choose_child(
     kids: &[ChangeHash],
     nodes: &HashMap<ChangeHash, Candidate<'_>>,
     continuation: &HashMap<ChangeHash, Vec<ChangeHash>>,
 ) -> Option<ChangeHash> {
-    // Who each child's branch (the child and its continuation) removes.
-    let removes = |kid: &ChangeHash| -> Vec<AccountId> {
-        std::iter::once(kid)
-            .chain(&continuation[kid])
-            .flat_map(|h| match nodes[h].change.action() {
-                GroupAction::Remove { accounts } => accounts.clone(),
-                _ => Vec::new(),
-            })
-            .collect()
-    };
-    let removed: Vec<(ChangeHash, Vec<AccountId>)> =
-        kids.iter().map(|k| (*k, removes(k))).collect();
-    let overruled = |kid: &ChangeHash| {
-        let author = nodes[kid].change.author();
-        removed
+    // Every overrule: (remover's standing, from kid, overruled kid).
+    let mut overrules: Vec<(Standing, usize, usize)> = Vec::new();
+    for (from, kid) in kids.iter().enumerate() {
+        for h in std::iter::once(kid).chain(&continuation[kid]) {
+            let node = &nodes[h];
+            let GroupAction::Remove { accounts } = node.change.action() else {
+                continue;
+            };
+            for (target, other) in kids.iter().enumerate() {
+                if target != from && accounts.contains(&nodes[other].change.author()) {
+                    overrules.push((node.rank.0, from, target));
+                }
+            }
+        }
+    }
+    overrules.sort_unstable_by_key(|(standing, _, _)| *standing);
+    let mut overruled = vec![false; kids.len()];
+    for group in overrules.chunk_by(|a, b| a.0 == b.0) {
+        // Decide the whole group against the state before it, so that
+        // overrules of one standing never void each other by order.
+        let hits: Vec<usize> = group
             .iter()
-            .any(|(other, accounts)| other != kid && accounts.contains(&author))
+            .filter(|(_, from, _)| !overruled[*from])
+            .map(|(_, _, target)| *target)
+            .collect();
+        for target in hits {
+            overruled[target] = true;
+        }
+    }
+    let best = |free_only: bool| {
+        (0..kids.len())
+            .filter(|i| !free_only || !overruled[*i])
+            .min_by_key(|i| nodes[&kids[*i]].rank)
+            .map(|i| kids[i])
     };
-    let best =
-        |pool: &mut dyn Iterator<Item = &ChangeHash>| pool.min_by_key(|k| nodes[*k].rank).copied();
-    best(&mut kids.iter().filter(|k| !overruled(k))).or_else(|| best(&mut kids.iter()))
+    best(true).or_else(|| best(false))
 }
