@@ -332,13 +332,26 @@ impl Client {
     }
 
     /// Tells a contact we started or stopped typing (ephemeral: only delivered
-    /// if they are online; never stored).
+    /// if they are online; never stored). Sends nothing while typing is off
+    /// in [`Client::settings`].
     pub async fn send_typing(&self, to: &Username, started: bool) -> Result<(), Error> {
         self.inner.send_typing(to, started).await
     }
 
+    /// This account's privacy settings (defaults if never set).
+    pub async fn settings(&self) -> Result<crate::Settings, Error> {
+        self.inner.settings().await
+    }
+
+    /// Stores this account's privacy settings; they apply from the next
+    /// receipt or typing notice on (see [`crate::Settings`]).
+    pub async fn set_settings(&self, settings: crate::Settings) -> Result<(), Error> {
+        self.inner.set_settings(settings).await
+    }
+
     /// Marks every incoming message of the conversation read (and reported:
-    /// see [`Client::unreported_messages`]) and sends read receipts.
+    /// see [`Client::unreported_messages`]) and sends read receipts (none
+    /// while they are off in [`Client::settings`]).
     pub async fn mark_read(&self, peer: &PeerRef) -> Result<(), Error> {
         self.inner.mark_read(peer).await
     }

@@ -480,7 +480,10 @@ async fn inbound_worker(
                 received_at_ms,
             } => match crate::inbound::process(&engine, &envelope, received_at_ms).await {
                 Ok(processed) => {
-                    for event in processed.events {
+                    // Typing notices are ephemeral: dropping one shown
+                    // while typing is off loses nothing.
+                    let events = engine.shown_events(processed.events).await;
+                    for event in events {
                         engine.emit(event);
                     }
                     if processed.ack {
@@ -502,7 +505,12 @@ async fn inbound_worker(
                 }
             },
             Inbound::Ephemeral { payload } => {
-                match crate::inbound::process_ephemeral(&engine, &payload).await {
+                let processed = crate::inbound::process_ephemeral(&engine, &payload).await;
+                let processed = match processed {
+                    Ok(events) => Ok(engine.shown_events(events).await),
+                    Err(e) => Err(e),
+                };
+                match processed {
                     Ok(events) => events.into_iter().for_each(|e| engine.emit(e)),
                     Err(e) => {
                         tracing::warn!(error = %crate::error::LogSafe(&e), "could not process an ephemeral message")

@@ -155,6 +155,7 @@ mod relay_link;
 mod relay_rpc;
 mod safety_number;
 mod sessions;
+mod settings;
 pub mod store;
 mod timeline;
 mod tls;
@@ -183,6 +184,7 @@ pub use message_id::MessageId;
 pub use outbox::PendingMessage;
 pub use peer::{PeerRef, UnknownPeer};
 pub use safety_number::SafetyNumber;
+pub use settings::Settings;
 pub use store::{ClientStore, DataDirLock, KdfParams, MemoryStore, SqliteStore, StoreError};
 /// The protocol's account and username types, as this API takes them.
 pub use umbra_protocol::wire::{AccountId, Username};

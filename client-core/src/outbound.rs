@@ -375,6 +375,10 @@ impl Engine {
     ) -> Result<(), Error> {
         self.check_open()?;
         self.ensure_connected()?;
+        if !self.settings().await?.typing {
+            // Typing is off (crate::settings): nothing leaves.
+            return Ok(());
+        }
         let guard = self.op_lock.lock().await;
         let contact = self.known_contact(&PeerRef::Name(to.clone())).await?;
         if !contact.may_send() {

@@ -108,6 +108,10 @@ impl Engine {
         let mut txn = Txn::new();
         let ids = self.timeline.mark_read(&mut txn, &contact.account).await?;
         self.vault.commit(txn).await?;
+        if !self.settings().await?.read_receipts {
+            // Read receipts are off (crate::settings): read here only.
+            return Ok(());
+        }
         for chunk in ids.chunks(content::MAX_IDS_PER_RECEIPT) {
             let receipt = Content::ReadReceipt {
                 ids: chunk.to_vec(),

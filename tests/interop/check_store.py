@@ -131,6 +131,13 @@ for slot, v in sent_keys:
 # Every group we sent in keeps one: a GroupSenderKey row means a send happened.
 chk(f"GroupSentDistribution rows ({len(sent_keys)}) for the groups we sent in ({len(list(rows(21)))})",
     len(sent_keys) == len(list(rows(21))))
+# 12.9 kind 29: the local privacy settings, a singleton if present.
+settings = list(rows(29))
+chk(f"at most one Settings record (kind 29): {len(settings)}", len(settings) <= 1)
+for slot, v in settings:
+    r = Reader(v); fmt = r.u32(); flags = r.take(2)
+    chk(f"Settings: format {fmt}, read_receipts {flags[0]}, typing {flags[1]}, empty slot, fully parsed",
+        r.left() == 0 and fmt == 0 and slot == b"" and all(b in (0, 1) for b in flags))
 GUARDED = {5, 10, 13, 21, 22, 23}
 gens = list(rows(19))
 chk("at most one Generation record (kind 19, empty slot)", len(gens) <= 1 and all(s == b"" for s, _ in gens))

@@ -189,6 +189,10 @@ impl Client {
         let Some(contact) = self.inner.contact_by_account(sender.as_bytes()).await? else {
             return Err(Error::unknown(*sender, crate::UnknownPeer::NotAContact));
         };
+        if !self.inner.settings().await?.read_receipts {
+            // Read receipts are off (crate::settings).
+            return Ok(());
+        }
         for chunk in ids.chunks(umbra_protocol::content::MAX_IDS_PER_RECEIPT) {
             self.inner
                 .send_control(

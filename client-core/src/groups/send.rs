@@ -233,6 +233,10 @@ impl Engine {
     ) -> Result<(), Error> {
         self.check_open()?;
         self.ensure_connected()?;
+        if !self.settings().await?.typing {
+            // Typing is off (crate::settings): nothing leaves.
+            return Ok(());
+        }
         let me = self.me();
         let mut notices = Vec::new();
         {

@@ -26,6 +26,7 @@ pub(crate) mod outbox;
 pub(crate) mod prekeys;
 pub(crate) mod seen;
 pub(crate) mod session;
+pub(crate) mod settings;
 
 use std::marker::PhantomData;
 

@@ -138,6 +138,9 @@ pub enum RecordKind {
     /// from which iteration (slot: HMAC of the group id;
     /// docs/PROTOCOL.md §8.16).
     GroupSentDistribution = 28,
+    /// This account's local privacy settings: whether read receipts and
+    /// typing notices are sent (singleton, docs/PROTOCOL.md §12.9).
+    Settings = 29,
 }
 
 impl RecordKind {
@@ -177,6 +180,7 @@ impl RecordKind {
             26 => Self::PendingExportKey,
             27 => Self::Attachment,
             28 => Self::GroupSentDistribution,
+            29 => Self::Settings,
             _ => return None,
         })
     }
