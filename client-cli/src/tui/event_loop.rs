@@ -36,9 +36,14 @@ use crate::tui::state::{
 };
 use crate::tui::terminal::TerminalGuard;
 
+mod alerts;
 mod group;
 
-/// How often the clock in the state advances (for "today" decisions).
+use alerts::{window_title, Alerts};
+
+/// How often the screen is redrawn with the clock advanced (for "today"
+/// decisions). The state's clock is also set at every key press, so a sent
+/// message carries the real time, not the last tick.
 const CLOCK_TICK: Duration = Duration::from_secs(20);
 /// How long quitting waits for sends still being encrypted and queued, so a
 /// message typed just before Esc still reaches the durable outbox.
@@ -160,11 +165,13 @@ async fn chat(
         receipts: initial_receipts,
     } = loaded;
 
+    let alerts = Alerts::from_env()?;
     let mut guard = TerminalGuard::enter().context("preparing the terminal")?;
     let mut keys = EventStream::new();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
     let mut clock = tokio::time::interval(CLOCK_TICK);
     let mut tasks = JoinSet::new();
+    let mut shown_title = String::new();
     // Cleared when the event stream ends, so select stops polling it.
     let mut client_running = true;
     if let Some(action) = initial_receipts {
@@ -177,17 +184,29 @@ async fn chat(
             .draw(|frame| render(frame, &state))
             .context("drawing the screen")?;
 
-        let action = tokio::select! {
+        let read_wait = state
+            .read_due_at()
+            .map(|at| Duration::try_from(at - time::OffsetDateTime::now_utc()).unwrap_or_default());
+        let mut actions: Vec<Action> = tokio::select! {
             key = keys.next() => match key {
-                Some(Ok(TermEvent::Key(key))) => state.handle_key(key),
+                Some(Ok(TermEvent::Key(key))) => state.key_at(key, time::OffsetDateTime::now_utc()),
                 Some(Ok(TermEvent::Paste(text))) => {
                     state.paste(&text);
-                    None
+                    state.engage_paste();
+                    Vec::new()
                 }
-                // Resize and focus changes only need the redraw at the top.
-                Some(Ok(_)) => None,
+                Some(Ok(TermEvent::FocusGained)) => {
+                    state.set_focus(true, time::OffsetDateTime::now_utc());
+                    Vec::new()
+                }
+                Some(Ok(TermEvent::FocusLost)) => {
+                    state.set_focus(false, time::OffsetDateTime::now_utc());
+                    Vec::new()
+                }
+                // A resize only needs the redraw at the top.
+                Some(Ok(_)) => Vec::new(),
                 Some(Err(error)) => return Err(error).context("reading the keyboard"),
-                None => Some(Action::Quit),
+                None => vec![Action::Quit],
             },
             event = client_events.next(), if client_running => match event {
                 Some(ChatEvent::Core(event)) => apply_event(backend, &mut state, event).await,
@@ -208,21 +227,38 @@ async fn chat(
                     state.set_notice(Severity::Error, "the client stopped; press Esc to quit");
                     None
                 }
-            },
+            }
+            .into_iter()
+            .collect(),
             Some(done) = done_rx.recv() => {
                 apply_completion(&mut state, done);
-                None
+                Vec::new()
             }
-            _ = clock.tick() => {
-                state.now = time::OffsetDateTime::now_utc();
-                None
+            // The dwell on the open conversation ended: settled below.
+            () = tokio::time::sleep(read_wait.unwrap_or_default()), if read_wait.is_some() => {
+                Vec::new()
             }
+            _ = clock.tick() => Vec::new(),
         };
+        actions.extend(state.settle(time::OffsetDateTime::now_utc()));
 
-        match action {
-            Some(Action::Quit) => break,
-            Some(action) => perform(backend, action, &done_tx, &mut tasks),
-            None => {}
+        if state.take_alert() && alerts.bell {
+            guard.bell();
+        }
+        let title = window_title(state.unread_total());
+        if title != shown_title {
+            guard.set_title(&title);
+            shown_title = title;
+        }
+        let mut quit = false;
+        for action in actions {
+            match action {
+                Action::Quit => quit = true,
+                action => perform(backend, action, &done_tx, &mut tasks),
+            }
+        }
+        if quit {
+            break;
         }
         while tasks.try_join_next().is_some() {}
     }
@@ -263,9 +299,12 @@ async fn load_stored(backend: &Backend, state: &mut ChatState) -> anyhow::Result
         }
     }
     group::load(backend, state).await;
-    // The most recent conversation opens first, which reads it.
-    let first = state.conversations.first().map(|c| c.username.clone());
-    Ok(first.and_then(|name| state.select(&name)))
+    // The most recent conversation opens first; it is read once the user
+    // has looked at it for a moment (see state::reading), not at once.
+    if let Some(first) = state.conversations.first().map(|c| c.username.clone()) {
+        state.browse(&first);
+    }
+    Ok(None)
 }
 
 fn chat_message(entry: HistoryEntry) -> ChatMessage {

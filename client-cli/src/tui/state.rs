@@ -14,6 +14,7 @@
 //! Split by concept: [`conversations`] is the list and the open one,
 //! [`messages`] what arrives and how far our own got, [`groups`] what is
 //! particular to group conversations (members, changes shown inline),
+//! [`reading`] when a conversation counts as read and when to alert,
 //! [`status`] the relay link and notices, [`input`] the keys, [`editor`]
 //! the draft and its cursor, [`commands`] the slash commands; this file holds the state itself and the [`Action`]s it asks for.
 
@@ -33,6 +34,9 @@ mod input;
 #[cfg(test)]
 mod input_tests;
 mod messages;
+mod reading;
+#[cfg(test)]
+mod reading_tests;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -100,6 +104,12 @@ pub struct ChatState {
     /// Progress that arrived before the send call returned the message id:
     /// the relay can answer faster than our own task reports back.
     early_reports: HashMap<String, Outgoing>,
+    /// How long the open conversation has been looked at ([`reading`]).
+    viewing: Option<reading::Viewing>,
+    /// The terminal has focus (true unless it reports losing it).
+    pub focused: bool,
+    /// A message arrived unseen since the event loop last looked.
+    alert: bool,
 }
 
 impl ChatState {
@@ -120,6 +130,9 @@ impl ChatState {
             next_local_id: 0,
             next_change_id: 0,
             early_reports: HashMap::new(),
+            viewing: None,
+            focused: true,
+            alert: false,
         }
     }
 }

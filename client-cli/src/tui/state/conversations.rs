@@ -7,7 +7,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Action, ChatMessage, ChatState, Direction};
+use super::{Action, ChatMessage, ChatState};
 use crate::output::Trust;
 use crate::sanitize::SafeText;
 
@@ -143,27 +143,21 @@ impl ChatState {
         }
     }
 
-    /// Opens a conversation; returns read receipts for what it revealed.
+    /// Opens a conversation on purpose (`/open`); returns read receipts
+    /// for what it revealed.
     pub fn select(&mut self, username: &str) -> Option<Action> {
+        self.browse(username);
+        self.settle_open();
+        self.read_open()
+    }
+
+    /// Makes `username` the selected conversation without reading it: it
+    /// counts as read only after the dwell ([`super::reading`]).
+    pub fn browse(&mut self, username: &str) {
         self.selected = Some(username.to_owned());
         self.scroll = 0;
-        let conversation = self.conversation_mut(username);
-        conversation.unread = 0;
-        let ids: Vec<String> = conversation
-            .messages
-            .iter_mut()
-            .filter_map(|m| match &mut m.direction {
-                Direction::Incoming { read } if !*read => {
-                    *read = true;
-                    Some(m.id.clone())
-                }
-                _ => None,
-            })
-            .collect();
-        (!ids.is_empty()).then(|| Action::MarkRead {
-            contact: username.to_owned(),
-            ids,
-        })
+        self.conversation_mut(username);
+        self.start_dwell();
     }
 
     /// Moves the selection `step` places through the list, wrapping.
@@ -181,6 +175,8 @@ impl ChatState {
         let current_i = isize::try_from(current).unwrap_or(0);
         let next = usize::try_from((current_i + step).rem_euclid(len_i)).unwrap_or(0);
         let name = self.conversations.get(next)?.username.clone();
-        self.select(&name)
+        // Passing over a conversation reads nothing; dwelling on it does.
+        self.browse(&name);
+        None
     }
 }

@@ -65,7 +65,8 @@ fn advance(direction: &mut Direction, report: Outgoing) {
 
 impl ChatState {
     /// An incoming message. Returns a read receipt to send when it landed in
-    /// the open conversation (the user is looking at it).
+    /// the open conversation while the user is looking at it
+    /// ([`super::reading`]).
     pub fn receive_message(
         &mut self,
         from: &str,
@@ -87,7 +88,7 @@ impl ChatState {
         at: OffsetDateTime,
     ) -> Option<Action> {
         let from = key;
-        let open = self.is_open(from);
+        let open = self.is_being_read(from);
         let conversation = self.conversation_mut(from);
         if conversation.messages.iter().any(|m| m.id == id) {
             // At-least-once delivery: the relay may repeat a message.
@@ -104,9 +105,11 @@ impl ChatState {
         if !open {
             conversation.unread += 1;
         }
+        self.note_arrival(from);
         self.sort();
         if self.selected.is_none() {
-            return self.select(from);
+            self.browse(from);
+            return None;
         }
         open.then(|| Action::MarkRead {
             contact: from.to_owned(),

@@ -161,6 +161,8 @@ fn messages_elsewhere_count_as_unread_until_opened() {
 #[test]
 fn message_in_the_open_conversation_is_read_at_once() {
     let mut state = state_with(&["bob"]);
+    // Opened on purpose, so the user is looking at it.
+    state.select("bob");
     let action = state.receive_message("bob", "b1", "hi", NOW);
     assert_eq!(
         action,
