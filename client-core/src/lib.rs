@@ -154,6 +154,7 @@ mod relay_http;
 mod relay_link;
 mod relay_rpc;
 mod safety_number;
+mod search;
 mod sessions;
 mod settings;
 pub mod store;
@@ -184,6 +185,7 @@ pub use message_id::MessageId;
 pub use outbox::PendingMessage;
 pub use peer::{PeerRef, UnknownPeer};
 pub use safety_number::SafetyNumber;
+pub use search::{fold_case, SearchConversation, SearchHit, MAX_SEARCH_LIMIT};
 pub use settings::Settings;
 pub use store::{ClientStore, DataDirLock, KdfParams, MemoryStore, SqliteStore, StoreError};
 /// The protocol's account and username types, as this API takes them.

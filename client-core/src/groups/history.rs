@@ -90,7 +90,7 @@ impl Engine {
     }
 }
 
-fn public(record: GroupHistoryRecord) -> GroupHistoryEntry {
+pub(crate) fn public_group_entry(record: GroupHistoryRecord) -> GroupHistoryEntry {
     GroupHistoryEntry {
         from: record.from,
         from_account: AccountId::from_bytes(record.from_account),
@@ -113,7 +113,11 @@ impl Client {
             .load_all(&records::group::history_of(&engine.vault, group))
             .await?;
         let skip = all.len().saturating_sub(limit);
-        Ok(all.into_iter().skip(skip).map(|(_, r)| public(r)).collect())
+        Ok(all
+            .into_iter()
+            .skip(skip)
+            .map(|(_, r)| public_group_entry(r))
+            .collect())
     }
 
     /// Incoming group messages no interface has shown yet, oldest first
@@ -127,7 +131,7 @@ impl Client {
             let prefix = records::group::history_of(&engine.vault, &id);
             for (slot, record) in engine.vault.load_all(&prefix).await? {
                 let seq = records::group::history_seq(&slot).unwrap_or(u64::MAX);
-                let item = public(record);
+                let item = public_group_entry(record);
                 if item.entry.direction != crate::Direction::Incoming || item.entry.reported {
                     continue;
                 }

@@ -154,6 +154,19 @@ impl Vault {
             .collect())
     }
 
+    /// [`Vault::scan_newest_first`] over the records under `prefix`.
+    pub(crate) async fn scan_all_newest_first<K: Kind>(
+        &self,
+        prefix: &Prefix<K>,
+        visit: impl FnMut(
+            &[u8],
+            &mut dyn FnMut() -> Result<K::Value, StoreError>,
+        ) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        self.scan_newest_first::<K::Value>(K::KIND, &prefix.bytes, visit)
+            .await
+    }
+
     /// Seals `value` into `txn` at `slot`.
     pub(crate) fn save<K: Kind>(
         &self,

@@ -459,6 +459,37 @@ impl Vault {
             .collect()
     }
 
+    /// Hands the records of `kind` under `prefix` to `visit` newest slot
+    /// first (for ordered slots: the highest sequence first), opening one
+    /// only when `visit` asks for it, so a search holds one plaintext at a
+    /// time and skips rows it has no use for unopened. `visit` returns
+    /// whether to go on. The same checks as [`Vault::list`] apply.
+    pub(crate) async fn scan_newest_first<T: DeserializeOwned>(
+        &self,
+        kind: RecordKind,
+        prefix: &[u8],
+        mut visit: impl FnMut(
+            &[u8],
+            &mut dyn FnMut() -> Result<T, StoreError>,
+        ) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let index = self.index.read().await;
+        let rows = self.backend.list(kind, prefix).await?;
+        let slots: Vec<&[u8]> = rows.iter().map(|row| row.slot.as_slice()).collect();
+        index.check_none_missing(kind, prefix, &slots)?;
+        for row in rows.iter().rev() {
+            let mut open = || {
+                let (generation, value) = self.open_value(kind, &row.slot, &row.sealed)?;
+                index.check(kind, &row.slot, Some(generation))?;
+                Ok(value)
+            };
+            if !visit(&row.slot, &mut open)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Reads and opens one record whose value is its own versioned byte
     /// form (a session record's pickle), not postcard of a struct.
     pub(crate) async fn get_raw(
