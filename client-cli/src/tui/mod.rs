@@ -15,6 +15,8 @@ mod render_group_tests;
 #[cfg(test)]
 mod render_input_tests;
 #[cfg(test)]
+mod render_scroll_tests;
+#[cfg(test)]
 mod render_tests;
 pub mod state;
 pub mod terminal;

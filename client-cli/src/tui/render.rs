@@ -11,7 +11,7 @@
 //! hide a key-change warning: when a banner does not fit whole, its first
 //! line — the warning itself — is what stays.
 
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Margin, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
@@ -215,6 +215,26 @@ fn render_list(frame: &mut Frame, area: Rect, state: &ChatState) {
     let skip = (selected_index + 1).saturating_sub(height);
     let shown: Vec<Line> = lines.into_iter().skip(skip).collect();
     frame.render_widget(Paragraph::new(shown), inner);
+    // Unread conversations out of view are named on the border they are
+    // beyond, so a long list never hides that someone wrote.
+    let unread_in = |range: &[Conversation]| range.iter().filter(|c| c.unread > 0).count();
+    let above = unread_in(&state.conversations[..skip.min(state.conversations.len())]);
+    let below = unread_in(state.conversations.get(skip + height..).unwrap_or_default());
+    let border = |n: usize, arrow: &str| {
+        Line::from(Span::styled(
+            format!(" {arrow} {n} unread "),
+            Style::new().fg(Color::Yellow).bold(),
+        ))
+        .right_aligned()
+    };
+    // Drawn inside the corners, which stay the border's.
+    let along = area.inner(Margin::new(1, 0));
+    if above > 0 {
+        frame.render_widget(Block::new().title_top(border(above, "↑")), along);
+    }
+    if below > 0 {
+        frame.render_widget(Block::new().title_bottom(border(below, "↓")), along);
+    }
 }
 
 fn list_row(conversation: &Conversation, state: &ChatState, width: usize) -> Line<'static> {
@@ -345,6 +365,18 @@ fn render_conversation(frame: &mut Frame, area: Rect, state: &ChatState, narrow:
     let start = lines.len().saturating_sub(height + scroll);
     let shown: Vec<Line> = lines.into_iter().skip(start).take(height).collect();
     frame.render_widget(Paragraph::new(shown), inner);
+    // Scrolled up: say that newer lines are below, on the bottom border.
+    if scroll > 0 {
+        let more = Line::from(Span::styled(
+            " ↓ more below (PgDn) ",
+            Style::new().fg(Color::Yellow),
+        ))
+        .right_aligned();
+        frame.render_widget(
+            Block::new().title_bottom(more),
+            area.inner(Margin::new(1, 0)),
+        );
+    }
 }
 
 /// One message as wrapped lines: `HH:MM name: body [mark]`, with the body's
