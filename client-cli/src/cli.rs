@@ -118,6 +118,16 @@ pub enum Command {
     },
     /// List contacts and how far their keys are trusted.
     Contacts,
+    /// Search the messages stored on this device (never the relay): those
+    /// whose text contains TEXT, ignoring case, newest first.
+    Search {
+        /// The text to look for.
+        text: String,
+        /// At most this many messages.
+        #[arg(long, value_name = "N", default_value_t = SEARCH_DEFAULT_LIMIT,
+              value_parser = parse_search_limit)]
+        limit: usize,
+    },
     /// Show the safety number for a contact; mark it verified or accept a
     /// changed key by quoting the number you compared.
     Verify(VerifyArgs),
@@ -339,6 +349,18 @@ pub const MAX_IDLE: std::time::Duration = std::time::Duration::from_secs(7 * 24 
 
 /// `90`, `90s`, `15m`, `2h` (whole numbers); `0` and `off` mean zero,
 /// which callers take as "off".
+/// `search --limit` when none is given (also the daemon's `search`).
+pub const SEARCH_DEFAULT_LIMIT: usize = 50;
+
+/// `search --limit`: 1 to client-core's most.
+fn parse_search_limit(text: &str) -> Result<usize, String> {
+    let max = umbra_client_core::MAX_SEARCH_LIMIT;
+    match text.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from 1 to {max}")),
+    }
+}
+
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
     if text.eq_ignore_ascii_case("off") {

@@ -140,6 +140,7 @@ async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitSt
             follow: true,
         } => follow::run(session, Duration::from_secs(*timeout)).await,
         Command::Contacts => contacts::run(session).await,
+        Command::Search { text, limit } => search::run(session, text, *limit).await,
         Command::Verify(args) => verify::run(session, args).await,
         Command::Chat => tui::run(session).await,
         Command::Daemon(args) => daemon::run(session, args).await,

@@ -29,7 +29,8 @@ mod tests;
 
 pub use group::change_sentence;
 pub use record::{
-    time_from_unix_ms, Delivery, FileRef, GroupChangeKind, GroupRef, NameStateLabel, Record, Trust,
+    time_from_unix_ms, Delivery, FileRef, GroupChangeKind, GroupRef, MessageDirection,
+    NameStateLabel, Record, Trust,
 };
 
 /// Prints records in the format chosen on the command line.

@@ -10,5 +10,6 @@ pub mod follow;
 pub mod group;
 pub mod password;
 pub mod receive;
+pub mod search;
 pub mod send;
 pub mod verify;

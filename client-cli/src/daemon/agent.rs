@@ -54,6 +54,7 @@ pub fn serves(command: &Command) -> bool {
             | Command::Send { .. }
             | Command::Receive { .. }
             | Command::Contacts
+            | Command::Search { .. }
             | Command::Verify(_)
             | Command::Chat
             | Command::Group(_)
@@ -186,6 +187,7 @@ mod tests {
             &["receive"],
             &["whoami"],
             &["contacts"],
+            &["search", "hello"],
             &["chat"],
             &["group", "list"],
             &["account", "rename", "alice2"],

@@ -217,6 +217,14 @@ pub async fn dispatch(
     let (method, params, wait) = match command {
         Command::Whoami => ("whoami", json!({}), DAEMON_GRACE),
         Command::Contacts => ("contacts", json!({}), DAEMON_GRACE),
+        Command::Search { text, limit } => {
+            crate::commands::search::check_query(text)?;
+            (
+                "search",
+                json!({"text": text, "limit": limit}),
+                DAEMON_GRACE,
+            )
+        }
         Command::Send {
             username,
             message,

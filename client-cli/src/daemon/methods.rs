@@ -22,6 +22,7 @@ use umbra_client_core::{Client, ClientConfig, ConnectionState, Event, MessageId}
 use crate::cli::VerifyArgs;
 use crate::commands::contacts;
 use crate::commands::receive::records_for;
+use crate::commands::search;
 use crate::commands::send::{send_and_wait, Outcome};
 use crate::commands::verify;
 use crate::daemon::protocol::{app_code, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND};
@@ -41,6 +42,7 @@ const RENAME_FLUSH: Duration = Duration::from_secs(10);
 pub const METHODS: &[&str] = &[
     "whoami",
     "contacts",
+    "search",
     "send",
     "receive",
     "verify",
@@ -199,6 +201,7 @@ impl Daemon {
         match method {
             "whoami" => self.whoami().await,
             "contacts" => self.contacts().await,
+            "search" => self.search(parse(params)?).await,
             "send" => self.send(parse(params)?).await,
             "receive" => self.receive(parse(params)?).await,
             "verify" => self.verify(parse(params)?).await,
@@ -254,6 +257,22 @@ impl Daemon {
         })?;
         let mut printer = Printer::new(true, Vec::new());
         let status = contacts::print(contacts, &mut printer)
+            .map_err(|e| MethodError::command(&e, vec![]))?;
+        Ok(json!({"records": json_lines(&printer.into_inner()), "exit_code": status.code()}))
+    }
+
+    async fn search(&self, params: SearchParams) -> Result<Value, MethodError> {
+        let limit = params.limit.unwrap_or(search::DEFAULT_LIMIT);
+        if limit == 0 || limit > umbra_client_core::MAX_SEARCH_LIMIT {
+            return Err(MethodError::rpc(
+                INVALID_PARAMS,
+                format!("limit must be 1 to {}", umbra_client_core::MAX_SEARCH_LIMIT),
+            ));
+        }
+        search::check_query(&params.text).map_err(|e| MethodError::command(&e, vec![]))?;
+        let mut printer = Printer::new(true, Vec::new());
+        let status = search::search(&self.client(), &params.text, limit, &mut printer)
+            .await
             .map_err(|e| MethodError::command(&e, vec![]))?;
         Ok(json!({"records": json_lines(&printer.into_inner()), "exit_code": status.code()}))
     }
@@ -425,6 +444,13 @@ struct SendParams {
     to: String,
     message: String,
     timeout: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchParams {
+    text: String,
+    limit: Option<usize>,
 }
 
 #[derive(Deserialize)]

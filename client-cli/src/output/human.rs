@@ -8,7 +8,7 @@
 use time::OffsetDateTime;
 
 use super::group::{self, label};
-use super::record::{Delivery, NameStateLabel, Record};
+use super::record::{Delivery, MessageDirection, NameStateLabel, Record};
 use crate::sanitize::SafeText;
 
 impl Record {
@@ -52,6 +52,34 @@ impl Record {
                     text.push_str(&format!(" (umbra file get {})", s(&file.id)));
                 }
                 text
+            }
+            Record::Found {
+                conversation,
+                direction,
+                from,
+                received_at,
+                body,
+                group,
+                ..
+            } => {
+                let header = match (group, direction) {
+                    (Some(group), _) => format!(
+                        "[{}] {} {}: ",
+                        human_time(*received_at),
+                        label(group),
+                        s(from)
+                    ),
+                    (None, MessageDirection::Outgoing) => format!(
+                        "[{}] {} to {}: ",
+                        human_time(*received_at),
+                        s(from),
+                        s(conversation)
+                    ),
+                    (None, MessageDirection::Incoming) => {
+                        format!("[{}] {}: ", human_time(*received_at), s(from))
+                    }
+                };
+                indented(header, body)
             }
             Record::FileSent { to, id, file, .. } => format!(
                 "sent {} ({} bytes) to {} ✓ (id {})",
@@ -191,6 +219,21 @@ impl Record {
             }
         }
     }
+}
+
+/// `header` then the sanitised `body`, its continuation lines indented
+/// under the first so a body cannot forge a line of another record.
+fn indented(header: String, body: &str) -> String {
+    let indent = " ".repeat(header.chars().count());
+    let mut text = header;
+    for (i, line) in SafeText::multiline(body).lines().enumerate() {
+        if i > 0 {
+            text.push('\n');
+            text.push_str(&indent);
+        }
+        text.push_str(line);
+    }
+    text
 }
 
 /// `YYYY-MM-DD HH:MM UTC`: short, unambiguous, no locale.

@@ -253,6 +253,34 @@ pub enum Record {
         #[serde(with = "time::serde::rfc3339")]
         at: OffsetDateTime,
     },
+    /// `search`: a stored message whose text contains the query. The
+    /// fields of `message`, plus the conversation it is in and whether it
+    /// was sent or received.
+    Found {
+        /// The contact's name for a 1:1 message, the group's display name
+        /// for a group message.
+        conversation: String,
+        direction: MessageDirection,
+        /// Who wrote it (this account's username for a sent message).
+        from: String,
+        id: String,
+        #[serde(with = "time::serde::rfc3339")]
+        sent_at: OffsetDateTime,
+        #[serde(with = "time::serde::rfc3339")]
+        received_at: OffsetDateTime,
+        body: String,
+        /// The group it was sent to; absent for a 1:1 message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupRef>,
+    },
+}
+
+/// Whether a stored message was received or sent (`found` records).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageDirection {
+    Incoming,
+    Outgoing,
 }
 
 /// A file in a message: what `file get` takes and what it will save.
