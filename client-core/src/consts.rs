@@ -163,6 +163,18 @@ pub(crate) const GROUP_HELD_LIFETIME: Duration = KEPT_DELIVERY_MIN_AGE;
 /// forgotten: its item is then held again when it comes, not lost.
 pub(crate) const GROUP_HELD_REFUSALS_TRACKED: usize = 1024;
 
+/// Longest wait for a relay's whole HTTP answer head (status line and
+/// headers, at most 16 KiB): a relay that drips one byte per idle period
+/// would otherwise hold a file or backup transfer open without end; a real
+/// one sends its head in one piece, so 30 s (one idle period) is ample.
+pub(crate) const HTTP_HEAD_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Slowest average rate a request or answer body of the relay's HTTP side
+/// may keep, after one idle period of grace: the same 16 KiB/s the relay
+/// demands of an upload (§11.9 `blob_min_bytes_per_sec`), so a 100 MiB blob
+/// is allowed about 1 h 47 min however it trickles, instead of forever.
+pub(crate) const HTTP_MIN_BODY_BYTES_PER_SEC: u64 = 16 * 1024;
+
 /// Converts a limit to whole milliseconds for comparisons with stored
 /// Unix-millisecond times.
 pub(crate) const fn millis(limit: Duration) -> u64 {

@@ -12,7 +12,12 @@
 //! with every limit explicit: the head is bounded, a header the meaning
 //! rests on must appear once, a chunked answer is refused, and every
 //! network step (connect, each write, each read) has the caller's idle
-//! timeout, so a relay that stops answering ends the exchange.
+//! timeout, so a relay that stops answering ends the exchange. A relay
+//! that drips instead is bounded too: the answer head must be whole within
+//! [`HTTP_HEAD_DEADLINE`], and each body (the request's as written, the
+//! answer's as read) may take no longer than one idle period plus one
+//! second per [`HTTP_MIN_BODY_BYTES_PER_SEC`] bytes moved, the relay's own
+//! rule for uploads (§11.9).
 //!
 //! Must never: send the token anywhere but the configured relay, follow a
 //! redirect, log the token or a body, or read past the answer's
@@ -24,11 +29,15 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use umbra_protocol::wire::SessionToken;
 
+use crate::consts::{HTTP_HEAD_DEADLINE, HTTP_MIN_BODY_BYTES_PER_SEC};
 use crate::failure::ConnectionFailure;
 use crate::Error;
 
 /// Longest answer head (status line and headers) accepted.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Most bytes reserved up front for a body read whole, whatever its
+/// `Content-Length` says.
+const PREALLOC_CAP: usize = 64 * 1024;
 /// Most headers an answer may have.
 const MAX_HEADERS: usize = 32;
 
@@ -82,6 +91,32 @@ pub(crate) struct Exchange {
     idle: Duration,
     /// Whether a body write failed: the relay may have answered early.
     body_cut: bool,
+    /// The body being moved (request, then answer) against the minimum rate.
+    pace: Pace,
+}
+
+/// The minimum-rate allowance of one body: when its first byte moved and
+/// how many have.
+#[derive(Default)]
+struct Pace {
+    started: Option<std::time::Instant>,
+    moved: u64,
+}
+
+impl Pace {
+    /// How long the next step of the body may take: `idle`, but no longer
+    /// than what is left of `idle + moved / rate` since the body started.
+    fn limit(&mut self, idle: Duration) -> Result<Duration, HttpError> {
+        let started = *self.started.get_or_insert_with(std::time::Instant::now);
+        let nanos =
+            u128::from(self.moved) * 1_000_000_000 / u128::from(HTTP_MIN_BODY_BYTES_PER_SEC);
+        let earned = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+        let allowed = idle.saturating_add(earned);
+        match allowed.checked_sub(started.elapsed()) {
+            Some(left) if !left.is_zero() => Ok(left.min(idle)),
+            _ => Err(HttpError::Timeout(allowed)),
+        }
+    }
 }
 
 impl RelayHttp {
@@ -196,6 +231,7 @@ impl RelayHttp {
             remaining: 0,
             idle: self.idle,
             body_cut: false,
+            pace: Pace::default(),
         };
         step(self.idle, exchange.stream.write_all(head.as_bytes()))
             .await?
@@ -218,6 +254,7 @@ impl Exchange {
             remaining: 0,
             idle,
             body_cut: false,
+            pace: Pace::default(),
         }
     }
 }
@@ -240,8 +277,12 @@ impl Exchange {
         if self.body_cut {
             return Ok(());
         }
-        match step(self.idle, self.stream.write_all(bytes)).await? {
-            Ok(()) => Ok(()),
+        let limit = self.pace.limit(self.idle)?;
+        match step(limit, self.stream.write_all(bytes)).await? {
+            Ok(()) => {
+                self.pace.moved += bytes.len() as u64;
+                Ok(())
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "request body cut short; reading the answer");
                 self.body_cut = true;
@@ -259,7 +300,14 @@ impl Exchange {
     /// A body over `limit` bytes is refused before it is read.
     pub(crate) async fn answer(&mut self, wanted: &[&str], limit: u64) -> Result<Head, HttpError> {
         let _ = step(self.idle, self.stream.flush()).await;
-        let head = read_head(&mut self.stream, self.idle, wanted, &mut self.early).await?;
+        let head = tokio::time::timeout(
+            HTTP_HEAD_DEADLINE,
+            read_head(&mut self.stream, self.idle, wanted, &mut self.early),
+        )
+        .await
+        .map_err(|_| HttpError::Timeout(HTTP_HEAD_DEADLINE))??;
+        // The answer body has its own allowance, from now.
+        self.pace = Pace::default();
         let length = match head.length {
             Some(len) if len > limit => {
                 return Err(HttpError::BadAnswer("an answer body over its limit"))
@@ -290,7 +338,8 @@ impl Exchange {
             self.early.drain(..n);
             n
         } else {
-            let n = step(self.idle, self.stream.read(&mut buf[..want]))
+            let limit = self.pace.limit(self.idle)?;
+            let n = step(limit, self.stream.read(&mut buf[..want]))
                 .await?
                 .map_err(HttpError::Transport)?;
             if n == 0 {
@@ -301,12 +350,19 @@ impl Exchange {
             n
         };
         self.remaining -= n as u64;
+        self.pace.moved += n as u64;
         Ok(n)
     }
 
     /// The whole answer body (within the limit given to `answer`).
     pub(crate) async fn read_to_end(&mut self) -> Result<Vec<u8>, HttpError> {
-        let mut body = Vec::with_capacity(usize::try_from(self.remaining).unwrap_or(0));
+        // Content-Length comes from the relay: reserve no more than a small
+        // cap from it, and let the vector grow only as bytes really arrive.
+        let mut body = Vec::with_capacity(
+            usize::try_from(self.remaining)
+                .unwrap_or(0)
+                .min(PREALLOC_CAP),
+        );
         let mut chunk = [0u8; 8192];
         loop {
             let n = self.read(&mut chunk).await?;
@@ -394,6 +450,10 @@ pub(crate) async fn read_head<S: AsyncRead + Unpin + ?Sized>(
         buf.extend_from_slice(&chunk[..n]);
     }
 }
+
+#[cfg(test)]
+#[path = "relay_http_tests.rs"]
+mod hostile_tests;
 
 #[cfg(test)]
 mod tests {

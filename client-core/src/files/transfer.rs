@@ -180,6 +180,13 @@ pub(crate) async fn download<W: AsyncWrite + Unpin>(
     // is caught by the decryptor as truncated.
     let head = exchange.answer(&[], total).await.map_err(file_error)?;
     if head.status != 200 {
+        // A refusal's body is a short JSON error; one longer than that is
+        // not read at all (the limit given to `answer` is the blob's).
+        if head.length.unwrap_or(0) > MAX_ANSWER_BYTES {
+            return Err(file_error(HttpError::BadAnswer(
+                "a refusal with a body over 4096 bytes",
+            )));
+        }
         let body = exchange.read_to_end().await.map_err(file_error)?;
         return Err(refused(head.status, &body));
     }
