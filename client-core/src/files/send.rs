@@ -48,6 +48,20 @@ impl Engine {
                 reason,
             })
         };
+        // Checked before opening: opening a FIFO for reading blocks until a
+        // writer comes, so `file send` on one would hang before the check
+        // on the open file below could refuse it (which still stands, for
+        // a path swapped in between).
+        let before = tokio::fs::metadata(path).await.map_err(|source| {
+            Error::File(FileFailure::Local {
+                what: "opening",
+                path: path.to_owned(),
+                source,
+            })
+        })?;
+        if !before.is_file() {
+            return Err(unsendable("not a regular file".into()));
+        }
         let file = tokio::fs::File::open(path).await.map_err(|source| {
             Error::File(FileFailure::Local {
                 what: "opening",
