@@ -150,16 +150,15 @@ impl Client {
                 account: AccountId::from_bytes(conv.account),
                 name: name.clone(),
             };
-            let prefix = records::history::entries(&engine.vault, &conv.account);
             engine
-                .vault
-                .scan_all_newest_first(&prefix, |slot, open| {
+                .timeline
+                .scan_newest_first(&conv.account, |slot, open| {
                     let seq = slot_seq(slot);
                     if !best.could_keep(seq) {
                         // Older rows of this conversation cannot be kept either.
                         return Ok(false);
                     }
-                    let entry = HistoryEntry::from(open()?);
+                    let entry = open()?;
                     if fold_case(&entry.body).contains(&needle) {
                         let from = match entry.direction {
                             Direction::Incoming => name.clone(),

@@ -161,6 +161,26 @@ impl Timeline {
         Ok(all.into_iter().skip(skip).map(|(_, e)| e).collect())
     }
 
+    /// Hands `account`'s entries to `visit` newest first, with their slot,
+    /// opening one only when `visit` asks (the search, search.rs); `visit`
+    /// returns whether to go on.
+    pub(crate) async fn scan_newest_first(
+        &self,
+        account: &[u8; 16],
+        mut visit: impl FnMut(
+            &[u8],
+            &mut dyn FnMut() -> Result<HistoryEntry, crate::store::StoreError>,
+        ) -> Result<bool, crate::store::StoreError>,
+    ) -> Result<(), Error> {
+        let prefix = records::history::entries(&self.vault, account);
+        self.vault
+            .scan_all_newest_first(&prefix, |slot, open| {
+                visit(slot, &mut || open().map(HistoryEntry::from))
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Incoming entries not yet reported, in arrival order (the history
     /// sequence is global, so it orders across conversations).
     pub(crate) async fn unreported(&self) -> Result<Vec<Unreported>, Error> {
