@@ -15,8 +15,10 @@
 //! the group and we made the Add that brought it in, that Add's welcome
 //! first. An answer to a member of our state ends with
 //! `Content::GroupSyncDone` (our head and version), also when it brings no
-//! change: the asker whose log then knows that head has caught up with us,
-//! and refuses the items it holds for membership from accounts it still
+//! change: the asker that asked us, whose canonical chain then holds that
+//! head at that version, has caught up with us (a marker nobody asked for,
+//! a second one, or one naming a side branch or a wrong version completes
+//! nothing), and refuses the items it holds for membership from accounts it still
 //! does not list (`held.rs`). Both directions are rate limited per (group,
 //! member), in memory ([`GROUP_SYNC_ASK_INTERVAL`],
 //! [`GROUP_SYNC_ANSWER_INTERVAL`]).
@@ -57,6 +59,9 @@ type Key = (GroupId, [u8; 16]);
 pub(crate) struct SyncLimits {
     asked: Mutex<HashMap<Key, u64>>,
     answered: Mutex<HashMap<Key, u64>>,
+    /// Asks whose `GroupSyncDone` has not come yet: a marker is taken only
+    /// from a member we asked, once per ask (§8.15).
+    awaiting: Mutex<HashMap<Key, u64>>,
 }
 
 impl SyncLimits {
@@ -74,6 +79,16 @@ impl SyncLimits {
     /// Notes that a request to `member` about `group` was queued now.
     pub(crate) fn asked(&self, group: &GroupId, member: &AccountId, now_ms: u64) {
         note(&self.asked, (*group, *member.as_bytes()), now_ms);
+        note(&self.awaiting, (*group, *member.as_bytes()), now_ms);
+    }
+
+    /// Whether we asked `member` about `group` and have not yet taken its
+    /// `GroupSyncDone`; taking it ends the ask, so a second marker (or one
+    /// nobody asked for) completes nothing.
+    pub(crate) fn take_done(&self, group: &GroupId, member: &AccountId) -> bool {
+        lock(&self.awaiting)
+            .remove(&(*group, *member.as_bytes()))
+            .is_some()
     }
 
     /// Whether any member was asked about `group` within the ask interval
@@ -329,6 +344,11 @@ pub(crate) async fn done_in(
         return Ok(());
     };
     let me = engine.me().account;
+    // Only the end of an answer we asked for, once: a marker nobody
+    // asked for, or a second one, is ignored (§8.15).
+    if !engine.groups.sync.take_done(group, peer) {
+        return Ok(());
+    }
     if completes(&rec, peer, &me, head, *version) {
         let now = engine.clock.now_ms();
         let held = &engine.groups.held;
@@ -339,9 +359,10 @@ pub(crate) async fn done_in(
 }
 
 /// Whether `peer`'s `GroupSyncDone { head, version }` for `group` shows a
-/// completed sync: `peer` is a member of our current state (not us), the
-/// marker is not behind our head (an old head, which our log knows, says
-/// nothing of the changes above it), and our log knows its head, so we
+/// completed sync: `peer` is a member of our current state (not us), its
+/// head is our head or on our canonical chain (not a side branch or a
+/// loser, which say nothing of what the answerer holds on ours), and its
+/// version is that head's version (a forged `u64::MAX` is refused), so we
 /// hold everything the answerer would send us.
 pub(crate) fn completes(
     group: &Group,
@@ -353,8 +374,8 @@ pub(crate) fn completes(
     group.membership == Membership::Active
         && peer != me
         && group.state().is_member(peer)
-        && version >= group.state().version()
-        && group.log.knows_head(head)
+        && (head == group.log.head() || group.log.chain_above(head, 0).is_some())
+        && group.log.state_after(head).map(|s| s.version()) == Some(version)
 }
 
 /// The welcome of the latest Add in our window that we made and that

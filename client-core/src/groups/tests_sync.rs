@@ -12,7 +12,7 @@ use umbra_protocol::group::{ChangeHash, GroupChange};
 
 use crate::Client;
 
-use super::sync::{answer, SyncLimits};
+use super::sync::{answer, completes, SyncLimits};
 use super::tests::{receive, register, state_of, team, Team};
 use super::GroupId;
 
@@ -208,6 +208,14 @@ async fn a_sync_answer_gives_nothing_to_a_non_member_and_a_removed_member_its_re
     // Above its Remove it is owed nothing.
     let removed = *rec.log.chain_above(&renamed, 1).expect("on chain")[0].hash();
     assert!(answer(&rec, &carol_id, &me, &removed, 2).is_empty());
+    // A marker completes a sync only with a head on our chain and that
+    // head's version: a forged `u64::MAX` at our head, or our head with
+    // an older version, completes nothing (§8.15).
+    assert!(completes(&rec, &bob_id, &me, &head.0, head.1));
+    assert!(completes(&rec, &bob_id, &me, &renamed, 1));
+    assert!(!completes(&rec, &bob_id, &me, &head.0, u64::MAX));
+    assert!(!completes(&rec, &bob_id, &me, &head.0, head.1 - 1));
+    assert!(!completes(&rec, &bob_id, &me, &renamed, 2));
 }
 
 #[test]
@@ -231,7 +239,12 @@ fn the_sync_limits_hold_per_group_and_member() {
     // Asking has its own limit, noted only when a request is queued.
     assert!(limits.may_ask(&g, &a, t));
     assert!(limits.may_ask(&g, &a, t + 1));
+    // A marker nobody asked for is not taken; one asked for, once.
+    assert!(!limits.take_done(&g, &a));
     limits.asked(&g, &a, t);
+    assert!(!limits.take_done(&g, &b));
+    assert!(limits.take_done(&g, &a));
+    assert!(!limits.take_done(&g, &a));
     assert!(!limits.may_ask(&g, &a, t + 59_999));
     assert!(limits.may_ask(&g, &a, t + 60_000));
 }
