@@ -57,6 +57,24 @@ pub struct HistoryEntry {
     pub reported: bool,
 }
 
+impl HistoryEntry {
+    /// Our own message as it enters history when it is queued: pending,
+    /// received "now" (our clock at sending) and already reported, since we
+    /// wrote it. One constructor for the 1:1, group and file send paths, so
+    /// they cannot drift apart.
+    pub(crate) fn outgoing(id: MessageId, body: String, sent_at_ms: u64) -> Self {
+        Self {
+            id,
+            direction: Direction::Outgoing,
+            body,
+            sent_at_ms,
+            received_at_ms: sent_at_ms,
+            status: DeliveryStatus::Pending,
+            reported: true,
+        }
+    }
+}
+
 /// An incoming message no interface has reported to the user yet, as
 /// [`Client::unreported_messages`](crate::Client::unreported_messages) lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]

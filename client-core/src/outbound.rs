@@ -18,7 +18,7 @@ use umbra_protocol::wire::{
 };
 
 use crate::contact::NameState;
-use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
+use crate::conversation::{DeliveryStatus, HistoryEntry};
 use crate::engine::{now_ms, Engine, QueuedContent};
 use crate::failure::{CryptoFailure, RelayMisbehaved};
 use crate::history::Counters;
@@ -304,15 +304,7 @@ impl Engine {
             // A first contact binds its name here; a name that means
             // another account was refused before anything was encrypted.
             self.names.put_contact(&mut txn, &contact).await?;
-            let entry = HistoryEntry {
-                id,
-                direction: Direction::Outgoing,
-                body: text.to_owned(),
-                sent_at_ms,
-                received_at_ms: sent_at_ms,
-                status: DeliveryStatus::Pending,
-                reported: true,
-            };
+            let entry = HistoryEntry::outgoing(id, text.to_owned(), sent_at_ms);
             self.timeline
                 .append(&mut txn, &mut counters, &contact, entry, false)
                 .await?;

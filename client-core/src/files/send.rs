@@ -15,7 +15,7 @@ use umbra_protocol::wire::Username;
 
 use super::transfer::upload;
 use super::{records, summary, FileInfo, Progress, StoredFile};
-use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
+use crate::conversation::{Direction, HistoryEntry};
 use crate::engine::{now_ms, Engine, QueuedContent};
 use crate::failure::FileFailure;
 use crate::relay_http::RelayHttp;
@@ -161,15 +161,7 @@ impl Engine {
             let local = super::local_id(Direction::Outgoing, &contact.account, &id);
             self.vault
                 .save(&mut txn, records::file::slot(&self.vault, &local), &stored)?;
-            let entry = HistoryEntry {
-                id,
-                direction: Direction::Outgoing,
-                body: summary(&info.name, info.size),
-                sent_at_ms,
-                received_at_ms: sent_at_ms,
-                status: DeliveryStatus::Pending,
-                reported: true,
-            };
+            let entry = HistoryEntry::outgoing(id, summary(&info.name, info.size), sent_at_ms);
             self.timeline
                 .append(&mut txn, &mut counters, &contact, entry, false)
                 .await?;

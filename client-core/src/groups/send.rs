@@ -22,7 +22,7 @@ use umbra_protocol::content::Content;
 use umbra_protocol::wire::{AccountId, Address, Request};
 
 use crate::consts::MAX_GROUP_TYPING_MEMBERS;
-use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
+use crate::conversation::HistoryEntry;
 use crate::engine::Engine;
 use crate::failure::CryptoFailure;
 use crate::payload::Payload;
@@ -174,15 +174,7 @@ impl Engine {
             let mut counters = self.counters().await?;
             // Our copy; its status stays Pending: each member's outcome is
             // the report's.
-            let entry = HistoryEntry {
-                id,
-                direction: Direction::Outgoing,
-                body: text.to_owned(),
-                sent_at_ms,
-                received_at_ms: sent_at_ms,
-                status: DeliveryStatus::Pending,
-                reported: true,
-            };
+            let entry = HistoryEntry::outgoing(id, text.to_owned(), sent_at_ms);
             let mine = me.username.as_str();
             self.append_group_history(&mut txn, &mut counters, group, (&me.account, mine), &entry)?;
             let entry = FanoutEntry {
