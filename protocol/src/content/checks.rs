@@ -1,0 +1,79 @@
+//! The checks that decoded content must pass before anyone shows or uses
+//! it: a file pointer's blob id, name and media type, and the control
+//! characters text may carry. They live apart from the encoding in
+//! `content.rs` so the rules a receiver enforces can be read in one place.
+//! These functions must never repair a value (the attachment module's
+//! sanitiser does that for display); they only accept or refuse it, with
+//! the field and position that failed.
+
+use super::{
+    ContentError, FilePointer, MAX_BLOB_ID_BYTES, MAX_CONTENT_TYPE_BYTES, MAX_FILE_NAME_BYTES,
+};
+
+impl FilePointer {
+    /// Checks blob id, file name and content type.
+    pub fn validate(&self) -> Result<(), ContentError> {
+        if self.blob_id.is_empty() || self.blob_id.len() > MAX_BLOB_ID_BYTES {
+            return Err(ContentError::InvalidBlobId {
+                len: self.blob_id.len(),
+                max: MAX_BLOB_ID_BYTES,
+            });
+        }
+        validate_file_name(&self.file_name)?;
+        validate_content_type(&self.content_type)
+    }
+}
+
+/// Control characters (C0, DEL, C1) can rewrite a terminal's display, so
+/// text shown to a user may carry only the ones `allowed` lets through.
+pub(super) fn reject_controls(
+    field: &'static str,
+    value: &str,
+    allowed: impl Fn(char) -> bool,
+) -> Result<(), ContentError> {
+    match value
+        .char_indices()
+        .find(|&(_, c)| c.is_control() && !allowed(c))
+    {
+        Some((position, _)) => Err(ContentError::ControlCharacter { field, position }),
+        None => Ok(()),
+    }
+}
+
+/// A receiver may save the file under this name, so it must not be able to
+/// name another directory.
+fn validate_file_name(name: &str) -> Result<(), ContentError> {
+    if name.len() > MAX_FILE_NAME_BYTES {
+        return Err(ContentError::FileNameTooLong {
+            len: name.len(),
+            max: MAX_FILE_NAME_BYTES,
+        });
+    }
+    if name.is_empty() {
+        return Err(ContentError::InvalidFileName { reason: "empty" });
+    }
+    if name == "." || name == ".." {
+        return Err(ContentError::InvalidFileName {
+            reason: "a directory reference",
+        });
+    }
+    if name.contains(['/', '\\']) {
+        return Err(ContentError::InvalidFileName {
+            reason: "contains a path separator",
+        });
+    }
+    reject_controls("file name", name, |_| false)
+}
+
+fn validate_content_type(content_type: &str) -> Result<(), ContentError> {
+    if content_type.len() > MAX_CONTENT_TYPE_BYTES {
+        return Err(ContentError::ContentTypeTooLong {
+            len: content_type.len(),
+            max: MAX_CONTENT_TYPE_BYTES,
+        });
+    }
+    if content_type.is_empty() || !content_type.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ContentError::InvalidContentType);
+    }
+    Ok(())
+}
