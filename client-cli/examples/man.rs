@@ -10,7 +10,7 @@
 //! An example rather than a build script, so ordinary builds never pay for it.
 //!
 //! Must never: describe a command line other than the shipped one (it
-//! compiles the binary's `src/cli.rs` itself), or write outside the given
+//! compiles the binary's `src/cli/` itself), or write outside the given
 //! directory.
 
 use std::path::PathBuf;
@@ -18,9 +18,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::CommandFactory;
 
-// Items only the binary uses (constants, helpers) are unused here.
-#[allow(dead_code)]
-#[path = "../src/cli.rs"]
+// Items only the binary uses (constants, helpers, their re-exports) are
+// unused here.
+#[allow(dead_code, unused_imports)]
+#[path = "../src/cli/mod.rs"]
 mod cli;
 
 fn main() -> anyhow::Result<()> {
