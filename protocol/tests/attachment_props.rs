@@ -106,6 +106,7 @@ proptest! {
             let safe = sanitize_file_name(&name);
             prop_assert_eq!(sanitize_file_name(&safe), safe.clone(), "idempotent");
             prop_assert!(!safe.contains(".."), "{:?}", safe);
+            prop_assert!(!safe.starts_with('-'), "{:?}", safe);
             let pointer = FilePointer {
                 id: MessageId([0; 16]),
                 blob_id: vec![1],
