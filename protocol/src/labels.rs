@@ -13,10 +13,10 @@
 //! Must never: hold two constants with the same value, or be bypassed by an
 //! inline byte string elsewhere in the crate (a test checks uniqueness).
 
-/// The identity-binding and signed-prekey signature labels are defined in
-/// umbra-wire, because the relay verifies those two signatures and depends
+/// The identity-binding, signed-prekey and device-list signature labels are
+/// defined in umbra-wire, because the relay verifies those signatures and depends
 /// on that crate alone; they are listed in [`ALL`] like every other label.
-pub use umbra_wire::labels::{IDENTITY_BINDING, SIGNED_PREKEY};
+pub use umbra_wire::labels::{DEVICE_LIST, IDENTITY_BINDING, SIGNED_PREKEY};
 
 /// HKDF info prefix for the X3DH session root key.
 pub const X3DH_ROOT_KEY: &[u8] = b"umbra/v1/x3dh/root-key";
@@ -79,6 +79,7 @@ pub const ATTACHMENT_NONCE_PREFIX: &[u8] = b"umbra/v1/attachment/nonce-prefix";
 pub const ALL: &[&[u8]] = &[
     IDENTITY_BINDING,
     SIGNED_PREKEY,
+    DEVICE_LIST,
     X3DH_ROOT_KEY,
     X3DH_ASSOCIATED_DATA,
     SEALED_EPHEMERAL_SALT,

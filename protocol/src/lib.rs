@@ -22,6 +22,7 @@ pub mod attachment;
 pub mod backup;
 pub mod consts;
 pub mod content;
+pub mod device_list;
 pub mod fingerprint;
 pub mod group;
 pub mod identity;

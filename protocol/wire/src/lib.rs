@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 
 pub mod backup;
+pub mod device_list;
 pub mod identity;
 pub mod keys;
 pub mod labels;

@@ -36,3 +36,11 @@ pub const MAX_IDENTITY_BYTES: usize = 1024;
 
 /// Longest human-readable message in an `Error` or `Closing` frame.
 pub const MAX_REASON_BYTES: usize = 1024;
+
+/// Most current devices an account may have at once (docs/PROTOCOL.md
+/// §15.1): six (Signal's limit) cover a person's machines with room to
+/// spare, and the bound caps the fan-out every sender pays per message.
+pub const MAX_DEVICES_PER_ACCOUNT: usize = 8;
+
+/// Largest signed device list (§15.2): 90 bytes plus 4 per device.
+pub const MAX_DEVICE_LIST_BYTES: usize = 90 + 4 * MAX_DEVICES_PER_ACCOUNT;
