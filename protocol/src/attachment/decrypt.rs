@@ -21,6 +21,7 @@ use aead::KeyInit;
 use chacha20poly1305::ChaCha20Poly1305;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::keys::derive_chunk_keys;
 use super::layout::{blob_len, TAG_BYTES};
@@ -33,8 +34,11 @@ const SEALED_CHUNK: usize = ATTACHMENT_CHUNK_BYTES + TAG_BYTES;
 /// Checks and decrypts one blob, streaming.
 pub struct AttachmentDecryptor {
     /// `None` once a call failed: a refused blob stays refused.
+    /// Its cipher wipes its key on drop (chacha20poly1305's own `Drop`).
     stream: Option<DecryptorBE32<ChaCha20Poly1305>>,
-    pending: Vec<u8>,
+    /// Ciphertext until a chunk opens, then that chunk's plaintext until it
+    /// is released: wiped after each release or failure and on drop.
+    pending: Zeroizing<Vec<u8>>,
     hasher: Sha256,
     digest: [u8; 32],
     expected: u64,
@@ -62,7 +66,7 @@ impl AttachmentDecryptor {
         let aead = ChaCha20Poly1305::new(&keys.chunk_key.into());
         Ok(Self {
             stream: Some(DecryptorBE32::from_aead(aead, &keys.nonce_prefix.into())),
-            pending: Vec::with_capacity(SEALED_CHUNK),
+            pending: Zeroizing::new(Vec::with_capacity(SEALED_CHUNK)),
             hasher: Sha256::new(),
             digest,
             expected,
@@ -111,7 +115,8 @@ impl AttachmentDecryptor {
                 // final chunk is always shorter, so it waits for `finish`.
                 self.open_next()?;
                 out.extend_from_slice(&self.pending);
-                self.pending.clear();
+                // Wipes the whole capacity, not just the length.
+                self.pending.zeroize();
             }
         }
         Ok(())
@@ -136,7 +141,7 @@ impl AttachmentDecryptor {
         }
         let index = self.next_chunk;
         stream
-            .decrypt_last_in_place(&[], &mut self.pending)
+            .decrypt_last_in_place(&[], &mut *self.pending)
             .map_err(|_| AttachmentError::TamperedChunk { index })?;
         out.extend_from_slice(&self.pending);
         Ok(())
@@ -147,15 +152,39 @@ impl AttachmentDecryptor {
     fn open_next(&mut self) -> Result<(), AttachmentError> {
         let index = self.next_chunk;
         let opened = match self.stream.as_mut() {
-            Some(stream) => stream.decrypt_next_in_place(&[], &mut self.pending).is_ok(),
+            Some(stream) => stream
+                .decrypt_next_in_place(&[], &mut *self.pending)
+                .is_ok(),
             None => false,
         };
         if !opened {
             self.stream = None;
-            self.pending.clear();
+            self.pending.zeroize();
             return Err(AttachmentError::TamperedChunk { index });
         }
         self.next_chunk = index.saturating_add(1);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pending buffer holds released plaintext between chunks: it must
+    /// be a type that wipes itself on drop (this fails to compile if it
+    /// becomes a plain `Vec` again), and a release leaves it empty.
+    #[test]
+    fn the_pending_plaintext_is_wiped() {
+        fn wipes_on_drop<T: zeroize::ZeroizeOnDrop>(_: &T) {}
+        let key = FileKey::from_bytes([7; 32]);
+        let plaintext = vec![0x5a; ATTACHMENT_CHUNK_BYTES + 10];
+        let (blob, sealed) = super::super::seal(&key, &plaintext).unwrap();
+        let mut decryptor = AttachmentDecryptor::new(&key, sealed.size, sealed.digest).unwrap();
+        wipes_on_drop(&decryptor.pending);
+        let mut out = Vec::new();
+        decryptor.push(&blob[..SEALED_CHUNK], &mut out).unwrap();
+        assert_eq!(out.len(), ATTACHMENT_CHUNK_BYTES);
+        assert!(decryptor.pending.is_empty());
     }
 }
