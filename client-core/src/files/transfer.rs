@@ -132,9 +132,7 @@ pub(crate) async fn upload(
         if head.status != 201 {
             return Err(refused(head.status, &body));
         }
-        let id = blob_id_of(&body).ok_or(Error::File(FileFailure::BadAnswer(
-            "an upload answer without a blob id",
-        )))?;
+        let id = blob_id_of(&body, sent).map_err(|e| Error::File(FileFailure::BadAnswer(e)))?;
         return Ok((id, attachment));
     }
     // The relay stopped reading (a quota, a size limit): its answer says why.
@@ -146,15 +144,38 @@ pub(crate) async fn upload(
     Err(refused(head.status, &body))
 }
 
-/// The 64 hex digits of `"id":"…"` in the relay's upload answer.
-fn blob_id_of(body: &[u8]) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(body).ok()?;
-    let start = text.find("\"id\":\"")? + 6;
-    let hex_id = text.get(start..start + 64)?;
-    if text.get(start + 64..start + 65) != Some("\"") {
-        return None;
+/// The relay's answer to an upload (PROTOCOL 11.9): `{"id":"<64 lower-case
+/// hex>","size":<bytes>}`. Other members are ignored, so a relay may add
+/// some without breaking clients.
+#[derive(serde::Deserialize)]
+struct UploadAnswer {
+    id: String,
+    size: u64,
+}
+
+/// The blob id in the upload answer `body`, checked: at most
+/// `MAX_ANSWER_BYTES` (checked before parsing, whatever read it), the
+/// shape above, an id of exactly 32 bytes in lower-case hex, and a size
+/// that is the `sent` bytes of the blob (a relay that stored something
+/// else would hand out a pointer to a blob that cannot verify).
+fn blob_id_of(body: &[u8], sent: u64) -> Result<Vec<u8>, &'static str> {
+    if body.len() as u64 > MAX_ANSWER_BYTES {
+        return Err("an upload answer over 4096 bytes");
     }
-    hex::decode(hex_id).ok()
+    let answer: UploadAnswer = serde_json::from_slice(body)
+        .map_err(|_| "an upload answer that is not {\"id\",\"size\"} JSON")?;
+    let lower_hex = answer.id.len() == 64
+        && answer
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !lower_hex {
+        return Err("an upload answer whose id is not 64 lower-case hex digits");
+    }
+    if answer.size != sent {
+        return Err("an upload answer whose size is not the blob's");
+    }
+    hex::decode(&answer.id).map_err(|_| "an upload answer whose id is not hex")
 }
 
 /// Downloads the blob of `pointer` and writes its authenticated plaintext
@@ -228,9 +249,67 @@ mod tests {
     fn the_blob_id_is_read_from_the_upload_answer() {
         let id = "ab".repeat(32);
         let body = format!("{{\"id\":\"{id}\",\"size\":42}}\n");
-        assert_eq!(blob_id_of(body.as_bytes()), Some(vec![0xab; 32]));
-        assert_eq!(blob_id_of(b"{\"size\":42}"), None);
-        assert_eq!(blob_id_of(format!("{{\"id\":\"{id}0\"}}").as_bytes()), None);
-        assert_eq!(blob_id_of(b"{\"id\":\"zz\"}"), None);
+        assert_eq!(blob_id_of(body.as_bytes(), 42), Ok(vec![0xab; 32]));
+        // Order and whitespace are JSON's business; unknown members are ignored.
+        let body = format!("{{ \"size\": 42, \"extra\": [1], \"id\": \"{id}\" }}");
+        assert_eq!(blob_id_of(body.as_bytes(), 42), Ok(vec![0xab; 32]));
+    }
+
+    #[test]
+    fn a_malformed_upload_answer_is_refused() {
+        let id = "ab".repeat(32);
+        let refused = |body: String| blob_id_of(body.as_bytes(), 42).is_err();
+        assert!(refused("{\"size\":42}".into()), "no id");
+        assert!(refused(format!("{{\"id\":\"{id}\"}}")), "no size");
+        assert!(
+            refused(format!("{{\"id\":\"{id}0\",\"size\":42}}")),
+            "65 digits"
+        );
+        assert!(
+            refused(format!("{{\"id\":\"{}\",\"size\":42}}", "ab".repeat(31))),
+            "31 bytes"
+        );
+        assert!(
+            refused(format!("{{\"id\":\"{}\",\"size\":42}}", "AB".repeat(32))),
+            "upper case"
+        );
+        assert!(refused("{\"id\":\"zz\",\"size\":42}".into()), "not hex");
+        assert!(
+            refused(format!("{{\"id\":{},\"size\":42}}", 7)),
+            "id not a string"
+        );
+        assert!(
+            refused(format!("{{\"id\":\"{id}\",\"size\":-1}}")),
+            "negative size"
+        );
+        assert!(refused(format!("\"{id}\"")), "a bare string");
+        assert!(
+            refused(format!("{{\"id\":\"{id}\",\"size\":42")),
+            "cut short"
+        );
+        // The old substring search took the first "id":" anywhere, here
+        // one nested in another member.
+        assert!(refused(format!(
+            "{{\"x\":{{\"id\":\"{id}\"}},\"size\":42}}"
+        )));
+    }
+
+    #[test]
+    fn an_upload_answer_for_another_size_is_refused() {
+        let body = format!("{{\"id\":\"{}\",\"size\":41}}", "ab".repeat(32));
+        assert_eq!(
+            blob_id_of(body.as_bytes(), 42),
+            Err("an upload answer whose size is not the blob's")
+        );
+    }
+
+    #[test]
+    fn an_upload_answer_over_the_bound_is_refused_before_parsing() {
+        let id = "ab".repeat(32);
+        let padded = format!("{{\"id\":\"{id}\",\"size\":42{}}}", " ".repeat(4096));
+        assert_eq!(
+            blob_id_of(padded.as_bytes(), 42),
+            Err("an upload answer over 4096 bytes")
+        );
     }
 }
