@@ -3,166 +3,40 @@
 //! bulk encryption. Results and targets: docs/BENCHMARKS.md.
 //!
 //! Run: `cargo bench -p umbra-protocol --bench protocol -- --warm-up-time 1 --measurement-time 3`
+//!
+//! Wall-clock figures on a shared machine move by 20 % between runs; the
+//! same operations counted in instructions (`benches/callgrind.rs`,
+//! `benches/callgrind.sh`) repeat exactly.
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rand::rngs::OsRng;
 
+mod common;
+
+use common::{
+    olm_accounts, olm_key_agreement, olm_pair, responder, umbra_key_agreement, umbra_pair,
+    ALICE_ADDR, SIZES,
+};
 use umbra_protocol::attachment::{self, FileKey};
 use umbra_protocol::fingerprint::SafetyNumber;
 use umbra_protocol::identity::IdentityKeyPair;
-use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, SignedPreKey, VerifiedPreKeyBundle};
-use umbra_protocol::ratchet::Session;
-use umbra_protocol::{sealed, x3dh};
-
-use vodozemac::olm::{Account, OlmMessage, Session as OlmSession, SessionConfig};
-
-use umbra_protocol::wire::{AccountId, Address, DeviceId};
-
-/// Relay addresses that X3DH and sealed sender bind (fixed, arbitrary).
-const ALICE_ADDR: Address = Address {
-    account: AccountId::from_bytes([0xa1; 16]),
-    device: DeviceId(1),
-};
-/// The responder's relay address.
-const BOB_ADDR: Address = Address {
-    account: AccountId::from_bytes([0xb0; 16]),
-    device: DeviceId(1),
-};
-
-const SIZES: [(usize, &str); 3] = [(100, "100B"), (1024, "1KiB"), (64 * 1024, "64KiB")];
-
-struct Responder {
-    identity: IdentityKeyPair,
-    signed: SignedPreKey,
-    one_time: OneTimePreKey,
-}
-
-fn responder() -> (Responder, VerifiedPreKeyBundle) {
-    let identity = IdentityKeyPair::generate(&mut OsRng);
-    let signed = SignedPreKey::generate(&identity, 1, 1_700_000_000, &mut OsRng);
-    let one_time = OneTimePreKey::generate(1, &mut OsRng);
-    let bundle = PreKeyBundle {
-        identity: identity.public(),
-        signed_prekey: signed.public(),
-        one_time_prekey: Some(one_time.public()),
-        last_resort: None,
-    }
-    .verify()
-    .expect("bundle verifies");
-    (
-        Responder {
-            identity,
-            signed,
-            one_time,
-        },
-        bundle,
-    )
-}
-
-/// Two umbra ratchet sessions that have exchanged one message each way.
-fn umbra_pair() -> (Session, Session) {
-    let alice_id = IdentityKeyPair::generate(&mut OsRng);
-    let (bob, bundle) = responder();
-    let (sa, initial) =
-        x3dh::initiate(&alice_id, &ALICE_ADDR, &bundle, &BOB_ADDR, &mut OsRng).unwrap();
-    let sb = x3dh::respond(
-        &bob.identity,
-        &BOB_ADDR,
-        &ALICE_ADDR,
-        bob.signed.secret(),
-        Some(bob.one_time.secret()),
-        &initial,
-    )
-    .unwrap();
-    let mut alice = Session::new_initiator(&sa, bundle.signed_prekey().key, &mut OsRng).unwrap();
-    let mut bob_s = Session::new_responder(&sb, bob.signed.secret().clone());
-    let m = alice.encrypt(b"hello", &mut OsRng).unwrap();
-    bob_s.decrypt(&m).unwrap();
-    let r = bob_s.encrypt(b"hi", &mut OsRng).unwrap();
-    alice.decrypt(&r).unwrap();
-    (alice, bob_s)
-}
-
-fn olm_accounts() -> (Account, Account) {
-    let alice = Account::new();
-    let mut bob = Account::new();
-    bob.generate_one_time_keys(1);
-    (alice, bob)
-}
-
-/// Two Olm sessions that have exchanged one message each way.
-fn olm_pair() -> (OlmSession, OlmSession) {
-    let (alice, mut bob) = olm_accounts();
-    let otk = *bob.one_time_keys().values().next().unwrap();
-    bob.mark_keys_as_published();
-    let mut a = alice
-        .create_outbound_session(SessionConfig::version_1(), bob.curve25519_key(), otk)
-        .unwrap();
-    let OlmMessage::PreKey(pre) = a.encrypt(b"hello").unwrap() else {
-        panic!("first Olm message is a pre-key message")
-    };
-    let mut b = bob
-        .create_inbound_session(SessionConfig::version_1(), alice.curve25519_key(), &pre)
-        .unwrap()
-        .session;
-    let r = b.encrypt(b"hi").unwrap();
-    a.decrypt(&r).unwrap();
-    (a, b)
-}
+use umbra_protocol::sealed;
 
 fn key_agreement(c: &mut Criterion) {
     let mut g = c.benchmark_group("key_agreement_both_sides");
     g.bench_function("umbra", |b| {
         b.iter_batched(
             || (IdentityKeyPair::generate(&mut OsRng), responder()),
-            |(alice_id, (bob, bundle))| {
-                let (sa, initial) =
-                    x3dh::initiate(&alice_id, &ALICE_ADDR, &bundle, &BOB_ADDR, &mut OsRng).unwrap();
-                let mut alice =
-                    Session::new_initiator(&sa, bundle.signed_prekey().key, &mut OsRng).unwrap();
-                let m = alice.encrypt(b"hello", &mut OsRng).unwrap();
-                let sb = x3dh::respond(
-                    &bob.identity,
-                    &BOB_ADDR,
-                    &ALICE_ADDR,
-                    bob.signed.secret(),
-                    Some(bob.one_time.secret()),
-                    &initial,
-                )
-                .unwrap();
-                let mut bob_s = Session::new_responder(&sb, bob.signed.secret().clone());
-                black_box(bob_s.decrypt(&m).unwrap())
-            },
+            |(alice_id, (bob, bundle))| black_box(umbra_key_agreement(&alice_id, &bob, &bundle)),
             BatchSize::SmallInput,
         )
     });
     g.bench_function("vodozemac", |b| {
         b.iter_batched(
-            || {
-                let (alice, mut bob) = olm_accounts();
-                let otk = *bob.one_time_keys().values().next().unwrap();
-                bob.mark_keys_as_published();
-                (alice, bob, otk)
-            },
-            |(alice, mut bob, otk)| {
-                let mut a = alice
-                    .create_outbound_session(SessionConfig::version_1(), bob.curve25519_key(), otk)
-                    .unwrap();
-                let OlmMessage::PreKey(pre) = a.encrypt(b"hello").unwrap() else {
-                    panic!("pre-key message expected")
-                };
-                black_box(
-                    bob.create_inbound_session(
-                        SessionConfig::version_1(),
-                        alice.curve25519_key(),
-                        &pre,
-                    )
-                    .unwrap()
-                    .plaintext,
-                )
-            },
+            olm_accounts,
+            |(alice, mut bob, otk)| black_box(olm_key_agreement(&alice, &mut bob, otk)),
             BatchSize::SmallInput,
         )
     });
