@@ -3,7 +3,8 @@
 //! A [`Content`] is what a ratchet session encrypts: a text, a receipt, a
 //! typing or presence signal, a pointer to an encrypted file, a signed group
 //! change, a group welcome, a sender-key distribution, a group typing
-//! signal, or a request for a group sender key. (Group messages themselves
+//! signal, a request for a group sender key, or something said about an
+//! earlier message (a reply, a reaction, an edit, a delete for everyone). (Group messages themselves
 //! are not content: they are sealed directly, docs/PROTOCOL.md §8.) It is encoded like a wire frame,
 //! `[CONTENT_VERSION][postcard(Content)]` (docs/PROTOCOL.md §10), and
 //! every limit below is checked both before encoding and after decoding,
@@ -30,11 +31,13 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::group::{ChangeHash, GroupChange, GroupChangeError, GroupWelcome};
-use crate::wire::{self, Username, WireError};
+use crate::group::{ChangeHash, GroupChange, GroupWelcome};
+use crate::wire::{self, Username};
 
 mod checks;
-use checks::reject_controls;
+mod error;
+use checks::{reject_controls, validate_reaction};
+pub use error::ContentError;
 
 /// The group id type is the group module's (32 random bytes); re-exported
 /// here because content names it.
@@ -64,6 +67,12 @@ pub const MAX_BLOB_ID_BYTES: usize = 64;
 pub const MAX_GROUP_NAME_BYTES: usize = 128;
 /// Most members a group has (the group module's limit, `consts`).
 pub const MAX_GROUP_MEMBERS: usize = crate::consts::MAX_GROUP_MEMBERS;
+/// Longest reaction, in UTF-8 bytes. A reaction is one emoji, and the
+/// longest emoji sequences are ZWJ sequences with skin tones (a kiss with
+/// two tones is 35 bytes, a subdivision flag 28); 64 leaves room for those
+/// and whatever Unicode adds next while keeping a reaction small enough
+/// that a peer cannot use it to carry a message.
+pub const MAX_REACTION_BYTES: usize = 64;
 
 /// Length of message-id byte strings.
 const ID_LEN: usize = 16;
@@ -318,84 +327,76 @@ pub enum Content {
         /// the earliest one the asker needs.
         iteration: u32,
     },
-}
-
-/// Why content could not be encoded or decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ContentError {
-    /// Framing failed: size, version, postcard, trailing bytes.
-    #[error(transparent)]
-    Frame(#[from] WireError),
-    /// A text body over `MAX_TEXT_BYTES`.
-    #[error("text is {len} bytes; at most {max} are allowed")]
-    TextTooLong {
-        /// Its length.
-        len: usize,
-        /// The limit.
-        max: usize,
+    /// Tag 17: A chat message that quotes (replies to) an earlier message
+    /// of the same conversation, ours or the sender's (§10.6).
+    TextReply {
+        /// Its id, for receipts and duplicate suppression.
+        id: MessageId,
+        /// The quoted message; never `id` itself.
+        target: MessageId,
+        /// The text (the limits of `Text.body`).
+        body: String,
+        /// The sender's clock when sent, Unix milliseconds.
+        sent_at_ms: u64,
     },
-    /// A text, file name or group name with a forbidden control character.
-    #[error("{field} has a control character at byte {position}")]
-    ControlCharacter {
-        /// Which field.
-        field: &'static str,
-        /// Byte offset of the character.
-        position: usize,
-    },
-    /// A receipt listing no ids.
-    #[error("receipt lists no message ids")]
-    EmptyReceipt,
-    /// A receipt listing too many ids.
-    #[error("receipt lists {count} ids; at most {max} are allowed")]
-    TooManyReceiptIds {
-        /// Ids listed.
-        count: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// A blob id that is empty or over `MAX_BLOB_ID_BYTES`.
-    #[error("blob id is {len} bytes; 1 to {max} are allowed")]
-    InvalidBlobId {
-        /// Its length.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// A file name over `MAX_FILE_NAME_BYTES`.
-    #[error("file name is {len} bytes; at most {max} are allowed")]
-    FileNameTooLong {
-        /// Its length.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// A file name that is empty, `.`/`..`, or contains `/`, `\` or NUL.
-    #[error("file name is not a plain file name: {reason}")]
-    InvalidFileName {
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// A content type over `MAX_CONTENT_TYPE_BYTES`.
-    #[error("content type is {len} bytes; at most {max} are allowed")]
-    ContentTypeTooLong {
-        /// Its length.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// A content type that is empty or not printable ASCII without spaces.
-    #[error("content type must be non-empty printable ASCII without spaces")]
-    InvalidContentType,
-    /// A `GroupSync` whose `have` is all zero with a version other than 0.
-    #[error("group sync names no head but version {version}")]
-    InvalidGroupSync {
-        /// The version it gave.
+    /// Tag 18: A reply in a group, the plaintext of a sealed group message
+    /// like `GroupText`, whose fields it has with `target` after `id`.
+    GroupTextReply {
+        /// Its id, for receipts and duplicate suppression.
+        id: MessageId,
+        /// The quoted message of the group; never `id` itself.
+        target: MessageId,
+        /// The text (the limits of `Text.body`).
+        body: String,
+        /// The sender's clock when sent, Unix milliseconds.
+        sent_at_ms: u64,
+        /// The sender's head (as in `GroupText`).
+        head: ChangeHash,
+        /// That state's version.
         version: u64,
     },
-    /// A group change or welcome that does not parse or is inconsistent
-    /// (its signature and authorization are the group log's to check).
-    #[error("group change: {0}")]
-    Group(#[from] GroupChangeError),
+    /// Tag 19: The sender adds (or, with `remove`, takes back) a reaction
+    /// to a message of the conversation or group (§10.6). Pairwise, or the
+    /// plaintext of a sealed group message.
+    Reaction {
+        /// Its own id, for duplicate suppression.
+        id: MessageId,
+        /// The message reacted to; never `id` itself.
+        target: MessageId,
+        /// One emoji: 1 to `MAX_REACTION_BYTES` bytes, no control or
+        /// white-space character.
+        emoji: String,
+        /// `true` takes the sender's `emoji` on `target` back.
+        remove: bool,
+        /// The sender's clock when sent, Unix milliseconds.
+        sent_at_ms: u64,
+    },
+    /// Tag 20: The sender replaces the text of one of its own earlier text
+    /// messages (§10.6). Pairwise, or the plaintext of a sealed group
+    /// message.
+    Edit {
+        /// Its own id, for duplicate suppression.
+        id: MessageId,
+        /// The sender's message whose text this replaces; never `id`.
+        target: MessageId,
+        /// The new text (the limits of `Text.body`).
+        body: String,
+        /// The sender's clock when sent, Unix milliseconds (the edit
+        /// window is measured on it, §10.6).
+        sent_at_ms: u64,
+    },
+    /// Tag 21: The sender deletes one of its own earlier text messages for
+    /// everyone (§10.6). Pairwise, or the plaintext of a sealed group
+    /// message.
+    DeleteForEveryone {
+        /// Its own id, for duplicate suppression.
+        id: MessageId,
+        /// The sender's message to delete; never `id`.
+        target: MessageId,
+        /// The sender's clock when sent, Unix milliseconds (the delete
+        /// window is measured on it, §10.6).
+        sent_at_ms: u64,
+    },
 }
 
 /// Encodes content at [`CONTENT_VERSION`] after checking every limit.
@@ -424,15 +425,26 @@ impl Content {
     /// Checks the limits of docs/PROTOCOL.md §10.
     pub fn validate(&self) -> Result<(), ContentError> {
         match self {
-            Content::Text { body, .. } | Content::GroupText { body, .. } => {
-                if body.len() > MAX_TEXT_BYTES {
-                    return Err(ContentError::TextTooLong {
-                        len: body.len(),
-                        max: MAX_TEXT_BYTES,
-                    });
-                }
-                reject_controls("text", body, |c| matches!(c, '\t' | '\n' | '\r'))
+            Content::Text { body, .. } | Content::GroupText { body, .. } => validate_text(body),
+            Content::TextReply {
+                id, target, body, ..
             }
+            | Content::GroupTextReply {
+                id, target, body, ..
+            }
+            | Content::Edit {
+                id, target, body, ..
+            } => {
+                refuse_self_target(id, target)?;
+                validate_text(body)
+            }
+            Content::Reaction {
+                id, target, emoji, ..
+            } => {
+                refuse_self_target(id, target)?;
+                validate_reaction(emoji)
+            }
+            Content::DeleteForEveryone { id, target, .. } => refuse_self_target(id, target),
             Content::DeliveryReceipt { ids } | Content::ReadReceipt { ids } => {
                 if ids.is_empty() {
                     Err(ContentError::EmptyReceipt)
@@ -492,8 +504,34 @@ impl Content {
             Content::SessionReset => "SessionReset",
             Content::GroupSyncDone { .. } => "GroupSyncDone",
             Content::GroupKeyRequest { .. } => "GroupKeyRequest",
+            Content::TextReply { .. } => "TextReply",
+            Content::GroupTextReply { .. } => "GroupTextReply",
+            Content::Reaction { .. } => "Reaction",
+            Content::Edit { .. } => "Edit",
+            Content::DeleteForEveryone { .. } => "DeleteForEveryone",
         }
     }
+}
+
+/// A text body's limits (§10.4), shared by every variant that carries one.
+fn validate_text(body: &str) -> Result<(), ContentError> {
+    if body.len() > MAX_TEXT_BYTES {
+        return Err(ContentError::TextTooLong {
+            len: body.len(),
+            max: MAX_TEXT_BYTES,
+        });
+    }
+    reject_controls("text", body, |c| matches!(c, '\t' | '\n' | '\r'))
+}
+
+/// A message that replies to, reacts to, edits or deletes itself names
+/// nothing that exists when it arrives; refusing it keeps "the target is
+/// another message" a rule receivers can rely on.
+fn refuse_self_target(id: &MessageId, target: &MessageId) -> Result<(), ContentError> {
+    if id == target {
+        return Err(ContentError::TargetsItself);
+    }
+    Ok(())
 }
 
 /// Never the contents: a `SenderKeyDistribution` payload carries a secret

@@ -276,6 +276,53 @@ const CONTENT: Ty = Ty::Enum(&[
             ("iteration", Varint),
         ]),
     ),
+    (
+        "TextReply",
+        Fields(&[
+            ("id", MESSAGE_ID),
+            ("target", MESSAGE_ID),
+            ("body", Str),
+            ("sent_at_ms", Varint),
+        ]),
+    ),
+    (
+        "GroupTextReply",
+        Fields(&[
+            ("id", MESSAGE_ID),
+            ("target", MESSAGE_ID),
+            ("body", Str),
+            ("sent_at_ms", Varint),
+            ("head", GROUP_ID),
+            ("version", Varint),
+        ]),
+    ),
+    (
+        "Reaction",
+        Fields(&[
+            ("id", MESSAGE_ID),
+            ("target", MESSAGE_ID),
+            ("emoji", Str),
+            ("remove", Bool),
+            ("sent_at_ms", Varint),
+        ]),
+    ),
+    (
+        "Edit",
+        Fields(&[
+            ("id", MESSAGE_ID),
+            ("target", MESSAGE_ID),
+            ("body", Str),
+            ("sent_at_ms", Varint),
+        ]),
+    ),
+    (
+        "DeleteForEveryone",
+        Fields(&[
+            ("id", MESSAGE_ID),
+            ("target", MESSAGE_ID),
+            ("sent_at_ms", Varint),
+        ]),
+    ),
 ]);
 
 // ----- the spec's encoding (§9.2), over serde JSON values --------------------
@@ -440,9 +487,9 @@ fn every_content_vector_is_the_spec_encoding_of_its_value() {
         let expected = spec_frame(&CONTENT, &entry["value"], &at);
         assert_eq!(entry["hex"].as_str(), Some(expected.as_str()), "{at}");
     }
-    // Seventeen variants, GroupControl twice (a Create and an Add),
+    // Twenty-two variants, GroupControl twice (a Create and an Add),
     // GroupSync twice (a head, and none).
-    assert_eq!(examples.len(), 17 + 2, "the file lost or gained examples");
+    assert_eq!(examples.len(), 22 + 2, "the file lost or gained examples");
     assert_eq!(file["content_version"], 1);
 }
 
@@ -663,7 +710,7 @@ fn limits_are_the_numbers_the_spec_lists() {
         ("USERNAME_MAX_LEN", 32, wire::USERNAME_MAX_LEN),
     ];
     // (name, value in §10.4, value in the code)
-    let content_limits: [(&str, usize, usize); 8] = [
+    let content_limits: [(&str, usize, usize); 9] = [
         ("MAX_CONTENT_BYTES", 65_535, content::MAX_CONTENT_BYTES),
         ("MAX_TEXT_BYTES", 32_768, content::MAX_TEXT_BYTES),
         ("MAX_IDS_PER_RECEIPT", 256, content::MAX_IDS_PER_RECEIPT),
@@ -676,6 +723,7 @@ fn limits_are_the_numbers_the_spec_lists() {
         ("MAX_BLOB_ID_BYTES", 64, content::MAX_BLOB_ID_BYTES),
         ("MAX_GROUP_NAME_BYTES", 128, content::MAX_GROUP_NAME_BYTES),
         ("MAX_GROUP_MEMBERS", 1_024, content::MAX_GROUP_MEMBERS),
+        ("MAX_REACTION_BYTES", 64, content::MAX_REACTION_BYTES),
     ];
     for (file, limits) in [
         ("wire.json", &wire_limits[..]),

@@ -360,6 +360,40 @@ fn content_examples(m: &mut Material) -> Vec<Content> {
             chain_id: 0x8123_4567,
             iteration: 300,
         },
+        // Appended after every earlier example, so the bytes drawn for
+        // those (and so their vectors) stay as they were.
+        Content::TextReply {
+            id: MessageId(m.bytes()),
+            target: MessageId(m.bytes()),
+            body: "yes, at 8".to_owned(),
+            sent_at_ms: 1_795_000_001_000,
+        },
+        Content::GroupTextReply {
+            id: MessageId(m.bytes()),
+            target: MessageId(m.bytes()),
+            body: "me too".to_owned(),
+            sent_at_ms: 1_795_000_001_100,
+            head: *add.hash(),
+            version: 1,
+        },
+        Content::Reaction {
+            id: MessageId(m.bytes()),
+            target: MessageId(m.bytes()),
+            emoji: "👍🏽".to_owned(),
+            remove: false,
+            sent_at_ms: 1_795_000_001_200,
+        },
+        Content::Edit {
+            id: MessageId(m.bytes()),
+            target: MessageId(m.bytes()),
+            body: "yes, at 9".to_owned(),
+            sent_at_ms: 1_795_000_001_300,
+        },
+        Content::DeleteForEveryone {
+            id: MessageId(m.bytes()),
+            target: MessageId(m.bytes()),
+            sent_at_ms: 1_795_000_001_400,
+        },
     ]
 }
 
@@ -550,7 +584,7 @@ fn content_vectors() {
     }
     assert_eq!(
         names.len(),
-        17 + 1,
+        22 + 1,
         "every content variant has a vector, GroupControl a Create and an Add"
     );
 
@@ -564,7 +598,7 @@ fn content_vectors() {
         ("empty input", vec![]),
         ("version 2", vec![2, 3, 1]),
         ("trailing byte after Typing", vec![1, 3, 1, 0]),
-        ("unknown content tag 17", vec![1, 17]),
+        ("unknown content tag 22", vec![1, 22]),
         (
             "group sync naming no head with version 3",
             raw(&Content::GroupSync {
@@ -592,6 +626,54 @@ fn content_vectors() {
             raw(&Content::Text {
                 id,
                 body: "a".repeat(content::MAX_TEXT_BYTES + 1),
+                sent_at_ms: 0,
+            }),
+        ),
+        (
+            "edit naming itself",
+            raw(&Content::Edit {
+                id,
+                target: id,
+                body: "x".to_owned(),
+                sent_at_ms: 0,
+            }),
+        ),
+        (
+            "reaction with a space",
+            raw(&Content::Reaction {
+                id,
+                target: MessageId([0x12; 16]),
+                emoji: "a b".to_owned(),
+                remove: false,
+                sent_at_ms: 0,
+            }),
+        ),
+        (
+            "empty reaction",
+            raw(&Content::Reaction {
+                id,
+                target: MessageId([0x12; 16]),
+                emoji: String::new(),
+                remove: true,
+                sent_at_ms: 0,
+            }),
+        ),
+        (
+            "reaction one byte over MAX_REACTION_BYTES",
+            raw(&Content::Reaction {
+                id,
+                target: MessageId([0x12; 16]),
+                emoji: "x".repeat(content::MAX_REACTION_BYTES + 1),
+                remove: false,
+                sent_at_ms: 0,
+            }),
+        ),
+        (
+            "reply text with an escape character",
+            raw(&Content::TextReply {
+                id,
+                target: MessageId([0x12; 16]),
+                body: "\u{1b}[2J".to_owned(),
                 sent_at_ms: 0,
             }),
         ),
@@ -651,6 +733,7 @@ fn content_vectors() {
             "MAX_BLOB_ID_BYTES": content::MAX_BLOB_ID_BYTES,
             "MAX_GROUP_NAME_BYTES": content::MAX_GROUP_NAME_BYTES,
             "MAX_GROUP_MEMBERS": content::MAX_GROUP_MEMBERS,
+            "MAX_REACTION_BYTES": content::MAX_REACTION_BYTES,
         },
         "examples": examples,
         "invalid": invalid,

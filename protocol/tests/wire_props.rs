@@ -352,6 +352,33 @@ fn content_value() -> impl Strategy<Value = Content> {
                 version,
             }
         }),
+        (message_id(), message_id(), any::<u64>())
+            .prop_filter("a target is another message", |(id, target, _)| id
+                != target)
+            .prop_map(|(id, target, sent_at_ms)| Content::TextReply {
+                id,
+                target,
+                body: "quoted".to_owned(),
+                sent_at_ms,
+            }),
+        (message_id(), message_id(), any::<bool>(), any::<u64>())
+            .prop_filter("a target is another message", |(id, target, ..)| id
+                != target)
+            .prop_map(|(id, target, remove, sent_at_ms)| Content::Reaction {
+                id,
+                target,
+                emoji: "❤️".to_owned(),
+                remove,
+                sent_at_ms,
+            }),
+        (message_id(), message_id(), any::<u64>())
+            .prop_filter("a target is another message", |(id, target, _)| id
+                != target)
+            .prop_map(|(id, target, sent_at_ms)| Content::DeleteForEveryone {
+                id,
+                target,
+                sent_at_ms,
+            }),
     ]
 }
 

@@ -37,6 +37,15 @@ def encode_body(c):
     if k == "GroupSync": return varint(13) + e_id(v["group"]) + e_id(v["have"]) + varint(v["version"])
     if k == "GroupSyncDone": return varint(15) + e_id(v["group"]) + e_id(v["head"]) + varint(v["version"])
     if k == "GroupKeyRequest": return varint(16) + e_id(v["group"]) + varint(v["epoch"]) + varint(v["chain_id"]) + varint(v["iteration"])
+    if k == "TextReply": return varint(17) + e_id(v["id"]) + e_id(v["target"]) + string(v["body"]) + varint(v["sent_at_ms"])
+    if k == "GroupTextReply":
+        return (varint(18) + e_id(v["id"]) + e_id(v["target"]) + string(v["body"]) + varint(v["sent_at_ms"])
+                + e_id(v["head"]) + varint(v["version"]))
+    if k == "Reaction":
+        return (varint(19) + e_id(v["id"]) + e_id(v["target"]) + string(v["emoji"]) + boolean(v["remove"])
+                + varint(v["sent_at_ms"]))
+    if k == "Edit": return varint(20) + e_id(v["id"]) + e_id(v["target"]) + string(v["body"]) + varint(v["sent_at_ms"])
+    if k == "DeleteForEveryone": return varint(21) + e_id(v["id"]) + e_id(v["target"]) + varint(v["sent_at_ms"])
     raise ValueError(k)
 
 def encode(c):
@@ -70,6 +79,15 @@ def decode_body(r):
     if t == 14: return "SessionReset"
     if t == 15: return {"GroupSyncDone": {"group": d_id(r, 32), "head": d_id(r, 32), "version": r.u64()}}
     if t == 16: return {"GroupKeyRequest": {"group": d_id(r, 32), "epoch": r.u64(), "chain_id": r.u32(), "iteration": r.u32()}}
+    if t == 17: return {"TextReply": {"id": d_id(r), "target": d_id(r), "body": r.string(), "sent_at_ms": r.u64()}}
+    if t == 18:
+        return {"GroupTextReply": {"id": d_id(r), "target": d_id(r), "body": r.string(), "sent_at_ms": r.u64(),
+                                   "head": d_id(r, 32), "version": r.u64()}}
+    if t == 19:
+        return {"Reaction": {"id": d_id(r), "target": d_id(r), "emoji": r.string(), "remove": r.bool(),
+                             "sent_at_ms": r.u64()}}
+    if t == 20: return {"Edit": {"id": d_id(r), "target": d_id(r), "body": r.string(), "sent_at_ms": r.u64()}}
+    if t == 21: return {"DeleteForEveryone": {"id": d_id(r), "target": d_id(r), "sent_at_ms": r.u64()}}
     raise Malformed("unknown content tag")
 
 def decode(b):
@@ -102,7 +120,14 @@ def _cc_strict(s):
 def validate(c):
     if c in ("DeleteConversation", "SessionReset"): return
     (k, v), = c.items()
-    if k in ("Text", "GroupText"):
+    # §10.4: a reply, reaction, edit or delete never names its own id.
+    if "target" in v and v["target"] == v["id"]: raise ContentError("TargetsItself")
+    if k == "Reaction":
+        e = v["emoji"]
+        if len(e.encode()) > 64: raise ContentError("ReactionTooLong")
+        if not e or any(ch.isspace() for ch in e): raise ContentError("InvalidReaction")
+        _cc_strict(e)
+    if k in ("Text", "GroupText", "TextReply", "GroupTextReply", "Edit"):
         if len(v["body"].encode()) > 32768: raise ContentError("TextTooLong")
         _cc(v["body"], "text")
     elif k in ("DeliveryReceipt", "ReadReceipt"):

@@ -1,6 +1,6 @@
 //! The checks that decoded content must pass before anyone shows or uses
-//! it: a file pointer's blob id, name and media type, and the control
-//! characters text may carry. They live apart from the encoding in
+//! it: a file pointer's blob id, name and media type, a reaction's emoji,
+//! and the control characters text may carry. They live apart from the encoding in
 //! `content.rs` so the rules a receiver enforces can be read in one place.
 //! These functions must never repair a value (the attachment module's
 //! sanitiser does that for display); they only accept or refuse it, with
@@ -8,6 +8,7 @@
 
 use super::{
     ContentError, FilePointer, MAX_BLOB_ID_BYTES, MAX_CONTENT_TYPE_BYTES, MAX_FILE_NAME_BYTES,
+    MAX_REACTION_BYTES,
 };
 
 impl FilePointer {
@@ -76,4 +77,26 @@ fn validate_content_type(content_type: &str) -> Result<(), ContentError> {
         return Err(ContentError::InvalidContentType);
     }
     Ok(())
+}
+
+/// A reaction is shown beside the message it names, on one line, so it
+/// must be short and hold nothing that moves the cursor or breaks the
+/// line. Whether it is really an emoji is the interface's business (there
+/// is no emoji table here); the limit keeps it to one.
+pub(super) fn validate_reaction(emoji: &str) -> Result<(), ContentError> {
+    if emoji.len() > MAX_REACTION_BYTES {
+        return Err(ContentError::ReactionTooLong {
+            len: emoji.len(),
+            max: MAX_REACTION_BYTES,
+        });
+    }
+    if emoji.is_empty() {
+        return Err(ContentError::InvalidReaction { reason: "empty" });
+    }
+    if emoji.chars().any(char::is_whitespace) {
+        return Err(ContentError::InvalidReaction {
+            reason: "contains white space",
+        });
+    }
+    reject_controls("reaction", emoji, |_| false)
 }
