@@ -26,6 +26,7 @@ pub mod device_list;
 pub mod fingerprint;
 pub mod group;
 pub mod identity;
+mod kdf;
 pub mod keys;
 pub mod labels;
 pub mod padding;

@@ -17,10 +17,8 @@
 //! [`SecretKey::diffie_hellman`]), or let the root key outlive its owner
 //! unzeroized.
 
-use hkdf::Hkdf;
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::identity::{IdentityError, IdentityKeyPair, IdentityPublic, IDENTITY_PUBLIC_LEN};
@@ -169,7 +167,8 @@ impl Transcript<'_> {
         for d in dhs {
             ikm.extend_from_slice(d.as_ref());
         }
-        let hk = Hkdf::<Sha256>::new(Some(&[0u8; 32]), &ikm);
+        // Salt of 32 zero bytes: RFC 5869's absent salt, keyed once per process.
+        let hk = crate::kdf::hkdf_zero_salt(&ikm);
         let mut root_key = [0u8; 32];
         // 32 bytes is far below HKDF-SHA256's 8160-byte limit, so this cannot fail.
         if hk.expand(&self.kdf_info(), &mut root_key).is_err() {

@@ -6,7 +6,6 @@
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
-use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -61,7 +60,8 @@ pub(super) fn message_cipher(
     seed: &MessageKeySeed,
     header: &[u8; GROUP_HEADER_LEN],
 ) -> (ChaCha20Poly1305, [u8; 12]) {
-    let hk = Hkdf::<Sha256>::new(None, &seed.0);
+    // The zero salt's HMAC key schedule is computed once per process.
+    let hk = crate::kdf::hkdf_zero_salt(&seed.0);
     let mut okm = Zeroizing::new([0u8; 44]);
     if hk
         .expand_multi_info(&[labels::GROUP_MESSAGE_KEY, header], okm.as_mut())

@@ -9,7 +9,9 @@
 //! These are Signal's constants; domain separation from every other umbra
 //! chain comes from the root-key label the chain key was derived under.
 //!
-//! Must never: step backwards, reuse an index, or print key bytes in `Debug`.
+//! Must never: step backwards, reuse an index, print key bytes in `Debug`,
+//! or keep a keyed HMAC state beyond the call that made it (see
+//! [`ChainKey::keyed`]).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -49,30 +51,59 @@ impl ChainKey {
 
     /// The message key at the current index, without advancing.
     pub fn message_key(&self) -> MessageKey {
-        let mut seed = self.hmac(MESSAGE_KEY_SEED_INPUT);
-        let key = MessageKey::derive(&seed, self.index);
-        seed.zeroize();
-        key
+        self.message_key_with(self.keyed())
     }
 
     /// The chain key at the next index, or `None` once the index would pass
     /// `u32::MAX` (the chain is exhausted; a DH ratchet step starts a new one).
     pub fn next(&self) -> Option<ChainKey> {
         let index = self.index.checked_add(1)?;
-        Some(ChainKey {
-            key: self.hmac(NEXT_CHAIN_KEY_INPUT),
-            index,
-        })
+        Some(self.next_with(self.keyed(), index))
     }
 
-    fn hmac(&self, input: u8) -> [u8; 32] {
+    /// [`ChainKey::message_key`] and [`ChainKey::next`] together, with HMAC
+    /// keyed once for both (the session's path: it always needs both).
+    /// `None`, deriving nothing, when the chain is exhausted.
+    pub fn step(&self) -> Option<(MessageKey, ChainKey)> {
+        let index = self.index.checked_add(1)?;
+        let keyed = self.keyed();
+        let message_key = self.message_key_with(keyed.clone());
+        Some((message_key, self.next_with(keyed, index)))
+    }
+
+    /// HMAC-SHA256 keyed with this chain key, before any input: the two
+    /// SHA-256 blocks of the key schedule, shared by every output of one
+    /// step. The state is key-equivalent (it computes any HMAC under the
+    /// chain key), and hmac 0.12.1 / sha2 0.10.9 (Cargo.lock) implement
+    /// neither `Zeroize` nor `ZeroizeOnDrop` for it, so it is never stored in
+    /// a struct: it and its one clone live on the stack for the length of
+    /// one derivation and are consumed by `finalize`, exactly as the state
+    /// `new_from_slice` made per output did before it was shared.
+    pub(super) fn keyed(&self) -> Hmac<Sha256> {
         // HMAC accepts keys of any length, so keying cannot fail.
         #[allow(clippy::expect_used)]
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .expect("HMAC-SHA256 accepts a 32-byte key");
-        mac.update(&[input]);
-        mac.finalize().into_bytes().into()
+        <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC-SHA256 accepts a 32-byte key")
     }
+
+    fn message_key_with(&self, keyed: Hmac<Sha256>) -> MessageKey {
+        let mut seed = finish(keyed, MESSAGE_KEY_SEED_INPUT);
+        let key = MessageKey::derive(&seed, self.index);
+        seed.zeroize();
+        key
+    }
+
+    fn next_with(&self, keyed: Hmac<Sha256>, index: u32) -> ChainKey {
+        ChainKey {
+            key: finish(keyed, NEXT_CHAIN_KEY_INPUT),
+            index,
+        }
+    }
+}
+
+/// `HMAC(ck, input)` from the keyed state of [`ChainKey::keyed`].
+fn finish(mut keyed: Hmac<Sha256>, input: u8) -> [u8; 32] {
+    keyed.update(&[input]);
+    keyed.finalize().into_bytes().into()
 }
 
 impl std::fmt::Debug for ChainKey {
@@ -96,6 +127,30 @@ mod tests {
         // The message-key seed and the next chain key use different inputs.
         assert_ne!(ck.message_key().key_bytes(), next.message_key().key_bytes());
         assert!(ChainKey::new([9; 32], u32::MAX).next().is_none());
+        assert!(ChainKey::new([9; 32], u32::MAX).step().is_none());
         assert_eq!(format!("{ck:?}"), "ChainKey { index: 0, .. }");
+    }
+
+    #[test]
+    fn one_step_equals_keying_hmac_per_output() {
+        // The shared keyed state must give the bytes of a fresh HMAC per output.
+        fn fresh(key: &[u8; 32], input: u8) -> [u8; 32] {
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
+            mac.update(&[input]);
+            mac.finalize().into_bytes().into()
+        }
+        let mut ck = ChainKey::new([0x5a; 32], 7);
+        for _ in 0..3 {
+            let (mk, next) = ck.step().unwrap();
+            let expected = MessageKey::derive(&fresh(ck.as_bytes(), 0x01), ck.index());
+            assert_eq!(mk.key_bytes(), expected.key_bytes());
+            assert_eq!(mk.nonce_bytes(), expected.nonce_bytes());
+            assert_eq!(mk.index(), ck.index());
+            assert_eq!(next.as_bytes(), &fresh(ck.as_bytes(), 0x02));
+            assert_eq!(next.index(), ck.index() + 1);
+            assert_eq!(ck.message_key().key_bytes(), expected.key_bytes());
+            assert_eq!(ck.next().unwrap().as_bytes(), next.as_bytes());
+            ck = next;
+        }
     }
 }

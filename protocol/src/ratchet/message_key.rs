@@ -10,10 +10,9 @@
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
-use hkdf::Hkdf;
-use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::kdf::hkdf_zero_salt;
 use crate::labels;
 
 /// Length of the Poly1305 tag appended to every ratchet ciphertext.
@@ -36,7 +35,8 @@ pub struct MessageKey {
 impl MessageKey {
     /// Expands a message-key seed (from KDF_CK) into key and nonce.
     pub fn derive(seed: &[u8; 32], index: u32) -> Self {
-        let hk = Hkdf::<Sha256>::new(None, seed);
+        // The zero salt's HMAC key schedule is computed once per process.
+        let hk = hkdf_zero_salt(seed);
         let mut okm = [0u8; 44];
         // The only HKDF failure is an output longer than 255 * 32 bytes; 44 is
         // a constant, so this cannot depend on input.

@@ -218,7 +218,7 @@ impl Session {
             (None, Some(chain)) => (chain, self.our_ratchet_public),
             (None, None) => return Err(RatchetError::NotReadyToSend.into()),
         };
-        let next = chain.next().ok_or(RatchetError::SendingChainExhausted)?;
+        let (message_key, next) = chain.step().ok_or(RatchetError::SendingChainExhausted)?;
         let header = Header {
             ratchet_key: ratchet_public,
             previous_chain_length: self.previous_sending_length,
@@ -226,8 +226,7 @@ impl Session {
         };
         let ad = self.aead_associated_data(ad_type, &header);
         let mut ciphertext = Vec::new();
-        chain
-            .message_key()
+        message_key
             .encrypt_into(&ad, plaintext, &mut ciphertext)
             .map_err(|_| RatchetError::PlaintextTooLong)?;
         let out = then(RatchetMessage { header, ciphertext }, rng)?;
@@ -554,11 +553,11 @@ fn staged(
     gap: Vec<MessageKey>,
     at_n: ChainKey,
 ) -> Result<StagedReceive, RatchetError> {
-    let next_receiving = at_n.next().ok_or(RatchetError::MessageNumberOutOfRange)?;
+    let (message_key, next_receiving) = at_n.step().ok_or(RatchetError::MessageNumberOutOfRange)?;
     Ok(StagedReceive {
         new_chain,
         gap,
-        message_key: at_n.message_key(),
+        message_key,
         next_receiving,
     })
 }
@@ -573,15 +572,15 @@ fn check_skip(from: u32, to: u32) -> Result<(), RatchetError> {
 
 /// Walks `chain` up to index `to`, returning the message keys it passes and
 /// the chain key at `to`. Callers bound `to - index` by MAX_SKIP first and
-/// keep `to < u32::MAX`, so `next()` always succeeds here.
+/// keep `to < u32::MAX`, so `step()` always succeeds here.
 fn advance(mut chain: ChainKey, to: u32) -> (Vec<MessageKey>, ChainKey) {
     let mut gap = Vec::with_capacity(to.saturating_sub(chain.index()) as usize);
     while chain.index() < to {
-        gap.push(chain.message_key());
-        match chain.next() {
-            Some(next) => chain = next,
-            None => break,
-        }
+        let Some((message_key, next)) = chain.step() else {
+            break;
+        };
+        gap.push(message_key);
+        chain = next;
     }
     (gap, chain)
 }
