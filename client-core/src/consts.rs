@@ -157,9 +157,9 @@ pub(crate) const GROUP_HELD_TOTAL: usize = 256;
 pub(crate) const GROUP_HELD_LIFETIME: Duration = KEPT_DELIVERY_MIN_AGE;
 
 /// Most refusals decided for items still at the relay (an item evicted
-/// from its slot, or one a completed sync showed from a non-member) and
-/// (group, sender) pairs a completed sync showed not listed, kept in
-/// memory until the item comes again (§8.15). Beyond it the oldest is
+/// from its slot) and (group, sender) pairs a completed sync showed not
+/// listed (whose new items are held evict-first), kept in memory until
+/// the item comes again (§8.15). Beyond it the oldest is
 /// forgotten: its item is then held again when it comes, not lost.
 pub(crate) const GROUP_HELD_REFUSALS_TRACKED: usize = 1024;
 

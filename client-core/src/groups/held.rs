@@ -17,23 +17,29 @@
 //! most [`GROUP_HELD_PER_SENDER`] per (group, sender),
 //! [`GROUP_HELD_PER_GROUP`] per group and [`GROUP_HELD_TOTAL`] in all. A
 //! sender at its own share is refused; a full group (or total) is shared
-//! fairly: a newcomer evicts the latest item of the (group, sender) that
-//! holds the most, if that holds at least two more than the newcomer, and
-//! never an item whose sender our state now lists ([`Inner::victim`]), so
-//! throwaway accounts that know a group's id cannot keep a new member's
-//! key out. An item still held [`GROUP_HELD_LIFETIME`] after it was first
-//! held is refused when it comes again: the state never made its sender a
-//! member.
+//! fairly: a newcomer evicts an *evict-first* item if there is one, else
+//! the latest item of the (group, sender) that holds the most, if that
+//! holds at least two more than the newcomer, and never an item whose
+//! sender our state now lists ([`Inner::victim`]), so throwaway accounts
+//! that know a group's id cannot keep a new member's key out. An item
+//! still held [`GROUP_HELD_LIFETIME`] after it was first held is refused
+//! when it comes again: the state never made its sender a member.
 //!
 //! A sync that completes (the answerer's `GroupSyncDone` names a head our
-//! log knows, `sync.rs`) gives up at once the items of senders our state
-//! still does not list, and refuses their new ones while our head stays.
-//! An item evicted or given up is still at the relay (it was kept, not
-//! acknowledged): its refusal is remembered, and when it comes again it is
-//! refused and so acknowledged, with why, never dropped unreported. A
-//! restart forgets all this (the items are held again as the relay
-//! redelivers); the kept-delivery record of `inbound::keep`, which is
-//! stored, still gives an item up after its limits.
+//! log knows, `sync.rs`) marks the items of senders our state still does
+//! not list evict-first, and so are their new ones while our head stays:
+//! they keep their slot until another item needs it, and go before any
+//! other. They are not refused, because the answer is only as complete as
+//! the answerer's state: an honest member that lags behind (it never saw
+//! the Add either) completes a sync all the same, and a new member's key
+//! given up then would be lost; a later state that lists the sender opens
+//! it as any held item. An item held evict-first asks no sync while our head
+//! stays where that sync left it (one just completed there). An item evicted is still at the relay (it was
+//! kept, not acknowledged): its refusal is remembered, and when it comes
+//! again it is refused and so acknowledged, with why, never dropped
+//! unreported. A restart forgets all this (the items are held again as
+//! the relay redelivers); the kept-delivery record of `inbound::keep`,
+//! which is stored, still gives an item up after its limits.
 //!
 //! An account our log's window shows removed or leaving is not held: its
 //! client sent before it learnt, and holding would let an ex-member make
@@ -43,7 +49,8 @@
 //! Must never: hold an item for a group we are not active in, from a
 //! sender whose identity did not authenticate it or whom our log shows
 //! removed, hold more than the limits, evict an item of a sender our state
-//! lists, give up an item without its refusal being reported when it comes
+//! lists, evict an item that is not evict-first while another sender's
+//! evict-first item could go, give up an item without its refusal being reported when it comes
 //! again, or ask a sync of an account our state does not list.
 
 use std::collections::HashMap;
@@ -96,41 +103,37 @@ struct Entry {
     seq: u64,
     /// Its sender is listed by our state now (its Add came): never evicted.
     member: bool,
-}
-
-/// Why an item still at the relay is refused when it comes again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Cause {
-    Evicted,
-    NotMember,
+    /// A completed sync showed its sender not listed: it goes before any
+    /// other item when a slot is needed.
+    evict_first: bool,
 }
 
 /// What [`Held::hold`] decided for one item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Hold {
-    /// Held: keep the delivery for a redelivery.
+    /// Held: keep the delivery for a redelivery (and ask a sync).
     Held,
+    /// Held evict-first, and a completed sync at our head showed its
+    /// sender not listed: kept, but no sync is asked (one just completed).
+    HeldEvictFirst,
     /// A limit is reached and nothing may be evicted for it: refuse it.
     Full,
     /// Held for [`GROUP_HELD_LIFETIME`] already: the state never made its
     /// sender a member; refuse it.
     Expired,
-    /// It was held, and its slot went to a sender holding fewer (fair
-    /// sharing, §8.15): refuse it now that it came again.
+    /// It was held, and its slot went to another item (evict-first, or
+    /// fair sharing, §8.15): refuse it now that it came again.
     Evicted,
-    /// A completed sync showed its sender not a member, and our head has
-    /// not moved since: refuse it.
-    NotMember,
 }
 
 #[derive(Default)]
 struct Inner {
     items: HashMap<HeldKey, Entry>,
-    /// Items whose slot was given up while they were at the relay: the
-    /// refusal their next delivery gets, and when it was decided.
-    refused: HashMap<HeldKey, (Cause, u64)>,
+    /// Items evicted while they were at the relay (their next delivery is
+    /// refused), and when it was decided.
+    refused: HashMap<HeldKey, u64>,
     /// (group, sender) a completed sync showed not listed, with our head
-    /// then and when.
+    /// then and when: its new items are held evict-first at that head.
     not_members: HashMap<(GroupId, [u8; 16]), (ChangeHash, u64)>,
     next_seq: u64,
 }
@@ -154,42 +157,54 @@ fn bounded_insert<K: std::hash::Hash + Eq + Copy, V: Copy>(
 
 impl Inner {
     /// The entry to evict so that an item of (`group`, `sender`), which
-    /// holds `own` items now, can be held; `whole` when the limit reached
-    /// is the total one (then any group's entries may go), else only
-    /// `group`'s. The rule (§8.15): among the (group, sender) pairs in
-    /// scope whose sender our state does not list, other than the
-    /// newcomer's, the one holding the most, if it holds at least two more
-    /// than the newcomer (so a move never leaves the victim with fewer than
-    /// the newcomer, and two senders cannot take a slot back and forth);
-    /// among pairs holding as many, the one that held an item latest; of
-    /// its items, the latest held (a sender's first item, its key, is the
-    /// one its others need).
+    /// holds `own` items now, can be held (`evict_first` if the newcomer
+    /// is); `whole` when the limit reached is the total one (then any
+    /// group's entries may go), else only `group`'s. The rule (§8.15),
+    /// among the items in scope whose sender our state does not list,
+    /// other than the newcomer's pair's: first the evict-first items, of
+    /// the pair holding the most of them (an evict-first newcomer only if
+    /// that pair holds at least two more than its own); if there are none,
+    /// and the newcomer is not evict-first, the other items, of the pair
+    /// holding the most, if it holds at least two more than the newcomer
+    /// (so a move never leaves the victim with fewer than the newcomer,
+    /// and two senders cannot take a slot back and forth). Among pairs
+    /// holding as many, the one that held an item latest; of its items,
+    /// the latest held (a sender's first item, its key, is the one its
+    /// others need).
     fn victim(
         &self,
         group: &GroupId,
         sender: &[u8; 16],
         own: usize,
         whole: bool,
+        evict_first: bool,
     ) -> Option<HeldKey> {
-        let mut pairs: HashMap<(GroupId, [u8; 16]), (usize, u64, HeldKey)> = HashMap::new();
-        for (key, e) in &self.items {
-            if e.member
-                || (!whole && e.group != *group)
-                || (e.group == *group && e.sender == *sender)
-            {
-                continue;
+        let of = |first: bool, fair: bool| {
+            let mut pairs: HashMap<(GroupId, [u8; 16]), (usize, u64, HeldKey)> = HashMap::new();
+            for (key, e) in &self.items {
+                if e.member
+                    || e.evict_first != first
+                    || (!whole && e.group != *group)
+                    || (e.group == *group && e.sender == *sender)
+                {
+                    continue;
+                }
+                let slot = pairs.entry((e.group, e.sender)).or_insert((0, 0, *key));
+                slot.0 += 1;
+                if e.seq >= slot.1 {
+                    (slot.1, slot.2) = (e.seq, *key);
+                }
             }
-            let slot = pairs.entry((e.group, e.sender)).or_insert((0, 0, *key));
-            slot.0 += 1;
-            if e.seq >= slot.1 {
-                (slot.1, slot.2) = (e.seq, *key);
-            }
+            pairs
+                .into_values()
+                .filter(|(count, _, _)| !fair || *count >= own + 2)
+                .max_by_key(|(count, latest, _)| (*count, *latest))
+                .map(|(_, _, key)| key)
+        };
+        if evict_first {
+            return of(true, true);
         }
-        pairs
-            .into_values()
-            .filter(|(count, _, _)| *count >= own + 2)
-            .max_by_key(|(count, latest, _)| (*count, *latest))
-            .map(|(_, _, key)| key)
+        of(true, false).or_else(|| of(false, true))
     }
 }
 
@@ -208,7 +223,8 @@ impl Held {
 
     /// Holds `key` (or finds it held) for `sender` in `group`, whose head
     /// in our log is `head`, within the limits, evicting another sender's
-    /// item by the rule of [`Inner::victim`] if one must go.
+    /// item by the rule of [`Inner::victim`] if one must go; evict-first
+    /// if a completed sync at `head` showed `sender` not listed.
     pub(crate) fn hold(
         &self,
         group: &GroupId,
@@ -219,29 +235,37 @@ impl Held {
     ) -> Hold {
         let lifetime = millis(GROUP_HELD_LIFETIME);
         let mut inner = self.lock();
-        if let Some((cause, _)) = inner.refused.remove(&key) {
+        if inner.refused.remove(&key).is_some() {
             inner.items.remove(&key);
-            return match cause {
-                Cause::Evicted => Hold::Evicted,
-                Cause::NotMember => Hold::NotMember,
-            };
+            return Hold::Evicted;
         }
         let pair = (*group, *sender.as_bytes());
+        let mut evict_first = false;
         if let Some((at, _)) = inner.not_members.get(&pair) {
             if at == head {
-                inner.items.remove(&key);
-                return Hold::NotMember;
+                evict_first = true;
+            } else {
+                // Our head moved: the sender may have been added since.
+                inner.not_members.remove(&pair);
             }
-            // Our head moved: the sender may have been added since.
-            inner.not_members.remove(&pair);
         }
+        // No sync is asked only while the one that completed without the
+        // sender is at our head: after our head moved, an item that stays
+        // evict-first asks again (within the ask interval), as a new one.
+        let held = |entry: &Entry| {
+            if entry.evict_first && evict_first {
+                Hold::HeldEvictFirst
+            } else {
+                Hold::Held
+            }
+        };
         if let Some(entry) = inner.items.get(&key) {
             // A clock that went back counts as no time passed.
             if now_ms.saturating_sub(entry.since_ms) >= lifetime {
                 inner.items.remove(&key);
                 return Hold::Expired;
             }
-            return Hold::Held;
+            return held(entry);
         }
         // Items whose redelivery never came (given up by `inbound::keep`,
         // or acknowledged on another path) go after the lifetime.
@@ -250,7 +274,7 @@ impl Held {
             .retain(|_, e| now_ms.saturating_sub(e.since_ms) < lifetime);
         inner
             .refused
-            .retain(|_, (_, at)| now_ms.saturating_sub(*at) < lifetime);
+            .retain(|_, at| now_ms.saturating_sub(*at) < lifetime);
         let (mut of_sender, mut of_group) = (0usize, 0usize);
         for entry in inner.items.values().filter(|e| e.group == *group) {
             of_group += 1;
@@ -264,47 +288,46 @@ impl Held {
         }
         let group_full = of_group >= GROUP_HELD_PER_GROUP;
         if group_full || inner.items.len() >= GROUP_HELD_TOTAL {
-            let Some(victim) = inner.victim(group, &pair.1, of_sender, !group_full) else {
+            let whole = !group_full;
+            let Some(victim) = inner.victim(group, &pair.1, of_sender, whole, evict_first) else {
                 return Hold::Full;
             };
             inner.items.remove(&victim);
-            bounded_insert(&mut inner.refused, victim, (Cause::Evicted, now_ms), |v| {
-                v.1
-            });
-            tracing::debug!("held item evicted for a sender holding fewer");
+            bounded_insert(&mut inner.refused, victim, now_ms, |at| *at);
+            tracing::debug!("held item evicted for another");
         }
         let seq = inner.next_seq;
         inner.next_seq += 1;
-        inner.items.insert(
-            key,
-            Entry {
-                group: *group,
-                sender: pair.1,
-                since_ms: now_ms,
-                seq,
-                member: false,
-            },
-        );
-        Hold::Held
+        let entry = Entry {
+            group: *group,
+            sender: pair.1,
+            since_ms: now_ms,
+            seq,
+            member: false,
+            evict_first,
+        };
+        inner.items.insert(key, entry);
+        held(&entry)
     }
 
     /// Marks the items of `group` whose sender `state` lists as a
     /// member's: their Add came, so they are never evicted (they open when
-    /// they come again).
+    /// they come again), evict-first or not.
     pub(crate) fn confirm(&self, group: &GroupId, state: &GroupState) {
         let mut inner = self.lock();
         for entry in inner.items.values_mut().filter(|e| e.group == *group) {
             if state.is_member(&AccountId::from_bytes(entry.sender)) {
                 entry.member = true;
+                entry.evict_first = false;
             }
         }
     }
 
     /// A sync of `group` completed: our log, at `head` with `state`, knows
     /// the answerer's head (§8.15). Every item held from a sender `state`
-    /// does not list is given up (refused when it comes again) and that
-    /// sender's further items are refused until our head moves. Returns
-    /// how many held items were given up.
+    /// does not list becomes evict-first (it keeps its slot until another
+    /// item needs one), and so do that sender's new items until our head
+    /// moves. Returns how many held items were marked.
     pub(crate) fn sync_completed(
         &self,
         group: &GroupId,
@@ -312,28 +335,22 @@ impl Held {
         head: &ChangeHash,
         now_ms: u64,
     ) -> usize {
+        // One lock for both the confirming and the marking, so that no item
+        // of a sender `state` lists is marked evict-first in between.
         let mut inner = self.lock();
-        let strangers: Vec<(HeldKey, [u8; 16])> = inner
-            .items
-            .iter()
-            .filter(|(_, e)| e.group == *group)
-            .filter(|(_, e)| !state.is_member(&AccountId::from_bytes(e.sender)))
-            .map(|(k, e)| (*k, e.sender))
-            .collect();
-        for (key, sender) in &strangers {
-            inner.items.remove(key);
-            bounded_insert(&mut inner.refused, *key, (Cause::NotMember, now_ms), |v| {
-                v.1
-            });
-            bounded_insert(
-                &mut inner.not_members,
-                (*group, *sender),
-                (*head, now_ms),
-                |v| v.1,
-            );
+        let mut strangers = Vec::new();
+        for entry in inner.items.values_mut().filter(|e| e.group == *group) {
+            if state.is_member(&AccountId::from_bytes(entry.sender)) {
+                (entry.member, entry.evict_first) = (true, false);
+            } else if !entry.member {
+                entry.evict_first = true;
+                strangers.push(entry.sender);
+            }
         }
-        drop(inner);
-        self.confirm(group, state);
+        for sender in &strangers {
+            let pair = (*group, *sender);
+            bounded_insert(&mut inner.not_members, pair, (*head, now_ms), |v| v.1);
+        }
         strangers.len()
     }
 
@@ -352,12 +369,23 @@ impl Held {
     /// How many items `sender` holds in `group` (tests).
     #[cfg(test)]
     pub(crate) fn of(&self, group: &GroupId, sender: &AccountId) -> usize {
+        self.count(group, sender, |_| true)
+    }
+
+    /// How many of them are evict-first (tests).
+    #[cfg(test)]
+    pub(crate) fn evict_first_of(&self, group: &GroupId, sender: &AccountId) -> usize {
+        self.count(group, sender, |e| e.evict_first)
+    }
+
+    #[cfg(test)]
+    fn count(&self, group: &GroupId, sender: &AccountId, what: impl Fn(&Entry) -> bool) -> usize {
         let inner = self.lock();
         let sender = *sender.as_bytes();
         inner
             .items
             .values()
-            .filter(|e| e.group == *group && e.sender == sender)
+            .filter(|e| e.group == *group && e.sender == sender && what(e))
             .count()
     }
 }
@@ -387,9 +415,12 @@ pub(crate) async fn hold_or_refuse(
     held.confirm(&group.id(), group.state());
     match held.hold(&group.id(), sender, key, group.log.head(), now) {
         Hold::Held => {}
+        // A sync just completed at this head without its sender: kept,
+        // nothing asked (§8.15).
+        Hold::HeldEvictFirst => return Failure::Kept(reason),
         outcome => {
             // Refused, and so acknowledged, with why: a limit, the
-            // lifetime, an eviction or a completed sync (§8.15).
+            // lifetime or an eviction (§8.15).
             tracing::debug!(?outcome, "group item from a non-member refused");
             return Failure::Rejected(reason);
         }

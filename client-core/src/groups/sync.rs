@@ -18,10 +18,10 @@
 //! change: the asker that asked us, whose canonical chain then holds that
 //! head at that version, has caught up with us (a marker nobody asked for,
 //! a second one, or one naming a side branch or a wrong version completes
-//! nothing), and refuses the items it holds for membership from accounts it still
-//! does not list (`held.rs`). Both directions are rate limited per (group,
-//! member), in memory ([`GROUP_SYNC_ASK_INTERVAL`],
-//! [`GROUP_SYNC_ANSWER_INTERVAL`]).
+//! nothing), and lets the items it holds for membership from accounts it
+//! still does not list go first when a slot is needed (`held.rs`). Both
+//! directions are rate limited per (group, member), in memory
+//! ([`GROUP_SYNC_ASK_INTERVAL`], [`GROUP_SYNC_ANSWER_INTERVAL`]).
 //!
 //! Must never: answer someone who is neither a member of our current
 //! state nor removed by a change we would send, send a change made while
@@ -307,8 +307,8 @@ pub(crate) fn answer(
     }
     if group.state().is_member(asker) {
         // The end of the answer, also when it brought nothing: the asker
-        // then knows whether it caught up with us, and refuses what it
-        // holds from accounts it still does not list (§8.15).
+        // then knows whether it caught up with us, and lets what it holds
+        // from accounts it still does not list go first (§8.15).
         out.push(done(group));
     }
     out
@@ -325,8 +325,8 @@ pub(crate) fn done(group: &Group) -> Content {
 
 /// `peer`'s `GroupSyncDone`, the end of an answer (§8.15): if it shows a
 /// completed sync ([`completes`]), the items held for membership from
-/// accounts our state does not list are given up (refused when they come
-/// again). Anything else is ignored.
+/// accounts our state does not list become evict-first (`held.rs`).
+/// Anything else is ignored.
 pub(crate) async fn done_in(
     engine: &Engine,
     peer: &AccountId,
@@ -352,8 +352,8 @@ pub(crate) async fn done_in(
     if completes(&rec, peer, &me, head, *version) {
         let now = engine.clock.now_ms();
         let held = &engine.groups.held;
-        let dropped = held.sync_completed(group, rec.state(), rec.log.head(), now);
-        tracing::debug!(dropped, "group sync completed");
+        let marked = held.sync_completed(group, rec.state(), rec.log.head(), now);
+        tracing::debug!(marked, "group sync completed");
     }
     Ok(())
 }

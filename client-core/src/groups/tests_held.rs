@@ -4,8 +4,9 @@
 //! (not acknowledged), bob asks an admin, and once the Add arrives the
 //! relay's redelivery opens both in order; held items that no state makes
 //! a member are dropped after the lifetime, naming why; throwaway accounts
-//! that fill the slots neither keep a new member's key out nor stay held
-//! once a sync completes (the limits themselves: `tests_held_limits.rs`).
+//! that fill the slots do not keep a new member's key out, and a sync
+//! completed by an answerer that lags loses no new member's key (the
+//! limits themselves: `tests_held_limits.rs`).
 
 use std::time::Duration;
 
@@ -24,17 +25,22 @@ use super::GroupId;
 /// `admin` adds `new` to `group`, sending the Add to `also` and the welcome
 /// to `new` only (as if every other member's copy had been lost).
 async fn add_past(admin: &Client, new: &Client, also: &Client, group: &GroupId) {
+    add_past_all(admin, new, Some(also), group).await;
+}
+
+/// `admin` adds `new` to `group`, sending the Add to `also` (if any) and
+/// the welcome to `new` only.
+async fn add_past_all(admin: &Client, new: &Client, also: Option<&Client>, group: &GroupId) {
     let engine = &admin.inner;
-    let (new_id, also_id) = (new.whoami().account_id, also.whoami().account_id);
+    let new_id = new.whoami().account_id;
     let rec = engine.groups.require(group).await.expect("group");
-    let also_name = rec
-        .state()
-        .member(&also_id)
-        .expect("listed")
-        .username
-        .clone();
     let new_name = new.whoami().username.clone();
-    let recipients = [(also_id, also_name), (new_id, new_name.clone())];
+    let mut recipients = vec![(new_id, new_name.clone())];
+    if let Some(also) = also {
+        let also_id = also.whoami().account_id;
+        let listed = rec.state().member(&also_id).expect("listed");
+        recipients.insert(0, (also_id, listed.username.clone()));
+    }
     let mut bundles = engine.member_bundles(&recipients).await.expect("bundles");
     let pending = {
         let _guard = engine.op_lock.lock().await;
@@ -370,7 +376,8 @@ async fn strangers_filling_the_held_slots_do_not_keep_out_a_new_members_key() {
     seen.extend(events);
     // Alice answers bob's request (asked when the first item was held):
     // the Add, then the end of the answer. Bob is caught up: dave is a
-    // member, the strangers are not, and their items are given up.
+    // member, the strangers are not, and their items keep their slots,
+    // evict-first.
     bob.flush_outbox(Duration::from_secs(30))
         .await
         .expect("flushed");
@@ -381,14 +388,19 @@ async fn strangers_filling_the_held_slots_do_not_keep_out_a_new_members_key() {
         .expect("flushed");
     seen.extend(receive(bob).await);
     assert!(state_of(bob, group).await.is_member(&dave_id));
-    for eve in &eves {
-        let eve_id = eve.whoami().account_id;
-        assert_eq!(bob.inner.groups.held.of(group, &eve_id), 0);
-    }
+    let of_eves = |held: &super::held::Held| {
+        eves.iter()
+            .map(|eve| held.of(group, &eve.whoami().account_id))
+            .sum::<usize>()
+    };
+    // Dave's key took one of their slots, and his text another if it came
+    // before the Add.
+    let kept = of_eves(&bob.inner.groups.held);
+    assert!(kept == GROUP_HELD_PER_GROUP - 2 || kept == GROUP_HELD_PER_GROUP - 1);
     // The redelivery (on this reconnect, or an earlier one a slow receive
     // made for its kept deliveries) opens dave's key and text, once, and
-    // refuses every item of the strangers (evicted or given up) with why:
-    // none is lost without a report, none comes again.
+    // refuses the items of the strangers they evicted, with why: none is
+    // lost without a report, none comes again. The others stay held.
     bob.shutdown().await;
     seen.extend(receive(bob).await);
     assert_eq!(
@@ -396,8 +408,9 @@ async fn strangers_filling_the_held_slots_do_not_keep_out_a_new_members_key() {
         vec![("dave".to_owned(), "hi from dave".to_owned())],
         "{seen:?}"
     );
-    assert_eq!(strangers_refused(&seen), GROUP_HELD_PER_GROUP, "{seen:?}");
-    assert_eq!(bob.inner.groups.held.len(), 0);
+    let evicted = GROUP_HELD_PER_GROUP - kept;
+    assert_eq!(strangers_refused(&seen), evicted, "{seen:?}");
+    assert_eq!(bob.inner.groups.held.len(), kept);
     bob.shutdown().await;
     let events = receive(bob).await;
     assert_eq!(strangers_refused(&events), 0, "{events:?}");
@@ -405,7 +418,7 @@ async fn strangers_filling_the_held_slots_do_not_keep_out_a_new_members_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_completed_sync_drops_what_a_non_member_sent_at_once() {
+async fn a_completed_sync_keeps_a_non_members_items_evict_first() {
     let team = team().await;
     let Team {
         alice,
@@ -428,8 +441,9 @@ async fn a_completed_sync_drops_what_a_non_member_sent_at_once() {
         "{events:?}"
     );
     assert_eq!(strangers_refused(&events), 0);
-    // Alice has no change bob lacks: her answer is only its end, which
-    // tells bob he is caught up, so the stranger is really no member.
+    // Alice has no change bob lacks: her answer is only its end. The
+    // stranger's items are not given up (an answerer may lag): they keep
+    // their slots, to go first when another sender needs one.
     bob.flush_outbox(Duration::from_secs(30))
         .await
         .expect("flushed");
@@ -439,12 +453,12 @@ async fn a_completed_sync_drops_what_a_non_member_sent_at_once() {
         .await
         .expect("flushed");
     let mut seen = receive(bob).await;
-    assert_eq!(bob.inner.groups.held.len(), 0, "given up, not held a day");
-    // Redelivered, each item is refused and acknowledged, with why; a new
-    // one from the stranger is refused at once, not held.
+    assert_eq!(bob.inner.groups.held.len(), GROUP_HELD_PER_SENDER);
     bob.shutdown().await;
     seen.extend(receive(bob).await);
-    assert_eq!(strangers_refused(&seen), GROUP_HELD_PER_SENDER, "{seen:?}");
+    assert_eq!(strangers_refused(&seen), 0, "{seen:?}");
+    assert_eq!(bob.inner.groups.held.len(), GROUP_HELD_PER_SENDER);
+    // One more from the stranger is beyond its share: refused at once.
     let eve = &eves[0];
     let key = GroupSender::generate(*group, 0, &mut OsRng);
     let payload = key.distribution(&eve.inner.identity).as_bytes().to_vec();
@@ -455,7 +469,74 @@ async fn a_completed_sync_drops_what_a_non_member_sent_at_once() {
     send_raw(eve, bob, vec![more]).await;
     let events = receive(bob).await;
     assert_eq!(strangers_refused(&events), 1, "{events:?}");
-    assert_eq!(bob.inner.groups.held.len(), 0);
+    assert_eq!(bob.inner.groups.held.len(), GROUP_HELD_PER_SENDER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_answerers_sync_loses_no_new_members_key() {
+    let team = team().await;
+    let Team {
+        alice,
+        bob,
+        carol,
+        group,
+        url,
+        ..
+    } = &team;
+    let (bob_id, carol_id) = (bob.whoami().account_id, carol.whoami().account_id);
+    receive_until_state(bob, group, |s| s.is_member(&bob_id)).await;
+    receive_until_state(carol, group, |s| s.is_member(&carol_id)).await;
+    // Carol and bob talk pairwise (bob may ask her).
+    carol
+        .send_text(&"bob".parse().expect("name"), "hello")
+        .await
+        .expect("session");
+    receive_until(bob, |e| {
+        e.iter().any(|e| matches!(e, Event::Message { .. }))
+    })
+    .await;
+    // Alice adds dave; only dave hears of it, and alice goes offline.
+    let dave = register(url, "dave").await;
+    let dave_id = dave.whoami().account_id;
+    add_past_all(alice, &dave, None, group).await;
+    alice.shutdown().await;
+    receive_until_state(&dave, group, |s| s.is_member(&bob_id)).await;
+    dave.send_group_text(group, "hi from dave")
+        .await
+        .expect("send");
+    let events = receive_until(bob, |e| key_refused(e, true)).await;
+    assert!(key_refused(&events, true), "held: {events:?}");
+    // Bob also asks carol, who lags (she never saw the Add): her answer
+    // completes a sync at bob's head, and dave's key is still held.
+    let now = bob.inner.clock.now_ms();
+    let rec = bob.inner.groups.require(group).await.expect("group");
+    bob.inner.groups.sync.asked(group, &carol_id, now);
+    send_raw(bob, carol, vec![super::sync::request(&rec)]).await;
+    receive(carol).await;
+    carol
+        .flush_outbox(Duration::from_secs(30))
+        .await
+        .expect("flushed");
+    let mut seen = receive(bob).await;
+    assert!(!bob.inner.groups.sync.take_done(group, &carol_id), "done");
+    assert!(!state_of(bob, group).await.is_member(&dave_id));
+    // Carol's answer did complete a sync: dave's items are evict-first.
+    assert!(bob.inner.groups.held.evict_first_of(group, &dave_id) >= 1);
+    // Alice comes back and answers bob's first request with the Add: the
+    // redelivery opens dave's key and text.
+    receive(alice).await;
+    alice
+        .flush_outbox(Duration::from_secs(30))
+        .await
+        .expect("flushed");
+    seen.extend(receive(bob).await);
+    assert!(state_of(bob, group).await.is_member(&dave_id));
     bob.shutdown().await;
-    assert_eq!(strangers_refused(&receive(bob).await), 0);
+    seen.extend(receive(bob).await);
+    assert_eq!(
+        texts(&seen, group),
+        vec![("dave".to_owned(), "hi from dave".to_owned())],
+        "{seen:?}"
+    );
+    assert!(!key_refused(&seen, false), "{seen:?}");
 }
