@@ -55,6 +55,39 @@ pub struct HistoryEntry {
     /// arrived while the client was busy with something else stays `false`
     /// until then, so it can still be reported. Outgoing: always `true`.
     pub reported: bool,
+    /// What messages about this one did to it: the message it quotes, its
+    /// reactions, an edit, a delete for everyone (docs/PROTOCOL.md §10.6).
+    pub about: MessageAbout,
+}
+
+/// The state messages about a message left on it (docs/PROTOCOL.md §10.6).
+/// Empty for a message nobody replied to, reacted to, edited or deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageAbout {
+    /// For a reply: the id of the message it quotes, which may be unknown
+    /// here (sent before we could read, or never arrived): show the quote
+    /// as unavailable then.
+    pub reply_to: Option<MessageId>,
+    /// The reactions, in the order they were added; at most one of each
+    /// (account, emoji) pair.
+    pub reactions: Vec<Reaction>,
+    /// Edited: the author's clock when it sent the edit whose text `body`
+    /// now holds, Unix milliseconds (untrusted).
+    pub edited_at_ms: Option<u64>,
+    /// Deleted for everyone by its author: `body` is empty (the text was
+    /// erased from the store) and `reactions` too; it stays as a
+    /// placeholder so that replies quoting it still make sense.
+    pub deleted: bool,
+}
+
+/// One reaction on a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaction {
+    /// Who reacted (our own account for ours).
+    pub by: umbra_protocol::wire::AccountId,
+    /// The emoji: 1 to 64 bytes, no white space or control character
+    /// (untrusted: that it is one emoji is not checked).
+    pub emoji: String,
 }
 
 impl HistoryEntry {
@@ -71,6 +104,31 @@ impl HistoryEntry {
             received_at_ms: sent_at_ms,
             status: DeliveryStatus::Pending,
             reported: true,
+            about: MessageAbout::default(),
+        }
+    }
+
+    /// A message that arrived from the peer or a group member: delivered,
+    /// not reported yet, `about` empty but for the quoted message.
+    pub(crate) fn incoming(
+        id: MessageId,
+        body: String,
+        sent_at_ms: u64,
+        received_at_ms: u64,
+        reply_to: Option<MessageId>,
+    ) -> Self {
+        Self {
+            id,
+            direction: Direction::Incoming,
+            body,
+            sent_at_ms,
+            received_at_ms,
+            status: DeliveryStatus::Delivered,
+            reported: false,
+            about: MessageAbout {
+                reply_to,
+                ..MessageAbout::default()
+            },
         }
     }
 }

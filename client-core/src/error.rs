@@ -115,6 +115,17 @@ pub enum Error {
     /// breaks). Nothing was encrypted or queued; fix the text.
     #[error("the message cannot be sent: {0}")]
     InvalidMessage(#[from] InvalidMessage),
+    /// A reply, reaction, edit or delete for everyone that the rules of
+    /// docs/PROTOCOL.md §10.6 refuse here, as every receiver would (the
+    /// message is unknown in this conversation, not ours to edit, too old,
+    /// deleted, ...). Nothing was encrypted or sent.
+    #[error("message {target}: {reason}; nothing was sent")]
+    ChangeRefused {
+        /// The message the change named.
+        target: crate::MessageId,
+        /// Why it was refused.
+        reason: crate::ChangeRefusal,
+    },
     /// Other sends or deliveries changed the contact's session every time
     /// this message was being prepared (local contention, not an error of
     /// anyone's). Nothing was encrypted or sent; sending again works.

@@ -83,6 +83,9 @@ pub enum Event {
         /// one-line summary): fetch it with
         /// [`Client::fetch_file`](crate::Client::fetch_file).
         file: Option<crate::FileInfo>,
+        /// For a reply: the message it quotes (ours or the sender's), which
+        /// may be unknown here; show the quote as unavailable then.
+        reply_to: Option<MessageId>,
     },
     /// The relay durably accepted one of our messages.
     Sent {
@@ -188,6 +191,43 @@ pub enum Event {
         sent_at_ms: u64,
         /// When the relay accepted it, Unix milliseconds.
         received_at_ms: u64,
+        /// For a reply: the group message it quotes, which may be unknown
+        /// here (sent before we joined); show the quote as unavailable then.
+        reply_to: Option<MessageId>,
+    },
+    /// A reaction, an edit or a delete for everyone changed a stored
+    /// message (docs/PROTOCOL.md §10.6): the history entry already shows
+    /// it ([`HistoryEntry::about`](crate::HistoryEntry::about)). Raised for
+    /// what arrives, not for our own.
+    MessageChanged {
+        /// The group, or `None` for the 1:1 conversation with `from`.
+        group: Option<crate::GroupId>,
+        /// Who sent the change (username as shown).
+        from: String,
+        /// Their account.
+        from_account: AccountId,
+        /// The change's own message id.
+        id: MessageId,
+        /// The message it changed (ours or theirs).
+        target: MessageId,
+        /// What it did.
+        change: crate::MessageChange,
+    },
+    /// A reaction, an edit or a delete for everyone that arrived was not
+    /// applied (docs/PROTOCOL.md §10.6): the message it names is unknown,
+    /// someone other than its author tried to edit or delete it, it was
+    /// sent too late, and so on. Nothing changed.
+    MessageChangeRefused {
+        /// The group, or `None` for the 1:1 conversation with `from`.
+        group: Option<crate::GroupId>,
+        /// Who sent it (username as shown).
+        from: String,
+        /// The change's own message id.
+        id: MessageId,
+        /// The message it named.
+        target: MessageId,
+        /// Why it was refused.
+        reason: crate::ChangeRefusal,
     },
     /// A group's membership, name or admins changed (a change we made, or
     /// one a member made, once applied).

@@ -15,8 +15,9 @@
 //!    name. Those requests are made before the state lock is taken
 //!    (`precheck.rs`); steps 1 to 5 then run under the lock and use an
 //!    answer only if the state still calls for that same request.
-//! 4. Apply the content (history, receipts, typing, renames), drop a
-//!    duplicate message id, queue a delivery receipt.
+//! 4. Apply the content (history, receipts, typing, renames; replies,
+//!    reactions, edits and deletes in `about.rs`), drop a duplicate
+//!    message id, queue a delivery receipt.
 //! 5. Commit everything — session, contact, history, seen marker — in one
 //!    transaction. Only then does the caller ack the relay.
 //!
@@ -36,15 +37,14 @@
 
 use std::sync::Arc;
 
-use rand::rngs::OsRng;
 use umbra_protocol::content::{self, Content};
 use umbra_protocol::pairwise::{InboundEnvelope, PairwiseError, PairwiseMessage, PairwiseSession};
 use umbra_protocol::prekeys::PreKeyRef;
 use umbra_protocol::ratchet::RatchetError;
 use umbra_protocol::wire::{DeviceId, Username};
 
-use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
-use crate::engine::{Engine, QueuedContent};
+use crate::conversation::DeliveryStatus;
+use crate::engine::Engine;
 use crate::groups::inbound as groups_in;
 use crate::groups::sync::reply_over;
 use crate::payload::Payload;
@@ -52,9 +52,10 @@ use crate::prekeys::LoadedPreKeys;
 use crate::sessions::SessionRecord;
 use crate::store::Txn;
 use crate::trust::{ContactRecord, Observation};
-use crate::{DecryptFailure, Error, Event, MessageId, SharedError};
+use crate::{DecryptFailure, Error, Event, SharedError};
 use precheck::Directory;
 
+pub(crate) mod about;
 mod contact_rule;
 pub(crate) mod keep;
 mod precheck;
@@ -471,50 +472,21 @@ async fn accept(
     let mut counters = engine.counters().await?;
     let timeline = &engine.timeline;
     match payload.content {
-        Content::Text {
-            id,
-            body,
-            sent_at_ms,
-        } => {
-            if !timeline
-                .message_known(Direction::Incoming, &account, &id)
-                .await?
-            {
-                let entry = HistoryEntry {
-                    id,
-                    direction: Direction::Incoming,
-                    body: body.clone(),
-                    sent_at_ms,
-                    received_at_ms,
-                    status: DeliveryStatus::Delivered,
-                    reported: false,
-                };
-                timeline
-                    .append(txn, &mut counters, &contact, entry, true)
-                    .await?;
-                events.push(Event::Message {
-                    from: from.clone(),
-                    id,
-                    body,
-                    sent_at_ms,
-                    received_at_ms,
-                    file: None,
-                });
-                if contact.may_send() {
-                    // Encrypted with the session this delivery advanced; the
-                    // record stored below includes this encryption.
-                    engine.encrypt_into_outbox(
-                        txn,
-                        &mut counters,
-                        &contact,
-                        &mut record,
-                        QueuedContent {
-                            content: Content::DeliveryReceipt { ids: vec![id] },
-                            id: MessageId::random(&mut OsRng),
-                            visible: false,
-                        },
-                    )?;
-                }
+        text @ (Content::Text { .. } | Content::TextReply { .. }) => {
+            let arrived = about::Arrived {
+                contact: &contact,
+                from: &from,
+                received_at_ms,
+            };
+            let (c, r) = (&mut counters, &mut record);
+            events.extend(about::accept_text(engine, txn, c, r, arrived, text).await?);
+        }
+        reference @ (Content::Reaction { .. }
+        | Content::Edit { .. }
+        | Content::DeleteForEveryone { .. }) => {
+            if let Some(reference) = crate::about::Reference::of(&reference) {
+                let found = about::accept_reference(engine, txn, &contact, &from, reference);
+                events.extend(found.await?);
             }
         }
         Content::FilePointer(pointer) => {

@@ -110,6 +110,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod about;
 mod account;
 mod backoff;
 mod client;
@@ -162,10 +163,14 @@ mod timeline;
 mod tls;
 mod trust;
 
+pub use about::{ChangeRefusal, MessageChange, MAX_REACTIONS_PER_REACTOR};
 pub use client::{Client, WhoAmI};
 pub use config::{ClientConfig, StoreLocation, DEFAULT_CONNECT_TIMEOUT};
 pub use contact::{Contact, NameCandidate, NameState, TrustLevel};
-pub use conversation::{Conversation, DeliveryStatus, Direction, HistoryEntry, UnreportedMessage};
+pub use conversation::{
+    Conversation, DeliveryStatus, Direction, HistoryEntry, MessageAbout, Reaction,
+    UnreportedMessage,
+};
 pub use error::{Error, Result};
 pub use event::{
     ConnectionState, DecryptFailure, Event, GroupOpenFailure, GroupRefusal, Outcome, SendFailure,

@@ -281,13 +281,30 @@ impl Engine {
         to: &Username,
         text: &str,
     ) -> Result<MessageId, Error> {
+        self.send_text_reply(to, text, None).await
+    }
+
+    /// Sends `text`, as a reply quoting `reply_to` (ours or the peer's
+    /// message, which must be in the conversation, §10.6) if given.
+    pub(crate) async fn send_text_reply(
+        self: &Arc<Self>,
+        to: &Username,
+        text: &str,
+        reply_to: Option<MessageId>,
+    ) -> Result<MessageId, Error> {
         self.check_open()?;
         let name = to.clone();
-        let (id, sent_at_ms, text_content) = new_text(text)?;
+        let (id, sent_at_ms, mut text_content) = new_text(text)?;
+        if let Some(target) = reply_to {
+            text_content = crate::about::as_reply(text_content, target)?;
+        }
         // Only a sendable message starts the connection.
         self.ensure_connected()?;
         {
             let (_guard, contact, mut record, _) = self.session_for_sending(&name).await?;
+            if let Some(target) = reply_to {
+                crate::about::require_known(self, &contact.account, &target).await?;
+            }
             let mut counters = self.counters().await?;
             let mut txn = Txn::new();
             self.encrypt_into_outbox(
@@ -304,7 +321,8 @@ impl Engine {
             // A first contact binds its name here; a name that means
             // another account was refused before anything was encrypted.
             self.names.put_contact(&mut txn, &contact).await?;
-            let entry = HistoryEntry::outgoing(id, text.to_owned(), sent_at_ms);
+            let mut entry = HistoryEntry::outgoing(id, text.to_owned(), sent_at_ms);
+            entry.about.reply_to = reply_to;
             self.timeline
                 .append(&mut txn, &mut counters, &contact, entry, false)
                 .await?;

@@ -243,6 +243,7 @@ mod tests {
                 received_at_ms: 0,
                 status: crate::DeliveryStatus::Read,
                 reported: true,
+                about: Default::default(),
             },
             seq,
         };

@@ -97,6 +97,76 @@ impl Timeline {
         Ok(())
     }
 
+    /// The entry of message `id` from or to `account`, with its sequence.
+    pub(crate) async fn find(
+        &self,
+        direction: Direction,
+        account: &[u8; 16],
+        id: &MessageId,
+    ) -> Result<Option<(u64, HistoryEntry)>, Error> {
+        let index = records::history::index(&self.vault, direction, account, id);
+        let Some(location) = self.vault.load(&index).await? else {
+            return Ok(None);
+        };
+        let slot = records::history::entry(&self.vault, &location.account, location.seq);
+        let entry = records::history::load_entry(&self.vault, &slot).await?;
+        // The index names the entry's own id; anything else (a reference's
+        // id, which points at its target) is not the message asked for.
+        Ok(entry
+            .filter(|e| e.id == *id && e.direction == direction)
+            .map(|e| (location.seq, e)))
+    }
+
+    /// Adds to `txn` the entry `seq` of `account` rewritten as `entry`
+    /// (same id and direction: a reaction, edit or delete, §10.6), and the
+    /// summary's copy if it is the last message, so a deleted text is
+    /// erased there too.
+    pub(crate) async fn replace(
+        &self,
+        txn: &mut Txn,
+        account: &[u8; 16],
+        seq: u64,
+        entry: &HistoryEntry,
+    ) -> Result<(), Error> {
+        let slot = records::history::entry(&self.vault, account, seq);
+        records::history::save_entry(&self.vault, txn, slot, entry)?;
+        let conv_slot = records::history::conversation(&self.vault, account);
+        if let Some(mut conv) = self.vault.load(&conv_slot).await? {
+            if let Some(last) = conv
+                .last
+                .as_mut()
+                .filter(|l| l.id == entry.id && l.direction == entry.direction)
+            {
+                *last = entry.clone();
+                self.vault.save(txn, conv_slot, &conv)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds to `txn` the index slot of a reaction, edit or delete `id`
+    /// sent `direction` with `account`, pointing at its target's entry
+    /// `seq`: a copy of it that comes again is then known
+    /// ([`Timeline::message_known`]) and dropped (§10.6).
+    pub(crate) fn note_reference(
+        &self,
+        txn: &mut Txn,
+        direction: Direction,
+        account: &[u8; 16],
+        id: &MessageId,
+        seq: u64,
+    ) -> Result<(), Error> {
+        self.vault.save(
+            txn,
+            records::history::index(&self.vault, direction, account, id),
+            &MessageLocation {
+                account: *account,
+                seq,
+            },
+        )?;
+        Ok(())
+    }
+
     /// Raises the status of one of our messages to `account` (never lowers
     /// it; `Failed` only from `Pending`). Whether it changed.
     pub(crate) async fn update_status(

@@ -135,6 +135,7 @@ fn records_of(event: Event) -> Vec<Record> {
             sent_at_ms,
             received_at_ms,
             file,
+            ..
         } => vec![Record::Message {
             from,
             id: id.to_hex(),
@@ -247,6 +248,7 @@ mod tests {
             sent_at_ms: 3,
             received_at_ms: 4,
             file: None,
+            reply_to: None,
         }
     }
 

@@ -275,6 +275,7 @@ fn history_entry(value: &Value) -> Option<HistoryEntry> {
         received_at_ms: at,
         status,
         reported: true,
+        about: Default::default(),
     })
 }
 
@@ -365,6 +366,7 @@ fn event_from_record(record: &Value) -> Option<ChatEvent> {
                         size: f.size,
                         media_type: f.media_type,
                     }),
+                reply_to: id("reply_to"),
             })
         })(),
         "sent" => (|| {
@@ -418,6 +420,7 @@ mod tests {
                 sent_at_ms: 1_796_119_200_500,
                 received_at_ms: 1_796_119_201_000,
                 file: None,
+                reply_to: None,
             }))
         );
         let read = json!({"type": "receipt", "from": "bob", "id": id, "status": "read",

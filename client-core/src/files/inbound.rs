@@ -9,7 +9,7 @@ use rand::rngs::OsRng;
 use umbra_protocol::content::{Content, FilePointer};
 
 use super::{summary, StoredFile};
-use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
+use crate::conversation::{Direction, HistoryEntry};
 use crate::engine::{Engine, QueuedContent};
 use crate::history::Counters;
 use crate::records;
@@ -67,15 +67,8 @@ pub(crate) async fn accept(
         .vault
         .save(txn, records::file::slot(&engine.vault, &local), &stored)?;
     // A pointer carries no clock: the relay's acceptance time stands in.
-    let entry = HistoryEntry {
-        id,
-        direction: Direction::Incoming,
-        body: summary(&file.name, file.size),
-        sent_at_ms: received_at_ms,
-        received_at_ms,
-        status: DeliveryStatus::Delivered,
-        reported: false,
-    };
+    let body = summary(&file.name, file.size);
+    let entry = HistoryEntry::incoming(id, body, received_at_ms, received_at_ms, None);
     let body = entry.body.clone();
     engine
         .timeline
@@ -101,5 +94,6 @@ pub(crate) async fn accept(
         sent_at_ms: received_at_ms,
         received_at_ms,
         file: Some(file),
+        reply_to: None,
     }))
 }

@@ -170,7 +170,7 @@ impl Client {
         group: &GroupId,
         text: &str,
     ) -> Result<GroupSendReport, Error> {
-        self.inner.send_group_text(group, text).await
+        self.inner.send_group_text(group, text, None).await
     }
 
     /// Tells the group's members we started or stopped typing (ephemeral;

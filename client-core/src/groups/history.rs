@@ -90,6 +90,55 @@ impl Engine {
     }
 }
 
+/// A stored group message found by its id, for a reaction, edit or
+/// delete (docs/PROTOCOL.md §10.6).
+pub(crate) struct FoundGroupEntry {
+    pub(crate) seq: u64,
+    pub(crate) from_account: AccountId,
+    pub(crate) entry: HistoryEntry,
+    record: GroupHistoryRecord,
+}
+
+impl Engine {
+    /// Every stored message of `group` with id `id`, oldest first (ids are
+    /// unique per sender, so two authors may share one).
+    pub(crate) async fn group_entries_with_id(
+        &self,
+        group: &GroupId,
+        id: &MessageId,
+    ) -> Result<Vec<FoundGroupEntry>, Error> {
+        let prefix = records::group::history_of(&self.vault, group);
+        let mut found = Vec::new();
+        for (slot, record) in self.vault.load_all(&prefix).await? {
+            let entry = HistoryEntry::from(record.entry.clone());
+            if entry.id != *id {
+                continue;
+            }
+            found.push(FoundGroupEntry {
+                seq: records::group::history_seq(&slot).unwrap_or(u64::MAX),
+                from_account: AccountId::from_bytes(record.from_account),
+                entry,
+                record,
+            });
+        }
+        Ok(found)
+    }
+
+    /// Adds to `txn` `found` rewritten with its (changed) entry.
+    pub(crate) fn replace_group_entry(
+        &self,
+        txn: &mut Txn,
+        group: &GroupId,
+        found: FoundGroupEntry,
+    ) -> Result<(), Error> {
+        let mut record = found.record;
+        record.entry = StoredHistoryEntry::from(&found.entry);
+        let slot = records::group::history_entry(&self.vault, group, found.seq);
+        self.vault.save(txn, slot, &record)?;
+        Ok(())
+    }
+}
+
 pub(crate) fn public_group_entry(record: GroupHistoryRecord) -> GroupHistoryEntry {
     GroupHistoryEntry {
         from: record.from,

@@ -29,7 +29,6 @@ use umbra_protocol::identity::IdentityPublic;
 use umbra_protocol::pairwise::InboundEnvelope;
 use umbra_protocol::wire::AccountId;
 
-use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
 use crate::engine::Engine;
 use crate::inbound::{Failure, Rejected};
 use crate::payload::Payload;
@@ -129,6 +128,22 @@ pub(crate) async fn accept_message(
             },
             Some((head, version)),
         ),
+        Content::GroupTextReply {
+            id,
+            target,
+            body,
+            sent_at_ms,
+            head,
+            version,
+        } => (
+            Content::TextReply {
+                id,
+                target,
+                body,
+                sent_at_ms,
+            },
+            Some((head, version)),
+        ),
         other => (other, None),
     };
     // A head our log does not know, at or above our version: the sender
@@ -144,46 +159,25 @@ pub(crate) async fn accept_message(
             )
         })
         .map(|_| super::sync::request(&group));
+    let member = super::about::Member {
+        contact: &contact,
+        account: sender.account,
+        from: &from,
+    };
     match content {
-        Content::Text {
-            id,
-            body,
-            sent_at_ms,
-        } => {
-            let mut counters = engine.counters().await?;
-            let entry = HistoryEntry {
-                id,
-                direction: Direction::Incoming,
-                body: body.clone(),
-                sent_at_ms,
-                received_at_ms,
-                status: DeliveryStatus::Delivered,
-                reported: false,
-            };
-            engine.append_group_history(
-                txn,
-                &mut counters,
-                &group_id,
-                (&sender.account, &from),
-                &entry,
-            )?;
-            // A delivery receipt goes pairwise to the sender, as in 1:1.
-            let mut replies = vec![Content::DeliveryReceipt { ids: vec![id] }];
-            replies.extend(ask);
-            super::sync::receipt(engine, txn, &mut counters, &contact, replies).await?;
-            engine.put_counters(txn, &counters)?;
-            events.push(Event::GroupMessage {
-                group: group_id,
-                group_name: group.name(),
-                from,
-                from_account: sender.account,
-                id,
-                body,
-                sent_at_ms,
-                received_at_ms,
-            });
+        text @ (Content::Text { .. } | Content::TextReply { .. }) => {
+            let accepted =
+                super::about::accept_text(engine, txn, &group, member, text, received_at_ms, ask);
+            events.extend(accepted.await?);
         }
-        other => tracing::debug!(kind = other.kind(), "group content not shown"),
+        other => match crate::about::Reference::of(&other) {
+            Some(reference) => {
+                let accepted =
+                    super::about::accept_reference(engine, txn, &group, member, reference);
+                events.extend(accepted.await?);
+            }
+            None => tracing::debug!(kind = other.kind(), "group content not shown"),
+        },
     }
     Ok(events)
 }

@@ -38,6 +38,7 @@
 //! the state it applies to, or let a new member read what was sent before
 //! they joined.
 
+pub(crate) mod about;
 mod api;
 pub(crate) mod control;
 pub(crate) mod events;

@@ -1,5 +1,6 @@
-//! Sending to a group: text messages, typing notices, and what a send
-//! reports member by member.
+//! Sending to a group: text messages and replies, reactions, edits and
+//! deletes (§10.6), typing notices, and what a send reports member by
+//! member.
 //!
 //! A group message is encrypted once under our sender key (rotated first
 //! if a member was removed since it was made, `keys.rs`) and sealed to
@@ -21,13 +22,14 @@ use rand::rngs::OsRng;
 use umbra_protocol::content::Content;
 use umbra_protocol::wire::{AccountId, Address, Request};
 
+use crate::about::Reference;
 use crate::consts::MAX_GROUP_TYPING_MEMBERS;
 use crate::conversation::HistoryEntry;
 use crate::engine::Engine;
 use crate::failure::CryptoFailure;
 use crate::payload::Payload;
 use crate::store::Txn;
-use crate::Error;
+use crate::{ChangeRefusal, Error, MessageId};
 
 use super::control::{merge_round, recipients_of};
 use super::fanout::{FanoutEntry, FanoutItem, FanoutPurpose};
@@ -35,14 +37,60 @@ use super::keys::OwnSenderKey;
 use super::{GroupFailure, GroupId, GroupSendReport, MemberOutcome, MemberReport};
 
 impl Engine {
-    /// Sends `text` to every member of `group`; see the module docs.
+    /// Sends `text` to every member of `group`, as a reply quoting
+    /// `reply_to` (a message of the group) if given; see the module docs.
     pub(crate) async fn send_group_text(
         self: &Arc<Self>,
         group: &GroupId,
         text: &str,
+        reply_to: Option<MessageId>,
     ) -> Result<GroupSendReport, Error> {
         self.check_open()?;
         let (id, sent_at_ms, body) = crate::outbound::new_text(text)?;
+        let body = match reply_to {
+            Some(target) => crate::about::as_reply(body, target)?,
+            None => body,
+        };
+        let outgoing = Outgoing::Text {
+            body,
+            text: text.to_owned(),
+            reply_to,
+        };
+        self.send_group(group, id, sent_at_ms, outgoing).await
+    }
+
+    /// Sends a reaction, edit or delete to every member of `group` and
+    /// applies it to our copy of the group's history (§10.6).
+    pub(crate) async fn send_group_reference(
+        self: &Arc<Self>,
+        group: &GroupId,
+        reference: Reference,
+    ) -> Result<GroupSendReport, Error> {
+        self.check_open()?;
+        let (id, sent_at_ms) = (reference.id, reference.sent_at_ms);
+        self.send_group(group, id, sent_at_ms, Outgoing::About(reference))
+            .await
+    }
+
+    /// Sends `reference` past our own rule, as a cheating member could.
+    #[cfg(test)]
+    pub(crate) async fn send_group_forged(
+        self: &Arc<Self>,
+        group: &GroupId,
+        reference: Reference,
+    ) -> Result<GroupSendReport, Error> {
+        let (id, sent_at_ms) = (reference.id, reference.sent_at_ms);
+        self.send_group(group, id, sent_at_ms, Outgoing::Forged(reference))
+            .await
+    }
+
+    async fn send_group(
+        self: &Arc<Self>,
+        group: &GroupId,
+        id: MessageId,
+        sent_at_ms: u64,
+        outgoing: Outgoing,
+    ) -> Result<GroupSendReport, Error> {
         let me = self.me();
         // Network first: sessions with members our current key must reach.
         let current = self.groups.require(group).await?;
@@ -57,6 +105,9 @@ impl Engine {
             let _guard = self.op_lock.lock().await;
             let mut group_rec = self.groups.require(group).await?;
             group_rec.require_active()?;
+            // Our own change is refused as every member would refuse it,
+            // before any key moves; a reply must quote a message we hold.
+            let changed = outgoing.check(self, group, &me.account).await?;
             let state = group_rec.state().clone();
             let stored = self.groups.own_key(group).await?;
             // Who had the key we held (before a rotation replaces it).
@@ -105,21 +156,8 @@ impl Engine {
                 }
                 tracing::debug!(snapshots = welcomes.encoded, "welcomes sent again");
             }
-            // The text carries our head, so a member behind sees it (§8.15).
-            let content = match body {
-                Content::Text {
-                    id,
-                    body,
-                    sent_at_ms,
-                } => Content::GroupText {
-                    id,
-                    body,
-                    sent_at_ms,
-                    head: *group_rec.log.head(),
-                    version: state.version(),
-                },
-                other => other,
-            };
+            // A text carries our head, so a member behind sees it (§8.15).
+            let content = outgoing.content(*group_rec.log.head(), state.version());
             let payload = zeroize::Zeroizing::new(
                 Payload {
                     sender: me.address(),
@@ -165,18 +203,30 @@ impl Engine {
                     outcome,
                 });
             }
-            group_rec.note_sent(id);
+            if matches!(outgoing, Outgoing::Text { .. }) {
+                // Receipts name texts only.
+                group_rec.note_sent(id);
+            }
             let mut txn = Txn::new();
             sessions.store(self, &mut txn).await?;
             self.groups.put_own_key(&mut txn, group, &key)?;
             super::sent_keys::note_sent(self, &mut txn, group, &before, &given).await?;
             self.groups.put(&mut txn, &group_rec)?;
             let mut counters = self.counters().await?;
-            // Our copy; its status stays Pending: each member's outcome is
-            // the report's.
-            let entry = HistoryEntry::outgoing(id, text.to_owned(), sent_at_ms);
-            let mine = me.username.as_str();
-            self.append_group_history(&mut txn, &mut counters, group, (&me.account, mine), &entry)?;
+            match (&outgoing, changed) {
+                // Our copy; its status stays Pending: each member's outcome
+                // is the report's.
+                (Outgoing::Text { text, reply_to, .. }, _) => {
+                    let mut entry = HistoryEntry::outgoing(id, text.clone(), sent_at_ms);
+                    entry.about.reply_to = *reply_to;
+                    let mine = (&me.account, me.username.as_str());
+                    self.append_group_history(&mut txn, &mut counters, group, mine, &entry)?;
+                }
+                (Outgoing::About(_), Some(found)) => {
+                    self.replace_group_entry(&mut txn, group, found)?
+                }
+                _ => {}
+            }
             let entry = FanoutEntry {
                 id,
                 group: *group,
@@ -289,5 +339,87 @@ fn item(account: &AccountId, username: &str, envelope: Vec<u8>) -> FanoutItem {
         to_username: username.to_owned(),
         envelope,
         sender_key_epoch: None,
+    }
+}
+
+/// What a group send carries.
+enum Outgoing {
+    /// A text or reply: `body` is its `Text` or `TextReply` content.
+    Text {
+        body: Content,
+        text: String,
+        reply_to: Option<MessageId>,
+    },
+    /// A reaction, edit or delete.
+    About(Reference),
+    /// One sent without our own rule (tests: a cheating member).
+    #[cfg(test)]
+    Forged(Reference),
+}
+
+impl Outgoing {
+    /// Our own rule on our own change: the entry it changes (`None`: a
+    /// text, or a change that changes nothing), or the refusal as an error.
+    async fn check(
+        &self,
+        engine: &Engine,
+        group: &GroupId,
+        me: &AccountId,
+    ) -> Result<Option<super::history::FoundGroupEntry>, Error> {
+        let (target, found) = match self {
+            Outgoing::Text {
+                reply_to: Some(target),
+                ..
+            } => {
+                if super::about::knows(engine, group, target).await? {
+                    return Ok(None);
+                }
+                (*target, Err(ChangeRefusal::UnknownTarget))
+            }
+            Outgoing::Text { .. } => return Ok(None),
+            #[cfg(test)]
+            Outgoing::Forged(_) => return Ok(None),
+            Outgoing::About(reference) => (
+                reference.target,
+                super::about::applied(engine, group, me, reference).await?,
+            ),
+        };
+        found.map_err(|reason| Error::ChangeRefused { target, reason })
+    }
+
+    /// The plaintext of the sealed group message, at our `head`/`version`.
+    fn content(&self, head: umbra_protocol::group::ChangeHash, version: u64) -> Content {
+        match self {
+            Outgoing::Text { body, .. } => match body.clone() {
+                Content::Text {
+                    id,
+                    body,
+                    sent_at_ms,
+                } => Content::GroupText {
+                    id,
+                    body,
+                    sent_at_ms,
+                    head,
+                    version,
+                },
+                Content::TextReply {
+                    id,
+                    target,
+                    body,
+                    sent_at_ms,
+                } => Content::GroupTextReply {
+                    id,
+                    target,
+                    body,
+                    sent_at_ms,
+                    head,
+                    version,
+                },
+                other => other,
+            },
+            Outgoing::About(reference) => reference.content(),
+            #[cfg(test)]
+            Outgoing::Forged(reference) => reference.content(),
+        }
     }
 }

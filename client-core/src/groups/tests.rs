@@ -54,7 +54,7 @@ pub(crate) async fn relay_with(
 /// bob and carol (the changes not yet received), and the relay they share:
 /// the start of most group tests. `dir` and `relay` must live as long as
 /// the clients.
-pub(super) struct Team {
+pub(crate) struct Team {
     pub dir: tempfile::TempDir,
     pub relay: umbra_relay::app::RunningRelay,
     pub url: String,
@@ -64,7 +64,7 @@ pub(super) struct Team {
     pub group: GroupId,
 }
 
-pub(super) async fn team() -> Team {
+pub(crate) async fn team() -> Team {
     let dir = tempfile::tempdir().expect("tempdir");
     let relay = relay(&dir).await;
     let url = relay.url();

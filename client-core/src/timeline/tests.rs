@@ -29,6 +29,7 @@ fn entry(direction: Direction, id: u8, at: u64) -> HistoryEntry {
             Direction::Outgoing => DeliveryStatus::Pending,
         },
         reported: direction == Direction::Outgoing,
+        about: Default::default(),
     }
 }
 

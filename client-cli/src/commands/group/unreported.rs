@@ -69,6 +69,7 @@ mod tests {
             body: "now".into(),
             sent_at_ms: 1,
             received_at_ms: 2,
+            reply_to: None,
         }
     }
 
