@@ -141,6 +141,7 @@ async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitSt
         } => follow::run(session, Duration::from_secs(*timeout)).await,
         Command::Contacts => contacts::run(session).await,
         Command::Search { text, limit } => search::run(session, text, *limit).await,
+        Command::Settings(args) => settings::run(session, args.change).await,
         Command::Verify(args) => verify::run(session, args).await,
         Command::Chat => tui::run(session).await,
         Command::Daemon(args) => daemon::run(session, args).await,

@@ -14,6 +14,7 @@ mod daemon;
 mod file;
 mod group;
 mod search;
+mod settings;
 mod verify;
 
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ pub use file::FileCommand;
 pub use group::{GroupCommand, GroupWait};
 use search::parse_search_limit;
 pub use search::SEARCH_DEFAULT_LIMIT;
+pub use settings::{SettingsArgs, SettingsCommand, Switch};
 pub use verify::VerifyArgs;
 
 /// The relay used when neither `--server` nor `UMBRA_SERVER` says otherwise.
@@ -146,6 +148,9 @@ pub enum Command {
               value_parser = parse_search_limit)]
         limit: usize,
     },
+    /// Show this device's privacy settings, or turn read receipts or
+    /// typing notices on or off.
+    Settings(SettingsArgs),
     /// Show the safety number for a contact; mark it verified or accept a
     /// changed key by quoting the number you compared.
     Verify(VerifyArgs),

@@ -12,4 +12,5 @@ pub mod password;
 pub mod receive;
 pub mod search;
 pub mod send;
+pub mod settings;
 pub mod verify;

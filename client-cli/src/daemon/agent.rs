@@ -55,6 +55,7 @@ pub fn serves(command: &Command) -> bool {
             | Command::Receive { .. }
             | Command::Contacts
             | Command::Search { .. }
+            | Command::Settings(_)
             | Command::Verify(_)
             | Command::Chat
             | Command::Group(_)
@@ -188,6 +189,8 @@ mod tests {
             &["whoami"],
             &["contacts"],
             &["search", "hello"],
+            &["settings"],
+            &["settings", "typing", "off"],
             &["chat"],
             &["group", "list"],
             &["account", "rename", "alice2"],

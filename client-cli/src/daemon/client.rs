@@ -217,6 +217,11 @@ pub async fn dispatch(
     let (method, params, wait) = match command {
         Command::Whoami => ("whoami", json!({}), DAEMON_GRACE),
         Command::Contacts => ("contacts", json!({}), DAEMON_GRACE),
+        Command::Settings(args) => (
+            "settings",
+            crate::commands::settings::params(args.change),
+            DAEMON_GRACE,
+        ),
         Command::Search { text, limit } => {
             crate::commands::search::check_query(text)?;
             (

@@ -24,6 +24,7 @@ use crate::commands::contacts;
 use crate::commands::receive::records_for;
 use crate::commands::search;
 use crate::commands::send::{send_and_wait, Outcome};
+use crate::commands::settings;
 use crate::commands::verify;
 use crate::daemon::protocol::{app_code, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND};
 use crate::exit_status::{classify, ExitStatus, Failure};
@@ -43,6 +44,7 @@ pub const METHODS: &[&str] = &[
     "whoami",
     "contacts",
     "search",
+    "settings",
     "send",
     "receive",
     "verify",
@@ -202,6 +204,7 @@ impl Daemon {
             "whoami" => self.whoami().await,
             "contacts" => self.contacts().await,
             "search" => self.search(parse(params)?).await,
+            "settings" => self.settings(parse(params)?).await,
             "send" => self.send(parse(params)?).await,
             "receive" => self.receive(parse(params)?).await,
             "verify" => self.verify(parse(params)?).await,
@@ -272,6 +275,21 @@ impl Daemon {
         search::check_query(&params.text).map_err(|e| MethodError::command(&e, vec![]))?;
         let mut printer = Printer::new(true, Vec::new());
         let status = search::search(&self.client(), &params.text, limit, &mut printer)
+            .await
+            .map_err(|e| MethodError::command(&e, vec![]))?;
+        Ok(json!({"records": json_lines(&printer.into_inner()), "exit_code": status.code()}))
+    }
+
+    async fn settings(&self, params: settings::Params) -> Result<Value, MethodError> {
+        if params.both() {
+            return Err(MethodError::rpc(
+                INVALID_PARAMS,
+                "give read_receipts or typing, not both".to_owned(),
+            ));
+        }
+        let change = params.change();
+        let mut printer = Printer::new(true, Vec::new());
+        let status = settings::apply(&self.client(), change, &mut printer)
             .await
             .map_err(|e| MethodError::command(&e, vec![]))?;
         Ok(json!({"records": json_lines(&printer.into_inner()), "exit_code": status.code()}))

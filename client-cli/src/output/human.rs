@@ -53,6 +53,14 @@ impl Record {
                 }
                 text
             }
+            Record::Settings {
+                read_receipts,
+                typing,
+            } => format!(
+                "read receipts: {}\ntyping notices: {}",
+                on_off(*read_receipts),
+                on_off(*typing)
+            ),
             Record::Found {
                 conversation,
                 direction,
@@ -218,6 +226,15 @@ impl Record {
                 String::new()
             }
         }
+    }
+}
+
+/// `on` or `off`, as `settings` takes them.
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
     }
 }
 

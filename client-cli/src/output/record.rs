@@ -273,6 +273,14 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         group: Option<GroupRef>,
     },
+    /// `settings`: this device's privacy switches, as they are after the
+    /// command.
+    Settings {
+        /// Whether reading a conversation sends read receipts.
+        read_receipts: bool,
+        /// Whether typing notices are sent (and others' shown).
+        typing: bool,
+    },
 }
 
 /// Whether a stored message was received or sent (`found` records).
