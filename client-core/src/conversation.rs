@@ -151,6 +151,8 @@ pub struct UnreportedMessage {
     pub received_at_ms: u64,
     /// The file, for a file message (`body` is then a one-line summary).
     pub file: Option<crate::FileInfo>,
+    /// For a reply: the message it quotes (docs/PROTOCOL.md §10.6).
+    pub reply_to: Option<MessageId>,
 }
 
 /// A conversation summary for a list view.

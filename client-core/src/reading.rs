@@ -86,6 +86,7 @@ impl Engine {
                 sent_at_ms: entry.sent_at_ms,
                 received_at_ms: entry.received_at_ms,
                 file,
+                reply_to: entry.about.reply_to,
             });
         }
         Ok(out)

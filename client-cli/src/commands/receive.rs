@@ -237,6 +237,7 @@ mod tests {
             sent_at_ms: 1,
             received_at_ms: 2,
             file: None,
+            reply_to: None,
         }
     }
 

@@ -86,6 +86,10 @@ async fn every_member_sees_the_same_replies_reactions_edits_and_deletes() {
             "{events:?}"
         );
     }
+    let backlog = alice.unreported_group_messages().await.expect("unreported");
+    assert!(backlog
+        .iter()
+        .any(|m| m.id == reply && m.reply_to == Some(hello)));
     carol
         .react_in_group(&group, &hello, "👍", false)
         .await

@@ -135,6 +135,11 @@ async fn replies_reactions_edits_and_deletes_reach_the_peer() {
         entry(&bob, "alice", &reply).await.about.reply_to,
         Some(hello)
     );
+    // Shown later (not marked reported yet), it is still a reply.
+    let backlog = alice.unreported_messages().await.expect("unreported");
+    assert!(backlog
+        .iter()
+        .any(|m| m.id == reply && m.reply_to == Some(hello)));
     // A reply must quote a message of the conversation.
     let unknown = new_id();
     assert!(matches!(

@@ -61,6 +61,8 @@ pub struct UnreportedGroupMessage {
     pub sent_at_ms: u64,
     /// When the relay accepted it, Unix milliseconds.
     pub received_at_ms: u64,
+    /// For a reply: the group message it quotes (docs/PROTOCOL.md §10.6).
+    pub reply_to: Option<MessageId>,
     seq: u64,
 }
 
@@ -193,6 +195,7 @@ impl Client {
                     body: item.entry.body,
                     sent_at_ms: item.entry.sent_at_ms,
                     received_at_ms: item.entry.received_at_ms,
+                    reply_to: item.entry.about.reply_to,
                     seq,
                 });
             }

@@ -231,6 +231,7 @@ async fn unreported_entries_list_in_arrival_order_until_reported_or_read() {
         sent_at_ms: 0,
         received_at_ms: 0,
         file: None,
+        reply_to: None,
     };
     let mut txn = Txn::new();
     timeline.mark_reported(&mut txn, &[carols]).await.unwrap();
