@@ -77,9 +77,17 @@ fn run(mut op: impl FnMut(), iters: usize) {
 
 /// Runs `op` on inputs made beforehand, one per run: the set-up (fresh
 /// identities, accounts) stays outside the count, and so does dropping the
-/// inputs afterwards, as in criterion's `iter_batched`.
-fn run_batched<I>(mut setup: impl FnMut() -> I, mut op: impl FnMut(&mut I), iters: usize) {
-    let mut inputs: Vec<I> = (0..=iters).map(|_| setup()).collect();
+/// inputs afterwards, as in criterion's `iter_batched`. `made` inputs are
+/// made whatever `iters` is (at least `iters + 1`), so the N-run and 2N-run
+/// profiles do the same set-up and its calls cancel in their difference
+/// (callgrind counts calls even while collection is off).
+fn run_batched<I>(
+    mut setup: impl FnMut() -> I,
+    mut op: impl FnMut(&mut I),
+    iters: usize,
+    made: usize,
+) {
+    let mut inputs: Vec<I> = (0..made.max(iters + 1)).map(|_| setup()).collect();
     let mut spent = Vec::with_capacity(inputs.len());
     let mut each = || {
         if let Some(mut input) = inputs.pop() {
@@ -95,7 +103,7 @@ fn steady_size(name: &str) -> Option<usize> {
     SIZES.iter().find(|(_, n)| *n == name).map(|(s, _)| *s)
 }
 
-fn dispatch(op: &str, iters: usize) -> Result<(), String> {
+fn dispatch(op: &str, iters: usize, made: usize) -> Result<(), String> {
     let (group, implementation) = op.split_once('/').ok_or("operation is group/impl")?;
     if let Some(size) = group
         .strip_prefix("steady_state_encrypt_decrypt_")
@@ -161,6 +169,7 @@ fn dispatch(op: &str, iters: usize) -> Result<(), String> {
                 black_box(umbra_key_agreement(alice_id, bob, bundle));
             },
             iters,
+            made,
         ),
         "key_agreement_both_sides/vodozemac" => run_batched(
             olm_accounts,
@@ -168,6 +177,7 @@ fn dispatch(op: &str, iters: usize) -> Result<(), String> {
                 black_box(olm_key_agreement(alice, bob, *otk));
             },
             iters,
+            made,
         ),
         "dh_ratchet_ping_pong_turn/umbra" => {
             let (mut alice, mut bob) = umbra_pair();
@@ -277,19 +287,27 @@ fn dispatch(op: &str, iters: usize) -> Result<(), String> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
-        [op, iters] if !op.starts_with('-') => {
-            let Ok(iters) = iters.parse::<usize>() else {
-                eprintln!("iterations must be a number, got {iters}");
-                std::process::exit(2);
+        [op, iters, rest @ ..] if !op.starts_with('-') && rest.len() <= 1 => {
+            let parse = |what: &str, text: &str| {
+                text.parse::<usize>().unwrap_or_else(|_| {
+                    eprintln!("{what} must be a number, got {text}");
+                    std::process::exit(2);
+                })
             };
-            if let Err(e) = dispatch(op, iters) {
+            let iters = parse("iterations", iters);
+            // Batched set-ups to make (callgrind.sh passes the same number
+            // to the N-run and the 2N-run profile); default: one per run.
+            let made = rest.first().map_or(iters + 1, |m| parse("inputs", m));
+            if let Err(e) = dispatch(op, iters, made) {
                 eprintln!("{e}");
                 std::process::exit(2);
             }
         }
         _ => {
             // `cargo bench` passes `--bench`: list, do not measure.
-            println!("usage: callgrind <operation> <iterations>; run through benches/callgrind.sh");
+            println!(
+                "usage: callgrind <operation> <iterations> [<inputs>]; run through benches/callgrind.sh"
+            );
             for op in operations() {
                 println!("{op}");
             }
