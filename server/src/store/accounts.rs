@@ -152,8 +152,11 @@ pub trait AccountStore: Send + Sync + 'static {
 /// messages before tokens here made the opposite order, and PostgreSQL
 /// broke the cycle after `deadlock_timeout` by failing one side (a review
 /// found it: an old connection acking while a new one deletes the account).
-pub(crate) const ACCOUNT_TABLES: [&str; 11] = [
+pub(crate) const ACCOUNT_TABLES: [&str; 16] = [
     "tokens",
+    "link_messages",
+    "link_tickets",
+    "device_lists",
     "account_backups",
     "blob_chunks",
     "blobs",
@@ -163,6 +166,8 @@ pub(crate) const ACCOUNT_TABLES: [&str; 11] = [
     "last_resort_prekeys",
     "signed_prekeys",
     "identity_keys",
+    "identity_accounts",
+    "devices",
     "accounts",
 ];
 
@@ -286,6 +291,15 @@ macro_rules! impl_accounts {
                 if inserted.rows_affected() == 0 {
                     return Err(StoreError::UsernameTaken);
                 }
+                // Device 1 exists from registration (PROTOCOL.md 15.1).
+                sqlx::query(
+                    "INSERT INTO devices (account_id, device_id, created_at, last_seen_at) \
+                     VALUES ($1, 1, $2, 0)",
+                )
+                .bind(account.as_bytes().as_slice())
+                .bind(db_time(now))
+                .execute(&mut *tx)
+                .await?;
                 let released = released_at(&mut *tx, username).await?;
                 rules::claimable(username, released, now, self.limits.name_quarantine_secs)?;
                 tx.commit().await.map_err(StoreError::from_commit)?;

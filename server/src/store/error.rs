@@ -41,9 +41,48 @@ pub enum StoreError {
         /// The conflicting prekey id.
         id: u32,
     },
-    /// Another device (of any account) already publishes this identity key.
-    #[error("this identity key is already published by another device")]
+    /// Another account publishes or has published this identity key
+    /// (docs/PROTOCOL.md 11.8 step 0, 15.1).
+    #[error("this identity key belongs to another account")]
     IdentityInUse,
+    /// The account already has `MAX_DEVICES_PER_ACCOUNT` current devices
+    /// (docs/PROTOCOL.md 15.1); a device must be removed first.
+    #[error("the account already has {limit} devices")]
+    TooManyDevices {
+        /// The per-account limit.
+        limit: usize,
+    },
+    /// The device is not a current device of the account (never assigned,
+    /// or removed: a tombstone).
+    #[error("device {device} is not a current device of the account")]
+    UnknownDevice {
+        /// The device id asked about.
+        device: u32,
+    },
+    /// A device list was not stored: the stored one's version is the same
+    /// or higher (15.4, `StaleDeviceList`).
+    #[error("a device list with version {stored_version} is already stored")]
+    StaleDeviceList {
+        /// The version of the list that stays.
+        stored_version: u64,
+    },
+    /// The link ticket is unknown, expired, already joined or finished, or
+    /// the caller is not its side (15.6, `UnknownExchange`). One error for
+    /// all of these: a guesser learns nothing about which tickets exist.
+    #[error("no such link exchange")]
+    UnknownLinkTicket,
+    /// The account holds the most unexpired link tickets allowed.
+    #[error("too many open link tickets; retry in {retry_after_secs} s")]
+    TooManyLinkTickets {
+        /// Seconds until the oldest open ticket expires.
+        retry_after_secs: u64,
+    },
+    /// The side of a link exchange already holds the most posts allowed.
+    #[error("a link exchange side holds at most {limit} posts")]
+    TooManyLinkMessages {
+        /// The per-side limit.
+        limit: u64,
+    },
     /// A blob with this id already exists.
     #[error("blob already exists")]
     BlobExists,

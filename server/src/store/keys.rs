@@ -3,7 +3,8 @@
 //!
 //! Must never: hand one one-time prekey to two claimers, show a new identity
 //! beside an old signed prekey, keep prekeys made under a replaced identity,
-//! or let a second device publish an identity another device publishes.
+//! or let an account publish an identity another account publishes or has
+//! published.
 
 use async_trait::async_trait;
 use umbra_wire::{Address, PreKeyBundleWire, PreKeyWire, SignedPreKeyWire};
@@ -25,9 +26,10 @@ pub trait KeyDirectory: Send + Sync + 'static {
     /// `rules::identity_change`). Republishing the same identity
     /// (signed-prekey rotation) keeps them.
     /// [`StoreError::UnknownAccount`] if the account does not exist;
-    /// [`StoreError::IdentityInUse`] (nothing stored) if another device of
-    /// any account already publishes `identity` — a copied identity would
+    /// [`StoreError::IdentityInUse`] (nothing stored) if another account
+    /// publishes or ever published `identity` — a copied identity would
     /// let its publisher pose as a second account holding the owner's keys.
+    /// The devices of one account may publish the same identity (15.1).
     async fn put_keys(
         &self,
         device: Address,
@@ -91,19 +93,32 @@ macro_rules! impl_keys {
                 if !lock_account_totals(&mut tx, device.account).await? {
                     return Err(StoreError::UnknownAccount);
                 }
-                // One identity, one device (the unique index of migration
-                // 0002 backs this up against a racing publish).
-                let taken: Option<Vec<u8>> = sqlx::query_scalar(
-                    "SELECT account_id FROM identity_keys WHERE identity = $1 \
-                     AND NOT (account_id = $2 AND device_id = $3)",
+                // One identity, one account (PROTOCOL.md 11.8 step 0, 15.1):
+                // refused if another account publishes or ever published it;
+                // the devices of one account share theirs. The primary key
+                // of identity_accounts (migration 0007) backs this up
+                // against a publish racing on another node.
+                let owner: Option<Vec<u8>> = sqlx::query_scalar(
+                    "SELECT account_id FROM identity_accounts WHERE identity = $1",
                 )
                 .bind(identity)
-                .bind(account)
-                .bind(device_param(device))
                 .fetch_optional(&mut *tx)
                 .await?;
-                if taken.is_some() {
-                    return Err(StoreError::IdentityInUse);
+                match owner {
+                    Some(owner) if owner.as_slice() != account => {
+                        return Err(StoreError::IdentityInUse);
+                    }
+                    Some(_) => {}
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO identity_accounts (identity, account_id) VALUES ($1, $2)",
+                        )
+                        .bind(identity)
+                        .bind(account)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| unique_violation_as(e, StoreError::IdentityInUse))?;
+                    }
                 }
                 let previous: Option<Vec<u8>> = sqlx::query_scalar(
                     "SELECT identity FROM identity_keys WHERE account_id = $1 AND device_id = $2",
@@ -143,8 +158,7 @@ macro_rules! impl_keys {
                 .bind(device_param(device))
                 .bind(identity)
                 .execute(&mut *tx)
-                .await
-                .map_err(|e| unique_violation_as(e, StoreError::IdentityInUse))?;
+                .await?;
                 sqlx::query(
                     "INSERT INTO signed_prekeys \
                        (account_id, device_id, key_id, created_at, public_key, signature) \

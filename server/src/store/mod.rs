@@ -1,6 +1,7 @@
 //! The relay's storage: one [`Store`] trait, joining the role traits
-//! [`AccountStore`], [`TokenStore`], [`KeyDirectory`], [`MessageQueue`],
-//! [`BlobStore`] and [`ControlChannel`], with an embedded SQLite backend (the
+//! [`AccountStore`], [`TokenStore`], [`KeyDirectory`], [`DeviceStore`],
+//! [`LinkStore`], [`MessageQueue`], [`BlobStore`], [`BackupStore`] and
+//! [`ControlChannel`], with an embedded SQLite backend (the
 //! default, one node) and a PostgreSQL backend (several relay nodes sharing
 //! one database). All SQL of the relay lives under this module, written once
 //! (`shared.rs` and the role files) for both backends; the business rules it
@@ -9,8 +10,10 @@
 //! What the store keeps: OPAQUE password files and the server's OPAQUE
 //! setup, hashes of session tokens, the public key directory, one ordered
 //! queue of opaque sealed envelopes per recipient device, and encrypted
-//! attachment blobs as opaque chunks, and one sealed account backup per
-//! account (ciphertext, with its public `seq`).
+//! attachment blobs as opaque chunks, one sealed account backup per
+//! account (ciphertext, with its public `seq`), the devices of each account
+//! (tombstones of removed ones included) with its signed device list, and
+//! the link tickets and opaque posts of device linking.
 //!
 //! Must never: store a raw session token, a sender identity next to a queued
 //! envelope, or anything it could decrypt; acknowledge an enqueue before the
@@ -28,10 +31,12 @@ mod backup;
 pub mod batch;
 mod blobs;
 mod control_channel;
+mod devices;
 mod error;
 pub mod group_commit;
 mod keys;
 mod limits;
+mod link;
 mod open;
 pub mod postgres;
 mod postgres_queue;
@@ -55,10 +60,12 @@ pub use accounts::AccountStore;
 pub use backup::{BackupPut, BackupStore, StoredBackup};
 pub use blobs::BlobStore;
 pub use control_channel::ControlChannel;
+pub use devices::{DeviceRecord, DeviceStore, RemovedDevice, StoredDeviceList};
 pub use error::{EnqueueOutcome, EnqueueRejection, StoreError};
 pub use group_commit::{GroupCommitError, GroupCommitter};
 pub use keys::KeyDirectory;
 pub use limits::{StoreLimits, MAX_BLOB_CHUNK_BYTES};
+pub use link::{LinkLimits, LinkParty, LinkStore, LinkTicket, LinkTicketState};
 pub use open::{migrate_only, open, open_with_limits, DEFAULT_SQLITE_FILE};
 pub use queue::MessageQueue;
 pub use rules::is_reserved_username;
@@ -74,7 +81,15 @@ pub use types::{
 /// otherwise, and every write is durable when the future resolves `Ok`.
 #[async_trait]
 pub trait Store:
-    AccountStore + TokenStore + KeyDirectory + MessageQueue + BlobStore + BackupStore + ControlChannel
+    AccountStore
+    + TokenStore
+    + KeyDirectory
+    + DeviceStore
+    + LinkStore
+    + MessageQueue
+    + BlobStore
+    + BackupStore
+    + ControlChannel
 {
     /// Which backend this is, for logs and metrics (`"sqlite"`/`"postgres"`).
     fn backend(&self) -> &'static str;

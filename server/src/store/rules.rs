@@ -6,7 +6,7 @@
 //! Must never: touch a database, read a clock, or decide anything a backend
 //! then decides again differently.
 
-use umbra_wire::{AccountId, Username};
+use umbra_wire::{AccountId, DeviceId, Username, MAX_DEVICES_PER_ACCOUNT};
 
 use super::error::{EnqueueRejection, StoreError};
 use super::limits::MAX_BLOB_CHUNK_BYTES;
@@ -314,6 +314,85 @@ pub(crate) fn blob_bytes_quota(held: u64, adding: u64, limit: u64) -> Result<(),
     } else {
         Ok(())
     }
+}
+
+// ----- devices (docs/PROTOCOL.md 15) -----------------------------------------------
+
+/// The id a new device of an account gets: one more than the highest id it
+/// has ever had (`highest` counts tombstones), so ids increase and are
+/// never reused (15.1). Refused while `current` devices are already
+/// [`MAX_DEVICES_PER_ACCOUNT`].
+pub(crate) fn next_device(highest: Option<u32>, current: u64) -> Result<DeviceId, StoreError> {
+    if current >= MAX_DEVICES_PER_ACCOUNT as u64 {
+        return Err(StoreError::TooManyDevices {
+            limit: MAX_DEVICES_PER_ACCOUNT,
+        });
+    }
+    match highest {
+        None => Ok(DeviceId::PRIMARY),
+        // 2^32 - 1 ids per account would take one link a second for 136
+        // years; running out is refused like a full account, not wrapped.
+        Some(id) => id
+            .checked_add(1)
+            .map(DeviceId)
+            .ok_or(StoreError::TooManyDevices {
+                limit: MAX_DEVICES_PER_ACCOUNT,
+            }),
+    }
+}
+
+/// The `last_seen_at` recorded for an authentication at `now`: the hour it
+/// began in, so the relay keeps no finer record of when a device is used
+/// (15.5).
+pub(crate) fn last_seen_hour(now: UnixSeconds) -> UnixSeconds {
+    now - now % 3600
+}
+
+/// Whether a list of `version` may replace the stored one (of
+/// `stored`, if any): only a strictly higher version (15.4), so a replayed
+/// or raced older list never wins.
+pub(crate) fn device_list_replaces(stored: Option<u64>, version: u64) -> Result<(), StoreError> {
+    match stored {
+        Some(stored_version) if stored_version >= version => {
+            Err(StoreError::StaleDeviceList { stored_version })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether an account holding unexpired tickets that expire at `open`
+/// may create another, at most `max_open` being allowed; if not, how long
+/// until the oldest expires (15.6).
+pub(crate) fn link_ticket_room(
+    open: &[UnixSeconds],
+    max_open: u64,
+    now: UnixSeconds,
+) -> Result<(), StoreError> {
+    if (open.len() as u64) < max_open {
+        return Ok(());
+    }
+    let oldest = open.iter().copied().min().unwrap_or(now);
+    Err(StoreError::TooManyLinkTickets {
+        retry_after_secs: oldest.saturating_sub(now).max(1),
+    })
+}
+
+/// Whether a link ticket expiring at `expires_at` is still usable at `now`.
+pub(crate) fn link_ticket_live(expires_at: UnixSeconds, now: UnixSeconds) -> bool {
+    now < expires_at
+}
+
+/// The number the next post of a side gets, given how many it holds; a
+/// side is refused past `max_per_side` posts (15.6).
+pub(crate) fn next_link_post(held: u64, max_per_side: u64) -> Result<u32, StoreError> {
+    if held >= max_per_side {
+        return Err(StoreError::TooManyLinkMessages {
+            limit: max_per_side,
+        });
+    }
+    u32::try_from(held + 1).map_err(|_| StoreError::TooManyLinkMessages {
+        limit: max_per_side,
+    })
 }
 
 #[cfg(test)]

@@ -247,3 +247,58 @@ fn blob_quotas_refuse_the_blob_or_byte_past_the_limit() {
     ));
     assert!(blob_bytes_quota(u64::MAX, 1, u64::MAX).is_err());
 }
+
+#[test]
+fn device_ids_follow_the_highest_ever_and_stop_at_the_cap() {
+    assert_eq!(next_device(None, 0).unwrap(), DeviceId::PRIMARY);
+    // The highest id ever (a tombstone included) decides, not the count.
+    assert_eq!(next_device(Some(7), 2).unwrap(), DeviceId(8));
+    assert!(matches!(
+        next_device(Some(8), 8),
+        Err(StoreError::TooManyDevices { limit: 8 })
+    ));
+    assert!(matches!(
+        next_device(Some(u32::MAX), 1),
+        Err(StoreError::TooManyDevices { .. })
+    ));
+}
+
+#[test]
+fn last_seen_is_kept_to_the_hour() {
+    assert_eq!(last_seen_hour(7_199), 3_600);
+    assert_eq!(last_seen_hour(7_200), 7_200);
+    assert_eq!(last_seen_hour(0), 0);
+}
+
+#[test]
+fn a_device_list_replaces_only_a_lower_version() {
+    assert!(device_list_replaces(None, 1).is_ok());
+    assert!(device_list_replaces(Some(1), 2).is_ok());
+    assert!(matches!(
+        device_list_replaces(Some(2), 2),
+        Err(StoreError::StaleDeviceList { stored_version: 2 })
+    ));
+    assert!(matches!(
+        device_list_replaces(Some(5), 3),
+        Err(StoreError::StaleDeviceList { stored_version: 5 })
+    ));
+}
+
+#[test]
+fn link_tickets_and_posts_are_bounded() {
+    assert!(link_ticket_room(&[100], 2, 10).is_ok());
+    assert!(matches!(
+        link_ticket_room(&[300, 100], 2, 10),
+        Err(StoreError::TooManyLinkTickets {
+            retry_after_secs: 90
+        })
+    ));
+    assert!(link_ticket_live(11, 10));
+    assert!(!link_ticket_live(10, 10));
+    assert_eq!(next_link_post(0, 4).unwrap(), 1);
+    assert_eq!(next_link_post(3, 4).unwrap(), 4);
+    assert!(matches!(
+        next_link_post(4, 4),
+        Err(StoreError::TooManyLinkMessages { limit: 4 })
+    ));
+}

@@ -109,7 +109,8 @@ macro_rules! impl_store {
             use sqlx::Row;
             use tokio::sync::broadcast;
             use umbra_wire::{
-                AccountId, Address, PreKeyBundleWire, PreKeyWire, SignedPreKeyWire, Username,
+                AccountId, Address, DeviceId, PreKeyBundleWire, PreKeyWire, SignedPreKeyWire,
+                Username,
             };
             use zeroize::Zeroizing;
 
@@ -133,6 +134,8 @@ macro_rules! impl_store {
             $crate::store::queue::impl_queue!($store, $db);
             $crate::store::blobs::impl_blobs!($store, $db);
             $crate::store::backup::impl_backup!($store, $db);
+            $crate::store::devices::impl_devices!($store, $db);
+            $crate::store::link::impl_link!($store, $db);
 
             #[async_trait]
             impl Store for $store {

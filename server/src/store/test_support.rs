@@ -104,6 +104,52 @@ impl TestDb {
         }
     }
 
+    /// Applies only the migrations numbered below `version`, as a relay of
+    /// that schema left the database, so a test can fill it and then check
+    /// what the later migrations do to its rows (`open` applies the rest).
+    pub async fn migrate_before(&self, version: i64) {
+        fn older(all: &sqlx::migrate::Migrator, version: i64) -> sqlx::migrate::Migrator {
+            let kept: Vec<_> = all
+                .migrations
+                .iter()
+                .filter(|m| m.version < version)
+                .cloned()
+                .collect();
+            sqlx::migrate::Migrator {
+                migrations: std::borrow::Cow::Owned(kept),
+                ..sqlx::migrate::Migrator::DEFAULT
+            }
+        }
+        match &self.kind {
+            Kind::Sqlite(dir) => {
+                let options = SqliteConnectOptions::new()
+                    .filename(dir.path().join(DEFAULT_SQLITE_FILE))
+                    .create_if_missing(true);
+                let mut conn = options
+                    .connect()
+                    .await
+                    .expect("create SQLite test database");
+                older(&super::sqlite::MIGRATOR, version)
+                    .run(&mut conn)
+                    .await
+                    .expect("older SQLite migrations");
+                conn.close().await.ok();
+            }
+            Kind::Postgres(db) => {
+                let mut conn = db
+                    .connect_options()
+                    .connect()
+                    .await
+                    .expect("connect to PostgreSQL test database");
+                older(&super::postgres::MIGRATOR, version)
+                    .run(&mut conn)
+                    .await
+                    .expect("older PostgreSQL migrations");
+                conn.close().await.ok();
+            }
+        }
+    }
+
     /// Opens (or reopens) the store with default limits.
     pub async fn open(&self) -> SharedStore {
         self.open_with(StoreLimits::default()).await

@@ -236,6 +236,24 @@ pub(super) async fn delete_account_leaves_no_rows(db: &TestDb) {
             .put_backup(account, 1, &super::backup::sealed(1, 0xbb), 500)
             .await
             .unwrap();
+        store
+            .put_device_list(&super::devices::device_list(account, 1, &[1]), 500)
+            .await
+            .unwrap();
+        let ticket = [n as u8 + 1; 16];
+        let limits = crate::store::LinkLimits {
+            max_tickets_per_account: 4,
+            max_posts_per_side: 4,
+        };
+        store
+            .create_link_ticket(device, &ticket, 500, 800, limits)
+            .await
+            .unwrap();
+        let post = crate::store::LinkParty::Creator(device);
+        store
+            .post_link_message(&ticket, post, b"post", 500, limits)
+            .await
+            .unwrap();
     }
 
     // Positive control: the schema-wide scan sees alice in every table that
@@ -254,6 +272,11 @@ pub(super) async fn delete_account_leaves_no_rows(db: &TestDb) {
         ("blobs", 1),
         ("blob_chunks", 2),
         ("account_backups", 1),
+        ("devices", 1),
+        ("identity_accounts", 1),
+        ("device_lists", 1),
+        ("link_tickets", 1),
+        ("link_messages", 1),
     ]
     .into_iter()
     .map(|(t, n)| (t.to_owned(), n))
@@ -362,8 +385,13 @@ pub(super) async fn the_audit_sees_the_same_schema_on_both_backends(db: &TestDb)
             "accounts",
             "blob_chunks",
             "blobs",
+            "device_lists",
+            "devices",
+            "identity_accounts",
             "identity_keys",
             "last_resort_prekeys",
+            "link_messages",
+            "link_tickets",
             "messages",
             "one_time_prekeys",
             "queue_counters",

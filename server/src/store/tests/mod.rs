@@ -125,6 +125,7 @@ mod backup;
 mod blobs;
 mod bulk;
 mod commit_unknown;
+mod devices;
 mod group_commit;
 mod hand_off;
 mod keys;
@@ -138,6 +139,7 @@ use accounts::*;
 use backup::*;
 use blobs::*;
 use bulk::*;
+use devices::*;
 use keys::*;
 use names::*;
 use queue::*;
@@ -203,4 +205,10 @@ on_both_backends!(
     group_commit_serves_concurrent_submitters,
     group_commit_acks_beside_sends,
     subscribers_hear_committed_enqueues,
+    device_ids_increase_and_are_never_reused,
+    a_ninth_current_device_is_refused,
+    a_device_list_needs_a_higher_version_and_current_devices,
+    a_link_ticket_is_joined_once_and_expires,
+    the_devices_migration_gives_every_account_device_1,
+    an_identity_stays_with_its_account,
 );
