@@ -79,6 +79,19 @@ const SEND_OUTCOME: Ty = Ty::Enum(&[
     ("Rejected", Fields(&[("code", Varint)])),
 ]);
 
+/// §9.5 (for §15.5 and §15.6)
+const DEVICE_INFO: Ty = Ty::Struct(&[
+    ("device", Varint),
+    ("created_at", Varint),
+    ("last_seen_at", Varint),
+]);
+const LINK_ENROLLED: Ty = Ty::Struct(&[
+    ("account", ACCOUNT_ID),
+    ("device", Varint),
+    ("token", Fixed(32)),
+    ("expires_at", Varint),
+]);
+
 /// §9.7
 const REQUEST: Ty = Ty::Enum(&[
     (
@@ -135,6 +148,26 @@ const REQUEST: Ty = Ty::Enum(&[
             ("registration_upload", Bytes),
         ]),
     ),
+    // §15.4–15.6, tags 19 to 28
+    ("PublishDeviceList", Fields(&[("list", Bytes)])),
+    ("FetchDeviceList", Fields(&[("account", ACCOUNT_ID)])),
+    ("ListDevices", Unit),
+    ("RemoveDevice", Fields(&[("device", Varint)])),
+    (
+        "FetchDeviceBundle",
+        Fields(&[("account", ACCOUNT_ID), ("device", Varint)]),
+    ),
+    ("LinkCreate", Unit),
+    ("LinkJoin", Fields(&[("ticket", Fixed(16))])),
+    (
+        "LinkPost",
+        Fields(&[("ticket", Fixed(16)), ("payload", Bytes)]),
+    ),
+    (
+        "LinkFetch",
+        Fields(&[("ticket", Fixed(16)), ("after", Varint)]),
+    ),
+    ("LinkEnrol", Fields(&[("ticket", Fixed(16))])),
 ]);
 const CLIENT_FRAME: Ty = Ty::Struct(&[("request_id", Varint), ("request", REQUEST)]);
 
@@ -191,6 +224,21 @@ const RESPONSE: Ty = Ty::Enum(&[
         "PasswordChanged",
         Fields(&[("token", Fixed(32)), ("expires_at", Varint)]),
     ),
+    // §15.4–15.6, tags 14 to 18
+    ("DeviceList", Fields(&[("list", Opt(&Bytes))])),
+    ("Devices", Fields(&[("devices", List(&DEVICE_INFO))])),
+    (
+        "LinkTicket",
+        Fields(&[("ticket", Fixed(16)), ("expires_at", Varint)]),
+    ),
+    (
+        "LinkMessages",
+        Fields(&[
+            ("messages", List(&Bytes)),
+            ("enrolled", Opt(&LINK_ENROLLED)),
+        ]),
+    ),
+    ("DeviceEnrolled", Fields(&[("device", Varint)])),
 ]);
 const RELAY_FRAME: Ty = Ty::Enum(&[
     (
@@ -471,8 +519,13 @@ fn every_wire_vector_is_the_spec_encoding_of_its_value() {
             checked += 1;
         }
     }
-    // 20 client frames, 15 responses and 5 pushes (see vectors_wire.rs).
-    assert_eq!(checked, 20 + 15 + 5, "the file lost or gained examples");
+    // 20 client frames, 15 responses and 5 pushes (see vectors_wire.rs),
+    // then 10 device requests and 7 device responses (device_frames).
+    assert_eq!(
+        checked,
+        20 + 15 + 5 + 10 + 7,
+        "the file lost or gained examples"
+    );
     assert_eq!(file["wire_version"], 1);
     assert_eq!(file["min_supported_version"], 1);
     assert_eq!(file["version_rejection_notice"], "000101");
@@ -590,7 +643,7 @@ fn the_spec_examples_decode_and_encode_as_printed() {
 // ----- §9.6 error codes ------------------------------------------------------
 
 /// (number, name, retry, fatal), copied from the table in §9.6.
-const ERROR_CODES: [(u16, &str, bool, bool); 25] = [
+const ERROR_CODES: [(u16, &str, bool, bool); 26] = [
     (1, "BadFrame", false, true),
     (2, "UnsupportedVersion", false, true),
     (3, "FrameTooLarge", false, true),
@@ -616,6 +669,7 @@ const ERROR_CODES: [(u16, &str, bool, bool); 25] = [
     (23, "BadPreKey", false, false),
     (24, "LimitExceeded", false, false),
     (25, "IdentityInUse", false, false),
+    (26, "StaleDeviceList", false, false),
 ];
 
 /// `Closing { code: n, reason: "" }`, built by hand: version, tag 5,
@@ -647,7 +701,7 @@ fn error_codes_are_the_numbers_the_spec_lists() {
     }
     // Numbers outside the table make the frame Malformed (§9.6), so the
     // code cannot know a code the spec does not list.
-    for number in [0u16, 26, 300, u16::MAX] {
+    for number in [0u16, 27, 300, u16::MAX] {
         assert!(
             matches!(
                 wire::decode_relay(&closing_with(number)),
@@ -684,7 +738,7 @@ fn error_codes_are_the_numbers_the_spec_lists() {
 #[test]
 fn limits_are_the_numbers_the_spec_lists() {
     // (name, value in §9.9 / §9.5, value in the code)
-    let wire_limits: [(&str, usize, usize); 11] = [
+    let wire_limits: [(&str, usize, usize); 15] = [
         ("MAX_FRAME_BYTES", 262_144, wire::MAX_FRAME_BYTES),
         ("MAX_ENVELOPE_BYTES", 98_304, wire::MAX_ENVELOPE_BYTES),
         (
@@ -708,6 +762,18 @@ fn limits_are_the_numbers_the_spec_lists() {
         ("MAX_REASON_BYTES", 1_024, wire::MAX_REASON_BYTES),
         ("USERNAME_MIN_LEN", 3, wire::USERNAME_MIN_LEN),
         ("USERNAME_MAX_LEN", 32, wire::USERNAME_MAX_LEN),
+        ("MAX_DEVICES_PER_ACCOUNT", 8, wire::MAX_DEVICES_PER_ACCOUNT),
+        ("MAX_DEVICE_LIST_BYTES", 122, wire::MAX_DEVICE_LIST_BYTES),
+        (
+            "MAX_LINK_MESSAGE_BYTES",
+            32_768,
+            wire::MAX_LINK_MESSAGE_BYTES,
+        ),
+        (
+            "MAX_LINK_MESSAGES_PER_SIDE",
+            4,
+            wire::MAX_LINK_MESSAGES_PER_SIDE,
+        ),
     ];
     // (name, value in §10.4, value in the code)
     let content_limits: [(&str, usize, usize); 9] = [

@@ -5,6 +5,7 @@
 //! content.json through `common::check_or_regenerate`.
 
 mod common;
+mod device_frames;
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -163,6 +164,8 @@ fn client_examples(m: &mut Material) -> Vec<ClientFrame> {
             registration_upload: own.vec(192),
         },
     });
+    // The device requests (tags 19 to 28), from their own seed likewise.
+    frames.extend(device_frames::client_examples());
     frames
 }
 
@@ -257,6 +260,8 @@ fn relay_examples(m: &mut Material) -> Vec<RelayFrame> {
             reason: "a newer connection for this device".to_owned(),
         },
     ]);
+    // The device responses (tags 14 to 18), from their own seed likewise.
+    frames.extend(device_frames::relay_examples());
     frames
 }
 
@@ -398,6 +403,9 @@ fn content_examples(m: &mut Material) -> Vec<Content> {
 }
 
 fn response_kind(response: &Response) -> &'static str {
+    if let Some(name) = device_frames::response_name(response) {
+        return name;
+    }
     match response {
         Response::Resolved { identity: None, .. } => "Resolved/NoIdentity",
         other => other.kind(),
@@ -470,7 +478,7 @@ fn wire_vectors() {
             "hex": common::hex(&bytes),
         }));
     }
-    assert_eq!(kinds.len(), 19, "every request variant has a vector");
+    assert_eq!(kinds.len(), 19 + 10, "every request variant has a vector");
 
     let mut relay = Vec::new();
     let mut names = std::collections::BTreeSet::new();
@@ -484,10 +492,10 @@ fn wire_vectors() {
             "hex": common::hex(&bytes),
         }));
     }
-    // 14 responses (Resolved twice: with and without an identity) and 5 pushes.
+    // 19 responses (Resolved, DeviceList and LinkMessages twice each) and 5 pushes.
     assert_eq!(
         names.len(),
-        14 + 1 + 5,
+        19 + 3 + 5,
         "every response and push has a vector"
     );
 
@@ -522,8 +530,10 @@ fn wire_vectors() {
             [vec![1, 1, 9, 1, 15], vec![0xaa; 15]].concat(),
         ),
     ];
-    let invalid: Vec<Value> = invalid
+    let invalid = invalid
         .into_iter()
+        .chain(device_frames::invalid_client_frames());
+    let invalid: Vec<Value> = invalid
         .map(|(what, bytes)| {
             let error = wire::decode_client(&bytes).expect_err("invalid vectors are refused");
             json!({
@@ -557,6 +567,10 @@ fn wire_vectors() {
             "MAX_REASON_BYTES": wire::MAX_REASON_BYTES,
             "USERNAME_MIN_LEN": wire::USERNAME_MIN_LEN,
             "USERNAME_MAX_LEN": wire::USERNAME_MAX_LEN,
+            "MAX_DEVICES_PER_ACCOUNT": wire::MAX_DEVICES_PER_ACCOUNT,
+            "MAX_DEVICE_LIST_BYTES": wire::MAX_DEVICE_LIST_BYTES,
+            "MAX_LINK_MESSAGE_BYTES": wire::MAX_LINK_MESSAGE_BYTES,
+            "MAX_LINK_MESSAGES_PER_SIDE": wire::MAX_LINK_MESSAGES_PER_SIDE,
         },
         "error_codes": codes,
         "client_frames": client,

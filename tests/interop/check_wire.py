@@ -40,12 +40,52 @@ def main():
     c.eq("wire_version", d["wire_version"], 1); c.eq("min", d["min_supported_version"], 1)
     lim = {"MAX_ACKS_PER_FRAME": 1024, "MAX_ENVELOPE_BYTES": 98304, "MAX_EPHEMERAL_BYTES": 4096, "MAX_FRAME_BYTES": 262144,
            "MAX_IDENTITY_BYTES": 1024, "MAX_OPAQUE_MESSAGE_BYTES": 4096, "MAX_REASON_BYTES": 1024,
-           "MAX_RECIPIENTS_PER_SEND": 1024, "ONE_TIME_PREKEYS_PER_UPLOAD_MAX": 100, "USERNAME_MAX_LEN": 32, "USERNAME_MIN_LEN": 3}
+           "MAX_RECIPIENTS_PER_SEND": 1024, "ONE_TIME_PREKEYS_PER_UPLOAD_MAX": 100, "USERNAME_MAX_LEN": 32, "USERNAME_MIN_LEN": 3,
+           # §9.9 rows of the device frames (§15)
+           "MAX_DEVICES_PER_ACCOUNT": 8, "MAX_DEVICE_LIST_BYTES": 122, "MAX_LINK_MESSAGE_BYTES": 32768, "MAX_LINK_MESSAGES_PER_SIDE": 4}
     c.eq("limits (spec 9.9)", d["limits"], lim)
     # examples written in the spec text
     c.eq("spec Ping example", wire.encode_frame(wire.ClientFrame, {"request_id": 7, "request": "Ping"}), "010710")
     c.eq("spec Error example", wire.encode_frame(wire.RelayFrame, {"Response": {"request_id": 1, "response": {"Error": {"code": 8, "message": "slow down", "retry_after_secs": 30}}}}),
          "0100010b0809" + b"slow down".hex() + "011e")
+    check_device_frames(c, d)
     return c.report()
+
+# §9.9 limits of the device frames, as a stranger reads them (request
+# limits for the relay, response limits for the client).
+DEVICE_LIMITS = {"PublishDeviceList": [("list", 122)], "LinkPost": [("payload", 32768)]}
+
+def device_limits_ok(kind, v):
+    for field, most in DEVICE_LIMITS.get(kind, []):
+        if len(v[field]) > most: return False
+    if kind == "DeviceList" and v["list"] is not None and len(v["list"]) > 122: return False
+    if kind == "Devices" and len(v["devices"]) > 8: return False
+    if kind == "LinkMessages" and (len(v["messages"]) > 4 or any(len(m) > 32768 for m in v["messages"])): return False
+    return True
+
+def check_device_frames(c, d):
+    """§15.4-15.6 frames: the spec's examples, real §15.2 lists inside, limits."""
+    c.eq("spec ListDevices example", wire.encode_frame(wire.ClientFrame, {"request_id": 7, "request": "ListDevices"}), "010715")
+    c.eq("spec DeviceList example", wire.encode_frame(wire.RelayFrame, {"Response": {"request_id": 7, "response": {"DeviceList": {"list": None}}}}), "0100070e00")
+    lists = [bytes.fromhex(l["hex"]) for l in load("device_list.json")["lists"]]
+    reqs = {next(iter(e["value"]["request"])) if isinstance(e["value"]["request"], dict) else e["value"]["request"]: e["value"]["request"]
+            for e in d["client_frames"]}
+    c.eq("PublishDeviceList carries device_list.json v1", bytes(reqs["PublishDeviceList"]["PublishDeviceList"]["list"]), lists[0])
+    resps = [e["value"]["Response"]["response"] for e in d["relay_frames"] if "Response" in e["value"]]
+    shown = [r["DeviceList"]["list"] for r in resps if isinstance(r, dict) and "DeviceList" in r and r["DeviceList"]["list"]]
+    c.eq("DeviceList carries device_list.json v2", [bytes(x) for x in shown], [lists[1]])
+    for v in list(reqs.values()) + resps:
+        if isinstance(v, dict):
+            (kind, inner), = v.items()
+            c.eq("limits of example " + kind, device_limits_ok(kind, inner), True)
+    for kind, v, ok in [("PublishDeviceList", {"list": [0] * 122}, True), ("PublishDeviceList", {"list": [0] * 123}, False),
+                        ("LinkPost", {"payload": [0] * 32768}, True), ("LinkPost", {"payload": [0] * 32769}, False),
+                        ("Devices", {"devices": [0] * 9}, False), ("LinkMessages", {"messages": [[]] * 5}, False),
+                        ("LinkMessages", {"messages": [[0] * 32769]}, False), ("DeviceList", {"list": [0] * 123}, False)]:
+        c.eq(f"limit edge {kind}", device_limits_ok(kind, v), ok)
+    # The largest LinkMessages the limits allow fits MAX_FRAME_BYTES.
+    big = {"Response": {"request_id": 2**64 - 1, "response": {"LinkMessages": {"messages": [[0] * 32768] * 4,
+           "enrolled": {"account": [0] * 16, "device": 2**32 - 1, "token": [0] * 32, "expires_at": 2**64 - 1}}}}}
+    c.eq("largest LinkMessages fits a frame", len(wire.encode_frame(wire.RelayFrame, big)) <= wire.MAX_FRAME_BYTES, True)
 
 if __name__ == "__main__": main()

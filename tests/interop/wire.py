@@ -2,7 +2,7 @@
 from postcard import *
 from content import valid_username
 
-ERROR_CODES = {}  # filled from the spec table by check_wire (numbers 1..25)
+ERROR_CODES = {}  # filled from the spec table by check_wire (numbers 1..26)
 
 def S(*fields): return ("struct", list(fields))
 def E(*variants): return ("enum", list(variants))
@@ -19,6 +19,10 @@ PreKeyBundleWire = S(("account", AccountId), ("device", "u32"), ("identity", "by
                      ("one_time_prekey", OPT(PreKeyWire)), ("last_resort", OPT(PreKeyWire)))
 AccountRef = E(("Username", "username"), ("Account", AccountId))
 OutgoingEnvelope = S(("to", Address), ("envelope", "bytes"))
+# §9.5, for the device frames of §15.4-15.6
+Ticket = FIX(16)
+DeviceInfo = S(("device", "u32"), ("created_at", "u64"), ("last_seen_at", "u64"))
+LinkEnrolled = S(("account", AccountId), ("device", "u32"), ("token", FIX(32)), ("expires_at", "u64"))
 SendOutcome = E(("Accepted", S(("seq", "u64"))), ("Rejected", S(("code", "code"))))
 
 Request = E(
@@ -41,6 +45,16 @@ Request = E(
     ("Ping", None),
     ("PasswordChangeStart", S(("credential_request", "bytes"), ("registration_request", "bytes"))),
     ("PasswordChangeFinish", S(("change_id", "u64"), ("credential_finalization", "bytes"), ("registration_upload", "bytes"))),
+    ("PublishDeviceList", S(("list", "bytes"))),
+    ("FetchDeviceList", S(("account", AccountId))),
+    ("ListDevices", None),
+    ("RemoveDevice", S(("device", "u32"))),
+    ("FetchDeviceBundle", S(("account", AccountId), ("device", "u32"))),
+    ("LinkCreate", None),
+    ("LinkJoin", S(("ticket", Ticket))),
+    ("LinkPost", S(("ticket", Ticket), ("payload", "bytes"))),
+    ("LinkFetch", S(("ticket", Ticket), ("after", "u32"))),
+    ("LinkEnrol", S(("ticket", Ticket))),
 )
 ClientFrame = S(("request_id", "u64"), ("request", Request))
 
@@ -59,6 +73,11 @@ Response = E(
     ("Error", S(("code", "code"), ("message", "str"), ("retry_after_secs", OPT("u32")))),
     ("PasswordChangeResponse", S(("change_id", "u64"), ("credential_response", "bytes"), ("registration_response", "bytes"))),
     ("PasswordChanged", S(("token", FIX(32)), ("expires_at", "u64"))),
+    ("DeviceList", S(("list", OPT("bytes")))),
+    ("Devices", S(("devices", VEC(DeviceInfo)))),
+    ("LinkTicket", S(("ticket", Ticket), ("expires_at", "u64"))),
+    ("LinkMessages", S(("messages", VEC("bytes")), ("enrolled", OPT(LinkEnrolled)))),
+    ("DeviceEnrolled", S(("device", "u32"))),
 )
 RelayFrame = E(
     ("Response", S(("request_id", "u64"), ("response", Response))),

@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::address::{AccountId, Address, DeviceId};
+use super::devices::LinkTicketId;
 use super::error_code::ErrorCode;
 use super::limits;
 use super::prekey::{PreKeyWire, SignedPreKeyWire};
@@ -184,6 +185,65 @@ pub enum Request {
         #[serde(with = "serde_bytes")]
         registration_upload: Vec<u8>,
     },
+    /// Tag 19: Publishes the account's signed device list (§15.2), replacing
+    /// the stored one if its version is higher (§15.4). Reply: `Ok`.
+    PublishDeviceList {
+        /// The list's exact encoding, at most `MAX_DEVICE_LIST_BYTES`.
+        #[serde(with = "serde_bytes")]
+        list: Vec<u8>,
+    },
+    /// Tag 20: Fetches an account's stored device list. Reply: `DeviceList`.
+    FetchDeviceList {
+        /// Whose list.
+        account: AccountId,
+    },
+    /// Tag 21: Lists the current devices of the connection's own account.
+    /// Reply: `Devices`.
+    ListDevices,
+    /// Tag 22: Removes another current device of the connection's own
+    /// account (§15.5). Reply: `Ok`.
+    RemoveDevice {
+        /// The device to remove; never the connection's own.
+        device: DeviceId,
+    },
+    /// Tag 23: `FetchBundle` for one named device. Reply: `Bundle`.
+    FetchDeviceBundle {
+        /// Whose bundle.
+        account: AccountId,
+        /// Which of its devices.
+        device: DeviceId,
+    },
+    /// Tag 24: Opens a link rendezvous for a new device of this account
+    /// (§15.6). Reply: `LinkTicket`.
+    LinkCreate,
+    /// Tag 25: Joins a ticket's joiner side, before authenticating. Reply: `Ok`.
+    LinkJoin {
+        /// The ticket from the link code.
+        ticket: LinkTicketId,
+    },
+    /// Tag 26: Posts a sealed link message to the caller's side of a
+    /// ticket; the relay never reads it. Reply: `Ok`.
+    LinkPost {
+        /// The ticket.
+        ticket: LinkTicketId,
+        /// The sealed message, at most `MAX_LINK_MESSAGE_BYTES`.
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
+    /// Tag 27: Fetches the other side's posts numbered above `after` (the
+    /// first post is number 1). Reply: `LinkMessages`.
+    LinkFetch {
+        /// The ticket.
+        ticket: LinkTicketId,
+        /// How many of the other side's posts the caller already has.
+        after: u32,
+    },
+    /// Tag 28: The creator enrols the joiner as a new device of its account.
+    /// Reply: `DeviceEnrolled`.
+    LinkEnrol {
+        /// The ticket.
+        ticket: LinkTicketId,
+    },
 }
 
 /// A request that is well-formed but breaks a limit the relay enforces as a
@@ -234,7 +294,7 @@ impl LimitError {
     }
 }
 
-fn at_most(field: &'static str, len: usize, max: usize) -> Result<(), LimitError> {
+pub(crate) fn at_most(field: &'static str, len: usize, max: usize) -> Result<(), LimitError> {
     if len > max {
         Err(LimitError::FieldTooLarge { field, len, max })
     } else {
@@ -327,6 +387,20 @@ impl Request {
             Request::Ephemeral { payload, .. } => {
                 at_most("payload", payload.len(), limits::MAX_EPHEMERAL_BYTES)
             }
+            Request::PublishDeviceList { list } => {
+                at_most("list", list.len(), limits::MAX_DEVICE_LIST_BYTES)
+            }
+            Request::LinkPost { payload, .. } => {
+                at_most("payload", payload.len(), limits::MAX_LINK_MESSAGE_BYTES)
+            }
+            Request::FetchDeviceList { .. }
+            | Request::ListDevices
+            | Request::RemoveDevice { .. }
+            | Request::FetchDeviceBundle { .. }
+            | Request::LinkCreate
+            | Request::LinkJoin { .. }
+            | Request::LinkFetch { .. }
+            | Request::LinkEnrol { .. } => Ok(()),
             Request::Authenticate { .. }
             | Request::Logout { .. }
             | Request::PreKeyCount
@@ -339,8 +413,9 @@ impl Request {
     }
 
     /// Whether the request is valid only on a connection that has not yet
-    /// authenticated (registration and login). Everything else except `Ping`
-    /// requires authentication.
+    /// authenticated (registration, login, and joining a link ticket: the
+    /// "pre" rows of §9.7). Everything else except the requests of
+    /// [`Request::is_any_authentication`] requires authentication.
     pub const fn is_pre_authentication(&self) -> bool {
         matches!(
             self,
@@ -349,6 +424,35 @@ impl Request {
                 | Request::LoginStart { .. }
                 | Request::LoginFinish { .. }
                 | Request::Authenticate { .. }
+                | Request::LinkJoin { .. }
+        )
+    }
+
+    /// Whether the request is valid both before and after authentication
+    /// (the "any" rows of §9.7): `Ping`, and the link posts and fetches,
+    /// which the joiner makes before it has a token and the creator after.
+    pub const fn is_any_authentication(&self) -> bool {
+        matches!(
+            self,
+            Request::Ping | Request::LinkPost { .. } | Request::LinkFetch { .. }
+        )
+    }
+
+    /// Whether the request belongs to the devices of §15 (tags 19 to 28),
+    /// so a relay that does not serve them yet can say so.
+    pub const fn is_device_request(&self) -> bool {
+        matches!(
+            self,
+            Request::PublishDeviceList { .. }
+                | Request::FetchDeviceList { .. }
+                | Request::ListDevices
+                | Request::RemoveDevice { .. }
+                | Request::FetchDeviceBundle { .. }
+                | Request::LinkCreate
+                | Request::LinkJoin { .. }
+                | Request::LinkPost { .. }
+                | Request::LinkFetch { .. }
+                | Request::LinkEnrol { .. }
         )
     }
 
@@ -374,6 +478,16 @@ impl Request {
             Request::Ping => "Ping",
             Request::PasswordChangeStart { .. } => "PasswordChangeStart",
             Request::PasswordChangeFinish { .. } => "PasswordChangeFinish",
+            Request::PublishDeviceList { .. } => "PublishDeviceList",
+            Request::FetchDeviceList { .. } => "FetchDeviceList",
+            Request::ListDevices => "ListDevices",
+            Request::RemoveDevice { .. } => "RemoveDevice",
+            Request::FetchDeviceBundle { .. } => "FetchDeviceBundle",
+            Request::LinkCreate => "LinkCreate",
+            Request::LinkJoin { .. } => "LinkJoin",
+            Request::LinkPost { .. } => "LinkPost",
+            Request::LinkFetch { .. } => "LinkFetch",
+            Request::LinkEnrol { .. } => "LinkEnrol",
         }
     }
 }

@@ -103,6 +103,10 @@ error_codes! {
     /// device) already publishes. Refused so that nobody can pose under
     /// their own account with a copy of someone else's keys.
     IdentityInUse = 25,
+    /// `PublishDeviceList` offered a version not above the list the relay
+    /// holds (§15.4): fetch the stored list, verify it, and publish a higher
+    /// version built on it. Only ever sent in answer to `PublishDeviceList`.
+    StaleDeviceList = 26,
 }
 
 impl ErrorCode {

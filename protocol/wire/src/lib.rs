@@ -32,6 +32,7 @@
 
 pub mod backup;
 pub mod device_list;
+pub mod devices;
 pub mod identity;
 pub mod keys;
 pub mod labels;
@@ -52,11 +53,12 @@ pub mod version;
 
 pub use address::{AccountId, Address, DeviceId, InvalidAccountId, ACCOUNT_ID_LEN};
 pub use client_frame::{AccountRef, ClientFrame, LimitError, OutgoingEnvelope, Request};
+pub use devices::{DeviceInfo, LinkEnrolled, LinkTicketId, LINK_TICKET_LEN};
 pub use error_code::ErrorCode;
 pub use framing::WireError;
 pub use limits::*;
 pub use prekey::{PreKeyBundleWire, PreKeyWire, SignedPreKeyWire, SIGNATURE_LEN};
-pub use relay_frame::{RelayFrame, Response, SendOutcome};
+pub use relay_frame::{LinkMessage, RelayFrame, Response, SendOutcome};
 pub use token::{SessionToken, SESSION_TOKEN_LEN};
 pub use username::{Username, UsernameError, USERNAME_MAX_LEN, USERNAME_MIN_LEN};
 pub use version::{

@@ -44,3 +44,18 @@ pub const MAX_DEVICES_PER_ACCOUNT: usize = 8;
 
 /// Largest signed device list (§15.2): 90 bytes plus 4 per device.
 pub const MAX_DEVICE_LIST_BYTES: usize = 90 + 4 * MAX_DEVICES_PER_ACCOUNT;
+
+/// Largest payload of one `LinkPost` (§15.6): the creator's provisioning
+/// message carries the account's identity and a file pointer to the rest,
+/// so 32 KiB leaves room without letting a rendezvous hold much.
+pub const MAX_LINK_MESSAGE_BYTES: usize = 32 * 1024;
+
+/// Most posts one side of a link rendezvous may make (§15.6): the exchange
+/// needs one each way; the rest is room for a client's retry.
+pub const MAX_LINK_MESSAGES_PER_SIDE: usize = 4;
+
+/// How long a link ticket lives after `LinkCreate`, in seconds (§15.6).
+pub const LINK_TICKET_TTL_SECS: u64 = 300;
+
+/// Most unexpired link tickets an account may hold at once (§15.6).
+pub const MAX_LINK_TICKETS_PER_ACCOUNT: usize = 4;

@@ -34,9 +34,11 @@ impl fmt::Debug for Request {
                 .debug_struct("Send")
                 .field("messages", &messages.len())
                 .finish_non_exhaustive(),
-            Request::PreKeyCount | Request::DeleteAccount | Request::Ping => {
-                f.write_str(self.kind())
-            }
+            Request::PreKeyCount
+            | Request::DeleteAccount
+            | Request::Ping
+            | Request::ListDevices
+            | Request::LinkCreate => f.write_str(self.kind()),
             _ => redacted(f, self.kind()),
         }
     }

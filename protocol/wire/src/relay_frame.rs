@@ -8,13 +8,16 @@
 //! this wire version: new variants are appended, never inserted.
 //!
 //! Must never: name the sender of a delivered envelope or ephemeral payload
-//! (sealed sender), or carry a token anywhere but `LoginDone` and
-//! `PasswordChanged`.
+//! (sealed sender), or carry a token anywhere but `LoginDone`,
+//! `PasswordChanged` and a `LinkMessages` that enrols a new device.
 
 use serde::{Deserialize, Serialize};
 
-use super::address::{AccountId, Address};
+use super::address::{AccountId, Address, DeviceId};
+use super::client_frame::{at_most, LimitError};
+use super::devices::{DeviceInfo, LinkEnrolled, LinkTicketId};
 use super::error_code::ErrorCode;
+use super::limits;
 use super::prekey::PreKeyBundleWire;
 use super::token::SessionToken;
 use super::username::Username;
@@ -178,6 +181,53 @@ pub enum Response {
         /// When the token expires, Unix seconds.
         expires_at: u64,
     },
+    /// Tag 14: Answer to `FetchDeviceList`.
+    DeviceList {
+        /// The stored list exactly as published (§15.2), at most
+        /// `MAX_DEVICE_LIST_BYTES`; `None` if the account has published none.
+        #[serde(with = "serde_bytes")]
+        list: Option<Vec<u8>>,
+    },
+    /// Tag 15: Answer to `ListDevices`.
+    Devices {
+        /// The account's current devices in ascending id order, at most
+        /// `MAX_DEVICES_PER_ACCOUNT`.
+        devices: Vec<DeviceInfo>,
+    },
+    /// Tag 16: Answer to `LinkCreate`.
+    LinkTicket {
+        /// The new rendezvous's handle.
+        ticket: LinkTicketId,
+        /// When it expires, Unix seconds.
+        expires_at: u64,
+    },
+    /// Tag 17: Answer to `LinkFetch`.
+    LinkMessages {
+        /// The other side's posts numbered above `after`, in order: at most
+        /// `MAX_LINK_MESSAGES_PER_SIDE`, each at most `MAX_LINK_MESSAGE_BYTES`.
+        messages: Vec<LinkMessage>,
+        /// Set for the joiner once the creator enrolled it: its new device
+        /// and first token.
+        enrolled: Option<LinkEnrolled>,
+    },
+    /// Tag 18: Answer to `LinkEnrol`: the joiner's new device id.
+    DeviceEnrolled {
+        /// The device id assigned.
+        device: DeviceId,
+    },
+}
+
+/// One link post as `LinkMessages` returns it: a byte string the relay
+/// never reads.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkMessage(#[serde(with = "serde_bytes")] pub Vec<u8>);
+
+impl std::fmt::Debug for LinkMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkMessage")
+            .field("len", &self.0.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Response {
@@ -198,6 +248,54 @@ impl Response {
             Response::Error { .. } => "Error",
             Response::PasswordChangeResponse { .. } => "PasswordChangeResponse",
             Response::PasswordChanged { .. } => "PasswordChanged",
+            Response::DeviceList { .. } => "DeviceList",
+            Response::Devices { .. } => "Devices",
+            Response::LinkTicket { .. } => "LinkTicket",
+            Response::LinkMessages { .. } => "LinkMessages",
+            Response::DeviceEnrolled { .. } => "DeviceEnrolled",
+        }
+    }
+
+    /// Checks the response limits of docs/PROTOCOL.md §9.9: the relay calls
+    /// this before sending, and a client on receipt, refusing an answer
+    /// that breaks them as it would an undecodable one. Decoding checks
+    /// only structure (§9.3), as for requests. The responses that predate
+    /// the device frames have no limits here and always pass.
+    pub fn check_limits(&self) -> Result<(), LimitError> {
+        match self {
+            Response::DeviceList { list: Some(list) } => {
+                at_most("list", list.len(), limits::MAX_DEVICE_LIST_BYTES)
+            }
+            Response::Devices { devices } => {
+                at_most("devices", devices.len(), limits::MAX_DEVICES_PER_ACCOUNT)
+            }
+            Response::LinkMessages { messages, .. } => {
+                at_most(
+                    "messages",
+                    messages.len(),
+                    limits::MAX_LINK_MESSAGES_PER_SIDE,
+                )?;
+                messages.iter().try_for_each(|message| {
+                    at_most("message", message.0.len(), limits::MAX_LINK_MESSAGE_BYTES)
+                })
+            }
+            Response::DeviceList { list: None }
+            | Response::LinkTicket { .. }
+            | Response::DeviceEnrolled { .. }
+            | Response::RegisterResponse { .. }
+            | Response::RegisterDone { .. }
+            | Response::LoginResponse { .. }
+            | Response::LoginDone { .. }
+            | Response::Authenticated { .. }
+            | Response::SendResult { .. }
+            | Response::Bundle(_)
+            | Response::PreKeyCount { .. }
+            | Response::Resolved { .. }
+            | Response::Ok
+            | Response::Pong
+            | Response::Error { .. }
+            | Response::PasswordChangeResponse { .. }
+            | Response::PasswordChanged { .. } => Ok(()),
         }
     }
 

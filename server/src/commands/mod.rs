@@ -374,6 +374,15 @@ async fn dispatch(state: &AppState, conn: &mut ConnectionAuth, request: Request)
     if matches!(request, Request::Ping) {
         return Ok(Response::Pong.into());
     }
+    if request.is_device_request() {
+        // Known tags this relay does not serve yet (PROTOCOL 15): the frame
+        // was read, so not fatal (9.6, BadFrame), and the client learns the
+        // relay lacks the feature as from an older relay's refusal (9.4).
+        return Err(Refusal::new(
+            ErrorCode::BadFrame,
+            format!("{} is not supported by this relay yet", request.kind()),
+        ));
+    }
     match (conn.authenticated(), request.is_pre_authentication()) {
         (None, true) => pre_auth(state, conn, request).await,
         (None, false) => Err(Refusal::new(
