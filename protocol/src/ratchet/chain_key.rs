@@ -11,7 +11,7 @@
 //!
 //! Must never: step backwards, reuse an index, print key bytes in `Debug`,
 //! or keep a keyed HMAC state beyond the call that made it (see
-//! [`ChainKey::keyed`]).
+//! `ChainKey::mac`).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -49,26 +49,37 @@ impl ChainKey {
         &self.key
     }
 
-    /// The message key at the current index, without advancing.
+    /// The message key at the current index, without advancing (test
+    /// vectors and tests; the session takes [`ChainKey::step`]).
+    #[cfg(any(test, feature = "low-level-api"))]
     pub fn message_key(&self) -> MessageKey {
-        self.message_key_with(self.keyed())
+        self.message_key_with(self.mac())
     }
 
     /// The chain key at the next index, or `None` once the index would pass
     /// `u32::MAX` (the chain is exhausted; a DH ratchet step starts a new one).
+    /// For test vectors and tests, like [`ChainKey::message_key`].
+    #[cfg(any(test, feature = "low-level-api"))]
     pub fn next(&self) -> Option<ChainKey> {
         let index = self.index.checked_add(1)?;
-        Some(self.next_with(self.keyed(), index))
+        Some(self.next_with(self.mac(), index))
     }
 
     /// [`ChainKey::message_key`] and [`ChainKey::next`] together, with HMAC
     /// keyed once for both (the session's path: it always needs both).
     /// `None`, deriving nothing, when the chain is exhausted.
     pub fn step(&self) -> Option<(MessageKey, ChainKey)> {
-        let index = self.index.checked_add(1)?;
-        let keyed = self.keyed();
-        let message_key = self.message_key_with(keyed.clone());
-        Some((message_key, self.next_with(keyed, index)))
+        self.keyed().step()
+    }
+
+    /// This chain key with HMAC-SHA256 keyed under it, for a caller that
+    /// derives more than one output (a new chain's epoch key and its first
+    /// step).
+    pub(crate) fn keyed(&self) -> KeyedChain<'_> {
+        KeyedChain {
+            chain: self,
+            mac: self.mac(),
+        }
     }
 
     /// HMAC-SHA256 keyed with this chain key, before any input: the two
@@ -76,17 +87,17 @@ impl ChainKey {
     /// step. The state is key-equivalent (it computes any HMAC under the
     /// chain key), and hmac 0.12.1 / sha2 0.10.9 (Cargo.lock) implement
     /// neither `Zeroize` nor `ZeroizeOnDrop` for it, so it is never stored in
-    /// a struct: it and its one clone live on the stack for the length of
-    /// one derivation and are consumed by `finalize`, exactly as the state
-    /// `new_from_slice` made per output did before it was shared.
-    pub(super) fn keyed(&self) -> Hmac<Sha256> {
+    /// a long-lived struct: it and its clones live on the stack for the
+    /// length of one derivation and are consumed by `finalize`, exactly as
+    /// the state `new_from_slice` made per output did before it was shared.
+    fn mac(&self) -> Hmac<Sha256> {
         // HMAC accepts keys of any length, so keying cannot fail.
         #[allow(clippy::expect_used)]
         <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC-SHA256 accepts a 32-byte key")
     }
 
     fn message_key_with(&self, keyed: Hmac<Sha256>) -> MessageKey {
-        let mut seed = finish(keyed, MESSAGE_KEY_SEED_INPUT);
+        let mut seed = finish(keyed, &[MESSAGE_KEY_SEED_INPUT]);
         let key = MessageKey::derive(&seed, self.index);
         seed.zeroize();
         key
@@ -94,15 +105,42 @@ impl ChainKey {
 
     fn next_with(&self, keyed: Hmac<Sha256>, index: u32) -> ChainKey {
         ChainKey {
-            key: finish(keyed, NEXT_CHAIN_KEY_INPUT),
+            key: finish(keyed, &[NEXT_CHAIN_KEY_INPUT]),
             index,
         }
     }
 }
 
-/// `HMAC(ck, input)` from the keyed state of [`ChainKey::keyed`].
-fn finish(mut keyed: Hmac<Sha256>, input: u8) -> [u8; 32] {
-    keyed.update(&[input]);
+/// A chain key and HMAC-SHA256 keyed under it (see [`ChainKey::keyed`] and
+/// `ChainKey::mac` for why it is only ever a short-lived local). Tied to its
+/// chain key by the borrow, so a state can never be used with another key.
+pub(crate) struct KeyedChain<'a> {
+    chain: &'a ChainKey,
+    mac: Hmac<Sha256>,
+}
+
+impl KeyedChain<'_> {
+    /// `HMAC-SHA256(ck, input)`.
+    pub(crate) fn hmac(&self, input: &[u8]) -> [u8; 32] {
+        finish(self.mac.clone(), input)
+    }
+
+    /// The chain key's index.
+    pub(crate) fn index(&self) -> u32 {
+        self.chain.index
+    }
+
+    /// [`ChainKey::step`] on the already keyed state.
+    pub(crate) fn step(self) -> Option<(MessageKey, ChainKey)> {
+        let index = self.chain.index.checked_add(1)?;
+        let message_key = self.chain.message_key_with(self.mac.clone());
+        Some((message_key, self.chain.next_with(self.mac, index)))
+    }
+}
+
+/// `HMAC(ck, input)` from a state keyed with `ck`.
+fn finish(mut keyed: Hmac<Sha256>, input: &[u8]) -> [u8; 32] {
+    keyed.update(input);
     keyed.finalize().into_bytes().into()
 }
 

@@ -30,12 +30,10 @@
 
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, KeyInit, Nonce};
-use hmac::{Hmac, Mac};
 use rand_core::{CryptoRng, RngCore};
-use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use super::chain_key::ChainKey;
+use super::chain_key::{ChainKey, KeyedChain};
 use super::message_key::TAG_LEN;
 use crate::keys::PublicKey;
 use crate::labels;
@@ -81,14 +79,16 @@ impl EpochKey {
     /// `EK = HMAC-SHA256(CK_0, label)` for the chain `first` (at index 0)
     /// that belongs to `ratchet_key`.
     pub(crate) fn derive(ratchet_key: PublicKey, first: &ChainKey) -> Self {
-        // HMAC accepts keys of any length, so keying cannot fail.
-        #[allow(clippy::expect_used)]
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(first.as_bytes())
-            .expect("HMAC-SHA256 accepts a 32-byte key");
-        mac.update(labels::RATCHET_EPHEMERAL_KEY);
+        Self::derive_keyed(ratchet_key, &first.keyed())
+    }
+
+    /// [`EpochKey::derive`] from a chain key whose HMAC state is already
+    /// keyed, so the new chain's first step can share the key schedule.
+    pub(crate) fn derive_keyed(ratchet_key: PublicKey, first: &KeyedChain<'_>) -> Self {
+        debug_assert_eq!(first.index(), 0, "an epoch key comes from CK_0");
         EpochKey {
             ratchet_key,
-            key: mac.finalize().into_bytes().into(),
+            key: first.hmac(labels::RATCHET_EPHEMERAL_KEY),
         }
     }
 

@@ -218,7 +218,12 @@ impl Session {
             (None, Some(chain)) => (chain, self.our_ratchet_public),
             (None, None) => return Err(RatchetError::NotReadyToSend.into()),
         };
-        let (message_key, next) = chain.step().ok_or(RatchetError::SendingChainExhausted)?;
+        // A fresh chain's epoch key and first step share one HMAC key schedule.
+        let keyed = chain.keyed();
+        let epoch = stepped
+            .is_some()
+            .then(|| EpochKey::derive_keyed(ratchet_public, &keyed));
+        let (message_key, next) = keyed.step().ok_or(RatchetError::SendingChainExhausted)?;
         let header = Header {
             ratchet_key: ratchet_public,
             previous_chain_length: self.previous_sending_length,
@@ -231,8 +236,8 @@ impl Session {
             .map_err(|_| RatchetError::PlaintextTooLong)?;
         let out = then(RatchetMessage { header, ciphertext }, rng)?;
 
-        if let Some((ours, root_key, first)) = stepped {
-            self.our_epoch = Some(EpochKey::derive(ratchet_public, &first));
+        if let Some((ours, root_key, _)) = stepped {
+            self.our_epoch = epoch;
             self.our_ratchet = ours;
             self.our_ratchet_public = ratchet_public;
             self.root_key = root_key;
@@ -396,7 +401,7 @@ impl Session {
             }
             check_skip(chain.index(), n)?;
             let (gap, at_n) = advance(chain.clone(), n);
-            return staged(None, gap, at_n);
+            return staged(None, gap, at_n.step());
         }
 
         if self.retired_their_ratchets.contains(&header.ratchet_key) {
@@ -418,8 +423,16 @@ impl Session {
         };
         let dh = self.our_ratchet.diffie_hellman(&header.ratchet_key)?;
         let (root_key, fresh) = self.root_key.step(&dh);
-        let epoch = EpochKey::derive(header.ratchet_key, &fresh);
-        let (gap, at_n) = advance(fresh, n);
+        // The epoch key and, for message 0 (the usual case), its step share
+        // one HMAC key schedule under the fresh chain key.
+        let keyed = fresh.keyed();
+        let epoch = EpochKey::derive_keyed(header.ratchet_key, &keyed);
+        let (gap, at_n_step) = if n == 0 {
+            (Vec::new(), keyed.step())
+        } else {
+            let (gap, at_n) = advance(fresh.clone(), n);
+            (gap, at_n.step())
+        };
         staged(
             Some(NewReceivingChain {
                 root_key,
@@ -427,7 +440,7 @@ impl Session {
                 epoch,
             }),
             gap,
-            at_n,
+            at_n_step,
         )
     }
 
@@ -546,14 +559,14 @@ impl Session {
     }
 }
 
-/// Packs the keys for message `at_n.index()`: its message key and the chain
-/// key after it.
+/// Packs the keys for message n: `at_n_step` is the step of the chain key
+/// at n (its message key and the chain key after it), `None` if exhausted.
 fn staged(
     new_chain: Option<NewReceivingChain>,
     gap: Vec<MessageKey>,
-    at_n: ChainKey,
+    at_n_step: Option<(MessageKey, ChainKey)>,
 ) -> Result<StagedReceive, RatchetError> {
-    let (message_key, next_receiving) = at_n.step().ok_or(RatchetError::MessageNumberOutOfRange)?;
+    let (message_key, next_receiving) = at_n_step.ok_or(RatchetError::MessageNumberOutOfRange)?;
     Ok(StagedReceive {
         new_chain,
         gap,
