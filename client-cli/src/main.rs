@@ -130,7 +130,28 @@ async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitSt
             username,
             message,
             timeout,
-        } => send::run(session, username, message, Duration::from_secs(*timeout)).await,
+            reply_to,
+        } => {
+            let (reply_to, timeout) = (reply_to.as_deref(), Duration::from_secs(*timeout));
+            send::run(session, username, message, reply_to, timeout).await
+        }
+        Command::React(args) => {
+            let change = about::Change::React {
+                emoji: args.emoji.clone(),
+                remove: args.remove,
+            };
+            about::run(session, about::About::new(&args.target, change)).await
+        }
+        Command::Edit(args) => {
+            let change = about::Change::Edit {
+                message: args.message.clone(),
+            };
+            about::run(session, about::About::new(&args.target, change)).await
+        }
+        Command::Delete(args) => {
+            let change = about::Change::Delete;
+            about::run(session, about::About::new(&args.target, change)).await
+        }
         Command::Receive {
             timeout,
             follow: false,

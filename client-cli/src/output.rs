@@ -29,7 +29,7 @@ mod tests;
 
 pub use group::change_sentence;
 pub use record::{
-    time_from_unix_ms, Delivery, FileRef, GroupChangeKind, GroupRef, MessageDirection,
+    time_from_unix_ms, ChangeKind, Delivery, FileRef, GroupChangeKind, GroupRef, MessageDirection,
     NameStateLabel, Record, Trust,
 };
 

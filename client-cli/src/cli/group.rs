@@ -84,6 +84,9 @@ pub enum GroupCommand {
         #[arg(long, value_name = "SECS", default_value_t = 30,
               value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
         timeout: u64,
+        /// Send it as a reply quoting the group message with this id.
+        #[arg(long, value_name = "ID")]
+        reply_to: Option<String>,
     },
     /// List the groups this account is in.
     List,

@@ -9,6 +9,7 @@
 //! It must never offer a flag that takes a password value: passwords come
 //! only from a terminal prompt, `UMBRA_PASSWORD_FILE` or `--password-command`.
 
+mod about;
 mod account;
 mod daemon;
 mod file;
@@ -21,6 +22,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub use about::{AboutTarget, DeleteArgs, EditArgs, ReactArgs};
 pub use account::{AccountCommand, PasswordCommand};
 pub use daemon::{parse_duration, DaemonArgs};
 pub use file::FileCommand;
@@ -124,7 +126,17 @@ pub enum Command {
         #[arg(long, value_name = "SECS", default_value_t = 30,
               value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
         timeout: u64,
+        /// Send it as a reply quoting the message with this id (either
+        /// side's, of this conversation).
+        #[arg(long, value_name = "ID")]
+        reply_to: Option<String>,
     },
+    /// React to a message with an emoji, or take the reaction back.
+    React(ReactArgs),
+    /// Replace the text of a message you sent (within 24 hours).
+    Edit(EditArgs),
+    /// Delete a message you sent for everyone (within 24 hours).
+    Delete(DeleteArgs),
     /// Print every message waiting on the relay, then exit.
     Receive {
         /// Seconds to wait for the relay to finish delivering.

@@ -2,6 +2,7 @@
 //! [`Session`](crate::session::Session), talks to client-core, prints
 //! [`Record`](crate::output::Record)s and returns the exit status it earned.
 
+pub mod about;
 pub mod account;
 pub mod contacts;
 pub mod daemon;

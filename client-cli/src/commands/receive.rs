@@ -111,6 +111,7 @@ pub(crate) fn message_record(message: &UnreportedMessage) -> Record {
         body: message.body.clone(),
         group: None,
         file: message.file.as_ref().map(FileRef::from),
+        reply_to: message.reply_to.map(|id| id.to_hex()),
     }
 }
 
@@ -135,7 +136,7 @@ fn records_of(event: Event) -> Vec<Record> {
             sent_at_ms,
             received_at_ms,
             file,
-            ..
+            reply_to,
         } => vec![Record::Message {
             from,
             id: id.to_hex(),
@@ -144,6 +145,30 @@ fn records_of(event: Event) -> Vec<Record> {
             body,
             group: None,
             file: file.as_ref().map(FileRef::from),
+            reply_to: reply_to.map(|id| id.to_hex()),
+        }],
+        Event::MessageChanged {
+            from,
+            id,
+            target,
+            change,
+            group: None,
+            ..
+        } => vec![crate::commands::about::changed_record(
+            from, id, target, change, None,
+        )],
+        Event::MessageChangeRefused {
+            from,
+            id,
+            target,
+            reason,
+            group: None,
+        } => vec![Record::MessageChangeRefused {
+            from,
+            id: id.to_hex(),
+            target: target.to_hex(),
+            reason: reason.code().to_owned(),
+            group: None,
         }],
         Event::Sent { to, id } => vec![Record::Sent {
             to,

@@ -1,4 +1,5 @@
-//! `send USERNAME MESSAGE`: encrypt, queue and hand one message to the relay.
+//! `send USERNAME MESSAGE [--reply-to ID]`: encrypt, queue and hand one
+//! message (or reply) to the relay.
 //!
 //! The message is in the durable outbox before anything is sent, so a
 //! network failure loses nothing: the command reports it (exit 3) and the
@@ -52,8 +53,12 @@ pub async fn run(
     session: &Session,
     to: &str,
     message: &str,
+    reply_to: Option<&str>,
     timeout: Duration,
 ) -> anyhow::Result<ExitStatus> {
+    let reply_to = reply_to
+        .map(crate::commands::about::message_id)
+        .transpose()?;
     let body = if message == "-" {
         read_stdin()?
     } else {
@@ -81,7 +86,7 @@ pub async fn run(
         .map(|p| p.id)
         .collect();
     let result = tokio::select! {
-        result = send_and_wait(&client, to, &body, timeout) => result,
+        result = send_and_wait(&client, to, &body, reply_to, timeout) => result,
         _ = interrupt.recv() => {
             let error = interrupted(&client, to, &queued_before).await;
             client.shutdown().await;
@@ -166,6 +171,7 @@ pub(crate) async fn send_and_wait(
     client: &Client,
     to: &str,
     body: &str,
+    reply_to: Option<MessageId>,
     timeout: Duration,
 ) -> anyhow::Result<Sending> {
     // Subscribe first so no event of this run can slip past.
@@ -173,10 +179,19 @@ pub(crate) async fn send_and_wait(
     let name = Username::parse(to)
         .map_err(Error::from)
         .with_context(|| format!("sending to {to}"))?;
-    let id = client
-        .send_text(&name, body)
-        .await
-        .with_context(|| format!("sending to {to}"))?;
+    let sent = match reply_to {
+        Some(target) => client.send_reply(&name, &target, body).await,
+        None => client.send_text(&name, body).await,
+    };
+    let id = match sent {
+        Err(Error::ChangeRefused { target, reason }) => {
+            return Err(Failure::user(format!(
+                "cannot reply to message {target}: {reason}; nothing was sent"
+            ))
+            .into())
+        }
+        other => other.with_context(|| format!("sending to {to}"))?,
+    };
     wait_for_outcome(client, events, to, id, timeout).await
 }
 

@@ -52,6 +52,9 @@ pub fn serves(command: &Command) -> bool {
         command,
         Command::Whoami
             | Command::Send { .. }
+            | Command::React(_)
+            | Command::Edit(_)
+            | Command::Delete(_)
             | Command::Receive { .. }
             | Command::Contacts
             | Command::Search { .. }

@@ -207,6 +207,25 @@ pub(super) fn daemon_gone(why: &str) -> Failure {
     )
 }
 
+/// The daemon request of `react`, `edit` or `delete`: the target's
+/// members and `extra`'s (an edit's `-` is read here, as `send` does).
+fn about_request(
+    method: &'static str,
+    target: &crate::cli::AboutTarget,
+    extra: impl FnOnce() -> Value,
+) -> anyhow::Result<(&'static str, Value, Duration)> {
+    let mut params = json!({"to": target.to, "id": target.id, "group": target.group,
+                            "timeout": target.timeout});
+    if let (Some(params), Value::Object(extra)) = (params.as_object_mut(), extra()) {
+        params.extend(extra);
+    }
+    if method == "edit" && params["message"] == "-" {
+        params["message"] = Value::String(crate::commands::send::read_stdin()?);
+    }
+    let wait = Duration::from_secs(target.timeout).saturating_add(DAEMON_GRACE);
+    Ok((method, params, wait))
+}
+
 /// Runs `command` through the daemon.
 pub async fn dispatch(
     mut daemon: DaemonConnection,
@@ -234,6 +253,7 @@ pub async fn dispatch(
             username,
             message,
             timeout,
+            reply_to,
         } => {
             let body = if message == "-" {
                 crate::commands::send::read_stdin()?
@@ -242,10 +262,20 @@ pub async fn dispatch(
             };
             (
                 "send",
-                json!({"to": username, "message": body, "timeout": timeout}),
+                json!({"to": username, "message": body, "timeout": timeout,
+                       "reply_to": reply_to}),
                 Duration::from_secs(*timeout).saturating_add(DAEMON_GRACE),
             )
         }
+        Command::React(args) => about_request("react", &args.target, || {
+            json!({"emoji": args.emoji, "remove": args.remove})
+        })?,
+        Command::Edit(args) => about_request("edit", &args.target, || {
+            json!({"message": args.message})
+        })?,
+        Command::Delete(args) => about_request("delete", &args.target, || {
+            json!({"for_everyone": args.for_everyone})
+        })?,
         Command::Receive {
             timeout,
             follow: true,

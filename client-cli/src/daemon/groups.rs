@@ -79,6 +79,8 @@ struct SendParams {
     group: String,
     message: String,
     timeout: Option<u64>,
+    #[serde(default)]
+    reply_to: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -172,10 +174,11 @@ pub fn request_for(command: &GroupCommand) -> anyhow::Result<(&'static str, Valu
             group,
             message,
             timeout,
+            reply_to,
         } => (
             "group.send",
             json!({"group": group, "message": group::send::message_text(message)?,
-                   "timeout": timeout}),
+                   "timeout": timeout, "reply_to": reply_to}),
             Duration::from_secs(*timeout),
         ),
     })
@@ -256,6 +259,7 @@ fn command(method: &str, params: Value) -> Result<GroupCommand, MethodError> {
                 group: p.group,
                 message: p.message,
                 timeout: timeout_param(p.timeout, DEFAULT_TIMEOUT_SECS)?.as_secs(),
+                reply_to: p.reply_to,
             }
         }
         other => {

@@ -20,6 +20,7 @@ use tokio::sync::{broadcast, watch, Mutex, Notify, RwLock};
 use umbra_client_core::{Client, ClientConfig, ConnectionState, Event, MessageId};
 
 use crate::cli::VerifyArgs;
+use crate::commands::about;
 use crate::commands::contacts;
 use crate::commands::receive::records_for;
 use crate::commands::search;
@@ -46,6 +47,9 @@ pub const METHODS: &[&str] = &[
     "search",
     "settings",
     "send",
+    "react",
+    "edit",
+    "delete",
     "receive",
     "verify",
     "mark_reported",
@@ -206,6 +210,7 @@ impl Daemon {
             "search" => self.search(parse(params)?).await,
             "settings" => self.settings(parse(params)?).await,
             "send" => self.send(parse(params)?).await,
+            "react" | "edit" | "delete" => self.about(method, params).await,
             "receive" => self.receive(parse(params)?).await,
             "verify" => self.verify(parse(params)?).await,
             "mark_reported" => self.mark_reported(parse(params)?).await,
@@ -301,7 +306,14 @@ impl Daemon {
             return Err(MethodError::command(&error, vec![]));
         }
         let timeout = timeout_param(params.timeout, 30)?;
-        let sending = send_and_wait(&self.client(), &params.to, &params.message, timeout)
+        let reply_to = params
+            .reply_to
+            .as_deref()
+            .map(about::message_id)
+            .transpose()
+            .map_err(|e| MethodError::command(&e, vec![]))?;
+        let (client, to, body) = (self.client(), &params.to, &params.message);
+        let sending = send_and_wait(&client, to, body, reply_to, timeout)
             .await
             .map_err(|e| MethodError::command(&e, vec![]))?;
         self.answered_sends.lock().await.insert(sending.id);
@@ -462,6 +474,8 @@ struct SendParams {
     to: String,
     message: String,
     timeout: Option<u64>,
+    #[serde(default)]
+    reply_to: Option<String>,
 }
 
 #[derive(Deserialize)]

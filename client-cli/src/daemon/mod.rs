@@ -20,6 +20,7 @@
 //! live daemon may own it (only the holder of the data-dir lock touches it),
 //! or crash on malformed input.
 
+mod about;
 pub mod account;
 pub mod agent;
 pub mod channel;

@@ -28,6 +28,7 @@ fn group_message(group: GroupRef, body: &str) -> Record {
         body: body.into(),
         group: Some(group),
         file: None,
+        reply_to: None,
     }
 }
 

@@ -8,7 +8,7 @@
 use time::OffsetDateTime;
 
 use super::group::{self, label};
-use super::record::{Delivery, MessageDirection, NameStateLabel, Record};
+use super::record::{ChangeKind, Delivery, MessageDirection, NameStateLabel, Record};
 use crate::sanitize::SafeText;
 
 impl Record {
@@ -125,6 +125,41 @@ impl Record {
                 c = s(contact),
                 n = s(safety_number)
             ),
+            Record::MessageChanged {
+                from,
+                target,
+                change,
+                emoji,
+                body,
+                group,
+                ..
+            } => {
+                let what = match change {
+                    ChangeKind::Reacted => format!("reacted {}", s(emoji.as_deref().unwrap_or(""))),
+                    ChangeKind::Unreacted => {
+                        format!("took back {}", s(emoji.as_deref().unwrap_or("")))
+                    }
+                    ChangeKind::Edited => format!("edited: {}", s(body.as_deref().unwrap_or(""))),
+                    ChangeKind::Deleted => "deleted it for everyone".to_owned(),
+                };
+                let place = group.as_ref().map(|g| format!("{} ", label(g))).unwrap_or_default();
+                format!("{place}{} on message {}: {what}", s(from), s(target))
+            }
+            Record::MessageChangeRefused {
+                from,
+                target,
+                reason,
+                group,
+                ..
+            } => {
+                let place = group.as_ref().map(|g| format!("{} ", label(g))).unwrap_or_default();
+                format!(
+                    "{place}refused a change by {} to message {}: {}",
+                    s(from),
+                    s(target),
+                    s(reason)
+                )
+            }
             Record::Sent {
                 group: Some(group),
                 id,

@@ -72,6 +72,20 @@ pub enum NameStateLabel {
 }
 
 /// One line of output.
+/// What a `message_changed` record reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// A reaction was added.
+    Reacted,
+    /// A reaction was taken back.
+    Unreacted,
+    /// The author replaced the text.
+    Edited,
+    /// The author deleted it for everyone (its text is erased).
+    Deleted,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Record {
@@ -91,6 +105,39 @@ pub enum Record {
         /// summary); absent for a text message.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         file: Option<FileRef>,
+        /// For a reply: the id of the message it quotes (which may be
+        /// unknown here); absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<String>,
+    },
+    /// A reaction, edit or delete for everyone changed a stored message
+    /// (ours or the sender's).
+    MessageChanged {
+        from: String,
+        /// The change's own message id.
+        id: String,
+        /// The message it changed.
+        target: String,
+        change: ChangeKind,
+        /// For a reaction: the emoji (untrusted).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        emoji: Option<String>,
+        /// For an edit: the new text (untrusted).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body: Option<String>,
+        /// The group, for a group message; absent for a 1:1 one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupRef>,
+    },
+    /// A reaction, edit or delete that arrived was refused; nothing changed.
+    MessageChangeRefused {
+        from: String,
+        id: String,
+        target: String,
+        /// Why, as a code (`unknown_target`, `not_the_author`, ...).
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupRef>,
     },
     /// A delivery or read receipt for a message this account sent.
     Receipt {

@@ -13,6 +13,7 @@ fn message(body: &str) -> Record {
         body: body.into(),
         group: None,
         file: None,
+        reply_to: None,
     }
 }
 
@@ -175,6 +176,30 @@ fn every_record_type_has_its_documented_fields() {
             &["from", "reason", "reason_code", "outcome"],
         ),
         (Record::Drained { count: 0 }, "drained", &["count"]),
+        (
+            Record::MessageChanged {
+                from: "b".into(),
+                id: "1".into(),
+                target: "2".into(),
+                change: ChangeKind::Edited,
+                emoji: None,
+                body: Some("new".into()),
+                group: None,
+            },
+            "message_changed",
+            &["from", "id", "target", "change", "body"],
+        ),
+        (
+            Record::MessageChangeRefused {
+                from: "b".into(),
+                id: "1".into(),
+                target: "2".into(),
+                reason: "not_the_author".into(),
+                group: None,
+            },
+            "message_change_refused",
+            &["from", "id", "target", "reason"],
+        ),
         (
             Record::Contact {
                 username: "b".into(),

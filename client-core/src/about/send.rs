@@ -110,7 +110,9 @@ impl Engine {
             let changed = super::apply(target, &me, &reference).map_err(refused)?;
             let mut counters = self.counters().await?;
             let mut txn = Txn::new();
-            // Not `visible`: no history entry of its own takes a status.
+            // Visible: its outcome is a `Sent`/`SendFailed` event an
+            // interface waits for; no history entry has its id, so no
+            // status changes.
             self.encrypt_into_outbox(
                 &mut txn,
                 &mut counters,
@@ -119,7 +121,7 @@ impl Engine {
                 QueuedContent {
                     content: reference.content(),
                     id,
-                    visible: false,
+                    visible: true,
                 },
             )?;
             if changed {

@@ -36,6 +36,7 @@ pub(crate) async fn records_for_group(client: &Client, event: &Event) -> Option<
             body,
             sent_at_ms,
             received_at_ms,
+            reply_to,
             ..
         } => vec![Record::Message {
             from: from.clone(),
@@ -45,6 +46,37 @@ pub(crate) async fn records_for_group(client: &Client, event: &Event) -> Option<
             body: body.clone(),
             group: Some(reference(&groups().await, group, group_name)),
             file: None,
+            reply_to: reply_to.map(|id| id.to_hex()),
+        }],
+        Event::MessageChanged {
+            group: Some(group),
+            from,
+            id,
+            target,
+            change,
+            ..
+        } => {
+            let group = Some(reference_by_id(&groups().await, group));
+            vec![crate::commands::about::changed_record(
+                from.clone(),
+                *id,
+                *target,
+                change.clone(),
+                group,
+            )]
+        }
+        Event::MessageChangeRefused {
+            group: Some(group),
+            from,
+            id,
+            target,
+            reason,
+        } => vec![Record::MessageChangeRefused {
+            from: from.clone(),
+            id: id.to_hex(),
+            target: target.to_hex(),
+            reason: reason.code().to_owned(),
+            group: Some(reference_by_id(&groups().await, group)),
         }],
         Event::GroupMembershipChanged {
             group,
@@ -182,6 +214,18 @@ pub(crate) async fn records_for_group(client: &Client, event: &Event) -> Option<
 /// How records name `group`: its label among this account's groups.
 pub(crate) fn reference(groups: &[GroupSummary], group: &GroupId, name: &str) -> GroupRef {
     super::reference_in(groups, &group.to_hex(), name)
+}
+
+/// A group's reference by its id alone: its name as this account's groups
+/// list it (empty for one it no longer holds).
+fn reference_by_id(groups: &[GroupSummary], group: &GroupId) -> GroupRef {
+    let id = group.to_hex();
+    let name = groups
+        .iter()
+        .find(|g| g.id == id)
+        .map(|g| g.name.clone())
+        .unwrap_or_default();
+    super::reference_in(groups, &id, &name)
 }
 
 /// Messages of a group's history searched for the name of an account a

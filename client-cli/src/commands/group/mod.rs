@@ -49,8 +49,25 @@ pub async fn run(session: &Session, command: &GroupCommand) -> anyhow::Result<Ex
     // Subscribed first, so what arrives while the command runs is shown.
     let mut events = client.events();
     let result = match (command, text) {
-        (GroupCommand::Send { group, timeout, .. }, Some(text)) => {
-            send::send(&client, &mut printer, group, &text, secs(*timeout)).await
+        (
+            GroupCommand::Send {
+                group,
+                timeout,
+                reply_to,
+                ..
+            },
+            Some(text),
+        ) => {
+            let reply_to = reply_to.as_deref();
+            send::send(
+                &client,
+                &mut printer,
+                group,
+                &text,
+                reply_to,
+                secs(*timeout),
+            )
+            .await
         }
         _ => execute(&client, &mut printer, command).await,
     };
@@ -131,7 +148,11 @@ pub(crate) async fn execute<W: std::io::Write>(
             group,
             message,
             timeout,
-        } => send::send(client, printer, group, message, secs(*timeout)).await,
+            reply_to,
+        } => {
+            let reply_to = reply_to.as_deref();
+            send::send(client, printer, group, message, reply_to, secs(*timeout)).await
+        }
     }
 }
 

@@ -1,4 +1,6 @@
-//! `group send GROUP MESSAGE`: one text to every other member of a group.
+//! `group send GROUP MESSAGE [--reply-to ID]`: one text (or reply) to
+//! every other member of a group; `post` also carries `react`, `edit` and
+//! `delete --group` (commands/about.rs).
 //!
 //! client-core encrypts it once under this account's sender key, stores it
 //! before anything leaves, and seals a copy to each member; the relay's
@@ -13,7 +15,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use umbra_client_core::{Client, MemberOutcome};
+use umbra_client_core::{Client, GroupId, GroupSendReport, MemberOutcome};
 
 use super::{find, outcome_reason};
 use crate::exit_status::{ExitStatus, Failure};
@@ -42,9 +44,37 @@ pub(crate) async fn send<W: std::io::Write>(
     printer: &mut Printer<W>,
     group: &str,
     body: &str,
+    reply_to: Option<&str>,
     timeout: Duration,
 ) -> anyhow::Result<ExitStatus> {
     check_body(body)?;
+    let reply_to = reply_to
+        .map(crate::commands::about::message_id)
+        .transpose()?;
+    post(client, printer, group, timeout, |id| async move {
+        match reply_to {
+            Some(target) => client.send_group_reply(&id, &target, body).await,
+            None => client.send_group_text(&id, body).await,
+        }
+    })
+    .await
+}
+
+/// Runs `send` (a text, reply, reaction, edit or delete) for the group
+/// `group` names, if this account is still in it, and reports the
+/// outcome member by member as the module docs say.
+pub(crate) async fn post<W, F, Fut>(
+    client: &Client,
+    printer: &mut Printer<W>,
+    group: &str,
+    timeout: Duration,
+    send: F,
+) -> anyhow::Result<ExitStatus>
+where
+    W: std::io::Write,
+    F: FnOnce(GroupId) -> Fut,
+    Fut: std::future::Future<Output = Result<GroupSendReport, umbra_client_core::Error>>,
+{
     let found = find(client, group).await?;
     let label = found.reference.display_name.clone();
     if !found.summary.active {
@@ -53,8 +83,7 @@ pub(crate) async fn send<W: std::io::Write>(
         ))
         .into());
     }
-    let report = client
-        .send_group_text(&found.id, body)
+    let report = send(found.id)
         .await
         .with_context(|| format!("sending to the group {label}"))?;
     let id = report.id.to_hex();

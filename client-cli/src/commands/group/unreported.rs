@@ -51,6 +51,7 @@ pub(crate) fn record(message: &UnreportedGroupMessage, groups: &[GroupSummary]) 
         body: message.body.clone(),
         group: Some(reference(groups, &message.group, &message.group_name)),
         file: None,
+        reply_to: message.reply_to.map(|id| id.to_hex()),
     }
 }
 
