@@ -14,7 +14,8 @@ pub struct AboutTarget {
     /// The contact (or, with --group, the group) whose conversation holds
     /// the message.
     pub to: String,
-    /// The message's id, as `receive` or `history` printed it.
+    /// The message's id (32 hex digits), as `receive`, `send` or `search`
+    /// printed it.
     pub id: String,
     /// TO names a group (as `group send` takes it).
     #[arg(long)]
