@@ -8,7 +8,10 @@
 //! to talk (publish an identity and prekeys; X3DH, Double Ratchet, sealed
 //! sender and the client payload of PROTOCOL.md section 12.1 through
 //! `umbra_protocol::pairwise` and `payload`); only the content it chooses to
-//! send is the test's.
+//! send is the test's. The file-name suite uses it as a hostile sender of
+//! files: it uploads real attachment blobs (section 14, sealed by
+//! `umbra_protocol::attachment`) and can send content past the limits of
+//! section 10.4, encoded without them, to see a receiver refuse it.
 //!
 //! Must never: build a primitive of its own (every key, signature and
 //! ciphertext comes from umbra-protocol), or hide a relay or decryption
@@ -18,7 +21,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use rand::rngs::OsRng;
-use umbra_protocol::content::Content;
+use umbra_protocol::attachment::{self, FileKey, FilePointer};
+use umbra_protocol::content::{self, Content, MessageId, CONTENT_VERSION};
 use umbra_protocol::group::{
     GroupChange, GroupReceiver, GroupState, GroupWelcome, SignedDistribution, VerifiedDistribution,
 };
@@ -153,15 +157,121 @@ impl Rogue {
     /// `to`'s published bundle if there is none yet) and has the relay
     /// queue it; fails the test unless the relay accepts it.
     pub fn send(&mut self, to: &str, content: Content) {
-        let account = self.resolve(to);
-        let me = Address::primary(self.account());
         let payload = Payload {
-            sender: me,
+            sender: Address::primary(self.account()),
             sender_username: self.username.clone(),
             content,
         }
         .encode()
         .expect("encode the payload");
+        self.send_payload(to, payload);
+    }
+
+    /// Like [`Rogue::send`], but `content` is encoded without the limits of
+    /// PROTOCOL.md 10.4 (`[CONTENT_VERSION][postcard(content)]`, as
+    /// `content::encode` lays it out before its checks): what a hostile
+    /// client sends to see the receiver refuse it at decode.
+    pub fn send_unchecked(&mut self, to: &str, content: &Content) {
+        let mut body = vec![CONTENT_VERSION];
+        body.extend_from_slice(&postcard::to_allocvec(content).expect("postcard"));
+        // The payload's header (12.1) as the library lays it out: encode a
+        // payload around a valid content, then swap that content's bytes.
+        let placeholder = Content::DeleteConversation;
+        let placeholder_bytes = content::encode(&placeholder).expect("encode a placeholder");
+        let mut payload = Payload {
+            sender: Address::primary(self.account()),
+            sender_username: self.username.clone(),
+            content: placeholder,
+        }
+        .encode()
+        .expect("encode the payload");
+        assert!(
+            payload.ends_with(&placeholder_bytes),
+            "the payload ends with its content"
+        );
+        payload.truncate(payload.len() - placeholder_bytes.len());
+        payload.extend_from_slice(&body);
+        self.send_payload(to, payload);
+    }
+
+    /// Encrypts `plaintext` as an attachment (PROTOCOL.md 14, a fresh file
+    /// key), uploads the blob to the relay's `POST /v1/blobs` (11.9) as the
+    /// rogue, and returns the pointer a receiver fetches it with, named
+    /// `name` (not checked: the caller may send it with
+    /// [`Rogue::send_unchecked`]).
+    pub fn upload_file(&mut self, plaintext: &[u8], name: &str) -> FilePointer {
+        let key = FileKey::random(&mut OsRng);
+        let (blob, sealed) = attachment::seal(&key, plaintext).expect("seal the file");
+        let blob_id = self.upload_blob(&blob);
+        FilePointer {
+            id: MessageId::random(&mut OsRng),
+            blob_id,
+            key,
+            digest: sealed.digest,
+            size: sealed.size,
+            file_name: name.to_owned(),
+            content_type: "application/octet-stream".to_owned(),
+        }
+    }
+
+    /// `POST /v1/blobs` with `blob` as the body and the rogue's session
+    /// token: the blob id the relay answers (`{"id": hex, "size": n}`).
+    fn upload_blob(&mut self, blob: &[u8]) -> Vec<u8> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = self
+            .ws_url
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.split('/').next())
+            .expect("a ws:// relay URL")
+            .to_owned();
+        let bearer: String = self
+            .session
+            .token
+            .expose_secret()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let response = self.runtime.block_on(async {
+            let mut stream = tokio::net::TcpStream::connect(&host)
+                .await
+                .expect("connect for the blob upload");
+            let head = format!(
+                "POST /v1/blobs HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {bearer}\r\n\
+                 Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n",
+                blob.len()
+            );
+            stream
+                .write_all(head.as_bytes())
+                .await
+                .expect("send the head");
+            stream.write_all(blob).await.expect("send the blob");
+            let mut response = Vec::new();
+            tokio::time::timeout(QUEUE_WAIT, stream.read_to_end(&mut response))
+                .await
+                .expect("the relay answers the upload in time")
+                .expect("read the answer");
+            String::from_utf8_lossy(&response).into_owned()
+        });
+        assert!(
+            response.starts_with("HTTP/1.1 201"),
+            "the relay did not store the blob: {response:?}"
+        );
+        let body = response.split("\r\n\r\n").nth(1).expect("an answer body");
+        let answer: serde_json::Value = serde_json::from_str(body.trim())
+            .unwrap_or_else(|e| panic!("the upload answer is not JSON ({e}): {body:?}"));
+        let hex = answer["id"].as_str().expect("a blob id");
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("a hex blob id"))
+            .collect()
+    }
+
+    /// Seals `payload` (the plaintext of 12.1) for `to` over the pairwise
+    /// session and has the relay queue it.
+    fn send_payload(&mut self, to: &str, payload: Vec<u8>) {
+        let account = self.resolve(to);
+        let me = Address::primary(self.account());
         let Rogue {
             runtime,
             ws_url,
