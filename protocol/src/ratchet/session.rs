@@ -26,15 +26,17 @@ use std::collections::VecDeque;
 
 use super::chain_key::ChainKey;
 use super::ephemeral::{EphemeralMessage, EpochKey, EPHEMERAL_EPOCHS_KEPT};
-use super::header::{Header, HEADER_LEN};
-use super::message::{RatchetMessage, RATCHET_MESSAGE_VERSION};
+use super::header::Header;
+use super::message::RatchetMessage;
 use super::message_key::MessageKey;
 use super::root_key::RootKey;
 use super::skipped::{SkippedKeys, MAX_SKIP};
 use crate::keys::{KeyError, PublicKey, SecretKey};
 use crate::x3dh::SessionSecret;
 
+mod ad;
 mod pickle;
+use ad::MessageAd;
 pub use pickle::RatchetPickle;
 
 /// The type byte a bare ratchet message is authenticated under by
@@ -481,13 +483,8 @@ impl Session {
     /// `X3DH AD || pairwise type byte || version byte || header`: the two
     /// bytes in front of the header travel unauthenticated otherwise, so a
     /// relay could relabel a message's type or version without detection.
-    fn aead_associated_data(&self, ad_type: u8, header: &Header) -> Vec<u8> {
-        let mut ad = Vec::with_capacity(self.associated_data.len() + 2 + HEADER_LEN);
-        ad.extend_from_slice(&self.associated_data);
-        ad.push(ad_type);
-        ad.push(RATCHET_MESSAGE_VERSION);
-        ad.extend_from_slice(&header.encode());
-        ad
+    fn aead_associated_data(&self, ad_type: u8, header: &Header) -> MessageAd {
+        MessageAd::new(&self.associated_data, ad_type, header)
     }
 
     /// Our current ratchet public key (what our next header carries, unless a
