@@ -349,6 +349,28 @@ impl Client {
         self.inner.set_settings(settings).await
     }
 
+    /// Blocks the contact `peer` names (a username, or a `name#xxxxxxxx`
+    /// label as [`Client::contacts`] shows it): from now on nothing it
+    /// sends is shown (it is decrypted, so its session survives, then
+    /// dropped and acknowledged), no receipt or typing notice goes to it,
+    /// and a send to it fails with [`Error::Blocked`]. Local only: neither
+    /// the relay nor the contact is told. See `blocking` in the crate
+    /// source for what is dropped in groups.
+    pub async fn block(&self, peer: &PeerRef) -> Result<crate::BlockedContact, Error> {
+        self.inner.block(peer).await
+    }
+
+    /// Unblocks the account `peer` names; `false` if it was not blocked.
+    /// Its next message opens on the same session as before the block.
+    pub async fn unblock(&self, peer: &PeerRef) -> Result<bool, Error> {
+        self.inner.unblock(peer).await
+    }
+
+    /// Every blocked account, by display name.
+    pub async fn blocked(&self) -> Result<Vec<crate::BlockedContact>, Error> {
+        self.inner.blocked().await
+    }
+
     /// Marks every incoming message of the conversation read (and reported:
     /// see [`Client::unreported_messages`]) and sends read receipts (none
     /// while they are off in [`Client::settings`]).

@@ -67,6 +67,13 @@ pub enum Error {
         /// The name.
         username: umbra_protocol::wire::Username,
     },
+    /// The user blocked this contact ([`Client::block`](crate::Client::block)):
+    /// nothing is sent to it until it is unblocked.
+    #[error("you blocked {username}; nothing was sent. Unblock {username} to send to them")]
+    Blocked {
+        /// The contact's username.
+        username: Username,
+    },
     /// The safety number the user compared is not the current one of the
     /// contact (or of any account the name could mean): the key changed
     /// again since it was shown, or it was mistyped. Nothing was changed.
@@ -292,6 +299,7 @@ impl std::fmt::Display for LogSafe<'_> {
             Error::UntrustedKey { .. } => f.write_str("a contact's identity key changed"),
             Error::NameReassigned { .. } => f.write_str("a name now means another account"),
             Error::SafetyNumberMismatch { .. } => f.write_str("safety number mismatch"),
+            Error::Blocked { .. } => f.write_str("the contact is blocked"),
             Error::UnknownUser { .. } => f.write_str("unknown user"),
             Error::PeerKeysExpired { age_days, .. } => {
                 write!(f, "a contact's published keys are {age_days} days old")

@@ -188,6 +188,9 @@ pub(crate) async fn process_ephemeral(
     else {
         return drop("not a contact");
     };
+    if engine.is_blocked(&contact.account).await? {
+        return drop("from a blocked account");
+    }
     match payload.content {
         Content::Typing { started } => Ok(vec![Event::Typing {
             from: contact.username,
@@ -412,6 +415,20 @@ async fn accept(
     }
     let sender_identity = inbound.sender().clone();
     let account = *payload.sender.account.as_bytes();
+    let blocked = engine.is_blocked(&account).await?;
+    if blocked && !crate::blocking::passes_block(&payload.content) {
+        // Decrypted and discarded (crate::blocking), as Signal does: the
+        // advanced session is stored so an unblock needs no new one; the
+        // seen marker and the ack keep the envelope from coming again.
+        // Nothing else: no event, history, contact change or receipt.
+        let (sender, identity) = (inbound.sender_address(), inbound.sender());
+        engine.sessions.save(txn, sender, identity, &record)?;
+        tracing::debug!(
+            kind = payload.content.kind(),
+            "blocked sender's content dropped"
+        );
+        return Ok(Vec::new());
+    }
     let claimed = payload.sender_username.clone();
     let mut events = Vec::new();
 
@@ -542,6 +559,11 @@ async fn accept(
             let (c, id) = (&contact, &sender_identity);
             let found = groups_in::accept_content(engine, txn, c, id, &from, other, &mut replies);
             events.extend(found.await?);
+            if blocked {
+                // Group upkeep is applied, but a blocked account is sent
+                // nothing (no sync answer, no receipt).
+                replies.clear();
+            }
             reply_over(engine, txn, &mut counters, &contact, &mut record, replies)?;
         }
     }

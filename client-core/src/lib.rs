@@ -113,6 +113,7 @@
 mod about;
 mod account;
 mod backoff;
+mod blocking;
 mod client;
 mod clock;
 mod config;
@@ -164,6 +165,7 @@ mod tls;
 mod trust;
 
 pub use about::{ChangeRefusal, MessageChange, MAX_REACTIONS_PER_REACTOR};
+pub use blocking::BlockedContact;
 pub use client::{Client, WhoAmI};
 pub use config::{ClientConfig, StoreLocation, DEFAULT_CONNECT_TIMEOUT};
 pub use contact::{Contact, NameCandidate, NameState, TrustLevel};

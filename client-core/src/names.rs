@@ -56,6 +56,8 @@ impl Engine {
         let Some(contact) = self.contact_by_account(&binding.account).await? else {
             return Ok(None);
         };
+        // Whatever the name's state, nothing goes to a blocked account.
+        self.refuse_if_blocked(&contact.account, name).await?;
         if contact.username == name.as_str() {
             return Ok(Some(contact));
         }

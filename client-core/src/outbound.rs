@@ -200,12 +200,17 @@ impl Engine {
         Error,
     > {
         if let Some(ready) = self.ready_session_locked(name).await? {
+            // Every send (text, reply, reaction, edit, delete) comes here:
+            // nothing goes to a blocked contact (crate::blocking).
+            self.refuse_if_blocked(&ready.1.account, name).await?;
             return Ok(ready);
         }
         for _ in 0..PLAN_ATTEMPTS {
+            // plan_send refuses a blocked contact (contact_for_sending).
             let plan = self.plan_send(name).await?;
             let guard = self.op_lock.lock().await;
             if let Some((contact, record, fresh)) = self.session_from_plan(name, plan).await? {
+                self.refuse_if_blocked(&contact.account, name).await?;
                 return Ok((guard, contact, record, fresh));
             }
         }
@@ -353,7 +358,9 @@ impl Engine {
         content: Content,
     ) -> Result<(), Error> {
         self.check_open()?;
-        if !contact.may_send() {
+        if !contact.may_send() || self.is_blocked(&contact.account).await? {
+            // Receipts and other upkeep never go to a blocked contact
+            // (crate::blocking).
             return Ok(());
         }
         let Some(mut record) = self.sessions.of_contact(contact).await? else {
@@ -393,6 +400,11 @@ impl Engine {
         let contact = self.known_contact(&PeerRef::Name(to.clone())).await?;
         if !contact.may_send() {
             return Err(contact.untrusted());
+        }
+        if self.is_blocked(&contact.account).await? {
+            // Best effort, like every typing notice: silently none to a
+            // blocked contact (crate::blocking).
+            return Ok(());
         }
         if self.names.name_state(&contact).await? != NameState::Current {
             // Typing notices are best effort; never to a contested name.

@@ -95,6 +95,12 @@ pub(crate) async fn accept_message(
         .unwrap_or_default();
     let plain = match keys.decrypt(inbound) {
         Ok(plain) => plain,
+        Err(Failed::NoKey) if engine.is_blocked(&contact.account).await? => {
+            // Never ask a blocked member for its key (crate::blocking):
+            // the message would be dropped anyway, so acknowledge it.
+            tracing::debug!("blocked member's group message without a key dropped");
+            return Ok(Vec::new());
+        }
         Err(Failed::NoKey) => {
             return Err(key_request::no_key(engine, &group, &contact, message, &from).await)
         }
@@ -112,6 +118,13 @@ pub(crate) async fn accept_message(
         .groups
         .put_member_keys(txn, &group_id, &sender.account, &keys)?;
     engine.groups.held.release(&held);
+    if engine.is_blocked(&contact.account).await? {
+        // Decrypted (the member's chain advanced and is stored) and
+        // discarded: not shown, no receipt, no sync asked of it
+        // (crate::blocking).
+        tracing::debug!("blocked member's group message dropped");
+        return Ok(Vec::new());
+    }
     let mut events = Vec::new();
     let (content, head) = match payload.content {
         Content::GroupText {

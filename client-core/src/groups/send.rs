@@ -289,7 +289,12 @@ impl Engine {
                 return Ok(());
             }
             let mut txn = Txn::new();
+            // No typing notice to a blocked member (crate::blocking).
+            let blocked = self.blocked_accounts().await?;
             for (account, _) in recipients_of(group_rec.state(), None, &me.account) {
+                if blocked.contains(account.as_bytes()) {
+                    continue;
+                }
                 let Some(contact) = self.contact_by_account(account.as_bytes()).await? else {
                     continue;
                 };

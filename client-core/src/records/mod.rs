@@ -14,6 +14,7 @@
 
 pub(crate) mod account;
 pub(crate) mod backup;
+pub(crate) mod blocked;
 pub(crate) mod contact;
 pub(crate) mod file;
 // Record decoders as a public API for client-core/fuzz, only with the

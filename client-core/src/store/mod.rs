@@ -141,6 +141,8 @@ pub enum RecordKind {
     /// This account's local privacy settings: whether read receipts and
     /// typing notices are sent (singleton, docs/PROTOCOL.md §12.9).
     Settings = 29,
+    /// The accounts this user blocked (singleton, docs/PROTOCOL.md §12.9).
+    Blocked = 30,
 }
 
 impl RecordKind {
@@ -181,6 +183,7 @@ impl RecordKind {
             27 => Self::Attachment,
             28 => Self::GroupSentDistribution,
             29 => Self::Settings,
+            30 => Self::Blocked,
             _ => return None,
         })
     }
