@@ -255,7 +255,11 @@ impl Connection {
                     tracing::debug!("idle timeout");
                     return Stop::Quiet;
                 }
-                () = tokio::time::sleep_until(auth_deadline), if unauthenticated => {
+                // A connection that joined a link ticket waits for its
+                // token until the ticket expires (PROTOCOL.md 9.10, 15.6).
+                () = tokio::time::sleep_until(
+                    auth.link_joined_until().map_or(auth_deadline, |t| instant_of(t).max(auth_deadline))
+                ), if unauthenticated => {
                     let reason = format!(
                         "not authenticated within {} s of connecting",
                         limits.auth_timeout.as_secs()

@@ -1,4 +1,5 @@
-//! Periodic housekeeping: purge expired messages and blobs, and token
+//! Periodic housekeeping: purge expired messages, blobs and link tickets
+//! (with their posts), and token
 //! hashes expired for longer than `EXPIRED_TOKEN_RETENTION`, and sample
 //! the queue depth for metrics; idle rate-limit keys are dropped on their
 //! own, shorter timer (`rate_limit::SHRINK_INTERVAL`). (Half-finished
@@ -29,6 +30,10 @@ pub async fn run_once(state: &AppState) -> u64 {
     match state.store.purge_expired_blobs(now).await {
         Ok(n) => purged += n,
         Err(error) => tracing::warn!(%error, "expiry: purging blobs failed"),
+    }
+    match state.store.purge_expired_link_tickets(now).await {
+        Ok(n) => purged += n,
+        Err(error) => tracing::warn!(%error, "expiry: purging link tickets failed"),
     }
     match state.store.purge_released_names(now).await {
         Ok(n) => purged += n,

@@ -198,6 +198,13 @@ impl<C: Clock + Clone> RateLimits<C> {
         self.auth_by_source.check(&SourceKey::of(peer))
     }
 
+    /// A `LinkJoin` from `peer` (PROTOCOL.md 15.6): the same per-source
+    /// budget as registering and logging in, so guessing tickets costs what
+    /// guessing logins does.
+    pub fn check_link_join(&self, peer: IpAddr) -> Result<(), RetryAfter> {
+        self.auth_by_source.check(&SourceKey::of(peer))
+    }
+
     /// A prekey bundle fetch by `requester`.
     pub fn check_bundle_fetch(&self, requester: AccountId) -> Result<(), RetryAfter> {
         self.bundle_fetches.check(&requester)

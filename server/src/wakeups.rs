@@ -112,6 +112,26 @@ pub async fn revoked(
     }
 }
 
+/// After the store removed `device` (PROTOCOL.md 15.5): closes its
+/// connection on this node at once, and tells every node to re-check the
+/// account's connections, as a logout everywhere does; there the removed
+/// device's token is found gone, so its connection closes and the others
+/// stay.
+pub async fn device_removed(state: &AppState, device: Address, reason: &'static str) {
+    state
+        .hub
+        .close_address(device, ErrorCode::TokenExpired, reason);
+    let payload = state.control_key.seal(&ControlEvent::Revoked {
+        account: device.account,
+    });
+    if let Err(error) = state.store.publish_control(payload).await {
+        tracing::error!(
+            %error,
+            "cannot announce a device removal to other nodes; its connections there close at their next token re-check"
+        );
+    }
+}
+
 /// Runs until shutdown.
 pub async fn run(state: AppState, shutdown: ShutdownSignal) {
     tokio::join!(

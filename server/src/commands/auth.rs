@@ -96,6 +96,7 @@ pub(super) async fn authenticate(
                     expires_at: info.expires_at,
                 })
             })?;
+            touch(state, address).await;
             Ok(address)
         }
         Some(info) if info.owner.device == device => {
@@ -109,6 +110,19 @@ pub(super) async fn authenticate(
                 "token unknown, revoked or for another device",
             ))
         }
+    }
+}
+
+/// Records the device's last use, to the hour (`ListDevices`, 15.5). Best
+/// effort and bounded: the connection is authenticated whatever it gives.
+async fn touch(state: &AppState, address: Address) {
+    let touched = tokio::time::timeout(
+        super::CONNECTION_STORE_DEADLINE,
+        state.store.touch_device(address, unix_now()),
+    )
+    .await;
+    if !matches!(touched, Ok(Ok(_))) {
+        tracing::warn!("cannot record a device's last use");
     }
 }
 

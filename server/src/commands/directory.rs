@@ -96,11 +96,27 @@ pub(super) async fn fetch_bundle(state: &AppState, me: Address, target: AccountR
                 .account
         }
     };
-    let device = Address::primary(account);
-    let bundle =
-        state.store.claim_bundle(device).await?.ok_or_else(|| {
-            Refusal::new(ErrorCode::NoPreKeys, "the account has not published keys")
-        })?;
+    claim_bundle(
+        state,
+        Address::primary(account),
+        "the account has not published keys",
+    )
+    .await
+}
+
+/// Claims `device`'s bundle (one one-time prekey, if any is left) and warns
+/// the device when its one-time prekeys run low; `NoPreKeys` with
+/// `no_keys` when it has published none.
+pub(super) async fn claim_bundle(
+    state: &AppState,
+    device: Address,
+    no_keys: &'static str,
+) -> Handled {
+    let bundle = state
+        .store
+        .claim_bundle(device)
+        .await?
+        .ok_or_else(|| Refusal::new(ErrorCode::NoPreKeys, no_keys))?;
     if bundle.one_time_prekey.is_some() {
         match state.store.one_time_prekey_count(device).await {
             Ok(left) if left < u64::from(state.limits.prekey_low_water) => {

@@ -5,9 +5,10 @@
 //! bytes or a sender next to a recipient, or reveal through an ephemeral
 //! reply whether the recipient is online.
 
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
-use umbra_wire::{Address, DeviceId, ErrorCode, OutgoingEnvelope, Response, SendOutcome};
+use umbra_wire::{Address, ErrorCode, OutgoingEnvelope, Response, SendOutcome};
 
 use super::{Handled, Refusal};
 use crate::app::AppState;
@@ -38,12 +39,15 @@ pub(super) async fn send(
     let expires_at = now.saturating_add(state.limits.message_ttl.as_secs());
     let mut results: Vec<Option<SendOutcome>> = Vec::with_capacity(messages.len());
     let mut batch = Vec::with_capacity(messages.len());
+    let current = current_devices(state, &messages).await?;
     let mut charges = state.sender_budgets.hold(me.account);
     for message in messages {
         let refusal = if message.envelope.len() > state.limits.max_envelope_bytes {
             Err(ErrorCode::EnvelopeTooLarge)
-        } else if message.to.device != DeviceId::PRIMARY {
-            // One device per account until multi-device lands.
+        } else if !current.contains(&message.to) {
+            // A removed device, or one never enrolled (PROTOCOL.md 15.5):
+            // refused as a nonexistent account is, so nothing is stored
+            // for it.
             Err(ErrorCode::UnknownRecipient)
         } else if charges.charge(message.envelope.len() as u64, now) {
             Ok(())
@@ -113,6 +117,27 @@ pub(super) async fn send(
         .messages_relayed
         .fetch_add(accepted, Ordering::Relaxed);
     Ok(Response::SendResult { results })
+}
+
+/// Which of the batch's recipients are current devices of existing
+/// accounts: one store read per distinct recipient. A device removed
+/// between this read and the commit may still get an envelope stored; it
+/// expires with its queue's TTL and is never delivered (the device has no
+/// token left).
+async fn current_devices(
+    state: &AppState,
+    messages: &[OutgoingEnvelope],
+) -> Result<HashSet<Address>, Refusal> {
+    let mut asked: Vec<Address> = messages.iter().map(|m| m.to).collect();
+    asked.sort_unstable();
+    asked.dedup();
+    let mut current = HashSet::with_capacity(asked.len());
+    for address in asked {
+        if state.store.is_current_device(address).await? {
+            current.insert(address);
+        }
+    }
+    Ok(current)
 }
 
 /// Deletes delivered messages from this device's queue.

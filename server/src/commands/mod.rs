@@ -4,7 +4,9 @@
 //! This is the relay's policy, one file per area: [`auth`] (OPAQUE
 //! registration and login, tokens, logout), [`password`] (password change), [`directory`] (published keys,
 //! one-time prekeys, bundles, username lookups), [`messaging`] (send, ack,
-//! ephemeral frames) and [`account`] (rename, deletion). Handlers return
+//! ephemeral frames), [`account`] (rename, deletion), [`devices`] (device
+//! lists, listing and removing devices) and [`link`] (the link rendezvous
+//! of a new device). Handlers return
 //! `Result<Response, Refusal>`; a [`Refusal`] is the one way to answer with
 //! an error, so store and OPAQUE failures propagate with `?` and are logged
 //! in one place. Transport concerns (reading, writing, pings, closing) live
@@ -17,9 +19,12 @@
 
 pub mod account;
 pub mod auth;
+pub mod devices;
 pub mod directory;
+pub mod link;
 pub mod messaging;
 pub mod password;
+mod refusal;
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -28,15 +33,12 @@ use std::time::Duration;
 use umbra_wire::{Address, ErrorCode, Request, Response};
 
 use crate::app::AppState;
-use crate::auth::opaque::OpaqueError;
 use crate::auth::phase::{AuthPhase, PhaseError};
-use crate::directory::DirectoryError;
 use crate::metrics::Metrics;
-use crate::rate_limit::RetryAfter;
-use crate::store::group_commit::{GroupCommitError, SubmittedUnder};
-use crate::store::StoreError;
+use crate::store::group_commit::SubmittedUnder;
 
 pub use crate::auth::phase::Authenticated;
+pub use refusal::Refusal;
 
 /// `retry_after_secs` on an `Internal` caused by the database (unreachable,
 /// or failed mid-commit): a PostgreSQL restart or failover takes seconds,
@@ -92,6 +94,8 @@ pub struct ConnectionAuth {
     phase: AuthPhase,
     /// A password change started on this (authenticated) connection.
     password_change: Option<password::ChangingPassword>,
+    /// The link ticket this (unauthenticated) connection joined (15.6).
+    joined: Option<link::Joined>,
 }
 
 impl ConnectionAuth {
@@ -102,12 +106,19 @@ impl ConnectionAuth {
             peer,
             phase: AuthPhase::Fresh,
             password_change: None,
+            joined: None,
         }
     }
 
     /// The identity, once `Authenticate` succeeded.
     pub fn authenticated(&self) -> Option<Authenticated> {
         self.phase.authenticated().copied()
+    }
+
+    /// Until when a joined link ticket exempts this connection from the
+    /// authentication deadline (Unix seconds; PROTOCOL.md 9.10, 15.6).
+    pub fn link_joined_until(&self) -> Option<u64> {
+        self.joined.map(|joined| joined.expires_at)
     }
 
     /// A password change replaced the token this connection authenticated
@@ -164,172 +175,6 @@ impl From<Response> for Reply {
     }
 }
 
-/// Why a request was refused: the error code and reason the client sees,
-/// and for relay-side failures the cause, which is logged and never sent.
-#[derive(Debug)]
-pub struct Refusal {
-    code: ErrorCode,
-    reason: Cow<'static, str>,
-    retry_after_secs: Option<u32>,
-    /// Only for `Internal`: what failed, for the operator's log.
-    cause: Option<String>,
-}
-
-impl Refusal {
-    /// A refusal the client caused or can act on.
-    pub fn new(code: ErrorCode, reason: impl Into<Cow<'static, str>>) -> Self {
-        Refusal {
-            code,
-            reason: reason.into(),
-            retry_after_secs: None,
-            cause: None,
-        }
-    }
-
-    /// The relay failed; the client may retry. `cause` goes to the log only.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Refusal {
-            cause: Some(cause.to_string()),
-            ..Refusal::new(ErrorCode::Internal, "internal error; retry later")
-        }
-    }
-
-    /// The database is unreachable: nothing was carried out; retry soon.
-    fn store_unavailable(cause: impl std::fmt::Display) -> Self {
-        Refusal {
-            retry_after_secs: Some(STORE_RETRY_AFTER_SECS),
-            ..Refusal::internal(cause).with_reason(
-                "the relay's database is unavailable: the request was not carried out; \
-                 retry later",
-            )
-        }
-    }
-
-    /// The request may or may not have taken effect.
-    pub(crate) fn outcome_unknown(cause: impl std::fmt::Display) -> Self {
-        Refusal {
-            retry_after_secs: Some(STORE_RETRY_AFTER_SECS),
-            ..Refusal::internal(cause).with_reason(OUTCOME_UNKNOWN)
-        }
-    }
-
-    fn with_reason(self, reason: &'static str) -> Self {
-        Refusal {
-            reason: reason.into(),
-            ..self
-        }
-    }
-
-    /// The error code sent to the client.
-    pub fn code(&self) -> ErrorCode {
-        self.code
-    }
-
-    fn into_response(self) -> Response {
-        Response::Error {
-            code: self.code,
-            message: self.reason.into_owned(),
-            retry_after_secs: self.retry_after_secs,
-        }
-    }
-}
-
-impl From<RetryAfter> for Refusal {
-    fn from(RetryAfter(secs): RetryAfter) -> Self {
-        Refusal {
-            retry_after_secs: Some(secs),
-            ..Refusal::new(ErrorCode::RateLimited, "too many requests")
-        }
-    }
-}
-
-impl From<StoreError> for Refusal {
-    /// The store errors a client caused get their own code; every other is
-    /// the relay's fault.
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::UsernameTaken => {
-                Refusal::new(ErrorCode::UsernameTaken, "username is taken")
-            }
-            StoreError::UsernameReserved => Refusal::new(
-                ErrorCode::InvalidUsername,
-                "this username is reserved by the relay; choose another",
-            ),
-            StoreError::TooManyPreKeys { limit, .. } => Refusal::new(
-                ErrorCode::TooManyPreKeys,
-                format!("at most {limit} one-time prekeys may be stored"),
-            ),
-            e @ StoreError::PreKeyIdConflict { .. } => {
-                Refusal::new(ErrorCode::BadPreKey, e.to_string())
-            }
-            e @ StoreError::IdentityInUse => Refusal::new(ErrorCode::IdentityInUse, e.to_string()),
-            e @ StoreError::CommitOutcomeUnknown { .. } => Refusal::outcome_unknown(e),
-            e if e.is_unavailable() => Refusal::store_unavailable(e),
-            other => Refusal::internal(other),
-        }
-    }
-}
-
-impl From<GroupCommitError> for Refusal {
-    fn from(error: GroupCommitError) -> Self {
-        match error {
-            GroupCommitError::Store(e) => e.into(),
-            GroupCommitError::Stopped => Refusal::new(
-                ErrorCode::ShuttingDown,
-                "relay is shutting down; nothing was queued",
-            ),
-            e @ GroupCommitError::Lost => Refusal::outcome_unknown(e),
-            // The committer's re-check of a Send's or Ack's token.
-            GroupCommitError::TokenRefused { expired } => {
-                let check = if expired {
-                    auth::TokenCheck::Expired
-                } else {
-                    auth::TokenCheck::Revoked
-                };
-                let reason = check.closing_reason().unwrap_or(auth::TOKEN_REVOKED_REASON);
-                Refusal::new(ErrorCode::TokenExpired, reason)
-            }
-            // Refused before anything was stored (the database is slower
-            // than the senders): retry after the hint.
-            e @ GroupCommitError::Busy => Refusal {
-                retry_after_secs: Some(STORE_RETRY_AFTER_SECS),
-                ..Refusal::internal(e)
-                    .with_reason("the relay is busy: nothing was queued; retry later")
-            },
-        }
-    }
-}
-
-impl From<DirectoryError> for Refusal {
-    fn from(error: DirectoryError) -> Self {
-        Refusal::new(error.code(), error.to_string())
-    }
-}
-
-impl From<PhaseError> for Refusal {
-    fn from(error: PhaseError) -> Self {
-        let code = match error {
-            PhaseError::AlreadyAuthenticated => ErrorCode::AlreadyAuthenticated,
-            PhaseError::UnknownExchange => ErrorCode::UnknownExchange,
-        };
-        Refusal::new(code, error.to_string())
-    }
-}
-
-impl From<OpaqueError> for Refusal {
-    /// Callers that can name the malformed message map `Malformed`
-    /// themselves; this covers the rest.
-    fn from(error: OpaqueError) -> Self {
-        match error {
-            OpaqueError::Malformed => Refusal::new(ErrorCode::BadFrame, "malformed OPAQUE message"),
-            OpaqueError::AuthFailed => Refusal::new(ErrorCode::AuthFailed, "login failed"),
-            e @ (OpaqueError::CorruptSetup | OpaqueError::CorruptPasswordFile) => {
-                Refusal::internal(e)
-            }
-        }
-    }
-}
-
 /// What a handler produces.
 type Handled<T = Response> = Result<T, Refusal>;
 
@@ -374,14 +219,18 @@ async fn dispatch(state: &AppState, conn: &mut ConnectionAuth, request: Request)
     if matches!(request, Request::Ping) {
         return Ok(Response::Pong.into());
     }
-    if request.is_device_request() {
-        // Known tags this relay does not serve yet (PROTOCOL 15): the frame
-        // was read, so not fatal (9.6, BadFrame), and the client learns the
-        // relay lacks the feature as from an older relay's refusal (9.4).
-        return Err(Refusal::new(
-            ErrorCode::BadFrame,
-            format!("{} is not supported by this relay yet", request.kind()),
-        ));
+    // The joiner of a link ticket posts and fetches before it has a token
+    // (15.6); an authenticated connection does so as the creator, below.
+    if conn.authenticated().is_none() {
+        match request {
+            Request::LinkPost { ticket, payload } => {
+                return Ok(link::post(state, conn, ticket, &payload).await?.into())
+            }
+            Request::LinkFetch { ticket, after } => {
+                return Ok(checked(link::fetch(state, conn, ticket, after).await?)?.into())
+            }
+            _ => {}
+        }
     }
     match (conn.authenticated(), request.is_pre_authentication()) {
         (None, true) => pre_auth(state, conn, request).await,
@@ -422,6 +271,7 @@ async fn pre_auth(state: &AppState, conn: &mut ConnectionAuth, request: Request)
                 After::StartDelivery(address),
             ));
         }
+        Request::LinkJoin { ticket } => link::join(state, conn, ticket).await?,
         // `is_pre_authentication` admits only the arms above.
         _ => {
             return Err(Refusal::new(
@@ -496,6 +346,21 @@ async fn authed(
             return closing_if_refused(messaging::ack(state, address, under, seqs).await)
         }
         Request::Ephemeral { to, payload } => messaging::ephemeral(state, address, to, payload)?,
+        Request::PublishDeviceList { list } => devices::publish_list(state, address, &list).await?,
+        Request::FetchDeviceList { account } => {
+            checked(devices::fetch_list(state, address, account).await?)?
+        }
+        Request::ListDevices => checked(devices::list(state, address).await?)?,
+        Request::RemoveDevice { device } => devices::remove(state, address, device).await?,
+        Request::FetchDeviceBundle { account, device } => {
+            devices::fetch_bundle(state, address, account, device).await?
+        }
+        Request::LinkCreate => link::create(state, address).await?,
+        Request::LinkPost { ticket, payload } => link::post(state, conn, ticket, &payload).await?,
+        Request::LinkFetch { ticket, after } => {
+            checked(link::fetch(state, conn, ticket, after).await?)?
+        }
+        Request::LinkEnrol { ticket } => link::enrol(state, address, ticket).await?,
         Request::PasswordChangeStart {
             credential_request,
             registration_request,
@@ -524,6 +389,15 @@ async fn authed(
         }
     };
     Ok(response.into())
+}
+
+/// The relay checks the limits of what it answers before sending it
+/// (PROTOCOL.md 9.9, "Response limits"): one that breaks them is its bug.
+fn checked(response: Response) -> Handled {
+    response
+        .check_limits()
+        .map_err(|e| Refusal::internal(format!("answer over its limits: {e}")))?;
+    Ok(response)
 }
 
 /// A Send or Ack the committer refused for its token closes the connection,
@@ -564,5 +438,13 @@ fn changes_state(request: &Request) -> bool {
             | Request::PasswordChangeFinish { .. }
             // A revoked connection must not revoke its owner's fresh tokens.
             | Request::Logout { everywhere: true }
+            // The devices of 15.4-15.6: a removed or revoked device must not
+            // publish a list, remove a device, claim a prekey or link one.
+            | Request::PublishDeviceList { .. }
+            | Request::RemoveDevice { .. }
+            | Request::FetchDeviceBundle { .. }
+            | Request::LinkCreate
+            | Request::LinkPost { .. }
+            | Request::LinkEnrol { .. }
     )
 }

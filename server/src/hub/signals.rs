@@ -100,6 +100,17 @@ impl Hub {
         }
     }
 
+    /// Closes the connection of `address`, whichever it is (a removed
+    /// device, PROTOCOL.md 15.5), and removes it so nothing more is routed
+    /// to it.
+    pub fn close_address(&self, address: Address, code: ErrorCode, reason: &'static str) {
+        let mut entries = self.lock();
+        if let Some(entry) = entries.by_address.remove(&address) {
+            entries.awaited.remove(&entry.nonce);
+            close(&entry.control, code, reason);
+        }
+    }
+
     /// Closes every connection of `account` except `keep` (log out
     /// everywhere, account deletion).
     pub fn close_account(

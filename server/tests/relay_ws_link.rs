@@ -1,0 +1,277 @@
+//! In-process relay tests of linking and removing devices (docs/PROTOCOL.md
+//! 15.5, 15.6), over real WebSockets, on SQLite and on PostgreSQL (two
+//! nodes sharing the database; it must be reachable under CI=true): the
+//! rendezvous's posts and single-use ticket, its limits, the joiner's one
+//! token, and a removed device whose connection closes and whose token
+//! stops working on every node at once, while sends to it are refused.
+//!
+//! Must never: pass with a relay that lets a ticket be joined twice, lets
+//! a connection that did not join act as the joiner, issues a second token,
+//! or keeps a removed device's connection or token alive on any node.
+
+mod common;
+#[path = "common/devices.rs"]
+mod devices;
+
+use common::{error_code, signed_in, Client};
+use devices::{authenticate, fetch_enrolment, link_device, nodes, Backend};
+use umbra_wire::{
+    DeviceId, ErrorCode, LinkMessage, LinkTicketId, OutgoingEnvelope, RelayFrame, Request,
+    Response, SendOutcome, LINK_TICKET_TTL_SECS, MAX_LINK_MESSAGES_PER_SIDE,
+    MAX_LINK_TICKETS_PER_ACCOUNT,
+};
+
+/// Runs `$test(backend, name)` once per store, as `$test::sqlite` and
+/// `$test::postgres`.
+macro_rules! on_both_stores {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$test(super::Backend::Sqlite, module_path!()).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$test(super::Backend::Postgres, module_path!()).await;
+            }
+        }
+    )*};
+}
+
+on_both_stores!(
+    a_ticket_is_joined_once_and_carries_both_sides_posts,
+    the_rendezvous_keeps_its_limits,
+    a_removed_device_is_cut_off_on_every_node,
+);
+
+async fn a_ticket_is_joined_once_and_carries_both_sides_posts(backend: Backend, test: &str) {
+    let Some(nodes) = nodes(backend, test).await else {
+        return;
+    };
+    let (mut alice, alice_id, _) = signed_in(&nodes.a, "alice").await;
+    let Response::LinkTicket { ticket, .. } = alice.ask(Request::LinkCreate).await else {
+        panic!("no ticket");
+    };
+    // The joiner may be on another node than the creator.
+    let joiner_relay = nodes.b.as_ref().unwrap_or(&nodes.a);
+    let mut joiner = Client::connect(joiner_relay).await;
+    // Not joined yet: this connection is nobody for the ticket.
+    let response = joiner
+        .ask(Request::LinkPost {
+            ticket,
+            payload: b"early".to_vec(),
+        })
+        .await;
+    assert_eq!(error_code(&response), Some(ErrorCode::UnknownExchange));
+    assert_eq!(joiner.ask(Request::LinkJoin { ticket }).await, Response::Ok);
+    // Joined once: a second joiner, on any node, is refused.
+    let mut intruder = Client::connect(&nodes.a).await;
+    let response = intruder.ask(Request::LinkJoin { ticket }).await;
+    assert_eq!(error_code(&response), Some(ErrorCode::UnknownExchange));
+    let response = intruder.ask(Request::LinkFetch { ticket, after: 0 }).await;
+    assert_eq!(error_code(&response), Some(ErrorCode::UnknownExchange));
+    // An unknown ticket.
+    let unknown = LinkTicketId::from_bytes([0x42; 16]);
+    let response = intruder.ask(Request::LinkJoin { ticket: unknown }).await;
+    assert_eq!(error_code(&response), Some(ErrorCode::UnknownExchange));
+
+    let post = |payload: &[u8]| Request::LinkPost {
+        ticket,
+        payload: payload.to_vec(),
+    };
+    assert_eq!(joiner.ask(post(b"joiner 1")).await, Response::Ok);
+    assert_eq!(alice.ask(post(b"creator 1")).await, Response::Ok);
+    assert_eq!(alice.ask(post(b"creator 2")).await, Response::Ok);
+    let response = alice.ask(Request::LinkFetch { ticket, after: 0 }).await;
+    assert_eq!(
+        response,
+        Response::LinkMessages {
+            messages: vec![LinkMessage(b"joiner 1".to_vec())],
+            enrolled: None
+        }
+    );
+    let response = joiner.ask(Request::LinkFetch { ticket, after: 1 }).await;
+    assert_eq!(
+        response,
+        Response::LinkMessages {
+            messages: vec![LinkMessage(b"creator 2".to_vec())],
+            enrolled: None
+        }
+    );
+    // Only the creator enrols.
+    let response = joiner.ask(Request::LinkEnrol { ticket }).await;
+    assert_eq!(error_code(&response), Some(ErrorCode::NotAuthenticated));
+    let Response::DeviceEnrolled { device } = alice.ask(Request::LinkEnrol { ticket }).await else {
+        panic!("LinkEnrol did not enrol");
+    };
+    assert_eq!(device, DeviceId(2));
+    let response = alice.ask(Request::LinkEnrol { ticket }).await;
+    assert_eq!(error_code(&response), Some(ErrorCode::UnknownExchange));
+    let enrolled = fetch_enrolment(&mut joiner, ticket).await;
+    assert_eq!((enrolled.account, enrolled.device), (alice_id, device));
+    // One token per ticket: the next fetch carries none.
+    let Response::LinkMessages {
+        enrolled: again, ..
+    } = joiner.ask(Request::LinkFetch { ticket, after: 2 }).await
+    else {
+        panic!("LinkFetch answered otherwise");
+    };
+    assert!(again.is_none(), "a second token was issued");
+    let address = umbra_wire::Address {
+        account: alice_id,
+        device,
+    };
+    authenticate(&mut joiner, &enrolled.token, device, address).await;
+    // Once authenticated the joiner is no longer the ticket's joiner side.
+    let response = joiner.ask(Request::LinkFetch { ticket, after: 0 }).await;
+    assert_eq!(error_code(&response), Some(ErrorCode::UnknownExchange));
+}
+
+async fn the_rendezvous_keeps_its_limits(backend: Backend, test: &str) {
+    let Some(nodes) = nodes(backend, test).await else {
+        return;
+    };
+    let (mut alice, _, _) = signed_in(&nodes.a, "alice").await;
+    let mut tickets = Vec::new();
+    for _ in 0..MAX_LINK_TICKETS_PER_ACCOUNT {
+        let Response::LinkTicket { ticket, expires_at } = alice.ask(Request::LinkCreate).await
+        else {
+            panic!("no ticket");
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        assert!(expires_at > now && expires_at <= now + LINK_TICKET_TTL_SECS);
+        tickets.push(ticket);
+    }
+    let response = alice.ask(Request::LinkCreate).await;
+    assert_eq!(error_code(&response), Some(ErrorCode::RateLimited));
+    let Response::Error {
+        retry_after_secs, ..
+    } = response
+    else {
+        unreachable!()
+    };
+    assert!(matches!(retry_after_secs, Some(s) if (1..=LINK_TICKET_TTL_SECS as u32).contains(&s)));
+    let ticket = tickets[0];
+    let mut joiner = Client::connect(&nodes.a).await;
+    assert_eq!(joiner.ask(Request::LinkJoin { ticket }).await, Response::Ok);
+    for n in 0..MAX_LINK_MESSAGES_PER_SIDE {
+        let response = joiner
+            .ask(Request::LinkPost {
+                ticket,
+                payload: vec![n as u8],
+            })
+            .await;
+        assert_eq!(response, Response::Ok, "post {n}");
+    }
+    let response = joiner
+        .ask(Request::LinkPost {
+            ticket,
+            payload: Vec::new(),
+        })
+        .await;
+    assert_eq!(error_code(&response), Some(ErrorCode::LimitExceeded));
+    // The other side's slots are its own.
+    let response = alice
+        .ask(Request::LinkPost {
+            ticket,
+            payload: Vec::new(),
+        })
+        .await;
+    assert_eq!(response, Response::Ok);
+}
+
+async fn a_removed_device_is_cut_off_on_every_node(backend: Backend, test: &str) {
+    let Some(nodes) = nodes(backend, test).await else {
+        return;
+    };
+    let (mut alice, alice_id, _) = signed_in(&nodes.a, "alice").await;
+    let (mut carol, _, _) = signed_in(&nodes.a, "carol").await;
+    // The second device lives on node B when there is one.
+    let second_relay = nodes.b.as_ref().unwrap_or(&nodes.a);
+    let (mut second, address, token) = link_device(&mut alice, second_relay).await;
+    assert_eq!(second.ask(Request::Ping).await, Response::Pong);
+    // A device cannot remove itself.
+    let response = second
+        .ask(Request::RemoveDevice {
+            device: address.device,
+        })
+        .await;
+    assert_eq!(error_code(&response), Some(ErrorCode::UnknownRecipient));
+
+    let response = alice
+        .ask(Request::RemoveDevice {
+            device: address.device,
+        })
+        .await;
+    assert_eq!(response, Response::Ok);
+    // Its connection is closed, on whichever node it is.
+    loop {
+        match second.next().await {
+            Some(RelayFrame::Closing { code, .. }) => {
+                assert_eq!(code, ErrorCode::TokenExpired);
+                break;
+            }
+            Some(RelayFrame::Response { .. } | RelayFrame::QueueEmpty) => continue,
+            Some(RelayFrame::PreKeysLow { .. }) => continue,
+            Some(other) => panic!("unexpected {other:?}"),
+            None => break,
+        }
+    }
+    // Its token works nowhere.
+    for relay in [Some(&nodes.a), nodes.b.as_ref()].into_iter().flatten() {
+        let mut again = Client::connect(relay).await;
+        let (response, _) = again
+            .call(Request::Authenticate {
+                token: token.clone(),
+                device: address.device,
+            })
+            .await;
+        assert_eq!(error_code(&response), Some(ErrorCode::AuthFailed));
+    }
+    // Sends to it are refused; device 1 still receives.
+    let response = carol
+        .ask(Request::Send {
+            messages: vec![
+                OutgoingEnvelope {
+                    to: address,
+                    envelope: vec![1; 30],
+                },
+                OutgoingEnvelope {
+                    to: umbra_wire::Address::primary(alice_id),
+                    envelope: vec![1; 30],
+                },
+            ],
+        })
+        .await;
+    let Response::SendResult { results } = response else {
+        panic!("Send answered {response:?}");
+    };
+    assert_eq!(
+        results[0],
+        SendOutcome::Rejected {
+            code: ErrorCode::UnknownRecipient
+        }
+    );
+    assert!(
+        matches!(results[1], SendOutcome::Accepted { .. }),
+        "{results:?}"
+    );
+    // Removed once: a second removal finds no current device, and the
+    // account lists device 1 alone.
+    let response = alice
+        .ask(Request::RemoveDevice {
+            device: address.device,
+        })
+        .await;
+    assert_eq!(error_code(&response), Some(ErrorCode::UnknownRecipient));
+    let Response::Devices { devices } = alice.ask(Request::ListDevices).await else {
+        panic!("ListDevices answered otherwise");
+    };
+    assert_eq!(
+        devices.iter().map(|d| d.device).collect::<Vec<_>>(),
+        vec![DeviceId::PRIMARY]
+    );
+}
