@@ -54,6 +54,11 @@ fn accepted_names() -> Vec<Accepted> {
         accepted("invoice\u{202e}fdp.exe", "invoicefdp.exe"),
         // Invisible characters that make two names look alike.
         accepted("pay\u{200b}roll\u{feff}.pdf", "payroll.pdf"),
+        // Rule 1: the line and paragraph separators are line breaks to a
+        // terminal, and the deprecated format characters are dropped from
+        // what the CLI shows, so they are dropped from the saved name too.
+        accepted("two\u{2028}lines\u{2029}.txt", "twolines.txt"),
+        accepted("memo\u{206e}\u{fffb}.pdf", "memo.pdf"),
         // Rule 3: Windows device names, any case, any extension.
         accepted("nul", "_nul"),
         accepted("CON", "_CON"),
@@ -106,9 +111,10 @@ fn is_bidi_or_invisible(c: char) -> bool {
         c,
         '\u{061c}'
             | '\u{200b}'..='\u{200f}'
-            | '\u{202a}'..='\u{202e}'
-            | '\u{2060}'..='\u{2069}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
             | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
     )
 }
 

@@ -10,9 +10,9 @@
 //! module's file-name check and is its own sanitised form.
 //!
 //! Must never: return an empty name, `.` or `..`, a name with `/`, `\`, a
-//! `..` run, a control, bidi or invisible formatting character, a leading
-//! `-` (a shell tool given the saved file, as in `rm *`, would read it as
-//! an option), or one over `MAX_FILE_NAME_BYTES`.
+//! `..` run, a control, bidi, invisible formatting or line separator
+//! character, a leading `-` (a shell tool given the saved file, as in
+//! `rm *`, would read it as an option), or one over `MAX_FILE_NAME_BYTES`.
 
 use crate::content::MAX_FILE_NAME_BYTES;
 
@@ -27,23 +27,28 @@ const RESERVED: &[&str] = &[
     "LPT9", "LPT¹", "LPT²", "LPT³", "CONIN$", "CONOUT$",
 ];
 
-/// Directional formatting (they reorder what the user sees) and invisible
-/// characters that can make two different names look the same.
+/// Directional formatting (they reorder what the user sees), invisible
+/// characters that can make two different names look the same, and the
+/// Unicode line and paragraph separators (a line break in a name, as LF
+/// would be; §10.4 refuses LF, but U+2028 is no `Cc`). The set covers every
+/// format character the CLI's untrusted-text filter drops (docs/CLI.md,
+/// "Untrusted text"), so a name is saved as it is shown.
 fn is_bidi_or_invisible(c: char) -> bool {
     matches!(
         c,
         '\u{061c}'
             | '\u{200b}'..='\u{200f}'
-            | '\u{202a}'..='\u{202e}'
-            | '\u{2060}'..='\u{2069}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
             | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
     )
 }
 
 /// A safe, non-empty, single-component file name for `name`:
 ///
-/// 1. `/`, `\` and `:` become `_`; control (`Cc`), bidi and invisible
-///    formatting characters are dropped;
+/// 1. `/`, `\` and `:` become `_`; control (`Cc`), bidi, invisible
+///    formatting and line separator characters are dropped;
 /// 2. every run of dots becomes one dot, and leading and trailing dots and
 ///    spaces are removed (no `..`, no hidden file, nothing Windows strips);
 /// 3. a Windows device name (`CON`, `nul.txt`, ...) gets a `_` prefix,
@@ -202,6 +207,24 @@ mod tests {
         ] {
             assert_eq!(safe(&format!("a{c}b.pdf")), "ab.pdf", "U+{:04X}", c as u32);
         }
+    }
+
+    #[test]
+    fn line_separators_and_deprecated_format_characters_are_dropped() {
+        // U+2028 and U+2029 are line breaks to a terminal and to the CLI
+        // (docs/CLI.md, "Untrusted text"), though not `Cc`.
+        assert_eq!(safe("a\u{2028}b\u{2029}c.txt"), "abc.txt");
+        // What the CLI drops from shown text is dropped from the saved
+        // name too, so the file on disk is the name the user read.
+        for c in ('\u{206a}'..='\u{206f}').chain('\u{fff9}'..='\u{fffb}') {
+            assert_eq!(
+                safe(&format!("pay{c}roll.pdf")),
+                "payroll.pdf",
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        assert_eq!(safe("\u{2028}\u{206f}\u{fffb}"), "attachment");
     }
 
     #[test]

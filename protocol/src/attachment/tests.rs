@@ -203,6 +203,7 @@ fn hostile_names_become_plain_names() {
         ("..\\..\\x", "_._x"),
         ("\u{202e}txt.exe", "txt.exe"),
         ("a\u{0}b", "ab"),
+        ("a\u{2028}b", "ab"),
         ("", "attachment"),
         ("..", "attachment"),
         (".", "attachment"),
