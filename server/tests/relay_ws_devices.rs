@@ -4,8 +4,9 @@
 //! fetching the signed list, refusing a list the relay cannot verify
 //! (forged, another account's, undecodable, from a device with no identity),
 //! refusing a stale version with code 26 and a list naming a device that
-//! is not current, listing devices with their last use, and sending only
-//! to current devices.
+//! is not current, listing devices with their last use, and sending to
+//! and fetching bundles of current devices only (`FetchBundle` speaking for
+//! the lowest current one once device 1 is removed).
 //!
 //! Must never: pass with a relay that stores a list its publisher's
 //! identity did not sign, lets an older or equal version replace the
@@ -16,10 +17,11 @@ mod common;
 mod devices;
 
 use common::{error_code, signed_in};
-use devices::{link_device, nodes, publish_identity, signed_list, Backend};
+use devices::{link_device, nodes, publish_identity, publish_keys, signed_list, Backend};
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_wire::{
-    AccountId, Address, DeviceId, ErrorCode, OutgoingEnvelope, Request, Response, SendOutcome,
+    AccountId, AccountRef, Address, DeviceId, ErrorCode, OutgoingEnvelope, Request, Response,
+    SendOutcome,
 };
 
 /// Runs `$test(backend, name)` once per store, as `$test::sqlite` and
@@ -45,6 +47,7 @@ on_both_stores!(
     a_stale_version_is_refused_with_code_26,
     devices_are_listed_with_their_last_use,
     a_send_reaches_only_current_devices,
+    bundles_come_from_current_devices_only,
 );
 
 async fn a_published_list_is_fetched_byte_for_byte(backend: Backend, test: &str) {
@@ -221,4 +224,60 @@ async fn a_send_reaches_only_current_devices(backend: Backend, test: &str) {
             code: ErrorCode::UnknownRecipient
         }
     );
+}
+
+async fn bundles_come_from_current_devices_only(backend: Backend, test: &str) {
+    let Some(nodes) = nodes(backend, test).await else {
+        return;
+    };
+    let (mut alice, alice_id, _) = signed_in(&nodes.a, "alice").await;
+    let (mut bob, _, _) = signed_in(&nodes.a, "bob").await;
+    let identity = publish_identity(&mut alice).await;
+    let (mut second, second_address, _) = link_device(&mut alice, &nodes.a).await;
+    let fetch_device = |device| Request::FetchDeviceBundle {
+        account: alice_id,
+        device: DeviceId(device),
+    };
+    // Enrolled, no keys yet.
+    let response = bob.ask(fetch_device(2)).await;
+    assert_eq!(error_code(&response), Some(ErrorCode::NoPreKeys));
+    publish_keys(&mut second, &identity).await;
+    let Response::Bundle(bundle) = bob.ask(fetch_device(2)).await else {
+        panic!("no bundle of device 2");
+    };
+    assert_eq!((bundle.account, bundle.device), (alice_id, DeviceId(2)));
+    let response = bob.ask(fetch_device(9)).await;
+    assert_eq!(error_code(&response), Some(ErrorCode::UnknownRecipient));
+    // FetchBundle speaks for device 1 while it is current...
+    let by_account = Request::FetchBundle {
+        target: AccountRef::Account(alice_id),
+    };
+    let Response::Bundle(bundle) = bob.ask(by_account.clone()).await else {
+        panic!("no bundle");
+    };
+    assert_eq!(bundle.device, DeviceId::PRIMARY);
+    // ...and for the lowest current device once it is removed.
+    let response = second
+        .ask(Request::RemoveDevice {
+            device: DeviceId::PRIMARY,
+        })
+        .await;
+    assert_eq!(response, Response::Ok);
+    let Response::Bundle(bundle) = bob.ask(by_account).await else {
+        panic!("no bundle after device 1 went");
+    };
+    assert_eq!(bundle.device, second_address.device);
+    let response = bob.ask(fetch_device(1)).await;
+    assert_eq!(error_code(&response), Some(ErrorCode::UnknownRecipient));
+    let Response::Resolved {
+        identity: named, ..
+    } = bob
+        .ask(Request::ResolveUsername {
+            username: common::name("alice"),
+        })
+        .await
+    else {
+        panic!("alice does not resolve");
+    };
+    assert_eq!(named, Some(identity.public().to_bytes().to_vec()));
 }

@@ -1,8 +1,9 @@
 //! In-process relay tests of linking and removing devices (docs/PROTOCOL.md
 //! 15.5, 15.6), over real WebSockets, on SQLite and on PostgreSQL (two
 //! nodes sharing the database; it must be reachable under CI=true): the
-//! rendezvous's posts and single-use ticket, its limits, the joiner's one
-//! token, and a removed device whose connection closes and whose token
+//! rendezvous's posts and single-use ticket, its limits and expiry (a
+//! ticket past it is refused and the expiry task deletes it), the joiner's
+//! one token, and a removed device whose connection closes and whose token
 //! stops working on every node at once, while sends to it are refused.
 //!
 //! Must never: pass with a relay that lets a ticket be joined twice, lets
@@ -42,6 +43,7 @@ on_both_stores!(
     a_ticket_is_joined_once_and_carries_both_sides_posts,
     the_rendezvous_keeps_its_limits,
     a_removed_device_is_cut_off_on_every_node,
+    an_expired_ticket_is_refused_and_purged,
 );
 
 async fn a_ticket_is_joined_once_and_carries_both_sides_posts(backend: Backend, test: &str) {
@@ -274,4 +276,47 @@ async fn a_removed_device_is_cut_off_on_every_node(backend: Backend, test: &str)
         devices.iter().map(|d| d.device).collect::<Vec<_>>(),
         vec![DeviceId::PRIMARY]
     );
+}
+
+async fn an_expired_ticket_is_refused_and_purged(backend: Backend, test: &str) {
+    use umbra_relay::store::LinkLimits;
+    let Some(nodes) = nodes(backend, test).await else {
+        return;
+    };
+    let (_alice, alice_id, _) = signed_in(&nodes.a, "alice").await;
+    let store = &nodes.a.relay.state.store;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    // A ticket created 400 s ago, which expired 100 s ago (no test waits
+    // out LINK_TICKET_TTL_SECS): written through the store, used over the
+    // wire.
+    let limits = LinkLimits {
+        max_tickets_per_account: MAX_LINK_TICKETS_PER_ACCOUNT as u64,
+        max_posts_per_side: MAX_LINK_MESSAGES_PER_SIDE as u64,
+    };
+    let bytes = [0x61; 16];
+    store
+        .create_link_ticket(
+            umbra_wire::Address::primary(alice_id),
+            &bytes,
+            now - 400,
+            now - 100,
+            limits,
+        )
+        .await
+        .expect("ticket stored");
+    let ticket = LinkTicketId::from_bytes(bytes);
+    let mut joiner = Client::connect(&nodes.a).await;
+    let response = joiner.ask(Request::LinkJoin { ticket }).await;
+    assert_eq!(error_code(&response), Some(ErrorCode::UnknownExchange));
+    // The expiry task deletes it (asked at a time before its expiry, so
+    // only a deletion hides it; another node's task may have run first).
+    umbra_relay::expiry::run_once(&nodes.a.relay.state).await;
+    assert!(store
+        .link_ticket(&bytes, now - 200)
+        .await
+        .expect("read")
+        .is_none());
 }

@@ -6,7 +6,7 @@
 //! beside an old signed prekey, or log who fetched whose bundle.
 
 use umbra_wire::{
-    AccountRef, Address, ErrorCode, PreKeyWire, Response, SignedPreKeyWire, Username,
+    AccountId, AccountRef, Address, ErrorCode, PreKeyWire, Response, SignedPreKeyWire, Username,
 };
 
 use super::{Handled, Refusal};
@@ -74,7 +74,7 @@ pub(super) async fn resolve_username(state: &AppState, me: Address, username: Us
     // old session, without spending a one-time prekey.
     let identity = state
         .store
-        .published_identity(Address::primary(account))
+        .published_identity(first_device(state, account).await?)
         .await?;
     Ok(Response::Resolved {
         username,
@@ -96,12 +96,24 @@ pub(super) async fn fetch_bundle(state: &AppState, me: Address, target: AccountR
                 .account
         }
     };
-    claim_bundle(
-        state,
-        Address::primary(account),
-        "the account has not published keys",
-    )
-    .await
+    let device = first_device(state, account).await?;
+    claim_bundle(state, device, "the account has not published keys").await
+}
+
+/// The device `FetchBundle` and `Resolved` speak for (PROTOCOL.md 15.5):
+/// the account's lowest-numbered current device, which is device 1 unless
+/// it was removed. An unknown account gets device 1, whose missing keys
+/// answer as before.
+async fn first_device(state: &AppState, account: AccountId) -> Result<Address, Refusal> {
+    Ok(state
+        .store
+        .list_devices(account)
+        .await?
+        .first()
+        .map_or(Address::primary(account), |d| Address {
+            account,
+            device: d.device,
+        }))
 }
 
 /// Claims `device`'s bundle (one one-time prekey, if any is left) and warns
