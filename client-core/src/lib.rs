@@ -194,6 +194,8 @@ pub use peer::{PeerRef, UnknownPeer};
 pub use safety_number::SafetyNumber;
 pub use search::{fold_case, SearchConversation, SearchHit, MAX_SEARCH_LIMIT};
 pub use settings::Settings;
-pub use store::{ClientStore, DataDirLock, KdfParams, MemoryStore, SqliteStore, StoreError};
+pub use store::{
+    ClientStore, DataDirLock, Durability, KdfParams, MemoryStore, SqliteStore, StoreError,
+};
 /// The protocol's account and username types, as this API takes them.
 pub use umbra_protocol::wire::{AccountId, Username};

@@ -67,3 +67,33 @@ measure("send", lambda i: {"to": "bob", "message": f"rpc {i}"})
 PY
 cat "$WORK/cold.md"; tail -n 1 "$WORK/daemon.md"
 echo "after: load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# FSYNCS=N: then N more JSON-RPC sends with the daemon under strace,
+# counting its fsync/fdatasync calls per send (how many syncs a send waits
+# for, whatever the machine's load; strace slows the daemon, so nothing
+# above is timed with it).
+if [ "${FSYNCS:-0}" -gt 0 ]; then
+    kill $DAEMON; wait $DAEMON 2>/dev/null || true
+    rm -f "$WORK/daemon.log"
+    UMBRA_PASSWORD_FILE="$WORK/pw-alice" strace -f -qq -e trace=fsync,fdatasync -o "$WORK/strace.txt" \
+        "$BIN/umbra" --server http://127.0.0.1:$PORT --data-dir "$WORK/alice" daemon 2>"$WORK/daemon.log" &
+    DAEMON=$!
+    until grep -qs 'serving on' "$WORK/daemon.log"; do
+        kill -0 $DAEMON 2>/dev/null || { cat "$WORK/daemon.log"; exit 1; }
+        sleep 0.1
+    done
+    : >"$WORK/strace.txt"
+    python3 - "$WORK/alice/umbra-daemon.sock" "$FSYNCS" <<'PY'
+import json, socket, sys
+sock = socket.socket(socket.AF_UNIX); sock.connect(sys.argv[1])
+reader = sock.makefile("r")
+for i in range(int(sys.argv[2])):
+    sock.sendall((json.dumps({"jsonrpc": "2.0", "id": i, "method": "send",
+                              "params": {"to": "bob", "message": f"counted {i}"}}) + "\n").encode())
+    while json.loads(reader.readline()).get("id") != i:
+        pass
+PY
+    syncs=$(grep -c 'sync(' "$WORK/strace.txt" || true)
+    # strace leaves its tracee running when it is stopped: stop both.
+    kill $(pgrep -P $DAEMON) $DAEMON 2>/dev/null || true
+    echo "daemon syncs during $FSYNCS JSON-RPC sends: $syncs ($(python3 -c "print(round($syncs / $FSYNCS, 2))") per send)"
+fi

@@ -4,7 +4,6 @@
 
 pub mod about;
 pub mod account;
-pub mod block;
 pub mod contacts;
 pub mod daemon;
 pub mod file;

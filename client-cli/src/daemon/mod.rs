@@ -23,7 +23,6 @@
 mod about;
 pub mod account;
 pub mod agent;
-mod block;
 pub mod channel;
 pub mod chat;
 pub mod client;

@@ -237,6 +237,26 @@ impl std::fmt::Debug for WriteOp {
     }
 }
 
+/// How soon a committed batch must survive a power cut (a process crash
+/// never loses a committed batch, whichever is asked: the operating system
+/// holds what was written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Before the batch's commit returns. Every batch that persists key
+    /// material before it is used (a ratchet step and the envelope it
+    /// sealed, a consumed prekey) must be this: losing one in a power cut
+    /// would use a message key twice.
+    Now,
+    /// No later than the next [`Durability::Now`] batch (or the backend's
+    /// next checkpoint): batches in the same order, so a power cut loses at
+    /// most a suffix of these and never leaves a later durable batch
+    /// without an earlier one. Only for batches whose loss repeats work
+    /// and nothing else: the outbox entry the relay accepted is then sent
+    /// again, as the same ciphertext, which the recipient drops as a
+    /// repeat (docs/PROTOCOL.md 12.10).
+    WithNext,
+}
+
 /// A storage backend for sealed records. Implementations must make
 /// [`ClientStore::apply`] atomic (all operations or none) and durable when it
 /// returns, because the client relies on it to persist a ratchet session and
@@ -253,6 +273,15 @@ pub trait ClientStore: Send + Sync + 'static {
         -> StoreFuture<'a, Vec<StoredRecord>>;
     /// Applies every operation, atomically and durably.
     fn apply(&self, batch: Vec<WriteOp>) -> StoreFuture<'_, ()>;
+    /// Applies every operation atomically, durable no later than
+    /// `durability` requires. The default makes every batch durable at once
+    /// ([`ClientStore::apply`]), which is always correct; a backend may
+    /// make a [`Durability::WithNext`] batch durable only when the next
+    /// durable batch (or a checkpoint) is, to save a sync.
+    fn apply_with(&self, batch: Vec<WriteOp>, durability: Durability) -> StoreFuture<'_, ()> {
+        let _ = durability;
+        self.apply(batch)
+    }
     /// Removes every row and the header (account deletion).
     fn erase_all(&self) -> StoreFuture<'_, ()>;
 }

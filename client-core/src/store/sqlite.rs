@@ -6,7 +6,12 @@
 //! 0700 and the database file 0600 before SQLite opens it (SQLite gives its
 //! journal and WAL files the database file's mode). `synchronous = FULL`, so a
 //! committed batch survives a power cut: the client relies on it to persist a
-//! ratchet session before the ciphertext leaves.
+//! ratchet session before the ciphertext leaves. A [`Durability::WithNext`]
+//! batch alone is committed under `synchronous = NORMAL`, which in WAL mode
+//! appends it to the WAL without syncing; the next `FULL` commit syncs the
+//! WAL file, and with it every frame before, so that batch is durable then.
+//! The connection is always back at `FULL` before any other batch runs,
+//! even when the `NORMAL` one failed or its future was dropped midway.
 //!
 //! The store holds the data directory's [`DataDirLock`] for as long as any
 //! clone of it lives, so no second process opens the same file meanwhile.
@@ -16,14 +21,16 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Connection as _, Row, Sqlite, SqlitePool};
 
 use super::{
-    ClientStore, DataDirLock, RecordKind, StoreError, StoreFuture, StoredRecord, WriteOp,
-    DEFAULT_LOCK_WAIT,
+    ClientStore, DataDirLock, Durability, RecordKind, StoreError, StoreFuture, StoredRecord,
+    WriteOp, DEFAULT_LOCK_WAIT,
 };
 
 /// File name of the database inside the data directory.
@@ -34,6 +41,10 @@ pub const DATABASE_FILE: &str = "umbra-client.db";
 pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
+    /// Set before the connection is switched to `synchronous = NORMAL` and
+    /// cleared once it is back at `FULL`: while set, the next durable write
+    /// first puts it back (a failed or cancelled deferred batch leaves it).
+    relaxed: Arc<AtomicBool>,
     _lock: Arc<DataDirLock>,
 }
 
@@ -96,8 +107,38 @@ impl SqliteStore {
         Ok(Self {
             pool,
             path,
+            relaxed: Arc::new(AtomicBool::new(false)),
             _lock: lock,
         })
+    }
+
+    /// The store's one connection, at `synchronous = FULL`: a write made on
+    /// it is durable when it commits.
+    async fn durable_connection(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        if self.relaxed.load(Ordering::SeqCst) {
+            sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut *conn)
+                .await?;
+            self.relaxed.store(false, Ordering::SeqCst);
+        }
+        Ok(conn)
+    }
+
+    /// Commits `batch` under `synchronous = NORMAL` (module docs), then
+    /// puts the connection back at `FULL`.
+    async fn apply_deferred(&self, batch: &[WriteOp]) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        self.relaxed.store(true, Ordering::SeqCst);
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await?;
+        let written = write_batch(&mut conn, batch).await;
+        sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
+            .await?;
+        self.relaxed.store(false, Ordering::SeqCst);
+        written
     }
 
     /// The database file's path.
@@ -165,7 +206,7 @@ impl ClientStore for SqliteStore {
             // page instead of leaving them in free space, and the TRUNCATE
             // checkpoint copies the new page into the database file and
             // empties the WAL, whose earlier frames still hold the old page.
-            let mut conn = self.pool.acquire().await?;
+            let mut conn = self.durable_connection().await?;
             sqlx::query("PRAGMA secure_delete = ON")
                 .execute(&mut *conn)
                 .await?;
@@ -223,44 +264,61 @@ impl ClientStore for SqliteStore {
 
     fn apply(&self, batch: Vec<WriteOp>) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
-            for op in &batch {
-                match op {
-                    WriteOp::Put { kind, slot, sealed } => {
-                        sqlx::query(
-                            "INSERT OR REPLACE INTO records (kind, slot, sealed) VALUES (?1, ?2, ?3)",
-                        )
-                        .bind(i64::from(kind.as_u8()))
-                        .bind(slot.as_slice())
-                        .bind(sealed.as_slice())
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    WriteOp::Delete { kind, slot } => {
-                        sqlx::query("DELETE FROM records WHERE kind = ?1 AND slot = ?2")
-                            .bind(i64::from(kind.as_u8()))
-                            .bind(slot.as_slice())
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-            }
-            tx.commit().await?;
-            Ok(())
+            let mut conn = self.durable_connection().await?;
+            write_batch(&mut conn, &batch).await
         })
+    }
+
+    fn apply_with(&self, batch: Vec<WriteOp>, durability: Durability) -> StoreFuture<'_, ()> {
+        match durability {
+            Durability::Now => self.apply(batch),
+            Durability::WithNext => Box::pin(async move { self.apply_deferred(&batch).await }),
+        }
     }
 
     fn erase_all(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
+            let mut conn = self.durable_connection().await?;
+            let mut tx = conn.begin().await?;
             sqlx::query("DELETE FROM records").execute(&mut *tx).await?;
             sqlx::query("DELETE FROM header").execute(&mut *tx).await?;
             tx.commit().await?;
             // Deleted pages may still hold old sealed bytes; VACUUM rewrites the file.
-            sqlx::query("VACUUM").execute(&self.pool).await?;
+            sqlx::query("VACUUM").execute(&mut *conn).await?;
             Ok(())
         })
     }
+}
+
+/// Applies `batch` on `conn` as one transaction: every operation or none.
+async fn write_batch(
+    conn: &mut PoolConnection<Sqlite>,
+    batch: &[WriteOp],
+) -> Result<(), StoreError> {
+    let mut tx = conn.begin().await?;
+    for op in batch {
+        match op {
+            WriteOp::Put { kind, slot, sealed } => {
+                sqlx::query(
+                    "INSERT OR REPLACE INTO records (kind, slot, sealed) VALUES (?1, ?2, ?3)",
+                )
+                .bind(i64::from(kind.as_u8()))
+                .bind(slot.as_slice())
+                .bind(sealed.as_slice())
+                .execute(&mut *tx)
+                .await?;
+            }
+            WriteOp::Delete { kind, slot } => {
+                sqlx::query("DELETE FROM records WHERE kind = ?1 AND slot = ?2")
+                    .bind(i64::from(kind.as_u8()))
+                    .bind(slot.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -291,5 +349,60 @@ mod tests {
                 path.display()
             );
         }
+    }
+
+    /// `PRAGMA synchronous` of the store's one connection (2 is FULL).
+    async fn synchronous(store: &SqliteStore) -> i64 {
+        sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+    }
+
+    fn put(n: u8) -> Vec<WriteOp> {
+        vec![WriteOp::Put {
+            kind: RecordKind::Outbox,
+            slot: vec![n],
+            sealed: vec![n; 8],
+        }]
+    }
+
+    #[tokio::test]
+    async fn a_deferred_batch_commits_and_leaves_the_connection_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        assert_eq!(synchronous(&store).await, 2, "opened at FULL");
+        store
+            .apply_with(put(1), Durability::WithNext)
+            .await
+            .unwrap();
+        assert_eq!(synchronous(&store).await, 2, "back at FULL");
+        store.apply(put(2)).await.unwrap();
+        store.close().await;
+        drop(store);
+        // Both batches are in the file, in order, for the next process.
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        for n in [1, 2] {
+            let got = store.get(RecordKind::Outbox, &[n]).await.unwrap();
+            assert_eq!(got, Some(vec![n; 8]));
+        }
+    }
+
+    /// A deferred batch whose future was dropped (or whose batch failed)
+    /// between its `NORMAL` and its `FULL` leaves the connection relaxed:
+    /// the next durable write must not commit that way.
+    #[tokio::test]
+    async fn a_durable_batch_after_a_deferred_one_cut_short_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store.relaxed.store(true, Ordering::SeqCst);
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(synchronous(&store).await, 1);
+        store.apply(put(3)).await.unwrap();
+        assert_eq!(synchronous(&store).await, 2);
+        assert!(!store.relaxed.load(Ordering::SeqCst));
     }
 }

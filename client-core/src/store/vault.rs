@@ -39,7 +39,7 @@ use super::generation::{GenerationIndex, StoredIndex};
 use super::header::{HeaderKeys, StoreHeader, STORE_FORMAT_VERSION};
 use super::key_slots::{KeySlot, MAX_KEY_SLOTS};
 use super::store_key::{master_key, KdfParams, StoreKeys, SALT_LEN};
-use super::{ClientStore, RecordKind, StoreError, WriteOp};
+use super::{ClientStore, Durability, RecordKind, StoreError, WriteOp};
 
 const NONCE_LEN: usize = 24;
 const GENERATION_LEN: usize = 8;
@@ -546,9 +546,22 @@ impl Vault {
         txn.ops.push(WriteOp::Delete { kind, slot });
     }
 
-    /// Applies `txn` atomically, with the rewritten `Generation` record in
-    /// the same batch; the in-memory index changes only once it committed.
-    pub(crate) async fn commit(&self, mut txn: Txn) -> Result<(), StoreError> {
+    /// Applies `txn` atomically and durably, with the rewritten
+    /// `Generation` record in the same batch; the in-memory index changes
+    /// only once it committed.
+    pub(crate) async fn commit(&self, txn: Txn) -> Result<(), StoreError> {
+        self.commit_with(txn, Durability::Now).await
+    }
+
+    /// [`Vault::commit`], durable as `durability` allows. The `Generation`
+    /// record travels in the same batch, so a power cut that loses a
+    /// [`Durability::WithNext`] batch loses its index change with it: the
+    /// store reopens at the earlier generation, consistent, not rolled back.
+    pub(crate) async fn commit_with(
+        &self,
+        mut txn: Txn,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
         if txn.ops.is_empty() {
             return Ok(());
         }
@@ -574,7 +587,7 @@ impl Vault {
             slot: Vec::new(),
             sealed,
         });
-        self.backend.apply(ops).await?;
+        self.backend.apply_with(ops, durability).await?;
         *index = next;
         Ok(())
     }
