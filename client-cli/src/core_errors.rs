@@ -31,6 +31,8 @@ fn status_of_core(error: &Error) -> ExitStatus {
         | Error::NameReassigned { .. }
         | Error::SafetyNumberMismatch { .. } => ExitStatus::UntrustedKey,
         Error::UnknownUser { .. }
+        // Sending to a contact the user blocked: theirs to undo.
+        | Error::Blocked { .. }
         | Error::Group(_)
         | Error::InvalidUsername(_)
         | Error::MessageTooLarge { .. }

@@ -163,6 +163,13 @@ async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitSt
         Command::Contacts => contacts::run(session).await,
         Command::Search { text, limit } => search::run(session, text, *limit).await,
         Command::Settings(args) => settings::run(session, args.change).await,
+        Command::Block(args) => {
+            block::run(session, block::Action::Block(args.contact.clone())).await
+        }
+        Command::Unblock(args) => {
+            block::run(session, block::Action::Unblock(args.contact.clone())).await
+        }
+        Command::Blocked => block::run(session, block::Action::List).await,
         Command::Verify(args) => verify::run(session, args).await,
         Command::Chat => tui::run(session).await,
         Command::Daemon(args) => daemon::run(session, args).await,

@@ -11,6 +11,7 @@
 
 mod about;
 mod account;
+mod block;
 mod daemon;
 mod file;
 mod group;
@@ -24,6 +25,7 @@ use clap::{Parser, Subcommand};
 
 pub use about::{AboutTarget, DeleteArgs, EditArgs, ReactArgs};
 pub use account::{AccountCommand, PasswordCommand};
+pub use block::BlockArgs;
 pub use daemon::{parse_duration, DaemonArgs};
 pub use file::FileCommand;
 pub use group::{GroupCommand, GroupWait};
@@ -163,6 +165,14 @@ pub enum Command {
     /// Show this device's privacy settings, or turn read receipts or
     /// typing notices on or off.
     Settings(SettingsArgs),
+    /// Block a contact: nothing from it is shown, nothing is sent to it
+    /// (no receipts, no typing notices), and `send` to it fails, until
+    /// `unblock`. Neither the relay nor the contact is told.
+    Block(BlockArgs),
+    /// Undo `block`.
+    Unblock(BlockArgs),
+    /// List the blocked contacts.
+    Blocked,
     /// Show the safety number for a contact; mark it verified or accept a
     /// changed key by quoting the number you compared.
     Verify(VerifyArgs),

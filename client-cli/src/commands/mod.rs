@@ -4,6 +4,7 @@
 
 pub mod about;
 pub mod account;
+pub mod block;
 pub mod contacts;
 pub mod daemon;
 pub mod file;

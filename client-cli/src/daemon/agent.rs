@@ -59,6 +59,9 @@ pub fn serves(command: &Command) -> bool {
             | Command::Contacts
             | Command::Search { .. }
             | Command::Settings(_)
+            | Command::Block(_)
+            | Command::Unblock(_)
+            | Command::Blocked
             | Command::Verify(_)
             | Command::Chat
             | Command::Group(_)
@@ -194,6 +197,9 @@ mod tests {
             &["search", "hello"],
             &["settings"],
             &["settings", "typing", "off"],
+            &["block", "bob"],
+            &["unblock", "bob#5e6f0a1b"],
+            &["blocked"],
             &["chat"],
             &["group", "list"],
             &["account", "rename", "alice2"],

@@ -236,6 +236,9 @@ pub async fn dispatch(
     let (method, params, wait) = match command {
         Command::Whoami => ("whoami", json!({}), DAEMON_GRACE),
         Command::Contacts => ("contacts", json!({}), DAEMON_GRACE),
+        Command::Block(args) => ("block", json!({"contact": args.contact}), DAEMON_GRACE),
+        Command::Unblock(args) => ("unblock", json!({"contact": args.contact}), DAEMON_GRACE),
+        Command::Blocked => ("blocked", json!({}), DAEMON_GRACE),
         Command::Settings(args) => (
             "settings",
             crate::commands::settings::params(args.change),

@@ -23,6 +23,7 @@
 mod about;
 pub mod account;
 pub mod agent;
+mod block;
 pub mod channel;
 pub mod chat;
 pub mod client;

@@ -256,6 +256,7 @@ impl Record {
                 n => format!("{n} messages received"),
             },
             Record::Done { detail, .. } => s(detail).to_string(),
+            Record::Blocked { display_name, .. } => format!("{}\tblocked", s(display_name)),
             // Drawn by `group::to_human` above.
             Record::Group { .. } | Record::GroupMember { .. } | Record::GroupChange { .. } => {
                 String::new()

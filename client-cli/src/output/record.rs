@@ -328,6 +328,13 @@ pub enum Record {
         /// Whether typing notices are sent (and others' shown).
         typing: bool,
     },
+    /// `blocked`: one blocked contact.
+    Blocked {
+        username: String,
+        account_id: String,
+        /// How the contact is shown (as in `contact` records).
+        display_name: String,
+    },
 }
 
 /// Whether a stored message was received or sent (`found` records).
