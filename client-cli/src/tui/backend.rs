@@ -23,6 +23,7 @@ use umbra_client_core::{
 };
 use umbra_protocol::wire::Username;
 
+pub mod about;
 mod connection;
 pub mod group;
 
@@ -42,7 +43,7 @@ pub enum ChatEvent {
     Core(Event),
     Group(Record),
     /// A daemon's `send_failed`, `key_changed` or `decryption_failed`: its
-    /// reason in the words the daemon sent.
+    /// reason in the words the daemon sent; or its `message_changed`.
     Notice(Record),
     /// The connection state (a daemon's, in its words).
     Connection(ConnectionView),
@@ -375,7 +376,9 @@ fn event_from_record(record: &Value) -> Option<ChatEvent> {
                 id: id("id")?,
             })
         })(),
-        "send_failed" | "key_changed" | "decryption_failed" => {
+        // A change to a stored message is shown from its record as a
+        // group's is (event_loop::about).
+        "send_failed" | "key_changed" | "decryption_failed" | "message_changed" => {
             return serde_json::from_value(record.clone())
                 .ok()
                 .map(ChatEvent::Notice)

@@ -19,23 +19,21 @@ use futures_util::StreamExt;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use umbra_client_core::{DeliveryStatus, Direction as CoreDirection, Event, HistoryEntry};
+use umbra_client_core::Event;
 
 use crate::daemon::channel::RpcChannel;
 use crate::daemon::client::DaemonConnection;
 use crate::exit_status::{ExitStatus, Failure};
 use crate::output::{time_from_unix_ms, Delivery, Record, Trust};
-use crate::sanitize::SafeText;
 use crate::session::Session;
 use crate::tui::backend::{
     connection_view, daemon_events, Backend, ChatEvent, ConnectionView, KeyDecision,
 };
 use crate::tui::render::render;
-use crate::tui::state::{
-    group_id_of, Action, ChatMessage, ChatState, Connection, Direction, Outgoing, Severity,
-};
+use crate::tui::state::{group_id_of, Action, ChatState, Connection, Outgoing, Severity};
 use crate::tui::terminal::TerminalGuard;
 
+mod about;
 mod alerts;
 mod group;
 
@@ -76,6 +74,8 @@ pub(super) enum Completion {
         contact: String,
         safety_number: String,
     },
+    /// A reaction, edit or delete left.
+    Changed(crate::tui::state::ChangeRequest),
     Problem(String),
 }
 
@@ -193,7 +193,7 @@ async fn chat(
                 Some(Ok(TermEvent::Paste(text))) => {
                     state.paste(&text);
                     state.engage_paste();
-                    Vec::new()
+                    state.typing_notices(time::OffsetDateTime::now_utc())
                 }
                 Some(Ok(TermEvent::FocusGained)) => {
                     state.set_focus(true, time::OffsetDateTime::now_utc());
@@ -291,7 +291,7 @@ async fn load_stored(backend: &Backend, state: &mut ChatState) -> anyhow::Result
         .context("listing conversations and their history")?
     {
         for entry in conversation.history {
-            state.load_message(&conversation.peer, chat_message(entry));
+            state.load_message(&conversation.peer, about::chat_message(entry));
         }
         if conversation.key_changed {
             let number = backend.safety_number_text(&conversation.peer).await;
@@ -307,28 +307,6 @@ async fn load_stored(backend: &Backend, state: &mut ChatState) -> anyhow::Result
     Ok(None)
 }
 
-fn chat_message(entry: HistoryEntry) -> ChatMessage {
-    let direction = match entry.direction {
-        CoreDirection::Incoming => Direction::Incoming {
-            read: entry.status == DeliveryStatus::Read,
-        },
-        CoreDirection::Outgoing => Direction::Outgoing(match entry.status {
-            DeliveryStatus::Pending => Outgoing::Progress(Delivery::Pending),
-            DeliveryStatus::Sent => Outgoing::Progress(Delivery::Sent),
-            DeliveryStatus::Delivered => Outgoing::Progress(Delivery::Delivered),
-            DeliveryStatus::Read => Outgoing::Progress(Delivery::Read),
-            DeliveryStatus::Failed => Outgoing::Failed(SafeText::line("refused by the relay")),
-        }),
-    };
-    ChatMessage {
-        id: entry.id.to_hex(),
-        direction,
-        at: time_from_unix_ms(entry.received_at_ms),
-        body: SafeText::multiline(&entry.body),
-        from: None,
-    }
-}
-
 async fn apply_event(backend: &Backend, state: &mut ChatState, event: Event) -> Option<Action> {
     match event {
         Event::Message {
@@ -336,13 +314,31 @@ async fn apply_event(backend: &Backend, state: &mut ChatState, event: Event) -> 
             id,
             body,
             received_at_ms,
+            reply_to,
             ..
-        } => state.receive_message(
-            &from,
-            &id.to_hex(),
-            &body,
-            time_from_unix_ms(received_at_ms),
-        ),
+        } => {
+            let id = id.to_hex();
+            let action =
+                state.receive_message(&from, &id, &body, time_from_unix_ms(received_at_ms));
+            if let Some(target) = reply_to {
+                state.set_reply_to(&from, &id, &target.to_hex());
+            }
+            action
+        }
+        Event::MessageChanged {
+            group: None,
+            from,
+            from_account,
+            target,
+            change,
+            ..
+        } => {
+            let by = about::account_key(&from_account);
+            state.message_changed(&from, &by, &target.to_hex(), &change);
+            None
+        }
+        // Nothing changed; the sender's client is wrong or late.
+        Event::MessageChangeRefused { group: None, .. } => None,
         Event::Sent { to, id } => {
             state.receipt(&to, &id.to_hex(), Delivery::Sent);
             None
@@ -437,7 +433,9 @@ fn apply_notice(state: &mut ChatState, record: Record) {
         Record::DecryptionFailed { from, reason, .. } => {
             decryption_failed(state, from.as_deref(), &reason)
         }
-        _ => {}
+        other => {
+            about::apply_record(state, &other);
+        }
     }
 }
 
@@ -500,6 +498,7 @@ fn apply_completion(state: &mut ChatState, done: Completion) {
                 &format!("{contact}'s key changed again; nothing accepted — check the new number"),
             );
         }
+        Completion::Changed(request) => state.change_sent(&request),
         Completion::Problem(text) => state.set_notice(Severity::Error, &text),
     }
 }
@@ -516,6 +515,20 @@ fn perform(
     match action {
         Action::Send { to, local_id, body } if group_id_of(&to).is_some() => {
             tasks.spawn(group::send(backend, to, local_id, body, done));
+        }
+        Action::Reply {
+            to,
+            local_id,
+            body,
+            target,
+        } => {
+            tasks.spawn(about::reply(backend, to, local_id, body, target, done));
+        }
+        Action::Change(request) => {
+            tasks.spawn(about::change(backend, request, done));
+        }
+        Action::Typing { to, started } => {
+            tasks.spawn(about::typing(backend, to, started));
         }
         Action::Send { to, local_id, body } => {
             tasks.spawn(async move {

@@ -11,6 +11,8 @@ pub mod backend;
 pub mod event_loop;
 pub mod render;
 #[cfg(test)]
+mod render_about_tests;
+#[cfg(test)]
 mod render_group_tests;
 #[cfg(test)]
 mod render_input_tests;

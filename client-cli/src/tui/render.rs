@@ -23,6 +23,7 @@ use crate::tui::state::{
     ChatMessage, ChatState, Connection, Conversation, Direction, Outgoing, Severity,
 };
 
+mod about;
 mod group;
 mod help;
 mod input;
@@ -414,15 +415,23 @@ fn message_lines(
     let body_width = width.saturating_sub(indent).max(1);
 
     let mut body_lines: Vec<String> = Vec::new();
-    for paragraph in message.body.lines() {
-        body_lines.extend(wrap(paragraph, body_width));
-    }
+    let body_style = if message.about.deleted {
+        body_lines.push(about::DELETED.to_owned());
+        about::deleted_style()
+    } else {
+        for paragraph in message.body.lines() {
+            body_lines.extend(wrap(paragraph, body_width));
+        }
+        Style::new()
+    };
     if body_lines.is_empty() {
         body_lines.push(String::new());
     }
 
     let (mark, mark_style) = match &message.direction {
-        Direction::Incoming { .. } | Direction::Change => (String::new(), Style::new()),
+        Direction::Incoming { .. } | Direction::Change => {
+            (String::new(), Style::new().fg(Color::DarkGray))
+        }
         Direction::Outgoing(Outgoing::Progress(delivery)) => {
             let style = match delivery {
                 Delivery::Read => Style::new().fg(Color::Blue).bold(),
@@ -437,25 +446,34 @@ fn message_lines(
         ),
     };
 
+    // An edit is marked before the delivery mark: `(edited) ✓✓`.
+    let mark = match (
+        message.about.edited && !message.about.deleted,
+        mark.is_empty(),
+    ) {
+        (true, true) => about::EDITED.to_owned(),
+        (true, false) => format!("{} {mark}", about::EDITED),
+        (false, _) => mark,
+    };
+
     let prefix = vec![
         Span::styled(format!("{time} "), Style::new().fg(Color::DarkGray)),
         Span::styled(format!("{who}: "), who_style),
     ];
     let mut lines: Vec<Line<'static>> = Vec::new();
     let pad = " ".repeat(indent);
+    lines.extend(about::quote_line(message, conversation, state, &pad, width));
+    let body_line =
+        |rest: String| Line::from(vec![Span::raw(pad.clone()), Span::styled(rest, body_style)]);
     if indent == prefix_width {
         let mut first = prefix;
         let mut body = body_lines.into_iter();
-        first.push(Span::raw(body.next().unwrap_or_default()));
+        first.push(Span::styled(body.next().unwrap_or_default(), body_style));
         lines.push(Line::from(first));
-        for rest in body {
-            lines.push(Line::from(format!("{pad}{rest}")));
-        }
+        lines.extend(body.map(body_line));
     } else {
         lines.push(Line::from(prefix));
-        for rest in body_lines {
-            lines.push(Line::from(format!("{pad}{rest}")));
-        }
+        lines.extend(body_lines.into_iter().map(body_line));
     }
 
     if !mark.is_empty() {
@@ -473,5 +491,6 @@ fn message_lines(
             }
         }
     }
+    lines.extend(about::reactions_line(message, &pad, width));
     lines
 }

@@ -16,7 +16,8 @@
 //! particular to group conversations (members, changes shown inline),
 //! [`reading`] when a conversation counts as read and when to alert,
 //! [`status`] the relay link and notices, [`input`] the keys, [`editor`]
-//! the draft and its cursor, [`commands`] the slash commands; this file holds the state itself and the [`Action`]s it asks for.
+//! the draft and its cursor, [`commands`] the slash commands, [`about`] replies, reactions, edits
+//! and deletes, [`typing`] our typing notices; this file holds the state itself and the [`Action`]s it asks for.
 
 use std::collections::HashMap;
 
@@ -24,6 +25,9 @@ use time::OffsetDateTime;
 
 use crate::sanitize::SafeText;
 
+mod about;
+#[cfg(test)]
+mod about_tests;
 mod commands;
 mod conversations;
 mod editor;
@@ -40,7 +44,9 @@ mod reading_tests;
 mod status;
 #[cfg(test)]
 mod tests;
+mod typing;
 
+pub use about::{About, ChangeRequest};
 pub use commands::COMMANDS;
 pub use conversations::Conversation;
 pub use editor::InputLine;
@@ -58,6 +64,21 @@ pub enum Action {
         to: String,
         local_id: String,
         body: String,
+    },
+    /// Send `body` to `to` as a reply quoting message `target`.
+    Reply {
+        to: String,
+        local_id: String,
+        body: String,
+        target: String,
+    },
+    /// Send a reaction, an edit or a delete for everyone.
+    Change(ChangeRequest),
+    /// Tell `to` (a username or a group's key) we started or stopped
+    /// typing ([`typing`]).
+    Typing {
+        to: String,
+        started: bool,
     },
     /// The user accepted this exact new safety number for `contact`.
     AcceptKey {
@@ -110,6 +131,8 @@ pub struct ChatState {
     pub focused: bool,
     /// A message arrived unseen since the event loop last looked.
     alert: bool,
+    /// Whom we last told we are typing, and when ([`typing`]).
+    typing_sent: Option<(String, OffsetDateTime)>,
 }
 
 impl ChatState {
@@ -133,6 +156,7 @@ impl ChatState {
             viewing: None,
             focused: true,
             alert: false,
+            typing_sent: None,
         }
     }
 }

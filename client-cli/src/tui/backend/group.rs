@@ -120,15 +120,7 @@ impl Backend {
                     .send_group_text(&found.id, body)
                     .await
                     .map_err(|e| e.to_string())?;
-                let failed: Vec<String> = report
-                    .failed()
-                    .map(|m| format!("{}: {}", m.username, group::outcome_reason(&m.outcome)))
-                    .collect();
-                let queued = report
-                    .members
-                    .iter()
-                    .any(|m| m.outcome == MemberOutcome::Queued);
-                Ok((report.id.to_hex(), sent(failed, queued)))
+                Ok(report_sent(&report))
             }
             Backend::Daemon(rpc) => {
                 let result = call(rpc, "group.enqueue", json!({"group": id, "message": body}))
@@ -158,6 +150,19 @@ impl Backend {
 
 /// The default history the chat loads per group.
 pub const GROUP_HISTORY: usize = DEFAULT_HISTORY;
+
+/// client-core's report of a group send as the message's id and outcome.
+pub(super) fn report_sent(report: &umbra_client_core::GroupSendReport) -> (String, GroupSent) {
+    let failed: Vec<String> = report
+        .failed()
+        .map(|m| format!("{}: {}", m.username, group::outcome_reason(&m.outcome)))
+        .collect();
+    let queued = report
+        .members
+        .iter()
+        .any(|m| m.outcome == MemberOutcome::Queued);
+    (report.id.to_hex(), sent(failed, queued))
+}
 
 fn sent(failed: Vec<String>, queued: bool) -> GroupSent {
     if !failed.is_empty() {

@@ -54,6 +54,7 @@ pub(super) async fn load(backend: &Backend, state: &mut ChatState) {
                     at: entry.at,
                     body: SafeText::multiline(&entry.body),
                     from: entry.from.as_deref().map(SafeText::line),
+                    about: Default::default(),
                 },
             );
         }
@@ -96,12 +97,21 @@ pub(super) async fn apply_record(
             received_at,
             group: Some(group),
             file: None,
+            reply_to,
             ..
         } => {
             if state.find_group(&group.id).is_none() {
                 refresh(backend, state, &group.id).await;
             }
-            state.receive_group_message(&group.id, &from, &id, &body, received_at)
+            let action = state.receive_group_message(&group.id, &from, &id, &body, received_at);
+            if let Some(target) = reply_to {
+                state.set_reply_to(&group_key(&group.id), &id, &target);
+            }
+            action
+        }
+        changed @ Record::MessageChanged { .. } => {
+            super::about::apply_record(state, &changed);
+            None
         }
         change @ Record::GroupChange { .. } => {
             let text = change_sentence(&change).unwrap_or_default();

@@ -6,7 +6,7 @@
 //! mistyped command must never be sent to the contact. `//text` is how a
 //! message starting with `/` is sent.
 
-use super::{Action, ChatState};
+use super::{about, Action, ChatState};
 
 /// One command of the input line.
 pub struct Command {
@@ -26,6 +26,36 @@ pub const COMMANDS: &[Command] = &[
         args: "NAME",
         summary: "open the conversation with a contact or a group",
         run: open,
+    },
+    Command {
+        name: "reply",
+        args: "[^N] TEXT",
+        summary: "reply to their newest message (^N: the N-th from the bottom)",
+        run: about::reply,
+    },
+    Command {
+        name: "react",
+        args: "[^N] EMOJI",
+        summary: "react to the newest message (^N: the N-th from the bottom)",
+        run: about::react,
+    },
+    Command {
+        name: "unreact",
+        args: "[^N] EMOJI",
+        summary: "take a reaction of yours back",
+        run: about::unreact,
+    },
+    Command {
+        name: "edit",
+        args: "[^N] TEXT",
+        summary: "replace the text of your newest message",
+        run: about::edit,
+    },
+    Command {
+        name: "delete",
+        args: "[^N]",
+        summary: "delete your newest message for everyone",
+        run: about::delete,
     },
     Command {
         name: "help",

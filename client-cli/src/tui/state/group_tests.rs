@@ -158,6 +158,7 @@ fn opening_a_group_reads_what_was_unread_and_asks_for_receipts() {
             at: NOW,
             body: SafeText::multiline("from the history"),
             from: Some(SafeText::line("carol")),
+            about: Default::default(),
         },
     );
     state.receive_group_message(FAMILY, "bob", "g1", "live", NOW);

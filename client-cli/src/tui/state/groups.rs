@@ -186,6 +186,7 @@ impl ChatState {
             at,
             body,
             from: None,
+            about: Default::default(),
         });
         self.sort();
     }

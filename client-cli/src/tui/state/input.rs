@@ -232,6 +232,7 @@ impl ChatState {
             at: now,
             body: SafeText::multiline(&text),
             from: None,
+            about: Default::default(),
         });
         self.input.commit_to_history(&typed);
         self.scroll = 0;

@@ -46,6 +46,8 @@ pub struct ChatMessage {
     /// In a group, who wrote an incoming message (in a 1:1 conversation
     /// the contact is the conversation's own name).
     pub from: Option<SafeText>,
+    /// Its reply target, reactions, edit and delete ([`super::about`]).
+    pub about: super::About,
 }
 
 /// Applies a progress report: failures always show, progress only forward,
@@ -101,6 +103,7 @@ impl ChatState {
             at,
             body: SafeText::multiline(body),
             from: sender,
+            about: Default::default(),
         });
         if !open {
             conversation.unread += 1;

@@ -163,6 +163,7 @@ impl ChatState {
         let action = self.handle_key(key);
         let mut actions: Vec<Action> = self.settle(now).into_iter().collect();
         actions.extend(action);
+        actions.extend(self.typing_notices(now));
         actions
     }
 

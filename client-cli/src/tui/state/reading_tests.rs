@@ -104,6 +104,11 @@ fn a_key_pressed_in_a_conversation_reads_it_at_once() {
     let mut state = state();
     state.key_at(key(KeyCode::Up), NOW);
     let actions = state.key_at(key(KeyCode::Char('o')), NOW + ms(100));
+    // Typing a letter also says we are typing (state::typing); not the point here.
+    let actions: Vec<Action> = actions
+        .into_iter()
+        .filter(|a| !matches!(a, Action::Typing { .. }))
+        .collect();
     assert_eq!(
         actions,
         vec![Action::MarkRead {

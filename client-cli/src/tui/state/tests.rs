@@ -110,6 +110,7 @@ fn history_counts_unread_and_skips_duplicates() {
         at: NOW,
         body: SafeText::multiline("old"),
         from: None,
+        about: Default::default(),
     };
     state.load_message("bob", message.clone());
     state.load_message("bob", message);
