@@ -72,7 +72,9 @@ pub(crate) async fn accept_text(
     // A reply is stored whether or not its target is known here (§10.6).
     let entry = HistoryEntry::incoming(id, body.clone(), sent_at_ms, received_at_ms, reply_to);
     let from = (&member.account, member.from);
-    engine.append_group_history(txn, &mut counters, &group_id, from, &entry)?;
+    engine
+        .append_group_history(txn, &mut counters, &group_id, from, &entry)
+        .await?;
     // A delivery receipt goes pairwise to the sender, as in 1:1.
     let mut replies = vec![Content::DeliveryReceipt { ids: vec![id] }];
     replies.extend(ask);
@@ -102,7 +104,10 @@ pub(crate) async fn accept_reference(
     reference: Reference,
 ) -> Result<Vec<Event>, Failure> {
     let group_id = group.id();
-    let event = match applied(engine, &group_id, &member.account, &reference).await? {
+    // The delivery's transaction indexes the group if it is not yet, so a
+    // flood of references scans its history at most once.
+    let found = applied(engine, &group_id, &member.account, &reference, Some(txn)).await?;
+    let event = match found {
         Err(reason) => Event::MessageChangeRefused {
             group: Some(group_id),
             from: member.from.to_owned(),
@@ -128,15 +133,17 @@ pub(crate) async fn accept_reference(
 
 /// `reference` from `sender` applied to the message of `group` it names:
 /// the changed entry to store, `None` if it changes nothing, or why it is
-/// refused. Nothing is written.
+/// refused. Nothing is written but, with `build`, the group's message
+/// index if it has none yet (`history_index.rs`).
 pub(crate) async fn applied(
     engine: &Engine,
     group: &GroupId,
     sender: &AccountId,
     reference: &Reference,
+    build: Option<&mut Txn>,
 ) -> Result<Result<Option<FoundGroupEntry>, ChangeRefusal>, Error> {
     let found = engine
-        .group_entries_with_id(group, &reference.target)
+        .group_entries_with_id(group, &reference.target, build)
         .await?;
     let react = matches!(reference.change, Change::React { .. });
     // An edit or delete names one of the sender's own messages: another
@@ -169,5 +176,8 @@ pub(crate) async fn applied(
 
 /// Whether `group` holds a message with id `id` (a reply's target).
 pub(crate) async fn knows(engine: &Engine, group: &GroupId, id: &MessageId) -> Result<bool, Error> {
-    Ok(!engine.group_entries_with_id(group, id).await?.is_empty())
+    Ok(!engine
+        .group_entries_with_id(group, id, None)
+        .await?
+        .is_empty())
 }

@@ -16,10 +16,10 @@ use crate::conversation::HistoryEntry;
 use crate::engine::Engine;
 use crate::history::{Counters, StoredHistoryEntry};
 use crate::records;
-use crate::store::Txn;
+use crate::store::{Txn, Vault};
 use crate::{Client, Error, MessageId};
 
-use super::GroupId;
+use super::{history_index, GroupId};
 
 /// One stored group message (kind `GroupHistory`).
 #[derive(Clone, Serialize, Deserialize)]
@@ -29,6 +29,17 @@ pub(crate) struct GroupHistoryRecord {
     /// How the writer was shown when it arrived.
     from: String,
     entry: StoredHistoryEntry,
+}
+
+impl GroupHistoryRecord {
+    /// `entry` written by `from_account`, shown as `from`.
+    pub(crate) fn new(from_account: &AccountId, from: &str, entry: &HistoryEntry) -> Self {
+        Self {
+            from_account: *from_account.as_bytes(),
+            from: from.to_owned(),
+            entry: StoredHistoryEntry::from(entry),
+        }
+    }
 }
 
 /// One group message as [`Client::group_history`] lists it.
@@ -67,8 +78,9 @@ pub struct UnreportedGroupMessage {
 }
 
 impl Engine {
-    /// Adds a group message to `group`'s history in `txn`.
-    pub(crate) fn append_group_history(
+    /// Adds a group message to `group`'s history in `txn`, with its
+    /// location in the message index (`history_index.rs`).
+    pub(crate) async fn append_group_history(
         &self,
         txn: &mut Txn,
         counters: &mut Counters,
@@ -76,20 +88,28 @@ impl Engine {
         from: (&AccountId, &str),
         entry: &HistoryEntry,
     ) -> Result<(), Error> {
-        let seq = counters.next_history_seq;
-        counters.next_history_seq += 1;
-        let record = GroupHistoryRecord {
-            from_account: *from.0.as_bytes(),
-            from: from.1.to_owned(),
-            entry: StoredHistoryEntry::from(entry),
-        };
-        self.vault.save(
-            txn,
-            records::group::history_entry(&self.vault, group, seq),
-            &record,
-        )?;
-        Ok(())
+        append(&self.vault, txn, counters, group, from, entry).await
     }
+}
+
+/// [`Engine::append_group_history`] on `vault`.
+pub(crate) async fn append(
+    vault: &Vault,
+    txn: &mut Txn,
+    counters: &mut Counters,
+    group: &GroupId,
+    from: (&AccountId, &str),
+    entry: &HistoryEntry,
+) -> Result<(), Error> {
+    let seq = counters.next_history_seq;
+    counters.next_history_seq += 1;
+    let record = GroupHistoryRecord::new(from.0, from.1, entry);
+    vault.save(
+        txn,
+        records::group::history_entry(vault, group, seq),
+        &record,
+    )?;
+    history_index::note(vault, txn, group, from.0, &entry.id, seq).await
 }
 
 /// A stored group message found by its id, for a reaction, edit or
@@ -101,29 +121,73 @@ pub(crate) struct FoundGroupEntry {
     record: GroupHistoryRecord,
 }
 
+impl FoundGroupEntry {
+    fn new(seq: u64, record: GroupHistoryRecord) -> Self {
+        Self {
+            seq,
+            from_account: AccountId::from_bytes(record.from_account),
+            entry: HistoryEntry::from(record.entry.clone()),
+            record,
+        }
+    }
+}
+
+/// Every stored message of `group` with id `id`, oldest first (ids are
+/// unique per sender, so two authors may share one; each author's oldest
+/// only). Read through the message index once `group` is indexed; before
+/// that, one scan of its history, which with `build` also indexes it in
+/// that transaction (`history_index.rs`).
+pub(crate) async fn entries_with_id(
+    vault: &Vault,
+    group: &GroupId,
+    id: &MessageId,
+    build: Option<&mut Txn>,
+) -> Result<Vec<FoundGroupEntry>, Error> {
+    if history_index::is_complete(vault, group).await? {
+        let mut found = Vec::new();
+        for location in history_index::locations(vault, group, id).await? {
+            let slot = records::group::history_entry(vault, group, location.seq);
+            // Gone (a removed entry's stale location): nothing there.
+            let Some(record) = vault.load(&slot).await? else {
+                continue;
+            };
+            let entry = FoundGroupEntry::new(location.seq, record);
+            if entry.entry.id == *id && *entry.from_account.as_bytes() == location.author {
+                found.push(entry);
+            }
+        }
+        return Ok(found);
+    }
+    // Stored before the index existed (or never looked up since).
+    let prefix = records::group::history_of(vault, group);
+    let mut found: Vec<FoundGroupEntry> = Vec::new();
+    let mut every = Vec::new();
+    for (slot, record) in vault.load_all(&prefix).await? {
+        let Some(seq) = records::group::history_seq(&slot) else {
+            continue;
+        };
+        let entry = FoundGroupEntry::new(seq, record);
+        every.push((seq, *entry.from_account.as_bytes(), entry.entry.id));
+        // As the index keeps it: each author's oldest entry with the id.
+        if entry.entry.id == *id && !found.iter().any(|f| f.from_account == entry.from_account) {
+            found.push(entry);
+        }
+    }
+    if let Some(txn) = build {
+        history_index::build(vault, txn, group, every)?;
+    }
+    Ok(found)
+}
+
 impl Engine {
-    /// Every stored message of `group` with id `id`, oldest first (ids are
-    /// unique per sender, so two authors may share one).
+    /// [`entries_with_id`] in this engine's store.
     pub(crate) async fn group_entries_with_id(
         &self,
         group: &GroupId,
         id: &MessageId,
+        build: Option<&mut Txn>,
     ) -> Result<Vec<FoundGroupEntry>, Error> {
-        let prefix = records::group::history_of(&self.vault, group);
-        let mut found = Vec::new();
-        for (slot, record) in self.vault.load_all(&prefix).await? {
-            let entry = HistoryEntry::from(record.entry.clone());
-            if entry.id != *id {
-                continue;
-            }
-            found.push(FoundGroupEntry {
-                seq: records::group::history_seq(&slot).unwrap_or(u64::MAX),
-                from_account: AccountId::from_bytes(record.from_account),
-                entry,
-                record,
-            });
-        }
-        Ok(found)
+        entries_with_id(&self.vault, group, id, build).await
     }
 
     /// Adds to `txn` `found` rewritten with its (changed) entry.

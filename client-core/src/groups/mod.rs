@@ -45,6 +45,7 @@ pub(crate) mod events;
 pub(crate) mod fanout;
 pub(crate) mod held;
 pub(crate) mod history;
+pub(crate) mod history_index;
 pub(crate) mod inbound;
 pub(crate) mod key_request;
 pub(crate) mod keys;
@@ -61,6 +62,8 @@ pub(crate) mod tests;
 mod tests_events;
 #[cfg(test)]
 mod tests_held;
+#[cfg(test)]
+mod tests_history_index;
 #[cfg(test)]
 mod tests_key_request;
 #[cfg(test)]

@@ -220,7 +220,8 @@ impl Engine {
                     let mut entry = HistoryEntry::outgoing(id, text.clone(), sent_at_ms);
                     entry.about.reply_to = *reply_to;
                     let mine = (&me.account, me.username.as_str());
-                    self.append_group_history(&mut txn, &mut counters, group, mine, &entry)?;
+                    self.append_group_history(&mut txn, &mut counters, group, mine, &entry)
+                        .await?;
                 }
                 (Outgoing::About(_), Some(found)) => {
                     self.replace_group_entry(&mut txn, group, found)?
@@ -386,7 +387,7 @@ impl Outgoing {
             Outgoing::Forged(_) => return Ok(None),
             Outgoing::About(reference) => (
                 reference.target,
-                super::about::applied(engine, group, me, reference).await?,
+                super::about::applied(engine, group, me, reference, None).await?,
             ),
         };
         found.map_err(|reason| Error::ChangeRefused { target, reason })

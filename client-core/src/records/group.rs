@@ -12,11 +12,13 @@
 use super::{kind, Prefix, Slot};
 use crate::groups::fanout::FanoutEntry;
 use crate::groups::history::GroupHistoryRecord;
+use crate::groups::history_index::GroupIndexRecord;
 use crate::groups::keys::{OwnSenderKey, ReceiverKeys};
 use crate::groups::manager::GroupRecord;
 use crate::groups::sent_keys::SentDistributions;
 use crate::groups::GroupId;
 use crate::store::{RecordKind, StoreError, Vault};
+use crate::MessageId;
 
 kind!(
     /// One group: its state chain and our membership.
@@ -54,6 +56,28 @@ pub(crate) fn history_entry(vault: &Vault, group: &GroupId, seq: u64) -> Slot<Hi
 /// Every stored message of `group`, in order.
 pub(crate) fn history_of(vault: &Vault, group: &GroupId) -> Prefix<History> {
     Prefix::named(vault, &group.0)
+}
+
+kind!(
+    /// Group message id → its entries' sequences, and each group's mark
+    /// that every entry of it is indexed.
+    MessageIndex = GroupMessageIndex, GroupIndexRecord
+);
+
+/// The index slot of message id `id` in `group` (HMAC of group id ||
+/// message id: whose message it is stays inside the sealed value, so one
+/// read finds every author's entry with that id).
+pub(crate) fn message_index(vault: &Vault, group: &GroupId, id: &MessageId) -> Slot<MessageIndex> {
+    let mut name = Vec::with_capacity(group.0.len() + id.0.len());
+    name.extend_from_slice(&group.0);
+    name.extend_from_slice(&id.0);
+    Slot::named(vault, &name)
+}
+
+/// The slot of `group`'s "every entry is indexed" mark (HMAC of the group
+/// id alone: a name shorter than any message index slot's, so never one).
+pub(crate) fn index_complete(vault: &Vault, group: &GroupId) -> Slot<MessageIndex> {
+    Slot::named(vault, &group.0)
 }
 
 /// The sequence number at the end of a group history slot.

@@ -143,6 +143,11 @@ pub enum RecordKind {
     Settings = 29,
     /// The accounts this user blocked (singleton, docs/PROTOCOL.md §12.9).
     Blocked = 30,
+    /// Group message id → the group history entries with that id, one per
+    /// author (slot: HMAC of group id || message id), and each group's
+    /// mark that every entry of it is indexed (slot: HMAC of the group id;
+    /// docs/PROTOCOL.md §12.9).
+    GroupMessageIndex = 31,
 }
 
 impl RecordKind {
@@ -184,6 +189,7 @@ impl RecordKind {
             28 => Self::GroupSentDistribution,
             29 => Self::Settings,
             30 => Self::Blocked,
+            31 => Self::GroupMessageIndex,
             _ => return None,
         })
     }
