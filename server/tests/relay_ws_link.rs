@@ -3,7 +3,7 @@
 //! nodes sharing the database; it must be reachable under CI=true): the
 //! rendezvous's posts and single-use ticket, its limits and expiry (a
 //! ticket past it is refused and the expiry task deletes it), the joiner's
-//! one token, and a removed device whose connection closes and whose token
+//! one token, the joiner's exemption from the authentication deadline, and a removed device whose connection closes and whose token
 //! stops working on every node at once, while sends to it are refused.
 //!
 //! Must never: pass with a relay that lets a ticket be joined twice, lets
@@ -14,8 +14,9 @@ mod common;
 #[path = "common/devices.rs"]
 mod devices;
 
-use common::{error_code, signed_in, Client};
+use common::{error_code, relay_with, signed_in, Client};
 use devices::{authenticate, fetch_enrolment, link_device, nodes, Backend};
+use umbra_relay::config::Settings;
 use umbra_wire::{
     DeviceId, ErrorCode, LinkMessage, LinkTicketId, OutgoingEnvelope, RelayFrame, Request,
     Response, SendOutcome, LINK_TICKET_TTL_SECS, MAX_LINK_MESSAGES_PER_SIDE,
@@ -319,4 +320,37 @@ async fn an_expired_ticket_is_refused_and_purged(backend: Backend, test: &str) {
         .await
         .expect("read")
         .is_none());
+}
+
+/// A connection that joined a ticket waits for its token past the
+/// authentication deadline (PROTOCOL.md 9.10, 15.6); one that did not is
+/// closed at it. The joiner connects first, so its deadline passes before
+/// the idle connection's: when the idle one is closed, the joiner's has
+/// passed too. SQLite only: the deadline is the connection's, not the
+/// store's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joined_connection_waits_past_the_auth_deadline() {
+    let relay = relay_with(Settings {
+        auth_timeout_secs: Some(2),
+        ..Settings::default()
+    })
+    .await;
+    let (mut alice, _, _) = signed_in(&relay, "alice").await;
+    let Response::LinkTicket { ticket, .. } = alice.ask(Request::LinkCreate).await else {
+        panic!("no ticket");
+    };
+    let mut joiner = Client::connect(&relay).await;
+    assert_eq!(joiner.ask(Request::LinkJoin { ticket }).await, Response::Ok);
+    let mut idle = Client::connect(&relay).await;
+    loop {
+        match idle.next().await {
+            Some(RelayFrame::Closing { code, .. }) => {
+                assert_eq!(code, ErrorCode::NotAuthenticated);
+                break;
+            }
+            Some(_) => continue,
+            None => panic!("closed without a Closing frame"),
+        }
+    }
+    assert_eq!(joiner.ask(Request::Ping).await, Response::Pong);
 }
