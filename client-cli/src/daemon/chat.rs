@@ -10,7 +10,7 @@
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use umbra_client_core::{DeliveryStatus, Direction, HistoryEntry, PeerRef};
+use umbra_client_core::{DeliveryStatus, Direction, HistoryEntry, MessageAbout, PeerRef};
 use umbra_protocol::wire::Username;
 
 use super::methods::{Daemon, MethodError};
@@ -146,13 +146,40 @@ fn history_value(entry: &HistoryEntry) -> Value {
     let at = time_from_unix_ms(entry.received_at_ms)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    json!({
+    let mut value = json!({
         "id": entry.id.to_hex(),
         "direction": direction,
         "status": status_name(entry.status),
         "at": at,
         "body": entry.body,
-    })
+    });
+    add_about(&mut value, &entry.about);
+    value
+}
+
+/// What messages about a stored message left on it (docs/PROTOCOL.md
+/// §10.6), added to its history member only when there is something:
+/// `reply_to` (the quoted id), `reactions` (`[{"by": account id in hex,
+/// "emoji"}]`), `edited` and `deleted` (true). Added after the others: a
+/// client must not require them.
+pub fn add_about(value: &mut Value, about: &MessageAbout) {
+    if let Some(id) = about.reply_to {
+        value["reply_to"] = id.to_hex().into();
+    }
+    if !about.reactions.is_empty() {
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        value["reactions"] = about
+            .reactions
+            .iter()
+            .map(|r| json!({"by": hex(r.by.as_bytes()), "emoji": r.emoji}))
+            .collect();
+    }
+    if about.edited_at_ms.is_some() {
+        value["edited"] = true.into();
+    }
+    if about.deleted {
+        value["deleted"] = true.into();
+    }
 }
 
 pub fn status_name(status: DeliveryStatus) -> &'static str {

@@ -340,6 +340,7 @@ fn history_value(stored: &GroupHistoryEntry) -> Value {
     if entry.direction == Direction::Incoming {
         value["from"] = stored.from.clone().into();
     }
+    super::chat::add_about(&mut value, &entry.about);
     value
 }
 

@@ -276,8 +276,39 @@ fn history_entry(value: &Value) -> Option<HistoryEntry> {
         received_at_ms: at,
         status,
         reported: true,
-        about: Default::default(),
+        about: about_of(value),
     })
+}
+
+/// The `reply_to`, `reactions`, `edited` and `deleted` members of a
+/// daemon's history entry (daemon::chat::add_about); malformed parts are
+/// left out.
+pub(super) fn about_of(value: &Value) -> umbra_client_core::MessageAbout {
+    let account = |hex: &str| {
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect::<Option<_>>()?;
+        Some(umbra_protocol::wire::AccountId::from_bytes(
+            bytes.try_into().ok()?,
+        ))
+    };
+    umbra_client_core::MessageAbout {
+        reply_to: value["reply_to"].as_str().and_then(MessageId::from_hex),
+        reactions: value["reactions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                Some(umbra_client_core::Reaction {
+                    by: account(r["by"].as_str()?)?,
+                    emoji: r["emoji"].as_str()?.to_owned(),
+                })
+            })
+            .collect(),
+        edited_at_ms: value["edited"].as_bool().unwrap_or(false).then_some(0),
+        deleted: value["deleted"].as_bool().unwrap_or(false),
+    }
 }
 
 /// An RFC 3339 string as Unix milliseconds.
@@ -466,6 +497,23 @@ mod tests {
         assert!(event_from_record(&json!({"type": "from_the_future"})).is_none());
         assert!(event_from_record(&json!({"type": "message", "from": "bob"})).is_none());
         assert!(event_from_record(&json!({"type": "key_changed"})).is_none());
+    }
+
+    #[test]
+    fn a_daemon_history_entry_keeps_its_reply_reactions_edit_and_delete() {
+        let entry = json!({"id": "07".repeat(16), "direction": "incoming", "status": "read",
+            "at": "2026-12-01T10:00:01Z", "body": "hi", "reply_to": "08".repeat(16),
+            "reactions": [{"by": "0a".repeat(16), "emoji": "👍"}, {"by": "short", "emoji": "x"}],
+            "edited": true, "deleted": false});
+        let about = history_entry(&entry).unwrap().about;
+        assert_eq!(about.reply_to, Some(MessageId([8; 16])));
+        assert_eq!(about.reactions.len(), 1, "a malformed reaction is left out");
+        assert_eq!(about.reactions[0].emoji, "👍");
+        assert!(about.edited_at_ms.is_some() && !about.deleted);
+        // An older daemon sends none of them: nothing about it.
+        let plain = json!({"id": "07".repeat(16), "direction": "outgoing", "status": "sent",
+            "at": "2026-12-01T10:00:01Z", "body": "hi"});
+        assert_eq!(history_entry(&plain).unwrap().about, Default::default());
     }
 
     #[test]

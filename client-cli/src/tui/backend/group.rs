@@ -36,6 +36,8 @@ pub struct StoredGroupMessage {
     pub body: String,
     /// Shown to the user already (here, or printed by `receive`).
     pub reported: bool,
+    /// Its reply target, reactions, edit and delete.
+    pub about: umbra_client_core::MessageAbout,
 }
 
 /// One group, as `group.conversations` lists it.
@@ -223,6 +225,7 @@ fn history_entry(value: &Value) -> Option<StoredGroupMessage> {
         at,
         body: value["body"].as_str()?.to_owned(),
         reported: value["reported"].as_bool().unwrap_or(true),
+        about: super::about_of(value),
     })
 }
 

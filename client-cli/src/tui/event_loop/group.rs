@@ -54,7 +54,7 @@ pub(super) async fn load(backend: &Backend, state: &mut ChatState) {
                     at: entry.at,
                     body: SafeText::multiline(&entry.body),
                     from: entry.from.as_deref().map(SafeText::line),
-                    about: Default::default(),
+                    about: super::about::from_history(&entry.about),
                 },
             );
         }
