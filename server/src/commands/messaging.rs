@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
-use umbra_wire::{Address, ErrorCode, OutgoingEnvelope, Response, SendOutcome};
+use umbra_wire::{AccountId, Address, ErrorCode, OutgoingEnvelope, Response, SendOutcome};
 
 use super::{Handled, Refusal};
 use crate::app::AppState;
@@ -120,24 +120,23 @@ pub(super) async fn send(
 }
 
 /// Which of the batch's recipients are current devices of existing
-/// accounts: one store read per distinct recipient. A device removed
-/// between this read and the commit may still get an envelope stored; it
-/// expires with its queue's TTL and is never delivered (the device has no
-/// token left).
+/// accounts: one store read per `MAX_IN` distinct accounts. A device
+/// removed between this read and the commit may still get an envelope
+/// stored; it expires with its queue's TTL and is never delivered (the
+/// device has no token left).
 async fn current_devices(
     state: &AppState,
     messages: &[OutgoingEnvelope],
 ) -> Result<HashSet<Address>, Refusal> {
-    let mut asked: Vec<Address> = messages.iter().map(|m| m.to).collect();
-    asked.sort_unstable();
-    asked.dedup();
-    let mut current = HashSet::with_capacity(asked.len());
-    for address in asked {
-        if state.store.is_current_device(address).await? {
-            current.insert(address);
-        }
-    }
-    Ok(current)
+    let mut accounts: Vec<AccountId> = messages.iter().map(|m| m.to.account).collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    Ok(state
+        .store
+        .current_devices(&accounts)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// Deletes delivered messages from this device's queue.

@@ -84,6 +84,11 @@ pub trait DeviceStore: Send + Sync + 'static {
     /// Whether `device` is a current device of its account.
     async fn is_current_device(&self, device: Address) -> Result<bool, StoreError>;
 
+    /// The current devices of `accounts` (sorted, distinct), in one
+    /// statement per `MAX_IN` accounts: what a `Send` checks its recipients
+    /// against (15.5) without a round trip per recipient.
+    async fn current_devices(&self, accounts: &[AccountId]) -> Result<Vec<Address>, StoreError>;
+
     /// Removes a current device in one transaction: its tokens, published
     /// identity, prekeys and queued envelopes are deleted and its row
     /// becomes a tombstone (15.5). The identity stays the account's
@@ -215,6 +220,35 @@ macro_rules! impl_devices {
                 .fetch_optional(self.reader())
                 .await?;
                 Ok(row.is_some())
+            }
+
+            async fn current_devices(
+                &self,
+                accounts: &[AccountId],
+            ) -> Result<Vec<Address>, StoreError> {
+                use $crate::store::sql_lists::{in_list_len, list, MAX_IN};
+                let mut current = Vec::new();
+                for chunk in accounts.chunks(MAX_IN) {
+                    // Padded with repeats of the last account, so few
+                    // distinct statement texts are prepared.
+                    let n = in_list_len(chunk.len());
+                    let sql = format!(
+                        "SELECT account_id, device_id FROM devices \
+                         WHERE removed_at IS NULL AND account_id IN ({})",
+                        list(1, n)
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for i in 0..n {
+                        query = query.bind(chunk[i.min(chunk.len() - 1)].as_bytes().as_slice());
+                    }
+                    for row in query.fetch_all(self.reader()).await? {
+                        current.push(Address {
+                            account: rows::account_id(row.try_get(0)?)?,
+                            device: rows::device_id(row.try_get(1)?)?,
+                        });
+                    }
+                }
+                Ok(current)
             }
 
             async fn remove_device(

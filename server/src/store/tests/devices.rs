@@ -124,6 +124,27 @@ pub(super) async fn device_ids_increase_and_are_never_reused(db: &TestDb) {
     );
 }
 
+pub(super) async fn current_devices_are_read_for_several_accounts(db: &TestDb) {
+    let store = db.open().await;
+    let alice = new_account(&store, "alice").await;
+    let bob = new_account(&store, "bob").await;
+    assert_eq!(store.add_device(alice, NOW + 1).await.unwrap(), DeviceId(2));
+    assert_eq!(store.add_device(alice, NOW + 2).await.unwrap(), DeviceId(3));
+    store.remove_device(at(alice, 2), NOW + 3).await.unwrap();
+    let nobody = AccountId::from_bytes([0xee; 16]);
+    let mut asked = vec![alice, bob, nobody];
+    asked.sort_unstable();
+    let mut current = store.current_devices(&asked).await.unwrap();
+    current.sort_unstable();
+    let mut expected = vec![at(alice, 1), at(alice, 3), at(bob, 1)];
+    expected.sort_unstable();
+    assert_eq!(
+        current, expected,
+        "the tombstone and the unknown account are absent"
+    );
+    assert!(store.current_devices(&[]).await.unwrap().is_empty());
+}
+
 pub(super) async fn a_ninth_current_device_is_refused(db: &TestDb) {
     let store = db.open().await;
     let alice = new_account(&store, "alice").await;

@@ -208,6 +208,7 @@ on_both_backends!(
     device_ids_increase_and_are_never_reused,
     a_ninth_current_device_is_refused,
     a_device_list_needs_a_higher_version_and_current_devices,
+    current_devices_are_read_for_several_accounts,
     a_link_ticket_is_joined_once_and_expires,
     the_devices_migration_gives_every_account_device_1,
     an_identity_stays_with_its_account,
