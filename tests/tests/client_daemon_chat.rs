@@ -1,7 +1,8 @@
 //! `umbra chat` through a running `umbra daemon`, on a real terminal (a
 //! pseudo-terminal from util-linux `script`): with no password source at
 //! all it shows the history the daemon stored, sends what is typed, shows
-//! what arrives while it is open, and lets a script send at the same time.
+//! what arrives while it is open (edits and replies too), sends a typed
+//! reaction, and lets a script send at the same time.
 //!
 //! Must never: pass because chat ran on its own (it has no password source
 //! and a one-second lock wait, so on its own it fails at once), match text
@@ -172,8 +173,35 @@ fn chat_through_the_daemon_shows_history_sends_and_receives_while_a_script_sends
     );
 
     // What arrives while it is open shows up: the daemon's event.
-    bob.send("alice", "live-while-the-chat-is-open");
+    let live = bob.send("alice", "live-while-the-chat-is-open");
     screen.wait_for("live-while-the-chat-is-open");
+
+    // Messages about messages (issue 13): a reaction typed in the chat
+    // reaches bob, aimed at the newest message (his); his edit and his
+    // reply show in place.
+    keys.write_all("/react 👍\r".as_bytes()).unwrap();
+    keys.flush().unwrap();
+    let deadline = Instant::now() + HANG_GUARD;
+    loop {
+        let records = bob.receive().records;
+        if records.iter().any(|r| {
+            r["type"] == "message_changed"
+                && r["change"] == "reacted"
+                && r["emoji"] == "👍"
+                && r["target"] == live.as_str()
+        }) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bob never got the reaction");
+    }
+    bob.json_ok(&["edit", "alice", &live, "edited-while-the-chat-is-open"]);
+    screen.wait_for("edited-while-the-chat-is-open");
+    screen.wait_for("(edited)");
+    let reply = ["send", "alice", "reply-with-its-quote", "--reply-to", &live];
+    bob.json_ok(&reply);
+    screen.wait_for("reply-with-its-quote");
+    // The quote above it names bob and starts with the edited text.
+    screen.wait_for("↪");
 
     // Ctrl-Q quits cleanly.
     keys.write_all(b"\x11").unwrap();
