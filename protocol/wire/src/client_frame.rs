@@ -438,8 +438,9 @@ impl Request {
         )
     }
 
-    /// Whether the request belongs to the devices of §15 (tags 19 to 28),
-    /// so a relay that does not serve them yet can say so.
+    /// Whether the request belongs to the devices of §15 (tags 19 to 28):
+    /// for a relay or a tool that counts or routes those apart (no relay
+    /// refuses them any more; umbra-relay serves every one).
     pub const fn is_device_request(&self) -> bool {
         matches!(
             self,
