@@ -3,8 +3,11 @@
 //! (commands/about.rs), against the daemon's client, answered with the
 //! records the command would print.
 //!
+//! Also `typing`, the notice `umbra chat` sends while its user types.
+//!
 //! Must never: send a change the command would refuse (it runs the same
-//! code).
+//! code), or a typing notice the account's `typing` setting turned off
+//! (client-core drops those).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -31,7 +34,36 @@ struct AboutParams {
     for_everyone: bool,
 }
 
+/// `typing`: whom, and whether we started or stopped.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TypingParams {
+    to: String,
+    started: bool,
+    #[serde(default)]
+    group: bool,
+}
+
 impl Daemon {
+    /// `typing {to, started, group?}`: tells a contact or a group's members
+    /// we started or stopped typing. Ephemeral: nothing is queued or stored.
+    pub(super) async fn typing(&self, params: Value) -> Result<Value, MethodError> {
+        let p: TypingParams = parse(params)?;
+        let client = self.client();
+        let sent = if p.group {
+            let found = crate::commands::group::find(&client, &p.to)
+                .await
+                .map_err(|e| MethodError::command(&e, vec![]))?;
+            client.send_group_typing(&found.id, p.started).await
+        } else {
+            let to = umbra_protocol::wire::Username::parse(&p.to)
+                .map_err(|e| MethodError::rpc(INVALID_PARAMS, e.to_string()))?;
+            client.send_typing(&to, p.started).await
+        };
+        sent.map_err(|e| MethodError::command(&e.into(), vec![]))?;
+        Ok(json!({"typing": p.started}))
+    }
+
     /// `react`, `edit`, `delete`: what `umbra react|edit|delete` runs.
     pub(super) async fn about(&self, method: &str, params: Value) -> Result<Value, MethodError> {
         let p: AboutParams = parse(params)?;

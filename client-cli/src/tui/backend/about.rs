@@ -152,19 +152,27 @@ impl Backend {
     }
 
     /// Tells `to` (a username or a group's key) we started or stopped
-    /// typing. The daemon serves no typing method yet, so through it this
-    /// sends nothing.
+    /// typing. A daemon too old to serve `typing` answers with an error,
+    /// which the caller drops like any failed notice.
     pub async fn send_typing(&self, to: &str, started: bool) -> Result<(), String> {
-        let Backend::Local(client) = self else {
-            return Ok(());
-        };
-        let sent = match group_id_of(to) {
-            Some(id) => {
-                let id = GroupId::from_hex(id).ok_or("not a group id")?;
-                client.send_group_typing(&id, started).await
+        let group = group_id_of(to);
+        match self {
+            Backend::Local(client) => match group {
+                Some(id) => {
+                    let id = GroupId::from_hex(id).ok_or("not a group id")?;
+                    client.send_group_typing(&id, started).await
+                }
+                None => client.send_typing(&username(to)?, started).await,
             }
-            None => client.send_typing(&username(to)?, started).await,
-        };
-        sent.map_err(|e| e.to_string())
+            .map_err(|e| e.to_string()),
+            Backend::Daemon(rpc) => {
+                let params = json!({"to": group.unwrap_or(to), "started": started,
+                    "group": group.is_some()});
+                call(rpc, "typing", params)
+                    .await
+                    .map(drop)
+                    .map_err(|e| format!("{e:#}"))
+            }
+        }
     }
 }
