@@ -14,6 +14,7 @@
 
 mod common;
 #[path = "common/devices.rs"]
+#[macro_use]
 mod devices;
 
 use common::{error_code, signed_in};
@@ -23,23 +24,6 @@ use umbra_wire::{
     AccountId, AccountRef, Address, DeviceId, ErrorCode, OutgoingEnvelope, Request, Response,
     SendOutcome,
 };
-
-/// Runs `$test(backend, name)` once per store, as `$test::sqlite` and
-/// `$test::postgres`.
-macro_rules! on_both_stores {
-    ($($test:ident),* $(,)?) => {$(
-        mod $test {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$test(super::Backend::Sqlite, module_path!()).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$test(super::Backend::Postgres, module_path!()).await;
-            }
-        }
-    )*};
-}
 
 on_both_stores!(
     a_published_list_is_fetched_byte_for_byte,

@@ -12,6 +12,7 @@
 
 mod common;
 #[path = "common/devices.rs"]
+#[macro_use]
 mod devices;
 
 use common::{error_code, relay_with, signed_in, Client};
@@ -22,23 +23,6 @@ use umbra_wire::{
     Response, SendOutcome, LINK_TICKET_TTL_SECS, MAX_LINK_MESSAGES_PER_SIDE,
     MAX_LINK_TICKETS_PER_ACCOUNT,
 };
-
-/// Runs `$test(backend, name)` once per store, as `$test::sqlite` and
-/// `$test::postgres`.
-macro_rules! on_both_stores {
-    ($($test:ident),* $(,)?) => {$(
-        mod $test {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$test(super::Backend::Sqlite, module_path!()).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$test(super::Backend::Postgres, module_path!()).await;
-            }
-        }
-    )*};
-}
 
 on_both_stores!(
     a_ticket_is_joined_once_and_carries_both_sides_posts,

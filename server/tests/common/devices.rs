@@ -26,6 +26,23 @@ use umbra_wire::{
 
 use crate::common::{relay_with, Client, TestRelay};
 
+/// Runs `$test(backend, name)` once per store, as `$test::sqlite` and
+/// `$test::postgres` (the suites include this module with `#[macro_use]`).
+macro_rules! on_both_stores {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$test(super::Backend::Sqlite, module_path!()).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$test(super::Backend::Postgres, module_path!()).await;
+            }
+        }
+    )*};
+}
+
 /// One test's relays: `a` always; `b` a second node on the same PostgreSQL
 /// database (None on SQLite, which is single-node by design).
 pub struct Nodes {
