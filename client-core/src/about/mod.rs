@@ -45,6 +45,27 @@ pub(crate) const DELETE_WINDOW_MS: u64 = 24 * 60 * 60 * 1000;
 /// growing one stored entry without limit (each is up to 64 bytes).
 pub const MAX_REACTIONS_PER_REACTOR: usize = 16;
 
+/// The parts of a chat text both paths store, from a `Text` or a
+/// `TextReply` (pairwise, or the plaintext of a group message): its id,
+/// body, the sender's clock and the message it replies to. Any other
+/// content: `None`.
+pub(crate) fn text_parts(content: Content) -> Option<(MessageId, String, u64, Option<MessageId>)> {
+    match content {
+        Content::Text {
+            id,
+            body,
+            sent_at_ms,
+        } => Some((id, body, sent_at_ms, None)),
+        Content::TextReply {
+            id,
+            target,
+            body,
+            sent_at_ms,
+        } => Some((id, body, sent_at_ms, Some(target))),
+        _ => None,
+    }
+}
+
 /// What a reference does to its target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Change {

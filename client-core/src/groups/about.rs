@@ -53,19 +53,8 @@ pub(crate) async fn accept_text(
     received_at_ms: u64,
     ask: Option<Content>,
 ) -> Result<Vec<Event>, Failure> {
-    let (id, body, sent_at_ms, reply_to) = match content {
-        Content::Text {
-            id,
-            body,
-            sent_at_ms,
-        } => (id, body, sent_at_ms, None),
-        Content::TextReply {
-            id,
-            target,
-            body,
-            sent_at_ms,
-        } => (id, body, sent_at_ms, Some(target)),
-        _ => return Ok(Vec::new()),
+    let Some((id, body, sent_at_ms, reply_to)) = crate::about::text_parts(content) else {
+        return Ok(Vec::new());
     };
     let group_id = group.id();
     let mut counters = engine.counters().await?;

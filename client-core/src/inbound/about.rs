@@ -46,19 +46,8 @@ pub(crate) async fn accept_text(
     arrived: Arrived<'_>,
     content: Content,
 ) -> Result<Vec<Event>, Failure> {
-    let (id, body, sent_at_ms, reply_to) = match content {
-        Content::Text {
-            id,
-            body,
-            sent_at_ms,
-        } => (id, body, sent_at_ms, None),
-        Content::TextReply {
-            id,
-            target,
-            body,
-            sent_at_ms,
-        } => (id, body, sent_at_ms, Some(target)),
-        _ => return Ok(Vec::new()),
+    let Some((id, body, sent_at_ms, reply_to)) = crate::about::text_parts(content) else {
+        return Ok(Vec::new());
     };
     let Arrived {
         contact,
