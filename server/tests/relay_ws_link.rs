@@ -4,18 +4,20 @@
 //! rendezvous's posts and single-use ticket, its limits and expiry (a
 //! ticket past it is refused and the expiry task deletes it), the joiner's
 //! one token, the joiner's exemption from the authentication deadline, and a removed device whose connection closes and whose token
-//! stops working on every node at once, while sends to it are refused.
+//! stops working on every node at once, while sends to it are refused,
+//! and a removed device 1 that cannot log in again with the password.
 //!
 //! Must never: pass with a relay that lets a ticket be joined twice, lets
 //! a connection that did not join act as the joiner, issues a second token,
-//! or keeps a removed device's connection or token alive on any node.
+//! or keeps a removed device's connection or token alive on any node, or
+//! gives a removed device a new token.
 
 mod common;
 #[path = "common/devices.rs"]
 #[macro_use]
 mod devices;
 
-use common::{error_code, relay_with, signed_in, Client};
+use common::{error_code, login, relay_with, signed_in, Client};
 use devices::{authenticate, fetch_enrolment, link_device, nodes, Backend};
 use umbra_relay::config::Settings;
 use umbra_wire::{
@@ -29,6 +31,7 @@ on_both_stores!(
     the_rendezvous_keeps_its_limits,
     a_removed_device_is_cut_off_on_every_node,
     an_expired_ticket_is_refused_and_purged,
+    a_removed_device_1_cannot_log_in,
 );
 
 async fn a_ticket_is_joined_once_and_carries_both_sides_posts(backend: Backend, test: &str) {
@@ -337,4 +340,29 @@ async fn a_joined_connection_waits_past_the_auth_deadline() {
         }
     }
     assert_eq!(joiner.ask(Request::Ping).await, Response::Pong);
+}
+
+/// Once device 2 removed device 1, a password login (device 1's, 11.3)
+/// is refused on every node with `UnknownRecipient`: its token would
+/// authenticate as the tombstone, which could then remove device 2.
+async fn a_removed_device_1_cannot_log_in(backend: Backend, test: &str) {
+    let Some(nodes) = nodes(backend, test).await else {
+        return;
+    };
+    let (mut alice, _, _) = signed_in(&nodes.a, "alice").await;
+    let second_relay = nodes.b.as_ref().unwrap_or(&nodes.a);
+    let (mut second, _, _) = link_device(&mut alice, second_relay).await;
+    let response = second
+        .ask(Request::RemoveDevice {
+            device: DeviceId::PRIMARY,
+        })
+        .await;
+    assert_eq!(response, Response::Ok);
+    for relay in [Some(&nodes.a), nodes.b.as_ref()].into_iter().flatten() {
+        let mut again = Client::connect(relay).await;
+        let (result, _) = login(&mut again, "alice", b"pw").await;
+        let refused = result.expect_err("a login as the removed device 1");
+        assert_eq!(error_code(&refused), Some(ErrorCode::UnknownRecipient));
+    }
+    assert_eq!(second.ask(Request::Ping).await, Response::Pong);
 }

@@ -31,6 +31,12 @@ pub const TOKEN_EXPIRED_REASON: &str = "token expired; log in again";
 /// login elsewhere that revoked the others).
 pub const TOKEN_REVOKED_REASON: &str = "token revoked; log in again";
 
+/// The refusal of a password login once device 1, the device a login
+/// authenticates as, was removed (PROTOCOL.md 15.5).
+pub const LOGIN_DEVICE_REMOVED: &str =
+    "device 1 of this account was removed, so a password login has no device to log in as; \
+     link this device from a current device of the account (umbra link)";
+
 /// What a live connection's token is worth now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenCheck {
@@ -241,7 +247,11 @@ pub(super) async fn login_finish(
     // Proven against the record read at LoginStart: the token is issued only
     // if that record is still the account's, or a login kept pending under
     // a replaced password would outlive the change (PROTOCOL.md 11.3).
-    let inserted = state
+    // A password login is device 1's (11.3). Once device 1 was removed no
+    // login can name a current device: the store refuses rather than issue
+    // a token for the tombstone, which could then remove every current
+    // device (15.5).
+    let inserted = match state
         .store
         .insert_login_token(
             Address::primary(account),
@@ -249,7 +259,16 @@ pub(super) async fn login_finish(
             &issued.hash.0,
             issued.expires_at,
         )
-        .await?;
+        .await
+    {
+        Err(StoreError::UnknownDevice { .. }) => {
+            return Err(Refusal::new(
+                ErrorCode::UnknownRecipient,
+                LOGIN_DEVICE_REMOVED,
+            ))
+        }
+        other => other?,
+    };
     if !inserted {
         return Err(Refusal::new(
             ErrorCode::UnknownExchange,

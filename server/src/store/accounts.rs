@@ -57,7 +57,7 @@ pub trait AccountStore: Send + Sync + 'static {
     /// `old` and the caller's token `current` is still the account's and
     /// unexpired at `now`; deletes every token of the account, `current`
     /// included (a thief of the data dir may hold a copy), and inserts
-    /// `issued` for the account's primary device until `expires_at`: all in
+    /// `issued` for the device that presented `current` until `expires_at`: all in
     /// one transaction, so no node ever sees the new password beside an old
     /// session, or a half-done change. Returns how many tokens were revoked
     /// (`current` counted), or `None` if nothing changed because the account
@@ -82,6 +82,9 @@ pub trait AccountStore: Send + Sync + 'static {
     /// does. Returns `false`, inserting nothing, if the account is gone or
     /// its record changed since the login started: a login under a password
     /// that was just replaced must not outlive the change.
+    /// [`StoreError::UnknownDevice`], inserting nothing, if `owner` is not a
+    /// current device (it was removed, 15.5): read under the same lock a
+    /// removal takes, so a token is never issued for a tombstone.
     async fn insert_login_token(
         &self,
         owner: Address,
@@ -363,19 +366,27 @@ macro_rules! impl_accounts {
                 if current.as_deref() != Some(old.as_bytes()) {
                     return Ok(None);
                 }
-                let presented_until: Option<i64> = sqlx::query_scalar(
-                    "SELECT expires_at FROM tokens WHERE token_hash = $1 AND account_id = $2",
+                let presented_row = sqlx::query(
+                    "SELECT expires_at, device_id FROM tokens \
+                     WHERE token_hash = $1 AND account_id = $2",
                 )
                 .bind(presented.as_slice())
                 .bind(account.as_bytes().as_slice())
                 .fetch_optional(&mut *tx)
                 .await?;
+                let Some(presented_row) = presented_row else {
+                    return Ok(None);
+                };
                 // An expired token (kept until purged) proves nothing more
                 // than a revoked one.
-                match presented_until.map(rows::unix).transpose()? {
-                    Some(until) if now < until => {}
-                    _ => return Ok(None),
+                if now >= rows::unix(presented_row.try_get(0)?)? {
+                    return Ok(None);
                 }
+                // The new token is the presenting device's: a device-1
+                // token handed to device 2 would authenticate it as device
+                // 1, a tombstone if device 1 was removed (15.5). Its token
+                // exists under this lock, so the device is current.
+                let owner = rows::address(account.as_bytes(), presented_row.try_get(1)?)?;
                 sqlx::query("UPDATE accounts SET password_file = $2 WHERE account_id = $1")
                     .bind(account.as_bytes().as_slice())
                     .bind(new.as_bytes())
@@ -392,7 +403,7 @@ macro_rules! impl_accounts {
                 )
                 .bind(account.as_bytes().as_slice())
                 .bind(issued.as_slice())
-                .bind(device_param(Address::primary(account)))
+                .bind(device_param(owner))
                 .bind(db_time(expires_at))
                 .execute(&mut *tx)
                 .await?;
@@ -422,6 +433,14 @@ macro_rules! impl_accounts {
                 // Both sides come from this database: a plain comparison.
                 if current.as_deref() != Some(proven.as_bytes()) {
                     return Ok(false);
+                }
+                // Under the account lock remove_device also takes, so a
+                // removal either committed (seen here) or waits and then
+                // deletes this token with the device's others.
+                if !device_is_current(&mut tx, owner).await? {
+                    return Err(StoreError::UnknownDevice {
+                        device: owner.device.0,
+                    });
                 }
                 sqlx::query(
                     "INSERT INTO tokens (account_id, token_hash, device_id, expires_at) \

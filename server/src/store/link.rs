@@ -147,7 +147,8 @@ pub trait LinkStore: Send + Sync + 'static {
     /// (expiring at `token_expires_at`) and marks the ticket finished, in
     /// one transaction; returns the device's address. `None` if it is not
     /// enrolled yet; [`StoreError::UnknownLinkTicket`] if it is unknown,
-    /// expired, not joined or already finished (a token is issued once).
+    /// expired, not joined or already finished (a token is issued once), or
+    /// its enrolled device was removed since (no token for a tombstone).
     async fn finish_link(
         &self,
         ticket: &LinkTicket,
@@ -407,6 +408,23 @@ macro_rules! impl_link {
                 now: UnixSeconds,
             ) -> Result<Option<Address>, StoreError> {
                 let mut tx = self.write_tx().await?;
+                // The account lock remove_device takes too, and first, as
+                // every writer of the account (a ticket's account never
+                // changes, so reading it unlocked is enough): a concurrent
+                // deletion or removal waits, so no token of a deleted
+                // account or of a device removed since its enrolment is
+                // written (15.5), and one removing it later deletes this one.
+                let owner: Option<Vec<u8>> =
+                    sqlx::query_scalar("SELECT account_id FROM link_tickets WHERE ticket = $1")
+                        .bind(ticket.as_slice())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some(owner) = owner else {
+                    return Err(StoreError::UnknownLinkTicket);
+                };
+                if !lock_account_totals(&mut tx, rows::account_id(&owner)?).await? {
+                    return Err(StoreError::UnknownLinkTicket);
+                }
                 let state = live_ticket(&mut tx, ticket, now).await?;
                 if !state.joined || state.finished {
                     return Err(StoreError::UnknownLinkTicket);
@@ -418,9 +436,7 @@ macro_rules! impl_link {
                     account: state.creator.account,
                     device,
                 };
-                // Key-share lock on the account: a concurrent deletion
-                // waits, and no token of a deleted account is written.
-                if !account_exists(&mut tx, address.account).await? {
+                if !device_is_current(&mut tx, address).await? {
                     return Err(StoreError::UnknownLinkTicket);
                 }
                 sqlx::query(

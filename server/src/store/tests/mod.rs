@@ -125,6 +125,7 @@ mod backup;
 mod blobs;
 mod bulk;
 mod commit_unknown;
+mod device_removal;
 mod devices;
 mod group_commit;
 mod hand_off;
@@ -139,6 +140,7 @@ use accounts::*;
 use backup::*;
 use blobs::*;
 use bulk::*;
+use device_removal::*;
 use devices::*;
 use keys::*;
 use names::*;
@@ -212,4 +214,6 @@ on_both_backends!(
     a_link_ticket_is_joined_once_and_expires,
     the_devices_migration_gives_every_account_device_1,
     an_identity_stays_with_its_account,
+    a_removed_device_1_gets_no_login_token,
+    a_device_removed_before_its_link_finishes_gets_no_token,
 );

@@ -1,0 +1,91 @@
+//! A removed device stays removed (docs/PROTOCOL.md 15.5, 15.6), on both
+//! backends: no login, password change or link enrolment issues a token
+//! for a tombstone.
+//!
+//! Must never: pass with a store that writes a token row for a device that
+//! is not current.
+
+use super::*;
+use crate::store::{LinkLimits, LinkTicket};
+
+const LIMITS: LinkLimits = LinkLimits {
+    max_tickets_per_account: 4,
+    max_posts_per_side: 4,
+};
+
+fn at(account: AccountId, device: u32) -> Address {
+    Address {
+        account,
+        device: DeviceId(device),
+    }
+}
+
+/// After device 2 removed device 1, a password login (which is device
+/// 1's) is refused and writes no token; a password change from device 2
+/// issues device 2's token, not the tombstone's.
+pub(super) async fn a_removed_device_1_gets_no_login_token(db: &TestDb) {
+    let store = db.open().await;
+    let alice = new_account(&store, "alice").await;
+    let file = password_file("alice");
+    assert!(store
+        .insert_login_token(at(alice, 1), &file, &[1; 32], NOW + 100)
+        .await
+        .unwrap());
+    assert_eq!(store.add_device(alice, NOW).await.unwrap(), DeviceId(2));
+    store
+        .insert_token(&[2; 32], at(alice, 2), NOW + 100)
+        .await
+        .unwrap();
+    store.remove_device(at(alice, 1), NOW + 1).await.unwrap();
+
+    let login = store
+        .insert_login_token(at(alice, 1), &file, &[3; 32], NOW + 100)
+        .await;
+    assert!(
+        matches!(login, Err(StoreError::UnknownDevice { device: 1 })),
+        "{login:?}"
+    );
+    assert_eq!(store.token_info(&[3; 32]).await.unwrap(), None);
+
+    let new = password_file("alice-new");
+    let changed = store
+        .change_password(alice, &file, &new, &[2; 32], NOW + 2, &[4; 32], NOW + 100)
+        .await
+        .unwrap();
+    assert_eq!(changed, Some(1));
+    assert_eq!(
+        store.lookup_token(&[4; 32], NOW + 3).await.unwrap(),
+        Some(at(alice, 2)),
+        "the presenting device's token"
+    );
+}
+
+/// A device removed between its enrolment and the joiner's fetch gets no
+/// token: the ticket stays unfinished and nothing is written.
+pub(super) async fn a_device_removed_before_its_link_finishes_gets_no_token(db: &TestDb) {
+    let store = db.open().await;
+    let alice = new_account(&store, "alice").await;
+    let ticket: LinkTicket = [7; 16];
+    store
+        .create_link_ticket(at(alice, 1), &ticket, NOW, NOW + 300, LIMITS)
+        .await
+        .unwrap();
+    store.join_link_ticket(&ticket, NOW + 1).await.unwrap();
+    let device = store
+        .enrol_link_device(at(alice, 1), &ticket, NOW + 2)
+        .await
+        .unwrap();
+    store
+        .remove_device(at(alice, device.0), NOW + 3)
+        .await
+        .unwrap();
+
+    let finished = store
+        .finish_link(&ticket, &[5; 32], NOW + 100, NOW + 4)
+        .await;
+    assert!(
+        matches!(finished, Err(StoreError::UnknownLinkTicket)),
+        "{finished:?}"
+    );
+    assert_eq!(store.token_info(&[5; 32]).await.unwrap(), None);
+}
