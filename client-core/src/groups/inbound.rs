@@ -34,12 +34,13 @@ use crate::inbound::{Failure, Rejected};
 use crate::payload::Payload;
 use crate::store::Txn;
 use crate::trust::ContactRecord;
-use crate::{DecryptFailure, Event, GroupRefusal, MessageId};
+use crate::{DecryptFailure, Event, GroupRefusal};
 
 use super::events::{membership_event, restored_event};
 use super::key_request;
 use super::keys::{Failed, ReceiverKeys};
 use super::manager::{Group, Membership};
+pub(crate) use super::receipts::receipt_groups;
 
 fn rejected(from: Option<&str>, reason: GroupRefusal) -> Failure {
     Failure::Rejected(Rejected {
@@ -568,38 +569,4 @@ fn replace_log(
     group.log = log;
     engine.groups.put(txn, &group)?;
     Ok(vec![membership_event(&group, welcome.add(), from)])
-}
-
-/// Pairwise receipts naming our group messages: the group they belong to,
-/// if `sender` is a member of its current state (a removed member, who
-/// knows old message ids, cannot claim to have read the group's messages;
-/// its receipt stays a 1:1 one).
-pub(crate) async fn receipt_groups(
-    engine: &Engine,
-    sender: &[u8; 16],
-    from: &str,
-    ids: &[MessageId],
-    read: bool,
-) -> Result<Vec<Event>, Failure> {
-    let sender = AccountId::from_bytes(*sender);
-    let mut events = Vec::new();
-    for group in engine.groups.all().await? {
-        if !group.state().is_member(&sender) {
-            continue;
-        }
-        let mine: Vec<MessageId> = ids
-            .iter()
-            .filter(|id| group.recent_sent.contains(id))
-            .copied()
-            .collect();
-        if !mine.is_empty() {
-            events.push(Event::GroupReceipt {
-                group: group.id(),
-                from: from.to_owned(),
-                ids: mine,
-                read,
-            });
-        }
-    }
-    Ok(events)
 }

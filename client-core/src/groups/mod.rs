@@ -51,6 +51,7 @@ pub(crate) mod key_request;
 pub(crate) mod keys;
 pub(crate) mod manager;
 pub(crate) mod members;
+mod receipts;
 mod reissue;
 mod resend;
 pub(crate) mod send;

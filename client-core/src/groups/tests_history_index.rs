@@ -5,7 +5,6 @@
 //! as `GroupHistory` records the backend hands the vault to open, never
 //! timed.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use rand::rngs::OsRng;
@@ -14,65 +13,14 @@ use umbra_protocol::wire::AccountId;
 use crate::conversation::HistoryEntry;
 use crate::history::Counters;
 use crate::records;
-use crate::store::{
-    ClientStore, KdfParams, MemoryStore, RecordKind, StoreFuture, StoredRecord, Txn, Vault, WriteOp,
-};
+use crate::store::{ClientStore, CountingStore, KdfParams, Txn, Vault};
 use crate::MessageId;
 
 use super::history::{append, entries_with_id, GroupHistoryRecord};
 use super::GroupId;
 
-/// A memory store that counts the group history records it returns (each
-/// one the vault then opens).
-#[derive(Default)]
-struct Counting {
-    inner: MemoryStore,
-    history_rows: AtomicUsize,
-}
-
-impl Counting {
-    fn count(&self, kind: RecordKind, rows: usize) {
-        if kind == RecordKind::GroupHistory {
-            self.history_rows.fetch_add(rows, Ordering::SeqCst);
-        }
-    }
-}
-
-impl ClientStore for Counting {
-    fn read_header(&self) -> StoreFuture<'_, Option<Vec<u8>>> {
-        self.inner.read_header()
-    }
-    fn write_header<'a>(&'a self, header: &'a [u8]) -> StoreFuture<'a, ()> {
-        self.inner.write_header(header)
-    }
-    fn get<'a>(&'a self, kind: RecordKind, slot: &'a [u8]) -> StoreFuture<'a, Option<Vec<u8>>> {
-        Box::pin(async move {
-            let value = self.inner.get(kind, slot).await?;
-            self.count(kind, usize::from(value.is_some()));
-            Ok(value)
-        })
-    }
-    fn list<'a>(
-        &'a self,
-        kind: RecordKind,
-        prefix: &'a [u8],
-    ) -> StoreFuture<'a, Vec<StoredRecord>> {
-        Box::pin(async move {
-            let rows = self.inner.list(kind, prefix).await?;
-            self.count(kind, rows.len());
-            Ok(rows)
-        })
-    }
-    fn apply(&self, batch: Vec<WriteOp>) -> StoreFuture<'_, ()> {
-        self.inner.apply(batch)
-    }
-    fn erase_all(&self) -> StoreFuture<'_, ()> {
-        self.inner.erase_all()
-    }
-}
-
 struct Fixture {
-    store: Arc<Counting>,
+    store: Arc<CountingStore>,
     vault: Vault,
     group: GroupId,
     counters: Counters,
@@ -80,7 +28,7 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Self {
-        let store = Arc::new(Counting::default());
+        let store = Arc::new(CountingStore::default());
         let backend: Arc<dyn ClientStore> = store.clone();
         let owner = AccountId::random(&mut OsRng);
         let params = KdfParams::insecure_for_tests();
@@ -96,7 +44,7 @@ impl Fixture {
     }
 
     fn opened(&self) -> usize {
-        self.store.history_rows.swap(0, Ordering::SeqCst)
+        self.store.take_group_history_rows()
     }
 
     /// Appends one message `id` by `author` as the code does (indexed).

@@ -28,6 +28,8 @@ mod store_key;
 mod vault;
 
 #[cfg(test)]
+mod counting;
+#[cfg(test)]
 mod rekey_tests;
 #[cfg(test)]
 mod rollback_tests;
@@ -37,6 +39,8 @@ mod tests;
 use std::future::Future;
 use std::pin::Pin;
 
+#[cfg(test)]
+pub(crate) use counting::CountingStore;
 pub use dir_lock::{DataDirLock, DEFAULT_LOCK_WAIT, LOCK_FILE, LOCK_NOTICE_AFTER};
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
