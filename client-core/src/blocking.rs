@@ -33,10 +33,14 @@
 //!   receipts and typing notices (1:1 and group) are silently not sent to
 //!   it. Our group messages still reach a blocked member: the group's
 //!   members decide who reads it, not one member's block (as in Signal).
+//!   No `SessionReset` goes to it (after a restore, or asked by a message
+//!   on a session this device lacks), and its bundle is not fetched for
+//!   one; the ask is dropped, and after an unblock a later message on
+//!   that session asks again (`backup/restore.rs`).
 //!
 //! Must never: let a blocked account's 1:1 or group message reach an event
-//! or the history, send it a receipt or typing notice, leave a dropped
-//! envelope unacknowledged, or skip the decryption that keeps its session.
+//! or the history, send it a receipt, typing notice or session reset, leave
+//! a dropped envelope unacknowledged, or skip the decryption that keeps its session.
 
 use serde::{Deserialize, Serialize};
 use umbra_protocol::content::Content;

@@ -14,11 +14,14 @@
 //! from then on. A message that still arrives on a session this device
 //! does not have, from a contact's pinned identity, asks for the same reset
 //! (`ask_session_reset`, at most once per contact and
-//! [`RESET_INTERVAL`]).
+//! [`RESET_INTERVAL`]). A blocked contact gets no reset, from either
+//! path (`crate::blocking`); after an unblock, a later message of it on
+//! the lost session asks for one.
 //!
 //! Must never: restore session state, repin or lower a contact's trust,
 //! send a reset to a contact whose published identity is not the pinned
-//! one, or leave a half-restored store (the restore is one transaction).
+//! one or to a blocked contact, or leave a half-restored store (the
+//! restore is one transaction).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -199,7 +202,8 @@ impl Engine {
     /// Starts a fresh session with every restored contact and sends each a
     /// `SessionReset` over it (see the module docs). A contact that cannot
     /// be reached now (no published keys, a changed identity, the relay
-    /// away) is skipped: its first message here asks for the reset again.
+    /// away) or is blocked is skipped: a later message of it here (after
+    /// an unblock) asks for the reset again.
     pub(crate) async fn reset_all_sessions(self: &Arc<Self>) -> Result<usize, Error> {
         let contacts = self
             .vault
@@ -254,7 +258,11 @@ impl Engine {
     /// and the `SessionReset` into the outbox with it.
     async fn reset_session(self: &Arc<Self>, contact: &ContactRecord) -> Result<bool, Error> {
         self.check_open()?;
-        if !contact.may_send() {
+        // A blocked account is sent nothing of our own accord, and not
+        // even asked for its bundle (that claims one of its prekeys and
+        // shows the relay our interest). The ask is dropped, not kept: after
+        // an unblock, a later message on the lost session asks again.
+        if !contact.may_send() || self.is_blocked(&contact.account).await? {
             return Ok(false);
         }
         let account = AccountId::from_bytes(contact.account);
@@ -265,7 +273,7 @@ impl Engine {
             return Ok(false);
         };
         let pinned: bool = current.pinned.ct_eq(bundle.identity()).into();
-        if !current.may_send() || !pinned {
+        if !current.may_send() || !pinned || self.is_blocked(&current.account).await? {
             // A key change is the user's to decide (the next send says so).
             return Ok(false);
         }

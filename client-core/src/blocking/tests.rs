@@ -213,3 +213,49 @@ async fn a_blocked_admins_group_texts_are_dropped_but_its_changes_apply() {
     let events = receive(bob).await;
     assert_eq!(group_texts(&events), ["still here"], "{events:?}");
 }
+
+/// The entries in `client`'s outbox (what it would send next).
+async fn outbox_len(client: &Client) -> usize {
+    let prefix = crate::records::Prefix::<crate::records::outbox::Outbox>::all();
+    client
+        .inner
+        .vault
+        .load_all(&prefix)
+        .await
+        .expect("outbox")
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_contact_is_sent_no_session_reset_until_the_unblock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let (alice, bob) = (
+        register(&relay.url(), "alice").await,
+        register(&relay.url(), "bob").await,
+    );
+    send(&bob, "alice", "hello alice").await;
+    receive(&alice).await;
+    receive(&bob).await;
+    let bob_ref: PeerRef = "bob".parse().expect("peer");
+    alice.block(&bob_ref).await.expect("block");
+    assert_eq!(outbox_len(&alice).await, 0);
+
+    // After a restore: every contact is reset, except the blocked one.
+    assert_eq!(alice.inner.reset_all_sessions().await.expect("resets"), 0);
+    // A message of bob's on a session alice lacks asks for one: not sent.
+    let account = *bob.whoami().account_id.as_bytes();
+    let identity = bob.inner.identity.public();
+    let now = std::time::Instant::now();
+    assert!(alice.inner.session_resets.request(account, identity, now));
+    alice.inner.send_asked_resets().await;
+    assert_eq!(outbox_len(&alice).await, 0, "nothing queued for bob");
+
+    // Unblocked, bob is reset like any contact, and the session works.
+    assert!(alice.unblock(&bob_ref).await.expect("unblock"));
+    assert_eq!(alice.inner.reset_all_sessions().await.expect("resets"), 1);
+    alice.flush_outbox(WAIT).await.expect("flush");
+    receive(&bob).await;
+    send(&alice, "bob", "on the new session").await;
+    assert_eq!(texts(&receive(&bob).await), ["on the new session"]);
+}
