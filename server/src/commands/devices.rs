@@ -112,7 +112,7 @@ pub(super) async fn remove(state: &AppState, me: Address, device: DeviceId) -> H
     let task_state = state.clone();
     let removal = tokio::spawn(async move {
         let state = &task_state;
-        let removed = state.store.remove_device(target, unix_now()).await;
+        let removed = state.store.remove_device(me, target, unix_now()).await;
         let maybe_done = matches!(
             &removed,
             Ok(_) | Err(crate::store::StoreError::CommitOutcomeUnknown { .. })
@@ -123,6 +123,11 @@ pub(super) async fn remove(state: &AppState, me: Address, device: DeviceId) -> H
         removed
     });
     match removal.await {
+        // This device was removed by another meanwhile (its token is
+        // gone and its connection about to close): it removes nothing.
+        Ok(Err(crate::store::StoreError::UnknownDevice { device })) if device == me.device.0 => {
+            return Err(Refusal::new(ErrorCode::TokenExpired, DEVICE_REMOVED_REASON));
+        }
         Ok(removed) => {
             let removed = removed?;
             tracing::info!(

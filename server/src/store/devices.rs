@@ -93,10 +93,15 @@ pub trait DeviceStore: Send + Sync + 'static {
     /// identity, prekeys and queued envelopes are deleted and its row
     /// becomes a tombstone (15.5). The identity stays the account's
     /// (`identity_accounts`). [`StoreError::UnknownDevice`] if it is not a
+    /// current device. `by` is the removing device, read in the same
+    /// transaction: if it is no longer current →
+    /// [`StoreError::UnknownDevice`] naming `by`, so two devices removing
+    /// each other at once (on two nodes) never leave the account with no
     /// current device. Refusing a device's removal of itself is the
     /// handler's rule (it knows the connection).
     async fn remove_device(
         &self,
+        by: Address,
         device: Address,
         now: UnixSeconds,
     ) -> Result<RemovedDevice, StoreError>;
@@ -253,6 +258,7 @@ macro_rules! impl_devices {
 
             async fn remove_device(
                 &self,
+                by: Address,
                 device: Address,
                 now: UnixSeconds,
             ) -> Result<$crate::store::RemovedDevice, StoreError> {
@@ -261,6 +267,14 @@ macro_rules! impl_devices {
                 Self::bulk_statements(&mut tx).await?;
                 if !lock_account_totals(&mut tx, device.account).await? {
                     return Err(StoreError::UnknownAccount);
+                }
+                // Under the account lock: a removal of the remover that
+                // committed first is seen here, so of two devices removing
+                // each other one is refused and one device stays current.
+                if by.account != device.account || !device_is_current(&mut tx, by).await? {
+                    return Err(StoreError::UnknownDevice {
+                        device: by.device.0,
+                    });
                 }
                 let tombstoned = sqlx::query(
                     "UPDATE devices SET removed_at = $3 \

@@ -36,7 +36,10 @@ pub(super) async fn a_removed_device_1_gets_no_login_token(db: &TestDb) {
         .insert_token(&[2; 32], at(alice, 2), NOW + 100)
         .await
         .unwrap();
-    store.remove_device(at(alice, 1), NOW + 1).await.unwrap();
+    store
+        .remove_device(at(alice, 2), at(alice, 1), NOW + 1)
+        .await
+        .unwrap();
 
     let login = store
         .insert_login_token(at(alice, 1), &file, &[3; 32], NOW + 100)
@@ -76,7 +79,7 @@ pub(super) async fn a_device_removed_before_its_link_finishes_gets_no_token(db: 
         .await
         .unwrap();
     store
-        .remove_device(at(alice, device.0), NOW + 3)
+        .remove_device(at(alice, 1), at(alice, device.0), NOW + 3)
         .await
         .unwrap();
 
@@ -88,4 +91,33 @@ pub(super) async fn a_device_removed_before_its_link_finishes_gets_no_token(db: 
         "{finished:?}"
     );
     assert_eq!(store.token_info(&[5; 32]).await.unwrap(), None);
+}
+
+/// Two devices removing each other: the second removal, by a device the
+/// first already removed, is refused naming the remover, so the account
+/// keeps one current device.
+pub(super) async fn a_removed_device_cannot_remove(db: &TestDb) {
+    let store = db.open().await;
+    let alice = new_account(&store, "alice").await;
+    assert_eq!(store.add_device(alice, NOW).await.unwrap(), DeviceId(2));
+    store
+        .remove_device(at(alice, 2), at(alice, 1), NOW + 1)
+        .await
+        .unwrap();
+    let back = store
+        .remove_device(at(alice, 1), at(alice, 2), NOW + 2)
+        .await;
+    assert!(
+        matches!(back, Err(StoreError::UnknownDevice { device: 1 })),
+        "{back:?}"
+    );
+    assert!(store.is_current_device(at(alice, 2)).await.unwrap());
+    // Nor may another account's device remove one.
+    let bob = new_account(&store, "bob").await;
+    let foreign = store.remove_device(at(bob, 1), at(alice, 2), NOW + 3).await;
+    assert!(
+        matches!(foreign, Err(StoreError::UnknownDevice { device: 1 })),
+        "{foreign:?}"
+    );
+    assert!(store.is_current_device(at(alice, 2)).await.unwrap());
 }

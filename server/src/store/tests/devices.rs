@@ -75,7 +75,10 @@ pub(super) async fn device_ids_increase_and_are_never_reused(db: &TestDb) {
         .await
         .unwrap();
 
-    let removed = store.remove_device(at(alice, 3), NOW + 3).await.unwrap();
+    let removed = store
+        .remove_device(at(alice, 1), at(alice, 3), NOW + 3)
+        .await
+        .unwrap();
     assert_eq!((removed.tokens, removed.messages), (1, 1));
     assert!(!store.is_current_device(at(alice, 3)).await.unwrap());
     assert!(store.token_info(&[3; 32]).await.unwrap().is_none());
@@ -88,13 +91,18 @@ pub(super) async fn device_ids_increase_and_are_never_reused(db: &TestDb) {
 
     // The tombstone keeps 3 from coming back, even as the highest id.
     assert_eq!(store.add_device(alice, NOW + 4).await.unwrap(), DeviceId(4));
-    store.remove_device(at(alice, 4), NOW + 5).await.unwrap();
+    store
+        .remove_device(at(alice, 1), at(alice, 4), NOW + 5)
+        .await
+        .unwrap();
     assert_eq!(store.add_device(alice, NOW + 6).await.unwrap(), DeviceId(5));
     assert_eq!(current_ids(&store, alice).await, vec![1, 2, 5]);
 
     // A tombstone or a never-assigned id is not removable.
     for gone in [3, 4, 9] {
-        let again = store.remove_device(at(alice, gone), NOW + 7).await;
+        let again = store
+            .remove_device(at(alice, 1), at(alice, gone), NOW + 7)
+            .await;
         assert!(
             matches!(again, Err(StoreError::UnknownDevice { device }) if device == gone),
             "{again:?}"
@@ -130,7 +138,10 @@ pub(super) async fn current_devices_are_read_for_several_accounts(db: &TestDb) {
     let bob = new_account(&store, "bob").await;
     assert_eq!(store.add_device(alice, NOW + 1).await.unwrap(), DeviceId(2));
     assert_eq!(store.add_device(alice, NOW + 2).await.unwrap(), DeviceId(3));
-    store.remove_device(at(alice, 2), NOW + 3).await.unwrap();
+    store
+        .remove_device(at(alice, 1), at(alice, 2), NOW + 3)
+        .await
+        .unwrap();
     let nobody = AccountId::from_bytes([0xee; 16]);
     let mut asked = vec![alice, bob, nobody];
     asked.sort_unstable();
@@ -164,7 +175,10 @@ pub(super) async fn a_ninth_current_device_is_refused(db: &TestDb) {
         (1..=8).collect::<Vec<_>>()
     );
     // A removal makes room; the refused attempt took no id.
-    store.remove_device(at(alice, 5), NOW).await.unwrap();
+    store
+        .remove_device(at(alice, 1), at(alice, 5), NOW)
+        .await
+        .unwrap();
     assert_eq!(store.add_device(alice, NOW).await.unwrap(), DeviceId(9));
     assert!(matches!(
         store.add_device(alice, NOW).await,
@@ -224,7 +238,10 @@ pub(super) async fn a_device_list_needs_a_higher_version_and_current_devices(db:
     assert_eq!(DeviceList::decode(&stored.bytes).unwrap(), third);
 
     // A removed device may not be listed again.
-    store.remove_device(at(alice, 2), NOW).await.unwrap();
+    store
+        .remove_device(at(alice, 1), at(alice, 2), NOW)
+        .await
+        .unwrap();
     let revived = store
         .put_device_list(&device_list(alice, 4, &[1, 2]), NOW)
         .await;
@@ -541,7 +558,10 @@ pub(super) async fn an_identity_stays_with_its_account(db: &TestDb) {
         .await;
     assert!(matches!(old, Err(StoreError::IdentityInUse)), "{old:?}");
     // Removing a device does not free its identity either.
-    store.remove_device(at(alice, 2), NOW).await.unwrap();
+    store
+        .remove_device(at(alice, 1), at(alice, 2), NOW)
+        .await
+        .unwrap();
     let current = store
         .put_keys(mallory, &identity(2), &signed(1), None)
         .await;

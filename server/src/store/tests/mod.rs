@@ -216,4 +216,5 @@ on_both_backends!(
     an_identity_stays_with_its_account,
     a_removed_device_1_gets_no_login_token,
     a_device_removed_before_its_link_finishes_gets_no_token,
+    a_removed_device_cannot_remove,
 );
