@@ -13,7 +13,12 @@
 //!   its session), so an unblock needs no new session and the next message
 //!   opens as usual. The envelope is marked seen and acknowledged at the
 //!   relay, so it never comes again; no event, no history, no contact
-//!   change, no delivery receipt.
+//!   change, no delivery receipt. Only a message sealed by the identity
+//!   pinned for the blocked contact is decrypted and stored: one claiming
+//!   its address under another identity (anyone can seal one) is dropped
+//!   the same way but stores no session and uses up no one-time prekey,
+//!   and no directory request is made for a blocked sender (no identity
+//!   check, no rename).
 //! - Group messages of a blocked member (texts, replies, reactions, edits,
 //!   deletes): decrypted and discarded (the member's sender-key chain
 //!   advances, so later messages open after an unblock), acknowledged, not
@@ -39,11 +44,14 @@
 //!   that session asks again (`backup/restore.rs`).
 //!
 //! Must never: let a blocked account's 1:1 or group message reach an event
-//! or the history, send it a receipt, typing notice or session reset, leave
-//! a dropped envelope unacknowledged, or skip the decryption that keeps its session.
+//! or the history, send it a receipt, typing notice or session reset, store
+//! a session sealed by another identity than its pinned one, leave a dropped
+//! envelope unacknowledged, or skip the decryption that keeps its session.
 
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 use umbra_protocol::content::Content;
+use umbra_protocol::identity::IdentityPublic;
 use umbra_protocol::wire::{AccountId, Username};
 
 use crate::engine::Engine;
@@ -119,6 +127,20 @@ impl Engine {
             .accounts()
             .binary_search_by(|(a, _)| a.cmp(account))
             .is_ok())
+    }
+
+    /// Whether `identity` is the one pinned for the contact `account`
+    /// (`false` if it is no contact): the only identity whose messages
+    /// claiming a blocked account are decrypted and stored.
+    pub(crate) async fn pinned_for(
+        &self,
+        account: &[u8; 16],
+        identity: &IdentityPublic,
+    ) -> Result<bool, Error> {
+        Ok(match self.contact_by_account(account).await? {
+            Some(contact) => contact.pinned.ct_eq(identity).into(),
+            None => false,
+        })
     }
 
     /// The blocked account ids (one store read for a loop over members).

@@ -14,7 +14,10 @@
 //!    believed only if the directory says the sender's account holds the
 //!    name. Those requests are made before the state lock is taken
 //!    (`precheck.rs`); steps 1 to 5 then run under the lock and use an
-//!    answer only if the state still calls for that same request.
+//!    answer only if the state still calls for that same request. Nothing
+//!    is asked for a blocked sender (`crate::blocking`): a message claiming
+//!    it is believed only if sealed by its pinned identity, and dropped
+//!    silently (no session, no used prekey, no event) otherwise.
 //! 4. Apply the content (history, receipts, typing, renames; replies,
 //!    reactions, edits and deletes in `about.rs`), drop a duplicate
 //!    message id, queue a delivery receipt.
@@ -85,6 +88,11 @@ pub(crate) enum Failure {
     /// A message whose key was already used: a redelivery or a replay of
     /// something already processed. Dropped without a warning.
     Duplicate,
+    /// Claims a blocked account but is not sealed by the identity pinned
+    /// for it (`crate::blocking`): dropped without a warning, since any
+    /// event would name the blocked account, and nothing of it is stored
+    /// (no session, no used prekey).
+    Blocked,
     /// The store failed: nothing is committed or acknowledged.
     Store(Error),
     /// The state changed since the directory was asked without the lock:
@@ -260,6 +268,11 @@ async fn locked(
             tracing::debug!("duplicate message dropped");
             Processed::acked(Vec::new())
         }
+        Err(Failure::Blocked) => {
+            keep::finish(engine, &kept).await?;
+            tracing::debug!("message claiming a blocked sender under another identity dropped");
+            Processed::acked(Vec::new())
+        }
         Err(Failure::Rejected(rejected)) => {
             // Only the seen marker: nothing of the rejected envelope is kept.
             keep::finish(engine, &kept).await?;
@@ -416,11 +429,20 @@ async fn accept(
     let sender_identity = inbound.sender().clone();
     let account = *payload.sender.account.as_bytes();
     let blocked = engine.is_blocked(&account).await?;
+    if blocked && !engine.pinned_for(&account, &sender_identity).await? {
+        // Anyone can seal a pre-key message claiming the blocked address
+        // with a fresh identity. The identity checks below would ask the
+        // directory about the blocked account and report it by name, so
+        // it is dropped here instead: `txn` (the new session, the one-time
+        // prekey's deletion) is thrown away, only the seen marker stays.
+        return Err(Failure::Blocked);
+    }
     if blocked && !crate::blocking::passes_block(&payload.content) {
         // Decrypted and discarded (crate::blocking), as Signal does: the
-        // advanced session is stored so an unblock needs no new one; the
-        // seen marker and the ack keep the envelope from coming again.
-        // Nothing else: no event, history, contact change or receipt.
+        // advanced session, sealed by the pinned identity, is stored so an
+        // unblock needs no new one; the seen marker and the ack keep the
+        // envelope from coming again. Nothing else: no event, history,
+        // contact change or receipt.
         let (sender, identity) = (inbound.sender_address(), inbound.sender());
         engine.sessions.save(txn, sender, identity, &record)?;
         tracing::debug!(
@@ -475,7 +497,10 @@ async fn accept(
             }
             // A rename; believed only if the directory, asked before the
             // lock was taken, says the sender's account holds the name.
-            if precheck::renamed(&contact, &claimed)
+            // No rename of a blocked account: it would need the directory
+            // (`precheck.rs` asks nothing for a blocked sender).
+            if !blocked
+                && precheck::renamed(&contact, &claimed)
                 && checked.holds(&claimed, payload.sender.account)?
             {
                 contact.username = claimed.as_str().to_owned();

@@ -142,7 +142,9 @@ pub(super) async fn plan(engine: &Arc<Engine>, envelope: &[u8]) -> Result<Checke
             Ok(found) => Ok(found),
             Err(Failure::Store(e)) => return Err(e),
             Err(Failure::Kept(r) | Failure::Rejected(r)) => Err(r.reason),
-            Err(Failure::Duplicate | Failure::Replan) => return Ok(Checked::default()),
+            Err(Failure::Duplicate | Failure::Blocked | Failure::Replan) => {
+                return Ok(Checked::default())
+            }
         };
         // A sender the check does not confirm is rejected or kept before
         // any rename is looked at: asking about its names would only spend
@@ -207,6 +209,13 @@ async fn needed(engine: &Arc<Engine>, envelope: &[u8]) -> Result<Option<Needs>, 
     }
     let identity = inbound.sender().clone();
     let account = payload.sender.account;
+    if engine.is_blocked(account.as_bytes()).await? {
+        // Nothing is believed from a blocked account that would need the
+        // directory (the locked pass drops a new identity and ignores a
+        // rename), and a request would spend the rate budget and show the
+        // relay, by its timing, who sent the envelope.
+        return Ok(None);
+    }
     let claimed = payload.sender_username.clone();
     let mut needs = Needs {
         identity: None,

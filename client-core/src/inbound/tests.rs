@@ -346,5 +346,6 @@ async fn a_new_run_from_the_peer_still_replaces_the_session() {
 }
 
 mod ack;
+mod blocked;
 mod locking;
 mod retention;
