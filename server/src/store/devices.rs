@@ -90,7 +90,8 @@ pub trait DeviceStore: Send + Sync + 'static {
     async fn current_devices(&self, accounts: &[AccountId]) -> Result<Vec<Address>, StoreError>;
 
     /// Removes a current device in one transaction: its tokens, published
-    /// identity, prekeys and queued envelopes are deleted and its row
+    /// identity, prekeys, queued envelopes and the link tickets it created
+    /// (with their posts) are deleted and its row
     /// becomes a tombstone (15.5). The identity stays the account's
     /// (`identity_accounts`). [`StoreError::UnknownDevice`] if it is not a
     /// current device. `by` is the removing device, read in the same
@@ -289,6 +290,19 @@ macro_rules! impl_devices {
                     return Err(StoreError::UnknownDevice {
                         device: device.device.0,
                     });
+                }
+                // Its open link tickets go too: a removed device must not
+                // enrol another (15.6), and its posts are nobody's now.
+                for sql in [
+                    "DELETE FROM link_messages WHERE ticket IN (SELECT ticket \
+                     FROM link_tickets WHERE account_id = $1 AND device_id = $2)",
+                    "DELETE FROM link_tickets WHERE account_id = $1 AND device_id = $2",
+                ] {
+                    sqlx::query(sql)
+                        .bind(device.account.as_bytes().as_slice())
+                        .bind(device_param(device))
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 let mut removed = $crate::store::RemovedDevice::default();
                 // The queue counter stays: nothing is queued for a

@@ -134,7 +134,9 @@ pub trait LinkStore: Send + Sync + 'static {
     /// `creator`, enrols the next device of the account (as
     /// [`DeviceStore::add_device`](super::DeviceStore::add_device), so
     /// [`StoreError::TooManyDevices`] applies) in the same transaction.
-    /// Anything else → [`StoreError::UnknownLinkTicket`].
+    /// Anything else, a `creator` that is no longer current included
+    /// (checked under the account lock a removal takes) →
+    /// [`StoreError::UnknownLinkTicket`].
     async fn enrol_link_device(
         &self,
         creator: Address,
@@ -380,6 +382,12 @@ macro_rules! impl_link {
                 let mut tx = self.write_tx().await?;
                 // Account row first, as every writer of the account.
                 if !lock_account_totals(&mut tx, creator.account).await? {
+                    return Err(StoreError::UnknownLinkTicket);
+                }
+                // A creator removed since it made the ticket (removal
+                // deletes its tickets, but a removal racing this one is
+                // seen only here, under the account lock) enrols nothing.
+                if !device_is_current(&mut tx, creator).await? {
                     return Err(StoreError::UnknownLinkTicket);
                 }
                 let state = live_ticket(&mut tx, ticket, now).await?;

@@ -121,3 +121,42 @@ pub(super) async fn a_removed_device_cannot_remove(db: &TestDb) {
     );
     assert!(store.is_current_device(at(alice, 2)).await.unwrap());
 }
+
+/// A removed creator enrols nothing: its removal deletes the tickets it
+/// created (and their posts). (An enrolment racing the removal is refused
+/// by enrol_link_device's own check under the account lock, which no
+/// sequential test can reach once the ticket is gone.)
+pub(super) async fn a_removed_creator_cannot_enrol(db: &TestDb) {
+    let store = db.open().await;
+    let alice = new_account(&store, "alice").await;
+    assert_eq!(store.add_device(alice, NOW).await.unwrap(), DeviceId(2));
+    let ticket: LinkTicket = [8; 16];
+    store
+        .create_link_ticket(at(alice, 2), &ticket, NOW, NOW + 300, LIMITS)
+        .await
+        .unwrap();
+    store.join_link_ticket(&ticket, NOW + 1).await.unwrap();
+    store
+        .remove_device(at(alice, 1), at(alice, 2), NOW + 2)
+        .await
+        .unwrap();
+    assert_eq!(store.link_ticket(&ticket, NOW + 3).await.unwrap(), None);
+    let enrol = store
+        .enrol_link_device(at(alice, 2), &ticket, NOW + 3)
+        .await;
+    assert!(
+        matches!(enrol, Err(StoreError::UnknownLinkTicket)),
+        "{enrol:?}"
+    );
+    assert_eq!(
+        store
+            .list_devices(alice)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.device.0)
+            .collect::<Vec<_>>(),
+        vec![1],
+        "no device enrolled"
+    );
+}

@@ -217,4 +217,5 @@ on_both_backends!(
     a_removed_device_1_gets_no_login_token,
     a_device_removed_before_its_link_finishes_gets_no_token,
     a_removed_device_cannot_remove,
+    a_removed_creator_cannot_enrol,
 );
