@@ -3,7 +3,8 @@
 //! PostgreSQL (which must be reachable under CI=true): publishing and
 //! fetching the signed list, refusing a list the relay cannot verify
 //! (forged, another account's, undecodable, from a device with no identity),
-//! refusing a stale version with code 26 and a list naming a device that
+//! refusing a stale version with code 26, a version above 2^63 − 1,
+//! and a list naming a device that
 //! is not current, listing devices with their last use, and sending to
 //! and fetching bundles of current devices only (`FetchBundle` speaking for
 //! the lowest current one once device 1 is removed).
@@ -29,6 +30,7 @@ on_both_stores!(
     a_published_list_is_fetched_byte_for_byte,
     a_list_the_relay_cannot_verify_is_refused,
     a_stale_version_is_refused_with_code_26,
+    a_version_above_i64_max_is_refused,
     devices_are_listed_with_their_last_use,
     a_send_reaches_only_current_devices,
     bundles_come_from_current_devices_only,
@@ -264,4 +266,24 @@ async fn bundles_come_from_current_devices_only(backend: Backend, test: &str) {
         panic!("alice does not resolve");
     };
     assert_eq!(named, Some(identity.public().to_bytes().to_vec()));
+}
+
+/// A version above 2^63 − 1 (the relay stores BIGINTs) is refused with
+/// `LimitExceeded` and nothing is stored (15.4).
+async fn a_version_above_i64_max_is_refused(backend: Backend, test: &str) {
+    let Some(nodes) = nodes(backend, test).await else {
+        return;
+    };
+    let (mut alice, alice_id, _) = signed_in(&nodes.a, "alice").await;
+    let identity = publish_identity(&mut alice).await;
+    let response = alice
+        .ask(Request::PublishDeviceList {
+            list: signed_list(&identity, alice_id, 1 << 63, &[1]),
+        })
+        .await;
+    assert_eq!(error_code(&response), Some(ErrorCode::LimitExceeded));
+    let response = alice
+        .ask(Request::FetchDeviceList { account: alice_id })
+        .await;
+    assert_eq!(response, Response::DeviceList { list: None });
 }

@@ -124,6 +124,9 @@ impl From<StoreError> for Refusal {
             e @ StoreError::UnknownDevice { .. } => {
                 Refusal::new(ErrorCode::UnknownRecipient, e.to_string())
             }
+            e @ StoreError::DeviceListVersionTooHigh { .. } => {
+                Refusal::new(ErrorCode::LimitExceeded, e.to_string())
+            }
             e @ StoreError::StaleDeviceList { .. } => {
                 Refusal::new(ErrorCode::StaleDeviceList, e.to_string())
             }

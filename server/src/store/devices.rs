@@ -118,7 +118,8 @@ pub trait DeviceStore: Send + Sync + 'static {
     /// (the bytes it was decoded from). In one transaction:
     /// [`StoreError::UnknownAccount`]; a listed device that is not current
     /// → [`StoreError::UnknownDevice`]; a stored list of the same or a
-    /// higher version → [`StoreError::StaleDeviceList`].
+    /// higher version → [`StoreError::StaleDeviceList`]. Before it, a
+    /// version above 2^63 − 1 → [`StoreError::DeviceListVersionTooHigh`].
     async fn put_device_list(&self, list: &DeviceList, now: UnixSeconds) -> Result<(), StoreError>;
 
     /// The account's stored list, if it has published one.
@@ -359,6 +360,9 @@ macro_rules! impl_devices {
                 list: &umbra_wire::device_list::DeviceList,
                 now: UnixSeconds,
             ) -> Result<(), StoreError> {
+                // Before the transaction: a version db_u64 would clamp
+                // is refused, not stored as another.
+                rules::device_list_version_storable(list.version())?;
                 let account = *list.account();
                 let mut tx = self.write_tx().await?;
                 if !lock_account_totals(&mut tx, account).await? {

@@ -66,6 +66,16 @@ pub enum StoreError {
         /// The version of the list that stays.
         stored_version: u64,
     },
+    /// A device list's version is above what the store keeps
+    /// (`MAX_DEVICE_LIST_VERSION`, 2^63 − 1: versions are SQL BIGINTs, 15.4,
+    /// `LimitExceeded`).
+    #[error("device list version {version} is above the highest a relay stores, {max}")]
+    DeviceListVersionTooHigh {
+        /// The version refused.
+        version: u64,
+        /// The highest version stored.
+        max: u64,
+    },
     /// The link ticket is unknown, expired, already joined or finished, or
     /// the caller is not its side (15.6, `UnknownExchange`). One error for
     /// all of these: a guesser learns nothing about which tickets exist.

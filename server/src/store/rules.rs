@@ -348,6 +348,23 @@ pub(crate) fn last_seen_hour(now: UnixSeconds) -> UnixSeconds {
     now - now % 3600
 }
 
+/// The highest device list version a relay stores (15.4): the largest
+/// SQL BIGINT, 2^63 − 1. A higher one would have to be clamped on its way
+/// into the store, so an older list above it could replace a newer one.
+pub(crate) const MAX_DEVICE_LIST_VERSION: u64 = i64::MAX as u64;
+
+/// Whether a list of `version` may be stored at all: at most
+/// [`MAX_DEVICE_LIST_VERSION`].
+pub(crate) fn device_list_version_storable(version: u64) -> Result<(), StoreError> {
+    if version > MAX_DEVICE_LIST_VERSION {
+        return Err(StoreError::DeviceListVersionTooHigh {
+            version,
+            max: MAX_DEVICE_LIST_VERSION,
+        });
+    }
+    Ok(())
+}
+
 /// Whether a list of `version` may replace the stored one (of
 /// `stored`, if any): only a strictly higher version (15.4), so a replayed
 /// or raced older list never wins.

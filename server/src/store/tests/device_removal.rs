@@ -1,9 +1,11 @@
 //! A removed device stays removed (docs/PROTOCOL.md 15.5, 15.6), on both
 //! backends: no login, password change or link enrolment issues a token
-//! for a tombstone.
+//! for a tombstone, a removed device removes or enrols nobody; and a
+//! device list version the store would clamp is refused (15.4).
 //!
 //! Must never: pass with a store that writes a token row for a device that
-//! is not current.
+//! is not current, leaves an account with no current device, or stores a
+//! version other than the one published.
 
 use super::*;
 use crate::store::{LinkLimits, LinkTicket};
@@ -158,5 +160,36 @@ pub(super) async fn a_removed_creator_cannot_enrol(db: &TestDb) {
             .collect::<Vec<_>>(),
         vec![1],
         "no device enrolled"
+    );
+}
+
+/// Device list versions are stored as BIGINTs: 2^63 − 1 is stored as it
+/// is, 2^63 and above are refused (not clamped, which would let an older
+/// list above 2^63 replace a newer one).
+pub(super) async fn a_device_list_version_above_i64_max_is_refused(db: &TestDb) {
+    let store = db.open().await;
+    let alice = new_account(&store, "alice").await;
+    for version in [1u64 << 63, u64::MAX] {
+        let refused = store
+            .put_device_list(&device_list(alice, version, &[1]), NOW)
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::DeviceListVersionTooHigh { version: v, max })
+                    if v == version && max == i64::MAX as u64
+            ),
+            "{refused:?}"
+        );
+    }
+    assert!(store.device_list(alice).await.unwrap().is_none());
+    let top = i64::MAX as u64;
+    store
+        .put_device_list(&device_list(alice, top, &[1]), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.device_list(alice).await.unwrap().map(|l| l.version),
+        Some(top)
     );
 }

@@ -218,4 +218,5 @@ on_both_backends!(
     a_device_removed_before_its_link_finishes_gets_no_token,
     a_removed_device_cannot_remove,
     a_removed_creator_cannot_enrol,
+    a_device_list_version_above_i64_max_is_refused,
 );
