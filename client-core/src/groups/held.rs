@@ -448,8 +448,8 @@ fn left_or_removed(group: &Group, account: &AccountId) -> bool {
 
 /// Queues and commits, in a transaction of its own (the delivery that
 /// called is kept, so its own is dropped), a `GroupSync` to one member of
-/// `group` we may ask: an admin first, then the others in state order;
-/// none if one was asked about this group within the ask interval.
+/// `group` we may ask (never a blocked one): an admin first, then the
+/// others in state order; none if one was asked about this group within the ask interval.
 async fn ask_a_member(engine: &Engine, group: &Group, now_ms: u64) -> Result<(), crate::Error> {
     let limits = &engine.groups.sync;
     let me = engine.me().account;
@@ -457,11 +457,13 @@ async fn ask_a_member(engine: &Engine, group: &Group, now_ms: u64) -> Result<(),
     if limits.asked_about_lately(&group.id(), now_ms) {
         return Ok(());
     }
+    // A blocked member is sent nothing of our own accord (crate::blocking).
+    let blocked = engine.blocked_accounts().await?;
     let mut members: Vec<AccountId> = state
         .members()
         .iter()
         .map(|m| m.account)
-        .filter(|a| *a != me)
+        .filter(|a| *a != me && !blocked.contains(a.as_bytes()))
         .collect();
     members.sort_by_key(|a| !state.is_admin(a));
     for member in members {

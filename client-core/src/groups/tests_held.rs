@@ -1,9 +1,10 @@
 //! Items held for a membership we missed (docs/PROTOCOL.md §8.15, "Held
 //! for membership"), against a real relay in this process: a new member
 //! whose Add never reached bob has its sender key and first message held
-//! (not acknowledged), bob asks an admin, and once the Add arrives the
-//! relay's redelivery opens both in order; held items that no state makes
-//! a member are dropped after the lifetime, naming why; throwaway accounts
+//! (not acknowledged), bob asks an admin (not one he blocked), and once
+//! the Add arrives the relay's redelivery opens both in order; held items
+//! that no state makes a member are dropped after the lifetime, naming
+//! why; throwaway accounts
 //! that fill the slots do not keep a new member's key out, and a sync
 //! completed by an answerer that lags loses no new member's key (the
 //! limits themselves: `tests_held_limits.rs`).
@@ -184,6 +185,43 @@ async fn a_new_members_key_and_text_are_held_until_the_missed_add_arrives() {
     // Nothing is left to come again.
     bob.shutdown().await;
     assert!(texts(&receive(bob).await, group).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_item_asks_no_blocked_admin_for_a_sync() {
+    let team = team().await;
+    let Team {
+        alice,
+        bob,
+        carol,
+        group,
+        ..
+    } = &team;
+    let (bob_id, carol_id) = (bob.whoami().account_id, carol.whoami().account_id);
+    receive_until_state(bob, group, |s| s.is_member(&bob_id)).await;
+    receive_until_state(carol, group, |s| s.is_member(&carol_id)).await;
+    // Bob blocks alice, the admin he would ask first (crate::blocking),
+    // and has a session with carol, whom he may ask instead.
+    let alice_ref: PeerRef = "alice".parse().expect("peer");
+    bob.block(&alice_ref).await.expect("block");
+    let carol_name = "carol".parse().expect("name");
+    bob.send_text(&carol_name, "hi carol").await.expect("send");
+    // Dave is added past bob, and sends: bob holds his key.
+    let dave = register(&team.url, "dave").await;
+    add_past(alice, &dave, carol, group).await;
+    receive_until_state(&dave, group, |s| s.is_member(&bob_id)).await;
+    dave.send_group_text(group, "hi from dave")
+        .await
+        .expect("send");
+    let events = receive_until(bob, |e| key_refused(e, true)).await;
+    assert!(key_refused(&events, true), "held: {events:?}");
+    let (sync, now) = (&bob.inner.groups.sync, bob.inner.clock.now_ms());
+    let alice_id = alice.whoami().account_id;
+    assert!(sync.may_ask(group, &alice_id, now), "alice was not asked");
+    assert!(
+        !sync.may_ask(group, &carol_id, now),
+        "carol was asked instead"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
