@@ -23,7 +23,10 @@
 //!   deletes): decrypted and discarded (the member's sender-key chain
 //!   advances, so later messages open after an unblock), acknowledged, not
 //!   shown, no delivery receipt. One that cannot be decrypted (no key) is
-//!   dropped as well instead of asking the member for its key.
+//!   dropped as well instead of asking the member for its key, and one
+//!   that is refused (not sealed by its pinned identity, for a group we
+//!   left or do not know, from a non-member, unopenable or undecodable)
+//!   is acknowledged without the event that would name it, and not held.
 //! - Group upkeep a blocked member sends pairwise (a change of the group,
 //!   its sender key, a sync request or answer) is processed: membership
 //!   is decided by the hash chain every member applies (§8), and skipping

@@ -88,10 +88,11 @@ pub(crate) enum Failure {
     /// A message whose key was already used: a redelivery or a replay of
     /// something already processed. Dropped without a warning.
     Duplicate,
-    /// Claims a blocked account but is not sealed by the identity pinned
-    /// for it (`crate::blocking`): dropped without a warning, since any
-    /// event would name the blocked account, and nothing of it is stored
-    /// (no session, no used prekey).
+    /// Claims a blocked account and is refused, or is not sealed by the
+    /// identity pinned for it (`crate::blocking`): acknowledged without a
+    /// warning, since any event would name the blocked account, and
+    /// nothing of it is stored but the seen marker (no session, no used
+    /// prekey).
     Blocked,
     /// The store failed: nothing is committed or acknowledged.
     Store(Error),
@@ -270,7 +271,7 @@ async fn locked(
         }
         Err(Failure::Blocked) => {
             keep::finish(engine, &kept).await?;
-            tracing::debug!("message claiming a blocked sender under another identity dropped");
+            tracing::debug!("refused message claiming a blocked sender dropped");
             Processed::acked(Vec::new())
         }
         Err(Failure::Rejected(rejected)) => {

@@ -259,3 +259,48 @@ async fn a_blocked_contact_is_sent_no_session_reset_until_the_unblock() {
     send(&alice, "bob", "on the new session").await;
     assert_eq!(texts(&receive(&bob).await), ["on the new session"]);
 }
+
+/// Whether `events` report a failure naming `who`.
+fn failure_naming(events: &[Event], who: &str) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, Event::DecryptionFailed { from: Some(f), .. } if f == who))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_group_message_claiming_a_blocked_member_names_it_nowhere() {
+    use rand::rngs::OsRng;
+    use umbra_protocol::identity::IdentityKeyPair;
+    use umbra_protocol::wire::Address;
+
+    let team = crate::groups::tests::team().await;
+    let (alice, bob, carol, group) = (&team.alice, &team.bob, &team.carol, team.group);
+    receive(bob).await;
+    receive(carol).await;
+    let bob_ref: PeerRef = "bob".parse().expect("peer");
+    alice.block(&bob_ref).await.expect("block");
+    // A group message under bob's sender key (what it says is never read).
+    bob.send_group_text(&group, "real").await.expect("send");
+    let mut key = bob.inner.groups.own_key(&group).await.expect("read");
+    let message = key
+        .as_mut()
+        .expect("bob's key")
+        .encrypt(b"x")
+        .expect("encrypt");
+    // Sealed again under bob's address by an identity that is not his:
+    // refused (NotPinnedIdentity), which would name bob.
+    let forger = IdentityKeyPair::generate(&mut OsRng);
+    let bob_address = Address::primary(bob.whoami().account_id);
+    let alice_identity = alice.inner.identity.public();
+    let forged = message
+        .seal_to(&forger, &bob_address, &alice_identity, &mut OsRng)
+        .expect("seal");
+    let now = crate::engine::now_ms();
+    let processed = crate::inbound::process(&alice.inner, &forged, now)
+        .await
+        .expect("process");
+    assert!(processed.ack, "never believable: acknowledged");
+    let events = processed.events;
+    assert!(!failure_naming(&events, "bob"), "{events:?}");
+    assert!(events.is_empty(), "{events:?}");
+}

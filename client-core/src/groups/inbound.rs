@@ -56,12 +56,30 @@ fn kept(from: Option<&str>, reason: GroupRefusal) -> Failure {
     })
 }
 
-/// A sealed group message (inner type 0x04) from `inbound`'s sender.
+/// A sealed group message (inner type 0x04) from `inbound`'s sender. One
+/// claiming a blocked account that is refused is dropped without an
+/// event, which would name the blocked account (crate::blocking).
 pub(crate) async fn accept_message(
     engine: &Arc<Engine>,
     inbound: &InboundEnvelope,
     received_at_ms: u64,
     txn: &mut Txn,
+) -> Result<Vec<Event>, Failure> {
+    let account = *inbound.sender_address().account.as_bytes();
+    let blocked = engine.is_blocked(&account).await?;
+    match open_message(engine, inbound, received_at_ms, txn, blocked).await {
+        Err(Failure::Rejected(_) | Failure::Kept(_)) if blocked => Err(Failure::Blocked),
+        other => other,
+    }
+}
+
+/// [`accept_message`] for a sender whose account is `blocked` or not.
+async fn open_message(
+    engine: &Arc<Engine>,
+    inbound: &InboundEnvelope,
+    received_at_ms: u64,
+    txn: &mut Txn,
+    blocked: bool,
 ) -> Result<Vec<Event>, Failure> {
     let sender = *inbound.sender_address();
     let Some(contact) = engine.contact_by_account(sender.account.as_bytes()).await? else {
@@ -83,6 +101,10 @@ pub(crate) async fn accept_message(
     }
     let held = super::held::message_key(&group_id, &sender.account, message.as_bytes());
     if !group.state().is_member(&sender.account) {
+        if blocked {
+            // Not held: no sync is asked for a message that is dropped.
+            return Err(Failure::Blocked);
+        }
         // Perhaps a member whose Add we missed: held, and a sync asked.
         let (account, refusal) = (&sender.account, GroupRefusal::NotMember);
         return Err(
@@ -96,7 +118,7 @@ pub(crate) async fn accept_message(
         .unwrap_or_default();
     let plain = match keys.decrypt(inbound) {
         Ok(plain) => plain,
-        Err(Failed::NoKey) if engine.is_blocked(&contact.account).await? => {
+        Err(Failed::NoKey) if blocked => {
             // Never ask a blocked member for its key (crate::blocking):
             // the message would be dropped anyway, so acknowledge it.
             tracing::debug!("blocked member's group message without a key dropped");
@@ -119,7 +141,7 @@ pub(crate) async fn accept_message(
         .groups
         .put_member_keys(txn, &group_id, &sender.account, &keys)?;
     engine.groups.held.release(&held);
-    if engine.is_blocked(&contact.account).await? {
+    if blocked {
         // Decrypted (the member's chain advanced and is stored) and
         // discarded: not shown, no receipt, no sync asked of it
         // (crate::blocking).
