@@ -178,6 +178,14 @@ impl BackupContents {
         }
         let contents = parts.finish()?;
         contents.check()?;
+        // Postcard reads a varint padded with empty groups (`a4 00` for 36)
+        // as the value: the contents are accepted only as their one
+        // encoding (§13.4, 9.2), checked by encoding them again.
+        if contents.encode()?.as_slice() != bytes {
+            return Err(BackupError::Malformed(
+                "contents not canonically encoded (a varint longer than it needs to be)".into(),
+            ));
+        }
         Ok(contents)
     }
 

@@ -61,6 +61,28 @@ fn contents_round_trip_canonically() {
     assert!(back.history.is_none());
 }
 
+/// A varint padded with an empty group (`a4 00` for 36, postcard reads
+/// it as 36) is refused, in a section tag, a length or a body: the
+/// contents are accepted only as their one encoding. Found by the
+/// backup_open fuzz target.
+#[test]
+fn a_padded_varint_is_refused() {
+    let mut c = contents();
+    c.extensions.push(BackupExtension {
+        tag: 36,
+        body: Vec::new(),
+    });
+    let bytes = c.encode().unwrap();
+    assert!(BackupContents::decode(&bytes).is_ok());
+    assert_eq!(&bytes[bytes.len() - 2..], &[0x24, 0x00]);
+    let mut padded = bytes[..bytes.len() - 2].to_vec();
+    padded.extend_from_slice(&[0xa4, 0x00, 0x00]);
+    assert!(matches!(
+        BackupContents::decode(&padded),
+        Err(BackupError::Malformed(_))
+    ));
+}
+
 #[test]
 fn unknown_sections_are_kept_and_written_back() {
     let mut c = contents();
