@@ -6,8 +6,11 @@
 
 mod common;
 mod device_frames;
+mod material;
 
-use rand::{RngCore, SeedableRng};
+use material::Material;
+
+use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
 use umbra_protocol::content::{self, Content, ContentError, FileKey, FilePointer, MessageId};
@@ -15,51 +18,11 @@ use umbra_protocol::group::{
     ChangeHash, GroupAction, GroupChange, GroupId, GroupLog, GroupPolicy, GroupWelcome, NewMember,
 };
 use umbra_protocol::identity::IdentityKeyPair;
-use umbra_protocol::keys::PublicKey;
 use umbra_protocol::wire::{
-    self, AccountId, AccountRef, Address, ClientFrame, DeviceId, ErrorCode, OutgoingEnvelope,
-    PreKeyBundleWire, PreKeyWire, RelayFrame, Request, Response, SendOutcome, SessionToken,
-    SignedPreKeyWire, Username, WireError,
+    self, AccountRef, Address, ClientFrame, DeviceId, ErrorCode, OutgoingEnvelope,
+    PreKeyBundleWire, RelayFrame, Request, Response, SendOutcome, SessionToken, Username,
+    WireError,
 };
-
-/// Deterministic example material, so the vectors never change by accident.
-struct Material(ChaCha20Rng);
-
-impl Material {
-    fn new(seed: u8) -> Self {
-        Self(ChaCha20Rng::from_seed([seed; 32]))
-    }
-    fn bytes<const N: usize>(&mut self) -> [u8; N] {
-        let mut out = [0u8; N];
-        self.0.fill_bytes(&mut out);
-        out
-    }
-    fn vec(&mut self, len: usize) -> Vec<u8> {
-        let mut out = vec![0u8; len];
-        self.0.fill_bytes(&mut out);
-        out
-    }
-    fn account(&mut self) -> AccountId {
-        AccountId::random(&mut self.0)
-    }
-    fn address(&mut self) -> Address {
-        Address::primary(self.account())
-    }
-    fn prekey(&mut self, id: u32) -> PreKeyWire {
-        PreKeyWire {
-            id,
-            key: PublicKey::from_bytes(self.bytes()),
-        }
-    }
-    fn signed_prekey(&mut self) -> SignedPreKeyWire {
-        SignedPreKeyWire {
-            id: 1,
-            created_at: 1_795_000_000,
-            key: PublicKey::from_bytes(self.bytes()),
-            signature: self.bytes(),
-        }
-    }
-}
 
 fn name(s: &str) -> Username {
     Username::parse(s).expect("example usernames are valid")

@@ -10,6 +10,7 @@
 
 mod common;
 mod device_frames;
+mod material;
 
 use umbra_protocol::wire::{
     self, AccountId, ClientFrame, DeviceId, DeviceInfo, ErrorCode, LimitError, LinkEnrolled,

@@ -11,40 +11,15 @@
 //!
 //! Must never: draw from the material of the earlier examples.
 
-use rand::{RngCore, SeedableRng};
-use rand_chacha::ChaCha20Rng;
+use crate::material::Material;
 use umbra_protocol::wire::{
-    AccountId, ClientFrame, DeviceId, DeviceInfo, LinkEnrolled, LinkMessage, LinkTicketId,
-    RelayFrame, Request, Response, SessionToken,
+    ClientFrame, DeviceId, DeviceInfo, LinkEnrolled, LinkMessage, RelayFrame, Request, Response,
+    SessionToken,
 };
 
 /// The request id of the first example request; the others follow it.
 #[allow(dead_code)] // read by vectors_wire_devices.rs only
 pub const FIRST_REQUEST_ID: u64 = 300;
-
-struct Material(ChaCha20Rng);
-
-impl Material {
-    fn new(seed: u8) -> Self {
-        Self(ChaCha20Rng::from_seed([seed; 32]))
-    }
-    fn bytes<const N: usize>(&mut self) -> [u8; N] {
-        let mut out = [0u8; N];
-        self.0.fill_bytes(&mut out);
-        out
-    }
-    fn vec(&mut self, len: usize) -> Vec<u8> {
-        let mut out = vec![0u8; len];
-        self.0.fill_bytes(&mut out);
-        out
-    }
-    fn account(&mut self) -> AccountId {
-        AccountId::from_bytes(self.bytes())
-    }
-    fn ticket(&mut self) -> LinkTicketId {
-        LinkTicketId::from_bytes(self.bytes())
-    }
-}
 
 /// The signed list number `index` of `docs/test-vectors/device_list.json`.
 fn signed_list(index: usize) -> Vec<u8> {
