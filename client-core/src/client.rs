@@ -371,6 +371,25 @@ impl Client {
         self.inner.blocked().await
     }
 
+    /// The account's current devices as the relay lists them, ascending by
+    /// id, each marked if it is this device and if the account's device
+    /// list (verified under our identity first) names it.
+    pub async fn devices(&self) -> Result<Vec<crate::DeviceInfo>, Error> {
+        self.inner.ensure_connected()?;
+        self.inner.list_devices().await
+    }
+
+    /// Removes another device of the account (`umbra devices` shows the
+    /// ids): the relay deletes its tokens, keys and queue and closes its
+    /// connections, then this device publishes the account's device list
+    /// without it, so contacts stop encrypting to it. Removing this device
+    /// is refused with [`crate::DeviceFailure::ThisDevice`] before
+    /// anything is sent.
+    pub async fn remove_device(&self, device_id: u32) -> Result<(), Error> {
+        self.inner.ensure_connected()?;
+        self.inner.remove_device(device_id).await
+    }
+
     /// Marks every incoming message of the conversation read (and reported:
     /// see [`Client::unreported_messages`]) and sends read receipts (none
     /// while they are off in [`Client::settings`]).

@@ -35,6 +35,7 @@ use crate::backup::BackupManager;
 use crate::clock::Clock;
 use crate::connection::ConnectionHandle;
 use crate::contact::Contact;
+use crate::devices::DeviceManager;
 use crate::failure::{ConnectionFailure, CryptoFailure, Ended};
 use crate::groups::manager::GroupManager;
 use crate::history::Counters;
@@ -106,6 +107,8 @@ pub(crate) struct Engine {
     pub(crate) prekeys: PreKeyManager,
     /// Seen markers and kept deliveries (a manager owning that state).
     pub(crate) markers: DeliveryMarkers,
+    /// The device lists verified per account (a manager owning that state).
+    pub(crate) devices: DeviceManager,
     pub(crate) identity: IdentityKeyPair,
     pub(crate) me: RwLock<Me>,
     /// Serialises every state change; held across the store commit.
@@ -199,6 +202,7 @@ impl Engine {
             sessions: SessionManager::new(vault.clone()),
             prekeys: PreKeyManager::new(vault.clone()),
             markers: DeliveryMarkers::new(vault.clone()),
+            devices: DeviceManager::new(vault.clone()),
             vault,
             identity,
             me: RwLock::new(me),

@@ -189,6 +189,10 @@ pub enum Error {
     /// A file could not be sent or fetched.
     #[error(transparent)]
     File(#[from] crate::failure::FileFailure),
+    /// A device of the account could not be listed, removed or published
+    /// (docs/PROTOCOL.md §15).
+    #[error(transparent)]
+    Device(#[from] crate::failure::DeviceFailure),
     /// The server URL is not usable.
     #[error("invalid server URL {0}: expected http(s):// or ws(s)://")]
     BadServerUrl(String),
@@ -254,7 +258,10 @@ impl Error {
         match self {
             // A failed attempt is as retryable as its failure.
             Error::Connection(ConnectionFailure::Attempt(shared)) => shared.error().is_retryable(),
-            Error::Connection(_) | Error::Timeout(_) | Error::SessionContended { .. } => true,
+            Error::Connection(_)
+            | Error::Timeout(_)
+            | Error::SessionContended { .. }
+            | Error::Device(crate::failure::DeviceFailure::PublishContended { .. }) => true,
             Error::Relay { code, .. } => code.is_retryable(),
             _ => false,
         }

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use umbra_protocol::content::ContentError;
+use umbra_protocol::device_list::DeviceListError;
 use umbra_protocol::identity::IdentityError;
 use umbra_protocol::pairwise::PairwiseError;
 use umbra_protocol::payload::PayloadError;
@@ -59,6 +60,77 @@ pub enum RelayMisbehaved {
     /// The identity it publishes for a name does not decode.
     #[error("the relay published an identity that does not decode: {0}")]
     PublishedIdentity(#[source] IdentityError),
+    /// An answer breaks the response limits of docs/PROTOCOL.md §9.9
+    /// (`Response::check_limits`).
+    #[error("the relay's answer breaks a protocol limit: {0}")]
+    ResponseOverLimit(#[source] LimitError),
+    /// It served a device list for `account` that the account's pinned
+    /// identity did not sign (§15.3: a list the account never made, e.g. a
+    /// device the relay added). It was not applied.
+    #[error(
+        "the relay served a device list for account {account} that the account's identity did \
+         not sign; it was ignored and the list verified before is kept"
+    )]
+    ForgedDeviceList {
+        /// Whose list.
+        account: umbra_protocol::wire::AccountId,
+    },
+    /// It served an older device list for `account` than one this client
+    /// verified before (§15.3: a rollback, which could revive a removed
+    /// device). It was not applied.
+    #[error(
+        "the relay served version {got} of account {account}'s device list, older than \
+         version {held} verified before (a rollback); it was ignored and version {held} is kept"
+    )]
+    DeviceListRollback {
+        /// Whose list.
+        account: umbra_protocol::wire::AccountId,
+        /// The version held.
+        held: u64,
+        /// The version served.
+        got: u64,
+    },
+    /// It served a device list for `account` that does not decode or names
+    /// another account (the relay checks both before storing one, §15.4).
+    #[error("the relay served a malformed device list for account {account}: {source}")]
+    MalformedDeviceList {
+        /// Whose list was asked for.
+        account: umbra_protocol::wire::AccountId,
+        /// Why it was refused.
+        source: DeviceListError,
+    },
+}
+
+/// A device operation was refused or could not finish (docs/PROTOCOL.md
+/// §15; `crate::devices`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeviceFailure {
+    /// A device cannot remove itself (the relay refuses it too, §15.5):
+    /// nothing was asked of the relay.
+    #[error(
+        "device {0} is this device; a device cannot remove itself. Remove it from another \
+         device of the account (umbra devices remove {0} there), or log out here"
+    )]
+    ThisDevice(u32),
+    /// No current device of the account has this id.
+    #[error("device {0} is not a current device of this account (umbra devices lists them)")]
+    Unknown(u32),
+    /// Other publications of the account's device list (another device of
+    /// it) won every attempt to publish ours: the relay answered
+    /// `StaleDeviceList` each time. Publishing again works.
+    #[error(
+        "the account's device list changed on the relay during each of {attempts} attempts to \
+         publish it; try again"
+    )]
+    PublishContended {
+        /// How many publications were refused as stale.
+        attempts: usize,
+    },
+    /// The new list could not be built (e.g. more devices than an account
+    /// may have, or a version past the last one).
+    #[error("building the account's device list: {0}")]
+    List(#[source] DeviceListError),
 }
 
 /// A cryptographic operation failed.

@@ -121,6 +121,7 @@ mod connection;
 mod consts;
 mod contact;
 mod conversation;
+mod devices;
 mod directory;
 mod engine;
 mod error;
@@ -173,14 +174,15 @@ pub use conversation::{
     Conversation, DeliveryStatus, Direction, HistoryEntry, MessageAbout, Reaction,
     UnreportedMessage,
 };
+pub use devices::DeviceInfo;
 pub use error::{Error, Result};
 pub use event::{
     ConnectionState, DecryptFailure, Event, GroupOpenFailure, GroupRefusal, Outcome, SendFailure,
     SharedError,
 };
 pub use failure::{
-    BackupFailure, BoxError, ConnectionFailure, CryptoFailure, Ended, FileFailure, InvalidMessage,
-    RelayMisbehaved, TlsRootsProblem,
+    BackupFailure, BoxError, ConnectionFailure, CryptoFailure, DeviceFailure, Ended, FileFailure,
+    InvalidMessage, RelayMisbehaved, TlsRootsProblem,
 };
 pub use files::{FileInfo, Progress};
 pub use groups::{

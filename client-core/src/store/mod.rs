@@ -152,6 +152,10 @@ pub enum RecordKind {
     /// mark that every entry of it is indexed (slot: HMAC of the group id;
     /// docs/PROTOCOL.md §12.9).
     GroupMessageIndex = 31,
+    /// The highest-versioned device list verified for one account this
+    /// client writes to, its own included (slot: HMAC of the account id;
+    /// docs/PROTOCOL.md §12.9, §15.3).
+    DeviceList = 32,
 }
 
 impl RecordKind {
@@ -194,6 +198,7 @@ impl RecordKind {
             29 => Self::Settings,
             30 => Self::Blocked,
             31 => Self::GroupMessageIndex,
+            32 => Self::DeviceList,
             _ => return None,
         })
     }

@@ -1,0 +1,92 @@
+//! The account's devices as the relay knows them (`ListDevices`,
+//! `RemoveDevice`, docs/PROTOCOL.md §15.5), beside what the verified own
+//! list says of each.
+//!
+//! Must never: ask the relay to remove this device (it is refused before
+//! any request), or report a removal whose list publication failed as done.
+
+use std::sync::Arc;
+
+use umbra_protocol::wire::{DeviceId, ErrorCode, Request, Response};
+
+use super::within_limits;
+use crate::engine::Engine;
+use crate::failure::DeviceFailure;
+use crate::Error;
+
+/// One current device of our account, as [`crate::Client::devices`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeviceInfo {
+    /// The device id the relay assigned (device 1 exists from registration).
+    pub device_id: u32,
+    /// When the relay assigned it, Unix seconds.
+    pub created_at: u64,
+    /// Its latest authentication, Unix seconds rounded down to a whole hour
+    /// by the relay; 0 if it never authenticated.
+    pub last_seen_at: u64,
+    /// Whether it is the device this client runs on.
+    pub this_device: bool,
+    /// Whether the account's device list verified under our identity names
+    /// it (senders encrypt only to listed devices, §15.3). A device just
+    /// linked, whose list was not published yet, is current but unlisted.
+    pub listed: bool,
+}
+
+impl Engine {
+    /// The account's current devices, ascending by id: `ListDevices`,
+    /// marked against the own list fetched and verified first.
+    pub(crate) async fn list_devices(self: &Arc<Self>) -> Result<Vec<DeviceInfo>, Error> {
+        self.check_open()?;
+        let held = self.fetch_own_device_list().await?;
+        let response = within_limits(self.request(Request::ListDevices).await?)?;
+        let Response::Devices { devices } = response else {
+            return Err(crate::error::unexpected("Devices", &response));
+        };
+        let me = self.me().device;
+        Ok(devices
+            .into_iter()
+            .map(|info| DeviceInfo {
+                device_id: info.device.0,
+                created_at: info.created_at,
+                last_seen_at: info.last_seen_at,
+                this_device: info.device == me,
+                listed: held.allows(info.device),
+            })
+            .collect())
+    }
+
+    /// Removes another device of the account on the relay (its tokens,
+    /// keys and queue go, §15.5), then publishes the own list without it.
+    /// This device is refused with [`DeviceFailure::ThisDevice`] before
+    /// anything is sent; an id that is no current device with
+    /// [`DeviceFailure::Unknown`].
+    pub(crate) async fn remove_device(self: &Arc<Self>, device: u32) -> Result<(), Error> {
+        self.check_open()?;
+        if device == self.me().device.0 {
+            return Err(DeviceFailure::ThisDevice(device).into());
+        }
+        if device == 0 {
+            return Err(DeviceFailure::Unknown(device).into());
+        }
+        let device = DeviceId(device);
+        match self.request(Request::RemoveDevice { device }).await {
+            Ok(Response::Ok) => {}
+            Ok(other) => return Err(crate::error::unexpected("Ok", &other)),
+            Err(Error::Relay {
+                code: ErrorCode::UnknownRecipient,
+                ..
+            }) => {
+                // Gone from the relay already: if our list still names it
+                // (an earlier removal whose publication failed), finish
+                // that removal; else there is nothing of that id.
+                let held = self.devices.held(&self.me().account).await?;
+                if !held.allows(device) {
+                    return Err(DeviceFailure::Unknown(device.0).into());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        self.remove_own_device(device).await
+    }
+}

@@ -1,0 +1,293 @@
+//! Device lists over a real relay in this process (crate::devices): a
+//! second device is enrolled through the raw link frames (LinkCreate and
+//! LinkEnrol on alice's own connection, LinkJoin and LinkFetch on an
+//! unauthenticated one), since the client's link flow is not what is
+//! tested here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use umbra_protocol::device_list::{sign_device_list, HeldDeviceList};
+use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::wire::{DeviceId, Request, Response};
+
+use super::own::ListChange;
+use crate::engine::{now_secs, Engine};
+use crate::failure::{DeviceFailure, RelayMisbehaved};
+use crate::groups::tests::{register, relay};
+use crate::relay_link::RelayLink;
+use crate::{Client, Error};
+
+fn ids(v: &[u32]) -> Vec<DeviceId> {
+    v.iter().copied().map(DeviceId).collect()
+}
+
+/// Enrols a new device of `client`'s account through the raw link frames;
+/// returns its id.
+async fn enrol(client: &Client) -> DeviceId {
+    let engine = &client.inner;
+    engine.ensure_connected().expect("connect");
+    let Response::LinkTicket { ticket, .. } =
+        engine.request(Request::LinkCreate).await.expect("create")
+    else {
+        panic!("no ticket")
+    };
+    let mut joiner = RelayLink::connect(&engine.ws_url, None, Duration::from_secs(10))
+        .await
+        .expect("joiner connects");
+    let joined = joiner
+        .call(Request::LinkJoin { ticket })
+        .await
+        .expect("join");
+    assert_eq!(joined, Response::Ok);
+    let Response::DeviceEnrolled { device } = engine
+        .request(Request::LinkEnrol { ticket })
+        .await
+        .expect("enrol")
+    else {
+        panic!("not enrolled")
+    };
+    let fetched = joiner
+        .call(Request::LinkFetch { ticket, after: 0 })
+        .await
+        .expect("fetch");
+    let Response::LinkMessages {
+        enrolled: Some(enrolled),
+        ..
+    } = fetched
+    else {
+        panic!("the joiner got no token: {fetched:?}")
+    };
+    assert_eq!(enrolled.device, device);
+    joiner.close().await;
+    device
+}
+
+/// What the relay serves as `engine`'s own list, verified under its identity.
+async fn served(engine: &Arc<Engine>) -> HeldDeviceList {
+    let Response::DeviceList { list } = engine
+        .request(Request::FetchDeviceList {
+            account: engine.me().account,
+        })
+        .await
+        .expect("fetch list")
+    else {
+        panic!("no list")
+    };
+    HeldDeviceList::Implicit
+        .accept(
+            &engine.me().account,
+            &engine.identity.public(),
+            &list.expect("a list was published"),
+        )
+        .expect("the served list verifies under the identity")
+}
+
+async fn held(engine: &Arc<Engine>) -> HeldDeviceList {
+    engine
+        .devices
+        .held(&engine.me().account)
+        .await
+        .expect("held")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_lists_both_and_the_published_list_verifies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let alice = register(&relay.url(), "alice").await;
+    let engine = alice.inner.clone();
+
+    let alone = alice.devices().await.expect("devices");
+    assert_eq!(alone.len(), 1);
+    assert!(alone[0].this_device && alone[0].listed, "{alone:?}");
+    assert_eq!(alone[0].device_id, 1);
+
+    let second = enrol(&alice).await;
+    assert_eq!(second, DeviceId(2));
+    let both = alice.devices().await.expect("devices");
+    let marks: Vec<(u32, bool, bool)> = both
+        .iter()
+        .map(|d| (d.device_id, d.this_device, d.listed))
+        .collect();
+    // Device 2 is current but no list names it yet.
+    assert_eq!(marks, [(1, true, true), (2, false, false)]);
+    assert!(both.iter().all(|d| d.created_at > 0));
+
+    engine.add_own_device(second).await.expect("publish");
+    let list = served(&engine).await;
+    assert_eq!(list.version(), 1);
+    assert_eq!(list.devices(), ids(&[1, 2]));
+    assert_eq!(held(&engine).await, list);
+    let listed: Vec<bool> = alice
+        .devices()
+        .await
+        .expect("devices")
+        .iter()
+        .map(|d| d.listed)
+        .collect();
+    assert_eq!(listed, [true, true]);
+
+    // Adding a device the list names already publishes nothing.
+    engine.add_own_device(second).await.expect("again");
+    assert_eq!(served(&engine).await.version(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_publication_is_rebuilt_on_the_newer_list() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let alice = register(&relay.url(), "alice").await;
+    let engine = alice.inner.clone();
+    let (second, third) = (enrol(&alice).await, enrol(&alice).await);
+    engine.add_own_device(second).await.expect("publish 2");
+
+    // A view from before that publication (as another device of the
+    // account would have had): version 1 with device 3 is stale.
+    let after = engine
+        .publish_own_from(HeldDeviceList::Implicit, ListChange::Add(third))
+        .await
+        .expect("publish on a stale view");
+    let list = served(&engine).await;
+    assert_eq!(list.version(), 2);
+    // Built on the list that won: device 2 stays.
+    assert_eq!(list.devices(), ids(&[1, 2, 3]));
+    assert_eq!(after, list);
+    assert_eq!(held(&engine).await, list);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_device_removes_it_from_the_relay_and_the_list_and_never_this_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let alice = register(&relay.url(), "alice").await;
+    let engine = alice.inner.clone();
+    let second = enrol(&alice).await;
+    engine.add_own_device(second).await.expect("publish");
+
+    let refused = alice.remove_device(1).await.expect_err("remove self");
+    assert!(
+        matches!(refused, Error::Device(DeviceFailure::ThisDevice(1))),
+        "{refused:?}"
+    );
+    // Refused before anything is asked: offline, the answer is the same.
+    engine.disconnect().await;
+    let offline = engine.remove_device(1).await.expect_err("offline");
+    assert!(
+        matches!(offline, Error::Device(DeviceFailure::ThisDevice(1))),
+        "{offline:?}"
+    );
+    let unknown = alice.remove_device(9).await.expect_err("remove unknown");
+    assert!(
+        matches!(unknown, Error::Device(DeviceFailure::Unknown(9))),
+        "{unknown:?}"
+    );
+    assert_eq!(alice.devices().await.expect("devices").len(), 2);
+
+    alice.remove_device(second.0).await.expect("remove 2");
+    let left: Vec<u32> = alice
+        .devices()
+        .await
+        .expect("devices")
+        .iter()
+        .map(|d| d.device_id)
+        .collect();
+    assert_eq!(left, [1]);
+    let list = served(&engine).await;
+    assert_eq!((list.version(), list.devices()), (2, ids(&[1]).as_slice()));
+    assert_eq!(held(&engine).await, list);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_the_identity_did_not_sign_or_an_older_one_is_refused_and_the_held_stays() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let alice = register(&relay.url(), "alice").await;
+    let engine = alice.inner.clone();
+    let account = engine.me().account;
+    let second = enrol(&alice).await;
+    engine.add_own_device(second).await.expect("publish");
+    let before = held(&engine).await;
+
+    // The relay (its store written directly, past the signature check of
+    // PublishDeviceList) serves a newer list signed by another identity.
+    let mallory = IdentityKeyPair::generate(&mut ChaCha20Rng::from_seed([9; 32]));
+    let forged = sign_device_list(&mallory, account, 7, ids(&[1, 2])).expect("sign");
+    relay
+        .state
+        .store
+        .put_device_list(&forged, now_secs())
+        .await
+        .expect("inject");
+    let refused = engine.fetch_own_device_list().await.expect_err("forged");
+    assert!(
+        matches!(
+            refused,
+            Error::Protocol(RelayMisbehaved::ForgedDeviceList { account: a }) if a == account
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(held(&engine).await, before);
+    // `devices` reports it too rather than marking devices by that list.
+    assert!(matches!(
+        alice.devices().await,
+        Err(Error::Protocol(RelayMisbehaved::ForgedDeviceList { .. }))
+    ));
+
+    // This client verified version 9 before; the relay serves its own
+    // (genuinely signed) version 8: a rollback.
+    let newer = sign_device_list(&engine.identity, account, 9, ids(&[1])).expect("sign");
+    engine
+        .devices
+        .keep_newer(&account, newer.clone())
+        .await
+        .expect("hold v9");
+    let older = sign_device_list(&engine.identity, account, 8, ids(&[1, 2])).expect("sign");
+    relay
+        .state
+        .store
+        .put_device_list(&older, now_secs())
+        .await
+        .expect("serve v8");
+    let rollback = engine.fetch_own_device_list().await.expect_err("rollback");
+    assert!(
+        matches!(
+            rollback,
+            Error::Protocol(RelayMisbehaved::DeviceListRollback {
+                held: 9,
+                got: 8,
+                ..
+            })
+        ),
+        "{rollback:?}"
+    );
+    assert_eq!(held(&engine).await, HeldDeviceList::Verified(newer.clone()));
+
+    // The same version again is no change, and no error.
+    relay
+        .state
+        .store
+        .put_device_list(&newer, now_secs())
+        .await
+        .expect("serve v9");
+    let same = engine.fetch_own_device_list().await.expect("same version");
+    assert_eq!(same, HeldDeviceList::Verified(newer));
+}
+
+#[test]
+fn the_stored_list_is_format_0_then_the_lists_bytes() {
+    let owner = IdentityKeyPair::generate(&mut ChaCha20Rng::from_seed([3; 32]));
+    let account = umbra_protocol::wire::AccountId::from_bytes([5; 16]);
+    let list = sign_device_list(&owner, account, 2, ids(&[1, 2])).expect("sign");
+    let bytes = postcard::to_allocvec(&super::StoredDeviceList(list.clone())).expect("encode");
+    let encoded = list.encode();
+    let mut want = vec![0x00, u8::try_from(encoded.len()).expect("short")];
+    want.extend(&encoded);
+    assert_eq!(bytes, want);
+    // A stored value that is no list does not decode.
+    let mut broken = want.clone();
+    broken[2] = 0x02;
+    assert!(postcard::from_bytes::<super::StoredDeviceList>(&broken).is_err());
+}
