@@ -9,7 +9,8 @@
 //! [`SafeText`] is the only way the rest of the client gets displayable text
 //! from untrusted input: its constructors strip whole escape sequences (not
 //! just the ESC byte, so no parameter garbage is left behind), drop every other
-//! control character and bidi control, and turn tabs into spaces.
+//! control character, bidi control and invisible formatting character or
+//! filler (`umbra_protocol::hidden_chars`), and turn tabs into spaces.
 //!
 //! This module must never pass through ESC (U+001B), any C0 control other than
 //! the line feed that [`SafeText::multiline`] keeps, DEL, or any C1 control
@@ -190,22 +191,13 @@ fn push_line_break(out: &mut String, breaks: LineBreaks) {
     }
 }
 
-/// Characters removed outright: C0, DEL, C1, bidi controls, and the few
-/// invisible formatting characters that only serve to disguise text.
+/// Characters removed outright: C0, DEL, C1, and the bidi controls,
+/// invisible formatting characters and fillers that only serve to disguise
+/// text (umbra-protocol's one list, which the file-name sanitiser uses
+/// too, so a saved file name is the one shown).
 fn is_dropped_control(c: char) -> bool {
-    matches!(c,
-        '\u{00}'..='\u{1f}'
-        | '\u{7f}'..='\u{9f}'
-        // Bidi: ALM, LRM, RLM, LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI.
-        | '\u{061c}'
-        | '\u{200e}' | '\u{200f}'
-        | '\u{202a}'..='\u{202e}'
-        | '\u{2066}'..='\u{2069}'
-        // Deprecated format controls that alter shaping/direction.
-        | '\u{206a}'..='\u{206f}'
-        // Byte order mark / zero-width no-break space, interlinear annotation.
-        | '\u{feff}'
-        | '\u{fff9}'..='\u{fffb}')
+    matches!(c, '\u{00}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+        || umbra_protocol::hidden_chars::is_hidden(c)
 }
 
 #[cfg(test)]
@@ -296,6 +288,18 @@ mod tests {
         assert_eq!(line("invoice\u{202e}fdp.exe"), "invoicefdp.exe");
         assert_eq!(line("\u{2067}abc\u{2069}"), "abc");
         assert_eq!(line("a\u{200f}b\u{061c}c"), "abc");
+    }
+
+    #[test]
+    fn tags_fillers_and_invisible_formatting_are_removed() {
+        // Tag characters are an invisible copy of ASCII: text smuggled past
+        // the reader ("ignore previous" in tags) must not reach the screen.
+        assert_eq!(line("hi\u{e0069}\u{e0067}\u{e006e}\u{e007f}!"), "hi!");
+        // Hangul fillers and the like make a blank-looking name.
+        assert_eq!(line("\u{3164}\u{ffa0}\u{115f}\u{1160}"), "");
+        assert_eq!(line("soft\u{00ad}hy\u{034f}phen\u{180e}"), "softhyphen");
+        // The joiners an emoji sequence needs are kept.
+        assert_eq!(line("👩\u{200d}💻"), "👩\u{200d}💻");
     }
 
     #[test]

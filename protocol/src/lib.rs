@@ -25,6 +25,7 @@ pub mod content;
 pub mod device_list;
 pub mod fingerprint;
 pub mod group;
+pub mod hidden_chars;
 pub mod identity;
 mod kdf;
 pub mod keys;

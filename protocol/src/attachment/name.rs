@@ -27,22 +27,22 @@ const RESERVED: &[&str] = &[
     "LPT9", "LPT¹", "LPT²", "LPT³", "CONIN$", "CONOUT$",
 ];
 
-/// Directional formatting (they reorder what the user sees), invisible
-/// characters that can make two different names look the same, and the
-/// Unicode line and paragraph separators (a line break in a name, as LF
-/// would be; §10.4 refuses LF, but U+2028 is no `Cc`). The set covers every
-/// format character the CLI's untrusted-text filter drops (docs/CLI.md,
-/// "Untrusted text"), so a name is saved as it is shown.
+/// The characters every interface hides from untrusted text
+/// ([`crate::hidden_chars::is_hidden`]: directional formatting, invisible
+/// formatting and fillers), plus the zero-width space and joiners and the
+/// invisible operators U+2060–U+2065 (a message body keeps the joiners for
+/// emoji and scripts; a name needs none of them, and they can make two
+/// different names look the same), and the Unicode line and paragraph
+/// separators (a line break in a name, as LF would be; §10.4 refuses LF,
+/// but U+2028 is no `Cc`). So the set covers every character the CLI's
+/// untrusted-text filter drops (docs/CLI.md, "Untrusted text"), and a name
+/// is saved as it is shown.
 fn is_bidi_or_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{061c}'
-            | '\u{200b}'..='\u{200f}'
-            | '\u{2028}'..='\u{202e}'
-            | '\u{2060}'..='\u{206f}'
-            | '\u{feff}'
-            | '\u{fff9}'..='\u{fffb}'
-    )
+    crate::hidden_chars::is_hidden(c)
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200d}' | '\u{2028}' | '\u{2029}' | '\u{2060}'..='\u{2065}'
+        )
 }
 
 /// A safe, non-empty, single-component file name for `name`:
@@ -225,6 +225,22 @@ mod tests {
             );
         }
         assert_eq!(safe("\u{2028}\u{206f}\u{fffb}"), "attachment");
+    }
+
+    #[test]
+    fn tags_fillers_and_soft_hyphens_are_dropped() {
+        // Tag characters spell ASCII invisibly: `report` + tags for "exe".
+        assert_eq!(safe("report\u{e0065}\u{e0078}\u{e0065}.pdf"), "report.pdf");
+        // Hangul fillers look like blank letters: an empty-looking name.
+        assert_eq!(safe("\u{3164}\u{ffa0}\u{115f}\u{1160}"), "attachment");
+        for c in ['\u{00ad}', '\u{034f}', '\u{180e}', '\u{e0000}', '\u{e007f}'] {
+            assert_eq!(
+                safe(&format!("in{c}voice.pdf")),
+                "invoice.pdf",
+                "U+{:04X}",
+                c as u32
+            );
+        }
     }
 
     #[test]

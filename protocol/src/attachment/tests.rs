@@ -204,6 +204,7 @@ fn hostile_names_become_plain_names() {
         ("\u{202e}txt.exe", "txt.exe"),
         ("a\u{0}b", "ab"),
         ("a\u{2028}b", "ab"),
+        ("\u{3164}", "attachment"),
         ("", "attachment"),
         ("..", "attachment"),
         (".", "attachment"),
