@@ -3,33 +3,12 @@
 //! inert.
 
 use insta::assert_snapshot;
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
 use time::macros::datetime;
-use time::OffsetDateTime;
 use umbra_client_core::MessageChange;
 
 use crate::output::{Delivery, Trust};
-use crate::tui::render::render;
+use crate::tui::render_test_support::{draw, screen_text, NOW};
 use crate::tui::state::{Action, ChatState, Connection};
-
-const NOW: OffsetDateTime = datetime!(2026-11-23 14:05 UTC);
-
-fn draw(state: &ChatState, width: u16, height: u16) -> Terminal<TestBackend> {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|frame| render(frame, state)).unwrap();
-    terminal
-}
-
-fn screen_text(terminal: &Terminal<TestBackend>) -> String {
-    terminal
-        .backend()
-        .buffer()
-        .content()
-        .iter()
-        .map(|cell| cell.symbol())
-        .collect()
-}
 
 fn react(state: &mut ChatState, by: &str, target: &str, emoji: &str) {
     let change = MessageChange::Reacted {

@@ -5,32 +5,15 @@
 //! membership changes are drawn inline; a group we left blocks the input.
 
 use insta::assert_snapshot;
-use ratatui::backend::TestBackend;
 use ratatui::style::Color;
-use ratatui::Terminal;
 use time::macros::datetime;
-use time::OffsetDateTime;
 
 use crate::output::{Delivery, Trust};
-use crate::tui::render::render;
+use crate::tui::render_test_support::{draw, row, NOW};
 use crate::tui::state::{group_key, ChatState, Connection, MemberInput};
 
-const NOW: OffsetDateTime = datetime!(2026-11-23 14:05 UTC);
 const FAMILY: &str = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809";
 const CLIMBING: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0";
-
-fn draw(state: &ChatState, width: u16, height: u16) -> Terminal<TestBackend> {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|frame| render(frame, state)).unwrap();
-    terminal
-}
-
-fn row(terminal: &Terminal<TestBackend>, y: u16) -> String {
-    let width = terminal.backend().buffer().area.width;
-    (0..width)
-        .map(|x| terminal.backend().buffer()[(x, y)].symbol().to_owned())
-        .collect()
-}
 
 fn member(name: &str, admin: bool, me: bool) -> MemberInput<'_> {
     MemberInput { name, admin, me }

@@ -10,21 +10,13 @@ use ratatui::backend::{Backend, TestBackend};
 use ratatui::layout::Position;
 use ratatui::Terminal;
 use time::macros::datetime;
-use time::OffsetDateTime;
 
 use crate::output::Trust;
-use crate::tui::render::render;
+use crate::tui::render_test_support::{draw, NOW};
 use crate::tui::state::{ChatState, Connection};
 
-const NOW: OffsetDateTime = datetime!(2026-11-23 14:05 UTC);
 const LONG: &str =
     "the quick brown fox jumps over the lazy dog and then it runs all the way back home again";
-
-fn draw(state: &ChatState, width: u16, height: u16) -> Terminal<TestBackend> {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|frame| render(frame, state)).unwrap();
-    terminal
-}
 
 fn cursor(terminal: &mut Terminal<TestBackend>) -> Position {
     terminal.backend_mut().get_cursor_position().unwrap()

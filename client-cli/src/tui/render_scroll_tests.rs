@@ -4,32 +4,11 @@
 //! and 40x12 (where the list is hidden and the title counts unread).
 
 use insta::assert_snapshot;
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
-use time::macros::datetime;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 use crate::output::Trust;
-use crate::tui::render::render;
+use crate::tui::render_test_support::{draw, screen_text, NOW};
 use crate::tui::state::{ChatState, Connection};
-
-const NOW: OffsetDateTime = datetime!(2026-11-23 14:05 UTC);
-
-fn draw(state: &ChatState, width: u16, height: u16) -> Terminal<TestBackend> {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|frame| render(frame, state)).unwrap();
-    terminal
-}
-
-fn screen_text(terminal: &Terminal<TestBackend>) -> String {
-    terminal
-        .backend()
-        .buffer()
-        .content()
-        .iter()
-        .map(|cell| cell.symbol())
-        .collect()
-}
 
 /// Thirty chats, newest first `p29`..`p00`; `p28` (near the top) and
 /// `p02`, `p01` (near the bottom) have unread messages; `p10`, in the

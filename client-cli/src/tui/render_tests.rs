@@ -4,17 +4,12 @@
 //! after an intended change and review the diff.
 
 use insta::assert_snapshot;
-use ratatui::backend::TestBackend;
 use ratatui::style::Color;
-use ratatui::Terminal;
 use time::macros::datetime;
-use time::OffsetDateTime;
 
 use crate::output::{Delivery, Trust};
-use crate::tui::render::render;
+use crate::tui::render_test_support::{draw, row, screen_text, NOW};
 use crate::tui::state::{ChatState, Connection};
-
-const NOW: OffsetDateTime = datetime!(2026-11-23 14:05 UTC);
 
 /// Every Unicode bidirectional control (UAX #9): ALM, LRM, RLM, the
 /// embeddings and overrides LRE..RLO with PDF, and the isolates LRI..PDI.
@@ -28,24 +23,8 @@ fn is_bidi_control(c: char) -> bool {
     BIDI_CONTROLS.contains(&c)
 }
 
-/// Everything drawn, cell by cell.
-fn screen_text(terminal: &Terminal<TestBackend>) -> String {
-    terminal
-        .backend()
-        .buffer()
-        .content()
-        .iter()
-        .map(|cell| cell.symbol())
-        .collect()
-}
 const SAFETY_NUMBER: &str =
     "05211 39474 28193 50023 81930 71288 33019 48201 66120 90382 11734 52816";
-
-fn draw(state: &ChatState, width: u16, height: u16) -> Terminal<TestBackend> {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|frame| render(frame, state)).unwrap();
-    terminal
-}
 
 /// alice talking to bob (open) and carol (two unread), one older chat.
 fn conversation() -> ChatState {
@@ -143,13 +122,6 @@ fn key_change_banner_survives_a_narrow_terminal() {
     );
 }
 
-/// The text of one screen row.
-fn row(terminal: &Terminal<TestBackend>, y: u16, width: u16) -> String {
-    (0..width)
-        .map(|x| terminal.backend().buffer()[(x, y)].symbol().to_owned())
-        .collect()
-}
-
 #[test]
 fn replaced_by_another_client_shows_a_status_line_at_80x24() {
     let mut state = conversation();
@@ -164,11 +136,11 @@ fn replaced_by_another_client_shows_a_status_line_at_80x24() {
     );
     let terminal = draw(&state, 80, 24);
     assert_snapshot!(terminal.backend());
-    let status = row(&terminal, 1, 80);
+    let status = row(&terminal, 1);
     assert!(status.contains("DISCONNECTED"), "{status}");
     assert!(status.contains("another umbra"), "{status}");
     assert_eq!(terminal.backend().buffer()[(2, 1)].bg, Color::Red);
-    assert!(row(&terminal, 0, 80).contains("replaced"));
+    assert!(row(&terminal, 0).contains("replaced"));
 }
 
 #[test]
@@ -181,7 +153,7 @@ fn replaced_status_line_survives_a_narrow_terminal_above_the_key_banner() {
     );
     let terminal = draw(&state, 40, 12);
     assert_snapshot!(terminal.backend());
-    let status = row(&terminal, 1, 40);
+    let status = row(&terminal, 1);
     assert!(status.contains("DISCONNECTED"), "{status}");
 }
 
