@@ -14,7 +14,7 @@
 use ed25519_dalek::{Signer, SigningKey};
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::keys::SecretKey;
 use crate::labels;
@@ -70,6 +70,25 @@ impl IdentityKeyPair {
     /// The X25519 private key, for X3DH and sealed sender.
     pub fn dh_secret(&self) -> &SecretKey {
         &self.dh
+    }
+
+    /// The two private 32-byte secrets (Ed25519 seed, X25519 secret), for
+    /// the fixed layouts that carry a private identity (the link
+    /// provisioning, docs/PROTOCOL.md §15.7). Wiped on drop.
+    pub(crate) fn secret_parts(&self) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
+        (
+            Zeroizing::new(self.signing.to_bytes()),
+            Zeroizing::new(self.dh.to_bytes()),
+        )
+    }
+
+    /// The identity with these two private secrets (the inverse of
+    /// [`IdentityKeyPair::secret_parts`]); the public half is recomputed.
+    pub(crate) fn from_secret_parts(signing_seed: &[u8; 32], dh_secret: &[u8; 32]) -> Self {
+        Self::from_parts(
+            SigningKey::from_bytes(signing_seed),
+            SecretKey::from_bytes(*dh_secret),
+        )
     }
 
     /// Ed25519 signature over `u64be(len(label)) || label || msg`.

@@ -75,6 +75,13 @@ pub const ATTACHMENT_CHUNK_KEY: &[u8] = b"umbra/v1/attachment/chunk-key";
 /// HKDF-SHA256 info for an attachment's 7-byte STREAM nonce prefix (§14.3).
 pub const ATTACHMENT_NONCE_PREFIX: &[u8] = b"umbra/v1/attachment/nonce-prefix";
 
+/// HKDF-SHA256 info of `K_join`, the key of a link's msg1, derived from
+/// the link code (docs/PROTOCOL.md §15.7).
+pub const LINK_JOINER_KEY: &[u8] = b"umbra/v1/link/joiner-key";
+/// HKDF-SHA256 info prefix of `K_prov`, the key of a link's msg2, derived
+/// from the ephemeral exchange and salted with the code's secret (§15.7).
+pub const LINK_PROVISION_KEY: &[u8] = b"umbra/v1/link/provision-key";
+
 /// Every label above, for the uniqueness test and for auditors.
 pub const ALL: &[&[u8]] = &[
     IDENTITY_BINDING,
@@ -101,6 +108,8 @@ pub const ALL: &[&[u8]] = &[
     BACKUP_KEY_CHECK,
     ATTACHMENT_CHUNK_KEY,
     ATTACHMENT_NONCE_PREFIX,
+    LINK_JOINER_KEY,
+    LINK_PROVISION_KEY,
 ];
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! The sans-IO heart of umbra: key types, identities and prekeys, X3DH-style
 //! key agreement, the Double Ratchet, sealed sender, sender-key groups,
 //! safety numbers, padding, file attachments (chunked STREAM encryption), the
-//! password-sealed account backup, and (re-exported from umbra-wire) the frames
-//! clients and relay exchange.
+//! password-sealed account backup, the cryptography of linking a device,
+//! and (re-exported from umbra-wire) the frames clients and relay exchange.
 //!
 //! This crate never touches a socket, a file, a clock or a global RNG: callers
 //! pass in randomness (`rand::rngs::OsRng` in production) and timestamps, and
@@ -30,6 +30,7 @@ pub mod identity;
 mod kdf;
 pub mod keys;
 pub mod labels;
+pub mod link;
 pub mod padding;
 pub mod pairwise;
 pub mod payload;
