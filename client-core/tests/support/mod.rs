@@ -18,6 +18,9 @@ use umbra_relay::app::{start, RunningRelay};
 use umbra_relay::config::{RelayConfig, Settings};
 use umbra_relay::store::SharedStore;
 
+mod watch;
+pub use watch::Watch;
+
 /// How long any single step may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(30);
 
