@@ -236,7 +236,15 @@ impl Engine {
         token: &TokenRecord,
     ) -> Result<(), Error> {
         let mut txn = Txn::new();
-        Self::initial_records(vault, &mut txn, identity, username, account, token)?;
+        Self::initial_records(
+            vault,
+            &mut txn,
+            identity,
+            username,
+            DeviceId::PRIMARY,
+            account,
+            token,
+        )?;
         vault.commit(txn).await?;
         Ok(())
     }
@@ -246,11 +254,15 @@ impl Engine {
     /// them in the same transaction as what it restores, so a store either
     /// holds the account with everything restored or holds no account
     /// record at all ([`Engine::is_set_up`]).
+    ///
+    /// `device` is 1 after a registration or login (12.12), the device id
+    /// the relay assigned after a link (`crate::link`).
     pub(crate) fn initial_records(
         vault: &Vault,
         txn: &mut Txn,
         identity: &IdentityKeyPair,
         username: &Username,
+        device: DeviceId,
         account: AccountId,
         token: &TokenRecord,
     ) -> Result<(), Error> {
@@ -258,7 +270,7 @@ impl Engine {
             identity: clone_identity(identity)?,
             username: username.as_str().to_owned(),
             account: *account.as_bytes(),
-            device: DeviceId::PRIMARY.0,
+            device: device.0,
         };
         let keys = InitialKeys::generate(identity, now_secs(), &mut OsRng);
         vault.save(txn, records::account::account(), &record)?;

@@ -174,6 +174,11 @@ pub enum Error {
     /// The account backup could not be written or read.
     #[error(transparent)]
     Backup(#[from] crate::failure::BackupFailure),
+    /// Linking a device failed (a code that is mistyped, expired or not
+    /// this relay's; a joiner that did not prove the code; no answer in
+    /// time): [`crate::LinkFailure`] says which and what to do.
+    #[error(transparent)]
+    Link(#[from] crate::link::LinkFailure),
     /// A password change was refused before anything reached the relay: an
     /// earlier change in this data directory lost its answer, and only a
     /// login tells which password the relay now holds (docs/PROTOCOL.md

@@ -16,6 +16,7 @@
 //! | [`Client::register`] | yes | creates the account, the local store, publishes keys |
 //! | [`Client::login`] | yes | logs in on this device (new store: new identity; existing store: same identity) |
 //! | [`Client::open`] | no | unlocks the local store with the password; resume later with [`Client::connect`] |
+//! | [`Client::link_device`] / [`Client::link_accept`] | yes | on a device of the account: shows a link code and provisions the device that enters it / in an empty data directory: becomes a new device of that account |
 //! | [`Client::logout`] / [`Client::delete_account`] | yes | revokes the token / deletes everything |
 //!
 //! ## Sending and receiving
@@ -139,6 +140,7 @@ mod history;
 mod identity_checks;
 mod inbound;
 mod lifecycle;
+mod link;
 mod login;
 mod maintenance;
 mod markers;
@@ -190,6 +192,7 @@ pub use groups::{
     GroupMemberName, GroupPolicy, GroupSendReport, MemberOutcome, MemberReport,
     UnreportedGroupMessage,
 };
+pub use link::{LinkFailure, LinkInvite};
 pub use message_id::MessageId;
 pub use outbox::PendingMessage;
 pub use peer::{PeerRef, UnknownPeer};

@@ -242,6 +242,7 @@ impl Client {
             &mut txn,
             &identity,
             name,
+            DeviceId::PRIMARY,
             outcome.account,
             &outcome.token,
         )?;

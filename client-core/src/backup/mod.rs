@@ -88,6 +88,18 @@ impl ExportKey {
     pub(crate) fn backup_key(&self, account: &AccountId) -> BackupKey {
         BackupKey::derive(&self.0, account)
     }
+
+    /// A wiped-on-drop copy of the key bytes, for a device being linked
+    /// (`crate::link`: the provisioning carries it, so the new device seals
+    /// the account backup under the same key).
+    pub(crate) fn to_zeroizing(&self) -> zeroize::Zeroizing<[u8; EXPORT_KEY_LEN]> {
+        zeroize::Zeroizing::new(self.0)
+    }
+
+    /// The key from a linked device's provisioning.
+    pub(crate) fn from_array(bytes: &[u8; EXPORT_KEY_LEN]) -> Self {
+        Self(*bytes)
+    }
 }
 
 impl std::fmt::Debug for ExportKey {

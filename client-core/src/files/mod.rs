@@ -21,6 +21,8 @@ mod send;
 mod transfer;
 
 pub(crate) use inbound::{accept, Arrived};
+pub(crate) use send::TRANSFER_IDLE;
+pub(crate) use transfer::{download, upload};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -6,7 +6,7 @@
 //! plaintext the decryptor has not authenticated, or accept an answer
 //! longer than the pointer implies.
 
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use umbra_protocol::attachment::{
     blob_len, AttachmentDecryptor, AttachmentEncryptor, SealedAttachment, ATTACHMENT_CHUNK_BYTES,
 };
@@ -58,12 +58,14 @@ fn refused(status: u16, body: &[u8]) -> Error {
 /// Encrypts `size` bytes of `file` under `key` straight into the body of
 /// `POST /v1/blobs`; returns the relay's blob id and what the pointer
 /// needs. The file must still be `size` bytes long at its end (a file that
-/// grows or shrinks meanwhile is refused: its pointer would lie).
-pub(crate) async fn upload(
+/// grows or shrinks meanwhile is refused: its pointer would lie). `file` is
+/// any reader: a file being sent, or bytes in memory (a link's snapshot,
+/// `crate::link`); `path` names it in errors.
+pub(crate) async fn upload<R: AsyncRead + Unpin>(
     http: &RelayHttp,
     token: &SessionToken,
     key: &FileKey,
-    mut file: tokio::fs::File,
+    mut file: R,
     path: &std::path::Path,
     size: u64,
     progress: &(dyn Fn(Progress) + Send + Sync),
