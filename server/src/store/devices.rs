@@ -278,6 +278,20 @@ macro_rules! impl_devices {
                         device: by.device.0,
                     });
                 }
+                // FOR UPDATE on PostgreSQL (the UPDATE below alone would
+                // take a lock a batch's key-share lock does not wait for):
+                // a Send's batch that read the device as current holds its
+                // row until it commits, and this removal then deletes what
+                // it stored; a batch that comes later waits and finds the
+                // device removed (`lock_queues`, 15.5).
+                sqlx::query(concat!(
+                    "SELECT 1 FROM devices WHERE account_id = $1 AND device_id = $2",
+                    dialect!(for_update)
+                ))
+                .bind(device.account.as_bytes().as_slice())
+                .bind(device_param(device))
+                .fetch_optional(&mut *tx)
+                .await?;
                 let tombstoned = sqlx::query(
                     "UPDATE devices SET removed_at = $3 \
                      WHERE account_id = $1 AND device_id = $2 AND removed_at IS NULL",

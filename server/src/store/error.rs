@@ -300,8 +300,10 @@ pub enum EnqueueRejection {
     /// The recipient's queue already holds the configured maximum.
     #[error("recipient queue is full")]
     QueueFull,
-    /// The recipient account does not exist (never did, or was deleted).
-    #[error("recipient account does not exist")]
+    /// The recipient is not a current device of an existing account (the
+    /// account never existed or was deleted, or the device was never
+    /// enrolled or was removed, 15.5).
+    #[error("recipient device does not exist")]
     UnknownRecipient,
 }
 

@@ -3,10 +3,18 @@
 //! PostgreSQL every statement is a round trip to a backend process and a
 //! batch's cost was its ten or so statements (docs/BENCHMARKS.md).
 //!
-//! - [`lock_queues`]: one statement locks every recipient's account (`FOR
-//!   KEY SHARE`) and counter (created at 0 if missing, and locked by the
-//!   `ON CONFLICT DO UPDATE` that returns its current value), in sorted
-//!   order, and counts each queue. A count taken under the statement's
+//! - [`lock_queues`]: one statement locks every recipient's account and
+//!   device row (`FOR KEY SHARE`, the device only while it is current) and
+//!   counter (created at 0 if missing, and locked by the `ON CONFLICT DO
+//!   UPDATE` that returns its current value), in sorted order, and counts
+//!   each queue. A device removal takes `FOR UPDATE` on the device row
+//!   (`remove_device`), which the key-share lock waits for: a removal that
+//!   committed first leaves the row no longer current when it is
+//!   re-read, so the recipient is refused; one that comes later waits for
+//!   the batch's commit and then deletes what the batch stored
+//!   (PROTOCOL.md 15.5). The device is locked after its account (it joins
+//!   the account's locked row), as every writer takes an account before
+//!   its child rows, so a batch and an account deletion cannot deadlock. A count taken under the statement's
 //!   snapshot can miss messages a concurrent transaction committed while
 //!   this one waited for the counter lock; that transaction moved the
 //!   counter, so a counter whose locked value differs from the snapshot's
@@ -29,8 +37,9 @@ use super::rules::QueueState;
 use super::shared::device_param;
 use super::{db_millis, db_time, db_u64, NewMessage, QueueEvent, Seq, StoreError};
 
-/// See the module doc: `None` for a recipient without an account; one
-/// answer per recipient (sorted, distinct), in order.
+/// See the module doc: `None` for a recipient that is not a current device
+/// of an existing account; one answer per recipient (sorted, distinct), in
+/// order.
 pub(crate) async fn lock_queues(
     tx: &mut Transaction<'_, Postgres>,
     recipients: &[Address],
@@ -45,9 +54,13 @@ pub(crate) async fn lock_queues(
          a AS (SELECT account_id FROM accounts \
                WHERE account_id IN (SELECT account_id FROM r) \
                ORDER BY account_id FOR KEY SHARE), \
+         d AS (SELECT dv.account_id, dv.device_id FROM devices dv \
+               JOIN a USING (account_id) JOIN r USING (account_id, device_id) \
+               WHERE dv.removed_at IS NULL \
+               ORDER BY dv.account_id, dv.device_id FOR KEY SHARE OF dv), \
          c AS (INSERT INTO queue_counters (account_id, device_id, last_seq) \
-               SELECT r.account_id, r.device_id, 0 FROM r JOIN a USING (account_id) \
-               ORDER BY r.account_id, r.device_id \
+               SELECT account_id, device_id, 0 FROM d \
+               ORDER BY account_id, device_id \
                ON CONFLICT (account_id, device_id) \
                DO UPDATE SET last_seq = queue_counters.last_seq \
                RETURNING account_id, device_id, last_seq) \

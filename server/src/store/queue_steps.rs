@@ -16,11 +16,15 @@ macro_rules! impl_queue_steps {
         /// Locks the queues of `recipients` (sorted, distinct) for this
         /// transaction and reads each one's counter and depth, in three
         /// statements whatever their number (`sql_lists`): `None` for a
-        /// recipient without an account. Locks are taken as one recipient
-        /// at a time took them before, in sorted order: every account
-        /// (`FOR KEY SHARE` on PostgreSQL: blocks its deletion, not other
-        /// enqueues), then every counter (created at 0 first, so there is a
-        /// row to lock), and the depth is read under the counter lock.
+        /// recipient that is not a current device of an existing account,
+        /// read here, inside the batch's transaction, so a removal that
+        /// committed first is seen and nothing is stored for its device
+        /// (PROTOCOL.md 15.5). Locks are taken as one recipient at a time
+        /// took them before, in sorted order: every account and its
+        /// current devices (`FOR KEY SHARE` on PostgreSQL: blocks a
+        /// deletion or removal, not other enqueues), then every counter
+        /// (created at 0 first, so there is a row to lock), and the depth
+        /// is read under the counter lock.
         // PostgreSQL locks its queues in one statement of its own
         // (`dialect!(lock_queues)`, `postgres_queue`).
         #[allow(dead_code)]
@@ -33,11 +37,16 @@ macro_rules! impl_queue_steps {
 
             let mut accounts: Vec<AccountId> = recipients.iter().map(|r| r.account).collect();
             accounts.dedup();
-            let mut existing = HashSet::new();
+            // The current devices of the recipients' accounts (a device row
+            // exists only beside its account's).
+            let mut current = HashSet::new();
             for chunk in accounts.chunks(MAX_IN) {
                 let n = in_list_len(chunk.len());
                 let sql = format!(
-                    "SELECT account_id FROM accounts WHERE account_id IN ({}) ORDER BY account_id{}",
+                    "SELECT a.account_id, d.device_id FROM accounts a \
+                     JOIN devices d ON d.account_id = a.account_id \
+                     WHERE d.removed_at IS NULL AND a.account_id IN ({}) \
+                     ORDER BY a.account_id, d.device_id{}",
                     list(1, n),
                     dialect!(key_share)
                 );
@@ -46,13 +55,14 @@ macro_rules! impl_queue_steps {
                     query = query.bind(chunk[i.min(chunk.len() - 1)].as_bytes().as_slice());
                 }
                 for row in query.fetch_all(&mut **tx).await? {
-                    existing.insert(rows::account_id(row.try_get(0)?)?);
+                    let account: Vec<u8> = row.try_get(0)?;
+                    current.insert(rows::address(&account, row.try_get(1)?)?);
                 }
             }
             let live: Vec<Address> = recipients
                 .iter()
                 .copied()
-                .filter(|r| existing.contains(&r.account))
+                .filter(|r| current.contains(r))
                 .collect();
             let mut at = 0;
             for rows in row_chunks(live.len()) {
@@ -112,7 +122,7 @@ macro_rules! impl_queue_steps {
             recipients
                 .iter()
                 .map(|r| {
-                    if !existing.contains(&r.account) {
+                    if !current.contains(r) {
                         return Ok(None);
                     }
                     let key = (r.account, device_param(*r));
@@ -191,7 +201,8 @@ macro_rules! impl_queue_steps {
 
         /// Locks the queue of every recipient of `parts` in `tx` (sorted,
         /// so two batches touching the same recipients cannot deadlock) and
-        /// reads its state: `None` for a recipient without an account. Taken
+        /// reads its state: `None` for a recipient that is not a current
+        /// device of an existing account. Taken
         /// before the parts' tokens, as every writer takes an account's row
         /// before its other rows (`delete_account`), so a batch and an
         /// account deletion never wait for each other in a cycle.

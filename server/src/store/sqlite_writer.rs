@@ -210,7 +210,10 @@ fn token_info(
 }
 
 /// Reads `recipient`'s counter (created at 0 if missing) and depth; `None`
-/// without an account. `BEGIN IMMEDIATE` already holds the write lock.
+/// unless it is a current device of an existing account (a device row
+/// exists only beside its account's), read under `BEGIN IMMEDIATE`'s write
+/// lock, so a removal committed before this batch is seen (PROTOCOL.md
+/// 15.5).
 fn lock_queue(
     tx: &rusqlite::Transaction<'_>,
     recipient: Address,
@@ -218,9 +221,12 @@ fn lock_queue(
     let account = recipient.account.as_bytes().as_slice();
     let device = device_param(recipient);
     let exists = tx
-        .prepare_cached("SELECT 1 FROM accounts WHERE account_id = ?1")
+        .prepare_cached(
+            "SELECT 1 FROM devices WHERE account_id = ?1 AND device_id = ?2 \
+             AND removed_at IS NULL",
+        )
         .map_err(db)?
-        .query_row(params![account], |_| Ok(()))
+        .query_row(params![account, device], |_| Ok(()))
         .optional()
         .map_err(db)?
         .is_some();

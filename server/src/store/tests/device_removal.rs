@@ -1,13 +1,15 @@
 //! A removed device stays removed (docs/PROTOCOL.md 15.5, 15.6), on both
 //! backends: no login, password change or link enrolment issues a token
-//! for a tombstone, a removed device removes or enrols nobody; and a
-//! device list version the store would clamp is refused (15.4).
+//! for a tombstone, a removed device removes or enrols nobody, no batch
+//! queues an envelope for it; and a device list version the store would
+//! clamp is refused (15.4).
 //!
 //! Must never: pass with a store that writes a token row for a device that
-//! is not current, leaves an account with no current device, or stores a
-//! version other than the one published.
+//! is not current, queues an envelope for one, leaves an account with no
+//! current device, or stores a version other than the one published.
 
 use super::*;
+use crate::store::group_commit::NoHandOff;
 use crate::store::{LinkLimits, LinkTicket};
 
 const LIMITS: LinkLimits = LinkLimits {
@@ -192,4 +194,42 @@ pub(super) async fn a_device_list_version_above_i64_max_is_refused(db: &TestDb) 
         store.device_list(alice).await.unwrap().map(|l| l.version),
         Some(top)
     );
+}
+
+/// A Send whose handler read its recipients as current before a removal
+/// committed (the stale view of 15.5) stores nothing for the removed
+/// device: the batch's own transaction reads the device again and refuses
+/// it as `UnknownRecipient`, on the pool's path (`enqueue_batch`) and the
+/// group committer's (SQLite's dedicated writer; PostgreSQL's workers),
+/// while the batch's other envelopes are stored.
+pub(super) async fn a_batch_stores_nothing_for_a_device_removed_before_it(db: &TestDb) {
+    let store = db.open().await;
+    let alice = new_account(&store, "alice").await;
+    let second = at(alice, store.add_device(alice, NOW).await.unwrap().0);
+    let first = at(alice, 1);
+    let stale = store.current_devices(&[alice]).await.unwrap();
+    assert!(stale.contains(&second), "{stale:?}");
+    store.remove_device(first, second, NOW + 1).await.unwrap();
+
+    let pooled = store
+        .enqueue_batch(&[message(second, "late"), message(first, "kept")])
+        .await
+        .unwrap();
+    assert_eq!(pooled[0], Err(EnqueueRejection::UnknownRecipient));
+    assert_eq!(pooled[1], Ok(1));
+    let committer = GroupCommitter::spawn(Arc::clone(&store), 64, 2, Arc::new(NoHandOff));
+    let committed = committer
+        .submit(vec![
+            message(first, "kept too"),
+            message(second, "late too"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        committed,
+        vec![Ok(2), Err(EnqueueRejection::UnknownRecipient)]
+    );
+    assert_eq!(store.queue_depth(second).await.unwrap(), 0);
+    assert_eq!(store.queue_depth(first).await.unwrap(), 2);
+    assert_eq!(store.total_queued().await.unwrap(), 2);
 }

@@ -133,6 +133,7 @@ mod keys;
 mod lifecycle;
 mod names;
 mod queue;
+mod removal_race;
 mod token_in_tx;
 mod write_turn;
 
@@ -219,4 +220,5 @@ on_both_backends!(
     a_removed_device_cannot_remove,
     a_removed_creator_cannot_enrol,
     a_device_list_version_above_i64_max_is_refused,
+    a_batch_stores_nothing_for_a_device_removed_before_it,
 );

@@ -9,10 +9,12 @@ pub(super) async fn enqueue_assigns_ordered_per_recipient_seqs(db: &TestDb) {
     let store = db.open().await;
     let a = Address::primary(new_account(&store, "alice").await);
     let b = Address::primary(new_account(&store, "bob").await);
+    // A queue is a current device's (15.5): bob links his device 2.
     let b2 = Address {
         account: b.account,
-        device: DeviceId(2),
+        device: store.add_device(b.account, NOW).await.unwrap(),
     };
+    assert_eq!(b2.device, DeviceId(2));
     let outcomes = store
         .enqueue_batch(&[
             message(a, "a1"),
