@@ -7,11 +7,16 @@
 //! and a list naming a device that
 //! is not current, listing devices with their last use, and sending to
 //! and fetching bundles of current devices only (`FetchBundle` speaking for
-//! the lowest current one once device 1 is removed).
+//! the lowest current one once device 1 is removed); one identity per
+//! account (11.8 step 0, 15.1): a linked device publishing another
+//! identity is refused with `IdentityInUse` and stores nothing, two
+//! devices racing on two nodes leave one identity, and the identity is
+//! reset only while no other current device publishes it.
 //!
 //! Must never: pass with a relay that stores a list its publisher's
 //! identity did not sign, lets an older or equal version replace the
-//! stored one, or queues an envelope for a device that is not current.
+//! stored one, queues an envelope for a device that is not current, or
+//! lets two current devices of one account publish two identities.
 
 mod common;
 #[path = "common/devices.rs"]
@@ -19,7 +24,9 @@ mod common;
 mod devices;
 
 use common::{error_code, signed_in};
-use devices::{link_device, nodes, publish_identity, publish_keys, signed_list, Backend};
+use devices::{
+    link_device, nodes, publish_identity, publish_keys, publish_keys_request, signed_list, Backend,
+};
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_wire::{
     AccountId, AccountRef, Address, DeviceId, ErrorCode, OutgoingEnvelope, Request, Response,
@@ -34,6 +41,9 @@ on_both_stores!(
     devices_are_listed_with_their_last_use,
     a_send_reaches_only_current_devices,
     bundles_come_from_current_devices_only,
+    a_linked_device_publishes_only_the_account_identity,
+    two_devices_racing_with_two_identities_leave_one,
+    the_identity_is_reset_while_no_other_device_publishes_it,
 );
 
 async fn a_published_list_is_fetched_byte_for_byte(backend: Backend, test: &str) {
@@ -286,4 +296,181 @@ async fn a_version_above_i64_max_is_refused(backend: Backend, test: &str) {
         .ask(Request::FetchDeviceList { account: alice_id })
         .await;
     assert_eq!(response, Response::DeviceList { list: None });
+}
+
+/// The identity `name` resolves to (what its lowest current device
+/// publishes).
+async fn resolved_identity(c: &mut common::Client, name: &str) -> Option<Vec<u8>> {
+    let response = c
+        .ask(Request::ResolveUsername {
+            username: common::name(name),
+        })
+        .await;
+    let Response::Resolved { identity, .. } = response else {
+        panic!("{name} does not resolve: {response:?}");
+    };
+    identity
+}
+
+/// The identity in the bundle of `account`'s `device`, or the error code.
+async fn bundle_identity(
+    c: &mut common::Client,
+    account: AccountId,
+    device: DeviceId,
+) -> Result<Vec<u8>, Option<ErrorCode>> {
+    match c.ask(Request::FetchDeviceBundle { account, device }).await {
+        Response::Bundle(bundle) => Ok(bundle.identity),
+        other => Err(error_code(&other)),
+    }
+}
+
+fn bytes(identity: &IdentityKeyPair) -> Vec<u8> {
+    identity.public().to_bytes().to_vec()
+}
+
+/// 11.8 step 0, 15.1: a linked device (on the other node where there is
+/// one) that publishes an identity of its own is refused with
+/// `IdentityInUse` and stores nothing, so it cannot publish a list signed
+/// by it either; the account's identity is accepted; and then neither
+/// device may move to another identity alone.
+async fn a_linked_device_publishes_only_the_account_identity(backend: Backend, test: &str) {
+    let Some(nodes) = nodes(backend, test).await else {
+        return;
+    };
+    let (mut alice, alice_id, _) = signed_in(&nodes.a, "alice").await;
+    let (mut bob, _, _) = signed_in(&nodes.a, "bob").await;
+    let identity = publish_identity(&mut alice).await;
+    let linked_relay = nodes.b.as_ref().unwrap_or(&nodes.a);
+    let (mut second, second_address, _) = link_device(&mut alice, linked_relay).await;
+    let device = second_address.device;
+    let own = IdentityKeyPair::generate(&mut rand::rngs::OsRng);
+
+    let response = second.ask(publish_keys_request(&own)).await;
+    assert_eq!(error_code(&response), Some(ErrorCode::IdentityInUse));
+    assert_eq!(
+        bundle_identity(&mut bob, alice_id, device).await,
+        Err(Some(ErrorCode::NoPreKeys)),
+        "nothing of the refused identity was stored"
+    );
+    let response = second
+        .ask(Request::PublishDeviceList {
+            list: signed_list(&own, alice_id, 1, &[1, device.0]),
+        })
+        .await;
+    assert_eq!(error_code(&response), Some(ErrorCode::NoPreKeys));
+
+    publish_keys(&mut second, &identity).await;
+    assert_eq!(
+        bundle_identity(&mut bob, alice_id, device).await,
+        Ok(bytes(&identity))
+    );
+    let response = second.ask(publish_keys_request(&own)).await;
+    assert_eq!(error_code(&response), Some(ErrorCode::IdentityInUse));
+    let response = alice.ask(publish_keys_request(&own)).await;
+    assert_eq!(error_code(&response), Some(ErrorCode::IdentityInUse));
+    for d in [DeviceId::PRIMARY, device] {
+        assert_eq!(
+            bundle_identity(&mut bob, alice_id, d).await,
+            Ok(bytes(&identity)),
+            "device {d:?} keeps the account identity"
+        );
+    }
+    assert_eq!(
+        resolved_identity(&mut bob, "alice").await,
+        Some(bytes(&identity))
+    );
+    let response = second
+        .ask(Request::PublishDeviceList {
+            list: signed_list(&own, alice_id, 1, &[1, device.0]),
+        })
+        .await;
+    assert_eq!(error_code(&response), Some(ErrorCode::BadSignature));
+}
+
+/// Two devices of one account, on two nodes on PostgreSQL, publishing two
+/// identities at once: exactly one is stored, the other refused.
+async fn two_devices_racing_with_two_identities_leave_one(backend: Backend, test: &str) {
+    let Some(nodes) = nodes(backend, test).await else {
+        return;
+    };
+    let (mut alice, alice_id, _) = signed_in(&nodes.a, "alice").await;
+    let (mut bob, _, _) = signed_in(&nodes.a, "bob").await;
+    let linked_relay = nodes.b.as_ref().unwrap_or(&nodes.a);
+    let (mut second, second_address, _) = link_device(&mut alice, linked_relay).await;
+    let one = IdentityKeyPair::generate(&mut rand::rngs::OsRng);
+    let two = IdentityKeyPair::generate(&mut rand::rngs::OsRng);
+    let (first, other) = tokio::join!(
+        alice.ask(publish_keys_request(&one)),
+        second.ask(publish_keys_request(&two)),
+    );
+    let stored = [
+        bundle_identity(&mut bob, alice_id, DeviceId::PRIMARY).await,
+        bundle_identity(&mut bob, alice_id, second_address.device).await,
+    ];
+    let none = Err(Some(ErrorCode::NoPreKeys));
+    match (error_code(&first), error_code(&other)) {
+        (None, Some(ErrorCode::IdentityInUse)) => {
+            assert_eq!(stored, [Ok(bytes(&one)), none]);
+        }
+        (Some(ErrorCode::IdentityInUse), None) => {
+            assert_eq!(stored, [none, Ok(bytes(&two))]);
+        }
+        answers => panic!("both or neither stored: {answers:?} ({first:?}, {other:?})"),
+    }
+}
+
+/// The identity reset (12.15: device 1 logs in with a new identity):
+/// allowed while device 1 is the only device publishing, refused with
+/// `IdentityInUse` while a linked device publishes the old identity, and
+/// allowed again once that device is removed; a device linked after the
+/// reset must publish the new identity.
+async fn the_identity_is_reset_while_no_other_device_publishes_it(backend: Backend, test: &str) {
+    let Some(nodes) = nodes(backend, test).await else {
+        return;
+    };
+    let (mut alice, alice_id, _) = signed_in(&nodes.a, "alice").await;
+    let (mut bob, _, _) = signed_in(&nodes.a, "bob").await;
+    let old = publish_identity(&mut alice).await;
+    let reset = publish_identity(&mut alice).await;
+    assert_eq!(
+        resolved_identity(&mut bob, "alice").await,
+        Some(bytes(&reset))
+    );
+
+    let linked_relay = nodes.b.as_ref().unwrap_or(&nodes.a);
+    let (mut second, second_address, _) = link_device(&mut alice, linked_relay).await;
+    let response = second.ask(publish_keys_request(&old)).await;
+    assert_eq!(
+        error_code(&response),
+        Some(ErrorCode::IdentityInUse),
+        "the account's replaced identity is not its identity now"
+    );
+    publish_keys(&mut second, &reset).await;
+    let fresh = IdentityKeyPair::generate(&mut rand::rngs::OsRng);
+    let response = alice.ask(publish_keys_request(&fresh)).await;
+    assert_eq!(error_code(&response), Some(ErrorCode::IdentityInUse));
+    assert_eq!(
+        resolved_identity(&mut bob, "alice").await,
+        Some(bytes(&reset))
+    );
+
+    let response = alice
+        .ask(Request::RemoveDevice {
+            device: second_address.device,
+        })
+        .await;
+    assert_eq!(response, Response::Ok);
+    publish_keys(&mut alice, &fresh).await;
+    assert_eq!(
+        resolved_identity(&mut bob, "alice").await,
+        Some(bytes(&fresh))
+    );
+    let (mut third, third_address, _) = link_device(&mut alice, linked_relay).await;
+    let response = third.ask(publish_keys_request(&reset)).await;
+    assert_eq!(error_code(&response), Some(ErrorCode::IdentityInUse));
+    publish_keys(&mut third, &fresh).await;
+    assert_eq!(
+        bundle_identity(&mut bob, alice_id, third_address.device).await,
+        Ok(bytes(&fresh))
+    );
 }

@@ -116,7 +116,10 @@ impl From<StoreError> for Refusal {
             e @ StoreError::PreKeyIdConflict { .. } => {
                 Refusal::new(ErrorCode::BadPreKey, e.to_string())
             }
-            e @ StoreError::IdentityInUse => Refusal::new(ErrorCode::IdentityInUse, e.to_string()),
+            // PROTOCOL.md 9.6 row 25: both say "this identity conflicts".
+            e @ (StoreError::IdentityInUse | StoreError::AccountIdentityDiffers) => {
+                Refusal::new(ErrorCode::IdentityInUse, e.to_string())
+            }
             // PROTOCOL.md 9.6 rows 9, 22, 24 and 26, and 15.6's RateLimited.
             e @ (StoreError::TooManyDevices { .. } | StoreError::TooManyLinkMessages { .. }) => {
                 Refusal::new(ErrorCode::LimitExceeded, e.to_string())

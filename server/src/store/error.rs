@@ -45,6 +45,15 @@ pub enum StoreError {
     /// (docs/PROTOCOL.md 11.8 step 0, 15.1).
     #[error("this identity key belongs to another account")]
     IdentityInUse,
+    /// Another current device of the same account publishes a different
+    /// identity (docs/PROTOCOL.md 11.8 step 0, 15.1: one identity per
+    /// account); to reset the identity, the other devices are removed
+    /// first.
+    #[error(
+        "another device of this account publishes a different identity; \
+         remove the other devices before resetting the identity"
+    )]
+    AccountIdentityDiffers,
     /// The account already has `MAX_DEVICES_PER_ACCOUNT` current devices
     /// (docs/PROTOCOL.md 15.1); a device must be removed first.
     #[error("the account already has {limit} devices")]

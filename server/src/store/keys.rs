@@ -3,8 +3,9 @@
 //!
 //! Must never: hand one one-time prekey to two claimers, show a new identity
 //! beside an old signed prekey, keep prekeys made under a replaced identity,
-//! or let an account publish an identity another account publishes or has
-//! published.
+//! let an account publish an identity another account publishes or has
+//! published, or let two current devices of one account publish two
+//! identities.
 
 use async_trait::async_trait;
 use umbra_wire::{Address, PreKeyBundleWire, PreKeyWire, SignedPreKeyWire};
@@ -29,7 +30,10 @@ pub trait KeyDirectory: Send + Sync + 'static {
     /// [`StoreError::IdentityInUse`] (nothing stored) if another account
     /// publishes or ever published `identity` — a copied identity would
     /// let its publisher pose as a second account holding the owner's keys.
-    /// The devices of one account may publish the same identity (15.1).
+    /// The devices of one account may publish the same identity, and only
+    /// that one: [`StoreError::AccountIdentityDiffers`] (nothing stored)
+    /// if another current device of the account publishes a different
+    /// identity (15.1; `rules::account_identity`).
     async fn put_keys(
         &self,
         device: Address,
@@ -93,6 +97,21 @@ macro_rules! impl_keys {
                 if !lock_account_totals(&mut tx, device.account).await? {
                     return Err(StoreError::UnknownAccount);
                 }
+                // One account, one identity (11.8 step 0, 15.1): the other
+                // current devices' identities, read under the account row
+                // lock every device change and publication takes, so two
+                // devices publishing two identities at once (on two
+                // nodes) are serialized and the second is refused.
+                let others: Vec<Vec<u8>> = sqlx::query_scalar(
+                    "SELECT k.identity FROM identity_keys k JOIN devices d \
+                       ON d.account_id = k.account_id AND d.device_id = k.device_id \
+                     WHERE k.account_id = $1 AND k.device_id <> $2 AND d.removed_at IS NULL",
+                )
+                .bind(account)
+                .bind(device_param(device))
+                .fetch_all(&mut *tx)
+                .await?;
+                rules::account_identity(&others, identity)?;
                 // One identity, one account (PROTOCOL.md 11.8 step 0, 15.1):
                 // refused if another account publishes or ever published it;
                 // the devices of one account share theirs. The primary key

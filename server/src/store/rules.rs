@@ -155,6 +155,22 @@ pub(crate) fn identity_change(
     }
 }
 
+/// One identity per account (PROTOCOL.md 15.1, 11.8 step 0): `others` are
+/// the identities the account's other current devices publish; a device
+/// may publish only theirs. A different one (a linked device publishing an
+/// identity of its own, or device 1 resetting the identity while other
+/// devices publish the old one) is refused: a device list signed by it
+/// would be stored under an identity senders do not pin, and the devices
+/// would no longer share the safety number. With no other device
+/// publishing, any identity is the account's (the single-device reset).
+pub(crate) fn account_identity(others: &[Vec<u8>], identity: &[u8]) -> Result<(), StoreError> {
+    if others.iter().all(|other| other.as_slice() == identity) {
+        Ok(())
+    } else {
+        Err(StoreError::AccountIdentityDiffers)
+    }
+}
+
 /// An uploaded one-time prekey whose id is already stored: the same key is a
 /// retried upload (harmless, ignored); another key is a client bug that
 /// would leave it holding a secret the relay never hands out, so the whole

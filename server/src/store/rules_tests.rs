@@ -52,6 +52,19 @@ fn only_a_changed_identity_drops_its_prekeys() {
 }
 
 #[test]
+fn a_device_may_publish_only_the_identity_its_account_s_other_devices_publish() {
+    // Alone (or beside devices with no keys yet): any identity, a reset included.
+    assert!(account_identity(&[], b"new").is_ok());
+    assert!(account_identity(&[b"a".to_vec(), b"a".to_vec()], b"a").is_ok());
+    for others in [vec![b"a".to_vec()], vec![b"b".to_vec(), b"a".to_vec()]] {
+        assert!(matches!(
+            account_identity(&others, b"b"),
+            Err(StoreError::AccountIdentityDiffers)
+        ));
+    }
+}
+
+#[test]
 fn a_stored_prekey_id_may_repeat_only_with_the_same_key() {
     assert!(stored_prekey_id(7, b"key", b"key").is_ok());
     assert!(matches!(

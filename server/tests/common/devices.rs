@@ -97,17 +97,20 @@ pub async fn publish_identity(c: &mut Client) -> IdentityKeyPair {
     identity
 }
 
+/// A `PublishKeys` of `identity` with a fresh signed prekey.
+pub fn publish_keys_request(identity: &IdentityKeyPair) -> Request {
+    let spk = SignedPreKey::generate(identity, 1, 1_700_000_000, &mut OsRng).public();
+    Request::PublishKeys {
+        identity: identity.public().to_bytes().to_vec(),
+        signed_prekey: SignedPreKeyWire::from(spk),
+        last_resort: None,
+    }
+}
+
 /// Publishes `identity` (shared by every device of an account, 15.1) with
 /// fresh prekeys for the connection's device.
 pub async fn publish_keys(c: &mut Client, identity: &IdentityKeyPair) {
-    let spk = SignedPreKey::generate(identity, 1, 1_700_000_000, &mut OsRng).public();
-    let response = c
-        .ask(Request::PublishKeys {
-            identity: identity.public().to_bytes().to_vec(),
-            signed_prekey: SignedPreKeyWire::from(spk),
-            last_resort: None,
-        })
-        .await;
+    let response = c.ask(publish_keys_request(identity)).await;
     assert_eq!(response, Response::Ok, "PublishKeys");
     let prekeys = vec![PreKeyWire::from(
         OneTimePreKey::generate(1, &mut OsRng).public(),

@@ -543,14 +543,21 @@ pub(super) async fn an_identity_stays_with_its_account(db: &TestDb) {
         store.published_identity(at(alice, 2)).await.unwrap(),
         Some(identity(1))
     );
-    // Alice moves to a new identity on both devices; the old one stays
-    // hers, so nobody else can pose with it to contacts that pinned it.
+    // Alice moves to a new identity: device 2 goes first (one identity per
+    // account, 11.8 step 0), device 1 resets, a new device 3 takes the new
+    // identity. The old one stays hers, so nobody else can pose with it to
+    // contacts that pinned it.
+    store
+        .remove_device(at(alice, 1), at(alice, 2), NOW)
+        .await
+        .unwrap();
     store
         .put_keys(at(alice, 1), &identity(2), &signed(3), None)
         .await
         .unwrap();
+    let third = store.add_device(alice, NOW).await.unwrap();
     store
-        .put_keys(at(alice, 2), &identity(2), &signed(3), None)
+        .put_keys(at(alice, third.0), &identity(2), &signed(3), None)
         .await
         .unwrap();
     let old = store
@@ -559,7 +566,7 @@ pub(super) async fn an_identity_stays_with_its_account(db: &TestDb) {
     assert!(matches!(old, Err(StoreError::IdentityInUse)), "{old:?}");
     // Removing a device does not free its identity either.
     store
-        .remove_device(at(alice, 1), at(alice, 2), NOW)
+        .remove_device(at(alice, 1), at(alice, third.0), NOW)
         .await
         .unwrap();
     let current = store

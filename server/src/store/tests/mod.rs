@@ -120,6 +120,7 @@ async fn bodies(store: &SharedStore, recipient: Address) -> Vec<(u64, String)> {
         .collect()
 }
 
+mod account_identity;
 mod accounts;
 mod backup;
 mod blobs;
@@ -137,6 +138,7 @@ mod removal_race;
 mod token_in_tx;
 mod write_turn;
 
+use account_identity::*;
 use accounts::*;
 use backup::*;
 use blobs::*;
@@ -221,4 +223,7 @@ on_both_backends!(
     a_removed_creator_cannot_enrol,
     a_device_list_version_above_i64_max_is_refused,
     a_batch_stores_nothing_for_a_device_removed_before_it,
+    a_linked_device_may_publish_only_the_account_identity,
+    two_devices_racing_to_publish_two_identities_leave_one,
+    the_identity_is_reset_once_no_other_device_publishes_it,
 );
