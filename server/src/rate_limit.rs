@@ -12,7 +12,9 @@
 //! - prekey bundle fetches (per requesting account, since each fetch burns one
 //!   of the target's one-time prekeys), and username resolution (per
 //!   requesting account, since each answer says whether a name is registered,
-//!   so an unlimited sweep would enumerate the user base).
+//!   so an unlimited sweep would enumerate the user base);
+//! - `LinkFetch` polls (each one reads the store; the joiner has no account
+//!   yet, so it is counted per source address, the creator per account).
 //!
 //! A source address is the peer's IPv4 address, or its IPv6 /64 (one
 //! subscriber usually holds a whole /64, so counting single IPv6 addresses
@@ -140,6 +142,10 @@ pub struct RateLimits<C: Clock = DefaultClock> {
     /// `Ephemeral` frames sent by one account (all its connections
     /// together, so opening more connections buys no more).
     ephemeral: KeyedBudget<AccountId, C>,
+    /// `LinkFetch`es of joiners (unauthenticated) from one source.
+    link_fetches_by_source: KeyedBudget<SourceKey, C>,
+    /// `LinkFetch`es of one account's creators (all its connections).
+    link_fetches_by_account: KeyedBudget<AccountId, C>,
 }
 
 impl RateLimits<DefaultClock> {
@@ -173,7 +179,15 @@ impl<C: Clock + Clone> RateLimits<C> {
                 nonzero(limits.username_resolves_per_minute),
                 clock.clone(),
             ),
-            ephemeral: KeyedBudget::with_clock(nonzero(limits.ephemeral_per_minute), clock),
+            ephemeral: KeyedBudget::with_clock(nonzero(limits.ephemeral_per_minute), clock.clone()),
+            link_fetches_by_source: KeyedBudget::with_clock(
+                nonzero(limits.link_fetches_per_minute),
+                clock.clone(),
+            ),
+            link_fetches_by_account: KeyedBudget::with_clock(
+                nonzero(limits.link_fetches_per_minute),
+                clock,
+            ),
         }
     }
 
@@ -223,6 +237,20 @@ impl<C: Clock + Clone> RateLimits<C> {
         self.ephemeral.check(&sender)
     }
 
+    /// A `LinkFetch` (PROTOCOL.md 15.6, polled about once a second): by
+    /// `account` when the connection is authenticated (the creator), else
+    /// from `peer` (the joiner, which has no account to charge yet).
+    pub fn check_link_fetch(
+        &self,
+        account: Option<AccountId>,
+        peer: IpAddr,
+    ) -> Result<(), RetryAfter> {
+        match account {
+            Some(account) => self.link_fetches_by_account.check(&account),
+            None => self.link_fetches_by_source.check(&SourceKey::of(peer)),
+        }
+    }
+
     /// Calls [`RateLimits::shrink`] every `period` until `stop` resolves,
     /// on its own timer so no slow store sweep delays it.
     pub async fn shrink_every(
@@ -249,6 +277,8 @@ impl<C: Clock + Clone> RateLimits<C> {
         self.bundle_fetches.shrink();
         self.username_resolves.shrink();
         self.ephemeral.shrink();
+        self.link_fetches_by_source.shrink();
+        self.link_fetches_by_account.shrink();
     }
 }
 
@@ -452,6 +482,44 @@ mod tests {
         assert_eq!(rl.login_by_username_and_source.tracked(), 0);
         assert_eq!(rl.login_by_username.tracked(), 0);
         assert_eq!(rl.auth_by_source.tracked(), 0);
+    }
+
+    #[test]
+    fn link_fetches_are_limited_per_source_for_joiners_and_per_account_for_creators() {
+        let clock = FakeRelativeClock::default();
+        let rl = RateLimits::with_clock(
+            &Limits {
+                link_fetches_per_minute: 2,
+                auth_per_ip_per_minute: 1,
+                ..Limits::default()
+            },
+            clock.clone(),
+        );
+        let joiner = ip("10.0.0.1");
+        let creator = AccountId::from_bytes([1; 16]);
+        assert!(rl.check_link_fetch(None, joiner).is_ok());
+        assert!(rl.check_link_fetch(None, joiner).is_ok());
+        assert_eq!(rl.check_link_fetch(None, joiner), Err(RetryAfter(30)));
+        assert!(
+            rl.check_link_fetch(None, ip("10.0.0.2")).is_ok(),
+            "another source keeps its own budget"
+        );
+        // The creator, authenticated from the same address, is counted by
+        // its account, and polling spends nothing of the login budget.
+        assert!(rl.check_link_fetch(Some(creator), joiner).is_ok());
+        assert!(rl.check_link_fetch(Some(creator), joiner).is_ok());
+        assert_eq!(
+            rl.check_link_fetch(Some(creator), ip("10.9.9.9")),
+            Err(RetryAfter(30)),
+            "all the account's connections together"
+        );
+        assert!(rl.check_link_join(joiner).is_ok());
+        clock.advance(Duration::from_secs(30));
+        assert!(rl.check_link_fetch(None, joiner).is_ok(), "refilled");
+        clock.advance(Duration::from_secs(120));
+        rl.shrink();
+        assert_eq!(rl.link_fetches_by_source.tracked(), 0);
+        assert_eq!(rl.link_fetches_by_account.tracked(), 0);
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! ticket past it is refused and the expiry task deletes it), the joiner's
 //! one token, the joiner's exemption from the authentication deadline, and a removed device whose connection closes and whose token
 //! stops working on every node at once, while sends to it are refused,
-//! and a removed device 1 that cannot log in again with the password.
+//! a removed device 1 that cannot log in again with the password, and
+//! `LinkFetch`'s budget (11.7): a joiner polling past it is refused with
+//! `RateLimited` and a wait, while a link polled within it completes.
 //!
 //! Must never: pass with a relay that lets a ticket be joined twice, lets
 //! a connection that did not join act as the joiner, issues a second token,
@@ -18,7 +20,7 @@ mod common;
 mod devices;
 
 use common::{error_code, login, relay_with, signed_in, Client};
-use devices::{authenticate, fetch_enrolment, link_device, nodes, Backend};
+use devices::{authenticate, fetch_enrolment, link_device, nodes, nodes_with, Backend};
 use umbra_relay::config::Settings;
 use umbra_wire::{
     DeviceId, ErrorCode, LinkMessage, LinkTicketId, OutgoingEnvelope, RelayFrame, Request,
@@ -32,6 +34,7 @@ on_both_stores!(
     a_removed_device_is_cut_off_on_every_node,
     an_expired_ticket_is_refused_and_purged,
     a_removed_device_1_cannot_log_in,
+    link_fetches_past_their_budget_are_refused,
 );
 
 async fn a_ticket_is_joined_once_and_carries_both_sides_posts(backend: Backend, test: &str) {
@@ -365,4 +368,95 @@ async fn a_removed_device_1_cannot_log_in(backend: Backend, test: &str) {
         assert_eq!(error_code(&refused), Some(ErrorCode::UnknownRecipient));
     }
     assert_eq!(second.ask(Request::Ping).await, Response::Pong);
+}
+
+/// The budget of a test relay's `LinkFetch`es: small enough to exhaust
+/// quickly, and 60 a minute so the wait it answers is one second.
+const LINK_FETCHES_PER_MINUTE: u32 = 60;
+
+/// 11.7, 15.6: a link polled within `link_fetches_per_minute` completes; a
+/// joiner polling past it is refused with `RateLimited` and a wait (the
+/// connection stays open), the creator's own budget (its account's) is
+/// untouched, and after the wait the hammering joiner's link completes too.
+async fn link_fetches_past_their_budget_are_refused(backend: Backend, test: &str) {
+    let settings = Settings {
+        link_fetches_per_minute: Some(LINK_FETCHES_PER_MINUTE),
+        ..Settings::default()
+    };
+    let Some(nodes) = nodes_with(backend, test, settings).await else {
+        return;
+    };
+    let (mut alice, alice_id, _) = signed_in(&nodes.a, "alice").await;
+    // A polite link, its joiner on the other node where there is one.
+    let polite_relay = nodes.b.as_ref().unwrap_or(&nodes.a);
+    let Response::LinkTicket { ticket, .. } = alice.ask(Request::LinkCreate).await else {
+        panic!("no ticket");
+    };
+    let mut polite = Client::connect(polite_relay).await;
+    assert_eq!(polite.ask(Request::LinkJoin { ticket }).await, Response::Ok);
+    let post = |payload: &[u8]| Request::LinkPost {
+        ticket,
+        payload: payload.to_vec(),
+    };
+    assert_eq!(alice.ask(post(b"offer")).await, Response::Ok);
+    let response = polite.ask(Request::LinkFetch { ticket, after: 0 }).await;
+    assert_eq!(
+        response,
+        Response::LinkMessages {
+            messages: vec![LinkMessage(b"offer".to_vec())],
+            enrolled: None
+        }
+    );
+    assert_eq!(polite.ask(post(b"answer")).await, Response::Ok);
+    let response = alice.ask(Request::LinkFetch { ticket, after: 0 }).await;
+    assert!(
+        matches!(response, Response::LinkMessages { .. }),
+        "{response:?}"
+    );
+    let Response::DeviceEnrolled { device } = alice.ask(Request::LinkEnrol { ticket }).await else {
+        panic!("LinkEnrol did not enrol");
+    };
+    let enrolled = fetch_enrolment(&mut polite, ticket).await;
+    assert_eq!((enrolled.account, enrolled.device), (alice_id, device));
+
+    // A joiner on node a polling as fast as it can. Budgets are per node:
+    // on SQLite the polite joiner's two fetches came from the same address.
+    let spent = if nodes.b.is_some() { 0 } else { 2 };
+    let Response::LinkTicket { ticket, .. } = alice.ask(Request::LinkCreate).await else {
+        panic!("no second ticket");
+    };
+    let mut greedy = Client::connect(&nodes.a).await;
+    assert_eq!(greedy.ask(Request::LinkJoin { ticket }).await, Response::Ok);
+    let fetch = Request::LinkFetch { ticket, after: 0 };
+    for n in spent..LINK_FETCHES_PER_MINUTE {
+        let response = greedy.ask(fetch.clone()).await;
+        assert!(
+            matches!(response, Response::LinkMessages { .. }),
+            "poll {n} within the budget: {response:?}"
+        );
+    }
+    let response = greedy.ask(fetch.clone()).await;
+    let Response::Error {
+        code: ErrorCode::RateLimited,
+        retry_after_secs: Some(wait),
+        ..
+    } = response
+    else {
+        panic!("a poll past the budget was answered {response:?}");
+    };
+    assert_eq!(wait, 1, "60 a minute refill one a second");
+    assert_eq!(greedy.ask(Request::Ping).await, Response::Pong);
+    // The creator polls on its account's budget, not its address's.
+    let response = alice.ask(fetch.clone()).await;
+    assert!(
+        matches!(response, Response::LinkMessages { .. }),
+        "{response:?}"
+    );
+    // After the wait the link goes on.
+    let Response::DeviceEnrolled { device } = alice.ask(Request::LinkEnrol { ticket }).await else {
+        panic!("LinkEnrol did not enrol");
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(u64::from(wait))).await;
+    let enrolled = fetch_enrolment(&mut greedy, ticket).await;
+    assert_eq!((enrolled.account, enrolled.device), (alice_id, device));
 }

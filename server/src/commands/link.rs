@@ -118,6 +118,10 @@ pub(super) async fn fetch(
     ticket: LinkTicketId,
     after: u32,
 ) -> Handled {
+    // Charged first, as every budget is (PROTOCOL.md 11.7): the creator
+    // by its account, the joiner (no account yet) by its source.
+    let account = conn.authenticated().map(|me| me.address.account);
+    state.rate_limits.check_link_fetch(account, conn.peer)?;
     let to = party(conn, &ticket)?;
     let now = unix_now();
     let messages = state

@@ -80,6 +80,9 @@ pub struct Limits {
     pub blob_min_bytes_per_sec: u64,
     /// Ephemeral frames per sending account per minute.
     pub ephemeral_per_minute: u32,
+    /// `LinkFetch` requests per minute, per source address for a joiner
+    /// (unauthenticated) and per account for a creator (PROTOCOL.md 11.7).
+    pub link_fetches_per_minute: u32,
     /// tungstenite read/write buffer per WebSocket.
     pub websocket_buffer_bytes: usize,
 }
@@ -151,6 +154,13 @@ impl Default for Limits {
             // while someone types; 120 a minute (a 120-frame burst) covers
             // that and bounds what one account can make the relay forward.
             ephemeral_per_minute: 120,
+            // Both sides of a link poll LinkFetch about once a second
+            // (PROTOCOL.md 15.6) for the few minutes a ticket lives; 120 a
+            // minute (a 120-request burst) is twice that, room for a
+            // creator linking two devices at once or a joiner behind a
+            // shared address, while a joiner that has no account to charge
+            // cannot make the relay read the store without bound.
+            link_fetches_per_minute: 120,
             // tungstenite's default is 128 KiB each, allocated per
             // connection. Frames larger than the buffer are still read (the
             // buffer grows for that frame), in reads of this size: a

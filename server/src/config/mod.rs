@@ -320,6 +320,11 @@ impl RelayConfig {
                 s.ephemeral_per_minute,
                 d.ephemeral_per_minute,
             )?,
+            link_fetches_per_minute: positive(
+                "link_fetches_per_minute",
+                s.link_fetches_per_minute,
+                d.link_fetches_per_minute,
+            )?,
             websocket_buffer_bytes: s.websocket_buffer_bytes.unwrap_or(d.websocket_buffer_bytes),
         };
         if limits.max_connections == 0 {

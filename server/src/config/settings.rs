@@ -163,6 +163,10 @@ pub struct Settings {
     /// [default: 120].
     #[arg(long)]
     pub ephemeral_per_minute: Option<u32>,
+    /// LinkFetch requests allowed per minute, per source address for a
+    /// joining device and per account for the creating one [default: 120].
+    #[arg(long)]
+    pub link_fetches_per_minute: Option<u32>,
     /// WebSocket read and write buffer size per connection, in bytes [default: 1024].
     #[arg(long)]
     pub websocket_buffer_bytes: Option<usize>,
@@ -239,6 +243,9 @@ impl Settings {
                 .blob_min_bytes_per_sec
                 .or(fallback.blob_min_bytes_per_sec),
             ephemeral_per_minute: self.ephemeral_per_minute.or(fallback.ephemeral_per_minute),
+            link_fetches_per_minute: self
+                .link_fetches_per_minute
+                .or(fallback.link_fetches_per_minute),
             websocket_buffer_bytes: self
                 .websocket_buffer_bytes
                 .or(fallback.websocket_buffer_bytes),

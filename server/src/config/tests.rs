@@ -89,6 +89,10 @@ fn help_states_the_real_defaults() {
         ),
         ("--ephemeral-per-minute", d.ephemeral_per_minute.to_string()),
         (
+            "--link-fetches-per-minute",
+            d.link_fetches_per_minute.to_string(),
+        ),
+        (
             "--websocket-buffer-bytes",
             d.websocket_buffer_bytes.to_string(),
         ),

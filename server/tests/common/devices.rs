@@ -62,10 +62,16 @@ pub enum Backend {
 /// The relays of `test` on `backend`; `None` when PostgreSQL is skipped
 /// (outside CI only; the skip is reported by `PgTestDb`).
 pub async fn nodes(backend: Backend, test: &str) -> Option<Nodes> {
+    nodes_with(backend, test, Settings::default()).await
+}
+
+/// [`nodes`] whose relays run with `base` (its store settings are
+/// replaced by the test's own).
+pub async fn nodes_with(backend: Backend, test: &str, base: Settings) -> Option<Nodes> {
     let keys = tempfile::tempdir().expect("key directory");
     match backend {
         Backend::Sqlite => Some(Nodes {
-            a: relay_with(Settings::default()).await,
+            a: relay_with(base).await,
             b: None,
             _db: None,
             _keys: keys,
@@ -75,7 +81,7 @@ pub async fn nodes(backend: Backend, test: &str) -> Option<Nodes> {
             let settings = || Settings {
                 database_url: Some(db.url().to_owned()),
                 opaque_key_file: Some(keys.path().join("opaque-server-key")),
-                ..Settings::default()
+                ..base.clone()
             };
             let a = relay_with(settings()).await;
             let b = relay_with(settings()).await;
