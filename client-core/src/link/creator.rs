@@ -15,11 +15,14 @@ use std::time::Duration;
 
 use rand::rngs::OsRng;
 use umbra_protocol::link::{CreatorHandshake, LinkCode, LinkError, Provisioning};
-use umbra_protocol::wire::{ErrorCode, LinkTicketId, Request, Response, LINK_TICKET_TTL_SECS};
+use umbra_protocol::wire::{
+    ErrorCode, LinkTicketId, Request, Response, LINK_TICKET_TTL_SECS, MAX_DEVICES_PER_ACCOUNT,
+};
 use zeroize::Zeroizing;
 
 use super::snapshot::upload_snapshot;
 use super::{rendezvous_error, LinkFailure, POLL_INTERVAL};
+use crate::devices::within_limits;
 use crate::engine::{clone_identity, now_secs, Engine};
 use crate::error::unexpected;
 use crate::{Client, Error};
@@ -55,11 +58,22 @@ impl Client {
     /// the code and returns its device id.
     ///
     /// Fails with [`Error::Relay`] `RateLimited` while the account holds
-    /// four unexpired codes.
+    /// four unexpired codes, and [`LinkFailure::DeviceLimit`] before any
+    /// code is made while it has eight devices.
     pub async fn link_device(&self) -> Result<LinkInvite, Error> {
         let engine = &self.inner;
         engine.check_open()?;
         engine.ensure_connected()?;
+        // An account at its device limit would have the new device receive
+        // the identity and then not be enrolled: say so before any code.
+        // (The relay's enrolment check still decides a race.)
+        let listed = within_limits(engine.request(Request::ListDevices).await?)?;
+        let Response::Devices { devices } = listed else {
+            return Err(unexpected("Devices", &listed));
+        };
+        if devices.len() >= MAX_DEVICES_PER_ACCOUNT {
+            return Err(Error::Link(LinkFailure::DeviceLimit));
+        }
         let response = engine.request(Request::LinkCreate).await?;
         let Response::LinkTicket { ticket, expires_at } = response else {
             return Err(unexpected("LinkTicket", &response));
@@ -125,7 +139,13 @@ impl LinkInvite {
                 ticket: self.ticket,
             })
             .await
-            .map_err(rendezvous_error)?;
+            .map_err(|e| match e {
+                Error::Relay {
+                    code: ErrorCode::LimitExceeded,
+                    ..
+                } => Error::Link(LinkFailure::DeviceLimit),
+                other => rendezvous_error(other),
+            })?;
         let Response::DeviceEnrolled { device } = response else {
             return Err(unexpected("DeviceEnrolled", &response));
         };

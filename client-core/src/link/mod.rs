@@ -82,6 +82,12 @@ pub enum LinkFailure {
     /// of them misbehaved. Nothing was stored.
     #[error("the link was refused: {0}; nothing was stored")]
     Inconsistent(&'static str),
+    /// The creator: the relay refused to enrol another device, the account
+    /// has `MAX_DEVICES_PER_ACCOUNT` (8) already.
+    #[error(
+        "the account has 8 devices already; remove one (umbra devices remove ID) and link again"
+    )]
+    DeviceLimit,
     /// The creator: this device could not build the provisioning (a
     /// snapshot pointer or an encoding over a link post's limit).
     #[error("the new device's provisioning could not be built: {0}")]
