@@ -43,7 +43,8 @@ pub enum ChatEvent {
     Core(Event),
     Group(Record),
     /// A daemon's `send_failed`, `key_changed` or `decryption_failed`: its
-    /// reason in the words the daemon sent; or its `message_changed`.
+    /// reason in the words the daemon sent; or its `message_changed` or
+    /// `message_change_refused`.
     Notice(Record),
     /// The connection state (a daemon's, in its words).
     Connection(ConnectionView),
@@ -409,7 +410,11 @@ fn event_from_record(record: &Value) -> Option<ChatEvent> {
         })(),
         // A change to a stored message is shown from its record as a
         // group's is (event_loop::about).
-        "send_failed" | "key_changed" | "decryption_failed" | "message_changed" => {
+        "send_failed"
+        | "key_changed"
+        | "decryption_failed"
+        | "message_changed"
+        | "message_change_refused" => {
             return serde_json::from_value(record.clone())
                 .ok()
                 .map(ChatEvent::Notice)
@@ -492,6 +497,14 @@ mod tests {
             event_from_record(&failed),
             Some(ChatEvent::Notice(Record::DecryptionFailed { from: None, reason, .. }))
                 if reason == "message for a session this device does not have"
+        ));
+        // A change the daemon's client refused is shown as a line too.
+        let refused = json!({"type": "message_change_refused", "from": "bob",
+            "id": "09".repeat(16), "target": id, "reason": "not_the_author"});
+        assert!(matches!(
+            event_from_record(&refused),
+            Some(ChatEvent::Notice(Record::MessageChangeRefused { from, reason, group: None, .. }))
+                if from == "bob" && reason == "not_the_author"
         ));
         // Unknown types and malformed records are skipped, not errors.
         assert!(event_from_record(&json!({"type": "from_the_future"})).is_none());

@@ -337,8 +337,19 @@ async fn apply_event(backend: &Backend, state: &mut ChatState, event: Event) -> 
             state.message_changed(&from, &by, &target.to_hex(), &change);
             None
         }
-        // Nothing changed; the sender's client is wrong or late.
-        Event::MessageChangeRefused { group: None, .. } => None,
+        // Nothing changed; the sender's client is wrong or late, and the
+        // conversation says so.
+        Event::MessageChangeRefused {
+            group: None,
+            from,
+            id,
+            reason,
+            ..
+        } => {
+            let now = time::OffsetDateTime::now_utc();
+            state.change_refused(&from, &from, &id.to_hex(), reason.code(), now);
+            None
+        }
         Event::Sent { to, id } => {
             state.receipt(&to, &id.to_hex(), Delivery::Sent);
             None

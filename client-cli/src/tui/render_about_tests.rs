@@ -109,3 +109,46 @@ fn hostile_quotes_and_reactions_are_drawn_inert() {
     assert!(text.contains("↪ bob: "), "{text}");
     assert!(text.contains("👍  1"), "{text}");
 }
+
+/// bob's message, then an edit of ours he sent (refused: not his) and a
+/// reaction to a message this device never had.
+fn refused_screen() -> ChatState {
+    let mut state = ChatState::new("alice", "http://127.0.0.1:7878", NOW);
+    state.connection = Connection::Online;
+    state.add_contact("bob", Trust::Verified);
+    state.select("bob");
+    let at = datetime!(2026-11-23 13:58 UTC);
+    state.receive_message("bob", "b1", "lunch at 12:30?", at);
+    state.now = datetime!(2026-11-23 14:00 UTC);
+    state.type_text("yes");
+    state.handle_key(crossterm::event::KeyCode::Enter.into());
+    state.message_sent("bob", "local-1", "m1");
+    state.now = NOW;
+    let at = datetime!(2026-11-23 14:01 UTC);
+    state.change_refused("bob", "bob", "c1", "not_the_author", at);
+    // Reported again (by a daemon as well as the client): shown once.
+    state.change_refused("bob", "bob", "c1", "not_the_author", at);
+    state.change_refused("bob", "bob", "c2", "unknown_target", at);
+    state
+}
+
+#[test]
+fn a_refused_change_is_a_line_in_the_conversation_at_80x24() {
+    let state = refused_screen();
+    let terminal = draw(&state, 80, 24);
+    let text = screen_text(&terminal);
+    assert!(
+        text.contains("refused bob's change: not their message"),
+        "{text}"
+    );
+    assert_eq!(text.matches("not their message").count(), 1);
+    assert!(text.contains("yes"), "our message is left as it was");
+    assert_snapshot!(terminal.backend());
+}
+
+#[test]
+fn a_refused_change_is_a_line_in_the_conversation_at_40x12() {
+    let state = refused_screen();
+    let terminal = draw(&state, 40, 12);
+    assert_snapshot!(terminal.backend());
+}

@@ -17,7 +17,7 @@
 //! [`reading`] when a conversation counts as read and when to alert,
 //! [`status`] the relay link and notices, [`input`] the keys, [`editor`]
 //! the draft and its cursor, [`commands`] the slash commands, [`about`] replies, reactions, edits
-//! and deletes, [`typing`] our typing notices; this file holds the state itself and the [`Action`]s it asks for.
+//! and deletes, [`refused`] the changes to them that were not applied, [`typing`] our typing notices; this file holds the state itself and the [`Action`]s it asks for.
 
 use std::collections::HashMap;
 
@@ -41,6 +41,7 @@ mod messages;
 mod reading;
 #[cfg(test)]
 mod reading_tests;
+mod refused;
 mod status;
 #[cfg(test)]
 mod tests;

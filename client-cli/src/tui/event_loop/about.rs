@@ -66,9 +66,24 @@ pub(super) fn account_key(account: &umbra_protocol::wire::AccountId) -> String {
         .collect()
 }
 
-/// A `message_changed` record (a daemon's, or a group event's) applied to
-/// the screen; other records are left alone. Returns whether it was one.
+/// A `message_changed` or `message_change_refused` record (a daemon's, or
+/// a group event's) applied to the screen; other records are left alone.
+/// Returns whether it was one.
 pub(super) fn apply_record(state: &mut ChatState, record: &Record) -> bool {
+    if let Record::MessageChangeRefused {
+        from,
+        id,
+        reason,
+        group,
+        ..
+    } = record
+    {
+        let key = group
+            .as_ref()
+            .map_or_else(|| from.clone(), |g| group_key(&g.id));
+        state.change_refused(&key, from, id, reason, time::OffsetDateTime::now_utc());
+        return true;
+    }
     let Record::MessageChanged {
         from,
         target,

@@ -109,7 +109,7 @@ pub(super) async fn apply_record(
             }
             action
         }
-        changed @ Record::MessageChanged { .. } => {
+        changed @ (Record::MessageChanged { .. } | Record::MessageChangeRefused { .. }) => {
             super::about::apply_record(state, &changed);
             None
         }

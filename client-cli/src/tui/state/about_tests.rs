@@ -162,3 +162,45 @@ fn typing_notices_are_rate_limited_and_stop_when_sent_or_cleared() {
     assert!(typing(&state.key_at(key('/'), later)).is_empty());
     assert!(typing(&state.key_at(key('o'), later)).is_empty());
 }
+
+#[test]
+fn a_refused_change_leaves_the_message_and_says_so_once() {
+    let mut state = chat();
+    let before = state.find_mut("bob").unwrap().messages.clone();
+    state.change_refused("bob", "bob", "c1", "not_the_author", NOW);
+    state.change_refused("bob", "bob", "c1", "not_the_author", NOW);
+    let messages = &state.find_mut("bob").unwrap().messages;
+    assert_eq!(messages[..before.len()], before[..], "nothing changed");
+    assert_eq!(messages.len(), before.len() + 1, "one line, however often");
+    let line = messages.last().unwrap();
+    assert_eq!(line.direction, super::Direction::Change);
+    assert_eq!(
+        line.body.as_str(),
+        "refused bob's change: not their message"
+    );
+    // A system line is never a target of /react or /reply.
+    assert!(matches!(
+        run(&mut state, "/reply ok"),
+        Some(Action::Reply { ref target, .. }) if target == "b2"
+    ));
+    // A code a newer client sends is shown as it is.
+    state.change_refused("bob", "bob", "c2", "from_the_future", NOW);
+    let last = state
+        .find_mut("bob")
+        .unwrap()
+        .messages
+        .last()
+        .unwrap()
+        .clone();
+    assert!(last.body.as_str().ends_with(": from_the_future"));
+}
+
+#[test]
+fn a_refusal_from_no_conversation_is_a_notice_not_a_new_chat() {
+    let mut state = chat();
+    let chats = state.conversations.len();
+    state.change_refused("mallory", "mallory", "c1", "unknown_target", NOW);
+    assert_eq!(state.conversations.len(), chats);
+    let notice = state.notice.as_ref().expect("a notice");
+    assert!(notice.text.as_str().contains("refused mallory's change"));
+}

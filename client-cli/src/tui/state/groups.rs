@@ -10,7 +10,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Action, ChatMessage, ChatState, Direction};
+use super::{Action, ChatState, Direction};
 use crate::sanitize::SafeText;
 
 /// What a group conversation shows besides its messages.
@@ -169,25 +169,19 @@ impl ChatState {
     /// "alice added carol"). The same change reported twice at the same
     /// moment (the client and a daemon can both report it) shows once.
     pub fn group_change(&mut self, group: &str, text: &str, at: OffsetDateTime) {
-        self.next_change_id += 1;
-        let id = format!("change-{}", self.next_change_id);
         let body = SafeText::line(text);
-        let conversation = self.conversation_mut(&group_key(group));
-        let repeated = conversation
-            .messages
-            .iter()
-            .any(|m| m.direction == Direction::Change && m.at == at && m.body == body);
+        let key = group_key(group);
+        let repeated = self.conversations.iter().any(|c| {
+            c.username == key
+                && c.messages
+                    .iter()
+                    .any(|m| m.direction == Direction::Change && m.at == at && m.body == body)
+        });
         if repeated {
             return;
         }
-        conversation.push(ChatMessage {
-            id,
-            direction: Direction::Change,
-            at,
-            body,
-            from: None,
-            about: Default::default(),
-        });
-        self.sort();
+        self.next_change_id += 1;
+        let id = format!("change-{}", self.next_change_id);
+        self.system_line(&key, &id, text, at);
     }
 }

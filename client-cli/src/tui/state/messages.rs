@@ -23,8 +23,8 @@ pub enum Direction {
         read: bool,
     },
     Outgoing(Outgoing),
-    /// A line about the conversation itself (a group membership change),
-    /// written by umbra from a change record, not by a person.
+    /// A line about the conversation itself (a group membership change,
+    /// a refused change to a message), written by umbra, not by a person.
     Change,
 }
 
@@ -193,6 +193,24 @@ impl ChatState {
             conversation.unread += 1;
         }
         conversation.push(message);
+        self.sort();
+    }
+
+    /// A line by umbra about the conversation `key` ([`Direction::Change`]),
+    /// known as `id`: shown once however often it is reported.
+    pub(super) fn system_line(&mut self, key: &str, id: &str, text: &str, at: OffsetDateTime) {
+        let conversation = self.conversation_mut(key);
+        if conversation.messages.iter().any(|m| m.id == id) {
+            return;
+        }
+        conversation.push(ChatMessage {
+            id: id.to_owned(),
+            direction: Direction::Change,
+            at,
+            body: SafeText::line(text),
+            from: None,
+            about: Default::default(),
+        });
         self.sort();
     }
 
