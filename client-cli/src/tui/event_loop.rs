@@ -184,9 +184,11 @@ async fn chat(
             .draw(|frame| render(frame, &state))
             .context("drawing the screen")?;
 
-        let read_wait = state
-            .read_due_at()
-            .map(|at| Duration::try_from(at - time::OffsetDateTime::now_utc()).unwrap_or_default());
+        let until = |at: time::OffsetDateTime| {
+            Duration::try_from(at - time::OffsetDateTime::now_utc()).unwrap_or_default()
+        };
+        let read_wait = state.read_due_at().map(until);
+        let typing_wait = state.typing_idle_at().map(until);
         let mut actions: Vec<Action> = tokio::select! {
             key = keys.next() => match key {
                 Some(Ok(TermEvent::Key(key))) => state.key_at(key, time::OffsetDateTime::now_utc()),
@@ -238,9 +240,14 @@ async fn chat(
             () = tokio::time::sleep(read_wait.unwrap_or_default()), if read_wait.is_some() => {
                 Vec::new()
             }
+            // The draft sat unchanged: the typing stop is settled below.
+            () = tokio::time::sleep(typing_wait.unwrap_or_default()), if typing_wait.is_some() => {
+                Vec::new()
+            }
             _ = clock.tick() => Vec::new(),
         };
         actions.extend(state.settle(time::OffsetDateTime::now_utc()));
+        actions.extend(state.typing_idle(time::OffsetDateTime::now_utc()));
 
         if state.take_alert() && alerts.bell {
             guard.bell();

@@ -133,7 +133,7 @@ pub struct ChatState {
     /// A message arrived unseen since the event loop last looked.
     alert: bool,
     /// Whom we last told we are typing, and when ([`typing`]).
-    typing_sent: Option<(String, OffsetDateTime)>,
+    typing_sent: Option<typing::TypingSent>,
 }
 
 impl ChatState {

@@ -164,6 +164,51 @@ fn typing_notices_are_rate_limited_and_stop_when_sent_or_cleared() {
 }
 
 #[test]
+fn a_pause_in_typing_sends_a_stop_and_typing_on_starts_again() {
+    use super::typing::TYPING_IDLE;
+    let mut state = chat();
+    let key = |c: char| KeyEvent::from(KeyCode::Char(c));
+    assert_eq!(
+        typing(&state.key_at(key('h'), NOW)),
+        vec![("bob".to_owned(), true)]
+    );
+    let last_key = NOW + Duration::seconds(1);
+    assert!(typing(&state.key_at(key('i'), last_key)).is_empty());
+    // The loop wakes when the draft has sat unchanged for TYPING_IDLE
+    // since the last key, not since the start.
+    assert_eq!(state.typing_idle_at(), Some(last_key + TYPING_IDLE));
+    let nearly = last_key + TYPING_IDLE - Duration::milliseconds(1);
+    assert_eq!(state.typing_idle(nearly), None);
+    let idle = last_key + TYPING_IDLE;
+    assert_eq!(
+        state.typing_idle(idle),
+        Some(Action::Typing {
+            to: "bob".into(),
+            started: false
+        })
+    );
+    // Once only, and nothing more to wake for.
+    assert_eq!(state.typing_idle(idle + Duration::seconds(10)), None);
+    assert_eq!(state.typing_idle_at(), None);
+    // Moving the cursor is not typing: no start.
+    assert!(typing(&state.key_at(KeyCode::Left.into(), idle + Duration::seconds(1))).is_empty());
+    // A key that changes the draft starts again at once.
+    let again = idle + Duration::seconds(2);
+    assert_eq!(
+        typing(&state.key_at(key('!'), again)),
+        vec![("bob".to_owned(), true)]
+    );
+    // Sent after the pause: the one stop the send owes.
+    let sent = state.key_at(KeyCode::Enter.into(), again + Duration::seconds(1));
+    assert_eq!(typing(&sent), vec![("bob".to_owned(), false)]);
+    // Paused, then sent: no second stop for the send.
+    state.key_at(key('x'), again);
+    state.typing_idle(again + TYPING_IDLE);
+    let sent = state.key_at(KeyCode::Enter.into(), again + TYPING_IDLE * 2);
+    assert!(typing(&sent).is_empty(), "{sent:?}");
+}
+
+#[test]
 fn a_refused_change_leaves_the_message_and_says_so_once() {
     let mut state = chat();
     let before = state.find_mut("bob").unwrap().messages.clone();
