@@ -7,7 +7,7 @@
 //!
 //! This module must never print or format errors; it only classifies them.
 
-use umbra_client_core::{ConnectionFailure, Ended, Error, FileFailure, StoreError};
+use umbra_client_core::{ConnectionFailure, Ended, Error, FileFailure, LinkFailure, StoreError};
 use umbra_protocol::wire::ErrorCode;
 
 use crate::exit_status::ExitStatus;
@@ -53,6 +53,15 @@ fn status_of_core(error: &Error) -> ExitStatus {
             | FileFailure::Unsendable { .. } => ExitStatus::UserError,
             FileFailure::Refused { status: 413, .. } => ExitStatus::UserError,
             _ => ExitStatus::Network,
+        },
+        // A code that is not one, unknown, mistyped or expired, or a link
+        // that nobody answered: the user links again. A provisioning that
+        // does not fit the enrolment or a snapshot that does not decode is
+        // the relay's (or the other device's) doing.
+        Error::Link(link) => match link {
+            LinkFailure::Inconsistent(_) | LinkFailure::Snapshot(_) => ExitStatus::Network,
+            LinkFailure::Provisioning(_) => ExitStatus::Internal,
+            _ => ExitStatus::UserError,
         },
         Error::Connection(ConnectionFailure::Ended(ended)) => status_of_ended(ended),
         // A failed attempt to reach the relay: whatever failed decides.
@@ -171,6 +180,12 @@ mod tests {
                     reason: UnknownPeer::NotOnRelay,
                 },
                 ExitStatus::UserError,
+            ),
+            (Error::Link(LinkFailure::NotProven), ExitStatus::UserError),
+            (Error::Link(LinkFailure::UnknownCode), ExitStatus::UserError),
+            (
+                Error::Link(LinkFailure::Inconsistent("another account")),
+                ExitStatus::Network,
             ),
             (Error::UsedElsewhere, ExitStatus::AuthFailed),
             (

@@ -17,6 +17,7 @@ mod exit_status;
 mod logging;
 mod output;
 mod password;
+mod qr;
 mod sanitize;
 mod session;
 mod strength;
@@ -124,6 +125,8 @@ async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitSt
             username,
             new_identity,
         } => account::login(session, username, *new_identity).await,
+        Command::Link => link::link(session).await,
+        Command::LinkAccept { code } => link::accept(session, code).await,
         Command::Logout => account::logout(session).await,
         Command::Whoami => account::whoami(session).await,
         Command::Send {

@@ -114,6 +114,18 @@ pub enum Command {
         #[arg(long)]
         new_identity: bool,
     },
+    /// Link a new device to this account: prints a link code (and on a
+    /// terminal a QR code of it) to enter on the new device with
+    /// `link-accept`, then waits up to five minutes for it.
+    Link,
+    /// Make this empty data directory a new device of the account whose
+    /// other device shows a link code (`umbra link`): same identity,
+    /// contacts and groups. Asks for a new password for this data dir.
+    LinkAccept {
+        /// The link code `umbra link` printed; '-' reads it from standard
+        /// input (so it does not show in the process list).
+        code: String,
+    },
     /// Revoke this device's session on the relay (keys and history stay).
     Logout,
     /// Show the account this data directory belongs to.

@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod file;
 pub mod follow;
 pub mod group;
+pub mod link;
 pub mod password;
 pub mod receive;
 pub mod search;

@@ -256,6 +256,9 @@ impl Record {
                 n => format!("{n} messages received"),
             },
             Record::Done { detail, .. } => s(detail).to_string(),
+            // Our own code, base32 only: the first line, bare, for scripts
+            // and for copying.
+            Record::LinkCode { link_code } => s(link_code).to_string(),
             Record::Blocked { display_name, .. } => format!("{}\tblocked", s(display_name)),
             // Drawn by `group::to_human` above.
             Record::Group { .. } | Record::GroupMember { .. } | Record::GroupChange { .. } => {

@@ -236,6 +236,10 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         group: Option<GroupRef>,
     },
+    /// `link`: the link code to enter on the new device (`link-accept`),
+    /// printed before `link` waits for it. A secret for five minutes: whoever
+    /// holds it can join the account.
+    LinkCode { link_code: String },
     /// `file send`: the relay accepted the message carrying the file.
     FileSent {
         to: String,
