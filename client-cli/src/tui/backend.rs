@@ -24,6 +24,7 @@ use umbra_client_core::{
 use umbra_protocol::wire::Username;
 
 pub mod about;
+mod commands;
 mod connection;
 pub mod group;
 

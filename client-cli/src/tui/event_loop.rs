@@ -35,6 +35,7 @@ use crate::tui::terminal::TerminalGuard;
 
 mod about;
 mod alerts;
+mod commands;
 mod group;
 
 use alerts::{window_title, Alerts};
@@ -76,6 +77,13 @@ pub(super) enum Completion {
     },
     /// A reaction, edit or delete left.
     Changed(crate::tui::state::ChangeRequest),
+    /// A `/block` or `/unblock` was done: what the CLI says for it.
+    BlockChanged(String),
+    /// What a `/search` for `query` found.
+    Found {
+        query: String,
+        records: Vec<Record>,
+    },
     Problem(String),
 }
 
@@ -517,6 +525,8 @@ fn apply_completion(state: &mut ChatState, done: Completion) {
             );
         }
         Completion::Changed(request) => state.change_sent(&request),
+        Completion::BlockChanged(detail) => commands::show_block(state, &detail),
+        Completion::Found { query, records } => commands::show_found(state, &query, &records),
         Completion::Problem(text) => state.set_notice(Severity::Error, &text),
     }
 }
@@ -547,6 +557,12 @@ fn perform(
         }
         Action::Typing { to, started } => {
             tasks.spawn(about::typing(backend, to, started));
+        }
+        Action::Block { contact, blocked } => {
+            tasks.spawn(commands::set_blocked(backend, contact, blocked, done));
+        }
+        Action::Search { text } => {
+            tasks.spawn(commands::search(backend, text, done));
         }
         Action::Send { to, local_id, body } => {
             tasks.spawn(async move {

@@ -19,6 +19,8 @@ mod render_input_tests;
 #[cfg(test)]
 mod render_scroll_tests;
 #[cfg(test)]
+mod render_search_tests;
+#[cfg(test)]
 mod render_test_support;
 #[cfg(test)]
 mod render_tests;

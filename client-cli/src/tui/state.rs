@@ -17,7 +17,7 @@
 //! [`reading`] when a conversation counts as read and when to alert,
 //! [`status`] the relay link and notices, [`input`] the keys, [`editor`]
 //! the draft and its cursor, [`commands`] the slash commands, [`about`] replies, reactions, edits
-//! and deletes, [`refused`] the changes to them that were not applied, [`typing`] our typing notices; this file holds the state itself and the [`Action`]s it asks for.
+//! and deletes, [`refused`] the changes to them that were not applied, [`search`] `/search` results, [`typing`] our typing notices; this file holds the state itself and the [`Action`]s it asks for.
 
 use std::collections::HashMap;
 
@@ -42,6 +42,9 @@ mod reading;
 #[cfg(test)]
 mod reading_tests;
 mod refused;
+mod search;
+#[cfg(test)]
+mod search_tests;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -54,6 +57,7 @@ pub use editor::InputLine;
 pub use groups::{group_id_of, group_key, GroupPanel, MemberInput};
 pub use input::KEYS;
 pub use messages::{ChatMessage, Direction, Outgoing};
+pub use search::{SearchHit, SEARCH_SHOWN};
 pub use status::{Connection, Notice, Severity};
 
 /// What the event loop must do after a state change.
@@ -85,6 +89,16 @@ pub enum Action {
     AcceptKey {
         contact: String,
         safety_number: String,
+    },
+    /// Block (`blocked`) or unblock the contact `contact` (`/block`,
+    /// `/unblock`).
+    Block {
+        contact: String,
+        blocked: bool,
+    },
+    /// Search the stored messages for `text` (`/search`).
+    Search {
+        text: String,
     },
     /// These incoming messages have been shown; send read receipts
     /// (`contact` is a group's key for a group conversation).

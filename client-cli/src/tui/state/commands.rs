@@ -6,7 +6,7 @@
 //! mistyped command must never be sent to the contact. `//text` is how a
 //! message starting with `/` is sent.
 
-use super::{about, Action, ChatState};
+use super::{about, search, Action, ChatState};
 
 /// One command of the input line.
 pub struct Command {
@@ -56,6 +56,24 @@ pub const COMMANDS: &[Command] = &[
         args: "[^N]",
         summary: "delete your newest message for everyone",
         run: about::delete,
+    },
+    Command {
+        name: "block",
+        args: "NAME",
+        summary: "show nothing from a contact and send it nothing",
+        run: block,
+    },
+    Command {
+        name: "unblock",
+        args: "NAME",
+        summary: "undo /block",
+        run: unblock,
+    },
+    Command {
+        name: "search",
+        args: "TEXT",
+        summary: "find TEXT in the messages stored on this device",
+        run: search::search,
     },
     Command {
         name: "help",
@@ -121,4 +139,24 @@ fn open(state: &mut ChatState, name: &str) -> Result<Option<Action>, String> {
 fn help(state: &mut ChatState, _args: &str) -> Result<Option<Action>, String> {
     state.help = Some(0);
     Ok(None)
+}
+
+/// `/block NAME` and `/unblock NAME`.
+fn block(_state: &mut ChatState, name: &str) -> Result<Option<Action>, String> {
+    set_blocked(name, true)
+}
+
+fn unblock(_state: &mut ChatState, name: &str) -> Result<Option<Action>, String> {
+    set_blocked(name, false)
+}
+
+fn set_blocked(name: &str, blocked: bool) -> Result<Option<Action>, String> {
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        let command = if blocked { "block" } else { "unblock" };
+        return Err(format!("usage: /{command} NAME"));
+    }
+    Ok(Some(Action::Block {
+        contact: name.to_owned(),
+        blocked,
+    }))
 }
