@@ -99,6 +99,16 @@ PROTOCOL_SEEDS = {
         ("backup.json", "cases[].contents_encoded", b"\x01"),
         ("backup.json", "contents_refusals[].contents", b"\x01"),
     ],
+    # The first byte picks the layer (see the target's doc comment); the
+    # typed codes (0x03) are text, written by link_codes below.
+    "link_open": [
+        ("link.json", "msg1", b"\x00"),
+        ("link.json", "msg1_refusals[].msg1", b"\x00"),
+        ("link.json", "cases[].msg2", b"\x01"),
+        ("link.json", "msg2_refusals[].msg2", b"\x01"),
+        ("link.json", "cases[].provisioning", b"\x02"),
+        ("link.json", "provisioning_refusals[].provisioning", b"\x02"),
+    ],
     # The first byte picks the message (see each target's doc comment).
     "opaque_relay": [
         ("opaque.json", "registration.registration_request", b"\x00"),
@@ -190,6 +200,14 @@ CRATES = {
 }
 
 
+def link_codes():
+    """link_open's typed codes: the code of link.json as shown, as typed
+    (grouped, upper case), and every refused text, behind layer byte 0x03."""
+    link = json.loads((VECTORS / "link.json").read_text())
+    texts = [link["code_text"], link["code_typed"]] + [r["text"] for r in link["code_refusals"]]
+    return [b"\x03" + text.encode() for text in texts]
+
+
 def walk(value, parts):
     """Every value at the dotted path (lists expanded at "[]")."""
     if not parts:
@@ -244,7 +262,11 @@ def main():
                     data = len(state).to_bytes(2, "big") + state + bytes.fromhex(link["change"]["hex"])
                     (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
                     count += 1
-            generated = {"store_header": store_headers, "store_generation": generation_records}
+            generated = {
+                "store_header": store_headers,
+                "store_generation": generation_records,
+                "link_open": link_codes,
+            }
             for data in generated.get(target, list)():
                 (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
                 count += 1
