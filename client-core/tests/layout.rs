@@ -90,6 +90,7 @@ const MANAGED_RECORDS: &[(&str, &[&str])] = &[
     ("records::session::", &["sessions.rs", "sessions/"]),
     ("records::prekeys::", &["prekeys.rs", "prekeys/"]),
     ("records::seen::", &["markers.rs", "markers/"]),
+    ("records::devices::", &["devices/"]),
 ];
 
 #[test]
@@ -113,6 +114,6 @@ fn managed_records_are_named_only_by_their_manager() {
     }
     assert!(
         outside.is_empty(),
-        "go through the manager (engine.timeline, engine.sessions, engine.prekeys, engine.markers): {outside:?}"
+        "go through the manager (engine.timeline, engine.sessions, engine.prekeys, engine.markers, engine.devices): {outside:?}"
     );
 }

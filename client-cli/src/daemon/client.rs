@@ -239,6 +239,12 @@ pub async fn dispatch(
         Command::Block(args) => ("block", json!({"contact": args.contact}), DAEMON_GRACE),
         Command::Unblock(args) => ("unblock", json!({"contact": args.contact}), DAEMON_GRACE),
         Command::Blocked => ("blocked", json!({}), DAEMON_GRACE),
+        Command::Devices(args) => match args.change {
+            None => ("devices", json!({}), DAEMON_GRACE),
+            Some(crate::cli::DevicesCommand::Remove { id }) => {
+                ("devices.remove", json!({"id": id}), DAEMON_GRACE)
+            }
+        },
         Command::Settings(args) => (
             "settings",
             crate::commands::settings::params(args.change),

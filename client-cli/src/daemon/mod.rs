@@ -27,6 +27,7 @@ mod block;
 pub mod channel;
 pub mod chat;
 pub mod client;
+mod devices;
 pub mod files;
 pub mod groups;
 pub mod idle;

@@ -261,6 +261,23 @@ fn a_bare_open_is_a_usage_error() {
 }
 
 #[test]
+fn slash_devices_asks_for_the_list_and_takes_no_arguments() {
+    let mut s = state();
+    typed(&mut s, "/devices");
+    assert_eq!(key(&mut s, KeyCode::Enter), Some(Action::ListDevices));
+    assert!(s.open().unwrap().messages.is_empty());
+    typed(&mut s, "/devices remove 2");
+    assert_eq!(key(&mut s, KeyCode::Enter), None);
+    assert!(s
+        .notice
+        .as_ref()
+        .unwrap()
+        .text
+        .as_str()
+        .contains("usage: /devices"));
+}
+
+#[test]
 fn help_opens_with_question_mark_or_slash_help_and_closes_with_esc() {
     let mut s = state();
     key(&mut s, KeyCode::Char('?'));
