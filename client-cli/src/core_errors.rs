@@ -7,7 +7,9 @@
 //!
 //! This module must never print or format errors; it only classifies them.
 
-use umbra_client_core::{ConnectionFailure, Ended, Error, FileFailure, LinkFailure, StoreError};
+use umbra_client_core::{
+    ConnectionFailure, DeviceFailure, Ended, Error, FileFailure, LinkFailure, StoreError,
+};
 use umbra_protocol::wire::ErrorCode;
 
 use crate::exit_status::ExitStatus;
@@ -52,6 +54,15 @@ fn status_of_core(error: &Error) -> ExitStatus {
             | FileFailure::Exists(_)
             | FileFailure::Unsendable { .. } => ExitStatus::UserError,
             FileFailure::Refused { status: 413, .. } => ExitStatus::UserError,
+            _ => ExitStatus::Network,
+        },
+        // Removing this device or an id that is no device is the user's
+        // to fix; a list publication that kept losing to another device's
+        // is retried later, like a busy relay.
+        Error::Device(device) => match device {
+            DeviceFailure::ThisDevice(_) | DeviceFailure::Unknown(_) | DeviceFailure::List(_) => {
+                ExitStatus::UserError
+            }
             _ => ExitStatus::Network,
         },
         // A code that is not one, unknown, mistyped or expired, or a link
@@ -188,6 +199,14 @@ mod tests {
                 ExitStatus::Network,
             ),
             (Error::UsedElsewhere, ExitStatus::AuthFailed),
+            (
+                Error::Device(DeviceFailure::ThisDevice(1)),
+                ExitStatus::UserError,
+            ),
+            (
+                Error::Device(DeviceFailure::PublishContended { attempts: 4 }),
+                ExitStatus::Network,
+            ),
             (
                 Error::NotLoggedIn {
                     reason: "logged out".into(),

@@ -173,6 +173,7 @@ async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitSt
             block::run(session, block::Action::Unblock(args.contact.clone())).await
         }
         Command::Blocked => block::run(session, block::Action::List).await,
+        Command::Devices(args) => devices::run(session, args.change).await,
         Command::Verify(args) => verify::run(session, args).await,
         Command::Chat => tui::run(session).await,
         Command::Daemon(args) => daemon::run(session, args).await,

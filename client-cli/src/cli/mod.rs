@@ -13,6 +13,7 @@ mod about;
 mod account;
 mod block;
 mod daemon;
+mod devices;
 mod file;
 mod group;
 mod search;
@@ -27,6 +28,7 @@ pub use about::{AboutTarget, DeleteArgs, EditArgs, ReactArgs};
 pub use account::{AccountCommand, PasswordCommand};
 pub use block::BlockArgs;
 pub use daemon::{parse_duration, DaemonArgs};
+pub use devices::{DevicesArgs, DevicesCommand};
 pub use file::FileCommand;
 pub use group::{GroupCommand, GroupWait};
 use search::parse_search_limit;
@@ -185,6 +187,9 @@ pub enum Command {
     Unblock(BlockArgs),
     /// List the blocked contacts.
     Blocked,
+    /// List this account's devices, or remove another one (`devices
+    /// remove ID`).
+    Devices(DevicesArgs),
     /// Show the safety number for a contact; mark it verified or accept a
     /// changed key by quoting the number you compared.
     Verify(VerifyArgs),

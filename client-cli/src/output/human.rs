@@ -260,6 +260,28 @@ impl Record {
             // and for copying.
             Record::LinkCode { link_code } => s(link_code).to_string(),
             Record::Blocked { display_name, .. } => format!("{}\tblocked", s(display_name)),
+            Record::Device {
+                device_id,
+                created_at,
+                last_seen_at,
+                this_device,
+                listed,
+            } => {
+                let seen = last_seen_at.map_or("never seen".to_owned(), |t| {
+                    format!("last seen {}", human_time(t))
+                });
+                let mut line = format!(
+                    "device {device_id}\tadded {}\t{seen}",
+                    human_time(*created_at)
+                );
+                if *this_device {
+                    line.push_str("\tthis device");
+                }
+                if !*listed {
+                    line.push_str("\tnot in the device list");
+                }
+                line
+            }
             // Drawn by `group::to_human` above.
             Record::Group { .. } | Record::GroupMember { .. } | Record::GroupChange { .. } => {
                 String::new()

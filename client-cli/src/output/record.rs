@@ -339,6 +339,26 @@ pub enum Record {
         /// How the contact is shown (as in `contact` records).
         display_name: String,
     },
+    /// `devices`: one current device of the account.
+    Device {
+        device_id: u32,
+        /// When the relay assigned the id.
+        #[serde(with = "time::serde::rfc3339")]
+        created_at: OffsetDateTime,
+        /// Its latest login to the relay, rounded down to the hour by the
+        /// relay; absent if it never logged in.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "time::serde::rfc3339::option"
+        )]
+        last_seen_at: Option<OffsetDateTime>,
+        /// Whether it is the device running this command.
+        this_device: bool,
+        /// Whether the account's signed device list names it (contacts
+        /// encrypt only to listed devices).
+        listed: bool,
+    },
 }
 
 /// Whether a stored message was received or sent (`found` records).

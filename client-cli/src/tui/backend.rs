@@ -26,6 +26,7 @@ use umbra_protocol::wire::Username;
 pub mod about;
 mod commands;
 mod connection;
+pub mod devices;
 pub mod group;
 
 pub use connection::{connection_view, ConnectionView};

@@ -36,6 +36,7 @@ use crate::tui::terminal::TerminalGuard;
 mod about;
 mod alerts;
 mod commands;
+mod devices;
 mod group;
 
 use alerts::{window_title, Alerts};
@@ -85,6 +86,8 @@ pub(super) enum Completion {
         records: Vec<Record>,
     },
     Problem(String),
+    /// Something to show in the notice line, not an error (`/devices`).
+    Info(String),
 }
 
 fn need_terminal() -> Result<(), Failure> {
@@ -528,6 +531,7 @@ fn apply_completion(state: &mut ChatState, done: Completion) {
         Completion::BlockChanged(detail) => commands::show_block(state, &detail),
         Completion::Found { query, records } => commands::show_found(state, &query, &records),
         Completion::Problem(text) => state.set_notice(Severity::Error, &text),
+        Completion::Info(text) => state.set_notice(Severity::Info, &text),
     }
 }
 
@@ -613,6 +617,7 @@ fn perform(
                 let _ = done.send(report);
             });
         }
+        Action::ListDevices => drop(tasks.spawn(devices::list(backend, done))),
         Action::Quit => {}
     }
 }

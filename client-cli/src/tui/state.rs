@@ -106,6 +106,8 @@ pub enum Action {
         contact: String,
         ids: Vec<String>,
     },
+    /// Show the account's devices in the notice line (`/devices`).
+    ListDevices,
     Quit,
 }
 

@@ -58,6 +58,12 @@ pub const COMMANDS: &[Command] = &[
         run: about::delete,
     },
     Command {
+        name: "devices",
+        args: "",
+        summary: "list this account's devices and which is this one",
+        run: devices,
+    },
+    Command {
         name: "block",
         args: "NAME",
         summary: "show nothing from a contact and send it nothing",
@@ -134,6 +140,13 @@ fn open(state: &mut ChatState, name: &str) -> Result<Option<Action>, String> {
     let action = state.select(&name);
     state.sort();
     Ok(action)
+}
+
+fn devices(_state: &mut ChatState, args: &str) -> Result<Option<Action>, String> {
+    if !args.is_empty() {
+        return Err("usage: /devices (remove one with umbra devices remove ID)".to_owned());
+    }
+    Ok(Some(Action::ListDevices))
 }
 
 fn help(state: &mut ChatState, _args: &str) -> Result<Option<Action>, String> {
