@@ -3,7 +3,10 @@
 //! listed (the implicit list), in human form and as one `device` record;
 //! `devices remove` of this device is refused with exit 1 before anything
 //! is asked, and an id that is no device likewise; all of it the same
-//! through a running daemon.
+//! through a running daemon. With a second device linked (`umbra link`,
+//! `link-accept`), each lists both and marks itself, and `devices remove
+//! 2` on device 1 removes it: device 1 lists itself alone, and device 2's
+//! session is gone.
 //!
 //! Must never: pass on an empty listing (the record's fields are checked),
 //! or reach into the store.
@@ -11,9 +14,54 @@
 mod client_daemon_support;
 mod client_support;
 
-use client_daemon_support::{run, without_password, Daemon};
-use client_support::{json_records, start_relay, User};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use client_daemon_support::{run, without_password, Daemon, KillOnDrop};
+use client_support::{exit, json_records, start_relay, User};
 use serde_json::Value;
+
+/// A password zxcvbn scores 4, for the linked data directory.
+const NEW_DEVICE_PASSWORD: &str = "violet anchor marmalade 1987 trombone";
+
+/// `(device_id, this_device, listed)` of each `device` record, in order.
+fn marks(records: &[Value]) -> Vec<(u64, bool, bool)> {
+    records
+        .iter()
+        .map(|d| {
+            assert_eq!(d["type"], "device", "{d}");
+            (
+                d["device_id"].as_u64().expect("device_id"),
+                d["this_device"].as_bool().expect("this_device"),
+                d["listed"].as_bool().expect("listed"),
+            )
+        })
+        .collect()
+}
+
+/// Links a new data directory to `user`'s account through `umbra link`
+/// and `umbra link-accept`, reading the code from `link`'s output.
+fn link(relay: &umbra_e2e::Relay, user: &User) -> User {
+    let mut child = user
+        .cli
+        .command(&["link"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn umbra link");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let child = KillOnDrop(child);
+    let mut code = String::new();
+    out.read_line(&mut code).expect("the link code");
+    let joined = User::unregistered(relay, &user.name, NEW_DEVICE_PASSWORD);
+    let args = ["link-accept", code.trim_end()];
+    joined.run(&args).assert_success(&args);
+    let mut child = child;
+    let status = child.0.wait().expect("wait for link");
+    assert!(status.success(), "umbra link failed");
+    joined
+}
 
 /// The one device record of an account with one device.
 fn only_device(records: &[Value]) -> &Value {
@@ -78,4 +126,40 @@ fn devices_lists_this_device_and_refuses_removing_it() {
     only_device(records);
     drop(rpc);
     drop(daemon);
+}
+
+#[test]
+fn a_linked_device_is_listed_by_both_and_removed_from_the_first() {
+    let relay = start_relay();
+    let alice = User::register(&relay, "alice", "alice's password, long enough");
+    let laptop = link(&relay, &alice);
+
+    assert_eq!(
+        marks(&alice.json_ok(&["devices"])),
+        [(1, true, true), (2, false, true)]
+    );
+    assert_eq!(
+        marks(&laptop.json_ok(&["devices"])),
+        [(1, false, true), (2, true, true)]
+    );
+    let args = ["devices", "remove", "2"];
+    let line = laptop.run(&args).assert_failure(exit::USER_ERROR, &args);
+    assert!(line.contains("device 2 is this device"), "{line}");
+
+    let args = ["--json", "devices", "remove", "2"];
+    let out = alice.run(&args);
+    out.assert_success(&args);
+    let done = json_records(&out.stdout, &args);
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0]["type"], "done", "{done:?}");
+    assert_eq!(done[0]["action"], "device_remove", "{done:?}");
+    assert_eq!(marks(&alice.json_ok(&["devices"])), [(1, true, true)]);
+    // Removing it again: it is no device any more.
+    let args = ["devices", "remove", "2"];
+    let line = alice.run(&args).assert_failure(exit::USER_ERROR, &args);
+    assert!(line.contains("device 2 is not a current device"), "{line}");
+
+    // The removed device's session is gone: it must link again.
+    let args = ["devices"];
+    laptop.run(&args).assert_failure(exit::AUTH, &args);
 }
