@@ -97,4 +97,33 @@ mod tests {
         );
         assert_eq!(devices_line(&[]), "devices: none listed by the relay");
     }
+
+    #[test]
+    fn a_daemons_device_records_read_back_as_the_command_prints_them() {
+        // As `devices` answers through the daemon: `last_seen_at` absent
+        // for a device that never logged in, present otherwise.
+        let never: Record = serde_json::from_value(json!({
+            "type": "device", "device_id": 2, "created_at": "2026-12-02T16:31:05Z",
+            "this_device": false, "listed": false,
+        }))
+        .expect("a device record");
+        assert_eq!(
+            never,
+            Record::Device {
+                device_id: 2,
+                created_at: time::macros::datetime!(2026-12-02 16:31:05 UTC),
+                last_seen_at: None,
+                this_device: false,
+                listed: false,
+            }
+        );
+        let seen = device(1, true, true);
+        let text = serde_json::to_value(&seen).expect("json");
+        assert_eq!(serde_json::from_value::<Record>(text).expect("back"), seen);
+        assert_eq!(
+            devices_line(&[seen, never]),
+            "devices: 1 (this device), 2 (not in the device list) (umbra devices remove ID \
+             removes one)"
+        );
+    }
 }
