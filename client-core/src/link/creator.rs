@@ -158,13 +158,16 @@ impl LinkInvite {
     /// code expires.
     async fn first_post(&self) -> Result<Vec<u8>, Error> {
         loop {
+            // The limits of 9.9 (at most 4 posts of 32 KiB) before anything
+            // of the answer is read.
             let response = self
                 .engine
                 .request(Request::LinkFetch {
                     ticket: self.ticket,
                     after: 0,
                 })
-                .await;
+                .await
+                .and_then(within_limits);
             match response {
                 Ok(Response::LinkMessages { mut messages, .. }) if !messages.is_empty() => {
                     // One joiner per ticket (the relay binds it once): its

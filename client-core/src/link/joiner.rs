@@ -24,6 +24,7 @@ use super::{rendezvous_error, LinkFailure, POLL_INTERVAL};
 use crate::account::TokenRecord;
 use crate::backup::{BackupManager, BackupState, ExportKey};
 use crate::client::{open_backend, password_error};
+use crate::devices::within_limits;
 use crate::engine::Engine;
 use crate::error::unexpected;
 use crate::groups::manager::GroupManager;
@@ -180,7 +181,9 @@ async fn rendezvous(
             })
             .await?,
         )
-        .map_err(rendezvous_error)?;
+        .map_err(rendezvous_error)
+        // The limits of 9.9 before anything of the answer is read.
+        .and_then(within_limits)?;
         let Response::LinkMessages { messages, enrolled } = response else {
             return Err(unexpected("LinkMessages", &response));
         };

@@ -24,6 +24,8 @@
 mod creator;
 mod joiner;
 mod snapshot;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
