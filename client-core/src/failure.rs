@@ -90,6 +90,32 @@ pub enum RelayMisbehaved {
         /// The version served.
         got: u64,
     },
+    /// It served a device list for `account` under the version held, but
+    /// other bytes than the held list's (§15.3: two lists under one
+    /// version, which a relay taking only strictly higher versions, §15.4,
+    /// never stores). It was not applied.
+    #[error(
+        "the relay served another device list for account {account} under version {version}, \
+         the version verified before; it was ignored and the list verified before is kept"
+    )]
+    DeviceListEquivocation {
+        /// Whose list.
+        account: umbra_protocol::wire::AccountId,
+        /// The version both lists carry.
+        version: u64,
+    },
+    /// It served a device list for `account` whose version is above
+    /// 2^63 − 1, which a relay never stores (§15.4). It was not applied.
+    #[error(
+        "the relay served version {version} of account {account}'s device list, above the \
+         highest a relay stores; it was ignored"
+    )]
+    DeviceListVersionOverLimit {
+        /// Whose list.
+        account: umbra_protocol::wire::AccountId,
+        /// The version served.
+        version: u64,
+    },
     /// It served a device list for `account` that does not decode or names
     /// another account (the relay checks both before storing one, §15.4).
     #[error("the relay served a malformed device list for account {account}: {source}")]
@@ -126,6 +152,18 @@ pub enum DeviceFailure {
     PublishContended {
         /// How many publications were refused as stale.
         attempts: usize,
+    },
+    /// This client removed the device (it keeps a tombstone of every id it
+    /// asked the relay to remove, and ids are never reused, §15.1), so no
+    /// list naming it is signed.
+    #[error("device {0} was removed from this account; a removed device cannot be listed again")]
+    Removed(u32),
+    /// The account's list is at the highest version a relay stores
+    /// (2^63 − 1, §15.4): no later list can be published.
+    #[error("the account's device list is at version {version}, the last one; no newer list can be published")]
+    VersionExhausted {
+        /// The version held or served.
+        version: u64,
     },
     /// The new list could not be built (e.g. more devices than an account
     /// may have, or a version past the last one).

@@ -3,7 +3,8 @@
 //! list says of each.
 //!
 //! Must never: ask the relay to remove this device (it is refused before
-//! any request), or report a removal whose list publication failed as done.
+//! any request), ask it to remove a device before the tombstone is
+//! durable, or report a removal whose list publication failed as done.
 
 use std::sync::Arc;
 
@@ -39,12 +40,10 @@ impl Engine {
     pub(crate) async fn list_devices(self: &Arc<Self>) -> Result<Vec<DeviceInfo>, Error> {
         self.check_open()?;
         let held = self.fetch_own_device_list().await?;
-        let response = within_limits(self.request(Request::ListDevices).await?)?;
-        let Response::Devices { devices } = response else {
-            return Err(crate::error::unexpected("Devices", &response));
-        };
         let me = self.me().device;
-        Ok(devices
+        Ok(self
+            .relay_devices()
+            .await?
             .into_iter()
             .map(|info| DeviceInfo {
                 device_id: info.device.0,
@@ -56,11 +55,34 @@ impl Engine {
             .collect())
     }
 
+    /// `ListDevices`: the account's current devices as the relay says.
+    async fn relay_devices(
+        self: &Arc<Self>,
+    ) -> Result<Vec<umbra_protocol::wire::DeviceInfo>, Error> {
+        let response = within_limits(self.request(Request::ListDevices).await?)?;
+        let Response::Devices { devices } = response else {
+            return Err(crate::error::unexpected("Devices", &response));
+        };
+        Ok(devices)
+    }
+
+    /// The ids of the account's current devices, as the relay says.
+    pub(super) async fn current_devices(self: &Arc<Self>) -> Result<Vec<DeviceId>, Error> {
+        Ok(self
+            .relay_devices()
+            .await?
+            .into_iter()
+            .map(|info| info.device)
+            .collect())
+    }
+
     /// Removes another device of the account on the relay (its tokens,
     /// keys and queue go, §15.5), then publishes the own list without it.
+    /// The id is kept as a tombstone before the relay is asked, so no list
+    /// naming it is ever signed again, whatever becomes of the publication.
     /// This device is refused with [`DeviceFailure::ThisDevice`] before
-    /// anything is sent; an id that is no current device with
-    /// [`DeviceFailure::Unknown`].
+    /// anything is sent; an id that is neither a current device nor named
+    /// by the own list with [`DeviceFailure::Unknown`].
     pub(crate) async fn remove_device(self: &Arc<Self>, device: u32) -> Result<(), Error> {
         self.check_open()?;
         if device == self.me().device.0 {
@@ -70,21 +92,23 @@ impl Engine {
             return Err(DeviceFailure::Unknown(device).into());
         }
         let device = DeviceId(device);
+        // The own list as the relay serves it now: a removal started on
+        // another device whose publication failed is finished here too.
+        let listed = self.fetch_own_device_list().await?.allows(device);
+        if !listed && !self.current_devices().await?.contains(&device) {
+            // No tombstone: an id not assigned yet may be assigned later.
+            return Err(DeviceFailure::Unknown(device.0).into());
+        }
+        self.devices.tombstone(&self.me().account, device).await?;
         match self.request(Request::RemoveDevice { device }).await {
             Ok(Response::Ok) => {}
             Ok(other) => return Err(crate::error::unexpected("Ok", &other)),
+            // Gone from the relay already (an earlier removal whose
+            // publication failed, or one racing this): finish it.
             Err(Error::Relay {
                 code: ErrorCode::UnknownRecipient,
                 ..
-            }) => {
-                // Gone from the relay already: if our list still names it
-                // (an earlier removal whose publication failed), finish
-                // that removal; else there is nothing of that id.
-                let held = self.devices.held(&self.me().account).await?;
-                if !held.allows(device) {
-                    return Err(DeviceFailure::Unknown(device.0).into());
-                }
-            }
+            }) => {}
             Err(e) => return Err(e),
         }
         self.remove_own_device(device).await

@@ -13,20 +13,20 @@ use umbra_protocol::device_list::{sign_device_list, HeldDeviceList};
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::wire::{DeviceId, Request, Response};
 
-use super::own::ListChange;
+use super::own::{ListChange, OwnView};
 use crate::engine::{now_secs, Engine};
 use crate::failure::{DeviceFailure, RelayMisbehaved};
 use crate::groups::tests::{register, relay};
 use crate::relay_link::RelayLink;
 use crate::{Client, Error};
 
-fn ids(v: &[u32]) -> Vec<DeviceId> {
+pub(super) fn ids(v: &[u32]) -> Vec<DeviceId> {
     v.iter().copied().map(DeviceId).collect()
 }
 
 /// Enrols a new device of `client`'s account through the raw link frames;
 /// returns its id.
-async fn enrol(client: &Client) -> DeviceId {
+pub(super) async fn enrol(client: &Client) -> DeviceId {
     let engine = &client.inner;
     engine.ensure_connected().expect("connect");
     let Response::LinkTicket { ticket, .. } =
@@ -66,7 +66,7 @@ async fn enrol(client: &Client) -> DeviceId {
 }
 
 /// What the relay serves as `engine`'s own list, verified under its identity.
-async fn served(engine: &Arc<Engine>) -> HeldDeviceList {
+pub(super) async fn served(engine: &Arc<Engine>) -> HeldDeviceList {
     let Response::DeviceList { list } = engine
         .request(Request::FetchDeviceList {
             account: engine.me().account,
@@ -85,7 +85,7 @@ async fn served(engine: &Arc<Engine>) -> HeldDeviceList {
         .expect("the served list verifies under the identity")
 }
 
-async fn held(engine: &Arc<Engine>) -> HeldDeviceList {
+pub(super) async fn held(engine: &Arc<Engine>) -> HeldDeviceList {
     engine
         .devices
         .held(&engine.me().account)
@@ -147,7 +147,10 @@ async fn a_stale_publication_is_rebuilt_on_the_newer_list() {
     // A view from before that publication (as another device of the
     // account would have had): version 1 with device 3 is stale.
     let after = engine
-        .publish_own_from(HeldDeviceList::Implicit, ListChange::Add(third))
+        .publish_own_from(
+            OwnView::of(HeldDeviceList::Implicit),
+            ListChange::Add(third),
+        )
         .await
         .expect("publish on a stale view");
     let list = served(&engine).await;
@@ -212,7 +215,9 @@ async fn a_list_the_identity_did_not_sign_or_an_older_one_is_refused_and_the_hel
     let before = held(&engine).await;
 
     // The relay (its store written directly, past the signature check of
-    // PublishDeviceList) serves a newer list signed by another identity.
+    // PublishDeviceList) serves a newer list signed by another identity:
+    // for a contact that is a forgery (15.3 rule 2), and the held list
+    // stays.
     let mallory = IdentityKeyPair::generate(&mut ChaCha20Rng::from_seed([9; 32]));
     let forged = sign_device_list(&mallory, account, 7, ids(&[1, 2])).expect("sign");
     relay
@@ -221,7 +226,10 @@ async fn a_list_the_identity_did_not_sign_or_an_older_one_is_refused_and_the_hel
         .put_device_list(&forged, now_secs())
         .await
         .expect("inject");
-    let refused = engine.fetch_own_device_list().await.expect_err("forged");
+    let refused = engine
+        .fetch_device_list(account, &engine.identity.public())
+        .await
+        .expect_err("forged");
     assert!(
         matches!(
             refused,
@@ -230,27 +238,25 @@ async fn a_list_the_identity_did_not_sign_or_an_older_one_is_refused_and_the_hel
         "{refused:?}"
     );
     assert_eq!(held(&engine).await, before);
-    // `devices` reports it too rather than marking devices by that list.
-    assert!(matches!(
-        alice.devices().await,
-        Err(Error::Protocol(RelayMisbehaved::ForgedDeviceList { .. }))
-    ));
+    // For our own account it is superseded (honest after an identity
+    // reset): our held list again, above the served version.
+    let republished = engine.fetch_own_device_list().await.expect("superseded");
+    assert_eq!(
+        (republished.version(), republished.devices()),
+        (8, ids(&[1, 2]).as_slice())
+    );
+    assert_eq!(served(&engine).await, republished);
+    assert_eq!(held(&engine).await, republished);
 
     // This client verified version 9 before; the relay serves its own
     // (genuinely signed) version 8: a rollback.
     let newer = sign_device_list(&engine.identity, account, 9, ids(&[1])).expect("sign");
     engine
         .devices
-        .keep_newer(&account, newer.clone())
+        .keep_newer(&account, &engine.identity.public(), newer.clone())
         .await
         .expect("hold v9");
-    let older = sign_device_list(&engine.identity, account, 8, ids(&[1, 2])).expect("sign");
-    relay
-        .state
-        .store
-        .put_device_list(&older, now_secs())
-        .await
-        .expect("serve v8");
+    // (The relay holds our version 8 from above.)
     let rollback = engine.fetch_own_device_list().await.expect_err("rollback");
     assert!(
         matches!(
@@ -274,20 +280,77 @@ async fn a_list_the_identity_did_not_sign_or_an_older_one_is_refused_and_the_hel
         .expect("serve v9");
     let same = engine.fetch_own_device_list().await.expect("same version");
     assert_eq!(same, HeldDeviceList::Verified(newer));
+
+    // The held version with other bytes (genuinely signed, as a device of
+    // the account could have signed them): equivocation, not no change.
+    let held_v10 = sign_device_list(&engine.identity, account, 10, ids(&[1])).expect("sign");
+    engine
+        .devices
+        .keep_newer(&account, &engine.identity.public(), held_v10.clone())
+        .await
+        .expect("hold v10");
+    let other_v10 = sign_device_list(&engine.identity, account, 10, ids(&[1, 2])).expect("sign");
+    relay
+        .state
+        .store
+        .put_device_list(&other_v10, now_secs())
+        .await
+        .expect("serve another v10");
+    let twice = engine
+        .fetch_own_device_list()
+        .await
+        .expect_err("equivocation");
+    assert!(
+        matches!(
+            twice,
+            Error::Protocol(RelayMisbehaved::DeviceListEquivocation { version: 10, .. })
+        ),
+        "{twice:?}"
+    );
+    assert_eq!(held(&engine).await, HeldDeviceList::Verified(held_v10));
 }
 
 #[test]
-fn the_stored_list_is_format_0_then_the_lists_bytes() {
+fn the_stored_record_is_format_1_list_identity_and_tombstones_and_format_0_still_reads() {
     let owner = IdentityKeyPair::generate(&mut ChaCha20Rng::from_seed([3; 32]));
     let account = umbra_protocol::wire::AccountId::from_bytes([5; 16]);
     let list = sign_device_list(&owner, account, 2, ids(&[1, 2])).expect("sign");
-    let bytes = postcard::to_allocvec(&super::StoredDeviceList(list.clone())).expect("encode");
+    let stored = super::StoredDeviceList::default()
+        .with_removed(DeviceId(3))
+        .with_list(list.clone(), &owner.public());
+    let bytes = postcard::to_allocvec(&stored).expect("encode");
     let encoded = list.encode();
-    let mut want = vec![0x00, u8::try_from(encoded.len()).expect("short")];
+    // format 1, Some(list bytes), Some(identity: 128 bytes), removed [3].
+    let mut want = vec![0x01, 0x01, u8::try_from(encoded.len()).expect("short")];
     want.extend(&encoded);
+    want.extend([0x01, 0x80, 0x01]);
+    want.extend(owner.public().to_bytes());
+    want.extend([0x01, 0x03]);
     assert_eq!(bytes, want);
+    let back: super::StoredDeviceList = postcard::from_bytes(&bytes).expect("decode");
+    assert_eq!(back.removed(), ids(&[3]));
+    assert_eq!(
+        back.held_under(&owner.public()),
+        HeldDeviceList::Verified(list.clone())
+    );
+    // Under another identity the held list is the implicit one.
+    let other = IdentityKeyPair::generate(&mut ChaCha20Rng::from_seed([4; 32]));
+    assert_eq!(back.held_under(&other.public()), HeldDeviceList::Implicit);
+
+    // Format 0 (the list alone) still reads; its list counts for the
+    // identity that signed it only.
+    let old = super::StoredDeviceList::format_0_bytes(&list);
+    let mut want_old = vec![0x00, u8::try_from(encoded.len()).expect("short")];
+    want_old.extend(&encoded);
+    assert_eq!(old, want_old);
+    let old: super::StoredDeviceList = postcard::from_bytes(&old).expect("format 0");
+    assert_eq!(
+        old.held_under(&owner.public()),
+        HeldDeviceList::Verified(list)
+    );
+    assert_eq!(old.held_under(&other.public()), HeldDeviceList::Implicit);
     // A stored value that is no list does not decode.
     let mut broken = want.clone();
-    broken[2] = 0x02;
+    broken[3] = 0x02;
     assert!(postcard::from_bytes::<super::StoredDeviceList>(&broken).is_err());
 }

@@ -1,7 +1,9 @@
 //! The held device lists (kind `DeviceList`, one per account, slot HMAC of
 //! the account id): the highest-versioned list this client verified for
-//! each account it writes to, its own included (docs/PROTOCOL.md §12.9,
-//! §15.3; `crate::devices`).
+//! each account it writes to, its own included, with the identity it
+//! verified under, and for the own account the tombstones of the devices
+//! this client removed (docs/PROTOCOL.md §12.9, §15.3, §15.4;
+//! `crate::devices`).
 //!
 //! Must never: hold a list that did not verify under the account's pinned
 //! identity (the records layer stores what `devices` hands it; only
