@@ -26,11 +26,9 @@ use crate::daemon::client::DaemonConnection;
 use crate::exit_status::{ExitStatus, Failure};
 use crate::output::{time_from_unix_ms, Delivery, Record, Trust};
 use crate::session::Session;
-use crate::tui::backend::{
-    connection_view, daemon_events, Backend, ChatEvent, ConnectionView, KeyDecision,
-};
+use crate::tui::backend::{connection_view, daemon_events, Backend, ChatEvent, ConnectionView};
 use crate::tui::render::render;
-use crate::tui::state::{group_id_of, Action, ChatState, Connection, Outgoing, Severity};
+use crate::tui::state::{Action, ChatState, Connection, Outgoing, Severity};
 use crate::tui::terminal::TerminalGuard;
 
 mod about;
@@ -38,8 +36,10 @@ mod alerts;
 mod commands;
 mod devices;
 mod group;
+mod perform;
 
 use alerts::{window_title, Alerts};
+use perform::perform;
 
 /// How often the screen is redrawn with the clock advanced (for "today"
 /// decisions). The state's clock is also set at every key press, so a sent
@@ -532,92 +532,5 @@ fn apply_completion(state: &mut ChatState, done: Completion) {
         Completion::Found { query, records } => commands::show_found(state, &query, &records),
         Completion::Problem(text) => state.set_notice(Severity::Error, &text),
         Completion::Info(text) => state.set_notice(Severity::Info, &text),
-    }
-}
-
-/// Starts the work an action asks for; results come back as [`Completion`]s.
-fn perform(
-    backend: &Backend,
-    action: Action,
-    done: &mpsc::UnboundedSender<Completion>,
-    tasks: &mut JoinSet<()>,
-) {
-    let backend = backend.clone();
-    let done = done.clone();
-    match action {
-        Action::Send { to, local_id, body } if group_id_of(&to).is_some() => {
-            tasks.spawn(group::send(backend, to, local_id, body, done));
-        }
-        Action::Reply {
-            to,
-            local_id,
-            body,
-            target,
-        } => {
-            tasks.spawn(about::reply(backend, to, local_id, body, target, done));
-        }
-        Action::Change(request) => {
-            tasks.spawn(about::change(backend, request, done));
-        }
-        Action::Typing { to, started } => {
-            tasks.spawn(about::typing(backend, to, started));
-        }
-        Action::Block { contact, blocked } => {
-            tasks.spawn(commands::set_blocked(backend, contact, blocked, done));
-        }
-        Action::Search { text } => {
-            tasks.spawn(commands::search(backend, text, done));
-        }
-        Action::Send { to, local_id, body } => {
-            tasks.spawn(async move {
-                let report = match backend.send_text(&to, &body).await {
-                    Ok(id) => Completion::Queued { to, local_id, id },
-                    Err(reason) => Completion::SendFailed {
-                        to,
-                        local_id,
-                        reason,
-                    },
-                };
-                let _ = done.send(report);
-            });
-        }
-        // In a group, each sender gets a receipt for its own messages.
-        Action::MarkRead { contact, ids } if group_id_of(&contact).is_some() => {
-            tasks.spawn(async move {
-                let id = group_id_of(&contact).unwrap_or_default();
-                if let Err(error) = backend.mark_group_read(id, &ids).await {
-                    let _ = done.send(Completion::Problem(format!(
-                        "could not send read receipts in the group: {error}"
-                    )));
-                }
-            });
-        }
-        Action::MarkRead { contact, .. } => {
-            tasks.spawn(async move {
-                if let Err(error) = backend.mark_read(&contact).await {
-                    let _ = done.send(Completion::Problem(format!(
-                        "could not send read receipts to {contact}: {error}"
-                    )));
-                }
-            });
-        }
-        Action::AcceptKey {
-            contact,
-            safety_number,
-        } => {
-            tasks.spawn(async move {
-                let report = match backend.accept_key(&contact, &safety_number).await {
-                    KeyDecision::Accepted => Completion::KeyAccepted { contact },
-                    KeyDecision::MovedOn(safety_number) => Completion::KeyMovedOn {
-                        contact,
-                        safety_number,
-                    },
-                    KeyDecision::Problem(text) => Completion::Problem(text),
-                };
-                let _ = done.send(report);
-            });
-        }
-        Action::ListDevices => drop(tasks.spawn(devices::list(backend, done))),
-        Action::Quit => {}
     }
 }
