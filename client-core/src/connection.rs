@@ -16,7 +16,10 @@
 //! `inbound.rs`) is only pushed again by the relay after a new
 //! `Authenticate`, so a long-lived connection that kept one reconnects on
 //! purpose after a jittered, growing wait
-//! ([`KEPT_REDELIVERY_FIRST_WAIT`] up to [`KEPT_REDELIVERY_MAX_WAIT`]).
+//! ([`KEPT_REDELIVERY_FIRST_WAIT`](crate::consts::KEPT_REDELIVERY_FIRST_WAIT)
+//! up to [`KEPT_REDELIVERY_MAX_WAIT`]), and at once (after
+//! [`KEPT_REDELIVERY_OPENABLE_WAIT`]) when a group state change lists the
+//! sender of a held item (`groups/held.rs`), which then opens.
 //!
 //! Must never: ack a delivery before the inbound worker persisted it,
 //! reorder deliveries, retry forever after the relay said the token is
@@ -33,7 +36,9 @@ use tokio::task::JoinHandle;
 use umbra_protocol::wire::{ErrorCode, RelayFrame, Request, Response};
 
 use crate::backoff::Backoff;
-use crate::consts::{KEPT_REDELIVERY_FIRST_WAIT, KEPT_REDELIVERY_MAX_WAIT, MAINTENANCE_INTERVAL};
+use crate::consts::{
+    KEPT_REDELIVERY_MAX_WAIT, KEPT_REDELIVERY_OPENABLE_WAIT, MAINTENANCE_INTERVAL,
+};
 use crate::engine::{lock, Engine};
 use crate::failure::{ConnectionFailure, Ended};
 use crate::relay_link::RelayLink;
@@ -74,6 +79,9 @@ pub(crate) enum KeptSignal {
     Kept,
     /// A connection drained its queue without keeping anything.
     Clear,
+    /// A kept item can open now (a group state change listed its sender):
+    /// reconnect soon, so the relay pushes it again.
+    Openable,
 }
 
 /// The running connection's handle, owned by the engine.
@@ -156,7 +164,11 @@ async fn socket_task(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = Backoff::standard();
-    let mut redelivery = Backoff::new(KEPT_REDELIVERY_FIRST_WAIT, KEPT_REDELIVERY_MAX_WAIT);
+    let first_wait = match engine.upgrade() {
+        Some(strong) => strong.kept_redelivery_first_wait(),
+        None => return,
+    };
+    let mut redelivery = Backoff::new(first_wait, KEPT_REDELIVERY_MAX_WAIT);
     loop {
         if *stop.borrow() {
             break;
@@ -391,6 +403,11 @@ async fn run_session(
                     });
                 }
                 Some(KeptSignal::Clear) => redelivery.reset(),
+                Some(KeptSignal::Openable) => {
+                    redelivery.reset();
+                    let soon = tokio::time::Instant::now() + KEPT_REDELIVERY_OPENABLE_WAIT;
+                    redeliver_at = Some(redeliver_at.map_or(soon, |at| at.min(soon)));
+                }
                 // The inbound worker is gone: the stop signal follows.
                 None => {}
             },
@@ -493,6 +510,9 @@ async fn inbound_worker(
                         // Kept: the relay delivers it again next connection.
                         kept_any = true;
                         let _ = kept.send(KeptSignal::Kept);
+                    }
+                    if engine.groups.held.take_openable() {
+                        let _ = kept.send(KeptSignal::Openable);
                     }
                 }
                 Err(e) => {

@@ -67,6 +67,13 @@ pub(crate) const KEPT_REDELIVERY_FIRST_WAIT: Duration = Duration::from_secs(5);
 /// envelope that will never open costs a reconnect at most about hourly.
 pub(crate) const KEPT_REDELIVERY_MAX_WAIT: Duration = Duration::from_secs(60 * 60);
 
+/// When a group state change lists the sender of a held item (its Add
+/// came, docs/PROTOCOL.md §8.15), the connection reconnects this soon,
+/// whatever the backoff above has grown to: long enough that the changes
+/// of one sync answer, processed one after another, cost one reconnect,
+/// short enough that the held text shows as the Add does.
+pub(crate) const KEPT_REDELIVERY_OPENABLE_WAIT: Duration = Duration::from_millis(250);
+
 /// How long a published identity check of a contact stays good on one
 /// connection before the next send checks again.
 pub(crate) const IDENTITY_RECHECK_AFTER: Duration = Duration::from_secs(10 * 60);

@@ -19,7 +19,7 @@
 //! std lock across an await, or emit an event for a change that was not
 //! committed.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -144,6 +144,10 @@ pub(crate) struct Engine {
     pub(crate) identity_checks: IdentityChecks,
     /// The wall clock for dated state (tests move it forward).
     pub(crate) clock: Clock,
+    /// The first wait of the kept-redelivery backoff, in milliseconds
+    /// (`KEPT_REDELIVERY_FIRST_WAIT`; tests lengthen it to show that a
+    /// held item opens without waiting for it).
+    kept_first_wait_ms: AtomicU64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -168,6 +172,19 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Engine {
+    /// The first wait before a connection that kept a delivery
+    /// reconnects for it (read when the connection task starts).
+    pub(crate) fn kept_redelivery_first_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.kept_first_wait_ms.load(Ordering::Relaxed))
+    }
+
+    /// Sets that wait; takes effect at the next connection task.
+    #[cfg(test)]
+    pub(crate) fn set_kept_redelivery_first_wait(&self, wait: std::time::Duration) {
+        self.kept_first_wait_ms
+            .store(wait.as_millis() as u64, Ordering::Relaxed);
+    }
+
     /// Builds an engine around an unlocked vault.
     pub(crate) async fn from_vault(
         config: &crate::ClientConfig,
@@ -222,6 +239,9 @@ impl Engine {
             last_failure: Mutex::new(None),
             identity_checks: IdentityChecks::default(),
             clock: Clock::default(),
+            kept_first_wait_ms: AtomicU64::new(
+                crate::consts::KEPT_REDELIVERY_FIRST_WAIT.as_millis() as u64,
+            ),
         }))
     }
 

@@ -10,7 +10,8 @@ use umbra_client_core::{Client, Error, Event, SafetyNumber, TrustLevel};
 use umbra_protocol::wire::Username;
 
 mod support;
-use support::{config, messages, name, peer, register, TestRelay, Watch, WAIT};
+use support::watch::Watch;
+use support::{config, messages, name, peer, register, TestRelay, WAIT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_key_raises_an_event_and_blocks_sending_until_accepted() {

@@ -17,7 +17,8 @@ use umbra_client_core::{
 use umbra_relay::config::Settings;
 
 mod support;
-use support::{config, messages, name, peer, receive, register, TestRelay, Watch, WAIT};
+use support::watch::Watch;
+use support::{config, messages, name, peer, receive, register, TestRelay, WAIT};
 
 fn tls_fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -9,9 +9,10 @@
 //! the next reconnect (`crate::inbound::keep`, the mechanism every passing
 //! failure uses: nothing is acknowledged that a crash could lose), and a
 //! `GroupSync` is asked of one member of our state (an admin first), under
-//! the ask limit of §8.15. When the answer brings the Add, the redelivered
-//! items open in the relay's order (the key distribution before the
-//! messages it keys).
+//! the ask limit of §8.15. When the answer brings the Add, the connection
+//! reconnects at once ([`Held::take_openable`]) and the redelivered items
+//! open in the relay's order (the key distribution before the messages it
+//! keys).
 //!
 //! What is held is counted here, in memory, by a digest of the item: at
 //! most [`GROUP_HELD_PER_SENDER`] per (group, sender),
@@ -136,6 +137,9 @@ struct Inner {
     /// then and when: its new items are held evict-first at that head.
     not_members: HashMap<(GroupId, [u8; 16]), (ChangeHash, u64)>,
     next_seq: u64,
+    /// A state change listed the sender of a held item since the last
+    /// [`Held::take_openable`]: that item opens when it comes again.
+    openable: bool,
 }
 
 /// Inserts into a map bounded by [`GROUP_HELD_REFUSALS_TRACKED`], the
@@ -315,12 +319,23 @@ impl Held {
     /// they come again), evict-first or not.
     pub(crate) fn confirm(&self, group: &GroupId, state: &GroupState) {
         let mut inner = self.lock();
+        let mut opened = false;
         for entry in inner.items.values_mut().filter(|e| e.group == *group) {
             if state.is_member(&AccountId::from_bytes(entry.sender)) {
+                opened |= !entry.member;
                 entry.member = true;
                 entry.evict_first = false;
             }
         }
+        inner.openable |= opened;
+    }
+
+    /// Whether a held item became openable (its sender is now listed)
+    /// since the last call. The connection then asks the relay for its
+    /// deliveries again soon, instead of at the kept-redelivery backoff,
+    /// which may have grown to an hour while the item waited.
+    pub(crate) fn take_openable(&self) -> bool {
+        std::mem::take(&mut self.lock().openable)
     }
 
     /// A sync of `group` completed: our log, at `head` with `state`, knows

@@ -64,6 +64,8 @@ mod tests_events;
 #[cfg(test)]
 mod tests_held;
 #[cfg(test)]
+mod tests_held_reopen;
+#[cfg(test)]
 mod tests_history_index;
 #[cfg(test)]
 mod tests_key_request;

@@ -18,8 +18,7 @@ use umbra_relay::app::{start, RunningRelay};
 use umbra_relay::config::{RelayConfig, Settings};
 use umbra_relay::store::SharedStore;
 
-mod watch;
-pub use watch::Watch;
+pub mod watch;
 
 /// How long any single step may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(30);
