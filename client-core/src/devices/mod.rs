@@ -85,8 +85,8 @@ impl DeviceManager {
 
     /// The list held for `account`, whatever identity it verified under
     /// (the implicit one if none was verified). A list held under another
-    /// identity than the pinned one is replaced by the next list
-    /// [`Engine::fetch_device_list`] takes under the pinned one;
+    /// identity than the pinned one is dropped by the next
+    /// [`Engine::fetch_device_list`] under the pinned one;
     /// [`DeviceManager::held_under`] is the list for one identity.
     pub(crate) async fn held(&self, account: &AccountId) -> Result<HeldDeviceList, Error> {
         Ok(self.stored(account).await?.any_identity())
@@ -100,6 +100,24 @@ impl DeviceManager {
         pinned: &IdentityPublic,
     ) -> Result<HeldDeviceList, Error> {
         Ok(self.stored(account).await?.held_under(pinned))
+    }
+
+    /// The list held for `account` under `pinned`, after dropping a held
+    /// list that verified under another identity (a key change accepted,
+    /// an identity reset), so [`DeviceManager::held`] no longer returns
+    /// it either. Durable on return.
+    async fn held_for_fetch(
+        &self,
+        account: &AccountId,
+        pinned: &IdentityPublic,
+    ) -> Result<HeldDeviceList, Error> {
+        let _guard = self.write_lock.lock().await;
+        let stored = self.stored(account).await?;
+        if let Some(cleared) = stored.without_other_identity(pinned) {
+            self.store(account, &cleared).await?;
+            return Ok(HeldDeviceList::Implicit);
+        }
+        Ok(stored.held_under(pinned))
     }
 
     /// The ids of our account this client asked the relay to remove.
@@ -209,7 +227,7 @@ impl Engine {
         let Response::DeviceList { list } = response else {
             return Err(crate::error::unexpected("DeviceList", &response));
         };
-        let held = self.devices.held_under(&account, pinned).await?;
+        let held = self.devices.held_for_fetch(&account, pinned).await?;
         // A relay that serves no list cannot undo one verified before.
         let Some(bytes) = list else {
             return Ok(Served::Unchanged(held));

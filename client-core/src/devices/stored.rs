@@ -100,6 +100,20 @@ impl StoredDeviceList {
         }
     }
 
+    /// `self` without its list, if the list verified under another
+    /// identity than `pinned` (the tombstones stay); `None` if nothing is
+    /// to change.
+    pub(crate) fn without_other_identity(&self, pinned: &IdentityPublic) -> Option<Self> {
+        if self.list.is_none() || self.held_under(pinned) != HeldDeviceList::Implicit {
+            return None;
+        }
+        Some(StoredDeviceList {
+            list: None,
+            identity: None,
+            removed: self.removed.clone(),
+        })
+    }
+
     /// `self` with `device` among the tombstones.
     pub(crate) fn with_removed(&self, device: DeviceId) -> Self {
         let mut out = self.clone();

@@ -14,7 +14,7 @@ use umbra_protocol::wire::{DeviceId, Request, Response};
 use super::tests::{enrol, held, ids, served};
 use super::MAX_DEVICE_LIST_VERSION;
 use crate::engine::{now_secs, Engine};
-use crate::failure::DeviceFailure;
+use crate::failure::{DeviceFailure, RelayMisbehaved};
 use crate::groups::tests::{register, relay};
 use crate::store::{ClientStore, KdfParams, MemoryStore};
 use crate::{Client, ClientConfig, Error};
@@ -84,9 +84,28 @@ async fn a_contacts_new_identity_starts_from_the_implicit_list() {
         .await
         .expect("hold v5");
 
-    // Bob's key changed (accepted by alice): his new identity's version 2
-    // is taken, though below the old identity's 5.
+    // Bob's key changed (accepted by alice). While the relay still serves
+    // his old identity's list it is refused under the new one, and the
+    // old identity's held list is dropped: under the new identity the
+    // account has the implicit list.
     let new = IdentityKeyPair::generate(&mut ChaCha20Rng::from_seed([21; 32]));
+    let stale = engine
+        .fetch_device_list(bob_account, &new.public())
+        .await
+        .expect_err("the old identity's list under the new one");
+    assert!(
+        matches!(
+            stale,
+            Error::Protocol(RelayMisbehaved::ForgedDeviceList { .. })
+        ),
+        "{stale:?}"
+    );
+    assert_eq!(
+        engine.devices.held(&bob_account).await.expect("held"),
+        HeldDeviceList::Implicit
+    );
+    // His new identity's version 2 is taken, though below the old
+    // identity's 5.
     let new_v2 = sign_device_list(&new, bob_account, 2, ids(&[1])).expect("sign");
     relay
         .state
