@@ -69,7 +69,10 @@ impl Provisioning {
     /// bytes that [`Provisioning::decode`] refuses; the creator's handshake
     /// validates before it encodes.
     pub fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(Vec::with_capacity(256));
+        // Sized for the largest provisioning a post carries, so the vector
+        // never reallocates: a reallocation would free a copy of the
+        // identity secrets without wiping it.
+        let mut out = Zeroizing::new(Vec::with_capacity(MAX_PROVISIONING_BYTES));
         out.push(PROVISIONING_FORMAT);
         out.extend_from_slice(self.account.as_bytes());
         let username = self.username.as_str().as_bytes();
@@ -93,7 +96,7 @@ impl Provisioning {
                 // Postcard into a Vec fails only for types it does not
                 // support, and a pointer has none; an empty pointer would
                 // be refused by decode, never mistaken for a pointer.
-                let encoded = Zeroizing::new(postcard::to_stdvec(pointer).unwrap_or_default());
+                let encoded = Zeroizing::new(pointer_bytes(pointer).unwrap_or_default());
                 let len = u16::try_from(encoded.len()).unwrap_or(u16::MAX);
                 out.extend_from_slice(&len.to_be_bytes());
                 out.extend_from_slice(&encoded);
@@ -179,6 +182,14 @@ impl Provisioning {
     }
 }
 
+/// `pointer` as postcard writes it, into a buffer sized so that it never
+/// reallocates (the pointer carries the snapshot's file key, and a
+/// reallocation would free a copy of it unwiped; 10.4's limits keep a
+/// pointer far below this size).
+fn pointer_bytes(pointer: &FilePointer) -> postcard::Result<Vec<u8>> {
+    postcard::to_extend(pointer, Vec::with_capacity(MAX_PROVISIONING_BYTES))
+}
+
 /// A pointer exactly as `postcard` writes it, within 10.4's limits.
 fn decode_pointer(bytes: &[u8]) -> Result<FilePointer, LinkError> {
     const MALFORMED: LinkError =
@@ -189,7 +200,7 @@ fn decode_pointer(bytes: &[u8]) -> Result<FilePointer, LinkError> {
     }
     // Postcard also reads a varint padded with empty groups; only the one
     // encoding of a pointer is accepted (the layout is canonical).
-    let again = Zeroizing::new(postcard::to_stdvec(&pointer).map_err(|_| MALFORMED)?);
+    let again = Zeroizing::new(pointer_bytes(&pointer).map_err(|_| MALFORMED)?);
     if again.as_slice() != bytes {
         return Err(LinkError::ProvisioningMalformed(
             "the snapshot pointer is not in its canonical encoding",

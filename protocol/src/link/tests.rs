@@ -464,3 +464,16 @@ fn debug_shows_no_secret() {
     assert_eq!(format!("{:?}", shown.secret()), "LinkSecret(<redacted>)");
     assert!(format!("{sent:?}").contains("alice"));
 }
+
+/// The encoding is written into one buffer sized for the largest
+/// provisioning, so it never reallocated (a reallocation frees a copy of
+/// the identity secrets unwiped): its capacity is still the one reserved.
+#[test]
+fn provisioning_encoding_never_reallocates() {
+    let encoded = provisioning(true).encode();
+    assert!(
+        encoded.len() > 256,
+        "a full provisioning outgrew the old 256"
+    );
+    assert_eq!(encoded.capacity(), super::MAX_PROVISIONING_BYTES);
+}
