@@ -327,17 +327,14 @@ async fn accept(
             DecryptFailure::FromThisDevice,
         )));
     }
-    // This client keeps one session per contact account and answers on the
-    // contact's primary device (receipts, replies). A session accepted from
-    // another device would be stored beside the primary one and advanced
-    // separately from it, so one chain could encrypt twice under the same
-    // message key. Until accounts have several devices, refuse it here.
-    if inbound.sender_address().device != DeviceId::PRIMARY {
-        return Err(Failure::Rejected(Rejected::anonymous(
-            DecryptFailure::OtherDevice(inbound.sender_address().device),
-        )));
-    }
     if inbound.group_message().is_some() {
+        // Sender keys are per account in this version: a group message is
+        // read from the primary device only.
+        if inbound.sender_address().device != DeviceId::PRIMARY {
+            return Err(Failure::Rejected(Rejected::anonymous(
+                DecryptFailure::OtherDevice(inbound.sender_address().device),
+            )));
+        }
         // Sealed directly, with no ratchet layer: the group's own keys.
         return groups_in::accept_message(engine, &inbound, received_at_ms, txn).await;
     }
@@ -385,7 +382,8 @@ async fn accept(
     // that names them; upkeep (a session reset, typing, a receipt, ...)
     // would otherwise let anyone plant a contact here, and so in the
     // account backup (§12.15).
-    let keep_contact = existing.is_some() || contact_rule::makes_contact(&payload.content);
+    let known = existing.is_some();
+    let keep_contact = known || contact_rule::makes_contact(&payload.content);
     let mut contact = match existing {
         None => {
             if checked.answer(payload.sender.account, &claimed, &sender_identity)?
@@ -434,6 +432,10 @@ async fn accept(
             contact
         }
     };
+
+    // §15.3 rule 3: only a device of the account's signed list (each with
+    // its own session, filed under its address) is believed.
+    listed_device(engine, checked, &contact, &inbound, !known).await?;
 
     // A newcomer to a name the user knows is shown as `name#xxxxxxxx`.
     let from = engine.names.display_name(&contact).await?;
@@ -530,4 +532,41 @@ async fn accept(
     }
     engine.put_counters(txn, &counters)?;
     Ok(events)
+}
+
+/// Refuses a message from a device of its account that the held device
+/// list lacks, after the one list fetch [`precheck::plan`] made for it
+/// (the list may just be newer than ours); a fetch that could not be made
+/// keeps the envelope, as a directory check that could not be made does.
+/// Only a first contact's confirmed identity or the pinned one has its
+/// list fetched: a message from an unlisted device under another identity
+/// is refused at once.
+async fn listed_device(
+    engine: &Arc<Engine>,
+    checked: &precheck::Checked,
+    contact: &ContactRecord,
+    inbound: &InboundEnvelope,
+    first_contact: bool,
+) -> Result<(), Failure> {
+    let sender = inbound.sender_address();
+    let held = engine.devices.held(&sender.account).await?;
+    if held.allows(sender.device) {
+        return Ok(());
+    }
+    let unlisted = || {
+        Failure::Rejected(Rejected {
+            from: (!first_contact).then(|| contact.username.clone()),
+            reason: DecryptFailure::UnlistedDevice(sender.device),
+        })
+    };
+    let pinned: bool = subtle::ConstantTimeEq::ct_eq(
+        &contact.pinned.to_bytes()[..],
+        &inbound.sender().to_bytes()[..],
+    )
+    .into();
+    if !pinned {
+        return Err(unlisted());
+    }
+    checked.list_fetched(sender.account)?;
+    Err(unlisted())
 }

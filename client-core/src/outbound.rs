@@ -6,83 +6,103 @@
 //! committed together, or drop an outbox entry the relay did not settle.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rand::rngs::OsRng;
 use umbra_protocol::content::{self, Content};
+use umbra_protocol::identity::IdentityPublic;
 use umbra_protocol::pairwise::PairwiseSession;
 use umbra_protocol::prekeys::VerifiedPreKeyBundle;
-use umbra_protocol::wire::{
-    AccountId, Address, OutgoingEnvelope, Request, Response, SendOutcome, Username,
-    MAX_ENVELOPE_BYTES,
-};
+use umbra_protocol::wire::{AccountId, Address, DeviceId, Request, Username, MAX_ENVELOPE_BYTES};
 
 use crate::contact::NameState;
-use crate::conversation::{DeliveryStatus, HistoryEntry};
+use crate::conversation::HistoryEntry;
 use crate::engine::{now_ms, Engine, QueuedContent};
-use crate::failure::{CryptoFailure, RelayMisbehaved};
+use crate::failure::CryptoFailure;
 use crate::history::Counters;
 use crate::identity_checks::CheckStarted;
-use crate::outbox::{OutboxEntry, PendingMessage};
+use crate::outbox::{DeviceEnvelope, OutboxEntry};
 use crate::payload::Payload;
-use crate::records::{self, Prefix, Slot};
+use crate::records;
 use crate::sessions::SessionRecord;
-use crate::store::{Durability, Txn};
+use crate::store::Txn;
 use crate::trust::{ContactRecord, Observation};
-use crate::{Error, Event, InvalidMessage, MessageId, PeerRef, UnknownPeer};
+use crate::{Error, InvalidMessage, MessageId, PeerRef};
 
+mod pump;
 mod ready;
+mod recipients;
+#[cfg(test)]
+pub(crate) mod tests_devices;
 
 /// How often a send re-plans when the state moved during its network half.
 const PLAN_ATTEMPTS: usize = 3;
 
 /// What [`Engine::plan_send`] learnt from the relay.
 pub(crate) enum SendPlan {
-    /// A usable session exists and its contact's published identity checked out.
+    /// Every device of the held list has a usable session and the
+    /// contact's published identity checked out.
     Existing,
-    /// No usable session: a freshly claimed, verified bundle to start one.
+    /// Some device has no usable session: freshly claimed, verified
+    /// bundles to start them (§15.3; a device without keys is skipped).
     Fresh {
         account: AccountId,
-        bundle: Box<VerifiedPreKeyBundle>,
+        /// The identity the held list was verified under on first contact
+        /// (the directory's), which becomes the pinned one.
+        listed_under: Option<Box<IdentityPublic>>,
+        bundles: Vec<DeviceBundle>,
         check: CheckStarted,
     },
 }
 
+/// A verified bundle of one device of the contact.
+pub(crate) struct DeviceBundle {
+    pub(crate) device: DeviceId,
+    pub(crate) bundle: Box<VerifiedPreKeyBundle>,
+}
+
+/// What a send encrypts with: the contact and one session per device of
+/// its held list that has one (docs/PROTOCOL.md §15.3).
+pub(crate) type Sessions = (ContactRecord, Vec<SessionRecord>, bool);
+
 impl Engine {
     /// The network half of a send, run without the state lock: what the
-    /// relay says about `name` now. An existing session needs only the
-    /// published-identity check; otherwise the name is resolved and a
-    /// bundle claimed.
+    /// relay says about `name` now. If every device of the held list has a
+    /// session, only the published-identity check; otherwise the device
+    /// list is fetched (before the first write, §15.3 rule 1) and a bundle
+    /// claimed for each device without a session (`recipients.rs`).
     pub(crate) async fn plan_send(self: &Arc<Self>, name: &Username) -> Result<SendPlan, Error> {
         let existing = self.contact_for_sending(name).await?;
+        let mut refreshed = false;
         if let Some(contact) = &existing {
             if !contact.may_send() {
                 return Err(contact.untrusted());
             }
-            if self.usable_session(contact).await?.is_some() {
+            if !self
+                .identity_checks
+                .is_fresh(&contact.account, Instant::now())
+            {
+                // §15.3 rule 1: with every published-identity check (the
+                // first send on each connection, then every RECHECK_AFTER)
+                // the list is fetched, so a write never goes out on a list
+                // older than that.
+                refreshed = true;
+                let account = AccountId::from_bytes(contact.account);
+                self.list_for_sending(account, &contact.pinned).await?;
+            }
+            if self.sessionless_devices(contact).await?.is_empty() {
                 self.check_published_identity(contact).await?;
                 return Ok(SendPlan::Existing);
             }
         }
-        let account = match &existing {
-            Some(c) => AccountId::from_bytes(c.account),
-            None => self.resolve(name).await?,
-        };
-        if account == self.me().account {
-            return Err(Error::unknown(name.clone(), UnknownPeer::Yourself));
-        }
         let check = self.identity_checks.start(Instant::now());
-        let bundle = self.fetch_bundle(account, name).await?;
-        Ok(SendPlan::Fresh {
-            account,
-            bundle: Box::new(bundle),
-            check,
-        })
+        self.plan_bundles(name, existing.as_ref(), refreshed, check)
+            .await
     }
 
-    /// A session with `contact` we can send with: not one we started that
-    /// was never answered for the relay's message lifetime (that one will
-    /// never complete, so a send starts over instead).
+    /// A session with `contact`'s primary device we can send with: not one
+    /// we started that was never answered for the relay's message lifetime
+    /// (that one will never complete, so a send starts over instead).
     pub(crate) async fn usable_session(
         &self,
         contact: &ContactRecord,
@@ -92,15 +112,15 @@ impl Engine {
     }
 
     /// The state half of a send, under the state lock: re-reads the contact
-    /// and session (another send may have changed them while `plan` was on
-    /// the network) and returns the contact and the session to send with,
-    /// started from the plan's bundle when needed. `None`: the plan no
-    /// longer fits the state; plan again.
+    /// and sessions (another send may have changed them while `plan` was on
+    /// the network) and returns the contact and a session per device of
+    /// its held list, started from the plan's bundles when needed. `None`:
+    /// the plan no longer fits the state; plan again.
     pub(crate) async fn session_from_plan(
         &self,
         name: &Username,
         plan: SendPlan,
-    ) -> Result<Option<(ContactRecord, SessionRecord, bool)>, Error> {
+    ) -> Result<Option<Sessions>, Error> {
         let existing = match self.names.binding(name.as_str()).await? {
             Some(binding) if binding.newcomer.is_some() => {
                 return Err(Error::NameReassigned {
@@ -114,17 +134,21 @@ impl Engine {
             if !contact.may_send() {
                 return Err(contact.untrusted());
             }
-            if let Some(record) = self.usable_session(contact).await? {
-                return Ok(Some((contact.clone(), record, false)));
+            if self.sessionless_devices(contact).await?.is_empty() {
+                let records = self.usable_sessions(contact).await?;
+                if !records.is_empty() {
+                    return Ok(Some((contact.clone(), records, false)));
+                }
             }
         }
         let SendPlan::Fresh {
             account,
-            bundle,
+            listed_under,
+            bundles,
             check,
         } = plan
         else {
-            // The session the plan relied on is gone.
+            // The sessions the plan relied on are gone.
             return Ok(None);
         };
         if existing
@@ -134,9 +158,28 @@ impl Engine {
             // The name was bound to another account meanwhile.
             return Ok(None);
         }
-        let contact = match existing {
-            Some(mut contact) => match contact.observe(bundle.identity()) {
-                Observation::Pinned => contact,
+        let Some(first) = bundles.first() else {
+            // Every device without a session is without keys: the devices
+            // with one are written to (the plan checked their identity).
+            let Some(contact) = existing else {
+                return Ok(None);
+            };
+            let records = self.usable_sessions(&contact).await?;
+            return Ok((!records.is_empty()).then_some((contact, records, false)));
+        };
+        let mut contact = match existing {
+            Some(contact) => contact,
+            None => ContactRecord::first_seen(
+                *account.as_bytes(),
+                name.as_str().to_owned(),
+                listed_under.map_or_else(|| first.bundle.identity().clone(), |i| *i),
+            ),
+        };
+        // §15.3 rule 4: every device's bundle carries the pinned identity;
+        // another one is a key change, whatever its device.
+        for b in &bundles {
+            match contact.observe(b.bundle.identity()) {
+                Observation::Pinned => {}
                 Observation::NewlyChanged => {
                     let mut txn = Txn::new();
                     // The contact is the one the name means: no name event.
@@ -146,26 +189,35 @@ impl Engine {
                     return Err(contact.untrusted());
                 }
                 Observation::StillChanged => return Err(contact.untrusted()),
-            },
-            None => ContactRecord::first_seen(
-                *account.as_bytes(),
-                name.as_str().to_owned(),
-                bundle.identity().clone(),
-            ),
-        };
-        // The bundle just named the contact's current identity.
+            }
+        }
+        // The bundles just named the contact's current identity.
         self.identity_checks.record(contact.account, check);
-        let record = self
-            .start_session(&contact, &bundle, account, self.clock.now_secs())
-            .await?;
-        Ok(Some((contact, record, true)))
+        let now = self.clock.now_secs();
+        let mut records = self.usable_sessions(&contact).await?;
+        for b in bundles {
+            if records
+                .iter()
+                .any(|r| r.current().remote_address().device == b.device)
+            {
+                // Another send started this device's session meanwhile.
+                continue;
+            }
+            let to = Address {
+                account,
+                device: b.device,
+            };
+            records.push(
+                self.start_session_with(&contact, &b.bundle, to, now)
+                    .await?,
+            );
+        }
+        records.sort_by_key(|r| r.current().remote_address().device);
+        Ok(Some((contact, records, true)))
     }
 
     /// A new X3DH session with `account`'s primary device from its verified
-    /// `bundle`, as the contact's session record: the new session becomes
-    /// current and an existing record keeps its older states archived (a
-    /// late reply on one of them still decrypts). Nothing is stored here;
-    /// the caller commits the record with the message it encrypts.
+    /// `bundle` (see [`Engine::start_session_with`]).
     pub(crate) async fn start_session(
         &self,
         contact: &ContactRecord,
@@ -173,11 +225,27 @@ impl Engine {
         account: AccountId,
         now: u64,
     ) -> Result<SessionRecord, Error> {
+        self.start_session_with(contact, bundle, Address::primary(account), now)
+            .await
+    }
+
+    /// A new X3DH session with the contact's device `to` from its verified
+    /// `bundle`, as that device's session record: the new session becomes
+    /// current and an existing record keeps its older states archived (a
+    /// late reply on one of them still decrypts). Nothing is stored here;
+    /// the caller commits the record with the message it encrypts.
+    pub(crate) async fn start_session_with(
+        &self,
+        contact: &ContactRecord,
+        bundle: &VerifiedPreKeyBundle,
+        to: Address,
+        now: u64,
+    ) -> Result<SessionRecord, Error> {
         let session = PairwiseSession::initiate(
             &self.identity,
             &self.me().address(),
             bundle,
-            &Address::primary(account),
+            &to,
             &mut OsRng,
         )
         .map_err(|e| Error::Crypto(CryptoFailure::StartSession(e)))?;
@@ -194,7 +262,7 @@ impl Engine {
         (
             tokio::sync::MutexGuard<'_, ()>,
             ContactRecord,
-            SessionRecord,
+            Vec<SessionRecord>,
             bool,
         ),
         Error,
@@ -209,9 +277,9 @@ impl Engine {
             // plan_send refuses a blocked contact (contact_for_sending).
             let plan = self.plan_send(name).await?;
             let guard = self.op_lock.lock().await;
-            if let Some((contact, record, fresh)) = self.session_from_plan(name, plan).await? {
+            if let Some((contact, records, fresh)) = self.session_from_plan(name, plan).await? {
                 self.refuse_if_blocked(&contact.account, name).await?;
-                return Ok((guard, contact, record, fresh));
+                return Ok((guard, contact, records, fresh));
             }
         }
         Err(Error::SessionContended {
@@ -220,14 +288,16 @@ impl Engine {
         })
     }
 
-    /// Encrypts `content` for `contact` with `record` and adds the advanced
-    /// session plus an outbox entry to `txn`. Nothing leaves the client here.
+    /// Encrypts `content` for `contact` with each of `records` (one
+    /// session per device, §15.3) and adds the advanced sessions plus one
+    /// outbox entry holding every device's envelope to `txn`. Nothing
+    /// leaves the client here.
     pub(crate) fn encrypt_into_outbox(
         &self,
         txn: &mut Txn,
         counters: &mut Counters,
         contact: &ContactRecord,
-        record: &mut SessionRecord,
+        device_sessions: &mut [SessionRecord],
         queued: QueuedContent,
     ) -> Result<(), Error> {
         let QueuedContent {
@@ -235,17 +305,26 @@ impl Engine {
             id,
             visible,
         } = queued;
-        let envelope = self.seal_content(record, content)?;
-        self.sessions.save_for_contact(txn, contact, record)?;
+        let mut envelopes = Vec::with_capacity(device_sessions.len());
+        for record in device_sessions.iter_mut() {
+            let envelope = self.seal_content(record, content.clone())?;
+            self.sessions.save_for_contact(txn, contact, record)?;
+            envelopes.push(DeviceEnvelope {
+                device: record.current().remote_address().device.0,
+                envelope,
+            });
+        }
         let seq = counters.next_outbox_seq;
         counters.next_outbox_seq += 1;
         let entry = OutboxEntry {
             id,
             to_account: contact.account,
             to_username: contact.username.clone(),
-            envelope,
+            envelopes,
             queued_at_ms: now_ms(),
             visible,
+            accepted: 0,
+            refused: Vec::new(),
         };
         self.vault.save(txn, records::outbox::slot(seq), &entry)?;
         Ok(())
@@ -306,7 +385,7 @@ impl Engine {
         // Only a sendable message starts the connection.
         self.ensure_connected()?;
         {
-            let (_guard, contact, mut record, _) = self.session_for_sending(&name).await?;
+            let (_guard, contact, mut records, _) = self.session_for_sending(&name).await?;
             if let Some(target) = reply_to {
                 crate::about::require_known(self, &contact.account, &target).await?;
             }
@@ -316,7 +395,7 @@ impl Engine {
                 &mut txn,
                 &mut counters,
                 &contact,
-                &mut record,
+                &mut records,
                 QueuedContent {
                     content: text_content,
                     id,
@@ -363,16 +442,19 @@ impl Engine {
             // (crate::blocking).
             return Ok(());
         }
-        let Some(mut record) = self.sessions.of_contact(contact).await? else {
+        // Every device of the held list that has a session (upkeep never
+        // fetches a bundle).
+        let mut records = self.listed_sessions(contact).await?;
+        if records.is_empty() {
             return Ok(());
-        };
+        }
         let mut counters = self.counters().await?;
         let mut txn = Txn::new();
         self.encrypt_into_outbox(
             &mut txn,
             &mut counters,
             contact,
-            &mut record,
+            &mut records,
             QueuedContent {
                 content,
                 id: MessageId::random(&mut OsRng),
@@ -410,10 +492,12 @@ impl Engine {
             // Typing notices are best effort; never to a contested name.
             return Ok(());
         }
-        let Some(mut record) = self.sessions.of_contact(&contact).await? else {
+        // Every device of the held list with a session (§15.3).
+        let mut records = self.listed_sessions(&contact).await?;
+        if records.is_empty() {
             // No session yet: typing notices never start one.
             return Ok(());
-        };
+        }
         let me = self.me();
         let payload = zeroize::Zeroizing::new(
             Payload {
@@ -423,149 +507,26 @@ impl Engine {
             }
             .encode()?,
         );
-        // An ephemeral message: it uses no message key, so the relay dropping
-        // it (the contact is offline) never leaves a gap in the chain.
-        let envelope = record
-            .current_mut()
-            .seal_ephemeral(&self.identity, &payload, self.clock.now_ms(), &mut OsRng)
-            .map_err(|e| Error::Crypto(CryptoFailure::Encrypt(e)))?;
         let mut txn = Txn::new();
-        self.sessions
-            .save_for_contact(&mut txn, &contact, &record)?;
+        let mut notices = Vec::with_capacity(records.len());
+        for record in &mut records {
+            // An ephemeral message: it uses no message key, so the relay
+            // dropping it (the contact is offline) never leaves a gap in
+            // the chain.
+            let envelope = record
+                .current_mut()
+                .seal_ephemeral(&self.identity, &payload, self.clock.now_ms(), &mut OsRng)
+                .map_err(|e| Error::Crypto(CryptoFailure::Encrypt(e)))?;
+            self.sessions.save_for_contact(&mut txn, &contact, record)?;
+            notices.push((*record.current().remote_address(), envelope));
+        }
         self.vault.commit(txn).await?;
-        // The session is committed: the request waits without the lock.
+        // The sessions are committed: the requests wait without the lock.
         drop(guard);
-        self.request(Request::Ephemeral {
-            to: Address::primary(AccountId::from_bytes(contact.account)),
-            payload: envelope,
-        })
-        .await?;
-        Ok(())
-    }
-
-    pub(crate) async fn pending_outbox(&self) -> Result<Vec<PendingMessage>, Error> {
-        Ok(self
-            .vault
-            .load_all(&Prefix::<records::outbox::Outbox>::all())
-            .await?
-            .into_iter()
-            .map(|(_, e)| e.describe())
-            .collect())
-    }
-
-    /// Hands queued envelopes to the relay, oldest first, until the outbox
-    /// is empty or the relay cannot take more right now.
-    pub(crate) async fn pump_outbox(self: &Arc<Self>) -> Result<(), Error> {
-        loop {
-            let first = self
-                .vault
-                .load_all(&Prefix::<records::outbox::Outbox>::all())
-                .await?
-                .into_iter()
-                .next();
-            let Some((slot, entry)) = first else {
-                // Then the group fan-outs, which may hold sender keys and
-                // changes queued after these pairwise entries.
-                self.pump_fanouts().await?;
-                self.outbox_changed.send_modify(|n| *n += 1);
-                return Ok(());
-            };
-            let result = self
-                .request(Request::Send {
-                    messages: vec![OutgoingEnvelope {
-                        to: Address::primary(AccountId::from_bytes(entry.to_account)),
-                        envelope: entry.envelope.clone(),
-                    }],
-                })
-                .await;
-            let outcome = match result {
-                Ok(Response::SendResult { results }) => match results.first() {
-                    Some(SendOutcome::Accepted { .. }) => Ok(()),
-                    Some(SendOutcome::Rejected { code }) => Err(*code),
-                    None => return Err(Error::Protocol(RelayMisbehaved::EmptySendResult)),
-                },
-                Ok(other) => return Err(crate::error::unexpected("SendResult", &other)),
-                Err(Error::Relay { code, .. }) if !code.is_retryable() => Err(code),
-                Err(e) => return Err(e),
-            };
-            match outcome {
-                Err(code) if code.is_retryable() => {
-                    return Err(Error::relay(code, "relay busy; will retry".into(), None))
-                }
-                Ok(()) => {
-                    self.finish_outbox_entry(slot, &entry, DeliveryStatus::Sent)
-                        .await?;
-                    if entry.visible {
-                        self.emit(Event::Sent {
-                            to: entry.to_username.clone(),
-                            id: entry.id,
-                        });
-                    }
-                }
-                Err(code) => {
-                    self.finish_outbox_entry(slot, &entry, DeliveryStatus::Failed)
-                        .await?;
-                    if entry.visible {
-                        self.emit(Event::SendFailed {
-                            to: entry.to_username.clone(),
-                            id: entry.id,
-                            reason: crate::SendFailure::Refused(code),
-                        });
-                    }
-                }
-            }
-            self.outbox_changed.send_modify(|n| *n += 1);
+        for (to, payload) in notices {
+            self.request(Request::Ephemeral { to, payload }).await?;
         }
-    }
-
-    pub(crate) async fn finish_outbox_entry(
-        &self,
-        slot: Slot<records::outbox::Outbox>,
-        entry: &OutboxEntry,
-        status: DeliveryStatus,
-    ) -> Result<(), Error> {
-        let _guard = self.op_lock.lock().await;
-        let mut txn = Txn::new();
-        self.vault.remove(&mut txn, slot);
-        if entry.visible {
-            self.timeline
-                .update_status(&mut txn, &entry.to_account, &entry.id, status)
-                .await?;
-        }
-        // Durable with the next batch, not before the answer: losing this
-        // one in a power cut only sends the same ciphertext again, which
-        // the recipient drops as a repeat; the sync it saves is one of the
-        // three on a send's path (docs/BENCHMARKS.md, "Daemon").
-        self.vault.commit_with(txn, Durability::WithNext).await?;
         Ok(())
-    }
-
-    pub(crate) async fn flush_outbox(self: &Arc<Self>, timeout: Duration) -> Result<(), Error> {
-        let mut changed = self.outbox_changed.subscribe();
-        let wait = async {
-            loop {
-                if self
-                    .vault
-                    .load_all(&Prefix::<records::outbox::Outbox>::all())
-                    .await?
-                    .is_empty()
-                    && !self.fanouts_pending().await?
-                {
-                    return Ok(());
-                }
-                self.ensure_connected()?;
-                self.outbox_wake.notify_one();
-                let ended = self.conn_state.borrow().ended_because();
-                if let Some(reason) = ended {
-                    return Err(self.connection_ended(reason));
-                }
-                // Re-check at least every second: the connection state may change too.
-                let _ = tokio::time::timeout(Duration::from_secs(1), changed.changed()).await;
-            }
-        };
-        tokio::time::timeout(timeout, wait)
-            .await
-            .map_err(|_| Error::Timeout(timeout))?
     }
 }
 

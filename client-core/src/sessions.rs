@@ -21,7 +21,7 @@ use std::sync::Arc;
 use umbra_protocol::identity::IdentityPublic;
 use umbra_protocol::pairwise::PairwiseSession;
 pub(crate) use umbra_protocol::session_record::SessionRecord;
-use umbra_protocol::wire::Address;
+use umbra_protocol::wire::{AccountId, Address, DeviceId};
 
 use crate::records;
 use crate::store::{StoreError, Txn, Vault};
@@ -71,17 +71,40 @@ impl SessionManager {
         Ok(record.filter(|r| !r.unanswered_too_long(now_secs)))
     }
 
-    /// The contact's record with `session` made current: the stored
-    /// record's states are archived behind it (a late reply on one still
-    /// decrypts), or a new record. Nothing is written: the caller saves it
-    /// with the message it encrypts.
+    /// The record with one device of a contact under its pinned identity.
+    pub(crate) async fn of_device(
+        &self,
+        contact: &ContactRecord,
+        device: DeviceId,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.with(&device_address(contact, device), &contact.pinned)
+            .await
+    }
+
+    /// [`SessionManager::usable`] for one device of the contact.
+    pub(crate) async fn usable_of_device(
+        &self,
+        contact: &ContactRecord,
+        device: DeviceId,
+        now_secs: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let record = self.of_device(contact, device).await?;
+        Ok(record.filter(|r| !r.unanswered_too_long(now_secs)))
+    }
+
+    /// The contact's record with `session` (started with one of its
+    /// devices) made current: the stored record of that device's states
+    /// are archived behind it (a late reply on one still decrypts), or a
+    /// new record. Nothing is written: the caller saves it with the message
+    /// it encrypts.
     pub(crate) async fn begin(
         &self,
         contact: &ContactRecord,
         session: PairwiseSession,
         now_secs: u64,
     ) -> Result<SessionRecord, StoreError> {
-        Ok(match self.of_contact(contact).await? {
+        let device = session.remote_address().device;
+        Ok(match self.of_device(contact, device).await? {
             Some(mut record) => {
                 record.promote_new(session, now_secs);
                 record
@@ -102,15 +125,30 @@ impl SessionManager {
         records::session::put(&self.vault, txn, slot, record)
     }
 
-    /// Adds the contact's record (primary device, pinned identity) to `txn`.
+    /// Adds the contact's record to `txn`, filed under the device its
+    /// current session was started with (or accepted from) and the pinned
+    /// identity: a session with one device never lands in another's slot.
     pub(crate) fn save_for_contact(
         &self,
         txn: &mut Txn,
         contact: &ContactRecord,
         record: &SessionRecord,
     ) -> Result<(), StoreError> {
-        let slot = records::session::of_contact(&self.vault, contact);
+        let device = record.current().remote_address().device;
+        let slot = records::session::slot(
+            &self.vault,
+            &device_address(contact, device),
+            &contact.pinned,
+        );
         records::session::put(&self.vault, txn, slot, record)
+    }
+}
+
+/// The address of one device of a contact.
+pub(crate) fn device_address(contact: &ContactRecord, device: DeviceId) -> Address {
+    Address {
+        account: AccountId::from_bytes(contact.account),
+        device,
     }
 }
 

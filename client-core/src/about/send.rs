@@ -91,7 +91,7 @@ impl Engine {
         self.ensure_connected()?;
         let id = reference.id;
         {
-            let (_guard, contact, mut record, _) = self.session_for_sending(to).await?;
+            let (_guard, contact, mut records, _) = self.session_for_sending(to).await?;
             let account = contact.account;
             let refused = |reason| Error::ChangeRefused {
                 target: reference.target,
@@ -117,7 +117,7 @@ impl Engine {
                 &mut txn,
                 &mut counters,
                 &contact,
-                &mut record,
+                &mut records,
                 QueuedContent {
                     content: reference.content(),
                     id,

@@ -286,7 +286,7 @@ impl Engine {
             &mut txn,
             &mut counters,
             &current,
-            &mut record,
+            std::slice::from_mut(&mut record),
             QueuedContent {
                 content: Content::SessionReset,
                 id: MessageId::random(&mut OsRng),

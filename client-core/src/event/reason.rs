@@ -107,9 +107,19 @@ pub enum DecryptFailure {
     /// The envelope is sealed by this device's own identity.
     #[error("envelope claims to come from this device")]
     FromThisDevice,
-    /// It comes from a device other than its account's primary one.
-    #[error("envelope from device {0} of its account; this client talks to primary devices only")]
+    /// A group message from a device other than its account's primary
+    /// one (group messages are per account in this version; pairwise
+    /// messages from every listed device are read, docs/PROTOCOL.md §15.3).
+    #[error(
+        "group message from device {0} of its account; this client reads group messages from \
+         primary devices only"
+    )]
     OtherDevice(DeviceId),
+    /// From a device of its account that the account's signed device list
+    /// does not name, even after fetching the list again (docs/PROTOCOL.md
+    /// §15.3 rule 3): a device the account never added, or one it removed.
+    #[error("envelope from device {0}, which its account's signed device list does not name")]
+    UnlistedDevice(DeviceId),
     /// A plain message for which this device holds no session.
     #[error("message for a session this device does not have")]
     NoSession,
@@ -157,6 +167,11 @@ pub enum DecryptFailure {
     /// The directory could not be asked (connection, timeout, rate limit).
     #[error("cannot check the sender with the directory now: {0}")]
     DirectoryUnavailable(SharedError),
+    /// The sender is a device its account's held list does not name, and
+    /// the list could not be fetched again now (docs/PROTOCOL.md §15.3);
+    /// kept for a retry.
+    #[error("cannot fetch the sender's device list now: {0}")]
+    DeviceListUnavailable(SharedError),
     /// A request the delivery needed failed.
     #[error("{0}")]
     Request(SharedError),
@@ -217,6 +232,7 @@ impl DecryptFailure {
             DecryptFailure::Unopenable(_) => "unopenable",
             DecryptFailure::FromThisDevice => "from_this_device",
             DecryptFailure::OtherDevice(_) => "other_device",
+            DecryptFailure::UnlistedDevice(_) => "unlisted_device",
             DecryptFailure::NoSession => "no_session",
             DecryptFailure::NewSessionRefused(_) => "new_session_refused",
             DecryptFailure::SessionRefused(_) => "session_refused",
@@ -229,6 +245,7 @@ impl DecryptFailure {
             DecryptFailure::ContactChangedDuringCheck => "contact_changed_during_check",
             DecryptFailure::DirectoryUnexpected { .. } => "directory_unexpected",
             DecryptFailure::DirectoryUnavailable(_) => "directory_unavailable",
+            DecryptFailure::DeviceListUnavailable(_) => "device_list_unavailable",
             DecryptFailure::Request(_) => "request_failed",
             DecryptFailure::Store(_) => "store_failed",
             DecryptFailure::Group(group) => group.code(),
@@ -372,6 +389,16 @@ pub enum SendFailure {
     /// The relay refused it with this code.
     #[error("{0}")]
     Refused(ErrorCode),
+    /// The relay refused it for one device of the recipient's account with
+    /// this code; the account's other devices have it (docs/PROTOCOL.md
+    /// §15.3: a message goes to every device of the account's list).
+    #[error("device {device} of the account: {code}")]
+    Device {
+        /// The device the relay refused it for.
+        device: u32,
+        /// Its code.
+        code: ErrorCode,
+    },
 }
 
 impl SendFailure {
@@ -379,6 +406,7 @@ impl SendFailure {
     pub fn code(&self) -> &'static str {
         match self {
             SendFailure::Refused(_) => "refused",
+            SendFailure::Device { .. } => "device_refused",
         }
     }
 }

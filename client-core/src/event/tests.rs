@@ -42,8 +42,15 @@ fn every_reason_reads_as_before_and_has_a_stable_code() {
         ),
         (
             DecryptFailure::OtherDevice(DeviceId(2)),
-            "envelope from device 2 of its account; this client talks to primary devices only",
+            "group message from device 2 of its account; this client reads group messages from \
+             primary devices only",
             "other_device",
+            Outcome::Rejected,
+        ),
+        (
+            DecryptFailure::UnlistedDevice(DeviceId(3)),
+            "envelope from device 3, which its account's signed device list does not name",
+            "unlisted_device",
             Outcome::Rejected,
         ),
         (
@@ -121,6 +128,12 @@ fn every_reason_reads_as_before_and_has_a_stable_code() {
             DecryptFailure::DirectoryUnavailable(timed_out.clone()),
             "cannot check the sender with the directory now: timed out after 3s",
             "directory_unavailable",
+            Outcome::Rejected,
+        ),
+        (
+            DecryptFailure::DeviceListUnavailable(timed_out.clone()),
+            "cannot fetch the sender's device list now: timed out after 3s",
+            "device_list_unavailable",
             Outcome::Rejected,
         ),
         (

@@ -79,7 +79,7 @@ pub(crate) async fn accept(
             txn,
             counters,
             contact,
-            record,
+            std::slice::from_mut(record),
             QueuedContent {
                 content: Content::DeliveryReceipt { ids: vec![id] },
                 id: MessageId::random(&mut OsRng),

@@ -141,7 +141,7 @@ impl Engine {
         let sent_at_ms = now_ms();
         let info;
         {
-            let (_guard, contact, mut record, _) = self.session_for_sending(to).await?;
+            let (_guard, contact, mut records, _) = self.session_for_sending(to).await?;
             let stored = StoredFile::new(Direction::Outgoing, contact.account, pointer);
             info = stored.info();
             let mut counters = self.counters().await?;
@@ -150,7 +150,7 @@ impl Engine {
                 &mut txn,
                 &mut counters,
                 &contact,
-                &mut record,
+                &mut records,
                 QueuedContent {
                     content,
                     id,

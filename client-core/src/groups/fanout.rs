@@ -68,13 +68,18 @@ impl FanoutItem {
         }
     }
 
-    /// Its size inside a `Send` frame (postcard of `OutgoingEnvelope`:
-    /// address, length varint, bytes).
+    /// Its size inside a `Send` frame.
     fn encoded_len(&self) -> usize {
-        // Account id as a 16-byte string (1 + 16), device varint (<= 5),
-        // envelope length varint (<= 3 below 2 MiB) and the bytes.
-        17 + 5 + 3 + self.envelope.len()
+        outgoing_len(self.envelope.len())
     }
+}
+
+/// The size of an `OutgoingEnvelope` of `envelope_len` bytes inside a
+/// `Send` frame (postcard: address, length varint, bytes).
+pub(crate) fn outgoing_len(envelope_len: usize) -> usize {
+    // Account id as a 16-byte string (1 + 16), device varint (<= 5),
+    // envelope length varint (<= 3 below 2 MiB) and the bytes.
+    17 + 5 + 3 + envelope_len
 }
 
 /// What a fan-out carries, for events and reports.
@@ -108,11 +113,22 @@ pub(crate) fn pack(
     max_bytes: usize,
     max_count: usize,
 ) -> Vec<std::ops::Range<usize>> {
+    let lens: Vec<usize> = items.iter().map(FanoutItem::encoded_len).collect();
+    pack_lengths(&lens, max_bytes, max_count)
+}
+
+/// [`pack`] over the encoded lengths ([`outgoing_len`]) of the envelopes
+/// to send, in order: also the 1:1 outbox's packing of one message's
+/// envelopes to a contact's devices (`outbound/pump.rs`).
+pub(crate) fn pack_lengths(
+    lens: &[usize],
+    max_bytes: usize,
+    max_count: usize,
+) -> Vec<std::ops::Range<usize>> {
     let mut runs = Vec::new();
     let mut start = 0;
     let mut bytes = SEND_FRAME_OVERHEAD;
-    for (i, item) in items.iter().enumerate() {
-        let len = item.encoded_len();
+    for (i, &len) in lens.iter().enumerate() {
         let full = i - start >= max_count || bytes + len > max_bytes;
         if i > start && full {
             runs.push(start..i);
@@ -121,8 +137,8 @@ pub(crate) fn pack(
         }
         bytes += len;
     }
-    if start < items.len() {
-        runs.push(start..items.len());
+    if start < lens.len() {
+        runs.push(start..lens.len());
     }
     runs
 }

@@ -184,7 +184,7 @@ pub(crate) fn reply_over(
             txn,
             counters,
             contact,
-            record,
+            std::slice::from_mut(record),
             QueuedContent {
                 content,
                 id: MessageId::random(&mut OsRng),

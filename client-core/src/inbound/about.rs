@@ -71,7 +71,7 @@ pub(crate) async fn accept_text(
             txn,
             counters,
             contact,
-            record,
+            std::slice::from_mut(record),
             QueuedContent {
                 content: Content::DeliveryReceipt { ids: vec![id] },
                 id: MessageId::random(&mut OsRng),

@@ -6,7 +6,12 @@
 //!   claimed account hold the name and publish the sealing identity?);
 //! - the rename lookups (who holds the name a known contact now claims, or
 //!   the new name of its `ProfileChange`?): a rename is believed only if
-//!   the directory says the sender's account holds that name.
+//!   the directory says the sender's account holds that name;
+//! - the device-list fetch (docs/PROTOCOL.md §15.3 rule 1) when the sealed
+//!   sender is a device the held list of its account lacks: verified under
+//!   the pinned identity, or on first contact under the sealing identity
+//!   once the directory confirmed it (never before: an unconfirmed identity
+//!   must not decide which devices an account has).
 //!
 //! [`plan`] opens and trial-decrypts the envelope without the lock (into a
 //! transaction that is thrown away), reads the contact state, and asks the
@@ -47,6 +52,9 @@ pub(super) struct Checked {
     answer: Option<Asked>,
     /// The rename lookups that were asked, by name.
     holders: Vec<Holder>,
+    /// The device-list fetch that was made, if the sender's device was
+    /// not listed: for which account, and why it could not be made.
+    list: Option<(AccountId, Result<(), DecryptFailure>)>,
     /// Whether a missing answer must keep the envelope rather than plan
     /// again (the attempts are used up).
     pub(super) last: bool,
@@ -110,12 +118,29 @@ impl Checked {
         }
     }
 
+    /// Whether the sender's device list was fetched for `account` (then the
+    /// held list is as new as the relay's and an unlisted device is
+    /// refused). A fetch that failed keeps the envelope; none made means
+    /// the state changed since [`plan`]: plan again, then keep it.
+    pub(super) fn list_fetched(&self, account: AccountId) -> Result<(), Failure> {
+        match &self.list {
+            Some((asked, outcome)) if *asked == account => outcome
+                .clone()
+                .map_err(|reason| Failure::Kept(Rejected::anonymous(reason))),
+            _ if self.last => Err(Failure::Kept(Rejected::anonymous(
+                DecryptFailure::ContactChangedDuringCheck,
+            ))),
+            _ => Err(Failure::Replan),
+        }
+    }
+
     /// A plan with the given rename lookups already answered (tests of the
     /// locked pass).
     #[cfg(test)]
     pub(super) fn with_holders(holders: &[(&str, Option<AccountId>)], last: bool) -> Self {
         Self {
             answer: None,
+            list: None,
             holders: holders
                 .iter()
                 .map(|(name, account)| Holder {
@@ -160,6 +185,9 @@ pub(super) async fn plan(engine: &Arc<Engine>, envelope: &[u8]) -> Result<Checke
             return Ok(checked);
         }
     }
+    if let Some((account, identity)) = needs.list {
+        checked.list = Some((account, fetch_list(engine, account, &identity).await?));
+    }
     for name in needs.names {
         let account = match engine.resolve(&name).await {
             Ok(account) => Some(account),
@@ -183,6 +211,9 @@ struct Needs {
     /// The rename lookups: the name a known contact now claims, and the
     /// new name of a `ProfileChange`.
     names: Vec<Username>,
+    /// The device-list fetch: the account and the identity to verify its
+    /// list under, if the sender's device is not in the held list.
+    list: Option<(AccountId, IdentityPublic)>,
 }
 
 async fn needed(engine: &Arc<Engine>, envelope: &[u8]) -> Result<Option<Needs>, Error> {
@@ -220,10 +251,26 @@ async fn needed(engine: &Arc<Engine>, envelope: &[u8]) -> Result<Option<Needs>, 
     let mut needs = Needs {
         identity: None,
         names: Vec::new(),
+        list: None,
     };
+    let listed = engine
+        .devices
+        .held(&account)
+        .await?
+        .allows(inbound.sender_address().device);
     match engine.contact_by_account(account.as_bytes()).await? {
-        None => needs.identity = Some((account, claimed, identity)),
+        None => {
+            if !listed {
+                // Fetched after the directory confirmed the identity.
+                needs.list = Some((account, identity.clone()));
+            }
+            needs.identity = Some((account, claimed, identity));
+        }
         Some(mut contact) => {
+            let pinned: bool = contact.pinned.to_bytes().ct_eq(&identity.to_bytes()).into();
+            if !listed && pinned {
+                needs.list = Some((account, identity.clone()));
+            }
             if contact.observe(&identity) == Observation::NewlyChanged {
                 let name = Username::parse_canonical(&contact.username).unwrap_or(claimed.clone());
                 needs.identity = Some((account, name, identity));
@@ -239,6 +286,28 @@ async fn needed(engine: &Arc<Engine>, envelope: &[u8]) -> Result<Option<Needs>, 
         }
     }
     Ok(Some(needs))
+}
+
+/// Fetches `account`'s device list under `identity` (§15.3 rule 2). The
+/// relay could not be asked: why, to keep the envelope. A list the relay
+/// served wrongly (forged, older, malformed) is reported and not applied,
+/// which counts as fetched: the held list stays, and decides.
+async fn fetch_list(
+    engine: &Arc<Engine>,
+    account: AccountId,
+    identity: &IdentityPublic,
+) -> Result<Result<(), DecryptFailure>, Error> {
+    match engine.fetch_device_list(account, identity).await {
+        Ok(_) => Ok(Ok(())),
+        Err(Error::Store(e)) => Err(Error::Store(e)),
+        Err(Error::Protocol(misbehaved)) => {
+            tracing::warn!(error = %misbehaved, "the relay served a device list that was not applied");
+            Ok(Ok(()))
+        }
+        Err(e) => Ok(Err(DecryptFailure::DeviceListUnavailable(
+            SharedError::new(e),
+        ))),
+    }
 }
 
 /// Whether a known contact's message claims a name other than the one the
@@ -323,6 +392,7 @@ mod tests {
                 answer,
             }),
             holders: Vec::new(),
+            list: None,
             last: false,
         }
     }
@@ -419,6 +489,7 @@ mod tests {
         let last = Checked {
             answer: None,
             holders: Vec::new(),
+            list: None,
             last: true,
         };
         assert_eq!(outcome(last.answer(account, &alice, &identity)), "kept");

@@ -164,10 +164,7 @@ async fn newest_outgoing(bob: &Engine) -> Vec<u8> {
         .load_all(&Prefix::<records::outbox::Outbox>::all())
         .await
         .expect("outbox");
-    entries
-        .last()
-        .expect("bob queued something")
-        .1
+    entries.last().expect("bob queued something").1.envelopes[0]
         .envelope
         .clone()
 }
@@ -205,7 +202,7 @@ fn texts(events: &[Event]) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_session_from_a_secondary_device_is_refused_and_nothing_is_stored() {
+async fn a_message_from_an_unlisted_device_is_kept_while_its_list_cannot_be_fetched() {
     let alice = Alice::new();
     let bob = bob_knowing(&alice).await;
     let bundle = last_resort_bundle(&bob).await;
@@ -241,17 +238,18 @@ async fn a_session_from_a_secondary_device_is_refused_and_nothing_is_stored() {
         "{:?}",
         processed.events
     );
-    assert!(
-        processed.ack,
-        "it can never be opened by this client: acknowledged"
-    );
+    // Device 2 is not in alice's held (implicit) list; the list may just
+    // be newer, and this engine has no relay to fetch it from: kept, as a
+    // directory check that cannot be made (refused once fetched:
+    // outbound::tests_devices).
+    assert!(!processed.ack, "kept for a retry");
     assert!(
         processed.events.iter().any(|e| matches!(
             e,
             Event::DecryptionFailed {
-                reason: DecryptFailure::OtherDevice(DeviceId(2)),
+                reason: DecryptFailure::Kept { cause, .. },
                 ..
-            }
+            } if matches!(**cause, DecryptFailure::DeviceListUnavailable(_))
         )),
         "{:?}",
         processed.events

@@ -18,12 +18,13 @@ use crate::Error;
 
 /// What [`Engine::session_for_sending`] returns: the state lock, the
 /// contact, its session, and whether the session is new.
-type Ready<'a> = (MutexGuard<'a, ()>, ContactRecord, SessionRecord, bool);
+type Ready<'a> = (MutexGuard<'a, ()>, ContactRecord, Vec<SessionRecord>, bool);
 
 impl Engine {
     /// [`Engine::session_for_sending`] when planning would ask the relay
     /// nothing (`name` is a sendable contact's current name, its identity
-    /// check is fresh, a usable session exists): read once, under the lock,
+    /// check is fresh, every device of its held list has a usable session,
+    /// docs/PROTOCOL.md §15.3): read once, under the lock,
     /// instead of once unlocked and again locked. Anything else is `None`:
     /// the caller plans as before (asks the relay, or reports the error).
     pub(super) async fn ready_session_locked(
@@ -48,9 +49,10 @@ impl Engine {
         {
             return Ok(None);
         }
-        Ok(self
-            .usable_session(&contact)
-            .await?
-            .map(|record| (guard, contact, record, false)))
+        if !self.sessionless_devices(&contact).await?.is_empty() {
+            return Ok(None);
+        }
+        let records = self.usable_sessions(&contact).await?;
+        Ok((!records.is_empty()).then_some((guard, contact, records, false)))
     }
 }
