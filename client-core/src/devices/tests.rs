@@ -310,6 +310,49 @@ async fn a_list_the_identity_did_not_sign_or_an_older_one_is_refused_and_the_hel
     assert_eq!(held(&engine).await, HeldDeviceList::Verified(held_v10));
 }
 
+#[tokio::test]
+async fn the_manager_never_replaces_a_held_list_by_an_older_or_equal_one() {
+    let manager = super::DeviceManager::new(crate::store::Vault::for_tests().await);
+    let owner = IdentityKeyPair::generate(&mut ChaCha20Rng::from_seed([4; 32]));
+    let account = umbra_protocol::wire::AccountId::from_bytes([6; 16]);
+    let other = umbra_protocol::wire::AccountId::from_bytes([7; 16]);
+    assert_eq!(
+        manager.held(&account).await.expect("held"),
+        HeldDeviceList::Implicit
+    );
+    let v2 = sign_device_list(&owner, account, 2, ids(&[1, 2])).expect("sign");
+    let v1 = sign_device_list(&owner, account, 1, ids(&[1])).expect("sign");
+    let again = sign_device_list(&owner, account, 2, ids(&[1])).expect("sign");
+    let held = HeldDeviceList::Verified(v2.clone());
+    assert_eq!(
+        manager
+            .keep_newer(&account, &owner.public(), v2)
+            .await
+            .expect("v2"),
+        held
+    );
+    assert_eq!(
+        manager
+            .keep_newer(&account, &owner.public(), v1)
+            .await
+            .expect("v1"),
+        held
+    );
+    assert_eq!(
+        manager
+            .keep_newer(&account, &owner.public(), again)
+            .await
+            .expect("v2'"),
+        held
+    );
+    assert_eq!(manager.held(&account).await.expect("held"), held);
+    // Lists are held per account.
+    assert_eq!(
+        manager.held(&other).await.expect("other"),
+        HeldDeviceList::Implicit
+    );
+}
+
 #[test]
 fn the_stored_record_is_format_1_list_identity_and_tombstones_and_format_0_still_reads() {
     let owner = IdentityKeyPair::generate(&mut ChaCha20Rng::from_seed([3; 32]));
