@@ -6,10 +6,11 @@
 //! the same account id, bob as a contact with the trust alice gave him,
 //! and the same safety number; `link` then reports the new device and
 //! `devices` lists both. A code mistyped in its ticket half is refused
-//! with exit 1 and the data directory stays empty.
+//! with exit 1 and the data directory stays empty. A data directory whose
+//! link setup never committed (its store header alone) is linked into.
 //!
 //! Must never: read the code from anywhere but `link`'s own output, or
-//! reach into a store.
+//! reach into a store except to build the header-only store a crash leaves.
 
 mod client_support;
 
@@ -170,4 +171,75 @@ fn link_accept_makes_a_second_data_dir_device_two_of_the_account() {
         })
         .collect();
     assert_eq!(listed, [(1, true), (2, true), (3, true)]);
+}
+
+/// A data directory whose link setup never committed (a crash between the
+/// store's creation and its one setup transaction leaves the store header
+/// alone) is linked into with the password it was created with; a data
+/// directory holding an account is still refused before anything is sent.
+#[test]
+fn link_accept_sets_up_a_store_whose_setup_never_committed() {
+    let relay = start_relay();
+    let password = "alice's password, long enough";
+    let alice = User::register(&relay, "alice", password);
+    let bob = User::register(&relay, "bob", "bob's password, long enough too");
+
+    // The header of a store of alice's account under `password`, and no
+    // record: what the crash leaves.
+    let leftover = User::unregistered(&relay, "alice", password);
+    let header = store_db(alice.cli.data_dir(), async |pool| {
+        let (bytes,): (Vec<u8>,) = sqlx::query_as("SELECT bytes FROM header WHERE id = 1")
+            .fetch_one(pool)
+            .await
+            .expect("alice's store header");
+        bytes
+    });
+    store_db(leftover.cli.data_dir(), async |pool| {
+        sqlx::query(
+            "CREATE TABLE header (id INTEGER PRIMARY KEY CHECK (id = 1), bytes BLOB NOT NULL)",
+        )
+        .execute(pool)
+        .await
+        .expect("header table");
+        sqlx::query("INSERT INTO header (id, bytes) VALUES (1, ?)")
+            .bind(header)
+            .execute(pool)
+            .await
+            .expect("header row");
+    });
+
+    let (child, out, code) = start_link(&alice, &["link"]);
+    // bob's data directory holds an account: refused, nothing sent (the
+    // code still links below).
+    let args = ["link-accept", &code];
+    let line = bob.run(&args).assert_failure(exit::USER_ERROR, &args);
+    assert!(line.contains("already holds an account"), "{line}");
+
+    leftover.run(&args).assert_success(&args);
+    let rest = finish_link(child, out);
+    assert!(rest.contains("device 2"), "{rest}");
+    let (was, now) = (account_record(&alice), account_record(&leftover));
+    assert_eq!(now["account_id"], was["account_id"]);
+    assert_eq!(now["device_id"], 2);
+}
+
+/// The client store of the data directory `dir`, opened (and created if
+/// absent) as a crash would have left it.
+fn store_db<T>(dir: &std::path::Path, work: impl AsyncFnOnce(&sqlx::SqlitePool) -> T) -> T {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let options = SqliteConnectOptions::new()
+            .filename(dir.join("umbra-client.db"))
+            .create_if_missing(true)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .expect("the client store opens");
+        let out = work(&pool).await;
+        pool.close().await;
+        out
+    })
 }

@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use umbra_client_core::Client;
 use zeroize::Zeroizing;
 
-use crate::exit_status::{ExitStatus, Failure};
+use crate::exit_status::ExitStatus;
 use crate::output::Record;
 use crate::password::Purpose;
 use crate::qr;
@@ -54,20 +54,29 @@ async fn run_link(session: &Session, client: &Client) -> anyhow::Result<ExitStat
 }
 
 pub async fn accept(session: &Session, code: &str) -> anyhow::Result<ExitStatus> {
-    // Checked before asking for a new password twice, not after.
-    if Client::has_account(&session.config())
+    // Core decides whether this store may be linked into: it refuses one
+    // that holds an account before any traffic, and sets up one whose
+    // setup never committed (a crash or a failure before its one
+    // transaction) after checking the password it was created with. So a
+    // store with a header is asked for that password once, not for a new
+    // one.
+    let leftover = Client::has_account(&session.config())
         .await
-        .context("reading the local store")?
-    {
-        return Err(Failure::user(format!(
-            "{} already holds an account; link into an empty --data-dir",
-            session.data_dir.display()
-        ))
-        .into());
-    }
+        .context("reading the local store")?;
     let code = read_code(code)?;
-    let password = session.password("this data dir", Purpose::New)?;
-    crate::strength::check_new_password(&password, "")?;
+    let password = if leftover {
+        session.password(
+            &format!(
+                "the unfinished store in {} (the password it was created with)",
+                session.data_dir.display()
+            ),
+            Purpose::Existing,
+        )?
+    } else {
+        let password = session.password("this data dir", Purpose::New)?;
+        crate::strength::check_new_password(&password, "")?;
+        password
+    };
     let client = Client::link_accept(session.config(), &code, &password)
         .await
         .with_context(|| format!("linking this data dir on {}", session.server))?;
