@@ -60,7 +60,10 @@ fn status_of_core(error: &Error) -> ExitStatus {
         // to fix; a list publication that kept losing to another device's
         // is retried later, like a busy relay.
         Error::Device(device) => match device {
-            DeviceFailure::ThisDevice(_) | DeviceFailure::Unknown(_) | DeviceFailure::List(_) => {
+            DeviceFailure::ThisDevice(_)
+            | DeviceFailure::Unknown(_)
+            | DeviceFailure::Removed(_)
+            | DeviceFailure::List(_) => {
                 ExitStatus::UserError
             }
             _ => ExitStatus::Network,
@@ -70,6 +73,9 @@ fn status_of_core(error: &Error) -> ExitStatus {
         // does not fit the enrolment or a snapshot that does not decode is
         // the relay's (or the other device's) doing.
         Error::Link(link) => match link {
+            // Enrolled, then failed: whatever failed decides.
+            LinkFailure::EnrolledNotSetUp { cause, .. }
+            | LinkFailure::EnrolledNotListed { cause, .. } => status_of_core(cause),
             LinkFailure::Inconsistent(_) | LinkFailure::Snapshot(_) => ExitStatus::Network,
             LinkFailure::Provisioning(_) => ExitStatus::Internal,
             _ => ExitStatus::UserError,
@@ -197,6 +203,20 @@ mod tests {
             (
                 Error::Link(LinkFailure::Inconsistent("another account")),
                 ExitStatus::Network,
+            ),
+            (
+                Error::Link(LinkFailure::EnrolledNotSetUp {
+                    device: 2,
+                    cause: Box::new(Error::Link(LinkFailure::Inconsistent("another account"))),
+                }),
+                ExitStatus::Network,
+            ),
+            (
+                Error::Link(LinkFailure::EnrolledNotListed {
+                    device: 2,
+                    cause: Box::new(Error::Device(DeviceFailure::Removed(2))),
+                }),
+                ExitStatus::UserError,
             ),
             (Error::UsedElsewhere, ExitStatus::AuthFailed),
             (

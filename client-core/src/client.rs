@@ -379,6 +379,18 @@ impl Client {
         self.inner.list_devices().await
     }
 
+    /// Adds a current device of the account that the account's device
+    /// list does not name yet (`listed: false` in [`Client::devices`]) to
+    /// the list and publishes it: what finishes a link that failed with
+    /// [`crate::LinkFailure::EnrolledNotListed`]. A device this client
+    /// removed is refused ([`crate::DeviceFailure::Removed`]), an id the
+    /// relay does not list as current ([`crate::DeviceFailure::Unknown`]).
+    /// Nothing is published if the list names it already.
+    pub async fn list_device(&self, device_id: u32) -> Result<(), Error> {
+        self.inner.ensure_connected()?;
+        self.inner.list_device(device_id).await
+    }
+
     /// Removes another device of the account (`umbra devices` shows the
     /// ids): the relay deletes its tokens, keys and queue and closes its
     /// connections, then this device publishes the account's device list

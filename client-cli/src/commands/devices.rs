@@ -1,7 +1,8 @@
-//! `devices` and `devices remove ID`: list the account's devices as the
+//! `devices`, `devices remove ID` and `devices add-to-list ID`: list the account's devices as the
 //! relay knows them (each marked if it is this one and if the account's
 //! signed device list names it), or remove another device and publish the
-//! list without it (client-core's devices manager). The daemon's `devices`
+//! list without it, or publish it with a current device it lacks (a
+//! link whose publication failed) (client-core's devices manager). The daemon's `devices`
 //! and `devices.remove` run the same code (daemon/devices.rs), and the
 //! chat's `/devices` prints the same lines.
 //!
@@ -52,6 +53,17 @@ pub(crate) async fn apply<W: std::io::Write>(
                 group: None,
             })?;
         }
+        Some(DevicesCommand::AddToList { id }) => {
+            client
+                .list_device(id)
+                .await
+                .with_context(|| format!("adding device {id} to the account's device list"))?;
+            printer.emit(&Record::Done {
+                action: "device_list".to_owned(),
+                detail: format!("the account's device list names device {id}"),
+                group: None,
+            })?;
+        }
     }
     Ok(ExitStatus::Success)
 }
@@ -81,7 +93,7 @@ fn record(device: DeviceInfo) -> Record {
     }
 }
 
-/// The daemon's `devices.remove` params.
+/// The daemon's `devices.remove` and `devices.add_to_list` params.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RemoveParams {

@@ -244,6 +244,9 @@ pub async fn dispatch(
             Some(crate::cli::DevicesCommand::Remove { id }) => {
                 ("devices.remove", json!({"id": id}), DAEMON_GRACE)
             }
+            Some(crate::cli::DevicesCommand::AddToList { id }) => {
+                ("devices.add_to_list", json!({"id": id}), DAEMON_GRACE)
+            }
         },
         Command::Settings(args) => (
             "settings",

@@ -1,5 +1,6 @@
-//! The daemon's `devices` and `devices.remove` methods: what `umbra
-//! devices` and `umbra devices remove ID` run (commands/devices.rs),
+//! The daemon's `devices`, `devices.remove` and `devices.add_to_list`
+//! methods: what `umbra devices`, `umbra devices remove ID` and `umbra
+//! devices add-to-list ID` run (commands/devices.rs),
 //! against the daemon's client, answered with the records the command
 //! would print.
 //!
@@ -13,10 +14,14 @@ use crate::commands::devices::{self, RemoveParams};
 use crate::output::Printer;
 
 impl Daemon {
-    /// `devices` (no params) and `devices.remove` (params `id`).
+    /// `devices` (no params), `devices.remove` and `devices.add_to_list`
+    /// (params `id`).
     pub(super) async fn devices(&self, method: &str, params: Value) -> Result<Value, MethodError> {
         let change = match method {
             "devices.remove" => Some(DevicesCommand::Remove {
+                id: parse::<RemoveParams>(params)?.id,
+            }),
+            "devices.add_to_list" => Some(DevicesCommand::AddToList {
                 id: parse::<RemoveParams>(params)?.id,
             }),
             // Like `contacts`, it takes nothing.

@@ -51,6 +51,7 @@ pub const METHODS: &[&str] = &[
     "blocked",
     "devices",
     "devices.remove",
+    "devices.add_to_list",
     "send",
     "react",
     "edit",
@@ -216,7 +217,9 @@ impl Daemon {
             "search" => self.search(parse(params)?).await,
             "settings" => self.settings(parse(params)?).await,
             "block" | "unblock" | "blocked" => self.block(method, params).await,
-            "devices" | "devices.remove" => self.devices(method, params).await,
+            "devices" | "devices.remove" | "devices.add_to_list" => {
+                self.devices(method, params).await
+            }
             "send" => self.send(parse(params)?).await,
             "react" | "edit" | "delete" => self.about(method, params).await,
             "typing" => self.typing(params).await,

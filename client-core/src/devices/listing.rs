@@ -113,4 +113,22 @@ impl Engine {
         }
         self.remove_own_device(device).await
     }
+
+    /// Publishes the own list with `device`, a current device of the
+    /// account that it does not name yet: what finishes a link whose list
+    /// publication failed after the relay enrolled the device
+    /// ([`crate::LinkFailure::EnrolledNotListed`]). Only on the user's
+    /// word for this one id, never for every device the relay lists (the
+    /// relay would then choose who receives the account's messages). A
+    /// device this client removed is refused ([`DeviceFailure::Removed`]),
+    /// one the relay does not list as current with
+    /// [`DeviceFailure::Unknown`].
+    pub(crate) async fn list_device(self: &Arc<Self>, device: u32) -> Result<(), Error> {
+        self.check_open()?;
+        let device = DeviceId(device);
+        if device.0 == 0 || !self.current_devices().await?.contains(&device) {
+            return Err(DeviceFailure::Unknown(device.0).into());
+        }
+        self.add_own_device(device).await
+    }
 }

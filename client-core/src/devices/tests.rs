@@ -397,3 +397,39 @@ fn the_stored_record_is_format_1_list_identity_and_tombstones_and_format_0_still
     broken[3] = 0x02;
     assert!(postcard::from_bytes::<super::StoredDeviceList>(&broken).is_err());
 }
+
+/// A current device the list does not name (a link whose publication
+/// failed) is added on the user's word for its id; an id the relay does
+/// not list as current is refused and nothing is published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_device_publishes_a_current_unlisted_device_and_refuses_another_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let alice = register(&relay.url(), "alice").await;
+    let engine = alice.inner.clone();
+    let second = enrol(&alice).await;
+    let unknown = alice.list_device(9).await;
+    assert!(
+        matches!(unknown, Err(Error::Device(DeviceFailure::Unknown(9)))),
+        "{unknown:?}"
+    );
+    alice.list_device(second.0).await.expect("list it");
+    let list = served(&engine).await;
+    assert_eq!(list.devices(), ids(&[1, 2]));
+    let listed: Vec<bool> = alice
+        .devices()
+        .await
+        .expect("devices")
+        .iter()
+        .map(|d| d.listed)
+        .collect();
+    assert_eq!(listed, [true, true]);
+    // Removed (a tombstone): never listed again, even by this call.
+    alice.remove_device(second.0).await.expect("remove");
+    let again = alice.list_device(second.0).await;
+    assert!(
+        matches!(again, Err(Error::Device(DeviceFailure::Unknown(2)))),
+        "{again:?}"
+    );
+    assert_eq!(served(&engine).await.devices(), ids(&[1]));
+}

@@ -150,7 +150,14 @@ impl LinkInvite {
             return Err(unexpected("DeviceEnrolled", &response));
         };
         tracing::info!(device = device.0, "a new device was linked to the account");
-        engine.add_own_device(device).await?;
+        // The relay holds the device as current now: a list not published
+        // names it, so the user can publish it later (Client::list_device).
+        engine.add_own_device(device).await.map_err(|cause| {
+            Error::Link(LinkFailure::EnrolledNotListed {
+                device: device.0,
+                cause: Box::new(cause),
+            })
+        })?;
         Ok(device.0)
     }
 

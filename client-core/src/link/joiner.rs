@@ -33,10 +33,13 @@ use crate::relay_link::{into_result, RelayLink};
 use crate::store::{StoreError, Txn, Vault};
 use crate::{Client, ClientConfig, Error};
 
-/// What the rendezvous gave the joiner: the opened provisioning and the
-/// relay's enrolment (device id, token).
+/// What the rendezvous gave the joiner: the handshake, the creator's
+/// answer if it came (opened only once the enrolment is known, so a
+/// failure to open it can name the enrolled device) and the relay's
+/// enrolment (device id, token).
 struct Joined {
-    provisioning: Provisioning,
+    handshake: JoinerHandshake,
+    msg2: Option<Vec<u8>>,
     enrolled: LinkEnrolled,
 }
 
@@ -55,6 +58,8 @@ impl Client {
     /// [`LinkFailure::UnknownCode`] for a code that is not one or that the
     /// relay does not know, and [`LinkFailure::NoAnswer`] if the other
     /// device never answers (most often a code mistyped in its second half).
+    /// Once the relay enrolled this device, any failure is
+    /// [`LinkFailure::EnrolledNotSetUp`], naming the device to remove.
     pub async fn link_accept(
         config: ClientConfig,
         code: &str,
@@ -101,42 +106,24 @@ impl Client {
         link.close().await;
         drop(code);
         let Joined {
-            provisioning,
+            handshake,
+            msg2,
             enrolled,
         } = joined?;
-        if enrolled.account != provisioning.account {
-            return Err(Error::Link(LinkFailure::Inconsistent(
-                "the relay enrolled this device in another account than the one provisioned",
-            )));
-        }
-        let contents = match &provisioning.snapshot {
-            Some(pointer) => Some(
-                download_snapshot(
-                    &config.server_url,
-                    config.tls_roots.clone(),
-                    pointer,
-                    &provisioning.account,
-                    &provisioning.identity.public(),
-                )
-                .await?,
-            ),
-            None => None,
+        // From here the relay holds this device as current: every failure
+        // says so, with its id, so the user removes it on the other device.
+        let device = enrolled.device.0;
+        let enrolled_not_set_up = |cause: Error| {
+            Error::Link(LinkFailure::EnrolledNotSetUp {
+                device,
+                cause: Box::new(cause),
+            })
         };
-        let vault = match leftover {
-            Some(vault) if vault.owner() == provisioning.account => vault,
-            Some(_) => return Err(Error::Store(StoreError::AlreadyInitialized)),
-            None => {
-                Vault::create(
-                    backend,
-                    password.as_bytes(),
-                    config.kdf,
-                    provisioning.account,
-                    &mut OsRng,
-                )
-                .await?
-            }
-        };
-        let vault = set_up(vault, &provisioning, &enrolled, contents.as_ref()).await?;
+        let (vault, provisioning) = set_up_enrolled(
+            &config, backend, password, leftover, handshake, msg2, &enrolled,
+        )
+        .await
+        .map_err(enrolled_not_set_up)?;
         drop(provisioning);
         let engine = Engine::from_vault(&config, ws_url, vault).await?;
         // As a login does after a restore (12.15), but no session resets:
@@ -152,8 +139,8 @@ impl Client {
     }
 }
 
-/// Joins the ticket, posts msg1, and polls until the creator's answer and
-/// the enrolment both came (or `wait` passed); opens the answer.
+/// Joins the ticket, posts msg1, and polls until the enrolment came (or
+/// `wait` passed), keeping the creator's answer.
 async fn rendezvous(
     link: &mut RelayLink,
     code: &LinkCode,
@@ -192,18 +179,9 @@ async fn rendezvous(
             msg2 = messages.into_iter().next().map(|m| m.0);
         }
         if let Some(enrolled) = enrolled {
-            // The relay enrols only after the creator answered, and the
-            // answer comes in the same or an earlier fetch.
-            let Some(msg2) = msg2 else {
-                return Err(Error::Link(LinkFailure::Inconsistent(
-                    "the relay enrolled this device before the other device answered",
-                )));
-            };
-            let provisioning = handshake
-                .finish(&msg2)
-                .map_err(|e| Error::Link(LinkFailure::AnswerUnopenable(e)))?;
             return Ok(Joined {
-                provisioning,
+                handshake,
+                msg2,
                 enrolled,
             });
         }
@@ -212,6 +190,64 @@ async fn rendezvous(
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
+}
+
+/// Opens the answer, checks it against the enrolment, downloads the
+/// snapshot and sets the store up: everything after the relay enrolled
+/// this device, whose failures the caller marks as such.
+async fn set_up_enrolled(
+    config: &ClientConfig,
+    backend: std::sync::Arc<dyn crate::store::ClientStore>,
+    password: &str,
+    leftover: Option<Vault>,
+    handshake: JoinerHandshake,
+    msg2: Option<Vec<u8>>,
+    enrolled: &LinkEnrolled,
+) -> Result<(std::sync::Arc<Vault>, Provisioning), Error> {
+    // The relay enrols only after the creator answered, and the answer
+    // comes in the same or an earlier fetch.
+    let Some(msg2) = msg2 else {
+        return Err(Error::Link(LinkFailure::Inconsistent(
+            "the relay enrolled this device before the other device answered",
+        )));
+    };
+    let provisioning = handshake
+        .finish(&msg2)
+        .map_err(|e| Error::Link(LinkFailure::AnswerUnopenable(e)))?;
+    if enrolled.account != provisioning.account {
+        return Err(Error::Link(LinkFailure::Inconsistent(
+            "the relay enrolled this device in another account than the one provisioned",
+        )));
+    }
+    let contents = match &provisioning.snapshot {
+        Some(pointer) => Some(
+            download_snapshot(
+                &config.server_url,
+                config.tls_roots.clone(),
+                pointer,
+                &provisioning.account,
+                &provisioning.identity.public(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let vault = match leftover {
+        Some(vault) if vault.owner() == provisioning.account => vault,
+        Some(_) => return Err(Error::Store(StoreError::AlreadyInitialized)),
+        None => {
+            Vault::create(
+                backend,
+                password.as_bytes(),
+                config.kdf,
+                provisioning.account,
+                &mut OsRng,
+            )
+            .await?
+        }
+    };
+    let vault = set_up(vault, &provisioning, enrolled, contents.as_ref()).await?;
+    Ok((vault, provisioning))
 }
 
 /// Sets the new store up in one transaction (see the module docs) and

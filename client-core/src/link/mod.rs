@@ -81,9 +81,40 @@ pub enum LinkFailure {
     NoAnswer(Duration),
     /// What the creator provisioned does not fit what the relay enrolled
     /// (another account, a snapshot of another account or identity): one
-    /// of them misbehaved. Nothing was stored.
-    #[error("the link was refused: {0}; nothing was stored")]
+    /// of them misbehaved. Comes inside [`LinkFailure::EnrolledNotSetUp`].
+    #[error("the link was refused: {0}")]
     Inconsistent(&'static str),
+    /// The joiner: the relay enrolled this data directory as `device`, but
+    /// what followed (opening the answer, its checks, the snapshot, the
+    /// store's setup) failed with `cause`. The relay holds the device as
+    /// current, with nothing behind it: remove it from the other device.
+    #[error(
+        "device {device} was enrolled but not set up here ({cause}); remove it from the other \
+         device with `umbra devices remove {device}`"
+    )]
+    EnrolledNotSetUp {
+        /// The device id the relay enrolled.
+        device: u32,
+        /// Why its setup failed.
+        #[source]
+        cause: Box<Error>,
+    },
+    /// The creator: the relay enrolled the new device as `device`, but the
+    /// account's device list naming it was not published (`cause`), so
+    /// contacts do not encrypt to it yet. `umbra devices add-to-list
+    /// DEVICE` ([`crate::Client::list_device`]) publishes it.
+    #[error(
+        "device {device} was enrolled but the device list naming it was not published \
+         ({cause}); run `umbra devices add-to-list {device}` to publish it, or `umbra devices \
+         remove {device}`"
+    )]
+    EnrolledNotListed {
+        /// The device id the relay enrolled.
+        device: u32,
+        /// Why the list was not published.
+        #[source]
+        cause: Box<Error>,
+    },
     /// The creator: the relay refused to enrol another device, the account
     /// has `MAX_DEVICES_PER_ACCOUNT` (8) already.
     #[error(

@@ -2,7 +2,8 @@
 //! between creating the store and its one setup transaction): it is
 //! unlocked with the password given and set up by the link, as a login
 //! sets such a store up again; a wrong password is refused before any
-//! network traffic. These need to create a store header alone, so they
+//! network traffic. A failure after the enrolment names the enrolled
+//! device. These need a store header alone or raw link frames, so they
 //! live in the crate.
 
 use std::sync::Arc;
@@ -65,4 +66,81 @@ async fn a_store_whose_setup_never_committed_is_set_up_by_the_link() {
         ),
         "{again:?}"
     );
+}
+
+/// A creator whose answer does not open (here raw frames on alice's
+/// connection post garbage, then enrol): the relay holds device 2 as
+/// current, and the joiner's failure says so with the id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_after_the_enrolment_names_the_enrolled_device() {
+    use umbra_protocol::link::LinkCode;
+    use umbra_protocol::wire::{Request, Response};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let alice = register(&url, "alice").await;
+    let engine = alice.inner.clone();
+    engine.ensure_connected().expect("connect");
+    let Response::LinkTicket { ticket, .. } =
+        engine.request(Request::LinkCreate).await.expect("create")
+    else {
+        panic!("no ticket")
+    };
+    let code = LinkCode::generate(ticket, &mut OsRng).to_text();
+    let store = Arc::new(MemoryStore::new());
+    let joiner = {
+        let config = config(&url, &store);
+        let code = code.to_string();
+        tokio::spawn(async move {
+            Client::link_accept_within(config, &code, "pw-new", std::time::Duration::from_secs(30))
+                .await
+        })
+    };
+    // Wait for msg1, then answer with bytes that open under no code.
+    loop {
+        let Response::LinkMessages { messages, .. } = engine
+            .request(Request::LinkFetch { ticket, after: 0 })
+            .await
+            .expect("fetch")
+        else {
+            panic!("no messages")
+        };
+        if !messages.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    engine
+        .request(Request::LinkPost {
+            ticket,
+            payload: vec![7; 200],
+        })
+        .await
+        .expect("post");
+    let Response::DeviceEnrolled { device } = engine
+        .request(Request::LinkEnrol { ticket })
+        .await
+        .expect("enrol")
+    else {
+        panic!("not enrolled")
+    };
+    let failed = joiner.await.unwrap();
+    match &failed {
+        Err(Error::Link(crate::LinkFailure::EnrolledNotSetUp { device: id, cause })) => {
+            assert_eq!(*id, device.0);
+            assert!(
+                matches!(
+                    **cause,
+                    Error::Link(crate::LinkFailure::AnswerUnopenable(_))
+                ),
+                "{cause:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let text = failed.unwrap_err().to_string();
+    assert!(text.contains("umbra devices remove 2"), "{text}");
+    // Nothing of an account was stored: no header either.
+    assert!(!Client::has_account(&config(&url, &store)).await.unwrap());
 }
