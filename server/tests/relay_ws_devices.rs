@@ -11,7 +11,8 @@
 //! account (11.8 step 0, 15.1): a linked device publishing another
 //! identity is refused with `IdentityInUse` and stores nothing, two
 //! devices racing on two nodes leave one identity, and the identity is
-//! reset only while no other current device publishes it.
+//! reset only while the account has no other current device, published
+//! or not.
 //!
 //! Must never: pass with a relay that stores a list its publisher's
 //! identity did not sign, lets an older or equal version replace the
@@ -43,7 +44,7 @@ on_both_stores!(
     bundles_come_from_current_devices_only,
     a_linked_device_publishes_only_the_account_identity,
     two_devices_racing_with_two_identities_leave_one,
-    the_identity_is_reset_while_no_other_device_publishes_it,
+    the_identity_is_reset_only_while_no_other_device_is_current,
 );
 
 async fn a_published_list_is_fetched_byte_for_byte(backend: Backend, test: &str) {
@@ -420,11 +421,12 @@ async fn two_devices_racing_with_two_identities_leave_one(backend: Backend, test
 }
 
 /// The identity reset (12.15: device 1 logs in with a new identity):
-/// allowed while device 1 is the only device publishing, refused with
-/// `IdentityInUse` while a linked device publishes the old identity, and
-/// allowed again once that device is removed; a device linked after the
-/// reset must publish the new identity.
-async fn the_identity_is_reset_while_no_other_device_publishes_it(backend: Backend, test: &str) {
+/// allowed while device 1 is the account's only current device, refused
+/// with `IdentityInUse` (worded for both sides) while a linked device
+/// exists, before it published and after, and allowed again once that
+/// device is removed; a device linked after the reset must publish the new
+/// identity.
+async fn the_identity_is_reset_only_while_no_other_device_is_current(backend: Backend, test: &str) {
     let Some(nodes) = nodes(backend, test).await else {
         return;
     };
@@ -439,6 +441,23 @@ async fn the_identity_is_reset_while_no_other_device_publishes_it(backend: Backe
 
     let linked_relay = nodes.b.as_ref().unwrap_or(&nodes.a);
     let (mut second, second_address, _) = link_device(&mut alice, linked_relay).await;
+    // Linked but not published yet, device 2 holds the reset all the same:
+    // it was given the current identity and would be refused it after.
+    let fresh = IdentityKeyPair::generate(&mut rand::rngs::OsRng);
+    let response = alice.ask(publish_keys_request(&fresh)).await;
+    let Response::Error { code, message, .. } = &response else {
+        panic!("a reset beside an unpublished device: {response:?}");
+    };
+    assert_eq!(*code, ErrorCode::IdentityInUse);
+    assert!(
+        message.contains("remove the account's other devices first")
+            && message.contains("link this device again"),
+        "worded for both sides: {message}"
+    );
+    assert_eq!(
+        resolved_identity(&mut bob, "alice").await,
+        Some(bytes(&reset))
+    );
     let response = second.ask(publish_keys_request(&old)).await;
     assert_eq!(
         error_code(&response),
@@ -446,7 +465,6 @@ async fn the_identity_is_reset_while_no_other_device_publishes_it(backend: Backe
         "the account's replaced identity is not its identity now"
     );
     publish_keys(&mut second, &reset).await;
-    let fresh = IdentityKeyPair::generate(&mut rand::rngs::OsRng);
     let response = alice.ask(publish_keys_request(&fresh)).await;
     assert_eq!(error_code(&response), Some(ErrorCode::IdentityInUse));
     assert_eq!(

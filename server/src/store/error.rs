@@ -45,13 +45,16 @@ pub enum StoreError {
     /// (docs/PROTOCOL.md 11.8 step 0, 15.1).
     #[error("this identity key belongs to another account")]
     IdentityInUse,
-    /// Another current device of the same account publishes a different
-    /// identity (docs/PROTOCOL.md 11.8 step 0, 15.1: one identity per
-    /// account); to reset the identity, the other devices are removed
-    /// first.
+    /// The identity would give the account a second one (docs/PROTOCOL.md
+    /// 11.8 step 0, 15.1: one identity per account): another current
+    /// device publishes a different identity, or this one changes the
+    /// account's identity while other current devices exist. Worded for
+    /// both sides: the device resetting removes the others first; a
+    /// device linked before a reset is linked again.
     #[error(
-        "another device of this account publishes a different identity; \
-         remove the other devices before resetting the identity"
+        "this identity would give the account a second one: to reset the \
+         identity, remove the account's other devices first; if the \
+         account's identity was reset, link this device again"
     )]
     AccountIdentityDiffers,
     /// The account already has `MAX_DEVICES_PER_ACCOUNT` current devices

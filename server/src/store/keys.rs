@@ -33,7 +33,9 @@ pub trait KeyDirectory: Send + Sync + 'static {
     /// The devices of one account may publish the same identity, and only
     /// that one: [`StoreError::AccountIdentityDiffers`] (nothing stored)
     /// if another current device of the account publishes a different
-    /// identity (15.1; `rules::account_identity`).
+    /// identity, or if `identity` changes the account's identity while
+    /// any other current device exists, published or not (15.1;
+    /// `rules::account_identity`).
     async fn put_keys(
         &self,
         device: Address,
@@ -97,21 +99,6 @@ macro_rules! impl_keys {
                 if !lock_account_totals(&mut tx, device.account).await? {
                     return Err(StoreError::UnknownAccount);
                 }
-                // One account, one identity (11.8 step 0, 15.1): the other
-                // current devices' identities, read under the account row
-                // lock every device change and publication takes, so two
-                // devices publishing two identities at once (on two
-                // nodes) are serialized and the second is refused.
-                let others: Vec<Vec<u8>> = sqlx::query_scalar(
-                    "SELECT k.identity FROM identity_keys k JOIN devices d \
-                       ON d.account_id = k.account_id AND d.device_id = k.device_id \
-                     WHERE k.account_id = $1 AND k.device_id <> $2 AND d.removed_at IS NULL",
-                )
-                .bind(account)
-                .bind(device_param(device))
-                .fetch_all(&mut *tx)
-                .await?;
-                rules::account_identity(&others, identity)?;
                 // One identity, one account (PROTOCOL.md 11.8 step 0, 15.1):
                 // refused if another account publishes or ever published it;
                 // the devices of one account share theirs. The primary key
@@ -123,21 +110,8 @@ macro_rules! impl_keys {
                 .bind(identity)
                 .fetch_optional(&mut *tx)
                 .await?;
-                match owner {
-                    Some(owner) if owner.as_slice() != account => {
-                        return Err(StoreError::IdentityInUse);
-                    }
-                    Some(_) => {}
-                    None => {
-                        sqlx::query(
-                            "INSERT INTO identity_accounts (identity, account_id) VALUES ($1, $2)",
-                        )
-                        .bind(identity)
-                        .bind(account)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| unique_violation_as(e, StoreError::IdentityInUse))?;
-                    }
+                if owner.as_deref().is_some_and(|owner| owner != account) {
+                    return Err(StoreError::IdentityInUse);
                 }
                 let previous: Option<Vec<u8>> = sqlx::query_scalar(
                     "SELECT identity FROM identity_keys WHERE account_id = $1 AND device_id = $2",
@@ -146,6 +120,47 @@ macro_rules! impl_keys {
                 .bind(device_param(device))
                 .fetch_optional(&mut *tx)
                 .await?;
+                // One account, one identity (11.8 step 0, 15.1): every other
+                // current device, with the identity it publishes if any,
+                // read under the account row lock every device change and
+                // publication takes, so two devices publishing two
+                // identities at once (on two nodes) are serialized and the
+                // second is refused.
+                let others: Vec<Option<Vec<u8>>> = sqlx::query_scalar(
+                    "SELECT k.identity FROM devices d LEFT JOIN identity_keys k \
+                       ON k.account_id = d.account_id AND k.device_id = d.device_id \
+                     WHERE d.account_id = $1 AND d.device_id <> $2 AND d.removed_at IS NULL",
+                )
+                .bind(account)
+                .bind(device_param(device))
+                .fetch_all(&mut *tx)
+                .await?;
+                // A change: not what this device published, or, for a
+                // device that published nothing, none of the account's
+                // identities while it has one (a fresh account's first
+                // publication is no change).
+                let changed = match (previous.as_deref(), &owner) {
+                    (Some(old), _) => old != identity,
+                    (None, Some(_)) => false,
+                    (None, None) => sqlx::query(
+                        "SELECT 1 FROM identity_accounts WHERE account_id = $1 LIMIT 1",
+                    )
+                    .bind(account)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some(),
+                };
+                rules::account_identity(&others, changed, identity)?;
+                if owner.is_none() {
+                    sqlx::query(
+                        "INSERT INTO identity_accounts (identity, account_id) VALUES ($1, $2)",
+                    )
+                    .bind(identity)
+                    .bind(account)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| unique_violation_as(e, StoreError::IdentityInUse))?;
+                }
                 let change =
                     rules::identity_change(previous.as_deref(), identity, last_resort.is_some());
                 let mut one_time_prekeys_discarded = 0;

@@ -155,19 +155,32 @@ pub(crate) fn identity_change(
     }
 }
 
-/// One identity per account (PROTOCOL.md 15.1, 11.8 step 0): `others` are
-/// the identities the account's other current devices publish; a device
-/// may publish only theirs. A different one (a linked device publishing an
-/// identity of its own, or device 1 resetting the identity while other
-/// devices publish the old one) is refused: a device list signed by it
-/// would be stored under an identity senders do not pin, and the devices
-/// would no longer share the safety number. With no other device
-/// publishing, any identity is the account's (the single-device reset).
-pub(crate) fn account_identity(others: &[Vec<u8>], identity: &[u8]) -> Result<(), StoreError> {
-    if others.iter().all(|other| other.as_slice() == identity) {
-        Ok(())
-    } else {
+/// One identity per account (PROTOCOL.md 15.1, 11.8 step 0). `others` has
+/// one entry per other current device of the account: the identity it
+/// publishes, or `None` if it has published none yet. `changed` says the
+/// identity differs from what this device published before, or, for a
+/// device that published nothing, from every identity the account has
+/// published (false for a fresh account's first publication).
+///
+/// Refused: an identity other than one another device publishes (a linked
+/// device publishing an identity of its own, whose device list would be
+/// stored under an identity senders do not pin); and a changed identity
+/// (a reset) while any other current device exists, published or not, so
+/// a device linked before the reset is never left holding the old
+/// identity, which the relay would then refuse it. With no other current
+/// device, any identity is the account's (the single-device reset).
+pub(crate) fn account_identity(
+    others: &[Option<Vec<u8>>],
+    changed: bool,
+    identity: &[u8],
+) -> Result<(), StoreError> {
+    let published = || others.iter().flatten();
+    let differs = published().any(|other| other.as_slice() != identity);
+    let shared = published().any(|other| other.as_slice() == identity);
+    if differs || (changed && !shared && !others.is_empty()) {
         Err(StoreError::AccountIdentityDiffers)
+    } else {
+        Ok(())
     }
 }
 

@@ -53,14 +53,33 @@ fn only_a_changed_identity_drops_its_prekeys() {
 
 #[test]
 fn a_device_may_publish_only_the_identity_its_account_s_other_devices_publish() {
-    // Alone (or beside devices with no keys yet): any identity, a reset included.
-    assert!(account_identity(&[], b"new").is_ok());
-    assert!(account_identity(&[b"a".to_vec(), b"a".to_vec()], b"a").is_ok());
-    for others in [vec![b"a".to_vec()], vec![b"b".to_vec(), b"a".to_vec()]] {
-        assert!(matches!(
-            account_identity(&others, b"b"),
-            Err(StoreError::AccountIdentityDiffers)
-        ));
+    let a = || Some(b"a".to_vec());
+    // Alone: any identity, a reset included.
+    assert!(account_identity(&[], false, b"new").is_ok());
+    assert!(account_identity(&[], true, b"new").is_ok());
+    // Beside devices publishing the same one, changed or not.
+    assert!(account_identity(&[a(), a()], false, b"a").is_ok());
+    assert!(account_identity(&[a(), None], true, b"a").is_ok());
+    // Beside devices with no keys yet: the same identity, or a fresh
+    // account's first one.
+    assert!(account_identity(&[None], false, b"a").is_ok());
+    let refused = [
+        // Another device publishes another identity.
+        (vec![a()], false),
+        (vec![Some(b"b".to_vec()), a()], false),
+        (vec![a(), None], true),
+        // A reset while a linked device has not published yet.
+        (vec![None], true),
+        (vec![None, None], true),
+    ];
+    for (others, changed) in refused {
+        assert!(
+            matches!(
+                account_identity(&others, changed, b"b"),
+                Err(StoreError::AccountIdentityDiffers)
+            ),
+            "{others:?} changed {changed}"
+        );
     }
 }
 

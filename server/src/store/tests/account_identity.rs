@@ -2,7 +2,7 @@
 //! backends: a device publishes only the identity its account's other
 //! current devices publish, two devices racing to publish two identities
 //! leave one, and the identity is reset (device 1 publishing a new one)
-//! only once no other current device publishes the old one.
+//! only while the account has no other current device, published or not.
 //!
 //! Must never: pass with a store that lets two current devices of one
 //! account hold two identities, or that changes a device's stored keys
@@ -100,20 +100,32 @@ pub(super) async fn two_devices_racing_to_publish_two_identities_leave_one(db: &
 }
 
 /// The single-device reset (login with a new identity, 12.15): allowed
-/// while no other current device publishes the old identity (a linked
-/// device without keys does not count), refused while one does, and
-/// allowed again once that device is removed.
-pub(super) async fn the_identity_is_reset_once_no_other_device_publishes_it(db: &TestDb) {
+/// while the account has no other current device, refused while it has
+/// one, whether that device published the old identity or was linked and
+/// has not published yet (it holds the old identity and would be refused
+/// it after the reset), and allowed again once that device is removed.
+pub(super) async fn the_identity_is_reset_once_no_other_device_is_current(db: &TestDb) {
     let store = db.open().await;
     let alice = new_account(&store, "alice").await;
     let first = at(alice, 1);
     publish(&store, first, 1).await.unwrap();
     let reset = publish(&store, first, 2).await.unwrap();
     assert!(reset.identity_replaced);
-    // A linked device that has not published yet does not hold the reset.
+    // A linked device that has not published yet holds the reset too, and
+    // may still publish the identity it was linked with.
     let second = at(alice, store.add_device(alice, NOW).await.unwrap().0);
-    publish(&store, first, 3).await.unwrap();
-    publish(&store, second, 3).await.unwrap();
+    let refused = publish(&store, first, 3).await;
+    assert!(
+        matches!(refused, Err(StoreError::AccountIdentityDiffers)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.published_identity(first).await.unwrap(),
+        Some(identity(2))
+    );
+    publish(&store, first, 2).await.unwrap();
+    publish(&store, second, 2).await.unwrap();
+    // Published, it holds the reset as well.
     let refused = publish(&store, first, 4).await;
     assert!(
         matches!(refused, Err(StoreError::AccountIdentityDiffers)),
@@ -121,12 +133,39 @@ pub(super) async fn the_identity_is_reset_once_no_other_device_publishes_it(db: 
     );
     assert_eq!(
         store.published_identity(first).await.unwrap(),
-        Some(identity(3))
+        Some(identity(2))
     );
     store.remove_device(first, second, NOW + 1).await.unwrap();
     publish(&store, first, 4).await.unwrap();
     assert_eq!(
         store.published_identity(first).await.unwrap(),
         Some(identity(4))
+    );
+    // A third device, linked and removed before publishing, no longer
+    // holds it.
+    let third = at(alice, store.add_device(alice, NOW + 2).await.unwrap().0);
+    assert!(publish(&store, first, 5).await.is_err());
+    store.remove_device(first, third, NOW + 3).await.unwrap();
+    publish(&store, first, 5).await.unwrap();
+}
+
+/// A fresh account's first publication is no reset: device 1 may publish
+/// its first identity after linking a device that has not published
+/// either, and that device then publishes the same one.
+pub(super) async fn a_fresh_account_publishes_its_first_identity_beside_a_linked_device(
+    db: &TestDb,
+) {
+    let store = db.open().await;
+    let alice = new_account(&store, "alice").await;
+    let first = at(alice, 1);
+    let second = at(alice, store.add_device(alice, NOW).await.unwrap().0);
+    publish(&store, first, 1).await.unwrap();
+    publish(&store, second, 1).await.unwrap();
+    // The linked device's own first identity, though, is refused.
+    let third = at(alice, store.add_device(alice, NOW).await.unwrap().0);
+    let own = publish(&store, third, 2).await;
+    assert!(
+        matches!(own, Err(StoreError::AccountIdentityDiffers)),
+        "{own:?}"
     );
 }

@@ -225,5 +225,6 @@ on_both_backends!(
     a_batch_stores_nothing_for_a_device_removed_before_it,
     a_linked_device_may_publish_only_the_account_identity,
     two_devices_racing_to_publish_two_identities_leave_one,
-    the_identity_is_reset_once_no_other_device_publishes_it,
+    the_identity_is_reset_once_no_other_device_is_current,
+    a_fresh_account_publishes_its_first_identity_beside_a_linked_device,
 );
