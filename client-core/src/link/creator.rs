@@ -21,7 +21,7 @@ use umbra_protocol::wire::{
 use zeroize::Zeroizing;
 
 use super::snapshot::upload_snapshot;
-use super::{rendezvous_error, LinkFailure, POLL_INTERVAL};
+use super::{rate_limited_wait, rendezvous_error, LinkFailure, CALL_MARGIN, POLL_INTERVAL};
 use crate::devices::within_limits;
 use crate::engine::{clone_identity, now_secs, Engine};
 use crate::error::unexpected;
@@ -162,38 +162,41 @@ impl LinkInvite {
     }
 
     /// The joiner's first post, polled for about once a second until the
-    /// code expires.
+    /// code expires. Each request is bounded by the expiry too, and a
+    /// `RateLimited` fetch waits as asked and polls again (15.6: the
+    /// ticket stays).
     async fn first_post(&self) -> Result<Vec<u8>, Error> {
+        let no_joiner = || Error::Link(LinkFailure::NoJoiner(self.waits));
         loop {
             // The limits of 9.9 (at most 4 posts of 32 KiB) before anything
             // of the answer is read.
-            let response = self
-                .engine
-                .request(Request::LinkFetch {
-                    ticket: self.ticket,
-                    after: 0,
-                })
+            let fetch = self.engine.request(Request::LinkFetch {
+                ticket: self.ticket,
+                after: 0,
+            });
+            let response = tokio::time::timeout_at(self.deadline + CALL_MARGIN, fetch)
                 .await
+                .map_err(|_| no_joiner())?
                 .and_then(within_limits);
-            match response {
+            let pause = match response {
                 Ok(Response::LinkMessages { mut messages, .. }) if !messages.is_empty() => {
                     // One joiner per ticket (the relay binds it once): its
                     // first post is msg1; any later one is not looked at.
                     return Ok(std::mem::take(&mut messages[0].0));
                 }
-                Ok(Response::LinkMessages { .. }) => {}
+                Ok(Response::LinkMessages { .. }) => POLL_INTERVAL,
                 Ok(other) => return Err(unexpected("LinkMessages", &other)),
                 // Expired while we waited.
                 Err(Error::Relay {
                     code: ErrorCode::UnknownExchange,
                     ..
-                }) => return Err(Error::Link(LinkFailure::NoJoiner(self.waits))),
-                Err(e) => return Err(e),
+                }) => return Err(no_joiner()),
+                Err(e) => rate_limited_wait(&e).ok_or(e)?,
+            };
+            if tokio::time::Instant::now() + pause >= self.deadline {
+                return Err(no_joiner());
             }
-            if tokio::time::Instant::now() + POLL_INTERVAL >= self.deadline {
-                return Err(Error::Link(LinkFailure::NoJoiner(self.waits)));
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
+            tokio::time::sleep(pause).await;
         }
     }
 

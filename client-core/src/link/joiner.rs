@@ -20,7 +20,7 @@ use umbra_protocol::link::{JoinerHandshake, LinkCode, Provisioning};
 use umbra_protocol::wire::{LinkEnrolled, LinkTicketId, Request, Response, LINK_TICKET_TTL_SECS};
 
 use super::snapshot::download_snapshot;
-use super::{rendezvous_error, LinkFailure, POLL_INTERVAL};
+use super::{rate_limited_wait, rendezvous_error, LinkFailure, CALL_MARGIN, POLL_INTERVAL};
 use crate::account::TokenRecord;
 use crate::backup::{BackupManager, BackupState, ExportKey};
 use crate::client::{open_backend, password_error};
@@ -147,49 +147,83 @@ async fn rendezvous(
     wait: Duration,
 ) -> Result<Joined, Error> {
     let ticket: LinkTicketId = code.ticket();
-    into_result(link.call(Request::LinkJoin { ticket }).await?).map_err(rendezvous_error)?;
+    let deadline = tokio::time::Instant::now() + wait;
+    let no_answer = || Error::Link(LinkFailure::NoAnswer(wait));
+    // Every request is bounded by the wait (a relay that stops answering
+    // mid-call is the same as a creator that never answers).
+    into_result(call_until(link, Request::LinkJoin { ticket }, deadline, wait).await?)
+        .map_err(rendezvous_error)?;
     let (handshake, msg1) = JoinerHandshake::start(code, &mut OsRng);
     into_result(
-        link.call(Request::LinkPost {
-            ticket,
-            payload: msg1,
-        })
+        call_until(
+            link,
+            Request::LinkPost {
+                ticket,
+                payload: msg1,
+            },
+            deadline,
+            wait,
+        )
         .await?,
     )
     .map_err(rendezvous_error)?;
-    let deadline = tokio::time::Instant::now() + wait;
     let mut msg2: Option<Vec<u8>> = None;
     loop {
         let held = u32::from(msg2.is_some());
-        let response = into_result(
-            link.call(Request::LinkFetch {
-                ticket,
-                after: held,
-            })
+        let fetched = into_result(
+            call_until(
+                link,
+                Request::LinkFetch {
+                    ticket,
+                    after: held,
+                },
+                deadline,
+                wait,
+            )
             .await?,
         )
         .map_err(rendezvous_error)
         // The limits of 9.9 before anything of the answer is read.
-        .and_then(within_limits)?;
-        let Response::LinkMessages { messages, enrolled } = response else {
-            return Err(unexpected("LinkMessages", &response));
+        .and_then(within_limits);
+        let pause = match fetched {
+            Ok(Response::LinkMessages { messages, enrolled }) => {
+                if msg2.is_none() {
+                    // The creator posts its answer once; later posts are
+                    // not read.
+                    msg2 = messages.into_iter().next().map(|m| m.0);
+                }
+                if let Some(enrolled) = enrolled {
+                    return Ok(Joined {
+                        handshake,
+                        msg2,
+                        enrolled,
+                    });
+                }
+                POLL_INTERVAL
+            }
+            Ok(other) => return Err(unexpected("LinkMessages", &other)),
+            // Over the fetch budget: the ticket stays (15.6), so wait as
+            // asked and poll again.
+            Err(e) => rate_limited_wait(&e).ok_or(e)?,
         };
-        if msg2.is_none() {
-            // The creator posts its answer once; later posts are not read.
-            msg2 = messages.into_iter().next().map(|m| m.0);
+        if tokio::time::Instant::now() + pause >= deadline {
+            return Err(no_answer());
         }
-        if let Some(enrolled) = enrolled {
-            return Ok(Joined {
-                handshake,
-                msg2,
-                enrolled,
-            });
-        }
-        if tokio::time::Instant::now() + POLL_INTERVAL >= deadline {
-            return Err(Error::Link(LinkFailure::NoAnswer(wait)));
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
+        tokio::time::sleep(pause).await;
     }
+}
+
+/// `link.call(request)`, given up (as [`LinkFailure::NoAnswer`]) a
+/// [`CALL_MARGIN`] after `deadline`.
+async fn call_until(
+    link: &mut RelayLink,
+    request: Request,
+    deadline: tokio::time::Instant,
+    wait: Duration,
+) -> Result<Response, Error> {
+    tokio::time::timeout_at(deadline + CALL_MARGIN, link.call(request))
+        .await
+        .map_err(|_| Error::Link(LinkFailure::NoAnswer(wait)))?
 }
 
 /// Opens the answer, checks it against the enrolment, downloads the

@@ -40,6 +40,29 @@ use crate::Error;
 /// "about once a second").
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long past the wait's end one rendezvous request may still take
+/// before it counts as no answer (a relay that stops answering mid-call).
+pub(crate) const CALL_MARGIN: Duration = Duration::from_secs(5);
+
+/// The wait a `RateLimited` refusal of a `LinkFetch` asks for (§15.6: the
+/// ticket stays, and a poll after the wait succeeds), at least one poll
+/// interval; `None` for any other error.
+pub(crate) fn rate_limited_wait(error: &Error) -> Option<Duration> {
+    match error {
+        Error::Relay {
+            code: ErrorCode::RateLimited,
+            retry_after_secs,
+            ..
+        } => Some(
+            retry_after_secs
+                .map(|secs| Duration::from_secs(u64::from(secs)))
+                .unwrap_or(POLL_INTERVAL)
+                .max(POLL_INTERVAL),
+        ),
+        _ => None,
+    }
+}
+
 /// Why linking a device failed. Nothing here carries the code or a key.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -3,7 +3,9 @@
 //! unlocked with the password given and set up by the link, as a login
 //! sets such a store up again; a wrong password is refused before any
 //! network traffic. A failure after the enrolment names the enrolled
-//! device. These need a store header alone or raw link frames, so they
+//! device; a rate-limited fetch waits and polls again; a relay that never
+//! answers is `NoAnswer` after the wait. These need a store header alone,
+//! raw link frames, relay settings or a silent WebSocket server, so they
 //! live in the crate.
 
 use std::sync::Arc;
@@ -143,4 +145,72 @@ async fn a_failure_after_the_enrolment_names_the_enrolled_device() {
     assert!(text.contains("umbra devices remove 2"), "{text}");
     // Nothing of an account was stored: no header either.
     assert!(!Client::has_account(&config(&url, &store)).await.unwrap());
+}
+
+/// Over the relay's `link_fetches_per_minute` budget a `LinkFetch` is
+/// `RateLimited`, but the ticket stays (15.6): the joiner waits as asked
+/// and polls again, and the link completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_fetch_waits_and_the_link_completes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = crate::groups::tests::relay_with(
+        &dir,
+        umbra_relay::config::Settings {
+            link_fetches_per_minute: Some(2),
+            ..Default::default()
+        },
+    )
+    .await;
+    let url = relay.url();
+    let alice = register(&url, "alice").await;
+    let invite = alice.link_device().await.unwrap();
+    let started = std::time::Instant::now();
+    let store = Arc::new(MemoryStore::new());
+    let joiner = {
+        let (config, code) = (config(&url, &store), invite.code().to_owned());
+        tokio::spawn(async move { Client::link_accept(config, &code, "pw-new").await })
+    };
+    assert_eq!(invite.complete().await.unwrap(), 2);
+    let linked = joiner.await.unwrap().expect("linked after the wait");
+    assert_eq!(linked.whoami().device_id, 2);
+    // The joiner's third fetch within the minute was refused: it waited.
+    assert!(started.elapsed() > std::time::Duration::from_secs(20));
+    linked.shutdown().await;
+}
+
+/// A relay that completes the WebSocket handshake and then never answers
+/// a request: the joiner gives up as `NoAnswer` a few seconds after its
+/// wait, instead of waiting for ever on `LinkJoin`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_never_answers_is_no_answer_after_the_wait() {
+    use umbra_protocol::link::LinkCode;
+    use umbra_protocol::wire::LinkTicketId;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let silent = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let ws = tokio_tungstenite::accept_async(tcp).await.expect("ws");
+        // Holds the socket open, reading nothing.
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        drop(ws);
+    });
+    let code = LinkCode::generate(LinkTicketId::from_bytes([5; 16]), &mut OsRng).to_text();
+    let store = Arc::new(MemoryStore::new());
+    let wait = std::time::Duration::from_secs(1);
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        Client::link_accept_within(config(&url, &store), &code, "pw-new", wait),
+    )
+    .await
+    .expect("the joiner gave up by itself");
+    assert!(
+        matches!(outcome, Err(Error::Link(crate::LinkFailure::NoAnswer(_)))),
+        "{outcome:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    silent.abort();
 }
