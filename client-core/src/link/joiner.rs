@@ -128,9 +128,36 @@ impl Client {
         let engine = Engine::from_vault(&config, ws_url, vault).await?;
         // As a login does after a restore (12.15), but no session resets:
         // our contacts' sessions with the creator are the creator's.
-        engine.ensure_connected()?;
-        engine.publish_keys().await?;
-        engine.replenish_prekeys().await?;
+        // The store is committed: from here the directory is the linked
+        // device, so a failure to publish is a warning, not a failed link
+        // (an error would tell the user to link again into a store that
+        // now refuses it). One-time prekeys are topped up by the
+        // connection's maintenance (`maintain` after `QueueEmpty`, and on
+        // `PreKeysLow`); the identity and signed prekey are published
+        // again only by the next signed-prekey rotation (a password login
+        // would take the account over as device 1, 12.17's known limit),
+        // so until then contacts cannot start a session with this device.
+        let published = match engine.ensure_connected() {
+            Ok(()) => engine.publish_keys().await,
+            Err(e) => Err(e),
+        };
+        match published {
+            Ok(()) => {
+                if let Err(error) = engine.replenish_prekeys().await {
+                    tracing::warn!(
+                        error = %crate::error::LogSafe(&error),
+                        "the linked device's one-time prekeys are not uploaded yet; the \
+                         connection's maintenance tops them up"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(
+                error = %crate::error::LogSafe(&error),
+                "the linked device is set up, but its keys are not published yet; contacts \
+                 cannot start a session with it until the next signed-prekey rotation \
+                 publishes them"
+            ),
+        }
         tracing::info!(
             device = enrolled.device.0,
             "this data directory is now a linked device of the account"
