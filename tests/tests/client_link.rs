@@ -171,6 +171,14 @@ fn link_accept_makes_a_second_data_dir_device_two_of_the_account() {
         })
         .collect();
     assert_eq!(listed, [(1, true), (2, true), (3, true)]);
+
+    // `devices add-to-list`: a listed device is a no-op done, an id that
+    // is no current device is exit 1.
+    let done = alice.json_ok(&["devices", "add-to-list", "3"]);
+    assert_eq!(done[0]["action"], "device_list", "{done:?}");
+    let args = ["devices", "add-to-list", "9"];
+    let line = alice.run(&args).assert_failure(exit::USER_ERROR, &args);
+    assert!(line.contains("not a current device"), "{line}");
 }
 
 /// A data directory whose link setup never committed (a crash between the
