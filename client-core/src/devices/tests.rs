@@ -5,7 +5,6 @@
 //! tested here.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -17,52 +16,18 @@ use super::own::{ListChange, OwnView};
 use crate::engine::{now_secs, Engine};
 use crate::failure::{DeviceFailure, RelayMisbehaved};
 use crate::groups::tests::{register, relay};
-use crate::relay_link::RelayLink;
 use crate::{Client, Error};
 
 pub(super) fn ids(v: &[u32]) -> Vec<DeviceId> {
     v.iter().copied().map(DeviceId).collect()
 }
 
-/// Enrols a new device of `client`'s account through the raw link frames;
-/// returns its id.
+/// Enrols a new device of `client`'s account through the raw link frames
+/// (`outbound::tests_devices::enrol_device`); returns its id.
 pub(super) async fn enrol(client: &Client) -> DeviceId {
-    let engine = &client.inner;
-    engine.ensure_connected().expect("connect");
-    let Response::LinkTicket { ticket, .. } =
-        engine.request(Request::LinkCreate).await.expect("create")
-    else {
-        panic!("no ticket")
-    };
-    let mut joiner = RelayLink::connect(&engine.ws_url, None, Duration::from_secs(10))
+    crate::outbound::tests_devices::enrol_device(client)
         .await
-        .expect("joiner connects");
-    let joined = joiner
-        .call(Request::LinkJoin { ticket })
-        .await
-        .expect("join");
-    assert_eq!(joined, Response::Ok);
-    let Response::DeviceEnrolled { device } = engine
-        .request(Request::LinkEnrol { ticket })
-        .await
-        .expect("enrol")
-    else {
-        panic!("not enrolled")
-    };
-    let fetched = joiner
-        .call(Request::LinkFetch { ticket, after: 0 })
-        .await
-        .expect("fetch");
-    let Response::LinkMessages {
-        enrolled: Some(enrolled),
-        ..
-    } = fetched
-    else {
-        panic!("the joiner got no token: {fetched:?}")
-    };
-    assert_eq!(enrolled.device, device);
-    joiner.close().await;
-    device
+        .device
 }
 
 /// What the relay serves as `engine`'s own list, verified under its identity.
