@@ -102,6 +102,23 @@ pub fn hex(bytes: impl AsRef<[u8]>) -> String {
     hex::encode(bytes)
 }
 
+/// The name a vector file gives a wire error (the variant, without its
+/// fields), for the wire and content suites.
+#[allow(dead_code)] // not every suite that includes this module names errors
+pub fn wire_error_name(error: &umbra_protocol::wire::WireError) -> &'static str {
+    use umbra_protocol::wire::WireError;
+    match error {
+        WireError::Empty => "Empty",
+        WireError::TooLarge { .. } => "TooLarge",
+        WireError::UnsupportedVersion { .. } => "UnsupportedVersion",
+        WireError::PeerRejectedVersion { .. } => "PeerRejectedVersion",
+        WireError::Malformed(_) => "Malformed",
+        WireError::TrailingBytes { .. } => "TrailingBytes",
+        WireError::NonCanonical => "NonCanonical",
+        WireError::Encode(_) => "Encode",
+    }
+}
+
 #[cfg(test)]
 mod mode_tests {
     use super::{mode_from, Mode};
