@@ -16,12 +16,17 @@
 /// The identity-binding, signed-prekey and device-list signature labels are
 /// defined in umbra-wire, because the relay verifies those signatures and depends
 /// on that crate alone; they are listed in [`ALL`] like every other label.
-pub use umbra_wire::labels::{DEVICE_LIST, IDENTITY_BINDING, SIGNED_PREKEY};
+pub use umbra_wire::labels::{DEVICE_LIST, IDENTITY_BINDING, KEM_PREKEY, SIGNED_PREKEY};
 
 /// HKDF info prefix for the X3DH session root key.
 pub const X3DH_ROOT_KEY: &[u8] = b"umbra/v1/x3dh/root-key";
 /// Prefix of the X3DH associated data (both identities).
 pub const X3DH_ASSOCIATED_DATA: &[u8] = b"umbra/v1/x3dh/associated-data";
+/// HKDF info prefix for a hybrid (PQXDH) session's root key: X3DH's
+/// transcript plus the ML-KEM prekey and ciphertext (docs/PROTOCOL.md 3.10).
+pub const PQXDH_ROOT_KEY: &[u8] = b"umbra/v1/pqxdh/root-key";
+/// Prefix of a hybrid session's associated data (3.10).
+pub const PQXDH_ASSOCIATED_DATA: &[u8] = b"umbra/v1/pqxdh/associated-data";
 
 /// HKDF salt prefix for the sealed-sender ephemeral layer.
 pub const SEALED_EPHEMERAL_SALT: &[u8] = b"umbra/v1/sealed/ephemeral/salt";
@@ -56,6 +61,9 @@ pub const GROUP_CHANGE_HASH: &[u8] = b"umbra/v1/group/change-hash";
 
 /// HKDF info for a Double Ratchet root-key step (KDF_RK).
 pub const RATCHET_ROOT_KEY: &[u8] = b"umbra/v1/ratchet/root-key";
+/// HKDF info for a root-key step that mixes an ML-KEM secret beside the DH
+/// output (the post-quantum step, §4.13).
+pub const RATCHET_HYBRID_ROOT_KEY: &[u8] = b"umbra/v1/ratchet/hybrid-root-key";
 /// HKDF info turning a ratchet message-key seed into an AEAD key and nonce.
 pub const RATCHET_MESSAGE_KEY: &[u8] = b"umbra/v1/ratchet/message-key";
 /// HMAC input that turns a chain's first chain key into the key of that
@@ -86,9 +94,12 @@ pub const LINK_PROVISION_KEY: &[u8] = b"umbra/v1/link/provision-key";
 pub const ALL: &[&[u8]] = &[
     IDENTITY_BINDING,
     SIGNED_PREKEY,
+    KEM_PREKEY,
     DEVICE_LIST,
     X3DH_ROOT_KEY,
     X3DH_ASSOCIATED_DATA,
+    PQXDH_ROOT_KEY,
+    PQXDH_ASSOCIATED_DATA,
     SEALED_EPHEMERAL_SALT,
     SEALED_EPHEMERAL_CHAIN_KEY,
     SEALED_EPHEMERAL_CIPHER_KEY,
@@ -102,6 +113,7 @@ pub const ALL: &[&[u8]] = &[
     GROUP_CHANGE_SIGNATURE,
     GROUP_CHANGE_HASH,
     RATCHET_ROOT_KEY,
+    RATCHET_HYBRID_ROOT_KEY,
     RATCHET_MESSAGE_KEY,
     RATCHET_EPHEMERAL_KEY,
     BACKUP_AEAD_KEY,

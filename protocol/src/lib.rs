@@ -28,6 +28,8 @@ pub mod group;
 pub mod hidden_chars;
 pub mod identity;
 mod kdf;
+pub mod kem;
+pub mod kem_prekeys;
 pub mod keys;
 pub mod labels;
 pub mod link;

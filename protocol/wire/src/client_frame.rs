@@ -17,7 +17,7 @@ use super::address::{AccountId, Address, DeviceId};
 use super::devices::LinkTicketId;
 use super::error_code::ErrorCode;
 use super::limits;
-use super::prekey::{PreKeyWire, SignedPreKeyWire};
+use super::prekey::{KemPreKeyWire, PreKeyWire, SignedPreKeyWire};
 use super::token::SessionToken;
 use super::username::Username;
 
@@ -244,6 +244,26 @@ pub enum Request {
         /// The ticket.
         ticket: LinkTicketId,
     },
+    /// Tag 29: Adds signed one-time ML-KEM prekeys and optionally replaces
+    /// the signed last-resort one (docs/PROTOCOL.md 3.9). The relay checks
+    /// every signature under the device's published identity and stores
+    /// nothing if one fails. Reply: `KemPreKeyCount`.
+    UploadKemPreKeys {
+        /// A last-resort KEM prekey, replacing any earlier one.
+        last_resort: Option<KemPreKeyWire>,
+        /// At most `KEM_ONE_TIME_PREKEYS_PER_UPLOAD_MAX` keys with distinct ids.
+        one_time: Vec<KemPreKeyWire>,
+    },
+    /// Tag 30: Asks how many one-time ML-KEM prekeys remain. Reply: `KemPreKeyCount`.
+    KemPreKeyCount,
+    /// Tag 31: Claims a hybrid bundle (X25519 and ML-KEM prekeys) for one
+    /// device. Reply: `HybridBundle`.
+    FetchHybridBundle {
+        /// Whose bundle.
+        account: AccountId,
+        /// Which of its devices; none means the device `FetchBundle` serves.
+        device: Option<DeviceId>,
+    },
 }
 
 /// A request that is well-formed but breaks a limit the relay enforces as a
@@ -393,6 +413,22 @@ impl Request {
             Request::LinkPost { payload, .. } => {
                 at_most("payload", payload.len(), limits::MAX_LINK_MESSAGE_BYTES)
             }
+            Request::UploadKemPreKeys {
+                last_resort,
+                one_time,
+            } => {
+                if one_time.len() > limits::KEM_ONE_TIME_PREKEYS_PER_UPLOAD_MAX {
+                    return Err(LimitError::TooManyPreKeys {
+                        count: one_time.len(),
+                        max: limits::KEM_ONE_TIME_PREKEYS_PER_UPLOAD_MAX,
+                    });
+                }
+                for key in one_time.iter().chain(last_resort.iter()) {
+                    at_most("kem key", key.key.len(), limits::KEM_PREKEY_KEY_LEN)?;
+                }
+                Ok(())
+            }
+            Request::KemPreKeyCount | Request::FetchHybridBundle { .. } => Ok(()),
             Request::FetchDeviceList { .. }
             | Request::ListDevices
             | Request::RemoveDevice { .. }
@@ -489,6 +525,9 @@ impl Request {
             Request::LinkPost { .. } => "LinkPost",
             Request::LinkFetch { .. } => "LinkFetch",
             Request::LinkEnrol { .. } => "LinkEnrol",
+            Request::UploadKemPreKeys { .. } => "UploadKemPreKeys",
+            Request::KemPreKeyCount => "KemPreKeyCount",
+            Request::FetchHybridBundle { .. } => "FetchHybridBundle",
         }
     }
 }

@@ -14,3 +14,6 @@ pub const SIGNED_PREKEY: &[u8] = b"umbra/v1/prekey/signed";
 /// Ed25519 signature by the account identity over its device list
 /// (docs/PROTOCOL.md §15.2), which the relay may check before storing it.
 pub const DEVICE_LIST: &[u8] = b"umbra/v1/devices/list";
+/// Ed25519 signature by an identity over an ML-KEM-768 prekey
+/// (docs/PROTOCOL.md 3.9), which the relay checks before storing it.
+pub const KEM_PREKEY: &[u8] = b"umbra/v1/prekey/kem";

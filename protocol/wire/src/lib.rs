@@ -35,6 +35,7 @@ pub mod device_list;
 pub mod devices;
 pub mod identity;
 pub mod keys;
+pub mod kem_prekeys;
 pub mod labels;
 pub mod opaque_suite;
 pub mod prekeys;
@@ -57,7 +58,9 @@ pub use devices::{DeviceInfo, LinkEnrolled, LinkTicketId, LINK_TICKET_LEN};
 pub use error_code::ErrorCode;
 pub use framing::WireError;
 pub use limits::*;
-pub use prekey::{PreKeyBundleWire, PreKeyWire, SignedPreKeyWire, SIGNATURE_LEN};
+pub use prekey::{
+    HybridBundleWire, KemPreKeyWire, PreKeyBundleWire, PreKeyWire, SignedPreKeyWire, SIGNATURE_LEN,
+};
 pub use relay_frame::{LinkMessage, RelayFrame, Response, SendOutcome};
 pub use token::{SessionToken, SESSION_TOKEN_LEN};
 pub use username::{Username, UsernameError, USERNAME_MAX_LEN, USERNAME_MIN_LEN};

@@ -21,6 +21,16 @@ pub const MAX_RECIPIENTS_PER_SEND: usize = 1024;
 /// Most one-time prekeys one `UploadPreKeys` request may carry (Signal: 100).
 pub const ONE_TIME_PREKEYS_PER_UPLOAD_MAX: usize = 100;
 
+/// Bytes of an ML-KEM-768 encapsulation key, the only length a KEM prekey
+/// may have (docs/PROTOCOL.md 3.9). The relay checks the length and the
+/// signature; the modulus check is the initiator's (it needs the KEM).
+pub const KEM_PREKEY_KEY_LEN: usize = 1184;
+
+/// Most one-time ML-KEM prekeys in one `UploadKemPreKeys`: with 1184-byte
+/// keys and 64-byte signatures, 100 of them (about 125 KiB) stay well inside
+/// `MAX_FRAME_BYTES`.
+pub const KEM_ONE_TIME_PREKEYS_PER_UPLOAD_MAX: usize = 100;
+
 /// Most sequence numbers one `Ack` request may acknowledge.
 pub const MAX_ACKS_PER_FRAME: usize = 1024;
 

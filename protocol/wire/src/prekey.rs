@@ -41,6 +41,48 @@ pub struct SignedPreKeyWire {
     pub signature: [u8; SIGNATURE_LEN],
 }
 
+/// A signed ML-KEM-768 prekey (docs/PROTOCOL.md 3.9): `id` (varint u32),
+/// `created_at` (varint u64, Unix seconds), `key` (byte string, exactly
+/// `KEM_PREKEY_KEY_LEN` bytes), `signature` (64 bytes). Whether it is a
+/// one-time or the last-resort key is given by where it travels, and is
+/// also covered by the signature, so a relay cannot serve one as the other.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KemPreKeyWire {
+    /// Identifier chosen by the owner, unique per device and kind.
+    pub id: u32,
+    /// When the owner created it, in Unix seconds.
+    pub created_at: u64,
+    /// The ML-KEM-768 encapsulation key.
+    #[serde(with = "serde_bytes")]
+    pub key: Vec<u8>,
+    /// Signature by the owner's identity key.
+    #[serde(with = "crate::keys::serde_bytes_array")]
+    pub signature: [u8; SIGNATURE_LEN],
+}
+
+impl std::fmt::Debug for KemPreKeyWire {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KemPreKeyWire")
+            .field("id", &self.id)
+            .field("created_at", &self.created_at)
+            .field("key_len", &self.key.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A bundle for a hybrid (PQXDH) session: the classical bundle plus the
+/// device's ML-KEM prekeys. A one-time KEM prekey is handed out at most
+/// once; the last-resort KEM prekey is always included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HybridBundleWire {
+    /// The X25519 part, exactly as `Bundle` serves it.
+    pub bundle: PreKeyBundleWire,
+    /// A one-time ML-KEM prekey, consumed by this fetch, if any were left.
+    pub kem_one_time: Option<KemPreKeyWire>,
+    /// The signed last-resort ML-KEM prekey, if the device published one.
+    pub kem_last_resort: Option<KemPreKeyWire>,
+}
+
 /// Everything needed to start a session with one device, as the relay
 /// serves it. A one-time prekey is handed out at most once; the initiator
 /// falls back to the last-resort prekey only when none was left.

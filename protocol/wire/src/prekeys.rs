@@ -54,6 +54,25 @@ pub enum PreKeyError {
         /// The time of the check (unix seconds).
         now: u64,
     },
+    /// The bundle carries no ML-KEM prekey: a classical-only bundle, which
+    /// umbra refuses instead of silently starting a session a quantum
+    /// attacker could later read (docs/PROTOCOL.md 1.4). The peer's client
+    /// predates post-quantum prekeys, or the relay stripped them.
+    #[error("bundle has no ML-KEM prekey; a classical-only session is refused")]
+    NoKemPreKey,
+    /// A KEM prekey's signature does not verify under the bundle identity
+    /// (also a one-time key served as the last-resort one, or the reverse).
+    #[error("ML-KEM prekey signature does not verify under the bundle identity")]
+    BadKemPreKeySignature,
+    /// A KEM prekey is not 1184 bytes.
+    #[error("ML-KEM prekey is {actual} bytes; it must be 1184")]
+    BadKemPreKeyLength {
+        /// Its length.
+        actual: usize,
+    },
+    /// A KEM prekey fails FIPS 203's encapsulation-key check.
+    #[error("ML-KEM prekey fails the FIPS 203 modulus check")]
+    InvalidKemPreKey,
 }
 
 /// The bytes a signed-prekey signature covers (after the label):

@@ -35,6 +35,7 @@ impl fmt::Debug for Request {
                 .field("messages", &messages.len())
                 .finish_non_exhaustive(),
             Request::PreKeyCount
+            | Request::KemPreKeyCount
             | Request::DeleteAccount
             | Request::Ping
             | Request::ListDevices
@@ -87,6 +88,10 @@ impl fmt::Debug for RelayFrame {
                 .debug_struct("PreKeysLow")
                 .field("remaining", remaining)
                 .finish(),
+            RelayFrame::KemPreKeysLow { remaining } => f
+                .debug_struct("KemPreKeysLow")
+                .field("remaining", remaining)
+                .finish(),
             RelayFrame::Closing { code, reason } => f
                 .debug_struct("Closing")
                 .field("code", code)
@@ -116,8 +121,12 @@ impl fmt::Debug for Response {
             Response::PreKeyCount {
                 remaining,
                 low_water,
+            }
+            | Response::KemPreKeyCount {
+                remaining,
+                low_water,
             } => f
-                .debug_struct("PreKeyCount")
+                .debug_struct(self.kind())
                 .field("remaining", remaining)
                 .field("low_water", low_water)
                 .finish(),

@@ -18,7 +18,7 @@ use super::client_frame::{at_most, LimitError};
 use super::devices::{DeviceInfo, LinkEnrolled, LinkTicketId};
 use super::error_code::ErrorCode;
 use super::limits;
-use super::prekey::PreKeyBundleWire;
+use super::prekey::{HybridBundleWire, PreKeyBundleWire};
 use super::token::SessionToken;
 use super::username::Username;
 
@@ -64,6 +64,11 @@ pub enum RelayFrame {
         code: ErrorCode,
         /// Human-readable detail, at most `MAX_REASON_BYTES`.
         reason: String,
+    },
+    /// Tag 6: The device's one-time ML-KEM prekeys are running low; upload more.
+    KemPreKeysLow {
+        /// How many are left.
+        remaining: u32,
     },
 }
 
@@ -215,6 +220,15 @@ pub enum Response {
         /// The device id assigned.
         device: DeviceId,
     },
+    /// Tag 19: Answer to `FetchHybridBundle`.
+    HybridBundle(Box<HybridBundleWire>),
+    /// Tag 20: Answer to `KemPreKeyCount` and `UploadKemPreKeys`.
+    KemPreKeyCount {
+        /// One-time ML-KEM prekeys left.
+        remaining: u32,
+        /// Below this the relay sends `KemPreKeysLow`.
+        low_water: u32,
+    },
 }
 
 /// One link post as `LinkMessages` returns it: a byte string the relay
@@ -253,6 +267,8 @@ impl Response {
             Response::LinkTicket { .. } => "LinkTicket",
             Response::LinkMessages { .. } => "LinkMessages",
             Response::DeviceEnrolled { .. } => "DeviceEnrolled",
+            Response::HybridBundle(_) => "HybridBundle",
+            Response::KemPreKeyCount { .. } => "KemPreKeyCount",
         }
     }
 
@@ -279,7 +295,13 @@ impl Response {
                     at_most("message", message.0.len(), limits::MAX_LINK_MESSAGE_BYTES)
                 })
             }
+            Response::HybridBundle(hybrid) => hybrid
+                .kem_one_time
+                .iter()
+                .chain(hybrid.kem_last_resort.iter())
+                .try_for_each(|key| at_most("kem key", key.key.len(), limits::KEM_PREKEY_KEY_LEN)),
             Response::DeviceList { list: None }
+            | Response::KemPreKeyCount { .. }
             | Response::LinkTicket { .. }
             | Response::DeviceEnrolled { .. }
             | Response::RegisterResponse { .. }
@@ -318,6 +340,7 @@ impl RelayFrame {
             RelayFrame::QueueEmpty => "QueueEmpty",
             RelayFrame::EphemeralDeliver { .. } => "EphemeralDeliver",
             RelayFrame::PreKeysLow { .. } => "PreKeysLow",
+            RelayFrame::KemPreKeysLow { .. } => "KemPreKeysLow",
             RelayFrame::Closing { .. } => "Closing",
         }
     }
