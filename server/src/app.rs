@@ -373,6 +373,9 @@ pub async fn open_store(config: &RelayConfig) -> Result<SharedStore, StoreError>
     let limits = StoreLimits {
         max_queue_per_recipient: l.max_queue_len,
         max_one_time_prekeys_per_account: u64::from(l.max_prekeys_per_device),
+        // One knob for both kinds (PROTOCOL.md 11.8): a hybrid claim takes
+        // one of each.
+        max_kem_one_time_prekeys_per_account: u64::from(l.max_prekeys_per_device),
         max_blobs_per_account: l.max_blobs_per_account,
         max_blob_bytes_per_account: l.max_blob_bytes_per_account,
         name_quarantine_secs: u64::from(l.name_quarantine_days) * 24 * 60 * 60,

@@ -328,6 +328,8 @@ macro_rules! impl_devices {
                     "messages",
                     "one_time_prekeys",
                     "last_resort_prekeys",
+                    "kem_one_time_prekeys",
+                    "kem_last_resort_prekeys",
                     "signed_prekeys",
                     "identity_keys",
                 ] {

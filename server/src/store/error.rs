@@ -41,6 +41,12 @@ pub enum StoreError {
         /// The conflicting prekey id.
         id: u32,
     },
+    /// A KEM prekey upload was checked under an identity the device no
+    /// longer publishes (a new one was published meanwhile, or the device
+    /// was removed): nothing was stored, since its signatures belong to the
+    /// old one.
+    #[error("the device's published identity changed while its KEM prekeys were checked")]
+    KemPreKeyIdentityChanged,
     /// Another account publishes or has published this identity key
     /// (docs/PROTOCOL.md 11.8 step 0, 15.1).
     #[error("this identity key belongs to another account")]

@@ -23,8 +23,9 @@ pub trait KeyDirectory: Send + Sync + 'static {
     ///
     /// When `identity` differs from the device's stored identity, every
     /// one-time prekey of the device is deleted in the same transaction, and
-    /// so is the stored last-resort key unless a new one is given (see
-    /// `rules::identity_change`). Republishing the same identity
+    /// so is the stored last-resort key unless a new one is given, and
+    /// so are its KEM prekeys, one-time and last-resort (signed by the old
+    /// identity; see `rules::identity_change`). Republishing the same identity
     /// (signed-prekey rotation) keeps them.
     /// [`StoreError::UnknownAccount`] if the account does not exist;
     /// [`StoreError::IdentityInUse`] (nothing stored) if another account
@@ -80,6 +81,77 @@ macro_rules! impl_keys {
                 id: rows::key_id(row.try_get(0)?)?,
                 key: rows::public_key(&row.try_get::<Vec<u8>, _>(1)?)?,
             })
+        }
+
+        /// The classical part of every bundle claim, inside the caller's
+        /// transaction (`claim_bundle`, and `claim_hybrid_bundle`, which
+        /// claims the KEM prekeys in the same one): identity, signed
+        /// prekey, one one-time prekey removed (concurrent claimers never
+        /// receive the same key), the last-resort key. `None` if the device
+        /// has not published an identity and a signed prekey.
+        async fn claim_classical(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            device: Address,
+        ) -> Result<Option<PreKeyBundleWire>, StoreError> {
+            let account = device.account.as_bytes().as_slice();
+            let identity: Option<Vec<u8>> = sqlx::query_scalar(
+                "SELECT identity FROM identity_keys WHERE account_id = $1 AND device_id = $2",
+            )
+            .bind(account)
+            .bind(device_param(device))
+            .fetch_optional(&mut **tx)
+            .await?;
+            let signed = sqlx::query(
+                "SELECT key_id, created_at, public_key, signature FROM signed_prekeys \
+                 WHERE account_id = $1 AND device_id = $2",
+            )
+            .bind(account)
+            .bind(device_param(device))
+            .fetch_optional(&mut **tx)
+            .await?;
+            let (Some(identity), Some(signed)) = (identity, signed) else {
+                return Ok(None);
+            };
+            let signed_prekey = SignedPreKeyWire {
+                id: rows::key_id(signed.try_get(0)?)?,
+                created_at: rows::unix(signed.try_get(1)?)?,
+                key: rows::public_key(&signed.try_get::<Vec<u8>, _>(2)?)?,
+                signature: rows::signature(&signed.try_get::<Vec<u8>, _>(3)?)?,
+            };
+            // One statement finds and removes the key; on PostgreSQL a
+            // key locked by a concurrent claimer is skipped rather than
+            // waited for, so each claimer deletes a different key.
+            let one_time = sqlx::query(concat!(
+                "DELETE FROM one_time_prekeys WHERE (account_id, device_id, key_id) IN ( \
+                   SELECT account_id, device_id, key_id FROM one_time_prekeys \
+                   WHERE account_id = $1 AND device_id = $2 ORDER BY key_id LIMIT 1",
+                dialect!(skip_locked),
+                ") RETURNING key_id, public_key"
+            ))
+            .bind(account)
+            .bind(device_param(device))
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|row| prekey_row(&row))
+            .transpose()?;
+            let last_resort = sqlx::query(
+                "SELECT key_id, public_key FROM last_resort_prekeys \
+                 WHERE account_id = $1 AND device_id = $2",
+            )
+            .bind(account)
+            .bind(device_param(device))
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|row| prekey_row(&row))
+            .transpose()?;
+            Ok(Some(PreKeyBundleWire {
+                account: device.account,
+                device: device.device,
+                identity,
+                signed_prekey,
+                one_time_prekey: one_time,
+                last_resort,
+            }))
         }
 
         #[async_trait]
@@ -183,6 +255,23 @@ macro_rules! impl_keys {
                     .execute(&mut *tx)
                     .await?;
                 }
+                let mut kem_prekeys_discarded = 0;
+                if change.drop_kem_prekeys {
+                    // Signed by the old identity: an initiator would refuse
+                    // them beside the new one (PROTOCOL.md 11.8 step 1).
+                    for sql in [
+                        "DELETE FROM kem_one_time_prekeys WHERE account_id = $1 AND device_id = $2",
+                        "DELETE FROM kem_last_resort_prekeys \
+                         WHERE account_id = $1 AND device_id = $2",
+                    ] {
+                        kem_prekeys_discarded += sqlx::query(sql)
+                            .bind(account)
+                            .bind(device_param(device))
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                    }
+                }
                 sqlx::query(
                     "INSERT INTO identity_keys (account_id, device_id, identity) \
                      VALUES ($1, $2, $3) ON CONFLICT (account_id, device_id) \
@@ -227,6 +316,7 @@ macro_rules! impl_keys {
                 Ok(PublishedKeys {
                     identity_replaced: change.replaced,
                     one_time_prekeys_discarded,
+                    kem_prekeys_discarded,
                 })
             }
 
@@ -293,67 +383,10 @@ macro_rules! impl_keys {
                 &self,
                 device: Address,
             ) -> Result<Option<PreKeyBundleWire>, StoreError> {
-                let account = device.account.as_bytes().as_slice();
                 let mut tx = self.write_tx().await?;
-                let identity: Option<Vec<u8>> = sqlx::query_scalar(
-                    "SELECT identity FROM identity_keys WHERE account_id = $1 AND device_id = $2",
-                )
-                .bind(account)
-                .bind(device_param(device))
-                .fetch_optional(&mut *tx)
-                .await?;
-                let signed = sqlx::query(
-                    "SELECT key_id, created_at, public_key, signature FROM signed_prekeys \
-                     WHERE account_id = $1 AND device_id = $2",
-                )
-                .bind(account)
-                .bind(device_param(device))
-                .fetch_optional(&mut *tx)
-                .await?;
-                let (Some(identity), Some(signed)) = (identity, signed) else {
-                    return Ok(None);
-                };
-                let signed_prekey = SignedPreKeyWire {
-                    id: rows::key_id(signed.try_get(0)?)?,
-                    created_at: rows::unix(signed.try_get(1)?)?,
-                    key: rows::public_key(&signed.try_get::<Vec<u8>, _>(2)?)?,
-                    signature: rows::signature(&signed.try_get::<Vec<u8>, _>(3)?)?,
-                };
-                // One statement finds and removes the key; on PostgreSQL a
-                // key locked by a concurrent claimer is skipped rather than
-                // waited for, so each claimer deletes a different key.
-                let one_time = sqlx::query(concat!(
-                    "DELETE FROM one_time_prekeys WHERE (account_id, device_id, key_id) IN ( \
-                       SELECT account_id, device_id, key_id FROM one_time_prekeys \
-                       WHERE account_id = $1 AND device_id = $2 ORDER BY key_id LIMIT 1",
-                    dialect!(skip_locked),
-                    ") RETURNING key_id, public_key"
-                ))
-                .bind(account)
-                .bind(device_param(device))
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|row| prekey_row(&row))
-                .transpose()?;
-                let last_resort = sqlx::query(
-                    "SELECT key_id, public_key FROM last_resort_prekeys \
-                     WHERE account_id = $1 AND device_id = $2",
-                )
-                .bind(account)
-                .bind(device_param(device))
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|row| prekey_row(&row))
-                .transpose()?;
+                let bundle = claim_classical(&mut tx, device).await?;
                 tx.commit().await.map_err(StoreError::from_commit)?;
-                Ok(Some(PreKeyBundleWire {
-                    account: device.account,
-                    device: device.device,
-                    identity,
-                    signed_prekey,
-                    one_time_prekey: one_time,
-                    last_resort,
-                }))
+                Ok(bundle)
             }
 
             async fn published_identity(

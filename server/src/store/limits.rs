@@ -32,6 +32,9 @@ pub struct StoreLimits {
     pub max_queue_per_recipient: u64,
     /// Most one-time prekeys stored for one account, all devices together.
     pub max_one_time_prekeys_per_account: u64,
+    /// Most one-time ML-KEM prekeys stored for one account, all devices
+    /// together (each about 1.3 KB stored).
+    pub max_kem_one_time_prekeys_per_account: u64,
     /// Most blobs (finished or uploading, expired but not yet purged
     /// included) one account may hold.
     pub max_blobs_per_account: u64,
@@ -49,6 +52,10 @@ impl Default for StoreLimits {
             // enough that one queue's rows stay cheap to count.
             max_queue_per_recipient: 10_000,
             max_one_time_prekeys_per_account: 1_000,
+            // The X25519 cap: every hybrid claim takes one of each, so
+            // more KEM keys than X25519 ones would never be handed out
+            // sooner. At about 1.3 KB a row, 1.3 MB per account at most.
+            max_kem_one_time_prekeys_per_account: 1_000,
             // 30 days of retention at about 8 attachments a day; tiny-blob
             // floods are bounded by count, not only by bytes.
             max_blobs_per_account: 256,

@@ -1,5 +1,6 @@
 //! The relay's storage: one [`Store`] trait, joining the role traits
-//! [`AccountStore`], [`TokenStore`], [`KeyDirectory`], [`DeviceStore`],
+//! [`AccountStore`], [`TokenStore`], [`KeyDirectory`],
+//! [`KemPreKeyDirectory`], [`DeviceStore`],
 //! [`LinkStore`], [`MessageQueue`], [`BlobStore`], [`BackupStore`] and
 //! [`ControlChannel`], with an embedded SQLite backend (the
 //! default, one node) and a PostgreSQL backend (several relay nodes sharing
@@ -8,7 +9,8 @@
 //! applies are pure functions in `rules.rs`.
 //!
 //! What the store keeps: OPAQUE password files and the server's OPAQUE
-//! setup, hashes of session tokens, the public key directory, one ordered
+//! setup, hashes of session tokens, the public key directory (X25519 and
+//! signed ML-KEM prekeys, as opaque bytes), one ordered
 //! queue of opaque sealed envelopes per recipient device, and encrypted
 //! attachment blobs as opaque chunks, one sealed account backup per
 //! account (ciphertext, with its public `seq`), the devices of each account
@@ -34,6 +36,7 @@ mod control_channel;
 mod devices;
 mod error;
 pub mod group_commit;
+mod kem_keys;
 mod keys;
 mod limits;
 mod link;
@@ -63,6 +66,7 @@ pub use control_channel::ControlChannel;
 pub use devices::{DeviceRecord, DeviceStore, RemovedDevice, StoredDeviceList};
 pub use error::{EnqueueOutcome, EnqueueRejection, StoreError};
 pub use group_commit::{GroupCommitError, GroupCommitter};
+pub use kem_keys::KemPreKeyDirectory;
 pub use keys::KeyDirectory;
 pub use limits::{StoreLimits, MAX_BLOB_CHUNK_BYTES};
 pub use link::{LinkLimits, LinkParty, LinkStore, LinkTicket, LinkTicketState};
@@ -71,8 +75,8 @@ pub use queue::MessageQueue;
 pub use rules::is_reserved_username;
 pub use tokens::TokenStore;
 pub use types::{
-    AccountRecord, BlobId, BlobInfo, NewMessage, PasswordFile, PublishedKeys, QueueEvent, Seq,
-    StoredMessage, TokenHash, TokenInfo, TokenStatus, UnixMillis, UnixSeconds,
+    AccountRecord, BlobId, BlobInfo, KemPreKeyStock, NewMessage, PasswordFile, PublishedKeys,
+    QueueEvent, Seq, StoredMessage, TokenHash, TokenInfo, TokenStatus, UnixMillis, UnixSeconds,
 };
 
 /// The relay's storage: every role, on one database. Object-safe
@@ -84,6 +88,7 @@ pub trait Store:
     AccountStore
     + TokenStore
     + KeyDirectory
+    + KemPreKeyDirectory
     + DeviceStore
     + LinkStore
     + MessageQueue

@@ -62,6 +62,16 @@ pub(crate) fn public_key(bytes: &[u8]) -> Result<PublicKey, StoreError> {
     PublicKey::from_slice(bytes).map_err(|_| StoreError::Corrupt("public key is not 32 bytes"))
 }
 
+/// A stored ML-KEM encapsulation key: opaque bytes, but of exactly the one
+/// length the relay accepted (`KEM_PREKEY_KEY_LEN`).
+pub(crate) fn kem_public_key(bytes: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+    if bytes.len() == umbra_wire::KEM_PREKEY_KEY_LEN {
+        Ok(bytes)
+    } else {
+        Err(StoreError::Corrupt("KEM public key is not 1184 bytes"))
+    }
+}
+
 pub(crate) fn signature(bytes: &[u8]) -> Result<[u8; SIGNATURE_LEN], StoreError> {
     bytes
         .try_into()

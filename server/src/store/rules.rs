@@ -136,6 +136,10 @@ pub(crate) struct IdentityChange {
     pub drop_one_time_prekeys: bool,
     /// Delete the stored last-resort key (a new one is not being written).
     pub drop_last_resort: bool,
+    /// Delete every KEM prekey of the device, one-time and last-resort:
+    /// each carries the old identity's signature, and a publication never
+    /// brings a KEM key to replace them.
+    pub drop_kem_prekeys: bool,
 }
 
 /// Prekeys made under an old identity must go when the identity changes: an
@@ -152,6 +156,7 @@ pub(crate) fn identity_change(
         replaced,
         drop_one_time_prekeys: replaced,
         drop_last_resort: replaced && !new_last_resort,
+        drop_kem_prekeys: replaced,
     }
 }
 

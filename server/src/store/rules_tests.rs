@@ -49,6 +49,9 @@ fn only_a_changed_identity_drops_its_prekeys() {
     // A new last-resort key overwrites the old one instead of a delete.
     let with_new = identity_change(Some(b"a"), b"b", true);
     assert!(with_new.drop_one_time_prekeys && !with_new.drop_last_resort);
+    // KEM prekeys go with any change (a publication brings none), only then.
+    assert!(replaced.drop_kem_prekeys && with_new.drop_kem_prekeys);
+    assert!(!first.drop_kem_prekeys && !rotation.drop_kem_prekeys);
 }
 
 #[test]

@@ -109,8 +109,8 @@ macro_rules! impl_store {
             use sqlx::Row;
             use tokio::sync::broadcast;
             use umbra_wire::{
-                AccountId, Address, DeviceId, PreKeyBundleWire, PreKeyWire, SignedPreKeyWire,
-                Username,
+                AccountId, Address, DeviceId, HybridBundleWire, KemPreKeyWire, PreKeyBundleWire,
+                PreKeyWire, SignedPreKeyWire, Username,
             };
             use zeroize::Zeroizing;
 
@@ -120,7 +120,7 @@ macro_rules! impl_store {
             use $crate::store::shared::{device_param, unique_violation_as};
             use $crate::store::{
                 db_millis, db_time, db_u64, AccountRecord, AccountStore, BlobId, BlobInfo, BlobStore,
-                EnqueueOutcome, KeyDirectory, MessageQueue, NewMessage, PasswordFile,
+                EnqueueOutcome, KemPreKeyDirectory, KemPreKeyStock, KeyDirectory, MessageQueue, NewMessage, PasswordFile,
                 PublishedKeys, QueueEvent, Seq, Store, StoreError, StoredMessage, TokenHash,
                 TokenInfo, TokenStore, UnixSeconds,
             };
@@ -130,6 +130,7 @@ macro_rules! impl_store {
             $crate::store::accounts::impl_accounts!($store, $db);
             $crate::store::tokens::impl_tokens!($store, $db);
             $crate::store::keys::impl_keys!($store, $db);
+            $crate::store::kem_keys::impl_kem_keys!($store, $db);
             $crate::store::queue_steps::impl_queue_steps!($db);
             $crate::store::queue::impl_queue!($store, $db);
             $crate::store::blobs::impl_blobs!($store, $db);

@@ -150,6 +150,20 @@ pub struct PublishedKeys {
     pub identity_replaced: bool,
     /// One-time prekeys of the old identity that were deleted.
     pub one_time_prekeys_discarded: u64,
+    /// KEM prekeys (one-time and last-resort) signed by the old identity
+    /// that were deleted.
+    pub kem_prekeys_discarded: u64,
+}
+
+/// A device's ML-KEM prekeys on the relay (see
+/// [`KemPreKeyDirectory::kem_prekey_stock`](super::KemPreKeyDirectory::kem_prekey_stock)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KemPreKeyStock {
+    /// One-time KEM prekeys still stored.
+    pub one_time: u64,
+    /// Whether a last-resort KEM prekey is stored: the device has uploaded
+    /// KEM prekeys, so it reads `KemPreKeysLow`.
+    pub last_resort: bool,
 }
 
 /// Identifies an encrypted attachment (random, chosen by the relay).

@@ -213,6 +213,16 @@ pub(super) async fn delete_account_leaves_no_rows(db: &TestDb) {
             .expect("publish keys");
         let keys: Vec<PreKeyWire> = (1..=3).map(one_time).collect();
         store.add_one_time_prekeys(device, &keys).await.unwrap();
+        let kem = |id| super::kem_keys::kem(id, 0);
+        store
+            .put_kem_prekeys(
+                device,
+                &identity(20 + n as u8),
+                Some(&kem(9)),
+                &[kem(1), kem(2)],
+            )
+            .await
+            .unwrap();
         store
             .insert_token(&[n as u8 + 1; 32], device, 500)
             .await
@@ -267,6 +277,8 @@ pub(super) async fn delete_account_leaves_no_rows(db: &TestDb) {
         ("signed_prekeys", 1),
         ("one_time_prekeys", 3),
         ("last_resort_prekeys", 1),
+        ("kem_one_time_prekeys", 2),
+        ("kem_last_resort_prekeys", 1),
         ("queue_counters", 1),
         ("messages", 2),
         ("blobs", 1),
@@ -389,6 +401,8 @@ pub(super) async fn the_audit_sees_the_same_schema_on_both_backends(db: &TestDb)
             "devices",
             "identity_accounts",
             "identity_keys",
+            "kem_last_resort_prekeys",
+            "kem_one_time_prekeys",
             "last_resort_prekeys",
             "link_messages",
             "link_tickets",

@@ -130,6 +130,7 @@ mod device_removal;
 mod devices;
 mod group_commit;
 mod hand_off;
+mod kem_keys;
 mod keys;
 mod lifecycle;
 mod names;
@@ -145,6 +146,7 @@ use blobs::*;
 use bulk::*;
 use device_removal::*;
 use devices::*;
+use kem_keys::*;
 use keys::*;
 use names::*;
 use queue::*;
@@ -194,6 +196,12 @@ on_both_backends!(
     published_identity_is_read_without_claiming_a_prekey,
     a_failed_publish_leaves_the_previous_keys_whole,
     one_time_prekeys_are_capped_per_account,
+    kem_prekeys_are_stored_under_the_published_identity_all_or_nothing,
+    a_classical_claim_leaves_the_kem_prekeys,
+    concurrent_hybrid_claims_never_share_a_kem_prekey,
+    a_new_identity_drops_the_kem_prekeys,
+    removing_a_device_drops_its_kem_prekeys,
+    kem_one_time_prekeys_are_capped_per_account,
     enqueue_assigns_ordered_per_recipient_seqs,
     full_queue_refuses_only_its_own_messages,
     two_writers_on_one_database_keep_seqs_distinct,
