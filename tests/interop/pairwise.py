@@ -1,4 +1,4 @@
-"""§4.4 ratchet message and §4.11 pairwise message decoding."""
+"""§4.4 ratchet message and §4.11 pairwise message decoding (types 0x01-0x03, 0x05 hybrid pre-key)."""
 from edpoint import decompresses
 
 class PairwiseError(Exception): pass
@@ -18,8 +18,9 @@ def parse_pairwise(b):
     t = b[0]
     if t == 2:
         return ("plain", None, _ratchet(b[1:]))
-    if t == 1:
-        # field by field (PROTOCOL.md 4.11): length of each field, then its content
+    if t in (1, 5):
+        # field by field (PROTOCOL.md 4.11): length of each field, then its content;
+        # type 0x05 (hybrid, issue 14) adds kem kind (1) || u32be(kem id) || KEM_CT (1088)
         rest, pos = b[1:], 0
         def take(n):
             nonlocal pos
@@ -33,7 +34,12 @@ def parse_pairwise(b):
         if tag == 0: extra = None
         elif tag in (1, 2): extra = ({1: "OneTime", 2: "LastResort"}[tag], int.from_bytes(take(4), "big"))
         else: raise PairwiseError('Malformed("unknown extra prekey tag")')
-        return ("prekey", (ident, ek, spk_id, extra), _ratchet(rest[pos:]))
+        if t == 1:
+            return ("prekey", (ident, ek, spk_id, extra), _ratchet(rest[pos:]))
+        kind = take(1)[0]
+        if kind not in (1, 2): raise PairwiseError('Malformed("unknown KEM prekey kind")')
+        kem_id = int.from_bytes(take(4), "big"); kem_ct = take(1088)
+        return ("hybrid", (ident, ek, spk_id, extra, kind, kem_id, kem_ct), _ratchet(rest[pos:]))
     if t == 3:
         return ("ephemeral", None, b[1:])
     raise PairwiseError('Malformed("unknown message type")')

@@ -18,6 +18,10 @@ SignedPreKeyWire = S(("id", "u32"), ("created_at", "u64"), ("key", PublicKey), (
 PreKeyBundleWire = S(("account", AccountId), ("device", "u32"), ("identity", "bytes"), ("signed_prekey", SignedPreKeyWire),
                      ("one_time_prekey", OPT(PreKeyWire)), ("last_resort", OPT(PreKeyWire)))
 AccountRef = E(("Username", "username"), ("Account", AccountId))
+# issue 14 (PQ.md contract; PROTOCOL 9.5 rows pending): a signed ML-KEM-768 prekey and a hybrid bundle.
+# The kind (one-time 0x01 / last-resort 0x02) is not on the wire: it is the field the key sits in.
+KemPreKeyWire = S(("id", "u32"), ("created_at", "u64"), ("key", "bytes"), ("signature", FIX(64)))
+HybridBundleWire = S(("bundle", PreKeyBundleWire), ("kem_one_time", OPT(KemPreKeyWire)), ("kem_last_resort", OPT(KemPreKeyWire)))
 OutgoingEnvelope = S(("to", Address), ("envelope", "bytes"))
 # §9.5, for the device frames of §15.4-15.6
 Ticket = FIX(16)
@@ -55,6 +59,10 @@ Request = E(
     ("LinkPost", S(("ticket", Ticket), ("payload", "bytes"))),
     ("LinkFetch", S(("ticket", Ticket), ("after", "u32"))),
     ("LinkEnrol", S(("ticket", Ticket))),
+    # appended within v1 (9.4), issue 14
+    ("UploadKemPreKeys", S(("last_resort", OPT(KemPreKeyWire)), ("one_time", VEC(KemPreKeyWire)))),
+    ("KemPreKeyCount", None),
+    ("FetchHybridBundle", S(("account", AccountId), ("device", OPT("u32")))),
 )
 ClientFrame = S(("request_id", "u64"), ("request", Request))
 
@@ -78,6 +86,8 @@ Response = E(
     ("LinkTicket", S(("ticket", Ticket), ("expires_at", "u64"))),
     ("LinkMessages", S(("messages", VEC("bytes")), ("enrolled", OPT(LinkEnrolled)))),
     ("DeviceEnrolled", S(("device", "u32"))),
+    ("HybridBundle", HybridBundleWire),
+    ("KemPreKeyCount", S(("remaining", "u32"), ("low_water", "u32"))),
 )
 RelayFrame = E(
     ("Response", S(("request_id", "u64"), ("response", Response))),
@@ -86,6 +96,7 @@ RelayFrame = E(
     ("EphemeralDeliver", S(("payload", "bytes"))),
     ("PreKeysLow", S(("remaining", "u32"))),
     ("Closing", S(("code", "code"), ("reason", "str"))),
+    ("KemPreKeysLow", S(("remaining", "u32"))),
 )
 
 def enc(t, v):
