@@ -32,7 +32,7 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::group::{ChangeHash, GroupChange, GroupWelcome};
-use crate::wire::{self, Username};
+use crate::wire::{self, AccountId, Username};
 
 mod checks;
 mod error;
@@ -397,6 +397,77 @@ pub enum Content {
         /// window is measured on it, §10.6).
         sent_at_ms: u64,
     },
+    /// Tag 22: Sent-message sync (docs/PROTOCOL.md §10.7, §15.8): a copy,
+    /// for the sender's own other devices, of what it sent 1:1 to
+    /// `destination`, so every device of the account shows the whole
+    /// conversation with the same message ids. Only the account's own
+    /// listed devices may send it; a receiver refuses it from anyone else.
+    SentTranscript {
+        /// The account the original went to (never the sender's own).
+        destination: AccountId,
+        /// The original content's exact encoding (§10.1, version byte
+        /// first): one of [`TRANSCRIPT_KINDS`], checked like any content.
+        #[serde(with = "serde_bytes")]
+        content: Vec<u8>,
+    },
+}
+
+/// The kinds a [`Content::SentTranscript`] may carry: what a 1:1 send puts
+/// in the conversation's history (a text, a reply, a file, a reaction, an
+/// edit, a delete). Never a transcript itself, so checking one decodes at
+/// most one level down.
+pub const TRANSCRIPT_KINDS: [&str; 6] = [
+    "Text",
+    "TextReply",
+    "FilePointer",
+    "Reaction",
+    "Edit",
+    "DeleteForEveryone",
+];
+
+/// Wraps `original` (content sent 1:1 to `destination`) as the transcript
+/// the sender's own other devices receive (§10.7); a kind outside
+/// [`TRANSCRIPT_KINDS`] is refused before anything is encoded.
+pub fn sent_transcript(
+    destination: AccountId,
+    original: &Content,
+) -> Result<Content, ContentError> {
+    let transcript = Content::SentTranscript {
+        destination,
+        content: encode(original)?,
+    };
+    transcript.validate()?;
+    Ok(transcript)
+}
+
+impl Content {
+    /// The original of a [`Content::SentTranscript`], decoded and checked
+    /// (§10.7); `None` for any other variant.
+    pub fn transcript_original(&self) -> Option<Result<(AccountId, Content), ContentError>> {
+        match self {
+            Content::SentTranscript {
+                destination,
+                content,
+            } => Some(transcript_inner(content).map(|inner| (*destination, inner))),
+            _ => None,
+        }
+    }
+}
+
+/// Decodes a transcript's original: framed as any content, then its kind
+/// checked *before* its own limits, so a transcript inside a transcript is
+/// refused without being looked into (no recursion on hostile input).
+fn transcript_inner(bytes: &[u8]) -> Result<Content, ContentError> {
+    let inner: Content = wire::decode_versioned(
+        bytes,
+        MAX_CONTENT_BYTES,
+        MIN_SUPPORTED_CONTENT_VERSION..=CONTENT_VERSION,
+    )?;
+    if !TRANSCRIPT_KINDS.contains(&inner.kind()) {
+        return Err(ContentError::NotTranscribable { kind: inner.kind() });
+    }
+    inner.validate()?;
+    Ok(inner)
 }
 
 /// Encodes content at [`CONTENT_VERSION`] after checking every limit.
@@ -445,6 +516,7 @@ impl Content {
                 validate_reaction(emoji)
             }
             Content::DeleteForEveryone { id, target, .. } => refuse_self_target(id, target),
+            Content::SentTranscript { content, .. } => transcript_inner(content).map(|_| ()),
             Content::DeliveryReceipt { ids } | Content::ReadReceipt { ids } => {
                 if ids.is_empty() {
                     Err(ContentError::EmptyReceipt)
@@ -509,6 +581,7 @@ impl Content {
             Content::Reaction { .. } => "Reaction",
             Content::Edit { .. } => "Edit",
             Content::DeleteForEveryone { .. } => "DeleteForEveryone",
+            Content::SentTranscript { .. } => "SentTranscript",
         }
     }
 }
@@ -578,5 +651,50 @@ mod tests {
             sent_at_ms: 1,
         };
         assert!(!format!("{text:?}").contains("secret"));
+    }
+
+    #[test]
+    fn a_transcript_carries_only_what_history_shows_and_opens_to_its_original() {
+        let destination = AccountId::from_bytes([9; 16]);
+        let text = Content::Text {
+            id: MessageId([1; 16]),
+            body: "hi".to_owned(),
+            sent_at_ms: 5,
+        };
+        let transcript = sent_transcript(destination, &text).expect("a text is transcribable");
+        let bytes = encode(&transcript).expect("encodes");
+        let decoded = decode(&bytes).expect("decodes");
+        assert_eq!(
+            decoded.transcript_original(),
+            Some(Ok((destination, text.clone())))
+        );
+        assert_eq!(text.transcript_original(), None);
+        for refused in [Content::Typing { started: true }, transcript.clone()] {
+            assert_eq!(
+                sent_transcript(destination, &refused),
+                Err(ContentError::NotTranscribable {
+                    kind: refused.kind()
+                })
+            );
+        }
+        // A deep nest is refused at its first level, never walked into.
+        let mut nested = transcript;
+        for _ in 0..2000 {
+            let mut framed = vec![CONTENT_VERSION];
+            framed.extend(postcard::to_allocvec(&nested).expect("postcard"));
+            if framed.len() > MAX_CONTENT_BYTES - 64 {
+                break;
+            }
+            nested = Content::SentTranscript {
+                destination,
+                content: framed,
+            };
+        }
+        assert!(matches!(
+            nested.validate(),
+            Err(ContentError::NotTranscribable {
+                kind: "SentTranscript"
+            })
+        ));
     }
 }

@@ -18,7 +18,7 @@ use umbra_protocol::group::{
     ChangeHash, GroupAction, GroupChange, GroupId, GroupLog, GroupPolicy, GroupWelcome, NewMember,
 };
 use umbra_protocol::identity::IdentityKeyPair;
-use umbra_protocol::wire::Username;
+use umbra_protocol::wire::{AccountId, Username};
 
 fn name(s: &str) -> Username {
     Username::parse(s).expect("example usernames are valid")
@@ -158,7 +158,20 @@ fn content_examples(m: &mut Material) -> Vec<Content> {
             target: MessageId(m.bytes()),
             sent_at_ms: 1_795_000_001_400,
         },
+        // Drawn last, so no earlier example's bytes moved when it came.
+        sent_transcript(m),
     ]
+}
+
+/// A sent transcript (§10.7) of a text to another account.
+fn sent_transcript(m: &mut Material) -> Content {
+    let destination = m.account();
+    let original = Content::Text {
+        id: MessageId(m.bytes()),
+        body: "on my way".to_owned(),
+        sent_at_ms: 1_795_000_001_500,
+    };
+    content::sent_transcript(destination, &original).expect("a text is transcribable")
 }
 
 fn content_name(value: &Content) -> String {
@@ -209,7 +222,7 @@ fn content_vectors() {
     }
     assert_eq!(
         names.len(),
-        22 + 1,
+        23 + 1,
         "every content variant has a vector, GroupControl a Create and an Add"
     );
 
@@ -223,7 +236,7 @@ fn content_vectors() {
         ("empty input", vec![]),
         ("version 2", vec![2, 3, 1]),
         ("trailing byte after Typing", vec![1, 3, 1, 0]),
-        ("unknown content tag 22", vec![1, 22]),
+        ("unknown content tag 23", vec![1, 23]),
         (
             "group sync naming no head with version 3",
             raw(&Content::GroupSync {
@@ -300,6 +313,38 @@ fn content_vectors() {
                 target: MessageId([0x12; 16]),
                 body: "\u{1b}[2J".to_owned(),
                 sent_at_ms: 0,
+            }),
+        ),
+        (
+            "sent transcript of a typing notice",
+            raw(&Content::SentTranscript {
+                destination: AccountId::from_bytes([0x33; 16]),
+                content: vec![1, 3, 1],
+            }),
+        ),
+        (
+            "sent transcript inside a sent transcript",
+            raw(&Content::SentTranscript {
+                destination: AccountId::from_bytes([0x33; 16]),
+                content: raw(&Content::SentTranscript {
+                    destination: AccountId::from_bytes([0x34; 16]),
+                    content: raw(&Content::Text {
+                        id,
+                        body: "x".to_owned(),
+                        sent_at_ms: 0,
+                    }),
+                }),
+            }),
+        ),
+        (
+            "sent transcript of a text with an escape character",
+            raw(&Content::SentTranscript {
+                destination: AccountId::from_bytes([0x33; 16]),
+                content: raw(&Content::Text {
+                    id,
+                    body: "\u{1b}[31mred".to_owned(),
+                    sent_at_ms: 0,
+                }),
             }),
         ),
         (

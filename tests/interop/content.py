@@ -46,6 +46,7 @@ def encode_body(c):
                 + varint(v["sent_at_ms"]))
     if k == "Edit": return varint(20) + e_id(v["id"]) + e_id(v["target"]) + string(v["body"]) + varint(v["sent_at_ms"])
     if k == "DeleteForEveryone": return varint(21) + e_id(v["id"]) + e_id(v["target"]) + varint(v["sent_at_ms"])
+    if k == "SentTranscript": return varint(22) + e_id(v["destination"]) + bstr(bytes(v["content"]))
     raise ValueError(k)
 
 def encode(c):
@@ -88,9 +89,16 @@ def decode_body(r):
                              "sent_at_ms": r.u64()}}
     if t == 20: return {"Edit": {"id": d_id(r), "target": d_id(r), "body": r.string(), "sent_at_ms": r.u64()}}
     if t == 21: return {"DeleteForEveryone": {"id": d_id(r), "target": d_id(r), "sent_at_ms": r.u64()}}
+    if t == 22: return {"SentTranscript": {"destination": d_id(r), "content": list(r.bytes())}}
     raise Malformed("unknown content tag")
 
 def decode(b):
+    c = decode_unchecked(b)
+    validate(c)
+    return c
+
+def decode_unchecked(b):
+    """§10.1 steps 1-4: framing only, none of the §10.4 limits."""
     if len(b) > 65535: raise ContentError("Frame/TooLarge")
     if not b: raise ContentError("Frame/Empty")
     if b[0] != 1: raise ContentError("Frame/UnsupportedVersion")
@@ -99,8 +107,12 @@ def decode(b):
     except Malformed: raise ContentError("Frame/Malformed")
     if r.left(): raise ContentError("Frame/TrailingBytes")
     if encode_body(c) != b[1:]: raise ContentError("Frame/NonCanonical")
-    validate(c)
     return c
+
+# §10.7: what a sent transcript may carry (never a transcript).
+TRANSCRIPT_KINDS = ("Text", "TextReply", "FilePointer", "Reaction", "Edit", "DeleteForEveryone")
+
+def kind(c): return c if isinstance(c, str) else next(iter(c))
 
 def _cc(s, field):
     for i, ch in enumerate(s.encode()):
@@ -120,6 +132,12 @@ def _cc_strict(s):
 def validate(c):
     if c in ("DeleteConversation", "SessionReset"): return
     (k, v), = c.items()
+    if k == "SentTranscript":
+        # §10.7: the original's kind is checked before its limits.
+        inner = decode_unchecked(bytes(v["content"]))
+        if kind(inner) not in TRANSCRIPT_KINDS: raise ContentError("NotTranscribable")
+        validate(inner)
+        return
     # §10.4: a reply, reaction, edit or delete never names its own id.
     if "target" in v and v["target"] == v["id"]: raise ContentError("TargetsItself")
     if k == "Reaction":

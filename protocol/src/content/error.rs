@@ -96,6 +96,13 @@ pub enum ContentError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A `SentTranscript` whose original is not one of the kinds a 1:1
+    /// send shows in history (`TRANSCRIPT_KINDS`), a transcript among them.
+    #[error("a sent transcript cannot carry {kind}")]
+    NotTranscribable {
+        /// The original's kind.
+        kind: &'static str,
+    },
     /// A group change or welcome that does not parse or is inconsistent
     /// (its signature and authorization are the group log's to check).
     #[error("group change: {0}")]

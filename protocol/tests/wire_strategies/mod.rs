@@ -384,6 +384,18 @@ pub fn content_value() -> impl Strategy<Value = Content> {
                 target,
                 sent_at_ms,
             }),
+        (any::<[u8; 16]>(), message_id(), any::<u64>()).prop_map(|(account, id, sent_at_ms)| {
+            let original = Content::Text {
+                id,
+                body: "sent elsewhere".to_owned(),
+                sent_at_ms,
+            };
+            content::sent_transcript(
+                umbra_protocol::wire::AccountId::from_bytes(account),
+                &original,
+            )
+            .expect("a text is transcribable")
+        }),
     ]
 }
 
