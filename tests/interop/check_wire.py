@@ -48,6 +48,17 @@ def main():
     c.eq("spec Ping example", wire.encode_frame(wire.ClientFrame, {"request_id": 7, "request": "Ping"}), "010710")
     c.eq("spec Error example", wire.encode_frame(wire.RelayFrame, {"Response": {"request_id": 1, "response": {"Error": {"code": 8, "message": "slow down", "retry_after_secs": 30}}}}),
          "0100010b0809" + b"slow down".hex() + "011e")
+    # the KEM frames' examples of 9.7/9.8 (issue 14)
+    c.eq("spec KemPreKeyCount example", wire.encode_frame(wire.ClientFrame, {"request_id": 7, "request": "KemPreKeyCount"}), "01071e")
+    acct = bytes(range(16))
+    c.eq("spec FetchHybridBundle None example", wire.encode_frame(wire.ClientFrame, {"request_id": 7, "request": {"FetchHybridBundle": {"account": list(acct), "device": None}}}),
+         "01071f10" + acct.hex() + "00")
+    c.eq("spec FetchHybridBundle Some(2) example", wire.encode_frame(wire.ClientFrame, {"request_id": 7, "request": {"FetchHybridBundle": {"account": list(acct), "device": 2}}}),
+         "01071f10" + acct.hex() + "0102")
+    c.eq("spec KemPreKeyCount response example", wire.encode_frame(wire.RelayFrame, {"Response": {"request_id": 7, "response": {"KemPreKeyCount": {"remaining": 3, "low_water": 20}}}}),
+         "010007140314")
+    kp = {"id": 5, "created_at": 300, "key": [7] * 1184, "signature": [9] * 64}
+    c.eq("spec KemPreKeyWire layout (9.5)", wire.enc(wire.KemPreKeyWire, kp), "05ac02a009" + "07" * 1184 + "40" + "09" * 64)
     check_device_frames(c, d)
     return c.report()
 
