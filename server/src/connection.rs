@@ -367,6 +367,7 @@ impl Connection {
             }
             Some(Control::Ephemeral(payload)) => RelayFrame::EphemeralDeliver { payload },
             Some(Control::PreKeysLow(remaining)) => RelayFrame::PreKeysLow { remaining },
+            Some(Control::KemPreKeysLow(remaining)) => RelayFrame::KemPreKeysLow { remaining },
         };
         // Both are best effort: dropped rather than queued behind a backlog.
         self.offer(&frame).err().map(|_| Stop::Quiet)
@@ -476,20 +477,40 @@ impl Connection {
         ));
         self.registration = Some(registration);
         self.delivery = Some(task);
-        // Bounded for the same reason as the token re-check.
-        let count = tokio::time::timeout(
-            commands::CONNECTION_STORE_DEADLINE,
-            self.state.store.one_time_prekey_count(address),
-        )
+        // Bounded for the same reason as the token re-check; both counts
+        // at once, under the one bound, so a request read next still waits
+        // at most two of them (the announcement and this).
+        let store = &self.state.store;
+        let counts = tokio::time::timeout(commands::CONNECTION_STORE_DEADLINE, async {
+            tokio::join!(
+                store.one_time_prekey_count(address),
+                store.kem_prekey_stock(address)
+            )
+        })
         .await;
+        let Ok((count, kem)) = counts else {
+            tracing::warn!("no answer counting prekeys at authentication");
+            return;
+        };
         match count {
-            Ok(Ok(left)) if left < u64::from(self.state.limits.prekey_low_water) => {
+            Ok(left) if left < u64::from(self.state.limits.prekey_low_water) => {
                 let remaining = u32::try_from(left).unwrap_or(u32::MAX);
                 let _ = self.offer(&RelayFrame::PreKeysLow { remaining });
             }
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => tracing::warn!(%error, "cannot count prekeys at authentication"),
-            Err(_) => tracing::warn!("no answer counting prekeys at authentication"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot count prekeys at authentication"),
+        }
+        match kem {
+            Ok(stock) => {
+                // Only to a device that has uploaded KEM prekeys (it knows
+                // the frame; commands::directory::kem_prekeys_low).
+                if let Some(remaining) =
+                    commands::directory::kem_prekeys_low(&self.state, stock, false)
+                {
+                    let _ = self.offer(&RelayFrame::KemPreKeysLow { remaining });
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot count KEM prekeys at authentication"),
         }
     }
 

@@ -4,17 +4,22 @@
 //! only after checking signatures themselves, but it still refuses what is
 //! provably wrong — an identity whose X25519 key is not bound by its Ed25519
 //! key, a signed prekey not signed by that identity, a batch of one-time
-//! prekeys with repeated ids — so one buggy client cannot poison its own
-//! bundle for everyone else.
+//! prekeys with repeated ids, an ML-KEM prekey of the wrong length or not
+//! signed by the device's published identity — so one buggy client cannot
+//! poison its own bundle for everyone else.
 //!
 //! Must never: accept a signed prekey without verifying it strictly under
-//! the identity published with it, or touch private keys.
+//! the identity published with it, accept a KEM prekey without verifying it
+//! strictly under the identity the device publishes, look inside a KEM key
+//! (the relay has no KEM; the initiator checks the key itself), or touch
+//! private keys.
 
 use std::collections::HashSet;
 
 use umbra_wire::identity::IdentityPublic;
+use umbra_wire::kem_prekeys::{KemPreKeyKind, KemPreKeyPublic};
 use umbra_wire::prekeys::SignedPreKeyPublic;
-use umbra_wire::{ErrorCode, PreKeyWire, SignedPreKeyWire};
+use umbra_wire::{ErrorCode, KemPreKeyWire, PreKeyWire, SignedPreKeyWire, KEM_PREKEY_KEY_LEN};
 
 /// Why a publication was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,6 +36,27 @@ pub enum DirectoryError {
     /// Two one-time prekeys in one upload share an id.
     #[error("one-time prekey id {0} appears twice in the upload")]
     DuplicatePreKeyId(u32),
+    /// A KEM prekey is not `KEM_PREKEY_KEY_LEN` bytes.
+    #[error("KEM prekey {id} is {len} bytes; an ML-KEM-768 key is {KEM_PREKEY_KEY_LEN}")]
+    BadKemPreKeyLength {
+        /// Its id.
+        id: u32,
+        /// Its length.
+        len: usize,
+    },
+    /// A KEM prekey's creation time is above what the store keeps (2^63 − 1):
+    /// it would be served with another time, and its signature broken.
+    #[error("KEM prekey {0} has a creation time above 2^63 - 1")]
+    KemPreKeyTimeOutOfRange(u32),
+    /// A KEM prekey's signature does not verify under the device's
+    /// published identity (or was made for the other kind).
+    #[error("{kind} KEM prekey {id} is not signed by this device's published identity")]
+    BadKemPreKeySignature {
+        /// `"one-time"` or `"last-resort"`.
+        kind: &'static str,
+        /// Its id.
+        id: u32,
+    },
 }
 
 impl DirectoryError {
@@ -39,8 +65,11 @@ impl DirectoryError {
         match self {
             DirectoryError::MalformedIdentity
             | DirectoryError::BadIdentityBinding
-            | DirectoryError::BadSignedPreKey => ErrorCode::BadSignature,
-            DirectoryError::DuplicatePreKeyId(_) => ErrorCode::BadPreKey,
+            | DirectoryError::BadSignedPreKey
+            | DirectoryError::BadKemPreKeySignature { .. } => ErrorCode::BadSignature,
+            DirectoryError::DuplicatePreKeyId(_)
+            | DirectoryError::BadKemPreKeyLength { .. }
+            | DirectoryError::KemPreKeyTimeOutOfRange(_) => ErrorCode::BadPreKey,
         }
     }
 }
@@ -68,6 +97,56 @@ pub fn check_prekey_batch(prekeys: &[PreKeyWire]) -> Result<(), DirectoryError> 
         if !seen.insert(prekey.id) {
             return Err(DirectoryError::DuplicatePreKeyId(prekey.id));
         }
+    }
+    Ok(())
+}
+
+/// Checks a KEM prekey upload against the identity the device publishes:
+/// every key exactly `KEM_PREKEY_KEY_LEN` bytes with a storable creation
+/// time, distinct one-time ids, and every signature strict under
+/// `identity` over its kind (`0x01` for `one_time`, `0x02` for
+/// `last_resort`). The first failure refuses the whole upload; the cheap
+/// checks run before any signature. (The count limit is the wire layer's.)
+pub fn check_kem_upload(
+    identity: &IdentityPublic,
+    last_resort: Option<&KemPreKeyWire>,
+    one_time: &[KemPreKeyWire],
+) -> Result<(), DirectoryError> {
+    let keys = || {
+        one_time
+            .iter()
+            .map(|key| (KemPreKeyKind::OneTime, key))
+            .chain(last_resort.map(|key| (KemPreKeyKind::LastResort, key)))
+    };
+    let mut seen = HashSet::with_capacity(one_time.len());
+    for key in one_time {
+        if !seen.insert(key.id) {
+            return Err(DirectoryError::DuplicatePreKeyId(key.id));
+        }
+    }
+    let mut parsed = Vec::with_capacity(one_time.len() + 1);
+    for (kind, key) in keys() {
+        if i64::try_from(key.created_at).is_err() {
+            return Err(DirectoryError::KemPreKeyTimeOutOfRange(key.id));
+        }
+        let public = KemPreKeyPublic::from_wire(kind, key).map_err(|_| {
+            DirectoryError::BadKemPreKeyLength {
+                id: key.id,
+                len: key.key.len(),
+            }
+        })?;
+        parsed.push(public);
+    }
+    for public in &parsed {
+        public
+            .verify(identity)
+            .map_err(|_| DirectoryError::BadKemPreKeySignature {
+                kind: match public.kind {
+                    KemPreKeyKind::OneTime => "one-time",
+                    KemPreKeyKind::LastResort => "last-resort",
+                },
+                id: public.id,
+            })?;
     }
     Ok(())
 }
@@ -117,6 +196,97 @@ mod tests {
         assert_eq!(
             DirectoryError::BadSignedPreKey.code(),
             ErrorCode::BadSignature
+        );
+    }
+
+    /// A KEM prekey of `kind` signed by `identity` (the relay never looks
+    /// inside the key, so any 1184 bytes do).
+    fn kem(identity: &IdentityKeyPair, kind: KemPreKeyKind, id: u32) -> KemPreKeyWire {
+        let key = [id as u8; KEM_PREKEY_KEY_LEN];
+        let msg = umbra_wire::kem_prekeys::kem_prekey_message(kind, id, 1_700_000_000, &key);
+        KemPreKeyWire {
+            id,
+            created_at: 1_700_000_000,
+            key: key.to_vec(),
+            signature: identity
+                .sign(umbra_wire::labels::KEM_PREKEY, &msg)
+                .to_bytes(),
+        }
+    }
+
+    #[test]
+    fn kem_prekeys_must_be_signed_by_the_identity_for_their_kind() {
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let alice = IdentityKeyPair::generate(&mut rng);
+        let mallory = IdentityKeyPair::generate(&mut rng);
+        let me = alice.public();
+        let one_time: Vec<_> = (1..=3)
+            .map(|id| kem(&alice, KemPreKeyKind::OneTime, id))
+            .collect();
+        let last_resort = kem(&alice, KemPreKeyKind::LastResort, 9);
+        assert_eq!(check_kem_upload(&me, Some(&last_resort), &one_time), Ok(()));
+        assert_eq!(check_kem_upload(&me, None, &[]), Ok(()));
+
+        // One key signed by someone else spoils the upload.
+        let mut forged = one_time.clone();
+        forged[1] = kem(&mallory, KemPreKeyKind::OneTime, 2);
+        let refused = check_kem_upload(&me, Some(&last_resort), &forged);
+        assert_eq!(
+            refused,
+            Err(DirectoryError::BadKemPreKeySignature {
+                kind: "one-time",
+                id: 2
+            })
+        );
+        assert_eq!(refused.unwrap_err().code(), ErrorCode::BadSignature);
+        // A one-time key offered as the last-resort one, and the reverse.
+        let swapped = kem(&alice, KemPreKeyKind::OneTime, 9);
+        assert_eq!(
+            check_kem_upload(&me, Some(&swapped), &one_time),
+            Err(DirectoryError::BadKemPreKeySignature {
+                kind: "last-resort",
+                id: 9
+            })
+        );
+        assert!(check_kem_upload(&me, None, std::slice::from_ref(&last_resort)).is_err());
+        // Any signed field changed.
+        let mut bumped = one_time[0].clone();
+        bumped.created_at += 1;
+        assert!(check_kem_upload(&me, None, &[bumped]).is_err());
+        let mut flipped = one_time[0].clone();
+        flipped.key[1000] ^= 1;
+        assert!(check_kem_upload(&me, None, &[flipped]).is_err());
+    }
+
+    #[test]
+    fn kem_prekeys_of_the_wrong_length_time_or_repeated_ids_are_refused() {
+        let mut rng = ChaCha20Rng::seed_from_u64(8);
+        let alice = IdentityKeyPair::generate(&mut rng);
+        let me = alice.public();
+        let good = kem(&alice, KemPreKeyKind::OneTime, 1);
+        let mut short = kem(&alice, KemPreKeyKind::OneTime, 2);
+        short.key.pop();
+        let refused = check_kem_upload(&me, None, &[good.clone(), short]);
+        assert_eq!(
+            refused,
+            Err(DirectoryError::BadKemPreKeyLength { id: 2, len: 1183 })
+        );
+        assert_eq!(refused.unwrap_err().code(), ErrorCode::BadPreKey);
+        let mut long = kem(&alice, KemPreKeyKind::LastResort, 3);
+        long.key.push(0);
+        assert_eq!(
+            check_kem_upload(&me, Some(&long), &[]),
+            Err(DirectoryError::BadKemPreKeyLength { id: 3, len: 1185 })
+        );
+        assert_eq!(
+            check_kem_upload(&me, None, &[good.clone(), good.clone()]),
+            Err(DirectoryError::DuplicatePreKeyId(1))
+        );
+        let mut late = good;
+        late.created_at = u64::MAX;
+        assert_eq!(
+            check_kem_upload(&me, None, &[late]),
+            Err(DirectoryError::KemPreKeyTimeOutOfRange(1))
         );
     }
 

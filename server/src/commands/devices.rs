@@ -15,8 +15,9 @@
 
 use umbra_wire::device_list::DeviceList;
 use umbra_wire::identity::IdentityPublic;
-use umbra_wire::{AccountId, Address, DeviceId, DeviceInfo, ErrorCode, Response};
+use umbra_wire::{AccountId, AccountRef, Address, DeviceId, DeviceInfo, ErrorCode, Response};
 
+use super::directory::BundleKind;
 use super::{Handled, Refusal};
 use crate::app::AppState;
 use crate::auth::tokens::unix_now;
@@ -24,7 +25,7 @@ use crate::auth::tokens::unix_now;
 /// The `Closing` reason a removed device's connection gets (15.5).
 pub const DEVICE_REMOVED_REASON: &str = "this device was removed from the account";
 
-fn unknown_device() -> Refusal {
+pub(super) fn unknown_device() -> Refusal {
     Refusal::new(
         ErrorCode::UnknownRecipient,
         "no such current device of the account",
@@ -153,10 +154,12 @@ pub(super) async fn fetch_bundle(
     account: AccountId,
     device: DeviceId,
 ) -> Handled {
-    state.rate_limits.check_bundle_fetch(me.account)?;
-    let target = Address { account, device };
-    if !state.store.is_current_device(target).await? {
-        return Err(unknown_device());
-    }
-    super::directory::claim_bundle(state, target, "the device has not published keys").await
+    super::directory::fetch(
+        state,
+        me,
+        AccountRef::Account(account),
+        Some(device),
+        BundleKind::Classical,
+    )
+    .await
 }

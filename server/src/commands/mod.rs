@@ -3,7 +3,8 @@
 //!
 //! This is the relay's policy, one file per area: [`auth`] (OPAQUE
 //! registration and login, tokens, logout), [`password`] (password change), [`directory`] (published keys,
-//! one-time prekeys, bundles, username lookups), [`messaging`] (send, ack,
+//! one-time prekeys, X25519 and ML-KEM, classical and hybrid bundles,
+//! username lookups), [`messaging`] (send, ack,
 //! ephemeral frames), [`account`] (rename, deletion), [`devices`] (device
 //! lists, listing and removing devices) and [`link`] (the link rendezvous
 //! of a new device). Handlers return
@@ -30,12 +31,13 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use umbra_wire::{Address, ErrorCode, Request, Response};
+use umbra_wire::{AccountRef, Address, ErrorCode, Request, Response};
 
 use crate::app::AppState;
 use crate::auth::phase::{AuthPhase, PhaseError};
 use crate::metrics::Metrics;
 use crate::store::group_commit::SubmittedUnder;
+use directory::BundleKind;
 
 pub use crate::auth::phase::Authenticated;
 pub use refusal::Refusal;
@@ -335,7 +337,24 @@ async fn authed(
             directory::upload_prekeys(state, address, &prekeys).await?
         }
         Request::PreKeyCount => directory::prekey_count(state, address).await?,
-        Request::FetchBundle { target } => directory::fetch_bundle(state, address, target).await?,
+        Request::FetchBundle { target } => {
+            directory::fetch(state, address, target, None, BundleKind::Classical).await?
+        }
+        Request::UploadKemPreKeys {
+            last_resort,
+            one_time,
+        } => directory::upload_kem_prekeys(state, address, last_resort.as_ref(), &one_time).await?,
+        Request::KemPreKeyCount => directory::kem_prekey_count(state, address).await?,
+        Request::FetchHybridBundle { account, device } => {
+            directory::fetch(
+                state,
+                address,
+                AccountRef::Account(account),
+                device,
+                BundleKind::Hybrid,
+            )
+            .await?
+        }
         Request::ResolveUsername { username } => {
             directory::resolve_username(state, address, username).await?
         }
@@ -431,6 +450,9 @@ fn changes_state(request: &Request) -> bool {
             | Request::PublishKeys { .. }
             | Request::UploadPreKeys { .. }
             | Request::FetchBundle { .. }
+            // The KEM prekeys of issue 14, as their X25519 counterparts.
+            | Request::UploadKemPreKeys { .. }
+            | Request::FetchHybridBundle { .. }
             | Request::Rename { .. }
             | Request::DeleteAccount
             // A revoked connection must not change its owner's password.

@@ -113,6 +113,13 @@ impl From<StoreError> for Refusal {
                 ErrorCode::TooManyPreKeys,
                 format!("at most {limit} one-time prekeys may be stored"),
             ),
+            // The device's identity changed between the signature check
+            // and the write: the keys are signed by one it no longer has.
+            StoreError::KemPreKeyIdentityChanged => Refusal::new(
+                ErrorCode::BadSignature,
+                "this device published a new identity during the upload: sign the KEM \
+                 prekeys with it",
+            ),
             e @ StoreError::PreKeyIdConflict { .. } => {
                 Refusal::new(ErrorCode::BadPreKey, e.to_string())
             }

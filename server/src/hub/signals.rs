@@ -1,6 +1,6 @@
 //! Waking a connection's delivery loop and telling a connection things
-//! (close with a reason, ephemeral payloads, prekey hints) through its
-//! small bounded control channel.
+//! (close with a reason, ephemeral payloads, X25519 and ML-KEM prekey
+//! hints) through its small bounded control channel.
 //!
 //! Must never: block or wait on a slow recipient (a full control channel
 //! drops an ephemeral payload or a hint; a close still happens because the
@@ -28,6 +28,8 @@ pub enum Control {
     Ephemeral(Vec<u8>),
     /// Push `PreKeysLow{remaining}`.
     PreKeysLow(u32),
+    /// Push `KemPreKeysLow{remaining}`.
+    KemPreKeysLow(u32),
 }
 
 impl Hub {
@@ -68,13 +70,24 @@ impl Hub {
 
     /// Tells `address`'s connection its one-time prekeys are low.
     pub fn prekeys_low(&self, address: Address, remaining: u32) {
+        self.hint(address, Control::PreKeysLow(remaining));
+    }
+
+    /// Tells `address`'s connection its one-time ML-KEM prekeys are low.
+    pub fn kem_prekeys_low(&self, address: Address, remaining: u32) {
+        self.hint(address, Control::KemPreKeysLow(remaining));
+    }
+
+    /// Queues a best-effort hint for `address`'s connection, if connected
+    /// here and its control channel has room.
+    fn hint(&self, address: Address, hint: Control) {
         let sender = self
             .lock()
             .by_address
             .get(&address)
             .map(|e| e.control.clone());
         if let Some(tx) = sender {
-            let _ = tx.try_send(Control::PreKeysLow(remaining));
+            let _ = tx.try_send(hint);
         }
     }
 
