@@ -44,13 +44,14 @@ pub struct Limits {
     /// sources while a distributed guesser still gets at most this many
     /// guesses a minute (THREAT_MODEL.md).
     pub logins_per_username_per_minute: u32,
-    /// Bundle fetches per requesting account per minute.
+    /// Bundle fetches (classical and hybrid) per requesting account per minute.
     pub bundle_fetches_per_minute: u32,
     /// Username resolutions per requesting account per minute.
     pub username_resolves_per_minute: u32,
-    /// Most one-time prekeys per device.
+    /// Most one-time prekeys per account, all devices together, for each
+    /// kind apart (X25519, ML-KEM; the name predates linked devices).
     pub max_prekeys_per_device: u32,
-    /// PreKeysLow threshold.
+    /// PreKeysLow and KemPreKeysLow threshold.
     pub prekey_low_water: u32,
     /// Close a connection after this long without a frame from the client.
     pub idle_timeout: Duration,

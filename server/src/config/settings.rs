@@ -105,11 +105,12 @@ pub struct Settings {
     /// ResolveUsername requests allowed per requesting account per minute [default: 60].
     #[arg(long)]
     pub username_resolves_per_minute: Option<u32>,
-    /// Most one-time prekeys stored per device [default: 1000].
+    /// Most one-time prekeys stored per account, all devices together, for
+    /// each kind apart (X25519, ML-KEM) [default: 1000].
     #[arg(long)]
     pub max_prekeys_per_device: Option<u32>,
     /// When a device's one-time prekey count falls below this, it is told PreKeysLow
-    /// [default: 20].
+    /// (KemPreKeysLow for its ML-KEM prekeys) [default: 20].
     #[arg(long)]
     pub prekey_low_water: Option<u32>,
     /// Seconds without any frame from a client before its connection is closed
