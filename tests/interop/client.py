@@ -6,7 +6,7 @@ State (identity, prekeys, sessions) is kept in ./state-USERNAME.json (plaintext:
 import asyncio, json, os, sys, time
 import websockets
 from prims import *
-import ristretto as R, opaque as O, wire, x3dh, sealed, ratchet, pairwise, content
+import ristretto as R, opaque as O, wire, x3dh, sealed, ratchet, pairwise, content, kem, pqxdh
 from identity import public_identity, verify_identity, SIGNED_PREKEY
 from check_padding import pad, unpad
 from check_wire import spec_error_table
@@ -68,7 +68,21 @@ def new_state(account):
     ed, xs = os.urandom(32), os.urandom(32)
     spk = os.urandom(32); now = int(time.time())
     return {"account": account.hex(), "ed": ed.hex(), "x": xs.hex(), "spk": spk.hex(), "spk_id": 1, "spk_at": now,
-            "lr": os.urandom(32).hex(), "sessions": {}}
+            "lr": os.urandom(32).hex(), "sessions": {},
+            # ML-KEM-768 prekeys (issue 14): the last-resort one (id 1) and, with UPLOAD_OTPS, one-time ones
+            "kem_lr": {"id": 1, "at": now, "seed": kem.new_seed().hex()}, "kem_otps": {}}
+
+def kem_wire(st, kind, id_, at, seed):
+    pub = kem.public_bytes(H(seed))
+    return {"id": id_, "created_at": at, "key": list(pub), "signature": list(kem.sign_prekey(H(st["ed"]), kind, id_, at, pub))}
+
+async def upload_kem_prekeys(c, st, one_time=()):
+    """UploadKemPreKeys (request 29): the last-resort key and the given one-time ids, each signed (3.9)."""
+    lr = st["kem_lr"]
+    r = await c.req({"UploadKemPreKeys": {"last_resort": kem_wire(st, kem.LAST_RESORT, lr["id"], lr["at"], lr["seed"]),
+                     "one_time": [kem_wire(st, kem.ONE_TIME, int(i), st["kem_otps"][i]["at"], st["kem_otps"][i]["seed"]) for i in one_time]}})
+    print("kem upload:", r)
+    return r
 
 def session_to_json(s):
     return {k: (v.hex() if isinstance(v, bytes) else v) for k, v in
@@ -105,29 +119,68 @@ async def setup(url, username, pwd):
             st["otps"] = {str(i): os.urandom(32).hex() for i in (1, 2)}
             r = await c.req({"UploadPreKeys": {"prekeys": [{"id": int(i), "key": list(x25519_pub(H(v)))} for i, v in st["otps"].items()]}})
             print("upload:", r); save_state(username, st)
+        if os.environ.get("CLASSICAL") != "1":
+            if os.environ.get("UPLOAD_OTPS"):
+                st["kem_otps"] = {str(i): {"at": st["spk_at"], "seed": kem.new_seed().hex()} for i in (7, 8)}
+            r = await upload_kem_prekeys(c, st, list(st["kem_otps"]))
+            assert "KemPreKeyCount" in r, r
+            save_state(username, st)
     return c, st, me
+
+def verify_bundle(b):
+    """3.5 checks of a PreKeyBundleWire: the identity binding, the signed prekey's signature."""
+    ik_b = bytes(b["identity"]); spkw = b["signed_prekey"]
+    assert verify_identity(ik_b), "bundle identity binding"
+    assert ed_verify(ik_b[:32], signed_bytes(SIGNED_PREKEY, u32be(spkw["id"]) + u64be(spkw["created_at"]) + bytes(spkw["key"])), bytes(spkw["signature"])), "BadSignedPreKeySignature"
+    return ik_b, spkw
+
+def choose_kem(ik_b, hb):
+    """3.9: the one-time KEM prekey if served, else the last-resort one, each verified with the kind its
+    field implies; none is a refusal (NoKemPreKey), never a classical fallback."""
+    for field, kind in (("kem_one_time", kem.ONE_TIME), ("kem_last_resort", kem.LAST_RESORT)):
+        k = hb[field]
+        if k is None: continue
+        if not kem.verify_prekey(ik_b[:32], kind, k["id"], k["created_at"], bytes(k["key"]), bytes(k["signature"])):
+            raise SystemExit(f"BadKemPreKeySignature ({field})")
+        return kind, k["id"], bytes(k["key"])
+    raise SystemExit("NoKemPreKey: the bundle has no ML-KEM prekey; refusing a classical session")
 
 async def send(url, username, pwd, peer, text):
     c, st, me = await setup(url, username, pwd)
     my_addr = x3dh.addr(H(st["account"]), 1)
-    r = await c.req({"FetchBundle": {"target": {"Username": peer}}})
-    b = r["Bundle"]; ik_b = bytes(b["identity"]); spkw = b["signed_prekey"]
-    assert verify_identity(ik_b), "bundle identity binding"
-    assert ed_verify(ik_b[:32], signed_bytes(SIGNED_PREKEY, u32be(spkw["id"]) + u64be(spkw["created_at"]) + bytes(spkw["key"])), bytes(spkw["signature"]))
+    classical = os.environ.get("CLASSICAL") == "1"
+    if classical:
+        r = await c.req({"FetchBundle": {"target": {"Username": peer}}}); b = r["Bundle"]
+    else:
+        r = await c.req({"ResolveUsername": {"username": peer}}); acct = r["Resolved"]["account"]
+        r = await c.req({"FetchHybridBundle": {"account": acct, "device": None}})
+        assert "HybridBundle" in r, r
+        hb = r["HybridBundle"]; b = hb["bundle"]
+    ik_b, spkw = verify_bundle(b)
     their_addr = x3dh.addr(bytes(b["account"]), 1)
     extra_w = b["one_time_prekey"] or b["last_resort"]
     extra = None if extra_w is None else (("OneTime" if b["one_time_prekey"] else "LastResort"), extra_w["id"])
     ek = os.urandom(32)
     parties = x3dh.transcript(me, my_addr, ik_b, their_addr)
-    _, (_, _, sk, ad) = x3dh.initiate(H(st["x"]), parties, ek, ik_b[32:64], bytes(spkw["key"]), bytes(extra_w["key"]) if extra_w else None)
+    opk = bytes(extra_w["key"]) if extra_w else None
+    if classical:
+        _, (_, _, sk, ad) = x3dh.initiate(H(st["x"]), parties, ek, ik_b[32:64], bytes(spkw["key"]), opk)
+        msg_type = ratchet.TYPE_PREKEY
+        head = b"\x01" + x3dh.initial_header_wire(me, x25519_pub(ek), spkw["id"], extra)
+    else:
+        kind, kem_id, kem_pk = choose_kem(ik_b, hb)
+        ss, ct = kem.encapsulate(kem_pk)
+        _, (_, _, sk, ad) = pqxdh.initiate(H(st["x"]), parties, ek, ik_b[32:64], bytes(spkw["key"]), opk, kind, kem_id, kem_pk, ss, ct)
+        print("hybrid pre-key message, KEM prekey:", {1: "OneTime", 2: "LastResort"}[kind], kem_id)
+        msg_type = pqxdh.TYPE_HYBRID_PREKEY
+        head = bytes([msg_type]) + pqxdh.hybrid_header_wire(me, x25519_pub(ek), spkw["id"], extra, kind, kem_id, ct)
     sess = ratchet.Session.initiator(sk, ad, bytes(spkw["key"]), os.urandom(32))
     body = content.encode({"Text": {"id": list(os.urandom(16)), "body": text, "sent_at_ms": int(time.time() * 1000)}})
     claim_user = os.environ.get("CLAIM_USER", username)
     claim_acct = H(os.environ["CLAIM_ACCOUNT"]) if os.environ.get("CLAIM_ACCOUNT") else H(st["account"])
     payload = content.payload_encode(claim_acct, 1, claim_user, body)
-    rm = sess.encrypt(pad(payload), msg_type=ratchet.TYPE_PREKEY)
-    inner = b"\x01" + x3dh.initial_header_wire(me, x25519_pub(ek), spkw["id"], extra) + rm
-    env = sealed.seal(me, H(st["x"]), my_addr, ik_b, inner, os.urandom(32))
+    rm = sess.encrypt(pad(payload), msg_type=msg_type)
+    env = sealed.seal(me, H(st["x"]), my_addr, ik_b, head + rm, os.urandom(32))
     r = await c.req({"Send": {"messages": [{"to": {"account": b["account"], "device": 1}, "envelope": list(env)}]}})
     print("send:", r)
     st["sessions"][their_addr.hex()] = {"peer": ik_b.hex(), "s": session_to_json(sess)}
@@ -191,6 +244,24 @@ async def receive(url, username, pwd, secs):
                         s = ratchet.Session.responder(sk, ad, H(st["spk"]))
                         off = 1 + 128 + 32 + 4 + 1 + (4 if extra else 0)
                         pt = s.decrypt(inner[off:], ratchet.TYPE_PREKEY)
+                    elif kind == "hybrid":
+                        ident, ek_a, spk_id, extra, kem_kind, kem_id, kem_ct = hdr
+                        assert ident == ik_a, "SenderMismatch"
+                        assert spk_id == st["spk_id"]
+                        opk = None if extra is None else (H(st["lr"]) if extra[0] == "LastResort" else H(st["otps"].pop(str(extra[1]))))
+                        if kem_kind == kem.LAST_RESORT:
+                            assert kem_id == st["kem_lr"]["id"], "UnknownPreKey (KEM last resort)"
+                            kseed = H(st["kem_lr"]["seed"])
+                        else:
+                            kseed = H(st["kem_otps"].pop(str(kem_id))["seed"])
+                        print("hybrid pre-key message, extra prekey:", extra, "KEM prekey:", {1: "OneTime", 2: "LastResort"}[kem_kind], kem_id)
+                        ss = kem.decapsulate(kseed, kem_ct)
+                        parties = x3dh.transcript(ik_a, addr_a, me, x3dh.addr(H(st["account"]), 1))
+                        _, (_, _, sk, ad) = pqxdh.respond(H(st["spk"]), H(st["x"]), opk, ik_a[32:64], ek_a, parties,
+                                                          kem_kind, kem_id, kem.public_bytes(kseed), ss, kem_ct)
+                        s = ratchet.Session.responder(sk, ad, H(st["spk"]))
+                        off = 1 + 128 + 32 + 4 + 1 + (4 if extra else 0) + 1 + 4 + kem.CIPHERTEXT_LEN
+                        pt = s.decrypt(inner[off:], pqxdh.TYPE_HYBRID_PREKEY)
                     else:
                         raise Exception("ephemeral in a Deliver")
                     acct, dev, user, cont = content.payload_decode(unpad(pt))

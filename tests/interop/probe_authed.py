@@ -2,7 +2,7 @@
 (USER must exist in ./state-USER.json, i.e. made by client.py)."""
 import asyncio, sys, os
 from prims import *
-import client, wire
+import client, wire, kem
 from identity import SIGNED_PREKEY, public_identity
 URL, USER, PW, OTHER = sys.argv[1:5]
 res = []
@@ -47,6 +47,54 @@ async def main():
     r = await c.req({"LoginStart": {"username": USER, "opaque_request": [0] * 96}}); note("LoginStart after auth -> AlreadyAuthenticated (21)", code(r) == 21, r)
     r = await c.req({"FetchBundle": {"target": {"Username": "nobodyhere"}}}); note("FetchBundle unknown -> UnknownUsername (20)", code(r) == 20, r)
     r = await c.req({"ResolveUsername": {"username": "nobodyhere"}}); note("ResolveUsername unknown -> UnknownUsername (20)", code(r) == 20, r)
+    await kem_probes(c, st, me)
     print(f"{sum(res)}/{len(res)} authenticated behaviours as specified")
     await c.ws.close()
+def kem_entry(st, kind, id_, seed=None, key=None, flip=False):
+    key = key if key is not None else kem.public_bytes(seed or kem.new_seed()); at = st["spk_at"]
+    sig = bytearray(kem.sign_prekey(H(st["ed"]), kind, id_, at, key))
+    if flip: sig[5] ^= 1
+    return {"id": id_, "created_at": at, "key": list(key), "signature": list(sig)}
+
+async def kem_probes(c, st, me):
+    """Issue 14, PROTOCOL 11.8 (UploadKemPreKeys, KemPreKeyCount, FetchHybridBundle), 9.6, 9.9: the relay checks every KEM prekey signature with
+    the kind its field implies and refuses the whole upload on one bad entry; one-time KEM prekeys
+    are handed out at most once, the last-resort one always."""
+    def count(r): return r.get("KemPreKeyCount", {}).get("remaining") if isinstance(r, dict) else None
+    r0 = await c.req("KemPreKeyCount"); n0 = count(r0)
+    note("KemPreKeyCount answers remaining/low_water 20", n0 is not None and r0["KemPreKeyCount"]["low_water"] == 20, r0)
+    good = kem_entry(st, kem.ONE_TIME, 300)
+    for what, entries, want in [("a flipped signature bit", [kem_entry(st, kem.ONE_TIME, 301, flip=True)], 13),
+                                ("a one-time key signed as last-resort (kind 0x02)", [kem_entry(st, kem.LAST_RESORT, 302)], 13),
+                                ("one good and one bad entry", [good, kem_entry(st, kem.ONE_TIME, 303, flip=True)], 13),
+                                ("a 1183-byte key", [kem_entry(st, kem.ONE_TIME, 304, key=bytes(1183))], 23),
+                                ("a 1185-byte key", [kem_entry(st, kem.ONE_TIME, 304, key=bytes(1185))], 24),
+                                ("a duplicate id", [good, kem_entry(st, kem.ONE_TIME, 300)], 23),
+                                ("101 entries", [kem_entry(st, kem.ONE_TIME, 400 + i) for i in range(101)], 14)]:
+        r = await c.req({"UploadKemPreKeys": {"last_resort": None, "one_time": entries}})
+        r2 = await c.req("KemPreKeyCount")
+        note(f"UploadKemPreKeys with {what} -> {wire.ERROR_CODES.get(want)} ({want}), nothing stored", code(r) == want and count(r2) == n0, (r, r2))
+    r = await c.req({"UploadKemPreKeys": {"last_resort": kem_entry(st, kem.ONE_TIME, 1), "one_time": []}})
+    note("a last-resort KEM prekey signed as one-time (kind 0x01) -> BadSignature (13)", code(r) == 13, r)
+    r = await c.req({"UploadKemPreKeys": {"last_resort": None, "one_time": [good, kem_entry(st, kem.ONE_TIME, 305)]}})
+    note("two good one-time KEM prekeys -> KemPreKeyCount + 2", count(r) == n0 + 2, r)
+    # another account fetches this one's hybrid bundle three times
+    o, _, _ = await client.setup(URL, OTHER, f"{OTHER} pw".encode())  # run_interop.sh names python users' passwords so
+    served = []
+    for _ in range(3):
+        r = await o.req({"FetchHybridBundle": {"account": list(H(st["account"])), "device": None}})
+        served.append(r.get("HybridBundle"))
+    await o.ws.close()
+    ok = all(served) and all(bytes(h["bundle"]["identity"]) == me for h in served)
+    ots = [h["kem_one_time"] for h in served if ok]
+    lrs = [h["kem_last_resort"] for h in served if ok]
+    note("FetchHybridBundle: the own identity's bundle each time", ok, served)
+    ids = [k["id"] for k in ots if k]
+    note("one-time KEM prekeys 300 and 305 served once each, then none", ok and sorted(ids) == [300, 305] and ots[2] is None, ids)
+    note("the last-resort KEM prekey is always served, and every served key verifies with its kind",
+         ok and all(lrs) and all(kem.verify_prekey(me[:32], kem.LAST_RESORT, k["id"], k["created_at"], bytes(k["key"]), bytes(k["signature"])) for k in lrs)
+         and all(kem.verify_prekey(me[:32], kem.ONE_TIME, k["id"], k["created_at"], bytes(k["key"]), bytes(k["signature"])) for k in ots if k), (lrs, ots))
+    r = await c.req("KemPreKeyCount"); note("KemPreKeyCount back to where it was", count(r) == n0, r)
+
 asyncio.run(main())
+sys.exit(0 if all(res) else 1)
