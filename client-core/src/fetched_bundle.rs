@@ -32,16 +32,18 @@ pub(crate) fn verify_fetched_bundle(
     if wire.account != account {
         return Err(Error::Protocol(RelayMisbehaved::WrongBundleAccount));
     }
-    bundle_from_wire(wire)?.verify_at(now).map_err(|e| match e {
-        PreKeyError::SignedPreKeyExpired { created_at, now } => Error::PeerKeysExpired {
-            username: name.clone(),
-            age_days: now.saturating_sub(created_at) / SECS_PER_DAY,
-        },
-        other => Error::Crypto(CryptoFailure::InvalidBundle {
-            username: name.clone(),
-            source: other,
-        }),
-    })
+    bundle_from_wire(wire)?
+        .verify_classical_at(now)
+        .map_err(|e| match e {
+            PreKeyError::SignedPreKeyExpired { created_at, now } => Error::PeerKeysExpired {
+                username: name.clone(),
+                age_days: now.saturating_sub(created_at) / SECS_PER_DAY,
+            },
+            other => Error::Crypto(CryptoFailure::InvalidBundle {
+                username: name.clone(),
+                source: other,
+            }),
+        })
 }
 
 /// Converts the relay's bundle encoding into the protocol's (unverified) bundle.

@@ -23,7 +23,13 @@
 //!               || signed prekey id (u32be) || extra tag (u8) [|| extra id (u32be)]
 //!               || ratchet message
 //!          extra tag: 0x00 none, 0x01 one-time (id follows), 0x02 last-resort (id follows)
+//! hybrid pre-key (PQXDH, x3dh/pqxdh.rs):
+//!          0x05 || the same fields up to the extra prekey
+//!               || KEM prekey kind (u8: 0x01 one-time, 0x02 last-resort)
+//!               || KEM prekey id (u32be) || KEM ciphertext (1088) || ratchet message
 //! ```
+//!
+//! The codec is in `pairwise/message.rs`.
 //!
 //! Must never: accept a message whose sealed sender (identity or address)
 //! differs from the session's peer, return plaintext that failed authentication or padding checks,
@@ -33,23 +39,28 @@ use rand_core::{CryptoRng, RngCore};
 use subtle::ConstantTimeEq;
 
 use crate::group::{GroupError, GroupMessage};
-use crate::identity::{IdentityKeyPair, IdentityPublic, IDENTITY_PUBLIC_LEN};
+use crate::identity::{IdentityKeyPair, IdentityPublic};
+use crate::kem_prekeys::KemPreKey;
 use crate::keys::{PublicKey, SecretKey};
 use crate::padding::{self, PaddingError};
-use crate::prekeys::{PreKeyRef, VerifiedPreKeyBundle};
+use crate::prekeys::{KemPreKeyRef, PreKeyRef, VerifiedPreKeyBundle};
 use crate::ratchet::{
-    EphemeralMessage, EphemeralMessageError, RatchetError, RatchetMessage, RatchetMessageError,
-    Session,
+    EphemeralMessageError, RatchetError, RatchetMessage, RatchetMessageError, Session,
 };
 use crate::sealed::{self, SealedError};
 use crate::wire::Address;
 use crate::x3dh::{self, InitialHeader, X3dhError};
 
+mod message;
 mod pickle;
+pub use message::{PairwiseMessage, PreKeyMessage};
 pub use pickle::SessionPickle;
 
-/// Leading byte of a pre-key message.
+/// Leading byte of a classical pre-key message (X3DH only; issue 14's
+/// phase 2 refuses it).
 pub const PREKEY_MESSAGE_TYPE: u8 = 0x01;
+/// Leading byte of a hybrid pre-key message (PQXDH: X3DH plus ML-KEM-768).
+pub const HYBRID_PREKEY_MESSAGE_TYPE: u8 = 0x05;
 /// Leading byte of a plain ratchet message.
 pub const PLAIN_MESSAGE_TYPE: u8 = 0x02;
 /// Leading byte of an ephemeral message (never stored by the relay).
@@ -62,10 +73,6 @@ pub const GROUP_MESSAGE_TYPE: u8 = 0x04;
 /// changes no state, so a copy is accepted again within this window, and a
 /// typing notice replayed within two minutes says nothing new.
 pub const EPHEMERAL_MAX_AGE_MS: u64 = 120_000;
-
-const EXTRA_NONE: u8 = 0x00;
-const EXTRA_ONE_TIME: u8 = 0x01;
-const EXTRA_LAST_RESORT: u8 = 0x02;
 
 /// Why a pairwise operation failed. A failed decryption leaves the session
 /// unchanged.
@@ -121,6 +128,11 @@ pub enum PairwiseError {
         /// The extra prekey it names, if any.
         extra: Option<PreKeyRef>,
     },
+    /// A hybrid pre-key message names an ML-KEM prekey we do not (or no
+    /// longer) hold: a one-time one already used, or a last-resort one
+    /// replaced longer ago than we keep it.
+    #[error("unknown ML-KEM prekey {0:?}")]
+    UnknownKemPreKey(KemPreKeyRef),
     /// A plain message arrived for which there is no session; or a pre-key
     /// message belongs to a different X3DH run than this session (the peer
     /// started over): create a new session with [`PairwiseSession::accept`].
@@ -128,139 +140,23 @@ pub enum PairwiseError {
     WrongSession,
 }
 
-/// A pre-key message: the X3DH header plus the first ratchet message(s).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PreKeyMessage {
-    /// What the responder needs to repeat the key agreement.
-    pub initial: InitialHeader,
-    /// The ratchet message it carries.
-    pub message: RatchetMessage,
-}
-
-/// The inner bytes of a sealed envelope, decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PairwiseMessage {
-    /// Sent by an initiator until it has received a reply. Boxed: it is
-    /// rare and ten times the size of a plain message.
-    PreKey(Box<PreKeyMessage>),
-    /// Every other stored message.
-    Plain(RatchetMessage),
-    /// Content the relay does not store (typing notices).
-    Ephemeral(EphemeralMessage),
-    /// A group message: for the sender's `GroupReceiver` (section 8), found
-    /// by the header's group id and the sealed sender, never a session.
-    Group(GroupMessage),
-}
-
-impl PairwiseMessage {
-    /// The encoding given in the module docs.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        match self {
-            PairwiseMessage::Plain(message) => {
-                let mut out = Vec::with_capacity(1 + message.encoded_len());
-                out.push(PLAIN_MESSAGE_TYPE);
-                message.write_to(&mut out);
-                out
-            }
-            PairwiseMessage::Ephemeral(message) => {
-                let mut out = Vec::with_capacity(1 + message.encoded_len());
-                out.push(EPHEMERAL_MESSAGE_TYPE);
-                message.write_to(&mut out);
-                out
-            }
-            PairwiseMessage::Group(message) => message.sealed_inner().to_vec(),
-            PairwiseMessage::PreKey(prekey_message) => {
-                let PreKeyMessage { initial, message } = prekey_message.as_ref();
-                let mut out =
-                    Vec::with_capacity(1 + IDENTITY_PUBLIC_LEN + 41 + message.encoded_len());
-                out.push(PREKEY_MESSAGE_TYPE);
-                out.extend_from_slice(&initial.initiator_identity.to_bytes());
-                out.extend_from_slice(initial.ephemeral.as_bytes());
-                out.extend_from_slice(&initial.signed_prekey_id.to_be_bytes());
-                match initial.extra_prekey {
-                    None => out.push(EXTRA_NONE),
-                    Some(PreKeyRef::OneTime(id)) => {
-                        out.push(EXTRA_ONE_TIME);
-                        out.extend_from_slice(&id.to_be_bytes());
-                    }
-                    Some(PreKeyRef::LastResort(id)) => {
-                        out.push(EXTRA_LAST_RESORT);
-                        out.extend_from_slice(&id.to_be_bytes());
-                    }
-                }
-                message.write_to(&mut out);
-                out
-            }
-        }
-    }
-
-    /// Decodes the encoding given in the module docs. Never panics.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, PairwiseError> {
-        let (kind, rest) = bytes
-            .split_first()
-            .ok_or(PairwiseError::Malformed("empty message"))?;
-        match *kind {
-            PLAIN_MESSAGE_TYPE => Ok(PairwiseMessage::Plain(RatchetMessage::from_bytes(rest)?)),
-            EPHEMERAL_MESSAGE_TYPE => Ok(PairwiseMessage::Ephemeral(EphemeralMessage::from_bytes(
-                rest,
-            )?)),
-            GROUP_MESSAGE_TYPE => Ok(PairwiseMessage::Group(GroupMessage::from_bytes(rest)?)),
-            PREKEY_MESSAGE_TYPE => {
-                let mut reader = Reader(rest);
-                let identity = reader.take(IDENTITY_PUBLIC_LEN)?;
-                let initiator_identity = IdentityPublic::from_bytes(identity)
-                    .map_err(|_| PairwiseError::Malformed("initiator identity"))?;
-                let ephemeral = PublicKey::from_slice(reader.take(32)?)
-                    .map_err(|_| PairwiseError::Malformed("ephemeral key"))?;
-                let signed_prekey_id = reader.u32()?;
-                let extra_prekey = match reader.take(1)? {
-                    [EXTRA_NONE] => None,
-                    [EXTRA_ONE_TIME] => Some(PreKeyRef::OneTime(reader.u32()?)),
-                    [EXTRA_LAST_RESORT] => Some(PreKeyRef::LastResort(reader.u32()?)),
-                    _ => return Err(PairwiseError::Malformed("unknown extra prekey tag")),
-                };
-                Ok(PairwiseMessage::PreKey(Box::new(PreKeyMessage {
-                    initial: InitialHeader {
-                        initiator_identity,
-                        ephemeral,
-                        signed_prekey_id,
-                        extra_prekey,
-                    },
-                    message: RatchetMessage::from_bytes(reader.0)?,
-                })))
-            }
-            _ => Err(PairwiseError::Malformed("unknown message type")),
-        }
-    }
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], PairwiseError> {
-        if self.0.len() < n {
-            return Err(PairwiseError::Malformed("truncated pre-key message"));
-        }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Ok(head)
-    }
-
-    fn u32(&mut self) -> Result<u32, PairwiseError> {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(self.take(4)?);
-        Ok(u32::from_be_bytes(b))
-    }
-}
-
 /// Where the responder finds the private prekeys a pre-key message names.
-/// Lookups only: the caller deletes a used one-time prekey after
-/// [`PairwiseSession::accept`] succeeded.
+/// Lookups only: the caller deletes a used one-time prekey (X25519 or
+/// ML-KEM) after [`PairwiseSession::accept`] succeeded.
 pub trait PreKeyStore {
     /// The private signed prekey with this id, if still held.
     fn signed_prekey(&self, id: u32) -> Option<SecretKey>;
     /// The private one-time or last-resort prekey, if still held.
     fn extra_prekey(&self, prekey: PreKeyRef) -> Option<SecretKey>;
+    /// The private ML-KEM prekey (one-time or last-resort, by kind and id)
+    /// a hybrid pre-key message names, if still held. The default holds
+    /// none, so a store that predates hybrid sessions answers every hybrid
+    /// message with [`PairwiseError::UnknownKemPreKey`]; issue 14's phase 2
+    /// makes it required.
+    fn kem_prekey(&self, prekey: KemPreKeyRef) -> Option<KemPreKey> {
+        let _ = prekey;
+        None
+    }
 }
 
 /// An opened, decoded sealed envelope whose sender is authenticated by the
@@ -300,7 +196,8 @@ impl InboundEnvelope {
         &self.message
     }
 
-    /// True for a pre-key message (one that can start a new session).
+    /// True for a pre-key message, classical or hybrid (one that can start
+    /// a new session).
     pub fn is_prekey_message(&self) -> bool {
         matches!(self.message, PairwiseMessage::PreKey(_))
     }
@@ -338,8 +235,12 @@ pub struct PairwiseSession {
 }
 
 impl PairwiseSession {
-    /// Starts a session with the owner of a verified bundle (X3DH initiator).
-    /// `their_address` is the device the relay served the bundle for.
+    /// Starts a session with the owner of a verified bundle: hybrid (PQXDH,
+    /// sending `0x05` pre-key messages) whenever the bundle has a KEM
+    /// prekey, which every bundle from `PreKeyBundle::verify` has; classical
+    /// X3DH (`0x01`) only for a bundle from `verify_classical` (issue 14's
+    /// phase 1). `their_address` is the device the relay served the bundle
+    /// for.
     pub fn initiate<R: RngCore + CryptoRng>(
         ours: &IdentityKeyPair,
         our_address: &Address,
@@ -347,7 +248,37 @@ impl PairwiseSession {
         their_address: &Address,
         rng: &mut R,
     ) -> Result<Self, PairwiseError> {
+        if bundle.kem_prekey().is_some() {
+            return Self::initiate_hybrid(ours, our_address, bundle, their_address, rng);
+        }
         let (secret, initial) = x3dh::initiate(ours, our_address, bundle, their_address, rng)?;
+        Self::initiated(secret, initial, our_address, bundle, their_address, rng)
+    }
+
+    /// Starts a hybrid session (PQXDH initiator); a bundle without a KEM
+    /// prekey fails `X3dh(NoKemPreKey)` instead of falling back. Draws the
+    /// X3DH ephemeral key, ML-KEM's message and then the first ratchet key
+    /// from `rng`.
+    pub fn initiate_hybrid<R: RngCore + CryptoRng>(
+        ours: &IdentityKeyPair,
+        our_address: &Address,
+        bundle: &VerifiedPreKeyBundle,
+        their_address: &Address,
+        rng: &mut R,
+    ) -> Result<Self, PairwiseError> {
+        let (secret, initial) =
+            x3dh::initiate_hybrid(ours, our_address, bundle, their_address, rng)?;
+        Self::initiated(secret, initial, our_address, bundle, their_address, rng)
+    }
+
+    fn initiated<R: RngCore + CryptoRng>(
+        secret: x3dh::SessionSecret,
+        initial: InitialHeader,
+        our_address: &Address,
+        bundle: &VerifiedPreKeyBundle,
+        their_address: &Address,
+        rng: &mut R,
+    ) -> Result<Self, PairwiseError> {
         let ratchet = Session::new_initiator(&secret, bundle.signed_prekey().key, rng)?;
         Ok(PairwiseSession {
             ratchet,
@@ -359,11 +290,15 @@ impl PairwiseSession {
         })
     }
 
-    /// Creates a session from a pre-key message (X3DH responder) and returns
-    /// it with the first plaintext and the extra prekey that was used (delete
-    /// it if it is a one-time prekey, then store the session). The peer's
-    /// address is the one the sealed layer names; a wrong one gives a root
-    /// key the initiator does not have, so the first message fails.
+    /// Creates a session from a pre-key message (X3DH or, for `0x05`, PQXDH
+    /// responder) and returns it with the first plaintext and the extra
+    /// prekey that was used (delete it if it is a one-time prekey, then
+    /// store the session). A hybrid message's KEM prekey is
+    /// [`PreKeyMessage::kem_prekey`] of the inbound message: delete it too if
+    /// it is a one-time one. The peer's address is the one the sealed layer
+    /// names; a wrong one gives a root key the initiator does not have, so
+    /// the first message fails. Looks up, in order, the signed prekey, the
+    /// extra prekey and the KEM prekey.
     pub fn accept(
         ours: &IdentityKeyPair,
         our_address: &Address,
@@ -388,14 +323,33 @@ impl PairwiseSession {
             Some(r) => Some(prekeys.extra_prekey(r).ok_or_else(unknown)?),
             None => None,
         };
-        let secret = x3dh::respond(
-            ours,
-            our_address,
-            &inbound.sender_address,
-            &signed,
-            extra.as_ref(),
-            initial,
-        )?;
+        let secret = match &initial.kem {
+            Some(kem) => {
+                // A store answering with another key than the one named
+                // holds no such key as far as this message is concerned.
+                let kem_prekey = prekeys
+                    .kem_prekey(kem.prekey)
+                    .filter(|k| k.kind() == kem.prekey.kind && k.id() == kem.prekey.id)
+                    .ok_or(PairwiseError::UnknownKemPreKey(kem.prekey))?;
+                x3dh::respond_hybrid(
+                    ours,
+                    our_address,
+                    &inbound.sender_address,
+                    &signed,
+                    extra.as_ref(),
+                    kem_prekey.keypair(),
+                    initial,
+                )?
+            }
+            None => x3dh::respond(
+                ours,
+                our_address,
+                &inbound.sender_address,
+                &signed,
+                extra.as_ref(),
+                initial,
+            )?,
+        };
         let mut session = PairwiseSession {
             ratchet: Session::new_responder(&secret, signed),
             remote: initial.initiator_identity.clone(),
@@ -404,7 +358,8 @@ impl PairwiseSession {
             pending_prekey: None,
             base_key: Some(initial.ephemeral),
         };
-        let plaintext = session.decrypt_ratchet(PREKEY_MESSAGE_TYPE, &prekey_message.message)?;
+        let plaintext =
+            session.decrypt_ratchet(prekey_message.type_byte(), &prekey_message.message)?;
         Ok((session, plaintext, initial.extra_prekey))
     }
 
@@ -427,11 +382,9 @@ impl PairwiseSession {
         // The ratchet step is committed only once wrapping and sealing
         // succeeded, so a failure never burns a message key. The type byte
         // the message travels under is authenticated with it.
-        let ad_type = if pending_prekey.is_some() {
-            PREKEY_MESSAGE_TYPE
-        } else {
-            PLAIN_MESSAGE_TYPE
-        };
+        let ad_type = pending_prekey
+            .as_ref()
+            .map_or(PLAIN_MESSAGE_TYPE, message::header_type);
         ratchet.encrypt_then(ad_type, &padded, rng, |message, rng| {
             let inner = match pending_prekey {
                 Some(initial) => PairwiseMessage::PreKey(Box::new(PreKeyMessage {
@@ -465,7 +418,7 @@ impl PairwiseSession {
                 if self.base_key != Some(prekey_message.initial.ephemeral) {
                     return Err(PairwiseError::WrongSession);
                 }
-                (PREKEY_MESSAGE_TYPE, &prekey_message.message)
+                (prekey_message.type_byte(), &prekey_message.message)
             }
             PairwiseMessage::Ephemeral(_) | PairwiseMessage::Group(_) => {
                 return Err(PairwiseError::WrongKind)

@@ -7,17 +7,28 @@
 //! one can only make the session fail, because DH1..DH3 still bind both
 //! identities and the signed prekey.
 //!
+//! A bundle also carries the owner's signed ML-KEM-768 prekeys (a one-time
+//! one while the relay has any, and the last-resort one), which make the
+//! session hybrid (PQXDH, docs/PROTOCOL.md 3.9, 3.10). Unlike X25519
+//! one-time prekeys they are signed, kind included: the KEM secret is what
+//! protects the session against a quantum attacker, so a relay must not be
+//! able to substitute a key whose private half it holds. A bundle without
+//! one is refused by [`PreKeyBundle::verify`] ([`PreKeyError::NoKemPreKey`]):
+//! no silent downgrade to a classical session.
+//!
 //! Must never: let an unverified bundle reach [`crate::x3dh::initiate`]
-//! (only [`VerifiedPreKeyBundle`] can), accept a non-strict signature, or
-//! print private prekey bytes.
+//! (only [`VerifiedPreKeyBundle`] can), accept a non-strict signature,
+//! accept a KEM prekey served under the other kind, or print private prekey
+//! bytes.
 
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
 use crate::identity::{IdentityError, IdentityKeyPair, IdentityPublic, Signature};
+use crate::kem_prekeys::{KemPreKeyKind, KemPreKeyPublic, VerifiedKemPreKey};
 use crate::keys::{PublicKey, SecretKey};
 use crate::labels;
-use crate::wire::PreKeyBundleWire;
+use crate::wire::{HybridBundleWire, PreKeyBundleWire};
 
 // The public halves, their signature check, the directory's counts and the
 // conversions to and from the wire encoding are in umbra-wire (the relay
@@ -137,6 +148,28 @@ pub enum PreKeyRef {
     LastResort(u32),
 }
 
+/// Which of a device's signed ML-KEM prekeys an initiator encapsulated to,
+/// as the hybrid pre-key message names it: the kind byte and the id
+/// (docs/PROTOCOL.md 3.9). The responder looks up the private half by it
+/// and deletes a one-time one after the first message decrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KemPreKeyRef {
+    /// One-time (deleted after first use) or last-resort (kept).
+    pub kind: KemPreKeyKind,
+    /// The owner-chosen id, unique per device and kind.
+    pub id: u32,
+}
+
+impl KemPreKeyRef {
+    /// The reference of a verified served KEM prekey.
+    pub fn of(prekey: &VerifiedKemPreKey) -> Self {
+        Self {
+            kind: prekey.kind(),
+            id: prekey.id(),
+        }
+    }
+}
+
 /// A bundle as served by the relay. Not usable until verified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreKeyBundle {
@@ -148,14 +181,125 @@ pub struct PreKeyBundle {
     pub one_time_prekey: Option<OneTimePreKeyPublic>,
     /// The last-resort prekey, served when no one-time prekey is left.
     pub last_resort: Option<OneTimePreKeyPublic>,
+    /// One signed one-time ML-KEM prekey, if the relay had any left. Its
+    /// `kind` must be [`KemPreKeyKind::OneTime`].
+    #[serde(with = "kem_serde::one_time")]
+    pub kem_one_time: Option<KemPreKeyPublic>,
+    /// The signed last-resort ML-KEM prekey. Its `kind` must be
+    /// [`KemPreKeyKind::LastResort`].
+    #[serde(with = "kem_serde::last_resort")]
+    pub kem_last_resort: Option<KemPreKeyPublic>,
+}
+
+/// Why a relay's hybrid bundle does not convert into a [`PreKeyBundle`]
+/// (before any signature is checked): the bytes of one field do not parse.
+/// The relay's fault, or the publishing device's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BundleParseError {
+    /// The identity is not a 128-byte public identity.
+    #[error("bundle identity does not parse: {0}")]
+    Identity(#[from] IdentityError),
+    /// The one-time ML-KEM prekey is not 1184 bytes.
+    #[error("one-time ML-KEM prekey: {0}")]
+    KemOneTime(PreKeyError),
+    /// The last-resort ML-KEM prekey is not 1184 bytes.
+    #[error("last-resort ML-KEM prekey: {0}")]
+    KemLastResort(PreKeyError),
+}
+
+/// Checks one served KEM prekey: served as `kind` (the field it came in),
+/// signed by `identity` over that kind, and a valid encapsulation key.
+fn verify_kem_prekey(
+    identity: &IdentityPublic,
+    kind: KemPreKeyKind,
+    prekey: &KemPreKeyPublic,
+) -> Result<VerifiedKemPreKey, PreKeyError> {
+    // The kind a key is used as is the kind its signature must cover: a
+    // one-time key served in the last-resort field (or labelled with the
+    // other kind) does not verify.
+    if prekey.kind != kind {
+        return Err(PreKeyError::BadKemPreKeySignature);
+    }
+    VerifiedKemPreKey::verify(prekey, identity)
+}
+
+/// Whether a bundle without an ML-KEM prekey may verify.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KemPolicy {
+    Required,
+    /// Phase 1 of issue 14 only: client-core still starts classical
+    /// sessions until it fetches hybrid bundles.
+    ClassicalAllowed,
 }
 
 impl PreKeyBundle {
-    /// Verifies the identity binding and the signed prekey signature, both
-    /// strictly. Does not look at the clock; see [`PreKeyBundle::verify_at`].
+    /// Verifies, in order and strictly: the identity binding, the signed
+    /// prekey signature, the one-time KEM prekey (if served) and the
+    /// last-resort KEM prekey (if served), each signed over the kind of the
+    /// field it came in and a valid ML-KEM-768 key; then refuses a bundle
+    /// with neither ([`PreKeyError::NoKemPreKey`]: no silent downgrade).
+    /// Does not look at the clock; see [`PreKeyBundle::verify_at`].
     pub fn verify(self) -> Result<VerifiedPreKeyBundle, PreKeyError> {
+        self.verify_with(KemPolicy::Required)
+    }
+
+    /// [`PreKeyBundle::verify`] plus freshness: refuses a signed prekey older
+    /// than [`SIGNED_PREKEY_MAX_AGE_SECS`] or more than
+    /// [`SIGNED_PREKEY_MAX_FUTURE_SECS`] in the future at `now` (unix secs).
+    pub fn verify_at(self, now: u64) -> Result<VerifiedPreKeyBundle, PreKeyError> {
+        self.verify_at_with(now, KemPolicy::Required)
+    }
+
+    /// [`PreKeyBundle::verify`] without the KEM requirement: a bundle
+    /// without ML-KEM prekeys verifies (served ones are still checked). For
+    /// the classical sessions client-core starts until it switches to
+    /// hybrid bundles (issue 14, phase 2, which removes this); never for a
+    /// new caller.
+    pub fn verify_classical(self) -> Result<VerifiedPreKeyBundle, PreKeyError> {
+        self.verify_with(KemPolicy::ClassicalAllowed)
+    }
+
+    /// [`PreKeyBundle::verify_at`] without the KEM requirement; see
+    /// [`PreKeyBundle::verify_classical`].
+    pub fn verify_classical_at(self, now: u64) -> Result<VerifiedPreKeyBundle, PreKeyError> {
+        self.verify_at_with(now, KemPolicy::ClassicalAllowed)
+    }
+
+    fn verify_at_with(
+        self,
+        now: u64,
+        policy: KemPolicy,
+    ) -> Result<VerifiedPreKeyBundle, PreKeyError> {
+        let created_at = self.signed_prekey.created_at;
+        let verified = self.verify_with(policy)?;
+        if created_at > now.saturating_add(SIGNED_PREKEY_MAX_FUTURE_SECS) {
+            return Err(PreKeyError::SignedPreKeyFromFuture { created_at, now });
+        }
+        if now.saturating_sub(created_at) > SIGNED_PREKEY_MAX_AGE_SECS {
+            return Err(PreKeyError::SignedPreKeyExpired { created_at, now });
+        }
+        Ok(verified)
+    }
+
+    fn verify_with(self, policy: KemPolicy) -> Result<VerifiedPreKeyBundle, PreKeyError> {
         self.identity.verify()?;
         self.signed_prekey.verify(&self.identity)?;
+        let kem_one_time = self
+            .kem_one_time
+            .as_ref()
+            .map(|k| verify_kem_prekey(&self.identity, KemPreKeyKind::OneTime, k))
+            .transpose()?;
+        let kem_last_resort = self
+            .kem_last_resort
+            .as_ref()
+            .map(|k| verify_kem_prekey(&self.identity, KemPreKeyKind::LastResort, k))
+            .transpose()?;
+        // The one-time KEM prekey if served (forward secrecy for the KEM
+        // part too), else the last-resort one.
+        let kem_prekey = kem_one_time.or(kem_last_resort);
+        if kem_prekey.is_none() && policy == KemPolicy::Required {
+            return Err(PreKeyError::NoKemPreKey);
+        }
         let extra = match (self.one_time_prekey, self.last_resort) {
             (Some(otk), _) => Some((PreKeyRef::OneTime(otk.id), otk.key)),
             (None, Some(lr)) => Some((PreKeyRef::LastResort(lr.id), lr.key)),
@@ -165,48 +309,116 @@ impl PreKeyBundle {
             identity: self.identity,
             signed_prekey: self.signed_prekey,
             extra_prekey: extra,
+            kem_prekey,
         })
-    }
-
-    /// [`PreKeyBundle::verify`] plus freshness: refuses a signed prekey older
-    /// than [`SIGNED_PREKEY_MAX_AGE_SECS`] or more than
-    /// [`SIGNED_PREKEY_MAX_FUTURE_SECS`] in the future at `now` (unix secs).
-    pub fn verify_at(self, now: u64) -> Result<VerifiedPreKeyBundle, PreKeyError> {
-        let created_at = self.signed_prekey.created_at;
-        let verified = self.verify()?;
-        if created_at > now.saturating_add(SIGNED_PREKEY_MAX_FUTURE_SECS) {
-            return Err(PreKeyError::SignedPreKeyFromFuture { created_at, now });
-        }
-        if now.saturating_sub(created_at) > SIGNED_PREKEY_MAX_AGE_SECS {
-            return Err(PreKeyError::SignedPreKeyExpired { created_at, now });
-        }
-        Ok(verified)
     }
 }
 
 impl TryFrom<&PreKeyBundleWire> for PreKeyBundle {
     type Error = IdentityError;
 
-    /// The relay's encoding of a bundle as the (still unverified) protocol
-    /// bundle; fails only if the identity bytes do not parse.
+    /// The relay's encoding of a classical bundle as the (still unverified)
+    /// protocol bundle, with no KEM prekeys (so [`PreKeyBundle::verify`]
+    /// refuses it); fails only if the identity bytes do not parse.
     fn try_from(wire: &PreKeyBundleWire) -> Result<Self, IdentityError> {
         Ok(Self {
             identity: IdentityPublic::from_bytes(&wire.identity)?,
             signed_prekey: (&wire.signed_prekey).into(),
             one_time_prekey: wire.one_time_prekey.map(Into::into),
             last_resort: wire.last_resort.map(Into::into),
+            kem_one_time: None,
+            kem_last_resort: None,
         })
+    }
+}
+
+impl TryFrom<&HybridBundleWire> for PreKeyBundle {
+    type Error = BundleParseError;
+
+    /// The relay's answer to `FetchHybridBundle` as the (still unverified)
+    /// protocol bundle. Each KEM prekey gets the kind of the field it came
+    /// in, which its signature must cover. Fails only if the identity or a
+    /// KEM key does not parse (a wrong length); signatures, the FIPS 203
+    /// key check and a missing KEM prekey are [`PreKeyBundle::verify`]'s.
+    fn try_from(wire: &HybridBundleWire) -> Result<Self, BundleParseError> {
+        let mut bundle = PreKeyBundle::try_from(&wire.bundle)?;
+        bundle.kem_one_time = wire
+            .kem_one_time
+            .as_ref()
+            .map(|k| KemPreKeyPublic::from_wire(KemPreKeyKind::OneTime, k))
+            .transpose()
+            .map_err(BundleParseError::KemOneTime)?;
+        bundle.kem_last_resort = wire
+            .kem_last_resort
+            .as_ref()
+            .map(|k| KemPreKeyPublic::from_wire(KemPreKeyKind::LastResort, k))
+            .transpose()
+            .map_err(BundleParseError::KemLastResort)?;
+        Ok(bundle)
+    }
+}
+
+/// Serde of a bundle's KEM prekeys as their wire form (the kind is the
+/// field's), so a `PreKeyBundle` keeps its postcard round trip.
+mod kem_serde {
+    use crate::kem_prekeys::{KemPreKeyKind, KemPreKeyPublic};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use umbra_wire::KemPreKeyWire;
+
+    fn ser<S: Serializer>(key: &Option<KemPreKeyPublic>, s: S) -> Result<S::Ok, S::Error> {
+        key.as_ref().map(KemPreKeyPublic::to_wire).serialize(s)
+    }
+
+    fn de<'de, D: Deserializer<'de>>(
+        kind: KemPreKeyKind,
+        d: D,
+    ) -> Result<Option<KemPreKeyPublic>, D::Error> {
+        Option::<KemPreKeyWire>::deserialize(d)?
+            .map(|w| KemPreKeyPublic::from_wire(kind, &w).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+
+    pub(super) mod one_time {
+        use super::*;
+        pub(crate) fn serialize<S: Serializer>(
+            key: &Option<KemPreKeyPublic>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            ser(key, s)
+        }
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<KemPreKeyPublic>, D::Error> {
+            de(KemPreKeyKind::OneTime, d)
+        }
+    }
+
+    pub(super) mod last_resort {
+        use super::*;
+        pub(crate) fn serialize<S: Serializer>(
+            key: &Option<KemPreKeyPublic>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            ser(key, s)
+        }
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<KemPreKeyPublic>, D::Error> {
+            de(KemPreKeyKind::LastResort, d)
+        }
     }
 }
 
 /// A bundle whose signatures verified. The only input
 /// [`crate::x3dh::initiate`] accepts; it can be built only by
-/// [`PreKeyBundle::verify`].
+/// [`PreKeyBundle::verify`] (which guarantees a KEM prekey) or, until
+/// issue 14's phase 2, [`PreKeyBundle::verify_classical`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedPreKeyBundle {
     identity: IdentityPublic,
     signed_prekey: SignedPreKeyPublic,
     extra_prekey: Option<(PreKeyRef, PublicKey)>,
+    kem_prekey: Option<VerifiedKemPreKey>,
 }
 
 impl VerifiedPreKeyBundle {
@@ -225,108 +437,15 @@ impl VerifiedPreKeyBundle {
     pub fn extra_prekey(&self) -> Option<(PreKeyRef, PublicKey)> {
         self.extra_prekey
     }
+
+    /// The ML-KEM prekey PQXDH encapsulates to: the one-time one if the
+    /// bundle had one, else the last-resort one. Always present for a
+    /// bundle from [`PreKeyBundle::verify`]; absent only for a classical
+    /// bundle from [`PreKeyBundle::verify_classical`].
+    pub fn kem_prekey(&self) -> Option<&VerifiedKemPreKey> {
+        self.kem_prekey.as_ref()
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::rngs::OsRng;
-
-    fn bundle(id: &IdentityKeyPair, created_at: u64) -> PreKeyBundle {
-        PreKeyBundle {
-            identity: id.public(),
-            signed_prekey: SignedPreKey::generate(id, 7, created_at, &mut OsRng).public(),
-            one_time_prekey: Some(OneTimePreKey::generate(1, &mut OsRng).public()),
-            last_resort: Some(OneTimePreKey::generate(2, &mut OsRng).public()),
-        }
-    }
-
-    #[test]
-    fn genuine_bundle_verifies_and_prefers_one_time_key() {
-        let id = IdentityKeyPair::generate(&mut OsRng);
-        let b = bundle(&id, 1000);
-        let otk = b.one_time_prekey.unwrap();
-        let v = b.verify().unwrap();
-        assert_eq!(v.extra_prekey(), Some((PreKeyRef::OneTime(1), otk.key)));
-    }
-
-    #[test]
-    fn last_resort_used_when_no_one_time_key() {
-        let id = IdentityKeyPair::generate(&mut OsRng);
-        let mut b = bundle(&id, 1000);
-        b.one_time_prekey = None;
-        let lr = b.last_resort.unwrap();
-        assert_eq!(
-            b.verify().unwrap().extra_prekey(),
-            Some((PreKeyRef::LastResort(2), lr.key))
-        );
-    }
-
-    #[test]
-    fn signed_prekey_from_other_identity_is_rejected() {
-        let id = IdentityKeyPair::generate(&mut OsRng);
-        let other = IdentityKeyPair::generate(&mut OsRng);
-        let mut b = bundle(&id, 1000);
-        b.signed_prekey = SignedPreKey::generate(&other, 7, 1000, &mut OsRng).public();
-        assert_eq!(b.verify(), Err(PreKeyError::BadSignedPreKeySignature));
-    }
-
-    #[test]
-    fn signed_fields_are_covered() {
-        let id = IdentityKeyPair::generate(&mut OsRng);
-        let mut by_id = bundle(&id, 1000);
-        by_id.signed_prekey.id ^= 1;
-        assert_eq!(by_id.verify(), Err(PreKeyError::BadSignedPreKeySignature));
-        let mut by_time = bundle(&id, 1000);
-        by_time.signed_prekey.created_at += 1;
-        assert_eq!(by_time.verify(), Err(PreKeyError::BadSignedPreKeySignature));
-    }
-
-    #[test]
-    fn a_bundle_survives_its_wire_form_and_a_bad_identity_is_refused() {
-        use crate::wire::{AccountId, DeviceId, PreKeyBundleWire};
-        let id = IdentityKeyPair::generate(&mut OsRng);
-        let b = bundle(&id, 1000);
-        let mut wire = PreKeyBundleWire {
-            account: AccountId::from_bytes([1; crate::wire::ACCOUNT_ID_LEN]),
-            device: DeviceId(1),
-            identity: b.identity.to_bytes().to_vec(),
-            signed_prekey: (&b.signed_prekey).into(),
-            one_time_prekey: b.one_time_prekey.map(Into::into),
-            last_resort: b.last_resort.map(Into::into),
-        };
-        let back = PreKeyBundle::try_from(&wire).unwrap();
-        assert_eq!(back, b);
-        assert!(back.verify().is_ok());
-        wire.identity.pop();
-        assert_eq!(
-            PreKeyBundle::try_from(&wire),
-            Err(IdentityError::BadLength { actual: 127 })
-        );
-    }
-
-    #[test]
-    fn freshness_window_is_enforced() {
-        let id = IdentityKeyPair::generate(&mut OsRng);
-        let t = 10_000_000;
-        assert!(bundle(&id, t)
-            .verify_at(t + SIGNED_PREKEY_MAX_AGE_SECS)
-            .is_ok());
-        assert!(matches!(
-            bundle(&id, t).verify_at(t + SIGNED_PREKEY_MAX_AGE_SECS + 1),
-            Err(PreKeyError::SignedPreKeyExpired { .. })
-        ));
-        assert!(matches!(
-            bundle(&id, t + SIGNED_PREKEY_MAX_FUTURE_SECS + 1).verify_at(t),
-            Err(PreKeyError::SignedPreKeyFromFuture { .. })
-        ));
-    }
-
-    #[test]
-    fn rotation_due_after_two_days() {
-        let id = IdentityKeyPair::generate(&mut OsRng);
-        let spk = SignedPreKey::generate(&id, 1, 100, &mut OsRng);
-        assert!(!spk.needs_rotation(100 + SIGNED_PREKEY_ROTATION_SECS - 1));
-        assert!(spk.needs_rotation(100 + SIGNED_PREKEY_ROTATION_SECS));
-    }
-}
+mod tests;

@@ -7,6 +7,13 @@
 //! public identities and both relay addresses (account id and device id).
 //! The responder repeats the computation from the [`InitialHeader`].
 //!
+//! The hybrid form (PQXDH, docs/PROTOCOL.md 3.10; [`initiate_hybrid`],
+//! [`respond_hybrid`], in `x3dh/pqxdh.rs`) adds an ML-KEM-768
+//! encapsulation to the responder's signed KEM prekey: its shared secret is
+//! one more HKDF input after the DHs (never a replacement for them), and
+//! the ciphertext travels in the header and is bound into the associated
+//! data. The classical form stays for issue 14's phase 1 only.
+//!
 //! The addresses are in the KDF because an identity is not an account: a
 //! relay user can publish a copy of someone else's public keys under their
 //! own account. Binding the addresses means a message meant for the copying
@@ -14,18 +21,23 @@
 //!
 //! Must never: run on an unverified bundle (the type system forbids it),
 //! skip the low-order check of any DH (every DH goes through
-//! [`SecretKey::diffie_hellman`]), or let the root key outlive its owner
-//! unzeroized.
+//! [`SecretKey::diffie_hellman`]), let a header that names a KEM prekey be
+//! answered without it (or the reverse), or let the root key, a DH output
+//! or the KEM secret outlive its owner unzeroized.
 
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::identity::{IdentityError, IdentityKeyPair, IdentityPublic, IDENTITY_PUBLIC_LEN};
+use crate::kem::KemSharedSecret;
 use crate::keys::{KeyError, PublicKey, SecretKey};
 use crate::labels;
-use crate::prekeys::{PreKeyRef, VerifiedPreKeyBundle};
+use crate::prekeys::{KemPreKeyRef, PreKeyRef, VerifiedPreKeyBundle};
 use crate::wire::{Address, ACCOUNT_ID_LEN};
+
+mod pqxdh;
+pub use pqxdh::{initiate_hybrid, respond_hybrid, KemHeader, PQXDH_ASSOCIATED_DATA_LEN};
 
 /// Encoded length of an [`Address`] in the KDF and AD: account id, u32be device.
 pub const ADDRESS_LEN: usize = ACCOUNT_ID_LEN + 4;
@@ -65,6 +77,18 @@ pub enum X3dhError {
     /// The responder passed an extra prekey the header does not name.
     #[error("an extra prekey was supplied but the header names none")]
     UnexpectedExtraPreKey,
+    /// The header names a KEM prekey (a hybrid header) but the responder
+    /// passed none (answered it with the classical [`respond`]).
+    #[error("header names ML-KEM prekey {0:?} but no private KEM prekey was supplied")]
+    MissingKemPreKey(KemPreKeyRef),
+    /// The responder passed a KEM prekey for a header that names none (a
+    /// classical header given to [`respond_hybrid`]).
+    #[error("an ML-KEM prekey was supplied but the header names none")]
+    UnexpectedKemPreKey,
+    /// [`initiate_hybrid`] was given a bundle without a KEM prekey (one
+    /// from `PreKeyBundle::verify_classical`).
+    #[error("the bundle has no ML-KEM prekey; a hybrid session cannot be started")]
+    NoKemPreKey,
 }
 
 /// What both sides hold after X3DH: the root key for the Double Ratchet
@@ -82,7 +106,9 @@ impl SessionSecret {
         &self.root_key
     }
 
-    /// `label || IK_A (128) || addr_A (20) || IK_B (128) || addr_B (20)`.
+    /// `X3DH_ASSOCIATED_DATA || IK_A (128) || addr_A (20) || IK_B (128) ||
+    /// addr_B (20)`; for a hybrid session `PQXDH_ASSOCIATED_DATA || the
+    /// same || SHA-256(KEM_PK || KEM_CT)`.
     pub fn associated_data(&self) -> &[u8] {
         &self.associated_data
     }
@@ -109,6 +135,9 @@ pub struct InitialHeader {
     pub signed_prekey_id: u32,
     /// Which extra prekey was used, if any.
     pub extra_prekey: Option<PreKeyRef>,
+    /// For a hybrid (PQXDH) header: which KEM prekey was encapsulated to,
+    /// and the ciphertext. `None` for a classical header.
+    pub kem: Option<KemHeader>,
 }
 
 fn dh(which: u8, secret: &SecretKey, public: &PublicKey) -> Result<Zeroizing<[u8; 32]>, X3dhError> {
@@ -127,14 +156,27 @@ struct Transcript<'a> {
     ephemeral: &'a PublicKey,
     signed_prekey: &'a PublicKey,
     extra_prekey: Option<&'a PublicKey>,
+    /// The KEM part of a hybrid run; `None` for classical X3DH.
+    kem: Option<pqxdh::KemTranscript<'a>>,
 }
 
 impl Transcript<'_> {
     fn associated_data(&self) -> Vec<u8> {
-        let mut ad = Vec::with_capacity(ASSOCIATED_DATA_LEN);
-        ad.extend_from_slice(labels::X3DH_ASSOCIATED_DATA);
-        self.write_parties(&mut ad);
-        ad
+        match &self.kem {
+            None => {
+                let mut ad = Vec::with_capacity(ASSOCIATED_DATA_LEN);
+                ad.extend_from_slice(labels::X3DH_ASSOCIATED_DATA);
+                self.write_parties(&mut ad);
+                ad
+            }
+            Some(kem) => {
+                let mut ad = Vec::with_capacity(PQXDH_ASSOCIATED_DATA_LEN);
+                ad.extend_from_slice(labels::PQXDH_ASSOCIATED_DATA);
+                self.write_parties(&mut ad);
+                ad.extend_from_slice(&kem.digest());
+                ad
+            }
+        }
     }
 
     /// `IK_A (128) || addr_A (20) || IK_B (128) || addr_B (20)`.
@@ -145,27 +187,48 @@ impl Transcript<'_> {
         out.extend_from_slice(&encode_address(self.responder_address));
     }
 
-    /// HKDF info: `label || IK_A || addr_A || IK_B || addr_B || EK_A || SPK_B [|| OPK_B]`.
+    /// HKDF info: `label || IK_A || addr_A || IK_B || addr_B || EK_A || SPK_B
+    /// [|| OPK_B]`, then for a hybrid run `|| kem kind (1) || u32be(kem id)
+    /// || KEM_PK (1184) || KEM_CT (1088)` (the label is then PQXDH's).
     fn kdf_info(&self) -> Vec<u8> {
+        let label = match self.kem {
+            None => labels::X3DH_ROOT_KEY,
+            Some(_) => labels::PQXDH_ROOT_KEY,
+        };
         let mut info = Vec::with_capacity(
-            labels::X3DH_ROOT_KEY.len() + 2 * (IDENTITY_PUBLIC_LEN + ADDRESS_LEN) + 3 * 32,
+            label.len() + 2 * (IDENTITY_PUBLIC_LEN + ADDRESS_LEN) + 3 * 32 + pqxdh::KEM_INFO_LEN,
         );
-        info.extend_from_slice(labels::X3DH_ROOT_KEY);
+        info.extend_from_slice(label);
         self.write_parties(&mut info);
         info.extend_from_slice(self.ephemeral.as_bytes());
         info.extend_from_slice(self.signed_prekey.as_bytes());
         if let Some(extra) = self.extra_prekey {
             info.extend_from_slice(extra.as_bytes());
         }
+        if let Some(kem) = &self.kem {
+            kem.write_info(&mut info);
+        }
         info
     }
 
-    /// SK = HKDF(salt = 32 zero bytes, IKM = 32×0xFF || DH1 || DH2 || DH3 [|| DH4], info, 32).
-    fn derive(&self, dhs: &[Zeroizing<[u8; 32]>]) -> SessionSecret {
-        let mut ikm = Zeroizing::new(Vec::with_capacity(32 * (1 + dhs.len())));
+    /// SK = HKDF(salt = 32 zero bytes, IKM = 32×0xFF || DH1 || DH2 || DH3
+    /// [|| DH4] [|| SS_kem], info, 32). `kem_secret` is given exactly for a
+    /// hybrid transcript.
+    fn derive(
+        &self,
+        dhs: &[Zeroizing<[u8; 32]>],
+        kem_secret: Option<&KemSharedSecret>,
+    ) -> SessionSecret {
+        debug_assert_eq!(kem_secret.is_some(), self.kem.is_some());
+        let mut ikm = Zeroizing::new(Vec::with_capacity(32 * (2 + dhs.len())));
         ikm.extend_from_slice(&[0xFF; 32]);
         for d in dhs {
             ikm.extend_from_slice(d.as_ref());
+        }
+        // The KEM secret is one more input after every DH: the root key is
+        // as strong as the stronger of the two (PQXDH's construction).
+        if let Some(ss) = kem_secret {
+            ikm.extend_from_slice(ss.as_bytes());
         }
         // Salt of 32 zero bytes: RFC 5869's absent salt, keyed once per process.
         let hk = crate::kdf::hkdf_zero_salt(&ikm);
@@ -185,6 +248,10 @@ impl Transcript<'_> {
 /// this device's relay address and `their_address` the one the bundle was
 /// fetched for (the directory's answer, not anything the bundle claims).
 /// Draws the 32-byte ephemeral key from `rng` (and nothing else).
+///
+/// Classical: ignores the bundle's KEM prekey. Kept for issue 14's phase 1
+/// (client-core still starts classical sessions); new code uses
+/// [`initiate_hybrid`].
 pub fn initiate<R: RngCore + CryptoRng>(
     ours: &IdentityKeyPair,
     our_address: &Address,
@@ -193,37 +260,47 @@ pub fn initiate<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<(SessionSecret, InitialHeader), X3dhError> {
     let ephemeral = SecretKey::generate(rng);
-    let ephemeral_public = ephemeral.public_key();
+    let dhs = initiator_dhs(ours, bundle, &ephemeral)?;
     let our_public = ours.public();
-    let spk = &bundle.signed_prekey().key;
+    let ephemeral_public = ephemeral.public_key();
     let extra = bundle.extra_prekey();
-
-    // Each DH output wipes itself on drop (Zeroizing elements).
-    let mut dhs = Vec::with_capacity(4);
-    dhs.push(dh(1, ours.dh_secret(), spk)?);
-    dhs.push(dh(2, &ephemeral, bundle.identity().dh_key())?);
-    dhs.push(dh(3, &ephemeral, spk)?);
-    if let Some((_, key)) = &extra {
-        dhs.push(dh(4, &ephemeral, key)?);
-    }
-
     let transcript = Transcript {
         initiator: &our_public,
         initiator_address: our_address,
         responder: bundle.identity(),
         responder_address: their_address,
         ephemeral: &ephemeral_public,
-        signed_prekey: spk,
+        signed_prekey: &bundle.signed_prekey().key,
         extra_prekey: extra.as_ref().map(|(_, k)| k),
+        kem: None,
     };
-    let secret = transcript.derive(&dhs);
+    let secret = transcript.derive(&dhs, None);
     let header = InitialHeader {
         initiator_identity: our_public.clone(),
         ephemeral: ephemeral_public,
         signed_prekey_id: bundle.signed_prekey().id,
         extra_prekey: extra.map(|(r, _)| r),
+        kem: None,
     };
     Ok((secret, header))
+}
+
+/// The initiator's DH1..DH3 [DH4], in that order, stopping at the first
+/// that is not contributory. Each output wipes itself on drop.
+fn initiator_dhs(
+    ours: &IdentityKeyPair,
+    bundle: &VerifiedPreKeyBundle,
+    ephemeral: &SecretKey,
+) -> Result<Vec<Zeroizing<[u8; 32]>>, X3dhError> {
+    let spk = &bundle.signed_prekey().key;
+    let mut dhs = Vec::with_capacity(4);
+    dhs.push(dh(1, ours.dh_secret(), spk)?);
+    dhs.push(dh(2, ephemeral, bundle.identity().dh_key())?);
+    dhs.push(dh(3, ephemeral, spk)?);
+    if let Some((_, key)) = bundle.extra_prekey() {
+        dhs.push(dh(4, ephemeral, &key)?);
+    }
+    Ok(dhs)
 }
 
 /// Runs X3DH as the responder. The caller looks up the private signed
@@ -232,6 +309,9 @@ pub fn initiate<R: RngCore + CryptoRng>(
 /// message decrypted). The initiator's identity binding is verified here.
 /// `their_address` is the initiator's address as authenticated by the layer
 /// that carried the header (sealed sender); `our_address` is this device's.
+///
+/// Classical only: a hybrid header (one naming a KEM prekey) fails
+/// [`X3dhError::MissingKemPreKey`]; answer it with [`respond_hybrid`].
 pub fn respond(
     ours: &IdentityKeyPair,
     our_address: &Address,
@@ -240,21 +320,11 @@ pub fn respond(
     extra_prekey: Option<&SecretKey>,
     header: &InitialHeader,
 ) -> Result<SessionSecret, X3dhError> {
-    header.initiator_identity.verify()?;
-    let extra_public = match (header.extra_prekey, extra_prekey) {
-        (Some(_), Some(key)) => Some(key.public_key()),
-        (None, None) => None,
-        (Some(r), None) => return Err(X3dhError::MissingExtraPreKey(r)),
-        (None, Some(_)) => return Err(X3dhError::UnexpectedExtraPreKey),
-    };
-    // Each DH output wipes itself on drop (Zeroizing elements).
-    let mut dhs = Vec::with_capacity(4);
-    dhs.push(dh(1, signed_prekey, header.initiator_identity.dh_key())?);
-    dhs.push(dh(2, ours.dh_secret(), &header.ephemeral)?);
-    dhs.push(dh(3, signed_prekey, &header.ephemeral)?);
-    if let Some(key) = extra_prekey {
-        dhs.push(dh(4, key, &header.ephemeral)?);
+    let prepared = ResponderInputs::check(header, extra_prekey)?;
+    if let Some(kem) = &header.kem {
+        return Err(X3dhError::MissingKemPreKey(kem.prekey));
     }
+    let dhs = prepared.dhs(ours, signed_prekey, header)?;
     let our_public = ours.public();
     let spk_public = signed_prekey.public_key();
     let transcript = Transcript {
@@ -264,125 +334,54 @@ pub fn respond(
         responder_address: our_address,
         ephemeral: &header.ephemeral,
         signed_prekey: &spk_public,
-        extra_prekey: extra_public.as_ref(),
+        extra_prekey: prepared.extra_public.as_ref(),
+        kem: None,
     };
-    Ok(transcript.derive(&dhs))
+    Ok(transcript.derive(&dhs, None))
+}
+
+/// What the responder checks before any DH: the initiator's identity
+/// binding and that the extra prekey supplied matches the header.
+struct ResponderInputs<'a> {
+    extra_prekey: Option<&'a SecretKey>,
+    extra_public: Option<PublicKey>,
+}
+
+impl<'a> ResponderInputs<'a> {
+    fn check(
+        header: &InitialHeader,
+        extra_prekey: Option<&'a SecretKey>,
+    ) -> Result<Self, X3dhError> {
+        header.initiator_identity.verify()?;
+        let extra_public = match (header.extra_prekey, extra_prekey) {
+            (Some(_), Some(key)) => Some(key.public_key()),
+            (None, None) => None,
+            (Some(r), None) => return Err(X3dhError::MissingExtraPreKey(r)),
+            (None, Some(_)) => return Err(X3dhError::UnexpectedExtraPreKey),
+        };
+        Ok(Self {
+            extra_prekey,
+            extra_public,
+        })
+    }
+
+    /// The responder's DH1..DH3 [DH4], in that order (3.7).
+    fn dhs(
+        &self,
+        ours: &IdentityKeyPair,
+        signed_prekey: &SecretKey,
+        header: &InitialHeader,
+    ) -> Result<Vec<Zeroizing<[u8; 32]>>, X3dhError> {
+        let mut dhs = Vec::with_capacity(4);
+        dhs.push(dh(1, signed_prekey, header.initiator_identity.dh_key())?);
+        dhs.push(dh(2, ours.dh_secret(), &header.ephemeral)?);
+        dhs.push(dh(3, signed_prekey, &header.ephemeral)?);
+        if let Some(key) = self.extra_prekey {
+            dhs.push(dh(4, key, &header.ephemeral)?);
+        }
+        Ok(dhs)
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::prekeys::{OneTimePreKey, PreKeyBundle, SignedPreKey};
-    use crate::wire::{AccountId, DeviceId};
-    use rand::rngs::OsRng;
-
-    fn addr(byte: u8) -> Address {
-        Address {
-            account: AccountId::from_bytes([byte; 16]),
-            device: DeviceId::PRIMARY,
-        }
-    }
-
-    struct Responder {
-        id: IdentityKeyPair,
-        spk: SignedPreKey,
-        otk: OneTimePreKey,
-    }
-
-    fn responder() -> Responder {
-        let id = IdentityKeyPair::generate(&mut OsRng);
-        let spk = SignedPreKey::generate(&id, 1, 0, &mut OsRng);
-        let otk = OneTimePreKey::generate(9, &mut OsRng);
-        Responder { id, spk, otk }
-    }
-
-    fn bundle(r: &Responder, with_otk: bool) -> VerifiedPreKeyBundle {
-        PreKeyBundle {
-            identity: r.id.public(),
-            signed_prekey: r.spk.public(),
-            one_time_prekey: with_otk.then(|| r.otk.public()),
-            last_resort: None,
-        }
-        .verify()
-        .unwrap()
-    }
-
-    #[test]
-    fn both_sides_agree_with_and_without_extra_prekey() {
-        let alice = IdentityKeyPair::generate(&mut OsRng);
-        let bob = responder();
-        for with_otk in [true, false] {
-            let (sa, header) = initiate(
-                &alice,
-                &addr(1),
-                &bundle(&bob, with_otk),
-                &addr(2),
-                &mut OsRng,
-            )
-            .unwrap();
-            let extra = with_otk.then(|| bob.otk.secret());
-            let sb = respond(
-                &bob.id,
-                &addr(2),
-                &addr(1),
-                bob.spk.secret(),
-                extra,
-                &header,
-            )
-            .unwrap();
-            assert_eq!(sa.root_key(), sb.root_key());
-            assert_eq!(sa.associated_data(), sb.associated_data());
-            assert_eq!(sa.associated_data().len(), ASSOCIATED_DATA_LEN);
-        }
-    }
-
-    #[test]
-    fn extra_prekey_mismatch_is_named() {
-        let alice = IdentityKeyPair::generate(&mut OsRng);
-        let bob = responder();
-        let (_, header) =
-            initiate(&alice, &addr(1), &bundle(&bob, true), &addr(2), &mut OsRng).unwrap();
-        assert_eq!(
-            respond(&bob.id, &addr(2), &addr(1), bob.spk.secret(), None, &header).unwrap_err(),
-            X3dhError::MissingExtraPreKey(PreKeyRef::OneTime(9))
-        );
-        let (_, header) =
-            initiate(&alice, &addr(1), &bundle(&bob, false), &addr(2), &mut OsRng).unwrap();
-        assert_eq!(
-            respond(
-                &bob.id,
-                &addr(2),
-                &addr(1),
-                bob.spk.secret(),
-                Some(bob.otk.secret()),
-                &header
-            )
-            .unwrap_err(),
-            X3dhError::UnexpectedExtraPreKey
-        );
-    }
-
-    #[test]
-    fn another_address_for_the_same_keys_does_not_agree() {
-        // The unknown-key-share: the initiator thinks the keys belong to
-        // account 3, the genuine owner (account 2) answers as itself.
-        let alice = IdentityKeyPair::generate(&mut OsRng);
-        let bob = responder();
-        let (sa, header) =
-            initiate(&alice, &addr(1), &bundle(&bob, false), &addr(3), &mut OsRng).unwrap();
-        let sb = respond(&bob.id, &addr(2), &addr(1), bob.spk.secret(), None, &header).unwrap();
-        assert_ne!(sa.root_key(), sb.root_key());
-        assert_ne!(sa.associated_data(), sb.associated_data());
-    }
-
-    #[test]
-    fn session_secret_debug_is_redacted() {
-        let alice = IdentityKeyPair::generate(&mut OsRng);
-        let bob = responder();
-        let (sa, _) =
-            initiate(&alice, &addr(1), &bundle(&bob, true), &addr(2), &mut OsRng).unwrap();
-        let shown = format!("{sa:?}");
-        assert!(!shown.contains(&hex::encode(sa.root_key())));
-        assert!(!shown.contains(&format!("{:?}", sa.root_key())));
-    }
-}
+mod tests;

@@ -61,6 +61,8 @@ impl Device {
             signed_prekey: self.signed.public(),
             one_time_prekey: one_time,
             last_resort: Some(self.last_resort.public()),
+            kem_one_time: None,
+            kem_last_resort: None,
         };
         postcard::to_stdvec(&bundle).unwrap()
     }
@@ -74,7 +76,7 @@ fn x3dh_over_serialized_bundle_and_header() {
     let kept_one_time = bob.one_time.first().unwrap().secret().clone();
 
     let bundle: PreKeyBundle = postcard::from_bytes(&bob.served_bundle()).unwrap();
-    let verified = bundle.verify_at(now + 60).unwrap();
+    let verified = bundle.verify_classical_at(now + 60).unwrap();
     let (alice_secret, header) =
         initiate(&alice, &ALICE_ADDR, &verified, &BOB_ADDR, &mut OsRng).unwrap();
     assert_eq!(header.extra_prekey, Some(PreKeyRef::OneTime(100)));
@@ -115,7 +117,7 @@ fn last_resort_key_once_one_time_keys_run_out() {
     let (sa, header) = initiate(
         &alice,
         &ALICE_ADDR,
-        &bundle.verify().unwrap(),
+        &bundle.verify_classical().unwrap(),
         &BOB_ADDR,
         &mut OsRng,
     )
@@ -143,7 +145,7 @@ fn two_initiators_get_unrelated_secrets() {
     let (s1, _) = initiate(
         &a1,
         &ALICE_ADDR,
-        &b1.verify().unwrap(),
+        &b1.verify_classical().unwrap(),
         &BOB_ADDR,
         &mut OsRng,
     )
@@ -151,7 +153,7 @@ fn two_initiators_get_unrelated_secrets() {
     let (s2, _) = initiate(
         &a2,
         &ALICE_ADDR,
-        &b2.verify().unwrap(),
+        &b2.verify_classical().unwrap(),
         &BOB_ADDR,
         &mut OsRng,
     )
@@ -176,7 +178,7 @@ fn sealed_padded_message_names_the_session_peer() {
     let (_, header) = initiate(
         &alice,
         &ALICE_ADDR,
-        &bundle.verify().unwrap(),
+        &bundle.verify_classical().unwrap(),
         &BOB_ADDR,
         &mut OsRng,
     )

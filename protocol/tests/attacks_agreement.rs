@@ -496,16 +496,6 @@ fn keys_copied_under_another_account_do_not_agree() {
     }
 }
 
-/// Bob's prekeys as the pairwise layer asks for them.
-impl umbra_protocol::pairwise::PreKeyStore for Bob {
-    fn signed_prekey(&self, id: u32) -> Option<SecretKey> {
-        (id == self.signed.id()).then(|| self.signed.secret().clone())
-    }
-    fn extra_prekey(&self, prekey: PreKeyRef) -> Option<SecretKey> {
-        (prekey == PreKeyRef::OneTime(self.one_time.id())).then(|| self.one_time.secret().clone())
-    }
-}
-
 #[test]
 fn a_message_to_the_copying_account_does_not_open_at_the_owner() {
     use umbra_protocol::pairwise::{InboundEnvelope, PairwiseError, PairwiseSession};

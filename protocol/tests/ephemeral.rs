@@ -63,8 +63,10 @@ fn pair(
         signed_prekey: bob.signed.public(),
         one_time_prekey: None,
         last_resort: None,
+        kem_one_time: None,
+        kem_last_resort: None,
     }
-    .verify()
+    .verify_classical()
     .unwrap();
     let mut a = PairwiseSession::initiate(
         &alice.identity,
@@ -205,8 +207,10 @@ fn stale_replayed_tampered_and_foreign_notices_are_refused_without_state_change(
         signed_prekey: bob.signed.public(),
         one_time_prekey: None,
         last_resort: None,
+        kem_one_time: None,
+        kem_last_resort: None,
     }
-    .verify()
+    .verify_classical()
     .unwrap();
     let mut other = PairwiseSession::initiate(
         &alice.identity,

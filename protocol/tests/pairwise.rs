@@ -51,6 +51,8 @@ impl Device {
             signed_prekey: self.signed.public(),
             one_time_prekey: otk,
             last_resort: None,
+            kem_one_time: None,
+            kem_last_resort: None,
         }
     }
 }
@@ -81,7 +83,7 @@ fn setup(seed: u64) -> (ChaCha20Rng, Device, Device) {
 #[test]
 fn conversation_switches_from_prekey_to_plain_after_the_first_reply() {
     let (mut rng, alice, mut bob) = setup(1);
-    let bundle = bob.bundle().verify().unwrap();
+    let bundle = bob.bundle().verify_classical().unwrap();
     let mut a = PairwiseSession::initiate(
         &alice.identity,
         &alice.address,
@@ -137,7 +139,7 @@ fn conversation_switches_from_prekey_to_plain_after_the_first_reply() {
 fn a_reforwarded_message_under_another_seal_is_a_sender_mismatch() {
     let (mut rng, alice, bob) = setup(2);
     let mallory = IdentityKeyPair::generate(&mut rng);
-    let bundle = bob.bundle().verify().unwrap();
+    let bundle = bob.bundle().verify_classical().unwrap();
     let mut a = PairwiseSession::initiate(
         &alice.identity,
         &alice.address,
@@ -198,7 +200,7 @@ fn a_reforwarded_message_under_another_seal_is_a_sender_mismatch() {
 #[test]
 fn unknown_or_used_prekeys_are_named_in_the_error() {
     let (mut rng, alice, mut bob) = setup(3);
-    let bundle = bob.bundle().verify().unwrap();
+    let bundle = bob.bundle().verify_classical().unwrap();
     let mut a = PairwiseSession::initiate(
         &alice.identity,
         &alice.address,
@@ -222,7 +224,7 @@ fn unknown_or_used_prekeys_are_named_in_the_error() {
 #[test]
 fn a_new_x3dh_run_needs_a_new_session_and_replays_are_refused() {
     let (mut rng, alice, bob) = setup(4);
-    let bundle = bob.bundle().verify().unwrap();
+    let bundle = bob.bundle().verify_classical().unwrap();
     let mut a1 = PairwiseSession::initiate(
         &alice.identity,
         &alice.address,
@@ -260,7 +262,7 @@ fn a_new_x3dh_run_needs_a_new_session_and_replays_are_refused() {
 #[test]
 fn plain_messages_cannot_start_a_session_and_tampering_is_an_error() {
     let (mut rng, alice, bob) = setup(5);
-    let bundle = bob.bundle().verify().unwrap();
+    let bundle = bob.bundle().verify_classical().unwrap();
     let mut a = PairwiseSession::initiate(
         &alice.identity,
         &alice.address,
@@ -298,7 +300,7 @@ fn plain_messages_cannot_start_a_session_and_tampering_is_an_error() {
 #[test]
 fn sessions_survive_serialization() {
     let (mut rng, alice, bob) = setup(6);
-    let bundle = bob.bundle().verify().unwrap();
+    let bundle = bob.bundle().verify_classical().unwrap();
     let a = PairwiseSession::initiate(
         &alice.identity,
         &alice.address,
@@ -331,7 +333,7 @@ fn the_type_byte_is_authenticated() {
     // sealed by the genuine sender) must not decrypt: the AEAD associated
     // data names the type byte and the ratchet version (PROTOCOL.md 4.4).
     let (mut rng, alice, bob) = setup(9);
-    let bundle = bob.bundle().verify().unwrap();
+    let bundle = bob.bundle().verify_classical().unwrap();
     let mut a = PairwiseSession::initiate(
         &alice.identity,
         &alice.address,
@@ -381,7 +383,7 @@ fn reload(session: &PairwiseSession) -> PairwiseSession {
 fn a_group_message_from_the_peer_is_never_decrypted_by_the_session() {
     use umbra_protocol::group::{GroupId, GroupSender};
     let (mut rng, alice, bob) = setup(21);
-    let bundle = bob.bundle().verify().unwrap();
+    let bundle = bob.bundle().verify_classical().unwrap();
     let mut a = PairwiseSession::initiate(
         &alice.identity,
         &alice.address,

@@ -43,8 +43,10 @@ fn pair(seed: u64) -> (Session, Session, ChaCha20Rng) {
         signed_prekey: spk.public(),
         one_time_prekey: None,
         last_resort: None,
+        kem_one_time: None,
+        kem_last_resort: None,
     }
-    .verify()
+    .verify_classical()
     .expect("bundle verifies");
     let (secret_a, initial) =
         x3dh::initiate(&alice_id, &ALICE_ADDR, &bundle, &BOB_ADDR, &mut rng).expect("initiate");

@@ -51,11 +51,13 @@ impl Device {
             signed_prekey: self.signed.public(),
             one_time_prekey: Some(self.one_time[&otk].public()),
             last_resort: None,
+            kem_one_time: None,
+            kem_last_resort: None,
         }
     }
 
     fn initiate(&self, to: &Device, otk: u32, rng: &mut ChaCha20Rng) -> PairwiseSession {
-        let bundle = to.bundle(otk).verify().unwrap();
+        let bundle = to.bundle(otk).verify_classical().unwrap();
         PairwiseSession::initiate(&self.identity, &self.address, &bundle, &to.address, rng).unwrap()
     }
 

@@ -129,9 +129,11 @@ fn x3dh_case(seed: u8, extra: Extra) -> Value {
         signed_prekey: spk.public(),
         one_time_prekey: with_one_time.then(|| otk.public()),
         last_resort: last_resort.as_ref().map(|k| k.public()),
+        kem_one_time: None,
+        kem_last_resort: None,
     };
     let bundle_bytes = postcard::to_stdvec(&bundle).unwrap();
-    let verified = bundle.verify().unwrap();
+    let verified = bundle.verify_classical().unwrap();
 
     let ephemeral = SecretKey::generate(&mut r.clone());
     let (secret, header) = initiate(&alice, &ALICE_ADDR, &verified, &BOB_ADDR, &mut r).unwrap();

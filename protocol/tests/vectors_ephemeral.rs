@@ -105,8 +105,10 @@ fn ephemeral_vectors_match_the_committed_file() {
         signed_prekey: spk.public(),
         one_time_prekey: None,
         last_resort: None,
+        kem_one_time: None,
+        kem_last_resort: None,
     }
-    .verify()
+    .verify_classical()
     .unwrap();
     let (secret_a, initial) =
         x3dh::initiate(&alice_id, &ALICE_ADDR, &bundle, &BOB_ADDR, &mut rng).unwrap();

@@ -266,8 +266,10 @@ fn session_case(seed: u8, last_resort: bool) -> Value {
         signed_prekey: prekeys.signed.public(),
         one_time_prekey: prekeys.one_time.as_ref().map(|k| k.public()),
         last_resort: prekeys.last_resort.as_ref().map(|k| k.public()),
+        kem_one_time: None,
+        kem_last_resort: None,
     };
-    let verified = bundle.verify().unwrap();
+    let verified = bundle.verify_classical().unwrap();
     let (secret, header) =
         x3dh::initiate(&alice, &ALICE_ADDR, &verified, &BOB_ADDR, &mut r.clone()).unwrap();
     // X3DH draws the ephemeral, then §4.5 Alice's first ratchet key.

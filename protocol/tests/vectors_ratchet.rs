@@ -142,8 +142,10 @@ fn ratchet_vectors_match_the_committed_file() {
         signed_prekey: spk.public(),
         one_time_prekey: None,
         last_resort: None,
+        kem_one_time: None,
+        kem_last_resort: None,
     }
-    .verify()
+    .verify_classical()
     .expect("bundle");
     let (secret_a, initial) =
         x3dh::initiate(&alice_id, &ALICE_ADDR, &bundle, &BOB_ADDR, &mut rng).expect("initiate");

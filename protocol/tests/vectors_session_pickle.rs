@@ -56,8 +56,10 @@ impl Device {
             signed_prekey: to.signed.public(),
             one_time_prekey: Some(to.one_time[&1].public()),
             last_resort: None,
+            kem_one_time: None,
+            kem_last_resort: None,
         }
-        .verify()
+        .verify_classical()
         .unwrap();
         PairwiseSession::initiate(&self.identity, &self.address, &bundle, &to.address, rng).unwrap()
     }

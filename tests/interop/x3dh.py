@@ -27,12 +27,20 @@ def respond(spk_secret, ik_b_xsecret, opk_secret, ik_a_x, ek_a, parties):
 def spk_public_postcard(id_, created_at, pub, sig):
     return varint(id_) + varint(created_at) + bstr(pub) + bstr(sig)
 def opk_public_postcard(id_, pub): return varint(id_) + bstr(pub)
-def bundle_postcard(identity, spk, otp, lr):
-    return bstr(identity) + spk_public_postcard(*spk) + opt(otp, lambda o: opk_public_postcard(*o)) + opt(lr, lambda o: opk_public_postcard(*o))
-def initial_header_postcard(identity, ek, spk_id, extra):
+def kem_prekey_postcard(id_, created_at, key, sig):
+    # KemPreKeyWire (3.9): varint id, varint created_at, byte string key, byte string signature
+    return varint(id_) + varint(created_at) + bstr(key) + bstr(sig)
+def bundle_postcard(identity, spk, otp, lr, kem_otk=None, kem_lr=None):
+    # kem_otk / kem_lr: None (a classical bundle) or (id, created_at, key, sig)
+    return (bstr(identity) + spk_public_postcard(*spk) + opt(otp, lambda o: opk_public_postcard(*o))
+            + opt(lr, lambda o: opk_public_postcard(*o))
+            + opt(kem_otk, lambda k: kem_prekey_postcard(*k)) + opt(kem_lr, lambda k: kem_prekey_postcard(*k)))
+def initial_header_postcard(identity, ek, spk_id, extra, kem=None):
     # extra: None | ("OneTime", id) | ("LastResort", id)
+    # kem: None (classical) | (kind byte, id, ciphertext): u8, varint u32, byte string (3.6)
     enc = lambda e: varint({"OneTime": 0, "LastResort": 1}[e[0]]) + varint(e[1])
-    return bstr(identity) + bstr(ek) + varint(spk_id) + opt(extra, enc)
+    return (bstr(identity) + bstr(ek) + varint(spk_id) + opt(extra, enc)
+            + opt(kem, lambda k: bytes([k[0]]) + varint(k[1]) + bstr(k[2])))
 # wire form (4.11 pre-key fields)
 def initial_header_wire(identity, ek, spk_id, extra):
     if extra is None: return identity + ek + u32be(spk_id) + b"\x00"

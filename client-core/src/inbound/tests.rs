@@ -152,8 +152,10 @@ async fn last_resort_bundle(bob: &Engine) -> VerifiedPreKeyBundle {
         signed_prekey: signed.public(),
         one_time_prekey: None,
         last_resort: Some(last_resort.public()),
+        kem_one_time: None,
+        kem_last_resort: None,
     }
-    .verify_at(now_secs())
+    .verify_classical_at(now_secs())
     .expect("bundle verifies")
 }
 

@@ -40,8 +40,10 @@ impl Peer {
             signed_prekey: SignedPreKey::generate(&self.identity, 1, NOW, &mut OsRng).public(),
             one_time_prekey: None,
             last_resort: Some(OneTimePreKey::generate(0, &mut OsRng).public()),
+            kem_one_time: None,
+            kem_last_resort: None,
         }
-        .verify_at(NOW)
+        .verify_classical_at(NOW)
         .expect("bundle verifies");
         let ours = IdentityKeyPair::generate(&mut OsRng);
         let our_address = Address::primary(AccountId::random(&mut OsRng));

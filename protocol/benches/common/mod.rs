@@ -45,8 +45,10 @@ pub fn responder() -> (Responder, VerifiedPreKeyBundle) {
         signed_prekey: signed.public(),
         one_time_prekey: Some(one_time.public()),
         last_resort: None,
+        kem_one_time: None,
+        kem_last_resort: None,
     }
-    .verify()
+    .verify_classical()
     .expect("bundle verifies");
     (
         Responder {

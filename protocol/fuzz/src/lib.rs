@@ -129,8 +129,10 @@ fn build_pairwise() -> Pairwise {
         signed_prekey: prekeys.signed.public(),
         one_time_prekey: Some(prekeys.one_time.public()),
         last_resort: None,
+        kem_one_time: None,
+        kem_last_resort: None,
     };
-    let verified = bundle.verify().expect("fixture bundle verifies");
+    let verified = bundle.verify_classical().expect("fixture bundle verifies");
     let mut alice_session =
         PairwiseSession::initiate(&alice, &ALICE_ADDR, &verified, &BOB_ADDR, &mut r)
             .expect("alice initiates");

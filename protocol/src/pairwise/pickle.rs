@@ -12,12 +12,14 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::PairwiseSession;
 use crate::identity::{IdentityPublic, IDENTITY_PUBLIC_LEN};
+use crate::kem::{KemCiphertext, KEM_CIPHERTEXT_LEN};
+use crate::kem_prekeys::KemPreKeyKind;
 use crate::keys::PublicKey;
 use crate::pickle::{self, Bytes, PickleError, PICKLE_VERSION};
-use crate::prekeys::PreKeyRef;
+use crate::prekeys::{KemPreKeyRef, PreKeyRef};
 use crate::ratchet::{RatchetPickle, Session};
 use crate::wire::{AccountId, Address, DeviceId};
-use crate::x3dh::InitialHeader;
+use crate::x3dh::{InitialHeader, KemHeader};
 
 /// A pairwise session's stored form: its ratchet's pickle plus the peer's
 /// identity, both addresses and the pending X3DH header. Zeroized on drop,
@@ -30,8 +32,29 @@ pub struct SessionPickle {
     local_address: AddressPickle,
     #[zeroize(skip)]
     remote_address: AddressPickle,
-    pending_prekey: Option<InitialHeaderPickle>,
+    pending_prekey: PendingPickle,
     base_key: Option<Bytes<32>>,
+}
+
+/// The pending pre-key header. A postcard enum whose variants 0 and 1
+/// encode exactly like the `Option<InitialHeaderPickle>` that stood here
+/// before hybrid sessions (`00` none, `01 || header`), so every existing
+/// pickle still loads; variant 2 adds the KEM part of a hybrid header.
+#[derive(Clone, Serialize, Deserialize)]
+enum PendingPickle {
+    None,
+    Classical(InitialHeaderPickle),
+    /// Boxed: the ciphertext makes it seven times the classical variant.
+    Hybrid(InitialHeaderPickle, Box<KemHeaderPickle>),
+}
+
+impl Zeroize for PendingPickle {
+    fn zeroize(&mut self) {
+        match self {
+            PendingPickle::None => {}
+            PendingPickle::Classical(h) | PendingPickle::Hybrid(h, _) => h.zeroize(),
+        }
+    }
 }
 
 /// Public: an account id and a device number.
@@ -48,6 +71,16 @@ struct InitialHeaderPickle {
     signed_prekey_id: u32,
     #[zeroize(skip)]
     extra_prekey: Option<ExtraPreKeyPickle>,
+}
+
+/// A hybrid header's KEM part: `kind (u8: 0x01 one-time, 0x02
+/// last-resort), id (varint u32), ciphertext [1088]`. Public: the
+/// ciphertext travels in every pre-key message.
+#[derive(Clone, Serialize, Deserialize)]
+struct KemHeaderPickle {
+    kind: u8,
+    id: u32,
+    ciphertext: Bytes<KEM_CIPHERTEXT_LEN>,
 }
 
 /// Postcard enum: variant 0 one-time, 1 last-resort, then the id.
@@ -77,6 +110,33 @@ fn identity(bytes: &Bytes<IDENTITY_PUBLIC_LEN>) -> Result<IdentityPublic, Pickle
     IdentityPublic::from_bytes(&bytes.0).map_err(|_| PickleError::Invalid("identity key"))
 }
 
+impl PendingPickle {
+    fn of(header: Option<&InitialHeader>) -> Self {
+        match header {
+            None => PendingPickle::None,
+            Some(h) => match &h.kem {
+                None => PendingPickle::Classical(InitialHeaderPickle::of(h)),
+                Some(k) => PendingPickle::Hybrid(
+                    InitialHeaderPickle::of(h),
+                    Box::new(KemHeaderPickle {
+                        kind: k.prekey.kind.byte(),
+                        id: k.prekey.id,
+                        ciphertext: Bytes(*k.ciphertext.as_bytes()),
+                    }),
+                ),
+            },
+        }
+    }
+
+    fn load(&self) -> Result<Option<InitialHeader>, PickleError> {
+        Ok(match self {
+            PendingPickle::None => None,
+            PendingPickle::Classical(h) => Some(h.load(None)?),
+            PendingPickle::Hybrid(h, k) => Some(h.load(Some(k.load()?))?),
+        })
+    }
+}
+
 impl InitialHeaderPickle {
     fn of(header: &InitialHeader) -> Self {
         InitialHeaderPickle {
@@ -90,7 +150,7 @@ impl InitialHeaderPickle {
         }
     }
 
-    fn load(&self) -> Result<InitialHeader, PickleError> {
+    fn load(&self, kem: Option<KemHeader>) -> Result<InitialHeader, PickleError> {
         Ok(InitialHeader {
             initiator_identity: identity(&self.initiator_identity)?,
             ephemeral: PublicKey::from_bytes(self.ephemeral.0),
@@ -99,6 +159,19 @@ impl InitialHeaderPickle {
                 ExtraPreKeyPickle::OneTime(id) => PreKeyRef::OneTime(id),
                 ExtraPreKeyPickle::LastResort(id) => PreKeyRef::LastResort(id),
             }),
+            kem,
+        })
+    }
+}
+
+impl KemHeaderPickle {
+    fn load(&self) -> Result<KemHeader, PickleError> {
+        let kind =
+            KemPreKeyKind::from_byte(self.kind).ok_or(PickleError::Invalid("KEM prekey kind"))?;
+        Ok(KemHeader {
+            prekey: KemPreKeyRef { kind, id: self.id },
+            ciphertext: KemCiphertext::from_bytes(&self.ciphertext.0)
+                .map_err(|_| PickleError::Invalid("KEM ciphertext"))?,
         })
     }
 }
@@ -136,7 +209,7 @@ impl PairwiseSession {
             remote_identity: Bytes(self.remote.to_bytes()),
             local_address: AddressPickle::of(&self.local_address),
             remote_address: AddressPickle::of(&self.remote_address),
-            pending_prekey: self.pending_prekey.as_ref().map(InitialHeaderPickle::of),
+            pending_prekey: PendingPickle::of(self.pending_prekey.as_ref()),
             base_key: self.base_key.map(|k| Bytes(k.to_bytes())),
         }
     }
@@ -148,11 +221,7 @@ impl PairwiseSession {
             remote: identity(&pickle.remote_identity)?,
             local_address: pickle.local_address.load(),
             remote_address: pickle.remote_address.load(),
-            pending_prekey: pickle
-                .pending_prekey
-                .as_ref()
-                .map(InitialHeaderPickle::load)
-                .transpose()?,
+            pending_prekey: pickle.pending_prekey.load()?,
             base_key: pickle.base_key.as_ref().map(|k| PublicKey::from_bytes(k.0)),
         })
     }

@@ -12,9 +12,12 @@
 use rand::rngs::OsRng;
 use umbra_protocol::group::{GroupReceiver, GroupSender, SignedDistribution};
 use umbra_protocol::identity::{IdentityKeyPair, IdentityPublic};
+use umbra_protocol::kem_prekeys::{KemPreKey, KemPreKeyKind};
 use umbra_protocol::keys::{PublicKey, SecretKey};
 use umbra_protocol::labels;
-use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, SignedPreKey, SignedPreKeyPublic};
+use umbra_protocol::prekeys::{
+    KemPreKeyRef, OneTimePreKey, PreKeyBundle, PreKeyRef, SignedPreKey, SignedPreKeyPublic,
+};
 use umbra_protocol::wire::{AccountId, Address, DeviceId};
 
 /// Relay addresses that X3DH and sealed sender bind (fixed, arbitrary).
@@ -96,25 +99,52 @@ pub struct Bob {
     pub identity: IdentityKeyPair,
     pub signed: SignedPreKey,
     pub one_time: OneTimePreKey,
+    /// Signed ML-KEM prekeys (3.9): one-time id 7, last-resort id 8.
+    pub kem_one_time: KemPreKey,
+    pub kem_last_resort: KemPreKey,
 }
 
 pub fn bob() -> Bob {
     let identity = IdentityKeyPair::generate(&mut OsRng);
     let signed = SignedPreKey::generate(&identity, 1, 0, &mut OsRng);
     let one_time = OneTimePreKey::generate(5, &mut OsRng);
+    let kem_one_time = KemPreKey::generate(&identity, KemPreKeyKind::OneTime, 7, 0, &mut OsRng);
+    let kem_last_resort =
+        KemPreKey::generate(&identity, KemPreKeyKind::LastResort, 8, 0, &mut OsRng);
     Bob {
         identity,
         signed,
         one_time,
+        kem_one_time,
+        kem_last_resort,
     }
 }
 
+impl umbra_protocol::pairwise::PreKeyStore for Bob {
+    fn signed_prekey(&self, id: u32) -> Option<SecretKey> {
+        (id == self.signed.id()).then(|| self.signed.secret().clone())
+    }
+    fn extra_prekey(&self, prekey: PreKeyRef) -> Option<SecretKey> {
+        (prekey == PreKeyRef::OneTime(self.one_time.id())).then(|| self.one_time.secret().clone())
+    }
+    fn kem_prekey(&self, prekey: KemPreKeyRef) -> Option<KemPreKey> {
+        [&self.kem_one_time, &self.kem_last_resort]
+            .into_iter()
+            .find(|k| k.kind() == prekey.kind && k.id() == prekey.id)
+            .cloned()
+    }
+}
+
+/// Bob's full bundle as an honest relay serves it: X25519 one-time prekey
+/// and both KEM prekeys.
 pub fn bundle_of(b: &Bob) -> PreKeyBundle {
     PreKeyBundle {
         identity: b.identity.public(),
         signed_prekey: b.signed.public(),
         one_time_prekey: Some(b.one_time.public()),
         last_resort: None,
+        kem_one_time: Some(b.kem_one_time.public()),
+        kem_last_resort: Some(b.kem_last_resort.public()),
     }
 }
 

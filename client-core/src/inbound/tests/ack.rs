@@ -26,8 +26,10 @@ async fn bundle_with_unknown_signed_prekey(bob: &Engine) -> (VerifiedPreKeyBundl
         signed_prekey: unknown.public(),
         one_time_prekey: None,
         last_resort: Some(last_resort.public()),
+        kem_one_time: None,
+        kem_last_resort: None,
     }
-    .verify_at(now_secs())
+    .verify_classical_at(now_secs())
     .expect("bundle verifies");
     (bundle, unknown)
 }

@@ -21,8 +21,10 @@ async fn one_time_bundle(bob: &Engine) -> (VerifiedPreKeyBundle, u32) {
         signed_prekey: signed.public(),
         one_time_prekey: Some(keys[0].public()),
         last_resort: None,
+        kem_one_time: None,
+        kem_last_resort: None,
     }
-    .verify_at(now_secs())
+    .verify_classical_at(now_secs())
     .expect("bundle verifies");
     (bundle, keys[0].id())
 }

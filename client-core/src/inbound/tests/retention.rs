@@ -110,8 +110,10 @@ async fn a_send_over_a_session_unanswered_for_thirty_days_starts_a_new_one() {
         signed_prekey: signed.public(),
         one_time_prekey: None,
         last_resort: None,
+        kem_one_time: None,
+        kem_last_resort: None,
     }
-    .verify_at(now_secs())
+    .verify_classical_at(now_secs())
     .expect("alice's bundle verifies");
     let session = PairwiseSession::initiate(
         &bob.identity,
