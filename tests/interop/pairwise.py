@@ -19,30 +19,36 @@ def parse_pairwise(b):
     if t == 2:
         return ("plain", None, _ratchet(b[1:]))
     if t in (1, 5):
-        # field by field (PROTOCOL.md 4.11): length of each field, then its content;
-        # type 0x05 (hybrid, issue 14) adds kem kind (1) || u32be(kem id) || KEM_CT (1088)
-        rest, pos = b[1:], 0
-        def take(n):
-            nonlocal pos
-            if len(rest) - pos < n: raise PairwiseError('Malformed("truncated pre-key message")')
-            pos += n; return rest[pos - n:pos]
-        try: ident = parse_identity(take(128))
-        except PairwiseError as e:
-            if "truncated" in str(e): raise
-            raise PairwiseError('Malformed("initiator identity")')
-        ek = take(32); spk_id = int.from_bytes(take(4), "big"); tag = take(1)[0]
-        if tag == 0: extra = None
-        elif tag in (1, 2): extra = ({1: "OneTime", 2: "LastResort"}[tag], int.from_bytes(take(4), "big"))
-        else: raise PairwiseError('Malformed("unknown extra prekey tag")')
-        if t == 1:
-            return ("prekey", (ident, ek, spk_id, extra), _ratchet(rest[pos:]))
-        kind = take(1)[0]
-        if kind not in (1, 2): raise PairwiseError('Malformed("unknown KEM prekey kind")')
-        kem_id = int.from_bytes(take(4), "big"); kem_ct = take(1088)
-        return ("hybrid", (ident, ek, spk_id, extra, kind, kem_id, kem_ct), _ratchet(rest[pos:]))
+        fields, rest = prekey_fields(t, b[1:])
+        return ("prekey" if t == 1 else "hybrid", fields, _ratchet(rest))
     if t == 3:
         return ("ephemeral", None, b[1:])
     raise PairwiseError('Malformed("unknown message type")')
+
+def prekey_fields(t, rest):
+    """Field by field (PROTOCOL.md 4.11, types 0x01 and 0x05), each checked before the next is read.
+    -> (fields, the ratchet message bytes)."""
+    pos = 0
+    trunc = "truncated pre-key message" if t == 1 else "truncated hybrid pre-key message"
+    def take(n, what=trunc):
+        nonlocal pos
+        if len(rest) - pos < n: raise PairwiseError(f'Malformed("{what}")')
+        pos += n; return rest[pos - n:pos]
+    try: ident = parse_identity(take(128))
+    except PairwiseError as e:
+        if "truncated" in str(e): raise
+        raise PairwiseError('Malformed("initiator identity")')
+    ek = take(32); spk_id = int.from_bytes(take(4), "big"); tag = take(1)[0]
+    if tag == 0: extra = None
+    elif tag in (1, 2): extra = ({1: "OneTime", 2: "LastResort"}[tag], int.from_bytes(take(4), "big"))
+    else: raise PairwiseError('Malformed("unknown extra prekey tag")')
+    if t == 1:
+        return (ident, ek, spk_id, extra), rest[pos:]
+    kind = take(1)[0]
+    if kind not in (1, 2): raise PairwiseError('Malformed("unknown KEM prekey kind")')
+    kem_id = int.from_bytes(take(4), "big")
+    kem_ct = take(1088, "truncated KEM ciphertext in hybrid pre-key message")
+    return (ident, ek, spk_id, extra, kind, kem_id, kem_ct), rest[pos:]
 
 def _ratchet(b):
     try: return parse_ratchet(b)
