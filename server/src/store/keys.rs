@@ -94,9 +94,20 @@ macro_rules! impl_keys {
             device: Address,
         ) -> Result<Option<PreKeyBundleWire>, StoreError> {
             let account = device.account.as_bytes().as_slice();
-            let identity: Option<Vec<u8>> = sqlx::query_scalar(
+            // Each statement below reads the newest committed rows (on
+            // PostgreSQL, READ COMMITTED): holding the identity row until
+            // the commit makes a PublishKeys (and a device removal), which
+            // writes it, wait for this claim, so a bundle never joins one
+            // identity to keys published with or signed by another. A KEM
+            // upload does not write it, but adds keys signed by this
+            // identity only (`put_kem_prekeys`). Claimers share the lock;
+            // nothing the claim does after it waits for a publisher (its
+            // other reads take no lock, its deletes skip locked rows), so
+            // the two cannot deadlock.
+            let identity: Option<Vec<u8>> = sqlx::query_scalar(concat!(
                 "SELECT identity FROM identity_keys WHERE account_id = $1 AND device_id = $2",
-            )
+                dialect!(for_share)
+            ))
             .bind(account)
             .bind(device_param(device))
             .fetch_optional(&mut **tx)

@@ -299,6 +299,12 @@ macro_rules! dialect {
     (skip_locked) => {
         " FOR UPDATE SKIP LOCKED"
     };
+    // A bundle claim holds its device's identity row, so a publication
+    // (which updates it) waits for the claim: every statement of the
+    // claim then reads the same keys.
+    (for_share) => {
+        " FOR SHARE"
+    };
     (list_tables) => {
         "SELECT table_name::TEXT FROM information_schema.tables \
          WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1"

@@ -323,6 +323,9 @@ macro_rules! dialect {
     (skip_locked) => {
         ""
     };
+    (for_share) => {
+        ""
+    };
     (list_tables) => {
         "SELECT name FROM sqlite_master WHERE type = 'table' \
          AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"

@@ -358,3 +358,85 @@ pub(super) async fn kem_one_time_prekeys_are_capped_per_account(db: &TestDb) {
         10
     );
 }
+
+/// A tag for each of the two identities the race below alternates between.
+fn tagged_signed(tag: u8) -> SignedPreKeyWire {
+    signed(u32::from(tag))
+}
+
+/// Publishes identity `tag` with its signed prekey and KEM prekeys
+/// "signed" by it (the tag is in their signature bytes).
+async fn publish_tagged(store: &SharedStore, device: Address, tag: u8) {
+    store
+        .put_keys(device, &identity(tag), &tagged_signed(tag), None)
+        .await
+        .expect("publish");
+    let mut keys = kems(1..=3);
+    let mut last_resort = kem(500, 0);
+    for key in keys.iter_mut().chain(std::iter::once(&mut last_resort)) {
+        key.signature = [tag; 64];
+    }
+    store
+        .put_kem_prekeys(device, &identity(tag), Some(&last_resort), &keys)
+        .await
+        .expect("upload");
+}
+
+/// Claims racing with identity resets never see a mix: the signed prekey
+/// and every KEM prekey of a bundle are the ones published with (and, for
+/// KEM prekeys, "signed" by) the bundle's identity. On PostgreSQL each
+/// statement of a claim reads the newest committed rows, so the claim
+/// holds the identity row (`FOR SHARE`) until it commits, and a reset
+/// waits for it.
+pub(super) async fn claims_racing_identity_resets_never_mix_identities(db: &TestDb) {
+    let store = db.open().await;
+    let device = Address::primary(new_account(&store, "alice").await);
+    publish_tagged(&store, device, 1).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let resets = {
+        let stop = Arc::clone(&stop);
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            let mut tag = 1;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                tag = 3 - tag;
+                publish_tagged(&store, device, tag).await;
+            }
+        })
+    };
+    let claimers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut mixed = Vec::new();
+                for _ in 0..150 {
+                    let hybrid = store.claim_hybrid_bundle(device).await.unwrap().unwrap();
+                    let tag = hybrid.bundle.identity[0];
+                    let signed_by = |key: &KemPreKeyWire| key.signature[0];
+                    let kem_tags: Vec<u8> = hybrid
+                        .kem_one_time
+                        .iter()
+                        .chain(hybrid.kem_last_resort.iter())
+                        .map(signed_by)
+                        .collect();
+                    if hybrid.bundle.signed_prekey != tagged_signed(tag)
+                        || kem_tags.iter().any(|t| *t != tag)
+                    {
+                        mixed.push((tag, hybrid.bundle.signed_prekey.id, kem_tags));
+                    }
+                }
+                mixed
+            })
+        })
+        .collect();
+    let mut mixed = Vec::new();
+    for claimer in claimers {
+        mixed.extend(claimer.await.unwrap());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    resets.await.unwrap();
+    assert!(
+        mixed.is_empty(),
+        "bundles mixing an identity with another's keys: {mixed:?}"
+    );
+}

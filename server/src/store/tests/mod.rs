@@ -202,6 +202,7 @@ on_both_backends!(
     a_new_identity_drops_the_kem_prekeys,
     removing_a_device_drops_its_kem_prekeys,
     kem_one_time_prekeys_are_capped_per_account,
+    claims_racing_identity_resets_never_mix_identities,
     enqueue_assigns_ordered_per_recipient_seqs,
     full_queue_refuses_only_its_own_messages,
     two_writers_on_one_database_keep_seqs_distinct,
