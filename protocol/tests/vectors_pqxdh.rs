@@ -65,10 +65,13 @@ fn identity(rng: &mut ChaCha20Rng) -> (IdentityKeyPair, Value) {
     let drawn: [u8; 64] = peek(rng);
     let id = IdentityKeyPair::generate(rng);
     assert_eq!(id.dh_secret().to_bytes(), drawn[32..]);
+    let public = id.public();
     let v = json!({
         "ed25519_seed": hex(&drawn[..32]),
         "x25519_secret": hex(&drawn[32..]),
-        "public_identity": hex(id.public().to_bytes()),
+        "ed25519_public": hex(public.signing_key_bytes()),
+        "x25519_public": hex(public.dh_key().as_bytes()),
+        "public_identity": hex(public.to_bytes()),
     });
     (id, v)
 }
