@@ -56,6 +56,8 @@ for slot, v in rows(3):
     r = Reader(v); tok = r.take(32); exp = r.u64(); chk(f"Token: 32 bytes + expires_at {exp}", r.left() == 0)
 for slot, v in rows(12):
     r = Reader(v); fmt = r.u32(); mid = r.fixed(16); dirn = r.u32(); body = r.string(); sent = r.u64(); recv = r.u64(); status = r.u32(); rep = r.bool()
+    if fmt == 1:  # V2 (10.6): reply_to, reactions, edited_at_ms, deleted
+        r.opt(lambda: r.fixed(16)); r.seq(lambda: (r.take(16), r.string())); r.opt(r.u64); r.bool()
     chk(f"History V{fmt + 1} {['in','out'][dirn]} {body[:30]!r} status {status} reported {rep}: fully parsed, slot = HMAC prefix (32) || u64be", r.left() == 0 and len(slot) == 40)
 for slot, v in rows(15):
     r = Reader(v); a = r.u64(); b = r.u64(); chk(f"Counters {a},{b}", r.left() == 0)
@@ -95,6 +97,7 @@ for slot, v in rows(23):
 for slot, v in rows(24):
     r = Reader(v); acct = r.take(16); who = r.string(); fmt = r.u32(); mid = r.fixed(16); dirn = r.u32(); body = r.string()
     sent = r.u64(); recv = r.u64(); status = r.u32(); rep = r.bool()
+    if fmt == 1: r.opt(lambda: r.fixed(16)); r.seq(lambda: (r.take(16), r.string())); r.opt(r.u64); r.bool()
     chk(f"GroupHistory {who}: {body[:30]!r}, fully parsed, slot HMAC prefix (32) || u64be", r.left() == 0 and len(slot) == 40)
 for slot, v in rows(25):
     r = Reader(v); ek = r.bytes(); acked = r.opt(r.u64); dig = r.opt(lambda: r.take(32))

@@ -46,7 +46,7 @@ $PY probe_authed.py "$S" dave "dave pw" carol
 # a group send, so the store holds the group records (kinds 20-24, 28) the checker reads
 U group create interop dave > /dev/null; U group send interop "rust -> group, for the store" > /dev/null
 $PY check_store.py ./bob bob.pw | tee store.txt | tail -1
-grep -q "^ok   GroupSentDistribution: " store.txt
+grep -q "^ok   GroupSentDistribution: " store.txt; grep -q "^STORE FORMAT AS SPECIFIED" store.txt
 $PY probe_token_blob.py "$S" ./relay ./bob bob.pw
 # forged claims: the payload names carol (name only, then name and account) while alice's identity seals it
 CAROL=$($PY -c "import json;print(json.load(open('state-carol.json'))['account'])")
