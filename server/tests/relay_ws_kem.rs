@@ -2,7 +2,8 @@
 //! uploading signed KEM prekeys (refused whole, nothing stored, when one
 //! signature or length is wrong or no identity is published), hybrid
 //! bundles that hand each one-time KEM prekey out once (to concurrent
-//! fetchers too) and always carry the last-resort one, under the bundle
+//! fetchers too, on SQLite and on two PostgreSQL nodes) and always carry
+//! the last-resort one, under the bundle
 //! budget and device rules of FetchBundle and FetchDeviceBundle, a new
 //! identity dropping them, and `KemPreKeysLow` sent as `PreKeysLow` is,
 //! but only to a device that has uploaded KEM prekeys.
@@ -13,8 +14,12 @@
 //! that never uploaded one (it may not know the frame).
 
 mod common;
+#[path = "common/devices.rs"]
+#[macro_use]
+mod devices;
 
 use common::{error_code, login, relay, relay_with, signed_in, Client, TestRelay};
+use devices::{nodes, Backend};
 use rand::rngs::OsRng;
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::kem_prekeys::KemPreKey;
@@ -232,10 +237,15 @@ async fn kem_prekeys_are_checked_stored_and_handed_out_once() {
     assert_eq!(owner.ask(Request::KemPreKeyCount).await, kem_count(0));
 }
 
-#[tokio::test]
-async fn concurrent_hybrid_fetches_never_share_a_kem_prekey() {
-    let relay = relay().await;
-    let (mut owner, owner_id, _) = signed_in(&relay, "mia").await;
+on_both_stores!(concurrent_hybrid_fetches_never_share_a_kem_prekey);
+
+/// Six fetchers at once (on PostgreSQL, half on each of two nodes) over
+/// three one-time KEM prekeys: each key to exactly one of them.
+async fn concurrent_hybrid_fetches_never_share_a_kem_prekey(backend: Backend, test: &str) {
+    let Some(nodes) = nodes(backend, test).await else {
+        return;
+    };
+    let (mut owner, owner_id, _) = signed_in(&nodes.a, "mia").await;
     let identity = publish(&mut owner, 0).await;
     let stored = upload(
         &mut owner,
@@ -247,7 +257,11 @@ async fn concurrent_hybrid_fetches_never_share_a_kem_prekey() {
 
     let mut peers = Vec::new();
     for n in 0..6 {
-        peers.push(signed_in(&relay, &format!("peer{n}")).await.0);
+        let node = match &nodes.b {
+            Some(b) if n % 2 == 1 => b,
+            _ => &nodes.a,
+        };
+        peers.push(signed_in(node, &format!("peer{n}")).await.0);
     }
     let start = std::sync::Arc::new(tokio::sync::Barrier::new(peers.len()));
     let fetches: Vec<_> = peers
