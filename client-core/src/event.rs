@@ -87,6 +87,24 @@ pub enum Event {
         /// may be unknown here; show the quote as unavailable then.
         reply_to: Option<MessageId>,
     },
+    /// Another device of our account sent a 1:1 text or file message
+    /// (sent-message sync, docs/PROTOCOL.md §15.8): it is stored in the
+    /// conversation with `to` as ours, with the same id, so later edits,
+    /// reactions and receipts name it here too.
+    SentElsewhere {
+        /// The recipient (username as shown).
+        to: String,
+        /// The message id (the one the recipient got).
+        id: MessageId,
+        /// The text as sent (a one-line summary for a file).
+        body: String,
+        /// Our other device's clock when sending, Unix milliseconds.
+        sent_at_ms: u64,
+        /// The file it carries, for a file message.
+        file: Option<crate::FileInfo>,
+        /// For a reply: the message it quotes.
+        reply_to: Option<MessageId>,
+    },
     /// The relay durably accepted one of our messages.
     Sent {
         /// The recipient.

@@ -62,9 +62,12 @@ pub(crate) mod about;
 mod contact_rule;
 pub(crate) mod keep;
 mod outcome;
+mod own_device;
 mod precheck;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_transcript;
 
 pub(crate) use keep::prune_markers;
 pub(crate) use outcome::{Failure, Processed, Rejected};
@@ -323,6 +326,13 @@ async fn accept(
     let inbound = InboundEnvelope::open(&engine.identity, envelope)
         .map_err(|e| Failure::Rejected(Rejected::anonymous(DecryptFailure::Unopenable(e))))?;
     if engine.is_our_identity(inbound.sender()) {
+        let sender = inbound.sender_address();
+        if inbound.group_message().is_none()
+            && own_device::from_own_other_device(engine, sender.account, sender.device)
+        {
+            // Sent-message sync from another device of our account (§15.8).
+            return own_device::accept(engine, &inbound, received_at_ms, checked, txn).await;
+        }
         return Err(Failure::Rejected(Rejected::anonymous(
             DecryptFailure::FromThisDevice,
         )));
@@ -463,6 +473,14 @@ async fn accept(
             let arrived = crate::files::Arrived::new(&contact, &from, received_at_ms);
             let (c, r) = (&mut counters, &mut record);
             events.extend(crate::files::accept(engine, txn, c, r, arrived, pointer).await?);
+        }
+        Content::SentTranscript { .. } => {
+            // §15.8: only our own account's devices send one; from anyone
+            // else it is refused and reported, never applied.
+            return Err(Failure::Rejected(Rejected {
+                from: Some(from),
+                reason: DecryptFailure::TranscriptNotFromOwnAccount,
+            }));
         }
         Content::DeliveryReceipt { ids } | Content::ReadReceipt { ids }
             if ids.len() > content::MAX_IDS_PER_RECEIPT =>

@@ -34,6 +34,7 @@ mod ready;
 mod recipients;
 #[cfg(test)]
 pub(crate) mod tests_devices;
+mod transcript;
 
 /// How often a send re-plans when the state moved during its network half.
 const PLAN_ATTEMPTS: usize = 3;
@@ -384,8 +385,11 @@ impl Engine {
         }
         // Only a sendable message starts the connection.
         self.ensure_connected()?;
+        let original = text_content.clone();
+        let destination;
         {
             let (_guard, contact, mut records, _) = self.session_for_sending(&name).await?;
+            destination = contact.account;
             if let Some(target) = reply_to {
                 crate::about::require_known(self, &contact.account, &target).await?;
             }
@@ -417,6 +421,8 @@ impl Engine {
         // Offline is fine: the outbox keeps the envelope until the relay
         // accepts it, and the connection started above keeps trying.
         self.outbox_wake.notify_one();
+        // Our other devices' copy (§15.8), after the send is durable.
+        self.sync_sent(destination, &original).await;
         Ok(id)
     }
 

@@ -90,9 +90,10 @@ impl Engine {
         self.check_open()?;
         self.ensure_connected()?;
         let id = reference.id;
+        let account;
         {
             let (_guard, contact, mut records, _) = self.session_for_sending(to).await?;
-            let account = contact.account;
+            account = contact.account;
             let refused = |reason| Error::ChangeRefused {
                 target: reference.target,
                 reason,
@@ -133,6 +134,8 @@ impl Engine {
             self.vault.commit(txn).await?;
         }
         self.outbox_wake.notify_one();
+        // Our other devices apply it too (§15.8), after it is durable.
+        self.sync_sent(account, &reference.content()).await;
         Ok(id)
     }
 }

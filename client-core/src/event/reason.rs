@@ -120,6 +120,25 @@ pub enum DecryptFailure {
     /// §15.3 rule 3): a device the account never added, or one it removed.
     #[error("envelope from device {0}, which its account's signed device list does not name")]
     UnlistedDevice(DeviceId),
+    /// A sent transcript (sent-message sync, docs/PROTOCOL.md §15.8)
+    /// from another account: only our own account's devices send one.
+    #[error("sent transcript from another account; only this account's own devices send one")]
+    TranscriptNotFromOwnAccount,
+    /// Something other than a sent transcript from another device of our
+    /// own account (§15.8: that is all our devices send each other).
+    #[error(
+        "{0} from another device of this account, which sends its devices only sent transcripts"
+    )]
+    OwnDeviceContent(&'static str),
+    /// A sent transcript from another device of our account that was not
+    /// applied (§15.8), for the reason given.
+    #[error("sent transcript from device {device} of this account not applied: {reason}")]
+    TranscriptRefused {
+        /// The device that sent it.
+        device: DeviceId,
+        /// Why.
+        reason: &'static str,
+    },
     /// A plain message for which this device holds no session.
     #[error("message for a session this device does not have")]
     NoSession,
@@ -233,6 +252,9 @@ impl DecryptFailure {
             DecryptFailure::FromThisDevice => "from_this_device",
             DecryptFailure::OtherDevice(_) => "other_device",
             DecryptFailure::UnlistedDevice(_) => "unlisted_device",
+            DecryptFailure::TranscriptNotFromOwnAccount => "transcript_not_from_own_account",
+            DecryptFailure::OwnDeviceContent(_) => "own_device_content",
+            DecryptFailure::TranscriptRefused { .. } => "transcript_refused",
             DecryptFailure::NoSession => "no_session",
             DecryptFailure::NewSessionRefused(_) => "new_session_refused",
             DecryptFailure::SessionRefused(_) => "session_refused",

@@ -54,6 +54,29 @@ fn every_reason_reads_as_before_and_has_a_stable_code() {
             Outcome::Rejected,
         ),
         (
+            DecryptFailure::TranscriptNotFromOwnAccount,
+            "sent transcript from another account; only this account's own devices send one",
+            "transcript_not_from_own_account",
+            Outcome::Rejected,
+        ),
+        (
+            DecryptFailure::OwnDeviceContent("Text"),
+            "Text from another device of this account, which sends its devices only sent \
+             transcripts",
+            "own_device_content",
+            Outcome::Rejected,
+        ),
+        (
+            DecryptFailure::TranscriptRefused {
+                device: DeviceId(2),
+                reason: "names this account as its destination",
+            },
+            "sent transcript from device 2 of this account not applied: names this account as \
+             its destination",
+            "transcript_refused",
+            Outcome::Rejected,
+        ),
+        (
             DecryptFailure::NoSession,
             "message for a session this device does not have",
             "no_session",

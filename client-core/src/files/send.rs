@@ -140,8 +140,11 @@ impl Engine {
         self.ensure_connected()?;
         let sent_at_ms = now_ms();
         let info;
+        let original = content.clone();
+        let destination;
         {
             let (_guard, contact, mut records, _) = self.session_for_sending(to).await?;
+            destination = contact.account;
             let stored = StoredFile::new(Direction::Outgoing, contact.account, pointer);
             info = stored.info();
             let mut counters = self.counters().await?;
@@ -169,6 +172,8 @@ impl Engine {
             self.vault.commit(txn).await?;
         }
         self.outbox_wake.notify_one();
+        // Our other devices show the file too (§15.8), after it is durable.
+        self.sync_sent(destination, &original).await;
         Ok(info)
     }
 }

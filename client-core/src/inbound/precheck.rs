@@ -223,7 +223,14 @@ async fn needed(engine: &Arc<Engine>, envelope: &[u8]) -> Result<Option<Needs>, 
     let Ok(inbound) = InboundEnvelope::open(&engine.identity, envelope) else {
         return Ok(None);
     };
-    if engine.is_our_identity(inbound.sender()) {
+    let own = engine.is_our_identity(inbound.sender());
+    if own
+        && !super::own_device::from_own_other_device(
+            engine,
+            inbound.sender_address().account,
+            inbound.sender_address().device,
+        )
+    {
         return Ok(None);
     }
     // Thrown away: the locked pass decrypts again from the state it reads.
@@ -240,6 +247,20 @@ async fn needed(engine: &Arc<Engine>, envelope: &[u8]) -> Result<Option<Needs>, 
     }
     let identity = inbound.sender().clone();
     let account = payload.sender.account;
+    if own {
+        // Another device of our account (§15.8): no directory check (it
+        // is sealed by our identity), only our list if it lacks the device.
+        let listed = engine
+            .devices
+            .held(&account)
+            .await?
+            .allows(inbound.sender_address().device);
+        return Ok(Some(Needs {
+            identity: None,
+            names: Vec::new(),
+            list: (!listed).then_some((account, identity)),
+        }));
+    }
     if engine.is_blocked(account.as_bytes()).await? {
         // Nothing is believed from a blocked account that would need the
         // directory (the locked pass drops a new identity and ignores a
