@@ -345,7 +345,8 @@ async fn authed(
             one_time,
         } => directory::upload_kem_prekeys(state, address, last_resort.as_ref(), &one_time).await?,
         Request::KemPreKeyCount => directory::kem_prekey_count(state, address).await?,
-        Request::FetchHybridBundle { account, device } => {
+        // HybridBundle has response limits (9.9: its KEM keys' length).
+        Request::FetchHybridBundle { account, device } => checked(
             directory::fetch(
                 state,
                 address,
@@ -353,8 +354,8 @@ async fn authed(
                 device,
                 BundleKind::Hybrid,
             )
-            .await?
-        }
+            .await?,
+        )?,
         Request::ResolveUsername { username } => {
             directory::resolve_username(state, address, username).await?
         }
