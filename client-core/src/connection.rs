@@ -70,6 +70,7 @@ pub(crate) enum Inbound {
     },
     QueueEmpty,
     PreKeysLow,
+    KemPreKeysLow,
 }
 
 /// What the inbound worker tells the socket task about kept deliveries.
@@ -178,6 +179,7 @@ async fn socket_task(
         };
         strong.set_state(ConnectionState::Connecting);
         strong.caught_up.store(false, Ordering::SeqCst);
+        strong.kem_published.store(false, Ordering::SeqCst);
         // A stop must not wait out a connect attempt to a relay that
         // accepts and never answers: `Client::shutdown` would hang on it.
         let attempt = tokio::select! {
@@ -452,6 +454,9 @@ async fn run_session(
                         RelayFrame::PreKeysLow { .. } => {
                             let _ = inbound.send(Inbound::PreKeysLow);
                         }
+                        RelayFrame::KemPreKeysLow { .. } => {
+                            let _ = inbound.send(Inbound::KemPreKeysLow);
+                        }
                         RelayFrame::Closing { code, reason } => {
                             break classify(code, reason);
                         }
@@ -560,6 +565,7 @@ async fn inbound_worker(
                     }
                 });
             }
+            Inbound::KemPreKeysLow => crate::kem_maintenance::spawn_top_up(Arc::downgrade(&engine)),
         }
     }
 }

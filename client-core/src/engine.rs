@@ -126,6 +126,13 @@ pub(crate) struct Engine {
     pub(crate) connection: Mutex<Option<ConnectionHandle>>,
     /// The relay said `QueueEmpty` on the current connection.
     pub(crate) caught_up: AtomicBool,
+    /// The KEM prekey state was published (last-resort KEM prekey and a
+    /// full batch) on the current connection (`kem_maintenance.rs`).
+    pub(crate) kem_published: AtomicBool,
+    /// The relay answered a KEM prekey frame with `BadFrame`: it predates
+    /// post-quantum sessions. Kept for the engine's life, so that no later
+    /// upload or hybrid fetch makes it close the connection again.
+    pub(crate) relay_lacks_pq: AtomicBool,
     pub(crate) closed: AtomicBool,
     /// The relay refused our stored token: another data directory logged in.
     pub(crate) used_elsewhere: AtomicBool,
@@ -232,6 +239,8 @@ impl Engine {
             outbox_wake: Arc::new(Notify::new()),
             connection: Mutex::new(None),
             caught_up: AtomicBool::new(false),
+            kem_published: AtomicBool::new(false),
+            relay_lacks_pq: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             used_elsewhere: AtomicBool::new(false),
             session_refused: AtomicBool::new(false),

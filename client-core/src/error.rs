@@ -106,6 +106,29 @@ pub enum Error {
         /// How old the signed prekey is, in whole days.
         age_days: u64,
     },
+    /// The relay answered an ML-KEM prekey frame with `BadFrame`: it
+    /// predates post-quantum sessions (docs/PROTOCOL.md §12.6). umbra starts
+    /// no classical session instead, and stops asking this relay until the
+    /// client is started again; the relay must be updated.
+    #[error(
+        "the relay is too old for post-quantum sessions (it does not know the ML-KEM prekey \
+         frames); umbra will not start a classical session: the relay must be updated"
+    )]
+    RelayLacksPostQuantum,
+    /// A device of the contact publishes no post-quantum (ML-KEM) prekey
+    /// (docs/PROTOCOL.md §3.9, §12.4): a classical session a quantum
+    /// attacker who recorded it could later read is refused, and nothing
+    /// was sent to that device.
+    #[error(
+        "{username} (device {device}) publishes no post-quantum prekey: its client or the relay \
+         is out of date; umbra will not start a classical session"
+    )]
+    NoPostQuantumPreKey {
+        /// The contact.
+        username: Username,
+        /// The device whose bundle has no ML-KEM prekey.
+        device: umbra_protocol::wire::DeviceId,
+    },
     /// The username breaks the naming rules.
     #[error("invalid username: {0}")]
     InvalidUsername(#[from] umbra_protocol::wire::UsernameError),

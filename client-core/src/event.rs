@@ -359,6 +359,18 @@ pub enum Event {
         /// How many were uploaded.
         uploaded: u32,
     },
+    /// The relay does not know the ML-KEM prekey frames (it answered one
+    /// with `BadFrame`): it predates post-quantum sessions, so this device
+    /// publishes no post-quantum prekeys there and starts no new session
+    /// (umbra never falls back to a classical one). Raised once per client;
+    /// the relay must be updated.
+    RelayLacksPostQuantum,
+    /// New one-time ML-KEM prekeys were uploaded (at a connection's first
+    /// maintenance, or after the relay reported a low count).
+    KemPreKeysReplenished {
+        /// How many were uploaded.
+        uploaded: u32,
+    },
     /// The event stream fell behind and dropped this many events (only for a
     /// receiver that did not keep up; the store still has every message).
     Lagged {

@@ -139,6 +139,7 @@ mod groups;
 mod history;
 mod identity_checks;
 mod inbound;
+mod kem_maintenance;
 mod lifecycle;
 mod link;
 mod login;

@@ -191,6 +191,7 @@ impl Client {
         }
         // Re-publishing is harmless and repairs a directory entry lost on the relay.
         engine.publish_keys().await?;
+        engine.publish_kem_prekeys_at_setup().await?;
         Ok(Client { inner: engine })
     }
 
@@ -277,6 +278,7 @@ impl Client {
         engine.ensure_connected()?;
         engine.publish_keys().await?;
         engine.replenish_prekeys().await?;
+        engine.publish_kem_prekeys_at_setup().await?;
         if restored.is_some() {
             // Contacts hold sessions with the device this one replaces:
             // start new ones, so their next message comes on one we have.

@@ -108,12 +108,16 @@ impl Engine {
     }
 
     /// Run once the relay's queue is drained (`QueueEmpty`) and hourly
-    /// after that: rotate the signed prekey if due, drop expired seen
+    /// after that: rotate the signed prekey if due, publish or top up the
+    /// ML-KEM prekeys (`kem_maintenance.rs`), drop expired seen
     /// markers and kept deliveries, move the group chains we keep for
     /// key requests past what the relay can no longer hold, top up
     /// one-time prekeys if low.
     pub(crate) async fn maintain(self: &Arc<Self>) -> Result<(), Error> {
         self.rotate_signed_prekey_if_due().await?;
+        // Its failures are logged, never returned: the X25519 upkeep below
+        // must not wait on a relay that lacks the KEM frames.
+        self.maintain_kem_prekeys().await;
         crate::inbound::prune_markers(self).await?;
         crate::groups::sent_keys::prune_all(self).await?;
         let remaining = match self.request(Request::PreKeyCount).await? {

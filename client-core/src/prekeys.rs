@@ -26,6 +26,8 @@ use crate::records;
 use crate::store::{StoreError, Txn, Vault};
 use crate::Error;
 
+pub(crate) mod kem;
+
 /// Our prekeys (see the module docs).
 pub(crate) struct PreKeyManager {
     vault: Arc<Vault>,

@@ -150,6 +150,13 @@ impl Client {
                          connection's maintenance tops them up"
                     );
                 }
+                if let Err(error) = engine.publish_kem_prekeys_at_setup().await {
+                    tracing::warn!(
+                        error = %crate::error::LogSafe(&error),
+                        "the linked device's ML-KEM prekeys are not uploaded yet; the \
+                         connection's maintenance publishes them"
+                    );
+                }
             }
             Err(error) => tracing::warn!(
                 error = %crate::error::LogSafe(&error),

@@ -24,6 +24,7 @@ pub(crate) mod file;
 pub mod fuzzing;
 pub(crate) mod group;
 pub(crate) mod history;
+pub(crate) mod kem_prekeys;
 pub(crate) mod outbox;
 pub(crate) mod prekeys;
 pub(crate) mod seen;

@@ -5,8 +5,8 @@
 //! counter; every record it writes is sealed with `g` in its associated
 //! data (vault.rs), and the transaction also rewrites the one `Generation`
 //! record, which holds the counter and, for each record of a guarded kind
-//! ([`GUARDED`]: sessions, outbox entries, one-time prekeys, group sender
-//! keys, fan-out entries), the `g` it
+//! ([`GUARDED`]: sessions, outbox entries, one-time prekeys (X25519 and
+//! ML-KEM), group sender keys, fan-out entries), the `g` it
 //! was last written with. The index is read once when the store is
 //! unlocked and kept in memory, so a read costs no extra backend round
 //! trip. A guarded record whose `g` differs from its index entry, that has
@@ -31,11 +31,14 @@ use super::{RecordKind, StoreError, WriteOp};
 /// messages: a ratchet session (message-key reuse), an outbox entry (a
 /// resend or a lost message), a one-time prekey (used twice), our group
 /// sender key (a group message key used twice), a member's sender key (a
-/// group message read twice), a fan-out entry (as an outbox entry).
-pub(crate) const GUARDED: [RecordKind; 6] = [
+/// group message read twice), a fan-out entry (as an outbox entry), a
+/// one-time ML-KEM prekey (as a one-time prekey: its secret would open a
+/// second session).
+pub(crate) const GUARDED: [RecordKind; 7] = [
     RecordKind::Session,
     RecordKind::Outbox,
     RecordKind::OneTimePreKey,
+    RecordKind::KemOneTimePreKey,
     RecordKind::GroupSenderKey,
     RecordKind::GroupReceiverKey,
     RecordKind::Fanout,

@@ -79,7 +79,11 @@ fn wrap_cipher(master: &[u8; 32]) -> Result<XChaCha20Poly1305, StoreError> {
     Hkdf::<Sha256>::new(None, master)
         .expand(WRAP_KEY_INFO, wrap_key.as_mut())
         .map_err(|e| StoreError::Kdf(e.to_string()))?;
-    Ok(XChaCha20Poly1305::new(wrap_key.as_ref().into()))
+    // `Key::from_slice`, not `.as_ref().into()`: with ml-kem in the tree
+    // `Zeroizing<[u8; 32]>` has two `AsRef` targets and the call is ambiguous.
+    Ok(XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(
+        &wrap_key[..],
+    )))
 }
 
 fn associated_data(owner: AccountId, params: KdfParams, salt: &[u8; SALT_LEN]) -> Vec<u8> {

@@ -156,6 +156,16 @@ pub enum RecordKind {
     /// client writes to, its own included (slot: HMAC of the account id;
     /// docs/PROTOCOL.md §12.9, §15.3).
     DeviceList = 32,
+    /// ML-KEM prekey bookkeeping: next ids, the current last-resort KEM
+    /// prekey and the replaced ones still held (singleton;
+    /// docs/PROTOCOL.md §12.6, §12.9).
+    KemPreKeyState = 33,
+    /// An unused one-time ML-KEM prekey: its seed and signature (slot: HMAC
+    /// of the id).
+    KemOneTimePreKey = 34,
+    /// A last-resort ML-KEM prekey, current or replaced and still held
+    /// (slot: HMAC of the id).
+    KemLastResortPreKey = 35,
 }
 
 impl RecordKind {
@@ -199,6 +209,9 @@ impl RecordKind {
             30 => Self::Blocked,
             31 => Self::GroupMessageIndex,
             32 => Self::DeviceList,
+            33 => Self::KemPreKeyState,
+            34 => Self::KemOneTimePreKey,
+            35 => Self::KemLastResortPreKey,
             _ => return None,
         })
     }

@@ -18,6 +18,7 @@ use umbra_relay::app::{start, RunningRelay};
 use umbra_relay::config::{RelayConfig, Settings};
 use umbra_relay::store::SharedStore;
 
+pub mod proxy;
 pub mod watch;
 
 /// How long any single step may take before the test fails.
@@ -103,6 +104,29 @@ impl TestRelay {
             .one_time_prekey_count(Address::primary(account))
             .await
             .expect("count prekeys")
+    }
+
+    /// The ML-KEM prekeys the relay holds for `client`'s device.
+    pub async fn kem_prekeys(&self, client: &Client) -> umbra_relay::store::KemPreKeyStock {
+        let account = client.whoami().account_id;
+        self.store
+            .kem_prekey_stock(Address::primary(account))
+            .await
+            .expect("count KEM prekeys")
+    }
+
+    /// Claims `n` hybrid bundles of `client`'s device straight from the
+    /// relay's store (as `n` contacts would), each taking a one-time KEM
+    /// prekey while any is left.
+    pub async fn claim_hybrid_bundles(&self, client: &Client, n: usize) {
+        let account = client.whoami().account_id;
+        for _ in 0..n {
+            self.store
+                .claim_hybrid_bundle(Address::primary(account))
+                .await
+                .expect("claim")
+                .expect("a published bundle");
+        }
     }
 }
 
