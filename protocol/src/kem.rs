@@ -14,6 +14,14 @@
 //! length or (for the key) outside the modulus check; leave a seed, an
 //! expanded decapsulation key or a shared secret unzeroized; print any of
 //! them in `Debug`; or draw randomness from anything but the caller's CSPRNG.
+//!
+//! What the crate does not do, and this layer cannot fix from outside: it
+//! does not wipe the intermediate values of encapsulation and
+//! decapsulation (m, m', K', K-bar, r) from the stack, and its expanded
+//! key derives a `Debug` that would print it and a non-constant-time
+//! `PartialEq`; that is why the field is private here and never compared or
+//! printed. The modulus check below relies on the crate's `ByteDecode12`
+//! reducing mod q (FIPS 203 4.2.1), which `encapsulation_key_checks` pins.
 
 use ::kem::{Decapsulate, Encapsulate};
 use ml_kem::{EncodedSizeUser, KemCore, MlKem768};
@@ -177,7 +185,10 @@ impl std::fmt::Debug for KemSharedSecret {
 /// generated from plus the expanded key (both zeroized on drop).
 pub struct KemKeyPair {
     seed: Zeroizing<[u8; KEM_SEED_LEN]>,
-    decapsulation: DecapsulationKey,
+    // Boxed so that moving a key pair moves a pointer, not 2.4 KB of
+    // secret coefficients that would stay behind on the stack unwiped
+    // (the crate's key zeroizes itself on drop, with the `zeroize` feature).
+    decapsulation: Box<DecapsulationKey>,
     public: KemPublicKey,
 }
 
@@ -204,9 +215,11 @@ impl KemKeyPair {
             bytes: Box::new(bytes),
             key: encapsulation,
         };
+        let mut stored = Zeroizing::new([0u8; KEM_SEED_LEN]);
+        stored.copy_from_slice(seed);
         Self {
-            seed: Zeroizing::new(*seed),
-            decapsulation,
+            seed: stored,
+            decapsulation: Box::new(decapsulation),
             public,
         }
     }
@@ -224,12 +237,13 @@ impl KemKeyPair {
     /// `ML-KEM.Decaps`. Never fails: a ciphertext not made for this key
     /// yields FIPS 203's implicit-rejection secret, unrelated to any other.
     pub fn decapsulate(&self, ciphertext: &KemCiphertext) -> KemSharedSecret {
-        let shared = self
+        let mut shared = self
             .decapsulation
             .decapsulate(&(*ciphertext.0).into())
             .unwrap_or_else(|()| unreachable!("ml-kem 0.2 decapsulation is infallible"));
         let mut out = [0u8; KEM_SHARED_SECRET_LEN];
         out.copy_from_slice(&shared);
+        shared.zeroize();
         KemSharedSecret(out)
     }
 }
