@@ -1,7 +1,9 @@
 //! Property tests for the Double Ratchet, modelled on libsignal's: random
 //! interleavings of sends, deliveries, drops, reorderings, replays, tampering
 //! and save/restore on two parties, checked against a simple model of what
-//! must decrypt.
+//! must decrypt. After every random history, two-way traffic must complete
+//! post-quantum epochs in both directions (§4.13): a run with the KEM step
+//! disabled fails here.
 
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -15,7 +17,8 @@ use umbra_protocol::keys::PublicKey;
 use umbra_protocol::pairwise::PairwiseMessage;
 use umbra_protocol::prekeys::{PreKeyBundle, SignedPreKey};
 use umbra_protocol::ratchet::{
-    Header, RatchetError, RatchetMessage, RatchetPickle, Session, MAX_SKIP,
+    Header, RatchetError, RatchetMessage, RatchetMessageError, RatchetPickle, Session, MAX_SKIP,
+    RATCHET_MESSAGE_VERSION,
 };
 use umbra_protocol::{sealed, x3dh};
 
@@ -138,6 +141,14 @@ struct World {
     counter: u64,
 }
 
+/// Ping-pong rounds (one message each way, delivered) within which both
+/// directions must complete `PQ_EPOCHS_REQUIRED` KEM epochs from any state
+/// a random history leaves. One epoch takes at most 2 x (10 + 9) slots of
+/// one side (chunks alternate when both braids have one) plus a step: 40.
+const PQ_ROUNDS: usize = 100;
+/// Epochs each direction must complete within [`PQ_ROUNDS`].
+const PQ_EPOCHS_REQUIRED: u32 = 2;
+
 impl World {
     fn parts(&mut self, to_alice: bool) -> (&mut Session, &mut Wire) {
         if to_alice {
@@ -162,6 +173,58 @@ impl World {
             self.bob_has_received = true;
         }
         Ok(())
+    }
+
+    /// Delivers everything in flight, then ping-pongs (saving and restoring
+    /// both every seventh round) until each side's own KEM epoch advanced
+    /// by [`PQ_EPOCHS_REQUIRED`] and the peer saw it; every message must
+    /// decrypt, and some header must name a mixed epoch.
+    fn drain_then_complete_pq_epochs(&mut self) -> Result<(), TestCaseError> {
+        while !self.to_bob.in_flight.is_empty() {
+            let last = self.to_bob.in_flight.len() - 1;
+            self.deliver(false, last)?;
+        }
+        while !self.to_alice.in_flight.is_empty() {
+            self.deliver(true, 0)?;
+        }
+        let (alice_start, _) = self.alice.pq_epochs();
+        let (bob_start, _) = self.bob.pq_epochs();
+        let mut hybrid_headers = 0;
+        for round in 0..PQ_ROUNDS {
+            for from_alice in [true, false] {
+                self.apply(&Event::Send { from_alice, len: 3 })?;
+                let wire = if from_alice {
+                    &self.to_bob
+                } else {
+                    &self.to_alice
+                };
+                if let Some((m, _)) = wire.in_flight.last() {
+                    hybrid_headers += usize::from(m.header.pq_epoch != 0);
+                }
+                self.deliver(!from_alice, 0)?;
+            }
+            if round % 7 == 6 {
+                self.apply(&Event::SaveRestore { alice: true })?;
+                self.apply(&Event::SaveRestore { alice: false })?;
+            }
+            let done = |own: u32, seen: u32, start: u32| {
+                own >= start + PQ_EPOCHS_REQUIRED && seen >= start + PQ_EPOCHS_REQUIRED
+            };
+            if done(
+                self.alice.pq_epochs().0,
+                self.bob.pq_epochs().1,
+                alice_start,
+            ) && done(self.bob.pq_epochs().0, self.alice.pq_epochs().1, bob_start)
+            {
+                prop_assert!(hybrid_headers > 0);
+                return Ok(());
+            }
+        }
+        Err(TestCaseError::fail(format!(
+            "PQ epochs did not advance by {PQ_EPOCHS_REQUIRED} in {PQ_ROUNDS} rounds: alice {:?} from {alice_start}, bob {:?} from {bob_start}",
+            self.alice.pq_epochs(),
+            self.bob.pq_epochs()
+        )))
     }
 
     fn apply(&mut self, event: &Event) -> Result<(), TestCaseError> {
@@ -277,14 +340,9 @@ proptest! {
         for event in &events {
             world.apply(event)?;
         }
-        // Everything still in flight is deliverable, in any order we choose.
-        while !world.to_bob.in_flight.is_empty() {
-            let last = world.to_bob.in_flight.len() - 1;
-            world.deliver(false, last)?;
-        }
-        while !world.to_alice.in_flight.is_empty() {
-            world.deliver(true, 0)?;
-        }
+        // Everything still in flight is deliverable, in any order we
+        // choose; then the KEM epochs advance both ways.
+        world.drain_then_complete_pq_epochs()?;
     }
 
     #[test]
@@ -292,7 +350,7 @@ proptest! {
         let _ = RatchetMessage::from_bytes(&bytes);
         let _ = PairwiseMessage::from_bytes(&bytes);
         // Also with a valid-looking prefix, to reach the inner parsers.
-        let mut ratchet = vec![0x01];
+        let mut ratchet = vec![RATCHET_MESSAGE_VERSION];
         ratchet.extend_from_slice(&bytes);
         let _ = RatchetMessage::from_bytes(&ratchet);
         for kind in [0x01u8, 0x02] {
@@ -322,13 +380,39 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Histories long enough that KEM epochs complete inside the random
+    /// part, so hybrid steps meet loss, reordering, replays, tampering and
+    /// save/restore (a chunk, a ciphertext or a pending secret mid-way).
+    #[test]
+    fn long_random_conversations_through_pq_epochs(
+        seed in any::<u64>(),
+        events in proptest::collection::vec(event(), 300..700),
+    ) {
+        let (alice, bob, rng) = pair(seed);
+        let mut world = World {
+            alice, bob, rng,
+            to_alice: Wire::default(),
+            to_bob: Wire::default(),
+            bob_has_received: false,
+            counter: 0,
+        };
+        for event in &events {
+            world.apply(event)?;
+        }
+        world.drain_then_complete_pq_epochs()?;
+    }
+}
+
 /// A message whose header claims number `n` on Alice's current chain.
 fn forged_with_number(genuine: &RatchetMessage, n: u32, pn: u32) -> RatchetMessage {
     RatchetMessage {
         header: Header {
-            ratchet_key: genuine.header.ratchet_key,
             previous_chain_length: pn,
             message_number: n,
+            ..genuine.header
         },
         ciphertext: genuine.ciphertext.clone(),
     }
@@ -435,6 +519,18 @@ fn low_order_ratchet_key_is_rejected_without_state_change() {
     }
     assert_eq!(snapshot(&bob), before);
     assert_eq!(bob.decrypt(&genuine).unwrap(), b"hello");
+}
+
+#[test]
+fn a_version_1_message_is_refused_by_name() {
+    let (mut alice, _bob, mut rng) = pair(10);
+    let mut bytes = alice.encrypt(b"x", &mut rng).unwrap().to_bytes();
+    assert_eq!(bytes[0], 0x02);
+    bytes[0] = 0x01;
+    assert_eq!(
+        RatchetMessage::from_bytes(&bytes),
+        Err(RatchetMessageError::UnsupportedVersion(0x01))
+    );
 }
 
 #[test]

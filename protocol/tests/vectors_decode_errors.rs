@@ -57,21 +57,68 @@ fn layer<T, E: std::fmt::Debug>(
     Value::Array(out)
 }
 
-/// 4.4: version (1) || header (40) || ciphertext || tag (16); at least 57.
+/// 4.4: version (1) || header (178) || ciphertext || tag (16); at least
+/// 195. Version 0x01 (the pre-PQ 40-byte header) is refused by name, and
+/// so is a chunk slot (4.3) that breaks its layout.
 fn ratchet_message() -> Value {
-    let mut version_2 = vec![0u8; 57];
-    version_2[0] = 0x02;
+    let mut version_1 = vec![0u8; 195];
+    version_1[0] = 0x01;
+    let mut version_3 = vec![0u8; 195];
+    version_3[0] = 0x03;
+    // Version 0x02, header bytes 44.. are the chunk slot (message byte 45).
+    let mut unknown_kind = vec![0u8; 195];
+    unknown_kind[0] = 0x02;
+    unknown_kind[45] = 0x03;
+    let mut empty_slot_with_data = vec![0u8; 195];
+    empty_slot_with_data[0] = 0x02;
+    empty_slot_with_data[1 + 44 + 6] = 0x01;
+    let mut chunk_index_past_end = vec![0u8; 195];
+    chunk_index_past_end[0] = 0x02;
+    chunk_index_past_end[45] = 0x02; // a ciphertext chunk: 9 of them
+    chunk_index_past_end[46..50].copy_from_slice(&1u32.to_be_bytes());
+    chunk_index_past_end[50] = 9;
+    let mut chunk_epoch_0 = vec![0u8; 195];
+    chunk_epoch_0[0] = 0x02;
+    chunk_epoch_0[45] = 0x01;
+    let mut last_chunk_padding = vec![0u8; 195];
+    last_chunk_padding[0] = 0x02;
+    last_chunk_padding[45] = 0x01; // key chunk 9 carries 32 bytes, then zeros
+    last_chunk_padding[46..50].copy_from_slice(&1u32.to_be_bytes());
+    last_chunk_padding[50] = 9;
+    last_chunk_padding[1 + 44 + 6 + 32] = 0xff;
     layer(
         RatchetMessage::from_bytes,
         vec![
             ("empty", vec![], "Truncated { actual: 0 }"),
             (
-                "one_short_of_57",
-                vec![0x01; 56],
-                "Truncated { actual: 56 }",
+                "one_short_of_195",
+                vec![0x02; 194],
+                "Truncated { actual: 194 }",
             ),
-            ("version_2", version_2, "UnsupportedVersion(2)"),
-            ("version_0_long", vec![0x00; 200], "UnsupportedVersion(0)"),
+            ("version_1", version_1, "UnsupportedVersion(1)"),
+            ("version_3", version_3, "UnsupportedVersion(3)"),
+            ("version_0_long", vec![0x00; 300], "UnsupportedVersion(0)"),
+            (
+                "chunk_kind_3",
+                unknown_kind,
+                "MalformedChunk(UnknownKind(3))",
+            ),
+            (
+                "empty_slot_with_data",
+                empty_slot_with_data,
+                "MalformedChunk(NonZeroPadding)",
+            ),
+            (
+                "ciphertext_chunk_index_9",
+                chunk_index_past_end,
+                "MalformedChunk(OutOfRange)",
+            ),
+            ("chunk_epoch_0", chunk_epoch_0, "MalformedChunk(OutOfRange)"),
+            (
+                "last_key_chunk_padding",
+                last_chunk_padding,
+                "MalformedChunk(NonZeroPadding)",
+            ),
         ],
     )
 }

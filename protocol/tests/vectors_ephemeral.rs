@@ -210,7 +210,7 @@ fn ephemeral_vectors_match_the_committed_file() {
         })
     };
     let vectors = json!({
-        "description": "Ephemeral (typing) messages, docs/PROTOCOL.md §4.12. Sessions come from X3DH as in ratchet.json with ChaCha20Rng::seed_from_u64(seed); the RNG then draws Alice's first ratchet key, Alice's nonce, Bob's new ratchet key and Bob's nonce, in that order (Alice's first stored message, which Bob decrypts before typing, draws nothing). EK = HMAC-SHA256(chain_key_0, 'umbra/v1/ratchet/ephemeral-key'); AD = X3DH AD || 0x03 || header.",
+        "description": "Ephemeral (typing) messages, docs/PROTOCOL.md §4.12. Sessions come from X3DH as in ratchet.json with ChaCha20Rng::seed_from_u64(seed); the RNG then draws Alice's first ratchet key, Alice's nonce, Bob's new ratchet key and Bob's nonce, in that order (Alice's first stored message, which Bob decrypts before typing, draws the 64-byte seed of her first ML-KEM key pair, §4.13, between her nonce and Bob's ratchet key; it mixes no KEM secret, so both epochs here are classical). EK = HMAC-SHA256(chain_key_0, 'umbra/v1/ratchet/ephemeral-key'); AD = X3DH AD || 0x03 || header.",
         "seed": SEED,
         "x3dh_root_key": hex(sk),
         "associated_data": hex(&ad),

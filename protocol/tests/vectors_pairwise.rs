@@ -40,7 +40,37 @@ mod spec {
     pub const RATCHET_MESSAGE_KEY: &[u8] = b"umbra/v1/ratchet/message-key";
     pub const PREKEY_TYPE: u8 = 0x01;
     pub const PLAIN_TYPE: u8 = 0x02;
-    pub const RATCHET_VERSION: u8 = 0x01;
+    pub const RATCHET_VERSION: u8 = 0x02;
+    /// §4.3: header length, and the chunk slot's kind byte for a chunk of
+    /// the sender's own ML-KEM encapsulation key (§4.13).
+    pub const HEADER_LEN: usize = 178;
+    pub const EK_CHUNK: u8 = 0x01;
+    pub const CHUNK_DATA: usize = 128;
+}
+
+/// FIPS 203 ML-KEM-768 KeyGen_internal(d = seed[..32], z = seed[32..]): the
+/// encapsulation key (1184 bytes), from the `ml-kem` crate alone.
+fn kem_public(seed: &[u8]) -> Vec<u8> {
+    use ml_kem::{EncodedSizeUser, KemCore, MlKem768};
+    let d = ml_kem::B32::try_from(&seed[..32]).unwrap();
+    let z = ml_kem::B32::try_from(&seed[32..64]).unwrap();
+    MlKem768::generate_deterministic(&d, &z)
+        .1
+        .as_bytes()
+        .to_vec()
+}
+
+/// §4.13's slot for chunk `index` of the sender's epoch-1 key.
+fn ek_slot(ek: &[u8], index: u8) -> Vec<u8> {
+    let mut out = vec![spec::EK_CHUNK];
+    out.extend_from_slice(&1u32.to_be_bytes());
+    out.push(index);
+    let start = usize::from(index) * spec::CHUNK_DATA;
+    let mut data = [0u8; spec::CHUNK_DATA];
+    let end = (start + spec::CHUNK_DATA).min(ek.len());
+    data[..end - start].copy_from_slice(&ek[start..end]);
+    out.extend_from_slice(&data);
+    out
 }
 
 /// The same addresses as `x3dh.json`, so the X3DH part of each session is
@@ -125,6 +155,18 @@ struct Chain {
     chain_key: [u8; 32],
     n: u32,
     pn: u32,
+    /// The sender's epoch-1 ML-KEM key pair seed, and the index of the key
+    /// chunk its next message carries (§4.13: every message of these runs
+    /// carries one, no hybrid step happens in them).
+    kem_seed: [u8; 64],
+    ek_index: u8,
+}
+
+/// The 64 bytes `rng` hands out after skipping `skip`, without consuming.
+fn peek64(rng: &ChaCha20Rng, skip: usize) -> [u8; 64] {
+    let mut b = vec![0u8; skip + 64];
+    rng.clone().fill_bytes(&mut b);
+    b[skip..].try_into().unwrap()
 }
 
 /// Draws the next 32 bytes `rng` will hand out without consuming them.
@@ -141,6 +183,7 @@ fn dh_step(
     private: [u8; 32],
     their_public: [u8; 32],
     pn: u32,
+    kem: (&[u8; 64], u8),
 ) -> ([u8; 32], Chain, [u8; 32]) {
     let dh_out = x25519(private, their_public);
     let (rk, ck) = kdf_rk(root_key, &dh_out);
@@ -149,6 +192,8 @@ fn dh_step(
         chain_key: ck,
         n: 0,
         pn,
+        kem_seed: *kem.0,
+        ek_index: kem.1,
     };
     (rk, chain, dh_out)
 }
@@ -172,6 +217,9 @@ fn spec_message(
     let mut header = x25519_pub(chain.ratchet_private).to_vec();
     header.extend_from_slice(&chain.pn.to_be_bytes());
     header.extend_from_slice(&chain.n.to_be_bytes());
+    header.extend_from_slice(&0u32.to_be_bytes()); // pq_epoch: classical steps
+    header.extend_from_slice(&ek_slot(&kem_public(&chain.kem_seed), chain.ek_index));
+    assert_eq!(header.len(), spec::HEADER_LEN);
     let mut aad = x3dh_ad.to_vec();
     aad.extend_from_slice(&[prefix[0], spec::RATCHET_VERSION]);
     aad.extend_from_slice(&header);
@@ -204,6 +252,8 @@ fn spec_message(
         "message_key": hex(key),
         "nonce": hex(nonce),
         "header": hex(&header),
+        "kem_seed": hex(chain.kem_seed),
+        "ek_chunk_index": chain.ek_index,
         "aead_associated_data": hex(&aad),
         "ciphertext": hex(&ciphertext),
         "message": hex(&whole),
@@ -213,6 +263,7 @@ fn spec_message(
     }
     chain.chain_key = hmac32(&chain.chain_key, &[0x02]);
     chain.n += 1;
+    chain.ek_index = (chain.ek_index + 1) % 10;
     v
 }
 
@@ -284,7 +335,9 @@ fn session_case(seed: u8, last_resort: bool) -> Value {
     let spk_secret = prekeys.signed.secret().to_bytes();
     let spk_public = x25519_pub(spk_secret);
 
-    let (rk, mut a_chain, _) = dh_step(&x3dh_rk, alice_first, spk_public, 0);
+    // Her first seal_for draws her KEM key pair seed first (§4.13).
+    let alice_kem = peek64(&r, 0);
+    let (rk, mut a_chain, _) = dh_step(&x3dh_rk, alice_first, spk_public, 0, (&alice_kem, 0));
     let expected_extra = if last_resort {
         PreKeyRef::LastResort(9)
     } else {
@@ -335,7 +388,10 @@ fn session_case(seed: u8, last_resort: bool) -> Value {
         // the same DH), so his sending step starts from it.
         let rk_recv = rk;
         let bob_new = peek32(&r);
-        let (rk_b, mut b_chain, dh_out) = dh_step(&rk_recv, bob_new, x25519_pub(alice_first), 0);
+        // His first send: the ratchet key, then his KEM key pair seed.
+        let bob_kem = peek64(&r, 32);
+        let (rk_b, mut b_chain, dh_out) =
+            dh_step(&rk_recv, bob_new, x25519_pub(alice_first), 0, (&bob_kem, 0));
         let reply: &[u8] = b"got it";
         let env = bob_session.seal_for(&bob, reply, &mut r).unwrap();
         messages.push(spec_message(
@@ -374,7 +430,14 @@ fn session_case(seed: u8, last_resort: bool) -> Value {
         // Alice's receiving step over Bob's new key gives Bob's root key.
         let rk_a_recv = rk_b;
         let alice_new = peek32(&r);
-        let (rk_a, mut a2, dh_out) = dh_step(&rk_a_recv, alice_new, x25519_pub(bob_new), 1);
+        // Her second message: the same KEM key pair, its next chunk.
+        let (rk_a, mut a2, dh_out) = dh_step(
+            &rk_a_recv,
+            alice_new,
+            x25519_pub(bob_new),
+            1,
+            (&alice_kem, 1),
+        );
         let answer: &[u8] = b"initiator now sends plain";
         let env = alice_session.seal_for(&alice, answer, &mut r).unwrap();
         messages.push(spec_message(
@@ -419,7 +482,7 @@ fn session_case(seed: u8, last_resort: bool) -> Value {
 #[test]
 fn pairwise_vectors() {
     let v = json!({
-        "description": "Whole pairwise messages (docs/PROTOCOL.md §4.11), the inner bytes of sealed envelopes. Each session's identities, prekeys and X3DH ephemeral are drawn exactly as in the x3dh.json case named by x3dh_vector (ChaCha20Rng::from_seed([rng_seed_byte; 32])); every ratchet private key is given. Per message: chain_key is CK(message_number) of the sender's chain, message_key/nonce from seed = HMAC(chain_key, 0x01) (§4.2); aead_associated_data = associated_data || type || 0x01 || header (§4.4); message = type || [initial_header] || 0x01 || header || ciphertext. Cases: a_prekey_one_time, b_prekey_last_resort, c_plain_reply (responder's first message, DH step), d_plain_second (responder, same chain), e_plain_initiator_after_reply (initiator, DH step, now plain).",
+        "description": "Whole pairwise messages (docs/PROTOCOL.md §4.11), the inner bytes of sealed envelopes. Each session's identities, prekeys and X3DH ephemeral are drawn exactly as in the x3dh.json case named by x3dh_vector (ChaCha20Rng::from_seed([rng_seed_byte; 32])); every ratchet private key is given. Per message: chain_key is CK(message_number) of the sender's chain, message_key/nonce from seed = HMAC(chain_key, 0x01) (§4.2); aead_associated_data = associated_data || type || 0x02 || header (§4.4); message = type || [initial_header] || 0x02 || header (178 bytes, §4.3) || ciphertext. Each sender's first send draws, after its ratchet key if it steps, the 64-byte seed of its epoch-1 ML-KEM-768 key pair (kem_seed); every header here carries pq_epoch 0 and chunk ek_chunk_index of that key (§4.13). Cases: a_prekey_one_time, b_prekey_last_resort, c_plain_reply (responder's first message, DH step), d_plain_second (responder, same chain), e_plain_initiator_after_reply (initiator, DH step, now plain).",
         "sessions": [session_case(1, false), session_case(7, true)],
     });
     check_or_regenerate("pairwise.json", &v);
@@ -505,7 +568,7 @@ fn pairwise_vectors_as_a_stranger() {
             // §4.4: the ratchet message.
             let version = take(&mut rest, 1, "version")[0];
             assert_eq!(version, spec::RATCHET_VERSION, "{case}");
-            let header = take(&mut rest, 40, "header");
+            let header = take(&mut rest, spec::HEADER_LEN, "header");
             assert_eq!(header, h(&m["header"]), "{case}");
             assert_eq!(&header[..32], h(&m["ratchet_public"]), "{case}");
             assert_eq!(
@@ -519,6 +582,15 @@ fn pairwise_vectors_as_a_stranger() {
             assert_eq!(
                 u64::from(u32be(&header[36..40])),
                 m["message_number"].as_u64().unwrap()
+            );
+            // §4.3/§4.13: a classical step, and chunk `ek_chunk_index` of
+            // the key that `kem_seed` generates.
+            assert_eq!(u32be(&header[40..44]), 0, "{case}: pq_epoch");
+            let index = m["ek_chunk_index"].as_u64().unwrap() as u8;
+            assert_eq!(
+                header[44..],
+                ek_slot(&kem_public(&h(&m["kem_seed"])), index)[..],
+                "{case}: chunk slot"
             );
             assert!(rest.len() >= 16, "{case}: no room for the tag");
             assert_eq!(rest, h(&m["ciphertext"]), "{case}");
@@ -554,7 +626,7 @@ fn pairwise_vectors_as_a_stranger() {
             let mut aad = ad.clone();
             aad.extend_from_slice(&[kind, version]);
             aad.extend_from_slice(header);
-            assert_eq!(aad.len(), 367);
+            assert_eq!(aad.len(), 325 + 2 + spec::HEADER_LEN);
             assert_eq!(aad, h(&m["aead_associated_data"]), "{case}");
             let padded = ChaCha20Poly1305::new(Key::from_slice(&h(&m["message_key"])))
                 .decrypt(

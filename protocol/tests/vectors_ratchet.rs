@@ -1,7 +1,9 @@
 //! Double Ratchet test vectors: from fixed seeds, an X3DH run then a
 //! conversation both ways with out-of-order delivery, recording every root
 //! key, chain key, message key, nonce, header and ciphertext into
-//! `docs/test-vectors/ratchet.json`.
+//! `docs/test-vectors/ratchet.json`; then enough traffic that Alice's first
+//! KEM epoch completes (her encapsulation key in chunks, Bob's ciphertext
+//! in chunks, her hybrid DH step, Bob mixing the same secret), §4.13.
 //!
 //! Every value written is computed by `ratchet_spec::Model`, a second
 //! implementation of docs/PROTOCOL.md §4 built from the primitive crates
@@ -58,11 +60,11 @@ fn encrypt(
     ad: &[u8],
     steps: &mut Vec<Value>,
 ) -> RatchetMessage {
-    // The 32 bytes the session draws for a new ratchet key, if it takes a
-    // DH step (it calls the RNG only then).
-    let mut next_random = [0u8; 32];
+    // What the session may draw: a ratchet key (32), a KEM key pair seed
+    // (64), an encapsulation (32), in that order, each only when due.
+    let mut next_random = [0u8; 128];
     rng.clone().fill_bytes(&mut next_random);
-    let sent = party.spec.encrypt(plaintext, next_random);
+    let sent = party.spec.encrypt(plaintext, &next_random);
     let message = party.session.encrypt(plaintext, rng).expect("encrypt");
     let session = &party.session;
 
@@ -81,6 +83,7 @@ fn encrypt(
         session.sending_chain().map(|c| c.index()),
         party.spec.sending.map(|(_, n)| n)
     );
+    check_braids(party);
 
     steps.push(json!({
         "op": "encrypt",
@@ -96,8 +99,28 @@ fn encrypt(
         "message": hex(&sent.message),
         "root_key_after": hex(party.spec.root_key),
         "sending_chain_key_after": spec_sending.map(hex),
+        "kem_secret_mixed": sent.kem_secret_mixed.map(hex),
+        "new_kem_seed": sent.pq.new_kem_seed.map(hex),
+        "encapsulation_m": sent.pq.encapsulation_m.map(hex),
+        "encapsulated_secret": sent.pq.encapsulated_secret.map(hex),
     }));
     message
+}
+
+/// The session's braids agree with the model's: epochs, the secret ready
+/// to mix, the one encapsulated and pending.
+fn check_braids(party: &Party) {
+    let (own, peer) = party.session.pq_epochs();
+    assert_eq!(peer, party.spec.braids.peer_epoch, "{}", party.name);
+    assert_eq!(
+        party.session.pq_ready_secret().map(|(_, s)| s),
+        party.spec.braids.own_ready,
+        "{}",
+        party.name
+    );
+    if let Some((epoch, _)) = party.session.pq_ready_secret() {
+        assert_eq!(epoch, own);
+    }
 }
 
 /// Decrypts with `party`, and requires the session's root key and receiving
@@ -105,9 +128,11 @@ fn encrypt(
 fn decrypt(party: &mut Party, message: &RatchetMessage, expected: &[u8], steps: &mut Vec<Value>) {
     let plaintext = party.session.decrypt(message).expect("decrypt");
     assert_eq!(plaintext, expected);
-    if let Some(spec_plaintext) = party.spec.receive(&message.to_bytes()) {
+    let received = party.spec.receive(&message.to_bytes());
+    if let Some(spec_plaintext) = &received.plaintext {
         assert_eq!(spec_plaintext, expected, "the spec's key opens it");
     }
+    check_braids(party);
     let session = &party.session;
     assert_eq!(session.root_key().as_bytes(), &party.spec.root_key);
     let spec_receiving = party.spec.receiving;
@@ -128,6 +153,8 @@ fn decrypt(party: &mut Party, message: &RatchetMessage, expected: &[u8], steps: 
         "receiving_chain_key_after": spec_receiving.map(|(ck, _)| hex(ck)),
         "receiving_index_after": spec_receiving.map(|(_, n)| n),
         "skipped_keys_after": session.skipped_key_count(),
+        "kem_secret_mixed": received.kem_secret_mixed.map(hex),
+        "kem_secret_ready": received.kem_secret_ready.map(hex),
     }));
 }
 
@@ -228,8 +255,50 @@ fn ratchet_vectors_match_the_committed_file() {
     decrypt(&mut bob, &a5, b"a5", &mut steps);
     decrypt(&mut bob, &a3, b"a3", &mut steps);
 
+    // §4.13: Alice sends until Bob holds her whole epoch-1 key (ten chunks,
+    // some already sent above), Bob sends until she holds his ciphertext
+    // (alternating with chunks of his own key), then Alice's next send is a
+    // hybrid step and Bob, receiving it, mixes the same secret.
+    let mut i = 0;
+    while bob.session.pq_pending_secret().is_none() {
+        let p = format!("pq a{i}");
+        let m = encrypt(&mut alice, p.as_bytes(), &mut rng, &ad, &mut steps);
+        decrypt(&mut bob, &m, p.as_bytes(), &mut steps);
+        // Bob encapsulates at his first send after the key completed.
+        let p = format!("pq b{i}");
+        let m = encrypt(&mut bob, p.as_bytes(), &mut rng, &ad, &mut steps);
+        decrypt(&mut alice, &m, p.as_bytes(), &mut steps);
+        i += 1;
+        assert!(i <= 10, "Alice's key never completed");
+    }
+    let mut j = 0;
+    while alice.session.pq_ready_secret().is_none() {
+        let p = format!("pq b ct{j}");
+        let m = encrypt(&mut bob, p.as_bytes(), &mut rng, &ad, &mut steps);
+        decrypt(&mut alice, &m, p.as_bytes(), &mut steps);
+        j += 1;
+        assert!(j < 30, "Bob's ciphertext never completed");
+    }
+    let (epoch, secret) = alice.session.pq_ready_secret().expect("ready");
+    assert_eq!(bob.session.pq_pending_secret(), Some((epoch, secret)));
+    let hybrid = encrypt(&mut alice, b"hybrid", &mut rng, &ad, &mut steps);
+    assert_eq!(hybrid.header.pq_epoch, epoch);
+    assert_eq!(alice.session.pq_epochs().0, epoch + 1);
+    decrypt(&mut bob, &hybrid, b"hybrid", &mut steps);
+    assert_eq!(bob.session.pq_epochs().1, epoch + 1);
+    assert!(bob.session.pq_pending_secret().is_none());
+    let reply = encrypt(&mut bob, b"after", &mut rng, &ad, &mut steps);
+    decrypt(&mut alice, &reply, b"after", &mut steps);
+    let mixed = |op: &str| {
+        steps
+            .iter()
+            .filter(|s| s["op"] == op && !s["kem_secret_mixed"].is_null())
+            .count()
+    };
+    assert_eq!((mixed("encrypt"), mixed("decrypt")), (1, 1));
+
     let vectors = json!({
-        "description": "umbra Double Ratchet (docs/PROTOCOL.md §4): X3DH output, then every step of a conversation with out-of-order delivery. Hex everywhere. Messages are encoded as in the spec (version 0x01 || header || ciphertext || tag).",
+        "description": "umbra Double Ratchet (docs/PROTOCOL.md §4): X3DH output, then every step of a conversation with out-of-order delivery. Hex everywhere. Messages are encoded as in the spec (version 0x02 || header (178) || ciphertext || tag). The last part completes Alice's first KEM epoch (§4.13).",
         "generator": "protocol/tests/vectors_ratchet.rs",
         "rng": "rand_chacha ChaCha20Rng::seed_from_u64",
         "seed": SEED,

@@ -221,8 +221,13 @@ impl<'a> Reader<'a> {
         self.bytes(32);
         self.bytes(32);
     }
-    /// RatchetPickle; returns the root key.
+    /// A postcard u8 or bool: one raw byte.
+    fn raw(&mut self) -> u8 {
+        self.take(1)[0]
+    }
+    /// RatchetPickle, format 2; returns the root key.
     fn ratchet(&mut self) -> Vec<u8> {
+        assert_eq!(self.varint(), 0xffff_ffff, "format-2 marker");
         let ad_len = self.varint() as usize;
         self.take(ad_len);
         let root = self.bytes(32).to_vec();
@@ -252,7 +257,43 @@ impl<'a> Reader<'a> {
             self.epoch();
         }
         self.seq(Self::epoch);
+        self.varint(); // sending_pq_epoch
+        self.braids();
         root
+    }
+    /// The braids of §4.13 as §4.9 lays them out.
+    fn braids(&mut self) {
+        assert!(self.varint() >= 1, "own epoch");
+        if self.option() {
+            self.bytes(64); // KEM key pair seed
+        }
+        if self.option() {
+            assert!(self.varint() < 1 << 9, "ciphertext chunks received");
+            self.bytes(1088);
+        }
+        if self.option() {
+            self.bytes(32); // decapsulated secret
+        }
+        assert!(self.raw() < 10, "next key chunk");
+        assert!(self.varint() >= 1, "peer epoch");
+        match self.varint() {
+            0 => {
+                if self.option() {
+                    assert!(self.varint() < 1 << 10, "key chunks received");
+                    self.bytes(1184);
+                }
+            }
+            1 => {
+                self.bytes(1184);
+            }
+            2 => {
+                self.bytes(1088);
+                self.bytes(32);
+                assert!(self.raw() < 9, "next ciphertext chunk");
+            }
+            other => panic!("peer braid variant {other}"),
+        }
+        assert!(self.raw() <= 1, "turn");
     }
     fn address(&mut self) -> (Vec<u8>, u64) {
         (self.bytes(16).to_vec(), self.varint())
@@ -302,4 +343,42 @@ fn the_pickle_layout_is_the_one_the_spec_gives() {
     assert_eq!(root, current.ratchet().root_key().as_bytes());
     assert_eq!(remote.0, current.remote_address().account.as_bytes());
     assert_eq!(remote.1, u64::from(current.remote_address().device.0));
+}
+
+/// A record stored before the post-quantum step (RatchetPickle format 1,
+/// §4.9) still loads, with fresh braids; its old-version messages are
+/// refused by name; and it is written back as format 2, which loads again.
+#[test]
+fn a_format_1_pickle_loads_with_fresh_braids() {
+    use umbra_protocol::pairwise::PairwiseError;
+    use umbra_protocol::ratchet::RatchetMessageError;
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/session_record_format1.json"
+    );
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let old = unhex(&file["record_pickle"]);
+    let record = SessionRecord::from_pickle_bytes(&old).expect("format 1 loads");
+    assert_eq!(record.archived_count(), 1);
+    assert_eq!(record.current().ratchet().pq_epochs(), (1, 1));
+    assert_eq!(record.current().ratchet().sending_pq_epoch(), 0);
+    let bob: IdentityKeyPair =
+        postcard::from_bytes(&unhex(&file["bob_identity_postcard"])).unwrap();
+    let refused =
+        InboundEnvelope::open(&bob, &unhex(&file["next_message"]["envelope"])).unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            PairwiseError::RatchetEncoding(RatchetMessageError::UnsupportedVersion(1))
+        ),
+        "{refused:?}"
+    );
+    let rewritten = record.to_pickle_bytes();
+    assert_ne!(&rewritten[..], &old[..]);
+    let mut reader = Reader(&rewritten);
+    reader.take(1);
+    let (root, _) = reader.session();
+    assert_eq!(root, record.current().ratchet().root_key().as_bytes());
+    let again = SessionRecord::from_pickle_bytes(&rewritten).expect("format 2 loads");
+    assert_eq!(again.to_pickle_bytes(), rewritten);
 }

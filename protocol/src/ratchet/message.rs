@@ -2,22 +2,25 @@
 //!
 //! ```text
 //! offset  len   field
-//!      0    1   version = 0x01
-//!      1   40   header (see header.rs)
-//!     41   n+16 ChaCha20-Poly1305 ciphertext of the n-byte (padded) plaintext, then the tag
+//!      0    1   version = 0x02
+//!      1  178   header (see header.rs)
+//!    179   n+16 ChaCha20-Poly1305 ciphertext of the n-byte (padded) plaintext, then the tag
 //! ```
 //!
-//! The minimum encoding is 57 bytes (empty plaintext). There is no upper bound
+//! The minimum encoding is 195 bytes (empty plaintext). Version 0x01 (the
+//! 40-byte header before the post-quantum step) is refused as
+//! [`RatchetMessageError::UnsupportedVersion`]. There is no upper bound
 //! at this layer: the sealed envelope that carries a ratchet message is
 //! bounded by the wire limits before it gets here.
 //!
 //! Must never: panic on any input, or accept an unknown version.
 
-use super::header::{Header, HEADER_LEN};
+use super::header::{Header, HeaderError, HEADER_LEN};
 use super::message_key::TAG_LEN;
+use super::pq::ChunkError;
 
 /// Version byte of the ratchet message format described above.
-pub const RATCHET_MESSAGE_VERSION: u8 = 0x01;
+pub const RATCHET_MESSAGE_VERSION: u8 = 0x02;
 
 /// Smallest valid encoding: version, header and a bare tag.
 pub const MIN_RATCHET_MESSAGE_LEN: usize = 1 + HEADER_LEN + TAG_LEN;
@@ -34,6 +37,9 @@ pub enum RatchetMessageError {
     /// A version byte this implementation does not speak.
     #[error("unsupported ratchet message version {0:#04x}")]
     UnsupportedVersion(u8),
+    /// The header's PQ chunk slot breaks its layout (§4.3).
+    #[error("malformed ratchet header: {0}")]
+    MalformedChunk(ChunkError),
 }
 
 /// A header plus the AEAD output (ciphertext followed by the 16-byte tag).
@@ -80,8 +86,11 @@ impl RatchetMessage {
             ));
         }
         let (header, ciphertext) = rest.split_at(HEADER_LEN);
-        let header = Header::decode(header).map_err(|_| RatchetMessageError::Truncated {
-            actual: bytes.len(),
+        let header = Header::decode(header).map_err(|e| match e {
+            HeaderError::Chunk(chunk) => RatchetMessageError::MalformedChunk(chunk),
+            HeaderError::Length { .. } => RatchetMessageError::Truncated {
+                actual: bytes.len(),
+            },
         })?;
         Ok(RatchetMessage {
             header,

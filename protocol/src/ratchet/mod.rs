@@ -1,7 +1,8 @@
 //! The Double Ratchet (Signal's published algorithm), one concept per
 //! file: root key (KDF_RK), chain key (KDF_CK), message key (AEAD key and
 //! nonce), header, wire message, skipped-key store, ephemeral (typing)
-//! messages, and the session that ties them together.
+//! messages, the post-quantum braids (`pq/`), and the session that ties
+//! them together.
 //!
 //! Like vodozemac, the internals stay in private submodules: the crate
 //! exports the session, its pickle, messages and errors. The key types
@@ -18,13 +19,15 @@ mod ephemeral;
 mod header;
 mod message;
 mod message_key;
+mod pq;
 mod root_key;
 mod session;
 mod skipped;
 
 pub use ephemeral::{EphemeralMessage, EphemeralMessageError, EPHEMERAL_MESSAGE_VERSION};
-pub use header::{Header, HEADER_LEN};
+pub use header::{Header, HeaderError, HEADER_LEN};
 pub use message::{RatchetMessage, RatchetMessageError, RATCHET_MESSAGE_VERSION};
+pub use pq::{Chunk, ChunkError, ChunkKind, CHUNK_DATA_LEN, CHUNK_SLOT_LEN, CT_CHUNKS, EK_CHUNKS};
 pub use session::{RatchetError, RatchetPickle, Session, PLAIN_AD_TYPE, RETIRED_RATCHET_KEYS};
 pub use skipped::{MAX_SKIP, MAX_SKIPPED_KEYS};
 

@@ -17,6 +17,7 @@ use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::chain_key::ChainKey;
+use crate::kem::KemSharedSecret;
 use crate::keys::SharedSecret;
 use crate::labels;
 
@@ -40,12 +41,44 @@ impl RootKey {
     /// KDF_RK: consumes this root key and a DH output, returns the next root
     /// key and the first chain key (index 0) of the new chain.
     pub fn step(&self, dh_out: &SharedSecret) -> (RootKey, ChainKey) {
-        let hk = Hkdf::<Sha256>::new(Some(&self.0), dh_out.as_bytes());
+        self.derive(dh_out.as_bytes(), labels::RATCHET_ROOT_KEY)
+    }
+
+    /// The hybrid KDF_RK of a step that mixes a KEM secret (§4.13):
+    /// `ikm = dh_out || kem_secret` under its own label, so a hybrid step
+    /// and a classical one never produce the same keys.
+    pub fn step_hybrid(
+        &self,
+        dh_out: &SharedSecret,
+        kem_secret: &KemSharedSecret,
+    ) -> (RootKey, ChainKey) {
+        let mut ikm = [0u8; 64];
+        ikm[..32].copy_from_slice(dh_out.as_bytes());
+        ikm[32..].copy_from_slice(kem_secret.as_bytes());
+        let out = self.derive(&ikm, labels::RATCHET_HYBRID_ROOT_KEY);
+        ikm.zeroize();
+        out
+    }
+
+    /// Either step: `step_hybrid` when `kem_secret` is given.
+    pub(crate) fn step_with(
+        &self,
+        dh_out: &SharedSecret,
+        kem_secret: Option<&KemSharedSecret>,
+    ) -> (RootKey, ChainKey) {
+        match kem_secret {
+            Some(secret) => self.step_hybrid(dh_out, secret),
+            None => self.step(dh_out),
+        }
+    }
+
+    fn derive(&self, ikm: &[u8], info: &[u8]) -> (RootKey, ChainKey) {
+        let hk = Hkdf::<Sha256>::new(Some(&self.0), ikm);
         let mut okm = [0u8; 64];
         // The only HKDF failure is an output longer than 255 * 32 bytes; 64 is
         // a constant, so this cannot depend on input.
         #[allow(clippy::expect_used)]
-        hk.expand(labels::RATCHET_ROOT_KEY, &mut okm)
+        hk.expand(info, &mut okm)
             .expect("64 bytes is a valid HKDF-SHA256 output length");
         let mut root = [0u8; 32];
         let mut chain = [0u8; 32];

@@ -25,16 +25,19 @@ use rand_core::{CryptoRng, RngCore};
 use std::collections::VecDeque;
 
 use super::chain_key::ChainKey;
-use super::ephemeral::{EphemeralMessage, EpochKey, EPHEMERAL_EPOCHS_KEPT};
+use super::ephemeral::{EpochKey, EPHEMERAL_EPOCHS_KEPT};
 use super::header::Header;
 use super::message::RatchetMessage;
 use super::message_key::MessageKey;
+use super::pq::braid::Braids;
 use super::root_key::RootKey;
 use super::skipped::{SkippedKeys, MAX_SKIP};
 use crate::keys::{KeyError, PublicKey, SecretKey};
 use crate::x3dh::SessionSecret;
 
+mod accessors;
 mod ad;
+mod ephemeral;
 mod pickle;
 use ad::MessageAd;
 pub use pickle::RatchetPickle;
@@ -83,6 +86,14 @@ pub enum RatchetError {
     /// no longer keeps a key for.
     #[error("ephemeral message from an epoch this session does not keep")]
     UnknownEpoch,
+    /// A message starting a new peer chain says its DH step mixed a KEM
+    /// epoch for which this session holds no encapsulated secret (§4.13
+    /// rule PQ-R2).
+    #[error("new ratchet chain mixes KEM epoch {epoch}, for which no secret is held")]
+    UnknownPqEpoch {
+        /// The `pq_epoch` the header named.
+        epoch: u32,
+    },
 }
 
 /// A pairwise Double Ratchet session. Stored as its [`RatchetPickle`]
@@ -109,6 +120,11 @@ pub struct Session {
     /// Ephemeral-message keys of the peer's latest receiving chains, newest
     /// last, at most `EPHEMERAL_EPOCHS_KEPT`.
     their_epochs: VecDeque<EpochKey>,
+    /// The KEM epoch our current sending chain's DH step mixed (0: none);
+    /// every header of the chain carries it.
+    sending_pq_epoch: u32,
+    /// The post-quantum braids (§4.13).
+    pq: Braids,
 }
 
 /// Keys computed while decrypting, applied only after the tag verified.
@@ -123,6 +139,8 @@ struct NewReceivingChain {
     root_key: RootKey,
     previous_chain_gap: Vec<MessageKey>,
     epoch: EpochKey,
+    /// The step mixed the secret we encapsulated for the peer's epoch.
+    pq_mixed: bool,
 }
 
 impl Session {
@@ -150,6 +168,8 @@ impl Session {
             previous_sending_length: 0,
             skipped: SkippedKeys::new(),
             retired_their_ratchets: VecDeque::new(),
+            sending_pq_epoch: 0,
+            pq: Braids::new(),
         })
     }
 
@@ -169,6 +189,8 @@ impl Session {
             previous_sending_length: 0,
             skipped: SkippedKeys::new(),
             retired_their_ratchets: VecDeque::new(),
+            sending_pq_epoch: 0,
+            pq: Braids::new(),
         }
     }
 
@@ -211,12 +233,21 @@ impl Session {
                 let their = self.their_ratchet.ok_or(RatchetError::NotReadyToSend)?;
                 let ours = SecretKey::generate(rng);
                 let dh = ours.diffie_hellman(&their).map_err(RatchetError::from)?;
-                let (root_key, chain) = self.root_key.step(&dh);
-                Some((ours, root_key, chain))
+                // Our decapsulated KEM secret, if ready, enters this step.
+                let mix = self.pq.secret_to_send();
+                let (root_key, chain) = self.root_key.step_with(&dh, mix.map(|(_, s)| s));
+                Some((ours, root_key, chain, mix.map_or(0, |(epoch, _)| epoch)))
             }
         };
+        let pq_epoch = stepped
+            .as_ref()
+            .map_or(self.sending_pq_epoch, |(_, _, _, epoch)| *epoch);
+        let pq = self.pq.stage_send(
+            stepped.as_ref().is_some_and(|(_, _, _, epoch)| *epoch != 0),
+            rng,
+        );
         let (chain, ratchet_public) = match (&stepped, &self.sending) {
-            (Some((ours, _, chain)), _) => (chain, ours.public_key()),
+            (Some((ours, _, chain, _)), _) => (chain, ours.public_key()),
             (None, Some(chain)) => (chain, self.our_ratchet_public),
             (None, None) => return Err(RatchetError::NotReadyToSend.into()),
         };
@@ -230,6 +261,8 @@ impl Session {
             ratchet_key: ratchet_public,
             previous_chain_length: self.previous_sending_length,
             message_number: chain.index(),
+            pq_epoch,
+            chunk: pq.chunk,
         };
         let ad = self.aead_associated_data(ad_type, &header);
         let mut ciphertext = Vec::new();
@@ -238,12 +271,14 @@ impl Session {
             .map_err(|_| RatchetError::PlaintextTooLong)?;
         let out = then(RatchetMessage { header, ciphertext }, rng)?;
 
-        if let Some((ours, root_key, _)) = stepped {
+        if let Some((ours, root_key, _, _)) = stepped {
             self.our_epoch = epoch;
             self.our_ratchet = ours;
             self.our_ratchet_public = ratchet_public;
             self.root_key = root_key;
+            self.sending_pq_epoch = pq_epoch;
         }
+        self.pq.commit_send(pq);
         self.sending = Some(next);
         Ok(out)
     }
@@ -290,6 +325,7 @@ impl Session {
             let out = then(plaintext)?;
             self.skipped
                 .take(&header.ratchet_key, header.message_number);
+            self.pq.receive_chunk(&header.chunk);
             return Ok(out);
         }
 
@@ -300,90 +336,10 @@ impl Session {
             .map_err(|_| RatchetError::DecryptionFailed)?;
         let out = then(plaintext)?;
         self.commit_receive(header.ratchet_key, staged);
+        // After the chain commit: a chain that mixed our secret has moved
+        // the peer's braid to the epoch this chunk may belong to.
+        self.pq.receive_chunk(&header.chunk);
         Ok(out)
-    }
-
-    /// Encrypts an ephemeral message (typing notice; see
-    /// `ratchet::ephemeral`) under the key of our current sending epoch.
-    /// Derives no message key and advances no chain, so any number of
-    /// ephemeral messages the relay drops leaves the conversation intact.
-    /// If a sending DH step is due it is taken first, exactly as the next
-    /// [`Session::encrypt`] would take it, so the notice names our newest
-    /// epoch. `ad_type` is the pairwise type byte that precedes the header
-    /// in the associated data. On error nothing changes.
-    pub fn encrypt_ephemeral<R: RngCore + CryptoRng>(
-        &mut self,
-        ad_type: u8,
-        plaintext: &[u8],
-        sent_at_ms: u64,
-        rng: &mut R,
-    ) -> Result<EphemeralMessage, RatchetError> {
-        let ad = self.ephemeral_ad_prefix(ad_type);
-        if self.sending.is_some() {
-            let epoch = self
-                .our_epoch
-                .as_ref()
-                .ok_or(RatchetError::NotReadyToSend)?;
-            return epoch
-                .encrypt(&ad, sent_at_ms, plaintext, rng)
-                .ok_or(RatchetError::PlaintextTooLong);
-        }
-        let their = self.their_ratchet.ok_or(RatchetError::NotReadyToSend)?;
-        let ours = SecretKey::generate(rng);
-        let dh = ours.diffie_hellman(&their)?;
-        let (root_key, first) = self.root_key.step(&dh);
-        let public = ours.public_key();
-        let epoch = EpochKey::derive(public, &first);
-        let message = epoch
-            .encrypt(&ad, sent_at_ms, plaintext, rng)
-            .ok_or(RatchetError::PlaintextTooLong)?;
-        self.our_ratchet = ours;
-        self.our_ratchet_public = public;
-        self.root_key = root_key;
-        self.sending = Some(first);
-        self.our_epoch = Some(epoch);
-        Ok(message)
-    }
-
-    /// Verifies and decrypts an ephemeral message. Takes `&self`: receiving
-    /// one never changes the session. The epoch is looked up among the
-    /// peer's last few receiving chains; for a ratchet key the peer has not
-    /// sent a message under yet (it took a sending step for the notice), the
-    /// epoch key is derived tentatively from the root key and discarded.
-    /// An epoch that is neither fails [`RatchetError::UnknownEpoch`].
-    pub fn decrypt_ephemeral(
-        &self,
-        ad_type: u8,
-        message: &EphemeralMessage,
-    ) -> Result<Vec<u8>, RatchetError> {
-        let ad = self.ephemeral_ad_prefix(ad_type);
-        let epoch_key = message.ratchet_key;
-        if let Some(epoch) = self
-            .their_epochs
-            .iter()
-            .find(|e| e.ratchet_key == epoch_key)
-        {
-            return epoch
-                .decrypt(&ad, message)
-                .ok_or(RatchetError::DecryptionFailed);
-        }
-        if self.their_ratchet == Some(epoch_key) || self.retired_their_ratchets.contains(&epoch_key)
-        {
-            return Err(RatchetError::UnknownEpoch);
-        }
-        let dh = self.our_ratchet.diffie_hellman(&epoch_key)?;
-        let (_, first) = self.root_key.step(&dh);
-        EpochKey::derive(epoch_key, &first)
-            .decrypt(&ad, message)
-            .ok_or(RatchetError::DecryptionFailed)
-    }
-
-    /// `X3DH AD || type byte`; the ephemeral header follows.
-    fn ephemeral_ad_prefix(&self, ad_type: u8) -> Vec<u8> {
-        let mut ad = Vec::with_capacity(self.associated_data.len() + 1);
-        ad.extend_from_slice(&self.associated_data);
-        ad.push(ad_type);
-        ad
     }
 
     /// Checks every bound, then derives (into locals only) the keys this
@@ -418,13 +374,18 @@ impl Session {
             }
         }
         check_skip(0, n)?;
+        let kem_secret = self.pq.secret_to_receive(header.pq_epoch).map_err(|()| {
+            RatchetError::UnknownPqEpoch {
+                epoch: header.pq_epoch,
+            }
+        })?;
 
         let previous_chain_gap = match &self.receiving {
             Some(chain) if pn > chain.index() => advance(chain.clone(), pn).0,
             _ => Vec::new(),
         };
         let dh = self.our_ratchet.diffie_hellman(&header.ratchet_key)?;
-        let (root_key, fresh) = self.root_key.step(&dh);
+        let (root_key, fresh) = self.root_key.step_with(&dh, kem_secret);
         // The epoch key and, for message 0 (the usual case), its step share
         // one HMAC key schedule under the fresh chain key.
         let keyed = fresh.keyed();
@@ -440,6 +401,7 @@ impl Session {
                 root_key,
                 previous_chain_gap,
                 epoch,
+                pq_mixed: kem_secret.is_some(),
             }),
             gap,
             at_n_step,
@@ -457,8 +419,12 @@ impl Session {
             root_key,
             previous_chain_gap,
             epoch,
+            pq_mixed,
         }) = new_chain
         {
+            if pq_mixed {
+                self.pq.peer_mixed();
+            }
             if self.their_epochs.len() >= EPHEMERAL_EPOCHS_KEPT {
                 self.their_epochs.pop_front();
             }
@@ -485,74 +451,6 @@ impl Session {
     /// relay could relabel a message's type or version without detection.
     fn aead_associated_data(&self, ad_type: u8, header: &Header) -> MessageAd {
         MessageAd::new(&self.associated_data, ad_type, header)
-    }
-
-    /// Our current ratchet public key (what our next header carries, unless a
-    /// DH step is due).
-    pub fn our_ratchet_key(&self) -> PublicKey {
-        self.our_ratchet_public
-    }
-
-    /// The peer's current ratchet key, once known.
-    pub fn their_ratchet_key(&self) -> Option<PublicKey> {
-        self.their_ratchet
-    }
-
-    /// The ephemeral-message key of our current sending epoch. Raw secret:
-    /// only with the `low-level-api` feature, for test vectors.
-    #[cfg(feature = "low-level-api")]
-    pub fn ephemeral_send_key(&self) -> Option<[u8; 32]> {
-        self.our_epoch.as_ref().map(|e| *e.as_bytes())
-    }
-
-    /// The root key. Raw secret: only with the `low-level-api` feature, for
-    /// test vectors.
-    #[cfg(feature = "low-level-api")]
-    pub fn root_key(&self) -> &RootKey {
-        &self.root_key
-    }
-
-    /// The sending chain (at the index of the next message), if one exists.
-    /// Raw secret: only with the `low-level-api` feature, for test vectors.
-    #[cfg(feature = "low-level-api")]
-    pub fn sending_chain(&self) -> Option<&ChainKey> {
-        self.sending.as_ref()
-    }
-
-    /// The receiving chain (at the index of the next expected message).
-    /// Raw secret: only with the `low-level-api` feature, for test vectors.
-    #[cfg(feature = "low-level-api")]
-    pub fn receiving_chain(&self) -> Option<&ChainKey> {
-        self.receiving.as_ref()
-    }
-
-    /// The index of the next message we send on the current sending chain,
-    /// if one exists (public: it travels in the next header).
-    pub fn sending_index(&self) -> Option<u32> {
-        self.sending.as_ref().map(ChainKey::index)
-    }
-
-    /// The index of the next message expected on the current receiving
-    /// chain, if one exists (public: headers carry it).
-    pub fn receiving_index(&self) -> Option<u32> {
-        self.receiving.as_ref().map(ChainKey::index)
-    }
-
-    /// How many skipped message keys are stored.
-    pub fn skipped_key_count(&self) -> usize {
-        self.skipped.len()
-    }
-
-    /// Dates newly stored skipped message keys with `now` and drops those
-    /// dated at least `max_age` earlier (see [`SkippedKeys::expire`]; the
-    /// ratchet has no clock of its own). Returns how many were dropped.
-    pub fn expire_skipped_keys(&mut self, now: u64, max_age: u64) -> usize {
-        self.skipped.expire(now, max_age)
-    }
-
-    /// True once a message from the peer has been decrypted.
-    pub fn has_received(&self) -> bool {
-        self.receiving.is_some()
     }
 }
 
@@ -607,6 +505,8 @@ impl std::fmt::Debug for Session {
             )
             .field("previous_sending_length", &self.previous_sending_length)
             .field("skipped_keys", &self.skipped.len())
+            .field("sending_pq_epoch", &self.sending_pq_epoch)
+            .field("pq", &self.pq)
             .finish_non_exhaustive()
     }
 }

@@ -65,6 +65,8 @@ mod tests {
             ratchet_key: PublicKey::from_bytes([7; 32]),
             previous_chain_length: 3,
             message_number: 9,
+            pq_epoch: 2,
+            chunk: crate::ratchet::pq::Chunk::NONE,
         };
         for len in [ASSOCIATED_DATA_LEN, ASSOCIATED_DATA_LEN - 1, 0, 400] {
             let session_ad: Vec<u8> = (0..len).map(|i| i as u8).collect();
