@@ -19,12 +19,9 @@ mod common;
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, KeyInit, Nonce};
 use common::{check_or_regenerate, committed, hex};
-use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::keys::SecretKey;
 use umbra_protocol::padding::pad;
@@ -34,44 +31,8 @@ use umbra_protocol::sealed;
 use umbra_protocol::wire::{AccountId, Address, DeviceId};
 use umbra_protocol::x3dh;
 
-/// §4.2's labels and §4.11's type bytes, as the spec writes them.
-mod spec {
-    pub const RATCHET_ROOT_KEY: &[u8] = b"umbra/v1/ratchet/root-key";
-    pub const RATCHET_MESSAGE_KEY: &[u8] = b"umbra/v1/ratchet/message-key";
-    pub const PREKEY_TYPE: u8 = 0x01;
-    pub const PLAIN_TYPE: u8 = 0x02;
-    pub const RATCHET_VERSION: u8 = 0x02;
-    /// §4.3: header length, and the chunk slot's kind byte for a chunk of
-    /// the sender's own ML-KEM encapsulation key (§4.13).
-    pub const HEADER_LEN: usize = 178;
-    pub const EK_CHUNK: u8 = 0x01;
-    pub const CHUNK_DATA: usize = 128;
-}
-
-/// FIPS 203 ML-KEM-768 KeyGen_internal(d = seed[..32], z = seed[32..]): the
-/// encapsulation key (1184 bytes), from the `ml-kem` crate alone.
-fn kem_public(seed: &[u8]) -> Vec<u8> {
-    use ml_kem::{EncodedSizeUser, KemCore, MlKem768};
-    let d = ml_kem::B32::try_from(&seed[..32]).unwrap();
-    let z = ml_kem::B32::try_from(&seed[32..64]).unwrap();
-    MlKem768::generate_deterministic(&d, &z)
-        .1
-        .as_bytes()
-        .to_vec()
-}
-
-/// §4.13's slot for chunk `index` of the sender's epoch-1 key.
-fn ek_slot(ek: &[u8], index: u8) -> Vec<u8> {
-    let mut out = vec![spec::EK_CHUNK];
-    out.extend_from_slice(&1u32.to_be_bytes());
-    out.push(index);
-    let start = usize::from(index) * spec::CHUNK_DATA;
-    let mut data = [0u8; spec::CHUNK_DATA];
-    let end = (start + spec::CHUNK_DATA).min(ek.len());
-    data[..end - start].copy_from_slice(&ek[start..end]);
-    out.extend_from_slice(&data);
-    out
-}
+mod pairwise_spec;
+use pairwise_spec::{ek_slot, hmac32, kdf_rk, kem_public, message_key, spec, x25519, x25519_pub};
 
 /// The same addresses as `x3dh.json`, so the X3DH part of each session is
 /// that file's case with the same seed.
@@ -86,43 +47,6 @@ const BOB_ADDR: Address = Address {
 
 fn address_json(address: &Address) -> Value {
     json!({ "account_id": hex(address.account.as_bytes()), "device_id": address.device.0 })
-}
-
-fn hmac32(key: &[u8], input: &[u8]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
-    mac.update(input);
-    mac.finalize().into_bytes().into()
-}
-
-/// KDF_RK (§4.2): (RK', CK).
-fn kdf_rk(root_key: &[u8], dh_out: &[u8]) -> ([u8; 32], [u8; 32]) {
-    let mut okm = [0u8; 64];
-    Hkdf::<Sha256>::new(Some(root_key), dh_out)
-        .expand(spec::RATCHET_ROOT_KEY, &mut okm)
-        .unwrap();
-    (okm[..32].try_into().unwrap(), okm[32..].try_into().unwrap())
-}
-
-/// seed(i), then the message key and nonce (§4.2).
-fn message_key(chain_key: &[u8]) -> ([u8; 32], [u8; 32], [u8; 12]) {
-    let seed = hmac32(chain_key, &[0x01]);
-    let mut okm = [0u8; 44];
-    Hkdf::<Sha256>::new(None, &seed)
-        .expand(spec::RATCHET_MESSAGE_KEY, &mut okm)
-        .unwrap();
-    (
-        seed,
-        okm[..32].try_into().unwrap(),
-        okm[32..].try_into().unwrap(),
-    )
-}
-
-fn x25519(secret: [u8; 32], public: [u8; 32]) -> [u8; 32] {
-    x25519_dalek::x25519(secret, public)
-}
-
-fn x25519_pub(secret: [u8; 32]) -> [u8; 32] {
-    x25519(secret, x25519_dalek::X25519_BASEPOINT_BYTES)
 }
 
 /// The responder's private prekeys.
