@@ -1,6 +1,33 @@
-"""§4 ratchet.json."""
+"""§4 ratchet.json (version 0x02: 4.2 hybrid KDF_RK, 4.3 header and chunk slot, 4.6/4.7, 4.13 braids)."""
+import hashlib
 from prims import *
-import ratchet
+import ratchet, kem
+
+def encaps_secret(ek, m):
+    """FIPS 203 ML-KEM.Encaps_internal's shared key: (K, r) = G(m || H(ek)), K its first 32 bytes."""
+    return hashlib.sha3_512(m + hashlib.sha3_256(ek).digest()).digest()[:32]
+
+class Script(ratchet.Rng):
+    """Every draw of one step, from the vector; a draw the vector does not list is a mismatch.
+    The pinned `cryptography` has no Encaps_internal(ek, m), so the ciphertext of an encapsulation
+    is taken from the chunks the vector's messages carry (and checked by the peer's decapsulation),
+    and the secret is checked against G(m || H(ek)) from m."""
+    def __init__(self, c, w, st, cts, by):
+        self.c, self.w, self.st, self.cts, self.by, self.drew = c, w, st, cts, by, set()
+    def dh(self):
+        self.c.eq(self.w + " DH draw listed", self.st["new_ratchet_private"] is not None, True)
+        return H(self.st["new_ratchet_private"] or "00" * 32)
+    def kem_seed(self):
+        self.drew.add("seed"); self.c.eq(self.w + " KEM seed draw listed", self.st["new_kem_seed"] is not None, True)
+        return H(self.st["new_kem_seed"] or "00" * 64)
+    def encaps(self, ek, epoch):
+        self.drew.add("m"); m = self.st["encapsulation_m"]
+        self.c.eq(self.w + " encapsulation draw listed", m is not None, True)
+        if m is None: return bytes(32), bytes(1088)
+        ss = encaps_secret(ek, H(m))
+        self.c.eq(self.w + ".encapsulated_secret = G(m || H(ek))[..32]", ss, self.st["encapsulated_secret"])
+        chunks = self.cts.get((self.by, epoch), {})
+        return ss, b"".join(chunks.get(i, bytes(ratchet.chunk_len(2, i))) for i in range(ratchet.CT_CHUNKS))
 
 def main():
     d = load("ratchet.json"); c = Checker("ratchet.json"); ini = d["initial"]
@@ -8,32 +35,55 @@ def main():
     c.eq("alice first public", x25519_pub(H(ini["alice_first_ratchet_private"])), ini["alice_first_ratchet_public"])
     sk, ad = H(ini["x3dh_root_key"]), H(ini["associated_data"])
     c.eq("AD length", len(ad), 325)
+    # the ciphertext chunks each side sent, by (sender, epoch): see Script
+    cts = {}
+    for st in d["steps"]:
+        if st["op"] == "encrypt":
+            ch = ratchet.parse_slot(H(st["header"])[44:])
+            if ch and ch[0] == 2: cts.setdefault((st["by"], ch[1]), {})[ch[2]] = ch[3]
     s = {"alice": ratchet.Session.initiator(sk, ad, H(ini["bob_signed_prekey_public"]), H(ini["alice_first_ratchet_private"])),
          "bob": ratchet.Session.responder(sk, ad, H(ini["bob_signed_prekey_private"]))}
     c.eq("alice root key", s["alice"].rk, ini["alice_root_key"]); c.eq("alice ck", s["alice"].cks, ini["alice_sending_chain_key"])
+    hybrid_steps = 0
     for i, st in enumerate(d["steps"]):
         w = f"step{i}({st['by']} {st['op']})"; me = s[st["by"]]
         if st["op"] == "encrypt":
-            np_ = H(st["new_ratchet_private"]) if st["new_ratchet_private"] else None
-            msg = me.encrypt(H(st["plaintext"]), np_)
+            rng = Script(c, w, st, cts, st["by"])
+            msg = me.encrypt(H(st["plaintext"]), rng=rng)
             t = me.trace
-            c.eq(w + " DH step taken iff new_ratchet_private", t["took_step"], np_ is not None)
-            for k in ("chain_key", "message_number", "message_key", "nonce", "header", "aead_associated_data", "message"):
+            c.eq(w + " DH step taken iff new_ratchet_private", t["took_step"], st["new_ratchet_private"] is not None)
+            c.eq(w + " KEM seed drawn iff new_kem_seed", "seed" in rng.drew, st["new_kem_seed"] is not None)
+            c.eq(w + " encapsulated iff encapsulation_m", "m" in rng.drew, st["encapsulation_m"] is not None)
+            for k in ("chain_key", "message_number", "message_key", "nonce", "header", "aead_associated_data", "message", "kem_secret_mixed"):
                 c.eq(f"{w}.{k}", t[k], st[k])
+            if t["kem_secret_mixed"]: hybrid_steps += 1
             c.eq(w + ".root_key_after", me.rk, st["root_key_after"]); c.eq(w + ".sending_chain_key_after", me.cks, st["sending_chain_key_after"])
         else:
             pt = me.decrypt(H(st["message"]))
             c.eq(w + ".plaintext", pt, st["plaintext"])
+            for k in ("kem_secret_mixed", "kem_secret_ready"):
+                c.eq(f"{w}.{k}", me.trace[k], st[k])
             c.eq(w + ".root_key_after", me.rk, st["root_key_after"])
             c.eq(w + ".receiving_chain_key_after", me.ckr, st["receiving_chain_key_after"])
             c.eq(w + ".receiving_index_after", me.nr, st["receiving_index_after"])
             c.eq(w + ".skipped_keys_after", len(me.skipped), st["skipped_keys_after"])
             # replay must fail and leave the state unchanged
+            before = me.rk, me.ckr, me.nr, len(me.skipped), me.peer[0], me.own_ready
             try: me.decrypt(H(st["message"])); got = "accepted"
             except ratchet.RatchetError as e: got = str(e)
             c.eq(w + " replay refused", got, "DuplicateMessage")
-            # the same bytes under the pre-key type byte must not decrypt (type byte in AD)
-    # type byte: re-encrypt nothing; instead check that a plain message presented as pre-key fails
+            c.eq(w + " replay changed nothing", (me.rk, me.ckr, me.nr, len(me.skipped), me.peer[0], me.own_ready), before)
+    c.eq("the conversation took a hybrid step (4.13)", hybrid_steps >= 1, True)
+    # 4.4/4.3 refusals
+    m0 = H(d["steps"][0]["message"])
+    for what, bad, want in [("version 0x01", b"\x01" + m0[1:], "UnsupportedVersion(1)"),
+                            ("194 bytes", m0[:194], "Truncated { actual: 194 }"),
+                            ("chunk kind 3", m0[:45] + b"\x03" + m0[46:], "MalformedChunk(UnknownKind(3))"),
+                            ("chunk epoch 0", m0[:45] + b"\x01" + bytes(4) + m0[50:], "MalformedChunk(OutOfRange)"),
+                            ("key chunk index 10", m0[:50] + b"\x0a" + m0[51:], "MalformedChunk(OutOfRange)")]:
+        try: ratchet.parse(bad); got = "accepted"
+        except ratchet.RatchetError as e: got = str(e)
+        c.eq("refused: " + what, got, want)
     return c.report()
 
 if __name__ == "__main__": main()

@@ -1,6 +1,7 @@
 """A spec-only umbra client in Python, for interop against a real relay and the Rust CLI.
 
 usage: python client.py URL USERNAME PASSWORD send PEER TEXT
+       python client.py URL USERNAME PASSWORD reply PEER_ADDRESS_HEX TEXT [COUNT]
        python client.py URL USERNAME PASSWORD receive SECONDS
 State (identity, prekeys, sessions) is kept in ./state-USERNAME.json (plaintext: test only)."""
 import asyncio, json, os, sys, time
@@ -84,18 +85,36 @@ async def upload_kem_prekeys(c, st, one_time=()):
     print("kem upload:", r)
     return r
 
+def _hx(v): return v.hex() if isinstance(v, bytes) else v
 def session_to_json(s):
-    return {k: (v.hex() if isinstance(v, bytes) else v) for k, v in
-            dict(ad=s.ad, rk=s.rk, dhs=s.dhs, dhr=s.dhr, cks=s.cks, ns=s.ns, ckr=s.ckr, nr=s.nr, pn=s.pn).items()} | {
+    """Everything of 4.5's state, the braids of 4.13 included (plaintext: test only)."""
+    peer = s.peer
+    if peer[0] == "collecting": peer_j = ["collecting", {str(i): d.hex() for i, d in peer[1].items()}]
+    elif peer[0] == "complete": peer_j = ["complete", peer[1].hex()]
+    else: peer_j = ["encapsulated", peer[1].hex(), peer[2].hex(), peer[3]]
+    return {k: _hx(v) for k, v in
+            dict(ad=s.ad, rk=s.rk, dhs=s.dhs, dhr=s.dhr, cks=s.cks, ns=s.ns, ckr=s.ckr, nr=s.nr, pn=s.pn,
+                 pqs=s.pqs, e_own=s.e_own, own_seed=s.own_seed, own_ready=s.own_ready, own_next=s.own_next,
+                 e_peer=s.e_peer, turn=s.turn).items()} | {
             "skipped": [[k[0].hex(), k[1], v[0].hex(), v[1].hex()] for k, v in s.skipped.items()],
-            "retired": [r.hex() for r in s.retired]}
+            "retired": [r.hex() for r in s.retired], "epochs": [[a.hex(), b.hex()] for a, b in s.epochs],
+            "own_ct": {str(i): d.hex() for i, d in s.own_ct.items()}, "peer": peer_j}
 def session_from_json(j):
     s = ratchet.Session(H(j["ad"]))
-    for k in ("rk", "dhs", "dhr", "cks", "ckr"): setattr(s, k, H(j[k]) if j[k] else None)
-    s.ns, s.nr, s.pn = j["ns"], j["nr"], j["pn"]
+    for k in ("rk", "dhs", "dhr", "cks", "ckr", "own_seed", "own_ready"): setattr(s, k, H(j[k]) if j[k] else None)
+    for k in ("ns", "nr", "pn", "pqs", "e_own", "own_next", "e_peer", "turn"): setattr(s, k, j[k])
     s.skipped = {(H(a), n): (H(k), H(nn)) for a, n, k, nn in j["skipped"]}
-    s.retired = [H(r) for r in j["retired"]]
+    s.retired = [H(r) for r in j["retired"]]; s.epochs = [(H(a), H(b)) for a, b in j["epochs"]]
+    s.own_ct = {int(i): H(d) for i, d in j["own_ct"].items()}
+    p = j["peer"]
+    s.peer = (("collecting", {int(i): H(d) for i, d in p[1].items()}) if p[0] == "collecting" else
+              ("complete", H(p[1])) if p[0] == "complete" else ("encapsulated", H(p[1]), H(p[2]), p[3]))
     return s
+
+def braids(s):
+    """The public view of 4.13's state (Session::pq_epochs and phases), for the interop log."""
+    return (f"pq: sending_epoch={s.pqs} own_epoch={s.e_own} own_ready={s.own_ready is not None} "
+            f"peer_epoch={s.e_peer} peer={s.peer[0]}{'(' + str(len(s.peer[1])) + ')' if s.peer[0] == 'collecting' else ''}")
 
 async def setup(url, username, pwd):
     ws = await websockets.connect(url.replace("http", "ws") + "/v1/ws", max_size=2**20)
@@ -187,18 +206,22 @@ async def send(url, username, pwd, peer, text):
     save_state(username, st)
     await c.ws.close()
 
-async def reply(url, username, pwd, peer_addr_hex, text):
+async def reply(url, username, pwd, peer_addr_hex, text, count=1):
+    """COUNT plain messages (TEXT, or TEXT #i) on the session, one Send each, in order."""
     c, st, me = await setup(url, username, pwd)
     rec = st["sessions"][peer_addr_hex]; sess = session_from_json(rec["s"])
     assert sess.ckr is not None, "no reply received yet: a plain message needs one"
-    body = content.encode({"Text": {"id": list(os.urandom(16)), "body": text, "sent_at_ms": int(time.time() * 1000)}})
-    payload = content.payload_encode(H(st["account"]), 1, username, body)
-    rm = sess.encrypt(pad(payload), new_priv=os.urandom(32), msg_type=ratchet.TYPE_PLAIN)
-    env = sealed.seal(me, H(st["x"]), x3dh.addr(H(st["account"]), 1), H(rec["peer"]), b"\x02" + rm, os.urandom(32))
     peer = H(peer_addr_hex)
-    r = await c.req({"Send": {"messages": [{"to": {"account": list(peer[:16]), "device": 1}, "envelope": list(env)}]}})
-    print("reply:", r)
-    rec["s"] = session_to_json(sess); save_state(username, st)
+    for i in range(count):
+        body = content.encode({"Text": {"id": list(os.urandom(16)), "body": text if count == 1 else f"{text} #{i}",
+                                        "sent_at_ms": int(time.time() * 1000)}})
+        payload = content.payload_encode(H(st["account"]), 1, username, body)
+        rm = sess.encrypt(pad(payload), msg_type=ratchet.TYPE_PLAIN)
+        hdr = rm[1:1 + ratchet.HEADER_LEN]
+        env = sealed.seal(me, H(st["x"]), x3dh.addr(H(st["account"]), 1), H(rec["peer"]), b"\x02" + rm, os.urandom(32))
+        r = await c.req({"Send": {"messages": [{"to": {"account": list(peer[:16]), "device": 1}, "envelope": list(env)}]}})
+        print("reply:", r, "header pq_epoch", int.from_bytes(hdr[40:44], "big"), "slot kind", hdr[44], "|", braids(sess))
+        rec["s"] = session_to_json(sess); save_state(username, st)
     await c.ws.close()
 
 async def send_raw(url, username, pwd, peer, inner_hex):
@@ -233,6 +256,7 @@ async def receive(url, username, pwd, secs):
                     if kind == "plain":
                         assert rec and H(rec["peer"]) == ik_a, "SenderMismatch"
                         s = session_from_json(rec["s"]); pt = s.decrypt(inner[1:], ratchet.TYPE_PLAIN)
+                        print("plain message, header pq_epoch", int.from_bytes(inner[2 + 40:2 + 44], "big"), "slot kind", inner[2 + 44])
                     elif kind == "prekey":
                         ident, ek_a, spk_id, extra = hdr
                         assert ident == ik_a, "SenderMismatch"
@@ -242,8 +266,7 @@ async def receive(url, username, pwd, secs):
                         parties = x3dh.transcript(ik_a, addr_a, me, x3dh.addr(H(st["account"]), 1))
                         _, (_, _, sk, ad) = x3dh.respond(H(st["spk"]), H(st["x"]), opk, ik_a[32:64], ek_a, parties)
                         s = ratchet.Session.responder(sk, ad, H(st["spk"]))
-                        off = 1 + 128 + 32 + 4 + 1 + (4 if extra else 0)
-                        pt = s.decrypt(inner[off:], ratchet.TYPE_PREKEY)
+                        pt = s.decrypt(pairwise.prekey_fields(1, inner[1:])[1], ratchet.TYPE_PREKEY)
                     elif kind == "hybrid":
                         ident, ek_a, spk_id, extra, kem_kind, kem_id, kem_ct = hdr
                         assert ident == ik_a, "SenderMismatch"
@@ -260,12 +283,11 @@ async def receive(url, username, pwd, secs):
                         _, (_, _, sk, ad) = pqxdh.respond(H(st["spk"]), H(st["x"]), opk, ik_a[32:64], ek_a, parties,
                                                           kem_kind, kem_id, kem.public_bytes(kseed), ss, kem_ct)
                         s = ratchet.Session.responder(sk, ad, H(st["spk"]))
-                        off = 1 + 128 + 32 + 4 + 1 + (4 if extra else 0) + 1 + 4 + kem.CIPHERTEXT_LEN
-                        pt = s.decrypt(inner[off:], pqxdh.TYPE_HYBRID_PREKEY)
+                        pt = s.decrypt(pairwise.prekey_fields(5, inner[1:])[1], pqxdh.TYPE_HYBRID_PREKEY)
                     else:
                         raise Exception("ephemeral in a Deliver")
                     acct, dev, user, cont = content.payload_decode(unpad(pt))
-                    print("received from", user, acct.hex(), dev, json.dumps(cont))
+                    print("received from", user, acct.hex(), dev, json.dumps(cont), "|", braids(s))
                     st["sessions"][addr_a.hex()] = {"peer": ik_a.hex(), "s": session_to_json(s)}
                     save_state(username, st)
                 except Exception as e:
@@ -282,7 +304,7 @@ async def receive(url, username, pwd, secs):
 
 if __name__ == "__main__":
     url, user, pw, cmd = sys.argv[1:5]
-    if cmd == "reply": asyncio.run(reply(url, user, pw.encode(), sys.argv[5], sys.argv[6]))
+    if cmd == "reply": asyncio.run(reply(url, user, pw.encode(), sys.argv[5], sys.argv[6], int(sys.argv[7]) if len(sys.argv) > 7 else 1))
     elif cmd == "send_raw": asyncio.run(send_raw(url, user, pw.encode(), sys.argv[5], sys.argv[6]))
     elif cmd == "safety": safety(user, sys.argv[5])
     elif cmd == "send": asyncio.run(send(url, user, pw.encode(), sys.argv[5], sys.argv[6]))

@@ -34,3 +34,9 @@ def verify_prekey(ed_public, kind, id_, created_at, key, sig):
     return len(key) == PUBLIC_KEY_LEN and ed_verify(ed_public, signed_bytes(KEM_PREKEY, signed_message(kind, id_, created_at, key)), sig)
 
 def new_seed(): return os.urandom(SEED_LEN)
+
+def check_public(ek):
+    """FIPS 203 7.2 encapsulation-key check (length and modulus): ValueError if it fails."""
+    if len(ek) != PUBLIC_KEY_LEN: raise ValueError("BadLength encapsulation key")
+    try: mlkem.MLKEM768PublicKey.from_public_bytes(ek)
+    except Exception as e: raise ValueError(f"InvalidEncapsulationKey: {e}")

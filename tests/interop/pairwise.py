@@ -1,12 +1,14 @@
 """§4.4 ratchet message and §4.11 pairwise message decoding (types 0x01-0x03, 0x05 hybrid pre-key)."""
 from edpoint import decompresses
+import ratchet
 
 class PairwiseError(Exception): pass
 
 def parse_ratchet(b):
-    if len(b) < 57: raise PairwiseError(f"Truncated {{ actual: {len(b)} }}")
-    if b[0] != 1: raise PairwiseError(f"UnsupportedVersion({b[0]})")
-    return b[1:41], b[41:]
+    """4.4 (version 0x02, 178-byte header, chunk slot of 4.3) -> (header, ciphertext)."""
+    try: hdr, _, ct = ratchet.parse(b)
+    except ratchet.RatchetError as e: raise PairwiseError(str(e))
+    return hdr, ct
 
 def parse_identity(b):
     if len(b) != 128: raise PairwiseError("BadLength")
