@@ -1,10 +1,17 @@
 //! ML-KEM-768's own known-answer tests: NIST ACVP keyGen, encapsulation and
-//! decapsulation cases (protocol/tests/data/ml-kem-768-acvp.json, whose
-//! `source` names where they were copied from), run through umbra's
+//! decapsulation cases, and Wycheproof's encapsulation-key-check cases
+//! (FIPS 203 7.2, the check ACVP calls `encapsulationKeyCheck`)
+//! (protocol/tests/data/ml-kem-768-acvp.json, whose `source` fields name
+//! where each set was copied from), run through umbra's
 //! `kem` module wherever its API reaches and through the `ml-kem` crate
 //! directly where it does not (umbra never holds an expanded decapsulation
 //! key that was not generated from a seed, and ACVP's decapsulation cases
 //! give only the expanded key).
+//!
+//! ACVP's `decapsulationKeyCheck` (FIPS 203 7.3: the length of an expanded
+//! decapsulation key and the `H(ek)` embedded in it) does not apply: umbra
+//! stores and loads only the 64-byte seed `d || z` and expands it itself
+//! (docs/PROTOCOL.md 3.9), so no expanded key from outside ever reaches it.
 //!
 //! This is the independent check of the primitive the hybrid handshake
 //! (docs/PROTOCOL.md 3.9, 3.10) rests on: every other umbra test only shows
@@ -15,7 +22,8 @@ use ml_kem::{EncodedSizeUser, KemCore, MlKem768};
 use rand_core::{CryptoRng, RngCore};
 use serde_json::Value;
 use umbra_protocol::kem::{
-    encapsulate, encapsulate_deterministic, KemCiphertext, KemKeyPair, KemPublicKey, KEM_SEED_LEN,
+    encapsulate, encapsulate_deterministic, KemCiphertext, KemError, KemKeyPair, KemPublicKey,
+    KEM_PUBLIC_KEY_LEN, KEM_SEED_LEN,
 };
 
 type DecapsulationKey = <MlKem768 as KemCore>::DecapsulationKey;
@@ -176,5 +184,56 @@ fn seeded_decapsulation_matches_the_acvp_expanded_key() {
             pair.decapsulate(&KemCiphertext::from_bytes(&bad).unwrap()),
             k
         );
+    }
+}
+
+/// The FIPS 203 7.2 input check on peer encapsulation keys, through
+/// `KemPublicKey::from_bytes` (the only way a peer's key enters umbra):
+/// every key with a coefficient `>= q` (Wycheproof's CCTV/modulus and "not
+/// reduced" cases) is `InvalidEncapsulationKey`, every wrong length is
+/// `BadLength`, and the valid edge-case keys parse and encapsulate to the
+/// case's ciphertext and secret.
+#[test]
+fn encapsulation_key_check_refuses_what_fips_203_refuses() {
+    let v = vectors();
+    let tests = cases(&v["encapsulation_key_check"], "tests");
+    let count = |why: &str| tests.iter().filter(|t| t["why"] == why).count();
+    assert!(count("modulus") >= 20 && count("length") >= 10 && count("valid") >= 3);
+    for case in tests {
+        let id = &case["tcId"];
+        let ek = bytes(case, "ek");
+        let parsed = KemPublicKey::from_bytes(&ek);
+        match case["why"].as_str().unwrap() {
+            "modulus" => {
+                assert_eq!(case["result"], "invalid");
+                assert_eq!(ek.len(), KEM_PUBLIC_KEY_LEN, "tcId {id}");
+                assert_eq!(
+                    parsed.unwrap_err(),
+                    KemError::InvalidEncapsulationKey,
+                    "tcId {id}"
+                );
+            }
+            "length" => {
+                assert_eq!(case["result"], "invalid");
+                assert_eq!(
+                    parsed.unwrap_err(),
+                    KemError::BadLength {
+                        what: "encapsulation key",
+                        expected: KEM_PUBLIC_KEY_LEN,
+                        actual: ek.len()
+                    },
+                    "tcId {id}"
+                );
+            }
+            "valid" => {
+                assert_eq!(case["result"], "valid");
+                let ek = parsed.unwrap_or_else(|e| panic!("tcId {id}: {e}"));
+                let m: [u8; 32] = bytes(case, "m").try_into().unwrap();
+                let (c, k) = encapsulate(&ek, &mut Scripted(m.to_vec()));
+                assert_eq!(c.as_bytes().as_slice(), bytes(case, "c"), "tcId {id} c");
+                assert_eq!(k.as_bytes().as_slice(), bytes(case, "K"), "tcId {id} K");
+            }
+            other => panic!("tcId {id}: unknown why {other}"),
+        }
     }
 }
