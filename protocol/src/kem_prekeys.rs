@@ -166,11 +166,13 @@ impl<'de> Deserialize<'de> for KemPreKey {
 
 /// A KEM prekey whose signature verified under the bundle's identity and
 /// whose key passed FIPS 203's check: the only kind an initiator
-/// encapsulates to.
+/// encapsulates to. It keeps the signed creation time, so freshness can be
+/// judged after verification (`PreKeyBundle::verify_at`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedKemPreKey {
     kind: KemPreKeyKind,
     id: u32,
+    created_at: u64,
     key: KemPublicKey,
 }
 
@@ -186,6 +188,7 @@ impl VerifiedKemPreKey {
         Ok(Self {
             kind: public.kind,
             id: public.id,
+            created_at: public.created_at,
             key,
         })
     }
@@ -198,6 +201,11 @@ impl VerifiedKemPreKey {
     /// The id the hybrid pre-key message names.
     pub fn id(&self) -> u32 {
         self.id
+    }
+
+    /// Creation time, unix seconds, as signed.
+    pub fn created_at(&self) -> u64 {
+        self.created_at
     }
 
     /// The encapsulation key.
@@ -220,6 +228,7 @@ mod tests {
         let verified = VerifiedKemPreKey::verify(&public, &alice.public()).unwrap();
         assert_eq!(verified.key(), key.keypair().public());
         assert_eq!(verified.id(), 3);
+        assert_eq!(verified.created_at(), 1_700_000_000);
         assert_eq!(
             VerifiedKemPreKey::verify(&public, &mallory.public()).unwrap_err(),
             PreKeyError::BadKemPreKeySignature

@@ -223,6 +223,26 @@ fn verify_kem_prekey(
     VerifiedKemPreKey::verify(prekey, identity)
 }
 
+/// How a signed creation time compares with the initiator's clock.
+enum Freshness {
+    Fresh,
+    /// More than [`SIGNED_PREKEY_MAX_FUTURE_SECS`] ahead of `now`.
+    FromFuture,
+    /// More than [`SIGNED_PREKEY_MAX_AGE_SECS`] before `now`.
+    Expired,
+}
+
+/// The one age rule for signed prekeys and last-resort KEM prekeys.
+fn freshness(created_at: u64, now: u64) -> Freshness {
+    if created_at > now.saturating_add(SIGNED_PREKEY_MAX_FUTURE_SECS) {
+        Freshness::FromFuture
+    } else if now.saturating_sub(created_at) > SIGNED_PREKEY_MAX_AGE_SECS {
+        Freshness::Expired
+    } else {
+        Freshness::Fresh
+    }
+}
+
 /// Whether a bundle without an ML-KEM prekey may verify.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum KemPolicy {
@@ -245,7 +265,10 @@ impl PreKeyBundle {
 
     /// [`PreKeyBundle::verify`] plus freshness: refuses a signed prekey older
     /// than [`SIGNED_PREKEY_MAX_AGE_SECS`] or more than
-    /// [`SIGNED_PREKEY_MAX_FUTURE_SECS`] in the future at `now` (unix secs).
+    /// [`SIGNED_PREKEY_MAX_FUTURE_SECS`] in the future at `now` (unix secs),
+    /// and a served last-resort KEM prekey by the same two limits
+    /// ([`PreKeyError::KemPreKeyExpired`], [`PreKeyError::KemPreKeyFromFuture`]).
+    /// One-time KEM prekeys have no age limit (docs/PROTOCOL.md 3.5).
     pub fn verify_at(self, now: u64) -> Result<VerifiedPreKeyBundle, PreKeyError> {
         self.verify_at_with(now, KemPolicy::Required)
     }
@@ -271,12 +294,34 @@ impl PreKeyBundle {
         policy: KemPolicy,
     ) -> Result<VerifiedPreKeyBundle, PreKeyError> {
         let created_at = self.signed_prekey.created_at;
+        // Read before verification consumes the bundle; judged only after
+        // its signature (which covers the time) verified.
+        let kem_last_resort_created = self.kem_last_resort.as_ref().map(|k| k.created_at);
         let verified = self.verify_with(policy)?;
-        if created_at > now.saturating_add(SIGNED_PREKEY_MAX_FUTURE_SECS) {
-            return Err(PreKeyError::SignedPreKeyFromFuture { created_at, now });
+        match freshness(created_at, now) {
+            Freshness::Fresh => {}
+            Freshness::FromFuture => {
+                return Err(PreKeyError::SignedPreKeyFromFuture { created_at, now })
+            }
+            Freshness::Expired => return Err(PreKeyError::SignedPreKeyExpired { created_at, now }),
         }
-        if now.saturating_sub(created_at) > SIGNED_PREKEY_MAX_AGE_SECS {
-            return Err(PreKeyError::SignedPreKeyExpired { created_at, now });
+        // The last-resort KEM prekey is replaced on the signed prekey's
+        // schedule and its old private half kept as long, so it has the
+        // signed prekey's limits: a stale one means the owner stopped
+        // refreshing, or the relay replays a key the owner may no longer
+        // hold. Checked whenever served, even when a one-time KEM prekey is
+        // the one used: an honest owner never publishes a stale one beside a
+        // fresh signed prekey.
+        if let Some(created_at) = kem_last_resort_created {
+            match freshness(created_at, now) {
+                Freshness::Fresh => {}
+                Freshness::FromFuture => {
+                    return Err(PreKeyError::KemPreKeyFromFuture { created_at, now })
+                }
+                Freshness::Expired => {
+                    return Err(PreKeyError::KemPreKeyExpired { created_at, now })
+                }
+            }
         }
         Ok(verified)
     }

@@ -6,7 +6,16 @@ use crate::kem_prekeys::{kem_prekey_message, KemPreKey};
 use rand::rngs::OsRng;
 
 fn kem(id: &IdentityKeyPair, kind: KemPreKeyKind, kem_id: u32) -> KemPreKeyPublic {
-    KemPreKey::generate(id, kind, kem_id, 5, &mut OsRng).public()
+    kem_at(id, kind, kem_id, 5)
+}
+
+fn kem_at(
+    id: &IdentityKeyPair,
+    kind: KemPreKeyKind,
+    kem_id: u32,
+    created_at: u64,
+) -> KemPreKeyPublic {
+    KemPreKey::generate(id, kind, kem_id, created_at, &mut OsRng).public()
 }
 
 fn bundle(id: &IdentityKeyPair, created_at: u64) -> PreKeyBundle {
@@ -15,8 +24,8 @@ fn bundle(id: &IdentityKeyPair, created_at: u64) -> PreKeyBundle {
         signed_prekey: SignedPreKey::generate(id, 7, created_at, &mut OsRng).public(),
         one_time_prekey: Some(OneTimePreKey::generate(1, &mut OsRng).public()),
         last_resort: Some(OneTimePreKey::generate(2, &mut OsRng).public()),
-        kem_one_time: Some(kem(id, KemPreKeyKind::OneTime, 30)),
-        kem_last_resort: Some(kem(id, KemPreKeyKind::LastResort, 31)),
+        kem_one_time: Some(kem_at(id, KemPreKeyKind::OneTime, 30, created_at)),
+        kem_last_resort: Some(kem_at(id, KemPreKeyKind::LastResort, 31, created_at)),
     }
 }
 
@@ -259,6 +268,76 @@ fn freshness_window_is_enforced() {
         bundle(&id, t + SIGNED_PREKEY_MAX_FUTURE_SECS + 1).verify_at(t),
         Err(PreKeyError::SignedPreKeyFromFuture { .. })
     ));
+}
+
+#[test]
+fn the_last_resort_kem_prekey_has_the_signed_prekeys_age_limits() {
+    let id = IdentityKeyPair::generate(&mut OsRng);
+    let t = 10_000_000;
+    let with_lr_at = |created_at: u64| {
+        let mut b = bundle(&id, t);
+        b.kem_last_resort = Some(kem_at(&id, KemPreKeyKind::LastResort, 31, created_at));
+        b
+    };
+    // Exactly at each limit still verifies.
+    assert!(with_lr_at(t - SIGNED_PREKEY_MAX_AGE_SECS)
+        .verify_at(t)
+        .is_ok());
+    assert!(with_lr_at(t + SIGNED_PREKEY_MAX_FUTURE_SECS)
+        .verify_at(t)
+        .is_ok());
+    let old = t - SIGNED_PREKEY_MAX_AGE_SECS - 1;
+    assert_eq!(
+        with_lr_at(old).verify_at(t),
+        Err(PreKeyError::KemPreKeyExpired {
+            created_at: old,
+            now: t
+        })
+    );
+    let ahead = t + SIGNED_PREKEY_MAX_FUTURE_SECS + 1;
+    assert_eq!(
+        with_lr_at(ahead).verify_at(t),
+        Err(PreKeyError::KemPreKeyFromFuture {
+            created_at: ahead,
+            now: t
+        })
+    );
+    // Refused also when it is the only KEM prekey (the one that would be used).
+    let mut lr_only = with_lr_at(old);
+    lr_only.kem_one_time = None;
+    assert!(matches!(
+        lr_only.clone().verify_at(t),
+        Err(PreKeyError::KemPreKeyExpired { .. })
+    ));
+    assert!(matches!(
+        lr_only.clone().verify_classical_at(t),
+        Err(PreKeyError::KemPreKeyExpired { .. })
+    ));
+    // `verify` does not look at the clock.
+    assert!(lr_only.verify().is_ok());
+    // A stale signed prekey is reported first.
+    let mut both = bundle(&id, old);
+    both.kem_last_resort = Some(kem_at(&id, KemPreKeyKind::LastResort, 31, old));
+    assert!(matches!(
+        both.verify_at(t),
+        Err(PreKeyError::SignedPreKeyExpired { .. })
+    ));
+}
+
+#[test]
+fn one_time_kem_prekeys_have_no_age_limit() {
+    // As in Signal: a one-time key is used once and deleted, so its age
+    // widens no window (docs/PROTOCOL.md 3.5).
+    let id = IdentityKeyPair::generate(&mut OsRng);
+    let t = 10_000_000;
+    for created_at in [5, t + SIGNED_PREKEY_MAX_FUTURE_SECS + 1] {
+        let mut b = bundle(&id, t);
+        b.kem_one_time = Some(kem_at(&id, KemPreKeyKind::OneTime, 30, created_at));
+        let v = b.verify_at(t).unwrap();
+        let chosen = v.kem_prekey().unwrap();
+        assert_eq!(chosen.kind(), KemPreKeyKind::OneTime);
+        assert_eq!(chosen.created_at(), created_at);
+    }
 }
 
 #[test]

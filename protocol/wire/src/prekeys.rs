@@ -73,6 +73,26 @@ pub enum PreKeyError {
     /// A KEM prekey fails FIPS 203's encapsulation-key check.
     #[error("ML-KEM prekey fails the FIPS 203 modulus check")]
     InvalidKemPreKey,
+    /// The last-resort KEM prekey is older than
+    /// [`SIGNED_PREKEY_MAX_AGE_SECS`] (it rotates with the signed prekey,
+    /// so it has the same limit). The owner's device has not refreshed its
+    /// keys, or the relay serves an old one.
+    #[error("last-resort ML-KEM prekey created at {created_at} is too old at {now}")]
+    KemPreKeyExpired {
+        /// The prekey's creation time (unix seconds).
+        created_at: u64,
+        /// The time of the check (unix seconds).
+        now: u64,
+    },
+    /// The last-resort KEM prekey claims to be created more than
+    /// [`SIGNED_PREKEY_MAX_FUTURE_SECS`] in the future.
+    #[error("last-resort ML-KEM prekey created at {created_at} is in the future at {now}")]
+    KemPreKeyFromFuture {
+        /// The prekey's creation time (unix seconds).
+        created_at: u64,
+        /// The time of the check (unix seconds).
+        now: u64,
+    },
 }
 
 /// The bytes a signed-prekey signature covers (after the label):
