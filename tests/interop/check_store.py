@@ -6,7 +6,7 @@ left, run_interop.sh through lose_answer.py; it must hold a PendingExportKey)
 Reads the header, derives the keys, opens every record (generation, nonce,
 associated data of 12.9), parses the kinds whose layout 12.9 gives, and checks
 the generation index against the guarded records (Session, Outbox,
-OneTimePreKey, GroupSenderKey, GroupReceiverKey, Fanout): every guarded row has an entry with its sealed generation, and
+OneTimePreKey, KemOneTimePreKey, GroupSenderKey, GroupReceiverKey, Fanout): every guarded row has an entry with its sealed generation, and
 every entry has its row."""
 import sqlite3, sys, hashlib
 from prims import *
@@ -15,6 +15,7 @@ from argon2.low_level import hash_secret_raw, Type
 from postcard import Reader
 from store_open import Store
 from identity import public_identity
+import kem
 
 d, pwf = sys.argv[1:3]
 expect_pending = sys.argv[3:] == ["--expect-pending"]
@@ -141,7 +142,37 @@ for slot, v in settings:
     r = Reader(v); fmt = r.u32(); flags = r.take(2)
     chk(f"Settings: format {fmt}, read_receipts {flags[0]}, typing {flags[1]}, empty slot, fully parsed",
         r.left() == 0 and fmt == 0 and slot == b"" and all(b in (0, 1) for b in flags))
-GUARDED = {5, 10, 13, 21, 22, 23}
+# 12.6 / 12.9 kinds 33-35 (issue 14): the ML-KEM prekeys, signed as 3.9 by the Account's identity.
+acct_rows = list(rows(2))
+ed_pub_ = None
+if acct_rows:
+    r = Reader(acct_rows[0][1]); ed_seed = r.fixed(32); xs = r.fixed(32); ed_pub_ = public_identity(ed_seed, xs)[:32]
+def kem_prekey(v):
+    r = Reader(v); kind = r.u8(); id_ = r.u32(); at = r.u64(); seed = r.fixed(64); sig = r.fixed(64)
+    return kind, id_, at, seed, sig, r.left()
+kem_state = list(rows(33))
+chk(f"at most one KemPreKeyState record (kind 33, empty slot): {len(kem_state)}", len(kem_state) <= 1 and all(sl == b"" for sl, _ in kem_state))
+held_lr, cur_lr = [], None
+for slot, v in kem_state:
+    r = Reader(v); fmt = r.u32(); nxt_ot, nxt_lr, cur_lr = r.u32(), r.u32(), r.u32(); cur_at = r.u64()
+    held_lr = r.seq(lambda: (r.u32(), r.u64()))
+    chk(f"KemPreKeyState V{fmt + 1}: next one-time {nxt_ot}, next last-resort {nxt_lr}, current last-resort {cur_lr} "
+        f"created {cur_at}, {len(held_lr)} replaced still held, fully parsed",
+        r.left() == 0 and fmt == 0 and cur_lr not in [h[0] for h in held_lr])
+for kind_rec, want_kind, name in ((34, 1, "KemOneTimePreKey"), (35, 2, "KemLastResortPreKey")):
+    got = list(rows(kind_rec)); good = 0; ids = []
+    for slot, v in got:
+        kind, id_, at, seed, sig, left = kem_prekey(v); ids.append(id_)
+        pk = kem.public_bytes(seed)
+        good += (left == 0 and kind == want_kind and slot == hmac256(slot_key, bytes([kind_rec]) + u32be(id_))
+                 and ed_pub_ is not None and kem.verify_prekey(ed_pub_, want_kind, id_, at, pk, sig))
+    if got:
+        chk(f"{name} (kind {kind_rec}): {len(got)} record(s), each kind {want_kind:#04x}, slot HMAC(kind, u32be id), "
+            f"its key from the seed d||z and its 3.9 signature verifying under the Account's identity ({good} of {len(got)})", good == len(got))
+    if kind_rec == 35 and kem_state:
+        want = sorted([cur_lr] + [h[0] for h in held_lr])
+        chk(f"  the last-resort KEM prekeys held {sorted(ids)} are the current one and the replaced ones the state names {want}", sorted(ids) == want)
+GUARDED = {5, 10, 13, 21, 22, 23, 34}
 gens = list(rows(19))
 chk("at most one Generation record (kind 19, empty slot)", len(gens) <= 1 and all(s == b"" for s, _ in gens))
 index, top = {}, 0

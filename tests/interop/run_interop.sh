@@ -22,6 +22,29 @@ $PY client.py "$S" alice "alice pw" receive 4 | tee alice1.txt; grep -q '"rust -
 PEER=$($PY -c "import json;print(list(json.load(open('state-alice.json'))['sessions'])[0])")
 $PY client.py "$S" alice "alice pw" reply "$PEER" "python -> rust after a DH step"
 U receive --timeout 10 | tee bob2.txt; grep -q "python -> rust after a DH step" bob2.txt
+# 4.13 across the two implementations: bursts until each side's KEM epoch 1 completes and is mixed.
+# alice's 11 messages carry her 10 key chunks; bob then encapsulates and his 22 messages carry the 9
+# ciphertext chunks (interleaved with his own key's); alice's next send steps with pq_epoch 1, which
+# opens at bob only if he mixed the secret she decapsulated; her 20 messages carry her ciphertext
+# for bob's key, so bob's next DH step is hybrid (pq_epoch 1) and opens here only with her secret.
+$PY client.py "$S" alice "alice pw" reply "$PEER" "pq burst a" 11 | tail -1
+U receive --timeout 5 > pq1.txt; [ "$(grep -c 'pq burst a' pq1.txt)" = 11 ] || { cat pq1.txt; echo "FAIL pq burst a"; exit 1; }
+for i in $(seq 1 22); do U send alice "pq burst b $i" > /dev/null; done
+$PY client.py "$S" alice "alice pw" receive 4 > pq2.txt; [ "$(grep -c "pq burst b" pq2.txt)" = 22 ] || { cat pq2.txt; echo "FAIL pq burst b"; exit 1; }
+grep "received from" pq2.txt | tail -1 | grep -q "own_ready=True" || { cat pq2.txt; echo "FAIL alice holds no decapsulated secret"; exit 1; }
+$PY client.py "$S" alice "alice pw" reply "$PEER" "pq burst c" 20 | tee pq3.txt | sed -n '1p;$p'
+head -1 pq3.txt | grep -q "header pq_epoch 1 " || { echo "FAIL alice's step was not hybrid"; exit 1; }
+U receive --timeout 5 > pq4.txt; [ "$(grep -c "pq burst c" pq4.txt)" = 20 ] || { cat pq4.txt; echo "FAIL rust did not open the hybrid step"; exit 1; }
+echo "ok   the Rust client opened the stranger's hybrid ratchet step (pq_epoch 1, 4.13)"
+# bob's receipts for burst c took his DH step before he held all nine chunks, so it was classical;
+# once alice has that chain and answers it, bob's next send steps with his secret
+$PY client.py "$S" alice "alice pw" receive 3 > pq5.txt
+$PY client.py "$S" alice "alice pw" reply "$PEER" "pq kick" > /dev/null
+U receive --timeout 5 > pq6.txt; grep -q "pq kick" pq6.txt || { cat pq6.txt; echo "FAIL pq kick"; exit 1; }
+U send alice "pq after bob's step" > /dev/null
+$PY client.py "$S" alice "alice pw" receive 3 | tee pq7.txt | grep "received from"
+grep -q "plain message, header pq_epoch 1 " pq7.txt && grep -q "pq after bob's step" pq7.txt \
+  && echo "ok   the stranger opened the Rust client's hybrid ratchet step (pq_epoch 1, 4.13)" || { cat pq7.txt; echo "FAIL python did not open rust's hybrid step"; exit 1; }
 $PY client.py "$S" alice "alice pw" safety "$PEER" > sn.txt; U verify alice | tee -a sn.txt
 grep -qF "$(head -1 sn.txt)" sn.txt && echo "safety numbers agree"
 # issue 14, between two stranger clients over the real relay (3.9, 3.10, 4.11 type 0x05, 9.7/9.8 tags
@@ -55,18 +78,18 @@ env $TO_RUST CLAIM_USER=carol CLAIM_ACCOUNT=$CAROL $PY client.py "$S" alice "ali
 U receive --timeout 10 > forged.txt 2>&1 || true; cat forged.txt
 # 12.2 step 4: a name claim the directory does not confirm keeps the stored name; a foreign account is rejected
 if grep -q "alice: forged: name carol" forged.txt && ! grep -q "carol:" forged.txt && ! grep -q "name and account of carol" forged.txt
-then echo "ok   forged claims: name ignored (shown as alice), foreign account rejected"; else echo "FAIL forged claims"; fi
-# 12.5: a plain message for a session erin does not have is kept (not acked, comes again);
+then echo "ok   forged claims: name ignored (shown as alice), foreign account rejected"; else echo "FAIL forged claims"; exit 1; fi
+# 12.5: a plain message (well-formed, version 0x02, 4.4) for a session erin does not have is kept (not acked, comes again);
 # a malformed inner message is rejected (acked, never again)
 printf 'erin password tangerine 41' > erin.pw; chmod 600 erin.pw
 E() { UMBRA_PASSWORD_FILE=erin.pw "$BIN/umbra" --server "$S" --data-dir ./erin "$@"; }
 E register erin > /dev/null
-$PY client.py "$S" alice "alice pw" send_raw erin 02$($PY -c "print('01' + '00' * 80)")
+$PY client.py "$S" alice "alice pw" send_raw erin 02$($PY -c "print('02' + '00' * 194)")
 $PY client.py "$S" alice "alice pw" send_raw erin 7f00
 E receive --timeout 8 > e1.txt 2>&1 || true; E receive --timeout 8 > e2.txt 2>&1 || true
 echo "--- erin 1"; cat e1.txt; echo "--- erin 2"; cat e2.txt
 if [ "$(grep -c 'could not' e1.txt)" = 2 ] && [ "$(grep -c 'could not' e2.txt)" = 1 ]
-then echo "ok   kept delivery redelivered, rejected one acked"; else echo "FAIL 12.5 acknowledgement rule"; fi
+then echo "ok   kept delivery redelivered, rejected one acked"; else echo "FAIL 12.5 acknowledgement rule"; exit 1; fi
 # 12.15 "A lost answer": the PasswordChanged answer of frank's password change is dropped by a proxy
 # (the relay carried the change out), so frank's store keeps both passwords' key slots and the new
 # export key as a PendingExportKey (kind 26), which the stranger reads from the spec; a second change
