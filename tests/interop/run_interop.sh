@@ -59,6 +59,18 @@ $PY client.py "$S" gina "gina pw" receive 3 | tee g.txt
 [ "$(grep -c 'received from .*hybrid, ' g.txt)" = 3 ] && echo "ok   three hybrid pre-key messages opened" || { echo "FAIL hybrid"; exit 1; }
 RC=0; $PY client.py "$S" alice "alice pw" send jill "must not be sent" > j.txt 2>&1 || RC=$?
 [ "$RC" != 0 ] && grep -q NoKemPreKey j.txt && echo "ok   a bundle without a KEM prekey is refused, nothing sent" || { cat j.txt; echo "FAIL downgrade"; exit 1; }
+if [ "$RUST_HYBRID" = 1 ]; then
+  # 1.4's downgrade rule across implementations: the Rust client refuses the stranger's classical
+  # (0x01) pre-key message, and starts no session with an account that publishes no KEM prekey
+  CLASSICAL=1 $PY client.py "$S" kate "kate pw" send bob "classical, must be refused" > /dev/null
+  U receive --timeout 5 > dg1.txt 2>&1 || true; cat dg1.txt
+  grep -q "classical pre-key message was refused" dg1.txt && ! grep -q "classical, must be refused" dg1.txt \
+    && echo "ok   umbra refuses a classical pre-key message" || { echo "FAIL umbra took a classical pre-key message"; exit 1; }
+  RC=0; U send jill "must not be sent either" > dg2.txt 2>&1 || RC=$?; cat dg2.txt
+  $PY client.py "$S" jill "jill pw" receive 2 > dg3.txt
+  [ "$RC" != 0 ] && ! grep -q "must not be sent either" dg3.txt \
+    && echo "ok   umbra refuses to start a session with an account that has no KEM prekey (exit $RC)" || { cat dg3.txt; echo "FAIL umbra downgraded"; exit 1; }
+fi
 UPLOAD_OTPS=1 $PY client.py "$S" carol "carol pw" receive 1 > /dev/null
 $PY client.py "$S" dave "dave pw" receive 1 > /dev/null
 U send carol "rust -> python, one-time prekey"; U send dave "rust -> python, last-resort prekey"
