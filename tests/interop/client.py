@@ -153,16 +153,31 @@ def verify_bundle(b):
     assert ed_verify(ik_b[:32], signed_bytes(SIGNED_PREKEY, u32be(spkw["id"]) + u64be(spkw["created_at"]) + bytes(spkw["key"])), bytes(spkw["signature"])), "BadSignedPreKeySignature"
     return ik_b, spkw
 
-def choose_kem(ik_b, hb):
-    """3.9: the one-time KEM prekey if served, else the last-resort one, each verified with the kind its
-    field implies; none is a refusal (NoKemPreKey), never a classical fallback."""
-    for field, kind in (("kem_one_time", kem.ONE_TIME), ("kem_last_resort", kem.LAST_RESORT)):
+MAX_AGE, MAX_FUTURE = 1209600, 3600   # 3.4 SIGNED_PREKEY_MAX_AGE_SECS / _MAX_FUTURE_SECS, inclusive (3.5)
+
+def choose_kem(ik_b, hb, now=None):
+    """3.5 steps 3-8 for a HybridBundleWire (steps 1-2 are verify_bundle): every served KEM prekey's
+    signature with the kind of its field and FIPS 203's key check; at least one (else NoKemPreKey: no
+    classical fallback); the signed prekey's and a served last-resort KEM prekey's age. Then the KEM
+    prekey PQXDH uses: the one-time one if served, else the last-resort one."""
+    now = int(time.time()) if now is None else now
+    served = []
+    for field, kind, err in (("kem_one_time", kem.ONE_TIME, "one-time"), ("kem_last_resort", kem.LAST_RESORT, "last-resort")):
         k = hb[field]
         if k is None: continue
         if not kem.verify_prekey(ik_b[:32], kind, k["id"], k["created_at"], bytes(k["key"]), bytes(k["signature"])):
-            raise SystemExit(f"BadKemPreKeySignature ({field})")
-        return kind, k["id"], bytes(k["key"])
-    raise SystemExit("NoKemPreKey: the bundle has no ML-KEM prekey; refusing a classical session")
+            raise SystemExit(f"BadKemPreKeySignature ({err})")
+        try: kem.check_public(bytes(k["key"]))
+        except ValueError: raise SystemExit(f"InvalidKemPreKey ({err})")
+        served.append((kind, k))
+    if not served: raise SystemExit("NoKemPreKey: the bundle has no ML-KEM prekey; refusing a classical session")
+    def fresh(at, what):
+        if at > now + MAX_FUTURE: raise SystemExit(f"{what}FromFuture {{ created_at: {at}, now: {now} }}")
+        if now - at > MAX_AGE: raise SystemExit(f"{what}Expired {{ created_at: {at}, now: {now} }}")
+    fresh(hb["bundle"]["signed_prekey"]["created_at"], "SignedPreKey")
+    if hb["kem_last_resort"] is not None: fresh(hb["kem_last_resort"]["created_at"], "KemPreKey")
+    kind, k = served[0]
+    return kind, k["id"], bytes(k["key"])
 
 async def send(url, username, pwd, peer, text):
     c, st, me = await setup(url, username, pwd)
