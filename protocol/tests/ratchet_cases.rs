@@ -236,3 +236,67 @@ fn bob_expected(message: &RatchetMessage, m0: &RatchetMessage) -> Vec<u8> {
         b"m1".to_vec()
     }
 }
+
+/// §4.12 with §4.13: a typing notice that takes a *hybrid* sending step is
+/// read by the peer's second, hybrid trial; the stored message after it on
+/// the same chain names the mixed epoch and decrypts, and both braids have
+/// moved on. Also: a new chain naming an epoch no secret is held for is
+/// `UnknownPqEpoch` and changes nothing.
+#[test]
+fn a_notice_that_takes_the_hybrid_step_opens_and_the_chain_continues() {
+    const TYPE: u8 = 0x03;
+    let (mut alice, mut bob, mut rng) = pair(17);
+    // Ping-pong until Alice holds her decapsulated secret for epoch 1.
+    let mut turns = 0;
+    while alice.pq_ready_secret().is_none() {
+        let m = alice.encrypt(b"a", &mut rng).unwrap();
+        bob.decrypt(&m).unwrap();
+        if alice.pq_ready_secret().is_some() {
+            break;
+        }
+        let r = bob.encrypt(b"b", &mut rng).unwrap();
+        alice.decrypt(&r).unwrap();
+        turns += 1;
+        assert!(turns < 60, "epoch 1 never completed");
+    }
+    let (epoch, secret) = alice.pq_ready_secret().unwrap();
+    assert_eq!(bob.pq_pending_secret(), Some((epoch, secret)));
+    // Alice's sending step is due only if she received last; make it so.
+    if alice.sending_index().is_some() {
+        let r = bob.encrypt(b"b", &mut rng).unwrap();
+        alice.decrypt(&r).unwrap();
+    }
+    assert_eq!(alice.sending_index(), None, "a sending step is due");
+
+    let notice = alice
+        .encrypt_ephemeral(TYPE, b"typing", 1, &mut rng)
+        .unwrap();
+    assert_eq!(
+        alice.sending_pq_epoch(),
+        epoch,
+        "the notice's step mixed it"
+    );
+    assert_eq!(alice.pq_epochs().0, epoch + 1);
+    let before = snapshot(&bob);
+    assert_eq!(bob.decrypt_ephemeral(TYPE, &notice).unwrap(), b"typing");
+    assert_eq!(snapshot(&bob), before, "a notice changes nothing");
+
+    // A forged new chain naming a later epoch is refused, state unchanged.
+    let m = alice.encrypt(b"after the notice", &mut rng).unwrap();
+    assert_eq!(m.header.pq_epoch, epoch);
+    let mut forged = m.clone();
+    forged.header.pq_epoch = epoch + 1;
+    assert_eq!(
+        bob.decrypt(&forged),
+        Err(RatchetError::UnknownPqEpoch { epoch: epoch + 1 })
+    );
+    let mut classical = m.clone();
+    classical.header.pq_epoch = 0;
+    assert_eq!(bob.decrypt(&classical), Err(RatchetError::DecryptionFailed));
+    assert_eq!(snapshot(&bob), before);
+
+    assert_eq!(bob.decrypt(&m).unwrap(), b"after the notice");
+    assert_eq!(bob.pq_epochs().1, epoch + 1);
+    assert_eq!(bob.pq_pending_secret(), None);
+    assert_eq!(alice.root_key().as_bytes(), bob.root_key().as_bytes());
+}
