@@ -30,7 +30,6 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::identity::{IdentityError, IdentityKeyPair, IdentityPublic, IDENTITY_PUBLIC_LEN};
-use crate::kem::KemSharedSecret;
 use crate::keys::{KeyError, PublicKey, SecretKey};
 use crate::labels;
 use crate::prekeys::{KemPreKeyRef, PreKeyRef, VerifiedPreKeyBundle};
@@ -156,7 +155,8 @@ struct Transcript<'a> {
     ephemeral: &'a PublicKey,
     signed_prekey: &'a PublicKey,
     extra_prekey: Option<&'a PublicKey>,
-    /// The KEM part of a hybrid run; `None` for classical X3DH.
+    /// The KEM part of a hybrid run, its shared secret included; `None`
+    /// for classical X3DH.
     kem: Option<pqxdh::KemTranscript<'a>>,
 }
 
@@ -212,14 +212,10 @@ impl Transcript<'_> {
     }
 
     /// SK = HKDF(salt = 32 zero bytes, IKM = 32×0xFF || DH1 || DH2 || DH3
-    /// [|| DH4] [|| SS_kem], info, 32). `kem_secret` is given exactly for a
-    /// hybrid transcript.
-    fn derive(
-        &self,
-        dhs: &[Zeroizing<[u8; 32]>],
-        kem_secret: Option<&KemSharedSecret>,
-    ) -> SessionSecret {
-        debug_assert_eq!(kem_secret.is_some(), self.kem.is_some());
+    /// [|| DH4] [|| SS_kem], info, 32). `SS_kem` is the hybrid transcript's
+    /// own secret: the KEM public inputs and the secret travel in one
+    /// `Option`, so neither can be given without the other.
+    fn derive(&self, dhs: &[Zeroizing<[u8; 32]>]) -> SessionSecret {
         let mut ikm = Zeroizing::new(Vec::with_capacity(32 * (2 + dhs.len())));
         ikm.extend_from_slice(&[0xFF; 32]);
         for d in dhs {
@@ -227,8 +223,8 @@ impl Transcript<'_> {
         }
         // The KEM secret is one more input after every DH: the root key is
         // as strong as the stronger of the two (PQXDH's construction).
-        if let Some(ss) = kem_secret {
-            ikm.extend_from_slice(ss.as_bytes());
+        if let Some(kem) = &self.kem {
+            ikm.extend_from_slice(kem.secret.as_bytes());
         }
         // Salt of 32 zero bytes: RFC 5869's absent salt, keyed once per process.
         let hk = crate::kdf::hkdf_zero_salt(&ikm);
@@ -274,7 +270,7 @@ pub fn initiate<R: RngCore + CryptoRng>(
         extra_prekey: extra.as_ref().map(|(_, k)| k),
         kem: None,
     };
-    let secret = transcript.derive(&dhs, None);
+    let secret = transcript.derive(&dhs);
     let header = InitialHeader {
         initiator_identity: our_public.clone(),
         ephemeral: ephemeral_public,
@@ -337,7 +333,7 @@ pub fn respond(
         extra_prekey: prepared.extra_public.as_ref(),
         kem: None,
     };
-    Ok(transcript.derive(&dhs, None))
+    Ok(transcript.derive(&dhs))
 }
 
 /// What the responder checks before any DH: the initiator's identity

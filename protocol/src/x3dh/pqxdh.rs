@@ -26,7 +26,8 @@ use super::{
 };
 use crate::identity::{IdentityKeyPair, IDENTITY_PUBLIC_LEN};
 use crate::kem::{
-    self, KemCiphertext, KemKeyPair, KemPublicKey, KEM_CIPHERTEXT_LEN, KEM_PUBLIC_KEY_LEN,
+    self, KemCiphertext, KemKeyPair, KemPublicKey, KemSharedSecret, KEM_CIPHERTEXT_LEN,
+    KEM_PUBLIC_KEY_LEN,
 };
 use crate::kem_prekeys::KemPreKeyKind;
 use crate::keys::SecretKey;
@@ -86,11 +87,15 @@ impl TryFrom<KemHeaderSerde> for KemHeader {
     }
 }
 
-/// The KEM inputs of a hybrid transcript.
+/// The KEM inputs of a hybrid transcript: the public ones (which enter the
+/// HKDF info and the AD) and the shared secret (which enters the IKM),
+/// together, so a transcript cannot be hybrid in its info and AD but
+/// classical in its IKM, or the reverse.
 pub(super) struct KemTranscript<'a> {
     pub(super) prekey: KemPreKeyRef,
     pub(super) public: &'a KemPublicKey,
     pub(super) ciphertext: &'a KemCiphertext,
+    pub(super) secret: &'a KemSharedSecret,
 }
 
 impl KemTranscript<'_> {
@@ -149,9 +154,10 @@ pub fn initiate_hybrid<R: RngCore + CryptoRng>(
             prekey: kem_prekey,
             public: kem_public,
             ciphertext: &ciphertext,
+            secret: &kem_secret,
         }),
     };
-    let secret = transcript.derive(&dhs, Some(&kem_secret));
+    let secret = transcript.derive(&dhs);
     let header = InitialHeader {
         initiator_identity: our_public.clone(),
         ephemeral: ephemeral_public,
@@ -200,7 +206,8 @@ pub fn respond_hybrid(
             prekey: kem.prekey,
             public: kem_prekey.public(),
             ciphertext: &kem.ciphertext,
+            secret: &kem_secret,
         }),
     };
-    Ok(transcript.derive(&dhs, Some(&kem_secret)))
+    Ok(transcript.derive(&dhs))
 }
