@@ -15,7 +15,7 @@ from argon2.low_level import hash_secret_raw, Type
 from postcard import Reader
 from store_open import Store
 from identity import public_identity
-import kem
+import kem, session_pickle_read
 
 d, pwf = sys.argv[1:3]
 expect_pending = sys.argv[3:] == ["--expect-pending"]
@@ -70,7 +70,14 @@ for slot, v in rows(7):
 for slot, v in rows(18):
     r = Reader(v); acct = r.take(16); nc = r.opt(lambda: r.take(16)); chk("NameBinding: account + option newcomer", r.left() == 0)
 for slot, v in rows(10):
-    chk(f"Session record: SessionRecordPickle bytes, version byte {v[0]:#04x}, {len(v)} bytes", v[0] == 1)
+    # 4.9: the whole SessionRecordPickle, ratchet format 2 with the 4.13 braids
+    try:
+        cur, since, prev = session_pickle_read.read_record(v); rs = cur["ratchet"]; why = ""
+    except Exception as e:
+        cur, why = None, f" ({type(e).__name__}: {e})"
+    chk(f"Session record: SessionRecordPickle of {len(v)} bytes read to its end{why}" + (
+        f", ratchet format {2 if cur['format2'] else 1}, {len(prev)} archived, pq_epoch {rs.pqs}, own epoch {rs.e_own}, "
+        f"peer epoch {rs.e_peer} ({rs.peer[0]}), {len(rs.skipped)} skipped keys" if cur else ""), cur is not None)
 for slot, v in rows(13):
     r = Reader(v); mid = r.fixed(16); to = r.take(16); user = r.string(); env = r.bytes(); at = r.u64(); vis = r.bool()
     chk(f"Outbox to {user}: envelope {len(env)} bytes, fully parsed, slot u64be", r.left() == 0 and len(slot) == 8)
