@@ -77,9 +77,25 @@ fn a_contacts_message_reaches_both_devices_and_what_one_sends_shows_on_the_other
 
     // An edit and a reaction made on the desktop apply on the laptop to
     // the same message.
-    let args = ["--json", "edit", "bob", &id, "edited on the desktop", "--timeout", SEND_TIMEOUT];
+    let args = [
+        "--json",
+        "edit",
+        "bob",
+        &id,
+        "edited on the desktop",
+        "--timeout",
+        SEND_TIMEOUT,
+    ];
     alice.run(&args).assert_success(&args);
-    let args = ["--json", "react", "bob", &id, "👍", "--timeout", SEND_TIMEOUT];
+    let args = [
+        "--json",
+        "react",
+        "bob",
+        &id,
+        "👍",
+        "--timeout",
+        SEND_TIMEOUT,
+    ];
     alice.run(&args).assert_success(&args);
     let changes = laptop.receive();
     let changed: Vec<&Value> = changes.of_type("message_changed");

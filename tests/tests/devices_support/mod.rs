@@ -36,7 +36,10 @@ impl Drop for Running {
 /// `umbra link` on `user`, then `link-accept` in a fresh data directory:
 /// the outcome of `link-accept` (whatever its exit status) and the new
 /// device's user, and `link`'s exit status and stderr.
-pub fn try_link(relay: &umbra_e2e::Relay, user: &User) -> (User, crate::client_support::Outcome, bool, String) {
+pub fn try_link(
+    relay: &umbra_e2e::Relay,
+    user: &User,
+) -> (User, crate::client_support::Outcome, bool, String) {
     let mut child = user
         .cli
         .command(&["link"])
