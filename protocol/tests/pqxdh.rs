@@ -4,7 +4,8 @@
 //! bundle whose KEM prekeys a relay stripped), KEM prekeys of another
 //! identity or served as the other kind, a tampered KEM ciphertext, the
 //! KEM secret's part in the root key, persistence of a pending hybrid
-//! header, and the codec's refusals.
+//! header, the codec's refusals, and a sibling device's prekeys served in a
+//! bundle (PROTOCOL 3.11).
 
 mod attack_kit;
 
@@ -17,10 +18,12 @@ use umbra_protocol::pairwise::{
     InboundEnvelope, PairwiseError, PairwiseMessage, PairwiseSession, PreKeyStore,
     HYBRID_PREKEY_MESSAGE_TYPE,
 };
-use umbra_protocol::prekeys::{KemPreKeyRef, PreKeyBundle, PreKeyError, PreKeyRef};
+use umbra_protocol::prekeys::{
+    KemPreKeyRef, OneTimePreKey, PreKeyBundle, PreKeyError, PreKeyRef, SignedPreKey,
+};
 use umbra_protocol::ratchet::RatchetError;
 use umbra_protocol::sealed;
-use umbra_protocol::wire::{HybridBundleWire, PreKeyBundleWire};
+use umbra_protocol::wire::{Address, DeviceId, HybridBundleWire, PreKeyBundleWire};
 use umbra_protocol::x3dh::{initiate_hybrid, respond_hybrid, X3dhError};
 
 fn kem_ref(kind: KemPreKeyKind, id: u32) -> KemPreKeyRef {
@@ -412,4 +415,65 @@ fn the_kem_fields_sit_where_the_spec_says() {
         &bytes[175..175 + KEM_CIPHERTEXT_LEN],
         kem.ciphertext.as_bytes()
     );
+}
+
+/// Device 2 of Bob's account: the same identity (linked devices share it,
+/// PROTOCOL 15.1), its own prekeys under the same ids as device 1's.
+fn sibling_of(b: &Bob) -> Bob {
+    let identity: IdentityKeyPair =
+        postcard::from_bytes(&postcard::to_allocvec(&b.identity).unwrap()).unwrap();
+    let signed = SignedPreKey::generate(&identity, b.signed.id(), 0, &mut OsRng);
+    let kem_one_time = KemPreKey::generate(&identity, KemPreKeyKind::OneTime, 7, 0, &mut OsRng);
+    let kem_last_resort =
+        KemPreKey::generate(&identity, KemPreKeyKind::LastResort, 8, 0, &mut OsRng);
+    Bob {
+        identity,
+        signed,
+        one_time: OneTimePreKey::generate(b.one_time.id(), &mut OsRng),
+        kem_one_time,
+        kem_last_resort,
+    }
+}
+
+/// PROTOCOL 3.11: prekey signatures do not name the device, so a relay can
+/// serve device 1's KEM prekey (or its signed prekey too) in device 2's
+/// bundle and it verifies. The session only fails: device 2 derives with
+/// its own keys, and device 1 (which can open the seal, same identity)
+/// with its own address, which the initiator did not bind.
+#[test]
+fn a_sibling_devices_prekeys_in_a_bundle_only_fail_the_session() {
+    let bob_2_addr = Address {
+        account: BOB_ADDR.account,
+        device: DeviceId(2),
+    };
+    let alice = IdentityKeyPair::generate(&mut OsRng);
+    let b1 = bob();
+    let b2 = sibling_of(&b1);
+    let mut kem_swapped = bundle_of(&b2);
+    kem_swapped.kem_one_time = Some(b1.kem_one_time.public());
+    kem_swapped.kem_last_resort = Some(b1.kem_last_resort.public());
+    let whole_bundle_swapped = bundle_of(&b1);
+    for (what, bundle) in [
+        ("device 1's KEM prekeys", kem_swapped),
+        ("device 1's whole bundle", whole_bundle_swapped),
+    ] {
+        // Same identity, so the initiator's checks pass.
+        let bundle = bundle.verify_at(0).unwrap();
+        let mut a =
+            PairwiseSession::initiate(&alice, &ALICE_ADDR, &bundle, &bob_2_addr, &mut OsRng)
+                .unwrap();
+        let envelope = a.seal_for(&alice, b"for device 2", &mut OsRng).unwrap();
+        let at_2 = InboundEnvelope::open(&b2.identity, &envelope).unwrap();
+        assert_eq!(
+            PairwiseSession::accept(&b2.identity, &bob_2_addr, &at_2, &b2).unwrap_err(),
+            PairwiseError::Ratchet(RatchetError::DecryptionFailed),
+            "{what}, delivered to device 2"
+        );
+        let at_1 = InboundEnvelope::open(&b1.identity, &envelope).unwrap();
+        assert_eq!(
+            PairwiseSession::accept(&b1.identity, &BOB_ADDR, &at_1, &b1).unwrap_err(),
+            PairwiseError::Ratchet(RatchetError::DecryptionFailed),
+            "{what}, delivered to device 1"
+        );
+    }
 }
