@@ -37,9 +37,7 @@ def history(seed):
         for m in queue[to]: deliver(to, m)
     start = (a.e_own, b.e_own)
     for rt in range(100):
-        if b.dhr is not None:
-            for m in [a.encrypt(b"x")]: deliver("b", m)
-        else: deliver("b", a.encrypt(b"x"))
+        deliver("b", a.encrypt(b"x"))
         deliver("a", b.encrypt(b"y"))
         if a.e_own >= start[0] + 2 and b.e_own >= start[1] + 2: return rt, bad
     return None, bad
