@@ -21,7 +21,7 @@ use umbra_protocol::wire::{AccountId, DeviceId};
 
 use super::{decrypt, precheck, Failure, Rejected};
 use crate::about::{self, Reference, Target};
-use crate::conversation::{Direction, HistoryEntry};
+use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
 use crate::engine::Engine;
 use crate::files::{summary, StoredFile};
 use crate::history::Counters;
@@ -205,6 +205,9 @@ async fn place(
     }
     let mut entry = HistoryEntry::outgoing(id, body.clone(), sent_at_ms);
     entry.about.reply_to = reply_to;
+    // Our other device sent it (its outbox holds it, not ours): nothing
+    // here will settle it, and its receipts go to that device.
+    entry.status = DeliveryStatus::Sent;
     timeline
         .append(txn, counters, contact, entry, false)
         .await?;

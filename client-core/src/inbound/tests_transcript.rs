@@ -110,6 +110,11 @@ async fn a_transcript_is_applied_only_from_a_listed_device_of_our_own_account() 
             (Direction::Outgoing, "from the laptop".to_owned()),
         ]
     );
+    let peer: PeerRef = "bob".parse().expect("peer");
+    let synced = alice.history(&peer, 100).await.expect("history");
+    let synced = synced.iter().find(|e| e.id == id).expect("the copy");
+    // The laptop sent it; nothing on this device will settle it.
+    assert_eq!(synced.status, crate::conversation::DeliveryStatus::Sent);
 
     // From a contact, another account: refused, nothing applied, even
     // naming a conversation alice has.
