@@ -64,9 +64,9 @@ fn every_content_vector_is_the_spec_encoding_of_its_value() {
         let expected = spec_frame(&CONTENT, &entry["value"], &at);
         assert_eq!(entry["hex"].as_str(), Some(expected.as_str()), "{at}");
     }
-    // Twenty-two variants, GroupControl twice (a Create and an Add),
-    // GroupSync twice (a head, and none).
-    assert_eq!(examples.len(), 22 + 2, "the file lost or gained examples");
+    // Twenty-three variants (SentTranscript the last), GroupControl twice
+    // (a Create and an Add), GroupSync twice (a head, and none).
+    assert_eq!(examples.len(), 23 + 2, "the file lost or gained examples");
     assert_eq!(file["content_version"], 1);
 }
 

@@ -356,6 +356,10 @@ pub const CONTENT: Ty = Ty::Enum(&[
             ("sent_at_ms", Varint),
         ]),
     ),
+    (
+        "SentTranscript",
+        Fields(&[("destination", ACCOUNT_ID), ("content", Bytes)]),
+    ),
 ]);
 
 // ----- the spec's encoding (§9.2), over serde JSON values --------------------
