@@ -40,6 +40,9 @@ fn status_of_core(error: &Error) -> ExitStatus {
         | Error::MessageTooLarge { .. }
         | Error::InvalidMessage(_)
         | Error::PeerKeysExpired { .. }
+        // The contact's device publishes no ML-KEM prekey: theirs (or
+        // their relay's) to update; umbra starts no classical session.
+        | Error::NoPostQuantumPreKey { .. }
         // An earlier password change is undecided: the user logs in first.
         | Error::PasswordChangeUnsettled
         | Error::BadServerUrl(_) => ExitStatus::UserError,
@@ -92,6 +95,8 @@ fn status_of_core(error: &Error) -> ExitStatus {
         // The account backup failed to move or to open: the relay's side
         // (its store, its answer, or the copy it served).
         | Error::Backup(_)
+        // The relay predates post-quantum sessions: the relay's side.
+        | Error::RelayLacksPostQuantum
         | Error::Timeout(_)
         | Error::Closed => ExitStatus::Network,
         _ => ExitStatus::Internal,

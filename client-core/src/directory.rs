@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use umbra_protocol::identity::IdentityPublic;
 use umbra_protocol::prekeys::VerifiedPreKeyBundle;
-use umbra_protocol::wire::{AccountId, AccountRef, ErrorCode, Request, Response, Username};
+use umbra_protocol::wire::{AccountId, DeviceId, ErrorCode, Request, Response, Username};
 
 use crate::engine::{now_secs, Engine};
 use crate::failure::RelayMisbehaved;
@@ -38,17 +38,32 @@ impl Engine {
         }
     }
 
-    /// Claims and verifies a prekey bundle of `account`'s primary device
-    /// (known to the user as `name`).
+    /// Claims and verifies a hybrid prekey bundle of `account`'s primary
+    /// device (known to the user as `name`; the device `FetchBundle` serves).
     pub(crate) async fn fetch_bundle(
         self: &Arc<Self>,
         account: AccountId,
         name: &Username,
     ) -> Result<VerifiedPreKeyBundle, Error> {
+        self.claim_bundle(account, None, name).await
+    }
+
+    /// Claims and verifies a hybrid bundle (`FetchHybridBundle`, X25519 and
+    /// ML-KEM prekeys) of `device` of `account`, or of the device
+    /// `FetchBundle` serves when `None`. No keys yet is `NoPublishedKeys`,
+    /// an account or device the relay does not know `NotOnRelay`, a bundle
+    /// without an ML-KEM prekey [`Error::NoPostQuantumPreKey`], a relay
+    /// that does not know the frame [`Error::RelayLacksPostQuantum`]: never
+    /// a classical bundle instead.
+    pub(crate) async fn claim_bundle(
+        self: &Arc<Self>,
+        account: AccountId,
+        device: Option<DeviceId>,
+        name: &Username,
+    ) -> Result<VerifiedPreKeyBundle, Error> {
+        self.refuse_if_relay_lacks_pq()?;
         let response = self
-            .request(Request::FetchBundle {
-                target: AccountRef::Account(account),
-            })
+            .kem_request(Request::FetchHybridBundle { account, device })
             .await
             .map_err(|e| match e {
                 Error::Relay {
@@ -61,8 +76,8 @@ impl Engine {
                 } => Error::unknown(name.clone(), UnknownPeer::NotOnRelay),
                 other => other,
             })?;
-        let Response::Bundle(wire) = response else {
-            return Err(crate::error::unexpected("Bundle", &response));
+        let Response::HybridBundle(wire) = response else {
+            return Err(crate::error::unexpected("HybridBundle", &response));
         };
         verify_fetched_bundle(&wire, account, name, now_secs())
     }

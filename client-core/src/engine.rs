@@ -305,6 +305,7 @@ impl Engine {
         vault.save(txn, records::account::account(), &record)?;
         vault.save(txn, records::account::token(), token)?;
         PreKeyManager::save_initial(vault, txn, &keys)?;
+        PreKeyManager::save_initial_kem(vault, txn, identity, now_secs(), &mut OsRng)?;
         vault.save(txn, records::account::counters(), &Counters::default())?;
         Ok(())
     }

@@ -41,8 +41,7 @@
 use std::sync::Arc;
 
 use umbra_protocol::content::{self, Content};
-use umbra_protocol::pairwise::{InboundEnvelope, PairwiseError, PairwiseMessage, PairwiseSession};
-use umbra_protocol::prekeys::PreKeyRef;
+use umbra_protocol::pairwise::{InboundEnvelope, PairwiseError, PairwiseMessage};
 use umbra_protocol::ratchet::RatchetError;
 use umbra_protocol::wire::{DeviceId, Username};
 
@@ -51,7 +50,6 @@ use crate::engine::Engine;
 use crate::groups::inbound as groups_in;
 use crate::groups::sync::reply_over;
 use crate::payload::Payload;
-use crate::prekeys::LoadedPreKeys;
 use crate::sessions::SessionRecord;
 use crate::store::Txn;
 use crate::trust::{ContactRecord, Observation};
@@ -61,6 +59,7 @@ use precheck::Directory;
 pub(crate) mod about;
 mod contact_rule;
 pub(crate) mod keep;
+mod new_session;
 mod outcome;
 mod own_device;
 mod precheck;
@@ -217,20 +216,6 @@ async fn locked(
     Ok(Some(processed))
 }
 
-async fn load_prekeys(
-    engine: &Engine,
-    inbound: &InboundEnvelope,
-) -> Result<LoadedPreKeys, Failure> {
-    let PairwiseMessage::PreKey(message) = inbound.message() else {
-        return Ok(LoadedPreKeys::default());
-    };
-    let (signed, extra) = (
-        message.initial.signed_prekey_id,
-        message.initial.extra_prekey,
-    );
-    Ok(engine.prekeys.for_message(signed, extra).await?)
-}
-
 /// Decrypts with an existing session or a new one. Returns the plaintext
 /// and the session record to store; a used one-time prekey's deletion is
 /// added to `txn`.
@@ -244,7 +229,7 @@ async fn decrypt(
     let existing: Option<SessionRecord> = engine.sessions.with(sender, identity).await?;
     let (plaintext, record, used) = match existing {
         Some(mut record) => match record.decrypt(inbound, now) {
-            Ok(plain) => (plain, record, None),
+            Ok(plain) => (plain, record, new_session::Used::default()),
             // Only a pre-key message that none of our sessions recognises
             // starts a new one (the peer started over, or both sides started
             // at once). Any other refusal, a duplicate above all, must not
@@ -252,14 +237,8 @@ async fn decrypt(
             // that used the last-resort key (or no extra prekey) would
             // otherwise resurrect its stale run as the current session.
             Err(PairwiseError::WrongSession) if inbound.is_prekey_message() => {
-                let prekeys = load_prekeys(engine, inbound).await?;
-                let (session, plain, used) = PairwiseSession::accept(
-                    &engine.identity,
-                    &engine.me().address(),
-                    inbound,
-                    &prekeys,
-                )
-                .map_err(|e| refusal(DecryptFailure::NewSessionRefused, e))?;
+                let (session, plain, used) =
+                    new_session::accept(engine, inbound, DecryptFailure::NewSessionRefused).await?;
                 record.promote_new(session, now);
                 (plain, record, used)
             }
@@ -278,20 +257,18 @@ async fn decrypt(
                     DecryptFailure::NoSession,
                 )));
             }
-            let prekeys = load_prekeys(engine, inbound).await?;
-            let (session, plain, used) = PairwiseSession::accept(
-                &engine.identity,
-                &engine.me().address(),
-                inbound,
-                &prekeys,
-            )
-            .map_err(|e| refusal(DecryptFailure::SessionRefused, e))?;
+            let (session, plain, used) =
+                new_session::accept(engine, inbound, DecryptFailure::SessionRefused).await?;
             (plain, SessionRecord::new(session, now), used)
         }
     };
-    if let Some(PreKeyRef::OneTime(id)) = used {
-        // Forward secrecy: a one-time prekey opens exactly one session.
+    // Forward secrecy: a one-time prekey (X25519 or ML-KEM) opens exactly
+    // one session, and is deleted with the session's first decryption.
+    if let Some(id) = used.one_time {
         engine.prekeys.consume_one_time(txn, id);
+    }
+    if let Some(id) = used.kem_one_time {
+        engine.prekeys.consume_kem_one_time(txn, id);
     }
     Ok((plaintext, record))
 }
@@ -305,6 +282,7 @@ fn refusal(reason: fn(PairwiseError) -> DecryptFailure, e: PairwiseError) -> Fai
     let kept = matches!(
         e,
         PairwiseError::UnknownPreKey { .. }
+            | PairwiseError::UnknownKemPreKey(_)
             | PairwiseError::WrongSession
             | PairwiseError::Ratchet(RatchetError::DecryptionFailed)
     );

@@ -17,9 +17,10 @@ use std::sync::Arc;
 
 use rand::{CryptoRng, RngCore};
 use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::kem_prekeys::KemPreKey;
 use umbra_protocol::keys::SecretKey;
 use umbra_protocol::pairwise::PreKeyStore;
-use umbra_protocol::prekeys::{OneTimePreKey, PreKeyRef, SignedPreKey};
+use umbra_protocol::prekeys::{KemPreKeyRef, OneTimePreKey, PreKeyRef, SignedPreKey};
 
 use crate::prekey_maintenance::{InitialKeys, PreKeyState};
 use crate::records;
@@ -39,6 +40,8 @@ pub(crate) struct PreKeyManager {
 pub(crate) struct LoadedPreKeys {
     pub(crate) signed: Option<(u32, SecretKey)>,
     pub(crate) extra: Option<(PreKeyRef, SecretKey)>,
+    /// The ML-KEM prekey a hybrid (`0x05`) message names, if held.
+    pub(crate) kem: Option<(KemPreKeyRef, KemPreKey)>,
 }
 
 impl PreKeyStore for LoadedPreKeys {
@@ -51,6 +54,13 @@ impl PreKeyStore for LoadedPreKeys {
 
     fn extra_prekey(&self, prekey: PreKeyRef) -> Option<SecretKey> {
         self.extra
+            .as_ref()
+            .filter(|(held, _)| *held == prekey)
+            .map(|(_, k)| k.clone())
+    }
+
+    fn kem_prekey(&self, prekey: KemPreKeyRef) -> Option<KemPreKey> {
+        self.kem
             .as_ref()
             .filter(|(held, _)| *held == prekey)
             .map(|(_, k)| k.clone())
@@ -178,13 +188,18 @@ impl PreKeyManager {
     }
 
     /// The secrets a pre-key message made for signed prekey `signed_id`
-    /// (and `extra`, if any) needs, as far as we hold them.
+    /// (and `extra` and the ML-KEM prekey `kem`, if any) needs, as far as
+    /// we hold them.
     pub(crate) async fn for_message(
         &self,
         signed_id: u32,
         extra: Option<PreKeyRef>,
+        kem: Option<KemPreKeyRef>,
     ) -> Result<LoadedPreKeys, StoreError> {
         let mut loaded = LoadedPreKeys::default();
+        if let Some(r) = kem {
+            loaded.kem = self.kem_prekey(r.kind, r.id).await?.map(|k| (r, k));
+        }
         if let Some(signed) = self.signed(signed_id).await? {
             loaded.signed = Some((signed_id, signed.secret().clone()));
         }

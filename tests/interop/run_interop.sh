@@ -11,9 +11,9 @@ S=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' relay.out | head -1); echo "r
 printf 'bob password tangerine 41' > bob.pw; chmod 600 bob.pw
 U() { UMBRA_PASSWORD_FILE=bob.pw "$BIN/umbra" --server "$S" --data-dir ./bob "$@"; }
 U register bob
-# issue 14: once client-core starts only hybrid sessions (and refuses type 0x01), the stranger's
-# sends to the Rust client are hybrid too; until then they are classical (CLASSICAL=1 for those sends)
-RUST_HYBRID=${RUST_HYBRID:-0}
+# issue 14: client-core starts only hybrid sessions and refuses type 0x01 (PROTOCOL 12.5), so the
+# stranger's sends to the Rust client are hybrid (RUST_HYBRID=0 replays the classical ones, refused)
+RUST_HYBRID=${RUST_HYBRID:-1}
 [ "$RUST_HYBRID" = 1 ] && TO_RUST= || TO_RUST="CLASSICAL=1"
 env $TO_RUST $PY client.py "$S" alice "alice pw" send bob "python -> rust pre-key message"
 U receive --timeout 10 | tee bob1.txt; grep -q "python -> rust pre-key message" bob1.txt

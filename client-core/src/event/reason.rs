@@ -142,6 +142,16 @@ pub enum DecryptFailure {
     /// A plain message for which this device holds no session.
     #[error("message for a session this device does not have")]
     NoSession,
+    /// A classical (X3DH only, type `0x01`) pre-key message asked for a new
+    /// session: refused, as every new session must be hybrid (PQXDH,
+    /// docs/PROTOCOL.md §12.5). The sender's client predates post-quantum
+    /// sessions; nothing of it is stored.
+    #[error(
+        "a classical pre-key message was refused: the sender's client is out of date, and umbra \
+         starts no session without a post-quantum key (one recorded now could be read by a \
+         future quantum computer)"
+    )]
+    ClassicalPreKeyRefused,
     /// A pre-key message for a new session (replacing ours) was refused.
     #[error("cannot start the new session: {0}")]
     NewSessionRefused(PairwiseError),
@@ -256,6 +266,7 @@ impl DecryptFailure {
             DecryptFailure::OwnDeviceContent(_) => "own_device_content",
             DecryptFailure::TranscriptRefused { .. } => "transcript_refused",
             DecryptFailure::NoSession => "no_session",
+            DecryptFailure::ClassicalPreKeyRefused => "classical_prekey_refused",
             DecryptFailure::NewSessionRefused(_) => "new_session_refused",
             DecryptFailure::SessionRefused(_) => "session_refused",
             DecryptFailure::Undecryptable(_) => "undecryptable",

@@ -83,6 +83,14 @@ fn every_reason_reads_as_before_and_has_a_stable_code() {
             Outcome::Rejected,
         ),
         (
+            DecryptFailure::ClassicalPreKeyRefused,
+            "a classical pre-key message was refused: the sender's client is out of date, and \
+             umbra starts no session without a post-quantum key (one recorded now could be read \
+             by a future quantum computer)",
+            "classical_prekey_refused",
+            Outcome::Rejected,
+        ),
+        (
             DecryptFailure::NewSessionRefused(PairwiseError::WrongSession),
             "cannot start the new session: message does not belong to this session",
             "new_session_refused",

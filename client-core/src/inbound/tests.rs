@@ -10,6 +10,7 @@ use std::sync::Arc;
 use rand::rngs::OsRng;
 use umbra_protocol::content::{self, Content};
 use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::kem_prekeys::KemPreKeyPublic;
 use umbra_protocol::pairwise::{InboundEnvelope, PairwiseSession};
 use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, SignedPreKey, VerifiedPreKeyBundle};
 use umbra_protocol::wire::{AccountId, Address, DeviceId, Username};
@@ -153,10 +154,21 @@ async fn last_resort_bundle(bob: &Engine) -> VerifiedPreKeyBundle {
         one_time_prekey: None,
         last_resort: Some(last_resort.public()),
         kem_one_time: None,
-        kem_last_resort: None,
+        kem_last_resort: Some(kem_last_resort(bob).await),
     }
-    .verify_classical_at(now_secs())
+    .verify_at(now_secs())
     .expect("bundle verifies")
+}
+
+/// Bob's current last-resort ML-KEM prekey, as the relay serves it (a new
+/// store has one from its setup).
+async fn kem_last_resort(bob: &Engine) -> KemPreKeyPublic {
+    bob.prekeys
+        .kem_current_last_resort()
+        .await
+        .expect("read")
+        .expect("a new store has a last-resort KEM prekey")
+        .public()
 }
 
 /// The newest envelope in bob's outbox.
@@ -348,4 +360,5 @@ async fn a_new_run_from_the_peer_still_replaces_the_session() {
 mod ack;
 mod blocked;
 mod locking;
+mod pq;
 mod retention;

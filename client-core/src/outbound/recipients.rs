@@ -1,8 +1,9 @@
 //! Which devices of a contact a 1:1 send goes to (docs/PROTOCOL.md §15.3):
 //! every device of the held device list, each with its own pairwise
-//! session. A device without a session gets a bundle (`FetchDeviceBundle`,
-//! or `FetchBundle` for device 1 of the implicit list, so an account that
-//! never linked a device is written to exactly as before); the list is
+//! session. A device without a session gets a hybrid bundle
+//! (`FetchHybridBundle` naming the device, or naming none for device 1 of
+//! the implicit list, so an account that never linked a device is written
+//! to as before, docs/PROTOCOL.md §12.4); the list is
 //! fetched first, verified under the pinned identity (on first contact,
 //! the identity the directory publishes, which becomes the pinned one). A
 //! device that has published no keys is skipped for this message.
@@ -17,11 +18,10 @@ use std::sync::Arc;
 use umbra_protocol::device_list::HeldDeviceList;
 use umbra_protocol::identity::IdentityPublic;
 use umbra_protocol::prekeys::VerifiedPreKeyBundle;
-use umbra_protocol::wire::{AccountId, DeviceId, ErrorCode, Request, Response, Username};
+use umbra_protocol::wire::{AccountId, DeviceId, Username};
 
 use super::{DeviceBundle, SendPlan};
-use crate::engine::{now_secs, Engine};
-use crate::fetched_bundle::verify_fetched_bundle;
+use crate::engine::Engine;
 use crate::identity_checks::CheckStarted;
 use crate::sessions::SessionRecord;
 use crate::trust::ContactRecord;
@@ -229,32 +229,15 @@ impl Engine {
         })
     }
 
-    /// Claims and verifies a bundle of one device of `account` (§15.5
-    /// `FetchDeviceBundle`); no keys yet is `NoPublishedKeys`, a device the
-    /// relay does not know `NotOnRelay`.
+    /// Claims and verifies a hybrid bundle of one device of `account`
+    /// (§15.5, `FetchHybridBundle` with the device); see
+    /// [`Engine::claim_bundle`].
     pub(crate) async fn fetch_device_bundle(
         self: &Arc<Self>,
         account: AccountId,
         device: DeviceId,
         name: &Username,
     ) -> Result<VerifiedPreKeyBundle, Error> {
-        let response = self
-            .request(Request::FetchDeviceBundle { account, device })
-            .await
-            .map_err(|e| match e {
-                Error::Relay {
-                    code: ErrorCode::NoPreKeys,
-                    ..
-                } => Error::unknown(name.clone(), UnknownPeer::NoPublishedKeys),
-                Error::Relay {
-                    code: ErrorCode::UnknownRecipient,
-                    ..
-                } => Error::unknown(name.clone(), UnknownPeer::NotOnRelay),
-                other => other,
-            })?;
-        let Response::Bundle(wire) = response else {
-            return Err(crate::error::unexpected("Bundle", &response));
-        };
-        verify_fetched_bundle(&wire, account, name, now_secs())
+        self.claim_bundle(account, Some(device), name).await
     }
 }

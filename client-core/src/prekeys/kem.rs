@@ -12,9 +12,9 @@
 //! hybrid pre-key message made for it just before the rotation still opens
 //! at the end of its time in the relay's queue.
 //!
-//! A store written before KEM prekeys has no KEM state: the first
-//! publication creates it ([`PreKeyManager::kem_state_or_initial`]), so no
-//! migration is needed.
+//! A new store gets its KEM state in its setup transaction; a store
+//! written before KEM prekeys has none, and its first publication creates
+//! it ([`PreKeyManager::kem_state_or_initial`]), so no migration is needed.
 //!
 //! Must never: hand out a KEM prekey for upload before its seed is in the
 //! caller's transaction, reuse an id of either kind, delete the current
@@ -29,7 +29,7 @@ use umbra_protocol::prekeys::SIGNED_PREKEY_ROTATION_SECS;
 use super::PreKeyManager;
 use crate::consts::REPLACED_SIGNED_PREKEY_RETENTION;
 use crate::records;
-use crate::store::{StoreError, Txn};
+use crate::store::{StoreError, Txn, Vault};
 use crate::Error;
 
 /// KEM prekey bookkeeping as stored (kind `KemPreKeyState`, singleton): a
@@ -187,14 +187,32 @@ impl PreKeyManager {
                 created: false,
             });
         }
-        let (state, key) = KemPreKeyState::initial(identity, now, rng);
-        let slot = records::kem_prekeys::last_resort(&self.vault, key.id());
-        self.vault.save(txn, slot, &key)?;
-        self.save_kem_state(txn, &state)?;
+        let state = Self::save_initial_kem(&self.vault, txn, identity, now, rng)?;
         Ok(KemStateInTxn {
             state,
             created: true,
         })
+    }
+
+    /// Adds a new KEM state and its first last-resort KEM prekey to `txn`
+    /// (a new store's setup, which runs before any manager exists, and a
+    /// store written before KEM prekeys at its first publication).
+    pub(crate) fn save_initial_kem<R: RngCore + CryptoRng>(
+        vault: &Vault,
+        txn: &mut Txn,
+        identity: &IdentityKeyPair,
+        now: u64,
+        rng: &mut R,
+    ) -> Result<KemPreKeyState, StoreError> {
+        let (state, key) = KemPreKeyState::initial(identity, now, rng);
+        vault.save(
+            txn,
+            records::kem_prekeys::last_resort(vault, key.id()),
+            &key,
+        )?;
+        let stored = StoredKemState::V1(state.clone());
+        vault.save(txn, records::kem_prekeys::state(), &stored)?;
+        Ok(state)
     }
 
     /// Adds the bookkeeping record to `txn`.
@@ -294,8 +312,6 @@ impl PreKeyManager {
 
     /// Adds the deletion of one-time KEM prekey `id` to `txn`: it opened a
     /// session, and opens no other (forward secrecy).
-    // The hybrid responder (inbound) calls it once client-core accepts 0x05.
-    #[allow(dead_code)]
     pub(crate) fn consume_kem_one_time(&self, txn: &mut Txn, id: u32) {
         self.vault
             .remove(txn, records::kem_prekeys::one_time(&self.vault, id));

@@ -51,7 +51,9 @@ async fn one_time_keys_are_stored_with_their_ids_and_used_once() {
     let ids: Vec<u32> = first.iter().map(|k| k.id()).collect();
     assert_eq!(ids, vec![1, 2, 3]);
     // Neither the secrets nor the ids are taken until committed.
-    let loaded = manager.for_message(1, Some(PreKeyRef::OneTime(2))).await;
+    let loaded = manager
+        .for_message(1, Some(PreKeyRef::OneTime(2)), None)
+        .await;
     assert!(loaded.unwrap().extra.is_none());
     assert_eq!(manager.state().await.unwrap().next_one_time_id, 1);
     manager.vault.commit(txn).await.unwrap();
@@ -62,7 +64,9 @@ async fn one_time_keys_are_stored_with_their_ids_and_used_once() {
     let ids: Vec<u32> = second.iter().map(|k| k.id()).collect();
     assert_eq!(ids, vec![4, 5], "ids are never reused");
 
-    let loaded = manager.for_message(1, Some(PreKeyRef::OneTime(2))).await;
+    let loaded = manager
+        .for_message(1, Some(PreKeyRef::OneTime(2)), None)
+        .await;
     let loaded = loaded.unwrap();
     assert!(loaded.signed.is_some(), "the current signed prekey");
     let (found, secret) = loaded.extra.expect("one-time key 2");
@@ -72,9 +76,13 @@ async fn one_time_keys_are_stored_with_their_ids_and_used_once() {
     let mut txn = Txn::new();
     manager.consume_one_time(&mut txn, 2);
     manager.vault.commit(txn).await.unwrap();
-    let loaded = manager.for_message(1, Some(PreKeyRef::OneTime(2))).await;
+    let loaded = manager
+        .for_message(1, Some(PreKeyRef::OneTime(2)), None)
+        .await;
     assert!(loaded.unwrap().extra.is_none(), "used: gone");
-    let loaded = manager.for_message(1, Some(PreKeyRef::OneTime(3))).await;
+    let loaded = manager
+        .for_message(1, Some(PreKeyRef::OneTime(3)), None)
+        .await;
     assert!(loaded.unwrap().extra.is_some(), "the others stay");
 }
 
@@ -82,13 +90,13 @@ async fn one_time_keys_are_stored_with_their_ids_and_used_once() {
 async fn only_the_keys_we_hold_are_loaded_for_a_message() {
     let (manager, _) = manager().await;
     let loaded = manager
-        .for_message(7, Some(PreKeyRef::LastResort(9)))
+        .for_message(7, Some(PreKeyRef::LastResort(9)), None)
         .await
         .unwrap();
     assert!(loaded.signed.is_none(), "no signed prekey 7");
     assert!(loaded.extra.is_none(), "the last-resort key's id is 0");
     let loaded = manager
-        .for_message(1, Some(PreKeyRef::LastResort(0)))
+        .for_message(1, Some(PreKeyRef::LastResort(0)), None)
         .await
         .unwrap();
     assert!(loaded.signed.is_some() && loaded.extra.is_some());

@@ -3,6 +3,7 @@
 use rand::rngs::OsRng;
 use umbra_protocol::consts::MAX_UNACKNOWLEDGED_SESSION_AGE;
 use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::kem_prekeys::{KemPreKey, KemPreKeyKind};
 use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, SignedPreKey};
 use umbra_protocol::wire::AccountId;
 
@@ -41,9 +42,18 @@ impl Peer {
             one_time_prekey: None,
             last_resort: Some(OneTimePreKey::generate(0, &mut OsRng).public()),
             kem_one_time: None,
-            kem_last_resort: None,
+            kem_last_resort: Some(
+                KemPreKey::generate(
+                    &self.identity,
+                    KemPreKeyKind::LastResort,
+                    1,
+                    NOW,
+                    &mut OsRng,
+                )
+                .public(),
+            ),
         }
-        .verify_classical_at(NOW)
+        .verify_at(NOW)
         .expect("bundle verifies");
         let ours = IdentityKeyPair::generate(&mut OsRng);
         let our_address = Address::primary(AccountId::random(&mut OsRng));

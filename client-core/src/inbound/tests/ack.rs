@@ -27,9 +27,9 @@ async fn bundle_with_unknown_signed_prekey(bob: &Engine) -> (VerifiedPreKeyBundl
         one_time_prekey: None,
         last_resort: Some(last_resort.public()),
         kem_one_time: None,
-        kem_last_resort: None,
+        kem_last_resort: Some(kem_last_resort(bob).await),
     }
-    .verify_classical_at(now_secs())
+    .verify_at(now_secs())
     .expect("bundle verifies");
     (bundle, unknown)
 }

@@ -22,9 +22,9 @@ async fn one_time_bundle(bob: &Engine) -> (VerifiedPreKeyBundle, u32) {
         one_time_prekey: Some(keys[0].public()),
         last_resort: None,
         kem_one_time: None,
-        kem_last_resort: None,
+        kem_last_resort: Some(kem_last_resort(bob).await),
     }
-    .verify_classical_at(now_secs())
+    .verify_at(now_secs())
     .expect("bundle verifies");
     (bundle, keys[0].id())
 }
@@ -33,7 +33,7 @@ async fn holds_one_time(bob: &Engine, id: u32) -> bool {
     let (signed, _) = bob.prekeys.published().await.expect("read");
     let loaded = bob
         .prekeys
-        .for_message(signed.id(), Some(PreKeyRef::OneTime(id)))
+        .for_message(signed.id(), Some(PreKeyRef::OneTime(id)), None)
         .await
         .expect("read");
     loaded.extra.is_some()

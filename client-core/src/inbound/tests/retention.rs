@@ -12,6 +12,7 @@ use crate::sessions::SessionRecord;
 use umbra_protocol::consts::{
     ARCHIVED_SESSION_MAX_AGE, MAX_UNACKNOWLEDGED_SESSION_AGE, SKIPPED_KEY_MAX_AGE,
 };
+use umbra_protocol::kem_prekeys::{KemPreKey, KemPreKeyKind};
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -111,9 +112,18 @@ async fn a_send_over_a_session_unanswered_for_thirty_days_starts_a_new_one() {
         one_time_prekey: None,
         last_resort: None,
         kem_one_time: None,
-        kem_last_resort: None,
+        kem_last_resort: Some(
+            KemPreKey::generate(
+                &alice.identity,
+                KemPreKeyKind::LastResort,
+                1,
+                now_secs(),
+                &mut OsRng,
+            )
+            .public(),
+        ),
     }
-    .verify_classical_at(now_secs())
+    .verify_at(now_secs())
     .expect("alice's bundle verifies");
     let session = PairwiseSession::initiate(
         &bob.identity,
