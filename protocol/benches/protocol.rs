@@ -16,20 +16,32 @@ use rand::rngs::OsRng;
 mod common;
 
 use common::{
-    olm_accounts, olm_key_agreement, olm_pair, responder, umbra_key_agreement, umbra_pair,
-    ALICE_ADDR, SIZES,
+    olm_accounts, olm_key_agreement, olm_pair, responder, responder_hybrid, umbra_key_agreement,
+    umbra_key_agreement_hybrid, umbra_pair, ALICE_ADDR, SIZES,
 };
 use umbra_protocol::attachment::{self, FileKey};
 use umbra_protocol::fingerprint::SafetyNumber;
 use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::kem::{self, KemKeyPair};
 use umbra_protocol::sealed;
 
 fn key_agreement(c: &mut Criterion) {
     let mut g = c.benchmark_group("key_agreement_both_sides");
+    // Classical X3DH, the baseline of the 1.5x target: what umbra ran
+    // before the hybrid agreement.
     g.bench_function("umbra", |b| {
         b.iter_batched(
             || (IdentityKeyPair::generate(&mut OsRng), responder()),
             |(alice_id, (bob, bundle))| black_box(umbra_key_agreement(&alice_id, &bob, &bundle)),
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("umbra_hybrid", |b| {
+        b.iter_batched(
+            || (IdentityKeyPair::generate(&mut OsRng), responder_hybrid()),
+            |(alice_id, (bob, bundle))| {
+                black_box(umbra_key_agreement_hybrid(&alice_id, &bob, &bundle))
+            },
             BatchSize::SmallInput,
         )
     });
@@ -103,6 +115,95 @@ fn ratchet_step(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// The ML-KEM work of one post-quantum ratchet epoch (4.13): the owner's
+/// key generation and decapsulation and the peer's encapsulation. Divided
+/// by the messages per epoch that `pq_epoch_rate` prints, it is the
+/// amortised KEM cost per message.
+fn pq_epoch_kem_work(c: &mut Criterion) {
+    c.bench_function("pq_ratchet_epoch_kem_work/umbra", |b| {
+        b.iter(|| {
+            let pair = KemKeyPair::generate(&mut OsRng);
+            let (ct, ss) = kem::encapsulate(pair.public(), &mut OsRng);
+            black_box((pair.decapsulate(&ct), ss))
+        })
+    });
+}
+
+/// How many ping-pong turns one KEM epoch takes in each direction, so the
+/// amortised cost can be read off the benchmark above (printed, not timed).
+fn pq_epoch_rate(_c: &mut Criterion) {
+    let (mut alice, mut bob) = umbra_pair();
+    let start = alice.pq_epochs();
+    let turns = 2_000u32;
+    for _ in 0..turns {
+        let m = alice.encrypt(b"ping", &mut OsRng).unwrap();
+        bob.decrypt(&m).unwrap();
+        let r = bob.encrypt(b"pong", &mut OsRng).unwrap();
+        alice.decrypt(&r).unwrap();
+    }
+    let (own, peer) = alice.pq_epochs();
+    let own_done = own - start.0;
+    let peer_done = peer - start.1;
+    println!(
+        "pq_epoch_rate: {turns} ping-pong turns ({} messages) completed {own_done} epochs of \
+         alice's braid and {peer_done} of bob's: one epoch per {:.1} messages per braid",
+        2 * turns,
+        f64::from(2 * turns) / f64::from(own_done.max(1)),
+    );
+}
+
+/// Bytes on the wire with and without the KEM (printed, not timed): the
+/// bundle a relay serves, and the first (pre-key) message of a session for
+/// a 100-byte plaintext, as sealed envelope and as the inner pairwise
+/// message. The classical pre-key message is the same layout without the
+/// KEM kind, id and ciphertext (4.11: 1 + 4 + 1088 bytes).
+fn wire_sizes(_c: &mut Criterion) {
+    use umbra_protocol::kem_prekeys::{KemPreKey, KemPreKeyKind};
+    use umbra_protocol::pairwise::PairwiseSession;
+    use umbra_protocol::prekeys::{OneTimePreKey, SignedPreKey};
+    use umbra_protocol::wire::{HybridBundleWire, PreKeyBundleWire, PreKeyWire};
+
+    let bob = IdentityKeyPair::generate(&mut OsRng);
+    let signed = SignedPreKey::generate(&bob, 1, 1_700_000_000, &mut OsRng);
+    let one_time = OneTimePreKey::generate(1, &mut OsRng);
+    let last_resort = OneTimePreKey::generate(2, &mut OsRng);
+    let kem = |kind, id| KemPreKey::generate(&bob, kind, id, 1_700_000_000, &mut OsRng);
+    let classical = PreKeyBundleWire {
+        account: common::BOB_ADDR.account,
+        device: common::BOB_ADDR.device,
+        identity: bob.public().to_bytes().to_vec(),
+        signed_prekey: (&signed.public()).into(),
+        one_time_prekey: Some(PreKeyWire::from(one_time.public())),
+        last_resort: Some(PreKeyWire::from(last_resort.public())),
+    };
+    let hybrid = HybridBundleWire {
+        bundle: classical.clone(),
+        kem_one_time: Some(kem(KemPreKeyKind::OneTime, 1).public().to_wire()),
+        kem_last_resort: Some(kem(KemPreKeyKind::LastResort, 2).public().to_wire()),
+    };
+    let classical_len = postcard::to_allocvec(&classical).unwrap().len();
+    let hybrid_len = postcard::to_allocvec(&hybrid).unwrap().len();
+
+    let alice = IdentityKeyPair::generate(&mut OsRng);
+    let (_, bundle) = responder_hybrid();
+    let mut session = PairwiseSession::initiate_hybrid(
+        &alice,
+        &ALICE_ADDR,
+        &bundle,
+        &common::BOB_ADDR,
+        &mut OsRng,
+    )
+    .unwrap();
+    let envelope = session.seal_for(&alice, &[0x42; 100], &mut OsRng).unwrap();
+    println!(
+        "wire_sizes: bundle {classical_len} B classical, {hybrid_len} B hybrid (+{}); \
+         first message for 100 B: sealed envelope {} B hybrid, {} B classical",
+        hybrid_len - classical_len,
+        envelope.len(),
+        envelope.len() - (1 + 4 + 1088),
+    );
 }
 
 fn sealed_sender(c: &mut Criterion) {
@@ -200,6 +301,9 @@ criterion_group!(
     key_agreement,
     steady_state,
     ratchet_step,
+    pq_epoch_kem_work,
+    pq_epoch_rate,
+    wire_sizes,
     sealed_sender,
     safety_number
 );

@@ -7,6 +7,7 @@
 use rand::rngs::OsRng;
 
 use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::kem_prekeys::{KemPreKey, KemPreKeyKind};
 use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, SignedPreKey, VerifiedPreKeyBundle};
 use umbra_protocol::ratchet::Session;
 use umbra_protocol::wire::{AccountId, Address, DeviceId};
@@ -33,31 +34,83 @@ pub struct Responder {
     pub identity: IdentityKeyPair,
     pub signed: SignedPreKey,
     pub one_time: OneTimePreKey,
+    /// The one-time ML-KEM prekey of a hybrid bundle (unused classically).
+    pub kem: KemPreKey,
 }
 
-/// A fresh responder and its verified bundle (with a one-time prekey).
+/// A fresh responder and its verified classical bundle (X25519 one-time
+/// prekey, no KEM prekey): the baseline the hybrid agreement is measured
+/// beside. No umbra client starts such a session any more (PROTOCOL 1.4).
 pub fn responder() -> (Responder, VerifiedPreKeyBundle) {
+    responder_with(false)
+}
+
+/// A fresh responder and its verified hybrid bundle (X25519 and ML-KEM-768
+/// one-time prekeys), what every umbra session starts from.
+pub fn responder_hybrid() -> (Responder, VerifiedPreKeyBundle) {
+    responder_with(true)
+}
+
+fn responder_with(kem: bool) -> (Responder, VerifiedPreKeyBundle) {
     let identity = IdentityKeyPair::generate(&mut OsRng);
     let signed = SignedPreKey::generate(&identity, 1, 1_700_000_000, &mut OsRng);
     let one_time = OneTimePreKey::generate(1, &mut OsRng);
+    let kem_prekey = KemPreKey::generate(
+        &identity,
+        KemPreKeyKind::OneTime,
+        1,
+        1_700_000_000,
+        &mut OsRng,
+    );
     let bundle = PreKeyBundle {
         identity: identity.public(),
         signed_prekey: signed.public(),
         one_time_prekey: Some(one_time.public()),
         last_resort: None,
-        kem_one_time: None,
+        kem_one_time: kem.then(|| kem_prekey.public()),
         kem_last_resort: None,
+    };
+    let bundle = if kem {
+        bundle.verify()
+    } else {
+        bundle.verify_classical()
     }
-    .verify_classical()
     .expect("bundle verifies");
     (
         Responder {
             identity,
             signed,
             one_time,
+            kem: kem_prekey,
         },
         bundle,
     )
+}
+
+/// [`umbra_key_agreement`] with PQXDH: the initiator also verifies the KEM
+/// prekey (signature and FIPS 203 check) and encapsulates; the responder
+/// decapsulates. What `key_agreement_both_sides/umbra_hybrid` measures.
+pub fn umbra_key_agreement_hybrid(
+    alice_id: &IdentityKeyPair,
+    bob: &Responder,
+    bundle: &VerifiedPreKeyBundle,
+) -> Vec<u8> {
+    let (sa, initial) =
+        x3dh::initiate_hybrid(alice_id, &ALICE_ADDR, bundle, &BOB_ADDR, &mut OsRng).unwrap();
+    let mut alice = Session::new_initiator(&sa, bundle.signed_prekey().key, &mut OsRng).unwrap();
+    let m = alice.encrypt(b"hello", &mut OsRng).unwrap();
+    let sb = x3dh::respond_hybrid(
+        &bob.identity,
+        &BOB_ADDR,
+        &ALICE_ADDR,
+        bob.signed.secret(),
+        Some(bob.one_time.secret()),
+        bob.kem.keypair(),
+        &initial,
+    )
+    .unwrap();
+    let mut bob_s = Session::new_responder(&sb, bob.signed.secret().clone());
+    bob_s.decrypt(&m).unwrap()
 }
 
 /// Both sides of a key agreement up to the decrypted first message: what
@@ -84,18 +137,21 @@ pub fn umbra_key_agreement(
     bob_s.decrypt(&m).unwrap()
 }
 
-/// Two umbra ratchet sessions that have exchanged one message each way.
+/// Two umbra ratchet sessions, started hybrid as every umbra session is,
+/// that have exchanged one message each way. Their ratchet runs the
+/// post-quantum step (4.13) in every benchmark that uses them.
 pub fn umbra_pair() -> (Session, Session) {
     let alice_id = IdentityKeyPair::generate(&mut OsRng);
-    let (bob, bundle) = responder();
+    let (bob, bundle) = responder_hybrid();
     let (sa, initial) =
-        x3dh::initiate(&alice_id, &ALICE_ADDR, &bundle, &BOB_ADDR, &mut OsRng).unwrap();
-    let sb = x3dh::respond(
+        x3dh::initiate_hybrid(&alice_id, &ALICE_ADDR, &bundle, &BOB_ADDR, &mut OsRng).unwrap();
+    let sb = x3dh::respond_hybrid(
         &bob.identity,
         &BOB_ADDR,
         &ALICE_ADDR,
         bob.signed.secret(),
         Some(bob.one_time.secret()),
+        bob.kem.keypair(),
         &initial,
     )
     .unwrap();
