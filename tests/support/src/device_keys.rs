@@ -6,6 +6,7 @@
 
 use rand::rngs::OsRng;
 use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::kem_prekeys::{KemPreKey, KemPreKeyKind};
 use umbra_protocol::prekeys::{OneTimePreKey, SignedPreKey};
 use umbra_wire::{PreKeyWire, Request, Response, SignedPreKeyWire};
 
@@ -22,6 +23,10 @@ pub struct DeviceKeys {
     pub one_time: Vec<OneTimePreKey>,
     /// The last-resort prekey (id `u32::MAX`, a distinct id space).
     pub last_resort: OneTimePreKey,
+    /// The signed last-resort ML-KEM prekey (id 1): clients start only
+    /// hybrid sessions (docs/PROTOCOL.md 1.4), so a device that is to be
+    /// written to publishes one ([`WireClient::upload_kem_prekeys`]).
+    pub kem_last_resort: KemPreKey,
 }
 
 impl std::fmt::Debug for DeviceKeys {
@@ -45,11 +50,14 @@ impl DeviceKeys {
             .map(|id| OneTimePreKey::generate(id, &mut OsRng))
             .collect();
         let last_resort = OneTimePreKey::generate(u32::MAX, &mut OsRng);
+        let kem_last_resort =
+            KemPreKey::generate(&identity, KemPreKeyKind::LastResort, 1, now, &mut OsRng);
         DeviceKeys {
             identity,
             signed_prekey,
             one_time,
             last_resort,
+            kem_last_resort,
         }
     }
 
@@ -96,6 +104,19 @@ impl WireClient {
         match self.request_ok(keys.publish_request()).await? {
             Response::Ok => Ok(()),
             other => Err(unexpected("Ok", other)),
+        }
+    }
+
+    /// Uploads `keys`' last-resort ML-KEM prekey; returns the relay's count
+    /// of one-time KEM prekeys.
+    pub async fn upload_kem_prekeys(&mut self, keys: &DeviceKeys) -> Result<u32, WireClientError> {
+        let request = Request::UploadKemPreKeys {
+            last_resort: Some(keys.kem_last_resort.public().to_wire()),
+            one_time: Vec::new(),
+        };
+        match self.request_ok(request).await? {
+            Response::KemPreKeyCount { remaining, .. } => Ok(remaining),
+            other => Err(unexpected("KemPreKeyCount", other)),
         }
     }
 

@@ -27,13 +27,13 @@ use umbra_protocol::group::{
     GroupChange, GroupReceiver, GroupState, GroupWelcome, SignedDistribution, VerifiedDistribution,
 };
 use umbra_protocol::identity::{IdentityKeyPair, IdentityPublic};
+use umbra_protocol::kem_prekeys::KemPreKey;
 use umbra_protocol::keys::SecretKey;
 use umbra_protocol::pairwise::{InboundEnvelope, PairwiseSession, PreKeyStore};
 use umbra_protocol::payload::Payload;
-use umbra_protocol::prekeys::{PreKeyBundle, PreKeyRef};
+use umbra_protocol::prekeys::{KemPreKeyRef, PreKeyBundle, PreKeyRef};
 use umbra_protocol::wire::{
-    AccountId, AccountRef, Address, OutgoingEnvelope, RelayFrame, Request, Response, SendOutcome,
-    Username,
+    AccountId, Address, OutgoingEnvelope, RelayFrame, Request, Response, SendOutcome, Username,
 };
 use umbra_test_support::device_keys::DeviceKeys;
 use umbra_test_support::session::Session;
@@ -73,6 +73,11 @@ impl PreKeyStore for Keys<'_> {
             }
         }
     }
+
+    fn kem_prekey(&self, prekey: KemPreKeyRef) -> Option<KemPreKey> {
+        let held = &self.0.kem_last_resort;
+        (prekey.kind == held.kind() && prekey.id == held.id()).then(|| held.clone())
+    }
 }
 
 /// A wire-level account with real keys and real pairwise sessions.
@@ -88,8 +93,8 @@ pub struct Rogue {
 
 impl Rogue {
     /// Registers `name`, publishes an identity, a signed prekey, a
-    /// last-resort prekey and 20 one-time prekeys: any `umbra` client can
-    /// then start a session with it.
+    /// last-resort prekey, 20 one-time prekeys and a last-resort ML-KEM
+    /// prekey: any `umbra` client can then start a (hybrid) session with it.
     pub fn sign_up(ws_url: &str, name: &str, password: &str) -> Rogue {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let keys = DeviceKeys::generate(20);
@@ -107,6 +112,11 @@ impl Rogue {
                 .upload_prekeys(&keys)
                 .await
                 .unwrap_or_else(|e| panic!("rogue {name}: upload prekeys: {e}"));
+            session
+                .client
+                .upload_kem_prekeys(&keys)
+                .await
+                .unwrap_or_else(|e| panic!("rogue {name}: upload KEM prekeys: {e}"));
             session.client.close().await;
             session
         });
@@ -284,13 +294,14 @@ impl Rogue {
             let mut client = session.reconnect(ws_url).await.expect("connect");
             if let std::collections::hash_map::Entry::Vacant(slot) = sessions.entry(account) {
                 let bundle = match client
-                    .request_ok(Request::FetchBundle {
-                        target: AccountRef::Account(account),
+                    .request_ok(Request::FetchHybridBundle {
+                        account,
+                        device: None,
                     })
                     .await
                     .unwrap_or_else(|e| panic!("fetch {to}'s bundle: {e}"))
                 {
-                    Response::Bundle(bundle) => bundle,
+                    Response::HybridBundle(bundle) => bundle,
                     other => panic!("fetch {to}'s bundle: unexpected {other:?}"),
                 };
                 let verified = PreKeyBundle::try_from(&*bundle)
