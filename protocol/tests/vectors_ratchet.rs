@@ -3,7 +3,11 @@
 //! key, chain key, message key, nonce, header and ciphertext into
 //! `docs/test-vectors/ratchet.json`; then enough traffic that Alice's first
 //! KEM epoch completes (her encapsulation key in chunks, Bob's ciphertext
-//! in chunks, her hybrid DH step, Bob mixing the same secret), §4.13.
+//! in chunks, her hybrid DH step, Bob mixing the same secret), §4.13, and
+//! then ping-pong until two epochs have completed in each direction. After
+//! every step both parties' braids (epochs and phases) are recorded, so an
+//! implementation that forgets to move an epoch on (PQ-S1, PQ-R1) fails at
+//! the step where it does.
 //!
 //! Every value written is computed by `ratchet_spec::Model`, a second
 //! implementation of docs/PROTOCOL.md §4 built from the primitive crates
@@ -26,7 +30,7 @@ use ratchet_spec::Model;
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::keys::SecretKey;
 use umbra_protocol::prekeys::{PreKeyBundle, SignedPreKey};
-use umbra_protocol::ratchet::{RatchetMessage, Session};
+use umbra_protocol::ratchet::{PeerPhase, RatchetMessage, Session};
 use umbra_protocol::x3dh;
 
 use umbra_protocol::wire::{AccountId, Address, DeviceId};
@@ -55,6 +59,7 @@ struct Party {
 /// model's byte for byte, and records the step from the model's values.
 fn encrypt(
     party: &mut Party,
+    other: &Party,
     plaintext: &[u8],
     rng: &mut ChaCha20Rng,
     ad: &[u8],
@@ -85,6 +90,7 @@ fn encrypt(
     );
     check_braids(party);
 
+    let ciphertext = sent.pq.encapsulated_ciphertext.as_deref();
     steps.push(json!({
         "op": "encrypt",
         "by": party.name,
@@ -103,29 +109,73 @@ fn encrypt(
         "new_kem_seed": sent.pq.new_kem_seed.map(hex),
         "encapsulation_m": sent.pq.encapsulation_m.map(hex),
         "encapsulated_secret": sent.pq.encapsulated_secret.map(hex),
+        "encapsulated_ciphertext": ciphertext.map(hex),
+        "braids_after": braids_after(party, other),
     }));
     message
 }
 
-/// The session's braids agree with the model's: epochs, the secret ready
-/// to mix, the one encapsulated and pending.
+/// The session's braids agree with the model's: epochs, phases, the
+/// secret ready to mix.
 fn check_braids(party: &Party) {
     let (own, peer) = party.session.pq_epochs();
-    assert_eq!(peer, party.spec.braids.peer_epoch, "{}", party.name);
+    let braids = &party.spec.braids;
+    assert_eq!(
+        (own, peer),
+        (braids.own_epoch, braids.peer_epoch),
+        "{}",
+        party.name
+    );
     assert_eq!(
         party.session.pq_ready_secret().map(|(_, s)| s),
-        party.spec.braids.own_ready,
+        braids.own_ready,
         "{}",
         party.name
     );
     if let Some((epoch, _)) = party.session.pq_ready_secret() {
         assert_eq!(epoch, own);
     }
+    let own_phase = match (party.session.pq_own_seed(), party.session.pq_ready_secret()) {
+        (_, Some(_)) => "secret_ready",
+        (Some(_), None) => "awaiting_ciphertext",
+        (None, None) => "no_key_pair",
+    };
+    let peer_phase = match party.session.pq_peer_phase() {
+        PeerPhase::Collecting => "collecting",
+        PeerPhase::KeyComplete => "key_complete",
+        PeerPhase::Encapsulated => "encapsulated",
+    };
+    assert_eq!((own_phase, peer_phase), braids.phases(), "{}", party.name);
+}
+
+/// Both parties' braids after a step, from the model (each already checked
+/// against its session by `check_braids`).
+fn braids_after(party: &Party, other: &Party) -> Value {
+    let one = |p: &Party| {
+        check_braids(p);
+        let (own_phase, peer_phase) = p.spec.braids.phases();
+        json!({
+            "e_own": p.spec.braids.own_epoch,
+            "e_peer": p.spec.braids.peer_epoch,
+            "own_phase": own_phase,
+            "peer_phase": peer_phase,
+        })
+    };
+    let mut out = serde_json::Map::new();
+    out.insert(party.name.into(), one(party));
+    out.insert(other.name.into(), one(other));
+    Value::Object(out)
 }
 
 /// Decrypts with `party`, and requires the session's root key and receiving
 /// chain afterwards to equal the spec model's.
-fn decrypt(party: &mut Party, message: &RatchetMessage, expected: &[u8], steps: &mut Vec<Value>) {
+fn decrypt(
+    party: &mut Party,
+    other: &Party,
+    message: &RatchetMessage,
+    expected: &[u8],
+    steps: &mut Vec<Value>,
+) {
     let plaintext = party.session.decrypt(message).expect("decrypt");
     assert_eq!(plaintext, expected);
     let received = party.spec.receive(&message.to_bytes());
@@ -155,6 +205,7 @@ fn decrypt(party: &mut Party, message: &RatchetMessage, expected: &[u8], steps: 
         "skipped_keys_after": session.skipped_key_count(),
         "kem_secret_mixed": received.kem_secret_mixed.map(hex),
         "kem_secret_ready": received.kem_secret_ready.map(hex),
+        "braids_after": braids_after(party, other),
     }));
 }
 
@@ -229,31 +280,36 @@ fn ratchet_vectors_match_the_committed_file() {
         .iter()
         .map(|p| {
             (
-                encrypt(&mut alice, p, &mut rng, &ad, &mut steps),
+                encrypt(&mut alice, &bob, p, &mut rng, &ad, &mut steps),
                 p.to_vec(),
             )
         })
         .collect();
     for i in [2, 0, 1] {
-        decrypt(&mut bob, &a[i].0, &a[i].1, &mut steps);
+        decrypt(&mut bob, &alice, &a[i].0, &a[i].1, &mut steps);
     }
     // Bob replies twice (a DH ratchet step); Alice sees 1 then 0.
     let b: Vec<_> = [b"b0".as_slice(), b"b1"]
         .iter()
-        .map(|p| (encrypt(&mut bob, p, &mut rng, &ad, &mut steps), p.to_vec()))
+        .map(|p| {
+            (
+                encrypt(&mut bob, &alice, p, &mut rng, &ad, &mut steps),
+                p.to_vec(),
+            )
+        })
         .collect();
-    decrypt(&mut alice, &b[1].0, &b[1].1, &mut steps);
-    decrypt(&mut alice, &b[0].0, &b[0].1, &mut steps);
+    decrypt(&mut alice, &bob, &b[1].0, &b[1].1, &mut steps);
+    decrypt(&mut alice, &bob, &b[0].0, &b[0].1, &mut steps);
     // Alice answers twice; Bob receives only the second, then Bob answers,
     // then the first arrives late (previous-chain skipped key).
-    let a3 = encrypt(&mut alice, b"a3", &mut rng, &ad, &mut steps);
-    let a4 = encrypt(&mut alice, b"a4", &mut rng, &ad, &mut steps);
-    decrypt(&mut bob, &a4, b"a4", &mut steps);
-    let b2 = encrypt(&mut bob, b"b2", &mut rng, &ad, &mut steps);
-    decrypt(&mut alice, &b2, b"b2", &mut steps);
-    let a5 = encrypt(&mut alice, b"a5", &mut rng, &ad, &mut steps);
-    decrypt(&mut bob, &a5, b"a5", &mut steps);
-    decrypt(&mut bob, &a3, b"a3", &mut steps);
+    let a3 = encrypt(&mut alice, &bob, b"a3", &mut rng, &ad, &mut steps);
+    let a4 = encrypt(&mut alice, &bob, b"a4", &mut rng, &ad, &mut steps);
+    decrypt(&mut bob, &alice, &a4, b"a4", &mut steps);
+    let b2 = encrypt(&mut bob, &alice, b"b2", &mut rng, &ad, &mut steps);
+    decrypt(&mut alice, &bob, &b2, b"b2", &mut steps);
+    let a5 = encrypt(&mut alice, &bob, b"a5", &mut rng, &ad, &mut steps);
+    decrypt(&mut bob, &alice, &a5, b"a5", &mut steps);
+    decrypt(&mut bob, &alice, &a3, b"a3", &mut steps);
 
     // §4.13: Alice sends until Bob holds her whole epoch-1 key (ten chunks,
     // some already sent above), Bob sends until she holds his ciphertext
@@ -262,43 +318,92 @@ fn ratchet_vectors_match_the_committed_file() {
     let mut i = 0;
     while bob.session.pq_pending_secret().is_none() {
         let p = format!("pq a{i}");
-        let m = encrypt(&mut alice, p.as_bytes(), &mut rng, &ad, &mut steps);
-        decrypt(&mut bob, &m, p.as_bytes(), &mut steps);
+        let m = encrypt(&mut alice, &bob, p.as_bytes(), &mut rng, &ad, &mut steps);
+        decrypt(&mut bob, &alice, &m, p.as_bytes(), &mut steps);
         // Bob encapsulates at his first send after the key completed.
         let p = format!("pq b{i}");
-        let m = encrypt(&mut bob, p.as_bytes(), &mut rng, &ad, &mut steps);
-        decrypt(&mut alice, &m, p.as_bytes(), &mut steps);
+        let m = encrypt(&mut bob, &alice, p.as_bytes(), &mut rng, &ad, &mut steps);
+        decrypt(&mut alice, &bob, &m, p.as_bytes(), &mut steps);
         i += 1;
         assert!(i <= 10, "Alice's key never completed");
     }
     let mut j = 0;
     while alice.session.pq_ready_secret().is_none() {
         let p = format!("pq b ct{j}");
-        let m = encrypt(&mut bob, p.as_bytes(), &mut rng, &ad, &mut steps);
-        decrypt(&mut alice, &m, p.as_bytes(), &mut steps);
+        let m = encrypt(&mut bob, &alice, p.as_bytes(), &mut rng, &ad, &mut steps);
+        decrypt(&mut alice, &bob, &m, p.as_bytes(), &mut steps);
         j += 1;
         assert!(j < 30, "Bob's ciphertext never completed");
     }
     let (epoch, secret) = alice.session.pq_ready_secret().expect("ready");
     assert_eq!(bob.session.pq_pending_secret(), Some((epoch, secret)));
-    let hybrid = encrypt(&mut alice, b"hybrid", &mut rng, &ad, &mut steps);
+    let hybrid = encrypt(&mut alice, &bob, b"hybrid", &mut rng, &ad, &mut steps);
     assert_eq!(hybrid.header.pq_epoch, epoch);
     assert_eq!(alice.session.pq_epochs().0, epoch + 1);
-    decrypt(&mut bob, &hybrid, b"hybrid", &mut steps);
+    decrypt(&mut bob, &alice, &hybrid, b"hybrid", &mut steps);
     assert_eq!(bob.session.pq_epochs().1, epoch + 1);
     assert!(bob.session.pq_pending_secret().is_none());
-    let reply = encrypt(&mut bob, b"after", &mut rng, &ad, &mut steps);
-    decrypt(&mut alice, &reply, b"after", &mut steps);
-    let mixed = |op: &str| {
+    let reply = encrypt(&mut bob, &alice, b"after", &mut rng, &ad, &mut steps);
+    decrypt(&mut alice, &bob, &reply, b"after", &mut steps);
+    let mixed = |steps: &[Value], op: &str| {
         steps
             .iter()
             .filter(|s| s["op"] == op && !s["kem_secret_mixed"].is_null())
             .count()
     };
-    assert_eq!((mixed("encrypt"), mixed("decrypt")), (1, 1));
+    assert_eq!((mixed(&steps, "encrypt"), mixed(&steps, "decrypt")), (1, 1));
+
+    // Then ping-pong until two epochs have completed in each direction
+    // (every epoch at 3), so each side's second epoch starts from the
+    // advanced one of PQ-S1 and PQ-R1.
+    let done = |p: &Party| p.session.pq_epochs() == (3, 3);
+    let mut k = 0;
+    while !(done(&alice) && done(&bob)) {
+        let p = format!("pq2 a{k}");
+        let m = encrypt(&mut alice, &bob, p.as_bytes(), &mut rng, &ad, &mut steps);
+        decrypt(&mut bob, &alice, &m, p.as_bytes(), &mut steps);
+        let p = format!("pq2 b{k}");
+        let m = encrypt(&mut bob, &alice, p.as_bytes(), &mut rng, &ad, &mut steps);
+        decrypt(&mut alice, &bob, &m, p.as_bytes(), &mut steps);
+        k += 1;
+        assert!(k <= 100, "two epochs each way did not complete");
+    }
+    assert_eq!((mixed(&steps, "encrypt"), mixed(&steps, "decrypt")), (4, 4));
+    // Each recorded ciphertext is the one its sender's chunks carried.
+    let mut encapsulations = 0;
+    for (i, step) in steps.iter().enumerate() {
+        let Some(ct) = step["encapsulated_ciphertext"].as_str() else {
+            continue;
+        };
+        let by = &step["by"];
+        let epoch = step["braids_after"][by.as_str().unwrap()]["e_peer"].as_u64();
+        let mut carried = vec![None; 9];
+        for later in steps[i..]
+            .iter()
+            .filter(|s| s["op"] == "encrypt" && &s["by"] == by)
+        {
+            let header = hex::decode(later["header"].as_str().unwrap()).unwrap();
+            let slot = &header[44..];
+            let chunk_epoch = u32::from_be_bytes(slot[1..5].try_into().unwrap());
+            if slot[0] == 2 && Some(u64::from(chunk_epoch)) == epoch {
+                carried[usize::from(slot[5])] = Some(slot[6..].to_vec());
+            }
+        }
+        let carried: Vec<u8> = carried
+            .into_iter()
+            .flat_map(|c| c.expect("every chunk sent"))
+            .collect();
+        assert_eq!(
+            hex(&carried[..1088]),
+            ct,
+            "step {i}: ciphertext differs from its chunks"
+        );
+        encapsulations += 1;
+    }
+    assert_eq!(encapsulations, 4);
 
     let vectors = json!({
-        "description": "umbra Double Ratchet (docs/PROTOCOL.md §4): X3DH output, then every step of a conversation with out-of-order delivery. Hex everywhere. Messages are encoded as in the spec (version 0x02 || header (178) || ciphertext || tag). The last part completes Alice's first KEM epoch (§4.13).",
+        "description": "umbra Double Ratchet (docs/PROTOCOL.md §4): X3DH output, then every step of a conversation with out-of-order delivery. Hex everywhere. Messages are encoded as in the spec (version 0x02 || header (178) || ciphertext || tag). Then (§4.13) Alice's first KEM epoch completes, and ping-pong follows until two epochs have completed in each direction; every step records both parties' braids after it (braids_after: e_own, e_peer, own_phase, peer_phase) and every encapsulating send its whole ciphertext.",
         "generator": "protocol/tests/vectors_ratchet.rs",
         "rng": "rand_chacha ChaCha20Rng::seed_from_u64",
         "seed": SEED,

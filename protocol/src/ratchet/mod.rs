@@ -27,7 +27,9 @@ mod skipped;
 pub use ephemeral::{EphemeralMessage, EphemeralMessageError, EPHEMERAL_MESSAGE_VERSION};
 pub use header::{Header, HeaderError, HEADER_LEN};
 pub use message::{RatchetMessage, RatchetMessageError, RATCHET_MESSAGE_VERSION};
-pub use pq::{Chunk, ChunkError, ChunkKind, CHUNK_DATA_LEN, CHUNK_SLOT_LEN, CT_CHUNKS, EK_CHUNKS};
+pub use pq::{
+    Chunk, ChunkError, ChunkKind, PeerPhase, CHUNK_DATA_LEN, CHUNK_SLOT_LEN, CT_CHUNKS, EK_CHUNKS,
+};
 pub use session::{RatchetError, RatchetPickle, Session, PLAIN_AD_TYPE, RETIRED_RATCHET_KEYS};
 pub use skipped::{MAX_SKIP, MAX_SKIPPED_KEYS};
 

@@ -51,11 +51,13 @@ pub struct SendRecord {
     pub new_kem_seed: Option<[u8; 64]>,
     pub encapsulation_m: Option<[u8; 32]>,
     pub encapsulated_secret: Option<[u8; 32]>,
+    /// The whole 1088-byte ciphertext of that encapsulation.
+    pub encapsulated_ciphertext: Option<Vec<u8>>,
     pub slot: Vec<u8>,
 }
 
 pub struct Braids {
-    own_epoch: u32,
+    pub own_epoch: u32,
     own_seed: Option<[u8; 64]>,
     own_ct_have: u16,
     own_ct: Vec<u8>,
@@ -83,6 +85,24 @@ impl Braids {
             },
             turn: false,
         }
+    }
+
+    /// The phases of §4.13 as the vector file names them: ours is
+    /// `no_key_pair` (none drawn yet), `awaiting_ciphertext` (key drawn, no
+    /// `ss_ready`) or `secret_ready`; the peer's `collecting`,
+    /// `key_complete` or `encapsulated`.
+    pub fn phases(&self) -> (&'static str, &'static str) {
+        let own = match (&self.own_seed, &self.own_ready) {
+            (_, Some(_)) => "secret_ready",
+            (Some(_), None) => "awaiting_ciphertext",
+            (None, None) => "no_key_pair",
+        };
+        let peer = match &self.peer {
+            Peer::Collecting { .. } => "collecting",
+            Peer::Ready(_) => "key_complete",
+            Peer::Encapsulated { .. } => "encapsulated",
+        };
+        (own, peer)
     }
 
     /// The secret (and epoch) our next sending DH step mixes.
@@ -127,6 +147,7 @@ impl Braids {
             let ss: [u8; 32] = ss.into();
             record.encapsulation_m = Some(m);
             record.encapsulated_secret = Some(ss);
+            record.encapsulated_ciphertext = Some(ct.to_vec());
             self.peer = Peer::Encapsulated {
                 ct: ct.to_vec(),
                 ss,

@@ -53,6 +53,18 @@ pub(crate) enum PeerState {
     },
 }
 
+/// Where the peer's braid stands, without its bytes (§4.13's names; public
+/// like the epochs: for tests and the vector file, never a secret).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerPhase {
+    /// Collecting the peer's encapsulation key.
+    Collecting,
+    /// The whole key arrived: our next send encapsulates to it.
+    KeyComplete,
+    /// We encapsulated and send the ciphertext until the peer mixes it.
+    Encapsulated,
+}
+
 /// The peer's braid: it owns the key pair of `epoch`.
 #[derive(Clone)]
 pub(crate) struct PeerBraid {
@@ -151,6 +163,15 @@ impl Braids {
         match &self.peer.state {
             PeerState::Encapsulated { secret, .. } => Some((self.peer.epoch, secret)),
             _ => None,
+        }
+    }
+
+    /// The phase of the peer's braid.
+    pub(crate) fn peer_phase(&self) -> PeerPhase {
+        match &self.peer.state {
+            PeerState::Collecting(_) => PeerPhase::Collecting,
+            PeerState::Ready(_) => PeerPhase::KeyComplete,
+            PeerState::Encapsulated { .. } => PeerPhase::Encapsulated,
         }
     }
 
@@ -316,10 +337,10 @@ impl Braids {
 
 impl std::fmt::Debug for Braids {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let peer_phase = match &self.peer.state {
-            PeerState::Collecting(_) => "collecting",
-            PeerState::Ready(_) => "key complete",
-            PeerState::Encapsulated { .. } => "encapsulated",
+        let peer_phase = match self.peer_phase() {
+            PeerPhase::Collecting => "collecting",
+            PeerPhase::KeyComplete => "key complete",
+            PeerPhase::Encapsulated => "encapsulated",
         };
         f.debug_struct("Braids")
             .field("own_epoch", &self.own.epoch)

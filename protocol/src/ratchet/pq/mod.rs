@@ -20,6 +20,7 @@ pub(crate) mod pickle;
 #[cfg(test)]
 mod tests;
 
+pub use braid::PeerPhase;
 pub use chunk::{
     Chunk, ChunkError, ChunkKind, CHUNK_DATA_LEN, CHUNK_SLOT_LEN, CT_CHUNKS, EK_CHUNKS,
 };

@@ -8,6 +8,7 @@
 use super::RootKey;
 use super::{ChainKey, Session};
 use crate::keys::PublicKey;
+use crate::ratchet::pq::PeerPhase;
 
 impl Session {
     /// Our current ratchet public key (what our next header carries, unless a
@@ -78,6 +79,12 @@ impl Session {
     /// step mixes a secret, the peer's each time a received chain does.
     pub fn pq_epochs(&self) -> (u32, u32) {
         (self.pq.own.epoch, self.pq.peer.epoch)
+    }
+
+    /// Where the peer's braid stands (public, like the epochs): collecting
+    /// its key, holding the whole key, or encapsulated to it.
+    pub fn pq_peer_phase(&self) -> PeerPhase {
+        self.pq.peer_phase()
     }
 
     /// The KEM epoch our current sending chain's step mixed (0: classical).
