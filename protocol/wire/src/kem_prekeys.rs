@@ -210,7 +210,10 @@ mod tests {
             KemPreKeyPublic::from_wire(KemPreKeyKind::OneTime, &short).unwrap_err(),
             PreKeyError::BadKemPreKeyLength { actual: 1183 }
         );
-        assert_eq!(KemPreKeyKind::from_byte(0x02), Some(KemPreKeyKind::LastResort));
+        assert_eq!(
+            KemPreKeyKind::from_byte(0x02),
+            Some(KemPreKeyKind::LastResort)
+        );
         assert_eq!(KemPreKeyKind::from_byte(0x00), None);
     }
 }
