@@ -9,7 +9,7 @@ use rand::rngs::OsRng;
 use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::kem_prekeys::{KemPreKey, KemPreKeyKind};
 use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, SignedPreKey, VerifiedPreKeyBundle};
-use umbra_protocol::ratchet::Session;
+use umbra_protocol::ratchet::{RatchetMessage, Session};
 use umbra_protocol::wire::{AccountId, Address, DeviceId};
 use umbra_protocol::x3dh;
 
@@ -95,6 +95,18 @@ pub fn umbra_key_agreement_hybrid(
     bob: &Responder,
     bundle: &VerifiedPreKeyBundle,
 ) -> Vec<u8> {
+    let (_, mut bob_s, m) = hybrid_first_message(alice_id, bob, bundle);
+    bob_s.decrypt(&m).unwrap()
+}
+
+/// Both sides of a PQXDH run and the initiator's first ratchet message,
+/// not yet decrypted: the part [`umbra_key_agreement_hybrid`] and
+/// [`umbra_pair`] share.
+fn hybrid_first_message(
+    alice_id: &IdentityKeyPair,
+    bob: &Responder,
+    bundle: &VerifiedPreKeyBundle,
+) -> (Session, Session, RatchetMessage) {
     let (sa, initial) =
         x3dh::initiate_hybrid(alice_id, &ALICE_ADDR, bundle, &BOB_ADDR, &mut OsRng).unwrap();
     let mut alice = Session::new_initiator(&sa, bundle.signed_prekey().key, &mut OsRng).unwrap();
@@ -109,8 +121,8 @@ pub fn umbra_key_agreement_hybrid(
         &initial,
     )
     .unwrap();
-    let mut bob_s = Session::new_responder(&sb, bob.signed.secret().clone());
-    bob_s.decrypt(&m).unwrap()
+    let bob_s = Session::new_responder(&sb, bob.signed.secret().clone());
+    (alice, bob_s, m)
 }
 
 /// Both sides of a key agreement up to the decrypted first message: what
@@ -143,21 +155,7 @@ pub fn umbra_key_agreement(
 pub fn umbra_pair() -> (Session, Session) {
     let alice_id = IdentityKeyPair::generate(&mut OsRng);
     let (bob, bundle) = responder_hybrid();
-    let (sa, initial) =
-        x3dh::initiate_hybrid(&alice_id, &ALICE_ADDR, &bundle, &BOB_ADDR, &mut OsRng).unwrap();
-    let sb = x3dh::respond_hybrid(
-        &bob.identity,
-        &BOB_ADDR,
-        &ALICE_ADDR,
-        bob.signed.secret(),
-        Some(bob.one_time.secret()),
-        bob.kem.keypair(),
-        &initial,
-    )
-    .unwrap();
-    let mut alice = Session::new_initiator(&sa, bundle.signed_prekey().key, &mut OsRng).unwrap();
-    let mut bob_s = Session::new_responder(&sb, bob.signed.secret().clone());
-    let m = alice.encrypt(b"hello", &mut OsRng).unwrap();
+    let (mut alice, mut bob_s, m) = hybrid_first_message(&alice_id, &bob, &bundle);
     bob_s.decrypt(&m).unwrap();
     let r = bob_s.encrypt(b"hi", &mut OsRng).unwrap();
     alice.decrypt(&r).unwrap();
