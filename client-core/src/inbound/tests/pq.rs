@@ -5,8 +5,11 @@
 
 use super::*;
 use umbra_protocol::kem_prekeys::KemPreKeyKind;
-use umbra_protocol::pairwise::{PairwiseError, PairwiseMessage, HYBRID_PREKEY_MESSAGE_TYPE};
+use umbra_protocol::pairwise::{
+    PairwiseError, PairwiseMessage, HYBRID_PREKEY_MESSAGE_TYPE, PREKEY_MESSAGE_TYPE,
+};
 use umbra_protocol::prekeys::KemPreKeyRef;
+use umbra_protocol::sealed;
 
 /// Bob's bundle with a fresh one-time ML-KEM prekey (committed) beside his
 /// last-resort keys, and that key's id.
@@ -116,21 +119,40 @@ async fn a_hybrid_prekey_message_opens_and_uses_its_one_time_kem_prekey_once() {
 async fn a_classical_prekey_message_is_refused_by_name_and_stores_nothing() {
     let alice = Alice::new();
     let bob = bob_knowing(&alice).await;
-    // What an out-of-date client sends: a bundle verified without its KEM
-    // prekeys, so the session is classical X3DH (0x01).
+    // What an out-of-date client sends: a classical X3DH (0x01) pre-key
+    // message. The classical initiator is not in the protocol crate's
+    // ordinary API, so it is alice's hybrid message re-encoded without its
+    // KEM part (a well-formed 0x01 message under a valid seal); it is
+    // refused on its type, before any key agreement could fail it.
     let (signed, last_resort) = bob.prekeys.published().await.expect("read");
-    let classical = PreKeyBundle {
+    let bundle = PreKeyBundle {
         identity: bob.identity.public(),
         signed_prekey: signed.public(),
         one_time_prekey: None,
         last_resort: last_resort.map(|k| k.public()),
         kem_one_time: None,
-        kem_last_resort: None,
+        kem_last_resort: Some(kem_last_resort(&bob).await),
     }
-    .verify_classical_at(now_secs())
-    .expect("verifies classically");
-    let mut session = alice.initiate(&bob, &classical);
-    let first = alice.seal(&mut session, "classical hello");
+    .verify_at(now_secs())
+    .expect("bundle verifies");
+    let mut session = alice.initiate(&bob, &bundle);
+    let hybrid = alice.seal(&mut session, "classical hello");
+    let opened = InboundEnvelope::open(&bob.identity, &hybrid).expect("opens");
+    let PairwiseMessage::PreKey(message) = opened.message() else {
+        panic!("a pre-key message: {:?}", opened.message());
+    };
+    let mut classical = message.clone();
+    classical.initial.kem = None;
+    let inner = PairwiseMessage::PreKey(classical).to_bytes();
+    assert_eq!(inner[0], PREKEY_MESSAGE_TYPE);
+    let first = sealed::seal(
+        &alice.identity,
+        &alice.address(),
+        &bob.identity.public(),
+        &inner,
+        &mut OsRng,
+    )
+    .expect("seals");
     let inbound = InboundEnvelope::open(&bob.identity, &first).expect("opens");
     assert!(matches!(inbound.message(), PairwiseMessage::PreKey(m) if m.kem_prekey().is_none()));
 
