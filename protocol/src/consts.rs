@@ -138,3 +138,16 @@ pub const ATTACHMENT_CHUNK_BYTES: usize = 64 * 1024;
 /// receiver refuses a pointer that promises more, so a hostile pointer
 /// cannot make it download without bound.
 pub const MAX_ATTACHMENT_BLOB_BYTES: u64 = 100 * 1024 * 1024;
+
+// ----- disappearing messages (docs/PROTOCOL.md §10.8, §12.18) ---------------
+
+/// Shortest disappearing-message timer, in seconds (0 means off). One
+/// second is the smallest unit the content carries; shorter would be a
+/// message nobody can read, and any positive value is honest to apply.
+pub const MIN_EXPIRATION_TIMER_SECS: u32 = 1;
+
+/// Longest disappearing-message timer: four weeks, as Signal's longest
+/// preset. Kept under [`RELAY_MESSAGE_LIFETIME`] so a timer never promises
+/// less than what the relay may still hold in its queue, and so a hostile
+/// peer cannot set a value that overflows a client's expiry arithmetic.
+pub const MAX_EXPIRATION_TIMER_SECS: u32 = 28 * 24 * 60 * 60;

@@ -4,7 +4,8 @@
 //! typing or presence signal, a pointer to an encrypted file, a signed group
 //! change, a group welcome, a sender-key distribution, a group typing
 //! signal, a request for a group sender key, or something said about an
-//! earlier message (a reply, a reaction, an edit, a delete for everyone). (Group messages themselves
+//! earlier message (a reply, a reaction, an edit, a delete for everyone), or a
+//! conversation's disappearing-message timer. (Group messages themselves
 //! are not content: they are sealed directly, docs/PROTOCOL.md §8.) It is encoded like a wire frame,
 //! `[CONTENT_VERSION][postcard(Content)]` (docs/PROTOCOL.md §10), and
 //! every limit below is checked both before encoding and after decoding,
@@ -245,7 +246,9 @@ pub enum Content {
         #[serde(with = "serde_bytes")]
         payload: Vec<u8>,
     },
-    /// Tag 9: The sender deleted the conversation with the recipient on their side.
+    /// Tag 9: The sender deleted its 1:1 conversation with the recipient
+    /// for everyone: the recipient deletes it too (docs/PROTOCOL.md
+    /// §12.18). Inside a `SentTranscript`, the sender's other devices do.
     DeleteConversation,
     /// Tag 10: The sender's account now has this username.
     ProfileChange {
@@ -410,19 +413,36 @@ pub enum Content {
         #[serde(with = "serde_bytes")]
         content: Vec<u8>,
     },
+    /// Tag 23: The sender set the conversation's disappearing-message
+    /// timer (docs/PROTOCOL.md §10.8, §12.18): from now on both sides
+    /// delete each message of the 1:1 conversation from their stores
+    /// `seconds` after it was sent (sender) or received (receiver). The
+    /// change with the later (`sent_at_ms`, `id`) wins on both sides, so
+    /// two changes crossing on the wire converge.
+    ExpirationTimer {
+        /// Its own id, for duplicate suppression and the tie-break.
+        id: MessageId,
+        /// 0 turns the timer off; otherwise `MIN_EXPIRATION_TIMER_SECS`
+        /// to `MAX_EXPIRATION_TIMER_SECS`.
+        seconds: u32,
+        /// The sender's clock when sent, Unix milliseconds.
+        sent_at_ms: u64,
+    },
 }
 
 /// The kinds a [`Content::SentTranscript`] may carry: what a 1:1 send puts
 /// in the conversation's history (a text, a reply, a file, a reaction, an
-/// edit, a delete). Never a transcript itself, so checking one decodes at
-/// most one level down.
-pub const TRANSCRIPT_KINDS: [&str; 6] = [
+/// edit, a delete) or takes out of it (a conversation deleted for
+/// everyone, which our other devices delete too). Never a transcript
+/// itself, so checking one decodes at most one level down.
+pub const TRANSCRIPT_KINDS: [&str; 7] = [
     "Text",
     "TextReply",
     "FilePointer",
     "Reaction",
     "Edit",
     "DeleteForEveryone",
+    "DeleteConversation",
 ];
 
 /// Wraps `original` (content sent 1:1 to `destination`) as the transcript
@@ -517,6 +537,7 @@ impl Content {
             }
             Content::DeleteForEveryone { id, target, .. } => refuse_self_target(id, target),
             Content::SentTranscript { content, .. } => transcript_inner(content).map(|_| ()),
+            Content::ExpirationTimer { seconds, .. } => validate_timer(*seconds),
             Content::DeliveryReceipt { ids } | Content::ReadReceipt { ids } => {
                 if ids.is_empty() {
                     Err(ContentError::EmptyReceipt)
@@ -582,6 +603,7 @@ impl Content {
             Content::Edit { .. } => "Edit",
             Content::DeleteForEveryone { .. } => "DeleteForEveryone",
             Content::SentTranscript { .. } => "SentTranscript",
+            Content::ExpirationTimer { .. } => "ExpirationTimer",
         }
     }
 }
@@ -595,6 +617,20 @@ fn validate_text(body: &str) -> Result<(), ContentError> {
         });
     }
     reject_controls("text", body, |c| matches!(c, '\t' | '\n' | '\r'))
+}
+
+/// A disappearing-message timer is off (0) or within the limits of
+/// `consts` (§10.8).
+fn validate_timer(seconds: u32) -> Result<(), ContentError> {
+    use crate::consts::{MAX_EXPIRATION_TIMER_SECS as MAX, MIN_EXPIRATION_TIMER_SECS as MIN};
+    if seconds != 0 && !(MIN..=MAX).contains(&seconds) {
+        return Err(ContentError::TimerOutOfRange {
+            seconds,
+            min: MIN,
+            max: MAX,
+        });
+    }
+    Ok(())
 }
 
 /// A message that replies to, reacts to, edits or deletes itself names
@@ -669,6 +705,16 @@ mod tests {
             Some(Ok((destination, text.clone())))
         );
         assert_eq!(text.transcript_original(), None);
+        // A conversation deleted for everyone is deleted on our other
+        // devices too (§10.7).
+        let deleted = sent_transcript(destination, &Content::DeleteConversation)
+            .expect("a conversation delete is transcribable");
+        assert_eq!(
+            decode(&encode(&deleted).expect("encodes"))
+                .expect("decodes")
+                .transcript_original(),
+            Some(Ok((destination, Content::DeleteConversation)))
+        );
         for refused in [Content::Typing { started: true }, transcript.clone()] {
             assert_eq!(
                 sent_transcript(destination, &refused),

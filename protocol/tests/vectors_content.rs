@@ -160,6 +160,12 @@ fn content_examples(m: &mut Material) -> Vec<Content> {
         },
         // Drawn last, so no earlier example's bytes moved when it came.
         sent_transcript(m),
+        // After the transcript, for the same reason (§10.8).
+        Content::ExpirationTimer {
+            id: MessageId(m.bytes()),
+            seconds: 3600,
+            sent_at_ms: 1_795_000_001_600,
+        },
     ]
 }
 
@@ -222,7 +228,7 @@ fn content_vectors() {
     }
     assert_eq!(
         names.len(),
-        23 + 1,
+        24 + 1,
         "every content variant has a vector, GroupControl a Create and an Add"
     );
 
@@ -236,7 +242,15 @@ fn content_vectors() {
         ("empty input", vec![]),
         ("version 2", vec![2, 3, 1]),
         ("trailing byte after Typing", vec![1, 3, 1, 0]),
-        ("unknown content tag 23", vec![1, 23]),
+        ("unknown content tag 24", vec![1, 24]),
+        (
+            "disappearing timer one second over MAX_EXPIRATION_TIMER_SECS",
+            raw(&Content::ExpirationTimer {
+                id,
+                seconds: umbra_protocol::consts::MAX_EXPIRATION_TIMER_SECS + 1,
+                sent_at_ms: 0,
+            }),
+        ),
         (
             "group sync naming no head with version 3",
             raw(&Content::GroupSync {
@@ -404,6 +418,8 @@ fn content_vectors() {
             "MAX_GROUP_NAME_BYTES": content::MAX_GROUP_NAME_BYTES,
             "MAX_GROUP_MEMBERS": content::MAX_GROUP_MEMBERS,
             "MAX_REACTION_BYTES": content::MAX_REACTION_BYTES,
+            "MIN_EXPIRATION_TIMER_SECS": umbra_protocol::consts::MIN_EXPIRATION_TIMER_SECS,
+            "MAX_EXPIRATION_TIMER_SECS": umbra_protocol::consts::MAX_EXPIRATION_TIMER_SECS,
         },
         "examples": examples,
         "invalid": invalid,

@@ -47,6 +47,7 @@ def encode_body(c):
     if k == "Edit": return varint(20) + e_id(v["id"]) + e_id(v["target"]) + string(v["body"]) + varint(v["sent_at_ms"])
     if k == "DeleteForEveryone": return varint(21) + e_id(v["id"]) + e_id(v["target"]) + varint(v["sent_at_ms"])
     if k == "SentTranscript": return varint(22) + e_id(v["destination"]) + bstr(bytes(v["content"]))
+    if k == "ExpirationTimer": return varint(23) + e_id(v["id"]) + varint(v["seconds"]) + varint(v["sent_at_ms"])
     raise ValueError(k)
 
 def encode(c):
@@ -90,6 +91,7 @@ def decode_body(r):
     if t == 20: return {"Edit": {"id": d_id(r), "target": d_id(r), "body": r.string(), "sent_at_ms": r.u64()}}
     if t == 21: return {"DeleteForEveryone": {"id": d_id(r), "target": d_id(r), "sent_at_ms": r.u64()}}
     if t == 22: return {"SentTranscript": {"destination": d_id(r), "content": list(r.bytes())}}
+    if t == 23: return {"ExpirationTimer": {"id": d_id(r), "seconds": r.u32(), "sent_at_ms": r.u64()}}
     raise Malformed("unknown content tag")
 
 def decode(b):
@@ -160,6 +162,9 @@ def validate(c):
         ct = v["content_type"]
         if len(ct.encode()) > 127: raise ContentError("ContentTypeTooLong")
         if not ct or any(not 0x21 <= ord(ch) <= 0x7E for ch in ct): raise ContentError("InvalidContentType")
+    elif k == "ExpirationTimer":
+        # §10.8: 0 is off; otherwise 1 s to four weeks.
+        if v["seconds"] != 0 and not 1 <= v["seconds"] <= 28 * 24 * 3600: raise ContentError("TimerOutOfRange")
     elif k == "GroupSync":
         # §10.4: no head (all zero) means no state, so version 0.
         if not any(v["have"]) and v["version"] != 0: raise ContentError("InvalidGroupSync")

@@ -103,6 +103,16 @@ pub enum ContentError {
         /// The original's kind.
         kind: &'static str,
     },
+    /// An `ExpirationTimer` neither 0 (off) nor within its limits.
+    #[error("disappearing-message timer of {seconds} s; 0 or {min} to {max} are allowed")]
+    TimerOutOfRange {
+        /// The timer given.
+        seconds: u32,
+        /// The shortest timer.
+        min: u32,
+        /// The longest timer.
+        max: u32,
+    },
     /// A group change or welcome that does not parse or is inconsistent
     /// (its signature and authorization are the group log's to check).
     #[error("group change: {0}")]
