@@ -155,7 +155,7 @@ pub trait AccountStore: Send + Sync + 'static {
 /// messages before tokens here made the opposite order, and PostgreSQL
 /// broke the cycle after `deadlock_timeout` by failing one side (a review
 /// found it: an old connection acking while a new one deletes the account).
-pub(crate) const ACCOUNT_TABLES: [&str; 18] = [
+pub(crate) const ACCOUNT_TABLES: [&str; 19] = [
     "tokens",
     "link_messages",
     "link_tickets",
@@ -165,6 +165,7 @@ pub(crate) const ACCOUNT_TABLES: [&str; 18] = [
     "blobs",
     "messages",
     "queue_counters",
+    "one_time_prekey_marks",
     "one_time_prekeys",
     "last_resort_prekeys",
     "kem_one_time_prekeys",

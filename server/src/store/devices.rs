@@ -330,6 +330,7 @@ macro_rules! impl_devices {
                     "last_resort_prekeys",
                     "kem_one_time_prekeys",
                     "kem_last_resort_prekeys",
+                    "one_time_prekey_marks",
                     "signed_prekeys",
                     "identity_keys",
                 ] {

@@ -7,7 +7,8 @@
 //!
 //! Must never: store a KEM prekey beside an identity other than the one its
 //! signature was checked under, hand one one-time KEM prekey to two
-//! claimers, or claim it outside the transaction that claims the X25519
+//! claimers (nor store again an id it stored before, `one_time.rs`), or
+//! claim it outside the transaction that claims the X25519
 //! one-time prekey of the same bundle.
 
 use async_trait::async_trait;
@@ -26,8 +27,10 @@ pub trait KemPreKeyDirectory: Send + Sync + 'static {
     /// is [`StoreError::KemPreKeyIdentityChanged`]. `last_resort`, if
     /// given, replaces the stored one. One-time keys are added as
     /// [`KeyDirectory::add_one_time_prekeys`](super::KeyDirectory::add_one_time_prekeys)
-    /// adds X25519 ones: an id already stored with the same key is ignored
-    /// (a retry), with another key the whole upload is refused with
+    /// adds X25519 ones: an id at or below the device's KEM mark is not
+    /// stored (still stored with the same key: a retry; no longer stored:
+    /// claimed, never to be handed out again), still stored with another
+    /// key the whole upload is refused with
     /// [`StoreError::PreKeyIdConflict`]; past the per-account cap
     /// (`StoreLimits::max_kem_one_time_prekeys_per_account`, all devices
     /// together) with [`StoreError::TooManyPreKeys`].
@@ -129,8 +132,17 @@ macro_rules! impl_kem_keys {
                     device.account,
                 )
                 .await?;
+                let kind = OneTimeKind::Kem;
+                let mark = one_time_mark(&mut tx, device, kind).await?;
                 let mut added = 0u64;
                 for prekey in one_time {
+                    // As for X25519 ones: an id stored before (a retry, or
+                    // claimed since) is never stored again.
+                    if !rules::one_time_id_is_new(prekey.id, mark) {
+                        check_stored_one_time(&mut tx, device, kind, prekey.id, &prekey.key)
+                            .await?;
+                        continue;
+                    }
                     let done = sqlx::query(
                         "INSERT INTO kem_one_time_prekeys \
                            (account_id, device_id, key_id, created_at, public_key, signature) \
@@ -146,17 +158,8 @@ macro_rules! impl_kem_keys {
                     .execute(&mut *tx)
                     .await?;
                     if done.rows_affected() == 0 {
-                        let stored_key: Vec<u8> = sqlx::query_scalar(
-                            "SELECT public_key FROM kem_one_time_prekeys \
-                             WHERE account_id = $1 AND device_id = $2 AND key_id = $3",
-                        )
-                        .bind(account)
-                        .bind(device_param(device))
-                        .bind(i64::from(prekey.id))
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        // Dropping `tx` on an error rolls the upload back.
-                        rules::stored_prekey_id(prekey.id, &stored_key, &prekey.key)?;
+                        check_stored_one_time(&mut tx, device, kind, prekey.id, &prekey.key)
+                            .await?;
                     }
                     added += done.rows_affected();
                 }
@@ -165,6 +168,8 @@ macro_rules! impl_kem_keys {
                     added,
                     self.limits.max_kem_one_time_prekeys_per_account,
                 )?;
+                raise_one_time_mark(&mut tx, device, kind, mark, one_time.iter().map(|p| p.id))
+                    .await?;
                 if let Some(prekey) = last_resort {
                     sqlx::query(
                         "INSERT INTO kem_last_resort_prekeys \

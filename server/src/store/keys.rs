@@ -1,7 +1,8 @@
 //! The key directory role: each device's identity, signed prekey,
 //! last-resort prekey and one-time prekeys, and the bundles built from them.
 //!
-//! Must never: hand one one-time prekey to two claimers, show a new identity
+//! Must never: hand one one-time prekey to two claimers (nor store again an
+//! id it stored before, `one_time.rs`), show a new identity
 //! beside an old signed prekey, keep prekeys made under a replaced identity,
 //! let an account publish an identity another account publishes or has
 //! published, or let two current devices of one account publish two
@@ -25,8 +26,9 @@ pub trait KeyDirectory: Send + Sync + 'static {
     /// one-time prekey of the device is deleted in the same transaction, and
     /// so is the stored last-resort key unless a new one is given, and
     /// so are its KEM prekeys, one-time and last-resort (signed by the old
-    /// identity; see `rules::identity_change`). Republishing the same identity
-    /// (signed-prekey rotation) keeps them.
+    /// identity; see `rules::identity_change`), and so are its marks of
+    /// both kinds (`one_time.rs`: the new identity's ids may start over).
+    /// Republishing the same identity (signed-prekey rotation) keeps them.
     /// [`StoreError::UnknownAccount`] if the account does not exist;
     /// [`StoreError::IdentityInUse`] (nothing stored) if another account
     /// publishes or ever published `identity` — a copied identity would
@@ -45,10 +47,15 @@ pub trait KeyDirectory: Send + Sync + 'static {
         last_resort: Option<&PreKeyWire>,
     ) -> Result<PublishedKeys, StoreError>;
 
-    /// Adds one-time prekeys. An id already stored with the same key is
-    /// ignored (an upload retried after a lost reply is harmless); the same
-    /// id with a different key refuses the whole batch with
-    /// [`StoreError::PreKeyIdConflict`]. The whole batch is
+    /// Adds one-time prekeys. An id at or below the device's mark (the
+    /// highest one-time id it ever stored under the identity it publishes,
+    /// `one_time.rs`) is not stored: one still stored with the same key is
+    /// a retry after a lost reply, one no longer stored was claimed and
+    /// must never be handed out again; either is skipped without an error,
+    /// so a retried upload is idempotent. One still stored with a
+    /// different key refuses the whole batch with
+    /// [`StoreError::PreKeyIdConflict`]. The mark rises to the batch's
+    /// highest id; a new identity (`put_keys`) drops it. The whole batch is
     /// refused with [`StoreError::TooManyPreKeys`] if the account would hold
     /// more than the cap. Returns how many the device now has.
     async fn add_one_time_prekeys(
@@ -248,6 +255,8 @@ macro_rules! impl_keys {
                     rules::identity_change(previous.as_deref(), identity, last_resort.is_some());
                 let mut one_time_prekeys_discarded = 0;
                 if change.drop_one_time_prekeys {
+                    // The new identity's ids start over (client-side, 12.6).
+                    drop_one_time_mark(&mut tx, device, OneTimeKind::X25519).await?;
                     one_time_prekeys_discarded = sqlx::query(
                         "DELETE FROM one_time_prekeys WHERE account_id = $1 AND device_id = $2",
                     )
@@ -270,6 +279,7 @@ macro_rules! impl_keys {
                 if change.drop_kem_prekeys {
                     // Signed by the old identity: an initiator would refuse
                     // them beside the new one (PROTOCOL.md 11.8 step 1).
+                    drop_one_time_mark(&mut tx, device, OneTimeKind::Kem).await?;
                     for sql in [
                         "DELETE FROM kem_one_time_prekeys WHERE account_id = $1 AND device_id = $2",
                         "DELETE FROM kem_last_resort_prekeys \
@@ -346,8 +356,17 @@ macro_rules! impl_keys {
                     device.account,
                 )
                 .await?;
+                let kind = OneTimeKind::X25519;
+                let mark = one_time_mark(&mut tx, device, kind).await?;
                 let mut added = 0u64;
                 for prekey in prekeys {
+                    let offered = prekey.key.as_bytes().as_slice();
+                    // Stored before (a retry, or claimed since): never
+                    // stored again (`one_time.rs`).
+                    if !rules::one_time_id_is_new(prekey.id, mark) {
+                        check_stored_one_time(&mut tx, device, kind, prekey.id, offered).await?;
+                        continue;
+                    }
                     let done = sqlx::query(
                         "INSERT INTO one_time_prekeys (account_id, device_id, key_id, public_key) \
                          VALUES ($1, $2, $3, $4) \
@@ -356,29 +375,19 @@ macro_rules! impl_keys {
                     .bind(device.account.as_bytes().as_slice())
                     .bind(device_param(device))
                     .bind(i64::from(prekey.id))
-                    .bind(prekey.key.as_bytes().as_slice())
+                    .bind(offered)
                     .execute(&mut *tx)
                     .await?;
                     if done.rows_affected() == 0 {
-                        let stored_key: Vec<u8> = sqlx::query_scalar(
-                            "SELECT public_key FROM one_time_prekeys \
-                             WHERE account_id = $1 AND device_id = $2 AND key_id = $3",
-                        )
-                        .bind(device.account.as_bytes().as_slice())
-                        .bind(device_param(device))
-                        .bind(i64::from(prekey.id))
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        // Dropping `tx` on an error rolls the batch back.
-                        rules::stored_prekey_id(
-                            prekey.id,
-                            &stored_key,
-                            prekey.key.as_bytes().as_slice(),
-                        )?;
+                        // Above the mark yet stored: only a store older
+                        // than its marks; still the same rule.
+                        check_stored_one_time(&mut tx, device, kind, prekey.id, offered).await?;
                     }
                     added += done.rows_affected();
                 }
                 rules::prekey_cap(stored, added, self.limits.max_one_time_prekeys_per_account)?;
+                raise_one_time_mark(&mut tx, device, kind, mark, prekeys.iter().map(|p| p.id))
+                    .await?;
                 let now_for_device: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM one_time_prekeys WHERE account_id = $1 AND device_id = $2",
                 )

@@ -40,6 +40,7 @@ mod kem_keys;
 mod keys;
 mod limits;
 mod link;
+mod one_time;
 mod open;
 pub mod postgres;
 mod postgres_queue;

@@ -201,6 +201,25 @@ pub(crate) fn stored_prekey_id(id: u32, stored: &[u8], offered: &[u8]) -> Result
     }
 }
 
+/// Whether an uploaded one-time prekey id may be stored: only above the
+/// device's mark for its kind (the highest one-time id ever stored under
+/// the identity it publishes; `None` before the first). An id at or below
+/// the mark was stored before: it is still stored (a retry after a lost
+/// answer: ignored, or refused by [`stored_prekey_id`] if the key differs)
+/// or it was claimed, and its owner deleted the private half after its
+/// first use, so storing it again would hand a second initiator a key
+/// nobody can open (PROTOCOL.md 11.8, "UploadPreKeys").
+pub(crate) fn one_time_id_is_new(id: u32, mark: Option<u32>) -> bool {
+    mark.is_none_or(|mark| id > mark)
+}
+
+/// The mark after an upload of `ids` over `mark`: never lower, so a claimed
+/// id stays refused until the identity changes.
+pub(crate) fn raised_mark(mark: Option<u32>, ids: impl IntoIterator<Item = u32>) -> Option<u32> {
+    ids.into_iter()
+        .fold(mark, |high, id| Some(high.map_or(id, |h| h.max(id))))
+}
+
 /// The per-account one-time prekey cap over the keys stored before an upload
 /// and the new ones it added.
 pub(crate) fn prekey_cap(stored: u64, added: u64, limit: u64) -> Result<(), StoreError> {

@@ -96,6 +96,19 @@ fn a_stored_prekey_id_may_repeat_only_with_the_same_key() {
 }
 
 #[test]
+fn a_one_time_id_is_stored_only_above_the_mark_which_never_falls() {
+    assert!(one_time_id_is_new(0, None));
+    assert!(one_time_id_is_new(u32::MAX, None));
+    assert!(one_time_id_is_new(8, Some(7)));
+    assert!(!one_time_id_is_new(7, Some(7)), "the highest id stored");
+    assert!(!one_time_id_is_new(1, Some(7)), "a claimed id below it");
+    assert_eq!(raised_mark(None, []), None);
+    assert_eq!(raised_mark(None, [3, 9, 4]), Some(9));
+    assert_eq!(raised_mark(Some(12), [3, 9]), Some(12), "never lowered");
+    assert_eq!(raised_mark(Some(0), [u32::MAX]), Some(u32::MAX));
+}
+
+#[test]
 fn the_prekey_cap_counts_stored_and_added_keys() {
     assert!(prekey_cap(6, 4, 10).is_ok());
     assert!(matches!(

@@ -117,6 +117,7 @@ macro_rules! impl_store {
             use super::*;
             use $crate::store::rows::{self, OPAQUE_SERVER_SETUP};
             use $crate::store::rules::{self, BlobState, QueueState};
+            use $crate::store::one_time::OneTimeKind;
             use $crate::store::shared::{device_param, unique_violation_as};
             use $crate::store::{
                 db_millis, db_time, db_u64, AccountRecord, AccountStore, BlobId, BlobInfo, BlobStore,
@@ -129,6 +130,7 @@ macro_rules! impl_store {
             $crate::store::audit::impl_audit!($store, $db);
             $crate::store::accounts::impl_accounts!($store, $db);
             $crate::store::tokens::impl_tokens!($store, $db);
+            $crate::store::one_time::impl_one_time!($db);
             $crate::store::keys::impl_keys!($store, $db);
             $crate::store::kem_keys::impl_kem_keys!($store, $db);
             $crate::store::queue_steps::impl_queue_steps!($db);

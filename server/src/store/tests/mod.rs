@@ -134,6 +134,7 @@ mod kem_keys;
 mod keys;
 mod lifecycle;
 mod names;
+mod one_time_marks;
 mod queue;
 mod removal_race;
 mod token_in_tx;
@@ -149,6 +150,7 @@ use devices::*;
 use kem_keys::*;
 use keys::*;
 use names::*;
+use one_time_marks::*;
 use queue::*;
 
 // ----- instantiation for both backends -------------------------------------------
@@ -202,6 +204,7 @@ on_both_backends!(
     a_new_identity_drops_the_kem_prekeys,
     removing_a_device_drops_its_kem_prekeys,
     kem_one_time_prekeys_are_capped_per_account,
+    the_marks_migration_starts_at_the_highest_stored_id,
     claims_racing_identity_resets_never_mix_identities,
     enqueue_assigns_ordered_per_recipient_seqs,
     full_queue_refuses_only_its_own_messages,
