@@ -31,7 +31,13 @@
 //!
 //! The codec is in `pairwise/message.rs`.
 //!
-//! Must never: accept a message whose sealed sender (identity or address)
+//! A classical (`0x01`) pre-key message decodes, but [`PairwiseSession::accept`]
+//! refuses it ([`PairwiseError::ClassicalPreKeyRefused`]): the classical
+//! agreement (`initiate_classical`, `accept_classical`) exists only with the
+//! `low-level-api` feature, for the classical vectors and baseline benchmark.
+//!
+//! Must never: start a session from a classical pre-key message outside
+//! `accept_classical`, accept a message whose sealed sender (identity or address)
 //! differs from the session's peer, return plaintext that failed authentication or padding checks,
 //! change a session on a failed decryption, or print secrets in `Debug`.
 
@@ -56,8 +62,9 @@ mod pickle;
 pub use message::{PairwiseMessage, PreKeyMessage};
 pub use pickle::SessionPickle;
 
-/// Leading byte of a classical pre-key message (X3DH only; issue 14's
-/// phase 2 refuses it).
+/// Leading byte of a classical pre-key message (X3DH only). Still decoded,
+/// so that [`PairwiseSession::accept`] can refuse it by name
+/// ([`PairwiseError::ClassicalPreKeyRefused`]).
 pub const PREKEY_MESSAGE_TYPE: u8 = 0x01;
 /// Leading byte of a hybrid pre-key message (PQXDH: X3DH plus ML-KEM-768).
 pub const HYBRID_PREKEY_MESSAGE_TYPE: u8 = 0x05;
@@ -138,6 +145,16 @@ pub enum PairwiseError {
     /// started over): create a new session with [`PairwiseSession::accept`].
     #[error("message does not belong to this session")]
     WrongSession,
+    /// A classical pre-key message (type `0x01`, X3DH without an ML-KEM
+    /// secret) asked for a new session. Refused, never answered with a
+    /// classical session: that is the downgrade to a key agreement a
+    /// quantum attacker who recorded it could read later. The sender's
+    /// fault (an out-of-date client); nothing here can be retried.
+    #[error(
+        "classical pre-key message (type 0x01, no ML-KEM secret) refused: no downgrade to a \
+         session without post-quantum protection; the sender's client is out of date"
+    )]
+    ClassicalPreKeyRefused,
 }
 
 /// Where the responder finds the private prekeys a pre-key message names.
@@ -149,14 +166,10 @@ pub trait PreKeyStore {
     /// The private one-time or last-resort prekey, if still held.
     fn extra_prekey(&self, prekey: PreKeyRef) -> Option<SecretKey>;
     /// The private ML-KEM prekey (one-time or last-resort, by kind and id)
-    /// a hybrid pre-key message names, if still held. The default holds
-    /// none, so a store that predates hybrid sessions answers every hybrid
-    /// message with [`PairwiseError::UnknownKemPreKey`]; issue 14's phase 2
-    /// makes it required.
-    fn kem_prekey(&self, prekey: KemPreKeyRef) -> Option<KemPreKey> {
-        let _ = prekey;
-        None
-    }
+    /// a hybrid pre-key message names, if still held. Required: every
+    /// session a responder creates is hybrid, so a store without ML-KEM
+    /// prekeys could create none.
+    fn kem_prekey(&self, prekey: KemPreKeyRef) -> Option<KemPreKey>;
 }
 
 /// An opened, decoded sealed envelope whose sender is authenticated by the
@@ -235,12 +248,12 @@ pub struct PairwiseSession {
 }
 
 impl PairwiseSession {
-    /// Starts a session with the owner of a verified bundle: hybrid (PQXDH,
-    /// sending `0x05` pre-key messages) whenever the bundle has a KEM
-    /// prekey, which every bundle from `PreKeyBundle::verify` has; classical
-    /// X3DH (`0x01`) only for a bundle from `verify_classical` (issue 14's
-    /// phase 1). `their_address` is the device the relay served the bundle
-    /// for.
+    /// Starts a session with the owner of a verified bundle: always hybrid
+    /// (PQXDH, sending `0x05` pre-key messages), exactly
+    /// [`PairwiseSession::initiate_hybrid`]. Every bundle from
+    /// `PreKeyBundle::verify` has the KEM prekey it needs; one without
+    /// fails `X3dh(NoKemPreKey)`, never a classical session.
+    /// `their_address` is the device the relay served the bundle for.
     pub fn initiate<R: RngCore + CryptoRng>(
         ours: &IdentityKeyPair,
         our_address: &Address,
@@ -248,9 +261,21 @@ impl PairwiseSession {
         their_address: &Address,
         rng: &mut R,
     ) -> Result<Self, PairwiseError> {
-        if bundle.kem_prekey().is_some() {
-            return Self::initiate_hybrid(ours, our_address, bundle, their_address, rng);
-        }
+        Self::initiate_hybrid(ours, our_address, bundle, their_address, rng)
+    }
+
+    /// Starts a classical X3DH session (sending `0x01` pre-key messages),
+    /// ignoring any KEM prekey of the bundle. Only with the `low-level-api`
+    /// feature, for the classical vectors and the classical baseline
+    /// benchmark: [`PairwiseSession::accept`] refuses what it sends.
+    #[cfg(feature = "low-level-api")]
+    pub fn initiate_classical<R: RngCore + CryptoRng>(
+        ours: &IdentityKeyPair,
+        our_address: &Address,
+        bundle: &VerifiedPreKeyBundle,
+        their_address: &Address,
+        rng: &mut R,
+    ) -> Result<Self, PairwiseError> {
         let (secret, initial) = x3dh::initiate(ours, our_address, bundle, their_address, rng)?;
         Self::initiated(secret, initial, our_address, bundle, their_address, rng)
     }
@@ -290,25 +315,55 @@ impl PairwiseSession {
         })
     }
 
-    /// Creates a session from a pre-key message (X3DH or, for `0x05`, PQXDH
+    /// Creates a session from a hybrid (`0x05`) pre-key message (PQXDH
     /// responder) and returns it with the first plaintext and the extra
     /// prekey that was used (delete it if it is a one-time prekey, then
-    /// store the session). A hybrid message's KEM prekey is
-    /// [`PreKeyMessage::kem_prekey`] of the inbound message: delete it too if
-    /// it is a one-time one. The peer's address is the one the sealed layer
-    /// names; a wrong one gives a root key the initiator does not have, so
-    /// the first message fails. Looks up, in order, the signed prekey, the
-    /// extra prekey and the KEM prekey.
+    /// store the session). The KEM prekey is [`PreKeyMessage::kem_prekey`]
+    /// of the inbound message: delete it too if it is a one-time one. The
+    /// peer's address is the one the sealed layer names; a wrong one gives a
+    /// root key the initiator does not have, so the first message fails.
+    /// A classical (`0x01`) pre-key message is refused first, before any
+    /// prekey lookup: [`PairwiseError::ClassicalPreKeyRefused`]. Then looks
+    /// up, in order, the signed prekey, the extra prekey and the KEM prekey.
     pub fn accept(
         ours: &IdentityKeyPair,
         our_address: &Address,
         inbound: &InboundEnvelope,
         prekeys: &impl PreKeyStore,
     ) -> Result<(Self, Vec<u8>, Option<PreKeyRef>), PairwiseError> {
+        Self::accept_with(ours, our_address, inbound, prekeys, Downgrade::Refused)
+    }
+
+    /// [`PairwiseSession::accept`] that also answers a classical (`0x01`)
+    /// pre-key message with a classical X3DH session. Only with the
+    /// `low-level-api` feature, for the classical vectors and the
+    /// classical baseline benchmark; a client never accepts one.
+    #[cfg(feature = "low-level-api")]
+    pub fn accept_classical(
+        ours: &IdentityKeyPair,
+        our_address: &Address,
+        inbound: &InboundEnvelope,
+        prekeys: &impl PreKeyStore,
+    ) -> Result<(Self, Vec<u8>, Option<PreKeyRef>), PairwiseError> {
+        Self::accept_with(ours, our_address, inbound, prekeys, Downgrade::Allowed)
+    }
+
+    fn accept_with(
+        ours: &IdentityKeyPair,
+        our_address: &Address,
+        inbound: &InboundEnvelope,
+        prekeys: &impl PreKeyStore,
+        downgrade: Downgrade,
+    ) -> Result<(Self, Vec<u8>, Option<PreKeyRef>), PairwiseError> {
         let PairwiseMessage::PreKey(prekey_message) = &inbound.message else {
             return Err(PairwiseError::WrongSession);
         };
         let initial = &prekey_message.initial;
+        // The downgrade refusal comes first: a classical message gets no
+        // store lookup and no key agreement at all.
+        if initial.kem.is_none() && downgrade == Downgrade::Refused {
+            return Err(PairwiseError::ClassicalPreKeyRefused);
+        }
         if !same_identity(&inbound.sender, &initial.initiator_identity) {
             return Err(PairwiseError::SenderMismatch);
         }
@@ -341,6 +396,7 @@ impl PairwiseSession {
                     initial,
                 )?
             }
+            #[cfg(feature = "low-level-api")]
             None => x3dh::respond(
                 ours,
                 our_address,
@@ -349,6 +405,10 @@ impl PairwiseSession {
                 extra.as_ref(),
                 initial,
             )?,
+            // Unreachable: refused above, and only `accept_classical`
+            // (`low-level-api`) passes `Downgrade::Allowed`.
+            #[cfg(not(feature = "low-level-api"))]
+            None => return Err(PairwiseError::ClassicalPreKeyRefused),
         };
         let mut session = PairwiseSession {
             ratchet: Session::new_responder(&secret, signed),
@@ -538,6 +598,17 @@ impl std::fmt::Debug for PairwiseSession {
             .field("awaiting_reply", &self.pending_prekey.is_some())
             .finish()
     }
+}
+
+/// Whether [`PairwiseSession::accept_with`] may answer a classical
+/// (`0x01`) pre-key message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Downgrade {
+    /// [`PairwiseSession::accept`]'s: every client's.
+    Refused,
+    /// `accept_classical`'s (`low-level-api` only).
+    #[cfg(feature = "low-level-api")]
+    Allowed,
 }
 
 /// Constant-time comparison of two public identities' encodings.

@@ -16,7 +16,7 @@
 //! one is refused by [`PreKeyBundle::verify`] ([`PreKeyError::NoKemPreKey`]):
 //! no silent downgrade to a classical session.
 //!
-//! Must never: let an unverified bundle reach [`crate::x3dh::initiate`]
+//! Must never: let an unverified bundle reach [`crate::x3dh::initiate_hybrid`]
 //! (only [`VerifiedPreKeyBundle`] can), accept a non-strict signature,
 //! accept a KEM prekey served under the other kind, or print private prekey
 //! bytes.
@@ -247,8 +247,9 @@ fn freshness(created_at: u64, now: u64) -> Freshness {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum KemPolicy {
     Required,
-    /// Phase 1 of issue 14 only: client-core still starts classical
-    /// sessions until it fetches hybrid bundles.
+    /// `verify_classical`'s (`low-level-api` only): for the classical
+    /// vectors and baseline benchmark, never for a client.
+    #[cfg(feature = "low-level-api")]
     ClassicalAllowed,
 }
 
@@ -274,16 +275,19 @@ impl PreKeyBundle {
     }
 
     /// [`PreKeyBundle::verify`] without the KEM requirement: a bundle
-    /// without ML-KEM prekeys verifies (served ones are still checked). For
-    /// the classical sessions client-core starts until it switches to
-    /// hybrid bundles (issue 14, phase 2, which removes this); never for a
-    /// new caller.
+    /// without ML-KEM prekeys verifies (served ones are still checked).
+    /// Only with the `low-level-api` feature: the classical test vectors
+    /// and the classical baseline benchmark need classical sessions, and no
+    /// client may start one (that is the downgrade a relay could force by
+    /// stripping the KEM prekeys), so it is not part of the ordinary API.
+    #[cfg(feature = "low-level-api")]
     pub fn verify_classical(self) -> Result<VerifiedPreKeyBundle, PreKeyError> {
         self.verify_with(KemPolicy::ClassicalAllowed)
     }
 
     /// [`PreKeyBundle::verify_at`] without the KEM requirement; see
-    /// [`PreKeyBundle::verify_classical`].
+    /// [`PreKeyBundle::verify_classical`] (also `low-level-api` only).
+    #[cfg(feature = "low-level-api")]
     pub fn verify_classical_at(self, now: u64) -> Result<VerifiedPreKeyBundle, PreKeyError> {
         self.verify_at_with(now, KemPolicy::ClassicalAllowed)
     }
@@ -455,9 +459,10 @@ mod kem_serde {
 }
 
 /// A bundle whose signatures verified. The only input
-/// [`crate::x3dh::initiate`] accepts; it can be built only by
-/// [`PreKeyBundle::verify`] (which guarantees a KEM prekey) or, until
-/// issue 14's phase 2, [`PreKeyBundle::verify_classical`].
+/// [`crate::x3dh::initiate_hybrid`] accepts; it can be built only by
+/// [`PreKeyBundle::verify`] (which guarantees a KEM prekey) or, with the
+/// `low-level-api` feature (vectors and benchmarks),
+/// `PreKeyBundle::verify_classical`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedPreKeyBundle {
     identity: IdentityPublic,
@@ -486,7 +491,7 @@ impl VerifiedPreKeyBundle {
     /// The ML-KEM prekey PQXDH encapsulates to: the one-time one if the
     /// bundle had one, else the last-resort one. Always present for a
     /// bundle from [`PreKeyBundle::verify`]; absent only for a classical
-    /// bundle from [`PreKeyBundle::verify_classical`].
+    /// bundle from `PreKeyBundle::verify_classical` (`low-level-api` only).
     pub fn kem_prekey(&self) -> Option<&VerifiedKemPreKey> {
         self.kem_prekey.as_ref()
     }

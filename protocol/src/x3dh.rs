@@ -12,7 +12,10 @@
 //! encapsulation to the responder's signed KEM prekey: its shared secret is
 //! one more HKDF input after the DHs (never a replacement for them), and
 //! the ciphertext travels in the header and is bound into the associated
-//! data. The classical form stays for issue 14's phase 1 only.
+//! data. The classical form (`initiate`, `respond`) exists only with
+//! the `low-level-api` feature, for the classical test vectors and the
+//! classical baseline benchmark: no client may run it (a session a quantum
+//! attacker who recorded it could read later).
 //!
 //! The addresses are in the KDF because an identity is not an account: a
 //! relay user can publish a copy of someone else's public keys under their
@@ -25,6 +28,7 @@
 //! answered without it (or the reverse), or let the root key, a DH output
 //! or the KEM secret outlive its owner unzeroized.
 
+#[cfg(feature = "low-level-api")] // Only the classical initiator draws here.
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -77,7 +81,8 @@ pub enum X3dhError {
     #[error("an extra prekey was supplied but the header names none")]
     UnexpectedExtraPreKey,
     /// The header names a KEM prekey (a hybrid header) but the responder
-    /// passed none (answered it with the classical [`respond`]).
+    /// passed none (answered it with the classical `respond`,
+    /// `low-level-api` only).
     #[error("header names ML-KEM prekey {0:?} but no private KEM prekey was supplied")]
     MissingKemPreKey(KemPreKeyRef),
     /// The responder passed a KEM prekey for a header that names none (a
@@ -85,7 +90,7 @@ pub enum X3dhError {
     #[error("an ML-KEM prekey was supplied but the header names none")]
     UnexpectedKemPreKey,
     /// [`initiate_hybrid`] was given a bundle without a KEM prekey (one
-    /// from `PreKeyBundle::verify_classical`).
+    /// from `PreKeyBundle::verify_classical`, `low-level-api` only).
     #[error("the bundle has no ML-KEM prekey; a hybrid session cannot be started")]
     NoKemPreKey,
 }
@@ -245,9 +250,11 @@ impl Transcript<'_> {
 /// fetched for (the directory's answer, not anything the bundle claims).
 /// Draws the 32-byte ephemeral key from `rng` (and nothing else).
 ///
-/// Classical: ignores the bundle's KEM prekey. Kept for issue 14's phase 1
-/// (client-core still starts classical sessions); new code uses
-/// [`initiate_hybrid`].
+/// Classical: ignores the bundle's KEM prekey. Only with the
+/// `low-level-api` feature, for the classical vectors
+/// (docs/test-vectors/) and the classical baseline benchmark; every
+/// session a client starts is [`initiate_hybrid`]'s.
+#[cfg(feature = "low-level-api")]
 pub fn initiate<R: RngCore + CryptoRng>(
     ours: &IdentityKeyPair,
     our_address: &Address,
@@ -308,6 +315,10 @@ fn initiator_dhs(
 ///
 /// Classical only: a hybrid header (one naming a KEM prekey) fails
 /// [`X3dhError::MissingKemPreKey`]; answer it with [`respond_hybrid`].
+/// Only with the `low-level-api` feature (vectors and the classical
+/// baseline benchmark), like `initiate`: a client never answers a
+/// classical header.
+#[cfg(feature = "low-level-api")]
 pub fn respond(
     ours: &IdentityKeyPair,
     our_address: &Address,

@@ -7,11 +7,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::kem_prekeys::KemPreKey;
 use umbra_protocol::keys::SecretKey;
 use umbra_protocol::pairwise::{
     InboundEnvelope, PairwiseError, PairwiseSession, PreKeyStore, EPHEMERAL_MAX_AGE_MS,
 };
-use umbra_protocol::prekeys::{PreKeyBundle, PreKeyRef, SignedPreKey};
+use umbra_protocol::prekeys::{KemPreKeyRef, PreKeyBundle, PreKeyRef, SignedPreKey};
 use umbra_protocol::ratchet::RatchetError;
 use umbra_protocol::wire::{AccountId, Address};
 
@@ -43,6 +44,11 @@ impl PreKeyStore for Device {
     fn extra_prekey(&self, _: PreKeyRef) -> Option<SecretKey> {
         None
     }
+    // A classical fixture: no ML-KEM prekeys, so a hybrid message is an
+    // unknown KEM prekey.
+    fn kem_prekey(&self, _: KemPreKeyRef) -> Option<KemPreKey> {
+        None
+    }
 }
 
 /// Alice and Bob with a session each: Bob has accepted Alice's first message.
@@ -68,7 +74,7 @@ fn pair(
     }
     .verify_classical()
     .unwrap();
-    let mut a = PairwiseSession::initiate(
+    let mut a = PairwiseSession::initiate_classical(
         &alice.identity,
         &alice.address,
         &bundle,
@@ -79,7 +85,7 @@ fn pair(
     let first = a.seal_for(&alice.identity, b"hello", &mut rng).unwrap();
     let inbound = InboundEnvelope::open(&bob.identity, &first).unwrap();
     let (b, plain, _) =
-        PairwiseSession::accept(&bob.identity, &bob.address, &inbound, &bob).unwrap();
+        PairwiseSession::accept_classical(&bob.identity, &bob.address, &inbound, &bob).unwrap();
     assert_eq!(plain, b"hello");
     (rng, alice, bob, a, b)
 }
@@ -212,7 +218,7 @@ fn stale_replayed_tampered_and_foreign_notices_are_refused_without_state_change(
     }
     .verify_classical()
     .unwrap();
-    let mut other = PairwiseSession::initiate(
+    let mut other = PairwiseSession::initiate_classical(
         &alice.identity,
         &alice.address,
         &bundle,

@@ -8,11 +8,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::kem_prekeys::KemPreKey;
 use umbra_protocol::keys::SecretKey;
 use umbra_protocol::pairwise::{
     InboundEnvelope, PairwiseError, PairwiseMessage, PairwiseSession, PreKeyStore, SessionPickle,
 };
-use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, PreKeyRef, SignedPreKey};
+use umbra_protocol::prekeys::{KemPreKeyRef, OneTimePreKey, PreKeyBundle, PreKeyRef, SignedPreKey};
 use umbra_protocol::ratchet::RatchetError;
 use umbra_protocol::sealed;
 use umbra_protocol::wire::{AccountId, Address};
@@ -67,6 +68,11 @@ impl PreKeyStore for Device {
             PreKeyRef::LastResort(_) => None,
         }
     }
+    // A classical fixture: no ML-KEM prekeys, so a hybrid message is an
+    // unknown KEM prekey.
+    fn kem_prekey(&self, _: KemPreKeyRef) -> Option<KemPreKey> {
+        None
+    }
 }
 
 fn inner_kind(recipient: &IdentityKeyPair, envelope: &[u8]) -> u8 {
@@ -84,7 +90,7 @@ fn setup(seed: u64) -> (ChaCha20Rng, Device, Device) {
 fn conversation_switches_from_prekey_to_plain_after_the_first_reply() {
     let (mut rng, alice, mut bob) = setup(1);
     let bundle = bob.bundle().verify_classical().unwrap();
-    let mut a = PairwiseSession::initiate(
+    let mut a = PairwiseSession::initiate_classical(
         &alice.identity,
         &alice.address,
         &bundle,
@@ -115,7 +121,7 @@ fn conversation_switches_from_prekey_to_plain_after_the_first_reply() {
     let in2 = InboundEnvelope::open(&bob.identity, &e2).unwrap();
     assert!(in2.is_prekey_message());
     let (mut b, first, used) =
-        PairwiseSession::accept(&bob.identity, &bob.address, &in2, &bob).unwrap();
+        PairwiseSession::accept_classical(&bob.identity, &bob.address, &in2, &bob).unwrap();
     assert_eq!(first, b"");
     assert_eq!(used, Some(PreKeyRef::OneTime(1)));
     bob.one_time.remove(&1);
@@ -140,7 +146,7 @@ fn a_reforwarded_message_under_another_seal_is_a_sender_mismatch() {
     let (mut rng, alice, bob) = setup(2);
     let mallory = IdentityKeyPair::generate(&mut rng);
     let bundle = bob.bundle().verify_classical().unwrap();
-    let mut a = PairwiseSession::initiate(
+    let mut a = PairwiseSession::initiate_classical(
         &alice.identity,
         &alice.address,
         &bundle,
@@ -163,11 +169,11 @@ fn a_reforwarded_message_under_another_seal_is_a_sender_mismatch() {
     .unwrap();
     let inbound = InboundEnvelope::open(&bob.identity, &resealed).unwrap();
     assert!(matches!(
-        PairwiseSession::accept(&bob.identity, &bob.address, &inbound, &bob),
+        PairwiseSession::accept_classical(&bob.identity, &bob.address, &inbound, &bob),
         Err(PairwiseError::SenderMismatch)
     ));
 
-    let (mut b, first, _) = PairwiseSession::accept(
+    let (mut b, first, _) = PairwiseSession::accept_classical(
         &bob.identity,
         &bob.address,
         &InboundEnvelope::open(&bob.identity, &e1).unwrap(),
@@ -201,7 +207,7 @@ fn a_reforwarded_message_under_another_seal_is_a_sender_mismatch() {
 fn unknown_or_used_prekeys_are_named_in_the_error() {
     let (mut rng, alice, mut bob) = setup(3);
     let bundle = bob.bundle().verify_classical().unwrap();
-    let mut a = PairwiseSession::initiate(
+    let mut a = PairwiseSession::initiate_classical(
         &alice.identity,
         &alice.address,
         &bundle,
@@ -212,7 +218,7 @@ fn unknown_or_used_prekeys_are_named_in_the_error() {
     let e1 = a.seal_for(&alice.identity, b"x", &mut rng).unwrap();
     bob.one_time.remove(&1); // already consumed by someone else's session
     let inbound = InboundEnvelope::open(&bob.identity, &e1).unwrap();
-    match PairwiseSession::accept(&bob.identity, &bob.address, &inbound, &bob) {
+    match PairwiseSession::accept_classical(&bob.identity, &bob.address, &inbound, &bob) {
         Err(PairwiseError::UnknownPreKey {
             signed_prekey_id: 5,
             extra: Some(PreKeyRef::OneTime(1)),
@@ -225,7 +231,7 @@ fn unknown_or_used_prekeys_are_named_in_the_error() {
 fn a_new_x3dh_run_needs_a_new_session_and_replays_are_refused() {
     let (mut rng, alice, bob) = setup(4);
     let bundle = bob.bundle().verify_classical().unwrap();
-    let mut a1 = PairwiseSession::initiate(
+    let mut a1 = PairwiseSession::initiate_classical(
         &alice.identity,
         &alice.address,
         &bundle,
@@ -235,7 +241,8 @@ fn a_new_x3dh_run_needs_a_new_session_and_replays_are_refused() {
     .unwrap();
     let e1 = a1.seal_for(&alice.identity, b"run one", &mut rng).unwrap();
     let in1 = InboundEnvelope::open(&bob.identity, &e1).unwrap();
-    let (mut b, _, _) = PairwiseSession::accept(&bob.identity, &bob.address, &in1, &bob).unwrap();
+    let (mut b, _, _) =
+        PairwiseSession::accept_classical(&bob.identity, &bob.address, &in1, &bob).unwrap();
 
     // The same pre-key message again: a replay on the existing session.
     assert!(matches!(
@@ -244,7 +251,7 @@ fn a_new_x3dh_run_needs_a_new_session_and_replays_are_refused() {
     ));
 
     // Alice lost her state and starts over.
-    let mut a2 = PairwiseSession::initiate(
+    let mut a2 = PairwiseSession::initiate_classical(
         &alice.identity,
         &alice.address,
         &bundle,
@@ -255,7 +262,8 @@ fn a_new_x3dh_run_needs_a_new_session_and_replays_are_refused() {
     let e2 = a2.seal_for(&alice.identity, b"run two", &mut rng).unwrap();
     let in2 = InboundEnvelope::open(&bob.identity, &e2).unwrap();
     assert!(matches!(b.decrypt(&in2), Err(PairwiseError::WrongSession)));
-    let (_b2, first, _) = PairwiseSession::accept(&bob.identity, &bob.address, &in2, &bob).unwrap();
+    let (_b2, first, _) =
+        PairwiseSession::accept_classical(&bob.identity, &bob.address, &in2, &bob).unwrap();
     assert_eq!(first, b"run two");
 }
 
@@ -263,7 +271,7 @@ fn a_new_x3dh_run_needs_a_new_session_and_replays_are_refused() {
 fn plain_messages_cannot_start_a_session_and_tampering_is_an_error() {
     let (mut rng, alice, bob) = setup(5);
     let bundle = bob.bundle().verify_classical().unwrap();
-    let mut a = PairwiseSession::initiate(
+    let mut a = PairwiseSession::initiate_classical(
         &alice.identity,
         &alice.address,
         &bundle,
@@ -272,7 +280,7 @@ fn plain_messages_cannot_start_a_session_and_tampering_is_an_error() {
     )
     .unwrap();
     let e1 = a.seal_for(&alice.identity, b"hello", &mut rng).unwrap();
-    let (mut b, _, _) = PairwiseSession::accept(
+    let (mut b, _, _) = PairwiseSession::accept_classical(
         &bob.identity,
         &bob.address,
         &InboundEnvelope::open(&bob.identity, &e1).unwrap(),
@@ -283,7 +291,7 @@ fn plain_messages_cannot_start_a_session_and_tampering_is_an_error() {
     let inbound = InboundEnvelope::open(&alice.identity, &reply).unwrap();
     assert!(matches!(inbound.message(), PairwiseMessage::Plain(_)));
     assert!(matches!(
-        PairwiseSession::accept(&alice.identity, &alice.address, &inbound, &alice),
+        PairwiseSession::accept_classical(&alice.identity, &alice.address, &inbound, &alice),
         Err(PairwiseError::WrongSession)
     ));
 
@@ -301,7 +309,7 @@ fn plain_messages_cannot_start_a_session_and_tampering_is_an_error() {
 fn sessions_survive_serialization() {
     let (mut rng, alice, bob) = setup(6);
     let bundle = bob.bundle().verify_classical().unwrap();
-    let a = PairwiseSession::initiate(
+    let a = PairwiseSession::initiate_classical(
         &alice.identity,
         &alice.address,
         &bundle,
@@ -311,7 +319,7 @@ fn sessions_survive_serialization() {
     .unwrap();
     let mut a = reload(&a);
     let e1 = a.seal_for(&alice.identity, b"persisted", &mut rng).unwrap();
-    let (b, first, _) = PairwiseSession::accept(
+    let (b, first, _) = PairwiseSession::accept_classical(
         &bob.identity,
         &bob.address,
         &InboundEnvelope::open(&bob.identity, &e1).unwrap(),
@@ -334,7 +342,7 @@ fn the_type_byte_is_authenticated() {
     // data names the type byte and the ratchet version (PROTOCOL.md 4.4).
     let (mut rng, alice, bob) = setup(9);
     let bundle = bob.bundle().verify_classical().unwrap();
-    let mut a = PairwiseSession::initiate(
+    let mut a = PairwiseSession::initiate_classical(
         &alice.identity,
         &alice.address,
         &bundle,
@@ -345,7 +353,8 @@ fn the_type_byte_is_authenticated() {
     let e1 = a.seal_for(&alice.identity, b"first", &mut rng).unwrap();
     let e2 = a.seal_for(&alice.identity, b"second", &mut rng).unwrap();
     let in1 = InboundEnvelope::open(&bob.identity, &e1).unwrap();
-    let (mut b, _, _) = PairwiseSession::accept(&bob.identity, &bob.address, &in1, &bob).unwrap();
+    let (mut b, _, _) =
+        PairwiseSession::accept_classical(&bob.identity, &bob.address, &in1, &bob).unwrap();
 
     let PairwiseMessage::PreKey(pre) = InboundEnvelope::open(&bob.identity, &e2)
         .unwrap()
@@ -384,7 +393,7 @@ fn a_group_message_from_the_peer_is_never_decrypted_by_the_session() {
     use umbra_protocol::group::{GroupId, GroupSender};
     let (mut rng, alice, bob) = setup(21);
     let bundle = bob.bundle().verify_classical().unwrap();
-    let mut a = PairwiseSession::initiate(
+    let mut a = PairwiseSession::initiate_classical(
         &alice.identity,
         &alice.address,
         &bundle,
@@ -395,7 +404,7 @@ fn a_group_message_from_the_peer_is_never_decrypted_by_the_session() {
     let first = a.seal_for(&alice.identity, b"hello", &mut rng).unwrap();
     let inbound = InboundEnvelope::open(&bob.identity, &first).unwrap();
     let (mut b, _, _) =
-        PairwiseSession::accept(&bob.identity, &bob.address, &inbound, &bob).unwrap();
+        PairwiseSession::accept_classical(&bob.identity, &bob.address, &inbound, &bob).unwrap();
 
     // The same peer seals a group message (inner type 0x04) to bob.
     let mut sender = GroupSender::generate(GroupId([1; 32]), 0, &mut rng);

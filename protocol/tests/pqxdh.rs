@@ -1,11 +1,11 @@
 //! The hybrid handshake (PQXDH, docs/PROTOCOL.md 3.9, 3.10, 4.11 type
 //! `0x05`) through the public API: sessions started from bundles with a
-//! one-time or only a last-resort ML-KEM prekey, the downgrade refusal (a
-//! bundle whose KEM prekeys a relay stripped), KEM prekeys of another
-//! identity or served as the other kind, a tampered KEM ciphertext, the
-//! KEM secret's part in the root key, persistence of a pending hybrid
-//! header, the codec's refusals, and a sibling device's prekeys served in a
-//! bundle (PROTOCOL 3.11).
+//! one-time or only a last-resort ML-KEM prekey, the downgrade refusals (a
+//! bundle whose KEM prekeys a relay stripped; a classical `0x01` pre-key
+//! message at the responder), KEM prekeys of another identity or served as
+//! the other kind, a tampered KEM ciphertext, the KEM secret's part in the
+//! root key, persistence of a pending hybrid header, the codec's refusals,
+//! and a sibling device's prekeys served in a bundle (PROTOCOL 3.11).
 
 mod attack_kit;
 
@@ -16,7 +16,7 @@ use umbra_protocol::kem::{KemKeyPair, KEM_CIPHERTEXT_LEN};
 use umbra_protocol::kem_prekeys::{KemPreKey, KemPreKeyKind};
 use umbra_protocol::pairwise::{
     InboundEnvelope, PairwiseError, PairwiseMessage, PairwiseSession, PreKeyStore,
-    HYBRID_PREKEY_MESSAGE_TYPE,
+    HYBRID_PREKEY_MESSAGE_TYPE, PREKEY_MESSAGE_TYPE,
 };
 use umbra_protocol::prekeys::{
     KemPreKeyRef, OneTimePreKey, PreKeyBundle, PreKeyError, PreKeyRef, SignedPreKey,
@@ -111,7 +111,8 @@ fn a_bundle_whose_kem_prekeys_a_relay_stripped_is_refused() {
     // The same holds for a classical bundle served by an old relay.
     let classical = PreKeyBundle::try_from(&stripped.bundle).unwrap();
     assert_eq!(classical.verify(), Err(PreKeyError::NoKemPreKey));
-    // Even through the phase-1 classical path, the strict initiator refuses.
+    // Even given a classical bundle (low-level-api's verify_classical), the
+    // initiator refuses: `initiate` is always hybrid.
     let alice = IdentityKeyPair::generate(&mut OsRng);
     let phase1 = bundle.verify_classical().unwrap();
     assert_eq!(
@@ -119,6 +120,66 @@ fn a_bundle_whose_kem_prekeys_a_relay_stripped_is_refused() {
             .unwrap_err(),
         PairwiseError::X3dh(X3dhError::NoKemPreKey)
     );
+    assert_eq!(
+        PairwiseSession::initiate(&alice, &ALICE_ADDR, &phase1, &BOB_ADDR, &mut OsRng).unwrap_err(),
+        PairwiseError::X3dh(X3dhError::NoKemPreKey)
+    );
+}
+
+/// The responder's downgrade refusal (PROTOCOL 1.4, 12.5): a genuine
+/// classical (`0x01`) pre-key message, from an initiator that verified a
+/// bundle without KEM prekeys, gets no session from `accept`, and not one
+/// prekey lookup; only `accept_classical` (low-level-api, for the vectors)
+/// still answers it.
+#[test]
+fn a_classical_prekey_message_is_refused_by_accept_and_opens_only_classically() {
+    /// Bob's prekeys, counting every lookup.
+    struct Counting<'a>(&'a Bob, std::cell::Cell<u32>);
+    impl PreKeyStore for Counting<'_> {
+        fn signed_prekey(&self, id: u32) -> Option<umbra_protocol::keys::SecretKey> {
+            self.1.set(self.1.get() + 1);
+            self.0.signed_prekey(id)
+        }
+        fn extra_prekey(&self, r: PreKeyRef) -> Option<umbra_protocol::keys::SecretKey> {
+            self.1.set(self.1.get() + 1);
+            self.0.extra_prekey(r)
+        }
+        fn kem_prekey(&self, r: KemPreKeyRef) -> Option<KemPreKey> {
+            self.1.set(self.1.get() + 1);
+            self.0.kem_prekey(r)
+        }
+    }
+    let alice = IdentityKeyPair::generate(&mut OsRng);
+    let b = bob();
+    let mut stripped = served(&b, true);
+    stripped.kem_one_time = None;
+    stripped.kem_last_resort = None;
+    let bundle = PreKeyBundle::try_from(&stripped)
+        .unwrap()
+        .verify_classical()
+        .unwrap();
+    let mut a =
+        PairwiseSession::initiate_classical(&alice, &ALICE_ADDR, &bundle, &BOB_ADDR, &mut OsRng)
+            .unwrap();
+    let envelope = a.seal_for(&alice, b"classical hello", &mut OsRng).unwrap();
+    assert_eq!(inner(&b, &envelope)[0], PREKEY_MESSAGE_TYPE);
+    let inbound = InboundEnvelope::open(&b.identity, &envelope).unwrap();
+    assert!(inbound.is_prekey_message());
+
+    let store = Counting(&b, std::cell::Cell::new(0));
+    let refused = PairwiseSession::accept(&b.identity, &BOB_ADDR, &inbound, &store).unwrap_err();
+    assert_eq!(refused, PairwiseError::ClassicalPreKeyRefused);
+    assert!(refused.to_string().contains("0x01"), "{refused}");
+    assert_eq!(store.1.get(), 0, "refused before any prekey lookup");
+
+    // The same message still opens through the classical responder.
+    let (mut s, first, used) =
+        PairwiseSession::accept_classical(&b.identity, &BOB_ADDR, &inbound, &store).unwrap();
+    assert_eq!(first, b"classical hello");
+    assert_eq!(used, Some(PreKeyRef::OneTime(5)));
+    let reply = s.seal_for(&b.identity, b"hi alice", &mut OsRng).unwrap();
+    let at_alice = InboundEnvelope::open(&alice, &reply).unwrap();
+    assert_eq!(a.decrypt(&at_alice).unwrap(), b"hi alice");
 }
 
 #[test]
@@ -224,14 +285,20 @@ fn a_kem_reference_altered_in_the_message_fails_or_is_unknown() {
             .unwrap_err(),
         PairwiseError::UnknownKemPreKey(kem_ref(KemPreKeyKind::OneTime, 99))
     );
-    // Retyped as a classical 0x01 message without its KEM fields: the
-    // ratchet authenticates the type byte and the session's AD differs.
+    // Retyped as a classical 0x01 message without its KEM fields: refused
+    // as classical before any key agreement; and even the classical
+    // responder (low-level-api) cannot open it, because the ratchet
+    // authenticates the type byte and the session's AD differs.
     let mut classical = vec![0x01];
     classical.extend_from_slice(&genuine[1..KEM_CT_OFFSET - 5]);
     classical.extend_from_slice(&genuine[KEM_CT_OFFSET + KEM_CIPHERTEXT_LEN..]);
+    let classical = reseal(&alice, &b, &classical);
     assert_eq!(
-        PairwiseSession::accept(&b.identity, &BOB_ADDR, &reseal(&alice, &b, &classical), &b)
-            .unwrap_err(),
+        PairwiseSession::accept(&b.identity, &BOB_ADDR, &classical, &b).unwrap_err(),
+        PairwiseError::ClassicalPreKeyRefused
+    );
+    assert_eq!(
+        PairwiseSession::accept_classical(&b.identity, &BOB_ADDR, &classical, &b).unwrap_err(),
         PairwiseError::Ratchet(RatchetError::DecryptionFailed)
     );
 }
@@ -247,6 +314,9 @@ fn a_used_one_time_kem_prekey_is_an_unknown_kem_prekey() {
         }
         fn extra_prekey(&self, r: PreKeyRef) -> Option<umbra_protocol::keys::SecretKey> {
             self.0.extra_prekey(r)
+        }
+        fn kem_prekey(&self, _: KemPreKeyRef) -> Option<KemPreKey> {
+            None
         }
     }
     let alice = IdentityKeyPair::generate(&mut OsRng);

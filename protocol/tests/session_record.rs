@@ -12,10 +12,11 @@ use umbra_protocol::consts::{
     ARCHIVED_SESSION_MAX_AGE, MAX_PREVIOUS_SESSIONS, MAX_UNACKNOWLEDGED_SESSION_AGE,
 };
 use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::kem_prekeys::KemPreKey;
 use umbra_protocol::keys::SecretKey;
 use umbra_protocol::pairwise::{InboundEnvelope, PairwiseError, PairwiseSession, PreKeyStore};
 use umbra_protocol::pickle::{PickleError, PICKLE_VERSION};
-use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, PreKeyRef, SignedPreKey};
+use umbra_protocol::prekeys::{KemPreKeyRef, OneTimePreKey, PreKeyBundle, PreKeyRef, SignedPreKey};
 use umbra_protocol::ratchet::RatchetError;
 use umbra_protocol::session_record::{SessionRecord, SessionRecordPickle};
 use umbra_protocol::wire::{AccountId, Address};
@@ -58,12 +59,19 @@ impl Device {
 
     fn initiate(&self, to: &Device, otk: u32, rng: &mut ChaCha20Rng) -> PairwiseSession {
         let bundle = to.bundle(otk).verify_classical().unwrap();
-        PairwiseSession::initiate(&self.identity, &self.address, &bundle, &to.address, rng).unwrap()
+        PairwiseSession::initiate_classical(
+            &self.identity,
+            &self.address,
+            &bundle,
+            &to.address,
+            rng,
+        )
+        .unwrap()
     }
 
     fn accept(&self, envelope: &[u8]) -> PairwiseSession {
         let inbound = self.open(envelope);
-        PairwiseSession::accept(&self.identity, &self.address, &inbound, self)
+        PairwiseSession::accept_classical(&self.identity, &self.address, &inbound, self)
             .unwrap()
             .0
     }
@@ -82,6 +90,11 @@ impl PreKeyStore for Device {
             PreKeyRef::OneTime(id) => self.one_time.get(&id).map(|k| k.secret().clone()),
             PreKeyRef::LastResort(_) => None,
         }
+    }
+    // A classical fixture: no ML-KEM prekeys, so a hybrid message is an
+    // unknown KEM prekey.
+    fn kem_prekey(&self, _: KemPreKeyRef) -> Option<KemPreKey> {
+        None
     }
 }
 

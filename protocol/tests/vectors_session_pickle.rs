@@ -20,10 +20,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
 use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::kem_prekeys::KemPreKey;
 use umbra_protocol::keys::SecretKey;
 use umbra_protocol::pairwise::{InboundEnvelope, PairwiseSession, PreKeyStore};
 use umbra_protocol::pickle::PICKLE_VERSION;
-use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, PreKeyRef, SignedPreKey};
+use umbra_protocol::prekeys::{KemPreKeyRef, OneTimePreKey, PreKeyBundle, PreKeyRef, SignedPreKey};
 use umbra_protocol::session_record::SessionRecord;
 use umbra_protocol::wire::{AccountId, Address};
 
@@ -61,12 +62,19 @@ impl Device {
         }
         .verify_classical()
         .unwrap();
-        PairwiseSession::initiate(&self.identity, &self.address, &bundle, &to.address, rng).unwrap()
+        PairwiseSession::initiate_classical(
+            &self.identity,
+            &self.address,
+            &bundle,
+            &to.address,
+            rng,
+        )
+        .unwrap()
     }
 
     fn accept(&self, envelope: &[u8]) -> PairwiseSession {
         let inbound = InboundEnvelope::open(&self.identity, envelope).unwrap();
-        PairwiseSession::accept(&self.identity, &self.address, &inbound, self)
+        PairwiseSession::accept_classical(&self.identity, &self.address, &inbound, self)
             .unwrap()
             .0
     }
@@ -81,6 +89,11 @@ impl PreKeyStore for Device {
             PreKeyRef::OneTime(id) => self.one_time.get(&id).map(|k| k.secret().clone()),
             PreKeyRef::LastResort(_) => None,
         }
+    }
+    // A classical fixture: no ML-KEM prekeys, so a hybrid message is an
+    // unknown KEM prekey.
+    fn kem_prekey(&self, _: KemPreKeyRef) -> Option<KemPreKey> {
+        None
     }
 }
 

@@ -1,9 +1,10 @@
 //! Fuzzed pairwise messages as Bob's client meets them: the input is the
 //! inner message, sealed from Alice to Bob (so the sealed layer passes and
 //! the ratchet sees it), then opened and handed to what the client calls
-//! for its kind: `PairwiseSession::accept` with Bob's prekeys for a pre-key
-//! message, his session's `decrypt` for a plain one and `open_ephemeral`
-//! for an ephemeral one. Parties: docs/test-vectors/pairwise.json session a
+//! for its kind: `PairwiseSession::accept_classical` with Bob's prekeys for
+//! a pre-key message (the fixture is classical, and `accept` would refuse
+//! every `0x01` input before the code worth fuzzing), his session's
+//! `decrypt` for a plain one and `open_ephemeral` for an ephemeral one. Parties: docs/test-vectors/pairwise.json session a
 //! (see `umbra_fuzz::pairwise`). Never a panic, and no input may make the
 //! ratchet skip further than its bound (MAX_SKIP) or store more skipped
 //! keys than MAX_SKIPPED_KEYS: a pickle of the session after any decrypt
@@ -38,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
     };
     match inbound.message() {
         PairwiseMessage::PreKey(_) => {
-            if let Ok((session, _, _)) = PairwiseSession::accept(
+            if let Ok((session, _, _)) = PairwiseSession::accept_classical(
                 &fixture.bob,
                 &umbra_fuzz::BOB_ADDR,
                 &inbound,

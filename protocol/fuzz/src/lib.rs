@@ -16,9 +16,10 @@ use std::sync::OnceLock;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use umbra_protocol::identity::IdentityKeyPair;
+use umbra_protocol::kem_prekeys::KemPreKey;
 use umbra_protocol::keys::SecretKey;
 use umbra_protocol::pairwise::{InboundEnvelope, PairwiseSession, PreKeyStore};
-use umbra_protocol::prekeys::{OneTimePreKey, PreKeyBundle, PreKeyRef, SignedPreKey};
+use umbra_protocol::prekeys::{KemPreKeyRef, OneTimePreKey, PreKeyBundle, PreKeyRef, SignedPreKey};
 use umbra_protocol::wire::{AccountId, Address, DeviceId};
 
 pub mod group;
@@ -90,6 +91,11 @@ impl PreKeyStore for BobPreKeys {
             _ => None,
         }
     }
+    // A classical fixture: no ML-KEM prekeys, so a hybrid message is an
+    // unknown KEM prekey.
+    fn kem_prekey(&self, _: KemPreKeyRef) -> Option<KemPreKey> {
+        None
+    }
 }
 
 /// Session a of `docs/test-vectors/pairwise.json` (seed 1) as Bob holds it
@@ -134,14 +140,15 @@ fn build_pairwise() -> Pairwise {
     };
     let verified = bundle.verify_classical().expect("fixture bundle verifies");
     let mut alice_session =
-        PairwiseSession::initiate(&alice, &ALICE_ADDR, &verified, &BOB_ADDR, &mut r)
+        PairwiseSession::initiate_classical(&alice, &ALICE_ADDR, &verified, &BOB_ADDR, &mut r)
             .expect("alice initiates");
     let first = alice_session
         .seal_for(&alice, b"hello via a one-time prekey", &mut r)
         .expect("alice seals a");
     let inbound = InboundEnvelope::open(&bob, &first).expect("bob opens a");
     let (mut bob_session, _, _) =
-        PairwiseSession::accept(&bob, &BOB_ADDR, &inbound, &prekeys).expect("bob accepts a");
+        PairwiseSession::accept_classical(&bob, &BOB_ADDR, &inbound, &prekeys)
+            .expect("bob accepts a");
     for reply in [&b"got it"[..], b"and a second plain message"] {
         let envelope = bob_session
             .seal_for(&bob, reply, &mut r)

@@ -124,8 +124,8 @@ impl KemTranscript<'_> {
 /// one-time one if served, else the last-resort one). Draws the 32-byte
 /// ephemeral key, then ML-KEM's 32-byte message `m`, from `rng` (and
 /// nothing else). A bundle without a KEM prekey (only one from
-/// `verify_classical` can be) fails [`X3dhError::NoKemPreKey`]: never a
-/// silent classical session.
+/// `verify_classical`, `low-level-api` only, can be) fails
+/// [`X3dhError::NoKemPreKey`]: never a silent classical session.
 pub fn initiate_hybrid<R: RngCore + CryptoRng>(
     ours: &IdentityKeyPair,
     our_address: &Address,
@@ -171,9 +171,10 @@ pub fn initiate_hybrid<R: RngCore + CryptoRng>(
     Ok((secret, header))
 }
 
-/// Runs PQXDH as the responder. As [`super::respond`], plus `kem_prekey`:
-/// the private KEM prekey the header's `kem.prekey` names (the caller looks
-/// it up, and deletes a one-time one once the first message decrypted).
+/// Runs PQXDH as the responder: X3DH's responder computation (the
+/// signed and extra prekeys the header names), plus `kem_prekey`: the
+/// private KEM prekey the header's `kem.prekey` names (the caller looks it
+/// up, and deletes a one-time one once the first message decrypted).
 /// A header without a KEM part fails [`X3dhError::UnexpectedKemPreKey`].
 /// Checks, in order: the initiator identity, the extra prekey match, the
 /// KEM part's presence, DH1..DH4; then decapsulates (which never fails: a
