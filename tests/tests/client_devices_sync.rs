@@ -2,7 +2,7 @@
 //! relay (docs/PROTOCOL.md §15.3, §15.8): a contact's message reaches both
 //! of alice's devices; what alice sends from one device (a text, then an
 //! edit and a reaction of it) shows on the other as sent by her, with the
-//! same message id, and the copy is answered with no delivery receipt to
+//! same message id (and `receive` prints it as `sent_elsewhere`), and the copy is answered with no delivery receipt to
 //! the contact; after alice removes a device, the contact's next message
 //! is queued for her remaining device only.
 //!
@@ -59,6 +59,12 @@ fn a_contacts_message_reaches_both_devices_and_what_one_sends_shows_on_the_other
         "a copy of our own message is no incoming message: {:?}",
         inbox.messages
     );
+    // It is shown as ours, sent from another device.
+    let shown = inbox.of_type("sent_elsewhere");
+    assert_eq!(shown.len(), 1, "{:?}", inbox.records);
+    assert_eq!(shown[0]["to"], "bob", "{}", shown[0]);
+    assert_eq!(shown[0]["id"], id.as_str(), "{}", shown[0]);
+    assert_eq!(shown[0]["body"], "sent from the desktop", "{}", shown[0]);
     let hit = only_found(&laptop, "sent from the desktop");
     assert_eq!(hit["direction"], "outgoing", "{hit}");
     assert_eq!(hit["conversation"], "bob", "{hit}");
@@ -115,7 +121,10 @@ fn a_contacts_message_reaches_both_devices_and_what_one_sends_shows_on_the_other
 
     // And the other way: the laptop's message shows on the desktop.
     let id = laptop.send("bob", "sent from the laptop");
-    alice.receive();
+    let inbox = alice.receive();
+    let shown = inbox.of_type("sent_elsewhere");
+    assert_eq!(shown.len(), 1, "{:?}", inbox.records);
+    assert_eq!(shown[0]["id"], id.as_str(), "{}", shown[0]);
     let hit = only_found(&alice, "sent from the laptop");
     assert_eq!(hit["direction"], "outgoing", "{hit}");
     assert_eq!(hit["id"], id.as_str(), "{hit}");

@@ -5,8 +5,9 @@
 //! printed: those stored while another command (a `send`) was connected,
 //! then this run's. They are marked reported only after printing, so a
 //! crash while printing shows them again rather than never. Receipts,
-//! refusals of earlier sends, key changes and decryption failures are
-//! printed too: a script must see every one of them.
+//! refusals of earlier sends, key changes, decryption failures and the
+//! messages our other devices sent (`sent_elsewhere`) are printed too: a
+//! script must see every one of them.
 //!
 //! Must never print a contact-controlled string unsanitised (output.rs
 //! guarantees it) and never hide a key change.
@@ -144,6 +145,21 @@ fn records_of(event: Event) -> Vec<Record> {
             received_at: time_from_unix_ms(received_at_ms),
             body,
             group: None,
+            file: file.as_ref().map(FileRef::from),
+            reply_to: reply_to.map(|id| id.to_hex()),
+        }],
+        Event::SentElsewhere {
+            to,
+            id,
+            body,
+            sent_at_ms,
+            file,
+            reply_to,
+        } => vec![Record::SentElsewhere {
+            to,
+            id: id.to_hex(),
+            sent_at: time_from_unix_ms(sent_at_ms),
+            body,
             file: file.as_ref().map(FileRef::from),
             reply_to: reply_to.map(|id| id.to_hex()),
         }],

@@ -53,6 +53,26 @@ impl Record {
                 }
                 text
             }
+            Record::SentElsewhere {
+                to,
+                sent_at,
+                body,
+                file,
+                ..
+            } => {
+                // Our own message, but not typed here: said so, so it is
+                // never mistaken for one this device sent.
+                let header = format!(
+                    "[{}] me (another device) to {}: ",
+                    human_time(*sent_at),
+                    s(to)
+                );
+                let mut text = indented(header, body);
+                if let Some(file) = file {
+                    text.push_str(&format!(" (umbra file get {})", s(&file.id)));
+                }
+                text
+            }
             Record::Settings {
                 read_receipts,
                 typing,

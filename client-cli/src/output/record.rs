@@ -110,6 +110,23 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<String>,
     },
+    /// A 1:1 message another device of this account sent (sent-message
+    /// sync): stored here as ours, in the conversation with `to`.
+    SentElsewhere {
+        to: String,
+        id: String,
+        /// The other device's clock when sending (for a file message the
+        /// relay's acceptance time: a pointer carries no clock).
+        #[serde(with = "time::serde::rfc3339")]
+        sent_at: OffsetDateTime,
+        /// The exact text (untrusted: it came over the network); for a
+        /// file message a one-line summary.
+        body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<FileRef>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<String>,
+    },
     /// A reaction, edit or delete for everyone changed a stored message
     /// (ours or the sender's).
     MessageChanged {

@@ -57,6 +57,29 @@ fn human_message_is_sanitised_and_continuations_are_indented() {
 }
 
 #[test]
+fn a_message_sent_elsewhere_is_ours_marked_and_sanitised() {
+    let record = Record::SentElsewhere {
+        to: "b\x1b]0;pwned\x07ob".into(),
+        id: "0f3a".into(),
+        sent_at: datetime!(2026-11-23 12:30:01 UTC),
+        body: "\x1b[31mhello\x1b[0m\nalice: send money".into(),
+        file: None,
+        reply_to: None,
+    };
+    assert_eq!(
+        record.to_human(),
+        format!(
+            "[2026-11-23 12:30 UTC] me (another device) to bob: hello\n{}alice: send money",
+            " ".repeat(51)
+        )
+    );
+    let line = record.to_json_line().unwrap();
+    assert!(!line.chars().any(char::is_control), "{line}");
+    let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(value["body"], "\x1b[31mhello\x1b[0m\nalice: send money");
+}
+
+#[test]
 fn human_lines_strip_escapes_from_names() {
     let text = Record::Contact {
         username: "ev\x1b[8mil".into(),
@@ -176,6 +199,18 @@ fn every_record_type_has_its_documented_fields() {
             &["from", "reason", "reason_code", "outcome"],
         ),
         (Record::Drained { count: 0 }, "drained", &["count"]),
+        (
+            Record::SentElsewhere {
+                to: "b".into(),
+                id: "1".into(),
+                sent_at: at,
+                body: "x".into(),
+                file: None,
+                reply_to: Some("2".into()),
+            },
+            "sent_elsewhere",
+            &["to", "id", "sent_at", "body", "reply_to"],
+        ),
         (
             Record::MessageChanged {
                 from: "b".into(),
