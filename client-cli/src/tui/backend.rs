@@ -382,6 +382,18 @@ fn group_record(value: &Value) -> Option<Record> {
     serde_json::from_value(value.clone()).ok()
 }
 
+/// A record's `file` object as client-core's, if it has one.
+fn file_of(value: &Value) -> Option<umbra_client_core::FileInfo> {
+    serde_json::from_value::<crate::output::FileRef>(value.clone())
+        .ok()
+        .map(|f| umbra_client_core::FileInfo {
+            id: f.id,
+            name: f.name,
+            size: f.size,
+            media_type: f.media_type,
+        })
+}
+
 fn event_from_record(record: &Value) -> Option<ChatEvent> {
     let text = |field: &str| record[field].as_str().map(str::to_owned);
     let id = |field: &str| record[field].as_str().and_then(MessageId::from_hex);
@@ -393,14 +405,17 @@ fn event_from_record(record: &Value) -> Option<ChatEvent> {
                 body: text("body")?,
                 sent_at_ms: unix_ms(&record["sent_at"]).unwrap_or(0),
                 received_at_ms: unix_ms(&record["received_at"])?,
-                file: serde_json::from_value::<crate::output::FileRef>(record["file"].clone())
-                    .ok()
-                    .map(|f| umbra_client_core::FileInfo {
-                        id: f.id,
-                        name: f.name,
-                        size: f.size,
-                        media_type: f.media_type,
-                    }),
+                file: file_of(&record["file"]),
+                reply_to: id("reply_to"),
+            })
+        })(),
+        "sent_elsewhere" => (|| {
+            Some(Event::SentElsewhere {
+                to: text("to")?,
+                id: id("id")?,
+                body: text("body")?,
+                sent_at_ms: unix_ms(&record["sent_at"])?,
+                file: file_of(&record["file"]),
                 reply_to: id("reply_to"),
             })
         })(),
@@ -512,6 +527,32 @@ mod tests {
         assert!(event_from_record(&json!({"type": "from_the_future"})).is_none());
         assert!(event_from_record(&json!({"type": "message", "from": "bob"})).is_none());
         assert!(event_from_record(&json!({"type": "key_changed"})).is_none());
+    }
+
+    #[test]
+    fn a_daemon_sent_elsewhere_record_becomes_the_event() {
+        let record = Record::SentElsewhere {
+            to: "bob".into(),
+            id: "07".repeat(16),
+            sent_at: crate::output::time_from_unix_ms(1_796_119_200_500),
+            body: "from the laptop".into(),
+            file: None,
+            reply_to: Some("08".repeat(16)),
+        };
+        let value: Value = serde_json::from_str(&record.to_json_line().unwrap()).unwrap();
+        assert_eq!(
+            event_from_record(&value),
+            Some(ChatEvent::Core(Event::SentElsewhere {
+                to: "bob".into(),
+                id: MessageId([7; 16]),
+                body: "from the laptop".into(),
+                sent_at_ms: 1_796_119_200_500,
+                file: None,
+                reply_to: Some(MessageId([8; 16])),
+            }))
+        );
+        let malformed = json!({"type": "sent_elsewhere", "to": "bob"});
+        assert!(event_from_record(&malformed).is_none());
     }
 
     #[test]

@@ -343,6 +343,23 @@ async fn apply_event(backend: &Backend, state: &mut ChatState, event: Event) -> 
             }
             action
         }
+        // Ours, from another device of this account: already in the
+        // stored conversation, shown live in it.
+        Event::SentElsewhere {
+            to,
+            id,
+            body,
+            sent_at_ms,
+            reply_to,
+            ..
+        } => {
+            let id = id.to_hex();
+            state.sent_elsewhere(&to, &id, &body, time_from_unix_ms(sent_at_ms));
+            if let Some(target) = reply_to {
+                state.set_reply_to(&to, &id, &target.to_hex());
+            }
+            None
+        }
         Event::MessageChanged {
             group: None,
             from,

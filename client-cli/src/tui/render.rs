@@ -397,7 +397,14 @@ fn message_lines(
                 .to_string(),
             Style::new().fg(Color::Cyan).bold(),
         ),
-        Direction::Outgoing(_) => ("me".to_owned(), Style::new().fg(Color::Green).bold()),
+        // `me`, or the mark of a message another device of ours sent.
+        Direction::Outgoing(_) => (
+            message
+                .from
+                .as_ref()
+                .map_or_else(|| "me".to_owned(), ToString::to_string),
+            Style::new().fg(Color::Green).bold(),
+        ),
         Direction::Change => {
             let time = short_time_with_day(message.at, state.now);
             return group::change_lines(&time, &message.body, width);

@@ -179,6 +179,26 @@ fn escape_sequences_in_messages_are_drawn_inert() {
 }
 
 #[test]
+fn a_message_sent_from_another_device_is_drawn_as_ours_with_its_mark() {
+    let mut state = ChatState::new("alice", "http://127.0.0.1:7878", NOW);
+    state.connection = Connection::Online;
+    state.add_contact("bob", Trust::Unverified);
+    state.sent_elsewhere(
+        "bob",
+        "m1",
+        "\x1b]0;pwned\x07from the \u{202e}laptop",
+        datetime!(2026-11-23 14:00 UTC),
+    );
+    let terminal = draw(&state, 80, 24);
+    let screen = screen_text(&terminal);
+    assert!(
+        screen.contains("me (other device): from the laptop ✓"),
+        "{screen}"
+    );
+    assert!(!screen.chars().any(|c| c.is_control() || is_bidi_control(c)));
+}
+
+#[test]
 fn no_bidi_control_reaches_the_screen() {
     for bidi in BIDI_CONTROLS {
         let mut state = ChatState::new("alice", "http://127.0.0.1:7878", NOW);

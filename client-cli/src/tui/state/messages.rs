@@ -16,6 +16,10 @@ use crate::sanitize::SafeText;
 /// cannot grow memory.
 pub(super) const MAX_EARLY_REPORTS: usize = 256;
 
+/// Who wrote our own message that another device of this account sent
+/// (sent-message sync), as the conversation shows it.
+pub const OTHER_DEVICE: &str = "me (other device)";
+
 /// Who wrote a message and, for our own, how far it got.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Direction {
@@ -44,7 +48,9 @@ pub struct ChatMessage {
     pub at: OffsetDateTime,
     pub body: SafeText,
     /// In a group, who wrote an incoming message (in a 1:1 conversation
-    /// the contact is the conversation's own name).
+    /// the contact is the conversation's own name); on our own message,
+    /// [`OTHER_DEVICE`] when another device of this account sent it (drawn
+    /// instead of `me`), else `None`.
     pub from: Option<SafeText>,
     /// Its reply target, reactions, edit and delete ([`super::about`]).
     pub about: super::About,
@@ -118,6 +124,34 @@ impl ChatState {
             contact: from.to_owned(),
             ids: vec![id.to_owned()],
         })
+    }
+
+    /// Our own message that another device of this account sent to `to`
+    /// (client-core stored it in that conversation already): shown once,
+    /// as ours, marked [`OTHER_DEVICE`]. It is not unread and owes no read
+    /// receipt; a receipt for it that came first is applied.
+    pub fn sent_elsewhere(&mut self, to: &str, id: &str, body: &str, at: OffsetDateTime) {
+        let early = self.early_reports.remove(id);
+        let conversation = self.conversation_mut(to);
+        if conversation.messages.iter().any(|m| m.id == id) {
+            return;
+        }
+        let mut direction = Direction::Outgoing(Outgoing::Progress(Delivery::Sent));
+        if let Some(report) = early {
+            advance(&mut direction, report);
+        }
+        conversation.push(ChatMessage {
+            id: id.to_owned(),
+            direction,
+            at,
+            body: SafeText::multiline(body),
+            from: Some(SafeText::line(OTHER_DEVICE)),
+            about: Default::default(),
+        });
+        self.sort();
+        if self.selected.is_none() {
+            self.browse(to);
+        }
     }
 
     /// Progress of one of our messages (relay acceptance or a receipt).

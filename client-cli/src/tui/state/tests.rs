@@ -3,7 +3,7 @@
 
 use super::conversations::MAX_MESSAGES_SHOWN;
 use super::input::MAX_INPUT_CHARS;
-use super::messages::MAX_EARLY_REPORTS;
+use super::messages::{MAX_EARLY_REPORTS, OTHER_DEVICE};
 use super::*;
 use crate::output::{Delivery, Trust};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -338,4 +338,34 @@ fn ctrl_w_deletes_the_last_word() {
     state.type_text("one two three");
     state.handle_key(ctrl('w'));
     assert_eq!(state.input, "one two ");
+}
+
+#[test]
+fn a_message_sent_from_another_device_is_ours_marked_and_shown_once() {
+    let mut state = state_with(&["bob"]);
+    // A receipt for it may come before the transcript.
+    state.receipt("bob", "m1", Delivery::Delivered);
+    state.sent_elsewhere("bob", "m1", "from the laptop\x1b[2J", NOW);
+    state.sent_elsewhere("bob", "m1", "from the laptop", NOW);
+    let conversation = state.open().unwrap();
+    assert_eq!(conversation.messages.len(), 1, "shown once per id");
+    let message = &conversation.messages[0];
+    assert_eq!(
+        message.direction,
+        Direction::Outgoing(Outgoing::Progress(Delivery::Delivered))
+    );
+    assert_eq!(message.body.to_string(), "from the laptop");
+    assert_eq!(
+        message.from.as_ref().map(ToString::to_string).as_deref(),
+        Some(OTHER_DEVICE)
+    );
+    assert_eq!(conversation.unread, 0, "our own message is not unread");
+    assert!(!state.take_alert());
+    // One to someone new on this screen opens its conversation.
+    state.sent_elsewhere("carol", "m2", "hi carol", NOW);
+    let carol = state.conversations.iter().find(|c| c.username == "carol");
+    assert_eq!(
+        carol.map(|c| (c.messages.len(), c.trust)),
+        Some((1, Trust::Unverified))
+    );
 }
