@@ -213,7 +213,7 @@ impl Engine {
         let (events, backlog) = broadcast::channel(EVENT_CAPACITY);
         let (conn_state, _) = watch::channel(ConnectionState::Offline);
         let (outbox_changed, _) = watch::channel(0);
-        Ok(Arc::new(Self {
+        let engine = Arc::new(Self {
             server_url: config.server_url.clone(),
             ws_url,
             tls_roots: config.tls_roots.clone(),
@@ -251,7 +251,15 @@ impl Engine {
             kept_first_wait_ms: AtomicU64::new(
                 crate::consts::KEPT_REDELIVERY_FIRST_WAIT.as_millis() as u64,
             ),
-        }))
+        });
+        // What expired while the client was closed goes before anything
+        // reads the history (§12.18); a failure is logged and retried by
+        // the background sweep.
+        if let Err(e) = engine.sweep_expired().await {
+            tracing::warn!(error = %crate::error::LogSafe(&e), "disappearing-message sweep failed");
+        }
+        engine.start_expiry_sweep();
+        Ok(engine)
     }
 
     /// Writes the first records of a new store: account, token, prekeys

@@ -350,6 +350,17 @@ pub enum Event {
         /// `true` for a read receipt, `false` for a delivery receipt.
         read: bool,
     },
+    /// The disappearing-message timer of a 1:1 conversation changed
+    /// (docs/PROTOCOL.md §10.8, §12.18): messages stored from now on are
+    /// deleted `seconds` after they were sent or received (0: off).
+    DisappearingTimerChanged {
+        /// The contact (username as shown).
+        with: String,
+        /// `true` when the contact set it; `false` for our own change.
+        by_peer: bool,
+        /// The timer, 0 when off.
+        seconds: u32,
+    },
     /// The connection changed state.
     Connection(ConnectionState),
     /// Everything the relay had queued for us has been received.

@@ -501,6 +501,13 @@ async fn accept(
                 contact.username = new_username.as_str().to_owned();
             }
         }
+        // §12.18: a stranger's timer would plant a record for an account
+        // that is no contact; only a known contact's is applied.
+        timer @ Content::ExpirationTimer { .. } if known => {
+            let found = crate::disappearing::accept(engine, txn, &contact, &from, timer);
+            events.extend(found.await?);
+        }
+        Content::ExpirationTimer { .. } => {}
         // Group content (changes, welcomes, sender keys, typing); presence
         // is not handled by this client version.
         other => {

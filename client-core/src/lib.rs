@@ -124,6 +124,7 @@ mod contact;
 mod conversation;
 mod devices;
 mod directory;
+mod disappearing;
 mod engine;
 mod error;
 mod event;

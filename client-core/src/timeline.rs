@@ -6,6 +6,9 @@
 //! lock, display names, read receipts) are in `reading.rs`, `inbound.rs`
 //! and `outbound.rs`.
 //!
+//! Every entry appended under a conversation's disappearing timer gets its
+//! expiry here, in the same transaction (`crate::disappearing`).
+//!
 //! Must never: lower a message's delivery status, let a receipt from one
 //! contact change another contact's message (the index names the contact),
 //! write an entry without its index, ask the relay, take the state lock or
@@ -23,6 +26,9 @@ use crate::{Error, MessageId};
 /// The pairwise history of every conversation (see the module docs).
 pub(crate) struct Timeline {
     vault: Arc<Vault>,
+    /// The earliest disappearing-message expiry stamped, for the sweep
+    /// (`crate::disappearing`).
+    pub(crate) due: Arc<crate::disappearing::Due>,
 }
 
 /// An incoming entry no interface has reported yet, with the conversation
@@ -38,7 +44,10 @@ pub(crate) struct Unreported {
 
 impl Timeline {
     pub(crate) fn new(vault: Arc<Vault>) -> Self {
-        Self { vault }
+        Self {
+            vault,
+            due: Arc::default(),
+        }
     }
 
     /// Whether a message `id` from or to `account` is already in history.
@@ -75,6 +84,9 @@ impl Timeline {
                 seq,
             },
         )?;
+        // Under a disappearing timer the entry gets its expiry (§12.18).
+        let account = &contact.account;
+        crate::disappearing::stamp(&self.vault, &self.due, txn, account, seq, &entry).await?;
         let conv_slot = records::history::conversation(&self.vault, &contact.account);
         let mut conv: ConversationRecord =
             self.vault
@@ -354,5 +366,6 @@ impl Timeline {
     }
 }
 
+mod expire;
 #[cfg(test)]
 mod tests;

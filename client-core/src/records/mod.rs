@@ -17,6 +17,7 @@ pub(crate) mod backup;
 pub(crate) mod blocked;
 pub(crate) mod contact;
 pub(crate) mod devices;
+pub(crate) mod disappearing;
 pub(crate) mod file;
 // Record decoders as a public API for client-core/fuzz, only with the
 // `fuzzing` feature (re-exported from lib.rs as `umbra_client_core::fuzzing`).

@@ -166,6 +166,12 @@ pub enum RecordKind {
     /// A last-resort ML-KEM prekey, current or replaced and still held
     /// (slot: HMAC of the id).
     KemLastResortPreKey = 35,
+    /// A 1:1 conversation's disappearing-message timer and the change that
+    /// set it (slot: HMAC of the account id; docs/PROTOCOL.md §12.18).
+    DisappearingTimer = 36,
+    /// When one history entry stored under a timer is to be deleted (slot:
+    /// HMAC of the account id || u64be history sequence; §12.18).
+    Expiry = 37,
 }
 
 impl RecordKind {
@@ -212,6 +218,8 @@ impl RecordKind {
             33 => Self::KemPreKeyState,
             34 => Self::KemOneTimePreKey,
             35 => Self::KemLastResortPreKey,
+            36 => Self::DisappearingTimer,
+            37 => Self::Expiry,
             _ => return None,
         })
     }
