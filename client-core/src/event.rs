@@ -105,6 +105,20 @@ pub enum Event {
         /// For a reply: the message it quotes.
         reply_to: Option<MessageId>,
     },
+    /// A 1:1 conversation was deleted for everyone (docs/PROTOCOL.md
+    /// §12.19) and its history erased from this device: by the contact
+    /// (what it had when it deleted; ours it had not received yet stays),
+    /// or by another device of ours (all of it). What either side sends
+    /// afterwards is shown as usual.
+    ConversationDeleted {
+        /// The contact (username as shown).
+        with: String,
+        /// `true` when the contact deleted it, `false` when another device
+        /// of our account did.
+        by_peer: bool,
+        /// How many history entries were erased here.
+        erased: usize,
+    },
     /// The relay durably accepted one of our messages.
     Sent {
         /// The recipient.

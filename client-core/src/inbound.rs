@@ -496,6 +496,13 @@ async fn accept(
             from: from.clone(),
             started,
         }),
+        // §12.19: only a known contact's conversation can be deleted (a
+        // stranger has none, and creates no contact by it).
+        Content::DeleteConversation if known => {
+            let found = crate::conversation_delete::accept(engine, txn, &contact, &from);
+            events.extend(found.await?);
+        }
+        Content::DeleteConversation => {}
         Content::ProfileChange { new_username } => {
             if checked.holds(&new_username, payload.sender.account)? {
                 contact.username = new_username.as_str().to_owned();

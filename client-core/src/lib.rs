@@ -122,6 +122,7 @@ mod connection;
 mod consts;
 mod contact;
 mod conversation;
+mod conversation_delete;
 mod devices;
 mod directory;
 mod disappearing;
@@ -178,6 +179,7 @@ pub use conversation::{
     Conversation, DeliveryStatus, Direction, HistoryEntry, MessageAbout, Reaction,
     UnreportedMessage,
 };
+pub use conversation_delete::{ConversationDeletion, DeleteScope};
 pub use devices::DeviceInfo;
 pub use error::{Error, Result};
 pub use event::{

@@ -366,6 +366,7 @@ impl Timeline {
     }
 }
 
+mod erase;
 mod expire;
 #[cfg(test)]
 mod tests;

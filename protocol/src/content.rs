@@ -248,7 +248,7 @@ pub enum Content {
     },
     /// Tag 9: The sender deleted its 1:1 conversation with the recipient
     /// for everyone: the recipient deletes it too (docs/PROTOCOL.md
-    /// §12.18). Inside a `SentTranscript`, the sender's other devices do.
+    /// §12.19). Inside a `SentTranscript`, the sender's other devices do.
     DeleteConversation,
     /// Tag 10: The sender's account now has this username.
     ProfileChange {

@@ -6,7 +6,8 @@
 //! the original (a text, reply, file, reaction, edit or delete we sent
 //! 1:1 from that device) is stored in the conversation with its
 //! destination as ours, with its own message id, by the rule our own
-//! sends follow (`crate::about::apply` for references).
+//! sends follow (`crate::about::apply` for references); a conversation
+//! deleted for everyone there is erased here (`crate::conversation_delete`).
 //!
 //! Must never: apply a transcript from another account or from a device
 //! our list lacks, answer one with a receipt (to the contact or to our
@@ -93,7 +94,13 @@ pub(super) async fn accept(
         to: &to,
         received_at_ms,
     };
-    let events = place(engine, txn, &mut counters, placed, original).await?;
+    let events = match original {
+        // §12.19: a conversation deleted for everyone is deleted here too.
+        Content::DeleteConversation => {
+            crate::conversation_delete::accept_own(engine, txn, &contact, &to).await?
+        }
+        original => place(engine, txn, &mut counters, placed, original).await?,
+    };
     // The session with our device advanced; nothing is sent back on it.
     engine
         .sessions
