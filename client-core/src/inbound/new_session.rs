@@ -43,15 +43,19 @@ pub(super) async fn accept(
     let PairwiseMessage::PreKey(message) = inbound.message() else {
         return Err(refusal(reason, PairwiseError::WrongSession));
     };
+    // Refused before any prekey is loaded (docs/PROTOCOL.md 12.5).
     let Some(kem) = message.kem_prekey() else {
-        return Err(Failure::Rejected(Rejected::anonymous(
-            DecryptFailure::ClassicalPreKeyRefused,
-        )));
+        return Err(classical_refused());
     };
     let prekeys = load_prekeys(engine, inbound).await?;
+    // The protocol crate's `accept` refuses a classical message too (1.4
+    // rule 2); should it ever be the one to, it is the same refusal.
     let (session, plain, extra) =
         PairwiseSession::accept(&engine.identity, &engine.me().address(), inbound, &prekeys)
-            .map_err(|e| refusal(reason, e))?;
+            .map_err(|e| match e {
+                PairwiseError::ClassicalPreKeyRefused => classical_refused(),
+                e => refusal(reason, e),
+            })?;
     let used = Used {
         one_time: match extra {
             Some(PreKeyRef::OneTime(id)) => Some(id),
@@ -60,6 +64,12 @@ pub(super) async fn accept(
         kem_one_time: (kem.kind == KemPreKeyKind::OneTime).then_some(kem.id),
     };
     Ok((session, plain, used))
+}
+
+/// A classical (`0x01`) pre-key message: refused for good under its own
+/// reason (the sender's client is out of date), never kept for a retry.
+fn classical_refused() -> Failure {
+    Failure::Rejected(Rejected::anonymous(DecryptFailure::ClassicalPreKeyRefused))
 }
 
 /// The one-time prekeys a new session used, deleted in its transaction.
