@@ -182,6 +182,17 @@ pub(crate) const HTTP_HEAD_DEADLINE: Duration = Duration::from_secs(30);
 /// is allowed about 1 h 47 min however it trickles, instead of forever.
 pub(crate) const HTTP_MIN_BODY_BYTES_PER_SEC: u64 = 16 * 1024;
 
+/// How many times a setup step that publishes keys (registration, login,
+/// restore: `PublishKeys`, one-time prekeys, ML-KEM prekeys) is tried again
+/// after the connection it was sent on was lost before its answer. Each
+/// step is idempotent, and the connection may close under it for reasons
+/// that are not the step's: a relay too old for the KEM frames closes the
+/// connection on the first one, which the per-connection maintenance may
+/// send at the same moment (docs/PROTOCOL.md §12.6). Three tries cover one
+/// such close and one more ordinary drop; a relay that drops every
+/// connection fails the setup with the connection's error.
+pub(crate) const SETUP_STEP_ATTEMPTS: u32 = 3;
+
 /// Converts a limit to whole milliseconds for comparisons with stored
 /// Unix-millisecond times.
 pub(crate) const fn millis(limit: Duration) -> u64 {

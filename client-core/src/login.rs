@@ -22,8 +22,9 @@ use crate::account;
 use crate::backup::http::BackupEndpoint;
 use crate::backup::{restore, BackupManager, BackupState};
 use crate::client::{open_backend, password_error};
+use crate::consts::SETUP_STEP_ATTEMPTS;
 use crate::engine::Engine;
-use crate::failure::RelayMisbehaved;
+use crate::failure::{ConnectionFailure, RelayMisbehaved};
 use crate::groups::manager::GroupManager;
 use crate::name_book::NameBook;
 use crate::relay_link::{into_result, RelayLink};
@@ -190,8 +191,7 @@ impl Client {
             }
         }
         // Re-publishing is harmless and repairs a directory entry lost on the relay.
-        engine.publish_keys().await?;
-        engine.publish_kem_prekeys_at_setup().await?;
+        publish_at_setup(&engine, false).await?;
         Ok(Client { inner: engine })
     }
 
@@ -276,9 +276,7 @@ impl Client {
         vault.commit(txn).await?;
         let engine = Engine::from_vault(&config, ws_url, vault).await?;
         engine.ensure_connected()?;
-        engine.publish_keys().await?;
-        engine.replenish_prekeys().await?;
-        engine.publish_kem_prekeys_at_setup().await?;
+        publish_at_setup(&engine, true).await?;
         if restored.is_some() {
             // Contacts hold sessions with the device this one replaces:
             // start new ones, so their next message comes on one we have.
@@ -291,5 +289,40 @@ impl Client {
             }
         }
         Ok(Client { inner: engine })
+    }
+}
+
+/// Publishes this device's keys at the end of a setup: identity and signed
+/// prekey, (for a new store) one-time prekeys, and ML-KEM prekeys. Each
+/// step is idempotent and is sent again when the connection was lost before
+/// its answer ([`SETUP_STEP_ATTEMPTS`]): the engine reconnects on its own,
+/// and a setup the relay already accepted must not fail because a
+/// concurrent request (the per-connection KEM publication reaching a relay
+/// that closes on it) took the connection down.
+async fn publish_at_setup(engine: &Arc<Engine>, one_time: bool) -> Result<(), Error> {
+    retry_on_lost(|| engine.publish_keys()).await?;
+    if one_time {
+        retry_on_lost(|| engine.replenish_prekeys()).await?;
+    }
+    retry_on_lost(|| engine.publish_kem_prekeys_at_setup()).await
+}
+
+async fn retry_on_lost<T, F, Fut>(mut step: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        match step().await {
+            Err(Error::Connection(ConnectionFailure::Lost)) if attempt < SETUP_STEP_ATTEMPTS => {
+                attempt += 1;
+                tracing::debug!(
+                    attempt,
+                    "connection lost during a setup step; sending it again"
+                );
+            }
+            other => return other,
+        }
     }
 }
