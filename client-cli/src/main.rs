@@ -155,6 +155,14 @@ async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitSt
             let change = about::Change::Delete;
             about::run(session, about::About::new(&args.target, change)).await
         }
+        Command::DeleteConversation {
+            username,
+            everyone,
+            timeout,
+        } => {
+            let params = delete_conversation::Params::new(username, *everyone, *timeout);
+            delete_conversation::run(session, params).await
+        }
         Command::Receive {
             timeout,
             follow: false,

@@ -153,6 +153,20 @@ pub enum Command {
     Edit(EditArgs),
     /// Delete a message you sent for everyone (within 24 hours).
     Delete(DeleteArgs),
+    /// Delete the whole conversation with a contact from this device, or
+    /// with --everyone from the contact's devices and your other devices
+    /// too. The contact and its keys stay; later messages show as usual.
+    DeleteConversation {
+        /// The contact.
+        username: String,
+        /// Delete it for everyone: the contact's client erases it too.
+        #[arg(long)]
+        everyone: bool,
+        /// Seconds to wait for the relay to accept the delete (--everyone).
+        #[arg(long, value_name = "SECS", default_value_t = 30,
+              value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
+        timeout: u64,
+    },
     /// Print every message waiting on the relay, then exit.
     Receive {
         /// Seconds to wait for the relay to finish delivering.

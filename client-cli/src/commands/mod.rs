@@ -7,6 +7,7 @@ pub mod account;
 pub mod block;
 pub mod contacts;
 pub mod daemon;
+pub mod delete_conversation;
 pub mod devices;
 pub mod file;
 pub mod follow;

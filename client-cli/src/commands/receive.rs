@@ -186,6 +186,15 @@ fn records_of(event: Event) -> Vec<Record> {
             reason: reason.code().to_owned(),
             group: None,
         }],
+        Event::ConversationDeleted {
+            with,
+            by_peer,
+            erased,
+        } => vec![Record::ConversationDeleted {
+            with,
+            by_peer,
+            erased,
+        }],
         Event::Sent { to, id } => vec![Record::Sent {
             to,
             id: id.to_hex(),

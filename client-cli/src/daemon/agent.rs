@@ -55,6 +55,7 @@ pub fn serves(command: &Command) -> bool {
             | Command::React(_)
             | Command::Edit(_)
             | Command::Delete(_)
+            | Command::DeleteConversation { .. }
             | Command::Receive { .. }
             | Command::Contacts
             | Command::Search { .. }

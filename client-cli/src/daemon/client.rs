@@ -288,6 +288,15 @@ pub async fn dispatch(
         Command::Delete(args) => about_request("delete", &args.target, || {
             json!({"for_everyone": args.for_everyone})
         })?,
+        Command::DeleteConversation {
+            username,
+            everyone,
+            timeout,
+        } => (
+            "delete_conversation",
+            json!({"username": username, "everyone": everyone, "timeout": timeout}),
+            Duration::from_secs(*timeout).saturating_add(DAEMON_GRACE),
+        ),
         Command::Receive {
             timeout,
             follow: true,

@@ -88,6 +88,7 @@ pub const METHODS: &[&str] = &[
     "group.mark_read",
     "file.send",
     "file.get",
+    "delete_conversation",
 ];
 
 /// The shared state behind every connection.
@@ -238,6 +239,7 @@ impl Daemon {
             group if group.starts_with("group.") => self.group_method(group, params).await,
             "file.send" => self.file_send(parse(params)?).await,
             "file.get" => self.file_get(parse(params)?).await,
+            "delete_conversation" => self.delete_conversation(parse(params)?).await,
             "daemon.info" => Ok(json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "pid": std::process::id(),

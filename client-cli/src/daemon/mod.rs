@@ -27,6 +27,7 @@ mod block;
 pub mod channel;
 pub mod chat;
 pub mod client;
+mod delete_conversation;
 mod devices;
 pub mod files;
 pub mod groups;

@@ -276,6 +276,21 @@ impl Record {
                 n => format!("{n} messages received"),
             },
             Record::Done { detail, .. } => s(detail).to_string(),
+            Record::ConversationDeleted {
+                with,
+                by_peer,
+                erased,
+            } => {
+                let who = if *by_peer {
+                    format!("{} deleted the conversation with you", s(with))
+                } else {
+                    format!(
+                        "another device of yours deleted the conversation with {}",
+                        s(with)
+                    )
+                };
+                format!("{who}: {erased} messages erased here")
+            }
             // Our own code, base32 only: the first line, bare, for scripts
             // and for copying.
             Record::LinkCode { link_code } => s(link_code).to_string(),

@@ -127,6 +127,14 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<String>,
     },
+    /// A 1:1 conversation was deleted for everyone and erased here: by
+    /// the contact `with` (`by_peer`), or by another device of ours.
+    ConversationDeleted {
+        with: String,
+        by_peer: bool,
+        /// How many messages were erased here.
+        erased: usize,
+    },
     /// A reaction, edit or delete for everyone changed a stored message
     /// (ours or the sender's).
     MessageChanged {
