@@ -163,6 +163,14 @@ async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitSt
             let params = delete_conversation::Params::new(username, *everyone, *timeout);
             delete_conversation::run(session, params).await
         }
+        Command::Disappearing {
+            username,
+            duration,
+            timeout,
+        } => {
+            let params = disappearing::Params::new(username, duration, *timeout);
+            disappearing::run(session, params).await
+        }
         Command::Receive {
             timeout,
             follow: false,

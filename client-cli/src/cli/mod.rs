@@ -167,6 +167,20 @@ pub enum Command {
               value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
         timeout: u64,
     },
+    /// Set the disappearing-message timer of the conversation with a
+    /// contact: both sides delete each message that long after it was
+    /// sent or received.
+    Disappearing {
+        /// The contact.
+        username: String,
+        /// 30s, 5m, 1h, 2d, 1w (at most 4w), or off.
+        #[arg(value_name = "DURATION|off")]
+        duration: String,
+        /// Seconds to wait for the relay to accept the change.
+        #[arg(long, value_name = "SECS", default_value_t = 30,
+              value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
+        timeout: u64,
+    },
     /// Print every message waiting on the relay, then exit.
     Receive {
         /// Seconds to wait for the relay to finish delivering.

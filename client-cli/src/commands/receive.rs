@@ -195,6 +195,15 @@ fn records_of(event: Event) -> Vec<Record> {
             by_peer,
             erased,
         }],
+        Event::DisappearingTimerChanged {
+            with,
+            by_peer,
+            seconds,
+        } => vec![Record::DisappearingTimer {
+            with,
+            by_peer,
+            seconds,
+        }],
         Event::Sent { to, id } => vec![Record::Sent {
             to,
             id: id.to_hex(),

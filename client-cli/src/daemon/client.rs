@@ -297,6 +297,15 @@ pub async fn dispatch(
             json!({"username": username, "everyone": everyone, "timeout": timeout}),
             Duration::from_secs(*timeout).saturating_add(DAEMON_GRACE),
         ),
+        Command::Disappearing {
+            username,
+            duration,
+            timeout,
+        } => (
+            "disappearing",
+            json!({"username": username, "duration": duration, "timeout": timeout}),
+            Duration::from_secs(*timeout).saturating_add(DAEMON_GRACE),
+        ),
         Command::Receive {
             timeout,
             follow: true,

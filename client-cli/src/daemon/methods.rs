@@ -89,6 +89,7 @@ pub const METHODS: &[&str] = &[
     "file.send",
     "file.get",
     "delete_conversation",
+    "disappearing",
 ];
 
 /// The shared state behind every connection.
@@ -240,6 +241,7 @@ impl Daemon {
             "file.send" => self.file_send(parse(params)?).await,
             "file.get" => self.file_get(parse(params)?).await,
             "delete_conversation" => self.delete_conversation(parse(params)?).await,
+            "disappearing" => self.disappearing(parse(params)?).await,
             "daemon.info" => Ok(json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "pid": std::process::id(),

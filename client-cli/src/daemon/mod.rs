@@ -28,6 +28,7 @@ pub mod channel;
 pub mod chat;
 pub mod client;
 mod delete_conversation;
+mod disappearing;
 mod devices;
 pub mod files;
 pub mod groups;

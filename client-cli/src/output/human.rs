@@ -291,6 +291,18 @@ impl Record {
                 };
                 format!("{who}: {erased} messages erased here")
             }
+            Record::DisappearingTimer {
+                with,
+                by_peer,
+                seconds,
+            } => {
+                let timer = crate::commands::disappearing::format_timer(*seconds);
+                if *by_peer {
+                    format!("{} set disappearing messages to {timer}", s(with))
+                } else {
+                    format!("you set disappearing messages with {} to {timer}", s(with))
+                }
+            }
             // Our own code, base32 only: the first line, bare, for scripts
             // and for copying.
             Record::LinkCode { link_code } => s(link_code).to_string(),

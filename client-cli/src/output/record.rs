@@ -135,6 +135,14 @@ pub enum Record {
         /// How many messages were erased here.
         erased: usize,
     },
+    /// The disappearing-message timer of the conversation with `with`
+    /// changed: set by the contact (`by_peer`) or by us (docs/CLI.md).
+    DisappearingTimer {
+        with: String,
+        by_peer: bool,
+        /// The timer in seconds; 0 when off.
+        seconds: u32,
+    },
     /// A reaction, edit or delete for everyone changed a stored message
     /// (ours or the sender's).
     MessageChanged {
