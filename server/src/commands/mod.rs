@@ -343,7 +343,7 @@ async fn authed(
         Request::UploadKemPreKeys {
             last_resort,
             one_time,
-        } => directory::upload_kem_prekeys(state, address, last_resort.as_ref(), &one_time).await?,
+        } => directory::upload_kem_prekeys(state, address, last_resort, one_time).await?,
         Request::KemPreKeyCount => directory::kem_prekey_count(state, address).await?,
         // HybridBundle has response limits (9.9: its KEM keys' length).
         Request::FetchHybridBundle { account, device } => checked(
