@@ -5,8 +5,9 @@
 //!
 //! What goes is the conversation's history: its entries (texts, replies,
 //! files, with their reactions, edits and deletes, which live on them),
-//! every message-id index slot naming one of them, the summary, and the
-//! file records of the erased file messages. What stays: the contact, its
+//! every message-id index slot naming one of them, the summary, the file
+//! records of the erased file messages and their disappearing-message
+//! expiries. What stays: the contact, its
 //! trust, sessions and device list, the seen markers (hashes, no content),
 //! and the outbox: what was already queued to the contact is still sent
 //! (the delete is queued after it, so the contact erases it on arrival).
@@ -24,6 +25,7 @@
 //! blocked or untrusted contact (`session_for_sending` refuses both), or
 //! erase on a receiver what its sender still shows.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use rand::rngs::OsRng;
@@ -31,8 +33,9 @@ use umbra_protocol::content::Content;
 use umbra_protocol::wire::Username;
 
 use crate::conversation::{DeliveryStatus, Direction, HistoryEntry};
+use crate::disappearing::StoredExpiry;
 use crate::engine::{Engine, QueuedContent};
-use crate::records;
+use crate::records::{self, Prefix};
 use crate::store::Txn;
 use crate::trust::ContactRecord;
 use crate::{Client, Error, Event, MessageId, PeerRef};
@@ -178,6 +181,24 @@ impl Engine {
             let local = crate::files::local_id(entry.direction, account, &entry.id);
             let slot = records::file::slot(&self.vault, &local);
             if self.vault.load(&slot).await?.is_some() {
+                self.vault.remove(txn, slot);
+            }
+        }
+        // A disappearing message's expiry (§12.18) names an entry that is
+        // gone now: it goes too, rather than wait for a sweep.
+        let gone: HashSet<(MessageId, bool)> = erased
+            .iter()
+            .map(|e| (e.id, e.direction == Direction::Outgoing))
+            .collect();
+        let expiries = Prefix::<records::disappearing::Expiries>::all();
+        for (slot, expiry) in self.vault.load_all(&expiries).await? {
+            let StoredExpiry::V1 {
+                account: of,
+                id,
+                outgoing,
+                ..
+            } = expiry;
+            if of == *account && gone.contains(&(id, outgoing)) {
                 self.vault.remove(txn, slot);
             }
         }

@@ -228,3 +228,38 @@ async fn our_other_devices_delete_for_everyone_erases_it_here() {
     // Bob was told nothing by the transcript.
     assert_eq!(conversation(&bob, "alice").await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disappearing_messages_expiry_goes_with_the_conversation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let alice = register(&relay.url(), "alice").await;
+    let bob = register(&relay.url(), "bob").await;
+    alice.send_text(&name("bob"), "hello").await.expect("send");
+    alice
+        .set_disappearing(&name("bob"), 3600)
+        .await
+        .expect("timer");
+    alice.send_text(&name("bob"), "fades").await.expect("send");
+    let expiries = || async {
+        let account = *bob.whoami().account_id.as_bytes();
+        alice
+            .inner
+            .vault
+            .load_all(&Prefix::<records::disappearing::Expiries>::all())
+            .await
+            .expect("expiries")
+            .into_iter()
+            .filter(|(_, e)| {
+                let crate::disappearing::StoredExpiry::V1 { account: of, .. } = e;
+                *of == account
+            })
+            .count()
+    };
+    assert!(expiries().await > 0);
+    alice
+        .delete_conversation(&name("bob"), DeleteScope::Local)
+        .await
+        .expect("delete");
+    assert_eq!(expiries().await, 0);
+}
