@@ -50,13 +50,7 @@ async fn bodies(client: &Client, peer: &str) -> Vec<(Direction, String)> {
 async fn leftovers(client: &Client, other: &Client) -> (usize, usize) {
     let account = *other.whoami().account_id.as_bytes();
     let vault = &client.inner.vault;
-    let index = vault
-        .load_all(&Prefix::<records::history::Index>::all())
-        .await
-        .expect("index")
-        .into_iter()
-        .filter(|(_, location)| location.account == account)
-        .count();
+    let index = client.inner.timeline.index_slots_of(&account).await;
     let expiries = vault
         .load_all(&Prefix::<records::disappearing::Expiries>::all())
         .await

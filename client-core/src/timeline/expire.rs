@@ -80,3 +80,14 @@ impl Timeline {
         Ok(removed)
     }
 }
+
+#[cfg(test)]
+impl Timeline {
+    /// How many message-id index slots name `account`'s conversation
+    /// (tests check none is left naming a deleted entry).
+    pub(crate) async fn index_slots_of(&self, account: &[u8; 16]) -> usize {
+        let all = Prefix::<records::history::Index>::all();
+        let slots = self.vault.load_all(&all).await.expect("index");
+        slots.iter().filter(|(_, l)| l.account == *account).count()
+    }
+}
