@@ -51,19 +51,14 @@ async fn conversation(client: &Client, peer: &str) -> Vec<(Direction, String)> {
 /// entries `history` shows: index slots naming it, and its summary.
 async fn leftovers(client: &Client, other: &Client) -> (usize, bool) {
     let account = *other.whoami().account_id.as_bytes();
-    let vault = &client.inner.vault;
-    let index = vault
-        .load_all(&Prefix::<records::history::Index>::all())
+    let timeline = &client.inner.timeline;
+    let index = timeline.index_slots_of(&account).await;
+    let summary = timeline
+        .summaries()
         .await
-        .expect("index")
-        .into_iter()
-        .filter(|(_, location)| location.account == account)
-        .count();
-    let summary = vault
-        .load(&records::history::conversation(vault, &account))
-        .await
-        .expect("summary")
-        .is_some();
+        .expect("summaries")
+        .iter()
+        .any(|conversation| conversation.account == account);
     (index, summary)
 }
 
