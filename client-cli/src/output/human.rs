@@ -289,7 +289,8 @@ impl Record {
                         s(with)
                     )
                 };
-                format!("{who}: {erased} messages erased here")
+                let noun = if *erased == 1 { "message" } else { "messages" };
+                format!("{who}: {erased} {noun} erased here")
             }
             Record::DisappearingTimer {
                 with,

@@ -334,3 +334,23 @@ fn drained_reads_naturally() {
         "3 messages received"
     );
 }
+
+#[test]
+fn a_deleted_conversation_counts_its_erased_messages_in_words() {
+    let line = |erased| {
+        Record::ConversationDeleted {
+            with: "bob".into(),
+            by_peer: true,
+            erased,
+        }
+        .to_human()
+    };
+    assert_eq!(
+        line(1),
+        "bob deleted the conversation with you: 1 message erased here"
+    );
+    assert_eq!(
+        line(3),
+        "bob deleted the conversation with you: 3 messages erased here"
+    );
+}
