@@ -19,6 +19,7 @@
 
 mod common;
 
+use umbra_protocol::consts;
 use umbra_protocol::content::{self, Content};
 use umbra_protocol::wire::{self, ErrorCode, RelayFrame, Request, Response, WireError};
 
@@ -64,9 +65,9 @@ fn every_content_vector_is_the_spec_encoding_of_its_value() {
         let expected = spec_frame(&CONTENT, &entry["value"], &at);
         assert_eq!(entry["hex"].as_str(), Some(expected.as_str()), "{at}");
     }
-    // Twenty-three variants (SentTranscript the last), GroupControl twice
+    // Twenty-four variants (ExpirationTimer the last), GroupControl twice
     // (a Create and an Add), GroupSync twice (a head, and none).
-    assert_eq!(examples.len(), 23 + 2, "the file lost or gained examples");
+    assert_eq!(examples.len(), 24 + 2, "the file lost or gained examples");
     assert_eq!(file["content_version"], 1);
 }
 
@@ -300,7 +301,7 @@ fn limits_are_the_numbers_the_spec_lists() {
         ),
     ];
     // (name, value in §10.4, value in the code)
-    let content_limits: [(&str, usize, usize); 9] = [
+    let content_limits: [(&str, usize, usize); 11] = [
         ("MAX_CONTENT_BYTES", 65_535, content::MAX_CONTENT_BYTES),
         ("MAX_TEXT_BYTES", 32_768, content::MAX_TEXT_BYTES),
         ("MAX_IDS_PER_RECEIPT", 256, content::MAX_IDS_PER_RECEIPT),
@@ -314,6 +315,16 @@ fn limits_are_the_numbers_the_spec_lists() {
         ("MAX_GROUP_NAME_BYTES", 128, content::MAX_GROUP_NAME_BYTES),
         ("MAX_GROUP_MEMBERS", 1_024, content::MAX_GROUP_MEMBERS),
         ("MAX_REACTION_BYTES", 64, content::MAX_REACTION_BYTES),
+        (
+            "MIN_EXPIRATION_TIMER_SECS",
+            1,
+            consts::MIN_EXPIRATION_TIMER_SECS as usize,
+        ),
+        (
+            "MAX_EXPIRATION_TIMER_SECS",
+            2_419_200,
+            consts::MAX_EXPIRATION_TIMER_SECS as usize,
+        ),
     ];
     for (file, limits) in [
         ("wire.json", &wire_limits[..]),

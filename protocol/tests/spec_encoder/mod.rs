@@ -360,6 +360,14 @@ pub const CONTENT: Ty = Ty::Enum(&[
         "SentTranscript",
         Fields(&[("destination", ACCOUNT_ID), ("content", Bytes)]),
     ),
+    (
+        "ExpirationTimer",
+        Fields(&[
+            ("id", MESSAGE_ID),
+            ("seconds", Varint),
+            ("sent_at_ms", Varint),
+        ]),
+    ),
 ]);
 
 // ----- the spec's encoding (§9.2), over serde JSON values --------------------
