@@ -20,7 +20,7 @@ use umbra_protocol::wire::Username;
 
 use crate::cli::AboutTarget;
 use crate::commands::group;
-use crate::commands::send::{wait_for_outcome, Outcome};
+use crate::commands::send::{report_refused, wait_for_outcome, Outcome};
 use crate::exit_status::{ExitStatus, Failure};
 use crate::output::{ChangeKind, GroupRef, Printer, Record};
 use crate::session::Session;
@@ -138,19 +138,13 @@ pub(crate) async fn perform<W: std::io::Write>(
             })?;
             Ok(ExitStatus::Success)
         }
-        Outcome::Refused(reason) => {
-            printer.emit(&Record::SendFailed {
-                to: to.clone(),
-                id: id.to_hex(),
-                reason: reason.to_string(),
-                group: None,
-            })?;
-            Err(Failure::new(
-                ExitStatus::Network,
-                format!("the relay refused the change to {to}: {reason}"),
-            )
-            .into())
-        }
+        Outcome::Refused(reason) => report_refused(
+            printer,
+            to,
+            id,
+            reason,
+            format!("the relay refused the change to {to}: {reason}"),
+        ),
     }
 }
 

@@ -16,8 +16,8 @@ use anyhow::Context as _;
 use umbra_client_core::{Client, DeleteScope, Error};
 use umbra_protocol::wire::Username;
 
-use crate::commands::send::{wait_for_outcome, Outcome};
-use crate::exit_status::{ExitStatus, Failure};
+use crate::commands::send::{report_refused, wait_for_outcome, Outcome};
+use crate::exit_status::ExitStatus;
 use crate::output::{Printer, Record};
 use crate::session::Session;
 
@@ -98,22 +98,16 @@ pub(crate) async fn perform<W: std::io::Write>(
             })?;
             Ok(ExitStatus::Success)
         }
-        Outcome::Refused(reason) => {
-            printer.emit(&Record::SendFailed {
-                to: who.clone(),
-                id: id.to_hex(),
-                reason: reason.to_string(),
-                group: None,
-            })?;
-            Err(Failure::new(
-                ExitStatus::Network,
-                format!(
-                    "deleted the conversation with {who} here, but the relay refused the \
-                     delete for {who}: {reason}"
-                ),
-            )
-            .into())
-        }
+        Outcome::Refused(reason) => report_refused(
+            printer,
+            who,
+            id,
+            reason,
+            format!(
+                "deleted the conversation with {who} here, but the relay refused the \
+                 delete for {who}: {reason}"
+            ),
+        ),
     }
 }
 

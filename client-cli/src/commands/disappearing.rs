@@ -17,7 +17,7 @@ use umbra_client_core::{Client, Error};
 use umbra_protocol::consts::MAX_EXPIRATION_TIMER_SECS;
 use umbra_protocol::wire::Username;
 
-use crate::commands::send::{wait_for_outcome, Outcome};
+use crate::commands::send::{report_refused, wait_for_outcome, Outcome};
 use crate::exit_status::{ExitStatus, Failure};
 use crate::output::{Printer, Record};
 use crate::session::Session;
@@ -129,22 +129,16 @@ pub(crate) async fn perform<W: std::io::Write>(
             })?;
             Ok(ExitStatus::Success)
         }
-        Outcome::Refused(reason) => {
-            printer.emit(&Record::SendFailed {
-                to: who.clone(),
-                id: id.to_hex(),
-                reason: reason.to_string(),
-                group: None,
-            })?;
-            Err(Failure::new(
-                ExitStatus::Network,
-                format!(
-                    "disappearing messages with {who} are {shown} here, but the relay \
-                     refused the change for {who}: {reason}"
-                ),
-            )
-            .into())
-        }
+        Outcome::Refused(reason) => report_refused(
+            printer,
+            who,
+            id,
+            reason,
+            format!(
+                "disappearing messages with {who} are {shown} here, but the relay \
+                 refused the change for {who}: {reason}"
+            ),
+        ),
     }
 }
 

@@ -113,20 +113,34 @@ pub async fn run(
             })?;
             Ok(ExitStatus::Success)
         }
-        Outcome::Refused(reason) => {
-            printer.emit(&Record::SendFailed {
-                to: to.to_owned(),
-                id: sending.id.to_hex(),
-                reason: reason.to_string(),
-                group: None,
-            })?;
-            Err(Failure::new(
-                ExitStatus::Network,
-                format!("the relay refused the message to {to}: {reason}"),
-            )
-            .into())
-        }
+        Outcome::Refused(reason) => report_refused(
+            &mut printer,
+            to,
+            sending.id,
+            reason,
+            format!("the relay refused the message to {to}: {reason}"),
+        ),
     }
+}
+
+/// What every command that sends one thing to a contact does when the
+/// relay refused it for good: prints its `send_failed` record and fails
+/// with exit 3 (network, docs/CLI.md) and `message`, which says what the
+/// user has and has not got.
+pub(crate) fn report_refused<W: std::io::Write>(
+    printer: &mut crate::output::Printer<W>,
+    to: &str,
+    id: MessageId,
+    reason: SendFailure,
+    message: String,
+) -> anyhow::Result<ExitStatus> {
+    printer.emit(&Record::SendFailed {
+        to: to.to_owned(),
+        id: id.to_hex(),
+        reason: reason.to_string(),
+        group: None,
+    })?;
+    Err(Failure::new(ExitStatus::Network, message).into())
 }
 
 /// Ctrl-C during `send`: says whether the message is in the outbox (it
