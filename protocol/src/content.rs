@@ -32,13 +32,14 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::group::{ChangeHash, GroupChange, GroupWelcome};
+use crate::group::ChangeHash;
 use crate::wire::{self, AccountId, Username};
 
 mod checks;
 mod error;
-use checks::{reject_controls, validate_reaction};
+mod transcript;
 pub use error::ContentError;
+pub use transcript::{sent_transcript, TRANSCRIPT_KINDS};
 
 /// The group id type is the group module's (32 random bytes); re-exported
 /// here because content names it.
@@ -430,66 +431,6 @@ pub enum Content {
     },
 }
 
-/// The kinds a [`Content::SentTranscript`] may carry: what a 1:1 send puts
-/// in the conversation's history (a text, a reply, a file, a reaction, an
-/// edit, a delete) or takes out of it (a conversation deleted for
-/// everyone, which our other devices delete too). Never a transcript
-/// itself, so checking one decodes at most one level down.
-pub const TRANSCRIPT_KINDS: [&str; 7] = [
-    "Text",
-    "TextReply",
-    "FilePointer",
-    "Reaction",
-    "Edit",
-    "DeleteForEveryone",
-    "DeleteConversation",
-];
-
-/// Wraps `original` (content sent 1:1 to `destination`) as the transcript
-/// the sender's own other devices receive (§10.7); a kind outside
-/// [`TRANSCRIPT_KINDS`] is refused before anything is encoded.
-pub fn sent_transcript(
-    destination: AccountId,
-    original: &Content,
-) -> Result<Content, ContentError> {
-    let transcript = Content::SentTranscript {
-        destination,
-        content: encode(original)?,
-    };
-    transcript.validate()?;
-    Ok(transcript)
-}
-
-impl Content {
-    /// The original of a [`Content::SentTranscript`], decoded and checked
-    /// (§10.7); `None` for any other variant.
-    pub fn transcript_original(&self) -> Option<Result<(AccountId, Content), ContentError>> {
-        match self {
-            Content::SentTranscript {
-                destination,
-                content,
-            } => Some(transcript_inner(content).map(|inner| (*destination, inner))),
-            _ => None,
-        }
-    }
-}
-
-/// Decodes a transcript's original: framed as any content, then its kind
-/// checked *before* its own limits, so a transcript inside a transcript is
-/// refused without being looked into (no recursion on hostile input).
-fn transcript_inner(bytes: &[u8]) -> Result<Content, ContentError> {
-    let inner: Content = wire::decode_versioned(
-        bytes,
-        MAX_CONTENT_BYTES,
-        MIN_SUPPORTED_CONTENT_VERSION..=CONTENT_VERSION,
-    )?;
-    if !TRANSCRIPT_KINDS.contains(&inner.kind()) {
-        return Err(ContentError::NotTranscribable { kind: inner.kind() });
-    }
-    inner.validate()?;
-    Ok(inner)
-}
-
 /// Encodes content at [`CONTENT_VERSION`] after checking every limit.
 pub fn encode(content: &Content) -> Result<Vec<u8>, ContentError> {
     content.validate()?;
@@ -513,70 +454,6 @@ pub fn decode(bytes: &[u8]) -> Result<Content, ContentError> {
 }
 
 impl Content {
-    /// Checks the limits of docs/PROTOCOL.md §10.
-    pub fn validate(&self) -> Result<(), ContentError> {
-        match self {
-            Content::Text { body, .. } | Content::GroupText { body, .. } => validate_text(body),
-            Content::TextReply {
-                id, target, body, ..
-            }
-            | Content::GroupTextReply {
-                id, target, body, ..
-            }
-            | Content::Edit {
-                id, target, body, ..
-            } => {
-                refuse_self_target(id, target)?;
-                validate_text(body)
-            }
-            Content::Reaction {
-                id, target, emoji, ..
-            } => {
-                refuse_self_target(id, target)?;
-                validate_reaction(emoji)
-            }
-            Content::DeleteForEveryone { id, target, .. } => refuse_self_target(id, target),
-            Content::SentTranscript { content, .. } => transcript_inner(content).map(|_| ()),
-            Content::ExpirationTimer { seconds, .. } => validate_timer(*seconds),
-            Content::DeliveryReceipt { ids } | Content::ReadReceipt { ids } => {
-                if ids.is_empty() {
-                    Err(ContentError::EmptyReceipt)
-                } else if ids.len() > MAX_IDS_PER_RECEIPT {
-                    Err(ContentError::TooManyReceiptIds {
-                        count: ids.len(),
-                        max: MAX_IDS_PER_RECEIPT,
-                    })
-                } else {
-                    Ok(())
-                }
-            }
-            Content::FilePointer(pointer) => pointer.validate(),
-            Content::GroupControl { change } => {
-                GroupChange::from_bytes(change)?;
-                Ok(())
-            }
-            Content::GroupWelcome { state, change } => {
-                GroupWelcome::from_parts(state, change)?;
-                Ok(())
-            }
-            Content::GroupSync { have, version, .. } => {
-                if *have == ChangeHash::ZERO && *version != 0 {
-                    return Err(ContentError::InvalidGroupSync { version: *version });
-                }
-                Ok(())
-            }
-            Content::Typing { .. }
-            | Content::Presence { .. }
-            | Content::SenderKeyDistribution { .. }
-            | Content::DeleteConversation
-            | Content::ProfileChange { .. }
-            | Content::GroupTyping { .. }
-            | Content::SessionReset
-            | Content::GroupSyncDone { .. }
-            | Content::GroupKeyRequest { .. } => Ok(()),
-        }
-    }
-
     /// The variant's name, for logs (never the contents).
     pub const fn kind(&self) -> &'static str {
         match self {
@@ -606,41 +483,6 @@ impl Content {
             Content::ExpirationTimer { .. } => "ExpirationTimer",
         }
     }
-}
-
-/// A text body's limits (§10.4), shared by every variant that carries one.
-fn validate_text(body: &str) -> Result<(), ContentError> {
-    if body.len() > MAX_TEXT_BYTES {
-        return Err(ContentError::TextTooLong {
-            len: body.len(),
-            max: MAX_TEXT_BYTES,
-        });
-    }
-    reject_controls("text", body, |c| matches!(c, '\t' | '\n' | '\r'))
-}
-
-/// A disappearing-message timer is off (0) or within the limits of
-/// `consts` (§10.8).
-fn validate_timer(seconds: u32) -> Result<(), ContentError> {
-    use crate::consts::{MAX_EXPIRATION_TIMER_SECS as MAX, MIN_EXPIRATION_TIMER_SECS as MIN};
-    if seconds != 0 && !(MIN..=MAX).contains(&seconds) {
-        return Err(ContentError::TimerOutOfRange {
-            seconds,
-            min: MIN,
-            max: MAX,
-        });
-    }
-    Ok(())
-}
-
-/// A message that replies to, reacts to, edits or deletes itself names
-/// nothing that exists when it arrives; refusing it keeps "the target is
-/// another message" a rule receivers can rely on.
-fn refuse_self_target(id: &MessageId, target: &MessageId) -> Result<(), ContentError> {
-    if id == target {
-        return Err(ContentError::TargetsItself);
-    }
-    Ok(())
 }
 
 /// Never the contents: a `SenderKeyDistribution` payload carries a secret

@@ -44,21 +44,21 @@
 use rand_core::{CryptoRng, RngCore};
 use subtle::ConstantTimeEq;
 
-use crate::group::{GroupError, GroupMessage};
+use crate::group::GroupMessage;
 use crate::identity::{IdentityKeyPair, IdentityPublic};
 use crate::kem_prekeys::KemPreKey;
 use crate::keys::{PublicKey, SecretKey};
-use crate::padding::{self, PaddingError};
+use crate::padding;
 use crate::prekeys::{KemPreKeyRef, PreKeyRef, VerifiedPreKeyBundle};
-use crate::ratchet::{
-    EphemeralMessageError, RatchetError, RatchetMessage, RatchetMessageError, Session,
-};
-use crate::sealed::{self, SealedError};
+use crate::ratchet::{RatchetMessage, Session};
+use crate::sealed;
 use crate::wire::Address;
-use crate::x3dh::{self, InitialHeader, X3dhError};
+use crate::x3dh::{self, InitialHeader};
 
+mod error;
 mod message;
 mod pickle;
+pub use error::PairwiseError;
 pub use message::{PairwiseMessage, PreKeyMessage};
 pub use pickle::SessionPickle;
 
@@ -80,82 +80,6 @@ pub const GROUP_MESSAGE_TYPE: u8 = 0x04;
 /// changes no state, so a copy is accepted again within this window, and a
 /// typing notice replayed within two minutes says nothing new.
 pub const EPHEMERAL_MAX_AGE_MS: u64 = 120_000;
-
-/// Why a pairwise operation failed. A failed decryption leaves the session
-/// unchanged.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PairwiseError {
-    /// The sealed-sender layer failed.
-    #[error("sealed envelope: {0}")]
-    Sealed(#[from] SealedError),
-    /// The inner bytes are not a pairwise message.
-    #[error("malformed pairwise message: {0}")]
-    Malformed(&'static str),
-    /// The embedded ratchet message does not parse.
-    #[error("malformed ratchet message: {0}")]
-    RatchetEncoding(#[from] RatchetMessageError),
-    /// The embedded ephemeral message does not parse.
-    #[error("malformed ephemeral message: {0}")]
-    EphemeralEncoding(#[from] EphemeralMessageError),
-    /// The embedded group message does not parse (length, version).
-    #[error("malformed group message: {0}")]
-    GroupEncoding(#[from] GroupError),
-    /// An ephemeral message where a stored one was expected, or the reverse;
-    /// or a group message given to a pairwise session.
-    #[error("wrong kind of message for this path (ephemeral, stored or group)")]
-    WrongKind,
-    /// An ephemeral message older (or further ahead) than
-    /// [`EPHEMERAL_MAX_AGE_MS`] by the receiver's clock.
-    #[error("ephemeral message is stale: sent at {sent_at_ms} ms, now {now_ms} ms")]
-    StaleEphemeral {
-        /// The authenticated sending time.
-        sent_at_ms: u64,
-        /// The receiver's clock.
-        now_ms: u64,
-    },
-    /// The Double Ratchet refused the message.
-    #[error("ratchet: {0}")]
-    Ratchet(#[from] RatchetError),
-    /// Key agreement failed.
-    #[error("key agreement: {0}")]
-    X3dh(#[from] X3dhError),
-    /// The decrypted plaintext is not validly padded (or, sending, too long).
-    #[error("padding: {0}")]
-    Padding(#[from] PaddingError),
-    /// The identity that sealed the envelope is not this session's peer (or
-    /// not the identity named in the pre-key message), or it claims another
-    /// address than the session's peer.
-    #[error("sealed sender does not match the session's peer identity and address")]
-    SenderMismatch,
-    /// A pre-key message names a prekey we do not (or no longer) hold.
-    #[error("unknown prekey: signed {signed_prekey_id}, extra {extra:?}")]
-    UnknownPreKey {
-        /// The signed prekey id the message names.
-        signed_prekey_id: u32,
-        /// The extra prekey it names, if any.
-        extra: Option<PreKeyRef>,
-    },
-    /// A hybrid pre-key message names an ML-KEM prekey we do not (or no
-    /// longer) hold: a one-time one already used, or a last-resort one
-    /// replaced longer ago than we keep it.
-    #[error("unknown ML-KEM prekey {0:?}")]
-    UnknownKemPreKey(KemPreKeyRef),
-    /// A plain message arrived for which there is no session; or a pre-key
-    /// message belongs to a different X3DH run than this session (the peer
-    /// started over): create a new session with [`PairwiseSession::accept`].
-    #[error("message does not belong to this session")]
-    WrongSession,
-    /// A classical pre-key message (type `0x01`, X3DH without an ML-KEM
-    /// secret) asked for a new session. Refused, never answered with a
-    /// classical session: that is the downgrade to a key agreement a
-    /// quantum attacker who recorded it could read later. The sender's
-    /// fault (an out-of-date client); nothing here can be retried.
-    #[error(
-        "classical pre-key message (type 0x01, no ML-KEM secret) refused: no downgrade to a \
-         session without post-quantum protection; the sender's client is out of date"
-    )]
-    ClassicalPreKeyRefused,
-}
 
 /// Where the responder finds the private prekeys a pre-key message names.
 /// Lookups only: the caller deletes a used one-time prekey (X25519 or

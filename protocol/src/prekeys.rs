@@ -81,7 +81,7 @@ impl SignedPreKey {
         self.created_at
     }
 
-    /// The private key, for [`crate::x3dh::respond`].
+    /// The private key, for the responder side of key agreement (§3).
     pub fn secret(&self) -> &SecretKey {
         &self.key
     }
@@ -123,7 +123,7 @@ impl OneTimePreKey {
         self.id
     }
 
-    /// The private key, for [`crate::x3dh::respond`].
+    /// The private key, for the responder side of key agreement (§3).
     pub fn secret(&self) -> &SecretKey {
         &self.key
     }

@@ -68,7 +68,7 @@ impl Session {
     }
 
     /// Dates newly stored skipped message keys with `now` and drops those
-    /// dated at least `max_age` earlier (see [`SkippedKeys::expire`]; the
+    /// dated at least `max_age` earlier (see [`crate::ratchet::skipped::SkippedKeys::expire`]; the
     /// ratchet has no clock of its own). Returns how many were dropped.
     pub fn expire_skipped_keys(&mut self, now: u64, max_age: u64) -> usize {
         self.skipped.expire(now, max_age)
