@@ -2,7 +2,7 @@
 //! a running `umbra daemon` that holds the data directory (JSON-RPC over
 //! its socket). The screen, keys and state are the same for both; only
 //! these few operations differ, and the daemon's event notifications are
-//! turned back into client-core [`Event`]s so one loop handles both; those
+//! turned back into client-core [`Event`]s ([`events`]) so one loop handles both; those
 //! whose reason client-core types (a refused send, a key change, a
 //! decryption failure, the connection) arrive as the words the daemon sent
 //! ([`ChatEvent::Notice`], [`ChatEvent::Connection`]).
@@ -14,8 +14,6 @@
 
 use std::sync::Arc;
 
-use futures_util::stream::BoxStream;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use umbra_client_core::{
     Client, DeliveryStatus, Direction as CoreDirection, Event, HistoryEntry, MessageId, PeerRef,
@@ -27,15 +25,17 @@ pub mod about;
 mod commands;
 mod connection;
 pub mod devices;
+mod events;
 pub mod group;
 
 pub use connection::{connection_view, ConnectionView};
+pub use events::daemon_events;
 
 use crate::commands::contacts::trust_of;
 use crate::daemon::channel::RpcChannel;
 use crate::daemon::chat::DEFAULT_HISTORY;
 use crate::daemon::client::RpcError;
-use crate::output::{Delivery, Record, Trust};
+use crate::output::{Record, Trust};
 
 /// What the chat loop reacts to: a client-core event, or a group record
 /// (a daemon's notifications arrive as records, and group events are read
@@ -324,236 +324,9 @@ fn unix_ms(value: &Value) -> Option<u64> {
     u64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-/// The daemon's notifications as the events the chat loop handles. Record
-/// types the chat does not show (and ones a newer daemon may add) are
-/// skipped, as every daemon client must.
-pub fn daemon_events(
-    initial: ConnectionView,
-    notifications: tokio::sync::mpsc::UnboundedReceiver<Value>,
-) -> BoxStream<'static, ChatEvent> {
-    let rest = futures_util::stream::unfold(notifications, |mut rx| async move {
-        let record = rx.recv().await?;
-        let events: Vec<ChatEvent> = if let Some(typing) = group_typing(&record) {
-            vec![ChatEvent::Core(typing)]
-        } else if is_about_group(&record) {
-            group_record(&record)
-                .map(ChatEvent::Group)
-                .into_iter()
-                .collect()
-        } else {
-            event_from_record(&record).into_iter().collect()
-        };
-        Some((events, rx))
-    })
-    .flat_map(futures_util::stream::iter);
-    futures_util::stream::iter(vec![ChatEvent::Connection(initial)])
-        .chain(rest)
-        .boxed()
-}
-
-/// Whether a notification is about a group (a group message, a change,
-/// the outcome of a group send, typing in a group).
-fn is_about_group(value: &Value) -> bool {
-    value.get("group").is_some_and(|g| !g.is_null()) || value["type"] == "group_change"
-}
-
-/// A `typing` notification in a group as the event the chat shows in
-/// that group's title (never as the member's 1:1 typing); `None` for
-/// anything else, or a malformed one.
-fn group_typing(value: &Value) -> Option<Event> {
-    if value["type"] != "typing" {
-        return None;
-    }
-    let group = umbra_client_core::GroupId::from_hex(value["group"]["id"].as_str()?)?;
-    Some(Event::GroupTyping {
-        group,
-        from: value["from"].as_str()?.to_owned(),
-        started: value["started"].as_bool()?,
-    })
-}
-
-/// A group notification as its record. Group typing has none (it is
-/// [`group_typing`]'s), and must not pass for the member's 1:1 typing. A
-/// malformed one is dropped too.
-fn group_record(value: &Value) -> Option<Record> {
-    if value["type"] == "typing" {
-        return None;
-    }
-    serde_json::from_value(value.clone()).ok()
-}
-
-/// A record's `file` object as client-core's, if it has one.
-fn file_of(value: &Value) -> Option<umbra_client_core::FileInfo> {
-    serde_json::from_value::<crate::output::FileRef>(value.clone())
-        .ok()
-        .map(|f| umbra_client_core::FileInfo {
-            id: f.id,
-            name: f.name,
-            size: f.size,
-            media_type: f.media_type,
-        })
-}
-
-fn event_from_record(record: &Value) -> Option<ChatEvent> {
-    let text = |field: &str| record[field].as_str().map(str::to_owned);
-    let id = |field: &str| record[field].as_str().and_then(MessageId::from_hex);
-    let event = match record["type"].as_str().unwrap_or_default() {
-        "message" => (|| {
-            Some(Event::Message {
-                from: text("from")?,
-                id: id("id")?,
-                body: text("body")?,
-                sent_at_ms: unix_ms(&record["sent_at"]).unwrap_or(0),
-                received_at_ms: unix_ms(&record["received_at"])?,
-                file: file_of(&record["file"]),
-                reply_to: id("reply_to"),
-            })
-        })(),
-        "sent_elsewhere" => (|| {
-            Some(Event::SentElsewhere {
-                to: text("to")?,
-                id: id("id")?,
-                body: text("body")?,
-                sent_at_ms: unix_ms(&record["sent_at"])?,
-                file: file_of(&record["file"]),
-                reply_to: id("reply_to"),
-            })
-        })(),
-        "sent" => (|| {
-            Some(Event::Sent {
-                to: text("to")?,
-                id: id("id")?,
-            })
-        })(),
-        // A change to a stored message is shown from its record as a
-        // group's is (event_loop::about).
-        "send_failed"
-        | "key_changed"
-        | "decryption_failed"
-        | "message_changed"
-        | "message_change_refused" => {
-            return serde_json::from_value(record.clone())
-                .ok()
-                .map(ChatEvent::Notice)
-        }
-        "receipt" => (|| {
-            let (from, ids) = (text("from")?, vec![id("id")?]);
-            match serde_json::from_value::<Delivery>(record["status"].clone()).ok()? {
-                Delivery::Read => Some(Event::ReadReceipt { from, ids }),
-                _ => Some(Event::DeliveryReceipt { from, ids }),
-            }
-        })(),
-        "typing" => (|| {
-            Some(Event::Typing {
-                from: text("from")?,
-                started: record["started"].as_bool()?,
-            })
-        })(),
-        "lagged" => record["missed"]
-            .as_u64()
-            .map(|missed| Event::Lagged { missed }),
-        "connection" => return connection_view(record).map(ChatEvent::Connection),
-        _ => None,
-    };
-    event.map(ChatEvent::Core)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn daemon_records_become_the_events_the_chat_shows() {
-        let id = "07".repeat(16);
-        let message = json!({"type": "message", "from": "bob", "id": id, "body": "hi",
-            "sent_at": "2026-12-01T10:00:00.5Z", "received_at": "2026-12-01T10:00:01Z"});
-        assert_eq!(
-            event_from_record(&message),
-            Some(ChatEvent::Core(Event::Message {
-                from: "bob".into(),
-                id: MessageId([7; 16]),
-                body: "hi".into(),
-                sent_at_ms: 1_796_119_200_500,
-                received_at_ms: 1_796_119_201_000,
-                file: None,
-                reply_to: None,
-            }))
-        );
-        let read = json!({"type": "receipt", "from": "bob", "id": id, "status": "read",
-            "at": "2026-12-01T10:00:01Z"});
-        assert_eq!(
-            event_from_record(&read),
-            Some(ChatEvent::Core(Event::ReadReceipt {
-                from: "bob".into(),
-                ids: vec![MessageId([7; 16])]
-            }))
-        );
-        let closed = json!({"type": "connection", "state": "closed", "reason": "revoked",
-            "reason_code": "session_refused"});
-        assert_eq!(
-            event_from_record(&closed),
-            Some(ChatEvent::Connection(ConnectionView::Closed {
-                reason: "revoked".into()
-            }))
-        );
-        // Reasons arrive as the daemon's words, with the number it sent.
-        let changed = json!({"type": "key_changed", "contact": "bob",
-            "safety_number": "12345 67890"});
-        assert_eq!(
-            event_from_record(&changed),
-            Some(ChatEvent::Notice(Record::KeyChanged {
-                contact: "bob".into(),
-                safety_number: "12345 67890".into(),
-                account_id: None,
-            }))
-        );
-        let failed = json!({"type": "decryption_failed", "from": null,
-            "reason": "message for a session this device does not have",
-            "reason_code": "no_session", "outcome": "rejected"});
-        assert!(matches!(
-            event_from_record(&failed),
-            Some(ChatEvent::Notice(Record::DecryptionFailed { from: None, reason, .. }))
-                if reason == "message for a session this device does not have"
-        ));
-        // A change the daemon's client refused is shown as a line too.
-        let refused = json!({"type": "message_change_refused", "from": "bob",
-            "id": "09".repeat(16), "target": id, "reason": "not_the_author"});
-        assert!(matches!(
-            event_from_record(&refused),
-            Some(ChatEvent::Notice(Record::MessageChangeRefused { from, reason, group: None, .. }))
-                if from == "bob" && reason == "not_the_author"
-        ));
-        // Unknown types and malformed records are skipped, not errors.
-        assert!(event_from_record(&json!({"type": "from_the_future"})).is_none());
-        assert!(event_from_record(&json!({"type": "message", "from": "bob"})).is_none());
-        assert!(event_from_record(&json!({"type": "key_changed"})).is_none());
-    }
-
-    #[test]
-    fn a_daemon_sent_elsewhere_record_becomes_the_event() {
-        let record = Record::SentElsewhere {
-            to: "bob".into(),
-            id: "07".repeat(16),
-            sent_at: crate::output::time_from_unix_ms(1_796_119_200_500),
-            body: "from the laptop".into(),
-            file: None,
-            reply_to: Some("08".repeat(16)),
-        };
-        let value: Value = serde_json::from_str(&record.to_json_line().unwrap()).unwrap();
-        assert_eq!(
-            event_from_record(&value),
-            Some(ChatEvent::Core(Event::SentElsewhere {
-                to: "bob".into(),
-                id: MessageId([7; 16]),
-                body: "from the laptop".into(),
-                sent_at_ms: 1_796_119_200_500,
-                file: None,
-                reply_to: Some(MessageId([8; 16])),
-            }))
-        );
-        let malformed = json!({"type": "sent_elsewhere", "to": "bob"});
-        assert!(event_from_record(&malformed).is_none());
-    }
 
     #[test]
     fn a_daemon_history_entry_keeps_its_reply_reactions_edit_and_delete() {
@@ -570,53 +343,6 @@ mod tests {
         let plain = json!({"id": "07".repeat(16), "direction": "outgoing", "status": "sent",
             "at": "2026-12-01T10:00:01Z", "body": "hi"});
         assert_eq!(history_entry(&plain).unwrap().about, Default::default());
-    }
-
-    #[test]
-    fn group_notifications_are_read_as_group_records() {
-        let group = json!({"id": "ab".repeat(32), "name": "fam", "display_name": "fam"});
-        let message = json!({"type": "message", "from": "bob", "id": "07".repeat(16),
-            "body": "hi", "sent_at": "2026-12-01T10:00:00Z",
-            "received_at": "2026-12-01T10:00:01Z", "group": group});
-        assert!(is_about_group(&message));
-        assert!(matches!(
-            group_record(&message),
-            Some(Record::Message { group: Some(_), .. })
-        ));
-        let change = json!({"type": "group_change", "group": group, "change": "added",
-            "by": "alice", "members": ["carol"], "includes_me": false,
-            "at": "2026-12-01T10:00:01Z"});
-        assert!(matches!(
-            group_record(&change),
-            Some(Record::GroupChange { .. })
-        ));
-        // Typing in a group must not pass for bob's 1:1 typing.
-        let typing = json!({"type": "typing", "from": "bob", "started": true, "group": group});
-        assert!(is_about_group(&typing));
-        assert!(group_record(&typing).is_none());
-        let direct = json!({"type": "typing", "from": "bob", "started": true});
-        assert!(!is_about_group(&direct));
-        // It is the group's typing, shown in the group's title.
-        assert_eq!(
-            group_typing(&typing),
-            Some(Event::GroupTyping {
-                group: umbra_client_core::GroupId::from_hex(&"ab".repeat(32)).unwrap(),
-                from: "bob".into(),
-                started: true,
-            })
-        );
-        assert_eq!(group_typing(&direct), None);
-        // A restored membership is a change record like the others.
-        let restored = json!({"type": "group_change", "group": group, "change": "restored",
-            "by": "alice", "members": ["carol"], "includes_me": true, "removed_by": "bob",
-            "at": "2026-12-01T10:00:01Z"});
-        assert!(matches!(
-            group_record(&restored),
-            Some(Record::GroupChange {
-                change: crate::output::GroupChangeKind::Restored,
-                ..
-            })
-        ));
     }
 
     #[test]
