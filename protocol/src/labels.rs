@@ -17,6 +17,10 @@
 /// defined in umbra-wire, because the relay verifies those signatures and depends
 /// on that crate alone; they are listed in [`ALL`] like every other label.
 pub use umbra_wire::labels::{DEVICE_LIST, IDENTITY_BINDING, KEM_PREKEY, SIGNED_PREKEY};
+pub use umbra_wire::labels::{
+    KT_DEVICE_LIST, KT_EMPTY, KT_EPOCH_HEAD, KT_IDENTITY, KT_LEAF, KT_NODE, KT_VERSION,
+    KT_VRF_INPUT,
+};
 
 /// HKDF info prefix for the X3DH session root key.
 pub const X3DH_ROOT_KEY: &[u8] = b"umbra/v1/x3dh/root-key";
@@ -122,6 +126,14 @@ pub const ALL: &[&[u8]] = &[
     ATTACHMENT_NONCE_PREFIX,
     LINK_JOINER_KEY,
     LINK_PROVISION_KEY,
+    KT_VRF_INPUT,
+    KT_IDENTITY,
+    KT_DEVICE_LIST,
+    KT_VERSION,
+    KT_LEAF,
+    KT_NODE,
+    KT_EMPTY,
+    KT_EPOCH_HEAD,
 ];
 
 #[cfg(test)]

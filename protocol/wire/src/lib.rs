@@ -36,6 +36,7 @@ pub mod devices;
 pub mod identity;
 pub mod kem_prekeys;
 pub mod keys;
+pub mod kt;
 pub mod labels;
 pub mod opaque_suite;
 pub mod prekeys;

@@ -69,3 +69,27 @@ pub const LINK_TICKET_TTL_SECS: u64 = 300;
 
 /// Most unexpired link tickets an account may hold at once (§15.6).
 pub const MAX_LINK_TICKETS_PER_ACCOUNT: usize = 4;
+
+// Key transparency (docs/PROTOCOL.md §16).
+
+/// Depth of the sparse Merkle map (§16.4): one level per bit of a leaf
+/// index, which is 32 bytes of VRF output, so two labels share a leaf only
+/// if their VRF outputs collide in 256 bits.
+pub const KT_MAP_DEPTH: usize = 256;
+
+/// Bytes of a leaf index (the first half of the 64-byte VRF output, §16.2).
+pub const KT_INDEX_LEN: usize = 32;
+
+/// Most versions one history proof may carry (§16.6). A version is one
+/// publication of an identity or device list (or a username's owner), so an
+/// account rarely has more than a few dozen; 1024 versions of the longest
+/// (73 bytes: epoch and value) are 75 KiB, under a third of `MAX_FRAME_BYTES`. A longer history is
+/// proven in ranges: each proof starts from the chain hash of the version
+/// before its first.
+pub const KT_MAX_HISTORY_VERSIONS: usize = 1024;
+
+/// Most hashes in one RFC 9162 inclusion or consistency proof of the epoch
+/// log (§16.8). A log of size n needs at most ceil(log2 n) hashes for
+/// inclusion and about 2·log2 n for consistency; epochs are numbered by a
+/// u64, so 128 covers every log size there can be.
+pub const KT_MAX_LOG_PROOF_HASHES: usize = 128;

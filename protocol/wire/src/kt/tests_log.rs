@@ -1,0 +1,162 @@
+//! Unit tests of the RFC 9162 log and of epoch heads.
+
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use super::*;
+
+fn log_of(n: u64) -> EpochLog {
+    let mut log = EpochLog::new();
+    for i in 0..n {
+        log.push(&i.to_be_bytes());
+    }
+    log
+}
+
+#[test]
+fn every_inclusion_and_consistency_proof_up_to_17_verifies_and_mutations_fail() {
+    let log = log_of(17);
+    for size in 1..=17 {
+        let root = log.root(size).unwrap();
+        for index in 0..size {
+            let proof = log.inclusion_proof(index, size).unwrap();
+            let proof = InclusionProof::decode(&proof.encode()).unwrap();
+            let leaf = log.leaf(index).unwrap();
+            assert_eq!(proof.verify(&leaf, &root), Ok(()), "{index} in {size}");
+            let wrong = log.leaf((index + 1) % 17).unwrap();
+            assert!(
+                proof.verify(&wrong, &root).is_err() || size == 1 && index == 0 && wrong == leaf
+            );
+            for i in 0..proof.hashes.len() {
+                let mut bad = proof.clone();
+                bad.hashes[i][0] ^= 1;
+                assert_eq!(bad.verify(&leaf, &root), Err(KtError::BadInclusion));
+            }
+        }
+        for old in 1..=size {
+            let proof = log.consistency_proof(old, size).unwrap();
+            let proof = ConsistencyProof::decode(&proof.encode()).unwrap();
+            let old_root = log.root(old).unwrap();
+            assert_eq!(proof.verify(&old_root, &root), Ok(()), "{old} -> {size}");
+            for i in 0..proof.hashes.len() {
+                let mut bad = proof.clone();
+                bad.hashes[i][31] ^= 1;
+                assert_eq!(bad.verify(&old_root, &root), Err(KtError::BadConsistency));
+            }
+            if !proof.hashes.is_empty() {
+                let mut short = proof.clone();
+                short.hashes.pop();
+                assert!(short.verify(&old_root, &root).is_err());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_rewritten_entry_breaks_consistency() {
+    let honest = log_of(7);
+    let mut forked = log_of(4);
+    forked.push(b"not the honest entry 4");
+    forked.push(&5u64.to_be_bytes());
+    forked.push(&6u64.to_be_bytes());
+    let proof = forked.consistency_proof(5, 7).unwrap();
+    assert_eq!(
+        proof.verify(&honest.root(5).unwrap(), &forked.root(7).unwrap()),
+        Err(KtError::BadConsistency)
+    );
+    assert_eq!(log_of(3).consistency_proof(0, 3), Err(KtError::BadLogSize));
+}
+
+#[test]
+fn root_matches_rfc_9162_by_hand() {
+    // MTH of three leaves: node(node(l0, l1), l2).
+    let log = log_of(3);
+    let l: Vec<_> = (0..3).map(|i| log.leaf(i).unwrap()).collect();
+    let want = log_node_hash(&log_node_hash(&l[0], &l[1]), &l[2]);
+    assert_eq!(log.root(3).unwrap(), LogRoot(want));
+    assert_eq!(l[0], log_leaf_hash(&0u64.to_be_bytes()));
+}
+
+fn heads(n: u64) -> (DirectorySigningKey, Vec<SignedEpochHead>, EpochLog) {
+    let key = DirectorySigningKey::generate(&mut ChaCha20Rng::from_seed([0x44; 32]));
+    let mut log = EpochLog::new();
+    let mut out = Vec::new();
+    for epoch in 0..n {
+        let entry = EpochEntry {
+            epoch,
+            published_at_ms: 1_000 + epoch,
+            map_root: MapRoot([epoch as u8; 32]),
+        };
+        log.push(&entry.encode());
+        out.push(key.sign_head(&entry, &log).unwrap());
+    }
+    (key, out, log)
+}
+
+#[test]
+fn heads_verify_extend_and_refuse_forks_rollbacks_and_forgeries() {
+    let (key, heads, log) = heads(5);
+    let pk = key.public_key();
+    let verified: Vec<_> = heads
+        .iter()
+        .map(|h| {
+            SignedEpochHead::decode(&h.encode())
+                .unwrap()
+                .verify(&pk)
+                .unwrap()
+        })
+        .collect();
+    let proof = log.consistency_proof(2, 5).unwrap();
+    assert_eq!(verified[1].check_extended_by(&verified[4], &proof), Ok(()));
+    assert_eq!(
+        verified[4].check_extended_by(&verified[1], &proof),
+        Err(KtError::Rollback {
+            remembered: 4,
+            got: 1
+        })
+    );
+    let inclusion = log.inclusion_proof(1, 5).unwrap();
+    assert_eq!(
+        verified[4].check_includes(verified[1].entry(), &inclusion),
+        Ok(())
+    );
+
+    // A head for epoch 3 over another map root, properly signed: a fork.
+    let mut other_log = log_of(0);
+    for h in &heads[..3] {
+        other_log.push(&h.entry.encode());
+    }
+    let evil = EpochEntry {
+        map_root: MapRoot([0xee; 32]),
+        ..heads[3].entry
+    };
+    other_log.push(&evil.encode());
+    let evil = key
+        .sign_head(&evil, &other_log)
+        .unwrap()
+        .verify(&pk)
+        .unwrap();
+    assert_eq!(
+        verified[3].check_extended_by(&evil, &proof),
+        Err(KtError::Fork { epoch: 3 })
+    );
+
+    // Another key's signature, a changed byte, a wrong self path.
+    let stranger = DirectorySigningKey::from_seed(&[7; 32]).public_key();
+    assert_eq!(heads[2].verify(&stranger), Err(KtError::BadHeadSignature));
+    let mut bytes = heads[2].encode();
+    for i in 0..bytes.len() {
+        bytes[i] ^= 0x01;
+        let verdict = SignedEpochHead::decode(&bytes).and_then(|h| h.verify(&pk));
+        assert!(verdict.is_err(), "byte {i} of a head changed unnoticed");
+        bytes[i] ^= 0x01;
+    }
+    // The relay cannot sign a head its log does not end with.
+    let entry = EpochEntry {
+        epoch: 5,
+        published_at_ms: 9,
+        map_root: MapRoot([1; 32]),
+    };
+    assert_eq!(key.sign_head(&entry, &log), Err(KtError::BadLogSize));
+    assert_eq!(format!("{key:?}"), "DirectorySigningKey(<redacted>)");
+}
