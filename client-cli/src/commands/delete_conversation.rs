@@ -72,14 +72,10 @@ pub(crate) async fn perform<W: std::io::Write>(
         .delete_conversation(&name, scope)
         .await
         .with_context(|| format!("deleting the conversation with {who}"))?;
-    let erased = plural(done.erased);
     let Some(id) = done.sent else {
         printer.emit(&Record::Done {
             action: "delete_conversation".to_owned(),
-            detail: format!(
-                "deleted the conversation with {who} on this device ({erased}); \
-                 {who} still has it"
-            ),
+            detail: done_detail(who, done.erased, false),
             group: None,
         })?;
         return Ok(ExitStatus::Success);
@@ -90,10 +86,7 @@ pub(crate) async fn perform<W: std::io::Write>(
         Outcome::Accepted => {
             printer.emit(&Record::Done {
                 action: "delete_conversation".to_owned(),
-                detail: format!(
-                    "deleted the conversation with {who} for everyone ({erased} here); \
-                     {who}'s devices and your other devices erase it when they receive"
-                ),
+                detail: done_detail(who, done.erased, true),
                 group: None,
             })?;
             Ok(ExitStatus::Success)
@@ -108,6 +101,20 @@ pub(crate) async fn perform<W: std::io::Write>(
                  delete for {who}: {reason}"
             ),
         ),
+    }
+}
+
+/// What a done delete says (the `done` record's `detail`; `umbra chat`
+/// shows the same words).
+pub(crate) fn done_detail(who: &str, erased: usize, everyone: bool) -> String {
+    let erased = plural(erased);
+    if everyone {
+        format!(
+            "deleted the conversation with {who} for everyone ({erased} here); \
+             {who}'s devices and your other devices erase it when they receive"
+        )
+    } else {
+        format!("deleted the conversation with {who} on this device ({erased}); {who} still has it")
     }
 }
 

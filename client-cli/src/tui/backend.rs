@@ -24,6 +24,7 @@ use umbra_protocol::wire::Username;
 pub mod about;
 mod commands;
 mod connection;
+mod conversation;
 pub mod devices;
 mod events;
 pub mod group;

@@ -34,6 +34,7 @@ use crate::tui::terminal::TerminalGuard;
 mod about;
 mod alerts;
 mod commands;
+mod conversation;
 mod devices;
 mod group;
 mod perform;
@@ -88,6 +89,13 @@ pub(super) enum Completion {
     Problem(String),
     /// Something to show in the notice line, not an error (`/devices`).
     Info(String),
+    /// A `/delete-conversation` ended (the CLI's sentence, or why not),
+    /// and what the store holds of the conversation now.
+    ConversationDeleted {
+        contact: String,
+        outcome: Result<String, String>,
+        stored: Result<Vec<umbra_client_core::HistoryEntry>, String>,
+    },
 }
 
 fn need_terminal() -> Result<(), Failure> {
@@ -385,6 +393,16 @@ async fn apply_event(backend: &Backend, state: &mut ChatState, event: Event) -> 
             state.change_refused(&from, &from, &id.to_hex(), reason.code(), now);
             None
         }
+        // The contact, or another device of ours, deleted it for everyone.
+        Event::ConversationDeleted {
+            with,
+            by_peer,
+            erased,
+        } => {
+            let now = time::OffsetDateTime::now_utc();
+            state.conversation_deleted(&with, by_peer, erased, now);
+            None
+        }
         Event::Sent { to, id } => {
             state.receipt(&to, &id.to_hex(), Delivery::Sent);
             None
@@ -549,5 +567,10 @@ fn apply_completion(state: &mut ChatState, done: Completion) {
         Completion::Found { query, records } => commands::show_found(state, &query, &records),
         Completion::Problem(text) => state.set_notice(Severity::Error, &text),
         Completion::Info(text) => state.set_notice(Severity::Info, &text),
+        Completion::ConversationDeleted {
+            contact,
+            outcome,
+            stored,
+        } => conversation::deleted(state, &contact, outcome, stored),
     }
 }

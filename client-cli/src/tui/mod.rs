@@ -13,6 +13,8 @@ pub mod render;
 #[cfg(test)]
 mod render_about_tests;
 #[cfg(test)]
+mod render_conversation_tests;
+#[cfg(test)]
 mod render_group_tests;
 #[cfg(test)]
 mod render_input_tests;

@@ -67,7 +67,8 @@ pub fn render(frame: &mut Frame, state: &ChatState) {
     let banner_lines = wrap_banner(&banner, area.width);
     let banner_cap = usize::from((area.height / 3).max(2));
     let banner_height = banner_lines.len().min(banner_cap);
-    let notice_height = u16::from(state.notice.is_some() || state.confirm_discard);
+    let notice_height =
+        u16::from(state.notice.is_some() || state.confirm_discard || state.confirm.is_some());
 
     let [header, status_area, banner_area, main, notice_area, input_area, help] =
         Layout::vertical([
@@ -103,7 +104,9 @@ pub fn render(frame: &mut Frame, state: &ChatState) {
     }
 
     if state.confirm_discard {
-        render_confirm(frame, notice_area);
+        render_confirm(frame, notice_area, "discard draft?");
+    } else if let Some(confirm) = &state.confirm {
+        render_confirm(frame, notice_area, &confirm.question());
     } else if let Some(notice) = &state.notice {
         let style = match notice.severity {
             Severity::Info => Style::new().fg(Color::Cyan),

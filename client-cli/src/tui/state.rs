@@ -17,7 +17,7 @@
 //! [`reading`] when a conversation counts as read and when to alert,
 //! [`status`] the relay link and notices, [`input`] the keys, [`editor`]
 //! the draft and its cursor, [`commands`] the slash commands, [`about`] replies, reactions, edits
-//! and deletes, [`refused`] the changes to them that were not applied, [`search`] `/search` results, [`typing`] our typing notices; this file holds the state itself and the [`Action`]s it asks for.
+//! and deletes, [`erase`] deleting a whole conversation, [`refused`] the changes to them that were not applied, [`search`] `/search` results, [`typing`] our typing notices; this file holds the state itself and the [`Action`]s it asks for.
 
 use std::collections::HashMap;
 
@@ -31,6 +31,9 @@ mod about_tests;
 mod commands;
 mod conversations;
 mod editor;
+mod erase;
+#[cfg(test)]
+mod erase_tests;
 #[cfg(test)]
 mod group_tests;
 mod groups;
@@ -54,6 +57,7 @@ pub use about::{About, ChangeRequest};
 pub use commands::COMMANDS;
 pub use conversations::Conversation;
 pub use editor::InputLine;
+pub use erase::Confirm;
 pub use groups::{group_id_of, group_key, GroupPanel, MemberInput};
 pub use input::KEYS;
 pub use messages::{ChatMessage, Direction, Outgoing};
@@ -108,6 +112,12 @@ pub enum Action {
     },
     /// Show the account's devices in the notice line (`/devices`).
     ListDevices,
+    /// Delete the 1:1 conversation with `contact` here, or for
+    /// `everyone` (`/delete-conversation`, once confirmed).
+    DeleteConversation {
+        contact: String,
+        everyone: bool,
+    },
     Quit,
 }
 
@@ -126,6 +136,8 @@ pub struct ChatState {
     pub help: Option<usize>,
     /// Quitting was asked for with a draft typed: "discard draft? y/n".
     pub confirm_discard: bool,
+    /// A question the next key answers (`/delete-conversation`'s).
+    pub confirm: Option<Confirm>,
     /// Lines scrolled up from the newest message.
     pub scroll: usize,
     pub connection: Connection,
@@ -162,6 +174,7 @@ impl ChatState {
             input: InputLine::default(),
             help: None,
             confirm_discard: false,
+            confirm: None,
             scroll: 0,
             connection: Connection::Connecting,
             closed_reason: None,

@@ -74,7 +74,7 @@ impl Backend {
 }
 
 /// The records a command printed as JSON lines.
-fn parse_lines(bytes: &[u8]) -> Result<Vec<Record>, String> {
+pub(super) fn parse_lines(bytes: &[u8]) -> Result<Vec<Record>, String> {
     bytes
         .split(|&b| b == b'\n')
         .filter(|line| !line.is_empty())
@@ -84,7 +84,7 @@ fn parse_lines(bytes: &[u8]) -> Result<Vec<Record>, String> {
 
 /// A daemon answer's records; one a newer daemon adds and this chat does
 /// not know is skipped, as every daemon client must.
-fn from_records(result: &serde_json::Value) -> Result<Vec<Record>, String> {
+pub(super) fn from_records(result: &serde_json::Value) -> Result<Vec<Record>, String> {
     Ok(records(result)
         .filter_map(|r| serde_json::from_value(r.clone()).ok())
         .collect())

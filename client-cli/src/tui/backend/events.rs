@@ -110,6 +110,13 @@ fn event_from_record(record: &Value) -> Option<ChatEvent> {
                 reply_to: id("reply_to"),
             })
         })(),
+        "conversation_deleted" => (|| {
+            Some(Event::ConversationDeleted {
+                with: text("with")?,
+                by_peer: record["by_peer"].as_bool()?,
+                erased: usize::try_from(record["erased"].as_u64()?).ok()?,
+            })
+        })(),
         "sent" => (|| {
             Some(Event::Sent {
                 to: text("to")?,
@@ -216,6 +223,20 @@ mod tests {
             Some(ChatEvent::Notice(Record::MessageChangeRefused { from, reason, group: None, .. }))
                 if from == "bob" && reason == "not_the_author"
         ));
+        // A delete for everyone empties the open conversation live.
+        let deleted = json!({"type": "conversation_deleted", "with": "bob", "by_peer": true,
+            "erased": 3});
+        assert_eq!(
+            event_from_record(&deleted),
+            Some(ChatEvent::Core(Event::ConversationDeleted {
+                with: "bob".into(),
+                by_peer: true,
+                erased: 3,
+            }))
+        );
+        assert!(
+            event_from_record(&json!({"type": "conversation_deleted", "with": "bob"})).is_none()
+        );
         // Unknown types and malformed records are skipped, not errors.
         assert!(event_from_record(&json!({"type": "from_the_future"})).is_none());
         assert!(event_from_record(&json!({"type": "message", "from": "bob"})).is_none());

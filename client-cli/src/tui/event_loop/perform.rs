@@ -10,7 +10,7 @@
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::{about, commands, devices, group, Completion};
+use super::{about, commands, conversation, devices, group, Completion};
 use crate::tui::backend::{Backend, KeyDecision};
 use crate::tui::state::{group_id_of, Action};
 
@@ -97,6 +97,9 @@ pub(super) fn perform(
             });
         }
         Action::ListDevices => drop(tasks.spawn(devices::list(backend, done))),
+        Action::DeleteConversation { contact, everyone } => {
+            tasks.spawn(conversation::delete(backend, contact, everyone, done));
+        }
         Action::Quit => {}
     }
 }

@@ -16,6 +16,8 @@ use crate::tui::state::{COMMANDS, KEYS};
 
 /// From this inner width on, keys and their meaning share a line.
 const TWO_COLUMNS_MIN_WIDTH: usize = 56;
+/// The widest key that shares its line with its meaning.
+const KEY_COLUMN_MAX: usize = 24;
 
 pub(super) fn render_help(frame: &mut Frame, area: Rect, scroll: usize) {
     let block = Block::new().borders(Borders::ALL).title(" Help ");
@@ -62,16 +64,33 @@ fn rows(entries: impl Iterator<Item = (String, &'static str)>, width: usize) -> 
     let key_style = Style::new().fg(Color::Cyan);
     let mut lines = Vec::new();
     if width >= TWO_COLUMNS_MIN_WIDTH {
-        let key_width = entries.iter().map(|(k, _)| str_width(k)).max().unwrap_or(0) + 2;
+        // A key too long for the column has a line of its own, so one
+        // long command does not squeeze every meaning.
+        let key_width = entries
+            .iter()
+            .map(|(k, _)| str_width(k))
+            .filter(|w| *w <= KEY_COLUMN_MAX)
+            .max()
+            .unwrap_or(0)
+            + 2;
         let meaning_width = width.saturating_sub(key_width).max(1);
         for (key, meaning) in entries {
-            let pad = " ".repeat(key_width - str_width(&key));
             let mut wrapped = wrap(meaning, meaning_width).into_iter();
-            lines.push(Line::from(vec![
-                Span::styled(key, key_style),
-                Span::raw(pad),
-                Span::raw(wrapped.next().unwrap_or_default()),
-            ]));
+            if str_width(&key) + 2 > key_width {
+                lines.push(Line::from(Span::styled(key, key_style)));
+                lines.push(Line::from(format!(
+                    "{}{}",
+                    " ".repeat(key_width),
+                    wrapped.next().unwrap_or_default()
+                )));
+            } else {
+                let pad = " ".repeat(key_width - str_width(&key));
+                lines.push(Line::from(vec![
+                    Span::styled(key, key_style),
+                    Span::raw(pad),
+                    Span::raw(wrapped.next().unwrap_or_default()),
+                ]));
+            }
             for rest in wrapped {
                 lines.push(Line::from(format!("{}{rest}", " ".repeat(key_width))));
             }

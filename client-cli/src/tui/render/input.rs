@@ -116,11 +116,13 @@ fn columns(line: &str, skip: usize, width: usize) -> String {
     out
 }
 
-/// The "discard draft? y/n" question, in the notice's place.
-pub(super) fn render_confirm(frame: &mut Frame, area: Rect) {
+/// A y/n question ("discard draft? y/n"), in the notice's place; a long
+/// one is cut before its `y/n`, which always shows.
+pub(super) fn render_confirm(frame: &mut Frame, area: Rect, question: &str) {
+    let room = usize::from(area.width).saturating_sub(4);
+    let text = format!("{} y/n", super::text::truncate(question, room));
     frame.render_widget(
-        Paragraph::new("discard draft? y/n")
-            .style(Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)),
+        Paragraph::new(text).style(Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)),
         area,
     );
 }

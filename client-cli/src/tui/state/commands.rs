@@ -6,7 +6,7 @@
 //! mistyped command must never be sent to the contact. `//text` is how a
 //! message starting with `/` is sent.
 
-use super::{about, search, Action, ChatState};
+use super::{about, erase, search, Action, ChatState};
 
 /// One command of the input line.
 pub struct Command {
@@ -56,6 +56,12 @@ pub const COMMANDS: &[Command] = &[
         args: "[^N]",
         summary: "delete your newest message for everyone",
         run: about::delete,
+    },
+    Command {
+        name: "delete-conversation",
+        args: "[--everyone]",
+        summary: "delete this conversation here (--everyone: for them too); asks first",
+        run: erase::delete_conversation,
     },
     Command {
         name: "devices",

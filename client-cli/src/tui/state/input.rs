@@ -1,5 +1,5 @@
 //! The keyboard: editing the draft, slash commands, the help screen, the
-//! discard-draft question, accepting a changed key and sending.
+//! discard-draft question and other y/n questions, accepting a changed key and sending.
 //!
 //! [`KEYS`] is the list the help screen shows; it sits next to
 //! [`ChatState::handle_key`] so the two are changed together.
@@ -61,6 +61,10 @@ impl ChatState {
         if self.confirm_discard {
             return self.answer_discard(key.code, ctrl);
         }
+        if self.confirm.is_some() {
+            let yes = matches!(key.code, KeyCode::Char('y' | 'Y')) && !ctrl;
+            return self.answer_confirm(yes);
+        }
         if let Some(scroll) = self.help {
             return self.help_key(key.code, ctrl, scroll);
         }
@@ -111,7 +115,7 @@ impl ChatState {
     /// A bracketed paste keeps its line breaks (it is sent as one message
     /// with them); other controls are dropped.
     pub fn paste(&mut self, text: &str) {
-        if self.confirm_discard || self.help.is_some() {
+        if self.confirm_discard || self.confirm.is_some() || self.help.is_some() {
             return;
         }
         let clean = SafeText::multiline(&text.replace("\r\n", "\n"));

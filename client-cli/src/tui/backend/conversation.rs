@@ -1,0 +1,86 @@
+//! What the chat does to a whole 1:1 conversation, over either backend:
+//! `/delete-conversation` runs the code `umbra delete-conversation` runs
+//! (commands/delete_conversation.rs) against the local client, or the
+//! daemon's method of the same name, so the chat and the CLI cannot
+//! disagree; and the conversation's stored history, read back afterwards.
+//!
+//! Must never: delete anything the command would not, or show a record's
+//! text except through the state's sanitising paths.
+
+use serde_json::json;
+use umbra_client_core::{HistoryEntry, PeerRef};
+
+use super::commands::{from_records, parse_lines};
+use super::{call, history_entry, Backend};
+use crate::commands::delete_conversation;
+use crate::daemon::chat::DEFAULT_HISTORY;
+use crate::output::{Printer, Record};
+
+/// How long a delete for everyone waits for the relay before saying it
+/// stays queued (the command's default).
+const DELETE_TIMEOUT_SECS: u64 = 30;
+
+impl Backend {
+    /// Deletes the conversation with `contact` here, or for `everyone`;
+    /// the sentence the CLI prints for it, or why not.
+    pub async fn delete_conversation(
+        &self,
+        contact: &str,
+        everyone: bool,
+    ) -> Result<String, String> {
+        let found = match self {
+            Backend::Local(client) => {
+                let params =
+                    delete_conversation::Params::new(contact, everyone, DELETE_TIMEOUT_SECS);
+                let mut printer = Printer::new(true, Vec::new());
+                delete_conversation::perform(client, &params, &mut printer)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                parse_lines(&printer.into_inner())?
+            }
+            Backend::Daemon(rpc) => {
+                let params = json!({"username": contact, "everyone": everyone});
+                let result = call(rpc, "delete_conversation", params)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                from_records(&result)?
+            }
+        };
+        found
+            .into_iter()
+            .find_map(|record| match record {
+                Record::Done { detail, .. } => Some(detail),
+                _ => None,
+            })
+            .ok_or_else(|| "the delete answered nothing".to_owned())
+    }
+
+    /// The stored history of the conversation with `contact`, oldest
+    /// first, as much as the chat loads at start.
+    pub async fn history(&self, contact: &str) -> Result<Vec<HistoryEntry>, String> {
+        match self {
+            Backend::Local(client) => {
+                let peer: PeerRef = contact.parse().map_err(|e| format!("{e}"))?;
+                client
+                    .history(&peer, DEFAULT_HISTORY)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Backend::Daemon(rpc) => {
+                let result = call(rpc, "conversations", json!({}))
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                Ok(result["conversations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|c| c["peer"] == contact)
+                    .and_then(|c| c["history"].as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(history_entry)
+                    .collect())
+            }
+        }
+    }
+}
