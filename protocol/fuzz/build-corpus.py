@@ -109,6 +109,15 @@ PROTOCOL_SEEDS = {
         ("link.json", "cases[].provisioning", b"\x02"),
         ("link.json", "provisioning_refusals[].provisioning", b"\x02"),
     ],
+    # The first byte picks the structure (see the target's doc comment).
+    "kt_proofs": [
+        ("kt.json", "lookups[].proof", b"\x00"),
+        ("kt.json", "rejects[].bytes", b"\x00"),
+        ("kt.json", "histories[].proof", b"\x01"),
+        ("kt.json", "epochs[].head", b"\x02"),
+        ("kt.json", "inclusion.proof", b"\x03"),
+        ("kt.json", "consistency[].proof", b"\x04"),
+    ],
     # The first byte picks the message (see each target's doc comment).
     "opaque_relay": [
         ("opaque.json", "registration.registration_request", b"\x00"),
