@@ -98,6 +98,11 @@ impl DirectorySigningKey {
         Self(SigningKey::from_bytes(seed))
     }
 
+    /// The stored form (the RFC 8032 seed), for the relay's key file only.
+    pub fn to_seed(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.0.to_bytes())
+    }
+
     /// The public half clients pin.
     pub fn public_key(&self) -> DirectoryPublicKey {
         DirectoryPublicKey(self.0.verifying_key())

@@ -159,4 +159,6 @@ fn heads_verify_extend_and_refuse_forks_rollbacks_and_forgeries() {
     };
     assert_eq!(key.sign_head(&entry, &log), Err(KtError::BadLogSize));
     assert_eq!(format!("{key:?}"), "DirectorySigningKey(<redacted>)");
+    let again = DirectorySigningKey::from_seed(&key.to_seed());
+    assert_eq!(again.public_key(), pk);
 }
