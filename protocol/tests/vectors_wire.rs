@@ -12,7 +12,7 @@ use material::Material;
 
 use serde_json::{json, Value};
 use umbra_protocol::wire::{
-    self, AccountRef, Address, ClientFrame, DeviceId, ErrorCode, OutgoingEnvelope,
+    self, AccountRef, Address, ClientFrame, DeviceId, ErrorCode, LinkEnrolled, OutgoingEnvelope,
     PreKeyBundleWire, RelayFrame, Request, Response, SendOutcome, SessionToken, Username,
 };
 
@@ -121,6 +121,11 @@ fn client_examples(m: &mut Material) -> Vec<ClientFrame> {
     });
     // The device requests (tags 19 to 28), from their own seed likewise.
     frames.extend(device_frames::client_examples());
+    // LoginEnrol (tag 32, §15.6): no fields, so no seed.
+    frames.push(ClientFrame {
+        request_id: 320,
+        request: Request::LoginEnrol,
+    });
     frames
 }
 
@@ -217,6 +222,17 @@ fn relay_examples(m: &mut Material) -> Vec<RelayFrame> {
     ]);
     // The device responses (tags 14 to 18), from their own seed likewise.
     frames.extend(device_frames::relay_examples());
+    // LoginEnrolled (tag 21, §15.6), from a seed of its own.
+    let mut own = Material::new(0x2e);
+    frames.push(RelayFrame::Response {
+        request_id: 320,
+        response: Response::LoginEnrolled(LinkEnrolled {
+            account: own.account(),
+            device: DeviceId(3),
+            token: SessionToken::from_bytes(own.bytes()),
+            expires_at: 1_799_592_000,
+        }),
+    });
     frames
 }
 
@@ -253,7 +269,12 @@ fn wire_vectors() {
             "hex": common::hex(&bytes),
         }));
     }
-    assert_eq!(kinds.len(), 19 + 10, "every request variant has a vector");
+    // The KEM requests (tags 29 to 31) have none yet; LoginEnrol has one.
+    assert_eq!(
+        kinds.len(),
+        19 + 10 + 1,
+        "every request variant has a vector"
+    );
 
     let mut relay = Vec::new();
     let mut names = std::collections::BTreeSet::new();
@@ -267,10 +288,11 @@ fn wire_vectors() {
             "hex": common::hex(&bytes),
         }));
     }
-    // 19 responses (Resolved, DeviceList and LinkMessages twice each) and 5 pushes.
+    // 20 responses (Resolved, DeviceList and LinkMessages twice each; the
+    // KEM responses none yet) and 5 pushes.
     assert_eq!(
         names.len(),
-        19 + 3 + 5,
+        20 + 3 + 5,
         "every response and push has a vector"
     );
 

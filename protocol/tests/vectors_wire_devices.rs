@@ -414,14 +414,19 @@ fn auth_rules_are_the_9_7_column() {
         examples.first().map(|f| f.request_id),
         Some(device_frames::FIRST_REQUEST_ID)
     );
-    // No request of the earlier tags is a device request.
+    // No request of the earlier tags, nor the later LoginEnrol (32), is a
+    // device request.
     let file = common::committed("wire.json");
     let mut older = 0;
     for entry in file["client_frames"].as_array().expect("frames") {
         let bytes = hex::decode(entry["hex"].as_str().expect("hex")).expect("hex");
         let frame = wire::decode_client(&bytes).expect("vectors decode");
         let tag = postcard::to_allocvec(&frame.request).expect("encodes")[0];
-        assert_eq!(frame.request.is_device_request(), tag >= 19, "{tag}");
+        assert_eq!(
+            frame.request.is_device_request(),
+            (19..=28).contains(&tag),
+            "{tag}"
+        );
         older += usize::from(tag < 19);
     }
     assert_eq!(older, 20);
@@ -481,9 +486,18 @@ fn debug_shows_no_ticket_token_account_or_post() {
 #[test]
 fn wire_json_ends_with_the_device_examples() {
     let file = common::committed("wire.json");
+    // The device examples, then one more: LoginEnrol / LoginEnrolled
+    // (§15.6), appended after them.
+    for (list, last) in [
+        ("client_frames", "LoginEnrol"),
+        ("relay_frames", "Response/LoginEnrolled"),
+    ] {
+        let all = file[list].as_array().expect("frames");
+        assert_eq!(all.last().and_then(|e| e["name"].as_str()), Some(last));
+    }
     let tail = |list: &str, n: usize| -> Vec<(String, Vec<u8>)> {
         let all = file[list].as_array().expect("frames");
-        all[all.len() - n..]
+        all[all.len() - n - 1..all.len() - 1]
             .iter()
             .map(|e| {
                 (

@@ -57,6 +57,8 @@ def main():
          "01071f10" + acct.hex() + "0102")
     c.eq("spec KemPreKeyCount response example", wire.encode_frame(wire.RelayFrame, {"Response": {"request_id": 7, "response": {"KemPreKeyCount": {"remaining": 3, "low_water": 20}}}}),
          "010007140314")
+    # §15.6's example: LoginEnrol with request id 7 (tag 32, no fields)
+    c.eq("spec LoginEnrol example", wire.encode_frame(wire.ClientFrame, {"request_id": 7, "request": "LoginEnrol"}), "010720")
     kp = {"id": 5, "created_at": 300, "key": [7] * 1184, "signature": [9] * 64}
     c.eq("spec KemPreKeyWire layout (9.5)", wire.enc(wire.KemPreKeyWire, kp), "05ac02a009" + "07" * 1184 + "40" + "09" * 64)
     check_device_frames(c, d)

@@ -63,6 +63,8 @@ Request = E(
     ("UploadKemPreKeys", S(("last_resort", OPT(KemPreKeyWire)), ("one_time", VEC(KemPreKeyWire)))),
     ("KemPreKeyCount", None),
     ("FetchHybridBundle", S(("account", AccountId), ("device", OPT("u32")))),
+    # §15.6: a fresh password login becomes a new device (password-only restore)
+    ("LoginEnrol", None),
 )
 ClientFrame = S(("request_id", "u64"), ("request", Request))
 
@@ -88,6 +90,7 @@ Response = E(
     ("DeviceEnrolled", S(("device", "u32"))),
     ("HybridBundle", HybridBundleWire),
     ("KemPreKeyCount", S(("remaining", "u32"), ("low_water", "u32"))),
+    ("LoginEnrolled", LinkEnrolled),
 )
 RelayFrame = E(
     ("Response", S(("request_id", "u64"), ("response", Response))),

@@ -78,6 +78,18 @@ const LINK_ENROLLED: Ty = Ty::Struct(&[
 ]);
 
 /// §9.7
+/// §9.5, the KEM prekeys of 3.9 (issue 14)
+const KEM_PREKEY: Ty = Ty::Struct(&[
+    ("id", Varint),
+    ("created_at", Varint),
+    ("key", Bytes),
+    ("signature", Fixed(64)),
+]);
+const HYBRID_BUNDLE: Ty = Ty::Struct(&[
+    ("bundle", BUNDLE),
+    ("kem_one_time", Opt(&KEM_PREKEY)),
+    ("kem_last_resort", Opt(&KEM_PREKEY)),
+]);
 const REQUEST: Ty = Ty::Enum(&[
     (
         "RegisterStart",
@@ -153,6 +165,21 @@ const REQUEST: Ty = Ty::Enum(&[
         Fields(&[("ticket", Fixed(16)), ("after", Varint)]),
     ),
     ("LinkEnrol", Fields(&[("ticket", Fixed(16))])),
+    // §9.7, tags 29 to 31 (the KEM prekeys of 3.9)
+    (
+        "UploadKemPreKeys",
+        Fields(&[
+            ("last_resort", Opt(&KEM_PREKEY)),
+            ("one_time", List(&KEM_PREKEY)),
+        ]),
+    ),
+    ("KemPreKeyCount", Unit),
+    (
+        "FetchHybridBundle",
+        Fields(&[("account", ACCOUNT_ID), ("device", Opt(&Varint))]),
+    ),
+    // §15.6, tag 32
+    ("LoginEnrol", Unit),
 ]);
 pub const CLIENT_FRAME: Ty = Ty::Struct(&[("request_id", Varint), ("request", REQUEST)]);
 
@@ -224,6 +251,14 @@ const RESPONSE: Ty = Ty::Enum(&[
         ]),
     ),
     ("DeviceEnrolled", Fields(&[("device", Varint)])),
+    // §9.8, tags 19 and 20 (the KEM prekeys of 3.9)
+    ("HybridBundle", Newtype(&HYBRID_BUNDLE)),
+    (
+        "KemPreKeyCount",
+        Fields(&[("remaining", Varint), ("low_water", Varint)]),
+    ),
+    // §15.6, tag 21
+    ("LoginEnrolled", Newtype(&LINK_ENROLLED)),
 ]);
 pub const RELAY_FRAME: Ty = Ty::Enum(&[
     (

@@ -264,6 +264,12 @@ pub enum Request {
         /// Which of its devices; none means the device `FetchBundle` serves.
         device: Option<DeviceId>,
     },
+    /// Tag 32: Turns the password login this connection just completed
+    /// (`LoginDone`, not yet used to `Authenticate`) into a new device of
+    /// the account (§15.6, password-only restore): the relay enrols the
+    /// next device id and replaces the login's token with one for it.
+    /// Reply: `LoginEnrolled`.
+    LoginEnrol,
 }
 
 /// A request that is well-formed but breaks a limit the relay enforces as a
@@ -428,7 +434,9 @@ impl Request {
                 }
                 Ok(())
             }
-            Request::KemPreKeyCount | Request::FetchHybridBundle { .. } => Ok(()),
+            Request::KemPreKeyCount | Request::FetchHybridBundle { .. } | Request::LoginEnrol => {
+                Ok(())
+            }
             Request::FetchDeviceList { .. }
             | Request::ListDevices
             | Request::RemoveDevice { .. }
@@ -461,6 +469,7 @@ impl Request {
                 | Request::LoginFinish { .. }
                 | Request::Authenticate { .. }
                 | Request::LinkJoin { .. }
+                | Request::LoginEnrol
         )
     }
 
@@ -528,6 +537,7 @@ impl Request {
             Request::UploadKemPreKeys { .. } => "UploadKemPreKeys",
             Request::KemPreKeyCount => "KemPreKeyCount",
             Request::FetchHybridBundle { .. } => "FetchHybridBundle",
+            Request::LoginEnrol => "LoginEnrol",
         }
     }
 }

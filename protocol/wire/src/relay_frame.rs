@@ -9,7 +9,8 @@
 //!
 //! Must never: name the sender of a delivered envelope or ephemeral payload
 //! (sealed sender), or carry a token anywhere but `LoginDone`,
-//! `PasswordChanged` and a `LinkMessages` that enrols a new device.
+//! `PasswordChanged`, a `LinkMessages` that enrols a new device and
+//! `LoginEnrolled`.
 
 use serde::{Deserialize, Serialize};
 
@@ -229,6 +230,10 @@ pub enum Response {
         /// Below this the relay sends `KemPreKeysLow`.
         low_water: u32,
     },
+    /// Tag 21: Answer to `LoginEnrol`: the new device and its first token
+    /// (the login's token is revoked in its place), fields as in
+    /// `LinkMessages.enrolled`.
+    LoginEnrolled(LinkEnrolled),
 }
 
 /// One link post as `LinkMessages` returns it: a byte string the relay
@@ -269,6 +274,7 @@ impl Response {
             Response::DeviceEnrolled { .. } => "DeviceEnrolled",
             Response::HybridBundle(_) => "HybridBundle",
             Response::KemPreKeyCount { .. } => "KemPreKeyCount",
+            Response::LoginEnrolled(_) => "LoginEnrolled",
         }
     }
 
@@ -304,6 +310,7 @@ impl Response {
             | Response::KemPreKeyCount { .. }
             | Response::LinkTicket { .. }
             | Response::DeviceEnrolled { .. }
+            | Response::LoginEnrolled(_)
             | Response::RegisterResponse { .. }
             | Response::RegisterDone { .. }
             | Response::LoginResponse { .. }

@@ -1,5 +1,6 @@
 //! Where one connection stands in authentication: a typed state machine
-//! (`Fresh → Registering | LoggingIn → … → Authenticated`) in the style of
+//! (`Fresh → Registering | LoggingIn → LoggedIn → … → Authenticated`) in
+//! the style of
 //! rustls's handshake states, where every transition consumes the state it
 //! leaves.
 //!
@@ -22,7 +23,7 @@ use umbra_wire::{AccountId, Address, Username};
 use super::opaque::LoginState;
 use super::tokens::TokenHash;
 use crate::metrics::LoginAttempt;
-use crate::store::AccountRecord;
+use crate::store::{AccountRecord, PasswordFile};
 
 /// How long a started login or registration may wait for its finish
 /// message. OPAQUE gives the server no message on a failed client-side
@@ -86,6 +87,34 @@ impl LoggingIn {
     }
 }
 
+/// A password login this connection completed (`LoginDone` answered) and
+/// has not used since: what `LoginEnrol` turns into a new device
+/// (PROTOCOL.md 15.6). Only on this connection, only once, only within
+/// [`EXCHANGE_TIMEOUT`] of the `LoginDone`.
+pub struct LoggedIn {
+    /// The account the password proved.
+    pub account: AccountId,
+    /// The record the proof was checked against: an enrolment after a
+    /// password change (record replaced) enrols nothing.
+    pub proven: PasswordFile,
+    /// The login's token (hash), which an enrolment revokes in favour of
+    /// the new device's.
+    pub token: TokenHash,
+    done: Instant,
+}
+
+impl LoggedIn {
+    /// A login that finished at `now`.
+    pub fn new(account: AccountId, proven: PasswordFile, token: TokenHash, now: Instant) -> Self {
+        LoggedIn {
+            account,
+            proven,
+            token,
+            done: now,
+        }
+    }
+}
+
 /// What an authenticated connection acts as.
 #[derive(Debug, Clone, Copy)]
 pub struct Authenticated {
@@ -107,6 +136,8 @@ pub enum AuthPhase {
     Registering(Registering),
     /// `LoginStart` answered; waiting for `LoginFinish`.
     LoggingIn(LoggingIn),
+    /// `LoginDone` answered; a `LoginEnrol` may follow.
+    LoggedIn(LoggedIn),
     /// `Authenticate` succeeded. Final: only closing the connection ends it.
     Authenticated(Authenticated),
 }
@@ -118,6 +149,7 @@ impl fmt::Debug for AuthPhase {
             AuthPhase::Fresh => "Fresh",
             AuthPhase::Registering(_) => "Registering",
             AuthPhase::LoggingIn(_) => "LoggingIn",
+            AuthPhase::LoggedIn(_) => "LoggedIn",
             AuthPhase::Authenticated(_) => "Authenticated",
         })
     }
@@ -196,6 +228,22 @@ impl AuthPhase {
             {
                 (AuthPhase::Fresh, Ok(login))
             }
+            _ => (AuthPhase::Fresh, Err(PhaseError::UnknownExchange)),
+        }
+    }
+
+    /// `LoginDone` sent: the login stays on the connection for one
+    /// `LoginEnrol`. Any other start, `Authenticate` or finish drops it.
+    pub fn logged_in(self, done: LoggedIn) -> (AuthPhase, Result<(), PhaseError>) {
+        self.begin(AuthPhase::LoggedIn(done))
+    }
+
+    /// `LoginEnrol`: hands back the completed login if it is in time. It
+    /// ends either way (`Fresh`): one login enrols at most one device.
+    pub fn take_login(self, now: Instant) -> (AuthPhase, Result<LoggedIn, PhaseError>) {
+        match self {
+            AuthPhase::Authenticated(_) => (self, Err(PhaseError::AlreadyAuthenticated)),
+            AuthPhase::LoggedIn(done) if in_time(done.done, now) => (AuthPhase::Fresh, Ok(done)),
             _ => (AuthPhase::Fresh, Err(PhaseError::UnknownExchange)),
         }
     }
@@ -299,6 +347,41 @@ mod tests {
         let (phase, _) = AuthPhase::Fresh.begin_registration(reg);
         let (_, other) = phase.finish_registration(&name("bob"), now);
         assert_eq!(other.err(), Some(PhaseError::UnknownExchange), "other name");
+    }
+
+    #[test]
+    fn a_completed_login_enrols_once_and_in_time() {
+        let now = Instant::now();
+        let done = || {
+            LoggedIn::new(
+                AccountId::random(&mut ChaCha20Rng::seed_from_u64(12)),
+                PasswordFile::new(vec![1; 8]),
+                TokenHash::of(&SessionToken::random(&mut ChaCha20Rng::seed_from_u64(13))),
+                now,
+            )
+        };
+        let (phase, ok) = AuthPhase::Fresh.logged_in(done());
+        ok.expect("fresh may hold a login");
+        let (phase, taken) = phase.take_login(now + EXCHANGE_TIMEOUT);
+        assert!(taken.is_ok(), "in time");
+        let (_, again) = phase.take_login(now);
+        assert_eq!(again.err(), Some(PhaseError::UnknownExchange), "only once");
+
+        let (phase, _) = AuthPhase::Fresh.logged_in(done());
+        let (_, late) = phase.take_login(now + EXCHANGE_TIMEOUT + Duration::from_secs(1));
+        assert_eq!(late.err(), Some(PhaseError::UnknownExchange), "too late");
+
+        let (phase, _) = AuthPhase::Fresh.logged_in(done());
+        let (phase, _) = phase.begin_login(login(5, now));
+        let (_, replaced) = phase.take_login(now);
+        assert_eq!(
+            replaced.err(),
+            Some(PhaseError::UnknownExchange),
+            "a new start drops the completed login"
+        );
+
+        let (_, none) = AuthPhase::Fresh.take_login(now);
+        assert_eq!(none.err(), Some(PhaseError::UnknownExchange), "no login");
     }
 
     #[test]

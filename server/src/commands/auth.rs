@@ -14,7 +14,7 @@ use umbra_wire::{AccountId, Address, DeviceId, ErrorCode, Response, SessionToken
 use super::{Authenticated, ConnectionAuth, Handled, Refusal};
 use crate::app::AppState;
 use crate::auth::opaque::{OpaqueError, OpaqueServer};
-use crate::auth::phase::{LoggingIn, Registering};
+use crate::auth::phase::{LoggedIn, LoggingIn, Registering};
 use crate::auth::tokens::{self, unix_now, TokenHash};
 use crate::metrics::{AuthFailure, LoginAttempt, Metrics};
 use crate::store::StoreError;
@@ -276,11 +276,70 @@ pub(super) async fn login_finish(
         ));
     }
     Metrics::inc(&state.metrics.auth_successes);
+    // Kept for one `LoginEnrol` on this connection (15.6): only a login
+    // that just proved the password may become a new device.
+    let done = LoggedIn::new(account, record.password_file, issued.hash, Instant::now());
+    conn.transition(|phase| phase.logged_in(done))?;
     Ok(Response::LoginDone {
         token: issued.token,
         account,
         expires_at: issued.expires_at,
     })
+}
+
+/// The refusal of a `LoginEnrol` with no fresh login to enrol.
+pub const LOGIN_ENROL_NO_LOGIN: &str =
+    "no password login to enrol: send LoginEnrol right after LoginDone, on the same connection, \
+     within 60 s and before Authenticate";
+
+/// `LoginEnrol` (PROTOCOL.md 15.6): the password login this connection
+/// just completed becomes a new device of its account, with the limit and
+/// the never-reused ids of a linked device; the login's token (device 1's)
+/// is revoked and one for the new device issued in its place, in one
+/// transaction. The login is spent whatever the outcome.
+pub(super) async fn login_enrol(state: &AppState, conn: &mut ConnectionAuth) -> Handled {
+    let login = conn
+        .transition(|phase| phase.take_login(Instant::now()))
+        .map_err(|r| unknown_exchange(r, LOGIN_ENROL_NO_LOGIN))?;
+    let issued = tokens::issue(&mut OsRng, unix_now(), state.limits.token_ttl);
+    let enrolled = match state
+        .store
+        .enrol_login_device(
+            login.account,
+            &login.proven,
+            &login.token.0,
+            &issued.hash.0,
+            issued.expires_at,
+            unix_now(),
+        )
+        .await
+    {
+        Err(StoreError::TooManyDevices { limit }) => {
+            return Err(Refusal::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "the account already has {limit} devices, the most it may have; \
+                     remove one from a current device (umbra devices, then \
+                     umbra devices remove ID) and log in again"
+                ),
+            ))
+        }
+        other => other?,
+    };
+    let Some(device) = enrolled else {
+        return Err(Refusal::new(
+            ErrorCode::UnknownExchange,
+            "the account's password changed, or it logged out everywhere, since this login; \
+             log in again",
+        ));
+    };
+    Metrics::inc(&state.metrics.auth_successes);
+    Ok(Response::LoginEnrolled(umbra_wire::LinkEnrolled {
+        account: login.account,
+        device,
+        token: issued.token,
+        expires_at: issued.expires_at,
+    }))
 }
 
 /// Revokes this connection's token, or every token of the account (closing

@@ -274,6 +274,7 @@ async fn pre_auth(state: &AppState, conn: &mut ConnectionAuth, request: Request)
             ));
         }
         Request::LinkJoin { ticket } => link::join(state, conn, ticket).await?,
+        Request::LoginEnrol => auth::login_enrol(state, conn).await?,
         // `is_pre_authentication` admits only the arms above.
         _ => {
             return Err(Refusal::new(

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use umbra_wire::device_list::DeviceList;
 use umbra_wire::{AccountId, Address, DeviceId};
 
-use super::{StoreError, UnixSeconds};
+use super::{PasswordFile, StoreError, TokenHash, UnixSeconds};
 
 /// A current device of an account, as `ListDevices` shows it (15.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +76,26 @@ pub trait DeviceStore: Send + Sync + 'static {
         account: AccountId,
         now: UnixSeconds,
     ) -> Result<DeviceId, StoreError>;
+
+    /// `LoginEnrol` (15.6): turns a password login's token into a new
+    /// device of its account, in one transaction that locks the account row
+    /// first (as [`AccountStore::insert_login_token`](super::AccountStore)
+    /// does): if the account's record is still `proven` and the login's
+    /// token `login` still exists for the account, enrols the next device
+    /// (as [`DeviceStore::add_device`], so [`StoreError::TooManyDevices`]
+    /// applies), deletes `login` and stores `token_hash` for the new device
+    /// until `expires_at`. `None`, changing nothing, if the account is gone,
+    /// its record changed (a password change since the login) or `login`
+    /// was revoked (a logout everywhere since).
+    async fn enrol_login_device(
+        &self,
+        account: AccountId,
+        proven: &PasswordFile,
+        login: &TokenHash,
+        token_hash: &TokenHash,
+        expires_at: UnixSeconds,
+        now: UnixSeconds,
+    ) -> Result<Option<DeviceId>, StoreError>;
 
     /// The current devices of `account` in ascending id order (empty for an
     /// unknown account).
@@ -192,6 +212,59 @@ macro_rules! impl_devices {
                 let device = enrol_device(&mut tx, account, now).await?;
                 tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(device)
+            }
+
+            async fn enrol_login_device(
+                &self,
+                account: AccountId,
+                proven: &$crate::store::PasswordFile,
+                login: &TokenHash,
+                token_hash: &TokenHash,
+                expires_at: UnixSeconds,
+                now: UnixSeconds,
+            ) -> Result<Option<DeviceId>, StoreError> {
+                let mut tx = self.write_tx().await?;
+                // The account row first, locked as a login's token issue and
+                // a password change lock it: a change committing meanwhile is
+                // seen here (record differs) or waits and then revokes the
+                // new token with the others.
+                let current: Option<Vec<u8>> = sqlx::query_scalar(concat!(
+                    "SELECT password_file FROM accounts WHERE account_id = $1",
+                    dialect!(for_update)
+                ))
+                .bind(account.as_bytes().as_slice())
+                .fetch_optional(&mut *tx)
+                .await?;
+                // Both sides come from this database: a plain comparison.
+                if current.as_deref() != Some(proven.as_bytes()) {
+                    return Ok(None);
+                }
+                let held =
+                    sqlx::query("SELECT 1 FROM tokens WHERE token_hash = $1 AND account_id = $2")
+                        .bind(login.as_slice())
+                        .bind(account.as_bytes().as_slice())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if held.is_none() {
+                    return Ok(None);
+                }
+                let device = enrol_device(&mut tx, account, now).await?;
+                sqlx::query("DELETE FROM tokens WHERE token_hash = $1")
+                    .bind(login.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO tokens (account_id, token_hash, device_id, expires_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(account.as_bytes().as_slice())
+                .bind(token_hash.as_slice())
+                .bind(i64::from(device.0))
+                .bind(db_time(expires_at))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
+                Ok(Some(device))
             }
 
             async fn list_devices(
