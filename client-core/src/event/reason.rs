@@ -108,8 +108,11 @@ pub enum DecryptFailure {
     #[error("envelope claims to come from this device")]
     FromThisDevice,
     /// A group message from a device other than its account's primary
-    /// one (group messages are per account in this version; pairwise
-    /// messages from every listed device are read, docs/PROTOCOL.md §15.3).
+    /// one. Raised only by earlier versions, which read group messages
+    /// from primary devices only; this one reads them from every listed
+    /// device (docs/PROTOCOL.md §8.14, §15.3) and refuses an unlisted one
+    /// as [`DecryptFailure::UnlistedDevice`]. Kept so a stored or relayed
+    /// reason code keeps its name.
     #[error(
         "group message from device {0} of its account; this client reads group messages from \
          primary devices only"

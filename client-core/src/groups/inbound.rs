@@ -27,7 +27,7 @@ use umbra_protocol::group::{
 };
 use umbra_protocol::identity::IdentityPublic;
 use umbra_protocol::pairwise::InboundEnvelope;
-use umbra_protocol::wire::AccountId;
+use umbra_protocol::wire::{AccountId, DeviceId};
 
 use crate::engine::Engine;
 use crate::inbound::{Failure, Rejected};
@@ -125,7 +125,8 @@ async fn open_message(
             return Ok(Vec::new());
         }
         Err(Failed::NoKey) => {
-            return Err(key_request::no_key(engine, &group, &contact, message, &from).await)
+            let asked = (&contact, sender.device);
+            return Err(key_request::no_key(engine, &group, asked, message, &from).await);
         }
         Err(Failed::Replay) => return Err(Failure::Duplicate),
         Err(Failed::Bad(reason)) => {
@@ -226,13 +227,14 @@ async fn open_message(
 pub(crate) async fn accept_content(
     engine: &Arc<Engine>,
     txn: &mut Txn,
-    contact: &ContactRecord,
+    peer: (&ContactRecord, DeviceId),
     identity: &IdentityPublic,
     from: &str,
     content: Content,
     replies: &mut Vec<Content>,
 ) -> Result<Vec<Event>, Failure> {
-    let events = accept(engine, txn, contact, identity, from, content, replies).await?;
+    let contact = peer.0;
+    let events = accept(engine, txn, peer, identity, from, content, replies).await?;
     // The caller queues `replies` if the contact may be sent to: only then
     // is a request noted as asked (§8.15).
     if contact.may_send() {
@@ -245,7 +247,7 @@ pub(crate) async fn accept_content(
 async fn accept(
     engine: &Arc<Engine>,
     txn: &mut Txn,
-    contact: &ContactRecord,
+    (contact, device): (&ContactRecord, DeviceId),
     identity: &IdentityPublic,
     from: &str,
     content: Content,
@@ -298,7 +300,7 @@ async fn accept(
             if !rec.state().is_member(&sender) {
                 // Only a distribution its sender signed is held (§8.15).
                 ReceiverKeys::default()
-                    .accept(&payload, identity, &group)
+                    .accept(&payload, identity, &group, device)
                     .map_err(|e| rejected(Some(from), GroupRefusal::SenderKeyRefused(e)))?;
                 let refusal = GroupRefusal::SenderKeyFromNonMember;
                 let failure =
@@ -310,7 +312,9 @@ async fn accept(
                 .member_keys(&group, &sender)
                 .await?
                 .unwrap_or_else(ReceiverKeys::default);
-            keys.accept(&payload, identity, &group)
+            // Each device of the member has its own chain (§8.2): kept
+            // under the device whose session carried it.
+            keys.accept(&payload, identity, &group, device)
                 .map_err(|e| rejected(Some(from), GroupRefusal::SenderKeyRefused(e)))?;
             engine.groups.put_member_keys(txn, &group, &sender, &keys)?;
             engine.groups.held.release(&held);

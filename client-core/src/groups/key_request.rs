@@ -29,7 +29,7 @@ use std::sync::Mutex;
 
 use umbra_protocol::content::Content;
 use umbra_protocol::group::GroupMessage;
-use umbra_protocol::wire::AccountId;
+use umbra_protocol::wire::{AccountId, DeviceId};
 
 use crate::consts::{
     millis, GROUP_KEY_ANSWER_INTERVAL, GROUP_KEY_REQUEST_INTERVAL, GROUP_SYNC_TRACKED,
@@ -161,7 +161,7 @@ fn allow_and_note(
 pub(crate) async fn ask(
     engine: &Engine,
     group: &Group,
-    contact: &ContactRecord,
+    (contact, device): (&ContactRecord, DeviceId),
     (epoch, chain_id, iteration): (u64, u32, u32),
 ) -> Result<(), Error> {
     let member = AccountId::from_bytes(contact.account);
@@ -172,7 +172,11 @@ pub(crate) async fn ask(
     {
         return Ok(());
     }
-    let Some(mut record) = engine.usable_session(contact).await? else {
+    // The device that sent the message: each device has its own chain
+    // (§8.2), so only it can send that key again.
+    let now_secs = engine.clock.now_secs();
+    let usable = engine.sessions.usable_of_device(contact, device, now_secs);
+    let Some(mut record) = usable.await? else {
         return Ok(());
     };
     if !limits.may_ask(&group.id(), &member, (epoch, chain_id), now) {
@@ -221,7 +225,7 @@ pub(crate) async fn ask(
 pub(crate) async fn no_key(
     engine: &Engine,
     group: &Group,
-    contact: &ContactRecord,
+    contact: (&ContactRecord, DeviceId),
     message: &GroupMessage,
     from: &str,
 ) -> Failure {

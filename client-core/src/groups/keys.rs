@@ -17,11 +17,13 @@
 //! not, newly added ones included, in the same fan-out and ahead of the
 //! message.
 //!
-//! For each member we keep the key that arrived last and the one before
-//! (messages it sent before it learnt of a removal may still be queued for
-//! us), by arrival, not by epoch: a member's fresh key made after a reorg
-//! may carry a lower epoch than the one it replaces. A removed member's
-//! keys are dropped at once.
+//! For each device of each member (every device has its own chain) we
+//! keep the key that arrived last and the one before (messages it sent
+//! before it learnt of a removal may still be queued for us), by arrival,
+//! not by epoch: a member's fresh key made after a reorg may carry a lower
+//! epoch than the one it replaces. A message is read only with a key of
+//! the device that sealed it. A removed member's keys, every device's,
+//! are dropped at once.
 //!
 //! Must never: send under a sender key someone outside the current state
 //! holds, persist a chain behind one that encrypted (the caller commits the
@@ -36,7 +38,7 @@ use umbra_protocol::group::{
 };
 use umbra_protocol::identity::{IdentityKeyPair, IdentityPublic};
 use umbra_protocol::pairwise::InboundEnvelope;
-use umbra_protocol::wire::AccountId;
+use umbra_protocol::wire::{AccountId, DeviceId, MAX_DEVICES_PER_ACCOUNT};
 use zeroize::Zeroizing;
 
 use crate::records;
@@ -184,48 +186,140 @@ impl Drop for MemberKey {
     }
 }
 
-/// A member's sender keys in one group (kind `GroupReceiverKey`), in
-/// order of arrival, oldest first.
-#[derive(Clone, Default, Serialize, Deserialize)]
-pub(crate) struct ReceiverKeys {
+/// The keys of one device of a member, oldest arrival first.
+#[derive(Clone, Serialize, Deserialize)]
+struct DeviceKeys {
+    device: u32,
     keys: Vec<MemberKey>,
 }
 
+/// A member's sender keys in one group (kind `GroupReceiverKey`): per
+/// device of the member (each device has its own chain, docs/PROTOCOL.md
+/// §8.2), [`KEPT_MEMBER_KEYS`] per device in order of arrival, the device
+/// whose key arrived last at the end. At most [`MAX_DEVICES_PER_ACCOUNT`]
+/// devices: the one whose key arrived longest ago goes first.
+#[derive(Clone, Default)]
+pub(crate) struct ReceiverKeys {
+    devices: Vec<DeviceKeys>,
+}
+
+/// The stored form's format byte (then the per-device keys, postcard). A
+/// store written before devices holds one member's keys as a bare
+/// sequence of at most [`KEPT_MEMBER_KEYS`] keys, so its first byte (the
+/// sequence length) is 0, 1 or 2, which no format byte is; those keys are
+/// device 1's (the only device whose group messages that version read).
+const KEYS_FORMAT_DEVICES: u8 = 0x40;
+
+impl Serialize for ReceiverKeys {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut tuple = serializer.serialize_tuple(2)?;
+        tuple.serialize_element(&KEYS_FORMAT_DEVICES)?;
+        tuple.serialize_element(&self.devices)?;
+        tuple.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ReceiverKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // At most 1 + KEPT_MEMBER_KEYS elements: the legacy length and
+        // its keys, or the format byte and the devices.
+        deserializer.deserialize_tuple(1 + KEPT_MEMBER_KEYS, KeysVisitor)
+    }
+}
+
+struct KeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for KeysVisitor {
+    type Value = ReceiverKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a member's sender keys")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ReceiverKeys, A::Error> {
+        use serde::de::Error as _;
+        let missing = || A::Error::custom("truncated member keys");
+        let first: u8 = seq.next_element()?.ok_or_else(missing)?;
+        match first {
+            KEYS_FORMAT_DEVICES => {
+                let devices: Vec<DeviceKeys> = seq.next_element()?.ok_or_else(missing)?;
+                Ok(ReceiverKeys { devices })
+            }
+            n if usize::from(n) <= KEPT_MEMBER_KEYS => {
+                let mut keys = Vec::with_capacity(usize::from(n));
+                for _ in 0..n {
+                    keys.push(seq.next_element()?.ok_or_else(missing)?);
+                }
+                let devices = if keys.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![DeviceKeys {
+                        device: DeviceId::PRIMARY.0,
+                        keys,
+                    }]
+                };
+                Ok(ReceiverKeys { devices })
+            }
+            other => Err(A::Error::custom(format_args!(
+                "unknown member keys format {other}"
+            ))),
+        }
+    }
+}
+
 impl ReceiverKeys {
-    /// Takes in a distribution that `member` (whose identity the pairwise
-    /// session authenticated as `identity`) sent for `group`.
+    /// Takes in a distribution that `device` of a member (whose identity
+    /// the pairwise session authenticated as `identity`) sent for `group`.
     pub(crate) fn accept(
         &mut self,
         payload: &[u8],
         identity: &IdentityPublic,
         group: &GroupId,
+        device: DeviceId,
     ) -> Result<(), GroupFailure> {
         let distribution = SignedDistribution::verify(payload, identity, group)
             .map_err(|e| GroupFailure::Refused(e.to_string()))?;
         let (epoch, chain_id) = (distribution.epoch(), distribution.chain_id());
-        if self
+        let mut held = match self.devices.iter().position(|d| d.device == device.0) {
+            Some(at) => self.devices.remove(at),
+            None => DeviceKeys {
+                device: device.0,
+                keys: Vec::new(),
+            },
+        };
+        if !held
             .keys
             .iter()
             .any(|k| k.epoch == epoch && k.chain_id == chain_id)
         {
-            // A resend of a key we have: keep our chain (it may be ahead).
-            return Ok(());
+            let receiver = GroupReceiver::new(distribution);
+            held.keys.push(MemberKey {
+                epoch,
+                chain_id,
+                receiver: receiver.pickle().encode().to_vec(),
+            });
+            // Oldest arrival first (see the module docs: not by epoch).
+            let excess = held.keys.len().saturating_sub(KEPT_MEMBER_KEYS);
+            held.keys.drain(..excess);
         }
-        let receiver = GroupReceiver::new(distribution);
-        self.keys.push(MemberKey {
-            epoch,
-            chain_id,
-            receiver: receiver.pickle().encode().to_vec(),
-        });
-        // Oldest arrival first (see the module docs: not by epoch).
-        let excess = self.keys.len().saturating_sub(KEPT_MEMBER_KEYS);
-        self.keys.drain(..excess);
+        // (A resend of a key we have keeps our chain: it may be ahead.)
+        // The device whose key arrived last goes to the end.
+        self.devices.push(held);
+        let excess = self.devices.len().saturating_sub(MAX_DEVICES_PER_ACCOUNT);
+        self.devices.drain(..excess);
         Ok(())
     }
 
-    /// Decrypts the group message `inbound` carries with the key its
-    /// header names, returning the client payload; the key's advance is
-    /// kept only if it opened.
+    /// Whether we hold any key of the member's devices.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.devices.iter().all(|d| d.keys.is_empty())
+    }
+
+    /// Decrypts the group message `inbound` carries with the key of the
+    /// sending device (the sealed sender's, never a header field) that
+    /// its header names, returning the client payload; the key's advance
+    /// is kept only if it opened.
     pub(crate) fn decrypt(
         &mut self,
         inbound: &InboundEnvelope,
@@ -234,9 +328,12 @@ impl ReceiverKeys {
             .group_message()
             .map(|m| *m.header())
             .ok_or(Failed::Bad(GroupOpenFailure::NotGroupMessage))?;
+        let device = inbound.sender_address().device;
         let Some(key) = self
-            .keys
+            .devices
             .iter_mut()
+            .filter(|d| d.device == device.0)
+            .flat_map(|d| d.keys.iter_mut())
             .find(|k| k.epoch == header.epoch && k.chain_id == header.chain_id)
         else {
             return Err(Failed::NoKey);
@@ -347,12 +444,91 @@ mod tests {
         let (three, d3) = distribution(3);
         let (four, d4) = distribution(4);
         for d in [&d5, &d3, &d4] {
-            keys.accept(d, &identity.public(), &group)
+            keys.accept(d, &identity.public(), &group, DeviceId::PRIMARY)
                 .expect("accepted");
         }
         // The two that arrived last stay, although 5 has the highest epoch.
-        let held: Vec<_> = keys.keys.iter().map(|k| (k.epoch, k.chain_id)).collect();
-        assert_eq!(held, vec![(3, three), (4, four)]);
-        assert!(!held.contains(&(5, five)));
+        assert_eq!(held(&keys, 1), vec![(3, three), (4, four)]);
+        assert!(!held(&keys, 1).contains(&(5, five)));
+    }
+
+    fn held(keys: &ReceiverKeys, device: u32) -> Vec<(u64, u32)> {
+        keys.devices
+            .iter()
+            .filter(|d| d.device == device)
+            .flat_map(|d| d.keys.iter().map(|k| (k.epoch, k.chain_id)))
+            .collect()
+    }
+
+    #[test]
+    fn each_device_of_a_member_keeps_its_own_keys() {
+        let identity = IdentityKeyPair::generate(&mut OsRng);
+        let group = GroupId::random(&mut OsRng);
+        let distribution = |epoch: u64| {
+            let sender = GroupSender::generate(group, epoch, &mut OsRng);
+            (
+                sender.chain_id(),
+                sender.distribution(&identity).as_bytes().to_vec(),
+            )
+        };
+        let mut keys = ReceiverKeys::default();
+        let (one, d1) = distribution(1);
+        keys.accept(&d1, &identity.public(), &group, DeviceId(1))
+            .expect("accepted");
+        // Three keys from device 2 push out none of device 1's.
+        let mut second = Vec::new();
+        for epoch in 2..5 {
+            let (chain, d) = distribution(epoch);
+            keys.accept(&d, &identity.public(), &group, DeviceId(2))
+                .expect("accepted");
+            second.push((epoch, chain));
+        }
+        assert_eq!(held(&keys, 1), vec![(1, one)]);
+        assert_eq!(held(&keys, 2), second[1..].to_vec());
+        // Round trip through the stored form.
+        let bytes = postcard::to_stdvec(&keys).expect("encode");
+        assert_eq!(bytes[0], KEYS_FORMAT_DEVICES);
+        let back: ReceiverKeys = postcard::from_bytes(&bytes).expect("decode");
+        assert_eq!(held(&back, 1), vec![(1, one)]);
+        assert_eq!(held(&back, 2), second[1..].to_vec());
+        // Beyond eight devices the one whose key arrived longest ago goes.
+        for device in 3..=9 {
+            let (_, d) = distribution(9);
+            keys.accept(&d, &identity.public(), &group, DeviceId(device))
+                .expect("accepted");
+        }
+        assert!(held(&keys, 1).is_empty(), "device 1's key arrived first");
+        assert_eq!(keys.devices.len(), MAX_DEVICES_PER_ACCOUNT);
+    }
+
+    #[test]
+    fn keys_stored_before_devices_read_as_device_1s() {
+        // The previous version's stored form: a bare sequence of keys.
+        #[derive(Serialize)]
+        struct Old {
+            keys: Vec<MemberKey>,
+        }
+        let identity = IdentityKeyPair::generate(&mut OsRng);
+        let group = GroupId::random(&mut OsRng);
+        let sender = GroupSender::generate(group, 3, &mut OsRng);
+        let distribution = sender.distribution(&identity);
+        let verified =
+            SignedDistribution::verify(distribution.as_bytes(), &identity.public(), &group)
+                .expect("verifies");
+        let old = Old {
+            keys: vec![MemberKey {
+                epoch: 3,
+                chain_id: sender.chain_id(),
+                receiver: GroupReceiver::new(verified).pickle().encode().to_vec(),
+            }],
+        };
+        let bytes = postcard::to_stdvec(&old).expect("encode");
+        assert_eq!(bytes[0], 1, "the legacy form starts with its length");
+        let keys: ReceiverKeys = postcard::from_bytes(&bytes).expect("reads");
+        assert_eq!(held(&keys, 1), vec![(3, sender.chain_id())]);
+        assert!(held(&keys, 2).is_empty());
+        let empty: ReceiverKeys = postcard::from_bytes(&[0]).expect("reads");
+        assert!(empty.is_empty());
+        assert!(postcard::from_bytes::<ReceiverKeys>(&[3]).is_err());
     }
 }

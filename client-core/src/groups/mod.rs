@@ -60,6 +60,8 @@ pub(crate) mod sync;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
+mod tests_devices;
+#[cfg(test)]
 mod tests_events;
 #[cfg(test)]
 mod tests_held;

@@ -135,7 +135,8 @@ impl Engine {
                     // had it takes it as a duplicate Add). Not to one whose
                     // own sender key we hold: it had the state to send it;
                     // nor to one given a key made after that Add (resend.rs).
-                    let proven = self.groups.member_keys(group, account).await?.is_some();
+                    let held = self.groups.member_keys(group, account).await?;
+                    let proven = held.is_some_and(|k| !k.is_empty());
                     if let Some(welcome) = (!proven).then(|| welcomes.for_member(account)).flatten()
                     {
                         if let Some(envelope) = sessions.seal(self, account, welcome)? {

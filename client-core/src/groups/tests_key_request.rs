@@ -248,7 +248,14 @@ async fn a_member_is_asked_once_per_interval_and_answers_once_per_interval() {
     let rec = bob.inner.groups.require(group).await.expect("group");
     let to_alice = contact(bob, alice).await;
     let queued = || async { bob.pending_outbox().await.expect("outbox").len() };
-    let ask = |key: (u64, u32, u32)| key_request::ask(&bob.inner, &rec, &to_alice, key);
+    let ask = |key: (u64, u32, u32)| {
+        key_request::ask(
+            &bob.inner,
+            &rec,
+            (&to_alice, umbra_protocol::wire::DeviceId::PRIMARY),
+            key,
+        )
+    };
     let start = queued().await;
     for _ in 0..3 {
         ask((epoch, chain_id, 0)).await.expect("asked");

@@ -282,7 +282,7 @@ async fn a_second_sync_request_inside_the_interval_is_not_answered() {
         super::inbound::accept_content(
             engine,
             &mut txn,
-            &contact,
+            (&contact, umbra_protocol::wire::DeviceId::PRIMARY),
             &contact.pinned,
             "bob",
             ask(),
@@ -417,7 +417,7 @@ async fn a_member_behind_asks_once_inside_the_interval() {
         super::inbound::accept_content(
             engine,
             &mut txn,
-            &contact,
+            (&contact, umbra_protocol::wire::DeviceId::PRIMARY),
             &contact.pinned,
             "alice",
             Content::GroupControl {

@@ -255,7 +255,7 @@ async fn asks_on(
     super::inbound::accept_content(
         &bob.inner,
         &mut txn,
-        contact,
+        (contact, umbra_protocol::wire::DeviceId::PRIMARY),
         &contact.pinned,
         "alice",
         Content::GroupControl {
@@ -320,7 +320,7 @@ async fn a_request_owed_nothing_takes_no_answer_entry() {
         super::inbound::accept_content(
             engine,
             &mut txn,
-            &contact,
+            (&contact, umbra_protocol::wire::DeviceId::PRIMARY),
             &contact.pinned,
             "carol",
             Content::GroupSync {

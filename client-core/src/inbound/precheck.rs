@@ -233,6 +233,9 @@ async fn needed(engine: &Arc<Engine>, envelope: &[u8]) -> Result<Option<Needs>, 
     {
         return Ok(None);
     }
+    if !own && inbound.group_message().is_some() {
+        return group_message_needs(engine, &inbound).await;
+    }
     // Thrown away: the locked pass decrypts again from the state it reads.
     let plaintext = match decrypt(engine, &inbound, &mut Txn::new()).await {
         Ok((plaintext, _)) => zeroize::Zeroizing::new(plaintext),
@@ -307,6 +310,38 @@ async fn needed(engine: &Arc<Engine>, envelope: &[u8]) -> Result<Option<Needs>, 
         }
     }
     Ok(Some(needs))
+}
+
+/// A sealed group message from a contact's device (§8.4, §15.3 rule 3):
+/// only the device-list fetch, if the device is not in the held list and
+/// the pinned identity sealed it (a message under another identity is
+/// refused without one; a blocked account's asks nothing). Its sender key,
+/// not a directory check, authenticates what it says.
+async fn group_message_needs(
+    engine: &Arc<Engine>,
+    inbound: &InboundEnvelope,
+) -> Result<Option<Needs>, Error> {
+    let sender = *inbound.sender_address();
+    let listed = engine
+        .devices
+        .held(&sender.account)
+        .await?
+        .allows(sender.device);
+    if listed || engine.is_blocked(sender.account.as_bytes()).await? {
+        return Ok(None);
+    }
+    let Some(contact) = engine.contact_by_account(sender.account.as_bytes()).await? else {
+        return Ok(None);
+    };
+    let identity = inbound.sender();
+    if !bool::from(contact.pinned.to_bytes().ct_eq(&identity.to_bytes())) {
+        return Ok(None);
+    }
+    Ok(Some(Needs {
+        identity: None,
+        names: Vec::new(),
+        list: Some((sender.account, identity.clone())),
+    }))
 }
 
 /// Fetches `account`'s device list under `identity` (§15.3 rule 2). The

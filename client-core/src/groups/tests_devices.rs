@@ -1,0 +1,138 @@
+//! Group messages from a member's other devices (docs/PROTOCOL.md §8.2,
+//! §8.14, §15.3), over a real relay in this process: alice links a second
+//! device through the real link flow (it gets her contacts and groups) and
+//! sends to the group from it; bob reads it with that device's own sender
+//! key, kept apart from her first device's. A device alice's signed list
+//! does not name (enrolled on the relay, never listed) is refused.
+
+use std::sync::Arc;
+
+use umbra_protocol::wire::DeviceId;
+
+use super::tests::{receive, register, relay};
+use crate::store::{ClientStore, MemoryStore, Txn};
+use crate::{Client, ClientConfig, DecryptFailure, Event, KdfParams, PeerRef};
+
+/// Links a new device of `client`'s account with the real link flow.
+async fn link(client: &Client, url: &str) -> Client {
+    let invite = client.link_device().await.expect("invite");
+    let store: Arc<dyn ClientStore> = Arc::new(MemoryStore::new());
+    let config = ClientConfig::with_store(url, store).kdf_params(KdfParams::insecure_for_tests());
+    let code = invite.code().to_owned();
+    let joiner = tokio::spawn(async move { Client::link_accept(config, &code, "pw-new").await });
+    invite.complete().await.expect("link completes");
+    joiner.await.expect("joined").expect("linked")
+}
+
+fn group_texts(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GroupMessage { body, .. } => Some(body.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn unlisted(events: &[Event]) -> Vec<DeviceId> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DecryptionFailed { reason, .. } => match reason.cause() {
+                DecryptFailure::UnlistedDevice(device) => Some(*device),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_message_from_a_members_second_device_is_read_with_its_own_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let (alice, bob) = (register(&url, "alice").await, register(&url, "bob").await);
+    let members: Vec<PeerRef> = vec!["bob".parse().expect("name")];
+    let group = alice
+        .create_group("team", &members)
+        .await
+        .expect("create")
+        .group;
+    alice
+        .send_group_text(&group, "from the desktop")
+        .await
+        .expect("sent");
+    let got = receive(&bob).await;
+    assert_eq!(group_texts(&got).len(), 1, "{got:?}");
+    // The laptop: a linked device holding the group, with a chain of its own.
+    let alice2 = link(&alice, &url).await;
+    assert_eq!(alice2.whoami().device_id, 2);
+    alice2
+        .send_group_text(&group, "from the laptop")
+        .await
+        .expect("sent from device 2");
+    let got = receive(&bob).await;
+    assert_eq!(group_texts(&got), vec!["from the laptop"], "{got:?}");
+    assert!(unlisted(&got).is_empty(), "{got:?}");
+    // Device 2's key did not take device 1's place: both keep sending.
+    alice
+        .send_group_text(&group, "desktop again")
+        .await
+        .expect("sent");
+    alice2
+        .send_group_text(&group, "laptop again")
+        .await
+        .expect("sent");
+    let mut texts = group_texts(&receive(&bob).await);
+    texts.sort();
+    assert_eq!(texts, vec!["desktop again", "laptop again"]);
+    alice2.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_message_from_a_device_the_list_lacks_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let (alice, bob) = (register(&url, "alice").await, register(&url, "bob").await);
+    let members: Vec<PeerRef> = vec!["bob".parse().expect("name")];
+    let group = alice
+        .create_group("team", &members)
+        .await
+        .expect("create")
+        .group;
+    receive(&bob).await;
+    // A device enrolled on the relay that alice's signed list never names
+    // (what a relay adding a device of its own would get), holding the
+    // group and bob's contact.
+    let rogue = crate::outbound::tests_devices::another_device(&alice).await;
+    let record = alice.inner.groups.require(&group).await.expect("group");
+    let bob_contact = alice
+        .inner
+        .contact_by_account(bob.whoami().account_id.as_bytes())
+        .await
+        .expect("store")
+        .expect("bob");
+    let mut txn = Txn::new();
+    rogue.inner.groups.put(&mut txn, &record).expect("group");
+    rogue
+        .inner
+        .names
+        .put_contact(&mut txn, &bob_contact)
+        .await
+        .expect("contact");
+    rogue.inner.vault.commit(txn).await.expect("commit");
+    rogue
+        .send_group_text(&group, "not from a listed device")
+        .await
+        .expect("sent");
+    let got = receive(&bob).await;
+    assert!(group_texts(&got).is_empty(), "{got:?}");
+    // Its sender key (pairwise) and its group message are both refused as
+    // from an unlisted device, after bob fetched alice's list.
+    assert_eq!(unlisted(&got), vec![DeviceId(2), DeviceId(2)], "{got:?}");
+    // Alice's own device still reaches bob.
+    alice.send_group_text(&group, "hello").await.expect("sent");
+    assert_eq!(group_texts(&receive(&bob).await).len(), 1);
+}
