@@ -12,8 +12,9 @@
 //!   would need a read state this client does not keep for every
 //!   interface) plus the timer.
 //! - The sweep deletes what expired: the history entry, every index slot
-//!   naming it, the summary's copy (`Timeline::remove_expired`), its file record
-//!   and the expiry record. It runs when the engine opens (for what
+//!   naming it, the summary's copy (`Timeline::remove_expired`), its file
+//!   record and the expiry record, then says which went
+//!   ([`Event::MessagesExpired`]). It runs when the engine opens (for what
 //!   expired while the client was closed) and then in a background task,
 //!   woken at the next expiry or when a new one is stamped.
 //!
@@ -341,8 +342,10 @@ impl Engine {
             return Ok((0, next));
         }
         let mut erased_count = 0;
+        let mut gone: Vec<([u8; 16], Vec<MessageId>)> = Vec::new();
         for (account, ids) in &expired {
             let erased = self.timeline.remove_expired(&mut txn, account, ids).await?;
+            gone.push((*account, erased.iter().map(|e| e.id).collect()));
             for entry in &erased {
                 let local = crate::files::local_id(entry.direction, account, &entry.id);
                 let slot = records::file::slot(&self.vault, &local);
@@ -354,6 +357,17 @@ impl Engine {
         }
         self.vault.commit(txn).await?;
         tracing::debug!(erased = erased_count, "disappearing messages deleted");
+        // An open view drops them too; a contact no longer known has no
+        // conversation on screen to drop them from.
+        for (account, ids) in gone {
+            if ids.is_empty() {
+                continue;
+            }
+            if let Some(contact) = self.contact_by_account(&account).await? {
+                let with = self.names.display_name(&contact).await?;
+                self.emit(Event::MessagesExpired { with, ids });
+            }
+        }
         Ok((erased_count, next))
     }
 

@@ -375,6 +375,15 @@ pub enum Event {
         /// The timer, 0 when off.
         seconds: u32,
     },
+    /// Messages of a 1:1 conversation reached the end of their
+    /// disappearing timer and were deleted from this device's store
+    /// (docs/PROTOCOL.md §12.18): an interface showing them drops them.
+    MessagesExpired {
+        /// The contact (username as shown).
+        with: String,
+        /// The deleted messages' ids, ours and the contact's.
+        ids: Vec<MessageId>,
+    },
     /// The connection changed state.
     Connection(ConnectionState),
     /// Everything the relay had queued for us has been received.

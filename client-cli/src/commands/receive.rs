@@ -204,6 +204,10 @@ fn records_of(event: Event) -> Vec<Record> {
             by_peer,
             seconds,
         }],
+        Event::MessagesExpired { with, ids } => vec![Record::MessagesExpired {
+            with,
+            ids: ids.iter().map(MessageId::to_hex).collect(),
+        }],
         Event::Sent { to, id } => vec![Record::Sent {
             to,
             id: id.to_hex(),

@@ -292,6 +292,10 @@ impl Record {
                 let noun = if *erased == 1 { "message" } else { "messages" };
                 format!("{who}: {erased} {noun} erased here")
             }
+            Record::MessagesExpired { with, ids } => {
+                let noun = if ids.len() == 1 { "message" } else { "messages" };
+                format!("{} disappearing {noun} with {} deleted", ids.len(), s(with))
+            }
             Record::DisappearingTimer {
                 with,
                 by_peer,

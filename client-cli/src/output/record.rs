@@ -143,6 +143,13 @@ pub enum Record {
         /// The timer in seconds; 0 when off.
         seconds: u32,
     },
+    /// Messages with `with` reached the end of their disappearing timer
+    /// and were deleted from this device's store.
+    MessagesExpired {
+        with: String,
+        /// Their ids, ours and the contact's.
+        ids: Vec<String>,
+    },
     /// A reaction, edit or delete for everyone changed a stored message
     /// (ours or the sender's).
     MessageChanged {

@@ -354,3 +354,21 @@ fn a_deleted_conversation_counts_its_erased_messages_in_words() {
         "bob deleted the conversation with you: 3 messages erased here"
     );
 }
+
+#[test]
+fn an_expiry_counts_its_messages_in_words_and_names_them_in_json() {
+    let record = Record::MessagesExpired {
+        with: "bob".into(),
+        ids: vec!["07".repeat(16)],
+    };
+    assert_eq!(record.to_human(), "1 disappearing message with bob deleted");
+    assert_eq!(
+        serde_json::to_value(&record).expect("json"),
+        serde_json::json!({"type": "messages_expired", "with": "bob", "ids": ["07".repeat(16)]})
+    );
+    let two = Record::MessagesExpired {
+        with: "bob\u{1b}[2J".into(),
+        ids: vec!["07".repeat(16), "08".repeat(16)],
+    };
+    assert_eq!(two.to_human(), "2 disappearing messages with bob deleted");
+}

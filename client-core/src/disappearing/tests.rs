@@ -73,6 +73,23 @@ fn timer_events(events: &[Event]) -> Vec<(String, bool, u32)> {
         .collect()
 }
 
+/// The first [`Event::MessagesExpired`] on `events` (the bound is only
+/// there so a missing one fails rather than hangs).
+async fn next_expired(
+    events: &mut futures_util::stream::BoxStream<'static, Event>,
+) -> (String, Vec<MessageId>) {
+    use futures_util::StreamExt;
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), events.next())
+            .await
+            .expect("an expiry event")
+            .expect("the event stream");
+        if let Event::MessagesExpired { with, ids } = event {
+            return (with, ids);
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_under_the_timer_is_deleted_on_both_sides_and_one_without_stays() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -92,7 +109,7 @@ async fn a_message_under_the_timer_is_deleted_on_both_sides_and_one_without_stay
         alice.disappearing_timer(&bob_ref).await.expect("timer"),
         3600
     );
-    alice.send_text(&name("bob"), "gone").await.expect("send");
+    let gone = alice.send_text(&name("bob"), "gone").await.expect("send");
     flush(&alice).await;
     let got = receive(&bob).await;
     assert_eq!(timer_events(&got), [("alice".to_owned(), true, 3600)]);
@@ -101,7 +118,8 @@ async fn a_message_under_the_timer_is_deleted_on_both_sides_and_one_without_stay
         bob.disappearing_timer(&alice_ref).await.expect("timer"),
         3600
     );
-    bob.send_text(&name("alice"), "also gone")
+    let also_gone = bob
+        .send_text(&name("alice"), "also gone")
         .await
         .expect("send");
     flush(&bob).await;
@@ -111,10 +129,17 @@ async fn a_message_under_the_timer_is_deleted_on_both_sides_and_one_without_stay
     assert_eq!(alice.sweep_expired().await.expect("sweep"), 0);
     assert_eq!(bodies(&bob, "alice").await.len(), 3);
 
+    let mut alice_events = alice.events();
     for client in [&alice, &bob] {
         client.inner.clock.advance(Duration::from_secs(3601));
         assert_eq!(client.sweep_expired().await.expect("sweep"), 2);
     }
+    // An open view is told which went, to drop them.
+    let (with, mut ids) = next_expired(&mut alice_events).await;
+    ids.sort_by_key(|id| id.0);
+    let mut expected = vec![gone, also_gone];
+    expected.sort_by_key(|id| id.0);
+    assert_eq!((with.as_str(), ids), ("bob", expected));
     assert_eq!(
         bodies(&alice, "bob").await,
         [(Direction::Outgoing, "hi".to_owned())]
