@@ -85,10 +85,15 @@ impl Daemon {
                 .map_err(|e| {
                     failed(e, format!("loading the history with {}", conversation.peer))
                 })?;
+            let disappearing = client
+                .disappearing_timer(&peer(&conversation.peer)?)
+                .await
+                .map_err(|e| failed(e, format!("reading the timer with {}", conversation.peer)))?;
             out.push(json!({
                 "peer": conversation.peer,
                 "unread": conversation.unread,
                 "key_changed": conversation.key_changed,
+                "disappearing": disappearing,
                 "history": history.iter().map(history_value).collect::<Vec<_>>(),
             }));
         }

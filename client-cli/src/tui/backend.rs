@@ -27,6 +27,7 @@ mod connection;
 mod conversation;
 pub mod devices;
 mod events;
+mod files;
 pub mod group;
 
 pub use connection::{connection_view, ConnectionView};
@@ -63,6 +64,8 @@ pub struct ContactRow {
 pub struct StoredConversation {
     pub peer: String,
     pub key_changed: bool,
+    /// The disappearing-message timer in seconds, 0 off.
+    pub disappearing: u32,
     pub history: Vec<HistoryEntry>,
 }
 
@@ -114,9 +117,11 @@ impl Backend {
                 for conversation in client.conversations().await? {
                     let peer: PeerRef = conversation.peer.parse()?;
                     let history = client.history(&peer, DEFAULT_HISTORY).await?;
+                    let disappearing = client.disappearing_timer(&peer).await?;
                     out.push(StoredConversation {
                         peer: conversation.peer,
                         key_changed: conversation.key_changed,
+                        disappearing,
                         history,
                     });
                 }
@@ -134,6 +139,12 @@ impl Backend {
                         Some(StoredConversation {
                             peer: c["peer"].as_str()?.to_owned(),
                             key_changed: c["key_changed"].as_bool().unwrap_or(false),
+                            // An older daemon does not say: off, until an
+                            // event says otherwise.
+                            disappearing: c["disappearing"]
+                                .as_u64()
+                                .and_then(|s| u32::try_from(s).ok())
+                                .unwrap_or(0),
                             history: c["history"]
                                 .as_array()?
                                 .iter()

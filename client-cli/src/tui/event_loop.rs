@@ -28,18 +28,22 @@ use crate::output::{time_from_unix_ms, Delivery, Record, Trust};
 use crate::session::Session;
 use crate::tui::backend::{connection_view, daemon_events, Backend, ChatEvent, ConnectionView};
 use crate::tui::render::render;
-use crate::tui::state::{Action, ChatState, Connection, Outgoing, Severity};
+use crate::tui::state::{Action, ChatState, Connection, FileView, Severity};
 use crate::tui::terminal::TerminalGuard;
 
 mod about;
 mod alerts;
 mod commands;
+mod completion;
 mod conversation;
 mod devices;
+mod files;
 mod group;
 mod perform;
 
 use alerts::{window_title, Alerts};
+use completion::apply_completion;
+pub(crate) use completion::Completion;
 use perform::perform;
 
 /// How often the screen is redrawn with the clock advanced (for "today"
@@ -49,54 +53,6 @@ const CLOCK_TICK: Duration = Duration::from_secs(20);
 /// How long quitting waits for sends still being encrypted and queued, so a
 /// message typed just before Esc still reaches the durable outbox.
 const QUIT_GRACE: Duration = Duration::from_secs(10);
-
-/// What a background task reports when it finishes.
-pub(super) enum Completion {
-    Queued {
-        to: String,
-        local_id: String,
-        id: String,
-    },
-    /// A group message left (or failed for some members) as `id`.
-    GroupQueued {
-        to: String,
-        local_id: String,
-        id: String,
-        report: Option<Outgoing>,
-    },
-    SendFailed {
-        to: String,
-        local_id: String,
-        reason: String,
-    },
-    KeyAccepted {
-        contact: String,
-    },
-    /// The key changed again after the number on screen was shown.
-    KeyMovedOn {
-        contact: String,
-        safety_number: String,
-    },
-    /// A reaction, edit or delete left.
-    Changed(crate::tui::state::ChangeRequest),
-    /// A `/block` or `/unblock` was done: what the CLI says for it.
-    BlockChanged(String),
-    /// What a `/search` for `query` found.
-    Found {
-        query: String,
-        records: Vec<Record>,
-    },
-    Problem(String),
-    /// Something to show in the notice line, not an error (`/devices`).
-    Info(String),
-    /// A `/delete-conversation` ended (the CLI's sentence, or why not),
-    /// and what the store holds of the conversation now.
-    ConversationDeleted {
-        contact: String,
-        outcome: Result<String, String>,
-        stored: Result<Vec<umbra_client_core::HistoryEntry>, String>,
-    },
-}
 
 fn need_terminal() -> Result<(), Failure> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
@@ -316,6 +272,7 @@ async fn load_stored(backend: &Backend, state: &mut ChatState) -> anyhow::Result
         .await
         .context("listing conversations and their history")?
     {
+        state.set_timer(&conversation.peer, conversation.disappearing);
         for entry in conversation.history {
             state.load_message(&conversation.peer, about::chat_message(entry));
         }
@@ -341,6 +298,7 @@ async fn apply_event(backend: &Backend, state: &mut ChatState, event: Event) -> 
             body,
             received_at_ms,
             reply_to,
+            file,
             ..
         } => {
             let id = id.to_hex();
@@ -348,6 +306,9 @@ async fn apply_event(backend: &Backend, state: &mut ChatState, event: Event) -> 
                 state.receive_message(&from, &id, &body, time_from_unix_ms(received_at_ms));
             if let Some(target) = reply_to {
                 state.set_reply_to(&from, &id, &target.to_hex());
+            }
+            if let Some(f) = file {
+                state.set_file(&from, &id, FileView::new(&f.id, &f.name, f.size));
             }
             action
         }
@@ -359,12 +320,15 @@ async fn apply_event(backend: &Backend, state: &mut ChatState, event: Event) -> 
             body,
             sent_at_ms,
             reply_to,
-            ..
+            file,
         } => {
             let id = id.to_hex();
             state.sent_elsewhere(&to, &id, &body, time_from_unix_ms(sent_at_ms));
             if let Some(target) = reply_to {
                 state.set_reply_to(&to, &id, &target.to_hex());
+            }
+            if let Some(f) = file {
+                state.set_file(&to, &id, FileView::new(&f.id, &f.name, f.size));
             }
             None
         }
@@ -393,14 +357,11 @@ async fn apply_event(backend: &Backend, state: &mut ChatState, event: Event) -> 
             state.change_refused(&from, &from, &id.to_hex(), reason.code(), now);
             None
         }
-        // The contact, or another device of ours, deleted it for everyone.
-        Event::ConversationDeleted {
-            with,
-            by_peer,
-            erased,
-        } => {
-            let now = time::OffsetDateTime::now_utc();
-            state.conversation_deleted(&with, by_peer, erased, now);
+        // What happened to a whole 1:1 conversation.
+        event @ (Event::ConversationDeleted { .. }
+        | Event::DisappearingTimerChanged { .. }
+        | Event::MessagesExpired { .. }) => {
+            conversation::apply_event(state, event);
             None
         }
         Event::Sent { to, id } => {
@@ -528,49 +489,5 @@ fn apply_connection(state: &mut ChatState, connection: ConnectionView) {
             "another umbra for this account connected",
         ),
         ConnectionView::Offline => state.set_connection(Connection::Offline, None),
-    }
-}
-
-fn apply_completion(state: &mut ChatState, done: Completion) {
-    match done {
-        Completion::Queued { to, local_id, id } => state.message_queued(&to, &local_id, &id),
-        Completion::GroupQueued {
-            to,
-            local_id,
-            id,
-            report,
-        } => group::queued(state, &to, &local_id, &id, report),
-        Completion::SendFailed {
-            to,
-            local_id,
-            reason,
-        } => state.message_failed(&to, &local_id, &reason),
-        Completion::KeyAccepted { contact } => {
-            state.key_accepted(&contact);
-            state.set_notice(
-                Severity::Info,
-                &format!("accepted {contact}'s new key; compare safety numbers to verify it"),
-            );
-        }
-        Completion::KeyMovedOn {
-            contact,
-            safety_number,
-        } => {
-            state.key_changed(&contact, &safety_number);
-            state.set_notice(
-                Severity::Error,
-                &format!("{contact}'s key changed again; nothing accepted — check the new number"),
-            );
-        }
-        Completion::Changed(request) => state.change_sent(&request),
-        Completion::BlockChanged(detail) => commands::show_block(state, &detail),
-        Completion::Found { query, records } => commands::show_found(state, &query, &records),
-        Completion::Problem(text) => state.set_notice(Severity::Error, &text),
-        Completion::Info(text) => state.set_notice(Severity::Info, &text),
-        Completion::ConversationDeleted {
-            contact,
-            outcome,
-            stored,
-        } => conversation::deleted(state, &contact, outcome, stored),
     }
 }

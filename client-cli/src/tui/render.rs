@@ -20,7 +20,7 @@ use ratatui::Frame;
 use crate::output::{Delivery, Trust};
 use crate::sanitize::SafeText;
 use crate::tui::state::{
-    ChatMessage, ChatState, Connection, Conversation, Direction, Outgoing, Severity,
+    human_size, ChatMessage, ChatState, Connection, Conversation, Direction, Outgoing, Severity,
 };
 
 mod about;
@@ -318,6 +318,16 @@ fn render_conversation(frame: &mut Frame, area: Rect, state: &ChatState, narrow:
             trust_style,
         )),
     }
+    // The timer comes before the passing "typing…", so it stays put.
+    if conversation.disappearing > 0 {
+        title.push(Span::styled(
+            format!(
+                "⏱ {} ",
+                crate::commands::disappearing::format_timer(conversation.disappearing)
+            ),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
     if conversation.typing {
         title.push(Span::styled("typing… ", Style::new().fg(Color::DarkGray)));
     }
@@ -428,6 +438,11 @@ fn message_lines(
     let body_style = if message.about.deleted {
         body_lines.push(about::DELETED.to_owned());
         about::deleted_style()
+    } else if let Some(file) = &message.file {
+        // A file is its name and size; `/save` takes it.
+        let line = format!("📎 {} ({})", file.name, human_size(file.size));
+        body_lines.extend(wrap(&line, body_width));
+        Style::new().fg(Color::Magenta)
     } else {
         for paragraph in message.body.lines() {
             body_lines.extend(wrap(paragraph, body_width));

@@ -17,7 +17,8 @@
 //! [`reading`] when a conversation counts as read and when to alert,
 //! [`status`] the relay link and notices, [`input`] the keys, [`editor`]
 //! the draft and its cursor, [`commands`] the slash commands, [`about`] replies, reactions, edits
-//! and deletes, [`erase`] deleting a whole conversation, [`refused`] the changes to them that were not applied, [`search`] `/search` results, [`typing`] our typing notices; this file holds the state itself and the [`Action`]s it asks for.
+//! and deletes, [`erase`] deleting a whole conversation, [`disappear`] its
+//! disappearing-message timer, [`files`] `/file` and `/save`, [`refused`] the changes to them that were not applied, [`search`] `/search` results, [`typing`] our typing notices; this file holds the state itself and the [`Action`]s it asks for.
 
 use std::collections::HashMap;
 
@@ -30,10 +31,16 @@ mod about;
 mod about_tests;
 mod commands;
 mod conversations;
+mod disappear;
+#[cfg(test)]
+mod disappear_tests;
 mod editor;
 mod erase;
 #[cfg(test)]
 mod erase_tests;
+mod files;
+#[cfg(test)]
+mod files_tests;
 #[cfg(test)]
 mod group_tests;
 mod groups;
@@ -58,6 +65,7 @@ pub use commands::COMMANDS;
 pub use conversations::Conversation;
 pub use editor::InputLine;
 pub use erase::Confirm;
+pub use files::{human_size, FileView};
 pub use groups::{group_id_of, group_key, GroupPanel, MemberInput};
 pub use input::KEYS;
 pub use messages::{ChatMessage, Direction, Outgoing};
@@ -117,6 +125,26 @@ pub enum Action {
     DeleteConversation {
         contact: String,
         everyone: bool,
+    },
+    /// Set the disappearing-message timer of the conversation with
+    /// `contact` to `seconds`, 0 off (`/disappear`).
+    SetDisappearing {
+        contact: String,
+        seconds: u32,
+    },
+    /// Upload the file at `path` and send it to `to` (`/file`); report
+    /// back with `local_id`.
+    SendFile {
+        to: String,
+        local_id: String,
+        path: std::path::PathBuf,
+    },
+    /// Save file `id` (shown as `name`) into `dest`, the current
+    /// directory if `None` (`/save`).
+    SaveFile {
+        id: String,
+        name: String,
+        dest: Option<std::path::PathBuf>,
     },
     Quit,
 }

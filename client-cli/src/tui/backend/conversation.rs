@@ -1,8 +1,10 @@
 //! What the chat does to a whole 1:1 conversation, over either backend:
-//! `/delete-conversation` runs the code `umbra delete-conversation` runs
-//! (commands/delete_conversation.rs) against the local client, or the
-//! daemon's method of the same name, so the chat and the CLI cannot
-//! disagree; and the conversation's stored history, read back afterwards.
+//! `/delete-conversation` and `/disappear` run the code `umbra
+//! delete-conversation` and `umbra disappearing` run
+//! (commands/delete_conversation.rs, commands/disappearing.rs) against the
+//! local client, or the daemon's methods of the same names, so the chat
+//! and the CLI cannot disagree; and the conversation's stored history,
+//! read back after a delete.
 //!
 //! Must never: delete anything the command would not, or show a record's
 //! text except through the state's sanitising paths.
@@ -12,13 +14,24 @@ use umbra_client_core::{HistoryEntry, PeerRef};
 
 use super::commands::{from_records, parse_lines};
 use super::{call, history_entry, Backend};
-use crate::commands::delete_conversation;
+use crate::commands::{delete_conversation, disappearing};
 use crate::daemon::chat::DEFAULT_HISTORY;
 use crate::output::{Printer, Record};
 
-/// How long a delete for everyone waits for the relay before saying it
-/// stays queued (the command's default).
+/// How long a delete for everyone or a timer change waits for the relay
+/// before saying it stays queued (the commands' default).
 const DELETE_TIMEOUT_SECS: u64 = 30;
+
+/// The `done` record's sentence among what a command printed.
+fn done_detail(found: Vec<Record>, what: &str) -> Result<String, String> {
+    found
+        .into_iter()
+        .find_map(|record| match record {
+            Record::Done { detail, .. } => Some(detail),
+            _ => None,
+        })
+        .ok_or_else(|| format!("{what} answered nothing"))
+}
 
 impl Backend {
     /// Deletes the conversation with `contact` here, or for `everyone`;
@@ -46,13 +59,31 @@ impl Backend {
                 from_records(&result)?
             }
         };
-        found
-            .into_iter()
-            .find_map(|record| match record {
-                Record::Done { detail, .. } => Some(detail),
-                _ => None,
-            })
-            .ok_or_else(|| "the delete answered nothing".to_owned())
+        done_detail(found, "the delete")
+    }
+
+    /// Sets the disappearing-message timer of the conversation with
+    /// `contact` (0 off); the sentence the CLI prints, or why not.
+    pub async fn set_disappearing(&self, contact: &str, seconds: u32) -> Result<String, String> {
+        let duration = disappearing::format_timer(seconds);
+        let found = match self {
+            Backend::Local(client) => {
+                let params = disappearing::Params::new(contact, &duration, DELETE_TIMEOUT_SECS);
+                let mut printer = Printer::new(true, Vec::new());
+                disappearing::perform(client, &params, &mut printer)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                parse_lines(&printer.into_inner())?
+            }
+            Backend::Daemon(rpc) => {
+                let params = json!({"username": contact, "duration": duration});
+                let result = call(rpc, "disappearing", params)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                from_records(&result)?
+            }
+        };
+        done_detail(found, "the timer change")
     }
 
     /// The stored history of the conversation with `contact`, oldest

@@ -117,6 +117,24 @@ fn event_from_record(record: &Value) -> Option<ChatEvent> {
                 erased: usize::try_from(record["erased"].as_u64()?).ok()?,
             })
         })(),
+        "disappearing_timer" => (|| {
+            Some(Event::DisappearingTimerChanged {
+                with: text("with")?,
+                by_peer: record["by_peer"].as_bool()?,
+                seconds: u32::try_from(record["seconds"].as_u64()?).ok()?,
+            })
+        })(),
+        "messages_expired" => (|| {
+            Some(Event::MessagesExpired {
+                with: text("with")?,
+                // A malformed id is skipped; the others still go.
+                ids: record["ids"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|id| id.as_str().and_then(MessageId::from_hex))
+                    .collect(),
+            })
+        })(),
         "sent" => (|| {
             Some(Event::Sent {
                 to: text("to")?,
@@ -236,6 +254,34 @@ mod tests {
         );
         assert!(
             event_from_record(&json!({"type": "conversation_deleted", "with": "bob"})).is_none()
+        );
+        // A timer change and an expiry, for the title and the view.
+        let timer = json!({"type": "disappearing_timer", "with": "bob", "by_peer": true,
+            "seconds": 3600});
+        assert_eq!(
+            event_from_record(&timer),
+            Some(ChatEvent::Core(Event::DisappearingTimerChanged {
+                with: "bob".into(),
+                by_peer: true,
+                seconds: 3600,
+            }))
+        );
+        let expired = json!({"type": "messages_expired", "with": "bob", "ids": [id]});
+        assert_eq!(
+            event_from_record(&expired),
+            Some(ChatEvent::Core(Event::MessagesExpired {
+                with: "bob".into(),
+                ids: vec![MessageId([7; 16])],
+            }))
+        );
+        let bad = json!({"type": "messages_expired", "with": "bob", "ids": ["zz", id]});
+        assert_eq!(
+            event_from_record(&bad),
+            Some(ChatEvent::Core(Event::MessagesExpired {
+                with: "bob".into(),
+                ids: vec![MessageId([7; 16])],
+            })),
+            "a bad id is skipped, the good one still goes"
         );
         // Unknown types and malformed records are skipped, not errors.
         assert!(event_from_record(&json!({"type": "from_the_future"})).is_none());

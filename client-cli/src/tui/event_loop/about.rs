@@ -40,6 +40,7 @@ pub(super) fn chat_message(entry: HistoryEntry) -> ChatMessage {
         body: SafeText::multiline(&entry.body),
         from: None,
         about: from_history(&entry.about),
+        file: None,
     }
 }
 

@@ -55,6 +55,7 @@ pub(super) async fn load(backend: &Backend, state: &mut ChatState) {
                     body: SafeText::multiline(&entry.body),
                     from: entry.from.as_deref().map(SafeText::line),
                     about: super::about::from_history(&entry.about),
+                    file: None,
                 },
             );
         }

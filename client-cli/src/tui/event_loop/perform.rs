@@ -10,7 +10,7 @@
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::{about, commands, conversation, devices, group, Completion};
+use super::{about, commands, conversation, devices, files, group, Completion};
 use crate::tui::backend::{Backend, KeyDecision};
 use crate::tui::state::{group_id_of, Action};
 
@@ -99,6 +99,15 @@ pub(super) fn perform(
         Action::ListDevices => drop(tasks.spawn(devices::list(backend, done))),
         Action::DeleteConversation { contact, everyone } => {
             tasks.spawn(conversation::delete(backend, contact, everyone, done));
+        }
+        Action::SetDisappearing { contact, seconds } => {
+            tasks.spawn(conversation::set_timer(backend, contact, seconds, done));
+        }
+        Action::SendFile { to, local_id, path } => {
+            tasks.spawn(files::send(backend, to, local_id, path, done));
+        }
+        Action::SaveFile { id, name, dest } => {
+            tasks.spawn(files::save(backend, id, name, dest, done));
         }
         Action::Quit => {}
     }

@@ -115,7 +115,7 @@ impl ChatState {
     /// The target of a command in the open conversation: `^N` (the N-th
     /// message from the bottom) at the start of `args`, or the newest one
     /// `fits`. Returns the key, the message and the rest of `args`.
-    fn pick<'a>(
+    pub(super) fn pick<'a>(
         &self,
         args: &'a str,
         fits: impl Fn(&ChatMessage) -> bool,
@@ -158,7 +158,7 @@ impl ChatState {
     }
 
     /// Sends-side checks shared with a plain message.
-    fn may_send(&self) -> Result<(), String> {
+    pub(super) fn may_send(&self) -> Result<(), String> {
         if self.connection.ended() {
             return Err("not sent: disconnected; restart umbra to send".into());
         }
@@ -210,6 +210,7 @@ pub(super) fn reply(state: &mut ChatState, args: &str) -> Result<Option<Action>,
             reply_to: Some(target.id.clone()),
             ..About::default()
         },
+        file: None,
     });
     state.scroll = 0;
     state.sort();

@@ -6,7 +6,7 @@
 //! mistyped command must never be sent to the contact. `//text` is how a
 //! message starting with `/` is sent.
 
-use super::{about, erase, search, Action, ChatState};
+use super::{about, disappear, erase, files, search, Action, ChatState};
 
 /// One command of the input line.
 pub struct Command {
@@ -58,10 +58,28 @@ pub const COMMANDS: &[Command] = &[
         run: about::delete,
     },
     Command {
+        name: "file",
+        args: "PATH",
+        summary: "send the file at PATH to this conversation",
+        run: files::send_file,
+    },
+    Command {
+        name: "save",
+        args: "[^N] [PATH]",
+        summary: "save the newest file here (^N: the N-th message) into PATH or .",
+        run: files::save,
+    },
+    Command {
         name: "delete-conversation",
         args: "[--everyone]",
         summary: "delete this conversation here (--everyone: for them too); asks first",
         run: erase::delete_conversation,
+    },
+    Command {
+        name: "disappear",
+        args: "DURATION|off",
+        summary: "delete this conversation's new messages after 30s, 5m, 1h, 2d, 1w …",
+        run: disappear::disappear,
     },
     Command {
         name: "devices",

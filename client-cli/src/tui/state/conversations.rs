@@ -38,6 +38,8 @@ pub struct Conversation {
     pub typing: bool,
     /// Set for a group conversation: its members and whether we are in it.
     pub group: Option<super::GroupPanel>,
+    /// The disappearing-message timer in seconds, 0 off ([`super::disappear`]).
+    pub disappearing: u32,
 }
 
 impl Conversation {
@@ -51,6 +53,7 @@ impl Conversation {
             key_change: None,
             typing: false,
             group: None,
+            disappearing: 0,
         }
     }
 

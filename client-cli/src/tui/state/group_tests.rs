@@ -159,6 +159,7 @@ fn opening_a_group_reads_what_was_unread_and_asks_for_receipts() {
             body: SafeText::multiline("from the history"),
             from: Some(SafeText::line("carol")),
             about: Default::default(),
+            file: None,
         },
     );
     state.receive_group_message(FAMILY, "bob", "g1", "live", NOW);

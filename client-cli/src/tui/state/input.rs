@@ -237,6 +237,7 @@ impl ChatState {
             body: SafeText::multiline(&text),
             from: None,
             about: Default::default(),
+            file: None,
         });
         self.input.commit_to_history(&typed);
         self.scroll = 0;

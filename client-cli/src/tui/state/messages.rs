@@ -54,6 +54,8 @@ pub struct ChatMessage {
     pub from: Option<SafeText>,
     /// Its reply target, reactions, edit and delete ([`super::about`]).
     pub about: super::About,
+    /// The file it carries, for a file message ([`super::files`]).
+    pub file: Option<super::FileView>,
 }
 
 /// Applies a progress report: failures always show, progress only forward,
@@ -110,6 +112,7 @@ impl ChatState {
             body: SafeText::multiline(body),
             from: sender,
             about: Default::default(),
+            file: None,
         });
         if !open {
             conversation.unread += 1;
@@ -147,6 +150,7 @@ impl ChatState {
             body: SafeText::multiline(body),
             from: Some(SafeText::line(OTHER_DEVICE)),
             about: Default::default(),
+            file: None,
         });
         self.sort();
         if self.selected.is_none() {
@@ -244,6 +248,7 @@ impl ChatState {
             body: SafeText::line(text),
             from: None,
             about: Default::default(),
+            file: None,
         });
         self.sort();
     }

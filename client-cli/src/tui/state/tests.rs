@@ -111,6 +111,7 @@ fn history_counts_unread_and_skips_duplicates() {
         body: SafeText::multiline("old"),
         from: None,
         about: Default::default(),
+        file: None,
     };
     state.load_message("bob", message.clone());
     state.load_message("bob", message);
