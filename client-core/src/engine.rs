@@ -384,6 +384,7 @@ impl Engine {
             if state == ConnectionState::Connected {
                 // A contact may have changed keys while we were away.
                 self.identity_checks.new_connection();
+                self.groups.member_lists.new_connection();
             }
             self.conn_state.send_replace(state.clone());
             self.emit(Event::Connection(state));

@@ -101,17 +101,6 @@ impl Engine {
             .await
     }
 
-    /// A session with `contact`'s primary device we can send with: not one
-    /// we started that was never answered for the relay's message lifetime
-    /// (that one will never complete, so a send starts over instead).
-    pub(crate) async fn usable_session(
-        &self,
-        contact: &ContactRecord,
-    ) -> Result<Option<SessionRecord>, Error> {
-        let now = self.clock.now_secs();
-        Ok(self.sessions.usable(contact, now).await?)
-    }
-
     /// The state half of a send, under the state lock: re-reads the contact
     /// and sessions (another send may have changed them while `plan` was on
     /// the network) and returns the contact and a session per device of

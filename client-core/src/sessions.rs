@@ -59,18 +59,6 @@ impl SessionManager {
         records::session::load(&self.vault, &slot).await
     }
 
-    /// The contact's record if we may send with it: not one we started
-    /// that went unanswered for the relay's message lifetime (that one
-    /// will never complete, so a send starts over instead).
-    pub(crate) async fn usable(
-        &self,
-        contact: &ContactRecord,
-        now_secs: u64,
-    ) -> Result<Option<SessionRecord>, StoreError> {
-        let record = self.of_contact(contact).await?;
-        Ok(record.filter(|r| !r.unanswered_too_long(now_secs)))
-    }
-
     /// The record with one device of a contact under its pinned identity.
     pub(crate) async fn of_device(
         &self,
@@ -81,7 +69,9 @@ impl SessionManager {
             .await
     }
 
-    /// [`SessionManager::usable`] for one device of the contact.
+    /// The record with one device of the contact if we may send with it:
+    /// not one we started that went unanswered for the relay's message
+    /// lifetime (that one will never complete, so a send starts over).
     pub(crate) async fn usable_of_device(
         &self,
         contact: &ContactRecord,

@@ -92,16 +92,20 @@ for slot, v in rows(20):
         f"{len(recent)} recent ids, {len(sup)} superseded, slot HMAC (32), fully parsed",
         r.left() == 0 and len(slot) == 32 and log[0] == 1)
 for slot, v in rows(21):
-    r = Reader(v); epoch = r.u64(); sender = r.bytes(); to = r.seq(lambda: r.take(16))
-    chk(f"GroupSenderKey epoch {epoch}: sender pickle {len(sender)} bytes, distributed to {len(to)} (ascending), fully parsed",
-        r.left() == 0 and to == sorted(to) and len(slot) == 32)
+    # 12.9: the format marker 2^64 - 1, then the key with its (account, device) marks.
+    r = Reader(v); fmt = r.u64(); epoch = r.u64(); sender = r.bytes(); to = r.seq(lambda: (r.take(16), r.u32()))
+    chk(f"GroupSenderKey epoch {epoch}: sender pickle {len(sender)} bytes, distributed to {len(to)} device(s) (ascending), fully parsed",
+        r.left() == 0 and fmt == 2**64 - 1 and to == sorted(to) and len(set(to)) == len(to) and len(slot) == 32)
 for slot, v in rows(22):
-    r = Reader(v); keys = r.seq(lambda: (r.u64(), r.u32(), r.bytes()))
-    chk(f"GroupReceiverKey: {len(keys)} key(s) (at most 2), fully parsed", r.left() == 0 and 1 <= len(keys) <= 2)
+    # 12.9: format 0x40, then per device of the member its keys (at most 2), at most 8 devices.
+    r = Reader(v); fmt = r.u8(); devs = r.seq(lambda: (r.u32(), r.seq(lambda: (r.u64(), r.u32(), r.bytes()))))
+    chk(f"GroupReceiverKey: {len(devs)} device(s), keys {[len(k) for _, k in devs]} (at most 2 each), fully parsed",
+        r.left() == 0 and fmt == 0x40 and len(devs) <= 8 and all(len(k) <= 2 for _, k in devs))
 for slot, v in rows(23):
-    r = Reader(v); mid = r.fixed(16); gid = r.fixed(32); purpose = r.u32()
-    items = r.seq(lambda: (r.take(16), r.string(), r.bytes())); at = r.u64()
-    chk(f"Fanout purpose {purpose}: {len(items)} item(s), fully parsed, slot u64be", r.left() == 0 and len(slot) == 8)
+    r = Reader(v); fmt = r.u8(); mid = r.fixed(16); gid = r.fixed(32); purpose = r.u32()
+    items = r.seq(lambda: (r.take(16), r.u32(), r.string(), r.bytes(), r.opt(r.u64))); at = r.u64()
+    chk(f"Fanout purpose {purpose}: {len(items)} item(s) (each to one device), fully parsed, slot u64be",
+        r.left() == 0 and fmt == 1 and len(slot) == 8 and all(i[1] >= 1 for i in items))
 for slot, v in rows(24):
     r = Reader(v); acct = r.take(16); who = r.string(); fmt = r.u32(); mid = r.fixed(16); dirn = r.u32(); body = r.string()
     sent = r.u64(); recv = r.u64(); status = r.u32(); rep = r.bool()

@@ -362,9 +362,11 @@ impl Engine {
                     change: change.as_bytes().to_vec(),
                 }
             };
-            if let Some(envelope) = sessions.seal(self, account, content)? {
+            // Every device of the member's list we have a session with.
+            for (device, envelope) in sessions.seal(self, account, content)? {
                 items.push(FanoutItem {
                     to_account: *account.as_bytes(),
+                    to_device: device.0,
                     to_username: username.as_str().to_owned(),
                     envelope,
                     sender_key_epoch: None,

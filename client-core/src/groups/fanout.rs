@@ -6,7 +6,8 @@
 //! state that produced its envelopes (our sender key's advanced chain, the
 //! pairwise sessions that sealed a change), so a crash resends the same
 //! bytes and never encrypts twice under one message key — as the 1:1
-//! outbox does (`outbox.rs`). [`pack`] splits the pending items into frames
+//! outbox does (`outbox.rs`). Each item is for one device of one member
+//! (every device of its held list, docs/PROTOCOL.md §8.14). [`pack`] splits the pending items into frames
 //! within [`MAX_FRAME_BYTES`] and [`MAX_RECIPIENTS_PER_SEND`], keeping the
 //! items' order (a member's sender key travels before the first message
 //! under it, and the relay queues a frame's envelopes in order). Each
@@ -27,7 +28,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use umbra_protocol::wire::{
-    AccountId, Address, ErrorCode, OutgoingEnvelope, Request, Response, SendOutcome,
+    AccountId, Address, DeviceId, ErrorCode, OutgoingEnvelope, Request, Response, SendOutcome,
     MAX_FRAME_BYTES, MAX_RECIPIENTS_PER_SEND,
 };
 
@@ -45,26 +46,36 @@ use super::{GroupId, MemberOutcome};
 /// against the real encoder in the tests below.
 pub(crate) const SEND_FRAME_OVERHEAD: usize = 1 + 10 + 2 + 3;
 
-/// One envelope for one member.
+/// One envelope for one device of one member.
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct FanoutItem {
-    /// The member's account id bytes (its primary device receives it).
+    /// The member's account id bytes.
     pub(crate) to_account: [u8; 16],
+    /// The device of that account it is sealed for (docs/PROTOCOL.md
+    /// §8.14: every device of the member's held list gets its own).
+    pub(crate) to_device: u32,
     /// The member's username when queued (for reports).
     pub(crate) to_username: String,
     /// The sealed envelope, exactly as it will be sent.
     #[serde(with = "serde_bytes")]
     pub(crate) envelope: Vec<u8>,
     /// The epoch of our sender key, if this item distributes it (a refusal
-    /// un-marks the member in that key, so it is sent again).
+    /// un-marks the device in that key, so it is sent again).
     pub(crate) sender_key_epoch: Option<u64>,
 }
 
 impl FanoutItem {
     fn outgoing(&self) -> OutgoingEnvelope {
         OutgoingEnvelope {
-            to: Address::primary(AccountId::from_bytes(self.to_account)),
+            to: self.address(),
             envelope: self.envelope.clone(),
+        }
+    }
+
+    fn address(&self) -> Address {
+        Address {
+            account: AccountId::from_bytes(self.to_account),
+            device: DeviceId(self.to_device),
         }
     }
 
@@ -92,7 +103,7 @@ pub(crate) enum FanoutPurpose {
 }
 
 /// One fan-out waiting for the relay (kind `Fanout`, slot = u64be sequence).
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone)]
 pub(crate) struct FanoutEntry {
     /// Our message id (a group message's) or a random id.
     pub(crate) id: MessageId,
@@ -103,6 +114,119 @@ pub(crate) struct FanoutEntry {
     pub(crate) items: Vec<FanoutItem>,
     /// Local time it was queued, Unix milliseconds.
     pub(crate) queued_at_ms: u64,
+}
+
+/// The stored form's format byte, then [`StoredFanout`] (postcard). An
+/// entry written before devices starts with `0x10`, the length of its
+/// message id (postcard's byte-string prefix), which no format byte is;
+/// its items are for each member's device 1, the only one that version
+/// sent to (as the 1:1 outbox's legacy entries, `outbox.rs`).
+const FANOUT_FORMAT_DEVICES: u8 = 1;
+/// The first byte of an entry written before devices (see above).
+const LEGACY_FIRST_BYTE: u8 = 0x10;
+
+#[derive(Serialize, Deserialize)]
+struct StoredFanout {
+    id: MessageId,
+    group: GroupId,
+    purpose: FanoutPurpose,
+    items: Vec<FanoutItem>,
+    queued_at_ms: u64,
+}
+
+/// An entry written before devices, after its id. Read only.
+#[derive(Deserialize)]
+struct LegacyRest {
+    group: GroupId,
+    purpose: FanoutPurpose,
+    items: Vec<LegacyItem>,
+    queued_at_ms: u64,
+}
+
+/// An item written before devices: for the member's device 1.
+#[derive(Deserialize)]
+struct LegacyItem {
+    to_account: [u8; 16],
+    to_username: String,
+    #[serde(with = "serde_bytes")]
+    envelope: Vec<u8>,
+    sender_key_epoch: Option<u64>,
+}
+
+impl Serialize for FanoutEntry {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut tuple = serializer.serialize_tuple(2)?;
+        tuple.serialize_element(&FANOUT_FORMAT_DEVICES)?;
+        tuple.serialize_element(&StoredFanout {
+            id: self.id,
+            group: self.group,
+            purpose: self.purpose,
+            items: self.items.clone(),
+            queued_at_ms: self.queued_at_ms,
+        })?;
+        tuple.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FanoutEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // The format byte and the fields, or the legacy id's length byte,
+        // its 16 bytes and the other fields.
+        deserializer.deserialize_tuple(3, EntryVisitor)
+    }
+}
+
+struct EntryVisitor;
+
+impl<'de> serde::de::Visitor<'de> for EntryVisitor {
+    type Value = FanoutEntry;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a group fan-out")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<FanoutEntry, A::Error> {
+        use serde::de::Error as _;
+        let missing = || A::Error::custom("truncated group fan-out");
+        let first: u8 = seq.next_element()?.ok_or_else(missing)?;
+        match first {
+            FANOUT_FORMAT_DEVICES => {
+                let s: StoredFanout = seq.next_element()?.ok_or_else(missing)?;
+                Ok(FanoutEntry {
+                    id: s.id,
+                    group: s.group,
+                    purpose: s.purpose,
+                    items: s.items,
+                    queued_at_ms: s.queued_at_ms,
+                })
+            }
+            LEGACY_FIRST_BYTE => {
+                let id: [u8; 16] = seq.next_element()?.ok_or_else(missing)?;
+                let rest: LegacyRest = seq.next_element()?.ok_or_else(missing)?;
+                Ok(FanoutEntry {
+                    id: MessageId(id),
+                    group: rest.group,
+                    purpose: rest.purpose,
+                    items: rest
+                        .items
+                        .into_iter()
+                        .map(|i| FanoutItem {
+                            to_account: i.to_account,
+                            to_device: DeviceId::PRIMARY.0,
+                            to_username: i.to_username,
+                            envelope: i.envelope,
+                            sender_key_epoch: i.sender_key_epoch,
+                        })
+                        .collect(),
+                    queued_at_ms: rest.queued_at_ms,
+                })
+            }
+            other => Err(A::Error::custom(format_args!(
+                "unknown group fan-out format {other}"
+            ))),
+        }
+    }
 }
 
 /// Splits `items` into consecutive runs, each fitting one `Send` frame:
@@ -156,6 +280,7 @@ pub(crate) struct Round {
 /// An item the relay refused for good in a round, for its event.
 struct Refusal {
     member: [u8; 16],
+    device: u32,
     username: String,
     code: ErrorCode,
     sender_key_epoch: Option<u64>,
@@ -282,17 +407,18 @@ impl Engine {
         let mut txn = Txn::new();
         let lost_keys: Vec<_> = refusals
             .iter()
-            .filter_map(|r| Some((r.member, r.sender_key_epoch?)))
+            .filter_map(|r| Some((r.member, r.device, r.sender_key_epoch?)))
             .collect();
         if !lost_keys.is_empty() {
             if let Some(mut key) = self.groups.own_key(&entry.group).await? {
-                let before = key.distributed_to.len();
-                for (member, epoch) in lost_keys {
+                let mut changed = false;
+                for (member, device, epoch) in lost_keys {
                     if key.epoch == epoch {
-                        key.unmark_distributed(&AccountId::from_bytes(member));
+                        let member = AccountId::from_bytes(member);
+                        changed |= key.unmark_distributed(&member, DeviceId(device));
                     }
                 }
-                if key.distributed_to.len() != before {
+                if changed {
                     self.groups.put_own_key(&mut txn, &entry.group, &key)?;
                 }
             }
@@ -366,6 +492,7 @@ fn refusals(items: &[FanoutItem], round: &Round) -> Vec<Refusal> {
         .filter_map(|(item, (_, _, outcome))| match outcome {
             MemberOutcome::Refused(code) => Some(Refusal {
                 member: item.to_account,
+                device: item.to_device,
                 username: item.to_username.clone(),
                 code: *code,
                 sender_key_epoch: item.sender_key_epoch,
@@ -396,6 +523,7 @@ mod tests {
     fn item(len: usize, n: u8) -> FanoutItem {
         FanoutItem {
             to_account: [n; 16],
+            to_device: 1,
             to_username: "member".into(),
             envelope: vec![n; len],
             sender_key_epoch: None,
@@ -428,6 +556,7 @@ mod tests {
                     a[..4].copy_from_slice(&n.to_be_bytes());
                     a
                 },
+                to_device: 1,
                 to_username: "m".into(),
                 envelope: vec![7; 700],
                 sender_key_epoch: None,
@@ -442,5 +571,89 @@ mod tests {
             let len = send_frame_len(&request);
             assert!(len > 0 && len <= MAX_FRAME_BYTES, "frame of {len} bytes");
         }
+    }
+
+    #[test]
+    fn an_entry_written_before_devices_reads_as_one_for_device_1() {
+        // The previous version's stored form, field for field.
+        #[derive(Serialize)]
+        struct OldItem {
+            to_account: [u8; 16],
+            to_username: String,
+            #[serde(with = "serde_bytes")]
+            envelope: Vec<u8>,
+            sender_key_epoch: Option<u64>,
+        }
+        #[derive(Serialize)]
+        struct OldEntry {
+            id: MessageId,
+            group: GroupId,
+            purpose: FanoutPurpose,
+            items: Vec<OldItem>,
+            queued_at_ms: u64,
+        }
+        let old = OldEntry {
+            id: MessageId([7; 16]),
+            group: GroupId([3; 32]),
+            purpose: FanoutPurpose::Message,
+            items: vec![
+                OldItem {
+                    to_account: [9; 16],
+                    to_username: "bob".into(),
+                    envelope: vec![1, 2, 3],
+                    sender_key_epoch: Some(4),
+                },
+                OldItem {
+                    to_account: [8; 16],
+                    to_username: "carol".into(),
+                    envelope: vec![5],
+                    sender_key_epoch: None,
+                },
+            ],
+            queued_at_ms: 42,
+        };
+        let bytes = postcard::to_stdvec(&old).expect("encode");
+        assert_eq!(bytes[0], LEGACY_FIRST_BYTE);
+        let entry: FanoutEntry = postcard::from_bytes(&bytes).expect("reads");
+        assert_eq!(entry.id, MessageId([7; 16]));
+        assert_eq!(entry.group, GroupId([3; 32]));
+        assert_eq!(entry.purpose, FanoutPurpose::Message);
+        assert_eq!(entry.queued_at_ms, 42);
+        let items: Vec<_> = entry
+            .items
+            .iter()
+            .map(|i| {
+                (
+                    i.to_account,
+                    i.to_device,
+                    i.to_username.as_str(),
+                    i.envelope.clone(),
+                    i.sender_key_epoch,
+                )
+            })
+            .collect();
+        assert_eq!(
+            items,
+            vec![
+                ([9; 16], 1, "bob", vec![1, 2, 3], Some(4)),
+                ([8; 16], 1, "carol", vec![5], None),
+            ]
+        );
+        // Written again, it is the new form, and reads back the same.
+        let again = postcard::to_stdvec(&entry).expect("encode");
+        assert_eq!(again[0], FANOUT_FORMAT_DEVICES);
+        let back: FanoutEntry = postcard::from_bytes(&again).expect("reads");
+        assert_eq!(back.items.len(), 2);
+        assert_eq!(back.items[0].address().device, DeviceId(1));
+        assert!(postcard::from_bytes::<FanoutEntry>(&[2]).is_err());
+    }
+
+    #[test]
+    fn an_item_is_addressed_to_its_device() {
+        let mut one = item(10, 4);
+        one.to_device = 3;
+        let out = one.outgoing();
+        assert_eq!(out.to.account, AccountId::from_bytes([4; 16]));
+        assert_eq!(out.to.device, DeviceId(3));
     }
 }

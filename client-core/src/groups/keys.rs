@@ -52,15 +52,98 @@ const KEPT_MEMBER_KEYS: usize = 2;
 
 /// Our sender key in one group (kind `GroupSenderKey`, guarded against
 /// rollback: an older copy would encrypt twice under one message key).
-#[derive(Clone, Serialize, Deserialize)]
+/// Each device of ours has its own (docs/PROTOCOL.md §8.2): the record
+/// lives in this device's store and is never copied.
+#[derive(Clone)]
 pub(crate) struct OwnSenderKey {
     /// The group version at which it was made.
     pub(crate) epoch: u64,
     /// The `GroupSender` pickle.
-    #[serde(with = "serde_bytes")]
     sender: Vec<u8>,
-    /// Members that have this key (ascending account ids).
-    pub(crate) distributed_to: Vec<[u8; 16]>,
+    /// Member devices that have this key: (account id, device), ascending.
+    pub(crate) distributed_to: Vec<([u8; 16], u32)>,
+}
+
+/// The stored form of [`OwnSenderKey`] begins with this varint where the
+/// previous version's began with the key's epoch: no group reaches version
+/// `u64::MAX` (one change per version), so an epoch never reads as it.
+/// Then the fields of [`StoredOwnKey`]. The previous version's record
+/// (`epoch, sender, distributed_to: [account]`) marks each account's
+/// device 1, the only one it sent the key to.
+const OWN_KEY_FORMAT_DEVICES: u64 = u64::MAX;
+
+#[derive(Serialize)]
+struct StoredOwnKeyRef<'a> {
+    epoch: u64,
+    #[serde(with = "serde_bytes")]
+    sender: &'a [u8],
+    distributed_to: &'a [([u8; 16], u32)],
+}
+
+#[derive(Deserialize)]
+struct StoredOwnKey {
+    epoch: u64,
+    sender: serde_bytes::ByteBuf,
+    distributed_to: Vec<([u8; 16], u32)>,
+}
+
+impl Serialize for OwnSenderKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut tuple = serializer.serialize_tuple(2)?;
+        tuple.serialize_element(&OWN_KEY_FORMAT_DEVICES)?;
+        tuple.serialize_element(&StoredOwnKeyRef {
+            epoch: self.epoch,
+            sender: &self.sender,
+            distributed_to: &self.distributed_to,
+        })?;
+        tuple.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for OwnSenderKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // The format marker and the fields, or the legacy epoch, sender
+        // and accounts.
+        deserializer.deserialize_tuple(3, OwnKeyVisitor)
+    }
+}
+
+struct OwnKeyVisitor;
+
+impl<'de> serde::de::Visitor<'de> for OwnKeyVisitor {
+    type Value = OwnSenderKey;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("our sender key")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<OwnSenderKey, A::Error> {
+        use serde::de::Error as _;
+        let missing = || A::Error::custom("truncated sender key");
+        let first: u64 = seq.next_element()?.ok_or_else(missing)?;
+        if first == OWN_KEY_FORMAT_DEVICES {
+            let s: StoredOwnKey = seq.next_element()?.ok_or_else(missing)?;
+            return Ok(OwnSenderKey {
+                epoch: s.epoch,
+                sender: s.sender.into_vec(),
+                distributed_to: s.distributed_to,
+            });
+        }
+        let sender: serde_bytes::ByteBuf = seq.next_element()?.ok_or_else(missing)?;
+        let accounts: Vec<[u8; 16]> = seq.next_element()?.ok_or_else(missing)?;
+        let mut distributed_to: Vec<_> = accounts
+            .into_iter()
+            .map(|a| (a, DeviceId::PRIMARY.0))
+            .collect();
+        distributed_to.sort_unstable();
+        distributed_to.dedup();
+        Ok(OwnSenderKey {
+            epoch: first,
+            sender: sender.into_vec(),
+            distributed_to,
+        })
+    }
 }
 
 impl Drop for OwnSenderKey {
@@ -108,7 +191,7 @@ impl OwnSenderKey {
     fn held_outside(&self, state: &GroupState) -> bool {
         self.distributed_to
             .iter()
-            .any(|a| !state.is_member(&AccountId::from_bytes(*a)))
+            .any(|(a, _)| !state.is_member(&AccountId::from_bytes(*a)))
     }
 
     pub(crate) fn sender(&self) -> Result<GroupSender, Error> {
@@ -128,21 +211,40 @@ impl OwnSenderKey {
         Ok(sender.distribution(identity).as_bytes().to_vec())
     }
 
-    pub(crate) fn has(&self, member: &AccountId) -> bool {
-        self.distributed_to.binary_search(member.as_bytes()).is_ok()
+    /// Whether `device` of `member` has this key.
+    pub(crate) fn has(&self, member: &AccountId, device: DeviceId) -> bool {
+        self.distributed_to
+            .binary_search(&(*member.as_bytes(), device.0))
+            .is_ok()
     }
 
-    pub(crate) fn mark_distributed(&mut self, member: &AccountId) {
-        if let Err(at) = self.distributed_to.binary_search(member.as_bytes()) {
-            self.distributed_to.insert(at, *member.as_bytes());
+    /// The accounts one of whose devices has this key, ascending.
+    pub(crate) fn accounts(&self) -> Vec<[u8; 16]> {
+        let mut out: Vec<[u8; 16]> = self.distributed_to.iter().map(|(a, _)| *a).collect();
+        out.dedup();
+        out
+    }
+
+    pub(crate) fn mark_distributed(&mut self, member: &AccountId, device: DeviceId) {
+        let mark = (*member.as_bytes(), device.0);
+        if let Err(at) = self.distributed_to.binary_search(&mark) {
+            self.distributed_to.insert(at, mark);
         }
     }
 
-    /// Forgets that `member` has this key (the item that carried it was
-    /// refused): the next send distributes it again.
-    pub(crate) fn unmark_distributed(&mut self, member: &AccountId) {
-        if let Ok(at) = self.distributed_to.binary_search(member.as_bytes()) {
-            self.distributed_to.remove(at);
+    /// Forgets that `device` of `member` has this key (the item that
+    /// carried it was refused): the next send distributes it again.
+    /// Whether it was marked.
+    pub(crate) fn unmark_distributed(&mut self, member: &AccountId, device: DeviceId) -> bool {
+        match self
+            .distributed_to
+            .binary_search(&(*member.as_bytes(), device.0))
+        {
+            Ok(at) => {
+                self.distributed_to.remove(at);
+                true
+            }
+            Err(_) => false,
         }
     }
 
@@ -150,7 +252,7 @@ impl OwnSenderKey {
     /// again must get the current key again).
     pub(crate) fn retain_members(&mut self, state: &GroupState) {
         self.distributed_to
-            .retain(|a| state.is_member(&AccountId::from_bytes(*a)));
+            .retain(|(a, _)| state.is_member(&AccountId::from_bytes(*a)));
     }
 
     /// Encrypts one client payload (padded by the protocol), advancing
@@ -403,8 +505,8 @@ mod tests {
         let r2 = GroupChange::rename(&alice, a, &v1, "two").expect("rename");
         let v2 = v1.apply(&r2).expect("apply");
         let mut key = OwnSenderKey::fresh(&v2);
-        key.mark_distributed(&b);
-        key.mark_distributed(&c);
+        key.mark_distributed(&b, DeviceId::PRIMARY);
+        key.mark_distributed(&c, DeviceId(2));
         assert_eq!(key.epoch, 2);
         // The winning branch removed carol at version 1: its rotation point
         // (1) is below our key's epoch (2), yet carol holds the key.
@@ -422,10 +524,49 @@ mod tests {
         assert!(sending.distributed_to.is_empty());
         // A key made at the rotation point that only members hold is kept.
         let mut bobs = OwnSenderKey::fresh(&winner);
-        bobs.mark_distributed(&b);
+        bobs.mark_distributed(&b, DeviceId(3));
         let old_chain = chain(&bobs);
         let kept = OwnSenderKey::for_sending(Some(bobs), &winner).expect("key");
         assert_eq!(chain(&kept), old_chain, "kept: no outsider has it");
+    }
+
+    #[test]
+    fn our_key_stored_before_devices_reads_with_device_1_marked() {
+        #[derive(Serialize)]
+        struct Old {
+            epoch: u64,
+            #[serde(with = "serde_bytes")]
+            sender: Vec<u8>,
+            distributed_to: Vec<[u8; 16]>,
+        }
+        let group = GroupId::random(&mut OsRng);
+        let sender = GroupSender::generate(group, 7, &mut OsRng);
+        let old = Old {
+            epoch: 7,
+            sender: sender.pickle().encode().to_vec(),
+            distributed_to: vec![[1; 16], [2; 16]],
+        };
+        let bytes = postcard::to_stdvec(&old).expect("encode");
+        let key: OwnSenderKey = postcard::from_bytes(&bytes).expect("reads");
+        assert_eq!(key.epoch, 7);
+        assert_eq!(key.sender().expect("pickle").chain_id(), sender.chain_id());
+        let (one, two) = (
+            AccountId::from_bytes([1; 16]),
+            AccountId::from_bytes([2; 16]),
+        );
+        assert!(key.has(&one, DeviceId(1)) && key.has(&two, DeviceId(1)));
+        assert!(!key.has(&one, DeviceId(2)));
+        // The new form round-trips, devices and all.
+        let mut key = key;
+        key.mark_distributed(&one, DeviceId(2));
+        let again = postcard::to_stdvec(&key).expect("encode");
+        let back: OwnSenderKey = postcard::from_bytes(&again).expect("reads");
+        assert_eq!(back.epoch, 7);
+        assert_eq!(
+            back.distributed_to,
+            vec![([1; 16], 1), ([1; 16], 2), ([2; 16], 1)]
+        );
+        assert_eq!(back.accounts(), vec![[1; 16], [2; 16]]);
     }
 
     #[test]

@@ -151,6 +151,10 @@ pub(crate) struct GroupManager {
     /// When we last asked or answered each member for a sender key
     /// (`key_request.rs`, the limits of §8.16).
     pub(crate) key_requests: super::key_request::KeyRequestLimits,
+    /// When each member's device list was last fetched for a group
+    /// operation (`members.rs`, §15.3 rule 1: at most once per
+    /// `RECHECK_AFTER`). In memory only.
+    pub(crate) member_lists: crate::identity_checks::IdentityChecks,
 }
 
 impl GroupManager {
@@ -160,6 +164,7 @@ impl GroupManager {
             fanout_lock: tokio::sync::Mutex::new(()),
             reissue_lock: tokio::sync::Mutex::new(()),
             sync: super::sync::SyncLimits::default(),
+            member_lists: crate::identity_checks::IdentityChecks::default(),
             held: super::held::Held::default(),
             key_requests: super::key_request::KeyRequestLimits::default(),
         }

@@ -1,6 +1,7 @@
-//! A pairwise session with each member a group operation must reach
-//! (changes, welcomes and sender keys travel pairwise), made as a 1:1
-//! first contact is: a member we have no session with gets one from a
+//! A pairwise session with each device of each member a group operation
+//! must reach (changes, welcomes and sender keys travel pairwise, to every
+//! device of the member's held list, docs/PROTOCOL.md §8.14, §15.3), made
+//! as a 1:1 first contact is: a member we have no session with gets one from a
 //! freshly claimed prekey bundle of its account, its identity pinned on
 //! first use, and a member whose key changed is warned about
 //! ([`Event::KeyChanged`]) and skipped until the user decides — never sent
@@ -23,25 +24,29 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use umbra_protocol::content::Content;
+use umbra_protocol::device_list::HeldDeviceList;
 use umbra_protocol::prekeys::VerifiedPreKeyBundle;
-use umbra_protocol::wire::{AccountId, Username};
+use umbra_protocol::wire::{AccountId, Address, DeviceId, Username};
 
 use crate::engine::Engine;
 use crate::sessions::SessionRecord;
 use crate::store::Txn;
 use crate::trust::{ContactRecord, Observation};
-use crate::{Error, Event};
+use crate::{Error, Event, UnknownPeer};
 
-/// Bundles claimed for members without a session (or why not).
-pub(crate) type Bundles = BTreeMap<[u8; 16], Result<VerifiedPreKeyBundle, String>>;
+/// Bundles claimed for the devices of members without a session (or why
+/// none could be).
+pub(crate) type Bundles = BTreeMap<[u8; 16], Result<Vec<(DeviceId, VerifiedPreKeyBundle)>, String>>;
 
-/// The sessions of one operation's members, advanced as it seals, stored
-/// together at the end ([`Sessions::store`]).
+/// The sessions of one operation's members, one per device of each
+/// member's held list that has one, advanced as it seals, stored together
+/// at the end ([`Sessions::store`]).
 #[derive(Default)]
 pub(crate) struct Sessions {
-    ready: BTreeMap<[u8; 16], (ContactRecord, SessionRecord, bool)>,
+    ready: BTreeMap<[u8; 16], (ContactRecord, Vec<SessionRecord>, bool)>,
     /// Members no session could be made with, and why.
     pub(crate) failed: BTreeMap<[u8; 16], String>,
     /// Events to raise after the commit (key changes, name newcomers).
@@ -55,23 +60,57 @@ impl Sessions {
         self.ready.get(member.as_bytes()).map(|(c, _, _)| c)
     }
 
-    /// Seals `content` to `member` with its session (advancing it).
+    /// The devices of `member` we have a session with, in device order.
+    pub(crate) fn devices(&self, member: &AccountId) -> Vec<DeviceId> {
+        self.ready
+            .get(member.as_bytes())
+            .map(|(_, records, _)| records.iter().map(device_of).collect())
+            .unwrap_or_default()
+    }
+
+    /// Seals `content` to every device of `member` we have a session with
+    /// (advancing each), in device order.
     pub(crate) fn seal(
         &mut self,
         engine: &Engine,
         member: &AccountId,
         content: Content,
+    ) -> Result<Vec<(DeviceId, Vec<u8>)>, Error> {
+        let Some((_, records, _)) = self.ready.get_mut(member.as_bytes()) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(records.len());
+        for record in records.iter_mut() {
+            let device = device_of(record);
+            out.push((device, engine.seal_content(record, content.clone())?));
+        }
+        Ok(out)
+    }
+
+    /// Seals `content` to one device of `member`, if we have a session
+    /// with it.
+    pub(crate) fn seal_to(
+        &mut self,
+        engine: &Engine,
+        member: &AccountId,
+        device: DeviceId,
+        content: Content,
     ) -> Result<Option<Vec<u8>>, Error> {
-        let Some((_, record, _)) = self.ready.get_mut(member.as_bytes()) else {
+        let Some((_, records, _)) = self.ready.get_mut(member.as_bytes()) else {
             return Ok(None);
         };
-        engine.seal_content(record, content).map(Some)
+        match records.iter_mut().find(|r| device_of(r) == device) {
+            Some(record) => engine.seal_content(record, content).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Adds every advanced session (and every first-contact record) to `txn`.
     pub(crate) async fn store(&mut self, engine: &Engine, txn: &mut Txn) -> Result<(), Error> {
-        for (contact, record, fresh) in self.ready.values() {
-            engine.sessions.save_for_contact(txn, contact, record)?;
+        for (contact, records, fresh) in self.ready.values() {
+            for record in records {
+                engine.sessions.save_for_contact(txn, contact, record)?;
+            }
             if *fresh {
                 if let Some(event) = engine.names.put_contact(txn, contact).await? {
                     self.events.push(event);
@@ -82,10 +121,18 @@ impl Sessions {
     }
 }
 
+fn device_of(record: &SessionRecord) -> DeviceId {
+    record.current().remote_address().device
+}
+
 impl Engine {
-    /// The network half: a verified bundle for each of `members` we have no
-    /// usable session with (a member whose key changed needs none: it is
-    /// skipped under the lock).
+    /// The network half: verified bundles for the devices of each of
+    /// `members` that we have no usable session with (a member whose key
+    /// changed needs none: it is skipped under the lock). A known member's
+    /// device list is fetched first (docs/PROTOCOL.md §15.3 rule 1), at
+    /// most once per [`RECHECK_AFTER`](crate::identity_checks::RECHECK_AFTER)
+    /// on a connection; a first contact is written to on its device 1 (the
+    /// account's implicit list) until it is a contact whose list we verify.
     pub(crate) async fn member_bundles(
         self: &Arc<Self>,
         members: &[(AccountId, Username)],
@@ -97,11 +144,20 @@ impl Engine {
                 continue;
             }
             let known = self.contact_by_account(account.as_bytes()).await?;
-            if let Some(contact) = &known {
-                if !contact.may_send() || self.usable_session(contact).await?.is_some() {
-                    continue;
+            let missing = match &known {
+                Some(contact) => {
+                    if !contact.may_send() {
+                        continue;
+                    }
+                    self.refresh_member_list(contact).await?;
+                    let missing = self.sessionless_devices(contact).await?;
+                    if missing.is_empty() {
+                        continue;
+                    }
+                    missing
                 }
-            }
+                None => vec![DeviceId::PRIMARY],
+            };
             // Only a member without a session needs the relay now.
             self.ensure_connected()?;
             if known.is_none() {
@@ -125,19 +181,74 @@ impl Engine {
                     }
                 }
             }
-            let bundle = match self.fetch_bundle(*account, name).await {
-                Ok(bundle) => Ok(bundle),
-                // The connection itself failed: no other member will do better.
-                Err(e) if e.is_retryable() => return Err(e),
-                Err(e) => Err(e.to_string()),
+            let verified = match &known {
+                Some(contact) => matches!(
+                    self.held_devices(contact).await?,
+                    HeldDeviceList::Verified(_)
+                ),
+                None => false,
             };
-            bundles.insert(*account.as_bytes(), bundle);
+            let mut got = Vec::new();
+            let mut first_refusal = None;
+            for device in missing {
+                let fetched = if verified {
+                    self.fetch_device_bundle(*account, device, name).await
+                } else {
+                    // Device 1 of the implicit list: as before devices.
+                    self.fetch_bundle(*account, name).await
+                };
+                match fetched {
+                    Ok(bundle) => got.push((device, bundle)),
+                    // The connection itself failed: no other member will do better.
+                    Err(e) if e.is_retryable() => return Err(e),
+                    Err(
+                        e @ Error::UnknownUser {
+                            reason: UnknownPeer::NoPublishedKeys | UnknownPeer::NotOnRelay,
+                            ..
+                        },
+                    ) if verified => {
+                        // A listed device without keys, or one the relay
+                        // no longer has: skipped for this operation.
+                        tracing::debug!(device = device.0, "member device skipped");
+                        first_refusal.get_or_insert(e.to_string());
+                    }
+                    Err(e) => {
+                        first_refusal.get_or_insert(e.to_string());
+                    }
+                }
+            }
+            let entry = match first_refusal {
+                Some(reason) if got.is_empty() => Err(reason),
+                _ => Ok(got),
+            };
+            bundles.insert(*account.as_bytes(), entry);
         }
         Ok(bundles)
     }
 
-    /// The state half, under the lock: a session for each member (from the
-    /// store, or started from its bundle), or why there is none.
+    /// §15.3 rule 1 for a group member: its list fetched under its pinned
+    /// identity unless fetched on this connection within `RECHECK_AFTER`.
+    /// A fetch that could not be made writes on the held list; a list the
+    /// relay served wrongly fails the operation (relay misbehaviour).
+    pub(crate) async fn refresh_member_list(
+        self: &Arc<Self>,
+        contact: &ContactRecord,
+    ) -> Result<(), Error> {
+        let now = Instant::now();
+        let checks = &self.groups.member_lists;
+        if checks.is_fresh(&contact.account, now) || self.ensure_connected().is_err() {
+            return Ok(());
+        }
+        let started = checks.start(now);
+        let account = AccountId::from_bytes(contact.account);
+        self.list_for_sending(account, &contact.pinned).await?;
+        checks.record(contact.account, started);
+        Ok(())
+    }
+
+    /// The state half, under the lock: a session for each listed device of
+    /// each member (from the store, or started from its bundle), or why
+    /// there is none.
     pub(crate) async fn member_sessions(
         &self,
         members: &[(AccountId, Username)],
@@ -152,54 +263,84 @@ impl Engine {
             }
             let key = *account.as_bytes();
             let existing = self.contact_by_account(&key).await?;
+            let mut records = Vec::new();
             if let Some(contact) = &existing {
                 if !contact.may_send() {
                     out.failed.insert(key, contact.untrusted().to_string());
                     continue;
                 }
-                if let Some(record) = self.usable_session(contact).await? {
-                    out.ready.insert(key, (contact.clone(), record, false));
-                    continue;
-                }
+                records = self.usable_sessions(contact).await?;
             }
-            let bundle = match bundles.remove(&key) {
-                Some(Ok(bundle)) => bundle,
-                Some(Err(reason)) => {
+            let claimed = match bundles.remove(&key) {
+                Some(Ok(claimed)) => claimed,
+                Some(Err(reason)) if records.is_empty() => {
                     out.failed.insert(key, reason);
                     continue;
                 }
-                None => {
+                Some(Err(_)) => Vec::new(),
+                None if records.is_empty() => {
                     // The state moved since the bundles were claimed; the
                     // next operation claims one.
                     out.failed
                         .insert(key, "no session yet; try again".to_owned());
                     continue;
                 }
+                None => Vec::new(),
             };
-            let contact = match existing {
-                Some(mut contact) => match contact.observe(bundle.identity()) {
-                    Observation::Pinned => contact,
+            let mut contact = match existing {
+                Some(contact) => contact,
+                None => match claimed.first() {
+                    Some((_, bundle)) => ContactRecord::first_seen(
+                        key,
+                        name.as_str().to_owned(),
+                        bundle.identity().clone(),
+                    ),
+                    None => {
+                        out.failed
+                            .insert(key, "no session yet; try again".to_owned());
+                        continue;
+                    }
+                },
+            };
+            let fresh = records.is_empty() && self.contact_by_account(&key).await?.is_none();
+            let mut changed = false;
+            for (device, bundle) in claimed {
+                if records.iter().any(|r| device_of(r) == device) {
+                    continue;
+                }
+                match contact.observe(bundle.identity()) {
+                    Observation::Pinned => {}
                     Observation::NewlyChanged => {
                         let mut txn = Txn::new();
                         self.names.put_contact(&mut txn, &contact).await?;
                         self.vault.commit(txn).await?;
                         out.events.push(self.key_changed_event(&contact)?);
-                        out.failed.insert(key, contact.untrusted().to_string());
-                        continue;
+                        changed = true;
+                        break;
                     }
                     Observation::StillChanged => {
-                        out.failed.insert(key, contact.untrusted().to_string());
-                        continue;
+                        changed = true;
+                        break;
                     }
-                },
-                None => ContactRecord::first_seen(
-                    key,
-                    name.as_str().to_owned(),
-                    bundle.identity().clone(),
-                ),
-            };
-            let record = self.start_session(&contact, &bundle, *account, now).await?;
-            out.ready.insert(key, (contact, record, true));
+                }
+                let to = Address {
+                    account: *account,
+                    device,
+                };
+                records.push(self.start_session_with(&contact, &bundle, to, now).await?);
+            }
+            if changed {
+                // Never sent to under an identity the user has not accepted.
+                out.failed.insert(key, contact.untrusted().to_string());
+                continue;
+            }
+            if records.is_empty() {
+                out.failed
+                    .insert(key, "no session yet; try again".to_owned());
+                continue;
+            }
+            records.sort_by_key(|r| device_of(r).0);
+            out.ready.insert(key, (contact, records, fresh));
         }
         Ok(out)
     }

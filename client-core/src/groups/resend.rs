@@ -41,7 +41,7 @@ impl Reached {
         match stored {
             Some(key) => Self {
                 epoch: key.epoch,
-                given: key.distributed_to.clone(),
+                given: key.accounts(),
             },
             None => Self {
                 epoch: 0,

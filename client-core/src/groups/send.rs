@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use rand::rngs::OsRng;
 use umbra_protocol::content::Content;
-use umbra_protocol::wire::{AccountId, Address, Request};
+use umbra_protocol::wire::{AccountId, Address, DeviceId, Request};
 
 use crate::about::Reference;
 use crate::consts::MAX_GROUP_TYPING_MEMBERS;
@@ -96,10 +96,20 @@ impl Engine {
         let current = self.groups.require(group).await?;
         current.require_active()?;
         let key = OwnSenderKey::for_sending(self.groups.own_key(group).await?, current.state())?;
-        let lacking: Vec<_> = recipients_of(current.state(), None, &me.account)
-            .into_iter()
-            .filter(|(a, _)| !key.has(a))
-            .collect();
+        let mut lacking = Vec::new();
+        for member in recipients_of(current.state(), None, &me.account) {
+            // §15.3 rule 1: the member's list, at most once per
+            // RECHECK_AFTER on a connection, so a device it added since
+            // gets our key with this send.
+            if let Some(contact) = self.contact_by_account(member.0.as_bytes()).await? {
+                if contact.may_send() {
+                    self.refresh_member_list(&contact).await?;
+                }
+            }
+            if !self.lacking_devices(&key, &member.0).await?.is_empty() {
+                lacking.push(member);
+            }
+        }
         let mut bundles = self.member_bundles(&lacking).await?;
         let (seq, mut report) = {
             let _guard = self.op_lock.lock().await;
@@ -115,11 +125,12 @@ impl Engine {
             let mut key = OwnSenderKey::for_sending(stored, &state)?;
             key.retain_members(&state);
             let recipients = recipients_of(&state, None, &me.account);
-            let lacking: Vec<_> = recipients
-                .iter()
-                .filter(|(a, _)| !key.has(a))
-                .cloned()
-                .collect();
+            let mut lacking = Vec::new();
+            for member in &recipients {
+                if !self.lacking_devices(&key, &member.0).await?.is_empty() {
+                    lacking.push(member.clone());
+                }
+            }
             let mut sessions = self.member_sessions(&lacking, &mut bundles).await?;
             let mut items = Vec::new();
             // Whom this send distributes the key to, noted with the chain
@@ -129,6 +140,13 @@ impl Engine {
                 let distribution = zeroize::Zeroizing::new(key.distribution(&self.identity)?);
                 let mut welcomes = super::resend::Welcomes::new(&group_rec, me.account, reached);
                 for (account, username) in &lacking {
+                    // Each listed device of the member without our key,
+                    // on its own session (§8.14).
+                    let devices: Vec<_> = sessions
+                        .devices(account)
+                        .into_iter()
+                        .filter(|d| !key.has(account, *d))
+                        .collect();
                     // A member we added that lacks our key may never have
                     // had its welcome (it was not sent: no session then):
                     // it goes again, ahead of the key (§8.15; a member that
@@ -137,22 +155,30 @@ impl Engine {
                     // nor to one given a key made after that Add (resend.rs).
                     let held = self.groups.member_keys(group, account).await?;
                     let proven = held.is_some_and(|k| !k.is_empty());
-                    if let Some(welcome) = (!proven).then(|| welcomes.for_member(account)).flatten()
-                    {
-                        if let Some(envelope) = sessions.seal(self, account, welcome)? {
-                            items.push(item(account, username.as_str(), envelope));
+                    let welcome = (!proven && !devices.is_empty())
+                        .then(|| welcomes.for_member(account))
+                        .flatten();
+                    for &device in &devices {
+                        if let Some(welcome) = &welcome {
+                            let sealed =
+                                sessions.seal_to(self, account, device, welcome.clone())?;
+                            if let Some(envelope) = sealed {
+                                items.push(item(account, device, username.as_str(), envelope));
+                            }
                         }
-                    }
-                    let content = Content::SenderKeyDistribution {
-                        group: *group,
-                        payload: distribution.to_vec(),
-                    };
-                    if let Some(envelope) = sessions.seal(self, account, content)? {
-                        let mut carried = item(account, username.as_str(), envelope);
-                        carried.sender_key_epoch = Some(key.epoch);
-                        items.push(carried);
-                        key.mark_distributed(account);
-                        given.push(*account);
+                        let content = Content::SenderKeyDistribution {
+                            group: *group,
+                            payload: distribution.to_vec(),
+                        };
+                        if let Some(envelope) = sessions.seal_to(self, account, device, content)? {
+                            let mut carried = item(account, device, username.as_str(), envelope);
+                            carried.sender_key_epoch = Some(key.epoch);
+                            items.push(carried);
+                            key.mark_distributed(account, device);
+                            if given.last() != Some(account) {
+                                given.push(*account);
+                            }
+                        }
                     }
                 }
                 tracing::debug!(snapshots = welcomes.encoded, "welcomes sent again");
@@ -180,20 +206,30 @@ impl Engine {
                 frame_bytes: 0,
             };
             for (account, username) in &recipients {
-                let identity = match (key.has(account), sessions.contact(account)) {
-                    (true, Some(contact)) => Ok(contact.pinned.clone()),
-                    (true, None) => self.member_identity(account).await?,
-                    (false, _) => Err(sessions
+                // The listed devices of the member that hold our key.
+                let listed = self.devices.held(account).await?;
+                let reached: Vec<_> = listed
+                    .devices()
+                    .iter()
+                    .copied()
+                    .filter(|d| key.has(account, *d))
+                    .collect();
+                let identity = match (reached.is_empty(), sessions.contact(account)) {
+                    (false, Some(contact)) => Ok(contact.pinned.clone()),
+                    (false, None) => self.member_identity(account).await?,
+                    (true, _) => Err(sessions
                         .failed
                         .get(account.as_bytes())
                         .cloned()
                         .unwrap_or_else(|| "no pairwise session".to_owned())),
                 };
                 let outcome = if let Ok(identity) = identity {
-                    let envelope = message
-                        .seal_to(&self.identity, &me.address(), &identity, &mut OsRng)
-                        .map_err(|e| GroupFailure::Refused(e.to_string()))?;
-                    items.push(item(account, username.as_str(), envelope));
+                    for device in reached {
+                        let envelope = message
+                            .seal_to(&self.identity, &me.address(), &identity, &mut OsRng)
+                            .map_err(|e| GroupFailure::Refused(e.to_string()))?;
+                        items.push(item(account, device, username.as_str(), envelope));
+                    }
                     MemberOutcome::Queued
                 } else {
                     MemberOutcome::NotSent(identity.err().unwrap_or_default())
@@ -251,6 +287,21 @@ impl Engine {
         let round = self.send_fanout(seq, false).await?;
         merge_round(&mut report, round);
         Ok(report)
+    }
+
+    /// The devices of `member`'s held list that lack our `key`.
+    async fn lacking_devices(
+        &self,
+        key: &OwnSenderKey,
+        member: &AccountId,
+    ) -> Result<Vec<DeviceId>, Error> {
+        let listed = self.devices.held(member).await?;
+        Ok(listed
+            .devices()
+            .iter()
+            .copied()
+            .filter(|d| !key.has(member, *d))
+            .collect())
     }
 
     /// The identity we seal to for `member`: its pinned one, unless its
@@ -340,9 +391,10 @@ impl Engine {
     }
 }
 
-fn item(account: &AccountId, username: &str, envelope: Vec<u8>) -> FanoutItem {
+fn item(account: &AccountId, device: DeviceId, username: &str, envelope: Vec<u8>) -> FanoutItem {
     FanoutItem {
         to_account: *account.as_bytes(),
+        to_device: device.0,
         to_username: username.to_owned(),
         envelope,
         sender_key_epoch: None,

@@ -275,7 +275,10 @@ async fn a_removal_rotates_the_sender_key_before_the_next_send() {
     let old = key(&alice).await;
     let (bob_id, carol_id) = (bob.whoami().account_id, carol.whoami().account_id);
     assert_eq!(old.epoch, 0);
-    assert!(old.has(&bob_id) && old.has(&carol_id));
+    assert!(
+        old.has(&bob_id, umbra_protocol::wire::DeviceId::PRIMARY)
+            && old.has(&carol_id, umbra_protocol::wire::DeviceId::PRIMARY)
+    );
 
     alice
         .remove_member(&group, &"carol".parse().expect("name"))
@@ -292,7 +295,10 @@ async fn a_removal_rotates_the_sender_key_before_the_next_send() {
         new.sender().expect("key").chain_id(),
         old.sender().expect("key").chain_id()
     );
-    assert!(new.has(&bob_id) && !new.has(&carol_id));
+    assert!(
+        new.has(&bob_id, umbra_protocol::wire::DeviceId::PRIMARY)
+            && !new.has(&carol_id, umbra_protocol::wire::DeviceId::PRIMARY)
+    );
     let events = receive(&bob).await;
     assert!(
         events

@@ -1,9 +1,10 @@
-//! Group messages from a member's other devices (docs/PROTOCOL.md §8.2,
-//! §8.14, §15.3), over a real relay in this process: alice links a second
-//! device through the real link flow (it gets her contacts and groups) and
-//! sends to the group from it; bob reads it with that device's own sender
-//! key, kept apart from her first device's. A device alice's signed list
-//! does not name (enrolled on the relay, never listed) is refused.
+//! Groups per device (docs/PROTOCOL.md §8.2, §8.14, §15.3), over a real
+//! relay in this process: alice links a second device through the real
+//! link flow (it gets her contacts and groups) and sends to the group from
+//! it; bob reads it with that device's own sender key, kept apart from her
+//! first device's, and what bob sends reaches both of alice's devices,
+//! each with its own pairwise copy of his key. A device alice's signed
+//! list does not name (enrolled on the relay, never listed) is refused.
 
 use std::sync::Arc;
 
@@ -135,4 +136,44 @@ async fn a_group_message_from_a_device_the_list_lacks_is_refused() {
     // Alice's own device still reaches bob.
     alice.send_group_text(&group, "hello").await.expect("sent");
     assert_eq!(group_texts(&receive(&bob).await).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_members_group_message_reaches_every_device_of_the_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let (alice, bob) = (register(&url, "alice").await, register(&url, "bob").await);
+    let members: Vec<PeerRef> = vec!["bob".parse().expect("name")];
+    let group = alice
+        .create_group("team", &members)
+        .await
+        .expect("create")
+        .group;
+    receive(&bob).await;
+    // Bob's key reaches alice's one device.
+    bob.send_group_text(&group, "before").await.expect("sent");
+    assert_eq!(group_texts(&receive(&alice).await), vec!["before"]);
+    let alice2 = link(&alice, &url).await;
+    // Bob's next connection (or RECHECK_AFTER) fetches alice's list again
+    // before his next group send (§15.3 rule 1): it names two devices.
+    bob.inner.groups.member_lists.new_connection();
+    let report = bob
+        .send_group_text(&group, "to both of you")
+        .await
+        .expect("sent");
+    assert_eq!(report.members.len(), 1);
+    let on_desktop = group_texts(&receive(&alice).await);
+    let on_laptop = group_texts(&receive(&alice2).await);
+    assert_eq!(on_desktop, vec!["to both of you"]);
+    assert_eq!(on_laptop, vec!["to both of you"]);
+    // Bob's key went to each device once: the next message needs none.
+    let key = bob.inner.groups.own_key(&group).await.expect("store");
+    let marked = key.expect("key").distributed_to.clone();
+    let alice_id = *alice.whoami().account_id.as_bytes();
+    assert_eq!(marked, vec![(alice_id, 1), (alice_id, 2)]);
+    bob.send_group_text(&group, "again").await.expect("sent");
+    assert_eq!(group_texts(&receive(&alice).await), vec!["again"]);
+    assert_eq!(group_texts(&receive(&alice2).await), vec!["again"]);
+    alice2.shutdown().await;
 }

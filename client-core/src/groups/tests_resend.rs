@@ -81,8 +81,8 @@ fn a_member_given_a_key_made_after_its_add_is_not_welcomed_again() {
     assert_eq!(first.encoded, 1, "one Add, one snapshot");
     // That key (made at the Add's version) went to both.
     let mut key = OwnSenderKey::fresh(log.state());
-    key.mark_distributed(&carol);
-    key.mark_distributed(&dave);
+    key.mark_distributed(&carol, umbra_protocol::wire::DeviceId::PRIMARY);
+    key.mark_distributed(&dave, umbra_protocol::wire::DeviceId::PRIMARY);
     // Bob is removed: our next send rotates. Carol and dave had the
     // welcome ahead of the old key; nothing goes again.
     let remove = GroupChange::remove(&alice, me, log.state(), vec![bob]).expect("remove");
@@ -95,12 +95,12 @@ fn a_member_given_a_key_made_after_its_add_is_not_welcomed_again() {
     // A key made before the Add proves nothing of its welcome: it goes.
     let rec_before = Group::new(group(&alice, 4));
     let mut old = OwnSenderKey::fresh(rec_before.log.base());
-    old.mark_distributed(&carol);
+    old.mark_distributed(&carol, umbra_protocol::wire::DeviceId::PRIMARY);
     let mut early = Welcomes::new(&rec_before, me, Reached::before(Some(&old)));
     assert!(early.for_member(&carol).is_some());
     // Nor does a key that did not reach the member.
     let mut only_carol = OwnSenderKey::fresh(log.state());
-    only_carol.mark_distributed(&carol);
+    only_carol.mark_distributed(&carol, umbra_protocol::wire::DeviceId::PRIMARY);
     let mut partly = Welcomes::new(&rec, me, Reached::before(Some(&only_carol)));
     assert!(partly.for_member(&carol).is_none());
     assert!(partly.for_member(&dave).is_some());
@@ -130,7 +130,7 @@ fn the_welcomes_of_a_thousand_member_group_after_a_rotation() {
     // That key went to everyone; a removal rotates it.
     let mut key = OwnSenderKey::fresh(log.state());
     for account in &others {
-        key.mark_distributed(account);
+        key.mark_distributed(account, umbra_protocol::wire::DeviceId::PRIMARY);
     }
     let remove = GroupChange::remove(&alice, me, log.state(), vec![others[0]]).expect("remove");
     log.apply(remove, &alice.public()).expect("applied");

@@ -121,8 +121,14 @@ async fn a_later_refusal_of_a_queued_item_is_reported_and_the_key_resent() {
         .await
         .expect("store")
         .expect("a key");
-    assert!(key.has(&bob_id), "bob has the key");
-    assert!(!key.has(&carol_id), "carol's refused key is to be resent");
+    assert!(
+        key.has(&bob_id, umbra_protocol::wire::DeviceId::PRIMARY),
+        "bob has the key"
+    );
+    assert!(
+        !key.has(&carol_id, umbra_protocol::wire::DeviceId::PRIMARY),
+        "carol's refused key is to be resent"
+    );
     let events = receive(&bob).await;
     assert!(
         events

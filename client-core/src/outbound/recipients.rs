@@ -107,7 +107,7 @@ impl Engine {
     /// wrongly fails the send (relay misbehaviour, reported); a fetch that
     /// could not be made (no connection, `RateLimited`, …) sends on the
     /// held list, as a skipped published-identity check does (12.4).
-    pub(super) async fn list_for_sending(
+    pub(crate) async fn list_for_sending(
         self: &Arc<Self>,
         account: AccountId,
         identity: &IdentityPublic,

@@ -152,9 +152,21 @@ async fn a_session_we_started_and_never_heard_back_on_is_not_usable_after_the_li
     )
     .await;
     let lifetime = MAX_UNACKNOWLEDGED_SESSION_AGE.as_secs();
-    let usable = manager.usable(&bob.contact, NOW + lifetime - 1).await;
+    let usable = manager
+        .usable_of_device(
+            &bob.contact,
+            umbra_protocol::wire::DeviceId::PRIMARY,
+            NOW + lifetime - 1,
+        )
+        .await;
     assert!(usable.unwrap().is_some(), "still young");
-    let usable = manager.usable(&bob.contact, NOW + lifetime).await;
+    let usable = manager
+        .usable_of_device(
+            &bob.contact,
+            umbra_protocol::wire::DeviceId::PRIMARY,
+            NOW + lifetime,
+        )
+        .await;
     assert!(usable.unwrap().is_none(), "unanswered for the lifetime");
     // The record itself stays (a late reply may still arrive on it).
     assert!(manager.of_contact(&bob.contact).await.unwrap().is_some());
