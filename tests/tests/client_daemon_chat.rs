@@ -2,7 +2,8 @@
 //! pseudo-terminal from util-linux `script`): with no password source at
 //! all it shows the history the daemon stored, sends what is typed, shows
 //! what arrives while it is open (edits and replies too), sends a typed
-//! reaction, and lets a script send at the same time.
+//! reaction and a disappearing timer, shows a delete for everyone by the
+//! contact, and lets a script send at the same time.
 //!
 //! Must never: pass because chat ran on its own (it has no password source
 //! and a one-second lock wait, so on its own it fails at once), match text
@@ -202,6 +203,26 @@ fn chat_through_the_daemon_shows_history_sends_and_receives_while_a_script_sends
     screen.wait_for("reply-with-its-quote");
     // The quote above it names bob and starts with the edited text.
     screen.wait_for("↪");
+
+    // Disappearing messages (issue 13): a timer typed in the chat
+    // reaches bob, and the title shows it once the change is made.
+    keys.write_all(b"/disappear 1h\r").unwrap();
+    keys.flush().unwrap();
+    let deadline = Instant::now() + HANG_GUARD;
+    loop {
+        let records = bob.receive().records;
+        if records.iter().any(|r| {
+            r["type"] == "disappearing_timer" && r["with"] == "alice" && r["seconds"] == 3600
+        }) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bob never got the timer");
+    }
+    screen.wait_for("⏱");
+
+    // bob deletes the conversation for everyone: the open view says so.
+    bob.json_ok(&["delete-conversation", "alice", "--everyone"]);
+    screen.wait_for("erased");
 
     // Ctrl-Q quits cleanly.
     keys.write_all(b"\x11").unwrap();
