@@ -66,6 +66,7 @@ fn status_of_core(error: &Error) -> ExitStatus {
             DeviceFailure::ThisDevice(_)
             | DeviceFailure::Unknown(_)
             | DeviceFailure::Removed(_)
+            | DeviceFailure::AccountFull { .. }
             | DeviceFailure::List(_) => {
                 ExitStatus::UserError
             }
@@ -231,6 +232,11 @@ mod tests {
             (
                 Error::Device(DeviceFailure::PublishContended { attempts: 4 }),
                 ExitStatus::Network,
+            ),
+            // A restore into an account at its 8 devices: the user removes one.
+            (
+                Error::Device(DeviceFailure::AccountFull { limit: 8 }),
+                ExitStatus::UserError,
             ),
             (
                 Error::NotLoggedIn {

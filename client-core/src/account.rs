@@ -25,11 +25,14 @@ use umbra_protocol::identity::IdentityKeyPair;
 use umbra_protocol::opaque_suite::{
     exact_len, umbra_ksf, UmbraOpaqueSuite, KE2_LEN, REGISTRATION_RESPONSE_LEN,
 };
-use umbra_protocol::wire::{AccountId, ErrorCode, Request, Response, SessionToken, Username};
+use umbra_protocol::wire::{
+    AccountId, DeviceId, ErrorCode, Request, Response, SessionToken, Username,
+    MAX_DEVICES_PER_ACCOUNT,
+};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::backup::ExportKey;
-use crate::failure::{CryptoFailure, RelayMisbehaved};
+use crate::failure::{CryptoFailure, DeviceFailure, RelayMisbehaved};
 use crate::relay_link::{into_result, RelayLink};
 use crate::Error;
 
@@ -72,6 +75,9 @@ impl TokenRecord {
 /// What a successful login returns.
 pub(crate) struct LoginOutcome {
     pub(crate) account: AccountId,
+    /// The device the token is for: device 1 after a password login, the
+    /// new device after [`enrol`].
+    pub(crate) device: DeviceId,
     pub(crate) token: TokenRecord,
     /// OPAQUE's export key: the root of the account backup (§13.2). The
     /// same at registration and every login with the same password.
@@ -222,6 +228,7 @@ pub(crate) async fn login<R: RngCore + CryptoRng>(
             expires_at,
         } => Ok(LoginOutcome {
             account,
+            device: DeviceId::PRIMARY,
             token: TokenRecord {
                 token: *token.expose_secret(),
                 expires_at,
@@ -230,6 +237,51 @@ pub(crate) async fn login<R: RngCore + CryptoRng>(
         }),
         other => Err(unexpected("LoginDone", &other)),
     }
+}
+
+/// `LoginEnrol` (docs/PROTOCOL.md §15.6) right after [`login`] on the same
+/// connection, before any `Authenticate`: the login becomes a new device
+/// of the account, and its device-1 token is replaced by the new device's.
+/// An account at its device limit is [`DeviceFailure::AccountFull`]; the
+/// relay's other refusals pass through as [`Error::Relay`].
+pub(crate) async fn enrol(
+    link: &mut RelayLink,
+    login: LoginOutcome,
+) -> Result<LoginOutcome, Error> {
+    let response = match into_result(link.call(Request::LoginEnrol).await?) {
+        Err(Error::Relay {
+            code: ErrorCode::LimitExceeded,
+            ..
+        }) => {
+            return Err(Error::Device(DeviceFailure::AccountFull {
+                limit: MAX_DEVICES_PER_ACCOUNT,
+            }))
+        }
+        other => other?,
+    };
+    let Response::LoginEnrolled(enrolled) = response else {
+        return Err(unexpected("LoginEnrolled", &response));
+    };
+    if enrolled.account != login.account {
+        return Err(Error::Protocol(RelayMisbehaved::AccountChanged));
+    }
+    if enrolled.device.0 <= DeviceId::PRIMARY.0 {
+        // Device 1 exists from registration (and 0 is no device): a new
+        // device is never either.
+        return Err(Error::Protocol(RelayMisbehaved::UnexpectedResponse {
+            expected: "LoginEnrolled naming a new device",
+            got: "LoginEnrolled",
+        }));
+    }
+    Ok(LoginOutcome {
+        account: login.account,
+        device: enrolled.device,
+        token: TokenRecord {
+            token: *enrolled.token.expose_secret(),
+            expires_at: enrolled.expires_at,
+        },
+        export_key: login.export_key,
+    })
 }
 
 fn auth_failure(e: Error) -> Error {

@@ -169,6 +169,18 @@ pub enum DeviceFailure {
     /// may have, or a version past the last one).
     #[error("building the account's device list: {0}")]
     List(#[source] DeviceListError),
+    /// A password login in an empty data directory would be a new device
+    /// (§15.6), but the account already has the most devices it may have
+    /// (the relay's `LimitExceeded`); nothing was written here.
+    #[error(
+        "the account already has {limit} devices, the most it may have, so this data directory \
+         cannot become another: remove a lost one from a current device (umbra devices, then \
+         umbra devices remove ID there) and log in again"
+    )]
+    AccountFull {
+        /// `MAX_DEVICES_PER_ACCOUNT`.
+        limit: usize,
+    },
 }
 
 /// A cryptographic operation failed.

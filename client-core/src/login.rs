@@ -1,8 +1,9 @@
-//! Logging in: taking the account over from any other data directory
-//! (docs/PROTOCOL.md §12.12), then resuming the account's own store,
-//! restoring the account from its backup into an empty one (§12.15), or
-//! (asked for explicitly, or with no backup on the relay) starting over
-//! with a new identity; and setting up a new store after `register`.
+//! Logging in: restoring the account from its backup into an empty data
+//! directory as a new device of the account (§12.15, `LoginEnrol` of
+//! §15.6); taking the account over from any other data directory
+//! (docs/PROTOCOL.md §12.12) to resume the account's own store, or (asked
+//! for explicitly, or with no backup on the relay) to start over with a
+//! new identity as device 1; and setting up a new store after `register`.
 //!
 //! Must never: write a store before the relay accepted the password,
 //! restore anything a backup that fails to open says, or leave a
@@ -16,7 +17,7 @@ use std::time::Duration;
 use rand::rngs::OsRng;
 use umbra_protocol::backup::BackupContents;
 use umbra_protocol::identity::IdentityKeyPair;
-use umbra_protocol::wire::{DeviceId, Request, Username};
+use umbra_protocol::wire::{DeviceId, ErrorCode, Request, Username};
 
 use crate::account;
 use crate::backup::http::BackupEndpoint;
@@ -65,6 +66,90 @@ async fn take_over(
     Ok(outcome)
 }
 
+/// A password login in a data directory with no account yet: the device
+/// its token is for, and the backup it restores.
+struct FreshLogin {
+    login: account::LoginOutcome,
+    restored: Option<(u64, BackupContents)>,
+}
+
+/// Logs in, fetches the backup with the login's token (device 1's, never
+/// used to `Authenticate`, so device 1's connection elsewhere is left
+/// alone), and then: a backup that opens → `LoginEnrol` on the same
+/// connection, a new device of the account (docs/PROTOCOL.md §12.15,
+/// 15.6); none on the relay → the account taken over as device 1, for a
+/// new identity (12.12), as before devices existed. A backup that does
+/// not open fails the login and enrols nothing.
+async fn fresh_login(
+    config: &ClientConfig,
+    ws_url: &str,
+    name: &Username,
+    password: &str,
+) -> Result<FreshLogin, Error> {
+    let tls_roots = config.tls_roots.as_deref();
+    let mut link = RelayLink::connect(ws_url, tls_roots, config.connect_timeout).await?;
+    let first = account::login(&mut link, name, password.as_bytes(), &mut OsRng).await?;
+    let endpoint = backup_endpoint(config)?;
+    let token = first.token.session_token();
+    let found = restore::fetch(&endpoint, &token, &first.export_key, &first.account).await;
+    let found = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            link.close().await;
+            let login =
+                take_over(ws_url, tls_roots, config.connect_timeout, name, password).await?;
+            if login.account != first.account {
+                return Err(Error::Protocol(RelayMisbehaved::AccountChanged));
+            }
+            return Ok(FreshLogin {
+                login,
+                restored: None,
+            });
+        }
+        Err(e) => {
+            link.close().await;
+            return Err(e);
+        }
+    };
+    let account = first.account;
+    let enrolled = match account::enrol(&mut link, first).await {
+        Ok(enrolled) => {
+            link.close().await;
+            enrolled
+        }
+        // The connection's login went stale while the backup was fetched
+        // (the relay's 60 s, or its authentication deadline closed the
+        // connection): log in once more and enrol at once.
+        Err(Error::Relay {
+            code: ErrorCode::UnknownExchange,
+            ..
+        })
+        | Err(Error::Connection(_)) => {
+            link.close().await;
+            let mut link = RelayLink::connect(ws_url, tls_roots, config.connect_timeout).await?;
+            let again = account::login(&mut link, name, password.as_bytes(), &mut OsRng).await?;
+            if again.account != account {
+                return Err(Error::Protocol(RelayMisbehaved::AccountChanged));
+            }
+            let enrolled = account::enrol(&mut link, again).await;
+            link.close().await;
+            enrolled?
+        }
+        Err(e) => {
+            link.close().await;
+            return Err(e);
+        }
+    };
+    tracing::info!(
+        device = enrolled.device.0,
+        "password login enrolled as a new device of the account"
+    );
+    Ok(FreshLogin {
+        login: enrolled,
+        restored: Some(found),
+    })
+}
+
 fn backup_endpoint(config: &ClientConfig) -> Result<BackupEndpoint, Error> {
     BackupEndpoint::new(
         &config.server_url,
@@ -81,17 +166,21 @@ impl Client {
     /// In an empty store this is password-only restore (docs/PROTOCOL.md
     /// §12.15): the account's backup on the relay, opened with the key the
     /// password yields, brings back the identity key (contacts see no key
-    /// change), contacts with their trust, and groups; fresh prekeys are
-    /// published and a fresh session is started with every contact. Only an
-    /// account with no backup on the relay gets a new identity (contacts
-    /// then see a key change).
+    /// change), contacts with their trust, and groups; this data directory
+    /// becomes a NEW device of the account (`LoginEnrol`, §15.6: a fresh
+    /// device id, so fresh prekey ids), publishes its keys and a signed
+    /// device list naming it beside the account's other devices (which stay
+    /// listed: the user removes a lost one), and starts a fresh session
+    /// with every contact. An account with no backup on the relay is
+    /// taken over as device 1 with a new identity (contacts then see a key
+    /// change); an account at its device limit is refused with the relay's
+    /// `LimitExceeded`, which says how to remove a device.
     ///
-    /// Until multi-device exists an account lives in one data directory, so
-    /// a login ends every other session of the account first ("log out
-    /// everywhere", then a fresh login): the directory it moved away from
-    /// gets [`Error::UsedElsewhere`] instead of receiving — and
-    /// acknowledging — messages sealed to an identity the relay no longer
-    /// publishes for it.
+    /// A login into a store that already holds the account ends every
+    /// other session of the account first ("log out everywhere", then a
+    /// fresh login): the directory it moved away from gets
+    /// [`Error::UsedElsewhere`] instead of receiving — and acknowledging —
+    /// messages sealed to an identity the relay no longer publishes for it.
     pub async fn login(
         config: ClientConfig,
         username: &str,
@@ -124,9 +213,26 @@ impl Client {
         let name = Username::parse(username)?;
         let ws_url = config.websocket_url()?;
         let backend = open_backend(&config).await?;
-        if new_identity && Vault::is_initialized(&*backend).await? {
+        let initialized = Vault::is_initialized(&*backend).await?;
+        if new_identity && initialized {
             // Before any network traffic: nothing is taken over.
             return Err(Error::Store(StoreError::AlreadyInitialized));
+        }
+        if !new_identity && !initialized {
+            // Password-only restore: a new device of the account, or (no
+            // backup on the relay) the account taken over as device 1.
+            let fresh = fresh_login(&config, &ws_url, &name, password).await?;
+            let local = (fresh.restored, None);
+            return Self::create_local(
+                config,
+                ws_url,
+                backend,
+                &name,
+                password,
+                fresh.login,
+                local,
+            )
+            .await;
         }
         let outcome = take_over(
             &ws_url,
@@ -141,15 +247,8 @@ impl Client {
             let token = outcome.token.session_token();
             // A new identity replaces the relay's backup: its first upload
             // follows the stored seq instead of merging with it.
-            let (restored, replaces) = if new_identity {
-                (None, restore::stored_seq(&endpoint, &token).await?)
-            } else {
-                let found =
-                    restore::fetch(&endpoint, &token, &outcome.export_key, &outcome.account)
-                        .await?;
-                (found, None)
-            };
-            let local = (restored, replaces);
+            let replaces = restore::stored_seq(&endpoint, &token).await?;
+            let local = (None, replaces);
             return Self::create_local(config, ws_url, backend, &name, password, outcome, local)
                 .await;
         }
@@ -164,12 +263,13 @@ impl Client {
         vault.keep_only_slot_of(password.as_bytes()).await?;
         if !Engine::is_set_up(&vault).await? {
             // Created, but its setup transaction never committed (a crash,
-            // a failed restore): set it up again, as in an empty directory.
-            let endpoint = backup_endpoint(&config)?;
-            let token = outcome.token.session_token();
-            let found =
-                restore::fetch(&endpoint, &token, &outcome.export_key, &outcome.account).await?;
-            return Self::set_up(config, ws_url, vault, &name, outcome, (found, None)).await;
+            // a failed restore): set it up again, as in an empty directory
+            // (the device a crashed restore enrolled stays listed on the
+            // relay until it is removed; `umbra devices` shows it).
+            drop(outcome);
+            let fresh = fresh_login(&config, &ws_url, &name, password).await?;
+            let local = (fresh.restored, None);
+            return Self::set_up(config, ws_url, vault, &name, fresh.login, local).await;
         }
         let engine = Engine::from_vault(&config, ws_url, vault).await?;
         engine.store_token(&outcome.token).await?;
@@ -243,7 +343,7 @@ impl Client {
             &mut txn,
             &identity,
             name,
-            DeviceId::PRIMARY,
+            outcome.device,
             outcome.account,
             &outcome.token,
         )?;
@@ -277,9 +377,17 @@ impl Client {
         let engine = Engine::from_vault(&config, ws_url, vault).await?;
         engine.ensure_connected()?;
         publish_at_setup(&engine, true).await?;
+        if restored.is_some() && outcome.device != DeviceId::PRIMARY {
+            // A new device of the account: the signed device list must
+            // name it before a contact writes to it (15.3). The old
+            // devices stay listed; the user removes a lost one.
+            retry_on_lost(|| engine.add_own_device(outcome.device)).await?;
+        }
         if restored.is_some() {
-            // Contacts hold sessions with the device this one replaces:
-            // start new ones, so their next message comes on one we have.
+            // Contacts have no session with this device: start one with
+            // each, so their clients learn of it (a pre-key message from a
+            // device their held list lacks makes them fetch the list) and
+            // their next message comes on a session we have.
             // The login waits (bounded) for the resets to reach the relay,
             // so a contact that reads its messages next gets them first.
             if engine.reset_all_sessions().await? > 0 {

@@ -98,9 +98,37 @@ pub(crate) async fn after_login(client: &Client) -> Vec<Record> {
         }
         records.extend(records_for(client, event).await);
     }
+    // After a password-only restore this data directory is a new device
+    // of the account, and the devices it replaces are still listed (the
+    // user may still own them): say which, and how to remove a lost one.
+    // Best effort, as the drain above: the login itself succeeded.
+    let others: Vec<u32> = match client.devices().await {
+        Ok(devices) if devices.len() > 1 => {
+            let others = devices
+                .iter()
+                .filter(|d| !d.this_device)
+                .map(|d| d.device_id)
+                .collect();
+            records.extend(devices.into_iter().map(super::devices::record));
+            others
+        }
+        _ => Vec::new(),
+    };
+    let mut detail = format!(
+        "logged in as {} on {} (this is device {})",
+        me.username, me.server_url, me.device_id
+    );
+    if !others.is_empty() {
+        let list: Vec<String> = others.iter().map(u32::to_string).collect();
+        detail.push_str(&format!(
+            "; the account's other devices: {}; if one of them is lost, remove it with \
+             umbra devices remove ID (its queued messages go with it)",
+            list.join(", ")
+        ));
+    }
     records.push(Record::Done {
         action: "login".into(),
-        detail: format!("logged in as {} on {}", me.username, me.server_url),
+        detail,
         group: None,
     });
     records

@@ -77,7 +77,8 @@ pub(crate) async fn list(client: &Client) -> anyhow::Result<Vec<Record>> {
     Ok(devices.into_iter().map(record).collect())
 }
 
-fn record(device: DeviceInfo) -> Record {
+/// One `device` record (also `login`'s list after a restore).
+pub(crate) fn record(device: DeviceInfo) -> Record {
     let at = |secs: u64| {
         i64::try_from(secs)
             .ok()
