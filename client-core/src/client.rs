@@ -320,6 +320,24 @@ impl Client {
         self.inner.file_info(id).await
     }
 
+    /// The file a stored message of the conversation with `peer` carries
+    /// (`entry` as [`Client::history`] returned it), `None` for a text: how
+    /// an interface finds the id to fetch a file shown from history.
+    pub async fn file_of(
+        &self,
+        peer: &PeerRef,
+        entry: &HistoryEntry,
+    ) -> Result<Option<crate::FileInfo>, Error> {
+        let contact = self.inner.known_contact(peer).await?;
+        crate::files::file_of_message(
+            &self.inner.vault,
+            entry.direction,
+            &contact.account,
+            &entry.id,
+        )
+        .await
+    }
+
     /// Waits until the outbox is empty (every queued envelope accepted or
     /// refused by the relay), connecting if needed.
     pub async fn flush_outbox(&self, timeout: Duration) -> Result<(), Error> {

@@ -79,12 +79,10 @@ impl Daemon {
             .map_err(|e| failed(e, "listing conversations".into()))?;
         let mut out = Vec::new();
         for conversation in conversations {
-            let history = client
-                .history(&peer(&conversation.peer)?, limit)
-                .await
-                .map_err(|e| {
-                    failed(e, format!("loading the history with {}", conversation.peer))
-                })?;
+            let contact = peer(&conversation.peer)?;
+            let history = client.history(&contact, limit).await.map_err(|e| {
+                failed(e, format!("loading the history with {}", conversation.peer))
+            })?;
             let disappearing = client
                 .disappearing_timer(&peer(&conversation.peer)?)
                 .await
@@ -94,7 +92,7 @@ impl Daemon {
                 "unread": conversation.unread,
                 "key_changed": conversation.key_changed,
                 "disappearing": disappearing,
-                "history": history.iter().map(history_value).collect::<Vec<_>>(),
+                "history": with_files(&client, &contact, &history).await?,
             }));
         }
         Ok(json!({"conversations": out}))
@@ -143,6 +141,31 @@ impl Daemon {
 }
 
 /// One stored message as `conversations` answers it.
+/// The history members, a file message's with its `file` object (as on
+/// a `message` record: what `file.get` takes).
+async fn with_files(
+    client: &umbra_client_core::Client,
+    contact: &PeerRef,
+    history: &[HistoryEntry],
+) -> Result<Vec<Value>, MethodError> {
+    let mut out = Vec::with_capacity(history.len());
+    for entry in history {
+        let mut value = history_value(entry);
+        if entry.body.starts_with("[file] ") {
+            let file = client
+                .file_of(contact, entry)
+                .await
+                .map_err(|e| failed(e, "reading a stored file message".into()))?;
+            if let Some(file) = file {
+                value["file"] =
+                    serde_json::to_value(crate::output::FileRef::from(&file)).unwrap_or_default();
+            }
+        }
+        out.push(value);
+    }
+    Ok(out)
+}
+
 fn history_value(entry: &HistoryEntry) -> Value {
     let direction = match entry.direction {
         Direction::Incoming => "incoming",

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use umbra_client_core::{
-    Client, DeliveryStatus, Direction as CoreDirection, Event, HistoryEntry, MessageId, PeerRef,
-    SafetyNumber,
+    Client, DeliveryStatus, Direction as CoreDirection, Event, FileInfo, HistoryEntry, MessageId,
+    PeerRef, SafetyNumber,
 };
 use umbra_protocol::wire::Username;
 
@@ -31,6 +31,7 @@ mod files;
 pub mod group;
 
 pub use connection::{connection_view, ConnectionView};
+pub use conversation::StoredHistory;
 pub use events::daemon_events;
 
 use crate::commands::contacts::trust_of;
@@ -67,6 +68,8 @@ pub struct StoredConversation {
     /// The disappearing-message timer in seconds, 0 off.
     pub disappearing: u32,
     pub history: Vec<HistoryEntry>,
+    /// The files the file messages among `history` carry.
+    pub files: Vec<(MessageId, FileInfo)>,
 }
 
 /// How accepting a changed key ended.
@@ -118,11 +121,13 @@ impl Backend {
                     let peer: PeerRef = conversation.peer.parse()?;
                     let history = client.history(&peer, DEFAULT_HISTORY).await?;
                     let disappearing = client.disappearing_timer(&peer).await?;
+                    let files = local_files(client, &peer, &history).await?;
                     out.push(StoredConversation {
                         peer: conversation.peer,
                         key_changed: conversation.key_changed,
                         disappearing,
                         history,
+                        files,
                     });
                 }
                 Ok(out)
@@ -150,6 +155,7 @@ impl Backend {
                                 .iter()
                                 .filter_map(history_entry)
                                 .collect(),
+                            files: daemon_files(&c["history"]),
                         })
                     })
                     .collect())
@@ -257,6 +263,35 @@ impl Backend {
     }
 }
 
+/// The files of the file messages in `history` (a file message's body is
+/// client-core's `[file] …` summary; only those are looked up).
+async fn local_files(
+    client: &Client,
+    peer: &PeerRef,
+    history: &[HistoryEntry],
+) -> Result<Vec<(MessageId, FileInfo)>, umbra_client_core::Error> {
+    let mut files = Vec::new();
+    for entry in history.iter().filter(|e| e.body.starts_with("[file] ")) {
+        if let Some(file) = client.file_of(peer, entry).await? {
+            files.push((entry.id, file));
+        }
+    }
+    Ok(files)
+}
+
+/// The `file` members of a daemon's history entries.
+fn daemon_files(history: &Value) -> Vec<(MessageId, FileInfo)> {
+    history
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            let id = MessageId::from_hex(v["id"].as_str()?)?;
+            Some((id, events::file_of(&v["file"])?))
+        })
+        .collect()
+}
+
 /// A call whose daemon-side failure is an error like any other.
 async fn call(rpc: &RpcChannel, method: &str, params: Value) -> anyhow::Result<Value> {
     rpc.call(method, params)
@@ -355,6 +390,27 @@ mod tests {
         let plain = json!({"id": "07".repeat(16), "direction": "outgoing", "status": "sent",
             "at": "2026-12-01T10:00:01Z", "body": "hi"});
         assert_eq!(history_entry(&plain).unwrap().about, Default::default());
+    }
+
+    #[test]
+    fn a_daemons_stored_file_messages_name_their_files() {
+        let history = json!([
+            {"id": "01".repeat(16), "body": "[file] menu.pdf (12 bytes)",
+             "file": {"id": "00112233aabbccdd", "name": "menu.pdf", "size": 12,
+                      "media_type": "application/pdf"}},
+            {"id": "02".repeat(16), "body": "a text"},
+            {"id": "zz", "file": {"id": "00112233aabbccdd", "name": "x", "size": 1,
+                                  "media_type": ""}},
+            {"id": "03".repeat(16), "file": {"name": "no id"}}
+        ]);
+        let files = daemon_files(&history);
+        assert_eq!(files.len(), 1, "texts and malformed entries name none");
+        assert_eq!(files[0].0, MessageId([1; 16]));
+        assert_eq!(
+            (files[0].1.id.as_str(), files[0].1.size),
+            ("00112233aabbccdd", 12)
+        );
+        assert!(daemon_files(&json!(null)).is_empty());
     }
 
     #[test]

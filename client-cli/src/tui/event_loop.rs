@@ -276,6 +276,7 @@ async fn load_stored(backend: &Backend, state: &mut ChatState) -> anyhow::Result
         for entry in conversation.history {
             state.load_message(&conversation.peer, about::chat_message(entry));
         }
+        show_files(state, &conversation.peer, conversation.files);
         if conversation.key_changed {
             let number = backend.safety_number_text(&conversation.peer).await;
             state.key_changed(&conversation.peer, &number);
@@ -288,6 +289,17 @@ async fn load_stored(backend: &Backend, state: &mut ChatState) -> anyhow::Result
         state.browse(&first);
     }
     Ok(None)
+}
+
+/// Stored file messages of `peer` shown as the files they carry.
+fn show_files(
+    state: &mut ChatState,
+    peer: &str,
+    files: Vec<(umbra_client_core::MessageId, umbra_client_core::FileInfo)>,
+) {
+    for (id, f) in files {
+        state.set_file(peer, &id.to_hex(), FileView::new(&f.id, &f.name, f.size));
+    }
 }
 
 async fn apply_event(backend: &Backend, state: &mut ChatState, event: Event) -> Option<Action> {

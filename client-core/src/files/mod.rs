@@ -163,3 +163,5 @@ pub(crate) fn summary(name: &str, size: u64) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_history;

@@ -10,13 +10,17 @@
 //! text except through the state's sanitising paths.
 
 use serde_json::json;
-use umbra_client_core::{HistoryEntry, PeerRef};
+use umbra_client_core::{FileInfo, HistoryEntry, MessageId, PeerRef};
 
 use super::commands::{from_records, parse_lines};
-use super::{call, history_entry, Backend};
+use super::{call, daemon_files, history_entry, local_files, Backend};
 use crate::commands::{delete_conversation, disappearing};
 use crate::daemon::chat::DEFAULT_HISTORY;
 use crate::output::{Printer, Record};
+
+/// A conversation's stored history, oldest first, and the files of its
+/// file messages.
+pub type StoredHistory = (Vec<HistoryEntry>, Vec<(MessageId, FileInfo)>);
 
 /// How long a delete for everyone or a timer change waits for the relay
 /// before saying it stays queued (the commands' default).
@@ -87,30 +91,38 @@ impl Backend {
     }
 
     /// The stored history of the conversation with `contact`, oldest
-    /// first, as much as the chat loads at start.
-    pub async fn history(&self, contact: &str) -> Result<Vec<HistoryEntry>, String> {
+    /// first, as much as the chat loads at start, with its files.
+    pub async fn history(&self, contact: &str) -> Result<StoredHistory, String> {
         match self {
             Backend::Local(client) => {
                 let peer: PeerRef = contact.parse().map_err(|e| format!("{e}"))?;
-                client
+                let history = client
                     .history(&peer, DEFAULT_HISTORY)
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| e.to_string())?;
+                let files = local_files(client, &peer, &history)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok((history, files))
             }
             Backend::Daemon(rpc) => {
                 let result = call(rpc, "conversations", json!({}))
                     .await
                     .map_err(|e| format!("{e:#}"))?;
-                Ok(result["conversations"]
+                let stored = result["conversations"]
                     .as_array()
                     .into_iter()
                     .flatten()
                     .find(|c| c["peer"] == contact)
-                    .and_then(|c| c["history"].as_array())
+                    .map(|c| c["history"].clone())
+                    .unwrap_or_default();
+                let history = stored
+                    .as_array()
                     .into_iter()
                     .flatten()
                     .filter_map(history_entry)
-                    .collect())
+                    .collect();
+                Ok((history, daemon_files(&stored)))
             }
         }
     }

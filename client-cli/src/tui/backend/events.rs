@@ -74,7 +74,7 @@ fn group_record(value: &Value) -> Option<Record> {
 }
 
 /// A record's `file` object as client-core's, if it has one.
-fn file_of(value: &Value) -> Option<umbra_client_core::FileInfo> {
+pub(super) fn file_of(value: &Value) -> Option<umbra_client_core::FileInfo> {
     serde_json::from_value::<crate::output::FileRef>(value.clone())
         .ok()
         .map(|f| umbra_client_core::FileInfo {

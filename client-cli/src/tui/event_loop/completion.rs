@@ -53,7 +53,7 @@ pub(crate) enum Completion {
     ConversationDeleted {
         contact: String,
         outcome: Result<String, String>,
-        stored: Result<Vec<umbra_client_core::HistoryEntry>, String>,
+        stored: Result<crate::tui::backend::StoredHistory, String>,
     },
     /// A transfer (`what`: "sending report.pdf") got this far.
     Progress {

@@ -9,11 +9,10 @@
 //! an erased message on screen.
 
 use tokio::sync::mpsc;
-
-use super::{about, Completion};
-use crate::tui::backend::Backend;
 use umbra_client_core::Event;
 
+use super::{about, Completion};
+use crate::tui::backend::{Backend, StoredHistory};
 use crate::tui::state::{ChatState, Severity};
 
 /// Deletes, then reports the outcome with the history left.
@@ -38,12 +37,13 @@ pub(super) fn deleted(
     state: &mut ChatState,
     contact: &str,
     outcome: Result<String, String>,
-    stored: Result<Vec<umbra_client_core::HistoryEntry>, String>,
+    stored: Result<StoredHistory, String>,
 ) {
     match stored {
-        Ok(entries) => {
+        Ok((entries, files)) => {
             let messages = entries.into_iter().map(about::chat_message).collect();
             state.conversation_reloaded(contact, messages);
+            super::show_files(state, contact, files);
         }
         Err(why) => {
             state.set_notice(
