@@ -318,6 +318,15 @@ impl Engine {
         Ok(())
     }
 
+    /// The device the store's account record names (a store that is set up).
+    pub(crate) async fn stored_device(vault: &Vault) -> Result<DeviceId, Error> {
+        let account: AccountRecord = vault
+            .load(&records::account::account())
+            .await?
+            .ok_or(crate::StoreError::NotInitialized)?;
+        Ok(DeviceId(account.device))
+    }
+
     /// Whether the store's setup transaction committed (it holds the
     /// account record). A store with a header but none was interrupted
     /// between creating the store and setting it up; the next login sets

@@ -181,6 +181,17 @@ pub enum DeviceFailure {
         /// `MAX_DEVICES_PER_ACCOUNT`.
         limit: usize,
     },
+    /// A password login into the store of a device other than device 1 (a
+    /// linked or restored one): a password login is device 1's (§15.5),
+    /// so it would take the account over as device 1 and log every device
+    /// out. Refused before anything is sent.
+    #[error(
+        "this data directory is device {0} of the account, and a password login is device 1's; \
+         it would log out every device of the account. While its session lasts, keep using it; \
+         to start it over, move it aside and log in on an empty data directory (a new device), \
+         then remove device {0} there (umbra devices remove {0})"
+    )]
+    NotDeviceOne(u32),
 }
 
 /// A cryptographic operation failed.

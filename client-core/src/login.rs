@@ -25,7 +25,7 @@ use crate::backup::{restore, BackupManager, BackupState};
 use crate::client::{open_backend, password_error};
 use crate::consts::SETUP_STEP_ATTEMPTS;
 use crate::engine::Engine;
-use crate::failure::{ConnectionFailure, RelayMisbehaved};
+use crate::failure::{ConnectionFailure, DeviceFailure, RelayMisbehaved};
 use crate::groups::manager::GroupManager;
 use crate::name_book::NameBook;
 use crate::relay_link::{into_result, RelayLink};
@@ -234,15 +234,15 @@ impl Client {
             )
             .await;
         }
-        let outcome = take_over(
-            &ws_url,
-            config.tls_roots.as_deref(),
-            config.connect_timeout,
-            &name,
-            password,
-        )
-        .await?;
-        if !Vault::is_initialized(&*backend).await? {
+        if new_identity {
+            let outcome = take_over(
+                &ws_url,
+                config.tls_roots.as_deref(),
+                config.connect_timeout,
+                &name,
+                password,
+            )
+            .await?;
             let endpoint = backup_endpoint(&config)?;
             let token = outcome.token.session_token();
             // A new identity replaces the relay's backup: its first upload
@@ -252,25 +252,45 @@ impl Client {
             return Self::create_local(config, ws_url, backend, &name, password, outcome, local)
                 .await;
         }
+        // The account's own store. Opened before anything is sent: which
+        // device it is decides what the login may do.
         let vault = Vault::unlock(backend, password.as_bytes())
             .await
             .map_err(password_error)?;
+        if !Engine::is_set_up(&vault).await? {
+            // Created, but its setup transaction never committed (a crash,
+            // a failed restore): set it up again, as in an empty directory
+            // (the device a crashed restore enrolled stays listed on the
+            // relay until it is removed; `umbra devices` shows it).
+            let fresh = fresh_login(&config, &ws_url, &name, password).await?;
+            if vault.owner() != fresh.login.account {
+                return Err(Error::Store(StoreError::AlreadyInitialized));
+            }
+            vault.keep_only_slot_of(password.as_bytes()).await?;
+            let local = (fresh.restored, None);
+            return Self::set_up(config, ws_url, vault, &name, fresh.login, local).await;
+        }
+        let device = Engine::stored_device(&vault).await?;
+        if device != DeviceId::PRIMARY {
+            // A password login is device 1's (PROTOCOL.md 15.5): taking
+            // it over here would log every device of the account out and
+            // leave this one with another device's token.
+            return Err(Error::Device(DeviceFailure::NotDeviceOne(device.0)));
+        }
+        let outcome = take_over(
+            &ws_url,
+            config.tls_roots.as_deref(),
+            config.connect_timeout,
+            &name,
+            password,
+        )
+        .await?;
         if vault.owner() != outcome.account {
             return Err(Error::Store(StoreError::AlreadyInitialized));
         }
         // The relay just accepted this password: a header left with both
         // passwords' slots by an unconfirmed change keeps only its slot.
         vault.keep_only_slot_of(password.as_bytes()).await?;
-        if !Engine::is_set_up(&vault).await? {
-            // Created, but its setup transaction never committed (a crash,
-            // a failed restore): set it up again, as in an empty directory
-            // (the device a crashed restore enrolled stays listed on the
-            // relay until it is removed; `umbra devices` shows it).
-            drop(outcome);
-            let fresh = fresh_login(&config, &ws_url, &name, password).await?;
-            let local = (fresh.restored, None);
-            return Self::set_up(config, ws_url, vault, &name, fresh.login, local).await;
-        }
         let engine = Engine::from_vault(&config, ws_url, vault).await?;
         engine.store_token(&outcome.token).await?;
         let decided = engine.keep_export_key(outcome.export_key, None).await?;

@@ -141,6 +141,16 @@ fn a_password_login_on_an_empty_dir_is_a_new_device_beside_the_old_one() {
     assert!(key_changes(&got.records).is_empty(), "{:?}", got.records);
     assert_eq!(bob.trust_in("alice").as_deref(), Some("verified"));
 
+    // A password login in the restored directory would be device 1's: it
+    // is refused before anything is sent, so no device is logged out.
+    let again = restored.run(&["login", "alice"]);
+    assert_eq!(again.code, Some(1), "{again:?}");
+    assert!(
+        again.stderr.contains("device 2 of the account")
+            && again.stderr.contains("umbra devices remove 2"),
+        "{again:?}"
+    );
+
     // And the first device still sends as before.
     alice.send("bob", "from the first device");
     let got = bob.receive();
