@@ -112,7 +112,8 @@ def decode_unchecked(b):
     return c
 
 # §10.7: what a sent transcript may carry (never a transcript).
-TRANSCRIPT_KINDS = ("Text", "TextReply", "FilePointer", "Reaction", "Edit", "DeleteForEveryone")
+TRANSCRIPT_KINDS = ("Text", "TextReply", "FilePointer", "Reaction", "Edit", "DeleteForEveryone",
+                    "DeleteConversation")
 
 def kind(c): return c if isinstance(c, str) else next(iter(c))
 
