@@ -121,6 +121,13 @@ impl Sessions {
     }
 }
 
+impl Engine {
+    /// Whether a connection to the relay is up now.
+    fn is_connected(&self) -> bool {
+        *self.conn_state.borrow() == crate::ConnectionState::Connected
+    }
+}
+
 fn device_of(record: &SessionRecord) -> DeviceId {
     record.current().remote_address().device
 }
@@ -236,7 +243,10 @@ impl Engine {
     ) -> Result<(), Error> {
         let now = Instant::now();
         let checks = &self.groups.member_lists;
-        if checks.is_fresh(&contact.account, now) || self.ensure_connected().is_err() {
+        // Only on a connection we hold: a group operation made offline
+        // must not connect (and take in what waits, such as our own
+        // removal) before it is decided.
+        if checks.is_fresh(&contact.account, now) || !self.is_connected() {
             return Ok(());
         }
         let started = checks.start(now);
