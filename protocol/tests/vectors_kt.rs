@@ -347,6 +347,15 @@ fn kt_vectors() {
         3,
         absent,
     ));
+    let mut spelled_out = map.prove_lookup(&vrf, &dave).encode();
+    spelled_out[1 + 80 + 31] |= 0x01;
+    spelled_out.extend_from_slice(empty_hash(256));
+    rejects.push(lookup_reject(
+        "an empty neighbour spelled out (bit 255 set, E[256] given)",
+        &dave,
+        3,
+        spelled_out,
+    ));
     let claimed_absent = [
         &[0x00][..],
         &bob_proof[1..81],

@@ -130,6 +130,7 @@ def decode_path(b):
     sibs, pos = [], 0
     for j in range(DEPTH):
         if bitmap[j // 8] & (0x80 >> (j % 8)):
+            if rest[pos:pos + 32] == E[j + 1]: raise KtError("Malformed")
             sibs.append(rest[pos:pos + 32]); pos += 32
         else:
             sibs.append(None)

@@ -66,7 +66,15 @@ impl MapPath {
         for j in 0..KT_MAP_DEPTH {
             if bitmap[j / 8] & (0x80 >> (j % 8)) != 0 {
                 let (h, r) = rest.split_at(32);
-                siblings.push(Some(h.try_into().expect("32 bytes")));
+                let h: Hash32 = h.try_into().expect("32 bytes");
+                // A set bit names a non-empty subtree (§16.4): spelling out
+                // E[j+1] would be a second encoding of the same path.
+                if h == *empty_hash(j + 1) {
+                    return Err(KtError::Malformed {
+                        what: "map path sibling that is an empty subtree",
+                    });
+                }
+                siblings.push(Some(h));
                 rest = r;
             } else {
                 siblings.push(None);

@@ -280,3 +280,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_path_has_one_encoding() {
+    // A set bit must carry a non-empty subtree: spelling out E[256] for the
+    // empty neighbour of a leaf gives the same root, but is a second
+    // encoding of the same proof, which §16.4 refuses.
+    let vrf = vrf_key();
+    let mut map = KtMap::new();
+    map.publish_label(&vrf, &account(1), keys(1), 0).unwrap();
+    let honest = map.prove_lookup(&vrf, &account(2)).encode();
+    assert_eq!(honest[1 + 80 + 31] & 0x01, 0, "the neighbour slot is empty");
+    let mut spelled_out = honest.clone();
+    spelled_out[1 + 80 + 31] |= 0x01;
+    spelled_out.extend_from_slice(empty_hash(256));
+    assert!(matches!(
+        LookupProof::decode(&spelled_out),
+        Err(KtError::Malformed { .. })
+    ));
+    // And no byte may follow the path.
+    let trailing = [&honest[..], &[0u8][..]].concat();
+    assert!(matches!(
+        LookupProof::decode(&trailing),
+        Err(KtError::Trailing { .. })
+    ));
+}
