@@ -58,6 +58,7 @@ use precheck::Directory;
 
 pub(crate) mod about;
 mod contact_rule;
+mod group_device;
 pub(crate) mod keep;
 mod new_session;
 mod outcome;
@@ -318,7 +319,7 @@ async fn accept(
     if inbound.group_message().is_some() {
         // Sender keys are per device (§8.2): a group message is read from
         // any device of the member's held list (§15.3 rule 3).
-        listed_group_device(engine, checked, &inbound).await?;
+        group_device::listed(engine, checked, &inbound).await?;
         // Sealed directly, with no ratchet layer: the group's own keys.
         return groups_in::accept_message(engine, &inbound, received_at_ms, txn).await;
     }
@@ -538,55 +539,6 @@ async fn accept(
     }
     engine.put_counters(txn, &counters)?;
     Ok(events)
-}
-
-/// Refuses a sealed group message from a device that the held list of its
-/// account lacks (`UnlistedDevice`), after the one list fetch
-/// [`precheck::plan`] made for it when the pinned identity sealed it; a
-/// blocked account's is dropped without an event (crate::blocking). One
-/// from an account that is no contact, or under another identity, goes on
-/// to the group checks, which refuse or keep it by their own rules.
-async fn listed_group_device(
-    engine: &Arc<Engine>,
-    checked: &precheck::Checked,
-    inbound: &InboundEnvelope,
-) -> Result<(), Failure> {
-    let sender = inbound.sender_address();
-    if engine
-        .devices
-        .held(&sender.account)
-        .await?
-        .allows(sender.device)
-    {
-        return Ok(());
-    }
-    if engine.is_blocked(sender.account.as_bytes()).await? {
-        return Err(Failure::Blocked);
-    }
-    let Some(contact) = engine.contact_by_account(sender.account.as_bytes()).await? else {
-        return Ok(());
-    };
-    let pinned: bool = subtle::ConstantTimeEq::ct_eq(
-        &contact.pinned.to_bytes()[..],
-        &inbound.sender().to_bytes()[..],
-    )
-    .into();
-    if !pinned {
-        return Ok(());
-    }
-    checked.list_fetched(sender.account)?;
-    if engine
-        .devices
-        .held(&sender.account)
-        .await?
-        .allows(sender.device)
-    {
-        return Ok(());
-    }
-    Err(Failure::Rejected(Rejected {
-        from: Some(engine.names.display_name(&contact).await?),
-        reason: DecryptFailure::UnlistedDevice(sender.device),
-    }))
 }
 
 /// Refuses a message from a device of its account that the held device
