@@ -305,3 +305,75 @@ fn a_path_has_one_encoding() {
         Err(KtError::Trailing { .. })
     ));
 }
+
+#[test]
+fn each_field_check_of_lookup_and_history_names_its_error() {
+    // Each check of §16.5 step 3 and §16.6, hit alone; the exact error says
+    // that check (not a later root mismatch) refused it.
+    let vrf = vrf_key();
+    let pk = vrf.public_key();
+    let mut map = KtMap::new();
+    map.publish_label(&vrf, &account(2), keys(2), 0).unwrap();
+    map.publish_label(&vrf, &account(2), keys(3), 4).unwrap();
+    map.publish_label(&vrf, &account(4), keys(4), 0).unwrap();
+    // A lying relay's leaf: a username value under an account's index.
+    let (index5, vrf5) = vrf.evaluate(&account(5));
+    let stray = LeafValue::Username { account: None };
+    map.publish(index5, stray, 0).unwrap();
+    let root = map.root();
+
+    let LookupProof::Present {
+        vrf: v,
+        latest,
+        prev_chain,
+        path,
+    } = map.prove_lookup(&vrf, &account(2))
+    else {
+        panic!("account 2 is present")
+    };
+    let with = |latest: VersionRecord, prev_chain: Hash32| LookupProof::Present {
+        vrf: v,
+        latest,
+        prev_chain,
+        path: path.clone(),
+    };
+    let check = |p: LookupProof| p.verify(&pk, &account(2), &root, 4);
+    assert!(check(with(latest, prev_chain)).is_ok());
+    assert_eq!(check(with(latest, [0; 32])), Err(KtError::BadPrior));
+    let first = VersionRecord {
+        version: 1,
+        ..latest
+    };
+    assert_eq!(check(with(first, prev_chain)), Err(KtError::BadPrior));
+    let zeroth = VersionRecord {
+        version: 0,
+        ..latest
+    };
+    assert_eq!(check(with(zeroth, prev_chain)), Err(KtError::BadVersion));
+    let stray_proof = map.lookup_proof(&index5, vrf5);
+    assert_eq!(
+        stray_proof.verify(&pk, &account(5), &root, 4),
+        Err(KtError::ValueKindMismatch)
+    );
+
+    let history = map.prove_history(&vrf, &account(2), 1).unwrap();
+    assert_eq!(
+        history.verify(&pk, &account(2), &root, 3),
+        Err(KtError::BadVersionEpoch {
+            epoch: 4,
+            head_epoch: 3
+        })
+    );
+    let mut tail = map.prove_history(&vrf, &account(2), 2).unwrap();
+    assert!(tail.verify(&pk, &account(2), &root, 4).is_ok());
+    tail.first_version = 0;
+    assert_eq!(
+        tail.verify(&pk, &account(2), &root, 4),
+        Err(KtError::BadVersion)
+    );
+    let stray_history = map.history_proof(&index5, vrf5, 1).unwrap();
+    assert_eq!(
+        stray_history.verify(&pk, &account(5), &root, 4),
+        Err(KtError::ValueKindMismatch)
+    );
+}

@@ -162,3 +162,64 @@ fn heads_verify_extend_and_refuse_forks_rollbacks_and_forgeries() {
     let again = DirectorySigningKey::from_seed(&key.to_seed());
     assert_eq!(again.public_key(), pk);
 }
+
+#[test]
+fn extension_and_inclusion_bind_time_sizes_and_index() {
+    // A later epoch stamped earlier than the remembered one is a rollback,
+    // even with an honest consistency proof.
+    let key = DirectorySigningKey::from_seed(&[0x44; 32]);
+    let pk = key.public_key();
+    let mut log = EpochLog::new();
+    let mut back = Vec::new();
+    for (epoch, at) in [(0u64, 2_000u64), (1, 1_000)] {
+        let entry = EpochEntry {
+            epoch,
+            published_at_ms: at,
+            map_root: MapRoot([epoch as u8; 32]),
+        };
+        log.push(&entry.encode());
+        back.push(key.sign_head(&entry, &log).unwrap().verify(&pk).unwrap());
+    }
+    assert_eq!(
+        back[0].check_extended_by(&back[1], &log.consistency_proof(1, 2).unwrap()),
+        Err(KtError::Rollback {
+            remembered: 0,
+            got: 1
+        })
+    );
+
+    // A proof between other sizes than the two heads' is refused as such.
+    let (key, heads, log) = heads(5);
+    let pk = key.public_key();
+    let v: Vec<_> = heads.iter().map(|h| h.verify(&pk).unwrap()).collect();
+    for (old, new) in [(1, 5), (2, 4), (2, 2)] {
+        let proof = log.consistency_proof(old, new).unwrap();
+        assert_eq!(
+            v[1].check_extended_by(&v[4], &proof),
+            Err(KtError::BadLogSize)
+        );
+    }
+    // An inclusion proof at another index than the entry's epoch.
+    let at_2 = log.inclusion_proof(2, 5).unwrap();
+    assert_eq!(
+        v[4].check_includes(v[1].entry(), &at_2),
+        Err(KtError::BadLogSize)
+    );
+
+    // Equal sizes with different roots, and an empty proof between two
+    // sizes (3 is not a power of two: nothing to start the fold from).
+    let same = log.consistency_proof(3, 3).unwrap();
+    assert_eq!(
+        same.verify(v[2].log_root(), v[3].log_root()),
+        Err(KtError::BadConsistency)
+    );
+    let empty = ConsistencyProof {
+        old_size: 3,
+        new_size: 5,
+        hashes: Vec::new(),
+    };
+    assert_eq!(
+        empty.verify(v[2].log_root(), v[4].log_root()),
+        Err(KtError::BadConsistency)
+    );
+}
