@@ -5,7 +5,9 @@
 //! - The timer is a conversation setting (kind `DisappearingTimer`), set
 //!   by an `ExpirationTimer` content either side sends; of two changes the
 //!   larger `(sent_at_ms, id)` wins, so both sides converge whatever order
-//!   the changes crossed in. The setter applies its change at once.
+//!   the changes crossed in. The setter applies its change at once and
+//!   sends it to our other devices as a sent transcript (§10.7), which
+//!   they apply by the same rule.
 //! - Each history entry appended while the timer is on gets an `Expiry`
 //!   record: this device's clock when it stored the entry (ours when
 //!   queued, the contact's on receipt: not on read, as Signal does, which
@@ -177,7 +179,8 @@ async fn apply_change(
     Ok(true)
 }
 
-/// A contact's `ExpirationTimer` (inbound dispatch): applied if it wins,
+/// An `ExpirationTimer` from the contact (`by_peer`) or, in a transcript,
+/// from another device of ours (inbound dispatch): applied if it wins,
 /// with the event naming it; an older or repeated change is dropped.
 pub(crate) async fn accept(
     engine: &Engine,
@@ -185,6 +188,7 @@ pub(crate) async fn accept(
     contact: &ContactRecord,
     from: &str,
     content: Content,
+    by_peer: bool,
 ) -> Result<Vec<Event>, Error> {
     let Content::ExpirationTimer {
         id,
@@ -208,7 +212,7 @@ pub(crate) async fn accept(
     }
     Ok(vec![Event::DisappearingTimerChanged {
         with: from.to_owned(),
-        by_peer: true,
+        by_peer,
         seconds,
     }])
 }
@@ -271,7 +275,7 @@ impl Engine {
         let id = MessageId::random(&mut OsRng);
         let sent_at_ms = now_ms();
         self.ensure_connected()?;
-        let shown = {
+        let (shown, account, content) = {
             let (_guard, contact, mut records, _) = self.session_for_sending(with).await?;
             let mut counters = self.counters().await?;
             let mut txn = Txn::new();
@@ -286,7 +290,7 @@ impl Engine {
                 &contact,
                 &mut records,
                 QueuedContent {
-                    content,
+                    content: content.clone(),
                     id,
                     // Its `Sent` / `SendFailed` tell the caller it went.
                     visible: true,
@@ -297,9 +301,12 @@ impl Engine {
             apply_change(&self.vault, &mut txn, &account, seconds, sent_at_ms, id).await?;
             self.put_counters(&mut txn, &counters)?;
             self.vault.commit(txn).await?;
-            self.names.display_name(&contact).await?
+            (self.names.display_name(&contact).await?, account, content)
         };
         self.outbox_wake.notify_one();
+        // Our other devices apply it too (§15.8), once it is durable here,
+        // so every device of ours deletes on the same schedule.
+        self.sync_sent(account, &content).await;
         self.emit(Event::DisappearingTimerChanged {
             with: shown,
             by_peer: false,

@@ -508,7 +508,7 @@ async fn accept(
         // §12.18: a stranger's timer would plant a record for an account
         // that is no contact; only a known contact's is applied.
         timer @ Content::ExpirationTimer { .. } if known => {
-            let found = crate::disappearing::accept(engine, txn, &contact, &from, timer);
+            let found = crate::disappearing::accept(engine, txn, &contact, &from, timer, true);
             events.extend(found.await?);
         }
         Content::ExpirationTimer { .. } => {}

@@ -113,7 +113,7 @@ def decode_unchecked(b):
 
 # §10.7: what a sent transcript may carry (never a transcript).
 TRANSCRIPT_KINDS = ("Text", "TextReply", "FilePointer", "Reaction", "Edit", "DeleteForEveryone",
-                    "DeleteConversation")
+                    "DeleteConversation", "ExpirationTimer")
 
 def kind(c): return c if isinstance(c, str) else next(iter(c))
 

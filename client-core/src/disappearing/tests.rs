@@ -12,6 +12,7 @@ use umbra_protocol::wire::Username;
 use super::{apply_change, timer_of};
 use crate::conversation::Direction;
 use crate::groups::tests::{register, relay};
+use crate::outbound::tests_devices::another_device;
 use crate::records::{self, Prefix};
 use crate::store::Txn;
 use crate::{Client, Error, Event, MessageId, PeerRef};
@@ -205,5 +206,57 @@ async fn of_two_changes_the_later_wins_in_either_order_and_limits_hold() {
     assert!(
         matches!(refused, Err(Error::InvalidMessage(_))),
         "{refused:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timer_set_on_one_device_is_applied_on_our_other_device() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let alice = register(&relay.url(), "alice").await;
+    let bob = register(&relay.url(), "bob").await;
+    let alice2 = another_device(&alice).await;
+    alice
+        .inner
+        .add_own_device(alice2.inner.me().device)
+        .await
+        .expect("list {1,2}");
+    // Bob is a contact on both of alice's devices.
+    alice
+        .send_text(&name("bob"), "from one")
+        .await
+        .expect("send");
+    alice2
+        .send_text(&name("bob"), "from two")
+        .await
+        .expect("send");
+    flush(&alice).await;
+    flush(&alice2).await;
+    receive(&bob).await;
+    receive(&alice).await;
+    receive(&alice2).await;
+
+    alice
+        .set_disappearing(&name("bob"), 3600)
+        .await
+        .expect("timer");
+    flush(&alice).await;
+    let got = receive(&alice2).await;
+    assert_eq!(
+        timer_events(&got),
+        [("bob".to_owned(), false, 3600)],
+        "{got:?}"
+    );
+    let bob_ref: PeerRef = "bob".parse().expect("peer");
+    assert_eq!(
+        alice2.disappearing_timer(&bob_ref).await.expect("timer"),
+        3600
+    );
+    // The contact is told as before, and is told once.
+    let got = receive(&bob).await;
+    assert_eq!(
+        timer_events(&got),
+        [("alice".to_owned(), true, 3600)],
+        "{got:?}"
     );
 }

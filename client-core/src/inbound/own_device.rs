@@ -99,6 +99,11 @@ pub(super) async fn accept(
         Content::DeleteConversation => {
             crate::conversation_delete::accept_own(engine, txn, &contact, &to).await?
         }
+        // §12.18: a timer another device of ours set applies here too, as
+        // ours (the same newest-wins rule as the contact's copy).
+        timer @ Content::ExpirationTimer { .. } => {
+            crate::disappearing::accept(engine, txn, &contact, &to, timer, false).await?
+        }
         original => place(engine, txn, &mut counters, placed, original).await?,
     };
     // The session with our device advanced; nothing is sent back on it.

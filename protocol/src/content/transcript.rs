@@ -13,9 +13,10 @@ use crate::wire::{self, AccountId};
 /// The kinds a [`Content::SentTranscript`] may carry: what a 1:1 send puts
 /// in the conversation's history (a text, a reply, a file, a reaction, an
 /// edit, a delete) or takes out of it (a conversation deleted for
-/// everyone, which our other devices delete too). Never a transcript
-/// itself, so checking one decodes at most one level down.
-pub const TRANSCRIPT_KINDS: [&str; 7] = [
+/// everyone, which our other devices delete too), and the conversation's
+/// disappearing-message timer, which our other devices apply too. Never a
+/// transcript itself, so checking one decodes at most one level down.
+pub const TRANSCRIPT_KINDS: [&str; 8] = [
     "Text",
     "TextReply",
     "FilePointer",
@@ -23,6 +24,7 @@ pub const TRANSCRIPT_KINDS: [&str; 7] = [
     "Edit",
     "DeleteForEveryone",
     "DeleteConversation",
+    "ExpirationTimer",
 ];
 
 /// Wraps `original` (content sent 1:1 to `destination`) as the transcript
