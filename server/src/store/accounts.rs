@@ -355,18 +355,8 @@ macro_rules! impl_accounts {
             ) -> Result<Option<u64>, StoreError> {
                 let mut tx = self.write_tx().await?;
                 // Account row first, as every writer locks it first: a
-                // concurrent change or deletion waits here (PostgreSQL; on
-                // SQLite the write transaction is already exclusive).
-                let current: Option<Vec<u8>> = sqlx::query_scalar(concat!(
-                    "SELECT password_file FROM accounts WHERE account_id = $1",
-                    dialect!(for_update)
-                ))
-                .bind(account.as_bytes().as_slice())
-                .fetch_optional(&mut *tx)
-                .await?;
-                // Both sides come from this database (the proof was checked
-                // against `old`), none from the client: a plain comparison.
-                if current.as_deref() != Some(old.as_bytes()) {
+                // concurrent change or deletion waits here.
+                if !password_file_unchanged(&mut tx, account, old).await? {
                     return Ok(None);
                 }
                 let presented_row = sqlx::query(
@@ -426,15 +416,7 @@ macro_rules! impl_accounts {
                 // lock it: a change committing meanwhile is either seen here
                 // (record differs) or waits for this token, which it then
                 // revokes with the others.
-                let current: Option<Vec<u8>> = sqlx::query_scalar(concat!(
-                    "SELECT password_file FROM accounts WHERE account_id = $1",
-                    dialect!(for_update)
-                ))
-                .bind(owner.account.as_bytes().as_slice())
-                .fetch_optional(&mut *tx)
-                .await?;
-                // Both sides come from this database: a plain comparison.
-                if current.as_deref() != Some(proven.as_bytes()) {
+                if !password_file_unchanged(&mut tx, owner.account, proven).await? {
                     return Ok(false);
                 }
                 // Under the account lock remove_device also takes, so a

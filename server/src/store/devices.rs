@@ -225,18 +225,8 @@ macro_rules! impl_devices {
             ) -> Result<Option<DeviceId>, StoreError> {
                 let mut tx = self.write_tx().await?;
                 // The account row first, locked as a login's token issue and
-                // a password change lock it: a change committing meanwhile is
-                // seen here (record differs) or waits and then revokes the
-                // new token with the others.
-                let current: Option<Vec<u8>> = sqlx::query_scalar(concat!(
-                    "SELECT password_file FROM accounts WHERE account_id = $1",
-                    dialect!(for_update)
-                ))
-                .bind(account.as_bytes().as_slice())
-                .fetch_optional(&mut *tx)
-                .await?;
-                // Both sides come from this database: a plain comparison.
-                if current.as_deref() != Some(proven.as_bytes()) {
+                // a password change lock it.
+                if !password_file_unchanged(&mut tx, account, proven).await? {
                     return Ok(None);
                 }
                 let held =

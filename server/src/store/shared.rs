@@ -81,6 +81,30 @@ macro_rules! impl_helpers {
             Ok(row.is_some())
         }
 
+        /// Locks `account`'s row (FOR UPDATE on PostgreSQL; the SQLite write
+        /// transaction is already exclusive) and says whether its password
+        /// file is still `expected`. Every writer that acts on a password
+        /// proof (a password change, a login's token, a login's enrolment)
+        /// takes the row first, so a change committing meanwhile is either
+        /// seen here (the file differs) or waits for this transaction and
+        /// then revokes what it issued with the rest. Both sides come from
+        /// this database (the proof was checked against `expected`), none
+        /// from the client: a plain comparison. False for an unknown account.
+        async fn password_file_unchanged(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            account: AccountId,
+            expected: &PasswordFile,
+        ) -> Result<bool, StoreError> {
+            let current: Option<Vec<u8>> = sqlx::query_scalar(concat!(
+                "SELECT password_file FROM accounts WHERE account_id = $1",
+                dialect!(for_update)
+            ))
+            .bind(account.as_bytes().as_slice())
+            .fetch_optional(&mut **tx)
+            .await?;
+            Ok(current.as_deref() == Some(expected.as_bytes()))
+        }
+
         /// `sql` is a `SELECT COUNT(*) ... WHERE account_id = $1`.
         async fn count(
             tx: &mut sqlx::Transaction<'_, $db>,
