@@ -92,12 +92,8 @@ async fn deleted_for_everyone_it_is_gone_on_both_sides_but_what_was_in_flight_st
         .expect("react");
     flush(&bob).await;
     receive(&alice).await;
-    // In flight: bob sends before he learns of the delete, alice gets it
-    // after hers. Both must show it.
-    bob.send_text(&name("alice"), "in flight")
-        .await
-        .expect("send");
-    flush(&bob).await;
+    // Bob goes offline, so the delete waits at the relay for him.
+    bob.shutdown().await;
 
     let done = alice
         .delete_conversation(&name("bob"), DeleteScope::ForEveryone)
@@ -109,6 +105,14 @@ async fn deleted_for_everyone_it_is_gone_on_both_sides_but_what_was_in_flight_st
     assert_eq!(leftovers(&alice, &bob).await, (0, false));
     flush(&alice).await;
 
+    // In flight: bob sends before he has processed the delete, alice gets
+    // it after hers. Both must show it. (Sent while alice was live, before
+    // her delete, it could reach her first: live clients process deliveries
+    // as they arrive, so only this order is certain.)
+    bob.send_text(&name("alice"), "in flight")
+        .await
+        .expect("send");
+    flush(&bob).await;
     let got = receive(&bob).await;
     assert_eq!(deleted(&got), [("alice".to_owned(), true, 2)], "{got:?}");
     assert_eq!(

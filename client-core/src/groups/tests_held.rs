@@ -64,11 +64,19 @@ async fn add_past_all(admin: &Client, new: &Client, also: Option<&Client>, group
     engine.finish_change(pending).await.expect("sent");
 }
 
-/// What `client` receives over up to ten rounds, until `done` holds for
-/// everything so far (a loaded relay may take a retry to accept a send).
+/// How long a test waits for a state or an event before giving up: long
+/// enough for a relay on a loaded machine (each receive returns as soon as
+/// the stream settles, so a count of rounds can run out before a slow send
+/// lands), short enough to fail rather than hang.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// What `client` receives until `done` holds for everything so far, or
+/// until [`PATIENCE`] runs out (the caller's assertions then say what is
+/// missing).
 pub(super) async fn receive_until(client: &Client, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
     let mut events = Vec::new();
-    for _round in 0..10 {
+    while tokio::time::Instant::now() < deadline {
         events.extend(receive(client).await);
         if done(&events) {
             break;
@@ -83,7 +91,8 @@ async fn receive_until_state(
     group: &GroupId,
     done: impl Fn(&umbra_protocol::group::GroupState) -> bool,
 ) {
-    for _round in 0..10 {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while tokio::time::Instant::now() < deadline {
         if let Ok(Some(rec)) = client.inner.groups.get(group).await {
             if done(rec.state()) {
                 return;
