@@ -344,7 +344,18 @@ impl Engine {
                                 left.push(item.clone());
                                 MemberOutcome::Queued
                             }
-                            SendOutcome::Rejected { code } => MemberOutcome::Refused(code),
+                            SendOutcome::Rejected { code } => {
+                                if code == ErrorCode::UnknownRecipient {
+                                    // A device of the member's list the
+                                    // relay no longer has (removed, §15.5):
+                                    // its list is fetched again before the
+                                    // next send (§15.3 rule 1), which
+                                    // rotates a key that device held
+                                    // (§8.12).
+                                    self.groups.member_lists.forget(&item.to_account);
+                                }
+                                MemberOutcome::Refused(code)
+                            }
                         };
                         round.outcomes.push(note(item, outcome));
                     }

@@ -4,8 +4,9 @@
 //! Our key's epoch is the group version at which we made it. Before we
 //! send, a key that anyone outside the current state holds (an account in
 //! its `distributed_to` that is not a member now: removed, left, or added
-//! on a branch the fork choice dropped) is replaced by a fresh one, so no
-//! one outside the group reads anything sent afterwards. Who holds the key
+//! on a branch the fork choice dropped), or a device its member's device
+//! list no longer names (removed from the account), is replaced by a fresh
+//! one, so no one outside the group reads anything sent afterwards. Who holds the key
 //! is the rule, not its epoch: after a reorg a key made on the losing
 //! branch can have an epoch above the winning branch's rotation point and
 //! still be held by a member that branch removed. (A key older than the
@@ -192,6 +193,18 @@ impl OwnSenderKey {
         self.distributed_to
             .iter()
             .any(|(a, _)| !state.is_member(&AccountId::from_bytes(*a)))
+    }
+
+    /// Whether a device that its account's held device list no longer
+    /// names has this key (`listed` says whether a list names a device):
+    /// the member removed that device, whose client still holds the
+    /// account identity every envelope to the member is sealed to, so the
+    /// key is not sent with again (docs/PROTOCOL.md §8.12, §15.3). Checked
+    /// beside [`for_sending`](Self::for_sending)'s membership rule.
+    pub(crate) fn held_by_unlisted(&self, listed: impl Fn(&AccountId, DeviceId) -> bool) -> bool {
+        self.distributed_to
+            .iter()
+            .any(|(a, d)| !listed(&AccountId::from_bytes(*a), DeviceId(*d)))
     }
 
     pub(crate) fn sender(&self) -> Result<GroupSender, Error> {

@@ -95,7 +95,8 @@ impl Engine {
         // Network first: sessions with members our current key must reach.
         let current = self.groups.require(group).await?;
         current.require_active()?;
-        let key = OwnSenderKey::for_sending(self.groups.own_key(group).await?, current.state())?;
+        let stored = self.groups.own_key(group).await?;
+        let key = OwnSenderKey::for_sending(self.unless_unlisted(stored).await?, current.state())?;
         let mut lacking = Vec::new();
         for member in recipients_of(current.state(), None, &me.account) {
             // §15.3 rule 1: the member's list, at most once per
@@ -122,7 +123,7 @@ impl Engine {
             let stored = self.groups.own_key(group).await?;
             // Who had the key we held (before a rotation replaces it).
             let reached = super::resend::Reached::before(stored.as_ref());
-            let mut key = OwnSenderKey::for_sending(stored, &state)?;
+            let mut key = OwnSenderKey::for_sending(self.unless_unlisted(stored).await?, &state)?;
             key.retain_members(&state);
             let recipients = recipients_of(&state, None, &me.account);
             let mut lacking = Vec::new();
@@ -287,6 +288,35 @@ impl Engine {
         let round = self.send_fanout(seq, false).await?;
         merge_round(&mut report, round);
         Ok(report)
+    }
+
+    /// `stored` (our sender key), unless a device that its account's held
+    /// list no longer names has it (removed from the account since it was
+    /// given the key): then none, so the send rotates (docs/PROTOCOL.md
+    /// §8.12). The lists are the ones the send just refreshed (§15.3 rule
+    /// 1), our own account's included should a device of ours hold it.
+    async fn unless_unlisted(
+        &self,
+        stored: Option<OwnSenderKey>,
+    ) -> Result<Option<OwnSenderKey>, Error> {
+        let Some(key) = stored else {
+            return Ok(None);
+        };
+        let mut lists = std::collections::HashMap::new();
+        for account in key.accounts() {
+            let held = self.devices.held(&AccountId::from_bytes(account)).await?;
+            lists.insert(account, held.devices().to_vec());
+        }
+        let unlisted = key.held_by_unlisted(|account, device| {
+            lists
+                .get(account.as_bytes())
+                .is_some_and(|devices| devices.contains(&device))
+        });
+        if unlisted {
+            tracing::debug!("a device given our sender key left its account's list; rotating");
+            return Ok(None);
+        }
+        Ok(Some(key))
     }
 
     /// The devices of `member`'s held list that lack our `key`.

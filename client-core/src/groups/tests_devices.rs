@@ -5,11 +5,17 @@
 //! first device's, and what bob sends reaches both of alice's devices,
 //! each with its own pairwise copy of his key. A device alice's signed
 //! list does not name (enrolled on the relay, never listed) is refused.
+//! A device alice removes, its client still running, cannot read what bob
+//! sends once he learnt of the removal: he rotates the key it held.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use rand::rngs::OsRng;
+use umbra_protocol::pairwise::InboundEnvelope;
 use umbra_protocol::wire::DeviceId;
 
+use super::keys::OwnSenderKey;
 use super::tests::{receive, register, relay};
 use crate::store::{ClientStore, MemoryStore, Txn};
 use crate::{Client, ClientConfig, DecryptFailure, Event, KdfParams, PeerRef};
@@ -175,5 +181,115 @@ async fn a_members_group_message_reaches_every_device_of_the_others() {
     bob.send_group_text(&group, "again").await.expect("sent");
     assert_eq!(group_texts(&receive(&alice).await), vec!["again"]);
     assert_eq!(group_texts(&receive(&alice2).await), vec!["again"]);
+    alice2.shutdown().await;
+}
+
+/// Whether `holder` (a device of alice's) could open a group message bob
+/// seals under `key` to alice's identity, which every device of hers holds
+/// (what a relay colluding with a removed device would hand it).
+async fn opens_at(
+    holder: &Client,
+    bob: &Client,
+    group: &super::GroupId,
+    key: OwnSenderKey,
+) -> bool {
+    let mut key = key;
+    let message = key.encrypt(b"a later group message").expect("encrypt");
+    let alice = holder.inner.identity.public();
+    let envelope = message
+        .seal_to(
+            &bob.inner.identity,
+            &bob.inner.me().address(),
+            &alice,
+            &mut OsRng,
+        )
+        .expect("seal");
+    let inbound = InboundEnvelope::open(&holder.inner.identity, &envelope).expect("sealed");
+    let mut keys = holder
+        .inner
+        .groups
+        .member_keys(group, &bob.whoami().account_id)
+        .await
+        .expect("store")
+        .expect("bob's keys");
+    keys.decrypt(&inbound).is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_device_cannot_read_what_a_member_sends_once_it_learnt_of_the_removal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let (alice, bob) = (register(&url, "alice").await, register(&url, "bob").await);
+    let members: Vec<PeerRef> = vec!["bob".parse().expect("name")];
+    let group = alice
+        .create_group("team", &members)
+        .await
+        .expect("create")
+        .group;
+    receive(&bob).await;
+    let alice2 = link(&alice, &url).await;
+    bob.inner.groups.member_lists.new_connection();
+    bob.send_group_text(&group, "before").await.expect("sent");
+    assert_eq!(group_texts(&receive(&alice).await), vec!["before"]);
+    assert_eq!(group_texts(&receive(&alice2).await), vec!["before"]);
+    let old = bob
+        .inner
+        .groups
+        .own_key(&group)
+        .await
+        .expect("store")
+        .expect("key");
+    assert!(
+        opens_at(&alice2, &bob, &group, old.clone()).await,
+        "device 2 holds bob's key"
+    );
+    alice.remove_device(2).await.expect("device 2 removed");
+    // Device 2's client is still running and tries: the relay ended its
+    // tokens, so it receives nothing of what follows.
+    let tried = alice2.receive_until_empty(Duration::from_secs(5)).await;
+    assert!(group_texts(&tried.unwrap_or_default()).is_empty());
+    // Bob checked alice's list on this connection already: his next
+    // message still goes under the key device 2 holds, and the relay
+    // refuses device 2 (the window §8.12 states)...
+    bob.send_group_text(&group, "after one")
+        .await
+        .expect("sent");
+    let chain = |k: &OwnSenderKey| k.sender().expect("key").chain_id();
+    let now = bob
+        .inner
+        .groups
+        .own_key(&group)
+        .await
+        .expect("store")
+        .expect("key");
+    assert_eq!(chain(&now), chain(&old));
+    // ...which makes him fetch her list before the next one, so it goes
+    // under a fresh key given to device 1 only.
+    bob.send_group_text(&group, "after two")
+        .await
+        .expect("sent");
+    let now = bob
+        .inner
+        .groups
+        .own_key(&group)
+        .await
+        .expect("store")
+        .expect("key");
+    assert_ne!(
+        chain(&now),
+        chain(&old),
+        "rotated: device 2 held the old key"
+    );
+    let alice_id = *alice.whoami().account_id.as_bytes();
+    assert_eq!(now.distributed_to, vec![(alice_id, 1)]);
+    assert!(!opens_at(&alice2, &bob, &group, now.clone()).await);
+    assert_eq!(
+        group_texts(&receive(&alice).await),
+        vec!["after one", "after two"]
+    );
+    // Still trying: nothing reaches the removed device.
+    let tried = alice2.receive_until_empty(Duration::from_secs(5)).await;
+    assert!(group_texts(&tried.unwrap_or_default()).is_empty());
     alice2.shutdown().await;
 }
