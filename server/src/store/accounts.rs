@@ -308,6 +308,9 @@ macro_rules! impl_accounts {
                 .await?;
                 let released = released_at(&mut *tx, username).await?;
                 rules::claimable(username, released, now, self.limits.name_quarantine_secs)?;
+                // The new account and its name, in the next epoch (16.1).
+                mark_kt_label(&mut tx, $crate::store::kt::account_label(account)).await?;
+                mark_kt_label(&mut tx, $crate::store::kt::username_label(username)).await?;
                 tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(())
             }
@@ -493,6 +496,11 @@ macro_rules! impl_accounts {
                 let released = released_at(&mut *tx, new).await?;
                 rules::claimable(new, released, now, quarantine)?;
                 release_name(&mut tx, &old, now, quarantine).await?;
+                // Both leaves in one epoch (16.1): the old name released,
+                // the new one naming the account.
+                let old = rows::username(old)?;
+                mark_kt_label(&mut tx, $crate::store::kt::username_label(&old)).await?;
+                mark_kt_label(&mut tx, $crate::store::kt::username_label(new)).await?;
                 tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(())
             }
@@ -518,6 +526,12 @@ macro_rules! impl_accounts {
                 .await?;
                 if let Some(name) = name {
                     release_name(&mut tx, &name, now, self.limits.name_quarantine_secs).await?;
+                    // The account publishes "none" and its name "released"
+                    // in the next epoch; the labels are not account ids,
+                    // and the row goes with that epoch.
+                    let name = rows::username(name)?;
+                    mark_kt_label(&mut tx, $crate::store::kt::account_label(account)).await?;
+                    mark_kt_label(&mut tx, $crate::store::kt::username_label(&name)).await?;
                 }
                 let mut existed = false;
                 for table in $crate::store::accounts::ACCOUNT_TABLES {

@@ -410,6 +410,8 @@ macro_rules! impl_devices {
                         _ => {}
                     }
                 }
+                // Its identity row went: the account's leaf is read again.
+                mark_kt_label(&mut tx, $crate::store::kt::account_label(device.account)).await?;
                 tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(removed)
             }
@@ -474,6 +476,7 @@ macro_rules! impl_devices {
                 .bind(db_time(now))
                 .execute(&mut *tx)
                 .await?;
+                mark_kt_label(&mut tx, $crate::store::kt::account_label(account)).await?;
                 tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(())
             }

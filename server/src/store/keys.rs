@@ -293,6 +293,12 @@ macro_rules! impl_keys {
                             .rows_affected();
                     }
                 }
+                if previous.as_deref() != Some(identity) {
+                    // The account's leaf may change (registration, restore,
+                    // a new identity); an unchanged value publishes nothing.
+                    mark_kt_label(&mut tx, $crate::store::kt::account_label(device.account))
+                        .await?;
+                }
                 sqlx::query(
                     "INSERT INTO identity_keys (account_id, device_id, identity) \
                      VALUES ($1, $2, $3) ON CONFLICT (account_id, device_id) \

@@ -38,6 +38,7 @@ mod error;
 pub mod group_commit;
 mod kem_keys;
 mod keys;
+pub mod kt;
 mod limits;
 mod link;
 mod one_time;
@@ -56,7 +57,7 @@ mod tokens;
 mod types;
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
 
@@ -69,6 +70,7 @@ pub use error::{EnqueueOutcome, EnqueueRejection, StoreError};
 pub use group_commit::{GroupCommitError, GroupCommitter};
 pub use kem_keys::KemPreKeyDirectory;
 pub use keys::KeyDirectory;
+pub use kt::KtStore;
 pub use limits::{StoreLimits, MAX_BLOB_CHUNK_BYTES};
 pub use link::{LinkLimits, LinkParty, LinkStore, LinkTicket, LinkTicketState};
 pub use open::{migrate_only, open, open_with_limits, DEFAULT_SQLITE_FILE};
@@ -96,6 +98,7 @@ pub trait Store:
     + BlobStore
     + BackupStore
     + ControlChannel
+    + KtStore
 {
     /// Which backend this is, for logs and metrics (`"sqlite"`/`"postgres"`).
     fn backend(&self) -> &'static str;

@@ -151,6 +151,7 @@ macro_rules! impl_store {
             };
 
             $crate::store::shared::impl_helpers!($db);
+            $crate::store::kt::impl_kt_helpers!($db);
             $crate::store::audit::impl_audit!($store, $db);
             $crate::store::accounts::impl_accounts!($store, $db);
             $crate::store::tokens::impl_tokens!($store, $db);
@@ -163,6 +164,7 @@ macro_rules! impl_store {
             $crate::store::backup::impl_backup!($store, $db);
             $crate::store::devices::impl_devices!($store, $db);
             $crate::store::link::impl_link!($store, $db);
+            $crate::store::kt::impl_kt!($store, $db);
 
             #[async_trait]
             impl Store for $store {
