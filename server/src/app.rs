@@ -72,6 +72,8 @@ pub struct Relay {
     pub store: SharedStore,
     /// The OPAQUE server keys.
     pub opaque: OpaqueServer,
+    /// This node's key-transparency directory (PROTOCOL.md 16).
+    pub kt: Arc<crate::kt::KtDirectory>,
     /// Seals and verifies control-channel payloads (derived from `opaque`,
     /// so every node sharing the key file shares it).
     pub control_key: ControlKey,
@@ -186,6 +188,11 @@ pub enum StartError {
     /// too widely readable, malformed or another relay's.
     #[error(transparent)]
     KeyFile(#[from] KeyFileError),
+    /// The key-transparency key file is missing from a published
+    /// directory, unreadable, too widely readable, malformed or another
+    /// relay's.
+    #[error(transparent)]
+    KtKeyFile(#[from] crate::kt::KtKeyFileError),
 }
 
 /// A relay serving on a socket.
@@ -226,6 +233,7 @@ pub async fn build_state(
     limits: Limits,
     store: SharedStore,
     opaque: OpaqueServer,
+    kt: Arc<crate::kt::KtDirectory>,
     trigger: ShutdownTrigger,
 ) -> Result<(AppState, mpsc::Receiver<()>), StartError> {
     let (guard_tx, guard_rx) = mpsc::channel(1);
@@ -261,6 +269,7 @@ pub async fn build_state(
         store,
         control_key: ControlKey::derive(&opaque.to_bytes()),
         opaque,
+        kt,
         metrics: Metrics::default(),
         hub,
         admission,
@@ -393,8 +402,13 @@ pub async fn start(
     let (trigger, _) = shutdown::channel();
     // The key file is checked against the database before anything listens.
     let opaque = key_file::load_or_create(&config.opaque_key_file, &*store).await?;
+    // So are the KT keys; the directory is rebuilt from the database (and
+    // epoch 0 published on a first start) before anything is served.
+    let kt_keys = crate::kt::key_file::load_or_create(&config.kt_key_file, &*store).await?;
+    let kt = Arc::new(crate::kt::KtDirectory::new(kt_keys));
+    kt.round(&store).await?;
     let (state, mut guard_rx) =
-        build_state(config.limits.clone(), store, opaque, trigger.clone()).await?;
+        build_state(config.limits.clone(), store, opaque, kt, trigger.clone()).await?;
     let tcp = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -418,6 +432,12 @@ pub async fn start(
     let background = [
         tokio::spawn(expiry::run(state.clone(), state.shutdown_signal())),
         tokio::spawn(wakeups::run(state.clone(), state.shutdown_signal())),
+        tokio::spawn(crate::kt::publisher::run(
+            state.kt.clone(),
+            state.store.clone(),
+            config.limits.kt_epoch_interval,
+            state.shutdown_signal(),
+        )),
     ];
 
     if os_signals {

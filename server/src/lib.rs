@@ -22,6 +22,7 @@ pub mod delivery;
 pub mod directory;
 pub mod expiry;
 pub mod hub;
+pub mod kt;
 pub mod logging;
 pub mod metrics;
 pub mod rate_limit;

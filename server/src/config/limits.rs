@@ -63,6 +63,8 @@ pub struct Limits {
     pub write_stall_timeout: Duration,
     /// Purge expired rows this often.
     pub expiry_interval: Duration,
+    /// Publish a key-transparency epoch this often, when something changed.
+    pub kt_epoch_interval: Duration,
     /// TCP connections open at once, relay-wide.
     pub max_connections: usize,
     /// TCP connections open at once per IPv4 address or IPv6 /64; 0 = no cap.
@@ -128,6 +130,9 @@ impl Default for Limits {
             // reading and only pins buffers.
             write_stall_timeout: Duration::from_secs(20),
             expiry_interval: Duration::from_secs(10 * 60),
+            // A new key is provable about a second after it was published,
+            // and an idle relay does one cheap read per second.
+            kt_epoch_interval: crate::kt::publisher::DEFAULT_EPOCH_INTERVAL,
             // At about 12 KiB per idle WebSocket (docs/BENCHMARKS.md) this
             // is ~120 MiB; raise it together with the descriptor limit.
             max_connections: 10_000,

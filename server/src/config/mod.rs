@@ -139,6 +139,8 @@ pub struct RelayConfig {
     pub data_dir: PathBuf,
     /// The OPAQUE server key file (`auth::key_file`).
     pub opaque_key_file: PathBuf,
+    /// The key-transparency key file (`kt::key_file`).
+    pub kt_key_file: PathBuf,
     /// Which store.
     pub store: StoreLocation,
     /// TLS, when configured.
@@ -281,6 +283,16 @@ impl RelayConfig {
                 s.expiry_interval_secs,
                 d.expiry_interval,
             )?,
+            kt_epoch_interval: match s.kt_epoch_interval_ms {
+                None => d.kt_epoch_interval,
+                Some(0) => {
+                    return Err(ConfigError::Invalid {
+                        key: "kt_epoch_interval_ms",
+                        reason: "must be at least 1".into(),
+                    })
+                }
+                Some(ms) => Duration::from_millis(ms),
+            },
             max_connections: s.max_connections.unwrap_or(d.max_connections),
             max_connections_per_address: s
                 .max_connections_per_address
@@ -442,9 +454,13 @@ impl RelayConfig {
         let opaque_key_file = s
             .opaque_key_file
             .unwrap_or_else(|| data_dir.join(crate::auth::key_file::DEFAULT_FILE_NAME));
+        let kt_key_file = s
+            .kt_key_file
+            .unwrap_or_else(|| data_dir.join(crate::kt::key_file::DEFAULT_FILE_NAME));
         Ok(RelayConfig {
             listen,
             opaque_key_file,
+            kt_key_file,
             data_dir,
             store,
             tls,

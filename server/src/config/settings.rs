@@ -34,6 +34,12 @@ pub struct Settings {
     /// [default: DATA_DIR/opaque-server-key].
     #[arg(long, global = true, env = "UMBRA_RELAY_OPAQUE_KEY_FILE")]
     pub opaque_key_file: Option<PathBuf>,
+    /// Secret file holding the key-transparency directory key and VRF key;
+    /// created 0600 on first start, never stored in the database. Back it up
+    /// with the database; every node sharing a database needs the same file
+    /// [default: DATA_DIR/kt-directory-key].
+    #[arg(long, global = true, env = "UMBRA_RELAY_KT_KEY_FILE")]
+    pub kt_key_file: Option<PathBuf>,
     /// postgres://... to use PostgreSQL instead of embedded SQLite.
     #[arg(
         long,
@@ -131,6 +137,10 @@ pub struct Settings {
     /// Seconds between purges of expired messages, tokens and blobs [default: 600].
     #[arg(long)]
     pub expiry_interval_secs: Option<u64>,
+    /// Milliseconds between key-transparency epochs; an epoch is published
+    /// only when something changed [default: 1000].
+    #[arg(long)]
+    pub kt_epoch_interval_ms: Option<u64>,
     /// Most TCP connections open at once, HTTP and WebSocket together; further
     /// ones are answered 503 [default: 10000].
     #[arg(long)]
@@ -181,6 +191,7 @@ impl Settings {
             listen: self.listen.or(fallback.listen),
             data_dir: self.data_dir.or(fallback.data_dir),
             opaque_key_file: self.opaque_key_file.or(fallback.opaque_key_file),
+            kt_key_file: self.kt_key_file.or(fallback.kt_key_file),
             database_url: self.database_url.or(fallback.database_url),
             tls_cert: self.tls_cert.or(fallback.tls_cert),
             tls_key: self.tls_key.or(fallback.tls_key),
@@ -228,6 +239,7 @@ impl Settings {
                 .write_stall_timeout_secs
                 .or(fallback.write_stall_timeout_secs),
             expiry_interval_secs: self.expiry_interval_secs.or(fallback.expiry_interval_secs),
+            kt_epoch_interval_ms: self.kt_epoch_interval_ms.or(fallback.kt_epoch_interval_ms),
             max_connections: self.max_connections.or(fallback.max_connections),
             max_connections_per_address: self
                 .max_connections_per_address
