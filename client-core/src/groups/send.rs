@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use rand::rngs::OsRng;
 use umbra_protocol::content::Content;
-use umbra_protocol::wire::{AccountId, Address, DeviceId, Request};
+use umbra_protocol::wire::{AccountId, DeviceId, Request};
 
 use crate::about::Reference;
 use crate::consts::MAX_GROUP_TYPING_MEMBERS;
@@ -348,7 +348,8 @@ impl Engine {
     }
 
     /// Tells the group we started or stopped typing: an ephemeral notice
-    /// to each member we have a session with, for groups of at most
+    /// to each listed device of each member we have a session with, for
+    /// groups of at most
     /// [`MAX_GROUP_TYPING_MEMBERS`] (beyond that it is skipped: best
     /// effort, and not worth a frame per member).
     pub(crate) async fn send_group_typing(
@@ -384,9 +385,12 @@ impl Engine {
                 if !contact.may_send() {
                     continue;
                 }
-                let Some(mut record) = self.sessions.of_contact(&contact).await? else {
+                // Every device of the member's held list that we have a
+                // session with (§8.14), as a 1:1 notice goes (§15.3).
+                let mut records = self.listed_sessions(&contact).await?;
+                if records.is_empty() {
                     continue;
-                };
+                }
                 let payload = zeroize::Zeroizing::new(
                     Payload {
                         sender: me.address(),
@@ -398,24 +402,20 @@ impl Engine {
                     }
                     .encode()?,
                 );
-                let envelope = record
-                    .current_mut()
-                    .seal_ephemeral(&self.identity, &payload, self.clock.now_ms(), &mut OsRng)
-                    .map_err(|e| Error::Crypto(CryptoFailure::Encrypt(e)))?;
-                self.sessions
-                    .save_for_contact(&mut txn, &contact, &record)?;
-                notices.push((account, envelope));
+                for record in &mut records {
+                    let envelope = record
+                        .current_mut()
+                        .seal_ephemeral(&self.identity, &payload, self.clock.now_ms(), &mut OsRng)
+                        .map_err(|e| Error::Crypto(CryptoFailure::Encrypt(e)))?;
+                    self.sessions.save_for_contact(&mut txn, &contact, record)?;
+                    notices.push((*record.current().remote_address(), envelope));
+                }
             }
             self.vault.commit(txn).await?;
         }
-        for (account, payload) in notices {
+        for (to, payload) in notices {
             // Best effort: an offline member simply misses it.
-            let _ = self
-                .request(Request::Ephemeral {
-                    to: Address::primary(account),
-                    payload,
-                })
-                .await;
+            let _ = self.request(Request::Ephemeral { to, payload }).await;
         }
         Ok(())
     }

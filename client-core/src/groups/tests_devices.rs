@@ -293,3 +293,38 @@ async fn a_removed_device_cannot_read_what_a_member_sends_once_it_learnt_of_the_
     assert!(group_texts(&tried.unwrap_or_default()).is_empty());
     alice2.shutdown().await;
 }
+
+fn typing(events: &[Event]) -> Vec<bool> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GroupTyping { started, .. } => Some(*started),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_typing_notice_reaches_every_device_of_the_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let (alice, bob) = (register(&url, "alice").await, register(&url, "bob").await);
+    let members: Vec<PeerRef> = vec!["bob".parse().expect("name")];
+    let group = alice
+        .create_group("team", &members)
+        .await
+        .expect("create")
+        .group;
+    receive(&bob).await;
+    let alice2 = link(&alice, &url).await;
+    // Bob's group message gives him a session with each of alice's devices.
+    bob.inner.groups.member_lists.new_connection();
+    bob.send_group_text(&group, "hi").await.expect("sent");
+    assert_eq!(group_texts(&receive(&alice).await), vec!["hi"]);
+    assert_eq!(group_texts(&receive(&alice2).await), vec!["hi"]);
+    bob.send_group_typing(&group, true).await.expect("typing");
+    assert_eq!(typing(&receive(&alice).await), vec![true]);
+    assert_eq!(typing(&receive(&alice2).await), vec![true], "device 2 too");
+    alice2.shutdown().await;
+}
