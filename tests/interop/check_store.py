@@ -92,10 +92,10 @@ for slot, v in rows(20):
         f"{len(recent)} recent ids, {len(sup)} superseded, slot HMAC (32), fully parsed",
         r.left() == 0 and len(slot) == 32 and log[0] == 1)
 for slot, v in rows(21):
-    # 12.9: the format marker 2^64 - 1, then the key with its (account, device) marks.
-    r = Reader(v); fmt = r.u64(); epoch = r.u64(); sender = r.bytes(); to = r.seq(lambda: (r.take(16), r.u32()))
-    chk(f"GroupSenderKey epoch {epoch}: sender pickle {len(sender)} bytes, distributed to {len(to)} device(s) (ascending), fully parsed",
-        r.left() == 0 and fmt == 2**64 - 1 and to == sorted(to) and len(set(to)) == len(to) and len(slot) == 32)
+    # 12.9: the format marker 2^64 - 2, then the key with the head it was made at and its (account, device) marks.
+    r = Reader(v); fmt = r.u64(); epoch = r.u64(); made_at = r.opt(lambda: r.fixed(32)); sender = r.bytes(); to = r.seq(lambda: (r.take(16), r.u32()))
+    chk(f"GroupSenderKey epoch {epoch}, made at head {made_at.hex()[:16] if made_at else None}: sender pickle {len(sender)} bytes, distributed to {len(to)} device(s) (ascending), fully parsed",
+        r.left() == 0 and fmt == 2**64 - 2 and made_at is not None and to == sorted(to) and len(set(to)) == len(to) and len(slot) == 32)
 for slot, v in rows(22):
     # 12.9: format 0x40, then per device of the member its keys (at most 2), at most 8 devices.
     r = Reader(v); fmt = r.u8(); devs = r.seq(lambda: (r.u32(), r.seq(lambda: (r.u64(), r.u32(), r.bytes()))))

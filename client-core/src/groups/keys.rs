@@ -34,8 +34,8 @@
 use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
 use umbra_protocol::group::{
-    GroupError, GroupMessage, GroupReceiver, GroupReceiverPickle, GroupSender, GroupSenderPickle,
-    GroupState, SignedDistribution,
+    ChangeHash, GroupError, GroupMessage, GroupReceiver, GroupReceiverPickle, GroupSender,
+    GroupSenderPickle, GroupState, SignedDistribution,
 };
 use umbra_protocol::identity::{IdentityKeyPair, IdentityPublic};
 use umbra_protocol::pairwise::InboundEnvelope;
@@ -59,6 +59,11 @@ const KEPT_MEMBER_KEYS: usize = 2;
 pub(crate) struct OwnSenderKey {
     /// The group version at which it was made.
     pub(crate) epoch: u64,
+    /// The head of our log when it was made (`None` for a key stored
+    /// before heads were kept): with the epoch, *where* it was made, which
+    /// after a reorganisation may be a state off the canonical chain
+    /// (`resend.rs`).
+    pub(crate) made_at: Option<ChangeHash>,
     /// The `GroupSender` pickle.
     sender: Vec<u8>,
     /// Member devices that have this key: (account id, device), ascending.
@@ -73,17 +78,32 @@ pub(crate) struct OwnSenderKey {
 /// device 1, the only one it sent the key to.
 const OWN_KEY_FORMAT_DEVICES: u64 = u64::MAX;
 
+/// The marker of the form that also holds the head the key was made at
+/// (what is written now): `u64::MAX - 1`, which no epoch reaches either.
+const OWN_KEY_FORMAT_HEAD: u64 = u64::MAX - 1;
+
 #[derive(Serialize)]
 struct StoredOwnKeyRef<'a> {
     epoch: u64,
+    made_at: Option<&'a ChangeHash>,
     #[serde(with = "serde_bytes")]
     sender: &'a [u8],
     distributed_to: &'a [([u8; 16], u32)],
 }
 
+/// The form marked [`OWN_KEY_FORMAT_DEVICES`] (no head).
 #[derive(Deserialize)]
 struct StoredOwnKey {
     epoch: u64,
+    sender: serde_bytes::ByteBuf,
+    distributed_to: Vec<([u8; 16], u32)>,
+}
+
+/// The form marked [`OWN_KEY_FORMAT_HEAD`].
+#[derive(Deserialize)]
+struct StoredOwnKeyHead {
+    epoch: u64,
+    made_at: Option<ChangeHash>,
     sender: serde_bytes::ByteBuf,
     distributed_to: Vec<([u8; 16], u32)>,
 }
@@ -92,9 +112,10 @@ impl Serialize for OwnSenderKey {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeTuple;
         let mut tuple = serializer.serialize_tuple(2)?;
-        tuple.serialize_element(&OWN_KEY_FORMAT_DEVICES)?;
+        tuple.serialize_element(&OWN_KEY_FORMAT_HEAD)?;
         tuple.serialize_element(&StoredOwnKeyRef {
             epoch: self.epoch,
+            made_at: self.made_at.as_ref(),
             sender: &self.sender,
             distributed_to: &self.distributed_to,
         })?;
@@ -123,10 +144,20 @@ impl<'de> serde::de::Visitor<'de> for OwnKeyVisitor {
         use serde::de::Error as _;
         let missing = || A::Error::custom("truncated sender key");
         let first: u64 = seq.next_element()?.ok_or_else(missing)?;
+        if first == OWN_KEY_FORMAT_HEAD {
+            let s: StoredOwnKeyHead = seq.next_element()?.ok_or_else(missing)?;
+            return Ok(OwnSenderKey {
+                epoch: s.epoch,
+                made_at: s.made_at,
+                sender: s.sender.into_vec(),
+                distributed_to: s.distributed_to,
+            });
+        }
         if first == OWN_KEY_FORMAT_DEVICES {
             let s: StoredOwnKey = seq.next_element()?.ok_or_else(missing)?;
             return Ok(OwnSenderKey {
                 epoch: s.epoch,
+                made_at: None,
                 sender: s.sender.into_vec(),
                 distributed_to: s.distributed_to,
             });
@@ -141,6 +172,7 @@ impl<'de> serde::de::Visitor<'de> for OwnKeyVisitor {
         distributed_to.dedup();
         Ok(OwnSenderKey {
             epoch: first,
+            made_at: None,
             sender: sender.into_vec(),
             distributed_to,
         })
@@ -160,6 +192,7 @@ impl OwnSenderKey {
         let sender = GroupSender::generate(*state.group(), epoch, &mut OsRng);
         Self {
             epoch,
+            made_at: Some(*state.head()),
             sender: sender.pickle().encode().to_vec(),
             distributed_to: Vec::new(),
         }

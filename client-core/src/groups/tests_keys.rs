@@ -105,6 +105,36 @@ fn our_key_stored_before_devices_reads_with_device_1_marked() {
 }
 
 #[test]
+fn our_key_keeps_the_head_it_was_made_at_and_the_form_without_it_reads() {
+    let group = GroupId::random(&mut OsRng);
+    let sender = GroupSender::generate(group, 4, &mut OsRng);
+    // The form before heads: the marker 2^64 - 1, then no head.
+    #[derive(Serialize)]
+    struct Devices<'a>(u64, (u64, &'a serde_bytes::Bytes, Vec<([u8; 16], u32)>));
+    let pickle = sender.pickle().encode().to_vec();
+    let old = Devices(
+        u64::MAX,
+        (4, serde_bytes::Bytes::new(&pickle), vec![([1; 16], 2)]),
+    );
+    let bytes = postcard::to_stdvec(&old).expect("encode");
+    let key: OwnSenderKey = postcard::from_bytes(&bytes).expect("reads");
+    assert_eq!((key.epoch, key.made_at), (4, None));
+    assert!(key.has(&AccountId::from_bytes([1; 16]), DeviceId(2)));
+    // Written now: the marker 2^64 - 2 and the head, read back.
+    let mut key = key;
+    key.made_at = Some(umbra_protocol::group::ChangeHash([7; 32]));
+    let again = postcard::to_stdvec(&key).expect("encode");
+    assert_eq!(
+        &again[..10],
+        &postcard::to_stdvec(&(u64::MAX - 1)).expect("varint")[..]
+    );
+    let back: OwnSenderKey = postcard::from_bytes(&again).expect("reads");
+    assert_eq!(back.made_at, key.made_at);
+    assert_eq!(back.distributed_to, key.distributed_to);
+    assert_eq!(back.sender().expect("pickle").chain_id(), sender.chain_id());
+}
+
+#[test]
 fn member_keys_are_kept_by_arrival_not_epoch() {
     let identity = IdentityKeyPair::generate(&mut OsRng);
     let group = GroupId::random(&mut OsRng);

@@ -1,7 +1,8 @@
 //! Welcomes a send carries again (`resend.rs`, docs/PROTOCOL.md §8.15):
-//! a member given a key of ours made after its Add gets none, a member
-//! that may still lack its welcome gets it, and one Add's welcome is built
-//! once for all the members it brought in. The figures for a 1,000-member
+//! a member given a key of ours made at or after its Add on the canonical
+//! chain gets none (a key made on a branch a reorganisation dropped does
+//! not count), a member that may still lack its welcome gets it, and one
+//! Add's welcome is built once for all the members it brought in. The figures for a 1,000-member
 //! group (docs/BENCHMARKS.md, "Welcomes sent again after a rotation") are
 //! this file's counts: `cargo test -p umbra-client-core --lib
 //! groups::tests_resend -- --nocapture`.
@@ -154,4 +155,82 @@ fn the_welcomes_of_a_thousand_member_group_after_a_rotation() {
         left.len(),
         rotated.encoded
     );
+}
+
+/// A key made on a branch that lost the fork choice proves nothing of a
+/// welcome on the winning one, whatever its version: alice (an admin
+/// since 1) adds dave and removes bob on one branch, and makes a key
+/// there (at version 3) that dave gets; the creator's concurrent rename
+/// wins, and alice makes her Add again on it, at version 3 too. The old
+/// rule (epoch 3 >= the Add's version 3) skipped dave, who holds a state
+/// of the dropped branch and never had the winning Add's welcome.
+#[test]
+fn a_key_made_on_a_losing_branch_does_not_skip_the_welcome_after_a_reorg() {
+    let (boss, alice) = (
+        IdentityKeyPair::generate(&mut OsRng),
+        IdentityKeyPair::generate(&mut OsRng),
+    );
+    let (b, a, bob, dave) = (
+        member(9).account,
+        member(0).account,
+        member(1).account,
+        member(3),
+    );
+    let create = GroupChange::create(
+        &boss,
+        b,
+        GroupId::random(&mut OsRng),
+        "reorg",
+        GroupPolicy {
+            members_may_rename: false,
+        },
+        vec![member(9), member(0), member(1)],
+    )
+    .expect("create");
+    let mut log = GroupLog::create(create, &boss.public()).expect("log");
+    let promote = GroupChange::promote(&boss, b, log.state(), a).expect("promote");
+    log.apply(promote, &boss.public()).expect("applied");
+    let parent = log.state().clone();
+    // Alice's branch: Add dave, Remove bob, and a key made there.
+    let add = GroupChange::add(&alice, a, log.state(), vec![dave.clone()]).expect("add");
+    log.apply(add, &alice.public()).expect("applied");
+    let remove = GroupChange::remove(&alice, a, log.state(), vec![bob]).expect("remove");
+    log.apply(remove, &alice.public()).expect("applied");
+    let mut losing = OwnSenderKey::fresh(log.state());
+    losing.mark_distributed(&dave.account, umbra_protocol::wire::DeviceId::PRIMARY);
+    assert_eq!(losing.epoch, 3);
+    // The creator outranks her at the branch point: a reorganisation.
+    let rename = GroupChange::rename(&boss, b, &parent, "the boss's").expect("rename");
+    match log.apply(rename, &boss.public()).expect("applied") {
+        umbra_protocol::group::LogOutcome::Applied(moved) => assert_eq!(moved.undone.len(), 2),
+        other => panic!("expected a reorganisation: {other:?}"),
+    }
+    // Alice's Add made again on the winning head, at version 3.
+    let again = GroupChange::add(&alice, a, log.state(), vec![dave.clone()]).expect("add");
+    log.apply(again.clone(), &alice.public()).expect("applied");
+    assert_eq!((log.head(), again.version()), (again.hash(), 3));
+    let rec = Group::new(log.clone());
+    let mut welcomes = Welcomes::new(&rec, a, Reached::before(Some(&losing)));
+    match welcomes.for_member(&dave.account) {
+        Some(Content::GroupWelcome { change, .. }) => {
+            assert_eq!(change, again.as_bytes(), "the winning Add's welcome")
+        }
+        other => panic!("dave is welcomed again: {other:?}"),
+    }
+    // A key made at the winning Add, or later on the chain, does skip him.
+    let mut at_add = OwnSenderKey::fresh(log.state());
+    at_add.mark_distributed(&dave.account, umbra_protocol::wire::DeviceId::PRIMARY);
+    let mut skip = Welcomes::new(&rec, a, Reached::before(Some(&at_add)));
+    assert!(skip.for_member(&dave.account).is_none());
+    let later = GroupChange::rename(&boss, b, log.state(), "later").expect("rename");
+    log.apply(later, &boss.public()).expect("applied");
+    let mut after = OwnSenderKey::fresh(log.state());
+    after.mark_distributed(&dave.account, umbra_protocol::wire::DeviceId::PRIMARY);
+    let rec = Group::new(log);
+    let mut skip = Welcomes::new(&rec, a, Reached::before(Some(&after)));
+    assert!(skip.for_member(&dave.account).is_none());
+    // A key stored before heads were kept proves nothing.
+    after.made_at = None;
+    let mut legacy = Welcomes::new(&rec, a, Reached::before(Some(&after)));
+    assert!(legacy.for_member(&dave.account).is_some());
 }
