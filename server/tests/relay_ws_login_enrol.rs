@@ -7,7 +7,8 @@
 //! the request is refused without a fresh login on the same connection
 //! (none, spent, replaced, failed, after `Authenticate`, after a logout
 //! everywhere), and an account at `MAX_DEVICES_PER_ACCOUNT` is refused with
-//! `LimitExceeded` saying how to make room.
+//! `LimitExceeded` saying how to make room, the refused login's token
+//! revoked at once on every node.
 //!
 //! Must never: pass with a relay that enrols a device without a password
 //! proof on that very connection, enrols twice from one login, issues a
@@ -204,7 +205,7 @@ async fn the_ninth_device_is_refused_with_advice(backend: Backend, test: &str) {
     let Some(nodes) = nodes(backend, test).await else {
         return;
     };
-    let (mut first, alice, _) = signed_in(&nodes.a, "alice").await;
+    let (mut first, _, _) = signed_in(&nodes.a, "alice").await;
     for expected in 2..=MAX_DEVICES_PER_ACCOUNT as u32 {
         let (_, _, answer) = login_and_enrol(&nodes.a, "alice").await;
         assert_eq!(enrolled_device(answer), DeviceId(expected));
@@ -219,18 +220,29 @@ async fn the_ninth_device_is_refused_with_advice(backend: Backend, test: &str) {
         "the refusal says how to make room: {message}"
     );
     assert_eq!(list(&mut first).await.len(), MAX_DEVICES_PER_ACCOUNT);
-    // The login itself stands (the password was right): its token is
-    // still device 1's, as any login's (and replaces `first` as device 1).
-    authenticate(
-        &mut ninth,
-        &login_token,
-        DeviceId::PRIMARY,
-        Address::primary(alice),
-    )
-    .await;
-    // Room made, the next login enrols the next id (9: 2..8 were taken).
+    // The refused login's token is revoked at once, on every node: it was
+    // for an enrolment, and device 1 is not taken over with it.
+    for node in [Some(&nodes.a), nodes.b.as_ref()].into_iter().flatten() {
+        let mut other = Client::connect(node).await;
+        let (refused, _) = other
+            .call(Request::Authenticate {
+                token: login_token.clone(),
+                device: DeviceId::PRIMARY,
+            })
+            .await;
+        assert_eq!(error_code(&refused), Some(ErrorCode::AuthFailed));
+    }
+    let (refused, _) = ninth
+        .call(Request::Authenticate {
+            token: login_token,
+            device: DeviceId::PRIMARY,
+        })
+        .await;
+    assert_eq!(error_code(&refused), Some(ErrorCode::AuthFailed));
+    // Device 1 was not replaced: it makes room, and the next login enrols
+    // the next id (9: 2..8 were taken).
     assert_eq!(
-        ninth
+        first
             .ask(Request::RemoveDevice {
                 device: DeviceId(5)
             })

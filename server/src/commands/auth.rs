@@ -296,7 +296,10 @@ pub const LOGIN_ENROL_NO_LOGIN: &str =
 /// just completed becomes a new device of its account, with the limit and
 /// the never-reused ids of a linked device; the login's token (device 1's)
 /// is revoked and one for the new device issued in its place, in one
-/// transaction. The login is spent whatever the outcome.
+/// transaction. The login is spent whatever the outcome, and a refused
+/// enrolment revokes the login's token before it answers: the client asked
+/// for a new device, not a device-1 session, and never uses that token
+/// again.
 pub(super) async fn login_enrol(state: &AppState, conn: &mut ConnectionAuth) -> Handled {
     let login = conn
         .transition(|phase| phase.take_login(Instant::now()))
@@ -315,6 +318,10 @@ pub(super) async fn login_enrol(state: &AppState, conn: &mut ConnectionAuth) -> 
         .await
     {
         Err(StoreError::TooManyDevices { limit }) => {
+            // The password login was only for this enrolment: its token
+            // (device 1's, which the client never authenticates with)
+            // goes now, not at its expiry (15.6 step 2).
+            state.store.delete_token(&login.token.0).await?;
             return Err(Refusal::new(
                 ErrorCode::LimitExceeded,
                 format!(
@@ -322,11 +329,14 @@ pub(super) async fn login_enrol(state: &AppState, conn: &mut ConnectionAuth) -> 
                      remove one from a current device (umbra devices, then \
                      umbra devices remove ID) and log in again"
                 ),
-            ))
+            ));
         }
         other => other?,
     };
     let Some(device) = enrolled else {
+        // Revoked already by a logout everywhere, or issued under a record
+        // a password change replaced: it goes too (15.6 step 2).
+        state.store.delete_token(&login.token.0).await?;
         return Err(Refusal::new(
             ErrorCode::UnknownExchange,
             "the account's password changed, or it logged out everywhere, since this login; \
