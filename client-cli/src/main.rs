@@ -206,9 +206,11 @@ async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitSt
             path,
             name,
             timeout,
+            group,
         }) => {
             let timeout = Duration::from_secs(*timeout);
-            file::send(session, username, path, name.as_deref(), timeout).await
+            let to = file::To::new(username, *group);
+            file::send(session, to, path, name.as_deref(), timeout).await
         }
         Command::File(FileCommand::Get { id, path }) => {
             file::get(session, id, path.as_deref()).await

@@ -226,6 +226,9 @@ pub enum Event {
         /// For a reply: the group message it quotes, which may be unknown
         /// here (sent before we joined); show the quote as unavailable then.
         reply_to: Option<MessageId>,
+        /// For a file: what `fetch_file` takes (its id) and shows (`body`
+        /// is then a summary of it).
+        file: Option<crate::FileInfo>,
     },
     /// A reaction, an edit or a delete for everyone changed a stored
     /// message (docs/PROTOCOL.md §10.6): the history entry already shows

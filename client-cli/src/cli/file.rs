@@ -8,9 +8,11 @@ use super::MAX_TIMEOUT_SECS;
 
 #[derive(Debug, Subcommand)]
 pub enum FileCommand {
-    /// Encrypt a file, upload it to the relay and send it to a contact.
+    /// Encrypt a file, upload it to the relay and send it to a contact
+    /// (or, with --group, to every member of a group).
     Send {
-        /// The recipient's username.
+        /// The recipient's username; with --group, the group (its name or
+        /// id, as `group send` takes it).
         username: String,
         /// The file to send (up to 104 832 000 bytes).
         path: std::path::PathBuf,
@@ -23,6 +25,10 @@ pub enum FileCommand {
         #[arg(long, value_name = "SECS", default_value_t = 30,
               value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
         timeout: u64,
+        /// Send it to the group USERNAME names: uploaded once, its pointer
+        /// sent to every member in one group message.
+        #[arg(long)]
+        group: bool,
     },
     /// Download, verify and save a received (or sent) file.
     Get {

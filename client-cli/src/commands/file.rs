@@ -60,21 +60,73 @@ pub(crate) fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
 }
 
+/// Whom `file send` sends to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum To<'a> {
+    /// A contact, by username.
+    User(&'a str),
+    /// A group, by name or id (`--group`).
+    Group(&'a str),
+}
+
+impl<'a> To<'a> {
+    pub(crate) fn new(name: &'a str, group: bool) -> Self {
+        if group {
+            To::Group(name)
+        } else {
+            To::User(name)
+        }
+    }
+}
+
 pub async fn send(
     session: &Session,
-    to: &str,
+    to: To<'_>,
     path: &Path,
     name: Option<&str>,
     timeout: Duration,
 ) -> anyhow::Result<ExitStatus> {
     let client = session.open_client().await?;
     let bar = Bar::new("sending");
-    let result = send_with(&client, to, path, name, timeout, &|p| bar.update(p)).await;
+    let progress = |p| bar.update(p);
+    let mut printer = session.printer();
+    let result = match to {
+        To::User(to) => match send_with(&client, to, path, name, timeout, &progress).await {
+            Ok((record, status)) => printer.emit(&record).map(|()| status),
+            Err(e) => Err(e),
+        },
+        To::Group(group) => {
+            let file = (path, name);
+            send_to_group(&client, &mut printer, group, file, timeout, &progress).await
+        }
+    };
     bar.finish();
     client.shutdown().await;
-    let (record, status) = result?;
-    session.printer().emit(&record)?;
-    Ok(status)
+    result
+}
+
+/// Uploads once and sends the pointer to every member of `group`, then
+/// waits for the relay as `group send` does: a `send_failed` record per
+/// member not reached (exit status 3), else `file_sent`.
+pub(crate) async fn send_to_group<W: std::io::Write>(
+    client: &Client,
+    printer: &mut crate::output::Printer<W>,
+    group: &str,
+    (path, name): (&Path, Option<&str>),
+    timeout: Duration,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> anyhow::Result<ExitStatus> {
+    let send = |id| async move { client.send_group_file(&id, path, name, progress).await };
+    let sent = |found: crate::commands::group::Found, id, file: FileInfo| Record::FileSent {
+        to: found.summary.name.clone(),
+        id,
+        file: FileRef::from(&file),
+        sent_at: time::OffsetDateTime::now_utc(),
+        group: Some(found.reference),
+    };
+    crate::commands::group::send::post_as(client, printer, group, timeout, send, sent)
+        .await
+        .with_context(|| format!("sending {}", path.display()))
 }
 
 /// Uploads and sends, then waits for the relay to accept the message:
@@ -104,6 +156,7 @@ pub(crate) async fn send_with(
                 id: id.to_hex(),
                 file: FileRef::from(&info),
                 sent_at: time::OffsetDateTime::now_utc(),
+                group: None,
             },
             ExitStatus::Success,
         )),

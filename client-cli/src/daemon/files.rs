@@ -15,11 +15,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::methods::{done, timeout_param, Daemon, MethodError};
+use super::methods::{done, json_lines, timeout_param, Daemon, MethodError};
 use super::protocol::INVALID_PARAMS;
 use crate::cli::FileCommand;
-use crate::commands::file::{absolute, get_with, send_with};
+use crate::commands::file::{absolute, get_with, send_to_group, send_with};
 use crate::exit_status::ExitStatus;
+use crate::output::Printer;
 
 /// Longest a transfer of the largest file may take through the daemon
 /// before the caller gives up waiting (the transfer itself is bounded by
@@ -33,6 +34,9 @@ pub(super) struct FileSendParams {
     path: PathBuf,
     name: Option<String>,
     timeout: Option<u64>,
+    /// `to` names a group (`file send --group`).
+    #[serde(default)]
+    group: bool,
 }
 
 #[derive(Deserialize)]
@@ -59,6 +63,17 @@ impl Daemon {
         absolute_only(&params.path)?;
         let timeout = timeout_param(params.timeout, 30)?;
         let client = self.client();
+        if params.group {
+            let mut printer = Printer::new(true, Vec::new());
+            let file = (params.path.as_path(), params.name.as_deref());
+            let sending = send_to_group(&client, &mut printer, &params.to, file, timeout, &|_| {});
+            let result = sending.await;
+            let records = json_lines(&printer.into_inner());
+            return match result {
+                Ok(status) => Ok(json!({"records": records, "exit_code": status.code()})),
+                Err(e) => Err(MethodError::command(&e, records)),
+            };
+        }
         let (record, status) = send_with(
             &client,
             &params.to,
@@ -96,9 +111,11 @@ pub(super) fn request_for(
             path,
             name,
             timeout,
+            group,
         } => (
             "file.send",
-            json!({"to": username, "path": absolute(path)?, "name": name, "timeout": timeout}),
+            json!({"to": username, "path": absolute(path)?, "name": name, "timeout": timeout,
+                   "group": group}),
             TRANSFER_WAIT,
         ),
         FileCommand::Get { id, path } => {

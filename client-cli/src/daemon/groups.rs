@@ -466,7 +466,23 @@ pub async fn conversations(client: &Client, history: usize) -> anyhow::Result<Va
                 .with_context(|| format!("loading the history of {label}"))?
         };
         let unread = stored.iter().filter(|e| is_unread(&e.entry)).count();
-        let entries: Vec<Value> = stored.iter().map(history_value).collect();
+        let mut entries: Vec<Value> = Vec::with_capacity(stored.len());
+        for entry in &stored {
+            let mut value = history_value(entry);
+            // A file message's `file`, as on a `message` record (only a
+            // `[file] …` summary can be one).
+            if entry.entry.body.starts_with("[file] ") {
+                let file = client
+                    .group_file_of(&id, entry)
+                    .await
+                    .with_context(|| format!("reading a stored file message of {label}"))?;
+                if let Some(file) = file {
+                    value["file"] = serde_json::to_value(crate::output::FileRef::from(&file))
+                        .unwrap_or_default();
+                }
+            }
+            entries.push(value);
+        }
         out.push(json!({
             "group": summary.reference(label),
             "active": summary.active,

@@ -109,6 +109,18 @@ impl Record {
                 };
                 indented(header, body)
             }
+            Record::FileSent {
+                id,
+                file,
+                group: Some(group),
+                ..
+            } => format!(
+                "sent {} ({} bytes) to {} ✓ (id {})",
+                s(&file.name),
+                file.size,
+                label(group),
+                s(id)
+            ),
             Record::FileSent { to, id, file, .. } => format!(
                 "sent {} ({} bytes) to {} ✓ (id {})",
                 s(&file.name),

@@ -288,6 +288,10 @@ pub enum Record {
         file: FileRef,
         #[serde(with = "time::serde::rfc3339")]
         sent_at: OffsetDateTime,
+        /// A file sent to a group (`file send --group`): `to` is the
+        /// group's name, and every member's copy was accepted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<GroupRef>,
     },
     /// `file get`: the file verified and was saved at `path`.
     FileSaved { file: FileRef, path: String },

@@ -16,10 +16,12 @@
 //! destination, overwrite an existing file, or show or log a file key.
 
 mod fetch;
+mod group;
 mod inbound;
 mod send;
 mod transfer;
 
+pub(crate) use group::{accept_group, group_file_of};
 pub(crate) use inbound::{accept, Arrived};
 pub(crate) use send::TRANSFER_IDLE;
 pub(crate) use transfer::{download, upload};
@@ -31,7 +33,7 @@ use umbra_protocol::content::FilePointer;
 use crate::conversation::Direction;
 use crate::records;
 use crate::store::Vault;
-use crate::{Error, MessageId};
+use crate::{Error, GroupId, MessageId};
 
 /// A file as an interface shows it. Names from others are sanitised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,8 +61,19 @@ pub struct Progress {
 /// record's format version.
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) enum StoredFile {
-    /// Format 0.
+    /// Format 0: a file of a 1:1 conversation.
     V1(StoredFileV1),
+    /// Format 1: a file of a group (`group.rs`), its local id derived with
+    /// the group's id so it never names a 1:1 file of the same sender.
+    Group(StoredGroupFile),
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct StoredGroupFile {
+    /// The group it was sent to.
+    group: [u8; 32],
+    /// The file as a 1:1 one is kept, `account` being its author.
+    file: StoredFileV1,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -77,21 +90,39 @@ pub(crate) struct StoredFileV1 {
 
 impl StoredFile {
     pub(crate) fn new(direction: Direction, account: [u8; 16], pointer: FilePointer) -> Self {
-        let name = umbra_protocol::attachment::sanitize_file_name(&pointer.file_name);
-        StoredFile::V1(StoredFileV1 {
-            direction: match direction {
-                Direction::Incoming => 0,
-                Direction::Outgoing => 1,
-            },
-            account,
-            pointer,
-            name,
+        StoredFile::V1(StoredFileV1::new(direction, account, pointer))
+    }
+
+    /// A file of `group` written by `account` (us for `Outgoing`).
+    pub(crate) fn for_group(
+        group: &GroupId,
+        direction: Direction,
+        account: [u8; 16],
+        pointer: FilePointer,
+    ) -> Self {
+        StoredFile::Group(StoredGroupFile {
+            group: group.0,
+            file: StoredFileV1::new(direction, account, pointer),
         })
     }
 
     fn v1(&self) -> &StoredFileV1 {
-        let StoredFile::V1(v1) = self;
-        v1
+        match self {
+            StoredFile::V1(v1) => v1,
+            StoredFile::Group(g) => &g.file,
+        }
+    }
+
+    /// The local id: [`local_id`], or [`group_local_id`] for a group's.
+    pub(crate) fn local_id(&self) -> [u8; 8] {
+        let v1 = self.v1();
+        let direction = v1.direction();
+        match self {
+            StoredFile::V1(_) => local_id(direction, &v1.account, &v1.pointer.id),
+            StoredFile::Group(g) => {
+                group_local_id(&GroupId(g.group), direction, &v1.account, &v1.pointer.id)
+            }
+        }
     }
 
     pub(crate) fn pointer(&self) -> &FilePointer {
@@ -100,16 +131,34 @@ impl StoredFile {
 
     pub(crate) fn info(&self) -> FileInfo {
         let v1 = self.v1();
-        let direction = if v1.direction == 0 {
-            Direction::Incoming
-        } else {
-            Direction::Outgoing
-        };
         FileInfo {
-            id: hex::encode(local_id(direction, &v1.account, &v1.pointer.id)),
+            id: hex::encode(self.local_id()),
             name: v1.name.clone(),
             size: v1.pointer.size,
             media_type: v1.pointer.content_type.clone(),
+        }
+    }
+}
+
+impl StoredFileV1 {
+    fn new(direction: Direction, account: [u8; 16], pointer: FilePointer) -> Self {
+        let name = umbra_protocol::attachment::sanitize_file_name(&pointer.file_name);
+        StoredFileV1 {
+            direction: match direction {
+                Direction::Incoming => 0,
+                Direction::Outgoing => 1,
+            },
+            account,
+            pointer,
+            name,
+        }
+    }
+
+    fn direction(&self) -> Direction {
+        if self.direction == 0 {
+            Direction::Incoming
+        } else {
+            Direction::Outgoing
         }
     }
 }
@@ -125,6 +174,31 @@ impl std::fmt::Debug for StoredFile {
 pub(crate) fn local_id(direction: Direction, account: &[u8; 16], id: &MessageId) -> [u8; 8] {
     let mut hash = Sha256::new();
     hash.update(b"umbra/v1/local-file-id");
+    hash.update([match direction {
+        Direction::Incoming => b'i',
+        Direction::Outgoing => b'o',
+    }]);
+    hash.update(account);
+    hash.update(id.0);
+    let digest = hash.finalize();
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&digest[..8]);
+    out
+}
+
+/// The local id of the file in group message `id` of `group`, written by
+/// `account` (docs/PROTOCOL.md §12.16): the group's id goes into the hash,
+/// so a member cannot replace the record of a 1:1 file (or of another
+/// group's) by reusing its message id.
+pub(crate) fn group_local_id(
+    group: &GroupId,
+    direction: Direction,
+    account: &[u8; 16],
+    id: &MessageId,
+) -> [u8; 8] {
+    let mut hash = Sha256::new();
+    hash.update(b"umbra/v1/local-group-file-id");
+    hash.update(group.0);
     hash.update([match direction {
         Direction::Incoming => b'i',
         Direction::Outgoing => b'o',
@@ -163,5 +237,7 @@ pub(crate) fn summary(name: &str, size: u64) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_group;
 #[cfg(test)]
 mod tests_history;

@@ -1,5 +1,6 @@
 //! Sending a file: upload the encrypted blob, then send its pointer to a
-//! contact through the ordinary 1:1 send path (session, outbox, history).
+//! contact through the ordinary 1:1 send path (session, outbox, history);
+//! a group's goes through the group send path instead (`group.rs`).
 //!
 //! Must never: send a pointer before the relay confirmed the whole blob,
 //! or a pointer whose size or digest is not the uploaded blob's.
@@ -42,6 +43,34 @@ impl Engine {
         progress: &(dyn Fn(Progress) + Send + Sync),
     ) -> Result<(MessageId, FileInfo), Error> {
         self.check_open()?;
+        // Fail on an unknown or untrusted recipient before the upload.
+        let recipient = async {
+            if let Some(contact) = self.contact_for_sending(to).await? {
+                if !contact.may_send() {
+                    return Err(contact.untrusted());
+                }
+            }
+            Ok(())
+        };
+        let pointer = self.upload_file(path, name, progress, recipient).await?;
+        let id = pointer.id;
+        let content = Content::FilePointer(pointer.clone());
+        let info = self.send_pointer(to, id, content, pointer).await?;
+        Ok((id, info))
+    }
+
+    /// Checks `path`, awaits `recipient` (the caller's check that the
+    /// pointer can be sent, made after the file's and before any byte is
+    /// uploaded), uploads the file as a blob under a fresh key and returns
+    /// the pointer to send, named `name` (default: the file's own name),
+    /// sanitised. Shared by 1:1 and group sends (`group.rs`).
+    pub(crate) async fn upload_file(
+        &self,
+        path: &Path,
+        name: Option<&str>,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+        recipient: impl std::future::Future<Output = Result<(), Error>>,
+    ) -> Result<FilePointer, Error> {
         let unsendable = |reason: String| {
             Error::File(FileFailure::Unsendable {
                 path: path.to_owned(),
@@ -100,13 +129,7 @@ impl Engine {
                 reason: "no session token in this data directory".into(),
             })?
             .session_token();
-        // Fail on an unknown or untrusted recipient before the upload.
-        let plan_check = self.contact_for_sending(to).await?;
-        if let Some(contact) = &plan_check {
-            if !contact.may_send() {
-                return Err(contact.untrusted());
-            }
-        }
+        recipient.await?;
         let http = self.blob_http()?;
         let key = FileKey::random(&mut OsRng);
         let (blob_id, sealed) = upload(&http, &token, &key, file, path, size, progress).await?;
@@ -120,12 +143,10 @@ impl Engine {
             file_name,
             content_type: media_type_of(&given).to_owned(),
         };
-        let content = Content::FilePointer(pointer.clone());
-        content
+        Content::FilePointer(pointer.clone())
             .validate()
             .map_err(|e| Error::InvalidMessage(InvalidMessage::Content(e)))?;
-        let info = self.send_pointer(to, id, content, pointer).await?;
-        Ok((id, info))
+        Ok(pointer)
     }
 
     /// The pointer's message: encrypted into the outbox with its history

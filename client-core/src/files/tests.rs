@@ -53,3 +53,25 @@ fn the_stored_form_round_trips() {
     assert_eq!(back.info(), stored.info());
     assert_eq!(back.pointer(), stored.pointer());
 }
+
+#[test]
+fn a_group_files_local_id_is_never_a_1to1_files() {
+    let (id, account) = (MessageId([3; 16]), [1; 16]);
+    let group = GroupId([4; 32]);
+    let a = group_local_id(&group, Direction::Incoming, &account, &id);
+    assert_ne!(a, local_id(Direction::Incoming, &account, &id));
+    assert_ne!(
+        a,
+        group_local_id(&GroupId([5; 32]), Direction::Incoming, &account, &id)
+    );
+    assert_ne!(
+        a,
+        group_local_id(&group, Direction::Outgoing, &account, &id)
+    );
+    let stored = StoredFile::for_group(&group, Direction::Incoming, account, pointer("a.txt"));
+    assert_eq!(stored.info().id, hex::encode(a));
+    let bytes = postcard::to_stdvec(&stored).unwrap();
+    assert_eq!(bytes[0], 0x01, "format Group");
+    let back: StoredFile = postcard::from_bytes(&bytes).unwrap();
+    assert_eq!(back.info(), stored.info());
+}

@@ -79,6 +79,7 @@ pub(crate) async fn accept_text(
         sent_at_ms,
         received_at_ms,
         reply_to,
+        file: None,
     }])
 }
 

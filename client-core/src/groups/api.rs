@@ -173,6 +173,36 @@ impl Client {
         self.inner.send_group_text(group, text, None).await
     }
 
+    /// Sends a file to every member of the group: it is encrypted and
+    /// uploaded once, as for [`Client::send_file`], and its pointer (the
+    /// blob's id, key and digest) goes to the members as one group message,
+    /// reported member by member as [`Client::send_group_text`]'s. Each
+    /// member fetches it with [`Client::fetch_file`] and the id of the
+    /// [`FileInfo`](crate::FileInfo) its event or history shows
+    /// ([`Client::group_file_of`]). `name` (default: the file's own) is
+    /// sanitised; a group we are not active in is refused before the
+    /// upload.
+    ///
+    /// ```no_run
+    /// # async fn demo(alice: umbra_client_core::Client) -> Result<(), umbra_client_core::Error> {
+    /// let group = alice.find_group("climbing").await?;
+    /// let path = std::path::Path::new("topo.pdf");
+    /// let (report, file) = alice.send_group_file(&group, path, None, &|_| {}).await?;
+    /// println!("sent {} ({} bytes) to {} members", file.name, file.size, report.reached().count());
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_group_file(
+        &self,
+        group: &GroupId,
+        path: &std::path::Path,
+        name: Option<&str>,
+        progress: &(dyn Fn(crate::Progress) + Send + Sync),
+    ) -> Result<(GroupSendReport, crate::FileInfo), Error> {
+        self.inner
+            .send_group_file(group, path, name, progress)
+            .await
+    }
+
     /// Tells the group's members we started or stopped typing (ephemeral;
     /// skipped for large groups).
     pub async fn send_group_typing(&self, group: &GroupId, started: bool) -> Result<(), Error> {

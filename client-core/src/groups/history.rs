@@ -74,6 +74,8 @@ pub struct UnreportedGroupMessage {
     pub received_at_ms: u64,
     /// For a reply: the group message it quotes (docs/PROTOCOL.md §10.6).
     pub reply_to: Option<MessageId>,
+    /// For a file: what `fetch_file` takes (`body` is then a summary).
+    pub file: Option<crate::FileInfo>,
     seq: u64,
 }
 
@@ -235,6 +237,17 @@ impl Client {
             .collect())
     }
 
+    /// The file a stored message of `group` carries (`entry` as
+    /// [`Client::group_history`] returned it), `None` for a text: how an
+    /// interface finds the id to fetch a file shown from group history.
+    pub async fn group_file_of(
+        &self,
+        group: &GroupId,
+        entry: &GroupHistoryEntry,
+    ) -> Result<Option<crate::FileInfo>, Error> {
+        crate::files::group_file_of(&self.inner.vault, group, entry).await
+    }
+
     /// Incoming group messages no interface has shown yet, oldest first
     /// across all groups. Print them, then [`Client::mark_group_reported`]:
     /// a crash in between shows them again, never loses them.
@@ -250,7 +263,9 @@ impl Client {
                 if item.entry.direction != crate::Direction::Incoming || item.entry.reported {
                     continue;
                 }
+                let file = crate::files::group_file_of(&engine.vault, &id, &item).await?;
                 out.push(UnreportedGroupMessage {
+                    file,
                     group: id,
                     group_name: group.name(),
                     from: item.from,

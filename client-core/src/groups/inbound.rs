@@ -207,6 +207,11 @@ async fn open_message(
                 super::about::accept_text(engine, txn, &group, member, text, received_at_ms, ask);
             events.extend(accepted.await?);
         }
+        Content::FilePointer(pointer) => {
+            let accepted =
+                crate::files::accept_group(engine, txn, &group, member, pointer, received_at_ms);
+            events.extend(accepted.await?);
+        }
         other => match crate::about::Reference::of(&other) {
             Some(reference) => {
                 let accepted =

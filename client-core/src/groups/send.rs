@@ -1,5 +1,5 @@
-//! Sending to a group: text messages and replies, reactions, edits and
-//! deletes (§10.6), typing notices, and what a send reports member by
+//! Sending to a group: text messages and replies, file pointers
+//! (`files/group.rs`), reactions, edits and deletes (§10.6), typing notices, and what a send reports member by
 //! member.
 //!
 //! A group message is encrypted once under our sender key (rotated first
@@ -57,6 +57,19 @@ impl Engine {
             reply_to,
         };
         self.send_group(group, id, sent_at_ms, outgoing).await
+    }
+
+    /// Sends the pointer of a file already uploaded (`files/group.rs`) to
+    /// every member of `group`, and keeps its record and history entry.
+    pub(crate) async fn send_group_pointer(
+        self: &Arc<Self>,
+        group: &GroupId,
+        pointer: umbra_protocol::content::FilePointer,
+    ) -> Result<GroupSendReport, Error> {
+        self.check_open()?;
+        let (id, sent_at_ms) = (pointer.id, crate::engine::now_ms());
+        self.send_group(group, id, sent_at_ms, Outgoing::File(pointer))
+            .await
     }
 
     /// Sends a reaction, edit or delete to every member of `group` and
@@ -241,8 +254,8 @@ impl Engine {
                     outcome,
                 });
             }
-            if matches!(outgoing, Outgoing::Text { .. }) {
-                // Receipts name texts only.
+            if matches!(outgoing, Outgoing::Text { .. } | Outgoing::File(_)) {
+                // Receipts name texts and files only.
                 group_rec.note_sent(id);
             }
             let mut txn = Txn::new();
@@ -257,6 +270,17 @@ impl Engine {
                 (Outgoing::Text { text, reply_to, .. }, _) => {
                     let mut entry = HistoryEntry::outgoing(id, text.clone(), sent_at_ms);
                     entry.about.reply_to = *reply_to;
+                    let mine = (&me.account, me.username.as_str());
+                    self.append_group_history(&mut txn, &mut counters, group, mine, &entry)
+                        .await?;
+                }
+                (Outgoing::File(pointer), _) => {
+                    let (group, mine) = (group, *me.account.as_bytes());
+                    let outgoing = crate::conversation::Direction::Outgoing;
+                    let file =
+                        self.store_group_file(&mut txn, group, outgoing, mine, pointer.clone())?;
+                    let body = crate::files::summary(&file.name, file.size);
+                    let entry = HistoryEntry::outgoing(id, body, sent_at_ms);
                     let mine = (&me.account, me.username.as_str());
                     self.append_group_history(&mut txn, &mut counters, group, mine, &entry)
                         .await?;
@@ -439,6 +463,8 @@ enum Outgoing {
         text: String,
         reply_to: Option<MessageId>,
     },
+    /// A file's pointer (the blob already uploaded, `files/group.rs`).
+    File(umbra_protocol::content::FilePointer),
     /// A reaction, edit or delete.
     About(Reference),
     /// One sent without our own rule (tests: a cheating member).
@@ -465,7 +491,7 @@ impl Outgoing {
                 }
                 (*target, Err(ChangeRefusal::UnknownTarget))
             }
-            Outgoing::Text { .. } => return Ok(None),
+            Outgoing::Text { .. } | Outgoing::File(_) => return Ok(None),
             #[cfg(test)]
             Outgoing::Forged(_) => return Ok(None),
             Outgoing::About(reference) => (
@@ -506,6 +532,8 @@ impl Outgoing {
                 },
                 other => other,
             },
+            // No head: a file is sent as the 1:1 pointer is (§8.4).
+            Outgoing::File(pointer) => Content::FilePointer(pointer.clone()),
             Outgoing::About(reference) => reference.content(),
             #[cfg(test)]
             Outgoing::Forged(reference) => reference.content(),

@@ -37,6 +37,7 @@ pub(crate) async fn records_for_group(client: &Client, event: &Event) -> Option<
             sent_at_ms,
             received_at_ms,
             reply_to,
+            file,
             ..
         } => vec![Record::Message {
             from: from.clone(),
@@ -45,7 +46,7 @@ pub(crate) async fn records_for_group(client: &Client, event: &Event) -> Option<
             received_at: time_from_unix_ms(*received_at_ms),
             body: body.clone(),
             group: Some(reference(&groups().await, group, group_name)),
-            file: None,
+            file: file.as_ref().map(crate::output::FileRef::from),
             reply_to: reply_to.map(|id| id.to_hex()),
         }],
         Event::MessageChanged {

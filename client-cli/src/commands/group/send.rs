@@ -75,6 +75,32 @@ where
     F: FnOnce(GroupId) -> Fut,
     Fut: std::future::Future<Output = Result<GroupSendReport, umbra_client_core::Error>>,
 {
+    let send = |id| async move { Ok((send(id).await?, ())) };
+    let sent = |found: super::Found, id, ()| Record::Sent {
+        to: found.summary.name.clone(),
+        id,
+        sent_at: time::OffsetDateTime::now_utc(),
+        group: Some(found.reference),
+    };
+    post_as(client, printer, group, timeout, send, sent).await
+}
+
+/// [`post`] for a send that also yields a `T`, printing `sent(group,
+/// message id, T)` when every member's copy was accepted (a file's send
+/// prints `file_sent` with the file, commands/file.rs).
+pub(crate) async fn post_as<W, F, Fut, T>(
+    client: &Client,
+    printer: &mut Printer<W>,
+    group: &str,
+    timeout: Duration,
+    send: F,
+    sent: impl FnOnce(super::Found, String, T) -> Record,
+) -> anyhow::Result<ExitStatus>
+where
+    W: std::io::Write,
+    F: FnOnce(GroupId) -> Fut,
+    Fut: std::future::Future<Output = Result<(GroupSendReport, T), umbra_client_core::Error>>,
+{
     let found = find(client, group).await?;
     let label = found.reference.display_name.clone();
     if !found.summary.active {
@@ -83,7 +109,7 @@ where
         ))
         .into());
     }
-    let report = send(found.id)
+    let (report, extra) = send(found.id)
         .await
         .with_context(|| format!("sending to the group {label}"))?;
     let id = report.id.to_hex();
@@ -121,11 +147,6 @@ where
         )
         .into());
     }
-    printer.emit(&Record::Sent {
-        to: found.summary.name.clone(),
-        id,
-        sent_at: time::OffsetDateTime::now_utc(),
-        group: Some(found.reference),
-    })?;
+    printer.emit(&sent(found, id, extra))?;
     Ok(ExitStatus::Success)
 }

@@ -50,7 +50,7 @@ pub(crate) fn record(message: &UnreportedGroupMessage, groups: &[GroupSummary]) 
         received_at: time_from_unix_ms(message.received_at_ms),
         body: message.body.clone(),
         group: Some(reference(groups, &message.group, &message.group_name)),
-        file: None,
+        file: message.file.as_ref().map(crate::output::FileRef::from),
         reply_to: message.reply_to.map(|id| id.to_hex()),
     }
 }
@@ -71,6 +71,7 @@ mod tests {
             sent_at_ms: 1,
             received_at_ms: 2,
             reply_to: None,
+            file: None,
         }
     }
 

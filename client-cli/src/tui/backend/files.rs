@@ -14,9 +14,9 @@ use std::time::Duration;
 use serde_json::json;
 use umbra_client_core::Progress;
 
-use super::commands::from_records;
+use super::commands::{from_records, parse_lines};
 use super::{call, Backend};
-use crate::commands::file::{absolute, get_with, send_with};
+use crate::commands::file::{absolute, get_with, send_to_group, send_with};
 use crate::output::{FileRef, Record};
 
 /// How long a sent file's message waits for the relay (the command's
@@ -32,16 +32,30 @@ impl Backend {
         path: &Path,
         progress: &(dyn Fn(Progress) + Send + Sync),
     ) -> Result<(String, FileRef), String> {
-        let record = match self {
-            Backend::Local(client) => {
+        // A group conversation's key names the group (`group:ID`).
+        let group = crate::tui::state::group_id_of(to);
+        let record = match (self, group) {
+            (Backend::Local(client), None) => {
                 send_with(client, to, path, None, SEND_TIMEOUT, progress)
                     .await
                     .map_err(|e| format!("{e:#}"))?
                     .0
             }
-            Backend::Daemon(rpc) => {
+            (Backend::Local(client), Some(group)) => {
+                let mut printer = crate::output::Printer::new(true, Vec::new());
+                let file = (path, None);
+                let sent = send_to_group(client, &mut printer, group, file, SEND_TIMEOUT, progress);
+                let sent = sent.await;
+                sent.map_err(|e| format!("{e:#}"))?;
+                first(parse_lines(&printer.into_inner())?)?
+            }
+            (Backend::Daemon(rpc), group) => {
                 let path = absolute(path).map_err(|e| format!("{e:#}"))?;
-                let result = call(rpc, "file.send", json!({"to": to, "path": path}))
+                let params = match group {
+                    Some(group) => json!({"to": group, "path": path, "group": true}),
+                    None => json!({"to": to, "path": path}),
+                };
+                let result = call(rpc, "file.send", params)
                     .await
                     .map_err(|e| format!("{e:#}"))?;
                 first(from_records(&result)?)?

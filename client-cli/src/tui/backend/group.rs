@@ -38,6 +38,8 @@ pub struct StoredGroupMessage {
     pub reported: bool,
     /// Its reply target, reactions, edit and delete.
     pub about: umbra_client_core::MessageAbout,
+    /// The file a file message carries (what `/save` takes).
+    pub file: Option<crate::output::FileRef>,
 }
 
 /// One group, as `group.conversations` lists it.
@@ -226,6 +228,7 @@ fn history_entry(value: &Value) -> Option<StoredGroupMessage> {
         body: value["body"].as_str()?.to_owned(),
         reported: value["reported"].as_bool().unwrap_or(true),
         about: super::about_of(value),
+        file: serde_json::from_value(value["file"].clone()).ok(),
     })
 }
 

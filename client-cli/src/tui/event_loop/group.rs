@@ -14,7 +14,8 @@ use crate::sanitize::SafeText;
 use crate::tui::backend::group::{StoredGroup, GROUP_HISTORY};
 use crate::tui::backend::Backend;
 use crate::tui::state::{
-    group_id_of, group_key, Action, ChatMessage, ChatState, Direction, MemberInput, Outgoing,
+    group_id_of, group_key, Action, ChatMessage, ChatState, Direction, FileView, MemberInput,
+    Outgoing,
 };
 
 /// Every group and its stored messages, before the screen opens. Groups
@@ -55,7 +56,10 @@ pub(super) async fn load(backend: &Backend, state: &mut ChatState) {
                     body: SafeText::multiline(&entry.body),
                     from: entry.from.as_deref().map(SafeText::line),
                     about: super::about::from_history(&entry.about),
-                    file: None,
+                    file: entry
+                        .file
+                        .as_ref()
+                        .map(|f| FileView::new(&f.id, &f.name, f.size)),
                 },
             );
         }
@@ -97,7 +101,7 @@ pub(super) async fn apply_record(
             body,
             received_at,
             group: Some(group),
-            file: None,
+            file,
             reply_to,
             ..
         } => {
@@ -107,6 +111,10 @@ pub(super) async fn apply_record(
             let action = state.receive_group_message(&group.id, &from, &id, &body, received_at);
             if let Some(target) = reply_to {
                 state.set_reply_to(&group_key(&group.id), &id, &target);
+            }
+            if let Some(file) = file {
+                let view = FileView::new(&file.id, &file.name, file.size);
+                state.set_file(&group_key(&group.id), &id, view);
             }
             action
         }

@@ -1,5 +1,5 @@
 //! Files on the chat screen (docs/PROTOCOL.md §14): `/file PATH` sends
-//! one to the open 1:1 conversation (shown at once as ours, pending, with
+//! one to the open conversation, 1:1 or group (shown at once as ours, pending, with
 //! the upload's progress in the notice line), a file message is a line
 //! with its name and size, and `/save [^N] [PATH]` saves the newest file
 //! (or the N-th message from the bottom) through the code `umbra file get`
@@ -52,7 +52,8 @@ pub fn human_size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// `/file PATH`: sends the file at PATH to the open 1:1 conversation.
+/// `/file PATH`: sends the file at PATH to the open conversation (a
+/// contact, or every member of a group).
 pub(super) fn send_file(state: &mut ChatState, args: &str) -> Result<Option<Action>, String> {
     if args.is_empty() {
         return Err("usage: /file PATH".to_owned());
@@ -61,9 +62,9 @@ pub(super) fn send_file(state: &mut ChatState, args: &str) -> Result<Option<Acti
     let conversation = state
         .open()
         .ok_or("no conversation open: type /open USERNAME first")?;
-    if conversation.group.is_some() {
-        return Err("groups cannot be sent files yet; /file is for 1:1 conversations".to_owned());
-    }
+    // A group's key (`group:ID`) goes as is: the backend sends to the
+    // group it names (uploaded once, the pointer to every member); one we
+    // left was refused by `may_send`.
     let to = conversation.username.clone();
     let path = PathBuf::from(args);
     let shown = path

@@ -122,3 +122,53 @@ fn sizes_read_as_people_say_them() {
     assert_eq!(human_size(5 * 1024 * 1024), "5.0 MiB");
     assert_eq!(human_size(u64::MAX), "16777216.0 TiB");
 }
+
+#[test]
+fn file_in_a_group_goes_to_the_group_and_a_members_file_is_saved() {
+    const TEAM: &str = "7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e";
+    let members = || {
+        [
+            MemberInput {
+                name: "alice",
+                admin: true,
+                me: true,
+            },
+            MemberInput {
+                name: "bob",
+                admin: false,
+                me: false,
+            },
+        ]
+    };
+    let mut state = chat();
+    state.set_group(TEAM, "team", &members(), true);
+    let key = group_key(TEAM);
+    state.select(&key);
+    assert_eq!(
+        run(&mut state, "/file /tmp/topo.pdf"),
+        Some(Action::SendFile {
+            to: key.clone(),
+            local_id: "local-1".into(),
+            path: PathBuf::from("/tmp/topo.pdf"),
+        })
+    );
+    let file = FileView::new("00112233aabbccdd", "topo.pdf", 1024);
+    state.file_sent(&key, "local-1", "m1", file.clone());
+    let sent = state.open().and_then(|c| c.messages.last()).expect("shown");
+    assert_eq!((sent.id.as_str(), sent.file.as_ref()), ("m1", Some(&file)));
+    // A member's file arrives and /save takes it.
+    state.receive_group_message(TEAM, "bob", "m2", "[file] plan.txt (9 bytes)", NOW);
+    state.set_file(&key, "m2", FileView::new("ffeeddccbbaa9988", "plan.txt", 9));
+    assert_eq!(
+        run(&mut state, "/save /tmp/in"),
+        Some(Action::SaveFile {
+            id: "ffeeddccbbaa9988".into(),
+            name: "plan.txt".into(),
+            dest: Some(PathBuf::from("/tmp/in")),
+        })
+    );
+    // A group we left takes no file.
+    state.set_group(TEAM, "team", &members(), false);
+    assert_eq!(run(&mut state, "/file /tmp/late.pdf"), None);
+    assert!(error(&state).is_some_and(|e| e.contains("no longer a member")));
+}
