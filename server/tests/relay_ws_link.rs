@@ -7,7 +7,9 @@
 //! stops working on every node at once, while sends to it are refused,
 //! a removed device 1 that cannot log in again with the password, and
 //! `LinkFetch`'s budget (11.7): a joiner polling past it is refused with
-//! `RateLimited` and a wait, while a link polled within it completes.
+//! `RateLimited` and a wait, while a link polled within it completes; and a
+//! joiner whose enrolment the relay refused (the account full) is told so
+//! by its next `LinkFetch`, on any node.
 //!
 //! Must never: pass with a relay that lets a ticket be joined twice, lets
 //! a connection that did not join act as the joiner, issues a second token,
@@ -24,8 +26,8 @@ use devices::{authenticate, fetch_enrolment, link_device, nodes, nodes_with, Bac
 use umbra_relay::config::Settings;
 use umbra_wire::{
     DeviceId, ErrorCode, LinkMessage, LinkTicketId, OutgoingEnvelope, RelayFrame, Request,
-    Response, SendOutcome, LINK_TICKET_TTL_SECS, MAX_LINK_MESSAGES_PER_SIDE,
-    MAX_LINK_TICKETS_PER_ACCOUNT,
+    Response, SendOutcome, LINK_TICKET_TTL_SECS, MAX_DEVICES_PER_ACCOUNT,
+    MAX_LINK_MESSAGES_PER_SIDE, MAX_LINK_TICKETS_PER_ACCOUNT,
 };
 
 on_both_stores!(
@@ -35,6 +37,7 @@ on_both_stores!(
     an_expired_ticket_is_refused_and_purged,
     a_removed_device_1_cannot_log_in,
     link_fetches_past_their_budget_are_refused,
+    a_refused_enrolment_is_told_to_the_joiner,
 );
 
 async fn a_ticket_is_joined_once_and_carries_both_sides_posts(backend: Backend, test: &str) {
@@ -459,4 +462,48 @@ async fn link_fetches_past_their_budget_are_refused(backend: Backend, test: &str
     tokio::time::sleep(std::time::Duration::from_secs(u64::from(wait))).await;
     let enrolled = fetch_enrolment(&mut greedy, ticket).await;
     assert_eq!((enrolled.account, enrolled.device), (alice_id, device));
+}
+
+async fn a_refused_enrolment_is_told_to_the_joiner(backend: Backend, test: &str) {
+    let Some(nodes) = nodes(backend, test).await else {
+        return;
+    };
+    let (mut alice, _, _) = signed_in(&nodes.a, "alice").await;
+    // Devices 2..=8 by password logins enrolled as new devices (15.6), so
+    // no link ticket is spent on them.
+    for _ in 2..=MAX_DEVICES_PER_ACCOUNT {
+        let mut c = Client::connect(&nodes.a).await;
+        let (result, _) = login(&mut c, "alice", b"pw").await;
+        result.expect("logged in");
+        let answer = c.ask(Request::LoginEnrol).await;
+        assert!(matches!(answer, Response::LoginEnrolled(_)), "{answer:?}");
+    }
+    let Response::LinkTicket { ticket, .. } = alice.ask(Request::LinkCreate).await else {
+        panic!("no ticket");
+    };
+    let joiner_relay = nodes.b.as_ref().unwrap_or(&nodes.a);
+    let mut joiner = Client::connect(joiner_relay).await;
+    assert_eq!(joiner.ask(Request::LinkJoin { ticket }).await, Response::Ok);
+    // Before the creator enrols, the joiner simply waits.
+    let waiting = joiner.ask(Request::LinkFetch { ticket, after: 0 }).await;
+    assert!(
+        matches!(waiting, Response::LinkMessages { enrolled: None, .. }),
+        "{waiting:?}"
+    );
+    let refused = alice.ask(Request::LinkEnrol { ticket }).await;
+    assert_eq!(error_code(&refused), Some(ErrorCode::LimitExceeded));
+    // The joiner is told at its next fetch, with what to do.
+    let told = joiner.ask(Request::LinkFetch { ticket, after: 0 }).await;
+    assert_eq!(
+        error_code(&told),
+        Some(ErrorCode::LimitExceeded),
+        "{told:?}"
+    );
+    let Response::Error { message, .. } = &told else {
+        unreachable!()
+    };
+    assert!(message.contains("umbra devices remove"), "{message}");
+    // And the ticket is done: the creator cannot enrol on it again.
+    let again = alice.ask(Request::LinkEnrol { ticket }).await;
+    assert_eq!(error_code(&again), Some(ErrorCode::UnknownExchange));
 }

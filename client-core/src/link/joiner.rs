@@ -17,7 +17,9 @@ use std::time::Duration;
 use rand::rngs::OsRng;
 use umbra_protocol::backup::BackupContents;
 use umbra_protocol::link::{JoinerHandshake, LinkCode, Provisioning};
-use umbra_protocol::wire::{LinkEnrolled, LinkTicketId, Request, Response, LINK_TICKET_TTL_SECS};
+use umbra_protocol::wire::{
+    ErrorCode, LinkEnrolled, LinkTicketId, Request, Response, LINK_TICKET_TTL_SECS,
+};
 
 use super::snapshot::download_snapshot;
 use super::{rate_limited_wait, rendezvous_error, LinkFailure, CALL_MARGIN, POLL_INTERVAL};
@@ -57,8 +59,9 @@ impl Client {
     /// the store holds an account, [`LinkFailure::BadCode`] or
     /// [`LinkFailure::UnknownCode`] for a code that is not one or that the
     /// relay does not know, and [`LinkFailure::NoAnswer`] if the other
-    /// device never answers (most often a code mistyped in its second half).
-    /// Once the relay enrolled this device, any failure is
+    /// device never answers (most often a code mistyped in its second half),
+    /// [`LinkFailure::DeviceLimit`] as soon as the relay refused to enrol
+    /// this device (the account has its 8 devices). Once the relay enrolled this device, any failure is
     /// [`LinkFailure::EnrolledNotSetUp`], naming the device to remove.
     pub async fn link_accept(
         config: ClientConfig,
@@ -236,6 +239,13 @@ async fn rendezvous(
                 POLL_INTERVAL
             }
             Ok(other) => return Err(unexpected("LinkMessages", &other)),
+            // The relay refused the creator's enrolment of this device
+            // (the account has its 8 devices, 15.6): said now, not after
+            // the wait.
+            Err(Error::Relay {
+                code: ErrorCode::LimitExceeded,
+                ..
+            }) => return Err(Error::Link(LinkFailure::DeviceLimit)),
             // Over the fetch budget: the ticket stays (15.6), so wait as
             // asked and poll again.
             Err(e) => rate_limited_wait(&e).ok_or(e)?,

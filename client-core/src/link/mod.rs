@@ -138,8 +138,9 @@ pub enum LinkFailure {
         #[source]
         cause: Box<Error>,
     },
-    /// The creator: the relay refused to enrol another device, the account
-    /// has `MAX_DEVICES_PER_ACCOUNT` (8) already.
+    /// The relay refused to enrol another device, the account has
+    /// `MAX_DEVICES_PER_ACCOUNT` (8) already: the creator is told by its
+    /// `LinkEnrol`, the joiner by its next `LinkFetch` (§15.6).
     #[error(
         "the account has 8 devices already; remove one (umbra devices remove ID) and link again"
     )]

@@ -4,7 +4,8 @@
 //! sets such a store up again; a wrong password is refused before any
 //! network traffic. A failure after the enrolment names the enrolled
 //! device; a rate-limited fetch waits and polls again; a relay that never
-//! answers is `NoAnswer` after the wait. These need a store header alone,
+//! answers is `NoAnswer` after the wait; a refused enrolment is told to
+//! the joiner at once. These need a store header alone,
 //! raw link frames, relay settings or a silent WebSocket server, so they
 //! live in the crate.
 
@@ -213,4 +214,48 @@ async fn a_relay_that_never_answers_is_no_answer_after_the_wait() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
     silent.abort();
+}
+
+/// The relay refuses the creator's `LinkEnrol` (the account reached its
+/// 8 devices after the code was made): the waiting joiner is told at once
+/// with `DeviceLimit`, not left to wait out the code, and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_enrolment_is_told_to_the_joiner() {
+    use umbra_protocol::wire::MAX_DEVICES_PER_ACCOUNT;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let alice = register(&url, "alice").await;
+    let invite = alice.link_device().await.expect("invite");
+    let store = Arc::new(MemoryStore::new());
+    let joiner = {
+        let config = config(&url, &store);
+        let code = invite.code().to_owned();
+        // Far longer than the test takes: only the refusal ends it early.
+        let wait = std::time::Duration::from_secs(240);
+        tokio::spawn(async move { Client::link_accept_within(config, &code, "pw-new", wait).await })
+    };
+    // The account fills up meanwhile (devices enrolled behind the
+    // creator's back, straight in the relay's store).
+    let relay_store = umbra_relay::store::open(None, dir.path())
+        .await
+        .expect("relay store");
+    for _ in 1..MAX_DEVICES_PER_ACCOUNT {
+        relay_store
+            .add_device(alice.whoami().account_id, 1)
+            .await
+            .expect("device");
+    }
+    let refused = invite.complete().await;
+    assert!(
+        matches!(refused, Err(Error::Link(crate::LinkFailure::DeviceLimit))),
+        "{refused:?}"
+    );
+    let told = joiner.await.expect("joined");
+    assert!(
+        matches!(told, Err(Error::Link(crate::LinkFailure::DeviceLimit))),
+        "{told:?}"
+    );
+    assert!(!Client::has_account(&config(&url, &store)).await.unwrap());
 }

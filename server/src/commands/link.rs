@@ -15,8 +15,8 @@
 
 use rand::rngs::OsRng;
 use umbra_wire::{
-    Address, LinkEnrolled, LinkMessage, LinkTicketId, Response, LINK_TICKET_TTL_SECS,
-    MAX_LINK_MESSAGES_PER_SIDE, MAX_LINK_TICKETS_PER_ACCOUNT,
+    Address, ErrorCode, LinkEnrolled, LinkMessage, LinkTicketId, Response, LINK_TICKET_TTL_SECS,
+    MAX_DEVICES_PER_ACCOUNT, MAX_LINK_MESSAGES_PER_SIDE, MAX_LINK_TICKETS_PER_ACCOUNT,
 };
 
 use super::{ConnectionAuth, Handled, Refusal};
@@ -111,7 +111,8 @@ pub(super) async fn post(
 }
 
 /// `LinkFetch { ticket, after }`: the other side's posts, and for the
-/// joiner of an enrolled ticket its device and first token, once.
+/// joiner of an enrolled ticket its device and first token, once; the
+/// joiner of a ticket whose enrolment was refused gets `LimitExceeded`.
 pub(super) async fn fetch(
     state: &AppState,
     conn: &ConnectionAuth,
@@ -147,6 +148,18 @@ async fn enrolment(
     let Some(live) = state.store.link_ticket(ticket.as_bytes(), now).await? else {
         return Err(StoreError::UnknownLinkTicket.into());
     };
+    if live.refused() {
+        // The creator's LinkEnrol was refused for good (15.6): say so to
+        // the device that waits for it, as the creator was told.
+        return Err(Refusal::new(
+            ErrorCode::LimitExceeded,
+            format!(
+                "the account already has {MAX_DEVICES_PER_ACCOUNT} devices, the most it may \
+                 have, so this device was not enrolled; remove one on a current device \
+                 (umbra devices, then umbra devices remove ID) and link again"
+            ),
+        ));
+    }
     if live.enrolled.is_none() || live.finished {
         return Ok(None);
     }

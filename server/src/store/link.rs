@@ -58,8 +58,17 @@ pub struct LinkTicketState {
     pub joined: bool,
     /// The device `LinkEnrol` assigned, if it ran.
     pub enrolled: Option<DeviceId>,
-    /// Whether the joiner has received its token.
+    /// Whether the joiner has received its token, or (with no enrolled
+    /// device) the enrolment was refused.
     pub finished: bool,
+}
+
+impl LinkTicketState {
+    /// Whether `LinkEnrol` was refused for good on this ticket (the
+    /// account at its device limit): finished with no device enrolled.
+    pub fn refused(&self) -> bool {
+        self.finished && self.enrolled.is_none()
+    }
 }
 
 /// The bounds of one exchange, from the relay's constants (15.6).
@@ -133,7 +142,9 @@ pub trait LinkStore: Send + Sync + 'static {
     /// `LinkEnrol`: on a joined, unexpired, not yet enrolled ticket of
     /// `creator`, enrols the next device of the account (as
     /// [`DeviceStore::add_device`](super::DeviceStore::add_device), so
-    /// [`StoreError::TooManyDevices`] applies) in the same transaction.
+    /// [`StoreError::TooManyDevices`] applies) in the same transaction;
+    /// that refusal marks the ticket finished with no device
+    /// ([`LinkTicketState::refused`]) before it is returned.
     /// Anything else, a `creator` that is no longer current included
     /// (checked under the account lock a removal takes) →
     /// [`StoreError::UnknownLinkTicket`].
@@ -398,7 +409,20 @@ macro_rules! impl_link {
                 {
                     return Err(StoreError::UnknownLinkTicket);
                 }
-                let device = enrol_device(&mut tx, creator.account, now).await?;
+                let device = match enrol_device(&mut tx, creator.account, now).await {
+                    Err(full @ StoreError::TooManyDevices { .. }) => {
+                        // Refused for good: the ticket is finished without
+                        // a device, so the joiner's next LinkFetch is told
+                        // (15.6) instead of waiting out the ticket.
+                        sqlx::query("UPDATE link_tickets SET finished = 1 WHERE ticket = $1")
+                            .bind(ticket.as_slice())
+                            .execute(&mut *tx)
+                            .await?;
+                        tx.commit().await.map_err(StoreError::from_commit)?;
+                        return Err(full);
+                    }
+                    other => other?,
+                };
                 sqlx::query("UPDATE link_tickets SET enrolled_device = $2 WHERE ticket = $1")
                     .bind(ticket.as_slice())
                     .bind(i64::from(device.0))
