@@ -82,6 +82,27 @@ fn the_spec_examples_decode_and_encode_as_printed() {
     assert_eq!((frame.request_id, &frame.request), (7, &Request::Ping));
     assert_eq!(wire::encode_client(&frame).expect("encodes"), ping);
 
+    // §9.7: KtHead with nothing remembered, and KtLookup of `bob` (tags 33
+    // and 34, §16.9).
+    let head = unhex("01 07 21 00 00");
+    let frame = wire::decode_client(&head).expect("spec example decodes");
+    assert_eq!(
+        frame.request,
+        Request::KtHead {
+            known: None,
+            entry_of: None
+        }
+    );
+    assert_eq!(wire::encode_client(&frame).expect("encodes"), head);
+    let mut lookup = unhex("01 07 22 00 03");
+    lookup.extend_from_slice(b"bob");
+    let frame = wire::decode_client(&lookup).expect("spec example decodes");
+    assert!(
+        matches!(&frame.request, Request::KtLookup { label: wire::AccountRef::Username(n) } if n.as_str() == "bob"),
+        "{frame:?}"
+    );
+    assert_eq!(wire::encode_client(&frame).expect("encodes"), lookup);
+
     // §9.8: Error { RateLimited, "slow down", Some(30) } for request 1.
     let mut error = unhex("01 00 01 0b 08 09");
     error.extend_from_slice(b"slow down");

@@ -65,6 +65,10 @@ Request = E(
     ("FetchHybridBundle", S(("account", AccountId), ("device", OPT("u32")))),
     # §15.6: a fresh password login becomes a new device (password-only restore)
     ("LoginEnrol", None),
+    # §16.9: key-transparency heads and proofs (the proofs are §16's encodings, as bytes)
+    ("KtHead", S(("known", OPT("u64")), ("entry_of", OPT("u64")))),
+    ("KtLookup", S(("label", AccountRef))),
+    ("KtHistory", S(("label", AccountRef), ("first", "u64"))),
 )
 ClientFrame = S(("request_id", "u64"), ("request", Request))
 
@@ -91,6 +95,9 @@ Response = E(
     ("HybridBundle", HybridBundleWire),
     ("KemPreKeyCount", S(("remaining", "u32"), ("low_water", "u32"))),
     ("LoginEnrolled", LinkEnrolled),
+    ("KtHead", S(("head", "bytes"), ("consistency", OPT("bytes")), ("entry", OPT("bytes")), ("inclusion", OPT("bytes")))),
+    ("KtLookup", S(("head", "bytes"), ("proof", "bytes"))),
+    ("KtHistory", S(("head", "bytes"), ("proof", "bytes"))),
 )
 RelayFrame = E(
     ("Response", S(("request_id", "u64"), ("response", Response))),

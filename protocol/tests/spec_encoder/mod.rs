@@ -180,6 +180,16 @@ const REQUEST: Ty = Ty::Enum(&[
     ),
     // §15.6, tag 32
     ("LoginEnrol", Unit),
+    // §16.9, tags 33 to 35
+    (
+        "KtHead",
+        Fields(&[("known", Opt(&Varint)), ("entry_of", Opt(&Varint))]),
+    ),
+    ("KtLookup", Fields(&[("label", ACCOUNT_REF)])),
+    (
+        "KtHistory",
+        Fields(&[("label", ACCOUNT_REF), ("first", Varint)]),
+    ),
 ]);
 pub const CLIENT_FRAME: Ty = Ty::Struct(&[("request_id", Varint), ("request", REQUEST)]);
 
@@ -259,6 +269,18 @@ const RESPONSE: Ty = Ty::Enum(&[
     ),
     // §15.6, tag 21
     ("LoginEnrolled", Newtype(&LINK_ENROLLED)),
+    // §16.9, tags 22 to 24
+    (
+        "KtHead",
+        Fields(&[
+            ("head", Bytes),
+            ("consistency", Opt(&Bytes)),
+            ("entry", Opt(&Bytes)),
+            ("inclusion", Opt(&Bytes)),
+        ]),
+    ),
+    ("KtLookup", Fields(&[("head", Bytes), ("proof", Bytes)])),
+    ("KtHistory", Fields(&[("head", Bytes), ("proof", Bytes)])),
 ]);
 pub const RELAY_FRAME: Ty = Ty::Enum(&[
     (

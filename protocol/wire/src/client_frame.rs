@@ -270,6 +270,31 @@ pub enum Request {
     /// next device id and replaces the login's token with one for it.
     /// Reply: `LoginEnrolled`.
     LoginEnrol,
+    /// Tag 33: The newest signed key-transparency head (§16.7), with the
+    /// consistency proof from the head of epoch `known` (the newest one the
+    /// client remembers, §16.9 item 3) and the entry and inclusion proof of
+    /// epoch `entry_of` (§16.9 item 4). Reply: `KtHead`.
+    KtHead {
+        /// The epoch of the head the client remembers, if any.
+        known: Option<u64>,
+        /// An older epoch whose entry the client needs proven, if any.
+        entry_of: Option<u64>,
+    },
+    /// Tag 34: The lookup proof (§16.5) of a label in the newest epoch: an
+    /// account's leaf (`Account`) or a username's (`Username`). Reply:
+    /// `KtLookup`.
+    KtLookup {
+        /// The label.
+        label: AccountRef,
+    },
+    /// Tag 35: The history proof (§16.6) of a label from version `first`
+    /// (at most `KT_MAX_HISTORY_VERSIONS` versions). Reply: `KtHistory`.
+    KtHistory {
+        /// The label.
+        label: AccountRef,
+        /// The first version wanted, from 1.
+        first: u64,
+    },
 }
 
 /// A request that is well-formed but breaks a limit the relay enforces as a
@@ -437,6 +462,7 @@ impl Request {
             Request::KemPreKeyCount | Request::FetchHybridBundle { .. } | Request::LoginEnrol => {
                 Ok(())
             }
+            Request::KtHead { .. } | Request::KtLookup { .. } | Request::KtHistory { .. } => Ok(()),
             Request::FetchDeviceList { .. }
             | Request::ListDevices
             | Request::RemoveDevice { .. }
@@ -538,6 +564,9 @@ impl Request {
             Request::KemPreKeyCount => "KemPreKeyCount",
             Request::FetchHybridBundle { .. } => "FetchHybridBundle",
             Request::LoginEnrol => "LoginEnrol",
+            Request::KtHead { .. } => "KtHead",
+            Request::KtLookup { .. } => "KtLookup",
+            Request::KtHistory { .. } => "KtHistory",
         }
     }
 }

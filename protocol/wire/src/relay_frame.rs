@@ -234,6 +234,43 @@ pub enum Response {
     /// (the login's token is revoked in its place), fields as in
     /// `LinkMessages.enrolled`.
     LoginEnrolled(LinkEnrolled),
+    /// Tag 22: Answer to `KtHead`: the newest signed head (§16.7), the
+    /// consistency proof (§16.8) from the head of the epoch the client
+    /// named, and the entry and inclusion proof of the older epoch it
+    /// named, each `None` when not asked for.
+    KtHead {
+        /// The head's encoding.
+        #[serde(with = "serde_bytes")]
+        head: Vec<u8>,
+        /// Consistency proof from size `known + 1` to `epoch + 1`.
+        #[serde(with = "serde_bytes")]
+        consistency: Option<Vec<u8>>,
+        /// The 49-byte entry of epoch `entry_of`.
+        #[serde(with = "serde_bytes")]
+        entry: Option<Vec<u8>>,
+        /// Its inclusion proof in the head's log.
+        #[serde(with = "serde_bytes")]
+        inclusion: Option<Vec<u8>>,
+    },
+    /// Tag 23: Answer to `KtLookup`: the head it is proven against (the
+    /// newest) and the lookup proof (§16.5).
+    KtLookup {
+        /// The head's encoding.
+        #[serde(with = "serde_bytes")]
+        head: Vec<u8>,
+        /// The proof's encoding.
+        #[serde(with = "serde_bytes")]
+        proof: Vec<u8>,
+    },
+    /// Tag 24: Answer to `KtHistory`: the head and the history proof (§16.6).
+    KtHistory {
+        /// The head's encoding.
+        #[serde(with = "serde_bytes")]
+        head: Vec<u8>,
+        /// The proof's encoding.
+        #[serde(with = "serde_bytes")]
+        proof: Vec<u8>,
+    },
 }
 
 /// One link post as `LinkMessages` returns it: a byte string the relay
@@ -275,6 +312,9 @@ impl Response {
             Response::HybridBundle(_) => "HybridBundle",
             Response::KemPreKeyCount { .. } => "KemPreKeyCount",
             Response::LoginEnrolled(_) => "LoginEnrolled",
+            Response::KtHead { .. } => "KtHead",
+            Response::KtLookup { .. } => "KtLookup",
+            Response::KtHistory { .. } => "KtHistory",
         }
     }
 
@@ -311,6 +351,9 @@ impl Response {
             | Response::LinkTicket { .. }
             | Response::DeviceEnrolled { .. }
             | Response::LoginEnrolled(_)
+            | Response::KtHead { .. }
+            | Response::KtLookup { .. }
+            | Response::KtHistory { .. }
             | Response::RegisterResponse { .. }
             | Response::RegisterDone { .. }
             | Response::LoginResponse { .. }

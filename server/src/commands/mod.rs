@@ -6,8 +6,8 @@
 //! one-time prekeys, X25519 and ML-KEM, classical and hybrid bundles,
 //! username lookups), [`messaging`] (send, ack,
 //! ephemeral frames), [`account`] (rename, deletion), [`devices`] (device
-//! lists, listing and removing devices) and [`link`] (the link rendezvous
-//! of a new device). Handlers return
+//! lists, listing and removing devices), [`link`] (the link rendezvous
+//! of a new device) and [`kt`] (key-transparency heads and proofs). Handlers return
 //! `Result<Response, Refusal>`; a [`Refusal`] is the one way to answer with
 //! an error, so store and OPAQUE failures propagate with `?` and are logged
 //! in one place. Transport concerns (reading, writing, pings, closing) live
@@ -22,6 +22,7 @@ pub mod account;
 pub mod auth;
 pub mod devices;
 pub mod directory;
+pub mod kt;
 pub mod link;
 pub mod messaging;
 pub mod password;
@@ -357,6 +358,9 @@ async fn authed(
             )
             .await?,
         )?,
+        Request::KtHead { known, entry_of } => kt::head(state, known, entry_of).await?,
+        Request::KtLookup { label } => kt::lookup(state, address, label).await?,
+        Request::KtHistory { label, first } => kt::history(state, address, label, first).await?,
         Request::ResolveUsername { username } => {
             directory::resolve_username(state, address, username).await?
         }

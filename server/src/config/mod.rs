@@ -454,9 +454,14 @@ impl RelayConfig {
         let opaque_key_file = s
             .opaque_key_file
             .unwrap_or_else(|| data_dir.join(crate::auth::key_file::DEFAULT_FILE_NAME));
-        let kt_key_file = s
-            .kt_key_file
-            .unwrap_or_else(|| data_dir.join(crate::kt::key_file::DEFAULT_FILE_NAME));
+        // Beside the OPAQUE key file by default: nodes given one shared
+        // key directory share both files.
+        let kt_key_file = s.kt_key_file.unwrap_or_else(|| {
+            opaque_key_file
+                .parent()
+                .unwrap_or(&data_dir)
+                .join(crate::kt::key_file::DEFAULT_FILE_NAME)
+        });
         Ok(RelayConfig {
             listen,
             opaque_key_file,

@@ -37,7 +37,7 @@ pub struct Settings {
     /// Secret file holding the key-transparency directory key and VRF key;
     /// created 0600 on first start, never stored in the database. Back it up
     /// with the database; every node sharing a database needs the same file
-    /// [default: DATA_DIR/kt-directory-key].
+    /// [default: kt-directory-key beside the OPAQUE key file].
     #[arg(long, global = true, env = "UMBRA_RELAY_KT_KEY_FILE")]
     pub kt_key_file: Option<PathBuf>,
     /// postgres://... to use PostgreSQL instead of embedded SQLite.

@@ -242,27 +242,35 @@ impl KtDirectory {
         })
     }
 
-    /// The lookup proof of `label` in the newest epoch, with that epoch.
-    pub async fn lookup(&self, label: &KtLabel) -> Option<(u64, LookupProof)> {
+    /// The lookup proof of `label` in the newest epoch, with that epoch's
+    /// head (encoded): one lock, so the two are of the same epoch.
+    pub async fn lookup(&self, label: &KtLabel) -> Option<(Vec<u8>, LookupProof)> {
         let mut state = self.state.lock().await;
-        let epoch = state.latest()?;
-        Some((epoch, state.map.prove_lookup(self.keys.vrf(), label)))
+        let head = state.head.as_ref()?.encode();
+        Some((head, state.map.prove_lookup(self.keys.vrf(), label)))
     }
 
-    /// The history proof of `label` from version `first`, with the epoch.
+    /// The history proof of `label` from version `first`, with the head.
     pub async fn history(
         &self,
         label: &KtLabel,
         first: u64,
-    ) -> Option<Result<(u64, HistoryProof), KtError>> {
+    ) -> Option<Result<(Vec<u8>, HistoryProof), KtError>> {
         let mut state = self.state.lock().await;
-        let epoch = state.latest()?;
+        let head = state.head.as_ref()?.encode();
         Some(
             state
                 .map
                 .prove_history(self.keys.vrf(), label, first)
-                .map(|p| (epoch, p)),
+                .map(|p| (head, p)),
         )
+    }
+
+    /// The newest version number of `label`, `None` if never published.
+    pub async fn latest_version(&self, label: &KtLabel) -> Option<u64> {
+        let (index, _) = self.keys.vrf().evaluate(label);
+        let state = self.state.lock().await;
+        state.map.latest(&index).map(|r| r.version)
     }
 }
 

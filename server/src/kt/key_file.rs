@@ -5,10 +5,11 @@
 //!
 //! Every node sharing a database must use the same file (as with the OPAQUE
 //! key file): a head signed with another key, or a label indexed under
-//! another VRF key, would be a fork clients alarm on. The database records
-//! the two public keys (not secret) on first start; a node whose file holds
-//! others refuses to start. The first node to start creates the file; the
-//! operator copies it to the others before they start.
+//! another VRF key, would be a fork clients alarm on. By default it sits in
+//! the OPAQUE key file's directory, so nodes that share that file's
+//! directory share this one too; nodes that were given copies need a copy
+//! of this file as well. The database records the two public keys (not
+//! secret) on first start; a node whose file holds others refuses to start.
 //!
 //! Format (version 1): [`MAGIC`] || directory seed (32) || VRF scalar (32).
 //!
@@ -151,8 +152,13 @@ pub async fn load_or_create<S: KtStore + ?Sized>(
         Some(keys) => (keys, false),
         None => {
             let keys = KtKeys::generate();
-            write_new(path, &keys.to_body())?;
-            (keys, true)
+            if write_new(path, &keys.to_body())? {
+                (keys, true)
+            } else {
+                // Another node sharing the directory created it meanwhile.
+                let theirs = read(path)?.ok_or_else(|| malformed(path, "it vanished"))?;
+                (theirs, false)
+            }
         }
     };
     let ours = keys.public_bytes();
@@ -223,8 +229,10 @@ fn check_mode(_: &Path, _: &fs::Metadata) -> Result<(), KtKeyFileError> {
 }
 
 /// Writes a new file durably without replacing an existing one (a synced
-/// 0600 temporary file hard-linked to `path`), as the OPAQUE key file is.
-fn write_new(path: &Path, body: &[u8]) -> Result<(), KtKeyFileError> {
+/// 0600 temporary file of this process's own, hard-linked to `path`), as
+/// the OPAQUE key file is. `false`: `path` appeared meanwhile (another node
+/// made it) and was left alone.
+fn write_new(path: &Path, body: &[u8]) -> Result<bool, KtKeyFileError> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -235,7 +243,11 @@ fn write_new(path: &Path, body: &[u8]) -> Result<(), KtKeyFileError> {
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir).map_err(io_error(dir))?;
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".new");
+    tmp_name.push(format!(
+        ".new.{}.{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     let tmp = dir.join(tmp_name);
     match fs::remove_file(&tmp) {
         Ok(()) => {}
@@ -258,11 +270,15 @@ fn write_new(path: &Path, body: &[u8]) -> Result<(), KtKeyFileError> {
     }
     let linked = fs::hard_link(&tmp, path);
     let _ = fs::remove_file(&tmp);
-    linked.map_err(io_error(path))?;
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(io_error(path)(e)),
+    }
     if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
     }
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -78,8 +78,12 @@ async fn head(dir: &KtDirectory) -> VerifiedHead {
 /// What a verified lookup proof of `label` says in the newest epoch.
 async fn proven(dir: &KtDirectory, label: &KtLabel) -> Option<(u64, LeafValue)> {
     let head = head(dir).await;
-    let (epoch, proof) = dir.lookup(label).await.unwrap();
-    assert_eq!(epoch, head.epoch());
+    let (with, proof) = dir.lookup(label).await.unwrap();
+    assert_eq!(
+        Some(with),
+        dir.latest_head().await,
+        "proven against the newest head"
+    );
     match proof
         .verify(&dir.keys().public().1, label, head.map_root(), head.epoch())
         .expect("the lookup proof verifies")
@@ -169,10 +173,15 @@ async fn a_change_is_proven_in_the_next_epoch(db: &TestDb) {
     // A label never published is proven absent.
     assert_eq!(proven(&dir, &KtLabel::Username(name("nobody"))).await, None);
     // The history shows every version of alice's leaf.
-    let (epoch, history) = dir.history(&alice_leaf, 1).await.unwrap().unwrap();
+    let (_, history) = dir.history(&alice_leaf, 1).await.unwrap().unwrap();
     let head = head(&dir).await;
     let versions = history
-        .verify(&dir.keys().public().1, &alice_leaf, head.map_root(), epoch)
+        .verify(
+            &dir.keys().public().1,
+            &alice_leaf,
+            head.map_root(),
+            head.epoch(),
+        )
         .unwrap()
         .versions;
     let epochs: Vec<u64> = versions.iter().map(|(r, _)| r.epoch).collect();
@@ -238,6 +247,15 @@ async fn two_nodes_on_one_database_publish_one_chain(db: &TestDb) {
         two.latest_head().await,
         "one chain"
     );
+    // An epoch one node publishes, the other catches up with, publishing
+    // nothing of its own.
+    let late = account(&first, 0x77, "late").await;
+    publish_identity(&first, late, 0x77).await;
+    let Round::Published(epoch) = one.round(&first).await.unwrap() else {
+        panic!("nothing published");
+    };
+    assert_eq!(two.round(&second).await.unwrap(), Round::CaughtUp(epoch));
+    assert_eq!(one.latest_head().await, two.latest_head().await);
     // Every epoch's head verifies and extends the one before.
     let (_, epochs) = first.kt_since(None).await.unwrap();
     let key = one.keys().public().0;
