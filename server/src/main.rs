@@ -56,9 +56,41 @@ fn run(command: Option<Command>, config: RelayConfig) -> anyhow::Result<()> {
                 );
                 Ok(())
             }
+            Some(Command::Audit) => audit(config).await,
             Some(Command::Serve) | None => serve(config).await,
         }
     })
+}
+
+/// `umbra-relay audit`: reads every epoch and version of the configured
+/// database and checks them (`umbra_relay::kt::audit`).
+async fn audit(config: RelayConfig) -> anyhow::Result<()> {
+    use umbra_relay::kt::audit;
+    let store = umbra_relay::app::open_store(&config)
+        .await
+        .with_context(|| format!("cannot open the store ({})", config.store_description()))?;
+    let keys = store
+        .kt_public_keys()
+        .await
+        .context("cannot read the key-transparency keys")?
+        .ok_or(audit::AuditError::NoKeys)?;
+    let (directory_key, vrf_key) = audit::parse_keys(&keys)?;
+    let (versions, epochs) = store
+        .kt_since(None)
+        .await
+        .context("cannot read the key-transparency history")?;
+    let summary = audit::audit(&directory_key, &versions, &epochs)
+        .context("the key-transparency history is NOT honest")?;
+    println!(
+        "umbra-relay audit: ok: {} epochs, {} versions, {} labels; directory key {}, VRF key {} \
+         (compare them with the keys clients pin)",
+        summary.epochs,
+        summary.versions,
+        summary.labels,
+        hex::encode(directory_key.to_bytes()),
+        hex::encode(vrf_key.to_bytes()),
+    );
+    Ok(())
 }
 
 async fn serve(config: RelayConfig) -> anyhow::Result<()> {

@@ -64,6 +64,11 @@ pub enum Command {
     Migrate,
     /// Run the relay (the default).
     Serve,
+    /// Check the key-transparency history in the database (every head's
+    /// signature, entry, log root, map root and consistency, PROTOCOL.md
+    /// 16.9 item 7); exit 0 if it is honest, 1 naming the first epoch that
+    /// is not.
+    Audit,
 }
 
 /// Why a configuration was refused.

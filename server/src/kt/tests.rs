@@ -24,14 +24,14 @@ fn name(text: &str) -> Username {
     Username::parse(text).unwrap()
 }
 
-async fn directory(store: &SharedStore, dir: &Path) -> KtDirectory {
+pub(super) async fn directory(store: &SharedStore, dir: &Path) -> KtDirectory {
     let keys = key_file::load_or_create(&dir.join(key_file::DEFAULT_FILE_NAME), &**store)
         .await
         .expect("kt keys");
     KtDirectory::new(keys)
 }
 
-async fn account(store: &SharedStore, tag: u8, username: &str) -> AccountId {
+pub(super) async fn account(store: &SharedStore, tag: u8, username: &str) -> AccountId {
     let account = AccountId::from_bytes([tag; 16]);
     store
         .create_account(
@@ -45,7 +45,7 @@ async fn account(store: &SharedStore, tag: u8, username: &str) -> AccountId {
     account
 }
 
-async fn publish_identity(store: &SharedStore, account: AccountId, identity: u8) {
+pub(super) async fn publish_identity(store: &SharedStore, account: AccountId, identity: u8) {
     let signed = SignedPreKeyWire {
         id: 1,
         created_at: NOW,

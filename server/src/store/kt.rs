@@ -107,6 +107,9 @@ pub trait KtStore: Send + Sync + 'static {
     /// Records `keys` if none are recorded; returns the recorded ones.
     async fn bind_kt_public_keys(&self, keys: &[u8; 64]) -> Result<[u8; 64], StoreError>;
 
+    /// The recorded keys, if any (for the auditor, which records nothing).
+    async fn kt_public_keys(&self) -> Result<Option<[u8; 64]>, StoreError>;
+
     /// Versions and epochs published after epoch `after` (`None`: all), in
     /// epoch order (versions of one epoch by index).
     async fn kt_since(
@@ -314,6 +317,20 @@ macro_rules! impl_kt {
                 tx.commit().await.map_err(StoreError::from_commit)?;
                 <[u8; 64]>::try_from(stored.as_slice())
                     .map_err(|_| StoreError::Corrupt("kt public keys are not 64 bytes"))
+            }
+
+            async fn kt_public_keys(&self) -> Result<Option<[u8; 64]>, StoreError> {
+                let stored: Option<Vec<u8>> =
+                    sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+                        .bind($crate::store::kt::KT_PUBLIC_KEYS)
+                        .fetch_optional(self.reader())
+                        .await?;
+                stored
+                    .map(|s| {
+                        <[u8; 64]>::try_from(s.as_slice())
+                            .map_err(|_| StoreError::Corrupt("kt public keys are not 64 bytes"))
+                    })
+                    .transpose()
             }
 
             async fn kt_since(

@@ -1,0 +1,105 @@
+//! The auditor on both backends: an honest history passes; one whose
+//! version row or head was rewritten in the database fails, naming the
+//! epoch.
+
+use super::audit::{audit, parse_keys, AuditError};
+use super::directory::Round;
+use super::tests::{account, directory, publish_identity};
+use crate::store::test_support::TestDb;
+use crate::store::SharedStore;
+
+/// A history of three epochs: two accounts, then a new identity.
+async fn history(db: &TestDb) -> SharedStore {
+    let store = db.open().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = directory(&store, tmp.path()).await;
+    let alice = account(&store, 0xa1, "alice").await;
+    publish_identity(&store, alice, 0x11).await;
+    assert_eq!(dir.round(&store).await.unwrap(), Round::Published(0));
+    let bob = account(&store, 0xb0, "bob").await;
+    publish_identity(&store, bob, 0x22).await;
+    assert_eq!(dir.round(&store).await.unwrap(), Round::Published(1));
+    let carol = account(&store, 0xc0, "carol").await;
+    publish_identity(&store, carol, 0x33).await;
+    assert_eq!(dir.round(&store).await.unwrap(), Round::Published(2));
+    store
+}
+
+async fn audited(store: &SharedStore) -> Result<u64, AuditError> {
+    let keys = store
+        .kt_public_keys()
+        .await
+        .unwrap()
+        .ok_or(AuditError::NoKeys)?;
+    let (key, _) = parse_keys(&keys)?;
+    let (versions, epochs) = store.kt_since(None).await.unwrap();
+    audit(&key, &versions, &epochs).map(|s| s.epochs)
+}
+
+fn epoch_of(result: Result<u64, AuditError>) -> (u64, String) {
+    match result {
+        Err(AuditError::Epoch { epoch, what }) => (epoch, what),
+        other => panic!("not refused at an epoch: {other:?}"),
+    }
+}
+
+async fn an_honest_history_passes(db: &TestDb) {
+    let store = history(db).await;
+    assert_eq!(audited(&store).await, Ok(3));
+    // An empty database has nothing to audit, and says so.
+    let empty = TestDb::sqlite();
+    assert_eq!(audited(&empty.open().await).await, Err(AuditError::NoKeys));
+}
+
+async fn a_rewritten_version_row_fails(db: &TestDb) {
+    let store = history(db).await;
+    // bob's identity, published in epoch 1, swapped for another digest.
+    let sql = "UPDATE kt_versions SET value = \
+               (SELECT value FROM kt_versions WHERE epoch = 2 AND length(value) = 65) \
+               WHERE epoch = 1 AND length(value) = 65";
+    db.execute_raw(&[sql], &[sql]).await;
+    let (epoch, what) = epoch_of(audited(&store).await);
+    assert_eq!(epoch, 1);
+    assert!(what.contains("map root"), "{what}");
+}
+
+async fn a_rewritten_head_fails(db: &TestDb) {
+    let store = history(db).await;
+    // Epoch 2's head replaced by epoch 1's: not of its entry.
+    let sql = "UPDATE kt_epochs SET head = (SELECT head FROM kt_epochs WHERE epoch = 1) \
+               WHERE epoch = 2";
+    db.execute_raw(&[sql], &[sql]).await;
+    let (epoch, what) = epoch_of(audited(&store).await);
+    assert_eq!(epoch, 2);
+    assert!(what.contains("head"), "{what}");
+}
+
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let db = super::TestDb::sqlite();
+                    super::$test(&db).await;
+                }
+            )*
+        }
+        mod postgres_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let test = concat!(module_path!(), "::", stringify!($test));
+                    let Some(db) = super::TestDb::postgres(test).await else { return };
+                    super::$test(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    an_honest_history_passes,
+    a_rewritten_version_row_fails,
+    a_rewritten_head_fails,
+);
