@@ -74,6 +74,8 @@ mod tests_key_request;
 #[cfg(test)]
 mod tests_overrule;
 #[cfg(test)]
+mod tests_overrule_restart;
+#[cfg(test)]
 mod tests_reissue;
 #[cfg(test)]
 mod tests_resend;
