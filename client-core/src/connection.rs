@@ -17,9 +17,12 @@
 //! `Authenticate`, so a long-lived connection that kept one reconnects on
 //! purpose after a jittered, growing wait
 //! ([`KEPT_REDELIVERY_FIRST_WAIT`](crate::consts::KEPT_REDELIVERY_FIRST_WAIT)
-//! up to [`KEPT_REDELIVERY_MAX_WAIT`]), and at once (after
-//! [`KEPT_REDELIVERY_OPENABLE_WAIT`]) when a group state change lists the
-//! sender of a held item (`groups/held.rs`), which then opens.
+//! up to [`KEPT_REDELIVERY_MAX_WAIT`]). The inbound worker keeps the
+//! envelopes of what it kept (`kept_again.rs`): when a group state change
+//! lists the sender of an item held for membership (`groups/held.rs`), it
+//! processes them again on this connection and the held items open, no
+//! reconnect needed; only an envelope that did not fit makes the
+//! connection reconnect soon (after [`KEPT_REDELIVERY_OPENABLE_WAIT`]).
 //!
 //! Must never: ack a delivery before the inbound worker persisted it,
 //! reorder deliveries, retry forever after the relay said the token is
@@ -42,9 +45,12 @@ use crate::consts::{
 use crate::engine::{lock, Engine};
 use crate::failure::{ConnectionFailure, Ended};
 use crate::relay_link::RelayLink;
-use crate::{ConnectionState, DecryptFailure, Error, Event, SharedError};
+use crate::{ConnectionState, Error, SharedError};
 
+mod inbound_worker;
+mod kept_again;
 mod outbox_pump;
+use inbound_worker::inbound_worker;
 use outbox_pump::outbox_pump;
 
 /// Keepalive interval: a `Ping` when the socket has been quiet this long.
@@ -71,6 +77,10 @@ pub(crate) enum Inbound {
     QueueEmpty,
     PreKeysLow,
     KemPreKeysLow,
+    /// A new session authenticated: the relay pushes every delivery not
+    /// acknowledged yet again, so the kept ones of the previous session
+    /// are forgotten (`kept_again.rs`).
+    Connected,
 }
 
 /// What the inbound worker tells the socket task about kept deliveries.
@@ -80,9 +90,14 @@ pub(crate) enum KeptSignal {
     Kept,
     /// A connection drained its queue without keeping anything.
     Clear,
-    /// A kept item can open now (a group state change listed its sender):
-    /// reconnect soon, so the relay pushes it again.
+    /// A kept item can open now (a group state change listed its sender)
+    /// but its envelope was not kept on this connection: reconnect soon,
+    /// so the relay pushes it again.
     Openable,
+    /// Every delivery kept on this connection has since been processed
+    /// again and acknowledged (a held one opened): no reconnect is needed
+    /// for them.
+    Settled,
 }
 
 /// The running connection's handle, owned by the engine.
@@ -347,6 +362,8 @@ async fn run_session(
     } = channels;
     let mut redeliver_at: Option<tokio::time::Instant> = None;
     let mut pending: HashMap<u64, oneshot::Sender<Result<Response, Error>>> = HashMap::new();
+    // Ahead of this session's deliveries, in the same queue.
+    let _ = inbound.send(Inbound::Connected);
     match engine.upgrade() {
         Some(strong) => {
             // Reported failures are those since the last connection.
@@ -409,6 +426,10 @@ async fn run_session(
                     redelivery.reset();
                     let soon = tokio::time::Instant::now() + KEPT_REDELIVERY_OPENABLE_WAIT;
                     redeliver_at = Some(redeliver_at.map_or(soon, |at| at.min(soon)));
+                }
+                Some(KeptSignal::Settled) => {
+                    redelivery.reset();
+                    redeliver_at = None;
                 }
                 // The inbound worker is gone: the stop signal follows.
                 None => {}
@@ -475,98 +496,6 @@ async fn run_session(
 async fn sleep_until_set(at: Option<tokio::time::Instant>) {
     if let Some(at) = at {
         tokio::time::sleep_until(at).await;
-    }
-}
-
-async fn inbound_worker(
-    engine: Weak<Engine>,
-    mut inbound: mpsc::UnboundedReceiver<Inbound>,
-    kept: mpsc::UnboundedSender<KeptSignal>,
-    mut stop: watch::Receiver<bool>,
-) {
-    // Whether a delivery was kept since the last QueueEmpty.
-    let mut kept_any = false;
-    loop {
-        let item = tokio::select! {
-            item = inbound.recv() => item,
-            _ = stop.changed() => None,
-        };
-        let Some(item) = item else { break };
-        let Some(engine) = engine.upgrade() else {
-            break;
-        };
-        match item {
-            Inbound::Deliver {
-                seq,
-                envelope,
-                received_at_ms,
-            } => match crate::inbound::process(&engine, &envelope, received_at_ms).await {
-                Ok(processed) => {
-                    // Typing notices are ephemeral: dropping one shown
-                    // while typing is off loses nothing.
-                    let events = engine.shown_events(processed.events).await;
-                    for event in events {
-                        engine.emit(event);
-                    }
-                    if processed.ack {
-                        // Persisted: now the relay may delete it.
-                        engine.fire(Request::Ack { seqs: vec![seq] });
-                    } else {
-                        // Kept: the relay delivers it again next connection.
-                        kept_any = true;
-                        let _ = kept.send(KeptSignal::Kept);
-                    }
-                    if engine.groups.held.take_openable() {
-                        let _ = kept.send(KeptSignal::Openable);
-                    }
-                }
-                Err(e) => {
-                    // The store failed: do not ack, the relay will redeliver.
-                    tracing::error!(error = %crate::error::LogSafe(&e), "could not persist a delivery");
-                    engine.emit(Event::DecryptionFailed {
-                        from: None,
-                        reason: DecryptFailure::Store(SharedError::new(e)),
-                    });
-                }
-            },
-            Inbound::Ephemeral { payload } => {
-                let processed = crate::inbound::process_ephemeral(&engine, &payload).await;
-                let processed = match processed {
-                    Ok(events) => Ok(engine.shown_events(events).await),
-                    Err(e) => Err(e),
-                };
-                match processed {
-                    Ok(events) => events.into_iter().for_each(|e| engine.emit(e)),
-                    Err(e) => {
-                        tracing::warn!(error = %crate::error::LogSafe(&e), "could not process an ephemeral message")
-                    }
-                }
-            }
-            Inbound::QueueEmpty => {
-                if !std::mem::take(&mut kept_any) {
-                    let _ = kept.send(KeptSignal::Clear);
-                }
-                engine.caught_up.store(true, Ordering::SeqCst);
-                engine.emit(Event::QueueEmpty);
-                // Every earlier delivery is processed: now keys may rotate.
-                spawn_maintenance(Arc::downgrade(&engine));
-            }
-            Inbound::PreKeysLow => {
-                let weak = Arc::downgrade(&engine);
-                tokio::spawn(async move {
-                    if let Some(engine) = weak.upgrade() {
-                        match engine.replenish_prekeys().await {
-                            Ok(0) => {}
-                            Ok(uploaded) => engine.emit(Event::PreKeysReplenished { uploaded }),
-                            Err(e) => {
-                                tracing::warn!(error = %crate::error::LogSafe(&e), "prekey replenishment failed")
-                            }
-                        }
-                    }
-                });
-            }
-            Inbound::KemPreKeysLow => crate::kem_maintenance::spawn_top_up(Arc::downgrade(&engine)),
-        }
     }
 }
 

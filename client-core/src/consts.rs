@@ -68,10 +68,12 @@ pub(crate) const KEPT_REDELIVERY_FIRST_WAIT: Duration = Duration::from_secs(5);
 pub(crate) const KEPT_REDELIVERY_MAX_WAIT: Duration = Duration::from_secs(60 * 60);
 
 /// When a group state change lists the sender of a held item (its Add
-/// came, docs/PROTOCOL.md §8.15), the connection reconnects this soon,
-/// whatever the backoff above has grown to: long enough that the changes
-/// of one sync answer, processed one after another, cost one reconnect,
-/// short enough that the held text shows as the Add does.
+/// came, docs/PROTOCOL.md §8.15) and the envelope of a delivery it kept
+/// did not fit what the connection keeps (`connection/kept_again.rs`), it
+/// reconnects this soon, whatever the backoff above has grown to: long
+/// enough that the changes of one sync answer, processed one after
+/// another, cost one reconnect, short enough that the held text shows as
+/// the Add does.
 pub(crate) const KEPT_REDELIVERY_OPENABLE_WAIT: Duration = Duration::from_millis(250);
 
 /// How long a published identity check of a contact stays good on one

@@ -10,9 +10,10 @@
 //! failure uses: nothing is acknowledged that a crash could lose), and a
 //! `GroupSync` is asked of one member of our state (an admin first), under
 //! the ask limit of §8.15. When the answer brings the Add, the connection
-//! reconnects at once ([`Held::take_openable`]) and the redelivered items
-//! open in the relay's order (the key distribution before the messages it
-//! keys).
+//! processes the deliveries it kept again at once, from the envelopes it
+//! keeps for that ([`Held::take_openable`], `connection/kept_again.rs`),
+//! and the held items open in the relay's order (the key distribution
+//! before the messages it keys), with no reconnect.
 //!
 //! What is held is counted here, in memory, by a digest of the item: at
 //! most [`GROUP_HELD_PER_SENDER`] per (group, sender),
@@ -331,9 +332,9 @@ impl Held {
     }
 
     /// Whether a held item became openable (its sender is now listed)
-    /// since the last call. The connection then asks the relay for its
-    /// deliveries again soon, instead of at the kept-redelivery backoff,
-    /// which may have grown to an hour while the item waited.
+    /// since the last call. The connection then processes the deliveries
+    /// it kept again at once, instead of waiting for the kept-redelivery
+    /// backoff, which may have grown to an hour while the item waited.
     pub(crate) fn take_openable(&self) -> bool {
         std::mem::take(&mut self.lock().openable)
     }
