@@ -78,6 +78,8 @@ $PY client.py "$S" carol "carol pw" receive 3 | tee c.txt; grep -q "OneTime" c.t
 $PY client.py "$S" dave "dave pw" receive 3 | tee d.txt; grep -q "LastResort" d.txt; grep -q "last-resort prekey" d.txt
 $PY probe_relay.py "$S"
 $PY probe_authed.py "$S" dave "dave pw" carol
+# 16.13: heads and proofs from the real relay, verified with the keys a client would pin
+$PY probe_kt.py "$S" dave "dave pw" carol ./relay
 # a group send, so the store holds the group records (kinds 20-24, 28) the checker reads
 U group create interop dave > /dev/null; U group send interop "rust -> group, for the store" > /dev/null
 $PY check_store.py ./bob bob.pw | tee store.txt | tail -1
