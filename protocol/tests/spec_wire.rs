@@ -46,10 +46,11 @@ fn every_wire_vector_is_the_spec_encoding_of_its_value() {
     }
     // 20 client frames, 15 responses and 5 pushes (see vectors_wire.rs),
     // then 10 device requests and 7 device responses (device_frames), then
-    // LoginEnrol and LoginEnrolled.
+    // LoginEnrol and LoginEnrolled, then 3 key-transparency requests and 3
+    // answers.
     assert_eq!(
         checked,
-        20 + 15 + 5 + 10 + 7 + 2,
+        20 + 15 + 5 + 10 + 7 + 2 + 6,
         "the file lost or gained examples"
     );
     assert_eq!(file["wire_version"], 1);

@@ -126,7 +126,71 @@ fn client_examples(m: &mut Material) -> Vec<ClientFrame> {
         request_id: 320,
         request: Request::LoginEnrol,
     });
+    // The key-transparency requests (tags 33 to 35, §16.9), appended after.
+    frames.extend(kt_client_examples());
     frames
+}
+
+/// `KtHead`, `KtLookup`, `KtHistory` (tags 33 to 35): fields of fixed
+/// values, no seed.
+fn kt_client_examples() -> Vec<ClientFrame> {
+    vec![
+        ClientFrame {
+            request_id: 330,
+            request: Request::KtHead {
+                known: Some(41),
+                entry_of: Some(7),
+            },
+        },
+        ClientFrame {
+            request_id: 331,
+            request: Request::KtLookup {
+                label: AccountRef::Username(name("bob")),
+            },
+        },
+        ClientFrame {
+            request_id: 332,
+            request: Request::KtHistory {
+                label: AccountRef::Account(wire::AccountId::from_bytes([0xb0; 16])),
+                first: 300,
+            },
+        },
+    ]
+}
+
+/// `KtHead`, `KtLookup`, `KtHistory` answers (tags 22 to 24), from a seed of
+/// their own; the byte strings stand in for the encodings of §16
+/// (`kt.json` has real ones).
+fn kt_relay_examples() -> Vec<RelayFrame> {
+    let mut own = Material::new(0x2f);
+    let mut head = || own.vec(146 + 32);
+    let (h1, h2, h3) = (head(), head(), head());
+    let mut own = Material::new(0x30);
+    vec![
+        RelayFrame::Response {
+            request_id: 330,
+            response: Response::KtHead {
+                head: h1,
+                consistency: Some(own.vec(17 + 64)),
+                entry: Some(own.vec(49)),
+                inclusion: None,
+            },
+        },
+        RelayFrame::Response {
+            request_id: 331,
+            response: Response::KtLookup {
+                head: h2,
+                proof: own.vec(81 + 32 + 64),
+            },
+        },
+        RelayFrame::Response {
+            request_id: 332,
+            response: Response::KtHistory {
+                head: h3,
+                proof: own.vec(122 + 73 + 32),
+            },
+        },
+    ]
 }
 
 fn relay_examples(m: &mut Material) -> Vec<RelayFrame> {
@@ -233,6 +297,7 @@ fn relay_examples(m: &mut Material) -> Vec<RelayFrame> {
             expires_at: 1_799_592_000,
         }),
     });
+    frames.extend(kt_relay_examples());
     frames
 }
 
@@ -269,10 +334,11 @@ fn wire_vectors() {
             "hex": common::hex(&bytes),
         }));
     }
-    // The KEM requests (tags 29 to 31) have none yet; LoginEnrol has one.
+    // The KEM requests (tags 29 to 31) have none yet; LoginEnrol has one,
+    // and so has each key-transparency request.
     assert_eq!(
         kinds.len(),
-        19 + 10 + 1,
+        19 + 10 + 1 + 3,
         "every request variant has a vector"
     );
 
@@ -289,10 +355,10 @@ fn wire_vectors() {
         }));
     }
     // 20 responses (Resolved, DeviceList and LinkMessages twice each; the
-    // KEM responses none yet) and 5 pushes.
+    // KEM responses none yet), the 3 key-transparency ones, and 5 pushes.
     assert_eq!(
         names.len(),
-        20 + 3 + 5,
+        20 + 3 + 3 + 5,
         "every response and push has a vector"
     );
 

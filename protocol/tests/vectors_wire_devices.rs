@@ -486,18 +486,34 @@ fn debug_shows_no_ticket_token_account_or_post() {
 #[test]
 fn wire_json_ends_with_the_device_examples() {
     let file = common::committed("wire.json");
-    // The device examples, then one more: LoginEnrol / LoginEnrolled
-    // (§15.6), appended after them.
-    for (list, last) in [
-        ("client_frames", "LoginEnrol"),
-        ("relay_frames", "Response/LoginEnrolled"),
-    ] {
+    // The device examples, then LoginEnrol / LoginEnrolled (§15.6) and the
+    // three key-transparency frames of each side (§16.9), appended after.
+    let after: [(&str, [&str; 4]); 2] = [
+        (
+            "client_frames",
+            ["LoginEnrol", "KtHead", "KtLookup", "KtHistory"],
+        ),
+        (
+            "relay_frames",
+            [
+                "Response/LoginEnrolled",
+                "Response/KtHead",
+                "Response/KtLookup",
+                "Response/KtHistory",
+            ],
+        ),
+    ];
+    for (list, names) in after {
         let all = file[list].as_array().expect("frames");
-        assert_eq!(all.last().and_then(|e| e["name"].as_str()), Some(last));
+        let last: Vec<&str> = all[all.len() - 4..]
+            .iter()
+            .map(|e| e["name"].as_str().expect("name"))
+            .collect();
+        assert_eq!(last, names);
     }
     let tail = |list: &str, n: usize| -> Vec<(String, Vec<u8>)> {
         let all = file[list].as_array().expect("frames");
-        all[all.len() - n - 1..all.len() - 1]
+        all[all.len() - n - 4..all.len() - 4]
             .iter()
             .map(|e| {
                 (
