@@ -167,8 +167,9 @@ async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitSt
             username,
             duration,
             timeout,
+            group,
         } => {
-            let params = disappearing::Params::new(username, duration, *timeout);
+            let params = disappearing::Params::new(username, duration, *timeout, *group);
             disappearing::run(session, params).await
         }
         Command::Receive {

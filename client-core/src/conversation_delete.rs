@@ -192,12 +192,16 @@ impl Engine {
             .collect();
         let expiries = Prefix::<records::disappearing::Expiries>::all();
         for (slot, expiry) in self.vault.load_all(&expiries).await? {
+            // A group's expiry (format 1) names no 1:1 entry.
             let StoredExpiry::V1 {
                 account: of,
                 id,
                 outgoing,
                 ..
-            } = expiry;
+            } = expiry
+            else {
+                continue;
+            };
             if of == *account && gone.contains(&(id, outgoing)) {
                 self.vault.remove(txn, slot);
             }

@@ -1,5 +1,5 @@
 //! Disappearing messages (docs/PROTOCOL.md §10.8, §12.18): each 1:1
-//! conversation's timer, the expiry every message stored under it gets,
+//! conversation's (and each group's, `group.rs`) timer, the expiry every message stored under it gets,
 //! and the sweep that deletes expired messages from the store.
 //!
 //! - The timer is a conversation setting (kind `DisappearingTimer`), set
@@ -75,6 +75,13 @@ pub(crate) enum StoredExpiry {
         outgoing: bool,
         expires_at_ms: u64,
     },
+    /// Format 1: an entry of a group's history (`group.rs`).
+    Group {
+        group: [u8; 32],
+        seq: u64,
+        id: MessageId,
+        expires_at_ms: u64,
+    },
 }
 
 /// The earliest expiry stamped since the sweep last looked, and the bell
@@ -104,15 +111,18 @@ impl Due {
 
 /// The timer held for `account`: 0 when off or never set.
 pub(crate) async fn timer_of(vault: &Vault, account: &[u8; 16]) -> Result<u32, StoreError> {
-    Ok(
-        match vault
-            .load(&records::disappearing::timer(vault, account))
-            .await?
-        {
-            Some(StoredTimer::V1 { seconds, .. }) => seconds,
-            None => 0,
-        },
-    )
+    timer_at(vault, &records::disappearing::timer(vault, account)).await
+}
+
+/// The timer held at `slot`: 0 when off or never set.
+pub(crate) async fn timer_at(
+    vault: &Vault,
+    slot: &records::Slot<records::disappearing::Timers>,
+) -> Result<u32, StoreError> {
+    Ok(match vault.load(slot).await? {
+        Some(StoredTimer::V1 { seconds, .. }) => seconds,
+        None => 0,
+    })
 }
 
 /// Adds to `txn` the expiry of `account`'s entry `seq` if the
@@ -157,6 +167,16 @@ async fn apply_change(
     id: MessageId,
 ) -> Result<bool, StoreError> {
     let slot = records::disappearing::timer(vault, account);
+    apply_change_at(vault, txn, slot, (seconds, sent_at_ms, id)).await
+}
+
+/// [`apply_change`] on the timer at `slot` (a contact's or a group's).
+pub(crate) async fn apply_change_at(
+    vault: &Vault,
+    txn: &mut Txn,
+    slot: records::Slot<records::disappearing::Timers>,
+    (seconds, sent_at_ms, id): (u32, u64, MessageId),
+) -> Result<bool, StoreError> {
     if let Some(StoredTimer::V1 {
         sent_at_ms: held_at,
         id: held_id,
@@ -219,7 +239,7 @@ pub(crate) async fn accept(
 
 /// Whether `seconds` is a timer a user may set: 0 (off) or within the
 /// content limits.
-fn check_seconds(seconds: u32) -> Result<(), Error> {
+pub(crate) fn check_seconds(seconds: u32) -> Result<(), Error> {
     if seconds == 0 || (MIN_EXPIRATION_TIMER_SECS..=MAX_EXPIRATION_TIMER_SECS).contains(&seconds) {
         return Ok(());
     }
@@ -326,29 +346,35 @@ impl Engine {
         let all = Prefix::<records::disappearing::Expiries>::all();
         let mut txn = Txn::new();
         let mut expired: BTreeMap<[u8; 16], HashSet<(MessageId, bool)>> = BTreeMap::new();
+        let mut in_groups = group::Expired::default();
         let mut next: Option<u64> = None;
-        for (
-            slot,
-            StoredExpiry::V1 {
-                account,
-                id,
-                outgoing,
-                expires_at_ms,
-                ..
-            },
-        ) in self.vault.load_all(&all).await?
-        {
+        for (slot, stored) in self.vault.load_all(&all).await? {
+            let expires_at_ms = match &stored {
+                StoredExpiry::V1 { expires_at_ms, .. }
+                | StoredExpiry::Group { expires_at_ms, .. } => *expires_at_ms,
+            };
             if expires_at_ms > now {
                 next = Some(next.map_or(expires_at_ms, |n| n.min(expires_at_ms)));
                 continue;
             }
-            expired.entry(account).or_default().insert((id, outgoing));
+            match stored {
+                StoredExpiry::V1 {
+                    account,
+                    id,
+                    outgoing,
+                    ..
+                } => {
+                    expired.entry(account).or_default().insert((id, outgoing));
+                }
+                StoredExpiry::Group { group, seq, id, .. } => in_groups.note(group, seq, id),
+            }
             self.vault.remove(&mut txn, slot);
         }
-        if expired.is_empty() {
+        if expired.is_empty() && in_groups.is_empty() {
             return Ok((0, next));
         }
-        let mut erased_count = 0;
+        let (group_count, group_events) = in_groups.erase(self, &mut txn).await?;
+        let mut erased_count = group_count;
         let mut gone: Vec<([u8; 16], Vec<MessageId>)> = Vec::new();
         for (account, ids) in &expired {
             let erased = self.timeline.remove_expired(&mut txn, account, ids).await?;
@@ -366,6 +392,9 @@ impl Engine {
         tracing::debug!(erased = erased_count, "disappearing messages deleted");
         // An open view drops them too; a contact no longer known has no
         // conversation on screen to drop them from.
+        for event in group_events {
+            self.emit(event);
+        }
         for (account, ids) in gone {
             if ids.is_empty() {
                 continue;
@@ -415,5 +444,8 @@ async fn sweep_task(engine: Weak<Engine>, due: Arc<Due>) {
     }
 }
 
+pub(crate) mod group;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_group;

@@ -387,6 +387,27 @@ pub enum Event {
         /// The deleted messages' ids, ours and the contact's.
         ids: Vec<MessageId>,
     },
+    /// A member (or we) set a group's disappearing-message timer
+    /// (docs/PROTOCOL.md §8.9, §12.18): the group's messages stored from
+    /// now on are deleted `seconds` after this device stored them.
+    GroupDisappearingTimerChanged {
+        /// The group.
+        group: crate::GroupId,
+        /// Its name (untrusted: sanitise before display).
+        group_name: String,
+        /// The member who set it (username as shown), `None` for us.
+        by: Option<String>,
+        /// The timer, 0 when off.
+        seconds: u32,
+    },
+    /// Messages of a group reached the end of its disappearing timer and
+    /// were deleted from this device's store (§12.18).
+    GroupMessagesExpired {
+        /// The group.
+        group: crate::GroupId,
+        /// The deleted messages' ids (ours and the members').
+        ids: Vec<MessageId>,
+    },
     /// The connection changed state.
     Connection(ConnectionState),
     /// Everything the relay had queued for us has been received.

@@ -168,10 +168,10 @@ pub enum Command {
         timeout: u64,
     },
     /// Set the disappearing-message timer of the conversation with a
-    /// contact: both sides delete each message that long after it was
-    /// sent or received.
+    /// contact (or, with --group, of a group): every side deletes each
+    /// message that long after it was sent or received.
     Disappearing {
-        /// The contact.
+        /// The contact; with --group, the group (its name or id).
         username: String,
         /// 30s, 5m, 1h, 2d, 1w (at most 4w), or off.
         #[arg(value_name = "DURATION|off")]
@@ -180,6 +180,10 @@ pub enum Command {
         #[arg(long, value_name = "SECS", default_value_t = 30,
               value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS))]
         timeout: u64,
+        /// Set the timer of the group USERNAME names, for every member
+        /// (any member may).
+        #[arg(long)]
+        group: bool,
     },
     /// Print every message waiting on the relay, then exit.
     Receive {

@@ -30,14 +30,18 @@ pub(crate) struct Params {
     pub(crate) username: String,
     pub(crate) duration: String,
     pub(crate) timeout: Option<u64>,
+    /// `username` names a group (`disappearing --group`).
+    #[serde(default)]
+    pub(crate) group: bool,
 }
 
 impl Params {
-    pub(crate) fn new(username: &str, duration: &str, timeout: u64) -> Self {
+    pub(crate) fn new(username: &str, duration: &str, timeout: u64, group: bool) -> Self {
         Self {
             username: username.to_owned(),
             duration: duration.to_owned(),
             timeout: Some(timeout),
+            group,
         }
     }
 }
@@ -108,6 +112,9 @@ pub(crate) async fn perform<W: std::io::Write>(
     let seconds = parse_timer(&params.duration)
         .map_err(|e| Failure::new(ExitStatus::Usage, e))
         .with_context(|| format!("setting disappearing messages with {who}"))?;
+    if params.group {
+        return in_group(client, params, seconds, printer).await;
+    }
     let name = Username::parse(who)
         .map_err(Error::from)
         .with_context(|| format!("setting disappearing messages with {who}"))?;
@@ -140,6 +147,35 @@ pub(crate) async fn perform<W: std::io::Write>(
             ),
         ),
     }
+}
+
+/// `disappearing --group GROUP DURATION`: the group's timer, set for
+/// every member by one group message, reported as `group send` reports
+/// (a `send_failed` per member not reached, exit 3), else one `done`.
+async fn in_group<W: std::io::Write>(
+    client: &Client,
+    params: &Params,
+    seconds: u32,
+    printer: &mut Printer<W>,
+) -> anyhow::Result<ExitStatus> {
+    let timeout = Duration::from_secs(params.timeout.unwrap_or(30));
+    let send = |id| async move {
+        let report = client.set_group_disappearing(&id, seconds).await?;
+        Ok((report, ()))
+    };
+    let done = |found: crate::commands::group::Found, _id, ()| Record::Done {
+        action: "disappearing".to_owned(),
+        detail: format!(
+            "disappearing messages in {} set to {}",
+            crate::sanitize::SafeText::line(&found.reference.display_name),
+            format_timer(seconds)
+        ),
+        group: Some(found.reference),
+    };
+    let group = &params.username;
+    crate::commands::group::send::post_as(client, printer, group, timeout, send, done)
+        .await
+        .with_context(|| format!("setting disappearing messages in {group}"))
 }
 
 #[cfg(test)]

@@ -301,9 +301,11 @@ pub async fn dispatch(
             username,
             duration,
             timeout,
+            group,
         } => (
             "disappearing",
-            json!({"username": username, "duration": duration, "timeout": timeout}),
+            json!({"username": username, "duration": duration, "timeout": timeout,
+                   "group": group}),
             Duration::from_secs(*timeout).saturating_add(DAEMON_GRACE),
         ),
         Command::Receive {

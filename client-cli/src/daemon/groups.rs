@@ -488,6 +488,10 @@ pub async fn conversations(client: &Client, history: usize) -> anyhow::Result<Va
             "active": summary.active,
             "admin": summary.admin,
             "members_may_rename": summary.members_may_rename,
+            "disappearing": client
+                .group_disappearing_timer(&id)
+                .await
+                .with_context(|| format!("reading the disappearing timer of {label}"))?,
             "members": members,
             "unread": unread,
             "history": entries,

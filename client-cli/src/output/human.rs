@@ -308,6 +308,24 @@ impl Record {
                 let noun = if ids.len() == 1 { "message" } else { "messages" };
                 format!("{} disappearing {noun} with {} deleted", ids.len(), s(with))
             }
+            Record::GroupMessagesExpired { group, ids } => {
+                let noun = if ids.len() == 1 { "message" } else { "messages" };
+                format!("{} disappearing {noun} in {} deleted", ids.len(), label(group))
+            }
+            Record::GroupDisappearingTimer { group, by, seconds } => {
+                let timer = crate::commands::disappearing::format_timer(*seconds);
+                match by {
+                    Some(by) => format!(
+                        "{} set disappearing messages in {} to {timer}",
+                        s(by),
+                        label(group)
+                    ),
+                    None => format!(
+                        "you set disappearing messages in {} to {timer}",
+                        label(group)
+                    ),
+                }
+            }
             Record::DisappearingTimer {
                 with,
                 by_peer,

@@ -150,6 +150,23 @@ pub enum Record {
         /// Their ids, ours and the contact's.
         ids: Vec<String>,
     },
+    /// A group's disappearing-message timer was set, by the member `by`
+    /// (absent for our own change): its messages stored from now on are
+    /// deleted that long after this device stored them.
+    GroupDisappearingTimer {
+        group: GroupRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+        /// The timer in seconds; 0 when off.
+        seconds: u32,
+    },
+    /// Messages of `group` reached the end of its disappearing timer and
+    /// were deleted from this device's store.
+    GroupMessagesExpired {
+        group: GroupRef,
+        /// Their ids, ours and the members'.
+        ids: Vec<String>,
+    },
     /// A reaction, edit or delete for everyone changed a stored message
     /// (ours or the sender's).
     MessageChanged {

@@ -250,8 +250,7 @@ async fn a_disappearing_messages_expiry_goes_with_the_conversation() {
             .expect("expiries")
             .into_iter()
             .filter(|(_, e)| {
-                let crate::disappearing::StoredExpiry::V1 { account: of, .. } = e;
-                *of == account
+                matches!(e, crate::disappearing::StoredExpiry::V1 { account: of, .. } if *of == account)
             })
             .count()
     };

@@ -90,8 +90,34 @@ impl Engine {
         from: (&AccountId, &str),
         entry: &HistoryEntry,
     ) -> Result<(), Error> {
-        append(&self.vault, txn, counters, group, from, entry).await
+        let seq = counters.next_history_seq;
+        append(&self.vault, txn, counters, group, from, entry).await?;
+        // Under the group's disappearing timer, its expiry (§12.18).
+        let due = &self.timeline.due;
+        crate::disappearing::group::stamp(&self.vault, due, txn, group, seq, entry).await?;
+        Ok(())
     }
+}
+
+/// Adds to `txn` the removal of `group`'s entry `seq` if it is message
+/// `id` (an expiry names both, §12.18); the entry removed, if any.
+pub(crate) async fn remove_entry(
+    vault: &Vault,
+    txn: &mut Txn,
+    group: &GroupId,
+    seq: u64,
+    id: &MessageId,
+) -> Result<Option<GroupHistoryEntry>, Error> {
+    let slot = records::group::history_entry(vault, group, seq);
+    let Some(record) = vault.load(&slot).await? else {
+        return Ok(None);
+    };
+    let entry = public_group_entry(record);
+    if entry.entry.id != *id {
+        return Ok(None);
+    }
+    vault.remove(txn, slot);
+    Ok(Some(entry))
 }
 
 /// [`Engine::append_group_history`] on `vault`.

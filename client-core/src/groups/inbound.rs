@@ -207,6 +207,10 @@ async fn open_message(
                 super::about::accept_text(engine, txn, &group, member, text, received_at_ms, ask);
             events.extend(accepted.await?);
         }
+        timer @ Content::ExpirationTimer { .. } => {
+            let set = crate::disappearing::group::accept(engine, txn, &group, &from, timer);
+            events.extend(set.await?);
+        }
         Content::FilePointer(pointer) => {
             let accepted =
                 crate::files::accept_group(engine, txn, &group, member, pointer, received_at_ms);

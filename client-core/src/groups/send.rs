@@ -72,6 +72,21 @@ impl Engine {
             .await
     }
 
+    /// Sends a disappearing-message timer change (`ExpirationTimer`) to
+    /// every member of `group` and applies it to our copy, in the send's
+    /// commit (`disappearing/group.rs`).
+    pub(crate) async fn send_group_timer(
+        self: &Arc<Self>,
+        group: &GroupId,
+        timer: Content,
+    ) -> Result<GroupSendReport, Error> {
+        let Content::ExpirationTimer { id, sent_at_ms, .. } = timer else {
+            return Err(GroupFailure::Refused("not a timer change".to_owned()).into());
+        };
+        self.send_group(group, id, sent_at_ms, Outgoing::Timer(timer))
+            .await
+    }
+
     /// Sends a reaction, edit or delete to every member of `group` and
     /// applies it to our copy of the group's history (§10.6).
     pub(crate) async fn send_group_reference(
@@ -285,6 +300,9 @@ impl Engine {
                     self.append_group_history(&mut txn, &mut counters, group, mine, &entry)
                         .await?;
                 }
+                (Outgoing::Timer(timer), _) => {
+                    crate::disappearing::group::apply(&self.vault, &mut txn, group, timer).await?;
+                }
                 (Outgoing::About(_), Some(found)) => {
                     self.replace_group_entry(&mut txn, group, found)?
                 }
@@ -490,8 +508,10 @@ impl Outgoing {
                     return Ok(None);
                 }
                 (*target, Err(ChangeRefusal::UnknownTarget))
+    /// A disappearing-message timer change (`ExpirationTimer`).
+    Timer(Content),
             }
-            Outgoing::Text { .. } | Outgoing::File(_) => return Ok(None),
+            Outgoing::Text { .. } | Outgoing::File(_) | Outgoing::Timer(_) => return Ok(None),
             #[cfg(test)]
             Outgoing::Forged(_) => return Ok(None),
             Outgoing::About(reference) => (
@@ -540,3 +560,4 @@ impl Outgoing {
         }
     }
 }
+            Outgoing::Timer(timer) => timer.clone(),

@@ -66,6 +66,20 @@ pub(crate) async fn records_for_group(client: &Client, event: &Event) -> Option<
                 group,
             )]
         }
+        Event::GroupDisappearingTimerChanged {
+            group,
+            group_name,
+            by,
+            seconds,
+        } => vec![Record::GroupDisappearingTimer {
+            group: reference(&groups().await, group, group_name),
+            by: by.clone(),
+            seconds: *seconds,
+        }],
+        Event::GroupMessagesExpired { group, ids } => vec![Record::GroupMessagesExpired {
+            group: reference_by_id(&groups().await, group),
+            ids: ids.iter().map(|id| id.to_hex()).collect(),
+        }],
         Event::MessageChangeRefused {
             group: Some(group),
             from,

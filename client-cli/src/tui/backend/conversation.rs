@@ -67,12 +67,16 @@ impl Backend {
     }
 
     /// Sets the disappearing-message timer of the conversation with
-    /// `contact` (0 off); the sentence the CLI prints, or why not.
+    /// `contact` (a group's for a `group:ID` key; 0 off); the sentence the
+    /// CLI prints, or why not.
     pub async fn set_disappearing(&self, contact: &str, seconds: u32) -> Result<String, String> {
         let duration = disappearing::format_timer(seconds);
+        let group = crate::tui::state::group_id_of(contact);
+        let (contact, in_group) = (group.unwrap_or(contact), group.is_some());
         let found = match self {
             Backend::Local(client) => {
-                let params = disappearing::Params::new(contact, &duration, DELETE_TIMEOUT_SECS);
+                let timeout = DELETE_TIMEOUT_SECS;
+                let params = disappearing::Params::new(contact, &duration, timeout, in_group);
                 let mut printer = Printer::new(true, Vec::new());
                 disappearing::perform(client, &params, &mut printer)
                     .await
@@ -80,7 +84,7 @@ impl Backend {
                 parse_lines(&printer.into_inner())?
             }
             Backend::Daemon(rpc) => {
-                let params = json!({"username": contact, "duration": duration});
+                let params = json!({"username": contact, "duration": duration, "group": in_group});
                 let result = call(rpc, "disappearing", params)
                     .await
                     .map_err(|e| format!("{e:#}"))?;

@@ -50,6 +50,9 @@ pub struct StoredGroup {
     /// Whether any member may rename it (absent from an older daemon:
     /// false, what the header showed before).
     pub members_may_rename: bool,
+    /// Its disappearing-message timer in seconds, 0 when off (absent from
+    /// an older daemon: off).
+    pub disappearing: u32,
     pub members: Vec<StoredMember>,
     pub history: Vec<StoredGroupMessage>,
 }
@@ -191,6 +194,10 @@ pub fn parse_groups(value: &Value) -> Vec<StoredGroup> {
                 display_name: g["group"]["display_name"].as_str()?.to_owned(),
                 active: g["active"].as_bool().unwrap_or(false),
                 members_may_rename: g["members_may_rename"].as_bool().unwrap_or(false),
+                disappearing: g["disappearing"]
+                    .as_u64()
+                    .and_then(|s| u32::try_from(s).ok())
+                    .unwrap_or(0),
                 members: g["members"]
                     .as_array()?
                     .iter()

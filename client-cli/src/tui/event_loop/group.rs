@@ -78,6 +78,7 @@ fn show_group(state: &mut ChatState, group: &StoredGroup) {
         .collect();
     state.set_group(&group.id, &group.display_name, &members, group.active);
     state.set_group_policy(&group.id, group.members_may_rename);
+    state.set_timer(&group_key(&group.id), group.disappearing);
 }
 
 /// Brings the group's header (name, members, whether we are in it) up to
@@ -117,6 +118,15 @@ pub(super) async fn apply_record(
                 state.set_file(&group_key(&group.id), &id, view);
             }
             action
+        }
+        Record::GroupDisappearingTimer { group, by, seconds } => {
+            let now = time::OffsetDateTime::now_utc();
+            state.group_timer_changed(&group.id, by.as_deref(), seconds, now);
+            None
+        }
+        Record::GroupMessagesExpired { group, ids } => {
+            state.messages_expired(&group_key(&group.id), &ids);
+            None
         }
         changed @ (Record::MessageChanged { .. } | Record::MessageChangeRefused { .. }) => {
             super::about::apply_record(state, &changed);

@@ -78,8 +78,28 @@ fn disappear_takes_the_clis_durations_for_the_open_conversation() {
     };
     state.set_group(FAMILY, "family", &[me], true);
     state.select(&group_key(FAMILY));
+    // A group's timer, for every member (any member may set it).
+    assert_eq!(
+        run(&mut state, "/disappear 1h"),
+        Some(Action::SetDisappearing {
+            contact: group_key(FAMILY),
+            seconds: 3600,
+        })
+    );
+    state.group_timer_changed(FAMILY, Some("bob"), 3600, NOW);
+    let family = state.open().expect("open");
+    assert_eq!(family.disappearing, 3600);
+    let line = family.messages.last().expect("a line");
+    assert_eq!(line.body.as_str(), "bob set disappearing messages to 1h");
+    // A group we left takes none.
+    let me = MemberInput {
+        name: "alice",
+        admin: true,
+        me: true,
+    };
+    state.set_group(FAMILY, "family", &[me], false);
     assert_eq!(run(&mut state, "/disappear 1h"), None);
-    assert!(error(&state).is_some_and(|e| e.contains("not groups")));
+    assert!(error(&state).is_some_and(|e| e.contains("no longer a member")));
 }
 
 #[test]
