@@ -193,6 +193,10 @@ pub enum StartError {
     /// relay's.
     #[error(transparent)]
     KtKeyFile(#[from] crate::kt::KtKeyFileError),
+    /// The key-transparency directory could not be rebuilt from the
+    /// database, or its first epoch published.
+    #[error("the store failed while loading the key-transparency directory")]
+    KtDirectory(#[source] StoreError),
 }
 
 /// A relay serving on a socket.
@@ -406,7 +410,7 @@ pub async fn start(
     // epoch 0 published on a first start) before anything is served.
     let kt_keys = crate::kt::key_file::load_or_create(&config.kt_key_file, &*store).await?;
     let kt = Arc::new(crate::kt::KtDirectory::new(kt_keys));
-    kt.round(&store).await?;
+    kt.round(&store).await.map_err(StartError::KtDirectory)?;
     let (state, mut guard_rx) =
         build_state(config.limits.clone(), store, opaque, kt, trigger.clone()).await?;
     let tcp = tokio::net::TcpListener::bind(config.listen)

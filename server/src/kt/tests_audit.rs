@@ -8,8 +8,9 @@ use super::tests::{account, directory, publish_identity};
 use crate::store::test_support::TestDb;
 use crate::store::SharedStore;
 
-/// A history of three epochs: two accounts, then a new identity.
-async fn history(db: &TestDb) -> SharedStore {
+/// A history of three epochs, one new account each, and the directory
+/// holding its key file.
+async fn history(db: &TestDb) -> (SharedStore, tempfile::TempDir) {
     let store = db.open().await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = directory(&store, tmp.path()).await;
@@ -22,7 +23,7 @@ async fn history(db: &TestDb) -> SharedStore {
     let carol = account(&store, 0xc0, "carol").await;
     publish_identity(&store, carol, 0x33).await;
     assert_eq!(dir.round(&store).await.unwrap(), Round::Published(2));
-    store
+    (store, tmp)
 }
 
 async fn audited(store: &SharedStore) -> Result<u64, AuditError> {
@@ -44,7 +45,7 @@ fn epoch_of(result: Result<u64, AuditError>) -> (u64, String) {
 }
 
 async fn an_honest_history_passes(db: &TestDb) {
-    let store = history(db).await;
+    let (store, _keys) = history(db).await;
     assert_eq!(audited(&store).await, Ok(3));
     // An empty database has nothing to audit, and says so.
     let empty = TestDb::sqlite();
@@ -52,7 +53,7 @@ async fn an_honest_history_passes(db: &TestDb) {
 }
 
 async fn a_rewritten_version_row_fails(db: &TestDb) {
-    let store = history(db).await;
+    let (store, _keys) = history(db).await;
     // bob's identity, published in epoch 1, swapped for another digest.
     let sql = "UPDATE kt_versions SET value = \
                (SELECT value FROM kt_versions WHERE epoch = 2 AND length(value) = 65) \
@@ -64,7 +65,7 @@ async fn a_rewritten_version_row_fails(db: &TestDb) {
 }
 
 async fn a_rewritten_head_fails(db: &TestDb) {
-    let store = history(db).await;
+    let (store, _keys) = history(db).await;
     // Epoch 2's head replaced by epoch 1's: not of its entry.
     let sql = "UPDATE kt_epochs SET head = (SELECT head FROM kt_epochs WHERE epoch = 1) \
                WHERE epoch = 2";
@@ -103,3 +104,19 @@ on_both_backends!(
     a_rewritten_version_row_fails,
     a_rewritten_head_fails,
 );
+
+/// A node does not serve a history its own tables contradict: rebuilding
+/// the directory from a rewritten version row fails (and `start` refuses).
+#[tokio::test]
+async fn a_node_refuses_to_rebuild_from_a_rewritten_history() {
+    let db = TestDb::sqlite();
+    let (store, keys) = history(&db).await;
+    let sql = "UPDATE kt_versions SET value = \
+               (SELECT value FROM kt_versions WHERE epoch = 2 AND length(value) = 65) \
+               WHERE epoch = 1 AND length(value) = 65";
+    db.execute_raw(&[sql], &[]).await;
+    let fresh = directory(&store, keys.path()).await;
+    let err = fresh.round(&store).await.expect_err("a contradiction");
+    assert!(err.to_string().contains("map root"), "{err}");
+    assert!(fresh.latest_head().await.is_none(), "nothing is served");
+}
