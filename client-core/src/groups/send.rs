@@ -329,7 +329,32 @@ impl Engine {
         self.ensure_connected()?;
         let round = self.send_fanout(seq, false).await?;
         merge_round(&mut report, round);
+        self.refresh_lists_after_send(group).await;
         Ok(report)
+    }
+
+    /// §15.3 rule 1 for a send that began with no connection (a one-shot
+    /// `umbra group send`): its lists were not fetched before it (that
+    /// would have connected first and taken in what waits, such as our
+    /// removal, before the send was decided), so they are fetched now that
+    /// the fan-out connected, and a device a member listed since gets our
+    /// key with the next send. A list fetched on this connection already
+    /// is not asked again. Best effort: a failure leaves the held list.
+    async fn refresh_lists_after_send(self: &Arc<Self>, group: &GroupId) {
+        let Ok(Some(record)) = self.groups.get(group).await else {
+            return;
+        };
+        for (member, _) in recipients_of(record.state(), None, &self.me().account) {
+            let Ok(Some(contact)) = self.contact_by_account(member.as_bytes()).await else {
+                continue;
+            };
+            if !contact.may_send() {
+                continue;
+            }
+            if let Err(e) = self.refresh_member_list(&contact).await {
+                tracing::debug!(error = %crate::error::LogSafe(&e), "member list not refreshed");
+            }
+        }
     }
 
     /// `stored` (our sender key), unless a device that its account's held
