@@ -85,9 +85,10 @@ for slot, v in rows(20):
     r = Reader(v); log = r.bytes(); m = r.u32(); remover = r.take(16) if m == 2 else None
     recent = r.seq(lambda: r.fixed(16)); sup = r.seq(r.bytes)
     lr = Reader(log[1:]); base = lr.bytes(); kept = lr.seq(lr.bytes); pend = lr.seq(lr.bytes); br = Reader(base[1:])
+    losers = lr.seq(lambda: lr.fixed(32))
     gid, gver, ghead, gname = br.fixed(32), br.u64(), br.fixed(32), br.string()
-    chk(f"  its log (8.13): base snapshot of {gname!r} at version {gver}, {len(kept)} kept and {len(pend)} pending changes",
-        lr.left() == 0 and base[0] == 1 and hmac256(slot_key, b"\x14" + gid) == slot)
+    chk(f"  its log (8.13): base snapshot of {gname!r} at version {gver}, {len(kept)} kept and {len(pend)} pending changes, {len(losers)} remembered losers",
+        lr.left() == 0 and base[0] == 1 and hmac256(slot_key, b"\x14" + gid) == slot and len(losers) <= 64)
     chk(f"Group: log pickle {len(log)} bytes (version {log[0]:#04x}), membership {['Active','Left','Removed'][m]}, "
         f"{len(recent)} recent ids, {len(sup)} superseded, slot HMAC (32), fully parsed",
         r.left() == 0 and len(slot) == 32 and log[0] == 1)

@@ -9,7 +9,9 @@
 //! find the side branch it builds on, whose Remove overrules bob's
 //! sibling, and land on alice's state, as a client that never restarted
 //! would. Had the side branch been lost, the Remove would wait for a
-//! parent carol no longer has, and bob's sibling would stand.
+//! parent carol no longer has, and bob's sibling would stand. And a side
+//! change that fell below the window stays known as a loser across the
+//! restart, so a change built on it is decided at once.
 
 use std::sync::Arc;
 
@@ -112,6 +114,94 @@ async fn a_late_remove_overrules_as_before_after_a_restart() {
     assert!(
         carol.inner.groups.sync.may_ask(&group, &alice_id, now),
         "carol asked alice for changes she should have kept"
+    );
+    relay.shutdown();
+    relay.wait().await;
+}
+
+/// A side change dropped with the window is still known as a loser after
+/// a restart (§8.13): bob's rename loses to alice's concurrent one at
+/// carol, alice then makes 32 more changes so that it falls below carol's
+/// window, and carol restarts. Bob's next change, built on his lost one,
+/// is decided at once (`Superseded`: it can never apply), not held
+/// pending, and carol asks him for nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_a_dropped_loser_is_superseded_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let url = relay.url();
+    let (alice, bob) = (register(&url, "alice").await, register(&url, "bob").await);
+    let carol_store = Arc::new(MemoryStore::new());
+    let carol = Client::register(config(&url, &carol_store), "carol", "pw-of-test")
+        .await
+        .expect("register");
+    let members: Vec<PeerRef> = vec!["bob".parse().expect("name"), "carol".parse().expect("name")];
+    let group = alice
+        .create_group("team", &members)
+        .await
+        .expect("create")
+        .group;
+    receive(&bob).await;
+    receive(&carol).await;
+    alice
+        .promote_member(&group, &"bob".parse().expect("name"))
+        .await
+        .expect("promote");
+    receive(&bob).await;
+    receive(&carol).await;
+    // Bob writes once, so that he has a session with carol.
+    bob.send_group_text(&group, "hi").await.expect("send");
+    receive(&carol).await;
+    let parent: GroupState = state_of(&alice, &group).await;
+    let bob_id = bob.whoami().account_id;
+    // Bob's rename and alice's, on one state: alice, senior, wins.
+    let lost = GroupChange::rename(&bob.inner.identity, bob_id, &parent, "bob's").expect("rename");
+    let on_lost = {
+        let after = parent.apply(&lost).expect("applies");
+        GroupChange::rename(&bob.inner.identity, bob_id, &after, "bob's again").expect("rename")
+    };
+    alice.rename_group(&group, "alice's").await.expect("rename");
+    receive(&carol).await;
+    deliver(&bob, &carol, &lost).await;
+    receive(&carol).await;
+    // 32 more: the window (32) moves past the branch point.
+    for i in 0..32 {
+        alice
+            .rename_group(&group, &format!("name {i}"))
+            .await
+            .expect("rename");
+    }
+    let latest = state_of(&alice, &group).await;
+    for _round in 0..10 {
+        if state_of(&carol, &group).await == latest {
+            break;
+        }
+        receive(&carol).await;
+    }
+    assert_eq!(state_of(&carol, &group).await, latest);
+    let log = carol.inner.groups.require(&group).await.expect("group").log;
+    assert!(
+        log.state_after(lost.hash()).is_none(),
+        "dropped with the window"
+    );
+    assert!(log.knows_head(lost.hash()), "remembered as a loser");
+
+    // Carol restarts; bob's change on his lost one reaches her.
+    carol.shutdown().await;
+    drop(carol);
+    let carol = Client::open(config(&url, &carol_store), "pw-of-test")
+        .await
+        .expect("reopen");
+    deliver(&bob, &carol, &on_lost).await;
+    receive(&carol).await;
+    let log = carol.inner.groups.require(&group).await.expect("group").log;
+    assert_eq!(log.pending_len(), 0, "decided, not held pending");
+    assert!(log.knows_head(on_lost.hash()), "a loser too");
+    assert_eq!(state_of(&carol, &group).await, latest);
+    let now = carol.inner.clock.now_ms();
+    assert!(
+        carol.inner.groups.sync.may_ask(&group, &bob_id, now),
+        "carol asked bob about a change that can never apply"
     );
     relay.shutdown();
     relay.wait().await;

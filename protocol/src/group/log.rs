@@ -59,16 +59,12 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
-
 use super::GroupAction;
 use crate::consts::{
     MAX_PENDING_CHANGES, MAX_PENDING_PER_AUTHOR, MAX_REMEMBERED_LOSERS, MAX_SIDE_CHANGES,
     MAX_SIDE_PER_AUTHOR, REORG_WINDOW,
 };
 use crate::identity::IdentityPublic;
-use crate::pickle::{self, PickleError};
 
 use super::change::{ChangeHash, GroupChange};
 use super::change_error::GroupChangeError;
@@ -520,53 +516,8 @@ impl GroupLog {
             self.pending.retain(|p| p.version() > oldest);
         }
     }
-
-    /// The stored form: `PICKLE_VERSION || postcard(LogPickle)` (§8.13).
-    /// Not secret, but group names and members are private: the caller
-    /// stores it in its sealed store only.
-    pub fn to_pickle(&self) -> Zeroizing<Vec<u8>> {
-        let mut nodes: Vec<&Node> = self.nodes.values().collect();
-        // Parents before children, and one fixed order for the same log.
-        nodes.sort_by_key(|n| (n.change.version(), *n.change.hash()));
-        pickle::encode(&LogPickle {
-            base: self.base.to_bytes(),
-            changes: nodes
-                .iter()
-                .map(|n| serde_bytes::ByteBuf::from(n.change.as_bytes()))
-                .collect(),
-            pending: self
-                .pending
-                .iter()
-                .map(|c| serde_bytes::ByteBuf::from(c.as_bytes()))
-                .collect(),
-        })
-    }
-
-    /// Loads [`to_pickle`](Self::to_pickle)'s bytes. Each change is
-    /// re-checked against its parent (not its signature: it was checked
-    /// before it was stored).
-    pub fn from_pickle(bytes: &[u8]) -> Result<Self, PickleError> {
-        let stored: LogPickle = pickle::decode(bytes)?;
-        let base = GroupState::from_bytes(&stored.base)
-            .map_err(|_| PickleError::Invalid("group log base state"))?;
-        let mut log = Self::from_base(base);
-        for bytes in stored.changes.iter().chain(&stored.pending) {
-            let change = GroupChange::from_bytes(bytes)
-                .map_err(|_| PickleError::Invalid("group log change"))?;
-            if log.is_known(change.hash()) {
-                return Err(PickleError::Invalid("group log change stored twice"));
-            }
-            log.insert_checked(change)
-                .map_err(|_| PickleError::Invalid("group log change its parent refuses"))?;
-        }
-        Ok(log)
-    }
 }
 
-#[derive(Serialize, Deserialize)]
-struct LogPickle {
-    #[serde(with = "serde_bytes")]
-    base: Vec<u8>,
-    changes: Vec<serde_bytes::ByteBuf>,
-    pending: Vec<serde_bytes::ByteBuf>,
-}
+// The stored form (to_pickle, from_pickle): `log_pickle.rs`.
+#[path = "log_pickle.rs"]
+mod stored;
