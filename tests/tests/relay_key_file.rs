@@ -73,16 +73,41 @@ async fn the_database_holds_no_setup_and_restarts_keep_logins(
         secrets_named(&store, "opaque_server_setup").await? == 0,
         "the database holds the OPAQUE server setup"
     );
+    // The fingerprint, and the key-transparency public keys (PROTOCOL.md
+    // 16.13: public, bound so a node with another KT key file refuses).
     ensure!(
-        store.count("server_secrets").await? == 1,
-        "server_secrets holds more than the fingerprint"
+        secrets_named(&store, "kt_public_keys").await? == 1,
+        "the database does not record the key-transparency public keys"
+    );
+    ensure!(
+        store.count("server_secrets").await? == 2,
+        "server_secrets holds more than the fingerprint and the KT public keys"
     );
     let setup = &bytes[KEY_HEADER.len()..];
+    // The KT key file beside it: its directory seed and VRF scalar are in
+    // no row either.
+    let kt = std::fs::read(path.with_file_name("kt-directory-key"))?;
+    let kt_header: &[u8] = b"umbra-relay key transparency keys v1\n";
+    ensure!(
+        kt.starts_with(kt_header) && kt.len() == kt_header.len() + 64,
+        "KT key file format"
+    );
+    ensure!(
+        mode(&path.with_file_name("kt-directory-key"))? == 0o600,
+        "KT key file mode"
+    );
+    let (seed, scalar) = kt[kt_header.len()..].split_at(32);
     for table in store.tables().await? {
         for column in store.columns(&table).await? {
             if column.is_bytes() {
-                let found = store.rows_with_bytes(&column, &setup[..32]).await?;
-                ensure!(found == 0, "setup bytes in {table}.{}", column.name);
+                for (what, secret) in [
+                    ("setup", &setup[..32]),
+                    ("KT seed", seed),
+                    ("VRF scalar", scalar),
+                ] {
+                    let found = store.rows_with_bytes(&column, secret).await?;
+                    ensure!(found == 0, "{what} bytes in {table}.{}", column.name);
+                }
             }
         }
     }
