@@ -156,6 +156,15 @@ impl KtDirectory {
     }
 
     async fn round_locked(&self, store: &SharedStore) -> Result<Round, StoreError> {
+        // An idle round (the common case) reads the store without holding
+        // the state, so it never makes a proof wait for the database.
+        let (stored, pending) = store.kt_status().await?;
+        {
+            let state = self.state.lock().await;
+            if !state.stale && !pending && stored.is_some() && stored == state.latest() {
+                return Ok(Round::Idle);
+            }
+        }
         let mut state = self.state.lock().await;
         if state.stale {
             let (versions, epochs) = store.kt_since(None).await?;
