@@ -170,6 +170,8 @@ async fn a_change_is_proven_in_the_next_epoch(db: &TestDb) {
         Some((3, LeafValue::Username { account: None }))
     );
     assert_eq!(store.rows_for_account(alice).await.unwrap(), 0);
+    // Nor does the deletion's pending mark (0x01 || account) outlive it.
+    assert_eq!(store.kt_status().await.unwrap(), (Some(3), false));
     // A label never published is proven absent.
     assert_eq!(proven(&dir, &KtLabel::Username(name("nobody"))).await, None);
     // The history shows every version of alice's leaf.
