@@ -15,6 +15,7 @@ mod daemon;
 mod data_dir;
 mod exit_status;
 mod logging;
+mod notify;
 mod output;
 mod password;
 mod qr;

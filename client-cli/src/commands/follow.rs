@@ -17,10 +17,13 @@ use crate::output::Printer;
 use crate::session::Session;
 
 pub async fn run(session: &Session, timeout: Duration) -> anyhow::Result<ExitStatus> {
+    // Read before the store opens: a mistyped setting costs no password.
+    let notifier = crate::notify::Notifier::from_env()?;
     let client = session.open_client().await?;
     // Subscribed before the first batch, so nothing falls between the two.
     let events = client.events();
-    let result = follow(&client, events, &mut session.printer(), timeout).await;
+    let printer = &mut session.printer();
+    let result = follow(&client, events, printer, timeout, &notifier).await;
     client.shutdown().await;
     result
 }
@@ -30,6 +33,7 @@ async fn follow<W: std::io::Write>(
     mut events: futures_util::stream::BoxStream<'static, Event>,
     printer: &mut Printer<W>,
     timeout: Duration,
+    notifier: &crate::notify::Notifier,
 ) -> anyhow::Result<ExitStatus> {
     receive(client, printer, timeout).await?;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -48,6 +52,8 @@ async fn follow<W: std::io::Write>(
             if let Some(message) = unreported.into_iter().find(|m| m.id == *id) {
                 printer.emit(&message_record(&message))?;
                 client.mark_reported(std::slice::from_ref(&message)).await?;
+                let from = message.from.as_str();
+                notify(notifier, from, None, &message.body);
             }
             continue;
         }
@@ -63,6 +69,8 @@ async fn follow<W: std::io::Write>(
                 client
                     .mark_group_reported(std::slice::from_ref(&message))
                     .await?;
+                let group = Some(message.group_name.as_str());
+                notify(notifier, &message.from, group, &message.body);
             }
             continue;
         }
@@ -70,4 +78,14 @@ async fn follow<W: std::io::Write>(
             printer.emit(&record)?;
         }
     }
+}
+
+/// A desktop notification of an arrival (crate::notify): an escape only on
+/// a terminal's stderr, never into the records on stdout.
+fn notify(notifier: &crate::notify::Notifier, from: &str, group: Option<&str>, body: &str) {
+    use std::io::IsTerminal;
+    let arrival = crate::notify::Arrival { from, group, body };
+    let mut stderr = std::io::stderr();
+    let terminal = stderr.is_terminal().then_some(&mut stderr);
+    notifier.notify(&arrival, terminal.map(|t| t as &mut dyn std::io::Write));
 }

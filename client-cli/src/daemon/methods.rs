@@ -115,6 +115,9 @@ pub struct Daemon {
     pub(super) answered_sends: Mutex<HashSet<MessageId>>,
     /// Event records for subscribers, already in their wire shape.
     pub events: broadcast::Sender<Value>,
+    /// Desktop notifications of arrivals (crate::notify; a daemon has no
+    /// terminal, so only `UMBRA_NOTIFY=command` shows anything).
+    notifier: crate::notify::Notifier,
 }
 
 /// Why a method failed.
@@ -164,8 +167,14 @@ pub(super) fn timeout_param(secs: Option<u64>, default: u64) -> Result<Duration,
 }
 
 impl Daemon {
-    pub fn new(client: Client, config: ClientConfig, data_dir: PathBuf) -> Self {
+    pub fn new(
+        client: Client,
+        config: ClientConfig,
+        data_dir: PathBuf,
+        notifier: crate::notify::Notifier,
+    ) -> Self {
         Self {
+            notifier,
             client: watch::Sender::new(client),
             config,
             data_dir,
@@ -407,6 +416,27 @@ impl Daemon {
 
     /// Turns one client event into the notifications subscribers get.
     pub async fn publish(&self, event: Event) {
+        match &event {
+            Event::Message { from, body, .. } => {
+                let arrival = crate::notify::Arrival {
+                    from,
+                    group: None,
+                    body,
+                };
+                self.notifier.notify(&arrival, None);
+            }
+            Event::GroupMessage {
+                from,
+                group_name,
+                body,
+                ..
+            } => {
+                let group = Some(group_name.as_str());
+                let arrival = crate::notify::Arrival { from, group, body };
+                self.notifier.notify(&arrival, None);
+            }
+            _ => {}
+        }
         if self.events.receiver_count() == 0 {
             return;
         }

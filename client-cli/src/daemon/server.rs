@@ -111,7 +111,13 @@ pub async fn serve(
         None => None,
     };
 
-    let daemon = Arc::new(Daemon::new(client, config, data_dir.to_path_buf()));
+    let notifier = crate::notify::Notifier::from_env()?;
+    let daemon = Arc::new(Daemon::new(
+        client,
+        config,
+        data_dir.to_path_buf(),
+        notifier,
+    ));
     let forwarder = {
         let daemon = daemon.clone();
         tokio::spawn(async move { daemon.forward_events().await })

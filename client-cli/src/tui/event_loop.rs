@@ -141,6 +141,7 @@ async fn chat(
     } = loaded;
 
     let alerts = Alerts::from_env()?;
+    let notifier = crate::notify::Notifier::from_env()?;
     let mut guard = TerminalGuard::enter().context("preparing the terminal")?;
     let mut keys = EventStream::new();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
@@ -226,6 +227,15 @@ async fn chat(
 
         if state.take_alert() && alerts.bell {
             guard.bell();
+        }
+        if let Some(arrived) = state.take_alert_about() {
+            let arrival = crate::notify::Arrival {
+                from: &arrived.from,
+                group: arrived.group.as_deref(),
+                body: &arrived.body,
+            };
+            // Escapes go to the terminal chat draws on.
+            notifier.notify(&arrival, Some(&mut std::io::stdout()));
         }
         let title = window_title(state.unread_total());
         if title != shown_title {

@@ -188,6 +188,9 @@ pub struct ChatState {
     pub focused: bool,
     /// A message arrived unseen since the event loop last looked.
     alert: bool,
+    /// The last such message, for a desktop notification
+    /// ([`reading::Arrived`]).
+    alert_about: Option<reading::Arrived>,
     /// Whom we last told we are typing, and when ([`typing`]).
     typing_sent: Option<typing::TypingSent>,
 }
@@ -214,6 +217,7 @@ impl ChatState {
             viewing: None,
             focused: true,
             alert: false,
+            alert_about: None,
             typing_sent: None,
         }
     }

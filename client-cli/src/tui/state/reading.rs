@@ -189,6 +189,22 @@ impl ChatState {
     pub(super) fn note_arrival(&mut self, key: &str) {
         if !self.is_being_read(key) {
             self.alert = true;
+            // What a desktop notification may say of it (crate::notify
+            // decides how much it shows): the newest message there.
+            let found = self.conversations.iter().find(|c| c.username == key);
+            self.alert_about = found.and_then(|c| {
+                let last = c.messages.last()?;
+                let group = c.group.as_ref().map(|_| c.display.to_string());
+                let from = match (&last.from, &group) {
+                    (Some(from), Some(_)) => from.to_string(),
+                    _ => c.display.to_string(),
+                };
+                Some(Arrived {
+                    from,
+                    group,
+                    body: last.body.to_string(),
+                })
+            });
         }
     }
 
@@ -198,8 +214,25 @@ impl ChatState {
         std::mem::take(&mut self.alert)
     }
 
+    /// The last message that arrived unseen since the last call, for a
+    /// desktop notification (already sanitised text).
+    pub fn take_alert_about(&mut self) -> Option<Arrived> {
+        self.alert_about.take()
+    }
+
     /// Unread messages over all conversations (for the window title).
     pub fn unread_total(&self) -> usize {
         self.conversations.iter().map(|c| c.unread).sum()
     }
+}
+
+/// A message that arrived unseen, as a notification may name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Arrived {
+    /// The sender as shown.
+    pub from: String,
+    /// The group's name as shown, for a group message.
+    pub group: Option<String>,
+    /// Its text as shown.
+    pub body: String,
 }

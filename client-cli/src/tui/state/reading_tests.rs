@@ -177,3 +177,37 @@ fn a_sent_message_carries_the_time_of_the_key_press() {
     assert!(matches!(sent.direction, Direction::Outgoing(_)));
     assert_eq!(sent.at, typed_at);
 }
+
+#[test]
+fn an_unseen_arrival_is_kept_for_a_notification_and_a_seen_one_is_not() {
+    let mut state = state();
+    state.take_alert_about();
+    state.receive_message("dave", "d1", "see you\nat six", NOW);
+    assert_eq!(
+        state.take_alert_about(),
+        Some(reading::Arrived {
+            from: "dave".into(),
+            group: None,
+            body: "see you\nat six".into(),
+        })
+    );
+    assert_eq!(state.take_alert_about(), None, "taken once");
+    // One in the conversation being read alerts nobody.
+    state.settle(NOW + READ_DWELL);
+    state.receive_message("bob", "b1", "here", NOW + READ_DWELL);
+    assert_eq!(state.take_alert_about(), None);
+    // A group's names its member and the group.
+    const TEAM: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+    let members = [MemberInput {
+        name: "dave",
+        admin: true,
+        me: false,
+    }];
+    state.set_group(TEAM, "team", &members, true);
+    state.receive_group_message(TEAM, "dave", "g1", "lunch?", NOW);
+    let arrived = state.take_alert_about().expect("an arrival");
+    assert_eq!(
+        (arrived.from.as_str(), arrived.group.as_deref()),
+        ("dave", Some("team"))
+    );
+}
