@@ -508,6 +508,8 @@ enum Outgoing {
     },
     /// A file's pointer (the blob already uploaded, `files/group.rs`).
     File(umbra_protocol::content::FilePointer),
+    /// A disappearing-message timer change (`ExpirationTimer`).
+    Timer(Content),
     /// A reaction, edit or delete.
     About(Reference),
     /// One sent without our own rule (tests: a cheating member).
@@ -533,8 +535,6 @@ impl Outgoing {
                     return Ok(None);
                 }
                 (*target, Err(ChangeRefusal::UnknownTarget))
-    /// A disappearing-message timer change (`ExpirationTimer`).
-    Timer(Content),
             }
             Outgoing::Text { .. } | Outgoing::File(_) | Outgoing::Timer(_) => return Ok(None),
             #[cfg(test)]
@@ -579,10 +579,10 @@ impl Outgoing {
             },
             // No head: a file is sent as the 1:1 pointer is (§8.4).
             Outgoing::File(pointer) => Content::FilePointer(pointer.clone()),
+            Outgoing::Timer(timer) => timer.clone(),
             Outgoing::About(reference) => reference.content(),
             #[cfg(test)]
             Outgoing::Forged(reference) => reference.content(),
         }
     }
 }
-            Outgoing::Timer(timer) => timer.clone(),
