@@ -2,10 +2,13 @@
 //! (issue 13): `receive --follow` with `UMBRA_NOTIFY=command` runs the
 //! user's notifier for a message that arrives, with the title and body as
 //! plain arguments, showing no sender and no text unless
-//! `UMBRA_NOTIFY_CONTENT` asks for them; and a mistyped setting is refused
-//! before anything runs.
+//! `UMBRA_NOTIFY_CONTENT` asks for them; a mistyped setting is refused
+//! before anything runs; and a running daemon, which has no terminal,
+//! runs the notifier for what it receives, 1:1 and in groups.
 
+mod client_daemon_support;
 mod client_support;
+mod group_support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,6 +17,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use client_support::{start_relay, User};
+use group_support::GroupCli;
 
 const SETTLE: Duration = Duration::from_secs(60);
 
@@ -143,4 +147,38 @@ fn follow_runs_the_users_notifier_and_shows_text_only_when_asked() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("UMBRA_NOTIFY"), "{stderr}");
+}
+
+#[test]
+fn a_daemon_runs_the_notifier_for_what_it_receives() {
+    let relay = start_relay();
+    let alice = User::register(&relay, "alice", "alice's password");
+    let bob = User::register(&relay, "bob", "bob's password");
+    bob.group_create("team", &["alice"]);
+    alice.receive_records();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("argv");
+    let script = notifier(dir.path(), &out);
+    let child = alice
+        .cli
+        .command(&["daemon"])
+        .env("UMBRA_NOTIFY", "command")
+        .env("UMBRA_NOTIFY_COMMAND", script.to_str().unwrap())
+        .env("UMBRA_NOTIFY_CONTENT", "sender")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn umbra daemon");
+    let mut daemon = client_daemon_support::KillOnDrop(child);
+    let stderr = daemon.0.stderr.take().expect("stderr");
+    let lines = client_daemon_support::lines_of(stderr);
+    wait_line(&lines, "serving on");
+
+    bob.send("alice", "the code is 4321");
+    assert_eq!(notified(&out), ["umbra", "new message from bob"]);
+    bob.group_send("team", "lunch at 1?");
+    assert_eq!(notified(&out), ["umbra", "new message from bob in team"]);
+    client_daemon_support::signal(daemon.0.id(), "TERM");
+    assert_eq!(daemon.0.wait().expect("wait").code(), Some(0));
 }
