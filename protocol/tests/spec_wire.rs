@@ -47,10 +47,10 @@ fn every_wire_vector_is_the_spec_encoding_of_its_value() {
     // 20 client frames, 15 responses and 5 pushes (see vectors_wire.rs),
     // then 10 device requests and 7 device responses (device_frames), then
     // LoginEnrol and LoginEnrolled, then 3 key-transparency requests and 3
-    // answers.
+    // answers, then LoginDevice.
     assert_eq!(
         checked,
-        20 + 15 + 5 + 10 + 7 + 2 + 6,
+        20 + 15 + 5 + 10 + 7 + 2 + 6 + 1,
         "the file lost or gained examples"
     );
     assert_eq!(file["wire_version"], 1);
@@ -103,6 +103,17 @@ fn the_spec_examples_decode_and_encode_as_printed() {
         "{frame:?}"
     );
     assert_eq!(wire::encode_client(&frame).expect("encodes"), lookup);
+
+    // §9.7: LoginDevice for device 2 (tag 36, §15.6).
+    let again = unhex("01 07 24 02");
+    let frame = wire::decode_client(&again).expect("spec example decodes");
+    assert_eq!(
+        frame.request,
+        Request::LoginDevice {
+            device: wire::DeviceId(2)
+        }
+    );
+    assert_eq!(wire::encode_client(&frame).expect("encodes"), again);
 
     // §9.8: Error { RateLimited, "slow down", Some(30) } for request 1.
     let mut error = unhex("01 00 01 0b 08 09");

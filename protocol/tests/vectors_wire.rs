@@ -128,6 +128,14 @@ fn client_examples(m: &mut Material) -> Vec<ClientFrame> {
     });
     // The key-transparency requests (tags 33 to 35, §16.9), appended after.
     frames.extend(kt_client_examples());
+    // LoginDevice (tag 36, §15.6), appended after; its answer is the
+    // LoginEnrolled above, so no relay frame is added for it.
+    frames.push(ClientFrame {
+        request_id: 360,
+        request: Request::LoginDevice {
+            device: DeviceId(2),
+        },
+    });
     frames
 }
 
@@ -335,10 +343,10 @@ fn wire_vectors() {
         }));
     }
     // The KEM requests (tags 29 to 31) have none yet; LoginEnrol has one,
-    // and so has each key-transparency request.
+    // and so has each key-transparency request and LoginDevice.
     assert_eq!(
         kinds.len(),
-        19 + 10 + 1 + 3,
+        19 + 10 + 1 + 3 + 1,
         "every request variant has a vector"
     );
 

@@ -486,16 +486,23 @@ fn debug_shows_no_ticket_token_account_or_post() {
 #[test]
 fn wire_json_ends_with_the_device_examples() {
     let file = common::committed("wire.json");
-    // The device examples, then LoginEnrol / LoginEnrolled (§15.6) and the
-    // three key-transparency frames of each side (§16.9), appended after.
-    let after: [(&str, [&str; 4]); 2] = [
+    // The device examples, then LoginEnrol / LoginEnrolled (§15.6), the
+    // three key-transparency frames of each side (§16.9) and LoginDevice
+    // (§15.6, a client frame only), appended after.
+    let after: [(&str, &[&str]); 2] = [
         (
             "client_frames",
-            ["LoginEnrol", "KtHead", "KtLookup", "KtHistory"],
+            &[
+                "LoginEnrol",
+                "KtHead",
+                "KtLookup",
+                "KtHistory",
+                "LoginDevice",
+            ],
         ),
         (
             "relay_frames",
-            [
+            &[
                 "Response/LoginEnrolled",
                 "Response/KtHead",
                 "Response/KtLookup",
@@ -505,7 +512,7 @@ fn wire_json_ends_with_the_device_examples() {
     ];
     for (list, names) in after {
         let all = file[list].as_array().expect("frames");
-        let last: Vec<&str> = all[all.len() - 4..]
+        let last: Vec<&str> = all[all.len() - names.len()..]
             .iter()
             .map(|e| e["name"].as_str().expect("name"))
             .collect();
@@ -513,7 +520,13 @@ fn wire_json_ends_with_the_device_examples() {
     }
     let tail = |list: &str, n: usize| -> Vec<(String, Vec<u8>)> {
         let all = file[list].as_array().expect("frames");
-        all[all.len() - n - 4..all.len() - 4]
+        let after = after
+            .iter()
+            .find(|(l, _)| *l == list)
+            .expect("listed")
+            .1
+            .len();
+        all[all.len() - n - after..all.len() - after]
             .iter()
             .map(|e| {
                 (

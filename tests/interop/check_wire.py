@@ -59,6 +59,8 @@ def main():
          "010007140314")
     # §15.6's example: LoginEnrol with request id 7 (tag 32, no fields)
     c.eq("spec LoginEnrol example", wire.encode_frame(wire.ClientFrame, {"request_id": 7, "request": "LoginEnrol"}), "010720")
+    # §9.7's example: LoginDevice { device: 2 } with request id 7 (tag 36, §15.6)
+    c.eq("spec LoginDevice example", wire.encode_frame(wire.ClientFrame, {"request_id": 7, "request": {"LoginDevice": {"device": 2}}}), "01072402")
     kp = {"id": 5, "created_at": 300, "key": [7] * 1184, "signature": [9] * 64}
     c.eq("spec KemPreKeyWire layout (9.5)", wire.enc(wire.KemPreKeyWire, kp), "05ac02a009" + "07" * 1184 + "40" + "09" * 64)
     check_device_frames(c, d)

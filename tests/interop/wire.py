@@ -69,6 +69,8 @@ Request = E(
     ("KtHead", S(("known", OPT("u64")), ("entry_of", OPT("u64")))),
     ("KtLookup", S(("label", AccountRef))),
     ("KtHistory", S(("label", AccountRef), ("first", "u64"))),
+    # §15.6: a fresh password login gives a current device a token again
+    ("LoginDevice", S(("device", "u32"))),
 )
 ClientFrame = S(("request_id", "u64"), ("request", Request))
 

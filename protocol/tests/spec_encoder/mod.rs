@@ -190,6 +190,8 @@ const REQUEST: Ty = Ty::Enum(&[
         "KtHistory",
         Fields(&[("label", ACCOUNT_REF), ("first", Varint)]),
     ),
+    // §15.6, tag 36
+    ("LoginDevice", Fields(&[("device", Varint)])),
 ]);
 pub const CLIENT_FRAME: Ty = Ty::Struct(&[("request_id", Varint), ("request", REQUEST)]);
 

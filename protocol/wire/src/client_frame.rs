@@ -295,6 +295,15 @@ pub enum Request {
         /// The first version wanted, from 1.
         first: u64,
     },
+    /// Tag 36: Gives the password login this connection just completed
+    /// (`LoginDone`, not yet used to `Authenticate`) to `device`, a current
+    /// device of the account (§15.6, logging in again as an existing
+    /// device): the relay replaces the login's token with one for it. A
+    /// removed device is never revived. Reply: `LoginEnrolled`.
+    LoginDevice {
+        /// The device the token is for.
+        device: DeviceId,
+    },
 }
 
 /// A request that is well-formed but breaks a limit the relay enforces as a
@@ -459,9 +468,10 @@ impl Request {
                 }
                 Ok(())
             }
-            Request::KemPreKeyCount | Request::FetchHybridBundle { .. } | Request::LoginEnrol => {
-                Ok(())
-            }
+            Request::KemPreKeyCount
+            | Request::FetchHybridBundle { .. }
+            | Request::LoginEnrol
+            | Request::LoginDevice { .. } => Ok(()),
             Request::KtHead { .. } | Request::KtLookup { .. } | Request::KtHistory { .. } => Ok(()),
             Request::FetchDeviceList { .. }
             | Request::ListDevices
@@ -496,6 +506,7 @@ impl Request {
                 | Request::Authenticate { .. }
                 | Request::LinkJoin { .. }
                 | Request::LoginEnrol
+                | Request::LoginDevice { .. }
         )
     }
 
@@ -567,6 +578,7 @@ impl Request {
             Request::KtHead { .. } => "KtHead",
             Request::KtLookup { .. } => "KtLookup",
             Request::KtHistory { .. } => "KtHistory",
+            Request::LoginDevice { .. } => "LoginDevice",
         }
     }
 }

@@ -230,7 +230,8 @@ pub enum Response {
         /// Below this the relay sends `KemPreKeysLow`.
         low_water: u32,
     },
-    /// Tag 21: Answer to `LoginEnrol`: the new device and its first token
+    /// Tag 21: Answer to `LoginEnrol` (the new device and its first token)
+    /// and to `LoginDevice` (the named device and its new token)
     /// (the login's token is revoked in its place), fields as in
     /// `LinkMessages.enrolled`.
     LoginEnrolled(LinkEnrolled),

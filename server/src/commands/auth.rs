@@ -352,6 +352,73 @@ pub(super) async fn login_enrol(state: &AppState, conn: &mut ConnectionAuth) -> 
     }))
 }
 
+/// The refusal of a `LoginDevice` naming a device that is not current.
+pub const LOGIN_DEVICE_NOT_CURRENT: &str =
+    "is not a current device of this account (it was removed); link this data directory again";
+
+/// `LoginDevice` (PROTOCOL.md 15.6): the password login this connection
+/// just completed gives a token to a current device of its account, the
+/// one a linked or restored device whose token ended asks for by id. The
+/// login's token is replaced by the device's in one transaction; nothing
+/// is enrolled and the device list is unchanged. The login is spent
+/// whatever the outcome, and a refusal revokes the login's token, as a
+/// refused `LoginEnrol` does: the client asked for device N's session, not
+/// device 1's. A removed device is never given one (15.1).
+pub(super) async fn login_device(
+    state: &AppState,
+    conn: &mut ConnectionAuth,
+    device: DeviceId,
+) -> Handled {
+    let login = conn
+        .transition(|phase| phase.take_login(Instant::now()))
+        .map_err(|r| unknown_exchange(r, LOGIN_DEVICE_NO_LOGIN))?;
+    let issued = tokens::issue(&mut OsRng, unix_now(), state.limits.token_ttl);
+    let address = Address {
+        account: login.account,
+        device,
+    };
+    let given = match state
+        .store
+        .login_as_device(
+            address,
+            &login.proven,
+            &login.token.0,
+            &issued.hash.0,
+            issued.expires_at,
+        )
+        .await
+    {
+        Err(StoreError::UnknownDevice { .. }) => {
+            state.store.delete_token(&login.token.0).await?;
+            return Err(Refusal::new(
+                ErrorCode::UnknownRecipient,
+                format!("device {} {LOGIN_DEVICE_NOT_CURRENT}", device.0),
+            ));
+        }
+        other => other?,
+    };
+    if !given {
+        state.store.delete_token(&login.token.0).await?;
+        return Err(Refusal::new(
+            ErrorCode::UnknownExchange,
+            "the account's password changed, or it logged out everywhere, since this login; \
+             log in again",
+        ));
+    }
+    Metrics::inc(&state.metrics.auth_successes);
+    Ok(Response::LoginEnrolled(umbra_wire::LinkEnrolled {
+        account: login.account,
+        device,
+        token: issued.token,
+        expires_at: issued.expires_at,
+    }))
+}
+
+/// The refusal of a `LoginDevice` with no fresh login to spend.
+pub const LOGIN_DEVICE_NO_LOGIN: &str =
+    "no password login to use: send LoginDevice right after LoginDone, on the same connection, \
+     within 60 s and before Authenticate";
+
 /// Revokes this connection's token, or every token of the account (closing
 /// its other connections). The caller hangs up after the reply.
 pub(super) async fn logout(

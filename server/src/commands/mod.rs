@@ -276,6 +276,7 @@ async fn pre_auth(state: &AppState, conn: &mut ConnectionAuth, request: Request)
         }
         Request::LinkJoin { ticket } => link::join(state, conn, ticket).await?,
         Request::LoginEnrol => auth::login_enrol(state, conn).await?,
+        Request::LoginDevice { device } => auth::login_device(state, conn, device).await?,
         // `is_pre_authentication` admits only the arms above.
         _ => {
             return Err(Refusal::new(

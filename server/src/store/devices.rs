@@ -97,6 +97,25 @@ pub trait DeviceStore: Send + Sync + 'static {
         now: UnixSeconds,
     ) -> Result<Option<DeviceId>, StoreError>;
 
+    /// `LoginDevice` (15.6): gives a password login's token to `device`, a
+    /// current device of the account, in one transaction that locks the
+    /// account row first (so a removal, which takes the same lock, is
+    /// either before it and refuses, or after it and deletes the new
+    /// token). If the record is still `proven` and `login` still exists
+    /// for the account: deletes `login` and stores `token_hash` for
+    /// `device` until `expires_at`. `false`, changing nothing, if the
+    /// account is gone, its record changed or `login` was revoked;
+    /// [`StoreError::UnknownDevice`], changing nothing, if `device` is not
+    /// a current device (never assigned, or a tombstone).
+    async fn login_as_device(
+        &self,
+        device: Address,
+        proven: &PasswordFile,
+        login: &TokenHash,
+        token_hash: &TokenHash,
+        expires_at: UnixSeconds,
+    ) -> Result<bool, StoreError>;
+
     /// The current devices of `account` in ascending id order (empty for an
     /// unknown account).
     async fn list_devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>, StoreError>;
@@ -255,6 +274,52 @@ macro_rules! impl_devices {
                 .await?;
                 tx.commit().await.map_err(StoreError::from_commit)?;
                 Ok(Some(device))
+            }
+
+            async fn login_as_device(
+                &self,
+                device: Address,
+                proven: &$crate::store::PasswordFile,
+                login: &TokenHash,
+                token_hash: &TokenHash,
+                expires_at: UnixSeconds,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.write_tx().await?;
+                // The account row first, as a removal and a password
+                // change lock it.
+                if !password_file_unchanged(&mut tx, device.account, proven).await? {
+                    return Ok(false);
+                }
+                let held =
+                    sqlx::query("SELECT 1 FROM tokens WHERE token_hash = $1 AND account_id = $2")
+                        .bind(login.as_slice())
+                        .bind(device.account.as_bytes().as_slice())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if held.is_none() {
+                    return Ok(false);
+                }
+                if !device_is_current(&mut tx, device).await? {
+                    return Err(StoreError::UnknownDevice {
+                        device: device.device.0,
+                    });
+                }
+                sqlx::query("DELETE FROM tokens WHERE token_hash = $1")
+                    .bind(login.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO tokens (account_id, token_hash, device_id, expires_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(device.account.as_bytes().as_slice())
+                .bind(token_hash.as_slice())
+                .bind(device_param(device))
+                .bind(db_time(expires_at))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await.map_err(StoreError::from_commit)?;
+                Ok(true)
             }
 
             async fn list_devices(
