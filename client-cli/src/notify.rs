@@ -194,6 +194,37 @@ impl Notifier {
     }
 }
 
+impl Notifier {
+    /// [`Notifier::notify`] for a client event, if it is an arriving
+    /// message (1:1 or group); nothing for any other event.
+    pub fn notify_event(
+        &self,
+        event: &umbra_client_core::Event,
+        terminal: Option<&mut dyn std::io::Write>,
+    ) {
+        use umbra_client_core::Event;
+        let arrival = match event {
+            Event::Message { from, body, .. } => Arrival {
+                from,
+                group: None,
+                body,
+            },
+            Event::GroupMessage {
+                from,
+                group_name,
+                body,
+                ..
+            } => Arrival {
+                from,
+                group: Some(group_name),
+                body,
+            },
+            _ => return,
+        };
+        self.notify(&arrival, terminal);
+    }
+}
+
 /// `text` sanitised for one line and cut to [`MAX_PREVIEW_CHARS`].
 fn preview(text: &str) -> String {
     let clean = SafeText::line(text).to_string();

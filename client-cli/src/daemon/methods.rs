@@ -416,27 +416,8 @@ impl Daemon {
 
     /// Turns one client event into the notifications subscribers get.
     pub async fn publish(&self, event: Event) {
-        match &event {
-            Event::Message { from, body, .. } => {
-                let arrival = crate::notify::Arrival {
-                    from,
-                    group: None,
-                    body,
-                };
-                self.notifier.notify(&arrival, None);
-            }
-            Event::GroupMessage {
-                from,
-                group_name,
-                body,
-                ..
-            } => {
-                let group = Some(group_name.as_str());
-                let arrival = crate::notify::Arrival { from, group, body };
-                self.notifier.notify(&arrival, None);
-            }
-            _ => {}
-        }
+        // The daemon has no terminal: only the command mode shows.
+        self.notifier.notify_event(&event, None);
         if self.events.receiver_count() == 0 {
             return;
         }

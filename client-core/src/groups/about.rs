@@ -38,6 +38,41 @@ pub(crate) struct Member<'a> {
     pub(crate) account: AccountId,
     /// As shown.
     pub(crate) from: &'a str,
+    /// A sync request to send the member with a text's receipt (§8.15).
+    pub(crate) ask: Option<Content>,
+}
+
+/// The content of a group message that opened, from `member`: a text or
+/// reply, the group's disappearing timer (`disappearing/group.rs`), a file
+/// (`files/group.rs`), or a reaction, edit or delete; anything else is
+/// acknowledged and not shown (§12.14).
+pub(crate) async fn accept_opened(
+    engine: &Arc<Engine>,
+    txn: &mut Txn,
+    group: &Group,
+    member: Member<'_>,
+    content: Content,
+    received_at_ms: u64,
+) -> Result<Vec<Event>, Failure> {
+    match content {
+        text @ (Content::Text { .. } | Content::TextReply { .. }) => {
+            accept_text(engine, txn, group, member, text, received_at_ms).await
+        }
+        timer @ Content::ExpirationTimer { .. } => {
+            let from = member.from;
+            Ok(crate::disappearing::group::accept(engine, txn, group, from, timer).await?)
+        }
+        Content::FilePointer(pointer) => {
+            crate::files::accept_group(engine, txn, group, member, pointer, received_at_ms).await
+        }
+        other => match crate::about::Reference::of(&other) {
+            Some(reference) => accept_reference(engine, txn, group, member, reference).await,
+            None => {
+                tracing::debug!(kind = other.kind(), "group content not shown");
+                Ok(Vec::new())
+            }
+        },
+    }
 }
 
 /// A `Text` (from a `GroupText`) or `TextReply` (from a `GroupTextReply`):
@@ -51,7 +86,6 @@ pub(crate) async fn accept_text(
     member: Member<'_>,
     content: Content,
     received_at_ms: u64,
-    ask: Option<Content>,
 ) -> Result<Vec<Event>, Failure> {
     let Some((id, body, sent_at_ms, reply_to)) = crate::about::text_parts(content) else {
         return Ok(Vec::new());
@@ -66,7 +100,7 @@ pub(crate) async fn accept_text(
         .await?;
     // A delivery receipt goes pairwise to the sender, as in 1:1.
     let mut replies = vec![Content::DeliveryReceipt { ids: vec![id] }];
-    replies.extend(ask);
+    replies.extend(member.ask);
     super::sync::receipt(engine, txn, &mut counters, member.contact, replies).await?;
     engine.put_counters(txn, &counters)?;
     Ok(vec![Event::GroupMessage {

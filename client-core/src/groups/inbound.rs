@@ -200,31 +200,10 @@ async fn open_message(
         contact: &contact,
         account: sender.account,
         from: &from,
+        ask,
     };
-    match content {
-        text @ (Content::Text { .. } | Content::TextReply { .. }) => {
-            let accepted =
-                super::about::accept_text(engine, txn, &group, member, text, received_at_ms, ask);
-            events.extend(accepted.await?);
-        }
-        timer @ Content::ExpirationTimer { .. } => {
-            let set = crate::disappearing::group::accept(engine, txn, &group, &from, timer);
-            events.extend(set.await?);
-        }
-        Content::FilePointer(pointer) => {
-            let accepted =
-                crate::files::accept_group(engine, txn, &group, member, pointer, received_at_ms);
-            events.extend(accepted.await?);
-        }
-        other => match crate::about::Reference::of(&other) {
-            Some(reference) => {
-                let accepted =
-                    super::about::accept_reference(engine, txn, &group, member, reference);
-                events.extend(accepted.await?);
-            }
-            None => tracing::debug!(kind = other.kind(), "group content not shown"),
-        },
-    }
+    let opened = super::about::accept_opened(engine, txn, &group, member, content, received_at_ms);
+    events.extend(opened.await?);
     Ok(events)
 }
 
