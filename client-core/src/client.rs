@@ -503,6 +503,33 @@ impl Client {
         Ok(())
     }
 
+    /// The relay's pinned key-transparency keys and the newest directory
+    /// head this client verified (docs/PROTOCOL.md §16.9 item 6), for
+    /// comparing out of band. Asks the relay for nothing.
+    pub async fn directory_root(&self) -> Result<crate::DirectoryRoot, Error> {
+        self.inner.directory_root().await
+    }
+
+    /// Self-monitoring now (docs/PROTOCOL.md §16.9 item 5; it also runs
+    /// on each connection): checks the directory's versions of our own
+    /// account and username since the last check. Returns how many raised
+    /// [`Event::OwnKeyNotPublishedByMe`].
+    pub async fn check_own_keys(&self) -> Result<usize, Error> {
+        self.inner.ensure_connected()?;
+        self.inner.kt_monitor_own().await
+    }
+
+    /// Asks the relay for its newest directory head and checks that it
+    /// extends the remembered one (§16.8); returns what
+    /// [`Client::directory_root`] then shows. A fork or rollback is
+    /// [`crate::KtFailure::Inconsistent`] and an
+    /// [`Event::DirectoryInconsistent`].
+    pub async fn check_directory(&self) -> Result<crate::DirectoryRoot, Error> {
+        self.inner.ensure_connected()?;
+        self.inner.kt_refresh_head().await?;
+        self.inner.directory_root().await
+    }
+
     /// Who we are.
     pub fn whoami(&self) -> WhoAmI {
         let me = self.inner.me();

@@ -55,6 +55,10 @@ pub struct ClientConfig {
     /// deadline sets it, so a relay that accepts and never answers cannot
     /// hold the command past that deadline.
     pub connect_timeout: Duration,
+    /// The relay's key-transparency keys (docs/PROTOCOL.md §16.9 item 1),
+    /// pinned in the store the first time they are given; `None`: the
+    /// ones the store pinned before, if any.
+    pub kt_pins: Option<crate::KtPins>,
 }
 
 /// How long reaching the relay may take unless the caller says otherwise.
@@ -72,6 +76,7 @@ impl ClientConfig {
             lock_wait: DEFAULT_LOCK_WAIT,
             dir_lock: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            kt_pins: None,
         }
     }
 
@@ -85,6 +90,7 @@ impl ClientConfig {
             lock_wait: DEFAULT_LOCK_WAIT,
             dir_lock: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            kt_pins: None,
         }
     }
 
@@ -106,6 +112,12 @@ impl ClientConfig {
     /// second, so an attempt is never doomed before it starts.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout.max(Duration::from_secs(1));
+        self
+    }
+
+    /// Pins the relay's key-transparency keys (see [`ClientConfig::kt_pins`]).
+    pub fn kt_pins(mut self, pins: crate::KtPins) -> Self {
+        self.kt_pins = Some(pins);
         self
     }
 

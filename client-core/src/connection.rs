@@ -507,6 +507,14 @@ fn spawn_maintenance(engine: Weak<Engine>) {
             if let Err(e) = engine.maintain().await {
                 tracing::warn!(error = %crate::error::LogSafe(&e), "key maintenance failed");
             }
+            // Self-monitoring on each connection (§16.9 item 5), when the
+            // relay's key-transparency keys are pinned.
+            match engine.kt_monitor_own().await {
+                Ok(_) | Err(Error::KeyTransparency(crate::KtFailure::NotPinned)) => {}
+                Err(e) => {
+                    tracing::warn!(error = %crate::error::LogSafe(&e), "key-transparency self-monitoring failed")
+                }
+            }
         }
     });
 }

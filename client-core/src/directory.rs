@@ -79,7 +79,11 @@ impl Engine {
         let Response::HybridBundle(wire) = response else {
             return Err(crate::error::unexpected("HybridBundle", &response));
         };
-        verify_fetched_bundle(&wire, account, name, now_secs())
+        let bundle = verify_fetched_bundle(&wire, account, name, now_secs())?;
+        // The directory must hold the identity served (§16.9 item 2).
+        self.kt_vet_identity(account, &bundle.identity().to_bytes())
+            .await?;
+        Ok(bundle)
     }
     /// Before a send over an existing session: asks the relay which identity
     /// the contact publishes now (once per connection, and again after

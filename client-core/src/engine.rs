@@ -86,6 +86,8 @@ pub(crate) struct Engine {
     pub(crate) tls_roots: Option<std::path::PathBuf>,
     /// Bounds one attempt to reach the relay ([`crate::ClientConfig::connect_timeout`]).
     pub(crate) connect_timeout: std::time::Duration,
+    /// The key-transparency keys the configuration names ([`crate::kt`]).
+    pub(crate) kt_configured: Option<crate::KtPins>,
     /// The unlocked store, shared with the managers that own a part of it.
     pub(crate) vault: Arc<Vault>,
     /// Contacts and what their names mean (a manager owning that state).
@@ -218,6 +220,7 @@ impl Engine {
             ws_url,
             tls_roots: config.tls_roots.clone(),
             connect_timeout: config.connect_timeout,
+            kt_configured: config.kt_pins,
             names: NameBook::new(vault.clone()),
             groups: GroupManager::new(vault.clone()),
             backup: BackupManager::new(vault.clone()),

@@ -188,6 +188,10 @@ pub enum Error {
     /// The relay sent something this client cannot use (its fault).
     #[error("relay protocol violation: {0}")]
     Protocol(#[from] RelayMisbehaved),
+    /// A key-transparency check failed (docs/PROTOCOL.md §16.9): a
+    /// directory answer was refused, or contradicts the remembered head.
+    #[error(transparent)]
+    KeyTransparency(#[from] crate::kt::KtFailure),
     /// A cryptographic operation failed (a bad bundle, a broken session).
     #[error("cryptographic failure: {0}")]
     Crypto(#[from] CryptoFailure),

@@ -67,6 +67,33 @@ impl ConnectionState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
+    /// The relay's key directory contradicts the newest head this client
+    /// verified: it signed two histories for one epoch, or went back
+    /// (docs/PROTOCOL.md §16.8, §16.9 item 3). The remembered head is kept;
+    /// compare `umbra directory root` with other users.
+    DirectoryInconsistent {
+        /// What the check found (`Fork` or `Rollback`, with the epochs).
+        reason: String,
+    },
+    /// The relay's key directory holds a version of this account's own
+    /// keys that it never published: an identity it does not hold, a device
+    /// list its identity did not sign, or its username naming another
+    /// account (docs/PROTOCOL.md §16.9 item 5). Raised at every check while
+    /// the directory holds it.
+    OwnKeyNotPublishedByMe {
+        /// The leaf's version.
+        version: u64,
+        /// The epoch that published it.
+        epoch: u64,
+        /// What is not ours.
+        reason: String,
+    },
+    /// The relay served keys for `account` that its key directory does not
+    /// hold (§16.9 item 2); they were refused.
+    DirectoryRefused {
+        /// Whose keys.
+        account: umbra_protocol::wire::AccountId,
+    },
     /// A text or file message arrived (already stored in history).
     Message {
         /// The sender's username.

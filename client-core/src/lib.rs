@@ -142,6 +142,7 @@ mod history;
 mod identity_checks;
 mod inbound;
 mod kem_maintenance;
+mod kt;
 mod lifecycle;
 mod link;
 mod login;
@@ -196,6 +197,7 @@ pub use groups::{
     GroupMemberName, GroupPolicy, GroupSendReport, MemberOutcome, MemberReport,
     UnreportedGroupMessage,
 };
+pub use kt::{DirectoryRoot, KtFailure, KtPins};
 pub use link::{LinkFailure, LinkInvite};
 pub use message_id::MessageId;
 pub use outbox::PendingMessage;

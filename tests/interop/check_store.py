@@ -154,6 +154,15 @@ for slot, v in settings:
     r = Reader(v); fmt = r.u32(); flags = r.take(2)
     chk(f"Settings: format {fmt}, read_receipts {flags[0]}, typing {flags[1]}, empty slot, fully parsed",
         r.left() == 0 and fmt == 0 and slot == b"" and all(b in (0, 1) for b in flags))
+# 12.9 kind 38 (issue 15): the pinned key-transparency keys, the newest head, the own leaves' links.
+kt_rows = list(rows(38))
+chk(f"at most one KtState record (kind 38, empty slot): {len(kt_rows)}", len(kt_rows) <= 1 and all(sl == b"" for sl, _ in kt_rows))
+for slot, v in kt_rows:
+    r = Reader(v); fmt = r.u32(); dkey = r.take(32); vkey = r.take(32); head = r.opt(r.bytes)
+    acct = r.opt(lambda: (r.u64(), r.take(32))); name = r.opt(lambda: (r.take(r.u64()).decode(), r.u64(), r.take(32)))
+    chk(f"KtState: format {fmt}, head {None if head is None else len(head)} bytes (16.7: 146 + 32p), "
+        f"links {acct and acct[0]} / {name and name[:2]}, fully parsed",
+        r.left() == 0 and fmt == 0 and (head is None or (len(head) >= 146 and (len(head) - 146) == 32 * head[145])))
 # 12.6 / 12.9 kinds 33-35 (issue 14): the ML-KEM prekeys, signed as 3.9 by the Account's identity.
 acct_rows = list(rows(2))
 ed_pub_ = None

@@ -26,6 +26,7 @@ pub mod fuzzing;
 pub(crate) mod group;
 pub(crate) mod history;
 pub(crate) mod kem_prekeys;
+pub(crate) mod kt;
 pub(crate) mod outbox;
 pub(crate) mod prekeys;
 pub(crate) mod seen;

@@ -172,6 +172,9 @@ pub enum RecordKind {
     /// When one history entry stored under a timer is to be deleted (slot:
     /// HMAC of the account id || u64be history sequence; §12.18).
     Expiry = 37,
+    /// The relay's pinned key-transparency keys and the newest directory
+    /// head verified (singleton; docs/PROTOCOL.md §12.9, §16.9).
+    KtState = 38,
 }
 
 impl RecordKind {
@@ -220,6 +223,7 @@ impl RecordKind {
             35 => Self::KemLastResortPreKey,
             36 => Self::DisappearingTimer,
             37 => Self::Expiry,
+            38 => Self::KtState,
             _ => return None,
         })
     }
