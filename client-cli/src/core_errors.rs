@@ -67,7 +67,7 @@ fn status_of_core(error: &Error) -> ExitStatus {
             | DeviceFailure::Unknown(_)
             | DeviceFailure::Removed(_)
             | DeviceFailure::AccountFull { .. }
-            | DeviceFailure::NotDeviceOne(_)
+            | DeviceFailure::NotCurrent(_)
             | DeviceFailure::List(_) => {
                 ExitStatus::UserError
             }

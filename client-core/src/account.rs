@@ -284,6 +284,47 @@ pub(crate) async fn enrol(
     })
 }
 
+/// `LoginDevice` (docs/PROTOCOL.md §15.6) right after [`login`] on the same
+/// connection, before any `Authenticate`: the login's device-1 token is
+/// replaced by one for `device`, a current device of the account (this
+/// data directory's own id). A device the relay no longer holds current
+/// (removed) is [`DeviceFailure::NotCurrent`]; an answer naming another
+/// account or device is the relay's misbehaviour.
+pub(crate) async fn login_device(
+    link: &mut RelayLink,
+    login: LoginOutcome,
+    device: DeviceId,
+) -> Result<LoginOutcome, Error> {
+    let response = match into_result(link.call(Request::LoginDevice { device }).await?) {
+        Err(Error::Relay {
+            code: ErrorCode::UnknownRecipient,
+            ..
+        }) => return Err(Error::Device(DeviceFailure::NotCurrent(device.0))),
+        other => other?,
+    };
+    let Response::LoginEnrolled(given) = response else {
+        return Err(unexpected("LoginEnrolled", &response));
+    };
+    if given.account != login.account {
+        return Err(Error::Protocol(RelayMisbehaved::AccountChanged));
+    }
+    if given.device != device {
+        return Err(Error::Protocol(RelayMisbehaved::UnexpectedResponse {
+            expected: "LoginEnrolled naming this device",
+            got: "LoginEnrolled",
+        }));
+    }
+    Ok(LoginOutcome {
+        account: login.account,
+        device,
+        token: TokenRecord {
+            token: *given.token.expose_secret(),
+            expires_at: given.expires_at,
+        },
+        export_key: login.export_key,
+    })
+}
+
 fn auth_failure(e: Error) -> Error {
     match e {
         Error::Relay {

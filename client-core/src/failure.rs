@@ -182,16 +182,16 @@ pub enum DeviceFailure {
         limit: usize,
     },
     /// A password login into the store of a device other than device 1 (a
-    /// linked or restored one): a password login is device 1's (§15.5),
-    /// so it would take the account over as device 1 and log every device
-    /// out. Refused before anything is sent.
+    /// linked or restored one) asked the relay for this device's token
+    /// (`LoginDevice`, §15.6), and the relay holds the id as no current
+    /// device of the account: it was removed, and removed ids never come
+    /// back (§15.1). Nothing was written here.
     #[error(
-        "this data directory is device {0} of the account, and a password login is device 1's; \
-         it would log out every device of the account. While its session lasts, keep using it; \
-         to start it over, move it aside and log in on an empty data directory (a new device), \
-         then remove device {0} there (umbra devices remove {0})"
+        "this data directory is device {0} of the account, and device {0} is not a current \
+         device of the account (it was removed); a removed device cannot log in again: move \
+         this data directory aside and link it again from a current device (umbra link)"
     )]
-    NotDeviceOne(u32),
+    NotCurrent(u32),
 }
 
 /// A cryptographic operation failed.

@@ -1,7 +1,9 @@
 //! Logging in: restoring the account from its backup into an empty data
 //! directory as a new device of the account (§12.15, `LoginEnrol` of
 //! §15.6); taking the account over from any other data directory
-//! (docs/PROTOCOL.md §12.12) to resume the account's own store, or (asked
+//! (docs/PROTOCOL.md §12.12) to resume device 1's own store; logging a
+//! linked or restored device's own store in again as that device
+//! (`LoginDevice` of §15.6, which logs no other device out); or (asked
 //! for explicitly, or with no backup on the relay) to start over with a
 //! new identity as device 1; and setting up a new store after `register`.
 //!
@@ -25,7 +27,7 @@ use crate::backup::{restore, BackupManager, BackupState};
 use crate::client::{open_backend, password_error};
 use crate::consts::SETUP_STEP_ATTEMPTS;
 use crate::engine::Engine;
-use crate::failure::{ConnectionFailure, DeviceFailure, RelayMisbehaved};
+use crate::failure::{ConnectionFailure, RelayMisbehaved};
 use crate::groups::manager::GroupManager;
 use crate::name_book::NameBook;
 use crate::relay_link::{into_result, RelayLink};
@@ -64,6 +66,46 @@ async fn take_over(
         return Err(Error::Protocol(RelayMisbehaved::AccountChanged));
     }
     Ok(outcome)
+}
+
+/// A password login in the store of device `device` (not device 1), and
+/// `LoginDevice` on the same connection: the login's device-1 token, never
+/// used to `Authenticate` (so device 1's connection is left alone), is
+/// replaced by one for this device. A login gone stale before it (the
+/// relay's 60 s) is made once more.
+async fn again_as_device(
+    config: &ClientConfig,
+    ws_url: &str,
+    name: &Username,
+    password: &str,
+    device: DeviceId,
+) -> Result<account::LoginOutcome, Error> {
+    let tls_roots = config.tls_roots.as_deref();
+    let mut attempt = 1;
+    loop {
+        let mut link = RelayLink::connect(ws_url, tls_roots, config.connect_timeout).await?;
+        let login = account::login(&mut link, name, password.as_bytes(), &mut OsRng).await;
+        let given = match login {
+            Ok(login) => account::login_device(&mut link, login, device).await,
+            Err(e) => Err(e),
+        };
+        link.close().await;
+        match given {
+            Err(Error::Relay {
+                code: ErrorCode::UnknownExchange,
+                ..
+            }) if attempt < 2 => attempt += 1,
+            other => {
+                if let Ok(outcome) = &other {
+                    tracing::info!(
+                        device = outcome.device.0,
+                        "password login gave this device a token again"
+                    );
+                }
+                return other;
+            }
+        }
+    }
 }
 
 /// A password login in a data directory with no account yet: the device
@@ -176,7 +218,14 @@ impl Client {
     /// change); an account at its device limit is refused with the relay's
     /// `LimitExceeded`, which says how to remove a device.
     ///
-    /// A login into a store that already holds the account ends every
+    /// A login into the store of a linked or restored device (device N,
+    /// not 1) logs in again as device N (`LoginDevice`, §15.6): it keeps
+    /// its id, identity, sessions and history, and logs no other device
+    /// out; a device the account removed is refused
+    /// ([`DeviceFailure::NotCurrent`](crate::failure::DeviceFailure::NotCurrent))
+    /// and nothing is written.
+    ///
+    /// A login into device 1's store ends every
     /// other session of the account first ("log out everywhere", then a
     /// fresh login): the directory it moved away from gets
     /// [`Error::UsedElsewhere`] instead of receiving — and acknowledging —
@@ -271,20 +320,23 @@ impl Client {
             return Self::set_up(config, ws_url, vault, &name, fresh.login, local).await;
         }
         let device = Engine::stored_device(&vault).await?;
-        if device != DeviceId::PRIMARY {
-            // A password login is device 1's (PROTOCOL.md 15.5): taking
-            // it over here would log every device of the account out and
-            // leave this one with another device's token.
-            return Err(Error::Device(DeviceFailure::NotDeviceOne(device.0)));
-        }
-        let outcome = take_over(
-            &ws_url,
-            config.tls_roots.as_deref(),
-            config.connect_timeout,
-            &name,
-            password,
-        )
-        .await?;
+        let outcome = if device == DeviceId::PRIMARY {
+            take_over(
+                &ws_url,
+                config.tls_roots.as_deref(),
+                config.connect_timeout,
+                &name,
+                password,
+            )
+            .await?
+        } else {
+            // A linked or restored device logs in again as itself
+            // (`LoginDevice`, PROTOCOL.md 15.6): its id, identity, sessions
+            // and history stay, and no other device is logged out (a
+            // take-over as device 1 would log every device out and leave
+            // this store with another device's token).
+            again_as_device(&config, &ws_url, &name, password, device).await?
+        };
         if vault.owner() != outcome.account {
             return Err(Error::Store(StoreError::AlreadyInitialized));
         }
