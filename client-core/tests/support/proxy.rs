@@ -2,7 +2,9 @@
 //! relay of another version: one that predates the ML-KEM prekey frames
 //! (answers them `BadFrame` and closes, as such a relay's decoder does,
 //! docs/PROTOCOL.md 9.4), or one that strips the KEM prekeys from every
-//! hybrid bundle it serves (the downgrade attack PQXDH's refusal is for).
+//! hybrid bundle it serves (the downgrade attack PQXDH's refusal is for),
+//! or one that names another device than the one asked for in the token it
+//! gives (`LoginEnrolled`, §15.6).
 //! It counts what passes, so a test can say what the client sent.
 //!
 //! Must never: change a frame its mode does not name, or hide one from
@@ -28,6 +30,8 @@ pub enum Mode {
     OldRelay = 1,
     /// Removes both KEM prekeys from every `HybridBundle` answer.
     StripKem = 2,
+    /// Adds one to the device id of every `LoginEnrolled` answer.
+    OtherDevice = 3,
 }
 
 /// Counters of what the clients sent through the proxy.
@@ -92,6 +96,7 @@ impl Proxy {
         match mode.load(Ordering::SeqCst) {
             1 => Mode::OldRelay,
             2 => Mode::StripKem,
+            3 => Mode::OtherDevice,
             _ => Mode::Pass,
         }
     }
@@ -168,6 +173,22 @@ where
                             let frame = RelayFrame::Response {
                                 request_id,
                                 response: Response::HybridBundle(hybrid),
+                            };
+                            message = Message::Binary(encode_relay(&frame).expect("encode").into());
+                        }
+                    }
+                }
+                if Proxy::mode_of(&mode) == Mode::OtherDevice {
+                    if let Message::Binary(bytes) = &message {
+                        if let Ok(RelayFrame::Response {
+                            request_id,
+                            response: Response::LoginEnrolled(mut given),
+                        }) = decode_relay(bytes)
+                        {
+                            given.device.0 += 1;
+                            let frame = RelayFrame::Response {
+                                request_id,
+                                response: Response::LoginEnrolled(given),
                             };
                             message = Message::Binary(encode_relay(&frame).expect("encode").into());
                         }
