@@ -130,6 +130,7 @@ async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitSt
         Command::LinkAccept { code } => link::accept(session, code).await,
         Command::Logout => account::logout(session).await,
         Command::Whoami => account::whoami(session).await,
+        Command::Directory(cli::DirectoryCommand::Root) => commands::directory::root(session).await,
         Command::Send {
             username,
             message,

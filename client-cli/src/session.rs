@@ -32,6 +32,8 @@ pub struct Session {
     /// the relay: a relay that accepts and never answers must not hold a
     /// `send --timeout 3` for client-core's default 15 s.
     connect_timeout: Option<Duration>,
+    /// `--kt-directory-key` and `--kt-vrf-key`, decoded.
+    kt_pins: Option<umbra_client_core::KtPins>,
 }
 
 /// Overrides how long a command waits for another `umbra` using the same
@@ -62,6 +64,33 @@ fn check_server_url(url: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The key-transparency keys the user gave, each 32 bytes in hex.
+fn kt_pins(cli: &Cli) -> Result<Option<umbra_client_core::KtPins>, Failure> {
+    let key = |flag: &str, value: &str| -> Result<[u8; 32], Failure> {
+        let bad = || Failure::user(format!("{flag} must be 64 hex digits, not {value:?}"));
+        let digits = value.trim().as_bytes();
+        if digits.len() != 64 || !digits.iter().all(u8::is_ascii_hexdigit) {
+            return Err(bad());
+        }
+        let mut out = [0u8; 32];
+        for (byte, pair) in out.iter_mut().zip(digits.chunks(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|_| bad())?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+        }
+        Ok(out)
+    };
+    match (&cli.kt_directory_key, &cli.kt_vrf_key) {
+        (Some(d), Some(v)) => Ok(Some(umbra_client_core::KtPins {
+            directory_key: key("--kt-directory-key", d)?,
+            vrf_key: key("--kt-vrf-key", v)?,
+        })),
+        (None, None) => Ok(None),
+        _ => Err(Failure::user(
+            "--kt-directory-key and --kt-vrf-key are given together",
+        )),
+    }
+}
+
 impl Session {
     /// Resolves and prepares (creates 0700) the data directory.
     pub fn prepare(cli: &Cli) -> Result<Self, Failure> {
@@ -75,6 +104,7 @@ impl Session {
                 .map_err(|e| e.to_string()),
             json: cli.json,
             dir_lock: None,
+            kt_pins: kt_pins(cli)?,
             connect_timeout: match &cli.command {
                 Command::Send { timeout, .. } | Command::Receive { timeout, .. } => {
                     Some(Duration::from_secs(*timeout))
@@ -109,6 +139,9 @@ impl Session {
 
     pub fn config(&self) -> ClientConfig {
         let mut config = ClientConfig::new(self.server.clone(), self.data_dir.clone());
+        if let Some(pins) = self.kt_pins {
+            config = config.kt_pins(pins);
+        }
         if let Some(timeout) = self.connect_timeout {
             config = config.connect_timeout(timeout);
         }

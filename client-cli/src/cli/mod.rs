@@ -14,6 +14,7 @@ mod account;
 mod block;
 mod daemon;
 mod devices;
+mod directory;
 mod file;
 mod group;
 mod search;
@@ -29,6 +30,7 @@ pub use account::{AccountCommand, PasswordCommand};
 pub use block::BlockArgs;
 pub use daemon::{parse_duration, DaemonArgs};
 pub use devices::{DevicesArgs, DevicesCommand};
+pub use directory::DirectoryCommand;
 pub use file::FileCommand;
 pub use group::{GroupCommand, GroupWait};
 use search::parse_search_limit;
@@ -92,6 +94,29 @@ pub struct Cli {
     )]
     pub agent_ttl: Option<std::time::Duration>,
 
+    /// The relay's key-transparency directory key (64 hex digits, as
+    /// `umbra-relay audit` prints it), pinned in the store the first time
+    /// it is given; needs --kt-vrf-key.
+    #[arg(
+        long,
+        global = true,
+        env = "UMBRA_KT_DIRECTORY_KEY",
+        value_name = "HEX",
+        requires = "kt_vrf_key"
+    )]
+    pub kt_directory_key: Option<String>,
+
+    /// The relay's key-transparency VRF public key (64 hex digits); needs
+    /// --kt-directory-key.
+    #[arg(
+        long,
+        global = true,
+        env = "UMBRA_KT_VRF_KEY",
+        value_name = "HEX",
+        requires = "kt_directory_key"
+    )]
+    pub kt_vrf_key: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -132,6 +157,9 @@ pub enum Command {
     Logout,
     /// Show the account this data directory belongs to.
     Whoami,
+    /// The relay's key directory (key transparency) as this client checks it.
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
     /// Send a text message.
     Send {
         /// The recipient's username.

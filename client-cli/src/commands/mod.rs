@@ -9,6 +9,7 @@ pub mod contacts;
 pub mod daemon;
 pub mod delete_conversation;
 pub mod devices;
+pub mod directory;
 pub mod disappearing;
 pub mod file;
 pub mod follow;

@@ -127,7 +127,7 @@ pub async fn records_for(client: &Client, event: Event) -> Vec<Record> {
 
 /// The records of an event that is not about a group: everything it
 /// prints comes with the event (typed reasons, the new safety number).
-fn records_of(event: Event) -> Vec<Record> {
+pub(crate) fn records_of(event: Event) -> Vec<Record> {
     let now = time::OffsetDateTime::now_utc();
     match event {
         Event::Message {
@@ -232,6 +232,23 @@ fn records_of(event: Event) -> Vec<Record> {
             account_id: Some(account.to_hex()),
         }],
         Event::DecryptionFailed { from, reason } => vec![decryption_failed(from, &reason)],
+        Event::OwnKeyNotPublishedByMe {
+            version,
+            epoch,
+            reason,
+        } => vec![Record::OwnKeyNotPublishedByMe {
+            version,
+            epoch,
+            reason,
+        }],
+        Event::DirectoryInconsistent { reason } => vec![Record::DirectoryAlarm {
+            reason,
+            account_id: None,
+        }],
+        Event::DirectoryRefused { account } => vec![Record::DirectoryAlarm {
+            reason: "keys the key directory does not hold".to_owned(),
+            account_id: Some(account.to_hex()),
+        }],
         Event::NameReassigned {
             username,
             known,

@@ -263,6 +263,46 @@ impl Record {
                 s(safety_number),
                 trust.label()
             ),
+            Record::DirectoryRoot {
+                directory_key,
+                vrf_key,
+                epoch,
+                map_root,
+                log_root,
+            } => match (epoch, map_root, log_root) {
+                (Some(e), Some(m), Some(l)) => format!(
+                    "directory key {}\nVRF key {}\nepoch {e}\nmap root {}\nlog root {}",
+                    s(directory_key),
+                    s(vrf_key),
+                    s(m),
+                    s(l)
+                ),
+                _ => format!(
+                    "directory key {}\nVRF key {}\nno head verified yet",
+                    s(directory_key),
+                    s(vrf_key)
+                ),
+            },
+            Record::OwnKeyNotPublishedByMe {
+                version,
+                epoch,
+                reason,
+            } => format!(
+                "ALARM: the relay's key directory shows {} for this account (version {version}, \
+                 epoch {epoch}), which this account never published. Someone may be posing as you; \
+                 tell your contacts to compare safety numbers.",
+                s(reason)
+            ),
+            Record::DirectoryAlarm { reason, account_id } => match account_id {
+                Some(a) => format!(
+                    "ALARM: the relay served keys for account {} that its key directory does not hold; they were refused",
+                    s(a)
+                ),
+                None => format!(
+                    "ALARM: the relay's key directory contradicts what this client verified before ({}); compare `umbra directory root` with others",
+                    s(reason)
+                ),
+            },
             Record::Account {
                 username,
                 device_id,

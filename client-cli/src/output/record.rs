@@ -273,6 +273,33 @@ pub enum Record {
         safety_number: String,
         trust: Trust,
     },
+    /// `directory root`: the pinned key-transparency keys and the newest
+    /// head verified (each hash 64 hex digits), `epoch` and the roots
+    /// absent before the first head.
+    DirectoryRoot {
+        directory_key: String,
+        vrf_key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        map_root: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_root: Option<String>,
+    },
+    /// The relay's key directory holds a version of this account's own
+    /// keys it never published (PROTOCOL §16.9 item 5).
+    OwnKeyNotPublishedByMe {
+        version: u64,
+        epoch: u64,
+        reason: String,
+    },
+    /// The relay's key directory contradicts what this client verified (a
+    /// fork or rollback), or served keys for `account_id` it does not hold.
+    DirectoryAlarm {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account_id: Option<String>,
+    },
     /// `whoami`.
     Account {
         username: String,

@@ -426,6 +426,17 @@ async fn apply_event(backend: &Backend, state: &mut ChatState, event: Event) -> 
             state.key_changed(username.as_str(), &safety_number.to_string());
             None
         }
+        Event::OwnKeyNotPublishedByMe { .. }
+        | Event::DirectoryInconsistent { .. }
+        | Event::DirectoryRefused { .. } => {
+            if let Some(record) = crate::commands::receive::records_of(event)
+                .into_iter()
+                .next()
+            {
+                apply_notice(state, record);
+            }
+            None
+        }
         Event::DecryptionFailed { from, reason } => {
             decryption_failed(state, from.as_deref(), &reason.to_string());
             None
@@ -479,6 +490,9 @@ fn apply_notice(state: &mut ChatState, record: Record) {
         } => state.key_changed(&contact, &safety_number),
         Record::DecryptionFailed { from, reason, .. } => {
             decryption_failed(state, from.as_deref(), &reason)
+        }
+        alarm @ (Record::OwnKeyNotPublishedByMe { .. } | Record::DirectoryAlarm { .. }) => {
+            state.set_notice(Severity::Error, &alarm.to_human());
         }
         other => {
             about::apply_record(state, &other);
