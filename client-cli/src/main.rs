@@ -125,7 +125,16 @@ async fn dispatch(session: &Session, command: &Command) -> anyhow::Result<ExitSt
         Command::Login {
             username,
             new_identity,
-        } => account::login(session, username, *new_identity).await,
+            store_password_file,
+        } => {
+            account::login(
+                session,
+                username,
+                *new_identity,
+                store_password_file.as_deref(),
+            )
+            .await
+        }
         Command::Link => link::link(session).await,
         Command::LinkAccept { code } => link::accept(session, code).await,
         Command::Logout => account::logout(session).await,

@@ -235,7 +235,22 @@ impl Client {
         username: &str,
         password: &str,
     ) -> Result<Client, Error> {
-        Self::login_as(config, username, password, false).await
+        Self::login_as(config, username, password, false, None).await
+    }
+
+    /// [`Client::login`] where this data directory's store is sealed under
+    /// `store_password`, not the account's `password` (a linked device
+    /// chooses its own at `link_accept`): the relay is given `password`,
+    /// the store is opened (or, in an empty directory, created) with
+    /// `store_password`. What a linked device whose token ended logs in
+    /// again with (§15.6 `LoginDevice`).
+    pub async fn login_with_store_password(
+        config: ClientConfig,
+        username: &str,
+        password: &str,
+        store_password: &str,
+    ) -> Result<Client, Error> {
+        Self::login_as(config, username, password, false, Some(store_password)).await
     }
 
     /// [`Client::login`] in an empty data directory that does *not*
@@ -250,7 +265,7 @@ impl Client {
         username: &str,
         password: &str,
     ) -> Result<Client, Error> {
-        Self::login_as(config, username, password, true).await
+        Self::login_as(config, username, password, true, None).await
     }
 
     async fn login_as(
@@ -258,8 +273,13 @@ impl Client {
         username: &str,
         password: &str,
         new_identity: bool,
+        store_password: Option<&str>,
     ) -> Result<Client, Error> {
         let name = Username::parse(username)?;
+        // The store's own password when it is not the account's: then a
+        // header's slots are not the account password's, and are left.
+        let separate = store_password.is_some_and(|own| own != password);
+        let store_password = store_password.unwrap_or(password);
         let ws_url = config.websocket_url()?;
         let backend = open_backend(&config).await?;
         let initialized = Vault::is_initialized(&*backend).await?;
@@ -277,7 +297,7 @@ impl Client {
                 ws_url,
                 backend,
                 &name,
-                password,
+                store_password,
                 fresh.login,
                 local,
             )
@@ -298,12 +318,20 @@ impl Client {
             // follows the stored seq instead of merging with it.
             let replaces = restore::stored_seq(&endpoint, &token).await?;
             let local = (None, replaces);
-            return Self::create_local(config, ws_url, backend, &name, password, outcome, local)
-                .await;
+            return Self::create_local(
+                config,
+                ws_url,
+                backend,
+                &name,
+                store_password,
+                outcome,
+                local,
+            )
+            .await;
         }
         // The account's own store. Opened before anything is sent: which
         // device it is decides what the login may do.
-        let vault = Vault::unlock(backend, password.as_bytes())
+        let vault = Vault::unlock(backend, store_password.as_bytes())
             .await
             .map_err(password_error)?;
         if !Engine::is_set_up(&vault).await? {
@@ -315,7 +343,9 @@ impl Client {
             if vault.owner() != fresh.login.account {
                 return Err(Error::Store(StoreError::AlreadyInitialized));
             }
-            vault.keep_only_slot_of(password.as_bytes()).await?;
+            if !separate {
+                vault.keep_only_slot_of(password.as_bytes()).await?;
+            }
             let local = (fresh.restored, None);
             return Self::set_up(config, ws_url, vault, &name, fresh.login, local).await;
         }
@@ -342,7 +372,9 @@ impl Client {
         }
         // The relay just accepted this password: a header left with both
         // passwords' slots by an unconfirmed change keeps only its slot.
-        vault.keep_only_slot_of(password.as_bytes()).await?;
+        if !separate {
+            vault.keep_only_slot_of(password.as_bytes()).await?;
+        }
         let engine = Engine::from_vault(&config, ws_url, vault).await?;
         engine.store_token(&outcome.token).await?;
         let decided = engine.keep_export_key(outcome.export_key, None).await?;

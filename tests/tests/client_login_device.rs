@@ -7,7 +7,9 @@
 //! 2, its history and its session with bob still work (bob's next message
 //! reaches it with no reset), and device 1 was not logged out. After device
 //! 1 removes it, its login is refused with exit 1 saying it was removed,
-//! and device 1 still lists itself alone.
+//! and device 1 still lists itself alone. A linked device whose store has a
+//! password of its own logs in again with `--store-password-file`, and
+//! without it is refused before anything is sent.
 //!
 //! Must never: reach into a store, pass if the re-login enrolled a new id
 //! or took device 1's place, or accept a key-change record in bob's output.
@@ -37,8 +39,9 @@ impl Drop for Running {
 }
 
 /// Links a new data directory to `user`'s account (`umbra link`, then
-/// `link-accept` with the code `link` printed).
-fn link(relay: &umbra_e2e::Relay, user: &User) -> User {
+/// `link-accept` with the code `link` printed), its store sealed under
+/// `store_password`.
+fn link(relay: &umbra_e2e::Relay, user: &User, store_password: &str) -> User {
     let mut child = user
         .cli
         .command(&["link"])
@@ -51,7 +54,7 @@ fn link(relay: &umbra_e2e::Relay, user: &User) -> User {
     let mut child = Running(child);
     let mut code = String::new();
     out.read_line(&mut code).expect("the link code");
-    let joined = User::unregistered(relay, &user.name, ALICE_PASSWORD);
+    let joined = User::unregistered(relay, &user.name, store_password);
     let args = ["link-accept", code.trim_end()];
     joined.run(&args).assert_success(&args);
     let status = child.0.wait().expect("wait for link");
@@ -87,7 +90,7 @@ fn a_linked_device_logs_out_and_in_again_as_itself() {
     let bob = User::register(&relay, "bob", "bob's password 4Lw");
     alice.send("bob", "hello from device 1");
     assert_eq!(bob.receive().messages.len(), 1);
-    let second = link(&relay, &alice);
+    let second = link(&relay, &alice, ALICE_PASSWORD);
     assert_eq!(
         devices(&second.json_ok(&["devices"])),
         vec![(1, false), (2, true)]
@@ -180,4 +183,40 @@ fn a_linked_device_logs_out_and_in_again_as_itself() {
         "the refusal says the device was removed: {text}"
     );
     assert_eq!(devices(&alice.json_ok(&["devices"])), vec![(1, true)]);
+}
+
+#[test]
+fn a_linked_device_with_its_own_store_password_logs_in_again_with_it() {
+    const OWN: &str = "the second machine's own store password 3Vx";
+    let relay = start_relay();
+    let alice = User::register(&relay, "alice", ALICE_PASSWORD);
+    let second = link(&relay, &alice, OWN);
+    second.run(&["logout"]).assert_success(&["logout"]);
+
+    // The account's password alone does not open this store.
+    second.cli.set_password(ALICE_PASSWORD);
+    let refused = second.run(&["login", "alice"]);
+    assert_eq!(refused.code, Some(exit::AUTH), "{refused:?}");
+
+    // With the store's own password from a file: device 2 again.
+    let file = tempfile::NamedTempFile::new().expect("a password file");
+    std::fs::write(file.path(), format!("{OWN}\n")).expect("write it");
+    let path = file.path().to_str().expect("a UTF-8 path");
+    let args = ["login", "alice", "--store-password-file", path];
+    second.json_ok(&args);
+    second.cli.set_password(OWN);
+    assert_eq!(
+        devices(&second.json_ok(&["devices"])),
+        vec![(1, false), (2, true)]
+    );
+    let bob = User::register(&relay, "bob", "bob's password 4Lw");
+    bob.send("alice", "to both");
+    assert!(
+        second
+            .receive()
+            .messages
+            .iter()
+            .any(|m| m.from == "bob" && m.body == "to both"),
+        "device 2 no longer receives"
+    );
 }

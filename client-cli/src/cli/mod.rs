@@ -140,6 +140,12 @@ pub enum Command {
         /// key (contacts see a key change), with no contacts or groups.
         #[arg(long)]
         new_identity: bool,
+        /// Open this data directory's store with the password in this file
+        /// (one trailing line break removed), not the account's: for a
+        /// linked device whose store password, chosen at `link-accept`,
+        /// is its own.
+        #[arg(long, value_name = "PATH", conflicts_with = "new_identity")]
+        store_password_file: Option<std::path::PathBuf>,
     },
     /// Link a new device to this account: prints a link code (and on a
     /// terminal a QR code of it) to enter on the new device with

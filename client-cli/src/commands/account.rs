@@ -14,7 +14,7 @@ use umbra_client_core::{Client, Event};
 use crate::commands::receive::records_for;
 use crate::exit_status::{ExitStatus, Failure};
 use crate::output::Record;
-use crate::password::Purpose;
+use crate::password::{PasswordSource, Purpose};
 use crate::session::Session;
 
 pub async fn register(session: &Session, username: &str) -> anyhow::Result<ExitStatus> {
@@ -58,10 +58,15 @@ pub async fn login(
     session: &Session,
     username: &str,
     new_identity: bool,
+    store_password_file: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitStatus> {
     let password = session.password(username, Purpose::Existing)?;
     let login = if new_identity {
         Client::login_with_new_identity(session.config(), username, &password).await
+    } else if let Some(path) = store_password_file {
+        let label = format!("the umbra account in {}", session.data_dir.display());
+        let store = PasswordSource::File(path.to_owned()).read(&label, Purpose::Existing)?;
+        Client::login_with_store_password(session.config(), username, &password, &store).await
     } else {
         Client::login(session.config(), username, &password).await
     };

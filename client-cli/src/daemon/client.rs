@@ -346,6 +346,13 @@ pub async fn dispatch(
         } => anyhow::bail!(
             "login --new-identity needs an empty data directory, and a daemon runs on this one              (it holds an account)"
         ),
+        Command::Login {
+            store_password_file: Some(_),
+            ..
+        } => anyhow::bail!(
+            "login --store-password-file is not sent through a running daemon; stop the daemon \
+             and run it again"
+        ),
         Command::Login { username, .. } => {
             // OPAQUE needs the password even through the daemon; it goes
             // over the private socket and is wiped after writing.
