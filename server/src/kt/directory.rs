@@ -40,6 +40,18 @@ impl State {
         self.entries.last().map(|e| e.epoch)
     }
 
+    /// The newest head, unless this state may differ from the database:
+    /// a failed seal or catch-up can leave an epoch in memory that never
+    /// committed, and a head of it served now would be contradicted by the
+    /// one the next round signs for the same epoch (a fork, to a client).
+    /// Until a round rebuilds, readers answer as if no epoch existed.
+    fn served_head(&self) -> Option<&SignedEpochHead> {
+        if self.stale {
+            return None;
+        }
+        self.head.as_ref()
+    }
+
     /// Applies committed rows (epoch order), checking that they rebuild
     /// every stored entry's map root.
     fn apply(
@@ -189,8 +201,15 @@ impl KtDirectory {
         }
         let after = state.latest();
         let keys = &self.keys;
+        // Whether the seal ran: a failure before it (waiting for another
+        // node's publication past the statement timeout) changed nothing in
+        // memory, and must not make the next round rebuild the whole map.
+        let mut sealed = false;
         let published = store
-            .kt_publish(after, &mut |input| seal(&mut state, keys, input))
+            .kt_publish(after, &mut |input| {
+                sealed = true;
+                seal(&mut state, keys, input)
+            })
             .await;
         match published {
             Ok(Some(epoch)) => Ok(Round::Published(epoch)),
@@ -201,7 +220,9 @@ impl KtDirectory {
             Err(e) => {
                 // The seal may have changed the map for an epoch that did
                 // not commit (or did: a commit whose answer was lost).
-                state.stale = true;
+                if sealed {
+                    state.stale = true;
+                }
                 Err(e)
             }
         }
@@ -209,12 +230,13 @@ impl KtDirectory {
 
     /// The newest epoch this node knows.
     pub async fn latest_epoch(&self) -> Option<u64> {
-        self.state.lock().await.latest()
+        let state = self.state.lock().await;
+        state.served_head().map(|h| h.entry.epoch)
     }
 
     /// The newest head, encoded.
     pub async fn latest_head(&self) -> Option<Vec<u8>> {
-        self.state.lock().await.head.as_ref().map(|h| h.encode())
+        self.state.lock().await.served_head().map(|h| h.encode())
     }
 
     /// The newest head with the consistency proof from epoch `from`'s head
@@ -226,7 +248,7 @@ impl KtDirectory {
         entry_of: Option<u64>,
     ) -> Result<HeadAnswer, KtError> {
         let state = self.state.lock().await;
-        let head = state.head.as_ref().ok_or(KtError::BadLogSize)?;
+        let head = state.served_head().ok_or(KtError::BadLogSize)?;
         let size = head.entry.epoch + 1;
         let consistency = from
             .map(|a| {
@@ -255,7 +277,7 @@ impl KtDirectory {
     /// head (encoded): one lock, so the two are of the same epoch.
     pub async fn lookup(&self, label: &KtLabel) -> Option<(Vec<u8>, LookupProof)> {
         let mut state = self.state.lock().await;
-        let head = state.head.as_ref()?.encode();
+        let head = state.served_head()?.encode();
         Some((head, state.map.prove_lookup(self.keys.vrf(), label)))
     }
 
@@ -266,7 +288,7 @@ impl KtDirectory {
         first: u64,
     ) -> Option<Result<(Vec<u8>, HistoryProof), KtError>> {
         let mut state = self.state.lock().await;
-        let head = state.head.as_ref()?.encode();
+        let head = state.served_head()?.encode();
         Some(
             state
                 .map
@@ -279,6 +301,7 @@ impl KtDirectory {
     pub async fn latest_version(&self, label: &KtLabel) -> Option<u64> {
         let (index, _) = self.keys.vrf().evaluate(label);
         let state = self.state.lock().await;
+        state.served_head()?;
         state.map.latest(&index).map(|r| r.version)
     }
 }

@@ -286,6 +286,63 @@ async fn two_nodes_on_one_database_publish_one_chain(db: &TestDb) {
     }
 }
 
+/// A publication whose commit fails (a trigger aborts the epoch's insert
+/// after the seal signed it) serves nothing of that epoch: until a round
+/// rebuilds from the database, the node answers as if no epoch existed,
+/// and the epoch it then publishes is the only one any reader saw.
+async fn a_failed_publication_serves_nothing_of_its_epoch(db: &TestDb) {
+    let store = db.open().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = directory(&store, tmp.path()).await;
+    let alice = account(&store, 0xa1, "alice").await;
+    publish_identity(&store, alice, 0x11).await;
+    assert_eq!(dir.round(&store).await.unwrap(), Round::Published(0));
+    let committed = dir.latest_head().await.expect("epoch 0's head");
+
+    db.execute_raw(
+        &["CREATE TRIGGER kt_refuse BEFORE INSERT ON kt_epochs \
+           BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"],
+        &[
+            "CREATE FUNCTION kt_refuse() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$",
+            "CREATE TRIGGER kt_refuse BEFORE INSERT ON kt_epochs \
+             FOR EACH ROW EXECUTE FUNCTION kt_refuse()",
+        ],
+    )
+    .await;
+    publish_identity(&store, alice, 0x12).await;
+    assert!(dir.round(&store).await.is_err(), "the insert was refused");
+    // The seal had signed epoch 1 in memory; none of it is served.
+    assert_eq!(dir.latest_head().await, None);
+    assert_eq!(dir.latest_epoch().await, None);
+    assert!(dir.lookup(&KtLabel::Account(alice)).await.is_none());
+    assert!(dir.head_with_proofs(Some(0), None).await.is_err());
+
+    db.execute_raw(
+        &["DROP TRIGGER kt_refuse"],
+        &[
+            "DROP TRIGGER kt_refuse ON kt_epochs",
+            "DROP FUNCTION kt_refuse()",
+        ],
+    )
+    .await;
+    assert_eq!(dir.round(&store).await.unwrap(), Round::Published(1));
+    let head = head(&dir).await;
+    assert_eq!(head.epoch(), 1);
+    assert_eq!(
+        proven(&dir, &KtLabel::Account(alice)).await,
+        Some((1, LeafValue::account(Some(&[0x12; 128]), None)))
+    );
+    // Epoch 0's head is still the one first served (the rebuild read it).
+    let answer = dir.head_with_proofs(Some(0), Some(0)).await.unwrap();
+    let (entry, _) = answer.inclusion.expect("epoch 0's entry");
+    assert_eq!(
+        SignedEpochHead::decode(&committed).unwrap().entry,
+        entry,
+        "the rebuilt log holds the committed epoch 0"
+    );
+}
+
 macro_rules! on_both_backends {
     ($($test:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -314,4 +371,5 @@ on_both_backends!(
     a_change_is_proven_in_the_next_epoch,
     a_change_made_before_a_crash_is_published_after_it,
     two_nodes_on_one_database_publish_one_chain,
+    a_failed_publication_serves_nothing_of_its_epoch,
 );

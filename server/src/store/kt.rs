@@ -380,6 +380,7 @@ macro_rules! impl_kt {
                 seal: &mut $crate::store::kt::KtSeal<'_>,
             ) -> Result<Option<u64>, StoreError> {
                 let mut tx = self.write_tx().await?;
+                Self::sealing_statements(&mut tx).await?;
                 // The publisher's lock: a second node waits here and then
                 // reads the first one's epoch below.
                 sqlx::query(concat!(

@@ -245,6 +245,23 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// [`bulk_statements`](Self::bulk_statements), and the idle limit
+    /// lifted to the same for the rest of `tx`: a key-transparency
+    /// publication computes the epoch (VRF evaluations, the map's paths,
+    /// the head's signature) between its statements, with the publisher's
+    /// row locked, and a large first epoch takes seconds of that. The
+    /// shorter [`IDLE_IN_TRANSACTION_TIMEOUT`] would end it as if the node
+    /// had hung, on every start.
+    async fn sealing_statements(tx: &mut Transaction<'static, Postgres>) -> Result<(), StoreError> {
+        Self::bulk_statements(tx).await?;
+        let sql = format!(
+            "SET LOCAL idle_in_transaction_session_timeout = '{}ms'",
+            BULK_STATEMENT_TIMEOUT.as_millis()
+        );
+        sqlx::query(&sql).execute(&mut **tx).await?;
+        Ok(())
+    }
+
     /// One pool serves reads and writes.
     fn reader(&self) -> &PgPool {
         &self.pool

@@ -227,6 +227,12 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// No server-side limits to lift: the write transaction is held as
+    /// long as the publication takes (PostgreSQL's counterpart lifts them).
+    async fn sealing_statements(_tx: &mut Transaction<'static, Sqlite>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// The group committer's synchronous writer connection on the same
     /// file (`sqlite_writer`); in memory there is no other connection to
     /// the same database, so the committer keeps the pool.
