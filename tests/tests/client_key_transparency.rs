@@ -114,3 +114,75 @@ fn a_pinned_client_checks_the_directory_and_prints_its_root() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// What a compromised relay does: with the relay stopped, its database
+/// gets an identity of its own for `account` and the mark that makes the
+/// next epoch (published at start) commit it.
+fn relay_swaps_identity(relay: &mut umbra_e2e::Relay, account: &[u8]) {
+    relay.stop();
+    let db = relay.data_dir().join("umbra.db");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&db);
+        let pool = sqlx::SqlitePool::connect_with(options)
+            .await
+            .expect("relay db");
+        let changed = sqlx::query("UPDATE identity_keys SET identity = ? WHERE account_id = ?")
+            .bind(vec![0x5a_u8; 128])
+            .bind(account.to_vec())
+            .execute(&pool)
+            .await
+            .expect("update");
+        assert_eq!(changed.rows_affected(), 1);
+        let mut label = vec![0x01];
+        label.extend_from_slice(account);
+        sqlx::query("INSERT INTO kt_pending (label) VALUES (?)")
+            .bind(label)
+            .execute(&pool)
+            .await
+            .expect("mark");
+        pool.close().await;
+    });
+    relay.restart();
+}
+
+#[test]
+fn a_key_the_owner_never_published_raises_the_alarm_at_its_next_receive() {
+    let mut relay = start_relay();
+    let keys = relay_keys(&relay);
+    let bob = User::register(&relay, "bob", "correct horse battery staple bob");
+    let receive = ["--json", "receive", "--timeout", RECEIVE_TIMEOUT];
+    let alarms = |records: &[serde_json::Value]| {
+        records
+            .iter()
+            .filter(|r| r["type"] == "own_key_not_published_by_me")
+            .count()
+    };
+    // Bob's registration may still wait for its epoch; the first check
+    // that sees it must find only his own keys.
+    let honest = run_ok(&bob, &receive, &keys);
+    assert_eq!(alarms(&honest), 0, "{honest:?}");
+    let me = run_ok(&bob, &["--json", "whoami"], &keys);
+    let account = unhex(&string_field(&me[0], "account_id"));
+    relay_swaps_identity(&mut relay, &account);
+    let after = run_ok(&bob, &receive, &keys);
+    assert_eq!(alarms(&after), 1, "{after:?}");
+    let alarm = after
+        .iter()
+        .find(|r| r["type"] == "own_key_not_published_by_me")
+        .expect("the alarm");
+    assert!(
+        string_field(alarm, "reason").contains("identity key"),
+        "{alarm}"
+    );
+}

@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use std::collections::HashSet;
 
-use umbra_client_core::{Client, DecryptFailure, Event, MessageId, UnreportedMessage};
+use umbra_client_core::{Client, DecryptFailure, Event, KtFailure, MessageId, UnreportedMessage};
 
 use crate::commands::group;
 use crate::exit_status::ExitStatus;
@@ -36,10 +36,32 @@ pub(crate) async fn receive<W: std::io::Write>(
     printer: &mut Printer<W>,
     timeout: Duration,
 ) -> anyhow::Result<ExitStatus> {
+    // Self-monitoring (PROTOCOL §16.9 item 5) before the queue is read, so
+    // its alarm is among what this run prints; it also runs on each
+    // connection, where a one-shot command may exit before it finishes.
+    match client.check_own_keys().await {
+        Ok(_) | Err(umbra_client_core::Error::KeyTransparency(KtFailure::NotPinned)) => {}
+        Err(e) => tracing::warn!(error = %e, "key-transparency self-monitoring failed"),
+    }
     let events = client
         .receive_until_empty(timeout)
         .await
         .context("receiving from the relay")?;
+    // The connection's own monitoring may have raised the same alarm.
+    let mut alarms = Vec::new();
+    let events: Vec<Event> = events
+        .into_iter()
+        .filter(|e| {
+            if !matches!(e, Event::OwnKeyNotPublishedByMe { .. }) {
+                return true;
+            }
+            if alarms.contains(e) {
+                return false;
+            }
+            alarms.push(e.clone());
+            true
+        })
+        .collect();
     let unreported = client
         .unreported_messages()
         .await
