@@ -139,6 +139,8 @@ pub struct RateLimits<C: Clock = DefaultClock> {
     login_by_username: KeyedBudget<String, C>,
     bundle_fetches: KeyedBudget<AccountId, C>,
     username_resolves: KeyedBudget<AccountId, C>,
+    /// Key-transparency proofs asked by one account (all its connections).
+    kt_proofs: KeyedBudget<AccountId, C>,
     /// `Ephemeral` frames sent by one account (all its connections
     /// together, so opening more connections buys no more).
     ephemeral: KeyedBudget<AccountId, C>,
@@ -179,6 +181,7 @@ impl<C: Clock + Clone> RateLimits<C> {
                 nonzero(limits.username_resolves_per_minute),
                 clock.clone(),
             ),
+            kt_proofs: KeyedBudget::with_clock(nonzero(limits.kt_proofs_per_minute), clock.clone()),
             ephemeral: KeyedBudget::with_clock(nonzero(limits.ephemeral_per_minute), clock.clone()),
             link_fetches_by_source: KeyedBudget::with_clock(
                 nonzero(limits.link_fetches_per_minute),
@@ -230,6 +233,12 @@ impl<C: Clock + Clone> RateLimits<C> {
         self.username_resolves.check(&requester)
     }
 
+    /// A key-transparency proof (`KtHead`, `KtHistory`, or `KtLookup` of an
+    /// account; a username's lookup is a resolution) for `requester`.
+    pub fn check_kt_proof(&self, requester: AccountId) -> Result<(), RetryAfter> {
+        self.kt_proofs.check(&requester)
+    }
+
     /// An `Ephemeral` frame from `sender`. The relay forwards these without
     /// storing them, so this budget is all that bounds the work one account
     /// can make it do for typing notices.
@@ -275,6 +284,7 @@ impl<C: Clock + Clone> RateLimits<C> {
         self.login_by_username_and_source.shrink();
         self.login_by_username.shrink();
         self.bundle_fetches.shrink();
+        self.kt_proofs.shrink();
         self.username_resolves.shrink();
         self.ephemeral.shrink();
         self.link_fetches_by_source.shrink();

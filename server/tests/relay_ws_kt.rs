@@ -31,11 +31,15 @@ on_both_stores!(
     a_published_identity_is_proven_on_every_node,
     heads_extend_and_prove_older_entries,
     bad_requests_are_refused_clearly,
+    proofs_are_limited_per_requesting_account,
 );
 
 fn settings() -> Settings {
     Settings {
         kt_epoch_interval_ms: Some(20),
+        // The tests poll for an epoch every 10 ms; the proof budget has a
+        // test of its own.
+        kt_proofs_per_minute: Some(1_000_000),
         ..Settings::default()
     }
 }
@@ -281,4 +285,51 @@ async fn bad_requests_are_refused_clearly(backend: Backend, test: &str) {
         })
         .await;
     assert_eq!(error_code(&r), Some(ErrorCode::UnknownRecipient), "{r:?}");
+}
+
+/// `kt_proofs_per_minute`: heads, histories and account lookups share one
+/// budget per requesting account (each costs VRF evaluations or log proofs
+/// under the node's directory lock); past it the answer is `RateLimited`
+/// with a retry time, and another account's budget is its own.
+async fn proofs_are_limited_per_requesting_account(backend: Backend, test: &str) {
+    let limited = Settings {
+        kt_proofs_per_minute: Some(3),
+        ..settings()
+    };
+    let Some(nodes) = nodes_with(backend, test, limited).await else {
+        return;
+    };
+    let (mut c, alice, _) = signed_in(&nodes.a, "alice").await;
+    let (mut other, _, _) = signed_in(&nodes.a, "bob").await;
+    let head = Request::KtHead {
+        known: None,
+        entry_of: None,
+    };
+    let lookup = Request::KtLookup {
+        label: AccountRef::Account(alice),
+    };
+    let history = Request::KtHistory {
+        label: AccountRef::Account(alice),
+        first: 1,
+    };
+    for request in [head.clone(), lookup.clone(), history] {
+        let response = c.ask(request).await;
+        assert!(
+            error_code(&response) != Some(ErrorCode::RateLimited),
+            "within the budget: {response:?}"
+        );
+    }
+    match c.ask(lookup.clone()).await {
+        Response::Error {
+            code: ErrorCode::RateLimited,
+            retry_after_secs,
+            ..
+        } => assert!(retry_after_secs.is_some_and(|secs| secs >= 1)),
+        other => panic!("a fourth proof in a minute must be rate limited, got {other:?}"),
+    }
+    let response = other.ask(lookup).await;
+    assert!(
+        error_code(&response) != Some(ErrorCode::RateLimited),
+        "bob's budget is his own: {response:?}"
+    );
 }

@@ -7,7 +7,9 @@
 //! Must never: answer from a directory state the database has not
 //! committed (the directory's own rule), let a username label be probed
 //! faster than `ResolveUsername` (same budget: a proof says whether a name
-//! is held), or log which label was asked for.
+//! is held), answer any other proof beyond the account's
+//! `kt_proofs_per_minute` (each costs VRF evaluations or log proofs under
+//! the node's directory lock), or log which label was asked for.
 
 use umbra_wire::kt::KtLabel;
 use umbra_wire::{AccountRef, Address, ErrorCode, Response};
@@ -17,7 +19,10 @@ use crate::app::AppState;
 
 fn label_of(state: &AppState, me: Address, label: AccountRef) -> Result<KtLabel, Refusal> {
     Ok(match label {
-        AccountRef::Account(account) => KtLabel::Account(account),
+        AccountRef::Account(account) => {
+            state.rate_limits.check_kt_proof(me.account)?;
+            KtLabel::Account(account)
+        }
         AccountRef::Username(name) => {
             state.rate_limits.check_username_resolve(me.account)?;
             KtLabel::Username(name)
@@ -40,7 +45,13 @@ fn after_newest(what: &str, epoch: u64, newest: u64) -> Refusal {
 }
 
 /// `KtHead { known, entry_of }`.
-pub(super) async fn head(state: &AppState, known: Option<u64>, entry_of: Option<u64>) -> Handled {
+pub(super) async fn head(
+    state: &AppState,
+    me: Address,
+    known: Option<u64>,
+    entry_of: Option<u64>,
+) -> Handled {
+    state.rate_limits.check_kt_proof(me.account)?;
     let newest = state.kt.latest_epoch().await.ok_or_else(no_epoch)?;
     for (what, epoch) in [("known", known), ("entry_of", entry_of)] {
         if let Some(epoch) = epoch.filter(|e| *e > newest) {

@@ -359,7 +359,7 @@ async fn authed(
             )
             .await?,
         )?,
-        Request::KtHead { known, entry_of } => kt::head(state, known, entry_of).await?,
+        Request::KtHead { known, entry_of } => kt::head(state, address, known, entry_of).await?,
         Request::KtLookup { label } => kt::lookup(state, address, label).await?,
         Request::KtHistory { label, first } => kt::history(state, address, label, first).await?,
         Request::ResolveUsername { username } => {

@@ -48,6 +48,11 @@ pub struct Limits {
     pub bundle_fetches_per_minute: u32,
     /// Username resolutions per requesting account per minute.
     pub username_resolves_per_minute: u32,
+    /// Key-transparency proofs (`KtHead`, `KtHistory`, `KtLookup` of an
+    /// account) per requesting account per minute: each costs VRF
+    /// evaluations or log proofs under the node's directory lock, so one
+    /// account must not be able to make them without end.
+    pub kt_proofs_per_minute: u32,
     /// Most one-time prekeys per account, all devices together, for each
     /// kind apart (X25519, ML-KEM; the name predates linked devices).
     pub max_prekeys_per_device: u32,
@@ -113,6 +118,10 @@ impl Default for Limits {
             logins_per_username_per_minute: 120,
             bundle_fetches_per_minute: 60,
             username_resolves_per_minute: 60,
+            // A client asks a head and its own two histories per connection
+            // and one lookup per new contact: 120 leaves a burst of new
+            // contacts room and stops a loop.
+            kt_proofs_per_minute: 120,
             max_prekeys_per_device: 1_000,
             // The clients' own top-up threshold, so the push and the
             // client's hourly check agree on what "low" means.

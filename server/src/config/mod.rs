@@ -269,6 +269,11 @@ impl RelayConfig {
                 s.username_resolves_per_minute,
                 d.username_resolves_per_minute,
             )?,
+            kt_proofs_per_minute: positive(
+                "kt_proofs_per_minute",
+                s.kt_proofs_per_minute,
+                d.kt_proofs_per_minute,
+            )?,
             max_prekeys_per_device: positive(
                 "max_prekeys_per_device",
                 s.max_prekeys_per_device,

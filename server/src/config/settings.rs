@@ -111,6 +111,10 @@ pub struct Settings {
     /// ResolveUsername requests allowed per requesting account per minute [default: 60].
     #[arg(long)]
     pub username_resolves_per_minute: Option<u32>,
+    /// Key-transparency proofs (KtHead, KtHistory, KtLookup of an account)
+    /// allowed per requesting account per minute [default: 120].
+    #[arg(long)]
+    pub kt_proofs_per_minute: Option<u32>,
     /// Most one-time prekeys stored per account, all devices together, for
     /// each kind apart (X25519, ML-KEM) [default: 1000].
     #[arg(long)]
@@ -228,6 +232,7 @@ impl Settings {
             username_resolves_per_minute: self
                 .username_resolves_per_minute
                 .or(fallback.username_resolves_per_minute),
+            kt_proofs_per_minute: self.kt_proofs_per_minute.or(fallback.kt_proofs_per_minute),
             max_prekeys_per_device: self
                 .max_prekeys_per_device
                 .or(fallback.max_prekeys_per_device),

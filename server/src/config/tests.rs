@@ -62,6 +62,7 @@ fn help_states_the_real_defaults() {
             "--username-resolves-per-minute",
             d.username_resolves_per_minute.to_string(),
         ),
+        ("--kt-proofs-per-minute", d.kt_proofs_per_minute.to_string()),
         (
             "--max-prekeys-per-device",
             d.max_prekeys_per_device.to_string(),
