@@ -26,6 +26,7 @@ pub mod kt;
 pub mod logging;
 pub mod metrics;
 pub mod rate_limit;
+pub mod secret_file;
 pub mod sender_budget;
 pub mod serve;
 pub mod shutdown;

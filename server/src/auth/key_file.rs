@@ -24,7 +24,7 @@
 //! database's copy before the file is durable.
 
 use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -240,68 +240,25 @@ fn read(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, KeyFileError> {
     Ok(Some(Zeroizing::new(setup.to_vec())))
 }
 
-#[cfg(unix)]
 fn check_mode(path: &Path, meta: &fs::Metadata) -> Result<(), KeyFileError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(KeyFileError::Permissions {
+    match crate::secret_file::too_open(meta) {
+        Some(mode) => Err(KeyFileError::Permissions {
             path: path.to_path_buf(),
             mode,
-        });
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-#[cfg(not(unix))]
-fn check_mode(_: &Path, _: &fs::Metadata) -> Result<(), KeyFileError> {
-    Ok(())
-}
-
-/// Writes a new key file durably without ever replacing an existing one:
-/// a 0600 temporary file is written and synced, then hard-linked to `path`
-/// (which fails if `path` exists), then the directory is synced.
+/// Writes a new key file durably without ever replacing an existing one
+/// (`secret_file::write_new`). A file that appeared meanwhile is an error
+/// here: the caller read none a moment ago.
 fn write_new(path: &Path, setup: &[u8]) -> Result<(), KeyFileError> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(io_error(dir))?;
-
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".new");
-    let tmp = dir.join(tmp_name);
-    // A leftover from a crash mid-write holds nothing anyone relies on.
-    match fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_error(&tmp)(e)),
+    match crate::secret_file::write_new(path, MAGIC, setup) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(io_error(path)(io::ErrorKind::AlreadyExists.into())),
+        Err((path, source)) => Err(KeyFileError::Io { path, source }),
     }
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = (|| {
-        let mut file = options.open(&tmp)?;
-        file.write_all(MAGIC)?;
-        file.write_all(setup)?;
-        file.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_error(&tmp)(e));
-    }
-    let linked = fs::hard_link(&tmp, path);
-    let _ = fs::remove_file(&tmp);
-    linked.map_err(io_error(path))?;
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 #[cfg(test)]

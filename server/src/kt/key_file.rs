@@ -19,7 +19,7 @@
 //! accept a file others may read, or overwrite an existing file.
 
 use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use rand::rngs::OsRng;
@@ -210,75 +210,22 @@ fn read(path: &Path) -> Result<Option<KtKeys>, KtKeyFileError> {
         .ok_or_else(|| malformed(path, "the keys do not parse"))
 }
 
-#[cfg(unix)]
 fn check_mode(path: &Path, meta: &fs::Metadata) -> Result<(), KtKeyFileError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(KtKeyFileError::Permissions {
+    match crate::secret_file::too_open(meta) {
+        Some(mode) => Err(KtKeyFileError::Permissions {
             path: path.to_path_buf(),
             mode,
-        });
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-#[cfg(not(unix))]
-fn check_mode(_: &Path, _: &fs::Metadata) -> Result<(), KtKeyFileError> {
-    Ok(())
-}
-
-/// Writes a new file durably without replacing an existing one (a synced
-/// 0600 temporary file of this process's own, hard-linked to `path`), as
-/// the OPAQUE key file is. `false`: `path` appeared meanwhile (another node
-/// made it) and was left alone.
+/// Writes a new file durably without replacing an existing one
+/// (`secret_file::write_new`), as the OPAQUE key file is. `false`: `path`
+/// appeared meanwhile (another node made it) and was left alone.
 fn write_new(path: &Path, body: &[u8]) -> Result<bool, KtKeyFileError> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(io_error(dir))?;
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(
-        ".new.{}.{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    let tmp = dir.join(tmp_name);
-    match fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_error(&tmp)(e)),
-    }
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = (|| {
-        let mut file = options.open(&tmp)?;
-        file.write_all(MAGIC)?;
-        file.write_all(body)?;
-        file.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_error(&tmp)(e));
-    }
-    let linked = fs::hard_link(&tmp, path);
-    let _ = fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
-        Err(e) => return Err(io_error(path)(e)),
-    }
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(true)
+    crate::secret_file::write_new(path, MAGIC, body)
+        .map_err(|(path, source)| KtKeyFileError::Io { path, source })
 }
 
 #[cfg(test)]
