@@ -81,8 +81,13 @@ impl Engine {
         };
         let bundle = verify_fetched_bundle(&wire, account, name, now_secs())?;
         // The directory must hold the identity served (§16.9 item 2).
-        self.kt_vet_identity(account, &bundle.identity().to_bytes())
-            .await?;
+        let identity = bundle.identity().to_bytes();
+        self.kt_vet(crate::kt::Served::Account {
+            account,
+            identity: &identity,
+            device_list: None,
+        })
+        .await?;
         Ok(bundle)
     }
     /// Before a send over an existing session: asks the relay which identity

@@ -37,6 +37,18 @@ pub enum KtFailure {
         /// Whose keys.
         account: AccountId,
     },
+    /// The relay resolved `username` to `account`, but its key directory
+    /// says the name is not that account's (§16.1).
+    #[error(
+        "the relay says {username} is account {account}, but its key directory does not; \
+         the answer was refused"
+    )]
+    NameMismatch {
+        /// The name asked about.
+        username: String,
+        /// The account the relay answered.
+        account: AccountId,
+    },
     /// The directory holds no version of `account` yet, or an older one
     /// than what was served: the keys may have just changed, so the check
     /// is to be tried again after an epoch.

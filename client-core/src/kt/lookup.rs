@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use umbra_protocol::wire::kt::{KtError, KtLabel, LeafValue, Lookup, LookupProof, VerifiedHead};
-use umbra_protocol::wire::{AccountId, AccountRef, Request, Response};
+use umbra_protocol::wire::{AccountId, AccountRef, Request, Response, Username};
 
 use super::head::verify_head;
 use super::KtFailure;
@@ -25,25 +25,100 @@ pub(crate) const NEXT_EPOCH_WAIT: std::time::Duration = std::time::Duration::fro
 /// How often it asks for the newest head meanwhile.
 const EPOCH_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
-impl Engine {
-    /// Checks that the directory's newest value for `account` is the one
-    /// of `identity` (the 128-byte public identity as served) and
-    /// `device_list` (the signed list as served, `Some(None)` for the
-    /// implicit one; `None`: the identity alone is compared, as for a
-    /// bundle, which comes without the list). A mismatch whose proven version is older than the newest
-    /// epoch's value could be is [`KtFailure::NotYetPublished`] (the caller
-    /// retries after an epoch); a mismatch after a retry is refused with
-    /// [`KtFailure::ValueMismatch`] and a [`Event::DirectoryRefused`].
-    pub(crate) async fn kt_check_account(
-        self: &Arc<Self>,
+/// What the relay served that the directory must hold.
+#[derive(Clone, Copy)]
+pub(crate) enum Served<'a> {
+    /// `account`'s 128-byte public identity and, when `Some`, its signed
+    /// device list (`Some(None)`: the implicit one); `None` compares the
+    /// identity alone, as for a bundle, which comes without the list.
+    Account {
         account: AccountId,
-        identity: Option<&[u8]>,
-        device_list: Option<Option<&[u8]>>,
+        identity: &'a [u8],
+        device_list: Option<Option<&'a [u8]>>,
+    },
+    /// `Resolved`: `username` is held by `account`.
+    Username {
+        username: &'a Username,
+        account: AccountId,
+    },
+}
+
+impl Served<'_> {
+    fn label(&self) -> (KtLabel, AccountRef) {
+        match self {
+            Served::Account { account, .. } => {
+                (KtLabel::Account(*account), AccountRef::Account(*account))
+            }
+            Served::Username { username, .. } => (
+                KtLabel::Username((*username).clone()),
+                AccountRef::Username((*username).clone()),
+            ),
+        }
+    }
+
+    /// Whether the proven value is what was served (§16.3).
+    fn matches(&self, proven: &LeafValue) -> bool {
+        match (self, proven) {
+            (
+                Served::Account {
+                    identity,
+                    device_list,
+                    ..
+                },
+                LeafValue::Account {
+                    identity: held,
+                    device_list: held_list,
+                },
+            ) => {
+                let LeafValue::Account {
+                    identity: want,
+                    device_list: want_list,
+                } = LeafValue::account(Some(identity), device_list.flatten())
+                else {
+                    return false;
+                };
+                *held == want && (device_list.is_none() || *held_list == want_list)
+            }
+            (Served::Username { account, .. }, LeafValue::Username { account: held }) => {
+                *held == Some(*account)
+            }
+            _ => false,
+        }
+    }
+
+    fn refusal(&self) -> KtFailure {
+        match self {
+            Served::Account { account, .. } => KtFailure::ValueMismatch { account: *account },
+            Served::Username { username, account } => KtFailure::NameMismatch {
+                username: username.to_string(),
+                account: *account,
+            },
+        }
+    }
+
+    fn account(&self) -> AccountId {
+        match self {
+            Served::Account { account, .. } | Served::Username { account, .. } => *account,
+        }
+    }
+}
+
+impl Engine {
+    /// Checks that the directory's newest value for the label of `served`
+    /// is what was served, proven against the newest head. A mismatch is
+    /// [`KtFailure::NotYetPublished`] the first time (the value may have
+    /// changed after the newest epoch: the caller asks again after one);
+    /// once `retried`, it is refused with [`Served::refusal`]'s failure and
+    /// an [`Event::DirectoryRefused`].
+    pub(crate) async fn kt_check(
+        self: &Arc<Self>,
+        served: Served<'_>,
         retried: bool,
     ) -> Result<(), Error> {
         let state = self.kt_state().await?;
         let pins = state.pins();
         let (_, vrf) = pins.keys()?;
+        let (label, wire_label) = served.label();
         // The lookup's head must be one this client accepts: the newest,
         // reached from the remembered one by a consistency proof. An epoch
         // published between the two requests asks once more.
@@ -52,7 +127,7 @@ impl Engine {
             attempt += 1;
             let (head, proof) = match self
                 .request(Request::KtLookup {
-                    label: AccountRef::Account(account),
+                    label: wire_label.clone(),
                 })
                 .await?
             {
@@ -66,48 +141,32 @@ impl Engine {
                 return Err(KtFailure::Proof(KtError::BadConsistency).into());
             }
         };
-        let label = KtLabel::Account(account);
         let proven = LookupProof::decode(&proof)
             .and_then(|p| p.verify(&vrf, &label, head.map_root(), head.epoch()))
             .map_err(KtFailure::Proof)?;
-        let served = LeafValue::account(identity, device_list.flatten());
-        let matches = |proven: &LeafValue| match (proven, &served) {
-            (
-                LeafValue::Account {
-                    identity: a,
-                    device_list: la,
-                },
-                LeafValue::Account {
-                    identity: b,
-                    device_list: lb,
-                },
-            ) => a == b && (device_list.is_none() || la == lb),
-            _ => false,
-        };
         match proven {
-            Lookup::Present { latest, .. } if matches(&latest.value) => Ok(()),
-            _ if !retried => Err(KtFailure::NotYetPublished { account }.into()),
+            Lookup::Present { latest, .. } if served.matches(&latest.value) => Ok(()),
+            _ if !retried => Err(KtFailure::NotYetPublished {
+                account: served.account(),
+            }
+            .into()),
             _ => {
-                self.emit(Event::DirectoryRefused { account });
-                Err(KtFailure::ValueMismatch { account }.into())
+                self.emit(Event::DirectoryRefused {
+                    account: served.account(),
+                });
+                Err(served.refusal().into())
             }
         }
     }
 
-    /// Before a fetched bundle's identity is used (first contact, or a
-    /// contact's new key): the directory must hold it (§16.9 item 2). A
-    /// value not held yet is asked again once the relay has published a
-    /// newer epoch (waiting at most [`NEXT_EPOCH_WAIT`]); then it is
-    /// refused. Without pinned keys there is nothing to check against.
-    pub(crate) async fn kt_vet_identity(
-        self: &Arc<Self>,
-        account: AccountId,
-        identity: &[u8],
-    ) -> Result<(), Error> {
-        let first = self
-            .kt_check_account(account, Some(identity), None, false)
-            .await;
-        match first {
+    /// Before what the relay served is used (a fetched bundle's identity at
+    /// first contact or a contact's new key; a name resolved at first
+    /// contact): the directory must hold it (§16.9 item 2). A value not
+    /// held yet is asked again once the relay has published a newer epoch
+    /// (waiting at most [`NEXT_EPOCH_WAIT`]); then it is refused. Without
+    /// pinned keys there is nothing to check against.
+    pub(crate) async fn kt_vet(self: &Arc<Self>, served: Served<'_>) -> Result<(), Error> {
+        match self.kt_check(served, false).await {
             Err(Error::KeyTransparency(KtFailure::NotPinned)) => Ok(()),
             Err(Error::KeyTransparency(KtFailure::NotYetPublished { .. })) => {
                 let before = self.kt_refresh_head().await?.epoch();
@@ -117,8 +176,7 @@ impl Engine {
                 {
                     tokio::time::sleep(EPOCH_POLL).await;
                 }
-                self.kt_check_account(account, Some(identity), None, true)
-                    .await
+                self.kt_check(served, true).await
             }
             other => other,
         }

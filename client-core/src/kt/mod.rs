@@ -19,5 +19,6 @@ mod tests;
 
 pub use failure::KtFailure;
 pub use head::DirectoryRoot;
+pub(crate) use lookup::Served;
 pub use pins::KtPins;
 pub(crate) use pins::StoredKt;

@@ -5,7 +5,7 @@
 
 use umbra_protocol::wire::kt::{EpochEntry, EpochLog, KtError, MapRoot, SignedEpochHead};
 
-use super::{KtFailure, KtPins, StoredKt};
+use super::{KtFailure, KtPins, Served, StoredKt};
 use crate::groups::tests::{register, relay};
 use crate::store::Txn;
 use crate::{records, Client, Error, Event};
@@ -177,7 +177,14 @@ async fn keys_the_directory_does_not_hold_are_refused() {
     let served = bob.inner.identity.public().to_bytes();
     alice
         .inner
-        .kt_check_account(bob_account, Some(&served), Some(None), true)
+        .kt_check(
+            Served::Account {
+                account: bob_account,
+                identity: &served,
+                device_list: Some(None),
+            },
+            true,
+        )
         .await
         .expect("bob's served identity is the directory's");
     // An identity the relay swapped in (a tampered answer): first a retry
@@ -185,7 +192,14 @@ async fn keys_the_directory_does_not_hold_are_refused() {
     let tampered = [0x5a; 128];
     let first = alice
         .inner
-        .kt_check_account(bob_account, Some(&tampered), Some(None), false)
+        .kt_check(
+            Served::Account {
+                account: bob_account,
+                identity: &tampered,
+                device_list: Some(None),
+            },
+            false,
+        )
         .await;
     assert!(
         matches!(
@@ -196,7 +210,14 @@ async fn keys_the_directory_does_not_hold_are_refused() {
     );
     let again = alice
         .inner
-        .kt_check_account(bob_account, Some(&tampered), Some(None), true)
+        .kt_check(
+            Served::Account {
+                account: bob_account,
+                identity: &tampered,
+                device_list: Some(None),
+            },
+            true,
+        )
         .await;
     assert!(
         matches!(
@@ -294,4 +315,39 @@ async fn a_key_the_owner_never_published_raises_the_alarm() {
     );
     // Not forgotten: the next check raises it again.
     assert_eq!(alice.check_own_keys().await.expect("monitoring"), 1);
+}
+
+#[tokio::test]
+async fn a_name_the_directory_binds_to_another_account_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay = relay(&dir).await;
+    let alice = pinned(&relay, "alice").await;
+    let bob = register(&relay.url(), "bob").await;
+    let carol = register(&relay.url(), "carol").await;
+    publish(&relay).await;
+    alice.connect().await.expect("connect");
+    let name: umbra_protocol::wire::Username = "bob".parse().expect("name");
+    let honest = Served::Username {
+        username: &name,
+        account: bob.whoami().account_id,
+    };
+    alice
+        .inner
+        .kt_check(honest, true)
+        .await
+        .expect("bob is bob");
+    // A relay resolving `bob` to carol's account (honestly committed keys
+    // of another account) is caught by the name's leaf.
+    let lie = Served::Username {
+        username: &name,
+        account: carol.whoami().account_id,
+    };
+    let refused = alice.inner.kt_check(lie, true).await;
+    assert!(
+        matches!(
+            refused,
+            Err(Error::KeyTransparency(KtFailure::NameMismatch { .. }))
+        ),
+        "{refused:?}"
+    );
 }

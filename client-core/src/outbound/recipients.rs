@@ -135,7 +135,17 @@ impl Engine {
     ) -> Result<SendPlan, Error> {
         let (account, identity) = match existing {
             Some(c) => (AccountId::from_bytes(c.account), Some(c.pinned.clone())),
-            None => self.resolve_published(name).await?,
+            None => {
+                let (account, identity) = self.resolve_published(name).await?;
+                // First contact by name: the directory must bind the name
+                // to that account (§16.9 item 2).
+                self.kt_vet(crate::kt::Served::Username {
+                    username: name,
+                    account,
+                })
+                .await?;
+                (account, identity)
+            }
         };
         if account == self.me().account {
             return Err(Error::unknown(name.clone(), UnknownPeer::Yourself));
