@@ -15,7 +15,7 @@ use super::{Authenticated, ConnectionAuth, Handled, Refusal};
 use crate::app::AppState;
 use crate::auth::opaque::{OpaqueError, OpaqueServer};
 use crate::auth::phase::{LoggedIn, LoggingIn, Registering};
-use crate::auth::tokens::{self, unix_now, TokenHash};
+use crate::auth::tokens::{self, unix_now, IssuedToken, TokenHash};
 use crate::metrics::{AuthFailure, LoginAttempt, Metrics};
 use crate::store::StoreError;
 
@@ -333,10 +333,23 @@ pub(super) async fn login_enrol(state: &AppState, conn: &mut ConnectionAuth) -> 
         }
         other => other?,
     };
-    let Some(device) = enrolled else {
-        // Revoked already by a logout everywhere, or issued under a record
-        // a password change replaced: it goes too (15.6 step 2).
-        state.store.delete_token(&login.token.0).await?;
+    spent_login(state, &login.token, login.account, enrolled, issued).await
+}
+
+/// The answer to a password login spent on one device (`LoginEnrol`,
+/// `LoginDevice`): the device's fresh token, or, when the store found the
+/// login superseded (`None`: revoked already by a logout everywhere, or
+/// issued under a record a password change replaced), the login's own
+/// token revoked too (15.6 step 2) and a refusal saying why.
+async fn spent_login(
+    state: &AppState,
+    login_token: &TokenHash,
+    account: AccountId,
+    device: Option<DeviceId>,
+    issued: IssuedToken,
+) -> Handled {
+    let Some(device) = device else {
+        state.store.delete_token(&login_token.0).await?;
         return Err(Refusal::new(
             ErrorCode::UnknownExchange,
             "the account's password changed, or it logged out everywhere, since this login; \
@@ -345,7 +358,7 @@ pub(super) async fn login_enrol(state: &AppState, conn: &mut ConnectionAuth) -> 
     };
     Metrics::inc(&state.metrics.auth_successes);
     Ok(Response::LoginEnrolled(umbra_wire::LinkEnrolled {
-        account: login.account,
+        account,
         device,
         token: issued.token,
         expires_at: issued.expires_at,
@@ -397,21 +410,8 @@ pub(super) async fn login_device(
         }
         other => other?,
     };
-    if !given {
-        state.store.delete_token(&login.token.0).await?;
-        return Err(Refusal::new(
-            ErrorCode::UnknownExchange,
-            "the account's password changed, or it logged out everywhere, since this login; \
-             log in again",
-        ));
-    }
-    Metrics::inc(&state.metrics.auth_successes);
-    Ok(Response::LoginEnrolled(umbra_wire::LinkEnrolled {
-        account: login.account,
-        device,
-        token: issued.token,
-        expires_at: issued.expires_at,
-    }))
+    let device = given.then_some(device);
+    spent_login(state, &login.token, login.account, device, issued).await
 }
 
 /// The refusal of a `LoginDevice` with no fresh login to spend.
