@@ -75,7 +75,21 @@ impl Engine {
                 ..
             }) if known.is_some() => {
                 let remembered = known.unwrap_or_default();
-                return Err(self.kt_alarm(KtError::Rollback { remembered, got: 0 }));
+                // Its newest epoch, to name in the alarm (the rollback
+                // stands whether or not it answers).
+                let got = match self
+                    .request(Request::KtHead {
+                        known: None,
+                        entry_of: None,
+                    })
+                    .await
+                {
+                    Ok(Response::KtHead { head, .. }) => verify_head(&pins, &head)
+                        .map(|h| h.epoch())
+                        .unwrap_or_default(),
+                    _ => 0,
+                };
+                return Err(self.kt_alarm(KtError::Rollback { remembered, got }));
             }
             Err(e) => return Err(e),
         };
