@@ -102,6 +102,29 @@ impl State {
         }
         Ok(())
     }
+
+    /// That the newest stored head is one this relay signed, over the log
+    /// the stored entries give: the map roots alone (checked by `apply`)
+    /// would let a database restored under another key file, or a head
+    /// row rewritten, be served and extended as if it were ours.
+    fn check_newest_head(&self, keys: &KtKeys) -> Result<(), StoreError> {
+        let Some(head) = &self.head else {
+            return Ok(());
+        };
+        let corrupt = StoreError::Corrupt;
+        head.verify(&keys.public().0)
+            .map_err(|_| corrupt("the newest stored kt head is not signed by this key file"))?;
+        let root = self
+            .log
+            .root(head.entry.epoch.saturating_add(1))
+            .map_err(|_| corrupt("stored kt entries do not give the newest head's log"))?;
+        if root != head.log_root {
+            return Err(corrupt(
+                "the newest stored kt head's log root is not the stored entries' log",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A node's key-transparency directory.
@@ -182,13 +205,17 @@ impl KtDirectory {
             let (versions, epochs) = store.kt_since(None).await?;
             let mut fresh = State::default();
             fresh.apply(&versions, &epochs)?;
+            fresh.check_newest_head(&self.keys)?;
             *state = fresh;
         }
         let (stored, pending) = store.kt_status().await?;
         let mut outcome = Round::Idle;
         if stored > state.latest() {
             let (versions, epochs) = store.kt_since(state.latest()).await?;
-            if let Err(e) = state.apply(&versions, &epochs) {
+            if let Err(e) = state
+                .apply(&versions, &epochs)
+                .and_then(|()| state.check_newest_head(&self.keys))
+            {
                 state.stale = true;
                 return Err(e);
             }

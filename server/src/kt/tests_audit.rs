@@ -1,6 +1,9 @@
 //! The auditor on both backends: an honest history passes; one whose
-//! version row or head was rewritten in the database fails, naming the
-//! epoch.
+//! version row or head was rewritten in the database, or whose newest head
+//! another key signed, fails, naming the epoch; a node does not rebuild
+//! from either.
+
+use umbra_wire::kt::{DirectorySigningKey, EpochEntry, EpochLog};
 
 use super::audit::{audit, parse_keys, AuditError};
 use super::directory::Round;
@@ -75,6 +78,48 @@ async fn a_rewritten_head_fails(db: &TestDb) {
     assert!(what.contains("head"), "{what}");
 }
 
+/// Epoch 2's head replaced by one over the same entry and the same log,
+/// well formed, but signed by another directory key: what a database
+/// restored under another key file, or a head row forged by whoever can
+/// write the database, looks like.
+async fn resign_newest_head(db: &TestDb, store: &SharedStore) {
+    let (_, epochs) = store.kt_since(None).await.unwrap();
+    let mut log = EpochLog::new();
+    for row in &epochs {
+        log.push(&row.entry);
+    }
+    let newest = epochs.last().expect("epochs");
+    let entry = EpochEntry::decode(&newest.entry).unwrap();
+    let other = DirectorySigningKey::from_seed(&[0x99; 32]);
+    let forged = other.sign_head(&entry, &log).unwrap().encode();
+    let hex = hex::encode(&forged);
+    let sqlite = format!(
+        "UPDATE kt_epochs SET head = X'{hex}' WHERE epoch = {}",
+        entry.epoch
+    );
+    let postgres = format!(
+        "UPDATE kt_epochs SET head = '\\x{hex}'::bytea WHERE epoch = {}",
+        entry.epoch
+    );
+    db.execute_raw(&[&sqlite], &[&postgres]).await;
+}
+
+async fn a_head_signed_by_another_key_fails(db: &TestDb) {
+    let (store, keys) = history(db).await;
+    resign_newest_head(db, &store).await;
+    let (epoch, what) = epoch_of(audited(&store).await);
+    assert_eq!(epoch, 2);
+    assert!(what.contains("does not verify"), "{what}");
+    // Nor does a node rebuild from it and serve it as its own.
+    let fresh = directory(&store, keys.path()).await;
+    let err = fresh.round(&store).await.expect_err("a forged head");
+    assert!(
+        err.to_string().contains("not signed by this key file"),
+        "{err}"
+    );
+    assert!(fresh.latest_head().await.is_none(), "nothing is served");
+}
+
 macro_rules! on_both_backends {
     ($($test:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -103,6 +148,7 @@ on_both_backends!(
     an_honest_history_passes,
     a_rewritten_version_row_fails,
     a_rewritten_head_fails,
+    a_head_signed_by_another_key_fails,
 );
 
 /// A node does not serve a history its own tables contradict: rebuilding
