@@ -52,6 +52,87 @@ fn every_inclusion_and_consistency_proof_up_to_17_verifies_and_mutations_fail() 
     }
 }
 
+/// RFC 9162 §2.1's MTH, PATH and SUBPROOF over a plain list of leaf
+/// hashes, word for word: the reference the stored-subtree log must match.
+mod reference {
+    use super::*;
+    use sha2::Digest as _;
+
+    fn split(n: usize) -> usize {
+        let mut k = 1;
+        while k * 2 < n {
+            k *= 2;
+        }
+        k
+    }
+
+    pub fn mth(d: &[Hash32]) -> Hash32 {
+        match d.len() {
+            0 => sha2::Sha256::digest([]).into(),
+            1 => d[0],
+            n => log_node_hash(&mth(&d[..split(n)]), &mth(&d[split(n)..])),
+        }
+    }
+
+    pub fn path(m: usize, d: &[Hash32]) -> Vec<Hash32> {
+        let n = d.len();
+        if n <= 1 {
+            return Vec::new();
+        }
+        let k = split(n);
+        let (mut out, other) = if m < k {
+            (path(m, &d[..k]), mth(&d[k..]))
+        } else {
+            (path(m - k, &d[k..]), mth(&d[..k]))
+        };
+        out.push(other);
+        out
+    }
+
+    pub fn subproof(m: usize, d: &[Hash32], b: bool) -> Vec<Hash32> {
+        let n = d.len();
+        if m == n {
+            return if b { Vec::new() } else { vec![mth(d)] };
+        }
+        let k = split(n);
+        let (mut out, other) = if m <= k {
+            (subproof(m, &d[..k], b), mth(&d[k..]))
+        } else {
+            (subproof(m - k, &d[k..], false), mth(&d[..k]))
+        };
+        out.push(other);
+        out
+    }
+}
+
+#[test]
+fn stored_subtrees_give_exactly_rfc_9162s_roots_paths_and_proofs() {
+    let log = log_of(70);
+    let leaves: Vec<Hash32> = (0..70).map(|i| log.leaf(i).unwrap()).collect();
+    for size in 0..=70usize {
+        let d = &leaves[..size];
+        assert_eq!(
+            log.root(size as u64).unwrap().0,
+            reference::mth(d),
+            "root {size}"
+        );
+        for m in 0..size {
+            let proof = log.inclusion_proof(m as u64, size as u64).unwrap();
+            assert_eq!(proof.hashes, reference::path(m, d), "path {m} in {size}");
+        }
+        for old in 1..=size {
+            let proof = log.consistency_proof(old as u64, size as u64).unwrap();
+            assert_eq!(
+                proof.hashes,
+                reference::subproof(old, d, true),
+                "proof {old} -> {size}"
+            );
+        }
+    }
+    assert_eq!(log.root(71), Err(KtError::BadLogSize));
+    assert_eq!(log.inclusion_proof(0, 71), Err(KtError::BadLogSize));
+}
+
 #[test]
 fn a_rewritten_entry_breaks_consistency() {
     let honest = log_of(7);
