@@ -92,15 +92,16 @@ async fn receive_until_state(
     done: impl Fn(&umbra_protocol::group::GroupState) -> bool,
 ) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut events = Vec::new();
     while tokio::time::Instant::now() < deadline {
         if let Ok(Some(rec)) = client.inner.groups.get(group).await {
             if done(rec.state()) {
                 return;
             }
         }
-        receive(client).await;
+        events.extend(receive(client).await);
     }
-    panic!("the state of the group never got there");
+    panic!("the state of the group never got there; received: {events:?}");
 }
 
 pub(super) fn texts(events: &[Event], group: &GroupId) -> Vec<(String, String)> {
