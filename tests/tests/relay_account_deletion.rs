@@ -180,7 +180,10 @@ async fn deleting_an_account_leaves_no_row_referring_to_it(backend: Backend) -> 
     // marks, within about a second.
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut after = references(&store, bob.account, "bob").await?;
-    while after.iter().any(|(column, _)| column.starts_with("kt_pending.")) {
+    while after
+        .iter()
+        .any(|(column, _)| column.starts_with("kt_pending."))
+    {
         ensure!(
             tokio::time::Instant::now() < deadline,
             "no epoch consumed the deletion's key-transparency marks: {after:?}"
