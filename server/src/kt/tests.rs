@@ -343,6 +343,8 @@ async fn a_failed_publication_serves_nothing_of_its_epoch(db: &TestDb) {
     );
 }
 
+/// Runs each named test body on SQLite and on PostgreSQL (which must be
+/// reachable under CI=true); `tests_audit.rs` uses it too.
 macro_rules! on_both_backends {
     ($($test:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -366,6 +368,8 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+pub(super) use on_both_backends;
 
 on_both_backends!(
     a_change_is_proven_in_the_next_epoch,

@@ -7,7 +7,7 @@ use umbra_wire::kt::{DirectorySigningKey, EpochEntry, EpochLog};
 
 use super::audit::{audit, parse_keys, AuditError};
 use super::directory::Round;
-use super::tests::{account, directory, publish_identity};
+use super::tests::{account, directory, on_both_backends, publish_identity};
 use crate::store::test_support::TestDb;
 use crate::store::SharedStore;
 
@@ -118,30 +118,6 @@ async fn a_head_signed_by_another_key_fails(db: &TestDb) {
         "{err}"
     );
     assert!(fresh.latest_head().await.is_none(), "nothing is served");
-}
-
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite_backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let db = super::TestDb::sqlite();
-                    super::$test(&db).await;
-                }
-            )*
-        }
-        mod postgres_backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    let test = concat!(module_path!(), "::", stringify!($test));
-                    let Some(db) = super::TestDb::postgres(test).await else { return };
-                    super::$test(&db).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both_backends!(
